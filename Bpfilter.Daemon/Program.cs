@@ -1,0 +1,2 @@
+// Entry point; the server wiring lands with the socket server.
+return 0;

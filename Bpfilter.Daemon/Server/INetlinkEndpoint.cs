@@ -1,0 +1,11 @@
+namespace Bpfilter.Daemon.Server;
+
+/// <summary>
+/// What the socket server hands each request to: the bytes of one send call from nft and the
+/// sender's netlink port id; returns the datagrams the kernel would queue for that sender, in order.
+/// Implementations never throw for bad input: malformed messages become NLMSG_ERROR datagrams.
+/// </summary>
+public interface INetlinkEndpoint
+{
+    IReadOnlyList<byte[]> Process(ReadOnlySpan<byte> request, uint portId);
+}

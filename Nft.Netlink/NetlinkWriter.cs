@@ -1,0 +1,129 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Nft.Netlink;
+
+/// <summary>
+/// Builds netlink messages into a growable buffer. Messages and nests are opened with a start
+/// token and closed by the matching End call, which back-patches the length.
+/// </summary>
+public sealed class NetlinkWriter
+{
+    byte[] _buf;
+    int _len;
+
+    public NetlinkWriter(int capacity = 4096) => _buf = new byte[capacity];
+
+    public int Length => _len;
+    public ReadOnlySpan<byte> WrittenSpan => _buf.AsSpan(0, _len);
+    public byte[] ToArray() => WrittenSpan.ToArray();
+    public void Clear() => _len = 0;
+
+    Span<byte> Reserve(int n)
+    {
+        if (_len + n > _buf.Length)
+            Array.Resize(ref _buf, Math.Max(_buf.Length * 2, _len + n));
+        var s = _buf.AsSpan(_len, n);
+        s.Clear();
+        _len += n;
+        return s;
+    }
+
+    void Pad() => Reserve(NetlinkLimits.Align(_len) - _len);
+
+    public readonly record struct Token(int Start);
+
+    public Token BeginMessage(ushort type, NlmFlags flags, uint seq, uint pid)
+    {
+        Pad();
+        int start = _len;
+        new NlMsgHeader(0, type, flags, seq, pid).Write(Reserve(NlMsgHeader.Size));
+        return new Token(start);
+    }
+
+    public Token BeginNfMessage(byte subsys, byte msg, NlmFlags flags, uint seq, uint pid, byte family, ushort resId, byte version = Nfnl.Version0)
+    {
+        var t = BeginMessage(Nfnl.Type(subsys, msg), flags, seq, pid);
+        new NfGenMsg(family, version, resId).Write(Reserve(NfGenMsg.Size));
+        return t;
+    }
+
+    public void EndMessage(Token t)
+    {
+        Pad();
+        BinaryPrimitives.WriteUInt32LittleEndian(_buf.AsSpan(t.Start), (uint)(_len - t.Start));
+    }
+
+    /// <summary>Appends raw bytes (a header body, or a whole pre-built message), padded to 4.</summary>
+    public void WriteRaw(ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(Reserve(bytes.Length));
+        Pad();
+    }
+
+    public Token BeginNested(ushort type)
+    {
+        int start = _len;
+        var h = Reserve(NetlinkLimits.AttrHeaderSize);
+        BinaryPrimitives.WriteUInt16LittleEndian(h[2..], (ushort)(type | NlaFlags.Nested));
+        return new Token(start);
+    }
+
+    public void EndNested(Token t)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(_buf.AsSpan(t.Start), (ushort)(_len - t.Start));
+        Pad();
+    }
+
+    /// <summary>An attribute with an exact raw type (flags included) and payload.</summary>
+    public void PutRaw(ushort rawType, ReadOnlySpan<byte> payload)
+    {
+        var s = Reserve(NetlinkLimits.AttrHeaderSize + payload.Length);
+        BinaryPrimitives.WriteUInt16LittleEndian(s, (ushort)(NetlinkLimits.AttrHeaderSize + payload.Length));
+        BinaryPrimitives.WriteUInt16LittleEndian(s[2..], rawType);
+        payload.CopyTo(s[NetlinkLimits.AttrHeaderSize..]);
+        Pad();
+    }
+
+    public void PutBytes(ushort type, ReadOnlySpan<byte> payload) => PutRaw(type, payload);
+
+    public void PutU8(ushort type, byte v) => PutRaw(type, [v]);
+
+    public void PutU16Be(ushort type, ushort v)
+    {
+        Span<byte> b = stackalloc byte[2];
+        BinaryPrimitives.WriteUInt16BigEndian(b, v);
+        PutRaw(type, b);
+    }
+
+    public void PutU32Be(ushort type, uint v)
+    {
+        Span<byte> b = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(b, v);
+        PutRaw(type, b);
+    }
+
+    public void PutU32(ushort type, uint v)
+    {
+        Span<byte> b = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(b, v);
+        PutRaw(type, b);
+    }
+
+    public void PutU64Be(ushort type, ulong v)
+    {
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(b, v);
+        PutRaw(type, b);
+    }
+
+    /// <summary>A NUL-terminated string, as libmnl's mnl_attr_put_strz and the kernel's nla_put_string write it.</summary>
+    public void PutString(ushort type, string s)
+    {
+        int n = Encoding.UTF8.GetByteCount(s);
+        Span<byte> b = n < 512 ? stackalloc byte[n + 1] : new byte[n + 1];
+        Encoding.UTF8.GetBytes(s, b);
+        b[n] = 0;
+        PutRaw(type, b);
+    }
+}
