@@ -1,0 +1,70 @@
+using System.Text;
+
+namespace Bpfilter.Backend.Ir;
+
+/// <summary>
+/// A named set or map. Key: the field list of its elements. Data: none (a set), a verdict (a vmap)
+/// or a value of some width (a data map). Elements may be exact values, prefixes or ranges per key
+/// field; the backend picks the map type (hash for exact keys, LPM trie for prefixes/ranges) and
+/// refuses element shapes it cannot represent faithfully.
+/// </summary>
+public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetElement> Elements)
+{
+    public bool IsMap => Data is not SetData.None;
+
+    /// <summary>True when some element is not an exact value.</summary>
+    public bool HasIntervals => Elements.Any(e => e.Key.Any(p => p is not KeyPart.Exact));
+
+    public override string ToString()
+    {
+        var sb = new StringBuilder($"set {Name} {{ type {Key}");
+        if (IsMap) sb.Append(" : ").Append(Data);
+        sb.Append("; elements = { ");
+        sb.Append(string.Join(", ", Elements.Select(e => e.Format(Key))));
+        return sb.Append(" } }").ToString();
+    }
+}
+
+public abstract record SetData
+{
+    public sealed record None : SetData { public override string ToString() => "none"; }
+    public sealed record Verdict : SetData { public override string ToString() => "verdict"; }
+    /// <summary>A data map whose values are Bits wide (big-endian like every <see cref="Value"/>).</summary>
+    public sealed record Bytes(int Bits) : SetData { public override string ToString() => $"{Bits} bits"; }
+
+    public static readonly SetData NoData = new None();
+    public static readonly SetData VerdictData = new Verdict();
+}
+
+/// <summary>One key component of a set element, per key field.</summary>
+public abstract record KeyPart
+{
+    public sealed record Exact(Value Value) : KeyPart;
+    /// <summary>Value/Length: the first Length bits of Value (the rest must be zero).</summary>
+    public sealed record Prefix(Value Value, int Length) : KeyPart;
+    /// <summary>Inclusive range From..To.</summary>
+    public sealed record Range(Value From, Value To) : KeyPart;
+
+    internal string Format(Field f) => this switch
+    {
+        Exact e => e.Value.Format(f.Display),
+        Prefix p => $"{p.Value.Format(f.Display)}/{p.Length}",
+        Range r => $"{r.From.Format(f.Display)}-{r.To.Format(f.Display)}",
+        _ => "?",
+    };
+}
+
+/// <summary>A set element: one KeyPart per key field, plus the verdict (vmap) or data (map).</summary>
+public sealed record SetElement(ValueList<KeyPart> Key, Verdict? Verdict = null, Value? Data = null)
+{
+    public static SetElement Exact(Value value, Verdict? verdict = null) =>
+        new(ValueList.Of<KeyPart>(new KeyPart.Exact(value)), verdict);
+
+    public string Format(MatchKey key)
+    {
+        var k = string.Join(" . ", Key.Select((p, i) => i < key.Fields.Count ? p.Format(key.Fields[i]) : p.ToString()));
+        if (Verdict is not null) return $"{k} : {Verdict}";
+        if (Data is not null) return $"{k} : {Data}";
+        return k;
+    }
+}
