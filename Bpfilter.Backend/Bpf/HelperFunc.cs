@@ -1,0 +1,17 @@
+namespace Bpfilter.Backend.Bpf;
+
+/// <summary>BPF helper ids (enum bpf_func_id in linux/bpf.h), the ones the code generator uses.</summary>
+public enum HelperFunc
+{
+    MapLookupElem = 1,
+    MapUpdateElem = 2,
+    MapDeleteElem = 3,
+    KtimeGetNs = 5,
+    TracePrintk = 6,
+    GetSmpProcessorId = 8,
+    SkbLoadBytes = 26,
+    TailCall = 12,
+    XdpAdjustHead = 44,
+    SkbLoadBytesRelative = 68,
+    Loop = 181,
+}
