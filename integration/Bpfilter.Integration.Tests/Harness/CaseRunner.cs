@@ -35,7 +35,7 @@ public static class CaseRunner
             var where = $"{c.Name}.nft:{step.Line}: {step.CommandText}";
             var k = reference.Nft(step.Args, step.Stdin);
             transcript.Append("### ").Append(where).Append('\n').Append(step.Stdin)
-                .Append("## ").Append(reference.Label).Append('\n').Append(Render(k.ExitCode, k.Stdout, k.Stderr));
+                .Append("## ").Append(reference.Label).Append('\n').Append(Render(k.ExitCode, WithPidPlaceholder(k.Stdout, k.Pid), k.Stderr));
             if (step.ExpectFailure ? k.ExitCode == 0 : k.ExitCode != 0)
                 corpus.Add($"{where}: the kernel {(step.ExpectFailure ? "accepted" : "refused")} it, " +
                            $"the case says it must {(step.ExpectFailure ? "fail (`! nft`)" : "succeed")}:\n{k}");
@@ -49,10 +49,10 @@ public static class CaseRunner
             }
             else
             {
-                expected = Render(k.ExitCode, k.Stdout, k.Stderr);
+                expected = Render(k.ExitCode, WithPidPlaceholder(k.Stdout, k.Pid), k.Stderr);
                 label = reference.Label;
             }
-            var actual = Render(d.ExitCode, d.Stdout, d.Stderr);
+            var actual = Render(d.ExitCode, WithPidPlaceholder(d.Stdout, d.Pid), d.Stderr);
             transcript.Append("## ").Append(candidate.Label).Append('\n').Append(actual);
             if (expected != actual)
                 mismatches.Add($"{where}\n{UnifiedDiff.Create(expected, actual, label, candidate.Label)}");
@@ -71,6 +71,14 @@ public static class CaseRunner
         }
         return new CaseReport(c.Name, corpus, mismatches);
     }
+
+    /// <summary>
+    /// `nft --echo` prints "# new generation N by process PID (nft)" with the pid of the nft that made
+    /// the change: the one thing that cannot be equal between two runs. It is checked, not hidden:
+    /// only the exact pid of this very nft is replaced by a placeholder, so a wrong pid still differs.
+    /// </summary>
+    public static string WithPidPlaceholder(string stdout, int pid) =>
+        pid == 0 ? stdout : stdout.Replace($" by process {pid} (nft)", " by process <this nft> (nft)");
 
     /// <summary>One comparable text per step: the exit status and both streams, each under a marker line.</summary>
     public static string Render(int exit, string stdout, string stderr)

@@ -2,7 +2,8 @@ using System.Diagnostics;
 
 namespace Bpfilter.Integration.Tests.Harness;
 
-public sealed record ProcessResult(int ExitCode, string Stdout, string Stderr)
+/// <summary>Pid is the process we started; `ip netns exec`, env and bfnft all exec, so it is nft's own pid.</summary>
+public sealed record ProcessResult(int ExitCode, string Stdout, string Stderr, int Pid = 0)
 {
     public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}--- stderr\n{Stderr}";
 }
@@ -43,7 +44,7 @@ public static class ProcessRunner
             throw new TimeoutException($"{file} {string.Join(' ', psi.ArgumentList)} did not finish within {limit.TotalSeconds}s");
         }
         p.WaitForExit(); // drains the redirected streams
-        return new ProcessResult(p.ExitCode, outTask.Result, errTask.Result);
+        return new ProcessResult(p.ExitCode, outTask.Result, errTask.Result, p.Id);
     }
 
     /// <summary>Runs and throws unless the program succeeds; for setup commands.</summary>
