@@ -1,0 +1,111 @@
+namespace Bpfilter.Backend.Libbpf;
+
+public enum BpfMapType { Hash = 1, Array = 2, ProgArray = 3, PerCpuHash = 5, PerCpuArray = 6, LpmTrie = 11 }
+
+/// <summary>A BPF map owned through its fd.</summary>
+public sealed unsafe class BpfMap : IDisposable
+{
+    /// <summary>BPF_F_NO_PREALLOC, mandatory for LPM tries.</summary>
+    public const uint NoPrealloc = 1;
+    /// <summary>Update flags.</summary>
+    public const ulong Any = 0, NoExist = 1, Exist = 2;
+
+    private BpfMap(BpfFd fd, BpfMapType type, string name, int keySize, int valueSize, int maxEntries)
+    {
+        Fd = fd; Type = type; Name = name; KeySize = keySize; ValueSize = valueSize; MaxEntries = maxEntries;
+    }
+
+    public BpfFd Fd { get; }
+    public BpfMapType Type { get; }
+    public string Name { get; }
+    public int KeySize { get; }
+    public int ValueSize { get; }
+    public int MaxEntries { get; }
+
+    public bool IsPerCpu => Type is BpfMapType.PerCpuArray or BpfMapType.PerCpuHash;
+
+    /// <summary>Bytes a lookup returns: per-CPU maps give one value (rounded to 8 bytes) per possible CPU.</summary>
+    public int LookupSize => IsPerCpu ? (ValueSize + 7) / 8 * 8 * PossibleCpus : ValueSize;
+
+    public static int PossibleCpus { get; } = Math.Max(1, Native.NumPossibleCpus());
+
+    /// <param name="name">Kernel map name; truncated to 15 characters.</param>
+    public static BpfMap Create(BpfMapType type, string name, int keySize, int valueSize, int maxEntries, uint flags = 0)
+    {
+        if (type == BpfMapType.LpmTrie) flags |= NoPrealloc;
+        var opts = new Native.MapCreateOpts { Sz = (nuint)sizeof(Native.MapCreateOpts), MapFlags = flags };
+        var kname = KernelName(name);
+        var fd = BpfException.Check($"creating {type} map '{name}'",
+            Native.BpfMapCreate((int)type, kname, (uint)keySize, (uint)valueSize, (uint)maxEntries, &opts));
+        return new BpfMap(new BpfFd(fd), type, name, keySize, valueSize, maxEntries);
+    }
+
+    /// <summary>Kernel object names allow [A-Za-z0-9_.] and 15 characters.</summary>
+    internal static string KernelName(string name)
+    {
+        var chars = name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' ? c : '_').Take(15).ToArray();
+        return new string(chars);
+    }
+
+    public void Update(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, ulong flags = Any)
+    {
+        CheckKey(key);
+        var expect = IsPerCpu ? LookupSize : ValueSize;
+        if (value.Length != expect) throw new ArgumentException($"map '{Name}' values are {expect} bytes, got {value.Length}");
+        fixed (byte* k = key)
+        fixed (byte* v = value)
+            BpfException.Check($"updating map '{Name}'", Native.BpfMapUpdateElem(Fd.Value, k, v, flags));
+    }
+
+    /// <summary>Looks a key up; false when absent. Per-CPU maps fill LookupSize bytes.</summary>
+    public bool TryLookup(ReadOnlySpan<byte> key, Span<byte> value)
+    {
+        CheckKey(key);
+        if (value.Length < LookupSize) throw new ArgumentException($"map '{Name}' lookups need {LookupSize} bytes");
+        fixed (byte* k = key)
+        fixed (byte* v = value)
+        {
+            var rc = Native.BpfMapLookupElem(Fd.Value, k, v);
+            if (rc == -2) return false;
+            BpfException.Check($"looking up map '{Name}'", rc);
+            return true;
+        }
+    }
+
+    public bool Delete(ReadOnlySpan<byte> key)
+    {
+        CheckKey(key);
+        fixed (byte* k = key)
+        {
+            var rc = Native.BpfMapDeleteElem(Fd.Value, k);
+            if (rc == -2) return false;
+            BpfException.Check($"deleting from map '{Name}'", rc);
+            return true;
+        }
+    }
+
+    /// <summary>Sum of a per-CPU array slot made of u64 fields (e.g. packets, bytes).</summary>
+    public ulong[] SumPerCpu(uint index)
+    {
+        Span<byte> key = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(key, index);
+        var buf = new byte[LookupSize];
+        var fields = ValueSize / 8;
+        var sums = new ulong[fields];
+        if (!TryLookup(key, buf)) return sums;
+        var stride = (ValueSize + 7) / 8 * 8;
+        for (var cpu = 0; cpu < PossibleCpus; cpu++)
+            for (var f = 0; f < fields; f++)
+                sums[f] += BitConverter.ToUInt64(buf, cpu * stride + f * 8);
+        return sums;
+    }
+
+    public void Pin(string path) => BpfException.Check($"pinning map '{Name}' at {path}", Native.BpfObjPin(Fd.Value, path));
+
+    private void CheckKey(ReadOnlySpan<byte> key)
+    {
+        if (key.Length != KeySize) throw new ArgumentException($"map '{Name}' keys are {KeySize} bytes, got {key.Length}");
+    }
+
+    public void Dispose() => Fd.Dispose();
+}

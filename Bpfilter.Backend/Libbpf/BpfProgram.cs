@@ -1,0 +1,92 @@
+using System.Text;
+
+namespace Bpfilter.Backend.Libbpf;
+
+public enum BpfProgType { SchedCls = 3, Xdp = 6, Netfilter = 32 }
+
+/// <summary>enum bpf_attach_type values used here (newer than the distribution's uapi header).</summary>
+public enum BpfAttachType { None = 0, Xdp = 37, Netfilter = 45, TcxIngress = 46, TcxEgress = 47 }
+
+public readonly record struct TestRunResult(uint ReturnValue, uint DurationNs, byte[] DataOut);
+
+/// <summary>A loaded BPF program.</summary>
+public sealed unsafe class BpfProgram : IDisposable
+{
+    /// <summary>Verifier log buffer: large enough for big chains (the kernel caps it at 16M-1 for level 1).</summary>
+    public const int LogSize = 4 << 20;
+
+    private BpfProgram(BpfFd fd, string name, BpfProgType type) { Fd = fd; Name = name; Type = type; }
+
+    public BpfFd Fd { get; }
+    public string Name { get; }
+    public BpfProgType Type { get; }
+
+    /// <summary>
+    /// Loads marshalled instructions. A verifier rejection raises <see cref="BpfVerifierException"/>
+    /// with the whole log (the load is retried with log level 1 so a successful load costs no log).
+    /// </summary>
+    public static BpfProgram Load(BpfProgType type, string name, ReadOnlySpan<byte> insns,
+        BpfAttachType expectedAttachType = BpfAttachType.None, string license = "GPL")
+    {
+        if (insns.Length == 0 || insns.Length % 8 != 0) throw new ArgumentException("instructions must be a non-empty multiple of 8 bytes");
+        var kname = BpfMap.KernelName(name);
+        var opts = new Native.ProgLoadOpts
+        {
+            Sz = (nuint)sizeof(Native.ProgLoadOpts),
+            ExpectedAttachType = (int)expectedAttachType,
+        };
+        int fd;
+        fixed (byte* p = insns)
+        {
+            fd = Native.BpfProgLoad((int)type, kname, license, p, (nuint)(insns.Length / 8), &opts);
+            if (fd < 0 && fd != -(int)Errno.E2BIG && fd != -(int)Errno.EPERM)
+            {
+                var log = new byte[LogSize];
+                fixed (byte* l = log)
+                {
+                    opts.LogBuf = l;
+                    opts.LogSize = (uint)log.Length;
+                    opts.LogLevel = 1;
+                    fd = Native.BpfProgLoad((int)type, kname, license, p, (nuint)(insns.Length / 8), &opts);
+                }
+                if (fd < 0)
+                {
+                    var len = Array.IndexOf(log, (byte)0);
+                    throw new BpfVerifierException(name, -fd, Encoding.UTF8.GetString(log, 0, len < 0 ? log.Length : len));
+                }
+            }
+        }
+        BpfException.Check($"loading program '{name}'", fd);
+        return new BpfProgram(new BpfFd(fd), name, type);
+    }
+
+    /// <summary>BPF_PROG_TEST_RUN: runs the program over <paramref name="data"/> (and ctx) <paramref name="repeat"/> times.</summary>
+    public TestRunResult TestRun(ReadOnlySpan<byte> data, int repeat = 1, ReadOnlySpan<byte> ctx = default)
+    {
+        var output = new byte[Math.Max(data.Length + 256, 64)];
+        fixed (byte* d = data)
+        fixed (byte* o = output)
+        fixed (byte* c = ctx)
+        {
+            var opts = new Native.TestRunOpts
+            {
+                Sz = (nuint)sizeof(Native.TestRunOpts),
+                DataIn = d,
+                DataSizeIn = (uint)data.Length,
+                DataOut = o,
+                DataSizeOut = (uint)output.Length,
+                CtxIn = ctx.IsEmpty ? null : c,
+                CtxSizeIn = (uint)ctx.Length,
+                Repeat = repeat,
+            };
+            BpfException.Check($"test-running program '{Name}'", Native.BpfProgTestRunOpts(Fd.Value, &opts));
+            return new TestRunResult(opts.Retval, opts.Duration, output.AsSpan(0, (int)Math.Min(opts.DataSizeOut, (uint)output.Length)).ToArray());
+        }
+    }
+
+    public void Pin(string path) => BpfException.Check($"pinning program '{Name}' at {path}", Native.BpfObjPin(Fd.Value, path));
+
+    public void Dispose() => Fd.Dispose();
+
+    private enum Errno { EPERM = 1, E2BIG = 7 }
+}

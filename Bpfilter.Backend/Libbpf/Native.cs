@@ -1,0 +1,128 @@
+using System.Runtime.InteropServices;
+
+namespace Bpfilter.Backend.Libbpf;
+
+/// <summary>
+/// P/Invoke into libbpf.so.1 (>= 1.4). libbpf 1.x returns -errno from every call that fails.
+/// Option structs are declared with the explicit offsets of libbpf 1.4's headers; their sz field
+/// tells libbpf which fields we know.
+/// </summary>
+internal static unsafe partial class Native
+{
+    private const string Lib = "libbpf.so.1";
+
+    [LibraryImport(Lib, EntryPoint = "bpf_prog_load", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BpfProgLoad(int progType, string? name, string license, byte* insns, nuint insnCnt, ProgLoadOpts* opts);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_map_create", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BpfMapCreate(int mapType, string? name, uint keySize, uint valueSize, uint maxEntries, MapCreateOpts* opts);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_map_update_elem")]
+    internal static partial int BpfMapUpdateElem(int fd, void* key, void* value, ulong flags);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_map_lookup_elem")]
+    internal static partial int BpfMapLookupElem(int fd, void* key, void* value);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_map_delete_elem")]
+    internal static partial int BpfMapDeleteElem(int fd, void* key);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_map_get_next_key")]
+    internal static partial int BpfMapGetNextKey(int fd, void* key, void* nextKey);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_prog_test_run_opts")]
+    internal static partial int BpfProgTestRunOpts(int progFd, TestRunOpts* opts);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_link_create")]
+    internal static partial int BpfLinkCreate(int progFd, int targetFd, int attachType, LinkCreateOpts* opts);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_link_update")]
+    internal static partial int BpfLinkUpdate(int linkFd, int newProgFd, LinkUpdateOpts* opts);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_obj_pin", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BpfObjPin(int fd, string path);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_obj_get", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BpfObjGet(string path);
+
+    [LibraryImport(Lib, EntryPoint = "libbpf_num_possible_cpus")]
+    internal static partial int NumPossibleCpus();
+
+    [LibraryImport(Lib, EntryPoint = "btf__load_vmlinux_btf")]
+    internal static partial nint BtfLoadVmlinux();
+
+    [LibraryImport(Lib, EntryPoint = "btf__find_by_name_kind", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BtfFindByNameKind(nint btf, string name, uint kind);
+
+    [LibraryImport(Lib, EntryPoint = "btf__free")]
+    internal static partial void BtfFree(nint btf);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    internal static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "if_nametoindex", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial uint IfNameToIndex(string name);
+
+    [StructLayout(LayoutKind.Explicit, Size = 112)]
+    internal struct ProgLoadOpts
+    {
+        [FieldOffset(0)] public nuint Sz;
+        [FieldOffset(12)] public int ExpectedAttachType;
+        [FieldOffset(20)] public uint ProgFlags;
+        [FieldOffset(48)] public int* FdArray;
+        [FieldOffset(88)] public uint LogLevel;
+        [FieldOffset(92)] public uint LogSize;
+        [FieldOffset(96)] public byte* LogBuf;
+        [FieldOffset(104)] public uint LogTrueSize;
+    }
+
+    [StructLayout(LayoutKind.Explicit, Size = 56)]
+    internal struct MapCreateOpts
+    {
+        [FieldOffset(0)] public nuint Sz;
+        [FieldOffset(24)] public uint InnerMapFd;
+        [FieldOffset(28)] public uint MapFlags;
+    }
+
+    [StructLayout(LayoutKind.Explicit, Size = 80)]
+    internal struct TestRunOpts
+    {
+        [FieldOffset(0)] public nuint Sz;
+        [FieldOffset(8)] public void* DataIn;
+        [FieldOffset(16)] public void* DataOut;
+        [FieldOffset(24)] public uint DataSizeIn;
+        [FieldOffset(28)] public uint DataSizeOut;
+        [FieldOffset(32)] public void* CtxIn;
+        [FieldOffset(40)] public void* CtxOut;
+        [FieldOffset(48)] public uint CtxSizeIn;
+        [FieldOffset(52)] public uint CtxSizeOut;
+        [FieldOffset(56)] public uint Retval;
+        [FieldOffset(60)] public int Repeat;
+        [FieldOffset(64)] public uint Duration;
+        [FieldOffset(68)] public uint Flags;
+    }
+
+    [StructLayout(LayoutKind.Explicit, Size = 80)]
+    internal struct LinkCreateOpts
+    {
+        [FieldOffset(0)] public nuint Sz;
+        [FieldOffset(8)] public uint Flags;
+        // netfilter variant of the union
+        [FieldOffset(32)] public uint NfPf;
+        [FieldOffset(36)] public uint NfHooknum;
+        [FieldOffset(40)] public int NfPriority;
+        [FieldOffset(44)] public uint NfFlags;
+        // tcx variant of the union
+        [FieldOffset(32)] public uint TcxRelativeFd;
+        [FieldOffset(36)] public uint TcxRelativeId;
+        [FieldOffset(40)] public ulong TcxExpectedRevision;
+    }
+
+    [StructLayout(LayoutKind.Explicit, Size = 24)]
+    internal struct LinkUpdateOpts
+    {
+        [FieldOffset(0)] public nuint Sz;
+        [FieldOffset(8)] public uint Flags;
+        [FieldOffset(12)] public uint OldProgFd;
+        [FieldOffset(16)] public uint OldMapFd;
+    }
+}
