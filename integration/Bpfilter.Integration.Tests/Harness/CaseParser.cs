@@ -60,10 +60,15 @@ public static class CaseParser
             }
 
             FlushDaemon();
-            bool expectFailure = false;
+            bool? expectFailure = false;
             if (line.StartsWith("! "))
             {
                 expectFailure = true;
+                line = line[2..].TrimStart();
+            }
+            else if (line.StartsWith("? "))
+            {
+                expectFailure = null; // the kernel's outcome depends on its configuration
                 line = line[2..].TrimStart();
             }
             var tokens = Tokenize(line, () => Fail("unterminated quote"));

@@ -36,9 +36,9 @@ public static class CaseRunner
             var k = reference.Nft(step.Args, step.Stdin);
             transcript.Append("### ").Append(where).Append('\n').Append(step.Stdin)
                 .Append("## ").Append(reference.Label).Append('\n').Append(Render(k.ExitCode, WithPidPlaceholder(k.Stdout, k.Pid), k.Stderr));
-            if (step.ExpectFailure ? k.ExitCode == 0 : k.ExitCode != 0)
-                corpus.Add($"{where}: the kernel {(step.ExpectFailure ? "accepted" : "refused")} it, " +
-                           $"the case says it must {(step.ExpectFailure ? "fail (`! nft`)" : "succeed")}:\n{k}");
+            if (step.ExpectFailure is bool mustFail && (mustFail ? k.ExitCode == 0 : k.ExitCode != 0))
+                corpus.Add($"{where}: the kernel {(mustFail ? "accepted" : "refused")} it, " +
+                           $"the case says it must {(mustFail ? "fail (`! nft`)" : "succeed")}:\n{k}");
 
             var d = candidate.Nft(step.Args, step.Stdin);
             string expected, label;

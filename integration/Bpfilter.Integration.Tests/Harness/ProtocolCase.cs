@@ -4,7 +4,8 @@ namespace Bpfilter.Integration.Tests.Harness;
 public sealed record DaemonExpectation(string Reason, int ExitCode, string Stdout, string Stderr);
 
 /// <summary>One nft invocation of a case. Line is where it starts in the case file.</summary>
-public sealed record CaseStep(int Line, IReadOnlyList<string> Args, string? Stdin, bool ExpectFailure,
+/// ExpectFailure: true for `! nft`, false for `nft`, null for `? nft` (kernel outcome depends on its build).
+public sealed record CaseStep(int Line, IReadOnlyList<string> Args, string? Stdin, bool? ExpectFailure,
     DaemonExpectation? Daemon)
 {
     public string CommandText => "nft " + string.Join(' ', Args.Select(Quote)) + (Stdin != null ? " <<EOF" : "");
