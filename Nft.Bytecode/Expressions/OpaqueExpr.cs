@@ -3,7 +3,7 @@ using Nft.Netlink;
 namespace Nft.Bytecode.Expressions;
 
 /// <summary>
-/// An expression kind the model does not type (yet): its NFTA_EXPR_DATA payload is kept as is so it
+/// An expression kind the model does not type: its NFTA_EXPR_DATA payload is kept as is so it
 /// round-trips byte for byte. Never enforced: the lifter refuses it by name.
 /// </summary>
 public sealed record OpaqueExpr(string Kind, byte[] Data) : Expression

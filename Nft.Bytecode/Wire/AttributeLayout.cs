@@ -1,0 +1,63 @@
+namespace Nft.Bytecode.Wire;
+
+/// <summary>
+/// One attribute of a decoded nest as it appeared on the wire: its raw type (NLA_F_* flags
+/// included) and, for an attribute the typed model does not hold, its payload.
+/// </summary>
+public readonly record struct LayoutEntry(ushort RawType, byte[]? Unknown)
+{
+    public bool IsKnown => Unknown is null;
+}
+
+/// <summary>
+/// How the attributes of one nest were laid out when decoded: order, NLA_F_NESTED flags, and any
+/// attribute the model does not know (kept verbatim). nft (libnftnl) and the kernel write the same
+/// attributes in different orders and with different nest flags; keeping the layout lets a decoded
+/// record re-encode byte for byte in either direction. Records built in code have no layout and
+/// encode in the kernel's dump order.
+/// </summary>
+public sealed class AttributeLayout : IEquatable<AttributeLayout>
+{
+    public AttributeLayout(ushort nestRawType, LayoutEntry[] entries)
+    {
+        NestRawType = nestRawType;
+        Entries = entries;
+    }
+
+    /// <summary>Raw type of the nest attribute that held these attributes (0 at message level).</summary>
+    public ushort NestRawType { get; }
+    public IReadOnlyList<LayoutEntry> Entries { get; }
+
+    public bool HasUnknown
+    {
+        get
+        {
+            foreach (var e in Entries) if (!e.IsKnown) return true;
+            return false;
+        }
+    }
+
+    public bool Equals(AttributeLayout? o)
+    {
+        if (o is null || o.NestRawType != NestRawType || o.Entries.Count != Entries.Count) return false;
+        for (int i = 0; i < Entries.Count; i++)
+        {
+            var (a, b) = (Entries[i], o.Entries[i]);
+            if (a.RawType != b.RawType || a.IsKnown != b.IsKnown) return false;
+            if (!a.IsKnown && !a.Unknown.AsSpan().SequenceEqual(b.Unknown)) return false;
+        }
+        return true;
+    }
+
+    public override bool Equals(object? obj) => Equals(obj as AttributeLayout);
+    public override int GetHashCode() => HashCode.Combine(NestRawType, Entries.Count);
+}
+
+/// <summary>Which attribute order and nest flags an encoder uses.</summary>
+public enum WireFormat
+{
+    /// <summary>As decoded (layout kept), or the kernel's dump order for records built in code.</summary>
+    AsDecoded,
+    /// <summary>The kernel's dump order and nest flags, ignoring any decoded layout (for dumps and echoes).</summary>
+    Kernel,
+}
