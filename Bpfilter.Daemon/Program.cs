@@ -1,2 +1,39 @@
-// Entry point; the server wiring lands with the socket server.
+using System.Runtime.InteropServices;
+using Bpfilter.Daemon;
+using Bpfilter.Daemon.Server;
+
+// bpfilterd: serves nft (through the bfnft interposer) as the kernel's nf_tables would.
+var options = Options.Parse(args, out var error);
+if (options == null)
+{
+    if (error.Length > 0) Console.Error.WriteLine($"bpfilterd: {error}");
+    Console.Error.WriteLine(Options.Usage);
+    return error.Length > 0 ? 2 : 0;
+}
+
+static void Log(string message) =>
+    Console.Error.WriteLine($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} bpfilterd: {message}");
+
+var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+void OnSignal(PosixSignalContext ctx)
+{
+    ctx.Cancel = true; // shut down cleanly (socket file removed) instead of the runtime's default exit
+    Log($"{ctx.Signal}: shutting down");
+    stopped.TrySetResult();
+}
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+
+await using var server = new DaemonServer(EndpointFactory.Create(), options.SocketPath, options.SocketMode, Log);
+try
+{
+    server.Start();
+}
+catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+{
+    Log($"cannot listen on {options.SocketPath}: {e.Message}");
+    return 1;
+}
+await stopped.Task;
+await server.StopAsync();
 return 0;

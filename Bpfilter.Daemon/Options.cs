@@ -1,0 +1,71 @@
+using System.Globalization;
+using Bpfilter.Daemon.Server;
+
+namespace Bpfilter.Daemon;
+
+/// <summary>bpfilterd's command line.</summary>
+public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Foreground)
+{
+    public const string Usage =
+        "usage: bpfilterd [--socket PATH] [--socket-mode OCTAL] [--foreground]\n" +
+        "  --socket PATH        Unix socket bfnft connects to (default " + DaemonServer.DefaultSocketPath + ")\n" +
+        "  --socket-mode OCTAL  permissions of the socket file (default 0600; tests only: peers are\n" +
+        "                       checked for CAP_NET_ADMIN whatever the mode)\n" +
+        "  --foreground         stay attached to the terminal; bpfilterd always does, as a\n" +
+        "                       service manager expects, so this is the default and only mode";
+
+    public static readonly Options Default = new(DaemonServer.DefaultSocketPath, DaemonServer.DefaultSocketMode, true);
+
+    /// <summary>Parses argv; returns null with an error message (or "" for --help).</summary>
+    public static Options? Parse(IReadOnlyList<string> args, out string error)
+    {
+        var o = Default;
+        error = "";
+        for (int i = 0; i < args.Count; i++)
+        {
+            string a = args[i];
+            string? Value()
+            {
+                if (i + 1 < args.Count) return args[++i];
+                return null;
+            }
+            switch (a)
+            {
+                case "--socket":
+                    var path = Value();
+                    if (string.IsNullOrEmpty(path)) { error = "--socket needs a path"; return null; }
+                    o = o with { SocketPath = path };
+                    break;
+                case "--socket-mode":
+                    var mode = Value();
+                    if (mode == null || !TryParseOctal(mode, out var m)) { error = $"--socket-mode needs an octal mode such as 0600, not '{mode}'"; return null; }
+                    o = o with { SocketMode = m };
+                    break;
+                case "--foreground":
+                    o = o with { Foreground = true };
+                    break;
+                case "-h" or "--help":
+                    return null;
+                default:
+                    error = $"unknown argument '{a}'";
+                    return null;
+            }
+        }
+        return o;
+    }
+
+    static bool TryParseOctal(string s, out UnixFileMode mode)
+    {
+        mode = 0;
+        if (s.Length == 0 || s.Length > 4) return false;
+        int v = 0;
+        foreach (char c in s)
+        {
+            if (c < '0' || c > '7') return false;
+            v = v * 8 + (c - '0');
+        }
+        if (v > 0x1ff) return false; // permission bits only: no setuid/setgid/sticky on a socket
+        mode = (UnixFileMode)v;
+        return true;
+    }
+}

@@ -1,0 +1,148 @@
+using System.Net.Sockets;
+
+namespace Bpfilter.Daemon.Server;
+
+/// <summary>
+/// The Unix socket bpfilterd listens on. One task per connection; every request of every
+/// connection goes through one lock into the endpoint, because nf_tables is one state machine.
+/// </summary>
+public sealed class DaemonServer : IAsyncDisposable
+{
+    public const string DefaultSocketPath = "/run/bpfilter/bpfilterd.sock";
+    public const UnixFileMode DefaultSocketMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    readonly INetlinkEndpoint _endpoint;
+    readonly Action<string> _log;
+    readonly object _gate = new();
+    readonly CancellationTokenSource _stop = new();
+    readonly HashSet<Task> _connections = [];
+    Socket? _listener;
+    Task? _acceptLoop;
+
+    public string SocketPath { get; }
+    public UnixFileMode SocketMode { get; }
+
+    public DaemonServer(INetlinkEndpoint endpoint, string socketPath = DefaultSocketPath,
+        UnixFileMode socketMode = DefaultSocketMode, Action<string>? log = null)
+    {
+        _endpoint = endpoint;
+        SocketPath = Path.GetFullPath(socketPath);
+        SocketMode = socketMode;
+        _log = log ?? (_ => { });
+    }
+
+    /// <summary>Binds and starts accepting. Throws if the path is taken by a live daemon or a non-socket.</summary>
+    public void Start()
+    {
+        if (_listener != null) throw new InvalidOperationException("server already started");
+        var dir = Path.GetDirectoryName(SocketPath)!;
+        if (!Directory.Exists(dir))
+            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        RemoveStaleSocket();
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
+            File.SetUnixFileMode(SocketPath, SocketMode);
+            listener.Listen(64);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+        _listener = listener;
+        _acceptLoop = AcceptLoopAsync(_stop.Token);
+        _log($"listening on {SocketPath} (mode {Convert.ToString((int)SocketMode, 8)})");
+    }
+
+    /// <summary>A socket file left by a daemon that died is removed; one that still answers is not.</summary>
+    void RemoveStaleSocket()
+    {
+        var type = LibC.FileType(SocketPath);
+        if (type == null) return;
+        if (type != LibC.S_IFSOCK)
+            throw new IOException($"{SocketPath} exists and is not a socket; refusing to replace it");
+        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            try
+            {
+                probe.Connect(new UnixDomainSocketEndPoint(SocketPath));
+                throw new IOException($"another daemon is listening on {SocketPath}");
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+            }
+        }
+        File.Delete(SocketPath);
+        _log($"removed stale socket {SocketPath}");
+    }
+
+    async Task AcceptLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener!.AcceptAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) { break; }
+            catch (ObjectDisposedException) { break; }
+            catch (SocketException e)
+            {
+                _log($"accept failed: {e.Message}");
+                await Task.Delay(100, CancellationToken.None).ConfigureAwait(false); // e.g. EMFILE: do not spin
+                continue;
+            }
+            Track(Task.Run(() => ServeAsync(client, ct), CancellationToken.None));
+        }
+    }
+
+    void Track(Task t)
+    {
+        lock (_connections) _connections.Add(t);
+        t.ContinueWith(done => { lock (_connections) _connections.Remove(done); }, TaskScheduler.Default);
+    }
+
+    async Task ServeAsync(Socket client, CancellationToken ct)
+    {
+        try
+        {
+            var peer = PeerCredentials.Of(client);
+            if (!peer.NetAdmin) _log($"peer pid {peer.Pid} uid {peer.Uid} lacks CAP_NET_ADMIN: answering EPERM");
+            await new DaemonConnection(client, peer, Dispatch, _log).RunAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            _log($"connection failed: {e}");
+            client.Dispose();
+        }
+    }
+
+    IReadOnlyList<byte[]> Dispatch(ReadOnlyMemory<byte> request, uint portId)
+    {
+        lock (_gate) return _endpoint.Process(request.Span, portId);
+    }
+
+    /// <summary>Stops accepting, closes every connection and removes the socket file.</summary>
+    public async Task StopAsync()
+    {
+        if (_listener == null) return;
+        _stop.Cancel();
+        _listener.Dispose();
+        if (_acceptLoop != null) await _acceptLoop.ConfigureAwait(false);
+        Task[] pending;
+        lock (_connections) pending = [.. _connections];
+        await Task.WhenAll(pending).ConfigureAwait(false);
+        try { File.Delete(SocketPath); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        _listener = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}
