@@ -1,3 +1,4 @@
+using Nft.Bytecode.Data;
 using Nft.Bytecode.Wire;
 using Nft.Netlink;
 
@@ -47,4 +48,17 @@ public abstract record AttributeExpression : Expression, IAttributeSource
 
     bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort rawType, WireFormat format) =>
         WriteAttribute(w, rawType, format);
+
+    // Writers for WriteAttribute: each writes the value when present and says whether it did.
+    protected static bool U32(NetlinkWriter w, ushort raw, uint? v) { if (v is not { } x) return false; w.PutU32Be(raw, x); return true; }
+    protected static bool S32(NetlinkWriter w, ushort raw, int? v) { if (v is not { } x) return false; w.PutU32Be(raw, (uint)x); return true; }
+    protected static bool U64(NetlinkWriter w, ushort raw, ulong? v) { if (v is not { } x) return false; w.PutU64Be(raw, x); return true; }
+    protected static bool U16(NetlinkWriter w, ushort raw, ushort? v) { if (v is not { } x) return false; w.PutU16Be(raw, x); return true; }
+    protected static bool U8(NetlinkWriter w, ushort raw, byte? v) { if (v is not { } x) return false; w.PutU8(raw, x); return true; }
+    protected static bool Str(NetlinkWriter w, ushort raw, string? v) { if (v is null) return false; w.PutString(raw, v); return true; }
+    protected static bool Blob(NetlinkWriter w, ushort raw, byte[]? v) { if (v is null) return false; w.PutRaw(raw, v); return true; }
+    protected static bool Dat(NetlinkWriter w, ushort raw, NftData? v, WireFormat f) { if (v is null) return false; NftDataCodec.Encode(w, raw, v, f); return true; }
+    protected static bool Exp(NetlinkWriter w, ushort raw, Expression? v, WireFormat f) { if (v is null) return false; ExpressionCodec.Encode(w, v, raw, f); return true; }
+    protected static bool Exps(NetlinkWriter w, ushort raw, IReadOnlyList<Expression>? v, WireFormat f) { if (v is null) return false; AttrLists.Expressions(w, raw, v, f); return true; }
+    protected static int T(ushort raw) => raw & NlaFlags.TypeMask;
 }

@@ -1,0 +1,60 @@
+using Nft.Bytecode.Data;
+using Nft.Bytecode.Wire;
+using Nft.Netlink;
+
+namespace Nft.Bytecode.Expressions;
+
+/// <summary>Checks shared by expression decoders, following the kernel's init functions.</summary>
+internal static class ExprParse
+{
+    const int EOVERFLOW = 75;
+
+    /// <summary>Width of one register data slot (struct nft_data) for cmp, range, bitwise.</summary>
+    public const int RegDataMax = 16;
+
+    /// <summary>A register number: NFT_REG_VERDICT..NFT_REG_4 or NFT_REG32_00..15; ERANGE otherwise (nft_parse_register).</summary>
+    public static uint? Reg(ref AttrParser p, ushort type)
+    {
+        if (!p.TryGet(type, out var a)) return null;
+        uint r = a.U32Be();
+        if (r > NftRegisters.Reg32Last || (r > NftRegisters.Reg4 && r < NftRegisters.Reg32First))
+            throw new NetlinkException(Errno.ERANGE, $"invalid register {r}", a.Offset);
+        return r;
+    }
+
+    public static uint ReqReg(ref AttrParser p, ushort type, string name) => Reg(ref p, type) ?? throw p.Missing(name);
+
+    /// <summary>A u32 that must fit <paramref name="max"/> (nft_parse_u32_check: ERANGE).</summary>
+    public static uint? U32Max(ref AttrParser p, ushort type, uint max)
+    {
+        if (!p.TryGet(type, out var a)) return null;
+        uint v = a.U32Be();
+        if (v > max) throw new NetlinkException(Errno.ERANGE, $"value {v} exceeds {max}", a.Offset);
+        return v;
+    }
+
+    public static NftData? Data(ref AttrParser p, ushort type, int maxLen = NftLimits.DataValueMaxLen) =>
+        p.TryGet(type, out var a) ? NftDataCodec.Decode(a, maxLen) : null;
+
+    public static NftData ReqData(ref AttrParser p, ushort type, string name, int maxLen = NftLimits.DataValueMaxLen) =>
+        Data(ref p, type, maxLen) ?? throw p.Missing(name);
+
+    /// <summary>A value (not a verdict) as the expressions that compare or mask registers need.</summary>
+    public static NftData ReqValue(ref AttrParser p, ushort type, string name, int maxLen = RegDataMax)
+    {
+        if (!p.TryGet(type, out var a)) throw p.Missing(name);
+        var d = NftDataCodec.Decode(a, maxLen);
+        if (d is not ValueData) throw new NetlinkException(Errno.EINVAL, $"{name} must be a value", a.Offset);
+        return d;
+    }
+
+    public static Expression? Expr(ref AttrParser p, ushort type) =>
+        p.TryGet(type, out var a) ? ExpressionCodec.Decode(a) : null;
+
+    public static IReadOnlyList<Expression>? Exprs(ref AttrParser p, ushort type, int max = NftLimits.SetExprMax) =>
+        p.TryGet(type, out var a) ? AttrLists.ReadExpressions(a, max) : null;
+
+    public static NetlinkException Invalid(ref AttrParser p, string what) => new(Errno.EINVAL, what, p.NestOffset);
+    public static NetlinkException NotSupported(ref AttrParser p, string what) => new(Errno.EOPNOTSUPP, what, p.NestOffset);
+    public static int Overflow => EOVERFLOW;
+}
