@@ -783,7 +783,8 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 			    msg->msg_name, msg->msg_name ? &namelen : NULL, &mflags);
 	if (r >= 0) {
 		/* libmnl rejects replies whose address length is not that of a sockaddr_nl. */
-		msg->msg_namelen = msg->msg_name ? namelen : 0;
+		if (msg->msg_name)
+			msg->msg_namelen = namelen;
 		msg->msg_controllen = 0;
 		msg->msg_flags = mflags;
 	}
