@@ -2,6 +2,8 @@ using System.Runtime.InteropServices;
 using Bpfilter.Daemon;
 using Bpfilter.Daemon.Server;
 
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 // bpfilterd: serves nft (through the bfnft interposer) as the kernel's nf_tables would.
 var options = Options.Parse(args, out var error);
 if (options == null)
