@@ -73,7 +73,7 @@ public static class NftDataCodec
 
     readonly struct DataSource(NftData d) : IAttributeSource
     {
-        public bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+        public bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
         {
             switch (raw & NlaFlags.TypeMask, d)
             {
@@ -86,12 +86,12 @@ public static class NftDataCodec
 
     readonly struct VerdictSource(Verdict v) : IAttributeSource
     {
-        public bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+        public bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
         {
             switch (raw & NlaFlags.TypeMask)
             {
                 case NftaVerdict.Code: w.PutU32Be(raw, (uint)v.Code); return true;
-                case NftaVerdict.Chain when v.Chain != null: w.PutString(raw, v.Chain); return true;
+                case NftaVerdict.Chain when v.Chain != null: AttrWriter.PutString(w, raw, v.Chain); return true;
                 case NftaVerdict.ChainId when v.ChainId != null: w.PutU32Be(raw, v.ChainId.Value); return true;
                 default: return false;
             }

@@ -51,7 +51,7 @@ public sealed record BitwiseExpr(uint SReg, uint DReg, uint Len, uint? Op = null
         return new BitwiseExpr(sreg, dreg, len, op, mask, xor, shift, sreg2) { Layout = p.Layout() };
     }
 
-    protected override bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f) => T(raw) switch
+    protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch
     {
         NFTA_BITWISE_SREG => U32(w, raw, SReg),
         NFTA_BITWISE_DREG => U32(w, raw, DReg),

@@ -24,7 +24,7 @@ public sealed record CmpExpr(uint SReg, uint Op, NftData Data) : AttributeExpres
         return new CmpExpr(sreg, op, d) { Layout = p.Layout() };
     }
 
-    protected override bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f) => T(raw) switch
+    protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch
     {
         NFTA_CMP_SREG => U32(w, raw, SReg),
         NFTA_CMP_OP => U32(w, raw, Op),

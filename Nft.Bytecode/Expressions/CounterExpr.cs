@@ -16,7 +16,7 @@ public sealed record CounterExpr(ulong? Bytes = null, ulong? Packets = null) : A
         return new CounterExpr(p.U64Be(NFTA_COUNTER_BYTES), p.U64Be(NFTA_COUNTER_PACKETS)) { Layout = p.Layout() };
     }
 
-    protected override bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f) => T(raw) switch
+    protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch
     {
         NFTA_COUNTER_BYTES => U64(w, raw, Bytes),
         NFTA_COUNTER_PACKETS => U64(w, raw, Packets),

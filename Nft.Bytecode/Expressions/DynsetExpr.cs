@@ -33,7 +33,7 @@ public sealed record DynsetExpr(string SetName, uint? SetId, uint Op, uint SRegK
         return new DynsetExpr(name, setId, op, key, sdata, timeout, flags, expr, exprs) { Layout = p.Layout() };
     }
 
-    protected override bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f) => T(raw) switch
+    protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch
     {
         NFTA_DYNSET_SET_NAME => Str(w, raw, SetName),
         NFTA_DYNSET_SET_ID => U32(w, raw, SetId),

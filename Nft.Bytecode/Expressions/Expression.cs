@@ -39,14 +39,14 @@ public abstract record AttributeExpression : Expression, IAttributeSource
     protected abstract ReadOnlySpan<ushort> KernelOrder { get; }
 
     /// <summary>Writes the attribute of the given type if this expression holds it.</summary>
-    protected abstract bool WriteAttribute(NetlinkWriter w, ushort rawType, WireFormat format);
+    protected abstract bool WriteAttribute(NetlinkWriter w, AttrSlot rawType, WireFormat format);
 
     public sealed override void EncodeData(NetlinkWriter w) => EncodeData(w, WireFormat.AsDecoded);
 
     public sealed override void EncodeData(NetlinkWriter w, WireFormat format) =>
         AttrWriter.Write(w, Layout, KernelOrder, this, format);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort rawType, WireFormat format) =>
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot rawType, WireFormat format) =>
         WriteAttribute(w, rawType, format);
 
     // Writers for WriteAttribute: each writes the value when present and says whether it did.
@@ -55,7 +55,7 @@ public abstract record AttributeExpression : Expression, IAttributeSource
     protected static bool U64(NetlinkWriter w, ushort raw, ulong? v) { if (v is not { } x) return false; w.PutU64Be(raw, x); return true; }
     protected static bool U16(NetlinkWriter w, ushort raw, ushort? v) { if (v is not { } x) return false; w.PutU16Be(raw, x); return true; }
     protected static bool U8(NetlinkWriter w, ushort raw, byte? v) { if (v is not { } x) return false; w.PutU8(raw, x); return true; }
-    protected static bool Str(NetlinkWriter w, ushort raw, string? v) { if (v is null) return false; w.PutString(raw, v); return true; }
+    protected static bool Str(NetlinkWriter w, AttrSlot raw, string? v) { if (v is null) return false; AttrWriter.PutString(w, raw, v); return true; }
     protected static bool Blob(NetlinkWriter w, ushort raw, byte[]? v) { if (v is null) return false; w.PutRaw(raw, v); return true; }
     protected static bool Dat(NetlinkWriter w, ushort raw, NftData? v, WireFormat f) { if (v is null) return false; NftDataCodec.Encode(w, raw, v, f); return true; }
     protected static bool Exp(NetlinkWriter w, ushort raw, Expression? v, WireFormat f) { if (v is null) return false; ExpressionCodec.Encode(w, v, raw, f); return true; }

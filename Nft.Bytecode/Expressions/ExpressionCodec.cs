@@ -73,12 +73,12 @@ public static partial class ExpressionCodec
 
     readonly struct FramingSource(Expression e) : IAttributeSource
     {
-        public bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+        public bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
         {
             switch (raw & NlaFlags.TypeMask)
             {
                 case NFTA_EXPR_NAME:
-                    w.PutString(raw, e.Name);
+                    AttrWriter.PutString(w, raw, e.Name);
                     return true;
                 case NFTA_EXPR_DATA:
                     bool decodedWithData = e.Framing == null || e.Framing.Entries.Any(x => (x.RawType & NlaFlags.TypeMask) == NFTA_EXPR_DATA);

@@ -24,7 +24,7 @@ public sealed record ImmediateExpr(uint DReg, NftData Data) : AttributeExpressio
         return new ImmediateExpr(dreg, d) { Layout = p.Layout() };
     }
 
-    protected override bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f) => T(raw) switch
+    protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch
     {
         NFTA_IMMEDIATE_DREG => U32(w, raw, DReg),
         NFTA_IMMEDIATE_DATA => Dat(w, raw, Data, f),

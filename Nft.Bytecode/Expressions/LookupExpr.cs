@@ -25,7 +25,7 @@ public sealed record LookupExpr(string Set, uint? SetId, uint SReg, uint? DReg =
         return new LookupExpr(set, setId, sreg, dreg, flags) { Layout = p.Layout() };
     }
 
-    protected override bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f) => T(raw) switch
+    protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch
     {
         NFTA_LOOKUP_SET => Str(w, raw, Set),
         NFTA_LOOKUP_SREG => U32(w, raw, SReg),

@@ -31,7 +31,7 @@ public sealed record MetaExpr(uint Key, uint? DReg, uint? SReg = null) : Attribu
         return new MetaExpr(key, dreg, sreg) { Layout = p.Layout() };
     }
 
-    protected override bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f) => T(raw) switch
+    protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch
     {
         NFTA_META_DREG => U32(w, raw, DReg),
         NFTA_META_KEY => U32(w, raw, Key),

@@ -29,7 +29,7 @@ public sealed record ObjRefExpr(uint? ImmType, string? ImmName, uint? SetSReg = 
         return e with { Layout = p.Layout() };
     }
 
-    protected override bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f) => T(raw) switch
+    protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch
     {
         NFTA_OBJREF_IMM_TYPE => U32(w, raw, ImmType),
         NFTA_OBJREF_IMM_NAME => Str(w, raw, ImmName),

@@ -34,7 +34,7 @@ public sealed record PayloadExpr(uint Base, uint Offset, uint Len, uint? DReg, u
         return e with { Layout = p.Layout() };
     }
 
-    protected override bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f) => T(raw) switch
+    protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch
     {
         NFTA_PAYLOAD_DREG => U32(w, raw, DReg),
         NFTA_PAYLOAD_BASE => U32(w, raw, Base),

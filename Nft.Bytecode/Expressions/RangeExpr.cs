@@ -24,7 +24,7 @@ public sealed record RangeExpr(uint SReg, uint Op, NftData From, NftData To) : A
         return new RangeExpr(sreg, op, from, to) { Layout = p.Layout() };
     }
 
-    protected override bool WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f) => T(raw) switch
+    protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch
     {
         NFTA_RANGE_SREG => U32(w, raw, SReg),
         NFTA_RANGE_OP => U32(w, raw, Op),

@@ -51,17 +51,17 @@ public sealed record Chain : IAttributeSource
     public void Encode(NetlinkWriter w, WireFormat format = WireFormat.AsDecoded) =>
         AttrWriter.Write(w, Layout, KernelOrder, this, format);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {
-            case NftaChain.Table when Table != null: w.PutString(raw, Table); return true;
+            case NftaChain.Table when Table != null: AttrWriter.PutString(w, raw, Table); return true;
             case NftaChain.Handle when Handle != null: w.PutU64Be(raw, Handle.Value); return true;
-            case NftaChain.Name when Name != null: w.PutString(raw, Name); return true;
+            case NftaChain.Name when Name != null: AttrWriter.PutString(w, raw, Name); return true;
             case NftaChain.Hook when Hook != null: Hook.Encode(w, raw, f); return true;
             case NftaChain.Policy when Policy != null: w.PutU32Be(raw, Policy.Value); return true;
             case NftaChain.Use when Use != null: w.PutU32Be(raw, Use.Value); return true;
-            case NftaChain.Type when Type != null: w.PutString(raw, Type); return true;
+            case NftaChain.Type when Type != null: AttrWriter.PutString(w, raw, Type); return true;
             case NftaChain.Counters when Counters != null: Counters.Encode(w, raw, f); return true;
             case NftaChain.Flags when Flags != null: w.PutU32Be(raw, Flags.Value); return true;
             case NftaChain.Id when Id != null: w.PutU32Be(raw, Id.Value); return true;
@@ -100,13 +100,13 @@ public sealed record ChainHook(uint? HookNum, int? Priority, string? Device = nu
     public void Encode(NetlinkWriter w, ushort type, WireFormat f) =>
         AttrLists.Nested(w, AttrWriter.NestType(Layout, type, f), Layout, KernelOrder, this, f);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {
             case NftaHook.HookNum when HookNum != null: w.PutU32Be(raw, HookNum.Value); return true;
             case NftaHook.Priority when Priority != null: w.PutU32Be(raw, (uint)Priority.Value); return true;
-            case NftaHook.Dev when Device != null: w.PutString(raw, Device); return true;
+            case NftaHook.Dev when Device != null: AttrWriter.PutString(w, raw, Device); return true;
             case NftaHook.Devs when Devices != null: AttrLists.Devices(w, raw, Devices); return true;
             default: return false;
         }
@@ -134,7 +134,7 @@ public sealed record ChainCounters(ulong? Packets, ulong? Bytes) : IAttributeSou
     public void Encode(NetlinkWriter w, ushort type, WireFormat f) =>
         AttrLists.Nested(w, AttrWriter.NestType(Layout, type, f), Layout, KernelOrder, this, f);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {

@@ -37,12 +37,12 @@ public sealed record Flowtable : IAttributeSource
     public void Encode(NetlinkWriter w, WireFormat format = WireFormat.AsDecoded) =>
         AttrWriter.Write(w, Layout, KernelOrder, this, format);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {
-            case NftaFlowtable.Table when Table != null: w.PutString(raw, Table); return true;
-            case NftaFlowtable.Name when Name != null: w.PutString(raw, Name); return true;
+            case NftaFlowtable.Table when Table != null: AttrWriter.PutString(w, raw, Table); return true;
+            case NftaFlowtable.Name when Name != null: AttrWriter.PutString(w, raw, Name); return true;
             case NftaFlowtable.Hook when Hook != null: Hook.Encode(w, raw, f); return true;
             case NftaFlowtable.Use when Use != null: w.PutU32Be(raw, Use.Value); return true;
             case NftaFlowtable.Handle when Handle != null: w.PutU64Be(raw, Handle.Value); return true;
@@ -69,7 +69,7 @@ public sealed record FlowtableHook(uint? Num, int? Priority, IReadOnlyList<strin
     public void Encode(NetlinkWriter w, ushort type, WireFormat f) =>
         AttrLists.Nested(w, AttrWriter.NestType(Layout, type, f), Layout, KernelOrder, this, f);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {

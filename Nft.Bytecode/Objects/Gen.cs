@@ -30,13 +30,13 @@ public sealed record Gen : IAttributeSource
     public void Encode(NetlinkWriter w, WireFormat format = WireFormat.AsDecoded) =>
         AttrWriter.Write(w, Layout, KernelOrder, this, format);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {
             case NftaGen.Id when Id != null: w.PutU32Be(raw, Id.Value); return true;
             case NftaGen.ProcPid when ProcPid != null: w.PutU32Be(raw, ProcPid.Value); return true;
-            case NftaGen.ProcName when ProcName != null: w.PutString(raw, ProcName); return true;
+            case NftaGen.ProcName when ProcName != null: AttrWriter.PutString(w, raw, ProcName); return true;
             default: return false;
         }
     }

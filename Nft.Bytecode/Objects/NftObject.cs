@@ -71,12 +71,12 @@ public sealed record NftObject : IAttributeSource
     public void Encode(NetlinkWriter w, WireFormat format = WireFormat.AsDecoded) =>
         AttrWriter.Write(w, Layout, KernelOrder, this, format);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {
-            case NftaObj.Table when Table != null: w.PutString(raw, Table); return true;
-            case NftaObj.Name when Name != null: w.PutString(raw, Name); return true;
+            case NftaObj.Table when Table != null: AttrWriter.PutString(w, raw, Table); return true;
+            case NftaObj.Name when Name != null: AttrWriter.PutString(w, raw, Name); return true;
             case NftaObj.Type when Type != null: w.PutU32Be(raw, Type.Value); return true;
             case NftaObj.Data when Data != null:
                 var t = AttrWriter.BeginNest(w, raw);

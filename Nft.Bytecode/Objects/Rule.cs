@@ -50,12 +50,12 @@ public sealed record Rule : IAttributeSource
     public void Encode(NetlinkWriter w, WireFormat format = WireFormat.AsDecoded) =>
         AttrWriter.Write(w, Layout, KernelOrder, this, format);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {
-            case NftaRule.Table when Table != null: w.PutString(raw, Table); return true;
-            case NftaRule.Chain when Chain != null: w.PutString(raw, Chain); return true;
+            case NftaRule.Table when Table != null: AttrWriter.PutString(w, raw, Table); return true;
+            case NftaRule.Chain when Chain != null: AttrWriter.PutString(w, raw, Chain); return true;
             case NftaRule.Handle when Handle != null: w.PutU64Be(raw, Handle.Value); return true;
             case NftaRule.Expressions when Expressions != null: AttrLists.Expressions(w, raw, Expressions, f); return true;
             case NftaRule.Compat when Compat != null: Compat.Encode(w, raw, f); return true;
@@ -89,7 +89,7 @@ public sealed record RuleCompat(uint? Proto, uint? Flags) : IAttributeSource
     public void Encode(NetlinkWriter w, ushort type, WireFormat f) =>
         AttrLists.Nested(w, AttrWriter.NestType(Layout, type, f), Layout, KernelOrder, this, f);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {

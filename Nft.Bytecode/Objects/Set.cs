@@ -46,7 +46,7 @@ public sealed record Set : IAttributeSource
             KeyType = p.U32Be(NftaSet.KeyType),
             KeyLen = CheckLen(ref p, NftaSet.KeyLen),
             DataType = p.U32Be(NftaSet.DataType),
-            DataLen = CheckLen(ref p, NftaSet.DataLen),
+            DataLen = p.U32Be(NftaSet.DataLen),
             Policy = p.U32Be(NftaSet.Policy),
             Desc = p.TryGet(NftaSet.Desc, out var d) ? SetDesc.Decode(d) : null,
             Id = p.U32Be(NftaSet.Id),
@@ -58,8 +58,15 @@ public sealed record Set : IAttributeSource
             Expr = p.TryGet(NftaSet.Expr, out var e) ? ExpressionCodec.Decode(e) : null,
             Expressions = p.TryGet(NftaSet.Expressions, out var es) ? AttrLists.ReadExpressions(es, NftLimits.SetExprMax) : null,
         };
+        // nf_tables_newset checks the data length of maps that carry values (not verdicts)
+        if (s.SetFlags.HasFlag(NftSetFlags.Map) && s.DataType != VerdictDataType && s.DataLen is { } dl && (dl == 0 || dl > NftLimits.DataValueMaxLen)
+            && p.TryGet(NftaSet.DataLen, out var dla))
+            throw new NetlinkException(Errno.EINVAL, $"set data length {dl} out of range", dla.Offset);
         return s with { Layout = p.Layout() };
     }
+
+    /// <summary>NFT_DATA_VERDICT: the data type of verdict maps.</summary>
+    public const uint VerdictDataType = 0xffffff00;
 
     /// <summary>Key and data lengths: 1..NFT_DATA_VALUE_MAXLEN, else EINVAL as nf_tables_newset answers.</summary>
     static uint? CheckLen(ref AttrParser p, ushort type)
@@ -74,12 +81,12 @@ public sealed record Set : IAttributeSource
     public void Encode(NetlinkWriter w, WireFormat format = WireFormat.AsDecoded) =>
         AttrWriter.Write(w, Layout, KernelOrder, this, format);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {
-            case NftaSet.Table when Table != null: w.PutString(raw, Table); return true;
-            case NftaSet.Name when Name != null: w.PutString(raw, Name); return true;
+            case NftaSet.Table when Table != null: AttrWriter.PutString(w, raw, Table); return true;
+            case NftaSet.Name when Name != null: AttrWriter.PutString(w, raw, Name); return true;
             case NftaSet.Flags when Flags != null: w.PutU32Be(raw, Flags.Value); return true;
             case NftaSet.KeyType when KeyType != null: w.PutU32Be(raw, KeyType.Value); return true;
             case NftaSet.KeyLen when KeyLen != null: w.PutU32Be(raw, KeyLen.Value); return true;
@@ -143,7 +150,7 @@ public sealed record SetDesc(uint? Size, IReadOnlyList<uint>? ConcatFieldLens = 
     public void Encode(NetlinkWriter w, ushort type, WireFormat f) =>
         AttrLists.Nested(w, AttrWriter.NestType(Layout, type, f), Layout, KernelOrder, this, f);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {

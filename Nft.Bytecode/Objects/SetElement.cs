@@ -55,7 +55,7 @@ public sealed record SetElement : IAttributeSource
     public void Encode(NetlinkWriter w, ushort type = NftaList.Elem, WireFormat format = WireFormat.AsDecoded) =>
         AttrLists.Nested(w, AttrWriter.NestType(Layout, type, format), Layout, KernelOrder, this, format);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {
@@ -67,7 +67,7 @@ public sealed record SetElement : IAttributeSource
             case NftaSetElem.Expiration when Expiration != null: w.PutU64Be(raw, Expiration.Value); return true;
             case NftaSetElem.UserData when UserData != null: w.PutRaw(raw, UserData); return true;
             case NftaSetElem.Expr when Expr != null: ExpressionCodec.Encode(w, Expr, raw, f); return true;
-            case NftaSetElem.ObjRef when ObjRef != null: w.PutString(raw, ObjRef); return true;
+            case NftaSetElem.ObjRef when ObjRef != null: AttrWriter.PutString(w, raw, ObjRef); return true;
             case NftaSetElem.Expressions when Expressions != null: AttrLists.Expressions(w, raw, Expressions, f); return true;
             default: return false;
         }

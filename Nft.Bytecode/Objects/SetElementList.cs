@@ -51,12 +51,12 @@ public sealed record SetElementList : IAttributeSource
     public void Encode(NetlinkWriter w, WireFormat format = WireFormat.AsDecoded) =>
         AttrWriter.Write(w, Layout, KernelOrder, this, format);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {
-            case NftaSetElemList.Table when Table != null: w.PutString(raw, Table); return true;
-            case NftaSetElemList.Set when Set != null: w.PutString(raw, Set); return true;
+            case NftaSetElemList.Table when Table != null: AttrWriter.PutString(w, raw, Table); return true;
+            case NftaSetElemList.Set when Set != null: AttrWriter.PutString(w, raw, Set); return true;
             case NftaSetElemList.SetId when SetId != null: w.PutU32Be(raw, SetId.Value); return true;
             case NftaSetElemList.Elements when Elements != null:
                 var t = AttrWriter.BeginNest(w, raw);

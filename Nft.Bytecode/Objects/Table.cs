@@ -38,11 +38,11 @@ public sealed record Table : IAttributeSource
     public void Encode(NetlinkWriter w, WireFormat format = WireFormat.AsDecoded) =>
         AttrWriter.Write(w, Layout, KernelOrder, this, format);
 
-    bool IAttributeSource.WriteAttribute(NetlinkWriter w, ushort raw, WireFormat f)
+    bool IAttributeSource.WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f)
     {
         switch (raw & NlaFlags.TypeMask)
         {
-            case NftaTable.Name when Name != null: w.PutString(raw, Name); return true;
+            case NftaTable.Name when Name != null: AttrWriter.PutString(w, raw, Name); return true;
             case NftaTable.Flags when Flags != null: w.PutU32Be(raw, Flags.Value); return true;
             case NftaTable.Use when Use != null: w.PutU32Be(raw, Use.Value); return true;
             case NftaTable.Handle when Handle != null: w.PutU64Be(raw, Handle.Value); return true;

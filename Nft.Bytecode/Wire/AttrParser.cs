@@ -17,6 +17,7 @@ public ref struct AttrParser
     readonly (ushort Raw, int Start, int Len)[] _attrs; // Start/Len of the whole attribute within _buf
     readonly int _count;
     ulong _consumed;
+    Dictionary<int, byte[]>? _strings; // attribute index -> payload of a non-canonical string
 
     public AttrParser(ReadOnlySpan<byte> payload, int baseOffset, ushort nestRawType = 0, int nestOffset = -1)
     {
@@ -87,7 +88,17 @@ public ref struct AttrParser
     public ushort? U16Be(ushort type) => TryGet(type, out var a) ? a.U16Be() : null;
     public byte? U8(ushort type) => TryGet(type, out var a) ? a.U8() : null;
 
-    public string? Str(ushort type, int maxLen) => TryGet(type, out var a) ? a.String(maxLen) : null;
+    public string? Str(ushort type, int maxLen)
+    {
+        if (!TryGet(type, out var a)) return null;
+        string s = a.String(maxLen);
+        // canonical: the UTF-8 bytes and one NUL, as nla_put_string / mnl_attr_put_strz write them
+        var p = a.Payload;
+        bool canonical = p.Length == System.Text.Encoding.UTF8.GetByteCount(s) + 1 && p[^1] == 0;
+        if (!canonical)
+            (_strings ??= [])[FindLast(type)] = p.ToArray();
+        return s;
+    }
 
     /// <summary>A binary attribute of at most <paramref name="maxLen"/> bytes (ERANGE beyond, as NLA_BINARY).</summary>
     public byte[]? Bytes(ushort type, int maxLen = int.MaxValue)
@@ -110,8 +121,12 @@ public ref struct AttrParser
             var (raw, start, len) = _attrs[i];
             ushort type = (ushort)(raw & NlaFlags.TypeMask);
             bool known = type < 64 && (_consumed & (1UL << type)) != 0 && LastIndexOf(type) == i;
+            int padEnd = Math.Min(_buf.Length, start + NetlinkLimits.Align(len));
+            var pad = _buf[(start + len)..padEnd];
+            byte[]? padding = pad.IndexOfAnyExcept((byte)0) >= 0 ? pad.ToArray() : null;
+            byte[]? str = known && _strings != null && _strings.TryGetValue(i, out var sb) ? sb : null;
             entries[i] = new LayoutEntry(raw, known ? null
-                : _buf.Slice(start + NetlinkLimits.AttrHeaderSize, len - NetlinkLimits.AttrHeaderSize).ToArray());
+                : _buf.Slice(start + NetlinkLimits.AttrHeaderSize, len - NetlinkLimits.AttrHeaderSize).ToArray(), padding, str);
         }
         return new AttributeLayout(_nestRaw, entries);
     }

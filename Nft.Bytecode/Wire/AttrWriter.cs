@@ -8,7 +8,7 @@ namespace Nft.Bytecode.Wire;
 internal interface IAttributeSource
 {
     /// <summary>Writes the attribute of <paramref name="rawType"/>'s type if the record holds it; false if absent.</summary>
-    bool WriteAttribute(NetlinkWriter w, ushort rawType, WireFormat format);
+    bool WriteAttribute(NetlinkWriter w, AttrSlot slot, WireFormat format);
 }
 
 /// <summary>Writes a record's attributes in its decoded layout, else in the kernel's order.</summary>
@@ -22,17 +22,26 @@ internal static class AttrWriter
         {
             foreach (var e in layout.Entries)
             {
-                if (!e.IsKnown) { w.PutRaw(e.RawType, e.Unknown); continue; }
-                int t = e.RawType & NlaFlags.TypeMask;
-                if (t < 64 && (written & (1UL << t)) != 0) continue;
-                if (src.WriteAttribute(w, e.RawType, format) && t < 64) written |= 1UL << t;
+                int start = w.Length;
+                if (!e.IsKnown)
+                {
+                    w.PutRaw(e.RawType, e.Unknown);
+                }
+                else
+                {
+                    int t = e.RawType & NlaFlags.TypeMask;
+                    if (t < 64 && (written & (1UL << t)) != 0) continue;
+                    if (!src.WriteAttribute(w, new AttrSlot(e.RawType, e), format)) continue;
+                    if (t < 64) written |= 1UL << t;
+                }
+                if (e.Padding != null) ReplayPadding(w, start, e.Padding);
             }
         }
         foreach (ushort raw in kernelOrder)
         {
             int t = raw & NlaFlags.TypeMask;
             if ((written & (1UL << t)) != 0) continue;
-            if (src.WriteAttribute(w, raw, format)) written |= 1UL << t;
+            if (src.WriteAttribute(w, new AttrSlot(raw), format)) written |= 1UL << t;
         }
     }
 
@@ -58,7 +67,32 @@ internal static class AttrWriter
         }
     }
 
-    public static void PutU32Be(NetlinkWriter w, ushort raw, uint? v) { if (v is { } x) w.PutU32Be(raw, x); }
+    /// <summary>Restores non-zero padding bytes after the attribute written at <paramref name="start"/> (same length only).</summary>
+    static void ReplayPadding(NetlinkWriter w, int start, byte[] padding)
+    {
+        var span = w.WrittenSpan;
+        if (span.Length - start < NetlinkLimits.AttrHeaderSize) return;
+        int len = span[start] | span[start + 1] << 8;
+        int end = start + len;
+        if (end + padding.Length > span.Length || NetlinkLimits.Align(end) - end != padding.Length) return;
+        ref byte b = ref MemoryMarshal.GetReference(span);
+        for (int i = 0; i < padding.Length; i++) Unsafe.Add(ref b, end + i) = padding[i];
+    }
+
+    /// <summary>Writes a string attribute: as decoded (e.g. without its NUL) while unchanged, else NUL-terminated.</summary>
+    public static void PutString(NetlinkWriter w, AttrSlot slot, string value)
+    {
+        if (slot.Entry?.StringBytes is { } raw && DecodedString(raw) == value)
+            w.PutRaw(slot.RawType, raw);
+        else
+            w.PutString(slot.RawType, value);
+    }
+
+    static string DecodedString(ReadOnlySpan<byte> p)
+    {
+        int nul = p.IndexOf((byte)0);
+        return System.Text.Encoding.UTF8.GetString(nul >= 0 ? p[..nul] : p);
+    }
 }
 
 /// <summary>Helpers shared by the object and expression records.</summary>

@@ -4,7 +4,12 @@ namespace Nft.Bytecode.Wire;
 /// One attribute of a decoded nest as it appeared on the wire: its raw type (NLA_F_* flags
 /// included) and, for an attribute the typed model does not hold, its payload.
 /// </summary>
-public readonly record struct LayoutEntry(ushort RawType, byte[]? Unknown)
+/// <remarks>
+/// nft does not always write canonical attributes: some strings go without their NUL
+/// (mnl_attr_put_str) and padding bytes may hold leftovers from its buffer. Such details are kept
+/// (<see cref="Padding"/>, <see cref="StringBytes"/>) and replayed while the value is unchanged.
+/// </remarks>
+public readonly record struct LayoutEntry(ushort RawType, byte[]? Unknown, byte[]? Padding = null, byte[]? StringBytes = null)
 {
     public bool IsKnown => Unknown is null;
 }
@@ -45,9 +50,12 @@ public sealed class AttributeLayout : IEquatable<AttributeLayout>
             var (a, b) = (Entries[i], o.Entries[i]);
             if (a.RawType != b.RawType || a.IsKnown != b.IsKnown) return false;
             if (!a.IsKnown && !a.Unknown.AsSpan().SequenceEqual(b.Unknown)) return false;
+            if (!Same(a.Padding, b.Padding) || !Same(a.StringBytes, b.StringBytes)) return false;
         }
         return true;
     }
+
+    static bool Same(byte[]? a, byte[]? b) => a is null ? b is null : b is not null && a.AsSpan().SequenceEqual(b);
 
     public override bool Equals(object? obj) => Equals(obj as AttributeLayout);
     public override int GetHashCode() => HashCode.Combine(NestRawType, Entries.Count);
@@ -60,4 +68,23 @@ public enum WireFormat
     AsDecoded,
     /// <summary>The kernel's dump order and nest flags, ignoring any decoded layout (for dumps and echoes).</summary>
     Kernel,
+}
+
+/// <summary>
+/// The attribute slot a record is asked to write: its raw type, plus the decoded entry when the
+/// record was decoded (to replay non-canonical string bytes). Converts to the raw type.
+/// </summary>
+public readonly struct AttrSlot
+{
+    public AttrSlot(ushort rawType, LayoutEntry? entry = null)
+    {
+        RawType = rawType;
+        Entry = entry;
+    }
+
+    public ushort RawType { get; }
+    public LayoutEntry? Entry { get; }
+    public int Type => RawType & Nft.Netlink.NlaFlags.TypeMask;
+
+    public static implicit operator ushort(AttrSlot s) => s.RawType;
 }
