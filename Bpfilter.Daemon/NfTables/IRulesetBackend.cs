@@ -1,0 +1,69 @@
+using Bpfilter.Daemon.NfTables.Model;
+
+namespace Bpfilter.Daemon.NfTables;
+
+/// <summary>
+/// What enforces a committed ruleset (BPF programs and maps). The emulation calls
+/// <see cref="Prepare"/> with the ruleset a batch would produce; the backend compiles and loads it
+/// without making it live, or throws <see cref="BackendRefusal"/> to refuse the whole batch. Then
+/// exactly one of <see cref="Commit"/> (make it live) or <see cref="Abort"/> (drop what was staged) follows.
+/// </summary>
+public interface IRulesetBackend
+{
+    void Prepare(RulesetSnapshot next, TransactionSummary summary);
+    void Commit();
+    void Abort();
+
+    /// <summary>Totals the data plane counted for a counter expression or named counter/quota, added to the emulated cell; null if none.</summary>
+    CounterValue? ReadCounter(CounterRef counter);
+
+    /// <summary>Zeroes the data plane's totals for a counter (GETRULE_RESET / GETOBJ_RESET).</summary>
+    void ResetCounter(CounterRef counter);
+}
+
+/// <summary>Packets and bytes.</summary>
+public readonly record struct CounterValue(ulong Packets, ulong Bytes);
+
+/// <summary>
+/// Names one counter: a counter expression (chain and rule handle, expression index) or a named object
+/// (<see cref="ObjectName"/> set, chain null).
+/// </summary>
+public readonly record struct CounterRef(byte Family, string Table, string? Chain, ulong RuleHandle, int ExpressionIndex, string? ObjectName);
+
+/// <summary>
+/// What a batch changed. <see cref="ElementsOnly"/> is true when it only added or removed set
+/// elements: a backend can then update its maps without recompiling programs.
+/// </summary>
+public sealed record TransactionSummary(bool ElementsOnly, IReadOnlyList<SetChange> ChangedSets);
+
+/// <summary>A set whose elements a batch changed.</summary>
+public readonly record struct SetChange(byte Family, string Table, string Set);
+
+/// <summary>A backend refuses a batch. The emulation blames the batch message that created <see cref="RuleHandle"/> (or the chain) when it can.</summary>
+public sealed class BackendRefusal : Nft.Netlink.NetlinkException
+{
+    public byte Family { get; }
+    public string? Table { get; }
+    public string? Chain { get; }
+    public ulong? RuleHandle { get; }
+
+    public BackendRefusal(int errno, string extack, byte family = 0, string? table = null, string? chain = null, ulong? ruleHandle = null)
+        : base(errno, extack)
+    {
+        Family = family;
+        Table = table;
+        Chain = chain;
+        RuleHandle = ruleHandle;
+    }
+}
+
+/// <summary>The backend used until enforcement lands: accepts everything, counts nothing.</summary>
+public sealed class NullRulesetBackend : IRulesetBackend
+{
+    public static readonly NullRulesetBackend Instance = new();
+    public void Prepare(RulesetSnapshot next, TransactionSummary summary) { }
+    public void Commit() { }
+    public void Abort() { }
+    public CounterValue? ReadCounter(CounterRef counter) => null;
+    public void ResetCounter(CounterRef counter) { }
+}
