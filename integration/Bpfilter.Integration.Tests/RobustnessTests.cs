@@ -51,8 +51,9 @@ public class RobustnessTests(ITestOutputHelper output)
         var mutator = new Mutator(rng);
         var corpus = new RequestCorpus();
         var failures = new List<string>();
-        int kernelErrors = 0, kernelSilent = 0, daemonErrors = 0, errnoDisagreements = 0;
+        int kernelErrors = 0, kernelDumps = 0, kernelSilent = 0, daemonErrors = 0, errnoDisagreements = 0;
         var perMutation = new Dictionary<string, int>();
+        var kernelSilentPerMutation = new Dictionary<string, int>();
 
         for (int i = 0; i < MutatedRequests && failures.Count < 20; i++)
         {
@@ -87,12 +88,20 @@ public class RobustnessTests(ITestOutputHelper output)
                 failures.Add($"{what}: daemon reply does not parse: {dproblem}");
                 continue;
             }
-            if (k.HasErrorMessage) kernelErrors++; else kernelSilent++;
+            if (k.HasErrorMessage) kernelErrors++;
+            else if (k.Done > 0) kernelDumps++;
+            else
+            {
+                kernelSilent++;
+                kernelSilentPerMutation[mutation] = kernelSilentPerMutation.GetValueOrDefault(mutation) + 1;
+            }
             if (d.HasErrorMessage) daemonErrors++;
             if (k.HasFailure && !d.HasFailure)
                 failures.Add($"{what}: the kernel refused it ({k}) but the daemon did not ({d})");
             else if (k.HasErrorMessage && !d.HasErrorMessage)
                 failures.Add($"{what}: the kernel answered with NLMSG_ERROR ({k}), the daemon with none ({d})");
+            else if (k.Done > 0 && d.Done == 0 && !d.HasErrorMessage)
+                failures.Add($"{what}: the kernel answered with a dump ({k}), the daemon with neither dump nor error ({d})");
             else if (k.HasFailure && !k.Errnos.Where(e => e != 0).Order().SequenceEqual(d.Errnos.Where(e => e != 0).Order()))
                 errnoDisagreements++;
             if (!daemon.IsAlive)
@@ -103,9 +112,10 @@ public class RobustnessTests(ITestOutputHelper output)
         }
 
         output.WriteLine($"{MutatedRequests} mutated requests (seed {Seed}): the kernel answered {kernelErrors} with NLMSG_ERROR " +
-                         $"and ignored {kernelSilent}; the daemon answered {daemonErrors} with NLMSG_ERROR; " +
+                         $"with a dump only {kernelDumps}, and ignored {kernelSilent}; the daemon answered {daemonErrors} with NLMSG_ERROR; " +
                          $"{errnoDisagreements} refused by both with different errnos");
-        output.WriteLine("mutations: " + string.Join(", ", perMutation.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value}")));
+        output.WriteLine("mutations (of which the kernel sent nothing for): " + string.Join(", ", perMutation.OrderBy(kv => kv.Key)
+            .Select(kv => $"{kv.Key} {kv.Value} ({kernelSilentPerMutation.GetValueOrDefault(kv.Key)})")));
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.True(daemon.IsAlive, $"the daemon died:\n{daemon.Log}");
 

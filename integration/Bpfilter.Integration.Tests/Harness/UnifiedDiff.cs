@@ -21,8 +21,8 @@ public static class UnifiedDiff
             while (i < a.Length || j < b.Length)
             {
                 if (i < a.Length && j < b.Length && a[i] == b[j]) { ops.Add((' ', a[i], i, j)); i++; j++; }
-                else if (j < b.Length && (i == a.Length || lcs[i, j + 1] >= lcs[i + 1, j])) { ops.Add(('+', b[j], i, j)); j++; }
-                else { ops.Add(('-', a[i], i, j)); i++; }
+                else if (i < a.Length && (j == b.Length || lcs[i + 1, j] >= lcs[i, j + 1])) { ops.Add(('-', a[i], i, j)); i++; }
+                else { ops.Add(('+', b[j], i, j)); j++; }
             }
         }
 

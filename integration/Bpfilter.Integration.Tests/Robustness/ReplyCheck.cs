@@ -43,7 +43,8 @@ static class ReplyCheck
                     case NlMsgType.Error:
                         if (body.Length < 4 + NlMsgHeader.Size) { problem = $"NLMSG_ERROR of {h.Length} bytes has no nlmsgerr"; return null; }
                         int err = BinaryPrimitives.ReadInt32LittleEndian(body);
-                        if (err > 0 || err < -4095) { problem = $"NLMSG_ERROR with error {err}"; return null; }
+                        // Other nfnetlink subsystems use private codes above 4095 (ipset: 4097), so only the sign is checked.
+                        if (err > 0) { problem = $"NLMSG_ERROR with positive error {err}"; return null; }
                         errnos.Add(-err);
                         if (!CheckExtack(h, body, out problem)) return null;
                         break;
