@@ -64,6 +64,8 @@ public sealed record NftObject : IAttributeSource
     static Expression DecodeData(uint? type, NetlinkAttribute data)
     {
         string kind = type is { } t ? KindOf(t) : "object";
+        // nft's GETOBJ_RESET filters by type with an empty NFTA_OBJ_DATA: no state, nothing to type
+        if (data.Length == 0) return new OpaqueExpr(kind, []) { Layout = new AttributeLayout(data.RawType, []) };
         return ExpressionCodec.DecodeData(kind, data)
             ?? new OpaqueExpr(kind, data.Payload.ToArray()) { Layout = new AttributeLayout(data.RawType, []) };
     }
