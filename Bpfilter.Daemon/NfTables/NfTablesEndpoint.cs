@@ -236,13 +236,12 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
                 commitExtAck = e.ExtAck;
                 failed = true;
             }
-            if (!failed && commitErr == 0) Commit(tx, output);
+            if (!failed && commitErr == 0) Commit(tx, output, beginHeader.Seq, portId);
         }
         if (commitErr != 0)
             output.Add(ErrorFor(beginBytes, portId, commitErr, commitExtAck, -1));
         foreach (var o in outcomes)
             output.Add(ErrorFor(o.Message, portId, o.Errno, o.ExtAck, o.Offset));
-        _ = beginHeader;
     }
 
     static (byte[] Bytes, NlMsgHeader Header)? FindMessage(ReadOnlySpan<byte> rest, int index)
@@ -315,7 +314,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         return (tx, outcomes, done, failed);
     }
 
-    void Commit(Transaction tx, List<byte[]> output)
+    void Commit(Transaction tx, List<byte[]> output, uint beginSeq, uint portId)
     {
         _ns.Committed = tx.Work;
         if (!tx.Changed)
@@ -339,6 +338,8 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
                 b.Raw(restBytes);
             }
         }
-        if (b.Length > 0) output.Add(b.ToArray());
+        // The commit ends with NEWGEN, which reaches the requester when it asked for echoes.
+        WriteGen(b, NftMsg.NewGen, NlmFlags.None, beginSeq, portId);
+        output.Add(b.ToArray());
     }
 }
