@@ -5,9 +5,12 @@ namespace Bpfilter.Backend.Bpf;
 /// <summary>
 /// Collects instructions and labels. Labels attach to the next emitted instruction; forward jumps
 /// can be scoped: <c>using (asm.SkipIf(l =&gt; Asm.JneImm(R1, 6, l))) { ... }</c> jumps past the block.
+/// With <c>dropUnreachable</c>, instructions that no path reaches are not emitted (the verifier rejects
+/// unreachable code); this relies on jumps going forward only, which the code generator guarantees.
 /// </summary>
-public sealed class Assembler
+public sealed class Assembler(bool dropUnreachable = false)
 {
+    private readonly HashSet<string> _referenced = new(StringComparer.Ordinal);
     private readonly ImmutableArray<Instruction>.Builder _insns = ImmutableArray.CreateBuilder<Instruction>();
     private readonly List<string> _pendingLabels = new();
     private string? _pendingComment;
@@ -15,8 +18,21 @@ public sealed class Assembler
 
     public int Count => _insns.Count;
 
+    /// <summary>False after an unconditional jump or exit until a label that some jump targets.</summary>
+    public bool Reachable { get; private set; } = true;
+
+    public bool IsReferenced(string label) => _referenced.Contains(label);
+
     public Assembler Emit(Instruction insn)
     {
+        if (dropUnreachable && !Reachable)
+        {
+            _pendingComment = null;
+            return this;
+        }
+        if (insn.Reference is { } target) _referenced.Add(target);
+        var op = insn.OpCode;
+        if (op == (OpCode.Jmp | (byte)JumpOp.Exit) || op == (OpCode.Jmp | (byte)JumpOp.Ja)) Reachable = false;
         if (_pendingLabels.Count > 0)
         {
             insn = insn with { Labels = insn.Labels.AddRange(_pendingLabels) };
@@ -40,6 +56,7 @@ public sealed class Assembler
     /// <summary>Defines <paramref name="name"/> at the next emitted instruction.</summary>
     public Assembler Label(string name)
     {
+        if (_referenced.Contains(name)) Reachable = true;
         _pendingLabels.Add(name);
         return this;
     }
@@ -64,8 +81,10 @@ public sealed class Assembler
 
     public ImmutableArray<Instruction> Build()
     {
-        if (_pendingLabels.Count > 0)
-            throw new BpfAssemblyException(_insns.Count, $"label '{_pendingLabels[0]}' has no instruction after it");
+        var dangling = _pendingLabels.FirstOrDefault(l => _referenced.Contains(l));
+        if (dangling is not null)
+            throw new BpfAssemblyException(_insns.Count, $"label '{dangling}' has no instruction after it");
+        _pendingLabels.Clear();
         return _insns.ToImmutable();
     }
 

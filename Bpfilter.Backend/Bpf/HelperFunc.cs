@@ -13,5 +13,7 @@ public enum HelperFunc
     TailCall = 12,
     XdpAdjustHead = 44,
     SkbLoadBytesRelative = 68,
+    XdpGetBuffLen = 188,
     Loop = 181,
+    DynptrRead = 201,
 }

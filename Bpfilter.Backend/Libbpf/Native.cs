@@ -53,6 +53,12 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, EntryPoint = "btf__find_by_name_kind", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int BtfFindByNameKind(nint btf, string name, uint kind);
 
+    [LibraryImport(Lib, EntryPoint = "btf__type_by_id")]
+    internal static partial nint BtfTypeById(nint btf, uint id);
+
+    [LibraryImport(Lib, EntryPoint = "btf__name_by_offset")]
+    internal static partial nint BtfNameByOffset(nint btf, uint offset);
+
     [LibraryImport(Lib, EntryPoint = "btf__free")]
     internal static partial void BtfFree(nint btf);
 

@@ -1,25 +1,105 @@
+using System.Runtime.InteropServices;
+
 namespace Bpfilter.Backend.Libbpf;
 
-/// <summary>Looks up kernel function BTF ids (for kfunc calls) in the running kernel's vmlinux BTF.</summary>
-public static class VmlinuxBtf
+/// <summary>
+/// The running kernel's BTF: kernel function ids (for kfunc calls) and struct member offsets (for
+/// reads through BTF pointers such as a netfilter program's skb), looked up once and cached.
+/// </summary>
+public static unsafe class VmlinuxBtf
 {
-    private const uint KindFunc = 12;
+    private const uint KindInt = 1, KindPtr = 2, KindStruct = 4, KindUnion = 5, KindTypedef = 8, KindVolatile = 9, KindConst = 10, KindFunc = 12;
     private static readonly Dictionary<string, int> Cache = new();
+    private static nint _btf;
+
+    private static nint Btf
+    {
+        get
+        {
+            if (_btf != 0) return _btf;
+            var btf = Native.BtfLoadVmlinux();
+            if (btf == 0) throw new BpfException("loading vmlinux BTF", Marshal.GetLastPInvokeError() is var e && e > 0 ? e : 2,
+                "is /sys/kernel/btf/vmlinux there?");
+            return _btf = btf;
+        }
+    }
 
     public static int FuncId(string name)
     {
         lock (Cache)
         {
-            if (Cache.TryGetValue(name, out var id)) return id;
-            var btf = Native.BtfLoadVmlinux();
-            if (btf == 0) throw new BpfException("loading vmlinux BTF", 2, "is /sys/kernel/btf/vmlinux there?");
-            try
+            if (Cache.TryGetValue("f:" + name, out var id)) return id;
+            id = Native.BtfFindByNameKind(Btf, name, KindFunc);
+            if (id <= 0) throw new BpfException($"finding kernel function '{name}' in vmlinux BTF", -id);
+            return Cache["f:" + name] = id;
+        }
+    }
+
+    /// <summary>Size in bytes of a kernel struct.</summary>
+    public static int StructSize(string structName)
+    {
+        lock (Cache)
+        {
+            var id = Native.BtfFindByNameKind(Btf, structName, KindStruct);
+            if (id <= 0) throw new BpfException($"finding struct {structName} in vmlinux BTF", -id);
+            return (int)((uint*)Native.BtfTypeById(Btf, (uint)id))[2];
+        }
+    }
+
+    /// <summary>
+    /// Bit offset and bit size (0 unless a bitfield) of a member of a kernel struct, searching anonymous
+    /// nested structs and unions.
+    /// </summary>
+    public static (int BitOffset, int BitSize) Member(string structName, string member)
+    {
+        lock (Cache)
+        {
+            var key = $"m:{structName}.{member}";
+            if (Cache.TryGetValue(key, out var packed)) return (packed >> 8, packed & 0xff);
+            var id = Native.BtfFindByNameKind(Btf, structName, KindStruct);
+            if (id <= 0) throw new BpfException($"finding struct {structName} in vmlinux BTF", -id);
+            var found = Find((uint)id, member, 0) ?? throw new BpfException($"finding {structName}.{member} in vmlinux BTF", 2);
+            Cache[key] = found.BitOffset << 8 | found.BitSize;
+            return found;
+        }
+    }
+
+    private static (int BitOffset, int BitSize)? Find(uint typeId, string member, int baseBits)
+    {
+        var t = (uint*)Native.BtfTypeById(Btf, typeId);
+        var info = t[1];
+        var kind = info >> 24 & 0x1f;
+        if (kind != KindStruct && kind != KindUnion) return null;
+        var vlen = (int)(info & 0xffff);
+        var kflag = info >> 31 == 1;
+        var members = t + 3;
+        for (var i = 0; i < vlen; i++)
+        {
+            var m = members + i * 3;
+            var nameOff = m[0];
+            var offset = m[2];
+            var bitOffset = kflag ? (int)(offset & 0xffffff) : (int)offset;
+            var bitSize = kflag ? (int)(offset >> 24) : 0;
+            if (nameOff == 0)
             {
-                id = Native.BtfFindByNameKind(btf, name, KindFunc);
-                if (id <= 0) throw new BpfException($"finding kernel function '{name}' in vmlinux BTF", -id);
+                var inner = Find(Resolve(m[1]), member, baseBits + bitOffset);
+                if (inner is not null) return inner;
+                continue;
             }
-            finally { Native.BtfFree(btf); }
-            return Cache[name] = id;
+            var name = Marshal.PtrToStringUTF8(Native.BtfNameByOffset(Btf, nameOff));
+            if (name == member) return (baseBits + bitOffset, bitSize);
+        }
+        return null;
+    }
+
+    private static uint Resolve(uint typeId)
+    {
+        while (true)
+        {
+            var t = (uint*)Native.BtfTypeById(Btf, typeId);
+            var kind = t[1] >> 24 & 0x1f;
+            if (kind is KindTypedef or KindVolatile or KindConst) { typeId = t[2]; continue; }
+            return typeId;
         }
     }
 }

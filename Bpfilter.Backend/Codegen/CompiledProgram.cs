@@ -1,0 +1,29 @@
+using System.Collections.Immutable;
+using Bpfilter.Backend.Bpf;
+using Bpfilter.Backend.Libbpf;
+
+namespace Bpfilter.Backend.Codegen;
+
+/// <summary>A map the program needs, with its initial contents.</summary>
+public sealed record MapSpec(string Name, BpfMapType Type, int KeySize, int ValueSize, int MaxEntries,
+    IReadOnlyList<(byte[] Key, byte[] Value)> Entries);
+
+/// <summary>
+/// The output of the code generator for one attach point: instructions (with symbolic map
+/// references), the maps to create, and which counter slot each rule counter id got.
+/// </summary>
+public sealed record CompiledProgram(
+    string Name,
+    BpfProgType ProgramType,
+    BpfAttachType AttachType,
+    ImmutableArray<Instruction> Instructions,
+    IReadOnlyList<MapSpec> Maps,
+    IReadOnlyDictionary<ulong, int> CounterSlots,
+    int AcceptCode,
+    int DropCode)
+{
+    /// <summary>Name of the per-CPU array holding {packets, bytes} per counter slot.</summary>
+    public const string CountersMap = "counters";
+
+    public string Disassembly => Disassembler.Format(Instructions);
+}

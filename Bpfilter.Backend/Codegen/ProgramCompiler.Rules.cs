@@ -1,0 +1,140 @@
+using Bpfilter.Backend.Bpf;
+using Bpfilter.Backend.Ir;
+using static Bpfilter.Backend.Bpf.Register;
+using static Bpfilter.Backend.Codegen.RuntimeContext;
+
+namespace Bpfilter.Backend.Codegen;
+
+public sealed partial class ProgramCompiler
+{
+    private void EmitRules(IEnumerable<Rule> rules, ChainContext ctx)
+    {
+        foreach (var rule in rules)
+        {
+            if (!_asm.Reachable) break; // an earlier rule always ends the chain: nothing after it runs
+            EmitRule(rule, ctx);
+        }
+    }
+
+    private string Where(Rule rule, ChainContext ctx) => rule.Origin ?? $"chain {ctx.Chain}: rule '{rule}'";
+
+    private void EmitRule(Rule rule, ChainContext ctx)
+    {
+        var next = _asm.NewLabel("next");
+        var where = Where(rule, ctx);
+        try
+        {
+            // Static matchers (interface names fixed by the hook) decide at compile time.
+            var dynamic = new List<Matcher>();
+            foreach (var m in rule.Matchers)
+            {
+                var s = TryStatic(m);
+                if (s == false) return; // can never match: the rule has no code at all
+                if (s is null) dynamic.Add(m);
+            }
+            var deps = Dependencies.Of(dynamic.Select(m => m.Key).Concat(
+                rule.Verdict is VerdictMapVerdict vm ? [vm.Key] : []));
+            if (deps is null) return; // contradictory header dependencies (tcp and udp): never matches
+            _asm.Comment(rule.ToString());
+            EmitDependencies(deps, next);
+            foreach (var m in dynamic) EmitMatcher(m, next);
+            if (rule.CounterId is { } id) EmitCounter(id);
+            EmitVerdict(rule.Verdict, ctx, next, where);
+        }
+        catch (CodegenException e) when (!e.Message.StartsWith(where, StringComparison.Ordinal))
+        {
+            throw new CodegenException($"{where}: {e.Message}");
+        }
+        _asm.Label(next);
+    }
+
+    private bool? TryStatic(Matcher m)
+    {
+        if (m.Key.Fields.Count != 1 || m.Key.Fields[0] is not MetaField { Key: MetaKey.IifName or MetaKey.OifName } f) return null;
+        var s = _flavor.StaticInterfaceName(f.Key);
+        if (s is null) return null;
+        if (s.Name is null) return false; // no such interface at this hook: nf_tables breaks, even for !=
+        var set = m.Operator is InSet i ? _ruleset.FindSet(i.Set) ?? throw new CodegenException($"unknown set '{i.Set}'") : null;
+        return StaticEval.Evaluate(m.Operator, s.Name, set);
+    }
+
+    private void EmitVerdict(Verdict v, ChainContext ctx, string next, string where)
+    {
+        switch (v)
+        {
+            case AcceptVerdict: _asm.Emit(Asm.Ja(ctx.Accept)); break;
+            case DropVerdict: _asm.Emit(Asm.Ja(DropLabel)); break;
+            case ContinueVerdict: break;
+            case ReturnVerdict: _asm.Emit(Asm.Ja(ctx.Return)); break;
+            case JumpVerdict j: Inline(j.Chain, ctx, returnTo: next, where); _asm.Emit(Asm.Ja(next)); break;
+            case GotoVerdict g: Inline(g.Chain, ctx, returnTo: ctx.Return, where); _asm.Emit(Asm.Ja(ctx.Return)); break;
+            case VerdictMapVerdict vm: EmitVerdictMap(vm, ctx, next, where); break;
+            default: throw new CodegenException($"unsupported verdict {v}");
+        }
+    }
+
+    private void Inline(string name, ChainContext ctx, string returnTo, string where)
+    {
+        var chain = _ruleset.FindChain(name) ?? throw new CodegenException($"{where}: unknown chain '{name}'");
+        if (ctx.Path.Contains(name)) throw new CodegenException($"{where}: jump loop through chain '{name}'");
+        if (ctx.Depth + 1 > MaxJumpDepth) throw new CodegenException($"{where}: jumps nested deeper than {MaxJumpDepth}");
+        var inner = ctx with { Chain = name, Return = returnTo, Depth = ctx.Depth + 1, Path = ctx.Path.Push(name) };
+        EmitRules(chain.Rules, inner);
+    }
+
+    private void EmitVerdictMap(VerdictMapVerdict vm, ChainContext ctx, string next, string where)
+    {
+        var layout = Layout(vm.Map, vm.Key, requireVerdicts: true);
+        EmitLookup(layout, vm.Key, next);
+        _asm.Emit(Asm.LdxW(R9, R0, 0));
+        for (var i = 0; i < layout.VerdictCodes.Count; i++)
+        {
+            var v = layout.VerdictCodes[i];
+            if (v is VerdictMapVerdict or ContinueVerdict) throw new CodegenException($"vmap '{vm.Map}': verdict {v} not allowed in a map");
+            var skip = _asm.NewLabel("vm");
+            _asm.Emit(Asm.JneImm(R9, i + 1, skip));
+            EmitVerdict(v, ctx, next, where);
+            _asm.Label(skip);
+        }
+        _asm.Emit(Asm.Ja(next));
+    }
+
+    private SetLayout Layout(string name, MatchKey key, bool requireVerdicts)
+    {
+        var set = _ruleset.FindSet(name) ?? throw new CodegenException($"unknown set '{name}'");
+        if (set.Key != key && !SameWidths(set.Key, key))
+            throw new CodegenException($"set '{name}' has key '{set.Key}', the rule looks up '{key}'");
+        if (requireVerdicts && set.Data is not SetData.Verdict)
+            throw new CodegenException($"set '{name}' is not a verdict map");
+        if (!_sets.TryGetValue(name, out var layout))
+        {
+            var verdicts = set.Data is SetData.Verdict
+                ? set.Elements.Select(e => e.Verdict ?? throw new CodegenException($"vmap '{name}': element without verdict")).Distinct().ToList()
+                : [];
+            _sets[name] = layout = new SetLayout(set, verdicts);
+        }
+        return layout;
+    }
+
+    private static bool SameWidths(MatchKey a, MatchKey b) =>
+        a.Fields.Count == b.Fields.Count && a.Fields.Zip(b.Fields).All(p => p.First.Bits == p.Second.Bits);
+
+    private void EmitCounter(ulong id)
+    {
+        if (!_counterSlots.TryGetValue(id, out var slot)) _counterSlots[id] = slot = _counterSlots.Count;
+        var skip = _asm.NewLabel("nocount");
+        _asm.Emit(Asm.StW(R10, CounterKey, slot), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
+            Asm.LoadMapFd(R1, CompiledProgram.CountersMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, skip),
+            Asm.LdxDW(R1, R0, 0), Asm.Add64Imm(R1, 1), Asm.StxDW(R0, 0, R1));
+        EmitLength(R2);
+        _asm.Emit(Asm.LdxDW(R1, R0, 8), Asm.Add64Reg(R1, R2), Asm.StxDW(R0, 8, R1));
+        _asm.Label(skip);
+    }
+
+    /// <summary>Packet length as nf_tables sees skb->len at this hook (ingress: from the network header).</summary>
+    private void EmitLength(Register dst)
+    {
+        _asm.Emit(Asm.LdxDW(dst, R10, PacketSize));
+        if (_flavor.LengthFromNetworkHeader) _asm.Emit(Asm.LdxDW(R3, R10, L3Off), Asm.Sub64Reg(dst, R3));
+    }
+}

@@ -1,0 +1,185 @@
+using System.Collections.Immutable;
+using Bpfilter.Backend.Bpf;
+using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Libbpf;
+using static Bpfilter.Backend.Bpf.Register;
+using static Bpfilter.Backend.Codegen.RuntimeContext;
+
+namespace Bpfilter.Backend.Codegen;
+
+/// <summary>
+/// Compiles the base chains of one attach point (in priority order) into one program: prologue
+/// (parsing only what the rules use), one block per rule that falls to the next rule on the first
+/// failing matcher, counters in a per-CPU array, sets as maps, regular chains inlined at each
+/// jump/goto with nf_tables semantics, the policy after the last rule. Accept in one base chain
+/// continues with the next base chain; drop ends everything.
+/// </summary>
+public sealed partial class ProgramCompiler
+{
+    /// <summary>nf_tables' jump stack depth (NFT_JUMP_STACK_SIZE).</summary>
+    public const int MaxJumpDepth = 16;
+
+    private const string AcceptLabel = "accept";
+    private const string DropLabel = "drop";
+
+    private readonly Ruleset _ruleset;
+    private readonly IFlavor _flavor;
+    private readonly Assembler _asm = new(dropUnreachable: true);
+    private readonly Dictionary<ulong, int> _counterSlots = new();
+    private readonly Dictionary<string, SetLayout> _sets = new(StringComparer.Ordinal);
+    private int? _currentNfProto;
+
+    private ProgramCompiler(Ruleset ruleset, IFlavor flavor)
+    {
+        _ruleset = ruleset;
+        _flavor = flavor;
+    }
+
+    /// <summary>
+    /// Compiles base chains sharing one attach point. For an inet netfilter chain pass
+    /// <paramref name="ipv6"/> to choose which of its two programs to build.
+    /// </summary>
+    public static CompiledProgram Compile(Ruleset ruleset, IReadOnlyList<BaseChain> chains, bool ipv6 = false)
+    {
+        if (chains.Count == 0) throw new ArgumentException("no base chains to compile");
+        var hook = chains[0].Hook;
+        if (chains.Any(c => c.Hook.AttachPoint != hook.AttachPoint))
+            throw new CodegenException("base chains compiled together must share one attach point");
+        IFlavor flavor = hook switch
+        {
+            XdpIngress x => new XdpFlavor(x.Device, x.IpOnly),
+            TcIngress t => new TcFlavor(t.Device, ingress: true, t.IpOnly),
+            TcEgress t => new TcFlavor(t.Device, ingress: false, t.IpOnly),
+            NetfilterHook n when n.Family == NfFamily.Ipv4 && ipv6 => throw new CodegenException("an ipv4 chain has no ipv6 program"),
+            NetfilterHook n when n.Family == NfFamily.Ipv6 => new NetfilterFlavor(ipv6: true),
+            NetfilterHook => new NetfilterFlavor(ipv6),
+            _ => throw new CodegenException($"unsupported hook {hook}"),
+        };
+        var ordered = chains.OrderBy(c => c.Priority).ToList();
+        var compiler = new ProgramCompiler(ruleset, flavor);
+        var insns = compiler.Emit(ordered);
+        var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
+        return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, insns, compiler.MapSpecs(),
+            compiler._counterSlots, flavor.AcceptCode, flavor.DropCode);
+    }
+
+    private ImmutableArray<Instruction> Emit(List<BaseChain> chains)
+    {
+        var reachable = new List<(Chain? Regular, BaseChain? Base)>();
+        var needs = Analyze(chains);
+        _flavor.EmitEntry(_asm, needs.Packet);
+        if (needs.Depth == ParseDepth.None && needs.PacketSize) _flavor.EmitPacketSize(_asm);
+        new HeaderParser(_flavor, _asm).Emit(needs.Depth);
+
+        for (var i = 0; i < chains.Count; i++)
+        {
+            var chain = chains[i];
+            var next = i + 1 < chains.Count ? $"chain{i + 1}" : AcceptLabel;
+            _asm.Label($"chain{i}");
+            _asm.Comment($"chain {chain.Name}");
+            var ipOnly = chain.Hook is XdpIngress { IpOnly: true } or TcIngress { IpOnly: true } or TcEgress { IpOnly: true };
+            if (ipOnly)
+            {
+                // inet ingress: only IPv4/IPv6 enter the chain; a malformed IP header is dropped (nft_do_chain_inet_ingress).
+                var isIp = _asm.NewLabel("is_ip");
+                _asm.Emit(Asm.LdxDW(R0, R10, L3Proto), Asm.JeqImm(R0, EtherTypeIpv4, isIp), Asm.JneImm(R0, EtherTypeIpv6, next));
+                _asm.Label(isIp);
+                _asm.Emit(Asm.LdxDW(R0, R10, Flags), Asm.JsetImm(R0, HasL4Proto, isIp + "_ok"), Asm.Ja(DropLabel));
+                _asm.Label(isIp + "_ok");
+            }
+            var policy = _asm.NewLabel("policy");
+            var ctx = new ChainContext(chain.Name, policy, next, ipOnly || _flavor is NetfilterFlavor ? _flavor.FixedNfProto : 5,
+                0, ImmutableStack.Create(chain.Name));
+            _currentNfProto = ctx.NfProto;
+            EmitRules(chain.Rules, ctx);
+            _asm.Label(policy);
+            _asm.Comment($"policy {chain.Policy}");
+            EmitTerminal(chain.Policy, ctx, $"chain {chain.Name} policy");
+        }
+        _asm.Label(AcceptLabel).Emit(Asm.Mov64Imm(R0, _flavor.AcceptCode), Asm.Exit());
+        _asm.Label(DropLabel).Emit(Asm.Mov64Imm(R0, _flavor.DropCode), Asm.Exit());
+        return _asm.Build();
+    }
+
+    private void EmitTerminal(Verdict v, ChainContext ctx, string where)
+    {
+        switch (v)
+        {
+            case AcceptVerdict: _asm.Emit(Asm.Ja(ctx.Accept)); break;
+            case DropVerdict: _asm.Emit(Asm.Ja(DropLabel)); break;
+            default: throw new CodegenException($"{where}: a policy must be accept or drop, not {v}");
+        }
+    }
+
+    private sealed record ChainContext(string Chain, string Return, string Accept, int? NfProto, int Depth, ImmutableStack<string> Path);
+
+    private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet);
+
+    private Needs Analyze(List<BaseChain> chains)
+    {
+        var depth = ParseDepth.None;
+        var size = false;
+        var packet = false;
+        var seen = new HashSet<string>();
+        var work = new Stack<IEnumerable<Rule>>();
+        foreach (var c in chains)
+        {
+            work.Push(c.Rules);
+            if (c.Hook is XdpIngress { IpOnly: true } or TcIngress { IpOnly: true } or TcEgress { IpOnly: true })
+                depth = ParseDepth.Transport;
+        }
+        void Need(ParseDepth d) { if (d > depth) depth = d; }
+        void Key(MatchKey key)
+        {
+            foreach (var f in key.Fields)
+            {
+                if (f is PayloadField) packet = true;
+                switch (f)
+                {
+                    case MetaField { Key: MetaKey.L4Proto }: Need(ParseDepth.Transport); break;
+                    case MetaField { Key: MetaKey.Protocol or MetaKey.NfProto }: Need(ParseDepth.Link); break;
+                    case MetaField { Key: MetaKey.Length }: size = true; Need(ParseDepth.Link); break;
+                    case PayloadField p when p.Base == PayloadBase.Transport: Need(ParseDepth.Transport); break;
+                    case PayloadField p when p.Base == PayloadBase.Network || p.Protocol == HeaderProtocol.Vlan: Need(ParseDepth.Link); break;
+                }
+            }
+        }
+        while (work.Count > 0)
+            foreach (var r in work.Pop())
+            {
+                foreach (var m in r.Matchers) Key(m.Key);
+                if (r.CounterId is not null) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
+                var targets = new List<string>();
+                switch (r.Verdict)
+                {
+                    case JumpVerdict j: targets.Add(j.Chain); break;
+                    case GotoVerdict g: targets.Add(g.Chain); break;
+                    case VerdictMapVerdict vm:
+                        Key(vm.Key);
+                        var map = _ruleset.FindSet(vm.Map);
+                        if (map is not null)
+                            foreach (var e in map.Elements)
+                                if (e.Verdict is JumpVerdict ej) targets.Add(ej.Chain);
+                                else if (e.Verdict is GotoVerdict eg) targets.Add(eg.Chain);
+                        break;
+                }
+                foreach (var t in targets)
+                    if (seen.Add(t) && _ruleset.FindChain(t) is { } chain) work.Push(chain.Rules);
+            }
+        if (size && depth == ParseDepth.None && _flavor.LengthFromNetworkHeader) depth = ParseDepth.Link;
+        return new Needs(depth, size, packet || depth != ParseDepth.None);
+    }
+
+    private List<MapSpec> MapSpecs()
+    {
+        var maps = new List<MapSpec>
+        {
+            new(CompiledProgram.CountersMap, BpfMapType.PerCpuArray, 4, 16, Math.Max(1, _counterSlots.Count), []),
+        };
+        foreach (var (name, layout) in _sets)
+            maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, 4, layout.MaxEntries, layout.Entries().ToList()));
+        return maps;
+    }
+
+    internal static string SetMapName(string set) => "set:" + set;
+}

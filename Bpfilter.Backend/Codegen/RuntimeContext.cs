@@ -1,0 +1,41 @@
+namespace Bpfilter.Backend.Codegen;
+
+/// <summary>
+/// The parsed-packet context the prologue keeps on the BPF stack (offsets from R10), and the flag
+/// bits in <see cref="Flags"/>. Offsets are relative to the start of what the flavor sees: the
+/// Ethernet header for XDP/TC, the network header for netfilter.
+/// </summary>
+internal static class RuntimeContext
+{
+    public const short Flags = -8;
+    /// <summary>Offset of the network header.</summary>
+    public const short L3Off = -16;
+    /// <summary>Offset of the transport header (valid with <see cref="HasL4Proto"/> and without <see cref="Fragment"/>).</summary>
+    public const short L4Off = -24;
+    /// <summary>EtherType of the network header (meta protocol), host order.</summary>
+    public const short L3Proto = -32;
+    /// <summary>Transport protocol number (meta l4proto).</summary>
+    public const short L4Proto = -40;
+    /// <summary>Bytes visible from offset 0.</summary>
+    public const short PacketSize = -48;
+    /// <summary>IPv6 extension-header walk: next header and cursor.</summary>
+    public const short WalkNext = -56, WalkCursor = -64;
+    /// <summary>Set lookup key buffer.</summary>
+    public const short Key = -136;
+    public const int KeySize = 64;
+    /// <summary>Copy target for packet bytes where direct access is impossible (netfilter).</summary>
+    public const short Scratch = -200;
+    public const int ScratchSize = 64;
+    /// <summary>struct bpf_dynptr (16 bytes, 8-aligned) for netfilter.</summary>
+    public const short Dynptr = -216;
+    /// <summary>u32 index for counter lookups.</summary>
+    public const short CounterKey = -224;
+
+    // Flag bits.
+    public const int HasL2 = 1, HasVlan = 2, HasNetwork = 4, HasL4Proto = 8, Fragment = 16;
+
+    public const int EtherTypeIpv4 = 0x0800, EtherTypeIpv6 = 0x86dd, EtherTypeVlan = 0x8100, EtherTypeQinQ = 0x88a8;
+
+    /// <summary>How many IPv6 extension headers the prologue walks before giving up (no transport header then).</summary>
+    public const int MaxIpv6ExtensionHeaders = 8;
+}

@@ -1,0 +1,128 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Libbpf;
+
+namespace Bpfilter.Backend.Codegen;
+
+/// <summary>
+/// How a set becomes a BPF map: a hash map keyed by the concatenated field bytes when every element
+/// is exact, otherwise an LPM trie keyed by (u32 prefix length, bytes) where ranges are split into
+/// prefixes; only the last key field of a concatenation may be a prefix or range. Values are a u32
+/// (1 for sets; a verdict code for vmaps, see <see cref="VerdictCodes"/>).
+/// </summary>
+internal sealed class SetLayout
+{
+    public const int MinEntries = 256;
+
+    public SetLayout(Ir.Set set, IReadOnlyList<Verdict> verdictCodes)
+    {
+        Set = set;
+        IsLpm = set.HasIntervals;
+        DataBytes = set.Key.Bytes;
+        if (DataBytes == 0 || DataBytes + (IsLpm ? 4 : 0) > RuntimeContext.KeySize)
+            throw new CodegenException($"set '{set.Name}': a {DataBytes}-byte key is not supported");
+        VerdictCodes = verdictCodes;
+    }
+
+    public Ir.Set Set { get; }
+    public bool IsLpm { get; }
+    public int DataBytes { get; }
+    /// <summary>Bytes before the data in the map key (the LPM prefix length).</summary>
+    public int DataOffset => IsLpm ? 4 : 0;
+    public int KeySize => DataOffset + DataBytes;
+    public IReadOnlyList<Verdict> VerdictCodes { get; }
+    public BpfMapType MapType => IsLpm ? BpfMapType.LpmTrie : BpfMapType.Hash;
+    public int MaxEntries => Math.Max(MinEntries, 2 * Entries().Count());
+
+    /// <summary>Verdict code of an element (1-based index into VerdictCodes), 1 for plain sets.</summary>
+    public uint CodeOf(SetElement e)
+    {
+        if (!Set.IsMap || Set.Data is not SetData.Verdict) return 1;
+        var v = e.Verdict ?? throw new CodegenException($"vmap '{Set.Name}': element without a verdict");
+        for (var i = 0; i < VerdictCodes.Count; i++)
+            if (VerdictCodes[i] == v) return (uint)(i + 1);
+        throw new CodegenException($"vmap '{Set.Name}': verdict {v} not compiled into the program");
+    }
+
+    public IEnumerable<(byte[] Key, byte[] Value)> Entries()
+    {
+        foreach (var e in Set.Elements)
+        {
+            var value = new byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(value, CodeOf(e));
+            foreach (var key in KeysOf(e)) yield return (key, value);
+        }
+    }
+
+    private IEnumerable<byte[]> KeysOf(SetElement e)
+    {
+        var fields = Set.Key.Fields;
+        if (e.Key.Count != fields.Count)
+            throw new CodegenException($"set '{Set.Name}': element has {e.Key.Count} key parts, the key has {fields.Count} fields");
+        var exact = new List<byte>();
+        for (var i = 0; i < fields.Count - 1; i++)
+        {
+            if (e.Key[i] is not KeyPart.Exact x)
+                throw new CodegenException($"set '{Set.Name}': only the last field of a concatenation may be a prefix or range");
+            exact.AddRange(Checked(x.Value, fields[i]).Bytes);
+        }
+        var last = fields[^1];
+        var lead = exact.Count * 8;
+        foreach (var (data, bits) in LastPart(e.Key[^1], last))
+        {
+            var key = new byte[KeySize];
+            exact.CopyTo(key, DataOffset);
+            data.CopyTo(key, DataOffset + exact.Count);
+            if (IsLpm) BinaryPrimitives.WriteUInt32LittleEndian(key, (uint)(lead + bits));
+            yield return key;
+        }
+    }
+
+    private IEnumerable<(byte[] Data, int Bits)> LastPart(KeyPart part, Field f)
+    {
+        var width = f.Bytes * 8;
+        switch (part)
+        {
+            case KeyPart.Exact x:
+                yield return (Checked(x.Value, f).Bytes.ToArray(), width);
+                break;
+            case KeyPart.Prefix p:
+                if (p.Length < 0 || p.Length > f.Bits) throw new CodegenException($"set '{Set.Name}': bad prefix length {p.Length}");
+                // Sub-byte fields are right-aligned in their bytes: the prefix starts after the padding bits.
+                yield return (Checked(p.Value, f).Bytes.ToArray(), width - f.Bits + p.Length);
+                break;
+            case KeyPart.Range r:
+                foreach (var pr in SplitRange(ToBig(Checked(r.From, f)), ToBig(Checked(r.To, f)), width))
+                    yield return pr;
+                break;
+        }
+    }
+
+    private Value Checked(Value v, Field f) =>
+        v.Length == f.Bytes ? v : throw new CodegenException($"set '{Set.Name}': value {v} is not {f.Bytes} bytes for {f}");
+
+    private static BigInteger ToBig(Value v) => new(v.Bytes.AsSpan(), isUnsigned: true, isBigEndian: true);
+
+    /// <summary>Splits [from, to] into the fewest aligned prefixes.</summary>
+    internal static IEnumerable<(byte[] Data, int Bits)> SplitRange(BigInteger from, BigInteger to, int width)
+    {
+        if (from > to) throw new CodegenException($"empty range {from}-{to}");
+        var bytes = width / 8;
+        while (from <= to)
+        {
+            var k = 0;
+            while (k < width)
+            {
+                var size = BigInteger.One << (k + 1);
+                if (from % size != 0 || from + size - 1 > to) break;
+                k++;
+            }
+            var data = new byte[bytes];
+            var raw = from.ToByteArray(isUnsigned: true, isBigEndian: true);
+            raw.CopyTo(data, bytes - raw.Length);
+            yield return (data, width - k);
+            from += BigInteger.One << k;
+        }
+    }
+}

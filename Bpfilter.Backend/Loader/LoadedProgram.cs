@@ -1,0 +1,66 @@
+using Bpfilter.Backend.Bpf;
+using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Libbpf;
+
+namespace Bpfilter.Backend.Loader;
+
+/// <summary>
+/// A compiled program in the kernel: its maps created and filled, map references linked, the
+/// program loaded. Owns the fds; counters are read back by the front-end's counter ids.
+/// </summary>
+public sealed class LoadedProgram : IDisposable
+{
+    private readonly Dictionary<string, BpfMap> _maps;
+
+    private LoadedProgram(CompiledProgram compiled, BpfProgram program, Dictionary<string, BpfMap> maps)
+    {
+        Compiled = compiled;
+        Program = program;
+        _maps = maps;
+    }
+
+    public CompiledProgram Compiled { get; }
+    public BpfProgram Program { get; }
+
+    public static LoadedProgram Load(CompiledProgram compiled)
+    {
+        var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var spec in compiled.Maps)
+            {
+                var map = BpfMap.Create(spec.Type, spec.Name, spec.KeySize, spec.ValueSize, spec.MaxEntries);
+                maps[spec.Name] = map;
+                foreach (var (key, value) in spec.Entries) map.Update(key, value);
+            }
+            var raw = Linker.Link(compiled.Instructions, name => maps[name].Fd.Value);
+            var program = BpfProgram.Load(compiled.ProgramType, compiled.Name, raw, compiled.AttachType);
+            return new LoadedProgram(compiled, program, maps);
+        }
+        catch
+        {
+            foreach (var m in maps.Values) m.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Packets and bytes counted for a rule counter id (summed over CPUs); zeros if the id has no slot.</summary>
+    public (ulong Packets, ulong Bytes) Counter(ulong id)
+    {
+        if (!Compiled.CounterSlots.TryGetValue(id, out var slot)) return (0, 0);
+        var sums = _maps[CompiledProgram.CountersMap].SumPerCpu((uint)slot);
+        return (sums[0], sums[1]);
+    }
+
+    /// <summary>The map backing a named set (for element updates without reloading).</summary>
+    public BpfMap? SetMap(string set) => _maps.GetValueOrDefault(ProgramCompiler.SetMapName(set));
+
+    public TestRunResult TestRun(ReadOnlySpan<byte> packet, int repeat = 1, ReadOnlySpan<byte> ctx = default) =>
+        Program.TestRun(packet, repeat, ctx);
+
+    public void Dispose()
+    {
+        Program.Dispose();
+        foreach (var m in _maps.Values) m.Dispose();
+    }
+}

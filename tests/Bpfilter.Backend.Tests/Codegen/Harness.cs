@@ -1,0 +1,40 @@
+using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Loader;
+
+namespace Bpfilter.Backend.Tests.Codegen;
+
+/// <summary>Compiles a one-chain ruleset at a hook and loads it, for BPF_PROG_TEST_RUN.</summary>
+internal static class Harness
+{
+    public const uint XdpDrop = 1, XdpPass = 2, TcOk = 0, TcShot = 2, NfDrop = 0, NfAccept = 1;
+
+    public static readonly Hook Xdp = new XdpIngress("lo");
+    public static readonly Hook TcIn = new TcIngress("lo");
+    public static readonly Hook TcOut = new TcEgress("lo");
+    public static readonly Hook NfIn4 = new NetfilterHook(NfFamily.Ipv4, NfHookPoint.Input, 0);
+
+    public static Ruleset Ruleset(Hook hook, Verdict policy, Rule[] rules, Chain[]? chains = null, Backend.Ir.Set[]? sets = null) =>
+        new(ValueList.Of(new BaseChain("t/base", hook, 0, policy, rules)),
+            (chains ?? []).ToValueList(), (sets ?? []).ToValueList());
+
+    public static LoadedProgram Load(Hook hook, Verdict policy, Rule[] rules, Chain[]? chains = null, Backend.Ir.Set[]? sets = null, bool ipv6 = false)
+    {
+        var rs = Ruleset(hook, policy, rules, chains, sets);
+        return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, ipv6));
+    }
+
+    public static LoadedProgram Xdp1(params Rule[] rules) => Load(Xdp, Verdict.Accept, rules);
+
+    public static uint Run(this LoadedProgram p, byte[] packet) => p.TestRun(packet).ReturnValue;
+
+    public static Rule Drop(params Matcher[] m) => new(Verdict.Drop, m);
+    public static Rule Accept(params Matcher[] m) => new(Verdict.Accept, m);
+    public static Rule Counted(ulong id, Verdict v, params Matcher[] m) => new(m.ToValueList(), v, id);
+
+    public static Value U8(ulong v) => Value.FromUInt(v, 8);
+    public static Value U16(ulong v) => Value.FromUInt(v, 16);
+    public static Value U32(ulong v) => Value.FromUInt(v, 32);
+    public static Value V4(string a) => Value.Ipv4(a);
+    public static Value V6(string a) => Value.Ipv6(a);
+}
