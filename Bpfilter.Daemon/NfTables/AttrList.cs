@@ -15,7 +15,7 @@ internal sealed class AttrList
         var l = new AttrList();
         var r = new AttributeReader(payload, baseOffset);
         while (r.TryRead(out var a))
-            l.Items.Add((a.Type, a.Payload.ToArray(), a.Offset));
+            l.Items.Add((a.Type, a.Payload.ToArray(), a.Offset)); // type without NLA_F_NESTED / NET_BYTEORDER
         return l;
     }
 

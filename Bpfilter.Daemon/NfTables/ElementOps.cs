@@ -165,7 +165,9 @@ internal sealed partial class Transaction
         if (adding && (e.TryGet(SetElemAttr.Expr, out var xa) || e.TryGet(SetElemAttr.Expressions, out xa)))
         {
             var b = new NlBuilder(xa.Payload.Length + 8);
-            b.Put(xa.Type, xa.Payload);
+            b.Put(xa.Type, xa.Type == SetElemAttr.Expr
+                ? ExprCanonicalizer.CanonicalNested(xa.Payload.ToArray())
+                : ExprCanonicalizer.CanonicalList(xa.Payload.ToArray()));
             exprs = b.ToArray();
         }
         return new ElementRecord(new ElementKey(key, keyEnd, flags), data, verdict, objRef, timeout, expires, udata, exprs);

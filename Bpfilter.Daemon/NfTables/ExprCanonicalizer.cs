@@ -21,7 +21,7 @@ internal static class ExprCanonicalizer
         ["dynset"] = [4, 5, 3, 1, 6, 7, 10, 9], // SREG_KEY, SREG_DATA, OP, SET_NAME, TIMEOUT, EXPR(S), FLAGS
         ["objref"] = [2, 1, 3, 4],              // IMM_NAME, IMM_TYPE, SET_SREG, SET_NAME
         ["counter"] = [1, 2],
-        ["quota"] = [1, 3, 2],                  // BYTES, CONSUMED, FLAGS
+        ["quota"] = [1, 4, 2],                  // BYTES, CONSUMED, FLAGS
         ["limit"] = [1, 2, 3, 4, 5],
     };
 
@@ -41,7 +41,7 @@ internal static class ExprCanonicalizer
             // quota: BYTES, CONSUMED, FLAGS from the stored layout, consumed from the cell
             var l = AttrList.Parse(e.Data, 0);
             b.PutU64Be(1, l.U64Be(1) ?? 0);
-            b.PutU64Be(3, bytes);
+            b.PutU64Be(4, bytes);
             b.PutU32Be(2, l.U32Be(2) ?? 0);
             return;
         }
@@ -68,9 +68,29 @@ internal static class ExprCanonicalizer
                 present.Remove(2); // SET_ID
                 present.TryAdd((ushort)6, BE64(0));
                 present.TryAdd((ushort)9, BE32(0));
+                if (present.TryGetValue(7, out var one)) present[7] = CanonicalNested(one);
+                if (present.TryGetValue(10, out var many)) present[10] = CanonicalList(many);
                 break;
             case "objref":
                 present.Remove(5);
+                foreach (ushort t in new ushort[] { 2, 4 })
+                    if (present.TryGetValue(t, out var str)) present[t] = NulTerminated(str);
+                break;
+            case "bitwise":
+                present.TryAdd((ushort)6, BE32(0)); // NFTA_BITWISE_OP defaults to bool
+                break;
+            case "payload":
+                if (present.ContainsKey(5))
+                {
+                    present.TryAdd((ushort)6, BE32(0));
+                    present.TryAdd((ushort)7, BE32(0));
+                    present.TryAdd((ushort)8, BE32(0));
+                }
+                break;
+            case "reject":
+                // the ICMP code is only dumped for the unreachable kinds (NFT_REJECT_ICMP_UNREACH, ICMPX)
+                if (present.TryGetValue(1, out var rt) && rt.Length == 4 && BinaryPrimitives.ReadUInt32BigEndian(rt) == 1)
+                    present.Remove(2);
                 break;
             case "limit":
                 present.TryAdd((ushort)3, BE32(0));
@@ -82,7 +102,7 @@ internal static class ExprCanonicalizer
                 break;
             case "quota":
                 present.TryAdd((ushort)2, BE32(0));
-                present.TryAdd((ushort)3, BE64(0));
+                present.TryAdd((ushort)4, BE64(0)); // CONSUMED
                 break;
         }
 
@@ -92,6 +112,66 @@ internal static class ExprCanonicalizer
                 if (present.Remove(t, out var p)) b.Put(t, p);
         foreach (var (t, p) in present) b.Put(t, p);
         return b.ToArray();
+    }
+
+    static byte[] NulTerminated(byte[] s)
+    {
+        int nul = Array.IndexOf(s, (byte)0);
+        if (nul >= 0) return s[..(nul + 1)];
+        var r = new byte[s.Length + 1];
+        s.CopyTo(r, 0);
+        return r;
+    }
+
+    /// <summary>The content of an expression nest (NFTA_EXPR_NAME, NFTA_EXPR_DATA) in the kernel's layout.</summary>
+    public static byte[] CanonicalNested(byte[] exprNest)
+    {
+        var l = AttrList.Parse(exprNest, 0);
+        string name = l.Str(1) ?? "";
+        var data = l.Get(2) is { } d ? AttrList.Parse(d, 0) : new AttrList();
+        var b = new NlBuilder(64);
+        b.PutString(1, name);
+        int n = b.BeginNest(2);
+        if (name == "counter")
+        {
+            // stateful templates dump their (zero) state
+            b.PutU64Be(CounterAttr.Bytes, data.U64Be(CounterAttr.Bytes) ?? 0);
+            b.PutU64Be(CounterAttr.Packets, data.U64Be(CounterAttr.Packets) ?? 0);
+        }
+        else b.Raw(Canonical(name, data));
+        b.EndNest(n);
+        return b.ToArray();
+    }
+
+    /// <summary>A list of expression nests (NFTA_LIST_ELEM ...) in the kernel's layout.</summary>
+    public static byte[] CanonicalList(byte[] list)
+    {
+        var b = new NlBuilder(128);
+        foreach (var (t, p, _) in AttrList.Parse(list, 0).Items)
+            b.Put(t, CanonicalNested(p));
+        return b.ToArray();
+    }
+
+    /// <summary>Nests with the NLA_F_NESTED flag nft may set, rewritten without it, recursively.</summary>
+    public static byte[] StripNestedFlags(byte[] attrs, int depth = 0)
+    {
+        var b = new NlBuilder(attrs.Length + 8);
+        foreach (var (t, p, _) in AttrList.Parse(attrs, 0).Items)
+            b.Put(t, depth < 8 && LooksNested(p) ? StripNestedFlags(p, depth + 1) : p);
+        return b.ToArray();
+    }
+
+    static bool LooksNested(byte[] p)
+    {
+        if (p.Length < 4) return false;
+        int pos = 0;
+        while (pos + 4 <= p.Length)
+        {
+            int len = p[pos] | p[pos + 1] << 8;
+            if (len < 4 || pos + len > p.Length) return false;
+            pos += (len + 3) & ~3;
+        }
+        return pos == p.Length || pos == ((p.Length + 3) & ~3);
     }
 
     public static byte[] BE32(uint v)

@@ -45,7 +45,7 @@ internal sealed partial class Transaction
         CounterCell? cell = type switch
         {
             ObjAttr.TCounter => new CounterCell(data.U64Be(CounterAttr.Packets) ?? 0, data.U64Be(CounterAttr.Bytes) ?? 0),
-            ObjAttr.TQuota => new CounterCell(0, data.U64Be(3) ?? 0),
+            ObjAttr.TQuota => new CounterCell(0, data.U64Be(4) ?? 0),
             _ => null,
         };
         if (type == ObjAttr.TQuota && !data.Has(1)) throw Err(Errno.EINVAL);

@@ -195,7 +195,7 @@ internal sealed partial class Transaction
                 if (!data.Has(1)) throw Err(Errno.EINVAL);
                 return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data))
                 {
-                    Counter = new CounterCell(0, data.U64Be(3) ?? 0),
+                    Counter = new CounterCell(0, data.U64Be(4) ?? 0),
                 };
             default:
                 return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data));

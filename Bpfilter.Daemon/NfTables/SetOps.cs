@@ -40,7 +40,7 @@ internal sealed partial class Transaction
                 dlen = U32(dla);
                 if (dlen == 0 || dlen > NftLimits.DataValueMaxLen) throw Err(Errno.EINVAL);
             }
-            else dlen = a.TryGet(SetAttr.DataLen, out var dla2) ? U32(dla2) : 16;
+            else dlen = 16; // sizeof(struct nft_verdict), whatever was sent
         }
         else if ((flags & SetAttr.FMap) != 0) throw Err(Errno.EINVAL);
         uint? objType = null;
@@ -80,7 +80,7 @@ internal sealed partial class Transaction
             if (d.TryGet(SetAttr.DescSize, out var sz)) descSize = U32(sz);
             if (d.TryGet(SetAttr.DescConcat, out var cc))
             {
-                concat = cc.Payload.ToArray();
+                concat = ExprCanonicalizer.StripNestedFlags(cc.Payload.ToArray());
                 var r = cc.Nested();
                 while (r.TryRead(out _)) fieldCount++;
             }
@@ -93,7 +93,9 @@ internal sealed partial class Transaction
         {
             // Kept as sent: nft reads them back; the backend refuses what it cannot enforce.
             var b = new NlBuilder(sea.Payload.Length + 8);
-            b.Put(sea.Type, sea.Payload);
+            b.Put(sea.Type, sea.Type == SetAttr.Expr
+                ? ExprCanonicalizer.CanonicalNested(sea.Payload.ToArray())
+                : ExprCanonicalizer.CanonicalList(sea.Payload.ToArray()));
             exprs = b.ToArray();
         }
 
