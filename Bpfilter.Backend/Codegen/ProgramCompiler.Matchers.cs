@@ -250,7 +250,7 @@ public sealed partial class ProgramCompiler
         switch (key)
         {
             case MetaKey.L4Proto:
-                _asm.Emit(Asm.LdxDW(R0, R10, Flags), Asm.And64Imm(R0, HasL4Proto), Asm.JeqImm(R0, 0, fail),
+                _asm.Emit(Asm.LdxDW(R1, R10, Flags), Asm.And64Imm(R1, HasL4Proto), Asm.JeqImm(R1, 0, fail),
                     Asm.LdxDW(dst, R10, L4Proto));
                 return;
             case MetaKey.Protocol:
@@ -261,8 +261,8 @@ public sealed partial class ProgramCompiler
                 var fixedNf = _flavor is NetfilterFlavor ? _flavor.FixedNfProto : _currentNfProto;
                 if (fixedNf is { } nf) { _asm.Emit(Asm.Mov64Imm(dst, nf)); return; }
                 var done = _asm.NewLabel("nfdone");
-                _asm.Emit(Asm.LdxDW(R0, R10, L3Proto), Asm.Mov64Imm(dst, 2), Asm.JeqImm(R0, EtherTypeIpv4, done),
-                    Asm.Mov64Imm(dst, 10), Asm.JeqImm(R0, EtherTypeIpv6, done), Asm.Ja(fail));
+                _asm.Emit(Asm.LdxDW(R1, R10, L3Proto), Asm.Mov64Imm(dst, 2), Asm.JeqImm(R1, EtherTypeIpv4, done),
+                    Asm.Mov64Imm(dst, 10), Asm.JeqImm(R1, EtherTypeIpv6, done), Asm.Ja(fail));
                 _asm.Label(done);
                 return;
             case MetaKey.Length:
