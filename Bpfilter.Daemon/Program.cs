@@ -26,7 +26,7 @@ void OnSignal(PosixSignalContext ctx)
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
-await using var server = new DaemonServer(EndpointFactory.Create(), options.SocketPath, options.SocketMode, Log);
+await using var server = new DaemonServer(new Bpfilter.Daemon.NfTables.NfTablesEndpoint(), options.SocketPath, options.SocketMode, Log);
 try
 {
     server.Start();
