@@ -26,7 +26,13 @@ internal static class Harness
 
     public static LoadedProgram Xdp1(params Rule[] rules) => Load(Xdp, Verdict.Accept, rules);
 
-    public static uint Run(this LoadedProgram p, byte[] packet) => p.TestRun(packet).ReturnValue;
+    /// <summary>
+    /// Runs one packet. Netfilter programs see the packet from the network header: BPF_PROG_TEST_RUN
+    /// without a ctx runs them as NF_INET_LOCAL_OUT with the data as the IP packet, so the Ethernet
+    /// header of our frames is stripped.
+    /// </summary>
+    public static uint Run(this LoadedProgram p, byte[] packet) =>
+        p.TestRun(p.Compiled.ProgramType == Backend.Libbpf.BpfProgType.Netfilter ? packet[14..] : packet).ReturnValue;
 
     public static Rule Drop(params Matcher[] m) => new(Verdict.Drop, m);
     public static Rule Accept(params Matcher[] m) => new(Verdict.Accept, m);

@@ -1,0 +1,83 @@
+using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Ir;
+using static Bpfilter.Backend.Tests.Codegen.Harness;
+
+namespace Bpfilter.Backend.Tests.Codegen;
+
+/// <summary>The same matchers through the TC and netfilter flavors.</summary>
+public class FlavorTests
+{
+    private static byte[] Tcp4(string src = "198.18.0.1", ushort dport = 22) =>
+        Packets.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport);
+
+    [Fact]
+    public void TcIngressVerdictsAndCounters()
+    {
+        using var p = Load(TcIn, Verdict.Accept, [
+            Counted(1, Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.1")), Matcher.Eq(Fields.Tcp.Dport, U16(22))),
+        ]);
+        Assert.Equal(TcShot, p.Run(Tcp4()));
+        Assert.Equal(TcOk, p.Run(Tcp4(dport: 23)));
+        Assert.Equal(TcOk, p.Run(Tcp4("198.18.0.3")));
+        Assert.Equal((1UL, 46UL), p.Counter(1));
+    }
+
+    [Fact]
+    public void TcEgressCountsTheWholeFrameAndReadsMark()
+    {
+        using var p = Load(TcOut, Verdict.Drop, [
+            Counted(1, Verdict.Accept, Matcher.Eq(Fields.Mark, U32(0))),
+        ]);
+        Assert.Equal(TcOk, p.Run(Tcp4()));
+        Assert.Equal((1UL, 60UL), p.Counter(1)); // egress: skb->len includes the Ethernet header
+    }
+
+    [Fact]
+    public void TcIpv6AndSets()
+    {
+        var set = new Backend.Ir.Set("v6", Fields.Ip6.Saddr, SetData.NoData, ValueList.Of(
+            new SetElement(ValueList.Of<KeyPart>(new KeyPart.Prefix(V6("2001:db8:1::"), 48)))));
+        using var p = Load(TcIn, Verdict.Accept, [Drop(Matcher.InSet(Fields.Ip6.Saddr, "v6"))], sets: [set]);
+        Assert.Equal(TcShot, p.Run(Packets.Ether().Ipv6("2001:db8:1::5", "2001:db8::2").Udp(1, 2)));
+        Assert.Equal(TcOk, p.Run(Packets.Ether().Ipv6("2001:db8:2::5", "2001:db8::2").Udp(1, 2)));
+    }
+
+    [Fact]
+    public void MarkIsRefusedAtXdp()
+    {
+        var rs = Ruleset(Xdp, Verdict.Accept, [Drop(Matcher.Eq(Fields.Mark, U32(1)))]);
+        var ex = Assert.Throws<CodegenException>(() => ProgramCompiler.Compile(rs, rs.BaseChains.Items));
+        Assert.Contains("meta mark is not available", ex.Message);
+        Assert.Contains("t/base", ex.Message);
+    }
+
+    [Fact]
+    public void NetfilterIpv4Matchers()
+    {
+        using var p = Load(NfIn4, Verdict.Accept, [
+            Counted(3, Verdict.Drop, Matcher.Prefix(Fields.Ip.Saddr, V4("198.18.0.0"), 24), Matcher.Eq(Fields.Tcp.Dport, U16(22))),
+            Drop(Matcher.Eq(Fields.Udp.Dport, U16(53))),
+        ]);
+        Assert.Equal(NfDrop, p.Run(Tcp4()));
+        Assert.Equal(NfAccept, p.Run(Tcp4(dport: 80)));
+        Assert.Equal(NfAccept, p.Run(Tcp4("198.19.0.1")));
+        Assert.Equal(NfDrop, p.Run(Packets.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1, 53)));
+        Assert.Equal((1UL, 46UL), p.Counter(3)); // skb->len counts from the network header
+    }
+
+    [Fact]
+    public void NetfilterSetsAndMeta()
+    {
+        var set = new Backend.Ir.Set("ports", Fields.Tcp.Dport, SetData.NoData,
+            ValueList.Of(SetElement.Exact(U16(22)), SetElement.Exact(U16(25))));
+        using var p = Load(NfIn4, Verdict.Accept, [
+            Drop(Matcher.InSet(Fields.Tcp.Dport, "ports")),
+            Drop(Matcher.Eq(Fields.NfProto, U8(10))), // never in an ipv4 program
+            Drop(Matcher.Eq(Fields.Ip6.Saddr, V6("::1"))),
+            Drop(Matcher.Gt(Fields.Length, U32(500))),
+        ], sets: [set]);
+        Assert.Equal(NfDrop, p.Run(Tcp4(dport: 25)));
+        Assert.Equal(NfAccept, p.Run(Tcp4(dport: 26)));
+        Assert.Equal(NfDrop, p.Run(Packets.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1, 2, payload: 600)));
+    }
+}
