@@ -81,3 +81,24 @@ public class FlavorTests
         Assert.Equal(NfDrop, p.Run(Packets.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1, 2, payload: 600)));
     }
 }
+
+public class NetfilterIpv6Tests
+{
+    [Fact]
+    public void InetChainGetsAnIpv6Program()
+    {
+        var hook = new NetfilterHook(NfFamily.Inet, NfHookPoint.Output, 0);
+        using var p = Load(hook, Verdict.Accept, [
+            Drop(Matcher.Eq(Fields.Ip6.Daddr, V6("2001:db8::2")), Matcher.Eq(Fields.Udp.Dport, U16(53))),
+            Drop(Matcher.Eq(Fields.NfProto, U8(2))), // the ipv6 program never sees ipv4
+        ], ipv6: true);
+        // BPF_PROG_TEST_RUN for netfilter takes the hook and family from a struct nf_hook_state ctx.
+        var ctx = new byte[Backend.Libbpf.VmlinuxBtf.StructSize("nf_hook_state")];
+        ctx[Backend.Libbpf.VmlinuxBtf.Member("nf_hook_state", "hook").BitOffset / 8] = 3; // NF_INET_LOCAL_OUT
+        ctx[Backend.Libbpf.VmlinuxBtf.Member("nf_hook_state", "pf").BitOffset / 8] = 10; // NFPROTO_IPV6
+        uint Run(byte[] frame) => p.TestRun(frame[14..], ctx: ctx).ReturnValue;
+        Assert.Equal(NfDrop, Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2", (0, 8)).Udp(1, 53)));
+        Assert.Equal(NfAccept, Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 54)));
+        Assert.Equal(NfAccept, Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::3").Udp(1, 53)));
+    }
+}
