@@ -52,7 +52,7 @@ internal sealed partial class Transaction
         AddChain(ti, a, family, policy ?? 1, flags);
     }
 
-    BaseChainHook ParseHook(in AttributeTable a, byte family, uint policy)
+    BaseChainHook ParseHook(in AttributeTable a, byte family, uint policy, bool refuseOutOfScope = true)
     {
         var hookAttr = a[ChainAttr.Hook];
         var h = hookAttr.Table(HookAttr.Max);
@@ -65,7 +65,7 @@ internal sealed partial class Transaction
         {
             type = ReadName(ta, 32);
             if (!ChainTypeExists(type, family)) throw Err(Errno.ENOENT, ta.Offset);
-            if (type != "filter")
+            if (type != "filter" && refuseOutOfScope)
                 throw Err(Errno.EOPNOTSUPP, ta.Offset, $"bpfilter-nft: chain type {type} is not supported");
         }
         if (num >= NftLimits.MaxHooks || (HookMask(type, family) & (1u << (int)num)) == 0) throw Err(Errno.EOPNOTSUPP);
@@ -169,9 +169,9 @@ internal sealed partial class Transaction
         if (a.Has(ChainAttr.Hook))
         {
             if (c.Hook == null) throw Err(Errno.EEXIST, attrOff);
-            var nh = ParseHook(a, t.Family, c.Hook.Policy);
-            if (nh.Type != c.Hook.Type) throw Err(Errno.EEXIST, attrOff);
-            if (nh.HookNum != c.Hook.HookNum || nh.Priority != c.Hook.Priority) throw Err(Errno.EEXIST, attrOff);
+            var nh = ParseHook(a, t.Family, c.Hook.Policy, refuseOutOfScope: false);
+            if (nh.Type != c.Hook.Type) throw Err(Errno.EOPNOTSUPP);
+            if (nh.HookNum != c.Hook.HookNum || nh.Priority != c.Hook.Priority) throw Err(Errno.EOPNOTSUPP);
             var devs = c.Hook.Devices.ToBuilder();
             foreach (var d in nh.Devices) if (!devs.Contains(d)) devs.Add(d);
             hook = c.Hook with { Devices = devs.ToImmutable() };

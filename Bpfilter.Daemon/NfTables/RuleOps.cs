@@ -98,7 +98,20 @@ internal sealed partial class Transaction
         MarkChanged();
         var flags = (_req.Flags & (NlmFlags.Append | NlmFlags.Replace)) != 0 ? NlmFlags.Append : NlmFlags.None;
         flags |= CreateExcl;
-        Notify((b, h) => Enc.Rule(b, h, nt, nc, rule, null), NftMsg.NewRule, flags);
+        // nf_tables_rule_notify runs at commit: a rule with neighbours on both sides carries the
+        // handle of the one before it.
+        byte fam = t.Family;
+        string tname = t.Name;
+        ulong chainHandle = chain.Handle;
+        Notify((b, h) =>
+        {
+            var ft = Work.FindTable(fam, tname) ?? nt;
+            int fci = ft.IndexOfChain(chainHandle);
+            var fc = fci >= 0 ? ft.Chains[fci] : nc;
+            int ri = fc.IndexOfRule(rule.Handle);
+            ulong? pos = ri > 0 && ri < fc.Rules.Count - 1 ? fc.Rules[ri - 1].Handle : null;
+            Enc.Rule(b, h, ft, fc, rule, pos);
+        }, NftMsg.NewRule, flags);
         if (ValidateEachRule) ChainValidator.Validate(nt);
     }
 

@@ -69,6 +69,8 @@ internal sealed partial class Transaction
             case NftMsg.DelObj: DelObj(m, family, false); break;
             case NftMsg.DestroyObj: DelObj(m, family, true); break;
             case NftMsg.NewFlowtable:
+                NewFlowtable(m, family);
+                break;
             case NftMsg.DelFlowtable:
             case NftMsg.DestroyFlowtable:
                 throw new NetlinkException(Errno.EOPNOTSUPP, "bpfilter-nft: flowtables are not supported");
@@ -77,6 +79,19 @@ internal sealed partial class Transaction
                 // nfnetlink with EINVAL inside a batch.
                 throw new NetlinkException(Errno.EINVAL);
         }
+    }
+
+    /// <summary>
+    /// Flowtables have no BPF equivalent and are refused; the kernel has allocated the flowtable's
+    /// handle by the time a bad hook fails it, so the refusal uses one up too.
+    /// </summary>
+    void NewFlowtable(in NetlinkMessage m, byte family)
+    {
+        var a = m.AttributeTable(3);
+        if (!a.Has(FlowtableAttr.Table) || !a.Has(FlowtableAttr.Name) || !a.Has(3)) throw Err(Errno.EINVAL);
+        int ti = TableIndex(a, FlowtableAttr.Table, family);
+        Work.Tables[ti].Handles.Next();
+        throw new NetlinkException(Errno.EOPNOTSUPP, "bpfilter-nft: flowtables are not supported");
     }
 
     void MarkChanged(bool structure = true)
