@@ -1,0 +1,56 @@
+using Bpfilter.Integration.Tests.Harness;
+
+namespace Bpfilter.Integration.Tests.Packets;
+
+/// <summary>
+/// A topology plus what filters in its fw namespace: kernel nf_tables driven by nft, or bpfilterd
+/// (started inside fw) driven by nft through bfnft. Built once and reused for every case.
+/// </summary>
+public sealed class FirewallSide : IDisposable
+{
+    public Topology Topology { get; }
+    readonly DaemonProcess? _daemon;
+    readonly string? _bfnft;
+
+    public string Label => _daemon == null ? $"kernel (fw {Topology.Fw.Name})" : $"bpfilterd (fw {Topology.Fw.Name})";
+
+    FirewallSide(Topology t, DaemonProcess? daemon, string? bfnft)
+    {
+        Topology = t;
+        _daemon = daemon;
+        _bfnft = bfnft;
+    }
+
+    public static FirewallSide Kernel() => new(Topology.Create(), null, null);
+
+    public static FirewallSide Daemon()
+    {
+        var bfnft = RepoPaths.Bfnft ?? throw new InvalidOperationException(DaemonProcess.MissingReason());
+        var t = Topology.Create();
+        try
+        {
+            return new FirewallSide(t, DaemonProcess.Start(t.Fw), bfnft);
+        }
+        catch
+        {
+            t.Dispose();
+            throw;
+        }
+    }
+
+    public ProcessResult Nft(IReadOnlyList<string> args, string? stdin = null) =>
+        _daemon == null
+            ? Topology.Fw.Exec("nft", args, stdin)
+            : Topology.Fw.Exec(_bfnft!, args, stdin, env: new Dictionary<string, string> { ["BFNFT_SOCKET"] = _daemon.SocketPath });
+
+    /// <summary>Empty when healthy; otherwise why not (the daemon died), with its log.</summary>
+    public string Health() => _daemon == null || _daemon.IsAlive ? "" : $"bpfilterd died; its log:\n{_daemon.Log}";
+
+    public string DaemonLog => _daemon?.Log ?? "";
+
+    public void Dispose()
+    {
+        _daemon?.Dispose();
+        Topology.Dispose();
+    }
+}

@@ -1,0 +1,105 @@
+using System.Text;
+using Bpfilter.Integration.Tests.Harness;
+
+namespace Bpfilter.Integration.Tests.Packets;
+
+/// <summary>What one side did with a case: the load, per packet delivered or not, the listing.</summary>
+public sealed record SideResult(string Label, ProcessResult Load, IReadOnlyList<bool> Delivered, string Listing, int Stray, string Health)
+{
+    public IReadOnlyList<string> StraySamples { get; init; } = [];
+}
+
+/// <summary>Runs a case on one side, then compares two sides' results.</summary>
+public static class PacketRunner
+{
+    /// <summary>How long a packet that does not arrive is waited for (BFNT_PACKET_WAIT_MS overrides).</summary>
+    public static int WaitMs =>
+        int.TryParse(Environment.GetEnvironmentVariable("BFNT_PACKET_WAIT_MS"), out var ms) && ms > 0 ? ms : 300;
+
+    public static IReadOnlyList<CraftedPacket> Craft(PacketCase c) =>
+        c.Packets.Select(p => p.From switch
+        {
+            Origin.Peer => PacketCrafter.Craft(c.Name, p, Topology.PeerMac, Topology.Fw0Mac),
+            Origin.Back => PacketCrafter.Craft(c.Name, p, Topology.BackMac, Topology.Fw1Mac),
+            _ => PacketCrafter.Craft(c.Name, p, [], []),
+        }).ToList();
+
+    public static SideResult Run(FirewallSide side, PacketCase c, IReadOnlyList<CraftedPacket> packets)
+    {
+        var flush = side.Nft(["flush", "ruleset"]);
+        if (flush.ExitCode != 0)
+            return new SideResult(side.Label, flush, [], "", 0, $"flush ruleset failed: {flush}\n{side.Health()}");
+        var load = side.Nft(["-f", "-"], c.Ruleset);
+        if (load.ExitCode != 0)
+            return new SideResult(side.Label, load, [], "", 0, side.Health());
+        side.Topology.Drain();
+        side.Topology.ResetStray();
+        var delivered = packets.Select(p => side.Topology.SendAndObserve(p, WaitMs)).ToList();
+        var list = side.Nft(["list", "ruleset"]);
+        var listing = list.ExitCode == 0 ? list.Stdout : $"list ruleset failed: {list}";
+        return new SideResult(side.Label, load, delivered, listing, side.Topology.StrayCount, side.Health())
+        {
+            StraySamples = side.Topology.StraySamples,
+        };
+    }
+
+    /// <summary>
+    /// The reference must have loaded the ruleset, delivered exactly the packets the case expects,
+    /// counted something and seen no stray traffic; the candidate must match it in delivery and in
+    /// the listing, byte for byte. Empty when all holds; otherwise a readable report.
+    /// </summary>
+    public static string Compare(PacketCase c, SideResult reference, SideResult candidate)
+    {
+        var sb = new StringBuilder();
+        CheckReference(c, reference, sb);
+        if (candidate.Health.Length > 0) sb.AppendLine($"{candidate.Label}: {candidate.Health}");
+        if (candidate.Load.ExitCode != 0)
+            sb.AppendLine($"{candidate.Label} did not load the ruleset:\n{candidate.Load}");
+        else if (reference.Load.ExitCode == 0)
+        {
+            for (int i = 0; i < c.Packets.Count; i++)
+                if (reference.Delivered[i] != candidate.Delivered[i])
+                    sb.AppendLine($"packet {c.Packets[i]}: {Outcome(reference.Delivered[i])} on {reference.Label}, {Outcome(candidate.Delivered[i])} on {candidate.Label}");
+            if (reference.Listing != candidate.Listing)
+                sb.AppendLine("`nft list ruleset` differs:\n" +
+                    UnifiedDiff.Create(reference.Listing, candidate.Listing, reference.Label, candidate.Label));
+            if (candidate.Stray > 0) sb.AppendLine($"{candidate.Label}: {candidate.Stray} stray frames/datagrams seen (noise in the topology):\n  " + string.Join("\n  ", candidate.StraySamples));
+        }
+        if (sb.Length > 0) sb.Insert(0, $"case {c.Name}:\n");
+        return sb.ToString();
+    }
+
+    static void CheckReference(PacketCase c, SideResult r, StringBuilder sb)
+    {
+        if (r.Health.Length > 0) sb.AppendLine($"{r.Label}: {r.Health}");
+        if (r.Load.ExitCode != 0)
+        {
+            sb.AppendLine($"{r.Label} did not load the ruleset (the case is wrong):\n{r.Load}");
+            return;
+        }
+        for (int i = 0; i < c.Packets.Count; i++)
+            if (r.Delivered[i] != c.Packets[i].ExpectDelivered)
+                sb.AppendLine($"packet {c.Packets[i]}: the case expects {Outcome(c.Packets[i].ExpectDelivered)}, {r.Label} {Outcome(r.Delivered[i])} it");
+        if (!System.Text.RegularExpressions.Regex.IsMatch(r.Listing, @"packets [1-9]"))
+            sb.AppendLine($"{r.Label}: no counter counted anything, the case proves nothing:\n{r.Listing}");
+        if (r.Stray > 0) sb.AppendLine($"{r.Label}: {r.Stray} stray frames/datagrams seen (noise in the topology):\n  " + string.Join("\n  ", r.StraySamples));
+    }
+
+    /// <summary>With BFNT_TRANSCRIPT=DIR, writes what both sides did to DIR/packets-CASE.out.</summary>
+    public static void WriteTranscript(PacketCase c, SideResult a, SideResult b)
+    {
+        var dir = Environment.GetEnvironmentVariable("BFNT_TRANSCRIPT");
+        if (string.IsNullOrEmpty(dir)) return;
+        System.IO.Directory.CreateDirectory(dir);
+        var sb = new StringBuilder();
+        foreach (var r in new[] { a, b })
+        {
+            sb.AppendLine($"=== {r.Label}: load exit {r.Load.ExitCode}, stray {r.Stray}");
+            for (int i = 0; i < r.Delivered.Count; i++) sb.AppendLine($"{Outcome(r.Delivered[i])}: {c.Packets[i]}");
+            sb.Append(r.Listing);
+        }
+        File.WriteAllText(Path.Combine(dir, $"packets-{c.Name}.out"), sb.ToString());
+    }
+
+    static string Outcome(bool delivered) => delivered ? "delivered" : "not delivered";
+}

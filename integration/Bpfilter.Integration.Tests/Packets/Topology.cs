@@ -1,0 +1,278 @@
+using System.Net;
+using Bpfilter.Integration.Tests.Harness;
+
+namespace Bpfilter.Integration.Tests.Packets;
+
+/// <summary>
+/// peer — fw — back: three namespaces joined by two veth pairs, the firewall under test in fw.
+///
+///   peer: pe0 02:00:00:00:01:02 ── fw0 02:00:00:00:01:01 198.18.1.1/24 2001:db8:1::1/64 (fw)
+///   back: bk0 02:00:00:00:02:02 ── fw1 02:00:00:00:02:01 198.18.2.1/24 2001:db8:2::1/64 (fw)
+///
+/// peer and back have no IP stack of their own (no addresses, IPv6 disabled): they only put crafted
+/// frames on the wire and watch what arrives (AF_PACKET), so they never answer or chatter. fw
+/// forwards, has permanent neighbour entries for 198.18.1.2/2001:db8:1::2 (peer) and
+/// 198.18.2.2/2001:db8:2::2 (back), no ARP/ND/DAD traffic, and no route to the client prefixes
+/// 198.19.0.0/16 and 2001:db8:ff::/48 that crafted packets come from: its stack cannot answer them
+/// (no RST, no ICMP errors, no echo replies), so the only packets that cross a hook are the test's.
+/// Device names and addresses are the same in every topology, so one ruleset fits all of them.
+/// </summary>
+public sealed class Topology : IDisposable
+{
+    public static readonly byte[] PeerMac = [2, 0, 0, 0, 1, 2], Fw0Mac = [2, 0, 0, 0, 1, 1];
+    public static readonly byte[] BackMac = [2, 0, 0, 0, 2, 2], Fw1Mac = [2, 0, 0, 0, 2, 1];
+    static readonly IPAddress[] FwAddresses =
+        [IPAddress.Parse("198.18.1.1"), IPAddress.Parse("198.18.2.1"), IPAddress.Parse("2001:db8:1::1"), IPAddress.Parse("2001:db8:2::1")];
+
+    public NetNs Peer { get; }
+    public NetNs Fw { get; }
+    public NetNs Back { get; }
+
+    readonly List<int> _fds = [];
+    int _peerSocket, _backSocket, _peerIf, _backIf, _fwRaw4, _fwRaw6;
+    int[] _local = [];
+    readonly byte[] _buffer = new byte[65536];
+    bool _disposed;
+
+    /// <summary>Frames or datagrams seen at an observation point that belonged to no packet sent then.</summary>
+    public int StrayCount => _stray.Count;
+
+    /// <summary>The first stray items, as hex, for failure reports.</summary>
+    public IReadOnlyList<string> StraySamples => _stray.Take(5).ToList();
+    readonly List<string> _stray = [];
+
+    void Stray(string where, byte[] bytes) => _stray.Add($"{where}: {Convert.ToHexString(bytes.AsSpan(0, Math.Min(bytes.Length, 96)))}");
+
+    Topology(NetNs peer, NetNs fw, NetNs back) { Peer = peer; Fw = fw; Back = back; }
+
+    public static Topology Create()
+    {
+        var made = new List<NetNs>();
+        try
+        {
+            for (int i = 0; i < 3; i++) made.Add(NetNs.Create(withDevices: false));
+            var t = new Topology(made[0], made[1], made[2]);
+            try
+            {
+                t.Configure();
+                t.OpenSockets();
+                t.WaitQuiet();
+            }
+            catch
+            {
+                t.CloseSockets();
+                throw;
+            }
+            return t;
+        }
+        catch
+        {
+            foreach (var ns in made) ns.Dispose();
+            throw;
+        }
+    }
+
+    static void Ip(params string[] args) => ProcessRunner.Check("ip", args);
+
+    static void Sysctl(NetNs ns, params string[] settings)
+    {
+        var r = ns.Exec("sysctl", ["-q", "-w", .. settings]);
+        if (r.ExitCode != 0) throw new InvalidOperationException($"sysctl in {ns.Name}: {r}");
+    }
+
+    void Configure()
+    {
+        string p = Peer.Name, f = Fw.Name, b = Back.Name;
+        foreach (var ns in new[] { Peer, Back })
+            Sysctl(ns, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1");
+        Sysctl(Fw, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+            "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
+            "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.default.send_redirects=0",
+            "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+            "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0",
+            // fw's stack reports its multicast groups (MLD) when links come up; the reports are
+            // repeated within this interval, so they are all out before WaitQuiet ends.
+            "net.ipv6.conf.all.mldv2_unsolicited_report_interval=10", "net.ipv6.conf.default.mldv2_unsolicited_report_interval=10",
+            "net.ipv6.conf.all.mldv1_unsolicited_report_interval=10", "net.ipv6.conf.default.mldv1_unsolicited_report_interval=10",
+            "net.ipv6.conf.default.addr_gen_mode=1");
+        Ip("-n", p, "link", "add", "pe0", "address", Mac(PeerMac), "type", "veth", "peer", "name", "fw0", "address", Mac(Fw0Mac), "netns", f);
+        Ip("-n", b, "link", "add", "bk0", "address", Mac(BackMac), "type", "veth", "peer", "name", "fw1", "address", Mac(Fw1Mac), "netns", f);
+        Sysctl(Peer, "net.ipv6.conf.pe0.disable_ipv6=1");
+        Sysctl(Back, "net.ipv6.conf.bk0.disable_ipv6=1");
+        foreach (var dev in new[] { "fw0", "fw1" })
+            Sysctl(Fw, $"net.ipv4.conf.{dev}.rp_filter=0", $"net.ipv6.conf.{dev}.accept_dad=0", $"net.ipv6.conf.{dev}.accept_ra=0",
+                $"net.ipv6.conf.{dev}.addr_gen_mode=1", $"net.ipv6.conf.{dev}.mldv2_unsolicited_report_interval=10",
+                $"net.ipv6.conf.{dev}.mldv1_unsolicited_report_interval=10");
+        Ip("-n", f, "addr", "add", "198.18.1.1/24", "dev", "fw0");
+        Ip("-n", f, "addr", "add", "198.18.2.1/24", "dev", "fw1");
+        Ip("-n", f, "addr", "add", "2001:db8:1::1/64", "dev", "fw0", "nodad");
+        Ip("-n", f, "addr", "add", "2001:db8:2::1/64", "dev", "fw1", "nodad");
+        Ip("-n", f, "link", "set", "lo", "up");
+        Ip("-n", p, "link", "set", "pe0", "up");
+        Ip("-n", b, "link", "set", "bk0", "up");
+        Ip("-n", f, "link", "set", "fw0", "up");
+        Ip("-n", f, "link", "set", "fw1", "up");
+        Ip("-n", f, "neigh", "add", "198.18.1.2", "lladdr", Mac(PeerMac), "dev", "fw0", "nud", "permanent");
+        Ip("-n", f, "neigh", "add", "2001:db8:1::2", "lladdr", Mac(PeerMac), "dev", "fw0", "nud", "permanent");
+        Ip("-n", f, "neigh", "add", "198.18.2.2", "lladdr", Mac(BackMac), "dev", "fw1", "nud", "permanent");
+        Ip("-n", f, "neigh", "add", "2001:db8:2::2", "lladdr", Mac(BackMac), "dev", "fw1", "nud", "permanent");
+    }
+
+    static string Mac(byte[] m) => string.Join(':', m.Select(x => x.ToString("x2")));
+
+    int Track(int fd)
+    {
+        _fds.Add(fd);
+        return fd;
+    }
+
+    void OpenSockets()
+    {
+        (int, int) LinkSocket(NetNs ns, string dev) => NetnsThread.Run($"/run/netns/{ns.Name}", () =>
+        {
+            var fd = Track(LinuxSockets.Socket(LinuxSockets.AF_PACKET, LinuxSockets.SOCK_RAW, 0x0300)); // htons(ETH_P_ALL)
+            var index = LinuxSockets.IfIndex(dev);
+            LinuxSockets.SetInt(fd, LinuxSockets.SOL_SOCKET, LinuxSockets.SO_RCVBUF, 1 << 22);
+            LinuxSockets.SetInt(fd, LinuxSockets.SOL_PACKET, LinuxSockets.PACKET_IGNORE_OUTGOING, 1);
+            LinuxSockets.BindLink(fd, index);
+            return (fd, index);
+        });
+        (_peerSocket, _peerIf) = LinkSocket(Peer, "pe0");
+        (_backSocket, _backIf) = LinkSocket(Back, "bk0");
+        NetnsThread.Run($"/run/netns/{Fw.Name}", () =>
+        {
+            _fwRaw4 = Track(LinuxSockets.Socket(LinuxSockets.AF_INET, LinuxSockets.SOCK_RAW, LinuxSockets.IPPROTO_RAW));
+            _fwRaw6 = Track(LinuxSockets.Socket(LinuxSockets.AF_INET6, LinuxSockets.SOCK_RAW, LinuxSockets.IPPROTO_RAW));
+            LinuxSockets.SetInt(_fwRaw6, LinuxSockets.IPPROTO_IPV6, LinuxSockets.IPV6_HDRINCL, 1);
+            // Raw IP sockets get a copy of every datagram delivered locally, after the input hook.
+            var local = new List<int>();
+            foreach (var proto in new[] { LinuxSockets.IPPROTO_ICMP, LinuxSockets.IPPROTO_TCP, LinuxSockets.IPPROTO_UDP })
+                local.Add(Track(LinuxSockets.Socket(LinuxSockets.AF_INET, LinuxSockets.SOCK_RAW, proto)));
+            foreach (var proto in new[] { LinuxSockets.IPPROTO_ICMPV6, LinuxSockets.IPPROTO_TCP, LinuxSockets.IPPROTO_UDP })
+                local.Add(Track(LinuxSockets.Socket(LinuxSockets.AF_INET6, LinuxSockets.SOCK_RAW, proto)));
+            foreach (var fd in local) LinuxSockets.SetInt(fd, LinuxSockets.SOL_SOCKET, LinuxSockets.SO_RCVBUF, 1 << 22);
+            _local = local.ToArray();
+            return 0;
+        });
+    }
+
+    /// <summary>Where a packet to this destination shows up if fw lets it through.</summary>
+    public static Observation ObservationFor(IPAddress destination)
+    {
+        if (FwAddresses.Contains(destination)) return Observation.Local;
+        var b = destination.GetAddressBytes();
+        if (b.Length == 4 && b[0] == 198 && b[1] == 18) return b[2] switch { 1 => Observation.Peer, 2 => Observation.Back, _ => Observation.Nowhere };
+        if (b.Length == 16 && destination.Equals(IPAddress.Parse("2001:db8:1::2"))) return Observation.Peer;
+        if (b.Length == 16 && destination.Equals(IPAddress.Parse("2001:db8:2::2"))) return Observation.Back;
+        if (b.Length == 16 && b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8 && b[4] == 0 && b[6] == 0 && b[7] == 0)
+            return b[5] switch { 1 => Observation.Peer, 2 => Observation.Back, _ => Observation.Nowhere };
+        return Observation.Nowhere;
+    }
+
+    /// <summary>
+    /// Sends the packet's frames and reports whether it arrived where it was going: for fw's own
+    /// addresses, whole (reassembled) in a raw socket after the input hook; for peer or back, every
+    /// frame on that link. Waits at most <paramref name="waitMs"/> for a packet that does not come.
+    /// </summary>
+    public bool SendAndObserve(CraftedPacket packet, int waitMs)
+    {
+        var where = ObservationFor(packet.Destination);
+        Drain();
+        foreach (var frame in packet.Frames)
+            switch (packet.Spec.From)
+            {
+                case Origin.Peer: LinuxSockets.SendLink(_peerSocket, _peerIf, frame); break;
+                case Origin.Back: LinuxSockets.SendLink(_backSocket, _backIf, frame); break;
+                default:
+                    LinuxSockets.SendIp(packet.Destination.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? _fwRaw4 : _fwRaw6,
+                        frame, packet.Destination);
+                    break;
+            }
+
+        var fds = where switch
+        {
+            Observation.Local => _local,
+            Observation.Peer => [_peerSocket],
+            Observation.Back => [_backSocket],
+            _ => [_peerSocket, _backSocket, .. _local],
+        };
+        var missing = packet.Fingerprints.Select(Convert.ToHexString).ToList();
+        var deadline = Environment.TickCount64 + waitMs;
+        while (true)
+        {
+            foreach (var fd in fds)
+                for (byte[]? got; (got = LinuxSockets.TryReceive(fd, _buffer)) != null;)
+                {
+                    bool ours = where switch
+                    {
+                        Observation.Local => got.AsSpan().IndexOf(packet.Marker) >= 0,
+                        Observation.Peer or Observation.Back => PacketCrafter.FrameL3Payload(got) is { } fp && missing.Remove(Convert.ToHexString(fp)),
+                        _ => false,
+                    };
+                    if (!ours) Stray(where.ToString(), got);
+                    else if (where == Observation.Local) missing.Clear();
+                }
+            if (missing.Count == 0 && where != Observation.Nowhere) return true;
+            var left = deadline - Environment.TickCount64;
+            if (left <= 0) return false;
+            LinuxSockets.WaitReadable(fds, (int)left);
+        }
+    }
+
+    /// <summary>
+    /// Waits until the links have been silent for a while (fw's MLD reports after link-up), so that
+    /// no frame but the test's crosses a hook later. Throws if the topology never calms down.
+    /// </summary>
+    void WaitQuiet()
+    {
+        var limit = Environment.TickCount64 + 15_000;
+        // The carrier comes up through linkwatch, up to a second later; MLD reports follow it.
+        foreach (var (ns, dev) in new[] { (Peer, "pe0"), (Fw, "fw0"), (Fw, "fw1"), (Back, "bk0") })
+            while (!ProcessRunner.Check("ip", "-n", ns.Name, "-o", "link", "show", dev).Contains("state UP"))
+            {
+                if (Environment.TickCount64 > limit) throw new InvalidOperationException($"{dev} in {ns.Name} never came up");
+                Thread.Sleep(20);
+            }
+        int[] fds = [_peerSocket, _backSocket];
+        var quietSince = Environment.TickCount64;
+        while (Environment.TickCount64 - quietSince < 1000)
+        {
+            if (Environment.TickCount64 > limit)
+                throw new InvalidOperationException($"the topology never went quiet; last frames:\n{string.Join('\n', _stray.TakeLast(5))}");
+            if (LinuxSockets.WaitReadable(fds, 100))
+            {
+                Drain();
+                quietSince = Environment.TickCount64;
+            }
+        }
+        _stray.Clear();
+    }
+
+    /// <summary>Discards whatever is queued, counting it as stray: nothing should be.</summary>
+    public void Drain()
+    {
+        foreach (var fd in _local.Append(_peerSocket).Append(_backSocket))
+            for (byte[]? got; (got = LinuxSockets.TryReceive(fd, _buffer)) != null;)
+                Stray(fd == _peerSocket ? "peer" : fd == _backSocket ? "back" : "local", got);
+    }
+
+    public void ResetStray() => _stray.Clear();
+
+    void CloseSockets()
+    {
+        foreach (var fd in _fds) LinuxSockets.Close(fd);
+        _fds.Clear();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        CloseSockets();
+        Peer.Dispose();
+        Fw.Dispose();
+        Back.Dispose();
+    }
+}
+
+public enum Observation { Local, Peer, Back, Nowhere }
