@@ -147,6 +147,10 @@ DECLARE_REAL(ssize_t, recvmsg, int, struct msghdr *, int)
 DECLARE_REAL(ssize_t, recvfrom, int, void *, size_t, int, struct sockaddr *, socklen_t *)
 DECLARE_REAL(ssize_t, recv, int, void *, size_t, int)
 DECLARE_REAL(ssize_t, read, int, void *, size_t)
+DECLARE_REAL(ssize_t, writev, int, const struct iovec *, int)
+DECLARE_REAL(ssize_t, readv, int, const struct iovec *, int)
+DECLARE_REAL(int, sendmmsg, int, struct mmsghdr *, unsigned int, int)
+DECLARE_REAL(int, recvmmsg, int, struct mmsghdr *, unsigned int, int, struct timespec *)
 DECLARE_REAL(int, close, int)
 
 /* ---------- per-fd table ---------- */
@@ -822,6 +826,70 @@ ssize_t read(int fd, void *buf, size_t n)
 	}
 	struct iovec iov = { .iov_base = buf, .iov_len = n };
 	return nl_recv(s, &iov, 1, 0, NULL, NULL, NULL);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct nlsock *s = lookup(fd);
+	if (!s) {
+		resolve_writev();
+		return REAL(writev)(fd, iov, iovcnt);
+	}
+	if (iovcnt < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return nl_send(s, iov, (size_t)iovcnt, NULL, 0);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct nlsock *s = lookup(fd);
+	if (!s) {
+		resolve_readv();
+		return REAL(readv)(fd, iov, iovcnt);
+	}
+	if (iovcnt < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return nl_recv(s, (struct iovec *)iov, (size_t)iovcnt, 0, NULL, NULL, NULL);
+}
+
+/* The vector calls are their single-message counterparts in a loop, as the kernel runs them. */
+int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	struct nlsock *s = lookup(fd);
+	if (!s) {
+		resolve_sendmmsg();
+		return REAL(sendmmsg)(fd, v, n, flags);
+	}
+	unsigned int i;
+	for (i = 0; i < n; i++) {
+		ssize_t r = nl_send(s, v[i].msg_hdr.msg_iov, v[i].msg_hdr.msg_iovlen, v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen);
+		if (r < 0)
+			return i > 0 ? (int)i : -1;
+		v[i].msg_len = (unsigned int)r;
+	}
+	return (int)i;
+}
+
+int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *timeout)
+{
+	struct nlsock *s = lookup(fd);
+	if (!s) {
+		resolve_recvmmsg();
+		return REAL(recvmmsg)(fd, v, n, flags, timeout);
+	}
+	unsigned int i;
+	for (i = 0; i < n; i++) {
+		/* Only the first message may wait; the rest take what is already queued. */
+		ssize_t r = recvmsg(fd, &v[i].msg_hdr, i == 0 ? (flags & ~MSG_WAITFORONE) : (flags | MSG_DONTWAIT));
+		if (r < 0)
+			return i > 0 ? (int)i : -1;
+		v[i].msg_len = (unsigned int)r;
+	}
+	return (int)i;
 }
 
 /* Fortified (_FORTIFY_SOURCE) callers reach read/recv/recvfrom through these. */

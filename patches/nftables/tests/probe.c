@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifndef SOL_NETLINK
@@ -131,6 +132,20 @@ int main(void)
 	printf("write=%zd read=%zd\n", n, read(fd, buf, sizeof(buf)));
 	while (recv(fd, buf, sizeof(buf), 0) > 0)
 		;
+	/* writev/readv too, and recvmmsg takes what is queued without waiting past the first. */
+	struct iovec wv[2] = { { &w, 8 }, { (char *)&w + 8, 8 } };
+	n = writev(fd, wv, 2);
+	struct iovec rv[2] = { { buf, 50 }, { buf + 50, 100 } };
+	printf("writev=%zd readv=%zd\n", n, readv(fd, rv, 2));
+	struct mmsghdr mm[3];
+	struct iovec mi[3] = { { buf, 4096 }, { buf + 4096, 2048 }, { buf + 6144, 2048 } };
+	memset(mm, 0, sizeof(mm));
+	for (int i = 0; i < 3; i++) {
+		mm[i].msg_hdr.msg_iov = &mi[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	int got = recvmmsg(fd, mm, 3, 0, NULL);
+	printf("recvmmsg=%d len=%u\n", got, mm[0].msg_len);
 
 	/* Extended ACK off: TLVs stripped. Then CAP_ACK on: echoed request capped to its header. */
 	int zero = 0;

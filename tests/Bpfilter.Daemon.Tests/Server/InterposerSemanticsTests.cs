@@ -76,6 +76,8 @@ public class InterposerSemanticsTests
             "sendmsg=32",
             "sendmsg_datagrams=2",
             "write=16 read=120",
+            "writev=16 readv=120",
+            "recvmmsg=1 len=100",
             "noext=60 len=60 flags=0x0",
             "capped=56 len=56 flags=0x300",
             "full=80 len=80 flags=0x200",
@@ -85,8 +87,8 @@ public class InterposerSemanticsTests
             "write_after_close=1",
         ];
         Assert.Equal(expected, r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        // Every send was one request: 2 x sendto 0x100, sendmsg (one batch of two), write, 3 x 0x101, second socket.
-        Assert.Equal(8, endpoint.Calls);
+        // Every send was one request: 2 x sendto 0x100, sendmsg (one batch of two), write, writev, 3 x 0x101, second socket.
+        Assert.Equal(9, endpoint.Calls);
         Assert.Contains(endpoint.Seen, s => s.Request.Length == 32);
     }
 }
