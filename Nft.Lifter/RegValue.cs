@@ -1,0 +1,46 @@
+using Bpfilter.Backend.Ir;
+
+namespace Nft.Lifter;
+
+/// <summary>Where a register value came from.</summary>
+internal abstract record RegSource;
+
+/// <summary>payload load: Len bytes at Offset from header Base (NFT_PAYLOAD_*_HEADER).</summary>
+internal sealed record PayloadSource(uint Base, uint Offset) : RegSource;
+
+/// <summary>meta load of a key the IR knows (or iiftype, a dependency only).</summary>
+internal sealed record MetaSource(uint Key, MetaKey? IrKey) : RegSource;
+
+/// <summary>immediate data: only the statements bpfilter-nft refuses consume it.</summary>
+internal sealed record ConstSource(byte[] Data) : RegSource;
+
+/// <summary>
+/// One value in the register file: what loaded it, how long it is, and the transformations applied
+/// since (a bitwise mask, a host-to-network byteorder). Mask is in register byte order.
+/// Consumed: some cmp/lookup/range read it; a value nobody reads means the rule is refused.
+/// </summary>
+internal sealed class RegValue
+{
+    public RegValue(RegSource source, int len, int producer)
+    {
+        Source = source;
+        Len = len;
+        Producer = producer;
+    }
+
+    public RegSource Source { get; }
+    public int Len { get; }
+    /// <summary>Index of the expression that loaded it (errors about unused values point there).</summary>
+    public int Producer { get; }
+    public byte[]? Mask { get; init; }
+    /// <summary>A byteorder hton turned a host-order meta value into network order.</summary>
+    public bool Hton { get; init; }
+    public bool Consumed { get; set; }
+
+    /// <summary>Slots of 4 bytes it occupies (values are padded to 4 bytes).</summary>
+    public int Slots => (Len + 3) / 4;
+    public int PaddedLen => Slots * 4;
+
+    /// <summary>Meta values nf_tables keeps in host byte order (and that no byteorder converted).</summary>
+    public bool HostOrder => Source is MetaSource m && !Hton && m.IrKey is MetaKey.Mark or MetaKey.Iif or MetaKey.Oif or MetaKey.Length;
+}

@@ -1,0 +1,131 @@
+using System.Numerics;
+using Bpfilter.Backend.Ir;
+using Nft.Bytecode.Expressions;
+
+namespace Nft.Lifter;
+
+/// <summary>Why a register value is being turned into an IR key.</summary>
+internal enum Use
+{
+    /// <summary>cmp eq/neq: masks and prefixes can be kept as a masked equality.</summary>
+    Equality,
+    /// <summary>cmp lt/gt/lte/gte, range, interval sets: the conversion must keep the order.</summary>
+    Ordered,
+    /// <summary>exact set keys: the field itself, no mask.</summary>
+    SetKey,
+}
+
+/// <summary>Turns register values into IR fields and constant converters (<see cref="Operand"/>).</summary>
+internal static class Resolver
+{
+    public static Operand Resolve(RuleContext rule, HeaderContext ctx, RegValue v, int used, Use use, int index)
+    {
+        int d = Math.Min(used, v.Len);
+        return v.Source switch
+        {
+            MetaSource m => ResolveMeta(rule, v, m, d, use, index),
+            PayloadSource p => ResolvePayload(rule, ctx, v, p, d, use, index),
+            _ => throw rule.Refuse(v.Producer, "immediate data is only used by statements bpfilter-nft does not support"),
+        };
+    }
+
+    static Operand ResolveMeta(RuleContext rule, RegValue v, MetaSource m, int d, Use use, int index)
+    {
+        if (m.IrKey is not { } key)
+            throw rule.Refuse(v.Producer, $"meta {MetaNames.Of(m.Key)} is only supported as nft's own dependency before a link-layer match");
+        var field = new MetaField(key);
+        bool nameKey = key is MetaKey.IifName or MetaKey.OifName;
+        if (d < v.Len)
+        {
+            // iifname "eth*": a cmp shorter than the name compares a prefix
+            if (!nameKey || v.Mask != null || use != Use.Equality)
+                throw rule.Refuse(index, $"compares only {d} of the {v.Len} bytes of meta {MetaNames.Of(m.Key)}");
+            int shift = (v.Len - d) * 8;
+            return new Operand(field, d, false, null, 0, shift, Operand.ToValue(Ones(d * 8) << shift, field.Bytes));
+        }
+        if (v.HostOrder && use == Use.Ordered)
+            throw rule.Refuse(index, $"ordered comparison of host-order meta {MetaNames.Of(m.Key)} without byteorder is not supported");
+        var mask = MaskOf(rule, v, d, v.HostOrder, index);
+        if (mask is null) return new Operand(field, d, v.HostOrder, null, 0, 0, null);
+        if (use != Use.Equality)
+            throw rule.Refuse(index, $"a masked meta {MetaNames.Of(m.Key)} can only be compared for equality");
+        return new Operand(field, d, v.HostOrder, mask, 0, 0, Operand.ToValue(mask.Value, field.Bytes));
+    }
+
+    static Operand ResolvePayload(RuleContext rule, HeaderContext ctx, RegValue v, PayloadSource p, int d, Use use, int index)
+    {
+        int off = (int)p.Offset * 8, len = d * 8;
+        var (proto, b) = HeaderOf(rule, ctx, p, off, len, v.Producer);
+        var f0 = new PayloadField(proto, b, off, len);
+        var mask = MaskOf(rule, v, d, false, index);
+        if (mask is null)
+        {
+            if (Catalog.IsNamed(f0) || use != Use.Equality) return new Operand(f0, d, false, null, 0, 0, null);
+            return Contained(f0, d, null) ?? new Operand(f0, d, false, null, 0, 0, null);
+        }
+        var m = mask.Value;
+        if (Contiguous(m, len, out int ones, out int trailing))
+        {
+            var g = new PayloadField(proto, b, off + (len - ones - trailing), ones);
+            if (Catalog.IsNamed(g) || use != Use.Equality) return new Operand(g, d, false, m, trailing, 0, null);
+        }
+        else if (use != Use.Equality)
+            throw rule.Refuse(index, "a non-contiguous bitwise mask can only be compared for equality");
+        return Contained(f0, d, m) ?? new Operand(f0, d, false, m, 0, 0, Operand.ToValue(m, f0.Bytes));
+    }
+
+    /// <summary>The load as a part of the named field that contains it: (field &amp; mask) == value.</summary>
+    static Operand? Contained(PayloadField f0, int d, BigInteger? mask)
+    {
+        if (f0.Protocol == HeaderProtocol.Raw) return null;
+        var c = Catalog.Containing(f0.Protocol, f0.OffsetBits, f0.LengthBits);
+        if (c is null) return null;
+        int shift = c.OffsetBits + c.LengthBits - (f0.OffsetBits + f0.LengthBits);
+        var m = (mask ?? Ones(f0.LengthBits)) << shift;
+        return new Operand(c, d, false, mask, 0, shift, Operand.ToValue(m, c.Bytes));
+    }
+
+    static (HeaderProtocol, PayloadBase) HeaderOf(RuleContext rule, HeaderContext ctx, PayloadSource p, int off, int len, int index)
+    {
+        switch (p.Base)
+        {
+            case PayloadExpr.BaseLinkLayer:
+                if (!ctx.LinkLayer)
+                    throw rule.Refuse(index, "link-layer (ether, vlan) matches work only in netdev tables and inet ingress chains: " +
+                        "bpfilter-nft runs netfilter-hook chains without the Ethernet header");
+                if (off + len <= Catalog.HeaderBits(HeaderProtocol.Ether)) return (HeaderProtocol.Ether, PayloadBase.Link);
+                if (ctx.Vlan && off >= 112 && off + len <= Catalog.HeaderBits(HeaderProtocol.Vlan)) return (HeaderProtocol.Vlan, PayloadBase.Link);
+                return (HeaderProtocol.Raw, PayloadBase.Link);
+            case PayloadExpr.BaseNetwork:
+                return (ctx.L3 ?? HeaderProtocol.Raw, PayloadBase.Network);
+            case PayloadExpr.BaseTransport:
+                return (ctx.L4 ?? HeaderProtocol.Raw, PayloadBase.Transport);
+            default:
+                throw rule.Refuse(index, $"payload base {(p.Base == PayloadExpr.BaseInner ? "inner" : p.Base.ToString())} is not supported");
+        }
+    }
+
+    /// <summary>The mask of the first <paramref name="d"/> bytes as a big-endian number; null when absent or all ones.</summary>
+    static BigInteger? MaskOf(RuleContext rule, RegValue v, int d, bool reverse, int index)
+    {
+        if (v.Mask is null) return null;
+        var b = v.Mask.AsSpan(0, d).ToArray();
+        if (reverse) Array.Reverse(b);
+        var m = new BigInteger(b, isUnsigned: true, isBigEndian: true);
+        if (m.IsZero) throw rule.Refuse(index, "compares a value masked to zero");
+        return m == Ones(d * 8) ? null : m;
+    }
+
+    public static BigInteger Ones(int bits) => (BigInteger.One << bits) - 1;
+
+    /// <summary>True when the mask is one run of ones; gives its length and the zeros to its right.</summary>
+    static bool Contiguous(BigInteger m, int bits, out int ones, out int trailing)
+    {
+        trailing = 0;
+        while (trailing < bits && (m >> trailing & 1) == 0) trailing++;
+        var run = m >> trailing;
+        ones = 0;
+        while ((run & 1) == 1) { ones++; run >>= 1; }
+        return run.IsZero && ones > 0;
+    }
+}

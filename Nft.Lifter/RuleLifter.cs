@@ -1,0 +1,381 @@
+using Bpfilter.Backend.Ir;
+using Nft.Bytecode;
+using Nft.Bytecode.Data;
+using Nft.Bytecode.Expressions;
+using IrVerdict = Bpfilter.Backend.Ir.Verdict;
+using NftRule = Nft.Bytecode.Objects.Rule;
+using NftVerdict = Nft.Bytecode.Data.Verdict;
+
+namespace Nft.Lifter;
+
+/// <summary>
+/// Lifts one rule, in two phases as nftables' netlink_delinearize.c: follow the registers through the
+/// expressions (producers write, consumers fold what they read into matchers), then ordered passes
+/// with the header context (drop implied dependencies, merge ranges, place the counter). Anything
+/// unexplained is refused with the index of the expression to blame.
+/// </summary>
+internal sealed class RuleLifter
+{
+    readonly TableContext _table;
+    readonly RuleContext _rule;
+    readonly RegisterFile _regs;
+    readonly HeaderContext _ctx;
+    readonly List<LiftedMatch> _matches = [];
+    readonly IReadOnlyList<Expression> _exprs;
+    IrVerdict? _verdict;
+    MatchKey? _vmapKey;
+    int _counterIndex = -1;
+    int _matchesBeforeCounter;
+
+    RuleLifter(TableContext table, string chain, bool linkLayer, NftRule rule)
+    {
+        _table = table;
+        _rule = new RuleContext(table, chain, rule.Handle ?? 0);
+        _regs = new RegisterFile(_rule);
+        _exprs = rule.Expressions ?? [];
+        _ctx = new HeaderContext
+        {
+            LinkLayer = linkLayer,
+            L3 = table.Family switch { NfProto.Ipv4 => HeaderProtocol.Ip, NfProto.Ipv6 => HeaderProtocol.Ip6, _ => null },
+        };
+    }
+
+    /// <summary>Lifts <paramref name="rule"/> of <paramref name="chain"/>; linkLayer: its packets start at the Ethernet header.</summary>
+    public static Rule Lift(TableContext table, string chain, bool linkLayer, NftRule rule)
+    {
+        if (rule.Handle is null) throw new LiftException(table.Family, table.Name, chain, null, -1, "rule without a handle");
+        var l = new RuleLifter(table, chain, linkLayer, rule);
+        try
+        {
+            return l.Run();
+        }
+        catch (ArgumentException e)
+        {
+            // an IR invariant the folding did not foresee: refuse rather than guess
+            throw l._rule.Refuse(-1, $"cannot be represented: {e.Message}");
+        }
+    }
+
+    Rule Run()
+    {
+        for (int i = 0; i < _exprs.Count; i++)
+        {
+            if (_verdict != null) throw _rule.Refuse(i, $"expression '{_exprs[i].Name}' after the verdict is not supported");
+            Step(_exprs[i], i);
+        }
+        foreach (var v in _regs.Unconsumed())
+            throw _rule.Refuse(v.Producer, $"expression '{_exprs[v.Producer].Name}' loads a value that nothing reads");
+
+        var kept = DropImpliedDependencies();
+        CheckCounterPlacement(kept);
+        var matchers = MergeRanges(kept.Select(m => m.Matcher!).ToList());
+        ulong? counter = _counterIndex >= 0 ? _table.Counters.GetOrAdd(new CounterKey(_table.Family, _table.Name, _rule.Chain, _rule.Handle)) : null;
+        return new Rule(matchers.ToValueList(), _verdict ?? IrVerdict.Continue, counter)
+        {
+            Origin = $"{FamilyNames.Of(_table.Family)} {_table.Name} {_rule.Chain} handle {_rule.Handle}",
+        };
+    }
+
+    void Step(Expression e, int i)
+    {
+        switch (e)
+        {
+            case PayloadExpr p: Payload(p, i); break;
+            case MetaExpr m: Meta(m, i); break;
+            case ImmediateExpr im: Immediate(im, i); break;
+            case BitwiseExpr b: Bitwise(b, i); break;
+            case ByteorderExpr o: Byteorder(o, i); break;
+            case CmpExpr c: Cmp(c, i); break;
+            case RangeExpr r: Range(r, i); break;
+            case LookupExpr l: Lookup(l, i); break;
+            case CounterExpr: Counter(i); break;
+            case DynsetExpr:
+                throw _rule.Refuse(i, "expression 'dynset' (adding to a set from the packet path) is not supported by bpfilter-nft");
+            case ObjRefExpr:
+                throw _rule.Refuse(i, "expression 'objref' (named stateful objects) is not supported by bpfilter-nft");
+            default:
+                throw _rule.Refuse(i, $"expression '{e.Name}' is not supported by bpfilter-nft");
+        }
+    }
+
+    // ---- producers
+
+    void Payload(PayloadExpr p, int i)
+    {
+        if (p.IsSet || p.DReg is not { } dreg)
+            throw _rule.Refuse(i, "expression 'payload' writing packet data (payload set) is not supported by bpfilter-nft");
+        if (p.Base > PayloadExpr.BaseTransport)
+            throw _rule.Refuse(i, $"payload base {(p.Base == PayloadExpr.BaseInner ? "inner" : p.Base.ToString())} is not supported by bpfilter-nft");
+        if (p.Len == 0) throw _rule.Refuse(i, "zero-length payload load");
+        _regs.Write(dreg, new RegValue(new PayloadSource(p.Base, p.Offset), (int)p.Len, i), i);
+    }
+
+    void Meta(MetaExpr m, int i)
+    {
+        if (m.IsSet || m.DReg is not { } dreg)
+            throw _rule.Refuse(i, $"expression 'meta' setting meta {MetaNames.Of(m.Key)} is not supported by bpfilter-nft");
+        var ir = MetaNames.IrKey(m.Key);
+        if (ir is null && !(m.Key == MetaExpr.KeyIifType && _ctx.LinkLayer))
+            throw _rule.Refuse(i, $"expression 'meta {MetaNames.Of(m.Key)}' is not supported by bpfilter-nft");
+        _regs.Write(dreg, new RegValue(new MetaSource(m.Key, ir), MetaNames.LengthOf(m.Key), i), i);
+    }
+
+    void Immediate(ImmediateExpr im, int i)
+    {
+        if (im.Verdict is { } v)
+        {
+            _verdict = Verdict(v, i);
+            return;
+        }
+        var data = ((ValueData)im.Data).Value;
+        _regs.Write(im.DReg, new RegValue(new ConstSource(data), data.Length, i), i);
+    }
+
+    void Bitwise(BitwiseExpr b, int i)
+    {
+        if (b.Operation != BitwiseExpr.OpMaskXor)
+            throw _rule.Refuse(i, $"bitwise {(b.Operation is BitwiseExpr.OpLshift or BitwiseExpr.OpRshift ? "shift" : "register operation")} is not supported by bpfilter-nft");
+        var v = _regs.ReadOne(b.SReg, i);
+        if (v.Source is ConstSource) throw _rule.Refuse(i, "bitwise on immediate data is not supported by bpfilter-nft");
+        if (b.Len != v.Len) throw _rule.Refuse(i, $"bitwise over {b.Len} bytes of a {v.Len}-byte value is not supported");
+        var mask = ((ValueData)b.Mask!).Value;
+        var xor = ((ValueData)b.Xor!).Value;
+        if (xor.Any(x => x != 0)) throw _rule.Refuse(i, "bitwise with a non-zero xor is not supported by bpfilter-nft");
+        var combined = mask.ToArray();
+        if (v.Mask != null) for (int k = 0; k < combined.Length; k++) combined[k] &= v.Mask[k];
+        v.Consumed = true;
+        _regs.Write(b.DReg, new RegValue(v.Source, v.Len, v.Producer) { Mask = combined, Hton = v.Hton }, i);
+    }
+
+    void Byteorder(ByteorderExpr b, int i)
+    {
+        var v = _regs.ReadOne(b.SReg, i);
+        // nft converts host-order meta values to network order before ordered comparisons
+        if (b.Op != ByteorderExpr.OpHton || !v.HostOrder || v.Mask != null || b.Len != 4 || b.Size != 4 || v.Len != 4)
+            throw _rule.Refuse(i, "expression 'byteorder' is supported only as hton of a 32-bit meta value");
+        v.Consumed = true;
+        _regs.Write(b.DReg, new RegValue(v.Source, v.Len, v.Producer) { Hton = true }, i);
+    }
+
+    // ---- consumers
+
+    void Cmp(CmpExpr c, int i)
+    {
+        var data = c.Value;
+        var parts = _regs.Read(c.SReg, data.Length, i);
+        bool eq = c.Op is CmpExpr.Eq or CmpExpr.Neq;
+        if (parts.Count > 1)
+        {
+            if (!eq) throw _rule.Refuse(i, "ordered comparison of a concatenation is not supported by bpfilter-nft");
+            var (key, ops) = Concat(parts, Use.SetKey, i);
+            var bytes = new List<byte>();
+            int at = 0;
+            for (int k = 0; k < ops.Count; k++)
+            {
+                var val = ops[k].Convert(data.AsSpan(at)) ?? throw Never(i);
+                bytes.AddRange(val.Bytes);
+                at += parts[k].Value.PaddedLen;
+            }
+            var value = new Value(bytes.ToArray().AsSpan());
+            Add(new Matcher(key, new Compare(c.Op == CmpExpr.Eq ? CompareOp.Eq : CompareOp.Ne, value)), i);
+            return;
+        }
+        var (v, _) = parts[0];
+        if (data.Length > v.Len && data.AsSpan(v.Len).IndexOfAnyExcept((byte)0) >= 0) throw Never(i);
+        if (v.Source is MetaSource { IrKey: null } ms)
+        {
+            IifTypeDependency(v, ms, c, data, i);
+            return;
+        }
+        var op = Resolver.Resolve(_rule, _ctx, v, data.Length, eq ? Use.Equality : Use.Ordered, i);
+        var x = op.Convert(data) ?? throw Never(i);
+        if (op.Mask is { } mask)
+        {
+            Add(Matcher.Mask(op.Field, mask, x, negated: c.Op == CmpExpr.Neq), i);
+            return;
+        }
+        var cop = c.Op switch
+        {
+            CmpExpr.Eq => CompareOp.Eq, CmpExpr.Neq => CompareOp.Ne, CmpExpr.Lt => CompareOp.Lt,
+            CmpExpr.Lte => CompareOp.Le, CmpExpr.Gt => CompareOp.Gt, _ => CompareOp.Ge,
+        };
+        Add(new Matcher(op.Field, new Compare(cop, x)), i);
+    }
+
+    void IifTypeDependency(RegValue v, MetaSource ms, CmpExpr c, byte[] data, int i)
+    {
+        // nft checks `meta iiftype ether` before link-layer matches in netdev tables; the IR's ether and
+        // vlan fields imply an Ethernet header, so it is kept only as a dependency they must imply.
+        ushort type = data.Length >= 2 ? (ushort)(BitConverter.IsLittleEndian ? data[0] | data[1] << 8 : data[0] << 8 | data[1]) : (ushort)0xffff;
+        if (ms.Key != MetaExpr.KeyIifType || c.Op != CmpExpr.Eq || type != 1 || data.Length != 2)
+            throw _rule.Refuse(i, $"meta {MetaNames.Of(ms.Key)} is only supported as nft's `meta iiftype ether` dependency");
+        _matches.Add(new LiftedMatch(null, i, new Dependency("meta iiftype ether", [HeaderProtocol.Ether, HeaderProtocol.Vlan], Expressible: false)));
+    }
+
+    void Range(RangeExpr r, int i)
+    {
+        var from = ((ValueData)r.From).Value;
+        var to = ((ValueData)r.To).Value;
+        var parts = _regs.Read(r.SReg, from.Length, i);
+        if (parts.Count > 1) throw _rule.Refuse(i, "range over a concatenation is not supported by bpfilter-nft");
+        var v = parts[0].Value;
+        if (from.Length > v.Len && (from.AsSpan(v.Len).IndexOfAnyExcept((byte)0) >= 0 || to.AsSpan(v.Len).IndexOfAnyExcept((byte)0) >= 0))
+            throw Never(i);
+        var op = Resolver.Resolve(_rule, _ctx, v, from.Length, Use.Ordered, i);
+        var a = op.Convert(from) ?? throw Never(i);
+        var b = op.Convert(to) ?? throw Never(i);
+        Add(Matcher.Range(op.Field, a, b, negated: r.Op == RangeExpr.OpNeq), i);
+    }
+
+    void Lookup(LookupExpr l, int i)
+    {
+        var set = _table.Source.FindSet(l.Set) ?? throw _rule.Refuse(i, $"lookup in set '{l.Set}' that does not exist");
+        var flags = set.Set.SetFlags;
+        int keyLen = (int)(set.Set.KeyLen ?? 0);
+        if (keyLen == 0) throw _rule.Refuse(i, $"set '{l.Set}' has no key length");
+        var parts = _regs.Read(l.SReg, keyLen, i);
+        bool interval = (flags & NftSetFlags.Interval) != 0;
+        var (key, ops) = Concat(parts, interval ? Use.Ordered : Use.SetKey, i);
+        bool isVmap = l.DReg == NftRegisters.Verdict;
+        if (l.DReg is { } d && d != NftRegisters.Verdict)
+            throw _rule.Refuse(i, "map lookups that load data into a register are not supported by bpfilter-nft (only sets and verdict maps)");
+        string name = _table.UseSet(set, key, ops, isVmap, _rule, i);
+        if (isVmap)
+        {
+            if (l.Inverted) throw _rule.Refuse(i, "an inverted verdict map lookup is not supported");
+            _vmapKey = key;
+            _verdict = IrVerdict.VMap(key, name);
+            return;
+        }
+        Add(Matcher.InSet(key, name, l.Inverted), i);
+    }
+
+    void Counter(int i)
+    {
+        if (_counterIndex < 0)
+        {
+            _counterIndex = i;
+            _matchesBeforeCounter = _matches.Count;
+        }
+    }
+
+    (MatchKey, List<Operand>) Concat(List<(RegValue Value, int Used)> parts, Use use, int i)
+    {
+        var ops = new List<Operand>();
+        for (int k = 0; k < parts.Count; k++)
+        {
+            var (v, used) = parts[k];
+            if (used < v.Len) throw _rule.Refuse(i, $"reads only {used} of the {v.Len} bytes loaded by expression {v.Producer}");
+            ops.Add(Resolver.Resolve(_rule, _ctx, v, v.Len, use, i));
+        }
+        if (ops.Any(o => o.Mask != null || o.ShiftLeft != 0)) throw _rule.Refuse(i, "a masked value as a set key or concatenation is not supported");
+        return (new MatchKey(ops.Select(o => o.Field).ToValueList()), ops);
+    }
+
+    LiftException Never(int i) =>
+        _rule.Refuse(i, "compares with a constant the loaded value can never hold; bpfilter-nft refuses rather than guess");
+
+    // ---- matches and header context
+
+    void Add(Matcher m, int i)
+    {
+        Dependency? dep = null;
+        if (m.Key.Fields.Count == 1 && m.Operator is Compare { Op: CompareOp.Eq } cmp && cmp.Value.Length <= 8)
+        {
+            var f = m.Key.Fields[0];
+            ulong x = cmp.Value.ToUInt64();
+            if (f == Fields.NfProto && x is 2 or 10)
+            {
+                var p = x == 2 ? HeaderProtocol.Ip : HeaderProtocol.Ip6;
+                _ctx.L3 = p;
+                dep = new Dependency($"meta nfproto {(x == 2 ? "ipv4" : "ipv6")}", [p]);
+            }
+            else if (f == Fields.Protocol && x is 0x0800 or 0x86dd)
+            {
+                var p = x == 0x0800 ? HeaderProtocol.Ip : HeaderProtocol.Ip6;
+                _ctx.L3 = p;
+                dep = new Dependency($"meta protocol {(x == 0x0800 ? "ip" : "ip6")}", [p]);
+            }
+            else if (f == Fields.L4Proto)
+            {
+                var p = HeaderContext.L4Of(x);
+                _ctx.L4 = p;
+                if (p != HeaderProtocol.Raw) dep = new Dependency($"meta l4proto {p.ToString().ToLowerInvariant()}", [p]);
+            }
+            else if (f == Fields.Ip.Protocol || f == Fields.Ip6.Nexthdr)
+                _ctx.L4 = HeaderContext.L4Of(x);
+            else if (f == Fields.Ether.Type)
+            {
+                if (x == 0x8100)
+                {
+                    _ctx.Vlan = true;
+                    dep = new Dependency("ether type vlan", [HeaderProtocol.Vlan]);
+                }
+                else if (x == 0x0800) _ctx.L3 = HeaderProtocol.Ip;
+                else if (x == 0x86dd) _ctx.L3 = HeaderProtocol.Ip6;
+            }
+        }
+        _matches.Add(new LiftedMatch(m, i, dep));
+    }
+
+    /// <summary>
+    /// Drops dependency matches a later header field implies (the IR: a field of a header implies that
+    /// header, for every operator). A dependency the IR cannot express must be implied, else refused.
+    /// </summary>
+    List<LiftedMatch> DropImpliedDependencies()
+    {
+        var kept = new List<LiftedMatch>();
+        for (int k = 0; k < _matches.Count; k++)
+        {
+            var m = _matches[k];
+            if (m.Dependency is { } dep)
+            {
+                var later = _matches.Skip(k + 1).Where(x => x.Matcher != null).SelectMany(x => x.Matcher!.Key.Fields);
+                if (_vmapKey != null) later = later.Concat(_vmapKey.Fields);
+                if (later.OfType<PayloadField>().Any(f => dep.ImpliedBy.Contains(f.Protocol))) continue;
+                if (!dep.Expressible)
+                    throw _rule.Refuse(m.Index, $"{dep.What} is supported only as the dependency of a link-layer match");
+            }
+            kept.Add(m);
+        }
+        return kept;
+    }
+
+    /// <summary>The IR counts after all matchers: a counter in the middle of a rule is refused.</summary>
+    void CheckCounterPlacement(List<LiftedMatch> kept)
+    {
+        if (_counterIndex < 0) return;
+        var late = kept.FirstOrDefault(m => _matches.IndexOf(m) >= _matchesBeforeCounter);
+        if (late != null)
+            throw _rule.Refuse(_counterIndex, "a counter before a match is not supported: bpfilter-nft counts a rule's packets after all its matches");
+    }
+
+    /// <summary>`cmp gte a` + `cmp lte b` on one key is the range a-b (nft's range folding).</summary>
+    static List<Matcher> MergeRanges(List<Matcher> ms)
+    {
+        var r = new List<Matcher>();
+        for (int k = 0; k < ms.Count; k++)
+        {
+            if (k + 1 < ms.Count && ms[k].Operator is Compare { Op: CompareOp.Ge } lo && ms[k + 1].Operator is Compare { Op: CompareOp.Le } hi
+                && ms[k].Key == ms[k + 1].Key)
+            {
+                r.Add(new Matcher(ms[k].Key, new InRange(lo.Value, hi.Value)));
+                k++;
+                continue;
+            }
+            r.Add(ms[k]);
+        }
+        return r;
+    }
+
+    IrVerdict Verdict(NftVerdict v, int i) => v.Code switch
+    {
+        NftVerdict.Accept => IrVerdict.Accept,
+        NftVerdict.Drop => IrVerdict.Drop,
+        NftVerdict.Continue => IrVerdict.Continue,
+        NftVerdict.Return => IrVerdict.Return,
+        NftVerdict.Jump => IrVerdict.Jump(_table.ChainTarget(v, _rule, i)),
+        NftVerdict.Goto => IrVerdict.Goto(_table.ChainTarget(v, _rule, i)),
+        _ => throw _rule.Refuse(i, $"verdict {v} is not supported by bpfilter-nft"),
+    };
+}

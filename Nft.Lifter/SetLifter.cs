@@ -1,0 +1,131 @@
+using System.Numerics;
+using Bpfilter.Backend.Ir;
+using Nft.Bytecode;
+using Nft.Bytecode.Data;
+using IrVerdict = Bpfilter.Backend.Ir.Verdict;
+using NftSetElement = Nft.Bytecode.Objects.SetElement;
+using NftVerdict = Nft.Bytecode.Data.Verdict;
+
+namespace Nft.Lifter;
+
+/// <summary>
+/// Converts a set's elements into IR elements through the operands of the rule that reads it.
+/// Interval sets (rbtree) hold start elements and exclusive NFT_SET_ELEM_INTERVAL_END elements: a key
+/// matches when the greatest element at or below it is a start. Concatenated interval sets (pipapo)
+/// give each element an inclusive NFTA_SET_ELEM_KEY_END.
+/// </summary>
+internal static class SetLifter
+{
+    public static Set Build(TableContext table, SetUse use)
+    {
+        var rule = new RuleContext(table, use.Chain, use.Handle);
+        var set = use.Set;
+        int keyLen = (int)set.Set.KeyLen!.Value;
+        var elems = new List<SetElement>();
+        bool interval = (set.Set.SetFlags & NftSetFlags.Interval) != 0;
+        foreach (var e in set.Elements)
+        {
+            string? why = null;
+            if ((e.ElemFlags & NftSetElemFlags.Catchall) != 0) why = "a catch-all element (*)";
+            else if (e.Timeout != null || e.Expiration != null) why = "an element with a timeout";
+            else if (e.Expr != null || e.Expressions is { Count: > 0 }) why = "an element with statements";
+            else if (e.ObjRef != null) why = "an element mapping to an object";
+            else if (e.Key is not ValueData k || k.Value.Length != keyLen) why = "an element whose key does not have the set's length";
+            if (why != null) throw Refuse(rule, use, $"has {why}, which bpfilter-nft does not support");
+        }
+        if (interval && use.Ops.Count == 1 && set.Elements.All(e => e.KeyEnd == null))
+            Intervals(rule, use, elems);
+        else
+            foreach (var e in set.Elements)
+            {
+                if ((e.ElemFlags & NftSetElemFlags.IntervalEnd) != 0)
+                    throw Refuse(rule, use, "has an interval end element in a set bpfilter-nft reads as exact or concatenated ranges");
+                var key = ((ValueData)e.Key!).Value;
+                var end = e.KeyEnd is ValueData ke ? ke.Value : null;
+                if (end != null && end.Length != keyLen) throw Refuse(rule, use, "has an element whose end key does not have the set's length");
+                var parts = new List<KeyPart>();
+                int at = 0;
+                foreach (var op in use.Ops)
+                {
+                    if (end == null && !interval)
+                        parts.Add(new KeyPart.Exact(op.Convert(key.AsSpan(at)) ?? throw Never(rule, use, key)));
+                    else
+                    {
+                        var from = op.Number(key.AsSpan(at));
+                        var to = end != null ? op.Number(end.AsSpan(at)) : from;
+                        parts.Add(Part(op, from, to) ?? throw Never(rule, use, key));
+                    }
+                    at += (op.RegLen + 3) / 4 * 4;
+                }
+                elems.Add(new SetElement(parts.ToValueList(), use.Vmap ? ElementVerdict(table, rule, use, e) : null));
+            }
+        return new Set(table.SetName(set.Name), use.Key, use.Vmap ? SetData.VerdictData : SetData.NoData, elems.ToValueList());
+    }
+
+    static void Intervals(RuleContext rule, SetUse use, List<SetElement> elems)
+    {
+        var op = use.Ops[0];
+        var bounds = use.Set.Elements
+            .Select(e => (Num: op.Number(((ValueData)e.Key!).Value), End: (e.ElemFlags & NftSetElemFlags.IntervalEnd) != 0, Elem: e))
+            .OrderBy(b => b.Num).ThenBy(b => b.End ? 0 : 1).ToList();
+        var limit = BigInteger.One << op.RegLen * 8;
+        for (int i = 0; i < bounds.Count; i++)
+        {
+            var b = bounds[i];
+            if (b.End) continue;
+            var next = i + 1 < bounds.Count ? bounds[i + 1].Num : limit;
+            if (next <= b.Num) continue; // an end and a start at one key: the start wins, the next bound closes it
+            var part = Part(op, b.Num, next - 1);
+            if (part is null) continue; // no value the masked load can hold falls in this range
+            elems.Add(new SetElement(ValueList.Of(part), use.Vmap ? ElementVerdict(rule.Table, rule, use, b.Elem) : null));
+        }
+    }
+
+    /// <summary>The register range [from, to] as a key part of the operand's field: exact, prefix or range.</summary>
+    static KeyPart? Part(Operand op, BigInteger from, BigInteger to)
+    {
+        if (op.Round(from, up: true) is not { } lo || op.Round(to, up: false) is not { } hi || lo > hi) return null;
+        var a = Field(op, lo);
+        var b = Field(op, hi);
+        if (a is null || b is null) return null;
+        if (a == b) return new KeyPart.Exact(op.FromNumber(lo)!);
+        var size = b.Value - a.Value + 1;
+        if (size.IsPowerOfTwo && (a.Value & (size - 1)) == 0)
+        {
+            int hostBits = (int)(size.GetBitLength() - 1);
+            return new KeyPart.Prefix(op.FromNumber(lo)!, op.Field.Bits - hostBits);
+        }
+        return new KeyPart.Range(op.FromNumber(lo)!, op.FromNumber(hi)!);
+    }
+
+    static BigInteger? Field(Operand op, BigInteger reg) =>
+        op.FromNumber(reg) is { } v ? new BigInteger(v.Bytes.AsSpan(), isUnsigned: true, isBigEndian: true) : null;
+
+    static IrVerdict ElementVerdict(TableContext table, RuleContext rule, SetUse use, NftSetElement e)
+    {
+        if (e.Data is not VerdictData vd) throw Refuse(rule, use, "has an element without a verdict");
+        var v = vd.Verdict;
+        return v.Code switch
+        {
+            NftVerdict.Accept => IrVerdict.Accept,
+            NftVerdict.Drop => IrVerdict.Drop,
+            NftVerdict.Return => IrVerdict.Return,
+            NftVerdict.Jump or NftVerdict.Goto => Target(table, rule, use, v),
+            _ => throw Refuse(rule, use, $"maps to verdict {v}, which bpfilter-nft does not support in verdict maps"),
+        };
+    }
+
+    static IrVerdict Target(TableContext table, RuleContext rule, SetUse use, NftVerdict v)
+    {
+        var target = v.Chain is { } n ? table.Source.FindChain(n) : null;
+        if (target is null || target.IsBase) throw Refuse(rule, use, $"maps to {v}, which is not a regular chain of the table");
+        var name = table.ChainName(target.Name);
+        return v.Code == NftVerdict.Jump ? IrVerdict.Jump(name) : IrVerdict.Goto(name);
+    }
+
+    static LiftException Never(RuleContext rule, SetUse use, byte[] key) =>
+        Refuse(rule, use, $"has element 0x{Convert.ToHexString(key).ToLowerInvariant()} that the key '{use.Key}' can never hold");
+
+    static LiftException Refuse(RuleContext rule, SetUse use, string reason) =>
+        new(rule.Table.Family, rule.Table.Name, rule.Chain, rule.Handle, use.Index, $"set '{use.Set.Name}' {reason}", use.Set.Name);
+}

@@ -1,0 +1,80 @@
+using Bpfilter.Backend.Ir;
+using Nft.Bytecode;
+using NftVerdict = Nft.Bytecode.Data.Verdict;
+
+namespace Nft.Lifter;
+
+/// <summary>One table being lifted: its names in the IR, the sets its rules use, the counter slots.</summary>
+internal sealed class TableContext
+{
+    /// <summary>NFT_DATA_VERDICT: the data type of verdict maps.</summary>
+    public const uint DataTypeVerdict = 0xffffff00;
+
+    readonly Dictionary<string, SetUse> _sets = new(StringComparer.Ordinal);
+    readonly List<string> _setOrder = [];
+
+    public TableContext(SourceTable source, CounterSlots counters)
+    {
+        Source = source;
+        Counters = counters;
+    }
+
+    public SourceTable Source { get; }
+    public CounterSlots Counters { get; }
+    public byte Family => Source.Family;
+    public string Name => Source.Name;
+    string Prefix => $"{FamilyNames.Of(Family)} {Name}/";
+
+    public string ChainName(string chain) => Prefix + chain;
+    public string SetName(string set) => Prefix + set;
+
+    /// <summary>IR name of the regular chain a jump/goto names.</summary>
+    public string ChainTarget(NftVerdict v, RuleContext rule, int index)
+    {
+        var name = v.Chain ?? throw rule.Refuse(index, $"{v} names no chain");
+        var target = Source.FindChain(name) ?? throw rule.Refuse(index, $"{v}: no such chain");
+        if (target.IsBase) throw rule.Refuse(index, $"{v}: cannot jump to a base chain");
+        return ChainName(name);
+    }
+
+    /// <summary>
+    /// Records that a rule looks the set up with this key; returns its IR name. Every use of one set
+    /// must convert its elements the same way (same widths, masks, byte order).
+    /// </summary>
+    public string UseSet(SourceSet set, MatchKey key, List<Operand> ops, bool vmap, RuleContext rule, int index)
+    {
+        var f = set.Set.SetFlags;
+        if ((f & NftSetFlags.Timeout) != 0 || set.Set.Timeout != null)
+            throw rule.Refuse(index, $"set '{set.Name}' has timeouts, which bpfilter-nft does not support");
+        if (set.Set.Expr != null || set.Set.Expressions is { Count: > 0 })
+            throw rule.Refuse(index, $"set '{set.Name}' has per-element statements, which bpfilter-nft does not support");
+        if ((f & NftSetFlags.Object) != 0)
+            throw rule.Refuse(index, $"object map '{set.Name}' is not supported by bpfilter-nft");
+        bool isMap = (f & NftSetFlags.Map) != 0;
+        if (vmap && (!isMap || set.Set.DataType != DataTypeVerdict))
+            throw rule.Refuse(index, $"'{set.Name}' is not a verdict map");
+        if (!vmap && isMap)
+            throw rule.Refuse(index, $"membership test on map '{set.Name}' is not supported by bpfilter-nft");
+        var sig = (vmap ? "vmap|" : "set|") + string.Join("|", ops.Select(o => o.Signature));
+        if (_sets.TryGetValue(set.Name, out var use))
+        {
+            if (use.Signature != sig)
+                throw rule.Refuse(index, $"set '{set.Name}' is used with keys of different layouts ('{use.Key}' and '{key}')");
+            return SetName(set.Name);
+        }
+        _sets[set.Name] = new SetUse(set, key, ops, vmap, sig, rule.Chain, rule.Handle, index);
+        _setOrder.Add(set.Name);
+        return SetName(set.Name);
+    }
+
+    /// <summary>The IR sets of every set a lifted rule used, with their elements.</summary>
+    public IEnumerable<Set> BuildSets() => _setOrder.Select(n => SetLifter.Build(this, _sets[n]));
+
+    /// <summary>Set uses recorded since <paramref name="mark"/> (for lifting a single rule).</summary>
+    public int SetMark => _setOrder.Count;
+    public IEnumerable<Set> BuildSetsSince(int mark) => _setOrder.Skip(mark).Select(n => SetLifter.Build(this, _sets[n]));
+}
+
+/// <summary>How the first rule that used a set reads it; elements are converted with these operands.</summary>
+internal sealed record SetUse(SourceSet Set, MatchKey Key, List<Operand> Ops, bool Vmap, string Signature,
+    string Chain, ulong Handle, int Index);
