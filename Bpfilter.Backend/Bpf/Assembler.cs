@@ -56,6 +56,15 @@ public sealed class Assembler(bool dropUnreachable = false)
     /// <summary>Defines <paramref name="name"/> at the next emitted instruction.</summary>
     public Assembler Label(string name)
     {
+        // "goto L; L:" is a no-op: drop the jump (its own labels move to the next instruction).
+        if (dropUnreachable && _insns.Count > 0 && _insns[^1] is { Reference: var r } last && r == name
+            && last.OpCode == (OpCode.Jmp | (byte)JumpOp.Ja))
+        {
+            _insns.RemoveAt(_insns.Count - 1);
+            _pendingLabels.AddRange(last.Labels);
+            _pendingComment ??= last.Comment;
+            Reachable = true;
+        }
         if (_referenced.Contains(name)) Reachable = true;
         _pendingLabels.Add(name);
         return this;
