@@ -69,6 +69,7 @@ struct nlsock {
 	uint32_t groups;
 	int bound;
 	int token; /* a token byte is sitting in fd's receive buffer */
+	int closed; /* closed by the application: the struct stays as a tombstone (see destroy) */
 	int opt[BFNFT_NOPT];
 	struct dgram *head, *tail;
 	pthread_mutex_t io; /* serializes request/reply round trips on this socket */
@@ -285,13 +286,20 @@ static void destroy(int fd)
 	pthread_mutex_unlock(&table_lock);
 	if (!s)
 		return;
+	/*
+	 * Another thread may still be inside a send or a blocking read on this socket, holding a
+	 * pointer to it: wait for sends (io lock), make reads give up (closed), and never free the
+	 * small struct itself, so no pointer ever dangles. Its queue and descriptors are released.
+	 */
 	pthread_mutex_lock(&s->io);
+	pthread_mutex_lock(&table_lock);
+	s->closed = 1;
+	free_queue(s);
+	pthread_mutex_unlock(&table_lock);
+	syscall(SYS_shutdown, s->fd, SHUT_RDWR); /* wakes a reader blocked in poll on fd */
 	sys_close(s->daemon);
 	sys_close(s->peer);
-	free_queue(s);
 	pthread_mutex_unlock(&s->io);
-	pthread_mutex_destroy(&s->io);
-	free(s);
 }
 
 /* ---------- netlink ACK options the daemon does not know about ---------- */
@@ -395,6 +403,10 @@ static ssize_t nl_send(struct nlsock *s, const struct iovec *iov, size_t iovcnt,
 	ssize_t ret = -1;
 	unsigned char hdr[8];
 	pthread_mutex_lock(&s->io);
+	if (s->closed) {
+		errno = EBADF;
+		goto out;
+	}
 	if (write_all(s->daemon, req, 8 + total) < 0 || read_all(s->daemon, hdr, 8) < 0)
 		goto out;
 	uint32_t blen = rd32(hdr), count = rd32(hdr + 4);
@@ -501,6 +513,11 @@ static ssize_t nl_recv(struct nlsock *s, struct iovec *iov, size_t iovcnt, int f
 		*msg_flags = 0;
 	for (;;) {
 		pthread_mutex_lock(&table_lock);
+		if (s->closed) {
+			pthread_mutex_unlock(&table_lock);
+			errno = EBADF;
+			return -1;
+		}
 		struct dgram *d = s->head;
 		if (d) {
 			size_t avail = d->len - d->off, give = avail, whole = avail;

@@ -185,6 +185,13 @@ int main(void)
 	pthread_join(t, &res);
 	printf("blocking_recv=%zd\n", (ssize_t)(intptr_t)res);
 	close(fd2);
+	/* Closing a socket another thread is blocked reading: that read ends with EBADF, as on close the fd is gone. */
+	int fd3 = socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
+	pthread_create(&t, NULL, blocking_reader, &fd3);
+	usleep(100000);
+	close(fd3);
+	pthread_join(t, &res);
+	printf("read_during_close=%zd\n", (ssize_t)(intptr_t)res);
 	close(fd);
 	/* After close the number is an ordinary fd again. */
 	int p[2];

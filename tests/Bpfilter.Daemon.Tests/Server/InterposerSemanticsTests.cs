@@ -84,6 +84,7 @@ public class InterposerSemanticsTests
             "route_protocol=0",
             "second_portid_distinct=1 second_portid_negative=1",
             "blocking_recv=120",
+            "read_during_close=-1",
             "write_after_close=1",
         ];
         Assert.Equal(expected, r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
