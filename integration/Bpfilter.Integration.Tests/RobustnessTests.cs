@@ -51,11 +51,17 @@ public class RobustnessTests(ITestOutputHelper output)
         var mutator = new Mutator(rng);
         var corpus = new RequestCorpus();
         var failures = new List<string>();
+        var failureKinds = new Dictionary<string, int>();
+        void Fail(string kind, string text)
+        {
+            failureKinds[kind] = failureKinds.GetValueOrDefault(kind) + 1;
+            failures.Add(text);
+        }
         int kernelErrors = 0, kernelDumps = 0, kernelSilent = 0, daemonErrors = 0, errnoDisagreements = 0;
         var perMutation = new Dictionary<string, int>();
         var kernelSilentPerMutation = new Dictionary<string, int>();
 
-        for (int i = 0; i < MutatedRequests && failures.Count < 20; i++)
+        for (int i = 0; i < MutatedRequests; i++)
         {
             if (i % FlushEvery == 0)
             {
@@ -69,6 +75,7 @@ public class RobustnessTests(ITestOutputHelper output)
             var (mutation, bytes) = mutator.Mutate(baseBytes, others);
             perMutation[mutation] = perMutation.GetValueOrDefault(mutation) + 1;
             string what = $"#{i} {mutation} of {baseName} ({bytes.Length} bytes: {Convert.ToHexString(bytes.AsSpan(0, Math.Min(bytes.Length, 48)))}...)";
+            string full = Convert.ToHexString(bytes);
 
             var k = ReplyCheck.Parse(kernel.Exchange(bytes), out var kproblem)
                     ?? throw new InvalidOperationException($"{what}: the kernel's own reply does not parse: {kproblem}");
@@ -79,13 +86,13 @@ public class RobustnessTests(ITestOutputHelper output)
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
             {
-                failures.Add($"{what}: no reply from the daemon: {e.Message}");
+                Fail("no reply", $"{what}: no reply from the daemon: {e.Message}");
                 break;
             }
             var d = ReplyCheck.Parse(datagrams, out var dproblem);
             if (d == null)
             {
-                failures.Add($"{what}: daemon reply does not parse: {dproblem}");
+                Fail("unparseable reply", $"{what}: daemon reply does not parse: {dproblem}");
                 continue;
             }
             if (k.HasErrorMessage) kernelErrors++;
@@ -97,16 +104,16 @@ public class RobustnessTests(ITestOutputHelper output)
             }
             if (d.HasErrorMessage) daemonErrors++;
             if (k.HasFailure && !d.HasFailure)
-                failures.Add($"{what}: the kernel refused it ({k}) but the daemon did not ({d})");
+                Fail("accepted what the kernel refuses", $"{what}: the kernel refused it ({k}) but the daemon did not ({d})\n  request {full}");
             else if (k.HasErrorMessage && !d.HasErrorMessage)
-                failures.Add($"{what}: the kernel answered with NLMSG_ERROR ({k}), the daemon with none ({d})");
+                Fail("silent where the kernel answers", $"{what}: the kernel answered with NLMSG_ERROR ({k}), the daemon with none ({d})\n  request {full}");
             else if (k.Done > 0 && d.Done == 0 && !d.HasErrorMessage)
-                failures.Add($"{what}: the kernel answered with a dump ({k}), the daemon with neither dump nor error ({d})");
+                Fail("no dump where the kernel dumps", $"{what}: the kernel answered with a dump ({k}), the daemon with neither dump nor error ({d})");
             else if (k.HasFailure && !k.Errnos.Where(e => e != 0).Order().SequenceEqual(d.Errnos.Where(e => e != 0).Order()))
                 errnoDisagreements++;
             if (!daemon.IsAlive)
             {
-                failures.Add($"{what}: the daemon died:\n{daemon.Log}");
+                Fail("daemon died", $"{what}: the daemon died:\n{daemon.Log}");
                 break;
             }
         }
@@ -116,7 +123,11 @@ public class RobustnessTests(ITestOutputHelper output)
                          $"{errnoDisagreements} refused by both with different errnos");
         output.WriteLine("mutations (of which the kernel sent nothing for): " + string.Join(", ", perMutation.OrderBy(kv => kv.Key)
             .Select(kv => $"{kv.Key} {kv.Value} ({kernelSilentPerMutation.GetValueOrDefault(kv.Key)})")));
-        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        // BFNT_FUZZ_REPORT=<file> keeps every failure with the whole request in hex, for diagnosis.
+        var reportPath = Environment.GetEnvironmentVariable("BFNT_FUZZ_REPORT");
+        if (!string.IsNullOrEmpty(reportPath)) File.WriteAllLines(reportPath, failures);
+        Assert.True(failures.Count == 0, $"{failures.Count} failures: " +
+            string.Join(", ", failureKinds.Select(kv => $"{kv.Key} {kv.Value}")) + "\n" + string.Join("\n", failures.Take(30)));
         Assert.True(daemon.IsAlive, $"the daemon died:\n{daemon.Log}");
 
         // Afterwards an ordinary nft still works against the same daemon.

@@ -105,8 +105,14 @@ internal static unsafe partial class LinuxSockets
             if (sendto(fd, b, (nuint)frame.Length, 0, p, sa.Length) != frame.Length) throw Error("sendto(AF_PACKET)");
     }
 
-    /// <summary>Sends a whole IP packet on a raw IP socket (header included) to its destination.</summary>
-    public static void SendIp(int fd, ReadOnlySpan<byte> packet, System.Net.IPAddress destination)
+    public const int EPERM = 1;
+
+    /// <summary>
+    /// Sends a whole IP packet on a raw IP socket (header included) to its destination. Returns 0,
+    /// or the errno of a refused send that is an outcome rather than a failure (EPERM: a netfilter
+    /// hook on the output path dropped the packet).
+    /// </summary>
+    public static int SendIp(int fd, ReadOnlySpan<byte> packet, System.Net.IPAddress destination)
     {
         byte[] sa;
         if (destination.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
@@ -123,7 +129,11 @@ internal static unsafe partial class LinuxSockets
         }
         fixed (byte* p = sa)
         fixed (byte* b = packet)
-            if (sendto(fd, b, (nuint)packet.Length, 0, p, sa.Length) != packet.Length) throw Error("sendto(raw IP)");
+        {
+            if (sendto(fd, b, (nuint)packet.Length, 0, p, sa.Length) == packet.Length) return 0;
+            if (Marshal.GetLastPInvokeError() == EPERM) return EPERM;
+            throw Error("sendto(raw IP)");
+        }
     }
 
     /// <summary>One datagram or frame if one is queued, else null; never blocks.</summary>

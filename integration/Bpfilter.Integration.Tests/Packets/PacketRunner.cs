@@ -17,11 +17,17 @@ public static class PacketRunner
         int.TryParse(Environment.GetEnvironmentVariable("BFNT_PACKET_WAIT_MS"), out var ms) && ms > 0 ? ms : 300;
 
     public static IReadOnlyList<CraftedPacket> Craft(PacketCase c) =>
-        c.Packets.Select(p => p.From switch
+        c.Packets.Select(p =>
         {
-            Origin.Peer => PacketCrafter.Craft(c.Name, p, Topology.PeerMac, Topology.Fw0Mac),
-            Origin.Back => PacketCrafter.Craft(c.Name, p, Topology.BackMac, Topology.Fw1Mac),
-            _ => PacketCrafter.Craft(c.Name, p, [], []),
+            var crafted = p.From switch
+            {
+                Origin.Peer => PacketCrafter.Craft(c.Name, p, Topology.PeerMac, Topology.Fw0Mac),
+                Origin.Back => PacketCrafter.Craft(c.Name, p, Topology.BackMac, Topology.Fw1Mac),
+                _ => PacketCrafter.Craft(c.Name, p, [], []),
+            };
+            try { Topology.ObservationFor(crafted.Destination); }
+            catch (FormatException e) { throw new FormatException($"{c.Name}: packet {p.Name} (line {p.Line}): {e.Message}"); }
+            return crafted;
         }).ToList();
 
     public static SideResult Run(FirewallSide side, PacketCase c, IReadOnlyList<CraftedPacket> packets)

@@ -156,18 +156,26 @@ public sealed class Topology : IDisposable
         });
     }
 
-    /// <summary>Where a packet to this destination shows up if fw lets it through.</summary>
+    /// <summary>
+    /// Where a packet to this destination shows up if fw lets it through. Other hosts on fw's two
+    /// links would make fw resolve neighbours (ARP/ND traffic through the hooks), so they are refused.
+    /// </summary>
     public static Observation ObservationFor(IPAddress destination)
     {
         if (FwAddresses.Contains(destination)) return Observation.Local;
+        if (destination.Equals(PeerV4) || destination.Equals(PeerV6)) return Observation.Peer;
+        if (destination.Equals(BackV4) || destination.Equals(BackV6)) return Observation.Back;
         var b = destination.GetAddressBytes();
-        if (b.Length == 4 && b[0] == 198 && b[1] == 18) return b[2] switch { 1 => Observation.Peer, 2 => Observation.Back, _ => Observation.Nowhere };
-        if (b.Length == 16 && destination.Equals(IPAddress.Parse("2001:db8:1::2"))) return Observation.Peer;
-        if (b.Length == 16 && destination.Equals(IPAddress.Parse("2001:db8:2::2"))) return Observation.Back;
-        if (b.Length == 16 && b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8 && b[4] == 0 && b[6] == 0 && b[7] == 0)
-            return b[5] switch { 1 => Observation.Peer, 2 => Observation.Back, _ => Observation.Nowhere };
+        bool onLink = b.Length == 4
+            ? b[0] == 198 && b[1] == 18 && b[2] is 1 or 2
+            : b.AsSpan(0, 8).SequenceEqual(PeerV6.GetAddressBytes().AsSpan(0, 8)) || b.AsSpan(0, 8).SequenceEqual(BackV6.GetAddressBytes().AsSpan(0, 8));
+        if (onLink)
+            throw new FormatException($"{destination} is on fw's links but is neither fw, peer nor back: fw would have to resolve it");
         return Observation.Nowhere;
     }
+
+    static readonly IPAddress PeerV4 = IPAddress.Parse("198.18.1.2"), PeerV6 = IPAddress.Parse("2001:db8:1::2");
+    static readonly IPAddress BackV4 = IPAddress.Parse("198.18.2.2"), BackV6 = IPAddress.Parse("2001:db8:2::2");
 
     /// <summary>
     /// Sends the packet's frames and reports whether it arrived where it was going: for fw's own

@@ -4,12 +4,13 @@ using Nft.Netlink;
 namespace Bpfilter.Integration.Tests.Robustness;
 
 /// <summary>What a list of reply datagrams holds: NLMSG_ERROR errnos (0 = ACK) and NLMSG_DONE count.</summary>
-sealed record ReplySummary(List<int> Errnos, int Done, int Other)
+sealed record ReplySummary(List<int> Errnos, int Done, int Other, List<string> Extacks)
 {
     public bool HasErrorMessage => Errnos.Count > 0;
     public bool HasFailure => Errnos.Any(e => e != 0);
     public override string ToString() =>
-        $"errors [{string.Join(',', Errnos)}], {Done} done, {Other} other";
+        $"errors [{string.Join(',', Errnos)}], {Done} done, {Other} other" +
+        (Extacks.Count > 0 ? $", extack \"{string.Join("\", \"", Extacks)}\"" : "");
 }
 
 static class ReplyCheck
@@ -22,6 +23,7 @@ static class ReplyCheck
     public static ReplySummary? Parse(IReadOnlyList<byte[]> datagrams, out string problem)
     {
         var errnos = new List<int>();
+        var extacks = new List<string>();
         int done = 0, other = 0;
         problem = "";
         foreach (var d in datagrams)
@@ -46,7 +48,7 @@ static class ReplyCheck
                         // Other nfnetlink subsystems use private codes above 4095 (ipset: 4097), so only the sign is checked.
                         if (err > 0) { problem = $"NLMSG_ERROR with positive error {err}"; return null; }
                         errnos.Add(-err);
-                        if (!CheckExtack(h, body, out problem)) return null;
+                        if (!CheckExtack(h, body, extacks, out problem)) return null;
                         break;
                     case NlMsgType.Done:
                         done++;
@@ -58,23 +60,34 @@ static class ReplyCheck
                 off += NetlinkLimits.Align((int)h.Length);
             }
         }
-        return new ReplySummary(errnos, done, other);
+        return new ReplySummary(errnos, done, other, extacks);
     }
 
-    /// <summary>With NLM_F_ACK_TLVS the TLVs follow the echoed request (capped: its header only).</summary>
-    static bool CheckExtack(NlMsgHeader h, ReadOnlySpan<byte> body, out string problem)
+    /// <summary>
+    /// With NLM_F_ACK_TLVS the TLVs follow the echoed request (capped: its header only). Readers find
+    /// them as libmnl does for nft: after struct nlmsgerr plus the echoed header's own nlmsg_len, so
+    /// an echoed header whose length disagrees with the bytes echoed makes the reply unreadable.
+    /// </summary>
+    static bool CheckExtack(NlMsgHeader h, ReadOnlySpan<byte> body, List<string> extacks, out string problem)
     {
         problem = "";
         if (!h.Has(NlmFlags.AckTlvs)) return true;
         var inner = NlMsgHeader.Read(body[4..]);
-        int echoed = h.Has(NlmFlags.Capped) ? NlMsgHeader.Size : (int)inner.Length;
-        int tlvStart = 4 + NetlinkLimits.Align(echoed);
-        if (tlvStart > body.Length) { problem = $"extack TLVs start at {tlvStart}, past the {body.Length}-byte error body"; return false; }
-        int off = tlvStart;
+        long echoed = h.Has(NlmFlags.Capped) ? NlMsgHeader.Size : Math.Max(inner.Length, (uint)NlMsgHeader.Size);
+        long tlvStart = 4 + ((echoed + 3) & ~3L);
+        if (tlvStart > body.Length)
+        {
+            problem = $"the echoed request header says {inner.Length} bytes, so extack TLVs would start at {tlvStart}, past the {body.Length}-byte error body";
+            return false;
+        }
+        int off = (int)tlvStart;
         while (off + 4 <= body.Length)
         {
             int len = BinaryPrimitives.ReadUInt16LittleEndian(body[off..]);
             if (len < 4 || off + len > body.Length) { problem = $"extack TLV at {off} has length {len}"; return false; }
+            int type = BinaryPrimitives.ReadUInt16LittleEndian(body[(off + 2)..]) & NlaFlags.TypeMask;
+            if (type == NlmsgErrAttr.Msg)
+                extacks.Add(System.Text.Encoding.UTF8.GetString(body.Slice(off + 4, len - 4)).TrimEnd('\0'));
             off += NetlinkLimits.Align(len);
         }
         return true;
