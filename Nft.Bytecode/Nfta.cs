@@ -37,7 +37,7 @@ public static class NftaSet
 {
     public const ushort Table = 1, Name = 2, Flags = 3, KeyType = 4, KeyLen = 5, DataType = 6, DataLen = 7,
         Policy = 8, Desc = 9, Id = 10, Timeout = 11, GcInterval = 12, UserData = 13, Pad = 14, ObjType = 15,
-        Handle = 16, Expr = 17, Expressions = 18;
+        Handle = 16, Expr = 17, Expressions = 18, Type = 19, Count = 20;
 }
 
 public static class NftaSetDesc { public const ushort Size = 1, Concat = 2; }

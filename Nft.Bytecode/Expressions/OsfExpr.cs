@@ -8,7 +8,7 @@ public sealed record OsfExpr(uint DReg, byte? Ttl = null, uint? Flags = null) : 
 {
     public const ushort NFTA_OSF_DREG = 1, NFTA_OSF_TTL = 2, NFTA_OSF_FLAGS = 3;
     public override string Name => "osf";
-    protected override ReadOnlySpan<ushort> KernelOrder => [NFTA_OSF_DREG, NFTA_OSF_TTL, NFTA_OSF_FLAGS];
+    protected override ReadOnlySpan<ushort> KernelOrder => [NFTA_OSF_TTL, NFTA_OSF_FLAGS, NFTA_OSF_DREG];
 
     public static OsfExpr Decode(NetlinkAttribute data)
     {

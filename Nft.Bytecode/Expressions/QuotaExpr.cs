@@ -9,7 +9,7 @@ public sealed record QuotaExpr(ulong Bytes, uint? Flags = null, ulong? Consumed 
     public const ushort NFTA_QUOTA_BYTES = 1, NFTA_QUOTA_FLAGS = 2, NFTA_QUOTA_CONSUMED = 4;
     public const uint NFT_QUOTA_F_INV = 1, NFT_QUOTA_F_DEPLETED = 2;
     public override string Name => "quota";
-    protected override ReadOnlySpan<ushort> KernelOrder => [NFTA_QUOTA_BYTES, NFTA_QUOTA_FLAGS, NFTA_QUOTA_CONSUMED];
+    protected override ReadOnlySpan<ushort> KernelOrder => [NFTA_QUOTA_BYTES, NFTA_QUOTA_CONSUMED, NFTA_QUOTA_FLAGS];
 
     public static QuotaExpr Decode(NetlinkAttribute data)
     {

@@ -24,7 +24,7 @@ public sealed record NftObject : IAttributeSource
 
     public NftObjectType ObjectType => (NftObjectType)(Type ?? 0);
 
-    static readonly ushort[] KernelOrder = [NftaObj.Table, NftaObj.Name, NftaObj.Handle, NftaObj.Type, NftaObj.Use,
+    static readonly ushort[] KernelOrder = [NftaObj.Table, NftaObj.Name, NftaObj.Type, NftaObj.Handle, NftaObj.Use,
         NftaObj.Data, NftaObj.UserData];
 
     /// <summary>Expression kind whose attributes an object type's NFTA_OBJ_DATA shares.</summary>

@@ -26,13 +26,17 @@ public sealed record Set : IAttributeSource
     public ulong? Handle { get; init; }
     public Expression? Expr { get; init; }
     public IReadOnlyList<Expression>? Expressions { get; init; }
+    /// <summary>NFTA_SET_TYPE (kernel 6.16+ dumps): the kernel's name for the set backend; informational.</summary>
+    public string? Backend { get; init; }
+    /// <summary>NFTA_SET_COUNT (kernel 6.16+ dumps): number of elements.</summary>
+    public uint? Count { get; init; }
     public AttributeLayout? Layout { get; init; }
 
     public NftSetFlags SetFlags => (NftSetFlags)(Flags ?? 0);
 
     static readonly ushort[] KernelOrder = [NftaSet.Table, NftaSet.Name, NftaSet.Handle, NftaSet.Flags, NftaSet.KeyType,
         NftaSet.KeyLen, NftaSet.DataType, NftaSet.DataLen, NftaSet.ObjType, NftaSet.Timeout, NftaSet.GcInterval,
-        NftaSet.Policy, NftaSet.UserData, NftaSet.Desc, NftaSet.Expr, NftaSet.Expressions, NftaSet.Id];
+        NftaSet.Policy, NftaSet.UserData, NftaSet.Desc, NftaSet.Type, NftaSet.Count, NftaSet.Expr, NftaSet.Expressions, NftaSet.Id];
 
     public static Set Decode(NetlinkMessage msg)
     {
@@ -57,6 +61,8 @@ public sealed record Set : IAttributeSource
             Handle = p.U64Be(NftaSet.Handle),
             Expr = p.TryGet(NftaSet.Expr, out var e) ? ExpressionCodec.Decode(e) : null,
             Expressions = p.TryGet(NftaSet.Expressions, out var es) ? AttrLists.ReadExpressions(es, NftLimits.SetExprMax) : null,
+            Backend = p.Str(NftaSet.Type, NftLimits.NameMaxLen - 1),
+            Count = p.U32Be(NftaSet.Count),
         };
         // nf_tables_newset checks the data length of maps that carry values (not verdicts)
         if (s.SetFlags.HasFlag(NftSetFlags.Map) && s.DataType != VerdictDataType && s.DataLen is { } dl && (dl == 0 || dl > NftLimits.DataValueMaxLen)
@@ -102,6 +108,8 @@ public sealed record Set : IAttributeSource
             case NftaSet.Handle when Handle != null: w.PutU64Be(raw, Handle.Value); return true;
             case NftaSet.Expr when Expr != null: ExpressionCodec.Encode(w, Expr, raw, f); return true;
             case NftaSet.Expressions when Expressions != null: AttrLists.Expressions(w, raw, Expressions, f); return true;
+            case NftaSet.Type when Backend != null: AttrWriter.PutString(w, raw, Backend); return true;
+            case NftaSet.Count when Count != null: w.PutU32Be(raw, Count.Value); return true;
             default: return false;
         }
     }
@@ -109,7 +117,7 @@ public sealed record Set : IAttributeSource
     public bool Equals(Set? o) => o is not null && Family == o.Family && Table == o.Table && Name == o.Name && Flags == o.Flags
         && KeyType == o.KeyType && KeyLen == o.KeyLen && DataType == o.DataType && DataLen == o.DataLen && Policy == o.Policy
         && Equals(Desc, o.Desc) && Id == o.Id && Timeout == o.Timeout && GcInterval == o.GcInterval && Bin.Eq(UserData, o.UserData)
-        && ObjType == o.ObjType && Handle == o.Handle && Equals(Expr, o.Expr) && Bin.Eq(Expressions, o.Expressions)
+        && ObjType == o.ObjType && Handle == o.Handle && Backend == o.Backend && Count == o.Count && Equals(Expr, o.Expr) && Bin.Eq(Expressions, o.Expressions)
         && Equals(Layout, o.Layout);
     public override int GetHashCode() => HashCode.Combine(Family, Table, Name, Handle);
 }

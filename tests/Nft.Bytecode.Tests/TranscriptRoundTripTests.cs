@@ -21,7 +21,9 @@ public class TranscriptRoundTripTests(ITestOutputHelper output)
     }
 
     /// <summary>Decodes and re-encodes one message; returns null when identical, else a description.</summary>
-    public static string? RoundTrip(byte[] bytes, out object? record)
+    public static string? RoundTrip(byte[] bytes, out object? record) => RoundTrip(bytes, WireFormat.AsDecoded, out record);
+
+    public static string? RoundTrip(byte[] bytes, WireFormat format, out object? record)
     {
         record = null;
         var r = new NetlinkMessageReader(bytes);
@@ -32,7 +34,7 @@ public class TranscriptRoundTripTests(ITestOutputHelper output)
         var g = msg.GenMsg;
         var w = new NetlinkWriter();
         var t = w.BeginNfMessage(Nfnl.SubsysNftables, (byte)type, msg.Header.Flags, msg.Header.Seq, msg.Header.Pid, g.Family, g.ResId, g.Version);
-        NftMessage.EncodeAttributes(w, record);
+        NftMessage.EncodeAttributes(w, record, format);
         w.EndMessage(t);
         var again = w.WrittenSpan;
         if (again.SequenceEqual(bytes)) return null;
@@ -63,6 +65,25 @@ public class TranscriptRoundTripTests(ITestOutputHelper output)
         }
         Assert.True(count > 0, $"{file} holds no messages");
         Assert.True(failures.Count == 0, $"{failures.Count} of {count} messages failed:\n" + string.Join("\n", failures.Take(10)));
+    }
+
+    /// <summary>
+    /// Records encoded in the kernel's own order and nest flags, ignoring what was decoded, reproduce
+    /// every kernel message exactly: what the daemon builds for dumps and echoes looks like the kernel's.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TranscriptFiles))]
+    public void KernelMessagesReencodeInKernelOrder(string file)
+    {
+        var failures = new List<string>();
+        int count = 0;
+        foreach (var m in Transcript.Read(Path.Combine(Transcript.Directory, file)).Where(m => m.FromKernel))
+        {
+            count++;
+            var err = RoundTrip(m.Bytes, WireFormat.Kernel, out _);
+            if (err != null) failures.Add($"{m.File}:{m.Line} ({m.Command}): {err}");
+        }
+        Assert.True(failures.Count == 0, $"{failures.Count} of {count} kernel messages differ in kernel order:\n" + string.Join("\n", failures.Take(10)));
     }
 
     [Fact]
