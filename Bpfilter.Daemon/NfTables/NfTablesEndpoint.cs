@@ -38,8 +38,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
                 // Last line of defence: the daemon must never fall over on input. Anything that got here
                 // is a bug; the request is refused as a whole.
                 output.Clear();
-                output.Add(ErrorFor(request, portId, e is NetlinkException ne ? ne.Errno : Errno.EINVAL,
-                    $"bpfilter-nft: internal error: {e.GetType().Name}: {e.Message}", -1));
+                output.Add(MalformedError(request, portId, $"bpfilter-nft: internal error: {e.GetType().Name}: {e.Message}"));
             }
         }
         return output;
@@ -52,6 +51,27 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         var body = msg.Length >= NlMsgHeader.Size ? msg[..(int)Math.Min((uint)msg.Length, Math.Max(h.Length, (uint)NlMsgHeader.Size))] : [];
         NetlinkAck.Write(w, body, h, errno, portId, extack, offset);
         return w.ToArray();
+    }
+
+    /// <summary>
+    /// An error for bytes that are not a well-formed message. The kernel drops such input silently;
+    /// we answer so the sender learns why, echoing only the (possibly partial) header, as a capped
+    /// ACK does, so that the reply never claims more request bytes than it carries.
+    /// </summary>
+    static byte[] MalformedError(ReadOnlySpan<byte> bytes, uint portId, string why)
+    {
+        Span<byte> hdr = stackalloc byte[NlMsgHeader.Size];
+        bytes[..Math.Min(bytes.Length, NlMsgHeader.Size)].CopyTo(hdr);
+        var inner = NlMsgHeader.Read(hdr);
+        var b = new NlBuilder(128);
+        int m = b.BeginMessage(NlMsgType.Error, NlmFlags.Capped | NlmFlags.AckTlvs, inner.Seq, portId);
+        Span<byte> err = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(err, -Errno.EINVAL);
+        b.Raw(err);
+        b.Raw(hdr);
+        b.PutString(NlmsgErrAttr.Msg, why);
+        b.EndMessage(m);
+        return b.ToArray();
     }
 
     void ProcessCore(ReadOnlySpan<byte> request, uint portId, List<byte[]> output)
@@ -69,7 +89,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
             ProcessSingle(msg, portId, output);
         }
         if (reader.Malformed)
-            output.Add(ErrorFor(reader.Rest, portId, Errno.EINVAL, "malformed netlink message header", -1));
+            output.Add(MalformedError(reader.Rest, portId, "malformed netlink message header"));
     }
 
     // ---- requests outside a batch (netlink_rcv_skb + nfnetlink_rcv_msg) ---------------------------
@@ -241,7 +261,9 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         if (commitErr != 0)
             output.Add(ErrorFor(beginBytes, portId, commitErr, commitExtAck, -1));
         foreach (var o in outcomes)
-            output.Add(ErrorFor(o.Message, portId, o.Errno, o.ExtAck, o.Offset));
+            output.Add(o.MsgIndex < 0
+                ? MalformedError(o.Message, portId, o.ExtAck ?? "malformed")
+                : ErrorFor(o.Message, portId, o.Errno, o.ExtAck, o.Offset));
     }
 
     static (byte[] Bytes, NlMsgHeader Header)? FindMessage(ReadOnlySpan<byte> rest, int index)
@@ -266,7 +288,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
                 // A broken message ends the batch and discards the errors collected so far; we still
                 // answer it so that the sender learns why nothing happened.
                 outcomes.Clear();
-                outcomes.Add(new Outcome(index, rest[pos..Math.Min(rest.Length, pos + (int)Math.Max(h.Length, (uint)NlMsgHeader.Size))].ToArray(),
+                outcomes.Add(new Outcome(-1, rest[pos..Math.Min(rest.Length, pos + NlMsgHeader.Size)].ToArray(),
                     h, Errno.EINVAL, "malformed netlink message in batch", -1));
                 failed = true;
                 break;

@@ -128,9 +128,9 @@ internal static class NlTestKit
         var flags = (NlmFlags)BinaryPrimitives.ReadUInt16LittleEndian(msg.AsSpan(6));
         if ((flags & NlmFlags.AckTlvs) != 0)
         {
-            int inner = (int)BinaryPrimitives.ReadUInt32LittleEndian(msg.AsSpan(20));
+            int inner = (flags & NlmFlags.Capped) != 0 ? NlMsgHeader.Size : (int)BinaryPrimitives.ReadUInt32LittleEndian(msg.AsSpan(20));
             int tlv = 20 + NetlinkLimits.Align(inner);
-            var r = new AttributeReader(msg.AsSpan(tlv), tlv);
+            var r = new AttributeReader(msg.AsSpan(tlv, (int)BinaryPrimitives.ReadUInt32LittleEndian(msg) - tlv), tlv);
             while (r.TryRead(out var a)) if (a.Type == NlmsgErrAttr.Offs) offset = (int)a.U32();
         }
         return (errno, offset);
