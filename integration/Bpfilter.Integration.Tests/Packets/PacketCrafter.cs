@@ -339,12 +339,19 @@ public static class PacketCrafter
         {
             case "hbh" or "dstopt":
             {
-                // len = size in 8-byte units beyond the first 8; filled with one PadN option.
+                // len = size in 8-byte units beyond the first 8. The first 8 bytes end with a PadN
+                // of 4; each further unit is one option of the experimental type 0x1e (RFC 4727),
+                // which receivers skip. Linux refuses runs of padding longer than 7 bytes.
                 var units = (int)e.Number("len", 0, 8);
                 var h = new byte[8 * (units + 1)];
                 h[1] = (byte)units;
                 h[2] = 1; // PadN
-                h[3] = (byte)(h.Length - 4);
+                h[3] = 4;
+                for (int u = 1; u <= units; u++)
+                {
+                    h[8 * u] = 0x1e;
+                    h[8 * u + 1] = 6;
+                }
                 return (e.Kind == "hbh" ? ProtoHopByHop : ProtoDstOpts, h);
             }
             case "rt":
