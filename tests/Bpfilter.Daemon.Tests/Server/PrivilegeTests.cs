@@ -49,6 +49,18 @@ public class PrivilegeTests
     }
 
     [Fact]
+    public void RootWithoutCapabilitiesIsRefusedAsByTheKernel()
+    {
+        // The kernel checks CAP_NET_ADMIN, not uid 0: root that dropped its capabilities is refused.
+        using var rig = new RelayRig();
+        string[] bareRoot = ["--bounding-set", "-all", "--inh-caps", "-all"];
+        var r = ThroughDaemon(rig, bareRoot, "list", "ruleset");
+        AssertSame(Kernel(rig, bareRoot, "list", "ruleset"), r);
+        Assert.Contains("Operation not permitted", r.Stderr);
+        Assert.Equal(0, rig.Endpoint.Calls);
+    }
+
+    [Fact]
     public void DefaultSocketModeKeepsOtherUsersOut()
     {
         using var rig = new RelayRig();
