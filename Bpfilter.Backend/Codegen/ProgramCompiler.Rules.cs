@@ -36,9 +36,20 @@ public sealed partial class ProgramCompiler
                 rule.Verdict is VerdictMapVerdict vm ? [vm.Key] : []));
             if (deps is null) return; // contradictory header dependencies (tcp and udp): never matches
             _asm.Comment(rule.ToString());
-            EmitDependencies(deps, next);
-            foreach (var m in dynamic) EmitMatcher(m, next);
+            // A verdict that inlines chains can be long: conditional jumps (16-bit) then go to a
+            // trampoline right after the rule head whose unconditional jump may be far.
+            var expands = rule.Verdict is JumpVerdict or GotoVerdict or VerdictMapVerdict;
+            var fail = expands ? _asm.NewLabel("far") : next;
+            EmitDependencies(deps, fail);
+            foreach (var m in dynamic) EmitMatcher(m, fail);
             if (rule.CounterId is { } id) EmitCounter(id);
+            if (expands && _asm.IsReferenced(fail))
+            {
+                var body = _asm.NewLabel("body");
+                _asm.Emit(Asm.Ja(body));
+                _asm.Label(fail).Emit(Asm.Ja(next));
+                _asm.Label(body);
+            }
             EmitVerdict(rule.Verdict, ctx, next, where);
         }
         catch (CodegenException e) when (!e.Message.StartsWith(where, StringComparison.Ordinal))
@@ -62,12 +73,15 @@ public sealed partial class ProgramCompiler
     {
         switch (v)
         {
-            case AcceptVerdict: _asm.Emit(Asm.Ja(ctx.Accept)); break;
-            case DropVerdict: _asm.Emit(Asm.Ja(DropLabel)); break;
+            case AcceptVerdict or DropVerdict: EmitTerminal(v, ctx, where); break;
             case ContinueVerdict: break;
+            case ReturnVerdict when ctx.ReturnPolicy is { } policy: EmitTerminal(policy, ctx, where); break;
             case ReturnVerdict: _asm.Emit(Asm.Ja(ctx.Return)); break;
             case JumpVerdict j: Inline(j.Chain, ctx, returnTo: next, where); _asm.Emit(Asm.Ja(next)); break;
-            case GotoVerdict g: Inline(g.Chain, ctx, returnTo: ctx.Return, where); _asm.Emit(Asm.Ja(ctx.Return)); break;
+            case GotoVerdict g:
+                Inline(g.Chain, ctx, returnTo: ctx.Return, where);
+                EmitVerdict(Verdict.Return, ctx, next, where); // falling off a goto target returns from this chain
+                break;
             case VerdictMapVerdict vm: EmitVerdictMap(vm, ctx, next, where); break;
             default: throw new CodegenException($"unsupported verdict {v}");
         }
@@ -78,7 +92,9 @@ public sealed partial class ProgramCompiler
         var chain = _ruleset.FindChain(name) ?? throw new CodegenException($"{where}: unknown chain '{name}'");
         if (ctx.Path.Contains(name)) throw new CodegenException($"{where}: jump loop through chain '{name}'");
         if (ctx.Depth + 1 > MaxJumpDepth) throw new CodegenException($"{where}: jumps nested deeper than {MaxJumpDepth}");
-        var inner = ctx with { Chain = name, Return = returnTo, Depth = ctx.Depth + 1, Path = ctx.Path.Push(name) };
+        // A goto from a base chain keeps its policy as the return action; a jump returns to the next rule.
+        var policy = returnTo == ctx.Return ? ctx.ReturnPolicy : null;
+        var inner = ctx with { Chain = name, Return = returnTo, Depth = ctx.Depth + 1, Path = ctx.Path.Push(name), ReturnPolicy = policy };
         EmitRules(chain.Rules, inner);
     }
 
@@ -87,16 +103,25 @@ public sealed partial class ProgramCompiler
         var layout = Layout(vm.Map, vm.Key, requireVerdicts: true);
         EmitLookup(layout, vm.Key, next);
         _asm.Emit(Asm.LdxW(R9, R0, 0));
+        // Dispatch first (each test skips one unconditional, possibly far, jump), then the verdict bodies.
+        var bodies = new List<string>();
         for (var i = 0; i < layout.VerdictCodes.Count; i++)
         {
             var v = layout.VerdictCodes[i];
             if (v is VerdictMapVerdict or ContinueVerdict) throw new CodegenException($"vmap '{vm.Map}': verdict {v} not allowed in a map");
             var skip = _asm.NewLabel("vm");
-            _asm.Emit(Asm.JneImm(R9, i + 1, skip));
-            EmitVerdict(v, ctx, next, where);
+            var body = _asm.NewLabel("vmbody");
+            bodies.Add(body);
+            _asm.Emit(Asm.JneImm(R9, i + 1, skip), Asm.Ja(body));
             _asm.Label(skip);
         }
         _asm.Emit(Asm.Ja(next));
+        for (var i = 0; i < layout.VerdictCodes.Count; i++)
+        {
+            _asm.Label(bodies[i]);
+            EmitVerdict(layout.VerdictCodes[i], ctx, next, where);
+            _asm.Emit(Asm.Ja(next));
+        }
     }
 
     private SetLayout Layout(string name, MatchKey key, bool requireVerdicts)

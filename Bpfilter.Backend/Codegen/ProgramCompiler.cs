@@ -82,14 +82,16 @@ public sealed partial class ProgramCompiler
             {
                 // inet ingress: only IPv4/IPv6 enter the chain; a malformed IP header is dropped (nft_do_chain_inet_ingress).
                 var isIp = _asm.NewLabel("is_ip");
-                _asm.Emit(Asm.LdxDW(R0, R10, L3Proto), Asm.JeqImm(R0, EtherTypeIpv4, isIp), Asm.JneImm(R0, EtherTypeIpv6, next));
+                _asm.Emit(Asm.LdxDW(R0, R10, L3Proto), Asm.JeqImm(R0, EtherTypeIpv4, isIp), Asm.JeqImm(R0, EtherTypeIpv6, isIp));
+                EmitTerminal(Verdict.Accept, new ChainContext(chain.Name, next, next, null, 0, ImmutableStack<string>.Empty), chain.Name);
                 _asm.Label(isIp);
-                _asm.Emit(Asm.LdxDW(R0, R10, Flags), Asm.JsetImm(R0, HasL4Proto, isIp + "_ok"), Asm.Ja(DropLabel));
+                _asm.Emit(Asm.LdxDW(R0, R10, Flags), Asm.JsetImm(R0, HasL4Proto, isIp + "_ok"),
+                    Asm.Mov64Imm(R0, _flavor.DropCode), Asm.Exit());
                 _asm.Label(isIp + "_ok");
             }
             var policy = _asm.NewLabel("policy");
             var ctx = new ChainContext(chain.Name, policy, next, ipOnly || _flavor is NetfilterFlavor ? _flavor.FixedNfProto : 5,
-                0, ImmutableStack.Create(chain.Name));
+                0, ImmutableStack.Create(chain.Name), chain.Policy);
             _currentNfProto = ctx.NfProto;
             EmitRules(chain.Rules, ctx);
             _asm.Label(policy);
@@ -101,17 +103,24 @@ public sealed partial class ProgramCompiler
         return _asm.Build();
     }
 
+    /// <summary>
+    /// Accept/drop end the program in place when they can (r0 = code; exit): jumps to one shared exit
+    /// would span the whole program, and the verifier cannot patch 16-bit jumps that long.
+    /// </summary>
     private void EmitTerminal(Verdict v, ChainContext ctx, string where)
     {
         switch (v)
         {
+            case AcceptVerdict when ctx.Accept == AcceptLabel: _asm.Emit(Asm.Mov64Imm(R0, _flavor.AcceptCode), Asm.Exit()); break;
             case AcceptVerdict: _asm.Emit(Asm.Ja(ctx.Accept)); break;
-            case DropVerdict: _asm.Emit(Asm.Ja(DropLabel)); break;
+            case DropVerdict: _asm.Emit(Asm.Mov64Imm(R0, _flavor.DropCode), Asm.Exit()); break;
             default: throw new CodegenException($"{where}: a policy must be accept or drop, not {v}");
         }
     }
 
-    private sealed record ChainContext(string Chain, string Return, string Accept, int? NfProto, int Depth, ImmutableStack<string> Path);
+    /// <param name="ReturnPolicy">In a base chain, return applies the policy: emitted in place (no far jump).</param>
+    private sealed record ChainContext(string Chain, string Return, string Accept, int? NfProto, int Depth, ImmutableStack<string> Path,
+        Verdict? ReturnPolicy = null);
 
     private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet);
 

@@ -15,7 +15,6 @@ public class GoldenTests
             "    r6 = r1\n" +
             "chain0:\n" +
             ".policy0:\n" +
-            "accept:\n" +
             "    r0 = 2  ; policy accept\n" +
             "    exit\n",
             ProgramCompiler.Compile(rs, rs.BaseChains.Items).Disassembly);
@@ -96,14 +95,11 @@ chain0:
     r1 += r2
     *(u64 *)(r0 + 8) = r1
 .nocount4:
-    goto drop
+    r0 = 1
+    exit
 .next3:
 .policy2:
-accept:
     r0 = 2  ; policy accept
-    exit
-drop:
-    r0 = 1
     exit
 """;
 }
