@@ -125,6 +125,10 @@ SCENARIOS = [
     exthdr frag exists drop
     exthdr hbh exists drop
     socket transparent 1 accept
+    ipsec in reqid 1 accept
+    meta secpath exists accept
+    tcp dport 30 ct mark set ct mark and 0xffff0000 or 0x1
+    meta mark set numgen inc mod 4 offset 1
     meta cpu 1 accept
     meta cgroup 1 accept
     meta time "2020-01-01 00:00" - "2030-01-01 00:00" accept
@@ -164,11 +168,11 @@ SCENARIOS = [
 }
 """],
         ["-a list ruleset"], ["-a list chain inet f in"],
-        ["insert rule inet f in position 2 ip saddr 1.1.1.1 drop"],
+        ["insert rule inet f in position {h1} ip saddr 1.1.1.1 drop"],
         ["add rule inet f in index 0 ip saddr 1.1.1.2 drop"],
-        ["replace rule inet f in handle 3 ip saddr 1.1.1.3 drop"],
+        ["replace rule inet f in handle {h2} ip saddr 1.1.1.3 drop"],
         ["-e -a add rule inet f in ip saddr 1.1.1.4 counter drop comment \"echoed\""],
-        ["delete rule inet f in handle 4"],
+        ["delete rule inet f in handle {h3}"],
         ["list ruleset"], ["list counters"],
     ]),
     ("nat", ["ip link add {dev} type veth peer name {dev2}", "ip link set {dev} up", "ip link set {dev2} up"], [
@@ -363,6 +367,12 @@ def main():
                     shown = "-f <ruleset>"
                 else:
                     text = " ".join(args).replace("{dev}", dev).replace("{dev2}", dev2)
+                    if "{h" in text:
+                        # handles of the first rules of inet f in, looked up untraced
+                        listing = run(["ip", "netns", "exec", ns, "nft", "-a", "list", "chain", "inet", "f", "in"]).stdout
+                        handles = re.findall(r"# handle (\d+)", listing)
+                        for i, h in enumerate(handles[:8]):
+                            text = text.replace("{h%d}" % i, h)
                     flags = []
                     while text.startswith("-"):
                         flag, text = text.split(" ", 1)
