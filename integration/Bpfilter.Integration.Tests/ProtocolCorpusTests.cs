@@ -57,5 +57,8 @@ public class ProtocolCorpusTests
         using var daemon = new DaemonTarget();
         var report = CaseRunner.Run(c, kernel, daemon, candidateIsDaemon: true);
         Assert.True(report.Ok, report.ToString());
+        var leaked = daemon.KernelRuleset();
+        Assert.True(leaked.ExitCode == 0 && leaked.Stdout.Length == 0,
+            $"the kernel of the daemon's namespace was changed, so some nft call bypassed the daemon: {leaked}");
     }
 }

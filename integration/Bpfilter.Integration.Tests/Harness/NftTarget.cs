@@ -42,6 +42,12 @@ public sealed class DaemonTarget : INftTarget
 
     public string Health() => _daemon.IsAlive ? "" : $"bpfilterd died; its log:\n{_daemon.Log}";
 
+    /// <summary>
+    /// The kernel's own ruleset in the daemon's namespace, read with the plain nft: it must stay empty,
+    /// which proves every bfnft call really went to the daemon and nothing leaked to the kernel.
+    /// </summary>
+    public ProcessResult KernelRuleset() => _ns.Exec("nft", ["list", "ruleset"]);
+
     public void Dispose()
     {
         _daemon.Dispose();
