@@ -36,6 +36,8 @@ internal sealed class RegValue
     /// <summary>A byteorder hton turned a host-order meta value into network order.</summary>
     public bool Hton { get; init; }
     public bool Consumed { get; set; }
+    /// <summary>Set when a transformation the IR cannot express touched the value: any match on it is refused there.</summary>
+    public (int Index, string Reason)? Unsupported { get; init; }
 
     /// <summary>Slots of 4 bytes it occupies (values are padded to 4 bytes).</summary>
     public int Slots => (Len + 3) / 4;

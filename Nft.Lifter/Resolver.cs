@@ -20,6 +20,7 @@ internal static class Resolver
 {
     public static Operand Resolve(RuleContext rule, HeaderContext ctx, RegValue v, int used, Use use, int index)
     {
+        if (v.Unsupported is { } u) throw rule.Refuse(u.Index, u.Reason);
         int d = Math.Min(used, v.Len);
         return v.Source switch
         {
@@ -91,8 +92,7 @@ internal static class Resolver
         {
             case PayloadExpr.BaseLinkLayer:
                 if (!ctx.LinkLayer)
-                    throw rule.Refuse(index, "link-layer (ether, vlan) matches work only in netdev tables and inet ingress chains: " +
-                        "bpfilter-nft runs netfilter-hook chains without the Ethernet header");
+                    throw rule.Refuse(index, RuleLifter.LinkLayerOnly);
                 if (off + len <= Catalog.HeaderBits(HeaderProtocol.Ether)) return (HeaderProtocol.Ether, PayloadBase.Link);
                 if (ctx.Vlan && off >= 112 && off + len <= Catalog.HeaderBits(HeaderProtocol.Vlan)) return (HeaderProtocol.Vlan, PayloadBase.Link);
                 return (HeaderProtocol.Raw, PayloadBase.Link);

@@ -115,7 +115,9 @@ internal sealed class RuleLifter
         if (m.IsSet || m.DReg is not { } dreg)
             throw _rule.Refuse(i, $"expression 'meta' setting meta {MetaNames.Of(m.Key)} is not supported by bpfilter-nft");
         var ir = MetaNames.IrKey(m.Key);
-        if (ir is null && !(m.Key == MetaExpr.KeyIifType && _ctx.LinkLayer))
+        if (m.Key == MetaExpr.KeyIifType && !_ctx.LinkLayer)
+            throw _rule.Refuse(i, LinkLayerOnly);
+        if (ir is null && m.Key != MetaExpr.KeyIifType)
             throw _rule.Refuse(i, $"expression 'meta {MetaNames.Of(m.Key)}' is not supported by bpfilter-nft");
         _regs.Write(dreg, new RegValue(new MetaSource(m.Key, ir), MetaNames.LengthOf(m.Key), i), i);
     }
@@ -140,11 +142,13 @@ internal sealed class RuleLifter
         if (b.Len != v.Len) throw _rule.Refuse(i, $"bitwise over {b.Len} bytes of a {v.Len}-byte value is not supported");
         var mask = ((ValueData)b.Mask!).Value;
         var xor = ((ValueData)b.Xor!).Value;
-        if (xor.Any(x => x != 0)) throw _rule.Refuse(i, "bitwise with a non-zero xor is not supported by bpfilter-nft");
         var combined = mask.ToArray();
         if (v.Mask != null) for (int k = 0; k < combined.Length; k++) combined[k] &= v.Mask[k];
         v.Consumed = true;
-        _regs.Write(b.DReg, new RegValue(v.Source, v.Len, v.Producer) { Mask = combined, Hton = v.Hton }, i);
+        // mask-and-xor with a non-zero xor rewrites bits (nft's `ip dscp set`): only a statement that writes
+        // the packet consumes it, and that statement is refused with its own name; a match on it is refused here
+        var unsupported = xor.Any(x => x != 0) ? (i, "bitwise with a non-zero xor is not supported by bpfilter-nft") : v.Unsupported;
+        _regs.Write(b.DReg, new RegValue(v.Source, v.Len, v.Producer) { Mask = combined, Hton = v.Hton, Unsupported = unsupported }, i);
     }
 
     void Byteorder(ByteorderExpr b, int i)
@@ -272,6 +276,9 @@ internal sealed class RuleLifter
         return (new MatchKey(ops.Select(o => o.Field).ToValueList()), ops);
     }
 
+    internal const string LinkLayerOnly = "link-layer (ether, vlan) matches work only in netdev tables and inet ingress chains: " +
+        "bpfilter-nft runs netfilter-hook chains without the Ethernet header";
+
     LiftException Never(int i) =>
         _rule.Refuse(i, "compares with a constant the loaded value can never hold; bpfilter-nft refuses rather than guess");
 
@@ -302,8 +309,15 @@ internal sealed class RuleLifter
                 _ctx.L4 = p;
                 if (p != HeaderProtocol.Raw) dep = new Dependency($"meta l4proto {p.ToString().ToLowerInvariant()}", [p]);
             }
-            else if (f == Fields.Ip.Protocol || f == Fields.Ip6.Nexthdr)
-                _ctx.L4 = HeaderContext.L4Of(x);
+            else if (f == Fields.Ip.Protocol)
+            {
+                // for IPv4, l4proto is the ip protocol field: a transport field implies it
+                var p = HeaderContext.L4Of(x);
+                _ctx.L4 = p;
+                if (p != HeaderProtocol.Raw) dep = new Dependency($"ip protocol {p.ToString().ToLowerInvariant()}", [p]);
+            }
+            else if (f == Fields.Ip6.Nexthdr)
+                _ctx.L4 = HeaderContext.L4Of(x); // not l4proto: extension headers may sit in between, so it stays
             else if (f == Fields.Ether.Type)
             {
                 if (x == 0x8100)
@@ -324,19 +338,21 @@ internal sealed class RuleLifter
     /// </summary>
     List<LiftedMatch> DropImpliedDependencies()
     {
+        // from the last match backwards, so that a dependency is judged against the matches that stay
         var kept = new List<LiftedMatch>();
-        for (int k = 0; k < _matches.Count; k++)
+        var laterFields = new List<Field>();
+        if (_vmapKey != null) laterFields.AddRange(_vmapKey.Fields);
+        for (int k = _matches.Count - 1; k >= 0; k--)
         {
             var m = _matches[k];
             if (m.Dependency is { } dep)
             {
-                var later = _matches.Skip(k + 1).Where(x => x.Matcher != null).SelectMany(x => x.Matcher!.Key.Fields);
-                if (_vmapKey != null) later = later.Concat(_vmapKey.Fields);
-                if (later.OfType<PayloadField>().Any(f => dep.ImpliedBy.Contains(f.Protocol))) continue;
+                if (laterFields.OfType<PayloadField>().Any(f => dep.ImpliedBy.Contains(f.Protocol))) continue;
                 if (!dep.Expressible)
                     throw _rule.Refuse(m.Index, $"{dep.What} is supported only as the dependency of a link-layer match");
             }
-            kept.Add(m);
+            kept.Insert(0, m);
+            if (m.Matcher != null) laterFields.AddRange(m.Matcher.Key.Fields);
         }
         return kept;
     }
