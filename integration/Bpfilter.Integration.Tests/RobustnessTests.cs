@@ -35,6 +35,43 @@ public class RobustnessTests(ITestOutputHelper output)
         }
     }
 
+    public static TheoryData<string> MalformedRuleCases()
+    {
+        var d = new TheoryData<string>();
+        foreach (var k in MalformedRules.Cases.Keys) d.Add(k);
+        return d;
+    }
+
+    /// <summary>
+    /// One wrong expression in an otherwise valid batch: the kernel refuses that rule (checked here
+    /// too), so the daemon must refuse it with the same errno and apply nothing of the batch.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(MalformedRuleCases))]
+    public void MalformedRulesAreRefusedLikeTheKernel(string name)
+    {
+        var request = new RequestCorpus().OneRule("m", MalformedRules.Cases[name]);
+        using var kernelNs = NetNs.Create(withDevices: false);
+        using var kernel = new KernelNetlinkSocket(kernelNs);
+        var k = ReplyCheck.Parse(kernel.Exchange(request), out var kproblem);
+        Assert.True(k != null, kproblem);
+        var kernelErrno = k!.Errnos.LastOrDefault();
+        Assert.True(kernelErrno != 0, $"{name}: the kernel accepted it ({k}); the case is wrong");
+
+        Assert.True(RepoPaths.DaemonDll != null, DaemonProcess.MissingReason());
+        using var daemonNs = NetNs.Create();
+        using var daemon = DaemonProcess.Start(daemonNs);
+        using var client = new DaemonClient(daemon.SocketPath);
+        var d = ReplyCheck.Parse(client.Exchange(PortId, request), out var dproblem);
+        Assert.True(d != null, $"{name}: daemon reply does not parse: {dproblem}");
+        Assert.True(d!.Errnos.LastOrDefault() == kernelErrno,
+            $"{name}: the kernel refused the rule with errno {kernelErrno} ({k}); the daemon answered {d}");
+        // Nothing of the batch may remain: the table must not exist.
+        var get = new RequestCorpus().Build("m").First(b => b.Name == "gettable").Bytes;
+        var g = ReplyCheck.Parse(client.Exchange(PortId, get), out _);
+        Assert.True(g != null && g.Errnos.SequenceEqual([Nft.Netlink.Errno.ENOENT]), $"{name}: after the refused batch, GETTABLE m answered {g}");
+    }
+
     [Fact]
     public void MutatedRequestsNeverBreakTheDaemon()
     {

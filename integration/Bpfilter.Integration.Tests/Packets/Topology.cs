@@ -186,16 +186,19 @@ public sealed class Topology : IDisposable
     {
         var where = ObservationFor(packet.Destination);
         Drain();
+        int refused = 0;
         foreach (var frame in packet.Frames)
             switch (packet.Spec.From)
             {
                 case Origin.Peer: LinuxSockets.SendLink(_peerSocket, _peerIf, frame); break;
                 case Origin.Back: LinuxSockets.SendLink(_backSocket, _backIf, frame); break;
                 default:
-                    LinuxSockets.SendIp(packet.Destination.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? _fwRaw4 : _fwRaw6,
-                        frame, packet.Destination);
+                    var fd = packet.Destination.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? _fwRaw4 : _fwRaw6;
+                    if (LinuxSockets.SendIp(fd, frame, packet.Destination) == LinuxSockets.EPERM) refused++;
                     break;
             }
+        // Every frame dropped on fw's output path: nothing can arrive, no need to wait.
+        if (refused == packet.Frames.Count) return false;
 
         var fds = where switch
         {

@@ -94,6 +94,15 @@ sealed class RequestCorpus
         return list;
     }
 
+    /// <summary>A table, a base chain at output and one rule with the given expressions: one batch.</summary>
+    public byte[] OneRule(string table, Action<NetlinkWriter> exprs) => Batch(w =>
+    {
+        NewTableMsg(w, FamilyIp, table);
+        NewChainMsg(w, FamilyIp, table, "c", HookOutput, 0, "filter");
+        NewChainMsg(w, FamilyIp, table, "sub", null, 0, null);
+        NewRuleMsg(w, FamilyIp, table, "c", exprs);
+    });
+
     byte[] Batch(Action<NetlinkWriter> body)
     {
         var w = new NetlinkWriter();
@@ -212,7 +221,7 @@ sealed class RequestCorpus
         w.EndMessage(m);
     }
 
-    static void Expr(NetlinkWriter w, string name, Action<NetlinkWriter> data)
+    internal static void Expr(NetlinkWriter w, string name, Action<NetlinkWriter> data)
     {
         var e = w.BeginNested(ListElem);
         w.PutString(ExprName, name);
@@ -222,7 +231,7 @@ sealed class RequestCorpus
         w.EndNested(e);
     }
 
-    static void Payload(NetlinkWriter w, uint @base, uint offset, uint len) => Expr(w, "payload", x =>
+    internal static void Payload(NetlinkWriter w, uint @base, uint offset, uint len) => Expr(w, "payload", x =>
     {
         x.PutU32Be(PayloadDreg, Reg1);
         x.PutU32Be(PayloadBase, @base);
@@ -230,13 +239,13 @@ sealed class RequestCorpus
         x.PutU32Be(PayloadLen, len);
     });
 
-    static void Meta(NetlinkWriter w, uint key) => Expr(w, "meta", x =>
+    internal static void Meta(NetlinkWriter w, uint key) => Expr(w, "meta", x =>
     {
         x.PutU32Be(MetaKey, key);
         x.PutU32Be(MetaDreg, Reg1);
     });
 
-    static void Cmp(NetlinkWriter w, uint op, byte[] value) => Expr(w, "cmp", x =>
+    internal static void Cmp(NetlinkWriter w, uint op, byte[] value) => Expr(w, "cmp", x =>
     {
         x.PutU32Be(CmpSreg, Reg1);
         x.PutU32Be(CmpOp, op);
@@ -245,7 +254,7 @@ sealed class RequestCorpus
         x.EndNested(d);
     });
 
-    static void Range(NetlinkWriter w, byte[] from, byte[] to) => Expr(w, "range", x =>
+    internal static void Range(NetlinkWriter w, byte[] from, byte[] to) => Expr(w, "range", x =>
     {
         x.PutU32Be(RangeSreg, Reg1);
         x.PutU32Be(RangeOp, CmpEq);
@@ -257,7 +266,7 @@ sealed class RequestCorpus
         x.EndNested(d);
     });
 
-    static void Bitwise(NetlinkWriter w, byte[] mask, byte[] xor) => Expr(w, "bitwise", x =>
+    internal static void Bitwise(NetlinkWriter w, byte[] mask, byte[] xor) => Expr(w, "bitwise", x =>
     {
         x.PutU32Be(BitwiseSreg, Reg1);
         x.PutU32Be(BitwiseDreg, Reg1);
@@ -270,20 +279,20 @@ sealed class RequestCorpus
         x.EndNested(d);
     });
 
-    static void Lookup(NetlinkWriter w, string set, uint setId) => Expr(w, "lookup", x =>
+    internal static void Lookup(NetlinkWriter w, string set, uint setId) => Expr(w, "lookup", x =>
     {
         x.PutString(LookupSet, set);
         x.PutU32Be(LookupSetId, setId);
         x.PutU32Be(LookupSreg, Reg1);
     });
 
-    static void Counter(NetlinkWriter w) => Expr(w, "counter", x =>
+    internal static void Counter(NetlinkWriter w) => Expr(w, "counter", x =>
     {
         x.PutU64Be(CounterBytes, 0);
         x.PutU64Be(CounterPackets, 0);
     });
 
-    static void Immediate(NetlinkWriter w, int verdict, string? chain) => Expr(w, "immediate", x =>
+    internal static void Immediate(NetlinkWriter w, int verdict, string? chain) => Expr(w, "immediate", x =>
     {
         x.PutU32Be(ImmDreg, RegVerdict);
         var d = x.BeginNested(ImmData);
