@@ -26,7 +26,7 @@ public sealed record BitwiseExpr(uint SReg, uint DReg, uint Len, uint? Op = null
         var sreg = ExprParse.ReqReg(ref p, NFTA_BITWISE_SREG, "NFTA_BITWISE_SREG");
         var dreg = ExprParse.ReqReg(ref p, NFTA_BITWISE_DREG, "NFTA_BITWISE_DREG");
         var len = ExprParse.U32Max(ref p, NFTA_BITWISE_LEN, byte.MaxValue) ?? throw p.Missing("NFTA_BITWISE_LEN");
-        if (len == 0 || len > ExprParse.RegDataMax * 4) throw ExprParse.Invalid(ref p, $"bitwise length {len}");
+        if (len == 0) throw ExprParse.Invalid(ref p, "bitwise length 0");
         var op = p.U32Be(NFTA_BITWISE_OP);
         uint eff = op ?? OpMaskXor;
         if (eff > OpXor) throw ExprParse.NotSupported(ref p, $"bitwise operation {eff}");
@@ -41,7 +41,7 @@ public sealed record BitwiseExpr(uint SReg, uint DReg, uint Len, uint? Op = null
                     throw ExprParse.Invalid(ref p, "bitwise mask and xor must be as long as the operation");
                 break;
             case OpLshift or OpRshift:
-                shift = ExprParse.ReqValue(ref p, NFTA_BITWISE_DATA, "NFTA_BITWISE_DATA", 4);
+                shift = ExprParse.ReqValue(ref p, NFTA_BITWISE_DATA, "NFTA_BITWISE_DATA");
                 if (((ValueData)shift).Value.Length != 4) throw ExprParse.Invalid(ref p, "bitwise shift must be 4 bytes");
                 break;
             default:

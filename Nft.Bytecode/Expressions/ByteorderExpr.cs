@@ -19,7 +19,7 @@ public sealed record ByteorderExpr(uint SReg, uint DReg, uint Op, uint Len, uint
         var @op = p.U32Be(NFTA_BYTEORDER_OP) ?? throw p.Missing("NFTA_BYTEORDER_OP");
         var len = p.U32Be(NFTA_BYTEORDER_LEN) ?? throw p.Missing("NFTA_BYTEORDER_LEN");
         var size = p.U32Be(NFTA_BYTEORDER_SIZE) ?? throw p.Missing("NFTA_BYTEORDER_SIZE");
-        if (@op > OpHton) throw ExprParse.NotSupported(ref p, $"byteorder operation {@op}");
+        if (@op > OpHton) throw ExprParse.Invalid(ref p, $"byteorder operation {@op}");
         if (size is not (2 or 4 or 8)) throw ExprParse.Invalid(ref p, $"byteorder size {size}");
         return new ByteorderExpr(sReg, dReg, @op, len, size) { Layout = p.Layout() };
     }

@@ -12,17 +12,24 @@ internal static class ExprParse
     /// <summary>Width of one register data slot (struct nft_data) for cmp, range, bitwise.</summary>
     public const int RegDataMax = 16;
 
-    /// <summary>A register number: NFT_REG_VERDICT..NFT_REG_4 or NFT_REG32_00..15; ERANGE otherwise (nft_parse_register).</summary>
-    public static uint? Reg(ref AttrParser p, ushort type)
+    /// <summary>
+    /// A register number as nft_parse_register and the load/store validation take it: above
+    /// NFT_REG32_15 is ERANGE; 5..7 (which alias the verdict area) and, unless allowed, the verdict
+    /// register itself are EINVAL.
+    /// </summary>
+    public static uint? Reg(ref AttrParser p, ushort type, bool allowVerdict = false)
     {
         if (!p.TryGet(type, out var a)) return null;
         uint r = a.U32Be();
-        if (r > NftRegisters.Reg32Last || (r > NftRegisters.Reg4 && r < NftRegisters.Reg32First))
+        if (r > NftRegisters.Reg32Last)
             throw new NetlinkException(Errno.ERANGE, $"invalid register {r}", a.Offset);
+        if ((r > NftRegisters.Reg4 && r < NftRegisters.Reg32First) || (r == NftRegisters.Verdict && !allowVerdict))
+            throw new NetlinkException(Errno.EINVAL, $"register {r} cannot be used here", a.Offset);
         return r;
     }
 
-    public static uint ReqReg(ref AttrParser p, ushort type, string name) => Reg(ref p, type) ?? throw p.Missing(name);
+    public static uint ReqReg(ref AttrParser p, ushort type, string name, bool allowVerdict = false) =>
+        Reg(ref p, type, allowVerdict) ?? throw p.Missing(name);
 
     /// <summary>A u32 that must fit <paramref name="max"/> (nft_parse_u32_check: ERANGE).</summary>
     public static uint? U32Max(ref AttrParser p, ushort type, uint max)

@@ -23,7 +23,7 @@ public sealed record HashExpr(uint DReg, uint Modulus, uint? SReg = null, uint? 
         var @type = p.U32Be(NFTA_HASH_TYPE);
         var setName = p.Str(NFTA_HASH_SET_NAME, NftLimits.SetNameMax);
         var setId = p.U32Be(NFTA_HASH_SET_ID);
-        if (modulus == 0) throw ExprParse.Invalid(ref p, "hash modulus 0");
+        if (modulus == 0) throw new NetlinkException(Errno.ERANGE, "hash modulus 0", p.NestOffset);
         return new HashExpr(dReg, modulus, sReg, len, seed, offset, @type, setName, setId) { Layout = p.Layout() };
     }
 

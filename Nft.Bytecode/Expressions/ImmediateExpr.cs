@@ -17,7 +17,7 @@ public sealed record ImmediateExpr(uint DReg, NftData Data) : AttributeExpressio
     public static ImmediateExpr Decode(NetlinkAttribute data)
     {
         var p = AttrParser.Of(data);
-        uint dreg = ExprParse.ReqReg(ref p, NFTA_IMMEDIATE_DREG, "NFTA_IMMEDIATE_DREG");
+        uint dreg = ExprParse.ReqReg(ref p, NFTA_IMMEDIATE_DREG, "NFTA_IMMEDIATE_DREG", allowVerdict: true);
         var d = ExprParse.ReqData(ref p, NFTA_IMMEDIATE_DATA, "NFTA_IMMEDIATE_DATA");
         if ((dreg == NftRegisters.Verdict) != (d is VerdictData))
             throw ExprParse.Invalid(ref p, "verdicts go to the verdict register and only there");

@@ -20,7 +20,7 @@ public sealed record LimitExpr(ulong Rate, ulong Unit, uint? Burst = null, uint?
         var burst = p.U32Be(NFTA_LIMIT_BURST);
         var @type = p.U32Be(NFTA_LIMIT_TYPE);
         var flags = p.U32Be(NFTA_LIMIT_FLAGS);
-        if (unit == 0) throw ExprParse.Invalid(ref p, "limit unit 0");
+        if (unit == 0 || unit > ulong.MaxValue / 1_000_000_000) throw new NetlinkException(ExprParse.Overflow, $"limit unit {unit}", p.NestOffset);
         return new LimitExpr(rate, unit, burst, @type, flags) { Layout = p.Layout() };
     }
 

@@ -21,7 +21,7 @@ public sealed record NatExpr(uint Type, uint Family, uint? RegAddrMin = null, ui
         var regProtoMin = ExprParse.Reg(ref p, NFTA_NAT_REG_PROTO_MIN);
         var regProtoMax = ExprParse.Reg(ref p, NFTA_NAT_REG_PROTO_MAX);
         var flags = p.U32Be(NFTA_NAT_FLAGS);
-        if (type > TypeDnat) throw ExprParse.Invalid(ref p, $"nat type {type}");
+        if (type > TypeDnat) throw ExprParse.NotSupported(ref p, $"nat type {type}");
         return new NatExpr(@type, family, regAddrMin, regAddrMax, regProtoMin, regProtoMax, flags) { Layout = p.Layout() };
     }
 

@@ -20,8 +20,8 @@ public sealed record NumgenExpr(uint DReg, uint Modulus, uint Type, uint? Offset
         var offset = p.U32Be(NFTA_NG_OFFSET);
         var setName = p.Str(NFTA_NG_SET_NAME, NftLimits.SetNameMax);
         var setId = p.U32Be(NFTA_NG_SET_ID);
-        if (modulus == 0) throw ExprParse.Invalid(ref p, "numgen modulus 0");
-        if (type > TypeRandom) throw ExprParse.NotSupported(ref p, $"numgen type {type}");
+        if (modulus == 0) throw new NetlinkException(Errno.ERANGE, "numgen modulus 0", p.NestOffset);
+        if (type > TypeRandom) throw ExprParse.Invalid(ref p, $"numgen type {type}");
         return new NumgenExpr(dReg, modulus, @type, offset, setName, setId) { Layout = p.Layout() };
     }
 

@@ -246,11 +246,14 @@ public class MalformedInputTests
         Assert.Equal(Errno.EINVAL, Refused(bytes).Errno);
     }
 
-    [Fact]
-    public void InvalidRegisterIsOutOfRange()
+    [Theory]
+    [InlineData(24u, Errno.ERANGE)]  // beyond NFT_REG32_15
+    [InlineData(6u, Errno.EINVAL)]   // aliases the verdict area
+    [InlineData(0u, Errno.EINVAL)]   // the verdict register is no data destination
+    public void RegistersAreCheckedAsTheKernelDoes(uint reg, int errno)
     {
-        var bytes = RuleWith(w => Expr(w, "meta", d => { d.PutU32Be(MetaExpr.NFTA_META_KEY, 3); d.PutU32Be(MetaExpr.NFTA_META_DREG, 6); }));
-        Assert.Equal(Errno.ERANGE, Refused(bytes).Errno);
+        var bytes = RuleWith(w => Expr(w, "meta", d => { d.PutU32Be(MetaExpr.NFTA_META_KEY, 3); d.PutU32Be(MetaExpr.NFTA_META_DREG, reg); }));
+        Assert.Equal(errno, Refused(bytes).Errno);
     }
 
     [Theory]
