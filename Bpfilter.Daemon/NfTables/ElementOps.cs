@@ -142,7 +142,7 @@ internal sealed partial class Transaction
         byte[] key = catchAll ? [] : ParseValue(e[SetElemAttr.Key], s.KeyLen);
         byte[]? keyEnd = e.TryGet(SetElemAttr.KeyEnd, out var kea) ? ParseValue(kea, s.KeyLen) : null;
         byte[]? data = null;
-        VerdictData? verdict = null;
+        ElementVerdict? verdict = null;
         if (adding && e.TryGet(SetElemAttr.Data, out var da))
         {
             var dl = AttrList.Parse(da.Payload, da.PayloadOffset);
@@ -150,7 +150,7 @@ internal sealed partial class Transaction
             {
                 if (dl.Get(DataAttr.Verdict) is not { } v) throw Err(Errno.EINVAL);
                 var (code, chain) = ParseVerdict(v, t);
-                verdict = new VerdictData(code, chain);
+                verdict = new ElementVerdict(code, chain);
             }
             else data = ParseValue(da, s.DataLen ?? 0);
         }

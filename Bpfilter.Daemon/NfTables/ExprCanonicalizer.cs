@@ -189,7 +189,7 @@ internal static class ExprCanonicalizer
     }
 
     /// <summary>NFTA_DATA_VERDICT nest content for a verdict (code, chain).</summary>
-    public static byte[] VerdictData(int code, string? chain)
+    public static byte[] VerdictNest(int code, string? chain)
     {
         var b = new NlBuilder(64);
         int v = b.BeginNest(DataAttr.Verdict);

@@ -78,23 +78,26 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
     {
         var reader = new NetlinkMessageReader(request);
         bool first = true;
+        List<byte[]>? dumpRest = null;
         while (reader.TryRead(out var msg))
         {
             if (first && msg.Header.Type == Nfnl.MsgBatchBegin)
             {
-                ProcessBatch(msg, request[reader.Position..], portId, output);
+                ProcessBatch(msg, request, reader.Position, portId, output);
                 return;
             }
             first = false;
-            ProcessSingle(msg, portId, output);
+            ProcessSingle(msg, portId, output, ref dumpRest);
         }
         if (reader.Malformed)
             output.Add(MalformedError(reader.Rest, portId, "malformed netlink message header"));
+        // A dump sends its first datagram while the request is being sent and the rest as nft reads.
+        if (dumpRest != null) output.AddRange(dumpRest);
     }
 
     // ---- requests outside a batch (netlink_rcv_skb + nfnetlink_rcv_msg) ---------------------------
 
-    void ProcessSingle(in NetlinkMessage msg, uint portId, List<byte[]> output)
+    void ProcessSingle(in NetlinkMessage msg, uint portId, List<byte[]> output, ref List<byte[]>? dumpRest)
     {
         var h = msg.Header;
         int err = 0;
@@ -117,7 +120,20 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
                     case NftMsg.GetTable or NftMsg.GetChain or NftMsg.GetRule or NftMsg.GetRuleReset or NftMsg.GetSet
                         or NftMsg.GetSetElem or NftMsg.GetSetElemReset or NftMsg.GetObj or NftMsg.GetObjReset
                         or NftMsg.GetFlowtable:
-                        if (Get(msg, m, portId, output)) return; // dumps are never acknowledged
+                        if ((msg.Header.Flags & NlmFlags.Dump) != 0 && dumpRest != null)
+                        {
+                            err = Errno.EBUSY; // netlink_dump_start: this socket's dump is still running
+                            break;
+                        }
+                        var replies = new List<byte[]>();
+                        if (Get(msg, m, portId, replies))
+                        {
+                            // dumps are never acknowledged
+                            output.Add(replies[0]);
+                            dumpRest = replies.GetRange(1, replies.Count - 1);
+                            return;
+                        }
+                        output.AddRange(replies);
                         break;
                     default:
                         err = Errno.EINVAL; // batch-only operations, NEWGEN, TRACE, unknown types
@@ -169,12 +185,16 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
 
     readonly record struct Outcome(int MsgIndex, byte[] Message, NlMsgHeader Header, int Errno, string? ExtAck, int Offset);
 
-    void ProcessBatch(in NetlinkMessage begin, ReadOnlySpan<byte> rest, uint portId, List<byte[]> output)
+    void ProcessBatch(in NetlinkMessage begin, ReadOnlySpan<byte> request, int restStart, uint portId, List<byte[]> output)
     {
+        var rest = request[restStart..];
         uint? genId = null;
+        // nfnetlink reads the nfgenmsg and attributes of BATCH_BEGIN from the buffer even when its own
+        // nlmsg_len is short; less than a header plus nfgenmsg in the whole send is ignored.
+        if (request.Length < NlMsgHeader.Size + NfGenMsg.Size) return;
         try
         {
-            if (begin.Bytes.Length >= NlMsgHeader.Size + NfGenMsg.Size)
+            if (begin.Bytes.Length > NlMsgHeader.Size + NfGenMsg.Size)
             {
                 var a = begin.AttributeTable(Nfnl.BatchGenId);
                 if (a.TryGet(Nfnl.BatchGenId, out var g)) genId = g.U32Be();
@@ -185,8 +205,8 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
             output.Add(ErrorFor(begin.Bytes, portId, e.Errno, e.ExtAck, e.Offset));
             return;
         }
-        if (begin.Bytes.Length < NlMsgHeader.Size + NfGenMsg.Size) return; // the kernel ignores it silently
-        ushort resId = begin.GenMsg.ResId;
+        var gm = request.Slice(NlMsgHeader.Size, NfGenMsg.Size);
+        ushort resId = NfGenMsg.Read(gm).ResId;
         // Old nft wrote the subsystem in host order; the kernel accepts both.
         int subsys = resId == Nfnl.SubsysNftables || resId == (Nfnl.SubsysNftables << 8) ? Nfnl.SubsysNftables : resId;
         if (subsys != Nfnl.SubsysNftables)
@@ -201,6 +221,8 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         }
 
         var (tx, outcomes, done, failed) = RunBatch(rest, portId, validateEachRule: false);
+        if (begin.Header.Has(NlmFlags.Ack))
+            outcomes.Insert(0, new Outcome(-2, begin.Bytes.ToArray(), begin.Header, 0, null, -1));
         byte[] beginBytes = begin.Bytes.ToArray();
         NlMsgHeader beginHeader = begin.Header;
         int commitErr = 0;
@@ -216,6 +238,8 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
                 // The kernel aborts and replays the batch validating after every rule: the error then
                 // lands on the messages after which the table no longer validates.
                 (tx, outcomes, done, failed) = RunBatch(rest, portId, validateEachRule: true);
+                if (begin.Header.Has(NlmFlags.Ack))
+                    outcomes.Insert(0, new Outcome(-2, begin.Bytes.ToArray(), begin.Header, 0, null, -1));
                 if (!failed)
                 {
                     commitErr = e.Errno;
@@ -261,7 +285,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         if (commitErr != 0)
             output.Add(ErrorFor(beginBytes, portId, commitErr, commitExtAck, -1));
         foreach (var o in outcomes)
-            output.Add(o.MsgIndex < 0
+            output.Add(o.MsgIndex == -1
                 ? MalformedError(o.Message, portId, o.ExtAck ?? "malformed")
                 : ErrorFor(o.Message, portId, o.Errno, o.ExtAck, o.Offset));
     }
@@ -279,6 +303,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         var tx = new Transaction(_ns, portId) { ValidateEachRule = validateEachRule };
         var outcomes = new List<Outcome>();
         bool done = false, failed = false;
+        Outcome? endAck = null;
         int pos = 0, index = 0;
         while (rest.Length - pos >= NlMsgHeader.Size)
         {
@@ -308,6 +333,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
             else if (h.Type == Nfnl.MsgBatchEnd)
             {
                 done = true;
+                if (h.Has(NlmFlags.Ack)) endAck = new Outcome(int.MaxValue, msg.Bytes.ToArray(), h, 0, null, -1);
                 break;
             }
             else if (h.Type < NlMsgType.MinType || Nfnl.Subsys(h.Type) != Nfnl.SubsysNftables || Nfnl.Msg(h.Type) >= NftMsg.Max)
@@ -333,6 +359,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
             pos += NetlinkLimits.Align((int)h.Length);
             index++;
         }
+        if (endAck is { } ea) outcomes.Add(ea);
         return (tx, outcomes, done, failed);
     }
 

@@ -170,7 +170,7 @@ internal sealed class NftEncoder
         if (e.Verdict != null)
         {
             int d = b.BeginNest(SetElemAttr.Data);
-            b.Raw(ExprCanonicalizer.VerdictData(e.Verdict.Code, e.Verdict.Chain));
+            b.Raw(ExprCanonicalizer.VerdictNest(e.Verdict.Code, e.Verdict.Chain));
             b.EndNest(d);
         }
         else if (e.Data != null)

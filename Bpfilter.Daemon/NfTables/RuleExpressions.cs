@@ -17,7 +17,7 @@ internal static class RuleExpressions
     public static ExprRecord Retarget(ExprRecord e, string to)
     {
         var data = AttrList.Parse(e.Data, 0);
-        byte[] verdict = ExprCanonicalizer.VerdictData(e.Verdict ?? 0, to);
+        byte[] verdict = ExprCanonicalizer.VerdictNest(e.Verdict ?? 0, to);
         var canon = ExprCanonicalizer.Canonical("immediate", data, t => t == 2 ? verdict : null);
         return e with { Data = canon, ChainTarget = to };
     }

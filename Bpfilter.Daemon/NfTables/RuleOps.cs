@@ -135,6 +135,15 @@ internal sealed partial class Transaction
         string name = nameAttr.String(16);
         if (!RuleExpressions.Known.Contains(name)) throw Err(Errno.ENOENT, elem.Offset);
         var data = et.TryGet(2, out var da) ? AttrList.Parse(da.Payload, da.PayloadOffset) : new AttrList();
+        // The typed decoders check each kind's attributes as the kernel's policies and init functions do.
+        try
+        {
+            Nft.Bytecode.Expressions.ExpressionCodec.Decode(elem);
+        }
+        catch (NetlinkException e)
+        {
+            throw Err(e.Errno, elem.Offset, e.ExtAck);
+        }
         try
         {
             return ParseExpressionData(name, data, t);
@@ -157,7 +166,7 @@ internal sealed partial class Transaction
                 var dl = AttrList.Parse(d, 0);
                 if (dl.Get(DataAttr.Verdict) is not { } v) return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data));
                 var (code, chain) = ParseVerdict(v, t);
-                byte[] vd = ExprCanonicalizer.VerdictData(code, chain);
+                byte[] vd = ExprCanonicalizer.VerdictNest(code, chain);
                 return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data, ty => ty == 2 ? vd : null))
                 {
                     Verdict = code,

@@ -20,7 +20,7 @@ public readonly record struct ElementKey(byte[] Key, byte[]? KeyEnd, uint Flags)
 }
 
 /// <summary>A verdict as map data: code and, for jump/goto, the chain.</summary>
-public sealed record VerdictData(int Code, string? Chain);
+public sealed record ElementVerdict(int Code, string? Chain);
 
 /// <summary>
 /// One set element. <see cref="Data"/> is the mapped value of a data map, <see cref="Verdict"/> the
@@ -29,7 +29,7 @@ public sealed record VerdictData(int Code, string? Chain);
 public sealed record ElementRecord(
     ElementKey Id,
     byte[]? Data,
-    VerdictData? Verdict,
+    ElementVerdict? Verdict,
     string? ObjRef,
     ulong? Timeout,
     long? ExpiresAtMs,
