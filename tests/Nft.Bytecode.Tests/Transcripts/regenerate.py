@@ -19,6 +19,8 @@ SCENARIOS = [
         ["add table bridge tb"], ["add table netdev tn"],
         ["add table inet dorm { flags dormant; }"],
         ["add table inet tc { comment \"table comment\"; }"],
+        ["add table inet own { flags owner; }"], ["-c add table inet checked"],
+        ["-f", "{file}", "table inet own2 {\n  flags owner\n  chain c { type filter hook input priority 0; }\n}\nlist ruleset\n"],
         ["list tables"], ["-a list ruleset"], ["delete table ip t4"], ["-e add table ip echoed"],
         ["list ruleset"], ["flush ruleset"],
     ]),
