@@ -41,6 +41,7 @@ public class RobustnessTests
     [InlineData(new byte[] { 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 })]  // length beyond the buffer
     [InlineData(new byte[] { 8, 0, 0, 0, 0x10, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 })]          // length below a header
     [InlineData(new byte[] { 16, 0, 0, 0, 0x10, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 })]         // batch begin without nfgenmsg
+    [InlineData(new byte[] { 0x14, 0, 0, 0, 0x10, 0x0a, 5, 0, 0x99, 0x6c, 0, 0, 0, 0, 0, 0, 0, 0, 0x1d, 0x18 })] // GETGEN+ACK, odd res_id
     public void MalformedFramesGetAnErrorOrNothingAndNeverThrow(byte[] bytes)
     {
         var ep = NewEndpoint();
