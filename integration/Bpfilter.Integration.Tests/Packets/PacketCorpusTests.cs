@@ -50,12 +50,7 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
     [MemberData(nameof(Cases))]
     public void KernelAgreesWithItself(string name)
     {
-        var c = PacketCase.Load(name);
-        var packets = PacketRunner.Craft(c);
-        var a = PacketRunner.Run(sides.Kernel, c, packets);
-        var b = PacketRunner.Run(sides.SecondKernel, c, packets);
-        PacketRunner.WriteTranscript(c, a, b);
-        var report = PacketRunner.Compare(c, a, b);
+        var report = PacketRunner.RunAndCompare(PacketCase.Load(name), sides.Kernel, sides.SecondKernel);
         Assert.True(report.Length == 0, report);
     }
 
@@ -63,12 +58,7 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
     [MemberData(nameof(Cases))]
     public void DaemonFiltersLikeTheKernel(string name)
     {
-        var c = PacketCase.Load(name);
-        var packets = PacketRunner.Craft(c);
-        var kernel = PacketRunner.Run(sides.Kernel, c, packets);
-        var daemon = PacketRunner.Run(sides.Daemon, c, packets);
-        PacketRunner.WriteTranscript(c, kernel, daemon);
-        var report = PacketRunner.Compare(c, kernel, daemon);
+        var report = PacketRunner.RunAndCompare(PacketCase.Load(name), sides.Kernel, sides.Daemon);
         Assert.True(report.Length == 0, report.Length == 0 ? "" : $"{report}\nbpfilterd log:\n{sides.Daemon.DaemonLog}");
     }
 }
