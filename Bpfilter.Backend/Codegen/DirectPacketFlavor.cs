@@ -35,7 +35,8 @@ internal abstract class DirectPacketFlavor : IFlavor
     {
         if (offset < 0 || offset + length > short.MaxValue) throw new CodegenException($"packet offset {offset} out of range");
         asm.Emit(Asm.Mov64Reg(R1, R7));
-        if (baseSlot is { } slot) asm.Emit(Asm.LdxDW(R2, R10, slot), Asm.Add64Reg(R1, R2));
+        // Context values are deliberately imprecise for the verifier (see RuntimeContext): bound them.
+        if (baseSlot is { } slot) asm.Emit(Asm.LdxW(R2, R10, slot), Asm.And64Imm(R2, RuntimeContext.MaxOffset), Asm.Add64Reg(R1, R2));
         asm.Emit(Asm.Mov64Reg(R2, R1), Asm.Add64Imm(R2, offset + length), Asm.JgtReg(R2, R8, fail));
         return new BytesRef(R1, (short)offset);
     }
@@ -60,7 +61,7 @@ internal sealed class XdpFlavor(string device, bool ipOnly) : DirectPacketFlavor
     protected override short DataEndOffset => 4;
 
     public override void EmitPacketSize(Assembler asm) =>
-        asm.Emit(Asm.Mov64Reg(R1, R6), Asm.Call(HelperFunc.XdpGetBuffLen), Asm.StxDW(R10, RuntimeContext.PacketSize, R0));
+        asm.Emit(Asm.Mov64Reg(R1, R6), Asm.Call(HelperFunc.XdpGetBuffLen), Asm.StxW(R10, RuntimeContext.PacketSize, R0));
 
     public override bool EmitMeta(Assembler asm, MetaKey key, Register dst, string fail)
     {
@@ -95,7 +96,7 @@ internal sealed class TcFlavor(string device, bool ingress, bool ipOnly) : Direc
     protected override short DataEndOffset => 80;
 
     public override void EmitPacketSize(Assembler asm) =>
-        asm.Emit(Asm.LdxW(R0, R6, 0), Asm.StxDW(R10, RuntimeContext.PacketSize, R0)); // __sk_buff.len
+        asm.Emit(Asm.LdxW(R0, R6, 0), Asm.StxW(R10, RuntimeContext.PacketSize, R0)); // __sk_buff.len
 
     public override bool EmitMeta(Assembler asm, MetaKey key, Register dst, string fail)
     {

@@ -22,11 +22,11 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
         var done = asm.NewLabel("parsed");
         asm.Emit(Asm.Mov64Imm(R0, 0));
         foreach (var slot in new[] { Flags, L3Off, L4Off, L3Proto, L4Proto, PacketSize })
-            asm.Emit(Asm.StxDW(R10, slot, R0));
+            asm.Emit(Asm.StxW(R10, slot, R0));
         flavor.EmitPacketSize(asm);
 
         if (flavor.HasLinkLayer) EmitLink(done);
-        else asm.Emit(Asm.Mov64Imm(R0, flavor.FixedEtherType!.Value), Asm.StxDW(R10, L3Proto, R0), SetFlags(HasNetwork));
+        else asm.Emit(Asm.Mov64Imm(R0, flavor.FixedEtherType!.Value), Asm.StxW(R10, L3Proto, R0), SetFlags(HasNetwork));
 
         if (depth == ParseDepth.Transport)
         {
@@ -37,10 +37,10 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
             }
             else
             {
-                asm.Emit(Asm.LdxDW(R0, R10, L3Proto), Asm.JneImm(R0, EtherTypeIpv4, notV4));
+                asm.Emit(Asm.LdxW(R0, R10, L3Proto), Asm.JneImm(R0, EtherTypeIpv4, notV4));
                 EmitIpv4(done);
                 asm.Label(notV4);
-                asm.Emit(Asm.LdxDW(R0, R10, L3Proto), Asm.JneImm(R0, EtherTypeIpv6, done));
+                asm.Emit(Asm.LdxW(R0, R10, L3Proto), Asm.JneImm(R0, EtherTypeIpv6, done));
                 EmitIpv6(done);
             }
         }
@@ -48,19 +48,19 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
     }
 
     private Instruction[] SetFlagsSeq(int bits) =>
-        [Asm.LdxDW(R0, R10, Flags), Asm.Alu64Imm(AluOp.Or, R0, bits), Asm.StxDW(R10, Flags, R0)];
+        [Asm.LdxW(R0, R10, Flags), Asm.Alu64Imm(AluOp.Or, R0, bits), Asm.StxW(R10, Flags, R0)];
 
     private Instruction SetFlags(int bits)
     {
         // Callers needing a single instruction use it only when flags are known to be zero.
-        return Asm.StDW(R10, Flags, bits);
+        return Asm.StW(R10, Flags, bits);
     }
 
     private void EmitLink(string done)
     {
         var at = flavor.EmitAccess(asm, null, 12, 2, done);
         asm.Emit(Asm.Ldx(Size.H, R3, at.Pointer, at.Offset), Asm.ToBigEndian(R3, 16),
-            Asm.Mov64Imm(R0, 14), Asm.StxDW(R10, L3Off, R0), Asm.StxDW(R10, L3Proto, R3));
+            Asm.Mov64Imm(R0, 14), Asm.StxW(R10, L3Off, R0), Asm.StxW(R10, L3Proto, R3));
         asm.Emit(SetFlagsSeq(HasL2 | HasNetwork));
         if (flavor is TcFlavor)
         {
@@ -76,7 +76,7 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
         // One tag, as the kernel's skb_vlan_untag: the network header follows it.
         var inner = flavor.EmitAccess(asm, null, 16, 2, done);
         asm.Emit(Asm.Ldx(Size.H, R3, inner.Pointer, inner.Offset), Asm.ToBigEndian(R3, 16),
-            Asm.Mov64Imm(R0, 18), Asm.StxDW(R10, L3Off, R0), Asm.StxDW(R10, L3Proto, R3));
+            Asm.Mov64Imm(R0, 18), Asm.StxW(R10, L3Off, R0), Asm.StxW(R10, L3Proto, R3));
         asm.Emit(SetFlagsSeq(HasVlan));
         asm.Label(untagged);
     }
@@ -90,10 +90,10 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
             Asm.JneImm(R0, 4, done), Asm.JltImm(R3, 5, done), Asm.Lsh64Imm(R3, 2),
             // tot_len must cover the header and fit in the packet
             Asm.Ldx(Size.H, R4, p, (short)(o + 2)), Asm.ToBigEndian(R4, 16), Asm.JltReg(R4, R3, done),
-            Asm.LdxDW(R5, R10, PacketSize), Asm.LdxDW(R0, R10, L3Off), Asm.Sub64Reg(R5, R0), Asm.JltReg(R5, R4, done),
-            Asm.Ldx(Size.B, R0, p, (short)(o + 9)), Asm.StxDW(R10, L4Proto, R0),
+            Asm.LdxW(R5, R10, PacketSize), Asm.LdxW(R0, R10, L3Off), Asm.Sub64Reg(R5, R0), Asm.JltReg(R5, R4, done),
+            Asm.Ldx(Size.B, R0, p, (short)(o + 9)), Asm.StxW(R10, L4Proto, R0),
             Asm.Ldx(Size.H, R4, p, (short)(o + 6)), Asm.ToBigEndian(R4, 16), Asm.And64Imm(R4, 0x1fff),
-            Asm.LdxDW(R0, R10, L3Off), Asm.Add64Reg(R0, R3), Asm.StxDW(R10, L4Off, R0));
+            Asm.LdxW(R0, R10, L3Off), Asm.Add64Reg(R0, R3), Asm.StxW(R10, L4Off, R0));
         using (asm.SkipIf(l => Asm.JeqImm(R4, 0, l)))
             asm.Emit(SetFlagsSeq(Fragment));
         asm.Emit(SetFlagsSeq(HasL4Proto));
@@ -107,9 +107,9 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
         var o = h.Offset;
         asm.Emit(Asm.Ldx(Size.B, R0, p, o), Asm.Rsh64Imm(R0, 4), Asm.JneImm(R0, 6, done),
             Asm.Ldx(Size.H, R4, p, (short)(o + 4)), Asm.ToBigEndian(R4, 16), Asm.Add64Imm(R4, 40),
-            Asm.LdxDW(R5, R10, PacketSize), Asm.LdxDW(R0, R10, L3Off), Asm.Sub64Reg(R5, R0), Asm.JltReg(R5, R4, done),
-            Asm.Ldx(Size.B, R3, p, (short)(o + 6)), Asm.StxDW(R10, WalkNext, R3),
-            Asm.LdxDW(R0, R10, L3Off), Asm.Add64Imm(R0, 40), Asm.StxDW(R10, WalkCursor, R0));
+            Asm.LdxW(R5, R10, PacketSize), Asm.LdxW(R0, R10, L3Off), Asm.Sub64Reg(R5, R0), Asm.JltReg(R5, R4, done),
+            Asm.Ldx(Size.B, R3, p, (short)(o + 6)), Asm.StxW(R10, WalkNext, R3),
+            Asm.LdxW(R0, R10, L3Off), Asm.Add64Imm(R0, 40), Asm.StxW(R10, WalkCursor, R0));
 
         var found = asm.NewLabel("l4_found");
         for (var i = 0; i < MaxIpv6ExtensionHeaders; i++)
@@ -118,7 +118,7 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
             var auth = asm.NewLabel("ext_auth");
             var frag = asm.NewLabel("ext_frag");
             var advance = asm.NewLabel("ext_next");
-            asm.Emit(Asm.LdxDW(R0, R10, WalkNext),
+            asm.Emit(Asm.LdxW(R0, R10, WalkNext),
                 Asm.JeqImm(R0, 0, opt), Asm.JeqImm(R0, 43, opt), Asm.JeqImm(R0, 60, opt),
                 Asm.JeqImm(R0, 51, auth), Asm.JeqImm(R0, 44, frag), Asm.JeqImm(R0, 59, done), Asm.Ja(found));
 
@@ -140,20 +140,20 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
             asm.Emit(Asm.Ldx(Size.B, R4, a.Pointer, a.Offset), Asm.Ldx(Size.H, R5, a.Pointer, (short)(a.Offset + 2)),
                 Asm.ToBigEndian(R5, 16), Asm.And64Imm(R5, 0xfff8), Asm.Mov64Imm(R3, 8), Asm.JeqImm(R5, 0, advance));
             foreach (var ext in new[] { 0, 43, 44, 51, 59, 60 }) asm.Emit(Asm.JeqImm(R4, ext, done));
-            asm.Emit(Asm.StxDW(R10, L4Proto, R4));
+            asm.Emit(Asm.StxW(R10, L4Proto, R4));
             asm.Emit(SetFlagsSeq(Fragment | HasL4Proto));
             asm.Emit(Asm.Ja(done));
 
             asm.Label(advance);
             // Bound the cursor so the verifier sees a small range whatever path led here.
-            asm.Emit(Asm.StxDW(R10, WalkNext, R4), Asm.LdxDW(R0, R10, WalkCursor), Asm.Add64Reg(R0, R3),
-                Asm.JgtImm(R0, 0x3fff, done), Asm.StxDW(R10, WalkCursor, R0));
+            asm.Emit(Asm.StxW(R10, WalkNext, R4), Asm.LdxW(R0, R10, WalkCursor), Asm.Add64Reg(R0, R3),
+                Asm.JgtImm(R0, MaxOffset, done), Asm.StxW(R10, WalkCursor, R0));
         }
         asm.Emit(Asm.Ja(done)); // more extension headers than we walk: no transport header
 
         asm.Label(found);
-        asm.Emit(Asm.LdxDW(R0, R10, WalkNext), Asm.StxDW(R10, L4Proto, R0),
-            Asm.LdxDW(R0, R10, WalkCursor), Asm.StxDW(R10, L4Off, R0));
+        asm.Emit(Asm.LdxW(R0, R10, WalkNext), Asm.StxW(R10, L4Proto, R0),
+            Asm.LdxW(R0, R10, WalkCursor), Asm.StxW(R10, L4Off, R0));
         asm.Emit(SetFlagsSeq(HasL4Proto));
     }
 }

@@ -39,12 +39,12 @@ internal sealed class NetfilterFlavor(bool ipv6) : IFlavor
     }
 
     public void EmitPacketSize(Assembler asm) =>
-        asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.LdxW(R0, R1, Bytes("sk_buff", "len")), Asm.StxDW(R10, RuntimeContext.PacketSize, R0));
+        asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.LdxW(R0, R1, Bytes("sk_buff", "len")), Asm.StxW(R10, RuntimeContext.PacketSize, R0));
 
     public BytesRef EmitAccess(Assembler asm, short? baseSlot, int offset, int length, string fail)
     {
         if (length > RuntimeContext.ScratchSize) throw new CodegenException($"a {length}-byte field is too wide");
-        if (baseSlot is { } slot) asm.Emit(Asm.LdxDW(R4, R10, slot), Asm.Add64Imm(R4, offset));
+        if (baseSlot is { } slot) asm.Emit(Asm.LdxW(R4, R10, slot), Asm.Add64Imm(R4, offset));
         else asm.Emit(Asm.Mov64Imm(R4, offset));
         asm.Emit(Asm.Mov64Reg(R1, R10), Asm.Add64Imm(R1, RuntimeContext.Scratch), Asm.Mov64Imm(R2, length),
             Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, RuntimeContext.Dynptr), Asm.Mov64Imm(R5, 0),

@@ -10,19 +10,19 @@ public sealed partial class ProgramCompiler
 {
     private void EmitDependencies(Dependencies d, string fail)
     {
-        if (d.RequiredFlags != 0 || d.NeedsTransportHeader)
-        {
-            _asm.Emit(Asm.LdxDW(R0, R10, Flags));
-            if (d.NeedsTransportHeader) _asm.Emit(Asm.JsetImm(R0, Fragment, fail));
-            if (d.RequiredFlags != 0)
-                _asm.Emit(Asm.And64Imm(R0, d.RequiredFlags), Asm.JneImm(R0, d.RequiredFlags, fail));
-        }
+        // Few branches per rule: the verifier keeps one pending state per branch along a path, and a
+        // path through a long chain may hold at most 8192 of them.
+        var required = d.RequiredFlags;
+        if (d.EtherType is not null) required &= ~HasNetwork; // a known EtherType implies the network header
+        if (d.L4Proto is not null) required &= ~HasL4Proto; // l4proto is 0 unless set, and 0 is never required
+        var mask = required | (d.NeedsTransportHeader ? Fragment : 0);
+        if (mask != 0) _asm.Emit(Asm.LdxW(R0, R10, Flags), Asm.And64Imm(R0, mask), Asm.JneImm(R0, required, fail));
         if (d.EtherType is { } t && _flavor.FixedEtherType != t)
         {
             if (_flavor.FixedEtherType is not null) { _asm.Emit(Asm.Ja(fail)); return; } // ip6 field in an ipv4 program
-            _asm.Emit(Asm.LdxDW(R0, R10, L3Proto), Asm.JneImm(R0, t, fail));
+            _asm.Emit(Asm.LdxW(R0, R10, L3Proto), Asm.JneImm(R0, t, fail));
         }
-        if (d.L4Proto is { } p) _asm.Emit(Asm.LdxDW(R0, R10, L4Proto), Asm.JneImm(R0, p, fail));
+        if (d.L4Proto is { } p) _asm.Emit(Asm.LdxW(R0, R10, L4Proto), Asm.JneImm(R0, p, fail));
     }
 
     private void EmitMatcher(Matcher m, string fail)
@@ -250,18 +250,18 @@ public sealed partial class ProgramCompiler
         switch (key)
         {
             case MetaKey.L4Proto:
-                _asm.Emit(Asm.LdxDW(R1, R10, Flags), Asm.And64Imm(R1, HasL4Proto), Asm.JeqImm(R1, 0, fail),
-                    Asm.LdxDW(dst, R10, L4Proto));
+                _asm.Emit(Asm.LdxW(R1, R10, Flags), Asm.And64Imm(R1, HasL4Proto), Asm.JeqImm(R1, 0, fail),
+                    Asm.LdxW(dst, R10, L4Proto));
                 return;
             case MetaKey.Protocol:
-                _asm.Emit(Asm.LdxDW(dst, R10, L3Proto));
+                _asm.Emit(Asm.LdxW(dst, R10, L3Proto));
                 return;
             case MetaKey.NfProto:
                 // netdev: NFPROTO_NETDEV; inet ingress and netfilter programs: from the network protocol.
                 var fixedNf = _flavor is NetfilterFlavor ? _flavor.FixedNfProto : _currentNfProto;
                 if (fixedNf is { } nf) { _asm.Emit(Asm.Mov64Imm(dst, nf)); return; }
                 var done = _asm.NewLabel("nfdone");
-                _asm.Emit(Asm.LdxDW(R1, R10, L3Proto), Asm.Mov64Imm(dst, 2), Asm.JeqImm(R1, EtherTypeIpv4, done),
+                _asm.Emit(Asm.LdxW(R1, R10, L3Proto), Asm.Mov64Imm(dst, 2), Asm.JeqImm(R1, EtherTypeIpv4, done),
                     Asm.Mov64Imm(dst, 10), Asm.JeqImm(R1, EtherTypeIpv6, done), Asm.Ja(fail));
                 _asm.Label(done);
                 return;

@@ -159,7 +159,7 @@ public sealed partial class ProgramCompiler
     /// <summary>Packet length as nf_tables sees skb->len at this hook (ingress: from the network header).</summary>
     private void EmitLength(Register dst)
     {
-        _asm.Emit(Asm.LdxDW(dst, R10, PacketSize));
-        if (_flavor.LengthFromNetworkHeader) _asm.Emit(Asm.LdxDW(R3, R10, L3Off), Asm.Sub64Reg(dst, R3));
+        _asm.Emit(Asm.LdxW(dst, R10, PacketSize));
+        if (_flavor.LengthFromNetworkHeader) _asm.Emit(Asm.LdxW(R3, R10, L3Off), Asm.Sub64Reg(dst, R3));
     }
 }

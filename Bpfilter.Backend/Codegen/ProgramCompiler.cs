@@ -82,10 +82,10 @@ public sealed partial class ProgramCompiler
             {
                 // inet ingress: only IPv4/IPv6 enter the chain; a malformed IP header is dropped (nft_do_chain_inet_ingress).
                 var isIp = _asm.NewLabel("is_ip");
-                _asm.Emit(Asm.LdxDW(R0, R10, L3Proto), Asm.JeqImm(R0, EtherTypeIpv4, isIp), Asm.JeqImm(R0, EtherTypeIpv6, isIp));
+                _asm.Emit(Asm.LdxW(R0, R10, L3Proto), Asm.JeqImm(R0, EtherTypeIpv4, isIp), Asm.JeqImm(R0, EtherTypeIpv6, isIp));
                 EmitTerminal(Verdict.Accept, new ChainContext(chain.Name, next, next, null, 0, ImmutableStack<string>.Empty), chain.Name);
                 _asm.Label(isIp);
-                _asm.Emit(Asm.LdxDW(R0, R10, Flags), Asm.JsetImm(R0, HasL4Proto, isIp + "_ok"),
+                _asm.Emit(Asm.LdxW(R0, R10, Flags), Asm.JsetImm(R0, HasL4Proto, isIp + "_ok"),
                     Asm.Mov64Imm(R0, _flavor.DropCode), Asm.Exit());
                 _asm.Label(isIp + "_ok");
             }

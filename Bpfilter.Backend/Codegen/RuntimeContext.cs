@@ -4,22 +4,29 @@ namespace Bpfilter.Backend.Codegen;
 /// The parsed-packet context the prologue keeps on the BPF stack (offsets from R10), and the flag
 /// bits in <see cref="Flags"/>. Offsets are relative to the start of what the flavor sees: the
 /// Ethernet header for XDP/TC, the network header for netfilter.
+/// Every value is a u32 stored in the upper half of an 8-byte slot: the verifier does not track
+/// such unaligned stores as spilled constants, so all parse outcomes (IPv4, IPv6 with various
+/// extension headers, fragments, VLAN) look alike after the prologue and the verifier explores the
+/// rules once instead of once per outcome. Packet offsets read back are bounded with
+/// <see cref="MaxOffset"/>.
 /// </summary>
 internal static class RuntimeContext
 {
-    public const short Flags = -8;
+    public const short Flags = -4;
     /// <summary>Offset of the network header.</summary>
-    public const short L3Off = -16;
+    public const short L3Off = -12;
     /// <summary>Offset of the transport header (valid with <see cref="HasL4Proto"/> and without <see cref="Fragment"/>).</summary>
-    public const short L4Off = -24;
+    public const short L4Off = -20;
     /// <summary>EtherType of the network header (meta protocol), host order.</summary>
-    public const short L3Proto = -32;
+    public const short L3Proto = -28;
     /// <summary>Transport protocol number (meta l4proto).</summary>
-    public const short L4Proto = -40;
+    public const short L4Proto = -36;
     /// <summary>Bytes visible from offset 0.</summary>
-    public const short PacketSize = -48;
+    public const short PacketSize = -44;
     /// <summary>IPv6 extension-header walk: next header and cursor.</summary>
-    public const short WalkNext = -56, WalkCursor = -64;
+    public const short WalkNext = -52, WalkCursor = -60;
+    /// <summary>Header offsets never exceed this (the IPv6 walk stops there), so masking with it is exact.</summary>
+    public const int MaxOffset = 0x3fff;
     /// <summary>Set lookup key buffer.</summary>
     public const short Key = -136;
     public const int KeySize = 64;

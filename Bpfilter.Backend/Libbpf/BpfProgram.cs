@@ -39,8 +39,9 @@ public sealed unsafe class BpfProgram : IDisposable
         fixed (byte* p = insns)
         {
             fd = Native.BpfProgLoad((int)type, kname, license, p, (nuint)(insns.Length / 8), &opts);
-            if (fd < 0 && fd != -(int)Errno.E2BIG && fd != -(int)Errno.EPERM)
+            if (fd < 0 && fd != -(int)Errno.EPERM)
             {
+                var first = -fd;
                 var log = new byte[LogSize];
                 fixed (byte* l = log)
                 {
@@ -49,11 +50,10 @@ public sealed unsafe class BpfProgram : IDisposable
                     opts.LogLevel = 1;
                     fd = Native.BpfProgLoad((int)type, kname, license, p, (nuint)(insns.Length / 8), &opts);
                 }
-                if (fd < 0)
-                {
-                    var len = Array.IndexOf(log, (byte)0);
-                    throw new BpfVerifierException(name, -fd, Encoding.UTF8.GetString(log, 0, len < 0 ? log.Length : len));
-                }
+                var len = Array.IndexOf(log, (byte)0);
+                if (fd >= 0) Native.Close(fd); // the first attempt decides; a retry only collects the log
+                // The retry's own errno may be ENOSPC (log truncated): report the first attempt's errno.
+                throw new BpfVerifierException(name, first, Encoding.UTF8.GetString(log, 0, len < 0 ? log.Length : len));
             }
         }
         BpfException.Check($"loading program '{name}'", fd);
@@ -88,5 +88,5 @@ public sealed unsafe class BpfProgram : IDisposable
 
     public void Dispose() => Fd.Dispose();
 
-    private enum Errno { EPERM = 1, E2BIG = 7 }
+    private enum Errno { EPERM = 1 }
 }
