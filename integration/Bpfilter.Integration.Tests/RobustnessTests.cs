@@ -94,7 +94,7 @@ public class RobustnessTests(ITestOutputHelper output)
             failureKinds[kind] = failureKinds.GetValueOrDefault(kind) + 1;
             failures.Add(text);
         }
-        int kernelErrors = 0, kernelDumps = 0, kernelSilent = 0, daemonErrors = 0, errnoDisagreements = 0;
+        int kernelErrors = 0, kernelDumps = 0, kernelSilent = 0, daemonSilent = 0, daemonErrors = 0, errnoDisagreements = 0;
         var perMutation = new Dictionary<string, int>();
         var kernelSilentPerMutation = new Dictionary<string, int>();
 
@@ -140,6 +140,7 @@ public class RobustnessTests(ITestOutputHelper output)
                 kernelSilentPerMutation[mutation] = kernelSilentPerMutation.GetValueOrDefault(mutation) + 1;
             }
             if (d.HasErrorMessage) daemonErrors++;
+            else if (d.Done == 0) daemonSilent++;
             if (k.HasFailure && !d.HasFailure)
                 Fail("accepted what the kernel refuses", $"{what}: the kernel refused it ({k}) but the daemon did not ({d})\n  request {full}");
             else if (k.HasErrorMessage && !d.HasErrorMessage)
@@ -156,7 +157,8 @@ public class RobustnessTests(ITestOutputHelper output)
         }
 
         output.WriteLine($"{MutatedRequests} mutated requests (seed {Seed}): the kernel answered {kernelErrors} with NLMSG_ERROR " +
-                         $"with a dump only {kernelDumps}, and ignored {kernelSilent}; the daemon answered {daemonErrors} with NLMSG_ERROR; " +
+                         $"with a dump only {kernelDumps}, and ignored {kernelSilent}; the daemon answered {daemonErrors} with NLMSG_ERROR " +
+                         $"and {daemonSilent} with neither NLMSG_ERROR nor a dump; " +
                          $"{errnoDisagreements} refused by both with different errnos");
         output.WriteLine("mutations (of which the kernel sent nothing for): " + string.Join(", ", perMutation.OrderBy(kv => kv.Key)
             .Select(kv => $"{kv.Key} {kv.Value} ({kernelSilentPerMutation.GetValueOrDefault(kv.Key)})")));
