@@ -1,0 +1,82 @@
+using Nft.Netlink;
+
+namespace Nft.Lifter.Tests;
+
+/// <summary>
+/// Constructs bpfilter-nft cannot enforce faithfully, from Corpus/refused.nft (kernel dump): each is refused
+/// with EOPNOTSUPP, the rule's location, the index of the expression nft should underline, and a reason.
+/// </summary>
+public class RefusalTests
+{
+    const string NotSupported = " is not supported by bpfilter-nft";
+
+    [Theory]
+    [InlineData("ct", 0, "expression 'ct'" + NotSupported)]
+    [InlineData("ct_after_match", 4, "expression 'ct'" + NotSupported)]
+    [InlineData("limit", 0, "expression 'limit'" + NotSupported)]
+    [InlineData("log", 0, "expression 'log'" + NotSupported)]
+    [InlineData("reject", 0, "expression 'reject'" + NotSupported)]
+    [InlineData("quota", 0, "expression 'quota'" + NotSupported)]
+    [InlineData("fib", 0, "expression 'fib'" + NotSupported)]
+    [InlineData("exthdr", 0, "expression 'exthdr'" + NotSupported)]
+    [InlineData("notrack", 0, "expression 'notrack'" + NotSupported)]
+    [InlineData("hash", 3, "expression 'hash'" + NotSupported)]
+    [InlineData("objref", 4, "expression 'objref' (named stateful objects)" + NotSupported)]
+    [InlineData("dynset", 3, "expression 'dynset' (adding to a set from the packet path)" + NotSupported)]
+    [InlineData("meta_set", 1, "expression 'meta' setting meta mark" + NotSupported)]
+    [InlineData("nftrace", 1, "expression 'meta' setting meta nftrace" + NotSupported)]
+    [InlineData("meta_skuid", 0, "expression 'meta skuid'" + NotSupported)]
+    [InlineData("meta_random", 6, "expression 'meta random'" + NotSupported)]
+    [InlineData("payload_set", 4, "expression 'payload' writing packet data (payload set)" + NotSupported)]
+    [InlineData("counter_first", 0, "a counter before a match is not supported: bpfilter-nft counts a rule's packets after all its matches")]
+    [InlineData("data_map", 3, "map lookups that load data into a register are not supported by bpfilter-nft (only sets and verdict maps)")]
+    [InlineData("ether_in_inet", 0, "link-layer (ether, vlan) matches work only in netdev tables and inet ingress chains: bpfilter-nft runs netfilter-hook chains without the Ethernet header")]
+    [InlineData("catchall", 3, "set '__map0' has a catch-all element (*), which bpfilter-nft does not support")]
+    [InlineData("timeout_set", 3, "set 'tmo' has timeouts, which bpfilter-nft does not support")]
+    [InlineData("counter_set", 3, "set 'cnt' has per-element statements, which bpfilter-nft does not support")]
+    public void RefusesWithLocation(string comment, int index, string reason)
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var rule = CorpusLoader.RuleByComment(t, comment);
+        var e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, "in", rule));
+        Assert.Equal(reason, e.Reason);
+        Assert.Equal(index, e.ExpressionIndex);
+        Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+        Assert.Equal(("r", "in", rule.Handle), (e.Table, e.Chain, e.RuleHandle));
+        Assert.Equal($"table inet r chain in rule {rule.Handle}: {reason}", e.ExtAck);
+        // the index points at a real expression of the rule: nft underlines that statement
+        Assert.InRange(index, 0, rule.Expressions!.Count - 1);
+    }
+
+    [Fact]
+    public void WholeTableIsRefusedAtItsFirstUnsupportedRule()
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var e = Assert.Throws<LiftException>(() => NftLifter.LiftTable(t));
+        Assert.Equal(CorpusLoader.RuleByComment(t, "ct").Handle, e.RuleHandle);
+    }
+
+    [Theory]
+    [InlineData("nat", "ip", "nat", "post", "chain type nat is not supported by bpfilter-nft (only filter)")]
+    [InlineData("route", "ip", "mangle", "out", "chain type route is not supported by bpfilter-nft (only filter)")]
+    [InlineData("bridge", "bridge", "br", "in", "bridge family base chains are not supported by bpfilter-nft")]
+    [InlineData("arp", "arp", "a", "in", "arp family base chains are not supported by bpfilter-nft")]
+    public void RefusesChainsThatCannotBeOffloaded(string corpus, string family, string table, string chain, string reason)
+    {
+        var e = Assert.Throws<LiftException>(() => NftLifter.Lift(CorpusLoader.Load(corpus)));
+        Assert.Equal((family, table, chain, (ulong?)null, -1), (FamilyNames.Of(e.Family), e.Table, e.Chain, e.RuleHandle, e.ExpressionIndex));
+        Assert.Equal(reason, e.Reason);
+        Assert.Equal($"table {family} {table} chain {chain}: {reason}", e.ExtAck);
+    }
+
+    [Fact]
+    public void RefusesFlowtables()
+    {
+        // the test kernel has no flowtable support, so the flowtable record is built here
+        var t = CorpusLoader.Table("hooks", "ip", "t4");
+        var ft = new Nft.Bytecode.Objects.Flowtable { Family = t.Family, Table = t.Name, Name = "f" };
+        var e = Assert.Throws<LiftException>(() => NftLifter.LiftTable(t with { Flowtables = [ft] }));
+        Assert.Equal("flowtable 'f' is not supported by bpfilter-nft", e.Reason);
+        Assert.Null(e.Chain);
+    }
+}
