@@ -89,6 +89,7 @@ public class RobustnessTests(ITestOutputHelper output)
         var corpus = new RequestCorpus();
         var failures = new List<string>();
         var failureKinds = new Dictionary<string, int>();
+        var infos = new List<string>();
         void Fail(string kind, string text)
         {
             failureKinds[kind] = failureKinds.GetValueOrDefault(kind) + 1;
@@ -148,7 +149,10 @@ public class RobustnessTests(ITestOutputHelper output)
             else if (k.Done > 0 && d.Done == 0 && !d.HasErrorMessage)
                 Fail("no dump where the kernel dumps", $"{what}: the kernel answered with a dump ({k}), the daemon with neither dump nor error ({d})");
             else if (k.HasFailure && !k.Errnos.Where(e => e != 0).Order().SequenceEqual(d.Errnos.Where(e => e != 0).Order()))
+            {
                 errnoDisagreements++;
+                infos.Add($"info {what}: both refused, kernel {k}, daemon {d}\n  request {full}");
+            }
             if (!daemon.IsAlive)
             {
                 Fail("daemon died", $"{what}: the daemon died:\n{daemon.Log}");
@@ -156,15 +160,15 @@ public class RobustnessTests(ITestOutputHelper output)
             }
         }
 
-        output.WriteLine($"{MutatedRequests} mutated requests (seed {Seed}): the kernel answered {kernelErrors} with NLMSG_ERROR " +
-                         $"with a dump only {kernelDumps}, and ignored {kernelSilent}; the daemon answered {daemonErrors} with NLMSG_ERROR " +
+        output.WriteLine($"{MutatedRequests} mutated requests (seed {Seed}): the kernel answered {kernelErrors} with NLMSG_ERROR, " +
+                         $"{kernelDumps} with a dump only, and ignored {kernelSilent}; the daemon answered {daemonErrors} with NLMSG_ERROR " +
                          $"and {daemonSilent} with neither NLMSG_ERROR nor a dump; " +
                          $"{errnoDisagreements} refused by both with different errnos");
         output.WriteLine("mutations (of which the kernel sent nothing for): " + string.Join(", ", perMutation.OrderBy(kv => kv.Key)
             .Select(kv => $"{kv.Key} {kv.Value} ({kernelSilentPerMutation.GetValueOrDefault(kv.Key)})")));
         // BFNT_FUZZ_REPORT=<file> keeps every failure with the whole request in hex, for diagnosis.
         var reportPath = Environment.GetEnvironmentVariable("BFNT_FUZZ_REPORT");
-        if (!string.IsNullOrEmpty(reportPath)) File.WriteAllLines(reportPath, failures);
+        if (!string.IsNullOrEmpty(reportPath)) File.WriteAllLines(reportPath, [.. failures, .. infos]);
         Assert.True(failures.Count == 0, $"{failures.Count} failures: " +
             string.Join(", ", failureKinds.Select(kv => $"{kv.Key} {kv.Value}")) + "\n" + string.Join("\n", failures.Take(30)));
         Assert.True(daemon.IsAlive, $"the daemon died:\n{daemon.Log}");
