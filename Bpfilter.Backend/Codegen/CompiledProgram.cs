@@ -26,4 +26,7 @@ public sealed record CompiledProgram(
     public const string CountersMap = "counters";
 
     public string Disassembly => Disassembler.Format(Instructions);
+
+    /// <summary>How each set's elements are encoded in its map, for element updates without a reload.</summary>
+    internal IReadOnlyDictionary<string, SetLayout> SetLayouts { get; init; } = new Dictionary<string, SetLayout>();
 }

@@ -60,7 +60,7 @@ public sealed partial class ProgramCompiler
         var insns = compiler.Emit(ordered);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
         return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, insns, compiler.MapSpecs(),
-            compiler._counterSlots, flavor.AcceptCode, flavor.DropCode);
+            compiler._counterSlots, flavor.AcceptCode, flavor.DropCode) { SetLayouts = compiler._sets };
     }
 
     private ImmutableArray<Instruction> Emit(List<BaseChain> chains)

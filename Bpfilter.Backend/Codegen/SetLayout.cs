@@ -42,17 +42,19 @@ internal sealed class SetLayout
         var v = e.Verdict ?? throw new CodegenException($"vmap '{Set.Name}': element without a verdict");
         for (var i = 0; i < VerdictCodes.Count; i++)
             if (VerdictCodes[i] == v) return (uint)(i + 1);
-        throw new CodegenException($"vmap '{Set.Name}': verdict {v} not compiled into the program");
+        throw new CodegenException($"vmap '{Set.Name}': verdict {v} is not compiled into the program (needs a reload)");
     }
 
-    public IEnumerable<(byte[] Key, byte[] Value)> Entries()
+    public IEnumerable<(byte[] Key, byte[] Value)> Entries() => Set.Elements.SelectMany(EntriesOf);
+
+    /// <summary>The map entries of one element (a range may need several prefixes).</summary>
+    public IEnumerable<(byte[] Key, byte[] Value)> EntriesOf(SetElement e)
     {
-        foreach (var e in Set.Elements)
-        {
-            var value = new byte[4];
-            BinaryPrimitives.WriteUInt32LittleEndian(value, CodeOf(e));
-            foreach (var key in KeysOf(e)) yield return (key, value);
-        }
+        var value = new byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(value, CodeOf(e));
+        if (!IsLpm && e.Key.Any(p => p is not KeyPart.Exact))
+            throw new CodegenException($"set '{Set.Name}' was compiled as a hash map: a prefix or range element needs a reload");
+        foreach (var key in KeysOf(e)) yield return (key, value);
     }
 
     private IEnumerable<byte[]> KeysOf(SetElement e)

@@ -55,6 +55,26 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>The map backing a named set (for element updates without reloading).</summary>
     public BpfMap? SetMap(string set) => _maps.GetValueOrDefault(ProgramCompiler.SetMapName(set));
 
+    /// <summary>The map entries an element of a set becomes in this program; null if the program does not use the set.</summary>
+    internal List<(byte[] Key, byte[] Value)>? EntriesOf(string set, Ir.SetElement element) =>
+        Compiled.SetLayouts.TryGetValue(set, out var layout) ? layout.EntriesOf(element).ToList() : null;
+
+    /// <summary>Adds an element to a set this program uses: map updates only. False if the program does not use the set.</summary>
+    public bool AddElement(string set, Ir.SetElement element)
+    {
+        if (EntriesOf(set, element) is not { } entries || SetMap(set) is not { } map) return false;
+        foreach (var (key, value) in entries) map.Update(key, value);
+        return true;
+    }
+
+    /// <summary>Removes an element from a set this program uses. False if the program does not use the set.</summary>
+    public bool RemoveElement(string set, Ir.SetElement element)
+    {
+        if (EntriesOf(set, element) is not { } entries || SetMap(set) is not { } map) return false;
+        foreach (var (key, _) in entries) map.Delete(key);
+        return true;
+    }
+
     public TestRunResult TestRun(ReadOnlySpan<byte> packet, int repeat = 1, ReadOnlySpan<byte> ctx = default) =>
         Program.TestRun(packet, repeat, ctx);
 

@@ -108,6 +108,23 @@ public sealed class RulesetEnforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposabl
         }
     }
 
+    /// <summary>
+    /// Adds a set element in every program using the set, as map updates (no reload). Throws
+    /// <see cref="CodegenException"/> when the element needs a reload (a new vmap verdict, an interval
+    /// in a set compiled as a hash map); the caller then applies the updated ruleset instead.
+    /// </summary>
+    public void AddElement(string set, SetElement element)
+    {
+        // Encode for every program first, so an element that needs a reload changes nothing.
+        foreach (var u in _units.Values) u.Program?.EntriesOf(set, element);
+        foreach (var u in _units.Values) u.Program?.AddElement(set, element);
+    }
+
+    public void RemoveElement(string set, SetElement element)
+    {
+        foreach (var u in _units.Values) u.Program?.RemoveElement(set, element);
+    }
+
     /// <summary>Sum of a counter id over every program enforcing it.</summary>
     public (ulong Packets, ulong Bytes) Counter(ulong id)
     {

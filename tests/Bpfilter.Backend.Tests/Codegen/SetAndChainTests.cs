@@ -177,3 +177,32 @@ public class LargeProgramTests
         Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv4("10.9.1.2", "198.18.0.2").Tcp(1, 22)));
     }
 }
+
+public class SetUpdateTests
+{
+    [Fact]
+    public void ElementsAreAddedAndRemovedWithoutReload()
+    {
+        var set = new Backend.Ir.Set("nets", Fields.Ip.Saddr, SetData.NoData, ValueList.Of(
+            new SetElement(ValueList.Of<KeyPart>(new KeyPart.Prefix(V4("10.0.0.0"), 8)))));
+        using var p = Load(Xdp, Verdict.Accept, [Drop(Matcher.InSet(Fields.Ip.Saddr, "nets"))], sets: [set]);
+        var pkt = Packets.Ether().Ipv4("198.18.0.15", "198.18.0.2").Tcp(1, 2).Build();
+        Assert.Equal(XdpPass, p.Run(pkt));
+        var range = new SetElement(ValueList.Of<KeyPart>(new KeyPart.Range(V4("198.18.0.10"), V4("198.18.0.20"))));
+        Assert.True(p.AddElement("nets", range));
+        Assert.Equal(XdpDrop, p.Run(pkt));
+        Assert.True(p.RemoveElement("nets", range));
+        Assert.Equal(XdpPass, p.Run(pkt));
+        Assert.False(p.AddElement("other", range));
+    }
+
+    [Fact]
+    public void NewVmapVerdictNeedsAReload()
+    {
+        var vmap = new Backend.Ir.Set("svc", Fields.Tcp.Dport, SetData.VerdictData, ValueList.Of(SetElement.Exact(U16(22), Verdict.Accept)));
+        using var p = Load(Xdp, Verdict.Drop, [new Rule(Verdict.VMap(Fields.Tcp.Dport, "svc"))], sets: [vmap]);
+        Assert.True(p.AddElement("svc", SetElement.Exact(U16(2222), Verdict.Accept)));
+        Assert.Equal(XdpPass, p.Run(Packets.Ether().Ipv4("198.18.0.1", "198.18.0.2").Tcp(1, 2222)));
+        Assert.Throws<CodegenException>(() => p.AddElement("svc", SetElement.Exact(U16(23), Verdict.Jump("t/x"))));
+    }
+}
