@@ -17,6 +17,8 @@ internal sealed class HeaderContext
     public bool Vlan { get; set; }
     /// <summary>Link-layer loads are possible where the chain runs (netdev, inet ingress).</summary>
     public bool LinkLayer { get; init; }
+    /// <summary>The chain sees every EtherType (netdev), not only IPv4/IPv6 (netfilter hooks, inet ingress).</summary>
+    public bool AnyEtherType { get; init; }
 
     public static HeaderProtocol L4Of(ulong ipProto) => ipProto switch
     {

@@ -97,6 +97,10 @@ internal static class Resolver
                 if (ctx.Vlan && off >= 112 && off + len <= Catalog.HeaderBits(HeaderProtocol.Vlan)) return (HeaderProtocol.Vlan, PayloadBase.Link);
                 return (HeaderProtocol.Raw, PayloadBase.Link);
             case PayloadExpr.BaseNetwork:
+                // at a netdev hook the frame may be anything (ARP, VLAN-tagged): a raw network load without an
+                // ip/ip6 dependency reads bytes the IR's network base does not describe
+                if (ctx.L3 is null && ctx.AnyEtherType)
+                    throw rule.Refuse(index, "a network header match without an ip or ip6 dependency is not supported in netdev chains");
                 return (ctx.L3 ?? HeaderProtocol.Raw, PayloadBase.Network);
             case PayloadExpr.BaseTransport:
                 return (ctx.L4 ?? HeaderProtocol.Raw, PayloadBase.Transport);

@@ -36,6 +36,7 @@ internal sealed class RuleLifter
         _ctx = new HeaderContext
         {
             LinkLayer = linkLayer,
+            AnyEtherType = table.Family == NfProto.Netdev,
             L3 = table.Family switch { NfProto.Ipv4 => HeaderProtocol.Ip, NfProto.Ipv6 => HeaderProtocol.Ip6, _ => null },
         };
     }
@@ -49,7 +50,7 @@ internal sealed class RuleLifter
         {
             return l.Run();
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException)
         {
             // an IR invariant the folding did not foresee: refuse rather than guess
             throw l._rule.Refuse(-1, $"cannot be represented: {e.Message}");

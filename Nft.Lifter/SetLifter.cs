@@ -31,6 +31,7 @@ internal static class SetLifter
             else if (e.Expr != null || e.Expressions is { Count: > 0 }) why = "an element with statements";
             else if (e.ObjRef != null) why = "an element mapping to an object";
             else if (e.Key is not ValueData k || k.Value.Length != keyLen) why = "an element whose key does not have the set's length";
+            else if (e.KeyEnd is not (null or ValueData)) why = "an element whose end key is not a value";
             if (why != null) throw Refuse(rule, use, $"has {why}, which bpfilter-nft does not support");
         }
         if (interval && use.Ops.Count == 1 && set.Elements.All(e => e.KeyEnd == null))

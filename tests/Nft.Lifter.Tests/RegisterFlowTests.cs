@@ -212,6 +212,16 @@ public class RegisterFlowTests
     }
 
     [Fact]
+    public void NetdevNetworkLoadWithoutDependencyIsRefused()
+    {
+        // netdev `ip saddr`: meta protocol => reg 1; cmp ip; payload @nh; cmp; drop — without the protocol match
+        var e = Exprs(Nd, "nd_ip");
+        var x = Refused(Nd, "ing", With(Nd, "nd_ip", [e[2], e[3], e[4]]));
+        Assert.Equal((0, "a network header match without an ip or ip6 dependency is not supported in netdev chains"), (x.ExpressionIndex, x.Reason));
+        Assert.Equal("ip saddr == 1.2.3.4 drop", Lift(Nd, "ing", With(Nd, "nd_ip", e)).ToString());
+    }
+
+    [Fact]
     public void EmptyRuleContinues()
     {
         var r = Lift(T4, "in", With(T4, "tcp_dport", []));
