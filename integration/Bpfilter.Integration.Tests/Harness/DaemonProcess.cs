@@ -31,6 +31,9 @@ public sealed class DaemonProcess : IDisposable
     {
         if (RepoPaths.DaemonDll == null) return "bpfilterd is not built (dotnet build Bpfilter.Daemon)";
         if (RepoPaths.Bfnft == null) return "bfnft is not built (make -C patches/nftables)";
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("BFNFT_LIB")) &&
+            !File.Exists(Path.Combine(RepoPaths.RepoRoot, "patches", "nftables", "build", "libbfnft.so")))
+            return "the interposer is not built (make -C patches/nftables builds build/libbfnft.so)";
         return "";
     }
 
