@@ -20,7 +20,7 @@ public readonly ref struct NetlinkMessage
     /// <summary>The nfgenmsg of an nfnetlink message; EINVAL if the body is too short for one.</summary>
     public NfGenMsg GenMsg => Body.Length >= NfGenMsg.Size
         ? NfGenMsg.Read(Body)
-        : throw new NetlinkException(Errno.EINVAL, "message too short for nfgenmsg", NlMsgHeader.Size);
+        : throw new NetlinkException(Errno.EINVAL, "message too short for nfgenmsg"); // nfnetlink blames no attribute
 
     /// <summary>Attributes after the nfgenmsg, with offsets relative to this message's start.</summary>
     public AttributeReader Attributes()

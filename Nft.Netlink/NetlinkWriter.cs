@@ -69,10 +69,29 @@ public sealed class NetlinkWriter
         return new Token(start);
     }
 
+    /// <summary>
+    /// A nest with an exact raw type: the kernel opens nf_tables nests without NLA_F_NESTED
+    /// (nla_nest_start_noflag) while nft sets it, and byte-exact re-encoding needs both.
+    /// </summary>
+    public Token BeginNestedRaw(ushort rawType)
+    {
+        int start = _len;
+        var h = Reserve(NetlinkLimits.AttrHeaderSize);
+        BinaryPrimitives.WriteUInt16LittleEndian(h[2..], rawType);
+        return new Token(start);
+    }
+
     public void EndNested(Token t)
     {
         BinaryPrimitives.WriteUInt16LittleEndian(_buf.AsSpan(t.Start), (ushort)(_len - t.Start));
         Pad();
+    }
+
+    /// <summary>Overwrites bytes already written (e.g. non-zero padding a peer sent, replayed for byte-exact output).</summary>
+    public void Overwrite(int offset, ReadOnlySpan<byte> bytes)
+    {
+        if (offset < 0 || offset + bytes.Length > _len) throw new ArgumentOutOfRangeException(nameof(offset));
+        bytes.CopyTo(_buf.AsSpan(offset));
     }
 
     /// <summary>An attribute with an exact raw type (flags included) and payload.</summary>

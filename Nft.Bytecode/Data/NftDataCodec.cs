@@ -60,7 +60,7 @@ public static class NftDataCodec
         ushort raw = AttrWriter.NestType(data.Layout, type, format);
         var t = AttrWriter.BeginNest(w, raw);
         AttrWriter.Write(w, data.Layout, DataOrder, new DataSource(data), format);
-        AttrWriter.EndNest(w, t, raw);
+        w.EndNested(t);
     }
 
     public static void EncodeVerdict(NetlinkWriter w, ushort type, Verdict v, WireFormat format = WireFormat.AsDecoded)
@@ -68,7 +68,7 @@ public static class NftDataCodec
         ushort raw = AttrWriter.NestType(v.Layout, type, format);
         var t = AttrWriter.BeginNest(w, raw);
         AttrWriter.Write(w, v.Layout, VerdictOrder, new VerdictSource(v), format);
-        AttrWriter.EndNest(w, t, raw);
+        w.EndNested(t);
     }
 
     readonly struct DataSource(NftData d) : IAttributeSource

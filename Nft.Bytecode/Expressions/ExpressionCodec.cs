@@ -66,7 +66,7 @@ public static partial class ExpressionCodec
         ushort raw = AttrWriter.NestType(e.Framing, nestType, format);
         var t = AttrWriter.BeginNest(w, raw);
         AttrWriter.Write(w, e.Framing, FramingOrder, new FramingSource(e), format);
-        AttrWriter.EndNest(w, t, raw);
+        w.EndNested(t);
     }
 
     static readonly ushort[] FramingOrder = [NFTA_EXPR_NAME, NFTA_EXPR_DATA];
@@ -86,7 +86,7 @@ public static partial class ExpressionCodec
                     if (!present) return false;
                     var t = AttrWriter.BeginNest(w, raw);
                     e.EncodeData(w, f);
-                    AttrWriter.EndNest(w, t, raw);
+                    w.EndNested(t);
                     return true;
                 default:
                     return false;

@@ -83,7 +83,7 @@ public sealed record NftObject : IAttributeSource
             case NftaObj.Data when Data != null:
                 var t = AttrWriter.BeginNest(w, raw);
                 Data.EncodeData(w, f);
-                AttrWriter.EndNest(w, t, raw);
+                w.EndNested(t);
                 return true;
             case NftaObj.Use when Use != null: w.PutU32Be(raw, Use.Value); return true;
             case NftaObj.Handle when Handle != null: w.PutU64Be(raw, Handle.Value); return true;

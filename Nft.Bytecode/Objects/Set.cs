@@ -170,9 +170,9 @@ public sealed record SetDesc(uint? Size, IReadOnlyList<uint>? ConcatFieldLens = 
                 {
                     var e = AttrWriter.BeginNest(w, item);
                     w.PutU32Be(NftaSetField.Len, len);
-                    AttrWriter.EndNest(w, e, item);
+                    w.EndNested(e);
                 }
-                AttrWriter.EndNest(w, t, raw);
+                w.EndNested(t);
                 return true;
             default: return false;
         }

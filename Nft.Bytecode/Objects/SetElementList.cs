@@ -62,7 +62,7 @@ public sealed record SetElementList : IAttributeSource
                 var t = AttrWriter.BeginNest(w, raw);
                 ushort item = AttrLists.ItemType(raw, NftaList.Elem);
                 foreach (var e in Elements) e.Encode(w, item, f);
-                AttrWriter.EndNest(w, t, raw);
+                w.EndNested(t);
                 return true;
             default: return false;
         }

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Nft.Netlink;
 
 namespace Nft.Bytecode.Wire;
@@ -52,20 +50,7 @@ internal static class AttrWriter
     public static ushort NestType(AttributeLayout? layout, ushort type, WireFormat format) =>
         format == WireFormat.AsDecoded && layout != null && layout.NestRawType != 0 ? layout.NestRawType : type;
 
-    public static NetlinkWriter.Token BeginNest(NetlinkWriter w, ushort rawType) =>
-        w.BeginNested((ushort)(rawType & NlaFlags.TypeMask));
-
-    /// <summary>Closes a nest and stores its exact raw type (NetlinkWriter always sets NLA_F_NESTED).</summary>
-    public static void EndNest(NetlinkWriter w, NetlinkWriter.Token t, ushort rawType)
-    {
-        w.EndNested(t);
-        if ((rawType & NlaFlags.Nested) == 0)
-        {
-            // NetlinkWriter has no way to open a nest without the flag; patch the header in place.
-            ref byte b = ref MemoryMarshal.GetReference(w.WrittenSpan);
-            Unsafe.WriteUnaligned(ref Unsafe.Add(ref b, t.Start + 2), rawType);
-        }
-    }
+    public static NetlinkWriter.Token BeginNest(NetlinkWriter w, ushort rawType) => w.BeginNestedRaw(rawType);
 
     /// <summary>Restores non-zero padding bytes after the attribute written at <paramref name="start"/> (same length only).</summary>
     static void ReplayPadding(NetlinkWriter w, int start, byte[] padding)
@@ -75,8 +60,7 @@ internal static class AttrWriter
         int len = span[start] | span[start + 1] << 8;
         int end = start + len;
         if (end + padding.Length > span.Length || NetlinkLimits.Align(end) - end != padding.Length) return;
-        ref byte b = ref MemoryMarshal.GetReference(span);
-        for (int i = 0; i < padding.Length; i++) Unsafe.Add(ref b, end + i) = padding[i];
+        w.Overwrite(end, padding);
     }
 
     /// <summary>Writes a string attribute: as decoded (e.g. without its NUL) while unchanged, else NUL-terminated.</summary>
@@ -104,7 +88,7 @@ internal static class AttrLists
     {
         var t = AttrWriter.BeginNest(w, raw);
         AttrWriter.Write(w, layout, order, src, f);
-        AttrWriter.EndNest(w, t, raw);
+        w.EndNested(t);
     }
 
     /// <summary>Items of a list nest inherit its NLA_F_NESTED flag (nft sets it everywhere, the kernel nowhere).</summary>
@@ -115,7 +99,7 @@ internal static class AttrLists
     {
         var t = AttrWriter.BeginNest(w, raw);
         foreach (var d in devices) w.PutString(NftaDevice.Name, d);
-        AttrWriter.EndNest(w, t, raw);
+        w.EndNested(t);
     }
 
     public static IReadOnlyList<string> ReadDevices(NetlinkAttribute nest)
@@ -163,6 +147,6 @@ internal static class AttrLists
     {
         var t = AttrWriter.BeginNest(w, raw);
         foreach (var e in exprs) global::Nft.Bytecode.Expressions.ExpressionCodec.Encode(w, e, ItemType(raw, NftaList.Elem), f);
-        AttrWriter.EndNest(w, t, raw);
+        w.EndNested(t);
     }
 }

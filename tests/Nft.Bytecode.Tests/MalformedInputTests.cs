@@ -144,7 +144,7 @@ public class MalformedInputTests
         w.EndMessage(t);
         var e = Refused(w.ToArray());
         Assert.Equal(Errno.EINVAL, e.Errno);
-        Assert.Equal(NlMsgHeader.Size, e.Offset);
+        Assert.Equal(-1, e.Offset); // nfnetlink acks a short message with EINVAL and no attribute offset
     }
 
     [Fact]
