@@ -4,15 +4,20 @@ using Bpfilter.Daemon.Server;
 namespace Bpfilter.Daemon;
 
 /// <summary>bpfilterd's command line.</summary>
-public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Foreground)
+public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Foreground, bool Enforce = true, bool Explain = false)
 {
     public const string Usage =
-        "usage: bpfilterd [--socket PATH] [--socket-mode OCTAL] [--foreground]\n" +
+        "usage: bpfilterd [--socket PATH] [--socket-mode OCTAL] [--foreground] [--no-enforce]\n" +
+        "       bpfilterd explain [--socket PATH]\n" +
         "  --socket PATH        Unix socket bfnft connects to (default " + DaemonServer.DefaultSocketPath + ")\n" +
         "  --socket-mode OCTAL  permissions of the socket file (default 0600; tests only: peers are\n" +
         "                       checked for CAP_NET_ADMIN whatever the mode)\n" +
         "  --foreground         stay attached to the terminal; bpfilterd always does, as a\n" +
-        "                       service manager expects, so this is the default and only mode";
+        "                       service manager expects, so this is the default and only mode\n" +
+        "  --no-enforce         answer nft as nf_tables would but compile and attach nothing (protocol\n" +
+        "                       tests, machines without BPF); by default every base chain runs as BPF\n" +
+        "  explain              print where each base chain is attached, the lifted rules and the\n" +
+        "                       BPF instructions, as the daemon on PATH sees them (PATH.explain socket)";
 
     public static readonly Options Default = new(DaemonServer.DefaultSocketPath, DaemonServer.DefaultSocketMode, true);
 
@@ -43,6 +48,12 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
                     break;
                 case "--foreground":
                     o = o with { Foreground = true };
+                    break;
+                case "--no-enforce":
+                    o = o with { Enforce = false };
+                    break;
+                case "explain" when i == 0:
+                    o = o with { Explain = true };
                     break;
                 case "-h" or "--help":
                     return null;

@@ -13,6 +13,8 @@ if (options == null)
     return error.Length > 0 ? 2 : 0;
 }
 
+if (options.Explain) return Bpfilter.Daemon.ExplainServer.Client(options.SocketPath);
+
 static void Log(string message) =>
     Console.Error.WriteLine($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} bpfilterd: {message}");
 
@@ -26,7 +28,10 @@ void OnSignal(PosixSignalContext ctx)
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
-await using var server = new DaemonServer(new Bpfilter.Daemon.NfTables.NfTablesEndpoint(), options.SocketPath, options.SocketMode, Log);
+// Enforcement (Bpfilter.Daemon/Enforcement) compiles every committed base chain to BPF; --no-enforce keeps the emulation alone.
+using var backend = options.Enforce ? new Bpfilter.Daemon.Enforcement.BpfRulesetBackend(Log) : null;
+var endpoint = new Bpfilter.Daemon.NfTables.NfTablesEndpoint(new Bpfilter.Daemon.NfTables.NfTablesOptions { Backend = backend });
+await using var server = new DaemonServer(endpoint, options.SocketPath, options.SocketMode, Log);
 try
 {
     server.Start();
@@ -36,6 +41,9 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException or Sys
     Log($"cannot listen on {options.SocketPath}: {e.Message}");
     return 1;
 }
+await using var explain = new Bpfilter.Daemon.ExplainServer(server.SocketPath, options.SocketMode,
+    () => Bpfilter.Daemon.ExplainReport.Build(backend));
+Log(options.Enforce ? "enforcing committed rulesets with BPF" : "--no-enforce: emulation only, nothing is attached");
 await stopped.Task;
 await server.StopAsync();
 return 0;

@@ -1,0 +1,128 @@
+using System.Buffers.Binary;
+using Bpfilter.Backend.Bpf;
+using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Libbpf;
+using Bpfilter.Backend.Loader;
+using static Bpfilter.Backend.Bpf.Register;
+
+namespace Bpfilter.Daemon.Enforcement;
+
+/// <summary>
+/// One attach point held by the daemon: the link, and the program that runs there now.
+/// XDP and tcx links are swapped with bpf_link_update. A BPF_NETFILTER link cannot be updated, so it
+/// runs a fixed dispatcher that tail-calls slot 0 of a BPF_MAP_TYPE_PROG_ARRAY: replacing that slot
+/// is one atomic pointer exchange, so every packet runs either the old or the new program, never both
+/// and never none. While the slot is empty the dispatcher accepts, which is what the hook did before
+/// the attach point existed (it is created in Prepare, filled in Commit).
+/// </summary>
+internal sealed class Attachment : IDisposable
+{
+    const string SlotsMap = "slots";
+
+    Attachment(AttachUnit unit, BpfLink link, BpfProgram? placeholder, BpfProgram? dispatcher, BpfMap? slots)
+    {
+        Unit = unit;
+        Link = link;
+        Placeholder = placeholder;
+        Dispatcher = dispatcher;
+        Slots = slots;
+    }
+
+    public AttachUnit Unit { get; set; }
+    public string Key => Unit.Key;
+    public BpfLink Link { get; }
+    /// <summary>The accept-everything program a new XDP/tcx link starts with, until Commit installs the real one.</summary>
+    BpfProgram? Placeholder { get; set; }
+    public BpfProgram? Dispatcher { get; }
+    public BpfMap? Slots { get; }
+    public LoadedProgram? Program { get; private set; }
+    /// <summary>What the program's maps hold now (element updates change it without reloading).</summary>
+    public CompiledProgram? Contents { get; set; }
+
+    /// <summary>
+    /// Creates the link for a new attach point without changing what packets see: a program that
+    /// accepts everything (XDP/tcx) or the dispatcher over an empty slot (netfilter). Fails like the
+    /// attach would (no such device, another XDP program there, ...).
+    /// </summary>
+    public static Attachment Create(AttachUnit unit, CompiledProgram compiled)
+    {
+        if (unit.Hook is NetfilterHook n)
+        {
+            var slots = BpfMap.Create(BpfMapType.ProgArray, "bf_slots", 4, 4, 1);
+            BpfProgram? dispatcher = null;
+            try
+            {
+                var insns = new List<Instruction>
+                {
+                    Asm.LoadMapFd(R2, SlotsMap), Asm.Mov64Imm(R3, 0), Asm.Call(HelperFunc.TailCall),
+                    Asm.Mov64Imm(R0, compiled.AcceptCode), Asm.Exit(),
+                };
+                dispatcher = BpfProgram.Load(BpfProgType.Netfilter, "bf_nf_dispatch", Linker.Link(insns, _ => slots.Fd.Value), BpfAttachType.Netfilter);
+                var link = BpfLink.AttachNetfilter(dispatcher, unit.ProtocolFamily, (int)n.Point, n.Priority);
+                return new Attachment(unit, link, null, dispatcher, slots);
+            }
+            catch
+            {
+                dispatcher?.Dispose();
+                slots.Dispose();
+                throw;
+            }
+        }
+        var device = unit.Device ?? throw new CodegenException($"unsupported hook {unit.Hook}");
+        int ifindex = BpfLink.IfIndex(device);
+        var pass = BpfProgram.Load(compiled.ProgramType, "bf_pass",
+            Linker.Link([Asm.Mov64Imm(R0, compiled.AcceptCode), Asm.Exit()]), compiled.AttachType);
+        try
+        {
+            var link = unit.Hook switch
+            {
+                XdpIngress => BpfLink.AttachXdp(pass, ifindex),
+                TcIngress => BpfLink.AttachTcx(pass, ifindex, ingress: true),
+                _ => BpfLink.AttachTcx(pass, ifindex, ingress: false),
+            };
+            return new Attachment(unit, link, pass, null, null);
+        }
+        catch
+        {
+            pass.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Makes <paramref name="next"/> the program packets run, atomically; returns the program it replaced.</summary>
+    public LoadedProgram? Install(LoadedProgram next)
+    {
+        if (Slots != null)
+        {
+            Span<byte> key = stackalloc byte[4];
+            Span<byte> value = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(value, next.Program.Fd.Value);
+            Slots.Update(key, value);
+        }
+        else Link.Update(next.Program);
+        var old = Program;
+        Program = next;
+        Contents = next.Compiled;
+        Placeholder?.Dispose();
+        Placeholder = null;
+        return old;
+    }
+
+    /// <summary>Link id, id of the program attached to the link, id of the program that filters.</summary>
+    public (uint LinkId, uint AttachedId, uint ProgramId) Ids()
+    {
+        var (link, attached) = BpfInfo.Link(Link.Fd.Value);
+        return (link, attached, Program is { } p ? BpfInfo.ProgramId(p.Program.Fd.Value) : 0);
+    }
+
+    /// <summary>Detaches (closing the link unregisters the hook) and frees everything.</summary>
+    public void Dispose()
+    {
+        Link.Dispose();
+        Dispatcher?.Dispose();
+        Slots?.Dispose();
+        Placeholder?.Dispose();
+        Program?.Dispose();
+    }
+}

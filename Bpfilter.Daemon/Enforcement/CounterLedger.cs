@@ -1,0 +1,48 @@
+using Bpfilter.Backend.Loader;
+
+namespace Bpfilter.Daemon.Enforcement;
+
+/// <summary>
+/// Keeps rule counters continuous across program reloads. A reload gives the new program fresh
+/// per-CPU counter maps, so the totals of the program it replaced are carried over (read after the
+/// swap, when it no longer counts); a reset remembers the running total as the new zero.
+/// Keyed by the lifter's counter slot ids, which are stable for a rule across transactions.
+/// </summary>
+internal sealed class CounterLedger
+{
+    readonly Dictionary<ulong, (ulong Packets, ulong Bytes)> _carried = new();
+    readonly Dictionary<ulong, (ulong Packets, ulong Bytes)> _zero = new();
+
+    /// <summary>Adds a retired program's totals to what its counters carry.</summary>
+    public void Fold(LoadedProgram retired)
+    {
+        foreach (var id in retired.Compiled.CounterSlots.Keys)
+        {
+            var (p, b) = retired.Counter(id);
+            var (cp, cb) = _carried.GetValueOrDefault(id);
+            _carried[id] = (cp + p, cb + b);
+        }
+    }
+
+    public (ulong Packets, ulong Bytes) Read(ulong id, (ulong Packets, ulong Bytes) running)
+    {
+        var (cp, cb) = _carried.GetValueOrDefault(id);
+        var (zp, zb) = _zero.GetValueOrDefault(id);
+        ulong p = running.Packets + cp, b = running.Bytes + cb;
+        return (p >= zp ? p - zp : 0, b >= zb ? b - zb : 0);
+    }
+
+    public void Reset(ulong id, (ulong Packets, ulong Bytes) running)
+    {
+        var (cp, cb) = _carried.GetValueOrDefault(id);
+        _zero[id] = (running.Packets + cp, running.Bytes + cb);
+    }
+
+    /// <summary>Drops what belonged to slots no rule holds any more (the lifter hands them out again).</summary>
+    public void Forget(IEnumerable<ulong> live)
+    {
+        var keep = live.ToHashSet();
+        foreach (var id in _carried.Keys.Where(k => !keep.Contains(k)).ToList()) _carried.Remove(id);
+        foreach (var id in _zero.Keys.Where(k => !keep.Contains(k)).ToList()) _zero.Remove(id);
+    }
+}

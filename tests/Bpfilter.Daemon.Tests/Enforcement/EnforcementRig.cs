@@ -1,0 +1,106 @@
+using System.Text.RegularExpressions;
+using Bpfilter.Daemon.Tests.Server;
+
+namespace Bpfilter.Daemon.Tests.Enforcement;
+
+/// <summary>
+/// bpfilterd enforcing in a firewall namespace, a peer namespace joined to it by a veth pair
+/// (198.18.7.1 on the firewall side, 198.18.7.2 on the peer), and probes that tell whether a TCP SYN
+/// from the peer reached the firewall's stack (a closed port answers with a reset) or was dropped.
+/// Everything is removed on dispose, also when a test fails.
+/// </summary>
+internal sealed partial class EnforcementRig : IDisposable
+{
+    public const string FwAddr = "198.18.7.1";
+    public const string PeerAddr = "198.18.7.2";
+
+    public DaemonProcess Daemon { get; }
+    public NetNs Peer { get; }
+    public string FwDev { get; }
+
+    public EnforcementRig()
+    {
+        TestPaths.BuildInterposer();
+        Daemon = new DaemonProcess();
+        Peer = new NetNs();
+        try
+        {
+            var id = Guid.NewGuid().ToString("N")[..6];
+            FwDev = "bfe" + id;
+            var peerDev = "bfq" + id;
+            Ip("link", "add", FwDev, "netns", Daemon.Ns.Name, "type", "veth", "peer", "name", peerDev, "netns", Peer.Name);
+            Ip("-n", Daemon.Ns.Name, "addr", "add", FwAddr + "/24", "dev", FwDev);
+            Ip("-n", Peer.Name, "addr", "add", PeerAddr + "/24", "dev", peerDev);
+            foreach (var (ns, dev) in new[] { (Daemon.Ns.Name, FwDev), (Peer.Name, peerDev), (Daemon.Ns.Name, "lo"), (Peer.Name, "lo") })
+                Ip("-n", ns, "link", "set", dev, "up");
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    static void Ip(params string[] args)
+    {
+        var r = Proc.Run("ip", args);
+        Assert.True(r.Exit == 0, $"ip {string.Join(' ', args)}: {r.Stderr}");
+    }
+
+    /// <summary>nft (through bfnft) in the firewall namespace; asserts success unless told otherwise.</summary>
+    public ProcResult Nft(string script, bool expectSuccess = true)
+    {
+        var r = Daemon.Bfnft(["-f", "-"], script);
+        if (expectSuccess) Assert.True(r.Exit == 0, $"nft -f failed ({r.Exit}): {r.Stderr}\n{script}\ndaemon log:\n{Daemon.Log}");
+        return r;
+    }
+
+    public string ListRuleset()
+    {
+        var r = Daemon.Bfnft(["list", "ruleset"]);
+        Assert.True(r.Exit == 0, r.Stderr);
+        return r.Stdout;
+    }
+
+    public string Explain()
+    {
+        var r = Daemon.Ns.Exec("dotnet", [TestPaths.DaemonDll, "explain", "--socket", Daemon.SocketPath]);
+        Assert.True(r.Exit == 0, $"bpfilterd explain: {r.Stderr}");
+        return r.Stdout;
+    }
+
+    /// <summary>Ids of the programs that filter, per attach point, from `bpfilterd explain`.</summary>
+    public Dictionary<string, uint> ProgramIds()
+    {
+        var ids = new Dictionary<string, uint>();
+        string? hook = null;
+        foreach (var line in Explain().Split('\n'))
+        {
+            if (line.StartsWith("== rules", StringComparison.Ordinal)) break;
+            if (line.Length > 0 && !line.StartsWith(' ') && !line.StartsWith("==", StringComparison.Ordinal)) hook = line;
+            else if (hook != null && ProgramId().Match(line) is { Success: true } m) ids[hook] = uint.Parse(m.Groups[1].Value);
+        }
+        return ids;
+    }
+
+    [GeneratedRegex(@"(?:tail-calls program id|, program id) (\d+)")]
+    private static partial Regex ProgramId();
+
+    /// <summary>
+    /// True when a TCP SYN from the peer to <paramref name="port"/> (closed) reached the firewall's stack
+    /// (the reset comes back: connection refused), false when it was dropped (no answer before the timeout).
+    /// </summary>
+    public bool Delivered(int port)
+    {
+        var r = Peer.Exec("timeout", ["6", "bash", "-c", $"exec 3<>/dev/tcp/{FwAddr}/{port}"]);
+        if (r.Exit == 1 && r.Stderr.Contains("refused")) return true;
+        if (r.Exit == 124) return false;
+        throw new InvalidOperationException($"probe to port {port}: exit {r.Exit}: {r.Stderr}");
+    }
+
+    public void Dispose()
+    {
+        Daemon.Dispose(); // also deletes the firewall namespace, and with it the veth pair
+        Peer?.Dispose();
+    }
+}
