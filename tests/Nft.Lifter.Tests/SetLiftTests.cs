@@ -133,4 +133,48 @@ public class SetLiftTests
         // the set takes the key of its first use; the second use (ip daddr) reads the same layout
         Assert.Equal(new MatchKey(Fields.Ip.Saddr), r.Ruleset.FindSet("inet s/blk4")!.Key);
     }
+
+    static SourceTable ReplaceRule(SourceTable t, string comment, Func<Nft.Bytecode.Objects.Rule, Nft.Bytecode.Objects.Rule> edit)
+    {
+        var old = CorpusLoader.RuleByComment(t, comment);
+        return t with
+        {
+            Chains = t.Chains.Select(c => c with { Rules = c.Rules.Select(r => r == old ? edit(r) : r).ToList() }).ToList(),
+        };
+    }
+
+    [Fact]
+    public void OneSetReadThroughTwoLayoutsIsRefused()
+    {
+        // `ip daddr @blk4` edited to load two bytes: the set's elements cannot be converted both ways
+        var t = ReplaceRule(CorpusLoader.Table("sets", "inet", "s"), "named_set_again", r =>
+        {
+            var e = r.Expressions!.ToList();
+            var i = e.FindIndex(x => x is Nft.Bytecode.Expressions.PayloadExpr);
+            e[i] = ((Nft.Bytecode.Expressions.PayloadExpr)e[i]) with { Len = 2 };
+            return r with { Expressions = e };
+        });
+        var x = Assert.Throws<LiftException>(() => NftLifter.LiftTable(t));
+        Assert.Equal(CorpusLoader.RuleByComment(t, "named_set_again").Handle, x.RuleHandle);
+        Assert.StartsWith("set 'blk4' is used with keys of different layouts", x.Reason);
+    }
+
+    [Fact]
+    public void ElementTheKeyCannotHoldIsRefused()
+    {
+        // a dscp set element with the two low (ecn) bits set: the masked load never holds it
+        var t = CorpusLoader.Table("sets", "inet", "s");
+        var rule = CorpusLoader.RuleByComment(t, "anon_dscp");
+        var setName = rule.Expressions!.OfType<Nft.Bytecode.Expressions.LookupExpr>().Single().Set;
+        var bad = t with
+        {
+            Sets = t.Sets.Select(s => s.Name != setName ? s : s with
+            {
+                Elements = [.. s.Elements, new Nft.Bytecode.Objects.SetElement { Key = new Nft.Bytecode.Data.ValueData([0xb9]) }],
+            }).ToList(),
+        };
+        var x = Assert.Throws<LiftException>(() => NftLifter.LiftRule(bad, "in", rule));
+        Assert.Equal((setName, rule.Handle), (x.Set, x.RuleHandle));
+        Assert.Contains("has element 0xb9 that the key 'ip dscp' can never hold", x.Reason);
+    }
 }

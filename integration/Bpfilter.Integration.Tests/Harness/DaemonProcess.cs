@@ -37,7 +37,11 @@ public sealed class DaemonProcess : IDisposable
         return "";
     }
 
-    public static DaemonProcess Start(NetNs ns, TimeSpan? startTimeout = null)
+    /// <param name="enforce">
+    /// Compile and attach BPF (bpfilterd's default). Off (--no-enforce) for protocol and robustness
+    /// runs: they compare nf_tables answers, and enforcement refuses features (ct, nat, ...) on purpose.
+    /// </param>
+    public static DaemonProcess Start(NetNs ns, TimeSpan? startTimeout = null, bool enforce = false)
     {
         var dll = RepoPaths.DaemonDll ?? throw new InvalidOperationException(MissingReason());
         var socket = Path.Combine(Path.GetTempPath(), $"{ns.Name}.sock");
@@ -50,6 +54,7 @@ public sealed class DaemonProcess : IDisposable
             UseShellExecute = false,
         };
         foreach (var a in new[] { "netns", "exec", ns.Name, "dotnet", dll, "--socket", socket }) psi.ArgumentList.Add(a);
+        if (!enforce) psi.ArgumentList.Add("--no-enforce");
         psi.Environment["LC_ALL"] = "C";
         psi.Environment["DOTNET_TieredPGO"] = "0";
         var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start bpfilterd");

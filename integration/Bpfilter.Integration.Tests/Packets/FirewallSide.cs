@@ -29,7 +29,7 @@ public sealed class FirewallSide : IDisposable
         var t = Topology.Create();
         try
         {
-            return new FirewallSide(t, DaemonProcess.Start(t.Fw), bfnft);
+            return new FirewallSide(t, DaemonProcess.Start(t.Fw, enforce: true), bfnft);
         }
         catch
         {
