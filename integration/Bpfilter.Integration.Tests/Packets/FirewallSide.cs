@@ -9,7 +9,7 @@ namespace Bpfilter.Integration.Tests.Packets;
 public sealed class FirewallSide : IDisposable
 {
     public Topology Topology { get; }
-    readonly DaemonProcess? _daemon;
+    DaemonProcess? _daemon;
     readonly string? _bfnft;
 
     public string Label => _daemon == null ? $"kernel (fw {Topology.Fw.Name})" : $"bpfilterd (fw {Topology.Fw.Name})";
@@ -47,6 +47,19 @@ public sealed class FirewallSide : IDisposable
     public string Health() => _daemon == null || _daemon.IsAlive ? "" : $"bpfilterd died; its log:\n{_daemon.Log}";
 
     public string DaemonLog => _daemon?.Log ?? "";
+
+    /// <summary>
+    /// Starts a fresh bpfilterd if the previous one died (its failure was reported by the case it
+    /// died in), so one crash does not fail every later case. Returns what happened, or "".
+    /// </summary>
+    public string Revive()
+    {
+        if (_daemon == null || _daemon.IsAlive) return "";
+        var log = _daemon.Log;
+        _daemon.Dispose();
+        _daemon = DaemonProcess.Start(Topology.Fw, enforce: true);
+        return $"bpfilterd had died and was restarted; its last log:\n{log}";
+    }
 
     public void Dispose()
     {

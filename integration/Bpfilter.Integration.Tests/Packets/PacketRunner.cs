@@ -32,6 +32,8 @@ public static class PacketRunner
 
     public static SideResult Run(FirewallSide side, PacketCase c, IReadOnlyList<CraftedPacket> packets, int waitMs)
     {
+        var revived = side.Revive();
+        if (revived.Length > 0) Console.Error.WriteLine($"{c.Name}: {revived}");
         var flush = side.Nft(["flush", "ruleset"]);
         if (flush.ExitCode != 0)
             return new SideResult(side.Label, flush, [], "", 0, $"flush ruleset failed: {flush}\n{side.Health()}");
