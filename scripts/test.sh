@@ -18,14 +18,16 @@ for proj in $(find tests integration -name '*.Tests.csproj' | sort); do
   timeout 1800 dotnet test "$proj" --no-build -nologo --logger "trx;LogFileName=$name.trx" --results-directory "$out" \
     --logger "console;verbosity=normal" >"$out/$name.log" 2>&1
   rc=$?
+  # Names of failed and skipped tests, then the counts from the TRX report.
   grep -E '^\s+(Failed|Skipped) ' "$out/$name.log" | head -50
-  line=$(grep -E '(Passed|Failed)!? +- +Failed: +[0-9]+, Passed: +[0-9]+' "$out/$name.log" | tail -1)
-  if [ -n "$line" ]; then
-    f=$(sed -E 's/.*Failed: +([0-9]+).*/\1/' <<<"$line"); p=$(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$line")
-    s=$(sed -E 's/.*Skipped: +([0-9]+).*/\1/' <<<"$line")
-    echo "$line"
+  counters=$(grep -o '<Counters [^>]*>' "$out/$name.trx" 2>/dev/null | head -1)
+  if [ -n "$counters" ]; then
+    get() { sed -E "s/.* $1=\"([0-9]+)\".*/\1/" <<<"$counters"; }
+    total=$(get total); p=$(get passed); f=$(( $(get failed) + $(get error) + $(get timeout) + $(get aborted) ))
+    s=$(( total - p - f )); [ $s -lt 0 ] && s=0
+    echo "$name: $p passed, $f failed, $s skipped"
   else
-    # No summary: the run crashed or timed out; count the project as one failure.
+    # No report: the run crashed or timed out; count the project as one failure.
     tail -20 "$out/$name.log"; p=0; f=1; s=0
   fi
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
