@@ -83,6 +83,23 @@ internal sealed partial class EnforcementRig : IDisposable
         return ids;
     }
 
+    /// <summary>Link ids per attach point, from `bpfilterd explain`.</summary>
+    public Dictionary<string, uint> LinkIds()
+    {
+        var ids = new Dictionary<string, uint>();
+        string? hook = null;
+        foreach (var line in Explain().Split('\n'))
+        {
+            if (line.StartsWith("== rules", StringComparison.Ordinal)) break;
+            if (line.Length > 0 && !line.StartsWith(' ') && !line.StartsWith("==", StringComparison.Ordinal)) hook = line;
+            else if (hook != null && LinkId().Match(line) is { Success: true } m) ids[hook] = uint.Parse(m.Groups[1].Value);
+        }
+        return ids;
+    }
+
+    [GeneratedRegex(@"^  link id (\d+)")]
+    private static partial Regex LinkId();
+
     [GeneratedRegex(@"(?:tail-calls program id|, program id) (\d+)")]
     private static partial Regex ProgramId();
 

@@ -148,6 +148,44 @@ public sealed class EnforcementTests
         Assert.True(Counter(rig.ListRuleset()).Packets > after.Packets);
     }
 
+    [Fact]
+    public void ANewRuleSwapsProgramsOnTheSameLinksAtXdpTcxAndNetfilter()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft(InputDrop81 + $$"""
+
+            table netdev edge {
+                chain ingress {
+                    type filter hook ingress device "{{rig.FwDev}}" priority 0; policy accept;
+                    tcp dport 84 drop
+                }
+                chain egress {
+                    type filter hook egress device "{{rig.FwDev}}" priority 0; policy accept;
+                    tcp sport 86 drop
+                }
+            }
+            """);
+        Assert.False(rig.Delivered(84));
+        Assert.False(rig.Delivered(86)); // the reset is dropped on its way out (tcx egress)
+        Assert.True(rig.Delivered(87));
+        var links = rig.LinkIds();
+        var progs = rig.ProgramIds();
+        Assert.Equal(3, links.Count);
+
+        rig.Nft("""
+            add rule ip t in tcp dport 88 drop
+            add rule netdev edge ingress tcp dport 89 drop
+            add rule netdev edge egress tcp sport 87 drop
+            """);
+        Assert.Equal(links, rig.LinkIds());
+        var now = rig.ProgramIds();
+        Assert.All(progs, p => Assert.NotEqual(p.Value, now[p.Key]));
+        Assert.False(rig.Delivered(87));
+        Assert.False(rig.Delivered(88));
+        Assert.False(rig.Delivered(89));
+        Assert.True(rig.Delivered(90));
+    }
+
     static (ulong Packets, ulong Bytes) Counter(string listing)
     {
         var m = Regex.Match(listing, @"tcp dport 81 counter packets (\d+) bytes (\d+) drop");
