@@ -65,7 +65,7 @@ internal sealed partial class Transaction
         {
             type = ReadName(ta, 32);
             if (!ChainTypeExists(type, family)) throw Err(Errno.ENOENT, ta.Offset);
-            if (type != "filter" && refuseOutOfScope)
+            if (type != "filter" && refuseOutOfScope && _ns.Options.RefuseOutOfScope)
                 throw Err(Errno.EOPNOTSUPP, ta.Offset, $"bpfilter-nft: chain type {type} is not supported");
         }
         if (num >= NftLimits.MaxHooks || (HookMask(type, family) & (1u << (int)num)) == 0) throw Err(Errno.EOPNOTSUPP);

@@ -170,6 +170,14 @@ internal sealed partial class Transaction
                 : ExprCanonicalizer.CanonicalList(xa.Payload.ToArray()));
             exprs = b.ToArray();
         }
+        // Elements of a set with expressions get their own instances of them (nft_set_elem_expr_setup).
+        if (exprs == null && adding && s.Expressions is { Length: > 4 } se && !end)
+        {
+            var sa = AttrList.Parse(se, 0).Items[0];
+            var b = new NlBuilder(se.Length + 8);
+            b.Put(sa.Type == SetAttr.Expr ? SetElemAttr.Expr : SetElemAttr.Expressions, sa.Payload);
+            exprs = b.ToArray();
+        }
         return new ElementRecord(new ElementKey(key, keyEnd, flags), data, verdict, objRef, timeout, expires, udata, exprs);
     }
 

@@ -21,6 +21,9 @@ internal static class ExprCanonicalizer
         ["dynset"] = [4, 5, 3, 1, 6, 7, 10, 9], // SREG_KEY, SREG_DATA, OP, SET_NAME, TIMEOUT, EXPR(S), FLAGS
         ["objref"] = [2, 1, 3, 4],              // IMM_NAME, IMM_TYPE, SET_SREG, SET_NAME
         ["counter"] = [1, 2],
+        ["rt"] = [2, 1],                        // KEY, DREG
+        ["osf"] = [2, 3, 1],                    // TTL, FLAGS, DREG
+        ["ct"] = [1, 4, 2, 3],                  // DREG | SREG, KEY, DIRECTION
         ["quota"] = [1, 4, 2],                  // BYTES, CONSUMED, FLAGS
         ["limit"] = [1, 2, 3, 4, 5],
     };
@@ -86,6 +89,19 @@ internal static class ExprCanonicalizer
                     present.TryAdd((ushort)7, BE32(0));
                     present.TryAdd((ushort)8, BE32(0));
                 }
+                break;
+            case "osf":
+                present.TryAdd((ushort)3, BE32(0));
+                break;
+            case "hash":
+                // NFTA_HASH_OFFSET is only dumped when set
+                if (present.TryGetValue(6, out var off) && off.Length == 4 && BinaryPrimitives.ReadUInt32BigEndian(off) == 0)
+                    present.Remove(6);
+                break;
+            case "socket":
+                // NFTA_SOCKET_LEVEL only belongs to the cgroupv2 key
+                if (!(present.TryGetValue(1, out var sk) && sk.Length == 4 && BinaryPrimitives.ReadUInt32BigEndian(sk) == 3))
+                    present.Remove(3);
                 break;
             case "reject":
                 // the ICMP code is only dumped for the unreachable kinds (NFT_REJECT_ICMP_UNREACH, ICMPX)

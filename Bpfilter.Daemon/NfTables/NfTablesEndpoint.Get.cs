@@ -191,7 +191,9 @@ public sealed partial class NfTablesEndpoint
         if (!a.TryGet(SetElemListAttr.Set, out var sa)) throw new NetlinkException(Errno.EINVAL);
         var set = table.FindSet(sa.String()) ?? throw new NetlinkException(Errno.ENOENT, null, sa.Offset);
         long now = _ns.NowMs();
-        var live = set.Elements.Values.Where(e => e.ExpiresAtMs is not long x || x > now).ToList();
+        var all = set.Elements.Values.Where(e => e.ExpiresAtMs is not long x || x > now).ToList();
+        var live = all.Where(e => (e.Flags & SetElemAttr.FCatchAll) == 0).ToList();
+        var catchAll = all.Where(e => (e.Flags & SetElemAttr.FCatchAll) != 0).ToList();
         if (set.IsInterval) live.Reverse(); // the rbtree walks from the highest key down
         var hdr = Hdr(NftMsg.NewSetElem, NlmFlags.Multi, h, portId);
         if (dump)
@@ -215,11 +217,20 @@ public sealed partial class NfTablesEndpoint
                 enc.EndElements(b, tok);
                 if (i >= live.Count && live.Count > 0 && b.Length > 0)
                 {
+                    // the call that finds the walk exhausted dumps the catch-all elements
                     output.Add(b.ToArray());
                     b.Clear();
                     var last = enc.BeginElements(b, hdr, table, set);
+                    foreach (var c in catchAll) enc.Element(b, set, c);
                     enc.EndElements(b, last);
                     break;
+                }
+                if (live.Count == 0)
+                {
+                    b.Truncate(0);
+                    var only = enc.BeginElements(b, hdr, table, set);
+                    foreach (var c in catchAll) enc.Element(b, set, c);
+                    enc.EndElements(b, only);
                 }
                 if (i >= live.Count) break;
                 output.Add(b.ToArray());

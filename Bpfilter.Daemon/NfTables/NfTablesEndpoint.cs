@@ -223,7 +223,10 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         var (tx, outcomes, done, failed) = RunBatch(rest, portId, validateEachRule: false);
         if (begin.Header.Has(NlmFlags.Ack))
             outcomes.Insert(0, new Outcome(-2, begin.Bytes.ToArray(), begin.Header, 0, null, -1));
-        byte[] beginBytes = begin.Bytes.ToArray();
+        // nfnetlink hands the batch on with BATCH_BEGIN pulled off: what the commit reports (NEWGEN,
+        // commit errors) is addressed with the first message after it.
+        var firstMsg = FindMessage(rest, 0);
+        byte[] beginBytes = firstMsg?.Bytes ?? begin.Bytes.ToArray();
         NlMsgHeader beginHeader = begin.Header;
         int commitErr = 0;
         string? commitExtAck = null;
@@ -280,7 +283,8 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
                 commitExtAck = e.ExtAck;
                 failed = true;
             }
-            if (!failed && commitErr == 0) Commit(tx, output, beginHeader.Seq, portId);
+            if (!failed && commitErr == 0)
+                Commit(tx, output, firstMsg is { } f && f.Header.Has(NlmFlags.Echo) ? f.Header.Seq : null, portId);
         }
         if (commitErr != 0)
             output.Add(ErrorFor(beginBytes, portId, commitErr, commitExtAck, -1));
@@ -363,7 +367,8 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         return (tx, outcomes, done, failed);
     }
 
-    void Commit(Transaction tx, List<byte[]> output, uint beginSeq, uint portId)
+    /// <param name="genSeq">seq for the NEWGEN echo, or null when the batch's first message asked for no echo</param>
+    void Commit(Transaction tx, List<byte[]> output, uint? genSeq, uint portId)
     {
         _ns.Committed = tx.Work;
         if (!tx.Changed)
@@ -372,7 +377,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         }
         _ns.Backend.Commit();
         do _ns.Generation++; while (_ns.Generation == 0);
-        if (tx.Echoes.Count == 0) return;
+        if (tx.Echoes.Count == 0 && genSeq == null) return;
         // nft_commit_notify packs notifications for the same requester into shared skbs.
         var b = new NlBuilder(4096);
         foreach (var (req, encode) in tx.Echoes)
@@ -387,8 +392,8 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
                 b.Raw(restBytes);
             }
         }
-        // The commit ends with NEWGEN, which reaches the requester when it asked for echoes.
-        WriteGen(b, NftMsg.NewGen, NlmFlags.None, beginSeq, portId);
-        output.Add(b.ToArray());
+        // The commit ends with NEWGEN, which reaches the requester when the first message asked for echoes.
+        if (genSeq is uint gs) WriteGen(b, NftMsg.NewGen, NlmFlags.None, gs, portId);
+        if (b.Length > 0) output.Add(b.ToArray());
     }
 }

@@ -12,6 +12,13 @@ public sealed class NfTablesOptions
     /// </summary>
     public Func<string, bool>? DeviceExists { get; init; }
 
+    /// <summary>
+    /// Refuse what bpfilter-nft cannot enforce (bridge/arp tables, nat/route chains, objects other than
+    /// counter/quota/limit) with EOPNOTSUPP. Only protocol tests turn this off, to compare the emulation
+    /// with the kernel on everything the kernel accepts. Flowtables are refused either way.
+    /// </summary>
+    public bool RefuseOutOfScope { get; init; } = true;
+
     /// <summary>Monotonic milliseconds for element timeouts; Environment.TickCount64 when unset.</summary>
     public Func<long>? Clock { get; init; }
 

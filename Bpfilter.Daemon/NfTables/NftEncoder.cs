@@ -89,12 +89,16 @@ internal sealed class NftEncoder
             var e = r.Expressions[i];
             int el = b.BeginNest(1);
             b.PutString(1, e.Name);
-            int data = b.BeginNest(2);
-            CounterValue? live = e.Counter != null
-                ? _backend.ReadCounter(new CounterRef(t.Family, t.Name, c.Name, r.Handle, i, null))
-                : null;
-            ExprCanonicalizer.WriteData(b, e, live);
-            b.EndNest(data);
+            // expressions without a dump operation (notrack) have no NFTA_EXPR_DATA at all
+            if (e.Name != "notrack")
+            {
+                int data = b.BeginNest(2);
+                CounterValue? live = e.Counter != null
+                    ? _backend.ReadCounter(new CounterRef(t.Family, t.Name, c.Name, r.Handle, i, null))
+                    : null;
+                ExprCanonicalizer.WriteData(b, e, live);
+                b.EndNest(data);
+            }
             b.EndNest(el);
         }
         b.EndNest(list);
@@ -113,7 +117,7 @@ internal sealed class NftEncoder
             b.EndMessage(m);
             return;
         }
-        b.PutU32Be(SetAttr.Flags, s.Flags);
+        if (s.Flags != 0) b.PutU32Be(SetAttr.Flags, s.Flags);
         b.PutU32Be(SetAttr.KeyType, s.KeyType);
         b.PutU32Be(SetAttr.KeyLen, s.KeyLen);
         if (s.IsMap)
@@ -130,10 +134,10 @@ internal sealed class NftEncoder
         if (s.DescSize is uint size && size != 0) b.PutU32Be(SetAttr.DescSize, size);
         if (s.DescConcat != null) b.Put(SetAttr.DescConcat, s.DescConcat);
         b.EndNest(desc);
-        if (s.Expressions != null) b.Raw(s.Expressions);
         int count = 0;
-        foreach (var e in s.Elements.Values) if ((e.Flags & SetElemAttr.FIntervalEnd) == 0) count++;
+        foreach (var e in s.Elements.Values) if ((e.Flags & (SetElemAttr.FIntervalEnd | SetElemAttr.FCatchAll)) == 0) count++;
         b.PutU32Be(SetAttr.Count, (uint)count);
+        if (s.Expressions != null) b.Raw(s.Expressions);
         b.EndMessage(m);
     }
 

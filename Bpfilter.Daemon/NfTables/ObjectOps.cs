@@ -40,7 +40,7 @@ internal sealed partial class Transaction
         }
         string kind = ObjKind(type);
         if (kind.Length == 0) throw Err(Errno.ENOENT);
-        if (type is not (ObjAttr.TCounter or ObjAttr.TQuota or ObjAttr.TLimit))
+        if (type is not (ObjAttr.TCounter or ObjAttr.TQuota or ObjAttr.TLimit) && _ns.Options.RefuseOutOfScope)
             throw Err(Errno.EOPNOTSUPP, a[ObjAttr.Type].Offset, $"bpfilter-nft: {kind} objects are not supported");
         CounterCell? cell = type switch
         {
@@ -51,6 +51,8 @@ internal sealed partial class Transaction
         if (type == ObjAttr.TQuota && !data.Has(1)) throw Err(Errno.EINVAL);
         if (type == ObjAttr.TLimit && (!data.Has(1) || !data.Has(2))) throw Err(Errno.EINVAL);
         byte[] canon = ExprCanonicalizer.Canonical(kind, data);
+        if (type is not (ObjAttr.TCounter or ObjAttr.TQuota or ObjAttr.TLimit))
+            canon = ExprCanonicalizer.StripNestedFlags(canon);
         ulong handle = t.Handles.Next();
         byte[]? udata = a.TryGet(ObjAttr.UserData, out var ua) ? ua.Payload.ToArray() : null;
         var obj = new ObjectRecord(name, type, handle, canon, udata, cell);

@@ -88,6 +88,8 @@ internal sealed partial class Transaction
             else if ((flags & SetAttr.FConcat) != 0) throw Err(Errno.EINVAL);
         }
         else if ((flags & SetAttr.FConcat) != 0) throw Err(Errno.EINVAL);
+        // sets updated from the packet path get a default capacity when none is given
+        if (descSize is null or 0 && (flags & SetAttr.FEval) != 0) descSize = 65535;
         byte[]? exprs = null;
         if (a.TryGet(SetAttr.Expr, out var sea) || a.TryGet(SetAttr.Expressions, out sea))
         {

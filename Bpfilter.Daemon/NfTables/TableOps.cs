@@ -23,7 +23,7 @@ internal sealed partial class Transaction
             return;
         }
         if (!NfProto.Known(family)) throw Err(Errno.EOPNOTSUPP);
-        if (family is NfProto.Bridge or NfProto.Arp)
+        if (family is NfProto.Bridge or NfProto.Arp && _ns.Options.RefuseOutOfScope)
             throw Err(Errno.EOPNOTSUPP, na.Offset, $"bpfilter-nft: {NfProto.Name(family)} tables are not supported");
         uint flags = a.TryGet(TableAttr.Flags, out var fa) ? U32(fa) : 0;
         if ((flags & ~TableAttr.FMask) != 0) throw Err(Errno.EOPNOTSUPP);
