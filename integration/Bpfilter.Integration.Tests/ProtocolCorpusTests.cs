@@ -56,6 +56,9 @@ public class ProtocolCorpusTests
         using var kernel = new KernelTarget();
         using var daemon = new DaemonTarget();
         var report = CaseRunner.Run(c, kernel, daemon, candidateIsDaemon: true);
+        var transcripts = Environment.GetEnvironmentVariable("BFNT_TRANSCRIPT");
+        if (!string.IsNullOrEmpty(transcripts))
+            File.WriteAllText(Path.Combine(transcripts, name + ".daemon.log"), daemon.Daemon.Log);
         Assert.True(report.Ok, report.ToString());
         var leaked = daemon.KernelRuleset();
         Assert.True(leaked.ExitCode == 0 && leaked.Stdout.Length == 0,

@@ -30,7 +30,10 @@ public sealed class DaemonTarget : INftTarget
     {
         _bfnft = RepoPaths.Bfnft ?? throw new InvalidOperationException(DaemonProcess.MissingReason());
         _ns = NetNs.Create();
-        try { _daemon = DaemonProcess.Start(_ns); }
+        // Emulation only by default (the nf_tables answers are what this compares); BFNT_ENFORCE=1 runs
+        // bpfilterd as shipped, compiling and attaching every base chain, which refuses some features on purpose.
+        bool enforce = Environment.GetEnvironmentVariable("BFNT_ENFORCE") == "1";
+        try { _daemon = DaemonProcess.Start(_ns, enforce: enforce); }
         catch { _ns.Dispose(); throw; }
     }
 
