@@ -186,6 +186,51 @@ public sealed class EnforcementTests
         Assert.True(rig.Delivered(90));
     }
 
+    [Fact]
+    public void BaseChainsOnOneHookRunInPriorityOrderAcceptGoesOnDropEnds()
+    {
+        using var rig = new EnforcementRig();
+        // nf_tables semantics: accept ends one base chain and the next one still runs; drop ends everything.
+        rig.Nft($$"""
+            table ip a {
+                chain early {
+                    type filter hook input priority -10; policy accept;
+                    tcp dport 91 accept
+                    tcp dport 92 drop
+                }
+            }
+            table inet b {
+                chain late {
+                    type filter hook input priority 10; policy accept;
+                    tcp dport { 91, 93 } drop
+                    tcp dport 92 accept
+                }
+            }
+            table netdev c {
+                chain first {
+                    type filter hook ingress device "{{rig.FwDev}}" priority -5; policy accept;
+                    tcp dport 94 accept
+                }
+                chain second {
+                    type filter hook ingress device "{{rig.FwDev}}" priority 5; policy accept;
+                    tcp dport 94 drop
+                    tcp dport 95 drop
+                }
+            }
+            """);
+        Assert.False(rig.Delivered(91)); // accepted at -10, dropped at 10
+        Assert.False(rig.Delivered(92)); // dropped at -10, never reaches 10's accept
+        Assert.False(rig.Delivered(93));
+        Assert.False(rig.Delivered(94)); // both netdev chains in one XDP program: accept in the first, drop in the second
+        Assert.False(rig.Delivered(95));
+        Assert.True(rig.Delivered(96));
+        var ids = rig.ProgramIds();
+        Assert.Contains("netfilter ipv4 input priority -10", ids.Keys);
+        Assert.Contains("netfilter ipv4 input priority 10", ids.Keys);
+        Assert.Contains("netfilter ipv6 input priority 10", ids.Keys);
+        Assert.Single(ids.Keys, k => k.StartsWith("xdp", StringComparison.Ordinal));
+    }
+
     static (ulong Packets, ulong Bytes) Counter(string listing)
     {
         var m = Regex.Match(listing, @"tcp dport 81 counter packets (\d+) bytes (\d+) drop");
