@@ -59,11 +59,23 @@ internal sealed class RuleLifter
 
     Rule Run()
     {
+        int deadCounter = -1;
         for (int i = 0; i < _exprs.Count; i++)
         {
+            if (_verdict is VerdictMapVerdict && _exprs[i] is CounterExpr)
+            {
+                // nf_tables ends the rule at a vmap lookup: a miss breaks to the next rule, a hit carries the
+                // element's verdict, and only a `continue` element (refused in maps) would run what follows;
+                // nft's `ip saddr vmap {...} counter` therefore never counts, as the kernel shows.
+                if (deadCounter < 0) deadCounter = i;
+                continue;
+            }
             if (_verdict != null) throw _rule.Refuse(i, $"expression '{_exprs[i].Name}' after the verdict is not supported");
             Step(_exprs[i], i);
         }
+        if (deadCounter >= 0 && _counterIndex >= 0)
+            throw _rule.Refuse(deadCounter, "a counter after a verdict map in a rule that also counts before it is not supported: " +
+                "bpfilter-nft keeps one counter per rule");
         foreach (var v in _regs.Unconsumed())
             throw _rule.Refuse(v.Producer, $"expression '{_exprs[v.Producer].Name}' loads a value that nothing reads");
 
