@@ -24,6 +24,33 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
     /// <summary>The full generation id (nft_net->base_seq).</summary>
     public uint Generation { get { lock (_lock) return _ns.Generation; } }
 
+    /// <summary>
+    /// The netlink socket with <paramref name="portId"/> was closed (NETLINK_URELEASE): tables it owns
+    /// (NFT_TABLE_F_OWNER) go away with it, as nft_rcv_nl_event releases them. The socket server calls
+    /// this when a requester's connection ends. Returns the number of tables released.
+    /// </summary>
+    public int ReleasePort(uint portId)
+    {
+        lock (_lock)
+        {
+            var owned = _ns.Committed.Tables.Where(t => (t.Flags & TableAttr.FOwner) != 0 && t.OwnerPortId == portId).ToList();
+            if (owned.Count == 0) return 0;
+            var next = _ns.Committed with { Tables = _ns.Committed.Tables.RemoveAll(t => owned.Contains(t)) };
+            try
+            {
+                _ns.Backend.Prepare(next, new TransactionSummary(false, []));
+                _ns.Backend.Commit();
+            }
+            catch (NetlinkException)
+            {
+                // The release cannot be refused: the owner is gone. Leave the data plane as it was.
+                _ns.Backend.Abort();
+            }
+            _ns.Committed = next;
+            return owned.Count;
+        }
+    }
+
     public IReadOnlyList<byte[]> Process(ReadOnlySpan<byte> request, uint portId)
     {
         var output = new List<byte[]>();

@@ -275,3 +275,20 @@ internal static class NftMsg16
 {
     public const byte GetGen = 16;
 }
+
+public class OwnerTableTests
+{
+    [Fact]
+    public void OwnedTablesArePrivateAndGoAwayWithTheirPort()
+    {
+        var ep = NewEndpoint();
+        var own = Msg(0, Create, 2, Ip, w => { w.PutString(1, "own"); w.PutU32Be(2, 2 /* NFT_TABLE_F_OWNER */); });
+        Assert.Empty(ep.Process(Batch(own, AddTable(3, "shared")), Port));
+        // another port may not touch it
+        var other = AddChain(2, "own", "c");
+        Assert.Equal((Errno.EPERM, AttrOffset(other, 1)), Error(Assert.Single(Messages(ep.Process(Batch(other), Port + 1))).Bytes));
+        Assert.Equal(0, ep.ReleasePort(Port + 1));
+        Assert.Equal(1, ep.ReleasePort(Port));
+        Assert.Equal(new[] { "shared" }, ep.Ruleset.Tables.Select(t => t.Name));
+    }
+}
