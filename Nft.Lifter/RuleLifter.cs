@@ -331,6 +331,14 @@ internal sealed class RuleLifter
             }
             else if (f == Fields.Ip6.Nexthdr)
                 _ctx.L4 = HeaderContext.L4Of(x); // not l4proto: extension headers may sit in between, so it stays
+            else if (f == Fields.Vlan.Type && x is 0x0800 or 0x86dd)
+            {
+                // the type behind an 802.1Q tag: at ingress the kernel has untagged the frame (skb_vlan_untag),
+                // the network header follows the tag and the IR's ip/ip6 fields imply this very EtherType
+                var p = x == 0x0800 ? HeaderProtocol.Ip : HeaderProtocol.Ip6;
+                _ctx.L3 = p;
+                dep = new Dependency($"vlan type {(x == 0x0800 ? "ip" : "ip6")}", [p]);
+            }
             else if (f == Fields.Ether.Type)
             {
                 if (x == 0x8100)

@@ -74,10 +74,14 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
         asm.Emit(Asm.JeqImm(R3, EtherTypeVlan, untagged + "_tag"), Asm.JneImm(R3, EtherTypeQinQ, untagged));
         asm.Label(untagged + "_tag");
         // One tag, as the kernel's skb_vlan_untag: the network header follows it.
+        asm.Emit(Asm.Mov64Reg(R4, R3)); // the outer TPID (EmitAccess uses R1, R2)
         var inner = flavor.EmitAccess(asm, null, 16, 2, done);
+        // HasVlan (the IR's vlan fields) only for an 802.1Q tag: nft's vlan matches depend on
+        // `ether type 8021q`, which an 802.1ad outer tag does not satisfy.
         asm.Emit(Asm.Ldx(Size.H, R3, inner.Pointer, inner.Offset), Asm.ToBigEndian(R3, 16),
             Asm.Mov64Imm(R0, 18), Asm.StxW(R10, L3Off, R0), Asm.StxW(R10, L3Proto, R3));
-        asm.Emit(SetFlagsSeq(HasVlan));
+        using (asm.SkipIf(l => Asm.JneImm(R4, EtherTypeVlan, l)))
+            asm.Emit(SetFlagsSeq(HasVlan));
         asm.Label(untagged);
     }
 

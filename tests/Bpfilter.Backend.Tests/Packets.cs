@@ -15,14 +15,14 @@ public sealed class Packets
     public static readonly byte[] DstMac = [0x02, 0, 0, 0, 0, 0x02];
     public static readonly byte[] SrcMac = [0x02, 0, 0, 0, 0, 0x01];
 
-    public static Packets Ether(ushort? vlanId = null, ushort? etherType = null)
+    public static Packets Ether(ushort? vlanId = null, ushort? etherType = null, ushort tpid = 0x8100)
     {
         var p = new Packets();
         p._l2.AddRange(DstMac);
         p._l2.AddRange(SrcMac);
         if (vlanId is { } id)
         {
-            p._l2.AddRange([0x81, 0x00, (byte)(id >> 8), (byte)id]);
+            p._l2.AddRange([(byte)(tpid >> 8), (byte)tpid, (byte)(id >> 8), (byte)id]);
         }
         p._etherType = etherType;
         return p;

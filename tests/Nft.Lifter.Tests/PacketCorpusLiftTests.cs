@@ -60,4 +60,14 @@ public class PacketCorpusLiftTests
         Assert.Contains("counter after a verdict map", e.Reason);
         Assert.Equal(3, e.ExpressionIndex);
     }
+
+    // at netdev ingress the kernel has untagged the frame: the network header follows the 802.1Q tag and nft's
+    // `vlan type ip` dependency is the EtherType the IR's ip fields imply (ether type 8021q: implied by vlan id)
+    [Theory]
+    [InlineData("vlan_ip_saddr", "vlan id == 20 ip saddr == 198.19.0.2 counter #0 drop")]
+    [InlineData("vlan_type", "vlan type == 0x86dd counter #0 continue")]
+    [InlineData("vlan_pcp", "vlan id == 0 vlan pcp == 5 counter #0 drop")]
+    [InlineData("vlan_tcp_dport", "vlan id == 20 tcp dport == 22 counter #0 drop")]
+    public void VlanAtNetdevIngress(string comment, string lifted) =>
+        Assert.Equal(lifted, Lift("netdev", "edge", comment).Rule.ToString());
 }

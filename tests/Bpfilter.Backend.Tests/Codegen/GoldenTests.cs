@@ -57,6 +57,7 @@ public class GoldenTests
     if r3 == 33024 goto .untagged1_tag
     if r3 != 34984 goto .untagged1
 .untagged1_tag:
+    r4 = r3
     r1 = r7
     r2 = r1
     r2 += 18
@@ -66,25 +67,27 @@ public class GoldenTests
     r0 = 18
     *(u32 *)(r10 - 12) = r0
     *(u32 *)(r10 - 28) = r3
+    if r4 != 33024 goto .skip2
     r0 = *(u32 *)(r10 - 4)
     r0 |= 2
     *(u32 *)(r10 - 4) = r0
+.skip2:
 .untagged1:
 .parsed0:
 chain0:
     r1 = r7  ; ether type == 0x0800 counter #1 drop
     r2 = r1
     r2 += 14
-    if r2 > r8 goto .next3
+    if r2 > r8 goto .next4
     r0 = *(u16 *)(r1 + 12)
     r0 = be16 r0
-    if r0 != 2048 goto .next3
+    if r0 != 2048 goto .next4
     *(u32 *)(r10 - 224) = 0
     r2 = r10
     r2 += -224
     r1 = map[counters]
     call map_lookup_elem
-    if r0 == 0 goto .nocount4
+    if r0 == 0 goto .nocount5
     r1 = *(u64 *)(r0 + 0)
     r1 += 1
     *(u64 *)(r0 + 0) = r1
@@ -94,11 +97,11 @@ chain0:
     r1 = *(u64 *)(r0 + 8)
     r1 += r2
     *(u64 *)(r0 + 8) = r1
-.nocount4:
+.nocount5:
     r0 = 1
     exit
-.next3:
-.policy2:
+.next4:
+.policy3:
     r0 = 2  ; policy accept
     exit
 """;
