@@ -143,6 +143,7 @@ public sealed partial class ProgramCompiler
             foreach (var f in key.Fields)
             {
                 if (f is PayloadField) packet = true;
+                if (f is MetaField { Key: MetaKey.PktType } && _flavor is XdpFlavor) packet = true; // from the destination MAC
                 switch (f)
                 {
                     case MetaField { Key: MetaKey.L4Proto }: Need(ParseDepth.Transport); break;

@@ -39,3 +39,80 @@ public class NetdevIngressTests
         Assert.Equal(XdpDrop, p.Run(Packets.Ether(vlanId: 20, tpid: 0x88a8).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
     }
 }
+
+/// <summary>
+/// meta pkttype at XDP, computed as eth_type_trans does before the ingress hook, against the device's
+/// current address: BPF_PROG_TEST_RUN with the ingress device of a veth whose address the test sets.
+/// </summary>
+public class XdpPktTypeTests
+{
+    static readonly byte[] DevMac = [0x02, 0, 0, 0, 0x0a, 0x01];
+
+    static byte[] Frame(byte[] dst)
+    {
+        byte[] f = Packets.Ether().Ipv4("198.19.0.1", "198.18.1.1").Udp(1, 68);
+        dst.CopyTo(f, 0);
+        return f;
+    }
+
+    static byte[] Ctx(int ifindex, int size)
+    {
+        var c = new byte[24]; // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+        BitConverter.TryWriteBytes(c.AsSpan(4), size);
+        BitConverter.TryWriteBytes(c.AsSpan(12), ifindex);
+        return c;
+    }
+
+    static void Sh(string cmd)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sh", ["-c", cmd]) { RedirectStandardError = true })!;
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{cmd}: {p.StandardError.ReadToEnd()}");
+    }
+
+    [Theory]
+    [InlineData(0, "02:00:00:00:0a:01")]                      // host: the device's address
+    [InlineData(1, "ff:ff:ff:ff:ff:ff")]                      // broadcast
+    [InlineData(2, "01:00:5e:00:00:fb")]                      // multicast (group bit)
+    [InlineData(2, "ff:ff:ff:ff:ff:fe")]                      // group bit, not all ones: multicast
+    [InlineData(3, "02:00:00:00:09:09")]                      // otherhost
+    public void PktTypeFromTheDestinationMac(int type, string dst)
+    {
+        using var veth = new Attach.VethPair();
+        Sh($"ip -n {veth.Server} link set {Attach.VethPair.ServerDevice} address {string.Join(":", DevMac.Select(b => b.ToString("x2")))}");
+        var mac = dst.Split(':').Select(h => Convert.ToByte(h, 16)).ToArray();
+        var verdicts = Attach.VethPair.InNamespace(veth.Server, () =>
+        {
+            int ifindex = (int)System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+                .Single(i => i.Name == Attach.VethPair.ServerDevice).GetIPProperties().GetIPv4Properties().Index;
+            var results = new List<uint>();
+            for (int t = 0; t < 4; t++)
+            {
+                using var p = Harness.Xdp1(Harness.Drop(Matcher.Eq(Fields.PktType, Value.FromUInt((ulong)t, 8))));
+                var f = Frame(mac);
+                results.Add(p.TestRun(f, ctx: Ctx(ifindex, f.Length)).ReturnValue);
+            }
+            return results;
+        });
+        for (int t = 0; t < 4; t++) Assert.Equal(t == type ? XdpDrop : XdpPass, verdicts[t]);
+    }
+
+    [Fact]
+    public void DeviceAddressIsReadAtRunTime()
+    {
+        using var veth = new Attach.VethPair();
+        Sh($"ip -n {veth.Server} link set {Attach.VethPair.ServerDevice} address 02:00:00:00:0a:01");
+        var (before, after) = Attach.VethPair.InNamespace(veth.Server, () =>
+        {
+            int ifindex = (int)System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+                .Single(i => i.Name == Attach.VethPair.ServerDevice).GetIPProperties().GetIPv4Properties().Index;
+            using var p = Harness.Xdp1(Harness.Drop(Matcher.Eq(Fields.PktType, Value.FromUInt(0, 8))));
+            var f = Frame([0x02, 0, 0, 0, 0x0a, 0x02]);
+            var b = p.TestRun(f, ctx: Ctx(ifindex, f.Length)).ReturnValue;
+            Sh($"ip -n {veth.Server} link set {Attach.VethPair.ServerDevice} address 02:00:00:00:0a:02");
+            return (b, p.TestRun(f, ctx: Ctx(ifindex, f.Length)).ReturnValue);
+        });
+        Assert.Equal(XdpPass, before); // otherhost
+        Assert.Equal(XdpDrop, after);  // the same loaded program now sees host
+    }
+}
