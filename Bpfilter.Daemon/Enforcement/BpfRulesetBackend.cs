@@ -86,7 +86,7 @@ public sealed class BpfRulesetBackend : IRulesetBackend, IDisposable
         }
         catch (LiftException e)
         {
-            throw new BackendRefusal(e.Errno, e.ExtAck ?? e.Reason, e.Family, e.Table, e.Chain, e.RuleHandle);
+            throw new BackendRefusal(e.Errno, e.ExtAck ?? e.Reason, e.Family, e.Table, e.Chain, e.RuleHandle, e.ExpressionIndex);
         }
     }
 

@@ -46,14 +46,18 @@ public sealed class BackendRefusal : Nft.Netlink.NetlinkException
     public string? Table { get; }
     public string? Chain { get; }
     public ulong? RuleHandle { get; }
+    /// <summary>Index of the offending expression within that rule, or -1: nft underlines that statement.</summary>
+    public int ExpressionIndex { get; }
 
-    public BackendRefusal(int errno, string extack, byte family = 0, string? table = null, string? chain = null, ulong? ruleHandle = null)
+    public BackendRefusal(int errno, string extack, byte family = 0, string? table = null, string? chain = null, ulong? ruleHandle = null,
+        int expressionIndex = -1)
         : base(errno, extack)
     {
         Family = family;
         Table = table;
         Chain = chain;
         RuleHandle = ruleHandle;
+        ExpressionIndex = expressionIndex;
     }
 }
 

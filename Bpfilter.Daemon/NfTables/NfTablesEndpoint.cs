@@ -29,6 +29,8 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
     /// (NFT_TABLE_F_OWNER) go away with it, as nft_rcv_nl_event releases them. The socket server calls
     /// this when a requester's connection ends. Returns the number of tables released.
     /// </summary>
+    void INetlinkEndpoint.Release(uint portId) => ReleasePort(portId);
+
     public int ReleasePort(uint portId)
     {
         lock (_lock)
@@ -293,7 +295,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
                 int idx = r.Table != null && r.RuleHandle is ulong rh && tx.Origins.TryGetValue((r.Family, r.Table, rh), out int i) ? i : -1;
                 if (idx >= 0 && FindMessage(rest, idx) is { } bad)
                 {
-                    outcomes.Add(new Outcome(idx, bad.Bytes, bad.Header, r.Errno, r.ExtAck, r.Offset));
+                    outcomes.Add(new Outcome(idx, bad.Bytes, bad.Header, r.Errno, r.ExtAck, ExpressionOffset(bad.Bytes, r.ExpressionIndex)));
                     outcomes.Sort((x, y) => x.MsgIndex.CompareTo(y.MsgIndex));
                 }
                 else
@@ -319,6 +321,33 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
             output.Add(o.MsgIndex == -1
                 ? MalformedError(o.Message, portId, o.ExtAck ?? "malformed")
                 : ErrorFor(o.Message, portId, o.Errno, o.ExtAck, o.Offset));
+    }
+
+    /// <summary>
+    /// Offset of the index-th NFTA_LIST_ELEM of a NEWRULE's NFTA_RULE_EXPRESSIONS (nft maps it to
+    /// the statement's location and underlines it), or -1 when there is none.
+    /// </summary>
+    static int ExpressionOffset(byte[] newRule, int index)
+    {
+        if (index < 0) return -1;
+        try
+        {
+            var r = new NetlinkMessageReader(newRule);
+            if (!r.TryRead(out var msg)) return -1;
+            var attrs = msg.Attributes();
+            while (attrs.TryRead(out var a))
+            {
+                if (a.Type != Nft.Bytecode.NftaRule.Expressions) continue;
+                var list = a.Nested();
+                for (int i = 0; list.TryRead(out var elem); i++)
+                    if (i == index) return elem.Offset;
+            }
+        }
+        catch (NetlinkException)
+        {
+            // The message was validated when it was applied; a failure here only loses the underline.
+        }
+        return -1;
     }
 
     static (byte[] Bytes, NlMsgHeader Header)? FindMessage(ReadOnlySpan<byte> rest, int index)

@@ -112,7 +112,22 @@ public sealed class DaemonServer : IAsyncDisposable
         {
             var peer = PeerCredentials.Of(client);
             if (!peer.NetAdmin) _log($"peer pid {peer.Pid} uid {peer.Uid} lacks CAP_NET_ADMIN: answering EPERM");
-            await new DaemonConnection(client, peer, Dispatch, _log).RunAsync(ct).ConfigureAwait(false);
+            var ports = new HashSet<uint>();
+            try
+            {
+                await new DaemonConnection(client, peer, (request, portId) =>
+                {
+                    ports.Add(portId);
+                    return Dispatch(request, portId);
+                }, _log).RunAsync(ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Owner tables (NFT_TABLE_F_OWNER) go away with the socket that created them.
+                if (peer.NetAdmin)
+                    foreach (var port in ports)
+                        lock (_gate) _endpoint.Release(port);
+            }
         }
         catch (Exception e)
         {

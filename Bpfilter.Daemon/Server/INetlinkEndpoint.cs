@@ -8,4 +8,7 @@ namespace Bpfilter.Daemon.Server;
 public interface INetlinkEndpoint
 {
     IReadOnlyList<byte[]> Process(ReadOnlySpan<byte> request, uint portId);
+
+    /// <summary>The requester's socket closed (the kernel's NETLINK_URELEASE): release what that port owned.</summary>
+    void Release(uint portId) { }
 }

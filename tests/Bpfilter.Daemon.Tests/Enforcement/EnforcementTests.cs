@@ -36,9 +36,15 @@ public sealed class EnforcementTests
             add rule ip t in ct state established accept
             """, expectSuccess: false);
         Assert.NotEqual(0, r.Exit);
-        // nft 1.0.6 shows strerror and underlines the refused rule; the reason is in the daemon log.
-        Assert.Contains("add rule ip t in ct state established accept", r.Stderr);
+        // nft 1.0.6 shows strerror and underlines the refused statement (the extack offset names its
+        // expression); the reason is in the daemon log.
+        const string refused = "add rule ip t in ct state established accept";
         Assert.Contains("Operation not supported", r.Stderr);
+        var lines = r.Stderr.Split('\n');
+        int at = Array.FindIndex(lines, l => l.Trim() == refused);
+        Assert.True(at >= 0 && at + 1 < lines.Length, r.Stderr);
+        int col = lines[at].IndexOf("ct state", StringComparison.Ordinal);
+        Assert.Equal(new string(' ', col) + new string('^', "ct state".Length), lines[at + 1].TrimEnd()); // nft marks the ct expression
         Assert.Contains("expression 'ct", rig.Daemon.Log);
 
         Assert.Equal(before, rig.ProgramIds());
