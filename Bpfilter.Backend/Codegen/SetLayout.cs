@@ -8,7 +8,8 @@ namespace Bpfilter.Backend.Codegen;
 /// <summary>
 /// How a set becomes a BPF map: a hash map keyed by the concatenated field bytes when every element
 /// is exact, otherwise an LPM trie keyed by (u32 prefix length, bytes) where ranges are split into
-/// prefixes; only the last key field of a concatenation may be a prefix or range. Values are a u32
+/// prefixes; a prefix or range in a field before the last of a concatenation is expanded into its
+/// exact values (bounded by <see cref="MaxKeysPerElement"/>). Values are a u32
 /// (1 for sets; a verdict code for vmaps, see <see cref="VerdictCodes"/>).
 /// </summary>
 internal sealed class SetLayout
@@ -57,27 +58,78 @@ internal sealed class SetLayout
         foreach (var key in KeysOf(e)) yield return (key, value);
     }
 
+    /// <summary>
+    /// Most map keys one element may expand to: a prefix or range in a field before the last becomes
+    /// one exact value per member (an LPM key is one prefix of the whole concatenation).
+    /// </summary>
+    public const int MaxKeysPerElement = 1 << 16;
+
     private IEnumerable<byte[]> KeysOf(SetElement e)
     {
         var fields = Set.Key.Fields;
         if (e.Key.Count != fields.Count)
             throw new CodegenException($"set '{Set.Name}': element has {e.Key.Count} key parts, the key has {fields.Count} fields");
-        var exact = new List<byte>();
+        // the fields before the last: every combination of their members, each an exact run of bytes
+        var leads = new List<byte[]> { Array.Empty<byte>() };
+        BigInteger count = 1;
         for (var i = 0; i < fields.Count - 1; i++)
         {
-            if (e.Key[i] is not KeyPart.Exact x)
-                throw new CodegenException($"set '{Set.Name}': only the last field of a concatenation may be a prefix or range");
-            exact.AddRange(Checked(x.Value, fields[i]).Bytes);
+            var (from, to) = Members(e.Key[i], fields[i]);
+            count *= to - from + 1;
+            if (count > MaxKeysPerElement)
+                throw new CodegenException($"set '{Set.Name}': element {Describe(e)} spans more than {MaxKeysPerElement} values in the fields " +
+                    "before the last of the concatenation; bpfilter-nft expands them into exact keys");
+            var next = new List<byte[]>();
+            foreach (var lead in leads)
+                for (var v = from; v <= to; v++)
+                {
+                    var bytes = new byte[fields[i].Bytes];
+                    var raw = v.ToByteArray(isUnsigned: true, isBigEndian: true);
+                    if (!v.IsZero) raw.CopyTo(bytes, bytes.Length - raw.Length);
+                    next.Add([.. lead, .. bytes]);
+                }
+            leads = next;
         }
         var last = fields[^1];
-        var lead = exact.Count * 8;
-        foreach (var (data, bits) in LastPart(e.Key[^1], last))
+        var parts = LastPart(e.Key[^1], last).ToList();
+        if (count * parts.Count > MaxKeysPerElement)
+            throw new CodegenException($"set '{Set.Name}': element {Describe(e)} expands to more than {MaxKeysPerElement} map keys");
+        foreach (var exact in leads)
         {
-            var key = new byte[KeySize];
-            exact.CopyTo(key, DataOffset);
-            data.CopyTo(key, DataOffset + exact.Count);
-            if (IsLpm) BinaryPrimitives.WriteUInt32LittleEndian(key, (uint)(lead + bits));
-            yield return key;
+            var lead = exact.Length * 8;
+            foreach (var (data, bits) in parts)
+            {
+                var key = new byte[KeySize];
+                exact.CopyTo(key, DataOffset);
+                data.CopyTo(key, DataOffset + exact.Length);
+                if (IsLpm) BinaryPrimitives.WriteUInt32LittleEndian(key, (uint)(lead + bits));
+                yield return key;
+            }
+        }
+    }
+
+    private string Describe(SetElement e) => string.Join(" . ", e.Key.Select((p, i) => p.Format(Set.Key.Fields[i])));
+
+    /// <summary>The values [from, to] a key part of a non-last field stands for.</summary>
+    private (BigInteger From, BigInteger To) Members(KeyPart part, Field f)
+    {
+        switch (part)
+        {
+            case KeyPart.Exact x:
+                var v = ToBig(Checked(x.Value, f));
+                return (v, v);
+            case KeyPart.Prefix p:
+                if (p.Length < 0 || p.Length > f.Bits) throw new CodegenException($"set '{Set.Name}': bad prefix length {p.Length}");
+                var host = (BigInteger.One << (f.Bits - p.Length)) - 1;
+                var start = ToBig(Checked(p.Value, f)) & ~host;
+                return (start, start | host);
+            case KeyPart.Range r:
+                var a = ToBig(Checked(r.From, f));
+                var b = ToBig(Checked(r.To, f));
+                if (a > b) throw new CodegenException($"set '{Set.Name}': empty range {r}");
+                return (a, b);
+            default:
+                throw new CodegenException($"set '{Set.Name}': unknown key part {part}");
         }
     }
 
