@@ -104,8 +104,13 @@ internal sealed class RuleLifter
             case CounterExpr: Counter(i); break;
             case DynsetExpr:
                 throw _rule.Refuse(i, "expression 'dynset' (adding to a set from the packet path) is not supported by bpfilter-nft");
+            case ObjRefExpr { IsMap: true } om:
+                throw _rule.Refuse(i, $"expression 'objref' (a named object chosen per packet through object map '{om.SetName}', " +
+                    "as in `counter name ... map { ... }`) is not supported by bpfilter-nft: named stateful objects are not enforced");
             case ObjRefExpr:
                 throw _rule.Refuse(i, "expression 'objref' (named stateful objects) is not supported by bpfilter-nft");
+            case ExthdrExpr x:
+                throw _rule.Refuse(i, ExthdrRefusal.Reason(x));
             default:
                 throw _rule.Refuse(i, $"expression '{e.Name}' is not supported by bpfilter-nft");
         }

@@ -18,7 +18,7 @@ public class RefusalTests
     [InlineData("reject", 0, "expression 'reject'" + NotSupported)]
     [InlineData("quota", 0, "expression 'quota'" + NotSupported)]
     [InlineData("fib", 0, "expression 'fib'" + NotSupported)]
-    [InlineData("exthdr", 0, "expression 'exthdr'" + NotSupported)]
+    [InlineData("exthdr", 0, "expression 'exthdr' (tcp option 2 @ offset 2, 2 byte(s))" + NotSupported + ": bpfilter-nft does not parse transport options")]
     [InlineData("notrack", 0, "expression 'notrack'" + NotSupported)]
     [InlineData("hash", 3, "expression 'hash'" + NotSupported)]
     [InlineData("objref", 4, "expression 'objref' (named stateful objects)" + NotSupported)]
