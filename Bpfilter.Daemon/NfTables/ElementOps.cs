@@ -178,7 +178,10 @@ internal sealed partial class Transaction
             b.Put(sa.Type == SetAttr.Expr ? SetElemAttr.Expr : SetElemAttr.Expressions, sa.Payload);
             exprs = b.ToArray();
         }
-        return new ElementRecord(new ElementKey(key, keyEnd, flags), data, verdict, objRef, timeout, expires, udata, exprs);
+        return new ElementRecord(new ElementKey(key, keyEnd, flags), data, verdict, objRef, timeout, expires, udata, exprs)
+        {
+            InsertSeq = ++_ns.ElementSeq,
+        };
     }
 
     /// <summary>nft_data_init for a value: NFTA_DATA_VALUE of exactly the set's length.</summary>

@@ -194,7 +194,10 @@ public sealed partial class NfTablesEndpoint
         var all = set.Elements.Values.Where(e => e.ExpiresAtMs is not long x || x > now).ToList();
         var live = all.Where(e => (e.Flags & SetElemAttr.FCatchAll) == 0).ToList();
         var catchAll = all.Where(e => (e.Flags & SetElemAttr.FCatchAll) != 0).ToList();
-        if (set.IsInterval) live.Reverse(); // the rbtree walks from the highest key down
+        if (set.IsInterval && set.DescConcat != null)
+            live.Sort((x, y) => x.InsertSeq.CompareTo(y.InsertSeq)); // pipapo keeps insertion order
+        else if (set.IsInterval)
+            live.Reverse(); // the rbtree walks from the highest key down
         var hdr = Hdr(NftMsg.NewSetElem, NlmFlags.Multi, h, portId);
         if (dump)
         {

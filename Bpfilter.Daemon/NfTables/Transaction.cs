@@ -213,6 +213,8 @@ internal sealed class NetnsState
     /// <summary>nft_net->base_seq: starts at 1 in a fresh namespace, never 0.</summary>
     public uint Generation = 1;
     public ulong TableHandle;
+    /// <summary>Orders set elements by insertion, which is how pipapo (concatenated interval) sets dump.</summary>
+    public long ElementSeq;
     public readonly Func<long> NowMs;
     public readonly NftEncoder Encoder;
     public readonly IRulesetBackend Backend;

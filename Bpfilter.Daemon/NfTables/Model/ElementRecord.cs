@@ -36,6 +36,8 @@ public sealed record ElementRecord(
     byte[]? UserData,
     byte[]? Expressions)
 {
+    /// <summary>When the element was added (a namespace-wide sequence); not part of its identity.</summary>
+    public long InsertSeq { get; init; }
     public byte[] Key => Id.Key;
     public uint Flags => Id.Flags;
 }
