@@ -8,6 +8,12 @@ namespace Bpfilter.Integration.Tests.Packets;
 /// </summary>
 public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<PacketSpec> Packets)
 {
+    /// <summary>
+    /// Set by `daemon-refuses "TEXT"`: bpfilter-nft refuses this ruleset on purpose (EOPNOTSUPP),
+    /// and TEXT must appear in what it says about it (nft's stderr or bpfilterd's log).
+    /// </summary>
+    public string? DaemonRefuses { get; init; }
+
     public static string Directory => Path.Combine(RepoPaths.RepoRoot, "integration", "corpus", "packets");
 
     public static IEnumerable<string> AllNames() =>
@@ -24,6 +30,7 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
         var lines = text.Replace("\r\n", "\n").Split('\n');
         string? ruleset = null;
         var packets = new List<PacketSpec>();
+        string? refuses = null;
         for (int i = 0; i < lines.Length;)
         {
             int lineNo = i + 1;
@@ -53,13 +60,22 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
                 packets.Add(ParsePacket(line, lineNo, Fail));
                 continue;
             }
-            throw Fail($"expected `ruleset <<WORD`, `packet ...` or a # comment, not `{line}`");
+            if (line.StartsWith("daemon-refuses "))
+            {
+                if (refuses != null) throw Fail("a second daemon-refuses");
+                var quoted = line["daemon-refuses ".Length..].Trim();
+                if (quoted.Length < 3 || quoted[0] != '"' || quoted[^1] != '"' || quoted[1..^1].Contains('"'))
+                    throw Fail("daemon-refuses \"TEXT\" (non-empty, quoted)");
+                refuses = quoted[1..^1];
+                continue;
+            }
+            throw Fail($"expected `ruleset <<WORD`, `packet ...`, `daemon-refuses \"TEXT\"` or a # comment, not `{line}`");
         }
         if (ruleset == null) throw new FormatException($"{source}: no ruleset");
         if (packets.Count == 0) throw new FormatException($"{source}: no packet");
         var dup = packets.GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
         if (dup != null) throw new FormatException($"{source}: two packets named {dup.Key}");
-        return new PacketCase(name, ruleset, packets);
+        return new PacketCase(name, ruleset, packets) { DaemonRefuses = refuses };
     }
 
     /// <summary>packet NAME from peer|back|fw expect pass|drop: LAYER / LAYER ...</summary>

@@ -19,19 +19,6 @@ public sealed class SidesFixture : IDisposable
 }
 
 /// <summary>
-/// Skipped unless BFNT_PACKETS_DAEMON=1: bpfilterd does not yet compile chains into BPF, so it
-/// cannot filter packets. The kernel-against-kernel theory runs the same cases for real meanwhile.
-/// </summary>
-public sealed class DaemonPacketTheoryAttribute : TheoryAttribute
-{
-    public DaemonPacketTheoryAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("BFNT_PACKETS_DAEMON") != "1")
-            Skip = "enforcement not wired yet (BFNT_PACKETS_DAEMON=1 runs it)";
-    }
-}
-
-/// <summary>
 /// The differential packet tests: each case of corpus/packets/ loaded into the kernel's nf_tables
 /// in one peer—fw—back topology and into the candidate in another; the same crafted packets must
 /// be delivered or not alike, and `nft list ruleset` (counters included) must print the same.
@@ -54,11 +41,18 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
         Assert.True(report.Length == 0, report);
     }
 
-    [DaemonPacketTheory]
+    /// <summary>
+    /// Kernel against bpfilterd (enforcing). A case marked `daemon-refuses` must instead be refused
+    /// by bpfilterd as its directive says; its packets are compared kernel against kernel only.
+    /// </summary>
+    [Theory]
     [MemberData(nameof(Cases))]
     public void DaemonFiltersLikeTheKernel(string name)
     {
-        var report = PacketRunner.RunAndCompare(PacketCase.Load(name), sides.Kernel, sides.Daemon);
+        var c = PacketCase.Load(name);
+        var report = c.DaemonRefuses != null
+            ? PacketRunner.CheckRefusal(c, sides.Daemon)
+            : PacketRunner.RunAndCompare(c, sides.Kernel, sides.Daemon);
         Assert.True(report.Length == 0, report.Length == 0 ? "" : $"{report}\nbpfilterd log:\n{sides.Daemon.DaemonLog}");
     }
 }

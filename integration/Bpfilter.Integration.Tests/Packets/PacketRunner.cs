@@ -118,6 +118,45 @@ public static class PacketRunner
         if (r.Stray > 0) sb.AppendLine($"{r.Label}: {r.Stray} stray frames/datagrams seen (noise in the topology):\n  " + string.Join("\n  ", r.StraySamples));
     }
 
+    /// <summary>
+    /// For a case bpfilter-nft refuses on purpose (`daemon-refuses "TEXT"`): loading it must fail with
+    /// nft's "Operation not supported", TEXT must appear in nft's stderr or in what bpfilterd logged
+    /// during the load, bpfilterd must survive, and the refused transaction must leave nothing behind
+    /// (the ruleset, flushed just before, lists empty). No packets are sent. Empty when all holds.
+    /// </summary>
+    public static string CheckRefusal(PacketCase c, FirewallSide side)
+    {
+        if (c.DaemonRefuses == null) throw new ArgumentException($"{c.Name} has no daemon-refuses directive");
+        var sb = new StringBuilder();
+        var revived = side.Revive();
+        if (revived.Length > 0) Console.Error.WriteLine($"{c.Name}: {revived}");
+        var flush = side.Nft(["flush", "ruleset"]);
+        if (flush.ExitCode != 0) return $"case {c.Name}:\nflush ruleset failed on {side.Label}: {flush}\n{side.Health()}";
+        int logStart = side.DaemonLog.Length;
+        var load = side.Nft(["-f", "-"], c.Ruleset);
+        var logged = side.DaemonLog[Math.Min(logStart, side.DaemonLog.Length)..];
+        if (load.ExitCode == 0)
+            sb.AppendLine($"{side.Label} loaded a ruleset the case says it refuses (daemon-refuses \"{c.DaemonRefuses}\"); " +
+                "if the refused statements are now enforced, remove the directive so the packets are compared");
+        else
+        {
+            if (!load.Stderr.Contains("Operation not supported"))
+                sb.AppendLine($"{side.Label} failed the load, but not with \"Operation not supported\":\n{load}");
+            if (!load.Stderr.Contains(c.DaemonRefuses) && !logged.Contains(c.DaemonRefuses))
+                sb.AppendLine($"neither nft's stderr nor bpfilterd's log names \"{c.DaemonRefuses}\":\n{load}\n--- bpfilterd log during the load\n{logged}");
+        }
+        var health = side.Health();
+        if (health.Length > 0) sb.AppendLine($"{side.Label}: {health}");
+        else
+        {
+            var list = side.Nft(["list", "ruleset"]);
+            if (list.ExitCode != 0 || list.Stdout.Trim().Length > 0)
+                sb.AppendLine($"{side.Label}: the refused load left something behind; `nft list ruleset`: {list}");
+        }
+        if (sb.Length > 0) sb.Insert(0, $"case {c.Name}:\n");
+        return sb.ToString();
+    }
+
     /// <summary>With BFNT_TRANSCRIPT=DIR, writes what both sides did to DIR/packets-CASE.out.</summary>
     public static void WriteTranscript(PacketCase c, SideResult a, SideResult b)
     {
