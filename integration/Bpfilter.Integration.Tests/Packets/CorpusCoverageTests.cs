@@ -88,4 +88,23 @@ public class CorpusCoverageTests
         var missing = constructs.Where(kv => !Regex.IsMatch(text, kv.Value, RegexOptions.Multiline)).Select(kv => kv.Key).ToList();
         Assert.True(missing.Count == 0, $"no ruleset has: {string.Join(", ", missing)}");
     }
+
+    /// <summary>
+    /// A `daemon-refuses` case sends no packet through bpfilterd, so its packets must reach bpfilterd
+    /// through a sibling NAME-l4 that it loads: the same packets (name, origin, layers), no directive.
+    /// </summary>
+    [Fact]
+    public void EveryRefusedCaseHasAComparedSibling()
+    {
+        static string Shape(PacketSpec p) => $"{p.Name} {p.From}: {string.Join(" / ", p.Layers.Select(l => l.Source))}";
+        var refused = All.Where(c => c.DaemonRefuses != null).ToList();
+        Assert.NotEmpty(refused);
+        foreach (var c in refused)
+        {
+            var sibling = All.FirstOrDefault(s => s.Name == c.Name + "-l4");
+            Assert.True(sibling != null, $"{c.Name} is refused by bpfilterd and has no {c.Name}-l4 sibling");
+            Assert.True(sibling!.DaemonRefuses == null, $"{sibling.Name} is refused too: its packets are compared with nothing");
+            Assert.Equal(c.Packets.Select(Shape), sibling.Packets.Select(Shape));
+        }
+    }
 }
