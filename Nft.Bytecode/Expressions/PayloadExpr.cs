@@ -29,6 +29,8 @@ public sealed record PayloadExpr(uint Base, uint Offset, uint Len, uint? DReg, u
         var dreg = ExprParse.Reg(ref p, NFTA_PAYLOAD_DREG);
         var sreg = ExprParse.Reg(ref p, NFTA_PAYLOAD_SREG);
         if ((dreg == null) == (sreg == null)) throw ExprParse.Invalid(ref p, "payload needs exactly one of a source and a destination register");
+        // The kernel's register load/store validation refuses an empty value.
+        if (len == 0) throw ExprParse.Invalid(ref p, "payload of length 0");
         var e = new PayloadExpr(b, off, len, dreg, sreg, p.U32Be(NFTA_PAYLOAD_CSUM_TYPE), p.U32Be(NFTA_PAYLOAD_CSUM_OFFSET),
             p.U32Be(NFTA_PAYLOAD_CSUM_FLAGS));
         return e with { Layout = p.Layout() };

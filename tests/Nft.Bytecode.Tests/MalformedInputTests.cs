@@ -165,6 +165,22 @@ public class MalformedInputTests
     }
 
     [Fact]
+    public void ZeroLengthPayloadIsEinvalOnItsListElement()
+    {
+        // The kernel's register store validation refuses a load of nothing (nft_validate_register_store).
+        var bytes = RuleWith(w => Expr(w, "payload", d =>
+        {
+            d.PutU32Be(PayloadExpr.NFTA_PAYLOAD_DREG, 1);
+            d.PutU32Be(PayloadExpr.NFTA_PAYLOAD_BASE, PayloadExpr.BaseNetwork);
+            d.PutU32Be(PayloadExpr.NFTA_PAYLOAD_OFFSET, 12);
+            d.PutU32Be(PayloadExpr.NFTA_PAYLOAD_LEN, 0);
+        }));
+        var e = Refused(bytes);
+        Assert.Equal(Errno.EINVAL, e.Errno);
+        Assert.Equal(ElemOffset(bytes, 0), e.Offset);
+    }
+
+    [Fact]
     public void ExpressionWithoutNameIsRefused()
     {
         var bytes = RuleWith(Counter, w => { var e = w.BeginNested(NftaList.Elem); w.PutU32Be(5, 0); w.EndNested(e); });
