@@ -18,6 +18,12 @@ public sealed class NetlinkWriter
     public ReadOnlySpan<byte> WrittenSpan => _buf.AsSpan(0, _len);
     public byte[] ToArray() => WrittenSpan.ToArray();
     public void Clear() => _len = 0;
+    /// <summary>Drops everything written after <paramref name="length"/> (a dump chunk that overflowed).</summary>
+    public void Truncate(int length)
+    {
+        if (length < 0 || length > _len) throw new ArgumentOutOfRangeException(nameof(length));
+        _len = length;
+    }
 
     Span<byte> Reserve(int n)
     {

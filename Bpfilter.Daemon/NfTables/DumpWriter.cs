@@ -10,7 +10,7 @@ internal sealed class DumpWriter
 {
     readonly List<byte[]> _out;
     readonly uint _seq, _port;
-    public readonly NlBuilder B = new(4096);
+    public readonly NetlinkWriter B = new(4096);
     int _msgStart;
 
     public DumpWriter(List<byte[]> output, uint seq, uint port)
@@ -28,10 +28,10 @@ internal sealed class DumpWriter
     {
         if (B.Length > DaemonFrame.DumpChunk && _msgStart > 0)
         {
-            _out.Add(B.Written[.._msgStart].ToArray());
-            var rest = B.Written[_msgStart..].ToArray();
+            _out.Add(B.WrittenSpan[.._msgStart].ToArray());
+            var rest = B.WrittenSpan[_msgStart..].ToArray();
             B.Clear();
-            B.Raw(rest);
+            B.WriteRaw(rest);
         }
     }
 
@@ -52,8 +52,6 @@ internal sealed class DumpWriter
 
     public void AppendDone()
     {
-        int m = B.BeginMessage(NlMsgType.Done, NlmFlags.Multi, _seq, _port);
-        B.Raw(stackalloc byte[4]);
-        B.EndMessage(m);
+        NetlinkAck.WriteDone(B, _seq, _port);
     }
 }

@@ -164,8 +164,8 @@ internal sealed partial class Transaction
         byte[]? exprs = null;
         if (adding && (e.TryGet(SetElemAttr.Expr, out var xa) || e.TryGet(SetElemAttr.Expressions, out xa)))
         {
-            var b = new NlBuilder(xa.Payload.Length + 8);
-            b.Put(xa.Type, xa.Type == SetElemAttr.Expr
+            var b = new NetlinkWriter(xa.Payload.Length + 8);
+            b.PutRaw(xa.Type, xa.Type == SetElemAttr.Expr
                 ? ExprCanonicalizer.CanonicalNested(xa.Payload.ToArray())
                 : ExprCanonicalizer.CanonicalList(xa.Payload.ToArray()));
             exprs = b.ToArray();
@@ -174,8 +174,8 @@ internal sealed partial class Transaction
         if (exprs == null && adding && s.Expressions is { Length: > 4 } se && !end)
         {
             var sa = AttrList.Parse(se, 0).Items[0];
-            var b = new NlBuilder(se.Length + 8);
-            b.Put(sa.Type == SetAttr.Expr ? SetElemAttr.Expr : SetElemAttr.Expressions, sa.Payload);
+            var b = new NetlinkWriter(se.Length + 8);
+            b.PutRaw(sa.Type == SetAttr.Expr ? SetElemAttr.Expr : SetElemAttr.Expressions, sa.Payload);
             exprs = b.ToArray();
         }
         return new ElementRecord(new ElementKey(key, keyEnd, flags), data, verdict, objRef, timeout, expires, udata, exprs)

@@ -29,7 +29,7 @@ internal static class ExprCanonicalizer
     };
 
     /// <summary>Writes the NFTA_EXPR_DATA content of <paramref name="e"/> for a dump, with live counter values.</summary>
-    public static void WriteData(NlBuilder b, ExprRecord e, CounterValue? live)
+    public static void WriteData(NetlinkWriter b, ExprRecord e, CounterValue? live)
     {
         if (e.Counter is { } cell && (e.Name == "counter" || e.Name == "quota"))
         {
@@ -48,13 +48,13 @@ internal static class ExprCanonicalizer
             b.PutU32Be(2, l.U32Be(2) ?? 0);
             return;
         }
-        b.Raw(e.Data);
+        b.WriteRaw(e.Data);
     }
 
     /// <summary>Reorders and completes the attributes of one expression (payload of NFTA_EXPR_DATA).</summary>
     public static byte[] Canonical(string name, AttrList data, Func<ushort, byte[]?>? rewrite = null)
     {
-        var b = new NlBuilder(128);
+        var b = new NetlinkWriter(128);
         var present = new SortedDictionary<ushort, byte[]>();
         foreach (var (t, p, _) in data.Items) present[t] = rewrite?.Invoke(t) ?? p;
         if (rewrite != null)
@@ -125,8 +125,8 @@ internal static class ExprCanonicalizer
         var order = Order.GetValueOrDefault(name);
         if (order != null)
             foreach (ushort t in order)
-                if (present.Remove(t, out var p)) b.Put(t, p);
-        foreach (var (t, p) in present) b.Put(t, p);
+                if (present.Remove(t, out var p)) b.PutRaw(t, p);
+        foreach (var (t, p) in present) b.PutRaw(t, p);
         return b.ToArray();
     }
 
@@ -145,35 +145,35 @@ internal static class ExprCanonicalizer
         var l = AttrList.Parse(exprNest, 0);
         string name = l.Str(1) ?? "";
         var data = l.Get(2) is { } d ? AttrList.Parse(d, 0) : new AttrList();
-        var b = new NlBuilder(64);
+        var b = new NetlinkWriter(64);
         b.PutString(1, name);
-        int n = b.BeginNest(2);
+        var n = b.BeginNestedRaw(2);
         if (name == "counter")
         {
             // stateful templates dump their (zero) state
             b.PutU64Be(CounterAttr.Bytes, data.U64Be(CounterAttr.Bytes) ?? 0);
             b.PutU64Be(CounterAttr.Packets, data.U64Be(CounterAttr.Packets) ?? 0);
         }
-        else b.Raw(Canonical(name, data));
-        b.EndNest(n);
+        else b.WriteRaw(Canonical(name, data));
+        b.EndNested(n);
         return b.ToArray();
     }
 
     /// <summary>A list of expression nests (NFTA_LIST_ELEM ...) in the kernel's layout.</summary>
     public static byte[] CanonicalList(byte[] list)
     {
-        var b = new NlBuilder(128);
+        var b = new NetlinkWriter(128);
         foreach (var (t, p, _) in AttrList.Parse(list, 0).Items)
-            b.Put(t, CanonicalNested(p));
+            b.PutRaw(t, CanonicalNested(p));
         return b.ToArray();
     }
 
     /// <summary>Nests with the NLA_F_NESTED flag nft may set, rewritten without it, recursively.</summary>
     public static byte[] StripNestedFlags(byte[] attrs, int depth = 0)
     {
-        var b = new NlBuilder(attrs.Length + 8);
+        var b = new NetlinkWriter(attrs.Length + 8);
         foreach (var (t, p, _) in AttrList.Parse(attrs, 0).Items)
-            b.Put(t, depth < 8 && LooksNested(p) ? StripNestedFlags(p, depth + 1) : p);
+            b.PutRaw(t, depth < 8 && LooksNested(p) ? StripNestedFlags(p, depth + 1) : p);
         return b.ToArray();
     }
 
@@ -207,11 +207,11 @@ internal static class ExprCanonicalizer
     /// <summary>NFTA_DATA_VERDICT nest content for a verdict (code, chain).</summary>
     public static byte[] VerdictNest(int code, string? chain)
     {
-        var b = new NlBuilder(64);
-        int v = b.BeginNest(DataAttr.Verdict);
+        var b = new NetlinkWriter(64);
+        var v = b.BeginNestedRaw(DataAttr.Verdict);
         b.PutU32Be(DataAttr.VerdictCode, (uint)code);
         if (chain != null) b.PutString(DataAttr.VerdictChain, chain);
-        b.EndNest(v);
+        b.EndNested(v);
         return b.ToArray();
     }
 }

@@ -203,7 +203,7 @@ public sealed partial class NfTablesEndpoint
         {
             // nf_tables_dump_set: one message per skb with as many elements as fit; the call that finds
             // nothing left still emits an empty message, followed by NLMSG_DONE.
-            var b = new NlBuilder(4096);
+            var b = new NetlinkWriter(4096);
             int i = 0;
             do
             {
@@ -214,7 +214,7 @@ public sealed partial class NfTablesEndpoint
                 {
                     int before = b.Length;
                     enc.Element(b, set, live[i]);
-                    if (b.Length > room && before > tok.List + 4) { b.Truncate(before); break; }
+                    if (b.Length > room && before > tok.List.Start + 4) { b.Truncate(before); break; }
                     i++;
                 }
                 enc.EndElements(b, tok);
@@ -239,7 +239,7 @@ public sealed partial class NfTablesEndpoint
                 output.Add(b.ToArray());
             } while (true);
             var d = new DumpWriter(output, h.Seq, portId);
-            d.B.Raw(b.Written);
+            d.B.WriteRaw(b.WrittenSpan);
             d.AppendDone();
             d.Flush();
             return true;
@@ -255,7 +255,7 @@ public sealed partial class NfTablesEndpoint
             byte[]? keyEnd = et.TryGet(SetElemAttr.KeyEnd, out var kea) && kea.Table(1).TryGet(DataAttr.Value, out var kev) ? kev.Payload.ToArray() : null;
             var found = Find(set, key, keyEnd, flags);
             if (found == null) throw new NetlinkException(Errno.ENOENT, null, ea.Offset);
-            var b = new NlBuilder(256);
+            var b = new NetlinkWriter(256);
             var tok = enc.BeginElements(b, Hdr(NftMsg.NewSetElem, NlmFlags.None, h, portId), table, set);
             enc.Element(b, set, found);
             enc.EndElements(b, tok);
@@ -288,9 +288,9 @@ public sealed partial class NfTablesEndpoint
     NftEncoder.Header Hdr(byte msg, NlmFlags flags, NlMsgHeader req, uint portId) =>
         new(msg, flags, req.Seq, portId, _ns.ResId);
 
-    static void Single(List<byte[]> output, Action<NlBuilder> write)
+    static void Single(List<byte[]> output, Action<NetlinkWriter> write)
     {
-        var b = new NlBuilder(512);
+        var b = new NetlinkWriter(512);
         write(b);
         output.Add(b.ToArray());
     }

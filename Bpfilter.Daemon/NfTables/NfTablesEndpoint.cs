@@ -92,12 +92,12 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         Span<byte> hdr = stackalloc byte[NlMsgHeader.Size];
         bytes[..Math.Min(bytes.Length, NlMsgHeader.Size)].CopyTo(hdr);
         var inner = NlMsgHeader.Read(hdr);
-        var b = new NlBuilder(128);
-        int m = b.BeginMessage(NlMsgType.Error, NlmFlags.Capped | NlmFlags.AckTlvs, inner.Seq, portId);
+        var b = new NetlinkWriter(128);
+        var m = b.BeginMessage(NlMsgType.Error, NlmFlags.Capped | NlmFlags.AckTlvs, inner.Seq, portId);
         Span<byte> err = stackalloc byte[4];
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(err, -Errno.EINVAL);
-        b.Raw(err);
-        b.Raw(hdr);
+        b.WriteRaw(err);
+        b.WriteRaw(hdr);
         b.PutString(NlmsgErrAttr.Msg, why);
         b.EndMessage(m);
         return b.ToArray();
@@ -182,15 +182,15 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
 
     void GetGen(in NetlinkMessage msg, uint portId, List<byte[]> output)
     {
-        var b = new NlBuilder(64);
+        var b = new NetlinkWriter(64);
         WriteGen(b, NftMsg.NewGen, NlmFlags.None, msg.Header.Seq, portId);
         output.Add(b.ToArray());
     }
 
-    void WriteGen(NlBuilder b, byte type, NlmFlags flags, uint seq, uint portId)
+    void WriteGen(NetlinkWriter b, byte type, NlmFlags flags, uint seq, uint portId)
     {
         var (pid, name) = Requester(portId);
-        int m = b.BeginNft(type, flags, seq, portId, NfProto.Unspec, _ns.ResId);
+        var m = b.BeginNfMessage(Nfnl.SubsysNftables, type, flags, seq, portId, NfProto.Unspec, _ns.ResId);
         b.PutU32Be(GenAttr.Id, _ns.Generation);
         b.PutU32Be(GenAttr.ProcPid, pid);
         b.PutString(GenAttr.ProcName, name);
@@ -435,17 +435,17 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         do _ns.Generation++; while (_ns.Generation == 0);
         if (tx.Echoes.Count == 0 && genSeq == null) return;
         // nft_commit_notify packs notifications for the same requester into shared skbs.
-        var b = new NlBuilder(4096);
+        var b = new NetlinkWriter(4096);
         foreach (var (req, encode) in tx.Echoes)
         {
             int start = b.Length;
             encode(b, _ns.ResId);
             if (b.Length > DaemonFrame.DumpChunk && start > 0)
             {
-                output.Add(b.Written[..start].ToArray());
-                var restBytes = b.Written[start..].ToArray();
+                output.Add(b.WrittenSpan[..start].ToArray());
+                var restBytes = b.WrittenSpan[start..].ToArray();
                 b.Clear();
-                b.Raw(restBytes);
+                b.WriteRaw(restBytes);
             }
         }
         // The commit ends with NEWGEN, which reaches the requester when the first message asked for echoes.

@@ -94,8 +94,8 @@ internal sealed partial class Transaction
         if (a.TryGet(SetAttr.Expr, out var sea) || a.TryGet(SetAttr.Expressions, out sea))
         {
             // Kept as sent: nft reads them back; the backend refuses what it cannot enforce.
-            var b = new NlBuilder(sea.Payload.Length + 8);
-            b.Put(sea.Type, sea.Type == SetAttr.Expr
+            var b = new NetlinkWriter(sea.Payload.Length + 8);
+            b.PutRaw(sea.Type, sea.Type == SetAttr.Expr
                 ? ExprCanonicalizer.CanonicalNested(sea.Payload.ToArray())
                 : ExprCanonicalizer.CanonicalList(sea.Payload.ToArray()));
             exprs = b.ToArray();

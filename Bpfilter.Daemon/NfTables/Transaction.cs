@@ -27,7 +27,7 @@ internal sealed partial class Transaction
     /// <summary>Sets created by this batch (handles), for the unbound anonymous set check at commit.</summary>
     readonly HashSet<(byte, string, ulong)> _newSets = new();
 
-    public readonly List<(NlMsgHeader Request, Action<NlBuilder, ushort> Encode)> Echoes = new();
+    public readonly List<(NlMsgHeader Request, Action<NetlinkWriter, ushort> Encode)> Echoes = new();
     public bool Changed { get; private set; }
     public bool StructureChanged { get; private set; }
     public readonly HashSet<SetChange> ChangedSets = new();
@@ -103,7 +103,7 @@ internal sealed partial class Transaction
     bool Echo => _req.Has(NlmFlags.Echo);
 
     /// <summary>Queues the notification the kernel sends for this message's change (only echoed).</summary>
-    void Notify(Action<NlBuilder, NftEncoder.Header> encode, byte msg, NlmFlags flags)
+    void Notify(Action<NetlinkWriter, NftEncoder.Header> encode, byte msg, NlmFlags flags)
     {
         if (!Echo) return;
         var req = _req;

@@ -122,6 +122,22 @@ public class MessageTests
     }
 
     [Fact]
+    public void TruncateDropsAnOverflowingMessageAndRawNestsKeepTheirType()
+    {
+        var w = new NetlinkWriter();
+        var first = NewTable(1, "a");
+        w.WriteRaw(first);
+        int keep = w.Length;
+        var n = w.BeginNestedRaw(3); // nf_tables dumps open nests without NLA_F_NESTED
+        w.PutU32Be(1, 7);
+        w.EndNested(n);
+        Assert.Equal(new byte[] { 12, 0, 3, 0, 8, 0, 1, 0, 0, 0, 0, 7 }, w.WrittenSpan[keep..].ToArray());
+        w.Truncate(keep);
+        Assert.Equal(first, w.ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => w.Truncate(keep + 1));
+    }
+
+    [Fact]
     public void OversizedRequestFrameIsRefused()
     {
         var h = new byte[8];
