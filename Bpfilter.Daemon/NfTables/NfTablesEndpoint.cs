@@ -337,7 +337,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
             var attrs = msg.Attributes();
             while (attrs.TryRead(out var a))
             {
-                if (a.Type != Nft.Bytecode.NftaRule.Expressions) continue;
+                if (a.Type != RuleAttr.Expressions) continue;
                 var list = a.Nested();
                 for (int i = 0; list.TryRead(out var elem); i++)
                     if (i == index) return elem.Offset;
