@@ -33,7 +33,7 @@ public sealed class BpfRulesetBackend : IRulesetBackend, IDisposable
 
     sealed record Staged(LiftResult Lift, List<Step> Steps, List<Attachment> Detach);
 
-    public void Prepare(RulesetSnapshot next, TransactionSummary summary)
+    public void Prepare(RulesetChange change)
     {
         lock (_gate)
         {
@@ -42,7 +42,7 @@ public sealed class BpfRulesetBackend : IRulesetBackend, IDisposable
             try
             {
                 var clock = System.Diagnostics.Stopwatch.StartNew();
-                var lift = Lift(next);
+                var lift = Lift(change);
                 var lifted = clock.ElapsedMilliseconds;
                 var units = AttachUnit.Group(lift.Ruleset);
                 foreach (var unit in units) steps.Add(Stage(lift, unit));
@@ -51,7 +51,7 @@ public sealed class BpfRulesetBackend : IRulesetBackend, IDisposable
                 _staged = new Staged(lift, steps, detach);
                 _log($"prepared {steps.Count} attach point(s): {steps.Count(s => s.Loaded != null)} program(s) loaded, " +
                      $"{steps.Count(s => s.Diff != null)} kept with {steps.Sum(s => s.Diff?.Count ?? 0)} map update(s), {detach.Count} to detach" +
-                     $"{(summary.ElementsOnly ? " (elements only)" : "")}; lift {lifted} ms, total {clock.ElapsedMilliseconds} ms");
+                     $"{(change.ElementsOnly ? " (elements only)" : "")}; lift {lifted} ms, total {clock.ElapsedMilliseconds} ms");
             }
             catch (Exception e)
             {
@@ -69,12 +69,12 @@ public sealed class BpfRulesetBackend : IRulesetBackend, IDisposable
         }
     }
 
-    LiftResult Lift(RulesetSnapshot next)
+    LiftResult Lift(RulesetChange change)
     {
-        List<SourceTable> sources;
+        IReadOnlyList<SourceTable> sources;
         try
         {
-            sources = SnapshotSource.From(next);
+            sources = change.Tables;
         }
         catch (NetlinkException e)
         {

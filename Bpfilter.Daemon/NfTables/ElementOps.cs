@@ -66,8 +66,9 @@ internal sealed partial class Transaction
         var nt = t with { Sets = t.Sets.SetItem(si, ns) };
         PutTable(ti, nt);
         if (added.Count == 0) return;
-        ChangedSets.Add(new SetChange(t.Family, t.Name, s.Name));
-        MarkChanged(structure: _newSets.Contains((t.Family, t.Name, s.Handle)));
+        bool newSet = _newSets.Contains((t.Family, t.Name, s.Handle));
+        if (!newSet) foreach (var e in added) TrackElement(t, s, e, added: true);
+        MarkChanged(structure: newSet);
         foreach (var e in added)
             Notify((b, h) =>
             {
@@ -234,7 +235,7 @@ internal sealed partial class Transaction
         var nt = t with { Sets = t.Sets.SetItem(si, ns) };
         PutTable(ti, nt);
         if (removed.Count == 0) return;
-        ChangedSets.Add(new SetChange(t.Family, t.Name, s.Name));
+        foreach (var e in removed) TrackElement(t, s, e, added: false);
         MarkChanged(structure: false);
         foreach (var e in removed)
             Notify((b, h) =>

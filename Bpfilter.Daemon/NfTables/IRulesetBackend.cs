@@ -4,13 +4,13 @@ namespace Bpfilter.Daemon.NfTables;
 
 /// <summary>
 /// What enforces a committed ruleset (BPF programs and maps). The emulation calls
-/// <see cref="Prepare"/> with the ruleset a batch would produce; the backend compiles and loads it
+/// <see cref="Prepare"/> with the change a batch would make; the backend compiles and loads it
 /// without making it live, or throws <see cref="BackendRefusal"/> to refuse the whole batch. Then
 /// exactly one of <see cref="Commit"/> (make it live) or <see cref="Abort"/> (drop what was staged) follows.
 /// </summary>
 public interface IRulesetBackend
 {
-    void Prepare(RulesetSnapshot next, TransactionSummary summary);
+    void Prepare(RulesetChange change);
     void Commit();
     void Abort();
 
@@ -31,13 +31,31 @@ public readonly record struct CounterValue(ulong Packets, ulong Bytes);
 public readonly record struct CounterRef(byte Family, string Table, string? Chain, ulong RuleHandle, int ExpressionIndex, string? ObjectName);
 
 /// <summary>
-/// What a batch changed. <see cref="ElementsOnly"/> is true when it only added or removed set
-/// elements: a backend can then update its maps without recompiling programs.
+/// What a batch changes. <see cref="Tables"/> is the whole ruleset the batch would produce, as the typed
+/// Nft.Bytecode objects the lifter reads; it is built on first use, so a backend that handles an
+/// element-only change from <see cref="SetDeltas"/> alone never pays for it. <see cref="ElementsOnly"/>
+/// is true when the batch only added or removed elements of sets that existed before it.
 /// </summary>
-public sealed record TransactionSummary(bool ElementsOnly, IReadOnlyList<SetChange> ChangedSets);
+public sealed class RulesetChange
+{
+    readonly Func<IReadOnlyList<SourceTable>> _build;
+    IReadOnlyList<SourceTable>? _tables;
 
-/// <summary>A set whose elements a batch changed.</summary>
-public readonly record struct SetChange(byte Family, string Table, string Set);
+    public RulesetChange(Func<IReadOnlyList<SourceTable>> tables, bool elementsOnly, IReadOnlyList<SetDelta> setDeltas)
+    {
+        _build = tables;
+        ElementsOnly = elementsOnly;
+        SetDeltas = setDeltas;
+    }
+
+    public IReadOnlyList<SourceTable> Tables => _tables ??= _build();
+    public bool ElementsOnly { get; }
+    public IReadOnlyList<SetDelta> SetDeltas { get; }
+}
+
+/// <summary>The elements a batch added to and removed from one set (an element added and removed again in the same batch appears in neither).</summary>
+public sealed record SetDelta(byte Family, string Table, string Set,
+    IReadOnlyList<Nft.Bytecode.Objects.SetElement> Added, IReadOnlyList<Nft.Bytecode.Objects.SetElement> Removed);
 
 /// <summary>A backend refuses a batch. The emulation blames the batch message that created <see cref="RuleHandle"/> (or the chain) when it can.</summary>
 public sealed class BackendRefusal : Nft.Netlink.NetlinkException
@@ -65,7 +83,7 @@ public sealed class BackendRefusal : Nft.Netlink.NetlinkException
 public sealed class NullRulesetBackend : IRulesetBackend
 {
     public static readonly NullRulesetBackend Instance = new();
-    public void Prepare(RulesetSnapshot next, TransactionSummary summary) { }
+    public void Prepare(RulesetChange change) { }
     public void Commit() { }
     public void Abort() { }
     public CounterValue? ReadCounter(CounterRef counter) => null;

@@ -40,7 +40,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
             var next = _ns.Committed with { Tables = _ns.Committed.Tables.RemoveAll(t => owned.Contains(t)) };
             try
             {
-                _ns.Backend.Prepare(next, new TransactionSummary(false, []));
+                _ns.Backend.Prepare(new RulesetChange(() => SnapshotSource.From(next), false, []));
                 _ns.Backend.Commit();
             }
             catch (NetlinkException)
@@ -287,7 +287,7 @@ public sealed partial class NfTablesEndpoint : INetlinkEndpoint
         {
             try
             {
-                if (tx.Changed) _ns.Backend.Prepare(tx.Work, tx.Summary());
+                if (tx.Changed) _ns.Backend.Prepare(tx.Change());
             }
             catch (BackendRefusal r)
             {

@@ -30,7 +30,8 @@ internal sealed partial class Transaction
     public readonly List<(NlMsgHeader Request, Action<NetlinkWriter, ushort> Encode)> Echoes = new();
     public bool Changed { get; private set; }
     public bool StructureChanged { get; private set; }
-    public readonly HashSet<SetChange> ChangedSets = new();
+    /// <summary>Elements this batch added to and removed from sets that existed before it, per set.</summary>
+    readonly Dictionary<(byte Family, string Table, string Set), ElementDelta> _deltas = new();
 
     public Transaction(NetnsState ns, uint portId)
     {
@@ -202,8 +203,33 @@ internal sealed partial class Transaction
         foreach (var t in Work.Tables) ChainValidator.Validate(t);
     }
 
-    public TransactionSummary Summary() =>
-        new(!StructureChanged && ChangedSets.Count > 0, ChangedSets.ToList());
+    /// <summary>Records that an element went in (or out) of a set; an add and a removal of the same element cancel.</summary>
+    void TrackElement(TableRecord t, SetRecord s, ElementRecord e, bool added)
+    {
+        var key = (t.Family, t.Name, s.Name);
+        if (!_deltas.TryGetValue(key, out var d)) _deltas[key] = d = new ElementDelta();
+        var (into, from) = added ? (d.Added, d.Removed) : (d.Removed, d.Added);
+        if (!from.Remove(e.Id)) into[e.Id] = e;
+    }
+
+    /// <summary>What the backend is asked to enforce: the proposed ruleset and the element deltas.</summary>
+    public RulesetChange Change()
+    {
+        var work = Work;
+        var deltas = _deltas
+            .Where(kv => kv.Value.Added.Count + kv.Value.Removed.Count > 0)
+            .Select(kv => new SetDelta(kv.Key.Family, kv.Key.Table, kv.Key.Set,
+                kv.Value.Added.Values.Select(SnapshotSource.Element).ToList(),
+                kv.Value.Removed.Values.Select(SnapshotSource.Element).ToList()))
+            .ToList();
+        return new RulesetChange(() => SnapshotSource.From(work), !StructureChanged && deltas.Count > 0, deltas);
+    }
+
+    sealed class ElementDelta
+    {
+        public readonly Dictionary<ElementKey, ElementRecord> Added = new();
+        public readonly Dictionary<ElementKey, ElementRecord> Removed = new();
+    }
 }
 
 /// <summary>State of one network namespace: committed ruleset, generation, table handle counter, clock.</summary>

@@ -11,16 +11,16 @@ public class BackendAndDumpTests
     sealed class RecordingBackend : IRulesetBackend
     {
         public readonly List<string> Calls = new();
-        public readonly List<TransactionSummary> Summaries = new();
-        public Func<RulesetSnapshot, Exception?> Refuse = _ => null;
+        public readonly List<RulesetChange> Changes = new();
+        public Func<IReadOnlyList<SourceTable>, Exception?> Refuse = _ => null;
         public CounterValue? Live;
         public readonly List<CounterRef> Resets = new();
 
-        public void Prepare(RulesetSnapshot next, TransactionSummary summary)
+        public void Prepare(RulesetChange change)
         {
             Calls.Add("prepare");
-            Summaries.Add(summary);
-            if (Refuse(next) is { } e) throw e;
+            Changes.Add(change);
+            if (Refuse(change.Tables) is { } e) throw e;
         }
 
         public void Commit() => Calls.Add("commit");
@@ -59,9 +59,12 @@ public class BackendAndDumpTests
         Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewSet(3, "t", "s"), AddElement(4, "t", "s", [10, 0, 0, 1])), Port));
         Assert.Empty(ep.Process(Batch(AddElement(2, "t", "s", [10, 0, 0, 2])), Port));
         Assert.Equal(new[] { "prepare", "commit", "prepare", "commit" }, be.Calls);
-        Assert.False(be.Summaries[0].ElementsOnly);
-        Assert.True(be.Summaries[1].ElementsOnly);
-        Assert.Equal(new SetChange(Ip, "t", "s"), Assert.Single(be.Summaries[1].ChangedSets));
+        Assert.False(be.Changes[0].ElementsOnly);
+        Assert.True(be.Changes[1].ElementsOnly);
+        var delta = Assert.Single(be.Changes[1].SetDeltas);
+        Assert.Equal((Ip, "t", "s"), (delta.Family, delta.Table, delta.Set));
+        Assert.Equal(new byte[] { 10, 0, 0, 2 }, Assert.IsType<Nft.Bytecode.Data.ValueData>(Assert.Single(delta.Added).Key).Value);
+        Assert.Empty(delta.Removed);
         Assert.Equal(2, ep.Ruleset.Tables[0].Sets[0].Elements.Count);
     }
 
@@ -71,8 +74,8 @@ public class BackendAndDumpTests
         var be = new RecordingBackend();
         var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
         ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c")), Port);
-        be.Refuse = next => next.Tables[0].Chains[0].Rules.Count > 0
-            ? new BackendRefusal(Errno.EOPNOTSUPP, "cannot enforce", Ip, "t", "c", next.Tables[0].Chains[0].Rules[^1].Handle)
+        be.Refuse = next => next[0].Chains[0].Rules.Count > 0
+            ? new BackendRefusal(Errno.EOPNOTSUPP, "cannot enforce", Ip, "t", "c", next[0].Chains[0].Rules[^1].Handle)
             : null;
         var ok = AddRule(5, "t", "c", w => Counter(w));
         var refused = AddRule(6, "t", "c", w => Verdict(w, 0));

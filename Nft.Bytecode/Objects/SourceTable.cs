@@ -1,6 +1,5 @@
-using Nft.Bytecode.Objects;
 
-namespace Nft.Lifter;
+namespace Nft.Bytecode.Objects;
 
 /// <summary>
 /// One nf_tables table as the lifter reads it: the typed objects of Nft.Bytecode, rules in chain

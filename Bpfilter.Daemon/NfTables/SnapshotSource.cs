@@ -1,7 +1,6 @@
 using Bpfilter.Daemon.NfTables.Model;
 using Nft.Bytecode.Data;
 using Nft.Bytecode.Expressions;
-using Nft.Lifter;
 using Nft.Netlink;
 using NftChain = Nft.Bytecode.Objects.Chain;
 using NftChainHook = Nft.Bytecode.Objects.ChainHook;
@@ -10,7 +9,7 @@ using NftSet = Nft.Bytecode.Objects.Set;
 using NftSetElement = Nft.Bytecode.Objects.SetElement;
 using NftTable = Nft.Bytecode.Objects.Table;
 
-namespace Bpfilter.Daemon.Enforcement;
+namespace Bpfilter.Daemon.NfTables;
 
 /// <summary>
 /// The emulation's committed records as the typed Nft.Bytecode objects the lifter reads. Expression
@@ -75,7 +74,7 @@ internal static class SnapshotSource
         Expressions = s.Expressions is { Length: > 0 } x ? [new OpaqueExpr("set-statements", x)] : null,
     };
 
-    static NftSetElement Element(ElementRecord e) => new()
+    public static NftSetElement Element(ElementRecord e) => new()
     {
         Key = e.Id.Key.Length > 0 ? new ValueData(e.Id.Key) : null,
         KeyEnd = e.Id.KeyEnd is { } end ? new ValueData(end) : null,
