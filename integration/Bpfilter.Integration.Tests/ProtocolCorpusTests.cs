@@ -51,7 +51,7 @@ public class ProtocolCorpusTests
             Assert.True(self.Ok, self.ToString());
             return;
         }
-        var missing = DaemonProcess.MissingReason();
+        var missing = RepoPaths.MissingReason();
         Assert.True(missing.Length == 0, missing);
         using var kernel = new KernelTarget();
         using var daemon = new DaemonTarget();
@@ -61,7 +61,7 @@ public class ProtocolCorpusTests
             File.WriteAllText(Path.Combine(transcripts, name + ".daemon.log"), daemon.Daemon.Log);
         Assert.True(report.Ok, report.ToString());
         var leaked = daemon.KernelRuleset();
-        Assert.True(leaked.ExitCode == 0 && leaked.Stdout.Length == 0,
+        Assert.True(leaked.Exit == 0 && leaked.Stdout.Length == 0,
             $"the kernel of the daemon's namespace was changed, so some nft call bypassed the daemon: {leaked}");
     }
 }

@@ -58,7 +58,7 @@ public class RobustnessTests(ITestOutputHelper output)
         var kernelErrno = k!.Errnos.LastOrDefault();
         Assert.True(kernelErrno != 0, $"{name}: the kernel accepted it ({k}); the case is wrong");
 
-        Assert.True(RepoPaths.DaemonDll != null, DaemonProcess.MissingReason());
+        Assert.True(RepoPaths.DaemonDll != null, RepoPaths.MissingReason());
         using var daemonNs = NetNs.Create();
         using var daemon = DaemonProcess.Start(daemonNs);
         using var client = new DaemonClient(daemon.SocketPath);
@@ -75,7 +75,7 @@ public class RobustnessTests(ITestOutputHelper output)
     [Fact]
     public void MutatedRequestsNeverBreakTheDaemon()
     {
-        var missing = DaemonProcess.MissingReason();
+        var missing = RepoPaths.MissingReason();
         Assert.True(RepoPaths.DaemonDll != null, missing);
 
         using var kernelNs = NetNs.Create(withDevices: false);
@@ -175,11 +175,11 @@ public class RobustnessTests(ITestOutputHelper output)
 
         // Afterwards an ordinary nft still works against the same daemon.
         var env = new Dictionary<string, string> { ["BFNFT_SOCKET"] = daemon.SocketPath };
-        var bfnft = RepoPaths.Bfnft ?? throw new InvalidOperationException(DaemonProcess.MissingReason());
+        var bfnft = RepoPaths.RequireBfnft();
         var add = daemonNs.Exec(bfnft, ["add", "table", "ip", "ok"], env: env);
-        Assert.True(add.ExitCode == 0, $"nft add table after the fuzzing: {add}");
+        Assert.True(add.Exit == 0, $"nft add table after the fuzzing: {add}");
         var list = daemonNs.Exec(bfnft, ["list", "table", "ip", "ok"], env: env);
-        Assert.True(list.ExitCode == 0 && list.Stdout == "table ip ok {\n}\n", $"nft list table after the fuzzing: {list}");
+        Assert.True(list.Exit == 0 && list.Stdout == "table ip ok {\n}\n", $"nft list table after the fuzzing: {list}");
         Assert.True(daemon.IsAlive, $"the daemon died:\n{daemon.Log}");
     }
 

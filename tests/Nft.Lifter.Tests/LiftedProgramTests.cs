@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Loader;
@@ -23,20 +22,11 @@ public class LiftedProgramTests
         };
     }
 
+    /// <summary>An IPv4 TCP SYN from port 40000, from the network header on.</summary>
     static byte[] Tcp4(string src, string dst, ushort dport)
     {
-        var p = new byte[40];
-        p[0] = 0x45;
-        BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(2), 40);
-        p[8] = 64;
-        p[9] = 6;
-        IPAddress.Parse(src).GetAddressBytes().CopyTo(p, 12);
-        IPAddress.Parse(dst).GetAddressBytes().CopyTo(p, 16);
-        BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(20), 40000);
-        BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(22), dport);
-        p[32] = 0x50;
-        p[33] = 0x02;
-        return p;
+        IPAddress s = IPAddress.Parse(src), d = IPAddress.Parse(dst);
+        return PacketLayers.Ipv4(s, d, PacketLayers.ProtoTcp, PacketLayers.Tcp(s, d, 40000, dport, flags: 0x02, [], window: 0));
     }
 
     static (LoadedProgram Program, LiftResult Lift) Load(SourceTable t)

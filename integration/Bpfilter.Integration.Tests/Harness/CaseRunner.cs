@@ -35,8 +35,8 @@ public static class CaseRunner
             var where = $"{c.Name}.nft:{step.Line}: {step.CommandText}";
             var k = reference.Nft(step.Args, step.Stdin);
             transcript.Append("### ").Append(where).Append('\n').Append(step.Stdin)
-                .Append("## ").Append(reference.Label).Append('\n').Append(Render(k.ExitCode, WithPidPlaceholder(k.Stdout, k.Pid), k.Stderr));
-            if (step.ExpectFailure is bool mustFail && (mustFail ? k.ExitCode == 0 : k.ExitCode != 0))
+                .Append("## ").Append(reference.Label).Append('\n').Append(Render(k.Exit, WithPidPlaceholder(k.Stdout, k.Pid), k.Stderr));
+            if (step.ExpectFailure is bool mustFail && (mustFail ? k.Exit == 0 : k.Exit != 0))
                 corpus.Add($"{where}: the kernel {(mustFail ? "accepted" : "refused")} it, " +
                            $"the case says it must {(mustFail ? "fail (`! nft`)" : "succeed")}:\n{k}");
 
@@ -49,10 +49,10 @@ public static class CaseRunner
             }
             else
             {
-                expected = Render(k.ExitCode, WithPidPlaceholder(k.Stdout, k.Pid), k.Stderr);
+                expected = Render(k.Exit, WithPidPlaceholder(k.Stdout, k.Pid), k.Stderr);
                 label = reference.Label;
             }
-            var actual = Render(d.ExitCode, WithPidPlaceholder(d.Stdout, d.Pid), d.Stderr);
+            var actual = Render(d.Exit, WithPidPlaceholder(d.Stdout, d.Pid), d.Stderr);
             transcript.Append("## ").Append(candidate.Label).Append('\n').Append(actual);
             if (expected != actual)
                 mismatches.Add($"{where}\n{UnifiedDiff.Create(expected, actual, label, candidate.Label)}");

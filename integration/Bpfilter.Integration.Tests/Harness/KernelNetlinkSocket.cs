@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
 
 namespace Bpfilter.Integration.Tests.Harness;
 
@@ -12,9 +11,7 @@ public sealed unsafe partial class KernelNetlinkSocket : IDisposable
 {
     const int AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0x80000, NETLINK_NETFILTER = 12;
     const int SOL_NETLINK = 270, NETLINK_EXT_ACK = 11, SOL_SOCKET = 1, SO_RCVBUF = 8;
-    const int CLONE_NEWNET = 0x40000000, MSG_DONTWAIT = 0x40, EAGAIN = 11;
-
-    [LibraryImport("libc", SetLastError = true)] private static partial int setns(int fd, int nstype);
+    const int MSG_DONTWAIT = 0x40, EAGAIN = 11;
     [LibraryImport("libc", SetLastError = true)] private static partial int socket(int domain, int type, int protocol);
     [LibraryImport("libc", SetLastError = true)] private static partial int setsockopt(int fd, int level, int name, int* value, int len);
     [LibraryImport("libc", SetLastError = true)] private static partial nint send(int fd, byte* buf, nint len, int flags);
@@ -26,27 +23,16 @@ public sealed unsafe partial class KernelNetlinkSocket : IDisposable
 
     public KernelNetlinkSocket(NetNs ns)
     {
-        int fd = -1;
-        Exception? error = null;
-        var t = new Thread(() =>
+        // A socket belongs to the namespace of the thread that creates it.
+        _fd = ns.Run(() =>
         {
-            try
-            {
-                using SafeFileHandle h = File.OpenHandle(ns.NetnsPath);
-                if (setns((int)h.DangerousGetHandle(), CLONE_NEWNET) != 0)
-                    throw new IOException($"setns {ns.NetnsPath}: errno {Marshal.GetLastPInvokeError()}");
-                fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-                if (fd < 0) throw new IOException($"socket: errno {Marshal.GetLastPInvokeError()}");
-                int one = 1, rcv = 4 << 20;
-                setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(int));
-                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(int));
-            }
-            catch (Exception e) { error = e; }
+            var fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+            if (fd < 0) throw new IOException($"socket: errno {Marshal.GetLastPInvokeError()}");
+            int one = 1, rcv = 4 << 20;
+            setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(int));
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(int));
+            return fd;
         });
-        t.Start();
-        t.Join();
-        if (error != null) throw error;
-        _fd = fd;
     }
 
     /// <summary>Sends one datagram and collects every datagram the kernel queued in answer.</summary>

@@ -28,7 +28,7 @@ public sealed class DaemonTarget : INftTarget
 
     public DaemonTarget()
     {
-        _bfnft = RepoPaths.Bfnft ?? throw new InvalidOperationException(DaemonProcess.MissingReason());
+        _bfnft = RepoPaths.RequireBfnft();
         _ns = NetNs.Create();
         // Emulation only by default (the nf_tables answers are what this compares); BFNT_ENFORCE=1 runs
         // bpfilterd as shipped, compiling and attaching every base chain, which refuses some features on purpose.

@@ -25,7 +25,7 @@ public sealed class FirewallSide : IDisposable
 
     public static FirewallSide Daemon()
     {
-        var bfnft = RepoPaths.Bfnft ?? throw new InvalidOperationException(DaemonProcess.MissingReason());
+        var bfnft = RepoPaths.RequireBfnft();
         var t = Topology.Create();
         try
         {

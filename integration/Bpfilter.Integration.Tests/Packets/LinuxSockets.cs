@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace Bpfilter.Integration.Tests.Packets;
 
 /// <summary>
-/// The few libc calls the packet tests need: raw AF_PACKET and IP sockets, setns, poll. .NET's
+/// The few libc calls the packet tests need: raw AF_PACKET and IP sockets, poll. .NET's
 /// Socket has no AF_PACKET sockaddr, so these are plain file descriptors.
 /// </summary>
 internal static unsafe partial class LinuxSockets
@@ -16,7 +16,6 @@ internal static unsafe partial class LinuxSockets
     public const int SOL_SOCKET = 1, SO_RCVBUF = 8;
     public const int SOL_PACKET = 263, PACKET_IGNORE_OUTGOING = 23;
     public const int ETH_P_ALL = 0x0003;
-    public const int CLONE_NEWNET = 0x40000000;
     public const int MSG_DONTWAIT = 0x40;
     const short POLLIN = 1;
     const int EINTR = 4, EAGAIN = 11;
@@ -36,8 +35,6 @@ internal static unsafe partial class LinuxSockets
     [LibraryImport("libc", SetLastError = true)]
     private static partial int setsockopt(int fd, int level, int name, byte* value, int len);
 
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int setns(int fd, int nstype);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
@@ -53,13 +50,6 @@ internal static unsafe partial class LinuxSockets
 
     static Exception Error(string what) =>
         new IOException($"{what}: errno {Marshal.GetLastPInvokeError()} ({Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())})");
-
-    /// <summary>Moves the calling thread into the network namespace mounted at <paramref name="path"/>.</summary>
-    public static void EnterNetns(string path)
-    {
-        using var h = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
-        if (setns((int)h.DangerousGetHandle(), CLONE_NEWNET) != 0) throw Error($"setns {path}");
-    }
 
     public static int Socket(int domain, int type, int protocol)
     {

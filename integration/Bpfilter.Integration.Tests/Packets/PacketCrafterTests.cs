@@ -115,7 +115,7 @@ public class PacketCrafterTests
         Assert.Equal(0x88a8, BinaryPrimitives.ReadUInt16BigEndian(f.AsSpan(16)));
         Assert.Equal(20, BinaryPrimitives.ReadUInt16BigEndian(f.AsSpan(18)));
         Assert.Equal(0x0800, Ethertype(f, out _));
-        Assert.Equal(p.Fingerprints[0], PacketCrafter.FrameL3Payload(f));
+        Assert.Equal(p.Fingerprints[0], PacketLayers.FrameL3Payload(f));
     }
 
     [Fact]

@@ -35,17 +35,17 @@ public static class PacketRunner
         var revived = side.Revive();
         if (revived.Length > 0) Console.Error.WriteLine($"{c.Name}: {revived}");
         var flush = side.Nft(["flush", "ruleset"]);
-        if (flush.ExitCode != 0)
+        if (flush.Exit != 0)
             return new SideResult(side.Label, flush, [], "", 0, $"flush ruleset failed: {flush}\n{side.Health()}");
         var load = side.Nft(["-f", "-"], c.Ruleset);
-        if (load.ExitCode != 0)
+        if (load.Exit != 0)
             return new SideResult(side.Label, load, [], "", 0, side.Health());
         side.Topology.Drain();
         side.Topology.ResetStray();
         var delivered = packets.Select(p => side.Topology.SendAndObserve(p, waitMs)).ToList();
         var list = side.Nft(["list", "ruleset"]);
         side.Topology.Drain(); // a packet that came late shows up as stray
-        var listing = list.ExitCode == 0 ? list.Stdout : $"list ruleset failed: {list}";
+        var listing = list.Exit == 0 ? list.Stdout : $"list ruleset failed: {list}";
         return new SideResult(side.Label, load, delivered, listing, side.Topology.StrayCount, side.Health())
         {
             StraySamples = side.Topology.StraySamples,
@@ -67,7 +67,7 @@ public static class PacketRunner
         WriteTranscript(c, a, b);
         var report = Compare(c, a, b);
         bool timingTrouble = a.Stray > 0 || b.Stray > 0 ||
-            (a.Load.ExitCode == 0 && c.Packets.Where((p, i) => p.ExpectDelivered && !a.Delivered[i]).Any());
+            (a.Load.Exit == 0 && c.Packets.Where((p, i) => p.ExpectDelivered && !a.Delivered[i]).Any());
         if (report.Length == 0 || !timingTrouble) return report;
         a = Run(reference, c, packets, WaitMs * 4);
         b = Run(candidate, c, packets, WaitMs * 4);
@@ -86,9 +86,9 @@ public static class PacketRunner
         var sb = new StringBuilder();
         CheckReference(c, reference, sb);
         if (candidate.Health.Length > 0) sb.AppendLine($"{candidate.Label}: {candidate.Health}");
-        if (candidate.Load.ExitCode != 0)
+        if (candidate.Load.Exit != 0)
             sb.AppendLine($"{candidate.Label} did not load the ruleset:\n{candidate.Load}");
-        else if (reference.Load.ExitCode == 0)
+        else if (reference.Load.Exit == 0)
         {
             for (int i = 0; i < c.Packets.Count; i++)
                 if (reference.Delivered[i] != candidate.Delivered[i])
@@ -105,7 +105,7 @@ public static class PacketRunner
     static void CheckReference(PacketCase c, SideResult r, StringBuilder sb)
     {
         if (r.Health.Length > 0) sb.AppendLine($"{r.Label}: {r.Health}");
-        if (r.Load.ExitCode != 0)
+        if (r.Load.Exit != 0)
         {
             sb.AppendLine($"{r.Label} did not load the ruleset (the case is wrong):\n{r.Load}");
             return;
@@ -131,11 +131,11 @@ public static class PacketRunner
         var revived = side.Revive();
         if (revived.Length > 0) Console.Error.WriteLine($"{c.Name}: {revived}");
         var flush = side.Nft(["flush", "ruleset"]);
-        if (flush.ExitCode != 0) return $"case {c.Name}:\nflush ruleset failed on {side.Label}: {flush}\n{side.Health()}";
+        if (flush.Exit != 0) return $"case {c.Name}:\nflush ruleset failed on {side.Label}: {flush}\n{side.Health()}";
         int logStart = side.DaemonLog.Length;
         var load = side.Nft(["-f", "-"], c.Ruleset);
         var logged = side.DaemonLog[Math.Min(logStart, side.DaemonLog.Length)..];
-        if (load.ExitCode == 0)
+        if (load.Exit == 0)
             sb.AppendLine($"{side.Label} loaded a ruleset the case says it refuses (daemon-refuses \"{c.DaemonRefuses}\"); " +
                 "if the refused statements are now enforced, remove the directive so the packets are compared");
         else
@@ -150,7 +150,7 @@ public static class PacketRunner
         else
         {
             var list = side.Nft(["list", "ruleset"]);
-            if (list.ExitCode != 0 || list.Stdout.Trim().Length > 0)
+            if (list.Exit != 0 || list.Stdout.Trim().Length > 0)
                 sb.AppendLine($"{side.Label}: the refused load left something behind; `nft list ruleset`: {list}");
         }
         if (sb.Length > 0) sb.Insert(0, $"case {c.Name}:\n");
@@ -166,7 +166,7 @@ public static class PacketRunner
         var sb = new StringBuilder();
         foreach (var r in new[] { a, b })
         {
-            sb.AppendLine($"=== {r.Label}: load exit {r.Load.ExitCode}, stray {r.Stray}");
+            sb.AppendLine($"=== {r.Label}: load exit {r.Load.Exit}, stray {r.Stray}");
             for (int i = 0; i < r.Delivered.Count; i++) sb.AppendLine($"{Outcome(r.Delivered[i])}: {c.Packets[i]}");
             sb.Append(r.Listing);
         }

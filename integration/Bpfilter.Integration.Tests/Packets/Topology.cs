@@ -77,7 +77,7 @@ public sealed class Topology : IDisposable
     static void Sysctl(NetNs ns, params string[] settings)
     {
         var r = ns.Exec("sysctl", ["-q", "-w", .. settings]);
-        if (r.ExitCode != 0) throw new InvalidOperationException($"sysctl in {ns.Name}: {r}");
+        if (r.Exit != 0) throw new InvalidOperationException($"sysctl in {ns.Name}: {r}");
     }
 
     void Configure()
@@ -95,8 +95,8 @@ public sealed class Topology : IDisposable
             "net.ipv6.conf.all.mldv2_unsolicited_report_interval=10", "net.ipv6.conf.default.mldv2_unsolicited_report_interval=10",
             "net.ipv6.conf.all.mldv1_unsolicited_report_interval=10", "net.ipv6.conf.default.mldv1_unsolicited_report_interval=10",
             "net.ipv6.conf.default.addr_gen_mode=1");
-        Ip("-n", p, "link", "add", "pe0", "address", Mac(PeerMac), "type", "veth", "peer", "name", "fw0", "address", Mac(Fw0Mac), "netns", f);
-        Ip("-n", b, "link", "add", "bk0", "address", Mac(BackMac), "type", "veth", "peer", "name", "fw1", "address", Mac(Fw1Mac), "netns", f);
+        Peer.AddVeth("pe0", Fw, "fw0", Mac(PeerMac), Mac(Fw0Mac));
+        Back.AddVeth("bk0", Fw, "fw1", Mac(BackMac), Mac(Fw1Mac));
         Sysctl(Peer, "net.ipv6.conf.pe0.disable_ipv6=1");
         Sysctl(Back, "net.ipv6.conf.bk0.disable_ipv6=1");
         foreach (var dev in new[] { "fw0", "fw1" })
@@ -128,7 +128,7 @@ public sealed class Topology : IDisposable
 
     void OpenSockets()
     {
-        (int, int) LinkSocket(NetNs ns, string dev) => NetnsThread.Run($"/run/netns/{ns.Name}", () =>
+        (int, int) LinkSocket(NetNs ns, string dev) => ns.Run(() =>
         {
             var fd = Track(LinuxSockets.Socket(LinuxSockets.AF_PACKET, LinuxSockets.SOCK_RAW, 0x0300)); // htons(ETH_P_ALL)
             var index = LinuxSockets.IfIndex(dev);
@@ -139,7 +139,7 @@ public sealed class Topology : IDisposable
         });
         (_peerSocket, _peerIf) = LinkSocket(Peer, "pe0");
         (_backSocket, _backIf) = LinkSocket(Back, "bk0");
-        NetnsThread.Run($"/run/netns/{Fw.Name}", () =>
+        Fw.Run(() =>
         {
             _fwRaw4 = Track(LinuxSockets.Socket(LinuxSockets.AF_INET, LinuxSockets.SOCK_RAW, LinuxSockets.IPPROTO_RAW));
             _fwRaw6 = Track(LinuxSockets.Socket(LinuxSockets.AF_INET6, LinuxSockets.SOCK_RAW, LinuxSockets.IPPROTO_RAW));
@@ -217,7 +217,7 @@ public sealed class Topology : IDisposable
                     bool ours = where switch
                     {
                         Observation.Local => got.AsSpan().IndexOf(packet.Marker) >= 0,
-                        Observation.Peer or Observation.Back => PacketCrafter.FrameL3Payload(got) is { } fp && missing.Remove(Convert.ToHexString(fp)),
+                        Observation.Peer or Observation.Back => PacketLayers.FrameL3Payload(got) is { } fp && missing.Remove(Convert.ToHexString(fp)),
                         _ => false,
                     };
                     if (!ours) Stray(where.ToString(), got);

@@ -11,7 +11,7 @@ namespace Bpfilter.Backend.Tests.Codegen;
 /// </summary>
 public class ConcatIntervalTests
 {
-    private static byte[] Tcp4(string src, ushort dport) => Packets.Ether().Ipv4(src, "198.18.2.2").Tcp(40000, dport);
+    private static byte[] Tcp4(string src, ushort dport) => PacketBuilder.Ether().Ipv4(src, "198.18.2.2").Tcp(40000, dport);
     private static SetElement Parts(params KeyPart[] parts) => new(parts.ToValueList());
     private static readonly MatchKey Key = new(Fields.Ip.Saddr, Fields.Tcp.Dport);
 

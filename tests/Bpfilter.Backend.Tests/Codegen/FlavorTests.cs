@@ -8,7 +8,7 @@ namespace Bpfilter.Backend.Tests.Codegen;
 public class FlavorTests
 {
     private static byte[] Tcp4(string src = "198.18.0.1", ushort dport = 22) =>
-        Packets.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport);
+        PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport);
 
     [Fact]
     public void TcIngressVerdictsAndCounters()
@@ -38,8 +38,8 @@ public class FlavorTests
         var set = new Backend.Ir.Set("v6", Fields.Ip6.Saddr, SetData.NoData, ValueList.Of(
             new SetElement(ValueList.Of<KeyPart>(new KeyPart.Prefix(V6("2001:db8:1::"), 48)))));
         using var p = Load(TcIn, Verdict.Accept, [Drop(Matcher.InSet(Fields.Ip6.Saddr, "v6"))], sets: [set]);
-        Assert.Equal(TcShot, p.Run(Packets.Ether().Ipv6("2001:db8:1::5", "2001:db8::2").Udp(1, 2)));
-        Assert.Equal(TcOk, p.Run(Packets.Ether().Ipv6("2001:db8:2::5", "2001:db8::2").Udp(1, 2)));
+        Assert.Equal(TcShot, p.Run(PacketBuilder.Ether().Ipv6("2001:db8:1::5", "2001:db8::2").Udp(1, 2)));
+        Assert.Equal(TcOk, p.Run(PacketBuilder.Ether().Ipv6("2001:db8:2::5", "2001:db8::2").Udp(1, 2)));
     }
 
     [Fact]
@@ -61,7 +61,7 @@ public class FlavorTests
         Assert.Equal(NfDrop, p.Run(Tcp4()));
         Assert.Equal(NfAccept, p.Run(Tcp4(dport: 80)));
         Assert.Equal(NfAccept, p.Run(Tcp4("198.19.0.1")));
-        Assert.Equal(NfDrop, p.Run(Packets.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1, 53)));
+        Assert.Equal(NfDrop, p.Run(PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1, 53)));
         Assert.Equal((1UL, 46UL), p.Counter(3)); // skb->len counts from the network header
     }
 
@@ -78,7 +78,7 @@ public class FlavorTests
         ], sets: [set]);
         Assert.Equal(NfDrop, p.Run(Tcp4(dport: 25)));
         Assert.Equal(NfAccept, p.Run(Tcp4(dport: 26)));
-        Assert.Equal(NfDrop, p.Run(Packets.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1, 2, payload: 600)));
+        Assert.Equal(NfDrop, p.Run(PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1, 2, payload: 600)));
     }
 }
 
@@ -97,8 +97,8 @@ public class NetfilterIpv6Tests
         ctx[Backend.Libbpf.VmlinuxBtf.Member("nf_hook_state", "hook").BitOffset / 8] = 3; // NF_INET_LOCAL_OUT
         ctx[Backend.Libbpf.VmlinuxBtf.Member("nf_hook_state", "pf").BitOffset / 8] = 10; // NFPROTO_IPV6
         uint Run(byte[] frame) => p.TestRun(frame[14..], ctx: ctx).ReturnValue;
-        Assert.Equal(NfDrop, Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2", (0, 8)).Udp(1, 53)));
-        Assert.Equal(NfAccept, Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 54)));
-        Assert.Equal(NfAccept, Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::3").Udp(1, 53)));
+        Assert.Equal(NfDrop, Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2", (0, 8)).Udp(1, 53)));
+        Assert.Equal(NfAccept, Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 54)));
+        Assert.Equal(NfAccept, Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::3").Udp(1, 53)));
     }
 }

@@ -15,11 +15,11 @@ public class NetdevIngressTests
     {
         // nft: vlan id 20 ip saddr 198.19.0.2 drop (its `vlan type ip` dependency is implied by ip saddr)
         using var p = Xdp1(Drop(Matcher.Eq(Fields.Vlan.Id, Value.FromUInt(20, 12)), Matcher.Eq(Fields.Ip.Saddr, V4("198.19.0.2"))));
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether(vlanId: 20).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether(vlanId: 20).Ipv4("198.19.0.3", "198.18.1.1").Udp(1, 9)));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether(vlanId: 21).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether().Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9))); // untagged: no vlan id
-        Assert.Equal(XdpPass, p.Run(Packets.Ether(vlanId: 20).Ipv6("2001:db8:ff::1", "2001:db8:1::1").Udp(1, 9))); // vlan type ip6
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether(vlanId: 20).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether(vlanId: 20).Ipv4("198.19.0.3", "198.18.1.1").Udp(1, 9)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether(vlanId: 21).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9))); // untagged: no vlan id
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether(vlanId: 20).Ipv6("2001:db8:ff::1", "2001:db8:1::1").Udp(1, 9))); // vlan type ip6
     }
 
     [Fact]
@@ -27,8 +27,8 @@ public class NetdevIngressTests
     {
         // an 802.1ad (0x88a8) outer tag fails nft's `ether type 8021q` dependency of `vlan id`
         using var p = Xdp1(Drop(Matcher.Eq(Fields.Vlan.Id, Value.FromUInt(20, 12))));
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether(vlanId: 20).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether(vlanId: 20, tpid: 0x88a8).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether(vlanId: 20).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether(vlanId: 20, tpid: 0x88a8).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
     }
 
     [Fact]
@@ -36,7 +36,7 @@ public class NetdevIngressTests
     {
         // skb_vlan_untag also removes an 802.1ad tag: meta protocol and the network header are the inner ones
         using var p = Xdp1(Drop(Matcher.Eq(Fields.Ip.Saddr, V4("198.19.0.2"))));
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether(vlanId: 20, tpid: 0x88a8).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether(vlanId: 20, tpid: 0x88a8).Ipv4("198.19.0.2", "198.18.1.1").Udp(1, 9)));
     }
 }
 
@@ -50,7 +50,7 @@ public class XdpPktTypeTests
 
     static byte[] Frame(byte[] dst)
     {
-        byte[] f = Packets.Ether().Ipv4("198.19.0.1", "198.18.1.1").Udp(1, 68);
+        byte[] f = PacketBuilder.Ether().Ipv4("198.19.0.1", "198.18.1.1").Udp(1, 68);
         dst.CopyTo(f, 0);
         return f;
     }
@@ -78,13 +78,13 @@ public class XdpPktTypeTests
     [InlineData(3, "02:00:00:00:09:09")]                      // otherhost
     public void PktTypeFromTheDestinationMac(int type, string dst)
     {
-        using var veth = new Attach.VethPair();
-        Sh($"ip -n {veth.Server} link set {Attach.VethPair.ServerDevice} address {string.Join(":", DevMac.Select(b => b.ToString("x2")))}");
+        using var veth = new VethPair();
+        Sh($"ip -n {veth.Server} link set {VethPair.ServerDevice} address {string.Join(":", DevMac.Select(b => b.ToString("x2")))}");
         var mac = dst.Split(':').Select(h => Convert.ToByte(h, 16)).ToArray();
-        var verdicts = Attach.VethPair.InNamespace(veth.Server, () =>
+        var verdicts = VethPair.InNamespace(veth.Server, () =>
         {
             int ifindex = (int)System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
-                .Single(i => i.Name == Attach.VethPair.ServerDevice).GetIPProperties().GetIPv4Properties().Index;
+                .Single(i => i.Name == VethPair.ServerDevice).GetIPProperties().GetIPv4Properties().Index;
             var results = new List<uint>();
             for (int t = 0; t < 4; t++)
             {
@@ -100,16 +100,16 @@ public class XdpPktTypeTests
     [Fact]
     public void DeviceAddressIsReadAtRunTime()
     {
-        using var veth = new Attach.VethPair();
-        Sh($"ip -n {veth.Server} link set {Attach.VethPair.ServerDevice} address 02:00:00:00:0a:01");
-        var (before, after) = Attach.VethPair.InNamespace(veth.Server, () =>
+        using var veth = new VethPair();
+        Sh($"ip -n {veth.Server} link set {VethPair.ServerDevice} address 02:00:00:00:0a:01");
+        var (before, after) = VethPair.InNamespace(veth.Server, () =>
         {
             int ifindex = (int)System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
-                .Single(i => i.Name == Attach.VethPair.ServerDevice).GetIPProperties().GetIPv4Properties().Index;
+                .Single(i => i.Name == VethPair.ServerDevice).GetIPProperties().GetIPv4Properties().Index;
             using var p = Harness.Xdp1(Harness.Drop(Matcher.Eq(Fields.PktType, Value.FromUInt(0, 8))));
             var f = Frame([0x02, 0, 0, 0, 0x0a, 0x02]);
             var b = p.TestRun(f, ctx: Ctx(ifindex, f.Length)).ReturnValue;
-            Sh($"ip -n {veth.Server} link set {Attach.VethPair.ServerDevice} address 02:00:00:00:0a:02");
+            Sh($"ip -n {veth.Server} link set {VethPair.ServerDevice} address 02:00:00:00:0a:02");
             return (b, p.TestRun(f, ctx: Ctx(ifindex, f.Length)).ReturnValue);
         });
         Assert.Equal(XdpPass, before); // otherhost

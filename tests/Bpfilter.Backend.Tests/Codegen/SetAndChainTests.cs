@@ -8,7 +8,7 @@ namespace Bpfilter.Backend.Tests.Codegen;
 public class SetAndChainTests
 {
     private static byte[] Tcp4(string src = "198.18.0.1", ushort dport = 22) =>
-        Packets.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport);
+        PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport);
 
     private static SetElement Exact(Value v, Verdict? verdict = null) => SetElement.Exact(v, verdict);
     private static SetElement Parts(params KeyPart[] parts) => new(parts.ToValueList());
@@ -149,9 +149,9 @@ public class SetAndChainTests
     public void InetIngressSeesOnlyIp()
     {
         using var p = Load(new XdpIngress("lo", IpOnly: true), Verdict.Drop, [Accept(Matcher.Eq(Fields.NfProto, U8(10)))]);
-        Assert.Equal(XdpPass, p.Run(Packets.Ether().Build())); // ARP: not evaluated
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Build())); // ARP: not evaluated
         Assert.Equal(XdpDrop, p.Run(Tcp4())); // nfproto ipv4 → policy
-        Assert.Equal(XdpPass, p.Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 2)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 2)));
         var bad = Tcp4();
         bad[14] = 0x43; // ihl 3: invalid
         Assert.Equal(XdpDrop, p.Run(bad));
@@ -171,10 +171,10 @@ public class LargeProgramTests
             Drop(Matcher.Eq(Fields.Tcp.Dport, U16(23))),
         ], chains: [new Chain("t/big", big.ToValueList())]);
         Assert.True(p.Compiled.Instructions.Length > 32768);
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv4("198.18.0.66", "198.18.0.2").Tcp(1, 22)));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether().Ipv4("198.18.0.67", "198.18.0.2").Tcp(1, 22)));
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv4("198.18.0.67", "198.18.0.2").Tcp(1, 23)));
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv4("10.9.1.2", "198.18.0.2").Tcp(1, 22)));
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv4("198.18.0.66", "198.18.0.2").Tcp(1, 22)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Ipv4("198.18.0.67", "198.18.0.2").Tcp(1, 22)));
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv4("198.18.0.67", "198.18.0.2").Tcp(1, 23)));
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv4("10.9.1.2", "198.18.0.2").Tcp(1, 22)));
     }
 }
 
@@ -186,7 +186,7 @@ public class SetUpdateTests
         var set = new Backend.Ir.Set("nets", Fields.Ip.Saddr, SetData.NoData, ValueList.Of(
             new SetElement(ValueList.Of<KeyPart>(new KeyPart.Prefix(V4("10.0.0.0"), 8)))));
         using var p = Load(Xdp, Verdict.Accept, [Drop(Matcher.InSet(Fields.Ip.Saddr, "nets"))], sets: [set]);
-        var pkt = Packets.Ether().Ipv4("198.18.0.15", "198.18.0.2").Tcp(1, 2).Build();
+        var pkt = PacketBuilder.Ether().Ipv4("198.18.0.15", "198.18.0.2").Tcp(1, 2).Build();
         Assert.Equal(XdpPass, p.Run(pkt));
         var range = new SetElement(ValueList.Of<KeyPart>(new KeyPart.Range(V4("198.18.0.10"), V4("198.18.0.20"))));
         Assert.True(p.AddElement("nets", range));
@@ -202,7 +202,7 @@ public class SetUpdateTests
         var vmap = new Backend.Ir.Set("svc", Fields.Tcp.Dport, SetData.VerdictData, ValueList.Of(SetElement.Exact(U16(22), Verdict.Accept)));
         using var p = Load(Xdp, Verdict.Drop, [new Rule(Verdict.VMap(Fields.Tcp.Dport, "svc"))], sets: [vmap]);
         Assert.True(p.AddElement("svc", SetElement.Exact(U16(2222), Verdict.Accept)));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether().Ipv4("198.18.0.1", "198.18.0.2").Tcp(1, 2222)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2").Tcp(1, 2222)));
         Assert.Throws<CodegenException>(() => p.AddElement("svc", SetElement.Exact(U16(23), Verdict.Jump("t/x"))));
     }
 }

@@ -6,9 +6,9 @@ namespace Bpfilter.Backend.Tests.Codegen;
 public class XdpMatcherTests
 {
     private static byte[] Tcp4(string src = "198.18.0.1", string dst = "198.18.0.2", ushort sport = 40000, ushort dport = 22, byte flags = 0x02) =>
-        Packets.Ether().Ipv4(src, dst).Tcp(sport, dport, flags);
+        PacketBuilder.Ether().Ipv4(src, dst).Tcp(sport, dport, flags);
 
-    private static byte[] Udp4(string src = "198.18.0.1", ushort dport = 53) => Packets.Ether().Ipv4(src, "198.18.0.2").Udp(1234, dport);
+    private static byte[] Udp4(string src = "198.18.0.1", ushort dport = 53) => PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Udp(1234, dport);
 
     [Fact]
     public void EmptyChainAppliesPolicy()
@@ -25,8 +25,8 @@ public class XdpMatcherTests
         using var p = Xdp1(Drop(Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.1"))));
         Assert.Equal(XdpDrop, p.Run(Tcp4(src: "198.18.0.1")));
         Assert.Equal(XdpPass, p.Run(Tcp4(src: "198.18.0.9")));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2").Tcp(1, 22))); // not IPv4: no match
-        Assert.Equal(XdpPass, p.Run(Packets.Ether().Build())); // ARP-typed frame
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Tcp(1, 22))); // not IPv4: no match
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Build())); // ARP-typed frame
     }
 
     [Fact]
@@ -94,13 +94,13 @@ public class XdpMatcherTests
     {
         using (var p = Xdp1(Drop(Matcher.Eq(Fields.Ip.Hdrlength, Value.FromUInt(6, 4)))))
         {
-            Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv4("198.18.0.1", "198.18.0.2", options: [1, 1, 1, 0]).Tcp(1, 2)));
+            Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2", options: [1, 1, 1, 0]).Tcp(1, 2)));
             Assert.Equal(XdpPass, p.Run(Tcp4()));
         }
         using (var p = Xdp1(Drop(Matcher.Eq(Fields.Vlan.Id, Value.FromUInt(42, 12)))))
         {
-            Assert.Equal(XdpDrop, p.Run(Packets.Ether(vlanId: 42).Ipv4("198.18.0.1", "198.18.0.2").Tcp(1, 2)));
-            Assert.Equal(XdpPass, p.Run(Packets.Ether(vlanId: 43).Ipv4("198.18.0.1", "198.18.0.2").Tcp(1, 2)));
+            Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether(vlanId: 42).Ipv4("198.18.0.1", "198.18.0.2").Tcp(1, 2)));
+            Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether(vlanId: 43).Ipv4("198.18.0.1", "198.18.0.2").Tcp(1, 2)));
             Assert.Equal(XdpPass, p.Run(Tcp4()));
         }
     }
@@ -109,18 +109,18 @@ public class XdpMatcherTests
     public void HeadersBehindVlanAndIpOptions()
     {
         using var p = Xdp1(Drop(Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.7")), Matcher.Eq(Fields.Tcp.Dport, U16(443))));
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether(vlanId: 5).Ipv4("198.18.0.7", "198.18.0.2", options: [1, 1, 1, 1, 1, 1, 1, 0]).Tcp(1, 443)));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether(vlanId: 5).Ipv4("198.18.0.7", "198.18.0.2").Tcp(1, 444)));
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether(vlanId: 5).Ipv4("198.18.0.7", "198.18.0.2", options: [1, 1, 1, 1, 1, 1, 1, 0]).Tcp(1, 443)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether(vlanId: 5).Ipv4("198.18.0.7", "198.18.0.2").Tcp(1, 444)));
     }
 
     [Fact]
     public void Ipv6WithExtensionHeaders()
     {
         using var p = Xdp1(Drop(Matcher.Eq(Fields.Ip6.Saddr, V6("2001:db8::1")), Matcher.Eq(Fields.Tcp.Dport, U16(22))));
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2").Tcp(1, 22)));
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2", (0, 8), (60, 16), (43, 24)).Tcp(1, 22)));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2", (0, 8)).Tcp(1, 23)));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether().Ipv6("2001:db8::3", "2001:db8::2").Tcp(1, 22)));
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Tcp(1, 22)));
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2", (0, 8), (60, 16), (43, 24)).Tcp(1, 22)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2", (0, 8)).Tcp(1, 23)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::3", "2001:db8::2").Tcp(1, 22)));
         Assert.Equal(XdpPass, p.Run(Tcp4()));
     }
 
@@ -128,17 +128,17 @@ public class XdpMatcherTests
     public void Ipv6NotEqualOnWideField()
     {
         using var p = Xdp1(Drop(Matcher.Ne(Fields.Ip6.Daddr, V6("2001:db8::2"))));
-        Assert.Equal(XdpPass, p.Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 2)));
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::3").Udp(1, 2)));
-        Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db9::2").Udp(1, 2)));
+        Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 2)));
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::3").Udp(1, 2)));
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db9::2").Udp(1, 2)));
     }
 
     [Fact]
     public void NonFirstFragmentHasProtocolButNoTransportHeader()
     {
-        var frag4 = Packets.Ether().Ipv4("198.18.0.1", "198.18.0.2", fragment: 185).Tcp(1, 22);
-        var frag6 = Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2", (44, 100)).Tcp(1, 22);
-        var first6 = Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2", (44, 0)).Tcp(1, 22);
+        var frag4 = PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2", fragment: 185).Tcp(1, 22);
+        var frag6 = PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2", (44, 100)).Tcp(1, 22);
+        var first6 = PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2", (44, 0)).Tcp(1, 22);
         using (var p = Xdp1(Drop(Matcher.Eq(Fields.Tcp.Dport, U16(22)))))
         {
             Assert.Equal(XdpPass, p.Run(frag4));
@@ -157,7 +157,7 @@ public class XdpMatcherTests
     {
         using (var p = Xdp1(Drop(Matcher.Eq(Fields.Protocol, U16(0x86dd)))))
         {
-            Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 2)));
+            Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 2)));
             Assert.Equal(XdpPass, p.Run(Tcp4()));
         }
         using (var p = Xdp1(Drop(Matcher.Eq(Fields.NfProto, U8(5))))) // netdev family
@@ -165,7 +165,7 @@ public class XdpMatcherTests
         using (var p = Xdp1(Drop(Matcher.Gt(Fields.Length, U32(100)))))
         {
             Assert.Equal(XdpPass, p.Run(Tcp4())); // 40 bytes of IP + padding to 60: 46 from the network header
-            Assert.Equal(XdpDrop, p.Run(Packets.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1, 2, payload: 200)));
+            Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1, 2, payload: 200)));
         }
         using (var p = Xdp1(Drop(Matcher.Eq(Fields.IifName, Value.IfName("lo")))))
             Assert.Equal(XdpDrop, p.Run(Tcp4()));
@@ -178,7 +178,7 @@ public class XdpMatcherTests
     [Fact]
     public void EtherAddressAndRawPayload()
     {
-        using (var p = Xdp1(Drop(Matcher.Eq(Fields.Ether.Saddr, Value.FromBytes(Packets.SrcMac)))))
+        using (var p = Xdp1(Drop(Matcher.Eq(Fields.Ether.Saddr, Value.FromBytes(PacketBuilder.SrcMac)))))
             Assert.Equal(XdpDrop, p.Run(Tcp4()));
         using (var p = Xdp1(Drop(Matcher.Eq(PayloadField.Raw(PayloadBase.Transport, 16, 16), U16(8080)))))
         {

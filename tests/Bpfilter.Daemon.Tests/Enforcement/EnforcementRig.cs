@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Bpfilter.Daemon.Tests.Server;
 
 namespace Bpfilter.Daemon.Tests.Enforcement;
 
@@ -20,19 +19,19 @@ internal sealed partial class EnforcementRig : IDisposable
 
     public EnforcementRig()
     {
-        TestPaths.BuildInterposer();
+        RepoPaths.BuildInterposer();
         Daemon = new DaemonProcess();
-        Peer = new NetNs();
         try
         {
+            Peer = new NetNs();
             var id = Guid.NewGuid().ToString("N")[..6];
             FwDev = "bfe" + id;
             var peerDev = "bfq" + id;
-            Ip("link", "add", FwDev, "netns", Daemon.Ns.Name, "type", "veth", "peer", "name", peerDev, "netns", Peer.Name);
-            Ip("-n", Daemon.Ns.Name, "addr", "add", FwAddr + "/24", "dev", FwDev);
-            Ip("-n", Peer.Name, "addr", "add", PeerAddr + "/24", "dev", peerDev);
-            foreach (var (ns, dev) in new[] { (Daemon.Ns.Name, FwDev), (Peer.Name, peerDev), (Daemon.Ns.Name, "lo"), (Peer.Name, "lo") })
-                Ip("-n", ns, "link", "set", dev, "up");
+            Daemon.Ns.AddVeth(FwDev, Peer, peerDev);
+            Daemon.Ns.Ip("addr", "add", FwAddr + "/24", "dev", FwDev);
+            Peer.Ip("addr", "add", PeerAddr + "/24", "dev", peerDev);
+            foreach (var (ns, dev) in new[] { (Daemon.Ns, FwDev), (Peer, peerDev), (Daemon.Ns, "lo"), (Peer, "lo") })
+                ns.Ip("link", "set", dev, "up");
         }
         catch
         {
@@ -41,14 +40,8 @@ internal sealed partial class EnforcementRig : IDisposable
         }
     }
 
-    static void Ip(params string[] args)
-    {
-        var r = Proc.Run("ip", args);
-        Assert.True(r.Exit == 0, $"ip {string.Join(' ', args)}: {r.Stderr}");
-    }
-
     /// <summary>nft (through bfnft) in the firewall namespace; asserts success unless told otherwise.</summary>
-    public ProcResult Nft(string script, bool expectSuccess = true)
+    public ProcessResult Nft(string script, bool expectSuccess = true)
     {
         var r = Daemon.Bfnft(["-f", "-"], script);
         if (expectSuccess) Assert.True(r.Exit == 0, $"nft -f failed ({r.Exit}): {r.Stderr}\n{script}\ndaemon log:\n{Daemon.Log}");
@@ -64,7 +57,7 @@ internal sealed partial class EnforcementRig : IDisposable
 
     public string Explain()
     {
-        var r = Daemon.Ns.Exec("dotnet", [TestPaths.DaemonDll, "explain", "--socket", Daemon.SocketPath]);
+        var r = Daemon.Ns.Exec("dotnet", [Daemon.DllPath, "explain", "--socket", Daemon.SocketPath]);
         Assert.True(r.Exit == 0, $"bpfilterd explain: {r.Stderr}");
         return r.Stdout;
     }

@@ -8,7 +8,7 @@ public class DaemonEndToEndTests
     [Fact]
     public void NftAddsAndListsThroughTheDaemon()
     {
-        TestPaths.BuildInterposer();
+        RepoPaths.BuildInterposer();
         using var d = new DaemonProcess("0666");
         var empty = d.Bfnft(["list", "ruleset"]);
         Assert.True(empty.Exit == 0, empty.Stderr + d.Log);
@@ -24,7 +24,7 @@ public class DaemonEndToEndTests
     [Fact]
     public void ThousandsOfRulesLoadAndListThroughTheDaemon()
     {
-        TestPaths.BuildInterposer();
+        RepoPaths.BuildInterposer();
         using var d = new DaemonProcess();
         var script = new StringBuilder("table ip big {\n  chain c {\n");
         for (int i = 0; i < 3000; i++) script.Append($"    ip saddr 10.{i / 250}.{i % 250}.1 tcp dport {1000 + i} counter accept\n");

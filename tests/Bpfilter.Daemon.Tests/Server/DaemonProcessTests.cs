@@ -8,7 +8,7 @@ public class DaemonProcessTests
     [Fact]
     public void SigtermRemovesTheSocketAndExitsCleanly()
     {
-        TestPaths.BuildInterposer();
+        RepoPaths.BuildInterposer();
         using var d = new DaemonProcess();
         Assert.Equal((UnixFileMode)0x180, File.GetUnixFileMode(d.SocketPath));
         Assert.Equal(0, d.Terminate());
@@ -19,7 +19,7 @@ public class DaemonProcessTests
     [Fact]
     public void UnprivilegedPeerIsRefusedLikeTheKernelRefusesIt()
     {
-        TestPaths.BuildInterposer();
+        RepoPaths.BuildInterposer();
         using var d = new DaemonProcess("0666");
         string[] nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
         var viaDaemon = d.Bfnft(["list", "ruleset"], setpriv: nobody);

@@ -43,15 +43,15 @@ public class InterposerSemanticsTests
     [Fact]
     public async Task SocketCallsBehaveAsNetlink()
     {
-        TestPaths.BuildInterposer();
-        var make = Proc.Run("make", ["-s", "-C", TestPaths.NftablesDir, "build/probe"]);
+        RepoPaths.BuildInterposer();
+        var make = ProcessRunner.Run("make", ["-s", "-C", RepoPaths.NftablesDir, "build/probe"]);
         Assert.True(make.Exit == 0, make.Stderr);
         using var dir = new TempSocketDir();
         var endpoint = new ScriptedEndpoint(Answer);
         await using var server = new DaemonServer(endpoint, dir.Socket());
         server.Start();
-        var r = Proc.Run(Path.Combine(TestPaths.NftablesDir, "build", "probe"), [],
-            new Dictionary<string, string> { ["LD_PRELOAD"] = TestPaths.Library, ["BFNFT_SOCKET"] = server.SocketPath });
+        var r = ProcessRunner.Run(Path.Combine(RepoPaths.NftablesDir, "build", "probe"), [],
+            env: new Dictionary<string, string> { ["LD_PRELOAD"] = RepoPaths.Library, ["BFNFT_SOCKET"] = server.SocketPath });
         Assert.True(r.Exit == 0, r.Stdout + r.Stderr);
         string[] expected =
         [

@@ -83,9 +83,9 @@ public class InterposerTests
     [Fact]
     public void UnreachableDaemonIsReportedByNft()
     {
-        TestPaths.BuildInterposer();
+        RepoPaths.BuildInterposer();
         using var dir = new TempSocketDir();
-        var r = Proc.Run(TestPaths.Bfnft, ["list", "ruleset"], new Dictionary<string, string> { ["BFNFT_SOCKET"] = dir.Socket("absent.sock") });
+        var r = ProcessRunner.Run(RepoPaths.Bfnft, ["list", "ruleset"], env: new Dictionary<string, string> { ["BFNFT_SOCKET"] = dir.Socket("absent.sock") });
         Assert.NotEqual(0, r.Exit);
         Assert.Contains($"bfnft: cannot reach bpfilterd at {dir.Socket("absent.sock")}: No such file or directory", r.Stderr);
         Assert.Contains("Unable to initialize Netlink socket", r.Stderr);

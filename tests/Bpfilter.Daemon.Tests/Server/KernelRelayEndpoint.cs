@@ -13,7 +13,7 @@ namespace Bpfilter.Daemon.Tests.Server;
 internal sealed unsafe partial class KernelRelayEndpoint : INetlinkEndpoint, IDisposable
 {
     const int AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0x80000, NETLINK_NETFILTER = 12;
-    const int SOL_NETLINK = 270, NETLINK_EXT_ACK = 11, MSG_DONTWAIT = 0x40, CLONE_NEWNET = 0x40000000;
+    const int SOL_NETLINK = 270, NETLINK_EXT_ACK = 11, MSG_DONTWAIT = 0x40;
     const int SOL_SOCKET = 1, SO_SNDBUFFORCE = 32, SO_RCVBUFFORCE = 33;
     const int EAGAIN = 11, EINTR = 4;
 
@@ -23,7 +23,6 @@ internal sealed unsafe partial class KernelRelayEndpoint : INetlinkEndpoint, IDi
     public int Calls;
 
     [LibraryImport("libc", SetLastError = true)] private static partial int socket(int domain, int type, int protocol);
-    [LibraryImport("libc", SetLastError = true)] private static partial int setns(int fd, int nstype);
     [LibraryImport("libc", SetLastError = true)] private static partial int setsockopt(int fd, int level, int name, int* value, uint len);
     [LibraryImport("libc", SetLastError = true)] private static partial int getsockname(int fd, byte* addr, uint* len);
     [LibraryImport("libc", SetLastError = true)] private static partial nint sendto(int fd, byte* buf, nuint len, int flags, byte* addr, uint alen);
@@ -32,19 +31,13 @@ internal sealed unsafe partial class KernelRelayEndpoint : INetlinkEndpoint, IDi
 
     public KernelRelayEndpoint(NetNs ns)
     {
-        int fd = -1, err = 0;
-        // A socket belongs to the namespace of the thread that creates it; setns on a throwaway thread.
-        var t = new Thread(() =>
+        // A socket belongs to the namespace of the thread that creates it.
+        _fd = ns.Run(() =>
         {
-            using var h = File.OpenHandle(ns.HandlePath);
-            if (setns((int)h.DangerousGetHandle(), CLONE_NEWNET) != 0) { err = Marshal.GetLastPInvokeError(); return; }
-            fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-            if (fd < 0) err = Marshal.GetLastPInvokeError();
+            var fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+            if (fd < 0) throw new IOException($"netlink socket in {ns.Name}: errno {Marshal.GetLastPInvokeError()}");
+            return fd;
         });
-        t.Start();
-        t.Join();
-        if (fd < 0) throw new IOException($"netlink socket in {ns.Name}: errno {err}");
-        _fd = fd;
         int one = 1, big = 64 << 20;
         setsockopt(_fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, 4);
         // As nft does for large batches: the kernel refuses a send larger than the send buffer.

@@ -10,13 +10,13 @@ public class PrivilegeTests
     static readonly string[] Nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
     static readonly string[] NobodyWithNetAdmin = [.. Nobody, "--inh-caps", "+net_admin", "--ambient-caps", "+net_admin"];
 
-    static ProcResult Kernel(RelayRig rig, string[] cred, params string[] nft) =>
+    static ProcessResult Kernel(RelayRig rig, string[] cred, params string[] nft) =>
         rig.KernelNs.Exec("setpriv", [.. cred, "nft", .. nft]);
 
-    static ProcResult ThroughDaemon(RelayRig rig, string[] cred, params string[] nft) =>
-        rig.ClientNs.Exec("setpriv", [.. cred, TestPaths.Bfnft, .. nft], rig.Env);
+    static ProcessResult ThroughDaemon(RelayRig rig, string[] cred, params string[] nft) =>
+        rig.ClientNs.Exec("setpriv", [.. cred, RepoPaths.Bfnft, .. nft], env: rig.Env);
 
-    static void AssertSame(ProcResult kernel, ProcResult daemon)
+    static void AssertSame(ProcessResult kernel, ProcessResult daemon)
     {
         Assert.Equal(kernel.Exit, daemon.Exit);
         Assert.Equal(kernel.Stdout, daemon.Stdout);

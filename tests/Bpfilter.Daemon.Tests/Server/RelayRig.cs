@@ -22,7 +22,7 @@ internal sealed class RelayRig : IDisposable
     {
         try
         {
-            TestPaths.BuildInterposer();
+            RepoPaths.BuildInterposer();
             Dir = Own(new TempSocketDir());
             RelayNs = Own(new NetNs());
             KernelNs = Own(new NetNs());
@@ -47,17 +47,17 @@ internal sealed class RelayRig : IDisposable
     public Dictionary<string, string> Env => new() { ["BFNFT_SOCKET"] = Server.SocketPath };
 
     /// <summary>nft ARGS through the interposer and the daemon socket.</summary>
-    public ProcResult Bfnft(IEnumerable<string> args, string? stdin = null) =>
-        ClientNs.Exec(TestPaths.Bfnft, args, Env, stdin);
+    public ProcessResult Bfnft(IEnumerable<string> args, string? stdin = null) =>
+        ClientNs.Exec(RepoPaths.Bfnft, args, stdin, env: Env);
 
     /// <summary>nft ARGS on the kernel (the oracle).</summary>
-    public ProcResult Kernel(IEnumerable<string> args, string? stdin = null) =>
-        KernelNs.Exec("nft", args, null, stdin);
+    public ProcessResult Kernel(IEnumerable<string> args, string? stdin = null) =>
+        KernelNs.Exec("nft", args, stdin);
 
     /// <summary>Runs the same command both ways and requires the same exit code, stdout and stderr.</summary>
-    public ProcResult Same(params string[] args) => SameWithInput(null, args);
+    public ProcessResult Same(params string[] args) => SameWithInput(null, args);
 
-    public ProcResult SameWithInput(string? stdin, params string[] args)
+    public ProcessResult SameWithInput(string? stdin, params string[] args)
     {
         var k = Kernel(args, stdin);
         var b = Bfnft(args, stdin);

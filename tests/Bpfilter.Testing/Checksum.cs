@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Bpfilter.Integration.Tests.Packets;
+namespace Bpfilter.Testing;
 
 /// <summary>The Internet checksum (RFC 1071) and the TCP/UDP/ICMPv6 pseudo-headers.</summary>
 public static class Checksum

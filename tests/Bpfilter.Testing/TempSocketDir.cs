@@ -1,10 +1,10 @@
-namespace Bpfilter.Daemon.Tests.Server;
+namespace Bpfilter.Testing;
 
 /// <summary>
 /// A private directory for one test's socket, world-traversable so that setpriv'd clients can
 /// reach a socket inside it; removed with everything in it on dispose.
 /// </summary>
-internal sealed class TempSocketDir : IDisposable
+public sealed class TempSocketDir : IDisposable
 {
     public string Path { get; }
 

@@ -1,17 +1,17 @@
 using System.Diagnostics;
 
-namespace Bpfilter.Integration.Tests.Harness;
+namespace Bpfilter.Testing;
 
 /// <summary>Pid is the process we started; `ip netns exec`, env and bfnft all exec, so it is nft's own pid.</summary>
-public sealed record ProcessResult(int ExitCode, string Stdout, string Stderr, int Pid = 0)
+public sealed record ProcessResult(int Exit, string Stdout, string Stderr, int Pid = 0)
 {
-    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}--- stderr\n{Stderr}";
+    public override string ToString() => $"exit {Exit}\n--- stdout\n{Stdout}--- stderr\n{Stderr}";
 }
 
 /// <summary>Runs a program without a shell, feeding stdin and capturing both streams, under a timeout.</summary>
 public static class ProcessRunner
 {
-    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
 
     public static ProcessResult Run(string file, IEnumerable<string> args, string? stdin = null,
         TimeSpan? timeout = null, IReadOnlyDictionary<string, string>? env = null)
@@ -41,7 +41,7 @@ public static class ProcessRunner
         {
             try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
             p.WaitForExit();
-            throw new TimeoutException($"{file} {string.Join(' ', psi.ArgumentList)} did not finish within {limit.TotalSeconds}s");
+            throw new TimeoutException($"{file} {string.Join(' ', psi.ArgumentList)} did not finish within {limit.TotalSeconds}s\n{outTask.Result}{errTask.Result}");
         }
         p.WaitForExit(); // drains the redirected streams
         return new ProcessResult(p.ExitCode, outTask.Result, errTask.Result, p.Id);
@@ -51,7 +51,7 @@ public static class ProcessRunner
     public static string Check(string file, params string[] args)
     {
         var r = Run(file, args);
-        if (r.ExitCode != 0)
+        if (r.Exit != 0)
             throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {r}");
         return r.Stdout;
     }

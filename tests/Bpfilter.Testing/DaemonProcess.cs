@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Bpfilter.Testing;
+
+/// <summary>
+/// bpfilterd (the built assembly, run with dotnet) inside a namespace, listening on a socket in a
+/// private temp directory. Log keeps what it printed (across restarts) for failure messages. It can
+/// be signalled, killed and restarted with the same arguments. Dispose stops it (SIGTERM, then
+/// SIGKILL), removes the directory, and deletes the namespace when the daemon made it.
+/// </summary>
+public sealed class DaemonProcess : IDisposable
+{
+    public const int SIGKILL = 9, SIGTERM = 15;
+
+    readonly StringBuilder _log = new();
+    readonly List<string> _arguments;
+    readonly bool _ownsNamespace;
+    readonly TimeSpan _startTimeout;
+    Process? _process;
+    bool _disposed;
+
+    public NetNs Ns { get; }
+    public TempSocketDir Dir { get; }
+    public string SocketPath => Dir.Socket();
+    /// <summary>The bpfilterd.dll this daemon runs.</summary>
+    public string DllPath { get; }
+    public string Log { get { lock (_log) return _log.ToString(); } }
+    public bool IsAlive => _process is { HasExited: false };
+    /// <summary>The daemon's pid (ip netns exec execs dotnet, so it is bpfilterd's own).</summary>
+    public int Pid => _process?.Id ?? 0;
+
+    /// <summary>Environment for bfnft: the socket this daemon listens on.</summary>
+    public Dictionary<string, string> Env => new() { ["BFNFT_SOCKET"] = SocketPath };
+
+    /// <summary>An enforcing bpfilterd in a namespace of its own, its socket created with <paramref name="mode"/>.</summary>
+    public DaemonProcess(string mode = "0600") : this(new NetNs(), ownsNamespace: true, enforce: true, mode, null) { }
+
+    /// <param name="ns">The namespace to run in; the caller keeps owning it.</param>
+    /// <param name="enforce">
+    /// Compile and attach BPF (bpfilterd's default). Off (--no-enforce) for protocol and robustness
+    /// runs: they compare nf_tables answers, and enforcement refuses features (ct, nat, ...) on purpose.
+    /// </param>
+    public static DaemonProcess Start(NetNs ns, TimeSpan? startTimeout = null, bool enforce = false) =>
+        new(ns, ownsNamespace: false, enforce, socketMode: null, startTimeout);
+
+    DaemonProcess(NetNs ns, bool ownsNamespace, bool enforce, string? socketMode, TimeSpan? startTimeout)
+    {
+        Ns = ns;
+        _ownsNamespace = ownsNamespace;
+        _startTimeout = startTimeout ?? TimeSpan.FromSeconds(30);
+        Dir = new TempSocketDir();
+        try
+        {
+            DllPath = RepoPaths.DaemonDll ?? throw new InvalidOperationException(RepoPaths.MissingReason());
+            _arguments = ["--socket", SocketPath];
+            if (socketMode != null) _arguments.AddRange(["--socket-mode", socketMode]);
+            if (!enforce) _arguments.Add("--no-enforce");
+            Launch();
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The arguments bpfilterd was started with (after the dll).</summary>
+    public IReadOnlyList<string> Arguments => _arguments;
+
+    void Launch()
+    {
+        var psi = new ProcessStartInfo("ip")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { "netns", "exec", Ns.Name, "dotnet", DllPath }.Concat(_arguments)) psi.ArgumentList.Add(a);
+        psi.Environment["LC_ALL"] = "C";
+        psi.Environment["DOTNET_TieredPGO"] = "0";
+        var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start bpfilterd");
+        _process = p;
+        p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_log) _log.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (_log) _log.AppendLine(e.Data); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        WaitForSocket(p);
+    }
+
+    /// <summary>Ready means a client can connect, not only that the socket file exists.</summary>
+    void WaitForSocket(Process p)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < _startTimeout)
+        {
+            if (p.HasExited)
+                throw new InvalidOperationException($"bpfilterd exited with {p.ExitCode} before listening:\n{Log}");
+            if (File.Exists(SocketPath))
+            {
+                try
+                {
+                    using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                    s.Connect(new UnixDomainSocketEndPoint(SocketPath));
+                    return;
+                }
+                catch (SocketException) { }
+            }
+            Thread.Sleep(20);
+        }
+        throw new TimeoutException($"bpfilterd did not listen on {SocketPath} within {_startTimeout.TotalSeconds}s:\n{Log}");
+    }
+
+    /// <summary>bfnft ARGS from the daemon's namespace, optionally under setpriv credentials.</summary>
+    public ProcessResult Bfnft(IEnumerable<string> args, string? stdin = null, string[]? setpriv = null) =>
+        setpriv == null
+            ? Ns.Exec(RepoPaths.Bfnft, args, stdin, env: Env)
+            : Ns.Exec("setpriv", [.. setpriv, RepoPaths.Bfnft, .. args], stdin, env: Env);
+
+    /// <summary>Sends <paramref name="signal"/> to bpfilterd without waiting.</summary>
+    public void Signal(int signal)
+    {
+        if (_process is { HasExited: false } p)
+            ProcessRunner.Check("kill", $"-{signal}", p.Id.ToString());
+    }
+
+    /// <summary>SIGKILL (no chance to clean up) and wait; returns the exit code.</summary>
+    public int Kill()
+    {
+        var p = _process ?? throw new InvalidOperationException("bpfilterd is not running");
+        if (!p.HasExited)
+        {
+            Signal(SIGKILL);
+            if (!p.WaitForExit(15_000)) throw new TimeoutException($"bpfilterd (pid {p.Id}) survived SIGKILL");
+        }
+        p.WaitForExit();
+        return p.ExitCode;
+    }
+
+    /// <summary>SIGTERM and wait (SIGKILL after 15 s); returns the exit code.</summary>
+    public int Terminate()
+    {
+        var p = _process ?? throw new InvalidOperationException("bpfilterd is not running");
+        if (!p.HasExited)
+        {
+            try { Signal(SIGTERM); } catch (InvalidOperationException) { /* it exited meanwhile */ }
+            if (!p.WaitForExit(15_000)) p.Kill(entireProcessTree: true);
+        }
+        p.WaitForExit();
+        return p.ExitCode;
+    }
+
+    /// <summary>
+    /// Starts bpfilterd again with the same arguments, namespace and socket, after the previous one
+    /// exited (Kill or Terminate first); waits until it listens.
+    /// </summary>
+    public void Restart()
+    {
+        if (_process is { HasExited: false }) throw new InvalidOperationException("bpfilterd is still running: Kill or Terminate it first");
+        lock (_log) _log.AppendLine("--- bpfilterd restarted");
+        _process?.Dispose();
+        Launch();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        try
+        {
+            if (_process != null)
+            {
+                Terminate();
+                _process.Dispose();
+            }
+        }
+        catch (Exception) { /* cleanup must go on */ }
+        Dir.Dispose();
+        if (_ownsNamespace) Ns.Dispose();
+    }
+}

@@ -1,0 +1,123 @@
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
+
+namespace Bpfilter.Testing;
+
+/// <summary>
+/// A throwaway network namespace with a unique name (bft-&lt;random&gt;), deleted on dispose, also
+/// when the test failed. Commands run in it with <see cref="Exec"/>, managed code with <see cref="Run"/>.
+/// </summary>
+public sealed partial class NetNs : IDisposable
+{
+    public string Name { get; }
+    bool _disposed;
+
+    /// <summary>A new empty namespace (only lo, down).</summary>
+    public NetNs()
+    {
+        Name = $"bft-{Guid.NewGuid().ToString("N")[..12]}";
+        ProcessRunner.Check("ip", "netns", "add", Name);
+    }
+
+    /// <summary>
+    /// A new namespace; with <paramref name="withDevices"/> it holds the devices every protocol case
+    /// may name (veth0/veth1, a veth pair inside the namespace, left down so no traffic touches counters).
+    /// </summary>
+    public static NetNs Create(bool withDevices = true)
+    {
+        var ns = new NetNs();
+        try
+        {
+            if (withDevices) ns.Ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1");
+        }
+        catch
+        {
+            ns.Dispose();
+            throw;
+        }
+        return ns;
+    }
+
+    public string NetnsPath => $"/run/netns/{Name}";
+
+    /// <summary>Runs a program inside the namespace (ip netns exec), no shell involved.</summary>
+    public ProcessResult Exec(string file, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null,
+        IReadOnlyDictionary<string, string>? env = null)
+    {
+        var all = new List<string> { "netns", "exec", Name };
+        if (env != null)
+        {
+            // ip netns exec keeps the environment, but env(1) makes the variables explicit and visible in logs.
+            all.Add("env");
+            all.AddRange(env.Select(kv => $"{kv.Key}={kv.Value}"));
+        }
+        all.Add(file);
+        all.AddRange(args);
+        return ProcessRunner.Run("ip", all, stdin, timeout ?? TimeSpan.FromMinutes(3));
+    }
+
+    /// <summary>`ip -n NAME ARGS`, throwing unless it succeeds; for setup commands.</summary>
+    public string Ip(params string[] args) => ProcessRunner.Check("ip", ["-n", Name, .. args]);
+
+    /// <summary>
+    /// A veth pair from <paramref name="device"/> here to <paramref name="peerDevice"/> in
+    /// <paramref name="peer"/>, with optional MAC addresses (aa:bb:...). Both ends stay down.
+    /// </summary>
+    public void AddVeth(string device, NetNs peer, string peerDevice, string? mac = null, string? peerMac = null)
+    {
+        var args = new List<string> { "link", "add", device };
+        if (mac != null) args.AddRange(["address", mac]);
+        args.AddRange(["type", "veth", "peer", "name", peerDevice]);
+        if (peerMac != null) args.AddRange(["address", peerMac]);
+        args.AddRange(["netns", peer.Name]);
+        Ip([.. args]);
+    }
+
+    /// <summary>Runs <paramref name="body"/> on a thread inside this namespace.</summary>
+    public T Run<T>(Func<T> body) => Run(NetnsPath, body);
+
+    /// <summary>
+    /// Runs code inside the namespace at <paramref name="netnsPath"/>: a dedicated thread calls
+    /// setns(CLONE_NEWNET), which moves only that thread, then ends. Sockets keep the namespace they
+    /// were created in, so descriptors opened here stay usable from any thread afterwards.
+    /// Exceptions come back as they were thrown.
+    /// </summary>
+    public static T Run<T>(string netnsPath, Func<T> body)
+    {
+        T result = default!;
+        ExceptionDispatchInfo? error = null;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                Enter(netnsPath);
+                result = body();
+            }
+            catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
+        }) { IsBackground = true, Name = "netns" };
+        t.Start();
+        t.Join();
+        error?.Throw();
+        return result;
+    }
+
+    const int CLONE_NEWNET = 0x40000000;
+
+    /// <summary>Moves the calling thread into the namespace at <paramref name="netnsPath"/>.</summary>
+    public static void Enter(string netnsPath)
+    {
+        using var f = File.OpenHandle(netnsPath);
+        if (Setns(f.DangerousGetHandle().ToInt32(), CLONE_NEWNET) != 0)
+            throw new InvalidOperationException($"setns {netnsPath}: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    [LibraryImport("libc", EntryPoint = "setns", SetLastError = true)]
+    private static partial int Setns(int fd, int nstype);
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        ProcessRunner.Run("ip", ["netns", "del", Name]);
+    }
+}
