@@ -11,7 +11,8 @@ public sealed partial class ProgramCompiler
     {
         foreach (var rule in rules)
         {
-            if (!_asm.Reachable) break; // an earlier rule always ends the chain: nothing after it runs
+            // An earlier rule always ends the chain: nothing after it runs, its counters stay at zero.
+            if (!_asm.Reachable) { _idleCounters.AddRange(rule.CounterIds); continue; }
             EmitRule(rule, ctx);
         }
     }
@@ -42,7 +43,7 @@ public sealed partial class ProgramCompiler
             var fail = expands ? _asm.NewLabel("far") : next;
             EmitDependencies(deps, fail);
             foreach (var m in dynamic) EmitMatcher(m, fail);
-            if (rule.CounterId is { } id) EmitCounter(id);
+            foreach (var statement in rule.Statements) EmitStatement(statement);
             if (expands && _asm.IsReferenced(fail))
             {
                 var body = _asm.NewLabel("body");
@@ -57,6 +58,15 @@ public sealed partial class ProgramCompiler
             throw new CodegenException($"{where}: {e.Message}");
         }
         _asm.Label(next);
+    }
+
+    private void EmitStatement(Statement s)
+    {
+        switch (s)
+        {
+            case CounterStatement c: EmitCounter(c.Id); break;
+            default: throw new CodegenException($"statement '{s}' is not supported by the BPF backend");
+        }
     }
 
     private bool? TryStatic(Matcher m)
@@ -96,6 +106,7 @@ public sealed partial class ProgramCompiler
         var policy = returnTo == ctx.Return ? ctx.ReturnPolicy : null;
         var inner = ctx with { Chain = name, Return = returnTo, Depth = ctx.Depth + 1, Path = ctx.Path.Push(name), ReturnPolicy = policy };
         EmitRules(chain.Rules, inner);
+        _idleCounters.AddRange(chain.IdleCounters);
     }
 
     private void EmitVerdictMap(VerdictMapVerdict vm, ChainContext ctx, string next, string where)
@@ -144,9 +155,15 @@ public sealed partial class ProgramCompiler
     private static bool SameWidths(MatchKey a, MatchKey b) =>
         a.Fields.Count == b.Fields.Count && a.Fields.Zip(b.Fields).All(p => p.First.Bits == p.Second.Bits);
 
-    private void EmitCounter(ulong id)
+    private int CounterSlot(ulong id)
     {
         if (!_counterSlots.TryGetValue(id, out var slot)) _counterSlots[id] = slot = _counterSlots.Count;
+        return slot;
+    }
+
+    private void EmitCounter(ulong id)
+    {
+        var slot = CounterSlot(id);
         var skip = _asm.NewLabel("nocount");
         _asm.Emit(Asm.StW(R10, CounterKey, slot), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
             Asm.LoadMapFd(R1, CompiledProgram.CountersMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, skip),
