@@ -135,26 +135,6 @@ public sealed partial class ProgramCompiler
         }
     }
 
-    private SetLayout Layout(string name, MatchKey key, bool requireVerdicts)
-    {
-        var set = _ruleset.FindSet(name) ?? throw new CodegenException($"unknown set '{name}'");
-        if (set.Key != key && !SameWidths(set.Key, key))
-            throw new CodegenException($"set '{name}' has key '{set.Key}', the rule looks up '{key}'");
-        if (requireVerdicts && set.Data is not SetData.Verdict)
-            throw new CodegenException($"set '{name}' is not a verdict map");
-        if (!_sets.TryGetValue(name, out var layout))
-        {
-            var verdicts = set.Data is SetData.Verdict
-                ? set.Elements.Select(e => e.Verdict ?? throw new CodegenException($"vmap '{name}': element without verdict")).Distinct().ToList()
-                : [];
-            _sets[name] = layout = new SetLayout(set, verdicts);
-        }
-        return layout;
-    }
-
-    private static bool SameWidths(MatchKey a, MatchKey b) =>
-        a.Fields.Count == b.Fields.Count && a.Fields.Zip(b.Fields).All(p => p.First.Bits == p.Second.Bits);
-
     private int CounterSlot(ulong id)
     {
         if (!_counterSlots.TryGetValue(id, out var slot)) _counterSlots[id] = slot = _counterSlots.Count;
