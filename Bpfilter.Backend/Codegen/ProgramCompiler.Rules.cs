@@ -114,6 +114,14 @@ public sealed partial class ProgramCompiler
         var layout = Layout(vm.Map, vm.Key, requireVerdicts: true);
         EmitLookup(layout, vm.Key, next);
         _asm.Emit(Asm.LdxW(R9, R0, 0));
+        if (layout.HasElementCounters)
+        {
+            // The element's counter: slot + 1 after the verdict code (0: the element does not count).
+            var skip = _asm.NewLabel("nocount");
+            _asm.Emit(Asm.LdxW(R1, R0, 4), Asm.JeqImm(R1, 0, skip), Asm.Add64Imm(R1, -1), Asm.StxW(R10, CounterKey, R1));
+            EmitCountAtKey(skip);
+            _asm.Label(skip);
+        }
         // Dispatch first (each test skips one unconditional, possibly far, jump), then the verdict bodies.
         var bodies = new List<string>();
         for (var i = 0; i < layout.VerdictCodes.Count; i++)
@@ -145,12 +153,19 @@ public sealed partial class ProgramCompiler
     {
         var slot = CounterSlot(id);
         var skip = _asm.NewLabel("nocount");
-        _asm.Emit(Asm.StW(R10, CounterKey, slot), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
+        _asm.Emit(Asm.StW(R10, CounterKey, slot));
+        EmitCountAtKey(skip);
+        _asm.Label(skip);
+    }
+
+    /// <summary>Adds the packet and its bytes to the counter whose slot is at CounterKey on the stack (clobbers R0-R3).</summary>
+    private void EmitCountAtKey(string skip)
+    {
+        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
             Asm.LoadMapFd(R1, CompiledProgram.CountersMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, skip),
             Asm.LdxDW(R1, R0, 0), Asm.Add64Imm(R1, 1), Asm.StxDW(R0, 0, R1));
         EmitLength(R2);
         _asm.Emit(Asm.LdxDW(R1, R0, 8), Asm.Add64Reg(R1, R2), Asm.StxDW(R0, 8, R1));
-        _asm.Label(skip);
     }
 
     /// <summary>Packet length as nf_tables sees skb->len at this hook (ingress: from the network header).</summary>

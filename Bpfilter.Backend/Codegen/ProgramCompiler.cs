@@ -177,6 +177,11 @@ public sealed partial class ProgramCompiler
                     case VerdictMapVerdict vm:
                         Key(vm.Key);
                         var map = _ruleset.FindSet(vm.Map);
+                        if (map is not null && map.Elements.Any(e => e.Statements.Any(s => s is CounterStatement)))
+                        {
+                            size = true;
+                            if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link);
+                        }
                         if (map is not null)
                             foreach (var e in map.Elements)
                                 if (e.Verdict is JumpVerdict ej) targets.Add(ej.Chain);
@@ -197,7 +202,7 @@ public sealed partial class ProgramCompiler
             new(CompiledProgram.CountersMap, BpfMapType.PerCpuArray, 4, 16, Math.Max(1, _counterSlots.Count), []),
         };
         foreach (var (name, layout) in _sets)
-            maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, 4, layout.MaxEntries, layout.Entries().ToList()));
+            maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList()));
         return maps;
     }
 

@@ -15,6 +15,8 @@ public sealed partial class ProgramCompiler
     private void EmitSetMatcher(MatchKey key, InSet s, string fail)
     {
         var layout = Layout(s.Set, key, requireVerdicts: false);
+        if (layout.HasElementCounters)
+            throw new CodegenException($"set '{s.Set}': element counters are supported only in verdict maps");
         if (s.Negated)
         {
             var miss = _asm.NewLabel("miss");
@@ -99,7 +101,9 @@ public sealed partial class ProgramCompiler
             var verdicts = set.Data is SetData.Verdict
                 ? set.Elements.Select(e => e.Verdict ?? throw new CodegenException($"vmap '{name}': element without verdict")).Distinct().ToList()
                 : [];
-            _sets[name] = layout = new SetLayout(set, verdicts);
+            _sets[name] = layout = new SetLayout(set, verdicts, id => _counterSlots.TryGetValue(id, out var slot) ? slot : null);
+            foreach (var e in set.Elements)
+                if (layout.CounterOf(e) is { } id) CounterSlot(id);
         }
         return layout;
     }
