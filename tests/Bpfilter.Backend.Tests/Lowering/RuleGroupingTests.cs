@@ -95,6 +95,7 @@ public class RuleGroupingTests(ITestOutputHelper output)
             $"{grouped.Instructions.Length} grouped");
         Assert.True(grouped.Instructions.Length * 5 < plain.Instructions.Length);
         Assert.Equal(plain.CounterSlots.Keys.Order(), grouped.CounterSlots.Keys.Order());
+        Assert.Equal(grouped.Disassembly, ProgramCompiler.Compile(rs, rs.BaseChains.Items).Disassembly); // the default pipeline groups
 
         using var a = LoadedProgram.Load(grouped);
         using var b = LoadedProgram.Load(plain);
