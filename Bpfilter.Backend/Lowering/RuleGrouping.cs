@@ -26,17 +26,8 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
     public Ruleset Run(Ruleset ruleset)
     {
         var sets = ruleset.Sets.ToList();
-        var baseChains = ruleset.BaseChains.Select(c =>
-        {
-            var (rules, idle) = Group(c.Name, c.Rules, sets);
-            return idle is null ? c : c with { Rules = rules, IdleCounters = c.IdleCounters.Concat(idle).ToValueList() };
-        }).ToValueList();
-        var chains = ruleset.Chains.Select(c =>
-        {
-            var (rules, idle) = Group(c.Name, c.Rules, sets);
-            return idle is null ? c : c with { Rules = rules, IdleCounters = c.IdleCounters.Concat(idle).ToValueList() };
-        }).ToValueList();
-        return ruleset with { BaseChains = baseChains, Chains = chains, Sets = sets.ToValueList() };
+        var grouped = ChainRewrite.Apply(ruleset, (chain, rules) => Group(chain, rules, sets));
+        return grouped with { Sets = sets.ToValueList() };
     }
 
     /// <summary>The fields a groupable rule matches on (its lookup key), or null when it cannot be grouped.</summary>
@@ -68,7 +59,7 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
     private static Value ValueOf(Rule rule) =>
         new(rule.Matchers.SelectMany(m => ((Compare)m.Operator).Value.Bytes).ToArray().AsSpan());
 
-    private (ValueList<Rule> Rules, List<ulong>? Idle) Group(string chain, ValueList<Rule> rules, List<Ir.Set> sets)
+    private (ValueList<Rule> Rules, IReadOnlyList<ulong>? Idle) Group(string chain, ValueList<Rule> rules, List<Ir.Set> sets)
     {
         var output = new List<Rule>();
         List<ulong>? idle = null;

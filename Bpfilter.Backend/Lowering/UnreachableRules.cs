@@ -13,19 +13,7 @@ public sealed class UnreachableRules : ILoweringPass
 {
     public string Name => "unreachable-rules";
 
-    public Ruleset Run(Ruleset ruleset) => ruleset with
-    {
-        BaseChains = ruleset.BaseChains.Select(c =>
-        {
-            var (rules, idle) = Cut(c.Rules);
-            return idle is null ? c : c with { Rules = rules, IdleCounters = c.IdleCounters.Concat(idle).ToValueList() };
-        }).ToValueList(),
-        Chains = ruleset.Chains.Select(c =>
-        {
-            var (rules, idle) = Cut(c.Rules);
-            return idle is null ? c : c with { Rules = rules, IdleCounters = c.IdleCounters.Concat(idle).ToValueList() };
-        }).ToValueList(),
-    };
+    public Ruleset Run(Ruleset ruleset) => ChainRewrite.Apply(ruleset, (_, rules) => Cut(rules));
 
     /// <summary>True when every packet reaching the rule leaves the chain at it.</summary>
     public static bool EndsChain(Rule rule) =>
@@ -34,7 +22,7 @@ public sealed class UnreachableRules : ILoweringPass
         && rule.Verdict is AcceptVerdict or DropVerdict or ReturnVerdict or GotoVerdict or RejectVerdict;
 
     /// <summary>The rules up to the first that ends the chain, and the counters of the rest (null when nothing is cut).</summary>
-    private static (ValueList<Rule> Rules, List<ulong>? Idle) Cut(ValueList<Rule> rules)
+    private static (ValueList<Rule> Rules, IReadOnlyList<ulong>? Idle) Cut(ValueList<Rule> rules)
     {
         for (var i = 0; i < rules.Count - 1; i++)
         {
