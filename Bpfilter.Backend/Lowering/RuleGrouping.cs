@@ -16,8 +16,11 @@ namespace Bpfilter.Backend.Lowering;
 /// </summary>
 public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILoweringPass
 {
-    /// <summary>Shorter runs stay rules: a few compares cost less than a map lookup.</summary>
-    public const int DefaultMinRun = 4;
+    /// <summary>
+    /// Shorter runs stay rules: a few compares cost less than a map lookup. Measured with bench/ (XDP,
+    /// `ip saddr . tcp dport` rules, no match): 16 rules 49 ns ungrouped / 51 ns grouped, 24 rules 63 / 55.
+    /// </summary>
+    public const int DefaultMinRun = 16;
 
     public string Name => "rule-grouping";
 
