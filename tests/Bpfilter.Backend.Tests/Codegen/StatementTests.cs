@@ -9,7 +9,7 @@ public class StatementTests
 {
     public static TheoryData<Statement> Unsupported() =>
     [
-        new LimitStatement(10, RateUnit.Second, 5),
+        new LimitStatement(10, TimeSpan.FromSeconds(1), 5),
         new QuotaStatement(1000, Over: true, StateSlot: 3),
         new LogStatement("drop: "),
         new MetaSetStatement(MetaSetKey.Mark, new StatementValue.Immediate(Value.FromUInt(1, 32))),
@@ -40,7 +40,7 @@ public class StatementTests
     [Fact]
     public void StatementOrderIsPartOfTheRule()
     {
-        var limit = new LimitStatement(1, RateUnit.Second, 0);
+        var limit = new LimitStatement(1, TimeSpan.FromSeconds(1), 0);
         var counter = new CounterStatement(4);
         var countAll = new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(counter, limit), Verdict.Accept);
         var countPassed = new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(limit, counter), Verdict.Accept);

@@ -61,7 +61,7 @@ public class RuleGroupingTests(ITestOutputHelper output)
             Counted(7, Verdict.Continue, Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.9"))), // continue
             .. Enumerable.Range(6, 3).Select(i => SaddrRule(i, Verdict.Return)),
             new Rule(ValueList.Of(Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.9"))),
-                ValueList.Of<Statement>(new LimitStatement(1, RateUnit.Second, 0)), Verdict.Accept), // a statement
+                ValueList.Of<Statement>(new LimitStatement(1, TimeSpan.FromSeconds(1), 0)), Verdict.Accept), // a statement
         ]);
         Assert.Equal(rs, new RuleGrouping(minRun: 4).Run(rs));
         // with shorter runs allowed, only the two runs of `==` accept rules are grouped

@@ -23,7 +23,7 @@ public class UnreachableRulesTests
         Counted(2, Verdict.Jump("t/sub"), Matcher.Eq(Fields.Udp.Dport, U16(53))),
         Counted(3, Verdict.Accept),
         Counted(4, Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.3"))),
-        new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(new LimitStatement(1, RateUnit.Second, 5), new CounterStatement(5)), Verdict.Drop),
+        new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(new LimitStatement(1, TimeSpan.FromSeconds(1), 5), new CounterStatement(5)), Verdict.Drop),
     ], chains: [Sub]);
 
     [Fact]
