@@ -11,7 +11,8 @@ public sealed partial class ProgramCompiler
     {
         foreach (var rule in rules)
         {
-            if (!_asm.Reachable) break; // an earlier rule always ends the chain: nothing after it runs
+            // An earlier rule always ends the chain: nothing after it runs, its counters stay at zero.
+            if (!_asm.Reachable) { _idleCounters.AddRange(rule.CounterIds); continue; }
             EmitRule(rule, ctx);
         }
     }
@@ -42,7 +43,7 @@ public sealed partial class ProgramCompiler
             var fail = expands ? _asm.NewLabel("far") : next;
             EmitDependencies(deps, fail);
             foreach (var m in dynamic) EmitMatcher(m, fail);
-            if (rule.CounterId is { } id) EmitCounter(id);
+            foreach (var statement in rule.Statements) EmitStatement(statement);
             if (expands && _asm.IsReferenced(fail))
             {
                 var body = _asm.NewLabel("body");
@@ -57,6 +58,15 @@ public sealed partial class ProgramCompiler
             throw new CodegenException($"{where}: {e.Message}");
         }
         _asm.Label(next);
+    }
+
+    private void EmitStatement(Statement s)
+    {
+        switch (s)
+        {
+            case CounterStatement c: EmitCounter(c.Id); break;
+            default: throw new CodegenException($"statement '{s}' is not supported by the BPF backend");
+        }
     }
 
     private bool? TryStatic(Matcher m)
@@ -96,6 +106,7 @@ public sealed partial class ProgramCompiler
         var policy = returnTo == ctx.Return ? ctx.ReturnPolicy : null;
         var inner = ctx with { Chain = name, Return = returnTo, Depth = ctx.Depth + 1, Path = ctx.Path.Push(name), ReturnPolicy = policy };
         EmitRules(chain.Rules, inner);
+        _idleCounters.AddRange(chain.IdleCounters);
     }
 
     private void EmitVerdictMap(VerdictMapVerdict vm, ChainContext ctx, string next, string where)
@@ -103,6 +114,14 @@ public sealed partial class ProgramCompiler
         var layout = Layout(vm.Map, vm.Key, requireVerdicts: true);
         EmitLookup(layout, vm.Key, next);
         _asm.Emit(Asm.LdxW(R9, R0, 0));
+        if (layout.HasElementCounters)
+        {
+            // The element's counter: slot + 1 after the verdict code (0: the element does not count).
+            var skip = _asm.NewLabel("nocount");
+            _asm.Emit(Asm.LdxW(R1, R0, 4), Asm.JeqImm(R1, 0, skip), Asm.Add64Imm(R1, -1), Asm.StxW(R10, CounterKey, R1));
+            EmitCountAtKey(skip);
+            _asm.Label(skip);
+        }
         // Dispatch first (each test skips one unconditional, possibly far, jump), then the verdict bodies.
         var bodies = new List<string>();
         for (var i = 0; i < layout.VerdictCodes.Count; i++)
@@ -124,36 +143,29 @@ public sealed partial class ProgramCompiler
         }
     }
 
-    private SetLayout Layout(string name, MatchKey key, bool requireVerdicts)
+    private int CounterSlot(ulong id)
     {
-        var set = _ruleset.FindSet(name) ?? throw new CodegenException($"unknown set '{name}'");
-        if (set.Key != key && !SameWidths(set.Key, key))
-            throw new CodegenException($"set '{name}' has key '{set.Key}', the rule looks up '{key}'");
-        if (requireVerdicts && set.Data is not SetData.Verdict)
-            throw new CodegenException($"set '{name}' is not a verdict map");
-        if (!_sets.TryGetValue(name, out var layout))
-        {
-            var verdicts = set.Data is SetData.Verdict
-                ? set.Elements.Select(e => e.Verdict ?? throw new CodegenException($"vmap '{name}': element without verdict")).Distinct().ToList()
-                : [];
-            _sets[name] = layout = new SetLayout(set, verdicts);
-        }
-        return layout;
+        if (!_counterSlots.TryGetValue(id, out var slot)) _counterSlots[id] = slot = _counterSlots.Count;
+        return slot;
     }
-
-    private static bool SameWidths(MatchKey a, MatchKey b) =>
-        a.Fields.Count == b.Fields.Count && a.Fields.Zip(b.Fields).All(p => p.First.Bits == p.Second.Bits);
 
     private void EmitCounter(ulong id)
     {
-        if (!_counterSlots.TryGetValue(id, out var slot)) _counterSlots[id] = slot = _counterSlots.Count;
+        var slot = CounterSlot(id);
         var skip = _asm.NewLabel("nocount");
-        _asm.Emit(Asm.StW(R10, CounterKey, slot), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
+        _asm.Emit(Asm.StW(R10, CounterKey, slot));
+        EmitCountAtKey(skip);
+        _asm.Label(skip);
+    }
+
+    /// <summary>Adds the packet and its bytes to the counter whose slot is at CounterKey on the stack (clobbers R0-R3).</summary>
+    private void EmitCountAtKey(string skip)
+    {
+        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
             Asm.LoadMapFd(R1, CompiledProgram.CountersMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, skip),
             Asm.LdxDW(R1, R0, 0), Asm.Add64Imm(R1, 1), Asm.StxDW(R0, 0, R1));
         EmitLength(R2);
         _asm.Emit(Asm.LdxDW(R1, R0, 8), Asm.Add64Reg(R1, R2), Asm.StxDW(R0, 8, R1));
-        _asm.Label(skip);
     }
 
     /// <summary>Packet length as nf_tables sees skb->len at this hook (ingress: from the network header).</summary>

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Bpfilter.Backend.Bpf;
 using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Libbpf;
+using Bpfilter.Backend.Lowering;
 using static Bpfilter.Backend.Bpf.Register;
 using static Bpfilter.Backend.Codegen.RuntimeContext;
 
@@ -26,6 +27,8 @@ public sealed partial class ProgramCompiler
     private readonly IFlavor _flavor;
     private readonly Assembler _asm = new(dropUnreachable: true);
     private readonly Dictionary<ulong, int> _counterSlots = new();
+    /// <summary>Counters of rules that never run here: they get slots (reading zero) after all the others.</summary>
+    private readonly List<ulong> _idleCounters = new();
     private readonly Dictionary<string, SetLayout> _sets = new(StringComparer.Ordinal);
     private int? _currentNfProto;
 
@@ -37,11 +40,16 @@ public sealed partial class ProgramCompiler
 
     /// <summary>
     /// Compiles base chains sharing one attach point. For an inet netfilter chain pass
-    /// <paramref name="ipv6"/> to choose which of its two programs to build.
+    /// <paramref name="ipv6"/> to choose which of its two programs to build. The chains (with the
+    /// regular chains and sets of <paramref name="ruleset"/>) go through <paramref name="lowering"/>
+    /// (default: <see cref="LoweringPipeline.Default"/>) before instructions are emitted.
     /// </summary>
-    public static CompiledProgram Compile(Ruleset ruleset, IReadOnlyList<BaseChain> chains, bool ipv6 = false)
+    public static CompiledProgram Compile(Ruleset ruleset, IReadOnlyList<BaseChain> chains, bool ipv6 = false,
+        LoweringPipeline? lowering = null)
     {
         if (chains.Count == 0) throw new ArgumentException("no base chains to compile");
+        ruleset = (lowering ?? LoweringPipeline.Default).Run(ruleset with { BaseChains = chains.ToValueList() });
+        chains = ruleset.BaseChains;
         var hook = chains[0].Hook;
         if (chains.Any(c => c.Hook.AttachPoint != hook.AttachPoint))
             throw new CodegenException("base chains compiled together must share one attach point");
@@ -94,12 +102,14 @@ public sealed partial class ProgramCompiler
                 0, ImmutableStack.Create(chain.Name), chain.Policy);
             _currentNfProto = ctx.NfProto;
             EmitRules(chain.Rules, ctx);
+            _idleCounters.AddRange(chain.IdleCounters);
             _asm.Label(policy);
             _asm.Comment($"policy {chain.Policy}");
             EmitTerminal(chain.Policy, ctx, $"chain {chain.Name} policy");
         }
         _asm.Label(AcceptLabel).Emit(Asm.Mov64Imm(R0, _flavor.AcceptCode), Asm.Exit());
         _asm.Label(DropLabel).Emit(Asm.Mov64Imm(R0, _flavor.DropCode), Asm.Exit());
+        foreach (var id in _idleCounters) CounterSlot(id);
         return _asm.Build();
     }
 
@@ -158,7 +168,7 @@ public sealed partial class ProgramCompiler
             foreach (var r in work.Pop())
             {
                 foreach (var m in r.Matchers) Key(m.Key);
-                if (r.CounterId is not null) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
+                if (r.Statements.Any(s => s is CounterStatement)) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
                 var targets = new List<string>();
                 switch (r.Verdict)
                 {
@@ -167,6 +177,11 @@ public sealed partial class ProgramCompiler
                     case VerdictMapVerdict vm:
                         Key(vm.Key);
                         var map = _ruleset.FindSet(vm.Map);
+                        if (map is not null && map.Elements.Any(e => e.Statements.Any(s => s is CounterStatement)))
+                        {
+                            size = true;
+                            if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link);
+                        }
                         if (map is not null)
                             foreach (var e in map.Elements)
                                 if (e.Verdict is JumpVerdict ej) targets.Add(ej.Chain);
@@ -187,7 +202,7 @@ public sealed partial class ProgramCompiler
             new(CompiledProgram.CountersMap, BpfMapType.PerCpuArray, 4, 16, Math.Max(1, _counterSlots.Count), []),
         };
         foreach (var (name, layout) in _sets)
-            maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, 4, layout.MaxEntries, layout.Entries().ToList()));
+            maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList()));
         return maps;
     }
 

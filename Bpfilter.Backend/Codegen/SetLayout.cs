@@ -10,14 +10,17 @@ namespace Bpfilter.Backend.Codegen;
 /// is exact, otherwise an LPM trie keyed by (u32 prefix length, bytes) where ranges are split into
 /// prefixes; a prefix or range in a field before the last of a concatenation is expanded into its
 /// exact values (bounded by <see cref="MaxKeysPerElement"/>). Values are a u32
-/// (1 for sets; a verdict code for vmaps, see <see cref="VerdictCodes"/>).
+/// (1 for sets; a verdict code for vmaps, see <see cref="VerdictCodes"/>), followed, when elements
+/// carry counters, by a u32 counter slot + 1 (0: the element does not count).
 /// </summary>
 internal sealed class SetLayout
 {
     public const int MinEntries = 256;
 
-    public SetLayout(Ir.Set set, IReadOnlyList<Verdict> verdictCodes)
+    public SetLayout(Ir.Set set, IReadOnlyList<Verdict> verdictCodes, Func<ulong, int?>? counterSlot = null)
     {
+        _counterSlot = counterSlot ?? (_ => null);
+        HasElementCounters = set.Elements.Any(e => !e.Statements.IsEmpty);
         Set = set;
         IsLpm = set.HasIntervals;
         DataBytes = set.Key.Bytes;
@@ -26,7 +29,12 @@ internal sealed class SetLayout
         VerdictCodes = verdictCodes;
     }
 
+    private readonly Func<ulong, int?> _counterSlot;
+
     public Ir.Set Set { get; }
+    /// <summary>True when elements carry counters: the value then holds a counter slot after the code.</summary>
+    public bool HasElementCounters { get; }
+    public int ValueSize => HasElementCounters ? 8 : 4;
     public bool IsLpm { get; }
     public int DataBytes { get; }
     /// <summary>Bytes before the data in the map key (the LPM prefix length).</summary>
@@ -51,11 +59,30 @@ internal sealed class SetLayout
     /// <summary>The map entries of one element (a range may need several prefixes).</summary>
     public IEnumerable<(byte[] Key, byte[] Value)> EntriesOf(SetElement e)
     {
-        var value = new byte[4];
+        var value = new byte[ValueSize];
         BinaryPrimitives.WriteUInt32LittleEndian(value, CodeOf(e));
+        if (CounterOf(e) is { } id)
+        {
+            if (!HasElementCounters) throw new CodegenException($"set '{Set.Name}' was compiled without element counters: an element with a counter needs a reload");
+            var slot = _counterSlot(id) ?? throw new CodegenException($"set '{Set.Name}': counter #{id} has no slot in the program (needs a reload)");
+            BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(4), (uint)slot + 1);
+        }
         if (!IsLpm && e.Key.Any(p => p is not KeyPart.Exact))
             throw new CodegenException($"set '{Set.Name}' was compiled as a hash map: a prefix or range element needs a reload");
         foreach (var key in KeysOf(e)) yield return (key, value);
+    }
+
+    /// <summary>The counter id of an element (one counter statement at most), or null.</summary>
+    public ulong? CounterOf(SetElement e)
+    {
+        ulong? id = null;
+        foreach (var st in e.Statements)
+        {
+            if (st is not CounterStatement c || id is not null)
+                throw new CodegenException($"set '{Set.Name}': element statement '{st}' is not supported by the BPF backend (one counter per element)");
+            id = c.Id;
+        }
+        return id;
     }
 
     /// <summary>

@@ -5,6 +5,9 @@ namespace Bpfilter.Backend.Ir;
 /// <summary>A regular chain, reached by jump/goto; falling off its end returns to the caller.</summary>
 public sealed record Chain(string Name, ValueList<Rule> Rules)
 {
+    /// <summary>Counters of rules a lowering pass removed because they can never run: they exist and read zero.</summary>
+    public ValueList<ulong> IdleCounters { get; init; }
+
     public override string ToString() => Format($"chain {Name}", Rules, null);
 
     internal static string Format(string header, ValueList<Rule> rules, string? footer)
@@ -23,6 +26,9 @@ public sealed record Chain(string Name, ValueList<Rule> Rules)
 /// </summary>
 public sealed record BaseChain(string Name, Hook Hook, int Priority, Verdict Policy, ValueList<Rule> Rules)
 {
+    /// <summary>Counters of rules a lowering pass removed because they can never run: they exist and read zero.</summary>
+    public ValueList<ulong> IdleCounters { get; init; }
+
     public override string ToString() =>
         Chain.Format($"chain {Name} ({Hook}, priority {Priority})", Rules, $"policy {Policy}");
 }

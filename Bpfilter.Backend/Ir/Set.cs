@@ -54,8 +54,11 @@ public abstract record KeyPart
     };
 }
 
-/// <summary>A set element: one KeyPart per key field, plus the verdict (vmap) or data (map).</summary>
-public sealed record SetElement(ValueList<KeyPart> Key, Verdict? Verdict = null, Value? Data = null)
+/// <summary>
+/// A set element: one KeyPart per key field, plus the verdict (vmap) or data (map). Statements: what
+/// runs for the element when a lookup finds it, before its verdict (nft's per-element `counter`).
+/// </summary>
+public sealed record SetElement(ValueList<KeyPart> Key, Verdict? Verdict = null, Value? Data = null, ValueList<Statement> Statements = default)
 {
     public static SetElement Exact(Value value, Verdict? verdict = null) =>
         new(ValueList.Of<KeyPart>(new KeyPart.Exact(value)), verdict);
@@ -63,6 +66,7 @@ public sealed record SetElement(ValueList<KeyPart> Key, Verdict? Verdict = null,
     public string Format(MatchKey key)
     {
         var k = string.Join(" . ", Key.Select((p, i) => i < key.Fields.Count ? p.Format(key.Fields[i]) : p.ToString()));
+        foreach (var s in Statements) k += " " + s;
         if (Verdict is not null) return $"{k} : {Verdict}";
         if (Data is not null) return $"{k} : {Data}";
         return k;

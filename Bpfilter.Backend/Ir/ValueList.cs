@@ -1,12 +1,15 @@
 using System.Collections;
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 
 namespace Bpfilter.Backend.Ir;
 
 /// <summary>
 /// An immutable list with value equality, so that records holding lists (rules, matchers, keys)
-/// compare and hash by content. ImmutableArray alone compares by reference.
+/// compare and hash by content. ImmutableArray alone compares by reference. Collection expressions
+/// (`[a, b]`) build it through <see cref="ValueList.Create{T}"/> (its Add returns a new list).
 /// </summary>
+[CollectionBuilder(typeof(ValueList), nameof(ValueList.Create))]
 public readonly struct ValueList<T> : IEquatable<ValueList<T>>, IReadOnlyList<T>
 {
     private readonly ImmutableArray<T> _items;
@@ -59,5 +62,6 @@ public readonly struct ValueList<T> : IEquatable<ValueList<T>>, IReadOnlyList<T>
 public static class ValueList
 {
     public static ValueList<T> Of<T>(params T[] items) => new(ImmutableArray.Create(items));
+    public static ValueList<T> Create<T>(ReadOnlySpan<T> items) => new(ImmutableArray.Create(items));
     public static ValueList<T> ToValueList<T>(this IEnumerable<T> items) => new(items);
 }

@@ -5,8 +5,9 @@ namespace Bpfilter.Backend.Ir;
 /// base chain (later base chains on the same hook still run), drop ends everything, continue goes on
 /// to the next rule, return goes back to the calling chain (from a base chain: the policy), jump
 /// calls a regular chain and comes back, goto goes to a chain and does not come back.
+/// A verdict is the statement that ends a rule (see <see cref="Rule"/>).
 /// </summary>
-public abstract record Verdict
+public abstract record Verdict : Statement
 {
     public static readonly AcceptVerdict Accept = new();
     public static readonly DropVerdict Drop = new();

@@ -5,6 +5,7 @@ using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Libbpf;
 using Bpfilter.Backend.Loader;
+using Bpfilter.Backend.Lowering;
 
 // Per-packet cost of generated XDP programs, measured with BPF_PROG_TEST_RUN (the kernel's own
 // timing, repeat=N per run), medians of several runs. Usage: bpfilter-bench [runs] [repeat] [rules...]
@@ -25,6 +26,8 @@ cases.Add(("empty chain (policy accept)", () => Load(0), (p, _) => 0));
 foreach (var n in ruleCounts)
     cases.Add(($"{n} rules (none match)", () => Load(n), (p, _) => 0));
 foreach (var n in ruleCounts.Where(n => n > 1))
+    cases.Add(($"{n} rules, not grouped", () => Load(n, LoweringPipeline.None), (p, _) => 0));
+foreach (var n in ruleCounts.Where(n => n > 1))
     cases.Add(($"{n} addresses in a set", () => LoadSet(n), (p, _) => 0));
 
 Console.WriteLine($"BPF_PROG_TEST_RUN, XDP, {packet.Length}-byte IPv4/TCP frame, repeat={repeat}, median of {runs} runs");
@@ -42,7 +45,7 @@ foreach (var (name, load, _) in cases)
     Console.WriteLine($"{name,-32} {insns,7} {samples[samples.Count / 2],14} {samples[0],6} {samples[^1],6}");
 }
 
-static LoadedProgram Load(int rules)
+static LoadedProgram Load(int rules, LoweringPipeline? lowering = null)
 {
     // Realistic non-matching rules: ip saddr X tcp dport Y counter drop, each different.
     var list = new List<Rule>();
@@ -50,7 +53,7 @@ static LoadedProgram Load(int rules)
         list.Add(new Rule(ValueList.Of(
             Matcher.Eq(Fields.Ip.Saddr, Value.FromBytes(10, 1, (byte)(i >> 8), (byte)i)),
             Matcher.Eq(Fields.Tcp.Dport, Value.FromUInt((ulong)(1000 + i), 16))), Verdict.Drop, (ulong)i));
-    return Compile(list, []);
+    return Compile(list, [], lowering);
 }
 
 static LoadedProgram LoadSet(int elements)
@@ -60,11 +63,11 @@ static LoadedProgram LoadSet(int elements)
     return Compile([new Rule(ValueList.Of(Matcher.InSet(Fields.Ip.Saddr, "block")), Verdict.Drop, 1)], [set]);
 }
 
-static LoadedProgram Compile(List<Rule> rules, Bpfilter.Backend.Ir.Set[] sets)
+static LoadedProgram Compile(List<Rule> rules, Bpfilter.Backend.Ir.Set[] sets, LoweringPipeline? lowering = null)
 {
     var chain = new BaseChain("bench/in", new XdpIngress("lo"), 0, Verdict.Accept, rules.ToValueList());
     var rs = new Ruleset(ValueList.Of(chain), ValueList<Chain>.Empty, sets.ToValueList());
-    return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items));
+    return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: lowering));
 }
 
 static byte[] TcpFrame()

@@ -1,6 +1,7 @@
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Loader;
+using Bpfilter.Backend.Lowering;
 
 namespace Bpfilter.Backend.Tests.Codegen;
 
@@ -18,10 +19,11 @@ internal static class Harness
         new(ValueList.Of(new BaseChain("t/base", hook, 0, policy, rules)),
             (chains ?? []).ToValueList(), (sets ?? []).ToValueList());
 
-    public static LoadedProgram Load(Hook hook, Verdict policy, Rule[] rules, Chain[]? chains = null, Backend.Ir.Set[]? sets = null, bool ipv6 = false)
+    public static LoadedProgram Load(Hook hook, Verdict policy, Rule[] rules, Chain[]? chains = null, Backend.Ir.Set[]? sets = null, bool ipv6 = false,
+        LoweringPipeline? lowering = null)
     {
         var rs = Ruleset(hook, policy, rules, chains, sets);
-        return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, ipv6));
+        return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, ipv6, lowering));
     }
 
     public static LoadedProgram Xdp1(params Rule[] rules) => Load(Xdp, Verdict.Accept, rules);

@@ -1,0 +1,113 @@
+using System.Buffers.Binary;
+using Bpfilter.Backend.Bpf;
+using Bpfilter.Backend.Ir;
+using static Bpfilter.Backend.Bpf.Register;
+using static Bpfilter.Backend.Codegen.RuntimeContext;
+
+namespace Bpfilter.Backend.Codegen;
+
+/// <summary>
+/// Set membership and map lookups: the key is built on the stack field by field, then looked up.
+/// </summary>
+public sealed partial class ProgramCompiler
+{
+    /// <summary>`key @set` / `key != @set`: one lookup in the set's map.</summary>
+    private void EmitSetMatcher(MatchKey key, InSet s, string fail)
+    {
+        var layout = Layout(s.Set, key, requireVerdicts: false);
+        if (layout.HasElementCounters)
+            throw new CodegenException($"set '{s.Set}': element counters are supported only in verdict maps");
+        if (s.Negated)
+        {
+            var miss = _asm.NewLabel("miss");
+            EmitLookup(layout, key, miss);
+            _asm.Emit(Asm.Ja(fail));
+            _asm.Label(miss);
+        }
+        else
+        {
+            EmitLookup(layout, key, fail);
+        }
+    }
+
+    /// <summary>Builds the map key for the fields on the stack and looks it up; R0 = value pointer, or jump to miss.</summary>
+    private void EmitLookup(SetLayout layout, MatchKey key, string miss)
+    {
+        var at = Key + layout.DataOffset;
+        // Zero the key first so no stack byte of it is uninitialised, then the LPM prefix length (all data bits).
+        for (var i = 0; i < layout.KeySize; i += 8) _asm.Emit(Asm.StDW(R10, (short)(Key + i), 0));
+        if (layout.IsLpm) _asm.Emit(Asm.StW(R10, Key, layout.DataBytes * 8));
+        foreach (var f in key.Fields)
+        {
+            StoreField(f, (short)at, miss);
+            at += f.Bytes;
+        }
+        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
+            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, miss));
+    }
+
+    private void StoreField(Field f, short dst, string fail)
+    {
+        if (f is PayloadField { OffsetBits: var o, LengthBits: var l } p && o % 8 == 0 && l % 8 == 0)
+        {
+            CopyBytes(Access(p, fail), dst, f.Bytes);
+            return;
+        }
+        if (f is MetaField { Key: MetaKey.IifName or MetaKey.OifName } n)
+        {
+            if (_flavor.StaticInterfaceName(n.Key) is { } s)
+            {
+                if (s.Name is null) { _asm.Emit(Asm.Ja(fail)); return; }
+                for (var i = 0; i < 16; i += 4)
+                    _asm.Emit(Asm.StW(R10, (short)(dst + i), BinaryPrimitives.ReadInt32LittleEndian(s.Name.Bytes.AsSpan().Slice(i))));
+                return;
+            }
+            CopyBytes(_flavor.EmitInterfaceName(_asm, n.Key, fail), dst, 16);
+            return;
+        }
+        if (f.Bits > 64) throw new CodegenException($"{f} cannot be a set key");
+        LoadField(f, new Part(0, f.Bytes), R0, fail);
+        // Store the number big-endian, one byte at a time (the key may be unaligned).
+        for (var i = 0; i < f.Bytes; i++)
+        {
+            _asm.Emit(Asm.Mov64Reg(R2, R0));
+            var shift = 8 * (f.Bytes - 1 - i);
+            if (shift > 0) _asm.Emit(Asm.Rsh64Imm(R2, shift));
+            _asm.Emit(Asm.StxB(R10, (short)(dst + i), R2));
+        }
+    }
+
+    private void CopyBytes(BytesRef from, short dst, int count)
+    {
+        var pos = 0;
+        while (pos < count)
+        {
+            var size = Math.Min(ChunkSize(from.Offset + pos, count - pos), ChunkSize(dst + pos, count - pos));
+            var sz = size switch { 1 => Size.B, 2 => Size.H, 4 => Size.W, _ => Size.DW };
+            _asm.Emit(Asm.Ldx(sz, R0, from.Pointer, (short)(from.Offset + pos)), Asm.Stx(sz, R10, (short)(dst + pos), R0));
+            pos += size;
+        }
+    }
+
+    private SetLayout Layout(string name, MatchKey key, bool requireVerdicts)
+    {
+        var set = _ruleset.FindSet(name) ?? throw new CodegenException($"unknown set '{name}'");
+        if (set.Key != key && !SameWidths(set.Key, key))
+            throw new CodegenException($"set '{name}' has key '{set.Key}', the rule looks up '{key}'");
+        if (requireVerdicts && set.Data is not SetData.Verdict)
+            throw new CodegenException($"set '{name}' is not a verdict map");
+        if (!_sets.TryGetValue(name, out var layout))
+        {
+            var verdicts = set.Data is SetData.Verdict
+                ? set.Elements.Select(e => e.Verdict ?? throw new CodegenException($"vmap '{name}': element without verdict")).Distinct().ToList()
+                : [];
+            _sets[name] = layout = new SetLayout(set, verdicts, id => _counterSlots.TryGetValue(id, out var slot) ? slot : null);
+            foreach (var e in set.Elements)
+                if (layout.CounterOf(e) is { } id) CounterSlot(id);
+        }
+        return layout;
+    }
+
+    private static bool SameWidths(MatchKey a, MatchKey b) =>
+        a.Fields.Count == b.Fields.Count && a.Fields.Zip(b.Fields).All(p => p.First.Bits == p.Second.Bits);
+}

@@ -1,0 +1,132 @@
+using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Ir;
+
+namespace Bpfilter.Backend.Lowering;
+
+/// <summary>
+/// Groups a run of consecutive rules of one shape into one verdict-map lookup (issue 12's first
+/// pass): every rule of the run matches only with `==` on the same fields in the same order, has no
+/// statement but its own counter, and ends in accept, drop, jump or goto. The run becomes one rule
+/// `fields vmap @group` over a new map whose elements are the rules' keys, each with the rule's
+/// verdict and counter: counters stay per rule.
+/// First-match order is kept: a packet has one value per field, so at most one key of the run
+/// matches it; of two rules with the same key only the first can match, so the later one is left
+/// out (its counter stays, idle, at zero) — unless the first jumps: the packet comes back from the
+/// jump and reaches the later rule, so the run ends before it.
+/// </summary>
+public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILoweringPass
+{
+    /// <summary>
+    /// Shorter runs stay rules: a few compares cost less than a map lookup. Measured with bench/ (XDP,
+    /// `ip saddr . tcp dport` rules, no match): 16 rules 49 ns ungrouped / 51 ns grouped, 24 rules 63 / 55.
+    /// </summary>
+    public const int DefaultMinRun = 16;
+
+    public string Name => "rule-grouping";
+
+    public int MinRun { get; } = minRun >= 2 ? minRun : throw new ArgumentOutOfRangeException(nameof(minRun));
+
+    public Ruleset Run(Ruleset ruleset)
+    {
+        var sets = ruleset.Sets.ToList();
+        var grouped = ChainRewrite.Apply(ruleset, (chain, rules) => Group(chain, rules, sets));
+        return grouped with { Sets = sets.ToValueList() };
+    }
+
+    /// <summary>The fields a groupable rule matches on (its lookup key), or null when it cannot be grouped.</summary>
+    public static MatchKey? KeyOf(Rule rule)
+    {
+        if (rule.Matchers.IsEmpty || rule.Verdict is not (AcceptVerdict or DropVerdict or JumpVerdict or GotoVerdict)) return null;
+        if (rule.Statements.Count > 1 || rule.Statements.Any(s => s is not CounterStatement)) return null;
+        var fields = new List<Field>();
+        foreach (var m in rule.Matchers)
+        {
+            if (m.Operator is not Compare { Op: CompareOp.Eq }) return null;
+            fields.AddRange(m.Key.Fields);
+        }
+        if (fields.Distinct().Count() != fields.Count) return null; // `x == a` twice: leave it to the rule
+        if (!fields.All(CanBeKey)) return null;
+        var key = new MatchKey(fields.ToValueList());
+        return key.Bytes <= RuntimeContext.KeySize ? key : null;
+    }
+
+    /// <summary>Fields the backend can copy into a map key (as <see cref="ProgramCompiler"/> builds set keys).</summary>
+    private static bool CanBeKey(Field f) => f switch
+    {
+        MetaField { Key: MetaKey.IifName or MetaKey.OifName } => true,
+        PayloadField { OffsetBits: var o, LengthBits: var l } when o % 8 == 0 && l % 8 == 0 => true,
+        _ => f.Bits <= 64,
+    };
+
+    /// <summary>The lookup key value of a groupable rule: its matchers' values laid end to end.</summary>
+    private static Value ValueOf(Rule rule) =>
+        new(rule.Matchers.SelectMany(m => ((Compare)m.Operator).Value.Bytes).ToArray().AsSpan());
+
+    private (ValueList<Rule> Rules, IReadOnlyList<ulong>? Idle) Group(string chain, ValueList<Rule> rules, List<Ir.Set> sets)
+    {
+        var output = new List<Rule>();
+        List<ulong>? idle = null;
+        var i = 0;
+        while (i < rules.Count)
+        {
+            var key = KeyOf(rules[i]);
+            if (key is null)
+            {
+                output.Add(rules[i++]);
+                continue;
+            }
+            var first = new Dictionary<Value, Verdict>();
+            var elements = new List<SetElement>();
+            var skipped = new List<ulong>();
+            var j = i;
+            for (; j < rules.Count && KeyOf(rules[j]) == key; j++)
+            {
+                var value = ValueOf(rules[j]);
+                if (first.TryGetValue(value, out var earlier))
+                {
+                    if (earlier is JumpVerdict) break; // the packet comes back from the jump to this rule
+                    skipped.AddRange(rules[j].CounterIds); // an earlier rule with this key always ends the chain
+                    continue;
+                }
+                first[value] = rules[j].Verdict;
+                elements.Add(new SetElement(Split(key, value), rules[j].Verdict, Statements: rules[j].Statements));
+            }
+            if (j - i < MinRun)
+            {
+                output.AddRange(rules.Skip(i).Take(j - i));
+                i = j;
+                continue;
+            }
+            var name = NewName(chain, sets);
+            sets.Add(new Ir.Set(name, key, SetData.VerdictData, elements.ToValueList()));
+            output.Add(new Rule(ValueList<Matcher>.Empty, Verdict.VMap(key, name))
+            {
+                Origin = $"{rules[i].Origin ?? $"chain {chain}: rule '{rules[i]}'"} (grouped with the next {j - i - 1} rules)",
+            });
+            (idle ??= []).AddRange(skipped);
+            i = j;
+        }
+        return idle is null ? (rules, null) : (output.ToValueList(), idle);
+    }
+
+    private static ValueList<KeyPart> Split(MatchKey key, Value value)
+    {
+        var parts = new List<KeyPart>();
+        var at = 0;
+        foreach (var f in key.Fields)
+        {
+            parts.Add(new KeyPart.Exact(new Value(value.Bytes.AsSpan().Slice(at, f.Bytes))));
+            at += f.Bytes;
+        }
+        return parts.ToValueList();
+    }
+
+    private static string NewName(string chain, List<Ir.Set> sets)
+    {
+        for (var n = 0; ; n++)
+        {
+            var name = $"{chain} group {n}";
+            if (sets.All(s => s.Name != name)) return name;
+        }
+    }
+}
