@@ -9,8 +9,8 @@ namespace Bpfilter.Backend.Tests.Lowering;
 
 public class RuleGroupingTests(ITestOutputHelper output)
 {
-    private static byte[] Udp4(string src, ushort dport = 53) => Packets.Ether().Ipv4(src, "198.18.0.2").Udp(1234, dport);
-    private static byte[] Tcp4(string src, ushort dport) => Packets.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport, 0x02);
+    private static byte[] Udp4(string src, ushort dport = 53) => PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Udp(1234, dport);
+    private static byte[] Tcp4(string src, ushort dport) => PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport, 0x02);
 
     private static string Addr(int i) => $"198.18.{i / 250}.{i % 250 + 1}";
 

@@ -8,7 +8,7 @@ namespace Bpfilter.Backend.Tests.Lowering;
 
 public class UnreachableRulesTests
 {
-    private static byte[] Udp4(string src, ushort dport = 53) => Packets.Ether().Ipv4(src, "198.18.0.2").Udp(1234, dport);
+    private static byte[] Udp4(string src, ushort dport = 53) => PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Udp(1234, dport);
 
     private static readonly Chain Sub = new("t/sub", ValueList.Of(
         Counted(20, Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.5"))),
