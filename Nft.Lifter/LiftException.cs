@@ -36,7 +36,7 @@ public sealed class LiftException : NetlinkException
         Reason = reason;
     }
 
-    static string Describe(byte family, string table, string? chain, ulong? handle, string? set, string reason)
+    internal static string Describe(byte family, string table, string? chain, ulong? handle, string? set, string reason)
     {
         var where = $"table {FamilyNames.Of(family)} {table}";
         if (chain != null) where += $" chain {chain}";

@@ -8,8 +8,10 @@ namespace Nft.Lifter;
 public sealed record RuleListing(byte Family, string Table, string Chain, ulong Handle, IReadOnlyList<Expression> Source, Rule Lifted);
 
 /// <summary>
-/// The lifted ruleset, the counter slot of every rule with a counter, the IR name of every set the
-/// rules use (so element updates can be applied to the right map) and a per-rule listing.
+/// The lifted ruleset (every chain that lifted), the counter slot of every rule with a counter, the
+/// IR name of every set the rules use (so element updates can be applied to the right map) and a
+/// per-rule listing; beside them the result of each chain, the refusals in ruleset order, which
+/// nf_tables chain each IR chain name stands for, and how to convert elements of each set.
 /// </summary>
 public sealed record LiftResult(
     Ruleset Ruleset,
@@ -17,6 +19,19 @@ public sealed record LiftResult(
     IReadOnlyDictionary<(byte Family, string Table, string Set), string> SetNames,
     IReadOnlyList<RuleListing> Listing)
 {
+    /// <summary>One result per base chain, and per regular chain no base chain reaches, in lifting order.</summary>
+    public IReadOnlyList<ChainLift> Chains { get; init; } = [];
+
+    /// <summary>Everything refused, the refusal nearest the start of the ruleset first.</summary>
+    public IReadOnlyList<LiftRefusal> Refusals { get; init; } = [];
+
+    /// <summary>The nf_tables chain of each IR base chain and regular chain name (IR names stay opaque).</summary>
+    public IReadOnlyDictionary<string, ChainId> Origins { get; init; } = new Dictionary<string, ChainId>();
+
+    /// <summary>Element conversion of every set the rules read, by (family, table, set).</summary>
+    public IReadOnlyDictionary<(byte Family, string Table, string Set), SetEncoder> SetEncoders { get; init; } =
+        new Dictionary<(byte, string, string), SetEncoder>();
+
     /// <summary>Each rule's expressions, nft --debug=netlink style, followed by the matchers lifted from them; then the IR.</summary>
     public string Explain()
     {

@@ -5,34 +5,28 @@ using NftRule = Nft.Bytecode.Objects.Rule;
 namespace Nft.Lifter;
 
 /// <summary>
-/// Entry point: nf_tables tables (typed Nft.Bytecode objects) to the backend's IR. All or nothing:
-/// the first construct that cannot be proven equivalent throws <see cref="LiftException"/>.
+/// Entry point: nf_tables tables (typed Nft.Bytecode objects) to the backend's IR. Each base chain is
+/// lifted on its own, with the regular chains and sets it reaches; regular chains no base chain
+/// reaches are lifted alone (nf_tables validates them too). The result holds one value per chain:
+/// lifted, or refused with the rule and expression that stopped it.
 /// </summary>
 public static class NftLifter
 {
-    /// <summary>Lifts every table of a namespace into one ruleset.</summary>
-    public static LiftResult Lift(IEnumerable<SourceTable> tables, CounterSlots? counters = null)
+    /// <summary>Lifts every chain of a namespace; never throws for a construct it cannot lift (see <see cref="LiftResult.Refusals"/>).</summary>
+    public static LiftResult LiftChains(IEnumerable<SourceTable> tables, CounterSlots? counters = null)
     {
         counters ??= new CounterSlots();
-        var baseChains = new List<BaseChain>();
-        var chains = new List<Chain>();
-        var sets = new List<Set>();
-        var used = new Dictionary<CounterKey, ulong>();
-        var setNames = new Dictionary<(byte, string, string), string>();
-        var listing = new List<RuleListing>();
-        foreach (var t in tables)
-        {
-            var ctx = new TableContext(t, counters);
-            LiftTable(ctx, baseChains, chains, listing);
-            foreach (var s in ctx.BuildSets()) sets.Add(s);
-            foreach (var s in t.Sets)
-                if (sets.Any(x => x.Name == ctx.SetName(s.Name))) setNames[(t.Family, t.Name, s.Name)] = ctx.SetName(s.Name);
-        }
-        foreach (var r in listing)
-            if (r.Lifted.CounterId is { } id)
-                used[new CounterKey(r.Family, r.Table, r.Chain, r.Handle)] = id;
-        var rs = new Ruleset(baseChains.ToValueList(), chains.ToValueList(), sets.ToValueList());
-        return new LiftResult(rs, used, setNames, listing);
+        var acc = new Accumulator();
+        int tIdx = 0;
+        foreach (var t in tables) LiftTable(t, tIdx++, counters, acc);
+        return acc.Build();
+    }
+
+    /// <summary>All or nothing: the whole namespace, or the first refusal (in ruleset order) as a <see cref="LiftException"/>.</summary>
+    public static LiftResult Lift(IEnumerable<SourceTable> tables, CounterSlots? counters = null)
+    {
+        var r = LiftChains(tables, counters);
+        return r.Refusals.Count > 0 ? throw r.Refusals[0].ToException() : r;
     }
 
     public static LiftResult LiftTable(SourceTable table, CounterSlots? counters = null) => Lift([table], counters);
@@ -51,48 +45,93 @@ public static class NftLifter
         return new LiftedRule(r, ctx.BuildSetsSince(mark).ToList());
     }
 
-    static void LiftTable(TableContext ctx, List<BaseChain> baseChains, List<Chain> chains, List<RuleListing> listing)
+    static void LiftTable(SourceTable t, int tIdx, CounterSlots counters, Accumulator acc)
     {
-        var t = ctx.Source;
+        var order = new Order(t, tIdx);
         if (t.Flowtables is { Count: > 0 })
-            throw new LiftException(t.Family, t.Name, null, null, -1, $"flowtable '{t.Flowtables[0].Name}' is not supported by bpfilter-nft");
+        {
+            acc.Refuse(order, new LiftRefusal(t.Family, t.Name, null, null, -1, $"flowtable '{t.Flowtables[0].Name}' is not supported by bpfilter-nft"));
+            return;
+        }
         bool supported = t.Family is NfProto.Ipv4 or NfProto.Ipv6 or NfProto.Inet or NfProto.Netdev;
         if (!supported)
         {
             // a bridge/arp table only filters through base chains; refuse those, lift nothing else
-            var b = t.Chains.FirstOrDefault(c => c.IsBase);
-            if (b != null)
-                throw new LiftException(t.Family, t.Name, b.Name, null, -1, $"{FamilyNames.Of(t.Family)} family base chains are not supported by bpfilter-nft");
+            foreach (var b in t.Chains.Where(c => c.IsBase))
+                acc.Add(order, new ChainLift.Refused(new ChainId(t.Family, t.Name, b.Name),
+                    new LiftRefusal(t.Family, t.Name, b.Name, null, -1, $"{FamilyNames.Of(t.Family)} family base chains are not supported by bpfilter-nft")));
             return;
         }
         // a dormant table registers no hooks: nothing to enforce
         if ((t.Table.TableFlags & NftTableFlags.Dormant) != 0) return;
 
-        foreach (var c in t.Chains)
+        var reached = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var c in t.Chains.Where(c => c.IsBase))
+        {
+            var lift = LiftChain(t, c, counters, order, out var ctx);
+            if (lift is ChainLift.Lifted) reached.UnionWith(ctx.Reached);
+            acc.Add(order, lift, ctx);
+        }
+        foreach (var c in t.Chains.Where(c => !c.IsBase && !reached.Contains(c.Name)))
+            acc.Add(order, LiftChain(t, c, counters, order, out var ctx), ctx);
+    }
+
+    /// <summary>One chain with everything it reaches, in a context of its own.</summary>
+    static ChainLift LiftChain(SourceTable t, SourceChain c, CounterSlots counters, Order order, out TableContext ctx)
+    {
+        ctx = new TableContext(t, counters);
+        var id = new ChainId(t.Family, t.Name, c.Name);
+        var listing = new List<RuleListing>();
+        try
         {
             var attach = c.IsBase ? HookMapper.Map(ctx, c.Chain) : null;
-            bool link = attach?.LinkLayer ?? LinkLayer(ctx, c);
-            var rules = new List<Rule>();
-            foreach (var r in c.Rules)
+            var rules = LiftRules(ctx, c, attach?.LinkLayer ?? LinkLayer(ctx, c), listing);
+            var chains = new List<Chain>();
+            if (attach is null) chains.Add(new Chain(ctx.ChainName(c.Name), rules));
+            var sets = new List<Set>();
+            int done = 0, mark = 0;
+            // reached chains may use sets, and verdict maps may reach chains: until nothing new
+            while (done < ctx.Reached.Count || mark < ctx.SetMark)
             {
-                var lifted = RuleLifter.Lift(ctx, c.Name, link, r);
-                rules.Add(lifted);
-                listing.Add(new RuleListing(t.Family, t.Name, c.Name, r.Handle ?? 0, r.Expressions ?? [], lifted));
+                while (done < ctx.Reached.Count)
+                {
+                    var r = t.FindChain(ctx.Reached[done++])!;
+                    if (r.Name == c.Name) continue;
+                    chains.Add(new Chain(ctx.ChainName(r.Name), LiftRules(ctx, r, LinkLayer(ctx, r), listing)));
+                }
+                int next = ctx.SetMark;
+                sets.AddRange(ctx.BuildSetsSince(mark));
+                mark = next;
             }
-            var list = rules.ToValueList();
-            if (attach is null)
+            var baseChains = new List<BaseChain>();
+            if (attach != null)
             {
-                chains.Add(new Chain(ctx.ChainName(c.Name), list));
-                continue;
+                var policy = c.Chain.Policy == 0 ? (Verdict)Verdict.Drop : Verdict.Accept;
+                int prio = c.Chain.Hook!.Priority ?? 0;
+                for (int i = 0; i < attach.Hooks.Count; i++)
+                {
+                    var name = ctx.ChainName(c.Name) + (attach.Hooks.Count > 1 ? $"@{DeviceOf(attach.Hooks[i])}" : "");
+                    baseChains.Add(new BaseChain(name, attach.Hooks[i], prio, policy, rules));
+                }
             }
-            var policy = c.Chain.Policy == 0 ? (Verdict)Verdict.Drop : Verdict.Accept;
-            int prio = c.Chain.Hook!.Priority ?? 0;
-            for (int i = 0; i < attach.Hooks.Count; i++)
-            {
-                var name = ctx.ChainName(c.Name) + (attach.Hooks.Count > 1 ? $"@{DeviceOf(attach.Hooks[i])}" : "");
-                baseChains.Add(new BaseChain(name, attach.Hooks[i], prio, policy, list));
-            }
+            return new ChainLift.Lifted(id, baseChains, chains, sets, listing);
         }
+        catch (LiftException e)
+        {
+            return new ChainLift.Refused(id, LiftRefusal.Of(e));
+        }
+    }
+
+    static ValueList<Rule> LiftRules(TableContext ctx, SourceChain c, bool link, List<RuleListing> listing)
+    {
+        var rules = new List<Rule>();
+        foreach (var r in c.Rules)
+        {
+            var lifted = RuleLifter.Lift(ctx, c.Name, link, r);
+            rules.Add(lifted);
+            listing.Add(new RuleListing(ctx.Family, ctx.Name, c.Name, r.Handle ?? 0, r.Expressions ?? [], lifted));
+        }
+        return rules.ToValueList();
     }
 
     /// <summary>Whether a chain's packets start at the Ethernet header: netdev tables, inet ingress chains.</summary>

@@ -23,44 +23,75 @@ internal static class SetLifter
         int keyLen = (int)set.Set.KeyLen!.Value;
         var elems = new List<SetElement>();
         bool interval = (set.Set.SetFlags & NftSetFlags.Interval) != 0;
-        foreach (var e in set.Elements)
-        {
-            string? why = null;
-            if ((e.ElemFlags & NftSetElemFlags.Catchall) != 0) why = "a catch-all element (*)";
-            else if (e.Timeout != null || e.Expiration != null) why = "an element with a timeout";
-            else if (e.Expr != null || e.Expressions is { Count: > 0 }) why = "an element with statements";
-            else if (e.ObjRef != null) why = "an element mapping to an object";
-            else if (e.Key is not ValueData k || k.Value.Length != keyLen) why = "an element whose key does not have the set's length";
-            else if (e.KeyEnd is not (null or ValueData)) why = "an element whose end key is not a value";
-            if (why != null) throw Refuse(rule, use, $"has {why}, which bpfilter-nft does not support");
-        }
+        foreach (var e in set.Elements) Check(rule, use, e, keyLen);
         if (interval && use.Ops.Count == 1 && set.Elements.All(e => e.KeyEnd == null))
             Intervals(rule, use, elems);
         else
-            foreach (var e in set.Elements)
-            {
-                if ((e.ElemFlags & NftSetElemFlags.IntervalEnd) != 0)
-                    throw Refuse(rule, use, "has an interval end element in a set bpfilter-nft reads as exact or concatenated ranges");
-                var key = ((ValueData)e.Key!).Value;
-                var end = e.KeyEnd is ValueData ke ? ke.Value : null;
-                if (end != null && end.Length != keyLen) throw Refuse(rule, use, "has an element whose end key does not have the set's length");
-                var parts = new List<KeyPart>();
-                int at = 0;
-                foreach (var op in use.Ops)
-                {
-                    if (end == null && !interval)
-                        parts.Add(new KeyPart.Exact(op.Convert(key.AsSpan(at)) ?? throw Never(rule, use, key)));
-                    else
-                    {
-                        var from = op.Number(key.AsSpan(at));
-                        var to = end != null ? op.Number(end.AsSpan(at)) : from;
-                        parts.Add(Part(op, from, to) ?? throw Never(rule, use, key));
-                    }
-                    at += (op.RegLen + 3) / 4 * 4;
-                }
-                elems.Add(new SetElement(parts.ToValueList(), use.Vmap ? ElementVerdict(table, rule, use, e) : null));
-            }
+            foreach (var e in set.Elements) elems.Add(One(table, rule, use, e, keyLen, interval));
         return new Set(table.SetName(set.Name), use.Key, use.Vmap ? SetData.VerdictData : SetData.NoData, elems.ToValueList());
+    }
+
+    /// <summary>
+    /// The IR element one nft element added to or removed from an already lifted set stands for, or
+    /// null when it cannot be expressed on its own exactly: a bound of a single-field interval set
+    /// (its range depends on its neighbours), an operand that could map two register values to one
+    /// key (masked or shifted loads: removing one would remove the other), or an element the lifter
+    /// refuses. The caller then lifts the whole set again.
+    /// </summary>
+    public static SetElement? Element(TableContext table, SetUse use, NftSetElement e)
+    {
+        var set = use.Set;
+        bool interval = (set.Set.SetFlags & NftSetFlags.Interval) != 0;
+        if (interval && use.Ops.Count == 1) return null;
+        if (use.Ops.Any(o => o.Mask != null || o.ShiftLeft != 0 || o.ShiftRight != 0 && o.Keep == null)) return null;
+        var rule = new RuleContext(table, use.Chain, use.Handle);
+        int keyLen = (int)set.Set.KeyLen!.Value;
+        try
+        {
+            Check(rule, use, e, keyLen);
+            return One(table, rule, use, e, keyLen, interval);
+        }
+        catch (LiftException)
+        {
+            return null;
+        }
+    }
+
+    static void Check(RuleContext rule, SetUse use, NftSetElement e, int keyLen)
+    {
+        string? why = null;
+        if ((e.ElemFlags & NftSetElemFlags.Catchall) != 0) why = "a catch-all element (*)";
+        else if (e.Timeout != null || e.Expiration != null) why = "an element with a timeout";
+        else if (e.Expr != null || e.Expressions is { Count: > 0 }) why = "an element with statements";
+        else if (e.ObjRef != null) why = "an element mapping to an object";
+        else if (e.Key is not ValueData k || k.Value.Length != keyLen) why = "an element whose key does not have the set's length";
+        else if (e.KeyEnd is not (null or ValueData)) why = "an element whose end key is not a value";
+        if (why != null) throw Refuse(rule, use, $"has {why}, which bpfilter-nft does not support");
+    }
+
+    /// <summary>One element of an exact or concatenated-range set.</summary>
+    static SetElement One(TableContext table, RuleContext rule, SetUse use, NftSetElement e, int keyLen, bool interval)
+    {
+        if ((e.ElemFlags & NftSetElemFlags.IntervalEnd) != 0)
+            throw Refuse(rule, use, "has an interval end element in a set bpfilter-nft reads as exact or concatenated ranges");
+        var key = ((ValueData)e.Key!).Value;
+        var end = e.KeyEnd is ValueData ke ? ke.Value : null;
+        if (end != null && end.Length != keyLen) throw Refuse(rule, use, "has an element whose end key does not have the set's length");
+        var parts = new List<KeyPart>();
+        int at = 0;
+        foreach (var op in use.Ops)
+        {
+            if (end == null && !interval)
+                parts.Add(new KeyPart.Exact(op.Convert(key.AsSpan(at)) ?? throw Never(rule, use, key)));
+            else
+            {
+                var from = op.Number(key.AsSpan(at));
+                var to = end != null ? op.Number(end.AsSpan(at)) : from;
+                parts.Add(Part(op, from, to) ?? throw Never(rule, use, key));
+            }
+            at += (op.RegLen + 3) / 4 * 4;
+        }
+        return new SetElement(parts.ToValueList(), use.Vmap ? ElementVerdict(table, rule, use, e) : null);
     }
 
     static void Intervals(RuleContext rule, SetUse use, List<SetElement> elems)
@@ -120,7 +151,7 @@ internal static class SetLifter
     {
         var target = v.Chain is { } n ? table.Source.FindChain(n) : null;
         if (target is null || target.IsBase) throw Refuse(rule, use, $"maps to {v}, which is not a regular chain of the table");
-        var name = table.ChainName(target.Name);
+        var name = table.Reach(target.Name);
         return v.Code == NftVerdict.Jump ? IrVerdict.Jump(name) : IrVerdict.Goto(name);
     }
 

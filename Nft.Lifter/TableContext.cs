@@ -12,6 +12,7 @@ internal sealed class TableContext
 
     readonly Dictionary<string, SetUse> _sets = new(StringComparer.Ordinal);
     readonly List<string> _setOrder = [];
+    readonly List<string> _reached = [];
 
     public TableContext(SourceTable source, CounterSlots counters)
     {
@@ -34,8 +35,21 @@ internal sealed class TableContext
         var name = v.Chain ?? throw rule.Refuse(index, $"{v} names no chain");
         var target = Source.FindChain(name) ?? throw rule.Refuse(index, $"{v}: no such chain");
         if (target.IsBase) throw rule.Refuse(index, $"{v}: cannot jump to a base chain");
-        return ChainName(name);
+        return Reach(name);
     }
+
+    /// <summary>IR name of a regular chain a verdict sends packets to; remembered so the chain is lifted with its caller.</summary>
+    public string Reach(string chain)
+    {
+        if (!_reached.Contains(chain)) _reached.Add(chain);
+        return ChainName(chain);
+    }
+
+    /// <summary>The regular chains jumped to so far, in the order first reached.</summary>
+    public IReadOnlyList<string> Reached => _reached;
+
+    /// <summary>Each set a lifted rule used, by nft name, with how it is read.</summary>
+    public IReadOnlyDictionary<string, SetUse> Uses => _sets;
 
     /// <summary>
     /// Records that a rule looks the set up with this key; returns its IR name. Every use of one set

@@ -60,6 +60,13 @@ public sealed unsafe class BpfLink : IDisposable
 
     public void Pin(string path) => BpfException.Check($"pinning link {Description} at {path}", Native.BpfObjPin(Fd.Value, path));
 
+    /// <summary>Opens a link pinned in bpffs (bpf_obj_get): the hook stays attached while it is pinned or open.</summary>
+    public static BpfLink Open(string path) =>
+        new(new BpfFd(BpfException.Check($"opening pinned link {path}", Native.BpfObjGet(path))), $"pinned {path}");
+
+    /// <summary>Kernel link id and the id of the program it runs.</summary>
+    public (uint LinkId, uint ProgramId) Ids => BpfInfo.Link(Fd.Value);
+
     public void Dispose() => Fd.Dispose();
 
     public static int IfIndex(string device)

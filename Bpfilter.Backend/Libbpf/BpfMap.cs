@@ -102,6 +102,22 @@ public sealed unsafe class BpfMap : IDisposable
 
     public void Pin(string path) => BpfException.Check($"pinning map '{Name}' at {path}", Native.BpfObjPin(Fd.Value, path));
 
+    /// <summary>Opens a map pinned in bpffs; its type and sizes come from the kernel.</summary>
+    public static BpfMap Open(string path)
+    {
+        var fd = new BpfFd(BpfException.Check($"opening pinned map {path}", Native.BpfObjGet(path)));
+        try
+        {
+            var info = BpfInfo.Map(fd.Value);
+            return new BpfMap(fd, info.Type, info.Name, info.KeySize, info.ValueSize, info.MaxEntries);
+        }
+        catch
+        {
+            fd.Dispose();
+            throw;
+        }
+    }
+
     private void CheckKey(ReadOnlySpan<byte> key)
     {
         if (key.Length != KeySize) throw new ArgumentException($"map '{Name}' keys are {KeySize} bytes, got {key.Length}");

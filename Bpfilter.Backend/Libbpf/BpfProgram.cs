@@ -86,6 +86,13 @@ public sealed unsafe class BpfProgram : IDisposable
 
     public void Pin(string path) => BpfException.Check($"pinning program '{Name}' at {path}", Native.BpfObjPin(Fd.Value, path));
 
+    /// <summary>Opens a program pinned in bpffs.</summary>
+    public static BpfProgram Open(string path, BpfProgType type) =>
+        new(new BpfFd(BpfException.Check($"opening pinned program {path}", Native.BpfObjGet(path))), Path.GetFileName(path), type);
+
+    /// <summary>The program's kernel id.</summary>
+    public uint Id => BpfInfo.ProgramId(Fd.Value);
+
     public void Dispose() => Fd.Dispose();
 
     private enum Errno { EPERM = 1 }

@@ -44,6 +44,15 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, EntryPoint = "bpf_obj_get", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int BpfObjGet(string path);
 
+    [LibraryImport(Lib, EntryPoint = "bpf_prog_get_info_by_fd")]
+    internal static partial int BpfProgGetInfoByFd(int fd, byte* info, uint* len);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_link_get_info_by_fd")]
+    internal static partial int BpfLinkGetInfoByFd(int fd, byte* info, uint* len);
+
+    [LibraryImport(Lib, EntryPoint = "bpf_map_get_info_by_fd")]
+    internal static partial int BpfMapGetInfoByFd(int fd, byte* info, uint* len);
+
     [LibraryImport(Lib, EntryPoint = "libbpf_num_possible_cpus")]
     internal static partial int NumPossibleCpus();
 

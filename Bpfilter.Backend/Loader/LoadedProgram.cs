@@ -11,12 +11,21 @@ namespace Bpfilter.Backend.Loader;
 public sealed class LoadedProgram : IDisposable
 {
     private readonly Dictionary<string, BpfMap> _maps;
+    /// <summary>What each set map holds now, kept beside the map so later diffs start from the truth.</summary>
+    private readonly Dictionary<string, Dictionary<byte[], byte[]>> _entries = new(StringComparer.Ordinal);
 
     private LoadedProgram(CompiledProgram compiled, BpfProgram program, Dictionary<string, BpfMap> maps)
     {
         Compiled = compiled;
         Program = program;
         _maps = maps;
+        foreach (var spec in compiled.Maps)
+        {
+            if (spec.Name == CompiledProgram.CountersMap) continue;
+            var d = new Dictionary<byte[], byte[]>(spec.Entries.Count, ByteArrayComparer.Instance);
+            foreach (var (k, v) in spec.Entries) d[k] = v;
+            _entries[spec.Name] = d;
+        }
     }
 
     public CompiledProgram Compiled { get; }
@@ -55,6 +64,26 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>The map backing a named set (for element updates without reloading).</summary>
     public BpfMap? SetMap(string set) => _maps.GetValueOrDefault(ProgramCompiler.SetMapName(set));
 
+    /// <summary>The entries a program map holds now (null for the counters map or an unknown name).</summary>
+    public IReadOnlyDictionary<byte[], byte[]>? Entries(string map) => _entries.GetValueOrDefault(map);
+
+    /// <summary>Upserts, then deletes, in one map; the recorded contents follow.</summary>
+    public void UpdateMap(string map, IEnumerable<(byte[] Key, byte[] Value)> upserts, IEnumerable<byte[]> deletes)
+    {
+        var m = _maps[map];
+        var d = _entries[map];
+        foreach (var (k, v) in upserts)
+        {
+            m.Update(k, v);
+            d[k] = v;
+        }
+        foreach (var k in deletes)
+        {
+            m.Delete(k);
+            d.Remove(k);
+        }
+    }
+
     /// <summary>The map entries an element of a set becomes in this program; null if the program does not use the set.</summary>
     internal List<(byte[] Key, byte[] Value)>? EntriesOf(string set, Ir.SetElement element) =>
         Compiled.SetLayouts.TryGetValue(set, out var layout) ? layout.EntriesOf(element).ToList() : null;
@@ -62,16 +91,16 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>Adds an element to a set this program uses: map updates only. False if the program does not use the set.</summary>
     public bool AddElement(string set, Ir.SetElement element)
     {
-        if (EntriesOf(set, element) is not { } entries || SetMap(set) is not { } map) return false;
-        foreach (var (key, value) in entries) map.Update(key, value);
+        if (EntriesOf(set, element) is not { } entries || SetMap(set) is null) return false;
+        UpdateMap(ProgramCompiler.SetMapName(set), entries, []);
         return true;
     }
 
     /// <summary>Removes an element from a set this program uses. False if the program does not use the set.</summary>
     public bool RemoveElement(string set, Ir.SetElement element)
     {
-        if (EntriesOf(set, element) is not { } entries || SetMap(set) is not { } map) return false;
-        foreach (var (key, _) in entries) map.Delete(key);
+        if (EntriesOf(set, element) is not { } entries || SetMap(set) is null) return false;
+        UpdateMap(ProgramCompiler.SetMapName(set), [], entries.Select(e => e.Key));
         return true;
     }
 

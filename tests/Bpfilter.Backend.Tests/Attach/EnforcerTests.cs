@@ -1,6 +1,6 @@
 using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Libbpf;
-using Bpfilter.Backend.Loader;
+using Bpfilter.Backend.Enforcement;
 using static Bpfilter.Backend.Tests.Codegen.Harness;
 
 namespace Bpfilter.Backend.Tests.Attach;
@@ -19,7 +19,7 @@ public class EnforcerTests
         using var veth = new VethPair();
         var input = new NetfilterHook(NfFamily.Inet, NfHookPoint.Input, 0);
         var xdp = new XdpIngress(VethPair.ServerDevice);
-        using var enforcer = new RulesetEnforcer();
+        using var enforcer = new Enforcer();
 
         VethPair.InNamespace(veth.Server, () => { enforcer.Apply(Rules((input, 6001, 1))); return 0; });
         Assert.Equal(2, enforcer.AttachPoints.Count); // inet: an IPv4 and an IPv6 program
@@ -51,7 +51,7 @@ public class EnforcerTests
     {
         using var veth = new VethPair();
         var xdp = new XdpIngress(VethPair.ServerDevice);
-        using var enforcer = new RulesetEnforcer();
+        using var enforcer = new Enforcer();
         VethPair.InNamespace(veth.Server, () => { enforcer.Apply(Rules((xdp, 6101, 1))); return 0; });
         Assert.False(veth.SendUdp(6101));
         // The second attach point names a device that does not exist: nothing may change.

@@ -1,6 +1,6 @@
 using Bpfilter.Backend.Loader;
 
-namespace Bpfilter.Daemon.Enforcement;
+namespace Bpfilter.Backend.Enforcement;
 
 /// <summary>
 /// Keeps rule counters continuous across program reloads. A reload gives the new program fresh

@@ -1,6 +1,6 @@
 using Bpfilter.Backend.Ir;
 
-namespace Bpfilter.Daemon.Enforcement;
+namespace Bpfilter.Backend.Enforcement;
 
 /// <summary>
 /// The base chains that run as one BPF program at one attach point, in priority order. Netfilter
@@ -10,7 +10,7 @@ namespace Bpfilter.Daemon.Enforcement;
 /// kernel runs in priority order, NF_ACCEPT going on to the next and NF_DROP ending the traversal.
 /// XDP and tcx units are per device and direction, every chain there compiled into one program.
 /// </summary>
-internal sealed record AttachUnit(string Key, Hook Hook, bool Ipv6, IReadOnlyList<BaseChain> Chains)
+public sealed record AttachUnit(string Key, Hook Hook, bool Ipv6, IReadOnlyList<BaseChain> Chains)
 {
     /// <summary>NFPROTO_IPV4 or NFPROTO_IPV6 for netfilter units.</summary>
     public int ProtocolFamily => Ipv6 ? 10 : 2;

@@ -1,12 +1,12 @@
+using Bpfilter.Backend.Loader;
 using System.Buffers.Binary;
 using Bpfilter.Backend.Bpf;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Libbpf;
-using Bpfilter.Backend.Loader;
 using static Bpfilter.Backend.Bpf.Register;
 
-namespace Bpfilter.Daemon.Enforcement;
+namespace Bpfilter.Backend.Enforcement;
 
 /// <summary>
 /// One attach point held by the daemon: the link, and the program that runs there now.
@@ -37,15 +37,15 @@ internal sealed class Attachment : IDisposable
     public BpfProgram? Dispatcher { get; }
     public BpfMap? Slots { get; }
     public LoadedProgram? Program { get; private set; }
-    /// <summary>What the program's maps hold now (element updates change it without reloading).</summary>
-    public CompiledProgram? Contents { get; set; }
+    /// <summary>What the running program was compiled from; null when unknown (element updates since, or adopted from a pin).</summary>
+    public UnitSource? Source { get; set; }
 
     /// <summary>
     /// Creates the link for a new attach point without changing what packets see: a program that
     /// accepts everything (XDP/tcx) or the dispatcher over an empty slot (netfilter). Fails like the
     /// attach would (no such device, another XDP program there, ...).
     /// </summary>
-    public static Attachment Create(AttachUnit unit, CompiledProgram compiled)
+    public static Attachment Create(AttachUnit unit, CompiledProgram compiled, XdpMode xdpMode = XdpMode.Auto)
     {
         if (unit.Hook is NetfilterHook n)
         {
@@ -77,7 +77,7 @@ internal sealed class Attachment : IDisposable
         {
             var link = unit.Hook switch
             {
-                XdpIngress => BpfLink.AttachXdp(pass, ifindex),
+                XdpIngress => BpfLink.AttachXdp(pass, ifindex, xdpMode),
                 TcIngress => BpfLink.AttachTcx(pass, ifindex, ingress: true),
                 _ => BpfLink.AttachTcx(pass, ifindex, ingress: false),
             };
@@ -103,7 +103,6 @@ internal sealed class Attachment : IDisposable
         else Link.Update(next.Program);
         var old = Program;
         Program = next;
-        Contents = next.Compiled;
         Placeholder?.Dispose();
         Placeholder = null;
         return old;
@@ -116,7 +115,40 @@ internal sealed class Attachment : IDisposable
         return (link, attached, Program is { } p ? BpfInfo.ProgramId(p.Program.Fd.Value) : 0);
     }
 
-    /// <summary>Detaches (closing the link unregisters the hook) and frees everything.</summary>
+    /// <summary>File names under an attach point's pin directory.</summary>
+    const string LinkPin = "link", SlotsPin = "slots";
+
+    /// <summary>
+    /// Pins the link (and, for netfilter, the slot map its dispatcher reads) under <paramref name="dir"/>,
+    /// so the hook stays attached after this process closes its fds and a later one can reopen it.
+    /// </summary>
+    public void Pin(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        Link.Pin(Path.Combine(dir, LinkPin));
+        Slots?.Pin(Path.Combine(dir, SlotsPin));
+    }
+
+    /// <summary>
+    /// Reopens an attach point pinned by <see cref="Pin"/>: the link (which keeps running the program it
+    /// ran) and the slot map of a netfilter dispatcher. The next <see cref="Install"/> replaces the program.
+    /// </summary>
+    public static Attachment Adopt(AttachUnit unit, string dir)
+    {
+        var link = BpfLink.Open(Path.Combine(dir, LinkPin));
+        try
+        {
+            var slots = unit.Hook is NetfilterHook ? BpfMap.Open(Path.Combine(dir, SlotsPin)) : null;
+            return new Attachment(unit, link, null, null, slots);
+        }
+        catch
+        {
+            link.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Detaches (closing the link unregisters the hook unless it is pinned) and frees everything.</summary>
     public void Dispose()
     {
         Link.Dispose();

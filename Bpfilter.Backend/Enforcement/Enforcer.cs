@@ -1,0 +1,312 @@
+using System.Runtime.ExceptionServices;
+using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Libbpf;
+using Bpfilter.Backend.Loader;
+
+namespace Bpfilter.Backend.Enforcement;
+
+/// <summary>
+/// Keeps a ruleset enforced in the caller's network namespace, one program per attach point
+/// (<see cref="AttachUnit"/>). <see cref="Prepare"/> does everything that can fail: it compiles the
+/// attach points whose source changed (<see cref="UnitSource"/>: chains, reached chains, sets), loads
+/// their programs with their maps, or, when only set contents changed, works out in-place map updates;
+/// new attach points get their link with a program that changes nothing. <see cref="Commit"/> then only
+/// swaps programs in (bpf_link_update, or a prog-array slot behind a netfilter dispatcher), applies
+/// map updates and detaches attach points that lost their chains. <see cref="Abort"/> frees what
+/// Prepare made; the running programs were never touched. Attach points whose source did not change
+/// keep their program (same program id) without being compiled.
+/// </summary>
+public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
+{
+    const int ENODEV = 19, EOPNOTSUPP = 95;
+
+    readonly Dictionary<string, Attachment> _live = new(StringComparer.Ordinal);
+    readonly CounterLedger _ledger = new();
+    Staged? _staged;
+
+    sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff);
+
+    sealed record Staged(List<Step> Steps, List<Attachment> Detach, List<MapDiff> Elements);
+
+    /// <summary>Attach points currently enforced (their <see cref="AttachUnit.Key"/>).</summary>
+    public IReadOnlyCollection<string> AttachPoints => _live.Keys;
+
+    /// <summary>
+    /// Stages <paramref name="ruleset"/>. Returns what it staged, or the failure of one attach point
+    /// (nothing stays staged then, and nothing running changed).
+    /// </summary>
+    public PrepareOutcome Prepare(Ruleset ruleset)
+    {
+        ReleaseStaged();
+        var steps = new List<Step>();
+        var units = AttachUnit.Group(ruleset);
+        foreach (var unit in units)
+        {
+            var (step, failure) = Stage(ruleset, unit);
+            if (failure != null)
+            {
+                foreach (var s in steps) Release(s);
+                return new PrepareOutcome(null, failure);
+            }
+            steps.Add(step!);
+        }
+        var keep = units.Select(u => u.Key).ToHashSet();
+        var detach = _live.Values.Where(a => !keep.Contains(a.Key)).ToList();
+        _staged = new Staged(steps, detach, []);
+        return new PrepareOutcome(new PrepareStats(steps.Count, steps.Count(s => s.Loaded != null),
+            steps.Count(s => s.Loaded == null), steps.Sum(s => s.Diff?.Count ?? 0), steps.Count(s => s.Compiled == null), detach.Count), null);
+    }
+
+    /// <summary>
+    /// Stages element changes of sets as map updates in every program that reads those sets, encoded
+    /// with the layouts the programs were compiled with. Null when some change cannot be exact map
+    /// updates (then stage the whole ruleset with <see cref="Prepare"/>); nothing is compiled or loaded.
+    /// </summary>
+    public PrepareStats? PrepareElements(IReadOnlyList<SetChange> changes)
+    {
+        ReleaseStaged();
+        var diffs = new List<MapDiff>();
+        foreach (var a in _live.Values)
+        {
+            if (a.Program is not { } p) continue;
+            foreach (var c in changes)
+            {
+                if (MapDiff.OfElements(p, c.Set, c.Added, c.Removed) is not { } d) return null;
+                if (d.Changes.Count > 0) diffs.Add(d);
+            }
+        }
+        _staged = new Staged([], [], diffs);
+        var touched = diffs.Select(d => d.Program).Distinct().Count();
+        return new PrepareStats(_live.Count, 0, touched, diffs.Sum(d => d.Count), _live.Count - touched, 0);
+    }
+
+    (Step?, EnforcementFailure?) Stage(Ruleset ruleset, AttachUnit unit)
+    {
+        EnforcementFailure Fail(int errno, string why, Exception e) => new(unit, errno, why, e);
+        var source = UnitSource.Of(ruleset, unit.Chains);
+        _live.TryGetValue(unit.Key, out var existing);
+        if (existing?.Program != null && existing.Source == source)
+            return (new Step(unit, source, existing, null, null, null, null), null);
+        CompiledProgram compiled;
+        try
+        {
+            compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6);
+        }
+        catch (Exception e) when (e is CodegenException or ArgumentException or Bpf.BpfAssemblyException)
+        {
+            return (null, Fail(EOPNOTSUPP, $"cannot be compiled to BPF: {e.Message}", e));
+        }
+        if (existing?.Program is { } running && MapDiff.Between(running, compiled) is { } diff)
+            return (new Step(unit, source, existing, null, compiled, null, diff), null);
+        LoadedProgram loaded;
+        try
+        {
+            loaded = LoadedProgram.Load(compiled);
+        }
+        catch (BpfVerifierException e)
+        {
+            return (null, Fail(e.Errno, $"the BPF verifier rejected the program at {unit.Hook}: {e.Message}", e));
+        }
+        catch (BpfException e)
+        {
+            return (null, Fail(e.Errno, $"loading the program at {unit.Hook} failed: {e.Message}", e));
+        }
+        Attachment? created = null;
+        if (existing == null)
+        {
+            try
+            {
+                created = Attachment.Create(unit, compiled, xdpMode);
+            }
+            catch (Exception e)
+            {
+                loaded.Dispose();
+                if (e is not BpfException b) throw;
+                var why = b.Errno == ENODEV && unit.Device is { } d
+                    ? $"device {d} does not exist; bpfilter-nft attaches {unit.Hook} only to an existing device"
+                    : $"cannot attach at {unit.Hook}: {b.Message}";
+                return (null, Fail(b.Errno, why, e));
+            }
+        }
+        return (new Step(unit, source, existing, created, compiled, loaded, null), null);
+    }
+
+    /// <summary>
+    /// Makes what was staged live. Prepare did everything that can fail; a map or link update failing
+    /// here is a kernel-side surprise: the previous program keeps running at that attach point, and
+    /// each such failure is returned.
+    /// </summary>
+    public IReadOnlyList<string> Commit()
+    {
+        var errors = new List<string>();
+        if (_staged is not { } staged) return errors;
+        _staged = null;
+        foreach (var d in staged.Elements)
+        {
+            try
+            {
+                d.Apply();
+            }
+            catch (BpfException e)
+            {
+                errors.Add($"element update failed: {e.Message}");
+            }
+            // the maps no longer hold what the recorded source says: compile next time to diff
+            foreach (var a in _live.Values.Where(a => ReferenceEquals(a.Program, d.Program))) a.Source = null;
+        }
+        foreach (var s in staged.Steps)
+        {
+            try
+            {
+                var at = s.Existing ?? s.Created!;
+                at.Unit = s.Unit;
+                if (s.Loaded == null)
+                {
+                    s.Diff?.Apply();
+                    at.Source = s.Source;
+                    continue;
+                }
+                var old = at.Install(s.Loaded);
+                at.Source = s.Source;
+                _live[at.Key] = at;
+                if (old != null)
+                {
+                    _ledger.Fold(old);
+                    old.Dispose();
+                }
+            }
+            catch (Exception e)
+            {
+                errors.Add($"commit at {s.Unit.Key} failed, the previous program keeps running there: {e.Message}");
+                if (s.Existing == null) s.Created?.Dispose();
+                else if (s.Loaded != null && !ReferenceEquals(s.Existing.Program, s.Loaded)) s.Loaded.Dispose();
+            }
+        }
+        foreach (var a in staged.Detach)
+        {
+            _live.Remove(a.Key);
+            if (a.Program is { } p) _ledger.Fold(p);
+            a.Dispose();
+        }
+        return errors;
+    }
+
+    public void Abort() => ReleaseStaged();
+
+    /// <summary>Prepare then Commit; a failure is thrown as the exception that caused it, and nothing changes.</summary>
+    public void Apply(Ruleset ruleset)
+    {
+        var outcome = Prepare(ruleset);
+        if (outcome.Failure is { } f) ExceptionDispatchInfo.Throw(f.Exception);
+        var errors = Commit();
+        if (errors.Count > 0) throw new InvalidOperationException(string.Join("; ", errors));
+    }
+
+    void ReleaseStaged()
+    {
+        if (_staged is not { } staged) return;
+        _staged = null;
+        foreach (var s in staged.Steps) Release(s);
+    }
+
+    static void Release(Step s)
+    {
+        s.Loaded?.Dispose();
+        s.Created?.Dispose();
+    }
+
+    /// <summary>Packets and bytes of a rule counter id: every running program holding it, plus what replaced programs counted, minus the last reset.</summary>
+    public (ulong Packets, ulong Bytes) Counter(ulong id) => _ledger.Read(id, Running(id));
+
+    /// <summary>Makes the counter read zero from now on.</summary>
+    public void ResetCounter(ulong id) => _ledger.Reset(id, Running(id));
+
+    /// <summary>Forgets carried totals of counter ids no rule holds any more (the front-end hands them out again).</summary>
+    public void RetainCounters(IEnumerable<ulong> live) => _ledger.Forget(live);
+
+    (ulong Packets, ulong Bytes) Running(ulong id)
+    {
+        ulong p = 0, b = 0;
+        foreach (var a in _live.Values)
+            if (a.Program is { } prog)
+            {
+                var (pp, bb) = prog.Counter(id);
+                p += pp;
+                b += bb;
+            }
+        return (p, b);
+    }
+
+    /// <summary>What is attached where: hook, chains, link and program ids, the program's disassembly.</summary>
+    public IReadOnlyList<AttachPointInfo> Describe() => _live.Values.Select(a =>
+    {
+        var (link, attached, prog) = a.Ids();
+        var compiled = a.Program?.Compiled;
+        return new AttachPointInfo(a.Unit, link, attached, prog, a.Dispatcher != null || a.Slots != null,
+            compiled?.Disassembly ?? "", compiled?.Instructions.Length ?? 0);
+    }).ToList();
+
+    /// <summary>The kernel id of the program filtering at an attach point, 0 if none.</summary>
+    public uint ProgramId(string key) => _live.TryGetValue(key, out var a) ? a.Ids().ProgramId : 0;
+
+    /// <summary>Runs the program at an attach point over a packet (BPF_PROG_TEST_RUN); for tests.</summary>
+    public TestRunResult? TestRun(string key, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> ctx = default) =>
+        _live.TryGetValue(key, out var a) && a.Program is { } p ? p.TestRun(packet, 1, ctx) : null;
+
+    /// <summary>Pins every attach point's link (and netfilter slot map) under <paramref name="dir"/>, one directory per attach point.</summary>
+    public void Pin(string dir)
+    {
+        foreach (var a in _live.Values) a.Pin(PinDir(dir, a.Unit));
+    }
+
+    /// <summary>
+    /// Reopens the attach points of <paramref name="ruleset"/> pinned under <paramref name="dir"/> (by a
+    /// previous enforcer or process): their links keep running what they ran until the next commit
+    /// replaces the program on the same link. Returns how many were reopened.
+    /// </summary>
+    public int Adopt(Ruleset ruleset, string dir)
+    {
+        ReleaseStaged();
+        int n = 0;
+        foreach (var unit in AttachUnit.Group(ruleset))
+        {
+            var at = PinDir(dir, unit);
+            if (_live.ContainsKey(unit.Key) || !Directory.Exists(at)) continue;
+            _live[unit.Key] = Attachment.Adopt(unit, at);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>The pin directory of an attach point: its key with file-system-safe characters.</summary>
+    public static string PinDir(string dir, AttachUnit unit) =>
+        Path.Combine(dir, new string(unit.Key.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_').ToArray()));
+
+    public void Dispose()
+    {
+        ReleaseStaged();
+        foreach (var a in _live.Values) a.Dispose();
+        _live.Clear();
+    }
+}
+
+/// <summary>Added and removed elements of one IR set.</summary>
+public sealed record SetChange(string Set, IReadOnlyList<SetElement> Added, IReadOnlyList<SetElement> Removed);
+
+/// <summary>What Prepare staged: attach points, programs loaded, attach points kept (with map updates), those not even recompiled, and those to detach.</summary>
+public sealed record PrepareStats(int AttachPoints, int Loaded, int Kept, int MapUpdates, int Unchanged, int Detach)
+{
+    public override string ToString() =>
+        $"{AttachPoints} attach point(s): {Loaded} program(s) loaded, {Kept} kept with {MapUpdates} map update(s), {Detach} to detach, {Unchanged} not recompiled";
+}
+
+/// <summary>Why an attach point cannot be staged: the errno the kernel would answer, the reason, and the exception behind it.</summary>
+public sealed record EnforcementFailure(AttachUnit Unit, int Errno, string Reason, Exception Exception);
+
+/// <summary>Either the stats of what was staged or the failure.</summary>
+public sealed record PrepareOutcome(PrepareStats? Stats, EnforcementFailure? Failure);
+
+/// <summary>One attach point: where, which chains, link and program ids, the program's disassembly.</summary>
+public sealed record AttachPointInfo(AttachUnit Unit, uint LinkId, uint AttachedProgramId, uint ProgramId, bool ViaDispatcher,
+    string Disassembly, int InstructionCount);

@@ -1,0 +1,100 @@
+using Bpfilter.Backend.Loader;
+using Bpfilter.Backend.Bpf;
+using Bpfilter.Backend.Codegen;
+
+namespace Bpfilter.Backend.Enforcement;
+
+/// <summary>
+/// Set map updates for a program that stays loaded: either computed from a recompile that yields the
+/// same instructions and the same map layout (only set contents changed), or from element deltas
+/// encoded with the program's own set layouts. Each map update is atomic per element, as nf_tables'
+/// set backends are for the packet path.
+/// </summary>
+internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapChange> Changes)
+{
+    public sealed record MapChange(string Map, IReadOnlyList<byte[]> Deletes, IReadOnlyList<(byte[] Key, byte[] Value)> Upserts);
+
+    public int Count => Changes.Sum(c => c.Deletes.Count + c.Upserts.Count);
+
+    /// <summary>Adds first, then removals, so an element that moves between prefixes never leaves a gap.</summary>
+    public void Apply()
+    {
+        foreach (var c in Changes) Program.UpdateMap(c.Map, c.Upserts, c.Deletes);
+    }
+
+    /// <summary>The in-place update from what <paramref name="loaded"/> runs to <paramref name="next"/>, or null when the program must be reloaded.</summary>
+    public static MapDiff? Between(LoadedProgram loaded, CompiledProgram next)
+    {
+        var current = loaded.Compiled;
+        if (current.ProgramType != next.ProgramType || current.AttachType != next.AttachType) return null;
+        if (current.Maps.Count != next.Maps.Count) return null;
+        if (current.CounterSlots.Count != next.CounterSlots.Count
+            || current.CounterSlots.Any(kv => !next.CounterSlots.TryGetValue(kv.Key, out var s) || s != kv.Value)) return null;
+        for (int i = 0; i < current.Maps.Count; i++)
+        {
+            var (a, b) = (current.Maps[i], next.Maps[i]);
+            if (a.Name != b.Name || a.Type != b.Type || a.KeySize != b.KeySize || a.ValueSize != b.ValueSize) return null;
+            if (a.Name == CompiledProgram.CountersMap && a.MaxEntries != b.MaxEntries) return null;
+        }
+        if (!SameCode(current, next)) return null;
+        var changes = new List<MapChange>();
+        for (int i = 0; i < current.Maps.Count; i++)
+        {
+            var (a, b) = (current.Maps[i], next.Maps[i]);
+            if (a.Name == CompiledProgram.CountersMap) continue;
+            var map = loaded.SetMap(a.Name["set:".Length..]);
+            var old = loaded.Entries(a.Name);
+            if (map == null || old == null || b.Entries.Count > map.MaxEntries) return null;
+            var upserts = new List<(byte[], byte[])>();
+            var seen = new HashSet<byte[]>(ByteArrayComparer.Instance);
+            foreach (var (k, v) in b.Entries)
+            {
+                seen.Add(k);
+                if (!old.TryGetValue(k, out var ov) || !ov.AsSpan().SequenceEqual(v)) upserts.Add((k, v));
+            }
+            var deletes = old.Keys.Where(k => !seen.Contains(k)).ToList();
+            if (upserts.Count + deletes.Count > 0) changes.Add(new MapChange(a.Name, deletes, upserts));
+        }
+        return new MapDiff(loaded, changes);
+    }
+
+    /// <summary>
+    /// The updates that add and remove elements of one set in <paramref name="loaded"/>, encoded with
+    /// the layout the program was compiled with; null when they cannot be exact map updates (the
+    /// element needs a reload: a verdict the program lacks, a range in a hash-map set, a map that
+    /// would overflow). An empty diff when the program does not use the set.
+    /// </summary>
+    public static MapDiff? OfElements(LoadedProgram loaded, string set, IReadOnlyList<Ir.SetElement> added, IReadOnlyList<Ir.SetElement> removed)
+    {
+        if (!loaded.Compiled.SetLayouts.TryGetValue(set, out var layout)) return new MapDiff(loaded, []);
+        var name = ProgramCompiler.SetMapName(set);
+        var map = loaded.SetMap(set);
+        var entries = loaded.Entries(name);
+        if (map == null || entries == null) return null;
+        var upserts = new List<(byte[], byte[])>();
+        var deletes = new List<byte[]>();
+        try
+        {
+            foreach (var e in added) upserts.AddRange(layout.EntriesOf(e));
+            foreach (var e in removed) deletes.AddRange(layout.EntriesOf(e).Select(x => x.Key));
+        }
+        catch (CodegenException)
+        {
+            return null;
+        }
+        var grown = upserts.Count(u => !entries.ContainsKey(u.Item1));
+        if (entries.Count + grown > map.MaxEntries) return null;
+        return new MapDiff(loaded, [new MapChange(name, deletes, upserts)]);
+    }
+
+    /// <summary>Same instructions once linked, map references compared by position in the map list.</summary>
+    static bool SameCode(CompiledProgram a, CompiledProgram b)
+    {
+        int Fd(CompiledProgram p, string name)
+        {
+            for (int i = 0; i < p.Maps.Count; i++) if (p.Maps[i].Name == name) return 1000 + i;
+            return -1;
+        }
+        return Linker.Link(a.Instructions, n => Fd(a, n)).AsSpan().SequenceEqual(Linker.Link(b.Instructions, n => Fd(b, n)));
+    }
+}

@@ -1,0 +1,47 @@
+using Bpfilter.Backend.Ir;
+
+namespace Bpfilter.Backend.Enforcement;
+
+/// <summary>
+/// Everything an attach point's program is compiled from: its base chains, the regular chains they
+/// reach (jump, goto, verdict map elements) and the sets their rules read. Two equal sources compile
+/// to the same program, so an attach point whose source did not change keeps its program.
+/// </summary>
+public sealed record UnitSource(ValueList<BaseChain> Chains, ValueList<Chain> Reached, ValueList<Set> Sets)
+{
+    public static UnitSource Of(Ruleset ruleset, IReadOnlyList<BaseChain> chains)
+    {
+        var reached = new List<Chain>();
+        var sets = new List<Set>();
+        var seenChains = new HashSet<string>(StringComparer.Ordinal);
+        var seenSets = new HashSet<string>(StringComparer.Ordinal);
+        var work = new Queue<ValueList<Rule>>(chains.Select(c => c.Rules));
+        void Chain(string name)
+        {
+            if (!seenChains.Add(name) || ruleset.FindChain(name) is not { } c) return;
+            reached.Add(c);
+            work.Enqueue(c.Rules);
+        }
+        void UseSet(string name)
+        {
+            if (!seenSets.Add(name) || ruleset.FindSet(name) is not { } s) return;
+            sets.Add(s);
+            foreach (var e in s.Elements)
+                if (e.Verdict is JumpVerdict j) Chain(j.Chain);
+                else if (e.Verdict is GotoVerdict g) Chain(g.Chain);
+        }
+        while (work.Count > 0)
+            foreach (var r in work.Dequeue())
+            {
+                foreach (var m in r.Matchers)
+                    if (m.Operator is InSet s) UseSet(s.Set);
+                switch (r.Verdict)
+                {
+                    case JumpVerdict j: Chain(j.Chain); break;
+                    case GotoVerdict g: Chain(g.Chain); break;
+                    case VerdictMapVerdict v: UseSet(v.Map); break;
+                }
+            }
+        return new UnitSource(chains.ToValueList(), reached.ToValueList(), sets.ToValueList());
+    }
+}

@@ -1,0 +1,40 @@
+namespace Bpfilter.Backend.Libbpf;
+
+/// <summary>What the kernel reports about a map (the leading fields of struct bpf_map_info).</summary>
+public readonly record struct BpfMapInfo(BpfMapType Type, uint Id, int KeySize, int ValueSize, int MaxEntries, uint Flags, string Name);
+
+/// <summary>
+/// Kernel ids of programs, links and maps (what bpftool shows), through libbpf's get_info_by_fd.
+/// Only the leading fields are read: struct bpf_prog_info starts with {u32 type; u32 id},
+/// struct bpf_link_info with {u32 type; u32 id; u32 prog_id}, struct bpf_map_info with
+/// {u32 type, id, key_size, value_size, max_entries, map_flags; char name[16]}; the kernel fills at
+/// most the size passed.
+/// </summary>
+public static unsafe class BpfInfo
+{
+    /// <summary>The program's kernel id, 0 if the fd is not a program.</summary>
+    public static uint ProgramId(int fd)
+    {
+        var buf = stackalloc byte[8];
+        uint len = 8;
+        return Native.BpfProgGetInfoByFd(fd, buf, &len) == 0 ? *(uint*)(buf + 4) : 0;
+    }
+
+    /// <summary>The link's id and the id of the program it runs now.</summary>
+    public static (uint LinkId, uint ProgramId) Link(int fd)
+    {
+        var buf = stackalloc byte[12];
+        uint len = 12;
+        return Native.BpfLinkGetInfoByFd(fd, buf, &len) == 0 ? (*(uint*)(buf + 4), *(uint*)(buf + 8)) : (0, 0);
+    }
+
+    public static BpfMapInfo Map(int fd)
+    {
+        var buf = stackalloc byte[40];
+        uint len = 40;
+        BpfException.Check("reading map info", Native.BpfMapGetInfoByFd(fd, buf, &len));
+        var u = (uint*)buf;
+        var name = new string((sbyte*)(buf + 24), 0, 16).TrimEnd('\0');
+        return new BpfMapInfo((BpfMapType)u[0], u[1], (int)u[2], (int)u[3], (int)u[4], u[5], name);
+    }
+}

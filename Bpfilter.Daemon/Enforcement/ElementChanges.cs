@@ -1,0 +1,40 @@
+using Bpfilter.Backend.Enforcement;
+using Bpfilter.Daemon.NfTables;
+using Nft.Lifter;
+using IrSetElement = Bpfilter.Backend.Ir.SetElement;
+
+namespace Bpfilter.Daemon.Enforcement;
+
+/// <summary>
+/// A batch's set element deltas as IR element changes, converted by the committed lift's
+/// <see cref="SetEncoder"/>s (the same conversion the lift applied to the set's contents). Sets no
+/// rule reads change nothing the data plane sees. Null when some element cannot be converted on its
+/// own exactly: then the whole ruleset is lifted again.
+/// </summary>
+internal static class ElementChanges
+{
+    public static List<SetChange>? Of(LiftResult current, IReadOnlyList<SetDelta> deltas)
+    {
+        var changes = new List<SetChange>();
+        foreach (var d in deltas)
+        {
+            if (!current.SetEncoders.TryGetValue((d.Family, d.Table, d.Set), out var encoder)) continue;
+            var added = Convert(encoder, d.Added);
+            var removed = Convert(encoder, d.Removed);
+            if (added == null || removed == null) return null;
+            if (added.Count + removed.Count > 0) changes.Add(new SetChange(encoder.IrName, added, removed));
+        }
+        return changes;
+    }
+
+    static List<IrSetElement>? Convert(SetEncoder encoder, IReadOnlyList<Nft.Bytecode.Objects.SetElement> elements)
+    {
+        var list = new List<IrSetElement>(elements.Count);
+        foreach (var e in elements)
+        {
+            if (encoder.Lift(e) is not { } ir) return null;
+            list.Add(ir);
+        }
+        return list;
+    }
+}

@@ -1,0 +1,88 @@
+using Bpfilter.Backend.Ir;
+
+namespace Nft.Lifter;
+
+/// <summary>
+/// Joins per-chain results into one <see cref="LiftResult"/>: a regular chain reached from several
+/// base chains is lifted alike each time and kept once; a set read by several chains must be read
+/// with one layout (the later reader is refused otherwise, as a single table-wide lift refused it).
+/// </summary>
+internal sealed class Accumulator
+{
+    readonly List<ChainLift> _results = [];
+    readonly List<((int, int, int, int, int) At, LiftRefusal Refusal)> _refusals = [];
+    readonly Dictionary<string, (BaseChain Chain, (int, int) At)> _base = new(StringComparer.Ordinal);
+    readonly Dictionary<string, (Chain Chain, (int, int) At)> _chains = new(StringComparer.Ordinal);
+    readonly Dictionary<string, (Set Set, string Signature, (int, int, int, int) At)> _sets = new(StringComparer.Ordinal);
+    readonly Dictionary<(byte, string, string), SetEncoder> _encoders = new();
+    readonly Dictionary<(byte, string, string), string> _setNames = new();
+    readonly Dictionary<(int, int, int), RuleListing> _listing = new();
+    readonly Dictionary<string, ChainId> _origins = new(StringComparer.Ordinal);
+    int _baseSeq;
+
+    public void Refuse(Order order, LiftRefusal r) => _refusals.Add((order.Of(r), r));
+
+    public void Add(Order order, ChainLift lift, TableContext? ctx = null)
+    {
+        if (lift is ChainLift.Lifted l && ctx != null && Conflict(order, l, ctx) is { } refusal)
+            lift = new ChainLift.Refused(l.Chain, refusal);
+        _results.Add(lift);
+        if (lift is ChainLift.Refused r)
+        {
+            Refuse(order, r.Refusal);
+            return;
+        }
+        var lifted = (ChainLift.Lifted)lift;
+        var t = order.Table;
+        foreach (var b in lifted.BaseChains)
+        {
+            _base[b.Name] = (b, (order.Index, _baseSeq++));
+            _origins[b.Name] = lifted.Chain;
+        }
+        foreach (var c in lifted.Reached)
+        {
+            var name = c.Name[(ctx!.ChainName("").Length)..];
+            _chains.TryAdd(c.Name, (c, (order.Index, order.Chain(name))));
+            _origins[c.Name] = new ChainId(t.Family, t.Name, name);
+        }
+        foreach (var s in lifted.Sets)
+        {
+            var use = ctx!.Uses.Values.First(u => ctx.SetName(u.Set.Name) == s.Name);
+            if (_sets.ContainsKey(s.Name)) continue;
+            _sets[s.Name] = (s, use.Signature, (order.Index, order.Chain(use.Chain), order.Rule(use.Chain, use.Handle), use.Index));
+            _encoders[(t.Family, t.Name, use.Set.Name)] = new SetEncoder(ctx, use);
+            _setNames[(t.Family, t.Name, use.Set.Name)] = s.Name;
+        }
+        foreach (var r2 in lifted.Listing) _listing.TryAdd(order.Of(r2.Chain, r2.Handle), r2);
+    }
+
+    /// <summary>A set this chain reads with another layout than a chain lifted before it.</summary>
+    LiftRefusal? Conflict(Order order, ChainLift.Lifted l, TableContext ctx)
+    {
+        foreach (var use in ctx.Uses.Values)
+            if (_sets.TryGetValue(ctx.SetName(use.Set.Name), out var seen) && seen.Signature != use.Signature)
+                return new LiftRefusal(ctx.Family, ctx.Name, use.Chain, use.Handle, use.Index,
+                    $"set '{use.Set.Name}' is used with keys of different layouts ('{seen.Set.Key}' and '{use.Key}')");
+        return null;
+    }
+
+    public LiftResult Build()
+    {
+        var baseChains = _base.Values.OrderBy(b => b.At).Select(b => b.Chain).ToValueList();
+        var chains = _chains.Values.OrderBy(c => c.At).Select(c => c.Chain).ToValueList();
+        var sets = _sets.Values.OrderBy(s => s.At).Select(s => s.Set).ToValueList();
+        var listing = _listing.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
+        var counters = new Dictionary<CounterKey, ulong>();
+        foreach (var r in listing)
+            if (r.Lifted.CounterId is { } id)
+                counters[new CounterKey(r.Family, r.Table, r.Chain, r.Handle)] = id;
+        var refusals = _refusals.OrderBy(r => r.At).Select(r => r.Refusal).ToList();
+        return new LiftResult(new Ruleset(baseChains, chains, sets), counters, _setNames, listing)
+        {
+            Chains = _results,
+            Refusals = refusals,
+            Origins = _origins,
+            SetEncoders = _encoders,
+        };
+    }
+}

@@ -1,0 +1,137 @@
+using Bpfilter.Backend.Enforcement;
+using Bpfilter.Backend.Ir;
+using static Bpfilter.Backend.Tests.Codegen.Harness;
+
+namespace Bpfilter.Backend.Tests.Attach;
+
+/// <summary>
+/// The enforcer recompiles only attach points whose source changed, applies element changes as map
+/// updates in the running programs, and reopens pinned links from another instance.
+/// </summary>
+[Collection("attach")]
+public class IncrementalEnforcerTests
+{
+    static readonly XdpIngress Xdp = new(VethPair.ServerDevice);
+    static readonly NetfilterHook Input = new(NfFamily.Inet, NfHookPoint.Input, 0);
+
+    static BaseChain Chain(string name, Hook hook, params ushort[] dropPorts) => new(name, hook, 0, Verdict.Accept,
+        dropPorts.Select(p => Counted(p, Verdict.Drop, Matcher.Eq(Fields.Udp.Dport, U16(p)))).ToValueList());
+
+    static Ruleset Rules(params BaseChain[] chains) => new(chains.ToValueList(), ValueList<Chain>.Empty, ValueList<Backend.Ir.Set>.Empty);
+
+    static Dictionary<string, uint> ProgramIds(Enforcer e) => e.Describe().ToDictionary(a => a.Unit.Key, a => a.ProgramId);
+
+    [Fact]
+    public void AddingARuleToOneChainKeepsEveryOtherAttachPointsProgram()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        VethPair.InNamespace(veth.Server, () => { enforcer.Apply(Rules(Chain("t/in", Input, 7001), Chain("t/edge", Xdp, 7002))); return 0; });
+        var before = ProgramIds(enforcer);
+        Assert.Equal(3, before.Count); // inet input: ipv4 and ipv6; xdp
+        Assert.All(before.Values, id => Assert.NotEqual(0u, id));
+
+        var stats = VethPair.InNamespace(veth.Server, () =>
+        {
+            var o = enforcer.Prepare(Rules(Chain("t/in", Input, 7001), Chain("t/edge", Xdp, 7002, 7003)));
+            enforcer.Commit();
+            return o.Stats!;
+        });
+        Assert.Equal((1, 2), (stats.Loaded, stats.Unchanged));
+        var after = ProgramIds(enforcer);
+        var xdpKey = Xdp.AttachPoint;
+        Assert.NotEqual(before[xdpKey], after[xdpKey]);
+        Assert.All(before.Where(kv => kv.Key != xdpKey), kv => Assert.Equal(kv.Value, after[kv.Key]));
+        Assert.False(veth.SendUdp(7001));
+        Assert.False(veth.SendUdp(7003));
+        Assert.True(veth.SendUdp(7004));
+    }
+
+    [Fact]
+    public void ElementChangesAreMapUpdatesInTheRunningProgram()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        var set = new Backend.Ir.Set("t/ports", Fields.Udp.Dport, SetData.NoData, ValueList.Of(SetElement.Exact(U16(7101))));
+        var rules = new Ruleset(ValueList.Of(new BaseChain("t/in", Input, 0, Verdict.Accept,
+                ValueList.Of(Drop(Matcher.InSet(Fields.Udp.Dport, "t/ports"))))),
+            ValueList<Chain>.Empty, ValueList.Of(set));
+        VethPair.InNamespace(veth.Server, () => { enforcer.Apply(rules); return 0; });
+        var before = ProgramIds(enforcer);
+        Assert.False(veth.SendUdp(7101));
+        Assert.True(veth.SendUdp(7102));
+
+        var stats = enforcer.PrepareElements([new SetChange("t/ports", [SetElement.Exact(U16(7102))], [SetElement.Exact(U16(7101))])]);
+        Assert.NotNull(stats);
+        Assert.Equal((0, 4), (stats.Loaded, stats.MapUpdates)); // one add and one delete in each of the ipv4 and ipv6 programs
+        enforcer.Commit();
+        Assert.Equal(before, ProgramIds(enforcer));
+        Assert.True(veth.SendUdp(7101));
+        Assert.False(veth.SendUdp(7102));
+
+        // A range cannot go into a set compiled as a hash map: no map update is staged, the caller recompiles.
+        var range = new SetElement(ValueList.Of<KeyPart>(new KeyPart.Range(U16(7200), U16(7210))));
+        Assert.Null(enforcer.PrepareElements([new SetChange("t/ports", [range], [])]));
+
+        // After element updates the next full prepare diffs against what the maps hold now.
+        var next = rules with { Sets = ValueList.Of(set with { Elements = ValueList.Of(SetElement.Exact(U16(7103))) }) };
+        VethPair.InNamespace(veth.Server, () => { enforcer.Apply(next); return 0; });
+        Assert.Equal(before, ProgramIds(enforcer));
+        Assert.True(veth.SendUdp(7101));
+        Assert.True(veth.SendUdp(7102));
+        Assert.False(veth.SendUdp(7103));
+    }
+
+    [Fact]
+    public void APinnedLinkReopenedByANewEnforcerRunsTheNextProgram()
+    {
+        using var veth = new VethPair();
+        // a bpffs instance of the test's own: unmounting it drops every pin made in it
+        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(mount);
+        Run("mount", "-t", "bpf", "bpf", mount);
+        var dir = Path.Combine(mount, "enforcer");
+        try
+        {
+            var first = Rules(Chain("t/in", new NetfilterHook(NfFamily.Ipv4, NfHookPoint.Input, 0), 7301), Chain("t/edge", Xdp, 7302));
+            var links = VethPair.InNamespace(veth.Server, () =>
+            {
+                using var e1 = new Enforcer();
+                e1.Apply(first);
+                e1.Pin(dir);
+                return e1.Describe().ToDictionary(a => a.Unit.Key, a => a.LinkId);
+            });
+            // The first enforcer is gone; its pinned links keep filtering.
+            Assert.False(veth.SendUdp(7301));
+            Assert.False(veth.SendUdp(7302));
+            Assert.True(veth.SendUdp(7303));
+
+            var second = Rules(Chain("t/in", new NetfilterHook(NfFamily.Ipv4, NfHookPoint.Input, 0), 7303), Chain("t/edge", Xdp, 7304));
+            using var e2 = new Enforcer();
+            VethPair.InNamespace(veth.Server, () =>
+            {
+                Assert.Equal(2, e2.Adopt(second, dir));
+                e2.Apply(second);
+                return 0;
+            });
+            Assert.Equal(links, e2.Describe().ToDictionary(a => a.Unit.Key, a => a.LinkId)); // the same links, updated
+            Assert.True(veth.SendUdp(7301));
+            Assert.True(veth.SendUdp(7302));
+            Assert.False(veth.SendUdp(7303));
+            Assert.False(veth.SendUdp(7304));
+        }
+        finally
+        {
+            Run("umount", mount);
+            Directory.Delete(mount);
+        }
+    }
+
+    static void Run(string file, params string[] args)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(file, args) { RedirectStandardError = true })!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)}: {err}");
+    }
+}
