@@ -2,8 +2,8 @@ using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Libbpf;
 using Bpfilter.Backend.Loader;
-using Bpfilter.Daemon.NfTables;
-using Bpfilter.Daemon.NfTables.Model;
+using Nft.Engine;
+using Nft.Engine.Model;
 using Nft.Lifter;
 using Nft.Netlink;
 

@@ -1,0 +1,322 @@
+using Nft.Engine.Model;
+using Nft.Netlink;
+
+namespace Nft.Engine;
+
+/// <summary>GET requests: dumps (NLM_F_DUMP) and single-object lookups, as nf_tables_get* and nf_tables_dump_*.</summary>
+public sealed partial class NfTablesEndpoint
+{
+    /// <summary>Answers a GET; returns true for a dump (which gets no ACK).</summary>
+    bool Get(in NetlinkMessage msg, byte type, uint portId, List<byte[]> output)
+    {
+        var h = msg.Header;
+        byte family = msg.GenMsg.Family;
+        bool dump = (h.Flags & NlmFlags.Dump) != 0;
+        var snap = _ns.Committed;
+        var enc = _ns.Encoder;
+        switch (type)
+        {
+            case NftMsg.GetTable:
+            {
+                var a = msg.AttributeTable(TableAttr.Max);
+                if (dump)
+                {
+                    var d = new DumpWriter(output, h.Seq, portId);
+                    foreach (var t in snap.Tables)
+                    {
+                        if (family != 0 && t.Family != family) continue;
+                        d.Begin();
+                        enc.Table(d.B, Hdr(NftMsg.NewTable, NlmFlags.Multi, h, portId), t);
+                        d.End();
+                    }
+                    d.Done();
+                    return true;
+                }
+                var table = LookupTable(snap, a, TableAttr.Name, family);
+                Single(output, b => enc.Table(b, Hdr(NftMsg.NewTable, NlmFlags.None, h, portId), table));
+                return false;
+            }
+            case NftMsg.GetChain:
+            {
+                var a = msg.AttributeTable(ChainAttr.Max);
+                if (dump)
+                {
+                    var d = new DumpWriter(output, h.Seq, portId);
+                    foreach (var t in snap.Tables)
+                    {
+                        if (family != 0 && t.Family != family) continue;
+                        var refs = Transaction.ChainRefs(t);
+                        foreach (var c in t.Chains)
+                        {
+                            d.Begin();
+                            enc.Chain(d.B, Hdr(NftMsg.NewChain, NlmFlags.Multi, h, portId), t, c, ChainUse(c, refs));
+                            d.End();
+                        }
+                    }
+                    d.Done();
+                    return true;
+                }
+                var table = LookupTable(snap, a, ChainAttr.Table, family);
+                if (!a.TryGet(ChainAttr.Name, out var na)) throw new NetlinkException(Errno.EINVAL);
+                var chain = table.FindChain(na.String()) ?? throw new NetlinkException(Errno.ENOENT, null, na.Offset);
+                uint use = ChainUse(chain, Transaction.ChainRefs(table));
+                Single(output, b => enc.Chain(b, Hdr(NftMsg.NewChain, NlmFlags.None, h, portId), table, chain, use));
+                return false;
+            }
+            case NftMsg.GetRule or NftMsg.GetRuleReset:
+            {
+                var a = msg.AttributeTable(RuleAttr.Max);
+                bool reset = type == NftMsg.GetRuleReset;
+                if (dump)
+                {
+                    string? tf = a.TryGet(RuleAttr.Table, out var ta) ? ta.String() : null;
+                    string? cf = a.TryGet(RuleAttr.Chain, out var ca) ? ca.String() : null;
+                    var d = new DumpWriter(output, h.Seq, portId);
+                    foreach (var t in snap.Tables)
+                    {
+                        if ((family != 0 && t.Family != family) || (tf != null && t.Name != tf)) continue;
+                        foreach (var c in t.Chains)
+                        {
+                            if (cf != null && c.Name != cf) continue;
+                            ulong? prev = null;
+                            foreach (var r in c.Rules)
+                            {
+                                d.Begin();
+                                enc.Rule(d.B, Hdr(NftMsg.NewRule, NlmFlags.Multi | NlmFlags.Append, h, portId), t, c, r, prev);
+                                d.End();
+                                if (reset) ResetRule(t, c, r);
+                                prev = r.Handle;
+                            }
+                        }
+                    }
+                    d.Done();
+                    return true;
+                }
+                var table = LookupTable(snap, a, RuleAttr.Table, family);
+                if (!a.TryGet(RuleAttr.Chain, out var cn)) throw new NetlinkException(Errno.EINVAL);
+                var chain = table.FindChain(cn.String()) ?? throw new NetlinkException(Errno.ENOENT, null, cn.Offset);
+                if (!a.TryGet(RuleAttr.Handle, out var hn)) throw new NetlinkException(Errno.EINVAL);
+                int ri = chain.IndexOfRule(hn.U64Be());
+                if (ri < 0) throw new NetlinkException(Errno.ENOENT, null, hn.Offset);
+                var rule = chain.Rules[ri];
+                ulong? position = ri > 0 ? chain.Rules[ri - 1].Handle : null;
+                Single(output, b => enc.Rule(b, Hdr(NftMsg.NewRule, NlmFlags.None, h, portId), table, chain, rule, position));
+                if (reset) ResetRule(table, chain, rule);
+                return false;
+            }
+            case NftMsg.GetSet:
+            {
+                var a = msg.AttributeTable(SetAttr.Max);
+                if (dump)
+                {
+                    string? tf = a.TryGet(SetAttr.Table, out var ta) ? ta.String() : null;
+                    var d = new DumpWriter(output, h.Seq, portId);
+                    foreach (var t in snap.Tables)
+                    {
+                        if ((family != 0 && t.Family != family) || (tf != null && t.Name != tf)) continue;
+                        foreach (var s in t.Sets)
+                        {
+                            d.Begin();
+                            enc.Set(d.B, Hdr(NftMsg.NewSet, NlmFlags.Multi, h, portId), t, s);
+                            d.End();
+                        }
+                    }
+                    d.Done();
+                    return true;
+                }
+                var table = LookupTable(snap, a, SetAttr.Table, family);
+                if (!a.TryGet(SetAttr.Name, out var na)) throw new NetlinkException(Errno.EINVAL);
+                var set = table.FindSet(na.String()) ?? throw new NetlinkException(Errno.ENOENT, null, na.Offset);
+                Single(output, b => enc.Set(b, Hdr(NftMsg.NewSet, NlmFlags.None, h, portId), table, set));
+                return false;
+            }
+            case NftMsg.GetSetElem or NftMsg.GetSetElemReset:
+                return GetSetElem(msg, family, dump, portId, output);
+            case NftMsg.GetObj or NftMsg.GetObjReset:
+            {
+                var a = msg.AttributeTable(ObjAttr.Max);
+                bool reset = type == NftMsg.GetObjReset;
+                if (dump)
+                {
+                    string? tf = a.TryGet(ObjAttr.Table, out var ta) ? ta.String() : null;
+                    uint? typeFilter = a.TryGet(ObjAttr.Type, out var ty) ? ty.U32Be() : null;
+                    var d = new DumpWriter(output, h.Seq, portId);
+                    foreach (var t in snap.Tables)
+                    {
+                        if ((family != 0 && t.Family != family) || (tf != null && t.Name != tf)) continue;
+                        foreach (var o in t.Objects)
+                        {
+                            if (typeFilter is uint tyf && o.Type != tyf) continue;
+                            d.Begin();
+                            enc.Object(d.B, Hdr(NftMsg.NewObj, NlmFlags.Multi | NlmFlags.Append, h, portId), t, o, (uint)Transaction.ObjectUse(t, o));
+                            d.End();
+                            if (reset) ResetObject(t, o);
+                        }
+                    }
+                    d.Done();
+                    return true;
+                }
+                var table = LookupTable(snap, a, ObjAttr.Table, family);
+                if (!a.TryGet(ObjAttr.Name, out var na) || !a.TryGet(ObjAttr.Type, out var tya)) throw new NetlinkException(Errno.EINVAL);
+                int oi = table.IndexOfObject(na.String(), tya.U32Be());
+                if (oi < 0) throw new NetlinkException(Errno.ENOENT, null, na.Offset);
+                var obj = table.Objects[oi];
+                Single(output, b => enc.Object(b, Hdr(NftMsg.NewObj, NlmFlags.None, h, portId), table, obj, (uint)Transaction.ObjectUse(table, obj)));
+                if (reset) ResetObject(table, obj);
+                return false;
+            }
+            case NftMsg.GetFlowtable:
+            {
+                if (dump)
+                {
+                    new DumpWriter(output, h.Seq, portId).Done();
+                    return true;
+                }
+                var a = msg.AttributeTable(2);
+                LookupTable(snap, a, FlowtableAttr.Table, family);
+                if (!a.TryGet(FlowtableAttr.Name, out var na)) throw new NetlinkException(Errno.EINVAL);
+                throw new NetlinkException(Errno.ENOENT, null, na.Offset);
+            }
+        }
+        throw new NetlinkException(Errno.EOPNOTSUPP);
+    }
+
+    bool GetSetElem(in NetlinkMessage msg, byte family, bool dump, uint portId, List<byte[]> output)
+    {
+        var h = msg.Header;
+        var a = msg.AttributeTable(SetElemListAttr.Max);
+        var snap = _ns.Committed;
+        var enc = _ns.Encoder;
+        var table = LookupTable(snap, a, SetElemListAttr.Table, family);
+        if (!a.TryGet(SetElemListAttr.Set, out var sa)) throw new NetlinkException(Errno.EINVAL);
+        var set = table.FindSet(sa.String()) ?? throw new NetlinkException(Errno.ENOENT, null, sa.Offset);
+        long now = _ns.NowMs();
+        var all = set.Elements.Values.Where(e => e.ExpiresAtMs is not long x || x > now).ToList();
+        var live = all.Where(e => (e.Flags & SetElemAttr.FCatchAll) == 0).ToList();
+        var catchAll = all.Where(e => (e.Flags & SetElemAttr.FCatchAll) != 0).ToList();
+        if (set.IsInterval && set.DescConcat != null)
+            live.Sort((x, y) => x.InsertSeq.CompareTo(y.InsertSeq)); // pipapo keeps insertion order
+        else if (set.IsInterval)
+            live.Reverse(); // the rbtree walks from the highest key down
+        var hdr = Hdr(NftMsg.NewSetElem, NlmFlags.Multi, h, portId);
+        if (dump)
+        {
+            // nf_tables_dump_set: one message per skb with as many elements as fit; the call that finds
+            // nothing left still emits an empty message, followed by NLMSG_DONE.
+            var b = new NetlinkWriter(4096);
+            int i = 0;
+            do
+            {
+                b.Clear();
+                var tok = enc.BeginElements(b, hdr, table, set);
+                int room = DaemonFrame.DumpChunk;
+                while (i < live.Count)
+                {
+                    int before = b.Length;
+                    enc.Element(b, set, live[i]);
+                    if (b.Length > room && before > tok.List.Start + 4) { b.Truncate(before); break; }
+                    i++;
+                }
+                enc.EndElements(b, tok);
+                if (i >= live.Count && live.Count > 0 && b.Length > 0)
+                {
+                    // the call that finds the walk exhausted dumps the catch-all elements
+                    output.Add(b.ToArray());
+                    b.Clear();
+                    var last = enc.BeginElements(b, hdr, table, set);
+                    foreach (var c in catchAll) enc.Element(b, set, c);
+                    enc.EndElements(b, last);
+                    break;
+                }
+                if (live.Count == 0)
+                {
+                    b.Truncate(0);
+                    var only = enc.BeginElements(b, hdr, table, set);
+                    foreach (var c in catchAll) enc.Element(b, set, c);
+                    enc.EndElements(b, only);
+                }
+                if (i >= live.Count) break;
+                output.Add(b.ToArray());
+            } while (true);
+            var d = new DumpWriter(output, h.Seq, portId);
+            d.B.WriteRaw(b.WrittenSpan);
+            d.AppendDone();
+            d.Flush();
+            return true;
+        }
+        if (!a.TryGet(SetElemListAttr.Elements, out var list)) throw new NetlinkException(Errno.EINVAL);
+        var r = list.Nested();
+        var replies = new List<byte[]>();
+        while (r.TryRead(out var ea))
+        {
+            var et = ea.Table(SetElemAttr.Max);
+            uint flags = et.TryGet(SetElemAttr.Flags, out var fa) ? fa.U32Be() : 0;
+            byte[] key = et.TryGet(SetElemAttr.Key, out var ka) && ka.Table(1).TryGet(DataAttr.Value, out var kv) ? kv.Payload.ToArray() : [];
+            byte[]? keyEnd = et.TryGet(SetElemAttr.KeyEnd, out var kea) && kea.Table(1).TryGet(DataAttr.Value, out var kev) ? kev.Payload.ToArray() : null;
+            var found = Find(set, key, keyEnd, flags);
+            if (found == null) throw new NetlinkException(Errno.ENOENT, null, ea.Offset);
+            var b = new NetlinkWriter(256);
+            var tok = enc.BeginElements(b, Hdr(NftMsg.NewSetElem, NlmFlags.None, h, portId), table, set);
+            enc.Element(b, set, found);
+            enc.EndElements(b, tok);
+            replies.Add(b.ToArray());
+        }
+        output.AddRange(replies);
+        return false;
+    }
+
+    /// <summary>Element lookup as nft_get_set_elem: exact key, or for interval sets the range holding it.</summary>
+    static ElementRecord? Find(SetRecord s, byte[] key, byte[]? keyEnd, uint flags)
+    {
+        if (s.Elements.TryGetValue(new ElementKey(key, keyEnd, flags), out var e)) return e;
+        if (!s.IsInterval) return null;
+        ElementRecord? start = null;
+        foreach (var x in s.Elements.Values)
+        {
+            if ((x.Flags & SetElemAttr.FIntervalEnd) == 0)
+            {
+                if (x.Key.AsSpan().SequenceCompareTo(key) <= 0) start = x;
+                else break;
+            }
+            else if (start != null && x.Key.AsSpan().SequenceCompareTo(key) <= 0) start = null;
+        }
+        return start;
+    }
+
+    static uint ChainUse(ChainRecord c, Dictionary<string, int> refs) => (uint)(c.Rules.Count + refs.GetValueOrDefault(c.Name));
+
+    NftEncoder.Header Hdr(byte msg, NlmFlags flags, NlMsgHeader req, uint portId) =>
+        new(msg, flags, req.Seq, portId, _ns.ResId);
+
+    static void Single(List<byte[]> output, Action<NetlinkWriter> write)
+    {
+        var b = new NetlinkWriter(512);
+        write(b);
+        output.Add(b.ToArray());
+    }
+
+    TableRecord LookupTable(RulesetSnapshot snap, in AttributeTable a, ushort attr, byte family)
+    {
+        if (!a.TryGet(attr, out var na)) throw new NetlinkException(Errno.EINVAL);
+        return snap.FindTable(family, na.String()) ?? throw new NetlinkException(Errno.ENOENT, null, na.Offset);
+    }
+
+    void ResetRule(TableRecord t, ChainRecord c, RuleRecord r)
+    {
+        for (int i = 0; i < r.Expressions.Length; i++)
+            if (r.Expressions[i].Counter is { } cell && r.Expressions[i].Name == "counter")
+            {
+                cell.Packets = 0;
+                cell.Bytes = 0;
+                _ns.Backend.ResetCounter(new CounterRef(t.Family, t.Name, c.Name, r.Handle, i, null));
+            }
+    }
+
+    void ResetObject(TableRecord t, ObjectRecord o)
+    {
+        if (o.Counter is not { } cell) return;
+        cell.Packets = 0;
+        cell.Bytes = 0;
+        _ns.Backend.ResetCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name));
+    }
+}

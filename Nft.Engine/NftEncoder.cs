@@ -1,0 +1,215 @@
+using Nft.Engine.Model;
+using Nft.Netlink;
+
+namespace Nft.Engine;
+
+/// <summary>
+/// Writes tables, chains, rules, sets, elements and objects as the kernel's nf_tables_fill_*_info
+/// functions do: same attributes, same order, nests without NLA_F_NESTED.
+/// </summary>
+internal sealed class NftEncoder
+{
+    readonly IRulesetBackend _backend;
+    readonly Func<long> _nowMs;
+
+    public NftEncoder(IRulesetBackend backend, Func<long> nowMs)
+    {
+        _backend = backend;
+        _nowMs = nowMs;
+    }
+
+    public readonly record struct Header(byte Msg, NlmFlags Flags, uint Seq, uint PortId, ushort ResId);
+
+    public static int TableUse(TableRecord t)
+    {
+        int n = t.Chains.Count + t.Objects.Count;
+        foreach (var s in t.Sets) if (!s.IsAnonymous) n++;
+        return n;
+    }
+
+    public void Table(NetlinkWriter b, Header h, TableRecord t)
+    {
+        var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
+        b.PutString(TableAttr.Name, t.Name);
+        b.PutU32Be(TableAttr.Use, (uint)TableUse(t));
+        b.PutU64Be(TableAttr.Handle, t.Handle);
+        if (h.Msg != NftMsg.DelTable && h.Msg != NftMsg.DestroyTable)
+        {
+            b.PutU32Be(TableAttr.Flags, t.Flags & TableAttr.FMask);
+            if ((t.Flags & TableAttr.FOwner) != 0) b.PutU32Be(TableAttr.Owner, t.OwnerPortId);
+            if (t.UserData != null) b.PutRaw(TableAttr.UserData, t.UserData);
+        }
+        b.EndMessage(m);
+    }
+
+    public void Chain(NetlinkWriter b, Header h, TableRecord t, ChainRecord c, uint use)
+    {
+        var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
+        b.PutString(ChainAttr.Table, t.Name);
+        b.PutString(ChainAttr.Name, c.Name);
+        b.PutU64Be(ChainAttr.Handle, c.Handle);
+        if (h.Msg != NftMsg.DelChain && h.Msg != NftMsg.DestroyChain)
+        {
+            if (c.Hook is { } hk)
+            {
+                var n = b.BeginNestedRaw(ChainAttr.Hook);
+                b.PutU32Be(HookAttr.HookNum, hk.HookNum);
+                b.PutU32Be(HookAttr.Priority, (uint)hk.Priority);
+                if (IsNetdevHook(t.Family, hk.HookNum))
+                {
+                    var d = b.BeginNestedRaw(HookAttr.Devs);
+                    foreach (var dev in hk.Devices) b.PutString(1 /* NFTA_DEVICE_NAME */, dev);
+                    b.EndNested(d);
+                    if (hk.Devices.Length == 1) b.PutString(HookAttr.Dev, hk.Devices[0]);
+                }
+                b.EndNested(n);
+                b.PutU32Be(ChainAttr.Policy, hk.Policy);
+                b.PutString(ChainAttr.Type, hk.Type);
+            }
+            if (c.Flags != 0) b.PutU32Be(ChainAttr.Flags, c.Flags);
+            b.PutU32Be(ChainAttr.Use, use);
+            if (c.UserData != null) b.PutRaw(ChainAttr.UserData, c.UserData);
+        }
+        b.EndMessage(m);
+    }
+
+    public static bool IsNetdevHook(byte family, uint hook) =>
+        family == NfProto.Netdev || (family == NfProto.Inet && hook == 5 /* NF_INET_INGRESS */);
+
+    public void Rule(NetlinkWriter b, Header h, TableRecord t, ChainRecord c, RuleRecord r, ulong? position)
+    {
+        var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
+        b.PutString(RuleAttr.Table, t.Name);
+        b.PutString(RuleAttr.Chain, c.Name);
+        b.PutU64Be(RuleAttr.Handle, r.Handle);
+        if (position is ulong p) b.PutU64Be(RuleAttr.Position, p);
+        var list = b.BeginNestedRaw(RuleAttr.Expressions);
+        for (int i = 0; i < r.Expressions.Length; i++)
+        {
+            var e = r.Expressions[i];
+            var el = b.BeginNestedRaw(1);
+            b.PutString(1, e.Name);
+            // expressions without a dump operation (notrack) have no NFTA_EXPR_DATA at all
+            if (e.Name != "notrack")
+            {
+                var data = b.BeginNestedRaw(2);
+                CounterValue? live = e.Counter != null
+                    ? _backend.ReadCounter(new CounterRef(t.Family, t.Name, c.Name, r.Handle, i, null))
+                    : null;
+                ExprCanonicalizer.WriteData(b, e, live);
+                b.EndNested(data);
+            }
+            b.EndNested(el);
+        }
+        b.EndNested(list);
+        if (r.UserData != null) b.PutRaw(RuleAttr.UserData, r.UserData);
+        b.EndMessage(m);
+    }
+
+    public void Set(NetlinkWriter b, Header h, TableRecord t, SetRecord s)
+    {
+        var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
+        b.PutString(SetAttr.Table, t.Name);
+        b.PutString(SetAttr.Name, s.Name);
+        b.PutU64Be(SetAttr.Handle, s.Handle);
+        if (h.Msg == NftMsg.DelSet || h.Msg == NftMsg.DestroySet)
+        {
+            b.EndMessage(m);
+            return;
+        }
+        if (s.Flags != 0) b.PutU32Be(SetAttr.Flags, s.Flags);
+        b.PutU32Be(SetAttr.KeyType, s.KeyType);
+        b.PutU32Be(SetAttr.KeyLen, s.KeyLen);
+        if (s.IsMap)
+        {
+            b.PutU32Be(SetAttr.DataType, s.DataType ?? 0);
+            b.PutU32Be(SetAttr.DataLen, s.DataLen ?? 0);
+        }
+        if ((s.Flags & SetAttr.FObject) != 0) b.PutU32Be(SetAttr.ObjType, s.ObjType ?? 0);
+        if (s.Timeout is ulong to && to != 0) b.PutU64Be(SetAttr.Timeout, to);
+        if (s.GcInterval is uint gc && gc != 0) b.PutU32Be(SetAttr.GcInterval, gc);
+        if (s.Policy is uint pol && pol != 0) b.PutU32Be(SetAttr.Policy, pol);
+        if (s.UserData != null) b.PutRaw(SetAttr.UserData, s.UserData);
+        var desc = b.BeginNestedRaw(SetAttr.Desc);
+        if (s.DescSize is uint size && size != 0) b.PutU32Be(SetAttr.DescSize, size);
+        if (s.DescConcat != null) b.PutRaw(SetAttr.DescConcat, s.DescConcat);
+        b.EndNested(desc);
+        int count = 0;
+        foreach (var e in s.Elements.Values) if ((e.Flags & (SetElemAttr.FIntervalEnd | SetElemAttr.FCatchAll)) == 0) count++;
+        b.PutU32Be(SetAttr.Count, (uint)count);
+        if (s.Expressions != null) b.WriteRaw(s.Expressions);
+        b.EndMessage(m);
+    }
+
+    /// <summary>Opens a NEWSETELEM message and its NFTA_SET_ELEM_LIST_ELEMENTS nest; returns both starts.</summary>
+    public (NetlinkWriter.Token Msg, NetlinkWriter.Token List) BeginElements(NetlinkWriter b, Header h, TableRecord t, SetRecord s)
+    {
+        var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
+        b.PutString(SetElemListAttr.Table, t.Name);
+        b.PutString(SetElemListAttr.Set, s.Name);
+        return (m, b.BeginNestedRaw(SetElemListAttr.Elements));
+    }
+
+    public void EndElements(NetlinkWriter b, (NetlinkWriter.Token Msg, NetlinkWriter.Token List) tok)
+    {
+        b.EndNested(tok.List);
+        b.EndMessage(tok.Msg);
+    }
+
+    public void Element(NetlinkWriter b, SetRecord s, ElementRecord e)
+    {
+        var el = b.BeginNestedRaw(1 /* NFTA_LIST_ELEM */);
+        if ((e.Flags & SetElemAttr.FCatchAll) == 0)
+        {
+            var k = b.BeginNestedRaw(SetElemAttr.Key);
+            b.PutRaw(DataAttr.Value, e.Key);
+            b.EndNested(k);
+        }
+        if (e.Id.KeyEnd != null)
+        {
+            var k = b.BeginNestedRaw(SetElemAttr.KeyEnd);
+            b.PutRaw(DataAttr.Value, e.Id.KeyEnd);
+            b.EndNested(k);
+        }
+        if (e.Verdict != null)
+        {
+            var d = b.BeginNestedRaw(SetElemAttr.Data);
+            b.WriteRaw(ExprCanonicalizer.VerdictNest(e.Verdict.Code, e.Verdict.Chain));
+            b.EndNested(d);
+        }
+        else if (e.Data != null)
+        {
+            var d = b.BeginNestedRaw(SetElemAttr.Data);
+            b.PutRaw(DataAttr.Value, e.Data);
+            b.EndNested(d);
+        }
+        if (e.Expressions != null) b.WriteRaw(e.Expressions);
+        if (e.ObjRef != null) b.PutString(SetElemAttr.ObjRef, e.ObjRef);
+        if (e.Flags != 0) b.PutU32Be(SetElemAttr.Flags, e.Flags);
+        if (e.Timeout is ulong to && to != (s.Timeout ?? 0)) b.PutU64Be(SetElemAttr.Timeout, to);
+        if (e.ExpiresAtMs is long exp)
+            b.PutU64Be(SetElemAttr.Expiration, (ulong)Math.Max(0, exp - _nowMs()));
+        if (e.UserData != null) b.PutRaw(SetElemAttr.UserData, e.UserData);
+        b.EndNested(el);
+    }
+
+    public void Object(NetlinkWriter b, Header h, TableRecord t, ObjectRecord o, uint use)
+    {
+        var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
+        b.PutString(ObjAttr.Table, t.Name);
+        b.PutString(ObjAttr.Name, o.Name);
+        b.PutU32Be(ObjAttr.Type, o.Type);
+        b.PutU64Be(ObjAttr.Handle, o.Handle);
+        if (h.Msg != NftMsg.DelObj && h.Msg != NftMsg.DestroyObj)
+        {
+            b.PutU32Be(ObjAttr.Use, use);
+            var d = b.BeginNestedRaw(ObjAttr.Data);
+            var e = new ExprRecord(o.Type == ObjAttr.TCounter ? "counter" : o.Type == ObjAttr.TQuota ? "quota" : "", o.Data) { Counter = o.Counter };
+            CounterValue? live = o.Counter != null ? _backend.ReadCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name)) : null;
+            ExprCanonicalizer.WriteData(b, e, live);
+            b.EndNested(d);
+            if (o.UserData != null) b.PutRaw(ObjAttr.UserData, o.UserData);
+        }
+        b.EndMessage(m);
+    }
+}

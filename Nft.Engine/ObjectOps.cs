@@ -1,0 +1,97 @@
+using Nft.Engine.Model;
+using Nft.Netlink;
+
+namespace Nft.Engine;
+
+/// <summary>NEWOBJ / DELOBJ for the stateful objects bpfilter-nft supports: counter, quota, limit.</summary>
+internal sealed partial class Transaction
+{
+    static string ObjKind(uint type) => type switch
+    {
+        ObjAttr.TCounter => "counter", ObjAttr.TQuota => "quota", ObjAttr.TLimit => "limit",
+        ObjAttr.TCtHelper => "ct helper", ObjAttr.TConnlimit => "connlimit", ObjAttr.TTunnel => "tunnel",
+        ObjAttr.TCtTimeout => "ct timeout", ObjAttr.TSecmark => "secmark", ObjAttr.TCtExpect => "ct expectation",
+        ObjAttr.TSynproxy => "synproxy", _ => "",
+    };
+
+    void NewObj(in NetlinkMessage m, byte family)
+    {
+        var a = m.AttributeTable(ObjAttr.Max);
+        if (!a.Has(ObjAttr.Type) || !a.TryGet(ObjAttr.Name, out var na) || !a.TryGet(ObjAttr.Data, out var da))
+            throw Err(Errno.EINVAL);
+        int ti = TableIndex(a, ObjAttr.Table, family);
+        var t = Work.Tables[ti];
+        uint type = U32(a[ObjAttr.Type]);
+        string name = ReadName(na);
+        int oi = t.IndexOfObject(name, type);
+        var data = AttrList.Parse(da.Payload, da.PayloadOffset);
+        if (oi >= 0)
+        {
+            if (_req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST, na.Offset);
+            if (_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
+            if (type != ObjAttr.TQuota) return; // only quota has an update operation
+            var old = t.Objects[oi];
+            var upd = old with { Data = ExprCanonicalizer.Canonical("quota", data) };
+            var nt2 = t with { Objects = t.Objects.SetItem(oi, upd) };
+            PutTable(ti, nt2);
+            MarkChanged();
+            Notify((b, h) => Enc.Object(b, h, nt2, upd, (uint)ObjectUse(nt2, upd)), NftMsg.NewObj, CreateExcl);
+            return;
+        }
+        string kind = ObjKind(type);
+        if (kind.Length == 0) throw Err(Errno.ENOENT);
+        if (type is not (ObjAttr.TCounter or ObjAttr.TQuota or ObjAttr.TLimit) && _ns.Options.RefuseOutOfScope)
+            throw Err(Errno.EOPNOTSUPP, a[ObjAttr.Type].Offset, $"bpfilter-nft: {kind} objects are not supported");
+        CounterCell? cell = type switch
+        {
+            ObjAttr.TCounter => new CounterCell(data.U64Be(CounterAttr.Packets) ?? 0, data.U64Be(CounterAttr.Bytes) ?? 0),
+            ObjAttr.TQuota => new CounterCell(0, data.U64Be(4) ?? 0),
+            _ => null,
+        };
+        if (type == ObjAttr.TQuota && !data.Has(1)) throw Err(Errno.EINVAL);
+        if (type == ObjAttr.TLimit && (!data.Has(1) || !data.Has(2))) throw Err(Errno.EINVAL);
+        byte[] canon = ExprCanonicalizer.Canonical(kind, data);
+        if (type is not (ObjAttr.TCounter or ObjAttr.TQuota or ObjAttr.TLimit))
+            canon = ExprCanonicalizer.StripNestedFlags(canon);
+        ulong handle = t.Handles.Next();
+        byte[]? udata = a.TryGet(ObjAttr.UserData, out var ua) ? ua.Payload.ToArray() : null;
+        var obj = new ObjectRecord(name, type, handle, canon, udata, cell);
+        var nt = t with { Objects = t.Objects.Add(obj) };
+        PutTable(ti, nt);
+        MarkChanged();
+        Notify((b, h) => Enc.Object(b, h, nt, obj, 0), NftMsg.NewObj, CreateExcl);
+    }
+
+    void DelObj(in NetlinkMessage m, byte family, bool destroy)
+    {
+        var a = m.AttributeTable(ObjAttr.Max);
+        if (!a.Has(ObjAttr.Type) || (!a.Has(ObjAttr.Name) && !a.Has(ObjAttr.Handle))) throw Err(Errno.EINVAL);
+        int ti = TableIndex(a, ObjAttr.Table, family);
+        var t = Work.Tables[ti];
+        uint type = U32(a[ObjAttr.Type]);
+        int oi, attrOff;
+        if (a.TryGet(ObjAttr.Handle, out var ha))
+        {
+            attrOff = ha.Offset;
+            oi = t.IndexOfObject(U64(ha));
+            if (oi >= 0 && t.Objects[oi].Type != type) oi = -1;
+        }
+        else
+        {
+            var na = a[ObjAttr.Name];
+            attrOff = na.Offset;
+            oi = t.IndexOfObject(ReadName(na), type);
+        }
+        if (oi < 0)
+        {
+            if (destroy) return;
+            throw Err(Errno.ENOENT, attrOff);
+        }
+        var o = t.Objects[oi];
+        if (ObjectUse(t, o) > 0) throw Err(Errno.EBUSY, attrOff);
+        var nt = t with { Objects = t.Objects.RemoveAt(oi) };
+        PutTable(ti, nt);
+        MarkChanged();
+        Notify((b, h) => Enc.Object(b, h, nt, o, 0), NftMsg.DelObj, NlmFlags.None);
+    }
+}

@@ -1,0 +1,334 @@
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using Nft.Engine.Model;
+using Nft.Netlink;
+
+namespace Nft.Engine;
+
+/// <summary>NEWRULE / DELRULE, as nf_tables_newrule and nf_tables_delrule.</summary>
+internal sealed partial class Transaction
+{
+    /// <summary>Set after a commit-time validation failure: validate the table after every rule, as the kernel's replay does.</summary>
+    public bool ValidateEachRule;
+
+    (int Ti, int Ci) RuleChain(in AttributeTable a, byte family, int ti)
+    {
+        var t = Work.Tables[ti];
+        if (a.TryGet(RuleAttr.Chain, out var ca))
+        {
+            int ci = t.IndexOfChain(ReadName(ca));
+            if (ci < 0) throw Err(Errno.ENOENT, ca.Offset);
+            return (ti, ci);
+        }
+        if (a.TryGet(RuleAttr.ChainId, out var cid))
+        {
+            if (_chainIds.TryGetValue(U32(cid), out var id) && id.Family == t.Family && id.Table == t.Name
+                && t.IndexOfChain(id.Handle) is int ci and >= 0)
+                return (ti, ci);
+            throw Err(Errno.ENOENT, cid.Offset);
+        }
+        throw Err(Errno.EINVAL);
+    }
+
+    void NewRule(in NetlinkMessage m, byte family)
+    {
+        var a = m.AttributeTable(RuleAttr.Max);
+        int ti = TableIndex(a, RuleAttr.Table, family);
+        var (_, ci) = RuleChain(a, family, ti);
+        var t = Work.Tables[ti];
+        var chain = t.Chains[ci];
+
+        int oldIndex = -1;
+        ulong handle;
+        bool replace = false;
+        if (a.TryGet(RuleAttr.Handle, out var ha))
+        {
+            handle = U64(ha);
+            oldIndex = chain.IndexOfRule(handle);
+            if (oldIndex < 0) throw Err(Errno.ENOENT, ha.Offset);
+            if (_req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST, ha.Offset);
+            if (!_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
+            replace = true;
+        }
+        else
+        {
+            if (!_req.Has(NlmFlags.Create) || _req.Has(NlmFlags.Replace)) throw Err(Errno.EINVAL);
+            handle = t.Handles.Next();
+            if (a.TryGet(RuleAttr.Position, out var pa))
+            {
+                oldIndex = chain.IndexOfRule(U64(pa));
+                if (oldIndex < 0) throw Err(Errno.ENOENT, pa.Offset);
+            }
+            else if (a.TryGet(RuleAttr.PositionId, out var pia))
+            {
+                if (!_ruleIds.TryGetValue(U32(pia), out var rid) || rid.Family != t.Family || rid.Table != t.Name
+                    || rid.Chain != chain.Handle || (oldIndex = chain.IndexOfRule(rid.Handle)) < 0)
+                    throw Err(Errno.ENOENT, pia.Offset);
+            }
+        }
+
+        var exprs = a.TryGet(RuleAttr.Expressions, out var ea)
+            ? ParseExpressions(ea, t, chain)
+            : ImmutableArray<ExprRecord>.Empty;
+        byte[]? udata = null;
+        if (a.TryGet(RuleAttr.UserData, out var ua))
+        {
+            if (ua.Payload.Length > NftLimits.UserDataMaxLen) throw Err(Errno.ERANGE, ua.Offset, "Attribute failed policy validation");
+            udata = ua.Payload.ToArray();
+        }
+        var rule = new RuleRecord(handle, exprs, udata);
+
+        var rules = chain.Rules;
+        if (replace)
+        {
+            var old = rules[oldIndex];
+            rules = rules.SetItem(oldIndex, rule);
+            Notify((b, h) => Enc.Rule(b, h, t, chain, old, null), NftMsg.DelRule, NlmFlags.None);
+        }
+        else if (_req.Has(NlmFlags.Append))
+            rules = oldIndex >= 0 ? rules.Insert(oldIndex + 1, rule) : rules.Add(rule);
+        else
+            rules = oldIndex >= 0 ? rules.Insert(oldIndex, rule) : rules.Insert(0, rule);
+
+        var nc = chain with { Rules = rules };
+        var nt = t with { Chains = t.Chains.SetItem(ci, nc) };
+        PutTable(ti, nt);
+        if (a.TryGet(RuleAttr.Id, out var ida)) _ruleIds[U32(ida)] = (t.Family, t.Name, chain.Handle, handle);
+        Origins[(t.Family, t.Name, handle)] = _msgIndex;
+        MarkChanged();
+        var flags = (_req.Flags & (NlmFlags.Append | NlmFlags.Replace)) != 0 ? NlmFlags.Append : NlmFlags.None;
+        flags |= CreateExcl;
+        // nf_tables_rule_notify runs at commit: a rule with neighbours on both sides carries the
+        // handle of the one before it.
+        byte fam = t.Family;
+        string tname = t.Name;
+        ulong chainHandle = chain.Handle;
+        Notify((b, h) =>
+        {
+            var ft = Work.FindTable(fam, tname) ?? nt;
+            int fci = ft.IndexOfChain(chainHandle);
+            var fc = fci >= 0 ? ft.Chains[fci] : nc;
+            int ri = fc.IndexOfRule(rule.Handle);
+            ulong? pos = ri > 0 && ri < fc.Rules.Count - 1 ? fc.Rules[ri - 1].Handle : null;
+            Enc.Rule(b, h, ft, fc, rule, pos);
+        }, NftMsg.NewRule, flags);
+        if (ValidateEachRule) ChainValidator.Validate(nt);
+    }
+
+    ImmutableArray<ExprRecord> ParseExpressions(NetlinkAttribute list, TableRecord t, ChainRecord chain)
+    {
+        var result = ImmutableArray.CreateBuilder<ExprRecord>();
+        var r = list.Nested();
+        while (r.TryRead(out var elem))
+        {
+            if (elem.Type != 1 /* NFTA_LIST_ELEM */) throw Err(Errno.EINVAL);
+            if (result.Count == NftLimits.RuleMaxExprs) throw Err(Errno.EINVAL);
+            result.Add(ParseExpression(elem, t));
+        }
+        return result.ToImmutable();
+    }
+
+    ExprRecord ParseExpression(NetlinkAttribute elem, TableRecord t)
+    {
+        var et = elem.Table(2);
+        if (!et.TryGet(1, out var nameAttr)) throw Err(Errno.EINVAL, elem.Offset);
+        string name = nameAttr.String(16);
+        if (!RuleExpressions.Known.Contains(name)) throw Err(Errno.ENOENT, elem.Offset);
+        var data = et.TryGet(2, out var da) ? AttrList.Parse(da.Payload, da.PayloadOffset) : new AttrList();
+        // The typed decoders check each kind's attributes as the kernel's policies and init functions do.
+        try
+        {
+            Nft.Bytecode.Expressions.ExpressionCodec.Decode(elem);
+        }
+        catch (NetlinkException e)
+        {
+            throw Err(e.Errno, elem.Offset, e.ExtAck);
+        }
+        try
+        {
+            return ParseExpressionData(name, data, t);
+        }
+        catch (NetlinkException e) when (e.Offset < 0)
+        {
+            // nf_tables_newrule blames the whole expression for what its init refuses.
+            throw new NetlinkException(e.Errno, e.ExtAck, elem.Offset);
+        }
+    }
+
+    ExprRecord ParseExpressionData(string name, AttrList data, TableRecord t)
+    {
+        switch (name)
+        {
+            case "immediate":
+            {
+                var d = data.Get(2);
+                if (d == null || !data.Has(1)) throw Err(Errno.EINVAL);
+                var dl = AttrList.Parse(d, 0);
+                if (dl.Get(DataAttr.Verdict) is not { } v) return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data));
+                var (code, chain) = ParseVerdict(v, t);
+                byte[] vd = ExprCanonicalizer.VerdictNest(code, chain);
+                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data, ty => ty == 2 ? vd : null))
+                {
+                    Verdict = code,
+                    ChainTarget = chain,
+                };
+            }
+            case "lookup":
+            {
+                if (!data.Has(1) || !data.Has(2)) throw Err(Errno.EINVAL);
+                var set = ResolveSet(t, data.Str(1), data.U32Be(4));
+                if (data.Has(3) && !set.IsMap) throw Err(Errno.EINVAL);
+                byte[] nm = NameBytes(set.Name);
+                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data, ty => ty == 1 ? nm : null)) { SetName = set.Name };
+            }
+            case "dynset":
+            {
+                if (!data.Has(1) || !data.Has(4)) throw Err(Errno.EINVAL);
+                var set = ResolveSet(t, data.Str(1), data.U32Be(2));
+                if ((set.Flags & SetAttr.FConstant) != 0) throw Err(Errno.EBUSY);
+                if ((set.Flags & SetAttr.FObject) != 0) throw Err(Errno.EOPNOTSUPP);
+                byte[] nm = NameBytes(set.Name);
+                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data, ty => ty == 1 ? nm : null)) { SetName = set.Name };
+            }
+            case "objref":
+            {
+                if (data.Has(1) && data.Has(2))
+                {
+                    uint type = data.U32Be(1) ?? 0;
+                    string on = data.Str(2)!;
+                    if (t.IndexOfObject(on, type) < 0) throw Err(Errno.ENOENT);
+                    return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data)) { ObjectName = on, ObjectType = type };
+                }
+                if (data.Has(3) && (data.Has(4) || data.Has(5)))
+                {
+                    var set = ResolveSet(t, data.Str(4), data.U32Be(5));
+                    if ((set.Flags & SetAttr.FObject) == 0) throw Err(Errno.EINVAL);
+                    byte[] nm = NameBytes(set.Name);
+                    return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data, ty => ty == 4 ? nm : null)) { SetName = set.Name };
+                }
+                throw Err(Errno.EINVAL);
+            }
+            case "counter":
+                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data))
+                {
+                    Counter = new CounterCell(data.U64Be(CounterAttr.Packets) ?? 0, data.U64Be(CounterAttr.Bytes) ?? 0),
+                };
+            case "quota":
+                if (!data.Has(1)) throw Err(Errno.EINVAL);
+                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data))
+                {
+                    Counter = new CounterCell(0, data.U64Be(4) ?? 0),
+                };
+            default:
+                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data));
+        }
+    }
+
+    static byte[] NameBytes(string s)
+    {
+        var b = new byte[System.Text.Encoding.UTF8.GetByteCount(s) + 1];
+        System.Text.Encoding.UTF8.GetBytes(s, b);
+        return b;
+    }
+
+    /// <summary>nft_verdict_init: the code must be known; jump/goto need a regular chain of this table.</summary>
+    (int Code, string? Chain) ParseVerdict(byte[] verdictNest, TableRecord t)
+    {
+        var v = AttrList.Parse(verdictNest, 0);
+        if (v.U32Be(DataAttr.VerdictCode) is not uint raw) throw Err(Errno.EINVAL);
+        int code = (int)raw;
+        switch (code)
+        {
+            case VerdictCode.Continue or VerdictCode.Break or VerdictCode.Return:
+                return (code, null);
+            case VerdictCode.Jump or VerdictCode.Goto:
+            {
+                ChainRecord? target = null;
+                if (v.Str(DataAttr.VerdictChain) is string cn) target = t.FindChain(cn);
+                else if (v.U32Be(DataAttr.VerdictChainId) is uint id && _chainIds.TryGetValue(id, out var ci)
+                         && ci.Family == t.Family && ci.Table == t.Name && t.IndexOfChain(ci.Handle) is int ix and >= 0)
+                    target = t.Chains[ix];
+                else if (!v.Has(DataAttr.VerdictChain) && !v.Has(DataAttr.VerdictChainId)) throw Err(Errno.EINVAL);
+                if (target == null) throw Err(Errno.ENOENT);
+                if (target.IsBase) throw Err(Errno.EOPNOTSUPP);
+                return (code, target.Name);
+            }
+            default:
+                if ((code & 0xff) is VerdictCode.Accept or VerdictCode.Drop or VerdictCode.Queue) return (code, null);
+                throw Err(Errno.EINVAL);
+        }
+    }
+
+    /// <summary>nft_set_lookup_global: by name in the table, else by the batch's NFTA_SET_ID.</summary>
+    SetRecord ResolveSet(TableRecord t, string? name, uint? id)
+    {
+        if (name != null && t.FindSet(name) is { } s) return s;
+        if (id is uint i && _setIds.TryGetValue(i, out var sid) && sid.Family == t.Family && sid.Table == t.Name
+            && t.IndexOfSet(sid.Handle) is int ix and >= 0)
+            return t.Sets[ix];
+        throw Err(Errno.ENOENT);
+    }
+
+    void DelRule(in NetlinkMessage m, byte family, bool destroy)
+    {
+        var a = m.AttributeTable(RuleAttr.Max);
+        int ti = TableIndex(a, RuleAttr.Table, family);
+        var t = Work.Tables[ti];
+        if (a.TryGet(RuleAttr.Chain, out var ca))
+        {
+            int ci = t.IndexOfChain(ReadName(ca));
+            if (ci < 0) throw Err(Errno.ENOENT, ca.Offset);
+            var c = t.Chains[ci];
+            if ((c.Flags & ChainAttr.FBinding) != 0) throw Err(Errno.EOPNOTSUPP);
+            if (a.TryGet(RuleAttr.Handle, out var ha))
+            {
+                int ri = c.IndexOfRule(U64(ha));
+                if (ri < 0)
+                {
+                    if (destroy) return;
+                    throw Err(Errno.ENOENT, ha.Offset);
+                }
+                RemoveRules(ti, ci, [ri]);
+            }
+            else if (a.TryGet(RuleAttr.Id, out var ida))
+            {
+                int ri = _ruleIds.TryGetValue(U32(ida), out var rid) && rid.Family == t.Family && rid.Table == t.Name
+                    && rid.Chain == c.Handle ? c.IndexOfRule(rid.Handle) : -1;
+                if (ri < 0) throw Err(Errno.ENOENT, ida.Offset);
+                RemoveRules(ti, ci, [ri]);
+            }
+            else
+            {
+                RemoveRules(ti, ci, Enumerable.Range(0, c.Rules.Count).ToArray());
+            }
+            return;
+        }
+        for (int ci = 0; ci < t.Chains.Count; ci++)
+            if ((Work.Tables[ti].Chains[ci].Flags & ChainAttr.FBinding) == 0)
+                RemoveRules(ti, ci, Enumerable.Range(0, Work.Tables[ti].Chains[ci].Rules.Count).ToArray());
+    }
+
+    void RemoveRules(int ti, int ci, int[] indexes)
+    {
+        if (indexes.Length == 0) return;
+        var t = Work.Tables[ti];
+        var c = t.Chains[ci];
+        var removed = new HashSet<ulong>();
+        foreach (int i in indexes)
+        {
+            var r = c.Rules[i];
+            removed.Add(r.Handle);
+            Notify((b, h) => Enc.Rule(b, h, t, c, r, null), NftMsg.DelRule, NlmFlags.None);
+        }
+        var boundSets = c.Rules.Where(r => removed.Contains(r.Handle))
+            .SelectMany(r => r.Expressions).Where(e => e.SetName != null).Select(e => e.SetName!).ToHashSet();
+        var nc = c with { Rules = c.Rules.RemoveAll(r => removed.Contains(r.Handle)) };
+        var nt = t with { Chains = t.Chains.SetItem(ci, nc) };
+        // Anonymous sets live and die with the rule that binds them.
+        foreach (var sn in boundSets)
+            if (nt.FindSet(sn) is { IsAnonymous: true } s && SetUse(nt, sn) == 0)
+                nt = nt with { Sets = nt.Sets.Remove(s) };
+        PutTable(ti, nt);
+        MarkChanged();
+    }
+}

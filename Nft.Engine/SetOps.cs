@@ -1,0 +1,181 @@
+using System.Collections.Immutable;
+using Nft.Engine.Model;
+using Nft.Netlink;
+
+namespace Nft.Engine;
+
+/// <summary>NEWSET / DELSET, as nf_tables_newset and nf_tables_delset.</summary>
+internal sealed partial class Transaction
+{
+    const uint DataReservedMask = 0xffffff00;
+
+    void NewSet(in NetlinkMessage m, byte family)
+    {
+        var a = m.AttributeTable(SetAttr.Max);
+        if (!a.Has(SetAttr.Table) || !a.Has(SetAttr.Name) || !a.Has(SetAttr.KeyLen) || !a.Has(SetAttr.Id))
+            throw Err(Errno.EINVAL);
+        uint ktype = a.TryGet(SetAttr.KeyType, out var kta) ? U32(kta) : 0;
+        if ((ktype & DataReservedMask) == DataReservedMask) throw Err(Errno.EINVAL);
+        uint klen = U32(a[SetAttr.KeyLen]);
+        if (klen == 0 || klen > NftLimits.DataValueMaxLen) throw Err(Errno.EINVAL);
+        uint flags = 0;
+        if (a.TryGet(SetAttr.Flags, out var fa))
+        {
+            flags = U32(fa);
+            if ((flags & ~SetAttr.FMask) != 0) throw Err(Errno.EOPNOTSUPP);
+            if ((flags & (SetAttr.FMap | SetAttr.FObject)) == (SetAttr.FMap | SetAttr.FObject)) throw Err(Errno.EOPNOTSUPP);
+            if ((flags & (SetAttr.FEval | SetAttr.FObject)) == (SetAttr.FEval | SetAttr.FObject)) throw Err(Errno.EOPNOTSUPP);
+            if ((flags & (SetAttr.FAnonymous | SetAttr.FTimeout | SetAttr.FEval)) == (SetAttr.FAnonymous | SetAttr.FTimeout)) throw Err(Errno.EOPNOTSUPP);
+            if ((flags & (SetAttr.FConstant | SetAttr.FTimeout)) == (SetAttr.FConstant | SetAttr.FTimeout)) throw Err(Errno.EOPNOTSUPP);
+        }
+        uint? dtype = null, dlen = null;
+        if (a.TryGet(SetAttr.DataType, out var dta))
+        {
+            if ((flags & SetAttr.FMap) == 0) throw Err(Errno.EINVAL);
+            dtype = U32(dta);
+            if ((dtype & DataReservedMask) == DataReservedMask && dtype != DataAttr.VerdictMapType) throw Err(Errno.EINVAL);
+            if (dtype != DataAttr.VerdictMapType)
+            {
+                if (!a.TryGet(SetAttr.DataLen, out var dla)) throw Err(Errno.EINVAL);
+                dlen = U32(dla);
+                if (dlen == 0 || dlen > NftLimits.DataValueMaxLen) throw Err(Errno.EINVAL);
+            }
+            else dlen = 16; // sizeof(struct nft_verdict), whatever was sent
+        }
+        else if ((flags & SetAttr.FMap) != 0) throw Err(Errno.EINVAL);
+        uint? objType = null;
+        if (a.TryGet(SetAttr.ObjType, out var ota))
+        {
+            if ((flags & SetAttr.FObject) == 0) throw Err(Errno.EINVAL);
+            objType = U32(ota);
+            if (objType == 0 || objType > ObjAttr.TSynproxy) throw Err(Errno.EOPNOTSUPP);
+        }
+        else if ((flags & SetAttr.FObject) != 0) throw Err(Errno.EINVAL);
+        ulong? timeout = null;
+        if (a.TryGet(SetAttr.Timeout, out var toa))
+        {
+            if ((flags & SetAttr.FTimeout) == 0) throw Err(Errno.EINVAL);
+            if ((flags & SetAttr.FAnonymous) != 0) throw Err(Errno.EOPNOTSUPP);
+            timeout = U64(toa);
+        }
+        uint? gc = null;
+        if (a.TryGet(SetAttr.GcInterval, out var gca))
+        {
+            if ((flags & SetAttr.FTimeout) == 0) throw Err(Errno.EINVAL);
+            if ((flags & SetAttr.FAnonymous) != 0) throw Err(Errno.EOPNOTSUPP);
+            gc = U32(gca);
+        }
+        uint? policy = null;
+        if (a.TryGet(SetAttr.Policy, out var pa))
+        {
+            policy = U32(pa);
+            if (policy > 1) throw Err(Errno.EOPNOTSUPP);
+        }
+        uint? descSize = null;
+        byte[]? concat = null;
+        int fieldCount = 0;
+        if (a.TryGet(SetAttr.Desc, out var desc))
+        {
+            var d = desc.Table(2);
+            if (d.TryGet(SetAttr.DescSize, out var sz)) descSize = U32(sz);
+            if (d.TryGet(SetAttr.DescConcat, out var cc))
+            {
+                concat = ExprCanonicalizer.StripNestedFlags(cc.Payload.ToArray());
+                var r = cc.Nested();
+                while (r.TryRead(out _)) fieldCount++;
+            }
+            if (fieldCount > 1) { if ((flags & SetAttr.FConcat) == 0) throw Err(Errno.EINVAL); }
+            else if ((flags & SetAttr.FConcat) != 0) throw Err(Errno.EINVAL);
+        }
+        else if ((flags & SetAttr.FConcat) != 0) throw Err(Errno.EINVAL);
+        // sets updated from the packet path get a default capacity when none is given
+        if (descSize is null or 0 && (flags & SetAttr.FEval) != 0) descSize = 65535;
+        byte[]? exprs = null;
+        if (a.TryGet(SetAttr.Expr, out var sea) || a.TryGet(SetAttr.Expressions, out sea))
+        {
+            // Kept as sent: nft reads them back; the backend refuses what it cannot enforce.
+            var b = new NetlinkWriter(sea.Payload.Length + 8);
+            b.PutRaw(sea.Type, sea.Type == SetAttr.Expr
+                ? ExprCanonicalizer.CanonicalNested(sea.Payload.ToArray())
+                : ExprCanonicalizer.CanonicalList(sea.Payload.ToArray()));
+            exprs = b.ToArray();
+        }
+
+        int ti = TableIndex(a, SetAttr.Table, family);
+        var t = Work.Tables[ti];
+        var nameAttr = a[SetAttr.Name];
+        string name = ReadName(nameAttr);
+        int si = t.IndexOfSet(name);
+        if (si >= 0)
+        {
+            var s = t.Sets[si];
+            if (_req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST, nameAttr.Offset);
+            if (_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
+            if (s.IsAnonymous) throw Err(Errno.EOPNOTSUPP);
+            if (s.Flags != flags || s.KeyLen != klen || s.KeyType != ktype || s.DataType != dtype || s.DataLen != dlen
+                || s.ObjType != objType || (descSize is uint ds && s.DescSize != ds))
+                throw Err(Errno.EEXIST, nameAttr.Offset);
+            if (a.TryGet(SetAttr.Id, out var eid)) _setIds[U32(eid)] = (t.Family, t.Name, s.Handle);
+            return;
+        }
+        if (!_req.Has(NlmFlags.Create)) throw Err(Errno.ENOENT);
+        if (name.Contains('%')) name = AllocName(t, name);
+        byte[]? udata = a.TryGet(SetAttr.UserData, out var ua) ? ua.Payload.ToArray() : null;
+        ulong handle = t.Handles.Next();
+        var set = new SetRecord(name, handle, flags, ktype, klen, dtype, dlen, objType, policy, timeout, gc, udata,
+            descSize, concat, exprs, ImmutableSortedDictionary<ElementKey, ElementRecord>.Empty);
+        var nt = t with { Sets = t.Sets.Add(set) };
+        PutTable(ti, nt);
+        _setIds[U32(a[SetAttr.Id])] = (t.Family, t.Name, handle);
+        _newSets.Add((t.Family, t.Name, handle));
+        MarkChanged();
+        Notify((b, h) => Enc.Set(b, h, nt, set), NftMsg.NewSet, CreateExcl);
+    }
+
+    /// <summary>nf_tables_set_alloc_name: "__set%d" becomes the lowest number no set of the table uses.</summary>
+    static string AllocName(TableRecord t, string pattern)
+    {
+        int p = pattern.IndexOf('%');
+        if (p + 1 >= pattern.Length || pattern[p + 1] != 'd' || pattern.IndexOf('%', p + 2) >= 0) throw Err(Errno.EINVAL);
+        string prefix = pattern[..p], suffix = pattern[(p + 2)..];
+        var used = new HashSet<int>();
+        foreach (var s in t.Sets)
+            if (s.Name.StartsWith(prefix, StringComparison.Ordinal) && s.Name.EndsWith(suffix, StringComparison.Ordinal)
+                && s.Name.Length > prefix.Length + suffix.Length
+                && int.TryParse(s.Name.AsSpan(prefix.Length, s.Name.Length - prefix.Length - suffix.Length), out int n))
+                used.Add(n);
+        for (int n = 0; n < 8 * 4096; n++)
+            if (!used.Contains(n)) return prefix + n + suffix;
+        throw Err(Errno.ENFILE);
+    }
+
+    void DelSet(in NetlinkMessage m, byte family, bool destroy)
+    {
+        var a = m.AttributeTable(SetAttr.Max);
+        int ti = TableIndex(a, SetAttr.Table, family);
+        var t = Work.Tables[ti];
+        int si, attrOff;
+        if (a.TryGet(SetAttr.Handle, out var ha))
+        {
+            attrOff = ha.Offset;
+            si = t.IndexOfSet(U64(ha));
+        }
+        else
+        {
+            if (!a.TryGet(SetAttr.Name, out var na)) throw Err(Errno.EINVAL);
+            attrOff = na.Offset;
+            si = t.IndexOfSet(ReadName(na));
+        }
+        if (si < 0)
+        {
+            if (destroy) return;
+            throw Err(Errno.ENOENT, attrOff);
+        }
+        var s = t.Sets[si];
+        if (SetUse(t, s.Name) > 0 || (_req.Has(NlmFlags.NonRec) && s.Elements.Count > 0)) throw Err(Errno.EBUSY, attrOff);
+        var nt = t with { Sets = t.Sets.RemoveAt(si) };
+        PutTable(ti, nt);
+        MarkChanged();
+        Notify((b, h) => Enc.Set(b, h, nt, s), NftMsg.DelSet, NlmFlags.None);
+    }
+}
