@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Nft.Bytecode.Data;
 using Nft.Engine.Model;
 using Nft.Netlink;
 
@@ -206,9 +207,9 @@ internal sealed partial class Transaction
             for (int ri = 0; ri < rules.Count; ri++)
             {
                 var r = rules[ri];
-                if (!r.Expressions.Any(e => e.ChainTarget == from)) continue;
-                var exprs = r.Expressions.Select(e => e.ChainTarget == from ? RuleExpressions.Retarget(e, to) : e).ToImmutableArray();
-                rules = rules.SetItem(ri, r with { Expressions = exprs });
+                if (!r.Expressions.Any(e => ExprRefs.ChainTarget(e) == from)) continue;
+                var exprs = r.Expressions.Select(e => ExprRefs.ChainTarget(e) == from ? RuleExpressions.Retarget(e, to) : e).ToList();
+                rules = rules.SetItem(ri, r with { Rule = r.Rule with { Expressions = exprs } });
             }
             chains = chains.SetItem(ci, c with { Rules = rules });
         }
@@ -218,8 +219,9 @@ internal sealed partial class Transaction
             var s = sets[si];
             if (!s.IsVerdictMap) continue;
             var els = s.Elements;
-            foreach (var (k, e) in s.Elements)
-                if (e.Verdict?.Chain == from) els = els.SetItem(k, e with { Verdict = e.Verdict with { Chain = to } });
+            foreach (var e in s.Elements)
+                if (e.Verdict is { } v && v.Chain == from)
+                    els = els.SetItem(e with { Element = e.Element with { Data = new VerdictData(v with { Chain = to }) } });
             sets = sets.SetItem(si, s with { Elements = els });
         }
         return t with { Chains = chains, Sets = sets };

@@ -14,7 +14,7 @@ internal static class ChainValidator
         foreach (var c in t.Chains)
             foreach (var r in c.Rules)
                 foreach (var e in r.Expressions)
-                    if (e.ChainTarget != null || e.SetName != null) return true;
+                    if (ExprRefs.ChainTarget(e) != null || ExprRefs.SetName(e) != null) return true;
         return false;
     }
 
@@ -34,10 +34,10 @@ internal static class ChainValidator
         foreach (var r in c.Rules)
             foreach (var e in r.Expressions)
             {
-                if (e.ChainTarget != null && t.FindChain(e.ChainTarget) is { } target)
+                if (ExprRefs.ChainTarget(e) is string to && t.FindChain(to) is { } target)
                     Walk(t, target, level + 1, okAt);
-                else if (e.SetName != null && t.FindSet(e.SetName) is { IsVerdictMap: true } map)
-                    foreach (var el in map.Elements.Values)
+                else if (ExprRefs.SetName(e) is string sn && t.FindSet(sn) is { IsVerdictMap: true } map)
+                    foreach (var el in map.Elements)
                         if (el.Verdict?.Chain is string ch && t.FindChain(ch) is { } mt)
                             Walk(t, mt, level + 1, okAt);
             }

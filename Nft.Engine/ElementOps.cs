@@ -1,4 +1,6 @@
-using System.Collections.Immutable;
+using Nft.Bytecode.Data;
+using Nft.Bytecode.Expressions;
+using Nft.Bytecode.Objects;
 using Nft.Engine.Model;
 using Nft.Netlink;
 
@@ -7,7 +9,7 @@ namespace Nft.Engine;
 /// <summary>NEWSETELEM / DELSETELEM, as nf_tables_newsetelem/nft_add_set_elem and nf_tables_delsetelem.</summary>
 internal sealed partial class Transaction
 {
-    (int Ti, int Si) ElementSet(in AttributeTable a, byte family)
+    (int Ti, int Si) TargetSet(in AttributeTable a, byte family)
     {
         int ti = TableIndex(a, SetElemListAttr.Table, family);
         var t = Work.Tables[ti];
@@ -27,7 +29,7 @@ internal sealed partial class Transaction
     void NewSetElem(in NetlinkMessage m, byte family)
     {
         var a = m.AttributeTable(SetElemListAttr.Max);
-        var (ti, si) = ElementSet(a, family);
+        var (ti, si) = TargetSet(a, family);
         var t = Work.Tables[ti];
         var s = t.Sets[si];
         if ((s.Flags & (SetAttr.FConstant | SetAttr.FAnonymous)) != 0 && SetUse(t, s.Name) > 0) throw Err(Errno.EBUSY);
@@ -45,16 +47,15 @@ internal sealed partial class Transaction
                     bool clash = (old.Data == null) != (e.Data == null) || (old.Verdict == null) != (e.Verdict == null)
                         || (old.ObjRef == null) != (e.ObjRef == null)
                         || (old.Data != null && !old.Data.AsSpan().SequenceEqual(e.Data))
-                        || (old.Verdict != null && old.Verdict != e.Verdict)
+                        || (old.Verdict != null && (old.Verdict.Code, old.Verdict.Chain) != (e.Verdict!.Code, e.Verdict.Chain))
                         || (old.ObjRef != null && old.ObjRef != e.ObjRef);
                     if (clash || _req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST);
                     continue;
                 }
-                if (s.DescSize is uint size && size != 0 && (e.Flags & SetElemAttr.FIntervalEnd) == 0
-                    && elements.Values.Count(x => (x.Flags & SetElemAttr.FIntervalEnd) == 0) >= size)
+                if (s.DescSize is uint size && size != 0 && !e.IsIntervalEnd && elements.Starts >= size)
                     throw Err(Errno.ENFILE);
                 if (s.IsInterval && Overlaps(elements, e)) throw Err(Errno.EEXIST);
-                elements = elements.Add(e.Id, e);
+                elements = elements.Add(e);
                 added.Add(e);
             }
             catch (NetlinkException ex) when (ex.Offset < 0)
@@ -73,7 +74,7 @@ internal sealed partial class Transaction
             Notify((b, h) =>
             {
                 var tok = Enc.BeginElements(b, h, nt, ns);
-                Enc.Element(b, ns, e);
+                Enc.Element(b, e);
                 Enc.EndElements(b, tok);
             }, NftMsg.NewSetElem, CreateExcl);
         if (ValidateEachRule && s.IsVerdictMap) ChainValidator.Validate(nt);
@@ -81,22 +82,15 @@ internal sealed partial class Transaction
 
     /// <summary>
     /// The rbtree backend refuses a start or end that falls strictly inside an existing range
-    /// (ENOTEMPTY, reported as EEXIST).
+    /// (ENOTEMPTY, reported as EEXIST): the neighbours of the new key are a range's start below it
+    /// and that range's end above it.
     /// </summary>
-    static bool Overlaps(ImmutableSortedDictionary<ElementKey, ElementRecord> elements, ElementRecord e)
+    static bool Overlaps(ElementSet elements, ElementRecord e)
     {
         if (e.Id.KeyEnd != null || (e.Flags & SetElemAttr.FCatchAll) != 0) return false;
-        byte[]? start = null;
-        foreach (var x in elements.Values)
-        {
-            if ((x.Flags & SetElemAttr.FCatchAll) != 0) continue;
-            if ((x.Flags & SetElemAttr.FIntervalEnd) == 0) { start = x.Key; continue; }
-            if (start == null) continue;
-            // [start, x.Key): a new key strictly inside it collides
-            if (e.Key.AsSpan().SequenceCompareTo(start) > 0 && e.Key.AsSpan().SequenceCompareTo(x.Key) < 0) return true;
-            start = null;
-        }
-        return false;
+        var (below, above) = elements.Around(e.Key);
+        return below is { IsIntervalEnd: false } && (below.Flags & SetElemAttr.FCatchAll) == 0
+            && below.Key.AsSpan().SequenceCompareTo(e.Key) < 0 && above is { IsIntervalEnd: true };
     }
 
     ElementRecord ParseElement(NetlinkAttribute ea, TableRecord t, SetRecord s, bool adding)
@@ -142,18 +136,16 @@ internal sealed partial class Transaction
 
         byte[] key = catchAll ? [] : ParseValue(e[SetElemAttr.Key], s.KeyLen);
         byte[]? keyEnd = e.TryGet(SetElemAttr.KeyEnd, out var kea) ? ParseValue(kea, s.KeyLen) : null;
-        byte[]? data = null;
-        ElementVerdict? verdict = null;
+        NftData? data = null;
         if (adding && e.TryGet(SetElemAttr.Data, out var da))
         {
-            var dl = AttrList.Parse(da.Payload, da.PayloadOffset);
             if (s.IsVerdictMap)
             {
-                if (dl.Get(DataAttr.Verdict) is not { } v) throw Err(Errno.EINVAL);
-                var (code, chain) = ParseVerdict(v, t);
-                verdict = new ElementVerdict(code, chain);
+                if (NftDataCodec.Decode(da) is not VerdictData v) throw Err(Errno.EINVAL);
+                var (code, chain) = CheckVerdict(v.Verdict, t);
+                data = new VerdictData(new Verdict(code, chain));
             }
-            else data = ParseValue(da, s.DataLen ?? 0);
+            else data = new ValueData(ParseValue(da, s.DataLen ?? 0));
         }
         string? objRef = null;
         if (adding && e.TryGet(SetElemAttr.ObjRef, out var oa))
@@ -162,27 +154,42 @@ internal sealed partial class Transaction
             if (t.IndexOfObject(objRef, s.ObjType ?? 0) < 0) throw Err(Errno.ENOENT);
         }
         byte[]? udata = adding && e.TryGet(SetElemAttr.UserData, out var ua) ? ua.Payload.ToArray() : null;
-        byte[]? exprs = null;
-        if (adding && (e.TryGet(SetElemAttr.Expr, out var xa) || e.TryGet(SetElemAttr.Expressions, out xa)))
+        Expression? expr = null;
+        IReadOnlyList<Expression>? exprs = null;
+        if (adding && e.TryGet(SetElemAttr.Expr, out var xa)) expr = KernelForm.Template(ExpressionCodec.Decode(xa));
+        else if (adding && e.TryGet(SetElemAttr.Expressions, out xa)) exprs = Templates(xa);
+        else if (adding && !end)
         {
-            var b = new NetlinkWriter(xa.Payload.Length + 8);
-            b.PutRaw(xa.Type, xa.Type == SetElemAttr.Expr
-                ? ExprCanonicalizer.CanonicalNested(xa.Payload.ToArray())
-                : ExprCanonicalizer.CanonicalList(xa.Payload.ToArray()));
-            exprs = b.ToArray();
+            // Elements of a set with expressions get their own instances of them (nft_set_elem_expr_setup).
+            expr = s.Expr;
+            exprs = s.Expressions;
         }
-        // Elements of a set with expressions get their own instances of them (nft_set_elem_expr_setup).
-        if (exprs == null && adding && s.Expressions is { Length: > 4 } se && !end)
+        var element = new SetElement
         {
-            var sa = AttrList.Parse(se, 0).Items[0];
-            var b = new NetlinkWriter(se.Length + 8);
-            b.PutRaw(sa.Type == SetAttr.Expr ? SetElemAttr.Expr : SetElemAttr.Expressions, sa.Payload);
-            exprs = b.ToArray();
-        }
-        return new ElementRecord(new ElementKey(key, keyEnd, flags), data, verdict, objRef, timeout, expires, udata, exprs)
+            Key = catchAll ? null : new ValueData(key),
+            KeyEnd = keyEnd != null ? new ValueData(keyEnd) : null,
+            Data = data,
+            Expr = expr,
+            Expressions = exprs,
+            ObjRef = objRef,
+            Flags = flags == 0 ? null : flags,
+            // the dump shows an element's timeout only where it differs from the set's
+            Timeout = timeout is ulong own && own != (s.Timeout ?? 0) ? own : null,
+            UserData = udata,
+        };
+        return new ElementRecord(new ElementKey(key, keyEnd, flags), element, timeout, expires)
         {
             InsertSeq = ++_ns.ElementSeq,
         };
+    }
+
+    /// <summary>A list of statements (NFTA_LIST_ELEM nests) as templates in their dump form.</summary>
+    static List<Expression> Templates(NetlinkAttribute list)
+    {
+        var result = new List<Expression>();
+        var r = list.Nested();
+        while (r.TryRead(out var x)) result.Add(KernelForm.Template(ExpressionCodec.Decode(x)));
+        return result;
     }
 
     /// <summary>nft_data_init for a value: NFTA_DATA_VALUE of exactly the set's length.</summary>
@@ -198,7 +205,7 @@ internal sealed partial class Transaction
     void DelSetElem(in NetlinkMessage m, byte family, bool destroy)
     {
         var a = m.AttributeTable(SetElemListAttr.Max);
-        var (ti, si) = ElementSet(a, family);
+        var (ti, si) = TargetSet(a, family);
         var t = Work.Tables[ti];
         var s = t.Sets[si];
         if ((s.Flags & SetAttr.FConstant) != 0 && SetUse(t, s.Name) > 0) throw Err(Errno.EBUSY);
@@ -206,7 +213,7 @@ internal sealed partial class Transaction
         var removed = new List<ElementRecord>();
         if (!a.TryGet(SetElemListAttr.Elements, out var list))
         {
-            removed.AddRange(elements.Values);
+            removed.AddRange(elements);
             elements = elements.Clear();
         }
         else
@@ -241,7 +248,7 @@ internal sealed partial class Transaction
             Notify((b, h) =>
             {
                 var tok = Enc.BeginElements(b, h, nt, ns);
-                Enc.Element(b, ns, e);
+                Enc.Element(b, e);
                 Enc.EndElements(b, tok);
             }, NftMsg.DelSetElem, NlmFlags.None);
     }

@@ -191,10 +191,10 @@ public sealed partial class NfTablesEndpoint
         if (!a.TryGet(SetElemListAttr.Set, out var sa)) throw new NetlinkException(Errno.EINVAL);
         var set = table.FindSet(sa.String()) ?? throw new NetlinkException(Errno.ENOENT, null, sa.Offset);
         long now = _ns.NowMs();
-        var all = set.Elements.Values.Where(e => e.ExpiresAtMs is not long x || x > now).ToList();
+        var all = set.Elements.Where(e => e.ExpiresAtMs is not long x || x > now).ToList();
         var live = all.Where(e => (e.Flags & SetElemAttr.FCatchAll) == 0).ToList();
         var catchAll = all.Where(e => (e.Flags & SetElemAttr.FCatchAll) != 0).ToList();
-        if (set.IsInterval && set.DescConcat != null)
+        if (set.IsInterval && set.ConcatFieldLens != null)
             live.Sort((x, y) => x.InsertSeq.CompareTo(y.InsertSeq)); // pipapo keeps insertion order
         else if (set.IsInterval)
             live.Reverse(); // the rbtree walks from the highest key down
@@ -213,7 +213,7 @@ public sealed partial class NfTablesEndpoint
                 while (i < live.Count)
                 {
                     int before = b.Length;
-                    enc.Element(b, set, live[i]);
+                    enc.Element(b, live[i]);
                     if (b.Length > room && before > tok.List.Start + 4) { b.Truncate(before); break; }
                     i++;
                 }
@@ -224,7 +224,7 @@ public sealed partial class NfTablesEndpoint
                     output.Add(b.ToArray());
                     b.Clear();
                     var last = enc.BeginElements(b, hdr, table, set);
-                    foreach (var c in catchAll) enc.Element(b, set, c);
+                    foreach (var c in catchAll) enc.Element(b, c);
                     enc.EndElements(b, last);
                     break;
                 }
@@ -232,7 +232,7 @@ public sealed partial class NfTablesEndpoint
                 {
                     b.Truncate(0);
                     var only = enc.BeginElements(b, hdr, table, set);
-                    foreach (var c in catchAll) enc.Element(b, set, c);
+                    foreach (var c in catchAll) enc.Element(b, c);
                     enc.EndElements(b, only);
                 }
                 if (i >= live.Count) break;
@@ -257,7 +257,7 @@ public sealed partial class NfTablesEndpoint
             if (found == null) throw new NetlinkException(Errno.ENOENT, null, ea.Offset);
             var b = new NetlinkWriter(256);
             var tok = enc.BeginElements(b, Hdr(NftMsg.NewSetElem, NlmFlags.None, h, portId), table, set);
-            enc.Element(b, set, found);
+            enc.Element(b, found);
             enc.EndElements(b, tok);
             replies.Add(b.ToArray());
         }
@@ -270,17 +270,9 @@ public sealed partial class NfTablesEndpoint
     {
         if (s.Elements.TryGetValue(new ElementKey(key, keyEnd, flags), out var e)) return e;
         if (!s.IsInterval) return null;
-        ElementRecord? start = null;
-        foreach (var x in s.Elements.Values)
-        {
-            if ((x.Flags & SetElemAttr.FIntervalEnd) == 0)
-            {
-                if (x.Key.AsSpan().SequenceCompareTo(key) <= 0) start = x;
-                else break;
-            }
-            else if (start != null && x.Key.AsSpan().SequenceCompareTo(key) <= 0) start = null;
-        }
-        return start;
+        // the range holding the key starts at the last element at or below it
+        var (below, _) = s.Elements.Around(key);
+        return below is { IsIntervalEnd: false } && (below.Flags & SetElemAttr.FCatchAll) == 0 ? below : null;
     }
 
     static uint ChainUse(ChainRecord c, Dictionary<string, int> refs) => (uint)(c.Rules.Count + refs.GetValueOrDefault(c.Name));
@@ -303,8 +295,8 @@ public sealed partial class NfTablesEndpoint
 
     void ResetRule(TableRecord t, ChainRecord c, RuleRecord r)
     {
-        for (int i = 0; i < r.Expressions.Length; i++)
-            if (r.Expressions[i].Counter is { } cell && r.Expressions[i].Name == "counter")
+        for (int i = 0; i < r.Expressions.Count; i++)
+            if (r.Counters[i] is { } cell && r.Expressions[i] is Nft.Bytecode.Expressions.CounterExpr)
             {
                 cell.Packets = 0;
                 cell.Bytes = 0;

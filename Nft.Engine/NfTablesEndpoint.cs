@@ -37,7 +37,7 @@ public sealed partial class NfTablesEndpoint
             var next = _ns.Committed with { Tables = _ns.Committed.Tables.RemoveAll(t => owned.Contains(t)) };
             try
             {
-                _ns.Backend.Prepare(new RulesetChange(() => SnapshotSource.From(next), false, []));
+                _ns.Backend.Prepare(new RulesetChange(() => SourceView.Of(next), false, []));
                 _ns.Backend.Commit();
             }
             catch (NetlinkException)

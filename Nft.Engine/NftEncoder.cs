@@ -1,3 +1,7 @@
+using Nft.Bytecode;
+using Nft.Bytecode.Expressions;
+using Nft.Bytecode.Objects;
+using Nft.Bytecode.Wire;
 using Nft.Engine.Model;
 using Nft.Netlink;
 
@@ -79,31 +83,36 @@ internal sealed class NftEncoder
     public void Rule(NetlinkWriter b, Header h, TableRecord t, ChainRecord c, RuleRecord r, ulong? position)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        b.PutString(RuleAttr.Table, t.Name);
-        b.PutString(RuleAttr.Chain, c.Name);
-        b.PutU64Be(RuleAttr.Handle, r.Handle);
-        if (position is ulong p) b.PutU64Be(RuleAttr.Position, p);
-        var list = b.BeginNestedRaw(RuleAttr.Expressions);
-        for (int i = 0; i < r.Expressions.Length; i++)
-        {
-            var e = r.Expressions[i];
-            var el = b.BeginNestedRaw(1);
-            b.PutString(1, e.Name);
-            // expressions without a dump operation (notrack) have no NFTA_EXPR_DATA at all
-            if (e.Name != "notrack")
-            {
-                var data = b.BeginNestedRaw(2);
-                CounterValue? live = e.Counter != null
-                    ? _backend.ReadCounter(new CounterRef(t.Family, t.Name, c.Name, r.Handle, i, null))
-                    : null;
-                ExprCanonicalizer.WriteData(b, e, live);
-                b.EndNested(data);
-            }
-            b.EndNested(el);
-        }
-        b.EndNested(list);
-        if (r.UserData != null) b.PutRaw(RuleAttr.UserData, r.UserData);
+        var rule = r.Rule with { Family = t.Family, Table = t.Name, Chain = c.Name, Position = position, Expressions = WithCounters(t, c, r) };
+        rule.Encode(b, WireFormat.Kernel);
         b.EndMessage(m);
+    }
+
+    /// <summary>The rule's expressions with the totals of its counters and quotas filled in (emulated cell plus data plane).</summary>
+    IReadOnlyList<Expression> WithCounters(TableRecord t, ChainRecord c, RuleRecord r)
+    {
+        var exprs = r.Expressions;
+        Expression[]? filled = null;
+        for (int i = 0; i < exprs.Count; i++)
+        {
+            if (r.Counters[i] is not { } cell) continue;
+            var live = _backend.ReadCounter(new CounterRef(t.Family, t.Name, c.Name, r.Handle, i, null));
+            filled ??= exprs.ToArray();
+            filled[i] = WithTotals(exprs[i], cell, live);
+        }
+        return filled ?? exprs;
+    }
+
+    static Expression WithTotals(Expression e, CounterCell cell, CounterValue? live)
+    {
+        ulong packets = cell.Packets + (live?.Packets ?? 0);
+        ulong bytes = cell.Bytes + (live?.Bytes ?? 0);
+        return e switch
+        {
+            CounterExpr => new CounterExpr(bytes, packets),
+            QuotaExpr q => q with { Consumed = bytes },
+            _ => e,
+        };
     }
 
     public void Set(NetlinkWriter b, Header h, TableRecord t, SetRecord s)
@@ -130,14 +139,15 @@ internal sealed class NftEncoder
         if (s.GcInterval is uint gc && gc != 0) b.PutU32Be(SetAttr.GcInterval, gc);
         if (s.Policy is uint pol && pol != 0) b.PutU32Be(SetAttr.Policy, pol);
         if (s.UserData != null) b.PutRaw(SetAttr.UserData, s.UserData);
-        var desc = b.BeginNestedRaw(SetAttr.Desc);
-        if (s.DescSize is uint size && size != 0) b.PutU32Be(SetAttr.DescSize, size);
-        if (s.DescConcat != null) b.PutRaw(SetAttr.DescConcat, s.DescConcat);
-        b.EndNested(desc);
-        int count = 0;
-        foreach (var e in s.Elements.Values) if ((e.Flags & (SetElemAttr.FIntervalEnd | SetElemAttr.FCatchAll)) == 0) count++;
-        b.PutU32Be(SetAttr.Count, (uint)count);
-        if (s.Expressions != null) b.WriteRaw(s.Expressions);
+        new SetDesc(s.DescSize is uint size && size != 0 ? size : null, s.ConcatFieldLens).Encode(b, SetAttr.Desc, WireFormat.Kernel);
+        b.PutU32Be(SetAttr.Count, (uint)s.Elements.Countable);
+        if (s.Expr != null) ExpressionCodec.Encode(b, s.Expr, SetAttr.Expr, WireFormat.Kernel);
+        else if (s.Expressions != null)
+        {
+            var list = b.BeginNestedRaw(SetAttr.Expressions);
+            foreach (var e in s.Expressions) ExpressionCodec.Encode(b, e, NftaList.Elem, WireFormat.Kernel);
+            b.EndNested(list);
+        }
         b.EndMessage(m);
     }
 
@@ -156,41 +166,10 @@ internal sealed class NftEncoder
         b.EndMessage(tok.Msg);
     }
 
-    public void Element(NetlinkWriter b, SetRecord s, ElementRecord e)
+    public void Element(NetlinkWriter b, ElementRecord e)
     {
-        var el = b.BeginNestedRaw(1 /* NFTA_LIST_ELEM */);
-        if ((e.Flags & SetElemAttr.FCatchAll) == 0)
-        {
-            var k = b.BeginNestedRaw(SetElemAttr.Key);
-            b.PutRaw(DataAttr.Value, e.Key);
-            b.EndNested(k);
-        }
-        if (e.Id.KeyEnd != null)
-        {
-            var k = b.BeginNestedRaw(SetElemAttr.KeyEnd);
-            b.PutRaw(DataAttr.Value, e.Id.KeyEnd);
-            b.EndNested(k);
-        }
-        if (e.Verdict != null)
-        {
-            var d = b.BeginNestedRaw(SetElemAttr.Data);
-            b.WriteRaw(ExprCanonicalizer.VerdictNest(e.Verdict.Code, e.Verdict.Chain));
-            b.EndNested(d);
-        }
-        else if (e.Data != null)
-        {
-            var d = b.BeginNestedRaw(SetElemAttr.Data);
-            b.PutRaw(DataAttr.Value, e.Data);
-            b.EndNested(d);
-        }
-        if (e.Expressions != null) b.WriteRaw(e.Expressions);
-        if (e.ObjRef != null) b.PutString(SetElemAttr.ObjRef, e.ObjRef);
-        if (e.Flags != 0) b.PutU32Be(SetElemAttr.Flags, e.Flags);
-        if (e.Timeout is ulong to && to != (s.Timeout ?? 0)) b.PutU64Be(SetElemAttr.Timeout, to);
-        if (e.ExpiresAtMs is long exp)
-            b.PutU64Be(SetElemAttr.Expiration, (ulong)Math.Max(0, exp - _nowMs()));
-        if (e.UserData != null) b.PutRaw(SetElemAttr.UserData, e.UserData);
-        b.EndNested(el);
+        var el = e.ExpiresAtMs is long exp ? e.Element with { Expiration = (ulong)Math.Max(0, exp - _nowMs()) } : e.Element;
+        el.Encode(b, NftaList.Elem, WireFormat.Kernel);
     }
 
     public void Object(NetlinkWriter b, Header h, TableRecord t, ObjectRecord o, uint use)
@@ -204,9 +183,10 @@ internal sealed class NftEncoder
         {
             b.PutU32Be(ObjAttr.Use, use);
             var d = b.BeginNestedRaw(ObjAttr.Data);
-            var e = new ExprRecord(o.Type == ObjAttr.TCounter ? "counter" : o.Type == ObjAttr.TQuota ? "quota" : "", o.Data) { Counter = o.Counter };
-            CounterValue? live = o.Counter != null ? _backend.ReadCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name)) : null;
-            ExprCanonicalizer.WriteData(b, e, live);
+            var state = o.Counter is { } cell
+                ? WithTotals(o.Data, cell, _backend.ReadCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name)))
+                : o.Data;
+            state.EncodeData(b, WireFormat.Kernel);
             b.EndNested(d);
             if (o.UserData != null) b.PutRaw(ObjAttr.UserData, o.UserData);
         }

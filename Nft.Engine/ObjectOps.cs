@@ -1,3 +1,4 @@
+using Nft.Bytecode.Expressions;
 using Nft.Engine.Model;
 using Nft.Netlink;
 
@@ -24,14 +25,13 @@ internal sealed partial class Transaction
         uint type = U32(a[ObjAttr.Type]);
         string name = ReadName(na);
         int oi = t.IndexOfObject(name, type);
-        var data = AttrList.Parse(da.Payload, da.PayloadOffset);
         if (oi >= 0)
         {
             if (_req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST, na.Offset);
             if (_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
             if (type != ObjAttr.TQuota) return; // only quota has an update operation
             var old = t.Objects[oi];
-            var upd = old with { Data = ExprCanonicalizer.Canonical("quota", data) };
+            var upd = old with { Data = State(type, da) };
             var nt2 = t with { Objects = t.Objects.SetItem(oi, upd) };
             PutTable(ti, nt2);
             MarkChanged();
@@ -42,24 +42,40 @@ internal sealed partial class Transaction
         if (kind.Length == 0) throw Err(Errno.ENOENT);
         if (type is not (ObjAttr.TCounter or ObjAttr.TQuota or ObjAttr.TLimit) && _ns.Options.RefuseOutOfScope)
             throw Err(Errno.EOPNOTSUPP, a[ObjAttr.Type].Offset, $"bpfilter-nft: {kind} objects are not supported");
-        CounterCell? cell = type switch
+        var state = State(type, da);
+        CounterCell? cell = state switch
         {
-            ObjAttr.TCounter => new CounterCell(data.U64Be(CounterAttr.Packets) ?? 0, data.U64Be(CounterAttr.Bytes) ?? 0),
-            ObjAttr.TQuota => new CounterCell(0, data.U64Be(4) ?? 0),
+            CounterExpr c => new CounterCell(c.Packets ?? 0, c.Bytes ?? 0),
+            QuotaExpr q => new CounterCell(0, q.Consumed ?? 0),
             _ => null,
         };
-        if (type == ObjAttr.TQuota && !data.Has(1)) throw Err(Errno.EINVAL);
-        if (type == ObjAttr.TLimit && (!data.Has(1) || !data.Has(2))) throw Err(Errno.EINVAL);
-        byte[] canon = ExprCanonicalizer.Canonical(kind, data);
-        if (type is not (ObjAttr.TCounter or ObjAttr.TQuota or ObjAttr.TLimit))
-            canon = ExprCanonicalizer.StripNestedFlags(canon);
         ulong handle = t.Handles.Next();
         byte[]? udata = a.TryGet(ObjAttr.UserData, out var ua) ? ua.Payload.ToArray() : null;
-        var obj = new ObjectRecord(name, type, handle, canon, udata, cell);
+        var obj = new ObjectRecord(name, type, handle, state, udata, cell);
         var nt = t with { Objects = t.Objects.Add(obj) };
         PutTable(ti, nt);
         MarkChanged();
         Notify((b, h) => Enc.Object(b, h, nt, obj, 0), NftMsg.NewObj, CreateExcl);
+    }
+
+    /// <summary>
+    /// NFTA_OBJ_DATA as the expression of the object's kind, in dump form. Kinds Nft.Bytecode does not
+    /// type stay opaque, laid out as the kernel dumps them.
+    /// </summary>
+    static Expression State(uint type, NetlinkAttribute data)
+    {
+        string kind = Nft.Bytecode.Objects.NftObject.KindOf(type);
+        Expression? typed;
+        try
+        {
+            typed = ExpressionCodec.DecodeData(kind, data);
+        }
+        catch (NetlinkException e)
+        {
+            // the object's init refuses it; nf_tables_newobj blames no attribute
+            throw Err(e.Errno, -1, e.ExtAck);
+        }
+        return typed is { } x ? KernelForm.Of(x) : KernelForm.Opaque(kind, data.Payload);
     }
 
     void DelObj(in NetlinkMessage m, byte family, bool destroy)

@@ -1,4 +1,5 @@
-using Nft.Engine.Model;
+using Nft.Bytecode.Data;
+using Nft.Bytecode.Expressions;
 
 namespace Nft.Engine;
 
@@ -14,11 +15,6 @@ internal static class RuleExpressions
     };
 
     /// <summary>An immediate jump/goto re-aimed at a renamed chain.</summary>
-    public static ExprRecord Retarget(ExprRecord e, string to)
-    {
-        var data = AttrList.Parse(e.Data, 0);
-        byte[] verdict = ExprCanonicalizer.VerdictNest(e.Verdict ?? 0, to);
-        var canon = ExprCanonicalizer.Canonical("immediate", data, t => t == 2 ? verdict : null);
-        return e with { Data = canon, ChainTarget = to };
-    }
+    public static Expression Retarget(Expression e, string to) =>
+        e is ImmediateExpr { Data: VerdictData v } i ? i with { Data = new VerdictData(v.Verdict with { Chain = to }) } : e;
 }

@@ -1,5 +1,7 @@
-using System.Buffers.Binary;
 using System.Collections.Immutable;
+using Nft.Bytecode.Data;
+using Nft.Bytecode.Expressions;
+using Nft.Bytecode.Objects;
 using Nft.Engine.Model;
 using Nft.Netlink;
 
@@ -69,14 +71,14 @@ internal sealed partial class Transaction
 
         var exprs = a.TryGet(RuleAttr.Expressions, out var ea)
             ? ParseExpressions(ea, t, chain)
-            : ImmutableArray<ExprRecord>.Empty;
+            : ImmutableArray<Expression>.Empty;
         byte[]? udata = null;
         if (a.TryGet(RuleAttr.UserData, out var ua))
         {
             if (ua.Payload.Length > NftLimits.UserDataMaxLen) throw Err(Errno.ERANGE, ua.Offset, "Attribute failed policy validation");
             udata = ua.Payload.ToArray();
         }
-        var rule = new RuleRecord(handle, exprs, udata);
+        var rule = new RuleRecord(new Rule { Handle = handle, Expressions = exprs, UserData = udata }, CountersOf(exprs));
 
         var rules = chain.Rules;
         if (replace)
@@ -115,9 +117,9 @@ internal sealed partial class Transaction
         if (ValidateEachRule) ChainValidator.Validate(nt);
     }
 
-    ImmutableArray<ExprRecord> ParseExpressions(NetlinkAttribute list, TableRecord t, ChainRecord chain)
+    ImmutableArray<Expression> ParseExpressions(NetlinkAttribute list, TableRecord t, ChainRecord chain)
     {
-        var result = ImmutableArray.CreateBuilder<ExprRecord>();
+        var result = ImmutableArray.CreateBuilder<Expression>();
         var r = list.Nested();
         while (r.TryRead(out var elem))
         {
@@ -128,115 +130,88 @@ internal sealed partial class Transaction
         return result.ToImmutable();
     }
 
-    ExprRecord ParseExpression(NetlinkAttribute elem, TableRecord t)
+    Expression ParseExpression(NetlinkAttribute elem, TableRecord t)
     {
         var et = elem.Table(2);
         if (!et.TryGet(1, out var nameAttr)) throw Err(Errno.EINVAL, elem.Offset);
         string name = nameAttr.String(16);
         if (!RuleExpressions.Known.Contains(name)) throw Err(Errno.ENOENT, elem.Offset);
-        var data = et.TryGet(2, out var da) ? AttrList.Parse(da.Payload, da.PayloadOffset) : new AttrList();
         // The typed decoders check each kind's attributes as the kernel's policies and init functions do.
+        Expression e;
         try
         {
-            Nft.Bytecode.Expressions.ExpressionCodec.Decode(elem);
+            e = ExpressionCodec.Decode(elem);
         }
-        catch (NetlinkException e)
+        catch (NetlinkException ex)
         {
-            throw Err(e.Errno, elem.Offset, e.ExtAck);
+            throw Err(ex.Errno, elem.Offset, ex.ExtAck);
         }
         try
         {
-            return ParseExpressionData(name, data, t);
+            return KernelForm.Of(Bind(e, t));
         }
-        catch (NetlinkException e) when (e.Offset < 0)
+        catch (NetlinkException ex) when (ex.Offset < 0)
         {
             // nf_tables_newrule blames the whole expression for what its init refuses.
-            throw new NetlinkException(e.Errno, e.ExtAck, elem.Offset);
+            throw new NetlinkException(ex.Errno, ex.ExtAck, elem.Offset);
         }
     }
 
-    ExprRecord ParseExpressionData(string name, AttrList data, TableRecord t)
+    /// <summary>Resolves what an expression refers to (sets, chains, objects) as its init function does.</summary>
+    Expression Bind(Expression e, TableRecord t)
     {
-        switch (name)
+        switch (e)
         {
-            case "immediate":
+            case ImmediateExpr { Data: VerdictData v } i:
+                var (code, chain) = CheckVerdict(v.Verdict, t);
+                return i with { Data = new VerdictData(new Verdict(code, chain)) };
+            case LookupExpr l:
             {
-                var d = data.Get(2);
-                if (d == null || !data.Has(1)) throw Err(Errno.EINVAL);
-                var dl = AttrList.Parse(d, 0);
-                if (dl.Get(DataAttr.Verdict) is not { } v) return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data));
-                var (code, chain) = ParseVerdict(v, t);
-                byte[] vd = ExprCanonicalizer.VerdictNest(code, chain);
-                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data, ty => ty == 2 ? vd : null))
-                {
-                    Verdict = code,
-                    ChainTarget = chain,
-                };
+                var set = ResolveSet(t, l.Set, l.SetId);
+                if (l.DReg != null && !set.IsMap) throw Err(Errno.EINVAL);
+                return l with { Set = set.Name };
             }
-            case "lookup":
+            case DynsetExpr d:
             {
-                if (!data.Has(1) || !data.Has(2)) throw Err(Errno.EINVAL);
-                var set = ResolveSet(t, data.Str(1), data.U32Be(4));
-                if (data.Has(3) && !set.IsMap) throw Err(Errno.EINVAL);
-                byte[] nm = NameBytes(set.Name);
-                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data, ty => ty == 1 ? nm : null)) { SetName = set.Name };
-            }
-            case "dynset":
-            {
-                if (!data.Has(1) || !data.Has(4)) throw Err(Errno.EINVAL);
-                var set = ResolveSet(t, data.Str(1), data.U32Be(2));
+                var set = ResolveSet(t, d.SetName, d.SetId);
                 if ((set.Flags & SetAttr.FConstant) != 0) throw Err(Errno.EBUSY);
                 if ((set.Flags & SetAttr.FObject) != 0) throw Err(Errno.EOPNOTSUPP);
-                byte[] nm = NameBytes(set.Name);
-                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data, ty => ty == 1 ? nm : null)) { SetName = set.Name };
+                return d with { SetName = set.Name };
             }
-            case "objref":
+            case ObjRefExpr o when o.ImmType != null && o.ImmName != null:
+                if (t.IndexOfObject(o.ImmName, o.ImmType.Value) < 0) throw Err(Errno.ENOENT);
+                return o;
+            case ObjRefExpr o when o.SetSReg != null && (o.SetName != null || o.SetId != null):
             {
-                if (data.Has(1) && data.Has(2))
-                {
-                    uint type = data.U32Be(1) ?? 0;
-                    string on = data.Str(2)!;
-                    if (t.IndexOfObject(on, type) < 0) throw Err(Errno.ENOENT);
-                    return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data)) { ObjectName = on, ObjectType = type };
-                }
-                if (data.Has(3) && (data.Has(4) || data.Has(5)))
-                {
-                    var set = ResolveSet(t, data.Str(4), data.U32Be(5));
-                    if ((set.Flags & SetAttr.FObject) == 0) throw Err(Errno.EINVAL);
-                    byte[] nm = NameBytes(set.Name);
-                    return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data, ty => ty == 4 ? nm : null)) { SetName = set.Name };
-                }
-                throw Err(Errno.EINVAL);
+                var set = ResolveSet(t, o.SetName, o.SetId);
+                if ((set.Flags & SetAttr.FObject) == 0) throw Err(Errno.EINVAL);
+                return o with { SetName = set.Name };
             }
-            case "counter":
-                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data))
-                {
-                    Counter = new CounterCell(data.U64Be(CounterAttr.Packets) ?? 0, data.U64Be(CounterAttr.Bytes) ?? 0),
-                };
-            case "quota":
-                if (!data.Has(1)) throw Err(Errno.EINVAL);
-                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data))
-                {
-                    Counter = new CounterCell(0, data.U64Be(4) ?? 0),
-                };
+            case ObjRefExpr:
+                throw Err(Errno.EINVAL);
             default:
-                return new ExprRecord(name, ExprCanonicalizer.Canonical(name, data));
+                return e;
         }
     }
 
-    static byte[] NameBytes(string s)
+    /// <summary>Fresh runtime state for the counter and quota expressions of a rule, from the values nft sent.</summary>
+    static ImmutableArray<CounterCell?> CountersOf(IReadOnlyList<Expression> exprs)
     {
-        var b = new byte[System.Text.Encoding.UTF8.GetByteCount(s) + 1];
-        System.Text.Encoding.UTF8.GetBytes(s, b);
-        return b;
+        var cells = ImmutableArray.CreateBuilder<CounterCell?>(exprs.Count);
+        foreach (var e in exprs)
+            cells.Add(e switch
+            {
+                CounterExpr c => new CounterCell(c.Packets ?? 0, c.Bytes ?? 0),
+                QuotaExpr q => new CounterCell(0, q.Consumed ?? 0),
+                _ => null,
+            });
+        return cells.MoveToImmutable();
     }
 
     /// <summary>nft_verdict_init: the code must be known; jump/goto need a regular chain of this table.</summary>
-    (int Code, string? Chain) ParseVerdict(byte[] verdictNest, TableRecord t)
+    (int Code, string? Chain) CheckVerdict(Verdict v, TableRecord t)
     {
-        var v = AttrList.Parse(verdictNest, 0);
-        if (v.U32Be(DataAttr.VerdictCode) is not uint raw) throw Err(Errno.EINVAL);
-        int code = (int)raw;
+        int code = v.Code;
         switch (code)
         {
             case VerdictCode.Continue or VerdictCode.Break or VerdictCode.Return:
@@ -244,11 +219,11 @@ internal sealed partial class Transaction
             case VerdictCode.Jump or VerdictCode.Goto:
             {
                 ChainRecord? target = null;
-                if (v.Str(DataAttr.VerdictChain) is string cn) target = t.FindChain(cn);
-                else if (v.U32Be(DataAttr.VerdictChainId) is uint id && _chainIds.TryGetValue(id, out var ci)
+                if (v.Chain is string cn) target = t.FindChain(cn);
+                else if (v.ChainId is uint id && _chainIds.TryGetValue(id, out var ci)
                          && ci.Family == t.Family && ci.Table == t.Name && t.IndexOfChain(ci.Handle) is int ix and >= 0)
                     target = t.Chains[ix];
-                else if (!v.Has(DataAttr.VerdictChain) && !v.Has(DataAttr.VerdictChainId)) throw Err(Errno.EINVAL);
+                else if (v.ChainId == null) throw Err(Errno.EINVAL);
                 if (target == null) throw Err(Errno.ENOENT);
                 if (target.IsBase) throw Err(Errno.EOPNOTSUPP);
                 return (code, target.Name);
@@ -321,7 +296,7 @@ internal sealed partial class Transaction
             Notify((b, h) => Enc.Rule(b, h, t, c, r, null), NftMsg.DelRule, NlmFlags.None);
         }
         var boundSets = c.Rules.Where(r => removed.Contains(r.Handle))
-            .SelectMany(r => r.Expressions).Where(e => e.SetName != null).Select(e => e.SetName!).ToHashSet();
+            .SelectMany(r => r.Expressions).Select(ExprRefs.SetName).OfType<string>().ToHashSet();
         var nc = c with { Rules = c.Rules.RemoveAll(r => removed.Contains(r.Handle)) };
         var nt = t with { Chains = t.Chains.SetItem(ci, nc) };
         // Anonymous sets live and die with the rule that binds them.

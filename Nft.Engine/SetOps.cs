@@ -1,4 +1,4 @@
-using System.Collections.Immutable;
+using Nft.Bytecode.Expressions;
 using Nft.Engine.Model;
 using Nft.Netlink;
 
@@ -72,7 +72,7 @@ internal sealed partial class Transaction
             if (policy > 1) throw Err(Errno.EOPNOTSUPP);
         }
         uint? descSize = null;
-        byte[]? concat = null;
+        List<uint>? concat = null;
         int fieldCount = 0;
         if (a.TryGet(SetAttr.Desc, out var desc))
         {
@@ -80,9 +80,17 @@ internal sealed partial class Transaction
             if (d.TryGet(SetAttr.DescSize, out var sz)) descSize = U32(sz);
             if (d.TryGet(SetAttr.DescConcat, out var cc))
             {
-                concat = ExprCanonicalizer.StripNestedFlags(cc.Payload.ToArray());
+                concat = [];
                 var r = cc.Nested();
-                while (r.TryRead(out _)) fieldCount++;
+                while (r.TryRead(out var field))
+                {
+                    fieldCount++;
+                    // nft_set_desc_concat_parse: NFTA_LIST_ELEM { NFTA_SET_FIELD_LEN 1..255 }
+                    if (field.Type != 1 || !field.Table(1).TryGet(1, out var len)) throw Err(Errno.EINVAL, field.Offset);
+                    uint l = U32(len);
+                    if (l == 0 || l > byte.MaxValue) throw Err(Errno.EINVAL, len.Offset);
+                    concat.Add(l);
+                }
             }
             if (fieldCount > 1) { if ((flags & SetAttr.FConcat) == 0) throw Err(Errno.EINVAL); }
             else if ((flags & SetAttr.FConcat) != 0) throw Err(Errno.EINVAL);
@@ -90,16 +98,9 @@ internal sealed partial class Transaction
         else if ((flags & SetAttr.FConcat) != 0) throw Err(Errno.EINVAL);
         // sets updated from the packet path get a default capacity when none is given
         if (descSize is null or 0 && (flags & SetAttr.FEval) != 0) descSize = 65535;
-        byte[]? exprs = null;
-        if (a.TryGet(SetAttr.Expr, out var sea) || a.TryGet(SetAttr.Expressions, out sea))
-        {
-            // Kept as sent: nft reads them back; the backend refuses what it cannot enforce.
-            var b = new NetlinkWriter(sea.Payload.Length + 8);
-            b.PutRaw(sea.Type, sea.Type == SetAttr.Expr
-                ? ExprCanonicalizer.CanonicalNested(sea.Payload.ToArray())
-                : ExprCanonicalizer.CanonicalList(sea.Payload.ToArray()));
-            exprs = b.ToArray();
-        }
+        // Kept as sent, in dump form: nft reads them back; the backend refuses what it cannot enforce.
+        Expression? expr = a.TryGet(SetAttr.Expr, out var sea) ? KernelForm.Template(ExpressionCodec.Decode(sea)) : null;
+        IReadOnlyList<Expression>? exprs = expr == null && a.TryGet(SetAttr.Expressions, out sea) ? Templates(sea) : null;
 
         int ti = TableIndex(a, SetAttr.Table, family);
         var t = Work.Tables[ti];
@@ -123,7 +124,7 @@ internal sealed partial class Transaction
         byte[]? udata = a.TryGet(SetAttr.UserData, out var ua) ? ua.Payload.ToArray() : null;
         ulong handle = t.Handles.Next();
         var set = new SetRecord(name, handle, flags, ktype, klen, dtype, dlen, objType, policy, timeout, gc, udata,
-            descSize, concat, exprs, ImmutableSortedDictionary<ElementKey, ElementRecord>.Empty);
+            descSize, concat, expr, exprs, Model.ElementSet.Empty);
         var nt = t with { Sets = t.Sets.Add(set) };
         PutTable(ti, nt);
         _setIds[U32(a[SetAttr.Id])] = (t.Family, t.Name, handle);

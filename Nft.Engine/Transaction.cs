@@ -161,10 +161,10 @@ internal sealed partial class Transaction
         foreach (var c in t.Chains)
             foreach (var r in c.Rules)
                 foreach (var e in r.Expressions)
-                    if (e.ChainTarget != null) refs[e.ChainTarget] = refs.GetValueOrDefault(e.ChainTarget) + 1;
+                    if (ExprRefs.ChainTarget(e) is string target) refs[target] = refs.GetValueOrDefault(target) + 1;
         foreach (var s in t.Sets)
             if (s.IsVerdictMap)
-                foreach (var el in s.Elements.Values)
+                foreach (var el in s.Elements)
                     if (el.Verdict?.Chain is string ch) refs[ch] = refs.GetValueOrDefault(ch) + 1;
         return refs;
     }
@@ -175,7 +175,7 @@ internal sealed partial class Transaction
         foreach (var c in t.Chains)
             foreach (var r in c.Rules)
                 foreach (var e in r.Expressions)
-                    if (e.SetName == set) n++;
+                    if (ExprRefs.SetName(e) == set) n++;
         return n;
     }
 
@@ -185,10 +185,10 @@ internal sealed partial class Transaction
         foreach (var c in t.Chains)
             foreach (var r in c.Rules)
                 foreach (var e in r.Expressions)
-                    if (e.ObjectName == o.Name && e.ObjectType == o.Type) n++;
+                    if (ExprRefs.Object(e) is var (name, type) && name == o.Name && type == o.Type) n++;
         foreach (var s in t.Sets)
             if ((s.Flags & SetAttr.FObject) != 0 && s.ObjType == o.Type)
-                foreach (var el in s.Elements.Values)
+                foreach (var el in s.Elements)
                     if (el.ObjRef == o.Name) n++;
         return n;
     }
@@ -219,10 +219,10 @@ internal sealed partial class Transaction
         var deltas = _deltas
             .Where(kv => kv.Value.Added.Count + kv.Value.Removed.Count > 0)
             .Select(kv => new SetDelta(kv.Key.Family, kv.Key.Table, kv.Key.Set,
-                kv.Value.Added.Values.Select(SnapshotSource.Element).ToList(),
-                kv.Value.Removed.Values.Select(SnapshotSource.Element).ToList()))
+                kv.Value.Added.Values.Select(SourceView.Element).ToList(),
+                kv.Value.Removed.Values.Select(SourceView.Element).ToList()))
             .ToList();
-        return new RulesetChange(() => SnapshotSource.From(work), !StructureChanged && deltas.Count > 0, deltas);
+        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas);
     }
 
     sealed class ElementDelta

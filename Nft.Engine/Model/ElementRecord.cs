@@ -1,3 +1,6 @@
+using Nft.Bytecode.Data;
+using Nft.Bytecode.Objects;
+
 namespace Nft.Engine.Model;
 
 /// <summary>The identity of an element: its key bytes, the closing key of a range, and its flags.</summary>
@@ -16,28 +19,31 @@ public readonly record struct ElementKey(byte[] Key, byte[]? KeyEnd, uint Flags)
     }
 
     public bool Equals(ElementKey o) => CompareTo(o) == 0;
-    public override int GetHashCode() => HashCode.Combine(Key.Length > 0 ? Key[^1] : 0, Key.Length, Flags);
+    // Hashes all of what CompareTo compares: batches track large numbers of elements in dictionaries.
+    public override int GetHashCode()
+    {
+        var h = new HashCode();
+        h.AddBytes(Key);
+        if (KeyEnd != null) h.AddBytes(KeyEnd);
+        h.Add(Flags & (SetElemAttr.FCatchAll | SetElemAttr.FIntervalEnd));
+        return h.ToHashCode();
+    }
 }
 
-/// <summary>A verdict as map data: code and, for jump/goto, the chain.</summary>
-public sealed record ElementVerdict(int Code, string? Chain);
-
 /// <summary>
-/// One set element. <see cref="Data"/> is the mapped value of a data map, <see cref="Verdict"/> the
-/// verdict of a verdict map. Expiry is measured on the daemon's monotonic clock, in milliseconds.
+/// One set element: the Nft.Bytecode element as the kernel dumps it (key, key end, data or verdict,
+/// statements, object, flags, timeout when it differs from the set's, user data), with the
+/// bookkeeping the emulation needs: its identity for ordering, and its expiry on the daemon's
+/// monotonic clock in milliseconds (the dump shows the time left).
 /// </summary>
-public sealed record ElementRecord(
-    ElementKey Id,
-    byte[]? Data,
-    ElementVerdict? Verdict,
-    string? ObjRef,
-    ulong? Timeout,
-    long? ExpiresAtMs,
-    byte[]? UserData,
-    byte[]? Expressions)
+public sealed record ElementRecord(ElementKey Id, SetElement Element, ulong? Timeout, long? ExpiresAtMs)
 {
     /// <summary>When the element was added (a namespace-wide sequence); not part of its identity.</summary>
     public long InsertSeq { get; init; }
     public byte[] Key => Id.Key;
     public uint Flags => Id.Flags;
+    public byte[]? Data => (Element.Data as ValueData)?.Value;
+    public Verdict? Verdict => (Element.Data as VerdictData)?.Verdict;
+    public string? ObjRef => Element.ObjRef;
+    public bool IsIntervalEnd => (Flags & SetElemAttr.FIntervalEnd) != 0;
 }

@@ -1,27 +1,38 @@
 using System.Collections.Immutable;
+using Nft.Bytecode.Data;
+using Nft.Bytecode.Expressions;
+using Nft.Bytecode.Objects;
 
 namespace Nft.Engine.Model;
 
-/// <summary>A rule: its handle, its expressions in the form the kernel dumps them, and nft's user data.</summary>
-public sealed record RuleRecord(ulong Handle, ImmutableArray<ExprRecord> Expressions, byte[]? UserData);
-
 /// <summary>
-/// One expression. <see cref="Data"/> holds the attributes inside NFTA_EXPR_DATA as the kernel dumps
-/// them (set names resolved, transaction ids dropped), so that typed decoders (Nft.Bytecode) can read
-/// them. References to other objects are pulled out for the bookkeeping the kernel does
-/// (use counts, EBUSY, jump validation).
+/// A rule: the Nft.Bytecode rule as the kernel dumps it (handle, typed expressions in their dump
+/// form, nft's user data; table and chain are filled in when it is written out), and the runtime
+/// state of its counter and quota expressions, by expression index.
 /// </summary>
-public sealed record ExprRecord(string Name, byte[] Data)
+public sealed record RuleRecord(Rule Rule, ImmutableArray<CounterCell?> Counters)
 {
-    /// <summary>Set this expression is bound to (lookup, dynset, objref map), by name.</summary>
-    public string? SetName { get; init; }
+    public ulong Handle => Rule.Handle ?? 0;
+    public IReadOnlyList<Expression> Expressions => Rule.Expressions ?? [];
+}
+
+/// <summary>What an expression refers to, for the kernel's bookkeeping (use counts, EBUSY, jump validation).</summary>
+public static class ExprRefs
+{
+    /// <summary>Set the expression is bound to (lookup, dynset, objref map), by name.</summary>
+    public static string? SetName(Expression e) => e switch
+    {
+        LookupExpr l => l.Set,
+        DynsetExpr d => d.SetName,
+        ObjRefExpr { IsMap: true } o => o.SetName,
+        _ => null,
+    };
+
     /// <summary>Target of a jump/goto verdict (immediate).</summary>
-    public string? ChainTarget { get; init; }
-    /// <summary>Verdict code of an immediate verdict (jump, goto, accept...), or null.</summary>
-    public int? Verdict { get; init; }
-    /// <summary>Named object referenced (objref immediate), with its type.</summary>
-    public string? ObjectName { get; init; }
-    public uint ObjectType { get; init; }
-    /// <summary>Runtime state of stateful expressions (counter, quota): packets/bytes or consumed bytes.</summary>
-    public CounterCell? Counter { get; init; }
+    public static string? ChainTarget(Expression e) =>
+        e is ImmediateExpr { Data: VerdictData { Verdict: { IsJumpOrGoto: true } v } } ? v.Chain : null;
+
+    /// <summary>Named object referenced by an objref immediate: (name, type).</summary>
+    public static (string Name, uint Type)? Object(Expression e) =>
+        e is ObjRefExpr { IsMap: false, ImmName: { } n } o ? (n, o.ImmType ?? 0) : null;
 }

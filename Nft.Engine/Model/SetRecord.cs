@@ -1,8 +1,11 @@
-using System.Collections.Immutable;
+using Nft.Bytecode.Expressions;
 
 namespace Nft.Engine.Model;
 
-/// <summary>A named or anonymous set or map, with its elements ordered by key.</summary>
+/// <summary>
+/// A named or anonymous set or map, with its elements ordered by key. <see cref="Expr"/> and
+/// <see cref="Expressions"/> are the set's statements (NFTA_SET_EXPR or NFTA_SET_EXPRESSIONS) in their dump form.
+/// </summary>
 public sealed record SetRecord(
     string Name,
     ulong Handle,
@@ -17,12 +20,14 @@ public sealed record SetRecord(
     uint? GcInterval,
     byte[]? UserData,
     uint? DescSize,
-    byte[]? DescConcat,
-    byte[]? Expressions,
-    ImmutableSortedDictionary<ElementKey, ElementRecord> Elements)
+    IReadOnlyList<uint>? ConcatFieldLens,
+    Expression? Expr,
+    IReadOnlyList<Expression>? Expressions,
+    ElementSet Elements)
 {
     public bool IsAnonymous => (Flags & SetAttr.FAnonymous) != 0;
     public bool IsMap => (Flags & SetAttr.FMap) != 0;
     public bool IsInterval => (Flags & SetAttr.FInterval) != 0;
+    public bool HasStatements => Expr != null || Expressions != null;
     public bool IsVerdictMap => IsMap && DataType == DataAttr.VerdictMapType;
 }

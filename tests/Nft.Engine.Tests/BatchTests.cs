@@ -1,3 +1,4 @@
+using Nft.Engine.Model;
 using Nft.Engine;
 using Nft.Netlink;
 using static Nft.Engine.Tests.NlTestKit;
@@ -139,7 +140,7 @@ public class BatchTests
         Assert.Empty(ep.Process(Batch(AddRule(2, "t", "c", w => Verdict(w, -5), flags: NlmFlags.Request | NlmFlags.Replace, handle: 5)), Port));
         var rules = ep.Ruleset.Tables[0].Chains[0].Rules;
         Assert.Equal(new ulong[] { 6, 2, 5, 4, 3 }, rules.Select(r => r.Handle));
-        Assert.Equal(-5, rules[2].Expressions[0].Verdict);
+        Assert.Equal(-5, Assert.IsType<Nft.Bytecode.Expressions.ImmediateExpr>(rules[2].Expressions[0]).Verdict?.Code);
         // a handle without REPLACE is EOPNOTSUPP, with EXCL EEXIST on the handle
         var excl = AddRule(2, "t", "c", w => Counter(w), flags: Create | NlmFlags.Excl, handle: 5);
         Assert.Equal((Errno.EEXIST, AttrOffset(excl, 3)), Error(Assert.Single(Messages(ep.Process(Batch(excl), Port))).Bytes));
@@ -266,7 +267,7 @@ public class BatchTests
         Assert.Empty(ep.Process(Batch(del), Port));
         Assert.Empty(ep.Process(Batch(AnonSet(2, 7), AnonSetRule(3, 7)), Port));
         Assert.Equal(new[] { "__set1", "__set0" }, ep.Ruleset.Tables[0].Sets.Select(s => s.Name));
-        Assert.Equal("__set0", ep.Ruleset.Tables[0].Chains[0].Rules[^1].Expressions[0].SetName);
+        Assert.Equal("__set0", ExprRefs.SetName(ep.Ruleset.Tables[0].Chains[0].Rules[^1].Expressions[0]));
     }
 }
 
