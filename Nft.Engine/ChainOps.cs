@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Nft.Bytecode.Data;
 using Nft.Engine.Model;
+using Nft.Bytecode;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -10,41 +11,41 @@ internal sealed partial class Transaction
 {
     void NewChain(in NetlinkMessage m, byte family)
     {
-        var a = m.AttributeTable(ChainAttr.Max);
-        int ti = TableIndex(a, ChainAttr.Table, family);
+        var a = m.AttributeTable(NftaChain.Max);
+        int ti = TableIndex(a, NftaChain.Table, family);
         var t = Work.Tables[ti];
         int ci = -1;
-        int attrOff = a.TryGet(ChainAttr.Name, out var na) ? na.Offset : -1;
-        if (a.TryGet(ChainAttr.Handle, out var ha))
+        int attrOff = a.TryGet(NftaChain.Name, out var na) ? na.Offset : -1;
+        if (a.TryGet(NftaChain.Handle, out var ha))
         {
             ci = t.IndexOfChain(U64(ha));
             if (ci < 0) throw Err(Errno.ENOENT, ha.Offset);
             attrOff = ha.Offset;
         }
-        else if (a.Has(ChainAttr.Name))
+        else if (a.Has(NftaChain.Name))
         {
             ci = t.IndexOfChain(ReadName(na));
         }
-        else if (!a.Has(ChainAttr.Id))
+        else if (!a.Has(NftaChain.Id))
         {
             throw Err(Errno.EINVAL);
         }
 
         uint? policy = null;
-        if (a.TryGet(ChainAttr.Policy, out var pa))
+        if (a.TryGet(NftaChain.Policy, out var pa))
         {
             if (ci >= 0 && !t.Chains[ci].IsBase) throw Err(Errno.EOPNOTSUPP, pa.Offset);
-            if (ci < 0 && !a.Has(ChainAttr.Hook)) throw Err(Errno.EOPNOTSUPP, pa.Offset);
+            if (ci < 0 && !a.Has(NftaChain.Hook)) throw Err(Errno.EOPNOTSUPP, pa.Offset);
             policy = U32(pa);
             if (policy is not (0 or 1)) throw Err(Errno.EINVAL);
         }
-        uint flags = a.TryGet(ChainAttr.Flags, out var fa) ? U32(fa) : ci >= 0 ? t.Chains[ci].Flags : 0;
-        if ((flags & ~ChainAttr.FMask) != 0) throw Err(Errno.EOPNOTSUPP);
+        uint flags = a.TryGet(NftaChain.Flags, out var fa) ? U32(fa) : ci >= 0 ? t.Chains[ci].Flags : 0;
+        if ((flags & ~(uint)NftChainFlags.Mask) != 0) throw Err(Errno.EOPNOTSUPP);
 
         if (ci >= 0)
         {
             var c = t.Chains[ci];
-            if ((c.Flags & ChainAttr.FBinding) != 0) throw Err(Errno.EINVAL);
+            if ((c.Flags & (uint)NftChainFlags.Binding) != 0) throw Err(Errno.EINVAL);
             if (_req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST, attrOff);
             if (_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
             UpdateChain(ti, ci, a, policy, attrOff);
@@ -55,14 +56,14 @@ internal sealed partial class Transaction
 
     BaseChainHook ParseHook(in AttributeTable a, byte family, uint policy, bool refuseOutOfScope = true)
     {
-        var hookAttr = a[ChainAttr.Hook];
-        var h = hookAttr.Table(HookAttr.Max);
-        if (!h.TryGet(HookAttr.HookNum, out var hn)) throw Err(Errno.EINVAL, hookAttr.Offset);
-        if (!h.TryGet(HookAttr.Priority, out var hp)) throw Err(Errno.EINVAL, hookAttr.Offset);
+        var hookAttr = a[NftaChain.Hook];
+        var h = hookAttr.Table(NftaHook.Max);
+        if (!h.TryGet(NftaHook.HookNum, out var hn)) throw Err(Errno.EINVAL, hookAttr.Offset);
+        if (!h.TryGet(NftaHook.Priority, out var hp)) throw Err(Errno.EINVAL, hookAttr.Offset);
         uint num = U32(hn);
         int prio = (int)U32(hp);
         string type = "filter";
-        if (a.TryGet(ChainAttr.Type, out var ta))
+        if (a.TryGet(NftaChain.Type, out var ta))
         {
             type = ReadName(ta, 32);
             if (!ChainTypeExists(type, family)) throw Err(Errno.ENOENT, ta.Offset);
@@ -74,11 +75,11 @@ internal sealed partial class Transaction
         bool asList = false;
         if (NftEncoder.IsNetdevHook(family, num))
         {
-            if (h.TryGet(HookAttr.Dev, out var dev))
+            if (h.TryGet(NftaHook.Dev, out var dev))
             {
                 devices.Add(ParseDevice(dev));
             }
-            else if (h.TryGet(HookAttr.Devs, out var devs))
+            else if (h.TryGet(NftaHook.Devs, out var devs))
             {
                 asList = true;
                 var r = devs.Nested();
@@ -92,11 +93,11 @@ internal sealed partial class Transaction
             }
             if (devices.Count == 0) throw Err(Errno.EINVAL, hookAttr.Offset);
         }
-        else if (h.TryGet(HookAttr.Dev, out var dev))
+        else if (h.TryGet(NftaHook.Dev, out var dev))
         {
             throw Err(Errno.EOPNOTSUPP, dev.Offset);
         }
-        else if (h.TryGet(HookAttr.Devs, out var devs))
+        else if (h.TryGet(NftaHook.Devs, out var devs))
         {
             throw Err(Errno.EOPNOTSUPP, devs.Offset);
         }
@@ -134,32 +135,32 @@ internal sealed partial class Transaction
     {
         var t = Work.Tables[ti];
         BaseChainHook? hook = null;
-        if (a.Has(ChainAttr.Hook))
+        if (a.Has(NftaChain.Hook))
         {
-            if ((flags & ChainAttr.FBinding) != 0) throw Err(Errno.EOPNOTSUPP);
+            if ((flags & (uint)NftChainFlags.Binding) != 0) throw Err(Errno.EOPNOTSUPP);
             hook = ParseHook(a, family, policy);
-            flags |= ChainAttr.FBase;
-            if ((flags & ChainAttr.FHwOffload) != 0) throw Err(Errno.EOPNOTSUPP, -1, "bpfilter-nft: hardware offload is not supported");
+            flags |= (uint)NftChainFlags.Base;
+            if ((flags & (uint)NftChainFlags.HwOffload) != 0) throw Err(Errno.EOPNOTSUPP, -1, "bpfilter-nft: hardware offload is not supported");
         }
         else
         {
-            if ((flags & ChainAttr.FBase) != 0) throw Err(Errno.EINVAL);
-            if ((flags & ChainAttr.FHwOffload) != 0) throw Err(Errno.EOPNOTSUPP);
+            if ((flags & (uint)NftChainFlags.Base) != 0) throw Err(Errno.EINVAL);
+            if ((flags & (uint)NftChainFlags.HwOffload) != 0) throw Err(Errno.EOPNOTSUPP);
         }
         ulong handle = t.Handles.Next();
         string name;
-        if (a.TryGet(ChainAttr.Name, out var na)) name = ReadName(na);
-        else if ((flags & ChainAttr.FBinding) != 0) name = $"__chain{handle}";
+        if (a.TryGet(NftaChain.Name, out var na)) name = ReadName(na);
+        else if ((flags & (uint)NftChainFlags.Binding) != 0) name = $"__chain{handle}";
         else throw Err(Errno.EINVAL, -1);
-        byte[]? udata = a.TryGet(ChainAttr.UserData, out var ua) ? ua.Payload.ToArray() : null;
+        byte[]? udata = a.TryGet(NftaChain.UserData, out var ua) ? ua.Payload.ToArray() : null;
         var chain = new ChainRecord(name, handle, flags, hook, udata, ImmutableList<RuleRecord>.Empty);
         t = t with { Chains = t.Chains.Add(chain) };
         PutTable(ti, t);
-        if (a.TryGet(ChainAttr.Id, out var ida)) _chainIds[U32(ida)] = (t.Family, t.Name, handle);
+        if (a.TryGet(NftaChain.Id, out var ida)) _chainIds[U32(ida)] = (t.Family, t.Name, handle);
         Origins[(t.Family, t.Name, handle)] = _msgIndex;
         MarkChanged();
         var tt = t;
-        Notify((b, h) => Enc.Chain(b, h, tt, chain, 0), NftMsg.NewChain, CreateExcl);
+        Notify((b, h) => Enc.Chain(b, h, tt, chain, 0), (byte)NftMsgType.NewChain, CreateExcl);
     }
 
     void UpdateChain(int ti, int ci, in AttributeTable a, uint? policy, int attrOff)
@@ -167,7 +168,7 @@ internal sealed partial class Transaction
         var t = Work.Tables[ti];
         var c = t.Chains[ci];
         var hook = c.Hook;
-        if (a.Has(ChainAttr.Hook))
+        if (a.Has(NftaChain.Hook))
         {
             if (c.Hook == null) throw Err(Errno.EEXIST, attrOff);
             var nh = ParseHook(a, t.Family, c.Hook.Policy, refuseOutOfScope: false);
@@ -179,7 +180,7 @@ internal sealed partial class Transaction
         }
         if (policy is uint p && hook != null) hook = hook with { Policy = p };
         string name = c.Name;
-        if (a.Has(ChainAttr.Handle) && a.TryGet(ChainAttr.Name, out var na))
+        if (a.Has(NftaChain.Handle) && a.TryGet(NftaChain.Name, out var na))
         {
             string newName = ReadName(na);
             if (newName != c.Name)
@@ -193,7 +194,7 @@ internal sealed partial class Transaction
         if (name != c.Name) tn = RenameReferences(tn, c.Name, name);
         PutTable(ti, tn);
         MarkChanged();
-        Notify((b, h) => Enc.Chain(b, h, tn, nc, 0), NftMsg.NewChain, CreateExcl);
+        Notify((b, h) => Enc.Chain(b, h, tn, nc, 0), (byte)NftMsgType.NewChain, CreateExcl);
     }
 
     /// <summary>The kernel points at chains; we name them, so a rename rewrites every jump/goto to it.</summary>
@@ -229,19 +230,19 @@ internal sealed partial class Transaction
 
     void DelChain(in NetlinkMessage m, byte family, bool destroy)
     {
-        var a = m.AttributeTable(ChainAttr.Max);
-        int ti = TableIndex(a, ChainAttr.Table, family);
+        var a = m.AttributeTable(NftaChain.Max);
+        int ti = TableIndex(a, NftaChain.Table, family);
         var t = Work.Tables[ti];
         int ci;
         int attrOff;
-        if (a.TryGet(ChainAttr.Handle, out var ha))
+        if (a.TryGet(NftaChain.Handle, out var ha))
         {
             attrOff = ha.Offset;
             ci = t.IndexOfChain(U64(ha));
         }
         else
         {
-            if (!a.TryGet(ChainAttr.Name, out var na)) throw Err(Errno.EINVAL);
+            if (!a.TryGet(NftaChain.Name, out var na)) throw Err(Errno.EINVAL);
             attrOff = na.Offset;
             ci = t.IndexOfChain(ReadName(na));
         }
@@ -251,16 +252,16 @@ internal sealed partial class Transaction
             throw Err(Errno.ENOENT, attrOff);
         }
         var c = t.Chains[ci];
-        if ((c.Flags & ChainAttr.FBinding) != 0) throw Err(Errno.EOPNOTSUPP);
-        if (a.Has(ChainAttr.Hook) && c.Hook != null && NftEncoder.IsNetdevHook(t.Family, c.Hook.HookNum))
-            throw Err(Errno.EOPNOTSUPP, a[ChainAttr.Hook].Offset, "bpfilter-nft: removing single devices from a chain is not supported");
+        if ((c.Flags & (uint)NftChainFlags.Binding) != 0) throw Err(Errno.EOPNOTSUPP);
+        if (a.Has(NftaChain.Hook) && c.Hook != null && NftEncoder.IsNetdevHook(t.Family, c.Hook.HookNum))
+            throw Err(Errno.EOPNOTSUPP, a[NftaChain.Hook].Offset, "bpfilter-nft: removing single devices from a chain is not supported");
         int refs = ChainRefs(t).GetValueOrDefault(c.Name);
         if (_req.Has(NlmFlags.NonRec) && refs + c.Rules.Count > 0) throw Err(Errno.EBUSY);
         // Rules go first (their own jumps are released), then references that remain block deletion.
         foreach (var r in c.Rules)
         {
             var rr = r;
-            Notify((b, h) => Enc.Rule(b, h, t, c, rr, null), NftMsg.DelRule, NlmFlags.None);
+            Notify((b, h) => Enc.Rule(b, h, t, c, rr, null), (byte)NftMsgType.DelRule, NlmFlags.None);
         }
         var emptied = c with { Rules = ImmutableList<RuleRecord>.Empty };
         var t2 = t with { Chains = t.Chains.SetItem(ci, emptied) };
@@ -269,6 +270,6 @@ internal sealed partial class Transaction
         t2 = t2 with { Chains = t2.Chains.RemoveAt(ci) };
         PutTable(ti, t2);
         MarkChanged();
-        Notify((b, h) => Enc.Chain(b, h, t2, c, 0), NftMsg.DelChain, NlmFlags.None);
+        Notify((b, h) => Enc.Chain(b, h, t2, c, 0), (byte)NftMsgType.DelChain, NlmFlags.None);
     }
 }

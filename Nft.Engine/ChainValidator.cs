@@ -1,3 +1,4 @@
+using Nft.Bytecode;
 using Nft.Engine.Model;
 using Nft.Netlink;
 

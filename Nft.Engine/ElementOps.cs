@@ -2,6 +2,7 @@ using Nft.Bytecode.Data;
 using Nft.Bytecode.Expressions;
 using Nft.Bytecode.Objects;
 using Nft.Engine.Model;
+using Nft.Bytecode;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -11,29 +12,29 @@ internal sealed partial class Transaction
 {
     (int Ti, int Si) TargetSet(in AttributeTable a, byte family)
     {
-        int ti = TableIndex(a, SetElemListAttr.Table, family);
+        int ti = TableIndex(a, NftaSetElemList.Table, family);
         var t = Work.Tables[ti];
-        a.TryGet(SetElemListAttr.Set, out var sa);
+        a.TryGet(NftaSetElemList.Set, out var sa);
         try
         {
-            var s = ResolveSet(t, a.Has(SetElemListAttr.Set) ? ReadName(sa) : null,
-                a.TryGet(SetElemListAttr.SetId, out var ida) ? U32(ida) : null);
+            var s = ResolveSet(t, a.Has(NftaSetElemList.Set) ? ReadName(sa) : null,
+                a.TryGet(NftaSetElemList.SetId, out var ida) ? U32(ida) : null);
             return (ti, t.IndexOfSet(s.Handle));
         }
         catch (NetlinkException e) when (e.Offset < 0)
         {
-            throw Err(e.Errno, a.Has(SetElemListAttr.Set) ? sa.Offset : -1);
+            throw Err(e.Errno, a.Has(NftaSetElemList.Set) ? sa.Offset : -1);
         }
     }
 
     void NewSetElem(in NetlinkMessage m, byte family)
     {
-        var a = m.AttributeTable(SetElemListAttr.Max);
+        var a = m.AttributeTable(NftaSetElemList.Max);
         var (ti, si) = TargetSet(a, family);
         var t = Work.Tables[ti];
         var s = t.Sets[si];
-        if ((s.Flags & (SetAttr.FConstant | SetAttr.FAnonymous)) != 0 && SetUse(t, s.Name) > 0) throw Err(Errno.EBUSY);
-        if (!a.TryGet(SetElemListAttr.Elements, out var list)) return;
+        if ((s.Flags & ((uint)NftSetFlags.Constant | (uint)NftSetFlags.Anonymous)) != 0 && SetUse(t, s.Name) > 0) throw Err(Errno.EBUSY);
+        if (!a.TryGet(NftaSetElemList.Elements, out var list)) return;
         var elements = s.Elements;
         var added = new List<ElementRecord>();
         var r = list.Nested();
@@ -76,7 +77,7 @@ internal sealed partial class Transaction
                 var tok = Enc.BeginElements(b, h, nt, ns);
                 Enc.Element(b, e);
                 Enc.EndElements(b, tok);
-            }, NftMsg.NewSetElem, CreateExcl);
+            }, (byte)NftMsgType.NewSetElem, CreateExcl);
         if (ValidateEachRule && s.IsVerdictMap) ChainValidator.Validate(nt);
     }
 
@@ -87,57 +88,57 @@ internal sealed partial class Transaction
     /// </summary>
     static bool Overlaps(ElementSet elements, ElementRecord e)
     {
-        if (e.Id.KeyEnd != null || (e.Flags & SetElemAttr.FCatchAll) != 0) return false;
+        if (e.Id.KeyEnd != null || (e.Flags & (uint)NftSetElemFlags.Catchall) != 0) return false;
         var (below, above) = elements.Around(e.Key);
-        return below is { IsIntervalEnd: false } && (below.Flags & SetElemAttr.FCatchAll) == 0
+        return below is { IsIntervalEnd: false } && (below.Flags & (uint)NftSetElemFlags.Catchall) == 0
             && below.Key.AsSpan().SequenceCompareTo(e.Key) < 0 && above is { IsIntervalEnd: true };
     }
 
     ElementRecord ParseElement(NetlinkAttribute ea, TableRecord t, SetRecord s, bool adding)
     {
-        var e = ea.Table(SetElemAttr.Max);
+        var e = ea.Table(NftaSetElem.Max);
         uint flags = 0;
-        if (e.TryGet(SetElemAttr.Flags, out var fa))
+        if (e.TryGet(NftaSetElem.Flags, out var fa))
         {
             flags = U32(fa);
-            if ((flags & ~(SetElemAttr.FIntervalEnd | SetElemAttr.FCatchAll)) != 0) throw Err(Errno.EOPNOTSUPP);
-            if ((flags & SetElemAttr.FIntervalEnd) != 0 && !s.IsInterval) throw Err(Errno.EINVAL);
+            if ((flags & ~((uint)NftSetElemFlags.IntervalEnd | (uint)NftSetElemFlags.Catchall)) != 0) throw Err(Errno.EOPNOTSUPP);
+            if ((flags & (uint)NftSetElemFlags.IntervalEnd) != 0 && !s.IsInterval) throw Err(Errno.EINVAL);
         }
-        bool catchAll = (flags & SetElemAttr.FCatchAll) != 0;
-        if (catchAll == e.Has(SetElemAttr.Key)) throw Err(Errno.EINVAL);
-        bool end = (flags & SetElemAttr.FIntervalEnd) != 0;
+        bool catchAll = (flags & (uint)NftSetElemFlags.Catchall) != 0;
+        if (catchAll == e.Has(NftaSetElem.Key)) throw Err(Errno.EINVAL);
+        bool end = (flags & (uint)NftSetElemFlags.IntervalEnd) != 0;
         if (adding)
         {
-            if (s.IsMap) { if (!e.Has(SetElemAttr.Data) && !end) throw Err(Errno.EINVAL); }
-            else if (e.Has(SetElemAttr.Data)) throw Err(Errno.EINVAL);
-            if ((s.Flags & SetAttr.FObject) != 0) { if (!e.Has(SetElemAttr.ObjRef) && !end) throw Err(Errno.EINVAL); }
-            else if (e.Has(SetElemAttr.ObjRef)) throw Err(Errno.EINVAL);
-            if (end && (e.Has(SetElemAttr.Data) || e.Has(SetElemAttr.ObjRef) || e.Has(SetElemAttr.Timeout)
-                        || e.Has(SetElemAttr.Expiration) || e.Has(SetElemAttr.UserData) || e.Has(SetElemAttr.Expr)
-                        || e.Has(SetElemAttr.KeyEnd) || e.Has(SetElemAttr.Expressions)))
+            if (s.IsMap) { if (!e.Has(NftaSetElem.Data) && !end) throw Err(Errno.EINVAL); }
+            else if (e.Has(NftaSetElem.Data)) throw Err(Errno.EINVAL);
+            if ((s.Flags & (uint)NftSetFlags.Object) != 0) { if (!e.Has(NftaSetElem.ObjRef) && !end) throw Err(Errno.EINVAL); }
+            else if (e.Has(NftaSetElem.ObjRef)) throw Err(Errno.EINVAL);
+            if (end && (e.Has(NftaSetElem.Data) || e.Has(NftaSetElem.ObjRef) || e.Has(NftaSetElem.Timeout)
+                        || e.Has(NftaSetElem.Expiration) || e.Has(NftaSetElem.UserData) || e.Has(NftaSetElem.Expr)
+                        || e.Has(NftaSetElem.KeyEnd) || e.Has(NftaSetElem.Expressions)))
                 throw Err(Errno.EINVAL);
         }
         ulong? timeout = null;
-        if (adding && e.TryGet(SetElemAttr.Timeout, out var toa))
+        if (adding && e.TryGet(NftaSetElem.Timeout, out var toa))
         {
-            if ((s.Flags & SetAttr.FTimeout) == 0) throw Err(Errno.EINVAL);
+            if ((s.Flags & (uint)NftSetFlags.Timeout) == 0) throw Err(Errno.EINVAL);
             timeout = U64(toa);
         }
-        else if ((s.Flags & SetAttr.FTimeout) != 0 && !end) timeout = s.Timeout;
+        else if ((s.Flags & (uint)NftSetFlags.Timeout) != 0 && !end) timeout = s.Timeout;
         long? expires = null;
-        if (adding && e.TryGet(SetElemAttr.Expiration, out var exa))
+        if (adding && e.TryGet(NftaSetElem.Expiration, out var exa))
         {
-            if ((s.Flags & SetAttr.FTimeout) == 0) throw Err(Errno.EINVAL);
+            if ((s.Flags & (uint)NftSetFlags.Timeout) == 0) throw Err(Errno.EINVAL);
             if (timeout is null or 0) throw Err(Errno.EOPNOTSUPP);
             expires = _ns.NowMs() + (long)Math.Min(U64(exa), timeout.Value);
         }
         else if (timeout is ulong to && to != 0) expires = _ns.NowMs() + (long)to;
         if (timeout == 0) timeout = null;
 
-        byte[] key = catchAll ? [] : ParseValue(e[SetElemAttr.Key], s.KeyLen);
-        byte[]? keyEnd = e.TryGet(SetElemAttr.KeyEnd, out var kea) ? ParseValue(kea, s.KeyLen) : null;
+        byte[] key = catchAll ? [] : ParseValue(e[NftaSetElem.Key], s.KeyLen);
+        byte[]? keyEnd = e.TryGet(NftaSetElem.KeyEnd, out var kea) ? ParseValue(kea, s.KeyLen) : null;
         NftData? data = null;
-        if (adding && e.TryGet(SetElemAttr.Data, out var da))
+        if (adding && e.TryGet(NftaSetElem.Data, out var da))
         {
             if (s.IsVerdictMap)
             {
@@ -148,16 +149,16 @@ internal sealed partial class Transaction
             else data = new ValueData(ParseValue(da, s.DataLen ?? 0));
         }
         string? objRef = null;
-        if (adding && e.TryGet(SetElemAttr.ObjRef, out var oa))
+        if (adding && e.TryGet(NftaSetElem.ObjRef, out var oa))
         {
             objRef = ReadName(oa);
             if (t.IndexOfObject(objRef, s.ObjType ?? 0) < 0) throw Err(Errno.ENOENT);
         }
-        byte[]? udata = adding && e.TryGet(SetElemAttr.UserData, out var ua) ? ua.Payload.ToArray() : null;
+        byte[]? udata = adding && e.TryGet(NftaSetElem.UserData, out var ua) ? ua.Payload.ToArray() : null;
         Expression? expr = null;
         IReadOnlyList<Expression>? exprs = null;
-        if (adding && e.TryGet(SetElemAttr.Expr, out var xa)) expr = KernelForm.Template(ExpressionCodec.Decode(xa));
-        else if (adding && e.TryGet(SetElemAttr.Expressions, out xa)) exprs = Templates(xa);
+        if (adding && e.TryGet(NftaSetElem.Expr, out var xa)) expr = KernelForm.Template(ExpressionCodec.Decode(xa));
+        else if (adding && e.TryGet(NftaSetElem.Expressions, out xa)) exprs = Templates(xa);
         else if (adding && !end)
         {
             // Elements of a set with expressions get their own instances of them (nft_set_elem_expr_setup).
@@ -195,8 +196,8 @@ internal sealed partial class Transaction
     /// <summary>nft_data_init for a value: NFTA_DATA_VALUE of exactly the set's length.</summary>
     static byte[] ParseValue(NetlinkAttribute nest, uint len)
     {
-        var d = nest.Table(DataAttr.Verdict);
-        if (!d.TryGet(DataAttr.Value, out var v)) throw Err(Errno.EINVAL);
+        var d = nest.Table(NftaData.Verdict);
+        if (!d.TryGet(NftaData.Value, out var v)) throw Err(Errno.EINVAL);
         if (v.Payload.Length == 0 || v.Payload.Length > NftLimits.DataValueMaxLen) throw Err(Errno.EINVAL);
         if (v.Payload.Length != len) throw Err(Errno.EINVAL);
         return v.Payload.ToArray();
@@ -204,14 +205,14 @@ internal sealed partial class Transaction
 
     void DelSetElem(in NetlinkMessage m, byte family, bool destroy)
     {
-        var a = m.AttributeTable(SetElemListAttr.Max);
+        var a = m.AttributeTable(NftaSetElemList.Max);
         var (ti, si) = TargetSet(a, family);
         var t = Work.Tables[ti];
         var s = t.Sets[si];
-        if ((s.Flags & SetAttr.FConstant) != 0 && SetUse(t, s.Name) > 0) throw Err(Errno.EBUSY);
+        if ((s.Flags & (uint)NftSetFlags.Constant) != 0 && SetUse(t, s.Name) > 0) throw Err(Errno.EBUSY);
         var elements = s.Elements;
         var removed = new List<ElementRecord>();
-        if (!a.TryGet(SetElemListAttr.Elements, out var list))
+        if (!a.TryGet(NftaSetElemList.Elements, out var list))
         {
             removed.AddRange(elements);
             elements = elements.Clear();
@@ -250,6 +251,6 @@ internal sealed partial class Transaction
                 var tok = Enc.BeginElements(b, h, nt, ns);
                 Enc.Element(b, e);
                 Enc.EndElements(b, tok);
-            }, NftMsg.DelSetElem, NlmFlags.None);
+            }, (byte)NftMsgType.DelSetElem, NlmFlags.None);
     }
 }

@@ -1,4 +1,5 @@
 using Nft.Engine.Model;
+using Nft.Bytecode;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -16,9 +17,9 @@ public sealed partial class NfTablesEndpoint
         var enc = _ns.Encoder;
         switch (type)
         {
-            case NftMsg.GetTable:
+            case (byte)NftMsgType.GetTable:
             {
-                var a = msg.AttributeTable(TableAttr.Max);
+                var a = msg.AttributeTable(NftaTable.Max);
                 if (dump)
                 {
                     var d = new DumpWriter(output, h.Seq, portId);
@@ -26,19 +27,19 @@ public sealed partial class NfTablesEndpoint
                     {
                         if (family != 0 && t.Family != family) continue;
                         d.Begin();
-                        enc.Table(d.B, Hdr(NftMsg.NewTable, NlmFlags.Multi, h, portId), t);
+                        enc.Table(d.B, Hdr((byte)NftMsgType.NewTable, NlmFlags.Multi, h, portId), t);
                         d.End();
                     }
                     d.Done();
                     return true;
                 }
-                var table = LookupTable(snap, a, TableAttr.Name, family);
-                Single(output, b => enc.Table(b, Hdr(NftMsg.NewTable, NlmFlags.None, h, portId), table));
+                var table = LookupTable(snap, a, NftaTable.Name, family);
+                Single(output, b => enc.Table(b, Hdr((byte)NftMsgType.NewTable, NlmFlags.None, h, portId), table));
                 return false;
             }
-            case NftMsg.GetChain:
+            case (byte)NftMsgType.GetChain:
             {
-                var a = msg.AttributeTable(ChainAttr.Max);
+                var a = msg.AttributeTable(NftaChain.Max);
                 if (dump)
                 {
                     var d = new DumpWriter(output, h.Seq, portId);
@@ -49,28 +50,28 @@ public sealed partial class NfTablesEndpoint
                         foreach (var c in t.Chains)
                         {
                             d.Begin();
-                            enc.Chain(d.B, Hdr(NftMsg.NewChain, NlmFlags.Multi, h, portId), t, c, ChainUse(c, refs));
+                            enc.Chain(d.B, Hdr((byte)NftMsgType.NewChain, NlmFlags.Multi, h, portId), t, c, ChainUse(c, refs));
                             d.End();
                         }
                     }
                     d.Done();
                     return true;
                 }
-                var table = LookupTable(snap, a, ChainAttr.Table, family);
-                if (!a.TryGet(ChainAttr.Name, out var na)) throw new NetlinkException(Errno.EINVAL);
+                var table = LookupTable(snap, a, NftaChain.Table, family);
+                if (!a.TryGet(NftaChain.Name, out var na)) throw new NetlinkException(Errno.EINVAL);
                 var chain = table.FindChain(na.String()) ?? throw new NetlinkException(Errno.ENOENT, null, na.Offset);
                 uint use = ChainUse(chain, Transaction.ChainRefs(table));
-                Single(output, b => enc.Chain(b, Hdr(NftMsg.NewChain, NlmFlags.None, h, portId), table, chain, use));
+                Single(output, b => enc.Chain(b, Hdr((byte)NftMsgType.NewChain, NlmFlags.None, h, portId), table, chain, use));
                 return false;
             }
-            case NftMsg.GetRule or NftMsg.GetRuleReset:
+            case (byte)NftMsgType.GetRule or (byte)NftMsgType.GetRuleReset:
             {
-                var a = msg.AttributeTable(RuleAttr.Max);
-                bool reset = type == NftMsg.GetRuleReset;
+                var a = msg.AttributeTable(NftaRule.Max);
+                bool reset = type == (byte)NftMsgType.GetRuleReset;
                 if (dump)
                 {
-                    string? tf = a.TryGet(RuleAttr.Table, out var ta) ? ta.String() : null;
-                    string? cf = a.TryGet(RuleAttr.Chain, out var ca) ? ca.String() : null;
+                    string? tf = a.TryGet(NftaRule.Table, out var ta) ? ta.String() : null;
+                    string? cf = a.TryGet(NftaRule.Chain, out var ca) ? ca.String() : null;
                     var d = new DumpWriter(output, h.Seq, portId);
                     foreach (var t in snap.Tables)
                     {
@@ -82,7 +83,7 @@ public sealed partial class NfTablesEndpoint
                             foreach (var r in c.Rules)
                             {
                                 d.Begin();
-                                enc.Rule(d.B, Hdr(NftMsg.NewRule, NlmFlags.Multi | NlmFlags.Append, h, portId), t, c, r, prev);
+                                enc.Rule(d.B, Hdr((byte)NftMsgType.NewRule, NlmFlags.Multi | NlmFlags.Append, h, portId), t, c, r, prev);
                                 d.End();
                                 if (reset) ResetRule(t, c, r);
                                 prev = r.Handle;
@@ -92,24 +93,24 @@ public sealed partial class NfTablesEndpoint
                     d.Done();
                     return true;
                 }
-                var table = LookupTable(snap, a, RuleAttr.Table, family);
-                if (!a.TryGet(RuleAttr.Chain, out var cn)) throw new NetlinkException(Errno.EINVAL);
+                var table = LookupTable(snap, a, NftaRule.Table, family);
+                if (!a.TryGet(NftaRule.Chain, out var cn)) throw new NetlinkException(Errno.EINVAL);
                 var chain = table.FindChain(cn.String()) ?? throw new NetlinkException(Errno.ENOENT, null, cn.Offset);
-                if (!a.TryGet(RuleAttr.Handle, out var hn)) throw new NetlinkException(Errno.EINVAL);
+                if (!a.TryGet(NftaRule.Handle, out var hn)) throw new NetlinkException(Errno.EINVAL);
                 int ri = chain.IndexOfRule(hn.U64Be());
                 if (ri < 0) throw new NetlinkException(Errno.ENOENT, null, hn.Offset);
                 var rule = chain.Rules[ri];
                 ulong? position = ri > 0 ? chain.Rules[ri - 1].Handle : null;
-                Single(output, b => enc.Rule(b, Hdr(NftMsg.NewRule, NlmFlags.None, h, portId), table, chain, rule, position));
+                Single(output, b => enc.Rule(b, Hdr((byte)NftMsgType.NewRule, NlmFlags.None, h, portId), table, chain, rule, position));
                 if (reset) ResetRule(table, chain, rule);
                 return false;
             }
-            case NftMsg.GetSet:
+            case (byte)NftMsgType.GetSet:
             {
-                var a = msg.AttributeTable(SetAttr.Max);
+                var a = msg.AttributeTable(NftaSet.Max);
                 if (dump)
                 {
-                    string? tf = a.TryGet(SetAttr.Table, out var ta) ? ta.String() : null;
+                    string? tf = a.TryGet(NftaSet.Table, out var ta) ? ta.String() : null;
                     var d = new DumpWriter(output, h.Seq, portId);
                     foreach (var t in snap.Tables)
                     {
@@ -117,29 +118,29 @@ public sealed partial class NfTablesEndpoint
                         foreach (var s in t.Sets)
                         {
                             d.Begin();
-                            enc.Set(d.B, Hdr(NftMsg.NewSet, NlmFlags.Multi, h, portId), t, s);
+                            enc.Set(d.B, Hdr((byte)NftMsgType.NewSet, NlmFlags.Multi, h, portId), t, s);
                             d.End();
                         }
                     }
                     d.Done();
                     return true;
                 }
-                var table = LookupTable(snap, a, SetAttr.Table, family);
-                if (!a.TryGet(SetAttr.Name, out var na)) throw new NetlinkException(Errno.EINVAL);
+                var table = LookupTable(snap, a, NftaSet.Table, family);
+                if (!a.TryGet(NftaSet.Name, out var na)) throw new NetlinkException(Errno.EINVAL);
                 var set = table.FindSet(na.String()) ?? throw new NetlinkException(Errno.ENOENT, null, na.Offset);
-                Single(output, b => enc.Set(b, Hdr(NftMsg.NewSet, NlmFlags.None, h, portId), table, set));
+                Single(output, b => enc.Set(b, Hdr((byte)NftMsgType.NewSet, NlmFlags.None, h, portId), table, set));
                 return false;
             }
-            case NftMsg.GetSetElem or NftMsg.GetSetElemReset:
+            case (byte)NftMsgType.GetSetElem or (byte)NftMsgType.GetSetElemReset:
                 return GetSetElem(msg, family, dump, portId, output);
-            case NftMsg.GetObj or NftMsg.GetObjReset:
+            case (byte)NftMsgType.GetObj or (byte)NftMsgType.GetObjReset:
             {
-                var a = msg.AttributeTable(ObjAttr.Max);
-                bool reset = type == NftMsg.GetObjReset;
+                var a = msg.AttributeTable(NftaObj.Max);
+                bool reset = type == (byte)NftMsgType.GetObjReset;
                 if (dump)
                 {
-                    string? tf = a.TryGet(ObjAttr.Table, out var ta) ? ta.String() : null;
-                    uint? typeFilter = a.TryGet(ObjAttr.Type, out var ty) ? ty.U32Be() : null;
+                    string? tf = a.TryGet(NftaObj.Table, out var ta) ? ta.String() : null;
+                    uint? typeFilter = a.TryGet(NftaObj.Type, out var ty) ? ty.U32Be() : null;
                     var d = new DumpWriter(output, h.Seq, portId);
                     foreach (var t in snap.Tables)
                     {
@@ -148,7 +149,7 @@ public sealed partial class NfTablesEndpoint
                         {
                             if (typeFilter is uint tyf && o.Type != tyf) continue;
                             d.Begin();
-                            enc.Object(d.B, Hdr(NftMsg.NewObj, NlmFlags.Multi | NlmFlags.Append, h, portId), t, o, (uint)Transaction.ObjectUse(t, o));
+                            enc.Object(d.B, Hdr((byte)NftMsgType.NewObj, NlmFlags.Multi | NlmFlags.Append, h, portId), t, o, (uint)Transaction.ObjectUse(t, o));
                             d.End();
                             if (reset) ResetObject(t, o);
                         }
@@ -156,16 +157,16 @@ public sealed partial class NfTablesEndpoint
                     d.Done();
                     return true;
                 }
-                var table = LookupTable(snap, a, ObjAttr.Table, family);
-                if (!a.TryGet(ObjAttr.Name, out var na) || !a.TryGet(ObjAttr.Type, out var tya)) throw new NetlinkException(Errno.EINVAL);
+                var table = LookupTable(snap, a, NftaObj.Table, family);
+                if (!a.TryGet(NftaObj.Name, out var na) || !a.TryGet(NftaObj.Type, out var tya)) throw new NetlinkException(Errno.EINVAL);
                 int oi = table.IndexOfObject(na.String(), tya.U32Be());
                 if (oi < 0) throw new NetlinkException(Errno.ENOENT, null, na.Offset);
                 var obj = table.Objects[oi];
-                Single(output, b => enc.Object(b, Hdr(NftMsg.NewObj, NlmFlags.None, h, portId), table, obj, (uint)Transaction.ObjectUse(table, obj)));
+                Single(output, b => enc.Object(b, Hdr((byte)NftMsgType.NewObj, NlmFlags.None, h, portId), table, obj, (uint)Transaction.ObjectUse(table, obj)));
                 if (reset) ResetObject(table, obj);
                 return false;
             }
-            case NftMsg.GetFlowtable:
+            case (byte)NftMsgType.GetFlowtable:
             {
                 if (dump)
                 {
@@ -173,8 +174,8 @@ public sealed partial class NfTablesEndpoint
                     return true;
                 }
                 var a = msg.AttributeTable(2);
-                LookupTable(snap, a, FlowtableAttr.Table, family);
-                if (!a.TryGet(FlowtableAttr.Name, out var na)) throw new NetlinkException(Errno.EINVAL);
+                LookupTable(snap, a, NftaFlowtable.Table, family);
+                if (!a.TryGet(NftaFlowtable.Name, out var na)) throw new NetlinkException(Errno.EINVAL);
                 throw new NetlinkException(Errno.ENOENT, null, na.Offset);
             }
         }
@@ -184,21 +185,21 @@ public sealed partial class NfTablesEndpoint
     bool GetSetElem(in NetlinkMessage msg, byte family, bool dump, uint portId, List<byte[]> output)
     {
         var h = msg.Header;
-        var a = msg.AttributeTable(SetElemListAttr.Max);
+        var a = msg.AttributeTable(NftaSetElemList.Max);
         var snap = _ns.Committed;
         var enc = _ns.Encoder;
-        var table = LookupTable(snap, a, SetElemListAttr.Table, family);
-        if (!a.TryGet(SetElemListAttr.Set, out var sa)) throw new NetlinkException(Errno.EINVAL);
+        var table = LookupTable(snap, a, NftaSetElemList.Table, family);
+        if (!a.TryGet(NftaSetElemList.Set, out var sa)) throw new NetlinkException(Errno.EINVAL);
         var set = table.FindSet(sa.String()) ?? throw new NetlinkException(Errno.ENOENT, null, sa.Offset);
         long now = _ns.NowMs();
         var all = set.Elements.Where(e => e.ExpiresAtMs is not long x || x > now).ToList();
-        var live = all.Where(e => (e.Flags & SetElemAttr.FCatchAll) == 0).ToList();
-        var catchAll = all.Where(e => (e.Flags & SetElemAttr.FCatchAll) != 0).ToList();
+        var live = all.Where(e => (e.Flags & (uint)NftSetElemFlags.Catchall) == 0).ToList();
+        var catchAll = all.Where(e => (e.Flags & (uint)NftSetElemFlags.Catchall) != 0).ToList();
         if (set.IsInterval && set.ConcatFieldLens != null)
             live.Sort((x, y) => x.InsertSeq.CompareTo(y.InsertSeq)); // pipapo keeps insertion order
         else if (set.IsInterval)
             live.Reverse(); // the rbtree walks from the highest key down
-        var hdr = Hdr(NftMsg.NewSetElem, NlmFlags.Multi, h, portId);
+        var hdr = Hdr((byte)NftMsgType.NewSetElem, NlmFlags.Multi, h, portId);
         if (dump)
         {
             // nf_tables_dump_set: one message per skb with as many elements as fit; the call that finds
@@ -244,19 +245,19 @@ public sealed partial class NfTablesEndpoint
             d.Flush();
             return true;
         }
-        if (!a.TryGet(SetElemListAttr.Elements, out var list)) throw new NetlinkException(Errno.EINVAL);
+        if (!a.TryGet(NftaSetElemList.Elements, out var list)) throw new NetlinkException(Errno.EINVAL);
         var r = list.Nested();
         var replies = new List<byte[]>();
         while (r.TryRead(out var ea))
         {
-            var et = ea.Table(SetElemAttr.Max);
-            uint flags = et.TryGet(SetElemAttr.Flags, out var fa) ? fa.U32Be() : 0;
-            byte[] key = et.TryGet(SetElemAttr.Key, out var ka) && ka.Table(1).TryGet(DataAttr.Value, out var kv) ? kv.Payload.ToArray() : [];
-            byte[]? keyEnd = et.TryGet(SetElemAttr.KeyEnd, out var kea) && kea.Table(1).TryGet(DataAttr.Value, out var kev) ? kev.Payload.ToArray() : null;
+            var et = ea.Table(NftaSetElem.Max);
+            uint flags = et.TryGet(NftaSetElem.Flags, out var fa) ? fa.U32Be() : 0;
+            byte[] key = et.TryGet(NftaSetElem.Key, out var ka) && ka.Table(1).TryGet(NftaData.Value, out var kv) ? kv.Payload.ToArray() : [];
+            byte[]? keyEnd = et.TryGet(NftaSetElem.KeyEnd, out var kea) && kea.Table(1).TryGet(NftaData.Value, out var kev) ? kev.Payload.ToArray() : null;
             var found = Find(set, key, keyEnd, flags);
             if (found == null) throw new NetlinkException(Errno.ENOENT, null, ea.Offset);
             var b = new NetlinkWriter(256);
-            var tok = enc.BeginElements(b, Hdr(NftMsg.NewSetElem, NlmFlags.None, h, portId), table, set);
+            var tok = enc.BeginElements(b, Hdr((byte)NftMsgType.NewSetElem, NlmFlags.None, h, portId), table, set);
             enc.Element(b, found);
             enc.EndElements(b, tok);
             replies.Add(b.ToArray());
@@ -272,7 +273,7 @@ public sealed partial class NfTablesEndpoint
         if (!s.IsInterval) return null;
         // the range holding the key starts at the last element at or below it
         var (below, _) = s.Elements.Around(key);
-        return below is { IsIntervalEnd: false } && (below.Flags & SetElemAttr.FCatchAll) == 0 ? below : null;
+        return below is { IsIntervalEnd: false } && (below.Flags & (uint)NftSetElemFlags.Catchall) == 0 ? below : null;
     }
 
     static uint ChainUse(ChainRecord c, Dictionary<string, int> refs) => (uint)(c.Rules.Count + refs.GetValueOrDefault(c.Name));

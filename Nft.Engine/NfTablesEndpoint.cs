@@ -1,4 +1,5 @@
 using Nft.Engine.Model;
+using Nft.Bytecode;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -32,7 +33,7 @@ public sealed partial class NfTablesEndpoint
     {
         lock (_lock)
         {
-            var owned = _ns.Committed.Tables.Where(t => (t.Flags & TableAttr.FOwner) != 0 && t.OwnerPortId == portId).ToList();
+            var owned = _ns.Committed.Tables.Where(t => (t.Flags & (uint)NftTableFlags.Owner) != 0 && t.OwnerPortId == portId).ToList();
             if (owned.Count == 0) return 0;
             var next = _ns.Committed with { Tables = _ns.Committed.Tables.RemoveAll(t => owned.Contains(t)) };
             try
@@ -142,10 +143,10 @@ public sealed partial class NfTablesEndpoint
                 byte m = Nfnl.Msg(h.Type);
                 switch (m)
                 {
-                    case NftMsg.GetGen: GetGen(msg, portId, output); break;
-                    case NftMsg.GetTable or NftMsg.GetChain or NftMsg.GetRule or NftMsg.GetRuleReset or NftMsg.GetSet
-                        or NftMsg.GetSetElem or NftMsg.GetSetElemReset or NftMsg.GetObj or NftMsg.GetObjReset
-                        or NftMsg.GetFlowtable:
+                    case (byte)NftMsgType.GetGen: GetGen(msg, portId, output); break;
+                    case (byte)NftMsgType.GetTable or (byte)NftMsgType.GetChain or (byte)NftMsgType.GetRule or (byte)NftMsgType.GetRuleReset or (byte)NftMsgType.GetSet
+                        or (byte)NftMsgType.GetSetElem or (byte)NftMsgType.GetSetElemReset or (byte)NftMsgType.GetObj or (byte)NftMsgType.GetObjReset
+                        or (byte)NftMsgType.GetFlowtable:
                         if ((msg.Header.Flags & NlmFlags.Dump) != 0 && dumpRest != null)
                         {
                             err = Errno.EBUSY; // netlink_dump_start: this socket's dump is still running
@@ -180,7 +181,7 @@ public sealed partial class NfTablesEndpoint
     void GetGen(in NetlinkMessage msg, uint portId, List<byte[]> output)
     {
         var b = new NetlinkWriter(64);
-        WriteGen(b, NftMsg.NewGen, NlmFlags.None, msg.Header.Seq, portId);
+        WriteGen(b, (byte)NftMsgType.NewGen, NlmFlags.None, msg.Header.Seq, portId);
         output.Add(b.ToArray());
     }
 
@@ -188,9 +189,9 @@ public sealed partial class NfTablesEndpoint
     {
         var (pid, name) = Requester(portId);
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, type, flags, seq, portId, NfProto.Unspec, _ns.ResId);
-        b.PutU32Be(GenAttr.Id, _ns.Generation);
-        b.PutU32Be(GenAttr.ProcPid, pid);
-        b.PutString(GenAttr.ProcName, name);
+        b.PutU32Be(NftaGen.Id, _ns.Generation);
+        b.PutU32Be(NftaGen.ProcPid, pid);
+        b.PutString(NftaGen.ProcName, name);
         b.EndMessage(m);
     }
 
@@ -334,7 +335,7 @@ public sealed partial class NfTablesEndpoint
             var attrs = msg.Attributes();
             while (attrs.TryRead(out var a))
             {
-                if (a.Type != RuleAttr.Expressions) continue;
+                if (a.Type != NftaRule.Expressions) continue;
                 var list = a.Nested();
                 for (int i = 0; list.TryRead(out var elem); i++)
                     if (i == index) return elem.Offset;
@@ -393,7 +394,7 @@ public sealed partial class NfTablesEndpoint
                 if (h.Has(NlmFlags.Ack)) endAck = new Outcome(int.MaxValue, msg.Bytes.ToArray(), h, 0, null, -1);
                 break;
             }
-            else if (h.Type < NlMsgType.MinType || Nfnl.Subsys(h.Type) != Nfnl.SubsysNftables || Nfnl.Msg(h.Type) >= NftMsg.Max)
+            else if (h.Type < NlMsgType.MinType || Nfnl.Subsys(h.Type) != Nfnl.SubsysNftables || Nfnl.Msg(h.Type) >= ((byte)NftMsgType.DelDev + 1))
                 err = Errno.EINVAL;
             else
             {
@@ -446,7 +447,7 @@ public sealed partial class NfTablesEndpoint
             }
         }
         // The commit ends with NEWGEN, which reaches the requester when the first message asked for echoes.
-        if (genSeq is uint gs) WriteGen(b, NftMsg.NewGen, NlmFlags.None, gs, portId);
+        if (genSeq is uint gs) WriteGen(b, (byte)NftMsgType.NewGen, NlmFlags.None, gs, portId);
         if (b.Length > 0) output.Add(b.ToArray());
     }
 }

@@ -34,14 +34,14 @@ internal sealed class NftEncoder
     public void Table(NetlinkWriter b, Header h, TableRecord t)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        b.PutString(TableAttr.Name, t.Name);
-        b.PutU32Be(TableAttr.Use, (uint)TableUse(t));
-        b.PutU64Be(TableAttr.Handle, t.Handle);
-        if (h.Msg != NftMsg.DelTable && h.Msg != NftMsg.DestroyTable)
+        b.PutString(NftaTable.Name, t.Name);
+        b.PutU32Be(NftaTable.Use, (uint)TableUse(t));
+        b.PutU64Be(NftaTable.Handle, t.Handle);
+        if (h.Msg != (byte)NftMsgType.DelTable && h.Msg != (byte)NftMsgType.DestroyTable)
         {
-            b.PutU32Be(TableAttr.Flags, t.Flags & TableAttr.FMask);
-            if ((t.Flags & TableAttr.FOwner) != 0) b.PutU32Be(TableAttr.Owner, t.OwnerPortId);
-            if (t.UserData != null) b.PutRaw(TableAttr.UserData, t.UserData);
+            b.PutU32Be(NftaTable.Flags, t.Flags & (uint)NftTableFlags.Mask);
+            if ((t.Flags & (uint)NftTableFlags.Owner) != 0) b.PutU32Be(NftaTable.Owner, t.OwnerPortId);
+            if (t.UserData != null) b.PutRaw(NftaTable.UserData, t.UserData);
         }
         b.EndMessage(m);
     }
@@ -49,30 +49,30 @@ internal sealed class NftEncoder
     public void Chain(NetlinkWriter b, Header h, TableRecord t, ChainRecord c, uint use)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        b.PutString(ChainAttr.Table, t.Name);
-        b.PutString(ChainAttr.Name, c.Name);
-        b.PutU64Be(ChainAttr.Handle, c.Handle);
-        if (h.Msg != NftMsg.DelChain && h.Msg != NftMsg.DestroyChain)
+        b.PutString(NftaChain.Table, t.Name);
+        b.PutString(NftaChain.Name, c.Name);
+        b.PutU64Be(NftaChain.Handle, c.Handle);
+        if (h.Msg != (byte)NftMsgType.DelChain && h.Msg != (byte)NftMsgType.DestroyChain)
         {
             if (c.Hook is { } hk)
             {
-                var n = b.BeginNestedRaw(ChainAttr.Hook);
-                b.PutU32Be(HookAttr.HookNum, hk.HookNum);
-                b.PutU32Be(HookAttr.Priority, (uint)hk.Priority);
+                var n = b.BeginNestedRaw(NftaChain.Hook);
+                b.PutU32Be(NftaHook.HookNum, hk.HookNum);
+                b.PutU32Be(NftaHook.Priority, (uint)hk.Priority);
                 if (IsNetdevHook(t.Family, hk.HookNum))
                 {
-                    var d = b.BeginNestedRaw(HookAttr.Devs);
+                    var d = b.BeginNestedRaw(NftaHook.Devs);
                     foreach (var dev in hk.Devices) b.PutString(1 /* NFTA_DEVICE_NAME */, dev);
                     b.EndNested(d);
-                    if (hk.Devices.Length == 1) b.PutString(HookAttr.Dev, hk.Devices[0]);
+                    if (hk.Devices.Length == 1) b.PutString(NftaHook.Dev, hk.Devices[0]);
                 }
                 b.EndNested(n);
-                b.PutU32Be(ChainAttr.Policy, hk.Policy);
-                b.PutString(ChainAttr.Type, hk.Type);
+                b.PutU32Be(NftaChain.Policy, hk.Policy);
+                b.PutString(NftaChain.Type, hk.Type);
             }
-            if (c.Flags != 0) b.PutU32Be(ChainAttr.Flags, c.Flags);
-            b.PutU32Be(ChainAttr.Use, use);
-            if (c.UserData != null) b.PutRaw(ChainAttr.UserData, c.UserData);
+            if (c.Flags != 0) b.PutU32Be(NftaChain.Flags, c.Flags);
+            b.PutU32Be(NftaChain.Use, use);
+            if (c.UserData != null) b.PutRaw(NftaChain.UserData, c.UserData);
         }
         b.EndMessage(m);
     }
@@ -118,33 +118,33 @@ internal sealed class NftEncoder
     public void Set(NetlinkWriter b, Header h, TableRecord t, SetRecord s)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        b.PutString(SetAttr.Table, t.Name);
-        b.PutString(SetAttr.Name, s.Name);
-        b.PutU64Be(SetAttr.Handle, s.Handle);
-        if (h.Msg == NftMsg.DelSet || h.Msg == NftMsg.DestroySet)
+        b.PutString(NftaSet.Table, t.Name);
+        b.PutString(NftaSet.Name, s.Name);
+        b.PutU64Be(NftaSet.Handle, s.Handle);
+        if (h.Msg == (byte)NftMsgType.DelSet || h.Msg == (byte)NftMsgType.DestroySet)
         {
             b.EndMessage(m);
             return;
         }
-        if (s.Flags != 0) b.PutU32Be(SetAttr.Flags, s.Flags);
-        b.PutU32Be(SetAttr.KeyType, s.KeyType);
-        b.PutU32Be(SetAttr.KeyLen, s.KeyLen);
+        if (s.Flags != 0) b.PutU32Be(NftaSet.Flags, s.Flags);
+        b.PutU32Be(NftaSet.KeyType, s.KeyType);
+        b.PutU32Be(NftaSet.KeyLen, s.KeyLen);
         if (s.IsMap)
         {
-            b.PutU32Be(SetAttr.DataType, s.DataType ?? 0);
-            b.PutU32Be(SetAttr.DataLen, s.DataLen ?? 0);
+            b.PutU32Be(NftaSet.DataType, s.DataType ?? 0);
+            b.PutU32Be(NftaSet.DataLen, s.DataLen ?? 0);
         }
-        if ((s.Flags & SetAttr.FObject) != 0) b.PutU32Be(SetAttr.ObjType, s.ObjType ?? 0);
-        if (s.Timeout is ulong to && to != 0) b.PutU64Be(SetAttr.Timeout, to);
-        if (s.GcInterval is uint gc && gc != 0) b.PutU32Be(SetAttr.GcInterval, gc);
-        if (s.Policy is uint pol && pol != 0) b.PutU32Be(SetAttr.Policy, pol);
-        if (s.UserData != null) b.PutRaw(SetAttr.UserData, s.UserData);
-        new SetDesc(s.DescSize is uint size && size != 0 ? size : null, s.ConcatFieldLens).Encode(b, SetAttr.Desc, WireFormat.Kernel);
-        b.PutU32Be(SetAttr.Count, (uint)s.Elements.Countable);
-        if (s.Expr != null) ExpressionCodec.Encode(b, s.Expr, SetAttr.Expr, WireFormat.Kernel);
+        if ((s.Flags & (uint)NftSetFlags.Object) != 0) b.PutU32Be(NftaSet.ObjType, s.ObjType ?? 0);
+        if (s.Timeout is ulong to && to != 0) b.PutU64Be(NftaSet.Timeout, to);
+        if (s.GcInterval is uint gc && gc != 0) b.PutU32Be(NftaSet.GcInterval, gc);
+        if (s.Policy is uint pol && pol != 0) b.PutU32Be(NftaSet.Policy, pol);
+        if (s.UserData != null) b.PutRaw(NftaSet.UserData, s.UserData);
+        new SetDesc(s.DescSize is uint size && size != 0 ? size : null, s.ConcatFieldLens).Encode(b, NftaSet.Desc, WireFormat.Kernel);
+        b.PutU32Be(NftaSet.Count, (uint)s.Elements.Countable);
+        if (s.Expr != null) ExpressionCodec.Encode(b, s.Expr, NftaSet.Expr, WireFormat.Kernel);
         else if (s.Expressions != null)
         {
-            var list = b.BeginNestedRaw(SetAttr.Expressions);
+            var list = b.BeginNestedRaw(NftaSet.Expressions);
             foreach (var e in s.Expressions) ExpressionCodec.Encode(b, e, NftaList.Elem, WireFormat.Kernel);
             b.EndNested(list);
         }
@@ -155,9 +155,9 @@ internal sealed class NftEncoder
     public (NetlinkWriter.Token Msg, NetlinkWriter.Token List) BeginElements(NetlinkWriter b, Header h, TableRecord t, SetRecord s)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        b.PutString(SetElemListAttr.Table, t.Name);
-        b.PutString(SetElemListAttr.Set, s.Name);
-        return (m, b.BeginNestedRaw(SetElemListAttr.Elements));
+        b.PutString(NftaSetElemList.Table, t.Name);
+        b.PutString(NftaSetElemList.Set, s.Name);
+        return (m, b.BeginNestedRaw(NftaSetElemList.Elements));
     }
 
     public void EndElements(NetlinkWriter b, (NetlinkWriter.Token Msg, NetlinkWriter.Token List) tok)
@@ -175,20 +175,20 @@ internal sealed class NftEncoder
     public void Object(NetlinkWriter b, Header h, TableRecord t, ObjectRecord o, uint use)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        b.PutString(ObjAttr.Table, t.Name);
-        b.PutString(ObjAttr.Name, o.Name);
-        b.PutU32Be(ObjAttr.Type, o.Type);
-        b.PutU64Be(ObjAttr.Handle, o.Handle);
-        if (h.Msg != NftMsg.DelObj && h.Msg != NftMsg.DestroyObj)
+        b.PutString(NftaObj.Table, t.Name);
+        b.PutString(NftaObj.Name, o.Name);
+        b.PutU32Be(NftaObj.Type, o.Type);
+        b.PutU64Be(NftaObj.Handle, o.Handle);
+        if (h.Msg != (byte)NftMsgType.DelObj && h.Msg != (byte)NftMsgType.DestroyObj)
         {
-            b.PutU32Be(ObjAttr.Use, use);
-            var d = b.BeginNestedRaw(ObjAttr.Data);
+            b.PutU32Be(NftaObj.Use, use);
+            var d = b.BeginNestedRaw(NftaObj.Data);
             var state = o.Counter is { } cell
                 ? WithTotals(o.Data, cell, _backend.ReadCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name)))
                 : o.Data;
             state.EncodeData(b, WireFormat.Kernel);
             b.EndNested(d);
-            if (o.UserData != null) b.PutRaw(ObjAttr.UserData, o.UserData);
+            if (o.UserData != null) b.PutRaw(NftaObj.UserData, o.UserData);
         }
         b.EndMessage(m);
     }

@@ -1,5 +1,6 @@
 using Nft.Bytecode.Expressions;
 using Nft.Engine.Model;
+using Nft.Bytecode;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -9,39 +10,39 @@ internal sealed partial class Transaction
 {
     static string ObjKind(uint type) => type switch
     {
-        ObjAttr.TCounter => "counter", ObjAttr.TQuota => "quota", ObjAttr.TLimit => "limit",
-        ObjAttr.TCtHelper => "ct helper", ObjAttr.TConnlimit => "connlimit", ObjAttr.TTunnel => "tunnel",
-        ObjAttr.TCtTimeout => "ct timeout", ObjAttr.TSecmark => "secmark", ObjAttr.TCtExpect => "ct expectation",
-        ObjAttr.TSynproxy => "synproxy", _ => "",
+        (uint)NftObjectType.Counter => "counter", (uint)NftObjectType.Quota => "quota", (uint)NftObjectType.Limit => "limit",
+        (uint)NftObjectType.CtHelper => "ct helper", (uint)NftObjectType.Connlimit => "connlimit", (uint)NftObjectType.Tunnel => "tunnel",
+        (uint)NftObjectType.CtTimeout => "ct timeout", (uint)NftObjectType.Secmark => "secmark", (uint)NftObjectType.CtExpect => "ct expectation",
+        (uint)NftObjectType.Synproxy => "synproxy", _ => "",
     };
 
     void NewObj(in NetlinkMessage m, byte family)
     {
-        var a = m.AttributeTable(ObjAttr.Max);
-        if (!a.Has(ObjAttr.Type) || !a.TryGet(ObjAttr.Name, out var na) || !a.TryGet(ObjAttr.Data, out var da))
+        var a = m.AttributeTable(NftaObj.Max);
+        if (!a.Has(NftaObj.Type) || !a.TryGet(NftaObj.Name, out var na) || !a.TryGet(NftaObj.Data, out var da))
             throw Err(Errno.EINVAL);
-        int ti = TableIndex(a, ObjAttr.Table, family);
+        int ti = TableIndex(a, NftaObj.Table, family);
         var t = Work.Tables[ti];
-        uint type = U32(a[ObjAttr.Type]);
+        uint type = U32(a[NftaObj.Type]);
         string name = ReadName(na);
         int oi = t.IndexOfObject(name, type);
         if (oi >= 0)
         {
             if (_req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST, na.Offset);
             if (_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
-            if (type != ObjAttr.TQuota) return; // only quota has an update operation
+            if (type != (uint)NftObjectType.Quota) return; // only quota has an update operation
             var old = t.Objects[oi];
             var upd = old with { Data = State(type, da) };
             var nt2 = t with { Objects = t.Objects.SetItem(oi, upd) };
             PutTable(ti, nt2);
             MarkChanged();
-            Notify((b, h) => Enc.Object(b, h, nt2, upd, (uint)ObjectUse(nt2, upd)), NftMsg.NewObj, CreateExcl);
+            Notify((b, h) => Enc.Object(b, h, nt2, upd, (uint)ObjectUse(nt2, upd)), (byte)NftMsgType.NewObj, CreateExcl);
             return;
         }
         string kind = ObjKind(type);
         if (kind.Length == 0) throw Err(Errno.ENOENT);
-        if (type is not (ObjAttr.TCounter or ObjAttr.TQuota or ObjAttr.TLimit) && _ns.Options.RefuseOutOfScope)
-            throw Err(Errno.EOPNOTSUPP, a[ObjAttr.Type].Offset, $"bpfilter-nft: {kind} objects are not supported");
+        if (type is not ((uint)NftObjectType.Counter or (uint)NftObjectType.Quota or (uint)NftObjectType.Limit) && _ns.Options.RefuseOutOfScope)
+            throw Err(Errno.EOPNOTSUPP, a[NftaObj.Type].Offset, $"bpfilter-nft: {kind} objects are not supported");
         var state = State(type, da);
         CounterCell? cell = state switch
         {
@@ -50,12 +51,12 @@ internal sealed partial class Transaction
             _ => null,
         };
         ulong handle = t.Handles.Next();
-        byte[]? udata = a.TryGet(ObjAttr.UserData, out var ua) ? ua.Payload.ToArray() : null;
+        byte[]? udata = a.TryGet(NftaObj.UserData, out var ua) ? ua.Payload.ToArray() : null;
         var obj = new ObjectRecord(name, type, handle, state, udata, cell);
         var nt = t with { Objects = t.Objects.Add(obj) };
         PutTable(ti, nt);
         MarkChanged();
-        Notify((b, h) => Enc.Object(b, h, nt, obj, 0), NftMsg.NewObj, CreateExcl);
+        Notify((b, h) => Enc.Object(b, h, nt, obj, 0), (byte)NftMsgType.NewObj, CreateExcl);
     }
 
     /// <summary>
@@ -80,13 +81,13 @@ internal sealed partial class Transaction
 
     void DelObj(in NetlinkMessage m, byte family, bool destroy)
     {
-        var a = m.AttributeTable(ObjAttr.Max);
-        if (!a.Has(ObjAttr.Type) || (!a.Has(ObjAttr.Name) && !a.Has(ObjAttr.Handle))) throw Err(Errno.EINVAL);
-        int ti = TableIndex(a, ObjAttr.Table, family);
+        var a = m.AttributeTable(NftaObj.Max);
+        if (!a.Has(NftaObj.Type) || (!a.Has(NftaObj.Name) && !a.Has(NftaObj.Handle))) throw Err(Errno.EINVAL);
+        int ti = TableIndex(a, NftaObj.Table, family);
         var t = Work.Tables[ti];
-        uint type = U32(a[ObjAttr.Type]);
+        uint type = U32(a[NftaObj.Type]);
         int oi, attrOff;
-        if (a.TryGet(ObjAttr.Handle, out var ha))
+        if (a.TryGet(NftaObj.Handle, out var ha))
         {
             attrOff = ha.Offset;
             oi = t.IndexOfObject(U64(ha));
@@ -94,7 +95,7 @@ internal sealed partial class Transaction
         }
         else
         {
-            var na = a[ObjAttr.Name];
+            var na = a[NftaObj.Name];
             attrOff = na.Offset;
             oi = t.IndexOfObject(ReadName(na), type);
         }
@@ -108,6 +109,6 @@ internal sealed partial class Transaction
         var nt = t with { Objects = t.Objects.RemoveAt(oi) };
         PutTable(ti, nt);
         MarkChanged();
-        Notify((b, h) => Enc.Object(b, h, nt, o, 0), NftMsg.DelObj, NlmFlags.None);
+        Notify((b, h) => Enc.Object(b, h, nt, o, 0), (byte)NftMsgType.DelObj, NlmFlags.None);
     }
 }

@@ -3,6 +3,7 @@ using Nft.Bytecode.Data;
 using Nft.Bytecode.Expressions;
 using Nft.Bytecode.Objects;
 using Nft.Engine.Model;
+using Nft.Bytecode;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -16,13 +17,13 @@ internal sealed partial class Transaction
     (int Ti, int Ci) RuleChain(in AttributeTable a, byte family, int ti)
     {
         var t = Work.Tables[ti];
-        if (a.TryGet(RuleAttr.Chain, out var ca))
+        if (a.TryGet(NftaRule.Chain, out var ca))
         {
             int ci = t.IndexOfChain(ReadName(ca));
             if (ci < 0) throw Err(Errno.ENOENT, ca.Offset);
             return (ti, ci);
         }
-        if (a.TryGet(RuleAttr.ChainId, out var cid))
+        if (a.TryGet(NftaRule.ChainId, out var cid))
         {
             if (_chainIds.TryGetValue(U32(cid), out var id) && id.Family == t.Family && id.Table == t.Name
                 && t.IndexOfChain(id.Handle) is int ci and >= 0)
@@ -34,8 +35,8 @@ internal sealed partial class Transaction
 
     void NewRule(in NetlinkMessage m, byte family)
     {
-        var a = m.AttributeTable(RuleAttr.Max);
-        int ti = TableIndex(a, RuleAttr.Table, family);
+        var a = m.AttributeTable(NftaRule.Max);
+        int ti = TableIndex(a, NftaRule.Table, family);
         var (_, ci) = RuleChain(a, family, ti);
         var t = Work.Tables[ti];
         var chain = t.Chains[ci];
@@ -43,7 +44,7 @@ internal sealed partial class Transaction
         int oldIndex = -1;
         ulong handle;
         bool replace = false;
-        if (a.TryGet(RuleAttr.Handle, out var ha))
+        if (a.TryGet(NftaRule.Handle, out var ha))
         {
             handle = U64(ha);
             oldIndex = chain.IndexOfRule(handle);
@@ -56,12 +57,12 @@ internal sealed partial class Transaction
         {
             if (!_req.Has(NlmFlags.Create) || _req.Has(NlmFlags.Replace)) throw Err(Errno.EINVAL);
             handle = t.Handles.Next();
-            if (a.TryGet(RuleAttr.Position, out var pa))
+            if (a.TryGet(NftaRule.Position, out var pa))
             {
                 oldIndex = chain.IndexOfRule(U64(pa));
                 if (oldIndex < 0) throw Err(Errno.ENOENT, pa.Offset);
             }
-            else if (a.TryGet(RuleAttr.PositionId, out var pia))
+            else if (a.TryGet(NftaRule.PositionId, out var pia))
             {
                 if (!_ruleIds.TryGetValue(U32(pia), out var rid) || rid.Family != t.Family || rid.Table != t.Name
                     || rid.Chain != chain.Handle || (oldIndex = chain.IndexOfRule(rid.Handle)) < 0)
@@ -69,11 +70,11 @@ internal sealed partial class Transaction
             }
         }
 
-        var exprs = a.TryGet(RuleAttr.Expressions, out var ea)
+        var exprs = a.TryGet(NftaRule.Expressions, out var ea)
             ? ParseExpressions(ea, t, chain)
             : ImmutableArray<Expression>.Empty;
         byte[]? udata = null;
-        if (a.TryGet(RuleAttr.UserData, out var ua))
+        if (a.TryGet(NftaRule.UserData, out var ua))
         {
             if (ua.Payload.Length > NftLimits.UserDataMaxLen) throw Err(Errno.ERANGE, ua.Offset, "Attribute failed policy validation");
             udata = ua.Payload.ToArray();
@@ -85,7 +86,7 @@ internal sealed partial class Transaction
         {
             var old = rules[oldIndex];
             rules = rules.SetItem(oldIndex, rule);
-            Notify((b, h) => Enc.Rule(b, h, t, chain, old, null), NftMsg.DelRule, NlmFlags.None);
+            Notify((b, h) => Enc.Rule(b, h, t, chain, old, null), (byte)NftMsgType.DelRule, NlmFlags.None);
         }
         else if (_req.Has(NlmFlags.Append))
             rules = oldIndex >= 0 ? rules.Insert(oldIndex + 1, rule) : rules.Add(rule);
@@ -95,7 +96,7 @@ internal sealed partial class Transaction
         var nc = chain with { Rules = rules };
         var nt = t with { Chains = t.Chains.SetItem(ci, nc) };
         PutTable(ti, nt);
-        if (a.TryGet(RuleAttr.Id, out var ida)) _ruleIds[U32(ida)] = (t.Family, t.Name, chain.Handle, handle);
+        if (a.TryGet(NftaRule.Id, out var ida)) _ruleIds[U32(ida)] = (t.Family, t.Name, chain.Handle, handle);
         Origins[(t.Family, t.Name, handle)] = _msgIndex;
         MarkChanged();
         var flags = (_req.Flags & (NlmFlags.Append | NlmFlags.Replace)) != 0 ? NlmFlags.Append : NlmFlags.None;
@@ -113,7 +114,7 @@ internal sealed partial class Transaction
             int ri = fc.IndexOfRule(rule.Handle);
             ulong? pos = ri > 0 && ri < fc.Rules.Count - 1 ? fc.Rules[ri - 1].Handle : null;
             Enc.Rule(b, h, ft, fc, rule, pos);
-        }, NftMsg.NewRule, flags);
+        }, (byte)NftMsgType.NewRule, flags);
         if (ValidateEachRule) ChainValidator.Validate(nt);
     }
 
@@ -174,8 +175,8 @@ internal sealed partial class Transaction
             case DynsetExpr d:
             {
                 var set = ResolveSet(t, d.SetName, d.SetId);
-                if ((set.Flags & SetAttr.FConstant) != 0) throw Err(Errno.EBUSY);
-                if ((set.Flags & SetAttr.FObject) != 0) throw Err(Errno.EOPNOTSUPP);
+                if ((set.Flags & (uint)NftSetFlags.Constant) != 0) throw Err(Errno.EBUSY);
+                if ((set.Flags & (uint)NftSetFlags.Object) != 0) throw Err(Errno.EOPNOTSUPP);
                 return d with { SetName = set.Name };
             }
             case ObjRefExpr o when o.ImmType != null && o.ImmName != null:
@@ -184,7 +185,7 @@ internal sealed partial class Transaction
             case ObjRefExpr o when o.SetSReg != null && (o.SetName != null || o.SetId != null):
             {
                 var set = ResolveSet(t, o.SetName, o.SetId);
-                if ((set.Flags & SetAttr.FObject) == 0) throw Err(Errno.EINVAL);
+                if ((set.Flags & (uint)NftSetFlags.Object) == 0) throw Err(Errno.EINVAL);
                 return o with { SetName = set.Name };
             }
             case ObjRefExpr:
@@ -214,9 +215,9 @@ internal sealed partial class Transaction
         int code = v.Code;
         switch (code)
         {
-            case VerdictCode.Continue or VerdictCode.Break or VerdictCode.Return:
+            case Verdict.Continue or Verdict.Break or Verdict.Return:
                 return (code, null);
-            case VerdictCode.Jump or VerdictCode.Goto:
+            case Verdict.Jump or Verdict.Goto:
             {
                 ChainRecord? target = null;
                 if (v.Chain is string cn) target = t.FindChain(cn);
@@ -229,7 +230,7 @@ internal sealed partial class Transaction
                 return (code, target.Name);
             }
             default:
-                if ((code & 0xff) is VerdictCode.Accept or VerdictCode.Drop or VerdictCode.Queue) return (code, null);
+                if ((code & 0xff) is Verdict.Accept or Verdict.Drop or Verdict.Queue) return (code, null);
                 throw Err(Errno.EINVAL);
         }
     }
@@ -246,16 +247,16 @@ internal sealed partial class Transaction
 
     void DelRule(in NetlinkMessage m, byte family, bool destroy)
     {
-        var a = m.AttributeTable(RuleAttr.Max);
-        int ti = TableIndex(a, RuleAttr.Table, family);
+        var a = m.AttributeTable(NftaRule.Max);
+        int ti = TableIndex(a, NftaRule.Table, family);
         var t = Work.Tables[ti];
-        if (a.TryGet(RuleAttr.Chain, out var ca))
+        if (a.TryGet(NftaRule.Chain, out var ca))
         {
             int ci = t.IndexOfChain(ReadName(ca));
             if (ci < 0) throw Err(Errno.ENOENT, ca.Offset);
             var c = t.Chains[ci];
-            if ((c.Flags & ChainAttr.FBinding) != 0) throw Err(Errno.EOPNOTSUPP);
-            if (a.TryGet(RuleAttr.Handle, out var ha))
+            if ((c.Flags & (uint)NftChainFlags.Binding) != 0) throw Err(Errno.EOPNOTSUPP);
+            if (a.TryGet(NftaRule.Handle, out var ha))
             {
                 int ri = c.IndexOfRule(U64(ha));
                 if (ri < 0)
@@ -265,7 +266,7 @@ internal sealed partial class Transaction
                 }
                 RemoveRules(ti, ci, [ri]);
             }
-            else if (a.TryGet(RuleAttr.Id, out var ida))
+            else if (a.TryGet(NftaRule.Id, out var ida))
             {
                 int ri = _ruleIds.TryGetValue(U32(ida), out var rid) && rid.Family == t.Family && rid.Table == t.Name
                     && rid.Chain == c.Handle ? c.IndexOfRule(rid.Handle) : -1;
@@ -279,7 +280,7 @@ internal sealed partial class Transaction
             return;
         }
         for (int ci = 0; ci < t.Chains.Count; ci++)
-            if ((Work.Tables[ti].Chains[ci].Flags & ChainAttr.FBinding) == 0)
+            if ((Work.Tables[ti].Chains[ci].Flags & (uint)NftChainFlags.Binding) == 0)
                 RemoveRules(ti, ci, Enumerable.Range(0, Work.Tables[ti].Chains[ci].Rules.Count).ToArray());
     }
 
@@ -293,7 +294,7 @@ internal sealed partial class Transaction
         {
             var r = c.Rules[i];
             removed.Add(r.Handle);
-            Notify((b, h) => Enc.Rule(b, h, t, c, r, null), NftMsg.DelRule, NlmFlags.None);
+            Notify((b, h) => Enc.Rule(b, h, t, c, r, null), (byte)NftMsgType.DelRule, NlmFlags.None);
         }
         var boundSets = c.Rules.Where(r => removed.Contains(r.Handle))
             .SelectMany(r => r.Expressions).Select(ExprRefs.SetName).OfType<string>().ToHashSet();

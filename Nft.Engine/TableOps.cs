@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Nft.Engine.Model;
+using Nft.Bytecode;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -9,14 +10,14 @@ internal sealed partial class Transaction
 {
     void NewTable(in NetlinkMessage m, byte family)
     {
-        var a = m.AttributeTable(TableAttr.Max);
-        if (!a.TryGet(TableAttr.Name, out var na)) throw Err(Errno.EINVAL);
+        var a = m.AttributeTable(NftaTable.Max);
+        if (!a.TryGet(NftaTable.Name, out var na)) throw Err(Errno.EINVAL);
         string name = ReadName(na);
         int i = Work.IndexOfTable(family, name);
         if (i >= 0)
         {
             var t = Work.Tables[i];
-            if ((t.Flags & TableAttr.FOwner) != 0 && t.OwnerPortId != PortId) throw Err(Errno.EPERM, na.Offset);
+            if ((t.Flags & (uint)NftTableFlags.Owner) != 0 && t.OwnerPortId != PortId) throw Err(Errno.EPERM, na.Offset);
             if (_req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST, na.Offset);
             if (_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
             UpdateTable(i, t, a);
@@ -24,39 +25,39 @@ internal sealed partial class Transaction
         }
         if (!NfProto.Known(family)) throw Err(Errno.EOPNOTSUPP);
         if (family is NfProto.Bridge or NfProto.Arp && _ns.Options.RefuseOutOfScope)
-            throw Err(Errno.EOPNOTSUPP, na.Offset, $"bpfilter-nft: {NfProto.Name(family)} tables are not supported");
-        uint flags = a.TryGet(TableAttr.Flags, out var fa) ? U32(fa) : 0;
-        if ((flags & ~TableAttr.FMask) != 0) throw Err(Errno.EOPNOTSUPP);
-        byte[]? udata = a.TryGet(TableAttr.UserData, out var ua) ? ua.Payload.ToArray() : null;
+            throw Err(Errno.EOPNOTSUPP, na.Offset, $"bpfilter-nft: {(family == NfProto.Bridge ? "bridge" : "arp")} tables are not supported");
+        uint flags = a.TryGet(NftaTable.Flags, out var fa) ? U32(fa) : 0;
+        if ((flags & ~(uint)NftTableFlags.Mask) != 0) throw Err(Errno.EOPNOTSUPP);
+        byte[]? udata = a.TryGet(NftaTable.UserData, out var ua) ? ua.Payload.ToArray() : null;
         if (udata is { Length: > NftLimits.UserDataMaxLen }) throw Err(Errno.ERANGE, ua.Offset, "Attribute failed policy validation");
         var table = new TableRecord(family, name, ++_ns.TableHandle, flags, udata,
-            (flags & TableAttr.FOwner) != 0 ? PortId : 0, new HandleCounter(),
+            (flags & (uint)NftTableFlags.Owner) != 0 ? PortId : 0, new HandleCounter(),
             ImmutableList<ChainRecord>.Empty, ImmutableList<SetRecord>.Empty, ImmutableList<ObjectRecord>.Empty);
         Work = Work with { Tables = Work.Tables.Add(table) };
         MarkChanged();
         var flagsCopy = CreateExcl;
-        Notify((b, h) => Enc.Table(b, h, table), NftMsg.NewTable, flagsCopy);
+        Notify((b, h) => Enc.Table(b, h, table), (byte)NftMsgType.NewTable, flagsCopy);
     }
 
     void UpdateTable(int i, TableRecord t, in AttributeTable a)
     {
-        if (!a.TryGet(TableAttr.Flags, out var fa)) return;
+        if (!a.TryGet(NftaTable.Flags, out var fa)) return;
         uint flags = U32(fa);
-        if ((flags & ~TableAttr.FMask) != 0) throw Err(Errno.EOPNOTSUPP);
+        if ((flags & ~(uint)NftTableFlags.Mask) != 0) throw Err(Errno.EOPNOTSUPP);
         if (flags == t.Flags) return;
         // Ownership can neither be dropped nor taken over by an update.
-        if (((t.Flags & TableAttr.FOwner) != 0) != ((flags & TableAttr.FOwner) != 0)) throw Err(Errno.EOPNOTSUPP);
+        if (((t.Flags & (uint)NftTableFlags.Owner) != 0) != ((flags & (uint)NftTableFlags.Owner) != 0)) throw Err(Errno.EOPNOTSUPP);
         var nt = t with { Flags = flags };
         PutTable(i, nt);
         MarkChanged();
-        Notify((b, h) => Enc.Table(b, h, nt), NftMsg.NewTable, CreateExcl);
+        Notify((b, h) => Enc.Table(b, h, nt), (byte)NftMsgType.NewTable, CreateExcl);
     }
 
     void DelTable(in NetlinkMessage m, byte family, bool destroy)
     {
-        var a = m.AttributeTable(TableAttr.Max);
-        bool hasName = a.TryGet(TableAttr.Name, out var na);
-        bool hasHandle = a.TryGet(TableAttr.Handle, out var ha);
+        var a = m.AttributeTable(NftaTable.Max);
+        bool hasName = a.TryGet(NftaTable.Name, out var na);
+        bool hasHandle = a.TryGet(NftaTable.Handle, out var ha);
         if (family == NfProto.Unspec || (!hasName && !hasHandle))
         {
             // nft_flush: every table of the family (all families for AF_UNSPEC) the caller may see
@@ -64,7 +65,7 @@ internal sealed partial class Transaction
             foreach (var t in Work.Tables.ToArray())
             {
                 if (family != NfProto.Unspec && t.Family != family) continue;
-                if ((t.Flags & TableAttr.FOwner) != 0 && t.OwnerPortId != PortId) continue;
+                if ((t.Flags & (uint)NftTableFlags.Owner) != 0 && t.OwnerPortId != PortId) continue;
                 if (only != null && t.Name != only) continue;
                 FlushAndDeleteTable(t);
             }
@@ -91,7 +92,7 @@ internal sealed partial class Transaction
             throw Err(Errno.ENOENT, attrOff);
         }
         var table = Work.Tables[i];
-        if ((table.Flags & TableAttr.FOwner) != 0 && table.OwnerPortId != PortId) throw Err(Errno.EPERM, attrOff);
+        if ((table.Flags & (uint)NftTableFlags.Owner) != 0 && table.OwnerPortId != PortId) throw Err(Errno.EPERM, attrOff);
         if (_req.Has(NlmFlags.NonRec) && NftEncoder.TableUse(table) > 0) throw Err(Errno.EBUSY, attrOff);
         FlushAndDeleteTable(table);
     }
@@ -103,25 +104,25 @@ internal sealed partial class Transaction
             foreach (var r in c.Rules)
             {
                 var (cc, rr) = (c, r);
-                Notify((b, h) => Enc.Rule(b, h, t, cc, rr, null), NftMsg.DelRule, NlmFlags.None);
+                Notify((b, h) => Enc.Rule(b, h, t, cc, rr, null), (byte)NftMsgType.DelRule, NlmFlags.None);
             }
         foreach (var s in t.Sets)
         {
             if (s.IsAnonymous) continue;
             var ss = s;
-            Notify((b, h) => Enc.Set(b, h, t, ss), NftMsg.DelSet, NlmFlags.None);
+            Notify((b, h) => Enc.Set(b, h, t, ss), (byte)NftMsgType.DelSet, NlmFlags.None);
         }
         foreach (var o in t.Objects)
         {
             var oo = o;
-            Notify((b, h) => Enc.Object(b, h, t, oo, 0), NftMsg.DelObj, NlmFlags.None);
+            Notify((b, h) => Enc.Object(b, h, t, oo, 0), (byte)NftMsgType.DelObj, NlmFlags.None);
         }
         foreach (var c in t.Chains)
         {
             var cc = c;
-            Notify((b, h) => Enc.Chain(b, h, t, cc, 0), NftMsg.DelChain, NlmFlags.None);
+            Notify((b, h) => Enc.Chain(b, h, t, cc, 0), (byte)NftMsgType.DelChain, NlmFlags.None);
         }
-        Notify((b, h) => Enc.Table(b, h, t), NftMsg.DelTable, NlmFlags.None);
+        Notify((b, h) => Enc.Table(b, h, t), (byte)NftMsgType.DelTable, NlmFlags.None);
         Work = Work with { Tables = Work.Tables.Remove(t) };
         MarkChanged();
     }

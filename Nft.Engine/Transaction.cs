@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Nft.Engine.Model;
+using Nft.Bytecode;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -51,29 +52,29 @@ internal sealed partial class Transaction
         byte family = m.GenMsg.Family;
         switch (msg)
         {
-            case NftMsg.NewTable: NewTable(m, family); break;
-            case NftMsg.DelTable: DelTable(m, family, false); break;
-            case NftMsg.DestroyTable: DelTable(m, family, true); break;
-            case NftMsg.NewChain: NewChain(m, family); break;
-            case NftMsg.DelChain: DelChain(m, family, false); break;
-            case NftMsg.DestroyChain: DelChain(m, family, true); break;
-            case NftMsg.NewRule: NewRule(m, family); break;
-            case NftMsg.DelRule: DelRule(m, family, false); break;
-            case NftMsg.DestroyRule: DelRule(m, family, true); break;
-            case NftMsg.NewSet: NewSet(m, family); break;
-            case NftMsg.DelSet: DelSet(m, family, false); break;
-            case NftMsg.DestroySet: DelSet(m, family, true); break;
-            case NftMsg.NewSetElem: NewSetElem(m, family); break;
-            case NftMsg.DelSetElem: DelSetElem(m, family, false); break;
-            case NftMsg.DestroySetElem: DelSetElem(m, family, true); break;
-            case NftMsg.NewObj: NewObj(m, family); break;
-            case NftMsg.DelObj: DelObj(m, family, false); break;
-            case NftMsg.DestroyObj: DelObj(m, family, true); break;
-            case NftMsg.NewFlowtable:
+            case (byte)NftMsgType.NewTable: NewTable(m, family); break;
+            case (byte)NftMsgType.DelTable: DelTable(m, family, false); break;
+            case (byte)NftMsgType.DestroyTable: DelTable(m, family, true); break;
+            case (byte)NftMsgType.NewChain: NewChain(m, family); break;
+            case (byte)NftMsgType.DelChain: DelChain(m, family, false); break;
+            case (byte)NftMsgType.DestroyChain: DelChain(m, family, true); break;
+            case (byte)NftMsgType.NewRule: NewRule(m, family); break;
+            case (byte)NftMsgType.DelRule: DelRule(m, family, false); break;
+            case (byte)NftMsgType.DestroyRule: DelRule(m, family, true); break;
+            case (byte)NftMsgType.NewSet: NewSet(m, family); break;
+            case (byte)NftMsgType.DelSet: DelSet(m, family, false); break;
+            case (byte)NftMsgType.DestroySet: DelSet(m, family, true); break;
+            case (byte)NftMsgType.NewSetElem: NewSetElem(m, family); break;
+            case (byte)NftMsgType.DelSetElem: DelSetElem(m, family, false); break;
+            case (byte)NftMsgType.DestroySetElem: DelSetElem(m, family, true); break;
+            case (byte)NftMsgType.NewObj: NewObj(m, family); break;
+            case (byte)NftMsgType.DelObj: DelObj(m, family, false); break;
+            case (byte)NftMsgType.DestroyObj: DelObj(m, family, true); break;
+            case (byte)NftMsgType.NewFlowtable:
                 NewFlowtable(m, family);
                 break;
-            case NftMsg.DelFlowtable:
-            case NftMsg.DestroyFlowtable:
+            case (byte)NftMsgType.DelFlowtable:
+            case (byte)NftMsgType.DestroyFlowtable:
                 throw new NetlinkException(Errno.EOPNOTSUPP, "bpfilter-nft: flowtables are not supported");
             default:
                 // Types that exist but are not batch operations (GET*, NEWGEN, TRACE) are refused by
@@ -89,8 +90,8 @@ internal sealed partial class Transaction
     void NewFlowtable(in NetlinkMessage m, byte family)
     {
         var a = m.AttributeTable(3);
-        if (!a.Has(FlowtableAttr.Table) || !a.Has(FlowtableAttr.Name) || !a.Has(3)) throw Err(Errno.EINVAL);
-        int ti = TableIndex(a, FlowtableAttr.Table, family);
+        if (!a.Has(NftaFlowtable.Table) || !a.Has(NftaFlowtable.Name) || !a.Has(3)) throw Err(Errno.EINVAL);
+        int ti = TableIndex(a, NftaFlowtable.Table, family);
         Work.Tables[ti].Handles.Next();
         throw new NetlinkException(Errno.EOPNOTSUPP, "bpfilter-nft: flowtables are not supported");
     }
@@ -148,7 +149,7 @@ internal sealed partial class Transaction
         int i = Work.IndexOfTable(family, name);
         if (i < 0) throw Err(Errno.ENOENT, na.Offset);
         var t = Work.Tables[i];
-        if ((t.Flags & TableAttr.FOwner) != 0 && t.OwnerPortId != PortId) throw Err(Errno.EPERM, na.Offset);
+        if ((t.Flags & (uint)NftTableFlags.Owner) != 0 && t.OwnerPortId != PortId) throw Err(Errno.EPERM, na.Offset);
         return i;
     }
 
@@ -187,7 +188,7 @@ internal sealed partial class Transaction
                 foreach (var e in r.Expressions)
                     if (ExprRefs.Object(e) is var (name, type) && name == o.Name && type == o.Type) n++;
         foreach (var s in t.Sets)
-            if ((s.Flags & SetAttr.FObject) != 0 && s.ObjType == o.Type)
+            if ((s.Flags & (uint)NftSetFlags.Object) != 0 && s.ObjType == o.Type)
                 foreach (var el in s.Elements)
                     if (el.ObjRef == o.Name) n++;
         return n;

@@ -1,3 +1,4 @@
+using Nft.Bytecode;
 using Nft.Bytecode.Data;
 using Nft.Bytecode.Objects;
 
@@ -9,13 +10,13 @@ public readonly record struct ElementKey(byte[] Key, byte[]? KeyEnd, uint Flags)
     public int CompareTo(ElementKey o)
     {
         // Catch-all elements have no key: they sort last.
-        int c = (Flags & SetElemAttr.FCatchAll).CompareTo(o.Flags & SetElemAttr.FCatchAll);
+        int c = (Flags & (uint)NftSetElemFlags.Catchall).CompareTo(o.Flags & (uint)NftSetElemFlags.Catchall);
         if (c != 0) return c;
         c = Key.AsSpan().SequenceCompareTo(o.Key);
         if (c != 0) return c;
         c = (KeyEnd ?? []).AsSpan().SequenceCompareTo(o.KeyEnd ?? []);
         if (c != 0) return c;
-        return (Flags & SetElemAttr.FIntervalEnd).CompareTo(o.Flags & SetElemAttr.FIntervalEnd);
+        return (Flags & (uint)NftSetElemFlags.IntervalEnd).CompareTo(o.Flags & (uint)NftSetElemFlags.IntervalEnd);
     }
 
     public bool Equals(ElementKey o) => CompareTo(o) == 0;
@@ -25,7 +26,7 @@ public readonly record struct ElementKey(byte[] Key, byte[]? KeyEnd, uint Flags)
         var h = new HashCode();
         h.AddBytes(Key);
         if (KeyEnd != null) h.AddBytes(KeyEnd);
-        h.Add(Flags & (SetElemAttr.FCatchAll | SetElemAttr.FIntervalEnd));
+        h.Add(Flags & ((uint)NftSetElemFlags.Catchall | (uint)NftSetElemFlags.IntervalEnd));
         return h.ToHashCode();
     }
 }
@@ -45,5 +46,5 @@ public sealed record ElementRecord(ElementKey Id, SetElement Element, ulong? Tim
     public byte[]? Data => (Element.Data as ValueData)?.Value;
     public Verdict? Verdict => (Element.Data as VerdictData)?.Verdict;
     public string? ObjRef => Element.ObjRef;
-    public bool IsIntervalEnd => (Flags & SetElemAttr.FIntervalEnd) != 0;
+    public bool IsIntervalEnd => (Flags & (uint)NftSetElemFlags.IntervalEnd) != 0;
 }

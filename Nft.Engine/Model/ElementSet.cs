@@ -1,3 +1,4 @@
+using Nft.Bytecode;
 using System.Collections;
 using System.Collections.Immutable;
 
@@ -51,7 +52,7 @@ public sealed class ElementSet : IEnumerable<ElementRecord>
 
     public ElementSet Clear() => Empty;
 
-    static bool IsCountable(ElementRecord e) => (e.Flags & (SetElemAttr.FIntervalEnd | SetElemAttr.FCatchAll)) == 0;
+    static bool IsCountable(ElementRecord e) => (e.Flags & ((uint)NftSetElemFlags.IntervalEnd | (uint)NftSetElemFlags.Catchall)) == 0;
 
     /// <summary>
     /// Index of the first element whose key is greater than <paramref name="key"/> (catch-all elements,
@@ -64,7 +65,7 @@ public sealed class ElementSet : IEnumerable<ElementRecord>
         {
             int mid = (lo + hi) >>> 1;
             var x = _items[mid];
-            bool greater = (x.Flags & SetElemAttr.FCatchAll) != 0 || x.Key.AsSpan().SequenceCompareTo(key) > 0;
+            bool greater = (x.Flags & (uint)NftSetElemFlags.Catchall) != 0 || x.Key.AsSpan().SequenceCompareTo(key) > 0;
             if (greater) hi = mid;
             else lo = mid + 1;
         }
@@ -75,7 +76,7 @@ public sealed class ElementSet : IEnumerable<ElementRecord>
     public (ElementRecord? AtOrBelow, ElementRecord? Above) Around(ReadOnlySpan<byte> key)
     {
         int i = UpperBound(key);
-        return (i > 0 ? _items[i - 1] : null, i < _items.Count && (_items[i].Flags & SetElemAttr.FCatchAll) == 0 ? _items[i] : null);
+        return (i > 0 ? _items[i - 1] : null, i < _items.Count && (_items[i].Flags & (uint)NftSetElemFlags.Catchall) == 0 ? _items[i] : null);
     }
 
     public IEnumerator<ElementRecord> GetEnumerator() => _items.GetEnumerator();

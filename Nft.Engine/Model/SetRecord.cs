@@ -1,3 +1,4 @@
+using Nft.Bytecode;
 using Nft.Bytecode.Expressions;
 
 namespace Nft.Engine.Model;
@@ -25,9 +26,9 @@ public sealed record SetRecord(
     IReadOnlyList<Expression>? Expressions,
     ElementSet Elements)
 {
-    public bool IsAnonymous => (Flags & SetAttr.FAnonymous) != 0;
-    public bool IsMap => (Flags & SetAttr.FMap) != 0;
-    public bool IsInterval => (Flags & SetAttr.FInterval) != 0;
+    public bool IsAnonymous => (Flags & (uint)NftSetFlags.Anonymous) != 0;
+    public bool IsMap => (Flags & (uint)NftSetFlags.Map) != 0;
+    public bool IsInterval => (Flags & (uint)NftSetFlags.Interval) != 0;
     public bool HasStatements => Expr != null || Expressions != null;
-    public bool IsVerdictMap => IsMap && DataType == DataAttr.VerdictMapType;
+    public bool IsVerdictMap => IsMap && DataType == Nft.Bytecode.Objects.Set.VerdictDataType;
 }
