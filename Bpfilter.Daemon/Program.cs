@@ -30,8 +30,8 @@ using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
 // Enforcement (Bpfilter.Daemon/Enforcement) compiles every committed base chain to BPF; --no-enforce keeps the emulation alone.
 using var backend = options.Enforce ? new Bpfilter.Daemon.Enforcement.BpfRulesetBackend(Log) : null;
-var endpoint = new Bpfilter.Daemon.NfTables.NfTablesEndpoint(new Bpfilter.Daemon.NfTables.NfTablesOptions { Backend = backend });
-await using var server = new DaemonServer(endpoint, options.SocketPath, options.SocketMode, Log);
+var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions { Backend = backend });
+await using var server = new DaemonServer(new EngineEndpoint(endpoint), options.SocketPath, options.SocketMode, Log);
 try
 {
     server.Start();

@@ -1,16 +1,16 @@
 namespace Nft.Bytecode;
 
 [Flags]
-public enum NftTableFlags : uint { None = 0, Dormant = 0x1, Owner = 0x2 }
+public enum NftTableFlags : uint { None = 0, Dormant = 0x1, Owner = 0x2, Mask = Dormant | Owner }
 
 [Flags]
-public enum NftChainFlags : uint { None = 0, Base = 0x1, HwOffload = 0x2, Binding = 0x4 }
+public enum NftChainFlags : uint { None = 0, Base = 0x1, HwOffload = 0x2, Binding = 0x4, Mask = Base | HwOffload | Binding }
 
 [Flags]
 public enum NftSetFlags : uint
 {
     None = 0, Anonymous = 0x1, Constant = 0x2, Interval = 0x4, Map = 0x8, Timeout = 0x10, Eval = 0x20,
-    Object = 0x40, Concat = 0x80, Expr = 0x100,
+    Object = 0x40, Concat = 0x80, Expr = 0x100, Mask = 0x1ff,
 }
 
 public enum NftSetPolicy : uint { Performance = 0, Memory = 1 }
@@ -47,4 +47,7 @@ public static class NfHooks
 public static class NfProto
 {
     public const byte Unspec = 0, Inet = 1, Ipv4 = 2, Arp = 3, Netdev = 5, Bridge = 7, Ipv6 = 10;
+
+    /// <summary>A family nf_tables has tables for.</summary>
+    public static bool Known(byte f) => f is Inet or Ipv4 or Arp or Netdev or Bridge or Ipv6;
 }

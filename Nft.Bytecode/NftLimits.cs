@@ -36,4 +36,8 @@ public static class NftLimits
     public const int SecmarkCtxMaxLen = 4096;
     /// <summary>Log prefix maximum (NF_LOG_PREFIXLEN - 1).</summary>
     public const int LogPrefixMax = 127;
+    /// <summary>NFT_JUMP_STACK_SIZE: jumps deeper than this fail validation (ELOOP shows as EMLINK).</summary>
+    public const int JumpStackSize = 16;
+    /// <summary>NFT_MAX_HOOKS: hook numbers of the inet family, ingress included.</summary>
+    public const int MaxHooks = 6;
 }

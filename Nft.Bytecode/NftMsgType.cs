@@ -37,4 +37,6 @@ public enum NftMsgType : byte
     DestroyObj = 31,
     DestroyFlowtable = 32,
     GetSetElemReset = 33,
+    NewDev = 34,
+    DelDev = 35,
 }

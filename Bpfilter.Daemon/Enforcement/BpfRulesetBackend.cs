@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Bpfilter.Backend.Enforcement;
 using Bpfilter.Backend.Libbpf;
-using Bpfilter.Daemon.NfTables;
-using Bpfilter.Daemon.NfTables.Model;
+using Nft.Engine;
+using Nft.Engine.Model;
 using Nft.Lifter;
 using Nft.Netlink;
 

@@ -1,5 +1,5 @@
 using Bpfilter.Backend.Enforcement;
-using Bpfilter.Daemon.NfTables;
+using Nft.Engine;
 using Nft.Lifter;
 using IrSetElement = Bpfilter.Backend.Ir.SetElement;
 

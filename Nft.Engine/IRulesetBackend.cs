@@ -1,0 +1,92 @@
+using Nft.Bytecode.Objects;
+using Nft.Engine.Model;
+
+namespace Nft.Engine;
+
+/// <summary>
+/// What enforces a committed ruleset (BPF programs and maps). The emulation calls
+/// <see cref="Prepare"/> with the change a batch would make; the backend compiles and loads it
+/// without making it live, or throws <see cref="BackendRefusal"/> to refuse the whole batch. Then
+/// exactly one of <see cref="Commit"/> (make it live) or <see cref="Abort"/> (drop what was staged) follows.
+/// </summary>
+public interface IRulesetBackend
+{
+    void Prepare(RulesetChange change);
+    void Commit();
+    void Abort();
+
+    /// <summary>Totals the data plane counted for a counter expression or named counter/quota, added to the emulated cell; null if none.</summary>
+    CounterValue? ReadCounter(CounterRef counter);
+
+    /// <summary>Zeroes the data plane's totals for a counter (GETRULE_RESET / GETOBJ_RESET).</summary>
+    void ResetCounter(CounterRef counter);
+}
+
+/// <summary>Packets and bytes.</summary>
+public readonly record struct CounterValue(ulong Packets, ulong Bytes);
+
+/// <summary>
+/// Names one counter: a counter expression (chain and rule handle, expression index) or a named object
+/// (<see cref="ObjectName"/> set, chain null).
+/// </summary>
+public readonly record struct CounterRef(byte Family, string Table, string? Chain, ulong RuleHandle, int ExpressionIndex, string? ObjectName);
+
+/// <summary>
+/// What a batch changes. <see cref="Tables"/> is the whole ruleset the batch would produce, as the typed
+/// Nft.Bytecode objects the lifter reads; it is built on first use, so a backend that handles an
+/// element-only change from <see cref="SetDeltas"/> alone never pays for it. <see cref="ElementsOnly"/>
+/// is true when the batch only added or removed elements of sets that existed before it.
+/// </summary>
+public sealed class RulesetChange
+{
+    readonly Func<IReadOnlyList<SourceTable>> _build;
+    IReadOnlyList<SourceTable>? _tables;
+
+    public RulesetChange(Func<IReadOnlyList<SourceTable>> tables, bool elementsOnly, IReadOnlyList<SetDelta> setDeltas)
+    {
+        _build = tables;
+        ElementsOnly = elementsOnly;
+        SetDeltas = setDeltas;
+    }
+
+    public IReadOnlyList<SourceTable> Tables => _tables ??= _build();
+    public bool ElementsOnly { get; }
+    public IReadOnlyList<SetDelta> SetDeltas { get; }
+}
+
+/// <summary>The elements a batch added to and removed from one set (an element added and removed again in the same batch appears in neither).</summary>
+public sealed record SetDelta(byte Family, string Table, string Set,
+    IReadOnlyList<Nft.Bytecode.Objects.SetElement> Added, IReadOnlyList<Nft.Bytecode.Objects.SetElement> Removed);
+
+/// <summary>A backend refuses a batch. The emulation blames the batch message that created <see cref="RuleHandle"/> (or the chain) when it can.</summary>
+public sealed class BackendRefusal : Nft.Netlink.NetlinkException
+{
+    public byte Family { get; }
+    public string? Table { get; }
+    public string? Chain { get; }
+    public ulong? RuleHandle { get; }
+    /// <summary>Index of the offending expression within that rule, or -1: nft underlines that statement.</summary>
+    public int ExpressionIndex { get; }
+
+    public BackendRefusal(int errno, string extack, byte family = 0, string? table = null, string? chain = null, ulong? ruleHandle = null,
+        int expressionIndex = -1)
+        : base(errno, extack)
+    {
+        Family = family;
+        Table = table;
+        Chain = chain;
+        RuleHandle = ruleHandle;
+        ExpressionIndex = expressionIndex;
+    }
+}
+
+/// <summary>The backend used until enforcement lands: accepts everything, counts nothing.</summary>
+public sealed class NullRulesetBackend : IRulesetBackend
+{
+    public static readonly NullRulesetBackend Instance = new();
+    public void Prepare(RulesetChange change) { }
+    public void Commit() { }
+    public void Abort() { }
+    public CounterValue? ReadCounter(CounterRef counter) => null;
+    public void ResetCounter(CounterRef counter) { }
+}

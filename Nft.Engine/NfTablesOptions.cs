@@ -1,0 +1,30 @@
+namespace Nft.Engine;
+
+/// <summary>Knobs of the emulation; every one has a default that behaves like the kernel.</summary>
+public sealed class NfTablesOptions
+{
+    /// <summary>Enforces committed rulesets; the null backend when unset.</summary>
+    public IRulesetBackend? Backend { get; init; }
+
+    /// <summary>
+    /// When set, netdev/inet-ingress base chains must name an existing device (ENOENT otherwise), as
+    /// kernels before 6.16 required. Unset, any name is accepted, as 6.16 and later do.
+    /// </summary>
+    public Func<string, bool>? DeviceExists { get; init; }
+
+    /// <summary>
+    /// Refuse what bpfilter-nft cannot enforce (bridge/arp tables, nat/route chains, objects other than
+    /// counter/quota/limit) with EOPNOTSUPP. Only protocol tests turn this off, to compare the emulation
+    /// with the kernel on everything the kernel accepts. Flowtables are refused either way.
+    /// </summary>
+    public bool RefuseOutOfScope { get; init; } = true;
+
+    /// <summary>Monotonic milliseconds for element timeouts; Environment.TickCount64 when unset.</summary>
+    public Func<long>? Clock { get; init; }
+
+    /// <summary>
+    /// NFTA_GEN_PROC_PID and NFTA_GEN_PROC_NAME for a requester's netlink port id. By default the port id
+    /// is taken as the pid (libmnl autobinds to it) and the name is read from /proc.
+    /// </summary>
+    public Func<uint, (uint Pid, string Name)>? Requester { get; init; }
+}

@@ -1,0 +1,310 @@
+using System.Collections.Immutable;
+using Nft.Bytecode.Data;
+using Nft.Bytecode.Expressions;
+using Nft.Bytecode.Objects;
+using Nft.Engine.Model;
+using Nft.Bytecode;
+using Nft.Netlink;
+
+namespace Nft.Engine;
+
+/// <summary>NEWRULE / DELRULE, as nf_tables_newrule and nf_tables_delrule.</summary>
+internal sealed partial class Transaction
+{
+    /// <summary>Set after a commit-time validation failure: validate the table after every rule, as the kernel's replay does.</summary>
+    public bool ValidateEachRule;
+
+    (int Ti, int Ci) RuleChain(in AttributeTable a, byte family, int ti)
+    {
+        var t = Work.Tables[ti];
+        if (a.TryGet(NftaRule.Chain, out var ca))
+        {
+            int ci = t.IndexOfChain(ReadName(ca));
+            if (ci < 0) throw Err(Errno.ENOENT, ca.Offset);
+            return (ti, ci);
+        }
+        if (a.TryGet(NftaRule.ChainId, out var cid))
+        {
+            if (_chainIds.TryGetValue(U32(cid), out var id) && id.Family == t.Family && id.Table == t.Name
+                && t.IndexOfChain(id.Handle) is int ci and >= 0)
+                return (ti, ci);
+            throw Err(Errno.ENOENT, cid.Offset);
+        }
+        throw Err(Errno.EINVAL);
+    }
+
+    void NewRule(in NetlinkMessage m, byte family)
+    {
+        var a = m.AttributeTable(NftaRule.Max);
+        int ti = TableIndex(a, NftaRule.Table, family);
+        var (_, ci) = RuleChain(a, family, ti);
+        var t = Work.Tables[ti];
+        var chain = t.Chains[ci];
+
+        int oldIndex = -1;
+        ulong handle;
+        bool replace = false;
+        if (a.TryGet(NftaRule.Handle, out var ha))
+        {
+            handle = U64(ha);
+            oldIndex = chain.IndexOfRule(handle);
+            if (oldIndex < 0) throw Err(Errno.ENOENT, ha.Offset);
+            if (_req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST, ha.Offset);
+            if (!_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
+            replace = true;
+        }
+        else
+        {
+            if (!_req.Has(NlmFlags.Create) || _req.Has(NlmFlags.Replace)) throw Err(Errno.EINVAL);
+            handle = t.Handles.Next();
+            if (a.TryGet(NftaRule.Position, out var pa))
+            {
+                oldIndex = chain.IndexOfRule(U64(pa));
+                if (oldIndex < 0) throw Err(Errno.ENOENT, pa.Offset);
+            }
+            else if (a.TryGet(NftaRule.PositionId, out var pia))
+            {
+                if (!_ruleIds.TryGetValue(U32(pia), out var rid) || rid.Family != t.Family || rid.Table != t.Name
+                    || rid.Chain != chain.Handle || (oldIndex = chain.IndexOfRule(rid.Handle)) < 0)
+                    throw Err(Errno.ENOENT, pia.Offset);
+            }
+        }
+
+        var exprs = a.TryGet(NftaRule.Expressions, out var ea)
+            ? ParseExpressions(ea, t, chain)
+            : ImmutableArray<Expression>.Empty;
+        byte[]? udata = null;
+        if (a.TryGet(NftaRule.UserData, out var ua))
+        {
+            if (ua.Payload.Length > NftLimits.UserDataMaxLen) throw Err(Errno.ERANGE, ua.Offset, "Attribute failed policy validation");
+            udata = ua.Payload.ToArray();
+        }
+        var rule = new RuleRecord(new Rule { Handle = handle, Expressions = exprs, UserData = udata }, CountersOf(exprs));
+
+        var rules = chain.Rules;
+        if (replace)
+        {
+            var old = rules[oldIndex];
+            rules = rules.SetItem(oldIndex, rule);
+            Notify((b, h) => Enc.Rule(b, h, t, chain, old, null), (byte)NftMsgType.DelRule, NlmFlags.None);
+        }
+        else if (_req.Has(NlmFlags.Append))
+            rules = oldIndex >= 0 ? rules.Insert(oldIndex + 1, rule) : rules.Add(rule);
+        else
+            rules = oldIndex >= 0 ? rules.Insert(oldIndex, rule) : rules.Insert(0, rule);
+
+        var nc = chain with { Rules = rules };
+        var nt = t with { Chains = t.Chains.SetItem(ci, nc) };
+        PutTable(ti, nt);
+        if (a.TryGet(NftaRule.Id, out var ida)) _ruleIds[U32(ida)] = (t.Family, t.Name, chain.Handle, handle);
+        Origins[(t.Family, t.Name, handle)] = _msgIndex;
+        MarkChanged();
+        var flags = (_req.Flags & (NlmFlags.Append | NlmFlags.Replace)) != 0 ? NlmFlags.Append : NlmFlags.None;
+        flags |= CreateExcl;
+        // nf_tables_rule_notify runs at commit: a rule with neighbours on both sides carries the
+        // handle of the one before it.
+        byte fam = t.Family;
+        string tname = t.Name;
+        ulong chainHandle = chain.Handle;
+        Notify((b, h) =>
+        {
+            var ft = Work.FindTable(fam, tname) ?? nt;
+            int fci = ft.IndexOfChain(chainHandle);
+            var fc = fci >= 0 ? ft.Chains[fci] : nc;
+            int ri = fc.IndexOfRule(rule.Handle);
+            ulong? pos = ri > 0 && ri < fc.Rules.Count - 1 ? fc.Rules[ri - 1].Handle : null;
+            Enc.Rule(b, h, ft, fc, rule, pos);
+        }, (byte)NftMsgType.NewRule, flags);
+        if (ValidateEachRule) ChainValidator.Validate(nt);
+    }
+
+    ImmutableArray<Expression> ParseExpressions(NetlinkAttribute list, TableRecord t, ChainRecord chain)
+    {
+        var result = ImmutableArray.CreateBuilder<Expression>();
+        var r = list.Nested();
+        while (r.TryRead(out var elem))
+        {
+            if (elem.Type != 1 /* NFTA_LIST_ELEM */) throw Err(Errno.EINVAL);
+            if (result.Count == NftLimits.RuleMaxExprs) throw Err(Errno.EINVAL);
+            result.Add(ParseExpression(elem, t));
+        }
+        return result.ToImmutable();
+    }
+
+    Expression ParseExpression(NetlinkAttribute elem, TableRecord t)
+    {
+        var et = elem.Table(2);
+        if (!et.TryGet(1, out var nameAttr)) throw Err(Errno.EINVAL, elem.Offset);
+        string name = nameAttr.String(16);
+        if (!RuleExpressions.Known.Contains(name)) throw Err(Errno.ENOENT, elem.Offset);
+        // The typed decoders check each kind's attributes as the kernel's policies and init functions do.
+        Expression e;
+        try
+        {
+            e = ExpressionCodec.Decode(elem);
+        }
+        catch (NetlinkException ex)
+        {
+            throw Err(ex.Errno, elem.Offset, ex.ExtAck);
+        }
+        try
+        {
+            return KernelForm.Of(Bind(e, t));
+        }
+        catch (NetlinkException ex) when (ex.Offset < 0)
+        {
+            // nf_tables_newrule blames the whole expression for what its init refuses.
+            throw new NetlinkException(ex.Errno, ex.ExtAck, elem.Offset);
+        }
+    }
+
+    /// <summary>Resolves what an expression refers to (sets, chains, objects) as its init function does.</summary>
+    Expression Bind(Expression e, TableRecord t)
+    {
+        switch (e)
+        {
+            case ImmediateExpr { Data: VerdictData v } i:
+                var (code, chain) = CheckVerdict(v.Verdict, t);
+                return i with { Data = new VerdictData(new Verdict(code, chain)) };
+            case LookupExpr l:
+            {
+                var set = ResolveSet(t, l.Set, l.SetId);
+                if (l.DReg != null && !set.IsMap) throw Err(Errno.EINVAL);
+                return l with { Set = set.Name };
+            }
+            case DynsetExpr d:
+            {
+                var set = ResolveSet(t, d.SetName, d.SetId);
+                if ((set.Flags & (uint)NftSetFlags.Constant) != 0) throw Err(Errno.EBUSY);
+                if ((set.Flags & (uint)NftSetFlags.Object) != 0) throw Err(Errno.EOPNOTSUPP);
+                return d with { SetName = set.Name };
+            }
+            case ObjRefExpr o when o.ImmType != null && o.ImmName != null:
+                if (t.IndexOfObject(o.ImmName, o.ImmType.Value) < 0) throw Err(Errno.ENOENT);
+                return o;
+            case ObjRefExpr o when o.SetSReg != null && (o.SetName != null || o.SetId != null):
+            {
+                var set = ResolveSet(t, o.SetName, o.SetId);
+                if ((set.Flags & (uint)NftSetFlags.Object) == 0) throw Err(Errno.EINVAL);
+                return o with { SetName = set.Name };
+            }
+            case ObjRefExpr:
+                throw Err(Errno.EINVAL);
+            default:
+                return e;
+        }
+    }
+
+    /// <summary>Fresh runtime state for the counter and quota expressions of a rule, from the values nft sent.</summary>
+    static ImmutableArray<CounterCell?> CountersOf(IReadOnlyList<Expression> exprs)
+    {
+        var cells = ImmutableArray.CreateBuilder<CounterCell?>(exprs.Count);
+        foreach (var e in exprs)
+            cells.Add(e switch
+            {
+                CounterExpr c => new CounterCell(c.Packets ?? 0, c.Bytes ?? 0),
+                QuotaExpr q => new CounterCell(0, q.Consumed ?? 0),
+                _ => null,
+            });
+        return cells.MoveToImmutable();
+    }
+
+    /// <summary>nft_verdict_init: the code must be known; jump/goto need a regular chain of this table.</summary>
+    (int Code, string? Chain) CheckVerdict(Verdict v, TableRecord t)
+    {
+        int code = v.Code;
+        switch (code)
+        {
+            case Verdict.Continue or Verdict.Break or Verdict.Return:
+                return (code, null);
+            case Verdict.Jump or Verdict.Goto:
+            {
+                ChainRecord? target = null;
+                if (v.Chain is string cn) target = t.FindChain(cn);
+                else if (v.ChainId is uint id && _chainIds.TryGetValue(id, out var ci)
+                         && ci.Family == t.Family && ci.Table == t.Name && t.IndexOfChain(ci.Handle) is int ix and >= 0)
+                    target = t.Chains[ix];
+                else if (v.ChainId == null) throw Err(Errno.EINVAL);
+                if (target == null) throw Err(Errno.ENOENT);
+                if (target.IsBase) throw Err(Errno.EOPNOTSUPP);
+                return (code, target.Name);
+            }
+            default:
+                if ((code & 0xff) is Verdict.Accept or Verdict.Drop or Verdict.Queue) return (code, null);
+                throw Err(Errno.EINVAL);
+        }
+    }
+
+    /// <summary>nft_set_lookup_global: by name in the table, else by the batch's NFTA_SET_ID.</summary>
+    SetRecord ResolveSet(TableRecord t, string? name, uint? id)
+    {
+        if (name != null && t.FindSet(name) is { } s) return s;
+        if (id is uint i && _setIds.TryGetValue(i, out var sid) && sid.Family == t.Family && sid.Table == t.Name
+            && t.IndexOfSet(sid.Handle) is int ix and >= 0)
+            return t.Sets[ix];
+        throw Err(Errno.ENOENT);
+    }
+
+    void DelRule(in NetlinkMessage m, byte family, bool destroy)
+    {
+        var a = m.AttributeTable(NftaRule.Max);
+        int ti = TableIndex(a, NftaRule.Table, family);
+        var t = Work.Tables[ti];
+        if (a.TryGet(NftaRule.Chain, out var ca))
+        {
+            int ci = t.IndexOfChain(ReadName(ca));
+            if (ci < 0) throw Err(Errno.ENOENT, ca.Offset);
+            var c = t.Chains[ci];
+            if ((c.Flags & (uint)NftChainFlags.Binding) != 0) throw Err(Errno.EOPNOTSUPP);
+            if (a.TryGet(NftaRule.Handle, out var ha))
+            {
+                int ri = c.IndexOfRule(U64(ha));
+                if (ri < 0)
+                {
+                    if (destroy) return;
+                    throw Err(Errno.ENOENT, ha.Offset);
+                }
+                RemoveRules(ti, ci, [ri]);
+            }
+            else if (a.TryGet(NftaRule.Id, out var ida))
+            {
+                int ri = _ruleIds.TryGetValue(U32(ida), out var rid) && rid.Family == t.Family && rid.Table == t.Name
+                    && rid.Chain == c.Handle ? c.IndexOfRule(rid.Handle) : -1;
+                if (ri < 0) throw Err(Errno.ENOENT, ida.Offset);
+                RemoveRules(ti, ci, [ri]);
+            }
+            else
+            {
+                RemoveRules(ti, ci, Enumerable.Range(0, c.Rules.Count).ToArray());
+            }
+            return;
+        }
+        for (int ci = 0; ci < t.Chains.Count; ci++)
+            if ((Work.Tables[ti].Chains[ci].Flags & (uint)NftChainFlags.Binding) == 0)
+                RemoveRules(ti, ci, Enumerable.Range(0, Work.Tables[ti].Chains[ci].Rules.Count).ToArray());
+    }
+
+    void RemoveRules(int ti, int ci, int[] indexes)
+    {
+        if (indexes.Length == 0) return;
+        var t = Work.Tables[ti];
+        var c = t.Chains[ci];
+        var removed = new HashSet<ulong>();
+        foreach (int i in indexes)
+        {
+            var r = c.Rules[i];
+            removed.Add(r.Handle);
+            Notify((b, h) => Enc.Rule(b, h, t, c, r, null), (byte)NftMsgType.DelRule, NlmFlags.None);
+        }
+        var boundSets = c.Rules.Where(r => removed.Contains(r.Handle))
+            .SelectMany(r => r.Expressions).Select(ExprRefs.SetName).OfType<string>().ToHashSet();
+        var nc = c with { Rules = c.Rules.RemoveAll(r => removed.Contains(r.Handle)) };
+        var nt = t with { Chains = t.Chains.SetItem(ci, nc) };
+        // Anonymous sets live and die with the rule that binds them.
+        foreach (var sn in boundSets)
+            if (nt.FindSet(sn) is { IsAnonymous: true } s && SetUse(nt, sn) == 0)
+                nt = nt with { Sets = nt.Sets.Remove(s) };
+        PutTable(ti, nt);
+        MarkChanged();
+    }
+}

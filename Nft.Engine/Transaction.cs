@@ -1,0 +1,259 @@
+using System.Collections.Immutable;
+using Nft.Engine.Model;
+using Nft.Bytecode;
+using Nft.Netlink;
+
+namespace Nft.Engine;
+
+/// <summary>
+/// One batch being prepared: a working snapshot that each message edits, the ids the batch gives to
+/// new objects (NFTA_*_ID), and the notifications to echo if it commits. Nothing here touches the
+/// committed state; the endpoint swaps the snapshot in on commit or drops it on abort.
+/// </summary>
+internal sealed partial class Transaction
+{
+    readonly NetnsState _ns;
+    public RulesetSnapshot Work;
+    public readonly uint PortId;
+
+    /// <summary>The message being processed: header and index within the batch.</summary>
+    NlMsgHeader _req;
+    int _msgIndex;
+
+    readonly Dictionary<uint, (byte Family, string Table, ulong Handle)> _chainIds = new();
+    readonly Dictionary<uint, (byte Family, string Table, ulong Handle)> _setIds = new();
+    readonly Dictionary<uint, (byte Family, string Table, ulong Chain, ulong Handle)> _ruleIds = new();
+    /// <summary>Which batch message created a rule or chain, so a backend refusal can blame it.</summary>
+    public readonly Dictionary<(byte, string, ulong), int> Origins = new();
+    /// <summary>Sets created by this batch (handles), for the unbound anonymous set check at commit.</summary>
+    readonly HashSet<(byte, string, ulong)> _newSets = new();
+
+    public readonly List<(NlMsgHeader Request, Action<NetlinkWriter, ushort> Encode)> Echoes = new();
+    public bool Changed { get; private set; }
+    public bool StructureChanged { get; private set; }
+    /// <summary>Elements this batch added to and removed from sets that existed before it, per set.</summary>
+    readonly Dictionary<(byte Family, string Table, string Set), ElementDelta> _deltas = new();
+
+    public Transaction(NetnsState ns, uint portId)
+    {
+        _ns = ns;
+        Work = ns.Committed;
+        PortId = portId;
+    }
+
+    NftEncoder Enc => _ns.Encoder;
+
+    /// <summary>Applies one batch message; throws NetlinkException for what the kernel refuses.</summary>
+    public void Apply(in NetlinkMessage m, int index)
+    {
+        _req = m.Header;
+        _msgIndex = index;
+        byte msg = Nfnl.Msg(m.Header.Type);
+        byte family = m.GenMsg.Family;
+        switch (msg)
+        {
+            case (byte)NftMsgType.NewTable: NewTable(m, family); break;
+            case (byte)NftMsgType.DelTable: DelTable(m, family, false); break;
+            case (byte)NftMsgType.DestroyTable: DelTable(m, family, true); break;
+            case (byte)NftMsgType.NewChain: NewChain(m, family); break;
+            case (byte)NftMsgType.DelChain: DelChain(m, family, false); break;
+            case (byte)NftMsgType.DestroyChain: DelChain(m, family, true); break;
+            case (byte)NftMsgType.NewRule: NewRule(m, family); break;
+            case (byte)NftMsgType.DelRule: DelRule(m, family, false); break;
+            case (byte)NftMsgType.DestroyRule: DelRule(m, family, true); break;
+            case (byte)NftMsgType.NewSet: NewSet(m, family); break;
+            case (byte)NftMsgType.DelSet: DelSet(m, family, false); break;
+            case (byte)NftMsgType.DestroySet: DelSet(m, family, true); break;
+            case (byte)NftMsgType.NewSetElem: NewSetElem(m, family); break;
+            case (byte)NftMsgType.DelSetElem: DelSetElem(m, family, false); break;
+            case (byte)NftMsgType.DestroySetElem: DelSetElem(m, family, true); break;
+            case (byte)NftMsgType.NewObj: NewObj(m, family); break;
+            case (byte)NftMsgType.DelObj: DelObj(m, family, false); break;
+            case (byte)NftMsgType.DestroyObj: DelObj(m, family, true); break;
+            case (byte)NftMsgType.NewFlowtable:
+                NewFlowtable(m, family);
+                break;
+            case (byte)NftMsgType.DelFlowtable:
+            case (byte)NftMsgType.DestroyFlowtable:
+                throw new NetlinkException(Errno.EOPNOTSUPP, "bpfilter-nft: flowtables are not supported");
+            default:
+                // Types that exist but are not batch operations (GET*, NEWGEN, TRACE) are refused by
+                // nfnetlink with EINVAL inside a batch.
+                throw new NetlinkException(Errno.EINVAL);
+        }
+    }
+
+    /// <summary>
+    /// Flowtables have no BPF equivalent and are refused; the kernel has allocated the flowtable's
+    /// handle by the time a bad hook fails it, so the refusal uses one up too.
+    /// </summary>
+    void NewFlowtable(in NetlinkMessage m, byte family)
+    {
+        var a = m.AttributeTable(3);
+        if (!a.Has(NftaFlowtable.Table) || !a.Has(NftaFlowtable.Name) || !a.Has(3)) throw Err(Errno.EINVAL);
+        int ti = TableIndex(a, NftaFlowtable.Table, family);
+        Work.Tables[ti].Handles.Next();
+        throw new NetlinkException(Errno.EOPNOTSUPP, "bpfilter-nft: flowtables are not supported");
+    }
+
+    void MarkChanged(bool structure = true)
+    {
+        Changed = true;
+        if (structure) StructureChanged = true;
+    }
+
+    bool Echo => _req.Has(NlmFlags.Echo);
+
+    /// <summary>Queues the notification the kernel sends for this message's change (only echoed).</summary>
+    void Notify(Action<NetlinkWriter, NftEncoder.Header> encode, byte msg, NlmFlags flags)
+    {
+        if (!Echo) return;
+        var req = _req;
+        uint port = PortId;
+        Echoes.Add((req, (b, resId) => encode(b, new NftEncoder.Header(msg, flags, req.Seq, port, resId))));
+    }
+
+    NlmFlags CreateExcl => _req.Flags & (NlmFlags.Create | NlmFlags.Excl);
+
+    // ---- lookups -----------------------------------------------------------------------------
+
+    static NetlinkException Err(int errno, int offset = -1, string? msg = null) => new(errno, msg, offset);
+
+    static string ReadName(NetlinkAttribute a, int max = NftLimits.NameMaxLen - 1)
+    {
+        var p = a.Payload;
+        int nul = p.IndexOf((byte)0);
+        int len = nul >= 0 ? nul : p.Length;
+        // NLA_STRING with .len = NFT_NAME_MAXLEN - 1: longer payloads fail policy validation
+        if (p.Length > max + 1 || len > max) throw new NetlinkException(Errno.ERANGE, "Attribute failed policy validation", a.Offset);
+        return System.Text.Encoding.UTF8.GetString(p[..len]);
+    }
+
+    static uint U32(NetlinkAttribute a)
+    {
+        if (a.Payload.Length < 4) throw new NetlinkException(Errno.ERANGE, "Attribute failed policy validation", a.Offset);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(a.Payload);
+    }
+
+    static ulong U64(NetlinkAttribute a)
+    {
+        if (a.Payload.Length < 8) throw new NetlinkException(Errno.ERANGE, "Attribute failed policy validation", a.Offset);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(a.Payload);
+    }
+
+    /// <summary>nft_table_lookup: by name and family; owned tables are private to their owner.</summary>
+    int TableIndex(in AttributeTable a, ushort attr, byte family)
+    {
+        if (!a.TryGet(attr, out var na)) throw Err(Errno.EINVAL);
+        string name = ReadName(na);
+        int i = Work.IndexOfTable(family, name);
+        if (i < 0) throw Err(Errno.ENOENT, na.Offset);
+        var t = Work.Tables[i];
+        if ((t.Flags & (uint)NftTableFlags.Owner) != 0 && t.OwnerPortId != PortId) throw Err(Errno.EPERM, na.Offset);
+        return i;
+    }
+
+    void PutTable(int i, TableRecord t) => Work = Work with { Tables = Work.Tables.SetItem(i, t) };
+
+    /// <summary>References into a table: chain use (rules + jumps), set bindings, object references.</summary>
+    internal static Dictionary<string, int> ChainRefs(TableRecord t)
+    {
+        var refs = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var c in t.Chains)
+            foreach (var r in c.Rules)
+                foreach (var e in r.Expressions)
+                    if (ExprRefs.ChainTarget(e) is string target) refs[target] = refs.GetValueOrDefault(target) + 1;
+        foreach (var s in t.Sets)
+            if (s.IsVerdictMap)
+                foreach (var el in s.Elements)
+                    if (el.Verdict?.Chain is string ch) refs[ch] = refs.GetValueOrDefault(ch) + 1;
+        return refs;
+    }
+
+    internal static int SetUse(TableRecord t, string set)
+    {
+        int n = 0;
+        foreach (var c in t.Chains)
+            foreach (var r in c.Rules)
+                foreach (var e in r.Expressions)
+                    if (ExprRefs.SetName(e) == set) n++;
+        return n;
+    }
+
+    internal static int ObjectUse(TableRecord t, ObjectRecord o)
+    {
+        int n = 0;
+        foreach (var c in t.Chains)
+            foreach (var r in c.Rules)
+                foreach (var e in r.Expressions)
+                    if (ExprRefs.Object(e) is var (name, type) && name == o.Name && type == o.Type) n++;
+        foreach (var s in t.Sets)
+            if ((s.Flags & (uint)NftSetFlags.Object) != 0 && s.ObjType == o.Type)
+                foreach (var el in s.Elements)
+                    if (el.ObjRef == o.Name) n++;
+        return n;
+    }
+
+    /// <summary>Commit-time checks the kernel makes on the whole transaction (nf_tables_commit prologue).</summary>
+    public void Validate()
+    {
+        foreach (var t in Work.Tables)
+            foreach (var s in t.Sets)
+                if (s.IsAnonymous && _newSets.Contains((t.Family, t.Name, s.Handle)) && SetUse(t, s.Name) == 0)
+                    throw Err(Errno.EINVAL, -1, "anonymous set is not bound to any rule");
+        foreach (var t in Work.Tables) ChainValidator.Validate(t);
+    }
+
+    /// <summary>Records that an element went in (or out) of a set; an add and a removal of the same element cancel.</summary>
+    void TrackElement(TableRecord t, SetRecord s, ElementRecord e, bool added)
+    {
+        var key = (t.Family, t.Name, s.Name);
+        if (!_deltas.TryGetValue(key, out var d)) _deltas[key] = d = new ElementDelta();
+        var (into, from) = added ? (d.Added, d.Removed) : (d.Removed, d.Added);
+        if (!from.Remove(e.Id)) into[e.Id] = e;
+    }
+
+    /// <summary>What the backend is asked to enforce: the proposed ruleset and the element deltas.</summary>
+    public RulesetChange Change()
+    {
+        var work = Work;
+        var deltas = _deltas
+            .Where(kv => kv.Value.Added.Count + kv.Value.Removed.Count > 0)
+            .Select(kv => new SetDelta(kv.Key.Family, kv.Key.Table, kv.Key.Set,
+                kv.Value.Added.Values.Select(SourceView.Element).ToList(),
+                kv.Value.Removed.Values.Select(SourceView.Element).ToList()))
+            .ToList();
+        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas);
+    }
+
+    sealed class ElementDelta
+    {
+        public readonly Dictionary<ElementKey, ElementRecord> Added = new();
+        public readonly Dictionary<ElementKey, ElementRecord> Removed = new();
+    }
+}
+
+/// <summary>State of one network namespace: committed ruleset, generation, table handle counter, clock.</summary>
+internal sealed class NetnsState
+{
+    public RulesetSnapshot Committed = RulesetSnapshot.Empty;
+    /// <summary>nft_net->base_seq: starts at 1 in a fresh namespace, never 0.</summary>
+    public uint Generation = 1;
+    public ulong TableHandle;
+    /// <summary>Orders set elements by insertion, which is how pipapo (concatenated interval) sets dump.</summary>
+    public long ElementSeq;
+    public readonly Func<long> NowMs;
+    public readonly NftEncoder Encoder;
+    public readonly IRulesetBackend Backend;
+    public readonly NfTablesOptions Options;
+
+    public NetnsState(NfTablesOptions options)
+    {
+        Options = options;
+        Backend = options.Backend ?? NullRulesetBackend.Instance;
+        NowMs = options.Clock ?? (() => Environment.TickCount64);
+        Encoder = new NftEncoder(Backend, NowMs);
+    }
+
+    public ushort ResId => (ushort)Generation;
+}

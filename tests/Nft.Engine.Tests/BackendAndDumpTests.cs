@@ -1,0 +1,167 @@
+using Nft.Engine;
+using Nft.Engine.Model;
+using Nft.Netlink;
+using static Nft.Engine.Tests.NlTestKit;
+
+namespace Nft.Engine.Tests;
+
+/// <summary>The backend seam (prepare/commit/abort, refusals, counters) and dump framing.</summary>
+public class BackendAndDumpTests
+{
+    sealed class RecordingBackend : IRulesetBackend
+    {
+        public readonly List<string> Calls = new();
+        public readonly List<RulesetChange> Changes = new();
+        public Func<IReadOnlyList<SourceTable>, Exception?> Refuse = _ => null;
+        public CounterValue? Live;
+        public readonly List<CounterRef> Resets = new();
+
+        public void Prepare(RulesetChange change)
+        {
+            Calls.Add("prepare");
+            Changes.Add(change);
+            if (Refuse(change.Tables) is { } e) throw e;
+        }
+
+        public void Commit() => Calls.Add("commit");
+        public void Abort() => Calls.Add("abort");
+        public CounterValue? ReadCounter(CounterRef c) => Live;
+        public void ResetCounter(CounterRef c) => Resets.Add(c);
+    }
+
+    static byte[] NewSet(uint seq, string table, string name) => Msg(9, Create, seq, Ip, w =>
+    {
+        w.PutString(1, table);
+        w.PutString(2, name);
+        w.PutU32Be(4, 7);
+        w.PutU32Be(5, 4);
+        w.PutU32Be(10, seq);
+    });
+
+    static byte[] AddElement(uint seq, string table, string set, byte[] key) => Msg(12, Create, seq, Ip, w =>
+    {
+        w.PutString(1, table);
+        w.PutString(2, set);
+        var list = w.BeginNested(3);
+        var el = w.BeginNested(1);
+        var k = w.BeginNested(1);
+        w.PutBytes(1, key);
+        w.EndNested(k);
+        w.EndNested(el);
+        w.EndNested(list);
+    });
+
+    [Fact]
+    public void CommitGoesThroughPrepareThenCommitAndElementOnlyBatchesAreMarked()
+    {
+        var be = new RecordingBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewSet(3, "t", "s"), AddElement(4, "t", "s", [10, 0, 0, 1])), Port));
+        Assert.Empty(ep.Process(Batch(AddElement(2, "t", "s", [10, 0, 0, 2])), Port));
+        Assert.Equal(new[] { "prepare", "commit", "prepare", "commit" }, be.Calls);
+        Assert.False(be.Changes[0].ElementsOnly);
+        Assert.True(be.Changes[1].ElementsOnly);
+        var delta = Assert.Single(be.Changes[1].SetDeltas);
+        Assert.Equal((Ip, "t", "s"), (delta.Family, delta.Table, delta.Set));
+        Assert.Equal(new byte[] { 10, 0, 0, 2 }, Assert.IsType<Nft.Bytecode.Data.ValueData>(Assert.Single(delta.Added).Key).Value);
+        Assert.Empty(delta.Removed);
+        Assert.Equal(2, ep.Ruleset.Tables[0].Sets[0].Elements.Count);
+    }
+
+    [Fact]
+    public void BackendRefusalAbortsAndBlamesTheRuleMessage()
+    {
+        var be = new RecordingBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c")), Port);
+        be.Refuse = next => next[0].Chains[0].Rules.Count > 0
+            ? new BackendRefusal(Errno.EOPNOTSUPP, "cannot enforce", Ip, "t", "c", next[0].Chains[0].Rules[^1].Handle)
+            : null;
+        var ok = AddRule(5, "t", "c", w => Counter(w));
+        var refused = AddRule(6, "t", "c", w => Verdict(w, 0));
+        var replies = Messages(ep.Process(Batch(ok, refused), Port));
+        var (h, bytes) = Assert.Single(replies);
+        Assert.Equal(6u, h.Seq);
+        Assert.Equal(Errno.EOPNOTSUPP, Error(bytes).Errno);
+        Assert.Contains("cannot enforce", System.Text.Encoding.ASCII.GetString(bytes));
+        Assert.Equal("abort", be.Calls[^1]);
+        Assert.Empty(ep.Ruleset.Tables[0].Chains[0].Rules);
+        Assert.Equal(2u, ep.Generation);
+    }
+
+    [Fact]
+    public void RuleDumpCarriesHandlePositionAndLiveCounters()
+    {
+        var be = new RecordingBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c"),
+            AddRule(4, "t", "c", w => Verdict(w, 1)), AddRule(5, "t", "c", w => Counter(w, 3, 300))), Port);
+        be.Live = new CounterValue(10, 1000);
+        var msgs = Messages(ep.Process(Dump(25 /* GETRULE_RESET */, Ip), Port));
+        Assert.Equal(3, msgs.Count);
+        Assert.Equal(NlMsgType.Done, msgs[^1].H.Type);
+        Assert.All(msgs.Take(2), m => Assert.Equal(NlmFlags.Multi | NlmFlags.Append, m.H.Flags));
+        var first = Attrs(msgs[0].Bytes);
+        var second = Attrs(msgs[1].Bytes);
+        Assert.Equal(2ul, Be64(first[3]));
+        Assert.False(first.ContainsKey(6));
+        Assert.Equal(3ul, Be64(second[3]));
+        Assert.Equal(2ul, Be64(second[6])); // position: the rule before
+        // counter: BYTES then PACKETS inside the expression's data, stored + live
+        var counterData = second[4].AsSpan(4 + 12 + 4).ToArray(); // elem hdr, name "counter\0", data hdr
+        Assert.Equal(1300ul, Be64(counterData.AsSpan(4, 8).ToArray()));
+        Assert.Equal(13ul, Be64(counterData.AsSpan(16, 8).ToArray()));
+        Assert.Single(be.Resets);
+        // reset zeroed the emulated part; the backend's part is its own to zero
+        be.Live = null;
+        var again = Attrs(Messages(ep.Process(Dump(7, Ip), Port))[1].Bytes);
+        Assert.Equal(0ul, Be64(again[4].AsSpan(4 + 12 + 4 + 4, 8).ToArray()));
+    }
+
+    [Fact]
+    public void LargeDumpsComeInWholeMessageChunksEndingWithDone()
+    {
+        var ep = NewEndpoint();
+        var msgs = new List<byte[]> { AddTable(2, "t"), AddChain(3, "t", "c") };
+        for (int i = 0; i < 2000; i++) msgs.Add(AddRule((uint)(10 + i), "t", "c", w => { Counter(w); Verdict(w, 1); }));
+        Assert.Empty(ep.Process(Batch(msgs.ToArray()), Port));
+        var datagrams = ep.Process(Dump(7, Ip), Port);
+        Assert.True(datagrams.Count > 3);
+        Assert.All(datagrams.Take(datagrams.Count - 1), d => Assert.InRange(d.Length, 1, DaemonFrame.DumpChunk));
+        var all = Messages(datagrams);
+        Assert.Equal(2001, all.Count);
+        Assert.Equal(NlMsgType.Done, all[^1].H.Type);
+        Assert.Single(Messages([datagrams[^1]])); // DONE alone
+        Assert.Equal(Enumerable.Range(2, 2000).Select(i => (ulong)i), all.Take(2000).Select(m => Be64(Attrs(m.Bytes)[3])));
+    }
+
+    [Fact]
+    public void SecondDumpInTheSameSendIsBusy()
+    {
+        var ep = NewEndpoint();
+        ep.Process(Batch(AddTable(2, "t")), Port);
+        var both = Dump(1).Concat(Dump(1)).ToArray();
+        var datagrams = ep.Process(both, Port);
+        var all = Messages(datagrams);
+        Assert.Equal(3, all.Count);
+        Assert.Equal(Nfnl.Type(Nfnl.SubsysNftables, 0), all[0].H.Type);
+        Assert.Equal(Errno.EBUSY, Error(all[1].Bytes).Errno);
+        Assert.Equal(NlMsgType.Done, all[2].H.Type);
+    }
+
+    [Fact]
+    public void SetElementDumpEndsWithAnEmptyMessageAndDone()
+    {
+        var ep = NewEndpoint();
+        ep.Process(Batch(AddTable(2, "t"), NewSet(3, "t", "s"), AddElement(4, "t", "s", [1, 2, 3, 4])), Port);
+        var dump = Dump(13, Ip, w => { w.PutString(1, "t"); w.PutString(2, "s"); });
+        var datagrams = ep.Process(dump, Port);
+        Assert.Equal(2, datagrams.Count);
+        var first = Assert.Single(Messages([datagrams[0]]));
+        Assert.True(Attrs(first.Bytes).ContainsKey(3));
+        var second = Messages([datagrams[1]]);
+        Assert.Equal(2, second.Count);
+        Assert.Empty(Attrs(second[0].Bytes)[3]); // NFTA_SET_ELEM_LIST_ELEMENTS with nothing left
+        Assert.Equal(NlMsgType.Done, second[1].H.Type);
+    }
+}
