@@ -1,4 +1,5 @@
 using Nft.Bytecode;
+using Nft.Bytecode.Data;
 using Nft.Bytecode.Expressions;
 using Nft.Bytecode.Objects;
 using Nft.Bytecode.Wire;
@@ -267,7 +268,7 @@ internal sealed class TransitionPlanner
             }
             var have = n.Elements.Select(ElementFingerprint).Select(Convert.ToHexString).ToHashSet();
             var gone = s.Elements.Where(e => !have.Contains(Convert.ToHexString(ElementFingerprint(e)))).Select(KernelForm.ElementKey).ToList();
-            AddElements(NftMsgType.DelSetElem, key, name, null, gone, $"delete elements from set {key} {name}");
+            AddElements(NftMsgType.DelSetElem, key, name, null, gone, $"delete elements from set {key} {name}", n.Set);
         }
         foreach (var (k, o) in oldObjs)
             if (!nowObjs.ContainsKey(k))
@@ -301,12 +302,12 @@ internal sealed class TransitionPlanner
             if (!oldSets.TryGetValue(name, out var o))
             {
                 Add(NftMsgType.NewSet, fam, KernelForm.Set(s.Set, _nextId++, anonymous: false) with { Family = fam, Table = table }, $"add set {key} {name}", NlmFlags.Create);
-                AddElements(NftMsgType.NewSetElem, key, name, null, s.Elements.Select(KernelForm.Element).ToList(), $"add elements to set {key} {name}");
+                AddElements(NftMsgType.NewSetElem, key, name, null, s.Elements.Select(KernelForm.Element).ToList(), $"add elements to set {key} {name}", s.Set);
                 continue;
             }
             var had = o.Elements.Select(ElementFingerprint).Select(Convert.ToHexString).ToHashSet();
             var added = s.Elements.Where(e => !had.Contains(Convert.ToHexString(ElementFingerprint(e)))).Select(KernelForm.Element).ToList();
-            AddElements(NftMsgType.NewSetElem, key, name, null, added, $"add elements to set {key} {name}");
+            AddElements(NftMsgType.NewSetElem, key, name, null, added, $"add elements to set {key} {name}", s.Set);
         }
 
         bool rulesAdded = false;
@@ -337,7 +338,7 @@ internal sealed class TransitionPlanner
                     Add(NftMsgType.NewSet, fam, KernelForm.Set(anon.Set, id, anonymous: true) with { Family = fam, Table = table },
                         $"add anonymous set {setName} of rule {key} {chain} handle {emu}", NlmFlags.Create);
                     AddElements(NftMsgType.NewSetElem, key, KernelForm.AnonymousSetTemplate, id, anon.Elements.Select(KernelForm.Element).ToList(),
-                        $"add elements to anonymous set {setName} of rule {key} {chain} handle {emu}");
+                        $"add elements to anonymous set {setName} of rule {key} {chain} handle {emu}", anon.Set);
                 }
                 var withCounters = carried is null ? r : CarryCounters(r, carried, key, chain);
                 uint ruleId = _nextId++;
@@ -376,9 +377,14 @@ internal sealed class TransitionPlanner
         return changed ? r with { Expressions = list } : r;
     }
 
-    void AddElements(NftMsgType type, TableKey key, string set, uint? setId, IReadOnlyList<SetElement> elements, string description)
+    void AddElements(NftMsgType type, TableKey key, string set, uint? setId, IReadOnlyList<SetElement> elements, string description, Set definition)
     {
         if (elements.Count == 0) return;
+        // interval sets (rbtree) check each new boundary against its neighbours: send them in key order,
+        // an interval's end before the next start at the same key, as nft does (dumps list them backwards)
+        if (definition.SetFlags.HasFlag(NftSetFlags.Interval))
+            elements = elements.OrderBy(e => e.Key is ValueData v ? v.Value : null, KeyOrder.Instance)
+                .ThenBy(e => e.ElemFlags.HasFlag(NftSetElemFlags.IntervalEnd) ? 0 : 1).ToList();
         var chunk = new List<SetElement>();
         int bytes = 0;
         void Flush()
@@ -397,5 +403,13 @@ internal sealed class TransitionPlanner
             bytes += size;
         }
         Flush();
+    }
+
+    /// <summary>Keys compared as the kernel's rbtree does (memcmp); elements without a key (catch-all) last.</summary>
+    sealed class KeyOrder : IComparer<byte[]?>
+    {
+        public static readonly KeyOrder Instance = new();
+        public int Compare(byte[]? a, byte[]? b) =>
+            a is null ? (b is null ? 0 : 1) : b is null ? -1 : a.AsSpan().SequenceCompareTo(b);
     }
 }

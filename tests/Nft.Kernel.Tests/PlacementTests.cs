@@ -132,6 +132,26 @@ public class PlacementTests
         Place(placement, Desired(emulation));
         Assert.Equal(Tables(emulation.ListRuleset()), Tables(kernel.ListRuleset()));
         Assert.NotEqual(icmpKernel, placement.KernelRuleHandle(1, "t", icmp));
+
+        // interval elements and verdict map elements, added and removed incrementally
+        string[][] elements =
+        [
+            ["add", "element", "inet", "t", "late", "{ 10-20, 30 }"],
+            ["delete", "element", "inet", "t", "late", "{ 1-3 }"],
+            ["add", "map", "inet", "t", "vm", "{ type inet_service : verdict; }"],
+            ["add", "element", "inet", "t", "vm", "{ 1 : accept, 2 : jump side, 3 : drop }"],
+            ["add", "rule", "inet", "t", "input", "tcp", "dport", "vmap", "@vm"],
+            ["delete", "element", "inet", "t", "vm", "{ 2 }"],
+            ["add", "element", "inet", "t", "vm", "{ 4 : goto side }"],
+        ];
+        ulong recreated = placement.KernelRuleHandle(1, "t", icmp)!.Value;
+        foreach (var step in elements)
+        {
+            emulation.Nft(step);
+            Place(placement, Desired(emulation));
+            Assert.True(Tables(emulation.ListRuleset()) == Tables(kernel.ListRuleset()), $"after `nft {string.Join(' ', step)}`:\n{emulation.ListRuleset()}\n---- kernel placement:\n{kernel.ListRuleset()}");
+        }
+        Assert.Equal(recreated, placement.KernelRuleHandle(1, "t", icmp));
     }
 
     /// <summary>
