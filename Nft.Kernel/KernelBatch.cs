@@ -4,8 +4,11 @@ using Nft.Netlink;
 
 namespace Nft.Kernel;
 
-/// <summary>One nf_tables message of a batch: type, family, flags, the typed record, and what it does (for errors).</summary>
-public sealed record KernelBatchMessage(NftMsgType Type, byte Family, NlmFlags Flags, object Record, string Description);
+/// <summary>
+/// One nf_tables message of a batch: type, family, flags, the typed record, what it does (for errors),
+/// and the caller's handle of the rule it belongs to, if any (a rule, or an anonymous set sent for one).
+/// </summary>
+public sealed record KernelBatchMessage(NftMsgType Type, byte Family, NlmFlags Flags, object Record, string Description, ulong? RuleHandle = null);
 
 /// <summary>
 /// The messages of one nf_tables transaction, in order. Sent between NFNL_MSG_BATCH_BEGIN and
@@ -20,9 +23,9 @@ public sealed class KernelBatch
     public int Count => _messages.Count;
     public bool IsEmpty => _messages.Count == 0;
 
-    public KernelBatch Add(NftMsgType type, byte family, object record, string description, NlmFlags flags = NlmFlags.None)
+    public KernelBatch Add(NftMsgType type, byte family, object record, string description, NlmFlags flags = NlmFlags.None, ulong? ruleHandle = null)
     {
-        _messages.Add(new KernelBatchMessage(type, family, flags, record, description));
+        _messages.Add(new KernelBatchMessage(type, family, flags, record, description, ruleHandle));
         return this;
     }
 
@@ -47,7 +50,8 @@ public sealed class KernelBatch
 }
 
 /// <summary>An error the kernel answered for one message of a batch (or for the batch framing: index -1).</summary>
-public sealed record KernelMessageError(int Index, string? Description, int Errno, string? ExtAck, int Offset)
+/// <remarks><see cref="RuleHandle"/>: the caller's handle of the rule the message belongs to, to underline it in the user's error.</remarks>
+public sealed record KernelMessageError(int Index, string? Description, int Errno, string? ExtAck, int Offset, ulong? RuleHandle = null)
 {
     public override string ToString() =>
         $"{(Index >= 0 ? $"message {Index} ({Description})" : "batch")}: errno {Errno}" +

@@ -169,7 +169,8 @@ public sealed unsafe class KernelNfTablesSocket : IDisposable
                     int index = seq > first && seq <= first + (uint)batch.Count ? (int)(seq - first - 1) : -1;
                     if (index >= 0) seen.Add(seq);
                     if (err.Errno == 0) { acked++; continue; }
-                    errors.Add(new KernelMessageError(index, index >= 0 ? batch.Messages[index].Description : null, err.Errno, err.ExtAck, err.Offset));
+                    var m2 = index >= 0 ? batch.Messages[index] : null;
+                    errors.Add(new KernelMessageError(index, m2?.Description, err.Errno, err.ExtAck, err.Offset, m2?.RuleHandle));
                 }
                 if (r.Malformed) throw new IOException("malformed netlink reply from the kernel");
             }

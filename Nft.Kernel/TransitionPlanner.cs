@@ -104,8 +104,8 @@ internal sealed class TransitionPlanner
         }
     }
 
-    void Add(NftMsgType type, byte family, object record, string description, NlmFlags flags = NlmFlags.None) =>
-        _batch.Add(type, family, record, description, flags);
+    void Add(NftMsgType type, byte family, object record, string description, NlmFlags flags = NlmFlags.None, ulong? ruleHandle = null) =>
+        _batch.Add(type, family, record, description, flags, ruleHandle);
 
     void AddTable(TableKey key, SourceTable t, KernelCounters? carried)
     {
@@ -256,7 +256,7 @@ internal sealed class TransitionPlanner
                 if (keep.Contains(r.Handle!.Value)) continue;
                 ulong kh = kernelHandles![r.Handle.Value];
                 Add(NftMsgType.DelRule, fam, new Rule { Family = fam, Table = table, Chain = o.Chain.Name, Handle = kh },
-                    $"delete rule {key} {o.Chain.Name} handle {r.Handle} (kernel handle {kh})");
+                    $"delete rule {key} {o.Chain.Name} handle {r.Handle} (kernel handle {kh})", ruleHandle: r.Handle);
             }
         }
         foreach (var (name, s) in oldSets)
@@ -336,9 +336,9 @@ internal sealed class TransitionPlanner
                     uint id = _nextId++;
                     anonIds[setName] = id;
                     Add(NftMsgType.NewSet, fam, KernelForm.Set(anon.Set, id, anonymous: true) with { Family = fam, Table = table },
-                        $"add anonymous set {setName} of rule {key} {chain} handle {emu}", NlmFlags.Create);
+                        $"add anonymous set {setName} of rule {key} {chain} handle {emu}", NlmFlags.Create, emu);
                     AddElements(NftMsgType.NewSetElem, key, KernelForm.AnonymousSetTemplate, id, anon.Elements.Select(KernelForm.Element).ToList(),
-                        $"add elements to anonymous set {setName} of rule {key} {chain} handle {emu}", anon.Set);
+                        $"add elements to anonymous set {setName} of rule {key} {chain} handle {emu}", anon.Set, emu);
                 }
                 var withCounters = carried is null ? r : CarryCounters(r, carried, key, chain);
                 uint ruleId = _nextId++;
@@ -354,7 +354,7 @@ internal sealed class TransitionPlanner
                     rule = rule with { Position = kernelHandles![next.Handle!.Value] }; // first of the chain: before the first kept rule
                     flags = NlmFlags.Create;
                 }
-                Add(NftMsgType.NewRule, fam, rule, $"add rule {key} {chain} handle {emu}", flags);
+                Add(NftMsgType.NewRule, fam, rule, $"add rule {key} {chain} handle {emu}", flags, emu);
                 prevNewId = ruleId;
             }
         }
@@ -377,7 +377,8 @@ internal sealed class TransitionPlanner
         return changed ? r with { Expressions = list } : r;
     }
 
-    void AddElements(NftMsgType type, TableKey key, string set, uint? setId, IReadOnlyList<SetElement> elements, string description, Set definition)
+    void AddElements(NftMsgType type, TableKey key, string set, uint? setId, IReadOnlyList<SetElement> elements, string description, Set definition,
+        ulong? ruleHandle = null)
     {
         if (elements.Count == 0) return;
         // interval sets (rbtree) check each new boundary against its neighbours: send them in key order,
@@ -391,7 +392,7 @@ internal sealed class TransitionPlanner
         {
             if (chunk.Count == 0) return;
             Add(type, key.Family, new SetElementList { Family = key.Family, Table = key.Name, Set = set, SetId = setId, Elements = chunk.ToList() },
-                description, type == NftMsgType.NewSetElem ? NlmFlags.Create : NlmFlags.None);
+                description, type == NftMsgType.NewSetElem ? NlmFlags.Create : NlmFlags.None, ruleHandle);
             chunk.Clear();
             bytes = 0;
         }

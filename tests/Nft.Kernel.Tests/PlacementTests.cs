@@ -270,6 +270,7 @@ public class PlacementTests
         var err = Assert.Single(e.Errors);
         Assert.Equal(Errno.ENOENT, err.Errno);
         Assert.Contains("handle 5001", err.Description);
+        Assert.Equal(5001ul, err.RuleHandle);
         Assert.False(placement.HasPending);
         Assert.Equal(before, kernel.ListRuleset());
         Assert.Equal(gen, socket.GetGeneration());
