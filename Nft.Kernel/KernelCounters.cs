@@ -1,0 +1,27 @@
+using Nft.Bytecode.Expressions;
+
+namespace Nft.Kernel;
+
+/// <summary>
+/// A rule's counter expression as the kernel counts it, addressed by the caller's (emulated) rule
+/// handle and the expression's index in the rule.
+/// </summary>
+public sealed record RuleCounter(byte Family, string Table, string Chain, ulong RuleHandle, int ExpressionIndex, ulong Packets, ulong Bytes);
+
+/// <summary>A named stateful object's state as the kernel holds it (counter values, quota consumption).</summary>
+public sealed record ObjectState(byte Family, string Table, string Name, uint Type, Expression? Data)
+{
+    public ulong? Packets => (Data as CounterExpr)?.Packets;
+    public ulong? Bytes => (Data as CounterExpr)?.Bytes;
+    public ulong? QuotaConsumed => (Data as QuotaExpr)?.Consumed;
+}
+
+/// <summary>Everything <see cref="KernelPlacement.ReadCounters"/> reads: rule counters and named object states.</summary>
+public sealed record KernelCounters(IReadOnlyList<RuleCounter> Rules, IReadOnlyList<ObjectState> Objects)
+{
+    public RuleCounter? Rule(byte family, string table, ulong ruleHandle, int expressionIndex) =>
+        Rules.FirstOrDefault(r => r.Family == family && r.Table == table && r.RuleHandle == ruleHandle && r.ExpressionIndex == expressionIndex);
+
+    public ObjectState? Object(byte family, string table, string name) =>
+        Objects.FirstOrDefault(o => o.Family == family && o.Table == table && o.Name == name);
+}

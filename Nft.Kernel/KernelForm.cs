@@ -1,0 +1,100 @@
+using Nft.Bytecode;
+using Nft.Bytecode.Data;
+using Nft.Bytecode.Expressions;
+using Nft.Bytecode.Objects;
+using Nft.Bytecode.Wire;
+using Nft.Netlink;
+
+namespace Nft.Kernel;
+
+/// <summary>
+/// Turns the caller's records (decoded from nft's requests, from kernel dumps, or built in code)
+/// into what a NEW* request may carry: handles, use counts, dump-only attributes and the caller's
+/// own batch ids are dropped (a handle on NEWRULE would mean "replace", on NEWCHAIN "rename");
+/// everything else keeps its decoded layout.
+/// </summary>
+internal static class KernelForm
+{
+    /// <summary>NFT_TABLE_F_PERSIST (6.9+). Ownership flags belong to the emulation's client, not to the daemon's copy.</summary>
+    const uint TablePersist = 0x4;
+
+    /// <summary>The name nft gives anonymous sets in a request; the kernel picks the real one.</summary>
+    public const string AnonymousSetTemplate = "__set%d";
+
+    public static Table Table(Table t) => t with
+    {
+        Handle = null,
+        Use = null,
+        Owner = null,
+        Flags = t.Flags is { } f ? f & ~((uint)NftTableFlags.Owner | TablePersist) : null,
+    };
+
+    public static Chain Chain(Chain c) => c with { Handle = null, Use = null, Counters = null, Id = null };
+
+    public static Rule Rule(Rule r, Func<string, uint?> anonymousSetId) => r with
+    {
+        Handle = null,
+        Position = null,
+        Id = null,
+        PositionId = null,
+        ChainId = null,
+        Expressions = r.Expressions?.Select(e => Expression(e, anonymousSetId)).ToList(),
+    };
+
+    /// <summary>References to anonymous sets go by the batch id of the set sent just before the rule; named ones by name only.</summary>
+    static Expression Expression(Expression e, Func<string, uint?> anonymousSetId) => e switch
+    {
+        LookupExpr l => anonymousSetId(l.Set) is { } id ? l with { Set = AnonymousSetTemplate, SetId = id } : l with { SetId = null },
+        DynsetExpr d => anonymousSetId(d.SetName) is { } id ? d with { SetName = AnonymousSetTemplate, SetId = id } : d with { SetId = null },
+        ObjRefExpr o when o.IsMap => o.SetName != null && anonymousSetId(o.SetName) is { } id
+            ? o with { SetName = AnonymousSetTemplate, SetId = id }
+            : o with { SetId = null },
+        ImmediateExpr { Data: VerdictData v } i => i with { Data = Verdict(v) },
+        _ => e,
+    };
+
+    static VerdictData Verdict(VerdictData v) =>
+        v.Verdict.Chain != null && v.Verdict.ChainId != null ? v with { Verdict = v.Verdict with { ChainId = null } } : v;
+
+    public static Set Set(Set s, uint id, bool anonymous) => s with
+    {
+        Handle = null,
+        Id = id,
+        Count = null,
+        Backend = null,
+        Name = anonymous ? AnonymousSetTemplate : s.Name,
+    };
+
+    public static SetElement Element(SetElement e) => e with
+    {
+        Expiration = null,
+        Data = e.Data is VerdictData v ? Verdict(v) : e.Data,
+    };
+
+    /// <summary>What DELSETELEM needs to find an element: key, key end, flags.</summary>
+    public static SetElement ElementKey(SetElement e) => new() { Key = e.Key, KeyEnd = e.KeyEnd, Flags = e.Flags };
+
+    public static NftObject Object(NftObject o) => o with { Handle = null, Use = null };
+
+    public static Flowtable Flowtable(Flowtable f) => f with { Handle = null, Use = null };
+
+    // ---- fingerprints: what makes two records "the same thing" for the kernel, state (counters) aside ----
+
+    public static byte[] Bytes(object record)
+    {
+        var w = new NetlinkWriter();
+        NftMessage.EncodeAttributes(w, record, WireFormat.Kernel);
+        return w.ToArray();
+    }
+
+    /// <summary>An expression without its running state (counter values, quota consumption, last-seen time).</summary>
+    public static Expression Stateless(Expression e) => e switch
+    {
+        CounterExpr => new CounterExpr(),
+        QuotaExpr q => q with { Consumed = null, Layout = null },
+        LastExpr => new LastExpr(),
+        _ => e,
+    };
+
+    public static bool SameBytes(byte[] a, byte[] b) => a.AsSpan().SequenceEqual(b);
+}

@@ -1,0 +1,206 @@
+using Nft.Bytecode;
+using Nft.Bytecode.Expressions;
+using Nft.Bytecode.Objects;
+
+namespace Nft.Kernel;
+
+/// <summary>A transition built and validated by the kernel, not yet applied.</summary>
+public sealed class PreparedTransition
+{
+    internal PreparedTransition(KernelBatch batch, IReadOnlyList<SourceTable> desired, HashSet<TableKey> touched, uint generation,
+        IReadOnlyList<SourceTable> previousWithCounters)
+    {
+        Batch = batch;
+        Desired = desired;
+        Touched = touched;
+        Generation = generation;
+        PreviousWithCounters = previousWithCounters;
+    }
+
+    /// <summary>The messages that will be sent (empty when the kernel already holds the desired content).</summary>
+    public KernelBatch Batch { get; }
+    public IReadOnlyList<SourceTable> Desired { get; }
+    internal HashSet<TableKey> Touched { get; }
+    /// <summary>The kernel's generation when validated; the commit carries it (NFNL_BATCH_GENID) so a change in between is refused.</summary>
+    public uint Generation { get; }
+    internal IReadOnlyList<SourceTable> PreviousWithCounters { get; }
+}
+
+/// <summary>
+/// Keeps the kernel's own nf_tables (in the namespace of <see cref="KernelNfTablesSocket"/>) holding
+/// exactly a desired set of tables. Two-phase: <see cref="Prepare"/> builds the one batch from the
+/// current placement to the desired one and has the kernel validate it without applying it;
+/// <see cref="Commit"/> applies it atomically; <see cref="Abort"/> forgets it;
+/// <see cref="RollbackLastCommit"/> applies the inverse transition when the other side of a
+/// cross-side transaction failed after this one committed. The caller's rule handles (the
+/// emulation's) are mapped to the kernel's, so <see cref="ReadCounters"/> answers in the caller's terms.
+/// Not thread-safe: one transaction at a time, as nf_tables itself.
+/// </summary>
+public sealed class KernelPlacement
+{
+    readonly KernelNfTablesSocket _socket;
+    Dictionary<TableKey, PlacedTable> _placed = [];
+    PreparedTransition? _pending;
+    IReadOnlyList<SourceTable>? _rollbackTo;
+
+    public KernelPlacement(KernelNfTablesSocket socket) => _socket = socket;
+
+    /// <summary>The tables currently placed, as the caller gave them.</summary>
+    public IReadOnlyList<SourceTable> Placed => _placed.Values.Select(p => p.Source).ToList();
+
+    public bool HasPending => _pending != null;
+    public bool CanRollback => _rollbackTo != null;
+
+    /// <summary>The kernel's handle for the caller's rule <paramref name="ruleHandle"/>, if placed.</summary>
+    public ulong? KernelRuleHandle(byte family, string table, ulong ruleHandle) =>
+        _placed.TryGetValue(new TableKey(family, table), out var p) && p.KernelRuleHandles.TryGetValue(ruleHandle, out var k) ? k : null;
+
+    /// <summary>
+    /// Builds the transition to <paramref name="desired"/> (every table the kernel should hold;
+    /// tables placed before and absent here are deleted) and sends it to the kernel for validation
+    /// only. A refusal raises <see cref="KernelNfTablesException"/>, each error naming the message
+    /// (table, chain, caller's rule handle) it belongs to; nothing is applied either way.
+    /// </summary>
+    public PreparedTransition Prepare(IReadOnlyList<SourceTable> desired)
+    {
+        if (_pending != null) throw new InvalidOperationException("a transition is already prepared: commit or abort it first");
+        uint generation = _socket.GetGeneration();
+        var snapshots = new Dictionary<TableKey, KernelCounters>();
+        KernelCounters CountersOf(TableKey key)
+        {
+            if (!snapshots.TryGetValue(key, out var c)) snapshots[key] = c = ReadCounters(key);
+            return c;
+        }
+        var batch = TransitionPlanner.Plan(_placed, desired, CountersOf, out var touched);
+        // what to go back to if the commit must be undone: the current placement with the counters it has now
+        var previous = batch.IsEmpty
+            ? Placed
+            : _placed.Values.Select(p => WithCounters(p.Source, CountersOf(TransitionPlanner.KeyOf(p.Source)))).ToList();
+        if (!batch.IsEmpty)
+            _socket.SendBatch(batch, commit: false, generation).ThrowIfFailed("validating the kernel placement");
+        _pending = new PreparedTransition(batch, desired, touched, generation, previous);
+        return _pending;
+    }
+
+    /// <summary>Applies the prepared transition in one kernel transaction and learns the kernel's handles of the new rules.</summary>
+    public void Commit()
+    {
+        var p = _pending ?? throw new InvalidOperationException("no prepared transition to commit");
+        _pending = null;
+        if (!p.Batch.IsEmpty)
+            _socket.SendBatch(p.Batch, commit: true, p.Generation).ThrowIfFailed("committing the kernel placement");
+        var next = new Dictionary<TableKey, PlacedTable>();
+        foreach (var t in p.Desired)
+        {
+            var key = TransitionPlanner.KeyOf(t);
+            if (!p.Touched.Contains(key) && _placed.TryGetValue(key, out var old))
+                next[key] = old with { Source = t };
+            else
+                next[key] = new PlacedTable(t, LearnHandles(key, t));
+        }
+        _placed = next;
+        _rollbackTo = p.PreviousWithCounters;
+    }
+
+    /// <summary>Forgets the prepared transition; the kernel never applied it.</summary>
+    public void Abort() => _pending = null;
+
+    /// <summary>
+    /// Puts back what the kernel held before the last <see cref="Commit"/> (rules that commit removed
+    /// come back with the counters they had when it was prepared). One level only.
+    /// </summary>
+    public void RollbackLastCommit()
+    {
+        var to = _rollbackTo ?? throw new InvalidOperationException("nothing to roll back");
+        if (_pending != null) throw new InvalidOperationException("a transition is prepared: abort it before rolling back");
+        Prepare(to);
+        Commit();
+        _rollbackTo = null;
+    }
+
+    /// <summary>
+    /// Deletes every table of the kernel's nf_tables except <paramref name="keep"/> and forgets the
+    /// placement: for a daemon that starts in a namespace whose kernel ruleset it does not know.
+    /// </summary>
+    public void Reset(Func<TableKey, bool>? keep = null)
+    {
+        if (_pending != null) throw new InvalidOperationException("a transition is prepared: abort it first");
+        var batch = new KernelBatch();
+        foreach (var t in _socket.Dump<Table>(NftMsgType.GetTable, 0, new Table()))
+        {
+            var key = new TableKey(t.Family, t.Name!);
+            if (keep?.Invoke(key) == true) continue;
+            batch.Add(NftMsgType.DelTable, t.Family, new Table { Family = t.Family, Name = t.Name }, $"delete table {key}");
+        }
+        if (!batch.IsEmpty) _socket.SendBatch(batch, commit: true).ThrowIfFailed("clearing the kernel's nf_tables");
+        _placed = [];
+        _rollbackTo = null;
+    }
+
+    Dictionary<ulong, ulong> LearnHandles(TableKey key, SourceTable t)
+    {
+        var kernel = KernelRuleset.ReadRules(_socket, key.Family, key.Name);
+        var map = new Dictionary<ulong, ulong>();
+        foreach (var c in t.Chains)
+        {
+            var inKernel = kernel.Where(r => r.Chain == c.Chain.Name).ToList();
+            if (inKernel.Count != c.Rules.Count)
+                throw new InvalidOperationException($"kernel placement diverged: chain {key} {c.Chain.Name} holds {inKernel.Count} rules in the kernel, {c.Rules.Count} desired");
+            for (int i = 0; i < inKernel.Count; i++) map[c.Rules[i].Handle!.Value] = inKernel[i].Handle!.Value;
+        }
+        return map;
+    }
+
+    /// <summary>Counters of every placed table, from GETRULE and GETOBJ dumps, in the caller's rule handles.</summary>
+    public KernelCounters ReadCounters()
+    {
+        var rules = new List<RuleCounter>();
+        var objects = new List<ObjectState>();
+        foreach (var key in _placed.Keys)
+        {
+            var c = ReadCounters(key);
+            rules.AddRange(c.Rules);
+            objects.AddRange(c.Objects);
+        }
+        return new KernelCounters(rules, objects);
+    }
+
+    KernelCounters ReadCounters(TableKey key)
+    {
+        if (!_placed.TryGetValue(key, out var placed)) return new KernelCounters([], []);
+        var byKernel = placed.KernelRuleHandles.ToDictionary(kv => kv.Value, kv => kv.Key);
+        var rules = new List<RuleCounter>();
+        foreach (var r in KernelRuleset.ReadRules(_socket, key.Family, key.Name))
+        {
+            if (r.Handle is not { } kh || !byKernel.TryGetValue(kh, out var emu)) continue; // not ours (cannot happen unless someone else writes here)
+            var exprs = r.Expressions ?? [];
+            for (int i = 0; i < exprs.Count; i++)
+                if (exprs[i] is CounterExpr ce)
+                    rules.Add(new RuleCounter(key.Family, key.Name, r.Chain!, emu, i, ce.Packets ?? 0, ce.Bytes ?? 0));
+        }
+        var objects = _socket.Dump<NftObject>(NftMsgType.GetObj, key.Family, new NftObject { Table = key.Name })
+            .Where(o => o.Table == key.Name)
+            .Select(o => new ObjectState(key.Family, key.Name, o.Name!, o.Type ?? 0, o.Data)).ToList();
+        return new KernelCounters(rules, objects);
+    }
+
+    /// <summary>The caller's table with its counter expressions and object states replaced by the kernel's current values.</summary>
+    static SourceTable WithCounters(SourceTable t, KernelCounters c)
+    {
+        var key = TransitionPlanner.KeyOf(t);
+        var chains = t.Chains.Select(ch => ch with
+        {
+            Rules = ch.Rules.Select(r =>
+            {
+                if (r.Expressions is not { } exprs || r.Handle is not { } h) return r;
+                var list = exprs.ToList();
+                for (int i = 0; i < list.Count; i++)
+                    if (list[i] is CounterExpr && c.Rule(key.Family, key.Name, h, i) is { } rc)
+                        list[i] = new CounterExpr(rc.Bytes, rc.Packets);
+                return r with { Expressions = list };
+            }).ToList(),
+        }).ToList();
+        var objects = t.Objects?.Select(o => c.Object(key.Family, key.Name, o.Name!) is { Data: { } d } ? o with { Data = d } : o).ToList();
+        return t with { Chains = chains, Objects = objects };
+    }
+}
