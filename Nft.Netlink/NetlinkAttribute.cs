@@ -38,14 +38,27 @@ public readonly ref struct NetlinkAttribute
     public uint U32() => BinaryPrimitives.ReadUInt32LittleEndian(Exactly(4));
     public int S32Be() => (int)U32Be();
 
-    /// <summary>NLA_STRING / NLA_NUL_STRING: bytes up to the first NUL; at most <paramref name="maxLen"/> chars.</summary>
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// NLA_STRING / NLA_NUL_STRING: bytes up to the first NUL; at most <paramref name="maxLen"/> bytes.
+    /// Bytes that are not UTF-8 are refused (EINVAL): the model holds names as strings, and a lossy
+    /// decode would answer with a different, possibly longer, name than the one sent (found by fuzzing).
+    /// </summary>
     public string String(int maxLen = 256)
     {
         var p = Payload;
         int nul = p.IndexOf((byte)0);
         if (nul >= 0) p = p[..nul];
         if (p.Length > maxLen) throw new NetlinkException(Errno.ERANGE, $"attribute {Type}: string longer than {maxLen}", Offset);
-        return Encoding.UTF8.GetString(p);
+        try
+        {
+            return StrictUtf8.GetString(p);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw Bad("string is not valid UTF-8");
+        }
     }
 
     public AttributeReader Nested() => new(Payload, PayloadOffset);
