@@ -38,12 +38,9 @@ public readonly ref struct NetlinkAttribute
     public uint U32() => BinaryPrimitives.ReadUInt32LittleEndian(Exactly(4));
     public int S32Be() => (int)U32Be();
 
-    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
     /// <summary>
-    /// NLA_STRING / NLA_NUL_STRING: bytes up to the first NUL; at most <paramref name="maxLen"/> bytes.
-    /// Bytes that are not UTF-8 are refused (EINVAL): the model holds names as strings, and a lossy
-    /// decode would answer with a different, possibly longer, name than the one sent (found by fuzzing).
+    /// NLA_STRING / NLA_NUL_STRING: bytes up to the first NUL; at most <paramref name="maxLen"/> bytes;
+    /// EINVAL if not UTF-8 (<see cref="NetlinkString"/>).
     /// </summary>
     public string String(int maxLen = 256)
     {
@@ -51,14 +48,7 @@ public readonly ref struct NetlinkAttribute
         int nul = p.IndexOf((byte)0);
         if (nul >= 0) p = p[..nul];
         if (p.Length > maxLen) throw new NetlinkException(Errno.ERANGE, $"attribute {Type}: string longer than {maxLen}", Offset);
-        try
-        {
-            return StrictUtf8.GetString(p);
-        }
-        catch (DecoderFallbackException)
-        {
-            throw Bad("string is not valid UTF-8");
-        }
+        return NetlinkString.Decode(p, Offset, Type);
     }
 
     public AttributeReader Nested() => new(Payload, PayloadOffset);

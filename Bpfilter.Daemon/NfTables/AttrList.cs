@@ -36,6 +36,6 @@ internal sealed class AttrList
         var p = Get(type);
         if (p == null) return null;
         int nul = Array.IndexOf(p, (byte)0);
-        return System.Text.Encoding.UTF8.GetString(p, 0, nul >= 0 ? nul : p.Length);
+        return NetlinkString.Decode(p.AsSpan(0, nul >= 0 ? nul : p.Length), type: type);
     }
 }
