@@ -16,14 +16,15 @@ internal sealed class DaemonProcess : IDisposable
     public string SocketPath => Dir.Socket();
     public string Log { get { lock (_log) return _log.ToString(); } }
 
-    public DaemonProcess(string mode = "0600")
+    /// <param name="wrapper">a command the daemon runs under (e.g. setpriv with fewer capabilities)</param>
+    public DaemonProcess(string mode = "0600", IReadOnlyList<string>? wrapper = null)
     {
         Ns = new NetNs();
         Dir = new TempSocketDir();
         try
         {
             var psi = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in new[] { "netns", "exec", Ns.Name, "dotnet", TestPaths.DaemonDll, "--socket", SocketPath, "--socket-mode", mode })
+            foreach (var a in (string[])["netns", "exec", Ns.Name, .. wrapper ?? [], "dotnet", TestPaths.DaemonDll, "--socket", SocketPath, "--socket-mode", mode])
                 psi.ArgumentList.Add(a);
             _process = Process.Start(psi)!;
             _process.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (_log) _log.AppendLine(e.Data); };
