@@ -12,8 +12,8 @@ namespace Bpfilter.Fuzz.Tests;
 public class MutationSliceTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData("decoder", 40_000)]
-    [InlineData("engine", 6_000)]
+    [InlineData("decoder", 500_000)]
+    [InlineData("engine", 50_000)]
     public void SeededMutationsDoNotCrash(string target, int iterations)
     {
         var t = FuzzTargets.Named(target);
