@@ -44,6 +44,8 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException or Sys
 await using var explain = new Bpfilter.Daemon.ExplainServer(server.SocketPath, options.SocketMode,
     () => Bpfilter.Daemon.ExplainReport.Build(backend));
 Log(options.Enforce ? "enforcing committed rulesets with BPF" : "--no-enforce: emulation only, nothing is attached");
+SystemdNotify.Send("READY=1", Log);
 await stopped.Task;
+SystemdNotify.Send("STOPPING=1", Log);
 await server.StopAsync();
 return 0;

@@ -126,7 +126,7 @@ internal sealed partial class Transaction
         int len = nul >= 0 ? nul : p.Length;
         // NLA_STRING with .len = NFT_NAME_MAXLEN - 1: longer payloads fail policy validation
         if (p.Length > max + 1 || len > max) throw new NetlinkException(Errno.ERANGE, "Attribute failed policy validation", a.Offset);
-        return System.Text.Encoding.UTF8.GetString(p[..len]);
+        return NetlinkString.Decode(p[..len], a.Offset, a.Type);
     }
 
     static uint U32(NetlinkAttribute a)

@@ -28,6 +28,7 @@ public static class Errno
     public const int EMSGSIZE = 90;
     public const int EPROTONOSUPPORT = 93;
     public const int EOPNOTSUPP = 95;
+    public const int ENOBUFS = 105;
     public const int EAFNOSUPPORT = 97;
     public const int ETIMEDOUT = 110;
     public const int ERESTART = 85;

@@ -38,14 +38,17 @@ public readonly ref struct NetlinkAttribute
     public uint U32() => BinaryPrimitives.ReadUInt32LittleEndian(Exactly(4));
     public int S32Be() => (int)U32Be();
 
-    /// <summary>NLA_STRING / NLA_NUL_STRING: bytes up to the first NUL; at most <paramref name="maxLen"/> chars.</summary>
+    /// <summary>
+    /// NLA_STRING / NLA_NUL_STRING: bytes up to the first NUL; at most <paramref name="maxLen"/> bytes;
+    /// EINVAL if not UTF-8 (<see cref="NetlinkString"/>).
+    /// </summary>
     public string String(int maxLen = 256)
     {
         var p = Payload;
         int nul = p.IndexOf((byte)0);
         if (nul >= 0) p = p[..nul];
         if (p.Length > maxLen) throw new NetlinkException(Errno.ERANGE, $"attribute {Type}: string longer than {maxLen}", Offset);
-        return Encoding.UTF8.GetString(p);
+        return NetlinkString.Decode(p, Offset, Type);
     }
 
     public AttributeReader Nested() => new(Payload, PayloadOffset);

@@ -15,10 +15,12 @@ internal sealed class DaemonConnection
     readonly PeerCredentials _peer;
     readonly Func<ReadOnlyMemory<byte>, uint, IReadOnlyList<byte[]>> _dispatch;
     readonly Action<string> _log;
+    readonly ServerLimits _limits;
 
     public DaemonConnection(Socket socket, PeerCredentials peer,
-        Func<ReadOnlyMemory<byte>, uint, IReadOnlyList<byte[]>> dispatch, Action<string> log)
+        Func<ReadOnlyMemory<byte>, uint, IReadOnlyList<byte[]>> dispatch, Action<string> log, ServerLimits? limits = null)
     {
+        _limits = limits ?? ServerLimits.Default;
         _socket = socket;
         _peer = peer;
         _dispatch = dispatch;
@@ -30,33 +32,47 @@ internal sealed class DaemonConnection
         var stream = new NetworkStream(_socket, ownsSocket: true);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
+        var replies = new ReplyQueue(_limits);
+        // Replies leave through their own task: a client that stops reading stalls only that task,
+        // never the reading of its requests (which answer ENOBUFS once its queue is full) nor any other client.
+        using var stopWriting = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var writing = WriteRepliesAsync(writer, replies, stopWriting.Token);
+        bool overflowing = false;
         try
         {
             while (true)
             {
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
-                bool wrote = false;
                 try
                 {
-                    while (DaemonFrame.TryReadRequest(ref buffer, out uint portId, out byte[] payload))
+                    while (true)
                     {
-                        DaemonFrame.WriteReply(writer, Serve(payload, portId));
-                        wrote = true;
+                        if (writing.IsCompleted) return; // the peer is gone or the writer failed
+                        await replies.WaitForSpaceAsync(ct).ConfigureAwait(false);
+                        if (!DaemonFrame.TryReadRequest(ref buffer, out uint portId, out byte[] payload))
+                        {
+                            replies.ReturnSpace();
+                            break;
+                        }
+                        bool fitted = replies.Add(Serve(payload, portId), payload, portId);
+                        if (!fitted && !overflowing)
+                            _log($"{this}: not reading its replies ({replies.QueuedBytes} bytes queued): answering ENOBUFS");
+                        overflowing = !fitted;
                     }
                 }
                 finally
                 {
                     reader.AdvanceTo(buffer.Start, buffer.End);
                 }
-                // The interposer waits for each reply before its next request: flush per batch read.
-                if (wrote && (await writer.FlushAsync(ct).ConfigureAwait(false)).IsCanceled) break;
                 if (result.IsCompleted)
                 {
                     if (!buffer.IsEmpty) _log($"{this}: connection closed inside a request frame");
                     break;
                 }
             }
+            replies.Complete();
+            await writing.ConfigureAwait(false);
         }
         catch (InvalidDataException e)
         {
@@ -81,9 +97,30 @@ internal sealed class DaemonConnection
         }
         finally
         {
+            await stopWriting.CancelAsync().ConfigureAwait(false);
+            try { await writing.ConfigureAwait(false); } catch (Exception) { /* reported above or peer gone */ }
             await reader.CompleteAsync().ConfigureAwait(false);
             try { await writer.CompleteAsync().ConfigureAwait(false); } catch (Exception) { /* peer gone */ }
             await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Writes queued reply frames in order until the queue completes, the peer goes or the connection stops.</summary>
+    static async Task WriteRepliesAsync(PipeWriter writer, ReplyQueue replies, CancellationToken ct)
+    {
+        try
+        {
+            while (await replies.TakeAsync(ct).ConfigureAwait(false) is { } frame)
+            {
+                DaemonFrame.WriteReply(writer, frame);
+                var flushed = await writer.FlushAsync(ct).ConfigureAwait(false);
+                replies.Written();
+                if (flushed.IsCanceled || flushed.IsCompleted) return;
+            }
+        }
+        finally
+        {
+            replies.WriterGone(); // a reader waiting for space must not wait for a writer that left
         }
     }
 

@@ -13,6 +13,12 @@ public sealed class DaemonServer : IAsyncDisposable
 
     readonly INetlinkEndpoint _endpoint;
     readonly Action<string> _log;
+    readonly ServerLimits _limits;
+    /// <summary>
+    /// Every request of every client enters the endpoint under this lock, one at a time, as every
+    /// nfnetlink batch runs under the kernel's commit_mutex: a batch is never interleaved with another
+    /// client's batch or dump, and each client sees the generations in commit order.
+    /// </summary>
     readonly object _gate = new();
     readonly CancellationTokenSource _stop = new();
     readonly HashSet<Task> _connections = [];
@@ -23,9 +29,10 @@ public sealed class DaemonServer : IAsyncDisposable
     public UnixFileMode SocketMode { get; }
 
     public DaemonServer(INetlinkEndpoint endpoint, string socketPath = DefaultSocketPath,
-        UnixFileMode socketMode = DefaultSocketMode, Action<string>? log = null)
+        UnixFileMode socketMode = DefaultSocketMode, Action<string>? log = null, ServerLimits? limits = null)
     {
         _endpoint = endpoint;
+        _limits = limits ?? ServerLimits.Default;
         SocketPath = Path.GetFullPath(socketPath);
         SocketMode = socketMode;
         _log = log ?? (_ => { });
@@ -119,7 +126,7 @@ public sealed class DaemonServer : IAsyncDisposable
                 {
                     ports.Add(portId);
                     return Dispatch(request, portId);
-                }, _log).RunAsync(ct).ConfigureAwait(false);
+                }, _log, _limits).RunAsync(ct).ConfigureAwait(false);
             }
             finally
             {

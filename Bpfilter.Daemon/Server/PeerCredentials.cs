@@ -62,7 +62,22 @@ public sealed record PeerCredentials(int Pid, uint Uid, uint Gid, bool NetAdmin)
     static bool SameUserNamespace(int pid)
     {
         string? ours = new FileInfo("/proc/self/ns/user").LinkTarget;
-        string? theirs = new FileInfo($"/proc/{pid}/ns/user").LinkTarget;
+        string? theirs = null;
+        try
+        {
+            theirs = new FileInfo($"/proc/{pid}/ns/user").LinkTarget;
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+        }
+        if (theirs == null)
+        {
+            // /proc/PID/ns needs ptrace access, which a daemon confined to fewer capabilities than its
+            // peer (the systemd unit keeps only CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON) lacks. uid_map is
+            // world-readable: the same map as ours, read relative to our own namespace, means the peer's
+            // ids are ours. A nested namespace shows a map that differs (its ids seen from ours).
+            return File.ReadAllText($"/proc/{pid}/uid_map") == File.ReadAllText("/proc/self/uid_map");
+        }
         return ours != null && ours == theirs;
     }
 

@@ -16,6 +16,7 @@ public sealed class DaemonProcess : IDisposable
 
     readonly StringBuilder _log = new();
     readonly List<string> _arguments;
+    readonly IReadOnlyList<string> _wrapper;
     readonly bool _ownsNamespace;
     readonly TimeSpan _startTimeout;
     Process? _process;
@@ -35,7 +36,9 @@ public sealed class DaemonProcess : IDisposable
     public Dictionary<string, string> Env => new() { ["BFNFT_SOCKET"] = SocketPath };
 
     /// <summary>An enforcing bpfilterd in a namespace of its own, its socket created with <paramref name="mode"/>.</summary>
-    public DaemonProcess(string mode = "0600") : this(new NetNs(), ownsNamespace: true, enforce: true, mode, null) { }
+    /// <param name="wrapper">a command the daemon runs under, which execs it (e.g. setpriv with fewer capabilities)</param>
+    public DaemonProcess(string mode = "0600", IReadOnlyList<string>? wrapper = null)
+        : this(new NetNs(), ownsNamespace: true, enforce: true, mode, null, wrapper) { }
 
     /// <param name="ns">The namespace to run in; the caller keeps owning it.</param>
     /// <param name="enforce">
@@ -43,10 +46,11 @@ public sealed class DaemonProcess : IDisposable
     /// runs: they compare nf_tables answers, and enforcement refuses features (ct, nat, ...) on purpose.
     /// </param>
     public static DaemonProcess Start(NetNs ns, TimeSpan? startTimeout = null, bool enforce = false) =>
-        new(ns, ownsNamespace: false, enforce, socketMode: null, startTimeout);
+        new(ns, ownsNamespace: false, enforce, socketMode: null, startTimeout, null);
 
-    DaemonProcess(NetNs ns, bool ownsNamespace, bool enforce, string? socketMode, TimeSpan? startTimeout)
+    DaemonProcess(NetNs ns, bool ownsNamespace, bool enforce, string? socketMode, TimeSpan? startTimeout, IReadOnlyList<string>? wrapper)
     {
+        _wrapper = wrapper ?? [];
         Ns = ns;
         _ownsNamespace = ownsNamespace;
         _startTimeout = startTimeout ?? TimeSpan.FromSeconds(30);
@@ -78,7 +82,7 @@ public sealed class DaemonProcess : IDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { "netns", "exec", Ns.Name, "dotnet", DllPath }.Concat(_arguments)) psi.ArgumentList.Add(a);
+        foreach (var a in ((string[])["netns", "exec", Ns.Name, .. _wrapper, "dotnet", DllPath]).Concat(_arguments)) psi.ArgumentList.Add(a);
         psi.Environment["LC_ALL"] = "C";
         psi.Environment["DOTNET_TieredPGO"] = "0";
         var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start bpfilterd");

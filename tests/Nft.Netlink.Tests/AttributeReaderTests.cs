@@ -95,4 +95,29 @@ public class AttributeReaderTests
         });
         Assert.Equal(Errno.ERANGE, ex.Errno);
     }
+
+    [Fact]
+    public void StringThatIsNotUtf8IsEinvalAtItsOffset()
+    {
+        // "d1a" then a lone continuation byte: decoded lossily it would come back as a longer name.
+        byte[] bytes = [9, 0, 1, 0, (byte)'d', (byte)'1', (byte)'a', 0xbf, 0, 0, 0, 0];
+        var ex = Assert.Throws<NetlinkException>(() =>
+        {
+            var r = new AttributeReader(bytes, 40);
+            r.TryRead(out var a);
+            a.String(15);
+        });
+        Assert.Equal(Errno.EINVAL, ex.Errno);
+        Assert.Equal(40, ex.Offset);
+    }
+
+    [Fact]
+    public void Utf8StringDecodes()
+    {
+        var w = new NetlinkWriter();
+        w.PutString(1, "filtre-été");
+        var r = new AttributeReader(w.WrittenSpan, 0);
+        Assert.True(r.TryRead(out var a));
+        Assert.Equal("filtre-été", a.String(15));
+    }
 }
