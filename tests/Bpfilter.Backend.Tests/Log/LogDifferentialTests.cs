@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Text;
+using Bpfilter.Backend.Libbpf;
+using Bpfilter.Backend.Log;
+using Bpfilter.Backend.Tests.Attach;
+
+namespace Bpfilter.Backend.Tests.Log;
+
+/// <summary>
+/// The kernel is the oracle: nft `log` rules run in a namespace we create (with nf_log_all_netns=1
+/// for the duration, restored after), crafted frames go over the veth pair, and the kernel's lines
+/// read back from /dev/kmsg must equal (1) what <see cref="NfLogFormatter"/> makes of the same frame
+/// and (2) what it makes of the event our BPF program captured for the same packet at the same hook.
+/// </summary>
+[Collection("nf_log")]
+public class LogDifferentialTests
+{
+    private static readonly string Run = Guid.NewGuid().ToString("N")[..6];
+
+    private static void Nft(string ns, string ruleset)
+    {
+        var psi = new ProcessStartInfo("ip", $"netns exec {ns} nft -f -") { RedirectStandardInput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Write(ruleset);
+        p.StandardInput.Close();
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"nft failed: {err}\n{ruleset}");
+    }
+
+    private static LogNet Net(VethPair veth) =>
+        new(LogFrames.MacOf(veth.Client, VethPair.ClientDevice), LogFrames.MacOf(veth.Server, VethPair.ServerDevice), veth.ClientAddress, veth.ServerAddress);
+
+    [Fact]
+    public void IpAndIp6PreroutingLinesMatchTheKernel()
+    {
+        using var veth = new VethPair();
+        using var logging = new AllNetnsLogging();
+        using var kmsg = new KernelLog();
+        using var programs = new LogPrograms();
+        using var v4 = programs.Netfilter(2, 0);
+        using var v6 = programs.Netfilter(10, 0);
+        using var l4 = VethPair.InNamespace(veth.Server, () => BpfLink.AttachNetfilter(v4, 2, 0, 10));
+        using var l6 = VethPair.InNamespace(veth.Server, () => BpfLink.AttachNetfilter(v6, 10, 0, 10));
+        var net = Net(veth);
+        var failures = new StringBuilder();
+        for (var i = 0; i < LogCase.Ip.Length; i++)
+        {
+            var c = LogCase.Ip[i];
+            var prefix = $"LG{Run}-{i} ";
+            var config = c.Config with { };
+            config = new LogConfig(prefix, c.Config.Level, c.Config.Flags);
+            var v6case = c.EtherType == 0x86dd;
+            var family = v6case ? "ip6" : "ip";
+            var match = v6case ? $"ip6 saddr {LogNet.Client6}" : $"ip saddr {net.Client}";
+            var mark = c.Mark != 0 ? $"chain setmark {{ type filter hook prerouting priority -10; {match} meta mark set 0x{c.Mark:x}; }}\n" : "";
+            Nft(veth.Server, $"flush ruleset\ntable {family} lg {{\n{mark}chain pre {{ type filter hook prerouting priority 0; {match} log prefix \"{prefix}\" {c.NftArguments}; }}\n}}\n");
+            var frame = c.Frame(net);
+            LogFrames.Inject(veth.Client, VethPair.ClientDevice, frame);
+            var kernel = kmsg.WaitFor(prefix);
+            var expectedEvent = c.ExpectedEvent(frame, (byte)(v6case ? 10 : 2), VethPair.ServerDevice, trimmed: true);
+            var fromFrame = NfLogFormatter.Format(expectedEvent, config);
+            var bpfEvent = programs.WaitFor(expectedEvent.Packet);
+            var fromBpf = NfLogFormatter.Format(bpfEvent, config);
+            if (kernel.Level != config.Level) failures.AppendLine($"{c}: kernel level {kernel.Level}, configured {config.Level}");
+            if (fromFrame != kernel.Text) failures.AppendLine($"{c}: formatter\n  kernel: [{kernel.Text}]\n  ours:   [{fromFrame}]");
+            if (fromBpf != kernel.Text) failures.AppendLine($"{c}: bpf event\n  kernel: [{kernel.Text}]\n  ours:   [{fromBpf}]");
+        }
+        Nft(veth.Server, "flush ruleset\n");
+        Assert.True(failures.Length == 0, failures.ToString());
+    }
+}
