@@ -69,4 +69,87 @@ public class LogDifferentialTests
         Nft(veth.Server, "flush ruleset\n");
         Assert.True(failures.Length == 0, failures.ToString());
     }
+
+    private static readonly LogCase[] Netdev =
+    [
+        LogCase.Ip[0], LogCase.Ip[1], LogCase.Ip[9], LogCase.Ip[23], LogCase.Ip[24], LogCase.Ip[28], LogCase.Ip[31],
+        new("arp request", 0x0806, new LogConfig(""), n => LogFrames.Arp(1, LogNet.FakeMac, "10.99.0.77", new byte[6], n.Server)),
+        new("arp reply, ether", 0x0806, new LogConfig("", 6, NfLogFlags.MacDecode), n => LogFrames.Arp(2, LogNet.FakeMac, "10.99.0.77", n.ServerMac, n.Server)),
+        new("arp, not ethernet hardware", 0x0806, new LogConfig(""), n => [0, 6, 8, 0, 6, 4, 0, 1, .. new byte[20]]),
+        new("unknown ethertype", 0x88b5, new LogConfig(""), n => new byte[30]),
+        new("unknown ethertype, ether", 0x88b5, new LogConfig("", 4, NfLogFlags.All), n => new byte[30]),
+    ];
+
+    /// <summary>
+    /// XDP against nft's netdev ingress hook on the same device: the XDP program (attached for real)
+    /// and a BPF_PROG_TEST_RUN of it over the same frame both give events formatted exactly as the
+    /// kernel logs the frame at ingress (family netdev: IPv4, IPv6, ARP and unknown EtherTypes).
+    /// </summary>
+    [Fact]
+    public void XdpEventsMatchTheKernelsNetdevIngressLines()
+    {
+        using var veth = new VethPair();
+        using var logging = new AllNetnsLogging();
+        using var kmsg = new KernelLog();
+        using var programs = new LogPrograms();
+        using var xdp = programs.Xdp(VethPair.ServerDevice);
+        using var link = VethPair.InNamespace(veth.Server, () => BpfLink.AttachXdp(xdp, BpfLink.IfIndex(VethPair.ServerDevice)));
+        var net = Net(veth);
+        var failures = new StringBuilder();
+        for (var i = 0; i < Netdev.Length; i++)
+        {
+            var c = Netdev[i];
+            var prefix = $"LX{Run}-{i} ";
+            var config = new LogConfig(prefix, c.Config.Level, c.Config.Flags);
+            Nft(veth.Server, $"flush ruleset\ntable netdev lg {{\nchain in {{ type filter hook ingress device {VethPair.ServerDevice} priority 0; " +
+                $"ether saddr 02:00:00:00:00:77 log prefix \"{prefix}\" {c.NftArguments}; }}\n}}\n");
+            var frame = c.Frame(net, LogNet.FakeMac);
+            var expected = c.ExpectedEvent(frame, LogEmitter.NfProtoNetdev, VethPair.ServerDevice, trimmed: false);
+
+            while (programs.Events.TryDequeue(out _)) { }
+            Assert.Equal(2u, xdp.TestRun(frame).ReturnValue);
+            var testRun = programs.WaitFor(expected.Packet);
+            while (programs.Events.TryDequeue(out _)) { }
+
+            LogFrames.Inject(veth.Client, VethPair.ClientDevice, frame);
+            var kernel = kmsg.WaitFor(prefix);
+            var live = programs.WaitFor(expected.Packet);
+            foreach (var (what, ev) in new[] { ("frame", expected), ("xdp test run", testRun), ("xdp attached", live) })
+            {
+                var ours = NfLogFormatter.Format(ev, config);
+                if (ours != kernel.Text) failures.AppendLine($"{c}: {what}\n  kernel: [{kernel.Text}]\n  ours:   [{ours}]");
+            }
+            if (kernel.Level != config.Level) failures.AppendLine($"{c}: kernel level {kernel.Level}, configured {config.Level}");
+        }
+        Nft(veth.Server, "flush ruleset\n");
+        Assert.True(failures.Length == 0, failures.ToString());
+    }
+
+    /// <summary>The arp family's input hook (nf_log_arp), formatter against the kernel.</summary>
+    [Fact]
+    public void ArpInputLinesMatchTheKernel()
+    {
+        using var veth = new VethPair();
+        using var logging = new AllNetnsLogging();
+        using var kmsg = new KernelLog();
+        var net = Net(veth);
+        var failures = new StringBuilder();
+        var cases = Netdev.Where(c => c.EtherType == 0x0806).ToArray();
+        for (var i = 0; i < cases.Length; i++)
+        {
+            var c = cases[i];
+            var prefix = $"LA{Run}-{i} ";
+            var config = new LogConfig(prefix, c.Config.Level, c.Config.Flags);
+            Nft(veth.Server, $"flush ruleset\ntable arp lg {{\nchain in {{ type filter hook input priority 0; log prefix \"{prefix}\" {c.NftArguments}; }}\n}}\n");
+            var frame = c.Frame(net, LogNet.FakeMac);
+            LogFrames.Inject(veth.Client, VethPair.ClientDevice, frame);
+            KmsgRecord kernel;
+            try { kernel = kmsg.WaitFor(prefix, 1500); }
+            catch (TimeoutException) { failures.AppendLine($"{c}: the kernel logged nothing"); continue; }
+            var ours = NfLogFormatter.Format(c.ExpectedEvent(frame, 3, VethPair.ServerDevice, trimmed: false), config);
+            if (ours != kernel.Text) failures.AppendLine($"{c}\n  kernel: [{kernel.Text}]\n  ours:   [{ours}]");
+        }
+        Nft(veth.Server, "flush ruleset\n");
+        Assert.True(failures.Length == 0, failures.ToString());
+    }
 }
