@@ -41,10 +41,11 @@ public sealed class KernelLogWriter(NfLogNamespacePolicy policy, string path = K
 /// that only the initial namespace exposes) is 1; the kernel reads it for every packet.
 /// The events come from programs the daemon attached in its own namespace. That namespace is the
 /// initial one exactly when it shows /proc/sys/net/netfilter/nf_log_all_netns (the kernel registers
-/// that entry for init_net only). Otherwise the sysctl is opened once from inside the namespace of
-/// pid 1 (a thread setns()es there) and re-read before each line, so changes apply at once as in
-/// the kernel. When pid 1's namespace is not the initial one either (a daemon in its own pid
-/// namespace), the value cannot be read and nothing is logged: the kernel's default.
+/// that entry for init_net only). Otherwise the sysctl is opened once from inside the initial
+/// namespace (a thread setns()es into the first namespace, of pid 1, of this process's threads or
+/// of other processes, that shows the entry) and re-read before each line, so changes apply at
+/// once as in the kernel. When no initial namespace can be entered, the value cannot be read and
+/// nothing is logged: the kernel's default.
 /// </summary>
 public sealed partial class NfLogNamespacePolicy : IDisposable
 {
@@ -68,7 +69,7 @@ public sealed partial class NfLogNamespacePolicy : IDisposable
         if (File.Exists(SysctlPath)) return new NfLogNamespacePolicy(true, null, "initial network namespace: always logs");
         var handle = OpenInInitialNamespace();
         return handle is null
-            ? new NfLogNamespacePolicy(false, null, $"non-initial network namespace and {SysctlPath} unreadable (pid 1 is not in the initial namespace): never logs")
+            ? new NfLogNamespacePolicy(false, null, $"non-initial network namespace and {SysctlPath} unreadable (no initial namespace could be entered): never logs")
             : new NfLogNamespacePolicy(false, handle, $"non-initial network namespace: logs while {SysctlPath} is 1");
     }
 
@@ -81,6 +82,10 @@ public sealed partial class NfLogNamespacePolicy : IDisposable
         return n > 0 && buf[0] != (byte)'0';
     }
 
+    /// <summary>
+    /// Opens the sysctl from inside the initial namespace, which is found as the first namespace that
+    /// shows the entry among pid 1's, this process's other threads' and then other processes'.
+    /// </summary>
     private static SafeFileHandle? OpenInInitialNamespace()
     {
         SafeFileHandle? result = null;
@@ -89,17 +94,34 @@ public sealed partial class NfLogNamespacePolicy : IDisposable
         {
             try
             {
-                using var ns = File.OpenHandle("/proc/1/ns/net");
-                if (Setns((int)ns.DangerousGetHandle(), 0x40000000 /* CLONE_NEWNET */) != 0) return;
-                if (File.Exists(SysctlPath)) result = File.OpenHandle(SysctlPath);
+                foreach (var candidate in CandidateNamespaces())
+                {
+                    SafeFileHandle ns;
+                    try { ns = File.OpenHandle(candidate); }
+                    catch (Exception e) when (e is UnauthorizedAccessException or IOException) { continue; }
+                    using (ns)
+                        if (Setns((int)ns.DangerousGetHandle(), 0x40000000 /* CLONE_NEWNET */) != 0) continue;
+                    if (File.Exists(SysctlPath))
+                    {
+                        result = File.OpenHandle(SysctlPath);
+                        return;
+                    }
+                }
             }
             catch (Exception e) { error = e; }
         });
         t.Start();
         t.Join(); // the thread, now in another namespace, ends here
-        if (error is UnauthorizedAccessException or IOException) return null;
         if (error is not null) throw error;
         return result;
+    }
+
+    private static IEnumerable<string> CandidateNamespaces()
+    {
+        yield return "/proc/1/ns/net";
+        foreach (var task in Directory.EnumerateDirectories("/proc/self/task")) yield return task + "/ns/net";
+        foreach (var pid in Directory.EnumerateDirectories("/proc"))
+            if (char.IsAsciiDigit(Path.GetFileName(pid)[0])) yield return pid + "/ns/net";
     }
 
     [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "setns", SetLastError = true)]

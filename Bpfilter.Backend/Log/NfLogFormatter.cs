@@ -25,6 +25,20 @@ public static class NfLogFormatter
         var m = new StringBuilder(256);
         m.Append(config.Prefix).Append("IN=").Append(ev.InName).Append(" OUT=").Append(ev.OutName).Append(' ');
         var p = new PacketView(ev);
+        try
+        {
+            Body(m, ev, config, p);
+        }
+        catch (CaptureExceededException)
+        {
+            // The kernel would have read on into the packet; say where the capture ended instead of guessing.
+            m.Append("[bpfilter: packet beyond the ").Append(LogEvent.PacketCapacity).Append(" captured bytes]");
+        }
+        return m.ToString();
+    }
+
+    private static void Body(StringBuilder m, in LogEvent ev, LogConfig config, PacketView p)
+    {
         switch (ev.Family)
         {
             case NfProtoIpv4:
@@ -49,9 +63,6 @@ public static class NfLogFormatter
             default:
                 throw new ArgumentException($"no nf_log syslog logger for protocol family {ev.Family}");
         }
-        if (p.CaptureExceeded)
-            m.Append("[bpfilter: packet beyond the ").Append(LogEvent.PacketCapacity).Append(" captured bytes]");
-        return m.ToString();
     }
 
     private static void IpPacket(StringBuilder m, in LogEvent ev, NfLogFlags flags, PacketView p)
@@ -506,26 +517,22 @@ public static class NfLogFormatter
         }
     }
 
+    private sealed class CaptureExceededException : Exception;
+
     /// <summary>
     /// skb_header_pointer over the captured bytes: a read past <see cref="LogEvent.NetworkLength"/>
-    /// fails as in the kernel; a read inside the packet but past the capture also fails and is
-    /// remembered, so the line says it is incomplete instead of pretending to be the kernel's.
+    /// fails as in the kernel; a read inside the packet but past the capture ends the line, which
+    /// then says so instead of pretending to be the kernel's.
     /// </summary>
     private sealed class PacketView(LogEvent ev)
     {
         private readonly byte[] _bytes = ev.Packet;
         private readonly uint _length = ev.NetworkLength;
-        public bool CaptureExceeded { get; private set; }
-
         public bool TryGet(int offset, int length, out ReadOnlySpan<byte> bytes)
         {
             bytes = default;
             if (offset < 0 || (ulong)offset + (ulong)length > _length) return false;
-            if (offset + length > _bytes.Length)
-            {
-                CaptureExceeded = true;
-                return false;
-            }
+            if (offset + length > _bytes.Length) throw new CaptureExceededException();
             bytes = _bytes.AsSpan(offset, length);
             return true;
         }

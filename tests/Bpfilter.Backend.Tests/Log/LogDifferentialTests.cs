@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using Bpfilter.Backend.Libbpf;
 using Bpfilter.Backend.Log;
@@ -17,16 +16,6 @@ public class LogDifferentialTests
 {
     private static readonly string Run = Guid.NewGuid().ToString("N")[..6];
 
-    private static void Nft(string ns, string ruleset)
-    {
-        var psi = new ProcessStartInfo("ip", $"netns exec {ns} nft -f -") { RedirectStandardInput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        p.StandardInput.Write(ruleset);
-        p.StandardInput.Close();
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"nft failed: {err}\n{ruleset}");
-    }
 
     private static LogNet Net(VethPair veth) =>
         new(LogFrames.MacOf(veth.Client, VethPair.ClientDevice), LogFrames.MacOf(veth.Server, VethPair.ServerDevice), veth.ClientAddress, veth.ServerAddress);
@@ -54,7 +43,7 @@ public class LogDifferentialTests
             var family = v6case ? "ip6" : "ip";
             var match = v6case ? $"ip6 saddr {LogNet.Client6}" : $"ip saddr {net.Client}";
             var mark = c.Mark != 0 ? $"chain setmark {{ type filter hook prerouting priority -10; {match} meta mark set 0x{c.Mark:x}; }}\n" : "";
-            Nft(veth.Server, $"flush ruleset\ntable {family} lg {{\n{mark}chain pre {{ type filter hook prerouting priority 0; {match} log prefix \"{prefix}\" {c.NftArguments}; }}\n}}\n");
+            NftInNamespace.Apply(veth.Server, $"flush ruleset\ntable {family} lg {{\n{mark}chain pre {{ type filter hook prerouting priority 0; {match} log prefix \"{prefix}\" {c.NftArguments}; }}\n}}\n");
             var frame = c.Frame(net);
             LogFrames.Inject(veth.Client, VethPair.ClientDevice, frame);
             var kernel = kmsg.WaitFor(prefix);
@@ -66,7 +55,7 @@ public class LogDifferentialTests
             if (fromFrame != kernel.Text) failures.AppendLine($"{c}: formatter\n  kernel: [{kernel.Text}]\n  ours:   [{fromFrame}]");
             if (fromBpf != kernel.Text) failures.AppendLine($"{c}: bpf event\n  kernel: [{kernel.Text}]\n  ours:   [{fromBpf}]");
         }
-        Nft(veth.Server, "flush ruleset\n");
+        NftInNamespace.Apply(veth.Server, "flush ruleset\n");
         Assert.True(failures.Length == 0, failures.ToString());
     }
 
@@ -101,7 +90,7 @@ public class LogDifferentialTests
             var c = Netdev[i];
             var prefix = $"LX{Run}-{i} ";
             var config = new LogConfig(prefix, c.Config.Level, c.Config.Flags);
-            Nft(veth.Server, $"flush ruleset\ntable netdev lg {{\nchain in {{ type filter hook ingress device {VethPair.ServerDevice} priority 0; " +
+            NftInNamespace.Apply(veth.Server, $"flush ruleset\ntable netdev lg {{\nchain in {{ type filter hook ingress device {VethPair.ServerDevice} priority 0; " +
                 $"ether saddr 02:00:00:00:00:77 log prefix \"{prefix}\" {c.NftArguments}; }}\n}}\n");
             var frame = c.Frame(net, LogNet.FakeMac);
             var expected = c.ExpectedEvent(frame, LogEmitter.NfProtoNetdev, VethPair.ServerDevice, trimmed: false);
@@ -121,7 +110,7 @@ public class LogDifferentialTests
             }
             if (kernel.Level != config.Level) failures.AppendLine($"{c}: kernel level {kernel.Level}, configured {config.Level}");
         }
-        Nft(veth.Server, "flush ruleset\n");
+        NftInNamespace.Apply(veth.Server, "flush ruleset\n");
         Assert.True(failures.Length == 0, failures.ToString());
     }
 
@@ -140,7 +129,7 @@ public class LogDifferentialTests
             var c = cases[i];
             var prefix = $"LA{Run}-{i} ";
             var config = new LogConfig(prefix, c.Config.Level, c.Config.Flags);
-            Nft(veth.Server, $"flush ruleset\ntable arp lg {{\nchain in {{ type filter hook input priority 0; log prefix \"{prefix}\" {c.NftArguments}; }}\n}}\n");
+            NftInNamespace.Apply(veth.Server, $"flush ruleset\ntable arp lg {{\nchain in {{ type filter hook input priority 0; log prefix \"{prefix}\" {c.NftArguments}; }}\n}}\n");
             var frame = c.Frame(net, LogNet.FakeMac);
             LogFrames.Inject(veth.Client, VethPair.ClientDevice, frame);
             KmsgRecord kernel;
@@ -149,7 +138,7 @@ public class LogDifferentialTests
             var ours = NfLogFormatter.Format(c.ExpectedEvent(frame, 3, VethPair.ServerDevice, trimmed: false), config);
             if (ours != kernel.Text) failures.AppendLine($"{c}\n  kernel: [{kernel.Text}]\n  ours:   [{ours}]");
         }
-        Nft(veth.Server, "flush ruleset\n");
+        NftInNamespace.Apply(veth.Server, "flush ruleset\n");
         Assert.True(failures.Length == 0, failures.ToString());
     }
 }

@@ -44,13 +44,18 @@ public sealed class LogPrograms : IDisposable
     public LogEvent WaitFor(ReadOnlySpan<byte> network, int timeoutMs = 3000)
     {
         var want = network[..Math.Min(network.Length, LogEvent.PacketCapacity)].ToArray();
+        return WaitFor(e => e.Packet.AsSpan().SequenceEqual(want), $"a {network.Length}-byte packet", timeoutMs);
+    }
+
+    public LogEvent WaitFor(Func<LogEvent, bool> match, string what, int timeoutMs = 3000)
+    {
         var deadline = Environment.TickCount64 + timeoutMs;
         while (true)
         {
             foreach (var e in Events)
-                if (e.Packet.AsSpan().SequenceEqual(want)) return e;
+                if (match(e)) return e;
             if (!Errors.IsEmpty) throw new AggregateException(Errors);
-            if (Environment.TickCount64 > deadline) throw new TimeoutException($"no log event for a {network.Length}-byte packet ({Events.Count} events seen)");
+            if (Environment.TickCount64 > deadline) throw new TimeoutException($"no log event for {what} ({Events.Count} events seen)");
             Thread.Sleep(20);
         }
     }
