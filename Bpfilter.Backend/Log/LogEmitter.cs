@@ -62,6 +62,46 @@ public static class LogEmitter
     }
 
     /// <summary>
+    /// tc (tcx) program on Ethernet device <paramref name="device"/> (ctx = struct __sk_buff): the event of
+    /// nft's netdev ingress or egress hook on it. At ingress IN=device and the MAC header is printed; at
+    /// egress OUT=device and skb->data is at the MAC header, which nf_log's output reflects
+    /// (<see cref="LogEventFlags.LinkLayerInData"/>). VLAN tags the kernel holds out of band come from
+    /// the __sk_buff fields. UID/GID are not filled: a tc program cannot reach the socket file's
+    /// credentials, so `log flags skuid` must not be compiled here (the kernel prints them at netdev
+    /// egress for IPv6 only).
+    /// </summary>
+    public static void EmitTc(Assembler asm, Register ctx, string ringBuffer, uint configId, string device, bool ingress)
+    {
+        var end = asm.NewLabel("log_end");
+        var submit = asm.NewLabel("log_submit");
+        Reserve(asm, ringBuffer, end);
+        var flags = LogEventFlags.MacHeaderSet | (ingress ? LogEventFlags.HasIn : LogEventFlags.HasOut | LogEventFlags.LinkLayerInData);
+        asm.Emit(Asm.StW(R9, E.OffConfigId, (int)configId), Asm.StB(R9, E.OffHook, NetdevIngressHook + (ingress ? 0 : 1)),
+            Asm.StB(R9, E.OffFamily, NfProtoNetdev),
+            Asm.StH(R9, E.OffDevType, 1), Asm.StH(R9, E.OffHardHeaderLen, 14), Asm.StH(R9, E.OffMacHeaderLen, 14));
+        StoreName(asm, (short)(ingress ? E.OffInName : E.OffOutName), device);
+        // __sk_buff: len 0, mark 8, protocol 16, vlan_present 20, vlan_tci 24, vlan_proto 28.
+        asm.Emit(Asm.LdxW(R1, ctx, 8), Asm.StxW(R9, E.OffMark, R1),
+            Asm.LdxW(R1, ctx, 16), Asm.ToBigEndian(R1, 16), Asm.StxH(R9, E.OffProtocol, R1),
+            Asm.LdxW(R1, ctx, 24), Asm.StxH(R9, E.OffVlanTci, R1),
+            Asm.LdxW(R1, ctx, 28), Asm.ToBigEndian(R1, 16), Asm.StxH(R9, E.OffVlanProto, R1),
+            Asm.Mov64Imm(R2, (int)flags), Asm.LdxW(R1, ctx, 20));
+        using (asm.SkipIf(l => Asm.JeqImm(R1, 0, l)))
+            asm.Emit(Asm.Alu64Imm(AluOp.Or, R2, (int)LogEventFlags.VlanPresent));
+        asm.Emit(Asm.StxH(R9, E.OffFlags, R2));
+
+        asm.Emit(Asm.LdxW(R0, ctx, 0), Asm.JltImm(R0, 14, submit), Asm.Add64Imm(R0, -14), Asm.StxW(R9, E.OffNetworkLength, R0));
+        asm.Emit(Asm.Mov64Reg(R1, ctx), Asm.Mov64Imm(R2, 0), Asm.Mov64Reg(R3, R9), Asm.Add64Imm(R3, E.OffMac), Asm.Mov64Imm(R4, 14),
+            Asm.Call(HelperFunc.SkbLoadBytes), Asm.JneImm(R0, 0, submit), Asm.StH(R9, E.OffMacLength, 14));
+        asm.Emit(Asm.LdxW(R4, R9, E.OffNetworkLength));
+        ClampCaptureLength(asm, R4, E.PacketCapacity, submit);
+        asm.Emit(Asm.StxH(R9, E.OffPacketLength, R4), Asm.Mov64Reg(R1, ctx), Asm.Mov64Imm(R2, 14), Asm.Mov64Reg(R3, R9),
+            Asm.Add64Imm(R3, E.OffPacket), Asm.Call(HelperFunc.SkbLoadBytes), Asm.JeqImm(R0, 0, submit),
+            Asm.StH(R9, E.OffPacketLength, 0));
+        Submit(asm, submit, end);
+    }
+
+    /// <summary>
     /// BPF_NETFILTER (ctx = struct bpf_nf_ctx { state, skb }) at <paramref name="hook"/> of protocol family
     /// <paramref name="family"/> (NFPROTO_IPV4 2 / NFPROTO_IPV6 10). <paramref name="dynptrSlot"/> is a
     /// 16-byte, 8-aligned stack slot (offset from R10) for the skb dynptr; with <paramref name="dynptrReady"/>

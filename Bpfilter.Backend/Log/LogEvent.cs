@@ -148,4 +148,9 @@ public enum LogEventFlags : ushort
     VlanPresent = 8,
     /// <summary>skb->sk is a full socket of this namespace with a file: Uid/Gid are valid.</summary>
     UidValid = 16,
+    /// <summary>
+    /// skb->data was at the MAC header, so skb_network_offset was not 0 (netdev egress). nf_log then
+    /// neither quotes the packet inside an ICMP error nor prints UID/MARK for IPv4.
+    /// </summary>
+    LinkLayerInData = 32,
 }

@@ -68,7 +68,7 @@ public static class NfLogFormatter
     private static void IpPacket(StringBuilder m, in LogEvent ev, NfLogFlags flags, PacketView p)
     {
         if (ev.Flags.HasFlag(LogEventFlags.HasIn)) MacHeader(m, ev, flags);
-        Ipv4(m, ev, flags, p, 0);
+        Ipv4(m, ev, flags, p, 0, outer: !ev.Flags.HasFlag(LogEventFlags.LinkLayerInData));
     }
 
     private static void Ip6Packet(StringBuilder m, in LogEvent ev, NfLogFlags flags, PacketView p)
@@ -149,7 +149,8 @@ public static class NfLogFormatter
         _ => 0,
     };
 
-    private static void Ipv4(StringBuilder m, in LogEvent ev, NfLogFlags flags, PacketView p, int iphoff)
+    /// <param name="outer">The kernel's <c>iphoff == 0</c>: the header is at skb->data, not quoted in an ICMP error.</param>
+    private static void Ipv4(StringBuilder m, in LogEvent ev, NfLogFlags flags, PacketView p, int iphoff, bool outer)
     {
         if (!p.TryGet(iphoff, 20, out var ih))
         {
@@ -234,10 +235,10 @@ public static class NfLogFormatter
                             Ipv4Address(m, ich.Slice(4, 4));
                             m.Append(' ');
                         }
-                        if (iphoff == 0)
+                        if (outer)
                         {
                             m.Append('[');
-                            Ipv4(m, ev, flags, p, l4 + 8);
+                            Ipv4(m, ev, flags, p, l4 + 8, outer: false);
                             m.Append("] ");
                         }
                         if (type == 3 && ich[1] == 4)
@@ -274,7 +275,7 @@ public static class NfLogFormatter
                 m.Append("PROTO=").Append(protocol).Append(' ');
                 break;
         }
-        if (iphoff == 0) SocketAndMark(m, ev, flags);
+        if (outer) SocketAndMark(m, ev, flags);
     }
 
     private static void SocketAndMark(StringBuilder m, in LogEvent ev, NfLogFlags flags)

@@ -31,6 +31,16 @@ public sealed class LogPrograms : IDisposable
         return BpfProgram.Load(BpfProgType.Xdp, "h5_logxdp", Linker.Link(asm.Build(), _ => RingBuffer.Fd.Value), BpfAttachType.Xdp);
     }
 
+    public BpfProgram Tc(string device, bool ingress, uint configId)
+    {
+        var asm = new Assembler();
+        asm.Emit(Asm.Mov64Reg(R6, R1));
+        LogEmitter.EmitTc(asm, R6, "log", configId, device, ingress);
+        asm.Emit(Asm.Mov64Imm(R0, -1), Asm.Exit()); // TCX_NEXT
+        return BpfProgram.Load(BpfProgType.SchedCls, "h5_logtc", Linker.Link(asm.Build(), _ => RingBuffer.Fd.Value),
+            ingress ? BpfAttachType.TcxIngress : BpfAttachType.TcxEgress);
+    }
+
     public BpfProgram Netfilter(byte family, byte hook)
     {
         var asm = new Assembler();
