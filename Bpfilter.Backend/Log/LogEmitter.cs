@@ -33,7 +33,8 @@ public static class LogEmitter
 
     /// <summary>
     /// XDP on Ethernet device <paramref name="device"/>: the event of nft's netdev ingress hook
-    /// (family netdev, IN=device, MAC header = the first 14 bytes, network header after it).
+    /// (family netdev, IN=device, MAC header = the first 14 bytes, network header after it, an outer
+    /// VLAN tag taken out as the kernel does before that hook).
     /// </summary>
     public static void EmitXdp(Assembler asm, Register ctx, string ringBuffer, uint configId, string device)
     {
@@ -53,12 +54,39 @@ public static class LogEmitter
             Asm.StH(R9, E.OffMacLength, 14),
             Asm.LdxB(R1, R9, E.OffMac + 12), Asm.Lsh64Imm(R1, 8), Asm.LdxB(R2, R9, E.OffMac + 13), Asm.Or64Reg(R1, R2),
             Asm.StxH(R9, E.OffProtocol, R1));
+        Untag(asm, ctx);
         asm.Emit(Asm.LdxW(R4, R9, E.OffNetworkLength));
         ClampCaptureLength(asm, R4, E.PacketCapacity, submit);
-        asm.Emit(Asm.StxH(R9, E.OffPacketLength, R4), Asm.Mov64Reg(R1, ctx), Asm.Mov64Imm(R2, 14), Asm.Mov64Reg(R3, R9),
+        // The network header follows the Ethernet header, or the tag when one was taken out.
+        asm.Emit(Asm.LdxH(R2, R9, E.OffFlags), Asm.And64Imm(R2, (int)LogEventFlags.VlanPresent));
+        using (asm.SkipIf(l => Asm.JeqImm(R2, 0, l)))
+            asm.Emit(Asm.Mov64Imm(R2, 4));
+        asm.Emit(Asm.Add64Imm(R2, 14));
+        asm.Emit(Asm.StxH(R9, E.OffPacketLength, R4), Asm.Mov64Reg(R1, ctx), Asm.Mov64Reg(R3, R9),
             Asm.Add64Imm(R3, E.OffPacket), Asm.Call(HelperFunc.XdpLoadBytes), Asm.JeqImm(R0, 0, submit),
             Asm.StH(R9, E.OffPacketLength, 0));
         Submit(asm, submit, end);
+    }
+
+    /// <summary>
+    /// What skb_vlan_untag does before netdev ingress, on the event: an outer 802.1Q/802.1ad tag (R1 =
+    /// the frame's EtherType) goes to VlanProto/VlanTci, the MAC header's EtherType and skb->protocol
+    /// become the encapsulated one and the network header moves 4 bytes on. Only one tag, like the kernel.
+    /// </summary>
+    private static void Untag(Assembler asm, Register ctx)
+    {
+        var tagged = asm.NewLabel("log_vlan");
+        var done = asm.NewLabel("log_novlan");
+        asm.Emit(Asm.JeqImm(R1, 0x8100, tagged), Asm.JneImm(R1, 0x88a8, done));
+        asm.Label(tagged);
+        asm.Emit(Asm.LdxW(R0, R9, E.OffNetworkLength), Asm.JltImm(R0, 4, done), Asm.StxH(R9, E.OffVlanProto, R1),
+            Asm.Mov64Reg(R1, ctx), Asm.Mov64Imm(R2, 14), Asm.Mov64Reg(R3, R9), Asm.Add64Imm(R3, E.OffPacket), Asm.Mov64Imm(R4, 4),
+            Asm.Call(HelperFunc.XdpLoadBytes), Asm.JneImm(R0, 0, done),
+            Asm.LdxH(R1, R9, E.OffPacket), Asm.ToBigEndian(R1, 16), Asm.StxH(R9, E.OffVlanTci, R1),
+            Asm.LdxH(R1, R9, E.OffPacket + 2), Asm.StxH(R9, E.OffMac + 12, R1), Asm.ToBigEndian(R1, 16), Asm.StxH(R9, E.OffProtocol, R1),
+            Asm.LdxW(R0, R9, E.OffNetworkLength), Asm.Add64Imm(R0, -4), Asm.StxW(R9, E.OffNetworkLength, R0),
+            Asm.LdxH(R1, R9, E.OffFlags), Asm.Alu64Imm(AluOp.Or, R1, (int)LogEventFlags.VlanPresent), Asm.StxH(R9, E.OffFlags, R1));
+        asm.Label(done);
     }
 
     /// <summary>

@@ -43,8 +43,25 @@ public sealed record LogCase(string Name, ushort EtherType, LogConfig Config, Fu
     /// the Ethernet header, network length = the IP length (ip_rcv/ipv6_rcv trim the skb to it
     /// before the hooks), or the whole rest of the frame at netdev ingress and for ARP.
     /// </summary>
-    public LogEvent ExpectedEvent(byte[] frame, byte family, string inDevice, bool trimmed)
+    public LogEvent ExpectedEvent(byte[] frame, byte family, string inDevice, bool trimmed) =>
+        ExpectedEvent(frame, family, inDevice, trimmed, untag: !trimmed);
+
+    private LogEvent ExpectedEvent(byte[] frame, byte family, string inDevice, bool trimmed, bool untag)
     {
+        if (untag && EtherType is 0x8100 or 0x88a8)
+        {
+            // Netdev ingress sees the frame after skb_vlan_untag: the tag held out of band, the MAC
+            // addresses moved up to the inner EtherType, the network header after it.
+            var inner = BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(16));
+            var untagged = new LogCase(Name, inner, Config, Payload, Mark)
+                .ExpectedEvent([.. frame[..12], .. frame[16..]], family, inDevice, trimmed: false, untag: false); // one tag only
+            return untagged with
+            {
+                Flags = untagged.Flags | LogEventFlags.VlanPresent,
+                VlanProto = EtherType,
+                VlanTci = BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(14)),
+            };
+        }
         var l3 = frame.AsSpan(14);
         var length = !trimmed ? l3.Length
             : EtherType == 0x0800 ? BinaryPrimitives.ReadUInt16BigEndian(l3[2..])

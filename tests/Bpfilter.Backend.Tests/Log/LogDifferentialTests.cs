@@ -37,8 +37,7 @@ public class LogDifferentialTests
         {
             var c = LogCase.Ip[i];
             var prefix = $"LG{Run}-{i} ";
-            var config = c.Config with { };
-            config = new LogConfig(prefix, c.Config.Level, c.Config.Flags);
+            var config = new LogConfig(prefix, c.Config.Level, c.Config.Flags);
             var v6case = c.EtherType == 0x86dd;
             var family = v6case ? "ip6" : "ip";
             var match = v6case ? $"ip6 saddr {LogNet.Client6}" : $"ip saddr {net.Client}";
@@ -67,6 +66,12 @@ public class LogDifferentialTests
         new("arp, not ethernet hardware", 0x0806, new LogConfig(""), n => [0, 6, 8, 0, 6, 4, 0, 1, .. new byte[20]]),
         new("unknown ethertype", 0x88b5, new LogConfig(""), n => new byte[30]),
         new("unknown ethertype, ether", 0x88b5, new LogConfig("", 4, NfLogFlags.All), n => new byte[30]),
+        new("vlan udp4", 0x8100, new LogConfig(""), n => [0x20, 0x05, 0x08, 0x00, .. LogFrames.Ipv4(n.Client, n.Server, 17, LogFrames.Udp(40030, 9))]),
+        new("vlan udp4, ether", 0x8100, new LogConfig("", 4, NfLogFlags.MacDecode),
+            n => [0x00, 0x07, 0x08, 0x00, .. LogFrames.Ipv4(n.Client, n.Server, 17, LogFrames.Udp(40031, 9))]),
+        new("802.1ad icmp6, all", 0x88a8, new LogConfig("", 4, NfLogFlags.All),
+            n => [0x0f, 0xff, 0x86, 0xdd, .. LogFrames.Ipv6(LogNet.Client6, LogNet.Server6, 58, LogFrames.Icmp(128, 0, 0x00010002))]),
+        new("q-in-q", 0x88a8, new LogConfig("", 4, NfLogFlags.All), n => [0x00, 0x03, 0x81, 0x00, 0x00, 0x04, 0x08, 0x00, .. new byte[20]]),
     ];
 
     /// <summary>
@@ -97,7 +102,9 @@ public class LogDifferentialTests
 
             while (programs.Events.TryDequeue(out _)) { }
             Assert.Equal(2u, xdp.TestRun(frame).ReturnValue);
-            var testRun = programs.WaitFor(expected.Packet);
+            LogEvent testRun;
+            try { testRun = programs.WaitFor(expected.Packet); }
+            catch (TimeoutException e) { failures.AppendLine($"{c}: test run: {e.Message}; want {Convert.ToHexString(expected.Packet)}"); continue; }
             while (programs.Events.TryDequeue(out _)) { }
 
             LogFrames.Inject(veth.Client, VethPair.ClientDevice, frame);

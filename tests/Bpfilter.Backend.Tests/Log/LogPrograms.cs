@@ -65,7 +65,7 @@ public sealed class LogPrograms : IDisposable
             foreach (var e in Events)
                 if (match(e)) return e;
             if (!Errors.IsEmpty) throw new AggregateException(Errors);
-            if (Environment.TickCount64 > deadline) throw new TimeoutException($"no log event for {what} ({Events.Count} events seen)");
+            if (Environment.TickCount64 > deadline) throw new TimeoutException($"no log event for {what}; seen: {string.Join(", ", Events.Select(e => $"{e.Protocol:x4}/{e.NetworkLength}/{Convert.ToHexString(e.Packet.AsSpan(0, Math.Min(8, e.Packet.Length)))}"))}");
             Thread.Sleep(20);
         }
     }
