@@ -55,6 +55,50 @@ public partial class LogOutputTests
     }
 
 
+    /// <summary>IPv6 at the output hook: UID/GID and MARK come from the socket (dump_ipv6_packet's recurse level).</summary>
+    [Fact]
+    public void Ipv6OutputHookLineWithCredentialsAndMarkMatchesTheKernel()
+    {
+        using var veth = new VethPair();
+        RunIp($"-n {veth.Client} addr add {LogNet.Client6}/64 dev {VethPair.ClientDevice} nodad");
+        RunIp($"-n {veth.Server} addr add {LogNet.Server6}/64 dev {VethPair.ServerDevice} nodad");
+        using var logging = new AllNetnsLogging();
+        using var kmsg = new KernelLog();
+        using var programs = new LogPrograms();
+        using var prog = programs.Netfilter(10, 3);
+        using var link = VethPair.InNamespace(veth.Server, () => BpfLink.AttachNetfilter(prog, 10, 3, 10));
+        var prefix = $"LO6{Guid.NewGuid().ToString("N")[..6]} ";
+        var config = new LogConfig(prefix, 6, NfLogFlags.All);
+        NftInNamespace.Apply(veth.Server, $"flush ruleset\ntable ip6 lg {{\nchain out {{ type filter hook output priority 0; ip6 daddr {LogNet.Client6} udp dport {Port} log prefix \"{prefix}\" level info flags all; }}\n}}\n");
+        try
+        {
+            using var socket = VethPair.InNamespace(veth.Server, () =>
+            {
+                SetFsuid(4321);
+                SetFsgid(8765);
+                try { return new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp); }
+                finally { SetFsuid(0); SetFsgid(0); }
+            });
+            socket.SetRawSocketOption(1 /* SOL_SOCKET */, 36 /* SO_MARK */, BitConverter.GetBytes(0x51));
+            socket.SendTo(new byte[9], new IPEndPoint(IPAddress.Parse(LogNet.Client6), Port));
+            var kernel = kmsg.WaitFor(prefix);
+            var ev = programs.WaitFor(e => e.Packet.Length >= 48 && e.Packet[6] == 17 && BinaryPrimitives.ReadUInt16BigEndian(e.Packet.AsSpan(42)) == Port,
+                $"the UDP datagram to [{LogNet.Client6}]:{Port}");
+            Assert.Equal(kernel.Text, NfLogFormatter.Format(ev, config));
+            Assert.EndsWith("UID=4321 GID=8765 MARK=0x51 ", kernel.Text);
+            Assert.Equal(6, kernel.Level);
+        }
+        finally { NftInNamespace.Apply(veth.Server, "flush ruleset\n"); }
+    }
+
+    private static void RunIp(string args)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ip", args) { RedirectStandardError = true })!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"ip {args}: {err}");
+    }
+
     [LibraryImport("libc", EntryPoint = "setfsuid")]
     private static partial int SetFsuid(uint uid);
 
