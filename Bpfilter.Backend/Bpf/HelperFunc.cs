@@ -17,4 +17,9 @@ public enum HelperFunc
     XdpGetBuffLen = 188,
     Loop = 181,
     DynptrRead = 201,
+    RingbufOutput = 130,
+    RingbufReserve = 131,
+    RingbufSubmit = 132,
+    RingbufDiscard = 133,
+    XdpLoadBytes = 189,
 }

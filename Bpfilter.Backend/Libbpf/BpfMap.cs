@@ -1,6 +1,6 @@
 namespace Bpfilter.Backend.Libbpf;
 
-public enum BpfMapType { Hash = 1, Array = 2, ProgArray = 3, PerCpuHash = 5, PerCpuArray = 6, LpmTrie = 11 }
+public enum BpfMapType { Hash = 1, Array = 2, ProgArray = 3, PerCpuHash = 5, PerCpuArray = 6, LpmTrie = 11, RingBuf = 27 }
 
 /// <summary>A BPF map owned through its fd.</summary>
 public sealed unsafe class BpfMap : IDisposable

@@ -71,6 +71,20 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, EntryPoint = "btf__free")]
     internal static partial void BtfFree(nint btf);
 
+    /// <summary>struct ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn cb, void *ctx, const struct ring_buffer_opts *opts).</summary>
+    [LibraryImport(Lib, EntryPoint = "ring_buffer__new", SetLastError = true)]
+    internal static partial nint RingBufferNew(int mapFd, delegate* unmanaged<nint, byte*, nuint, int> sampleCb, nint ctx, void* opts);
+
+    /// <summary>Waits up to timeoutMs for data and calls the callback per record; returns records consumed or -errno.</summary>
+    [LibraryImport(Lib, EntryPoint = "ring_buffer__poll")]
+    internal static partial int RingBufferPoll(nint rb, int timeoutMs);
+
+    [LibraryImport(Lib, EntryPoint = "ring_buffer__consume")]
+    internal static partial int RingBufferConsume(nint rb);
+
+    [LibraryImport(Lib, EntryPoint = "ring_buffer__free")]
+    internal static partial void RingBufferFree(nint rb);
+
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     internal static partial int Close(int fd);
 
