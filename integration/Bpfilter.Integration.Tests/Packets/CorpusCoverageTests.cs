@@ -108,3 +108,74 @@ public class CorpusCoverageTests
         }
     }
 }
+
+/// <summary>
+/// The rulesets corpus covers what issue 7 asks for (a server with ct state and reject, a router
+/// with masquerade and port forwards, a container host with nat chains and verdict maps, a ban
+/// list, arp and bridge tables, a multi-WAN mark setup), and each file says where its chains run.
+/// </summary>
+public class RulesetsCorpusCoverageTests
+{
+    static readonly IReadOnlyList<string> Names = PacketCase.NamesIn(PacketCase.RulesetsDirectory).ToList();
+    static readonly IReadOnlyList<PacketCase> All = Names.Select(n => PacketCase.LoadFrom(PacketCase.RulesetsDirectory, n)).ToList();
+
+    [Fact]
+    public void AtLeastEightRulesetsWithCountersAndAPlacementHeader()
+    {
+        Assert.True(All.Count >= 8, $"only {All.Count} rulesets");
+        foreach (var c in All)
+        {
+            Assert.True(c.Ruleset.Contains("counter"), $"{c.Name} has no counter: its listings would compare nothing");
+            var text = File.ReadAllText(Path.Combine(PacketCase.RulesetsDirectory, c.Name + ".nft"));
+            var header = text[..text.IndexOf("ruleset <<", StringComparison.Ordinal)];
+            Assert.True(header.Contains("# Placement (issue 7):"), $"{c.Name} does not say where its base chains run");
+            Assert.True(c.Packets.Any(p => p.ExpectDelivered) && c.Packets.Any(p => !p.ExpectDelivered), $"{c.Name} needs packets of both outcomes");
+        }
+    }
+
+    [Fact]
+    public void EveryDeploymentConstructIsCovered()
+    {
+        var text = string.Join("\n", All.Select(c => c.Ruleset));
+        var constructs = new Dictionary<string, string>
+        {
+            ["ct state"] = @"\bct state (established|new|invalid)",
+            ["ct mark"] = @"\bct mark set\b",
+            ["ct status dnat"] = @"\bct status dnat\b",
+            ["reject tcp reset"] = @"reject with tcp reset",
+            ["reject icmpx"] = @"reject with icmpx",
+            ["masquerade"] = @"\bmasquerade\b",
+            ["dnat"] = @"\bdnat (ip )?to\b",
+            ["nat chain"] = @"type nat hook (prerouting|postrouting|output)",
+            ["route chain"] = @"type route hook output",
+            ["verdict map on iifname"] = @"iifname vmap",
+            ["numgen"] = @"\bnumgen \w+ mod \d+ vmap",
+            ["set with timeouts"] = @"flags (dynamic,)?timeout",
+            ["set written from the packet path"] = @"\badd @\S+ \{",
+            ["meta mark set"] = @"meta mark set",
+            ["limit"] = @"\blimit rate\b",
+            ["log"] = @"\blog prefix\b",
+            ["arp table"] = @"^table arp ",
+            ["bridge table"] = @"^table bridge ",
+            ["vlan match"] = @"\bvlan id \d+",
+            ["netdev ingress"] = @"hook ingress device",
+        };
+        var missing = constructs.Where(kv => !Regex.IsMatch(text, kv.Value, RegexOptions.Multiline)).Select(kv => kv.Key).ToList();
+        Assert.True(missing.Count == 0, $"no ruleset has: {string.Join(", ", missing)}");
+    }
+
+    [Fact]
+    public void EveryRunnerExtensionIsUsed()
+    {
+        var packets = All.SelectMany(c => c.Packets).ToList();
+        var missing = new List<string>();
+        if (!All.Any(c => c.Topology == TopologyKind.Bridge)) missing.Add("topology bridge");
+        if (!All.Any(c => c.Routes.Any(r => r.Table == null))) missing.Add("route");
+        if (!All.Any(c => c.Rules.Count > 0)) missing.Add("rule fwmark");
+        if (!packets.Any(p => p.ArrivesAs.Count > 0)) missing.Add("arrives with rewritten fields");
+        if (!packets.Any(p => p.Layers.Any(l => l.Kind == "arp"))) missing.Add("arp layer");
+        foreach (var o in Enum.GetValues<Origin>())
+            if (!packets.Any(p => p.From == o)) missing.Add($"packets from {o}");
+        Assert.True(missing.Count == 0, $"unused: {string.Join(", ", missing)}");
+    }
+}

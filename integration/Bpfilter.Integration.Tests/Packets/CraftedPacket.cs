@@ -12,4 +12,14 @@ public sealed record CraftedPacket(
     IReadOnlyList<byte[]> Frames,
     IReadOnlyList<byte[]> Fingerprints,
     byte[] Marker,
-    IPAddress Destination);
+    IPAddress Destination)
+{
+    /// <summary>Where the packet shows up when delivered (set by the runner from the case and topology).</summary>
+    public Observation Where { get; init; }
+
+    /// <summary>
+    /// What must appear on the receiving link, one key per frame (<see cref="PacketCrafter.FrameKey"/>):
+    /// the IP addresses and everything behind the fixed IP header as they arrive (after NAT), or an ARP body.
+    /// </summary>
+    public IReadOnlyList<string> ArrivalKeys { get; init; } = [];
+}

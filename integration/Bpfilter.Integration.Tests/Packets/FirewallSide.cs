@@ -21,12 +21,16 @@ public sealed class FirewallSide : IDisposable
         _bfnft = bfnft;
     }
 
-    public static FirewallSide Kernel() => new(Topology.Create(), null, null);
+    public static FirewallSide Kernel() => Kernel(TopologyKind.Routed);
 
-    public static FirewallSide Daemon()
+    public static FirewallSide Kernel(TopologyKind kind) => new(Topology.Create(kind), null, null);
+
+    public static FirewallSide Daemon() => Daemon(TopologyKind.Routed);
+
+    public static FirewallSide Daemon(TopologyKind kind)
     {
         var bfnft = RepoPaths.RequireBfnft();
-        var t = Topology.Create();
+        var t = Topology.Create(kind);
         try
         {
             return new FirewallSide(t, DaemonProcess.Start(t.Fw, enforce: true), bfnft);

@@ -14,14 +14,31 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
     /// </summary>
     public string? DaemonRefuses { get; init; }
 
+    /// <summary>`topology bridge` asks for fw bridging its two links; routed otherwise.</summary>
+    public TopologyKind Topology { get; init; } = TopologyKind.Routed;
+
+    /// <summary>`route ...` lines: routes fw has while this case runs.</summary>
+    public IReadOnlyList<CaseRoute> Routes { get; init; } = [];
+
+    /// <summary>`rule fwmark ...` lines: policy routing rules fw has while this case runs.</summary>
+    public IReadOnlyList<CaseRule> Rules { get; init; } = [];
+
+    /// <summary>The packet corpus (one construct per case).</summary>
     public static string Directory => Path.Combine(RepoPaths.RepoRoot, "integration", "corpus", "packets");
 
-    public static IEnumerable<string> AllNames() =>
-        System.IO.Directory.EnumerateFiles(Directory, "*.nft").Select(f => Path.GetFileNameWithoutExtension(f)!).Order(StringComparer.Ordinal);
+    /// <summary>The corpus of whole rulesets as deployments write them (same format).</summary>
+    public static string RulesetsDirectory => Path.Combine(RepoPaths.RepoRoot, "integration", "corpus", "rulesets");
 
-    public static PacketCase Load(string name)
+    public static IEnumerable<string> AllNames() => NamesIn(Directory);
+
+    public static IEnumerable<string> NamesIn(string directory) =>
+        System.IO.Directory.EnumerateFiles(directory, "*.nft").Select(f => Path.GetFileNameWithoutExtension(f)!).Order(StringComparer.Ordinal);
+
+    public static PacketCase Load(string name) => LoadFrom(Directory, name);
+
+    public static PacketCase LoadFrom(string directory, string name)
     {
-        var file = Path.Combine(Directory, name + ".nft");
+        var file = Path.Combine(directory, name + ".nft");
         return Parse(name, File.ReadAllText(file), file);
     }
 
@@ -31,6 +48,9 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
         string? ruleset = null;
         var packets = new List<PacketSpec>();
         string? refuses = null;
+        TopologyKind? topology = null;
+        var routes = new List<CaseRoute>();
+        var rules = new List<CaseRule>();
         for (int i = 0; i < lines.Length;)
         {
             int lineNo = i + 1;
@@ -69,13 +89,73 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
                 refuses = quoted[1..^1];
                 continue;
             }
-            throw Fail($"expected `ruleset <<WORD`, `packet ...`, `daemon-refuses \"TEXT\"` or a # comment, not `{line}`");
+            if (line.StartsWith("arrives "))
+            {
+                if (packets.Count == 0 || packets[^1].ArrivesAt != null) throw Fail("`arrives` follows the packet line it belongs to, once");
+                packets[^1] = ParseArrival(line, packets[^1], Fail);
+                continue;
+            }
+            if (line.StartsWith("topology "))
+            {
+                if (topology != null) throw Fail("a second topology");
+                topology = line["topology ".Length..].Trim() switch
+                {
+                    "routed" => TopologyKind.Routed,
+                    "bridge" => TopologyKind.Bridge,
+                    var t => throw Fail($"topology `{t}`: routed or bridge"),
+                };
+                continue;
+            }
+            try
+            {
+                if (line.StartsWith("route ")) { routes.Add(CaseRoute.Parse(line["route ".Length..])); continue; }
+                if (line.StartsWith("rule ")) { rules.Add(CaseRule.Parse(line["rule ".Length..])); continue; }
+            }
+            catch (FormatException e) { throw Fail(e.Message); }
+            catch (OverflowException e) { throw Fail(e.Message); }
+            throw Fail($"expected `ruleset <<WORD`, `packet ...`, `arrives at ...`, `daemon-refuses \"TEXT\"`, `topology ...`, `route ...`, `rule ...` or a # comment, not `{line}`");
         }
         if (ruleset == null) throw new FormatException($"{source}: no ruleset");
         if (packets.Count == 0) throw new FormatException($"{source}: no packet");
         var dup = packets.GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
         if (dup != null) throw new FormatException($"{source}: two packets named {dup.Key}");
-        return new PacketCase(name, ruleset, packets) { DaemonRefuses = refuses };
+        if (topology == TopologyKind.Bridge && routes.Count + rules.Count > 0)
+            throw new FormatException($"{source}: route and rule lines need the routed topology");
+        return new PacketCase(name, ruleset, packets)
+        {
+            DaemonRefuses = refuses,
+            Topology = topology ?? TopologyKind.Routed,
+            Routes = routes,
+            Rules = rules,
+        };
+    }
+
+    /// <summary>arrives at peer|back|fw[: LAYER / LAYER ...] (fields that differ where it arrives).</summary>
+    static PacketSpec ParseArrival(string line, PacketSpec packet, Func<string, FormatException> fail)
+    {
+        var colon = line.IndexOf(':');
+        var head = (colon < 0 ? line : line[..colon]).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (head.Length != 3 || head[1] != "at") throw fail("arrives at peer|back|fw[: LAYERS]");
+        var at = head[2] switch
+        {
+            "peer" => Observation.Peer,
+            "back" => Observation.Back,
+            "fw" => Observation.Local,
+            _ => throw fail($"arrives at `{head[2]}`: peer, back or fw"),
+        };
+        if (!packet.ExpectDelivered) throw fail("`arrives` belongs to a packet expected to pass");
+        var changes = new List<Layer>();
+        if (colon >= 0)
+            try
+            {
+                changes = line[(colon + 1)..].Split('/', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(Layer.Parse).ToList();
+            }
+            catch (FormatException e) { throw fail(e.Message); }
+        foreach (var c in changes)
+            if (c.Kind is "eth" or "vlan" or "arp" || packet.Layers.Count(l => l.Kind == c.Kind) != 1)
+                throw fail($"arrives: `{c.Kind}` must name one IP or transport layer of the packet");
+        return packet with { ArrivesAt = at, ArrivesAs = changes };
     }
 
     /// <summary>packet NAME from peer|back|fw expect pass|drop: LAYER / LAYER ...</summary>

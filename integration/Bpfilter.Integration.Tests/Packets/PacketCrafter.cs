@@ -31,8 +31,14 @@ public static class PacketCrafter
         var vlans = new List<Layer>();
         if (i < layers.Count && layers[i].Kind == "eth") eth = layers[i++];
         while (i < layers.Count && layers[i].Kind == "vlan") vlans.Add(layers[i++]);
+        if (i < layers.Count && layers[i].Kind == "arp")
+        {
+            if (spec.From == Origin.Fw) throw Fail(spec, "ARP frames come from peer or back");
+            if (i + 1 < layers.Count) throw Fail(spec, "nothing follows an arp layer");
+            return Arp(spec, eth, vlans, layers[i], defaultSrcMac, defaultDstMac);
+        }
         if (i >= layers.Count || layers[i].Kind is not ("ip4" or "ip6"))
-            throw Fail(spec, "expected [eth] [vlan ...] then ip4 or ip6");
+            throw Fail(spec, "expected [eth] [vlan ...] then arp, ip4 or ip6");
         var ip = layers[i++];
         var exts = new List<Layer>();
         while (i < layers.Count && layers[i].Kind is "hbh" or "rt" or "dstopt" or "frag6") exts.Add(layers[i++]);
@@ -63,7 +69,87 @@ public static class PacketCrafter
         var frames = spec.From == Origin.Fw
             ? packets
             : packets.Select(p => Ethernet(eth, vlans, ip.Kind == "ip4" ? 0x0800 : 0x86dd, p, defaultSrcMac, defaultDstMac)).ToList();
-        return new CraftedPacket(spec, frames, fingerprints, marker, destination);
+        // Where it arrives, the packet carries the `arrives` fields (NAT): the same packet line with
+        // those fields replaced, crafted from the same seed, so marker and payload are the same.
+        var arriving = packets;
+        if (spec.ArrivesAs.Count > 0)
+        {
+            var changed = layers.Where(l => l.Kind is not ("eth" or "vlan"))
+                .Select(l => spec.ArrivesAs.FirstOrDefault(c => c.Kind == l.Kind) is { } c ? l.With(c) : l).ToList();
+            var translated = Craft(caseName, spec with { From = Origin.Fw, Layers = changed, ArrivesAs = [] }, [], []);
+            arriving = translated.Frames.ToList();
+        }
+        var keys = arriving.Select(p => IpKey(p) ?? throw Fail(spec, "unparsable IP packet")).ToList();
+        return new CraftedPacket(spec, frames, fingerprints, marker, destination) { ArrivalKeys = keys };
+    }
+
+    const int EtherTypeArp = 0x0806;
+
+    /// <summary>
+    /// An ARP frame for IPv4 over Ethernet: `arp op=1|2 sha= spa= tha= tpa=` (op 1, a request, by
+    /// default; sha the sender's MAC; tha zero). A request goes to the broadcast address unless the
+    /// eth layer says otherwise. Its arrival key is the ARP body as sent (a bridged copy).
+    /// </summary>
+    static CraftedPacket Arp(PacketSpec spec, Layer? eth, List<Layer> vlans, Layer arp, byte[] srcMac, byte[] dstMac)
+    {
+        var body = new byte[28];
+        try
+        {
+            var op = (int)arp.Number("op", 1, 65535);
+            BinaryPrimitives.WriteUInt16BigEndian(body, 1);          // Ethernet
+            BinaryPrimitives.WriteUInt16BigEndian(body.AsSpan(2), 0x0800);
+            body[4] = 6;
+            body[5] = 4;
+            BinaryPrimitives.WriteUInt16BigEndian(body.AsSpan(6), (ushort)op);
+            arp.Mac("sha", eth?.Mac("src", srcMac) ?? srcMac).CopyTo(body, 8);
+            arp.Address("spa", AddressFamily.InterNetwork).GetAddressBytes().CopyTo(body, 14);
+            arp.Mac("tha", new byte[6]).CopyTo(body, 18);
+            arp.Address("tpa", AddressFamily.InterNetwork).GetAddressBytes().CopyTo(body, 24);
+            var defaultDst = op == 1 ? [0xff, 0xff, 0xff, 0xff, 0xff, 0xff] : dstMac;
+            var frame = Ethernet(eth, vlans, EtherTypeArp, body, srcMac, defaultDst);
+            return new CraftedPacket(spec, [frame], [body], body, new IPAddress(body.AsSpan(24, 4)))
+            {
+                ArrivalKeys = [ArpKey(body)],
+            };
+        }
+        catch (FormatException e)
+        {
+            throw Fail(spec, e.Message);
+        }
+    }
+
+    static string ArpKey(ReadOnlySpan<byte> body) => "arp " + Convert.ToHexString(body[..28]);
+
+    /// <summary>The key of the reply a host with <paramref name="mac"/> sends to this ARP request.</summary>
+    public static string ArpReplyKey(byte[] request, byte[] mac)
+    {
+        var r = (byte[])request.Clone();
+        BinaryPrimitives.WriteUInt16BigEndian(r.AsSpan(6), 2);
+        mac.CopyTo(r, 8);
+        request.AsSpan(24, 4).CopyTo(r.AsSpan(14));
+        request.AsSpan(8, 6).CopyTo(r.AsSpan(18));
+        request.AsSpan(14, 4).CopyTo(r.AsSpan(24));
+        return ArpKey(r);
+    }
+
+    /// <summary>Source and destination address, then everything behind the fixed IP header; null if not a whole IP packet.</summary>
+    public static string? IpKey(ReadOnlySpan<byte> p)
+    {
+        var payload = PacketLayers.L3Payload(p, 0);
+        if (payload == null) return null;
+        var addresses = p[0] >> 4 == 4 ? p[12..20] : p[8..40];
+        return Convert.ToHexString(addresses) + " " + Convert.ToHexString(payload);
+    }
+
+    /// <summary>The arrival key of an Ethernet frame (802.1Q/802.1ad tags skipped): IP or ARP; null for anything else.</summary>
+    public static string? FrameKey(ReadOnlySpan<byte> frame)
+    {
+        int off = 12;
+        while (off + 2 <= frame.Length && BinaryPrimitives.ReadUInt16BigEndian(frame[off..]) is 0x8100 or 0x88a8) off += 4;
+        if (off + 2 > frame.Length) return null;
+        var type = BinaryPrimitives.ReadUInt16BigEndian(frame[off..]);
+        if (type == EtherTypeArp) return frame.Length >= off + 2 + 28 ? ArpKey(frame[(off + 2)..]) : null;
+        return type is 0x0800 or 0x86dd ? IpKey(frame[(off + 2)..]) : null;
     }
 
     static FormatException Fail(PacketSpec spec, string why) => new($"packet {spec.Name} (line {spec.Line}): {why}");

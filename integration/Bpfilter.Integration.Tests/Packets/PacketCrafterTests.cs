@@ -146,3 +146,52 @@ public class PacketCrafterTests
         Assert.Throws<FormatException>(() => Craft("eth / ip4 src=198.18.1.1 dst=198.18.1.2 / udp", Origin.Fw));
     }
 }
+
+/// <summary>ARP frames and arrival keys (what the receiving link must show after NAT).</summary>
+public class ArrivalKeyTests
+{
+    static PacketSpec Spec(string layers, string? arrives = null) =>
+        new("p", Origin.Peer, true, layers.Split('/').Select(l => Layer.Parse(l.Trim())).ToList(), 1)
+        {
+            ArrivesAt = arrives == null ? null : Observation.Back,
+            ArrivesAs = arrives?.Split('/').Select(l => Layer.Parse(l.Trim())).ToList() ?? [],
+        };
+
+    [Fact]
+    public void ArpRequestIsBroadcastAndItsReplyKeySwapsTheEnds()
+    {
+        var p = PacketCrafter.Craft("unit", Spec("arp spa=198.18.1.2 tpa=198.18.1.1"), Topology.PeerMac, Topology.Fw0Mac);
+        var f = Assert.Single(p.Frames);
+        Assert.Equal(42, f.Length);
+        Assert.Equal(new byte[] { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, f[..6]);
+        Assert.Equal(0x0806, BinaryPrimitives.ReadUInt16BigEndian(f.AsSpan(12)));
+        Assert.Equal(1, BinaryPrimitives.ReadUInt16BigEndian(f.AsSpan(20)));
+        Assert.Equal(Topology.PeerMac, f[22..28]);
+        Assert.Equal(PacketCrafter.FrameKey(f), Assert.Single(p.ArrivalKeys));
+
+        // The reply fw sends: op 2, fw0's MAC and the asked address as sender, the requester as target.
+        var reply = new byte[42];
+        Topology.PeerMac.CopyTo(reply, 0);
+        Topology.Fw0Mac.CopyTo(reply, 6);
+        f.AsSpan(12, 30).CopyTo(reply.AsSpan(12));
+        BinaryPrimitives.WriteUInt16BigEndian(reply.AsSpan(20), 2);
+        Topology.Fw0Mac.CopyTo(reply, 22);
+        f.AsSpan(38, 4).CopyTo(reply.AsSpan(28));
+        f.AsSpan(22, 6).CopyTo(reply.AsSpan(32));
+        f.AsSpan(28, 4).CopyTo(reply.AsSpan(38));
+        Assert.Equal(PacketCrafter.ArpReplyKey(p.Fingerprints[0], Topology.Fw0Mac), PacketCrafter.FrameKey(reply));
+    }
+
+    [Fact]
+    public void ArrivalKeyCarriesTheTranslatedHeaderAndTheSamePayload()
+    {
+        var sent = PacketCrafter.Craft("unit", Spec("ip4 src=198.19.1.10 dst=198.18.2.2 / tcp sport=40001 dport=443"), Topology.PeerMac, Topology.Fw0Mac);
+        var natted = PacketCrafter.Craft("unit", Spec("ip4 src=198.19.1.10 dst=198.18.2.2 / tcp sport=40001 dport=443", "ip4 src=198.18.2.1"), Topology.PeerMac, Topology.Fw0Mac);
+        Assert.Equal(sent.Frames[0], natted.Frames[0]);
+        Assert.Equal(PacketCrafter.FrameKey(sent.Frames[0]), Assert.Single(sent.ArrivalKeys));
+        var key = Assert.Single(natted.ArrivalKeys);
+        Assert.NotEqual(sent.ArrivalKeys[0], key);
+        Assert.StartsWith("C6120201C6120202 ", key); // 198.18.2.1 -> 198.18.2.2
+        Assert.Contains(Convert.ToHexString(sent.Marker), key);
+    }
+}

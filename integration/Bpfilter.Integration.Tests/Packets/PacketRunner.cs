@@ -19,16 +19,53 @@ public static class PacketRunner
     public static IReadOnlyList<CraftedPacket> Craft(PacketCase c) =>
         c.Packets.Select(p =>
         {
-            var crafted = p.From switch
-            {
-                Origin.Peer => PacketCrafter.Craft(c.Name, p, Topology.PeerMac, Topology.Fw0Mac),
-                Origin.Back => PacketCrafter.Craft(c.Name, p, Topology.BackMac, Topology.Fw1Mac),
-                _ => PacketCrafter.Craft(c.Name, p, [], []),
-            };
-            try { Topology.ObservationFor(crafted.Destination); }
+            try { return Craft(c, p); }
             catch (FormatException e) { throw new FormatException($"{c.Name}: packet {p.Name} (line {p.Line}): {e.Message}"); }
-            return crafted;
         }).ToList();
+
+    /// <summary>
+    /// One packet's bytes and where it must show up: `arrives at` if given, else by its destination
+    /// (and the case's routes). In the bridge topology a frame goes to the MAC of where it is
+    /// delivered (br0 carries fw0's MAC), not to the port it enters by. An ARP request for one of
+    /// fw's addresses is delivered when fw's reply reaches the sender; a bridged ARP frame when the
+    /// frame itself reaches the far side.
+    /// </summary>
+    static CraftedPacket Craft(PacketCase c, PacketSpec p)
+    {
+        var arp = p.Layers.FirstOrDefault(l => l.Kind == "arp");
+        var ip = p.Layers.FirstOrDefault(l => l.Kind is "ip4" or "ip6");
+        var destination = arp != null
+            ? arp.Address("tpa", System.Net.Sockets.AddressFamily.InterNetwork)
+            : ip?.Address("dst", ip.Kind == "ip4" ? System.Net.Sockets.AddressFamily.InterNetwork : System.Net.Sockets.AddressFamily.InterNetworkV6)
+              ?? throw new FormatException("no ip4, ip6 or arp layer");
+        var sender = p.From == Origin.Back ? Observation.Back : Observation.Peer;
+        Observation where;
+        if (arp != null)
+        {
+            bool request = arp.Number("op", 1, 65535) == 1;
+            where = request && Topology.IsFwAddress(destination) ? sender
+                : c.Topology == TopologyKind.Bridge && p.From == Origin.Peer && destination.Equals(Topology.BackV4) ? Observation.Back
+                : c.Topology == TopologyKind.Bridge && p.From == Origin.Back && destination.Equals(Topology.PeerV4) ? Observation.Peer
+                : Observation.Nowhere;
+        }
+        else where = p.ArrivesAt ?? Topology.ObservationFor(destination, c.Routes);
+
+        byte[] src = [], dst = [];
+        if (p.From != Origin.Fw)
+        {
+            src = p.From == Origin.Peer ? Topology.PeerMac : Topology.BackMac;
+            dst = c.Topology == TopologyKind.Routed ? (p.From == Origin.Peer ? Topology.Fw0Mac : Topology.Fw1Mac)
+                : where == Observation.Local ? Topology.Fw0Mac
+                : p.From == Origin.Peer ? Topology.BackMac : Topology.PeerMac;
+        }
+        var crafted = PacketCrafter.Craft(c.Name, p, src, dst) with { Where = where };
+        if (arp != null && where == sender)
+        {
+            var replier = c.Topology == TopologyKind.Bridge || p.From == Origin.Peer ? Topology.Fw0Mac : Topology.Fw1Mac;
+            crafted = crafted with { ArrivalKeys = [PacketCrafter.ArpReplyKey(crafted.Fingerprints[0], replier)] };
+        }
+        return crafted;
+    }
 
     public static SideResult Run(FirewallSide side, PacketCase c, IReadOnlyList<CraftedPacket> packets, int waitMs)
     {
@@ -37,19 +74,29 @@ public static class PacketRunner
         var flush = side.Nft(["flush", "ruleset"]);
         if (flush.Exit != 0)
             return new SideResult(side.Label, flush, [], "", 0, $"flush ruleset failed: {flush}\n{side.Health()}");
-        var load = side.Nft(["-f", "-"], c.Ruleset);
-        if (load.Exit != 0)
-            return new SideResult(side.Label, load, [], "", 0, side.Health());
-        side.Topology.Drain();
-        side.Topology.ResetStray();
-        var delivered = packets.Select(p => side.Topology.SendAndObserve(p, waitMs)).ToList();
-        var list = side.Nft(["list", "ruleset"]);
-        side.Topology.Drain(); // a packet that came late shows up as stray
-        var listing = list.Exit == 0 ? list.Stdout : $"list ruleset failed: {list}";
-        return new SideResult(side.Label, load, delivered, listing, side.Topology.StrayCount, side.Health())
+        side.Topology.Prepare(c);
+        try
         {
-            StraySamples = side.Topology.StraySamples,
-        };
+            var load = side.Nft(["-f", "-"], c.Ruleset);
+            if (load.Exit != 0)
+                return new SideResult(side.Label, load, [], "", 0, side.Health());
+            side.Topology.Drain();
+            side.Topology.ResetStray();
+            var delivered = packets.Select(p => side.Topology.SendAndObserve(p, waitMs)).ToList();
+            var list = side.Nft(["list", "ruleset"]);
+            side.Topology.Drain(); // a packet that came late shows up as stray
+            var listing = list.Exit == 0 ? Listing.Comparable(list.Stdout) : $"list ruleset failed: {list}";
+            return new SideResult(side.Label, load, delivered, listing, side.Topology.StrayCount, side.Health())
+            {
+                StraySamples = side.Topology.StraySamples,
+            };
+        }
+        finally
+        {
+            // The routes go before the next case; the ruleset stays (the next case flushes it).
+            var left = side.Topology.Restore(c);
+            if (left.Length > 0) throw new InvalidOperationException($"{c.Name} on {side.Label}: {left}");
+        }
     }
 
     /// <summary>

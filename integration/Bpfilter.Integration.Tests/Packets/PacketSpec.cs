@@ -18,12 +18,13 @@ public enum Origin
 public sealed record Layer(string Kind, IReadOnlyDictionary<string, string> Fields, string Source)
 {
     public static readonly string[] Kinds =
-        ["eth", "vlan", "ip4", "ip6", "hbh", "rt", "dstopt", "frag6", "tcp", "udp", "icmp", "icmp6", "data"];
+        ["eth", "vlan", "arp", "ip4", "ip6", "hbh", "rt", "dstopt", "frag6", "tcp", "udp", "icmp", "icmp6", "data"];
 
     static readonly Dictionary<string, string[]> Allowed = new()
     {
         ["eth"] = ["src", "dst"],
         ["vlan"] = ["id", "pcp", "dei", "tpid"],
+        ["arp"] = ["op", "sha", "spa", "tha", "tpa"],
         ["ip4"] = ["src", "dst", "ttl", "tos", "id", "df", "opts", "frags", "pick", "proto"],
         ["ip6"] = ["src", "dst", "hlim", "tc", "flow", "frags", "pick"],
         ["hbh"] = ["len"],
@@ -58,6 +59,14 @@ public sealed record Layer(string Kind, IReadOnlyDictionary<string, string> Fiel
     }
 
     public bool Has(string key) => Fields.ContainsKey(key);
+
+    /// <summary>This layer with the fields of <paramref name="changes"/> (a layer of the same kind) replacing its own.</summary>
+    public Layer With(Layer changes)
+    {
+        var fields = new Dictionary<string, string>(Fields);
+        foreach (var (k, v) in changes.Fields) fields[k] = v;
+        return new Layer(Kind, fields, $"{Kind} {string.Join(' ', fields.Select(kv => $"{kv.Key}={kv.Value}"))}");
+    }
 
     public string? Text(string key) => Fields.TryGetValue(key, out var v) ? v : null;
 
@@ -97,5 +106,16 @@ public sealed record Layer(string Kind, IReadOnlyDictionary<string, string> Fiel
 /// </summary>
 public sealed record PacketSpec(string Name, Origin From, bool ExpectDelivered, IReadOnlyList<Layer> Layers, int Line)
 {
-    public override string ToString() => $"{Name} (line {Line}) from {From.ToString().ToLowerInvariant()}: {string.Join(" / ", Layers.Select(l => l.Source))}";
+    /// <summary>Set by an `arrives at ...` line: where the packet is delivered, overriding the rule by destination address.</summary>
+    public Observation? ArrivesAt { get; init; }
+
+    /// <summary>
+    /// Header fields the packet carries where it arrives (NAT rewrites them), each layer overriding
+    /// the fields of the sent layer of the same kind; empty when it arrives as sent.
+    /// </summary>
+    public IReadOnlyList<Layer> ArrivesAs { get; init; } = [];
+
+    public override string ToString() =>
+        $"{Name} (line {Line}) from {From.ToString().ToLowerInvariant()}: {string.Join(" / ", Layers.Select(l => l.Source))}" +
+        (ArrivesAt is { } at ? $" arriving at {at.ToString().ToLowerInvariant()}" + (ArrivesAs.Count > 0 ? ": " + string.Join(" / ", ArrivesAs.Select(l => l.Source)) : "") : "");
 }

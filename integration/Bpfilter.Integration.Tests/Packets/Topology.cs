@@ -16,6 +16,11 @@ namespace Bpfilter.Integration.Tests.Packets;
 /// 198.19.0.0/16 and 2001:db8:ff::/48 that crafted packets come from: its stack cannot answer them
 /// (no RST, no ICMP errors, no echo replies), so the only packets that cross a hook are the test's.
 /// Device names and addresses are the same in every topology, so one ruleset fits all of them.
+///
+/// The bridge variant (<see cref="TopologyKind.Bridge"/>) puts fw0 and fw1 into a bridge br0 that
+/// holds fw's four addresses and fw0's MAC: peer and back are then on one Ethernet segment, and
+/// frames between them cross the bridge hooks. A case can also give fw routes and policy rules for
+/// its duration (<see cref="Prepare"/>), e.g. to forward the answers of a flow back to a client.
 /// </summary>
 public sealed class Topology : IDisposable
 {
@@ -27,6 +32,10 @@ public sealed class Topology : IDisposable
     public NetNs Peer { get; }
     public NetNs Fw { get; }
     public NetNs Back { get; }
+    public TopologyKind Kind { get; }
+
+    /// <summary>The device fw's addresses, neighbours and routes live on for each link.</summary>
+    string FwDevice(Origin link) => Kind == TopologyKind.Bridge ? "br0" : link == Origin.Peer ? "fw0" : "fw1";
 
     readonly List<int> _fds = [];
     int _peerSocket, _backSocket, _peerIf, _backIf, _fwRaw4, _fwRaw6;
@@ -43,15 +52,15 @@ public sealed class Topology : IDisposable
 
     void Stray(string where, byte[] bytes) => _stray.Add($"{where}: {Convert.ToHexString(bytes.AsSpan(0, Math.Min(bytes.Length, 96)))}");
 
-    Topology(NetNs peer, NetNs fw, NetNs back) { Peer = peer; Fw = fw; Back = back; }
+    Topology(NetNs peer, NetNs fw, NetNs back, TopologyKind kind) { Peer = peer; Fw = fw; Back = back; Kind = kind; }
 
-    public static Topology Create()
+    public static Topology Create(TopologyKind kind = TopologyKind.Routed)
     {
         var made = new List<NetNs>();
         try
         {
             for (int i = 0; i < 3; i++) made.Add(NetNs.Create(withDevices: false));
-            var t = new Topology(made[0], made[1], made[2]);
+            var t = new Topology(made[0], made[1], made[2], kind);
             try
             {
                 t.Configure();
@@ -103,20 +112,81 @@ public sealed class Topology : IDisposable
             Sysctl(Fw, $"net.ipv4.conf.{dev}.rp_filter=0", $"net.ipv6.conf.{dev}.accept_dad=0", $"net.ipv6.conf.{dev}.accept_ra=0",
                 $"net.ipv6.conf.{dev}.addr_gen_mode=1", $"net.ipv6.conf.{dev}.mldv2_unsolicited_report_interval=10",
                 $"net.ipv6.conf.{dev}.mldv1_unsolicited_report_interval=10");
-        Ip("-n", f, "addr", "add", "198.18.1.1/24", "dev", "fw0");
-        Ip("-n", f, "addr", "add", "198.18.2.1/24", "dev", "fw1");
-        Ip("-n", f, "addr", "add", "2001:db8:1::1/64", "dev", "fw0", "nodad");
-        Ip("-n", f, "addr", "add", "2001:db8:2::1/64", "dev", "fw1", "nodad");
+        if (Kind == TopologyKind.Bridge)
+        {
+            // No STP (ports forward at once), static FDB entries (no flooding to learn), bridged
+            // IP not passed to the ip/ip6/arp hooks (br_netfilter): only the bridge family sees it.
+            Sysctl(Fw, "net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-ip6tables=0", "net.bridge.bridge-nf-call-arptables=0");
+            Ip("-n", f, "link", "add", "br0", "address", Mac(Fw0Mac), "type", "bridge", "stp_state", "0",
+                "mcast_snooping", "0", "nf_call_iptables", "0", "nf_call_ip6tables", "0", "nf_call_arptables", "0");
+            Sysctl(Fw, "net.ipv4.conf.br0.rp_filter=0", "net.ipv6.conf.br0.accept_dad=0", "net.ipv6.conf.br0.accept_ra=0",
+                "net.ipv6.conf.br0.addr_gen_mode=1", "net.ipv6.conf.br0.mldv2_unsolicited_report_interval=10",
+                "net.ipv6.conf.br0.mldv1_unsolicited_report_interval=10");
+            foreach (var dev in new[] { "fw0", "fw1" })
+            {
+                Sysctl(Fw, $"net.ipv6.conf.{dev}.disable_ipv6=1");
+                Ip("-n", f, "link", "set", dev, "master", "br0");
+            }
+        }
+        Ip("-n", f, "addr", "add", "198.18.1.1/24", "dev", FwDevice(Origin.Peer));
+        Ip("-n", f, "addr", "add", "198.18.2.1/24", "dev", FwDevice(Origin.Back));
+        Ip("-n", f, "addr", "add", "2001:db8:1::1/64", "dev", FwDevice(Origin.Peer), "nodad");
+        Ip("-n", f, "addr", "add", "2001:db8:2::1/64", "dev", FwDevice(Origin.Back), "nodad");
         Ip("-n", f, "link", "set", "lo", "up");
         Ip("-n", p, "link", "set", "pe0", "up");
         Ip("-n", b, "link", "set", "bk0", "up");
         Ip("-n", f, "link", "set", "fw0", "up");
         Ip("-n", f, "link", "set", "fw1", "up");
-        Ip("-n", f, "neigh", "add", "198.18.1.2", "lladdr", Mac(PeerMac), "dev", "fw0", "nud", "permanent");
-        Ip("-n", f, "neigh", "add", "2001:db8:1::2", "lladdr", Mac(PeerMac), "dev", "fw0", "nud", "permanent");
-        Ip("-n", f, "neigh", "add", "198.18.2.2", "lladdr", Mac(BackMac), "dev", "fw1", "nud", "permanent");
-        Ip("-n", f, "neigh", "add", "2001:db8:2::2", "lladdr", Mac(BackMac), "dev", "fw1", "nud", "permanent");
+        if (Kind == TopologyKind.Bridge)
+        {
+            Ip("-n", f, "link", "set", "br0", "up");
+            ProcessRunner.Check("bridge", "-n", f, "fdb", "replace", Mac(PeerMac), "dev", "fw0", "master", "static");
+            ProcessRunner.Check("bridge", "-n", f, "fdb", "replace", Mac(BackMac), "dev", "fw1", "master", "static");
+        }
+        Ip("-n", f, "neigh", "add", "198.18.1.2", "lladdr", Mac(PeerMac), "dev", FwDevice(Origin.Peer), "nud", "permanent");
+        Ip("-n", f, "neigh", "add", "2001:db8:1::2", "lladdr", Mac(PeerMac), "dev", FwDevice(Origin.Peer), "nud", "permanent");
+        Ip("-n", f, "neigh", "add", "198.18.2.2", "lladdr", Mac(BackMac), "dev", FwDevice(Origin.Back), "nud", "permanent");
+        Ip("-n", f, "neigh", "add", "2001:db8:2::2", "lladdr", Mac(BackMac), "dev", FwDevice(Origin.Back), "nud", "permanent");
     }
+
+    /// <summary>
+    /// Readies fw for one case: no connection tracking entry left from before, and the case's routes
+    /// and policy rules in place. <see cref="Restore"/> removes them again.
+    /// </summary>
+    public void Prepare(PacketCase c)
+    {
+        if (c.Topology != Kind) throw new ArgumentException($"{c.Name} needs the {c.Topology} topology, this one is {Kind}");
+        Conntrack.Flush(Fw);
+        foreach (var r in c.Routes) Ip(["-n", Fw.Name, .. RouteArgs("add", r)]);
+        foreach (var r in c.Rules) Ip(RuleArgs("add", r, v6: false));
+        foreach (var r in c.Rules) Ip(RuleArgs("add", r, v6: true));
+    }
+
+    /// <summary>Removes what <see cref="Prepare"/> added; reports (does not throw) what could not be removed.</summary>
+    public string Restore(PacketCase c)
+    {
+        var failed = new List<string>();
+        void Undo(string[] args)
+        {
+            var r = ProcessRunner.Run("ip", args);
+            if (r.Exit != 0) failed.Add($"ip {string.Join(' ', args)}: {r.Stderr.Trim()}");
+        }
+        foreach (var r in c.Rules) Undo(RuleArgs("del", r, v6: false));
+        foreach (var r in c.Rules) Undo(RuleArgs("del", r, v6: true));
+        foreach (var r in c.Routes) Undo(["-n", Fw.Name, .. RouteArgs("del", r)]);
+        return failed.Count == 0 ? "" : "could not undo the case's routing: " + string.Join("; ", failed);
+    }
+
+    string[] RouteArgs(string verb, CaseRoute r)
+    {
+        var via = r.Via == Origin.Peer ? (r.IsV4 ? PeerV4 : PeerV6) : (r.IsV4 ? BackV4 : BackV6);
+        var args = new List<string> { r.IsV4 ? "-4" : "-6", "route", verb, r.Prefix, "via", via.ToString(), "dev", FwDevice(r.Via) };
+        if (r.Table is { } t) args.AddRange(["table", t.ToString()]);
+        return args.ToArray();
+    }
+
+    string[] RuleArgs(string verb, CaseRule r, bool v6) =>
+        ["-n", Fw.Name, v6 ? "-6" : "-4", "rule", verb, "fwmark", $"0x{r.Mark:x}", "table", r.Table.ToString()];
 
     static string Mac(byte[] m) => string.Join(':', m.Select(x => x.ToString("x2")));
 
@@ -160,11 +230,19 @@ public sealed class Topology : IDisposable
     /// Where a packet to this destination shows up if fw lets it through. Other hosts on fw's two
     /// links would make fw resolve neighbours (ARP/ND traffic through the hooks), so they are refused.
     /// </summary>
-    public static Observation ObservationFor(IPAddress destination)
+    public static Observation ObservationFor(IPAddress destination) => ObservationFor(destination, []);
+
+    /// <summary>
+    /// As above, with the case's routes of the main table: a destination in one of their prefixes
+    /// (the longest that matches) is delivered on that route's link.
+    /// </summary>
+    public static Observation ObservationFor(IPAddress destination, IReadOnlyList<CaseRoute> routes)
     {
         if (FwAddresses.Contains(destination)) return Observation.Local;
         if (destination.Equals(PeerV4) || destination.Equals(PeerV6)) return Observation.Peer;
         if (destination.Equals(BackV4) || destination.Equals(BackV6)) return Observation.Back;
+        var route = routes.Where(r => r.Table == null && r.Contains(destination)).MaxBy(r => r.PrefixLength);
+        if (route != null) return route.Via == Origin.Peer ? Observation.Peer : Observation.Back;
         var b = destination.GetAddressBytes();
         bool onLink = b.Length == 4
             ? b[0] == 198 && b[1] == 18 && b[2] is 1 or 2
@@ -174,8 +252,10 @@ public sealed class Topology : IDisposable
         return Observation.Nowhere;
     }
 
-    static readonly IPAddress PeerV4 = IPAddress.Parse("198.18.1.2"), PeerV6 = IPAddress.Parse("2001:db8:1::2");
-    static readonly IPAddress BackV4 = IPAddress.Parse("198.18.2.2"), BackV6 = IPAddress.Parse("2001:db8:2::2");
+    public static readonly IPAddress PeerV4 = IPAddress.Parse("198.18.1.2"), PeerV6 = IPAddress.Parse("2001:db8:1::2");
+    public static readonly IPAddress BackV4 = IPAddress.Parse("198.18.2.2"), BackV6 = IPAddress.Parse("2001:db8:2::2");
+
+    public static bool IsFwAddress(IPAddress a) => FwAddresses.Contains(a);
 
     /// <summary>
     /// Sends the packet's frames and reports whether it arrived where it was going: for fw's own
@@ -184,7 +264,7 @@ public sealed class Topology : IDisposable
     /// </summary>
     public bool SendAndObserve(CraftedPacket packet, int waitMs)
     {
-        var where = ObservationFor(packet.Destination);
+        var where = packet.Where;
         Drain();
         int refused = 0;
         foreach (var frame in packet.Frames)
@@ -207,7 +287,7 @@ public sealed class Topology : IDisposable
             Observation.Back => [_backSocket],
             _ => [_peerSocket, _backSocket, .. _local],
         };
-        var missing = packet.Fingerprints.Select(Convert.ToHexString).ToList();
+        var missing = packet.ArrivalKeys.ToList();
         var deadline = Environment.TickCount64 + waitMs;
         while (true)
         {
@@ -217,7 +297,7 @@ public sealed class Topology : IDisposable
                     bool ours = where switch
                     {
                         Observation.Local => got.AsSpan().IndexOf(packet.Marker) >= 0,
-                        Observation.Peer or Observation.Back => PacketLayers.FrameL3Payload(got) is { } fp && missing.Remove(Convert.ToHexString(fp)),
+                        Observation.Peer or Observation.Back => PacketCrafter.FrameKey(got) is { } key && missing.Remove(key),
                         _ => false,
                     };
                     if (!ours) Stray(where.ToString(), got);
