@@ -10,12 +10,16 @@ namespace Bpfilter.Daemon;
 /// </summary>
 public static class ExplainReport
 {
-    public static string Build(BpfRulesetBackend? backend)
+    public static string Build(EnforcingBackend? backend)
     {
         if (backend == null) return "bpfilterd runs with --no-enforce: nothing is compiled or attached\n";
         var sb = new StringBuilder();
         var attachments = backend.Attachments();
-        sb.Append("== attach points ==\n");
+        sb.Append(backend.BpfOnly ? "== placement (bpf-only) ==\n" : "== placement ==\n");
+        var placements = backend.Placements();
+        if (placements.Count == 0) sb.Append("(no base chain)\n");
+        foreach (var p in placements) sb.Append(p).Append('\n');
+        sb.Append("\n== attach points ==\n");
         if (attachments.Count == 0) sb.Append("(none: no base chain is enforced)\n");
         foreach (var a in attachments)
         {

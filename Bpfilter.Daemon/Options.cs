@@ -4,10 +4,12 @@ using Bpfilter.Daemon.Server;
 namespace Bpfilter.Daemon;
 
 /// <summary>bpfilterd's command line.</summary>
-public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Foreground, bool Enforce = true, bool Explain = false)
+public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Foreground, bool Enforce = true, bool Explain = false,
+    bool BpfOnly = false, string? Fault = null)
 {
     public const string Usage =
         "usage: bpfilterd [--socket PATH] [--socket-mode OCTAL] [--foreground] [--no-enforce]\n" +
+        "                 [--placement auto|bpf-only]\n" +
         "       bpfilterd explain [--socket PATH]\n" +
         "  --socket PATH        Unix socket bfnft connects to (default " + DaemonServer.DefaultSocketPath + ")\n" +
         "  --socket-mode OCTAL  permissions of the socket file (default 0600; tests only: peers are\n" +
@@ -16,6 +18,9 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
         "                       service manager expects, so this is the default and only mode\n" +
         "  --no-enforce         answer nft as nf_tables would but compile and attach nothing (protocol\n" +
         "                       tests, machines without BPF); by default every base chain runs as BPF\n" +
+        "  --placement auto     (default) a base chain BPF cannot run faithfully runs in the kernel's own\n" +
+        "                       nf_tables, same family, hook and priority; the log and explain say why\n" +
+        "  --placement bpf-only refuse such a chain instead, naming the rule and expression\n" +
         "  explain              print where each base chain is attached, the lifted rules and the\n" +
         "                       BPF instructions, as the daemon on PATH sees them (PATH.explain socket)";
 
@@ -51,6 +56,21 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
                     break;
                 case "--no-enforce":
                     o = o with { Enforce = false };
+                    break;
+                case "--placement":
+                    var placement = Value();
+                    if (placement is not ("auto" or "bpf-only")) { error = $"--placement needs auto or bpf-only, not '{placement}'"; return null; }
+                    o = o with { BpfOnly = placement == "bpf-only" };
+                    break;
+                case "--test-fault":
+                    // tests only: STAGE=FILE fails a stage of the cross-side transaction (kernel-commit, bpf-prepare) while FILE exists
+                    var fault = Value();
+                    if (fault?.Split('=', 2) is not [("kernel-commit" or "bpf-prepare"), { Length: > 0 }])
+                    {
+                        error = $"--test-fault needs kernel-commit=FILE or bpf-prepare=FILE, not '{fault}'";
+                        return null;
+                    }
+                    o = o with { Fault = fault };
                     break;
                 case "explain" when i == 0:
                     o = o with { Explain = true };

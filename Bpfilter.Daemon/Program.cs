@@ -28,8 +28,13 @@ void OnSignal(PosixSignalContext ctx)
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
-// Enforcement (Bpfilter.Daemon/Enforcement) compiles every committed base chain to BPF; --no-enforce keeps the emulation alone.
-using var backend = options.Enforce ? new Bpfilter.Daemon.Enforcement.BpfRulesetBackend(Log) : null;
+// Enforcement (Bpfilter.Daemon/Enforcement) compiles base chains to BPF and places the others in the kernel's
+// nf_tables; --no-enforce keeps the emulation alone.
+using var kernelSocket = options.Enforce && !options.BpfOnly ? OpenKernel() : null;
+using var backend = options.Enforce
+    ? new Bpfilter.Daemon.Enforcement.EnforcingBackend(kernelSocket != null ? new Nft.Kernel.KernelPlacement(kernelSocket) : null, Log, Fault(options.Fault))
+    : null;
+if (options.Enforce && !options.BpfOnly && kernelSocket == null) return 1;
 var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions { Backend = backend });
 await using var server = new DaemonServer(new EngineEndpoint(endpoint), options.SocketPath, options.SocketMode, Log);
 try
@@ -43,9 +48,36 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException or Sys
 }
 await using var explain = new Bpfilter.Daemon.ExplainServer(server.SocketPath, options.SocketMode,
     () => Bpfilter.Daemon.ExplainReport.Build(backend));
-Log(options.Enforce ? "enforcing committed rulesets with BPF" : "--no-enforce: emulation only, nothing is attached");
+Log(!options.Enforce ? "--no-enforce: emulation only, nothing is attached"
+    : options.BpfOnly ? "enforcing committed rulesets with BPF only (--placement bpf-only)"
+    : "enforcing committed rulesets: BPF where it runs a chain exactly, the kernel's nf_tables otherwise");
 SystemdNotify.Send("READY=1", Log);
 await stopped.Task;
 SystemdNotify.Send("STOPPING=1", Log);
 await server.StopAsync();
 return 0;
+
+// The kernel's nf_tables in this namespace holds only what the daemon placed there: the daemon starts with an
+// empty ruleset, so tables left from an earlier run go (they would otherwise run beside what nft is shown).
+static Nft.Kernel.KernelNfTablesSocket? OpenKernel()
+{
+    try
+    {
+        var socket = Nft.Kernel.KernelNfTablesSocket.Open();
+        var tables = socket.Dump<Nft.Bytecode.Objects.Table>(Nft.Bytecode.NftMsgType.GetTable, 0, new Nft.Bytecode.Objects.Table());
+        foreach (var t in tables) Log($"removing kernel nf_tables table {Nft.Lifter.FamilyNames.Of(t.Family)} {t.Name} left from before");
+        new Nft.Kernel.KernelPlacement(socket).Reset();
+        return socket;
+    }
+    catch (Exception e)
+    {
+        Log($"cannot open the kernel's nf_tables (needed to place chains BPF cannot run; --placement bpf-only does without): {e.Message}");
+        return null;
+    }
+}
+
+static Func<string, Exception?>? Fault(string? spec)
+{
+    if (spec?.Split('=', 2) is not [var stage, var file]) return null;
+    return s => s == stage && File.Exists(file) ? new IOException($"injected fault at {stage} ({file} exists)") : null;
+}

@@ -20,6 +20,12 @@ public interface IRulesetBackend
 
     /// <summary>Zeroes the data plane's totals for a counter (GETRULE_RESET / GETOBJ_RESET).</summary>
     void ResetCounter(CounterRef counter);
+
+    /// <summary>
+    /// A request starts: counters read while it is answered may come from one snapshot (a listing of
+    /// many rules reads the kernel's counters once), taken after this call.
+    /// </summary>
+    void BeginRequest() { }
 }
 
 /// <summary>Packets and bytes.</summary>

@@ -58,6 +58,7 @@ public sealed partial class NfTablesEndpoint
         {
             try
             {
+                _ns.Backend.BeginRequest();
                 ProcessCore(request, portId, output);
             }
             catch (Exception e)

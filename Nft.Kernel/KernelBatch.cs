@@ -50,8 +50,12 @@ public sealed class KernelBatch
 }
 
 /// <summary>An error the kernel answered for one message of a batch (or for the batch framing: index -1).</summary>
-/// <remarks><see cref="RuleHandle"/>: the caller's handle of the rule the message belongs to, to underline it in the user's error.</remarks>
-public sealed record KernelMessageError(int Index, string? Description, int Errno, string? ExtAck, int Offset, ulong? RuleHandle = null)
+/// <remarks>
+/// <see cref="RuleHandle"/>: the caller's handle of the rule the message belongs to, to underline it in the user's error;
+/// <see cref="Message"/>: the batch message refused (its family and record name the table and chain).
+/// </remarks>
+public sealed record KernelMessageError(int Index, string? Description, int Errno, string? ExtAck, int Offset, ulong? RuleHandle = null,
+    KernelBatchMessage? Message = null)
 {
     public override string ToString() =>
         $"{(Index >= 0 ? $"message {Index} ({Description})" : "batch")}: errno {Errno}" +

@@ -170,7 +170,7 @@ public sealed unsafe class KernelNfTablesSocket : IDisposable
                     if (index >= 0) seen.Add(seq);
                     if (err.Errno == 0) { acked++; continue; }
                     var m2 = index >= 0 ? batch.Messages[index] : null;
-                    errors.Add(new KernelMessageError(index, m2?.Description, err.Errno, err.ExtAck, err.Offset, m2?.RuleHandle));
+                    errors.Add(new KernelMessageError(index, m2?.Description, err.Errno, err.ExtAck, err.Offset, m2?.RuleHandle, m2));
                 }
                 if (r.Malformed) throw new IOException("malformed netlink reply from the kernel");
             }

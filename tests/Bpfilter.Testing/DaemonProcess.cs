@@ -45,10 +45,16 @@ public sealed class DaemonProcess : IDisposable
     /// Compile and attach BPF (bpfilterd's default). Off (--no-enforce) for protocol and robustness
     /// runs: they compare nf_tables answers, and enforcement refuses features (ct, nat, ...) on purpose.
     /// </param>
-    public static DaemonProcess Start(NetNs ns, TimeSpan? startTimeout = null, bool enforce = false) =>
-        new(ns, ownsNamespace: false, enforce, socketMode: null, startTimeout, null);
+    /// <param name="arguments">more bpfilterd arguments (e.g. --placement bpf-only)</param>
+    public static DaemonProcess Start(NetNs ns, TimeSpan? startTimeout = null, bool enforce = false, IReadOnlyList<string>? arguments = null) =>
+        new(ns, ownsNamespace: false, enforce, socketMode: null, startTimeout, null, arguments);
 
-    DaemonProcess(NetNs ns, bool ownsNamespace, bool enforce, string? socketMode, TimeSpan? startTimeout, IReadOnlyList<string>? wrapper)
+    /// <summary>An enforcing bpfilterd in a namespace of its own, with more arguments (e.g. --placement bpf-only).</summary>
+    public static DaemonProcess Enforcing(IReadOnlyList<string> arguments) =>
+        new(new NetNs(), ownsNamespace: true, enforce: true, socketMode: null, null, null, arguments);
+
+    DaemonProcess(NetNs ns, bool ownsNamespace, bool enforce, string? socketMode, TimeSpan? startTimeout, IReadOnlyList<string>? wrapper,
+        IReadOnlyList<string>? arguments = null)
     {
         _wrapper = wrapper ?? [];
         Ns = ns;
@@ -61,6 +67,7 @@ public sealed class DaemonProcess : IDisposable
             _arguments = ["--socket", SocketPath];
             if (socketMode != null) _arguments.AddRange(["--socket-mode", socketMode]);
             if (!enforce) _arguments.Add("--no-enforce");
+            if (arguments != null) _arguments.AddRange(arguments);
             Launch();
         }
         catch

@@ -30,9 +30,9 @@ public sealed class DaemonTarget : INftTarget
     {
         _bfnft = RepoPaths.RequireBfnft();
         _ns = NetNs.Create();
-        // Emulation only by default (the nf_tables answers are what this compares); BFNT_ENFORCE=1 runs
-        // bpfilterd as shipped, compiling and attaching every base chain, which refuses some features on purpose.
-        bool enforce = Environment.GetEnvironmentVariable("BFNT_ENFORCE") == "1";
+        // bpfilterd as shipped by default: enforcing, BPF where a chain lifts and the kernel's nf_tables
+        // otherwise, so every answer is the enforcing daemon's; BFNT_ENFORCE=0 compares the emulation alone.
+        bool enforce = Environment.GetEnvironmentVariable("BFNT_ENFORCE") != "0";
         try { _daemon = DaemonProcess.Start(_ns, enforce: enforce); }
         catch { _ns.Dispose(); throw; }
     }
@@ -46,10 +46,14 @@ public sealed class DaemonTarget : INftTarget
     public string Health() => _daemon.IsAlive ? "" : $"bpfilterd died; its log:\n{_daemon.Log}";
 
     /// <summary>
-    /// The kernel's own ruleset in the daemon's namespace, read with the plain nft: it must stay empty,
-    /// which proves every bfnft call really went to the daemon and nothing leaked to the kernel.
+    /// Tables of the kernel's own nf_tables in the daemon's namespace, read with the plain nft. The
+    /// daemon places there the chains BPF cannot run, always in tables nft (through bfnft) also lists;
+    /// any other table proves some nft call bypassed the daemon.
     /// </summary>
-    public ProcessResult KernelRuleset() => _ns.Exec("nft", ["list", "ruleset"]);
+    public ProcessResult KernelTables() => _ns.Exec("nft", ["list", "tables"]);
+
+    /// <summary>The tables the daemon lists to nft.</summary>
+    public ProcessResult DaemonTables() => Nft(["list", "tables"], null);
 
     public void Dispose()
     {

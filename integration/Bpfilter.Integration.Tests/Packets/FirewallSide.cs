@@ -27,13 +27,14 @@ public sealed class FirewallSide : IDisposable
 
     public static FirewallSide Daemon() => Daemon(TopologyKind.Routed);
 
-    public static FirewallSide Daemon(TopologyKind kind)
+    /// <param name="arguments">more bpfilterd arguments (e.g. --placement bpf-only)</param>
+    public static FirewallSide Daemon(TopologyKind kind, IReadOnlyList<string>? arguments = null)
     {
         var bfnft = RepoPaths.RequireBfnft();
         var t = Topology.Create(kind);
         try
         {
-            return new FirewallSide(t, DaemonProcess.Start(t.Fw, enforce: true), bfnft);
+            return new FirewallSide(t, DaemonProcess.Start(t.Fw, enforce: true, arguments: arguments), bfnft) { _arguments = arguments };
         }
         catch
         {
@@ -52,6 +53,8 @@ public sealed class FirewallSide : IDisposable
 
     public string DaemonLog => _daemon?.Log ?? "";
 
+    IReadOnlyList<string>? _arguments;
+
     /// <summary>
     /// Starts a fresh bpfilterd if the previous one died (its failure was reported by the case it
     /// died in), so one crash does not fail every later case. Returns what happened, or "".
@@ -61,7 +64,7 @@ public sealed class FirewallSide : IDisposable
         if (_daemon == null || _daemon.IsAlive) return "";
         var log = _daemon.Log;
         _daemon.Dispose();
-        _daemon = DaemonProcess.Start(Topology.Fw, enforce: true);
+        _daemon = DaemonProcess.Start(Topology.Fw, enforce: true, arguments: _arguments);
         return $"bpfilterd had died and was restarted; its last log:\n{log}";
     }
 

@@ -6,7 +6,8 @@ namespace Bpfilter.Integration.Tests.Packets;
 /// </summary>
 public sealed class SidesFixture : IDisposable
 {
-    public enum Role { Kernel, SecondKernel, Daemon }
+    /// <summary>DaemonBpfOnly: bpfilterd with --placement bpf-only (refuses what BPF cannot run).</summary>
+    public enum Role { Kernel, SecondKernel, Daemon, DaemonBpfOnly }
 
     readonly Dictionary<(Role, TopologyKind), FirewallSide> _sides = [];
     readonly List<FirewallSide> _order = [];
@@ -20,7 +21,12 @@ public sealed class SidesFixture : IDisposable
         lock (_sides)
         {
             if (_sides.TryGetValue((role, kind), out var side)) return side;
-            side = role == Role.Daemon ? FirewallSide.Daemon(kind) : FirewallSide.Kernel(kind);
+            side = role switch
+            {
+                Role.Daemon => FirewallSide.Daemon(kind),
+                Role.DaemonBpfOnly => FirewallSide.Daemon(kind, ["--placement", "bpf-only"]),
+                _ => FirewallSide.Kernel(kind),
+            };
             _sides[(role, kind)] = side;
             _order.Add(side);
             return side;
@@ -79,17 +85,37 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
     }
 
     /// <summary>
-    /// Kernel against bpfilterd (enforcing). A case marked `daemon-refuses` must instead be refused
-    /// by bpfilterd as its directive says; its packets are compared kernel against kernel only.
+    /// Kernel against bpfilterd (enforcing, default placement): every case loads, whatever runs in BPF
+    /// and whatever bpfilterd places in the kernel's nf_tables, and gets the kernel's verdicts and counters.
     /// </summary>
     [Theory]
     [MemberData(nameof(Cases))]
     public void DaemonFiltersLikeTheKernel(string name)
     {
         var c = PacketCase.Load(name);
-        var report = c.DaemonRefuses != null
-            ? PacketRunner.CheckRefusal(c, sides.Daemon)
-            : PacketRunner.RunAndCompare(c, sides.Kernel, sides.Daemon);
+        var report = PacketRunner.RunAndCompare(c, sides.Kernel, sides.Daemon);
         Assert.True(report.Length == 0, report.Length == 0 ? "" : $"{report}\nbpfilterd log:\n{sides.Daemon.DaemonLog}");
+    }
+
+    public static TheoryData<string> RefusedCases()
+    {
+        var data = new TheoryData<string>();
+        foreach (var n in PacketCase.AllNames())
+            if (PacketCase.Load(n).DaemonRefuses != null) data.Add(n);
+        return data;
+    }
+
+    /// <summary>
+    /// A case marked `daemon-refuses` holds something BPF cannot run: bpfilterd --placement bpf-only
+    /// refuses it as the directive says, naming the rule, and keeps nothing of it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(RefusedCases))]
+    public void BpfOnlyRefusesWhatBpfCannotRun(string name)
+    {
+        var c = PacketCase.Load(name);
+        var side = sides.Side(SidesFixture.Role.DaemonBpfOnly, TopologyKind.Routed);
+        var report = PacketRunner.CheckRefusal(c, side);
+        Assert.True(report.Length == 0, report.Length == 0 ? "" : $"{report}\nbpfilterd log:\n{side.DaemonLog}");
     }
 }

@@ -1,0 +1,357 @@
+using System.Diagnostics;
+using Bpfilter.Backend.Enforcement;
+using Bpfilter.Backend.Libbpf;
+using Bpfilter.Daemon.Placement;
+using Nft.Engine;
+using Nft.Kernel;
+using Nft.Lifter;
+using Nft.Netlink;
+
+namespace Bpfilter.Daemon.Enforcement;
+
+/// <summary>
+/// Enforces committed rulesets: lifts the proposed ruleset chain by chain (Nft.Lifter), places every
+/// base chain (<see cref="PlacementPlan"/>: BPF when it lifted, else the kernel's own nf_tables at the
+/// same hook and priority), stages the BPF side in the backend's <see cref="Enforcer"/> and writes the
+/// kernel side through <see cref="KernelPlacement"/>. An element-only batch for sets only BPF holds
+/// lifts nothing: its deltas become map updates. Counters are read from BPF maps or the kernel,
+/// whichever side runs the rule (both for a regular chain reached from both).
+/// <para>
+/// One transaction across both sides, in this order, so that nothing is applied unless everything
+/// can be: kernel validation (nothing applied), BPF load, verification and attachment of new links
+/// with programs that change nothing, kernel commit, and in <see cref="Commit"/> the BPF swap, which
+/// cannot fail short of a kernel surprise. A failure before the kernel commit leaves both sides as they
+/// were; <see cref="Abort"/> after it puts the kernel's previous tables back (RollbackLastCommit).
+/// </para>
+/// </summary>
+public sealed class EnforcingBackend : IRulesetBackend, IDisposable
+{
+    /// <summary>Rounds of moving chains BPF failed to stage to the kernel before giving up.</summary>
+    const int MaxFallbacks = 8;
+
+    readonly object _gate = new();
+    readonly Action<string> _log;
+    readonly CounterSlots _slots = new();
+    readonly Enforcer _enforcer = new();
+    readonly KernelPlacement? _kernel;
+    readonly KernelCounterView? _kernelCounters;
+    readonly Func<string, Exception?> _fault;
+    LiftResult? _current;
+    PlacementPlan? _plan;
+    Staged? _staged;
+
+    /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
+    sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted);
+
+    /// <param name="kernel">
+    /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
+    /// </param>
+    /// <param name="fault">Test seam: an exception to raise at a named stage of Prepare ("kernel-commit", "bpf-prepare").</param>
+    public EnforcingBackend(KernelPlacement? kernel, Action<string>? log = null, Func<string, Exception?>? fault = null)
+    {
+        _kernel = kernel;
+        _kernelCounters = kernel != null ? new KernelCounterView(kernel) : null;
+        _log = log ?? (_ => { });
+        _fault = fault ?? (_ => null);
+    }
+
+    public bool BpfOnly => _kernel == null;
+
+    public void BeginRequest()
+    {
+        lock (_gate) _kernelCounters?.Invalidate();
+    }
+
+    public void Prepare(RulesetChange change)
+    {
+        lock (_gate)
+        {
+            Release();
+            var clock = Stopwatch.StartNew();
+            if (change.ElementsOnly && _current != null && _plan != null
+                && !change.SetDeltas.Any(d => _plan.KernelSets.Contains((d.Family, d.Table, d.Set)))
+                && ElementChanges.Of(_current, change.SetDeltas) is { } changes
+                && _enforcer.PrepareElements(changes) is { } stats)
+            {
+                _staged = new Staged(_current, _plan, stats, clock.ElapsedTicks, false);
+                _log($"prepared {stats} (elements only: lifted nothing, no program loaded)");
+                return;
+            }
+            try
+            {
+                var sources = Sources(change);
+                var lift = NftLifter.LiftChains(sources, _slots);
+                var lifted = clock.ElapsedMilliseconds;
+                var (plan, staged) = Stage(sources, lift);
+                bool kernelCommitted = false;
+                if (_kernel != null && _kernel.HasPending)
+                {
+                    try
+                    {
+                        if (_fault("kernel-commit") is { } injected) throw injected;
+                        _kernel.Commit();
+                        kernelCommitted = true;
+                    }
+                    catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or InvalidOperationException)
+                    {
+                        _kernel.Abort();
+                        throw KernelRefusal(e, "committing");
+                    }
+                }
+                _staged = new Staged(lift, plan, null, 0, kernelCommitted);
+                var kernelChains = plan.InKernel.Count();
+                _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
+                    $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
+                    $"lift {lifted} ms, total {clock.ElapsedMilliseconds} ms");
+                foreach (var p in plan.InKernel) _log($"placement: {p}");
+            }
+            catch (Exception e)
+            {
+                _enforcer.Abort();
+                _kernel?.Abort();
+                _slots.Retain(_current?.Counters.Keys ?? []);
+                // nft 1.0.6 prints strerror, not the extack text: the daemon log is where an operator reads why.
+                if (e is BackendRefusal r)
+                {
+                    _log($"transaction refused (errno {r.Errno}): {r.ExtAck}");
+                    throw;
+                }
+                _log($"transaction refused: {e}");
+                throw new BackendRefusal(Errno.EOPNOTSUPP, $"bpfilter-nft: {e.Message}");
+            }
+        }
+    }
+
+    static IReadOnlyList<SourceTable> Sources(RulesetChange change)
+    {
+        try
+        {
+            return change.Tables;
+        }
+        catch (NetlinkException e)
+        {
+            throw new BackendRefusal(e.Errno, $"bpfilter-nft cannot read the ruleset back: {e.ExtAck}");
+        }
+    }
+
+    /// <summary>
+    /// Places the chains, has the kernel validate its side, then stages the BPF side. A chain BPF cannot
+    /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused).
+    /// </summary>
+    (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift)
+    {
+        foreach (var c in lift.Chains)
+            if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
+        var forced = new HashSet<ChainId>();
+        for (int round = 0; ; round++)
+        {
+            var plan = PlacementPlan.Build(sources, lift, forced);
+            if (_kernel == null)
+            {
+                if (plan.InKernel.FirstOrDefault() is { } k)
+                {
+                    var f = k.Refusal;
+                    throw f != null
+                        ? new BackendRefusal(Errno.EOPNOTSUPP, f.Message, f.Family, f.Table, f.Chain, f.RuleHandle, f.ExpressionIndex)
+                        : new BackendRefusal(Errno.EOPNOTSUPP, $"{k.Chain}: {k.Reason} (--placement bpf-only)", k.Chain.Family, k.Chain.Table, k.Chain.Chain);
+                }
+            }
+            else if (plan.KernelTables.Count > 0 || _kernel.Placed.Count > 0)
+            {
+                try
+                {
+                    _kernel.Prepare(plan.KernelTables);
+                }
+                catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
+                {
+                    throw KernelRefusal(e, "validating");
+                }
+            }
+            var outcome = _enforcer.Prepare(plan.BpfRuleset);
+            if (_fault("bpf-prepare") is { } injected)
+            {
+                _enforcer.Abort();
+                throw new BackendRefusal(Errno.EIO, $"bpfilter-nft: staging the BPF side failed: {injected.Message}");
+            }
+            if (outcome.Failure is not { } failure) return (plan, outcome.Stats!);
+            var refusal = Refusal(lift, failure);
+            if (_kernel == null || round >= MaxFallbacks) throw refusal;
+            _kernel.Abort();
+            var moved = failure.Unit.Chains.Select(c => lift.Origins.GetValueOrDefault(c.Name)).OfType<ChainId>().ToList();
+            if (moved.Count == 0 || !moved.Any(forced.Add)) throw refusal;
+            _log($"{refusal.ExtAck}: placing {string.Join(", ", moved)} in the kernel's nf_tables instead");
+        }
+    }
+
+    /// <summary>The kernel's answer as the user's error, blamed on the rule (or chain) of the message it refused.</summary>
+    BackendRefusal KernelRefusal(Exception e, string what)
+    {
+        if (e is KernelNfTablesException k && k.Errors.Count > 0)
+        {
+            var err = k.Errors[0];
+            var (table, chain) = err.Message?.Record switch
+            {
+                Nft.Bytecode.Objects.Rule r => (r.Table, r.Chain),
+                Nft.Bytecode.Objects.Chain c => (c.Table, c.Name),
+                Nft.Bytecode.Objects.Table t => (t.Name, null),
+                _ => (null, null),
+            };
+            var family = err.Message?.Family ?? 0;
+            return new BackendRefusal(err.Errno, $"kernel nf_tables refused {err.Description}: {err.ExtAck ?? $"errno {err.Errno}"}",
+                family, table, chain, err.RuleHandle);
+        }
+        return new BackendRefusal(e is NetlinkException n ? n.Errno : Errno.EIO, $"bpfilter-nft: {what} the kernel placement failed: {e.Message}");
+    }
+
+    /// <summary>An attach point the backend cannot stage, blamed on the nf_tables chain of its first base chain.</summary>
+    BackendRefusal Refusal(LiftResult lift, EnforcementFailure f)
+    {
+        if (f.Exception is BpfVerifierException v) _log($"verifier rejected the program for {f.Unit.Key}:\n{v.Log}");
+        var first = f.Unit.Chains[0].Name;
+        return lift.Origins.TryGetValue(first, out var id)
+            ? new BackendRefusal(f.Errno, $"{id}: {f.Reason}", id.Family, id.Table, id.Chain)
+            : new BackendRefusal(f.Errno, $"{first}: {f.Reason}");
+    }
+
+    public void Commit()
+    {
+        lock (_gate)
+        {
+            if (_staged is not { } staged) return;
+            _staged = null;
+            var clock = Stopwatch.StartNew();
+            foreach (var error in _enforcer.Commit()) _log(error);
+            if (staged.Elements is { } stats)
+            {
+                var ms = (staged.Ticks + clock.ElapsedTicks) * 1000.0 / Stopwatch.Frequency;
+                _log($"committed elements only in {ms:F3} ms: lifted nothing, no program loaded, {stats.MapUpdates} map update(s)");
+                return;
+            }
+            _slots.Retain(staged.Lift.Counters.Keys);
+            _enforcer.RetainCounters(_slots.Slots.Values);
+            _current = staged.Lift;
+            _plan = staged.Plan;
+            if (_kernel != null) _kernelCounters!.Retain(_kernel.Placed);
+        }
+    }
+
+    public void Abort()
+    {
+        lock (_gate)
+        {
+            var staged = _staged;
+            Release();
+            if (staged?.KernelCommitted == true) RollBackKernel();
+            _slots.Retain(_current?.Counters.Keys ?? []);
+        }
+    }
+
+    void RollBackKernel()
+    {
+        try
+        {
+            _kernel!.RollbackLastCommit();
+        }
+        catch (Exception e)
+        {
+            _log($"rolling the kernel placement back failed, the kernel keeps the aborted transaction's tables: {e.Message}");
+        }
+    }
+
+    void Release()
+    {
+        _staged = null;
+        _enforcer.Abort();
+        _kernel?.Abort();
+    }
+
+    public CounterValue? ReadCounter(CounterRef counter)
+    {
+        lock (_gate)
+        {
+            if (_plan == null) return null;
+            if (counter.ObjectName != null)
+                return _plan.KernelTables.Any(t => t.Family == counter.Family && t.Name == counter.Table)
+                    ? _kernelCounters?.Object(counter.Family, counter.Table, counter.ObjectName)
+                    : null;
+            if (counter.Chain == null) return null;
+            var chain = new ChainId(counter.Family, counter.Table, counter.Chain);
+            CounterValue? total = null;
+            if (_plan.BpfChains.Contains(chain) && Slot(counter) is { } id)
+            {
+                var (p, b) = _enforcer.Counter(id);
+                total = new CounterValue(p, b);
+            }
+            if (_plan.KernelChains.Contains(chain) && _kernelCounters?.Rule(counter.Family, counter.Table, counter.RuleHandle, counter.ExpressionIndex) is { } k)
+                total = total is { } t ? new CounterValue(t.Packets + k.Packets, t.Bytes + k.Bytes) : k;
+            return total;
+        }
+    }
+
+    public void ResetCounter(CounterRef counter)
+    {
+        lock (_gate)
+        {
+            if (counter.ObjectName != null)
+            {
+                _kernelCounters?.ResetObject(counter.Family, counter.Table, counter.ObjectName);
+                return;
+            }
+            if (Slot(counter) is { } id) _enforcer.ResetCounter(id);
+            _kernelCounters?.ResetRule(counter.Family, counter.Table, counter.RuleHandle, counter.ExpressionIndex);
+        }
+    }
+
+    /// <summary>The counter slot of a rule's counter expression in BPF.</summary>
+    ulong? Slot(CounterRef c)
+    {
+        if (c.ObjectName != null || c.Chain == null || _current == null) return null;
+        return _current.Counters.TryGetValue(new CounterKey(c.Family, c.Table, c.Chain, c.RuleHandle), out var id) ? id : null;
+    }
+
+    /// <summary>Where each base chain of the committed ruleset runs, and why it runs in the kernel.</summary>
+    public IReadOnlyList<ChainPlacement> Placements()
+    {
+        lock (_gate) return _plan?.Chains ?? [];
+    }
+
+    /// <summary>What is attached where, for tests and `bpfilterd explain`.</summary>
+    public IReadOnlyList<AttachmentInfo> Attachments()
+    {
+        lock (_gate)
+        {
+            return _enforcer.Describe().Select(a => new AttachmentInfo(a.Unit.Key, a.Unit.Hook.ToString()!,
+                a.Unit.Chains.Select(c => $"{c.Name} priority {c.Priority}").ToList(),
+                a.LinkId, a.AttachedProgramId, a.ProgramId, a.ViaDispatcher, a.Disassembly, a.InstructionCount)).ToList();
+        }
+    }
+
+    /// <summary>
+    /// The lifter's listing of the committed ruleset (expressions and the matchers made of them), or
+    /// null before the first commit. Set contents are those of the last lift: element-only batches since
+    /// went straight to the maps.
+    /// </summary>
+    public string? LiftListing()
+    {
+        lock (_gate) return _current?.Explain();
+    }
+
+    /// <summary>Runs the program at an attach point over a packet (BPF_PROG_TEST_RUN); for tests.</summary>
+    public TestRunResult? TestRun(string key, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> ctx = default)
+    {
+        lock (_gate) return _enforcer.TestRun(key, packet, ctx);
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            Release();
+            _enforcer.Dispose();
+        }
+    }
+}
+
+/// <summary>One attach point: where, which chains, link and program ids, the program's disassembly.</summary>
+public sealed record AttachmentInfo(string Key, string Hook, IReadOnlyList<string> Chains, uint LinkId, uint AttachedProgramId,
+    uint ProgramId, bool ViaDispatcher, string Disassembly, int InstructionCount);

@@ -1,0 +1,64 @@
+using Nft.Engine;
+using Nft.Kernel;
+
+namespace Bpfilter.Daemon.Placement;
+
+/// <summary>
+/// Counters of kernel-placed rules and objects as nft should see them: the kernel's count since the
+/// rule was placed, less what GETRULE_RESET/GETOBJ_RESET took away. One dump of the kernel's counters
+/// serves a whole request (<see cref="Invalidate"/> at the start of each).
+/// </summary>
+internal sealed class KernelCounterView(KernelPlacement placement)
+{
+    readonly Dictionary<(byte, string, ulong, int), CounterValue> _ruleBase = [];
+    readonly Dictionary<(byte, string, string), CounterValue> _objectBase = [];
+    Dictionary<(byte, string, ulong, int), CounterValue>? _rules;
+    Dictionary<(byte, string, string), CounterValue>? _objects;
+
+    public void Invalidate()
+    {
+        _rules = null;
+        _objects = null;
+    }
+
+    public CounterValue? Rule(byte family, string table, ulong handle, int index) =>
+        Snapshot().Rules.TryGetValue((family, table, handle, index), out var v) ? Less(v, _ruleBase.GetValueOrDefault((family, table, handle, index))) : null;
+
+    public CounterValue? Object(byte family, string table, string name) =>
+        Snapshot().Objects.TryGetValue((family, table, name), out var v) ? Less(v, _objectBase.GetValueOrDefault((family, table, name))) : null;
+
+    public void ResetRule(byte family, string table, ulong handle, int index)
+    {
+        if (Snapshot().Rules.TryGetValue((family, table, handle, index), out var v)) _ruleBase[(family, table, handle, index)] = v;
+    }
+
+    public void ResetObject(byte family, string table, string name)
+    {
+        if (Snapshot().Objects.TryGetValue((family, table, name), out var v)) _objectBase[(family, table, name)] = v;
+    }
+
+    /// <summary>Forgets reset baselines of rules and objects the kernel no longer holds.</summary>
+    public void Retain(IReadOnlyList<Nft.Bytecode.Objects.SourceTable> placed)
+    {
+        var rules = placed.SelectMany(t => t.Chains.SelectMany(c => c.Rules).Select(r => (t.Family, t.Name, r.Handle ?? 0))).ToHashSet();
+        foreach (var k in _ruleBase.Keys.Where(k => !rules.Contains((k.Item1, k.Item2, k.Item3))).ToList()) _ruleBase.Remove(k);
+        var objects = placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name ?? ""))).ToHashSet();
+        foreach (var k in _objectBase.Keys.Where(k => !objects.Contains(k)).ToList()) _objectBase.Remove(k);
+        Invalidate();
+    }
+
+    static CounterValue Less(CounterValue v, CounterValue b) =>
+        new(v.Packets >= b.Packets ? v.Packets - b.Packets : 0, v.Bytes >= b.Bytes ? v.Bytes - b.Bytes : 0);
+
+    (Dictionary<(byte, string, ulong, int), CounterValue> Rules, Dictionary<(byte, string, string), CounterValue> Objects) Snapshot()
+    {
+        if (_rules != null && _objects != null) return (_rules, _objects);
+        var c = placement.ReadCounters();
+        _rules = [];
+        foreach (var r in c.Rules) _rules[(r.Family, r.Table, r.RuleHandle, r.ExpressionIndex)] = new CounterValue(r.Packets, r.Bytes);
+        _objects = [];
+        foreach (var o in c.Objects)
+            if (o.Packets is { } p) _objects[(o.Family, o.Table, o.Name)] = new CounterValue(p, o.Bytes ?? 0);
+        return (_rules, _objects);
+    }
+}

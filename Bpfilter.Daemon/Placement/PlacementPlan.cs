@@ -1,0 +1,188 @@
+using Bpfilter.Backend.Ir;
+using Nft.Bytecode.Expressions;
+using Nft.Kernel;
+using Nft.Lifter;
+
+namespace Bpfilter.Daemon.Placement;
+
+/// <summary>
+/// Where every base chain of a proposed ruleset runs, and what each side then holds: the IR ruleset
+/// for BPF (the lifted base chains placed there, with the regular chains and sets they reach) and the
+/// tables for the kernel (each table cut down to its kernel-placed base chains and what they reach).
+/// <see cref="BpfChains"/> and <see cref="KernelChains"/> name every nf_tables chain each side runs
+/// (a regular chain reached from both sides runs, and counts, on both).
+/// </summary>
+public sealed class PlacementPlan
+{
+    public required IReadOnlyList<ChainPlacement> Chains { get; init; }
+    public required Ruleset BpfRuleset { get; init; }
+    public required IReadOnlyList<SourceTable> KernelTables { get; init; }
+    public required IReadOnlySet<ChainId> BpfChains { get; init; }
+    public required IReadOnlySet<ChainId> KernelChains { get; init; }
+    /// <summary>Sets the kernel holds (an element change to one of them goes through the kernel too).</summary>
+    public required IReadOnlySet<(byte Family, string Table, string Set)> KernelSets { get; init; }
+
+    public IEnumerable<ChainPlacement> InKernel => Chains.Where(c => c.Side == PlacementSide.Kernel);
+
+    /// <summary>Base chains, and regular chains reached from them, on the kernel side, counting rules.</summary>
+    public int KernelRuleCount(IReadOnlyList<SourceTable> tables) => CountRules(tables, KernelChains);
+
+    public int BpfRuleCount(IReadOnlyList<SourceTable> tables) => CountRules(tables, BpfChains);
+
+    static int CountRules(IReadOnlyList<SourceTable> tables, IReadOnlySet<ChainId> chains) =>
+        tables.SelectMany(t => t.Chains.Where(c => chains.Contains(new ChainId(t.Family, t.Name, c.Name)))).Sum(c => c.Rules.Count);
+
+    /// <summary>
+    /// Places every base chain of the non-dormant tables. A chain that lifted goes to BPF unless it is in
+    /// <paramref name="forcedKernel"/> (BPF could not load or attach it) or an ordering rule moves it:
+    /// <list type="bullet">
+    /// <item>a BPF_NETFILTER link cannot share a priority with a kernel chain on the same hook list
+    /// (EBUSY, and a kernel chain registered later would jump ahead of it);</item>
+    /// <item>XDP/tcx at a device's ingress runs before every nf_tables ingress chain, at egress after:
+    /// a BPF chain that must run after (before) a kernel chain there goes to the kernel too;</item>
+    /// <item>a set written from the packet path by a kernel chain is read where it is written.</item>
+    /// </list>
+    /// </summary>
+    public static PlacementPlan Build(IReadOnlyList<SourceTable> tables, LiftResult lift, IReadOnlySet<ChainId> forcedKernel)
+    {
+        var results = new Dictionary<ChainId, ChainLift>();
+        foreach (var r in lift.Chains) results[r.Chain] = r;
+        var entries = new List<Entry>();
+        foreach (var t in tables)
+        {
+            if ((t.Table.TableFlags & Nft.Bytecode.NftTableFlags.Dormant) != 0) continue; // registers no hook
+            foreach (var c in t.Chains.Where(c => c.IsBase))
+            {
+                var id = new ChainId(t.Family, t.Name, c.Name);
+                var reach = KernelSubset.For(t, [c.Name]);
+                var e = new Entry(t, c, id, HookSlot.Of(t.Family, c.Chain), c.Chain.Hook!.Priority ?? 0, reach,
+                    Writes(reach), reach.Sets.Select(s => s.Name).ToHashSet());
+                (e.Side, e.Reason, e.Refusal) = results.GetValueOrDefault(id) switch
+                {
+                    ChainLift.Lifted when forcedKernel.Contains(id) => (PlacementSide.Kernel, "BPF could not load or attach it (see the log)", null),
+                    ChainLift.Lifted => (PlacementSide.Bpf, "", null),
+                    ChainLift.Refused r => (PlacementSide.Kernel, r.Refusal.Message, r.Refusal),
+                    _ => (PlacementSide.Kernel, TableRefusal(lift, t)?.Message ?? "not lifted", TableRefusal(lift, t)),
+                };
+                entries.Add(e);
+            }
+        }
+        Settle(entries);
+        return Assemble(tables, entries, results);
+    }
+
+    static LiftRefusal? TableRefusal(LiftResult lift, SourceTable t) =>
+        lift.Refusals.FirstOrDefault(r => r.Family == t.Family && r.Table == t.Name && r.Chain == null);
+
+    /// <summary>Moves BPF chains to the kernel until no ordering or set rule is broken.</summary>
+    static void Settle(List<Entry> entries)
+    {
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            var kernel = entries.Where(e => e.Side == PlacementSide.Kernel).ToList();
+            foreach (var e in entries.Where(e => e.Side == PlacementSide.Bpf))
+            {
+                if (Conflict(e, kernel) is not { } why) continue;
+                e.Side = PlacementSide.Kernel;
+                e.Reason = why;
+                changed = true;
+                kernel.Add(e);
+            }
+        }
+    }
+
+    static string? Conflict(Entry e, List<Entry> kernel)
+    {
+        foreach (var k in kernel)
+        {
+            foreach (var s in e.Slots)
+            {
+                if (!k.Slots.Contains(s)) continue;
+                if (!s.IsDevice && k.Priority == e.Priority)
+                    return $"it has priority {e.Priority} on the same hook as kernel-placed {k.Id}, which a BPF_NETFILTER link cannot share";
+                if (s.IsDevice && s.IsIngress && e.Priority >= k.Priority)
+                    return $"at {s.Device} ingress it must run after kernel-placed {k.Id} (priority {k.Priority}), and XDP/tc runs before nf_tables there";
+                if (s.IsDevice && !s.IsIngress && e.Priority <= k.Priority)
+                    return $"at {s.Device} egress it must run before kernel-placed {k.Id} (priority {k.Priority}), and tc runs after nf_tables there";
+            }
+            if (k.Table == e.Table && e.Reads.FirstOrDefault(k.Writes.Contains) is { } set)
+                return $"it reads set {set}, which kernel-placed {k.Id} updates from the packet path";
+        }
+        return null;
+    }
+
+    static PlacementPlan Assemble(IReadOnlyList<SourceTable> tables, List<Entry> entries, Dictionary<ChainId, ChainLift> results)
+    {
+        var baseChains = new List<BaseChain>();
+        var chains = new Dictionary<string, Chain>();
+        var sets = new Dictionary<string, Bpfilter.Backend.Ir.Set>();
+        var bpfChains = new HashSet<ChainId>();
+        var kernelChains = new HashSet<ChainId>();
+        var kernelSets = new HashSet<(byte, string, string)>();
+        foreach (var e in entries.Where(e => e.Side == PlacementSide.Bpf))
+        {
+            var lifted = (ChainLift.Lifted)results[e.Id];
+            baseChains.AddRange(lifted.BaseChains);
+            foreach (var c in lifted.Reached) chains.TryAdd(c.Name, c);
+            foreach (var s in lifted.Sets) sets.TryAdd(s.Name, s);
+            foreach (var c in e.Reach.Chains) bpfChains.Add(new ChainId(e.Table.Family, e.Table.Name, c.Name));
+        }
+        var kernelTables = new List<SourceTable>();
+        foreach (var t in tables)
+        {
+            var names = entries.Where(e => e.Side == PlacementSide.Kernel && e.Table == t).Select(e => e.Chain.Name).ToList();
+            if (names.Count == 0) continue;
+            var subset = KernelSubset.For(t, names);
+            foreach (var c in subset.Chains) kernelChains.Add(new ChainId(t.Family, t.Name, c.Name));
+            foreach (var s in subset.Sets) kernelSets.Add((t.Family, t.Name, s.Name));
+            kernelTables.Add(StartCounting(subset));
+        }
+        return new PlacementPlan
+        {
+            Chains = entries.Select(e => new ChainPlacement(e.Id, e.Side, e.Reason, e.Refusal)).ToList(),
+            BpfRuleset = new Ruleset(baseChains.ToValueList(), chains.Values.ToValueList(), sets.Values.ToValueList()),
+            KernelTables = kernelTables,
+            BpfChains = bpfChains,
+            KernelChains = kernelChains,
+            KernelSets = kernelSets,
+        };
+    }
+
+    /// <summary>
+    /// The kernel counts from zero: what a rule's counter showed before (the value nft gave, kept by the
+    /// emulation) is added to the kernel's count when nft lists it.
+    /// </summary>
+    static SourceTable StartCounting(SourceTable t) => t with
+    {
+        Chains = t.Chains.Select(c => c with
+        {
+            Rules = c.Rules.Select(r => r.Expressions is { } x && x.Any(e => e is CounterExpr)
+                ? r with { Expressions = x.Select(Zero).ToList() }
+                : r).ToList(),
+        }).ToList(),
+        Objects = t.Objects?.Select(o => o.Data is CounterExpr ? o with { Data = Zero(o.Data) } : o).ToList(),
+    };
+
+    static Expression Zero(Expression e) => e is CounterExpr c ? c with { Packets = 0, Bytes = 0 } : e;
+
+    static HashSet<string> Writes(SourceTable reach) =>
+        reach.Chains.SelectMany(c => c.Rules).SelectMany(r => r.Expressions ?? []).OfType<DynsetExpr>().Select(d => d.SetName).ToHashSet();
+
+    sealed class Entry(SourceTable table, SourceChain chain, ChainId id, IReadOnlyList<HookSlot> slots, int priority,
+        SourceTable reach, HashSet<string> writes, HashSet<string> reads)
+    {
+        public SourceTable Table { get; } = table;
+        public SourceChain Chain { get; } = chain;
+        public ChainId Id { get; } = id;
+        public IReadOnlyList<HookSlot> Slots { get; } = slots;
+        public int Priority { get; } = priority;
+        public SourceTable Reach { get; } = reach;
+        public HashSet<string> Writes { get; } = writes;
+        public HashSet<string> Reads { get; } = reads;
+        public PlacementSide Side { get; set; }
+        public string Reason { get; set; } = "";
+        public LiftRefusal? Refusal { get; set; }
+    }
+}
