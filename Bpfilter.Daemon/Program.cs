@@ -35,7 +35,13 @@ using var backend = options.Enforce
     ? new Bpfilter.Daemon.Enforcement.EnforcingBackend(kernelSocket != null ? new Nft.Kernel.KernelPlacement(kernelSocket) : null, Log, Fault(options.Fault))
     : null;
 if (options.Enforce && !options.BpfOnly && kernelSocket == null) return 1;
-var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions { Backend = backend });
+// Only bpf-only refuses at once what the BPF side never runs (nat/route chains, arp/bridge tables, other objects):
+// by default those go to the kernel's nf_tables, and --no-enforce emulates everything the kernel accepts.
+var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
+{
+    Backend = backend,
+    RefuseOutOfScope = options.Enforce && options.BpfOnly,
+});
 await using var server = new DaemonServer(new EngineEndpoint(endpoint), options.SocketPath, options.SocketMode, Log);
 try
 {

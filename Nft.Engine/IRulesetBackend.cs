@@ -26,6 +26,13 @@ public interface IRulesetBackend
     /// many rules reads the kernel's counters once), taken after this call.
     /// </summary>
     void BeginRequest() { }
+
+    /// <summary>
+    /// The elements of a set as the data plane holds them, when the packet path writes it (`add @s`,
+    /// `update @s` in a chain the backend runs): listings show those instead of the committed ones.
+    /// Null when the committed elements are the truth.
+    /// </summary>
+    IReadOnlyList<Nft.Bytecode.Objects.SetElement>? LiveElements(byte family, string table, string set) => null;
 }
 
 /// <summary>Packets and bytes.</summary>

@@ -1,3 +1,5 @@
+using Nft.Bytecode.Data;
+using Nft.Bytecode.Objects;
 using Nft.Engine.Model;
 using Nft.Bytecode;
 using Nft.Netlink;
@@ -192,7 +194,9 @@ public sealed partial class NfTablesEndpoint
         if (!a.TryGet(NftaSetElemList.Set, out var sa)) throw new NetlinkException(Errno.EINVAL);
         var set = table.FindSet(sa.String()) ?? throw new NetlinkException(Errno.ENOENT, null, sa.Offset);
         long now = _ns.NowMs();
-        var all = set.Elements.Where(e => e.ExpiresAtMs is not long x || x > now).ToList();
+        var all = (_ns.Backend.LiveElements(family, table.Name, set.Name) is { } written
+                ? written.Select(e => Written(e, now)).ToList()
+                : set.Elements.Where(e => e.ExpiresAtMs is not long x || x > now)).ToList();
         var live = all.Where(e => (e.Flags & (uint)NftSetElemFlags.Catchall) == 0).ToList();
         var catchAll = all.Where(e => (e.Flags & (uint)NftSetElemFlags.Catchall) != 0).ToList();
         if (set.IsInterval && set.ConcatFieldLens != null)
@@ -264,6 +268,15 @@ public sealed partial class NfTablesEndpoint
         }
         output.AddRange(replies);
         return false;
+    }
+
+    /// <summary>An element the data plane added from the packet path, with the time it has left.</summary>
+    static ElementRecord Written(SetElement e, long now)
+    {
+        var key = (e.Key as ValueData)?.Value ?? [];
+        var keyEnd = (e.KeyEnd as ValueData)?.Value;
+        return new ElementRecord(new ElementKey(key, keyEnd, e.Flags ?? 0), e with { Expiration = null }, e.Timeout,
+            e.Expiration is ulong left ? now + (long)left : null);
     }
 
     /// <summary>Element lookup as nft_get_set_elem: exact key, or for interval sets the range holding it.</summary>

@@ -13,9 +13,9 @@ public sealed class NfTablesOptions
     public Func<string, bool>? DeviceExists { get; init; }
 
     /// <summary>
-    /// Refuse what bpfilter-nft cannot enforce (bridge/arp tables, nat/route chains, objects other than
-    /// counter/quota/limit) with EOPNOTSUPP. Only protocol tests turn this off, to compare the emulation
-    /// with the kernel on everything the kernel accepts. Flowtables are refused either way.
+    /// Refuse what BPF never runs (bridge/arp tables, nat/route chains, objects other than
+    /// counter/quota/limit) with EOPNOTSUPP: bpfilterd --placement bpf-only. By default bpfilterd places
+    /// such chains in the kernel's nf_tables and turns this off. Flowtables are refused either way.
     /// </summary>
     public bool RefuseOutOfScope { get; init; } = true;
 

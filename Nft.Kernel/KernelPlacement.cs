@@ -151,6 +151,12 @@ public sealed class KernelPlacement
         return map;
     }
 
+    /// <summary>The elements the kernel holds in a placed named set (rules may have added them from the packet path).</summary>
+    public IReadOnlyList<SetElement> Elements(byte family, string table, string set) =>
+        _placed.ContainsKey(new TableKey(family, table))
+            ? KernelRuleset.ReadElements(_socket, new Set { Family = family, Table = table, Name = set })
+            : [];
+
     /// <summary>Counters of every placed table, from GETRULE and GETOBJ dumps, in the caller's rule handles.</summary>
     public KernelCounters ReadCounters()
     {

@@ -302,6 +302,23 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         }
     }
 
+    public IReadOnlyList<Nft.Bytecode.Objects.SetElement>? LiveElements(byte family, string table, string set)
+    {
+        lock (_gate)
+        {
+            if (_kernel == null || _plan == null || !_plan.KernelWrittenSets.Contains((family, table, set))) return null;
+            try
+            {
+                return _kernel.Elements(family, table, set);
+            }
+            catch (Exception e) when (e is KernelNfTablesException or IOException)
+            {
+                _log($"reading set {set} of table {table} from the kernel failed, listing the committed elements: {e.Message}");
+                return null;
+            }
+        }
+    }
+
     /// <summary>The counter slot of a rule's counter expression in BPF.</summary>
     ulong? Slot(CounterRef c)
     {

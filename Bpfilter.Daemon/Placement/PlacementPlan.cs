@@ -21,6 +21,8 @@ public sealed class PlacementPlan
     public required IReadOnlySet<ChainId> KernelChains { get; init; }
     /// <summary>Sets the kernel holds (an element change to one of them goes through the kernel too).</summary>
     public required IReadOnlySet<(byte Family, string Table, string Set)> KernelSets { get; init; }
+    /// <summary>Sets kernel-placed rules write from the packet path: their elements are the kernel's.</summary>
+    public required IReadOnlySet<(byte Family, string Table, string Set)> KernelWrittenSets { get; init; }
 
     public IEnumerable<ChainPlacement> InKernel => Chains.Where(c => c.Side == PlacementSide.Kernel);
 
@@ -121,6 +123,7 @@ public sealed class PlacementPlan
         var bpfChains = new HashSet<ChainId>();
         var kernelChains = new HashSet<ChainId>();
         var kernelSets = new HashSet<(byte, string, string)>();
+        var written = new HashSet<(byte, string, string)>();
         foreach (var e in entries.Where(e => e.Side == PlacementSide.Bpf))
         {
             var lifted = (ChainLift.Lifted)results[e.Id];
@@ -137,6 +140,7 @@ public sealed class PlacementPlan
             var subset = KernelSubset.For(t, names);
             foreach (var c in subset.Chains) kernelChains.Add(new ChainId(t.Family, t.Name, c.Name));
             foreach (var s in subset.Sets) kernelSets.Add((t.Family, t.Name, s.Name));
+            foreach (var s in Writes(subset)) written.Add((t.Family, t.Name, s));
             kernelTables.Add(StartCounting(subset));
         }
         return new PlacementPlan
@@ -147,6 +151,7 @@ public sealed class PlacementPlan
             BpfChains = bpfChains,
             KernelChains = kernelChains,
             KernelSets = kernelSets,
+            KernelWrittenSets = written,
         };
     }
 
