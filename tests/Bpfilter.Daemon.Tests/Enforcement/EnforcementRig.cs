@@ -17,10 +17,11 @@ internal sealed partial class EnforcementRig : IDisposable
     public NetNs Peer { get; }
     public string FwDev { get; }
 
-    public EnforcementRig()
+    /// <param name="daemonArguments">more bpfilterd arguments (e.g. --placement bpf-only)</param>
+    public EnforcementRig(params string[] daemonArguments)
     {
         RepoPaths.BuildInterposer();
-        Daemon = new DaemonProcess();
+        Daemon = daemonArguments.Length == 0 ? new DaemonProcess() : DaemonProcess.Enforcing(daemonArguments);
         try
         {
             Peer = new NetNs();
@@ -88,6 +89,14 @@ internal sealed partial class EnforcementRig : IDisposable
             else if (hook != null && LinkId().Match(line) is { Success: true } m) ids[hook] = uint.Parse(m.Groups[1].Value);
         }
         return ids;
+    }
+
+    /// <summary>The kernel's own nf_tables in the firewall namespace (plain nft, not bfnft): what the daemon placed there.</summary>
+    public string KernelRuleset()
+    {
+        var r = Daemon.Ns.Exec("nft", ["list", "ruleset"]);
+        Assert.True(r.Exit == 0, r.Stderr);
+        return r.Stdout;
     }
 
     [GeneratedRegex(@"^  link id (\d+)")]

@@ -22,7 +22,7 @@ public sealed class EnforcementTests
     [Fact]
     public void RefusedTransactionLeavesThePreviousRulesetEnforced()
     {
-        using var rig = new EnforcementRig();
+        using var rig = new EnforcementRig("--placement", "bpf-only");
         rig.Nft(InputDrop81);
         Assert.False(rig.Delivered(81));
         Assert.True(rig.Delivered(82));
@@ -58,7 +58,7 @@ public sealed class EnforcementTests
     [Fact]
     public void DeviceThatDoesNotExistRefusesTheBatchAndKeepsThePrograms()
     {
-        using var rig = new EnforcementRig();
+        using var rig = new EnforcementRig("--placement", "bpf-only");
         rig.Nft(InputDrop81);
         var before = rig.ProgramIds();
         var r = rig.Nft("""

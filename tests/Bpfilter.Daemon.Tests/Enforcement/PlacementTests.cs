@@ -1,0 +1,150 @@
+using System.Text.RegularExpressions;
+
+namespace Bpfilter.Daemon.Tests.Enforcement;
+
+/// <summary>
+/// Mixed placement with real packets: base chains that lift run in BPF, the others in the kernel's
+/// own nf_tables of the daemon's namespace at the same hook and priority; ties on a hook move BPF
+/// chains to the kernel; a failure on either side of a transaction leaves both sides as they were.
+/// </summary>
+public sealed class PlacementTests
+{
+    // inet t/in needs conntrack (kernel); ip b/in lifts (BPF) at another priority.
+    const string Mixed = """
+        table inet t {
+            chain in {
+                type filter hook input priority 0; policy accept;
+                ct state invalid drop
+                tcp dport 81 counter drop
+            }
+        }
+        table ip b {
+            chain in {
+                type filter hook input priority 10; policy accept;
+                tcp dport 83 counter drop
+            }
+        }
+        """;
+
+    static readonly Regex Count81 = new(@"tcp dport 81 counter packets (\d+)");
+    static readonly Regex Count83 = new(@"tcp dport 83 counter packets (\d+)");
+
+    [Fact]
+    public void ChainsBpfCannotRunRunInTheKernelAndCountThere()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft(Mixed);
+        Assert.False(rig.Delivered(81)); // kernel chain
+        Assert.False(rig.Delivered(83)); // BPF chain
+        Assert.True(rig.Delivered(82));
+
+        var kernel = rig.KernelRuleset();
+        Assert.Contains("table inet t", kernel);
+        Assert.Contains("ct state invalid drop", kernel);
+        Assert.DoesNotContain("table ip b", kernel); // the BPF chain is not duplicated in the kernel
+
+        var explain = rig.Explain();
+        Assert.Contains("table ip b chain in: BPF", explain);
+        Assert.Matches(@"table inet t chain in: kernel nf_tables \(.*rule \d+: expression 'ct'", explain);
+        Assert.Contains("placement: table inet t chain in: kernel nf_tables", rig.Daemon.Log);
+
+        var listing = rig.ListRuleset();
+        Assert.True(int.Parse(Count81.Match(listing).Groups[1].Value) >= 1, listing); // read from the kernel
+        Assert.True(int.Parse(Count83.Match(listing).Groups[1].Value) >= 1, listing); // read from BPF
+        Assert.Contains("ct state invalid drop", listing);
+
+        // deleting the table takes it out of the kernel too
+        rig.Nft("delete table inet t");
+        Assert.DoesNotContain("table inet t", rig.KernelRuleset());
+        Assert.True(rig.Delivered(81));
+    }
+
+    [Fact]
+    public void ABpfChainAtTheSamePriorityOnTheSameHookAsAKernelChainRunsInTheKernelToo()
+    {
+        using var rig = new EnforcementRig();
+        // ip b/in would lift, but a BPF_NETFILTER link cannot share priority 0 at ipv4 input with inet t/in
+        rig.Nft(Mixed.Replace("priority 10", "priority 0"));
+        var explain = rig.Explain();
+        Assert.Matches(@"table ip b chain in: kernel nf_tables \(it has priority 0 on the same hook as kernel-placed table inet t chain in", explain);
+        var kernel = rig.KernelRuleset();
+        Assert.Contains("table ip b", kernel);
+        Assert.Empty(rig.ProgramIds());
+        Assert.False(rig.Delivered(81));
+        Assert.False(rig.Delivered(83));
+        Assert.True(rig.Delivered(82));
+    }
+
+    [Fact]
+    public void NetdevChainOnADeviceThatDoesNotExistRunsInTheKernel()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft("""
+            table netdev e {
+                chain i {
+                    type filter hook ingress device "bfnone0" priority 0; policy drop;
+                }
+            }
+            """);
+        Assert.Matches(@"table netdev e chain i: kernel nf_tables \(BPF could not load or attach it", rig.Explain());
+        Assert.Contains("device \"bfnone0\"", rig.KernelRuleset());
+        Assert.True(rig.Delivered(82));
+    }
+
+    [Fact]
+    public void BpfOnlyRefusesTheChainNamingRuleAndExpression()
+    {
+        using var rig = new EnforcementRig("--placement", "bpf-only");
+        var r = rig.Nft(Mixed, expectSuccess: false);
+        Assert.Contains("Operation not supported", r.Stderr);
+        Assert.Contains("table inet t chain in rule", rig.Daemon.Log);
+        Assert.Contains("expression 'ct'", rig.Daemon.Log);
+        Assert.Equal("", rig.KernelRuleset().Trim());
+        Assert.Equal("", rig.ListRuleset().Trim());
+    }
+
+    const string Change = """
+        add rule inet t in tcp dport 84 drop
+        add rule ip b in tcp dport 85 drop
+        """;
+
+    [Theory]
+    [InlineData("kernel-commit")] // the kernel fails after the BPF side staged its programs
+    [InlineData("bpf-prepare")] // the BPF side fails after the kernel validated its batch
+    public void AFailureOnEitherSideLeavesBothSidesAsTheyWere(string stage)
+    {
+        var trigger = Path.Combine(Path.GetTempPath(), $"bft-fault-{Guid.NewGuid():N}");
+        try
+        {
+            using var rig = new EnforcementRig("--test-fault", $"{stage}={trigger}");
+            rig.Nft(Mixed);
+            var programs = rig.ProgramIds();
+            var kernel = rig.KernelRuleset();
+            var listing = rig.ListRuleset();
+            Assert.NotEmpty(programs);
+
+            File.WriteAllText(trigger, "");
+            var r = rig.Nft(Change, expectSuccess: false);
+            Assert.NotEqual(0, r.Exit);
+            Assert.Contains($"injected fault at {stage}", rig.Daemon.Log);
+            Assert.Equal(programs, rig.ProgramIds());
+            Assert.Equal(kernel, rig.KernelRuleset());
+            Assert.DoesNotContain("dport 84", rig.ListRuleset());
+            Assert.True(rig.Delivered(84));
+            Assert.True(rig.Delivered(85));
+            Assert.False(rig.Delivered(81));
+            Assert.False(rig.Delivered(83));
+
+            File.Delete(trigger);
+            rig.Nft(Change);
+            Assert.False(rig.Delivered(84));
+            Assert.False(rig.Delivered(85));
+            Assert.Contains("tcp dport 84 drop", rig.KernelRuleset());
+            Assert.NotEqual(programs, rig.ProgramIds());
+        }
+        finally
+        {
+            File.Delete(trigger);
+        }
+    }
+}
