@@ -14,11 +14,23 @@ internal static class SourceView
 
     static SourceTable Table(TableRecord t)
     {
-        var table = new Table { Family = t.Family, Name = t.Name, Flags = t.Flags, Handle = t.Handle };
+        var table = new Table { Family = t.Family, Name = t.Name, Flags = t.Flags, Handle = t.Handle, UserData = t.UserData };
         var chains = t.Chains.Select(c => new SourceChain(Chain(t, c), c.Rules.Select(r => Rule(t, c, r)).ToList())).ToList();
         var sets = t.Sets.Select(s => new SourceSet(Set(t, s), s.Elements.Select(Element).ToList())).ToList();
-        return new SourceTable(table, chains, sets);
+        return new SourceTable(table, chains, sets, t.Objects.Select(o => Object(t, o)).ToList());
     }
+
+    /// <summary>A named object with the state nft gave it (a counter's cell holds what it counted in the emulation).</summary>
+    static NftObject Object(TableRecord t, ObjectRecord o) => new()
+    {
+        Family = t.Family,
+        Table = t.Name,
+        Name = o.Name,
+        Type = o.Type,
+        Handle = o.Handle,
+        Data = o.Data,
+        UserData = o.UserData,
+    };
 
     static Chain Chain(TableRecord t, ChainRecord c) => new()
     {
@@ -30,6 +42,7 @@ internal static class SourceView
         Hook = c.Hook is { } h ? new ChainHook(h.HookNum, h.Priority, null, h.Devices.IsDefaultOrEmpty ? null : h.Devices) : null,
         Policy = c.Hook?.Policy,
         Type = c.Hook?.Type,
+        UserData = c.UserData,
     };
 
     static Rule Rule(TableRecord t, ChainRecord c, RuleRecord r) => r.Rule with { Family = t.Family, Table = t.Name, Chain = c.Name };
@@ -49,6 +62,8 @@ internal static class SourceView
         Policy = s.Policy,
         Timeout = s.Timeout,
         GcInterval = s.GcInterval,
+        UserData = s.UserData,
+        Desc = s.DescSize != null || s.ConcatFieldLens != null ? new SetDesc(s.DescSize, s.ConcatFieldLens) : null,
         Expr = s.Expr,
         Expressions = s.Expressions,
     };
