@@ -45,7 +45,11 @@ internal static class KernelForm
     static Expression Expression(Expression e, Func<string, uint?> anonymousSetId) => e switch
     {
         LookupExpr l => anonymousSetId(l.Set) is { } id ? l with { Set = AnonymousSetTemplate, SetId = id } : l with { SetId = null },
-        DynsetExpr d => anonymousSetId(d.SetName) is { } id ? d with { SetName = AnonymousSetTemplate, SetId = id } : d with { SetId = null },
+        // A dump always carries NFTA_DYNSET_TIMEOUT (0: none), but NEWRULE refuses any timeout on a set without
+        // the timeout flag (EOPNOTSUPP): nft sends it only when the statement has one.
+        DynsetExpr d => (d.Timeout == 0 ? d with { Timeout = null } : d) is var dy && anonymousSetId(dy.SetName) is { } id
+            ? dy with { SetName = AnonymousSetTemplate, SetId = id }
+            : dy with { SetId = null },
         ObjRefExpr o when o.IsMap => o.SetName != null && anonymousSetId(o.SetName) is { } id
             ? o with { SetName = AnonymousSetTemplate, SetId = id }
             : o with { SetId = null },

@@ -54,7 +54,7 @@ public class ProtocolCorpusTests
         var missing = RepoPaths.MissingReason();
         Assert.True(missing.Length == 0, missing);
         using var kernel = new KernelTarget();
-        using var daemon = new DaemonTarget();
+        using var daemon = new DaemonTarget(c.DaemonArguments);
         var report = CaseRunner.Run(c, kernel, daemon, candidateIsDaemon: true);
         var transcripts = Environment.GetEnvironmentVariable("BFNT_TRANSCRIPT");
         if (!string.IsNullOrEmpty(transcripts))

@@ -26,14 +26,15 @@ public sealed class DaemonTarget : INftTarget
     readonly DaemonProcess _daemon;
     readonly string _bfnft;
 
-    public DaemonTarget()
+    /// <param name="arguments">more bpfilterd arguments (a case's @daemon-args)</param>
+    public DaemonTarget(IReadOnlyList<string>? arguments = null)
     {
         _bfnft = RepoPaths.RequireBfnft();
         _ns = NetNs.Create();
         // bpfilterd as shipped by default: enforcing, BPF where a chain lifts and the kernel's nf_tables
         // otherwise, so every answer is the enforcing daemon's; BFNT_ENFORCE=0 compares the emulation alone.
         bool enforce = Environment.GetEnvironmentVariable("BFNT_ENFORCE") != "0";
-        try { _daemon = DaemonProcess.Start(_ns, enforce: enforce); }
+        try { _daemon = DaemonProcess.Start(_ns, enforce: enforce, arguments: enforce ? arguments : null); }
         catch { _ns.Dispose(); throw; }
     }
 

@@ -15,8 +15,14 @@ public sealed record CaseStep(int Line, IReadOnlyList<string> Args, string? Stdi
 }
 
 /// <summary>A protocol case: the steps of one corpus file, run in order in one fresh namespace.</summary>
+/// <remarks>
+/// A line `@daemon-args ARGS...` before the first step gives bpfilterd more arguments for this case
+/// (e.g. `--placement bpf-only` for what that mode refuses on purpose).
+/// </remarks>
 public sealed record ProtocolCase(string Name, string Path, IReadOnlyList<CaseStep> Steps)
 {
+    public IReadOnlyList<string> DaemonArguments { get; init; } = [];
+
     public static IEnumerable<string> AllNames() =>
         Directory.EnumerateFiles(RepoPaths.ProtocolCorpus, "*.nft")
             .Select(f => System.IO.Path.GetFileNameWithoutExtension(f))
@@ -25,6 +31,16 @@ public sealed record ProtocolCase(string Name, string Path, IReadOnlyList<CaseSt
     public static ProtocolCase Load(string name)
     {
         var path = System.IO.Path.Combine(RepoPaths.ProtocolCorpus, name + ".nft");
-        return new ProtocolCase(name, path, CaseParser.Parse(File.ReadAllText(path), path));
+        var lines = File.ReadAllText(path).Replace("\r\n", "\n").Split('\n');
+        var args = new List<string>();
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].Trim();
+            if (line.Length == 0 || line.StartsWith('#')) continue;
+            if (!line.StartsWith("@daemon-args ", StringComparison.Ordinal)) break;
+            args.AddRange(line["@daemon-args ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+            lines[i] = "# " + line; // keeps line numbers for the parser's messages
+        }
+        return new ProtocolCase(name, path, CaseParser.Parse(string.Join('\n', lines), path)) { DaemonArguments = args };
     }
 }
