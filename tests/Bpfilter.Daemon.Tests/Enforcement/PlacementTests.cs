@@ -147,4 +147,65 @@ public sealed class PlacementTests
             File.Delete(trigger);
         }
     }
+
+    [Fact]
+    public void AnElementAddedToASetBothSidesReadReachesBoth()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft("""
+            table inet t {
+                set blk {
+                    type ipv4_addr
+                }
+                chain k {
+                    type filter hook input priority 0; policy accept;
+                    ct state invalid drop
+                    ip saddr @blk tcp dport 81 counter drop
+                }
+                chain b {
+                    type filter hook input priority 10; policy accept;
+                    ip saddr @blk tcp dport 83 counter drop
+                }
+            }
+            """);
+        var explain = rig.Explain();
+        Assert.Contains("table inet t chain b: BPF", explain);
+        Assert.Contains("table inet t chain k: kernel nf_tables", explain);
+        Assert.True(rig.Delivered(81));
+        Assert.True(rig.Delivered(83));
+        rig.Nft($"add element inet t blk {{ {EnforcementRig.PeerAddr} }}");
+        Assert.False(rig.Delivered(81)); // the kernel's copy of the set has it
+        Assert.False(rig.Delivered(83)); // and the BPF map too, from the same transaction
+        Assert.Contains(EnforcementRig.PeerAddr, rig.KernelRuleset());
+        rig.Nft($"delete element inet t blk {{ {EnforcementRig.PeerAddr} }}");
+        Assert.True(rig.Delivered(81));
+        Assert.True(rig.Delivered(83));
+    }
+
+    [Fact]
+    public void AChainReadingASetTheKernelWritesFromThePacketPathRunsInTheKernel()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft("""
+            table inet t {
+                set seen {
+                    type ipv4_addr
+                    flags dynamic
+                }
+                chain w {
+                    type filter hook input priority 0; policy accept;
+                    tcp dport 84 add @seen { ip saddr }
+                }
+                chain r {
+                    type filter hook input priority 10; policy accept;
+                    ip saddr @seen tcp dport 85 counter drop
+                }
+            }
+            """);
+        Assert.Matches(@"table inet t chain r: kernel nf_tables \(it reads set seen, which kernel-placed table inet t chain w updates from the packet path\)", rig.Explain());
+        Assert.True(rig.Delivered(85));
+        Assert.True(rig.Delivered(84)); // the kernel adds the peer to @seen
+        Assert.False(rig.Delivered(85));
+        Assert.Contains(EnforcementRig.PeerAddr, rig.ListRuleset()); // listed from the kernel's set
+    }
 }
