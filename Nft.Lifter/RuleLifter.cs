@@ -26,6 +26,9 @@ internal sealed class RuleLifter
     MatchKey? _vmapKey;
     int _counterIndex = -1;
     int _matchesBeforeCounter;
+    /// <summary>Log statements with their expression index (statements keep nf_tables' order).</summary>
+    readonly List<(int Index, LogStatement Statement)> _logs = [];
+    int _matchesBeforeLog;
 
     RuleLifter(TableContext table, string chain, bool linkLayer, NftRule rule)
     {
@@ -83,7 +86,10 @@ internal sealed class RuleLifter
         CheckCounterPlacement(kept);
         var matchers = MergeRanges(kept.Select(m => m.Matcher!).ToList());
         ulong? counter = _counterIndex >= 0 ? _table.Counters.GetOrAdd(new CounterKey(_table.Family, _table.Name, _rule.Chain, _rule.Handle)) : null;
-        return new Rule(matchers.ToValueList(), _verdict ?? IrVerdict.Continue, counter)
+        var statements = new List<(int Index, Statement Statement)>();
+        if (counter is { } id) statements.Add((_counterIndex, new CounterStatement(id)));
+        statements.AddRange(_logs.Select(l => (l.Index, (Statement)l.Statement)));
+        return new Rule(matchers.ToValueList(), statements.OrderBy(s => s.Index).Select(s => s.Statement).ToValueList(), _verdict ?? IrVerdict.Continue)
         {
             Origin = $"{FamilyNames.Of(_table.Family)} {_table.Name} {_rule.Chain} handle {_rule.Handle}",
         };
@@ -102,6 +108,7 @@ internal sealed class RuleLifter
             case RangeExpr r: Range(r, i); break;
             case LookupExpr l: Lookup(l, i); break;
             case CounterExpr: Counter(i); break;
+            case LogExpr l: Log(l, i); break;
             case DynsetExpr:
                 throw _rule.Refuse(i, "expression 'dynset' (adding to a set from the packet path) is not supported by bpfilter-nft");
             case ObjRefExpr { IsMap: true } om:
@@ -281,6 +288,13 @@ internal sealed class RuleLifter
         }
     }
 
+    /// <summary>A `log` statement to the kernel log (nflog groups are not run in BPF).</summary>
+    void Log(LogExpr l, int i)
+    {
+        if (_logs.Count == 0) _matchesBeforeLog = _matches.Count;
+        _logs.Add((i, LogStatements.Lift(l, e => _rule.Refuse(i, e))));
+    }
+
     (MatchKey, List<Operand>) Concat(List<(RegValue Value, int Used)> parts, Use use, int i)
     {
         var ops = new List<Operand>();
@@ -386,6 +400,8 @@ internal sealed class RuleLifter
     /// <summary>The IR counts after all matchers: a counter in the middle of a rule is refused.</summary>
     void CheckCounterPlacement(List<LiftedMatch> kept)
     {
+        if (_logs.Count > 0 && kept.FirstOrDefault(m => _matches.IndexOf(m) >= _matchesBeforeLog) != null)
+            throw _rule.Refuse(_logs[0].Index, "a log before a match is not supported: bpfilter-nft runs a rule's statements after all its matches");
         if (_counterIndex < 0) return;
         var late = kept.FirstOrDefault(m => _matches.IndexOf(m) >= _matchesBeforeCounter);
         if (late != null)

@@ -25,6 +25,12 @@ public sealed record CompiledProgram(
     /// <summary>Name of the per-CPU array holding {packets, bytes} per counter slot.</summary>
     public const string CountersMap = "counters";
 
+    /// <summary>Name of the ring buffer `log` statements write their events to.</summary>
+    public const string LogEventsMap = "log_events";
+
+    /// <summary>What each `log` statement of the program says, by the config id its events carry.</summary>
+    public IReadOnlyDictionary<uint, Log.LogConfig> LogConfigs { get; init; } = new Dictionary<uint, Log.LogConfig>();
+
     public string Disassembly => Disassembler.Format(Instructions);
 
     /// <summary>How each set's elements are encoded in its map, for element updates without a reload.</summary>

@@ -65,6 +65,11 @@ public sealed partial class ProgramCompiler
         switch (s)
         {
             case CounterStatement c: EmitCounter(c.Id); break;
+            case LogStatement { Group: null } l when l.Level <= LogLevel.Debug:
+                var id = (uint)_logs.Count + 1;
+                _logs[id] = new Log.LogConfig(l.Prefix ?? "", (int)l.Level, (Log.NfLogFlags)l.Flags);
+                _flavor.EmitLog(_asm, CompiledProgram.LogEventsMap, id);
+                break;
             default: throw new CodegenException($"statement '{s}' is not supported by the BPF backend");
         }
     }

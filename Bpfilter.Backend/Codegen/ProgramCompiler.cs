@@ -30,6 +30,8 @@ public sealed partial class ProgramCompiler
     /// <summary>Counters of rules that never run here: they get slots (reading zero) after all the others.</summary>
     private readonly List<ulong> _idleCounters = new();
     private readonly Dictionary<string, SetLayout> _sets = new(StringComparer.Ordinal);
+    /// <summary>The log statements emitted so far, by config id (1, 2, ...).</summary>
+    private readonly Dictionary<uint, Log.LogConfig> _logs = new();
     private int? _currentNfProto;
 
     private ProgramCompiler(Ruleset ruleset, IFlavor flavor)
@@ -59,8 +61,8 @@ public sealed partial class ProgramCompiler
             TcIngress t => new TcFlavor(t.Device, ingress: true, t.IpOnly),
             TcEgress t => new TcFlavor(t.Device, ingress: false, t.IpOnly),
             NetfilterHook n when n.Family == NfFamily.Ipv4 && ipv6 => throw new CodegenException("an ipv4 chain has no ipv6 program"),
-            NetfilterHook n when n.Family == NfFamily.Ipv6 => new NetfilterFlavor(ipv6: true),
-            NetfilterHook => new NetfilterFlavor(ipv6),
+            NetfilterHook n when n.Family == NfFamily.Ipv6 => new NetfilterFlavor(ipv6: true, n.Point),
+            NetfilterHook n => new NetfilterFlavor(ipv6, n.Point),
             _ => throw new CodegenException($"unsupported hook {hook}"),
         };
         var ordered = chains.OrderBy(c => c.Priority).ToList();
@@ -68,7 +70,7 @@ public sealed partial class ProgramCompiler
         var insns = compiler.Emit(ordered);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
         return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, insns, compiler.MapSpecs(),
-            compiler._counterSlots, flavor.AcceptCode, flavor.DropCode) { SetLayouts = compiler._sets };
+            compiler._counterSlots, flavor.AcceptCode, flavor.DropCode) { SetLayouts = compiler._sets, LogConfigs = compiler._logs };
     }
 
     private ImmutableArray<Instruction> Emit(List<BaseChain> chains)
@@ -203,6 +205,8 @@ public sealed partial class ProgramCompiler
         };
         foreach (var (name, layout) in _sets)
             maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList()));
+        if (_logs.Count > 0)
+            maps.Add(new MapSpec(CompiledProgram.LogEventsMap, BpfMapType.RingBuf, 0, 0, Log.LogEmitter.DefaultRingBufferSize, []));
         return maps;
     }
 

@@ -247,6 +247,9 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
             compiled?.Disassembly ?? "", compiled?.Instructions.Length ?? 0);
     }).ToList();
 
+    /// <summary>The programs filtering now, one per attach point.</summary>
+    public IReadOnlyList<LoadedProgram> LivePrograms => _live.Values.Select(a => a.Program).OfType<LoadedProgram>().ToList();
+
     /// <summary>The kernel id of the program filtering at an attach point, 0 if none.</summary>
     public uint ProgramId(string key) => _live.TryGetValue(key, out var a) ? a.Ids().ProgramId : 0;
 

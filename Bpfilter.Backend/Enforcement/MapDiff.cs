@@ -37,11 +37,14 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
             if (a.Name == CompiledProgram.CountersMap && a.MaxEntries != b.MaxEntries) return null;
         }
         if (!SameCode(current, next)) return null;
+        // a log statement's prefix, level and flags live beside the program (its events carry only an id)
+        if (current.LogConfigs.Count != next.LogConfigs.Count
+            || current.LogConfigs.Any(kv => !next.LogConfigs.TryGetValue(kv.Key, out var c) || c != kv.Value)) return null;
         var changes = new List<MapChange>();
         for (int i = 0; i < current.Maps.Count; i++)
         {
             var (a, b) = (current.Maps[i], next.Maps[i]);
-            if (a.Name == CompiledProgram.CountersMap) continue;
+            if (a.Name is CompiledProgram.CountersMap or CompiledProgram.LogEventsMap) continue;
             var map = loaded.SetMap(a.Name["set:".Length..]);
             var old = loaded.Entries(a.Name);
             if (map == null || old == null || b.Entries.Count > map.MaxEntries) return null;

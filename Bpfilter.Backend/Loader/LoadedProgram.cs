@@ -64,6 +64,9 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>The map backing a named set (for element updates without reloading).</summary>
     public BpfMap? SetMap(string set) => _maps.GetValueOrDefault(ProgramCompiler.SetMapName(set));
 
+    /// <summary>The ring buffer the program's `log` statements write to, if it has any.</summary>
+    public BpfMap? LogEvents => _maps.GetValueOrDefault(CompiledProgram.LogEventsMap);
+
     /// <summary>The entries a program map holds now (null for the counters map or an unknown name).</summary>
     public IReadOnlyDictionary<byte[], byte[]>? Entries(string map) => _entries.GetValueOrDefault(map);
 

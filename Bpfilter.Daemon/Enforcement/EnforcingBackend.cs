@@ -36,6 +36,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     readonly KernelPlacement? _kernel;
     readonly KernelCounterView? _kernelCounters;
     readonly Func<string, Exception?> _fault;
+    readonly LogSinks _logs;
     LiftResult? _current;
     PlacementPlan? _plan;
     Staged? _staged;
@@ -53,6 +54,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         _kernelCounters = kernel != null ? new KernelCounterView(kernel) : null;
         _log = log ?? (_ => { });
         _fault = fault ?? (_ => null);
+        _logs = new LogSinks(_log);
     }
 
     public bool BpfOnly => _kernel == null;
@@ -221,6 +223,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             _staged = null;
             var clock = Stopwatch.StartNew();
             foreach (var error in _enforcer.Commit()) _log(error);
+            _logs.Sync(_enforcer.LivePrograms);
             if (staged.Elements is { } stats)
             {
                 var ms = (staged.Ticks + clock.ElapsedTicks) * 1000.0 / Stopwatch.Frequency;
@@ -364,6 +367,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         lock (_gate)
         {
             Release();
+            _logs.Dispose();
             _enforcer.Dispose();
         }
     }

@@ -14,7 +14,6 @@ public class RefusalTests
     [InlineData("ct", 0, "expression 'ct'" + NotSupported)]
     [InlineData("ct_after_match", 4, "expression 'ct'" + NotSupported)]
     [InlineData("limit", 0, "expression 'limit'" + NotSupported)]
-    [InlineData("log", 0, "expression 'log'" + NotSupported)]
     [InlineData("reject", 0, "expression 'reject'" + NotSupported)]
     [InlineData("quota", 0, "expression 'quota'" + NotSupported)]
     [InlineData("fib", 0, "expression 'fib'" + NotSupported)]
@@ -46,6 +45,27 @@ public class RefusalTests
         Assert.Equal($"table inet r chain in rule {rule.Handle}: {reason}", e.ExtAck);
         // the index points at a real expression of the rule: nft underlines that statement
         Assert.InRange(index, 0, rule.Expressions!.Count - 1);
+    }
+
+    [Fact]
+    public void LogToTheKernelLogLiftsAsAStatement()
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var rule = CorpusLoader.RuleByComment(t, "log");
+        var lifted = NftLifter.LiftRule(t, "in", rule).Rule;
+        var log = Assert.IsType<Bpfilter.Backend.Ir.LogStatement>(Assert.Single(lifted.Statements));
+        Assert.Equal(new Bpfilter.Backend.Ir.LogStatement("x "), log);
+    }
+
+    [Theory]
+    [InlineData(5, null, null, "expression 'log' to an nflog group (log group)" + NotSupported)]
+    [InlineData(null, 8u, null, "expression 'log' with level audit" + NotSupported)]
+    [InlineData(null, null, 0x40u, "expression 'log' with flags 0x40" + NotSupported)]
+    public void LogThatBpfCannotWriteIsRefused(int? group, uint? level, uint? flags, string reason)
+    {
+        var l = new Nft.Bytecode.Expressions.LogExpr(Group: (ushort?)group, Prefix: "p", Level: level, Flags: flags);
+        var e = Assert.Throws<InvalidOperationException>(() => LogStatements.Lift(l, why => new InvalidOperationException(why)));
+        Assert.Equal(reason, e.Message);
     }
 
     [Fact]

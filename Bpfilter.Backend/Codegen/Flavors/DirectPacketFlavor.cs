@@ -15,6 +15,7 @@ internal abstract class DirectPacketFlavor : IFlavor
     public abstract BpfAttachType AttachType { get; }
     public abstract int AcceptCode { get; }
     public abstract int DropCode { get; }
+    public abstract void EmitLog(Assembler asm, string ringBuffer, uint configId);
     public bool HasLinkLayer => true;
     public int? FixedEtherType => null;
     public abstract int? FixedNfProto { get; }

@@ -54,6 +54,12 @@ internal interface IFlavor
 
     /// <summary>Makes the 16-byte interface name readable (run-time case), or jumps to fail.</summary>
     BytesRef EmitInterfaceName(Assembler asm, MetaKey key, string fail);
+
+    /// <summary>
+    /// A `log` statement: the packet's <see cref="Log.LogEvent"/> for statement <paramref name="configId"/>
+    /// into ring buffer map <paramref name="ringBuffer"/> (<see cref="Log.LogEmitter"/>). Clobbers R0-R5 and R9.
+    /// </summary>
+    void EmitLog(Assembler asm, string ringBuffer, uint configId);
 }
 
 internal sealed record StaticName(Value? Name)

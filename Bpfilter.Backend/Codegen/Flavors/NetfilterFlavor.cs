@@ -12,8 +12,10 @@ namespace Bpfilter.Backend.Codegen;
 /// from the running kernel's BTF. One program serves one protocol family (inet chains get two).
 /// accept = NF_ACCEPT, drop = NF_DROP.
 /// </summary>
-internal sealed class NetfilterFlavor(bool ipv6) : IFlavor
+internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
 {
+    /// <summary>Whether the entry made the skb dynptr (a log statement reuses it).</summary>
+    bool _dynptr;
 
     public BpfProgType ProgramType => BpfProgType.Netfilter;
     public BpfAttachType AttachType => BpfAttachType.Netfilter;
@@ -29,6 +31,7 @@ internal sealed class NetfilterFlavor(bool ipv6) : IFlavor
     public void EmitEntry(Assembler asm, bool needsPacket)
     {
         asm.Emit(Asm.Mov64Reg(R6, R1));
+        _dynptr = needsPacket;
         if (!needsPacket) return;
         var ok = asm.NewLabel("dynptr_ok");
         asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.Mov64Imm(R2, 0), Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, RuntimeContext.Dynptr),
@@ -37,6 +40,9 @@ internal sealed class NetfilterFlavor(bool ipv6) : IFlavor
             Asm.Mov64Imm(R0, AcceptCode), Asm.Exit());
         asm.Label(ok);
     }
+
+    public void EmitLog(Assembler asm, string ringBuffer, uint configId) =>
+        Log.LogEmitter.EmitNetfilter(asm, R6, ringBuffer, configId, (byte)FixedNfProto!.Value, (byte)point, RuntimeContext.Dynptr, _dynptr);
 
     public void EmitPacketSize(Assembler asm) =>
         asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.LdxW(R0, R1, Bytes("sk_buff", "len")), Asm.StxW(R10, RuntimeContext.PacketSize, R0));

@@ -15,6 +15,9 @@ internal sealed class TcFlavor(string device, bool ingress, bool ipOnly) : Direc
     public override int? FixedNfProto => ipOnly ? null : 5;
     public override bool LengthFromNetworkHeader => ingress;
     public bool Ingress => ingress;
+
+    public override void EmitLog(Assembler asm, string ringBuffer, uint configId) =>
+        Log.LogEmitter.EmitTc(asm, R6, ringBuffer, configId, device, ingress);
     protected override short DataOffset => 76;
     protected override short DataEndOffset => 80;
 

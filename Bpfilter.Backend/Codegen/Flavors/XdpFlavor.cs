@@ -17,6 +17,9 @@ internal sealed class XdpFlavor(string device, bool ipOnly) : DirectPacketFlavor
     protected override short DataOffset => 0;
     protected override short DataEndOffset => 4;
 
+    public override void EmitLog(Assembler asm, string ringBuffer, uint configId) =>
+        Log.LogEmitter.EmitXdp(asm, R6, ringBuffer, configId, device);
+
     public override void EmitPacketSize(Assembler asm) =>
         asm.Emit(Asm.Mov64Reg(R1, R6), Asm.Call(HelperFunc.XdpGetBuffLen), Asm.StxW(R10, RuntimeContext.PacketSize, R0));
 

@@ -4,14 +4,14 @@ using static Bpfilter.Backend.Tests.Codegen.Harness;
 
 namespace Bpfilter.Backend.Tests.Codegen;
 
-/// <summary>Statements beyond counters are in the IR; until the backend runs them it refuses them by name.</summary>
+/// <summary>Statements beyond counters and kernel-log `log` are in the IR; until the backend runs them it refuses them by name.</summary>
 public class StatementTests
 {
     public static TheoryData<Statement> Unsupported() =>
     [
         new LimitStatement(10, TimeSpan.FromSeconds(1), 5),
         new QuotaStatement(1000, Over: true, StateSlot: 3),
-        new LogStatement("drop: "),
+        new LogStatement("drop: ", Group: 3),
         new MetaSetStatement(MetaSetKey.Mark, new StatementValue.Immediate(Value.FromUInt(1, 32))),
         new CtSetStatement(CtKey.Mark, new StatementValue.FromKey(Fields.Mark)),
         new SetUpdateStatement(SetUpdateOp.Update, "seen", Fields.Ip.Saddr, TimeSpan.FromMinutes(1)),

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Bpfilter.Backend.Tests.Log;
+namespace Bpfilter.Testing;
 
 /// <summary>One /dev/kmsg record: syslog priority (facility * 8 + level) and the unescaped text.</summary>
 public readonly record struct KmsgRecord(int Priority, string Text)
@@ -115,7 +115,3 @@ public sealed class AllNetnsLogging : IDisposable
 
     public void Dispose() => File.WriteAllText(Path, _previous);
 }
-
-/// <summary>Serializes the tests that change nf_log_all_netns or read the kernel log for their own lines.</summary>
-[CollectionDefinition("nf_log", DisableParallelization = true)]
-public sealed class NfLogCollection;
