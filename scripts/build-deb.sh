@@ -54,6 +54,14 @@ install -m 0644 packaging/systemd/bpfilterd.service packaging/systemd/bfnft-load
 install -m 0644 "$deb/bpfilterd.default" "$p/etc/default/bpfilterd"
 for m in bpfilterd bfnft; do gzip -9n <"$deb/$m.8" >"$p/usr/share/man/man8/$m.8.gz"; chmod 0644 "$p/usr/share/man/man8/$m.8.gz"; done
 install -m 0644 README.md "$deb/copyright" "$p/usr/share/doc/bpfilter-nft/"
+# A native package's changelog: one entry for the commit it was built from.
+maintainer=$(sed -n 's/^Maintainer: //p' "$deb/control.in")
+{
+  printf 'bpfilter-nft (%s) unstable; urgency=medium\n\n' "$VERSION"
+  printf '  * Built by scripts/build-deb.sh from commit %s.\n\n' "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+  printf ' -- %s  %s\n' "$maintainer" "$(git log -1 --format=%aD 2>/dev/null || date -R)"
+} | gzip -9n >"$p/usr/share/doc/bpfilter-nft/changelog.gz"
+chmod 0644 "$p/usr/share/doc/bpfilter-nft/changelog.gz"
 
 install -m 0755 "$deb/postinst" "$deb/prerm" "$deb/postrm" "$p/DEBIAN/"
 echo /etc/default/bpfilterd >"$p/DEBIAN/conffiles"

@@ -68,6 +68,7 @@ public sealed class DebianPackageTests(DebianPackage pkg) : IClassFixture<Debian
             ["/usr/share/man/man8/bfnft.8.gz"] = "-rw-r--r--",
             ["/usr/share/doc/bpfilter-nft/README.md"] = "-rw-r--r--",
             ["/usr/share/doc/bpfilter-nft/copyright"] = "-rw-r--r--",
+            ["/usr/share/doc/bpfilter-nft/changelog.gz"] = "-rw-r--r--",
         };
         Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), entries.Keys.Order(StringComparer.Ordinal));
         foreach (var (path, mode) in expected)
