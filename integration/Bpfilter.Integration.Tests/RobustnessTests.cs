@@ -58,7 +58,7 @@ public class RobustnessTests(ITestOutputHelper output)
         var kernelErrno = k!.Errnos.LastOrDefault();
         Assert.True(kernelErrno != 0, $"{name}: the kernel accepted it ({k}); the case is wrong");
 
-        Assert.True(RepoPaths.DaemonDll != null, RepoPaths.MissingReason());
+        Assert.True(RepoPaths.DaemonCommand != null, RepoPaths.MissingReason());
         using var daemonNs = NetNs.Create();
         using var daemon = DaemonProcess.Start(daemonNs);
         using var client = new DaemonClient(daemon.SocketPath);
@@ -76,7 +76,7 @@ public class RobustnessTests(ITestOutputHelper output)
     public void MutatedRequestsNeverBreakTheDaemon()
     {
         var missing = RepoPaths.MissingReason();
-        Assert.True(RepoPaths.DaemonDll != null, missing);
+        Assert.True(RepoPaths.DaemonCommand != null, missing);
 
         using var kernelNs = NetNs.Create(withDevices: false);
         using var kernel = new KernelNetlinkSocket(kernelNs);

@@ -5,7 +5,7 @@ using System.Text;
 namespace Bpfilter.Testing;
 
 /// <summary>
-/// bpfilterd (the built assembly, run with dotnet) inside a namespace, listening on a socket in a
+/// bpfilterd (the built assembly run with dotnet, or the executable $BFNT_DAEMON_BIN names) inside a namespace, listening on a socket in a
 /// private temp directory. Log keeps what it printed (across restarts) for failure messages. It can
 /// be signalled, killed and restarted with the same arguments. Dispose stops it (SIGTERM, then
 /// SIGKILL), removes the directory, and deletes the namespace when the daemon made it.
@@ -25,11 +25,11 @@ public sealed class DaemonProcess : IDisposable
     public NetNs Ns { get; }
     public TempSocketDir Dir { get; }
     public string SocketPath => Dir.Socket();
-    /// <summary>The bpfilterd.dll this daemon runs.</summary>
-    public string DllPath { get; }
+    /// <summary>The command this daemon runs before its arguments: `dotnet bpfilterd.dll`, or $BFNT_DAEMON_BIN alone.</summary>
+    public IReadOnlyList<string> Command { get; }
     public string Log { get { lock (_log) return _log.ToString(); } }
     public bool IsAlive => _process is { HasExited: false };
-    /// <summary>The daemon's pid (ip netns exec execs dotnet, so it is bpfilterd's own).</summary>
+    /// <summary>The daemon's pid (ip netns exec execs dotnet or the executable, so it is bpfilterd's own).</summary>
     public int Pid => _process?.Id ?? 0;
 
     /// <summary>Environment for bfnft: the socket this daemon listens on.</summary>
@@ -63,7 +63,7 @@ public sealed class DaemonProcess : IDisposable
         Dir = new TempSocketDir();
         try
         {
-            DllPath = RepoPaths.DaemonDll ?? throw new InvalidOperationException(RepoPaths.MissingReason());
+            Command = RepoPaths.DaemonCommand ?? throw new InvalidOperationException(RepoPaths.MissingReason());
             _arguments = ["--socket", SocketPath];
             if (socketMode != null) _arguments.AddRange(["--socket-mode", socketMode]);
             if (!enforce) _arguments.Add("--no-enforce");
@@ -77,7 +77,7 @@ public sealed class DaemonProcess : IDisposable
         }
     }
 
-    /// <summary>The arguments bpfilterd was started with (after the dll).</summary>
+    /// <summary>The arguments bpfilterd was started with (after <see cref="Command"/>).</summary>
     public IReadOnlyList<string> Arguments => _arguments;
 
     void Launch()
@@ -89,7 +89,7 @@ public sealed class DaemonProcess : IDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var a in ((string[])["netns", "exec", Ns.Name, .. _wrapper, "dotnet", DllPath]).Concat(_arguments)) psi.ArgumentList.Add(a);
+        foreach (var a in ((string[])["netns", "exec", Ns.Name, .. _wrapper, .. Command]).Concat(_arguments)) psi.ArgumentList.Add(a);
         psi.Environment["LC_ALL"] = "C";
         psi.Environment["DOTNET_TieredPGO"] = "0";
         var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start bpfilterd");

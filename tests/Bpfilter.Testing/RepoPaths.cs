@@ -40,6 +40,27 @@ public static class RepoPaths
     }
 
     /// <summary>
+    /// A self-contained bpfilterd executable (the NativeAOT one scripts/publish.sh makes) from
+    /// $BFNT_DAEMON_BIN, run instead of `dotnet bpfilterd.dll`; null when the variable is unset.
+    /// </summary>
+    public static string? DaemonBin
+    {
+        get
+        {
+            var env = Environment.GetEnvironmentVariable("BFNT_DAEMON_BIN");
+            return string.IsNullOrEmpty(env) ? null : env;
+        }
+    }
+
+    /// <summary>
+    /// The command that runs bpfilterd, before its arguments: [$BFNT_DAEMON_BIN] when set, else
+    /// ["dotnet", <see cref="DaemonDll"/>]; null when neither exists.
+    /// </summary>
+    public static IReadOnlyList<string>? DaemonCommand =>
+        DaemonBin is { } bin ? (File.Exists(bin) ? [bin] : null)
+        : DaemonDll is { } dll ? ["dotnet", dll] : null;
+
+    /// <summary>
     /// The nft wrapper that preloads the interposer: $BFNT_BFNFT, else build/bfnft (where
     /// `make -C patches/nftables` puts it); check <see cref="MissingReason"/> before relying on it.
     /// </summary>
@@ -59,7 +80,8 @@ public static class RepoPaths
     /// <summary>Why the daemon cannot be driven through bfnft, or "" when everything is built.</summary>
     public static string MissingReason()
     {
-        if (DaemonDll == null) return "bpfilterd is not built (dotnet build Bpfilter.Daemon)";
+        if (DaemonBin is { } bin && !File.Exists(bin)) return $"BFNT_DAEMON_BIN={bin} does not exist (scripts/publish.sh)";
+        if (DaemonCommand == null) return "bpfilterd is not built (dotnet build Bpfilter.Daemon)";
         if (!File.Exists(Bfnft)) return "bfnft is not built (make -C patches/nftables)";
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("BFNFT_LIB")) && !File.Exists(Library))
             return "the interposer is not built (make -C patches/nftables builds build/libbfnft.so)";

@@ -58,7 +58,7 @@ internal sealed partial class EnforcementRig : IDisposable
 
     public string Explain()
     {
-        var r = Daemon.Ns.Exec("dotnet", [Daemon.DllPath, "explain", "--socket", Daemon.SocketPath]);
+        var r = Daemon.Ns.Exec(Daemon.Command[0], [.. Daemon.Command.Skip(1), "explain", "--socket", Daemon.SocketPath]);
         Assert.True(r.Exit == 0, $"bpfilterd explain: {r.Stderr}");
         return r.Stdout;
     }
