@@ -54,6 +54,19 @@ public class ConntrackTests
         Assert.Equal(NfDrop, p.Run(Tcp4(80))); // invalid: the vmap drops
     }
 
+    [Fact]
+    public void WithoutAnEntryANegatedSetLookupDoesNotMatch()
+    {
+        var marks = new Backend.Ir.Set("marks", CtFields.Mark, SetData.NoData, ValueList.Of(SetElement.Exact(U32(1))));
+        using var p = Load(NfIn4, Verdict.Accept, [
+            Counted(1, Verdict.Drop, Matcher.InSet(CtFields.Mark, "marks", negated: true)),
+            Counted(2, Verdict.Continue, Matcher.InSet(CtFields.Mark, "marks")),
+        ], sets: [marks]);
+        Assert.Equal(NfAccept, p.Run(Tcp4(80)));
+        Assert.Equal(0UL, p.Counter(1).Packets);
+        Assert.Equal(0UL, p.Counter(2).Packets);
+    }
+
     [Theory]
     [InlineData("xdp")]
     [InlineData("tc")]
