@@ -63,5 +63,14 @@ public sealed partial class ProgramCompiler
             Asm.CallKfunc(VmlinuxBtf.FuncId("bpf_rdonly_cast")), Asm.Ldx(size, dst, R0, (short)offset));
     }
 
+    /// <summary>Jumps to fail when the packet has no conntrack entry (every ct key but state is then absent).</summary>
+    private void EmitCtEntryCheck(string fail)
+    {
+        if (_flavor is not NetfilterFlavor)
+            throw new CodegenException($"ct keys are only available at netfilter hooks, not in {_flavor.ProgramType} programs");
+        var nfct = (short)(VmlinuxBtf.Member("sk_buff", "_nfct").BitOffset / 8);
+        _asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.LdxDW(R1, R1, nfct), Asm.And64Imm(R1, ~7), Asm.JeqImm(R1, 0, fail));
+    }
+
     private static int Bytes(string s, string m) => VmlinuxBtf.Member(s, m).BitOffset / 8;
 }

@@ -67,6 +67,20 @@ public class ConntrackTests
         Assert.Equal(0UL, p.Counter(2).Packets);
     }
 
+    [Fact]
+    public void WithoutAnEntryANegatedConcatenationDoesNotMatch()
+    {
+        var key = new MatchKey(ValueList.Of<Field>(CtFields.Mark, Fields.Tcp.Dport));
+        using var p = Load(NfIn4, Verdict.Accept, [
+            Counted(1, Verdict.Drop, new Matcher(key, new Compare(CompareOp.Ne, new Value(new byte[] { 0, 0, 0, 1, 0, 80 })))),
+            Counted(2, Verdict.Continue, new Matcher(new MatchKey(ValueList.Of<Field>(CtFields.State, Fields.Tcp.Dport)),
+                new Compare(CompareOp.Ne, new Value(new byte[] { 0, 0, 0, 2, 0, 80 })))),
+        ]);
+        Assert.Equal(NfAccept, p.Run(Tcp4(81)));
+        Assert.Equal(0UL, p.Counter(1).Packets);
+        Assert.Equal(1UL, p.Counter(2).Packets); // state has a value without an entry: invalid != established
+    }
+
     [Theory]
     [InlineData("xdp")]
     [InlineData("tc")]
