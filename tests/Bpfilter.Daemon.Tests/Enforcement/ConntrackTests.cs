@@ -192,6 +192,27 @@ public sealed partial class ConntrackTests
     }
 
     [Fact]
+    public void BpfOnlySwitchesConntrackOnWithASocketOfItsOwn()
+    {
+        using var rig = new EnforcementRig("--placement", "bpf-only");
+        rig.Nft("""
+            table ip t {
+                chain in {
+                    type filter hook input priority 0; policy accept;
+                    ct state invalid counter drop
+                    ct state new tcp dport 81 counter drop
+                }
+            }
+            """);
+        // with conntrack off every packet would be invalid and dropped: port 82 answers only if it is on
+        Assert.True(rig.Delivered(82));
+        Assert.False(rig.Delivered(81));
+        Assert.Contains($"table inet {Nft.Kernel.ConntrackSwitch.TableName}", rig.KernelRuleset());
+        rig.Nft("flush ruleset");
+        Assert.Equal("", rig.KernelRuleset().Trim());
+    }
+
+    [Fact]
     public void TheConntrackSwitchTableNameIsReserved()
     {
         using var rig = new EnforcementRig();
