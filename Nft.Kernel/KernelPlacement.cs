@@ -45,6 +45,9 @@ public sealed class KernelPlacement
 
     public KernelPlacement(KernelNfTablesSocket socket) => _socket = socket;
 
+    /// <summary>The socket on the namespace's nf_tables (e.g. for <see cref="ConntrackSwitch"/>, between transitions).</summary>
+    public KernelNfTablesSocket Socket => _socket;
+
     /// <summary>The tables currently placed, as the caller gave them.</summary>
     public IReadOnlyList<SourceTable> Placed => _placed.Values.Select(p => p.Source).ToList();
 

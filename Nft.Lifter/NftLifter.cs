@@ -103,6 +103,9 @@ public static class NftLifter
                 sets.AddRange(ctx.BuildSetsSince(mark));
                 mark = next;
             }
+            if (attach is { LinkLayer: true } && ctx.FirstCt is { } ct)
+                throw new LiftException(t.Family, t.Name, ct.Chain, ct.Handle, ct.Index, $"expression 'ct' in a chain reached from " +
+                    $"{c.Name}, which runs at a device: bpfilter-nft reads conntrack only in netfilter-hook programs");
             var baseChains = new List<BaseChain>();
             if (attach != null)
             {

@@ -11,6 +11,9 @@ internal sealed record PayloadSource(uint Base, uint Offset) : RegSource;
 /// <summary>meta load of a key the IR knows (or iiftype, a dependency only).</summary>
 internal sealed record MetaSource(uint Key, MetaKey? IrKey) : RegSource;
 
+/// <summary>ct load of a key the IR reads (<see cref="CtNames"/>).</summary>
+internal sealed record CtSource(uint Key, CtReadKey IrKey) : RegSource;
+
 /// <summary>immediate data: only the statements bpfilter-nft refuses consume it.</summary>
 internal sealed record ConstSource(byte[] Data) : RegSource;
 
@@ -44,5 +47,11 @@ internal sealed class RegValue
     public int PaddedLen => Slots * 4;
 
     /// <summary>Meta values nf_tables keeps in host byte order (and that no byteorder converted).</summary>
-    public bool HostOrder => Source is MetaSource m && !Hton && m.IrKey is MetaKey.Mark or MetaKey.Iif or MetaKey.Oif or MetaKey.Length;
+    public bool HostOrder => !Hton && Source switch
+    {
+        MetaSource m => m.IrKey is MetaKey.Mark or MetaKey.Iif or MetaKey.Oif or MetaKey.Length,
+        // ct state, status, mark (u32) and zone (u16) are host-order numbers; direction is one byte
+        CtSource c => c.IrKey is not CtReadKey.Direction,
+        _ => false,
+    };
 }

@@ -26,6 +26,7 @@ internal static class Resolver
         {
             MetaSource m => ResolveMeta(rule, v, m, d, use, index),
             PayloadSource p => ResolvePayload(rule, ctx, v, p, d, use, index),
+            CtSource c => ResolveCt(rule, v, c, d, use, index),
             _ => throw rule.Refuse(v.Producer, "immediate data is only used by statements bpfilter-nft does not support"),
         };
     }
@@ -50,6 +51,19 @@ internal static class Resolver
         if (mask is null) return new Operand(field, d, v.HostOrder, null, 0, 0, null);
         if (use != Use.Equality)
             throw rule.Refuse(index, $"a masked meta {MetaNames.Of(m.Key)} can only be compared for equality");
+        return new Operand(field, d, v.HostOrder, mask, 0, 0, Operand.ToValue(mask.Value, field.Bytes));
+    }
+
+    static Operand ResolveCt(RuleContext rule, RegValue v, CtSource c, int d, Use use, int index)
+    {
+        var field = new CtField(c.IrKey);
+        var name = CtNames.Of(c.Key);
+        if (d < v.Len) throw rule.Refuse(index, $"compares only {d} of the {v.Len} bytes of ct {name}");
+        if (v.HostOrder && use == Use.Ordered && v.Len > 1)
+            throw rule.Refuse(index, $"ordered comparison of host-order ct {name} without byteorder is not supported");
+        var mask = MaskOf(rule, v, d, v.HostOrder, index);
+        if (mask is null) return new Operand(field, d, v.HostOrder, null, 0, 0, null);
+        if (use != Use.Equality) throw rule.Refuse(index, $"a masked ct {name} can only be compared for equality");
         return new Operand(field, d, v.HostOrder, mask, 0, 0, Operand.ToValue(mask.Value, field.Bytes));
     }
 

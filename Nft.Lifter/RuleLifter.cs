@@ -14,7 +14,7 @@ namespace Nft.Lifter;
 /// with the header context (drop implied dependencies, merge ranges, place the counter). Anything
 /// unexplained is refused with the index of the expression to blame.
 /// </summary>
-internal sealed class RuleLifter
+internal sealed partial class RuleLifter
 {
     readonly TableContext _table;
     readonly RuleContext _rule;
@@ -101,6 +101,7 @@ internal sealed class RuleLifter
         {
             case PayloadExpr p: Payload(p, i); break;
             case MetaExpr m: Meta(m, i); break;
+            case CtExpr ct: Ct(ct, i); break;
             case ImmediateExpr im: Immediate(im, i); break;
             case BitwiseExpr b: Bitwise(b, i); break;
             case ByteorderExpr o: Byteorder(o, i); break;

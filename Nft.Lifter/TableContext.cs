@@ -45,6 +45,11 @@ internal sealed class TableContext
         return ChainName(chain);
     }
 
+    /// <summary>The first ct load lifted in this context (chain, rule handle, expression index), or null.</summary>
+    public (string Chain, ulong Handle, int Index)? FirstCt { get; private set; }
+
+    public void NoteCt(RuleContext rule, int index) => FirstCt ??= (rule.Chain, rule.Handle, index);
+
     /// <summary>The regular chains jumped to so far, in the order first reached.</summary>
     public IReadOnlyList<string> Reached => _reached;
 

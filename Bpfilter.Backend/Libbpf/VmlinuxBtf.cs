@@ -35,6 +35,21 @@ public static unsafe class VmlinuxBtf
         }
     }
 
+    /// <summary>
+    /// Type id of a kernel struct by its exact name (e.g. for bpf_rdonly_cast). libbpf's CO-RE matching
+    /// drops a ___suffix, so it cannot tell nf_conn from nf_conn___init; an exact lookup can.
+    /// </summary>
+    public static int StructId(string structName)
+    {
+        lock (Cache)
+        {
+            if (Cache.TryGetValue("s:" + structName, out var id)) return id;
+            id = Native.BtfFindByNameKind(Btf, structName, KindStruct);
+            if (id <= 0) throw new BpfException($"finding struct {structName} in vmlinux BTF", -id);
+            return Cache["s:" + structName] = id;
+        }
+    }
+
     /// <summary>Size in bytes of a kernel struct.</summary>
     public static int StructSize(string structName)
     {

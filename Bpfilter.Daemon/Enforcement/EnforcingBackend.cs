@@ -37,6 +37,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     readonly KernelCounterView? _kernelCounters;
     readonly Func<string, Exception?> _fault;
     readonly LogSinks _logs;
+    readonly ConntrackReference _conntrack;
     LiftResult? _current;
     PlacementPlan? _plan;
     Staged? _staged;
@@ -55,6 +56,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         _log = log ?? (_ => { });
         _fault = fault ?? (_ => null);
         _logs = new LogSinks(_log);
+        _conntrack = new ConntrackReference(kernel?.Socket, _log);
     }
 
     public bool BpfOnly => _kernel == null;
@@ -82,6 +84,9 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             try
             {
                 var sources = Sources(change);
+                if (sources.FirstOrDefault(t => ConntrackReference.IsReserved(t.Family, t.Name)) is { } reserved)
+                    throw new BackendRefusal(Errno.EOPNOTSUPP, $"table inet {reserved.Name} is reserved: bpfilterd switches conntrack on with it",
+                        reserved.Family, reserved.Name);
                 var lift = NftLifter.LiftChains(sources, _slots);
                 var lifted = clock.ElapsedMilliseconds;
                 var (plan, staged) = Stage(sources, lift);
@@ -112,6 +117,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 _enforcer.Abort();
                 _kernel?.Abort();
                 _slots.Retain(_current?.Counters.Keys ?? []);
+                SwitchConntrackOffIfUnused();
                 // nft 1.0.6 prints strerror, not the extack text: the daemon log is where an operator reads why.
                 if (e is BackendRefusal r)
                 {
@@ -148,6 +154,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         for (int round = 0; ; round++)
         {
             var plan = PlacementPlan.Build(sources, lift, forced);
+            // its own kernel commit: before the placement reads the generation it validates and commits against
+            if (ConntrackReference.Needed(plan.BpfRuleset)) SwitchConntrackOn();
             if (_kernel == null)
             {
                 if (plan.InKernel.FirstOrDefault() is { } k)
@@ -183,6 +191,25 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             if (moved.Count == 0 || !moved.Any(forced.Add)) throw refusal;
             _log($"{refusal.ExtAck}: placing {string.Join(", ", moved)} in the kernel's nf_tables instead");
         }
+    }
+
+    void SwitchConntrackOn()
+    {
+        try
+        {
+            _conntrack.On();
+        }
+        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or InvalidOperationException)
+        {
+            throw new BackendRefusal(e is NetlinkException n ? n.Errno : Errno.EIO,
+                $"bpfilter-nft: a BPF chain reads ct, but switching conntrack on failed: {e.Message}");
+        }
+    }
+
+    /// <summary>Conntrack stays on only while the committed BPF ruleset reads it.</summary>
+    void SwitchConntrackOffIfUnused()
+    {
+        if (_plan == null || !ConntrackReference.Needed(_plan.BpfRuleset)) _conntrack.Off();
     }
 
     /// <summary>The kernel's answer as the user's error, blamed on the rule (or chain) of the message it refused.</summary>
@@ -235,6 +262,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             _current = staged.Lift;
             _plan = staged.Plan;
             if (_kernel != null) _kernelCounters!.Retain(_kernel.Placed);
+            SwitchConntrackOffIfUnused();
         }
     }
 
@@ -246,6 +274,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             Release();
             if (staged?.KernelCommitted == true) RollBackKernel();
             _slots.Retain(_current?.Counters.Keys ?? []);
+            SwitchConntrackOffIfUnused();
         }
     }
 
@@ -369,6 +398,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             Release();
             _logs.Dispose();
             _enforcer.Dispose();
+            _conntrack.Dispose();
         }
     }
 }

@@ -11,8 +11,8 @@ public class RefusalTests
     const string NotSupported = " is not supported by bpfilter-nft";
 
     [Theory]
-    [InlineData("ct", 0, "expression 'ct'" + NotSupported)]
-    [InlineData("ct_after_match", 4, "expression 'ct'" + NotSupported)]
+    [InlineData("ct", 0, "expression 'ct helper'" + NotSupported + " (only ct state, direction, status, mark and zone)")]
+    [InlineData("ct_after_match", 4, "expression 'ct helper'" + NotSupported + " (only ct state, direction, status, mark and zone)")]
     [InlineData("limit", 0, "expression 'limit'" + NotSupported)]
     [InlineData("reject", 0, "expression 'reject'" + NotSupported)]
     [InlineData("quota", 0, "expression 'quota'" + NotSupported)]

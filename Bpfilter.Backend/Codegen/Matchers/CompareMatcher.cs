@@ -99,7 +99,8 @@ public sealed partial class ProgramCompiler
             foreach (var x in matchers) EmitMatcher(x, fail);
             return;
         }
-        // != : fails only if every field is equal.
+        // != : fails only if every field is equal (and, as nf_tables breaks the rule, if a ct key has no entry).
+        if (m.Key.Fields.Any(f => f is CtField { Key: not CtReadKey.State })) EmitCtEntryCheck(fail);
         var differs = _asm.NewLabel("differs");
         foreach (var x in matchers) EmitMatcher(x, differs);
         _asm.Emit(Asm.Ja(fail));

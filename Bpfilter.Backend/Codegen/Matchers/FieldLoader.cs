@@ -58,6 +58,9 @@ public sealed partial class ProgramCompiler
             case PayloadField p:
                 LoadPayload(p, part, dst, fail);
                 return;
+            case CtField ct:
+                LoadCt(ct.Key, dst, fail);
+                return;
         }
         throw new CodegenException($"unsupported field {f}");
     }

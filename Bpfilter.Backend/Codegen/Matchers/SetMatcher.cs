@@ -20,7 +20,8 @@ public sealed partial class ProgramCompiler
         if (s.Negated)
         {
             var miss = _asm.NewLabel("miss");
-            EmitLookup(layout, key, miss);
+            // a key the packet lacks (no header, no conntrack entry) fails the rule, also for `!=` (NFT_BREAK)
+            EmitLookup(layout, key, miss, absent: fail);
             _asm.Emit(Asm.Ja(fail));
             _asm.Label(miss);
         }
@@ -30,8 +31,11 @@ public sealed partial class ProgramCompiler
         }
     }
 
-    /// <summary>Builds the map key for the fields on the stack and looks it up; R0 = value pointer, or jump to miss.</summary>
-    private void EmitLookup(SetLayout layout, MatchKey key, string miss)
+    /// <summary>
+    /// Builds the map key for the fields on the stack and looks it up; R0 = value pointer, or jump to miss
+    /// (to <paramref name="absent"/>, when given, if the packet lacks a field of the key).
+    /// </summary>
+    private void EmitLookup(SetLayout layout, MatchKey key, string miss, string? absent = null)
     {
         var at = Key + layout.DataOffset;
         // Zero the key first so no stack byte of it is uninitialised, then the LPM prefix length (all data bits).
@@ -39,7 +43,7 @@ public sealed partial class ProgramCompiler
         if (layout.IsLpm) _asm.Emit(Asm.StW(R10, Key, layout.DataBytes * 8));
         foreach (var f in key.Fields)
         {
-            StoreField(f, (short)at, miss);
+            StoreField(f, (short)at, absent ?? miss);
             at += f.Bytes;
         }
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),

@@ -29,22 +29,22 @@ public sealed class EnforcementTests
         var before = rig.ProgramIds();
         Assert.Single(before);
 
-        // The batch empties the chain and would drop port 82, then adds a rule the lifter refuses (ct): all or nothing.
+        // The batch empties the chain and would drop port 82, then adds a rule the lifter refuses (ct helper): all or nothing.
         var r = rig.Nft("""
             flush chain ip t in
             add rule ip t in tcp dport 82 drop
-            add rule ip t in ct state established accept
+            add rule ip t in ct helper "ftp" accept
             """, expectSuccess: false);
         Assert.NotEqual(0, r.Exit);
         // nft 1.0.6 shows strerror and underlines the refused statement (the extack offset names its
         // expression); the reason is in the daemon log.
-        const string refused = "add rule ip t in ct state established accept";
+        const string refused = "add rule ip t in ct helper \"ftp\" accept";
         Assert.Contains("Operation not supported", r.Stderr);
         var lines = r.Stderr.Split('\n');
         int at = Array.FindIndex(lines, l => l.Trim() == refused);
         Assert.True(at >= 0 && at + 1 < lines.Length, r.Stderr);
-        int col = lines[at].IndexOf("ct state", StringComparison.Ordinal);
-        Assert.Equal(new string(' ', col) + new string('^', "ct state".Length), lines[at + 1].TrimEnd()); // nft marks the ct expression
+        int col = lines[at].IndexOf("ct helper", StringComparison.Ordinal);
+        Assert.Equal(new string(' ', col) + new string('^', "ct helper".Length), lines[at + 1].TrimEnd()); // nft marks the ct expression
         Assert.Contains("expression 'ct", rig.Daemon.Log);
 
         Assert.Equal(before, rig.ProgramIds());

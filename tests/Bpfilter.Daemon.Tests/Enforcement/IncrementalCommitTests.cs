@@ -91,9 +91,9 @@ public sealed partial class IncrementalCommitTests(ITestOutputHelper output)
         // bpf-only refuses it; by default the same per-chain result places the chain in the kernel (PlacementTests)
         using var rig = new EnforcementRig("--placement", "bpf-only");
         rig.Nft(EnforcementTestsRuleset);
-        var r = rig.Nft("add rule ip t in ct state established accept", expectSuccess: false);
+        var r = rig.Nft("add rule ip t in ct helper \"ftp\" accept", expectSuccess: false);
         Assert.NotEqual(0, r.Exit);
-        var handle = Regex.Match(rig.Daemon.Log, @"table ip t chain in cannot be lifted: table ip t chain in rule (\d+): expression 'ct'");
+        var handle = Regex.Match(rig.Daemon.Log, @"table ip t chain in cannot be lifted: table ip t chain in rule (\d+): expression 'ct helper'");
         Assert.True(handle.Success, rig.Daemon.Log);
         Assert.False(rig.Delivered(81));
     }

@@ -9,12 +9,12 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// </summary>
 public sealed class PlacementTests
 {
-    // inet t/in needs conntrack (kernel); ip b/in lifts (BPF) at another priority.
+    // inet t/in matches a conntrack helper (kernel); ip b/in lifts (BPF) at another priority.
     const string Mixed = """
         table inet t {
             chain in {
                 type filter hook input priority 0; policy accept;
-                ct state invalid drop
+                ct helper "ftp" drop
                 tcp dport 81 counter drop
             }
         }
@@ -40,18 +40,18 @@ public sealed class PlacementTests
 
         var kernel = rig.KernelRuleset();
         Assert.Contains("table inet t", kernel);
-        Assert.Contains("ct state invalid drop", kernel);
+        Assert.Contains("ct helper \"ftp\" drop", kernel);
         Assert.DoesNotContain("table ip b", kernel); // the BPF chain is not duplicated in the kernel
 
         var explain = rig.Explain();
         Assert.Contains("table ip b chain in: BPF", explain);
-        Assert.Matches(@"table inet t chain in: kernel nf_tables \(.*rule \d+: expression 'ct'", explain);
+        Assert.Matches(@"table inet t chain in: kernel nf_tables \(.*rule \d+: expression 'ct helper'", explain);
         Assert.Contains("placement: table inet t chain in: kernel nf_tables", rig.Daemon.Log);
 
         var listing = rig.ListRuleset();
         Assert.True(int.Parse(Count81.Match(listing).Groups[1].Value) >= 1, listing); // read from the kernel
         Assert.True(int.Parse(Count83.Match(listing).Groups[1].Value) >= 1, listing); // read from BPF
-        Assert.Contains("ct state invalid drop", listing);
+        Assert.Contains("ct helper \"ftp\" drop", listing);
 
         // deleting the table takes it out of the kernel too
         rig.Nft("delete table inet t");
@@ -98,7 +98,7 @@ public sealed class PlacementTests
         var r = rig.Nft(Mixed, expectSuccess: false);
         Assert.Contains("Operation not supported", r.Stderr);
         Assert.Contains("table inet t chain in rule", rig.Daemon.Log);
-        Assert.Contains("expression 'ct'", rig.Daemon.Log);
+        Assert.Contains("expression 'ct helper'", rig.Daemon.Log);
         Assert.Equal("", rig.KernelRuleset().Trim());
         Assert.Equal("", rig.ListRuleset().Trim());
     }

@@ -1,0 +1,72 @@
+using Bpfilter.Backend.Ir;
+using Nft.Kernel;
+
+namespace Bpfilter.Daemon.Enforcement;
+
+/// <summary>
+/// Keeps conntrack switched on in the daemon's namespace while a BPF program reads it. A BPF_NETFILTER
+/// program sees the conntrack entry nf_conntrack attached (prerouting/output priority -200), but
+/// conntrack only runs while something holds a reference, which a program cannot take: the kernel
+/// table <see cref="ConntrackSwitch"/> (<c>inet bpfilterd-conntrack</c>, a hookless chain with one
+/// <c>ct state</c> load) holds it. Switched on before a transaction that needs it is staged (its own kernel
+/// batch, outside the placement's validate/commit window), off after a commit that no longer needs it.
+/// The table name is reserved: a user table <c>inet bpfilterd-conntrack</c> is refused (<see cref="IsReserved"/>).
+/// </summary>
+internal sealed class ConntrackReference(KernelNfTablesSocket? socket, Action<string> log) : IDisposable
+{
+    KernelNfTablesSocket? _socket = socket;
+    bool _ownsSocket;
+
+    /// <summary>Whether this daemon switched conntrack on (and has not switched it off since).</summary>
+    public bool IsOn { get; private set; }
+
+    public static bool IsReserved(byte family, string table) => family == ConntrackSwitch.Family && table == ConntrackSwitch.TableName;
+
+    /// <summary>Whether any rule, verdict map or set of <paramref name="ruleset"/> reads a ct key.</summary>
+    public static bool Needed(Ruleset ruleset)
+    {
+        static bool Ct(MatchKey k) => k.Fields.Any(f => f is CtField);
+        var chains = ruleset.BaseChains.Select(b => b.Rules).Concat(ruleset.Chains.Select(c => c.Rules));
+        return ruleset.Sets.Any(s => Ct(s.Key))
+            || chains.SelectMany(r => r).Any(r => r.Matchers.Any(m => Ct(m.Key)) || r.Verdict is VerdictMapVerdict { Key: var k } && Ct(k));
+    }
+
+    /// <summary>Switches conntrack on unless this daemon already did.</summary>
+    public void On()
+    {
+        if (IsOn) return;
+        ConntrackSwitch.On(Socket());
+        IsOn = true;
+        log($"conntrack switched on (kernel table inet {ConntrackSwitch.TableName}): a BPF chain reads ct");
+    }
+
+    /// <summary>Switches conntrack off if this daemon switched it on; failures are logged, not thrown.</summary>
+    public void Off()
+    {
+        if (!IsOn) return;
+        try
+        {
+            ConntrackSwitch.Off(Socket());
+            IsOn = false;
+            log("conntrack switched off: no BPF chain reads ct any more");
+        }
+        catch (Exception e)
+        {
+            log($"switching conntrack off failed, it stays on: {e.Message}");
+        }
+    }
+
+    KernelNfTablesSocket Socket()
+    {
+        if (_socket != null) return _socket;
+        // --placement bpf-only: no kernel placement socket, one of our own for the switch alone
+        _socket = KernelNfTablesSocket.Open();
+        _ownsSocket = true;
+        return _socket;
+    }
+
+    public void Dispose()
+    {
+        if (_ownsSocket) _socket?.Dispose();
+    }
+}
