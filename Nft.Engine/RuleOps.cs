@@ -86,7 +86,7 @@ internal sealed partial class Transaction
         {
             var old = rules[oldIndex];
             rules = rules.SetItem(oldIndex, rule);
-            Notify((b, h) => Enc.Rule(b, h, t, chain, old, null), (byte)NftMsgType.DelRule, NlmFlags.None);
+            NotifyRuleGone(t, chain, old);
         }
         else if (_req.Has(NlmFlags.Append))
             rules = oldIndex >= 0 ? rules.Insert(oldIndex + 1, rule) : rules.Add(rule);
@@ -294,7 +294,7 @@ internal sealed partial class Transaction
         {
             var r = c.Rules[i];
             removed.Add(r.Handle);
-            Notify((b, h) => Enc.Rule(b, h, t, c, r, null), (byte)NftMsgType.DelRule, NlmFlags.None);
+            NotifyRuleGone(t, c, r);
         }
         var boundSets = c.Rules.Where(r => removed.Contains(r.Handle))
             .SelectMany(r => r.Expressions).Select(ExprRefs.SetName).OfType<string>().ToHashSet();

@@ -104,7 +104,7 @@ internal sealed partial class Transaction
             foreach (var r in c.Rules)
             {
                 var (cc, rr) = (c, r);
-                Notify((b, h) => Enc.Rule(b, h, t, cc, rr, null), (byte)NftMsgType.DelRule, NlmFlags.None);
+                NotifyRuleGone(t, cc, rr);
             }
         foreach (var s in t.Sets)
         {
