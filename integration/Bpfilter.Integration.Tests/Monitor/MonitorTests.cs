@@ -22,7 +22,7 @@ public partial class MonitorTests
         ["-a", "monitor", "elements"],
     ];
 
-    /// <summary>One nft invocation (one batch) per step; a step starting with `!` must fail.</summary>
+    /// <summary>One nft invocation (one batch) per step; a step starting with `!` must fail, one starting with `-e` runs with -e.</summary>
     static readonly string[] Steps =
     [
         """
@@ -48,6 +48,24 @@ public partial class MonitorTests
         "add table ip6 y\ndelete table ip6 y",
         "flush chain inet t c",
         "delete table inet t",
+        """
+        add table inet u { comment "hello"; }
+        add chain inet u c { type filter hook input priority 0; policy accept; }
+        add rule inet u c ip saddr { 1.1.1.1, 2.2.2.2 } counter
+        add rule inet u c tcp dport 80 counter
+        add counter inet u named
+        add rule inet u c counter name "named"
+        add map inet u vm { type ipv4_addr : verdict; flags interval; }
+        add element inet u vm { 10.0.0.0/8 : drop }
+        """,
+        // replace: the old rule and its anonymous set go, the new rule comes; a chain update is NEWCHAIN
+        "replace rule inet u c handle 3 ip saddr { 3.3.3.3 } counter\nchain inet u c { policy drop; }",
+        "rename chain inet u c c9",
+        "delete rule inet u c9 handle 4",
+        "-e\nadd rule inet u c9 udp dport 53 accept", // echoed to its requester, multicast to the monitors
+        "reset counters", // no event
+        "flush table inet u",
+        "delete element inet u vm { 10.0.0.0/8 }",
         "flush ruleset",
         "add table ip zz_end",
     ];
@@ -72,6 +90,7 @@ public partial class MonitorTests
         // The scripted changes are seen at all (an empty output would compare equal too).
         Assert.Contains("add rule inet t c tcp dport 22 accept # handle", kernelOut[1]);
         Assert.Contains("delete set inet t __set0", kernelOut[0]);
+        Assert.Contains("add rule inet u c9 udp dport 53 accept", kernelOut[3]);
     }
 
     /// <summary>Starts every variant, waits until all are subscribed, runs the steps, stops them and normalizes.</summary>
@@ -83,8 +102,8 @@ public partial class MonitorTests
             WaitFor(() => target.NftablesListeners() >= monitors.Count, $"{target.Label}: monitors did not subscribe");
             foreach (var step in Steps)
             {
-                bool fails = step.StartsWith('!');
-                var r = target.Nft(["-f", "-"], fails ? step[1..] : step);
+                bool fails = step.StartsWith('!'), echo = step.StartsWith("-e\n");
+                var r = target.Nft(echo ? ["-e", "-f", "-"] : ["-f", "-"], fails ? step[1..] : echo ? step[3..] : step);
                 Assert.True(fails ? r.Exit != 0 : r.Exit == 0, $"{target.Label}: step\n{step}\n{r}");
             }
             WaitFor(() => monitors[0].Stdout.Contains("add table ip zz_end"), $"{target.Label}: the last change never reached `nft monitor`");
