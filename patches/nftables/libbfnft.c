@@ -85,6 +85,7 @@ struct nlsock {
 	int closed; /* closed by the application: the struct stays as a tombstone (see destroy) */
 	int events; /* event connection to bpfilterd (nonzero groups), -1 when none; its thread closes it */
 	int events_err; /* events were lost: the next receive fails with this errno (ENOBUFS) */
+	size_t qbytes; /* bytes queued (not yet handed out): events past SO_RCVBUF are dropped */
 	int opt[BFNFT_NOPT];
 	struct dgram *head, *tail;
 	pthread_mutex_t io; /* serializes request/reply round trips on this socket */
@@ -213,6 +214,7 @@ static void free_queue(struct nlsock *s)
 		d = n;
 	}
 	s->head = s->tail = NULL;
+	s->qbytes = 0;
 }
 
 /* Keeps fd readable exactly while datagrams are queued. Caller holds table_lock. */
@@ -419,6 +421,7 @@ static ssize_t nl_send(struct nlsock *s, const struct iovec *iov, size_t iovcnt,
 	}
 
 	struct dgram *first = NULL, *last = NULL;
+	size_t added = 0;
 	ssize_t ret = -1;
 	unsigned char hdr[8];
 	pthread_mutex_lock(&s->io);
@@ -456,6 +459,7 @@ static ssize_t nl_send(struct nlsock *s, const struct iovec *iov, size_t iovcnt,
 		d->next = NULL;
 		d->off = 0;
 		d->len = adjust_errors(s, d->data, dl);
+		added += d->len;
 		if (last)
 			last->next = d;
 		else
@@ -473,6 +477,7 @@ static ssize_t nl_send(struct nlsock *s, const struct iovec *iov, size_t iovcnt,
 		else
 			s->head = first;
 		s->tail = last;
+		s->qbytes += added;
 	}
 	sync_token_locked(s);
 	pthread_mutex_unlock(&table_lock);
@@ -573,9 +578,11 @@ static ssize_t nl_recv(struct nlsock *s, struct iovec *iov, size_t iovcnt, int f
 					s->head = d->next;
 					if (!s->head)
 						s->tail = NULL;
+					s->qbytes -= avail;
 					free(d);
 				} else {
 					d->off += whole;
+					s->qbytes -= whole;
 				}
 				sync_token_locked(s);
 			}
@@ -658,7 +665,7 @@ static void *event_reader(void *arg)
 			break;
 		}
 		struct dgram *first = NULL, *last = NULL;
-		size_t pos = 0;
+		size_t pos = 0, added = 0;
 		int ok = 1;
 		for (uint32_t i = 0; i < count && ok; i++) {
 			uint32_t dl = pos + 4 <= blen ? rd32(body + pos) : 0;
@@ -678,6 +685,7 @@ static void *event_reader(void *arg)
 				d->next = NULL;
 				d->off = 0;
 				d->len = dl;
+				added += dl;
 				if (last)
 					last->next = d;
 				else
@@ -687,9 +695,15 @@ static void *event_reader(void *arg)
 			pos += dl;
 		}
 		free(body);
+		/* As netlink_broadcast_deliver: past the receive buffer (nft monitor sets 16 MiB) an event is
+		 * dropped and the reader learns it with ENOBUFS; events never pile up in memory unbounded. */
+		int rcvbuf = 0;
+		socklen_t rl = sizeof(rcvbuf);
+		if (syscall(SYS_getsockopt, s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &rl) < 0 || rcvbuf <= 0)
+			rcvbuf = 1 << 20;
 		pthread_mutex_lock(&table_lock);
 		if (!s->closed) {
-			if (count == 0) {
+			if (count == 0 || (first && s->qbytes > (size_t)rcvbuf)) {
 				s->events_err = ENOBUFS;
 			} else if (first) {
 				if (s->tail)
@@ -697,6 +711,7 @@ static void *event_reader(void *arg)
 				else
 					s->head = first;
 				s->tail = last;
+				s->qbytes += added;
 				first = NULL;
 			}
 			sync_token_locked(s);

@@ -55,6 +55,35 @@ public class MonitorTests
     }
 
     /// <summary>Subscriptions the daemon logged that include NFNLGRP_NFTABLES (nft monitor also asks for the trace group).</summary>
+    [Fact]
+    public async Task ASubscriberPastItsReceiveBufferGetsEnobufsThenEventsAgain()
+    {
+        RepoPaths.BuildInterposer();
+        var make = ProcessRunner.Run("make", ["-s", "-C", RepoPaths.NftablesDir, "build/events"]);
+        Assert.True(make.Exit == 0, make.Stderr);
+        using var dir = new TempSocketDir();
+        var log = new System.Text.StringBuilder();
+        await using var server = new DaemonServer(new EngineEndpoint(new Nft.Engine.NfTablesEndpoint()), dir.Socket(),
+            log: m => { lock (log) log.AppendLine(m); });
+        server.Start();
+        var env = new Dictionary<string, string> { ["LD_PRELOAD"] = RepoPaths.Library, ["BFNFT_SOCKET"] = server.SocketPath };
+        using var sub = BackgroundProcess.Start("env", [.. env.Select(kv => $"{kv.Key}={kv.Value}"), Path.Combine(RepoPaths.NftablesDir, "build", "events"), "4096"]);
+        WaitFor(() => sub.Stdout.Contains("subscribed"), "no subscription: " + sub.Stdout + sub.Stderr);
+        Assert.Contains("subscribed groups=0x40", sub.Stdout);
+        // ~400 NEWSETELEM notifications: far more than the 8 KiB receive buffer (SO_RCVBUF doubled).
+        var elements = string.Join(", ", Enumerable.Range(0, 400).Select(i => $"10.0.{i / 250}.{i % 250}"));
+        var add = ProcessRunner.Run(RepoPaths.Bfnft, ["-f", "-"], $"add table ip t\nadd set ip t s {{ type ipv4_addr; }}\nadd element ip t s {{ {elements} }}\n", env: env);
+        Assert.True(add.Exit == 0, add.ToString());
+        ProcessRunner.Run("kill", ["-USR1", sub.Pid.ToString()]);
+        WaitFor(() => sub.Stdout.Contains("enobufs="), "no drain: " + sub.Stdout + sub.Stderr);
+        var m = System.Text.RegularExpressions.Regex.Match(sub.Stdout, @"messages=(\d+) enobufs=(\d+)");
+        int messages = int.Parse(m.Groups[1].Value), enobufs = int.Parse(m.Groups[2].Value);
+        Assert.True(enobufs == 1 && messages > 0 && messages < 403, sub.Stdout);
+        Assert.Equal(0, ProcessRunner.Run(RepoPaths.Bfnft, ["add", "table", "ip", "u"], env: env).Exit);
+        WaitFor(() => sub.Stdout.Contains("next="), "no next event: " + sub.Stdout + sub.Stderr);
+        Assert.Contains("next=0xa00", sub.Stdout); // NEWTABLE: delivery resumed after the loss
+    }
+
     static int CountSubscriptions(string log) =>
         System.Text.RegularExpressions.Regex.Matches(log, "event groups 0x([0-9a-f]+)")
             .Count(m => (Convert.ToUInt32(m.Groups[1].Value, 16) & 0x40) != 0);
