@@ -66,4 +66,21 @@ public class NotificationTests
         ep.Process(Batch(Msg(2, NlmFlags.Request, 7, Ip, w => w.PutString(1, "t"))), Port, events);
         Assert.Equal([T(8), T(5), T(5), T(2), T(15)], Events(events).Select(x => x.H.Type));
     }
+
+    [Fact]
+    public void ABoundChainGoesWithItsRuleUnnotified()
+    {
+        var ep = NewEndpoint();
+        var bound = Msg(3, Create, 4, Ip, w => { w.PutString(1, "t"); w.PutU32Be(10, 4); w.PutU32Be(11, 1); }); // NFT_CHAIN_BINDING
+        var setup = ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c"), bound, AddRule(5, "t", "__chain2", w => Counter(w)),
+            AddRule(6, "t", "c", w => Verdict(w, -3, "__chain2"))), Port); // NFT_JUMP
+        Assert.Empty(setup);
+        var events = new List<NetlinkEvent>();
+        ep.Process(Batch(Msg(8, NlmFlags.Request, 7, Ip, w => { w.PutString(1, "t"); w.PutString(2, "c"); })), Port, events);
+        Assert.Equal([T(8), T(15)], Events(events).Select(x => x.H.Type)); // only the DELRULE, then NEWGEN
+        Assert.Equal(["c"], ep.Ruleset.Tables.Single().Chains.Select(c => c.Name));
+        events.Clear();
+        ep.Process(Batch(Msg(2, NlmFlags.Request, 9, Ip, w => w.PutString(1, "t"))), Port, events);
+        Assert.Equal([T(5), T(2), T(15)], Events(events).Select(x => x.H.Type));
+    }
 }
