@@ -261,7 +261,7 @@ internal sealed partial class Transaction
         foreach (var r in c.Rules)
         {
             var rr = r;
-            Notify((b, h) => Enc.Rule(b, h, t, c, rr, null), (byte)NftMsgType.DelRule, NlmFlags.None);
+            NotifyRuleGone(t, c, rr);
         }
         var emptied = c with { Rules = ImmutableList<RuleRecord>.Empty };
         var t2 = t with { Chains = t.Chains.SetItem(ci, emptied) };

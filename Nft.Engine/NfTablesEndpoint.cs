@@ -13,6 +13,8 @@ public sealed partial class NfTablesEndpoint
 {
     readonly NetnsState _ns;
     readonly object _lock = new();
+    /// <summary>Where the request being processed puts its multicast notifications; null: nobody listens.</summary>
+    List<NetlinkEvent>? _events;
 
     public NfTablesEndpoint() : this(new NfTablesOptions()) { }
 
@@ -51,11 +53,19 @@ public sealed partial class NfTablesEndpoint
         }
     }
 
-    public IReadOnlyList<byte[]> Process(ReadOnlySpan<byte> request, uint portId)
+    public IReadOnlyList<byte[]> Process(ReadOnlySpan<byte> request, uint portId) => Process(request, portId, null);
+
+    /// <summary>
+    /// As <see cref="Process(ReadOnlySpan{byte}, uint)"/>; when <paramref name="events"/> is given (someone
+    /// listens to NFNLGRP_NFTABLES), a commit appends the datagrams the kernel multicasts to the group.
+    /// </summary>
+    public IReadOnlyList<byte[]> Process(ReadOnlySpan<byte> request, uint portId, List<NetlinkEvent>? events)
     {
         var output = new List<byte[]>();
         lock (_lock)
         {
+            _events = events;
+            int eventsBefore = events?.Count ?? 0;
             try
             {
                 _ns.Backend.BeginRequest();
@@ -66,7 +76,12 @@ public sealed partial class NfTablesEndpoint
                 // Last line of defence: the daemon must never fall over on input. Anything that got here
                 // is a bug; the request is refused as a whole.
                 output.Clear();
+                events?.RemoveRange(eventsBefore, events.Count - eventsBefore);
                 output.Add(MalformedError(request, portId, $"bpfilter-nft: internal error: {e.GetType().Name}: {e.Message}"));
+            }
+            finally
+            {
+                _events = null;
             }
         }
         return output;
@@ -312,7 +327,7 @@ public sealed partial class NfTablesEndpoint
                 failed = true;
             }
             if (!failed && commitErr == 0)
-                Commit(tx, output, firstMsg is { } f && f.Header.Has(NlmFlags.Echo) ? f.Header.Seq : null, portId);
+                Commit(tx, output, firstMsg?.Header ?? beginHeader, portId);
         }
         if (commitErr != 0)
             output.Add(ErrorFor(beginBytes, portId, commitErr, commitExtAck, -1));
@@ -422,8 +437,8 @@ public sealed partial class NfTablesEndpoint
         return (tx, outcomes, done, failed);
     }
 
-    /// <param name="genSeq">seq for the NEWGEN echo, or null when the batch's first message asked for no echo</param>
-    void Commit(Transaction tx, List<byte[]> output, uint? genSeq, uint portId)
+    /// <param name="first">the batch's first message after BATCH_BEGIN: its seq and NLM_F_ECHO address NEWGEN</param>
+    void Commit(Transaction tx, List<byte[]> output, NlMsgHeader first, uint portId)
     {
         _ns.Committed = tx.Work;
         if (!tx.Changed)
@@ -432,23 +447,55 @@ public sealed partial class NfTablesEndpoint
         }
         _ns.Backend.Commit();
         do _ns.Generation++; while (_ns.Generation == 0);
-        if (tx.Echoes.Count == 0 && genSeq == null) return;
-        // nft_commit_notify packs notifications for the same requester into shared skbs.
-        var b = new NetlinkWriter(4096);
-        foreach (var (req, encode) in tx.Echoes)
+        bool genReport = first.Has(NlmFlags.Echo);
+        var events = _events;
+        // nf_tables_*_notify builds nothing when nobody listens and the requester asked for no echo.
+        var encoded = new List<(byte[] Bytes, bool Report)>();
+        foreach (var (_, report, encode) in tx.Notifications)
         {
-            int start = b.Length;
-            encode(b, _ns.ResId);
-            if (b.Length > DaemonFrame.DumpChunk && start > 0)
-            {
-                output.Add(b.WrittenSpan[..start].ToArray());
-                var restBytes = b.WrittenSpan[start..].ToArray();
-                b.Clear();
-                b.WriteRaw(restBytes);
-            }
+            if (!report && events == null) continue;
+            var w = new NetlinkWriter(256);
+            encode(w, _ns.ResId);
+            encoded.Add((w.ToArray(), report));
         }
-        // The commit ends with NEWGEN, which reaches the requester when the first message asked for echoes.
-        if (genSeq is uint gs) WriteGen(b, (byte)NftMsgType.NewGen, NlmFlags.None, gs, portId);
-        if (b.Length > 0) output.Add(b.ToArray());
+        // The requester's echo: its notifications, then NEWGEN when the first message asked for echoes.
+        if (genReport || encoded.Any(e => e.Report))
+        {
+            var b = new NetlinkWriter(4096);
+            foreach (var (bytes, report) in encoded)
+            {
+                if (!report) continue;
+                int start = b.Length;
+                b.WriteRaw(bytes);
+                if (b.Length > DaemonFrame.DumpChunk && start > 0)
+                {
+                    output.Add(b.WrittenSpan[..start].ToArray());
+                    b.Clear();
+                    b.WriteRaw(bytes);
+                }
+            }
+            if (genReport) WriteGen(b, (byte)NftMsgType.NewGen, NlmFlags.None, first.Seq, portId);
+            if (b.Length > 0) output.Add(b.ToArray());
+        }
+        if (events == null) return;
+        // nft_commit_notify: consecutive notifications with the same report flag share an skb up to
+        // NLMSG_GOODSIZE; nfnetlink_send multicasts each, leaving out the requester when it was echoed.
+        var m = new NetlinkWriter(4096);
+        bool mReport = false;
+        foreach (var (bytes, report) in encoded)
+        {
+            if (m.Length > 0 && (report != mReport || m.Length + bytes.Length > DaemonFrame.DumpChunk))
+            {
+                events.Add(new NetlinkEvent(m.ToArray(), mReport ? portId : null));
+                m.Clear();
+            }
+            mReport = report;
+            m.WriteRaw(bytes);
+        }
+        if (m.Length > 0) events.Add(new NetlinkEvent(m.ToArray(), mReport ? portId : null));
+        // nf_tables_gen_notify: its own skb, after the changes.
+        var g = new NetlinkWriter(128);
+        WriteGen(g, (byte)NftMsgType.NewGen, NlmFlags.None, first.Seq, portId);
+        events.Add(new NetlinkEvent(g.ToArray(), genReport ? portId : null));
     }
 }

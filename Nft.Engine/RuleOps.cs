@@ -86,7 +86,7 @@ internal sealed partial class Transaction
         {
             var old = rules[oldIndex];
             rules = rules.SetItem(oldIndex, rule);
-            Notify((b, h) => Enc.Rule(b, h, t, chain, old, null), (byte)NftMsgType.DelRule, NlmFlags.None);
+            NotifyRuleGone(t, chain, old);
         }
         else if (_req.Has(NlmFlags.Append))
             rules = oldIndex >= 0 ? rules.Insert(oldIndex + 1, rule) : rules.Add(rule);
@@ -294,7 +294,7 @@ internal sealed partial class Transaction
         {
             var r = c.Rules[i];
             removed.Add(r.Handle);
-            Notify((b, h) => Enc.Rule(b, h, t, c, r, null), (byte)NftMsgType.DelRule, NlmFlags.None);
+            NotifyRuleGone(t, c, r);
         }
         var boundSets = c.Rules.Where(r => removed.Contains(r.Handle))
             .SelectMany(r => r.Expressions).Select(ExprRefs.SetName).OfType<string>().ToHashSet();
@@ -304,6 +304,19 @@ internal sealed partial class Transaction
         foreach (var sn in boundSets)
             if (nt.FindSet(sn) is { IsAnonymous: true } s && SetUse(nt, sn) == 0)
                 nt = nt with { Sets = nt.Sets.Remove(s) };
+        // So do bound chains (jump { ... }), with the chains they bind in turn; the kernel destroys them
+        // at commit without notifying them or their rules.
+        var bound = new Queue<string>(c.Rules.Where(r => removed.Contains(r.Handle))
+            .SelectMany(r => r.Expressions).Select(ExprRefs.ChainTarget).OfType<string>());
+        while (bound.TryDequeue(out var name))
+        {
+            int bi = nt.IndexOfChain(name);
+            if (bi < 0 || (nt.Chains[bi].Flags & (uint)NftChainFlags.Binding) == 0) continue;
+            foreach (var r in nt.Chains[bi].Rules)
+                foreach (var e in r.Expressions)
+                    if (ExprRefs.ChainTarget(e) is string inner) bound.Enqueue(inner);
+            nt = nt with { Chains = nt.Chains.RemoveAt(bi) };
+        }
         PutTable(ti, nt);
         MarkChanged();
     }

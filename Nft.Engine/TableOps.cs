@@ -100,11 +100,13 @@ internal sealed partial class Transaction
     /// <summary>nft_flush_table then nft_deltable: rules, sets, objects, chains, then the table.</summary>
     void FlushAndDeleteTable(TableRecord t)
     {
-        foreach (var c in t.Chains)
+        // nft_flush_table passes over bound chains: they go with their rule, unnotified.
+        static bool Bound(ChainRecord c) => (c.Flags & (uint)NftChainFlags.Binding) != 0;
+        foreach (var c in t.Chains.Where(c => !Bound(c)))
             foreach (var r in c.Rules)
             {
                 var (cc, rr) = (c, r);
-                Notify((b, h) => Enc.Rule(b, h, t, cc, rr, null), (byte)NftMsgType.DelRule, NlmFlags.None);
+                NotifyRuleGone(t, cc, rr);
             }
         foreach (var s in t.Sets)
         {
@@ -117,7 +119,7 @@ internal sealed partial class Transaction
             var oo = o;
             Notify((b, h) => Enc.Object(b, h, t, oo, 0), (byte)NftMsgType.DelObj, NlmFlags.None);
         }
-        foreach (var c in t.Chains)
+        foreach (var c in t.Chains.Where(c => !Bound(c)))
         {
             var cc = c;
             Notify((b, h) => Enc.Chain(b, h, t, cc, 0), (byte)NftMsgType.DelChain, NlmFlags.None);

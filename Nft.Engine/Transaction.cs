@@ -7,7 +7,7 @@ namespace Nft.Engine;
 
 /// <summary>
 /// One batch being prepared: a working snapshot that each message edits, the ids the batch gives to
-/// new objects (NFTA_*_ID), and the notifications to echo if it commits. Nothing here touches the
+/// new objects (NFTA_*_ID), and the notifications it sends if it commits. Nothing here touches the
 /// committed state; the endpoint swaps the snapshot in on commit or drops it on abort.
 /// </summary>
 internal sealed partial class Transaction
@@ -28,7 +28,11 @@ internal sealed partial class Transaction
     /// <summary>Sets created by this batch (handles), for the unbound anonymous set check at commit.</summary>
     readonly HashSet<(byte, string, ulong)> _newSets = new();
 
-    public readonly List<(NlMsgHeader Request, Action<NetlinkWriter, ushort> Encode)> Echoes = new();
+    /// <summary>
+    /// The notifications of this batch in the order nf_tables_commit sends them (one per change, in batch
+    /// order); Report: the message asked for NLM_F_ECHO, so its requester gets it too (ctx->report).
+    /// </summary>
+    public readonly List<(NlMsgHeader Request, bool Report, Action<NetlinkWriter, ushort> Encode)> Notifications = new();
     public bool Changed { get; private set; }
     public bool StructureChanged { get; private set; }
     /// <summary>Elements this batch added to and removed from sets that existed before it, per set.</summary>
@@ -104,13 +108,28 @@ internal sealed partial class Transaction
 
     bool Echo => _req.Has(NlmFlags.Echo);
 
-    /// <summary>Queues the notification the kernel sends for this message's change (only echoed).</summary>
+    /// <summary>
+    /// Queues the notification the kernel sends for this message's change: to NFNLGRP_NFTABLES listeners,
+    /// and echoed to the requester when it asked for NLM_F_ECHO. Encoded only at commit, and only if wanted.
+    /// </summary>
     void Notify(Action<NetlinkWriter, NftEncoder.Header> encode, byte msg, NlmFlags flags)
     {
-        if (!Echo) return;
         var req = _req;
         uint port = PortId;
-        Echoes.Add((req, (b, resId) => encode(b, new NftEncoder.Header(msg, flags, req.Seq, port, resId))));
+        Notifications.Add((req, Echo, (b, resId) => encode(b, new NftEncoder.Header(msg, flags, req.Seq, port, resId))));
+    }
+
+    /// <summary>
+    /// DELRULE, then DELSET for each anonymous set the rule was bound to: nf_tables_commit releases the rule's
+    /// expressions right after notifying it, and nf_tables_unbind_set notifies an anonymous set losing its binding.
+    /// </summary>
+    void NotifyRuleGone(TableRecord t, ChainRecord c, RuleRecord r)
+    {
+        Notify((b, h) => Enc.Rule(b, h, t, c, r, null), (byte)NftMsgType.DelRule, NlmFlags.None);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var e in r.Expressions)
+            if (ExprRefs.SetName(e) is string name && seen.Add(name) && t.Sets.FirstOrDefault(x => x.Name == name) is { IsAnonymous: true } set)
+                Notify((b, h) => Enc.Set(b, h, t, set), (byte)NftMsgType.DelSet, NlmFlags.None);
     }
 
     NlmFlags CreateExcl => _req.Flags & (NlmFlags.Create | NlmFlags.Excl);

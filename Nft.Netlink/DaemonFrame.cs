@@ -18,6 +18,41 @@ public static class DaemonFrame
     /// <summary>Dump datagrams are cut near this size, as the kernel's netlink_dump fills skbs.</summary>
     public const int DumpChunk = 16384;
 
+    /// <summary>
+    /// Control request of the interposer, never a kernel message (types below NLMSG_MIN_TYPE are netlink's
+    /// own): an nlmsghdr of this type and a u32 group mask (bit g-1 for group g, as sockaddr_nl.nl_groups),
+    /// the socket's multicast memberships. Answered by a frame holding one 4-byte datagram: 0 or an errno.
+    /// From then on the connection also carries event frames, unasked: the datagrams of one multicast, or
+    /// none when events were lost (the subscriber's ENOBUFS). The interposer gives events their own connection.
+    /// </summary>
+    public const ushort GroupsType = 0x0F;
+
+    public static bool TryReadGroups(ReadOnlySpan<byte> payload, out uint groups)
+    {
+        groups = 0;
+        if (payload.Length != NlMsgHeader.Size + 4) return false;
+        var h = NlMsgHeader.Read(payload);
+        if (h.Type != GroupsType || h.Length != payload.Length) return false;
+        groups = BinaryPrimitives.ReadUInt32LittleEndian(payload[NlMsgHeader.Size..]);
+        return true;
+    }
+
+    public static byte[] GroupsRequest(uint groups)
+    {
+        var b = new byte[NlMsgHeader.Size + 4];
+        BinaryPrimitives.WriteUInt32LittleEndian(b, (uint)b.Length);
+        BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(4), GroupsType);
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(NlMsgHeader.Size), groups);
+        return b;
+    }
+
+    public static byte[] GroupsAnswer(int errno)
+    {
+        var b = new byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(b, errno);
+        return b;
+    }
+
     public static bool TryReadRequest(ref ReadOnlySequence<byte> buffer, out uint portId, out byte[] payload)
     {
         portId = 0;

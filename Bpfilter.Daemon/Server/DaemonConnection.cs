@@ -16,10 +16,13 @@ internal sealed class DaemonConnection
     readonly Func<ReadOnlyMemory<byte>, uint, IReadOnlyList<byte[]>> _dispatch;
     readonly Action<string> _log;
     readonly ServerLimits _limits;
+    readonly EventSubscribers? _subscribers;
 
     public DaemonConnection(Socket socket, PeerCredentials peer,
-        Func<ReadOnlyMemory<byte>, uint, IReadOnlyList<byte[]>> dispatch, Action<string> log, ServerLimits? limits = null)
+        Func<ReadOnlyMemory<byte>, uint, IReadOnlyList<byte[]>> dispatch, Action<string> log, ServerLimits? limits = null,
+        EventSubscribers? subscribers = null)
     {
+        _subscribers = subscribers;
         _limits = limits ?? ServerLimits.Default;
         _socket = socket;
         _peer = peer;
@@ -54,6 +57,11 @@ internal sealed class DaemonConnection
                         {
                             replies.ReturnSpace();
                             break;
+                        }
+                        if (DaemonFrame.TryReadGroups(payload, out uint groups))
+                        {
+                            replies.Add([DaemonFrame.GroupsAnswer(Subscribe(replies, portId, groups))], payload, portId);
+                            continue;
                         }
                         bool fitted = replies.Add(Serve(payload, portId), payload, portId);
                         if (!fitted && !overflowing)
@@ -97,6 +105,7 @@ internal sealed class DaemonConnection
         }
         finally
         {
+            _subscribers?.Remove(replies);
             await stopWriting.CancelAsync().ConfigureAwait(false);
             try { await writing.ConfigureAwait(false); } catch (Exception) { /* reported above or peer gone */ }
             await reader.CompleteAsync().ConfigureAwait(false);
@@ -122,6 +131,19 @@ internal sealed class DaemonConnection
         {
             replies.WriterGone(); // a reader waiting for space must not wait for a writer that left
         }
+    }
+
+    /// <summary>
+    /// NETLINK_ADD_MEMBERSHIP / bind nl_groups: netfilter groups need CAP_NET_ADMIN (netlink_bind refuses
+    /// others with EPERM). Only NFNLGRP_NFTABLES carries events; NFNLGRP_NFTRACE is accepted and stays silent.
+    /// </summary>
+    int Subscribe(ReplyQueue replies, uint portId, uint groups)
+    {
+        if (!_peer.NetAdmin) return Errno.EPERM;
+        if (_subscribers == null) return Errno.EOPNOTSUPP;
+        _subscribers.Set(replies, portId, groups);
+        _log($"{this}: port {portId} event groups 0x{groups:x}");
+        return 0;
     }
 
     IReadOnlyList<byte[]> Serve(byte[] payload, uint portId)

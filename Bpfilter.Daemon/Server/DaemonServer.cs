@@ -22,6 +22,7 @@ public sealed class DaemonServer : IAsyncDisposable
     readonly object _gate = new();
     readonly CancellationTokenSource _stop = new();
     readonly HashSet<Task> _connections = [];
+    readonly EventSubscribers _subscribers = new();
     Socket? _listener;
     Task? _acceptLoop;
 
@@ -126,7 +127,7 @@ public sealed class DaemonServer : IAsyncDisposable
                 {
                     ports.Add(portId);
                     return Dispatch(request, portId);
-                }, _log, _limits).RunAsync(ct).ConfigureAwait(false);
+                }, _log, _limits, _subscribers).RunAsync(ct).ConfigureAwait(false);
             }
             finally
             {
@@ -145,7 +146,14 @@ public sealed class DaemonServer : IAsyncDisposable
 
     IReadOnlyList<byte[]> Dispatch(ReadOnlyMemory<byte> request, uint portId)
     {
-        lock (_gate) return _endpoint.Process(request.Span, portId);
+        lock (_gate)
+        {
+            // Events leave under the gate, so every subscriber sees the commits in order.
+            var events = _subscribers.HasListeners ? new List<Nft.Engine.NetlinkEvent>() : null;
+            var replies = _endpoint.Process(request.Span, portId, events);
+            if (events is { Count: > 0 }) _subscribers.Publish(events);
+            return replies;
+        }
     }
 
     /// <summary>Stops accepting, closes every connection and removes the socket file.</summary>

@@ -9,5 +9,8 @@ public sealed class EngineEndpoint(NfTablesEndpoint engine) : INetlinkEndpoint
 
     public IReadOnlyList<byte[]> Process(ReadOnlySpan<byte> request, uint portId) => engine.Process(request, portId);
 
+    public IReadOnlyList<byte[]> Process(ReadOnlySpan<byte> request, uint portId, List<NetlinkEvent>? events) =>
+        engine.Process(request, portId, events);
+
     public void Release(uint portId) => engine.ReleasePort(portId);
 }

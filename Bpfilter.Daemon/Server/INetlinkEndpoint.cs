@@ -9,6 +9,10 @@ public interface INetlinkEndpoint
 {
     IReadOnlyList<byte[]> Process(ReadOnlySpan<byte> request, uint portId);
 
+    /// <summary>As <see cref="Process(ReadOnlySpan{byte}, uint)"/>; a non-null <paramref name="events"/> (someone
+    /// listens to NFNLGRP_NFTABLES) receives the datagrams a commit multicasts. Endpoints without events ignore it.</summary>
+    IReadOnlyList<byte[]> Process(ReadOnlySpan<byte> request, uint portId, List<Nft.Engine.NetlinkEvent>? events) => Process(request, portId);
+
     /// <summary>The requester's socket closed (the kernel's NETLINK_URELEASE): release what that port owned.</summary>
     void Release(uint portId) { }
 }

@@ -9,11 +9,13 @@ namespace Bpfilter.Daemon.Server;
 /// </summary>
 internal sealed class ReplyQueue(ServerLimits limits)
 {
-    readonly Queue<(IReadOnlyList<byte[]> Datagrams, long Bytes)> _frames = new();
+    readonly Queue<(IReadOnlyList<byte[]> Datagrams, long Bytes, bool IsEvent)> _frames = new();
     readonly SemaphoreSlim _ready = new(0);
     readonly SemaphoreSlim _space = new(limits.MaxQueuedReplies);
     long _bytes;
     bool _complete;
+    int _events;
+    bool _overrunQueued;
 
     public long QueuedBytes { get { lock (_frames) return _bytes; } }
 
@@ -51,11 +53,44 @@ internal sealed class ReplyQueue(ServerLimits limits)
                 size = 0; // the error stands in for a lost reply: it is not counted against the buffer
                 foreach (var d in datagrams) size += d.Length;
             }
-            _frames.Enqueue((datagrams, size));
+            _frames.Enqueue((datagrams, size, false));
             _bytes += size;
         }
         _ready.Release();
         return fits;
+    }
+
+    /// <summary>
+    /// Queues one multicast datagram list for a subscriber. It never waits: past the byte or frame bound the
+    /// event is dropped and an empty frame (lost events: ENOBUFS at the subscriber) is queued once until
+    /// written, as netlink_broadcast drops for a full receiver and sets its sk_err. Returns false when dropped.
+    /// </summary>
+    public bool AddEvent(IReadOnlyList<byte[]> datagrams)
+    {
+        long size = 0;
+        foreach (var d in datagrams) size += d.Length;
+        lock (_frames)
+        {
+            if (_complete) return false;
+            bool fits = _events < limits.MaxQueuedReplies && (_bytes == 0 || _bytes + size <= limits.MaxQueuedReplyBytes);
+            if (!fits)
+            {
+                if (_overrunQueued) return false;
+                _overrunQueued = true;
+                datagrams = [];
+                size = 0;
+            }
+            _frames.Enqueue((datagrams, size, true));
+            _bytes += size;
+            _events++;
+            if (!fits)
+            {
+                _ready.Release();
+                return false;
+            }
+        }
+        _ready.Release();
+        return true;
     }
 
     /// <summary>The next frame to write, null once completed and drained; it stays counted until <see cref="Written"/>.</summary>
@@ -72,8 +107,19 @@ internal sealed class ReplyQueue(ServerLimits limits)
     /// <summary>The frame returned by <see cref="TakeAsync"/> reached the socket.</summary>
     public void Written()
     {
-        lock (_frames) _bytes -= _frames.Dequeue().Bytes;
-        _space.Release();
+        bool reply;
+        lock (_frames)
+        {
+            var f = _frames.Dequeue();
+            _bytes -= f.Bytes;
+            reply = !f.IsEvent;
+            if (f.IsEvent)
+            {
+                _events--;
+                if (f.Datagrams.Count == 0) _overrunQueued = false;
+            }
+        }
+        if (reply) _space.Release(); // events never took reader space
     }
 
     /// <summary>NLMSG_ERROR ENOBUFS for the first message of the request, as a full netlink receiver reports the loss.</summary>

@@ -12,6 +12,11 @@
  * Framing (Nft.Netlink/DaemonFrame.cs), little-endian:
  *   request: u32 len, u32 portid, len bytes (what nft passed to one send call)
  *   reply:   u32 len, u32 count, count x (u32 dlen, dlen bytes)
+ *
+ * Multicast groups (nft monitor): the first membership opens a second daemon connection for events,
+ * sends the group mask on it (a GROUPS control message, answered with an errno) and starts a thread
+ * that queues each event frame's datagrams like replies; an event frame without datagrams means the
+ * daemon dropped events for this socket, reported as ENOBUFS by the next receive, as netlink does.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -20,6 +25,7 @@
 #include <linux/netlink.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +46,13 @@
 #ifndef NETLINK_CAP_ACK
 #define NETLINK_CAP_ACK 10
 #endif
+#ifndef NETLINK_ADD_MEMBERSHIP
+#define NETLINK_ADD_MEMBERSHIP 1
+#endif
+#ifndef NETLINK_DROP_MEMBERSHIP
+#define NETLINK_DROP_MEMBERSHIP 2
+#endif
+#define BFNFT_GROUPS_TYPE 0x0F /* DaemonFrame.GroupsType */
 #ifndef NETLINK_GET_STRICT_CHK
 #define NETLINK_GET_STRICT_CHK 12
 #endif
@@ -70,6 +83,9 @@ struct nlsock {
 	int bound;
 	int token; /* a token byte is sitting in fd's receive buffer */
 	int closed; /* closed by the application: the struct stays as a tombstone (see destroy) */
+	int events; /* event connection to bpfilterd (nonzero groups), -1 when none; its thread closes it */
+	int events_err; /* events were lost: the next receive fails with this errno (ENOBUFS) */
+	size_t qbytes; /* bytes queued (not yet handed out): events past SO_RCVBUF are dropped */
 	int opt[BFNFT_NOPT];
 	struct dgram *head, *tail;
 	pthread_mutex_t io; /* serializes request/reply round trips on this socket */
@@ -198,16 +214,18 @@ static void free_queue(struct nlsock *s)
 		d = n;
 	}
 	s->head = s->tail = NULL;
+	s->qbytes = 0;
 }
 
 /* Keeps fd readable exactly while datagrams are queued. Caller holds table_lock. */
 static void sync_token_locked(struct nlsock *s)
 {
 	char c = 0;
-	if (s->head && !s->token) {
+	int readable = s->head || s->events_err;
+	if (readable && !s->token) {
 		if (syscall(SYS_sendto, s->peer, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0) == 1)
 			s->token = 1;
-	} else if (!s->head && s->token) {
+	} else if (!readable && s->token) {
 		if (syscall(SYS_recvfrom, s->fd, &c, 1, MSG_DONTWAIT, NULL, NULL) == 1)
 			s->token = 0;
 	}
@@ -263,6 +281,7 @@ static int open_netfilter_socket(int type)
 	s->fd = sv[0];
 	s->peer = sv[1];
 	s->daemon = d;
+	s->events = -1;
 	pthread_mutex_init(&s->io, NULL);
 	pthread_mutex_lock(&table_lock);
 	s->next = table;
@@ -295,6 +314,8 @@ static void destroy(int fd)
 	pthread_mutex_lock(&table_lock);
 	s->closed = 1;
 	free_queue(s);
+	if (s->events >= 0)
+		syscall(SYS_shutdown, s->events, SHUT_RDWR); /* its thread sees EOF and closes it */
 	pthread_mutex_unlock(&table_lock);
 	syscall(SYS_shutdown, s->fd, SHUT_RDWR); /* wakes a reader blocked in poll on fd */
 	sys_close(s->daemon);
@@ -400,6 +421,7 @@ static ssize_t nl_send(struct nlsock *s, const struct iovec *iov, size_t iovcnt,
 	}
 
 	struct dgram *first = NULL, *last = NULL;
+	size_t added = 0;
 	ssize_t ret = -1;
 	unsigned char hdr[8];
 	pthread_mutex_lock(&s->io);
@@ -437,6 +459,7 @@ static ssize_t nl_send(struct nlsock *s, const struct iovec *iov, size_t iovcnt,
 		d->next = NULL;
 		d->off = 0;
 		d->len = adjust_errors(s, d->data, dl);
+		added += d->len;
 		if (last)
 			last->next = d;
 		else
@@ -454,6 +477,7 @@ static ssize_t nl_send(struct nlsock *s, const struct iovec *iov, size_t iovcnt,
 		else
 			s->head = first;
 		s->tail = last;
+		s->qbytes += added;
 	}
 	sync_token_locked(s);
 	pthread_mutex_unlock(&table_lock);
@@ -518,6 +542,15 @@ static ssize_t nl_recv(struct nlsock *s, struct iovec *iov, size_t iovcnt, int f
 			errno = EBADF;
 			return -1;
 		}
+		if (s->events_err) {
+			/* As sock_error in netlink_recvmsg: a lost-events error comes before queued data. */
+			int e = s->events_err;
+			s->events_err = 0;
+			sync_token_locked(s);
+			pthread_mutex_unlock(&table_lock);
+			errno = e;
+			return -1;
+		}
 		struct dgram *d = s->head;
 		if (d) {
 			size_t avail = d->len - d->off, give = avail, whole = avail;
@@ -545,9 +578,11 @@ static ssize_t nl_recv(struct nlsock *s, struct iovec *iov, size_t iovcnt, int f
 					s->head = d->next;
 					if (!s->head)
 						s->tail = NULL;
+					s->qbytes -= avail;
 					free(d);
 				} else {
 					d->off += whole;
+					s->qbytes -= whole;
 				}
 				sync_token_locked(s);
 			}
@@ -574,6 +609,194 @@ static ssize_t nl_recv(struct nlsock *s, struct iovec *iov, size_t iovcnt, int f
 	}
 }
 
+/* ---------- multicast groups: an event connection and its reader thread ---------- */
+
+static int connect_daemon(void)
+{
+	const char *path = socket_path();
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	int d = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (d < 0)
+		return -1;
+	if (syscall(SYS_connect, d, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+		sys_close(d);
+		errno = e;
+		return -1;
+	}
+	return d;
+}
+
+static int send_groups(int fd, uint32_t portid, uint32_t groups)
+{
+	unsigned char f[8 + NLMSG_HDRLEN + 4];
+	memset(f, 0, sizeof(f));
+	wr32(f, NLMSG_HDRLEN + 4);
+	wr32(f + 4, portid);
+	wr32(f + 8, NLMSG_HDRLEN + 4);
+	wr16(f + 12, BFNFT_GROUPS_TYPE);
+	wr32(f + 8 + NLMSG_HDRLEN, groups);
+	return write_all(fd, f, sizeof(f));
+}
+
+/* Reads the event stream until it ends: datagrams are queued as replies are, an empty frame is ENOBUFS. */
+static void *event_reader(void *arg)
+{
+	struct nlsock *s = arg;
+	int fd;
+	pthread_mutex_lock(&table_lock);
+	fd = s->events;
+	pthread_mutex_unlock(&table_lock);
+	for (;;) {
+		unsigned char hdr[8];
+		if (read_all(fd, hdr, 8) < 0)
+			break;
+		uint32_t blen = rd32(hdr), count = rd32(hdr + 4);
+		if (blen > BFNFT_MAX_REPLY || count > blen / 4)
+			break;
+		unsigned char *body = malloc(blen ? blen : 1);
+		if (!body || read_all(fd, body, blen) < 0) {
+			free(body);
+			break;
+		}
+		struct dgram *first = NULL, *last = NULL;
+		size_t pos = 0, added = 0;
+		int ok = 1;
+		for (uint32_t i = 0; i < count && ok; i++) {
+			uint32_t dl = pos + 4 <= blen ? rd32(body + pos) : 0;
+			if (pos + 4 > blen || dl > blen - pos - 4) {
+				ok = 0;
+				break;
+			}
+			pos += 4;
+			/* A 4-byte datagram answers a later GROUPS change: nothing to deliver. */
+			if (dl >= NLMSG_HDRLEN) {
+				struct dgram *d = malloc(sizeof(*d) + dl);
+				if (!d) {
+					ok = 0;
+					break;
+				}
+				memcpy(d->data, body + pos, dl);
+				d->next = NULL;
+				d->off = 0;
+				d->len = dl;
+				added += dl;
+				if (last)
+					last->next = d;
+				else
+					first = d;
+				last = d;
+			}
+			pos += dl;
+		}
+		free(body);
+		/* As netlink_broadcast_deliver: past the receive buffer (nft monitor sets 16 MiB) an event is
+		 * dropped and the reader learns it with ENOBUFS; events never pile up in memory unbounded. */
+		int rcvbuf = 0;
+		socklen_t rl = sizeof(rcvbuf);
+		if (syscall(SYS_getsockopt, s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &rl) < 0 || rcvbuf <= 0)
+			rcvbuf = 1 << 20;
+		pthread_mutex_lock(&table_lock);
+		if (!s->closed) {
+			if (count == 0 || (first && s->qbytes > (size_t)rcvbuf)) {
+				s->events_err = ENOBUFS;
+			} else if (first) {
+				if (s->tail)
+					s->tail->next = first;
+				else
+					s->head = first;
+				s->tail = last;
+				s->qbytes += added;
+				first = NULL;
+			}
+			sync_token_locked(s);
+		}
+		pthread_mutex_unlock(&table_lock);
+		while (first) {
+			struct dgram *n = first->next;
+			free(first);
+			first = n;
+		}
+		if (!ok)
+			break;
+	}
+	pthread_mutex_lock(&table_lock);
+	s->events = -1;
+	sys_close(fd);
+	pthread_mutex_unlock(&table_lock);
+	return NULL;
+}
+
+/* Sets the socket's memberships (nl_groups bits). The first opens the event connection and waits for the
+ * daemon's answer, so events committed after setsockopt returns are delivered, as with the kernel. */
+static int set_groups(struct nlsock *s, uint32_t groups)
+{
+	int rc = 0;
+	pthread_mutex_lock(&s->io);
+	pthread_mutex_lock(&table_lock);
+	autobind_locked(s);
+	uint32_t portid = s->portid;
+	int ev = s->events, closed = s->closed;
+	pthread_mutex_unlock(&table_lock);
+	if (closed) {
+		errno = EBADF;
+		rc = -1;
+	} else if (ev >= 0) {
+		/* The reader thread consumes the answer. */
+		if (send_groups(ev, portid, groups) < 0)
+			rc = -1;
+	} else if (groups != 0) {
+		int d = connect_daemon();
+		unsigned char a[16];
+		if (d < 0 || send_groups(d, portid, groups) < 0 || read_all(d, a, sizeof(a)) < 0) {
+			int e = d < 0 ? errno : ECONNRESET;
+			if (d >= 0)
+				sys_close(d);
+			errno = e;
+			rc = -1;
+		} else if (rd32(a) != 8 || rd32(a + 4) != 1 || rd32(a + 8) != 4 || rd32(a + 12) != 0) {
+			int e = rd32(a + 4) == 1 && rd32(a + 8) == 4 ? (int)rd32(a + 12) : EPROTO;
+			sys_close(d);
+			errno = e;
+			rc = -1;
+		} else {
+			pthread_t t;
+			pthread_attr_t attr;
+			sigset_t all, old;
+			pthread_mutex_lock(&table_lock);
+			s->events = d;
+			pthread_mutex_unlock(&table_lock);
+			pthread_attr_init(&attr);
+			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			sigfillset(&all);
+			pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with nft's own threads */
+			int err = pthread_create(&t, &attr, event_reader, s);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			pthread_attr_destroy(&attr);
+			if (err) {
+				pthread_mutex_lock(&table_lock);
+				s->events = -1;
+				pthread_mutex_unlock(&table_lock);
+				sys_close(d);
+				errno = err;
+				rc = -1;
+			}
+		}
+	}
+	if (rc == 0) {
+		pthread_mutex_lock(&table_lock);
+		s->groups = groups;
+		pthread_mutex_unlock(&table_lock);
+	}
+	pthread_mutex_unlock(&s->io);
+	return rc;
+}
+
 /* ---------- interposed entry points ---------- */
 
 int socket(int domain, int type, int protocol)
@@ -596,12 +819,6 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = EINVAL;
 		return -1;
 	}
-	if (nl->nl_groups) {
-		/* Multicast events (nft monitor) do not travel over the request/reply framing. */
-		fprintf(stderr, "bfnft: netlink event groups (nft monitor) are not supported by bpfilterd\n");
-		errno = EOPNOTSUPP;
-		return -1;
-	}
 	int rc = 0;
 	pthread_mutex_lock(&table_lock);
 	if (nl->nl_pid) {
@@ -618,7 +835,11 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	} else {
 		autobind_locked(s);
 	}
+	uint32_t groups = s->groups;
 	pthread_mutex_unlock(&table_lock);
+	/* netlink_bind replaces the first 32 groups with nl_groups. */
+	if (rc == 0 && (nl->nl_groups || groups))
+		rc = set_groups(s, nl->nl_groups);
 	return rc;
 }
 
@@ -688,10 +909,22 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		resolve_setsockopt();
 		return REAL(setsockopt)(fd, level, name, val, len);
 	}
-	if (name == NETLINK_ADD_MEMBERSHIP) {
-		fprintf(stderr, "bfnft: netlink event groups (nft monitor) are not supported by bpfilterd\n");
-		errno = EOPNOTSUPP;
-		return -1;
+	if (name == NETLINK_ADD_MEMBERSHIP || name == NETLINK_DROP_MEMBERSHIP) {
+		unsigned int g;
+		if (!val || len < sizeof(int)) {
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(&g, val, sizeof(g));
+		if (g == 0 || g > 32) { /* beyond nfnetlink's groups (NFNLGRP_MAX) */
+			errno = EINVAL;
+			return -1;
+		}
+		pthread_mutex_lock(&table_lock);
+		uint32_t groups = s->groups;
+		pthread_mutex_unlock(&table_lock);
+		groups = name == NETLINK_ADD_MEMBERSHIP ? groups | (1u << (g - 1)) : groups & ~(1u << (g - 1));
+		return set_groups(s, groups);
 	}
 	if (name <= 0 || name >= BFNFT_NOPT) {
 		errno = ENOPROTOOPT;

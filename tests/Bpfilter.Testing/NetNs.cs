@@ -56,6 +56,20 @@ public sealed partial class NetNs : IDisposable
         return ProcessRunner.Run("ip", all, stdin, timeout ?? TimeSpan.FromMinutes(3));
     }
 
+    /// <summary>Starts a program inside the namespace and leaves it running (e.g. `nft monitor`).</summary>
+    public BackgroundProcess Start(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null)
+    {
+        var all = new List<string> { "netns", "exec", Name };
+        if (env != null)
+        {
+            all.Add("env");
+            all.AddRange(env.Select(kv => $"{kv.Key}={kv.Value}"));
+        }
+        all.Add(file);
+        all.AddRange(args);
+        return BackgroundProcess.Start("ip", all);
+    }
+
     /// <summary>`ip -n NAME ARGS`, throwing unless it succeeds; for setup commands.</summary>
     public string Ip(params string[] args) => ProcessRunner.Check("ip", ["-n", Name, .. args]);
 

@@ -7,6 +7,10 @@ public interface INftTarget : IDisposable
     ProcessResult Nft(IReadOnlyList<string> args, string? stdin);
     /// <summary>Empty when healthy; otherwise why the target broke (e.g. the daemon died), with its log.</summary>
     string Health();
+    /// <summary>Starts nft (e.g. `monitor`) and leaves it running.</summary>
+    BackgroundProcess StartNft(IReadOnlyList<string> args);
+    /// <summary>How many sockets are members of NFNLGRP_NFTABLES (nft monitor has subscribed once counted).</summary>
+    int NftablesListeners();
 }
 
 /// <summary>The unmodified nft against the kernel.</summary>
@@ -16,6 +20,16 @@ public sealed class KernelTarget : INftTarget
     public string Label => $"kernel ({_ns.Name})";
     public ProcessResult Nft(IReadOnlyList<string> args, string? stdin) => _ns.Exec("nft", args, stdin);
     public string Health() => "";
+    public BackgroundProcess StartNft(IReadOnlyList<string> args) => _ns.Start("nft", args);
+
+    /// <summary>/proc/net/netlink of the namespace: NETLINK_NETFILTER (12) sockets with group 7's bit (0x40).</summary>
+    public int NftablesListeners()
+    {
+        var lines = _ns.Exec("cat", ["/proc/net/netlink"]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1);
+        return lines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Count(f => f.Length > 3 && f[1] == "12" && (Convert.ToUInt32(f[3], 16) & 0x40) != 0);
+    }
+
     public void Dispose() => _ns.Dispose();
 }
 
@@ -45,6 +59,14 @@ public sealed class DaemonTarget : INftTarget
         _ns.Exec(_bfnft, args, stdin, env: new Dictionary<string, string> { ["BFNFT_SOCKET"] = _daemon.SocketPath });
 
     public string Health() => _daemon.IsAlive ? "" : $"bpfilterd died; its log:\n{_daemon.Log}";
+
+    public BackgroundProcess StartNft(IReadOnlyList<string> args) =>
+        _ns.Start(_bfnft, args, new Dictionary<string, string> { ["BFNFT_SOCKET"] = _daemon.SocketPath });
+
+    /// <summary>Subscriptions the daemon logged ("port N event groups 0x..") that include NFNLGRP_NFTABLES.</summary>
+    public int NftablesListeners() =>
+        System.Text.RegularExpressions.Regex.Matches(_daemon.Log, @"event groups 0x([0-9a-f]+)")
+            .Count(m => (Convert.ToUInt32(m.Groups[1].Value, 16) & 0x40) != 0);
 
     /// <summary>
     /// Tables of the kernel's own nf_tables in the daemon's namespace, read with the plain nft. The

@@ -1,0 +1,58 @@
+using Nft.Engine;
+using Nft.Netlink;
+
+namespace Bpfilter.Daemon.Server;
+
+/// <summary>
+/// The connections subscribed to nfnetlink multicast groups (an `nft monitor` socket's memberships) and the
+/// delivery of each commit's events to them. Delivery never waits: each subscriber has its own bounded
+/// queue, and one that does not read loses events (ENOBUFS) without slowing anyone else.
+/// </summary>
+internal sealed class EventSubscribers
+{
+    readonly object _lock = new();
+    readonly Dictionary<ReplyQueue, (uint PortId, uint Groups)> _members = new();
+    volatile int _listeners;
+
+    const uint NftablesBit = 1u << (NetlinkEvent.GroupNftables - 1);
+
+    /// <summary>nfnetlink_has_listeners(NFNLGRP_NFTABLES): whether a commit needs to build events at all.</summary>
+    public bool HasListeners => _listeners > 0;
+
+    /// <summary>Sets a connection's memberships (as nl_groups bits); 0 drops it.</summary>
+    public void Set(ReplyQueue queue, uint portId, uint groups)
+    {
+        lock (_lock)
+        {
+            if (groups == 0) _members.Remove(queue);
+            else _members[queue] = (portId, groups);
+            Recount();
+        }
+    }
+
+    public void Remove(ReplyQueue queue)
+    {
+        lock (_lock)
+        {
+            _members.Remove(queue);
+            Recount();
+        }
+    }
+
+    void Recount() => _listeners = _members.Values.Count(m => (m.Groups & NftablesBit) != 0);
+
+    /// <summary>Hands each event to every NFNLGRP_NFTABLES member but the port it excludes, in order.</summary>
+    public void Publish(IReadOnlyList<NetlinkEvent> events)
+    {
+        lock (_lock)
+        {
+            foreach (var (queue, m) in _members)
+            {
+                if ((m.Groups & NftablesBit) == 0) continue;
+                foreach (var e in events)
+                    if (e.ExcludePort != m.PortId)
+                        queue.AddEvent([e.Datagram]);
+            }
+        }
+    }
+}
