@@ -27,12 +27,19 @@ public static class DaemonFrame
     /// </summary>
     public const ushort GroupsType = 0x0F;
 
+    /// <summary>
+    /// nlmsg_seq and nlmsg_pid of a GROUPS request: a client's own message of type 0x0F (which the kernel
+    /// ignores, below NLMSG_MIN_TYPE) must reach the engine and be answered as the kernel would, so the
+    /// control request is told apart by these too.
+    /// </summary>
+    public const uint GroupsSeq = 0x544E4642, GroupsPid = 0xFFFFFFFF; // "BFNT"
+
     public static bool TryReadGroups(ReadOnlySpan<byte> payload, out uint groups)
     {
         groups = 0;
         if (payload.Length != NlMsgHeader.Size + 4) return false;
         var h = NlMsgHeader.Read(payload);
-        if (h.Type != GroupsType || h.Length != payload.Length) return false;
+        if (h.Type != GroupsType || h.Length != payload.Length || h.Seq != GroupsSeq || h.Pid != GroupsPid) return false;
         groups = BinaryPrimitives.ReadUInt32LittleEndian(payload[NlMsgHeader.Size..]);
         return true;
     }
@@ -42,6 +49,8 @@ public static class DaemonFrame
         var b = new byte[NlMsgHeader.Size + 4];
         BinaryPrimitives.WriteUInt32LittleEndian(b, (uint)b.Length);
         BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(4), GroupsType);
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(8), GroupsSeq);
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(12), GroupsPid);
         BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(NlMsgHeader.Size), groups);
         return b;
     }

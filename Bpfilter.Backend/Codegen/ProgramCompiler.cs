@@ -65,7 +65,7 @@ public sealed partial class ProgramCompiler
             NetfilterHook n => new NetfilterFlavor(ipv6, n.Point),
             _ => throw new CodegenException($"unsupported hook {hook}"),
         };
-        var ordered = chains.OrderBy(c => c.Priority).ToList();
+        var ordered = Enforcement.AttachUnit.RunOrder(chains);
         var compiler = new ProgramCompiler(ruleset, flavor);
         var insns = compiler.Emit(ordered);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };

@@ -15,6 +15,14 @@ public sealed record AttachUnit(string Key, Hook Hook, bool Ipv6, IReadOnlyList<
     /// <summary>NFPROTO_IPV4 or NFPROTO_IPV6 for netfilter units.</summary>
     public int ProtocolFamily => Ipv6 ? 10 : 2;
 
+    /// <summary>
+    /// The order a hook runs its chains in: by priority, and among equal priorities the one registered
+    /// last first, as nf_hook_entries_grow inserts a new hook before the first one whose priority is not
+    /// lower (the chains come in creation order).
+    /// </summary>
+    public static List<BaseChain> RunOrder(IEnumerable<BaseChain> chains) =>
+        chains.Select((c, i) => (Chain: c, Index: i)).OrderBy(x => x.Chain.Priority).ThenByDescending(x => x.Index).Select(x => x.Chain).ToList();
+
     public static List<AttachUnit> Group(Ruleset ruleset)
     {
         var order = new List<string>();
@@ -42,7 +50,7 @@ public sealed record AttachUnit(string Key, Hook Hook, bool Ipv6, IReadOnlyList<
             }
             else Add(c.Hook.AttachPoint, c.Hook, false, c);
         }
-        // OrderBy is stable: equal priorities keep creation order.
+        // OrderBy is stable: equal priorities keep creation order (the compiler runs them as the kernel would, RunOrder).
         return order.Select(k => new AttachUnit(k, units[k].Hook, units[k].Ipv6, units[k].Chains.OrderBy(c => c.Priority).ToList())).ToList();
     }
 

@@ -53,6 +53,8 @@
 #define NETLINK_DROP_MEMBERSHIP 2
 #endif
 #define BFNFT_GROUPS_TYPE 0x0F /* DaemonFrame.GroupsType */
+#define BFNFT_GROUPS_SEQ 0x544E4642u /* DaemonFrame.GroupsSeq: tells the request from a client's own type-0x0F message */
+#define BFNFT_GROUPS_PID 0xFFFFFFFFu /* DaemonFrame.GroupsPid */
 #ifndef NETLINK_GET_STRICT_CHK
 #define NETLINK_GET_STRICT_CHK 12
 #endif
@@ -640,6 +642,8 @@ static int send_groups(int fd, uint32_t portid, uint32_t groups)
 	wr32(f + 4, portid);
 	wr32(f + 8, NLMSG_HDRLEN + 4);
 	wr16(f + 12, BFNFT_GROUPS_TYPE);
+	wr32(f + 16, BFNFT_GROUPS_SEQ);
+	wr32(f + 20, BFNFT_GROUPS_PID);
 	wr32(f + 8 + NLMSG_HDRLEN, groups);
 	return write_all(fd, f, sizeof(f));
 }
