@@ -19,8 +19,10 @@ public sealed partial class ProgramCompiler
             throw new CodegenException($"set '{s.Set}': element counters are supported only in verdict maps");
         if (s.Negated)
         {
+            // A key field that cannot be read (a header too short) breaks the rule, as in nf_tables:
+            // only a key that was read and is not in the set matches `!=`.
             var miss = _asm.NewLabel("miss");
-            EmitLookup(layout, key, miss);
+            EmitLookup(layout, key, miss, readFail: fail);
             _asm.Emit(Asm.Ja(fail));
             _asm.Label(miss);
         }
@@ -30,8 +32,11 @@ public sealed partial class ProgramCompiler
         }
     }
 
-    /// <summary>Builds the map key for the fields on the stack and looks it up; R0 = value pointer, or jump to miss.</summary>
-    private void EmitLookup(SetLayout layout, MatchKey key, string miss)
+    /// <summary>
+    /// Builds the map key for the fields on the stack and looks it up; R0 = value pointer, or jump to
+    /// miss (and to <paramref name="readFail"/>, default miss, when a key field cannot be read).
+    /// </summary>
+    private void EmitLookup(SetLayout layout, MatchKey key, string miss, string? readFail = null)
     {
         var at = Key + layout.DataOffset;
         // Zero the key first so no stack byte of it is uninitialised, then the LPM prefix length (all data bits).
@@ -39,7 +44,7 @@ public sealed partial class ProgramCompiler
         if (layout.IsLpm) _asm.Emit(Asm.StW(R10, Key, layout.DataBytes * 8));
         foreach (var f in key.Fields)
         {
-            StoreField(f, (short)at, miss);
+            StoreField(f, (short)at, readFail ?? miss);
             at += f.Bytes;
         }
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
