@@ -292,7 +292,7 @@ public static class RuleGenerator
     /// <summary>A batch of rules for one scenario, entirely determined by (seed, number).</summary>
     public static GenBatch Batch(int seed, int number, int rules, Scenario? only = null)
     {
-        var rng = new Random(HashCode.Combine(seed, number) & 0x7fffffff ^ seed * 7919 + number);
+        var rng = new Random(unchecked(seed * 1000003 + number * 7919 + 17) & 0x7fffffff); // not HashCode: it is seeded per process
         var scenario = only ?? Scenario.All[rng.Next(Scenario.All.Count)];
         var list = new List<GenRule>();
         for (int i = 0; i < rules; i++)
