@@ -518,8 +518,9 @@ public static class RuleGenerator
         }
         foreach (var v in cands.Distinct().Take(12))
         {
+            if (v < f.Lo || v > f.Hi) continue;
             var q = b.Clone();
-            try { f.Set(q, v); } catch (OverflowException) { continue; }
+            try { f.Set(q, v); } catch (Exception e) when (e is OverflowException or ArgumentException) { continue; }
             if (Ok(f, q, s, v)) Add(q);
         }
         if (list.Count == 0) Add(b);
