@@ -124,7 +124,7 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
             var advance = asm.NewLabel("ext_next");
             asm.Emit(Asm.LdxW(R0, R10, WalkNext),
                 Asm.JeqImm(R0, 0, opt), Asm.JeqImm(R0, 43, opt), Asm.JeqImm(R0, 60, opt),
-                Asm.JeqImm(R0, 51, auth), Asm.JeqImm(R0, 44, frag), Asm.JeqImm(R0, 59, done), Asm.Ja(found));
+                Asm.JeqImm(R0, 51, auth), Asm.JeqImm(R0, 44, frag), Asm.Ja(found));
 
             // hop-by-hop, routing, destination options: (hdrlen + 1) * 8
             asm.Label(opt);
@@ -139,11 +139,12 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
                 Asm.Ldx(Size.B, R4, a.Pointer, a.Offset), Asm.Ja(advance));
 
             // fragment: 8 bytes; a non-first fragment ends the walk with its next header as l4proto
+            // (no next header, 59, included: ipv6_find_hdr returns it like a transport protocol)
             asm.Label(frag);
             a = flavor.EmitAccess(asm, WalkCursor, 0, 8, done);
             asm.Emit(Asm.Ldx(Size.B, R4, a.Pointer, a.Offset), Asm.Ldx(Size.H, R5, a.Pointer, (short)(a.Offset + 2)),
                 Asm.ToBigEndian(R5, 16), Asm.And64Imm(R5, 0xfff8), Asm.Mov64Imm(R3, 8), Asm.JeqImm(R5, 0, advance));
-            foreach (var ext in new[] { 0, 43, 44, 51, 59, 60 }) asm.Emit(Asm.JeqImm(R4, ext, done));
+            foreach (var ext in new[] { 0, 43, 44, 51, 60 }) asm.Emit(Asm.JeqImm(R4, ext, done));
             asm.Emit(Asm.StxW(R10, L4Proto, R4));
             asm.Emit(SetFlagsSeq(Fragment | HasL4Proto));
             asm.Emit(Asm.Ja(done));
@@ -155,6 +156,8 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
         }
         asm.Emit(Asm.Ja(done)); // more extension headers than we walk: no transport header
 
+        // Anything else ends the walk as the transport protocol, no next header (59) included:
+        // ipv6_find_hdr stops there and nf_tables sets l4proto 59 with thoff behind the headers.
         asm.Label(found);
         asm.Emit(Asm.LdxW(R0, R10, WalkNext), Asm.StxW(R10, L4Proto, R0),
             Asm.LdxW(R0, R10, WalkCursor), Asm.StxW(R10, L4Off, R0));

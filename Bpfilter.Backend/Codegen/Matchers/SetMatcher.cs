@@ -20,7 +20,8 @@ public sealed partial class ProgramCompiler
         if (s.Negated)
         {
             var miss = _asm.NewLabel("miss");
-            // a key the packet lacks (no header, no conntrack entry) fails the rule, also for `!=` (NFT_BREAK)
+            // a key the packet lacks (a header too short, no conntrack entry) fails the rule, also for `!=`
+            // (NFT_BREAK): only a key that was read and is not in the set matches
             EmitLookup(layout, key, miss, absent: fail);
             _asm.Emit(Asm.Ja(fail));
             _asm.Label(miss);

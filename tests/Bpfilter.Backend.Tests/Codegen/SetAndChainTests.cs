@@ -40,6 +40,24 @@ public class SetAndChainTests
         Assert.Equal(XdpDrop, p.Run(Tcp4(dport: 80)));
     }
 
+    /// <summary>
+    /// `tcp window != @set` on a packet whose TCP header ends before the window (a first fragment of
+    /// 8 bytes): the field cannot be read, so the rule breaks as in nf_tables, it does not match as a
+    /// key missing from the set would (found by the differential tester at ip prerouting).
+    /// </summary>
+    [Fact]
+    public void NegatedSetLookupBreaksWhenTheKeyCannotBeRead()
+    {
+        var set = new Backend.Ir.Set("wins", Fields.Tcp.Window, SetData.NoData, ValueList.Of(Exact(U16(1234))));
+        using var p = Load(Xdp, Verdict.Accept, [Drop(Matcher.InSet(Fields.Tcp.Window, "wins", negated: true))], sets: [set]);
+        byte[] full = Tcp4();
+        Assert.Equal(XdpDrop, p.Run(full)); // window 64240, not in the set
+        var cut = full[..42]; // Ethernet + IPv4 + the first 8 bytes of TCP
+        cut[16] = 0;
+        cut[17] = 28; // IPv4 total length
+        Assert.Equal(XdpPass, p.Run(cut));
+    }
+
     [Fact]
     public void IntervalSetBecomesLpmTrie()
     {

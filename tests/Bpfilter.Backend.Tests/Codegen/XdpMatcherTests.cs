@@ -152,6 +152,30 @@ public class XdpMatcherTests
         }
     }
 
+    /// <summary>
+    /// IPv6 with no next header (59): nf_tables' pktinfo (ipv6_find_hdr) gives it l4proto 59, also
+    /// behind a non-first fragment header, so `meta l4proto != tcp` matches it (found by the
+    /// differential tester: `meta l4proto != @s` at ip6 postrouting).
+    /// </summary>
+    [Fact]
+    public void Ipv6NoNextHeaderIsTheTransportProtocol()
+    {
+        var none = PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Payload(16);
+        var afterOptions = PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2", (0, 8)).Payload(16);
+        var laterFragment = PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2", (44, 100)).Payload(16);
+        using (var p = Xdp1(Drop(Matcher.Eq(Fields.L4Proto, U8(59)))))
+        {
+            Assert.Equal(XdpDrop, p.Run(none));
+            Assert.Equal(XdpDrop, p.Run(afterOptions));
+            Assert.Equal(XdpDrop, p.Run(laterFragment));
+            Assert.Equal(XdpPass, p.Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 2)));
+        }
+        using (var p = Xdp1(Drop(Matcher.Ne(Fields.L4Proto, U8(6)))))
+            Assert.Equal(XdpDrop, p.Run(none));
+        using (var p = Xdp1(Drop(Matcher.Eq(Fields.Udp.Dport, U16(2)))))
+            Assert.Equal(XdpPass, p.Run(none));
+    }
+
     [Fact]
     public void MetaKeys()
     {
