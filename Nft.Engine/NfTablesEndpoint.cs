@@ -47,6 +47,7 @@ public sealed partial class NfTablesEndpoint
                 _ns.Backend.Abort();
             }
             _ns.Committed = next;
+            _ns.Options.Committed?.Invoke();
             return owned.Count;
         }
     }
@@ -432,6 +433,7 @@ public sealed partial class NfTablesEndpoint
         }
         _ns.Backend.Commit();
         do _ns.Generation++; while (_ns.Generation == 0);
+        _ns.Options.Committed?.Invoke();
         if (tx.Echoes.Count == 0 && genSeq == null) return;
         // nft_commit_notify packs notifications for the same requester into shared skbs.
         var b = new NetlinkWriter(4096);

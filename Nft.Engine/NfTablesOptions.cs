@@ -27,4 +27,10 @@ public sealed class NfTablesOptions
     /// is taken as the pid (libmnl autobinds to it) and the name is read from /proc.
     /// </summary>
     public Func<uint, (uint Pid, string Name)>? Requester { get; init; }
+
+    /// <summary>
+    /// Called after every change of the committed ruleset (a commit that changed something, a released
+    /// owner's tables), under the endpoint's lock: bpfilterd saves the state there (<see cref="NfTablesEndpoint.ExportState"/>).
+    /// </summary>
+    public Action? Committed { get; init; }
 }

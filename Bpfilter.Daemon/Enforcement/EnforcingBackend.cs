@@ -57,6 +57,36 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
 
     public bool BpfOnly => _kernel == null;
 
+    /// <summary>
+    /// Keeps every attach point pinned under <paramref name="dir"/> after each commit, so filtering outlives
+    /// this process (an exit closes fds and detaches nothing pinned); a commit that removes a chain unpins it.
+    /// </summary>
+    public void PinUnder(string dir)
+    {
+        lock (_gate) _enforcer.PinRoot = dir;
+    }
+
+    bool _adopt, _adoptKernel;
+
+    /// <summary>
+    /// The next Prepare takes over what an earlier daemon left enforcing instead of replacing it: attach
+    /// points pinned under the pin directory (their links, and their programs when the pinned one is exactly
+    /// what the new ruleset compiles to and is what runs), and with <paramref name="kernelTables"/> (a
+    /// restored state) the kernel's tables that hold what the ruleset places there. Without (no state to
+    /// restore), every table the kernel holds keeps running until that commit, which deletes or replaces it
+    /// in its own kernel transaction. Pinned attach points the commit does not adopt are unpinned after it.
+    /// Returns the number of kernel tables kept running meanwhile.
+    /// </summary>
+    public int AdoptOnNextPrepare(bool kernelTables)
+    {
+        lock (_gate)
+        {
+            _adopt = true;
+            _adoptKernel = kernelTables;
+            return kernelTables ? 0 : _kernel?.Adopt([]).Stale ?? 0;
+        }
+    }
+
     public void BeginRequest()
     {
         lock (_gate) _kernelCounters?.Invalidate();
@@ -146,6 +176,11 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         for (int round = 0; ; round++)
         {
             var plan = PlacementPlan.Build(sources, lift, forced);
+            if (_adopt)
+            {
+                _adopt = false;
+                Adopt(plan);
+            }
             if (_kernel == null)
             {
                 if (plan.InKernel.FirstOrDefault() is { } k)
@@ -180,6 +215,21 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             var moved = failure.Unit.Chains.Select(c => lift.Origins.GetValueOrDefault(c.Name)).OfType<ChainId>().ToList();
             if (moved.Count == 0 || !moved.Any(forced.Add)) throw refusal;
             _log($"{refusal.ExtAck}: placing {string.Join(", ", moved)} in the kernel's nf_tables instead");
+        }
+    }
+
+    void Adopt(PlacementPlan plan)
+    {
+        if (_kernel != null && _adoptKernel)
+        {
+            var (adopted, stale) = _kernel.Adopt(plan.KernelTables);
+            _log($"restart: adopted {adopted} kernel nf_tables table(s) as they run" +
+                (stale > 0 ? $"; {stale} other(s) keep running until this transaction replaces or deletes them" : ""));
+        }
+        if (_enforcer.PinRoot is { } root)
+        {
+            var links = _enforcer.Adopt(plan.BpfRuleset, root, out var programs);
+            _log($"restart: adopted {links} pinned attach point(s) under {root}, {programs} with their running program");
         }
     }
 
