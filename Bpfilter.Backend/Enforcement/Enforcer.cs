@@ -360,7 +360,7 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
 
     /// <summary>The pin directory of an attach point: its key with file-system-safe characters.</summary>
     public static string PinDir(string dir, AttachUnit unit) =>
-        Path.Combine(dir, new string(unit.Key.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_').ToArray()));
+        Path.Combine(dir, new string(unit.Key.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' ? c : '_').ToArray())); // bpffs refuses names with a dot
 
     /// <summary>
     /// Closes every fd: attach points pinned under <see cref="PinRoot"/> stay attached and keep filtering

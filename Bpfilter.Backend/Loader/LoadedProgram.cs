@@ -83,7 +83,7 @@ public sealed class LoadedProgram : IDisposable
     }
 
     const string ProgramPin = "prog";
-    static string MapPin(string map) => "map." + map;
+    static string MapPin(string map) => "map_" + map; // bpffs refuses names with a dot
 
     /// <summary>Pins the program and its maps under <paramref name="dir"/> (created), for <see cref="Adopt"/>.</summary>
     public void Pin(string dir)

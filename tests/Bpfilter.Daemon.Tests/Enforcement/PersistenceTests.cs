@@ -1,0 +1,181 @@
+using System.Text.RegularExpressions;
+
+namespace Bpfilter.Daemon.Tests.Enforcement;
+
+/// <summary>
+/// Fail closed: filtering outlives bpfilterd (pinned attach points, kernel-placed tables) and a restart
+/// restores the committed ruleset exactly (handles included), taking over the same programs and counters.
+/// Each test mounts its own bpf file system for the pins (unmounted at the end, which detaches whatever is
+/// still pinned) and keeps the state in the daemon's private directory.
+/// </summary>
+public sealed partial class PersistenceTests
+{
+    /// <summary>A bpf file system on a temp directory of the test's mount namespace, visible to the daemon under ip netns exec.</summary>
+    sealed class PinFs : IDisposable
+    {
+        public string Path { get; } = System.IO.Path.Combine("/tmp", "bpfd-pins-" + Guid.NewGuid().ToString("N")[..12]);
+
+        public PinFs()
+        {
+            Directory.CreateDirectory(Path);
+            ProcessRunner.Check("mount", "-t", "bpf", "bpf", Path);
+        }
+
+        public void Dispose()
+        {
+            try
+            {
+                ProcessRunner.Check("umount", "-l", Path);
+                Directory.Delete(Path);
+            }
+            catch (Exception) { /* cleanup goes on */ }
+        }
+    }
+
+    /// <summary>XDP (netdev ingress), BPF_NETFILTER (ip input) and a kernel-placed chain (ct state), each dropping one port.</summary>
+    static string Ruleset(string dev) => $$"""
+        table netdev x {
+            chain ing {
+                type filter hook ingress device "{{dev}}" priority 0; policy accept;
+                tcp dport 85 counter drop
+            }
+        }
+        table ip f {
+            chain in {
+                type filter hook input priority 10; policy accept;
+                tcp dport 83 counter drop
+            }
+        }
+        table inet t {
+            chain in {
+                type filter hook input priority 0; policy accept;
+                ct state invalid drop
+                tcp dport 81 counter drop
+            }
+        }
+        """;
+
+    static readonly int[] DroppedPorts = [81, 83, 85];
+
+    [GeneratedRegex(@"tcp dport (\d+) counter packets (\d+) bytes (\d+)")]
+    private static partial Regex CounterLine();
+
+    static Dictionary<int, ulong> Counters(string listing) =>
+        CounterLine().Matches(listing).ToDictionary(m => int.Parse(m.Groups[1].Value), m => ulong.Parse(m.Groups[2].Value));
+
+    static string WithoutCounters(string listing) => CounterLine().Replace(listing, m => $"tcp dport {m.Groups[1].Value} counter");
+
+    static string ListWithHandles(EnforcementRig rig)
+    {
+        var r = rig.Daemon.Bfnft(["-a", "list", "ruleset"]);
+        Assert.True(r.Exit == 0, $"nft -a list ruleset: {r.Stderr}\n{rig.Daemon.Log}");
+        return r.Stdout;
+    }
+
+    /// <summary>A SYN from the peer goes unanswered (dropped) within 1.5 s; a closed port answers with a reset at once.</summary>
+    static bool Dropped(EnforcementRig rig, int port)
+    {
+        var r = rig.Peer.Exec("timeout", ["1.5", "bash", "-c", $"exec 3<>/dev/tcp/{EnforcementRig.FwAddr}/{port}"]);
+        if (r.Exit == 124) return true;
+        if (r.Exit == 1 && r.Stderr.Contains("refused")) return false;
+        throw new InvalidOperationException($"probe to port {port}: exit {r.Exit}: {r.Stderr}");
+    }
+
+    /// <summary>Probes the ports at once (a drop costs the whole timeout): the ports that went unanswered.</summary>
+    static int[] DroppedOf(EnforcementRig rig, params int[] ports)
+    {
+        var probes = ports.Select(p => Task.Run(() => (Port: p, Dropped: Dropped(rig, p)))).ToArray();
+        Task.WaitAll(probes);
+        return probes.Where(t => t.Result.Dropped).Select(t => t.Result.Port).Order().ToArray();
+    }
+
+    static string StateFile(EnforcementRig rig) =>
+        Directory.GetFiles(rig.Daemon.Dir.Path, "*.state").Single();
+
+    [Fact]
+    public void FilteringOutlivesTheDaemonAndARestartRestoresTheSameRulesetProgramsAndCounters()
+    {
+        using var pins = new PinFs();
+        using var rig = new EnforcementRig("--pin-dir", pins.Path);
+        rig.Nft(Ruleset(rig.FwDev));
+        Assert.Equal(DroppedPorts, DroppedOf(rig, [.. DroppedPorts, 82]));
+
+        var listing = ListWithHandles(rig);
+        var programs = rig.ProgramIds();
+        Assert.Equal(2, programs.Count); // XDP and netfilter
+        Assert.Contains("table inet t", rig.KernelRuleset());
+        var counters = Counters(listing);
+        Assert.Equal(DroppedPorts, counters.Keys.Order());
+
+        for (int round = 0; round < 5; round++)
+        {
+            // SIGKILL gives the daemon no chance to do anything; SIGTERM is the clean shutdown: neither detaches
+            if (round % 2 == 0) rig.Daemon.Kill();
+            else Assert.Equal(0, rig.Daemon.Terminate());
+            Assert.True(DroppedPorts.SequenceEqual(DroppedOf(rig, [.. DroppedPorts, 82])),
+                $"round {round}: while bpfilterd was not running, the ports dropped were not {string.Join(", ", DroppedPorts)}\n{rig.Daemon.Log}");
+
+            rig.Daemon.Restart();
+            var now = ListWithHandles(rig);
+            Assert.Equal(WithoutCounters(listing), WithoutCounters(now));
+            Assert.Equal(programs, rig.ProgramIds());
+            var after = Counters(now);
+            foreach (var port in DroppedPorts)
+                Assert.True(after[port] > counters[port],
+                    $"round {round}: port {port} counted {after[port]} after the restart, {counters[port]} before, and a packet was dropped meanwhile\n{now}");
+            counters = after;
+            Assert.Contains("table inet t", rig.KernelRuleset());
+            Assert.DoesNotContain("table ip f", rig.KernelRuleset());
+        }
+        Assert.Contains("restored 3 table(s)", rig.Daemon.Log);
+        Assert.Contains("with their running program", rig.Daemon.Log);
+
+        // the next commit after a restart goes on from the restored handles, and removing a chain detaches it
+        rig.Nft("delete table ip f");
+        Assert.False(Dropped(rig, 83));
+        Assert.DoesNotContain("table ip f", ListWithHandles(rig));
+        Assert.Single(rig.ProgramIds());
+        rig.Nft("add table ip g");
+        var handle = Regex.Match(ListWithHandles(rig), @"table ip g \{ # handle (\d+)");
+        Assert.True(handle.Success, ListWithHandles(rig));
+        Assert.Equal(4, int.Parse(handle.Groups[1].Value)); // tables x, f, t had 1..3
+    }
+
+    [Fact]
+    public void ACorruptStateFileIsMovedAsideAndWhatRanKeepsEnforcingUntilTheFirstCommit()
+    {
+        using var pins = new PinFs();
+        using var rig = new EnforcementRig("--pin-dir", pins.Path);
+        rig.Nft(Ruleset(rig.FwDev));
+        Assert.Equal(DroppedPorts, DroppedOf(rig, DroppedPorts));
+        rig.Daemon.Kill();
+        var state = StateFile(rig);
+        var bytes = File.ReadAllBytes(state);
+        File.WriteAllBytes(state, bytes[..(bytes.Length / 2)]);
+
+        rig.Daemon.Restart();
+        Assert.Matches($@"state file {Regex.Escape(state)} is corrupt \(.*truncated.*\); moved aside to {Regex.Escape(state)}\.corrupt", rig.Daemon.Log);
+        Assert.True(File.Exists(state + ".corrupt"));
+        Assert.Equal(bytes.Length / 2, new FileInfo(state + ".corrupt").Length);
+        Assert.False(File.Exists(state));
+        // nft sees an empty ruleset, but what the previous run enforced keeps enforcing
+        Assert.DoesNotContain("table", ListWithHandles(rig));
+        Assert.True(DroppedPorts.SequenceEqual(DroppedOf(rig, [.. DroppedPorts, 82])), $"after a restart on a corrupt state\n{rig.Daemon.Log}");
+        Assert.Contains("table inet t", rig.KernelRuleset());
+
+        // the first commit replaces all of it (kernel tables in the same kernel transaction, pinned links unpinned)
+        rig.Nft("""
+            table ip other {
+                chain in {
+                    type filter hook input priority 10; policy accept;
+                    tcp dport 84 drop
+                }
+            }
+            """);
+        Assert.True(DroppedOf(rig, [.. DroppedPorts, 84]).SequenceEqual([84]), $"after the first commit\n{rig.Daemon.Log}");
+        Assert.DoesNotContain("table inet t", rig.KernelRuleset());
+        Assert.Single(rig.ProgramIds());
+        Assert.True(File.Exists(state));
+        Assert.Single(Directory.GetDirectories(Directory.GetDirectories(pins.Path).Single()));
+    }
+}
