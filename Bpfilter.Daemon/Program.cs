@@ -45,7 +45,7 @@ var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
 {
     Backend = backend,
     RefuseOutOfScope = options.Enforce && options.BpfOnly,
-    Committed = store == null ? null : () => store.Write(endpointRef!.ExportState()),
+    StateChanged = store == null ? null : () => store.Write(endpointRef!.ExportState()),
 });
 endpointRef = endpoint;
 Restore(endpoint, store, backend);

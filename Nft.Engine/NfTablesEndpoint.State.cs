@@ -10,12 +10,12 @@ public sealed partial class NfTablesEndpoint
     public byte[] ExportState()
     {
         lock (_lock)
-            return StateCodec.Encode(_ns.Committed, new StateCodec.Counters(_ns.Generation, _ns.TableHandle, _ns.ElementSeq));
+            return StateCodec.Encode(_ns.Committed, new StateCodec.Counters(_ns.Generation, _ns.TableHandle, _ns.ElementSeq, _ns.Backend.ExportState()));
     }
 
     /// <summary>
-    /// Replaces the committed state by one <see cref="ExportState"/> wrote, without telling the backend
-    /// (the caller re-establishes enforcement). Throws <see cref="InvalidDataException"/> naming what is
+    /// Replaces the committed state by one <see cref="ExportState"/> wrote; the backend gets back its own part
+    /// (<see cref="IRulesetBackend.ImportState"/>) but enforces nothing yet (<see cref="Reenforce"/> does). Throws <see cref="InvalidDataException"/> naming what is
     /// wrong when the bytes are not a complete, intact state; nothing changes then.
     /// </summary>
     public void ImportState(ReadOnlySpan<byte> state)
@@ -24,6 +24,8 @@ public sealed partial class NfTablesEndpoint
         if (counters.Generation == 0) throw new InvalidDataException("bpfilter-nft state: generation 0");
         lock (_lock)
         {
+            // the backend's part first: if it refuses its bytes, nothing has changed
+            if (counters.Backend is { } b) _ns.Backend.ImportState(b);
             _ns.Committed = snapshot;
             _ns.Generation = counters.Generation;
             _ns.TableHandle = counters.TableHandle;

@@ -13,6 +13,8 @@ public sealed partial class NfTablesEndpoint
 {
     readonly NetnsState _ns;
     readonly object _lock = new();
+    /// <summary>The request being processed reset counters (GETRULE_RESET, GETOBJ_RESET): the state is saved after it.</summary>
+    bool _countersReset;
 
     public NfTablesEndpoint() : this(new NfTablesOptions()) { }
 
@@ -47,7 +49,7 @@ public sealed partial class NfTablesEndpoint
                 _ns.Backend.Abort();
             }
             _ns.Committed = next;
-            _ns.Options.Committed?.Invoke();
+            _ns.Options.StateChanged?.Invoke();
             return owned.Count;
         }
     }
@@ -61,6 +63,11 @@ public sealed partial class NfTablesEndpoint
             {
                 _ns.Backend.BeginRequest();
                 ProcessCore(request, portId, output);
+                if (_countersReset)
+                {
+                    _countersReset = false;
+                    _ns.Options.StateChanged?.Invoke();
+                }
             }
             catch (Exception e)
             {
@@ -433,7 +440,7 @@ public sealed partial class NfTablesEndpoint
         }
         _ns.Backend.Commit();
         do _ns.Generation++; while (_ns.Generation == 0);
-        _ns.Options.Committed?.Invoke();
+        _ns.Options.StateChanged?.Invoke();
         if (tx.Echoes.Count == 0 && genSeq == null) return;
         // nft_commit_notify packs notifications for the same requester into shared skbs.
         var b = new NetlinkWriter(4096);

@@ -30,7 +30,8 @@ public sealed class NfTablesOptions
 
     /// <summary>
     /// Called after every change of the committed ruleset (a commit that changed something, a released
-    /// owner's tables), under the endpoint's lock: bpfilterd saves the state there (<see cref="NfTablesEndpoint.ExportState"/>).
+    /// owner's tables) and after a request that reset counters, under the endpoint's lock: bpfilterd saves
+    /// the state there (<see cref="NfTablesEndpoint.ExportState"/>).
     /// </summary>
-    public Action? Committed { get; init; }
+    public Action? StateChanged { get; init; }
 }

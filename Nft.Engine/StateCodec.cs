@@ -29,7 +29,7 @@ internal static class StateCodec
     const int HeaderSize = 8 + 4 + 8 + 8;
     const int MaxRecord = 16 << 20;
 
-    enum Kind : uint { Namespace = 1, Table = 2, Chain = 3, Rule = 4, Set = 5, Element = 6, Object = 7 }
+    enum Kind : uint { Namespace = 1, Table = 2, Chain = 3, Rule = 4, Set = 5, Element = 6, Object = 7, Backend = 8 }
 
     // attribute types inside records
     const ushort NsGeneration = 1, NsTableHandle = 2, NsElementSeq = 3;
@@ -42,7 +42,7 @@ internal static class StateCodec
     const ushort OName = 1, OType = 2, OHandle = 3, OData = 4, OUserData = 5, OPackets = 6, OBytes = 7;
 
     /// <summary>What a namespace's state is besides its committed ruleset.</summary>
-    public readonly record struct Counters(uint Generation, ulong TableHandle, long ElementSeq);
+    public readonly record struct Counters(uint Generation, ulong TableHandle, long ElementSeq, byte[]? Backend = null);
 
     public static byte[] Encode(RulesetSnapshot snapshot, Counters counters)
     {
@@ -61,6 +61,14 @@ internal static class StateCodec
         PutU64(w, NsTableHandle, counters.TableHandle);
         PutU64(w, NsElementSeq, (ulong)counters.ElementSeq);
         Emit(Kind.Namespace);
+        if (counters.Backend is { } backendState)
+        {
+            Span<byte> h = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt32LittleEndian(h, (uint)Kind.Backend);
+            BinaryPrimitives.WriteUInt32LittleEndian(h[4..], (uint)backendState.Length);
+            payload.Write(h);
+            payload.Write(backendState);
+        }
         foreach (var t in snapshot.Tables)
         {
             w.PutU8(TFamily, t.Family);
@@ -247,6 +255,7 @@ internal static class StateCodec
     static (RulesetSnapshot, Counters) DecodeBody(ReadOnlySpan<byte> body)
     {
         Counters? counters = null;
+        byte[]? backend = null;
         var tables = new List<TableBuilder>();
         int pos = 0;
         while (pos < body.Length)
@@ -256,6 +265,13 @@ internal static class StateCodec
             uint len = BinaryPrimitives.ReadUInt32LittleEndian(body[(pos + 4)..]);
             if (len > MaxRecord || len > body.Length - pos - 8) throw Bad($"record at offset {pos} claims {len} bytes, {body.Length - pos - 8} left");
             var rec = body.Slice(pos + 8, (int)len);
+            if (kind == Kind.Backend)
+            {
+                if (backend != null) throw Bad("two backend records");
+                backend = rec.ToArray();
+                pos += 8 + (int)len;
+                continue;
+            }
             var a = new Attrs(rec);
             TableBuilder LastTable() => tables.Count > 0 ? tables[^1] : throw Bad($"{kind} record before any table");
             switch (kind)
@@ -344,7 +360,7 @@ internal static class StateCodec
             Sets = t.Sets.Select(s => s.Head with { Elements = s.Elements }).ToImmutableList(),
             Objects = [.. t.Objects],
         }).ToImmutableList();
-        return (new RulesetSnapshot(list), ns);
+        return (new RulesetSnapshot(list), ns with { Backend = backend });
     }
 
     static string Text(byte[] b, ushort type)

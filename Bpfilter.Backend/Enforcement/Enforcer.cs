@@ -234,6 +234,13 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
     /// <summary>Makes the counter read zero from now on.</summary>
     public void ResetCounter(ulong id) => _ledger.Reset(id, Running(id));
 
+    /// <summary>What a counter id carries over from replaced programs and the running total its last reset took as zero.</summary>
+    public ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) CounterLedgerEntry(ulong id) => _ledger.Entry(id);
+
+    /// <summary>Restores a <see cref="CounterLedgerEntry"/> (a restart: the programs that counted it are gone, their totals are not).</summary>
+    public void RestoreCounterLedger(ulong id, (ulong Packets, ulong Bytes) carried, (ulong Packets, ulong Bytes) zero) =>
+        _ledger.Restore(id, carried, zero);
+
     /// <summary>Forgets carried totals of counter ids no rule holds any more (the front-end hands them out again).</summary>
     public void RetainCounters(IEnumerable<ulong> live) => _ledger.Forget(live);
 

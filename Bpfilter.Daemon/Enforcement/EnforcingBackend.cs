@@ -233,6 +233,45 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         }
     }
 
+    CounterState.Saved? _restoredCounters;
+
+    public byte[]? ExportState()
+    {
+        lock (_gate)
+        {
+            var bpf = new List<CounterState.Bpf>();
+            foreach (var (key, id) in _current?.Counters ?? new Dictionary<CounterKey, ulong>())
+            {
+                var (carried, zero) = _enforcer.CounterLedgerEntry(id);
+                if (carried != default || zero != default) bpf.Add(new CounterState.Bpf(key, carried, zero));
+            }
+            return CounterState.Encode(bpf, _kernelCounters);
+        }
+    }
+
+    public void ImportState(ReadOnlySpan<byte> state)
+    {
+        var saved = CounterState.Decode(state);
+        lock (_gate)
+        {
+            _restoredCounters = saved;
+            if (_kernelCounters != null)
+            {
+                foreach (var ((family, table, handle, index), v) in saved.KernelRules) _kernelCounters.RestoreRule(family, table, handle, index, v);
+                foreach (var ((family, table, name), v) in saved.KernelObjects) _kernelCounters.RestoreObject(family, table, name, v);
+            }
+        }
+    }
+
+    /// <summary>After the first commit of a restored ruleset: the saved ledger entries go to the slot ids this lift gave their rules.</summary>
+    void ApplyRestoredCounters()
+    {
+        if (_restoredCounters is not { } saved || _current == null) return;
+        _restoredCounters = null;
+        foreach (var b in saved.BpfCounters)
+            if (_current.Counters.TryGetValue(b.Key, out var id)) _enforcer.RestoreCounterLedger(id, b.Carried, b.Zero);
+    }
+
     /// <summary>The kernel's answer as the user's error, blamed on the rule (or chain) of the message it refused.</summary>
     BackendRefusal KernelRefusal(Exception e, string what)
     {
@@ -281,6 +320,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             _enforcer.RetainCounters(_slots.Slots.Values);
             _current = staged.Lift;
             _plan = staged.Plan;
+            ApplyRestoredCounters();
             if (_kernel != null) _kernelCounters!.Retain(_kernel.Placed);
         }
     }
