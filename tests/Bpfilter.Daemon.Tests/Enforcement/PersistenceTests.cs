@@ -57,13 +57,13 @@ public sealed partial class PersistenceTests
 
     static readonly int[] DroppedPorts = [81, 83, 85];
 
-    [GeneratedRegex(@"tcp dport (\d+) counter packets (\d+) bytes (\d+)")]
+    [GeneratedRegex(@"(tcp|udp) dport (\d+) counter packets (\d+) bytes (\d+)")]
     private static partial Regex CounterLine();
 
     static Dictionary<int, ulong> Counters(string listing) =>
-        CounterLine().Matches(listing).ToDictionary(m => int.Parse(m.Groups[1].Value), m => ulong.Parse(m.Groups[2].Value));
+        CounterLine().Matches(listing).ToDictionary(m => int.Parse(m.Groups[2].Value), m => ulong.Parse(m.Groups[3].Value));
 
-    static string WithoutCounters(string listing) => CounterLine().Replace(listing, m => $"tcp dport {m.Groups[1].Value} counter");
+    static string WithoutCounters(string listing) => CounterLine().Replace(listing, m => $"{m.Groups[1].Value} dport {m.Groups[2].Value} counter");
 
     static string ListWithHandles(EnforcementRig rig)
     {
@@ -182,5 +182,107 @@ public sealed partial class PersistenceTests
         Assert.Single(rig.ProgramIds());
         Assert.True(File.Exists(state));
         Assert.Single(Directory.GetDirectories(Directory.GetDirectories(pins.Path).Single()));
+    }
+
+    /// <summary>A background python3 in a namespace, its output collected; killed on dispose.</summary>
+    sealed class Background : IDisposable
+    {
+        readonly System.Diagnostics.Process _p;
+        readonly System.Text.StringBuilder _out = new();
+
+        public Background(NetNs ns, string script)
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { "netns", "exec", ns.Name, "python3", "-u", "-c", script }) psi.ArgumentList.Add(a);
+            _p = System.Diagnostics.Process.Start(psi)!;
+            _p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_out) _out.AppendLine(e.Data); };
+            _p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (_out) _out.AppendLine(e.Data); };
+            _p.BeginOutputReadLine();
+            _p.BeginErrorReadLine();
+        }
+
+        public string Output { get { lock (_out) return _out.ToString(); } }
+
+        public void Dispose()
+        {
+            try { _p.Kill(entireProcessTree: true); _p.WaitForExit(5000); } catch (Exception) { }
+            _p.Dispose();
+        }
+    }
+
+    static string UdpRuleset(string dev) => $$"""
+        table netdev x {
+            chain ing {
+                type filter hook ingress device "{{dev}}" priority 0; policy accept;
+                udp dport 85 counter drop
+            }
+        }
+        table ip f {
+            chain in {
+                type filter hook input priority 10; policy accept;
+                udp dport 83 counter drop
+            }
+        }
+        table inet t {
+            chain in {
+                type filter hook input priority 0; policy accept;
+                ct state invalid drop
+                udp dport 81 counter drop
+            }
+        }
+        """;
+
+    [Fact]
+    public void UnderAFloodNoDroppedPacketGetsThroughTwentyKillsAndRestarts()
+    {
+        using var pins = new PinFs();
+        using var rig = new EnforcementRig("--pin-dir", pins.Path);
+        rig.Nft(UdpRuleset(rig.FwDev));
+        var listing = ListWithHandles(rig);
+        var programs = rig.ProgramIds();
+        // the firewall's stack reports every datagram it receives; 88 is not dropped and shows the flood arrives
+        using var listener = new Background(rig.Daemon.Ns, """
+            import socket, select
+            socks = []
+            for p in (81, 83, 85, 88):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", p)); socks.append(s)
+            print("ready")
+            seen = {}
+            while True:
+                for s in select.select(socks, [], [])[0]:
+                    s.recv(64); p = s.getsockname()[1]; seen[p] = seen.get(p, 0) + 1
+                    if seen[p] == 1 or seen[p] % 1000 == 0: print("got", p, seen[p])
+            """);
+        var ready = System.Diagnostics.Stopwatch.StartNew();
+        while (!listener.Output.Contains("ready") && ready.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(20);
+        Assert.Contains("ready", listener.Output);
+        using var flood = new Background(rig.Peer, $$"""
+            import socket, time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            n = 0
+            while True:
+                for p in (81, 83, 85, 88): s.sendto(b"x" * 32, ("{{EnforcementRig.FwAddr}}", p))
+                n += 1
+                if n % 4 == 0: time.sleep(0.001)
+            """);
+        for (int round = 0; round < 20; round++)
+        {
+            if (round % 4 == 3) Assert.Equal(0, rig.Daemon.Terminate());
+            else rig.Daemon.Kill();
+            rig.Daemon.Restart();
+            if (round % 5 == 4)
+            {
+                Assert.Equal(WithoutCounters(listing), WithoutCounters(ListWithHandles(rig)));
+                Assert.Equal(programs, rig.ProgramIds());
+            }
+        }
+        var counters = Counters(ListWithHandles(rig));
+        var got = listener.Output;
+        Assert.Contains("got 88", got); // the flood reached the firewall
+        foreach (var port in DroppedPorts)
+        {
+            Assert.DoesNotContain($"got {port} ", got);
+            Assert.True(counters[port] > 100, $"port {port} counted only {counters[port]}: the flood did not run");
+        }
     }
 }
