@@ -131,6 +131,8 @@ static void Restore(Nft.Engine.NfTablesEndpoint endpoint, Bpfilter.Daemon.Persis
     {
         Bpfilter.Daemon.Persistence.StateStore.Outcome.Missing => $"no saved state at {store.Path}",
         Bpfilter.Daemon.Persistence.StateStore.Outcome.Unreadable => $"state file {store.Path} cannot be read",
+        Bpfilter.Daemon.Persistence.StateStore.Outcome.OtherNamespace =>
+            $"state file {store.Path} belongs to an earlier namespace that had this inode; moved aside to {store.MoveAside(".stale")}",
         _ => null,
     };
     if (bytes != null)

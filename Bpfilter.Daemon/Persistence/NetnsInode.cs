@@ -19,6 +19,20 @@ internal static unsafe partial class NetnsInode
         return inode;
     }
 
+    /// <summary>The namespace's cookie (SO_NETNS_COOKIE): unique among all namespaces since boot, unlike inodes.</summary>
+    public static ulong Cookie()
+    {
+        using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        ulong cookie = 0;
+        uint len = 8;
+        if (getsockopt((int)s.Handle, 1 /* SOL_SOCKET */, 71 /* SO_NETNS_COOKIE */, &cookie, ref len) != 0 || len != 8)
+            throw new IOException($"SO_NETNS_COOKIE failed (errno {Marshal.GetLastPInvokeError()})");
+        return cookie;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int getsockopt(int fd, int level, int name, void* value, ref uint length);
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial nint readlink(string path, byte* buf, nint size);
 }

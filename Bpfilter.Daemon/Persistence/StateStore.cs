@@ -6,18 +6,21 @@ namespace Bpfilter.Daemon.Persistence;
 /// The file holding a namespace's committed nf_tables state (<c>DIR/NETNS-INODE.state</c>). Written after
 /// every commit, atomically: a temporary file beside it is written and fsynced, renamed over it, and the
 /// directory fsynced, so a crash at any point leaves the previous state or the new one, never a mix.
+/// The file starts with the namespace's cookie (SO_NETNS_COOKIE, never reused while the system runs): a
+/// namespace that got the inode of a deleted one does not restore that one's state (it is moved aside as
+/// <c>.stale</c>).
 /// </summary>
-internal sealed partial class StateStore(string path, Action<string> log)
+internal sealed partial class StateStore(string path, ulong cookie, Action<string> log)
 {
     public string Path { get; } = path;
 
     /// <summary>What <see cref="Read"/> found.</summary>
-    public enum Outcome { Missing, Read, Unreadable }
+    public enum Outcome { Missing, Read, Unreadable, OtherNamespace }
 
     public static StateStore ForNamespace(string dir, Action<string> log)
     {
         Directory.CreateDirectory(dir);
-        return new StateStore(System.IO.Path.Combine(dir, $"{NetnsInode.Current()}.state"), log);
+        return new StateStore(System.IO.Path.Combine(dir, $"{NetnsInode.Current()}.state"), NetnsInode.Cookie(), log);
     }
 
     /// <summary>The file's bytes when it exists and can be read.</summary>
@@ -26,7 +29,10 @@ internal sealed partial class StateStore(string path, Action<string> log)
         if (!File.Exists(Path)) return (Outcome.Missing, null);
         try
         {
-            return (Outcome.Read, File.ReadAllBytes(Path));
+            var bytes = File.ReadAllBytes(Path);
+            if (bytes.Length >= 8 && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes) != cookie)
+                return (Outcome.OtherNamespace, null);
+            return (Outcome.Read, bytes.Length >= 8 ? bytes[8..] : bytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -36,9 +42,9 @@ internal sealed partial class StateStore(string path, Action<string> log)
     }
 
     /// <summary>Moves a state file that cannot be used aside (<c>.corrupt</c>), so the next save does not overwrite the evidence; returns the new name.</summary>
-    public string MoveAside()
+    public string MoveAside(string suffix = ".corrupt")
     {
-        var aside = Path + ".corrupt";
+        var aside = Path + suffix;
         try
         {
             File.Move(Path, aside, overwrite: true);
@@ -58,6 +64,9 @@ internal sealed partial class StateStore(string path, Action<string> log)
         {
             using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
             {
+                Span<byte> head = stackalloc byte[8];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(head, cookie);
+                f.Write(head);
                 f.Write(state);
                 f.Flush(flushToDisk: true);
             }
