@@ -184,6 +184,28 @@ public sealed partial class PersistenceTests
         Assert.Single(Directory.GetDirectories(Directory.GetDirectories(pins.Path).Single()));
     }
 
+    [Fact]
+    public void AStateFileOfAnotherNamespaceWithTheSameInodeIsNotRestored()
+    {
+        using var pins = new PinFs();
+        using var rig = new EnforcementRig("--pin-dir", pins.Path);
+        rig.Nft("table ip f { chain in { type filter hook input priority 10; policy accept; tcp dport 83 drop; }; }");
+        rig.Daemon.Kill();
+        var state = StateFile(rig);
+        var bytes = File.ReadAllBytes(state);
+        bytes[0] ^= 0xff; // the first 8 bytes are the namespace cookie
+        File.WriteAllBytes(state, bytes);
+
+        rig.Daemon.Restart();
+        Assert.Contains($"state file {state} belongs to an earlier namespace that had this inode; moved aside to {state}.stale", rig.Daemon.Log);
+        Assert.True(File.Exists(state + ".stale"));
+        Assert.DoesNotContain("table", ListWithHandles(rig));
+        Assert.True(Dropped(rig, 83)); // the pinned program keeps enforcing until the first commit
+        rig.Nft("add table ip g");
+        Assert.False(Dropped(rig, 83));
+        Assert.Empty(Directory.GetDirectories(Directory.GetDirectories(pins.Path).Single()));
+    }
+
     /// <summary>A background python3 in a namespace, its output collected; killed on dispose.</summary>
     sealed class Background : IDisposable
     {
