@@ -301,7 +301,15 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         {
             var at = PinDir(dir, unit);
             if (_live.ContainsKey(unit.Key) || !File.Exists(Path.Combine(at, "link"))) continue;
-            var attachment = Attachment.Adopt(unit, at);
+            Attachment attachment;
+            try
+            {
+                attachment = Attachment.Adopt(unit, at);
+            }
+            catch (BpfException)
+            {
+                continue; // a pin that cannot be reopened: the commit attaches anew, SyncPins removes the pin
+            }
             _live[unit.Key] = attachment;
             n++;
             LoadedProgram? loaded = null;
