@@ -5,11 +5,14 @@ namespace Bpfilter.Daemon;
 
 /// <summary>bpfilterd's command line.</summary>
 public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Foreground, bool Enforce = true, bool Explain = false,
-    bool BpfOnly = false, string? Fault = null)
+    bool BpfOnly = false, string? Fault = null, string StateDir = Options.DefaultStateDir, string PinDir = Options.DefaultPinDir)
 {
+    public const string DefaultStateDir = "/run/bpfilterd";
+    public const string DefaultPinDir = "/sys/fs/bpf/bpfilterd";
+
     public const string Usage =
         "usage: bpfilterd [--socket PATH] [--socket-mode OCTAL] [--foreground] [--no-enforce]\n" +
-        "                 [--placement auto|bpf-only]\n" +
+        "                 [--placement auto|bpf-only] [--state-dir DIR] [--pin-dir DIR]\n" +
         "       bpfilterd explain [--socket PATH]\n" +
         "  --socket PATH        Unix socket bfnft connects to (default " + DaemonServer.DefaultSocketPath + ")\n" +
         "  --socket-mode OCTAL  permissions of the socket file (default 0600; tests only: peers are\n" +
@@ -21,6 +24,10 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
         "  --placement auto     (default) a base chain BPF cannot run faithfully runs in the kernel's own\n" +
         "                       nf_tables, same family, hook and priority; the log and explain say why\n" +
         "  --placement bpf-only refuse such a chain instead, naming the rule and expression\n" +
+        "  --state-dir DIR      where the committed ruleset is saved after every commit and restored from\n" +
+        "                       at start, as DIR/NETNS-INODE.state (default " + DefaultStateDir + ")\n" +
+        "  --pin-dir DIR        bpf file system directory where attach points stay pinned, as\n" +
+        "                       DIR/NETNS-INODE/, so filtering outlives the daemon (default " + DefaultPinDir + ")\n" +
         "  explain              print where each base chain is attached, the lifted rules and the\n" +
         "                       BPF instructions, as the daemon on PATH sees them (PATH.explain socket)";
 
@@ -61,6 +68,16 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
                     var placement = Value();
                     if (placement is not ("auto" or "bpf-only")) { error = $"--placement needs auto or bpf-only, not '{placement}'"; return null; }
                     o = o with { BpfOnly = placement == "bpf-only" };
+                    break;
+                case "--state-dir":
+                    var stateDir = Value();
+                    if (string.IsNullOrEmpty(stateDir)) { error = "--state-dir needs a directory"; return null; }
+                    o = o with { StateDir = stateDir };
+                    break;
+                case "--pin-dir":
+                    var pinDir = Value();
+                    if (string.IsNullOrEmpty(pinDir)) { error = "--pin-dir needs a directory"; return null; }
+                    o = o with { PinDir = pinDir };
                     break;
                 case "--test-fault":
                     // tests only: STAGE=FILE fails a stage of the cross-side transaction (kernel-commit, bpf-prepare) while FILE exists

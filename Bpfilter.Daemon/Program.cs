@@ -35,13 +35,20 @@ using var backend = options.Enforce
     ? new Bpfilter.Daemon.Enforcement.EnforcingBackend(kernelSocket != null ? new Nft.Kernel.KernelPlacement(kernelSocket) : null, Log, Fault(options.Fault))
     : null;
 if (options.Enforce && !options.BpfOnly && kernelSocket == null) return 1;
+if (backend != null) PinAttachPoints(backend, options.PinDir);
+// The committed state is saved after every commit (Bpfilter.Daemon/Persistence) and restored below.
+var store = OpenStateStore(options.StateDir);
+Nft.Engine.NfTablesEndpoint? endpointRef = null;
 // Only bpf-only refuses at once what the BPF side never runs (nat/route chains, arp/bridge tables, other objects):
 // by default those go to the kernel's nf_tables, and --no-enforce emulates everything the kernel accepts.
 var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
 {
     Backend = backend,
     RefuseOutOfScope = options.Enforce && options.BpfOnly,
+    StateChanged = store == null ? null : () => store.Write(endpointRef!.ExportState()),
 });
+endpointRef = endpoint;
+Restore(endpoint, store, backend);
 await using var server = new DaemonServer(new EngineEndpoint(endpoint), options.SocketPath, options.SocketMode, Log);
 try
 {
@@ -63,22 +70,100 @@ SystemdNotify.Send("STOPPING=1", Log);
 await server.StopAsync();
 return 0;
 
-// The kernel's nf_tables in this namespace holds only what the daemon placed there: the daemon starts with an
-// empty ruleset, so tables left from an earlier run go (they would otherwise run beside what nft is shown).
+// The kernel's nf_tables in this namespace holds what the daemon placed there. Tables found at start are left
+// running: a restored state adopts those it placed, and the first commit deletes or replaces every other one in
+// the same kernel transaction (never a moment without them before that).
 static Nft.Kernel.KernelNfTablesSocket? OpenKernel()
 {
     try
     {
-        var socket = Nft.Kernel.KernelNfTablesSocket.Open();
-        var tables = socket.Dump<Nft.Bytecode.Objects.Table>(Nft.Bytecode.NftMsgType.GetTable, 0, new Nft.Bytecode.Objects.Table());
-        foreach (var t in tables) Log($"removing kernel nf_tables table {Nft.Lifter.FamilyNames.Of(t.Family)} {t.Name} left from before");
-        new Nft.Kernel.KernelPlacement(socket).Reset();
-        return socket;
+        return Nft.Kernel.KernelNfTablesSocket.Open();
     }
     catch (Exception e)
     {
         Log($"cannot open the kernel's nf_tables (needed to place chains BPF cannot run; --placement bpf-only does without): {e.Message}");
         return null;
+    }
+}
+
+static void PinAttachPoints(Bpfilter.Daemon.Enforcement.EnforcingBackend backend, string pinDir)
+{
+    try
+    {
+        if (Bpfilter.Daemon.Persistence.BpfFs.Ensure(pinDir) is { } why)
+        {
+            Log($"attach points are not pinned, filtering stops when bpfilterd exits: {why}");
+            return;
+        }
+        var dir = Path.Combine(pinDir, Bpfilter.Daemon.Persistence.NetnsInode.Current().ToString());
+        Directory.CreateDirectory(dir);
+        backend.PinUnder(dir);
+        Log($"attach points are pinned under {dir}: they keep filtering while bpfilterd is not running");
+    }
+    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+    {
+        Log($"attach points are not pinned, filtering stops when bpfilterd exits: {e.Message}");
+    }
+}
+
+static Bpfilter.Daemon.Persistence.StateStore? OpenStateStore(string dir)
+{
+    try
+    {
+        return Bpfilter.Daemon.Persistence.StateStore.ForNamespace(dir, Log);
+    }
+    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+    {
+        Log($"the committed ruleset is not saved (a restart starts empty): cannot use {dir}: {e.Message}");
+        return null;
+    }
+}
+
+// A saved state is imported and enforced again, taking over what the previous daemon left running (pinned attach
+// points, kernel tables) rather than detaching and reattaching it. Without one (missing, unreadable, corrupt: moved
+// aside as .corrupt) the daemon starts empty and what was left keeps enforcing until the first commit replaces it.
+static void Restore(Nft.Engine.NfTablesEndpoint endpoint, Bpfilter.Daemon.Persistence.StateStore? store,
+    Bpfilter.Daemon.Enforcement.EnforcingBackend? backend)
+{
+    if (store == null) return;
+    var (outcome, bytes) = store.Read();
+    string? problem = outcome switch
+    {
+        Bpfilter.Daemon.Persistence.StateStore.Outcome.Missing => $"no saved state at {store.Path}",
+        Bpfilter.Daemon.Persistence.StateStore.Outcome.Unreadable => $"state file {store.Path} cannot be read",
+        Bpfilter.Daemon.Persistence.StateStore.Outcome.OtherNamespace =>
+            $"state file {store.Path} belongs to an earlier namespace that had this inode; moved aside to {store.MoveAside(".stale")}",
+        _ => null,
+    };
+    if (bytes != null)
+    {
+        try
+        {
+            endpoint.ImportState(bytes);
+        }
+        catch (InvalidDataException e)
+        {
+            problem = $"state file {store.Path} is corrupt ({e.Message}); moved aside to {store.MoveAside()}";
+        }
+    }
+    if (problem != null)
+    {
+        int kept = backend?.AdoptOnNextPrepare(kernelTables: false) ?? 0;
+        Log($"{problem}: starting with an empty ruleset" + (backend == null ? "" :
+            $"; {kept} kernel nf_tables table(s) and any attach points pinned by an earlier run keep enforcing until the first commit replaces them"));
+        return;
+    }
+    var tables = endpoint.Ruleset.Tables.Count;
+    Log($"restored {tables} table(s), generation {endpoint.Generation}, from {store.Path}");
+    if (backend == null) return;
+    backend.AdoptOnNextPrepare(kernelTables: true);
+    try
+    {
+        endpoint.Reenforce();
+    }
+    catch (Exception e)
+    {
+        Log($"enforcing the restored ruleset failed, what the previous run left keeps enforcing until the next commit: {e.Message}");
     }
 }
 

@@ -33,6 +33,15 @@ public interface IRulesetBackend
     /// Null when the committed elements are the truth.
     /// </summary>
     IReadOnlyList<Nft.Bytecode.Objects.SetElement>? LiveElements(byte family, string table, string set) => null;
+
+    /// <summary>
+    /// What the backend keeps besides the committed ruleset and must survive a restart (e.g. counter totals
+    /// carried over from replaced programs, reset baselines), saved in the state file; null for nothing.
+    /// </summary>
+    byte[]? ExportState() => null;
+
+    /// <summary>Given back what <see cref="ExportState"/> returned when the state file is imported, before the restored ruleset is prepared.</summary>
+    void ImportState(ReadOnlySpan<byte> state) { }
 }
 
 /// <summary>Packets and bytes.</summary>

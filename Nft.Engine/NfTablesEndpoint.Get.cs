@@ -314,6 +314,7 @@ public sealed partial class NfTablesEndpoint
             {
                 cell.Packets = 0;
                 cell.Bytes = 0;
+                _countersReset = true;
                 _ns.Backend.ResetCounter(new CounterRef(t.Family, t.Name, c.Name, r.Handle, i, null));
             }
     }
@@ -323,6 +324,7 @@ public sealed partial class NfTablesEndpoint
         if (o.Counter is not { } cell) return;
         cell.Packets = 0;
         cell.Bytes = 0;
+        _countersReset = true;
         _ns.Backend.ResetCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name));
     }
 }

@@ -15,6 +15,8 @@ public sealed partial class NfTablesEndpoint
     readonly object _lock = new();
     /// <summary>Where the request being processed puts its multicast notifications; null: nobody listens.</summary>
     List<NetlinkEvent>? _events;
+    /// <summary>The request being processed reset counters (GETRULE_RESET, GETOBJ_RESET): the state is saved after it.</summary>
+    bool _countersReset;
 
     public NfTablesEndpoint() : this(new NfTablesOptions()) { }
 
@@ -49,6 +51,7 @@ public sealed partial class NfTablesEndpoint
                 _ns.Backend.Abort();
             }
             _ns.Committed = next;
+            _ns.Options.StateChanged?.Invoke();
             return owned.Count;
         }
     }
@@ -70,6 +73,11 @@ public sealed partial class NfTablesEndpoint
             {
                 _ns.Backend.BeginRequest();
                 ProcessCore(request, portId, output);
+                if (_countersReset)
+                {
+                    _countersReset = false;
+                    _ns.Options.StateChanged?.Invoke();
+                }
             }
             catch (Exception e)
             {
@@ -447,6 +455,7 @@ public sealed partial class NfTablesEndpoint
         }
         _ns.Backend.Commit();
         do _ns.Generation++; while (_ns.Generation == 0);
+        _ns.Options.StateChanged?.Invoke();
         bool genReport = first.Has(NlmFlags.Echo);
         var events = _events;
         // nf_tables_*_notify builds nothing when nobody listens and the requester asked for no echo.

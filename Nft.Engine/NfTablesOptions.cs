@@ -27,4 +27,11 @@ public sealed class NfTablesOptions
     /// is taken as the pid (libmnl autobinds to it) and the name is read from /proc.
     /// </summary>
     public Func<uint, (uint Pid, string Name)>? Requester { get; init; }
+
+    /// <summary>
+    /// Called after every change of the committed ruleset (a commit that changed something, a released
+    /// owner's tables) and after a request that reset counters, under the endpoint's lock: bpfilterd saves
+    /// the state there (<see cref="NfTablesEndpoint.ExportState"/>).
+    /// </summary>
+    public Action? StateChanged { get; init; }
 }

@@ -140,6 +140,58 @@ public sealed class KernelPlacement
         _rollbackTo = null;
     }
 
+    /// <summary>
+    /// Takes over what the kernel's nf_tables holds now, for a daemon that restarts with its state: each
+    /// table of <paramref name="expected"/> the kernel holds with the same chains, sets and rule counts is
+    /// placed as it is (its rules keep their kernel handles and counters; the next transition to the same
+    /// content sends nothing). Every other kernel table is kept running but marked stale: the next
+    /// transition deletes it, or recreates it, in the same kernel transaction as the rest. Nothing is
+    /// sent to the kernel here. Returns how many tables were adopted and how many are stale.
+    /// </summary>
+    public (int Adopted, int Stale) Adopt(IReadOnlyList<SourceTable> expected)
+    {
+        if (_pending != null) throw new InvalidOperationException("a transition is prepared: abort it first");
+        var want = expected.ToDictionary(TransitionPlanner.KeyOf);
+        var next = new Dictionary<TableKey, PlacedTable>();
+        int adopted = 0, stale = 0;
+        foreach (var t in _socket.Dump<Table>(NftMsgType.GetTable, 0, new Table()))
+        {
+            var key = new TableKey(t.Family, t.Name!);
+            // the conntrack switch's table is not placement's: it stays for as long as BPF reads ct
+            if (t.Family == ConntrackSwitch.Family && t.Name == ConntrackSwitch.TableName) continue;
+            var kernel = KernelRuleset.ReadTable(_socket, t);
+            if (want.TryGetValue(key, out var d) && SameShape(kernel, d))
+            {
+                try
+                {
+                    next[key] = new PlacedTable(d, LearnHandles(key, d));
+                    adopted++;
+                    continue;
+                }
+                catch (InvalidOperationException)
+                {
+                    // diverged: recreated by the next transition
+                }
+            }
+            next[key] = new PlacedTable(kernel, new Dictionary<ulong, ulong>()) { Stale = true };
+            stale++;
+        }
+        _placed = next;
+        _rollbackTo = null;
+        return (adopted, stale);
+    }
+
+    /// <summary>Same chains (name, hook, priority, policy) with the same number of rules, same named sets with as many elements, same objects.</summary>
+    static bool SameShape(SourceTable kernel, SourceTable expected)
+    {
+        static string Chains(SourceTable t) => string.Join("|", t.Chains.OrderBy(c => c.Chain.Name, StringComparer.Ordinal)
+            .Select(c => $"{c.Chain.Name}:{c.Chain.Hook?.HookNum}:{c.Chain.Hook?.Priority}:{c.Chain.Policy}:{c.Rules.Count}"));
+        static string Sets(SourceTable t) => string.Join("|", t.Sets.Where(s => !s.Set.Name!.StartsWith("__", StringComparison.Ordinal))
+            .OrderBy(s => s.Set.Name, StringComparer.Ordinal).Select(s => $"{s.Set.Name}:{s.Set.KeyLen}"));
+        static string Objects(SourceTable t) => string.Join("|", (t.Objects ?? []).Select(o => $"{o.Name}:{o.Type}").Order(StringComparer.Ordinal));
+        return Chains(kernel) == Chains(expected) && Sets(kernel) == Sets(expected) && Objects(kernel) == Objects(expected);
+    }
+
     Dictionary<ulong, ulong> LearnHandles(TableKey key, SourceTable t)
     {
         var kernel = KernelRuleset.ReadRules(_socket, key.Family, key.Name);

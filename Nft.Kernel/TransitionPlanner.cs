@@ -14,7 +14,11 @@ public readonly record struct TableKey(byte Family, string Name)
 }
 
 /// <summary>What the kernel holds for one table: the caller's content and, per caller rule handle, the kernel's handle.</summary>
-internal sealed record PlacedTable(SourceTable Source, IReadOnlyDictionary<ulong, ulong> KernelRuleHandles);
+internal sealed record PlacedTable(SourceTable Source, IReadOnlyDictionary<ulong, ulong> KernelRuleHandles)
+{
+    /// <summary>A table found in the kernel that is not known to hold <see cref="Source"/>: the next transition recreates or deletes it.</summary>
+    public bool Stale { get; init; }
+}
 
 /// <summary>nfproto names as nft prints them.</summary>
 public static class FamilyNames
@@ -70,7 +74,7 @@ internal sealed class TransitionPlanner
                 p.AddTable(key, t, null);
                 touched.Add(key);
             }
-            else if (NeedsRecreate(old.Source, t))
+            else if (old.Stale || NeedsRecreate(old.Source, t))
             {
                 var counters = kernelCounters(key);
                 p.Add(NftMsgType.DelTable, key.Family, new Table { Family = key.Family, Name = key.Name }, $"delete table {key} (recreated)");

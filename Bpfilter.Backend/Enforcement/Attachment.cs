@@ -148,6 +148,64 @@ internal sealed class Attachment : IDisposable
         }
     }
 
+    const string ProgramDirPrefix = "prog-";
+    LoadedProgram? _pinned;
+
+    /// <summary>The directory under an attach point's pin directory that holds <paramref name="program"/> and its maps.</summary>
+    public static string ProgramDir(string dir, CompiledProgram program) => Path.Combine(dir, ProgramDirPrefix + LoadedProgram.Digest(program));
+
+    /// <summary>
+    /// Keeps the pins under <paramref name="dir"/> up to date: the link and slot map (once), the running
+    /// program and its maps (again when the program was replaced; the replaced one's pins go). Only files:
+    /// the pins hold nothing that stays attached once the link is unpinned.
+    /// </summary>
+    public void PinAll(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        if (!File.Exists(Path.Combine(dir, LinkPin))) Link.Pin(Path.Combine(dir, LinkPin));
+        if (Slots != null && !File.Exists(Path.Combine(dir, SlotsPin))) Slots.Pin(Path.Combine(dir, SlotsPin));
+        string? keep = null;
+        if (Program is { } p)
+        {
+            keep = ProgramDir(dir, p.Compiled);
+            if (!ReferenceEquals(_pinned, p) || !File.Exists(Path.Combine(keep, "prog")))
+            {
+                if (Directory.Exists(keep)) Directory.Delete(keep, true);
+                p.Pin(keep);
+                _pinned = p;
+            }
+        }
+        foreach (var old in Directory.EnumerateDirectories(dir, ProgramDirPrefix + "*"))
+            if (old != keep) Directory.Delete(old, true);
+    }
+
+    /// <summary>
+    /// Takes the program pinned under an adopted attach point's directory as the running one, when it is the
+    /// one the link (or the netfilter slot) runs now; false (and nothing kept) otherwise.
+    /// </summary>
+    public bool AdoptProgram(LoadedProgram program, UnitSource source)
+    {
+        uint id = program.Program.Id, running;
+        if (Slots != null)
+        {
+            Span<byte> key = stackalloc byte[4];
+            Span<byte> value = stackalloc byte[4];
+            running = Slots.TryLookup(key, value) ? BinaryPrimitives.ReadUInt32LittleEndian(value) : 0;
+        }
+        else running = Link.Ids.ProgramId;
+        if (running != id) return false;
+        Program = program;
+        _pinned = program;
+        Source = source;
+        return true;
+    }
+
+    /// <summary>Removes the pins under <paramref name="dir"/>: once this process closes its fds, the hook is detached.</summary>
+    public static void Unpin(string dir)
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, true);
+    }
+
     /// <summary>Detaches (closing the link unregisters the hook unless it is pinned) and frees everything.</summary>
     public void Dispose()
     {

@@ -38,6 +38,17 @@ internal sealed class CounterLedger
         _zero[id] = (running.Packets + cp, running.Bytes + cb);
     }
 
+    /// <summary>What a counter id carries from replaced programs and its reset baseline.</summary>
+    public ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) Entry(ulong id) =>
+        (_carried.GetValueOrDefault(id), _zero.GetValueOrDefault(id));
+
+    /// <summary>Sets what a counter id carries and its baseline (a restarted daemon restoring them).</summary>
+    public void Restore(ulong id, (ulong Packets, ulong Bytes) carried, (ulong Packets, ulong Bytes) zero)
+    {
+        _carried[id] = carried;
+        _zero[id] = zero;
+    }
+
     /// <summary>Drops what belonged to slots no rule holds any more (the lifter hands them out again).</summary>
     public void Forget(IEnumerable<ulong> live)
     {

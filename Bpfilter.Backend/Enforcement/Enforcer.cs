@@ -186,9 +186,21 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         foreach (var a in staged.Detach)
         {
             _live.Remove(a.Key);
+            if (PinRoot is { } root)
+            {
+                try
+                {
+                    Attachment.Unpin(PinDir(root, a.Unit));
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    errors.Add($"unpinning {a.Key} failed, it stays attached: {e.Message}");
+                }
+            }
             if (a.Program is { } p) _ledger.Fold(p);
             a.Dispose();
         }
+        errors.AddRange(SyncPins());
         return errors;
     }
 
@@ -221,6 +233,13 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
 
     /// <summary>Makes the counter read zero from now on.</summary>
     public void ResetCounter(ulong id) => _ledger.Reset(id, Running(id));
+
+    /// <summary>What a counter id carries over from replaced programs and the running total its last reset took as zero.</summary>
+    public ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) CounterLedgerEntry(ulong id) => _ledger.Entry(id);
+
+    /// <summary>Restores a <see cref="CounterLedgerEntry"/> (a restart: the programs that counted it are gone, their totals are not).</summary>
+    public void RestoreCounterLedger(ulong id, (ulong Packets, ulong Bytes) carried, (ulong Packets, ulong Bytes) zero) =>
+        _ledger.Restore(id, carried, zero);
 
     /// <summary>Forgets carried totals of counter ids no rule holds any more (the front-end hands them out again).</summary>
     public void RetainCounters(IEnumerable<ulong> live) => _ledger.Forget(live);
@@ -268,24 +287,103 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
     /// previous enforcer or process): their links keep running what they ran until the next commit
     /// replaces the program on the same link. Returns how many were reopened.
     /// </summary>
-    public int Adopt(Ruleset ruleset, string dir)
+    public int Adopt(Ruleset ruleset, string dir) => Adopt(ruleset, dir, out _);
+
+    /// <summary>
+    /// <see cref="Adopt(Ruleset, string)"/>, also reopening each attach point's program with its maps when the
+    /// pinned one is what the ruleset compiles to and what the link runs: that attach point then keeps its
+    /// program (same id, counters and set contents as they are) through the next commit.
+    /// <paramref name="programs"/> counts those.
+    /// </summary>
+    public int Adopt(Ruleset ruleset, string dir, out int programs)
     {
         ReleaseStaged();
         int n = 0;
+        programs = 0;
         foreach (var unit in AttachUnit.Group(ruleset))
         {
             var at = PinDir(dir, unit);
-            if (_live.ContainsKey(unit.Key) || !Directory.Exists(at)) continue;
-            _live[unit.Key] = Attachment.Adopt(unit, at);
+            if (_live.ContainsKey(unit.Key) || !File.Exists(Path.Combine(at, "link"))) continue;
+            Attachment attachment;
+            try
+            {
+                attachment = Attachment.Adopt(unit, at);
+            }
+            catch (BpfException)
+            {
+                continue; // a pin that cannot be reopened: the commit attaches anew, SyncPins removes the pin
+            }
+            _live[unit.Key] = attachment;
             n++;
+            LoadedProgram? loaded = null;
+            try
+            {
+                var compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6);
+                var progDir = Attachment.ProgramDir(at, compiled);
+                if (!File.Exists(Path.Combine(progDir, "prog"))) continue;
+                loaded = LoadedProgram.Adopt(compiled, progDir);
+                if (attachment.AdoptProgram(loaded, UnitSource.Of(ruleset, unit.Chains))) programs++;
+                else loaded.Dispose();
+            }
+            catch (Exception e) when (e is CodegenException or ArgumentException or Bpf.BpfAssemblyException or BpfException or InvalidDataException or IOException)
+            {
+                // the link alone is adopted: the next commit installs a freshly loaded program on it
+                loaded?.Dispose();
+            }
         }
         return n;
     }
 
+    /// <summary>Where <see cref="Commit"/> keeps every attach point pinned (null: nothing is pinned).</summary>
+    public string? PinRoot { get; set; }
+
+    /// <summary>
+    /// Pins every live attach point under <see cref="PinRoot"/> (link, slot map, running program and maps) and
+    /// unpins every other directory there: attach points this process no longer holds, or that an earlier
+    /// process left and nothing adopted. Errors are returned, one per attach point.
+    /// </summary>
+    public IReadOnlyList<string> SyncPins()
+    {
+        var errors = new List<string>();
+        if (PinRoot is not { } root) return errors;
+        var keep = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var a in _live.Values)
+        {
+            var at = PinDir(root, a.Unit);
+            keep.Add(Path.GetFileName(at));
+            try
+            {
+                a.PinAll(at);
+            }
+            catch (Exception e) when (e is BpfException or IOException or UnauthorizedAccessException)
+            {
+                errors.Add($"pinning {a.Key} under {at} failed, it detaches if this process exits: {e.Message}");
+            }
+        }
+        if (!Directory.Exists(root)) return errors;
+        foreach (var stale in Directory.EnumerateDirectories(root))
+        {
+            if (keep.Contains(Path.GetFileName(stale))) continue;
+            try
+            {
+                Attachment.Unpin(stale);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                errors.Add($"unpinning {stale} failed: {e.Message}");
+            }
+        }
+        return errors;
+    }
+
     /// <summary>The pin directory of an attach point: its key with file-system-safe characters.</summary>
     public static string PinDir(string dir, AttachUnit unit) =>
-        Path.Combine(dir, new string(unit.Key.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_').ToArray()));
+        Path.Combine(dir, new string(unit.Key.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' ? c : '_').ToArray())); // bpffs refuses names with a dot
 
+    /// <summary>
+    /// Closes every fd: attach points pinned under <see cref="PinRoot"/> stay attached and keep filtering
+    /// (a process exit does this too); unpinned ones detach. Nothing is detached explicitly.
+    /// </summary>
     public void Dispose()
     {
         ReleaseStaged();

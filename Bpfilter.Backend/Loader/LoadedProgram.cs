@@ -53,6 +53,70 @@ public sealed class LoadedProgram : IDisposable
         }
     }
 
+    /// <summary>
+    /// Reopens a program <see cref="Pin"/> left in bpffs (by this or an earlier process), given what it was
+    /// compiled from: the maps are the pinned ones (counters and set contents as they are now), nothing is
+    /// loaded. Fails when a map the compiled program needs is not there or has other sizes.
+    /// </summary>
+    public static LoadedProgram Adopt(CompiledProgram compiled, string dir)
+    {
+        var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
+        BpfProgram? program = null;
+        try
+        {
+            foreach (var spec in compiled.Maps)
+            {
+                var map = BpfMap.Open(Path.Combine(dir, MapPin(spec.Name)));
+                maps[spec.Name] = map;
+                if (map.Type != spec.Type || map.KeySize != spec.KeySize || map.ValueSize != spec.ValueSize || map.MaxEntries != spec.MaxEntries)
+                    throw new InvalidDataException($"pinned map {spec.Name} under {dir} is not the one the program was compiled with");
+            }
+            program = BpfProgram.Open(Path.Combine(dir, ProgramPin), compiled.ProgramType);
+            return new LoadedProgram(compiled, program, maps);
+        }
+        catch
+        {
+            program?.Dispose();
+            foreach (var m in maps.Values) m.Dispose();
+            throw;
+        }
+    }
+
+    const string ProgramPin = "prog";
+    static string MapPin(string map) => "map_" + map; // bpffs refuses names with a dot
+
+    /// <summary>Pins the program and its maps under <paramref name="dir"/> (created), for <see cref="Adopt"/>.</summary>
+    public void Pin(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        foreach (var (name, map) in _maps) map.Pin(Path.Combine(dir, MapPin(name)));
+        Program.Pin(Path.Combine(dir, ProgramPin));
+    }
+
+    /// <summary>
+    /// Names what the program does, for its pin directory: a digest of its instructions (maps by name) and
+    /// map shapes, so a process that recompiles the same ruleset finds it and a different one does not.
+    /// </summary>
+    public static string Digest(CompiledProgram compiled)
+    {
+        ulong h = 14695981039346656037UL;
+        void Add(string s)
+        {
+            foreach (char c in s)
+            {
+                h ^= c;
+                h *= 1099511628211UL;
+            }
+            h ^= 0xff;
+            h *= 1099511628211UL;
+        }
+        Add(compiled.Name);
+        Add(compiled.ProgramType.ToString());
+        Add(compiled.Disassembly);
+        foreach (var m in compiled.Maps) Add($"{m.Name}:{m.Type}:{m.KeySize}:{m.ValueSize}:{m.MaxEntries}");
+        return h.ToString("x16");
+    }
+
     /// <summary>Packets and bytes counted for a rule counter id (summed over CPUs); zeros if the id has no slot.</summary>
     public (ulong Packets, ulong Bytes) Counter(ulong id)
     {

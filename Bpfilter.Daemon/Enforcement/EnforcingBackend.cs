@@ -61,6 +61,36 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
 
     public bool BpfOnly => _kernel == null;
 
+    /// <summary>
+    /// Keeps every attach point pinned under <paramref name="dir"/> after each commit, so filtering outlives
+    /// this process (an exit closes fds and detaches nothing pinned); a commit that removes a chain unpins it.
+    /// </summary>
+    public void PinUnder(string dir)
+    {
+        lock (_gate) _enforcer.PinRoot = dir;
+    }
+
+    bool _adopt, _adoptKernel;
+
+    /// <summary>
+    /// The next Prepare takes over what an earlier daemon left enforcing instead of replacing it: attach
+    /// points pinned under the pin directory (their links, and their programs when the pinned one is exactly
+    /// what the new ruleset compiles to and is what runs), and with <paramref name="kernelTables"/> (a
+    /// restored state) the kernel's tables that hold what the ruleset places there. Without (no state to
+    /// restore), every table the kernel holds keeps running until that commit, which deletes or replaces it
+    /// in its own kernel transaction. Pinned attach points the commit does not adopt are unpinned after it.
+    /// Returns the number of kernel tables kept running meanwhile.
+    /// </summary>
+    public int AdoptOnNextPrepare(bool kernelTables)
+    {
+        lock (_gate)
+        {
+            _adopt = true;
+            _adoptKernel = kernelTables;
+            return kernelTables ? 0 : _kernel?.Adopt([]).Stale ?? 0;
+        }
+    }
+
     public void BeginRequest()
     {
         lock (_gate) _kernelCounters?.Invalidate();
@@ -156,6 +186,11 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             var plan = PlacementPlan.Build(sources, lift, forced);
             // its own kernel commit: before the placement reads the generation it validates and commits against
             if (ConntrackReference.Needed(plan.BpfRuleset)) SwitchConntrackOn();
+            if (_adopt)
+            {
+                _adopt = false;
+                Adopt(plan);
+            }
             if (_kernel == null)
             {
                 if (plan.InKernel.FirstOrDefault() is { } k)
@@ -212,6 +247,60 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         if (_plan == null || !ConntrackReference.Needed(_plan.BpfRuleset)) _conntrack.Off();
     }
 
+    void Adopt(PlacementPlan plan)
+    {
+        if (_kernel != null && _adoptKernel)
+        {
+            var (adopted, stale) = _kernel.Adopt(plan.KernelTables);
+            _log($"restart: adopted {adopted} kernel nf_tables table(s) as they run" +
+                (stale > 0 ? $"; {stale} other(s) keep running until this transaction replaces or deletes them" : ""));
+        }
+        if (_enforcer.PinRoot is { } root)
+        {
+            var links = _enforcer.Adopt(plan.BpfRuleset, root, out var programs);
+            _log($"restart: adopted {links} pinned attach point(s) under {root}, {programs} with their running program");
+        }
+    }
+
+    CounterState.Saved? _restoredCounters;
+
+    public byte[]? ExportState()
+    {
+        lock (_gate)
+        {
+            var bpf = new List<CounterState.Bpf>();
+            foreach (var (key, id) in _current?.Counters ?? new Dictionary<CounterKey, ulong>())
+            {
+                var (carried, zero) = _enforcer.CounterLedgerEntry(id);
+                if (carried != default || zero != default) bpf.Add(new CounterState.Bpf(key, carried, zero));
+            }
+            return CounterState.Encode(bpf, _kernelCounters);
+        }
+    }
+
+    public void ImportState(ReadOnlySpan<byte> state)
+    {
+        var saved = CounterState.Decode(state);
+        lock (_gate)
+        {
+            _restoredCounters = saved;
+            if (_kernelCounters != null)
+            {
+                foreach (var ((family, table, handle, index), v) in saved.KernelRules) _kernelCounters.RestoreRule(family, table, handle, index, v);
+                foreach (var ((family, table, name), v) in saved.KernelObjects) _kernelCounters.RestoreObject(family, table, name, v);
+            }
+        }
+    }
+
+    /// <summary>After the first commit of a restored ruleset: the saved ledger entries go to the slot ids this lift gave their rules.</summary>
+    void ApplyRestoredCounters()
+    {
+        if (_restoredCounters is not { } saved || _current == null) return;
+        _restoredCounters = null;
+        foreach (var b in saved.BpfCounters)
+            if (_current.Counters.TryGetValue(b.Key, out var id)) _enforcer.RestoreCounterLedger(id, b.Carried, b.Zero);
+    }
+
     /// <summary>The kernel's answer as the user's error, blamed on the rule (or chain) of the message it refused.</summary>
     BackendRefusal KernelRefusal(Exception e, string what)
     {
@@ -261,6 +350,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             _enforcer.RetainCounters(_slots.Slots.Values);
             _current = staged.Lift;
             _plan = staged.Plan;
+            ApplyRestoredCounters();
             if (_kernel != null) _kernelCounters!.Retain(_kernel.Placed);
             SwitchConntrackOffIfUnused();
         }

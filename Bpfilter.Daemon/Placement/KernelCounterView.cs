@@ -15,6 +15,14 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     Dictionary<(byte, string, ulong, int), CounterValue>? _rules;
     Dictionary<(byte, string, string), CounterValue>? _objects;
 
+    /// <summary>The reset baselines, for the state file.</summary>
+    public (IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> Rules, IReadOnlyDictionary<(byte, string, string), CounterValue> Objects) Baselines =>
+        (_ruleBase, _objectBase);
+
+    /// <summary>Restores reset baselines saved by an earlier run (the kernel's counters ran on meanwhile).</summary>
+    public void RestoreRule(byte family, string table, ulong handle, int index, CounterValue v) => _ruleBase[(family, table, handle, index)] = v;
+    public void RestoreObject(byte family, string table, string name, CounterValue v) => _objectBase[(family, table, name)] = v;
+
     public void Invalidate()
     {
         _rules = null;

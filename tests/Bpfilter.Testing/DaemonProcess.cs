@@ -64,7 +64,9 @@ public sealed class DaemonProcess : IDisposable
         try
         {
             Command = RepoPaths.DaemonCommand ?? throw new InvalidOperationException(RepoPaths.MissingReason());
-            _arguments = ["--socket", SocketPath];
+            // the saved state stays in this daemon's private directory (kept across Restart): a later namespace
+            // that happens to get the same inode must not restore it
+            _arguments = ["--socket", SocketPath, "--state-dir", Dir.Path];
             if (socketMode != null) _arguments.AddRange(["--socket-mode", socketMode]);
             if (!enforce) _arguments.Add("--no-enforce");
             if (arguments != null) _arguments.AddRange(arguments);

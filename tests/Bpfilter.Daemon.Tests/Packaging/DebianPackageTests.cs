@@ -148,7 +148,7 @@ public sealed class DebianPackageTests(DebianPackage pkg) : IClassFixture<Debian
 
         var daemon = File.ReadAllText(units[0]);
         Assert.Contains("EnvironmentFile=-/etc/default/bpfilterd", daemon);
-        Assert.Contains("ExecStart=/usr/sbin/bpfilterd --socket /run/bpfilter/bpfilterd.sock $BPFILTERD_OPTS", daemon);
+        Assert.Contains("ExecStart=/usr/sbin/bpfilterd --socket /run/bpfilter/bpfilterd.sock --state-dir /var/lib/bpfilter $BPFILTERD_OPTS", daemon);
         Assert.Matches("(?m)^BPFILTERD_OPTS=", File.ReadAllText(pkg.Path_("/etc/default/bpfilterd")));
     }
 

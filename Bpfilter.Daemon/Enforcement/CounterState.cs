@@ -1,0 +1,97 @@
+using System.Text;
+using Bpfilter.Daemon.Placement;
+using Nft.Engine;
+using Nft.Lifter;
+
+namespace Bpfilter.Daemon.Enforcement;
+
+/// <summary>
+/// The counter bookkeeping that lives only in the daemon and must survive a restart, keyed by what nft names
+/// (family, table, chain, rule handle), not by the lifter's slot ids (a restarted daemon hands those out
+/// anew): per BPF rule counter, the totals carried from replaced programs and the reset baseline; per
+/// kernel-placed rule or object counter, the reset baseline. Version 1: a version byte, then three counted
+/// lists; every length is checked when read (<see cref="InvalidDataException"/>).
+/// </summary>
+internal static class CounterState
+{
+    const byte Version = 1;
+
+    public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero);
+
+    public sealed record Saved(List<Bpf> BpfCounters, List<((byte, string, ulong, int) Key, CounterValue Base)> KernelRules,
+        List<((byte, string, string) Key, CounterValue Base)> KernelObjects);
+
+    public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel)
+    {
+        using var ms = new MemoryStream();
+        using var w = new BinaryWriter(ms, Encoding.UTF8);
+        w.Write(Version);
+        var list = bpf.ToList();
+        w.Write(list.Count);
+        foreach (var b in list)
+        {
+            w.Write(b.Key.Family);
+            w.Write(b.Key.Table);
+            w.Write(b.Key.Chain);
+            w.Write(b.Key.RuleHandle);
+            w.Write(b.Carried.Item1);
+            w.Write(b.Carried.Item2);
+            w.Write(b.Zero.Item1);
+            w.Write(b.Zero.Item2);
+        }
+        var (rules, objects) = kernel?.Baselines ?? (new Dictionary<(byte, string, ulong, int), CounterValue>(), new Dictionary<(byte, string, string), CounterValue>());
+        w.Write(rules.Count);
+        foreach (var ((family, table, handle, index), v) in rules)
+        {
+            w.Write(family);
+            w.Write(table);
+            w.Write(handle);
+            w.Write(index);
+            w.Write(v.Packets);
+            w.Write(v.Bytes);
+        }
+        w.Write(objects.Count);
+        foreach (var ((family, table, name), v) in objects)
+        {
+            w.Write(family);
+            w.Write(table);
+            w.Write(name);
+            w.Write(v.Packets);
+            w.Write(v.Bytes);
+        }
+        w.Flush();
+        return ms.ToArray();
+    }
+
+    public static Saved Decode(ReadOnlySpan<byte> bytes)
+    {
+        using var r = new BinaryReader(new MemoryStream(bytes.ToArray()), Encoding.UTF8);
+        try
+        {
+            if (r.ReadByte() is var v && v != Version) throw new InvalidDataException($"counter state version {v}, this daemon reads {Version}");
+            int Count(int minEntry)
+            {
+                int n = r.ReadInt32();
+                if (n < 0 || (long)n * minEntry > r.BaseStream.Length - r.BaseStream.Position)
+                    throw new InvalidDataException($"counter state: {n} entries cannot fit in what is left");
+                return n;
+            }
+            var bpf = new List<Bpf>();
+            for (int i = 0, n = Count(43); i < n; i++)
+                bpf.Add(new Bpf(new CounterKey(r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64()),
+                    (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64())));
+            var rules = new List<((byte, string, ulong, int), CounterValue)>();
+            for (int i = 0, n = Count(30); i < n; i++)
+                rules.Add(((r.ReadByte(), r.ReadString(), r.ReadUInt64(), r.ReadInt32()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+            var objects = new List<((byte, string, string), CounterValue)>();
+            for (int i = 0, n = Count(19); i < n; i++)
+                objects.Add(((r.ReadByte(), r.ReadString(), r.ReadString()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+            if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
+            return new Saved(bpf, rules, objects);
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
+        {
+            throw new InvalidDataException($"counter state is cut short or malformed: {e.Message}");
+        }
+    }
+}

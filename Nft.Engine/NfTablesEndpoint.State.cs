@@ -1,0 +1,54 @@
+namespace Nft.Engine;
+
+public sealed partial class NfTablesEndpoint
+{
+    /// <summary>
+    /// The committed state as bytes (<see cref="StateCodec"/>): what <see cref="ImportState"/> needs to
+    /// answer nft as before, handles and generation included. Counter cells are the emulated part only;
+    /// what the data plane counted stays with the data plane (pinned BPF maps, the kernel's rules).
+    /// </summary>
+    public byte[] ExportState()
+    {
+        lock (_lock)
+            return StateCodec.Encode(_ns.Committed, new StateCodec.Counters(_ns.Generation, _ns.TableHandle, _ns.ElementSeq, _ns.Backend.ExportState()));
+    }
+
+    /// <summary>
+    /// Replaces the committed state by one <see cref="ExportState"/> wrote; the backend gets back its own part
+    /// (<see cref="IRulesetBackend.ImportState"/>) but enforces nothing yet (<see cref="Reenforce"/> does). Throws <see cref="InvalidDataException"/> naming what is
+    /// wrong when the bytes are not a complete, intact state; nothing changes then.
+    /// </summary>
+    public void ImportState(ReadOnlySpan<byte> state)
+    {
+        var (snapshot, counters) = StateCodec.Decode(state);
+        if (counters.Generation == 0) throw new InvalidDataException("bpfilter-nft state: generation 0");
+        lock (_lock)
+        {
+            // the backend's part first: if it refuses its bytes, nothing has changed
+            if (counters.Backend is { } b) _ns.Backend.ImportState(b);
+            _ns.Committed = snapshot;
+            _ns.Generation = counters.Generation;
+            _ns.TableHandle = counters.TableHandle;
+            _ns.ElementSeq = counters.ElementSeq;
+        }
+    }
+
+    /// <summary>Hands the committed ruleset to the backend as one change (after <see cref="ImportState"/>): prepare, then commit.</summary>
+    public void Reenforce()
+    {
+        lock (_lock)
+        {
+            var snapshot = _ns.Committed;
+            try
+            {
+                _ns.Backend.Prepare(new RulesetChange(() => Model.SourceView.Of(snapshot), false, []));
+            }
+            catch
+            {
+                _ns.Backend.Abort();
+                throw;
+            }
+            _ns.Backend.Commit();
+        }
+    }
+}

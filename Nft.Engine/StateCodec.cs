@@ -1,0 +1,407 @@
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using Nft.Bytecode;
+using Nft.Bytecode.Expressions;
+using Nft.Bytecode.Objects;
+using Nft.Bytecode.Wire;
+using Nft.Engine.Model;
+using Nft.Netlink;
+
+namespace Nft.Engine;
+
+/// <summary>
+/// The committed state of one namespace as bytes, and back: what a daemon restart needs to answer nft
+/// exactly as before (generation, handles and handle counters, every table, chain, rule, set, element and
+/// object, owner flags, emulated counter cells).
+/// <para>
+/// Format (version 1): magic "BFNFTST1", u32 version, u64 payload length, u64 FNV-1a hash of the payload
+/// (all little-endian), then the payload: a flat run of records, each a u32 kind, a u32 length and that
+/// many bytes. Records nest by order: a chain, set or object belongs to the last table, a rule to the last
+/// chain, an element to the last set. Record bodies are netlink attributes; rules are their NEWRULE
+/// message and elements their NFTA_LIST_ELEM nest, as Nft.Bytecode encodes and decodes them. Every length
+/// is checked on the way back; anything wrong raises <see cref="InvalidDataException"/>.
+/// </para>
+/// </summary>
+internal static class StateCodec
+{
+    static ReadOnlySpan<byte> Magic => "BFNFTST1"u8;
+    const uint Version = 1;
+    const int HeaderSize = 8 + 4 + 8 + 8;
+    const int MaxRecord = 16 << 20;
+
+    enum Kind : uint { Namespace = 1, Table = 2, Chain = 3, Rule = 4, Set = 5, Element = 6, Object = 7, Backend = 8 }
+
+    // attribute types inside records
+    const ushort NsGeneration = 1, NsTableHandle = 2, NsElementSeq = 3;
+    const ushort TFamily = 1, TName = 2, THandle = 3, TFlags = 4, TUserData = 5, TOwner = 6, TLastHandle = 7;
+    const ushort CName = 1, CHandle = 2, CFlags = 3, CUserData = 4, CHookNum = 5, CPriority = 6, CType = 7, CPolicy = 8, CDevice = 9, CDevsAsList = 10;
+    const ushort RMessage = 1, RCounter = 2, RCIndex = 1, RCPackets = 2, RCBytes = 3;
+    const ushort SName = 1, SHandle = 2, SFlags = 3, SKeyType = 4, SKeyLen = 5, SDataType = 6, SDataLen = 7, SObjType = 8, SPolicy = 9,
+        STimeout = 10, SGc = 11, SUserData = 12, SDescSize = 13, SConcat = 14, SExpr = 15, SExpressions = 16;
+    const ushort EElem = 1, EKey = 2, EKeyEnd = 3, EFlags = 4, ETimeout = 5, EExpires = 6, ESeq = 7;
+    const ushort OName = 1, OType = 2, OHandle = 3, OData = 4, OUserData = 5, OPackets = 6, OBytes = 7;
+
+    /// <summary>What a namespace's state is besides its committed ruleset.</summary>
+    public readonly record struct Counters(uint Generation, ulong TableHandle, long ElementSeq, byte[]? Backend = null);
+
+    public static byte[] Encode(RulesetSnapshot snapshot, Counters counters)
+    {
+        using var payload = new MemoryStream();
+        var w = new NetlinkWriter(1024);
+        void Emit(Kind kind)
+        {
+            Span<byte> h = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt32LittleEndian(h, (uint)kind);
+            BinaryPrimitives.WriteUInt32LittleEndian(h[4..], (uint)w.Length);
+            payload.Write(h);
+            payload.Write(w.WrittenSpan);
+            w.Clear();
+        }
+        w.PutU32(NsGeneration, counters.Generation);
+        PutU64(w, NsTableHandle, counters.TableHandle);
+        PutU64(w, NsElementSeq, (ulong)counters.ElementSeq);
+        Emit(Kind.Namespace);
+        if (counters.Backend is { } backendState)
+        {
+            Span<byte> h = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt32LittleEndian(h, (uint)Kind.Backend);
+            BinaryPrimitives.WriteUInt32LittleEndian(h[4..], (uint)backendState.Length);
+            payload.Write(h);
+            payload.Write(backendState);
+        }
+        foreach (var t in snapshot.Tables)
+        {
+            w.PutU8(TFamily, t.Family);
+            w.PutString(TName, t.Name);
+            PutU64(w, THandle, t.Handle);
+            w.PutU32(TFlags, t.Flags);
+            if (t.UserData != null) w.PutRaw(TUserData, t.UserData);
+            w.PutU32(TOwner, t.OwnerPortId);
+            PutU64(w, TLastHandle, t.Handles.Last);
+            Emit(Kind.Table);
+            foreach (var c in t.Chains)
+            {
+                w.PutString(CName, c.Name);
+                PutU64(w, CHandle, c.Handle);
+                w.PutU32(CFlags, c.Flags);
+                if (c.UserData != null) w.PutRaw(CUserData, c.UserData);
+                if (c.Hook is { } hk)
+                {
+                    w.PutU32(CHookNum, hk.HookNum);
+                    w.PutU32(CPriority, (uint)hk.Priority);
+                    w.PutString(CType, hk.Type);
+                    w.PutU32(CPolicy, hk.Policy);
+                    if (!hk.Devices.IsDefault) foreach (var d in hk.Devices) w.PutString(CDevice, d);
+                    w.PutU8(CDevsAsList, hk.DevicesAsList ? (byte)1 : (byte)0);
+                }
+                Emit(Kind.Chain);
+                foreach (var r in c.Rules)
+                {
+                    var m = w.BeginNfMessage(Nfnl.SubsysNftables, (byte)NftMsgType.NewRule, NlmFlags.None, 0, 0, t.Family, 0);
+                    r.Rule.Encode(w, WireFormat.AsDecoded);
+                    w.EndMessage(m);
+                    var msg = w.ToArray();
+                    w.Clear();
+                    w.PutRaw(RMessage, msg);
+                    for (int i = 0; i < r.Counters.Length; i++)
+                    {
+                        if (r.Counters[i] is not { } cell) continue;
+                        var n = w.BeginNestedRaw(RCounter);
+                        w.PutU32(RCIndex, (uint)i);
+                        PutU64(w, RCPackets, cell.Packets);
+                        PutU64(w, RCBytes, cell.Bytes);
+                        w.EndNested(n);
+                    }
+                    Emit(Kind.Rule);
+                }
+            }
+            foreach (var s in t.Sets)
+            {
+                w.PutString(SName, s.Name);
+                PutU64(w, SHandle, s.Handle);
+                w.PutU32(SFlags, s.Flags);
+                w.PutU32(SKeyType, s.KeyType);
+                w.PutU32(SKeyLen, s.KeyLen);
+                if (s.DataType is uint dt) w.PutU32(SDataType, dt);
+                if (s.DataLen is uint dl) w.PutU32(SDataLen, dl);
+                if (s.ObjType is uint ot) w.PutU32(SObjType, ot);
+                if (s.Policy is uint po) w.PutU32(SPolicy, po);
+                if (s.Timeout is ulong to) PutU64(w, STimeout, to);
+                if (s.GcInterval is uint gc) w.PutU32(SGc, gc);
+                if (s.UserData != null) w.PutRaw(SUserData, s.UserData);
+                if (s.DescSize is uint ds) w.PutU32(SDescSize, ds);
+                if (s.ConcatFieldLens != null)
+                {
+                    var n = w.BeginNestedRaw(SConcat);
+                    foreach (var l in s.ConcatFieldLens) w.PutU32(1, l);
+                    w.EndNested(n);
+                }
+                if (s.Expr != null)
+                {
+                    var n = w.BeginNestedRaw(SExpr);
+                    ExpressionCodec.Encode(w, s.Expr, NftaList.Elem, WireFormat.AsDecoded);
+                    w.EndNested(n);
+                }
+                if (s.Expressions != null)
+                {
+                    var n = w.BeginNestedRaw(SExpressions);
+                    foreach (var e in s.Expressions) ExpressionCodec.Encode(w, e, NftaList.Elem, WireFormat.AsDecoded);
+                    w.EndNested(n);
+                }
+                Emit(Kind.Set);
+                foreach (var e in s.Elements)
+                {
+                    var en = w.BeginNestedRaw(EElem);
+                    e.Element.Encode(w, NftaList.Elem, WireFormat.AsDecoded);
+                    w.EndNested(en);
+                    w.PutRaw(EKey, e.Id.Key);
+                    if (e.Id.KeyEnd != null) w.PutRaw(EKeyEnd, e.Id.KeyEnd);
+                    w.PutU32(EFlags, e.Id.Flags);
+                    if (e.Timeout is ulong et) PutU64(w, ETimeout, et);
+                    if (e.ExpiresAtMs is long ex) PutU64(w, EExpires, (ulong)ex);
+                    PutU64(w, ESeq, (ulong)e.InsertSeq);
+                    Emit(Kind.Element);
+                }
+            }
+            foreach (var o in t.Objects)
+            {
+                w.PutString(OName, o.Name);
+                w.PutU32(OType, o.Type);
+                PutU64(w, OHandle, o.Handle);
+                var on = w.BeginNestedRaw(OData);
+                ExpressionCodec.Encode(w, o.Data, NftaList.Elem, WireFormat.AsDecoded);
+                w.EndNested(on);
+                if (o.UserData != null) w.PutRaw(OUserData, o.UserData);
+                if (o.Counter is { } cell)
+                {
+                    PutU64(w, OPackets, cell.Packets);
+                    PutU64(w, OBytes, cell.Bytes);
+                }
+                Emit(Kind.Object);
+            }
+        }
+        var body = payload.ToArray();
+        var file = new byte[HeaderSize + body.Length];
+        Magic.CopyTo(file);
+        BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(8), Version);
+        BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(12), (ulong)body.Length);
+        BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(20), Fnv1a(body));
+        body.CopyTo(file.AsSpan(HeaderSize));
+        return file;
+    }
+
+    static void PutU64(NetlinkWriter w, ushort type, ulong v)
+    {
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(b, v);
+        w.PutRaw(type, b);
+    }
+
+    static ulong Fnv1a(ReadOnlySpan<byte> data)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (byte b in data)
+        {
+            h ^= b;
+            h *= 1099511628211UL;
+        }
+        return h;
+    }
+
+    // ---- decoding ----------------------------------------------------------------------------
+
+    sealed class TableBuilder(TableRecord head)
+    {
+        public TableRecord Head = head;
+        public readonly List<ChainBuilder> Chains = [];
+        public readonly List<SetBuilder> Sets = [];
+        public readonly List<ObjectRecord> Objects = [];
+    }
+
+    sealed class ChainBuilder(ChainRecord head)
+    {
+        public readonly ChainRecord Head = head;
+        public readonly ImmutableList<RuleRecord>.Builder Rules = ImmutableList.CreateBuilder<RuleRecord>();
+    }
+
+    sealed class SetBuilder(SetRecord head)
+    {
+        public readonly SetRecord Head = head;
+        public ElementSet Elements = ElementSet.Empty;
+    }
+
+    static InvalidDataException Bad(string why) => new($"bpfilter-nft state: {why}");
+
+    public static (RulesetSnapshot Snapshot, Counters Counters) Decode(ReadOnlySpan<byte> file)
+    {
+        if (file.Length < HeaderSize) throw Bad($"{file.Length} bytes, shorter than the {HeaderSize}-byte header");
+        if (!file[..8].SequenceEqual(Magic)) throw Bad("not a bpfilter-nft state file (bad magic)");
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(file[8..]);
+        if (version != Version) throw Bad($"version {version}, this daemon reads version {Version}");
+        ulong length = BinaryPrimitives.ReadUInt64LittleEndian(file[12..]);
+        if (length != (ulong)(file.Length - HeaderSize)) throw Bad($"payload of {file.Length - HeaderSize} bytes, header says {length} (truncated?)");
+        var body = file[HeaderSize..];
+        if (Fnv1a(body) != BinaryPrimitives.ReadUInt64LittleEndian(file[20..])) throw Bad("checksum mismatch");
+        try
+        {
+            return DecodeBody(body);
+        }
+        catch (NetlinkException e)
+        {
+            throw Bad($"malformed record: {e.ExtAck ?? $"errno {e.Errno}"}");
+        }
+    }
+
+    static (RulesetSnapshot, Counters) DecodeBody(ReadOnlySpan<byte> body)
+    {
+        Counters? counters = null;
+        byte[]? backend = null;
+        var tables = new List<TableBuilder>();
+        int pos = 0;
+        while (pos < body.Length)
+        {
+            if (body.Length - pos < 8) throw Bad($"record header cut short at offset {pos}");
+            var kind = (Kind)BinaryPrimitives.ReadUInt32LittleEndian(body[pos..]);
+            uint len = BinaryPrimitives.ReadUInt32LittleEndian(body[(pos + 4)..]);
+            if (len > MaxRecord || len > body.Length - pos - 8) throw Bad($"record at offset {pos} claims {len} bytes, {body.Length - pos - 8} left");
+            var rec = body.Slice(pos + 8, (int)len);
+            if (kind == Kind.Backend)
+            {
+                if (backend != null) throw Bad("two backend records");
+                backend = rec.ToArray();
+                pos += 8 + (int)len;
+                continue;
+            }
+            var a = new Attrs(rec);
+            TableBuilder LastTable() => tables.Count > 0 ? tables[^1] : throw Bad($"{kind} record before any table");
+            switch (kind)
+            {
+                case Kind.Namespace:
+                    if (counters != null) throw Bad("two namespace records");
+                    counters = new Counters(a.U32(NsGeneration), a.U64(NsTableHandle), (long)a.U64(NsElementSeq));
+                    break;
+                case Kind.Table:
+                    if (counters == null) throw Bad("table before the namespace record");
+                    tables.Add(new TableBuilder(new TableRecord(a.U8(TFamily), a.Str(TName), a.U64(THandle), a.U32(TFlags), a.Bytes(TUserData),
+                        a.U32(TOwner), new HandleCounter(a.U64(TLastHandle)), [], [], [])));
+                    break;
+                case Kind.Chain:
+                {
+                    BaseChainHook? hook = a.Has(CHookNum)
+                        ? new BaseChainHook(a.U32(CHookNum), (int)a.U32(CPriority), a.Str(CType), a.U32(CPolicy),
+                            [.. a.All(CDevice).Select(d => Text(d, CDevice))], a.U8(CDevsAsList) != 0)
+                        : null;
+                    LastTable().Chains.Add(new ChainBuilder(new ChainRecord(a.Str(CName), a.U64(CHandle), a.U32(CFlags), hook, a.Bytes(CUserData), [])));
+                    break;
+                }
+                case Kind.Rule:
+                {
+                    var t = LastTable();
+                    if (t.Chains.Count == 0) throw Bad("rule record before any chain");
+                    var reader = new NetlinkMessageReader(a.Required(RMessage));
+                    if (!reader.TryRead(out var msg) || reader.Malformed) throw Bad("rule record without a well-formed message");
+                    var rule = Rule.Decode(msg);
+                    int n = rule.Expressions?.Count ?? 0;
+                    var cells = new CounterCell?[n];
+                    foreach (var c in a.All(RCounter))
+                    {
+                        var ca = new Attrs(c);
+                        uint i = ca.U32(RCIndex);
+                        if (i >= n) throw Bad($"counter of expression {i} in a rule of {n} expressions");
+                        cells[i] = new CounterCell(ca.U64(RCPackets), ca.U64(RCBytes));
+                    }
+                    t.Chains[^1].Rules.Add(new RuleRecord(rule, [.. cells]));
+                    break;
+                }
+                case Kind.Set:
+                {
+                    IReadOnlyList<uint>? concat = a.Has(SConcat) ? new Attrs(a.Required(SConcat)).All(1).Select(l => U32Of(l)).ToList() : null;
+                    Expression? expr = a.Has(SExpr) ? ExpressionCodec.Decode(a.Inner(SExpr)) : null;
+                    List<Expression>? exprs = null;
+                    if (a.Has(SExpressions))
+                    {
+                        exprs = [];
+                        var r = new AttributeReader(a.Required(SExpressions), 0);
+                        while (r.TryRead(out var x)) exprs.Add(ExpressionCodec.Decode(x));
+                    }
+                    LastTable().Sets.Add(new SetBuilder(new SetRecord(a.Str(SName), a.U64(SHandle), a.U32(SFlags), a.U32(SKeyType), a.U32(SKeyLen),
+                        a.OptU32(SDataType), a.OptU32(SDataLen), a.OptU32(SObjType), a.OptU32(SPolicy), a.OptU64(STimeout), a.OptU32(SGc),
+                        a.Bytes(SUserData), a.OptU32(SDescSize), concat, expr, exprs, ElementSet.Empty)));
+                    break;
+                }
+                case Kind.Element:
+                {
+                    var t = LastTable();
+                    if (t.Sets.Count == 0) throw Bad("element record before any set");
+                    var el = SetElement.Decode(a.Inner(EElem));
+                    var id = new ElementKey(a.Bytes(EKey) ?? throw Bad("element without a key"), a.Bytes(EKeyEnd), a.U32(EFlags));
+                    var s = t.Sets[^1];
+                    if (s.Elements.TryGetValue(id, out _)) throw Bad($"duplicate element in set {s.Head.Name}");
+                    s.Elements = s.Elements.Add(new ElementRecord(id, el, a.OptU64(ETimeout), a.OptU64(EExpires) is ulong x ? (long)x : null)
+                        { InsertSeq = (long)a.U64(ESeq) });
+                    break;
+                }
+                case Kind.Object:
+                {
+                    var data = ExpressionCodec.Decode(a.Inner(OData));
+                    CounterCell? cell = a.Has(OPackets) || a.Has(OBytes) ? new CounterCell(a.U64(OPackets), a.U64(OBytes)) : null;
+                    LastTable().Objects.Add(new ObjectRecord(a.Str(OName), a.U32(OType), a.U64(OHandle), data, a.Bytes(OUserData), cell));
+                    break;
+                }
+                default:
+                    throw Bad($"unknown record kind {(uint)kind} at offset {pos}");
+            }
+            pos += 8 + (int)len;
+        }
+        if (counters is not { } ns) throw Bad("no namespace record");
+        var list = tables.Select(t => t.Head with
+        {
+            Chains = t.Chains.Select(c => c.Head with { Rules = c.Rules.ToImmutable() }).ToImmutableList(),
+            Sets = t.Sets.Select(s => s.Head with { Elements = s.Elements }).ToImmutableList(),
+            Objects = [.. t.Objects],
+        }).ToImmutableList();
+        return (new RulesetSnapshot(list), ns with { Backend = backend });
+    }
+
+    static string Text(byte[] b, ushort type)
+    {
+        int nul = Array.IndexOf(b, (byte)0);
+        return NetlinkString.Decode(nul >= 0 ? b.AsSpan(0, nul) : b, 0, type);
+    }
+
+    static uint U32Of(byte[] b) => b.Length == 4 ? BinaryPrimitives.ReadUInt32LittleEndian(b) : throw Bad($"a {b.Length}-byte value where 4 bytes belong");
+
+    /// <summary>A record's attributes, parsed once (every length checked); values copied out.</summary>
+    readonly struct Attrs
+    {
+        readonly List<(ushort Type, byte[] Payload)> _list;
+
+        public Attrs(ReadOnlySpan<byte> payload)
+        {
+            _list = [];
+            var r = new AttributeReader(payload, 0);
+            while (r.TryRead(out var a))
+                _list.Add((a.Type, a.Payload.ToArray()));
+        }
+
+        public bool Has(ushort type) => _list.Any(x => x.Type == type);
+        public IEnumerable<byte[]> All(ushort type) => _list.Where(x => x.Type == type).Select(x => x.Payload);
+        public byte[]? Bytes(ushort type) => _list.FirstOrDefault(x => x.Type == type).Payload;
+        public byte[] Required(ushort type) => Bytes(type) ?? throw Bad($"attribute {type} missing");
+
+        /// <summary>The one attribute nested in attribute <paramref name="type"/> (a wrapped expression or element), for the decoders that read a nest themselves.</summary>
+        public NetlinkAttribute Inner(ushort type)
+        {
+            var r = new AttributeReader(Required(type), 0);
+            if (!r.TryRead(out var a)) throw Bad($"attribute {type} holds nothing");
+            return a;
+        }
+
+        public byte U8(ushort type) => Required(type) is { Length: 1 } b ? b[0] : throw Bad($"attribute {type} is not 1 byte");
+        public uint U32(ushort type) => U32Of(Required(type));
+        public ulong U64(ushort type) => Required(type) is { Length: 8 } b ? BinaryPrimitives.ReadUInt64LittleEndian(b) : throw Bad($"attribute {type} is not 8 bytes");
+        public uint? OptU32(ushort type) => Has(type) ? U32(type) : null;
+        public ulong? OptU64(ushort type) => Has(type) ? U64(type) : null;
+        public string Str(ushort type) => Text(Required(type), type);
+    }
+}
