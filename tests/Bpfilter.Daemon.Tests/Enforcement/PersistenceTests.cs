@@ -32,7 +32,7 @@ public sealed partial class PersistenceTests
         }
     }
 
-    /// <summary>XDP (netdev ingress), BPF_NETFILTER (ip input) and a kernel-placed chain (ct state), each dropping one port.</summary>
+    /// <summary>XDP (netdev ingress), BPF_NETFILTER (ip input) and a kernel-placed chain (ct helper), each dropping one port.</summary>
     static string Ruleset(string dev) => $$"""
         table netdev x {
             chain ing {
@@ -49,7 +49,7 @@ public sealed partial class PersistenceTests
         table inet t {
             chain in {
                 type filter hook input priority 0; policy accept;
-                ct state invalid drop
+                ct helper "ftp" drop
                 tcp dport 81 counter drop
             }
         }
@@ -248,7 +248,7 @@ public sealed partial class PersistenceTests
         table inet t {
             chain in {
                 type filter hook input priority 0; policy accept;
-                ct state invalid drop
+                ct helper "ftp" drop
                 udp dport 81 counter drop
             }
         }

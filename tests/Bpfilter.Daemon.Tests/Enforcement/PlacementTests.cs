@@ -159,7 +159,7 @@ public sealed class PlacementTests
                 }
                 chain k {
                     type filter hook input priority 0; policy accept;
-                    ct state invalid drop
+                    ct helper "ftp" drop
                     ip saddr @blk tcp dport 81 counter drop
                 }
                 chain b {
