@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Nft.Netlink;
 using static Nft.Engine.Tests.NlTestKit;
+using static Nft.Engine.Tests.Transcript;
 
 namespace Nft.Engine.Tests;
 
@@ -11,30 +12,7 @@ namespace Nft.Engine.Tests;
 /// </summary>
 public class StateRoundTripTests
 {
-    static string TranscriptDir()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Bpfilter.Nft.sln"))) dir = dir.Parent;
-        return Path.Combine(dir?.FullName ?? ".", "tests", "Nft.Bytecode.Tests", "Transcripts");
-    }
-
     static NfTablesEndpoint Fresh() => NewEndpoint(new NfTablesOptions { Requester = p => (p, "nft"), Clock = () => 0, RefuseOutOfScope = false });
-
-    static bool IsGet(byte[] m) =>
-        Nfnl.Msg(BinaryPrimitives.ReadUInt16LittleEndian(m.AsSpan(4))) is 1 or 4 or 7 or 10 or 13 or 16 or 19 or 21 or 23 or 25 or 33;
-
-    static byte[] BatchAt(uint seq, List<byte[]> msgs)
-    {
-        var w = new NetlinkWriter();
-        var b = w.BeginMessage(Nfnl.MsgBatchBegin, NlmFlags.Request, seq, 0);
-        w.WriteRaw([0, 0, 0, Nfnl.SubsysNftables]);
-        w.EndMessage(b);
-        foreach (var m in msgs) w.WriteRaw(m);
-        var e = w.BeginMessage(Nfnl.MsgBatchEnd, NlmFlags.Request, seq + (uint)msgs.Count + 1, 0);
-        w.WriteRaw([0, 0, 0, Nfnl.SubsysNftables]);
-        w.EndMessage(e);
-        return w.ToArray();
-    }
 
     /// <summary>Everything nft can list: tables, chains, rules, sets, objects, and each set's elements, as raw bytes.</summary>
     static List<string> Listing(NfTablesEndpoint ep)
@@ -72,7 +50,7 @@ public class StateRoundTripTests
     [InlineData("tables.txt")]
     public void EveryStateOfACapturedSessionSurvivesExportAndImport(string file)
     {
-        var lines = File.ReadLines(Path.Combine(TranscriptDir(), file)).Where(l => l.Length > 2 && l[0] == '>')
+        var lines = File.ReadLines(Path.Combine(Transcript.Dir(), file)).Where(l => l.Length > 2 && l[0] == '>')
             .Select(l => Convert.FromHexString(l[2..])).ToList();
         var ep = Fresh();
         int i = 0, nonEmpty = 0;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Nft.Netlink;
 using static Nft.Engine.Tests.NlTestKit;
+using static Nft.Engine.Tests.Transcript;
 
 namespace Nft.Engine.Tests;
 
@@ -12,13 +13,6 @@ namespace Nft.Engine.Tests;
 /// </summary>
 public class TranscriptReplayTests
 {
-    static string TranscriptDir()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Bpfilter.Nft.sln"))) dir = dir.Parent;
-        return Path.Combine(dir?.FullName ?? ".", "tests", "Nft.Bytecode.Tests", "Transcripts");
-    }
-
     /// <summary>
     /// Captured scenarios, with the out-of-scope refusals turned off so the emulation is compared on
     /// all the kernel accepts. Not yet here: sets.txt (get element replies carry a sequence number we
@@ -30,7 +24,7 @@ public class TranscriptReplayTests
     [MemberData(nameof(Scenarios))]
     public void EndpointAnswersLikeTheKernel(string file)
     {
-        string path = Path.Combine(TranscriptDir(), file);
+        string path = Path.Combine(Transcript.Dir(), file);
         Assert.True(File.Exists(path), $"transcript {path} missing");
         var lines = File.ReadLines(path).Where(l => l.Length > 2 && (l[0] == '>' || l[0] == '<'))
             .Select(l => (Sent: l[0] == '>', Bytes: Convert.FromHexString(l[2..]))).ToList();
@@ -69,22 +63,6 @@ public class TranscriptReplayTests
         }
         Assert.True(problems.Count == 0, $"{problems.Count} differences in {compared} messages:\n" + string.Join("\n", problems.Take(15)));
         Assert.True(compared > 50, $"only {compared} messages compared");
-    }
-
-    static bool IsGet(byte[] m) =>
-        Nfnl.Msg(BinaryPrimitives.ReadUInt16LittleEndian(m.AsSpan(4))) is 1 or 4 or 7 or 10 or 13 or 16 or 19 or 21 or 23 or 25 or 33;
-
-    static byte[] BatchAt(uint seq, List<byte[]> msgs)
-    {
-        var w = new NetlinkWriter();
-        var b = w.BeginMessage(Nfnl.MsgBatchBegin, NlmFlags.Request, seq, 0);
-        w.WriteRaw([0, 0, 0, Nfnl.SubsysNftables]);
-        w.EndMessage(b);
-        foreach (var m in msgs) w.WriteRaw(m);
-        var e = w.BeginMessage(Nfnl.MsgBatchEnd, NlmFlags.Request, seq + (uint)msgs.Count + 1, 0);
-        w.WriteRaw([0, 0, 0, Nfnl.SubsysNftables]);
-        w.EndMessage(e);
-        return w.ToArray();
     }
 
     static string? Difference(byte[] kernel, byte[] ours)
