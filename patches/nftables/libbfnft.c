@@ -239,9 +239,10 @@ static const char *socket_path(void)
 	return p && *p ? p : BFNFT_DEFAULT_SOCKET;
 }
 
-static int open_netfilter_socket(int type)
+/* A stream connection to the daemon's socket; with report, a failed connect is named on stderr
+ * (nft itself only says "Unable to initialize Netlink socket"). */
+static int connect_daemon(int report)
 {
-	int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
 	const char *path = socket_path();
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -249,18 +250,26 @@ static int open_netfilter_socket(int type)
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
-
 	int d = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (d < 0)
 		return -1;
 	if (syscall(SYS_connect, d, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		int e = errno;
 		sys_close(d);
-		/* nft only says "Unable to initialize Netlink socket": name the daemon socket too. */
-		fprintf(stderr, "bfnft: cannot reach bpfilterd at %s: %s\n", path, strerror(e));
+		if (report)
+			fprintf(stderr, "bfnft: cannot reach bpfilterd at %s: %s\n", path, strerror(e));
 		errno = e;
 		return -1;
 	}
+	return d;
+}
+
+static int open_netfilter_socket(int type)
+{
+	int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int d = connect_daemon(1);
+	if (d < 0)
+		return -1;
 	int sv[2];
 	if (syscall(SYS_socketpair, AF_UNIX, SOCK_DGRAM | flags, 0, sv) < 0) {
 		int e = errno;
@@ -613,26 +622,6 @@ static ssize_t nl_recv(struct nlsock *s, struct iovec *iov, size_t iovcnt, int f
 
 /* ---------- multicast groups: an event connection and its reader thread ---------- */
 
-static int connect_daemon(void)
-{
-	const char *path = socket_path();
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(sun.sun_path, path);
-	int d = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (d < 0)
-		return -1;
-	if (syscall(SYS_connect, d, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		int e = errno;
-		sys_close(d);
-		errno = e;
-		return -1;
-	}
-	return d;
-}
 
 static int send_groups(int fd, uint32_t portid, uint32_t groups)
 {
@@ -755,7 +744,7 @@ static int set_groups(struct nlsock *s, uint32_t groups)
 		if (send_groups(ev, portid, groups) < 0)
 			rc = -1;
 	} else if (groups != 0) {
-		int d = connect_daemon();
+		int d = connect_daemon(0);
 		unsigned char a[16];
 		if (d < 0 || send_groups(d, portid, groups) < 0 || read_all(d, a, sizeof(a)) < 0) {
 			int e = d < 0 ? errno : ECONNRESET;
