@@ -21,19 +21,8 @@ public sealed class BackgroundProcess : IDisposable
         p.BeginErrorReadLine();
     }
 
-    public static BackgroundProcess Start(string file, IEnumerable<string> args)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["LC_ALL"] = "C";
-        return new BackgroundProcess(Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}"));
-    }
+    public static BackgroundProcess Start(string file, IEnumerable<string> args) =>
+        new(Process.Start(ProcessRunner.StartInfo(file, args)) ?? throw new InvalidOperationException($"cannot start {file}"));
 
     /// <summary>The program's pid (`ip netns exec`, env and bfnft exec, so the last program's own).</summary>
     public int Pid => _process.Id;

@@ -13,8 +13,8 @@ public static class ProcessRunner
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
 
-    public static ProcessResult Run(string file, IEnumerable<string> args, string? stdin = null,
-        TimeSpan? timeout = null, IReadOnlyDictionary<string, string>? env = null)
+    /// <summary>A program without a shell, all three streams redirected, in the C locale (messages never depend on the caller's).</summary>
+    public static ProcessStartInfo StartInfo(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -24,9 +24,15 @@ public static class ProcessRunner
             UseShellExecute = false,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
-        // A fixed locale so messages never depend on the caller's environment.
         psi.Environment["LC_ALL"] = "C";
         if (env != null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        return psi;
+    }
+
+    public static ProcessResult Run(string file, IEnumerable<string> args, string? stdin = null,
+        TimeSpan? timeout = null, IReadOnlyDictionary<string, string>? env = null)
+    {
+        var psi = StartInfo(file, args, env);
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
         var outTask = p.StandardOutput.ReadToEndAsync();
         var errTask = p.StandardError.ReadToEndAsync();
