@@ -53,6 +53,8 @@ public sealed class PlacementPlan
         foreach (var t in tables)
         {
             if ((t.Table.TableFlags & Nft.Bytecode.NftTableFlags.Dormant) != 0) continue; // registers no hook
+            // a table-level refusal (e.g. a flowtable) leaves its base chains without a result of their own
+            var tableRefusal = lift.Refusals.FirstOrDefault(r => r.Family == t.Family && r.Table == t.Name && r.Chain == null);
             foreach (var c in t.Chains.Where(c => c.IsBase))
             {
                 var id = new ChainId(t.Family, t.Name, c.Name);
@@ -64,7 +66,7 @@ public sealed class PlacementPlan
                     ChainLift.Lifted when forcedKernel.Contains(id) => (PlacementSide.Kernel, "BPF could not load or attach it (see the log)", null),
                     ChainLift.Lifted => (PlacementSide.Bpf, "", null),
                     ChainLift.Refused r => (PlacementSide.Kernel, r.Refusal.Message, r.Refusal),
-                    _ => (PlacementSide.Kernel, TableRefusal(lift, t)?.Message ?? "not lifted", TableRefusal(lift, t)),
+                    _ => (PlacementSide.Kernel, tableRefusal?.Message ?? "not lifted", tableRefusal),
                 };
                 entries.Add(e);
             }
@@ -72,9 +74,6 @@ public sealed class PlacementPlan
         Settle(entries);
         return Assemble(tables, entries, results);
     }
-
-    static LiftRefusal? TableRefusal(LiftResult lift, SourceTable t) =>
-        lift.Refusals.FirstOrDefault(r => r.Family == t.Family && r.Table == t.Name && r.Chain == null);
 
     /// <summary>Moves BPF chains to the kernel until no ordering or set rule is broken.</summary>
     static void Settle(List<Entry> entries)

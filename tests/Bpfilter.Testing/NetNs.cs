@@ -1,13 +1,10 @@
-using System.Runtime.ExceptionServices;
-using System.Runtime.InteropServices;
-
 namespace Bpfilter.Testing;
 
 /// <summary>
 /// A throwaway network namespace with a unique name (bft-&lt;random&gt;), deleted on dispose, also
 /// when the test failed. Commands run in it with <see cref="Exec"/>, managed code with <see cref="Run"/>.
 /// </summary>
-public sealed partial class NetNs : IDisposable
+public sealed class NetNs : IDisposable
 {
     public string Name { get; }
     bool _disposed;
@@ -91,42 +88,10 @@ public sealed partial class NetNs : IDisposable
     public T Run<T>(Func<T> body) => Run(NetnsPath, body);
 
     /// <summary>
-    /// Runs code inside the namespace at <paramref name="netnsPath"/>: a dedicated thread calls
-    /// setns(CLONE_NEWNET), which moves only that thread, then ends. Sockets keep the namespace they
-    /// were created in, so descriptors opened here stay usable from any thread afterwards.
-    /// Exceptions come back as they were thrown.
+    /// Runs code inside the namespace at <paramref name="netnsPath"/> on a dedicated thread (Nft.Kernel's
+    /// <see cref="Nft.Kernel.Netns"/>: setns moves only that thread; sockets opened there stay in it).
     /// </summary>
-    public static T Run<T>(string netnsPath, Func<T> body)
-    {
-        T result = default!;
-        ExceptionDispatchInfo? error = null;
-        var t = new Thread(() =>
-        {
-            try
-            {
-                Enter(netnsPath);
-                result = body();
-            }
-            catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
-        }) { IsBackground = true, Name = "netns" };
-        t.Start();
-        t.Join();
-        error?.Throw();
-        return result;
-    }
-
-    const int CLONE_NEWNET = 0x40000000;
-
-    /// <summary>Moves the calling thread into the namespace at <paramref name="netnsPath"/>.</summary>
-    public static void Enter(string netnsPath)
-    {
-        using var f = File.OpenHandle(netnsPath);
-        if (Setns(f.DangerousGetHandle().ToInt32(), CLONE_NEWNET) != 0)
-            throw new InvalidOperationException($"setns {netnsPath}: errno {Marshal.GetLastPInvokeError()}");
-    }
-
-    [LibraryImport("libc", EntryPoint = "setns", SetLastError = true)]
-    private static partial int Setns(int fd, int nstype);
+    public static T Run<T>(string netnsPath, Func<T> body) => Nft.Kernel.Netns.Run(netnsPath, body);
 
     public void Dispose()
     {
