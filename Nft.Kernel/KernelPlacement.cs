@@ -40,6 +40,8 @@ public sealed class KernelPlacement
 {
     readonly KernelNfTablesSocket _socket;
     Dictionary<TableKey, PlacedTable> _placed = [];
+    /// <summary>Per placed table, kernel rule handle → caller's: read by the trace relay's thread, so replaced whole.</summary>
+    volatile Dictionary<TableKey, Dictionary<ulong, ulong>> _callerHandles = [];
     PreparedTransition? _pending;
     IReadOnlyList<SourceTable>? _rollbackTo;
 
@@ -57,6 +59,26 @@ public sealed class KernelPlacement
     /// <summary>The kernel's handle for the caller's rule <paramref name="ruleHandle"/>, if placed.</summary>
     public ulong? KernelRuleHandle(byte family, string table, ulong ruleHandle) =>
         _placed.TryGetValue(new TableKey(family, table), out var p) && p.KernelRuleHandles.TryGetValue(ruleHandle, out var k) ? k : null;
+
+    /// <summary>
+    /// The caller's handle of the kernel's rule <paramref name="kernelRuleHandle"/> in a table the placement
+    /// holds (0 when no rule is asked about); null for a table it does not hold (stale, the conntrack
+    /// switch's) or a rule it does not know. Safe from any thread: trace events are translated while
+    /// transitions go on, and see the placement before or after a commit, never half of it.
+    /// </summary>
+    public ulong? CallerRuleHandle(byte family, string table, ulong? kernelRuleHandle)
+    {
+        if (!_callerHandles.TryGetValue(new TableKey(family, table), out var map)) return null;
+        if (kernelRuleHandle is not { } k) return 0;
+        return map.TryGetValue(k, out var caller) ? caller : null;
+    }
+
+    void SetPlaced(Dictionary<TableKey, PlacedTable> placed)
+    {
+        _placed = placed;
+        _callerHandles = placed.Where(p => !p.Value.Stale)
+            .ToDictionary(p => p.Key, p => p.Value.KernelRuleHandles.ToDictionary(kv => kv.Value, kv => kv.Key));
+    }
 
     /// <summary>
     /// Builds the transition to <paramref name="desired"/> (every table the kernel should hold;
@@ -101,7 +123,7 @@ public sealed class KernelPlacement
             else
                 next[key] = new PlacedTable(t, LearnHandles(key, t));
         }
-        _placed = next;
+        SetPlaced(next);
         _rollbackTo = p.PreviousWithCounters;
     }
 
@@ -136,7 +158,7 @@ public sealed class KernelPlacement
             batch.Add(NftMsgType.DelTable, t.Family, new Table { Family = t.Family, Name = t.Name }, $"delete table {key}");
         }
         if (!batch.IsEmpty) _socket.SendBatch(batch, commit: true).ThrowIfFailed("clearing the kernel's nf_tables");
-        _placed = [];
+        SetPlaced([]);
         _rollbackTo = null;
     }
 
@@ -176,7 +198,7 @@ public sealed class KernelPlacement
             next[key] = new PlacedTable(kernel, new Dictionary<ulong, ulong>()) { Stale = true };
             stale++;
         }
-        _placed = next;
+        SetPlaced(next);
         _rollbackTo = null;
         return (adopted, stale);
     }
