@@ -26,15 +26,15 @@ public sealed unsafe class KernelTraceSocket : IDisposable
     public static KernelTraceSocket Open()
     {
         int fd = NetlinkNative.socket(NetlinkNative.AF_NETLINK, NetlinkNative.SOCK_RAW | NetlinkNative.SOCK_CLOEXEC, Nft.Netlink.Nfnl.NetlinkNetfilter);
-        if (fd < 0) throw Io("socket(AF_NETLINK, NETLINK_NETFILTER)");
+        if (fd < 0) throw NetlinkNative.Io("socket(AF_NETLINK, NETLINK_NETFILTER)");
         try
         {
-            SetInt(fd, NetlinkNative.SOL_SOCKET, NetlinkNative.SO_RCVBUFFORCE, BufferSize);
+            NetlinkNative.SetInt(fd, NetlinkNative.SOL_SOCKET, NetlinkNative.SO_RCVBUFFORCE, BufferSize);
             var tv = new NetlinkNative.Timeval { Usec = (long)Poll.TotalMicroseconds };
             if (NetlinkNative.setsockopt(fd, NetlinkNative.SOL_SOCKET, NetlinkNative.SO_RCVTIMEO, &tv, sizeof(NetlinkNative.Timeval)) != 0)
-                throw Io("setsockopt(SO_RCVTIMEO)");
+                throw NetlinkNative.Io("setsockopt(SO_RCVTIMEO)");
             var sa = new NetlinkNative.SockaddrNl { Family = NetlinkNative.AF_NETLINK };
-            if (NetlinkNative.bind(fd, &sa, sizeof(NetlinkNative.SockaddrNl)) != 0) throw Io("bind(AF_NETLINK)");
+            if (NetlinkNative.bind(fd, &sa, sizeof(NetlinkNative.SockaddrNl)) != 0) throw NetlinkNative.Io("bind(AF_NETLINK)");
             return new KernelTraceSocket(fd);
         }
         catch
@@ -49,7 +49,7 @@ public sealed unsafe class KernelTraceSocket : IDisposable
     {
         int fd = _fd;
         if (fd < 0) return;
-        SetInt(fd, NetlinkNative.SOL_NETLINK, member ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, Group);
+        NetlinkNative.SetInt(fd, NetlinkNative.SOL_NETLINK, member ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, Group);
     }
 
     /// <summary>
@@ -76,23 +76,14 @@ public sealed unsafe class KernelTraceSocket : IDisposable
             if (e == NetlinkNative.EINTR || e == NetlinkNative.EAGAIN) continue;
             if (e == NetlinkNative.ENOBUFS) { lost(); continue; }
             if (_fd < 0) return; // closed under us
-            throw Io("recv(NFNLGRP_NFTRACE)");
+            throw NetlinkNative.Io("recv(NFNLGRP_NFTRACE)");
         }
     }
 
     /// <summary>A callback over a received datagram (valid only during the call).</summary>
     public delegate void ReadOnlySpanAction(ReadOnlySpan<byte> bytes);
 
-    static void SetInt(int fd, int level, int name, int value)
-    {
-        if (NetlinkNative.setsockopt(fd, level, name, &value, sizeof(int)) != 0) throw Io($"setsockopt({level}, {name})");
-    }
 
-    static IOException Io(string what)
-    {
-        int e = NetlinkNative.LastErrno;
-        return new IOException($"{what}: {NetlinkNative.Describe(e)}", e);
-    }
 
     public void Dispose()
     {

@@ -119,7 +119,8 @@ public partial class TraceTests
         var monitors = Variants.Select(v => fw.Start(nft, v, env)).ToList();
         try
         {
-            WaitFor(() => TraceListeners(fw, bpfilterd) >= monitors.Count, "the monitors did not subscribe to NFNLGRP_NFTRACE");
+            int Members() => bpfilterd != null ? GroupMembers.InDaemon(bpfilterd, GroupMembers.Trace) : GroupMembers.InKernel(fw, GroupMembers.Trace);
+            WaitFor(() => Members() >= monitors.Count, "the monitors did not subscribe to NFNLGRP_NFTRACE");
             Send(client, Packets());
             // every packet has been through the input hook once its last line came: wait until nothing more comes
             WaitFor(() => Settled(monitors), "the trace never settled");
@@ -137,16 +138,6 @@ public partial class TraceTests
         {
             foreach (var m in monitors) m.Dispose();
         }
-    }
-
-    /// <summary>Members of the trace group: the kernel's /proc/net/netlink (group 9, bit 0x100) or the daemon's log.</summary>
-    static int TraceListeners(NetNs fw, DaemonProcess? daemon)
-    {
-        if (daemon != null)
-            return Regex.Matches(daemon.Log, @"event groups 0x([0-9a-f]+)").Count(m => (Convert.ToUInt32(m.Groups[1].Value, 16) & 0x100) != 0);
-        var lines = fw.Exec("cat", ["/proc/net/netlink"]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1);
-        return lines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .Count(f => f.Length > 3 && f[1] == "12" && (Convert.ToUInt32(f[3], 16) & 0x100) != 0);
     }
 
     static void Send(NetNs client, IEnumerable<byte[]> frames) => client.Run(() =>
