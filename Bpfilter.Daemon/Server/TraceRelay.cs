@@ -75,7 +75,7 @@ internal sealed class TraceRelay : IDisposable
     {
         try
         {
-            var events = KernelTrace.ForCaller(datagram, _placement.CallerRuleHandle);
+            var events = KernelTrace.ForCaller(datagram, CallerRuleHandle);
             if (events.Count > 0) _subscribers.PublishTrace(events);
         }
         catch (Nft.Netlink.NetlinkException e)
@@ -83,6 +83,14 @@ internal sealed class TraceRelay : IDisposable
             _log($"nft monitor trace: a malformed trace message from the kernel was not relayed: {e.Message}");
         }
     }
+
+    /// <summary>How long a trace of a rule not known yet waits for the commit that is adding it.</summary>
+    static readonly TimeSpan CommitWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>The caller's handle; a rule the kernel traces while its commit is still being applied is asked about again after it.</summary>
+    ulong? CallerRuleHandle(byte family, string table, ulong? kernelRuleHandle) =>
+        _placement.CallerRuleHandle(family, table, kernelRuleHandle)
+        ?? (_placement.WaitWhileCommitting(CommitWait) ? _placement.CallerRuleHandle(family, table, kernelRuleHandle) : null);
 
     public void Dispose()
     {

@@ -79,6 +79,43 @@ public class TraceTests
         Assert.Contains(raw, s => s.Table == "t" && s.Handle == placement.KernelRuleHandle(NfProto.Inet, "t", Handle("in", 1)));
     }
 
+    [Fact]
+    public void TracesOfRulesAndTablesACommitRemovedStillMapRightAfterIt()
+    {
+        using var emulation = new TestNetns("trm");
+        using var kernel = new TestNetns("trk");
+        emulation.NftFile(Traced);
+        var desired = Rulesets.ShiftHandles(Rulesets.Read(emulation), 1000);
+        using var socket = kernel.Socket();
+        var placement = new KernelPlacement(socket);
+        placement.Prepare(desired);
+        placement.Commit();
+        var drop = Rulesets.Rule(desired, "t", "in", 0).Handle!.Value;
+        var kernelDrop = placement.KernelRuleHandle(NfProto.Inet, "t", drop)!.Value;
+        Assert.Equal(drop, placement.CallerRuleHandle(NfProto.Inet, "t", kernelDrop));
+        Assert.Equal(0UL, placement.CallerRuleHandle(NfProto.Inet, "t", null));
+        Assert.Null(placement.CallerRuleHandle(NfProto.Ipv4, "t", null)); // not a table of the placement
+        Assert.False(placement.WaitWhileCommitting(TimeSpan.FromSeconds(5))); // no commit under way: at once
+
+        // the drop rule goes: a trace the kernel sent before, read after the commit, still names it (kernel
+        // handles are not reused within a table; a recreated table learns its handles anew)
+        var without = desired.Select(t => t with
+        {
+            Chains = t.Chains.Select(c => c with { Rules = c.Rules.Where(r => r.Handle != drop).ToList() }).ToList(),
+        }).ToList();
+        placement.Prepare(without);
+        placement.Commit();
+        Assert.Equal(drop, placement.CallerRuleHandle(NfProto.Inet, "t", kernelDrop));
+        // the table goes: its traces still map right after, and no longer one change later
+        placement.Prepare([]);
+        placement.Commit();
+        Assert.Equal(drop, placement.CallerRuleHandle(NfProto.Inet, "t", kernelDrop));
+        placement.Prepare([]);
+        placement.Commit();
+        Assert.Null(placement.CallerRuleHandle(NfProto.Inet, "t", kernelDrop));
+        Assert.Null(placement.CallerRuleHandle(NfProto.Inet, "t", null));
+    }
+
     static List<Step> Steps(ReadOnlySpan<byte> datagram)
     {
         var steps = new List<Step>();
