@@ -31,14 +31,9 @@ public class TraceTests
     [Fact]
     public void TracesOfPlacedChainsCarryTheCallersRuleHandles()
     {
-        using var emulation = new TestNetns("tre");
         using var pair = new VethPair("trk");
-        emulation.NftFile(Traced);
-        var desired = Rulesets.ShiftHandles(Rulesets.Read(emulation), 1000);
         using var socket = pair.Firewall.Socket();
-        var placement = new KernelPlacement(socket);
-        placement.Prepare(desired);
-        placement.Commit();
+        var (desired, placement) = Place(socket);
         // a table written around the placement: its traces are not the caller's
         pair.Firewall.Nft("add table ip stray { chain c { type filter hook input priority 5; policy accept; counter; }; }");
 
@@ -82,14 +77,9 @@ public class TraceTests
     [Fact]
     public void TracesOfRulesAndTablesACommitRemovedStillMapRightAfterIt()
     {
-        using var emulation = new TestNetns("trm");
         using var kernel = new TestNetns("trk");
-        emulation.NftFile(Traced);
-        var desired = Rulesets.ShiftHandles(Rulesets.Read(emulation), 1000);
         using var socket = kernel.Socket();
-        var placement = new KernelPlacement(socket);
-        placement.Prepare(desired);
-        placement.Commit();
+        var (desired, placement) = Place(socket);
         var drop = Rulesets.Rule(desired, "t", "in", 0).Handle!.Value;
         var kernelDrop = placement.KernelRuleHandle(NfProto.Inet, "t", drop)!.Value;
         Assert.Equal(drop, placement.CallerRuleHandle(NfProto.Inet, "t", kernelDrop));
@@ -114,6 +104,18 @@ public class TraceTests
         placement.Commit();
         Assert.Null(placement.CallerRuleHandle(NfProto.Inet, "t", kernelDrop));
         Assert.Null(placement.CallerRuleHandle(NfProto.Inet, "t", null));
+    }
+
+    /// <summary>Places <see cref="Traced"/>, as an emulation holds it (its own rule handles), through <paramref name="socket"/>.</summary>
+    static (IReadOnlyList<Nft.Bytecode.Objects.SourceTable> Desired, KernelPlacement Placement) Place(KernelNfTablesSocket socket)
+    {
+        using var emulation = new TestNetns("tre");
+        emulation.NftFile(Traced);
+        var desired = Rulesets.ShiftHandles(Rulesets.Read(emulation), 1000);
+        var placement = new KernelPlacement(socket);
+        placement.Prepare(desired);
+        placement.Commit();
+        return (desired, placement);
     }
 
     static List<Step> Steps(ReadOnlySpan<byte> datagram)
