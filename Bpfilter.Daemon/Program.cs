@@ -31,8 +31,9 @@ using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 // Enforcement (Bpfilter.Daemon/Enforcement) compiles base chains to BPF and places the others in the kernel's
 // nf_tables; --no-enforce keeps the emulation alone.
 using var kernelSocket = options.Enforce && !options.BpfOnly ? OpenKernel() : null;
+var placement = kernelSocket != null ? new Nft.Kernel.KernelPlacement(kernelSocket) : null;
 using var backend = options.Enforce
-    ? new Bpfilter.Daemon.Enforcement.EnforcingBackend(kernelSocket != null ? new Nft.Kernel.KernelPlacement(kernelSocket) : null, Log, Fault(options.Fault))
+    ? new Bpfilter.Daemon.Enforcement.EnforcingBackend(placement, Log, Fault(options.Fault))
     : null;
 if (options.Enforce && !options.BpfOnly && kernelSocket == null) return 1;
 if (backend != null) PinAttachPoints(backend, options.PinDir);
@@ -59,6 +60,8 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException or Sys
     Log($"cannot listen on {options.SocketPath}: {e.Message}");
     return 1;
 }
+// `nft monitor trace`: the kernel traces the chains placed there, which are all the chains a traced packet meets.
+using var traces = placement != null ? TraceRelay.Start(placement, server.Subscribers, Log) : null;
 await using var explain = new Bpfilter.Daemon.ExplainServer(server.SocketPath, options.SocketMode,
     () => Bpfilter.Daemon.ExplainReport.Build(backend));
 Log(!options.Enforce ? "--no-enforce: emulation only, nothing is attached"

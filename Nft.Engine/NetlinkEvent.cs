@@ -10,6 +10,6 @@ public readonly record struct NetlinkEvent(byte[] Datagram, uint? ExcludePort)
 {
     /// <summary>The nfnetlink multicast group of nf_tables events (NFNLGRP_NFTABLES).</summary>
     public const int GroupNftables = 7;
-    /// <summary>The nf_tables trace group (NFNLGRP_NFTRACE): accepted, never sent to (no trace support).</summary>
+    /// <summary>The nf_tables trace group (NFNLGRP_NFTRACE): the daemon relays the kernel's traces of kernel-placed chains to it.</summary>
     public const int GroupTrace = 9;
 }

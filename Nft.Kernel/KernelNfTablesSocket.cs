@@ -41,21 +41,21 @@ public sealed unsafe class KernelNfTablesSocket : IDisposable
     public static KernelNfTablesSocket Open()
     {
         int fd = NetlinkNative.socket(NetlinkNative.AF_NETLINK, NetlinkNative.SOCK_RAW | NetlinkNative.SOCK_CLOEXEC, Nfnl.NetlinkNetfilter);
-        if (fd < 0) throw Io("socket(AF_NETLINK, NETLINK_NETFILTER)");
+        if (fd < 0) throw NetlinkNative.Io("socket(AF_NETLINK, NETLINK_NETFILTER)");
         try
         {
-            SetInt(fd, NetlinkNative.SOL_SOCKET, NetlinkNative.SO_SNDBUFFORCE, BufferSize);
-            SetInt(fd, NetlinkNative.SOL_SOCKET, NetlinkNative.SO_RCVBUFFORCE, BufferSize);
-            SetInt(fd, NetlinkNative.SOL_NETLINK, NetlinkNative.NETLINK_EXT_ACK, 1);
+            NetlinkNative.SetInt(fd, NetlinkNative.SOL_SOCKET, NetlinkNative.SO_SNDBUFFORCE, BufferSize);
+            NetlinkNative.SetInt(fd, NetlinkNative.SOL_SOCKET, NetlinkNative.SO_RCVBUFFORCE, BufferSize);
+            NetlinkNative.SetInt(fd, NetlinkNative.SOL_NETLINK, NetlinkNative.NETLINK_EXT_ACK, 1);
             // errors carry only the offending header, not the whole message: offsets still refer to our copy
-            SetInt(fd, NetlinkNative.SOL_NETLINK, NetlinkNative.NETLINK_CAP_ACK, 1);
+            NetlinkNative.SetInt(fd, NetlinkNative.SOL_NETLINK, NetlinkNative.NETLINK_CAP_ACK, 1);
             var tv = new NetlinkNative.Timeval { Sec = (long)ReplyTimeout.TotalSeconds };
             if (NetlinkNative.setsockopt(fd, NetlinkNative.SOL_SOCKET, NetlinkNative.SO_RCVTIMEO, &tv, sizeof(NetlinkNative.Timeval)) != 0)
-                throw Io("setsockopt(SO_RCVTIMEO)");
+                throw NetlinkNative.Io("setsockopt(SO_RCVTIMEO)");
             var sa = new NetlinkNative.SockaddrNl { Family = NetlinkNative.AF_NETLINK };
-            if (NetlinkNative.bind(fd, &sa, sizeof(NetlinkNative.SockaddrNl)) != 0) throw Io("bind(AF_NETLINK)");
+            if (NetlinkNative.bind(fd, &sa, sizeof(NetlinkNative.SockaddrNl)) != 0) throw NetlinkNative.Io("bind(AF_NETLINK)");
             int len = sizeof(NetlinkNative.SockaddrNl);
-            if (NetlinkNative.getsockname(fd, &sa, &len) != 0) throw Io("getsockname(AF_NETLINK)");
+            if (NetlinkNative.getsockname(fd, &sa, &len) != 0) throw NetlinkNative.Io("getsockname(AF_NETLINK)");
             return new KernelNfTablesSocket(fd, sa.Pid);
         }
         catch
@@ -72,16 +72,7 @@ public sealed unsafe class KernelNfTablesSocket : IDisposable
     /// </summary>
     public static KernelNfTablesSocket OpenInNamespace(string netnsPath) => Netns.Run(netnsPath, Open);
 
-    static void SetInt(int fd, int level, int name, int value)
-    {
-        if (NetlinkNative.setsockopt(fd, level, name, &value, sizeof(int)) != 0) throw Io($"setsockopt({level}, {name})");
-    }
 
-    static IOException Io(string what)
-    {
-        int e = NetlinkNative.LastErrno;
-        return new IOException($"{what}: {NetlinkNative.Describe(e)}", e);
-    }
 
     public void Dispose()
     {
@@ -111,7 +102,7 @@ public sealed unsafe class KernelNfTablesSocket : IDisposable
                 nint n = NetlinkNative.sendto(Fd, p, (nuint)bytes.Length, 0, &sa, sizeof(NetlinkNative.SockaddrNl));
                 if (n == bytes.Length) return;
                 if (n < 0 && NetlinkNative.LastErrno == NetlinkNative.EINTR) continue;
-                if (n < 0) throw Io($"sendto(NETLINK_NETFILTER, {bytes.Length} bytes)");
+                if (n < 0) throw NetlinkNative.Io($"sendto(NETLINK_NETFILTER, {bytes.Length} bytes)");
                 throw new IOException($"sendto(NETLINK_NETFILTER): short send {n} of {bytes.Length}");
             }
         }
@@ -134,7 +125,7 @@ public sealed unsafe class KernelNfTablesSocket : IDisposable
                 if (e == NetlinkNative.EINTR) continue;
                 if (e == NetlinkNative.EAGAIN && dontWait) return 0;
                 if (e == NetlinkNative.EAGAIN) throw new TimeoutException($"no reply from nf_tables within {ReplyTimeout}");
-                throw Io(e == NetlinkNative.ENOBUFS ? "recv(NETLINK_NETFILTER): replies were lost (receive buffer overrun)" : "recv(NETLINK_NETFILTER)");
+                throw NetlinkNative.Io(e == NetlinkNative.ENOBUFS ? "recv(NETLINK_NETFILTER): replies were lost (receive buffer overrun)" : "recv(NETLINK_NETFILTER)");
             }
         }
     }

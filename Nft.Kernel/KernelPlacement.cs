@@ -40,6 +40,12 @@ public sealed class KernelPlacement
 {
     readonly KernelNfTablesSocket _socket;
     Dictionary<TableKey, PlacedTable> _placed = [];
+    /// <summary>Per placed table, kernel rule handle → caller's: read by the trace relay's thread, so replaced whole.</summary>
+    volatile Dictionary<TableKey, Dictionary<ulong, ulong>> _callerHandles = [];
+    /// <summary>The map before the last change: a trace the kernel sent just before a commit, read after it, still names its rule.</summary>
+    volatile Dictionary<TableKey, Dictionary<ulong, ulong>> _previousCallerHandles = [];
+    /// <summary>Reset while a commit is applied and its handles are not learnt yet.</summary>
+    readonly ManualResetEventSlim _settled = new(true);
     PreparedTransition? _pending;
     IReadOnlyList<SourceTable>? _rollbackTo;
 
@@ -57,6 +63,41 @@ public sealed class KernelPlacement
     /// <summary>The kernel's handle for the caller's rule <paramref name="ruleHandle"/>, if placed.</summary>
     public ulong? KernelRuleHandle(byte family, string table, ulong ruleHandle) =>
         _placed.TryGetValue(new TableKey(family, table), out var p) && p.KernelRuleHandles.TryGetValue(ruleHandle, out var k) ? k : null;
+
+    /// <summary>
+    /// The caller's handle of the kernel's rule <paramref name="kernelRuleHandle"/> in a table the placement
+    /// holds (0 when no rule is asked about); null for a table it does not hold (stale, the conntrack
+    /// switch's) or a rule it does not know. Safe from any thread: trace events are translated while
+    /// transitions go on, and see the placement before or after a commit, never half of it.
+    /// </summary>
+    public ulong? CallerRuleHandle(byte family, string table, ulong? kernelRuleHandle) =>
+        Lookup(_callerHandles, family, table, kernelRuleHandle) ?? Lookup(_previousCallerHandles, family, table, kernelRuleHandle);
+
+    static ulong? Lookup(Dictionary<TableKey, Dictionary<ulong, ulong>> handles, byte family, string table, ulong? kernelRuleHandle)
+    {
+        if (!handles.TryGetValue(new TableKey(family, table), out var map)) return null;
+        if (kernelRuleHandle is not { } k) return 0;
+        return map.TryGetValue(k, out var caller) ? caller : null;
+    }
+
+    /// <summary>
+    /// Waits (at most <paramref name="timeout"/>) while a commit is being applied, whose new rules the kernel
+    /// may already trace before their handles are learnt; false at once when none is.
+    /// </summary>
+    public bool WaitWhileCommitting(TimeSpan timeout)
+    {
+        if (_settled.IsSet) return false;
+        _settled.Wait(timeout);
+        return true;
+    }
+
+    void SetPlaced(Dictionary<TableKey, PlacedTable> placed)
+    {
+        _placed = placed;
+        _previousCallerHandles = _callerHandles;
+        _callerHandles = placed.Where(p => !p.Value.Stale)
+            .ToDictionary(p => p.Key, p => p.Value.KernelRuleHandles.ToDictionary(kv => kv.Value, kv => kv.Key));
+    }
 
     /// <summary>
     /// Builds the transition to <paramref name="desired"/> (every table the kernel should hold;
@@ -90,18 +131,26 @@ public sealed class KernelPlacement
     {
         var p = _pending ?? throw new InvalidOperationException("no prepared transition to commit");
         _pending = null;
-        if (!p.Batch.IsEmpty)
-            _socket.SendBatch(p.Batch, commit: true, p.Generation).ThrowIfFailed("committing the kernel placement");
-        var next = new Dictionary<TableKey, PlacedTable>();
-        foreach (var t in p.Desired)
+        _settled.Reset();
+        try
         {
-            var key = TransitionPlanner.KeyOf(t);
-            if (!p.Touched.Contains(key) && _placed.TryGetValue(key, out var old))
-                next[key] = old with { Source = t };
-            else
-                next[key] = new PlacedTable(t, LearnHandles(key, t));
+            if (!p.Batch.IsEmpty)
+                _socket.SendBatch(p.Batch, commit: true, p.Generation).ThrowIfFailed("committing the kernel placement");
+            var next = new Dictionary<TableKey, PlacedTable>();
+            foreach (var t in p.Desired)
+            {
+                var key = TransitionPlanner.KeyOf(t);
+                if (!p.Touched.Contains(key) && _placed.TryGetValue(key, out var old))
+                    next[key] = old with { Source = t };
+                else
+                    next[key] = new PlacedTable(t, LearnHandles(key, t));
+            }
+            SetPlaced(next);
         }
-        _placed = next;
+        finally
+        {
+            _settled.Set();
+        }
         _rollbackTo = p.PreviousWithCounters;
     }
 
@@ -136,7 +185,7 @@ public sealed class KernelPlacement
             batch.Add(NftMsgType.DelTable, t.Family, new Table { Family = t.Family, Name = t.Name }, $"delete table {key}");
         }
         if (!batch.IsEmpty) _socket.SendBatch(batch, commit: true).ThrowIfFailed("clearing the kernel's nf_tables");
-        _placed = [];
+        SetPlaced([]);
         _rollbackTo = null;
     }
 
@@ -176,7 +225,7 @@ public sealed class KernelPlacement
             next[key] = new PlacedTable(kernel, new Dictionary<ulong, ulong>()) { Stale = true };
             stale++;
         }
-        _placed = next;
+        SetPlaced(next);
         _rollbackTo = null;
         return (adopted, stale);
     }

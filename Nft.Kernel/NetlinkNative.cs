@@ -55,4 +55,17 @@ internal static unsafe partial class NetlinkNative
     public static int LastErrno => Marshal.GetLastPInvokeError();
 
     public static string Describe(int errno) => $"errno {errno} ({Marshal.GetPInvokeErrorMessage(errno)})";
+
+    /// <summary>An int socket option; throws naming it.</summary>
+    public static void SetInt(int fd, int level, int name, int value)
+    {
+        if (setsockopt(fd, level, name, &value, sizeof(int)) != 0) throw Io($"setsockopt({level}, {name})");
+    }
+
+    /// <summary>The last call's errno as an IOException naming <paramref name="what"/>.</summary>
+    public static IOException Io(string what)
+    {
+        int e = LastErrno;
+        return new IOException($"{what}: {Describe(e)}", e);
+    }
 }

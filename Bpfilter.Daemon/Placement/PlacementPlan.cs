@@ -42,7 +42,9 @@ public sealed class PlacementPlan
     /// (EBUSY, and a kernel chain registered later would jump ahead of it);</item>
     /// <item>XDP/tcx at a device's ingress runs before every nf_tables ingress chain, at egress after:
     /// a BPF chain that must run after (before) a kernel chain there goes to the kernel too;</item>
-    /// <item>a set written from the packet path by a kernel chain is read where it is written.</item>
+    /// <item>a set written from the packet path by a kernel chain is read where it is written;</item>
+    /// <item>while a kernel chain sets <c>meta nftrace</c>, every base chain runs in the kernel: a traced
+    /// packet may reach any of them later, and only the kernel's chains emit trace events.</item>
     /// </list>
     /// </summary>
     public static PlacementPlan Build(IReadOnlyList<SourceTable> tables, LiftResult lift, IReadOnlySet<ChainId> forcedKernel)
@@ -60,7 +62,7 @@ public sealed class PlacementPlan
                 var id = new ChainId(t.Family, t.Name, c.Name);
                 var reach = KernelSubset.For(t, [c.Name]);
                 var e = new Entry(t, c, id, HookSlot.Of(t.Family, c.Chain), c.Chain.Hook!.Priority ?? 0, reach,
-                    Writes(reach), reach.Sets.Select(s => s.Name).ToHashSet());
+                    Writes(reach), reach.Sets.Select(s => s.Name).ToHashSet(), SetsNfTrace(reach));
                 (e.Side, e.Reason, e.Refusal) = results.GetValueOrDefault(id) switch
                 {
                     ChainLift.Lifted when forcedKernel.Contains(id) => (PlacementSide.Kernel, "BPF could not load or attach it (see the log)", null),
@@ -110,6 +112,10 @@ public sealed class PlacementPlan
             }
             if (k.Table == e.Table && e.Reads.FirstOrDefault(k.Writes.Contains) is { } set)
                 return $"it reads set {set}, which kernel-placed {k.Id} updates from the packet path";
+            // BPF cannot emit the kernel's trace events (nor set skb->nf_trace): a packet kernel-placed k traces
+            // may reach any base chain afterwards (a later hook, this one's later priorities, egress, lo's ingress)
+            if (k.SetsNfTrace)
+                return $"kernel-placed {k.Id} sets meta nftrace, and only the kernel's chains trace the packets it marks";
         }
         return null;
     }
@@ -171,11 +177,15 @@ public sealed class PlacementPlan
 
     static Expression Zero(Expression e) => e is CounterExpr c ? c with { Packets = 0, Bytes = 0 } : e;
 
+    /// <summary>Whether a rule the chain reaches sets skb->nf_trace (`meta nftrace set`), which BPF cannot.</summary>
+    static bool SetsNfTrace(SourceTable reach) =>
+        reach.Chains.SelectMany(c => c.Rules).SelectMany(r => r.Expressions ?? []).OfType<MetaExpr>().Any(m => m.IsSet && m.Key == MetaExpr.KeyNfTrace);
+
     static HashSet<string> Writes(SourceTable reach) =>
         reach.Chains.SelectMany(c => c.Rules).SelectMany(r => r.Expressions ?? []).OfType<DynsetExpr>().Select(d => d.SetName).ToHashSet();
 
     sealed class Entry(SourceTable table, SourceChain chain, ChainId id, IReadOnlyList<HookSlot> slots, int priority,
-        SourceTable reach, HashSet<string> writes, HashSet<string> reads)
+        SourceTable reach, HashSet<string> writes, HashSet<string> reads, bool setsNfTrace)
     {
         public SourceTable Table { get; } = table;
         public SourceChain Chain { get; } = chain;
@@ -185,6 +195,7 @@ public sealed class PlacementPlan
         public SourceTable Reach { get; } = reach;
         public HashSet<string> Writes { get; } = writes;
         public HashSet<string> Reads { get; } = reads;
+        public bool SetsNfTrace { get; } = setsNfTrace;
         public PlacementSide Side { get; set; }
         public string Reason { get; set; } = "";
         public LiftRefusal? Refusal { get; set; }

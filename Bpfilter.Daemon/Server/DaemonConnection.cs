@@ -135,7 +135,7 @@ internal sealed class DaemonConnection
 
     /// <summary>
     /// NETLINK_ADD_MEMBERSHIP / bind nl_groups: netfilter groups need CAP_NET_ADMIN (netlink_bind refuses
-    /// others with EPERM). Only NFNLGRP_NFTABLES carries events; NFNLGRP_NFTRACE is accepted and stays silent.
+    /// others with EPERM). NFNLGRP_NFTABLES carries commit events, NFNLGRP_NFTRACE the relayed trace events (<see cref="TraceRelay"/>).
     /// </summary>
     int Subscribe(ReplyQueue replies, uint portId, uint groups)
     {

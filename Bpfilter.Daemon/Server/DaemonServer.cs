@@ -26,6 +26,9 @@ public sealed class DaemonServer : IAsyncDisposable
     Socket? _listener;
     Task? _acceptLoop;
 
+    /// <summary>The connections' multicast memberships (the trace relay publishes to them too).</summary>
+    internal EventSubscribers Subscribers => _subscribers;
+
     public string SocketPath { get; }
     public UnixFileMode SocketMode { get; }
 

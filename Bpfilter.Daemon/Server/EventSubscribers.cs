@@ -13,11 +13,28 @@ internal sealed class EventSubscribers
     readonly object _lock = new();
     readonly Dictionary<ReplyQueue, (uint PortId, uint Groups)> _members = new();
     volatile int _listeners;
+    int _traceListeners;
+    Action<bool>? _traceDemand;
 
     const uint NftablesBit = 1u << (NetlinkEvent.GroupNftables - 1);
+    const uint TraceBit = 1u << (NetlinkEvent.GroupTrace - 1);
 
     /// <summary>nfnetlink_has_listeners(NFNLGRP_NFTABLES): whether a commit needs to build events at all.</summary>
     public bool HasListeners => _listeners > 0;
+
+    /// <summary>
+    /// Told (under the subscription lock, so in order) when NFNLGRP_NFTRACE gets its first member and loses its
+    /// last: the trace relay is a member of the kernel's group only while someone here listens, as the kernel
+    /// builds trace messages only for a group with listeners. Called at once with the current state.
+    /// </summary>
+    public void OnTraceDemand(Action<bool> demand)
+    {
+        lock (_lock)
+        {
+            _traceDemand = demand;
+            demand(_traceListeners > 0);
+        }
+    }
 
     /// <summary>Sets a connection's memberships (as nl_groups bits); 0 drops it.</summary>
     public void Set(ReplyQueue queue, uint portId, uint groups)
@@ -39,7 +56,13 @@ internal sealed class EventSubscribers
         }
     }
 
-    void Recount() => _listeners = _members.Values.Count(m => (m.Groups & NftablesBit) != 0);
+    void Recount()
+    {
+        _listeners = _members.Values.Count(m => (m.Groups & NftablesBit) != 0);
+        int before = _traceListeners;
+        _traceListeners = _members.Values.Count(m => (m.Groups & TraceBit) != 0);
+        if ((before > 0) != (_traceListeners > 0)) _traceDemand?.Invoke(_traceListeners > 0);
+    }
 
     /// <summary>Hands each event to every NFNLGRP_NFTABLES member but the port it excludes, in order.</summary>
     public void Publish(IReadOnlyList<NetlinkEvent> events)
@@ -54,5 +77,24 @@ internal sealed class EventSubscribers
                         queue.AddEvent([e.Datagram]);
             }
         }
+    }
+
+    /// <summary>Hands each trace datagram to every NFNLGRP_NFTRACE member, in order.</summary>
+    public void PublishTrace(IReadOnlyList<byte[]> datagrams)
+    {
+        lock (_lock)
+            foreach (var (queue, m) in _members)
+                if ((m.Groups & TraceBit) != 0)
+                    foreach (var d in datagrams)
+                        queue.AddEvent([d]);
+    }
+
+    /// <summary>Trace events were lost before they reached the daemon: every NFNLGRP_NFTRACE member's next receive fails with ENOBUFS.</summary>
+    public void TraceLost()
+    {
+        lock (_lock)
+            foreach (var (queue, m) in _members)
+                if ((m.Groups & TraceBit) != 0)
+                    queue.AddEvent([]);
     }
 }

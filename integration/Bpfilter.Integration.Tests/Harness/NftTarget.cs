@@ -13,6 +13,26 @@ public interface INftTarget : IDisposable
     int NftablesListeners();
 }
 
+/// <summary>How many sockets are members of an nfnetlink multicast group (`nft monitor` has subscribed once counted).</summary>
+public static class GroupMembers
+{
+    /// <summary>nl_groups bits of NFNLGRP_NFTABLES (7) and NFNLGRP_NFTRACE (9).</summary>
+    public const uint Nftables = 0x40, Trace = 0x100;
+
+    /// <summary>/proc/net/netlink of the namespace: NETLINK_NETFILTER (12) sockets with the group's bit.</summary>
+    public static int InKernel(NetNs ns, uint bit)
+    {
+        var lines = ns.Exec("cat", ["/proc/net/netlink"]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1);
+        return lines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Count(f => f.Length > 3 && f[1] == "12" && (Convert.ToUInt32(f[3], 16) & bit) != 0);
+    }
+
+    /// <summary>Subscriptions the daemon logged ("port N event groups 0x..") that include the group.</summary>
+    public static int InDaemon(DaemonProcess daemon, uint bit) =>
+        System.Text.RegularExpressions.Regex.Matches(daemon.Log, @"event groups 0x([0-9a-f]+)")
+            .Count(m => (Convert.ToUInt32(m.Groups[1].Value, 16) & bit) != 0);
+}
+
 /// <summary>The unmodified nft against the kernel.</summary>
 public sealed class KernelTarget : INftTarget
 {
@@ -22,13 +42,7 @@ public sealed class KernelTarget : INftTarget
     public string Health() => "";
     public BackgroundProcess StartNft(IReadOnlyList<string> args) => _ns.Start("nft", args);
 
-    /// <summary>/proc/net/netlink of the namespace: NETLINK_NETFILTER (12) sockets with group 7's bit (0x40).</summary>
-    public int NftablesListeners()
-    {
-        var lines = _ns.Exec("cat", ["/proc/net/netlink"]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1);
-        return lines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .Count(f => f.Length > 3 && f[1] == "12" && (Convert.ToUInt32(f[3], 16) & 0x40) != 0);
-    }
+    public int NftablesListeners() => GroupMembers.InKernel(_ns, GroupMembers.Nftables);
 
     public void Dispose() => _ns.Dispose();
 }
@@ -64,9 +78,7 @@ public sealed class DaemonTarget : INftTarget
         _ns.Start(_bfnft, args, new Dictionary<string, string> { ["BFNFT_SOCKET"] = _daemon.SocketPath });
 
     /// <summary>Subscriptions the daemon logged ("port N event groups 0x..") that include NFNLGRP_NFTABLES.</summary>
-    public int NftablesListeners() =>
-        System.Text.RegularExpressions.Regex.Matches(_daemon.Log, @"event groups 0x([0-9a-f]+)")
-            .Count(m => (Convert.ToUInt32(m.Groups[1].Value, 16) & 0x40) != 0);
+    public int NftablesListeners() => GroupMembers.InDaemon(_daemon, GroupMembers.Nftables);
 
     /// <summary>
     /// Tables of the kernel's own nf_tables in the daemon's namespace, read with the plain nft. The

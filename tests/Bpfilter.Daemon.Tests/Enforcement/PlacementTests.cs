@@ -208,4 +208,62 @@ public sealed class PlacementTests
         Assert.False(rig.Delivered(85));
         Assert.Contains(EnforcementRig.PeerAddr, rig.ListRuleset()); // listed from the kernel's set
     }
+
+    [Fact]
+    public void WhileAChainSetsNftraceEveryBaseChainRunsInTheKernel()
+    {
+        using var rig = new EnforcementRig();
+        const string Traced = """
+            table ip b {
+                chain in {
+                    type filter hook input priority 10; policy accept;
+                    tcp dport 83 counter drop
+                }
+            }
+            table netdev d {
+                chain eg {
+                    type filter hook egress device "DEV" priority 0; policy accept;
+                    udp dport 9 counter
+                }
+            }
+            table inet t {
+                chain pre {
+                    type filter hook prerouting priority 0; policy accept;
+                    tcp dport 81 meta nftrace set 1
+                }
+            }
+            """;
+        rig.Nft(Traced.Replace("DEV", rig.FwDev));
+        var explain = rig.Explain();
+        Assert.Matches(@"table inet t chain pre: kernel nf_tables \(.*expression 'meta' setting meta nftrace", explain);
+        Assert.Contains("table ip b chain in: kernel nf_tables (kernel-placed table inet t chain pre sets meta nftrace", explain);
+        Assert.Contains("table netdev d chain eg: kernel nf_tables (kernel-placed table inet t chain pre sets meta nftrace", explain);
+        Assert.Empty(rig.ProgramIds());
+        Assert.False(rig.Delivered(83));
+        Assert.True(rig.Delivered(82));
+
+        // without the tracing rule nothing is moved for it. (ip b/in stays in the kernel all the same: its
+        // link would be attached while the kernel still holds the chain at that priority, EBUSY.)
+        rig.Nft("delete table inet t");
+        explain = rig.Explain();
+        Assert.True(explain.Contains("table netdev d chain eg: BPF") && !explain.Contains("nftrace"), explain);
+        Assert.False(rig.Delivered(83));
+    }
+
+    [Fact]
+    public void BpfOnlyRefusesARuleSettingNftrace()
+    {
+        using var rig = new EnforcementRig("--placement", "bpf-only");
+        var r = rig.Nft("""
+            table inet t {
+                chain pre {
+                    type filter hook prerouting priority 0; policy accept;
+                    tcp dport 81 meta nftrace set 1
+                }
+            }
+            """, expectSuccess: false);
+        Assert.Contains("Operation not supported", r.Stderr);
+        Assert.Contains("table inet t chain pre rule", rig.Daemon.Log);
+        Assert.Contains("expression 'meta' setting meta nftrace", rig.Daemon.Log);
+    }
 }
