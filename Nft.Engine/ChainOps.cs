@@ -25,7 +25,7 @@ internal sealed partial class Transaction
         }
         else if (a.Has(NftaChain.Name))
         {
-            ci = t.IndexOfChain(ReadName(na));
+            ci = ChainByName(t, ReadName(na));
         }
         else if (!a.Has(NftaChain.Id))
         {
@@ -196,7 +196,9 @@ internal sealed partial class Transaction
             string newName = ReadName(na);
             if (newName != c.Name)
             {
-                if (t.IndexOfChain(newName) >= 0) throw Err(Errno.EEXIST, na.Offset);
+                // taken, by a chain as the batch sees it or by another rename of this batch
+                if (ChainByName(t, newName) >= 0 || t.IndexOfChain(newName) >= 0) throw Err(Errno.EEXIST, na.Offset);
+                _renamed.TryAdd((t.Family, t.Name, c.Handle), c.Name);
                 name = newName;
             }
         }
@@ -206,6 +208,19 @@ internal sealed partial class Transaction
         PutTable(ti, tn);
         MarkChanged();
         Notify((b, h) => Enc.Chain(b, h, tn, nc, 0), (byte)NftMsgType.NewChain, CreateExcl);
+    }
+
+    /// <summary>
+    /// nft_chain_lookup within a batch: a rename takes effect at commit (nft_chain_commit_update), so
+    /// until then a renamed chain answers to its old name and not to its new one. The records carry
+    /// the new name already, for the notifications and the committed ruleset.
+    /// </summary>
+    int ChainByName(TableRecord t, string name)
+    {
+        foreach (var ((family, table, handle), old) in _renamed)
+            if (old == name && family == t.Family && table == t.Name) return t.IndexOfChain(handle);
+        int i = t.IndexOfChain(name);
+        return i >= 0 && _renamed.ContainsKey((t.Family, t.Name, t.Chains[i].Handle)) ? -1 : i;
     }
 
     /// <summary>The kernel points at chains; we name them, so a rename rewrites every jump/goto to it.</summary>
@@ -255,7 +270,7 @@ internal sealed partial class Transaction
         {
             if (!a.TryGet(NftaChain.Name, out var na)) throw Err(Errno.EINVAL);
             attrOff = na.Offset;
-            ci = t.IndexOfChain(ReadName(na));
+            ci = ChainByName(t, ReadName(na));
         }
         if (ci < 0)
         {

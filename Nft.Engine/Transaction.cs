@@ -22,6 +22,8 @@ internal sealed partial class Transaction
 
     readonly Dictionary<uint, (byte Family, string Table, ulong Handle)> _chainIds = new();
     readonly Dictionary<uint, (byte Family, string Table, ulong Handle)> _setIds = new();
+    /// <summary>Chains this batch renamed (by handle), with the name they answer to until commit.</summary>
+    readonly Dictionary<(byte Family, string Table, ulong Handle), string> _renamed = new();
     readonly Dictionary<uint, (byte Family, string Table, ulong Chain, ulong Handle)> _ruleIds = new();
     /// <summary>Which batch message created a rule or chain, so a backend refusal can blame it.</summary>
     public readonly Dictionary<(byte, string, ulong), int> Origins = new();
