@@ -142,7 +142,8 @@ internal sealed partial class Transaction
             Timeout = timeout,
             GcInterval = gc,
             UserData = udata,
-            Desc = descSize != null || concat != null ? new SetDesc(descSize, concat) : null,
+            // one field is no concatenation: the kernel neither dumps it nor picks a concatenation backend
+            Desc = descSize != null || fieldCount > 1 ? new SetDesc(descSize, fieldCount > 1 ? concat : null) : null,
             Expr = expr,
             Expressions = exprs,
         };
