@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Nft.Bytecode.Data;
 using Nft.Engine.Model;
 using Nft.Bytecode;
+using Nft.Bytecode.Objects;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -24,7 +25,7 @@ internal sealed partial class Transaction
         }
         else if (a.Has(NftaChain.Name))
         {
-            ci = t.IndexOfChain(ReadName(na));
+            ci = ChainByName(t, ReadName(na));
         }
         else if (!a.Has(NftaChain.Id))
         {
@@ -54,7 +55,8 @@ internal sealed partial class Transaction
         AddChain(ti, a, family, policy ?? 1, flags);
     }
 
-    BaseChainHook ParseHook(in AttributeTable a, byte family, uint policy, bool refuseOutOfScope = true)
+    /// <summary>NFTA_CHAIN_HOOK and NFTA_CHAIN_TYPE as the kernel keeps them: devices as a list, the type defaulted to filter.</summary>
+    (ChainHook Hook, string Type) ParseHook(in AttributeTable a, byte family, bool refuseOutOfScope = true)
     {
         var hookAttr = a[NftaChain.Hook];
         var h = hookAttr.Table(NftaHook.Max);
@@ -72,7 +74,6 @@ internal sealed partial class Transaction
         }
         if (num >= NftLimits.MaxHooks || (HookMask(type, family) & (1u << (int)num)) == 0) throw Err(Errno.EOPNOTSUPP);
         var devices = ImmutableArray.CreateBuilder<string>();
-        bool asList = false;
         if (NftEncoder.IsNetdevHook(family, num))
         {
             if (h.TryGet(NftaHook.Dev, out var dev))
@@ -81,7 +82,6 @@ internal sealed partial class Transaction
             }
             else if (h.TryGet(NftaHook.Devs, out var devs))
             {
-                asList = true;
                 var r = devs.Nested();
                 while (r.TryRead(out var d))
                 {
@@ -101,7 +101,7 @@ internal sealed partial class Transaction
         {
             throw Err(Errno.EOPNOTSUPP, devs.Offset);
         }
-        return new BaseChainHook(num, prio, type, policy, devices.ToImmutable(), asList);
+        return (new ChainHook(num, prio, null, devices.Count > 0 ? devices.ToImmutable() : null), type);
     }
 
     string ParseDevice(NetlinkAttribute d)
@@ -134,11 +134,12 @@ internal sealed partial class Transaction
     void AddChain(int ti, in AttributeTable a, byte family, uint policy, uint flags)
     {
         var t = Work.Tables[ti];
-        BaseChainHook? hook = null;
+        ChainHook? hook = null;
+        string? type = null;
         if (a.Has(NftaChain.Hook))
         {
             if ((flags & (uint)NftChainFlags.Binding) != 0) throw Err(Errno.EOPNOTSUPP);
-            hook = ParseHook(a, family, policy);
+            (hook, type) = ParseHook(a, family);
             flags |= (uint)NftChainFlags.Base;
             if ((flags & (uint)NftChainFlags.HwOffload) != 0) throw Err(Errno.EOPNOTSUPP, -1, "bpfilter-nft: hardware offload is not supported");
         }
@@ -153,7 +154,17 @@ internal sealed partial class Transaction
         else if ((flags & (uint)NftChainFlags.Binding) != 0) name = $"__chain{handle}";
         else throw Err(Errno.EINVAL, -1);
         byte[]? udata = a.TryGet(NftaChain.UserData, out var ua) ? ua.Payload.ToArray() : null;
-        var chain = new ChainRecord(name, handle, flags, hook, udata, ImmutableList<RuleRecord>.Empty);
+        var stored = new Chain
+        {
+            Name = name,
+            Handle = handle,
+            Flags = flags,
+            Hook = hook,
+            Policy = hook != null ? policy : null,
+            Type = type,
+            UserData = udata,
+        };
+        var chain = new ChainRecord(stored, ImmutableList<RuleRecord>.Empty);
         t = t with { Chains = t.Chains.Add(chain) };
         PutTable(ti, t);
         if (a.TryGet(NftaChain.Id, out var ida)) _chainIds[U32(ida)] = (t.Family, t.Name, handle);
@@ -167,34 +178,49 @@ internal sealed partial class Transaction
     {
         var t = Work.Tables[ti];
         var c = t.Chains[ci];
-        var hook = c.Hook;
+        var stored = c.Chain;
         if (a.Has(NftaChain.Hook))
         {
-            if (c.Hook == null) throw Err(Errno.EEXIST, attrOff);
-            var nh = ParseHook(a, t.Family, c.Hook.Policy, refuseOutOfScope: false);
-            if (nh.Type != c.Hook.Type) throw Err(Errno.EOPNOTSUPP);
-            if (nh.HookNum != c.Hook.HookNum || nh.Priority != c.Hook.Priority) throw Err(Errno.EOPNOTSUPP);
-            var devs = c.Hook.Devices.ToBuilder();
-            foreach (var d in nh.Devices) if (!devs.Contains(d)) devs.Add(d);
-            hook = c.Hook with { Devices = devs.ToImmutable() };
+            if (stored.Hook is not { } old) throw Err(Errno.EEXIST, attrOff);
+            var (nh, type) = ParseHook(a, t.Family, refuseOutOfScope: false);
+            if (type != stored.Type) throw Err(Errno.EOPNOTSUPP);
+            if (nh.HookNum != old.HookNum || nh.Priority != old.Priority) throw Err(Errno.EOPNOTSUPP);
+            var devs = c.Devices.ToList();
+            foreach (var d in nh.AllDevices) if (!devs.Contains(d)) devs.Add(d);
+            stored = stored with { Hook = old with { Devices = devs.Count > 0 ? devs : null } };
         }
-        if (policy is uint p && hook != null) hook = hook with { Policy = p };
+        if (policy is uint p && stored.Hook != null) stored = stored with { Policy = p };
         string name = c.Name;
         if (a.Has(NftaChain.Handle) && a.TryGet(NftaChain.Name, out var na))
         {
             string newName = ReadName(na);
             if (newName != c.Name)
             {
-                if (t.IndexOfChain(newName) >= 0) throw Err(Errno.EEXIST, na.Offset);
+                // taken, by a chain as the batch sees it or by another rename of this batch
+                if (ChainByName(t, newName) >= 0 || t.IndexOfChain(newName) >= 0) throw Err(Errno.EEXIST, na.Offset);
+                _renamed.TryAdd((t.Family, t.Name, c.Handle), c.Name);
                 name = newName;
             }
         }
-        var nc = c with { Hook = hook, Name = name };
+        var nc = c with { Chain = stored with { Name = name } };
         var tn = t with { Chains = t.Chains.SetItem(ci, nc) };
         if (name != c.Name) tn = RenameReferences(tn, c.Name, name);
         PutTable(ti, tn);
         MarkChanged();
         Notify((b, h) => Enc.Chain(b, h, tn, nc, 0), (byte)NftMsgType.NewChain, CreateExcl);
+    }
+
+    /// <summary>
+    /// nft_chain_lookup within a batch: a rename takes effect at commit (nft_chain_commit_update), so
+    /// until then a renamed chain answers to its old name and not to its new one. The records carry
+    /// the new name already, for the notifications and the committed ruleset.
+    /// </summary>
+    int ChainByName(TableRecord t, string name)
+    {
+        foreach (var ((family, table, handle), old) in _renamed)
+            if (old == name && family == t.Family && table == t.Name) return t.IndexOfChain(handle);
+        int i = t.IndexOfChain(name);
+        return i >= 0 && _renamed.ContainsKey((t.Family, t.Name, t.Chains[i].Handle)) ? -1 : i;
     }
 
     /// <summary>The kernel points at chains; we name them, so a rename rewrites every jump/goto to it.</summary>
@@ -244,7 +270,7 @@ internal sealed partial class Transaction
         {
             if (!a.TryGet(NftaChain.Name, out var na)) throw Err(Errno.EINVAL);
             attrOff = na.Offset;
-            ci = t.IndexOfChain(ReadName(na));
+            ci = ChainByName(t, ReadName(na));
         }
         if (ci < 0)
         {
@@ -253,7 +279,7 @@ internal sealed partial class Transaction
         }
         var c = t.Chains[ci];
         if ((c.Flags & (uint)NftChainFlags.Binding) != 0) throw Err(Errno.EOPNOTSUPP);
-        if (a.Has(NftaChain.Hook) && c.Hook != null && NftEncoder.IsNetdevHook(t.Family, c.Hook.HookNum))
+        if (a.Has(NftaChain.Hook) && c.Chain.Hook is { HookNum: uint hn } && NftEncoder.IsNetdevHook(t.Family, hn))
             throw Err(Errno.EOPNOTSUPP, a[NftaChain.Hook].Offset, "bpfilter-nft: removing single devices from a chain is not supported");
         int refs = ChainRefs(t).GetValueOrDefault(c.Name);
         if (_req.Has(NlmFlags.NonRec) && refs + c.Rules.Count > 0) throw Err(Errno.EBUSY);

@@ -124,7 +124,7 @@ internal sealed partial class Transaction
             if ((s.Flags & (uint)NftSetFlags.Timeout) == 0) throw Err(Errno.EINVAL);
             timeout = U64(toa);
         }
-        else if ((s.Flags & (uint)NftSetFlags.Timeout) != 0 && !end) timeout = s.Timeout;
+        else if ((s.Flags & (uint)NftSetFlags.Timeout) != 0 && !end) timeout = s.Set.Timeout;
         long? expires = null;
         if (adding && e.TryGet(NftaSetElem.Expiration, out var exa))
         {
@@ -146,13 +146,13 @@ internal sealed partial class Transaction
                 var (code, chain) = CheckVerdict(v.Verdict, t);
                 data = new VerdictData(new Verdict(code, chain));
             }
-            else data = new ValueData(ParseValue(da, s.DataLen ?? 0));
+            else data = new ValueData(ParseValue(da, s.Set.DataLen ?? 0));
         }
         string? objRef = null;
         if (adding && e.TryGet(NftaSetElem.ObjRef, out var oa))
         {
             objRef = ReadName(oa);
-            if (t.IndexOfObject(objRef, s.ObjType ?? 0) < 0) throw Err(Errno.ENOENT);
+            if (t.IndexOfObject(objRef, s.Set.ObjType ?? 0) < 0) throw Err(Errno.ENOENT);
         }
         byte[]? udata = adding && e.TryGet(NftaSetElem.UserData, out var ua) ? ua.Payload.ToArray() : null;
         Expression? expr = null;
@@ -162,8 +162,8 @@ internal sealed partial class Transaction
         else if (adding && !end)
         {
             // Elements of a set with expressions get their own instances of them (nft_set_elem_expr_setup).
-            expr = s.Expr;
-            exprs = s.Expressions;
+            expr = s.Set.Expr;
+            exprs = s.Set.Expressions;
         }
         var element = new SetElement
         {
@@ -175,7 +175,7 @@ internal sealed partial class Transaction
             ObjRef = objRef,
             Flags = flags == 0 ? null : flags,
             // the dump shows an element's timeout only where it differs from the set's
-            Timeout = timeout is ulong own && own != (s.Timeout ?? 0) ? own : null,
+            Timeout = timeout is ulong own && own != (s.Set.Timeout ?? 0) ? own : null,
             UserData = udata,
         };
         return new ElementRecord(new ElementKey(key, keyEnd, flags), element, timeout, expires)

@@ -37,7 +37,7 @@ public sealed partial class NfTablesEndpoint
     {
         lock (_lock)
         {
-            var owned = _ns.Committed.Tables.Where(t => (t.Flags & (uint)NftTableFlags.Owner) != 0 && t.OwnerPortId == portId).ToList();
+            var owned = _ns.Committed.Tables.Where(t => t.IsOwned && t.Table.Owner == portId).ToList();
             if (owned.Count == 0) return 0;
             var next = _ns.Committed with { Tables = _ns.Committed.Tables.RemoveAll(t => owned.Contains(t)) };
             try

@@ -31,49 +31,37 @@ internal sealed class NftEncoder
         return n;
     }
 
+    /// <summary>nf_tables_fill_table_info: a DELTABLE carries name, use and handle only.</summary>
     public void Table(NetlinkWriter b, Header h, TableRecord t)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        b.PutString(NftaTable.Name, t.Name);
-        b.PutU32Be(NftaTable.Use, (uint)TableUse(t));
-        b.PutU64Be(NftaTable.Handle, t.Handle);
-        if (h.Msg != (byte)NftMsgType.DelTable && h.Msg != (byte)NftMsgType.DestroyTable)
-        {
-            b.PutU32Be(NftaTable.Flags, t.Flags & (uint)NftTableFlags.Mask);
-            if ((t.Flags & (uint)NftTableFlags.Owner) != 0) b.PutU32Be(NftaTable.Owner, t.OwnerPortId);
-            if (t.UserData != null) b.PutRaw(NftaTable.UserData, t.UserData);
-        }
+        var table = t.Table with { Use = (uint)TableUse(t) };
+        if (h.Msg is (byte)NftMsgType.DelTable or (byte)NftMsgType.DestroyTable)
+            table = table with { Flags = null, Owner = null, UserData = null };
+        else
+            table = table with { Flags = t.Flags & (uint)NftTableFlags.Mask, Owner = t.IsOwned ? table.Owner : null };
+        table.Encode(b, WireFormat.Kernel);
         b.EndMessage(m);
     }
 
+    /// <summary>
+    /// nf_tables_fill_chain_info: a DELCHAIN carries table, name and handle only; flags only when set;
+    /// netdev hooks list their devices and name the device again when there is exactly one.
+    /// </summary>
     public void Chain(NetlinkWriter b, Header h, TableRecord t, ChainRecord c, uint use)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        b.PutString(NftaChain.Table, t.Name);
-        b.PutString(NftaChain.Name, c.Name);
-        b.PutU64Be(NftaChain.Handle, c.Handle);
-        if (h.Msg != (byte)NftMsgType.DelChain && h.Msg != (byte)NftMsgType.DestroyChain)
-        {
-            if (c.Hook is { } hk)
+        var chain = c.Chain with { Family = t.Family, Table = t.Name };
+        if (h.Msg is (byte)NftMsgType.DelChain or (byte)NftMsgType.DestroyChain)
+            chain = new Chain { Family = t.Family, Table = t.Name, Name = c.Name, Handle = c.Handle };
+        else
+            chain = chain with
             {
-                var n = b.BeginNestedRaw(NftaChain.Hook);
-                b.PutU32Be(NftaHook.HookNum, hk.HookNum);
-                b.PutU32Be(NftaHook.Priority, (uint)hk.Priority);
-                if (IsNetdevHook(t.Family, hk.HookNum))
-                {
-                    var d = b.BeginNestedRaw(NftaHook.Devs);
-                    foreach (var dev in hk.Devices) b.PutString(1 /* NFTA_DEVICE_NAME */, dev);
-                    b.EndNested(d);
-                    if (hk.Devices.Length == 1) b.PutString(NftaHook.Dev, hk.Devices[0]);
-                }
-                b.EndNested(n);
-                b.PutU32Be(NftaChain.Policy, hk.Policy);
-                b.PutString(NftaChain.Type, hk.Type);
-            }
-            if (c.Flags != 0) b.PutU32Be(NftaChain.Flags, c.Flags);
-            b.PutU32Be(NftaChain.Use, use);
-            if (c.UserData != null) b.PutRaw(NftaChain.UserData, c.UserData);
-        }
+                Hook = chain.Hook is { Devices: [var only] } hk ? hk with { Device = only } : chain.Hook,
+                Flags = c.Flags != 0 ? c.Flags : null,
+                Use = use,
+            };
+        chain.Encode(b, WireFormat.Kernel);
         b.EndMessage(m);
     }
 
@@ -115,39 +103,31 @@ internal sealed class NftEncoder
         };
     }
 
+    /// <summary>
+    /// nf_tables_fill_set: a DELSET carries table, name and handle only; flags, timeout, gc interval and
+    /// policy only when non-zero; data type and length for maps, the object type for object maps; the
+    /// description always (its size only when non-zero), then the element count and the statements.
+    /// </summary>
     public void Set(NetlinkWriter b, Header h, TableRecord t, SetRecord s)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        b.PutString(NftaSet.Table, t.Name);
-        b.PutString(NftaSet.Name, s.Name);
-        b.PutU64Be(NftaSet.Handle, s.Handle);
-        if (h.Msg == (byte)NftMsgType.DelSet || h.Msg == (byte)NftMsgType.DestroySet)
-        {
-            b.EndMessage(m);
-            return;
-        }
-        if (s.Flags != 0) b.PutU32Be(NftaSet.Flags, s.Flags);
-        b.PutU32Be(NftaSet.KeyType, s.KeyType);
-        b.PutU32Be(NftaSet.KeyLen, s.KeyLen);
-        if (s.IsMap)
-        {
-            b.PutU32Be(NftaSet.DataType, s.DataType ?? 0);
-            b.PutU32Be(NftaSet.DataLen, s.DataLen ?? 0);
-        }
-        if ((s.Flags & (uint)NftSetFlags.Object) != 0) b.PutU32Be(NftaSet.ObjType, s.ObjType ?? 0);
-        if (s.Timeout is ulong to && to != 0) b.PutU64Be(NftaSet.Timeout, to);
-        if (s.GcInterval is uint gc && gc != 0) b.PutU32Be(NftaSet.GcInterval, gc);
-        if (s.Policy is uint pol && pol != 0) b.PutU32Be(NftaSet.Policy, pol);
-        if (s.UserData != null) b.PutRaw(NftaSet.UserData, s.UserData);
-        new SetDesc(s.DescSize is uint size && size != 0 ? size : null, s.ConcatFieldLens).Encode(b, NftaSet.Desc, WireFormat.Kernel);
-        b.PutU32Be(NftaSet.Count, (uint)s.Elements.Countable);
-        if (s.Expr != null) ExpressionCodec.Encode(b, s.Expr, NftaSet.Expr, WireFormat.Kernel);
-        else if (s.Expressions != null)
-        {
-            var list = b.BeginNestedRaw(NftaSet.Expressions);
-            foreach (var e in s.Expressions) ExpressionCodec.Encode(b, e, NftaList.Elem, WireFormat.Kernel);
-            b.EndNested(list);
-        }
+        var set = h.Msg is (byte)NftMsgType.DelSet or (byte)NftMsgType.DestroySet
+            ? new Set { Family = t.Family, Table = t.Name, Name = s.Name, Handle = s.Handle }
+            : s.Set with
+            {
+                Family = t.Family,
+                Table = t.Name,
+                Flags = s.Flags != 0 ? s.Flags : null,
+                DataType = s.IsMap ? s.Set.DataType ?? 0 : null,
+                DataLen = s.IsMap ? s.Set.DataLen ?? 0 : null,
+                ObjType = s.IsObjectMap ? s.Set.ObjType ?? 0 : null,
+                Timeout = s.Set.Timeout is not 0 ? s.Set.Timeout : null,
+                GcInterval = s.Set.GcInterval is not 0 ? s.Set.GcInterval : null,
+                Policy = s.Set.Policy is not 0 ? s.Set.Policy : null,
+                Desc = new SetDesc(s.DescSize is not 0 ? s.DescSize : null, s.ConcatFieldLens),
+                Count = (uint)s.Elements.Countable,
+            };
+        set.Encode(b, WireFormat.Kernel);
         b.EndMessage(m);
     }
 
@@ -172,24 +152,22 @@ internal sealed class NftEncoder
         el.Encode(b, NftaList.Elem, WireFormat.Kernel);
     }
 
+    /// <summary>nf_tables_fill_obj_info: a DELOBJ carries table, name, type and handle only; state with the totals counted so far.</summary>
     public void Object(NetlinkWriter b, Header h, TableRecord t, ObjectRecord o, uint use)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        b.PutString(NftaObj.Table, t.Name);
-        b.PutString(NftaObj.Name, o.Name);
-        b.PutU32Be(NftaObj.Type, o.Type);
-        b.PutU64Be(NftaObj.Handle, o.Handle);
-        if (h.Msg != (byte)NftMsgType.DelObj && h.Msg != (byte)NftMsgType.DestroyObj)
-        {
-            b.PutU32Be(NftaObj.Use, use);
-            var d = b.BeginNestedRaw(NftaObj.Data);
-            var state = o.Counter is { } cell
-                ? WithTotals(o.Data, cell, _backend.ReadCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name)))
-                : o.Data;
-            state.EncodeData(b, WireFormat.Kernel);
-            b.EndNested(d);
-            if (o.UserData != null) b.PutRaw(NftaObj.UserData, o.UserData);
-        }
+        var obj = o.Object with { Family = t.Family, Table = t.Name };
+        if (h.Msg is (byte)NftMsgType.DelObj or (byte)NftMsgType.DestroyObj)
+            obj = obj with { Data = null, UserData = null };
+        else
+            obj = obj with
+            {
+                Use = use,
+                Data = o.Counter is { } cell
+                    ? WithTotals(o.Object.Data!, cell, _backend.ReadCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name)))
+                    : o.Object.Data,
+            };
+        obj.Encode(b, WireFormat.Kernel);
         b.EndMessage(m);
     }
 }

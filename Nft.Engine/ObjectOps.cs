@@ -1,6 +1,7 @@
 using Nft.Bytecode.Expressions;
 using Nft.Engine.Model;
 using Nft.Bytecode;
+using Nft.Bytecode.Objects;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -32,7 +33,7 @@ internal sealed partial class Transaction
             if (_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
             if (type != (uint)NftObjectType.Quota) return; // only quota has an update operation
             var old = t.Objects[oi];
-            var upd = old with { Data = State(type, da) };
+            var upd = old with { Object = old.Object with { Data = State(type, da) } };
             var nt2 = t with { Objects = t.Objects.SetItem(oi, upd) };
             PutTable(ti, nt2);
             MarkChanged();
@@ -52,7 +53,7 @@ internal sealed partial class Transaction
         };
         ulong handle = t.Handles.Next();
         byte[]? udata = a.TryGet(NftaObj.UserData, out var ua) ? ua.Payload.ToArray() : null;
-        var obj = new ObjectRecord(name, type, handle, state, udata, cell);
+        var obj = new ObjectRecord(new NftObject { Name = name, Type = type, Handle = handle, Data = state, UserData = udata }, cell);
         var nt = t with { Objects = t.Objects.Add(obj) };
         PutTable(ti, nt);
         MarkChanged();
@@ -65,7 +66,7 @@ internal sealed partial class Transaction
     /// </summary>
     static Expression State(uint type, NetlinkAttribute data)
     {
-        string kind = Nft.Bytecode.Objects.NftObject.KindOf(type);
+        string kind = NftObject.KindOf(type);
         Expression? typed;
         try
         {

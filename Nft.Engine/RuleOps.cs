@@ -19,7 +19,7 @@ internal sealed partial class Transaction
         var t = Work.Tables[ti];
         if (a.TryGet(NftaRule.Chain, out var ca))
         {
-            int ci = t.IndexOfChain(ReadName(ca));
+            int ci = ChainByName(t, ReadName(ca));
             if (ci < 0) throw Err(Errno.ENOENT, ca.Offset);
             return (ti, ci);
         }
@@ -126,12 +126,12 @@ internal sealed partial class Transaction
         {
             if (elem.Type != 1 /* NFTA_LIST_ELEM */) throw Err(Errno.EINVAL);
             if (result.Count == NftLimits.RuleMaxExprs) throw Err(Errno.EINVAL);
-            result.Add(ParseExpression(elem, t));
+            result.Add(ParseExpression(elem, t, chain));
         }
         return result.ToImmutable();
     }
 
-    Expression ParseExpression(NetlinkAttribute elem, TableRecord t)
+    Expression ParseExpression(NetlinkAttribute elem, TableRecord t, ChainRecord chain)
     {
         var et = elem.Table(2);
         if (!et.TryGet(1, out var nameAttr)) throw Err(Errno.EINVAL, elem.Offset);
@@ -149,7 +149,7 @@ internal sealed partial class Transaction
         }
         try
         {
-            return KernelForm.Of(Bind(e, t));
+            return KernelForm.Of(Bind(e, t, chain));
         }
         catch (NetlinkException ex) when (ex.Offset < 0)
         {
@@ -159,12 +159,15 @@ internal sealed partial class Transaction
     }
 
     /// <summary>Resolves what an expression refers to (sets, chains, objects) as its init function does.</summary>
-    Expression Bind(Expression e, TableRecord t)
+    Expression Bind(Expression e, TableRecord t, ChainRecord ruleChain)
     {
         switch (e)
         {
             case ImmediateExpr { Data: VerdictData v } i:
                 var (code, chain) = CheckVerdict(v.Verdict, t);
+                // nf_tables_bind_chain: a bound chain cannot jump to another bound chain
+                if (chain != null && IsBinding(ruleChain) && t.FindChain(chain) is { } target && IsBinding(target))
+                    throw Err(Errno.EOPNOTSUPP);
                 return i with { Data = new VerdictData(new Verdict(code, chain)) };
             case LookupExpr l:
             {
@@ -195,6 +198,8 @@ internal sealed partial class Transaction
         }
     }
 
+    static bool IsBinding(ChainRecord c) => (c.Flags & (uint)NftChainFlags.Binding) != 0;
+
     /// <summary>Fresh runtime state for the counter and quota expressions of a rule, from the values nft sent.</summary>
     static ImmutableArray<CounterCell?> CountersOf(IReadOnlyList<Expression> exprs)
     {
@@ -220,7 +225,7 @@ internal sealed partial class Transaction
             case Verdict.Jump or Verdict.Goto:
             {
                 ChainRecord? target = null;
-                if (v.Chain is string cn) target = t.FindChain(cn);
+                if (v.Chain is string cn) target = ChainByName(t, cn) is int tx and >= 0 ? t.Chains[tx] : null;
                 else if (v.ChainId is uint id && _chainIds.TryGetValue(id, out var ci)
                          && ci.Family == t.Family && ci.Table == t.Name && t.IndexOfChain(ci.Handle) is int ix and >= 0)
                     target = t.Chains[ix];
@@ -252,7 +257,7 @@ internal sealed partial class Transaction
         var t = Work.Tables[ti];
         if (a.TryGet(NftaRule.Chain, out var ca))
         {
-            int ci = t.IndexOfChain(ReadName(ca));
+            int ci = ChainByName(t, ReadName(ca));
             if (ci < 0) throw Err(Errno.ENOENT, ca.Offset);
             var c = t.Chains[ci];
             if ((c.Flags & (uint)NftChainFlags.Binding) != 0) throw Err(Errno.EOPNOTSUPP);

@@ -1,6 +1,7 @@
 using Nft.Bytecode.Expressions;
 using Nft.Engine.Model;
 using Nft.Bytecode;
+using Nft.Bytecode.Objects;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -34,8 +35,8 @@ internal sealed partial class Transaction
         {
             if ((flags & (uint)NftSetFlags.Map) == 0) throw Err(Errno.EINVAL);
             dtype = U32(dta);
-            if ((dtype & DataReservedMask) == DataReservedMask && dtype != Nft.Bytecode.Objects.Set.VerdictDataType) throw Err(Errno.EINVAL);
-            if (dtype != Nft.Bytecode.Objects.Set.VerdictDataType)
+            if ((dtype & DataReservedMask) == DataReservedMask && dtype != Set.VerdictDataType) throw Err(Errno.EINVAL);
+            if (dtype != Set.VerdictDataType)
             {
                 if (!a.TryGet(NftaSet.DataLen, out var dla)) throw Err(Errno.EINVAL);
                 dlen = U32(dla);
@@ -102,6 +103,8 @@ internal sealed partial class Transaction
         // Kept as sent, in dump form: nft reads them back; the backend refuses what it cannot enforce.
         Expression? expr = a.TryGet(NftaSet.Expr, out var sea) ? KernelForm.Template(ExpressionCodec.Decode(sea)) : null;
         IReadOnlyList<Expression>? exprs = expr == null && a.TryGet(NftaSet.Expressions, out sea) ? Templates(sea) : null;
+        // the kernel keeps an array of statements and dumps a single one as NFTA_SET_EXPR
+        if (exprs is [var single]) (expr, exprs) = (single, null);
 
         int ti = TableIndex(a, NftaSet.Table, family);
         var t = Work.Tables[ti];
@@ -114,8 +117,9 @@ internal sealed partial class Transaction
             if (_req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST, nameAttr.Offset);
             if (_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
             if (s.IsAnonymous) throw Err(Errno.EOPNOTSUPP);
-            if (s.Flags != flags || s.KeyLen != klen || s.KeyType != ktype || s.DataType != dtype || s.DataLen != dlen
-                || s.ObjType != objType || (descSize is uint ds && s.DescSize != ds))
+            var old = s.Set;
+            if (s.Flags != flags || old.KeyLen != klen || old.KeyType != ktype || old.DataType != dtype || old.DataLen != dlen
+                || old.ObjType != objType || (descSize is uint ds && s.DescSize != ds))
                 throw Err(Errno.EEXIST, nameAttr.Offset);
             if (a.TryGet(NftaSet.Id, out var eid)) _setIds[U32(eid)] = (t.Family, t.Name, s.Handle);
             return;
@@ -124,8 +128,26 @@ internal sealed partial class Transaction
         if (name.Contains('%')) name = AllocName(t, name);
         byte[]? udata = a.TryGet(NftaSet.UserData, out var ua) ? ua.Payload.ToArray() : null;
         ulong handle = t.Handles.Next();
-        var set = new SetRecord(name, handle, flags, ktype, klen, dtype, dlen, objType, policy, timeout, gc, udata,
-            descSize, concat, expr, exprs, Model.ElementSet.Empty);
+        var stored = new Set
+        {
+            Name = name,
+            Handle = handle,
+            Flags = flags,
+            KeyType = ktype,
+            KeyLen = klen,
+            DataType = dtype,
+            DataLen = dlen,
+            ObjType = objType,
+            Policy = policy,
+            Timeout = timeout,
+            GcInterval = gc,
+            UserData = udata,
+            // one field is no concatenation: the kernel neither dumps it nor picks a concatenation backend
+            Desc = descSize != null || fieldCount > 1 ? new SetDesc(descSize, fieldCount > 1 ? concat : null) : null,
+            Expr = expr,
+            Expressions = exprs,
+        };
+        var set = new SetRecord(stored, Model.ElementSet.Empty);
         var nt = t with { Sets = t.Sets.Add(set) };
         PutTable(ti, nt);
         _setIds[U32(a[NftaSet.Id])] = (t.Family, t.Name, handle);

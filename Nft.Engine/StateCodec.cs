@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Immutable;
 using Nft.Bytecode;
-using Nft.Bytecode.Expressions;
 using Nft.Bytecode.Objects;
 using Nft.Bytecode.Wire;
 using Nft.Engine.Model;
@@ -14,18 +13,21 @@ namespace Nft.Engine;
 /// exactly as before (generation, handles and handle counters, every table, chain, rule, set, element and
 /// object, owner flags, emulated counter cells).
 /// <para>
-/// Format (version 1): magic "BFNFTST1", u32 version, u64 payload length, u64 FNV-1a hash of the payload
+/// Format (version 2): magic "BFNFTST1", u32 version, u64 payload length, u64 FNV-1a hash of the payload
 /// (all little-endian), then the payload: a flat run of records, each a u32 kind, a u32 length and that
 /// many bytes. Records nest by order: a chain, set or object belongs to the last table, a rule to the last
-/// chain, an element to the last set. Record bodies are netlink attributes; rules are their NEWRULE
-/// message and elements their NFTA_LIST_ELEM nest, as Nft.Bytecode encodes and decodes them. Every length
-/// is checked on the way back; anything wrong raises <see cref="InvalidDataException"/>.
+/// chain, an element to the last set. Record bodies are netlink attributes: the engine's Nft.Bytecode
+/// object as its NEWTABLE, NEWCHAIN, NEWRULE, NEWSET or NEWOBJ message (elements as their NFTA_LIST_ELEM
+/// nest), as Nft.Bytecode encodes and decodes them, plus the bookkeeping only the engine keeps (handle
+/// counter, counter cells, element identity and expiry). Every length is checked on the way back;
+/// anything wrong raises <see cref="InvalidDataException"/>. Version 1 wrote tables, chains, sets and
+/// objects field by field; this daemon refuses it like any other version it does not read.
 /// </para>
 /// </summary>
 internal static class StateCodec
 {
     static ReadOnlySpan<byte> Magic => "BFNFTST1"u8;
-    const uint Version = 1;
+    const uint Version = 2;
     const int HeaderSize = 8 + 4 + 8 + 8;
     const int MaxRecord = 16 << 20;
 
@@ -33,13 +35,11 @@ internal static class StateCodec
 
     // attribute types inside records
     const ushort NsGeneration = 1, NsTableHandle = 2, NsElementSeq = 3;
-    const ushort TFamily = 1, TName = 2, THandle = 3, TFlags = 4, TUserData = 5, TOwner = 6, TLastHandle = 7;
-    const ushort CName = 1, CHandle = 2, CFlags = 3, CUserData = 4, CHookNum = 5, CPriority = 6, CType = 7, CPolicy = 8, CDevice = 9, CDevsAsList = 10;
-    const ushort RMessage = 1, RCounter = 2, RCIndex = 1, RCPackets = 2, RCBytes = 3;
-    const ushort SName = 1, SHandle = 2, SFlags = 3, SKeyType = 4, SKeyLen = 5, SDataType = 6, SDataLen = 7, SObjType = 8, SPolicy = 9,
-        STimeout = 10, SGc = 11, SUserData = 12, SDescSize = 13, SConcat = 14, SExpr = 15, SExpressions = 16;
+    const ushort Message = 1;
+    const ushort TLastHandle = 2;
+    const ushort RCounter = 2, RCIndex = 1, RCPackets = 2, RCBytes = 3;
     const ushort EElem = 1, EKey = 2, EKeyEnd = 3, EFlags = 4, ETimeout = 5, EExpires = 6, ESeq = 7;
-    const ushort OName = 1, OType = 2, OHandle = 3, OData = 4, OUserData = 5, OPackets = 6, OBytes = 7;
+    const ushort OPackets = 2, OBytes = 3;
 
     /// <summary>What a namespace's state is besides its committed ruleset.</summary>
     public readonly record struct Counters(uint Generation, ulong TableHandle, long ElementSeq, byte[]? Backend = null);
@@ -71,38 +71,16 @@ internal static class StateCodec
         }
         foreach (var t in snapshot.Tables)
         {
-            w.PutU8(TFamily, t.Family);
-            w.PutString(TName, t.Name);
-            PutU64(w, THandle, t.Handle);
-            w.PutU32(TFlags, t.Flags);
-            if (t.UserData != null) w.PutRaw(TUserData, t.UserData);
-            w.PutU32(TOwner, t.OwnerPortId);
+            PutMessage(w, NftMsgType.NewTable, t.Family, t.Table.Encode);
             PutU64(w, TLastHandle, t.Handles.Last);
             Emit(Kind.Table);
             foreach (var c in t.Chains)
             {
-                w.PutString(CName, c.Name);
-                PutU64(w, CHandle, c.Handle);
-                w.PutU32(CFlags, c.Flags);
-                if (c.UserData != null) w.PutRaw(CUserData, c.UserData);
-                if (c.Hook is { } hk)
-                {
-                    w.PutU32(CHookNum, hk.HookNum);
-                    w.PutU32(CPriority, (uint)hk.Priority);
-                    w.PutString(CType, hk.Type);
-                    w.PutU32(CPolicy, hk.Policy);
-                    if (!hk.Devices.IsDefault) foreach (var d in hk.Devices) w.PutString(CDevice, d);
-                    w.PutU8(CDevsAsList, hk.DevicesAsList ? (byte)1 : (byte)0);
-                }
+                PutMessage(w, NftMsgType.NewChain, t.Family, c.Chain.Encode);
                 Emit(Kind.Chain);
                 foreach (var r in c.Rules)
                 {
-                    var m = w.BeginNfMessage(Nfnl.SubsysNftables, (byte)NftMsgType.NewRule, NlmFlags.None, 0, 0, t.Family, 0);
-                    r.Rule.Encode(w, WireFormat.AsDecoded);
-                    w.EndMessage(m);
-                    var msg = w.ToArray();
-                    w.Clear();
-                    w.PutRaw(RMessage, msg);
+                    PutMessage(w, NftMsgType.NewRule, t.Family, r.Rule.Encode);
                     for (int i = 0; i < r.Counters.Length; i++)
                     {
                         if (r.Counters[i] is not { } cell) continue;
@@ -117,37 +95,7 @@ internal static class StateCodec
             }
             foreach (var s in t.Sets)
             {
-                w.PutString(SName, s.Name);
-                PutU64(w, SHandle, s.Handle);
-                w.PutU32(SFlags, s.Flags);
-                w.PutU32(SKeyType, s.KeyType);
-                w.PutU32(SKeyLen, s.KeyLen);
-                if (s.DataType is uint dt) w.PutU32(SDataType, dt);
-                if (s.DataLen is uint dl) w.PutU32(SDataLen, dl);
-                if (s.ObjType is uint ot) w.PutU32(SObjType, ot);
-                if (s.Policy is uint po) w.PutU32(SPolicy, po);
-                if (s.Timeout is ulong to) PutU64(w, STimeout, to);
-                if (s.GcInterval is uint gc) w.PutU32(SGc, gc);
-                if (s.UserData != null) w.PutRaw(SUserData, s.UserData);
-                if (s.DescSize is uint ds) w.PutU32(SDescSize, ds);
-                if (s.ConcatFieldLens != null)
-                {
-                    var n = w.BeginNestedRaw(SConcat);
-                    foreach (var l in s.ConcatFieldLens) w.PutU32(1, l);
-                    w.EndNested(n);
-                }
-                if (s.Expr != null)
-                {
-                    var n = w.BeginNestedRaw(SExpr);
-                    ExpressionCodec.Encode(w, s.Expr, NftaList.Elem, WireFormat.AsDecoded);
-                    w.EndNested(n);
-                }
-                if (s.Expressions != null)
-                {
-                    var n = w.BeginNestedRaw(SExpressions);
-                    foreach (var e in s.Expressions) ExpressionCodec.Encode(w, e, NftaList.Elem, WireFormat.AsDecoded);
-                    w.EndNested(n);
-                }
+                PutMessage(w, NftMsgType.NewSet, t.Family, s.Set.Encode);
                 Emit(Kind.Set);
                 foreach (var e in s.Elements)
                 {
@@ -165,13 +113,7 @@ internal static class StateCodec
             }
             foreach (var o in t.Objects)
             {
-                w.PutString(OName, o.Name);
-                w.PutU32(OType, o.Type);
-                PutU64(w, OHandle, o.Handle);
-                var on = w.BeginNestedRaw(OData);
-                ExpressionCodec.Encode(w, o.Data, NftaList.Elem, WireFormat.AsDecoded);
-                w.EndNested(on);
-                if (o.UserData != null) w.PutRaw(OUserData, o.UserData);
+                PutMessage(w, NftMsgType.NewObj, t.Family, o.Object.Encode);
                 if (o.Counter is { } cell)
                 {
                     PutU64(w, OPackets, cell.Packets);
@@ -188,6 +130,16 @@ internal static class StateCodec
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(20), Fnv1a(body));
         body.CopyTo(file.AsSpan(HeaderSize));
         return file;
+    }
+
+    /// <summary>An object as its NEW* message (kernel attribute order: stored objects keep no request layout), in attribute <see cref="Message"/>.</summary>
+    static void PutMessage(NetlinkWriter w, NftMsgType type, byte family, Action<NetlinkWriter, WireFormat> encode)
+    {
+        var m = new NetlinkWriter(256);
+        var h = m.BeginNfMessage(Nfnl.SubsysNftables, (byte)type, NlmFlags.None, 0, 0, family, 0);
+        encode(m, WireFormat.AsDecoded);
+        m.EndMessage(h);
+        w.PutRaw(Message, m.WrittenSpan);
     }
 
     static void PutU64(NetlinkWriter w, ushort type, ulong v)
@@ -282,25 +234,21 @@ internal static class StateCodec
                     break;
                 case Kind.Table:
                     if (counters == null) throw Bad("table before the namespace record");
-                    tables.Add(new TableBuilder(new TableRecord(a.U8(TFamily), a.Str(TName), a.U64(THandle), a.U32(TFlags), a.Bytes(TUserData),
-                        a.U32(TOwner), new HandleCounter(a.U64(TLastHandle)), [], [], [])));
+                    tables.Add(new TableBuilder(new TableRecord(Table.Decode(MessageOf(a)) with { Layout = null },
+                        new HandleCounter(a.U64(TLastHandle)), [], [], [])));
                     break;
                 case Kind.Chain:
                 {
-                    BaseChainHook? hook = a.Has(CHookNum)
-                        ? new BaseChainHook(a.U32(CHookNum), (int)a.U32(CPriority), a.Str(CType), a.U32(CPolicy),
-                            [.. a.All(CDevice).Select(d => Text(d, CDevice))], a.U8(CDevsAsList) != 0)
-                        : null;
-                    LastTable().Chains.Add(new ChainBuilder(new ChainRecord(a.Str(CName), a.U64(CHandle), a.U32(CFlags), hook, a.Bytes(CUserData), [])));
+                    var chain = Chain.Decode(MessageOf(a));
+                    chain = chain with { Layout = null, Hook = chain.Hook is { } h ? h with { Layout = null } : null };
+                    LastTable().Chains.Add(new ChainBuilder(new ChainRecord(chain, [])));
                     break;
                 }
                 case Kind.Rule:
                 {
                     var t = LastTable();
                     if (t.Chains.Count == 0) throw Bad("rule record before any chain");
-                    var reader = new NetlinkMessageReader(a.Required(RMessage));
-                    if (!reader.TryRead(out var msg) || reader.Malformed) throw Bad("rule record without a well-formed message");
-                    var rule = Rule.Decode(msg);
+                    var rule = Rule.Decode(MessageOf(a));
                     int n = rule.Expressions?.Count ?? 0;
                     var cells = new CounterCell?[n];
                     foreach (var c in a.All(RCounter))
@@ -315,18 +263,9 @@ internal static class StateCodec
                 }
                 case Kind.Set:
                 {
-                    IReadOnlyList<uint>? concat = a.Has(SConcat) ? new Attrs(a.Required(SConcat)).All(1).Select(l => U32Of(l)).ToList() : null;
-                    Expression? expr = a.Has(SExpr) ? ExpressionCodec.Decode(a.Inner(SExpr)) : null;
-                    List<Expression>? exprs = null;
-                    if (a.Has(SExpressions))
-                    {
-                        exprs = [];
-                        var r = new AttributeReader(a.Required(SExpressions), 0);
-                        while (r.TryRead(out var x)) exprs.Add(ExpressionCodec.Decode(x));
-                    }
-                    LastTable().Sets.Add(new SetBuilder(new SetRecord(a.Str(SName), a.U64(SHandle), a.U32(SFlags), a.U32(SKeyType), a.U32(SKeyLen),
-                        a.OptU32(SDataType), a.OptU32(SDataLen), a.OptU32(SObjType), a.OptU32(SPolicy), a.OptU64(STimeout), a.OptU32(SGc),
-                        a.Bytes(SUserData), a.OptU32(SDescSize), concat, expr, exprs, ElementSet.Empty)));
+                    var set = Set.Decode(MessageOf(a));
+                    set = set with { Layout = null, Desc = set.Desc is { } d ? d with { Layout = null } : null };
+                    LastTable().Sets.Add(new SetBuilder(new SetRecord(set, ElementSet.Empty)));
                     break;
                 }
                 case Kind.Element:
@@ -343,9 +282,9 @@ internal static class StateCodec
                 }
                 case Kind.Object:
                 {
-                    var data = ExpressionCodec.Decode(a.Inner(OData));
+                    var obj = NftObject.Decode(MessageOf(a)) with { Layout = null };
                     CounterCell? cell = a.Has(OPackets) || a.Has(OBytes) ? new CounterCell(a.U64(OPackets), a.U64(OBytes)) : null;
-                    LastTable().Objects.Add(new ObjectRecord(a.Str(OName), a.U32(OType), a.U64(OHandle), data, a.Bytes(OUserData), cell));
+                    LastTable().Objects.Add(new ObjectRecord(obj, cell));
                     break;
                 }
                 default:
@@ -363,10 +302,12 @@ internal static class StateCodec
         return (new RulesetSnapshot(list), ns with { Backend = backend });
     }
 
-    static string Text(byte[] b, ushort type)
+    /// <summary>The NEW* message a record carries (see <see cref="PutMessage"/>).</summary>
+    static NetlinkMessage MessageOf(in Attrs a)
     {
-        int nul = Array.IndexOf(b, (byte)0);
-        return NetlinkString.Decode(nul >= 0 ? b.AsSpan(0, nul) : b, 0, type);
+        var reader = new NetlinkMessageReader(a.Required(Message));
+        if (!reader.TryRead(out var msg) || reader.Malformed) throw Bad("record without a well-formed message");
+        return msg;
     }
 
     static uint U32Of(byte[] b) => b.Length == 4 ? BinaryPrimitives.ReadUInt32LittleEndian(b) : throw Bad($"a {b.Length}-byte value where 4 bytes belong");
@@ -397,11 +338,8 @@ internal static class StateCodec
             return a;
         }
 
-        public byte U8(ushort type) => Required(type) is { Length: 1 } b ? b[0] : throw Bad($"attribute {type} is not 1 byte");
         public uint U32(ushort type) => U32Of(Required(type));
         public ulong U64(ushort type) => Required(type) is { Length: 8 } b ? BinaryPrimitives.ReadUInt64LittleEndian(b) : throw Bad($"attribute {type} is not 8 bytes");
-        public uint? OptU32(ushort type) => Has(type) ? U32(type) : null;
         public ulong? OptU64(ushort type) => Has(type) ? U64(type) : null;
-        public string Str(ushort type) => Text(Required(type), type);
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Nft.Engine.Model;
 using Nft.Bytecode;
+using Nft.Bytecode.Objects;
 using Nft.Netlink;
 
 namespace Nft.Engine;
@@ -17,7 +18,7 @@ internal sealed partial class Transaction
         if (i >= 0)
         {
             var t = Work.Tables[i];
-            if ((t.Flags & (uint)NftTableFlags.Owner) != 0 && t.OwnerPortId != PortId) throw Err(Errno.EPERM, na.Offset);
+            if (t.OwnedByOther(PortId)) throw Err(Errno.EPERM, na.Offset);
             if (_req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST, na.Offset);
             if (_req.Has(NlmFlags.Replace)) throw Err(Errno.EOPNOTSUPP);
             UpdateTable(i, t, a);
@@ -30,8 +31,16 @@ internal sealed partial class Transaction
         if ((flags & ~(uint)NftTableFlags.Mask) != 0) throw Err(Errno.EOPNOTSUPP);
         byte[]? udata = a.TryGet(NftaTable.UserData, out var ua) ? ua.Payload.ToArray() : null;
         if (udata is { Length: > NftLimits.UserDataMaxLen }) throw Err(Errno.ERANGE, ua.Offset, "Attribute failed policy validation");
-        var table = new TableRecord(family, name, ++_ns.TableHandle, flags, udata,
-            (flags & (uint)NftTableFlags.Owner) != 0 ? PortId : 0, new HandleCounter(),
+        var stored = new Table
+        {
+            Family = family,
+            Name = name,
+            Handle = ++_ns.TableHandle,
+            Flags = flags,
+            UserData = udata,
+            Owner = (flags & (uint)NftTableFlags.Owner) != 0 ? PortId : null,
+        };
+        var table = new TableRecord(stored, new HandleCounter(),
             ImmutableList<ChainRecord>.Empty, ImmutableList<SetRecord>.Empty, ImmutableList<ObjectRecord>.Empty);
         Work = Work with { Tables = Work.Tables.Add(table) };
         MarkChanged();
@@ -47,7 +56,7 @@ internal sealed partial class Transaction
         if (flags == t.Flags) return;
         // Ownership can neither be dropped nor taken over by an update.
         if (((t.Flags & (uint)NftTableFlags.Owner) != 0) != ((flags & (uint)NftTableFlags.Owner) != 0)) throw Err(Errno.EOPNOTSUPP);
-        var nt = t with { Flags = flags };
+        var nt = t with { Table = t.Table with { Flags = flags } };
         PutTable(i, nt);
         MarkChanged();
         Notify((b, h) => Enc.Table(b, h, nt), (byte)NftMsgType.NewTable, CreateExcl);
@@ -65,7 +74,7 @@ internal sealed partial class Transaction
             foreach (var t in Work.Tables.ToArray())
             {
                 if (family != NfProto.Unspec && t.Family != family) continue;
-                if ((t.Flags & (uint)NftTableFlags.Owner) != 0 && t.OwnerPortId != PortId) continue;
+                if (t.OwnedByOther(PortId)) continue;
                 if (only != null && t.Name != only) continue;
                 FlushAndDeleteTable(t);
             }
@@ -92,7 +101,7 @@ internal sealed partial class Transaction
             throw Err(Errno.ENOENT, attrOff);
         }
         var table = Work.Tables[i];
-        if ((table.Flags & (uint)NftTableFlags.Owner) != 0 && table.OwnerPortId != PortId) throw Err(Errno.EPERM, attrOff);
+        if (table.OwnedByOther(PortId)) throw Err(Errno.EPERM, attrOff);
         if (_req.Has(NlmFlags.NonRec) && NftEncoder.TableUse(table) > 0) throw Err(Errno.EBUSY, attrOff);
         FlushAndDeleteTable(table);
     }

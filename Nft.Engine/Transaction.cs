@@ -22,6 +22,8 @@ internal sealed partial class Transaction
 
     readonly Dictionary<uint, (byte Family, string Table, ulong Handle)> _chainIds = new();
     readonly Dictionary<uint, (byte Family, string Table, ulong Handle)> _setIds = new();
+    /// <summary>Chains this batch renamed (by handle), with the name they answer to until commit.</summary>
+    readonly Dictionary<(byte Family, string Table, ulong Handle), string> _renamed = new();
     readonly Dictionary<uint, (byte Family, string Table, ulong Chain, ulong Handle)> _ruleIds = new();
     /// <summary>Which batch message created a rule or chain, so a backend refusal can blame it.</summary>
     public readonly Dictionary<(byte, string, ulong), int> Origins = new();
@@ -168,7 +170,7 @@ internal sealed partial class Transaction
         int i = Work.IndexOfTable(family, name);
         if (i < 0) throw Err(Errno.ENOENT, na.Offset);
         var t = Work.Tables[i];
-        if ((t.Flags & (uint)NftTableFlags.Owner) != 0 && t.OwnerPortId != PortId) throw Err(Errno.EPERM, na.Offset);
+        if (t.OwnedByOther(PortId)) throw Err(Errno.EPERM, na.Offset);
         return i;
     }
 
@@ -207,7 +209,7 @@ internal sealed partial class Transaction
                 foreach (var e in r.Expressions)
                     if (ExprRefs.Object(e) is var (name, type) && name == o.Name && type == o.Type) n++;
         foreach (var s in t.Sets)
-            if ((s.Flags & (uint)NftSetFlags.Object) != 0 && s.ObjType == o.Type)
+            if (s.IsObjectMap && s.Set.ObjType == o.Type)
                 foreach (var el in s.Elements)
                     if (el.ObjRef == o.Name) n++;
         return n;

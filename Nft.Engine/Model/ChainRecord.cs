@@ -1,17 +1,21 @@
 using System.Collections.Immutable;
+using Nft.Bytecode.Objects;
 
 namespace Nft.Engine.Model;
 
-/// <summary>A chain; <see cref="Hook"/> is set for base chains.</summary>
-public sealed record ChainRecord(
-    string Name,
-    ulong Handle,
-    uint Flags,
-    BaseChainHook? Hook,
-    byte[]? UserData,
-    ImmutableList<RuleRecord> Rules)
+/// <summary>
+/// A chain: the Nft.Bytecode chain as the kernel stores it (name, handle, flags, user data; for base
+/// chains the hook with its devices as a list, the type and the policy; no table, which the record's
+/// table supplies, and no use count, which dumps compute), with its rules.
+/// </summary>
+public sealed record ChainRecord(Chain Chain, ImmutableList<RuleRecord> Rules)
 {
-    public bool IsBase => Hook != null;
+    public string Name => Chain.Name!;
+    public ulong Handle => Chain.Handle ?? 0;
+    public uint Flags => Chain.Flags ?? 0;
+    public bool IsBase => Chain.Hook != null;
+    /// <summary>The hook's devices (netdev-family hooks), empty otherwise.</summary>
+    public IReadOnlyList<string> Devices => Chain.Hook?.Devices ?? [];
 
     public int IndexOfRule(ulong handle)
     {
@@ -19,13 +23,3 @@ public sealed record ChainRecord(
         return -1;
     }
 }
-
-/// <summary>Where a base chain is attached: hook number, priority, chain type, policy, devices.</summary>
-/// <param name="DevicesAsList">the devices came as NFTA_HOOK_DEVS (a list) rather than one NFTA_HOOK_DEV</param>
-public sealed record BaseChainHook(
-    uint HookNum,
-    int Priority,
-    string Type,
-    uint Policy,
-    ImmutableArray<string> Devices,
-    bool DevicesAsList);

@@ -1,21 +1,31 @@
 using System.Collections.Immutable;
+using Nft.Bytecode;
+using Nft.Bytecode.Objects;
 
 namespace Nft.Engine.Model;
 
-/// <summary>An nf_tables table: its chains, sets and stateful objects, in creation order (dump order).</summary>
+/// <summary>
+/// An nf_tables table: the Nft.Bytecode table as the kernel stores it (name, handle, flags, user
+/// data, and the owner's port when NFT_TABLE_F_OWNER is set; no use count, which dumps compute), with
+/// the engine's bookkeeping: the handle counter and its chains, sets and stateful objects in creation
+/// order (dump order).
+/// </summary>
 public sealed record TableRecord(
-    byte Family,
-    string Name,
-    ulong Handle,
-    uint Flags,
-    byte[]? UserData,
-    uint OwnerPortId,
+    Table Table,
     HandleCounter Handles,
     ImmutableList<ChainRecord> Chains,
     ImmutableList<SetRecord> Sets,
     ImmutableList<ObjectRecord> Objects)
 {
-    public bool IsDormant => (Flags & 1) != 0;
+    public byte Family => Table.Family;
+    public string Name => Table.Name!;
+    public ulong Handle => Table.Handle ?? 0;
+    public uint Flags => Table.Flags ?? 0;
+    public bool IsDormant => (Flags & (uint)NftTableFlags.Dormant) != 0;
+    public bool IsOwned => (Flags & (uint)NftTableFlags.Owner) != 0;
+
+    /// <summary>An owned table is private to the port that owns it (nft_table_lookup's EPERM).</summary>
+    public bool OwnedByOther(uint portId) => IsOwned && Table.Owner != portId;
 
     public int IndexOfChain(string name)
     {

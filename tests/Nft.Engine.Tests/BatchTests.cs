@@ -38,6 +38,29 @@ public class BatchTests
         Assert.Equal(2ul, Assert.Single(c.Rules).Handle);
     }
 
+    /// <summary>nf_tables_updchain renames at commit: in its batch the chain answers to its old name only.</summary>
+    [Fact]
+    public void RenamedChainKeepsItsOldNameUntilCommit()
+    {
+        var ep = NewEndpoint();
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c")), Port));
+        byte[] Rename(uint seq, string to) => Msg(3, NlmFlags.Request, seq, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutU64Be(2, 1);
+            w.PutString(3, to);
+        });
+        var toNew = AddRule(5, "t", "d", w => Verdict(w, 1));
+        var replies = Messages(ep.Process(Batch(Rename(4, "d"), toNew), Port));
+        Assert.Equal((Errno.ENOENT, AttrOffset(toNew, 2)), Error(Assert.Single(replies).Bytes));
+        Assert.Equal("c", Assert.Single(Assert.Single(ep.Ruleset.Tables).Chains).Name);
+
+        Assert.Empty(ep.Process(Batch(Rename(6, "d"), AddRule(7, "t", "c", w => Verdict(w, 1))), Port));
+        var c = Assert.Single(Assert.Single(ep.Ruleset.Tables).Chains);
+        Assert.Equal("d", c.Name);
+        Assert.Single(c.Rules);
+    }
+
     [Fact]
     public void BatchWithoutChangesKeepsTheGeneration()
     {

@@ -94,6 +94,75 @@ public class StateRoundTripTests
         Assert.Equal(Listing(ep), Listing(copy));
     }
 
+    /// <summary>Named objects with their state and user data, and sets with a timeout, a size and statements, list the same after a restart.</summary>
+    [Fact]
+    public void ObjectsAndSetStatementsSurviveExportAndImport()
+    {
+        var ep = Fresh();
+        byte[] Obj(uint seq, string name, uint type, Action<NetlinkWriter> data) => Msg(18, Create, seq, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutString(2, name);
+            w.PutU32Be(3, type);
+            var d = w.BeginNested(4);
+            data(w);
+            w.EndNested(d);
+            w.PutRaw(8, [0, 4, (byte)'n', (byte)'o', (byte)'t', (byte)'e']);
+        });
+        byte[] NewSet(uint seq, string name, uint flags, Action<NetlinkWriter> more) => Msg(9, Create, seq, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutString(2, name);
+            w.PutU32Be(3, flags);
+            w.PutU32Be(4, 7);
+            w.PutU32Be(5, 4);
+            w.PutU32Be(10, seq);
+            more(w);
+        });
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"),
+            Obj(3, "cnt", 1, w => { w.PutU64Be(1, 700); w.PutU64Be(2, 5); }),
+            Obj(4, "q", 2, w => { w.PutU64Be(1, 1000); w.PutU32Be(2, 0); w.PutU64Be(4, 10); }),
+            Obj(5, "l", 4, w => { w.PutU64Be(1, 10); w.PutU64Be(2, 60); }),
+            // timeout and gc interval, a size, and one statement sent as a list (dumped as NFTA_SET_EXPR)
+            NewSet(6, "s", 0x10 | 0x20, w =>
+            {
+                w.PutU64Be(11, 60000);
+                w.PutU32Be(12, 1000);
+                var d = w.BeginNested(9);
+                w.PutU32Be(1, 128);
+                w.EndNested(d);
+                var l = w.BeginNested(18);
+                Counter(w);
+                w.EndNested(l);
+            }),
+            // two statements stay a list
+            NewSet(7, "s2", 0x20, w =>
+            {
+                var l = w.BeginNested(18);
+                Counter(w);
+                Counter(w);
+                w.EndNested(l);
+            }),
+            // a concatenation of one field is none (nf_tables_fill_set dumps field_count > 1 only)
+            NewSet(8, "s3", 0, w =>
+            {
+                var d = w.BeginNested(9);
+                var c = w.BeginNested(2);
+                var f = w.BeginNested(1);
+                w.PutU32Be(1, 4);
+                w.EndNested(f);
+                w.EndNested(c);
+                w.EndNested(d);
+            })), Port));
+        var sets = ep.Ruleset.Tables[0].Sets;
+        Assert.NotNull(sets[0].Set.Expr);
+        Assert.Null(sets[0].Set.Expressions);
+        Assert.Equal(2, sets[1].Set.Expressions?.Count);
+        Assert.Null(sets[2].ConcatFieldLens);
+        Assert.Equal(3, ep.Ruleset.Tables[0].Objects.Count);
+        AssertSameAfterRoundTrip(ep, "objects and set statements");
+    }
+
     [Fact]
     public void DamagedStateIsRefusedAndChangesNothing()
     {
