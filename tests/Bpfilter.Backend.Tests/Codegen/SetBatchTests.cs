@@ -138,4 +138,37 @@ public class SetBatchTests
         Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv4("198.18.1.1", "198.18.0.2").Tcp(1, 2222)));
         Assert.Equal(Keys(p.SetMapCopy("svc", 0)!), Keys(p.SetMapCopy("svc", 1)!));
     }
+
+    /// <summary>
+    /// After a restart the standby copies may lag (a batch cut short): an adopted program rewrites a
+    /// standby copy from what the set holds before packets are switched to it.
+    /// </summary>
+    [Fact]
+    public void AnAdoptedProgramRewritesItsStandbyCopyBeforeSwitching()
+    {
+        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(mount);
+        ProcessRunner.Check("mount", ["-t", "bpf", "bpf", mount]);
+        try
+        {
+            var dir = Path.Combine(mount, "prog");
+            using var p = SwapProbe();
+            p.Pin(dir);
+            using (var standby = Backend.Libbpf.BpfMap.Open(Path.Combine(dir, "map_set:s@1")))
+                standby.Update(B, One); // what a cut-short batch could leave
+            using var q = LoadedProgram.Adopt(p.Compiled, dir);
+            Assert.Equal(0, q.Generation);
+            var c = V4("198.18.0.9").Bytes.ToArray();
+            q.UpdateMap(Map, [(c, One)], [A]);
+            Assert.Equal(1, q.Generation);
+            Assert.Equal([Convert.ToHexString(c)], Keys(q.SetMapCopy("s", 1)!));
+            Assert.Equal([Convert.ToHexString(c)], Keys(q.SetMapCopy("s", 0)!));
+            Assert.Equal(XdpDrop, q.Run(AtoB)); // neither A nor B is a member
+        }
+        finally
+        {
+            ProcessRunner.Check("umount", [mount]);
+            Directory.Delete(mount);
+        }
+    }
 }
