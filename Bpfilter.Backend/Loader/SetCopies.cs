@@ -9,8 +9,9 @@ namespace Bpfilter.Backend.Loader;
 /// slots of a BPF_MAP_TYPE_ARRAY_OF_MAPS the program looks up with its run's generation (0 or 1). A
 /// batch is written to the copy packets do not read (the standby), the generation is switched, and once
 /// no program still reads the old copy (<see cref="WaitForReaders"/>) the same batch is written to it.
+/// The maps are owned (and closed) by the <see cref="LoadedProgram"/> that holds them.
 /// </summary>
-internal sealed class SetCopies : IDisposable
+internal sealed class SetCopies
 {
     SetCopies(BpfMap outer, BpfMap copy0, BpfMap copy1)
     {
@@ -86,10 +87,4 @@ internal sealed class SetCopies : IDisposable
     /// rcu_read_lock. The slot gets the copy it already holds, so packets see no change.
     /// </summary>
     public void WaitForReaders(int slot) => SetSlot(Outer, slot, Copies[slot]);
-
-    public void Dispose()
-    {
-        Outer.Dispose();
-        foreach (var c in Copies) c.Dispose();
-    }
 }
