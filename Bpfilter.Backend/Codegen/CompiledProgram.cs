@@ -4,9 +4,16 @@ using Bpfilter.Backend.Libbpf;
 
 namespace Bpfilter.Backend.Codegen;
 
-/// <summary>A map the program needs, with its initial contents.</summary>
+/// <summary>
+/// A map the program needs, with its initial contents. A double-buffered map (every set map) is a
+/// two-slot BPF_MAP_TYPE_ARRAY_OF_MAPS under <see cref="Name"/> whose slots hold two copies of the map
+/// described here; the program reads the copy the generation map names (see <c>Loader/SetCopies</c>).
+/// </summary>
 public sealed record MapSpec(string Name, BpfMapType Type, int KeySize, int ValueSize, int MaxEntries,
-    IReadOnlyList<(byte[] Key, byte[] Value)> Entries);
+    IReadOnlyList<(byte[] Key, byte[] Value)> Entries)
+{
+    public bool DoubleBuffered { get; init; }
+}
 
 /// <summary>
 /// The output of the code generator for one attach point: instructions (with symbolic map
@@ -24,6 +31,9 @@ public sealed record CompiledProgram(
 {
     /// <summary>Name of the per-CPU array holding {packets, bytes} per counter slot.</summary>
     public const string CountersMap = "counters";
+
+    /// <summary>Name of the one-slot array holding which copy of the set maps packets read (0 or 1).</summary>
+    public const string GenerationMap = "generation";
 
     /// <summary>Name of the ring buffer `log` statements write their events to.</summary>
     public const string LogEventsMap = "log_events";

@@ -80,6 +80,7 @@ public sealed partial class ProgramCompiler
         _flavor.EmitEntry(_asm, needs.Packet);
         if (needs.Depth == ParseDepth.None && needs.PacketSize) _flavor.EmitPacketSize(_asm);
         new HeaderParser(_flavor, _asm).Emit(needs.Depth);
+        if (needs.Sets) EmitGenerationLoad();
 
         for (var i = 0; i < chains.Count; i++)
         {
@@ -134,13 +135,31 @@ public sealed partial class ProgramCompiler
     private sealed record ChainContext(string Chain, string Return, string Accept, int? NfProto, int Depth, ImmutableStack<string> Path,
         Verdict? ReturnPolicy = null);
 
-    private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet);
+    private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet, bool Sets);
+
+    /// <summary>Whether the generation was read into <see cref="Generation"/> (set lookups need it).</summary>
+    private bool _generationLoaded;
+
+    /// <summary>
+    /// Reads which copy of the set maps this run uses, once: every lookup of the run then reads the same
+    /// copy, so a batch of element changes switched in meanwhile is invisible to this packet.
+    /// </summary>
+    private void EmitGenerationLoad()
+    {
+        var done = _asm.NewLabel("generation");
+        _asm.Emit(Asm.StW(R10, Generation, 0), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation),
+            Asm.LoadMapFd(R1, CompiledProgram.GenerationMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, done),
+            Asm.LdxW(R1, R0, 0), Asm.And64Imm(R1, 1), Asm.StxW(R10, Generation, R1));
+        _asm.Label(done);
+        _generationLoaded = true;
+    }
 
     private Needs Analyze(List<BaseChain> chains)
     {
         var depth = ParseDepth.None;
         var size = false;
         var packet = false;
+        var sets = false;
         var seen = new HashSet<string>();
         var work = new Stack<IEnumerable<Rule>>();
         foreach (var c in chains)
@@ -169,7 +188,11 @@ public sealed partial class ProgramCompiler
         while (work.Count > 0)
             foreach (var r in work.Pop())
             {
-                foreach (var m in r.Matchers) Key(m.Key);
+                foreach (var m in r.Matchers)
+                {
+                    Key(m.Key);
+                    if (m.Operator is InSet) sets = true;
+                }
                 if (r.Statements.Any(s => s is CounterStatement)) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
                 var targets = new List<string>();
                 switch (r.Verdict)
@@ -178,6 +201,7 @@ public sealed partial class ProgramCompiler
                     case GotoVerdict g: targets.Add(g.Chain); break;
                     case VerdictMapVerdict vm:
                         Key(vm.Key);
+                        sets = true;
                         var map = _ruleset.FindSet(vm.Map);
                         if (map is not null && map.Elements.Any(e => e.Statements.Any(s => s is CounterStatement)))
                         {
@@ -194,7 +218,7 @@ public sealed partial class ProgramCompiler
                     if (seen.Add(t) && _ruleset.FindChain(t) is { } chain) work.Push(chain.Rules);
             }
         if (size && depth == ParseDepth.None && _flavor.LengthFromNetworkHeader) depth = ParseDepth.Link;
-        return new Needs(depth, size, packet || depth != ParseDepth.None);
+        return new Needs(depth, size, packet || depth != ParseDepth.None, sets);
     }
 
     private List<MapSpec> MapSpecs()
@@ -204,7 +228,12 @@ public sealed partial class ProgramCompiler
             new(CompiledProgram.CountersMap, BpfMapType.PerCpuArray, 4, 16, Math.Max(1, _counterSlots.Count), []),
         };
         foreach (var (name, layout) in _sets)
-            maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList()));
+            maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList())
+            {
+                DoubleBuffered = true,
+            });
+        if (_sets.Count > 0)
+            maps.Add(new MapSpec(CompiledProgram.GenerationMap, BpfMapType.Array, 4, 4, 1, []));
         if (_logs.Count > 0)
             maps.Add(new MapSpec(CompiledProgram.LogEventsMap, BpfMapType.RingBuf, 0, 0, Log.LogEmitter.DefaultRingBufferSize, []));
         return maps;

@@ -37,6 +37,11 @@ internal static class RuntimeContext
     public const short Dynptr = -216;
     /// <summary>u32 index for counter lookups.</summary>
     public const short CounterKey = -224;
+    /// <summary>
+    /// Which copy of every set map this run reads (0 or 1), read once from the generation map before
+    /// the first rule: a batch switched while the packet runs is seen whole or not at all.
+    /// </summary>
+    public const short Generation = -228;
 
     // Flag bits.
     public const int HasL2 = 1, HasVlan = 2, HasNetwork = 4, HasL4Proto = 8, Fragment = 16;

@@ -142,19 +142,13 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         var errors = new List<string>();
         if (_staged is not { } staged) return errors;
         _staged = null;
+        // every set map change of the transaction becomes visible at once (one generation switch per program)
+        var kept = staged.Steps.Where(s => s.Loaded == null && s.Diff != null).Select(s => s.Diff!);
+        var batch = SetBatch.Apply(staged.Elements.Concat(kept).SelectMany(d => d.Batch).ToList());
+        errors.AddRange(batch.Errors);
         foreach (var d in staged.Elements)
-        {
-            try
-            {
-                d.Apply();
-            }
-            catch (BpfException e)
-            {
-                errors.Add($"element update failed: {e.Message}");
-            }
             // the maps no longer hold what the recorded source says: compile next time to diff
             foreach (var a in _live.Values.Where(a => ReferenceEquals(a.Program, d.Program))) a.Source = null;
-        }
         foreach (var s in staged.Steps)
         {
             try
@@ -163,8 +157,8 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
                 at.Unit = s.Unit;
                 if (s.Loaded == null)
                 {
-                    s.Diff?.Apply();
-                    at.Source = s.Source;
+                    // a program whose maps kept their contents still runs what the recorded source says
+                    if (s.Diff == null || !batch.Failed.Contains(s.Diff.Program)) at.Source = s.Source;
                     continue;
                 }
                 var old = at.Install(s.Loaded);

@@ -7,8 +7,8 @@ namespace Bpfilter.Backend.Enforcement;
 /// <summary>
 /// Set map updates for a program that stays loaded: either computed from a recompile that yields the
 /// same instructions and the same map layout (only set contents changed), or from element deltas
-/// encoded with the program's own set layouts. Each map update is atomic per element, as nf_tables'
-/// set backends are for the packet path.
+/// encoded with the program's own set layouts. Applied through <see cref="SetBatch"/>: packets see a
+/// whole batch or none of it.
 /// </summary>
 internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapChange> Changes)
 {
@@ -16,11 +16,8 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
 
     public int Count => Changes.Sum(c => c.Deletes.Count + c.Upserts.Count);
 
-    /// <summary>Adds first, then removals, so an element that moves between prefixes never leaves a gap.</summary>
-    public void Apply()
-    {
-        foreach (var c in Changes) Program.UpdateMap(c.Map, c.Upserts, c.Deletes);
-    }
+    /// <summary>The changes for <see cref="SetBatch.Apply"/> (adds first, then removals, so an element that moves between prefixes never leaves a gap).</summary>
+    public IEnumerable<SetBatch.Change> Batch => Changes.Select(c => new SetBatch.Change(Program, c.Map, c.Deletes, c.Upserts));
 
     /// <summary>The in-place update from what <paramref name="loaded"/> runs to <paramref name="next"/>, or null when the program must be reloaded.</summary>
     public static MapDiff? Between(LoadedProgram loaded, CompiledProgram next)
@@ -44,7 +41,7 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         for (int i = 0; i < current.Maps.Count; i++)
         {
             var (a, b) = (current.Maps[i], next.Maps[i]);
-            if (a.Name is CompiledProgram.CountersMap or CompiledProgram.LogEventsMap) continue;
+            if (!a.DoubleBuffered) continue;
             var map = loaded.SetMap(a.Name["set:".Length..]);
             var old = loaded.Entries(a.Name);
             if (map == null || old == null || b.Entries.Count > map.MaxEntries) return null;

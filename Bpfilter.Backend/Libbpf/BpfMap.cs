@@ -1,6 +1,6 @@
 namespace Bpfilter.Backend.Libbpf;
 
-public enum BpfMapType { Hash = 1, Array = 2, ProgArray = 3, PerCpuHash = 5, PerCpuArray = 6, LpmTrie = 11, RingBuf = 27 }
+public enum BpfMapType { Hash = 1, Array = 2, ProgArray = 3, PerCpuHash = 5, PerCpuArray = 6, LpmTrie = 11, ArrayOfMaps = 12, RingBuf = 27 }
 
 /// <summary>A BPF map owned through its fd.</summary>
 public sealed unsafe class BpfMap : IDisposable
@@ -30,10 +30,11 @@ public sealed unsafe class BpfMap : IDisposable
     public static int PossibleCpus { get; } = Math.Max(1, Native.NumPossibleCpus());
 
     /// <param name="name">Kernel map name; truncated to 15 characters.</param>
-    public static BpfMap Create(BpfMapType type, string name, int keySize, int valueSize, int maxEntries, uint flags = 0)
+    /// <param name="inner">For a map of maps: a map shaped like the ones its slots will hold.</param>
+    public static BpfMap Create(BpfMapType type, string name, int keySize, int valueSize, int maxEntries, uint flags = 0, BpfMap? inner = null)
     {
         if (type == BpfMapType.LpmTrie) flags |= NoPrealloc;
-        var opts = new Native.MapCreateOpts { Sz = (nuint)sizeof(Native.MapCreateOpts), MapFlags = flags };
+        var opts = new Native.MapCreateOpts { Sz = (nuint)sizeof(Native.MapCreateOpts), MapFlags = flags, InnerMapFd = (uint)(inner?.Fd.Value ?? 0) };
         var kname = KernelName(name);
         var fd = BpfException.Check($"creating {type} map '{name}'",
             Native.BpfMapCreate((int)type, kname, (uint)keySize, (uint)valueSize, (uint)maxEntries, &opts));
@@ -81,6 +82,25 @@ public sealed unsafe class BpfMap : IDisposable
             if (rc == -2) return false;
             BpfException.Check($"deleting from map '{Name}'", rc);
             return true;
+        }
+    }
+
+    /// <summary>Every key the map holds (BPF_MAP_GET_NEXT_KEY from the start).</summary>
+    public List<byte[]> Keys()
+    {
+        var keys = new List<byte[]>();
+        var next = new byte[KeySize];
+        byte[]? current = null;
+        while (true)
+        {
+            int rc;
+            fixed (byte* n = next)
+            fixed (byte* c = current)
+                rc = Native.BpfMapGetNextKey(Fd.Value, current == null ? null : c, n);
+            if (rc == -2) return keys;
+            BpfException.Check($"listing the keys of map '{Name}'", rc);
+            current = (byte[])next.Clone();
+            keys.Add(current);
         }
     }
 

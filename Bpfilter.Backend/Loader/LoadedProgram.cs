@@ -10,18 +10,24 @@ namespace Bpfilter.Backend.Loader;
 /// </summary>
 public sealed class LoadedProgram : IDisposable
 {
+    /// <summary>Every map by its pin name: a set's outer map under the set map's name, its copies beside it (<see cref="SetCopies.CopyName"/>).</summary>
     private readonly Dictionary<string, BpfMap> _maps;
+    private readonly Dictionary<string, SetCopies> _sets;
     /// <summary>What each set map holds now, kept beside the map so later diffs start from the truth.</summary>
     private readonly Dictionary<string, Dictionary<byte[], byte[]>> _entries = new(StringComparer.Ordinal);
+    /// <summary>Copies (set map, copy index) that may not hold <see cref="_entries"/>: rewritten before their next use as standby.</summary>
+    private readonly HashSet<(string Map, int Copy)> _stale = [];
 
-    private LoadedProgram(CompiledProgram compiled, BpfProgram program, Dictionary<string, BpfMap> maps)
+    private LoadedProgram(CompiledProgram compiled, BpfProgram program, Dictionary<string, BpfMap> maps, Dictionary<string, SetCopies> sets, int generation)
     {
         Compiled = compiled;
         Program = program;
         _maps = maps;
+        _sets = sets;
+        Generation = generation;
         foreach (var spec in compiled.Maps)
         {
-            if (spec.Name == CompiledProgram.CountersMap) continue;
+            if (!spec.DoubleBuffered) continue;
             var d = new Dictionary<byte[], byte[]>(spec.Entries.Count, ByteArrayComparer.Instance);
             foreach (var (k, v) in spec.Entries) d[k] = v;
             _entries[spec.Name] = d;
@@ -30,21 +36,32 @@ public sealed class LoadedProgram : IDisposable
 
     public CompiledProgram Compiled { get; }
     public BpfProgram Program { get; }
+    /// <summary>Which copy of the set maps packets read now (0 or 1).</summary>
+    public int Generation { get; private set; }
 
     public static LoadedProgram Load(CompiledProgram compiled)
     {
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
+        var sets = new Dictionary<string, SetCopies>(StringComparer.Ordinal);
         try
         {
             foreach (var spec in compiled.Maps)
             {
+                if (spec.DoubleBuffered)
+                {
+                    var copies = SetCopies.Create(spec);
+                    sets[spec.Name] = copies;
+                    maps[spec.Name] = copies.Outer;
+                    for (var i = 0; i < 2; i++) maps[SetCopies.CopyName(spec.Name, i)] = copies.Copies[i];
+                    continue;
+                }
                 var map = BpfMap.Create(spec.Type, spec.Name, spec.KeySize, spec.ValueSize, spec.MaxEntries);
                 maps[spec.Name] = map;
                 foreach (var (key, value) in spec.Entries) map.Update(key, value);
             }
             var raw = Linker.Link(compiled.Instructions, name => maps[name].Fd.Value);
             var program = BpfProgram.Load(compiled.ProgramType, compiled.Name, raw, compiled.AttachType);
-            return new LoadedProgram(compiled, program, maps);
+            return new LoadedProgram(compiled, program, maps, sets, 0);
         }
         catch
         {
@@ -61,18 +78,33 @@ public sealed class LoadedProgram : IDisposable
     public static LoadedProgram Adopt(CompiledProgram compiled, string dir)
     {
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
+        var sets = new Dictionary<string, SetCopies>(StringComparer.Ordinal);
         BpfProgram? program = null;
+        BpfMap Open(string name)
+        {
+            var map = BpfMap.Open(Path.Combine(dir, MapPin(name)));
+            maps[name] = map;
+            return map;
+        }
         try
         {
             foreach (var spec in compiled.Maps)
             {
-                var map = BpfMap.Open(Path.Combine(dir, MapPin(spec.Name)));
-                maps[spec.Name] = map;
+                var map = Open(spec.Name);
+                if (spec.DoubleBuffered)
+                {
+                    sets[spec.Name] = SetCopies.Adopt(spec, map, Open(SetCopies.CopyName(spec.Name, 0)), Open(SetCopies.CopyName(spec.Name, 1)));
+                    continue;
+                }
                 if (map.Type != spec.Type || map.KeySize != spec.KeySize || map.ValueSize != spec.ValueSize || map.MaxEntries != spec.MaxEntries)
                     throw new InvalidDataException($"pinned map {spec.Name} under {dir} is not the one the program was compiled with");
             }
             program = BpfProgram.Open(Path.Combine(dir, ProgramPin), compiled.ProgramType);
-            return new LoadedProgram(compiled, program, maps);
+            var generation = maps.TryGetValue(CompiledProgram.GenerationMap, out var g) ? ReadGeneration(g) : 0;
+            var loaded = new LoadedProgram(compiled, program, maps, sets, generation);
+            // a batch may have been cut short before the standby copies caught up: rewrite them before using them
+            foreach (var name in sets.Keys) loaded._stale.Add((name, 1 - generation));
+            return loaded;
         }
         catch
         {
@@ -80,6 +112,13 @@ public sealed class LoadedProgram : IDisposable
             foreach (var m in maps.Values) m.Dispose();
             throw;
         }
+    }
+
+    static int ReadGeneration(BpfMap map)
+    {
+        Span<byte> key = stackalloc byte[4];
+        Span<byte> value = stackalloc byte[4];
+        return map.TryLookup(key, value) ? (int)(System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(value) & 1) : 0;
     }
 
     const string ProgramPin = "prog";
@@ -113,7 +152,7 @@ public sealed class LoadedProgram : IDisposable
         Add(compiled.Name);
         Add(compiled.ProgramType.ToString());
         Add(compiled.Disassembly);
-        foreach (var m in compiled.Maps) Add($"{m.Name}:{m.Type}:{m.KeySize}:{m.ValueSize}:{m.MaxEntries}");
+        foreach (var m in compiled.Maps) Add($"{m.Name}:{m.Type}:{m.KeySize}:{m.ValueSize}:{m.MaxEntries}{(m.DoubleBuffered ? ":x2" : "")}");
         return h.ToString("x16");
     }
 
@@ -125,30 +164,84 @@ public sealed class LoadedProgram : IDisposable
         return (sums[0], sums[1]);
     }
 
-    /// <summary>The map backing a named set (for element updates without reloading).</summary>
-    public BpfMap? SetMap(string set) => _maps.GetValueOrDefault(ProgramCompiler.SetMapName(set));
+    /// <summary>The copy of a named set's map packets read now (for tests and sizes; batches go through <see cref="SetBatch"/>).</summary>
+    public BpfMap? SetMap(string set) => _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) ? c.Copies[Generation] : null;
+
+    /// <summary>One copy (0 or 1) of a named set's map, whichever packets read now.</summary>
+    public BpfMap? SetMapCopy(string set, int copy) => _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) ? c.Copies[copy] : null;
 
     /// <summary>The ring buffer the program's `log` statements write to, if it has any.</summary>
     public BpfMap? LogEvents => _maps.GetValueOrDefault(CompiledProgram.LogEventsMap);
 
-    /// <summary>The entries a program map holds now (null for the counters map or an unknown name).</summary>
+    /// <summary>The entries a set map holds now (null for other maps or an unknown name).</summary>
     public IReadOnlyDictionary<byte[], byte[]>? Entries(string map) => _entries.GetValueOrDefault(map);
 
-    /// <summary>Upserts, then deletes, in one map; the recorded contents follow.</summary>
-    public void UpdateMap(string map, IEnumerable<(byte[] Key, byte[] Value)> upserts, IEnumerable<byte[]> deletes)
+    /// <summary>Applies changes to this program's set maps, atomically for packets (<see cref="SetBatch"/>); throws the first failure.</summary>
+    public void UpdateMap(string map, IReadOnlyList<(byte[] Key, byte[] Value)> upserts, IReadOnlyList<byte[]> deletes)
     {
-        var m = _maps[map];
+        var outcome = SetBatch.Apply([new SetBatch.Change(this, map, deletes, upserts)]);
+        if (outcome.First is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
+    }
+
+    /// <summary>Writes a change to one copy of a set map (rewriting it first if it is stale); marks it stale when that fails.</summary>
+    internal void WriteCopy(int copy, string map, IReadOnlyList<(byte[] Key, byte[] Value)> upserts, IReadOnlyList<byte[]> deletes)
+    {
+        var m = _sets[map].Copies[copy];
+        try
+        {
+            if (_stale.Contains((map, copy))) Rewrite(m, _entries[map]);
+            _stale.Remove((map, copy));
+            foreach (var (k, v) in upserts) m.Update(k, v);
+            foreach (var k in deletes) m.Delete(k);
+        }
+        catch
+        {
+            _stale.Add((map, copy));
+            throw;
+        }
+    }
+
+    /// <summary>Notes that a copy may not hold what <see cref="Entries"/> says: it is rewritten before its next write.</summary>
+    internal void MarkStale(string map, int copy) => _stale.Add((map, copy));
+
+    /// <summary>Makes a copy hold exactly <paramref name="entries"/>.</summary>
+    static void Rewrite(BpfMap copy, IReadOnlyDictionary<byte[], byte[]> entries)
+    {
+        foreach (var k in copy.Keys().Where(k => !entries.ContainsKey(k)).ToList()) copy.Delete(k);
+        foreach (var (k, v) in entries) copy.Update(k, v);
+    }
+
+    /// <summary>The copy packets do not read now.</summary>
+    internal int Standby => 1 - Generation;
+
+    /// <summary>
+    /// Makes packets that start from now on read the other copy of every set map (one array update). Stale
+    /// standby copies of maps the batch did not touch are rewritten first: packets are about to read them.
+    /// </summary>
+    internal void SwitchGeneration()
+    {
+        foreach (var (map, _) in _stale.Where(s => s.Copy == Standby).ToList()) WriteCopy(Standby, map, [], []);
+        Span<byte> key = stackalloc byte[4];
+        Span<byte> value = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(value, Standby);
+        _maps[CompiledProgram.GenerationMap].Update(key, value);
+        Generation = Standby;
+    }
+
+    /// <summary>Waits until no program that started before still runs (false when this program has no set map to do it with).</summary>
+    internal bool WaitForReaders()
+    {
+        if (_sets.Values.FirstOrDefault() is not { } c) return false;
+        c.WaitForReaders(Standby);
+        return true;
+    }
+
+    /// <summary>Records what a set map holds after a change.</summary>
+    internal void Record(string map, IReadOnlyList<(byte[] Key, byte[] Value)> upserts, IReadOnlyList<byte[]> deletes)
+    {
         var d = _entries[map];
-        foreach (var (k, v) in upserts)
-        {
-            m.Update(k, v);
-            d[k] = v;
-        }
-        foreach (var k in deletes)
-        {
-            m.Delete(k);
-            d.Remove(k);
-        }
+        foreach (var (k, v) in upserts) d[k] = v;
+        foreach (var k in deletes) d.Remove(k);
     }
 
     /// <summary>The map entries an element of a set becomes in this program; null if the program does not use the set.</summary>
@@ -167,7 +260,7 @@ public sealed class LoadedProgram : IDisposable
     public bool RemoveElement(string set, Ir.SetElement element)
     {
         if (EntriesOf(set, element) is not { } entries || SetMap(set) is null) return false;
-        UpdateMap(ProgramCompiler.SetMapName(set), [], entries.Select(e => e.Key));
+        UpdateMap(ProgramCompiler.SetMapName(set), [], entries.Select(e => e.Key).ToList());
         return true;
     }
 

@@ -33,7 +33,8 @@ public sealed partial class ProgramCompiler
     }
 
     /// <summary>
-    /// Builds the map key for the fields on the stack and looks it up; R0 = value pointer, or jump to miss
+    /// Builds the map key for the fields on the stack and looks it up in the copy of the set map this run's
+    /// generation names; R0 = value pointer, or jump to miss
     /// (to <paramref name="absent"/>, when given, if the packet lacks a field of the key).
     /// </summary>
     private void EmitLookup(SetLayout layout, MatchKey key, string miss, string? absent = null)
@@ -47,8 +48,11 @@ public sealed partial class ProgramCompiler
             StoreField(f, (short)at, absent ?? miss);
             at += f.Bytes;
         }
-        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
-            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, miss));
+        if (!_generationLoaded) throw new CodegenException($"set '{layout.Set.Name}': looked up by a program that did not read the generation");
+        // the copy of this run's generation (the slot is never empty: a missing copy fails the rule, it is not a miss)
+        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
+            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, absent ?? miss), Asm.Mov64Reg(R1, R0),
+            Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, miss));
     }
 
     private void StoreField(Field f, short dst, string fail)

@@ -66,6 +66,8 @@ public class IncrementalEnforcerTests
         Assert.Equal((0, 4), (stats.Loaded, stats.MapUpdates)); // one add and one delete in each of the ipv4 and ipv6 programs
         enforcer.Commit();
         Assert.Equal(before, ProgramIds(enforcer));
+        // two keys per program: written to the standby copies and switched in at once
+        Assert.All(enforcer.LivePrograms, p => Assert.Equal(1, p.Generation));
         Assert.True(veth.SendUdp(7101));
         Assert.False(veth.SendUdp(7102));
 
@@ -77,6 +79,13 @@ public class IncrementalEnforcerTests
         var next = rules with { Sets = ValueList.Of(set with { Elements = ValueList.Of(SetElement.Exact(U16(7103))) }) };
         VethPair.InNamespace(veth.Server, () => { enforcer.Apply(next); return 0; });
         Assert.Equal(before, ProgramIds(enforcer));
+        // a full commit that keeps the programs switches their set maps at once too, and leaves both copies alike
+        Assert.All(enforcer.LivePrograms, p =>
+        {
+            Assert.Equal(0, p.Generation);
+            Assert.Equal(p.SetMapCopy("t/ports", 0)!.Keys().Select(Convert.ToHexString).Order(),
+                p.SetMapCopy("t/ports", 1)!.Keys().Select(Convert.ToHexString).Order());
+        });
         Assert.True(veth.SendUdp(7101));
         Assert.True(veth.SendUdp(7102));
         Assert.False(veth.SendUdp(7103));

@@ -16,6 +16,8 @@ internal sealed partial class EnforcementRig : IDisposable
     public DaemonProcess Daemon { get; }
     public NetNs Peer { get; }
     public string FwDev { get; }
+    /// <summary>The peer's end of the veth pair.</summary>
+    public string PeerDev { get; }
 
     /// <param name="daemonArguments">more bpfilterd arguments (e.g. --placement bpf-only)</param>
     public EnforcementRig(params string[] daemonArguments)
@@ -27,7 +29,7 @@ internal sealed partial class EnforcementRig : IDisposable
             Peer = new NetNs();
             var id = Guid.NewGuid().ToString("N")[..6];
             FwDev = "bfe" + id;
-            var peerDev = "bfq" + id;
+            var peerDev = PeerDev = "bfq" + id;
             Daemon.Ns.AddVeth(FwDev, Peer, peerDev);
             Daemon.Ns.Ip("addr", "add", FwAddr + "/24", "dev", FwDev);
             Peer.Ip("addr", "add", PeerAddr + "/24", "dev", peerDev);

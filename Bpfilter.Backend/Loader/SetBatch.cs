@@ -1,0 +1,111 @@
+namespace Bpfilter.Backend.Loader;
+
+/// <summary>
+/// Applies changes to the set maps of running programs so that packets see them all at once, as
+/// nf_tables shows a transaction's elements only after its commit. Each program reads one copy of its
+/// set maps per run (<see cref="LoadedProgram.Generation"/>): the batch is written to the standby
+/// copies, every touched program switches its generation (one array update each), the kernel is made to
+/// wait until no program that started before the switch still runs, then the same batch is written to
+/// the copies packets left, which become the standby. When no program gets more than one key changed,
+/// the switch is skipped: one map update is already atomic, and it is written to both copies.
+/// </summary>
+public static class SetBatch
+{
+    /// <summary>Upserts then deletes in one set map of one program.</summary>
+    public sealed record Change(LoadedProgram Program, string Map, IReadOnlyList<byte[]> Deletes, IReadOnlyList<(byte[] Key, byte[] Value)> Upserts)
+    {
+        public int Count => Deletes.Count + Upserts.Count;
+    }
+
+    /// <summary>What failed (one message per program), the programs whose packets still see none of the batch, and the first exception.</summary>
+    public sealed record Outcome(IReadOnlyList<string> Errors, IReadOnlySet<LoadedProgram> Failed, Exception? First);
+
+    /// <summary>
+    /// Applies <paramref name="changes"/>. A program where writing the standby copies fails keeps showing
+    /// all of its previous contents (nothing of the batch); the other programs take the whole batch.
+    /// </summary>
+    public static Outcome Apply(IReadOnlyList<Change> changes)
+    {
+        var errors = new List<string>();
+        var failed = new HashSet<LoadedProgram>();
+        Exception? first = null;
+        void Fail(LoadedProgram p, string what, Exception e)
+        {
+            errors.Add($"{what} of {p.Compiled.Name} failed, its packets see none of the batch: {e.Message}");
+            failed.Add(p);
+            first ??= e;
+        }
+        var byProgram = changes.Where(c => c.Count > 0).GroupBy(c => c.Program).ToList();
+        if (byProgram.All(g => g.Sum(c => c.Count) <= 1))
+        {
+            foreach (var g in byProgram)
+            {
+                var p = g.Key;
+                var c = g.Single();
+                try
+                {
+                    p.WriteCopy(p.Generation, c.Map, c.Upserts, c.Deletes);
+                }
+                catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
+                {
+                    Fail(p, "a set map update", e);
+                    continue;
+                }
+                p.Record(c.Map, c.Upserts, c.Deletes);
+                try
+                {
+                    p.WriteCopy(p.Standby, c.Map, c.Upserts, c.Deletes);
+                }
+                catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
+                {
+                    // packets see the change; the standby copy is rewritten before its next use
+                }
+            }
+            return new Outcome(errors, failed, first);
+        }
+        var switched = new List<IGrouping<LoadedProgram, Change>>();
+        foreach (var g in byProgram)
+        {
+            try
+            {
+                foreach (var c in g) g.Key.WriteCopy(g.Key.Standby, c.Map, c.Upserts, c.Deletes);
+                g.Key.SwitchGeneration();
+                switched.Add(g);
+            }
+            catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
+            {
+                foreach (var c in g) g.Key.MarkStale(c.Map, g.Key.Standby);
+                Fail(g.Key, "writing the standby set maps", e);
+            }
+        }
+        if (switched.Count == 0) return new Outcome(errors, failed, first);
+        foreach (var g in switched)
+            foreach (var c in g) g.Key.Record(c.Map, c.Upserts, c.Deletes);
+        try
+        {
+            switched.First(g => g.Key.WaitForReaders());
+        }
+        catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
+        {
+            // without the wait the old copies may still be read: leave them stale, they are rewritten before their next use
+            errors.Add($"waiting for readers of the old set maps failed: {e.Message}");
+            first ??= e;
+            foreach (var g in switched)
+                foreach (var c in g) g.Key.MarkStale(c.Map, g.Key.Standby);
+            return new Outcome(errors, failed, first);
+        }
+        foreach (var g in switched)
+            foreach (var c in g)
+            {
+                try
+                {
+                    g.Key.WriteCopy(g.Key.Standby, c.Map, c.Upserts, c.Deletes);
+                }
+                catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
+                {
+                    // packets see the batch; the copy they left is rewritten before its next use
+                }
+            }
+        return new Outcome(errors, failed, first);
+    }
+}

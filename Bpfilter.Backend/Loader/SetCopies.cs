@@ -1,0 +1,90 @@
+using System.Buffers.Binary;
+using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Libbpf;
+
+namespace Bpfilter.Backend.Loader;
+
+/// <summary>
+/// A set map kept twice for atomic batches: two copies (hash or LPM trie, as the spec says) in the two
+/// slots of a BPF_MAP_TYPE_ARRAY_OF_MAPS the program looks up with its run's generation (0 or 1). A
+/// batch is written to the copy packets do not read (the standby), the generation is switched, and once
+/// no program still reads the old copy (<see cref="WaitForReaders"/>) the same batch is written to it.
+/// The maps are owned (and closed) by the <see cref="LoadedProgram"/> that holds them.
+/// </summary>
+internal sealed class SetCopies
+{
+    SetCopies(BpfMap outer, BpfMap copy0, BpfMap copy1)
+    {
+        Outer = outer;
+        Copies = [copy0, copy1];
+    }
+
+    public BpfMap Outer { get; }
+    public BpfMap[] Copies { get; }
+
+    /// <summary>The pin and lookup names of the copies: the outer map's name with @0 and @1 (bpffs refuses dots).</summary>
+    public static string CopyName(string map, int copy) => $"{map}@{copy}";
+
+    /// <summary>Creates both copies filled with <paramref name="spec"/>'s entries and the outer map holding them.</summary>
+    public static SetCopies Create(MapSpec spec)
+    {
+        var made = new List<BpfMap>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                var copy = BpfMap.Create(spec.Type, CopyName(spec.Name, i), spec.KeySize, spec.ValueSize, spec.MaxEntries);
+                made.Add(copy);
+                foreach (var (key, value) in spec.Entries) copy.Update(key, value);
+            }
+            var outer = BpfMap.Create(BpfMapType.ArrayOfMaps, spec.Name, 4, 4, 2, inner: made[0]);
+            made.Add(outer);
+            for (var i = 0; i < 2; i++) SetSlot(outer, i, made[i]);
+            return new SetCopies(outer, made[0], made[1]);
+        }
+        catch
+        {
+            foreach (var m in made) m.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reopens pinned copies (opened by the caller): fails unless the outer map is a two-slot map of maps
+    /// whose slots hold exactly these copies, shaped as <paramref name="spec"/> says.
+    /// </summary>
+    public static SetCopies Adopt(MapSpec spec, BpfMap outer, BpfMap copy0, BpfMap copy1)
+    {
+        if (outer.Type != BpfMapType.ArrayOfMaps || outer.MaxEntries != 2)
+            throw new InvalidDataException($"pinned map {spec.Name} is not a two-slot map of maps");
+        BpfMap[] copies = [copy0, copy1];
+        for (var i = 0; i < 2; i++)
+        {
+            var c = copies[i];
+            if (c.Type != spec.Type || c.KeySize != spec.KeySize || c.ValueSize != spec.ValueSize || c.MaxEntries != spec.MaxEntries)
+                throw new InvalidDataException($"pinned copy {i} of {spec.Name} is not the one the program was compiled with");
+            Span<byte> key = stackalloc byte[4];
+            Span<byte> id = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(key, i);
+            if (!outer.TryLookup(key, id) || BinaryPrimitives.ReadUInt32LittleEndian(id) != BpfInfo.Map(c.Fd.Value).Id)
+                throw new InvalidDataException($"slot {i} of pinned map {spec.Name} does not hold its pinned copy {i}");
+        }
+        return new SetCopies(outer, copy0, copy1);
+    }
+
+    static void SetSlot(BpfMap outer, int slot, BpfMap copy)
+    {
+        Span<byte> key = stackalloc byte[4];
+        Span<byte> value = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(key, slot);
+        BinaryPrimitives.WriteInt32LittleEndian(value, copy.Fd.Value);
+        outer.Update(key, value);
+    }
+
+    /// <summary>
+    /// Returns once no BPF program that started before the call still runs: updating a map-of-maps slot
+    /// makes the kernel wait for an RCU grace period (maybe_wait_bpf_programs), and programs run under
+    /// rcu_read_lock. The slot gets the copy it already holds, so packets see no change.
+    /// </summary>
+    public void WaitForReaders(int slot) => SetSlot(Outer, slot, Copies[slot]);
+}
