@@ -225,13 +225,17 @@ internal sealed partial class Transaction
         foreach (var t in Work.Tables) ChainValidator.Validate(t);
     }
 
-    /// <summary>Records that an element went in (or out) of a set; an add and a removal of the same element cancel.</summary>
+    /// <summary>
+    /// Records that an element went in (or out) of a set. Per key only the state before the batch and
+    /// the latest one count: removing an element and adding it back with other data (a map value or a
+    /// verdict) is a change of value, and adding it back unchanged is none.
+    /// </summary>
     void TrackElement(TableRecord t, SetRecord s, ElementRecord e, bool added)
     {
         var key = (t.Family, t.Name, s.Name);
         if (!_deltas.TryGetValue(key, out var d)) _deltas[key] = d = new ElementDelta();
-        var (into, from) = added ? (d.Added, d.Removed) : (d.Removed, d.Added);
-        if (!from.Remove(e.Id)) into[e.Id] = e;
+        if (d.Touched.TryGetValue(e.Id, out var seen)) d.Touched[e.Id] = seen with { After = added ? e : null };
+        else d.Touched[e.Id] = new ElementTouch(added ? null : e, added ? e : null);
     }
 
     /// <summary>What the backend is asked to enforce: the proposed ruleset and the element deltas.</summary>
@@ -239,18 +243,28 @@ internal sealed partial class Transaction
     {
         var work = Work;
         var deltas = _deltas
-            .Where(kv => kv.Value.Added.Count + kv.Value.Removed.Count > 0)
             .Select(kv => new SetDelta(kv.Key.Family, kv.Key.Table, kv.Key.Set,
-                kv.Value.Added.Values.Select(SourceView.Element).ToList(),
-                kv.Value.Removed.Values.Select(SourceView.Element).ToList()))
+                kv.Value.Added().Select(SourceView.Element).ToList(),
+                kv.Value.Removed().Select(SourceView.Element).ToList()))
+            .Where(d => d.Added.Count + d.Removed.Count > 0)
             .ToList();
         return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas);
     }
 
+    /// <summary>One key of a set: what it held before the batch and what it holds now (null: absent).</summary>
+    readonly record struct ElementTouch(ElementRecord? Before, ElementRecord? After);
+
     sealed class ElementDelta
     {
-        public readonly Dictionary<ElementKey, ElementRecord> Added = new();
-        public readonly Dictionary<ElementKey, ElementRecord> Removed = new();
+        public readonly Dictionary<ElementKey, ElementTouch> Touched = new();
+
+        /// <summary>Keys present now with a value they did not have before (new keys, and changed values: an upsert).</summary>
+        public IEnumerable<ElementRecord> Added() =>
+            Touched.Values.Where(x => x.After != null && (x.Before == null || !Equals(x.Before.Element, x.After.Element))).Select(x => x.After!);
+
+        /// <summary>Keys present before and absent now.</summary>
+        public IEnumerable<ElementRecord> Removed() =>
+            Touched.Values.Where(x => x.Before != null && x.After == null).Select(x => x.Before!);
     }
 }
 

@@ -68,6 +68,68 @@ public class BackendAndDumpTests
         Assert.Equal(2, ep.Ruleset.Tables[0].Sets[0].Elements.Count);
     }
 
+    static byte[] NewMap(uint seq, string table, string name) => Msg(9, Create, seq, Ip, w =>
+    {
+        w.PutString(1, table);
+        w.PutString(2, name);
+        w.PutU32Be(3, 0x8); // NFT_SET_MAP
+        w.PutU32Be(4, 7);
+        w.PutU32Be(5, 4);
+        w.PutU32Be(6, 7);
+        w.PutU32Be(7, 4);
+        w.PutU32Be(10, seq);
+    });
+
+    /// <summary>NEWSETELEM (12) or DELSETELEM (14) of one element, with a map value when given.</summary>
+    static byte[] MapElement(byte type, uint seq, string table, string set, byte[] key, byte[]? value) =>
+        Msg(type, type == 12 ? Create : NlmFlags.Request, seq, Ip, w =>
+        {
+            w.PutString(1, table);
+            w.PutString(2, set);
+            var list = w.BeginNested(3);
+            var el = w.BeginNested(1);
+            var k = w.BeginNested(1);
+            w.PutBytes(1, key);
+            w.EndNested(k);
+            if (value != null)
+            {
+                var d = w.BeginNested(2);
+                w.PutBytes(1, value);
+                w.EndNested(d);
+            }
+            w.EndNested(el);
+            w.EndNested(list);
+        });
+
+    [Fact]
+    public void ElementDeltasCompareEachKeyBeforeAndAfterTheBatch()
+    {
+        var be = new RecordingBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        byte[] x = [10, 0, 0, 1], one = [1, 1, 1, 1], two = [2, 2, 2, 2];
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewMap(3, "t", "m"), MapElement(12, 4, "t", "m", x, one)), Port));
+        byte[] Value(Nft.Bytecode.Objects.SetElement e) => Assert.IsType<Nft.Bytecode.Data.ValueData>(e.Data).Value;
+
+        // removed and added back with another value: the key's value changes (an upsert, nothing removed)
+        Assert.Empty(ep.Process(Batch(MapElement(14, 2, "t", "m", x, null), MapElement(12, 3, "t", "m", x, two)), Port));
+        var changed = Assert.Single(be.Changes[^1].SetDeltas);
+        Assert.True(be.Changes[^1].ElementsOnly);
+        Assert.Equal(two, Value(Assert.Single(changed.Added)));
+        Assert.Empty(changed.Removed);
+
+        // removed and added back as it was: nothing to do
+        Assert.Empty(ep.Process(Batch(MapElement(14, 2, "t", "m", x, null), MapElement(12, 3, "t", "m", x, two)), Port));
+        Assert.Empty(be.Changes[^1].SetDeltas);
+
+        // removed, added back with another value, removed again: the value before the batch goes
+        Assert.Empty(ep.Process(Batch(MapElement(14, 2, "t", "m", x, null), MapElement(12, 3, "t", "m", x, one),
+            MapElement(14, 4, "t", "m", x, null)), Port));
+        var removed = Assert.Single(be.Changes[^1].SetDeltas);
+        Assert.Empty(removed.Added);
+        Assert.Equal(two, Value(Assert.Single(removed.Removed)));
+        Assert.Empty(ep.Ruleset.Tables[0].Sets[0].Elements);
+    }
+
     [Fact]
     public void BackendRefusalAbortsAndBlamesTheRuleMessage()
     {
