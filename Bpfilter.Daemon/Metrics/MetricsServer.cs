@@ -6,25 +6,28 @@ namespace Bpfilter.Daemon.Metrics;
 /// <summary>
 /// The opt-in metrics endpoint (--metrics): a loopback TCP port or a Unix socket answering GET /metrics
 /// (<see cref="HttpExchange"/>). Each connection gets one response and is closed. A peer has
-/// <see cref="RequestTimeout"/> to send its request head and read the answer, at most
+/// <see cref="DefaultRequestTimeout"/> to send its request head and read the answer, at most
 /// <see cref="MaxConnections"/> are served at once (others are closed unanswered), and a head larger than
 /// <see cref="HttpExchange.MaxHeadBytes"/> is refused with 431: no peer can hold the daemon's memory or threads.
 /// </summary>
 public sealed class MetricsServer : IAsyncDisposable
 {
     public const int MaxConnections = 8;
-    public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(5);
 
     readonly MetricsListen _listen;
     readonly Func<string> _scrape;
     readonly Action<string> _log;
+    readonly TimeSpan _timeout;
     readonly CancellationTokenSource _stop = new();
     readonly HashSet<Task> _connections = [];
     Socket? _listener;
     Task? _loop;
 
-    public MetricsServer(MetricsListen listen, Func<string> scrape, Action<string>? log = null)
+    /// <param name="requestTimeout">how long a peer may take to send its request and read the answer (tests shorten it)</param>
+    public MetricsServer(MetricsListen listen, Func<string> scrape, Action<string>? log = null, TimeSpan? requestTimeout = null)
     {
+        _timeout = requestTimeout ?? DefaultRequestTimeout;
         _listen = listen;
         _scrape = scrape;
         _log = log ?? (_ => { });
@@ -77,7 +80,7 @@ public sealed class MetricsServer : IAsyncDisposable
         using (peer)
         using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
         {
-            deadline.CancelAfter(RequestTimeout);
+            deadline.CancelAfter(_timeout);
             try
             {
                 var buffer = new byte[HttpExchange.MaxHeadBytes];
