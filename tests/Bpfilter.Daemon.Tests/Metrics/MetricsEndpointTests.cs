@@ -179,6 +179,22 @@ public sealed class MetricsEndpointTests
         Assert.Contains("metrics: serving http://127.0.0.1:9632/metrics", rig.Daemon.Log);
     }
 
+    [Fact]
+    public void BpfOnlyRefusalsAreCountedByTheirReason()
+    {
+        var path = SocketPath();
+        using var rig = new EnforcementRig("--placement", "bpf-only", "--metrics", "unix:" + path);
+        rig.Nft(Ruleset.Replace("DEV", rig.FwDev), expectSuccess: false); // inet t/in cannot run in BPF
+        rig.Nft("table ip b { }");
+        var metrics = MetricsClient.Scrape(path);
+        var refusals = metrics["bpfilterd_refusals_total"].Samples.ToDictionary(s => s.Label("reason"), s => s.Integer);
+        Assert.Equal(1UL, refusals["bpf_only"]);
+        Assert.Equal(1UL, refusals.Values.Aggregate(0UL, (a, b) => a + b));
+        Assert.Equal(1UL, Single(metrics, "bpfilterd_commits_total").Integer);
+        Assert.Empty(metrics["bpfilterd_rule_packets_total"].Samples); // nothing of the refused batch was applied
+        Assert.Empty(metrics["bpfilterd_chain_placement"].Samples);
+    }
+
     /// <summary>
     /// A scrape and `bfnft -j list ruleset` taken while no counter moved (scraped again after the listing, same
     /// counters): late packets of the probes would otherwise make them differ by what arrived in between.
