@@ -107,11 +107,22 @@ public sealed class MetricsServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Bytes read and dropped after an answer, at most, before the connection is closed anyway.</summary>
+    const int MaxDrainBytes = 64 * 1024;
+
+    /// <summary>
+    /// Sends the answer, ends the sending side, then reads and drops what the peer still sends (the rest of an
+    /// oversized head, a body) until it closes, up to <see cref="MaxDrainBytes"/> or the deadline: closing with
+    /// unread bytes would reset the connection and could destroy the answer before the peer read it.
+    /// </summary>
     static async Task SendAsync(Socket peer, byte[] bytes, CancellationToken ct)
     {
         for (int sent = 0; sent < bytes.Length;)
             sent += await peer.SendAsync(bytes.AsMemory(sent), SocketFlags.None, ct).ConfigureAwait(false);
         peer.Shutdown(SocketShutdown.Send);
+        var scratch = new byte[4096];
+        for (int drained = 0, n; drained < MaxDrainBytes; drained += n)
+            if ((n = await peer.ReceiveAsync(scratch, SocketFlags.None, ct).ConfigureAwait(false)) == 0) break;
     }
 
     public async ValueTask DisposeAsync()
