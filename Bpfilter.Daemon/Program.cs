@@ -52,18 +52,7 @@ var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
 });
 endpointRef = endpoint;
 Restore(endpoint, store, backend);
-await using var server = new DaemonServer(new EngineEndpoint(endpoint), options.SocketPath, options.SocketMode, Log);
-try
-{
-    server.Start();
-}
-catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
-{
-    Log($"cannot listen on {options.SocketPath}: {e.Message}");
-    return 1;
-}
-await using var explain = new Bpfilter.Daemon.ExplainServer(server.SocketPath, options.SocketMode,
-    () => Bpfilter.Daemon.ExplainReport.Build(backend));
+// Metrics listen before the nf_tables socket does: once a client can reach the daemon, a scrape can too.
 using var bpfStats = options.Metrics != null && backend != null ? EnableBpfStats() : null;
 await using var metrics = options.Metrics is { } listen
     ? new Bpfilter.Daemon.Metrics.MetricsServer(listen,
@@ -79,6 +68,18 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException or Sys
     Log($"cannot serve metrics on {options.Metrics}: {e.Message}");
     return 1;
 }
+await using var server = new DaemonServer(new EngineEndpoint(endpoint), options.SocketPath, options.SocketMode, Log);
+try
+{
+    server.Start();
+}
+catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+{
+    Log($"cannot listen on {options.SocketPath}: {e.Message}");
+    return 1;
+}
+await using var explain = new Bpfilter.Daemon.ExplainServer(server.SocketPath, options.SocketMode,
+    () => Bpfilter.Daemon.ExplainReport.Build(backend));
 Log(!options.Enforce ? "--no-enforce: emulation only, nothing is attached"
     : options.BpfOnly ? "enforcing committed rulesets with BPF only (--placement bpf-only)"
     : "enforcing committed rulesets: BPF where it runs a chain exactly, the kernel's nf_tables otherwise");
