@@ -5,7 +5,8 @@ namespace Bpfilter.Daemon;
 
 /// <summary>bpfilterd's command line.</summary>
 public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Foreground, bool Enforce = true, bool Explain = false,
-    bool BpfOnly = false, string? Fault = null, string StateDir = Options.DefaultStateDir, string PinDir = Options.DefaultPinDir)
+    bool BpfOnly = false, string? Fault = null, string StateDir = Options.DefaultStateDir, string PinDir = Options.DefaultPinDir,
+    Bpfilter.Daemon.Metrics.MetricsListen? Metrics = null)
 {
     public const string DefaultStateDir = "/run/bpfilterd";
     public const string DefaultPinDir = "/sys/fs/bpf/bpfilterd";
@@ -13,6 +14,7 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
     public const string Usage =
         "usage: bpfilterd [--socket PATH] [--socket-mode OCTAL] [--foreground] [--no-enforce]\n" +
         "                 [--placement auto|bpf-only] [--state-dir DIR] [--pin-dir DIR]\n" +
+        "                 [--metrics tcp:ADDRESS:PORT|unix:PATH]\n" +
         "       bpfilterd explain [--socket PATH]\n" +
         "  --socket PATH        Unix socket bfnft connects to (default " + DaemonServer.DefaultSocketPath + ")\n" +
         "  --socket-mode OCTAL  permissions of the socket file (default 0600; tests only: peers are\n" +
@@ -28,6 +30,10 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
         "                       at start, as DIR/NETNS-INODE.state (default " + DefaultStateDir + ")\n" +
         "  --pin-dir DIR        bpf file system directory where attach points stay pinned, as\n" +
         "                       DIR/NETNS-INODE/, so filtering outlives the daemon (default " + DefaultPinDir + ")\n" +
+        "  --metrics tcp:127.0.0.1:PORT | tcp:[::1]:PORT | unix:PATH\n" +
+        "                       serve Prometheus metrics at GET /metrics (off by default): rule and chain\n" +
+        "                       counters, placement, BPF run time and count (turns BPF statistics on),\n" +
+        "                       commits and refusals; TCP on a loopback address only, a Unix socket mode 0600\n" +
         "  explain              print where each base chain is attached, the lifted rules and the\n" +
         "                       BPF instructions, as the daemon on PATH sees them (PATH.explain socket)";
 
@@ -78,6 +84,12 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
                     var pinDir = Value();
                     if (string.IsNullOrEmpty(pinDir)) { error = "--pin-dir needs a directory"; return null; }
                     o = o with { PinDir = pinDir };
+                    break;
+                case "--metrics":
+                    var spec = Value();
+                    if (string.IsNullOrEmpty(spec)) { error = "--metrics needs tcp:ADDRESS:PORT or unix:PATH"; return null; }
+                    if (Bpfilter.Daemon.Metrics.MetricsListen.Parse(spec, out error) is not { } listen) return null;
+                    o = o with { Metrics = listen };
                     break;
                 case "--test-fault":
                     // tests only: STAGE=FILE fails a stage of the cross-side transaction (kernel-commit, bpf-prepare) while FILE exists

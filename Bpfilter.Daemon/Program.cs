@@ -40,6 +40,8 @@ if (backend != null) PinAttachPoints(backend, options.PinDir);
 // The committed state is saved after every commit (Bpfilter.Daemon/Persistence) and restored below.
 var store = OpenStateStore(options.StateDir);
 Nft.Engine.NfTablesEndpoint? endpointRef = null;
+// --metrics: batches are counted from the start, so that restored and later commits are all in the totals.
+var batchMetrics = options.Metrics != null ? new Bpfilter.Daemon.Metrics.BatchMetrics() : null;
 // Only bpf-only refuses at once what the BPF side never runs (nat/route chains, arp/bridge tables, other objects):
 // by default those go to the kernel's nf_tables, and --no-enforce emulates everything the kernel accepts.
 var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
@@ -47,9 +49,26 @@ var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
     Backend = backend,
     RefuseOutOfScope = options.Enforce && options.BpfOnly,
     StateChanged = store == null ? null : () => store.Write(endpointRef!.ExportState()),
+    BatchFinished = batchMetrics == null ? null : batchMetrics.Record,
 });
 endpointRef = endpoint;
 Restore(endpoint, store, backend);
+// Metrics listen before the nf_tables socket does: once a client can reach the daemon, a scrape can too.
+using var bpfStats = options.Metrics != null && backend != null ? EnableBpfStats() : null;
+await using var metrics = options.Metrics is { } listen
+    ? new Bpfilter.Daemon.Metrics.MetricsServer(listen,
+        () => Bpfilter.Daemon.Metrics.MetricsReport.Build(endpoint, backend, batchMetrics!,
+            bpfStats != null || Bpfilter.Backend.Libbpf.BpfStats.EnabledBySysctl() == true), Log)
+    : null;
+try
+{
+    metrics?.Start();
+}
+catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+{
+    Log($"cannot serve metrics on {options.Metrics}: {e.Message}");
+    return 1;
+}
 await using var server = new DaemonServer(new EngineEndpoint(endpoint), options.SocketPath, options.SocketMode, Log);
 try
 {
@@ -167,6 +186,23 @@ static void Restore(Nft.Engine.NfTablesEndpoint endpoint, Bpfilter.Daemon.Persis
     catch (Exception e)
     {
         Log($"enforcing the restored ruleset failed, what the previous run left keeps enforcing until the next commit: {e.Message}");
+    }
+}
+
+// BPF run time and count are accounted only while statistics are on; they cost every program run two clock reads,
+// so only --metrics turns them on, for as long as the daemon holds the fd (CAP_SYS_ADMIN, as the kernel requires).
+static Bpfilter.Backend.Libbpf.BpfFd? EnableBpfStats()
+{
+    try
+    {
+        var fd = Bpfilter.Backend.Libbpf.BpfStats.EnableRunTime();
+        Log("metrics: BPF run-time statistics are on while bpfilterd runs");
+        return fd;
+    }
+    catch (Bpfilter.Backend.Libbpf.BpfException e)
+    {
+        Log($"metrics: BPF run time and count stay off unless sysctl kernel.bpf_stats_enabled=1: {e.Message}");
+        return null;
     }
 }
 

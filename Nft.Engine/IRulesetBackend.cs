@@ -89,11 +89,14 @@ public sealed class BackendRefusal : Nft.Netlink.NetlinkException
     public ulong? RuleHandle { get; }
     /// <summary>Index of the offending expression within that rule, or -1: nft underlines that statement.</summary>
     public int ExpressionIndex { get; }
+    /// <summary>Why, in a word or two (e.g. "bpf_load", "kernel_placement"): the refusal reason bpfilterd's metrics count.</summary>
+    public string Reason { get; }
 
     public BackendRefusal(int errno, string extack, byte family = 0, string? table = null, string? chain = null, ulong? ruleHandle = null,
-        int expressionIndex = -1)
+        int expressionIndex = -1, string reason = "backend")
         : base(errno, extack)
     {
+        Reason = reason;
         Family = family;
         Table = table;
         Chain = chain;

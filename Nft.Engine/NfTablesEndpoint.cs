@@ -29,6 +29,19 @@ public sealed partial class NfTablesEndpoint
     public uint Generation { get { lock (_lock) return _ns.Generation; } }
 
     /// <summary>
+    /// Runs <paramref name="read"/> under the endpoint's lock as a request would run: it sees one committed
+    /// generation, and the counters it reads come from one snapshot of the backend (bpfilterd's metrics scrape).
+    /// </summary>
+    public T Observe<T>(Func<RulesetReading, T> read)
+    {
+        lock (_lock)
+        {
+            _ns.Backend.BeginRequest();
+            return read(new RulesetReading(_ns.Committed, _ns.Generation, _ns.Backend));
+        }
+    }
+
+    /// <summary>
     /// The netlink socket with <paramref name="portId"/> was closed (NETLINK_URELEASE): tables it owns
     /// (NFT_TABLE_F_OWNER) go away with it, as nft_rcv_nl_event releases them. The socket server calls
     /// this when a requester's connection ends. Returns the number of tables released.
@@ -134,7 +147,9 @@ public sealed partial class NfTablesEndpoint
         {
             if (first && msg.Header.Type == Nfnl.MsgBatchBegin)
             {
-                ProcessBatch(msg, request, reader.Position, portId, output);
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                var (result, reason) = ProcessBatch(msg, request, reader.Position, portId, output);
+                _ns.Options.BatchFinished?.Invoke(new BatchOutcome(result, System.Diagnostics.Stopwatch.GetElapsedTime(start), reason));
                 return;
             }
             first = false;
@@ -236,13 +251,15 @@ public sealed partial class NfTablesEndpoint
 
     readonly record struct Outcome(int MsgIndex, byte[] Message, NlMsgHeader Header, int Errno, string? ExtAck, int Offset);
 
-    void ProcessBatch(in NetlinkMessage begin, ReadOnlySpan<byte> request, int restStart, uint portId, List<byte[]> output)
+    /// <summary>Handles a batch; returns how it ended and, for a refusal, its reason (<see cref="BatchOutcome"/>).</summary>
+    (BatchResult, string?) ProcessBatch(in NetlinkMessage begin, ReadOnlySpan<byte> request, int restStart, uint portId, List<byte[]> output)
     {
+        const string nfTables = BatchOutcome.NfTablesReason;
         var rest = request[restStart..];
         uint? genId = null;
         // nfnetlink reads the nfgenmsg and attributes of BATCH_BEGIN from the buffer even when its own
         // nlmsg_len is short; less than a header plus nfgenmsg in the whole send is ignored.
-        if (request.Length < NlMsgHeader.Size + NfGenMsg.Size) return;
+        if (request.Length < NlMsgHeader.Size + NfGenMsg.Size) return (BatchResult.Aborted, null);
         try
         {
             if (begin.Bytes.Length > NlMsgHeader.Size + NfGenMsg.Size)
@@ -254,7 +271,7 @@ public sealed partial class NfTablesEndpoint
         catch (NetlinkException e)
         {
             output.Add(ErrorFor(begin.Bytes, portId, e.Errno, e.ExtAck, e.Offset));
-            return;
+            return (BatchResult.Refused, nfTables);
         }
         var gm = request.Slice(NlMsgHeader.Size, NfGenMsg.Size);
         ushort resId = NfGenMsg.Read(gm).ResId;
@@ -263,12 +280,12 @@ public sealed partial class NfTablesEndpoint
         if (subsys != Nfnl.SubsysNftables)
         {
             output.Add(ErrorFor(begin.Bytes, portId, subsys >= 256 ? Errno.EINVAL : Errno.EOPNOTSUPP, null, -1));
-            return;
+            return (BatchResult.Refused, nfTables);
         }
         if (genId is uint gid && gid != 0 && gid != _ns.Generation)
         {
             output.Add(ErrorFor(begin.Bytes, portId, Errno.ERESTART, null, -1));
-            return;
+            return (BatchResult.Refused, nfTables);
         }
 
         var (tx, outcomes, done, failed) = RunBatch(rest, portId, validateEachRule: false);
@@ -281,6 +298,8 @@ public sealed partial class NfTablesEndpoint
         NlMsgHeader beginHeader = begin.Header;
         int commitErr = 0;
         string? commitExtAck = null;
+        string reason = nfTables;
+        var result = BatchResult.Aborted;
         if (done && !failed)
         {
             try
@@ -314,6 +333,7 @@ public sealed partial class NfTablesEndpoint
             catch (BackendRefusal r)
             {
                 _ns.Backend.Abort();
+                reason = r.Reason;
                 int idx = r.Table != null && r.RuleHandle is ulong rh && tx.Origins.TryGetValue((r.Family, r.Table, rh), out int i) ? i : -1;
                 if (idx >= 0 && FindMessage(rest, idx) is { } bad)
                 {
@@ -330,12 +350,16 @@ public sealed partial class NfTablesEndpoint
             catch (NetlinkException e)
             {
                 _ns.Backend.Abort();
+                reason = "backend";
                 commitErr = e.Errno;
                 commitExtAck = e.ExtAck;
                 failed = true;
             }
             if (!failed && commitErr == 0)
+            {
                 Commit(tx, output, firstMsg?.Header ?? beginHeader, portId);
+                result = tx.Changed ? BatchResult.Committed : BatchResult.Unchanged;
+            }
         }
         if (commitErr != 0)
             output.Add(ErrorFor(beginBytes, portId, commitErr, commitExtAck, -1));
@@ -343,6 +367,8 @@ public sealed partial class NfTablesEndpoint
             output.Add(o.MsgIndex == -1
                 ? MalformedError(o.Message, portId, o.ExtAck ?? "malformed")
                 : ErrorFor(o.Message, portId, o.Errno, o.ExtAck, o.Offset));
+        if (failed || commitErr != 0) return (BatchResult.Refused, reason);
+        return (result, null);
     }
 
     /// <summary>

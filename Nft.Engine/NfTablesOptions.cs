@@ -34,4 +34,10 @@ public sealed class NfTablesOptions
     /// the state there (<see cref="NfTablesEndpoint.ExportState"/>).
     /// </summary>
     public Action? StateChanged { get; init; }
+
+    /// <summary>
+    /// Called when a batch has been handled, under the endpoint's lock, with how it ended and how long it took
+    /// (bpfilterd's metrics). Not called for owner-table releases or a restored state being enforced again.
+    /// </summary>
+    public Action<BatchOutcome>? BatchFinished { get; init; }
 }

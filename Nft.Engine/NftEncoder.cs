@@ -93,12 +93,11 @@ internal sealed class NftEncoder
 
     static Expression WithTotals(Expression e, CounterCell cell, CounterValue? live)
     {
-        ulong packets = cell.Packets + (live?.Packets ?? 0);
-        ulong bytes = cell.Bytes + (live?.Bytes ?? 0);
+        var total = cell.Plus(live);
         return e switch
         {
-            CounterExpr => new CounterExpr(bytes, packets),
-            QuotaExpr q => q with { Consumed = bytes },
+            CounterExpr => new CounterExpr(total.Bytes, total.Packets),
+            QuotaExpr q => q with { Consumed = total.Bytes },
             _ => e,
         };
     }

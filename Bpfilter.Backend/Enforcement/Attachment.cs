@@ -115,6 +115,18 @@ internal sealed class Attachment : IDisposable
         return (link, attached, Program is { } p ? BpfInfo.ProgramId(p.Program.Fd.Value) : 0);
     }
 
+    /// <summary>
+    /// Run statistics of the program the link runs now: one this attachment holds (dispatcher, filtering program,
+    /// placeholder), else (a netfilter link adopted from a pin, whose dispatcher was never reopened) opened by id.
+    /// </summary>
+    public BpfRunStats? RunStats()
+    {
+        var attached = Link.Ids.ProgramId;
+        foreach (var p in (BpfProgram?[])[Dispatcher, Program?.Program, Placeholder])
+            if (p != null && BpfInfo.RunStats(p.Fd.Value) is { } s && s.ProgramId == attached) return s;
+        return attached == 0 ? null : BpfInfo.RunStatsById(attached);
+    }
+
     /// <summary>File names under an attach point's pin directory.</summary>
     const string LinkPin = "link", SlotsPin = "slots";
 

@@ -260,6 +260,14 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
             compiled?.Disassembly ?? "", compiled?.Instructions.Length ?? 0);
     }).ToList();
 
+    /// <summary>
+    /// Per attach point, the run statistics of the program its link runs (the netfilter dispatcher, whose runs
+    /// include the tail-called program's: the kernel accounts a run to the program the hook calls, not to a
+    /// tail call's target). Null stats when that program cannot be read.
+    /// </summary>
+    public IReadOnlyList<(AttachUnit Unit, uint LinkId, BpfRunStats? Stats)> RunStats() =>
+        _live.Values.Select(a => (a.Unit, a.Link.Ids.LinkId, a.RunStats())).ToList();
+
     /// <summary>The programs filtering now, one per attach point.</summary>
     public IReadOnlyList<LoadedProgram> LivePrograms => _live.Values.Select(a => a.Program).OfType<LoadedProgram>().ToList();
 

@@ -1,5 +1,8 @@
 namespace Bpfilter.Backend.Libbpf;
 
+/// <summary>The run statistics struct bpf_prog_info carries: run_time_ns and run_cnt.</summary>
+public readonly record struct BpfRunStats(uint ProgramId, ulong RunTimeNs, ulong RunCount);
+
 /// <summary>What the kernel reports about a map (the leading fields of struct bpf_map_info).</summary>
 public readonly record struct BpfMapInfo(BpfMapType Type, uint Id, int KeySize, int ValueSize, int MaxEntries, uint Flags, string Name);
 
@@ -26,6 +29,35 @@ public static unsafe class BpfInfo
         var buf = stackalloc byte[12];
         uint len = 12;
         return Native.BpfLinkGetInfoByFd(fd, buf, &len) == 0 ? (*(uint*)(buf + 4), *(uint*)(buf + 8)) : (0, 0);
+    }
+
+    /// <summary>Offsets of run_time_ns and run_cnt in struct bpf_prog_info (since 5.1); the kernel fills at most the size passed.</summary>
+    const int RunTimeNsOffset = 192, RunCountOffset = 200, RunStatsSize = 208;
+
+    /// <summary>
+    /// The program's id and the time and count of its runs the kernel accounted (only while BPF statistics are on:
+    /// <see cref="BpfStats"/>); null if the fd is not a program. The buffer is zeroed: its array pointers and
+    /// counts stay 0, so the kernel copies no arrays.
+    /// </summary>
+    public static BpfRunStats? RunStats(int fd)
+    {
+        var buf = stackalloc byte[RunStatsSize];
+        new Span<byte>(buf, RunStatsSize).Clear();
+        uint len = RunStatsSize;
+        if (Native.BpfProgGetInfoByFd(fd, buf, &len) != 0 || len < RunStatsSize) return null;
+        return new BpfRunStats(*(uint*)(buf + 4), *(ulong*)(buf + RunTimeNsOffset), *(ulong*)(buf + RunCountOffset));
+    }
+
+    /// <summary>
+    /// As <see cref="RunStats(int)"/> for a program the daemon holds no fd of (a pinned link's netfilter dispatcher
+    /// after a restart), opened by id: that needs CAP_SYS_ADMIN, as turning the statistics on does; null without it.
+    /// </summary>
+    public static BpfRunStats? RunStatsById(uint id)
+    {
+        int fd = Native.BpfProgGetFdById(id);
+        if (fd < 0) return null;
+        try { return RunStats(fd); }
+        finally { Native.Close(fd); }
     }
 
     public static BpfMapInfo Map(int fd)

@@ -53,6 +53,13 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, EntryPoint = "bpf_map_get_info_by_fd")]
     internal static partial int BpfMapGetInfoByFd(int fd, byte* info, uint* len);
 
+    [LibraryImport(Lib, EntryPoint = "bpf_prog_get_fd_by_id")]
+    internal static partial int BpfProgGetFdById(uint id);
+
+    /// <summary>BPF_ENABLE_STATS: returns an fd that keeps the given statistics on while it is open.</summary>
+    [LibraryImport(Lib, EntryPoint = "bpf_enable_stats")]
+    internal static partial int BpfEnableStats(int type);
+
     [LibraryImport(Lib, EntryPoint = "libbpf_num_possible_cpus")]
     internal static partial int NumPossibleCpus();
 

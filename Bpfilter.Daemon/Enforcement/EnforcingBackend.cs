@@ -116,7 +116,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 var sources = Sources(change);
                 if (sources.FirstOrDefault(t => ConntrackReference.IsReserved(t.Family, t.Name)) is { } reserved)
                     throw new BackendRefusal(Errno.EOPNOTSUPP, $"table inet {reserved.Name} is reserved: bpfilterd switches conntrack on with it",
-                        reserved.Family, reserved.Name);
+                        reserved.Family, reserved.Name, reason: RefusalReason.ReservedTable);
                 var lift = NftLifter.LiftChains(sources, _slots);
                 var lifted = clock.ElapsedMilliseconds;
                 var (plan, staged) = Stage(sources, lift);
@@ -155,7 +155,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                     throw;
                 }
                 _log($"transaction refused: {e}");
-                throw new BackendRefusal(Errno.EOPNOTSUPP, $"bpfilter-nft: {e.Message}");
+                throw new BackendRefusal(Errno.EOPNOTSUPP, $"bpfilter-nft: {e.Message}", reason: RefusalReason.Internal);
             }
         }
     }
@@ -168,7 +168,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         }
         catch (NetlinkException e)
         {
-            throw new BackendRefusal(e.Errno, $"bpfilter-nft cannot read the ruleset back: {e.ExtAck}");
+            throw new BackendRefusal(e.Errno, $"bpfilter-nft cannot read the ruleset back: {e.ExtAck}", reason: RefusalReason.Internal);
         }
     }
 
@@ -197,8 +197,9 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 {
                     var f = k.Refusal;
                     throw f != null
-                        ? new BackendRefusal(Errno.EOPNOTSUPP, f.Message, f.Family, f.Table, f.Chain, f.RuleHandle, f.ExpressionIndex)
-                        : new BackendRefusal(Errno.EOPNOTSUPP, $"{k.Chain}: {k.Reason} (--placement bpf-only)", k.Chain.Family, k.Chain.Table, k.Chain.Chain);
+                        ? new BackendRefusal(Errno.EOPNOTSUPP, f.Message, f.Family, f.Table, f.Chain, f.RuleHandle, f.ExpressionIndex, RefusalReason.BpfOnly)
+                        : new BackendRefusal(Errno.EOPNOTSUPP, $"{k.Chain}: {k.Reason} (--placement bpf-only)", k.Chain.Family, k.Chain.Table, k.Chain.Chain,
+                            reason: RefusalReason.BpfOnly);
                 }
             }
             else if (plan.KernelTables.Count > 0 || _kernel.Placed.Count > 0)
@@ -216,7 +217,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             if (_fault("bpf-prepare") is { } injected)
             {
                 _enforcer.Abort();
-                throw new BackendRefusal(Errno.EIO, $"bpfilter-nft: staging the BPF side failed: {injected.Message}");
+                throw new BackendRefusal(Errno.EIO, $"bpfilter-nft: staging the BPF side failed: {injected.Message}", reason: RefusalReason.BpfLoad);
             }
             if (outcome.Failure is not { } failure) return (plan, outcome.Stats!);
             var refusal = Refusal(lift, failure);
@@ -237,7 +238,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or InvalidOperationException)
         {
             throw new BackendRefusal(e is NetlinkException n ? n.Errno : Errno.EIO,
-                $"bpfilter-nft: a BPF chain reads ct, but switching conntrack on failed: {e.Message}");
+                $"bpfilter-nft: a BPF chain reads ct, but switching conntrack on failed: {e.Message}", reason: RefusalReason.Conntrack);
         }
     }
 
@@ -316,9 +317,10 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             };
             var family = err.Message?.Family ?? 0;
             return new BackendRefusal(err.Errno, $"kernel nf_tables refused {err.Description}: {err.ExtAck ?? $"errno {err.Errno}"}",
-                family, table, chain, err.RuleHandle);
+                family, table, chain, err.RuleHandle, reason: RefusalReason.KernelPlacement);
         }
-        return new BackendRefusal(e is NetlinkException n ? n.Errno : Errno.EIO, $"bpfilter-nft: {what} the kernel placement failed: {e.Message}");
+        return new BackendRefusal(e is NetlinkException n ? n.Errno : Errno.EIO, $"bpfilter-nft: {what} the kernel placement failed: {e.Message}",
+            reason: RefusalReason.KernelPlacement);
     }
 
     /// <summary>An attach point the backend cannot stage, blamed on the nf_tables chain of its first base chain.</summary>
@@ -327,8 +329,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         if (f.Exception is BpfVerifierException v) _log($"verifier rejected the program for {f.Unit.Key}:\n{v.Log}");
         var first = f.Unit.Chains[0].Name;
         return lift.Origins.TryGetValue(first, out var id)
-            ? new BackendRefusal(f.Errno, $"{id}: {f.Reason}", id.Family, id.Table, id.Chain)
-            : new BackendRefusal(f.Errno, $"{first}: {f.Reason}");
+            ? new BackendRefusal(f.Errno, $"{id}: {f.Reason}", id.Family, id.Table, id.Chain, reason: RefusalReason.BpfLoad)
+            : new BackendRefusal(f.Errno, $"{first}: {f.Reason}", reason: RefusalReason.BpfLoad);
     }
 
     public void Commit()
@@ -466,6 +468,19 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     }
 
     /// <summary>
+    /// Per attach point, the nf_tables base chains it runs and the run statistics of the program its link runs
+    /// (<see cref="Enforcer.RunStats"/>; they count only while BPF statistics are on).
+    /// </summary>
+    public IReadOnlyList<AttachPointRuns> RunStats()
+    {
+        lock (_gate)
+        {
+            return _enforcer.RunStats().Select(r => new AttachPointRuns(r.Unit.Key, r.Unit.Hook.ToString()!, r.LinkId,
+                r.Unit.Chains.Select(c => _current?.Origins.GetValueOrDefault(c.Name)).OfType<ChainId>().ToList(), r.Stats)).ToList();
+        }
+    }
+
+    /// <summary>
     /// The lifter's listing of the committed ruleset (expressions and the matchers made of them), or
     /// null before the first commit. Set contents are those of the last lift: element-only batches since
     /// went straight to the maps.
@@ -496,3 +511,6 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
 /// <summary>One attach point: where, which chains, link and program ids, the program's disassembly.</summary>
 public sealed record AttachmentInfo(string Key, string Hook, IReadOnlyList<string> Chains, uint LinkId, uint AttachedProgramId,
     uint ProgramId, bool ViaDispatcher, string Disassembly, int InstructionCount);
+
+/// <summary>One attach point's base chains and the run statistics of the program its link runs (null: unreadable).</summary>
+public sealed record AttachPointRuns(string Key, string Hook, uint LinkId, IReadOnlyList<ChainId> Chains, BpfRunStats? Stats);

@@ -46,48 +46,9 @@ public sealed class DaemonServer : IAsyncDisposable
     public void Start()
     {
         if (_listener != null) throw new InvalidOperationException("server already started");
-        var dir = Path.GetDirectoryName(SocketPath)!;
-        if (!Directory.Exists(dir))
-            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
-                UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-        RemoveStaleSocket();
-        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
-            File.SetUnixFileMode(SocketPath, SocketMode);
-            listener.Listen(64);
-        }
-        catch
-        {
-            listener.Dispose();
-            throw;
-        }
-        _listener = listener;
+        _listener = UnixListener.Bind(SocketPath, SocketMode, 64, _log);
         _acceptLoop = AcceptLoopAsync(_stop.Token);
         _log($"listening on {SocketPath} (mode {Convert.ToString((int)SocketMode, 8)})");
-    }
-
-    /// <summary>A socket file left by a daemon that died is removed; one that still answers is not.</summary>
-    void RemoveStaleSocket()
-    {
-        var type = LibC.FileType(SocketPath);
-        if (type == null) return;
-        if (type != LibC.S_IFSOCK)
-            throw new IOException($"{SocketPath} exists and is not a socket; refusing to replace it");
-        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
-        {
-            try
-            {
-                probe.Connect(new UnixDomainSocketEndPoint(SocketPath));
-                throw new IOException($"another daemon is listening on {SocketPath}");
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
-            {
-            }
-        }
-        File.Delete(SocketPath);
-        _log($"removed stale socket {SocketPath}");
     }
 
     async Task AcceptLoopAsync(CancellationToken ct)

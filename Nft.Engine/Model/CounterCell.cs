@@ -15,4 +15,7 @@ public sealed class CounterCell
         Packets = packets;
         Bytes = bytes;
     }
+
+    /// <summary>The totals nft lists: this cell plus what the data plane counted (<paramref name="live"/>, null for none).</summary>
+    public CounterValue Plus(CounterValue? live) => new(Packets + (live?.Packets ?? 0), Bytes + (live?.Bytes ?? 0));
 }
