@@ -6,7 +6,7 @@ namespace Bpfilter.Daemon;
 /// <summary>bpfilterd's command line.</summary>
 public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Foreground, bool Enforce = true, bool Explain = false,
     bool BpfOnly = false, string? Fault = null, string StateDir = Options.DefaultStateDir, string PinDir = Options.DefaultPinDir,
-    Bpfilter.Daemon.Metrics.MetricsListen? Metrics = null)
+    Bpfilter.Daemon.Metrics.MetricsListen? Metrics = null, bool BpfStats = true)
 {
     public const string DefaultStateDir = "/run/bpfilterd";
     public const string DefaultPinDir = "/sys/fs/bpf/bpfilterd";
@@ -14,7 +14,7 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
     public const string Usage =
         "usage: bpfilterd [--socket PATH] [--socket-mode OCTAL] [--foreground] [--no-enforce]\n" +
         "                 [--placement auto|bpf-only] [--state-dir DIR] [--pin-dir DIR]\n" +
-        "                 [--metrics tcp:ADDRESS:PORT|unix:PATH]\n" +
+        "                 [--metrics tcp:ADDRESS:PORT|unix:PATH [--no-bpf-stats]]\n" +
         "       bpfilterd explain [--socket PATH]\n" +
         "  --socket PATH        Unix socket bfnft connects to (default " + DaemonServer.DefaultSocketPath + ")\n" +
         "  --socket-mode OCTAL  permissions of the socket file (default 0600; tests only: peers are\n" +
@@ -34,6 +34,9 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
         "                       serve Prometheus metrics at GET /metrics (off by default): rule and chain\n" +
         "                       counters, placement, BPF run time and count (turns BPF statistics on),\n" +
         "                       commits and refusals; TCP on a loopback address only, a Unix socket mode 0600\n" +
+        "  --no-bpf-stats       with --metrics, leave BPF run-time statistics off (they add two clock reads\n" +
+        "                       to every BPF program run on the machine); run time and count then move only\n" +
+        "                       while sysctl kernel.bpf_stats_enabled=1\n" +
         "  explain              print where each base chain is attached, the lifted rules and the\n" +
         "                       BPF instructions, as the daemon on PATH sees them (PATH.explain socket)";
 
@@ -90,6 +93,9 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
                     if (string.IsNullOrEmpty(spec)) { error = "--metrics needs tcp:ADDRESS:PORT or unix:PATH"; return null; }
                     if (Bpfilter.Daemon.Metrics.MetricsListen.Parse(spec, out error) is not { } listen) return null;
                     o = o with { Metrics = listen };
+                    break;
+                case "--no-bpf-stats":
+                    o = o with { BpfStats = false };
                     break;
                 case "--test-fault":
                     // tests only: STAGE=FILE fails a stage of the cross-side transaction (kernel-commit, bpf-prepare) while FILE exists

@@ -54,7 +54,7 @@ var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
 endpointRef = endpoint;
 Restore(endpoint, store, backend);
 // Metrics listen before the nf_tables socket does: once a client can reach the daemon, a scrape can too.
-using var bpfStats = options.Metrics != null && backend != null ? EnableBpfStats() : null;
+using var bpfStats = options.Metrics != null && options.BpfStats && backend != null ? EnableBpfStats() : null;
 await using var metrics = options.Metrics is { } listen
     ? new Bpfilter.Daemon.Metrics.MetricsServer(listen,
         () => Bpfilter.Daemon.Metrics.MetricsReport.Build(endpoint, backend, batchMetrics!,
@@ -190,7 +190,7 @@ static void Restore(Nft.Engine.NfTablesEndpoint endpoint, Bpfilter.Daemon.Persis
 }
 
 // BPF run time and count are accounted only while statistics are on; they cost every program run two clock reads,
-// so only --metrics turns them on, for as long as the daemon holds the fd (CAP_SYS_ADMIN, as the kernel requires).
+// so only --metrics turns them on (not with --no-bpf-stats), for as long as the daemon holds the fd (CAP_SYS_ADMIN, as the kernel requires).
 static Bpfilter.Backend.Libbpf.BpfFd? EnableBpfStats()
 {
     try

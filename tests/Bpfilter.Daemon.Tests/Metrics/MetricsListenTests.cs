@@ -41,6 +41,8 @@ public sealed class MetricsListenTests
     public void TheOptionIsOffByDefaultAndParsed()
     {
         Assert.Null(Options.Parse([], out _)!.Metrics);
+        Assert.True(Options.Parse(["--metrics", "unix:/tmp/m.sock"], out _)!.BpfStats);
+        Assert.False(Options.Parse(["--metrics", "unix:/tmp/m.sock", "--no-bpf-stats"], out _)!.BpfStats);
         Assert.Equal(9632, Options.Parse(["--metrics", "tcp:127.0.0.1:9632"], out _)!.Metrics!.Tcp!.Port);
         Assert.Null(Options.Parse(["--metrics", "tcp:10.0.0.1:1"], out var error));
         Assert.Contains("loopback", error);
