@@ -445,6 +445,26 @@ public sealed partial class NfTablesEndpoint
         return (tx, outcomes, done, failed);
     }
 
+    /// <summary>
+    /// A replaced rule is a new rule in the kernel (its counters start at zero) under the old handle; the
+    /// backend keys counters by handle, so its running totals become the new zero (a rule replaced and then
+    /// deleted in the same batch is not there any more).
+    /// </summary>
+    void ResetReplacedRule(RulesetSnapshot work, byte family, string table, ulong handle)
+    {
+        if (work.FindTable(family, table) is not { } t) return;
+        foreach (var c in t.Chains)
+        {
+            var i = c.IndexOfRule(handle);
+            if (i < 0) continue;
+            var r = c.Rules[i];
+            for (int e = 0; e < r.Expressions.Count; e++)
+                if (r.Expressions[e] is Nft.Bytecode.Expressions.CounterExpr)
+                    _ns.Backend.ResetCounter(new CounterRef(family, table, c.Name, handle, e, null));
+            return;
+        }
+    }
+
     /// <param name="first">the batch's first message after BATCH_BEGIN: its seq and NLM_F_ECHO address NEWGEN</param>
     void Commit(Transaction tx, List<byte[]> output, NlMsgHeader first, uint portId)
     {
@@ -454,6 +474,7 @@ public sealed partial class NfTablesEndpoint
             return;
         }
         _ns.Backend.Commit();
+        foreach (var (family, table, handle) in tx.ReplacedRules) ResetReplacedRule(tx.Work, family, table, handle);
         do _ns.Generation++; while (_ns.Generation == 0);
         _ns.Options.StateChanged?.Invoke();
         bool genReport = first.Has(NlmFlags.Echo);
