@@ -17,6 +17,11 @@ public sealed partial class NfTablesEndpoint
     List<NetlinkEvent>? _events;
     /// <summary>The request being processed reset counters (GETRULE_RESET, GETOBJ_RESET): the state is saved after it.</summary>
     bool _countersReset;
+    /// <summary>
+    /// A batch was aborted: like the kernel, it keeps the handles it allocated (they are not handed out
+    /// again), so the saved state must learn the counters' new values or a restart would reuse them.
+    /// </summary>
+    bool _abortedBatch;
 
     public NfTablesEndpoint() : this(new NfTablesOptions()) { }
 
@@ -73,9 +78,9 @@ public sealed partial class NfTablesEndpoint
             {
                 _ns.Backend.BeginRequest();
                 ProcessCore(request, portId, output);
-                if (_countersReset)
+                if (_countersReset || _abortedBatch)
                 {
-                    _countersReset = false;
+                    _countersReset = _abortedBatch = false;
                     _ns.Options.StateChanged?.Invoke();
                 }
             }
@@ -337,6 +342,7 @@ public sealed partial class NfTablesEndpoint
             if (!failed && commitErr == 0)
                 Commit(tx, output, firstMsg?.Header ?? beginHeader, portId);
         }
+        if (failed || commitErr != 0) _abortedBatch = true;
         if (commitErr != 0)
             output.Add(ErrorFor(beginBytes, portId, commitErr, commitExtAck, -1));
         foreach (var o in outcomes)

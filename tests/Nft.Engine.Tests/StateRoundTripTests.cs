@@ -95,6 +95,23 @@ public class StateRoundTripTests
     }
 
     [Fact]
+    public void AnAbortedBatchSavesTheHandlesItUsedUp()
+    {
+        byte[]? saved = null;
+        NfTablesEndpoint? ep = null;
+        ep = NewEndpoint(new NfTablesOptions { Requester = p => (p, "nft"), Clock = () => 0, RefuseOutOfScope = false, StateChanged = () => saved = ep!.ExportState() });
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c", hook: (1, 0))), Port));
+        // a rule (handle 2) and then a rule for a chain that does not exist: the batch fails, handle 2 stays used
+        Assert.NotEmpty(ep.Process(Batch(AddRule(2, "t", "c", w => Verdict(w, 1)), AddRule(3, "t", "nochain", w => Verdict(w, 1))), Port));
+        var copy = Fresh();
+        copy.ImportState(saved!);
+        foreach (var e in new[] { ep, copy })
+            Assert.Empty(e.Process(Batch(AddRule(2, "t", "c", w => Verdict(w, 1))), Port));
+        Assert.Equal(3ul, ep.Ruleset.Tables[0].Chains[0].Rules[0].Handle);
+        Assert.Equal(3ul, copy.Ruleset.Tables[0].Chains[0].Rules[0].Handle);
+    }
+
+    [Fact]
     public void DamagedStateIsRefusedAndChangesNothing()
     {
         var ep = Fresh();
