@@ -112,6 +112,24 @@ public class StateRoundTripTests
     }
 
     [Fact]
+    public void AfterARestartOwnerTablesAreReleasedTheirOwnersConnectionIsGone()
+    {
+        var ep = Fresh();
+        Assert.Empty(ep.Process(Batch(AddTable(2, "keep"), Msg(0, Create, 3, Ip, w => { w.PutString(1, "owned"); w.PutU32Be(2, 2 /* owner */); })), Port));
+        Assert.Equal(2, ep.Ruleset.Tables.Count);
+        var copy = Fresh();
+        copy.ImportState(ep.ExportState());
+        Assert.Equal(2, copy.Ruleset.Tables.Count); // the state itself round-trips
+        var generation = copy.Generation;
+        Assert.Equal((Ip, "owned"), Assert.Single(copy.ReleaseOrphanedOwnerTables()));
+        Assert.Equal("keep", Assert.Single(copy.Ruleset.Tables).Name);
+        Assert.Equal(generation, copy.Generation);
+        Assert.Empty(copy.ReleaseOrphanedOwnerTables());
+        // as after nf_tables released it: the name is free for anyone
+        Assert.Empty(copy.Process(Batch(AddTable(2, "owned")), Port + 1));
+    }
+
+    [Fact]
     public void DamagedStateIsRefusedAndChangesNothing()
     {
         var ep = Fresh();
