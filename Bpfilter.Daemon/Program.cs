@@ -177,6 +177,9 @@ static void Restore(Nft.Engine.NfTablesEndpoint endpoint, Bpfilter.Daemon.Persis
     }
     var tables = endpoint.Ruleset.Tables.Count;
     Log($"restored {tables} table(s), generation {endpoint.Generation}, from {store.Path}");
+    if (endpoint.ReleaseOrphanedOwnerTables() is { Count: > 0 } released)
+        Log($"released {released.Count} owner table(s) (flags owner: the owner's connection ended with the previous run, as the kernel " +
+            $"releases them when the owning socket closes): {string.Join(", ", released.Select(t => $"{Nft.Lifter.FamilyNames.Of(t.Family)} {t.Name}"))}");
     if (backend == null) return;
     backend.AdoptOnNextPrepare(kernelTables: true);
     try

@@ -33,6 +33,24 @@ public sealed partial class NfTablesEndpoint
         }
     }
 
+    /// <summary>
+    /// In a new process after <see cref="ImportState"/>: removes the tables with the owner flag and saves the
+    /// state. Their owner's socket was a connection to the process that saved the state and it is gone, so
+    /// they go as nf_tables releases a table when its owning socket closes (<see cref="ReleasePort"/>; no
+    /// generation is counted). Returns them (family, name).
+    /// </summary>
+    public IReadOnlyList<(byte Family, string Name)> ReleaseOrphanedOwnerTables()
+    {
+        lock (_lock)
+        {
+            var owned = _ns.Committed.Tables.Where(t => (t.Flags & (uint)Nft.Bytecode.NftTableFlags.Owner) != 0).ToList();
+            if (owned.Count == 0) return [];
+            _ns.Committed = _ns.Committed with { Tables = _ns.Committed.Tables.RemoveAll(owned.Contains) };
+            _ns.Options.StateChanged?.Invoke();
+            return owned.Select(t => (t.Family, t.Name)).ToList();
+        }
+    }
+
     /// <summary>Hands the committed ruleset to the backend as one change (after <see cref="ImportState"/>): prepare, then commit.</summary>
     public void Reenforce()
     {

@@ -17,6 +17,11 @@ public sealed partial class NfTablesEndpoint
     List<NetlinkEvent>? _events;
     /// <summary>The request being processed reset counters (GETRULE_RESET, GETOBJ_RESET): the state is saved after it.</summary>
     bool _countersReset;
+    /// <summary>
+    /// A batch was aborted: like the kernel, it keeps the handles it allocated (they are not handed out
+    /// again), so the saved state must learn the counters' new values or a restart would reuse them.
+    /// </summary>
+    bool _abortedBatch;
 
     public NfTablesEndpoint() : this(new NfTablesOptions()) { }
 
@@ -86,9 +91,9 @@ public sealed partial class NfTablesEndpoint
             {
                 _ns.Backend.BeginRequest();
                 ProcessCore(request, portId, output);
-                if (_countersReset)
+                if (_countersReset || _abortedBatch)
                 {
-                    _countersReset = false;
+                    _countersReset = _abortedBatch = false;
                     _ns.Options.StateChanged?.Invoke();
                 }
             }
@@ -361,6 +366,7 @@ public sealed partial class NfTablesEndpoint
                 result = tx.Changed ? BatchResult.Committed : BatchResult.Unchanged;
             }
         }
+        if (failed || commitErr != 0) _abortedBatch = true;
         if (commitErr != 0)
             output.Add(ErrorFor(beginBytes, portId, commitErr, commitExtAck, -1));
         foreach (var o in outcomes)
@@ -471,6 +477,26 @@ public sealed partial class NfTablesEndpoint
         return (tx, outcomes, done, failed);
     }
 
+    /// <summary>
+    /// A replaced rule is a new rule in the kernel (its counters start at zero) under the old handle; the
+    /// backend keys counters by handle, so its running totals become the new zero (a rule replaced and then
+    /// deleted in the same batch is not there any more).
+    /// </summary>
+    void ResetReplacedRule(RulesetSnapshot work, byte family, string table, ulong handle)
+    {
+        if (work.FindTable(family, table) is not { } t) return;
+        foreach (var c in t.Chains)
+        {
+            var i = c.IndexOfRule(handle);
+            if (i < 0) continue;
+            var r = c.Rules[i];
+            for (int e = 0; e < r.Expressions.Count; e++)
+                if (r.Expressions[e] is Nft.Bytecode.Expressions.CounterExpr)
+                    _ns.Backend.ResetCounter(new CounterRef(family, table, c.Name, handle, e, null));
+            return;
+        }
+    }
+
     /// <param name="first">the batch's first message after BATCH_BEGIN: its seq and NLM_F_ECHO address NEWGEN</param>
     void Commit(Transaction tx, List<byte[]> output, NlMsgHeader first, uint portId)
     {
@@ -480,6 +506,7 @@ public sealed partial class NfTablesEndpoint
             return;
         }
         _ns.Backend.Commit();
+        foreach (var (family, table, handle) in tx.ReplacedRules) ResetReplacedRule(tx.Work, family, table, handle);
         do _ns.Generation++; while (_ns.Generation == 0);
         _ns.Options.StateChanged?.Invoke();
         bool genReport = first.Has(NlmFlags.Echo);

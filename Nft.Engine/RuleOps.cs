@@ -87,6 +87,7 @@ internal sealed partial class Transaction
             var old = rules[oldIndex];
             rules = rules.SetItem(oldIndex, rule);
             NotifyRuleGone(t, chain, old);
+            ReplacedRules.Add((t.Family, t.Name, handle));
         }
         else if (_req.Has(NlmFlags.Append))
             rules = oldIndex >= 0 ? rules.Insert(oldIndex + 1, rule) : rules.Add(rule);

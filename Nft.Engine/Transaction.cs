@@ -27,6 +27,11 @@ internal sealed partial class Transaction
     readonly Dictionary<uint, (byte Family, string Table, ulong Chain, ulong Handle)> _ruleIds = new();
     /// <summary>Which batch message created a rule or chain, so a backend refusal can blame it.</summary>
     public readonly Dictionary<(byte, string, ulong), int> Origins = new();
+    /// <summary>
+    /// Rules this batch replaced (NEWRULE with a handle): the kernel's replacement is a new rule whose
+    /// counters start at zero, so at commit the backend's counters for the handle are reset.
+    /// </summary>
+    public readonly List<(byte Family, string Table, ulong Handle)> ReplacedRules = new();
     /// <summary>Sets created by this batch (handles), for the unbound anonymous set check at commit.</summary>
     readonly HashSet<(byte, string, ulong)> _newSets = new();
 

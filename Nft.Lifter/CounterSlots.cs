@@ -35,6 +35,25 @@ public sealed class CounterSlots
 
     public bool TryGet(CounterKey key, out ulong slot) => _slots.TryGetValue(key, out slot);
 
+    /// <summary>
+    /// Takes the assignment an earlier process made (keys with their slot ids, distinct), so that the same
+    /// ruleset compiles to the same programs and a restarted daemon can adopt the pinned ones with their
+    /// counters; the ids in between are free. Only for an allocator that has handed out nothing yet.
+    /// </summary>
+    public void Restore(IEnumerable<(CounterKey Key, ulong Slot)> assignment)
+    {
+        if (_slots.Count > 0 || _next > 0) throw new InvalidOperationException("counter slots are already in use");
+        foreach (var (key, slot) in assignment)
+        {
+            if (_slots.ContainsKey(key) || _slots.ContainsValue(slot)) throw new ArgumentException($"slot {slot} or {key} is given twice");
+            _slots[key] = slot;
+        }
+        _next = _slots.Count == 0 ? 0 : _slots.Values.Max() + 1;
+        var used = _slots.Values.ToHashSet();
+        for (ulong id = 0; id < _next; id++)
+            if (!used.Contains(id)) _free.Add(id);
+    }
+
     /// <summary>Frees the slots of every key not in <paramref name="live"/> (after a successful lift of the whole ruleset).</summary>
     public void Retain(IEnumerable<CounterKey> live)
     {

@@ -101,7 +101,8 @@ public sealed partial class ProgramCompiler
                 _asm.Label(isIp + "_ok");
             }
             var policy = _asm.NewLabel("policy");
-            var ctx = new ChainContext(chain.Name, policy, next, ipOnly || _flavor is NetfilterFlavor ? _flavor.FixedNfProto : 5,
+            // an inet ingress chain reads nfproto from the packet even when a netdev chain shares its program
+            var ctx = new ChainContext(chain.Name, policy, next, ipOnly ? null : _flavor is NetfilterFlavor ? _flavor.FixedNfProto : 5,
                 0, ImmutableStack.Create(chain.Name), chain.Policy);
             _currentNfProto = ctx.NfProto;
             EmitRules(chain.Rules, ctx);

@@ -122,7 +122,25 @@ public sealed class LoadedProgram : IDisposable
     }
 
     const string ProgramPin = "prog";
-    static string MapPin(string map) => "map_" + map; // bpffs refuses names with a dot
+
+    /// <summary>
+    /// A map's pin file name: "map_" and the map name with '%', '/' and '.' escaped as %XX (set maps are
+    /// named "set:FAMILY TABLE/SET": a slash would name a directory, and bpffs refuses names with a dot),
+    /// so distinct maps keep distinct files; a name past <see cref="MaxPinName"/> bytes becomes a digest.
+    /// </summary>
+    internal static string MapPin(string map)
+    {
+        var escaped = new System.Text.StringBuilder("map_");
+        foreach (var c in map)
+            escaped.Append(c switch { '%' => "%25", '/' => "%2F", '.' => "%2E", _ => c.ToString() });
+        if (System.Text.Encoding.UTF8.GetByteCount(escaped.ToString()) <= MaxPinName) return escaped.ToString();
+        ulong h = 14695981039346656037UL;
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(map)) h = (h ^ b) * 1099511628211UL;
+        return $"map_{h:x16}";
+    }
+
+    /// <summary>A file name's limit (NAME_MAX is 255), with room to spare.</summary>
+    const int MaxPinName = 200;
 
     /// <summary>Pins the program and its maps under <paramref name="dir"/> (created), for <see cref="Adopt"/>.</summary>
     public void Pin(string dir)

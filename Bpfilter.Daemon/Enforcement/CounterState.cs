@@ -9,14 +9,17 @@ namespace Bpfilter.Daemon.Enforcement;
 /// The counter bookkeeping that lives only in the daemon and must survive a restart, keyed by what nft names
 /// (family, table, chain, rule handle), not by the lifter's slot ids (a restarted daemon hands those out
 /// anew): per BPF rule counter, the totals carried from replaced programs and the reset baseline; per
-/// kernel-placed rule or object counter, the reset baseline. Version 1: a version byte, then three counted
-/// lists; every length is checked when read (<see cref="InvalidDataException"/>).
+/// kernel-placed rule or object counter, the reset baseline. Version 2 also keeps every BPF rule counter's
+/// slot id: a restarted daemon that hands out the same ids compiles the same programs and adopts the pinned
+/// ones, their counts included (version 1, without slots, is still read). A version byte, then three
+/// counted lists; every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 1;
+    const byte Version = 2, WithoutSlots = 1;
 
-    public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero);
+    /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
+    public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
 
     public sealed record Saved(List<Bpf> BpfCounters, List<((byte, string, ulong, int) Key, CounterValue Base)> KernelRules,
         List<((byte, string, string) Key, CounterValue Base)> KernelObjects);
@@ -38,6 +41,7 @@ internal static class CounterState
             w.Write(b.Carried.Item2);
             w.Write(b.Zero.Item1);
             w.Write(b.Zero.Item2);
+            w.Write(b.Slot ?? throw new ArgumentException($"counter {b.Key} has no slot id"));
         }
         var (rules, objects) = kernel?.Baselines ?? (new Dictionary<(byte, string, ulong, int), CounterValue>(), new Dictionary<(byte, string, string), CounterValue>());
         w.Write(rules.Count);
@@ -68,7 +72,8 @@ internal static class CounterState
         using var r = new BinaryReader(new MemoryStream(bytes.ToArray()), Encoding.UTF8);
         try
         {
-            if (r.ReadByte() is var v && v != Version) throw new InvalidDataException($"counter state version {v}, this daemon reads {Version}");
+            var v = r.ReadByte();
+            if (v != Version && v != WithoutSlots) throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} and {Version}");
             int Count(int minEntry)
             {
                 int n = r.ReadInt32();
@@ -77,9 +82,12 @@ internal static class CounterState
                 return n;
             }
             var bpf = new List<Bpf>();
-            for (int i = 0, n = Count(43); i < n; i++)
+            for (int i = 0, n = Count(v == Version ? 51 : 43); i < n; i++)
                 bpf.Add(new Bpf(new CounterKey(r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64()),
-                    (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64())));
+                    (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64()), v == Version ? r.ReadUInt64() : null));
+            var slots = bpf.Where(b => b.Slot != null).Select(b => b.Slot).ToList();
+            if (slots.Distinct().Count() != slots.Count || bpf.Select(b => b.Key).Distinct().Count() != bpf.Count)
+                throw new InvalidDataException("counter state: a rule or a slot id is given twice");
             var rules = new List<((byte, string, ulong, int), CounterValue)>();
             for (int i = 0, n = Count(30); i < n; i++)
                 rules.Add(((r.ReadByte(), r.ReadString(), r.ReadUInt64(), r.ReadInt32()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));

@@ -273,7 +273,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             foreach (var (key, id) in _current?.Counters ?? new Dictionary<CounterKey, ulong>())
             {
                 var (carried, zero) = _enforcer.CounterLedgerEntry(id);
-                if (carried != default || zero != default) bpf.Add(new CounterState.Bpf(key, carried, zero));
+                bpf.Add(new CounterState.Bpf(key, carried, zero, id));
             }
             return CounterState.Encode(bpf, _kernelCounters);
         }
@@ -285,6 +285,9 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         lock (_gate)
         {
             _restoredCounters = saved;
+            // the same slot ids as before: the restored ruleset compiles to the pinned programs, which are adopted with their counts
+            if (_current == null && saved.BpfCounters.All(b => b.Slot != null))
+                _slots.Restore(saved.BpfCounters.Select(b => (b.Key, b.Slot!.Value)));
             if (_kernelCounters != null)
             {
                 foreach (var ((family, table, handle, index), v) in saved.KernelRules) _kernelCounters.RestoreRule(family, table, handle, index, v);

@@ -181,6 +181,24 @@ public class BackendAndDumpTests
     }
 
     [Fact]
+    public void AReplacedRuleCountsFromZeroAsTheKernelsNewRuleDoes()
+    {
+        var be = new RecordingBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c"), AddRule(4, "t", "c", w => Counter(w, 0, 0))), Port);
+        Assert.Empty(be.Resets);
+        // replace rule ip t c handle 2: verdict, then a counter (expression 1)
+        ep.Process(Batch(AddRule(2, "t", "c", w => { Verdict(w, 1); Counter(w, 0, 0); }, flags: NlmFlags.Request | NlmFlags.Replace, handle: 2)), Port);
+        var reset = Assert.Single(be.Resets);
+        Assert.Equal(new CounterRef(Ip, "t", "c", 2, 1, null), reset);
+        // a batch that replaces and then deletes the rule resets nothing
+        ep.Process(Batch(AddRule(2, "t", "c", w => Counter(w, 0, 0), flags: NlmFlags.Request | NlmFlags.Replace, handle: 2),
+            Msg(8 /* DELRULE */, NlmFlags.Request, 3, Ip, w => { w.PutString(1, "t"); w.PutString(2, "c"); w.PutU64Be(3, 2); })), Port);
+        Assert.Single(be.Resets);
+        Assert.Empty(ep.Ruleset.Tables[0].Chains[0].Rules);
+    }
+
+    [Fact]
     public void LargeDumpsComeInWholeMessageChunksEndingWithDone()
     {
         var ep = NewEndpoint();

@@ -164,6 +164,41 @@ public class StateRoundTripTests
     }
 
     [Fact]
+    public void AnAbortedBatchSavesTheHandlesItUsedUp()
+    {
+        byte[]? saved = null;
+        NfTablesEndpoint? ep = null;
+        ep = NewEndpoint(new NfTablesOptions { Requester = p => (p, "nft"), Clock = () => 0, RefuseOutOfScope = false, StateChanged = () => saved = ep!.ExportState() });
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c", hook: (1, 0))), Port));
+        // a rule (handle 2) and then a rule for a chain that does not exist: the batch fails, handle 2 stays used
+        Assert.NotEmpty(ep.Process(Batch(AddRule(2, "t", "c", w => Verdict(w, 1)), AddRule(3, "t", "nochain", w => Verdict(w, 1))), Port));
+        var copy = Fresh();
+        copy.ImportState(saved!);
+        foreach (var e in new[] { ep, copy })
+            Assert.Empty(e.Process(Batch(AddRule(2, "t", "c", w => Verdict(w, 1))), Port));
+        Assert.Equal(3ul, ep.Ruleset.Tables[0].Chains[0].Rules[0].Handle);
+        Assert.Equal(3ul, copy.Ruleset.Tables[0].Chains[0].Rules[0].Handle);
+    }
+
+    [Fact]
+    public void AfterARestartOwnerTablesAreReleasedTheirOwnersConnectionIsGone()
+    {
+        var ep = Fresh();
+        Assert.Empty(ep.Process(Batch(AddTable(2, "keep"), Msg(0, Create, 3, Ip, w => { w.PutString(1, "owned"); w.PutU32Be(2, 2 /* owner */); })), Port));
+        Assert.Equal(2, ep.Ruleset.Tables.Count);
+        var copy = Fresh();
+        copy.ImportState(ep.ExportState());
+        Assert.Equal(2, copy.Ruleset.Tables.Count); // the state itself round-trips
+        var generation = copy.Generation;
+        Assert.Equal((Ip, "owned"), Assert.Single(copy.ReleaseOrphanedOwnerTables()));
+        Assert.Equal("keep", Assert.Single(copy.Ruleset.Tables).Name);
+        Assert.Equal(generation, copy.Generation);
+        Assert.Empty(copy.ReleaseOrphanedOwnerTables());
+        // as after nf_tables released it: the name is free for anyone
+        Assert.Empty(copy.Process(Batch(AddTable(2, "owned")), Port + 1));
+    }
+
+    [Fact]
     public void DamagedStateIsRefusedAndChangesNothing()
     {
         var ep = Fresh();

@@ -92,6 +92,44 @@ public class IncrementalEnforcerTests
     }
 
     [Fact]
+    public void AProgramWithSetsIsPinnedWithItsMapsAndAdoptedWithTheirContents()
+    {
+        using var veth = new VethPair();
+        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(mount);
+        Run("mount", "-t", "bpf", "bpf", mount);
+        var dir = Path.Combine(mount, "enforcer");
+        try
+        {
+            // set maps are named after "FAMILY TABLE/SET": the slash and a dot must not break the pin
+            var set = new Backend.Ir.Set("inet t.1/ports", Fields.Udp.Dport, SetData.NoData, ValueList.Of(SetElement.Exact(U16(7401))));
+            var rules = new Ruleset(ValueList.Of(new BaseChain("inet t.1/edge", Xdp, 0, Verdict.Accept,
+                    ValueList.Of(Drop(Matcher.InSet(Fields.Udp.Dport, "inet t.1/ports"))))),
+                ValueList<Chain>.Empty, ValueList.Of(set));
+            VethPair.InNamespace(veth.Server, () =>
+            {
+                using var e1 = new Enforcer { PinRoot = dir }; // pins at commit, programs and maps included
+                e1.Apply(rules);
+                return 0;
+            });
+            Assert.False(veth.SendUdp(7401)); // the pinned program and its set outlive the enforcer
+            Assert.True(veth.SendUdp(7402));
+            using var e2 = new Enforcer();
+            var programs = VethPair.InNamespace(veth.Server, () =>
+            {
+                Assert.Equal(1, e2.Adopt(rules, dir, out var p));
+                return p;
+            });
+            Assert.Equal(1, programs); // the program itself, with its set map
+        }
+        finally
+        {
+            Run("umount", mount);
+            Directory.Delete(mount);
+        }
+    }
+
+    [Fact]
     public void APinnedLinkReopenedByANewEnforcerRunsTheNextProgram()
     {
         using var veth = new VethPair();

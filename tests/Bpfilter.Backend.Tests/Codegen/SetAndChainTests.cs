@@ -165,6 +165,19 @@ public class SetAndChainTests
     }
 
     [Fact]
+    public void AnInetIngressChainAfterANetdevChainReadsNfprotoFromThePacket()
+    {
+        // one XDP program for the device: netdev (nfproto 5) first, then inet ingress (nfproto of the packet)
+        var netdev = new BaseChain("netdev t/first", new XdpIngress("lo"), 10, Verdict.Accept, ValueList<Rule>.Empty);
+        var inet = new BaseChain("inet t/second", new XdpIngress("lo", IpOnly: true), 110, Verdict.Accept,
+            ValueList.Of(Drop(Matcher.Eq(Fields.NfProto, U8(2)), Matcher.Eq(Fields.Tcp.Dport, U16(22)))));
+        var rs = new Ruleset(ValueList.Of(netdev, inet), ValueList<Chain>.Empty, ValueList<Backend.Ir.Set>.Empty);
+        using var p = LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items));
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.5", 22)));
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.5", 23)));
+    }
+
+    [Fact]
     public void InetIngressSeesOnlyIp()
     {
         using var p = Load(new XdpIngress("lo", IpOnly: true), Verdict.Drop, [Accept(Matcher.Eq(Fields.NfProto, U8(10)))]);
