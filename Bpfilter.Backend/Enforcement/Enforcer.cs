@@ -158,7 +158,13 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
                 if (s.Loaded == null)
                 {
                     // a program whose maps kept their contents still runs what the recorded source says
-                    if (s.Diff == null || !batch.Failed.Contains(s.Diff.Program)) at.Source = s.Source;
+                    if (s.Diff == null || !batch.Failed.Contains(s.Diff.Program))
+                    {
+                        at.Source = s.Source;
+                        // same code, newer compilation (chain names in comments, map contents): pinned and
+                        // found again under the new compilation's digest, which a restart recomputes
+                        if (s.Diff != null && s.Compiled != null) s.Diff.Program.Recompiled(s.Compiled);
+                    }
                     continue;
                 }
                 var old = at.Install(s.Loaded);

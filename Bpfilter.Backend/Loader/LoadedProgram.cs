@@ -34,7 +34,13 @@ public sealed class LoadedProgram : IDisposable
         }
     }
 
-    public CompiledProgram Compiled { get; }
+    public CompiledProgram Compiled { get; private set; }
+
+    /// <summary>
+    /// The program was kept for <paramref name="same"/>, a compilation with the same code (MapDiff): it now
+    /// stands for it, so its digest (its pin directory) is the one the same ruleset compiles to after a restart.
+    /// </summary>
+    internal void Recompiled(CompiledProgram same) => Compiled = same;
     public BpfProgram Program { get; }
     /// <summary>Which copy of the set maps packets read now (0 or 1).</summary>
     public int Generation { get; private set; }

@@ -1,5 +1,7 @@
 using Bpfilter.Backend.Enforcement;
+using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Loader;
 using static Bpfilter.Backend.Tests.Codegen.Harness;
 
 namespace Bpfilter.Backend.Tests.Attach;
@@ -121,6 +123,49 @@ public class IncrementalEnforcerTests
                 return p;
             });
             Assert.Equal(1, programs); // the program itself, with its set map
+        }
+        finally
+        {
+            Run("umount", mount);
+            Directory.Delete(mount);
+        }
+    }
+
+    [Fact]
+    public void AProgramKeptForANewCompilationIsPinnedUnderItsDigestAndAdoptedAfterARestart()
+    {
+        using var veth = new VethPair();
+        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(mount);
+        Run("mount", "-t", "bpf", "bpf", mount);
+        var dir = Path.Combine(mount, "enforcer");
+        try
+        {
+            // deleting an empty chain of the device compiles to the same code (only its comment goes): the
+            // program is kept, and a restart that compiles the smaller ruleset must find it pinned, or it
+            // would replace it with a fresh program that counts from zero (found by the soak)
+            var before = Rules(Chain("t/edge", Xdp, 7501), Chain("t/empty", Xdp));
+            var after = Rules(Chain("t/edge", Xdp, 7501));
+            Assert.NotEqual(LoadedProgram.Digest(ProgramCompiler.Compile(before, before.BaseChains, false)),
+                LoadedProgram.Digest(ProgramCompiler.Compile(after, after.BaseChains, false)));
+            var (first, kept) = VethPair.InNamespace(veth.Server, () =>
+            {
+                using var e1 = new Enforcer { PinRoot = dir };
+                e1.Apply(before);
+                var id = Assert.Single(e1.Describe()).ProgramId;
+                e1.Apply(after);
+                return (id, Assert.Single(e1.Describe()).ProgramId);
+            });
+            Assert.Equal(first, kept);
+            Assert.False(veth.SendUdp(7501));
+            using var e2 = new Enforcer();
+            var adopted = VethPair.InNamespace(veth.Server, () =>
+            {
+                Assert.Equal(1, e2.Adopt(after, dir, out var p));
+                Assert.Equal(kept, Assert.Single(e2.Describe()).ProgramId);
+                return p;
+            });
+            Assert.Equal(1, adopted);
         }
         finally
         {
