@@ -110,7 +110,12 @@ internal sealed class NftEncoder
         return e switch
         {
             CounterExpr => new CounterExpr(bytes, packets),
-            QuotaExpr q => q with { Consumed = bytes },
+            // nft_quota_do_dump: `used` never shows more than the quota, which is then reported depleted
+            QuotaExpr q => q with
+            {
+                Consumed = Math.Min(bytes, q.Bytes),
+                Flags = bytes >= q.Bytes ? (q.Flags ?? 0) | QuotaExpr.NFT_QUOTA_F_DEPLETED : q.Flags,
+            },
             _ => e,
         };
     }

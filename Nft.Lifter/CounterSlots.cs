@@ -7,20 +7,33 @@ public readonly record struct CounterKey(byte Family, string Table, string Chain
 }
 
 /// <summary>
-/// Hands out stable counter slot ids: a rule keeps its slot for as long as the same instance
-/// lifts it, across transactions, so the daemon can read its totals back by (table, chain, handle)
-/// after recompiles. Slots of rules that disappeared are reused by later rules after
-/// <see cref="Retain"/>. Not thread-safe: the daemon lifts under its one lock.
+/// Names the state of one quota: an anonymous quota expression of a rule (chain, handle, expression
+/// index), or a named quota object (<see cref="Object"/>, chain null) that every rule referring to it shares.
 /// </summary>
-public sealed class CounterSlots
+public readonly record struct QuotaKey(byte Family, string Table, string? Chain, ulong RuleHandle, int ExpressionIndex, string? Object)
 {
-    readonly Dictionary<CounterKey, ulong> _slots = new();
+    public static QuotaKey Named(byte family, string table, string name) => new(family, table, null, 0, 0, name);
+
+    public override string ToString() => Object is { } o
+        ? $"{FamilyNames.Of(Family)} {Table} quota {o}"
+        : $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle} expression {ExpressionIndex}";
+}
+
+/// <summary>
+/// Hands out stable slot ids: a key keeps its slot for as long as the same instance lifts it,
+/// across transactions, so the daemon can read its state back by name after recompiles. Slots of
+/// keys that disappeared are reused by later keys after <see cref="Retain"/>. Not thread-safe: the
+/// daemon lifts under its one lock.
+/// </summary>
+public class SlotTable<TKey> where TKey : notnull
+{
+    readonly Dictionary<TKey, ulong> _slots = new();
     readonly SortedSet<ulong> _free = new();
     ulong _next;
 
-    public IReadOnlyDictionary<CounterKey, ulong> Slots => _slots;
+    public IReadOnlyDictionary<TKey, ulong> Slots => _slots;
 
-    public ulong GetOrAdd(CounterKey key)
+    public ulong GetOrAdd(TKey key)
     {
         if (_slots.TryGetValue(key, out var id)) return id;
         if (_free.Count > 0)
@@ -33,10 +46,10 @@ public sealed class CounterSlots
         return id;
     }
 
-    public bool TryGet(CounterKey key, out ulong slot) => _slots.TryGetValue(key, out slot);
+    public bool TryGet(TKey key, out ulong slot) => _slots.TryGetValue(key, out slot);
 
     /// <summary>Frees the slots of every key not in <paramref name="live"/> (after a successful lift of the whole ruleset).</summary>
-    public void Retain(IEnumerable<CounterKey> live)
+    public void Retain(IEnumerable<TKey> live)
     {
         var keep = live.ToHashSet();
         foreach (var k in _slots.Keys.Where(k => !keep.Contains(k)).ToList())
@@ -45,4 +58,13 @@ public sealed class CounterSlots
             _slots.Remove(k);
         }
     }
+}
+
+/// <summary>
+/// The counter slot ids of rules (one counter per rule), and beside them the state slot ids of
+/// quotas (<see cref="Quotas"/>, a separate id space: the data plane keeps quotas in a map of their own).
+/// </summary>
+public sealed class CounterSlots : SlotTable<CounterKey>
+{
+    public SlotTable<QuotaKey> Quotas { get; } = new();
 }

@@ -1,4 +1,6 @@
 using Bpfilter.Backend.Ir;
+using Nft.Bytecode;
+using Nft.Bytecode.Expressions;
 
 namespace Nft.Lifter;
 
@@ -66,7 +68,7 @@ internal sealed class Accumulator
         return null;
     }
 
-    public LiftResult Build()
+    public LiftResult Build(CounterSlots slots)
     {
         var baseChains = _base.Values.OrderBy(b => b.At).Select(b => b.Chain).ToValueList();
         var chains = _chains.Values.OrderBy(c => c.At).Select(c => c.Chain).ToValueList();
@@ -76,6 +78,19 @@ internal sealed class Accumulator
         foreach (var r in listing)
             if (r.Lifted.CounterId is { } id)
                 counters[new CounterKey(r.Family, r.Table, r.Chain, r.Handle)] = id;
+        // the quota states the lifted rules use: anonymous ones by expression, named ones by object
+        var quotas = new Dictionary<QuotaKey, ulong>();
+        foreach (var r in listing)
+            for (int i = 0; i < r.Source.Count; i++)
+            {
+                QuotaKey? key = r.Source[i] switch
+                {
+                    QuotaExpr => new QuotaKey(r.Family, r.Table, r.Chain, r.Handle, i, null),
+                    ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Quota, ImmName: { } n } => QuotaKey.Named(r.Family, r.Table, n),
+                    _ => null,
+                };
+                if (key is { } k && slots.Quotas.TryGet(k, out var slot)) quotas[k] = slot;
+            }
         var refusals = _refusals.OrderBy(r => r.At).Select(r => r.Refusal).ToList();
         return new LiftResult(new Ruleset(baseChains, chains, sets), counters, _setNames, listing)
         {
@@ -83,6 +98,7 @@ internal sealed class Accumulator
             Refusals = refusals,
             Origins = _origins,
             SetEncoders = _encoders,
+            Quotas = quotas,
         };
     }
 }

@@ -6,7 +6,14 @@ namespace Bpfilter.Backend.Codegen;
 
 /// <summary>A map the program needs, with its initial contents.</summary>
 public sealed record MapSpec(string Name, BpfMapType Type, int KeySize, int ValueSize, int MaxEntries,
-    IReadOnlyList<(byte[] Key, byte[] Value)> Entries);
+    IReadOnlyList<(byte[] Key, byte[] Value)> Entries)
+{
+    /// <summary>BPF_F_* map flags.</summary>
+    public uint Flags { get; init; }
+
+    /// <summary>State every program shares (quotas): the loader is given the map, it does not create one per program.</summary>
+    public bool Shared { get; init; }
+}
 
 /// <summary>
 /// The output of the code generator for one attach point: instructions (with symbolic map
@@ -24,6 +31,9 @@ public sealed record CompiledProgram(
 {
     /// <summary>Name of the per-CPU array holding {packets, bytes} per counter slot.</summary>
     public const string CountersMap = "counters";
+
+    /// <summary>Name of the array of quota states (bytes consumed per state slot), shared by all programs.</summary>
+    public const string QuotasMap = "quotas";
 
     /// <summary>Name of the ring buffer `log` statements write their events to.</summary>
     public const string LogEventsMap = "log_events";

@@ -43,7 +43,7 @@ public sealed partial class ProgramCompiler
             var fail = expands ? _asm.NewLabel("far") : next;
             EmitDependencies(deps, fail);
             foreach (var m in dynamic) EmitMatcher(m, fail);
-            foreach (var statement in rule.Statements) EmitStatement(statement);
+            foreach (var statement in rule.Statements) EmitStatement(statement, fail);
             if (expands && _asm.IsReferenced(fail))
             {
                 var body = _asm.NewLabel("body");
@@ -60,11 +60,13 @@ public sealed partial class ProgramCompiler
         _asm.Label(next);
     }
 
-    private void EmitStatement(Statement s)
+    /// <param name="next">Where a statement that breaks (NFT_BREAK) sends the packet: the next rule.</param>
+    private void EmitStatement(Statement s, string next)
     {
         switch (s)
         {
             case CounterStatement c: EmitCounter(c.Id); break;
+            case QuotaStatement q: EmitQuota(q, next); break;
             case LogStatement { Group: null } l when l.Level <= LogLevel.Debug:
                 var id = (uint)_logs.Count + 1;
                 _logs[id] = new Log.LogConfig(l.Prefix ?? "", (int)l.Level, (Log.NfLogFlags)l.Flags);
@@ -171,6 +173,22 @@ public sealed partial class ProgramCompiler
             Asm.LdxDW(R1, R0, 0), Asm.Add64Imm(R1, 1), Asm.StxDW(R0, 0, R1));
         EmitLength(R2);
         _asm.Emit(Asm.LdxDW(R1, R0, 8), Asm.Add64Reg(R1, R2), Asm.StxDW(R0, 8, R1));
+    }
+
+    /// <summary>
+    /// nft_quota: consumed = atomic64_add_return(skb->len, consumed) (one shared u64 per state slot), then
+    /// `until` breaks when consumed &gt; bytes and `over` breaks when it is not.
+    /// </summary>
+    private void EmitQuota(QuotaStatement q, string next)
+    {
+        if (q.StateSlot >= Loader.QuotaMap.Capacity)
+            throw new CodegenException($"quota state slot {q.StateSlot}: the BPF backend holds at most {Loader.QuotaMap.Capacity} quotas");
+        _usesQuotas = true;
+        _asm.Emit(Asm.StW(R10, CounterKey, (int)q.StateSlot), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
+            Asm.LoadMapFd(R1, CompiledProgram.QuotasMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next));
+        EmitLength(R1);
+        _asm.Emit(Asm.Mov64Reg(R2, R1), Asm.AtomicFetchAdd64(R0, 0, R1), Asm.Add64Reg(R1, R2),
+            Asm.LoadImm64(R3, (long)q.Bytes), q.Over ? Asm.JleReg(R1, R3, next) : Asm.JgtReg(R1, R3, next));
     }
 
     /// <summary>Packet length as nf_tables sees skb->len at this hook (ingress: from the network header).</summary>

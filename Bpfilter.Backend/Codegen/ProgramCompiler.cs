@@ -33,6 +33,8 @@ public sealed partial class ProgramCompiler
     /// <summary>The log statements emitted so far, by config id (1, 2, ...).</summary>
     private readonly Dictionary<uint, Log.LogConfig> _logs = new();
     private int? _currentNfProto;
+    /// <summary>Some quota statement was emitted: the program references the shared quota map.</summary>
+    private bool _usesQuotas;
 
     private ProgramCompiler(Ruleset ruleset, IFlavor flavor)
     {
@@ -170,7 +172,7 @@ public sealed partial class ProgramCompiler
             foreach (var r in work.Pop())
             {
                 foreach (var m in r.Matchers) Key(m.Key);
-                if (r.Statements.Any(s => s is CounterStatement)) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
+                if (r.Statements.Any(s => s is CounterStatement or QuotaStatement)) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
                 var targets = new List<string>();
                 switch (r.Verdict)
                 {
@@ -205,6 +207,7 @@ public sealed partial class ProgramCompiler
         };
         foreach (var (name, layout) in _sets)
             maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList()));
+        if (_usesQuotas) maps.Add(Loader.QuotaMap.Spec);
         if (_logs.Count > 0)
             maps.Add(new MapSpec(CompiledProgram.LogEventsMap, BpfMapType.RingBuf, 0, 0, Log.LogEmitter.DefaultRingBufferSize, []));
         return maps;

@@ -44,7 +44,7 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         for (int i = 0; i < current.Maps.Count; i++)
         {
             var (a, b) = (current.Maps[i], next.Maps[i]);
-            if (a.Name is CompiledProgram.CountersMap or CompiledProgram.LogEventsMap) continue;
+            if (a.Name is CompiledProgram.CountersMap or CompiledProgram.LogEventsMap || a.Shared) continue;
             var map = loaded.SetMap(a.Name["set:".Length..]);
             var old = loaded.Entries(a.Name);
             if (map == null || old == null || b.Entries.Count > map.MaxEntries) return null;

@@ -17,6 +17,12 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, EntryPoint = "bpf_map_create", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int BpfMapCreate(int mapType, string? name, uint keySize, uint valueSize, uint maxEntries, MapCreateOpts* opts);
 
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    internal static partial void* Mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);
+
+    [LibraryImport("libc", EntryPoint = "munmap")]
+    internal static partial int Munmap(void* addr, nuint length);
+
     [LibraryImport(Lib, EntryPoint = "bpf_map_update_elem")]
     internal static partial int BpfMapUpdateElem(int fd, void* key, void* value, ulong flags);
 

@@ -11,17 +11,24 @@ namespace Bpfilter.Backend.Loader;
 public sealed class LoadedProgram : IDisposable
 {
     private readonly Dictionary<string, BpfMap> _maps;
+    /// <summary>Shared maps the caller lent the program: not disposed with it.</summary>
+    private readonly HashSet<string> _borrowed;
+    /// <summary>The quota map this program created for itself (loaded without a shared one: tests).</summary>
+    private QuotaMap? _ownQuotas;
     /// <summary>What each set map holds now, kept beside the map so later diffs start from the truth.</summary>
     private readonly Dictionary<string, Dictionary<byte[], byte[]>> _entries = new(StringComparer.Ordinal);
 
-    private LoadedProgram(CompiledProgram compiled, BpfProgram program, Dictionary<string, BpfMap> maps)
+    private LoadedProgram(CompiledProgram compiled, BpfProgram program, Dictionary<string, BpfMap> maps, HashSet<string>? borrowed = null,
+        QuotaMap? ownQuotas = null)
     {
         Compiled = compiled;
         Program = program;
         _maps = maps;
+        _borrowed = borrowed ?? [];
+        _ownQuotas = ownQuotas;
         foreach (var spec in compiled.Maps)
         {
-            if (spec.Name == CompiledProgram.CountersMap) continue;
+            if (spec.Name == CompiledProgram.CountersMap || spec.Shared) continue;
             var d = new Dictionary<byte[], byte[]>(spec.Entries.Count, ByteArrayComparer.Instance);
             foreach (var (k, v) in spec.Entries) d[k] = v;
             _entries[spec.Name] = d;
@@ -31,27 +38,44 @@ public sealed class LoadedProgram : IDisposable
     public CompiledProgram Compiled { get; }
     public BpfProgram Program { get; }
 
-    public static LoadedProgram Load(CompiledProgram compiled)
+    /// <param name="quotas">The quota states the program shares with others; without one (tests) it gets its own (<see cref="Quotas"/>).</param>
+    public static LoadedProgram Load(CompiledProgram compiled, QuotaMap? quotas = null)
     {
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
+        var borrowed = new HashSet<string>(StringComparer.Ordinal);
+        QuotaMap? own = null;
         try
         {
             foreach (var spec in compiled.Maps)
             {
-                var map = BpfMap.Create(spec.Type, spec.Name, spec.KeySize, spec.ValueSize, spec.MaxEntries);
+                if (spec.Name == CompiledProgram.QuotasMap)
+                {
+                    if (quotas == null) own = QuotaMap.Create();
+                    maps[spec.Name] = (quotas ?? own!).Map;
+                    borrowed.Add(spec.Name);
+                    continue;
+                }
+                var map = BpfMap.Create(spec.Type, spec.Name, spec.KeySize, spec.ValueSize, spec.MaxEntries, spec.Flags);
                 maps[spec.Name] = map;
                 foreach (var (key, value) in spec.Entries) map.Update(key, value);
             }
             var raw = Linker.Link(compiled.Instructions, name => maps[name].Fd.Value);
             var program = BpfProgram.Load(compiled.ProgramType, compiled.Name, raw, compiled.AttachType);
-            return new LoadedProgram(compiled, program, maps);
+            return new LoadedProgram(compiled, program, maps, borrowed, own);
         }
         catch
         {
-            foreach (var m in maps.Values) m.Dispose();
+            foreach (var (name, m) in maps) if (!borrowed.Contains(name)) m.Dispose();
+            own?.Dispose();
             throw;
         }
     }
+
+    /// <summary>The quota states this program uses: its own when it was loaded without shared ones, else null.</summary>
+    public QuotaMap? Quotas => _ownQuotas;
+
+    /// <summary>The quota map this program references (shared or its own), for an adopting enforcer.</summary>
+    public BpfMap? QuotasMap => _maps.GetValueOrDefault(CompiledProgram.QuotasMap);
 
     /// <summary>
     /// Reopens a program <see cref="Pin"/> left in bpffs (by this or an earlier process), given what it was
@@ -177,6 +201,7 @@ public sealed class LoadedProgram : IDisposable
     public void Dispose()
     {
         Program.Dispose();
-        foreach (var m in _maps.Values) m.Dispose();
+        foreach (var (name, m) in _maps) if (!_borrowed.Contains(name)) m.Dispose();
+        _ownQuotas?.Dispose();
     }
 }

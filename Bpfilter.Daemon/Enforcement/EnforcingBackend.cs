@@ -147,6 +147,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 _enforcer.Abort();
                 _kernel?.Abort();
                 _slots.Retain(_current?.Counters.Keys ?? []);
+            _slots.Quotas.Retain(_current?.Quotas.Keys ?? []);
                 SwitchConntrackOffIfUnused();
                 // nft 1.0.6 prints strerror, not the extack text: the daemon log is where an operator reads why.
                 if (e is BackendRefusal r)
@@ -347,6 +348,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 return;
             }
             _slots.Retain(staged.Lift.Counters.Keys);
+            _slots.Quotas.Retain(staged.Lift.Quotas.Keys);
             _enforcer.RetainCounters(_slots.Slots.Values);
             _current = staged.Lift;
             _plan = staged.Plan;
@@ -364,6 +366,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             Release();
             if (staged?.KernelCommitted == true) RollBackKernel();
             _slots.Retain(_current?.Counters.Keys ?? []);
+            _slots.Quotas.Retain(_current?.Quotas.Keys ?? []);
             SwitchConntrackOffIfUnused();
         }
     }
@@ -392,6 +395,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         lock (_gate)
         {
             if (_plan == null) return null;
+            if (BpfQuota(counter) is { } quota) return new CounterValue(0, _enforcer.Quota(quota));
             if (counter.ObjectName != null)
                 return _plan.KernelTables.Any(t => t.Family == counter.Family && t.Name == counter.Table)
                     ? _kernelCounters?.Object(counter.Family, counter.Table, counter.ObjectName)
@@ -414,6 +418,11 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     {
         lock (_gate)
         {
+            if (BpfQuota(counter) is { } quota)
+            {
+                _enforcer.ResetQuota(quota);
+                return;
+            }
             if (counter.ObjectName != null)
             {
                 _kernelCounters?.ResetObject(counter.Family, counter.Table, counter.ObjectName);
@@ -439,6 +448,22 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 return null;
             }
         }
+    }
+
+    /// <summary>
+    /// The state slot of a quota (a rule's quota expression or a named quota) that a chain running in BPF
+    /// uses. A named quota is in BPF only when no chain placed in the kernel uses it (see PlacementPlan).
+    /// </summary>
+    ulong? BpfQuota(CounterRef c)
+    {
+        if (_current == null || _plan == null) return null;
+        if (c.ObjectName != null)
+            return _current.Quotas.TryGetValue(QuotaKey.Named(c.Family, c.Table, c.ObjectName), out var named)
+                && _current.Listing.Any(r => r.Family == c.Family && r.Table == c.Table && _plan.BpfChains.Contains(new ChainId(r.Family, r.Table, r.Chain))
+                    && r.Source.Any(e => e is Nft.Bytecode.Expressions.ObjRefExpr { ImmName: var n, ImmType: 2 } && n == c.ObjectName))
+                ? named : null;
+        if (c.Chain == null || !_plan.BpfChains.Contains(new ChainId(c.Family, c.Table, c.Chain))) return null;
+        return _current.Quotas.TryGetValue(new QuotaKey(c.Family, c.Table, c.Chain, c.RuleHandle, c.ExpressionIndex, null), out var slot) ? slot : null;
     }
 
     /// <summary>The counter slot of a rule's counter expression in BPF.</summary>

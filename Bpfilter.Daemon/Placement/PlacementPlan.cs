@@ -110,8 +110,24 @@ public sealed class PlacementPlan
             }
             if (k.Table == e.Table && e.Reads.FirstOrDefault(k.Writes.Contains) is { } set)
                 return $"it reads set {set}, which kernel-placed {k.Id} updates from the packet path";
+            if (k.Table == e.Table && e.Quotas.FirstOrDefault(k.Quotas.Contains) is { } quota)
+                return $"it shares {quota} with kernel-placed {k.Id}, and one quota's state cannot be split between BPF and the kernel";
         }
         return null;
+    }
+
+    static HashSet<string> QuotaStates(SourceTable reach)
+    {
+        var states = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var c in reach.Chains)
+            foreach (var r in c.Rules)
+                for (int i = 0; i < (r.Expressions?.Count ?? 0); i++)
+                    switch (r.Expressions![i])
+                    {
+                        case QuotaExpr: states.Add($"the quota of chain {c.Name} handle {r.Handle} (expression {i})"); break;
+                        case ObjRefExpr { IsMap: false, ImmType: (uint)Nft.Bytecode.NftObjectType.Quota, ImmName: { } n }: states.Add($"quota {n}"); break;
+                    }
+        return states;
     }
 
     static PlacementPlan Assemble(IReadOnlyList<SourceTable> tables, List<Entry> entries, Dictionary<ChainId, ChainLift> results)
@@ -185,6 +201,8 @@ public sealed class PlacementPlan
         public SourceTable Reach { get; } = reach;
         public HashSet<string> Writes { get; } = writes;
         public HashSet<string> Reads { get; } = reads;
+        /// <summary>The quota states its chains use: named quotas, and anonymous quotas of the chains it reaches.</summary>
+        public HashSet<string> Quotas { get; } = QuotaStates(reach);
         public PlacementSide Side { get; set; }
         public string Reason { get; set; } = "";
         public LiftRefusal? Refusal { get; set; }

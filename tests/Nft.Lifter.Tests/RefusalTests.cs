@@ -15,12 +15,11 @@ public class RefusalTests
     [InlineData("ct_after_match", 4, "expression 'ct helper'" + NotSupported + " (only ct state, direction, status, mark and zone)")]
     [InlineData("limit", 0, "expression 'limit'" + NotSupported)]
     [InlineData("reject", 0, "expression 'reject'" + NotSupported)]
-    [InlineData("quota", 0, "expression 'quota'" + NotSupported)]
     [InlineData("fib", 0, "expression 'fib'" + NotSupported)]
     [InlineData("exthdr", 0, "expression 'exthdr' (tcp option 2 @ offset 2, 2 byte(s))" + NotSupported + ": bpfilter-nft does not parse transport options")]
     [InlineData("notrack", 0, "expression 'notrack'" + NotSupported)]
     [InlineData("hash", 3, "expression 'hash'" + NotSupported)]
-    [InlineData("objref", 4, "expression 'objref' (named stateful objects)" + NotSupported)]
+    [InlineData("objref", 4, "expression 'objref' (counter object 'c1')" + NotSupported)]
     [InlineData("dynset", 3, "expression 'dynset' (adding to a set from the packet path)" + NotSupported)]
     [InlineData("meta_set", 1, "expression 'meta' setting meta mark" + NotSupported)]
     [InlineData("nftrace", 1, "expression 'meta' setting meta nftrace" + NotSupported)]
@@ -45,6 +44,20 @@ public class RefusalTests
         Assert.Equal($"table inet r chain in rule {rule.Handle}: {reason}", e.ExtAck);
         // the index points at a real expression of the rule: nft underlines that statement
         Assert.InRange(index, 0, rule.Expressions!.Count - 1);
+    }
+
+    [Fact]
+    public void QuotaLiftsAsAStatementWithAStateSlotOfItsOwn()
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var rule = CorpusLoader.RuleByComment(t, "quota");
+        var slots = new CounterSlots();
+        var lifted = NftLifter.LiftRule(t, "in", rule, slots).Rule;
+        var quota = Assert.IsType<Bpfilter.Backend.Ir.QuotaStatement>(Assert.Single(lifted.Statements));
+        Assert.Equal(new Bpfilter.Backend.Ir.QuotaStatement(10485760, Over: true, StateSlot: 0), quota);
+        Assert.True(slots.Quotas.TryGet(new QuotaKey(t.Family, "r", "in", rule.Handle!.Value, 0, null), out var slot));
+        Assert.Equal(0UL, slot);
+        Assert.Equal(Bpfilter.Backend.Ir.Verdict.Drop, lifted.Verdict);
     }
 
     [Fact]

@@ -10,7 +10,6 @@ public class StatementTests
     public static TheoryData<Statement> Unsupported() =>
     [
         new LimitStatement(10, TimeSpan.FromSeconds(1), 5),
-        new QuotaStatement(1000, Over: true, StateSlot: 3),
         new LogStatement("drop: ", Group: 3),
         new MetaSetStatement(MetaSetKey.Mark, new StatementValue.Immediate(Value.FromUInt(1, 32))),
         new CtSetStatement(CtKey.Mark, new StatementValue.FromKey(Fields.Mark)),
