@@ -1,9 +1,18 @@
 namespace Nft.Lifter;
 
-/// <summary>Names the counter of one rule: the data plane counts it in one slot.</summary>
+/// <summary>
+/// Names the counter of one rule, or a named counter object (<see cref="Object"/> set, chain empty) that
+/// every rule naming it shares: the data plane counts it in one slot.
+/// </summary>
 public readonly record struct CounterKey(byte Family, string Table, string Chain, ulong RuleHandle)
 {
-    public override string ToString() => $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle}";
+    public string? Object { get; init; }
+
+    public static CounterKey Named(byte family, string table, string name) => new(family, table, "", 0) { Object = name };
+
+    public override string ToString() => Object is { } o
+        ? $"{FamilyNames.Of(Family)} {Table} counter {o}"
+        : $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle}";
 }
 
 /// <summary>

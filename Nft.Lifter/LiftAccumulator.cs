@@ -74,10 +74,19 @@ internal sealed class Accumulator
         var chains = _chains.Values.OrderBy(c => c.At).Select(c => c.Chain).ToValueList();
         var sets = _sets.Values.OrderBy(s => s.At).Select(s => s.Set).ToValueList();
         var listing = _listing.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
+        // the counter slots the lifted rules use: each rule's own counter, and the named counters they name
         var counters = new Dictionary<CounterKey, ulong>();
         foreach (var r in listing)
-            if (r.Lifted.CounterId is { } id)
-                counters[new CounterKey(r.Family, r.Table, r.Chain, r.Handle)] = id;
+            foreach (var e in r.Source)
+            {
+                CounterKey? key = e switch
+                {
+                    CounterExpr => new CounterKey(r.Family, r.Table, r.Chain, r.Handle),
+                    ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Counter, ImmName: { } n } => CounterKey.Named(r.Family, r.Table, n),
+                    _ => null,
+                };
+                if (key is { } k && slots.TryGet(k, out var id)) counters[k] = id;
+            }
         // the quota states the lifted rules use: anonymous ones by expression, named ones by object
         var quotas = new Dictionary<QuotaKey, ulong>();
         foreach (var r in listing)

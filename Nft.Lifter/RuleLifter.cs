@@ -307,7 +307,7 @@ internal sealed partial class RuleLifter
         AddStateful(i, QuotaStatements.Lift(q, _table.Counters.Quotas.GetOrAdd(key), e => _rule.Refuse(i, e)));
     }
 
-    /// <summary>A named object (`quota name "q"`): every rule naming it shares its state.</summary>
+    /// <summary>A named object (`counter name "c"`, `quota name "q"`): every rule naming it shares its state.</summary>
     void ObjRef(ObjRefExpr o, int i)
     {
         var name = o.ImmName!;
@@ -315,6 +315,10 @@ internal sealed partial class RuleLifter
             ?? throw _rule.Refuse(i, $"expression 'objref' names object '{name}', which table {_table.Name} does not hold");
         switch (obj.ObjectType, obj.Data)
         {
+            case (NftObjectType.Counter, CounterExpr):
+                // a named counter counts like a rule's own counter, in a slot every rule naming it shares
+                AddStateful(i, new CounterStatement(_table.Counters.GetOrAdd(CounterKey.Named(_table.Family, _table.Name, name))));
+                break;
             case (NftObjectType.Quota, QuotaExpr q):
                 var slot = _table.Counters.Quotas.GetOrAdd(QuotaKey.Named(_table.Family, _table.Name, name));
                 AddStateful(i, QuotaStatements.Lift(q, slot, e => _rule.Refuse(i, e)));

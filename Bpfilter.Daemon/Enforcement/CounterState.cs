@@ -9,12 +9,12 @@ namespace Bpfilter.Daemon.Enforcement;
 /// The counter bookkeeping that lives only in the daemon and must survive a restart, keyed by what nft names
 /// (family, table, chain, rule handle), not by the lifter's slot ids (a restarted daemon hands those out
 /// anew): per BPF rule counter, the totals carried from replaced programs and the reset baseline; per
-/// kernel-placed rule or object counter, the reset baseline. Version 1: a version byte, then three counted
+/// kernel-placed rule or object counter, the reset baseline. Version 2 (1 lacks the object name of a BPF entry): a version byte, then three counted
 /// lists; every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 1;
+    const byte Version = 2;
 
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero);
 
@@ -34,6 +34,7 @@ internal static class CounterState
             w.Write(b.Key.Table);
             w.Write(b.Key.Chain);
             w.Write(b.Key.RuleHandle);
+            w.Write(b.Key.Object ?? "");
             w.Write(b.Carried.Item1);
             w.Write(b.Carried.Item2);
             w.Write(b.Zero.Item1);
@@ -68,7 +69,8 @@ internal static class CounterState
         using var r = new BinaryReader(new MemoryStream(bytes.ToArray()), Encoding.UTF8);
         try
         {
-            if (r.ReadByte() is var v && v != Version) throw new InvalidDataException($"counter state version {v}, this daemon reads {Version}");
+            // version 1 had no named counters in BPF: its entries are all rule counters
+            if (r.ReadByte() is var v && v is not (1 or Version)) throw new InvalidDataException($"counter state version {v}, this daemon reads 1 and {Version}");
             int Count(int minEntry)
             {
                 int n = r.ReadInt32();
@@ -77,9 +79,12 @@ internal static class CounterState
                 return n;
             }
             var bpf = new List<Bpf>();
-            for (int i = 0, n = Count(43); i < n; i++)
-                bpf.Add(new Bpf(new CounterKey(r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64()),
-                    (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64())));
+            for (int i = 0, n = Count(v == 1 ? 43 : 44); i < n; i++)
+            {
+                var key = new CounterKey(r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64());
+                if (v != 1 && r.ReadString() is { Length: > 0 } name) key = key with { Object = name };
+                bpf.Add(new Bpf(key, (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64())));
+            }
             var rules = new List<((byte, string, ulong, int), CounterValue)>();
             for (int i = 0, n = Count(30); i < n; i++)
                 rules.Add(((r.ReadByte(), r.ReadString(), r.ReadUInt64(), r.ReadInt32()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));

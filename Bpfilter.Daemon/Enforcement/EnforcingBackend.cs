@@ -396,6 +396,11 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         {
             if (_plan == null) return null;
             if (BpfQuota(counter) is { } quota) return new CounterValue(0, _enforcer.Quota(quota));
+            if (BpfNamedCounter(counter) is { } named)
+            {
+                var (p, b) = _enforcer.Counter(named);
+                return new CounterValue(p, b);
+            }
             if (counter.ObjectName != null)
                 return _plan.KernelTables.Any(t => t.Family == counter.Family && t.Name == counter.Table)
                     ? _kernelCounters?.Object(counter.Family, counter.Table, counter.ObjectName)
@@ -421,6 +426,11 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             if (BpfQuota(counter) is { } quota)
             {
                 _enforcer.ResetQuota(quota);
+                return;
+            }
+            if (BpfNamedCounter(counter) is { } named)
+            {
+                _enforcer.ResetCounter(named);
                 return;
             }
             if (counter.ObjectName != null)
@@ -459,12 +469,23 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         if (_current == null || _plan == null) return null;
         if (c.ObjectName != null)
             return _current.Quotas.TryGetValue(QuotaKey.Named(c.Family, c.Table, c.ObjectName), out var named)
-                && _current.Listing.Any(r => r.Family == c.Family && r.Table == c.Table && _plan.BpfChains.Contains(new ChainId(r.Family, r.Table, r.Chain))
-                    && r.Source.Any(e => e is Nft.Bytecode.Expressions.ObjRefExpr { ImmName: var n, ImmType: 2 } && n == c.ObjectName))
-                ? named : null;
+                && NamedInBpf(c, Nft.Bytecode.NftObjectType.Quota) ? named : null;
         if (c.Chain == null || !_plan.BpfChains.Contains(new ChainId(c.Family, c.Table, c.Chain))) return null;
         return _current.Quotas.TryGetValue(new QuotaKey(c.Family, c.Table, c.Chain, c.RuleHandle, c.ExpressionIndex, null), out var slot) ? slot : null;
     }
+
+    /// <summary>
+    /// The counter slot of a named counter that chains running in BPF use. It is in BPF only when no chain
+    /// placed in the kernel uses it (see PlacementPlan): then the kernel's copy of the object counts nothing.
+    /// </summary>
+    ulong? BpfNamedCounter(CounterRef c) =>
+        c.ObjectName != null && _current != null && _current.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, c.ObjectName), out var id)
+        && NamedInBpf(c, Nft.Bytecode.NftObjectType.Counter) ? id : null;
+
+    /// <summary>A rule of a chain running in BPF names the object <paramref name="c"/> of this type.</summary>
+    bool NamedInBpf(CounterRef c, Nft.Bytecode.NftObjectType type) =>
+        _current!.Listing.Any(r => r.Family == c.Family && r.Table == c.Table && _plan!.BpfChains.Contains(new ChainId(r.Family, r.Table, r.Chain))
+            && r.Source.Any(e => e is Nft.Bytecode.Expressions.ObjRefExpr { IsMap: false, ImmName: var n, ImmType: var t } && n == c.ObjectName && t == (uint)type));
 
     /// <summary>The counter slot of a rule's counter expression in BPF.</summary>
     ulong? Slot(CounterRef c)

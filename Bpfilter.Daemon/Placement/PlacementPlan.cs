@@ -110,13 +110,17 @@ public sealed class PlacementPlan
             }
             if (k.Table == e.Table && e.Reads.FirstOrDefault(k.Writes.Contains) is { } set)
                 return $"it reads set {set}, which kernel-placed {k.Id} updates from the packet path";
-            if (k.Table == e.Table && e.Quotas.FirstOrDefault(k.Quotas.Contains) is { } quota)
-                return $"it shares {quota} with kernel-placed {k.Id}, and one quota's state cannot be split between BPF and the kernel";
+            if (k.Table == e.Table && e.States.FirstOrDefault(k.States.Contains) is { } state)
+                return $"it shares {state} with kernel-placed {k.Id}, and one stateful object's state cannot be split between BPF and the kernel";
         }
         return null;
     }
 
-    static HashSet<string> QuotaStates(SourceTable reach)
+    /// <summary>
+    /// The state the chains of <paramref name="reach"/> keep beyond a rule's own counter: anonymous quotas
+    /// (a regular chain reached from two base chains holds one), and the named objects their rules name.
+    /// </summary>
+    static HashSet<string> StatefulStates(SourceTable reach)
     {
         var states = new HashSet<string>(StringComparer.Ordinal);
         foreach (var c in reach.Chains)
@@ -125,7 +129,9 @@ public sealed class PlacementPlan
                     switch (r.Expressions![i])
                     {
                         case QuotaExpr: states.Add($"the quota of chain {c.Name} handle {r.Handle} (expression {i})"); break;
-                        case ObjRefExpr { IsMap: false, ImmType: (uint)Nft.Bytecode.NftObjectType.Quota, ImmName: { } n }: states.Add($"quota {n}"); break;
+                        case ObjRefExpr { IsMap: false, ImmType: var type, ImmName: { } n }:
+                            states.Add($"{Nft.Bytecode.Objects.NftObject.KindOf(type ?? 0)} {n}");
+                            break;
                     }
         return states;
     }
@@ -201,8 +207,8 @@ public sealed class PlacementPlan
         public SourceTable Reach { get; } = reach;
         public HashSet<string> Writes { get; } = writes;
         public HashSet<string> Reads { get; } = reads;
-        /// <summary>The quota states its chains use: named quotas, and anonymous quotas of the chains it reaches.</summary>
-        public HashSet<string> Quotas { get; } = QuotaStates(reach);
+        /// <summary>The stateful objects its chains use: named objects, and anonymous quotas of the chains it reaches.</summary>
+        public HashSet<string> States { get; } = StatefulStates(reach);
         public PlacementSide Side { get; set; }
         public string Reason { get; set; } = "";
         public LiftRefusal? Refusal { get; set; }

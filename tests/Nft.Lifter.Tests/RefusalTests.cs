@@ -19,7 +19,6 @@ public class RefusalTests
     [InlineData("exthdr", 0, "expression 'exthdr' (tcp option 2 @ offset 2, 2 byte(s))" + NotSupported + ": bpfilter-nft does not parse transport options")]
     [InlineData("notrack", 0, "expression 'notrack'" + NotSupported)]
     [InlineData("hash", 3, "expression 'hash'" + NotSupported)]
-    [InlineData("objref", 4, "expression 'objref' (counter object 'c1')" + NotSupported)]
     [InlineData("dynset", 3, "expression 'dynset' (adding to a set from the packet path)" + NotSupported)]
     [InlineData("meta_set", 1, "expression 'meta' setting meta mark" + NotSupported)]
     [InlineData("nftrace", 1, "expression 'meta' setting meta nftrace" + NotSupported)]
@@ -58,6 +57,21 @@ public class RefusalTests
         Assert.True(slots.Quotas.TryGet(new QuotaKey(t.Family, "r", "in", rule.Handle!.Value, 0, null), out var slot));
         Assert.Equal(0UL, slot);
         Assert.Equal(Bpfilter.Backend.Ir.Verdict.Drop, lifted.Verdict);
+    }
+
+    [Fact]
+    public void NamedCounterLiftsAsACounterStatementInTheObjectsSharedSlot()
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var rule = CorpusLoader.RuleByComment(t, "objref");
+        var slots = new CounterSlots();
+        slots.GetOrAdd(new CounterKey(t.Family, "r", "in", 999)); // a rule counter holds slot 0
+        var lifted = NftLifter.LiftRule(t, "in", rule, slots).Rule;
+        Assert.Equal(new Bpfilter.Backend.Ir.CounterStatement(1), Assert.Single(lifted.Statements));
+        Assert.True(slots.TryGet(CounterKey.Named(t.Family, "r", "c1"), out var slot));
+        Assert.Equal(1UL, slot);
+        // a second rule naming it shares the slot
+        Assert.Equal(new Bpfilter.Backend.Ir.CounterStatement(1), Assert.Single(NftLifter.LiftRule(t, "in", rule, slots).Rule.Statements));
     }
 
     [Fact]
