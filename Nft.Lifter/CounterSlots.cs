@@ -16,15 +16,15 @@ public readonly record struct CounterKey(byte Family, string Table, string Chain
 }
 
 /// <summary>
-/// Names the state of one quota: an anonymous quota expression of a rule (chain, handle, expression
-/// index), or a named quota object (<see cref="Object"/>, chain null) that every rule referring to it shares.
+/// Names the state of one quota or limit: an anonymous expression of a rule (chain, handle, expression
+/// index), or a named object (<see cref="Object"/>, chain null) that every rule referring to it shares.
 /// </summary>
-public readonly record struct QuotaKey(byte Family, string Table, string? Chain, ulong RuleHandle, int ExpressionIndex, string? Object)
+public readonly record struct StatefulKey(byte Family, string Table, string? Chain, ulong RuleHandle, int ExpressionIndex, string? Object)
 {
-    public static QuotaKey Named(byte family, string table, string name) => new(family, table, null, 0, 0, name);
+    public static StatefulKey Named(byte family, string table, string name) => new(family, table, null, 0, 0, name);
 
     public override string ToString() => Object is { } o
-        ? $"{FamilyNames.Of(Family)} {Table} quota {o}"
+        ? $"{FamilyNames.Of(Family)} {Table} object {o}"
         : $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle} expression {ExpressionIndex}";
 }
 
@@ -71,9 +71,11 @@ public class SlotTable<TKey> where TKey : notnull
 
 /// <summary>
 /// The counter slot ids of rules (one counter per rule), and beside them the state slot ids of
-/// quotas (<see cref="Quotas"/>, a separate id space: the data plane keeps quotas in a map of their own).
+/// quotas (<see cref="Quotas"/>) and limits (<see cref="Limits"/>), separate id spaces: the data plane keeps
+/// each in a map of its own.
 /// </summary>
 public sealed class CounterSlots : SlotTable<CounterKey>
 {
-    public SlotTable<QuotaKey> Quotas { get; } = new();
+    public SlotTable<StatefulKey> Quotas { get; } = new();
+    public SlotTable<StatefulKey> Limits { get; } = new();
 }

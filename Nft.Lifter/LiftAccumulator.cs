@@ -87,18 +87,21 @@ internal sealed class Accumulator
                 };
                 if (key is { } k && slots.TryGet(k, out var id)) counters[k] = id;
             }
-        // the quota states the lifted rules use: anonymous ones by expression, named ones by object
-        var quotas = new Dictionary<QuotaKey, ulong>();
+        // the quota and limit states the lifted rules use: anonymous ones by expression, named ones by object
+        var quotas = new Dictionary<StatefulKey, ulong>();
+        var limits = new Dictionary<StatefulKey, ulong>();
         foreach (var r in listing)
             for (int i = 0; i < r.Source.Count; i++)
             {
-                QuotaKey? key = r.Source[i] switch
+                var (key, table) = r.Source[i] switch
                 {
-                    QuotaExpr => new QuotaKey(r.Family, r.Table, r.Chain, r.Handle, i, null),
-                    ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Quota, ImmName: { } n } => QuotaKey.Named(r.Family, r.Table, n),
-                    _ => null,
+                    QuotaExpr => (new StatefulKey(r.Family, r.Table, r.Chain, r.Handle, i, null), (slots.Quotas, quotas)),
+                    LimitExpr => (new StatefulKey(r.Family, r.Table, r.Chain, r.Handle, i, null), (slots.Limits, limits)),
+                    ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Quota, ImmName: { } n } => (StatefulKey.Named(r.Family, r.Table, n), (slots.Quotas, quotas)),
+                    ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Limit, ImmName: { } n } => (StatefulKey.Named(r.Family, r.Table, n), (slots.Limits, limits)),
+                    _ => ((StatefulKey?)null, ((SlotTable<StatefulKey>, Dictionary<StatefulKey, ulong>)?)null),
                 };
-                if (key is { } k && slots.Quotas.TryGet(k, out var slot)) quotas[k] = slot;
+                if (key is { } k && table is var (from, to) && from.TryGet(k, out var slot)) to[k] = slot;
             }
         var refusals = _refusals.OrderBy(r => r.At).Select(r => r.Refusal).ToList();
         return new LiftResult(new Ruleset(baseChains, chains, sets), counters, _setNames, listing)
@@ -108,6 +111,7 @@ internal sealed class Accumulator
             Origins = _origins,
             SetEncoders = _encoders,
             Quotas = quotas,
+            Limits = limits,
         };
     }
 }

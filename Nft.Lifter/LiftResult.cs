@@ -33,7 +33,10 @@ public sealed record LiftResult(
         new Dictionary<(byte, string, string), SetEncoder>();
 
     /// <summary>The state slot of every quota the lifted rules use (anonymous and named).</summary>
-    public IReadOnlyDictionary<QuotaKey, ulong> Quotas { get; init; } = new Dictionary<QuotaKey, ulong>();
+    public IReadOnlyDictionary<StatefulKey, ulong> Quotas { get; init; } = new Dictionary<StatefulKey, ulong>();
+
+    /// <summary>The state slot of every limit the lifted rules use (anonymous and named).</summary>
+    public IReadOnlyDictionary<StatefulKey, ulong> Limits { get; init; } = new Dictionary<StatefulKey, ulong>();
 
     /// <summary>Each rule's expressions, nft --debug=netlink style, followed by the matchers lifted from them; then the IR.</summary>
     public string Explain()

@@ -117,6 +117,7 @@ internal sealed partial class RuleLifter
             case DynsetExpr:
                 throw _rule.Refuse(i, "expression 'dynset' (adding to a set from the packet path) is not supported by bpfilter-nft");
             case QuotaExpr q: Quota(q, i); break;
+            case LimitExpr l: Limit(l, i); break;
             case ObjRefExpr { IsMap: false } o: ObjRef(o, i); break;
             case ObjRefExpr { IsMap: true } om:
                 throw _rule.Refuse(i, $"expression 'objref' (a named object chosen per packet through object map '{om.SetName}', " +
@@ -303,11 +304,18 @@ internal sealed partial class RuleLifter
     /// <summary>An anonymous quota: its state is the rule's own, named by the expression's index.</summary>
     void Quota(QuotaExpr q, int i)
     {
-        var key = new QuotaKey(_table.Family, _table.Name, _rule.Chain, _rule.Handle, i, null);
+        var key = new StatefulKey(_table.Family, _table.Name, _rule.Chain, _rule.Handle, i, null);
         AddStateful(i, QuotaStatements.Lift(q, _table.Counters.Quotas.GetOrAdd(key), e => _rule.Refuse(i, e)));
     }
 
-    /// <summary>A named object (`counter name "c"`, `quota name "q"`): every rule naming it shares its state.</summary>
+    /// <summary>An anonymous limit: its bucket is the rule's own, named by the expression's index.</summary>
+    void Limit(LimitExpr l, int i)
+    {
+        var key = new StatefulKey(_table.Family, _table.Name, _rule.Chain, _rule.Handle, i, null);
+        AddStateful(i, LimitStatements.Lift(l, _table.Counters.Limits.GetOrAdd(key), e => _rule.Refuse(i, e)));
+    }
+
+    /// <summary>A named object (`counter name "c"`, `quota name "q"`, `limit name "l"`): every rule naming it shares its state.</summary>
     void ObjRef(ObjRefExpr o, int i)
     {
         var name = o.ImmName!;
@@ -320,8 +328,12 @@ internal sealed partial class RuleLifter
                 AddStateful(i, new CounterStatement(_table.Counters.GetOrAdd(CounterKey.Named(_table.Family, _table.Name, name))));
                 break;
             case (NftObjectType.Quota, QuotaExpr q):
-                var slot = _table.Counters.Quotas.GetOrAdd(QuotaKey.Named(_table.Family, _table.Name, name));
+                var slot = _table.Counters.Quotas.GetOrAdd(StatefulKey.Named(_table.Family, _table.Name, name));
                 AddStateful(i, QuotaStatements.Lift(q, slot, e => _rule.Refuse(i, e)));
+                break;
+            case (NftObjectType.Limit, LimitExpr l):
+                var bucket = _table.Counters.Limits.GetOrAdd(StatefulKey.Named(_table.Family, _table.Name, name));
+                AddStateful(i, LimitStatements.Lift(l, bucket, e => _rule.Refuse(i, e)));
                 break;
             default:
                 throw _rule.Refuse(i, $"expression 'objref' ({Nft.Bytecode.Objects.NftObject.KindOf(obj.Type ?? 0)} object '{name}') is not supported by bpfilter-nft");

@@ -11,7 +11,7 @@ public sealed record MapSpec(string Name, BpfMapType Type, int KeySize, int Valu
     /// <summary>BPF_F_* map flags.</summary>
     public uint Flags { get; init; }
 
-    /// <summary>State every program shares (quotas): the loader is given the map, it does not create one per program.</summary>
+    /// <summary>State every program shares (quotas, limits): the loader is given the map, it does not create one per program.</summary>
     public bool Shared { get; init; }
 }
 
@@ -34,6 +34,9 @@ public sealed record CompiledProgram(
 
     /// <summary>Name of the array of quota states (bytes consumed per state slot), shared by all programs.</summary>
     public const string QuotasMap = "quotas";
+
+    /// <summary>Name of the array of limit token buckets ({lock, last, tokens} per state slot), shared by all programs.</summary>
+    public const string LimitsMap = "limits";
 
     /// <summary>Name of the ring buffer `log` statements write their events to.</summary>
     public const string LogEventsMap = "log_events";

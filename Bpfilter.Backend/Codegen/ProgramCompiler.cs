@@ -35,6 +35,8 @@ public sealed partial class ProgramCompiler
     private int? _currentNfProto;
     /// <summary>Some quota statement was emitted: the program references the shared quota map.</summary>
     private bool _usesQuotas;
+    /// <summary>Some limit statement was emitted: the program references the shared limit map.</summary>
+    private bool _usesLimits;
 
     private ProgramCompiler(Ruleset ruleset, IFlavor flavor)
     {
@@ -172,7 +174,7 @@ public sealed partial class ProgramCompiler
             foreach (var r in work.Pop())
             {
                 foreach (var m in r.Matchers) Key(m.Key);
-                if (r.Statements.Any(s => s is CounterStatement or QuotaStatement)) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
+                if (r.Statements.Any(s => s is CounterStatement or QuotaStatement or LimitStatement { Type: LimitType.Bytes })) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
                 var targets = new List<string>();
                 switch (r.Verdict)
                 {
@@ -208,6 +210,7 @@ public sealed partial class ProgramCompiler
         foreach (var (name, layout) in _sets)
             maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList()));
         if (_usesQuotas) maps.Add(Loader.QuotaMap.Spec);
+        if (_usesLimits) maps.Add(Loader.LimitMap.Spec);
         if (_logs.Count > 0)
             maps.Add(new MapSpec(CompiledProgram.LogEventsMap, BpfMapType.RingBuf, 0, 0, Log.LogEmitter.DefaultRingBufferSize, []));
         return maps;

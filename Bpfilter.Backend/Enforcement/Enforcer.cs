@@ -27,11 +27,16 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
     QuotaMap? _quotas;
     /// <summary>Per quota slot of the committed ruleset, what its `used` starts from (the emulation's own count: see <see cref="Quota"/>).</summary>
     Dictionary<ulong, ulong> _quotaBase = new();
+    /// <summary>The limit buckets all programs share, created when a first program needs them.</summary>
+    LimitMap? _limits;
+    /// <summary>Per limit slot of the committed ruleset, the limit its bucket was filled for (a changed limit object gets a new bucket).</summary>
+    Dictionary<ulong, LimitStatement> _limitBuckets = new();
     Staged? _staged;
 
     sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff);
 
-    sealed record Staged(List<Step> Steps, List<Attachment> Detach, List<MapDiff> Elements, Dictionary<ulong, ulong>? QuotaBase = null);
+    sealed record Staged(List<Step> Steps, List<Attachment> Detach, List<MapDiff> Elements, Dictionary<ulong, ulong>? QuotaBase = null,
+        Dictionary<ulong, LimitStatement>? LimitBuckets = null);
 
     /// <summary>Attach points currently enforced (their <see cref="AttachUnit.Key"/>).</summary>
     public IReadOnlyCollection<string> AttachPoints => _live.Keys;
@@ -44,6 +49,7 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
     {
         ReleaseStaged();
         var quotaBase = StageQuotas(ruleset);
+        var limitBuckets = StageLimits(ruleset);
         var steps = new List<Step>();
         var units = AttachUnit.Group(ruleset);
         foreach (var unit in units)
@@ -58,7 +64,7 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         }
         var keep = units.Select(u => u.Key).ToHashSet();
         var detach = _live.Values.Where(a => !keep.Contains(a.Key)).ToList();
-        _staged = new Staged(steps, detach, [], quotaBase);
+        _staged = new Staged(steps, detach, [], quotaBase, limitBuckets);
         return new PrepareOutcome(new PrepareStats(steps.Count, steps.Count(s => s.Loaded != null),
             steps.Count(s => s.Loaded == null), steps.Sum(s => s.Diff?.Count ?? 0), steps.Count(s => s.Compiled == null), detach.Count), null);
     }
@@ -110,6 +116,24 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
     }
 
     /// <summary>
+    /// The limit slots of <paramref name="ruleset"/> with the limit each bucket serves. A slot that served the same
+    /// limit in the committed ruleset keeps its bucket (tokens and last as they are); a new one, or one handed
+    /// to another limit, starts full as nft_limit_init leaves it. Only the programs this Prepare loads see it.
+    /// </summary>
+    Dictionary<ulong, LimitStatement> StageLimits(Ruleset ruleset)
+    {
+        var slots = new Dictionary<ulong, LimitStatement>();
+        var rules = ruleset.BaseChains.SelectMany(c => c.Rules).Concat(ruleset.Chains.SelectMany(c => c.Rules));
+        foreach (var l in rules.SelectMany(r => r.Statements).OfType<LimitStatement>())
+        {
+            if (!slots.TryAdd(l.StateSlot, l)) continue;
+            if (_limitBuckets.TryGetValue(l.StateSlot, out var was) && was == l) continue;
+            if (l.StateSlot < LimitMap.Capacity) (_limits ??= LimitMap.Create()).Fill(l.StateSlot, l.Max);
+        }
+        return slots;
+    }
+
+    /// <summary>
     /// Bytes a quota slot consumed beyond what it started from, or since its last reset: the emulation
     /// adds its own count (the `used` the rule or object was created with, zeroed by a reset) to this.
     /// </summary>
@@ -149,7 +173,8 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         LoadedProgram loaded;
         try
         {
-            loaded = LoadedProgram.Load(compiled, compiled.Maps.Any(m => m.Name == CompiledProgram.QuotasMap) ? _quotas ??= QuotaMap.Create() : null);
+            loaded = LoadedProgram.Load(compiled, compiled.Maps.Any(m => m.Name == CompiledProgram.QuotasMap) ? _quotas ??= QuotaMap.Create() : null,
+                compiled.Maps.Any(m => m.Name == CompiledProgram.LimitsMap) ? _limits ??= LimitMap.Create() : null);
         }
         catch (BpfVerifierException e)
         {
@@ -190,6 +215,7 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         if (_staged is not { } staged) return errors;
         _staged = null;
         if (staged.QuotaBase is { } quotaBase) _quotaBase = quotaBase;
+        if (staged.LimitBuckets is { } limitBuckets) _limitBuckets = limitBuckets;
         foreach (var d in staged.Elements)
         {
             try
@@ -439,6 +465,8 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         _live.Clear();
         _quotas?.Dispose();
         _quotas = null;
+        _limits?.Dispose();
+        _limits = null;
     }
 }
 

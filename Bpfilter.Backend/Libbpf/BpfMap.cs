@@ -30,10 +30,14 @@ public sealed unsafe class BpfMap : IDisposable
     public static int PossibleCpus { get; } = Math.Max(1, Native.NumPossibleCpus());
 
     /// <param name="name">Kernel map name; truncated to 15 characters.</param>
-    public static BpfMap Create(BpfMapType type, string name, int keySize, int valueSize, int maxEntries, uint flags = 0)
+    /// <param name="btf">The BTF object and key/value type ids describing the map (a value holding a bpf_spin_lock needs them).</param>
+    public static BpfMap Create(BpfMapType type, string name, int keySize, int valueSize, int maxEntries, uint flags = 0,
+        (int Fd, uint Key, uint Value)? btf = null)
     {
         if (type == BpfMapType.LpmTrie) flags |= NoPrealloc;
         var opts = new Native.MapCreateOpts { Sz = (nuint)sizeof(Native.MapCreateOpts), MapFlags = flags };
+        if (btf is var (btfFd, key, value))
+            (opts.BtfFd, opts.BtfKeyTypeId, opts.BtfValueTypeId) = ((uint)btfFd, key, value);
         var kname = KernelName(name);
         var fd = BpfException.Check($"creating {type} map '{name}'",
             Native.BpfMapCreate((int)type, kname, (uint)keySize, (uint)valueSize, (uint)maxEntries, &opts));

@@ -15,17 +15,20 @@ public sealed class LoadedProgram : IDisposable
     private readonly HashSet<string> _borrowed;
     /// <summary>The quota map this program created for itself (loaded without a shared one: tests).</summary>
     private QuotaMap? _ownQuotas;
+    /// <summary>The limit map this program created for itself (loaded without a shared one: tests).</summary>
+    private LimitMap? _ownLimits;
     /// <summary>What each set map holds now, kept beside the map so later diffs start from the truth.</summary>
     private readonly Dictionary<string, Dictionary<byte[], byte[]>> _entries = new(StringComparer.Ordinal);
 
     private LoadedProgram(CompiledProgram compiled, BpfProgram program, Dictionary<string, BpfMap> maps, HashSet<string>? borrowed = null,
-        QuotaMap? ownQuotas = null)
+        QuotaMap? ownQuotas = null, LimitMap? ownLimits = null)
     {
         Compiled = compiled;
         Program = program;
         _maps = maps;
         _borrowed = borrowed ?? [];
         _ownQuotas = ownQuotas;
+        _ownLimits = ownLimits;
         foreach (var spec in compiled.Maps)
         {
             if (spec.Name == CompiledProgram.CountersMap || spec.Shared) continue;
@@ -39,11 +42,13 @@ public sealed class LoadedProgram : IDisposable
     public BpfProgram Program { get; }
 
     /// <param name="quotas">The quota states the program shares with others; without one (tests) it gets its own (<see cref="Quotas"/>).</param>
-    public static LoadedProgram Load(CompiledProgram compiled, QuotaMap? quotas = null)
+    /// <param name="limits">The limit buckets it shares with others; without one (tests) it gets its own (<see cref="Limits"/>).</param>
+    public static LoadedProgram Load(CompiledProgram compiled, QuotaMap? quotas = null, LimitMap? limits = null)
     {
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
         var borrowed = new HashSet<string>(StringComparer.Ordinal);
         QuotaMap? own = null;
+        LimitMap? ownLimits = null;
         try
         {
             foreach (var spec in compiled.Maps)
@@ -55,24 +60,35 @@ public sealed class LoadedProgram : IDisposable
                     borrowed.Add(spec.Name);
                     continue;
                 }
+                if (spec.Name == CompiledProgram.LimitsMap)
+                {
+                    if (limits == null) ownLimits = LimitMap.Create();
+                    maps[spec.Name] = (limits ?? ownLimits!).Map;
+                    borrowed.Add(spec.Name);
+                    continue;
+                }
                 var map = BpfMap.Create(spec.Type, spec.Name, spec.KeySize, spec.ValueSize, spec.MaxEntries, spec.Flags);
                 maps[spec.Name] = map;
                 foreach (var (key, value) in spec.Entries) map.Update(key, value);
             }
             var raw = Linker.Link(compiled.Instructions, name => maps[name].Fd.Value);
             var program = BpfProgram.Load(compiled.ProgramType, compiled.Name, raw, compiled.AttachType);
-            return new LoadedProgram(compiled, program, maps, borrowed, own);
+            return new LoadedProgram(compiled, program, maps, borrowed, own, ownLimits);
         }
         catch
         {
             foreach (var (name, m) in maps) if (!borrowed.Contains(name)) m.Dispose();
             own?.Dispose();
+            ownLimits?.Dispose();
             throw;
         }
     }
 
     /// <summary>The quota states this program uses: its own when it was loaded without shared ones, else null.</summary>
     public QuotaMap? Quotas => _ownQuotas;
+
+    /// <summary>The limit buckets this program uses: its own when it was loaded without shared ones, else null.</summary>
+    public LimitMap? Limits => _ownLimits;
 
     /// <summary>The quota map this program references (shared or its own), for an adopting enforcer.</summary>
     public BpfMap? QuotasMap => _maps.GetValueOrDefault(CompiledProgram.QuotasMap);
@@ -203,5 +219,6 @@ public sealed class LoadedProgram : IDisposable
         Program.Dispose();
         foreach (var (name, m) in _maps) if (!_borrowed.Contains(name)) m.Dispose();
         _ownQuotas?.Dispose();
+        _ownLimits?.Dispose();
     }
 }

@@ -147,7 +147,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 _enforcer.Abort();
                 _kernel?.Abort();
                 _slots.Retain(_current?.Counters.Keys ?? []);
-            _slots.Quotas.Retain(_current?.Quotas.Keys ?? []);
+                _slots.Quotas.Retain(_current?.Quotas.Keys ?? []);
+                _slots.Limits.Retain(_current?.Limits.Keys ?? []);
                 SwitchConntrackOffIfUnused();
                 // nft 1.0.6 prints strerror, not the extack text: the daemon log is where an operator reads why.
                 if (e is BackendRefusal r)
@@ -349,6 +350,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             }
             _slots.Retain(staged.Lift.Counters.Keys);
             _slots.Quotas.Retain(staged.Lift.Quotas.Keys);
+            _slots.Limits.Retain(staged.Lift.Limits.Keys);
             _enforcer.RetainCounters(_slots.Slots.Values);
             _current = staged.Lift;
             _plan = staged.Plan;
@@ -367,6 +369,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             if (staged?.KernelCommitted == true) RollBackKernel();
             _slots.Retain(_current?.Counters.Keys ?? []);
             _slots.Quotas.Retain(_current?.Quotas.Keys ?? []);
+            _slots.Limits.Retain(_current?.Limits.Keys ?? []);
             SwitchConntrackOffIfUnused();
         }
     }
@@ -468,10 +471,10 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     {
         if (_current == null || _plan == null) return null;
         if (c.ObjectName != null)
-            return _current.Quotas.TryGetValue(QuotaKey.Named(c.Family, c.Table, c.ObjectName), out var named)
+            return _current.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, c.ObjectName), out var named)
                 && NamedInBpf(c, Nft.Bytecode.NftObjectType.Quota) ? named : null;
         if (c.Chain == null || !_plan.BpfChains.Contains(new ChainId(c.Family, c.Table, c.Chain))) return null;
-        return _current.Quotas.TryGetValue(new QuotaKey(c.Family, c.Table, c.Chain, c.RuleHandle, c.ExpressionIndex, null), out var slot) ? slot : null;
+        return _current.Quotas.TryGetValue(new StatefulKey(c.Family, c.Table, c.Chain, c.RuleHandle, c.ExpressionIndex, null), out var slot) ? slot : null;
     }
 
     /// <summary>

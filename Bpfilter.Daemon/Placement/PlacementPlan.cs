@@ -129,6 +129,7 @@ public sealed class PlacementPlan
                     switch (r.Expressions![i])
                     {
                         case QuotaExpr: states.Add($"the quota of chain {c.Name} handle {r.Handle} (expression {i})"); break;
+                        case LimitExpr: states.Add($"the limit of chain {c.Name} handle {r.Handle} (expression {i})"); break;
                         case ObjRefExpr { IsMap: false, ImmType: var type, ImmName: { } n }:
                             states.Add($"{Nft.Bytecode.Objects.NftObject.KindOf(type ?? 0)} {n}");
                             break;
@@ -207,7 +208,7 @@ public sealed class PlacementPlan
         public SourceTable Reach { get; } = reach;
         public HashSet<string> Writes { get; } = writes;
         public HashSet<string> Reads { get; } = reads;
-        /// <summary>The stateful objects its chains use: named objects, and anonymous quotas of the chains it reaches.</summary>
+        /// <summary>The stateful objects its chains use: named objects, and anonymous quotas and limits of the chains it reaches.</summary>
         public HashSet<string> States { get; } = StatefulStates(reach);
         public PlacementSide Side { get; set; }
         public string Reason { get; set; } = "";
