@@ -78,4 +78,25 @@ public sealed class NamedObjectPlacementTests
         // both chains counted into the kernel's one object, read from there
         Assert.Matches(@"counter c1 \{\s+packets 2 bytes 120\s+\}", rig.ListRuleset());
     }
+
+    [Fact]
+    public void AQuotaPlacedInTheKernelStartsAtItsUsedBytes()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft("""
+            table inet t {
+                chain k {
+                    type filter hook input priority 0; policy accept;
+                    ct helper "ftp" drop
+                    tcp dport 82 quota until 1000 bytes used 100 bytes counter accept
+                }
+            }
+            """);
+        Assert.Matches(@"table inet t chain k: kernel nf_tables", rig.Explain());
+        Assert.Contains("quota 1000 bytes used 100 bytes", rig.KernelRuleset());
+        Assert.Contains("quota 1000 bytes used 100 bytes", rig.ListRuleset());
+        Assert.True(rig.Delivered(82));
+        var after = rig.ListRuleset();
+        Assert.True(after.Contains($"quota 1000 bytes used {100 + Syn} bytes"), after + "\nkernel:\n" + rig.KernelRuleset());
+    }
 }
