@@ -4,7 +4,8 @@ namespace Nft.Kernel;
 
 /// <summary>
 /// A rule's counter expression as the kernel counts it, addressed by the caller's (emulated) rule
-/// handle and the expression's index in the rule.
+/// handle and the expression's index in the rule; for a quota expression, Bytes is what it consumed
+/// since it was placed (as the kernel dumps it, capped at the quota) and Packets is 0.
 /// </summary>
 public sealed record RuleCounter(byte Family, string Table, string Chain, ulong RuleHandle, int ExpressionIndex, ulong Packets, ulong Bytes);
 

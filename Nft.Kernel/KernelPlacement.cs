@@ -279,14 +279,25 @@ public sealed class KernelPlacement
     {
         if (!_placed.TryGetValue(key, out var placed)) return new KernelCounters([], []);
         var byKernel = placed.KernelRuleHandles.ToDictionary(kv => kv.Value, kv => kv.Key);
+        var sources = placed.Source.Chains.SelectMany(c => c.Rules).Where(r => r.Handle != null).ToDictionary(r => r.Handle!.Value);
         var rules = new List<RuleCounter>();
         foreach (var r in KernelRuleset.ReadRules(_socket, key.Family, key.Name))
         {
             if (r.Handle is not { } kh || !byKernel.TryGetValue(kh, out var emu)) continue; // not ours (cannot happen unless someone else writes here)
             var exprs = r.Expressions ?? [];
             for (int i = 0; i < exprs.Count; i++)
-                if (exprs[i] is CounterExpr ce)
-                    rules.Add(new RuleCounter(key.Family, key.Name, r.Chain!, emu, i, ce.Packets ?? 0, ce.Bytes ?? 0));
+                switch (exprs[i])
+                {
+                    case CounterExpr ce:
+                        rules.Add(new RuleCounter(key.Family, key.Name, r.Chain!, emu, i, ce.Packets ?? 0, ce.Bytes ?? 0));
+                        break;
+                    case QuotaExpr qe:
+                        // an anonymous quota: the bytes consumed since it was placed (the caller holds the `used` it was created with)
+                        var start = sources.GetValueOrDefault(emu)?.Expressions is { } src && i < src.Count && src[i] is QuotaExpr sq ? sq.Consumed ?? 0 : 0;
+                        var consumed = qe.Consumed ?? 0;
+                        rules.Add(new RuleCounter(key.Family, key.Name, r.Chain!, emu, i, 0, consumed >= start ? consumed - start : 0));
+                        break;
+                }
         }
         var objects = _socket.Dump<NftObject>(NftMsgType.GetObj, key.Family, new NftObject { Table = key.Name })
             .Where(o => o.Table == key.Name)

@@ -1,26 +1,48 @@
 namespace Nft.Lifter;
 
-/// <summary>Names the counter of one rule: the data plane counts it in one slot.</summary>
+/// <summary>
+/// Names the counter of one rule, or a named counter object (<see cref="Object"/> set, chain empty) that
+/// every rule naming it shares: the data plane counts it in one slot.
+/// </summary>
 public readonly record struct CounterKey(byte Family, string Table, string Chain, ulong RuleHandle)
 {
-    public override string ToString() => $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle}";
+    public string? Object { get; init; }
+
+    public static CounterKey Named(byte family, string table, string name) => new(family, table, "", 0) { Object = name };
+
+    public override string ToString() => Object is { } o
+        ? $"{FamilyNames.Of(Family)} {Table} counter {o}"
+        : $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle}";
 }
 
 /// <summary>
-/// Hands out stable counter slot ids: a rule keeps its slot for as long as the same instance
-/// lifts it, across transactions, so the daemon can read its totals back by (table, chain, handle)
-/// after recompiles. Slots of rules that disappeared are reused by later rules after
-/// <see cref="Retain"/>. Not thread-safe: the daemon lifts under its one lock.
+/// Names the state of one quota or limit: an anonymous expression of a rule (chain, handle, expression
+/// index), or a named object (<see cref="Object"/>, chain null) that every rule referring to it shares.
 /// </summary>
-public sealed class CounterSlots
+public readonly record struct StatefulKey(byte Family, string Table, string? Chain, ulong RuleHandle, int ExpressionIndex, string? Object)
 {
-    readonly Dictionary<CounterKey, ulong> _slots = new();
+    public static StatefulKey Named(byte family, string table, string name) => new(family, table, null, 0, 0, name);
+
+    public override string ToString() => Object is { } o
+        ? $"{FamilyNames.Of(Family)} {Table} object {o}"
+        : $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle} expression {ExpressionIndex}";
+}
+
+/// <summary>
+/// Hands out stable slot ids: a key keeps its slot for as long as the same instance lifts it,
+/// across transactions, so the daemon can read its state back by name after recompiles. Slots of
+/// keys that disappeared are reused by later keys after <see cref="Retain"/>. Not thread-safe: the
+/// daemon lifts under its one lock.
+/// </summary>
+public class SlotTable<TKey> where TKey : notnull
+{
+    readonly Dictionary<TKey, ulong> _slots = new();
     readonly SortedSet<ulong> _free = new();
     ulong _next;
 
-    public IReadOnlyDictionary<CounterKey, ulong> Slots => _slots;
+    public IReadOnlyDictionary<TKey, ulong> Slots => _slots;
 
-    public ulong GetOrAdd(CounterKey key)
+    public ulong GetOrAdd(TKey key)
     {
         if (_slots.TryGetValue(key, out var id)) return id;
         if (_free.Count > 0)
@@ -33,14 +55,14 @@ public sealed class CounterSlots
         return id;
     }
 
-    public bool TryGet(CounterKey key, out ulong slot) => _slots.TryGetValue(key, out slot);
+    public bool TryGet(TKey key, out ulong slot) => _slots.TryGetValue(key, out slot);
 
     /// <summary>
     /// Takes the assignment an earlier process made (keys with their slot ids, distinct), so that the same
     /// ruleset compiles to the same programs and a restarted daemon can adopt the pinned ones with their
     /// counters; the ids in between are free. Only for an allocator that has handed out nothing yet.
     /// </summary>
-    public void Restore(IEnumerable<(CounterKey Key, ulong Slot)> assignment)
+    public void Restore(IEnumerable<(TKey Key, ulong Slot)> assignment)
     {
         if (_slots.Count > 0 || _next > 0) throw new InvalidOperationException("counter slots are already in use");
         foreach (var (key, slot) in assignment)
@@ -55,7 +77,7 @@ public sealed class CounterSlots
     }
 
     /// <summary>Frees the slots of every key not in <paramref name="live"/> (after a successful lift of the whole ruleset).</summary>
-    public void Retain(IEnumerable<CounterKey> live)
+    public void Retain(IEnumerable<TKey> live)
     {
         var keep = live.ToHashSet();
         foreach (var k in _slots.Keys.Where(k => !keep.Contains(k)).ToList())
@@ -64,4 +86,15 @@ public sealed class CounterSlots
             _slots.Remove(k);
         }
     }
+}
+
+/// <summary>
+/// The counter slot ids of rules (one counter per rule), and beside them the state slot ids of
+/// quotas (<see cref="Quotas"/>) and limits (<see cref="Limits"/>), separate id spaces: the data plane keeps
+/// each in a map of its own.
+/// </summary>
+public sealed class CounterSlots : SlotTable<CounterKey>
+{
+    public SlotTable<StatefulKey> Quotas { get; } = new();
+    public SlotTable<StatefulKey> Limits { get; } = new();
 }

@@ -1,4 +1,6 @@
 using Bpfilter.Backend.Ir;
+using Nft.Bytecode;
+using Nft.Bytecode.Expressions;
 
 namespace Nft.Lifter;
 
@@ -66,16 +68,41 @@ internal sealed class Accumulator
         return null;
     }
 
-    public LiftResult Build()
+    public LiftResult Build(CounterSlots slots)
     {
         var baseChains = _base.Values.OrderBy(b => b.At).Select(b => b.Chain).ToValueList();
         var chains = _chains.Values.OrderBy(c => c.At).Select(c => c.Chain).ToValueList();
         var sets = _sets.Values.OrderBy(s => s.At).Select(s => s.Set).ToValueList();
         var listing = _listing.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
+        // the counter slots the lifted rules use: each rule's own counter, and the named counters they name
         var counters = new Dictionary<CounterKey, ulong>();
         foreach (var r in listing)
-            if (r.Lifted.CounterId is { } id)
-                counters[new CounterKey(r.Family, r.Table, r.Chain, r.Handle)] = id;
+            foreach (var e in r.Source)
+            {
+                CounterKey? key = e switch
+                {
+                    CounterExpr => new CounterKey(r.Family, r.Table, r.Chain, r.Handle),
+                    ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Counter, ImmName: { } n } => CounterKey.Named(r.Family, r.Table, n),
+                    _ => null,
+                };
+                if (key is { } k && slots.TryGet(k, out var id)) counters[k] = id;
+            }
+        // the quota and limit states the lifted rules use: anonymous ones by expression, named ones by object
+        var quotas = new Dictionary<StatefulKey, ulong>();
+        var limits = new Dictionary<StatefulKey, ulong>();
+        foreach (var r in listing)
+            for (int i = 0; i < r.Source.Count; i++)
+            {
+                var (key, table) = r.Source[i] switch
+                {
+                    QuotaExpr => (new StatefulKey(r.Family, r.Table, r.Chain, r.Handle, i, null), (slots.Quotas, quotas)),
+                    LimitExpr => (new StatefulKey(r.Family, r.Table, r.Chain, r.Handle, i, null), (slots.Limits, limits)),
+                    ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Quota, ImmName: { } n } => (StatefulKey.Named(r.Family, r.Table, n), (slots.Quotas, quotas)),
+                    ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Limit, ImmName: { } n } => (StatefulKey.Named(r.Family, r.Table, n), (slots.Limits, limits)),
+                    _ => ((StatefulKey?)null, ((SlotTable<StatefulKey>, Dictionary<StatefulKey, ulong>)?)null),
+                };
+                if (key is { } k && table is var (from, to) && from.TryGet(k, out var slot)) to[k] = slot;
+            }
         var refusals = _refusals.OrderBy(r => r.At).Select(r => r.Refusal).ToList();
         return new LiftResult(new Ruleset(baseChains, chains, sets), counters, _setNames, listing)
         {
@@ -83,6 +110,8 @@ internal sealed class Accumulator
             Refusals = refusals,
             Origins = _origins,
             SetEncoders = _encoders,
+            Quotas = quotas,
+            Limits = limits,
         };
     }
 }

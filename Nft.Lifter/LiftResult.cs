@@ -32,6 +32,12 @@ public sealed record LiftResult(
     public IReadOnlyDictionary<(byte Family, string Table, string Set), SetEncoder> SetEncoders { get; init; } =
         new Dictionary<(byte, string, string), SetEncoder>();
 
+    /// <summary>The state slot of every quota the lifted rules use (anonymous and named).</summary>
+    public IReadOnlyDictionary<StatefulKey, ulong> Quotas { get; init; } = new Dictionary<StatefulKey, ulong>();
+
+    /// <summary>The state slot of every limit the lifted rules use (anonymous and named).</summary>
+    public IReadOnlyDictionary<StatefulKey, ulong> Limits { get; init; } = new Dictionary<StatefulKey, ulong>();
+
     /// <summary>Each rule's expressions, nft --debug=netlink style, followed by the matchers lifted from them; then the IR.</summary>
     public string Explain()
     {

@@ -19,7 +19,7 @@ public static class NftLifter
         var acc = new Accumulator();
         int tIdx = 0;
         foreach (var t in tables) LiftTable(t, tIdx++, counters, acc);
-        return acc.Build();
+        return acc.Build(counters);
     }
 
     /// <summary>All or nothing: the whole namespace, or the first refusal (in ruleset order) as a <see cref="LiftException"/>.</summary>

@@ -29,6 +29,9 @@ internal sealed partial class RuleLifter
     /// <summary>Log statements with their expression index (statements keep nf_tables' order).</summary>
     readonly List<(int Index, LogStatement Statement)> _logs = [];
     int _matchesBeforeLog;
+    /// <summary>Quota statements (anonymous or named) with their expression index.</summary>
+    readonly List<(int Index, Statement Statement)> _stateful = [];
+    int _matchesBeforeStateful;
 
     RuleLifter(TableContext table, string chain, bool linkLayer, NftRule rule)
     {
@@ -89,6 +92,7 @@ internal sealed partial class RuleLifter
         var statements = new List<(int Index, Statement Statement)>();
         if (counter is { } id) statements.Add((_counterIndex, new CounterStatement(id)));
         statements.AddRange(_logs.Select(l => (l.Index, (Statement)l.Statement)));
+        statements.AddRange(_stateful);
         return new Rule(matchers.ToValueList(), statements.OrderBy(s => s.Index).Select(s => s.Statement).ToValueList(), _verdict ?? IrVerdict.Continue)
         {
             Origin = $"{FamilyNames.Of(_table.Family)} {_table.Name} {_rule.Chain} handle {_rule.Handle}",
@@ -112,11 +116,12 @@ internal sealed partial class RuleLifter
             case LogExpr l: Log(l, i); break;
             case DynsetExpr:
                 throw _rule.Refuse(i, "expression 'dynset' (adding to a set from the packet path) is not supported by bpfilter-nft");
+            case QuotaExpr q: Quota(q, i); break;
+            case LimitExpr l: Limit(l, i); break;
+            case ObjRefExpr { IsMap: false } o: ObjRef(o, i); break;
             case ObjRefExpr { IsMap: true } om:
                 throw _rule.Refuse(i, $"expression 'objref' (a named object chosen per packet through object map '{om.SetName}', " +
                     "as in `counter name ... map { ... }`) is not supported by bpfilter-nft: named stateful objects are not enforced");
-            case ObjRefExpr:
-                throw _rule.Refuse(i, "expression 'objref' (named stateful objects) is not supported by bpfilter-nft");
             case ExthdrExpr x:
                 throw _rule.Refuse(i, ExthdrRefusal.Reason(x));
             default:
@@ -296,6 +301,51 @@ internal sealed partial class RuleLifter
         _logs.Add((i, LogStatements.Lift(l, e => _rule.Refuse(i, e))));
     }
 
+    /// <summary>An anonymous quota: its state is the rule's own, named by the expression's index.</summary>
+    void Quota(QuotaExpr q, int i)
+    {
+        var key = new StatefulKey(_table.Family, _table.Name, _rule.Chain, _rule.Handle, i, null);
+        AddStateful(i, QuotaStatements.Lift(q, _table.Counters.Quotas.GetOrAdd(key), e => _rule.Refuse(i, e)));
+    }
+
+    /// <summary>An anonymous limit: its bucket is the rule's own, named by the expression's index.</summary>
+    void Limit(LimitExpr l, int i)
+    {
+        var key = new StatefulKey(_table.Family, _table.Name, _rule.Chain, _rule.Handle, i, null);
+        AddStateful(i, LimitStatements.Lift(l, _table.Counters.Limits.GetOrAdd(key), e => _rule.Refuse(i, e)));
+    }
+
+    /// <summary>A named object (`counter name "c"`, `quota name "q"`, `limit name "l"`): every rule naming it shares its state.</summary>
+    void ObjRef(ObjRefExpr o, int i)
+    {
+        var name = o.ImmName!;
+        var obj = _table.Source.Objects?.FirstOrDefault(x => x.Name == name && x.Type == o.ImmType)
+            ?? throw _rule.Refuse(i, $"expression 'objref' names object '{name}', which table {_table.Name} does not hold");
+        switch (obj.ObjectType, obj.Data)
+        {
+            case (NftObjectType.Counter, CounterExpr):
+                // a named counter counts like a rule's own counter, in a slot every rule naming it shares
+                AddStateful(i, new CounterStatement(_table.Counters.GetOrAdd(CounterKey.Named(_table.Family, _table.Name, name))));
+                break;
+            case (NftObjectType.Quota, QuotaExpr q):
+                var slot = _table.Counters.Quotas.GetOrAdd(StatefulKey.Named(_table.Family, _table.Name, name));
+                AddStateful(i, QuotaStatements.Lift(q, slot, e => _rule.Refuse(i, e)));
+                break;
+            case (NftObjectType.Limit, LimitExpr l):
+                var bucket = _table.Counters.Limits.GetOrAdd(StatefulKey.Named(_table.Family, _table.Name, name));
+                AddStateful(i, LimitStatements.Lift(l, bucket, e => _rule.Refuse(i, e)));
+                break;
+            default:
+                throw _rule.Refuse(i, $"expression 'objref' ({Nft.Bytecode.Objects.NftObject.KindOf(obj.Type ?? 0)} object '{name}') is not supported by bpfilter-nft");
+        }
+    }
+
+    void AddStateful(int i, Statement s)
+    {
+        if (_stateful.Count == 0) _matchesBeforeStateful = _matches.Count;
+        _stateful.Add((i, s));
+    }
+
     (MatchKey, List<Operand>) Concat(List<(RegValue Value, int Used)> parts, Use use, int i)
     {
         var ops = new List<Operand>();
@@ -403,6 +453,9 @@ internal sealed partial class RuleLifter
     {
         if (_logs.Count > 0 && kept.FirstOrDefault(m => _matches.IndexOf(m) >= _matchesBeforeLog) != null)
             throw _rule.Refuse(_logs[0].Index, "a log before a match is not supported: bpfilter-nft runs a rule's statements after all its matches");
+        if (_stateful.Count > 0 && kept.FirstOrDefault(m => _matches.IndexOf(m) >= _matchesBeforeStateful) != null)
+            throw _rule.Refuse(_stateful[0].Index, $"a {_stateful[0].Statement.GetType().Name.Replace("Statement", "").ToLowerInvariant()} before a match " +
+                "is not supported: bpfilter-nft runs a rule's statements after all its matches");
         if (_counterIndex < 0) return;
         var late = kept.FirstOrDefault(m => _matches.IndexOf(m) >= _matchesBeforeCounter);
         if (late != null)

@@ -52,6 +52,13 @@ public static class Asm
     public static Instruction AtomicAdd64(Register dst, short off, Register src) =>
         new((byte)(OpCode.Stx | DW | Atomic), dst, src, off, (byte)AluOp.Add);
 
+    /// <summary>BPF_FETCH: an atomic operation that also loads the old value into src.</summary>
+    public const int AtomicFetch = 0x01;
+
+    /// <summary>src = *(u64*)(dst+off); *(u64*)(dst+off) += src, atomically (atomic64_fetch_add).</summary>
+    public static Instruction AtomicFetchAdd64(Register dst, short off, Register src) =>
+        new((byte)(OpCode.Stx | DW | Atomic), dst, src, off, (byte)AluOp.Add | AtomicFetch);
+
     /// <summary>ld_imm64: dst = a 64-bit constant.</summary>
     public static Instruction LoadImm64(Register dst, long value) => new(LdImm64, dst, Constant: value);
 

@@ -16,6 +16,8 @@ public enum HelperFunc
     SkbLoadBytesRelative = 68,
     XdpGetBuffLen = 188,
     Loop = 181,
+    SpinLock = 93,
+    SpinUnlock = 94,
     DynptrRead = 201,
     RingbufOutput = 130,
     RingbufReserve = 131,

@@ -13,6 +13,12 @@ public sealed record MapSpec(string Name, BpfMapType Type, int KeySize, int Valu
     IReadOnlyList<(byte[] Key, byte[] Value)> Entries)
 {
     public bool DoubleBuffered { get; init; }
+
+    /// <summary>BPF_F_* map flags.</summary>
+    public uint Flags { get; init; }
+
+    /// <summary>State every program shares (quotas, limits): the loader is given the map, it does not create one per program.</summary>
+    public bool Shared { get; init; }
 }
 
 /// <summary>
@@ -34,6 +40,11 @@ public sealed record CompiledProgram(
 
     /// <summary>Name of the one-slot array holding which copy of the set maps packets read (0 or 1).</summary>
     public const string GenerationMap = "generation";
+    /// <summary>Name of the array of quota states (bytes consumed per state slot), shared by all programs.</summary>
+    public const string QuotasMap = "quotas";
+
+    /// <summary>Name of the array of limit token buckets ({lock, last, tokens} per state slot), shared by all programs.</summary>
+    public const string LimitsMap = "limits";
 
     /// <summary>Name of the ring buffer `log` statements write their events to.</summary>
     public const string LogEventsMap = "log_events";

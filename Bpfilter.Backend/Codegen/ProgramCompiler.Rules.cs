@@ -43,7 +43,7 @@ public sealed partial class ProgramCompiler
             var fail = expands ? _asm.NewLabel("far") : next;
             EmitDependencies(deps, fail);
             foreach (var m in dynamic) EmitMatcher(m, fail);
-            foreach (var statement in rule.Statements) EmitStatement(statement);
+            foreach (var statement in rule.Statements) EmitStatement(statement, fail);
             if (expands && _asm.IsReferenced(fail))
             {
                 var body = _asm.NewLabel("body");
@@ -60,11 +60,14 @@ public sealed partial class ProgramCompiler
         _asm.Label(next);
     }
 
-    private void EmitStatement(Statement s)
+    /// <param name="next">Where a statement that breaks (NFT_BREAK) sends the packet: the next rule.</param>
+    private void EmitStatement(Statement s, string next)
     {
         switch (s)
         {
             case CounterStatement c: EmitCounter(c.Id); break;
+            case QuotaStatement q: EmitQuota(q, next); break;
+            case LimitStatement l: EmitLimit(l, next); break;
             case LogStatement { Group: null } l when l.Level <= LogLevel.Debug:
                 var id = (uint)_logs.Count + 1;
                 _logs[id] = new Log.LogConfig(l.Prefix ?? "", (int)l.Level, (Log.NfLogFlags)l.Flags);
@@ -171,6 +174,68 @@ public sealed partial class ProgramCompiler
             Asm.LdxDW(R1, R0, 0), Asm.Add64Imm(R1, 1), Asm.StxDW(R0, 0, R1));
         EmitLength(R2);
         _asm.Emit(Asm.LdxDW(R1, R0, 8), Asm.Add64Reg(R1, R2), Asm.StxDW(R0, 8, R1));
+    }
+
+    /// <summary>
+    /// nft_quota: consumed = atomic64_add_return(skb->len, consumed) (one shared u64 per state slot), then
+    /// `until` breaks when consumed &gt; bytes and `over` breaks when it is not.
+    /// </summary>
+    private void EmitQuota(QuotaStatement q, string next)
+    {
+        if (q.StateSlot >= Loader.QuotaMap.Capacity)
+            throw new CodegenException($"quota state slot {q.StateSlot}: the BPF backend holds at most {Loader.QuotaMap.Capacity} quotas");
+        _usesQuotas = true;
+        _asm.Emit(Asm.StW(R10, CounterKey, (int)q.StateSlot), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
+            Asm.LoadMapFd(R1, CompiledProgram.QuotasMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next));
+        EmitLength(R1);
+        _asm.Emit(Asm.Mov64Reg(R2, R1), Asm.AtomicFetchAdd64(R0, 0, R1), Asm.Add64Reg(R1, R2),
+            Asm.LoadImm64(R3, (long)q.Bytes), q.Over ? Asm.JleReg(R1, R3, next) : Asm.JgtReg(R1, R3, next));
+    }
+
+    /// <summary>
+    /// nft_limit_eval on the slot's shared bucket: under the bucket's spin lock, tokens = min(tokens + now -
+    /// last, tokens_max), last = now, and the packet's cost (nsecs / rate per packet; nsecs * skb->len / rate
+    /// per byte) is taken when tokens - cost &gt;= 0 (signed, as the kernel's s64 delta). Within the budget
+    /// `over` breaks; beyond it the plain limit breaks. The verifier forbids calls while the lock is held, so
+    /// the cost and the clock are read before it: now is read just before the lock, and taken as `last` when
+    /// another CPU's update under the lock was later (the kernel reads the clock under the lock).
+    /// </summary>
+    private void EmitLimit(LimitStatement l, string next)
+    {
+        if (l.StateSlot >= Loader.LimitMap.Capacity)
+            throw new CodegenException($"limit state slot {l.StateSlot}: the BPF backend holds at most {Loader.LimitMap.Capacity} limits");
+        _usesLimits = true;
+        const short ptr = Scratch, now = Scratch + 8, cost = Scratch + 16;
+        if (l.Type == LimitType.Bytes)
+        {
+            EmitLength(R1);
+            _asm.Emit(Asm.LoadImm64(R2, (long)l.Nsecs), Asm.Alu64Reg(AluOp.Mul, R1, R2),
+                Asm.LoadImm64(R2, (long)l.Rate), Asm.Alu64Reg(AluOp.Div, R1, R2), Asm.StxDW(R10, cost, R1));
+        }
+        _asm.Emit(Asm.StW(R10, CounterKey, (int)l.StateSlot), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
+            Asm.LoadMapFd(R1, CompiledProgram.LimitsMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next),
+            Asm.StxDW(R10, ptr, R0), Asm.Call(HelperFunc.KtimeGetNs), Asm.StxDW(R10, now, R0),
+            Asm.LdxDW(R1, R10, ptr), Asm.Call(HelperFunc.SpinLock));
+        var later = _asm.NewLabel("limnow");
+        var capped = _asm.NewLabel("limcap");
+        var short_ = _asm.NewLabel("limshort");
+        _asm.Emit(Asm.LdxDW(R1, R10, ptr), Asm.LdxDW(R2, R10, now), Asm.LdxDW(R3, R1, Loader.LimitMap.Last),
+            Asm.JgeReg(R2, R3, later), Asm.Mov64Reg(R2, R3));
+        _asm.Label(later);
+        _asm.Emit(Asm.LdxDW(R4, R1, Loader.LimitMap.Tokens), Asm.Add64Reg(R4, R2), Asm.Sub64Reg(R4, R3),
+            Asm.LoadImm64(R5, (long)l.Max), Asm.JleReg(R4, R5, capped), Asm.Mov64Reg(R4, R5));
+        _asm.Label(capped);
+        _asm.Emit(Asm.StxDW(R1, Loader.LimitMap.Last, R2));
+        if (l.Type == LimitType.Bytes) _asm.Emit(Asm.LdxDW(R5, R10, cost));
+        else _asm.Emit(Asm.LoadImm64(R5, (long)l.PacketCost));
+        var done = _asm.NewLabel("limdone");
+        _asm.Emit(Asm.Mov64Reg(R0, R4), Asm.Sub64Reg(R0, R5), Asm.JumpImm(JumpOp.Jslt, R0, 0, short_),
+            Asm.StxDW(R1, Loader.LimitMap.Tokens, R0), Asm.Call(HelperFunc.SpinUnlock));
+        _asm.Emit(l.Over ? Asm.Ja(next) : Asm.Ja(done));
+        _asm.Label(short_);
+        _asm.Emit(Asm.StxDW(R1, Loader.LimitMap.Tokens, R4), Asm.Call(HelperFunc.SpinUnlock));
+        if (!l.Over) _asm.Emit(Asm.Ja(next));
+        _asm.Label(done);
     }
 
     /// <summary>Packet length as nf_tables sees skb->len at this hook (ingress: from the network header).</summary>

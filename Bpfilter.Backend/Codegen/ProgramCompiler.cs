@@ -33,6 +33,10 @@ public sealed partial class ProgramCompiler
     /// <summary>The log statements emitted so far, by config id (1, 2, ...).</summary>
     private readonly Dictionary<uint, Log.LogConfig> _logs = new();
     private int? _currentNfProto;
+    /// <summary>Some quota statement was emitted: the program references the shared quota map.</summary>
+    private bool _usesQuotas;
+    /// <summary>Some limit statement was emitted: the program references the shared limit map.</summary>
+    private bool _usesLimits;
 
     private ProgramCompiler(Ruleset ruleset, IFlavor flavor)
     {
@@ -194,7 +198,7 @@ public sealed partial class ProgramCompiler
                     Key(m.Key);
                     if (m.Operator is InSet) sets = true;
                 }
-                if (r.Statements.Any(s => s is CounterStatement)) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
+                if (r.Statements.Any(s => s is CounterStatement or QuotaStatement or LimitStatement { Type: LimitType.Bytes })) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
                 var targets = new List<string>();
                 switch (r.Verdict)
                 {
@@ -235,6 +239,8 @@ public sealed partial class ProgramCompiler
             });
         if (_sets.Count > 0)
             maps.Add(new MapSpec(CompiledProgram.GenerationMap, BpfMapType.Array, 4, 4, 1, []));
+        if (_usesQuotas) maps.Add(Loader.QuotaMap.Spec);
+        if (_usesLimits) maps.Add(Loader.LimitMap.Spec);
         if (_logs.Count > 0)
             maps.Add(new MapSpec(CompiledProgram.LogEventsMap, BpfMapType.RingBuf, 0, 0, Log.LogEmitter.DefaultRingBufferSize, []));
         return maps;

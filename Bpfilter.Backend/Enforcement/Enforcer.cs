@@ -23,11 +23,20 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
 
     readonly Dictionary<string, Attachment> _live = new(StringComparer.Ordinal);
     readonly CounterLedger _ledger = new();
+    /// <summary>The quota states all programs share, created when a first program needs them.</summary>
+    QuotaMap? _quotas;
+    /// <summary>Per quota slot of the committed ruleset, what its `used` starts from (the emulation's own count: see <see cref="Quota"/>).</summary>
+    Dictionary<ulong, ulong> _quotaBase = new();
+    /// <summary>The limit buckets all programs share, created when a first program needs them.</summary>
+    LimitMap? _limits;
+    /// <summary>Per limit slot of the committed ruleset, the limit its bucket was filled for (a changed limit object gets a new bucket).</summary>
+    Dictionary<ulong, LimitStatement> _limitBuckets = new();
     Staged? _staged;
 
     sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff);
 
-    sealed record Staged(List<Step> Steps, List<Attachment> Detach, List<MapDiff> Elements);
+    sealed record Staged(List<Step> Steps, List<Attachment> Detach, List<MapDiff> Elements, Dictionary<ulong, ulong>? QuotaBase = null,
+        Dictionary<ulong, LimitStatement>? LimitBuckets = null);
 
     /// <summary>Attach points currently enforced (their <see cref="AttachUnit.Key"/>).</summary>
     public IReadOnlyCollection<string> AttachPoints => _live.Keys;
@@ -39,6 +48,8 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
     public PrepareOutcome Prepare(Ruleset ruleset)
     {
         ReleaseStaged();
+        var quotaBase = StageQuotas(ruleset);
+        var limitBuckets = StageLimits(ruleset);
         var steps = new List<Step>();
         var units = AttachUnit.Group(ruleset);
         foreach (var unit in units)
@@ -53,7 +64,7 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         }
         var keep = units.Select(u => u.Key).ToHashSet();
         var detach = _live.Values.Where(a => !keep.Contains(a.Key)).ToList();
-        _staged = new Staged(steps, detach, []);
+        _staged = new Staged(steps, detach, [], quotaBase, limitBuckets);
         return new PrepareOutcome(new PrepareStats(steps.Count, steps.Count(s => s.Loaded != null),
             steps.Count(s => s.Loaded == null), steps.Sum(s => s.Diff?.Count ?? 0), steps.Count(s => s.Compiled == null), detach.Count), null);
     }
@@ -81,6 +92,66 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         return new PrepareStats(_live.Count, 0, touched, diffs.Sum(d => d.Count), _live.Count - touched, 0);
     }
 
+    /// <summary>
+    /// The quota slots of <paramref name="ruleset"/> with what each starts from. A slot no committed rule
+    /// holds is new (or handed out again by the front-end): it starts at its `used` value now, which no
+    /// running program can see, as only the programs this Prepare loads reference it.
+    /// </summary>
+    Dictionary<ulong, ulong> StageQuotas(Ruleset ruleset)
+    {
+        var slots = new Dictionary<ulong, ulong>();
+        var rules = ruleset.BaseChains.SelectMany(c => c.Rules).Concat(ruleset.Chains.SelectMany(c => c.Rules));
+        foreach (var q in rules.SelectMany(r => r.Statements).OfType<QuotaStatement>())
+        {
+            if (slots.ContainsKey(q.StateSlot)) continue;
+            if (_quotaBase.TryGetValue(q.StateSlot, out var b))
+            {
+                slots[q.StateSlot] = b;
+                continue;
+            }
+            slots[q.StateSlot] = q.Used;
+            if (q.StateSlot < QuotaMap.Capacity) (_quotas ??= QuotaMap.Create()).Set(q.StateSlot, q.Used);
+        }
+        return slots;
+    }
+
+    /// <summary>
+    /// The limit slots of <paramref name="ruleset"/> with the limit each bucket serves. A slot that served the same
+    /// limit in the committed ruleset keeps its bucket (tokens and last as they are); a new one, or one handed
+    /// to another limit, starts full as nft_limit_init leaves it. Only the programs this Prepare loads see it.
+    /// </summary>
+    Dictionary<ulong, LimitStatement> StageLimits(Ruleset ruleset)
+    {
+        var slots = new Dictionary<ulong, LimitStatement>();
+        var rules = ruleset.BaseChains.SelectMany(c => c.Rules).Concat(ruleset.Chains.SelectMany(c => c.Rules));
+        foreach (var l in rules.SelectMany(r => r.Statements).OfType<LimitStatement>())
+        {
+            if (!slots.TryAdd(l.StateSlot, l)) continue;
+            if (_limitBuckets.TryGetValue(l.StateSlot, out var was) && was == l) continue;
+            if (l.StateSlot < LimitMap.Capacity) (_limits ??= LimitMap.Create()).Fill(l.StateSlot, l.Max);
+        }
+        return slots;
+    }
+
+    /// <summary>
+    /// Bytes a quota slot consumed beyond what it started from, or since its last reset: the emulation
+    /// adds its own count (the `used` the rule or object was created with, zeroed by a reset) to this.
+    /// </summary>
+    public ulong Quota(ulong slot)
+    {
+        if (_quotas == null || !_quotaBase.TryGetValue(slot, out var b) || slot >= QuotaMap.Capacity) return 0;
+        var v = _quotas.Read(slot);
+        return v >= b ? v - b : 0;
+    }
+
+    /// <summary>nft_quota's reset: takes back the bytes consumed as read now (packets since still count).</summary>
+    public void ResetQuota(ulong slot)
+    {
+        if (_quotas == null || !_quotaBase.ContainsKey(slot) || slot >= QuotaMap.Capacity) return;
+        _quotas.Subtract(slot, _quotas.Read(slot));
+        _quotaBase[slot] = 0;
+    }
+
     (Step?, EnforcementFailure?) Stage(Ruleset ruleset, AttachUnit unit)
     {
         EnforcementFailure Fail(int errno, string why, Exception e) => new(unit, errno, why, e);
@@ -102,7 +173,8 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         LoadedProgram loaded;
         try
         {
-            loaded = LoadedProgram.Load(compiled);
+            loaded = LoadedProgram.Load(compiled, compiled.Maps.Any(m => m.Name == CompiledProgram.QuotasMap) ? _quotas ??= QuotaMap.Create() : null,
+                compiled.Maps.Any(m => m.Name == CompiledProgram.LimitsMap) ? _limits ??= LimitMap.Create() : null);
         }
         catch (BpfVerifierException e)
         {
@@ -146,6 +218,8 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         var kept = staged.Steps.Where(s => s.Loaded == null && s.Diff != null).Select(s => s.Diff!);
         var batch = SetBatch.Apply(staged.Elements.Concat(kept).SelectMany(d => d.Batch).ToList());
         errors.AddRange(batch.Errors);
+        if (staged.QuotaBase is { } quotaBase) _quotaBase = quotaBase;
+        if (staged.LimitBuckets is { } limitBuckets) _limitBuckets = limitBuckets;
         foreach (var d in staged.Elements)
             // the maps no longer hold what the recorded source says: compile next time to diff
             foreach (var a in _live.Values.Where(a => ReferenceEquals(a.Program, d.Program))) a.Source = null;
@@ -397,6 +471,10 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         ReleaseStaged();
         foreach (var a in _live.Values) a.Dispose();
         _live.Clear();
+        _quotas?.Dispose();
+        _quotas = null;
+        _limits?.Dispose();
+        _limits = null;
     }
 }
 

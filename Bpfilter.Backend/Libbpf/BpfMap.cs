@@ -31,10 +31,14 @@ public sealed unsafe class BpfMap : IDisposable
 
     /// <param name="name">Kernel map name; truncated to 15 characters.</param>
     /// <param name="inner">For a map of maps: a map shaped like the ones its slots will hold.</param>
-    public static BpfMap Create(BpfMapType type, string name, int keySize, int valueSize, int maxEntries, uint flags = 0, BpfMap? inner = null)
+    /// <param name="btf">The BTF object and key/value type ids describing the map (a value holding a bpf_spin_lock needs them).</param>
+    public static BpfMap Create(BpfMapType type, string name, int keySize, int valueSize, int maxEntries, uint flags = 0, BpfMap? inner = null,
+        (int Fd, uint Key, uint Value)? btf = null)
     {
         if (type == BpfMapType.LpmTrie) flags |= NoPrealloc;
         var opts = new Native.MapCreateOpts { Sz = (nuint)sizeof(Native.MapCreateOpts), MapFlags = flags, InnerMapFd = (uint)(inner?.Fd.Value ?? 0) };
+        if (btf is var (btfFd, key, value))
+            (opts.BtfFd, opts.BtfKeyTypeId, opts.BtfValueTypeId) = ((uint)btfFd, key, value);
         var kname = KernelName(name);
         var fd = BpfException.Check($"creating {type} map '{name}'",
             Native.BpfMapCreate((int)type, kname, (uint)keySize, (uint)valueSize, (uint)maxEntries, &opts));

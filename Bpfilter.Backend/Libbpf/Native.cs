@@ -17,6 +17,32 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, EntryPoint = "bpf_map_create", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int BpfMapCreate(int mapType, string? name, uint keySize, uint valueSize, uint maxEntries, MapCreateOpts* opts);
 
+    [LibraryImport(Lib, EntryPoint = "btf__new_empty")]
+    internal static partial nint BtfNewEmpty();
+
+    /// <summary>encoding: BTF_INT_SIGNED 1, BTF_INT_CHAR 2, BTF_INT_BOOL 4 (0: unsigned). Returns the type id or -errno.</summary>
+    [LibraryImport(Lib, EntryPoint = "btf__add_int", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BtfAddInt(nint btf, string name, int byteSize, int encoding);
+
+    [LibraryImport(Lib, EntryPoint = "btf__add_struct", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BtfAddStruct(nint btf, string name, uint byteSize);
+
+    /// <summary>Adds a member to the struct added last.</summary>
+    [LibraryImport(Lib, EntryPoint = "btf__add_field", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BtfAddField(nint btf, string name, int typeId, uint bitOffset, uint bitSize);
+
+    [LibraryImport(Lib, EntryPoint = "btf__load_into_kernel")]
+    internal static partial int BtfLoadIntoKernel(nint btf);
+
+    [LibraryImport(Lib, EntryPoint = "btf__fd")]
+    internal static partial int BtfFd(nint btf);
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    internal static partial void* Mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);
+
+    [LibraryImport("libc", EntryPoint = "munmap")]
+    internal static partial int Munmap(void* addr, nuint length);
+
     [LibraryImport(Lib, EntryPoint = "bpf_map_update_elem")]
     internal static partial int BpfMapUpdateElem(int fd, void* key, void* value, ulong flags);
 
@@ -115,6 +141,9 @@ internal static unsafe partial class Native
     internal struct MapCreateOpts
     {
         [FieldOffset(0)] public nuint Sz;
+        [FieldOffset(8)] public uint BtfFd;
+        [FieldOffset(12)] public uint BtfKeyTypeId;
+        [FieldOffset(16)] public uint BtfValueTypeId;
         [FieldOffset(24)] public uint InnerMapFd;
         [FieldOffset(28)] public uint MapFlags;
     }

@@ -13,18 +13,28 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>Every map by its pin name: a set's outer map under the set map's name, its copies beside it (<see cref="SetCopies.CopyName"/>).</summary>
     private readonly Dictionary<string, BpfMap> _maps;
     private readonly Dictionary<string, SetCopies> _sets;
+    /// <summary>Shared maps the caller lent the program: not disposed with it.</summary>
+    private readonly HashSet<string> _borrowed;
+    /// <summary>The quota map this program created for itself (loaded without a shared one: tests).</summary>
+    private QuotaMap? _ownQuotas;
+    /// <summary>The limit map this program created for itself (loaded without a shared one: tests).</summary>
+    private LimitMap? _ownLimits;
     /// <summary>What each set map holds now, kept beside the map so later diffs start from the truth.</summary>
     private readonly Dictionary<string, Dictionary<byte[], byte[]>> _entries = new(StringComparer.Ordinal);
     /// <summary>Copies (set map, copy index) that may not hold <see cref="_entries"/>: rewritten before their next use as standby.</summary>
     private readonly HashSet<(string Map, int Copy)> _stale = [];
 
-    private LoadedProgram(CompiledProgram compiled, BpfProgram program, Dictionary<string, BpfMap> maps, Dictionary<string, SetCopies> sets, int generation)
+    private LoadedProgram(CompiledProgram compiled, BpfProgram program, Dictionary<string, BpfMap> maps, Dictionary<string, SetCopies> sets,
+        int generation, HashSet<string>? borrowed = null, QuotaMap? ownQuotas = null, LimitMap? ownLimits = null)
     {
         Compiled = compiled;
         Program = program;
         _maps = maps;
         _sets = sets;
         Generation = generation;
+        _borrowed = borrowed ?? [];
+        _ownQuotas = ownQuotas;
+        _ownLimits = ownLimits;
         foreach (var spec in compiled.Maps)
         {
             if (!spec.DoubleBuffered) continue;
@@ -45,10 +55,15 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>Which copy of the set maps packets read now (0 or 1).</summary>
     public int Generation { get; private set; }
 
-    public static LoadedProgram Load(CompiledProgram compiled)
+    /// <param name="quotas">The quota states the program shares with others; without one (tests) it gets its own (<see cref="Quotas"/>).</param>
+    /// <param name="limits">The limit buckets it shares with others; without one (tests) it gets its own (<see cref="Limits"/>).</param>
+    public static LoadedProgram Load(CompiledProgram compiled, QuotaMap? quotas = null, LimitMap? limits = null)
     {
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
         var sets = new Dictionary<string, SetCopies>(StringComparer.Ordinal);
+        var borrowed = new HashSet<string>(StringComparer.Ordinal);
+        QuotaMap? own = null;
+        LimitMap? ownLimits = null;
         try
         {
             foreach (var spec in compiled.Maps)
@@ -61,20 +76,45 @@ public sealed class LoadedProgram : IDisposable
                     for (var i = 0; i < 2; i++) maps[SetCopies.CopyName(spec.Name, i)] = copies.Copies[i];
                     continue;
                 }
-                var map = BpfMap.Create(spec.Type, spec.Name, spec.KeySize, spec.ValueSize, spec.MaxEntries);
+                if (spec.Name == CompiledProgram.QuotasMap)
+                {
+                    if (quotas == null) own = QuotaMap.Create();
+                    maps[spec.Name] = (quotas ?? own!).Map;
+                    borrowed.Add(spec.Name);
+                    continue;
+                }
+                if (spec.Name == CompiledProgram.LimitsMap)
+                {
+                    if (limits == null) ownLimits = LimitMap.Create();
+                    maps[spec.Name] = (limits ?? ownLimits!).Map;
+                    borrowed.Add(spec.Name);
+                    continue;
+                }
+                var map = BpfMap.Create(spec.Type, spec.Name, spec.KeySize, spec.ValueSize, spec.MaxEntries, spec.Flags);
                 maps[spec.Name] = map;
                 foreach (var (key, value) in spec.Entries) map.Update(key, value);
             }
             var raw = Linker.Link(compiled.Instructions, name => maps[name].Fd.Value);
             var program = BpfProgram.Load(compiled.ProgramType, compiled.Name, raw, compiled.AttachType);
-            return new LoadedProgram(compiled, program, maps, sets, 0);
+            return new LoadedProgram(compiled, program, maps, sets, 0, borrowed, own, ownLimits);
         }
         catch
         {
-            foreach (var m in maps.Values) m.Dispose();
+            foreach (var (name, m) in maps) if (!borrowed.Contains(name)) m.Dispose();
+            own?.Dispose();
+            ownLimits?.Dispose();
             throw;
         }
     }
+
+    /// <summary>The quota states this program uses: its own when it was loaded without shared ones, else null.</summary>
+    public QuotaMap? Quotas => _ownQuotas;
+
+    /// <summary>The limit buckets this program uses: its own when it was loaded without shared ones, else null.</summary>
+    public LimitMap? Limits => _ownLimits;
+
+    /// <summary>The quota map this program references (shared or its own), for an adopting enforcer.</summary>
+    public BpfMap? QuotasMap => _maps.GetValueOrDefault(CompiledProgram.QuotasMap);
 
     /// <summary>
     /// Reopens a program <see cref="Pin"/> left in bpffs (by this or an earlier process), given what it was
@@ -294,6 +334,8 @@ public sealed class LoadedProgram : IDisposable
     public void Dispose()
     {
         Program.Dispose();
-        foreach (var m in _maps.Values) m.Dispose();
+        foreach (var (name, m) in _maps) if (!_borrowed.Contains(name)) m.Dispose();
+        _ownQuotas?.Dispose();
+        _ownLimits?.Dispose();
     }
 }

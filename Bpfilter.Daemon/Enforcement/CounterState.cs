@@ -9,10 +9,10 @@ namespace Bpfilter.Daemon.Enforcement;
 /// The counter bookkeeping that lives only in the daemon and must survive a restart, keyed by what nft names
 /// (family, table, chain, rule handle), not by the lifter's slot ids (a restarted daemon hands those out
 /// anew): per BPF rule counter, the totals carried from replaced programs and the reset baseline; per
-/// kernel-placed rule or object counter, the reset baseline. Version 2 also keeps every BPF rule counter's
-/// slot id: a restarted daemon that hands out the same ids compiles the same programs and adopts the pinned
-/// ones, their counts included (version 1, without slots, is still read). A version byte, then three
-/// counted lists; every length is checked when read (<see cref="InvalidDataException"/>).
+/// kernel-placed rule or object counter, the reset baseline. Version 2 also keeps every BPF entry's object
+/// name (named counters run in BPF) and slot id (a restarted daemon that hands out the same ids compiles the
+/// same programs and adopts the pinned ones, their counts included); version 1, with neither, is still read.
+/// A version byte, then three counted lists; every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
@@ -37,6 +37,7 @@ internal static class CounterState
             w.Write(b.Key.Table);
             w.Write(b.Key.Chain);
             w.Write(b.Key.RuleHandle);
+            w.Write(b.Key.Object ?? "");
             w.Write(b.Carried.Item1);
             w.Write(b.Carried.Item2);
             w.Write(b.Zero.Item1);
@@ -72,6 +73,7 @@ internal static class CounterState
         using var r = new BinaryReader(new MemoryStream(bytes.ToArray()), Encoding.UTF8);
         try
         {
+            // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
             if (v != Version && v != WithoutSlots) throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} and {Version}");
             int Count(int minEntry)
@@ -82,9 +84,12 @@ internal static class CounterState
                 return n;
             }
             var bpf = new List<Bpf>();
-            for (int i = 0, n = Count(v == Version ? 51 : 43); i < n; i++)
-                bpf.Add(new Bpf(new CounterKey(r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64()),
-                    (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64()), v == Version ? r.ReadUInt64() : null));
+            for (int i = 0, n = Count(v == Version ? 52 : 43); i < n; i++)
+            {
+                var key = new CounterKey(r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64());
+                if (v == Version && r.ReadString() is { Length: > 0 } name) key = key with { Object = name };
+                bpf.Add(new Bpf(key, (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64()), v == Version ? r.ReadUInt64() : null));
+            }
             var slots = bpf.Where(b => b.Slot != null).Select(b => b.Slot).ToList();
             if (slots.Distinct().Count() != slots.Count || bpf.Select(b => b.Key).Distinct().Count() != bpf.Count)
                 throw new InvalidDataException("counter state: a rule or a slot id is given twice");

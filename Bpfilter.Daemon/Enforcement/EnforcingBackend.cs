@@ -147,6 +147,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 _enforcer.Abort();
                 _kernel?.Abort();
                 _slots.Retain(_current?.Counters.Keys ?? []);
+                _slots.Quotas.Retain(_current?.Quotas.Keys ?? []);
+                _slots.Limits.Retain(_current?.Limits.Keys ?? []);
                 SwitchConntrackOffIfUnused();
                 // nft 1.0.6 prints strerror, not the extack text: the daemon log is where an operator reads why.
                 if (e is BackendRefusal r)
@@ -352,6 +354,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 return;
             }
             _slots.Retain(staged.Lift.Counters.Keys);
+            _slots.Quotas.Retain(staged.Lift.Quotas.Keys);
+            _slots.Limits.Retain(staged.Lift.Limits.Keys);
             _enforcer.RetainCounters(_slots.Slots.Values);
             _current = staged.Lift;
             _plan = staged.Plan;
@@ -369,6 +373,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             Release();
             if (staged?.KernelCommitted == true) RollBackKernel();
             _slots.Retain(_current?.Counters.Keys ?? []);
+            _slots.Quotas.Retain(_current?.Quotas.Keys ?? []);
+            _slots.Limits.Retain(_current?.Limits.Keys ?? []);
             SwitchConntrackOffIfUnused();
         }
     }
@@ -397,6 +403,12 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         lock (_gate)
         {
             if (_plan == null) return null;
+            if (BpfQuota(counter) is { } quota) return new CounterValue(0, _enforcer.Quota(quota));
+            if (BpfNamedCounter(counter) is { } named)
+            {
+                var (p, b) = _enforcer.Counter(named);
+                return new CounterValue(p, b);
+            }
             if (counter.ObjectName != null)
                 return _plan.KernelTables.Any(t => t.Family == counter.Family && t.Name == counter.Table)
                     ? _kernelCounters?.Object(counter.Family, counter.Table, counter.ObjectName)
@@ -419,6 +431,16 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     {
         lock (_gate)
         {
+            if (BpfQuota(counter) is { } quota)
+            {
+                _enforcer.ResetQuota(quota);
+                return;
+            }
+            if (BpfNamedCounter(counter) is { } named)
+            {
+                _enforcer.ResetCounter(named);
+                return;
+            }
             if (counter.ObjectName != null)
             {
                 _kernelCounters?.ResetObject(counter.Family, counter.Table, counter.ObjectName);
@@ -445,6 +467,33 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// The state slot of a quota (a rule's quota expression or a named quota) that a chain running in BPF
+    /// uses. A named quota is in BPF only when no chain placed in the kernel uses it (see PlacementPlan).
+    /// </summary>
+    ulong? BpfQuota(CounterRef c)
+    {
+        if (_current == null || _plan == null) return null;
+        if (c.ObjectName != null)
+            return _current.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, c.ObjectName), out var named)
+                && NamedInBpf(c, Nft.Bytecode.NftObjectType.Quota) ? named : null;
+        if (c.Chain == null || !_plan.BpfChains.Contains(new ChainId(c.Family, c.Table, c.Chain))) return null;
+        return _current.Quotas.TryGetValue(new StatefulKey(c.Family, c.Table, c.Chain, c.RuleHandle, c.ExpressionIndex, null), out var slot) ? slot : null;
+    }
+
+    /// <summary>
+    /// The counter slot of a named counter that chains running in BPF use. It is in BPF only when no chain
+    /// placed in the kernel uses it (see PlacementPlan): then the kernel's copy of the object counts nothing.
+    /// </summary>
+    ulong? BpfNamedCounter(CounterRef c) =>
+        c.ObjectName != null && _current != null && _current.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, c.ObjectName), out var id)
+        && NamedInBpf(c, Nft.Bytecode.NftObjectType.Counter) ? id : null;
+
+    /// <summary>A rule of a chain running in BPF names the object <paramref name="c"/> of this type.</summary>
+    bool NamedInBpf(CounterRef c, Nft.Bytecode.NftObjectType type) =>
+        _current!.Listing.Any(r => r.Family == c.Family && r.Table == c.Table && _plan!.BpfChains.Contains(new ChainId(r.Family, r.Table, r.Chain))
+            && r.Source.Any(e => e is Nft.Bytecode.Expressions.ObjRefExpr { IsMap: false, ImmName: var n, ImmType: var t } && n == c.ObjectName && t == (uint)type));
 
     /// <summary>The counter slot of a rule's counter expression in BPF.</summary>
     ulong? Slot(CounterRef c)

@@ -116,8 +116,31 @@ public sealed class PlacementPlan
             // may reach any base chain afterwards (a later hook, this one's later priorities, egress, lo's ingress)
             if (k.SetsNfTrace)
                 return $"kernel-placed {k.Id} sets meta nftrace, and only the kernel's chains trace the packets it marks";
+            if (k.Table == e.Table && e.States.FirstOrDefault(k.States.Contains) is { } state)
+                return $"it shares {state} with kernel-placed {k.Id}, and one stateful object's state cannot be split between BPF and the kernel";
         }
         return null;
+    }
+
+    /// <summary>
+    /// The state the chains of <paramref name="reach"/> keep beyond a rule's own counter: anonymous quotas
+    /// (a regular chain reached from two base chains holds one), and the named objects their rules name.
+    /// </summary>
+    static HashSet<string> StatefulStates(SourceTable reach)
+    {
+        var states = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var c in reach.Chains)
+            foreach (var r in c.Rules)
+                for (int i = 0; i < (r.Expressions?.Count ?? 0); i++)
+                    switch (r.Expressions![i])
+                    {
+                        case QuotaExpr: states.Add($"the quota of chain {c.Name} handle {r.Handle} (expression {i})"); break;
+                        case LimitExpr: states.Add($"the limit of chain {c.Name} handle {r.Handle} (expression {i})"); break;
+                        case ObjRefExpr { IsMap: false, ImmType: var type, ImmName: { } n }:
+                            states.Add($"{Nft.Bytecode.Objects.NftObject.KindOf(type ?? 0)} {n}");
+                            break;
+                    }
+        return states;
     }
 
     static PlacementPlan Assemble(IReadOnlyList<SourceTable> tables, List<Entry> entries, Dictionary<ChainId, ChainLift> results)
@@ -196,6 +219,8 @@ public sealed class PlacementPlan
         public HashSet<string> Writes { get; } = writes;
         public HashSet<string> Reads { get; } = reads;
         public bool SetsNfTrace { get; } = setsNfTrace;
+        /// <summary>The stateful objects its chains use: named objects, and anonymous quotas and limits of the chains it reaches.</summary>
+        public HashSet<string> States { get; } = StatefulStates(reach);
         public PlacementSide Side { get; set; }
         public string Reason { get; set; } = "";
         public LiftRefusal? Refusal { get; set; }

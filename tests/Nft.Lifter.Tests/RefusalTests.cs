@@ -13,14 +13,11 @@ public class RefusalTests
     [Theory]
     [InlineData("ct", 0, "expression 'ct helper'" + NotSupported + " (only ct state, direction, status, mark and zone)")]
     [InlineData("ct_after_match", 4, "expression 'ct helper'" + NotSupported + " (only ct state, direction, status, mark and zone)")]
-    [InlineData("limit", 0, "expression 'limit'" + NotSupported)]
     [InlineData("reject", 0, "expression 'reject'" + NotSupported)]
-    [InlineData("quota", 0, "expression 'quota'" + NotSupported)]
     [InlineData("fib", 0, "expression 'fib'" + NotSupported)]
     [InlineData("exthdr", 0, "expression 'exthdr' (tcp option 2 @ offset 2, 2 byte(s))" + NotSupported + ": bpfilter-nft does not parse transport options")]
     [InlineData("notrack", 0, "expression 'notrack'" + NotSupported)]
     [InlineData("hash", 3, "expression 'hash'" + NotSupported)]
-    [InlineData("objref", 4, "expression 'objref' (named stateful objects)" + NotSupported)]
     [InlineData("dynset", 3, "expression 'dynset' (adding to a set from the packet path)" + NotSupported)]
     [InlineData("meta_set", 1, "expression 'meta' setting meta mark" + NotSupported)]
     [InlineData("nftrace", 1, "expression 'meta' setting meta nftrace" + NotSupported)]
@@ -45,6 +42,59 @@ public class RefusalTests
         Assert.Equal($"table inet r chain in rule {rule.Handle}: {reason}", e.ExtAck);
         // the index points at a real expression of the rule: nft underlines that statement
         Assert.InRange(index, 0, rule.Expressions!.Count - 1);
+    }
+
+    [Fact]
+    public void QuotaLiftsAsAStatementWithAStateSlotOfItsOwn()
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var rule = CorpusLoader.RuleByComment(t, "quota");
+        var slots = new CounterSlots();
+        var lifted = NftLifter.LiftRule(t, "in", rule, slots).Rule;
+        var quota = Assert.IsType<Bpfilter.Backend.Ir.QuotaStatement>(Assert.Single(lifted.Statements));
+        Assert.Equal(new Bpfilter.Backend.Ir.QuotaStatement(10485760, Over: true, StateSlot: 0), quota);
+        Assert.True(slots.Quotas.TryGet(new StatefulKey(t.Family, "r", "in", rule.Handle!.Value, 0, null), out var slot));
+        Assert.Equal(0UL, slot);
+        Assert.Equal(Bpfilter.Backend.Ir.Verdict.Drop, lifted.Verdict);
+    }
+
+    [Fact]
+    public void NamedCounterLiftsAsACounterStatementInTheObjectsSharedSlot()
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var rule = CorpusLoader.RuleByComment(t, "objref");
+        var slots = new CounterSlots();
+        slots.GetOrAdd(new CounterKey(t.Family, "r", "in", 999)); // a rule counter holds slot 0
+        var lifted = NftLifter.LiftRule(t, "in", rule, slots).Rule;
+        Assert.Equal(new Bpfilter.Backend.Ir.CounterStatement(1), Assert.Single(lifted.Statements));
+        Assert.True(slots.TryGet(CounterKey.Named(t.Family, "r", "c1"), out var slot));
+        Assert.Equal(1UL, slot);
+        // a second rule naming it shares the slot
+        Assert.Equal(new Bpfilter.Backend.Ir.CounterStatement(1), Assert.Single(NftLifter.LiftRule(t, "in", rule, slots).Rule.Statements));
+    }
+
+    [Fact]
+    public void LimitLiftsAsAStatementWithTheKernelsDefaultBurst()
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var rule = CorpusLoader.RuleByComment(t, "limit");
+        var slots = new CounterSlots();
+        var lifted = NftLifter.LiftRule(t, "in", rule, slots).Rule;
+        var limit = Assert.IsType<Bpfilter.Backend.Ir.LimitStatement>(Assert.Single(lifted.Statements));
+        Assert.Equal(new Bpfilter.Backend.Ir.LimitStatement(10, TimeSpan.FromSeconds(1), 5) { StateSlot = 0 }, limit);
+        Assert.True(slots.Limits.TryGet(new StatefulKey(t.Family, "r", "in", rule.Handle!.Value, 0, null), out _));
+    }
+
+    [Theory]
+    [InlineData(0UL, 1UL, 5U, 0U, 0U, "rate 0 per 1 s burst 5 is out of nft_limit's range")]
+    [InlineData(1UL, 18446744074UL, 5U, 0U, 0U, "rate 1 per 18446744074 s burst 5 is out of nft_limit's range")]
+    [InlineData(1UL, 1UL, 5U, 2U, 0U, "of type 2 is not supported by bpfilter-nft")]
+    [InlineData(1UL, 1UL, 5U, 0U, 2U, "with flags 0x2 is not supported by bpfilter-nft")]
+    public void LimitsTheKernelRefusesAreRefused(ulong rate, ulong unit, uint burst, uint type, uint flags, string reason)
+    {
+        var l = new Nft.Bytecode.Expressions.LimitExpr(rate, unit, burst, type, flags);
+        var e = Assert.Throws<InvalidOperationException>(() => LimitStatements.Lift(l, 0, why => new InvalidOperationException(why)));
+        Assert.Equal("expression 'limit' " + reason, e.Message);
     }
 
     [Fact]
