@@ -84,7 +84,7 @@ public static partial class DiffRunner
             }
             var list = side.Nft(["list", "ruleset"]).Stdout;
             side.Topology.Drain();
-            return new DiffSide(true, "", delivered, Counters(list), per, Listing.Comparable(list), side.Topology.StrayCount);
+            return new DiffSide(true, "", delivered, Counters(list), per, HashMapOrder.Normalize(Listing.Comparable(list)), side.Topology.StrayCount);
         }
         finally { side.Topology.Restore(c); }
     }
