@@ -199,10 +199,7 @@ public sealed partial class NfTablesEndpoint
                 : set.Elements.Where(e => e.ExpiresAtMs is not long x || x > now)).ToList();
         var live = all.Where(e => (e.Flags & (uint)NftSetElemFlags.Catchall) == 0).ToList();
         var catchAll = all.Where(e => (e.Flags & (uint)NftSetElemFlags.Catchall) != 0).ToList();
-        if (set.IsInterval && set.ConcatFieldLens != null)
-            live.Sort((x, y) => x.InsertSeq.CompareTo(y.InsertSeq)); // pipapo keeps insertion order
-        else if (set.IsInterval)
-            live.Reverse(); // the rbtree walks from the highest key down
+        SetDumpOrder.Apply(set, live);
         var hdr = Hdr((byte)NftMsgType.NewSetElem, NlmFlags.Multi, h, portId);
         if (dump)
         {

@@ -71,7 +71,9 @@ internal static class Resolver
     {
         int off = (int)p.Offset * 8, len = d * 8;
         var (proto, b) = HeaderOf(rule, ctx, p, off, len, v.Producer);
-        var f0 = new PayloadField(proto, b, off, len);
+        // the kernel reads a transport load the fast path runs even in a non-first fragment
+        var fast = b == PayloadBase.Transport ? PayloadLoad.Fast((int)p.Offset, v.Len) : null;
+        var f0 = new PayloadField(proto, b, off, len) { FastLoad = fast };
         var mask = MaskOf(rule, v, d, false, index);
         if (mask is null)
         {
@@ -81,7 +83,7 @@ internal static class Resolver
         var m = mask.Value;
         if (Contiguous(m, len, out int ones, out int trailing))
         {
-            var g = new PayloadField(proto, b, off + (len - ones - trailing), ones);
+            var g = new PayloadField(proto, b, off + (len - ones - trailing), ones) { FastLoad = fast };
             if (Catalog.IsNamed(g) || use != Use.Equality) return new Operand(g, d, false, m, trailing, 0, null);
         }
         else if (use != Use.Equality)
@@ -93,7 +95,7 @@ internal static class Resolver
     static Operand? Contained(PayloadField f0, int d, BigInteger? mask)
     {
         if (f0.Protocol == HeaderProtocol.Raw) return null;
-        var c = Catalog.Containing(f0.Protocol, f0.OffsetBits, f0.LengthBits);
+        var c = Catalog.Containing(f0.Protocol, f0.OffsetBits, f0.LengthBits) is { } named ? named with { FastLoad = f0.FastLoad } : null;
         if (c is null) return null;
         int shift = c.OffsetBits + c.LengthBits - (f0.OffsetBits + f0.LengthBits);
         var m = (mask ?? Ones(f0.LengthBits)) << shift;

@@ -5,7 +5,8 @@ namespace Bpfilter.Backend.Codegen;
 
 /// <summary>
 /// What a rule's fields require of the packet before any of them can be read: flag bits that must
-/// be set, a transport header (not a non-first fragment), a network protocol and a transport
+/// be set, a transport header (not a non-first fragment: only for fields the kernel loads through
+/// nft_payload_eval, see <see cref="PayloadField.FastLoad"/>), a network protocol and a transport
 /// protocol. Checked once at the top of the rule.
 /// </summary>
 internal sealed record Dependencies(int RequiredFlags, bool NeedsTransportHeader, int? EtherType, int? L4Proto)
@@ -38,7 +39,7 @@ internal sealed record Dependencies(int RequiredFlags, bool NeedsTransportHeader
                         case HeaderProtocol.Icmpv6: L4(58); break;
                     }
                     if (p.Base == PayloadBase.Network) flags |= HasNetwork;
-                    if (p.Base == PayloadBase.Transport) { flags |= HasL4Proto; transport = true; }
+                    if (p.Base == PayloadBase.Transport) { flags |= HasL4Proto; transport |= p.FastLoad is null; }
                     break;
             }
         }

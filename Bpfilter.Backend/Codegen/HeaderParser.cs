@@ -12,7 +12,8 @@ internal enum ParseDepth { None, Link, Transport }
 /// (Ethernet + one 802.1Q/802.1ad tag), then validates IPv4/IPv6 the way nf_tables' pktinfo does
 /// and finds the transport header: IPv4 via ihl, IPv6 by walking up to
 /// <see cref="RuntimeContext.MaxIpv6ExtensionHeaders"/> extension headers. A non-first fragment has
-/// a transport protocol but no transport header, as in nf_tables.
+/// a transport protocol and nf_tables' thoff (IPv4: behind the header; IPv6: the start of skb->data),
+/// which only fast-path loads read (<see cref="Ir.PayloadField.FastLoad"/>).
 /// </summary>
 internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
 {
@@ -146,6 +147,10 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
                 Asm.ToBigEndian(R5, 16), Asm.And64Imm(R5, 0xfff8), Asm.Mov64Imm(R3, 8), Asm.JeqImm(R5, 0, advance));
             foreach (var ext in new[] { 0, 43, 44, 51, 60 }) asm.Emit(Asm.JeqImm(R4, ext, done));
             asm.Emit(Asm.StxW(R10, L4Proto, R4));
+            // ipv6_find_hdr returns here without setting the offset, so nf_tables' thoff stays 0: the
+            // start of skb->data, the network header except at egress (the Ethernet header, our 0)
+            if (!flavor.HasLinkLayer || flavor.LengthFromNetworkHeader)
+                asm.Emit(Asm.LdxW(R0, R10, L3Off), Asm.StxW(R10, L4Off, R0));
             asm.Emit(SetFlagsSeq(Fragment | HasL4Proto));
             asm.Emit(Asm.Ja(done));
 

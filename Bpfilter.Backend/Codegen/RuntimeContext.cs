@@ -15,7 +15,10 @@ internal static class RuntimeContext
     public const short Flags = -4;
     /// <summary>Offset of the network header.</summary>
     public const short L3Off = -12;
-    /// <summary>Offset of the transport header (valid with <see cref="HasL4Proto"/> and without <see cref="Fragment"/>).</summary>
+    /// <summary>
+    /// Offset of the transport header (valid with <see cref="HasL4Proto"/>); in a non-first fragment
+    /// nf_tables' thoff, which its payload fast path reads.
+    /// </summary>
     public const short L4Off = -20;
     /// <summary>EtherType of the network header (meta protocol), host order.</summary>
     public const short L3Proto = -28;

@@ -62,8 +62,19 @@ public enum PayloadBase
     Link,
     /// <summary>The IPv4/IPv6 header.</summary>
     Network,
-    /// <summary>The transport header (after IPv6 extension headers); absent in non-first fragments.</summary>
+    /// <summary>
+    /// The transport header (after IPv6 extension headers). nf_tables' slow path finds none in a
+    /// non-first fragment; its fast path reads there anyway (<see cref="PayloadField.FastLoad"/>).
+    /// </summary>
     Transport,
+}
+
+/// <summary>An nf_tables payload load: <paramref name="Length"/> bytes at byte <paramref name="Offset"/> from its base.</summary>
+public sealed record PayloadLoad(int Offset, int Length)
+{
+    /// <summary>nft_payload_select_ops picks the fast path (link-layer and inner bases aside).</summary>
+    public static PayloadLoad? Fast(int offset, int length) =>
+        length is 1 or 2 or 4 && offset % length == 0 ? new PayloadLoad(offset, length) : null;
 }
 
 /// <summary>
@@ -100,6 +111,14 @@ public sealed record PayloadField : Field
     public int OffsetBits { get; }
     public int LengthBits { get; }
     public override int Bits => LengthBits;
+
+    /// <summary>
+    /// Set on transport fields whose nf_tables payload load nft_payload_fast_eval runs (1, 2 or 4
+    /// bytes at an offset aligned to the length): the kernel then reads the bytes at its transport
+    /// offset even in a non-first fragment, as long as the load lies in the skb's linear area.
+    /// Null: the load goes through nft_payload_eval, which finds no transport header in a non-first fragment.
+    /// </summary>
+    public PayloadLoad? FastLoad { get; init; }
 
     /// <summary>A raw payload field with no protocol dependency (`@nh,96,32`).</summary>
     public static PayloadField Raw(PayloadBase @base, int offsetBits, int lengthBits) =>

@@ -166,10 +166,22 @@ public class MatchLiftTests
         var icmp = Lift("inet", "i", "inet_icmp");
         Assert.Equal(2, icmp.Matchers.Count);
         Assert.Equal(Matcher.Eq(Fields.NfProto, Value.FromBytes(2)), icmp.Matchers[0]);
-        Assert.Equal(Matcher.Eq(Fields.Icmp.Type, Value.FromBytes(8)), icmp.Matchers[1]);
+        Assert.Equal(Matcher.Eq(Lifted.IcmpType, Value.FromBytes(8)), icmp.Matchers[1]);
         var both = Lift("inet", "i", "inet_ip_tcp");
-        Assert.Equal([Fields.Ip.Saddr, Fields.Tcp.Dport], both.Matchers.Select(m => m.Key.Fields[0]));
+        Assert.Equal([Fields.Ip.Saddr, Lifted.TcpDport], both.Matchers.Select(m => m.Key.Fields[0]));
     }
+
+    /// <summary>nft_payload_select_ops: 1, 2 or 4 bytes at an offset aligned to the length (and not link layer).</summary>
+    [Theory]
+    [InlineData(2, 2, true)]
+    [InlineData(13, 1, true)]
+    [InlineData(4, 4, true)]
+    [InlineData(1, 2, false)]
+    [InlineData(2, 4, false)]
+    [InlineData(0, 3, false)]
+    [InlineData(0, 8, false)]
+    public void FastPathLoadsAreThoseTheKernelSelects(int offset, int length, bool fast) =>
+        Assert.Equal(fast, PayloadLoad.Fast(offset, length) != null);
 
     [Fact]
     public void OriginNamesTheRule()

@@ -112,7 +112,7 @@ public class RegisterFlowTests
         var cmp = new CmpExpr(1, CmpExpr.Eq, new ValueData([10, 0, 0, 1, 0, 22]));
         var r = Lift(T4, "in", With(T4, "tcp_dport", [e[0], e[1], saddr, dport, cmp, e[4]]));
         Assert.Equal("ip saddr . tcp dport == 10.0.0.1 . 22 accept", r.ToString());
-        Assert.Equal(new MatchKey(Fields.Ip.Saddr, Fields.Tcp.Dport), r.Matchers[0].Key);
+        Assert.Equal(new MatchKey(Fields.Ip.Saddr, Lifted.TcpDport), r.Matchers[0].Key);
 
         var gt = cmp with { Op = CmpExpr.Gt };
         var x = Refused(T4, "in", With(T4, "tcp_dport", [e[0], e[1], saddr, dport, gt, e[4]]));

@@ -104,14 +104,14 @@ public class SetLiftTests
         var (_, sets) = Lift("named_concat");
         var e = sets[0].Elements.Single(x => x.Key[1] == new KeyPart.Exact(Value.FromUInt(22, 16)));
         Assert.Equal(new KeyPart.Exact(Value.Ipv4("10.0.0.1")), e.Key[0]);
-        Assert.Equal(new MatchKey(Fields.Ip.Saddr, Fields.Tcp.Dport), sets[0].Key);
+        Assert.Equal(new MatchKey(Fields.Ip.Saddr, Lifted.TcpDport), sets[0].Key);
     }
 
     [Fact]
     public void VmapElementsCarryVerdicts()
     {
         var (r, sets) = Lift("named_vmap");
-        Assert.Equal(Verdict.VMap(new MatchKey(Fields.Tcp.Dport), "inet s/portmap"), r.Verdict);
+        Assert.Equal(Verdict.VMap(new MatchKey(Lifted.TcpDport), "inet s/portmap"), r.Verdict);
         Assert.Empty(r.Matchers); // the l4proto dependency is implied by the vmap key
         Assert.True(sets[0].IsMap);
         var byPort = sets[0].Elements.ToDictionary(x => ((KeyPart.Exact)x.Key[0]).Value.ToUInt64(), x => x.Verdict);

@@ -42,6 +42,13 @@ internal abstract class DirectPacketFlavor : IFlavor
         return new BytesRef(R1, (short)offset);
     }
 
+    /// <summary>
+    /// data_end: at tc the end of the skb's linear area (skb_tail_pointer) exactly; at XDP the end of
+    /// the frame's first buffer, which for the frames a veth delivers (under a page, one buffer) is
+    /// the whole frame, as linear as the skb the kernel builds for it.
+    /// </summary>
+    public void EmitLinearCheck(Assembler asm, short baseSlot, int end, string fail) => EmitAccess(asm, baseSlot, 0, end, fail);
+
     public abstract bool EmitMeta(Assembler asm, MetaKey key, Register dst, string fail);
     public abstract StaticName? StaticInterfaceName(MetaKey key);
 

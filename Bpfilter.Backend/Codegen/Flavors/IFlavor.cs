@@ -41,6 +41,12 @@ internal interface IFlavor
     BytesRef EmitAccess(Assembler asm, short? baseSlot, int offset, int length, string fail);
 
     /// <summary>
+    /// Jumps to <paramref name="fail"/> unless the bytes up to (value of stack slot <paramref name="baseSlot"/>) +
+    /// <paramref name="end"/> lie in the skb's linear area: nft_payload_fast_eval's bound (skb_tail_pointer).
+    /// </summary>
+    void EmitLinearCheck(Assembler asm, short baseSlot, int end, string fail);
+
+    /// <summary>
     /// Loads a numeric meta key into <paramref name="dst"/> (host order), or jumps to <paramref name="fail"/>
     /// when the packet has no such meta (e.g. oif at ingress). Null when the key is not available here.
     /// </summary>

@@ -58,6 +58,11 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
         return new BytesRef(R10, RuntimeContext.Scratch);
     }
 
+    /// <summary>The linear area is skb_headlen = len - data_len bytes from skb->data, where the dynptr starts.</summary>
+    public void EmitLinearCheck(Assembler asm, short baseSlot, int end, string fail) =>
+        asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.LdxW(R0, R1, Bytes("sk_buff", "len")), Asm.LdxW(R2, R1, Bytes("sk_buff", "data_len")),
+            Asm.Sub64Reg(R0, R2), Asm.LdxW(R3, R10, baseSlot), Asm.Add64Imm(R3, end), Asm.JgtReg(R3, R0, fail));
+
     public bool EmitMeta(Assembler asm, MetaKey key, Register dst, string fail)
     {
         switch (key)

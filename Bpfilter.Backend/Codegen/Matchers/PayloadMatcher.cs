@@ -8,6 +8,7 @@ namespace Bpfilter.Backend.Codegen;
 /// <summary>
 /// Header fields (link, network, transport bases; ether, vlan, ip, ip6, tcp, udp, icmp and raw payloads):
 /// bounds-checked access at the offset the prologue parsed, sub-byte fields shifted and masked.
+/// Transport fields the kernel loads through its fast path are read in non-first fragments as well.
 /// </summary>
 public sealed partial class ProgramCompiler
 {
@@ -41,6 +42,14 @@ public sealed partial class ProgramCompiler
         };
         if (_flavor is TcFlavor && p.Base == PayloadBase.Link && (p.OffsetBits + p.LengthBits > 96 || p.Protocol == HeaderProtocol.Vlan))
             throw new CodegenException($"{p}: at TC hooks the VLAN tag is already out of the packet; use meta protocol / vlan matches at XDP");
+        if (p.Base == PayloadBase.Transport && p.FastLoad is { } load)
+        {
+            // nft_payload_fast_eval reads a non-first fragment at thoff too, but only in the linear
+            // area; past it nft_payload_eval takes over and breaks on the fragment offset
+            _asm.Emit(Asm.LdxW(R0, R10, Flags), Asm.And64Imm(R0, Fragment));
+            using (_asm.SkipIf(l => Asm.JeqImm(R0, 0, l)))
+                _flavor.EmitLinearCheck(_asm, L4Off, load.Offset + load.Length, fail);
+        }
         var first = p.OffsetBits / 8;
         var span = (p.OffsetBits + p.LengthBits + 7) / 8 - first;
         return _flavor.EmitAccess(_asm, slot, first, span, fail);

@@ -10,15 +10,12 @@ public sealed record DiffSide(bool Loaded, string LoadError, IReadOnlyList<bool>
     IReadOnlyList<IReadOnlyDictionary<string, string>> PerPacket, string Listing, int Stray);
 
 /// <summary>Per rule outcome of a batch, for the campaign's table.</summary>
-public enum RuleOutcome { Identical, Different, Known, Refused, Invalid }
+public enum RuleOutcome { Identical, Different, Refused, Invalid }
 
 public sealed record RuleResult(GenRule Rule, RuleOutcome Outcome, string Reason);
 
-public sealed record BatchResult(GenBatch Batch, IReadOnlyList<RuleResult> Rules, string Report)
-{
-    /// <summary>Differences listed in integration/README.md's known differences (not failed on).</summary>
-    public string Known { get; init; } = "";
-}
+/// <param name="Pairs">rule/packet pairs compared: rules both sides ran times packets sent</param>
+public sealed record BatchResult(GenBatch Batch, IReadOnlyList<RuleResult> Rules, string Report, int Pairs);
 
 /// <summary>
 /// Runs a generated batch on the kernel and on bpfilterd --placement bpf-only (so every accepted rule
@@ -87,7 +84,7 @@ public static partial class DiffRunner
             }
             var list = side.Nft(["list", "ruleset"]).Stdout;
             side.Topology.Drain();
-            return new DiffSide(true, "", delivered, Counters(list), per, Listing.Comparable(list), side.Topology.StrayCount);
+            return new DiffSide(true, "", delivered, Counters(list), per, HashMapOrder.Normalize(Listing.Comparable(list)), side.Topology.StrayCount);
         }
         finally { side.Topology.Restore(c); }
     }
@@ -115,7 +112,7 @@ public static partial class DiffRunner
                 }
             }
         var report = new StringBuilder();
-        var knownReport = new StringBuilder();
+        int pairs = 0;
         if (rules.Count > 0)
         {
             var specs = new List<PacketSpec>();
@@ -133,6 +130,7 @@ public static partial class DiffRunner
                 }
                 catch (FormatException) { }
             }
+            pairs = rules.Count * crafted.Count;
             var c = Case(batch, batch.Ruleset(rules), specs);
             var a = Run(kernel, c, crafted, WaitMs, false);
             var d = Run(daemon, c, crafted, WaitMs, false);
@@ -143,48 +141,28 @@ public static partial class DiffRunner
                 a = Run(kernel, c, crafted, WaitMs * 4, true);
                 d = Run(daemon, c, crafted, WaitMs * 4, true);
                 diff = Differences(rules, specs, a, d);
-                foreach (var (tag, what, k) in diff) (k == null ? report : knownReport).AppendLine(k == null ? what : $"(known: {k}) {what}");
+                foreach (var (_, what) in diff) report.AppendLine(what);
                 if (report.Length > 0)
                 {
                     report.Insert(0, $"--- batch {batch.Number} ({batch.Scenario.Name}), replay: {batch.Replay()}\n");
                     if (a.Listing != d.Listing) report.AppendLine(UnifiedDiff.Create(a.Listing, d.Listing, "kernel", "bpfilterd"));
                 }
-                if (knownReport.Length > 0) knownReport.Insert(0, $"--- batch {batch.Number} ({batch.Scenario.Name}), replay: {batch.Replay()}\n");
             }
-            var bad = diff.Where(x => x.Known == null).Select(x => x.Tag).ToHashSet();
-            var known = diff.Where(x => x.Known != null).GroupBy(x => x.Tag).ToDictionary(g => g.Key, g => g.First().Known!);
+            var bad = diff.Select(x => x.Tag).ToHashSet();
             foreach (var r in rules)
-            {
-                bool differs = bad.Contains(r.Tag) || r.SubChains.Any(bad.Contains);
-                var k = known.GetValueOrDefault(r.Tag) ?? r.SubChains.Select(known.GetValueOrDefault).FirstOrDefault(x => x != null);
-                results[r.Index] = new(r, differs ? RuleOutcome.Different : k != null ? RuleOutcome.Known : RuleOutcome.Identical, k ?? "");
-            }
+                results[r.Index] = new(r, bad.Contains(r.Tag) || r.SubChains.Any(bad.Contains) ? RuleOutcome.Different : RuleOutcome.Identical, "");
             if (bad.Contains("*")) foreach (var r in rules) if (results[r.Index].Outcome == RuleOutcome.Identical && bad.Count == 1)
                         results[r.Index] = new(r, RuleOutcome.Different, "");
         }
-        return new BatchResult(batch, batch.Rules.Select(r => results[r.Index]).ToList(), report.ToString()) { Known = knownReport.ToString() };
+        return new BatchResult(batch, batch.Rules.Select(r => results[r.Index]).ToList(), report.ToString(), pairs);
     }
 
-    /// <summary>
-    /// Differences explained in integration/README.md ("Known differences"), reported but not failed
-    /// on: null when the difference is new. The kernel reads 1-, 2- and 4-byte aligned transport
-    /// fields of a non-first fragment through nft_payload_fast_eval, which does not check the
-    /// fragment offset (IPv4: the fragment's data at the transport offset; IPv6: thoff stays 0, so
-    /// the bytes from the start of the skb's data); bpfilterd never matches them, like the slow path.
-    /// </summary>
-    public static string? KnownDifference(GenRule? rule, PacketSpec packet)
+    static List<(string Tag, string What)> Differences(List<GenRule> rules, List<PacketSpec> specs, DiffSide a, DiffSide d)
     {
-        bool laterFragment = packet.Layers.Any(l => l.Kind is "ip4" or "ip6" && l.Has("frags") && l.Text("pick") is { } pk && !pk.Split(',').Contains("0"));
-        bool transport = rule != null && System.Text.RegularExpressions.Regex.IsMatch(rule.Match, @"\b(tcp|udp|icmp|icmpv6) ");
-        return laterFragment && transport ? "transport field of a non-first fragment (kernel fast path)" : null;
-    }
-
-    static List<(string Tag, string What, string? Known)> Differences(List<GenRule> rules, List<PacketSpec> specs, DiffSide a, DiffSide d)
-    {
-        var list = new List<(string, string, string?)>();
+        var list = new List<(string, string)>();
         if (!a.Loaded || !d.Loaded)
         {
-            if (a.Loaded != d.Loaded) list.Add(("*", $"load: kernel {(a.Loaded ? "ok" : a.LoadError)}, bpfilterd {(d.Loaded ? "ok" : d.LoadError)}", null));
+            if (a.Loaded != d.Loaded) list.Add(("*", $"load: kernel {(a.Loaded ? "ok" : a.LoadError)}, bpfilterd {(d.Loaded ? "ok" : d.LoadError)}"));
             return list;
         }
         var byTag = rules.ToDictionary(r => r.Tag);
@@ -198,7 +176,7 @@ public static partial class DiffRunner
             .OrderBy(t => byTag.TryGetValue(t, out var r) ? r.Index : int.MaxValue).ThenBy(t => t.Length).ThenBy(t => t, StringComparer.Ordinal).ToList();
         for (int i = 0; i < specs.Count; i++)
         {
-            string? culprit = null, culpritKnown = null;
+            string? culprit = null;
             if (a.PerPacket.Count > 0)
             {
                 var before = i == 0 ? null : a.PerPacket[i - 1];
@@ -215,39 +193,46 @@ public static partial class DiffRunner
                     var kd = Delta(beforeD, d.PerPacket[i]);
                     if (ka != kd)
                     {
-                        var known = culprit == null ? KnownDifference(byTag.GetValueOrDefault(t), specs[i]) : culpritKnown is { } ck ? $"follows from {culprit}: {ck}" : null;
-                        if (culprit == null) culpritKnown = known;
+                        var follows = culprit == null ? "" : $" (may follow from {culprit})";
                         culprit ??= t;
-                        list.Add((t, $"rule {RuleText(t)}\n  packet p{i}: {specs[i].Layers.Select(l => l.Source).Aggregate((x, y) => x + " / " + y)} from {specs[i].From}\n" +
-                            $"  kernel: {ka}, bpfilterd: {kd}; delivered: kernel {a.Delivered[i]}, bpfilterd {d.Delivered[i]}", known));
+                        list.Add((t, $"rule {RuleText(t)}{follows}\n  packet p{i}: {specs[i].Layers.Select(l => l.Source).Aggregate((x, y) => x + " / " + y)} from {specs[i].From}\n" +
+                            $"  kernel: {ka}, bpfilterd: {kd}; delivered: kernel {a.Delivered[i]}, bpfilterd {d.Delivered[i]}"));
                     }
                 }
             }
             if (a.Delivered[i] != d.Delivered[i] && culprit == null)
-                list.Add(("*", $"packet p{i} ({string.Join(" / ", specs[i].Layers.Select(l => l.Source))} from {specs[i].From}): delivered by kernel {a.Delivered[i]}, by bpfilterd {d.Delivered[i]} (no counter differs)", null));
+                list.Add(("*", $"packet p{i} ({string.Join(" / ", specs[i].Layers.Select(l => l.Source))} from {specs[i].From}): delivered by kernel {a.Delivered[i]}, by bpfilterd {d.Delivered[i]} (no counter differs)"));
         }
         if (a.PerPacket.Count == 0)
             foreach (var t in tags)
                 if (a.Counters.GetValueOrDefault(t) != d.Counters.GetValueOrDefault(t))
-                    list.Add((t, $"rule {RuleText(t)}: counter kernel {a.Counters.GetValueOrDefault(t)}, bpfilterd {d.Counters.GetValueOrDefault(t)}", null));
-        if (list.Count == 0 && a.Listing != d.Listing) list.Add(("*", "the listings differ outside counters", null));
+                    list.Add((t, $"rule {RuleText(t)}: counter kernel {a.Counters.GetValueOrDefault(t)}, bpfilterd {d.Counters.GetValueOrDefault(t)}"));
+        if (list.Count == 0 && a.Listing != d.Listing) list.Add(("*", "the listings differ outside counters"));
         return list;
     }
 
-    /// <summary>The campaign's table: per family/hook and per expression kind, generated, accepted, identical, different, refused.</summary>
-    public static string Table(IEnumerable<RuleResult> results, Func<RuleResult, string> key, string title)
+    /// <summary>
+    /// The campaign's table: per family/hook and per expression kind, generated, accepted (and its
+    /// share), identical (share of accepted), different, refused; with <paramref name="pairs"/>
+    /// (per key) also the rule/packet pairs compared.
+    /// </summary>
+    public static string Table(IEnumerable<RuleResult> results, Func<RuleResult, string> key, string title, IReadOnlyDictionary<string, long>? pairs = null)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"| {title} | generated | accepted | identical | different | known | refused (bpf-only) | invalid (kernel refuses) |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var g in results.GroupBy(key).OrderBy(g => g.Key, StringComparer.Ordinal))
+        var pairHead = pairs == null ? "" : " rule/packet pairs |";
+        sb.AppendLine($"| {title} | generated | accepted | identical | different | refused (bpf-only) | invalid (kernel refuses) |{pairHead}");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|" + (pairs == null ? "" : "---:|"));
+        static string Pct(int n, int of) => of == 0 ? "-" : $"{100.0 * n / of:F1} %";
+        void Row(string name, IReadOnlyCollection<RuleResult> g, long? p)
         {
             int n(RuleOutcome o) => g.Count(r => r.Outcome == o);
-            sb.AppendLine($"| {g.Key} | {g.Count()} | {n(RuleOutcome.Identical) + n(RuleOutcome.Different) + n(RuleOutcome.Known)} | {n(RuleOutcome.Identical)} | {n(RuleOutcome.Different)} | {n(RuleOutcome.Known)} | {n(RuleOutcome.Refused)} | {n(RuleOutcome.Invalid)} |");
+            int accepted = n(RuleOutcome.Identical) + n(RuleOutcome.Different);
+            sb.AppendLine($"| {name} | {g.Count} | {accepted} ({Pct(accepted, g.Count)}) | {n(RuleOutcome.Identical)} ({Pct(n(RuleOutcome.Identical), accepted)}) | " +
+                $"{n(RuleOutcome.Different)} | {n(RuleOutcome.Refused)} | {n(RuleOutcome.Invalid)} |" + (p is { } x ? $" {x} |" : ""));
         }
-        var all = results.ToList();
-        int t(RuleOutcome o) => all.Count(r => r.Outcome == o);
-        sb.AppendLine($"| **total** | {all.Count} | {t(RuleOutcome.Identical) + t(RuleOutcome.Different) + t(RuleOutcome.Known)} | {t(RuleOutcome.Identical)} | {t(RuleOutcome.Different)} | {t(RuleOutcome.Known)} | {t(RuleOutcome.Refused)} | {t(RuleOutcome.Invalid)} |");
+        foreach (var g in results.GroupBy(key).OrderBy(g => g.Key, StringComparer.Ordinal))
+            Row(g.Key, g.ToList(), pairs?.GetValueOrDefault(g.Key));
+        Row("**total**", results.ToList(), pairs?.Values.Sum());
         return sb.ToString();
     }
 
