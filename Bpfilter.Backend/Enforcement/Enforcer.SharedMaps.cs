@@ -36,6 +36,9 @@ public sealed partial class Enforcer
     /// <summary>What a committed quota slot's `used` starts from (saved with the slot, for <see cref="Inherit"/>).</summary>
     public ulong? QuotaBase(ulong slot) => _quotaBase.TryGetValue(slot, out var b) ? b : null;
 
+    /// <summary>Whether a limit slot has a bucket in the shared map for the committed ruleset (for <see cref="Inherit"/>).</summary>
+    public bool HoldsLimit(ulong slot) => _limitBuckets.ContainsKey(slot);
+
     /// <summary>
     /// Reopens the shared maps pinned under <paramref name="dir"/> by an earlier process, before anything is
     /// loaded. A pin that is missing, or not a map of the expected shape, is not used: that map starts anew (and

@@ -278,9 +278,11 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 var (carried, zero) = _enforcer.CounterLedgerEntry(id);
                 bpf.Add(new CounterState.Bpf(key, carried, zero, id));
             }
+            // only the slots the data plane holds (not those of kernel-placed quotas and limits): their state is in the shared maps
             var quotas = (_current?.Quotas ?? new Dictionary<StatefulKey, ulong>())
-                .Select(e => new CounterState.Quota(e.Key, e.Value, _enforcer.QuotaBase(e.Value) ?? 0));
-            var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>()).Select(e => new CounterState.Limit(e.Key, e.Value));
+                .Where(e => _enforcer.QuotaBase(e.Value) != null).Select(e => new CounterState.Quota(e.Key, e.Value, _enforcer.QuotaBase(e.Value)!.Value));
+            var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>())
+                .Where(e => _enforcer.HoldsLimit(e.Value)).Select(e => new CounterState.Limit(e.Key, e.Value));
             return CounterState.Encode(bpf, _kernelCounters, quotas, limits);
         }
     }
