@@ -17,7 +17,7 @@ namespace Bpfilter.Backend.Enforcement;
 /// Prepare made; the running programs were never touched. Attach points whose source did not change
 /// keep their program (same program id) without being compiled.
 /// </summary>
-public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
+public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
 {
     const int ENODEV = 19, EOPNOTSUPP = 95;
 
@@ -104,7 +104,7 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         foreach (var q in rules.SelectMany(r => r.Statements).OfType<QuotaStatement>())
         {
             if (slots.ContainsKey(q.StateSlot)) continue;
-            if (_quotaBase.TryGetValue(q.StateSlot, out var b))
+            if (_quotaBase.TryGetValue(q.StateSlot, out var b) || _inheritedQuotas.TryGetValue(q.StateSlot, out b))
             {
                 slots[q.StateSlot] = b;
                 continue;
@@ -128,6 +128,7 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         {
             if (!slots.TryAdd(l.StateSlot, l)) continue;
             if (_limitBuckets.TryGetValue(l.StateSlot, out var was) && was == l) continue;
+            if (!_limitBuckets.ContainsKey(l.StateSlot) && _inheritedLimits.Contains(l.StateSlot)) continue;
             if (l.StateSlot < LimitMap.Capacity) (_limits ??= LimitMap.Create()).Fill(l.StateSlot, l.Max);
         }
         return slots;
@@ -220,6 +221,7 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
         errors.AddRange(batch.Errors);
         if (staged.QuotaBase is { } quotaBase) _quotaBase = quotaBase;
         if (staged.LimitBuckets is { } limitBuckets) _limitBuckets = limitBuckets;
+        if (staged.QuotaBase != null) ForgetInherited();
         foreach (var d in staged.Elements)
             // the maps no longer hold what the recorded source says: compile next time to diff
             foreach (var a in _live.Values.Where(a => ReferenceEquals(a.Program, d.Program))) a.Source = null;
@@ -442,6 +444,7 @@ public sealed class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
                 errors.Add($"pinning {a.Key} under {at} failed, it detaches if this process exits: {e.Message}");
             }
         }
+        errors.AddRange(PinSharedMaps(root));
         if (!Directory.Exists(root)) return errors;
         foreach (var stale in Directory.EnumerateDirectories(root))
         {

@@ -51,6 +51,15 @@ public sealed unsafe class LimitMap : IDisposable
         }
     }
 
+    /// <summary>
+    /// Wraps a map reopened from a pin (a restarted daemon keeps every bucket as it is). Its BTF is not checked
+    /// here: a map without the spin lock's BTF is refused by the verifier when a program is loaded against it.
+    /// </summary>
+    public static LimitMap Adopt(BpfMap map) =>
+        map.Type == BpfMapType.Array && map.KeySize == 4 && map.ValueSize == ValueSize && map.MaxEntries == Capacity
+            ? new LimitMap(map)
+            : throw new InvalidDataException($"map {map.Name} is not a limit map");
+
     /// <summary>A new bucket, as nft_limit_init leaves it: full. last 0 is the same as "now" for a full bucket, as refills stop at the size.</summary>
     public void Fill(ulong slot, ulong tokensMax) => Write(slot, 0, tokensMax);
 

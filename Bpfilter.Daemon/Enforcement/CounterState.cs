@@ -12,19 +12,27 @@ namespace Bpfilter.Daemon.Enforcement;
 /// kernel-placed rule or object counter, the reset baseline. Version 2 also keeps every BPF entry's object
 /// name (named counters run in BPF) and slot id (a restarted daemon that hands out the same ids compiles the
 /// same programs and adopts the pinned ones, their counts included); version 1, with neither, is still read.
-/// A version byte, then three counted lists; every length is checked when read (<see cref="InvalidDataException"/>).
+/// Version 3 adds the slot ids of quotas (with what each one's `used` started from) and of limits, so that the
+/// restarted daemon hands them the same slots of the shared maps it reopens: consumption and buckets continue.
+/// A version byte, then three counted lists (five from version 3); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 2, WithoutSlots = 1;
+    const byte Version = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
 
-    public sealed record Saved(List<Bpf> BpfCounters, List<((byte, string, ulong, int) Key, CounterValue Base)> KernelRules,
-        List<((byte, string, string) Key, CounterValue Base)> KernelObjects);
+    /// <param name="Base">what the quota's `used` started from in the data plane (its slot holds that plus what was consumed since)</param>
+    public sealed record Quota(StatefulKey Key, ulong Slot, ulong Base);
 
-    public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel)
+    public sealed record Limit(StatefulKey Key, ulong Slot);
+
+    /// <param name="Quotas">empty from a version 1 or 2 file</param>
+    public sealed record Saved(List<Bpf> BpfCounters, List<((byte, string, ulong, int) Key, CounterValue Base)> KernelRules,
+        List<((byte, string, string) Key, CounterValue Base)> KernelObjects, List<Quota> Quotas, List<Limit> Limits);
+
+    public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null)
     {
         using var ms = new MemoryStream();
         using var w = new BinaryWriter(ms, Encoding.UTF8);
@@ -64,6 +72,21 @@ internal static class CounterState
             w.Write(v.Packets);
             w.Write(v.Bytes);
         }
+        var q = quotas?.ToList() ?? [];
+        w.Write(q.Count);
+        foreach (var e in q)
+        {
+            Write(w, e.Key);
+            w.Write(e.Slot);
+            w.Write(e.Base);
+        }
+        var l = limits?.ToList() ?? [];
+        w.Write(l.Count);
+        foreach (var e in l)
+        {
+            Write(w, e.Key);
+            w.Write(e.Slot);
+        }
         w.Flush();
         return ms.ToArray();
     }
@@ -75,7 +98,8 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v != Version && v != WithoutSlots) throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} and {Version}");
+            if (v is not (Version or WithoutStateful or WithoutSlots))
+                throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
                 int n = r.ReadInt32();
@@ -84,11 +108,12 @@ internal static class CounterState
                 return n;
             }
             var bpf = new List<Bpf>();
-            for (int i = 0, n = Count(v == Version ? 52 : 43); i < n; i++)
+            var slotted = v >= WithoutStateful;
+            for (int i = 0, n = Count(slotted ? 52 : 43); i < n; i++)
             {
                 var key = new CounterKey(r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64());
-                if (v == Version && r.ReadString() is { Length: > 0 } name) key = key with { Object = name };
-                bpf.Add(new Bpf(key, (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64()), v == Version ? r.ReadUInt64() : null));
+                if (slotted && r.ReadString() is { Length: > 0 } name) key = key with { Object = name };
+                bpf.Add(new Bpf(key, (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64()), slotted ? r.ReadUInt64() : null));
             }
             var slots = bpf.Where(b => b.Slot != null).Select(b => b.Slot).ToList();
             if (slots.Distinct().Count() != slots.Count || bpf.Select(b => b.Key).Distinct().Count() != bpf.Count)
@@ -99,12 +124,58 @@ internal static class CounterState
             var objects = new List<((byte, string, string), CounterValue)>();
             for (int i = 0, n = Count(19); i < n; i++)
                 objects.Add(((r.ReadByte(), r.ReadString(), r.ReadString()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+            var quotas = new List<Quota>();
+            var limits = new List<Limit>();
+            if (v == Version)
+            {
+                for (int i = 0, n = Count(StatefulKeySize + 16); i < n; i++) quotas.Add(new Quota(ReadKey(r), r.ReadUInt64(), r.ReadUInt64()));
+                for (int i = 0, n = Count(StatefulKeySize + 8); i < n; i++) limits.Add(new Limit(ReadKey(r), r.ReadUInt64()));
+                Distinct(quotas.Select(q => (q.Key, q.Slot)), "quota");
+                Distinct(limits.Select(l => (l.Key, l.Slot)), "limit");
+            }
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
-            return new Saved(bpf, rules, objects);
+            return new Saved(bpf, rules, objects, quotas, limits);
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
         {
             throw new InvalidDataException($"counter state is cut short or malformed: {e.Message}");
         }
+    }
+
+    /// <summary>The fewest bytes a stateful key takes: family, kind, table (empty), then the smaller of a rule's part (chain, handle, index) and a name.</summary>
+    const int StatefulKeySize = 4;
+
+    static void Write(BinaryWriter w, StatefulKey key)
+    {
+        w.Write(key.Family);
+        w.Write(key.Table);
+        if (key.Object is { } name)
+        {
+            w.Write((byte)1);
+            w.Write(name);
+            return;
+        }
+        w.Write((byte)0);
+        w.Write(key.Chain ?? "");
+        w.Write(key.RuleHandle);
+        w.Write(key.ExpressionIndex);
+    }
+
+    static StatefulKey ReadKey(BinaryReader r)
+    {
+        var (family, table) = (r.ReadByte(), r.ReadString());
+        return r.ReadByte() switch
+        {
+            1 => StatefulKey.Named(family, table, r.ReadString()),
+            0 => new StatefulKey(family, table, r.ReadString(), r.ReadUInt64(), r.ReadInt32(), null),
+            var k => throw new InvalidDataException($"counter state: stateful key kind {k}"),
+        };
+    }
+
+    static void Distinct(IEnumerable<(StatefulKey Key, ulong Slot)> entries, string what)
+    {
+        var list = entries.ToList();
+        if (list.Select(e => e.Key).Distinct().Count() != list.Count || list.Select(e => e.Slot).Distinct().Count() != list.Count)
+            throw new InvalidDataException($"counter state: a {what} or its slot id is given twice");
     }
 }

@@ -260,6 +260,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         }
         if (_enforcer.PinRoot is { } root)
         {
+            foreach (var note in _enforcer.ReopenSharedMaps(root)) _log($"restart: {note}");
             var links = _enforcer.Adopt(plan.BpfRuleset, root, out var programs);
             _log($"restart: adopted {links} pinned attach point(s) under {root}, {programs} with their running program");
         }
@@ -277,7 +278,12 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 var (carried, zero) = _enforcer.CounterLedgerEntry(id);
                 bpf.Add(new CounterState.Bpf(key, carried, zero, id));
             }
-            return CounterState.Encode(bpf, _kernelCounters);
+            // only the slots the data plane holds (not those of kernel-placed quotas and limits): their state is in the shared maps
+            var quotas = (_current?.Quotas ?? new Dictionary<StatefulKey, ulong>())
+                .Where(e => _enforcer.QuotaBase(e.Value) != null).Select(e => new CounterState.Quota(e.Key, e.Value, _enforcer.QuotaBase(e.Value)!.Value));
+            var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>())
+                .Where(e => _enforcer.HoldsLimit(e.Value)).Select(e => new CounterState.Limit(e.Key, e.Value));
+            return CounterState.Encode(bpf, _kernelCounters, quotas, limits);
         }
     }
 
@@ -289,7 +295,13 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             _restoredCounters = saved;
             // the same slot ids as before: the restored ruleset compiles to the pinned programs, which are adopted with their counts
             if (_current == null && saved.BpfCounters.All(b => b.Slot != null))
+            {
                 _slots.Restore(saved.BpfCounters.Select(b => (b.Key, b.Slot!.Value)));
+                // quotas and limits keep their slots too: the shared maps reopened from the pins hold their state there
+                _slots.Quotas.Restore(saved.Quotas.Select(q => (q.Key, q.Slot)));
+                _slots.Limits.Restore(saved.Limits.Select(l => (l.Key, l.Slot)));
+                _enforcer.Inherit(saved.Quotas.ToDictionary(q => q.Slot, q => q.Base), saved.Limits.Select(l => l.Slot).ToHashSet());
+            }
             if (_kernelCounters != null)
             {
                 foreach (var ((family, table, handle, index), v) in saved.KernelRules) _kernelCounters.RestoreRule(family, table, handle, index, v);

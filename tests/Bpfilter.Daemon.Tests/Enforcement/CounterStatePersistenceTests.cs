@@ -1,0 +1,59 @@
+using System.Text;
+using Bpfilter.Daemon.Enforcement;
+using Nft.Lifter;
+
+namespace Bpfilter.Daemon.Tests.Enforcement;
+
+/// <summary>The counter state file: version 3 keeps quota and limit slots; versions 2 and 1 are still read.</summary>
+public sealed class CounterStatePersistenceTests
+{
+    static readonly CounterKey Rule = new(2, "t", "in", 4);
+
+    [Fact]
+    public void Version3KeepsQuotaAndLimitSlotsWithTheQuotaBases()
+    {
+        var anonymous = new StatefulKey(2, "t", "in", 4, 1, null);
+        var named = StatefulKey.Named(2, "t", "q");
+        var bytes = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
+            [new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], [new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)]);
+        Assert.Equal(3, bytes[0]);
+
+        var saved = CounterState.Decode(bytes);
+        Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], saved.BpfCounters);
+        Assert.Equal([new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], saved.Quotas);
+        Assert.Equal([new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)], saved.Limits);
+        Assert.Null(saved.Quotas[1].Key.Chain);
+
+        // every cut is refused, as are a slot given twice and an unknown key kind
+        for (int n = 1; n < bytes.Length; n++) Assert.Throws<InvalidDataException>(() => CounterState.Decode(bytes.AsSpan(0, n)));
+        var twice = CounterState.Encode([], null, [new CounterState.Quota(anonymous, 3, 0), new CounterState.Quota(named, 3, 0)]);
+        Assert.Throws<InvalidDataException>(() => CounterState.Decode(twice));
+        var kind = CounterState.Encode([], null, [new CounterState.Quota(named, 3, 0)]);
+        kind[Array.IndexOf(kind, (byte)'q') - 2] = 7; // the kind byte before the name (its length byte, then "q")
+        Assert.Throws<InvalidDataException>(() => CounterState.Decode(kind));
+    }
+
+    [Fact]
+    public void Version2IsReadWithoutQuotaAndLimitSlots()
+    {
+        using var ms = new MemoryStream();
+        using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write((byte)2);
+            w.Write(1);
+            w.Write(Rule.Family);
+            w.Write(Rule.Table);
+            w.Write(Rule.Chain);
+            w.Write(Rule.RuleHandle);
+            w.Write("");
+            foreach (var v in new ulong[] { 1, 29, 0, 0, 7 }) w.Write(v);
+            w.Write(0);
+            w.Write(0);
+        }
+        var saved = CounterState.Decode(ms.ToArray());
+        Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], saved.BpfCounters);
+        Assert.Empty(saved.Quotas);
+        Assert.Empty(saved.Limits);
+        Assert.Throws<InvalidDataException>(() => CounterState.Decode([4, 0, 0, 0, 0]));
+    }
+}
