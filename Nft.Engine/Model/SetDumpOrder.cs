@@ -17,8 +17,8 @@ internal static class SetDumpOrder
     const uint BitmapExcludes = (uint)(NftSetFlags.Interval | NftSetFlags.Map | NftSetFlags.Timeout | NftSetFlags.Object | NftSetFlags.Eval);
 
     public static bool IsBitmap(SetRecord set) =>
-        set.KeyLen <= 2 && (set.Flags & BitmapExcludes) == 0 && !set.HasStatements && set.Timeout is null
-        && set.Policy is null or (uint)NftSetPolicy.Performance;
+        set.KeyLen <= 2 && (set.Flags & BitmapExcludes) == 0 && !set.HasStatements && set.Set.Timeout is null or 0
+        && set.Set.Policy is null or (uint)NftSetPolicy.Performance;
 
     /// <summary>Puts key-ordered elements in the backend's dump order.</summary>
     public static void Apply(SetRecord set, List<ElementRecord> live)
