@@ -260,33 +260,18 @@ public sealed partial class PersistenceTests
         using var pins = new PinFs();
         using var rig = new EnforcementRig("--pin-dir", pins.Path);
         rig.Nft(UdpRuleset(rig.FwDev));
+        // and tcx: a netdev egress chain on the firewall's device, against a flood the firewall sends
+        rig.Nft($"table netdev e {{ chain out {{ type filter hook egress device \"{rig.FwDev}\" priority 0; policy accept; udp dport 86 counter drop; }}; }}");
         var listing = ListWithHandles(rig);
         var programs = rig.ProgramIds();
+        using var peerListener = new Background(rig.Peer, Listener(86, 89));
+        using var outbound = new Background(rig.Daemon.Ns, Flood(EnforcementRig.PeerAddr, 86, 89));
         // the firewall's stack reports every datagram it receives; 88 is not dropped and shows the flood arrives
-        using var listener = new Background(rig.Daemon.Ns, """
-            import socket, select
-            socks = []
-            for p in (81, 83, 85, 88):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", p)); socks.append(s)
-            print("ready")
-            seen = {}
-            while True:
-                for s in select.select(socks, [], [])[0]:
-                    s.recv(64); p = s.getsockname()[1]; seen[p] = seen.get(p, 0) + 1
-                    if seen[p] == 1 or seen[p] % 1000 == 0: print("got", p, seen[p])
-            """);
+        using var listener = new Background(rig.Daemon.Ns, Listener(81, 83, 85, 88));
         var ready = System.Diagnostics.Stopwatch.StartNew();
         while (!listener.Output.Contains("ready") && ready.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(20);
         Assert.Contains("ready", listener.Output);
-        using var flood = new Background(rig.Peer, $$"""
-            import socket, time
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            n = 0
-            while True:
-                for p in (81, 83, 85, 88): s.sendto(b"x" * 32, ("{{EnforcementRig.FwAddr}}", p))
-                n += 1
-                if n % 4 == 0: time.sleep(0.001)
-            """);
+        using var flood = new Background(rig.Peer, Flood(EnforcementRig.FwAddr, 81, 83, 85, 88));
         for (int round = 0; round < 20; round++)
         {
             if (round % 4 == 3) Assert.Equal(0, rig.Daemon.Terminate());
@@ -306,5 +291,36 @@ public sealed partial class PersistenceTests
             Assert.DoesNotContain($"got {port} ", got);
             Assert.True(counters[port] > 100, $"port {port} counted only {counters[port]}: the flood did not run");
         }
+        var sent = peerListener.Output;
+        Assert.Contains("got 89", sent); // the firewall's own flood left through tcx egress
+        Assert.DoesNotContain("got 86 ", sent);
+        Assert.True(counters[86] > 100, $"port 86 (tcx egress) counted only {counters[86]}: the flood did not run");
     }
+
+    /// <summary>A python3 script that binds UDP ports and prints "got PORT N" at the first datagram and every 1000th.</summary>
+    static string Listener(params int[] ports) => $$"""
+        import socket, select
+        socks = []
+        for p in ({{string.Join(", ", ports)}},):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", p)); socks.append(s)
+        print("ready")
+        seen = {}
+        while True:
+            for s in select.select(socks, [], [])[0]:
+                s.recv(64); p = s.getsockname()[1]; seen[p] = seen.get(p, 0) + 1
+                if seen[p] == 1 or seen[p] % 1000 == 0: print("got", p, seen[p])
+        """;
+
+    /// <summary>A python3 script that sends 32-byte datagrams to each port in turn, about 1000 rounds a second.</summary>
+    static string Flood(string address, params int[] ports) => $$"""
+        import socket, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        n = 0
+        while True:
+            for p in ({{string.Join(", ", ports)}},):
+                try: s.sendto(b"x" * 32, ("{{address}}", p))
+                except OSError: pass
+            n += 1
+            if n % 4 == 0: time.sleep(0.001)
+        """;
 }
