@@ -28,6 +28,21 @@ public sealed class DaemonProcess : IDisposable
     /// <summary>The command this daemon runs before its arguments: `dotnet bpfilterd.dll`, or $BFNT_DAEMON_BIN alone.</summary>
     public IReadOnlyList<string> Command { get; }
     public string Log { get { lock (_log) return _log.ToString(); } }
+
+    /// <summary>
+    /// Waits until the log holds <paramref name="text"/>: output is read asynchronously, so a line the daemon
+    /// wrote before its socket accepted may reach <see cref="Log"/> a moment later.
+    /// </summary>
+    public bool WaitForLog(string text, TimeSpan timeout)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (!Log.Contains(text))
+        {
+            if (sw.Elapsed > timeout) return false;
+            Thread.Sleep(20);
+        }
+        return true;
+    }
     public bool IsAlive => _process is { HasExited: false };
     /// <summary>The daemon's pid (ip netns exec execs dotnet or the executable, so it is bpfilterd's own).</summary>
     public int Pid => _process?.Id ?? 0;

@@ -159,6 +159,7 @@ public sealed partial class PersistenceTests
         File.WriteAllBytes(state, bytes[..(bytes.Length / 2)]);
 
         rig.Daemon.Restart();
+        rig.Daemon.WaitForLog($"moved aside to {state}.corrupt", TimeSpan.FromSeconds(10));
         Assert.Matches($@"state file {Regex.Escape(state)} is corrupt \(.*truncated.*\); moved aside to {Regex.Escape(state)}\.corrupt", rig.Daemon.Log);
         Assert.True(File.Exists(state + ".corrupt"));
         Assert.Equal(bytes.Length / 2, new FileInfo(state + ".corrupt").Length);
@@ -197,7 +198,8 @@ public sealed partial class PersistenceTests
         File.WriteAllBytes(state, bytes);
 
         rig.Daemon.Restart();
-        Assert.Contains($"state file {state} belongs to an earlier namespace that had this inode; moved aside to {state}.stale", rig.Daemon.Log);
+        Assert.True(rig.Daemon.WaitForLog($"state file {state} belongs to an earlier namespace that had this inode; moved aside to {state}.stale",
+            TimeSpan.FromSeconds(10)), rig.Daemon.Log);
         Assert.True(File.Exists(state + ".stale"));
         Assert.DoesNotContain("table", ListWithHandles(rig));
         Assert.True(Dropped(rig, 83)); // the pinned program keeps enforcing until the first commit
