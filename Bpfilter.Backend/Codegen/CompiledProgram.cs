@@ -35,6 +35,13 @@ public sealed record CompiledProgram(
     int AcceptCode,
     int DropCode)
 {
+    /// <summary>
+    /// Where a packet meets the program on its path: XDP 0, tc ingress 1, prerouting 2, input and forward 3,
+    /// output 4, postrouting 5, tc egress 6, then the hook's priority. Set batches switch programs latest
+    /// first, so a packet that saw a batch at one hook sees it at every later one, as in nf_tables.
+    /// </summary>
+    public (int Stage, int Priority) PathOrder { get; init; }
+
     /// <summary>Name of the per-CPU array holding {packets, bytes} per counter slot.</summary>
     public const string CountersMap = "counters";
 

@@ -74,8 +74,25 @@ public sealed partial class ProgramCompiler
         var insns = compiler.Emit(ordered);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
         return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, insns, compiler.MapSpecs(),
-            compiler._counterSlots, flavor.AcceptCode, flavor.DropCode) { SetLayouts = compiler._sets, LogConfigs = compiler._logs };
+            compiler._counterSlots, flavor.AcceptCode, flavor.DropCode)
+        {
+            SetLayouts = compiler._sets,
+            LogConfigs = compiler._logs,
+            PathOrder = PathOrderOf(hook),
+        };
     }
+
+    /// <summary>Where a packet meets this hook on its way (device ingress, netfilter hooks, device egress), then the priority.</summary>
+    static (int Stage, int Priority) PathOrderOf(Hook hook) => hook switch
+    {
+        XdpIngress => (0, 0),
+        TcIngress => (1, 0),
+        NetfilterHook { Point: NfHookPoint.Prerouting } n => (2, n.Priority),
+        NetfilterHook { Point: NfHookPoint.Input or NfHookPoint.Forward } n => (3, n.Priority),
+        NetfilterHook { Point: NfHookPoint.Output } n => (4, n.Priority),
+        NetfilterHook n => (5, n.Priority),
+        _ => (6, 0),
+    };
 
     private ImmutableArray<Instruction> Emit(List<BaseChain> chains)
     {

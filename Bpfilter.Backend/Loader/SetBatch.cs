@@ -35,7 +35,10 @@ public static class SetBatch
             failed.Add(p);
             first ??= e;
         }
-        var byProgram = changes.Where(c => c.Count > 0).GroupBy(c => c.Program).ToList();
+        // latest on the packet's path first: a packet that already saw the batch at one hook sees it at
+        // every later hook (the reverse, new then old, cannot happen in nf_tables, whose generation is global)
+        var byProgram = changes.Where(c => c.Count > 0).GroupBy(c => c.Program)
+            .OrderByDescending(g => g.Key.Compiled.PathOrder.Stage).ThenByDescending(g => g.Key.Compiled.PathOrder.Priority).ToList();
         if (byProgram.All(g => g.Sum(c => c.Count) <= 1))
         {
             foreach (var g in byProgram)
