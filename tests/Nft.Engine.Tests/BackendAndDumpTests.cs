@@ -38,18 +38,7 @@ public class BackendAndDumpTests
         w.PutU32Be(10, seq);
     });
 
-    static byte[] AddElement(uint seq, string table, string set, byte[] key) => Msg(12, Create, seq, Ip, w =>
-    {
-        w.PutString(1, table);
-        w.PutString(2, set);
-        var list = w.BeginNested(3);
-        var el = w.BeginNested(1);
-        var k = w.BeginNested(1);
-        w.PutBytes(1, key);
-        w.EndNested(k);
-        w.EndNested(el);
-        w.EndNested(list);
-    });
+    static byte[] AddElement(uint seq, string table, string set, byte[] key) => MapElement(12, seq, table, set, key, null);
 
     [Fact]
     public void CommitGoesThroughPrepareThenCommitAndElementOnlyBatchesAreMarked()

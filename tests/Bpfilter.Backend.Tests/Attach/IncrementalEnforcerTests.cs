@@ -97,126 +97,95 @@ public class IncrementalEnforcerTests
     public void AProgramWithSetsIsPinnedWithItsMapsAndAdoptedWithTheirContents()
     {
         using var veth = new VethPair();
-        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(mount);
-        Run("mount", "-t", "bpf", "bpf", mount);
-        var dir = Path.Combine(mount, "enforcer");
-        try
+        using var pins = new PinFs();
+        var dir = Path.Combine(pins.Path, "enforcer");
+        // set maps are named after "FAMILY TABLE/SET": the slash and a dot must not break the pin
+        var set = new Backend.Ir.Set("inet t.1/ports", Fields.Udp.Dport, SetData.NoData, ValueList.Of(SetElement.Exact(U16(7401))));
+        var rules = new Ruleset(ValueList.Of(new BaseChain("inet t.1/edge", Xdp, 0, Verdict.Accept,
+                ValueList.Of(Drop(Matcher.InSet(Fields.Udp.Dport, "inet t.1/ports"))))),
+            ValueList<Chain>.Empty, ValueList.Of(set));
+        VethPair.InNamespace(veth.Server, () =>
         {
-            // set maps are named after "FAMILY TABLE/SET": the slash and a dot must not break the pin
-            var set = new Backend.Ir.Set("inet t.1/ports", Fields.Udp.Dport, SetData.NoData, ValueList.Of(SetElement.Exact(U16(7401))));
-            var rules = new Ruleset(ValueList.Of(new BaseChain("inet t.1/edge", Xdp, 0, Verdict.Accept,
-                    ValueList.Of(Drop(Matcher.InSet(Fields.Udp.Dport, "inet t.1/ports"))))),
-                ValueList<Chain>.Empty, ValueList.Of(set));
-            VethPair.InNamespace(veth.Server, () =>
-            {
-                using var e1 = new Enforcer { PinRoot = dir }; // pins at commit, programs and maps included
-                e1.Apply(rules);
-                return 0;
-            });
-            Assert.False(veth.SendUdp(7401)); // the pinned program and its set outlive the enforcer
-            Assert.True(veth.SendUdp(7402));
-            using var e2 = new Enforcer();
-            var programs = VethPair.InNamespace(veth.Server, () =>
-            {
-                Assert.Equal(1, e2.Adopt(rules, dir, out var p));
-                return p;
-            });
-            Assert.Equal(1, programs); // the program itself, with its set map
-        }
-        finally
+            using var e1 = new Enforcer { PinRoot = dir }; // pins at commit, programs and maps included
+            e1.Apply(rules);
+            return 0;
+        });
+        Assert.False(veth.SendUdp(7401)); // the pinned program and its set outlive the enforcer
+        Assert.True(veth.SendUdp(7402));
+        using var e2 = new Enforcer();
+        var programs = VethPair.InNamespace(veth.Server, () =>
         {
-            Run("umount", mount);
-            Directory.Delete(mount);
-        }
+            Assert.Equal(1, e2.Adopt(rules, dir, out var p));
+            return p;
+        });
+        Assert.Equal(1, programs); // the program itself, with its set map
     }
 
     [Fact]
     public void AProgramKeptForANewCompilationIsPinnedUnderItsDigestAndAdoptedAfterARestart()
     {
         using var veth = new VethPair();
-        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(mount);
-        Run("mount", "-t", "bpf", "bpf", mount);
-        var dir = Path.Combine(mount, "enforcer");
-        try
+        using var pins = new PinFs();
+        var dir = Path.Combine(pins.Path, "enforcer");
+        // deleting an empty chain of the device compiles to the same code (only its comment goes): the
+        // program is kept, and a restart that compiles the smaller ruleset must find it pinned, or it
+        // would replace it with a fresh program that counts from zero (found by the soak)
+        var before = Rules(Chain("t/edge", Xdp, 7501), Chain("t/empty", Xdp));
+        var after = Rules(Chain("t/edge", Xdp, 7501));
+        Assert.NotEqual(LoadedProgram.Digest(ProgramCompiler.Compile(before, before.BaseChains, false)),
+            LoadedProgram.Digest(ProgramCompiler.Compile(after, after.BaseChains, false)));
+        var (first, kept) = VethPair.InNamespace(veth.Server, () =>
         {
-            // deleting an empty chain of the device compiles to the same code (only its comment goes): the
-            // program is kept, and a restart that compiles the smaller ruleset must find it pinned, or it
-            // would replace it with a fresh program that counts from zero (found by the soak)
-            var before = Rules(Chain("t/edge", Xdp, 7501), Chain("t/empty", Xdp));
-            var after = Rules(Chain("t/edge", Xdp, 7501));
-            Assert.NotEqual(LoadedProgram.Digest(ProgramCompiler.Compile(before, before.BaseChains, false)),
-                LoadedProgram.Digest(ProgramCompiler.Compile(after, after.BaseChains, false)));
-            var (first, kept) = VethPair.InNamespace(veth.Server, () =>
-            {
-                using var e1 = new Enforcer { PinRoot = dir };
-                e1.Apply(before);
-                var id = Assert.Single(e1.Describe()).ProgramId;
-                e1.Apply(after);
-                return (id, Assert.Single(e1.Describe()).ProgramId);
-            });
-            Assert.Equal(first, kept);
-            Assert.False(veth.SendUdp(7501));
-            using var e2 = new Enforcer();
-            var adopted = VethPair.InNamespace(veth.Server, () =>
-            {
-                Assert.Equal(1, e2.Adopt(after, dir, out var p));
-                Assert.Equal(kept, Assert.Single(e2.Describe()).ProgramId);
-                return p;
-            });
-            Assert.Equal(1, adopted);
-        }
-        finally
+            using var e1 = new Enforcer { PinRoot = dir };
+            e1.Apply(before);
+            var id = Assert.Single(e1.Describe()).ProgramId;
+            e1.Apply(after);
+            return (id, Assert.Single(e1.Describe()).ProgramId);
+        });
+        Assert.Equal(first, kept);
+        Assert.False(veth.SendUdp(7501));
+        using var e2 = new Enforcer();
+        var adopted = VethPair.InNamespace(veth.Server, () =>
         {
-            Run("umount", mount);
-            Directory.Delete(mount);
-        }
+            Assert.Equal(1, e2.Adopt(after, dir, out var p));
+            Assert.Equal(kept, Assert.Single(e2.Describe()).ProgramId);
+            return p;
+        });
+        Assert.Equal(1, adopted);
     }
 
     [Fact]
     public void APinnedLinkReopenedByANewEnforcerRunsTheNextProgram()
     {
         using var veth = new VethPair();
-        // a bpffs instance of the test's own: unmounting it drops every pin made in it
-        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(mount);
-        Run("mount", "-t", "bpf", "bpf", mount);
-        var dir = Path.Combine(mount, "enforcer");
-        try
+        using var pins = new PinFs();
+        var dir = Path.Combine(pins.Path, "enforcer");
+        var first = Rules(Chain("t/in", new NetfilterHook(NfFamily.Ipv4, NfHookPoint.Input, 0), 7301), Chain("t/edge", Xdp, 7302));
+        var links = VethPair.InNamespace(veth.Server, () =>
         {
-            var first = Rules(Chain("t/in", new NetfilterHook(NfFamily.Ipv4, NfHookPoint.Input, 0), 7301), Chain("t/edge", Xdp, 7302));
-            var links = VethPair.InNamespace(veth.Server, () =>
-            {
-                using var e1 = new Enforcer();
-                e1.Apply(first);
-                e1.Pin(dir);
-                return e1.Describe().ToDictionary(a => a.Unit.Key, a => a.LinkId);
-            });
-            // The first enforcer is gone; its pinned links keep filtering.
-            Assert.False(veth.SendUdp(7301));
-            Assert.False(veth.SendUdp(7302));
-            Assert.True(veth.SendUdp(7303));
+            using var e1 = new Enforcer();
+            e1.Apply(first);
+            e1.Pin(dir);
+            return e1.Describe().ToDictionary(a => a.Unit.Key, a => a.LinkId);
+        });
+        // The first enforcer is gone; its pinned links keep filtering.
+        Assert.False(veth.SendUdp(7301));
+        Assert.False(veth.SendUdp(7302));
+        Assert.True(veth.SendUdp(7303));
 
-            var second = Rules(Chain("t/in", new NetfilterHook(NfFamily.Ipv4, NfHookPoint.Input, 0), 7303), Chain("t/edge", Xdp, 7304));
-            using var e2 = new Enforcer();
-            VethPair.InNamespace(veth.Server, () =>
-            {
-                Assert.Equal(2, e2.Adopt(second, dir));
-                e2.Apply(second);
-                return 0;
-            });
-            Assert.Equal(links, e2.Describe().ToDictionary(a => a.Unit.Key, a => a.LinkId)); // the same links, updated
-            Assert.True(veth.SendUdp(7301));
-            Assert.True(veth.SendUdp(7302));
-            Assert.False(veth.SendUdp(7303));
-            Assert.False(veth.SendUdp(7304));
-        }
-        finally
+        var second = Rules(Chain("t/in", new NetfilterHook(NfFamily.Ipv4, NfHookPoint.Input, 0), 7303), Chain("t/edge", Xdp, 7304));
+        using var e2 = new Enforcer();
+        VethPair.InNamespace(veth.Server, () =>
         {
-            Run("umount", mount);
-            Directory.Delete(mount);
-        }
+            Assert.Equal(2, e2.Adopt(second, dir));
+            e2.Apply(second);
+            return 0;
+        });
+        Assert.Equal(links, e2.Describe().ToDictionary(a => a.Unit.Key, a => a.LinkId)); // the same links, updated
+        Assert.True(veth.SendUdp(7301));
+        Assert.True(veth.SendUdp(7302));
+        Assert.False(veth.SendUdp(7303));
+        Assert.False(veth.SendUdp(7304));
     }
 
     static void Run(string file, params string[] args)
@@ -225,5 +194,23 @@ public class IncrementalEnforcerTests
         var err = p.StandardError.ReadToEnd();
         p.WaitForExit();
         Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)}: {err}");
+    }
+
+    /// <summary>A bpffs instance of the test's own: unmounting it drops every pin made in it.</summary>
+    sealed class PinFs : IDisposable
+    {
+        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
+
+        public PinFs()
+        {
+            Directory.CreateDirectory(Path);
+            Run("mount", "-t", "bpf", "bpf", Path);
+        }
+
+        public void Dispose()
+        {
+            Run("umount", Path);
+            Directory.Delete(Path);
+        }
     }
 }
