@@ -32,25 +32,25 @@ public sealed partial class PersistenceTests
         }
     }
 
-    /// <summary>XDP (netdev ingress), BPF_NETFILTER (ip input) and a kernel-placed chain (ct helper), each dropping one port.</summary>
-    static string Ruleset(string dev) => $$"""
+    /// <summary>XDP (netdev ingress), BPF_NETFILTER (ip input) and a kernel-placed chain (ct helper), each dropping one port of <paramref name="proto"/>.</summary>
+    static string Ruleset(string dev, string proto = "tcp") => $$"""
         table netdev x {
             chain ing {
                 type filter hook ingress device "{{dev}}" priority 0; policy accept;
-                tcp dport 85 counter drop
+                {{proto}} dport 85 counter drop
             }
         }
         table ip f {
             chain in {
                 type filter hook input priority 10; policy accept;
-                tcp dport 83 counter drop
+                {{proto}} dport 83 counter drop
             }
         }
         table inet t {
             chain in {
                 type filter hook input priority 0; policy accept;
                 ct helper "ftp" drop
-                tcp dport 81 counter drop
+                {{proto}} dport 81 counter drop
             }
         }
         """;
@@ -234,34 +234,12 @@ public sealed partial class PersistenceTests
         }
     }
 
-    static string UdpRuleset(string dev) => $$"""
-        table netdev x {
-            chain ing {
-                type filter hook ingress device "{{dev}}" priority 0; policy accept;
-                udp dport 85 counter drop
-            }
-        }
-        table ip f {
-            chain in {
-                type filter hook input priority 10; policy accept;
-                udp dport 83 counter drop
-            }
-        }
-        table inet t {
-            chain in {
-                type filter hook input priority 0; policy accept;
-                ct helper "ftp" drop
-                udp dport 81 counter drop
-            }
-        }
-        """;
-
     [Fact]
     public void UnderAFloodNoDroppedPacketGetsThroughTwentyKillsAndRestarts()
     {
         using var pins = new PinFs();
         using var rig = new EnforcementRig("--pin-dir", pins.Path);
-        rig.Nft(UdpRuleset(rig.FwDev));
+        rig.Nft(Ruleset(rig.FwDev, "udp"));
         // and tcx: a netdev egress chain on the firewall's device, against a flood the firewall sends
         rig.Nft($"table netdev e {{ chain out {{ type filter hook egress device \"{rig.FwDev}\" priority 0; policy accept; udp dport 86 counter drop; }}; }}");
         var listing = ListWithHandles(rig);
