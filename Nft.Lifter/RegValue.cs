@@ -12,7 +12,7 @@ internal sealed record PayloadSource(uint Base, uint Offset) : RegSource;
 internal sealed record MetaSource(uint Key, MetaKey? IrKey) : RegSource;
 
 /// <summary>ct load of a key the IR reads (<see cref="CtNames"/>).</summary>
-internal sealed record CtSource(uint Key, CtReadKey IrKey) : RegSource;
+internal sealed record CtSource(uint Key, byte? Direction, CtField Field) : RegSource;
 
 /// <summary>immediate data: only the statements bpfilter-nft refuses consume it.</summary>
 internal sealed record ConstSource(byte[] Data) : RegSource;
@@ -50,8 +50,7 @@ internal sealed class RegValue
     public bool HostOrder => !Hton && Source switch
     {
         MetaSource m => m.IrKey is MetaKey.Mark or MetaKey.Iif or MetaKey.Oif or MetaKey.Length,
-        // ct state, status, mark (u32) and zone (u16) are host-order numbers; direction is one byte
-        CtSource c => c.IrKey is not CtReadKey.Direction,
+        CtSource c => CtNames.IsHostOrder(c.Field.Key),
         _ => false,
     };
 }

@@ -56,9 +56,25 @@ internal static class Resolver
 
     static Operand ResolveCt(RuleContext rule, RegValue v, CtSource c, int d, Use use, int index)
     {
-        var field = new CtField(c.IrKey);
-        var name = CtNames.Of(c.Key);
-        if (d < v.Len) throw rule.Refuse(index, $"compares only {d} of the {v.Len} bytes of ct {name}");
+        var field = c.Field;
+        var name = CtNames.Of(c.Key, c.Direction);
+        if (CtNames.IsAddress(field.Key))
+        {
+            // the family-dependent saddr/daddr of an ip6 or inet table: only its first 4 bytes are defined for an
+            // IPv4 entry (the kernel copies 4 of the 16), so a longer compare would read stale register bytes
+            if (d > field.Bytes)
+                throw rule.Refuse(index, $"compares {d} bytes of ct {name}: bpfilter-nft reads only its first 4 " +
+                    "(the kernel leaves the rest of the register unset for an IPv4 entry); use ct ip6 saddr/daddr");
+            if (d < field.Bytes)
+            {
+                // a prefix (`ct original ip daddr 10.0.0.0/8`): the compared bytes, with the mask if any, on the left of the field
+                if (use != Use.Equality) throw rule.Refuse(index, $"compares only {d} of the {field.Bytes} bytes of ct {name}");
+                int shift = (field.Bytes - d) * 8;
+                var keep = MaskOf(rule, v, d, false, index);
+                return new Operand(field, d, false, keep, 0, shift, Operand.ToValue((keep ?? Ones(d * 8)) << shift, field.Bytes));
+            }
+        }
+        else if (d < v.Len) throw rule.Refuse(index, $"compares only {d} of the {v.Len} bytes of ct {name}");
         if (v.HostOrder && use == Use.Ordered && v.Len > 1)
             throw rule.Refuse(index, $"ordered comparison of host-order ct {name} without byteorder is not supported");
         var mask = MaskOf(rule, v, d, v.HostOrder, index);

@@ -6,21 +6,21 @@ namespace Nft.Lifter;
 internal sealed partial class RuleLifter
 {
     /// <summary>
-    /// `ct state|direction|status|mark|zone` loads: read by netfilter programs from the packet's conntrack
-    /// entry. Anything else of ct (other keys, a key for one direction, ct set) is refused naming the key,
-    /// and so is ct in chains that run at a device (netdev tables, inet ingress): no netfilter program there.
+    /// ct loads of the keys <see cref="CtNames.Read"/> knows: read by netfilter programs from the packet's conntrack
+    /// entry. Anything else of ct (other keys, ct set) is refused naming the key, and so is ct in chains that run
+    /// at a device (netdev tables, inet ingress): no netfilter program there.
     /// </summary>
     void Ct(CtExpr c, int i)
     {
         var name = CtNames.Of(c.Key, c.Direction);
         if (c.IsSet || c.DReg is not { } dreg)
             throw _rule.Refuse(i, $"expression 'ct' setting ct {name} is not supported by bpfilter-nft");
-        if (c.Direction != null || CtNames.IrKey(c.Key) is not { } key)
-            throw _rule.Refuse(i, $"expression 'ct {name}' is not supported by bpfilter-nft (only ct state, direction, status, mark and zone)");
+        if (CtNames.Read(c.Key, c.Direction, _table.Family) is not { } read)
+            throw _rule.Refuse(i, $"expression 'ct {name}' is not supported by bpfilter-nft ({CtNames.Supported})");
         if (_ctx.LinkLayer)
             throw _rule.Refuse(i, $"expression 'ct {name}' is not supported in chains that run at a device (netdev, inet ingress): " +
                 "bpfilter-nft reads conntrack only in netfilter-hook programs");
         _table.NoteCt(_rule, i);
-        _regs.Write(dreg, new RegValue(new CtSource(c.Key, key), CtNames.LengthOf(key), i), i);
+        _regs.Write(dreg, new RegValue(new CtSource(c.Key, c.Direction, read.Field), read.Len, i), i);
     }
 }

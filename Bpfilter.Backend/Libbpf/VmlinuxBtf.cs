@@ -8,7 +8,7 @@ namespace Bpfilter.Backend.Libbpf;
 /// </summary>
 public static unsafe class VmlinuxBtf
 {
-    private const uint KindInt = 1, KindPtr = 2, KindStruct = 4, KindUnion = 5, KindTypedef = 8, KindVolatile = 9, KindConst = 10, KindFunc = 12;
+    private const uint KindInt = 1, KindPtr = 2, KindArray = 3, KindStruct = 4, KindUnion = 5, KindTypedef = 8, KindVolatile = 9, KindConst = 10, KindFunc = 12;
     private static readonly Dictionary<string, int> Cache = new();
     private static nint _btf;
 
@@ -79,7 +79,44 @@ public static unsafe class VmlinuxBtf
         }
     }
 
-    private static (int BitOffset, int BitSize)? Find(uint typeId, string member, int baseBits)
+    /// <summary>
+    /// Byte offset of a member reached through named members and array elements, e.g.
+    /// <c>MemberPath("nf_conn", "tuplehash[1].tuple.dst.u3")</c> (anonymous nested structs and unions are searched).
+    /// </summary>
+    public static int MemberPath(string structName, string path)
+    {
+        lock (Cache)
+        {
+            var key = $"p:{structName}.{path}";
+            if (Cache.TryGetValue(key, out var cached)) return cached;
+            var id = Native.BtfFindByNameKind(Btf, structName, KindStruct);
+            if (id <= 0) throw new BpfException($"finding struct {structName} in vmlinux BTF", -id);
+            var type = (uint)id;
+            var bits = 0;
+            foreach (var segment in path.Split('.'))
+            {
+                var open = segment.IndexOf('[');
+                var name = open < 0 ? segment : segment[..open];
+                var (at, _, memberType) = FindTyped(type, name, 0)
+                    ?? throw new BpfException($"finding {structName}.{path} in vmlinux BTF", 2);
+                bits += at;
+                type = Resolve(memberType);
+                if (open < 0) continue;
+                var index = int.Parse(segment[(open + 1)..^1], System.Globalization.CultureInfo.InvariantCulture);
+                var t = (uint*)Native.BtfTypeById(Btf, type);
+                if ((t[1] >> 24 & 0x1f) != KindArray || index >= (int)t[5])
+                    throw new BpfException($"{structName}.{path}: {name} is not an array of more than {index} elements", 22);
+                type = Resolve(t[3]);
+                bits += index * (int)((uint*)Native.BtfTypeById(Btf, type))[2] * 8;
+            }
+            return Cache[key] = bits / 8;
+        }
+    }
+
+    private static (int BitOffset, int BitSize)? Find(uint typeId, string member, int baseBits) =>
+        FindTyped(typeId, member, baseBits) is { } f ? (f.BitOffset, f.BitSize) : null;
+
+    private static (int BitOffset, int BitSize, uint Type)? FindTyped(uint typeId, string member, int baseBits)
     {
         var t = (uint*)Native.BtfTypeById(Btf, typeId);
         var info = t[1];
@@ -97,12 +134,12 @@ public static unsafe class VmlinuxBtf
             var bitSize = kflag ? (int)(offset >> 24) : 0;
             if (nameOff == 0)
             {
-                var inner = Find(Resolve(m[1]), member, baseBits + bitOffset);
+                var inner = FindTyped(Resolve(m[1]), member, baseBits + bitOffset);
                 if (inner is not null) return inner;
                 continue;
             }
             var name = Marshal.PtrToStringUTF8(Native.BtfNameByOffset(Btf, nameOff));
-            if (name == member) return (baseBits + bitOffset, bitSize);
+            if (name == member) return (baseBits + bitOffset, bitSize, m[1]);
         }
         return null;
     }

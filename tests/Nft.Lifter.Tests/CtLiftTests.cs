@@ -4,9 +4,9 @@ using Nft.Netlink;
 namespace Nft.Lifter.Tests;
 
 /// <summary>
-/// ct matches from Corpus/ct.nft (kernel dump): the keys netfilter programs read (state, direction,
-/// status, mark, zone) lift to ct fields; other keys, per-direction keys, ct set, and ct in chains that
-/// run at a device are refused naming the key.
+/// ct matches from Corpus/ct.nft (kernel dump): the keys netfilter programs read lift to ct fields (the
+/// tuple keys are in CtKeyLiftTests); other keys, ct set, and ct in chains that run at a device are refused
+/// naming the key.
 /// </summary>
 public class CtLiftTests
 {
@@ -72,14 +72,10 @@ public class CtLiftTests
     }
 
     const string NotSupported = " is not supported by bpfilter-nft";
-    const string OnlyKeys = NotSupported + " (only ct state, direction, status, mark and zone)";
+    const string OnlyKeys = NotSupported + " (only ct state, direction, status, mark, zone, expiration, l3proto, protocol, and original|reply saddr, daddr, ip saddr, ip daddr, ip6 saddr, ip6 daddr, proto-src, proto-dst, zone)";
 
     [Theory]
-    [InlineData("expiration", 0, "expression 'ct expiration'" + OnlyKeys)]
-    [InlineData("l3proto", 0, "expression 'ct l3proto'" + OnlyKeys)]
-    [InlineData("original_saddr", 0, "expression 'ct original ip saddr'" + OnlyKeys)]
     [InlineData("helper", 0, "expression 'ct helper'" + OnlyKeys)]
-    [InlineData("original_zone", 0, "expression 'ct original zone'" + OnlyKeys)]
     [InlineData("mark_set", 1, "expression 'ct' setting ct mark" + NotSupported)]
     [InlineData("count", 0, "expression 'connlimit'" + NotSupported)]
     public void RefusesOtherCtUses(string comment, int index, string reason)
@@ -90,6 +86,18 @@ public class CtLiftTests
         Assert.Equal(reason, e.Reason);
         Assert.Equal(index, e.ExpressionIndex);
         Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+    }
+
+    [Theory]
+    [InlineData("expiration", "ct expiration == 5000 accept")]
+    [InlineData("l3proto", "ct l3proto == 2 accept")]
+    [InlineData("original_saddr", "ct original ip saddr == 10.0.0.1 accept")]
+    [InlineData("original_zone", "ct original zone == 1 accept")]
+    public void KeysOnceRefusedLift(string comment, string expected)
+    {
+        var t = CorpusLoader.Table("ct", "inet", "refused");
+        var lifted = NftLifter.LiftRule(t, "input", CorpusLoader.RuleByComment(t, comment));
+        Assert.Equal(expected, lifted.Rule.ToString());
     }
 
     [Fact]

@@ -99,8 +99,8 @@ public sealed partial class ProgramCompiler
             foreach (var x in matchers) EmitMatcher(x, fail);
             return;
         }
-        // != : fails only if every field is equal (and, as nf_tables breaks the rule, if a ct key has no entry).
-        if (m.Key.Fields.Any(f => f is CtField { Key: not CtReadKey.State })) EmitCtEntryCheck(fail);
+        // != : fails only if every field is equal (and, as nf_tables breaks the rule, if the packet lacks a ct key).
+        foreach (var ct in m.Key.Fields.OfType<CtField>().Where(f => f.Key is not CtReadKey.State)) EmitCtPresenceCheck(ct, fail);
         var differs = _asm.NewLabel("differs");
         foreach (var x in matchers) EmitMatcher(x, differs);
         _asm.Emit(Asm.Ja(fail));

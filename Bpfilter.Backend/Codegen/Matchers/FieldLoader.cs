@@ -59,7 +59,7 @@ public sealed partial class ProgramCompiler
                 LoadPayload(p, part, dst, fail);
                 return;
             case CtField ct:
-                LoadCt(ct.Key, dst, fail);
+                LoadCt(ct, part, dst, fail);
                 return;
         }
         throw new CodegenException($"unsupported field {f}");

@@ -74,15 +74,18 @@ public sealed partial class ProgramCompiler
             CopyBytes(_flavor.EmitInterfaceName(_asm, n.Key, fail), dst, 16);
             return;
         }
-        if (f.Bits > 64) throw new CodegenException($"{f} cannot be a set key");
-        LoadField(f, new Part(0, f.Bytes), R0, fail);
-        // Store the number big-endian, one byte at a time (the key may be unaligned).
-        for (var i = 0; i < f.Bytes; i++)
+        if (f.Bits > 64 && f is not CtField) throw new CodegenException($"{f} cannot be a set key");
+        foreach (var part in Parts(f))
         {
-            _asm.Emit(Asm.Mov64Reg(R2, R0));
-            var shift = 8 * (f.Bytes - 1 - i);
-            if (shift > 0) _asm.Emit(Asm.Rsh64Imm(R2, shift));
-            _asm.Emit(Asm.StxB(R10, (short)(dst + i), R2));
+            LoadField(f, part, R0, fail);
+            // Store the number big-endian, one byte at a time (the key may be unaligned).
+            for (var i = 0; i < part.Count; i++)
+            {
+                _asm.Emit(Asm.Mov64Reg(R2, R0));
+                var shift = 8 * (part.Count - 1 - i);
+                if (shift > 0) _asm.Emit(Asm.Rsh64Imm(R2, shift));
+                _asm.Emit(Asm.StxB(R10, (short)(dst + part.Start + i), R2));
+            }
         }
     }
 

@@ -81,6 +81,66 @@ public class ConntrackTests
         Assert.Equal(1UL, p.Counter(2).Packets); // state has a value without an entry: invalid != established
     }
 
+    static readonly CtField OrigSrcIp = new(CtReadKey.SrcIp, CtDirection.Original), ReplyDstIp6 = new(CtReadKey.DstIp6, CtDirection.Reply),
+        OrigSrc = new(CtReadKey.Src, CtDirection.Original), ReplyProtoDst = new(CtReadKey.ProtoDst, CtDirection.Reply),
+        L3Proto = new(CtReadKey.L3Proto), Protocol = new(CtReadKey.Protocol), Expiration = new(CtReadKey.Expiration),
+        OrigZone = new(CtReadKey.Zone, CtDirection.Original);
+
+    /// <summary>Every entry and tuple key, in compares, masks, ranges, concatenations, sets and verdict maps.</summary>
+    static Rule[] TupleKeyRules() =>
+    [
+        Counted(1, Verdict.Continue, Matcher.Eq(OrigSrcIp, V4("198.18.0.1"))),
+        Counted(2, Verdict.Continue, Matcher.Ne(OrigSrcIp, V4("198.18.0.1"))),
+        Counted(3, Verdict.Continue, Matcher.Mask(OrigSrc, V4("255.255.255.0"), V4("198.18.0.0"))),
+        Counted(4, Verdict.Continue, Matcher.Ne(ReplyDstIp6, V6("2001:db8::1"))),
+        Counted(5, Verdict.Continue, Matcher.Mask(ReplyDstIp6, V6("ffff:ffff::"), V6("2001:db8::"), negated: true)),
+        Counted(6, Verdict.Continue, Matcher.Range(ReplyProtoDst, U16(1000), U16(2000))),
+        Counted(7, Verdict.Continue, Matcher.Ne(L3Proto, U8(2))),
+        Counted(8, Verdict.Continue, Matcher.Ne(Protocol, U8(6))),
+        Counted(9, Verdict.Continue, new Matcher(Expiration, new Compare(CompareOp.Gt, U32(1000)))),
+        Counted(10, Verdict.Continue, Matcher.Ne(OrigZone, U16(3))),
+        Counted(11, Verdict.Continue, new Matcher(new MatchKey(ValueList.Of<Field>(OrigSrcIp, ReplyProtoDst)),
+            new Compare(CompareOp.Ne, new Value(new byte[] { 198, 18, 0, 1, 0, 80 })))),
+        Counted(12, Verdict.Continue, new Matcher(new MatchKey(ValueList.Of<Field>(ReplyDstIp6, Protocol)),
+            new Compare(CompareOp.Ne, new Value(V6("2001:db8::1").Bytes.Add(6))))),
+        Counted(13, Verdict.Continue, Matcher.InSet(new MatchKey(ValueList.Of<Field>(OrigSrcIp, ReplyProtoDst)), "flows", negated: true)),
+        Counted(14, Verdict.Continue, Matcher.InSet(ReplyDstIp6, "six", negated: true)),
+        new Rule(Verdict.VMap(Protocol, "protos")),
+        Drop(Matcher.Eq(Fields.Tcp.Dport, U16(81))),
+    ];
+
+    static Backend.Ir.Set[] TupleKeySets() =>
+    [
+        new("flows", new MatchKey(ValueList.Of<Field>(OrigSrcIp, ReplyProtoDst)), SetData.NoData,
+            ValueList.Of(new SetElement(ValueList.Of<KeyPart>(new KeyPart.Exact(V4("198.18.0.1")), new KeyPart.Exact(U16(80))), null))),
+        new("six", ReplyDstIp6, SetData.NoData, ValueList.Of(SetElement.Exact(V6("2001:db8::1")))),
+        new("protos", Protocol, SetData.VerdictData, ValueList.Of(SetElement.Exact(U8(6), Verdict.Drop))),
+    ];
+
+    [Fact]
+    public void WithoutAnEntryTupleKeysNeverMatch()
+    {
+        // BPF_PROG_TEST_RUN has no entry: the verifier accepts every key and none matches, whatever the operator
+        using var p = Load(NfIn4, Verdict.Accept, TupleKeyRules(), sets: TupleKeySets());
+        Assert.Equal(NfDrop, p.Run(Tcp4(81)));
+        Assert.Equal(NfAccept, p.Run(Tcp4(82)));
+        for (ulong id = 1; id <= 14; id++) Assert.Equal(0UL, p.Counter(id).Packets);
+    }
+
+    [Theory]
+    [InlineData("xdp")]
+    [InlineData("tc")]
+    public void DeviceProgramsRefuseTupleKeys(string kind)
+    {
+        var hook = kind == "xdp" ? Xdp : TcIn;
+        foreach (var rule in TupleKeyRules()[..^1]) // all but the last read a ct key
+        {
+            var rs = Ruleset(hook, Verdict.Accept, [rule], sets: TupleKeySets());
+            var e = Assert.Throws<CodegenException>(() => ProgramCompiler.Compile(rs, rs.BaseChains.Items, false));
+            Assert.Contains("only available at netfilter hooks", e.Message);
+        }
+    }
+
     [Theory]
     [InlineData("xdp")]
     [InlineData("tc")]
