@@ -97,6 +97,21 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
         Assert.True(report.Length == 0, report.Length == 0 ? "" : $"{report}\nbpfilterd log:\n{sides.Daemon.DaemonLog}");
     }
 
+    /// <summary>
+    /// The conntrack-key cases with bpfilterd --placement bpf-only: every chain runs in BPF (or the load would be
+    /// refused), reading the entry and its tuples the way nft_ct does, and gets the kernel's verdicts and counters.
+    /// </summary>
+    [Theory]
+    [InlineData("ip-forward-ct-tuple")]
+    [InlineData("inet-forward-ct-tuple")]
+    public void BpfOnlyReadsConntrackLikeTheKernel(string name)
+    {
+        var c = PacketCase.Load(name);
+        var side = sides.Side(SidesFixture.Role.DaemonBpfOnly, TopologyKind.Routed);
+        var report = PacketRunner.RunAndCompare(c, sides.Kernel, side);
+        Assert.True(report.Length == 0, report.Length == 0 ? "" : $"{report}\nbpfilterd log:\n{side.DaemonLog}");
+    }
+
     public static TheoryData<string> RefusedCases()
     {
         var data = new TheoryData<string>();
