@@ -7,7 +7,8 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// is placed in BPF, conntrack is switched on for it (and off when no BPF chain reads ct any more), and
 /// on the same real traffic (TCP connections both ways, an ICMP error, untracked UDP, a zone and a
 /// mark set by kernel-placed chains) every counter equals the kernel's own nf_tables running the same
-/// ruleset in a reference namespace pair.
+/// ruleset in a reference namespace pair. The keys of the entry and its tuples (zone per direction, l3proto,
+/// protocol, ip and ip6 addresses, ports, expiration) are counted the same way.
 /// </summary>
 public sealed partial class ConntrackTests
 {
@@ -44,6 +45,19 @@ public sealed partial class ConntrackTests
                 ct mark > 0x10 counter
                 ct zone 7 counter
                 ct zone != 7 counter
+                ct original zone 7 counter
+                ct reply zone 7 counter
+                ct l3proto ipv4 counter
+                ct protocol udp counter
+                ct protocol icmp counter
+                ct original ip saddr 198.18.7.2 counter
+                ct original ip daddr 198.18.7.0/24 counter
+                ct reply ip saddr != 198.18.7.1 counter
+                meta l4proto tcp ct original proto-dst 2222 counter
+                meta l4proto tcp ct reply proto-src 2223 counter
+                meta l4proto icmp ct original proto-dst 9999 counter
+                ct expiration > 1s counter
+                ct expiration < 1s counter
                 ct state invalid counter
                 ct state untracked counter
                 ct state != established counter
@@ -162,8 +176,11 @@ public sealed partial class ConntrackTests
         var bpf = Counters(rig.ListRuleset());
         Assert.Equal(string.Join("\n", kernel), string.Join("\n", bpf));
         // the traffic exercised what it should (else equal counters prove little)
-        foreach (var rule in new[] { "ct direction reply", "ct status seen-reply", "ct mark 0x0000002a", "ct zone 7", "ct state untracked", "ct state != established" })
-            Assert.Contains(kernel, c => c.StartsWith(rule, StringComparison.Ordinal) && !c.EndsWith("-> 0 0", StringComparison.Ordinal));
+        foreach (var rule in new[] { "ct direction reply", "ct status seen-reply", "ct mark 0x0000002a", "ct zone 7", "ct state untracked", "ct state != established",
+            "ct original zone 7", "ct reply zone 7", "ct l3proto ipv4", "ct protocol udp", "ct original ip saddr 198.18.7.2",
+            "ct reply ip saddr != 198.18.7.1", "meta l4proto tcp ct reply proto-src 2223", "meta l4proto icmp ct original proto-dst 9999", "ct expiration > 1s" })
+            Assert.True(kernel.Any(c => c.StartsWith(rule, StringComparison.Ordinal) && !c.EndsWith("-> 0 0", StringComparison.Ordinal)),
+                $"'{rule}' counted nothing:\n{string.Join("\n", kernel)}");
 
         // no BPF chain reads ct any more: conntrack goes off
         rig.Nft("delete table ip t");
