@@ -13,6 +13,7 @@ public enum HelperFunc
     TailCall = 12,
     XdpAdjustHead = 44,
     ProbeReadKernel = 113,
+    Jiffies64 = 118,
     SkbLoadBytesRelative = 68,
     XdpGetBuffLen = 188,
     Loop = 181,
