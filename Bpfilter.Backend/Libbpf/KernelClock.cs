@@ -57,9 +57,9 @@ public static class KernelClock
         {
             return BpfProgram.Load(BpfProgType.Xdp, "bf_jiffies", Linker.Link(asm.Build()), BpfAttachType.Xdp);
         }
-        catch (BpfException)
+        catch (Exception e) when (e is BpfException or DllNotFoundException or EntryPointNotFoundException)
         {
-            return null;
+            return null; // not root, no BPF or no libbpf (bpfilterd --no-enforce): timeout sets then stay out of BPF
         }
     }
 
