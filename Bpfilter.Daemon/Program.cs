@@ -44,9 +44,15 @@ Nft.Engine.NfTablesEndpoint? endpointRef = null;
 var batchMetrics = options.Metrics != null ? new Bpfilter.Daemon.Metrics.BatchMetrics() : null;
 // Only bpf-only refuses at once what the BPF side never runs (nat/route chains, arp/bridge tables, other objects):
 // by default those go to the kernel's nf_tables, and --no-enforce emulates everything the kernel accepts.
+// Element timeouts run on the kernel's jiffies in whole ticks, as nf_tables keeps them: BPF compares an
+// element's expiry with bpf_jiffies64 (Bpfilter.Backend/Libbpf/KernelClock.cs); without that clock sets
+// with timeouts are placed in the kernel (or refused with --placement bpf-only).
+var jiffies = Bpfilter.Backend.Libbpf.KernelClock.Available;
 var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
 {
     Backend = backend,
+    Clock = jiffies ? Bpfilter.Backend.Libbpf.KernelClock.NowMs : null,
+    TickMs = jiffies ? Bpfilter.Backend.Libbpf.KernelClock.TickMs!.Value : 1,
     RefuseOutOfScope = options.Enforce && options.BpfOnly,
     StateChanged = store == null ? null : () => store.Write(endpointRef!.ExportState()),
     BatchFinished = batchMetrics == null ? null : batchMetrics.Record,

@@ -43,7 +43,13 @@ internal sealed partial class Transaction
             try
             {
                 var e = ParseElement(ea, t, s, adding: true);
-                if (elements.TryGetValue(e.Id, out var old))
+                bool exists = elements.TryGetValue(e.Id, out var old);
+                if (exists && old.ExpiresAtMs is long gone && gone <= _ns.NowMs())
+                {
+                    elements = elements.Remove(e.Id); // expired: gone for the kernel, the new element takes its place
+                    exists = false;
+                }
+                if (exists)
                 {
                     bool clash = (old.Data == null) != (e.Data == null) || (old.Verdict == null) != (e.Verdict == null)
                         || (old.ObjRef == null) != (e.ObjRef == null)
@@ -51,6 +57,13 @@ internal sealed partial class Transaction
                         || (old.Verdict != null && (old.Verdict.Code, old.Verdict.Chain) != (e.Verdict!.Code, e.Verdict.Chain))
                         || (old.ObjRef != null && old.ObjRef != e.ObjRef);
                     if (clash || _req.Has(NlmFlags.Excl)) throw Err(Errno.EEXIST);
+                    // since 6.10 adding an element that exists renews its timeout and expiry (nft_trans_elem_update)
+                    if (e.ExpiresAtMs != null && (old.Timeout, old.ExpiresAtMs) != (e.Timeout, e.ExpiresAtMs))
+                    {
+                        var renewed = old with { Timeout = e.Timeout, ExpiresAtMs = e.ExpiresAtMs, Element = old.Element with { Timeout = e.Element.Timeout } };
+                        elements = elements.SetItem(renewed);
+                        added.Add(renewed);
+                    }
                     continue;
                 }
                 if (s.DescSize is uint size && size != 0 && !e.IsIntervalEnd && elements.Starts >= size)
@@ -119,20 +132,23 @@ internal sealed partial class Transaction
                 throw Err(Errno.EINVAL);
         }
         ulong? timeout = null;
+        bool ownTimeout = false;
         if (adding && e.TryGet(NftaSetElem.Timeout, out var toa))
         {
             if ((s.Flags & (uint)NftSetFlags.Timeout) == 0) throw Err(Errno.EINVAL);
-            timeout = U64(toa);
+            timeout = _ns.Ticks(U64(toa));
+            ownTimeout = true;
         }
         else if ((s.Flags & (uint)NftSetFlags.Timeout) != 0 && !end) timeout = s.Set.Timeout;
         long? expires = null;
         if (adding && e.TryGet(NftaSetElem.Expiration, out var exa))
         {
             if ((s.Flags & (uint)NftSetFlags.Timeout) == 0) throw Err(Errno.EINVAL);
-            if (timeout is null or 0) throw Err(Errno.EOPNOTSUPP);
-            expires = _ns.NowMs() + (long)Math.Min(U64(exa), timeout.Value);
+            if (timeout is null or 0 && !ownTimeout) throw Err(Errno.EOPNOTSUPP);
+            expires = _ns.NowMs() + (long)Math.Min(_ns.Ticks(U64(exa)), timeout ?? 0);
         }
-        else if (timeout is ulong to && to != 0) expires = _ns.NowMs() + (long)to;
+        // an own timeout that rounds down to no jiffy at all expires at once, as the kernel's does
+        else if (timeout is ulong to && (to != 0 || ownTimeout)) expires = _ns.NowMs() + (long)to;
         if (timeout == 0) timeout = null;
 
         byte[] key = catchAll ? [] : ParseValue(e[NftaSetElem.Key], s.KeyLen);

@@ -23,6 +23,14 @@ public sealed class NfTablesOptions
     public Func<long>? Clock { get; init; }
 
     /// <summary>
+    /// Milliseconds per jiffy (1000 / CONFIG_HZ) of the kernel emulated: the kernel keeps set and element
+    /// timeouts and expirations in whole jiffies (nf_msecs_to_jiffies64 rounds down) and lists them back
+    /// in milliseconds, so a `timeout 1001ms` lists as `1s` at HZ 250 and one of `3ms` expires at once.
+    /// bpfilterd sets it with <see cref="Clock"/> on the kernel's jiffies; 1 (whole milliseconds) when unset.
+    /// </summary>
+    public int TickMs { get; init; } = 1;
+
+    /// <summary>
     /// NFTA_GEN_PROC_PID and NFTA_GEN_PROC_NAME for a requester's netlink port id. By default the port id
     /// is taken as the pid (libmnl autobinds to it) and the name is read from /proc.
     /// </summary>

@@ -58,7 +58,7 @@ internal sealed partial class Transaction
         {
             if ((flags & (uint)NftSetFlags.Timeout) == 0) throw Err(Errno.EINVAL);
             if ((flags & (uint)NftSetFlags.Anonymous) != 0) throw Err(Errno.EOPNOTSUPP);
-            timeout = U64(toa);
+            timeout = _ns.Ticks(U64(toa));
         }
         uint? gc = null;
         if (a.TryGet(NftaSet.GcInterval, out var gca))

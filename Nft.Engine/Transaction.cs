@@ -296,4 +296,7 @@ internal sealed class NetnsState
     }
 
     public ushort ResId => (ushort)Generation;
+
+    /// <summary>A timeout or expiration from netlink in whole jiffies, as nf_msecs_to_jiffies64 keeps it (in milliseconds).</summary>
+    public ulong Ticks(ulong ms) => ms / (ulong)Math.Max(1, Options.TickMs) * (ulong)Math.Max(1, Options.TickMs);
 }

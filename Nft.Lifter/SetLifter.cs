@@ -28,7 +28,8 @@ internal static class SetLifter
             Intervals(rule, use, elems);
         else
             foreach (var e in set.Elements) elems.Add(One(table, rule, use, e, keyLen, interval));
-        return new Set(table.SetName(set.Name), use.Key, use.Vmap ? SetData.VerdictData : SetData.NoData, elems.ToValueList());
+        return new Set(table.SetName(set.Name), use.Key, use.Vmap ? SetData.VerdictData : SetData.NoData, elems.ToValueList(),
+            TableContext.HasTimeouts(set));
     }
 
     /// <summary>
@@ -61,7 +62,7 @@ internal static class SetLifter
     {
         string? why = null;
         if ((e.ElemFlags & NftSetElemFlags.Catchall) != 0) why = "a catch-all element (*)";
-        else if (e.Timeout != null || e.Expiration != null) why = "an element with a timeout";
+        else if ((e.Timeout != null || e.Expiration != null) && !TableContext.HasTimeouts(use.Set)) why = "an element with a timeout";
         else if (e.Expr != null || e.Expressions is { Count: > 0 }) why = "an element with statements";
         else if (e.ObjRef != null) why = "an element mapping to an object";
         else if (e.Key is not ValueData k || k.Value.Length != keyLen) why = "an element whose key does not have the set's length";
@@ -91,8 +92,15 @@ internal static class SetLifter
             }
             at += (op.RegLen + 3) / 4 * 4;
         }
-        return new SetElement(parts.ToValueList(), use.Vmap ? ElementVerdict(table, rule, use, e) : null);
+        return new SetElement(parts.ToValueList(), use.Vmap ? ElementVerdict(table, rule, use, e) : null, Expires: Expires(e));
     }
+
+    /// <summary>
+    /// The element's expiry in jiffies: the engine keeps it as a deadline in milliseconds on the kernel's
+    /// jiffies clock (<see cref="Bpfilter.Backend.Libbpf.KernelClock.NowMs"/>, whole ticks), so the division is exact.
+    /// </summary>
+    static ulong? Expires(NftSetElement e) =>
+        e.Expiration is ulong ms ? Bpfilter.Backend.Libbpf.KernelClock.ToJiffies((long)Math.Min(ms, long.MaxValue)) : null;
 
     static void Intervals(RuleContext rule, SetUse use, List<SetElement> elems)
     {

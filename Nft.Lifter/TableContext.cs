@@ -63,8 +63,14 @@ internal sealed class TableContext
     public string UseSet(SourceSet set, MatchKey key, List<Operand> ops, bool vmap, RuleContext rule, int index)
     {
         var f = set.Set.SetFlags;
-        if ((f & NftSetFlags.Timeout) != 0 || set.Set.Timeout != null)
-            throw rule.Refuse(index, $"set '{set.Name}' has timeouts, which bpfilter-nft does not support");
+        if (HasTimeouts(set))
+        {
+            // expiry is compared with the kernel's jiffies: the element deadlines must be on that clock, in whole ticks
+            if (!Bpfilter.Backend.Libbpf.KernelClock.Available)
+                throw rule.Refuse(index, $"set '{set.Name}' has timeouts, which bpfilter-nft runs only where it reads the kernel's jiffies (bpf_jiffies64, CONFIG_HZ dividing 1000)");
+            if ((f & NftSetFlags.Interval) != 0)
+                throw rule.Refuse(index, $"interval set '{set.Name}' has timeouts, which bpfilter-nft does not support");
+        }
         if (set.Set.Expr != null || set.Set.Expressions is { Count: > 0 })
             throw rule.Refuse(index, $"set '{set.Name}' has per-element statements, which bpfilter-nft does not support");
         if ((f & NftSetFlags.Object) != 0)
@@ -85,6 +91,9 @@ internal sealed class TableContext
         _setOrder.Add(set.Name);
         return SetName(set.Name);
     }
+
+    /// <summary>nft's `flags timeout` or a default timeout: elements may expire.</summary>
+    public static bool HasTimeouts(SourceSet set) => (set.Set.SetFlags & NftSetFlags.Timeout) != 0 || set.Set.Timeout is not (null or 0);
 
     /// <summary>The IR sets of every set a lifted rule used, with their elements.</summary>
     public IEnumerable<Set> BuildSets() => _setOrder.Select(n => SetLifter.Build(this, _sets[n]));

@@ -11,7 +11,8 @@ namespace Bpfilter.Backend.Codegen;
 /// prefixes; a prefix or range in a field before the last of a concatenation is expanded into its
 /// exact values (bounded by <see cref="MaxKeysPerElement"/>). Values are a u32
 /// (1 for sets; a verdict code for vmaps, see <see cref="VerdictCodes"/>), followed, when elements
-/// carry counters, by a u32 counter slot + 1 (0: the element does not count).
+/// carry counters, by a u32 counter slot + 1 (0: the element does not count); in a set with timeouts
+/// the u64 at <see cref="ExpiresOffset"/> is the element's expiry in jiffies (0: never).
 /// </summary>
 internal sealed class SetLayout
 {
@@ -34,7 +35,11 @@ internal sealed class SetLayout
     public Ir.Set Set { get; }
     /// <summary>True when elements carry counters: the value then holds a counter slot after the code.</summary>
     public bool HasElementCounters { get; }
-    public int ValueSize => HasElementCounters ? 8 : 4;
+    /// <summary>True when elements may expire: the value then holds the expiry at <see cref="ExpiresOffset"/>.</summary>
+    public bool HasTimeouts => Set.Timeouts;
+    /// <summary>Where the u64 expiry sits in the value (8-aligned, after the code and the counter slot).</summary>
+    public const int ExpiresOffset = 8;
+    public int ValueSize => HasTimeouts ? ExpiresOffset + 8 : HasElementCounters ? 8 : 4;
     public bool IsLpm { get; }
     public int DataBytes { get; }
     /// <summary>Bytes before the data in the map key (the LPM prefix length).</summary>
@@ -66,6 +71,12 @@ internal sealed class SetLayout
             if (!HasElementCounters) throw new CodegenException($"set '{Set.Name}' was compiled without element counters: an element with a counter needs a reload");
             var slot = _counterSlot(id) ?? throw new CodegenException($"set '{Set.Name}': counter #{id} has no slot in the program (needs a reload)");
             BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(4), (uint)slot + 1);
+        }
+        if (e.Expires is ulong expires)
+        {
+            if (!HasTimeouts) throw new CodegenException($"set '{Set.Name}' was compiled without timeouts: an element with an expiry needs a reload");
+            // jiffies64 is never 0 (it starts 5 minutes before 2^32 wraps) so 0 can mean "never"
+            BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(ExpiresOffset), expires == 0 ? 1 : expires);
         }
         if (!IsLpm && e.Key.Any(p => p is not KeyPart.Exact))
             throw new CodegenException($"set '{Set.Name}' was compiled as a hash map: a prefix or range element needs a reload");

@@ -6,9 +6,11 @@ namespace Bpfilter.Backend.Ir;
 /// A named set or map. Key: the field list of its elements. Data: none (a set), a verdict (a vmap)
 /// or a value of some width (a data map). Elements may be exact values, prefixes or ranges per key
 /// field; the backend picks the map type (hash for exact keys, LPM trie for prefixes/ranges) and
-/// refuses element shapes it cannot represent faithfully.
+/// refuses element shapes it cannot represent faithfully. Timeouts: the set has nft's `flags timeout`
+/// (or a default timeout): its elements may expire, so every lookup compares their expiry with the
+/// kernel's jiffies.
 /// </summary>
-public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetElement> Elements)
+public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetElement> Elements, bool Timeouts = false)
 {
     public bool IsMap => Data is not SetData.None;
 
@@ -19,6 +21,7 @@ public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetE
     {
         var sb = new StringBuilder($"set {Name} {{ type {Key}");
         if (IsMap) sb.Append(" : ").Append(Data);
+        if (Timeouts) sb.Append("; flags timeout");
         sb.Append("; elements = { ");
         sb.Append(string.Join(", ", Elements.Select(e => e.Format(Key))));
         return sb.Append(" } }").ToString();
@@ -57,8 +60,11 @@ public abstract record KeyPart
 /// <summary>
 /// A set element: one KeyPart per key field, plus the verdict (vmap) or data (map). Statements: what
 /// runs for the element when a lookup finds it, before its verdict (nft's per-element `counter`).
+/// Expires: the jiffies64 value from which on the element no longer matches (nf_tables' expiration,
+/// compared as <c>time_after_eq64(jiffies64, Expires)</c>); null: it never expires.
 /// </summary>
-public sealed record SetElement(ValueList<KeyPart> Key, Verdict? Verdict = null, Value? Data = null, ValueList<Statement> Statements = default)
+public sealed record SetElement(ValueList<KeyPart> Key, Verdict? Verdict = null, Value? Data = null, ValueList<Statement> Statements = default,
+    ulong? Expires = null)
 {
     public static SetElement Exact(Value value, Verdict? verdict = null) =>
         new(ValueList.Of<KeyPart>(new KeyPart.Exact(value)), verdict);
@@ -67,6 +73,7 @@ public sealed record SetElement(ValueList<KeyPart> Key, Verdict? Verdict = null,
     {
         var k = string.Join(" . ", Key.Select((p, i) => i < key.Fields.Count ? p.Format(key.Fields[i]) : p.ToString()));
         foreach (var s in Statements) k += " " + s;
+        if (Expires is ulong x) k += $" expires@{x}";
         if (Verdict is not null) return $"{k} : {Verdict}";
         if (Data is not null) return $"{k} : {Data}";
         return k;

@@ -28,7 +28,6 @@ public class RefusalTests
     [InlineData("data_map", 3, "map lookups that load data into a register are not supported by bpfilter-nft (only sets and verdict maps)")]
     [InlineData("ether_in_inet", 0, "link-layer (ether, vlan) matches work only in netdev tables and inet ingress chains: bpfilter-nft runs netfilter-hook chains without the Ethernet header")]
     [InlineData("catchall", 3, "set '__map0' has a catch-all element (*), which bpfilter-nft does not support")]
-    [InlineData("timeout_set", 3, "set 'tmo' has timeouts, which bpfilter-nft does not support")]
     [InlineData("counter_set", 3, "set 'cnt' has per-element statements, which bpfilter-nft does not support")]
     public void RefusesWithLocation(string comment, int index, string reason)
     {
@@ -42,6 +41,23 @@ public class RefusalTests
         Assert.Equal($"table inet r chain in rule {rule.Handle}: {reason}", e.ExtAck);
         // the index points at a real expression of the rule: nft underlines that statement
         Assert.InRange(index, 0, rule.Expressions!.Count - 1);
+    }
+
+    /// <summary>
+    /// A set with timeouts lifts: its elements carry their deadline in jiffies (the source's expiration is
+    /// a deadline on the engine's clock, the kernel's jiffies in milliseconds).
+    /// </summary>
+    [Fact]
+    public void TimeoutSetLiftsWithElementDeadlinesInJiffies()
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var rule = CorpusLoader.RuleByComment(t, "timeout_set");
+        var lifted = NftLifter.LiftTable(t with { Chains = t.Chains.Select(c => c with { Rules = c.Rules.Where(r => r == rule).ToList() }).ToList() });
+        var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/tmo", StringComparison.Ordinal));
+        Assert.True(set.Timeouts);
+        var e = Assert.Single(set.Elements.Items);
+        var deadline = Assert.Single(t.FindSet("tmo")!.Elements).Expiration!.Value;
+        Assert.Equal(deadline / (ulong)Bpfilter.Backend.Libbpf.KernelClock.TickMs!.Value, e.Expires);
     }
 
     [Fact]

@@ -53,6 +53,22 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
             Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, absent ?? miss), Asm.Mov64Reg(R1, R0),
             Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, miss));
+        if (layout.HasTimeouts) EmitExpiryCheck(miss);
+    }
+
+    /// <summary>
+    /// An element found (R0: its value) whose expiry has come is a miss, as nft_set_elem_expired makes it:
+    /// expired when <c>time_after_eq64(jiffies64, expiration)</c>, i.e. (s64)(now - expiration) >= 0.
+    /// R0 is kept; the key buffer, no longer needed, holds it across the helper call.
+    /// </summary>
+    private void EmitExpiryCheck(string miss)
+    {
+        var live = _asm.NewLabel("live");
+        _asm.Emit(Asm.LdxDW(R1, R0, SetLayout.ExpiresOffset), Asm.JeqImm(R1, 0, live),
+            Asm.StxDW(R10, Key, R0), Asm.StxDW(R10, (short)(Key + 8), R1), Asm.Call(HelperFunc.Jiffies64),
+            Asm.LdxDW(R1, R10, (short)(Key + 8)), Asm.Sub64Reg(R0, R1), Asm.JumpImm(JumpOp.Jsge, R0, 0, miss),
+            Asm.LdxDW(R0, R10, Key));
+        _asm.Label(live);
     }
 
     private void StoreField(Field f, short dst, string fail)
