@@ -124,6 +124,7 @@ internal sealed partial class RuleLifter
                     "as in `counter name ... map { ... }`) is not supported by bpfilter-nft: named stateful objects are not enforced");
             case ExthdrExpr x:
                 throw _rule.Refuse(i, ExthdrRefusal.Reason(x));
+            case RejectExpr r: Reject(r, i); break;
             default:
                 throw _rule.Refuse(i, $"expression '{e.Name}' is not supported by bpfilter-nft");
         }
@@ -478,6 +479,26 @@ internal sealed partial class RuleLifter
             r.Add(ms[k]);
         }
         return r;
+    }
+
+    /// <summary>
+    /// `reject` ends the rule with drop after answering. Only netdev's reject (nft_reject_netdev: the reply
+    /// is built from the frame and sent back on the device, at ingress only) can be reproduced, at XDP; the
+    /// ip/ip6/inet/bridge rejects route their reply or attach conntrack, and a BPF_NETFILTER program cannot
+    /// answer at all.
+    /// </summary>
+    void Reject(RejectExpr r, int i)
+    {
+        if (_table.Family != NfProto.Netdev)
+            throw _rule.Refuse(i, $"expression 'reject' in a {FamilyNames.Of(_table.Family)} table is not supported by bpfilter-nft: " +
+                "BPF can answer only at a device's ingress (netdev tables), not at netfilter hooks, where the kernel routes its reply");
+        _verdict = r.Type switch
+        {
+            RejectExpr.TypeTcpRst => new RejectVerdict(RejectType.TcpReset),
+            RejectExpr.TypeIcmpUnreach => new RejectVerdict(RejectType.IcmpUnreachable, r.IcmpCode ?? throw _rule.Refuse(i, "reject without an icmp code")),
+            _ => new RejectVerdict(RejectType.IcmpxUnreachable, r.IcmpCode is { } c and <= RejectVerdict.IcmpxMax ? c
+                : throw _rule.Refuse(i, $"reject with icmpx code {r.IcmpCode?.ToString() ?? "(none)"}")),
+        };
     }
 
     IrVerdict Verdict(NftVerdict v, int i) => v.Code switch
