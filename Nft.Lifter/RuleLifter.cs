@@ -490,8 +490,8 @@ internal sealed partial class RuleLifter
     void Reject(RejectExpr r, int i)
     {
         if (_table.Family != NfProto.Netdev)
-            throw _rule.Refuse(i, $"expression 'reject' in a {FamilyNames.Of(_table.Family)} table is not supported by bpfilter-nft: " +
-                "BPF can answer only at a device's ingress (netdev tables), not at netfilter hooks, where the kernel routes its reply");
+            throw _rule.Refuse(i, $"expression 'reject' is not supported by bpfilter-nft in {FamilyNames.Of(_table.Family)} tables: " +
+                "BPF answers only at a device's ingress (netdev tables); at netfilter hooks the kernel routes its reply");
         _verdict = r.Type switch
         {
             RejectExpr.TypeTcpRst => new RejectVerdict(RejectType.TcpReset),
