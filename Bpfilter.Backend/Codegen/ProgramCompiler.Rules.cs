@@ -51,7 +51,7 @@ public sealed partial class ProgramCompiler
                 _asm.Label(fail).Emit(Asm.Ja(next));
                 _asm.Label(body);
             }
-            if (rule.Verdict is RejectVerdict && !MatchesOnlyIpv4(rule))
+            if (rule.Verdict is RejectVerdict && !RejectVerdict.MatchesOnlyIpv4(rule.Matchers))
                 throw new CodegenException("reject of a rule that does not match only IPv4 (meta protocol ip) is not supported by the BPF backend: " +
                     "it answers IPv4 packets only, IPv6 replies are not implemented");
             EmitVerdict(rule.Verdict, ctx, next, where);
@@ -114,15 +114,6 @@ public sealed partial class ProgramCompiler
             default: throw new CodegenException($"unsupported verdict {v}");
         }
     }
-
-    /// <summary>The rule itself requires an IPv4 network header (`meta protocol ip`, `ether type ip`, `meta nfproto ipv4`).</summary>
-    private static bool MatchesOnlyIpv4(Rule rule) => rule.Matchers.Any(m =>
-        m.Operator is Compare { Op: CompareOp.Eq } c && m.Key.Fields.Count == 1 && (m.Key.Fields[0], c.Value.ToUInt64()) switch
-        {
-            (MetaField { Key: MetaKey.Protocol }, (ulong)EtherTypeIpv4) or (MetaField { Key: MetaKey.NfProto }, 2) => true,
-            (var f, (ulong)EtherTypeIpv4) => f == Fields.Ether.Type,
-            _ => false,
-        });
 
     private void Inline(string name, ChainContext ctx, string returnTo, string where)
     {

@@ -99,6 +99,15 @@ public class XdpRejectTests
     }
 
     [Fact]
+    public void AnIpFieldLimitsTheRuleToIpv4()
+    {
+        // the lifter leaves `meta protocol ip` implied by `ip saddr`
+        using var p = Reject(new RejectVerdict(RejectType.IcmpxUnreachable, 3), Matcher.Eq(Fields.Ip.Saddr, V4("198.51.100.1")));
+        byte[] udp = PacketBuilder.Ether().Ipv4("198.51.100.1", "198.51.100.2").Udp(5353, 53, payload: 31);
+        Assert.Equal(Convert.ToHexString(Unreachable(udp, 13, udp.Length - 14)), Convert.ToHexString(Answer(p, udp).Frame));
+    }
+
+    [Fact]
     public void TheQuoteStopsAt536Bytes()
     {
         using var p = Reject(new RejectVerdict(RejectType.IcmpUnreachable, 10), Ipv4Only);
