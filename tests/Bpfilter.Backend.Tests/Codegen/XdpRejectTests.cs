@@ -108,6 +108,18 @@ public class XdpRejectTests
     }
 
     [Fact]
+    public void ManyRejectRulesShareOneRoutinePerKindAndStillVerify()
+    {
+        // each kind of reply is emitted once and jumped to; the verifier must still accept many callers
+        var rules = Enumerable.Range(0, 48).Select(i => new Rule(
+            i % 3 == 0 ? new RejectVerdict(RejectType.TcpReset) : new RejectVerdict(RejectType.IcmpUnreachable, (byte)(i % 16)),
+            i % 3 == 0 ? [Matcher.Eq(Fields.Ip.Saddr, V4($"198.51.100.{i + 1}")), Tcp] : [Matcher.Eq(Fields.Ip.Saddr, V4($"198.51.100.{i + 1}"))])).ToArray();
+        using var p = Xdp1(rules);
+        byte[] udp = PacketBuilder.Ether().Ipv4("198.51.100.47", "198.51.100.2").Udp(5353, 53, payload: 31);
+        Assert.Equal(Convert.ToHexString(Unreachable(udp, 46 % 16, udp.Length - 14)), Convert.ToHexString(Answer(p, udp).Frame));
+    }
+
+    [Fact]
     public void TheQuoteStopsAt536Bytes()
     {
         using var p = Reject(new RejectVerdict(RejectType.IcmpUnreachable, 10), Ipv4Only);
