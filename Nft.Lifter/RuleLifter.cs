@@ -23,6 +23,7 @@ internal sealed partial class RuleLifter
     readonly List<LiftedMatch> _matches = [];
     readonly IReadOnlyList<Expression> _exprs;
     IrVerdict? _verdict;
+    int _rejectIndex = -1;
     MatchKey? _vmapKey;
     int _counterIndex = -1;
     int _matchesBeforeCounter;
@@ -88,6 +89,9 @@ internal sealed partial class RuleLifter
         var kept = DropImpliedDependencies();
         CheckCounterPlacement(kept);
         var matchers = MergeRanges(kept.Select(m => m.Matcher!).ToList());
+        if (_verdict is RejectVerdict && !RejectVerdict.MatchesOnlyIpv4(matchers))
+            throw _rule.Refuse(_rejectIndex, "expression 'reject' in a rule that does not match `meta protocol ip` is not supported by bpfilter-nft: " +
+                "BPF builds the IPv4 replies of netdev's reject, not IPv6 ones");
         ulong? counter = _counterIndex >= 0 ? _table.Counters.GetOrAdd(new CounterKey(_table.Family, _table.Name, _rule.Chain, _rule.Handle)) : null;
         var statements = new List<(int Index, Statement Statement)>();
         if (counter is { } id) statements.Add((_counterIndex, new CounterStatement(id)));
@@ -124,6 +128,7 @@ internal sealed partial class RuleLifter
                     "as in `counter name ... map { ... }`) is not supported by bpfilter-nft: named stateful objects are not enforced");
             case ExthdrExpr x:
                 throw _rule.Refuse(i, ExthdrRefusal.Reason(x));
+            case RejectExpr r: Reject(r, i); break;
             default:
                 throw _rule.Refuse(i, $"expression '{e.Name}' is not supported by bpfilter-nft");
         }
@@ -478,6 +483,27 @@ internal sealed partial class RuleLifter
             r.Add(ms[k]);
         }
         return r;
+    }
+
+    /// <summary>
+    /// `reject` ends the rule with drop after answering. Only netdev's reject (nft_reject_netdev: the reply
+    /// is built from the frame and sent back on the device, at ingress only) can be reproduced, at XDP; the
+    /// ip/ip6/inet/bridge rejects route their reply or attach conntrack, and a BPF_NETFILTER program cannot
+    /// answer at all.
+    /// </summary>
+    void Reject(RejectExpr r, int i)
+    {
+        if (_table.Family != NfProto.Netdev)
+            throw _rule.Refuse(i, $"expression 'reject' is not supported by bpfilter-nft in {FamilyNames.Of(_table.Family)} tables: " +
+                "BPF answers only at a device's ingress (netdev tables); at netfilter hooks the kernel routes its reply");
+        _rejectIndex = i;
+        _verdict = r.Type switch
+        {
+            RejectExpr.TypeTcpRst => new RejectVerdict(RejectType.TcpReset),
+            RejectExpr.TypeIcmpUnreach => new RejectVerdict(RejectType.IcmpUnreachable, r.IcmpCode ?? throw _rule.Refuse(i, "reject without an icmp code")),
+            _ => new RejectVerdict(RejectType.IcmpxUnreachable, r.IcmpCode is { } c and <= RejectVerdict.IcmpxMax ? c
+                : throw _rule.Refuse(i, $"reject with icmpx code {r.IcmpCode?.ToString() ?? "(none)"}")),
+        };
     }
 
     IrVerdict Verdict(NftVerdict v, int i) => v.Code switch

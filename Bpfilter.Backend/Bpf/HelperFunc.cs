@@ -12,6 +12,7 @@ public enum HelperFunc
     SkbLoadBytes = 26,
     TailCall = 12,
     XdpAdjustHead = 44,
+    XdpAdjustTail = 65,
     ProbeReadKernel = 113,
     Jiffies64 = 118,
     SkbLoadBytesRelative = 68,

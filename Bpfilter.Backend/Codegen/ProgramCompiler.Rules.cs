@@ -51,6 +51,9 @@ public sealed partial class ProgramCompiler
                 _asm.Label(fail).Emit(Asm.Ja(next));
                 _asm.Label(body);
             }
+            if (rule.Verdict is RejectVerdict && !RejectVerdict.MatchesOnlyIpv4(rule.Matchers))
+                throw new CodegenException("reject of a rule that does not match only IPv4 (meta protocol ip) is not supported by the BPF backend: " +
+                    "it answers IPv4 packets only, IPv6 replies are not implemented");
             EmitVerdict(rule.Verdict, ctx, next, where);
         }
         catch (CodegenException e) when (!e.Message.StartsWith(where, StringComparison.Ordinal))
@@ -101,6 +104,13 @@ public sealed partial class ProgramCompiler
                 EmitVerdict(Verdict.Return, ctx, next, where); // falling off a goto target returns from this chain
                 break;
             case VerdictMapVerdict vm: EmitVerdictMap(vm, ctx, next, where); break;
+            case RejectVerdict r:
+                // netdev's reject answers on the receiving device; elsewhere the kernel routes its reply
+                if (_flavor is not XdpFlavor || ctx.NfProto != 5)
+                    throw new CodegenException($"{r} runs in BPF only in netdev ingress chains (XDP)");
+                if (!_rejects.Contains(r)) _rejects.Add(r);
+                _asm.Emit(Asm.Ja(XdpReject.Label(r)));
+                break;
             default: throw new CodegenException($"unsupported verdict {v}");
         }
     }

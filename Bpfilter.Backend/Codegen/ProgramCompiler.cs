@@ -33,6 +33,8 @@ public sealed partial class ProgramCompiler
     /// <summary>The log statements emitted so far, by config id (1, 2, ...).</summary>
     private readonly Dictionary<uint, Log.LogConfig> _logs = new();
     private int? _currentNfProto;
+    /// <summary>The rejects jumped to so far: each gets one routine after the program's exits.</summary>
+    private readonly List<RejectVerdict> _rejects = new();
     /// <summary>Some quota statement was emitted: the program references the shared quota map.</summary>
     private bool _usesQuotas;
     /// <summary>Some limit statement was emitted: the program references the shared limit map.</summary>
@@ -134,6 +136,7 @@ public sealed partial class ProgramCompiler
         }
         _asm.Label(AcceptLabel).Emit(Asm.Mov64Imm(R0, _flavor.AcceptCode), Asm.Exit());
         _asm.Label(DropLabel).Emit(Asm.Mov64Imm(R0, _flavor.DropCode), Asm.Exit());
+        foreach (var r in _rejects) new XdpReject(_asm, _flavor, _flavor.DropCode).Emit(r);
         foreach (var id in _idleCounters) CounterSlot(id);
         return _asm.Build();
     }

@@ -18,6 +18,41 @@ public enum RejectType
 /// </summary>
 public sealed record RejectVerdict(RejectType Type, byte IcmpCode = 0) : Verdict
 {
+    /// <summary>NFT_REJECT_ICMPX_MAX: no-route, port-unreachable, host-unreachable, admin-prohibited.</summary>
+    public const byte IcmpxMax = 3;
+
+    /// <summary>The ICMP (IPv4) code an IPv4 packet is answered with (nft_reject_icmp_code for icmpx).</summary>
+    public byte Icmpv4Code => Type != RejectType.IcmpxUnreachable ? IcmpCode : (byte)(IcmpCode switch
+    {
+        0 => 0,  // no-route: ICMP_NET_UNREACH
+        1 => 3,  // port-unreachable: ICMP_PORT_UNREACH
+        2 => 1,  // host-unreachable: ICMP_HOST_UNREACH
+        _ => 13, // admin-prohibited: ICMP_PKT_FILTERED
+    });
+
+    /// <summary>The ICMPv6 code an IPv6 packet is answered with (nft_reject_icmpv6_code for icmpx).</summary>
+    public byte Icmpv6Code => Type != RejectType.IcmpxUnreachable ? IcmpCode : (byte)(IcmpCode switch
+    {
+        0 => 0, // no-route: ICMPV6_NOROUTE
+        1 => 4, // port-unreachable: ICMPV6_PORT_UNREACH
+        2 => 3, // host-unreachable: ICMPV6_ADDR_UNREACH
+        _ => 1, // admin-prohibited: ICMPV6_ADM_PROHIBITED
+    });
+
+    /// <summary>
+    /// Whether rules with these matchers see only IPv4 packets (`meta protocol ip`, `ether type ip`,
+    /// `meta nfproto ipv4`, or an `ip` header field, whose `meta protocol ip` dependency the lifter
+    /// leaves implied): the only ones whose reject the BPF backend answers.
+    /// </summary>
+    public static bool MatchesOnlyIpv4(IEnumerable<Matcher> matchers) => matchers.Any(m =>
+        m.Key.Fields.Any(f => f is PayloadField { Protocol: HeaderProtocol.Ip })
+        || m.Operator is Compare { Op: CompareOp.Eq } c && m.Key.Fields.Count == 1 && (m.Key.Fields[0], c.Value.ToUInt64()) switch
+        {
+            (MetaField { Key: MetaKey.Protocol }, 0x0800) or (MetaField { Key: MetaKey.NfProto }, 2) => true,
+            (var f, 0x0800) => f == Fields.Ether.Type,
+            _ => false,
+        });
+
     public override string ToString() => Type switch
     {
         RejectType.TcpReset => "reject with tcp reset",

@@ -27,15 +27,6 @@ public class StatementTests
     }
 
     [Fact]
-    public void RejectIsRefusedAsAVerdict()
-    {
-        var rule = new Rule(ValueList.Of(Matcher.Eq(Fields.Tcp.Dport, U16(22))), new RejectVerdict(RejectType.TcpReset)) { Origin = "inet t c handle 8" };
-        var rs = Ruleset(Xdp, Verdict.Accept, [rule]);
-        var e = Assert.Throws<CodegenException>(() => ProgramCompiler.Compile(rs, rs.BaseChains.Items));
-        Assert.Equal("inet t c handle 8: unsupported verdict reject with tcp reset", e.Message);
-    }
-
-    [Fact]
     public void StatementOrderIsPartOfTheRule()
     {
         var limit = new LimitStatement(1, TimeSpan.FromSeconds(1), 0);

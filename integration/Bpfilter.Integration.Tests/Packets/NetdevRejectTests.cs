@@ -1,0 +1,206 @@
+using Bpfilter.Backend.Libbpf;
+using Bpfilter.Integration.Tests.Harness;
+
+namespace Bpfilter.Integration.Tests.Packets;
+
+/// <summary>
+/// `reject` in a netdev ingress chain, the kernel's against bpfilterd's (XDP_TX): the same frames are
+/// sent on a veth from a sender namespace, and the replies captured there (AF_PACKET) must be the same
+/// bytes, but the TCP checksum, which the kernel leaves partial for the device's offload. The sender's
+/// end runs an XDP_PASS program: a veth delivers XDP_TX frames only to a peer whose NAPI runs.
+/// Also: `reject` in an inet input chain still answers through the kernel-placed chain.
+/// </summary>
+public class NetdevRejectTests
+{
+    const string Rules = """
+        table netdev t {
+          chain c {
+            type filter hook ingress device fw0 priority 0; policy accept;
+            meta protocol ip meta l4proto tcp reject with tcp reset
+            meta protocol ip udp dport 53 reject
+            meta protocol ip udp dport 54 reject with icmpx admin-prohibited
+            meta protocol ip meta l4proto icmp reject with icmp host-unreachable
+          }
+        }
+        """;
+
+    const string S = "198.51.100.1", D = "198.51.100.2";
+
+    public static IEnumerable<(string Name, byte[] Frame)> Cases()
+    {
+        yield return ("syn with data", PacketBuilder.Ether().Ipv4(S, D, id: 77).Tcp(40000, 22, seq: 1000).Payload(10));
+        yield return ("bare syn, padded to 60 bytes", PacketBuilder.Ether().Ipv4(S, D).Tcp(40000, 22, seq: 1000));
+        yield return ("acked segment", PacketBuilder.Ether().Ipv4(S, D).Tcp(40000, 22, flags: 0x18, seq: 5, ack: 0xfffffff0).Payload(100));
+        yield return ("rst", PacketBuilder.Ether().Ipv4(S, D).Tcp(40000, 22, flags: 0x04).Payload(10));
+        yield return ("tagged syn", PacketBuilder.Ether(vlanId: 20).Ipv4(S, D).Tcp(40000, 22, seq: 3).Payload(10));
+        yield return ("udp", PacketBuilder.Ether().Ipv4(S, D).Udp(5353, 53, payload: 31));
+        yield return ("udp, icmpx", PacketBuilder.Ether().Ipv4(S, D).Udp(5353, 54, payload: 31));
+        yield return ("big udp", PacketBuilder.Ether().Ipv4(S, D).Udp(5353, 53, payload: 1400));
+        byte[] noChecksum = PacketBuilder.Ether().Ipv4(S, D).Udp(5353, 53, payload: 20);
+        noChecksum[40] = noChecksum[41] = 0;
+        yield return ("udp without checksum", noChecksum);
+        byte[] badUdp = PacketBuilder.Ether().Ipv4(S, D).Udp(5353, 53, payload: 20);
+        badUdp[^1] ^= 1;
+        yield return ("udp with a bad checksum", badUdp);
+        yield return ("icmp echo", PacketBuilder.Ether().Ipv4(S, D).Icmp(8).Payload(20));
+        yield return ("icmp unreachable", PacketBuilder.Ether().Ipv4(S, D).Icmp(3, 3).Payload(28));
+        yield return ("fragment", PacketBuilder.Ether().Ipv4(S, D, fragment: 0x0010).Tcp(40000, 22).Payload(10));
+        byte[] broadcast = PacketBuilder.Ether().Ipv4(S, D).Tcp(40000, 22).Payload(10);
+        broadcast.AsSpan(0, 6).Fill(0xff);
+        yield return ("broadcast", broadcast);
+    }
+
+    /// <summary>Sender and firewall namespaces joined by snd0 (PacketBuilder's source MAC) and fw0 (its destination MAC).</summary>
+    sealed class Link : IDisposable
+    {
+        public NetNs Sender { get; } = new();
+        public NetNs Fw { get; } = new();
+        (BpfProgram Program, BpfLink Link)? _pass;
+
+        public Link()
+        {
+            try
+            {
+                Sender.AddVeth("snd0", Fw, "fw0", "02:00:00:00:00:01", "02:00:00:00:00:02");
+                Sender.Ip("link", "set", "snd0", "up");
+                Fw.Ip("link", "set", "fw0", "up");
+                // r0 = XDP_PASS; exit
+                _pass = Sender.Run(() =>
+                {
+                    var p = BpfProgram.Load(BpfProgType.Xdp, "xdp_pass", [0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0], BpfAttachType.Xdp);
+                    return (p, BpfLink.AttachXdp(p, BpfLink.IfIndex("snd0")));
+                });
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Sends each frame from snd0 and returns, per frame, the IP frames that came back within the wait.</summary>
+        public List<List<byte[]>> Exchange(IEnumerable<byte[]> frames) => Sender.Run(() =>
+        {
+            var fd = LinuxSockets.Socket(LinuxSockets.AF_PACKET, LinuxSockets.SOCK_RAW, 0x0300); // htons(ETH_P_ALL)
+            try
+            {
+                var ifIndex = LinuxSockets.IfIndex("snd0");
+                LinuxSockets.SetInt(fd, LinuxSockets.SOL_PACKET, LinuxSockets.PACKET_IGNORE_OUTGOING, 1);
+                LinuxSockets.BindLink(fd, ifIndex);
+                var buffer = new byte[65536];
+                var all = new List<List<byte[]>>();
+                foreach (var frame in frames)
+                {
+                    while (LinuxSockets.TryReceive(fd, buffer) != null) { }
+                    LinuxSockets.SendLink(fd, ifIndex, frame);
+                    var got = new List<byte[]>();
+                    var end = DateTime.UtcNow.AddMilliseconds(400);
+                    while (DateTime.UtcNow < end)
+                    {
+                        if (!LinuxSockets.WaitReadable([fd], 50)) continue;
+                        while (LinuxSockets.TryReceive(fd, buffer) is { } f)
+                            if (f.Length > 14 && f[12] == 0x08 && f[13] == 0x00) got.Add(f); // not IPv6 router solicitations
+                    }
+                    all.Add(got);
+                }
+                return all;
+            }
+            finally
+            {
+                LinuxSockets.Close(fd);
+            }
+        });
+
+        public void Dispose()
+        {
+            _pass?.Link.Dispose();
+            _pass?.Program.Dispose();
+            Sender.Dispose();
+            Fw.Dispose();
+        }
+    }
+
+    /// <summary>The TCP checksum (a reset from the kernel carries the partial one of CHECKSUM_PARTIAL) zeroed.</summary>
+    static string Comparable(byte[] f)
+    {
+        var c = f.ToArray();
+        if (c.Length >= 54 && c[23] == 6) c[50] = c[51] = 0;
+        return Convert.ToHexString(c);
+    }
+
+    static List<List<byte[]>> Run(bool daemon, string rules, Action<Link>? setup = null, IEnumerable<byte[]>? frames = null)
+    {
+        using var link = new Link();
+        setup?.Invoke(link);
+        using var bpfilterd = daemon ? DaemonProcess.Start(link.Fw, enforce: true) : null;
+        var load = daemon
+            ? link.Fw.Exec(RepoPaths.RequireBfnft(), ["-f", "-"], rules, env: bpfilterd!.Env)
+            : link.Fw.Exec("nft", ["-f", "-"], rules);
+        Assert.True(load.Exit == 0, load.ToString());
+        if (daemon && frames == null)
+            Assert.Contains("xdp", link.Fw.Ip("link", "show", "fw0")); // the chain runs in BPF
+        return link.Exchange(frames ?? Cases().Select(c => c.Frame));
+    }
+
+    [Fact]
+    public void RepliesAreTheKernelsByteForByte()
+    {
+        RepoPaths.RequireBfnft();
+        var kernel = Run(daemon: false, Rules);
+        var bpf = Run(daemon: true, Rules);
+        var names = Cases().Select(c => c.Name).ToList();
+        var answered = 0;
+        for (var i = 0; i < names.Count; i++)
+        {
+            Assert.True(kernel[i].Count <= 1, $"{names[i]}: the kernel answered {kernel[i].Count} times");
+            Assert.Equal(kernel[i].Select(Comparable).ToList(), bpf[i].Select(Comparable).ToList());
+            answered += kernel[i].Count;
+        }
+        // both sides answered most of them, and stayed silent on the rest, as the kernel does
+        Assert.Equal(8, answered);
+    }
+
+    [Fact]
+    public void RejectInAnInetInputChainStillAnswersFromTheKernel()
+    {
+        RepoPaths.RequireBfnft();
+        const string rules = """
+            table inet f {
+              chain in { type filter hook input priority 0; policy accept; tcp dport 22 reject with tcp reset; }
+            }
+            """;
+        void Address(Link l)
+        {
+            l.Fw.Ip("addr", "add", $"{D}/24", "dev", "fw0");
+            l.Fw.Ip("neigh", "replace", S, "lladdr", "02:00:00:00:00:01", "dev", "fw0");
+        }
+        byte[] syn = PacketBuilder.Ether().Ipv4(S, D).Tcp(40000, 22, seq: 1000, flags: 0x02).Payload(10);
+        var kernel = Run(daemon: false, rules, Address, [syn]);
+        var bpf = Run(daemon: true, rules, Address, [syn]);
+        Assert.Single(kernel[0]);
+        Assert.Equal(kernel[0].Select(Comparable).ToList(), bpf[0].Select(Comparable).ToList());
+    }
+
+    [Fact]
+    public void BpfOnlyRefusesRejectItCannotRunNamingTheRule()
+    {
+        RepoPaths.RequireBfnft();
+        using var link = new Link();
+        using var bpfilterd = DaemonProcess.Start(link.Fw, enforce: true, arguments: ["--placement", "bpf-only"]);
+        // without `meta protocol ip` the rule would answer IPv6 too, which the XDP program does not
+        var r = link.Fw.Exec(RepoPaths.RequireBfnft(), ["-f", "-"], """
+            table netdev t {
+              chain c {
+                type filter hook ingress device fw0 priority 0;
+                meta l4proto tcp reject with tcp reset
+              }
+            }
+            """, env: bpfilterd.Env);
+        Assert.NotEqual(0, r.Exit);
+        // nft underlines the statement the daemon names in its answer
+        Assert.Contains("Operation not supported", r.Stderr);
+        Assert.Contains("meta l4proto tcp reject with tcp reset", r.Stderr);
+        Assert.Contains("^^^^^^", r.Stderr);
+        Assert.Contains("expression 'reject' in a rule that does not match `meta protocol ip`", bpfilterd.Log);
+    }
+}
