@@ -61,7 +61,7 @@ internal sealed class SetCopies
         for (var i = 0; i < 2; i++)
         {
             var c = copies[i];
-            if (c.Type != spec.Type || c.KeySize != spec.KeySize || c.ValueSize != spec.ValueSize || c.MaxEntries != spec.MaxEntries)
+            if (c.Type != spec.Type || c.KeySize != spec.KeySize || c.ValueSize != spec.ValueSize || c.MaxEntries < spec.Entries.Count)
                 throw new InvalidDataException($"pinned copy {i} of {spec.Name} is not the one the program was compiled with");
             Span<byte> key = stackalloc byte[4];
             Span<byte> id = stackalloc byte[4];
