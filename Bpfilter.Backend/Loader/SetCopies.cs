@@ -35,7 +35,7 @@ internal sealed class SetCopies
             {
                 var copy = BpfMap.Create(spec.Type, CopyName(spec.Name, i), spec.KeySize, spec.ValueSize, spec.MaxEntries);
                 made.Add(copy);
-                foreach (var (key, value) in spec.Entries) copy.Update(key, value);
+                copy.UpdateMany(spec.Entries);
             }
             var outer = BpfMap.Create(BpfMapType.ArrayOfMaps, spec.Name, 4, 4, 2, inner: made[0]);
             made.Add(outer);
