@@ -42,6 +42,9 @@ public sealed record CompiledProgram(
     /// </summary>
     public (int Stage, int Priority) PathOrder { get; init; }
 
+    /// <summary>The first counter slot no counter of this program (or of those it was compiled after, see <see cref="CounterLayout"/>) held.</summary>
+    public int CounterSlotsUsed { get; init; }
+
     /// <summary>Name of the per-CPU array holding {packets, bytes} per counter slot.</summary>
     public const string CountersMap = "counters";
 

@@ -163,8 +163,9 @@ public sealed partial class ProgramCompiler
 
     private int CounterSlot(ulong id)
     {
-        if (!_counterSlots.TryGetValue(id, out var slot)) _counterSlots[id] = slot = _counterSlots.Count;
-        return slot;
+        if (_counterSlots.TryGetValue(id, out var slot)) return slot;
+        if (_counterHint == null || !_counterHint.Slots.TryGetValue(id, out slot)) slot = _nextCounterSlot++;
+        return _counterSlots[id] = slot;
     }
 
     private void EmitCounter(ulong id)

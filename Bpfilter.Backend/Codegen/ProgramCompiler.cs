@@ -27,6 +27,9 @@ public sealed partial class ProgramCompiler
     private readonly IFlavor _flavor;
     private readonly Assembler _asm = new(dropUnreachable: true);
     private readonly Dictionary<ulong, int> _counterSlots = new();
+    /// <summary>Slots counter ids held in the program compiled before (kept), and the first slot free for new ids.</summary>
+    private readonly CounterLayout? _counterHint;
+    private int _nextCounterSlot;
     /// <summary>Counters of rules that never run here: they get slots (reading zero) after all the others.</summary>
     private readonly List<ulong> _idleCounters = new();
     private readonly Dictionary<string, SetLayout> _sets = new(StringComparer.Ordinal);
@@ -40,20 +43,24 @@ public sealed partial class ProgramCompiler
     /// <summary>Some limit statement was emitted: the program references the shared limit map.</summary>
     private bool _usesLimits;
 
-    private ProgramCompiler(Ruleset ruleset, IFlavor flavor)
+    private ProgramCompiler(Ruleset ruleset, IFlavor flavor, CounterLayout? counters)
     {
         _ruleset = ruleset;
         _flavor = flavor;
+        _counterHint = counters;
+        if (counters != null) _nextCounterSlot = Math.Max(counters.Next, counters.Slots.Count == 0 ? 0 : counters.Slots.Values.Max() + 1);
     }
 
     /// <summary>
     /// Compiles base chains sharing one attach point. For an inet netfilter chain pass
     /// <paramref name="ipv6"/> to choose which of its two programs to build. The chains (with the
     /// regular chains and sets of <paramref name="ruleset"/>) go through <paramref name="lowering"/>
-    /// (default: <see cref="LoweringPipeline.Default"/>) before instructions are emitted.
+    /// (default: <see cref="LoweringPipeline.Default"/>) before instructions are emitted. With
+    /// <paramref name="counters"/> (the layout of the program running at the attach point) every counter id
+    /// keeps its slot and new ids take slots no counter held (see <see cref="CounterLayout"/>).
     /// </summary>
     public static CompiledProgram Compile(Ruleset ruleset, IReadOnlyList<BaseChain> chains, bool ipv6 = false,
-        LoweringPipeline? lowering = null)
+        LoweringPipeline? lowering = null, CounterLayout? counters = null)
     {
         if (chains.Count == 0) throw new ArgumentException("no base chains to compile");
         ruleset = (lowering ?? LoweringPipeline.Default).Run(ruleset with { BaseChains = chains.ToValueList() });
@@ -72,12 +79,13 @@ public sealed partial class ProgramCompiler
             _ => throw new CodegenException($"unsupported hook {hook}"),
         };
         var ordered = Enforcement.AttachUnit.RunOrder(chains);
-        var compiler = new ProgramCompiler(ruleset, flavor);
+        var compiler = new ProgramCompiler(ruleset, flavor, counters);
         var insns = compiler.Emit(ordered);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
         return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, insns, compiler.MapSpecs(),
             compiler._counterSlots, flavor.AcceptCode, flavor.DropCode)
         {
+            CounterSlotsUsed = compiler._nextCounterSlot,
             SetLayouts = compiler._sets,
             LogConfigs = compiler._logs,
             PathOrder = PathOrderOf(hook),
@@ -250,7 +258,7 @@ public sealed partial class ProgramCompiler
     {
         var maps = new List<MapSpec>
         {
-            new(CompiledProgram.CountersMap, BpfMapType.PerCpuArray, 4, 16, Math.Max(1, _counterSlots.Count), []),
+            new(CompiledProgram.CountersMap, BpfMapType.PerCpuArray, 4, 16, CounterLayout.Capacity(_nextCounterSlot), []),
         };
         foreach (var (name, layout) in _sets)
             maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList())

@@ -1,3 +1,4 @@
+using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Libbpf;
 using Bpfilter.Backend.Loader;
 
@@ -32,6 +33,20 @@ public sealed partial class Enforcer
         _toInheritQuotas = quotaBases;
         _toInheritLimits = limitSlots;
     }
+
+    /// <summary>Per attach point key, the counter layout of the program an earlier process ran there (for <see cref="Adopt(Ruleset, string, out int)"/>).</summary>
+    IReadOnlyDictionary<string, CounterLayout> _inheritedCounterLayouts = new Dictionary<string, CounterLayout>();
+
+    /// <summary>
+    /// The counter layouts (<see cref="CounterLayouts"/>) an earlier process saved: the programs it kept while
+    /// rules were added hold counters in slots a fresh compilation would not choose, so <see cref="Adopt(Ruleset, string, out int)"/>
+    /// compiles with them to find and keep those programs.
+    /// </summary>
+    public void InheritCounterLayouts(IReadOnlyDictionary<string, CounterLayout> layouts) => _inheritedCounterLayouts = layouts;
+
+    /// <summary>Per attach point key, the counter layout of the program running there (saved for <see cref="InheritCounterLayouts"/>).</summary>
+    public IReadOnlyDictionary<string, CounterLayout> CounterLayouts =>
+        _live.Values.Where(a => a.Program != null).ToDictionary(a => a.Key, a => CounterLayout.Of(a.Program!.Compiled), StringComparer.Ordinal);
 
     /// <summary>What a committed quota slot's `used` starts from (saved with the slot, for <see cref="Inherit"/>).</summary>
     public ulong? QuotaBase(ulong slot) => _quotaBase.TryGetValue(slot, out var b) ? b : null;

@@ -161,16 +161,21 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         if (existing?.Program != null && existing.Source == source)
             return (new Step(unit, source, existing, null, null, null, null), null);
         CompiledProgram compiled;
+        // compiled with the running program's counter slots: rules added as map elements keep the code the same
+        var layout = existing?.Program is { } p ? CounterLayout.Of(p.Compiled) : null;
         try
         {
-            compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6);
+            compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6, counters: layout);
+            if (existing?.Program is { } running && MapDiff.Between(running, compiled) is { } diff)
+                return (new Step(unit, source, existing, null, compiled, null, diff), null);
+            // a program loaded anew gets a counter array of its own: slots left by deleted rules are dropped when many
+            if (layout != null && compiled.CounterSlotsUsed > 2 * compiled.CounterSlots.Count + 64)
+                compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6);
         }
         catch (Exception e) when (e is CodegenException or ArgumentException or Bpf.BpfAssemblyException)
         {
             return (null, Fail(EOPNOTSUPP, $"cannot be compiled to BPF: {e.Message}", e));
         }
-        if (existing?.Program is { } running && MapDiff.Between(running, compiled) is { } diff)
-            return (new Step(unit, source, existing, null, compiled, null, diff), null);
         LoadedProgram loaded;
         try
         {
@@ -402,7 +407,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             LoadedProgram? loaded = null;
             try
             {
-                var compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6);
+                var compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6,
+                    counters: _inheritedCounterLayouts.GetValueOrDefault(unit.Key));
                 var progDir = Attachment.ProgramDir(at, compiled);
                 if (!File.Exists(Path.Combine(progDir, "prog"))) continue;
                 loaded = LoadedProgram.Adopt(compiled, progDir);

@@ -25,13 +25,15 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         var current = loaded.Compiled;
         if (current.ProgramType != next.ProgramType || current.AttachType != next.AttachType) return null;
         if (current.Maps.Count != next.Maps.Count) return null;
-        if (current.CounterSlots.Count != next.CounterSlots.Count
-            || current.CounterSlots.Any(kv => !next.CounterSlots.TryGetValue(kv.Key, out var s) || s != kv.Value)) return null;
+        // a counter keeps its slot (compiled with the running layout, see CounterLayout); a new one takes a slot
+        // no counter of this program held, within the counter array it was loaded with
+        foreach (var (id, slot) in next.CounterSlots)
+            if ((current.CounterSlots.TryGetValue(id, out var was) && was != slot) || slot >= loaded.CounterCapacity) return null;
+        if (next.CounterSlotsUsed < current.CounterSlotsUsed) return null;
         for (int i = 0; i < current.Maps.Count; i++)
         {
             var (a, b) = (current.Maps[i], next.Maps[i]);
             if (a.Name != b.Name || a.Type != b.Type || a.KeySize != b.KeySize || a.ValueSize != b.ValueSize) return null;
-            if (a.Name == CompiledProgram.CountersMap && a.MaxEntries != b.MaxEntries) return null;
         }
         if (!SameCode(current, next)) return null;
         // a log statement's prefix, level and flags live beside the program (its events carry only an id)

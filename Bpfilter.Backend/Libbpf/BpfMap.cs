@@ -62,6 +62,53 @@ public sealed unsafe class BpfMap : IDisposable
             BpfException.Check($"updating map '{Name}'", Native.BpfMapUpdateElem(Fd.Value, k, v, flags));
     }
 
+    /// <summary>Entries per BPF_MAP_UPDATE_BATCH call (bounds the buffers a huge set needs).</summary>
+    const int BatchSize = 1 << 16;
+
+    /// <summary>
+    /// Writes many entries with BPF_MAP_UPDATE_BATCH (one syscall per <see cref="BatchSize"/> entries instead of
+    /// one per entry), or one by one where the map type has no batch updates (LPM tries: ENOTSUPP). Meant for
+    /// filling a map nothing reads yet: a failure midway leaves the entries before it written.
+    /// </summary>
+    public void UpdateMany(IReadOnlyList<(byte[] Key, byte[] Value)> entries)
+    {
+        if (entries.Count == 0) return;
+        if (IsPerCpu || Type == BpfMapType.LpmTrie)
+        {
+            foreach (var (k, v) in entries) Update(k, v);
+            return;
+        }
+        for (var at = 0; at < entries.Count; at += BatchSize)
+        {
+            var n = Math.Min(BatchSize, entries.Count - at);
+            var keys = new byte[n * KeySize];
+            var values = new byte[n * ValueSize];
+            for (var i = 0; i < n; i++)
+            {
+                var (k, v) = entries[at + i];
+                CheckKey(k);
+                if (v.Length != ValueSize) throw new ArgumentException($"map '{Name}' values are {ValueSize} bytes, got {v.Length}");
+                k.CopyTo(keys, i * KeySize);
+                v.CopyTo(values, i * ValueSize);
+            }
+            uint count = (uint)n;
+            fixed (byte* k = keys)
+            fixed (byte* v = values)
+            {
+                var rc = Native.BpfMapUpdateBatch(Fd.Value, k, v, &count, null);
+                if (rc == -ENOTSUPP || rc == -EOPNOTSUPP)
+                {
+                    for (var i = 0; i < n; i++) Update(entries[at + i].Key, entries[at + i].Value);
+                    continue;
+                }
+                BpfException.Check($"updating map '{Name}' ({count} of {n} entries written)", rc);
+            }
+        }
+    }
+
+    /// <summary>The kernel's ENOTSUPP (524), which bpf(2) answers for a batch operation a map type lacks, and EOPNOTSUPP.</summary>
+    const int ENOTSUPP = 524, EOPNOTSUPP = 95;
+
     /// <summary>Looks a key up; false when absent. Per-CPU maps fill LookupSize bytes.</summary>
     public bool TryLookup(ReadOnlySpan<byte> key, Span<byte> value)
     {

@@ -46,6 +46,10 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, EntryPoint = "bpf_map_update_elem")]
     internal static partial int BpfMapUpdateElem(int fd, void* key, void* value, ulong flags);
 
+    /// <summary>libbpf's bpf_map_update_batch: keys and values laid end to end; count in, how many were written out.</summary>
+    [LibraryImport(Lib, EntryPoint = "bpf_map_update_batch")]
+    internal static partial int BpfMapUpdateBatch(int fd, void* keys, void* values, uint* count, void* opts);
+
     [LibraryImport(Lib, EntryPoint = "bpf_map_lookup_elem")]
     internal static partial int BpfMapLookupElem(int fd, void* key, void* value);
 

@@ -142,7 +142,8 @@ public sealed class LoadedProgram : IDisposable
                     sets[spec.Name] = SetCopies.Adopt(spec, map, Open(SetCopies.CopyName(spec.Name, 0)), Open(SetCopies.CopyName(spec.Name, 1)));
                     continue;
                 }
-                if (map.Type != spec.Type || map.KeySize != spec.KeySize || map.ValueSize != spec.ValueSize || map.MaxEntries != spec.MaxEntries)
+                if (map.Type != spec.Type || map.KeySize != spec.KeySize || map.ValueSize != spec.ValueSize
+                    || (spec.Name == CompiledProgram.CountersMap ? map.MaxEntries < compiled.CounterSlotsUsed : map.MaxEntries != spec.MaxEntries))
                     throw new InvalidDataException($"pinned map {spec.Name} under {dir} is not the one the program was compiled with");
             }
             program = BpfProgram.Open(Path.Combine(dir, ProgramPin), compiled.ProgramType);
@@ -216,9 +217,20 @@ public sealed class LoadedProgram : IDisposable
         Add(compiled.Name);
         Add(compiled.ProgramType.ToString());
         Add(compiled.Disassembly);
-        foreach (var m in compiled.Maps) Add($"{m.Name}:{m.Type}:{m.KeySize}:{m.ValueSize}:{m.MaxEntries}{(m.DoubleBuffered ? ":x2" : "")}");
+        // set and counter arrays may be larger than the compilation asks (a kept program, see Adopt): sizes are not in the code
+        foreach (var m in compiled.Maps)
+            Add($"{m.Name}:{m.Type}:{m.KeySize}:{m.ValueSize}:{(Growable(m) ? "" : m.MaxEntries)}{(m.DoubleBuffered ? ":x2" : "")}");
         return h.ToString("x16");
     }
+
+    /// <summary>
+    /// Maps whose size a kept program may have from an earlier compilation: set maps (entries fit) and the counter
+    /// array (slots fit). The digest leaves their sizes out and <see cref="Adopt"/> takes them at any size that fits.
+    /// </summary>
+    static bool Growable(MapSpec m) => m.DoubleBuffered || m.Name == CompiledProgram.CountersMap;
+
+    /// <summary>Slots of the counter array this program was loaded with (new counters of a kept program must fit).</summary>
+    public int CounterCapacity => _maps.TryGetValue(CompiledProgram.CountersMap, out var m) ? (int)m.MaxEntries : 0;
 
     /// <summary>Packets and bytes counted for a rule counter id (summed over CPUs); zeros if the id has no slot.</summary>
     public (ulong Packets, ulong Bytes) Counter(ulong id)

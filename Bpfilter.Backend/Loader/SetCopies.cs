@@ -35,7 +35,7 @@ internal sealed class SetCopies
             {
                 var copy = BpfMap.Create(spec.Type, CopyName(spec.Name, i), spec.KeySize, spec.ValueSize, spec.MaxEntries);
                 made.Add(copy);
-                foreach (var (key, value) in spec.Entries) copy.Update(key, value);
+                copy.UpdateMany(spec.Entries);
             }
             var outer = BpfMap.Create(BpfMapType.ArrayOfMaps, spec.Name, 4, 4, 2, inner: made[0]);
             made.Add(outer);
@@ -61,7 +61,7 @@ internal sealed class SetCopies
         for (var i = 0; i < 2; i++)
         {
             var c = copies[i];
-            if (c.Type != spec.Type || c.KeySize != spec.KeySize || c.ValueSize != spec.ValueSize || c.MaxEntries != spec.MaxEntries)
+            if (c.Type != spec.Type || c.KeySize != spec.KeySize || c.ValueSize != spec.ValueSize || c.MaxEntries < spec.Entries.Count)
                 throw new InvalidDataException($"pinned copy {i} of {spec.Name} is not the one the program was compiled with");
             Span<byte> key = stackalloc byte[4];
             Span<byte> id = stackalloc byte[4];

@@ -1,4 +1,5 @@
 using System.Text;
+using Bpfilter.Backend.Codegen;
 using Bpfilter.Daemon.Placement;
 using Nft.Engine;
 using Nft.Lifter;
@@ -14,11 +15,13 @@ namespace Bpfilter.Daemon.Enforcement;
 /// same programs and adopts the pinned ones, their counts included); version 1, with neither, is still read.
 /// Version 3 adds the slot ids of quotas (with what each one's `used` started from) and of limits, so that the
 /// restarted daemon hands them the same slots of the shared maps it reopens: consumption and buckets continue.
-/// A version byte, then three counted lists (five from version 3); every length is checked when read (<see cref="InvalidDataException"/>).
+/// Version 4 adds, per attach point, the counter slot layout of its program (a program kept while rules were
+/// added holds counters in slots a fresh compilation would not choose: the restarted daemon compiles with it).
+/// A version byte, then three counted lists (five from version 3, six from version 4); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 3, WithoutStateful = 2, WithoutSlots = 1;
+    const byte Version = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
@@ -29,10 +32,13 @@ internal static class CounterState
     public sealed record Limit(StatefulKey Key, ulong Slot);
 
     /// <param name="Quotas">empty from a version 1 or 2 file</param>
+    /// <param name="Layouts">per attach point key, its program's counter layout; empty before version 4</param>
     public sealed record Saved(List<Bpf> BpfCounters, List<((byte, string, ulong, int) Key, CounterValue Base)> KernelRules,
-        List<((byte, string, string) Key, CounterValue Base)> KernelObjects, List<Quota> Quotas, List<Limit> Limits);
+        List<((byte, string, string) Key, CounterValue Base)> KernelObjects, List<Quota> Quotas, List<Limit> Limits,
+        Dictionary<string, CounterLayout> Layouts);
 
-    public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null)
+    public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null,
+        IReadOnlyDictionary<string, CounterLayout>? layouts = null)
     {
         using var ms = new MemoryStream();
         using var w = new BinaryWriter(ms, Encoding.UTF8);
@@ -87,6 +93,18 @@ internal static class CounterState
             Write(w, e.Key);
             w.Write(e.Slot);
         }
+        w.Write(layouts?.Count ?? 0);
+        foreach (var (unit, layout) in layouts ?? new Dictionary<string, CounterLayout>())
+        {
+            w.Write(unit);
+            w.Write(layout.Next);
+            w.Write(layout.Slots.Count);
+            foreach (var (id, slot) in layout.Slots)
+            {
+                w.Write(id);
+                w.Write(slot);
+            }
+        }
         w.Flush();
         return ms.ToArray();
     }
@@ -98,7 +116,7 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v is not (Version or WithoutStateful or WithoutSlots))
+            if (v is not (Version or WithoutLayouts or WithoutStateful or WithoutSlots))
                 throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
@@ -126,15 +144,30 @@ internal static class CounterState
                 objects.Add(((r.ReadByte(), r.ReadString(), r.ReadString()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
             var quotas = new List<Quota>();
             var limits = new List<Limit>();
-            if (v == Version)
+            if (v >= WithoutLayouts)
             {
                 for (int i = 0, n = Count(StatefulKeySize + 16); i < n; i++) quotas.Add(new Quota(ReadKey(r), r.ReadUInt64(), r.ReadUInt64()));
                 for (int i = 0, n = Count(StatefulKeySize + 8); i < n; i++) limits.Add(new Limit(ReadKey(r), r.ReadUInt64()));
                 Distinct(quotas.Select(q => (q.Key, q.Slot)), "quota");
                 Distinct(limits.Select(l => (l.Key, l.Slot)), "limit");
             }
+            var layouts = new Dictionary<string, CounterLayout>(StringComparer.Ordinal);
+            if (v == Version)
+                for (int i = 0, n = Count(9); i < n; i++)
+                {
+                    var unit = r.ReadString();
+                    var next = r.ReadInt32();
+                    var layout = new Dictionary<ulong, int>();
+                    for (int j = 0, m = Count(12); j < m; j++)
+                    {
+                        var (id, slot) = (r.ReadUInt64(), r.ReadInt32());
+                        if (slot < 0 || slot >= next || !layout.TryAdd(id, slot)) throw new InvalidDataException($"counter state: attach point {unit}: slot {slot} of counter {id}");
+                    }
+                    if (layout.Values.Distinct().Count() != layout.Count || !layouts.TryAdd(unit, new CounterLayout(layout, next)))
+                        throw new InvalidDataException($"counter state: attach point {unit} or one of its slots is given twice");
+                }
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
-            return new Saved(bpf, rules, objects, quotas, limits);
+            return new Saved(bpf, rules, objects, quotas, limits, layouts);
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
         {

@@ -50,6 +50,45 @@ public class IncrementalEnforcerTests
     }
 
     [Fact]
+    public void RulesAddedToAndDeletedFromAGroupedRunAreMapUpdatesWithCountersOfTheirOwn()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        var ports = Enumerable.Range(7600, 20).Select(p => (ushort)p).ToArray();
+        PrepareStats Commit(IEnumerable<ushort> drop) => VethPair.InNamespace(veth.Server, () =>
+        {
+            var o = enforcer.Prepare(Rules(Chain("t/edge", Xdp, [.. drop])));
+            Assert.Null(o.Failure);
+            Assert.Empty(enforcer.Commit());
+            return o.Stats!;
+        });
+        Commit(ports);
+        var program = Assert.Single(enforcer.Describe());
+        Assert.Contains("vmap @t/edge group 0", program.Disassembly);
+        Assert.False(veth.SendUdp(7600));
+        Assert.Equal(1UL, enforcer.Counter(7600).Packets);
+
+        // 7600 deleted and 7620 added: the run's map changes, the code does not; the new counter takes a slot
+        // no rule of this program counted in, so it starts at zero
+        var stats = Commit([.. ports.Skip(1), 7620]);
+        Assert.Equal((0, 1), (stats.Loaded, stats.Kept));
+        Assert.Equal(program.ProgramId, Assert.Single(enforcer.Describe()).ProgramId);
+        Assert.Equal(0UL, enforcer.Counter(7620).Packets);
+        Assert.True(veth.SendUdp(7600));
+        Assert.False(veth.SendUdp(7620));
+        Assert.False(veth.SendUdp(7619));
+        Assert.Equal((0UL, 1UL, 1UL), (enforcer.Counter(7600).Packets, enforcer.Counter(7620).Packets, enforcer.Counter(7619).Packets));
+
+        // the counter array has room for a quarter more: past it, the program is loaded anew (counters carried)
+        var many = Enumerable.Range(7601, 100).Select(p => (ushort)p).ToList();
+        Assert.Equal(1, Commit(many).Loaded);
+        Assert.NotEqual(program.ProgramId, Assert.Single(enforcer.Describe()).ProgramId);
+        Assert.Equal(1UL, enforcer.Counter(7620).Packets);
+        Assert.False(veth.SendUdp(7700));
+        Assert.True(veth.SendUdp(7701));
+    }
+
+    [Fact]
     public void ElementChangesAreMapUpdatesInTheRunningProgram()
     {
         using var veth = new VethPair();

@@ -1,28 +1,40 @@
 using System.Text;
+using Bpfilter.Backend.Codegen;
 using Bpfilter.Daemon.Enforcement;
 using Nft.Lifter;
 
 namespace Bpfilter.Daemon.Tests.Enforcement;
 
-/// <summary>The counter state file: version 3 keeps quota and limit slots; versions 2 and 1 are still read.</summary>
+/// <summary>The counter state file: version 4 keeps quota and limit slots and the programs' counter layouts; versions 3, 2 and 1 are still read.</summary>
 public sealed class CounterStatePersistenceTests
 {
     static readonly CounterKey Rule = new(2, "t", "in", 4);
 
     [Fact]
-    public void Version3KeepsQuotaAndLimitSlotsWithTheQuotaBases()
+    public void Version4KeepsQuotaAndLimitSlotsWithTheQuotaBasesAndCounterLayouts()
     {
         var anonymous = new StatefulKey(2, "t", "in", 4, 1, null);
         var named = StatefulKey.Named(2, "t", "q");
         var bytes = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
-            [new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], [new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)]);
-        Assert.Equal(3, bytes[0]);
+            [new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], [new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)],
+            new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) });
+        Assert.Equal(4, bytes[0]);
 
         var saved = CounterState.Decode(bytes);
         Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], saved.BpfCounters);
         Assert.Equal([new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], saved.Quotas);
         Assert.Equal([new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)], saved.Limits);
         Assert.Null(saved.Quotas[1].Key.Chain);
+        var layout = Assert.Single(saved.Layouts);
+        Assert.Equal(("xdp veth0", 5, 3), (layout.Key, layout.Value.Next, layout.Value.Slots[7]));
+
+        // version 3: the same without the layouts (its last list, empty here, is a zero count)
+        var v3 = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null);
+        v3[0] = 3;
+        Assert.Empty(CounterState.Decode(v3.AsSpan(0, v3.Length - 4)).Layouts);
+        // a slot at or past the layout's next free slot is refused
+        var past = CounterState.Encode([], null, layouts: new Dictionary<string, CounterLayout> { ["x"] = new(new Dictionary<ulong, int> { [1] = 5 }, 5) });
+        Assert.Throws<InvalidDataException>(() => CounterState.Decode(past));
 
         // every cut is refused, as are a slot given twice and an unknown key kind
         for (int n = 1; n < bytes.Length; n++) Assert.Throws<InvalidDataException>(() => CounterState.Decode(bytes.AsSpan(0, n)));
@@ -54,6 +66,6 @@ public sealed class CounterStatePersistenceTests
         Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], saved.BpfCounters);
         Assert.Empty(saved.Quotas);
         Assert.Empty(saved.Limits);
-        Assert.Throws<InvalidDataException>(() => CounterState.Decode([4, 0, 0, 0, 0]));
+        Assert.Throws<InvalidDataException>(() => CounterState.Decode([5, 0, 0, 0, 0]));
     }
 }

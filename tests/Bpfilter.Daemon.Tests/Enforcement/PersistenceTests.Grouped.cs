@@ -1,0 +1,60 @@
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Bpfilter.Daemon.Tests.Enforcement;
+
+public sealed partial class PersistenceTests
+{
+    /// <summary>
+    /// A run of 20 `tcp dport N counter drop` rules is one verdict-map lookup (RuleGrouping): adding or deleting a
+    /// rule of the run changes the map's elements, not the code, so the attach point keeps its program (same id)
+    /// and the commit is map updates; the new rule drops and counts in a slot of its own. A restart adopts that
+    /// program again (its counter layout is saved with the state) and the next added rule is a map update too.
+    /// </summary>
+    [Fact]
+    public void ARuleAddedToOrDeletedFromAGroupedRunKeepsTheProgramAcrossARestart()
+    {
+        using var pins = new PinFs();
+        using var rig = new EnforcementRig("--pin-dir", pins.Path);
+        var sb = new StringBuilder("table ip g {\n  chain in {\n    type filter hook input priority 0; policy accept;\n");
+        for (int port = 2000; port < 2020; port++) sb.Append($"    tcp dport {port} counter drop\n");
+        rig.Nft(sb.Append("  }\n}\n").ToString());
+        var programs = rig.ProgramIds();
+        Assert.Single(programs);
+        Assert.Contains("vmap @ip g/in group 0", rig.Explain()); // the program's comment on the grouped run
+
+        AddKeepsTheProgram(2020);
+        Assert.Equal([2005, 2020], DroppedOf(rig, 2005, 2020, 2099));
+        var counters = Counters(ListWithHandles(rig));
+        Assert.True(counters[2020] >= 1, ListWithHandles(rig));
+        Assert.Equal(0UL, counters[2019]);
+
+        var handle = Regex.Match(ListWithHandles(rig), @"tcp dport 2005 counter packets \d+ bytes \d+ drop # handle (\d+)");
+        Assert.True(handle.Success, ListWithHandles(rig));
+        var mark = rig.Daemon.Log.Length;
+        rig.Nft($"delete rule ip g in handle {handle.Groups[1].Value}");
+        Assert.Contains("0 program(s) loaded, 1 kept with", rig.Daemon.Log[mark..]);
+        Assert.Equal(programs, rig.ProgramIds());
+        Assert.Equal([2020], DroppedOf(rig, 2005, 2020));
+
+        rig.Daemon.Kill();
+        rig.Daemon.Restart();
+        Assert.Equal(programs, rig.ProgramIds());
+        Assert.Contains("with their running program", rig.Daemon.Log);
+        var after = Counters(ListWithHandles(rig));
+        Assert.True(after[2020] > counters[2020], ListWithHandles(rig)); // counted before the restart, and dropped once more since
+        Assert.DoesNotContain(2005, after.Keys);
+
+        AddKeepsTheProgram(2021);
+        Assert.Equal([2020, 2021], DroppedOf(rig, 2005, 2020, 2021));
+        Assert.True(Counters(ListWithHandles(rig))[2021] >= 1);
+
+        void AddKeepsTheProgram(int port)
+        {
+            var at = rig.Daemon.Log.Length;
+            rig.Nft($"add rule ip g in tcp dport {port} counter drop");
+            Assert.Contains("0 program(s) loaded, 1 kept with", rig.Daemon.Log[at..]);
+            Assert.Equal(programs, rig.ProgramIds());
+        }
+    }
+}
