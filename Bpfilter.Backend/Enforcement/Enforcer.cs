@@ -339,7 +339,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         var (link, attached, prog) = a.Ids();
         var compiled = a.Program?.Compiled;
         return new AttachPointInfo(a.Unit, link, attached, prog, a.Dispatcher != null || a.Slots != null,
-            compiled?.Disassembly ?? "", compiled?.Instructions.Length ?? 0);
+            compiled?.Disassembly ?? "", compiled?.Instructions.Length + compiled?.Segments.Sum(s => s.Length) ?? 0);
     }).ToList();
 
     /// <summary>
