@@ -25,6 +25,12 @@ public sealed class Assembler(bool dropUnreachable = false, int firstLabel = 0)
 
     public bool IsReferenced(string label) => _referenced.Contains(label);
 
+    /// <summary>
+    /// Conditional jumps emitted: the verifier keeps one pending state per branch it has not explored yet, at
+    /// most 8192 (BPF_COMPLEXITY_LIMIT_JMP_SEQ), and a chain of rules leaves most of its branches pending.
+    /// </summary>
+    public int Branches { get; private set; }
+
     /// <summary>Number the next <see cref="NewLabel"/> gets.</summary>
     public int NextLabel => _nextLabel;
 
@@ -36,6 +42,7 @@ public sealed class Assembler(bool dropUnreachable = false, int firstLabel = 0)
             return this;
         }
         if (insn.Reference is { } target) _referenced.Add(target);
+        if (insn.IsJump && (JumpOp)OpCode.Code(insn.OpCode) != JumpOp.Ja) Branches++;
         var op = insn.OpCode;
         if (op == (OpCode.Jmp | (byte)JumpOp.Exit) || op == (OpCode.Jmp | (byte)JumpOp.Ja)) Reachable = false;
         if (_pendingLabels.Count > 0)

@@ -11,7 +11,9 @@ namespace Bpfilter.Backend.Codegen;
 /// through a BPF_MAP_TYPE_PROG_ARRAY. A segment ends between two top-level rules of a base chain once it
 /// holds <see cref="DefaultSegmentInstructions"/> instructions: its fall-through tail-calls the next segment,
 /// which parses the packet again (the packet has not changed; parsing is deterministic) and goes on with
-/// the next rule, so nf_tables' first-match order holds. A rule is never cut: its matchers, statements and
+/// the next rule, so nf_tables' first-match order holds. A segment also ends once it holds
+/// <see cref="SegmentBranches"/> conditional jumps: a rule that fails jumps to the next one, and the
+/// verifier keeps such branches pending while it follows the chain (at most 8192 of them). A rule is never cut: its matchers, statements and
 /// inlined jump targets stay in one segment. Accept in a base chain goes on with the next base chain: a
 /// segment that does not hold that chain's start tail-calls the chain's entry slot, and the chain then
 /// starts a segment of its own. Counters, sets, quotas and limits are maps every segment shares.
@@ -21,8 +23,17 @@ public sealed partial class ProgramCompiler
     /// <summary>Instructions of rules (past the prologue) after which a segment ends at the next top-level rule.</summary>
     public const int DefaultSegmentInstructions = 60_000;
 
+    /// <summary>Conditional jumps after which a segment ends, well below the verifier's 8192 pending branches.</summary>
+    public const int SegmentBranches = 6000;
+
     /// <summary>The kernel's MAX_TAIL_CALL_CNT: a packet runs at most this many tail calls, so at most one more segment.</summary>
     public const int MaxTailCalls = 33;
+
+    /// <summary>
+    /// Segments a program may have: a packet goes forward through at most this many less one tail calls, and the
+    /// netfilter dispatcher (Enforcement/Attachment.cs) spends one more of the <see cref="MaxTailCalls"/>.
+    /// </summary>
+    public const int MaxSegments = MaxTailCalls;
 
     /// <summary>Prog-array slots from here on are base-chain entries (slot = this + chain index); below, segment k is slot k.</summary>
     public const int ChainEntrySlots = MaxTailCalls + 1;
@@ -38,7 +49,7 @@ public sealed partial class ProgramCompiler
     /// <summary>Instructions of the current segment's prologue: the budget counts rules only.</summary>
     private int _prologueLength;
 
-    private bool SegmentFull => _asm.Count - _prologueLength >= _segmentInstructions;
+    private bool SegmentFull => _asm.Count - _prologueLength >= _segmentInstructions || _asm.Branches >= SegmentBranches;
 
     /// <summary>Entry, parsing and the generation read: what every segment runs before its first rule.</summary>
     private void EmitPrologue()
@@ -89,9 +100,9 @@ public sealed partial class ProgramCompiler
     private void StartSegment(int slot)
     {
         _segments.Add(FinishSegment());
-        if (_segments.Count > MaxTailCalls)
-            throw new CodegenException($"the chain needs more than {MaxTailCalls + 1} programs chained by tail calls " +
-                $"(about {_segmentInstructions} instructions each), past the kernel's limit of {MaxTailCalls} tail calls per packet");
+        if (_segments.Count + 1 > MaxSegments)
+            throw new CodegenException($"the chain needs more than {MaxSegments} programs chained by tail calls (each up to " +
+                $"{_segmentInstructions} instructions or {SegmentBranches} branches), past the kernel's {MaxTailCalls} tail calls per packet");
         _asm = new Assembler(dropUnreachable: true, firstLabel: _asm.NextLabel);
         _tailCallSlots[slot] = _segments.Count;
         _generationLoaded = false;

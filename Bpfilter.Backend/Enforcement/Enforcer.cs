@@ -179,7 +179,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         }
         catch (BpfVerifierException e)
         {
-            return (null, Fail(e.Errno, $"the BPF verifier rejected the program at {unit.Hook}: {e.Message}", e));
+            // not the load's errno (EFAULT, E2BIG, ENOSPC: "Bad address" from nft), which says nothing about the chain
+            return (null, Fail(EOPNOTSUPP, $"cannot be loaded into BPF: the verifier rejected the program at {unit.Hook}: {e.Reason}", e));
         }
         catch (BpfException e)
         {

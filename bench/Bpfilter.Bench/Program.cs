@@ -10,7 +10,8 @@ using Bpfilter.Backend.Lowering;
 // Per-packet cost of generated XDP programs, measured with BPF_PROG_TEST_RUN (the kernel's own
 // timing, repeat=N per run), medians of several runs, and the time to compile and load each (verifier
 // included). Usage: bpfilter-bench [runs] [repeat] [rules...]; BENCH_ALTERNATING=n,n,... adds chains of n
-// rules whose shapes alternate (no grouping), split into tail-called segments past the verifier's limits.
+// rules whose shapes alternate (no grouping), split into tail-called segments past the verifier's limits
+// (BENCH_UNSPLIT=1: one program, as before splitting existed).
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 7;
 var repeat = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
 var ruleCounts = args.Length > 2 ? args[2..].Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : [1, 10, 100];
@@ -93,7 +94,8 @@ static LoadedProgram Compile(List<Rule> rules, Bpfilter.Backend.Ir.Set[] sets, L
 {
     var chain = new BaseChain("bench/in", new XdpIngress("lo"), 0, Verdict.Accept, rules.ToValueList());
     var rs = new Ruleset(ValueList.Of(chain), ValueList<Chain>.Empty, sets.ToValueList());
-    return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: lowering));
+    var segment = Environment.GetEnvironmentVariable("BENCH_UNSPLIT") == "1" ? int.MaxValue : ProgramCompiler.DefaultSegmentInstructions;
+    return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: lowering, segmentInstructions: segment));
 }
 
 static byte[] TcpFrame()

@@ -115,6 +115,45 @@ public class SplitChainTests
         Assert.Equal((1UL, 1UL), (p.Counter(903).Packets, p.Counter(920).Packets));
     }
 
+    /// <summary>
+    /// Pinned, a split program keeps all its segments in its pinned prog array after the process closes its fds,
+    /// and adoption checks that every slot holds the pinned segment it should (fail closed: else it refuses).
+    /// </summary>
+    [Fact]
+    public void APinnedSplitProgramIsAdoptedWithEverySegment()
+    {
+        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(mount);
+        ProcessRunner.Check("mount", ["-t", "bpf", "bpf", mount]);
+        try
+        {
+            var dir = Path.Combine(mount, "prog");
+            var rs = Harness.Ruleset(Xdp, Verdict.Accept, Enumerable.Range(0, 100).Select(Alternating).ToArray());
+            var compiled = ProgramCompiler.Compile(rs, rs.BaseChains.Items, segmentInstructions: 500);
+            using (var p = LoadedProgram.Load(compiled))
+            {
+                Assert.Equal(XdpDrop, p.Run(From(Source(99))));
+                p.Pin(dir);
+            }
+            using (var q = LoadedProgram.Adopt(compiled, dir))
+            {
+                Assert.Equal(compiled.Segments.Length, q.Segments.Count);
+                Assert.Equal(1UL, q.Counter(99).Packets);
+                Assert.Equal(XdpDrop, q.Run(From(Source(99))));
+                Assert.Equal(2UL, q.Counter(99).Packets);
+            }
+            // a slot that does not hold its pinned segment: not adopted
+            using (var array = Backend.Libbpf.BpfMap.Open(Path.Combine(dir, "map_" + CompiledProgram.SegmentsMap)))
+                array.Delete(BitConverter.GetBytes(2));
+            Assert.Throws<InvalidDataException>(() => LoadedProgram.Adopt(compiled, dir));
+        }
+        finally
+        {
+            ProcessRunner.Check("umount", [mount]);
+            Directory.Delete(mount);
+        }
+    }
+
     [Fact]
     public void MoreSegmentsThanTailCallsIsAClearCodegenError()
     {
