@@ -39,6 +39,7 @@ public sealed partial class ProgramCompiler
     public const int ChainEntrySlots = MaxTailCalls + 1;
 
     private readonly int _segmentInstructions = DefaultSegmentInstructions;
+    private readonly int _segmentBranches = SegmentBranches;
     /// <summary>Finished segments (the first is the program that is attached).</summary>
     private readonly List<ImmutableArray<Instruction>> _segments = [];
     /// <summary>Prog-array slot → the segment it holds.</summary>
@@ -49,7 +50,7 @@ public sealed partial class ProgramCompiler
     /// <summary>Instructions of the current segment's prologue: the budget counts rules only.</summary>
     private int _prologueLength;
 
-    private bool SegmentFull => _asm.Count - _prologueLength >= _segmentInstructions || _asm.Branches >= SegmentBranches;
+    private bool SegmentFull => _asm.Count - _prologueLength >= _segmentInstructions || _asm.Branches >= _segmentBranches;
 
     /// <summary>Entry, parsing and the generation read: what every segment runs before its first rule.</summary>
     private void EmitPrologue()
@@ -102,7 +103,7 @@ public sealed partial class ProgramCompiler
         _segments.Add(FinishSegment());
         if (_segments.Count + 1 > MaxSegments)
             throw new CodegenException($"the chain needs more than {MaxSegments} programs chained by tail calls (each up to " +
-                $"{_segmentInstructions} instructions or {SegmentBranches} branches), past the kernel's {MaxTailCalls} tail calls per packet");
+                $"{_segmentInstructions} instructions or {_segmentBranches} branches), past the kernel's {MaxTailCalls} tail calls per packet");
         _asm = new Assembler(dropUnreachable: true, firstLabel: _asm.NextLabel);
         _tailCallSlots[slot] = _segments.Count;
         _generationLoaded = false;

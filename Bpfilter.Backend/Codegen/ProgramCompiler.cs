@@ -39,11 +39,12 @@ public sealed partial class ProgramCompiler
     /// <summary>Some limit statement was emitted: the program references the shared limit map.</summary>
     private bool _usesLimits;
 
-    private ProgramCompiler(Ruleset ruleset, IFlavor flavor, int segmentInstructions)
+    private ProgramCompiler(Ruleset ruleset, IFlavor flavor, int segmentInstructions, int segmentBranches)
     {
         _ruleset = ruleset;
         _flavor = flavor;
         _segmentInstructions = segmentInstructions;
+        _segmentBranches = segmentBranches;
     }
 
     /// <summary>
@@ -51,10 +52,11 @@ public sealed partial class ProgramCompiler
     /// <paramref name="ipv6"/> to choose which of its two programs to build. The chains (with the
     /// regular chains and sets of <paramref name="ruleset"/>) go through <paramref name="lowering"/>
     /// (default: <see cref="LoweringPipeline.Default"/>) before instructions are emitted. Past
-    /// <paramref name="segmentInstructions"/> instructions the program is split into segments chained by tail calls.
+    /// <paramref name="segmentInstructions"/> instructions or <paramref name="segmentBranches"/> conditional jumps the
+    /// program is split into segments chained by tail calls (int.MaxValue for both: never split, as benchmarks compare).
     /// </summary>
     public static CompiledProgram Compile(Ruleset ruleset, IReadOnlyList<BaseChain> chains, bool ipv6 = false,
-        LoweringPipeline? lowering = null, int segmentInstructions = DefaultSegmentInstructions)
+        LoweringPipeline? lowering = null, int segmentInstructions = DefaultSegmentInstructions, int segmentBranches = SegmentBranches)
     {
         if (chains.Count == 0) throw new ArgumentException("no base chains to compile");
         ruleset = (lowering ?? LoweringPipeline.Default).Run(ruleset with { BaseChains = chains.ToValueList() });
@@ -73,7 +75,7 @@ public sealed partial class ProgramCompiler
             _ => throw new CodegenException($"unsupported hook {hook}"),
         };
         var ordered = Enforcement.AttachUnit.RunOrder(chains);
-        var compiler = new ProgramCompiler(ruleset, flavor, segmentInstructions);
+        var compiler = new ProgramCompiler(ruleset, flavor, segmentInstructions, segmentBranches);
         var segments = compiler.Emit(ordered);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
         return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, segments[0], compiler.MapSpecs(ordered.Count),

@@ -94,8 +94,10 @@ static LoadedProgram Compile(List<Rule> rules, Bpfilter.Backend.Ir.Set[] sets, L
 {
     var chain = new BaseChain("bench/in", new XdpIngress("lo"), 0, Verdict.Accept, rules.ToValueList());
     var rs = new Ruleset(ValueList.Of(chain), ValueList<Chain>.Empty, sets.ToValueList());
-    var segment = Environment.GetEnvironmentVariable("BENCH_UNSPLIT") == "1" ? int.MaxValue : ProgramCompiler.DefaultSegmentInstructions;
-    return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: lowering, segmentInstructions: segment));
+    var unsplit = Environment.GetEnvironmentVariable("BENCH_UNSPLIT") == "1";
+    return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: lowering,
+        segmentInstructions: unsplit ? int.MaxValue : ProgramCompiler.DefaultSegmentInstructions,
+        segmentBranches: unsplit ? int.MaxValue : ProgramCompiler.SegmentBranches));
 }
 
 static byte[] TcpFrame()

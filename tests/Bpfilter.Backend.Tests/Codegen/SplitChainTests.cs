@@ -122,10 +122,7 @@ public class SplitChainTests
     [Fact]
     public void APinnedSplitProgramIsAdoptedWithEverySegment()
     {
-        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(mount);
-        ProcessRunner.Check("mount", ["-t", "bpf", "bpf", mount]);
-        try
+        OnBpfFs(mount =>
         {
             var dir = Path.Combine(mount, "prog");
             var rs = Harness.Ruleset(Xdp, Verdict.Accept, Enumerable.Range(0, 100).Select(Alternating).ToArray());
@@ -146,12 +143,7 @@ public class SplitChainTests
             using (var array = Backend.Libbpf.BpfMap.Open(Path.Combine(dir, "map_" + CompiledProgram.SegmentsMap)))
                 array.Delete(BitConverter.GetBytes(2));
             Assert.Throws<InvalidDataException>(() => LoadedProgram.Adopt(compiled, dir));
-        }
-        finally
-        {
-            ProcessRunner.Check("umount", [mount]);
-            Directory.Delete(mount);
-        }
+        });
     }
 
     [Fact]
