@@ -10,13 +10,13 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// </summary>
 public sealed class LargeChainTests
 {
-    const int FirstPort = 20000;
+    internal const int FirstPort = 20000;
 
     /// <summary>
     /// Rule i drops tcp dport FirstPort + i, with by turns nothing else, `tcp sport != 9`, `ip ttl != 0` or
     /// `tcp sport 1024-65535` (the probe's source port is ephemeral): neighbours never group into one lookup.
     /// </summary>
-    static string Alternating(int rules)
+    internal static string Alternating(int rules)
     {
         var sb = new StringBuilder("table ip t {\n  chain in {\n    type filter hook input priority 0; policy accept;\n");
         for (var i = 0; i < rules; i++)
