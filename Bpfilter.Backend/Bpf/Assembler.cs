@@ -8,13 +8,15 @@ namespace Bpfilter.Backend.Bpf;
 /// With <c>dropUnreachable</c>, instructions that no path reaches are not emitted (the verifier rejects
 /// unreachable code); this relies on jumps going forward only, which the code generator guarantees.
 /// </summary>
-public sealed class Assembler(bool dropUnreachable = false)
+/// <param name="firstLabel">Number of the first <see cref="NewLabel"/>: a program split into segments (one
+/// assembler each) keeps label names unique across them, since labels may be carried from one to the next.</param>
+public sealed class Assembler(bool dropUnreachable = false, int firstLabel = 0)
 {
     private readonly HashSet<string> _referenced = new(StringComparer.Ordinal);
     private readonly ImmutableArray<Instruction>.Builder _insns = ImmutableArray.CreateBuilder<Instruction>();
     private readonly List<string> _pendingLabels = new();
     private string? _pendingComment;
-    private int _nextLabel;
+    private int _nextLabel = firstLabel;
 
     public int Count => _insns.Count;
 
@@ -22,6 +24,15 @@ public sealed class Assembler(bool dropUnreachable = false)
     public bool Reachable { get; private set; } = true;
 
     public bool IsReferenced(string label) => _referenced.Contains(label);
+
+    /// <summary>
+    /// Conditional jumps emitted: the verifier keeps one pending state per branch it has not explored yet, at
+    /// most 8192 (BPF_COMPLEXITY_LIMIT_JMP_SEQ), and a chain of rules leaves most of its branches pending.
+    /// </summary>
+    public int Branches { get; private set; }
+
+    /// <summary>Number the next <see cref="NewLabel"/> gets.</summary>
+    public int NextLabel => _nextLabel;
 
     public Assembler Emit(Instruction insn)
     {
@@ -31,6 +42,7 @@ public sealed class Assembler(bool dropUnreachable = false)
             return this;
         }
         if (insn.Reference is { } target) _referenced.Add(target);
+        if (insn.IsJump && (JumpOp)OpCode.Code(insn.OpCode) != JumpOp.Ja) Branches++;
         var op = insn.OpCode;
         if (op == (OpCode.Jmp | (byte)JumpOp.Exit) || op == (OpCode.Jmp | (byte)JumpOp.Ja)) Reachable = false;
         if (_pendingLabels.Count > 0)

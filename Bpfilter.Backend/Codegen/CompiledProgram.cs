@@ -59,10 +59,28 @@ public sealed record CompiledProgram(
     /// <summary>Name of the ring buffer `log` statements write their events to.</summary>
     public const string LogEventsMap = "log_events";
 
+    /// <summary>Name of the BPF_MAP_TYPE_PROG_ARRAY holding <see cref="Segments"/> for the tail calls between them.</summary>
+    public const string SegmentsMap = "segments";
+
+    /// <summary>
+    /// The rest of a program split for the verifier (see <c>ProgramCompiler.Segments.cs</c>): segment k
+    /// (k = index + 1) is loaded as a program of its own and put in <see cref="SegmentsMap"/> at every slot
+    /// <see cref="TailCallSlots"/> gives it. Empty for a program that fits in one.
+    /// </summary>
+    public ImmutableArray<ImmutableArray<Instruction>> Segments { get; init; } = [];
+
+    /// <summary>Prog-array slot → segment number (1 = <see cref="Segments"/>[0]).</summary>
+    public IReadOnlyDictionary<int, int> TailCallSlots { get; init; } = new Dictionary<int, int>();
+
+    /// <summary>Instructions of the program and all its segments.</summary>
+    public int InstructionCount => Instructions.Sum(i => i.Slots) + Segments.Sum(s => s.Sum(i => i.Slots));
+
     /// <summary>What each `log` statement of the program says, by the config id its events carry.</summary>
     public IReadOnlyDictionary<uint, Log.LogConfig> LogConfigs { get; init; } = new Dictionary<uint, Log.LogConfig>();
 
-    public string Disassembly => Disassembler.Format(Instructions);
+    public string Disassembly => Segments.IsEmpty ? Disassembler.Format(Instructions)
+        : string.Join("\n", Segments.Select((s, i) => $"; segment {i + 1}, slot(s) {string.Join(",", TailCallSlots.Where(t => t.Value == i + 1).Select(t => t.Key).Order())}\n" + Disassembler.Format(s))
+            .Prepend(Disassembler.Format(Instructions)));
 
     /// <summary>How each set's elements are encoded in its map, for element updates without a reload.</summary>
     internal IReadOnlyDictionary<string, SetLayout> SetLayouts { get; init; } = new Dictionary<string, SetLayout>();

@@ -25,7 +25,8 @@ public sealed partial class ProgramCompiler
 
     private readonly Ruleset _ruleset;
     private readonly IFlavor _flavor;
-    private readonly Assembler _asm = new(dropUnreachable: true);
+    /// <summary>The segment being emitted (see <c>ProgramCompiler.Segments.cs</c>).</summary>
+    private Assembler _asm = new(dropUnreachable: true);
     private readonly Dictionary<ulong, int> _counterSlots = new();
     /// <summary>Slots counter ids held in the program compiled before (kept), and the first slot free for new ids.</summary>
     private readonly CounterLayout? _counterHint;
@@ -43,12 +44,14 @@ public sealed partial class ProgramCompiler
     /// <summary>Some limit statement was emitted: the program references the shared limit map.</summary>
     private bool _usesLimits;
 
-    private ProgramCompiler(Ruleset ruleset, IFlavor flavor, CounterLayout? counters)
+    private ProgramCompiler(Ruleset ruleset, IFlavor flavor, CounterLayout? counters, int segmentInstructions, int segmentBranches)
     {
         _ruleset = ruleset;
         _flavor = flavor;
         _counterHint = counters;
         if (counters != null) _nextCounterSlot = Math.Max(counters.Next, counters.Slots.Count == 0 ? 0 : counters.Slots.Values.Max() + 1);
+        _segmentInstructions = segmentInstructions;
+        _segmentBranches = segmentBranches;
     }
 
     /// <summary>
@@ -57,10 +60,13 @@ public sealed partial class ProgramCompiler
     /// regular chains and sets of <paramref name="ruleset"/>) go through <paramref name="lowering"/>
     /// (default: <see cref="LoweringPipeline.Default"/>) before instructions are emitted. With
     /// <paramref name="counters"/> (the layout of the program running at the attach point) every counter id
-    /// keeps its slot and new ids take slots no counter held (see <see cref="CounterLayout"/>).
+    /// keeps its slot and new ids take slots no counter held (see <see cref="CounterLayout"/>). Past
+    /// <paramref name="segmentInstructions"/> instructions or <paramref name="segmentBranches"/> conditional jumps the
+    /// program is split into segments chained by tail calls (int.MaxValue for both: never split, as benchmarks compare).
     /// </summary>
     public static CompiledProgram Compile(Ruleset ruleset, IReadOnlyList<BaseChain> chains, bool ipv6 = false,
-        LoweringPipeline? lowering = null, CounterLayout? counters = null)
+        LoweringPipeline? lowering = null, CounterLayout? counters = null,
+        int segmentInstructions = DefaultSegmentInstructions, int segmentBranches = SegmentBranches)
     {
         if (chains.Count == 0) throw new ArgumentException("no base chains to compile");
         ruleset = (lowering ?? LoweringPipeline.Default).Run(ruleset with { BaseChains = chains.ToValueList() });
@@ -79,16 +85,18 @@ public sealed partial class ProgramCompiler
             _ => throw new CodegenException($"unsupported hook {hook}"),
         };
         var ordered = Enforcement.AttachUnit.RunOrder(chains);
-        var compiler = new ProgramCompiler(ruleset, flavor, counters);
-        var insns = compiler.Emit(ordered);
+        var compiler = new ProgramCompiler(ruleset, flavor, counters, segmentInstructions, segmentBranches);
+        var segments = compiler.Emit(ordered);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
-        return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, insns, compiler.MapSpecs(),
+        return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, segments[0], compiler.MapSpecs(ordered.Count),
             compiler._counterSlots, flavor.AcceptCode, flavor.DropCode)
         {
             CounterSlotsUsed = compiler._nextCounterSlot,
             SetLayouts = compiler._sets,
             LogConfigs = compiler._logs,
             PathOrder = PathOrderOf(hook),
+            Segments = segments.RemoveAt(0),
+            TailCallSlots = compiler._tailCallSlots,
         };
     }
 
@@ -104,19 +112,22 @@ public sealed partial class ProgramCompiler
         _ => (6, 0),
     };
 
-    private ImmutableArray<Instruction> Emit(List<BaseChain> chains)
+    /// <summary>The program's segments: the first is attached, the others are tail-call targets (one unless the rules are many).</summary>
+    private ImmutableArray<ImmutableArray<Instruction>> Emit(List<BaseChain> chains)
     {
-        var reachable = new List<(Chain? Regular, BaseChain? Base)>();
-        var needs = Analyze(chains);
-        _flavor.EmitEntry(_asm, needs.Packet);
-        if (needs.Depth == ParseDepth.None && needs.PacketSize) _flavor.EmitPacketSize(_asm);
-        new HeaderParser(_flavor, _asm).Emit(needs.Depth);
-        if (needs.Sets) EmitGenerationLoad();
+        _needs = Analyze(chains);
+        EmitPrologue();
 
         for (var i = 0; i < chains.Count; i++)
         {
             var chain = chains[i];
             var next = i + 1 < chains.Count ? $"chain{i + 1}" : AcceptLabel;
+            if (_chainEntries.Contains(i))
+            {
+                // an earlier segment enters this chain through its entry slot: it starts a segment
+                EnterChainLater($"chain{i}", i);
+                StartSegment(ChainEntrySlots + i);
+            }
             _asm.Label($"chain{i}");
             _asm.Comment($"chain {chain.Name}");
             var ipOnly = chain.Hook is XdpIngress { IpOnly: true } or TcIngress { IpOnly: true } or TcEgress { IpOnly: true };
@@ -136,17 +147,20 @@ public sealed partial class ProgramCompiler
             var ctx = new ChainContext(chain.Name, policy, next, ipOnly ? null : _flavor is NetfilterFlavor ? _flavor.FixedNfProto : 5,
                 0, ImmutableStack.Create(chain.Name), chain.Policy);
             _currentNfProto = ctx.NfProto;
-            EmitRules(chain.Rules, ctx);
+            foreach (var rule in chain.Rules)
+            {
+                if (!_asm.Reachable) { _idleCounters.AddRange(rule.CounterIds); continue; }
+                if (SegmentFull) SplitBefore(chain, i, ctx);
+                EmitRule(rule, ctx);
+            }
             _idleCounters.AddRange(chain.IdleCounters);
             _asm.Label(policy);
             _asm.Comment($"policy {chain.Policy}");
             EmitTerminal(chain.Policy, ctx, $"chain {chain.Name} policy");
         }
-        _asm.Label(AcceptLabel).Emit(Asm.Mov64Imm(R0, _flavor.AcceptCode), Asm.Exit());
-        _asm.Label(DropLabel).Emit(Asm.Mov64Imm(R0, _flavor.DropCode), Asm.Exit());
-        foreach (var r in _rejects) new XdpReject(_asm, _flavor, _flavor.DropCode).Emit(r);
         foreach (var id in _idleCounters) CounterSlot(id);
-        return _asm.Build();
+        _segments.Add(FinishSegment());
+        return [.. _segments];
     }
 
     /// <summary>
@@ -254,12 +268,14 @@ public sealed partial class ProgramCompiler
         return new Needs(depth, size, packet || depth != ParseDepth.None, sets);
     }
 
-    private List<MapSpec> MapSpecs()
+    private List<MapSpec> MapSpecs(int baseChains)
     {
         var maps = new List<MapSpec>
         {
             new(CompiledProgram.CountersMap, BpfMapType.PerCpuArray, 4, 16, CounterLayout.Capacity(_nextCounterSlot), []),
         };
+        if (_segments.Count > 1)
+            maps.Add(new MapSpec(CompiledProgram.SegmentsMap, BpfMapType.ProgArray, 4, 4, ChainEntrySlots + baseChains, []));
         foreach (var (name, layout) in _sets)
             maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList())
             {

@@ -184,7 +184,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         }
         catch (BpfVerifierException e)
         {
-            return (null, Fail(e.Errno, $"the BPF verifier rejected the program at {unit.Hook}: {e.Message}", e));
+            // not the load's errno (EFAULT, E2BIG, ENOSPC: "Bad address" from nft), which says nothing about the chain
+            return (null, Fail(EOPNOTSUPP, $"cannot be loaded into BPF: the verifier rejected the program at {unit.Hook}: {e.Reason}", e));
         }
         catch (BpfException e)
         {
@@ -344,7 +345,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         var (link, attached, prog) = a.Ids();
         var compiled = a.Program?.Compiled;
         return new AttachPointInfo(a.Unit, link, attached, prog, a.Dispatcher != null || a.Slots != null,
-            compiled?.Disassembly ?? "", compiled?.Instructions.Length ?? 0);
+            compiled?.Disassembly ?? "", compiled?.Instructions.Length + compiled?.Segments.Sum(s => s.Length) ?? 0);
     }).ToList();
 
     /// <summary>

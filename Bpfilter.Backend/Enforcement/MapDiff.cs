@@ -89,7 +89,10 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         return new MapDiff(loaded, [new MapChange(name, deletes, upserts)]);
     }
 
-    /// <summary>Same instructions once linked, map references compared by position in the map list.</summary>
+    /// <summary>
+    /// Same instructions once linked, map references compared by position in the map list; for a split
+    /// program every segment and the same prog-array slots.
+    /// </summary>
     static bool SameCode(CompiledProgram a, CompiledProgram b)
     {
         int Fd(CompiledProgram p, string name)
@@ -97,6 +100,10 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
             for (int i = 0; i < p.Maps.Count; i++) if (p.Maps[i].Name == name) return 1000 + i;
             return -1;
         }
-        return Linker.Link(a.Instructions, n => Fd(a, n)).AsSpan().SequenceEqual(Linker.Link(b.Instructions, n => Fd(b, n)));
+        bool Same(System.Collections.Immutable.ImmutableArray<Bpf.Instruction> x, System.Collections.Immutable.ImmutableArray<Bpf.Instruction> y) =>
+            Linker.Link(x, n => Fd(a, n)).AsSpan().SequenceEqual(Linker.Link(y, n => Fd(b, n)));
+        return Same(a.Instructions, b.Instructions) && a.Segments.Length == b.Segments.Length
+            && a.Segments.Zip(b.Segments).All(s => Same(s.First, s.Second))
+            && a.TailCallSlots.Count == b.TailCallSlots.Count && a.TailCallSlots.All(t => b.TailCallSlots.GetValueOrDefault(t.Key) == t.Value);
     }
 }

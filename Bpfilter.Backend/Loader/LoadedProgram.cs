@@ -24,11 +24,12 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>Copies (set map, copy index) that may not hold <see cref="_entries"/>: rewritten before their next use as standby.</summary>
     private readonly HashSet<(string Map, int Copy)> _stale = [];
 
-    private LoadedProgram(CompiledProgram compiled, BpfProgram program, Dictionary<string, BpfMap> maps, Dictionary<string, SetCopies> sets,
-        int generation, HashSet<string>? borrowed = null, QuotaMap? ownQuotas = null, LimitMap? ownLimits = null)
+    private LoadedProgram(CompiledProgram compiled, BpfProgram program, IReadOnlyList<BpfProgram> segments, Dictionary<string, BpfMap> maps,
+        Dictionary<string, SetCopies> sets, int generation, HashSet<string>? borrowed = null, QuotaMap? ownQuotas = null, LimitMap? ownLimits = null)
     {
         Compiled = compiled;
         Program = program;
+        Segments = segments;
         _maps = maps;
         _sets = sets;
         Generation = generation;
@@ -52,6 +53,10 @@ public sealed class LoadedProgram : IDisposable
     /// </summary>
     internal void Recompiled(CompiledProgram same) => Compiled = same;
     public BpfProgram Program { get; }
+
+    /// <summary>The tail-call targets of a split program (<see cref="CompiledProgram.Segments"/>), held in its prog array.</summary>
+    public IReadOnlyList<BpfProgram> Segments { get; }
+
     /// <summary>Which copy of the set maps packets read now (0 or 1).</summary>
     public int Generation { get; private set; }
 
@@ -64,6 +69,7 @@ public sealed class LoadedProgram : IDisposable
         var borrowed = new HashSet<string>(StringComparer.Ordinal);
         QuotaMap? own = null;
         LimitMap? ownLimits = null;
+        var segments = new List<BpfProgram>();
         try
         {
             foreach (var spec in compiled.Maps)
@@ -94,12 +100,18 @@ public sealed class LoadedProgram : IDisposable
                 maps[spec.Name] = map;
                 foreach (var (key, value) in spec.Entries) map.Update(key, value);
             }
-            var raw = Linker.Link(compiled.Instructions, name => maps[name].Fd.Value);
-            var program = BpfProgram.Load(compiled.ProgramType, compiled.Name, raw, compiled.AttachType);
-            return new LoadedProgram(compiled, program, maps, sets, 0, borrowed, own, ownLimits);
+            BpfProgram LoadCode(System.Collections.Immutable.ImmutableArray<Instruction> insns, string name) =>
+                BpfProgram.Load(compiled.ProgramType, name, Linker.Link(insns, map => maps[map].Fd.Value), compiled.AttachType);
+            // the segments first, in the prog array before the program that tail-calls into them can run
+            for (var k = 0; k < compiled.Segments.Length; k++) segments.Add(LoadCode(compiled.Segments[k], $"{compiled.Name}_{k + 1}"));
+            foreach (var (slot, segment) in compiled.TailCallSlots)
+                maps[CompiledProgram.SegmentsMap].Update(U32((uint)slot), U32((uint)segments[segment - 1].Fd.Value));
+            var program = LoadCode(compiled.Instructions, compiled.Name);
+            return new LoadedProgram(compiled, program, segments, maps, sets, 0, borrowed, own, ownLimits);
         }
         catch
         {
+            foreach (var p in segments) p.Dispose();
             foreach (var (name, m) in maps) if (!borrowed.Contains(name)) m.Dispose();
             own?.Dispose();
             ownLimits?.Dispose();
@@ -126,6 +138,7 @@ public sealed class LoadedProgram : IDisposable
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
         var sets = new Dictionary<string, SetCopies>(StringComparer.Ordinal);
         BpfProgram? program = null;
+        var segments = new List<BpfProgram>();
         BpfMap Open(string name)
         {
             var map = BpfMap.Open(Path.Combine(dir, MapPin(name)));
@@ -147,8 +160,11 @@ public sealed class LoadedProgram : IDisposable
                     throw new InvalidDataException($"pinned map {spec.Name} under {dir} is not the one the program was compiled with");
             }
             program = BpfProgram.Open(Path.Combine(dir, ProgramPin), compiled.ProgramType);
+            for (var k = 1; k <= compiled.Segments.Length; k++)
+                segments.Add(BpfProgram.Open(Path.Combine(dir, SegmentPin(k)), compiled.ProgramType));
+            CheckTailCallSlots(compiled, maps, segments, dir);
             var generation = maps.TryGetValue(CompiledProgram.GenerationMap, out var g) ? ReadGeneration(g) : 0;
-            var loaded = new LoadedProgram(compiled, program, maps, sets, generation);
+            var loaded = new LoadedProgram(compiled, program, segments, maps, sets, generation);
             // a batch may have been cut short before the standby copies caught up: rewrite them before using them
             foreach (var name in sets.Keys) loaded._stale.Add((name, 1 - generation));
             return loaded;
@@ -156,8 +172,34 @@ public sealed class LoadedProgram : IDisposable
         catch
         {
             program?.Dispose();
+            foreach (var p in segments) p.Dispose();
             foreach (var m in maps.Values) m.Dispose();
             throw;
+        }
+    }
+
+    static byte[] U32(uint v)
+    {
+        var b = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(b, v);
+        return b;
+    }
+
+    /// <summary>
+    /// Fails unless the pinned prog array holds exactly the pinned segments at the slots the compiled program
+    /// tail-calls (a lookup from user space reads a program's id): a packet must never reach an empty slot.
+    /// </summary>
+    static void CheckTailCallSlots(CompiledProgram compiled, Dictionary<string, BpfMap> maps, List<BpfProgram> segments, string dir)
+    {
+        if (compiled.Segments.IsEmpty) return;
+        var array = maps[CompiledProgram.SegmentsMap];
+        var id = new byte[4];
+        for (var slot = 0; slot < array.MaxEntries; slot++)
+        {
+            var held = array.TryLookup(U32((uint)slot), id) ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(id) : 0;
+            var want = compiled.TailCallSlots.TryGetValue(slot, out var segment) ? segments[segment - 1].Id : 0;
+            if (held != want)
+                throw new InvalidDataException($"pinned prog array {CompiledProgram.SegmentsMap} under {dir}: slot {slot} holds program {held}, not {want}");
         }
     }
 
@@ -169,6 +211,9 @@ public sealed class LoadedProgram : IDisposable
     }
 
     const string ProgramPin = "prog";
+
+    /// <summary>Pin name of segment <paramref name="k"/> (1-based) of a split program.</summary>
+    static string SegmentPin(int k) => $"{ProgramPin}@{k}";
 
     /// <summary>
     /// A map's pin file name: "map_" and the map name with '%', '/' and '.' escaped as %XX (set maps are
@@ -195,6 +240,7 @@ public sealed class LoadedProgram : IDisposable
         Directory.CreateDirectory(dir);
         foreach (var (name, map) in _maps) map.Pin(Path.Combine(dir, MapPin(name)));
         Program.Pin(Path.Combine(dir, ProgramPin));
+        for (var k = 0; k < Segments.Count; k++) Segments[k].Pin(Path.Combine(dir, SegmentPin(k + 1)));
     }
 
     /// <summary>
@@ -346,6 +392,7 @@ public sealed class LoadedProgram : IDisposable
     public void Dispose()
     {
         Program.Dispose();
+        foreach (var p in Segments) p.Dispose();
         foreach (var (name, m) in _maps) if (!_borrowed.Contains(name)) m.Dispose();
         _ownQuotas?.Dispose();
         _ownLimits?.Dispose();

@@ -8,7 +8,10 @@ using Bpfilter.Backend.Loader;
 using Bpfilter.Backend.Lowering;
 
 // Per-packet cost of generated XDP programs, measured with BPF_PROG_TEST_RUN (the kernel's own
-// timing, repeat=N per run), medians of several runs. Usage: bpfilter-bench [runs] [repeat] [rules...]
+// timing, repeat=N per run), medians of several runs, and the time to compile and load each (verifier
+// included). Usage: bpfilter-bench [runs] [repeat] [rules...]; BENCH_ALTERNATING=n,n,... adds chains of n
+// rules whose shapes alternate (no grouping), split into tail-called segments past the verifier's limits
+// (BENCH_UNSPLIT=1: one program, as before splitting existed).
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 7;
 var repeat = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
 var ruleCounts = args.Length > 2 ? args[2..].Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : [1, 10, 100];
@@ -29,20 +32,25 @@ foreach (var n in ruleCounts.Where(n => n > 1))
     cases.Add(($"{n} rules, not grouped", () => Load(n, LoweringPipeline.None), (p, _) => 0));
 foreach (var n in ruleCounts.Where(n => n > 1))
     cases.Add(($"{n} addresses in a set", () => LoadSet(n), (p, _) => 0));
+foreach (var n in (Environment.GetEnvironmentVariable("BENCH_ALTERNATING") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+    cases.Add(($"{n} alternating rules", () => LoadAlternating(int.Parse(n, CultureInfo.InvariantCulture)), (p, _) => 0));
 
 Console.WriteLine($"BPF_PROG_TEST_RUN, XDP, {packet.Length}-byte IPv4/TCP frame, repeat={repeat}, median of {runs} runs");
-Console.WriteLine($"{"program",-32} {"insns",7} {"median ns/pkt",14} {"min",6} {"max",6}");
+Console.WriteLine($"{"program",-32} {"insns",7} {"progs",5} {"load ms",8} {"median ns/pkt",14} {"min",6} {"max",6}");
 foreach (var (name, load, _) in cases)
 {
+    var clock = System.Diagnostics.Stopwatch.StartNew();
     using var prog = load();
+    var loadMs = clock.ElapsedMilliseconds;
     var bpf = prog switch { BpfProgram b => b, LoadedProgram l => l.Program, _ => throw new InvalidOperationException() };
-    var insns = prog is LoadedProgram lp ? lp.Compiled.Instructions.Sum(i => i.Slots) : 2;
+    var insns = prog is LoadedProgram lp ? lp.Compiled.InstructionCount : 2;
+    var progs = prog is LoadedProgram lps ? 1 + lps.Segments.Count : 1;
     var expected = bpf.TestRun(packet).ReturnValue;
     if (expected != 2) throw new InvalidOperationException($"{name}: expected XDP_PASS, got {expected}");
     var samples = new List<uint>();
     for (var r = 0; r < runs; r++) samples.Add(bpf.TestRun(packet, repeat).DurationNs);
     samples.Sort();
-    Console.WriteLine($"{name,-32} {insns,7} {samples[samples.Count / 2],14} {samples[0],6} {samples[^1],6}");
+    Console.WriteLine($"{name,-32} {insns,7} {progs,5} {loadMs,8} {samples[samples.Count / 2],14} {samples[0],6} {samples[^1],6}");
 }
 
 static LoadedProgram Load(int rules, LoweringPipeline? lowering = null)
@@ -56,6 +64,25 @@ static LoadedProgram Load(int rules, LoweringPipeline? lowering = null)
     return Compile(list, [], lowering);
 }
 
+static LoadedProgram LoadAlternating(int rules)
+{
+    // ip saddr 10.x.y.z and, by turns, tcp dport ==, a dport range, an ip daddr prefix, tcp dport !=: no two neighbours group
+    var list = new List<Rule>();
+    for (var i = 0; i < rules; i++)
+    {
+        var second = (i % 4) switch
+        {
+            0 => Matcher.Eq(Fields.Tcp.Dport, Value.FromUInt(1000, 16)),
+            1 => Matcher.Range(Fields.Tcp.Dport, Value.FromUInt(1000, 16), Value.FromUInt(1010, 16)),
+            2 => Matcher.Prefix(Fields.Ip.Daddr, Value.Ipv4("198.18.0.0"), 24),
+            _ => Matcher.Ne(Fields.Tcp.Dport, Value.FromUInt(9, 16)),
+        };
+        list.Add(new Rule(ValueList.Of(Matcher.Eq(Fields.Ip.Saddr, Value.FromBytes(10, (byte)(1 + i / 65536), (byte)(i >> 8), (byte)i)), second),
+            Verdict.Drop, (ulong)i));
+    }
+    return Compile(list, []);
+}
+
 static LoadedProgram LoadSet(int elements)
 {
     var set = new Bpfilter.Backend.Ir.Set("block", Fields.Ip.Saddr, SetData.NoData,
@@ -67,7 +94,10 @@ static LoadedProgram Compile(List<Rule> rules, Bpfilter.Backend.Ir.Set[] sets, L
 {
     var chain = new BaseChain("bench/in", new XdpIngress("lo"), 0, Verdict.Accept, rules.ToValueList());
     var rs = new Ruleset(ValueList.Of(chain), ValueList<Chain>.Empty, sets.ToValueList());
-    return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: lowering));
+    var unsplit = Environment.GetEnvironmentVariable("BENCH_UNSPLIT") == "1";
+    return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: lowering,
+        segmentInstructions: unsplit ? int.MaxValue : ProgramCompiler.DefaultSegmentInstructions,
+        segmentBranches: unsplit ? int.MaxValue : ProgramCompiler.SegmentBranches));
 }
 
 static byte[] TcpFrame()

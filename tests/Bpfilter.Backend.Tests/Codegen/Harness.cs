@@ -36,6 +36,23 @@ internal static class Harness
     public static uint Run(this LoadedProgram p, byte[] packet) =>
         p.TestRun(p.Compiled.ProgramType == Backend.Libbpf.BpfProgType.Netfilter ? packet[14..] : packet).ReturnValue;
 
+    /// <summary>Runs <paramref name="test"/> with the path of a bpf file system of its own, unmounted afterwards, also on failure.</summary>
+    public static void OnBpfFs(Action<string> test)
+    {
+        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(mount);
+        ProcessRunner.Check("mount", ["-t", "bpf", "bpf", mount]);
+        try
+        {
+            test(mount);
+        }
+        finally
+        {
+            ProcessRunner.Check("umount", [mount]);
+            Directory.Delete(mount);
+        }
+    }
+
     public static Rule Drop(params Matcher[] m) => new(Verdict.Drop, m);
     public static Rule Accept(params Matcher[] m) => new(Verdict.Accept, m);
     public static Rule Counted(ulong id, Verdict v, params Matcher[] m) => new(m.ToValueList(), v, id);

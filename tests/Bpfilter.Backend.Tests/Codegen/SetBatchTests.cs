@@ -146,10 +146,7 @@ public class SetBatchTests
     [Fact]
     public void AnAdoptedProgramRewritesItsStandbyCopyBeforeSwitching()
     {
-        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(mount);
-        ProcessRunner.Check("mount", ["-t", "bpf", "bpf", mount]);
-        try
+        OnBpfFs(mount =>
         {
             var dir = Path.Combine(mount, "prog");
             using var p = SwapProbe();
@@ -164,11 +161,6 @@ public class SetBatchTests
             Assert.Equal([Convert.ToHexString(c)], Keys(q.SetMapCopy("s", 1)!));
             Assert.Equal([Convert.ToHexString(c)], Keys(q.SetMapCopy("s", 0)!));
             Assert.Equal(XdpDrop, q.Run(AtoB)); // neither A nor B is a member
-        }
-        finally
-        {
-            ProcessRunner.Check("umount", [mount]);
-            Directory.Delete(mount);
-        }
+        });
     }
 }

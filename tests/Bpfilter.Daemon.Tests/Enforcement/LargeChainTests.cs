@@ -1,0 +1,80 @@
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Bpfilter.Daemon.Tests.Enforcement;
+
+/// <summary>
+/// Chains past the verifier's limits for one program: split into segments chained by tail calls
+/// (ProgramCompiler.Segments.cs); one that still cannot be loaded runs in the kernel's nf_tables (auto)
+/// or is refused whole with one line naming the chain (bpf-only), never with "Bad address".
+/// </summary>
+public sealed class LargeChainTests
+{
+    internal const int FirstPort = 20000;
+
+    /// <summary>
+    /// Rule i drops tcp dport FirstPort + i, with by turns nothing else, `tcp sport != 9`, `ip ttl != 0` or
+    /// `tcp sport 1024-65535` (the probe's source port is ephemeral): neighbours never group into one lookup.
+    /// </summary>
+    internal static string Alternating(int rules)
+    {
+        var sb = new StringBuilder("table ip t {\n  chain in {\n    type filter hook input priority 0; policy accept;\n");
+        for (var i = 0; i < rules; i++)
+        {
+            var extra = (i % 4) switch { 0 => "", 1 => " tcp sport != 9", 2 => " ip ttl != 0", _ => " tcp sport 1024-65535" };
+            sb.Append($"    tcp dport {FirstPort + i}{extra} counter drop\n");
+        }
+        return sb.Append("  }\n}\n").ToString();
+    }
+
+    [Fact]
+    public void AChainOfThousandsOfAlternatingRulesIsSplitAndKeepsItsVerdictsAndCounters()
+    {
+        const int n = 6000;
+        using var rig = new EnforcementRig("--placement", "bpf-only");
+        rig.Nft(Alternating(n));
+        Assert.Contains("segment 1, slot(s) 1", rig.Explain());
+        Assert.False(rig.Delivered(FirstPort));
+        Assert.False(rig.Delivered(FirstPort + n / 2 + 1));
+        Assert.False(rig.Delivered(FirstPort + n - 1));
+        Assert.True(rig.Delivered(FirstPort + n));
+        var listing = rig.ListRuleset();
+        Assert.Matches($@"tcp dport {FirstPort} counter packets [1-9]", listing);
+        Assert.Matches($@"tcp dport {FirstPort + n - 1} tcp sport 1024-65535 counter packets [1-9]", listing);
+        Assert.Matches($@"tcp dport {FirstPort + 1} tcp sport != 9 counter packets 0 ", listing);
+    }
+
+    /// <summary>One rule whose jump inlines a regular chain of 3000 rules: too many branches for one segment.</summary>
+    static string Unloadable()
+    {
+        var sb = new StringBuilder("table ip t {\n  chain big {\n");
+        for (var i = 0; i < 3000; i++)
+            sb.Append($"    tcp dport {FirstPort + i}{(i % 2 == 0 ? "" : " tcp sport != 9")} drop\n");
+        return sb.Append("  }\n  chain in {\n    type filter hook input priority 0; policy accept;\n    ip protocol tcp jump big\n  }\n}\n").ToString();
+    }
+
+    [Fact]
+    public void UnderBpfOnlyAChainTheVerifierRefusesIsRefusedWholeInOneLine()
+    {
+        using var rig = new EnforcementRig("--placement", "bpf-only");
+        var r = rig.Nft(Unloadable(), expectSuccess: false);
+        Assert.Contains("Operation not supported", r.Stderr);
+        Assert.DoesNotContain("Bad address", r.Stderr);
+        Assert.Matches(@"transaction refused \(errno 95\): table ip t chain in: cannot be loaded into BPF: the verifier rejected the program at [^\n]*: [^\n]+\n",
+            rig.Daemon.Log);
+        Assert.Contains("verifier rejected the program for", rig.Daemon.Log); // the verifier's log
+        Assert.Equal("", rig.ListRuleset().Trim());
+        Assert.Empty(rig.ProgramIds());
+    }
+
+    [Fact]
+    public void UnderAutoPlacementAChainTheVerifierRefusesRunsInTheKernel()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft(Unloadable());
+        Assert.Contains("placing table ip t chain in in the kernel's nf_tables instead", rig.Daemon.Log);
+        Assert.Contains("table ip t", rig.KernelRuleset());
+        Assert.False(rig.Delivered(FirstPort + 1));
+        Assert.True(rig.Delivered(FirstPort + 3000));
+    }
+}
