@@ -1,19 +1,19 @@
 using System.Buffers.Binary;
 using Bpfilter.Backend.Ir;
-using Bpfilter.Backend.Libbpf;
 
 namespace Bpfilter.Backend.Codegen;
 
 /// <summary>
-/// The maps of one <see cref="ClassifierVerdict"/> (bit-vector search, as bpf-iptables'
-/// linear-bit-vector search with aggregated bit vectors). Per field: a class map from the packet's
-/// value to a class (an array indexed by the value for fields of at most 16 bits; an LPM trie of every
-/// prefix the rules use for wider ones, whose longest match decides which rules admit the value), and
-/// a vector map from class to the bit vector of the rules the class admits, led by a summary word
-/// (bit w set when word w has a rule). Classes are deduplicated; one extra class holds the rules
-/// without a matcher on the field, for packets lacking it. The packet ANDs the summaries, then for
-/// each candidate word the words of every field: the lowest set bit is the first rule that admits the
-/// packet, whose verdict and counter slot are in the rule map.
+/// The tables of one <see cref="ClassifierVerdict"/> (bit-vector search, as bpf-iptables'
+/// linear bit-vector search with aggregated bit vectors), before <see cref="ClassifierTables"/> places
+/// them in the program's shared maps. Per field: the packet's value maps to a class (through an array
+/// indexed by the value for fields of at most 16 bits; through an LPM trie of every prefix the rules
+/// use for wider ones, whose longest match decides which rules admit the value), and each class to the
+/// bit vector of the rules it admits, led by a summary word (bit w set when word w has a rule).
+/// Classes are deduplicated; class 0 holds the rules without a matcher on the field, the class of a
+/// packet that lacks it. The packet ANDs the summaries, then for each candidate word the words of
+/// every field: the lowest set bit is the first rule that admits the packet, whose verdict code and
+/// counter slot are in <see cref="RuleValues"/>. At most 64 × 64 rules (one summary word).
 /// </summary>
 internal sealed class ClassifierLayout
 {
