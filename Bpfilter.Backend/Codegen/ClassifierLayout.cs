@@ -9,14 +9,20 @@ namespace Bpfilter.Backend.Codegen;
 /// them in the program's shared maps. Per field: the packet's value maps to a class (through an array
 /// indexed by the value for fields of at most 16 bits; through an LPM trie of every prefix the rules
 /// use for wider ones, whose longest match decides which rules admit the value), and each class to the
-/// bit vector of the rules it admits, led by a summary word (bit w set when word w has a rule).
+/// bit vector of the rules it admits, led by summary words (a bit per word that has a rule).
 /// Classes are deduplicated; class 0 holds the rules without a matcher on the field, the class of a
 /// packet that lacks it. The packet ANDs the summaries, then for each candidate word the words of
 /// every field: the lowest set bit is the first rule that admits the packet, whose verdict code and
-/// counter slot are in <see cref="RuleValues"/>. At most 64 × 64 rules (one summary word).
+/// counter slot are in <see cref="RuleValues"/>. At most <see cref="MaxRules"/> rules.
 /// </summary>
 internal sealed class ClassifierLayout
 {
+    /// <summary>Summary words leading every vector: bit w % 64 of word w / 64 is set when word w has a rule.</summary>
+    public const int SummaryWords = 4;
+
+    /// <summary>Rules one classifier holds: 64 per word, a word per summary bit.</summary>
+    public const int MaxRules = 64 * 64 * SummaryWords;
+
     /// <summary>The widest field read through an array indexed by value (65,536 entries).</summary>
     public const int MaxArrayBits = 16;
 
@@ -26,7 +32,7 @@ internal sealed class ClassifierLayout
         Name = name;
         var n = classifier.Rules.Count;
         Words = (n + 63) / 64;
-        if (Words > 64) throw new CodegenException($"{name}: a classifier holds at most {64 * 64} rules, not {n}");
+        if (Words > 64 * SummaryWords) throw new CodegenException($"{name}: a classifier holds at most {MaxRules} rules, not {n}");
         VerdictCodes = classifier.Rules.Select(r => r.Verdict).Distinct().ToList();
         Dimensions = classifier.Fields.Select((f, d) => new Dimension(this, f, d)).ToList();
         var rules = new List<byte[]>();
@@ -99,14 +105,14 @@ internal sealed class ClassifierLayout
             for (var c = 0; c < Vectors.Count; c++)
             {
                 var v = Vectors[c];
-                var value = new byte[8 * (1 + words)];
-                ulong summary = 0;
+                var value = new byte[8 * (SummaryWords + words)];
+                var summary = new ulong[SummaryWords];
                 for (var w = 0; w < v.Length; w++)
                 {
-                    if (v[w] != 0) summary |= 1UL << w;
-                    BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * (1 + w)), v[w]);
+                    if (v[w] != 0) summary[w / 64] |= 1UL << (w % 64);
+                    BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * (SummaryWords + w)), v[w]);
                 }
-                BinaryPrimitives.WriteUInt64LittleEndian(value, summary);
+                for (var i = 0; i < SummaryWords; i++) BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * i), summary[i]);
                 yield return value;
             }
         }

@@ -80,7 +80,7 @@ internal sealed class ClassifierTables
                 : new MapSpec(ClassMap(i), BpfMapType.LpmTrie, 8 + t.Field.Bytes, 4, Math.Max(1, t.ClassEntries.Count), t.ClassEntries);
             var words = t.Vectors.Max(v => v.Words);
             var vectors = t.Vectors.SelectMany(v => v.Dim.VectorValues(words)).Select((v, c) => (ClassifierLayout.Key(c), v)).ToList();
-            yield return new MapSpec(VectorMap(i), BpfMapType.Array, 4, 8 * (1 + words), vectors.Count, vectors);
+            yield return new MapSpec(VectorMap(i), BpfMapType.Array, 4, 8 * (ClassifierLayout.SummaryWords + words), vectors.Count, vectors);
         }
         yield return new MapSpec(RuleMap, BpfMapType.Array, 4, 8, _rules.Count, _rules.Select((v, r) => (ClassifierLayout.Key(r), v)).ToList());
     }

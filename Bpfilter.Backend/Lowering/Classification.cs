@@ -14,16 +14,22 @@ namespace Bpfilter.Backend.Lowering;
 /// protocols are one dimension (the same bytes of the transport header) and the protocol becomes a
 /// constraint on `meta l4proto`. A packet lacking a field's header is admitted only by rules without a
 /// matcher on that field (also for !=), as nf_tables breaks.
-/// Runs are cut into classifiers of at most <see cref="MaxRules"/> rules (memory grows with rules ×
-/// distinct values); shorter runs than <see cref="MinRun"/> stay rules.
+/// A run of at most <see cref="MaxRules"/> rules is one classifier; a longer one is cut into classifiers
+/// of <see cref="LongRunChunk"/> rules (memory grows with rules × distinct values per classifier, so
+/// smaller chunks keep it linear in the run's length, at one round of lookups per chunk). Runs shorter
+/// than <see cref="MinRun"/> stay rules.
 /// </summary>
-public sealed class Classification(int minRun = Classification.DefaultMinRun, int maxRules = Classification.DefaultMaxRules) : ILoweringPass
+public sealed class Classification(int minRun = Classification.DefaultMinRun, int maxRules = Classification.DefaultMaxRules,
+    int longRunChunk = Classification.DefaultLongRunChunk) : ILoweringPass
 {
     /// <summary>Below this a linear run is as fast: see bench/README.md.</summary>
     public const int DefaultMinRun = 16;
 
-    /// <summary>One summary word of 64 bits, each for a word of 64 rules: 4096 rules per classifier.</summary>
-    public const int DefaultMaxRules = 64 * 64;
+    /// <summary>Four summary words of 64 bits, a bit per word of 64 rules: 16,384 rules per classifier.</summary>
+    public const int DefaultMaxRules = 4 * 64 * 64;
+
+    /// <summary>Classifier size for runs longer than <see cref="MaxRules"/>: 100,000 rules take 133 MiB of tables (bench/README.md).</summary>
+    public const int DefaultLongRunChunk = 4096;
 
     /// <summary>Dimensions per classifier: each keeps a vector pointer in a stack slot.</summary>
     public const int MaxFields = 8;
@@ -33,6 +39,8 @@ public sealed class Classification(int minRun = Classification.DefaultMinRun, in
     public int MinRun { get; } = minRun >= 2 ? minRun : throw new ArgumentOutOfRangeException(nameof(minRun));
 
     public int MaxRules { get; } = maxRules is >= 2 and <= DefaultMaxRules ? maxRules : throw new ArgumentOutOfRangeException(nameof(maxRules));
+
+    public int LongRunChunk { get; } = longRunChunk >= 2 ? Math.Min(longRunChunk, maxRules) : throw new ArgumentOutOfRangeException(nameof(longRunChunk));
 
     public Ruleset Run(Ruleset ruleset) => ChainRewrite.Apply(ruleset, (chain, rules) => Classify(chain, rules));
 
@@ -126,14 +134,15 @@ public sealed class Classification(int minRun = Classification.DefaultMinRun, in
     {
         var output = new List<Rule>();
         var changed = false;
+        var all = rules.Select(AdmitsOf).ToArray();
         var i = 0;
         while (i < rules.Count)
         {
             var run = new List<(Rule Rule, Dictionary<Field, List<Interval>> Admits)>();
             var dims = new List<Field>();
-            for (var j = i; j < rules.Count && run.Count < MaxRules; j++)
+            for (var j = i; j < rules.Count; j++)
             {
-                var admits = AdmitsOf(rules[j]);
+                var admits = all[j];
                 if (admits is null) break;
                 var more = admits.Keys.Where(f => !dims.Contains(f)).ToList();
                 if (dims.Count + more.Count > MaxFields) break;
@@ -144,6 +153,11 @@ public sealed class Classification(int minRun = Classification.DefaultMinRun, in
             {
                 output.Add(rules[i++]);
                 continue;
+            }
+            if (run.Count > MaxRules)
+            {
+                run.RemoveRange(LongRunChunk, run.Count - LongRunChunk); // the rest starts the next classifier
+                dims.RemoveAll(d => !run.Any(r => r.Admits.ContainsKey(d)));
             }
             var classified = run.Select(r => new ClassifierRule(
                 dims.Select(d => r.Admits.TryGetValue(d, out var a) ? a.ToValueList() : (ValueList<Interval>?)null).ToValueList(),

@@ -8,8 +8,8 @@ namespace Bpfilter.Backend.Codegen;
 /// <summary>
 /// `classify` (<see cref="ClassifierVerdict"/>, maps in <see cref="ClassifierLayout"/>): per field one
 /// class lookup (array or LPM trie) and one vector lookup whose pointer is kept on the stack; then the
-/// summaries are ANDed and each candidate word (lowest first) is ANDed across the fields until one is
-/// not zero; its lowest bit is the winning rule. The lowest set bit is counted branch-free
+/// summaries are ANDed (one summary word at a time) and each candidate word (lowest first) is ANDed across
+/// the fields until one is not zero; its lowest bit is the winning rule. The lowest set bit is counted branch-free
 /// (popcount of the bits below it), so the verifier walks one path per candidate.
 /// </summary>
 public sealed partial class ProgramCompiler
@@ -24,29 +24,39 @@ public sealed partial class ProgramCompiler
         var at = _classifiers.Add(layout);
         foreach (var d in layout.Dimensions) EmitClassVector(d, at.Dimensions[d.Index], next);
 
-        // Candidate words: the AND of the summaries.
-        _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[0]), Asm.LdxDW(R1, R2, 0));
-        for (var d = 1; d < layout.Dimensions.Count; d++)
-            _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.LdxDW(R3, R2, 0), Asm.And64Reg(R1, R3));
+        // For each summary word s (on the stack): candidate words are the AND of the fields' summaries.
+        var summaries = (layout.Words + 63) / 64;
+        var outer = _asm.NewLabel("clssummary");
+        var outerNext = _asm.NewLabel("clssummarynext");
         var loop = _asm.NewLabel("clsword");
         var tail = _asm.NewLabel("clsnext");
         var found = _asm.NewLabel("clsfound");
+        _asm.Emit(Asm.Mov64Imm(R3, 0), Asm.StxDW(R10, ClassifierWord, R3)); // a spilled register: the verifier tracks the count
+        _asm.Label(outer);
+        _asm.Emit(Asm.LdxDW(R3, R10, ClassifierWord), Asm.Lsh64Imm(R3, 3),
+            Asm.LdxDW(R2, R10, ClassifierVectors[0]), Asm.Add64Reg(R2, R3), Asm.LdxDW(R1, R2, 0));
+        for (var d = 1; d < layout.Dimensions.Count; d++)
+            _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R3), Asm.LdxDW(R4, R2, 0), Asm.And64Reg(R1, R4));
         _asm.Emit(Asm.Mov64Imm(R9, 0));
         _asm.Label(loop);
-        // R4 = lowest candidate bit, removed from R1; then its index w
-        _asm.Emit(Asm.JeqImm(R1, 0, next), Asm.Mov64Imm(R4, 0), Asm.Sub64Reg(R4, R1), Asm.And64Reg(R4, R1),
+        // R4 = lowest candidate bit, removed from R1; then its word w = 64 s + bit
+        _asm.Emit(Asm.JeqImm(R1, 0, outerNext), Asm.Mov64Imm(R4, 0), Asm.Sub64Reg(R4, R1), Asm.And64Reg(R4, R1),
             Asm.Alu64Reg(AluOp.Xor, R1, R4), Asm.Add64Imm(R4, -1));
         EmitPopcount(R4, R3, R5);
-        _asm.Emit(Asm.And64Imm(R4, 63));
-        if (layout.Words < 64) _asm.Emit(Asm.JgeImm(R4, layout.Words, tail)); // never set; bounds the access for the verifier
+        _asm.Emit(Asm.And64Imm(R4, 63), Asm.LdxDW(R5, R10, ClassifierWord), Asm.Lsh64Imm(R5, 6), Asm.Add64Reg(R4, R5));
+        _asm.Emit(Asm.JgeImm(R4, layout.Words, tail)); // never set; bounds the access for the verifier
         _asm.Emit(Asm.Mov64Reg(R5, R4), Asm.Lsh64Imm(R5, 3));
-        _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[0]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R0, R2, 8));
+        const short first = 8 * ClassifierLayout.SummaryWords;
+        _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[0]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R0, R2, first));
         for (var d = 1; d < layout.Dimensions.Count; d++)
-            _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R3, R2, 8), Asm.And64Reg(R0, R3));
+            _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R3, R2, first), Asm.And64Reg(R0, R3));
         _asm.Emit(Asm.JneImm(R0, 0, found));
         _asm.Label(tail);
-        // at most 64 candidates: the bound the verifier needs
-        _asm.Emit(Asm.Add64Imm(R9, 1), Asm.JltImm(R9, 64, loop), Asm.Ja(next));
+        // at most 64 candidates per summary word: the bound the verifier needs
+        _asm.Emit(Asm.Add64Imm(R9, 1), Asm.JltImm(R9, 64, loop));
+        _asm.Label(outerNext);
+        _asm.Emit(Asm.LdxDW(R3, R10, ClassifierWord), Asm.Add64Imm(R3, 1), Asm.StxDW(R10, ClassifierWord, R3),
+            Asm.JltImm(R3, summaries, outer), Asm.Ja(next));
 
         // rule = 64 * w + lowest bit of the word
         _asm.Label(found);

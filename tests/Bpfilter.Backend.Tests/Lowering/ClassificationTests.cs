@@ -82,6 +82,45 @@ public class ClassificationTests(ITestOutputHelper output)
         Assert.True(counted >= 50, "most packets should hit other rules than the first few");
     }
 
+    /// <summary>
+    /// Past 4,096 rules a classifier scans several summary words; checked against classifiers of 4,096 rules
+    /// and fewer (one summary word, checked against linear programs above): 5,000 rules is too long a linear chain.
+    /// </summary>
+    [Fact]
+    public void OneLargeClassifierAgreesWithChunkedOnes()
+    {
+        var random = new Random(5000);
+        // rules without a protocol would take the packets aimed past rule 4,096
+        var generated = Enumerable.Range(0, 5000).Select(i => RandomRule(random, (ulong)(100 + i)))
+            .Where(g => g.Rule.Matchers.Any(m => m.Key.Fields[0] is MetaField or PayloadField { Base: PayloadBase.Transport })).Take(4096).ToList();
+        // rules past the first summary word on a protocol and addresses the others leave alone, so packets reach them
+        static string Late(int i) => $"172.31.{i >> 8}.{i & 255}";
+        var late = Enumerable.Range(4096, 904).Select(i => Counted((ulong)(100 + i), i % 2 == 0 ? Verdict.Drop : Verdict.Accept,
+            Matcher.Eq(Fields.L4Proto, U8(47)), Matcher.Prefix(Fields.Ip.Saddr, V4(Late(i)), 31 + i % 2)));
+        var gone = new Chain("t/gone", ValueList.Of(Counted(8, Verdict.Drop, Matcher.Eq(Fields.L4Proto, U8(17)))));
+        var rs = Ruleset(Xdp, Verdict.Accept, [.. generated.Select(g => g.Rule), .. late], chains: [gone]);
+        var one = new Classification().Run(rs).BaseChains[0].Rules;
+        Assert.Equal(5000, Assert.IsType<ClassifierVerdict>(Assert.Single(one).Verdict).Rules.Count);
+        using var a = LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items));
+        using var b = LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items,
+            lowering: new LoweringPipeline(new Classification(16, 4096))));
+        var counted = 0;
+        for (var k = 0; k < 3000; k++)
+        {
+            var p = k < 1500 ? PacketBuilder.Ether().Ipv4(Late(random.Next(4000, 5100)), "10.0.0.1").Icmp(0, proto: 47)
+                : PacketNear(random, generated[random.Next(generated.Count)]);
+            var expected = b.Run(p);
+            Assert.Equal(expected, a.Run(p));
+        }
+        foreach (var id in a.Compiled.CounterSlots.Keys)
+        {
+            Assert.Equal(b.Counter(id), a.Counter(id));
+            if (id >= 100 + 4096 && b.Counter(id).Packets > 0) counted++;
+        }
+        output.WriteLine($"{counted} counters past rule 4096 counted");
+        Assert.True(counted >= 100);
+    }
+
     /// <summary>A generated rule and its constraints, to aim packets at its edges.</summary>
     private sealed record Generated(Rule Rule, (uint From, uint To)? Saddr, (uint From, uint To)? Daddr, int Proto, (int From, int To)? Sport, (int From, int To)? Dport);
 
