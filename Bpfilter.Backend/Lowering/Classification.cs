@@ -135,6 +135,7 @@ public sealed class Classification(int minRun = Classification.DefaultMinRun, in
         var output = new List<Rule>();
         var changed = false;
         var all = rules.Select(AdmitsOf).ToArray();
+        var longRunEnd = -1; // a run past MaxRules is cut in LongRunChunk up to its end, its last piece too
         var i = 0;
         while (i < rules.Count)
         {
@@ -154,7 +155,8 @@ public sealed class Classification(int minRun = Classification.DefaultMinRun, in
                 output.Add(rules[i++]);
                 continue;
             }
-            if (run.Count > MaxRules)
+            if (run.Count > MaxRules) longRunEnd = i + run.Count;
+            if (i < longRunEnd && run.Count > LongRunChunk)
             {
                 run.RemoveRange(LongRunChunk, run.Count - LongRunChunk); // the rest starts the next classifier
                 dims.RemoveAll(d => !run.Any(r => r.Admits.ContainsKey(d)));

@@ -30,6 +30,16 @@ public class ClassificationTests(ITestOutputHelper output)
         Assert.All(c.Rules, r => Assert.Equal(ValueList.Of(new Interval(17, 17)), r.Admits[l4]));
     }
 
+    [Fact]
+    public void ALongRunIsCutInChunksToTheEnd()
+    {
+        var rules = Enumerable.Range(0, 18).Select(i => Counted((ulong)i, Verdict.Drop, Matcher.Range(Fields.Udp.Dport, U16((ulong)i), U16(100)))).ToArray();
+        var lowered = new Classification(minRun: 2, maxRules: 8, longRunChunk: 4).Run(Ruleset(Xdp, Verdict.Accept, rules)).BaseChains[0].Rules;
+        Assert.Equal([4, 4, 4, 4, 2], lowered.Select(r => Assert.IsType<ClassifierVerdict>(r.Verdict).Rules.Count));
+        var whole = new Classification(minRun: 2, maxRules: 18, longRunChunk: 4).Run(Ruleset(Xdp, Verdict.Accept, rules)).BaseChains[0].Rules;
+        Assert.Equal(18, Assert.IsType<ClassifierVerdict>(Assert.Single(whole).Verdict).Rules.Count);
+    }
+
     public static TheoryData<string, int> Cases() => new() { { "xdp", 64 }, { "xdp", 4096 }, { "netfilter", 128 } };
 
     /// <summary>
