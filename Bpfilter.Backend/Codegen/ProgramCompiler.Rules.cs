@@ -39,7 +39,7 @@ public sealed partial class ProgramCompiler
             _asm.Comment(rule.ToString());
             // A verdict that inlines chains can be long: conditional jumps (16-bit) then go to a
             // trampoline right after the rule head whose unconditional jump may be far.
-            var expands = rule.Verdict is JumpVerdict or GotoVerdict or VerdictMapVerdict;
+            var expands = rule.Verdict is JumpVerdict or GotoVerdict or VerdictMapVerdict or ClassifierVerdict;
             var fail = expands ? _asm.NewLabel("far") : next;
             EmitDependencies(deps, fail);
             foreach (var m in dynamic) EmitMatcher(m, fail);
@@ -111,6 +111,7 @@ public sealed partial class ProgramCompiler
                 if (!_rejects.Contains(r)) _rejects.Add(r);
                 _asm.Emit(Asm.Ja(XdpReject.Label(r)));
                 break;
+            case ClassifierVerdict c: EmitClassifier(c, ctx, next, where); break;
             default: throw new CodegenException($"unsupported verdict {v}");
         }
     }
@@ -140,12 +141,18 @@ public sealed partial class ProgramCompiler
             EmitCountAtKey(skip);
             _asm.Label(skip);
         }
+        foreach (var v in layout.VerdictCodes)
+            if (v is VerdictMapVerdict or ContinueVerdict) throw new CodegenException($"vmap '{vm.Map}': verdict {v} not allowed in a map");
+        EmitVerdictDispatch(layout.VerdictCodes, ctx, next, where);
+    }
+
+    /// <summary>Runs verdict number R9 (1-based) of <paramref name="codes"/>; any other value goes to next.</summary>
+    private void EmitVerdictDispatch(IReadOnlyList<Verdict> codes, ChainContext ctx, string next, string where)
+    {
         // Dispatch first (each test skips one unconditional, possibly far, jump), then the verdict bodies.
         var bodies = new List<string>();
-        for (var i = 0; i < layout.VerdictCodes.Count; i++)
+        for (var i = 0; i < codes.Count; i++)
         {
-            var v = layout.VerdictCodes[i];
-            if (v is VerdictMapVerdict or ContinueVerdict) throw new CodegenException($"vmap '{vm.Map}': verdict {v} not allowed in a map");
             var skip = _asm.NewLabel("vm");
             var body = _asm.NewLabel("vmbody");
             bodies.Add(body);
@@ -153,10 +160,10 @@ public sealed partial class ProgramCompiler
             _asm.Label(skip);
         }
         _asm.Emit(Asm.Ja(next));
-        for (var i = 0; i < layout.VerdictCodes.Count; i++)
+        for (var i = 0; i < codes.Count; i++)
         {
             _asm.Label(bodies[i]);
-            EmitVerdict(layout.VerdictCodes[i], ctx, next, where);
+            EmitVerdict(codes[i], ctx, next, where);
             _asm.Emit(Asm.Ja(next));
         }
     }

@@ -260,6 +260,16 @@ public sealed partial class ProgramCompiler
                                 if (e.Verdict is JumpVerdict ej) targets.Add(ej.Chain);
                                 else if (e.Verdict is GotoVerdict eg) targets.Add(eg.Chain);
                         break;
+                    case ClassifierVerdict cv:
+                        foreach (var f in cv.Fields) Key(f);
+                        if (cv.Rules.Any(cr => cr.Statements.Any(s => s is CounterStatement)))
+                        {
+                            size = true;
+                            if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link);
+                        }
+                        foreach (var cr in cv.Rules)
+                            if (cr.Verdict is GotoVerdict cg) targets.Add(cg.Chain);
+                        break;
                 }
                 foreach (var t in targets)
                     if (seen.Add(t) && _ruleset.FindChain(t) is { } chain) work.Push(chain.Rules);
@@ -281,6 +291,7 @@ public sealed partial class ProgramCompiler
             {
                 DoubleBuffered = true,
             });
+        if (!_classifiers.IsEmpty) maps.AddRange(_classifiers.MapSpecs());
         if (_sets.Count > 0)
             maps.Add(new MapSpec(CompiledProgram.GenerationMap, BpfMapType.Array, 4, 4, 1, []));
         if (_usesQuotas) maps.Add(Loader.QuotaMap.Spec);

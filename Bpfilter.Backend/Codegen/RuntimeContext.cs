@@ -45,6 +45,12 @@ internal static class RuntimeContext
     /// the first rule: a batch switched while the packet runs is seen whole or not at all.
     /// </summary>
     public const short Generation = -228;
+    /// <summary>u32 key of a classifier's class, vector and rule lookups.</summary>
+    public const short ClassifierKey = -232;
+    /// <summary>A classifier's vector pointer per field (see <c>ClassifierMatcher</c>), 8-byte slots.</summary>
+    public static readonly short[] ClassifierVectors = [-240, -248, -256, -264, -272, -280, -288, -296];
+    /// <summary>The summary word a classifier is scanning (u64).</summary>
+    public const short ClassifierWord = -304;
 
     // Flag bits.
     public const int HasL2 = 1, HasVlan = 2, HasNetwork = 4, HasL4Proto = 8, Fragment = 16;

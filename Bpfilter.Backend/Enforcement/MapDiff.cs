@@ -34,6 +34,8 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         {
             var (a, b) = (current.Maps[i], next.Maps[i]);
             if (a.Name != b.Name || a.Type != b.Type || a.KeySize != b.KeySize || a.ValueSize != b.ValueSize) return null;
+            // maps filled once at load (classifier tables) are not diffed: other contents need a reload
+            if (!a.DoubleBuffered && !SameEntries(a, b)) return null;
         }
         if (!SameCode(current, next)) return null;
         // a log statement's prefix, level and flags live beside the program (its events carry only an id)
@@ -59,6 +61,10 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         }
         return new MapDiff(loaded, changes);
     }
+
+    private static bool SameEntries(MapSpec a, MapSpec b) =>
+        a.MaxEntries == b.MaxEntries && a.Entries.Count == b.Entries.Count
+        && a.Entries.Zip(b.Entries).All(p => p.First.Key.AsSpan().SequenceEqual(p.Second.Key) && p.First.Value.AsSpan().SequenceEqual(p.Second.Value));
 
     /// <summary>
     /// The updates that add and remove elements of one set in <paramref name="loaded"/>, encoded with

@@ -10,7 +10,7 @@ public sealed class LoweringPipeline
     public IReadOnlyList<ILoweringPass> Passes { get; }
 
     /// <summary>What <see cref="Codegen.ProgramCompiler.Compile"/> runs unless told otherwise.</summary>
-    public static LoweringPipeline Default { get; } = new(new UnreachableRules(), new RuleGrouping());
+    public static LoweringPipeline Default { get; } = new(new UnreachableRules(), new RuleGrouping(), new Classification());
 
     /// <summary>No passes: the IR is emitted as lifted.</summary>
     public static LoweringPipeline None { get; } = new();

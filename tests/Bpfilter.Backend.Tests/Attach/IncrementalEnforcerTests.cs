@@ -49,6 +49,29 @@ public class IncrementalEnforcerTests
         Assert.True(veth.SendUdp(7004));
     }
 
+    /// <summary>Port ranges of one shape: the classification pass makes them one classifier whose tables are maps.</summary>
+    static Ruleset RangeRules(int first) => Rules(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, Enumerable.Range(first, 20)
+        .Select(p => Counted((ulong)(p - first + 1), Verdict.Drop, Matcher.Range(Fields.Udp.Dport, U16((ulong)p), U16((ulong)p)))).ToValueList()));
+
+    [Fact]
+    public void NewConstantsInAClassifiedRunReloadTheProgram()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        VethPair.InNamespace(veth.Server, () => { enforcer.Apply(RangeRules(7201)); return 0; });
+        Assert.False(veth.SendUdp(7205));
+        var stats = VethPair.InNamespace(veth.Server, () =>
+        {
+            var o = enforcer.Prepare(RangeRules(7301));
+            enforcer.Commit();
+            return o.Stats!;
+        });
+        // the same instructions with other tables: not a set diff, a new program
+        Assert.Equal(1, stats.Loaded);
+        Assert.True(veth.SendUdp(7205));
+        Assert.False(veth.SendUdp(7305));
+    }
+
     [Fact]
     public void RulesAddedToAndDeletedFromAGroupedRunAreMapUpdatesWithCountersOfTheirOwn()
     {

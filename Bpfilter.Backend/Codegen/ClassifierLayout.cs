@@ -1,0 +1,232 @@
+using System.Buffers.Binary;
+using Bpfilter.Backend.Ir;
+
+namespace Bpfilter.Backend.Codegen;
+
+/// <summary>
+/// The tables of one <see cref="ClassifierVerdict"/> (bit-vector search, as bpf-iptables'
+/// linear bit-vector search with aggregated bit vectors), before <see cref="ClassifierTables"/> places
+/// them in the program's shared maps. Per field: the packet's value maps to a class (through an array
+/// indexed by the value for fields of at most 16 bits; through an LPM trie of every prefix the rules
+/// use for wider ones, whose longest match decides which rules admit the value), and each class to the
+/// bit vector of the rules it admits, led by summary words (a bit per word that has a rule).
+/// Classes are deduplicated; class 0 holds the rules without a matcher on the field, the class of a
+/// packet that lacks it. The packet ANDs the summaries, then for each candidate word the words of
+/// every field: the lowest set bit is the first rule that admits the packet, whose verdict code and
+/// counter slot are in <see cref="RuleValues"/>. At most <see cref="MaxRules"/> rules.
+/// </summary>
+internal sealed class ClassifierLayout
+{
+    /// <summary>Summary words leading every vector: bit w % 64 of word w / 64 is set when word w has a rule.</summary>
+    public const int SummaryWords = 4;
+
+    /// <summary>Rules one classifier holds: 64 per word, a word per summary bit.</summary>
+    public const int MaxRules = 64 * 64 * SummaryWords;
+
+    /// <summary>The widest field read through an array indexed by value (65,536 entries).</summary>
+    public const int MaxArrayBits = 16;
+
+    public ClassifierLayout(ClassifierVerdict classifier, string name, Func<ulong, int> counterSlot)
+    {
+        Classifier = classifier;
+        Name = name;
+        var n = classifier.Rules.Count;
+        Words = (n + 63) / 64;
+        if (Words > 64 * SummaryWords) throw new CodegenException($"{name}: a classifier holds at most {MaxRules} rules, not {n}");
+        VerdictCodes = classifier.Rules.Select(r => r.Verdict).Distinct().ToList();
+        Dimensions = classifier.Fields.Select((f, d) => new Dimension(this, f, d)).ToList();
+        var rules = new List<byte[]>();
+        for (var r = 0; r < n; r++)
+        {
+            var rule = classifier.Rules[r];
+            var value = new byte[8];
+            BinaryPrimitives.WriteUInt32LittleEndian(value, (uint)VerdictCodes.IndexOf(rule.Verdict) + 1);
+            var counters = rule.Statements.OfType<CounterStatement>().ToList();
+            if (counters.Count > 1 || rule.Statements.Count != counters.Count)
+                throw new CodegenException($"{rule.Origin ?? name}: a classified rule has one counter at most and no other statement");
+            if (counters.Count == 1) BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(4), (uint)counterSlot(counters[0].Id) + 1);
+            rules.Add(value);
+        }
+        RuleValues = rules;
+    }
+
+    public ClassifierVerdict Classifier { get; }
+    public string Name { get; }
+    /// <summary>64-bit words of rules per vector (after the summary word).</summary>
+    public int Words { get; }
+    public List<Verdict> VerdictCodes { get; }
+    public IReadOnlyList<Dimension> Dimensions { get; }
+    /// <summary>Per rule: {verdict code (1-based), counter slot + 1 (0: none)}.</summary>
+    public IReadOnlyList<byte[]> RuleValues { get; }
+
+    internal static byte[] Key(int index)
+    {
+        var key = new byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(key, (uint)index);
+        return key;
+    }
+
+    /// <summary>One field of the classifier: its classes, how values map to them, and their rule vectors.</summary>
+    internal sealed class Dimension
+    {
+        private readonly ClassifierLayout _owner;
+        private readonly Dictionary<ulong[], int> _ids = new(VectorComparer.Instance);
+
+        public Dimension(ClassifierLayout owner, Field field, int index)
+        {
+            _owner = owner;
+            Field = field;
+            Index = index;
+            if (field.Bits > 32 || field.Bits % 8 != 0) throw new CodegenException($"{owner.Name}: field {field} cannot be classified");
+            IsArray = field.Bits <= MaxArrayBits;
+            var rules = owner.Classifier.Rules;
+            var any = new ulong[owner.Words];
+            for (var r = 0; r < rules.Count; r++)
+                if (rules[r].Admits[index] is null) Set(any, r);
+            Absent = ClassOf(any);
+            ClassEntries = IsArray ? ArrayEntries(any) : PrefixEntries(any);
+        }
+
+        public Field Field { get; }
+        public int Index { get; }
+        public bool IsArray { get; }
+        /// <summary>The class of a packet that lacks the field: the rules without a matcher on it.</summary>
+        public int Absent { get; }
+        public List<ulong[]> Vectors { get; } = new();
+        /// <summary>
+        /// Value (array) or {prefix length, value} (trie, key without the classifier's slot) to local class;
+        /// array entries of class 0 are left out (the kernel zero-fills arrays).
+        /// </summary>
+        public IReadOnlyList<(byte[] Key, int Class)> ClassEntries { get; }
+
+        /// <summary>The class vectors as map values of <paramref name="words"/> words after the summary.</summary>
+        public IEnumerable<byte[]> VectorValues(int words)
+        {
+            for (var c = 0; c < Vectors.Count; c++)
+            {
+                var v = Vectors[c];
+                var value = new byte[8 * (SummaryWords + words)];
+                var summary = new ulong[SummaryWords];
+                for (var w = 0; w < v.Length; w++)
+                {
+                    if (v[w] != 0) summary[w / 64] |= 1UL << (w % 64);
+                    BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * (SummaryWords + w)), v[w]);
+                }
+                for (var i = 0; i < SummaryWords; i++) BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * i), summary[i]);
+                yield return value;
+            }
+        }
+
+        private int ClassOf(ulong[] vector)
+        {
+            if (_ids.TryGetValue(vector, out var id)) return id;
+            var copy = (ulong[])vector.Clone();
+            _ids[copy] = Vectors.Count;
+            Vectors.Add(copy);
+            return Vectors.Count - 1;
+        }
+
+        private static void Set(ulong[] v, int rule) => v[rule / 64] |= 1UL << (rule % 64);
+        private static void Clear(ulong[] v, int rule) => v[rule / 64] &= ~(1UL << (rule % 64));
+
+        /// <summary>
+        /// Fields up to 16 bits: sweep the boundaries of every interval (rules entering and leaving the
+        /// running vector), one class per elementary interval; the array holds the class of every value
+        /// (zero-filled by the kernel, so entries of class 0 are not written).
+        /// </summary>
+        private List<(byte[], int)> ArrayEntries(ulong[] any)
+        {
+            var rules = _owner.Classifier.Rules;
+            var events = new SortedDictionary<ulong, List<(int Rule, bool Enter)>>();
+            void At(ulong x, int r, bool enter)
+            {
+                if (!events.TryGetValue(x, out var list)) events[x] = list = new();
+                list.Add((r, enter));
+            }
+            var size = 1UL << Field.Bits;
+            for (var r = 0; r < rules.Count; r++)
+                if (rules[r].Admits[Index] is { } admits)
+                    foreach (var iv in admits)
+                    {
+                        At(iv.From, r, true);
+                        if (iv.To + 1 < size) At(iv.To + 1, r, false);
+                    }
+            if (!events.ContainsKey(0)) events[0] = new();
+            var running = (ulong[])any.Clone();
+            var bounds = events.Keys.ToList();
+            var classes = new int[size];
+            for (var b = 0; b < bounds.Count; b++)
+            {
+                foreach (var (r, enter) in events[bounds[b]].OrderBy(e => e.Enter)) // leave before enter at one point
+                    if (enter) Set(running, r); else Clear(running, r);
+                var cls = ClassOf(running);
+                var end = b + 1 < bounds.Count ? bounds[b + 1] : size;
+                for (var x = bounds[b]; x < end; x++) classes[x] = cls;
+            }
+            var entries = new List<(byte[], int)>();
+            for (var x = 0; x < classes.Length; x++)
+                if (classes[x] != 0) entries.Add((Key(x), classes[x]));
+            return entries;
+        }
+
+        /// <summary>
+        /// Wider fields: an LPM trie of every prefix the rules' intervals split into, plus /0. A value's
+        /// longest matching prefix P decides: a rule admits the value exactly when one of its prefixes
+        /// contains P (prefixes containing one value are nested), so P's class is the rules owning P or a
+        /// shorter prefix of it, and the rules without a matcher on the field.
+        /// </summary>
+        private List<(byte[], int)> PrefixEntries(ulong[] any)
+        {
+            var rules = _owner.Classifier.Rules;
+            var bits = Field.Bits;
+            var owners = new Dictionary<(ulong Value, int Length), List<int>> { [(0, 0)] = new() };
+            for (var r = 0; r < rules.Count; r++)
+                if (rules[r].Admits[Index] is { } admits)
+                    foreach (var iv in admits)
+                        foreach (var (data, length) in SetLayout.SplitRange(iv.From, iv.To, bits))
+                        {
+                            var key = (BinaryPrimitives.ReadUInt32BigEndian(Pad(data)), length);
+                            if (!owners.TryGetValue(key, out var list)) owners[key] = list = new();
+                            list.Add(r);
+                        }
+            var entries = new List<(byte[], int)>();
+            var vector = new ulong[_owner.Words];
+            foreach (var (value, length) in owners.Keys)
+            {
+                Array.Copy(any, vector, vector.Length);
+                for (var l = 0; l <= length; l++)
+                {
+                    var mask = l == 0 ? 0UL : ~0UL << (bits - l) & ((1UL << bits) - 1);
+                    if (owners.TryGetValue((value & mask, l), out var list))
+                        foreach (var r in list) Set(vector, r);
+                }
+                var key = new byte[4 + Field.Bytes];
+                BinaryPrimitives.WriteUInt32LittleEndian(key, (uint)length);
+                var be = new byte[4];
+                BinaryPrimitives.WriteUInt32BigEndian(be, (uint)value);
+                be.AsSpan(4 - Field.Bytes).CopyTo(key.AsSpan(4));
+                entries.Add((key, ClassOf(vector)));
+            }
+            return entries;
+        }
+
+        private static byte[] Pad(byte[] data)
+        {
+            var four = new byte[4];
+            data.CopyTo(four, 4 - data.Length);
+            return four;
+        }
+    }
+
+    private sealed class VectorComparer : IEqualityComparer<ulong[]>
+    {
+        public static readonly VectorComparer Instance = new();
+        public bool Equals(ulong[]? a, ulong[]? b) => a.AsSpan().SequenceEqual(b);
+        public int GetHashCode(ulong[] v)
+        {
+            var h = new HashCode();
+            foreach (var x in v) h.Add(x);
+            return h.ToHashCode();
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using Bpfilter.Backend.Bpf;
+using Bpfilter.Backend.Ir;
+using static Bpfilter.Backend.Bpf.Register;
+using static Bpfilter.Backend.Codegen.RuntimeContext;
+
+namespace Bpfilter.Backend.Codegen;
+
+/// <summary>
+/// `classify` (<see cref="ClassifierVerdict"/>, maps in <see cref="ClassifierLayout"/>): per field one
+/// class lookup (array or LPM trie) and one vector lookup whose pointer is kept on the stack; then the
+/// summaries are ANDed (one summary word at a time) and each candidate word (lowest first) is ANDed across
+/// the fields until one is not zero; its lowest bit is the winning rule. The lowest set bit is counted branch-free
+/// (popcount of the bits below it), so the verifier walks one path per candidate.
+/// </summary>
+public sealed partial class ProgramCompiler
+{
+    private readonly ClassifierTables _classifiers = new();
+    private int _classifierCount;
+
+    private void EmitClassifier(ClassifierVerdict c, ChainContext ctx, string next, string where)
+    {
+        if (c.Fields.Count > ClassifierVectors.Length) throw new CodegenException($"{where}: a classifier reads at most {ClassifierVectors.Length} fields");
+        var layout = new ClassifierLayout(c, $"classifier {_classifierCount++}", CounterSlot);
+        var at = _classifiers.Add(layout);
+        foreach (var d in layout.Dimensions) EmitClassVector(d, at.Dimensions[d.Index], next);
+
+        // For each summary word s (on the stack): candidate words are the AND of the fields' summaries.
+        var summaries = (layout.Words + 63) / 64;
+        var outer = _asm.NewLabel("clssummary");
+        var outerNext = _asm.NewLabel("clssummarynext");
+        var loop = _asm.NewLabel("clsword");
+        var tail = _asm.NewLabel("clsnext");
+        var found = _asm.NewLabel("clsfound");
+        _asm.Emit(Asm.Mov64Imm(R3, 0), Asm.StxDW(R10, ClassifierWord, R3)); // a spilled register: the verifier tracks the count
+        _asm.Label(outer);
+        _asm.Emit(Asm.LdxDW(R3, R10, ClassifierWord), Asm.Lsh64Imm(R3, 3),
+            Asm.LdxDW(R2, R10, ClassifierVectors[0]), Asm.Add64Reg(R2, R3), Asm.LdxDW(R1, R2, 0));
+        for (var d = 1; d < layout.Dimensions.Count; d++)
+            _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R3), Asm.LdxDW(R4, R2, 0), Asm.And64Reg(R1, R4));
+        _asm.Emit(Asm.Mov64Imm(R9, 0));
+        _asm.Label(loop);
+        // R4 = lowest candidate bit, removed from R1; then its word w = 64 s + bit
+        _asm.Emit(Asm.JeqImm(R1, 0, outerNext), Asm.Mov64Imm(R4, 0), Asm.Sub64Reg(R4, R1), Asm.And64Reg(R4, R1),
+            Asm.Alu64Reg(AluOp.Xor, R1, R4), Asm.Add64Imm(R4, -1));
+        EmitPopcount(R4, R3, R5);
+        _asm.Emit(Asm.And64Imm(R4, 63), Asm.LdxDW(R5, R10, ClassifierWord), Asm.Lsh64Imm(R5, 6), Asm.Add64Reg(R4, R5));
+        _asm.Emit(Asm.JgeImm(R4, layout.Words, tail)); // never set; bounds the access for the verifier
+        _asm.Emit(Asm.Mov64Reg(R5, R4), Asm.Lsh64Imm(R5, 3));
+        const short first = 8 * ClassifierLayout.SummaryWords;
+        _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[0]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R0, R2, first));
+        for (var d = 1; d < layout.Dimensions.Count; d++)
+            _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R3, R2, first), Asm.And64Reg(R0, R3));
+        _asm.Emit(Asm.JneImm(R0, 0, found));
+        _asm.Label(tail);
+        // at most 64 candidates per summary word: the bound the verifier needs
+        _asm.Emit(Asm.Add64Imm(R9, 1), Asm.JltImm(R9, 64, loop));
+        _asm.Label(outerNext);
+        _asm.Emit(Asm.LdxDW(R3, R10, ClassifierWord), Asm.Add64Imm(R3, 1), Asm.StxDW(R10, ClassifierWord, R3),
+            Asm.JltImm(R3, summaries, outer), Asm.Ja(next));
+
+        // rule = 64 * w + lowest bit of the word
+        _asm.Label(found);
+        _asm.Emit(Asm.Mov64Imm(R5, 0), Asm.Sub64Reg(R5, R0), Asm.And64Reg(R5, R0), Asm.Add64Imm(R5, -1));
+        EmitPopcount(R5, R2, R3);
+        _asm.Emit(Asm.And64Imm(R5, 63), Asm.Lsh64Imm(R4, 6), Asm.Add64Reg(R4, R5), Asm.Add64Imm(R4, at.RuleBase), Asm.StxW(R10, ClassifierKey, R4),
+            Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, ClassifierKey), Asm.LoadMapFd(R1, ClassifierTables.RuleMap),
+            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next), Asm.LdxW(R9, R0, 0));
+        var nocount = _asm.NewLabel("nocount");
+        _asm.Emit(Asm.LdxW(R1, R0, 4), Asm.JeqImm(R1, 0, nocount), Asm.Add64Imm(R1, -1), Asm.StxW(R10, CounterKey, R1));
+        EmitCountAtKey(nocount);
+        _asm.Label(nocount);
+        EmitVerdictDispatch(layout.VerdictCodes, ctx, next, where);
+    }
+
+    /// <summary>Looks the packet's class of one field up, then its vector, whose pointer goes to the field's stack slot.</summary>
+    private void EmitClassVector(ClassifierLayout.Dimension d, (int Map, int Slot, int ClassBase) at, string next)
+    {
+        var absent = _asm.NewLabel("clsabsent");
+        var have = _asm.NewLabel("clshave");
+        var deps = Dependencies.Of([new MatchKey(d.Field)])!;
+        EmitDependencies(deps, absent);
+        if (d.IsArray)
+        {
+            LoadField(d.Field, new Part(0, d.Field.Bytes), R0, absent);
+            if (at.Slot > 0) _asm.Emit(Asm.Add64Imm(R0, at.Slot << d.Field.Bits));
+            _asm.Emit(Asm.StxW(R10, ClassifierKey, R0), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, ClassifierKey));
+        }
+        else
+        {
+            // LPM key {prefix length, slot, value}: all of it
+            for (var i = 0; i < 8 + d.Field.Bytes; i += 8) _asm.Emit(Asm.StDW(R10, (short)(Key + i), 0));
+            _asm.Emit(Asm.StW(R10, Key, 32 + d.Field.Bits), Asm.StW(R10, (short)(Key + 4), BigEndianSlot(at.Slot)));
+            StoreField(d.Field, (short)(Key + 8), absent);
+            _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key));
+        }
+        // every value has a class (the array covers the field's range, the trie holds /0): a miss cannot happen
+        _asm.Emit(Asm.LoadMapFd(R1, ClassifierTables.ClassMap(at.Map)), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, absent),
+            Asm.LdxW(R0, R0, 0), Asm.Ja(have));
+        _asm.Label(absent);
+        _asm.Emit(Asm.Mov64Imm(R0, d.Absent));
+        _asm.Label(have);
+        if (at.ClassBase > 0) _asm.Emit(Asm.Add64Imm(R0, at.ClassBase));
+        _asm.Emit(Asm.StxW(R10, ClassifierKey, R0), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, ClassifierKey),
+            Asm.LoadMapFd(R1, ClassifierTables.VectorMap(at.Map)), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next),
+            Asm.StxDW(R10, ClassifierVectors[d.Index], R0));
+    }
+
+    /// <summary>The slot as the big-endian u32 the key holds, read back as a little-endian immediate for a stack store.</summary>
+    private static int BigEndianSlot(int slot) => System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(slot);
+
+    /// <summary>x = number of set bits of x (SWAR), clobbering t and u.</summary>
+    private void EmitPopcount(Register x, Register t, Register u)
+    {
+        _asm.Emit(Asm.Mov64Reg(t, x), Asm.Rsh64Imm(t, 1), Asm.LoadImm64(u, 0x5555555555555555), Asm.And64Reg(t, u), Asm.Sub64Reg(x, t),
+            Asm.Mov64Reg(t, x), Asm.Rsh64Imm(t, 2), Asm.LoadImm64(u, 0x3333333333333333), Asm.And64Reg(t, u), Asm.And64Reg(x, u), Asm.Add64Reg(x, t),
+            Asm.Mov64Reg(t, x), Asm.Rsh64Imm(t, 4), Asm.Add64Reg(x, t), Asm.LoadImm64(u, 0x0f0f0f0f0f0f0f0f), Asm.And64Reg(x, u),
+            Asm.LoadImm64(u, 0x0101010101010101), Asm.Alu64Reg(AluOp.Mul, x, u), Asm.Rsh64Imm(x, 56));
+    }
+}
