@@ -9,6 +9,10 @@ using Bpfilter.Backend.Lowering;
 
 // Per-packet cost of generated XDP programs, measured with BPF_PROG_TEST_RUN (the kernel's own
 // timing, repeat=N per run), medians of several runs. Usage: bpfilter-bench [runs] [repeat] [rules...]
+// Other modes: `attached` (AttachedProgram.cs) and `xdp-drop` (XdpDropFloor.cs), used by bench/suite.py.
+if (args is ["attached", ..]) return Bpfilter.Bench.AttachedProgram.Run(args[1..]);
+if (args is ["xdp-drop", ..]) return Bpfilter.Bench.XdpDropFloor.Run(args[1..]);
+
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 7;
 var repeat = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
 var ruleCounts = args.Length > 2 ? args[2..].Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : [1, 10, 100];
@@ -44,6 +48,7 @@ foreach (var (name, load, _) in cases)
     samples.Sort();
     Console.WriteLine($"{name,-32} {insns,7} {samples[samples.Count / 2],14} {samples[0],6} {samples[^1],6}");
 }
+return 0;
 
 static LoadedProgram Load(int rules, LoweringPipeline? lowering = null)
 {
