@@ -44,6 +44,7 @@ def parse_args():
     p.add_argument("--timeout", type=int, default=1200, help="seconds any one command may take")
     p.add_argument("--big-set", action="store_true", help=f"also nft -f a set of {BIG_SET} addresses, kernel and bpfilterd")
     p.add_argument("--out", help="output directory (default bench/results/DATE)")
+    p.add_argument("--render", metavar="DIR", help="only write DIR/results.md and DIR/rate.png again from DIR/results.json")
     a = p.parse_args()
     a.ns = [int(x) for x in a.n.split(",")] if a.n else ([1, 100, 1000] if a.quick else [1, 100, 1000, 10000, 100000])
     a.measure = set(a.measure.split(","))
@@ -344,9 +345,9 @@ def write_outputs(ctx, results, floors):
              f"Command: `{ctx.command}`  ", f"Commit: `{ctx.commit}`; load average at start {ctx.load}; {os.cpu_count()} CPUs; kernel {os.uname().release}", ""]
     if floors:
         lines.append("XDP_DROP floor (bare `return XDP_DROP` on fw0, same sender): " +
-                     ", ".join(f"{r / 1e6:.3f} Mpps" for r, _ in floors) + f" (start, end); mean {floor / 1e6:.3f} Mpps")
+                     ", ".join(f"{r / 1e3:.1f} kpps" for r, _ in floors) + f" ({'start, end' if len(floors) > 1 else 'start; the run did not reach its end'}); mean {floor / 1e3:.1f} kpps")
         lines.append("")
-    lines += ["| shape | N | side | (a) test-run ns/pkt | (b) Mpps | (b) % of floor | (b) probe counter / accepted | (c) load s | (d) add rule ms | (e) add element ms | (f) RSS / peak MiB | note |",
+    lines += ["| shape | N | side | (a) test-run ns/pkt | (b) kpps | (b) % of floor | (b) probe counter / accepted | (c) load s | (d) add rule ms | (e) add element ms | (f) RSS / peak MiB | note |",
               "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         if r.get("big_set"): continue
@@ -355,7 +356,7 @@ def write_outputs(ctx, results, floors):
         check = f"{r['counted'] / (rate * ctx.seconds):.2f}" if rate else None
         side_a = r.get("testrun_ns") if r["side"].startswith("bpf") else None
         lines.append(f"| {r['shape']} | {r['n']} | {r['side']} | {fmt(side_a, '{}') if r['side'].startswith('bpf') else 'n/a'} | "
-                     f"{fmt(rate and rate / 1e6, '{:.3f}')} | {fmt(rate and floor and 100 * rate / floor, '{:.0f}')} | {fmt(check, '{}')} | "
+                     f"{fmt(rate and rate / 1e3, '{:.1f}')} | {fmt(rate and floor and 100 * rate / floor, '{:.0f}')} | {fmt(check, '{}')} | "
                      f"{fmt(r.get('load_s'), '{:.3f}')} | {fmt(r.get('add_rule_ms'), '{:.1f}')} | {fmt(r.get('add_element_ms'), '{:.1f}')} | "
                      f"{fmt(r.get('rss_mib'), '{:.0f}')}{'' if r.get('hwm_mib') is None else ' / ' + format(r['hwm_mib'], '.0f')} | {note.replace('|', '/')} |")
     big = [r for r in results if r.get("big_set")]
@@ -374,7 +375,8 @@ def write_outputs(ctx, results, floors):
               "(e) median wall time of 5 `nft add element` of one address. (f) bpfilterd VmRSS / VmHWM after the load."]
     with open(os.path.join(ctx.out, "results.md"), "w") as f: f.write("\n".join(lines) + "\n")
     with open(os.path.join(ctx.out, "results.json"), "w") as f:
-        json.dump({"command": ctx.command, "commit": ctx.commit, "started": ctx.started.isoformat(), "seconds": ctx.seconds,
+        json.dump({"command": ctx.command, "commit": ctx.commit, "started": ctx.started.isoformat(), "seconds": ctx.seconds, "load": ctx.load,
+                   "sides": ctx.sides, "shapes": ctx.shapes,
                    "floor_pps": [r for r, _ in floors], "results": results}, f, indent=1)
     plot(ctx, results, floor)
 
@@ -412,7 +414,7 @@ def plot(ctx, results, floor):
     series = []
     for side in ctx.sides:
         for shape in ctx.shapes:
-            pts = sorted((r["n"], r["rate_pps"] / 1e6) for r in results
+            pts = sorted((r["n"], r["rate_pps"] / 1e3) for r in results
                          if r["side"] == side and r["shape"] == shape and r.get("rate_pps") and not r.get("big_set"))
             if pts: series.append((f"{side} {shape}", pts))
     if not series: return
@@ -421,15 +423,28 @@ def plot(ctx, results, floor):
         for _, pts in series: f.write("".join(f"{n} {v}\n" for n, v in pts) + "\n\n")
     cmds = ["set terminal pngcairo size 1200,750",
             f"set output '{os.path.join(ctx.out, 'rate.png')}'", "set logscale x", "set xlabel 'N (rules or set elements)'",
-            "set ylabel 'Mpps the firewall side took over veth'", f"set title 'Packet rate against N ({ctx.started:%Y-%m-%d}, {ctx.seconds:g} s per point)'",
-            "set key outside right", "set grid", "set yrange [0:*]"]
+            "set ylabel 'kpps the firewall side took over veth'", "set logscale y", f"set title 'Packet rate against N ({ctx.started:%Y-%m-%d}, {ctx.seconds:g} s per point)'",
+            "set key outside right", "set grid"]
     plots = [f"'{data}' index {i} with linespoints title '{name}'" for i, (name, _) in enumerate(series)]
-    if floor: plots.append(f"{floor / 1e6} with lines dashtype 2 title 'XDP\\_DROP floor'")
+    if floor: plots.append(f"{floor / 1e3} with lines dashtype 2 title 'XDP\\_DROP floor'")
     cmds.append("plot " + ", ".join(plots))
     run(["gnuplot"], 60, "\n".join(cmds) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------- main
+
+def render(ctx):
+    """Rewrites a run's table and plot from its results.json (the same numbers, the current format)."""
+    with open(os.path.join(ctx.render, "results.json")) as f: j = json.load(f)
+    ctx.out = ctx.work = ctx.render
+    ctx.command, ctx.commit, ctx.seconds = j["command"], j["commit"], j["seconds"]
+    ctx.started = datetime.datetime.fromisoformat(j["started"])
+    old = open(os.path.join(ctx.render, "results.md")).read() if os.path.exists(os.path.join(ctx.render, "results.md")) else ""
+    ctx.load = j.get("load") or (re.findall(r"load average at start (\S+);", old) or ["?"])[0]
+    ctx.sides, ctx.shapes = j.get("sides", SIDES), j.get("shapes", SHAPES)
+    write_outputs(ctx, j["results"], [(r, None) for r in j["floor_pps"]])
+    os.remove(os.path.join(ctx.out, "plot.dat"))
+
 
 def prepare(ctx):
     rel = lambda *p: os.path.join(ROOT, *p)
@@ -452,12 +467,15 @@ def prepare(ctx):
 
 def main():
     ctx = parse_args()
+    if ctx.render: return render(ctx)
     # `timeout` and ^C end the run through the finally blocks: daemons stopped, namespaces removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("suite: terminated"))
     if os.geteuid() != 0: sys.exit("suite: run as root")
     ctx.started = datetime.datetime.now(datetime.timezone.utc)
     ctx.command = "sudo bench/suite.py " + " ".join(sys.argv[1:])
     ctx.commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], 30, check=False).stdout.strip() or "?"
+    if run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], 30, check=False).stdout.strip():
+        ctx.commit += " with uncommitted changes"
     ctx.load = open("/proc/loadavg").read().split()[0]
     ctx.out = ctx.out or os.path.join(ROOT, "bench", "results", ctx.started.strftime("%Y-%m-%d-%H%M"))
     os.makedirs(ctx.out, exist_ok=True)
