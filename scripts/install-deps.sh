@@ -8,9 +8,10 @@ if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.
   echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/bookworm-backports.list
   updated=
 fi
-need=(nftables iproute2 gcc make libc6-dev pkg-config util-linux procps iptables strace systemd clang zlib1g-dev man-db)
+need=(nftables iproute2 gcc make libc6-dev pkg-config util-linux procps iptables strace systemd clang zlib1g-dev man-db gnuplot-nox)
 # strace: nft request capture test; systemd: systemd-analyze verify of packaging/systemd;
-# clang, zlib1g-dev: the NativeAOT link of bpfilterd (scripts/publish.sh); man-db: man -l of the .deb's man pages
+# clang, zlib1g-dev: the NativeAOT link of bpfilterd (scripts/publish.sh); man-db: man -l of the .deb's man pages;
+# iptables (iptables-legacy) and gnuplot-nox: bench/suite.py's iptables side and its PNG plot
 bpo=(libbpf1 libbpf-dev)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -90,6 +90,10 @@ public sealed unsafe class BpfProgram : IDisposable
     public static BpfProgram Open(string path, BpfProgType type) =>
         new(new BpfFd(BpfException.Check($"opening pinned program {path}", Native.BpfObjGet(path))), Path.GetFileName(path), type);
 
+    /// <summary>Opens a loaded program by its kernel id (as `explain` shows it); needs CAP_SYS_ADMIN.</summary>
+    public static BpfProgram OpenById(uint id, BpfProgType type) =>
+        new(new BpfFd(BpfException.Check($"opening program id {id}", Native.BpfProgGetFdById(id))), $"id {id}", type);
+
     /// <summary>The program's kernel id.</summary>
     public uint Id => BpfInfo.ProgramId(Fd.Value);
 

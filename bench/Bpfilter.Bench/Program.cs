@@ -12,12 +12,16 @@ using Bpfilter.Backend.Lowering;
 // included). Usage: bpfilter-bench [runs] [repeat] [rules...]; BENCH_ALTERNATING=n,n,... adds chains of n
 // rules whose shapes alternate (no grouping), split into tail-called segments past the verifier's limits
 // (BENCH_UNSPLIT=1: one program, as before splitting existed).
-// bpfilter-bench mixed [runs] [repeat] [rules...] measures ClassBench-style mixed ACLs (see ClassBenchRules).
-if (args.Length > 0 && args[0] == "mixed")
+// Other modes: `mixed [runs] [repeat] [rules...]` (ClassBench-style mixed ACLs, see ClassBenchRules),
+// `attached` (AttachedProgram.cs) and `xdp-drop` (XdpDropFloor.cs), used by bench/suite.py.
+if (args is ["mixed", ..])
 {
     Bpfilter.Bench.MixedBench.Run(args[1..]);
-    return;
+    return 0;
 }
+if (args is ["attached", ..]) return Bpfilter.Bench.AttachedProgram.Run(args[1..]);
+if (args is ["xdp-drop", ..]) return Bpfilter.Bench.XdpDropFloor.Run(args[1..]);
+
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 7;
 var repeat = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
 var ruleCounts = args.Length > 2 ? args[2..].Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : [1, 10, 100];
@@ -58,6 +62,7 @@ foreach (var (name, load, _) in cases)
     samples.Sort();
     Console.WriteLine($"{name,-32} {insns,7} {progs,5} {loadMs,8} {samples[samples.Count / 2],14} {samples[0],6} {samples[^1],6}");
 }
+return 0;
 
 static LoadedProgram Load(int rules, LoweringPipeline? lowering = null)
 {
