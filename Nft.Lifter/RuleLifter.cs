@@ -141,6 +141,11 @@ internal sealed partial class RuleLifter
 
     void Meta(MetaExpr m, int i)
     {
+        if (m.IsSet && m.Key == MetaExpr.KeyMark)
+        {
+            MarkSet(m, i);
+            return;
+        }
         if (m.IsSet || m.DReg is not { } dreg)
             throw _rule.Refuse(i, $"expression 'meta' setting meta {MetaNames.Of(m.Key)} is not supported by bpfilter-nft");
         var ir = MetaNames.IrKey(m.Key);
@@ -188,6 +193,23 @@ internal sealed partial class RuleLifter
             throw _rule.Refuse(i, "expression 'byteorder' is supported only as hton of a 32-bit meta value");
         v.Consumed = true;
         _regs.Write(b.DReg, new RegValue(v.Source, v.Len, v.Producer) { Hton = true }, i);
+    }
+
+    /// <summary>
+    /// `meta mark set 0x10`: nft_meta_set_eval writes skb->mark, which only a tc program can do; the chain
+    /// lift refuses it at other hooks (see <see cref="TableContext.FirstMarkSet"/>). Only an immediate
+    /// value: a mark read from a data map or computed from the packet is not lifted.
+    /// </summary>
+    void MarkSet(MetaExpr m, int i)
+    {
+        var v = _regs.ReadOne(m.SReg!.Value, i);
+        if (v.Source is not ConstSource c || v.Len != 4 || c.Data.Length != 4)
+            throw _rule.Refuse(i, "expression 'meta' setting meta mark from a value other than a constant is not supported by bpfilter-nft");
+        v.Consumed = true;
+        _table.NoteMarkSet(_rule, i);
+        // the register holds the mark in host order, as nft_meta_set_eval reads it (a u32)
+        var mark = BitConverter.ToUInt32(c.Data);
+        AddStateful(i, new MetaSetStatement(MetaSetKey.Mark, new StatementValue.Immediate(Value.FromUInt(mark, 32))));
     }
 
     // ---- consumers

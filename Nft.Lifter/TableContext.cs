@@ -50,6 +50,11 @@ internal sealed class TableContext
 
     public void NoteCt(RuleContext rule, int index) => FirstCt ??= (rule.Chain, rule.Handle, index);
 
+    /// <summary>The first `meta mark set` lifted in this context, or null: only a tc program can write skb->mark.</summary>
+    public (string Chain, ulong Handle, int Index)? FirstMarkSet { get; private set; }
+
+    public void NoteMarkSet(RuleContext rule, int index) => FirstMarkSet ??= (rule.Chain, rule.Handle, index);
+
     /// <summary>The regular chains jumped to so far, in the order first reached.</summary>
     public IReadOnlyList<string> Reached => _reached;
 

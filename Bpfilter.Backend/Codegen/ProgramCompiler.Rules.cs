@@ -69,6 +69,13 @@ public sealed partial class ProgramCompiler
             case QuotaStatement q: EmitQuota(q, next); break;
             case LimitStatement l: EmitLimit(l, next); break;
             case ObjectMapStatement o: EmitObjectMap(o, next); break;
+            case MetaSetStatement { Key: MetaSetKey.Mark, Value: StatementValue.Immediate mark } when _flavor is TcFlavor:
+                // nft_meta_set_eval: skb->mark = value; __sk_buff.mark is writable in tc programs, and later
+                // `meta mark` matches read it back from there
+                _asm.Emit(Asm.LoadImm64(R1, (long)mark.Value.ToUInt64()), Asm.StxW(R6, 8, R1));
+                break;
+            case MetaSetStatement { Key: MetaSetKey.Mark }:
+                throw new CodegenException($"statement '{s}': only tc programs can write skb->mark (not {_flavor.ProgramType})");
             case LogStatement { Group: null } l when l.Level <= LogLevel.Debug:
                 var id = (uint)_logs.Count + 1;
                 _logs[id] = new Log.LogConfig(l.Prefix ?? "", (int)l.Level, (Log.NfLogFlags)l.Flags);
