@@ -21,6 +21,17 @@ public sealed class NamedObjectPlacementTests
         }
         """;
 
+    /// <summary>A chain the kernel must run (ct helper), naming counter <paramref name="counter"/> for SYNs to <paramref name="port"/>.</summary>
+    static string KernelChainNaming(int port, string counter) => $$"""
+        table inet t {
+            chain k {
+                type filter hook input priority 10; policy accept;
+                ct helper "ftp" drop
+                tcp dport {{port}} counter name "{{counter}}"
+            }
+        }
+        """;
+
     // a SYN of the peer's connect: 20 bytes of IPv4 header, 40 of TCP with options
     const int Syn = 60;
 
@@ -61,15 +72,7 @@ public sealed class NamedObjectPlacementTests
     public void AChainSharingANamedCounterWithAKernelPlacedChainRunsInTheKernel()
     {
         using var rig = new EnforcementRig();
-        rig.Nft(Counted + "\n" + """
-            table inet t {
-                chain k {
-                    type filter hook input priority 10; policy accept;
-                    ct helper "ftp" drop
-                    tcp dport 84 counter name "c1"
-                }
-            }
-            """);
+        rig.Nft(Counted + "\n" + KernelChainNaming(84, "c1"));
         var explain = rig.Explain();
         Assert.Matches(@"table inet t chain k: kernel nf_tables \(.*ct helper", explain);
         Assert.Matches(@"table inet t chain in: kernel nf_tables \(it shares counter c1 with kernel-placed table inet t chain k", explain);
@@ -142,15 +145,7 @@ public sealed class NamedObjectPlacementTests
     public void AChainWhoseObjectMapMayNameACounterOfAKernelPlacedChainRunsInTheKernel()
     {
         using var rig = new EnforcementRig();
-        rig.Nft(ObjectMaps + "\n" + """
-            table inet t {
-                chain k {
-                    type filter hook input priority 10; policy accept;
-                    ct helper "ftp" drop
-                    tcp dport 83 counter name "c2"
-                }
-            }
-            """);
+        rig.Nft(ObjectMaps + "\n" + KernelChainNaming(83, "c2"));
         Assert.Matches(@"table inet t chain in: kernel nf_tables \(it shares counter c\d with kernel-placed table inet t chain k", rig.Explain());
         Assert.True(rig.Delivered(83));
         // the map's count and the plain reference's both in the kernel's one object
