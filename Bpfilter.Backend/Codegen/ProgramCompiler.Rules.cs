@@ -74,7 +74,7 @@ public sealed partial class ProgramCompiler
                 // `meta mark` matches read it back from there
                 _asm.Emit(Asm.LoadImm64(R1, (long)mark.Value.ToUInt64()), Asm.StxW(R6, 8, R1));
                 break;
-            case MetaSetStatement { Key: MetaSetKey.Mark }:
+            case MetaSetStatement { Key: MetaSetKey.Mark } when _flavor is not TcFlavor:
                 throw new CodegenException($"statement '{s}': only tc programs can write skb->mark (not {_flavor.ProgramType})");
             case LogStatement { Group: null } l when l.Level <= LogLevel.Debug:
                 var id = (uint)_logs.Count + 1;
