@@ -79,4 +79,13 @@ public class ObjectMapTests
             p.AddElement("t/om", SetElement.Exact(V4("198.19.0.3")) with { Statements = ValueList.Of<Statement>(new CounterStatement(3)) }));
         Assert.Contains("needs a reload", e.Message);
     }
+
+    [Fact]
+    public void AnObjectMapIsPartOfTheSourceItsAttachPointIsCompiledFrom()
+    {
+        Statement c1 = new CounterStatement(1), c2 = new CounterStatement(2);
+        var a = Ruleset(Xdp, Verdict.Accept, [ByMap(Verdict.Drop, c1, c2)], sets: [Map(("198.19.0.1", c1))]);
+        var b = a with { Sets = ValueList.Of(Map(("198.19.0.1", c2))) };
+        Assert.NotEqual(Backend.Enforcement.UnitSource.Of(a, a.BaseChains.Items), Backend.Enforcement.UnitSource.Of(b, b.BaseChains.Items));
+    }
 }
