@@ -103,6 +103,18 @@ internal sealed class Accumulator
                 };
                 if (key is { } k && table is var (from, to) && from.TryGet(k, out var slot)) to[k] = slot;
             }
+        // the objects an object map may name (every object of its type in the table): their slots, by key
+        var counterKeys = slots.Slots.ToDictionary(kv => kv.Value, kv => kv.Key);
+        var quotaKeys = slots.Quotas.Slots.ToDictionary(kv => kv.Value, kv => kv.Key);
+        var limitKeys = slots.Limits.Slots.ToDictionary(kv => kv.Value, kv => kv.Key);
+        foreach (var r in listing)
+            foreach (var o in r.Lifted.Statements.OfType<ObjectMapStatement>().SelectMany(m => m.Objects))
+                switch (o)
+                {
+                    case CounterStatement c when counterKeys.TryGetValue(c.Id, out var k): counters[k] = c.Id; break;
+                    case QuotaStatement q when quotaKeys.TryGetValue(q.StateSlot, out var k): quotas[k] = q.StateSlot; break;
+                    case LimitStatement l when limitKeys.TryGetValue(l.StateSlot, out var k): limits[k] = l.StateSlot; break;
+                }
         var refusals = _refusals.OrderBy(r => r.At).Select(r => r.Refusal).ToList();
         return new LiftResult(new Ruleset(baseChains, chains, sets), counters, _setNames, listing)
         {

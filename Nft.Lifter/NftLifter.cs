@@ -106,6 +106,10 @@ public static class NftLifter
             if (attach is { LinkLayer: true } && ctx.FirstCt is { } ct)
                 throw new LiftException(t.Family, t.Name, ct.Chain, ct.Handle, ct.Index, $"expression 'ct' in a chain reached from " +
                     $"{c.Name}, which runs at a device: bpfilter-nft reads conntrack only in netfilter-hook programs");
+            if (attach != null && ctx.FirstMarkSet is { } ms && attach.Hooks.FirstOrDefault(h => h is not TcEgress) is { } at)
+                throw new LiftException(t.Family, t.Name, ms.Chain, ms.Handle, ms.Index, "expression 'meta' setting meta mark in a chain reached from " +
+                    $"{c.Name}, which runs {(at is XdpIngress ? "as XDP, before the kernel has an skb to mark" : "at a netfilter hook, where BPF_NETFILTER programs cannot write skb->mark")}: " +
+                    "bpfilter-nft sets the mark only in netdev egress chains (tcx)");
             var baseChains = new List<BaseChain>();
             if (attach != null)
             {

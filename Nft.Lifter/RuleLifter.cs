@@ -123,9 +123,7 @@ internal sealed partial class RuleLifter
             case QuotaExpr q: Quota(q, i); break;
             case LimitExpr l: Limit(l, i); break;
             case ObjRefExpr { IsMap: false } o: ObjRef(o, i); break;
-            case ObjRefExpr { IsMap: true } om:
-                throw _rule.Refuse(i, $"expression 'objref' (a named object chosen per packet through object map '{om.SetName}', " +
-                    "as in `counter name ... map { ... }`) is not supported by bpfilter-nft: named stateful objects are not enforced");
+            case ObjRefExpr { IsMap: true } om: ObjRefMap(om, i); break;
             case ExthdrExpr x:
                 throw _rule.Refuse(i, ExthdrRefusal.Reason(x));
             case RejectExpr r: Reject(r, i); break;
@@ -148,6 +146,11 @@ internal sealed partial class RuleLifter
 
     void Meta(MetaExpr m, int i)
     {
+        if (m.IsSet && m.Key == MetaExpr.KeyMark)
+        {
+            MarkSet(m, i);
+            return;
+        }
         if (m.IsSet || m.DReg is not { } dreg)
             throw _rule.Refuse(i, $"expression 'meta' setting meta {MetaNames.Of(m.Key)} is not supported by bpfilter-nft");
         var ir = MetaNames.IrKey(m.Key);
@@ -195,6 +198,23 @@ internal sealed partial class RuleLifter
             throw _rule.Refuse(i, "expression 'byteorder' is supported only as hton of a 32-bit meta value");
         v.Consumed = true;
         _regs.Write(b.DReg, new RegValue(v.Source, v.Len, v.Producer) { Hton = true }, i);
+    }
+
+    /// <summary>
+    /// `meta mark set 0x10`: nft_meta_set_eval writes skb->mark, which only a tc program can do; the chain
+    /// lift refuses it at other hooks (see <see cref="TableContext.FirstMarkSet"/>). Only an immediate
+    /// value: a mark read from a data map or computed from the packet is not lifted.
+    /// </summary>
+    void MarkSet(MetaExpr m, int i)
+    {
+        var v = _regs.ReadOne(m.SReg!.Value, i);
+        if (v.Source is not ConstSource c || v.Len != 4 || c.Data.Length != 4)
+            throw _rule.Refuse(i, "expression 'meta' setting meta mark from a value other than a constant is not supported by bpfilter-nft");
+        v.Consumed = true;
+        _table.NoteMarkSet(_rule, i);
+        // the register holds the mark in host order, as nft_meta_set_eval reads it (a u32)
+        var mark = BitConverter.ToUInt32(c.Data);
+        AddStateful(i, new MetaSetStatement(MetaSetKey.Mark, new StatementValue.Immediate(Value.FromUInt(mark, 32))));
     }
 
     // ---- consumers
@@ -279,7 +299,7 @@ internal sealed partial class RuleLifter
         bool isVmap = l.DReg == NftRegisters.Verdict;
         if (l.DReg is { } d && d != NftRegisters.Verdict)
             throw _rule.Refuse(i, "map lookups that load data into a register are not supported by bpfilter-nft (only sets and verdict maps)");
-        string name = _table.UseSet(set, key, ops, isVmap, _rule, i);
+        string name = _table.UseSet(set, key, ops, isVmap ? SetUseKind.Vmap : SetUseKind.Set, _rule, i);
         if (isVmap)
         {
             if (l.Inverted) throw _rule.Refuse(i, "an inverted verdict map lookup is not supported");
@@ -324,25 +344,28 @@ internal sealed partial class RuleLifter
     void ObjRef(ObjRefExpr o, int i)
     {
         var name = o.ImmName!;
-        var obj = _table.Source.Objects?.FirstOrDefault(x => x.Name == name && x.Type == o.ImmType)
+        var obj = ObjectStatements.Find(_table, name, o.ImmType)
             ?? throw _rule.Refuse(i, $"expression 'objref' names object '{name}', which table {_table.Name} does not hold");
-        switch (obj.ObjectType, obj.Data)
-        {
-            case (NftObjectType.Counter, CounterExpr):
-                // a named counter counts like a rule's own counter, in a slot every rule naming it shares
-                AddStateful(i, new CounterStatement(_table.Counters.GetOrAdd(CounterKey.Named(_table.Family, _table.Name, name))));
-                break;
-            case (NftObjectType.Quota, QuotaExpr q):
-                var slot = _table.Counters.Quotas.GetOrAdd(StatefulKey.Named(_table.Family, _table.Name, name));
-                AddStateful(i, QuotaStatements.Lift(q, slot, e => _rule.Refuse(i, e)));
-                break;
-            case (NftObjectType.Limit, LimitExpr l):
-                var bucket = _table.Counters.Limits.GetOrAdd(StatefulKey.Named(_table.Family, _table.Name, name));
-                AddStateful(i, LimitStatements.Lift(l, bucket, e => _rule.Refuse(i, e)));
-                break;
-            default:
-                throw _rule.Refuse(i, $"expression 'objref' ({Nft.Bytecode.Objects.NftObject.KindOf(obj.Type ?? 0)} object '{name}') is not supported by bpfilter-nft");
-        }
+        AddStateful(i, ObjectStatements.Of(_table, obj, e => _rule.Refuse(i, e)));
+    }
+
+    /// <summary>
+    /// An object chosen per packet through an object map (`counter name ip saddr map { ... }`): the key is
+    /// looked up as in a set, a miss breaks, a hit runs the named object's statement. Every object of the
+    /// map's type in the table is lifted, as any element may name it.
+    /// </summary>
+    void ObjRefMap(ObjRefExpr o, int i)
+    {
+        var set = _table.Source.FindSet(o.SetName!) ?? throw _rule.Refuse(i, $"object map '{o.SetName}' does not exist");
+        if ((set.Set.SetFlags & NftSetFlags.Object) == 0) throw _rule.Refuse(i, $"'{set.Name}' is not an object map");
+        int keyLen = (int)(set.Set.KeyLen ?? 0);
+        if (keyLen == 0) throw _rule.Refuse(i, $"set '{set.Name}' has no key length");
+        var parts = _regs.Read(o.SetSReg!.Value, keyLen, i);
+        bool interval = (set.Set.SetFlags & NftSetFlags.Interval) != 0;
+        var (key, ops) = Concat(parts, interval ? Use.Ordered : Use.SetKey, i);
+        var objects = ObjectStatements.OfType(_table, set.Set.ObjType).Select(x => ObjectStatements.Of(_table, x, e => _rule.Refuse(i, e)));
+        var name = _table.UseSet(set, key, ops, SetUseKind.Objects, _rule, i);
+        AddStateful(i, new ObjectMapStatement(key, name, objects.ToValueList()));
     }
 
     void AddStateful(int i, Statement s)

@@ -23,13 +23,13 @@ internal static class SetLifter
         int keyLen = (int)set.Set.KeyLen!.Value;
         var elems = new List<SetElement>();
         bool interval = (set.Set.SetFlags & NftSetFlags.Interval) != 0;
-        foreach (var e in set.Elements) Check(rule, use, e, keyLen);
+        foreach (var e in set.Elements) Check(table, rule, use, e, keyLen);
         if (interval && use.Ops.Count == 1 && set.Elements.All(e => e.KeyEnd == null))
             Intervals(rule, use, elems);
         else
             foreach (var e in set.Elements) elems.Add(One(table, rule, use, e, keyLen, interval));
-        return new Set(table.SetName(set.Name), use.Key, use.Vmap ? SetData.VerdictData : SetData.NoData, elems.ToValueList(),
-            TableContext.HasTimeouts(set));
+        var data = use.Vmap ? SetData.VerdictData : use.Objects ? SetData.ObjectData : SetData.NoData;
+        return new Set(table.SetName(set.Name), use.Key, data, elems.ToValueList(), TableContext.HasTimeouts(set));
     }
 
     /// <summary>
@@ -49,7 +49,7 @@ internal static class SetLifter
         int keyLen = (int)set.Set.KeyLen!.Value;
         try
         {
-            Check(rule, use, e, keyLen);
+            Check(table, rule, use, e, keyLen);
             return One(table, rule, use, e, keyLen, interval);
         }
         catch (LiftException)
@@ -58,13 +58,15 @@ internal static class SetLifter
         }
     }
 
-    static void Check(RuleContext rule, SetUse use, NftSetElement e, int keyLen)
+    static void Check(TableContext table, RuleContext rule, SetUse use, NftSetElement e, int keyLen)
     {
         string? why = null;
         if ((e.ElemFlags & NftSetElemFlags.Catchall) != 0) why = "a catch-all element (*)";
         else if ((e.Timeout != null || e.Expiration != null) && !TableContext.HasTimeouts(use.Set)) why = "an element with a timeout";
         else if (e.Expr != null || e.Expressions is { Count: > 0 }) why = "an element with statements";
-        else if (e.ObjRef != null) why = "an element mapping to an object";
+        else if (e.ObjRef != null && !use.Objects) why = "an element mapping to an object";
+        else if (use.Objects && (e.ElemFlags & NftSetElemFlags.IntervalEnd) == 0
+            && (e.ObjRef == null || ObjectStatements.Find(table, e.ObjRef, use.Set.Set.ObjType) == null)) why = "an element naming no object of the table";
         else if (e.Key is not ValueData k || k.Value.Length != keyLen) why = "an element whose key does not have the set's length";
         else if (e.KeyEnd is not (null or ValueData)) why = "an element whose end key is not a value";
         if (why != null) throw Refuse(rule, use, $"has {why}, which bpfilter-nft does not support");
@@ -92,7 +94,8 @@ internal static class SetLifter
             }
             at += (op.RegLen + 3) / 4 * 4;
         }
-        return new SetElement(parts.ToValueList(), use.Vmap ? ElementVerdict(table, rule, use, e) : null, Expires: Expires(e));
+        return new SetElement(parts.ToValueList(), use.Vmap ? ElementVerdict(table, rule, use, e) : null,
+            Statements: ElementObject(table, rule, use, e), Expires: Expires(e));
     }
 
     /// <summary>
@@ -117,7 +120,8 @@ internal static class SetLifter
             if (next <= b.Num) continue; // an end and a start at one key: the start wins, the next bound closes it
             var part = Part(op, b.Num, next - 1);
             if (part is null) continue; // no value the masked load can hold falls in this range
-            elems.Add(new SetElement(ValueList.Of(part), use.Vmap ? ElementVerdict(rule.Table, rule, use, b.Elem) : null));
+            elems.Add(new SetElement(ValueList.Of(part), use.Vmap ? ElementVerdict(rule.Table, rule, use, b.Elem) : null,
+                Statements: ElementObject(rule.Table, rule, use, b.Elem)));
         }
     }
 
@@ -140,6 +144,14 @@ internal static class SetLifter
 
     static BigInteger? Field(Operand op, BigInteger reg) =>
         op.FromNumber(reg) is { } v ? new BigInteger(v.Bytes.AsSpan(), isUnsigned: true, isBigEndian: true) : null;
+
+    /// <summary>An object map element's object, as the statement the map's reader runs for it (none for other sets).</summary>
+    static ValueList<Statement> ElementObject(TableContext table, RuleContext rule, SetUse use, NftSetElement e)
+    {
+        if (!use.Objects) return default;
+        var obj = ObjectStatements.Find(table, e.ObjRef!, use.Set.Set.ObjType)!;
+        return ValueList.Of(ObjectStatements.Of(table, obj, why => Refuse(rule, use, $"names an object: {why}")));
+    }
 
     static IrVerdict ElementVerdict(TableContext table, RuleContext rule, SetUse use, NftSetElement e)
     {

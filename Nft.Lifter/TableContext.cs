@@ -50,6 +50,11 @@ internal sealed class TableContext
 
     public void NoteCt(RuleContext rule, int index) => FirstCt ??= (rule.Chain, rule.Handle, index);
 
+    /// <summary>The first `meta mark set` lifted in this context, or null: only a tc program can write skb->mark.</summary>
+    public (string Chain, ulong Handle, int Index)? FirstMarkSet { get; private set; }
+
+    public void NoteMarkSet(RuleContext rule, int index) => FirstMarkSet ??= (rule.Chain, rule.Handle, index);
+
     /// <summary>The regular chains jumped to so far, in the order first reached.</summary>
     public IReadOnlyList<string> Reached => _reached;
 
@@ -60,8 +65,9 @@ internal sealed class TableContext
     /// Records that a rule looks the set up with this key; returns its IR name. Every use of one set
     /// must convert its elements the same way (same widths, masks, byte order).
     /// </summary>
-    public string UseSet(SourceSet set, MatchKey key, List<Operand> ops, bool vmap, RuleContext rule, int index)
+    public string UseSet(SourceSet set, MatchKey key, List<Operand> ops, SetUseKind kind, RuleContext rule, int index)
     {
+        bool vmap = kind == SetUseKind.Vmap;
         var f = set.Set.SetFlags;
         if (HasTimeouts(set))
         {
@@ -70,24 +76,28 @@ internal sealed class TableContext
                 throw rule.Refuse(index, $"set '{set.Name}' has timeouts, which bpfilter-nft runs only where it reads the kernel's jiffies (bpf_jiffies64, CONFIG_HZ dividing 1000)");
             if ((f & NftSetFlags.Interval) != 0)
                 throw rule.Refuse(index, $"interval set '{set.Name}' has timeouts, which bpfilter-nft does not support");
+            // the object dispatch reads no expiry: an expired element would still name its object
+            if (kind == SetUseKind.Objects)
+                throw rule.Refuse(index, $"object map '{set.Name}' has timeouts, which bpfilter-nft does not support");
         }
         if (set.Set.Expr != null || set.Set.Expressions is { Count: > 0 })
             throw rule.Refuse(index, $"set '{set.Name}' has per-element statements, which bpfilter-nft does not support");
-        if ((f & NftSetFlags.Object) != 0)
-            throw rule.Refuse(index, $"object map '{set.Name}' is not supported by bpfilter-nft");
-        bool isMap = (f & NftSetFlags.Map) != 0;
+        if (((f & NftSetFlags.Object) != 0) != (kind == SetUseKind.Objects))
+            throw rule.Refuse(index, kind == SetUseKind.Objects ? $"'{set.Name}' is not an object map"
+                : $"object map '{set.Name}' is read only by `counter|quota|limit name ... map`");
+        bool isMap = (f & NftSetFlags.Map) != 0 && kind != SetUseKind.Objects;
         if (vmap && (!isMap || set.Set.DataType != DataTypeVerdict))
             throw rule.Refuse(index, $"'{set.Name}' is not a verdict map");
         if (!vmap && isMap)
             throw rule.Refuse(index, $"membership test on map '{set.Name}' is not supported by bpfilter-nft");
-        var sig = (vmap ? "vmap|" : "set|") + string.Join("|", ops.Select(o => o.Signature));
+        var sig = kind switch { SetUseKind.Vmap => "vmap|", SetUseKind.Objects => "objmap|", _ => "set|" } + string.Join("|", ops.Select(o => o.Signature));
         if (_sets.TryGetValue(set.Name, out var use))
         {
             if (use.Signature != sig)
                 throw rule.Refuse(index, $"set '{set.Name}' is used with keys of different layouts ('{use.Key}' and '{key}')");
             return SetName(set.Name);
         }
-        _sets[set.Name] = new SetUse(set, key, ops, vmap, sig, rule.Chain, rule.Handle, index);
+        _sets[set.Name] = new SetUse(set, key, ops, vmap, sig, rule.Chain, rule.Handle, index) { Objects = kind == SetUseKind.Objects };
         _setOrder.Add(set.Name);
         return SetName(set.Name);
     }
@@ -103,6 +113,13 @@ internal sealed class TableContext
     public IEnumerable<Set> BuildSetsSince(int mark) => _setOrder.Skip(mark).Select(n => SetLifter.Build(this, _sets[n]));
 }
 
+/// <summary>How a rule reads a set: membership, a verdict map, or an object map naming stateful objects.</summary>
+internal enum SetUseKind { Set, Vmap, Objects }
+
 /// <summary>How the first rule that used a set reads it; elements are converted with these operands.</summary>
 internal sealed record SetUse(SourceSet Set, MatchKey Key, List<Operand> Ops, bool Vmap, string Signature,
-    string Chain, ulong Handle, int Index);
+    string Chain, ulong Handle, int Index)
+{
+    /// <summary>An object map: each element carries the statement of the object it names.</summary>
+    public bool Objects { get; init; }
+}

@@ -71,6 +71,14 @@ public sealed partial class ProgramCompiler
             case CounterStatement c: EmitCounter(c.Id); break;
             case QuotaStatement q: EmitQuota(q, next); break;
             case LimitStatement l: EmitLimit(l, next); break;
+            case ObjectMapStatement o: EmitObjectMap(o, next); break;
+            case MetaSetStatement { Key: MetaSetKey.Mark, Value: StatementValue.Immediate mark } when _flavor is TcFlavor:
+                // nft_meta_set_eval: skb->mark = value; __sk_buff.mark is writable in tc programs, and later
+                // `meta mark` matches read it back from there
+                _asm.Emit(Asm.LoadImm64(R1, (long)mark.Value.ToUInt64()), Asm.StxW(R6, 8, R1));
+                break;
+            case MetaSetStatement { Key: MetaSetKey.Mark } when _flavor is not TcFlavor:
+                throw new CodegenException($"statement '{s}': only tc programs can write skb->mark (not {_flavor.ProgramType})");
             case LogStatement { Group: null } l when l.Level <= LogLevel.Debug:
                 var id = (uint)_logs.Count + 1;
                 _logs[id] = new Log.LogConfig(l.Prefix ?? "", (int)l.Level, (Log.NfLogFlags)l.Flags);
@@ -166,6 +174,36 @@ public sealed partial class ProgramCompiler
             EmitVerdict(codes[i], ctx, next, where);
             _asm.Emit(Asm.Ja(next));
         }
+    }
+
+    /// <summary>
+    /// nft_objref_map_eval: the key's element names the object (its code in the map value); a miss breaks,
+    /// a hit runs that object's statement, which breaks on its own terms (quota, limit).
+    /// </summary>
+    private void EmitObjectMap(ObjectMapStatement o, string next)
+    {
+        var layout = Layout(o.Map, o.Key, requireVerdicts: false, o.Objects);
+        EmitLookup(layout, o.Key, next);
+        _asm.Emit(Asm.LdxW(R9, R0, 0));
+        var bodies = new List<string>();
+        for (var i = 0; i < o.Objects.Count; i++)
+        {
+            var skip = _asm.NewLabel("om");
+            bodies.Add(_asm.NewLabel("ombody"));
+            _asm.Emit(Asm.JneImm(R9, i + 1, skip), Asm.Ja(bodies[i]));
+            _asm.Label(skip);
+        }
+        _asm.Emit(Asm.Ja(next)); // no code the program knows: the map holds none, break as a miss would
+        var done = _asm.NewLabel("omdone");
+        for (var i = 0; i < o.Objects.Count; i++)
+        {
+            _asm.Label(bodies[i]);
+            if (o.Objects[i] is not (CounterStatement or QuotaStatement or LimitStatement))
+                throw new CodegenException($"object map '{o.Map}': object statement '{o.Objects[i]}' is not supported by the BPF backend");
+            EmitStatement(o.Objects[i], next);
+            _asm.Emit(Asm.Ja(done));
+        }
+        _asm.Label(done);
     }
 
     private int CounterSlot(ulong id)

@@ -240,7 +240,12 @@ public sealed partial class ProgramCompiler
                     Key(m.Key);
                     if (m.Operator is InSet) sets = true;
                 }
-                if (r.Statements.Any(s => s is CounterStatement or QuotaStatement or LimitStatement { Type: LimitType.Bytes })) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
+                foreach (var o in r.Statements.OfType<ObjectMapStatement>())
+                {
+                    Key(o.Key);
+                    sets = true;
+                }
+                if (r.AllStatements.Any(s => s is CounterStatement or QuotaStatement or LimitStatement { Type: LimitType.Bytes })) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
                 var targets = new List<string>();
                 switch (r.Verdict)
                 {

@@ -12,16 +12,21 @@ namespace Bpfilter.Backend.Codegen;
 /// exact values (bounded by <see cref="MaxKeysPerElement"/>). Values are a u32
 /// (1 for sets; a verdict code for vmaps, see <see cref="VerdictCodes"/>), followed, when elements
 /// carry counters, by a u32 counter slot + 1 (0: the element does not count); in a set with timeouts
-/// the u64 at <see cref="ExpiresOffset"/> is the element's expiry in jiffies (0: never).
+/// the u64 at <see cref="ExpiresOffset"/> is the element's expiry in jiffies (0: never). An object map's value
+/// is the 1-based index of its element's object in <see cref="ObjectCodes"/>.
 /// </summary>
 internal sealed class SetLayout
 {
     public const int MinEntries = 256;
 
-    public SetLayout(Ir.Set set, IReadOnlyList<Verdict> verdictCodes, Func<ulong, int?>? counterSlot = null)
+    public SetLayout(Ir.Set set, IReadOnlyList<Verdict> verdictCodes, Func<ulong, int?>? counterSlot = null,
+        IReadOnlyList<Statement>? objectCodes = null)
     {
         _counterSlot = counterSlot ?? (_ => null);
-        HasElementCounters = set.Elements.Any(e => !e.Statements.IsEmpty);
+        ObjectCodes = objectCodes ?? [];
+        if (set.Data is SetData.Object != (objectCodes != null))
+            throw new CodegenException($"set '{set.Name}': an object map is read only through its objects");
+        HasElementCounters = set.Data is not SetData.Object && set.Elements.Any(e => !e.Statements.IsEmpty);
         Set = set;
         IsLpm = set.HasIntervals;
         DataBytes = set.Key.Bytes;
@@ -46,12 +51,21 @@ internal sealed class SetLayout
     public int DataOffset => IsLpm ? 4 : 0;
     public int KeySize => DataOffset + DataBytes;
     public IReadOnlyList<Verdict> VerdictCodes { get; }
+    /// <summary>An object map's objects, in the order the program dispatches on (empty for other sets).</summary>
+    public IReadOnlyList<Statement> ObjectCodes { get; }
     public BpfMapType MapType => IsLpm ? BpfMapType.LpmTrie : BpfMapType.Hash;
     public int MaxEntries => Math.Max(MinEntries, 2 * Entries().Count());
 
-    /// <summary>Verdict code of an element (1-based index into VerdictCodes), 1 for plain sets.</summary>
+    /// <summary>Verdict code of an element (1-based index into VerdictCodes), object code (into ObjectCodes), 1 for plain sets.</summary>
     public uint CodeOf(SetElement e)
     {
+        if (Set.Data is SetData.Object)
+        {
+            if (e.Statements.Count != 1) throw new CodegenException($"object map '{Set.Name}': an element names one object");
+            for (var i = 0; i < ObjectCodes.Count; i++)
+                if (ObjectCodes[i] == e.Statements[0]) return (uint)(i + 1);
+            throw new CodegenException($"object map '{Set.Name}': object '{e.Statements[0]}' is not compiled into the program (needs a reload)");
+        }
         if (!Set.IsMap || Set.Data is not SetData.Verdict) return 1;
         var v = e.Verdict ?? throw new CodegenException($"vmap '{Set.Name}': element without a verdict");
         for (var i = 0; i < VerdictCodes.Count; i++)
@@ -86,6 +100,7 @@ internal sealed class SetLayout
     /// <summary>The counter id of an element (one counter statement at most), or null.</summary>
     public ulong? CounterOf(SetElement e)
     {
+        if (Set.Data is SetData.Object) return null;
         ulong? id = null;
         foreach (var st in e.Statements)
         {

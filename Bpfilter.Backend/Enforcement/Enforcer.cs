@@ -101,7 +101,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     {
         var slots = new Dictionary<ulong, ulong>();
         var rules = ruleset.BaseChains.SelectMany(c => c.Rules).Concat(ruleset.Chains.SelectMany(c => c.Rules));
-        foreach (var q in rules.SelectMany(r => r.Statements).OfType<QuotaStatement>())
+        foreach (var q in rules.SelectMany(r => r.AllStatements).OfType<QuotaStatement>())
         {
             if (slots.ContainsKey(q.StateSlot)) continue;
             if (_quotaBase.TryGetValue(q.StateSlot, out var b) || _inheritedQuotas.TryGetValue(q.StateSlot, out b))
@@ -124,7 +124,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     {
         var slots = new Dictionary<ulong, LimitStatement>();
         var rules = ruleset.BaseChains.SelectMany(c => c.Rules).Concat(ruleset.Chains.SelectMany(c => c.Rules));
-        foreach (var l in rules.SelectMany(r => r.Statements).OfType<LimitStatement>())
+        foreach (var l in rules.SelectMany(r => r.AllStatements).OfType<LimitStatement>())
         {
             if (!slots.TryAdd(l.StateSlot, l)) continue;
             if (_limitBuckets.TryGetValue(l.StateSlot, out var was) && was == l) continue;

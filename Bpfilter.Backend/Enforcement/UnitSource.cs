@@ -4,7 +4,7 @@ namespace Bpfilter.Backend.Enforcement;
 
 /// <summary>
 /// Everything an attach point's program is compiled from: its base chains, the regular chains they
-/// reach (jump, goto, verdict map elements) and the sets their rules read. Two equal sources compile
+/// reach (jump, goto, verdict map elements) and the sets their rules read (object maps too). Two equal sources compile
 /// to the same program, so an attach point whose source did not change keeps its program.
 /// </summary>
 public sealed record UnitSource(ValueList<BaseChain> Chains, ValueList<Chain> Reached, ValueList<Set> Sets)
@@ -35,6 +35,7 @@ public sealed record UnitSource(ValueList<BaseChain> Chains, ValueList<Chain> Re
             {
                 foreach (var m in r.Matchers)
                     if (m.Operator is InSet s) UseSet(s.Set);
+                foreach (var o in r.Statements.OfType<ObjectMapStatement>()) UseSet(o.Map);
                 switch (r.Verdict)
                 {
                     case JumpVerdict j: Chain(j.Chain); break;

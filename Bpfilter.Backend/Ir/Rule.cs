@@ -36,8 +36,11 @@ public sealed record Rule
     /// <summary>The id of the rule's first counter statement (null without one).</summary>
     public ulong? CounterId => Statements.OfType<CounterStatement>().Select(c => (ulong?)c.Id).FirstOrDefault();
 
-    /// <summary>The counter ids of every counter statement, in order.</summary>
-    public IEnumerable<ulong> CounterIds => Statements.OfType<CounterStatement>().Select(c => c.Id);
+    /// <summary>The counter ids of every counter statement, in order, and of the counters an object map may name.</summary>
+    public IEnumerable<ulong> CounterIds => AllStatements.OfType<CounterStatement>().Select(c => c.Id);
+
+    /// <summary>The statements, each object map's followed by the objects it may run (their state is the rule's too).</summary>
+    public IEnumerable<Statement> AllStatements => Statements.SelectMany(s => s is ObjectMapStatement o ? [s, .. o.Objects] : new[] { s });
 
     /// <summary>Matcher shapes, statement kinds and verdict kind: same-shape rules are candidates for one map lookup.</summary>
     public RuleShape Shape => new(Matchers.Select(m => m.Shape).ToValueList(),

@@ -34,9 +34,12 @@ public abstract record SetData
     public sealed record Verdict : SetData { public override string ToString() => "verdict"; }
     /// <summary>A data map whose values are Bits wide (big-endian like every <see cref="Value"/>).</summary>
     public sealed record Bytes(int Bits) : SetData { public override string ToString() => $"{Bits} bits"; }
+    /// <summary>An object map: each element names a stateful object, whose statement is the element's (see <see cref="ObjectMapStatement"/>).</summary>
+    public sealed record Object : SetData { public override string ToString() => "object"; }
 
     public static readonly SetData NoData = new None();
     public static readonly SetData VerdictData = new Verdict();
+    public static readonly SetData ObjectData = new Object();
 }
 
 /// <summary>One key component of a set element, per key field.</summary>

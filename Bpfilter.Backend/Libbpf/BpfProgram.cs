@@ -7,7 +7,8 @@ public enum BpfProgType { SchedCls = 3, Xdp = 6, Netfilter = 32 }
 /// <summary>enum bpf_attach_type values used here (newer than the distribution's uapi header).</summary>
 public enum BpfAttachType { None = 0, Xdp = 37, Netfilter = 45, TcxIngress = 46, TcxEgress = 47 }
 
-public readonly record struct TestRunResult(uint ReturnValue, uint DurationNs, byte[] DataOut);
+/// <summary>What BPF_PROG_TEST_RUN returned; ContextOut: the context after the run (as long as the one passed in, empty without one).</summary>
+public readonly record struct TestRunResult(uint ReturnValue, uint DurationNs, byte[] DataOut, byte[]? ContextOut = null);
 
 /// <summary>A loaded BPF program.</summary>
 public sealed unsafe class BpfProgram : IDisposable
@@ -64,9 +65,11 @@ public sealed unsafe class BpfProgram : IDisposable
     public TestRunResult TestRun(ReadOnlySpan<byte> data, int repeat = 1, ReadOnlySpan<byte> ctx = default)
     {
         var output = new byte[Math.Max(data.Length + 256, 64)];
+        var ctxOut = new byte[ctx.Length];
         fixed (byte* d = data)
         fixed (byte* o = output)
         fixed (byte* c = ctx)
+        fixed (byte* co = ctxOut)
         {
             var opts = new Native.TestRunOpts
             {
@@ -77,10 +80,12 @@ public sealed unsafe class BpfProgram : IDisposable
                 DataSizeOut = (uint)output.Length,
                 CtxIn = ctx.IsEmpty ? null : c,
                 CtxSizeIn = (uint)ctx.Length,
+                CtxOut = ctx.IsEmpty ? null : co,
+                CtxSizeOut = (uint)ctxOut.Length,
                 Repeat = repeat,
             };
             BpfException.Check($"test-running program '{Name}'", Native.BpfProgTestRunOpts(Fd.Value, &opts));
-            return new TestRunResult(opts.Retval, opts.Duration, output.AsSpan(0, (int)Math.Min(opts.DataSizeOut, (uint)output.Length)).ToArray());
+            return new TestRunResult(opts.Retval, opts.Duration, output.AsSpan(0, (int)Math.Min(opts.DataSizeOut, (uint)output.Length)).ToArray(), ctxOut);
         }
     }
 

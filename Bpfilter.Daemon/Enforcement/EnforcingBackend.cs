@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Bpfilter.Backend.Enforcement;
+using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Libbpf;
 using Bpfilter.Daemon.Placement;
 using Nft.Engine;
@@ -503,10 +504,31 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         c.ObjectName != null && _current != null && _current.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, c.ObjectName), out var id)
         && NamedInBpf(c, Nft.Bytecode.NftObjectType.Counter) ? id : null;
 
-    /// <summary>A rule of a chain running in BPF names the object <paramref name="c"/> of this type.</summary>
-    bool NamedInBpf(CounterRef c, Nft.Bytecode.NftObjectType type) =>
-        _current!.Listing.Any(r => r.Family == c.Family && r.Table == c.Table && _plan!.BpfChains.Contains(new ChainId(r.Family, r.Table, r.Chain))
-            && r.Source.Any(e => e is Nft.Bytecode.Expressions.ObjRefExpr { IsMap: false, ImmName: var n, ImmType: var t } && n == c.ObjectName && t == (uint)type));
+    /// <summary>
+    /// A rule of a chain running in BPF names the object <paramref name="c"/> of this type, itself or through an
+    /// object map (which may name every object of its type: the lift gave each of them its slot).
+    /// </summary>
+    bool NamedInBpf(CounterRef c, Nft.Bytecode.NftObjectType type)
+    {
+        var name = c.ObjectName!;
+        ulong? slot = type switch
+        {
+            Nft.Bytecode.NftObjectType.Counter => _current!.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, name), out var id) ? id : null,
+            Nft.Bytecode.NftObjectType.Quota => _current!.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, name), out var q) ? q : null,
+            _ => _current!.Limits.TryGetValue(StatefulKey.Named(c.Family, c.Table, name), out var l) ? l : null,
+        };
+        return _current.Listing.Any(r => r.Family == c.Family && r.Table == c.Table && _plan!.BpfChains.Contains(new ChainId(r.Family, r.Table, r.Chain))
+            && (r.Source.Any(e => e is Nft.Bytecode.Expressions.ObjRefExpr { IsMap: false, ImmName: var n, ImmType: var t } && n == name && t == (uint)type)
+                || slot != null && r.Lifted.Statements.OfType<ObjectMapStatement>().SelectMany(m => m.Objects).Any(o => SlotOf(o, type) == slot)));
+    }
+
+    static ulong? SlotOf(Statement s, Nft.Bytecode.NftObjectType type) => (s, type) switch
+    {
+        (CounterStatement x, Nft.Bytecode.NftObjectType.Counter) => x.Id,
+        (QuotaStatement x, Nft.Bytecode.NftObjectType.Quota) => x.StateSlot,
+        (LimitStatement x, Nft.Bytecode.NftObjectType.Limit) => x.StateSlot,
+        _ => null,
+    };
 
     /// <summary>The counter slot of a rule's counter expression in BPF.</summary>
     ulong? Slot(CounterRef c)

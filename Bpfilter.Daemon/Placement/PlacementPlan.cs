@@ -124,9 +124,11 @@ public sealed class PlacementPlan
 
     /// <summary>
     /// The state the chains of <paramref name="reach"/> keep beyond a rule's own counter: anonymous quotas
-    /// (a regular chain reached from two base chains holds one), and the named objects their rules name.
+    /// (a regular chain reached from two base chains holds one), and the named objects their rules name. An
+    /// object map may name any object of its type in <paramref name="table"/> (an element-only change can
+    /// name another one without a new placement), so it holds them all.
     /// </summary>
-    static HashSet<string> StatefulStates(SourceTable reach)
+    static HashSet<string> StatefulStates(SourceTable table, SourceTable reach)
     {
         var states = new HashSet<string>(StringComparer.Ordinal);
         foreach (var c in reach.Chains)
@@ -138,6 +140,10 @@ public sealed class PlacementPlan
                         case LimitExpr: states.Add($"the limit of chain {c.Name} handle {r.Handle} (expression {i})"); break;
                         case ObjRefExpr { IsMap: false, ImmType: var type, ImmName: { } n }:
                             states.Add($"{Nft.Bytecode.Objects.NftObject.KindOf(type ?? 0)} {n}");
+                            break;
+                        case ObjRefExpr { IsMap: true, SetName: { } m } when reach.FindSet(m) is { } map:
+                            foreach (var o in table.Objects ?? [])
+                                if (o.Type == map.Set.ObjType) states.Add($"{Nft.Bytecode.Objects.NftObject.KindOf(o.Type ?? 0)} {o.Name}");
                             break;
                     }
         return states;
@@ -220,7 +226,7 @@ public sealed class PlacementPlan
         public HashSet<string> Reads { get; } = reads;
         public bool SetsNfTrace { get; } = setsNfTrace;
         /// <summary>The stateful objects its chains use: named objects, and anonymous quotas and limits of the chains it reaches.</summary>
-        public HashSet<string> States { get; } = StatefulStates(reach);
+        public HashSet<string> States { get; } = StatefulStates(table, reach);
         public PlacementSide Side { get; set; }
         public string Reason { get; set; } = "";
         public LiftRefusal? Refusal { get; set; }

@@ -92,12 +92,44 @@ public class PacketCorpusLiftTests
         Assert.Equal(index, e.ExpressionIndex);
     }
 
+    // `counter name ip saddr map { ... }` (nft_objref with a map): the key is looked up in the object map, whose
+    // elements carry the named counter's statement; the statement dispatches on every counter of the table
+    // (sorted by name), so an element naming another of them is a map update.
     [Fact]
-    public void CounterNameMapIsRefusedByName()
+    public void CounterNameMapLiftsAsAnObjectMapStatementOverTheTablesCounters()
     {
-        var e = Refused("ip", "objs", "counter_map");
-        Assert.Contains("expression 'objref' (a named object chosen per packet through object map '__objmap", e.Reason);
-        Assert.Contains("counter name ... map", e.Reason);
-        Assert.Equal(1, e.ExpressionIndex);
+        var t = CorpusLoader.Table("packets", "ip", "objs");
+        var slots = new CounterSlots();
+        var (r, sets) = (NftLifter.LiftRule(t, "input", CorpusLoader.RuleByComment(t, "counter_map"), slots) is var l ? (l.Rule, l.Sets) : default);
+        Assert.True(slots.TryGet(CounterKey.Named(t.Family, "objs", "from-a"), out var a));
+        Assert.True(slots.TryGet(CounterKey.Named(t.Family, "objs", "from-b"), out var b));
+        var om = Assert.IsType<ObjectMapStatement>(Assert.Single(r.Statements));
+        Assert.Equal(new MatchKey(Fields.Ip.Saddr), om.Key);
+        Assert.Equal(new Statement[] { new CounterStatement(a), new CounterStatement(b) }, om.Objects.ToArray());
+        Assert.Equal(Verdict.Continue, r.Verdict);
+        var set = Assert.Single(sets);
+        Assert.Equal(om.Map, set.Name);
+        Assert.IsType<SetData.Object>(set.Data);
+        var byKey = set.Elements.ToDictionary(e => e.Key[0], e => Assert.Single(e.Statements));
+        Assert.Equal(new CounterStatement(a), byKey[new KeyPart.Exact(Value.Ipv4("198.19.0.10"))]);
+        Assert.Equal(new CounterStatement(b), byKey[new KeyPart.Exact(Value.Ipv4("198.19.0.11"))]);
+    }
+
+    [Fact]
+    public void AWholeTableLiftKeepsTheSlotOfEveryCounterTheMapMayNameAndAnElementNamingNoObjectIsRefused()
+    {
+        var t = CorpusLoader.Table("packets", "ip", "objs");
+        var result = NftLifter.LiftTable(t);
+        Assert.Empty(result.Refusals);
+        Assert.True(result.Counters.ContainsKey(CounterKey.Named(t.Family, "objs", "from-a")));
+        Assert.True(result.Counters.ContainsKey(CounterKey.Named(t.Family, "objs", "from-b")));
+        // an element naming an object the table does not hold (as a stale element could) is refused by set name
+        var map = t.Sets.Single(s => s.Set.ObjType != null);
+        var broken = t with
+        {
+            Sets = [new SourceSet(map.Set, [.. map.Elements.Take(1), map.Elements[1] with { ObjRef = "nowhere" }])],
+        };
+        var e = Assert.Throws<LiftException>(() => NftLifter.LiftTable(broken));
+        Assert.Contains("set '__objmap0' has an element naming no object of the table", e.Reason);
     }
 }

@@ -19,7 +19,6 @@ public class RefusalTests
     [InlineData("notrack", 0, "expression 'notrack'" + NotSupported)]
     [InlineData("hash", 3, "expression 'hash'" + NotSupported)]
     [InlineData("dynset", 3, "expression 'dynset' (adding to a set from the packet path)" + NotSupported)]
-    [InlineData("meta_set", 1, "expression 'meta' setting meta mark" + NotSupported)]
     [InlineData("nftrace", 1, "expression 'meta' setting meta nftrace" + NotSupported)]
     [InlineData("meta_skuid", 0, "expression 'meta skuid'" + NotSupported)]
     [InlineData("meta_random", 6, "expression 'meta random'" + NotSupported)]

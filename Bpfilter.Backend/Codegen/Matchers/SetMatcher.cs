@@ -117,19 +117,24 @@ public sealed partial class ProgramCompiler
         }
     }
 
-    private SetLayout Layout(string name, MatchKey key, bool requireVerdicts)
+    /// <param name="objects">For an object map: the objects the statement reading it dispatches on.</param>
+    private SetLayout Layout(string name, MatchKey key, bool requireVerdicts, IReadOnlyList<Statement>? objects = null)
     {
         var set = _ruleset.FindSet(name) ?? throw new CodegenException($"unknown set '{name}'");
         if (set.Key != key && !SameWidths(set.Key, key))
             throw new CodegenException($"set '{name}' has key '{set.Key}', the rule looks up '{key}'");
         if (requireVerdicts && set.Data is not SetData.Verdict)
             throw new CodegenException($"set '{name}' is not a verdict map");
+        if (set.Data is SetData.Object != (objects != null))
+            throw new CodegenException(objects != null ? $"set '{name}' is not an object map" : $"object map '{name}' is read only by an object statement");
+        if (_sets.TryGetValue(name, out var seen) && objects != null && !seen.ObjectCodes.SequenceEqual(objects))
+            throw new CodegenException($"object map '{name}' is read with two different object lists");
         if (!_sets.TryGetValue(name, out var layout))
         {
             var verdicts = set.Data is SetData.Verdict
                 ? set.Elements.Select(e => e.Verdict ?? throw new CodegenException($"vmap '{name}': element without verdict")).Distinct().ToList()
                 : [];
-            _sets[name] = layout = new SetLayout(set, verdicts, id => _counterSlots.TryGetValue(id, out var slot) ? slot : null);
+            _sets[name] = layout = new SetLayout(set, verdicts, id => _counterSlots.TryGetValue(id, out var slot) ? slot : null, objects);
             foreach (var e in set.Elements)
                 if (layout.CounterOf(e) is { } id) CounterSlot(id);
         }

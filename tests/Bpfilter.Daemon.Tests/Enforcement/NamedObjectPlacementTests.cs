@@ -21,6 +21,17 @@ public sealed class NamedObjectPlacementTests
         }
         """;
 
+    /// <summary>A chain the kernel must run (ct helper), naming counter <paramref name="counter"/> for SYNs to <paramref name="port"/>.</summary>
+    static string KernelChainNaming(int port, string counter) => $$"""
+        table inet t {
+            chain k {
+                type filter hook input priority 10; policy accept;
+                ct helper "ftp" drop
+                tcp dport {{port}} counter name "{{counter}}"
+            }
+        }
+        """;
+
     // a SYN of the peer's connect: 20 bytes of IPv4 header, 40 of TCP with options
     const int Syn = 60;
 
@@ -61,15 +72,7 @@ public sealed class NamedObjectPlacementTests
     public void AChainSharingANamedCounterWithAKernelPlacedChainRunsInTheKernel()
     {
         using var rig = new EnforcementRig();
-        rig.Nft(Counted + "\n" + """
-            table inet t {
-                chain k {
-                    type filter hook input priority 10; policy accept;
-                    ct helper "ftp" drop
-                    tcp dport 84 counter name "c1"
-                }
-            }
-            """);
+        rig.Nft(Counted + "\n" + KernelChainNaming(84, "c1"));
         var explain = rig.Explain();
         Assert.Matches(@"table inet t chain k: kernel nf_tables \(.*ct helper", explain);
         Assert.Matches(@"table inet t chain in: kernel nf_tables \(it shares counter c1 with kernel-placed table inet t chain k", explain);
@@ -98,5 +101,54 @@ public sealed class NamedObjectPlacementTests
         Assert.True(rig.Delivered(82));
         var after = rig.ListRuleset();
         Assert.True(after.Contains($"quota 1000 bytes used {100 + Syn} bytes"), after + "\nkernel:\n" + rig.KernelRuleset());
+    }
+
+    const string ObjectMaps = """
+        table inet t {
+            counter c1 { }
+            counter c2 { }
+            quota q1 { until 1000 bytes }
+            map om {
+                type inet_service : counter
+                elements = { 82 : "c1", 83 : "c2" }
+            }
+            chain in {
+                type filter hook input priority 0; policy accept;
+                counter name tcp dport map @om
+                quota name tcp dport map { 82 : "q1" }
+            }
+        }
+        """;
+
+    [Fact]
+    public void ObjectMapsCountInBpfAndAnElementOnlyChangeIsAMapUpdate()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft(ObjectMaps);
+        Assert.Contains("table inet t chain in: BPF", rig.Explain());
+        Assert.True(rig.Delivered(82));
+        Assert.True(rig.Delivered(83));
+        Assert.True(rig.Delivered(85)); // in neither map: both rules break, nothing counts
+        Assert.Equal($"table inet t {{\n\tcounter c1 {{\n\t\tpackets 1 bytes {Syn}\n\t}}\n\tcounter c2 {{\n\t\tpackets 1 bytes {Syn}\n\t}}\n}}\n",
+            rig.Daemon.Bfnft(["list", "counters"]).Stdout);
+        Assert.Matches($@"quota q1 \{{\s+1000 bytes used {Syn} bytes\s+\}}", rig.ListRuleset());
+
+        // an element naming another counter of the table: the same program, one map update
+        var programs = rig.ProgramIds();
+        rig.Nft("add element inet t om { 84 : \"c1\" }");
+        Assert.Equal(programs, rig.ProgramIds());
+        Assert.True(rig.Delivered(84));
+        Assert.Matches($@"counter c1 \{{\s+packets 2 bytes {2 * Syn}\s+\}}", rig.ListRuleset());
+    }
+
+    [Fact]
+    public void AChainWhoseObjectMapMayNameACounterOfAKernelPlacedChainRunsInTheKernel()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft(ObjectMaps + "\n" + KernelChainNaming(83, "c2"));
+        Assert.Matches(@"table inet t chain in: kernel nf_tables \(it shares counter c\d with kernel-placed table inet t chain k", rig.Explain());
+        Assert.True(rig.Delivered(83));
+        // the map's count and the plain reference's both in the kernel's one object
+        Assert.Matches($@"counter c2 \{{\s+packets 2 bytes {2 * Syn}\s+\}}", rig.ListRuleset());
     }
 }
