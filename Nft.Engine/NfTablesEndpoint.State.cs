@@ -1,3 +1,6 @@
+using System.Collections.Immutable;
+using Nft.Engine.Model;
+
 namespace Nft.Engine;
 
 public sealed partial class NfTablesEndpoint
@@ -10,7 +13,8 @@ public sealed partial class NfTablesEndpoint
     public byte[] ExportState()
     {
         lock (_lock)
-            return StateCodec.Encode(_ns.Committed, new StateCodec.Counters(_ns.Generation, _ns.TableHandle, _ns.ElementSeq, _ns.Backend.ExportState()));
+            return StateCodec.Encode(_ns.Committed, new StateCodec.Counters(_ns.Generation, _ns.TableHandle, _ns.ElementSeq,
+                _ns.Backend.ExportState(), _ns.ClockOffsetMs));
     }
 
     /// <summary>
@@ -26,11 +30,40 @@ public sealed partial class NfTablesEndpoint
         {
             // the backend's part first: if it refuses its bytes, nothing has changed
             if (counters.Backend is { } b) _ns.Backend.ImportState(b);
-            _ns.Committed = snapshot;
+            _ns.Committed = OnThisClock(snapshot, counters.ClockOffsetMs);
             _ns.Generation = counters.Generation;
             _ns.TableHandle = counters.TableHandle;
             _ns.ElementSeq = counters.ElementSeq;
         }
+    }
+
+    /// <summary>
+    /// Element deadlines saved with the clock offset <paramref name="savedOffset"/>, moved onto this engine's
+    /// clock. Both clocks run at the same rate, so an offset within a second of ours is the same clock (its
+    /// reference is adopted, nothing moves); another clock (the monotonic clock a version 2 state used, or
+    /// the kernel's jiffies) moves them by the change of offset in whole ticks: an element keeps the time
+    /// it had left.
+    /// </summary>
+    RulesetSnapshot OnThisClock(RulesetSnapshot snapshot, long savedOffset)
+    {
+        var shift = _ns.ClockOffsetMs - savedOffset;
+        if (Math.Abs(shift) < 1000)
+        {
+            _ns.ClockOffsetMs = savedOffset;
+            return snapshot;
+        }
+        var tick = Math.Max(1, _ns.Options.TickMs);
+        shift = shift / tick * tick;
+        return snapshot with
+        {
+            Tables = snapshot.Tables.Select(t => t with
+            {
+                Sets = t.Sets.Select(s => s.Elements.Any(e => e.ExpiresAtMs != null)
+                    ? s with { Elements = s.Elements.Where(e => e.ExpiresAtMs != null)
+                        .Aggregate(s.Elements, (set, e) => set.SetItem(e with { ExpiresAtMs = e.ExpiresAtMs + shift })) }
+                    : s).ToImmutableList(),
+            }).ToImmutableList(),
+        };
     }
 
     /// <summary>

@@ -13,7 +13,7 @@ namespace Nft.Engine;
 /// exactly as before (generation, handles and handle counters, every table, chain, rule, set, element and
 /// object, owner flags, emulated counter cells).
 /// <para>
-/// Format (version 2): magic "BFNFTST1", u32 version, u64 payload length, u64 FNV-1a hash of the payload
+/// Format (version 3): magic "BFNFTST1", u32 version, u64 payload length, u64 FNV-1a hash of the payload
 /// (all little-endian), then the payload: a flat run of records, each a u32 kind, a u32 length and that
 /// many bytes. Records nest by order: a chain, set or object belongs to the last table, a rule to the last
 /// chain, an element to the last set. Record bodies are netlink attributes: the engine's Nft.Bytecode
@@ -21,20 +21,25 @@ namespace Nft.Engine;
 /// nest), as Nft.Bytecode encodes and decodes them, plus the bookkeeping only the engine keeps (handle
 /// counter, counter cells, element identity and expiry). Every length is checked on the way back;
 /// anything wrong raises <see cref="InvalidDataException"/>. Version 1 wrote tables, chains, sets and
-/// objects field by field; this daemon refuses it like any other version it does not read.
+/// objects field by field; this daemon refuses it like any other version it does not read. Version 3
+/// adds to the namespace record the engine clock's offset from the monotonic clock at save time
+/// (<see cref="Counters.ClockOffsetMs"/>): element deadlines are instants on the engine's clock, and a
+/// later process whose engine runs on another clock (bpfilterd moved from the monotonic clock to the
+/// kernel's jiffies) moves them by the change of offset. Version 2 is read as saved on the monotonic
+/// clock (Environment.TickCount64), which it was.
 /// </para>
 /// </summary>
 internal static class StateCodec
 {
     static ReadOnlySpan<byte> Magic => "BFNFTST1"u8;
-    const uint Version = 2;
+    const uint Version = 3, OldestVersion = 2;
     const int HeaderSize = 8 + 4 + 8 + 8;
     const int MaxRecord = 16 << 20;
 
     enum Kind : uint { Namespace = 1, Table = 2, Chain = 3, Rule = 4, Set = 5, Element = 6, Object = 7, Backend = 8 }
 
     // attribute types inside records
-    const ushort NsGeneration = 1, NsTableHandle = 2, NsElementSeq = 3;
+    const ushort NsGeneration = 1, NsTableHandle = 2, NsElementSeq = 3, NsClockOffset = 4;
     const ushort Message = 1;
     const ushort TLastHandle = 2;
     const ushort RCounter = 2, RCIndex = 1, RCPackets = 2, RCBytes = 3;
@@ -42,7 +47,9 @@ internal static class StateCodec
     const ushort OPackets = 2, OBytes = 3;
 
     /// <summary>What a namespace's state is besides its committed ruleset.</summary>
-    public readonly record struct Counters(uint Generation, ulong TableHandle, long ElementSeq, byte[]? Backend = null);
+    /// <param name="ClockOffsetMs">The engine clock minus Environment.TickCount64 when the state was saved
+    /// (0 in a version 2 file: its deadlines are on the monotonic clock).</param>
+    public readonly record struct Counters(uint Generation, ulong TableHandle, long ElementSeq, byte[]? Backend = null, long ClockOffsetMs = 0);
 
     public static byte[] Encode(RulesetSnapshot snapshot, Counters counters)
     {
@@ -60,6 +67,7 @@ internal static class StateCodec
         w.PutU32(NsGeneration, counters.Generation);
         PutU64(w, NsTableHandle, counters.TableHandle);
         PutU64(w, NsElementSeq, (ulong)counters.ElementSeq);
+        PutU64(w, NsClockOffset, (ulong)counters.ClockOffsetMs);
         Emit(Kind.Namespace);
         if (counters.Backend is { } backendState)
         {
@@ -189,7 +197,7 @@ internal static class StateCodec
         if (file.Length < HeaderSize) throw Bad($"{file.Length} bytes, shorter than the {HeaderSize}-byte header");
         if (!file[..8].SequenceEqual(Magic)) throw Bad("not a bpfilter-nft state file (bad magic)");
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(file[8..]);
-        if (version != Version) throw Bad($"version {version}, this daemon reads version {Version}");
+        if (version is < OldestVersion or > Version) throw Bad($"version {version}, this daemon reads versions {OldestVersion} to {Version}");
         ulong length = BinaryPrimitives.ReadUInt64LittleEndian(file[12..]);
         if (length != (ulong)(file.Length - HeaderSize)) throw Bad($"payload of {file.Length - HeaderSize} bytes, header says {length} (truncated?)");
         var body = file[HeaderSize..];
@@ -230,7 +238,8 @@ internal static class StateCodec
             {
                 case Kind.Namespace:
                     if (counters != null) throw Bad("two namespace records");
-                    counters = new Counters(a.U32(NsGeneration), a.U64(NsTableHandle), (long)a.U64(NsElementSeq));
+                    counters = new Counters(a.U32(NsGeneration), a.U64(NsTableHandle), (long)a.U64(NsElementSeq),
+                        ClockOffsetMs: a.OptU64(NsClockOffset) is ulong off ? (long)off : 0);
                     break;
                 case Kind.Table:
                     if (counters == null) throw Bad("table before the namespace record");

@@ -283,6 +283,11 @@ internal sealed class NetnsState
     /// <summary>Orders set elements by insertion, which is how pipapo (concatenated interval) sets dump.</summary>
     public long ElementSeq;
     public readonly Func<long> NowMs;
+    /// <summary>
+    /// NowMs minus the monotonic clock, read once: saved with the state so that a later process on another
+    /// clock can move element deadlines (see StateCodec); adopted from a state saved on this same clock.
+    /// </summary>
+    public long ClockOffsetMs;
     public readonly NftEncoder Encoder;
     public readonly IRulesetBackend Backend;
     public readonly NfTablesOptions Options;
@@ -292,6 +297,7 @@ internal sealed class NetnsState
         Options = options;
         Backend = options.Backend ?? NullRulesetBackend.Instance;
         NowMs = options.Clock ?? (() => Environment.TickCount64);
+        ClockOffsetMs = NowMs() - Environment.TickCount64;
         Encoder = new NftEncoder(Backend, NowMs);
     }
 

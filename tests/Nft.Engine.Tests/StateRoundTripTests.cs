@@ -163,6 +163,56 @@ public class StateRoundTripTests
         AssertSameAfterRoundTrip(ep, "objects and set statements");
     }
 
+    /// <summary>
+    /// Element deadlines are instants on the engine's clock: a process whose clock has another offset from the
+    /// monotonic clock (bpfilterd moving from Environment.TickCount64 to the kernel's jiffies) imports them moved
+    /// by that offset, so every element keeps the time it had left; the same clock moves nothing.
+    /// </summary>
+    [Theory]
+    [InlineData(0L)]
+    [InlineData(17_179_000_000L)]
+    [InlineData(-5_000L)]
+    public void ElementDeadlinesKeepTheirRemainingTimeOnAnotherClock(long otherOffset)
+    {
+        // clocks that run with the monotonic clock, `offset` ms off a reference one
+        NfTablesEndpoint Endpoint(long offset) => NewEndpoint(new NfTablesOptions
+        {
+            Requester = p => (p, "nft"), Clock = () => Environment.TickCount64 + 1_000_000 + offset, RefuseOutOfScope = false,
+        });
+        var ep = Endpoint(0);
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), Msg(9, Create, 3, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutString(2, "s");
+            w.PutU32Be(3, 0x10); // NFT_SET_TIMEOUT
+            w.PutU32Be(4, 7);
+            w.PutU32Be(5, 4);
+            w.PutU32Be(10, 3);
+        }), Msg(12, Create, 4, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutString(2, "s");
+            var list = w.BeginNested(3);
+            var el = w.BeginNested(1);
+            var k = w.BeginNested(1);
+            w.PutBytes(1, [10, 0, 0, 1]);
+            w.EndNested(k);
+            w.PutU64Be(4, 30_000); // NFTA_SET_ELEM_TIMEOUT
+            w.EndNested(el);
+            w.EndNested(list);
+        })), Port));
+        var saved = ep.ExportState();
+        var deadline = ep.Ruleset.Tables[0].Sets[0].Elements.Single().ExpiresAtMs!.Value;
+
+        var copy = Endpoint(otherOffset);
+        copy.ImportState(saved);
+        var moved = copy.Ruleset.Tables[0].Sets[0].Elements.Single().ExpiresAtMs!.Value;
+        if (Math.Abs(otherOffset) < 1000) Assert.Equal(deadline, moved);
+        else Assert.InRange(moved, deadline + otherOffset - 2, deadline + otherOffset + 2); // two clock reads may straddle a ms
+        // the same clock: the copy adopts the saved reference and saves the same bytes
+        if (otherOffset == 0) Assert.Equal(saved, copy.ExportState());
+    }
+
     [Fact]
     public void AnAbortedBatchSavesTheHandlesItUsedUp()
     {
