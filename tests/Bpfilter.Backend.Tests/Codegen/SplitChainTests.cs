@@ -1,6 +1,7 @@
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Loader;
+using Bpfilter.Backend.Lowering;
 using static Bpfilter.Backend.Tests.Codegen.Harness;
 
 namespace Bpfilter.Backend.Tests.Codegen;
@@ -11,6 +12,12 @@ namespace Bpfilter.Backend.Tests.Codegen;
 /// </summary>
 public class SplitChainTests
 {
+    /// <summary>
+    /// Without classification: these chains test the split of linear code (the default pipeline would make
+    /// their 5-tuple rules one classifier, which needs no split).
+    /// </summary>
+    static readonly LoweringPipeline Linear = new(new UnreachableRules(), new RuleGrouping());
+
     /// <summary>Source address only rule <paramref name="i"/> matches.</summary>
     static string Source(int i) => $"10.{1 + i / 65536}.{(i >> 8) & 255}.{i & 255}";
 
@@ -37,7 +44,7 @@ public class SplitChainTests
     public void TwentyThousandAlternatingRulesSplitAndKeepFirstMatchOrder()
     {
         const int n = 20_000;
-        using var p = Load(Xdp, Verdict.Accept, Enumerable.Range(0, n).Select(Alternating).ToArray());
+        using var p = Load(Xdp, Verdict.Accept, Enumerable.Range(0, n).Select(Alternating).ToArray(), lowering: Linear);
         Assert.NotEmpty(p.Compiled.Segments);
         Assert.Equal(p.Compiled.Segments.Length, p.Segments.Count);
         foreach (var i in new[] { 0, 1, n / 2 + 2, n / 2 + 3, n - 1 })
@@ -67,7 +74,7 @@ public class SplitChainTests
         };
         const int n = 200;
         var rs = Harness.Ruleset(hook, Verdict.Accept, Enumerable.Range(0, n).Select(Alternating).ToArray());
-        using var p = LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, segmentInstructions: 500));
+        using var p = LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: Linear, segmentInstructions: 500));
         Assert.True(p.Compiled.Segments.Length >= 5, $"{p.Compiled.Segments.Length} segments");
         foreach (var i in new[] { 0, 77, n - 1 })
         {
@@ -101,7 +108,7 @@ public class SplitChainTests
             Counted(920, Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, V4("10.9.9.9"))),
             Counted(921, Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, V4("10.6.6.6")))));
         var rs = new Ruleset(ValueList.Of(first, second), ValueList.Of(sub), ValueList.Of<Backend.Ir.Set>());
-        using var p = LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, segmentInstructions: 400));
+        using var p = LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: Linear, segmentInstructions: 400));
         Assert.True(p.Compiled.Segments.Length >= 3, $"{p.Compiled.Segments.Length} segments");
         Assert.Contains(ProgramCompiler.ChainEntrySlots + 1, p.Compiled.TailCallSlots.Keys);
 
@@ -126,7 +133,7 @@ public class SplitChainTests
         {
             var dir = Path.Combine(mount, "prog");
             var rs = Harness.Ruleset(Xdp, Verdict.Accept, Enumerable.Range(0, 100).Select(Alternating).ToArray());
-            var compiled = ProgramCompiler.Compile(rs, rs.BaseChains.Items, segmentInstructions: 500);
+            var compiled = ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: Linear, segmentInstructions: 500);
             using (var p = LoadedProgram.Load(compiled))
             {
                 Assert.Equal(XdpDrop, p.Run(From(Source(99))));
@@ -150,7 +157,7 @@ public class SplitChainTests
     public void MoreSegmentsThanTailCallsIsAClearCodegenError()
     {
         var rs = Harness.Ruleset(Xdp, Verdict.Accept, Enumerable.Range(0, 400).Select(Alternating).ToArray());
-        var e = Assert.Throws<CodegenException>(() => ProgramCompiler.Compile(rs, rs.BaseChains.Items, segmentInstructions: 100));
+        var e = Assert.Throws<CodegenException>(() => ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: Linear, segmentInstructions: 100));
         Assert.Contains("33 tail calls", e.Message);
     }
 }
