@@ -162,10 +162,11 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
             asm.Emit(Asm.StW(R10, Quote, IcmpQuote));
 
         // after pskb_trim_rcsum: skb->len is tot_len; nf_reject_verify_csum says which protocols are checked
+        // (GRE, AH, ESP, SCTP, UDP-Lite: not; DCCP is checked since the kernel dropped it from that list)
         var verify = asm.NewLabel("unreach_verify");
         var verified = asm.NewLabel("unreach_verified");
         asm.Emit(Asm.LdxW(R0, R10, Proto));
-        foreach (var unchecked_ in new[] { 47, 51, 50, 132, 136, 33 }) asm.Emit(Asm.JeqImm(R0, unchecked_, verified));
+        foreach (var unchecked_ in new[] { 47, 51, 50, 132, 136 }) asm.Emit(Asm.JeqImm(R0, unchecked_, verified));
         asm.Emit(Asm.JneImm(R0, 17, verify),
             // UDP: no checksum (0) is not verified; a header cut short is
             Asm.LdxW(R1, R10, TotLen), Asm.LdxW(R2, R10, Ihl), Asm.Sub64Reg(R1, R2), Asm.JltImm(R1, 8, verify));

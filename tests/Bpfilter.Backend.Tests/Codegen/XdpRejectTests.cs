@@ -189,6 +189,28 @@ public class XdpRejectTests
         Assert.Equal(XdpPass, p.Run(ip6)); // the rule's `meta protocol ip` does not match
     }
 
+    /// <summary>
+    /// nf_reject_verify_csum skips GRE, AH, ESP, SCTP and UDP-Lite; every other protocol's bytes must sum
+    /// right (without the pseudo-header). DCCP is among them: on this kernel (6.18, the oracle) a DCCP
+    /// datagram with a wrong sum gets no unreachable, one whose bytes sum right does.
+    /// </summary>
+    [Fact]
+    public void UnreachableChecksOnlyTheProtocolsTheKernelChecks()
+    {
+        using var p = Reject(new RejectVerdict(RejectType.IcmpUnreachable, 3), Ipv4Only);
+        static byte[] Garbage(byte proto, bool sumRight)
+        {
+            // an ICMP-style header: its checksum covers the bytes from the transport header without a pseudo-header
+            byte[] f = PacketBuilder.Ether().Ipv4("198.51.100.1", "198.51.100.2").Icmp(8, proto: proto).Payload(20);
+            if (!sumRight) f[^1] ^= 1;
+            return f;
+        }
+        Assert.Equal(XdpDrop, p.Run(Garbage(33, sumRight: false)));
+        Assert.Equal(XdpTx, p.Run(Garbage(33, sumRight: true)));
+        Assert.Equal(XdpTx, p.Run(Garbage(47, sumRight: false)));
+        Assert.Equal(XdpTx, p.Run(Garbage(132, sumRight: false)));
+    }
+
     [Fact]
     public void RejectWithoutAnIpv4MatchIsLeftToTheKernel()
     {
