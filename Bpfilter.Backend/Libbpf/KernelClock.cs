@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.Compression;
 using Bpfilter.Backend.Bpf;
 using static Bpfilter.Backend.Bpf.Register;
 
@@ -8,21 +7,19 @@ namespace Bpfilter.Backend.Libbpf;
 /// <summary>
 /// The kernel's jiffies, the clock nf_tables keeps set element expiry on (an element expires when
 /// <c>time_after_eq64(jiffies64, expiration)</c>). Read exactly through a small XDP
-/// program calling bpf_jiffies64 under BPF_PROG_TEST_RUN; HZ comes from the kernel's config, as
-/// libbpf reads __kconfig (<c>/boot/config-RELEASE</c>, then <c>/proc/config.gz</c>).
+/// program calling bpf_jiffies64 under BPF_PROG_TEST_RUN; HZ comes from the kernel's config (<see cref="KernelHz"/>).
 /// Milliseconds on this clock are jiffies × (1000 / HZ): exact only when HZ divides 1000, so the
 /// clock is <see cref="Available"/> only then (100, 200, 250, 500, 1000).
 /// </summary>
 public static class KernelClock
 {
-    static readonly Lazy<int?> HzValue = new(ReadHz);
     static readonly Lazy<BpfProgram?> Reader = new(LoadReader);
 
     /// <summary>CONFIG_HZ, or null when the kernel's config cannot be read.</summary>
-    public static int? Hz => HzValue.Value;
+    public static int? Hz => KernelHz.Hz;
 
     /// <summary>Milliseconds per jiffy (1000 / HZ), or null when that is not a whole number.</summary>
-    public static int? TickMs => Hz is int hz && hz > 0 && 1000 % hz == 0 ? 1000 / hz : null;
+    public static int? TickMs => KernelHz.TickMs;
 
     /// <summary>True when jiffies can be read and converted to milliseconds exactly.</summary>
     public static bool Available => TickMs != null && Reader.Value != null;
@@ -61,31 +58,5 @@ public static class KernelClock
         {
             return null; // not root, no BPF or no libbpf (bpfilterd --no-enforce): timeout sets then stay out of BPF
         }
-    }
-
-    static int? ReadHz()
-    {
-        foreach (var path in new[] { $"/boot/config-{Release()}", "/proc/config.gz" })
-        {
-            try
-            {
-                if (!File.Exists(path)) continue;
-                using Stream file = File.OpenRead(path);
-                using var reader = new StreamReader(path.EndsWith(".gz", StringComparison.Ordinal) ? new GZipStream(file, CompressionMode.Decompress) : file);
-                while (reader.ReadLine() is { } line)
-                    if (line.StartsWith("CONFIG_HZ=", StringComparison.Ordinal) && int.TryParse(line.AsSpan("CONFIG_HZ=".Length), out var hz))
-                        return hz;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
-            {
-            }
-        }
-        return null;
-    }
-
-    static string Release()
-    {
-        try { return File.ReadAllText("/proc/sys/kernel/osrelease").Trim(); }
-        catch (IOException) { return ""; }
     }
 }

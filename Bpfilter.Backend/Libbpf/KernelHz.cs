@@ -4,13 +4,17 @@ namespace Bpfilter.Backend.Libbpf;
 
 /// <summary>
 /// The running kernel's CONFIG_HZ (jiffies per second), from /proc/config.gz or /boot/config-$(uname -r);
-/// null when neither says. `ct expiration` needs it to turn jiffies into milliseconds as jiffies_to_msecs does.
+/// null when neither says. `ct expiration` and set timeouts (<see cref="KernelClock"/>) need it to turn jiffies into
+/// milliseconds as jiffies_to_msecs does.
 /// </summary>
 public static class KernelHz
 {
     private static readonly Lazy<int?> Value = new(Read);
 
     public static int? Hz => Value.Value;
+
+    /// <summary>Milliseconds per jiffy (1000 / HZ), or null when HZ is unknown or does not divide 1000.</summary>
+    public static int? TickMs => Hz is int hz && 1000 % hz == 0 ? 1000 / hz : null;
 
     private static int? Read()
     {

@@ -112,7 +112,7 @@ public sealed partial class ProgramCompiler
     /// </summary>
     private void LoadCtExpiration(Register dst, string fail)
     {
-        if (KernelHz.Hz is not { } hz || hz > 1000 || 1000 % hz != 0)
+        if (KernelHz.TickMs is not { } tickMs)
             throw new CodegenException($"ct expiration: the kernel's HZ ({KernelHz.Hz?.ToString() ?? "unknown"}) does not divide 1000 " +
                 "(read from /proc/config.gz or /boot/config-$(uname -r))");
         _asm.Emit(Asm.JeqImm(R2, 0, fail));
@@ -123,7 +123,7 @@ public sealed partial class ProgramCompiler
         var positive = _asm.NewLabel("ct_expires");
         _asm.Emit(Asm.Jump32Imm(JumpOp.Jsge, R1, 0, positive), Asm.Mov64Imm(R1, 0));
         _asm.Label(positive);
-        _asm.Emit(Asm.Alu32Imm(AluOp.Mul, R1, 1000 / hz), Asm.Mov64Reg(dst, R1));
+        _asm.Emit(Asm.Alu32Imm(AluOp.Mul, R1, tickMs), Asm.Mov64Reg(dst, R1));
     }
 
     /// <summary>R0 = the entry in R2 as a struct nf_conn pointer (clobbers R1-R5).</summary>
