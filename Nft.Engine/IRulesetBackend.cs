@@ -18,6 +18,12 @@ public interface IRulesetBackend
     /// <summary>Totals the data plane counted for a counter expression or named counter/quota, added to the emulated cell; null if none.</summary>
     CounterValue? ReadCounter(CounterRef counter);
 
+    /// <summary>
+    /// What the data plane counted for a set element's counter since the element was added, added to the
+    /// counter the element was given; null when the data plane does not count it.
+    /// </summary>
+    CounterValue? ReadElementCounter(ElementCounterRef element) => null;
+
     /// <summary>Zeroes the data plane's totals for a counter (GETRULE_RESET / GETOBJ_RESET).</summary>
     void ResetCounter(CounterRef counter);
 
@@ -46,6 +52,9 @@ public interface IRulesetBackend
 
 /// <summary>Packets and bytes.</summary>
 public readonly record struct CounterValue(ulong Packets, ulong Bytes);
+
+/// <summary>The counter of one set element, named by the element's key (and key end, for a concatenated range).</summary>
+public readonly record struct ElementCounterRef(byte Family, string Table, string Set, byte[] Key, byte[]? KeyEnd);
 
 /// <summary>
 /// Names one counter: a counter expression (chain and rule handle, expression index) or a named object

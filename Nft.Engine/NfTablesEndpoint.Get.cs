@@ -215,7 +215,7 @@ public sealed partial class NfTablesEndpoint
                 while (i < live.Count)
                 {
                     int before = b.Length;
-                    enc.Element(b, live[i]);
+                    enc.Element(b, table, set, live[i]);
                     if (b.Length > room && before > tok.List.Start + 4) { b.Truncate(before); break; }
                     i++;
                 }
@@ -226,7 +226,7 @@ public sealed partial class NfTablesEndpoint
                     output.Add(b.ToArray());
                     b.Clear();
                     var last = enc.BeginElements(b, hdr, table, set);
-                    foreach (var c in catchAll) enc.Element(b, c);
+                    foreach (var c in catchAll) enc.Element(b, table, set, c);
                     enc.EndElements(b, last);
                     break;
                 }
@@ -234,7 +234,7 @@ public sealed partial class NfTablesEndpoint
                 {
                     b.Truncate(0);
                     var only = enc.BeginElements(b, hdr, table, set);
-                    foreach (var c in catchAll) enc.Element(b, c);
+                    foreach (var c in catchAll) enc.Element(b, table, set, c);
                     enc.EndElements(b, only);
                 }
                 if (i >= live.Count) break;
@@ -259,7 +259,7 @@ public sealed partial class NfTablesEndpoint
             if (found == null) throw new NetlinkException(Errno.ENOENT, null, ea.Offset);
             var b = new NetlinkWriter(256);
             var tok = enc.BeginElements(b, Hdr((byte)NftMsgType.NewSetElem, NlmFlags.None, h, portId), table, set);
-            enc.Element(b, found);
+            enc.Element(b, table, set, found);
             enc.EndElements(b, tok);
             replies.Add(b.ToArray());
         }

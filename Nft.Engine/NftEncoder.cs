@@ -150,10 +150,25 @@ internal sealed class NftEncoder
         b.EndMessage(tok.Msg);
     }
 
-    public void Element(NetlinkWriter b, ElementRecord e)
+    public void Element(NetlinkWriter b, ElementRecord e) => Encode(b, e, e.Element);
+
+    /// <summary>An element as a dump or GETSETELEM shows it: its counter with what the data plane counted added.</summary>
+    public void Element(NetlinkWriter b, TableRecord t, SetRecord s, ElementRecord e) => Encode(b, e, WithElementCounter(t, s, e));
+
+    void Encode(NetlinkWriter b, ElementRecord e, SetElement el)
     {
-        var el = e.ExpiresAtMs is long exp ? e.Element with { Expiration = (ulong)Math.Max(0, exp - _nowMs()) } : e.Element;
+        if (e.ExpiresAtMs is long exp) el = el with { Expiration = (ulong)Math.Max(0, exp - _nowMs()) };
         el.Encode(b, NftaList.Elem, WireFormat.Kernel);
+    }
+
+    /// <summary>The element's counter statement (one of at most two) plus the data plane's count for it.</summary>
+    SetElement WithElementCounter(TableRecord t, SetRecord s, ElementRecord e)
+    {
+        var el = e.Element;
+        bool counts = el.Expr is CounterExpr || el.Expressions?.Any(x => x is CounterExpr) == true;
+        if (!counts || _backend.ReadElementCounter(new ElementCounterRef(t.Family, t.Name, s.Name, e.Key, e.Id.KeyEnd)) is not { } live) return el;
+        Expression Add(Expression x) => x is CounterExpr c ? new CounterExpr((c.Bytes ?? 0) + live.Bytes, (c.Packets ?? 0) + live.Packets) : x;
+        return el.Expr != null ? el with { Expr = Add(el.Expr) } : el with { Expressions = el.Expressions!.Select(Add).ToList() };
     }
 
     /// <summary>nf_tables_fill_obj_info: a DELOBJ carries table, name, type and handle only; state with the totals counted so far.</summary>

@@ -1,8 +1,9 @@
 namespace Nft.Lifter;
 
 /// <summary>
-/// Names the counter of one rule, or a named counter object (<see cref="Object"/> set, chain empty) that
-/// every rule naming it shares: the data plane counts it in one slot.
+/// Names the counter of one rule, a named counter object (<see cref="Object"/> set, chain empty) that
+/// every rule naming it shares (the data plane counts it in one slot), or the counter of one set element
+/// (<see cref="Element"/>: chain is the set's name, never empty, and <see cref="Object"/> the element's key).
 /// </summary>
 public readonly record struct CounterKey(byte Family, string Table, string Chain, ulong RuleHandle)
 {
@@ -10,8 +11,19 @@ public readonly record struct CounterKey(byte Family, string Table, string Chain
 
     public static CounterKey Named(byte family, string table, string name) => new(family, table, "", 0) { Object = name };
 
+    /// <summary>
+    /// The counter of the element of <paramref name="set"/> with this key (and key end, for a concatenated
+    /// range): the key in hex, so the state file keeps it as it keeps a named counter's name.
+    /// </summary>
+    public static CounterKey Element(byte family, string table, string set, byte[] key, byte[]? keyEnd) =>
+        new(family, table, set, 0) { Object = Convert.ToHexString(key) + (keyEnd is { } end ? "-" + Convert.ToHexString(end) : "") };
+
+    /// <inheritdoc cref="Element(byte, string, string, byte[], byte[])"/>
+    public static CounterKey Element(byte family, string table, string set, Nft.Bytecode.Data.NftData? key, Nft.Bytecode.Data.NftData? keyEnd) =>
+        Element(family, table, set, (key as Nft.Bytecode.Data.ValueData)?.Value ?? [], (keyEnd as Nft.Bytecode.Data.ValueData)?.Value);
+
     public override string ToString() => Object is { } o
-        ? $"{FamilyNames.Of(Family)} {Table} counter {o}"
+        ? Chain.Length > 0 ? $"{FamilyNames.Of(Family)} {Table} set {Chain} element {o}" : $"{FamilyNames.Of(Family)} {Table} counter {o}"
         : $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle}";
 }
 

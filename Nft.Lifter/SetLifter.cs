@@ -44,6 +44,8 @@ internal static class SetLifter
         var set = use.Set;
         bool interval = (set.Set.SetFlags & NftSetFlags.Interval) != 0;
         if (interval && use.Ops.Count == 1) return null;
+        // a new counter needs a slot in the program's counter map: the program is compiled again
+        if (ElementCounters.Has(e)) return null;
         if (use.Ops.Any(o => o.Mask != null || o.ShiftLeft != 0 || o.ShiftRight != 0 && o.Keep == null)) return null;
         var rule = new RuleContext(table, use.Chain, use.Handle);
         int keyLen = (int)set.Set.KeyLen!.Value;
@@ -63,7 +65,7 @@ internal static class SetLifter
         string? why = null;
         if ((e.ElemFlags & NftSetElemFlags.Catchall) != 0) why = "a catch-all element (*)";
         else if ((e.Timeout != null || e.Expiration != null) && !TableContext.HasTimeouts(use.Set)) why = "an element with a timeout";
-        else if (e.Expr != null || e.Expressions is { Count: > 0 }) why = "an element with statements";
+        else if (ElementCounters.ElementRefusal(e, use.Objects) is { } statements) why = statements;
         else if (e.ObjRef != null && !use.Objects) why = "an element mapping to an object";
         else if (use.Objects && (e.ElemFlags & NftSetElemFlags.IntervalEnd) == 0
             && (e.ObjRef == null || ObjectStatements.Find(table, e.ObjRef, use.Set.Set.ObjType) == null)) why = "an element naming no object of the table";
@@ -95,7 +97,7 @@ internal static class SetLifter
             at += (op.RegLen + 3) / 4 * 4;
         }
         return new SetElement(parts.ToValueList(), use.Vmap ? ElementVerdict(table, rule, use, e) : null,
-            Statements: ElementObject(table, rule, use, e), Expires: Expires(e));
+            Statements: ElementStatements(table, rule, use, e), Expires: Expires(e));
     }
 
     /// <summary>
@@ -121,7 +123,7 @@ internal static class SetLifter
             var part = Part(op, b.Num, next - 1);
             if (part is null) continue; // no value the masked load can hold falls in this range
             elems.Add(new SetElement(ValueList.Of(part), use.Vmap ? ElementVerdict(rule.Table, rule, use, b.Elem) : null,
-                Statements: ElementObject(rule.Table, rule, use, b.Elem)));
+                Statements: ElementStatements(rule.Table, rule, use, b.Elem)));
         }
     }
 
@@ -145,10 +147,13 @@ internal static class SetLifter
     static BigInteger? Field(Operand op, BigInteger reg) =>
         op.FromNumber(reg) is { } v ? new BigInteger(v.Bytes.AsSpan(), isUnsigned: true, isBigEndian: true) : null;
 
-    /// <summary>An object map element's object, as the statement the map's reader runs for it (none for other sets).</summary>
-    static ValueList<Statement> ElementObject(TableContext table, RuleContext rule, SetUse use, NftSetElement e)
+    /// <summary>
+    /// What runs when a lookup finds the element: an object map element's object, as the statement the map's
+    /// reader runs for it; another set's element counter (<see cref="ElementCounters"/>).
+    /// </summary>
+    static ValueList<Statement> ElementStatements(TableContext table, RuleContext rule, SetUse use, NftSetElement e)
     {
-        if (!use.Objects) return default;
+        if (!use.Objects) return ElementCounters.Of(table, use.Set.Name, e);
         var obj = ObjectStatements.Find(table, e.ObjRef!, use.Set.Set.ObjType)!;
         return ValueList.Of(ObjectStatements.Of(table, obj, why => Refuse(rule, use, $"names an object: {why}")));
     }

@@ -95,6 +95,8 @@ public sealed partial class ProgramCompiler
         if (s is null) return null;
         if (s.Name is null) return false; // no such interface at this hook: nf_tables breaks, even for !=
         var set = m.Operator is InSet i ? _ruleset.FindSet(i.Set) ?? throw new CodegenException($"unknown set '{i.Set}'") : null;
+        // an element's counter counts the packets its lookups match: the lookup runs
+        if (set is not null && set.Elements.Any(e => !e.Statements.IsEmpty)) return null;
         return StaticEval.Evaluate(m.Operator, s.Name, set);
     }
 
@@ -141,14 +143,7 @@ public sealed partial class ProgramCompiler
         var layout = Layout(vm.Map, vm.Key, requireVerdicts: true);
         EmitLookup(layout, vm.Key, next);
         _asm.Emit(Asm.LdxW(R9, R0, 0));
-        if (layout.HasElementCounters)
-        {
-            // The element's counter: slot + 1 after the verdict code (0: the element does not count).
-            var skip = _asm.NewLabel("nocount");
-            _asm.Emit(Asm.LdxW(R1, R0, 4), Asm.JeqImm(R1, 0, skip), Asm.Add64Imm(R1, -1), Asm.StxW(R10, CounterKey, R1));
-            EmitCountAtKey(skip);
-            _asm.Label(skip);
-        }
+        EmitElementCounter(layout);
         foreach (var v in layout.VerdictCodes)
             if (v is VerdictMapVerdict or ContinueVerdict) throw new CodegenException($"vmap '{vm.Map}': verdict {v} not allowed in a map");
         EmitVerdictDispatch(layout.VerdictCodes, ctx, next, where);

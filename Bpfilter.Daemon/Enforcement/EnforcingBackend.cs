@@ -441,6 +441,22 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         }
     }
 
+    /// <summary>
+    /// A set element's counter counts in BPF when chains running in BPF read the set: then no kernel-placed
+    /// chain reads it (PlacementPlan never splits a set's element counters), and the kernel's copy counts nothing.
+    /// </summary>
+    public CounterValue? ReadElementCounter(ElementCounterRef element)
+    {
+        lock (_gate)
+        {
+            if (_plan == null || _current == null || _plan.KernelSets.Contains((element.Family, element.Table, element.Set))) return null;
+            if (!_current.Counters.TryGetValue(CounterKey.Element(element.Family, element.Table, element.Set, element.Key, element.KeyEnd), out var id))
+                return null;
+            var (p, b) = _enforcer.Counter(id);
+            return new CounterValue(p, b);
+        }
+    }
+
     public void ResetCounter(CounterRef counter)
     {
         lock (_gate)

@@ -124,7 +124,8 @@ public sealed class PlacementPlan
 
     /// <summary>
     /// The state the chains of <paramref name="reach"/> keep beyond a rule's own counter: anonymous quotas
-    /// (a regular chain reached from two base chains holds one), and the named objects their rules name. An
+    /// (a regular chain reached from two base chains holds one), the named objects their rules name, and the
+    /// element counters of the sets they look up. An
     /// object map may name any object of its type in <paramref name="table"/> (an element-only change can
     /// name another one without a new placement), so it holds them all.
     /// </summary>
@@ -141,6 +142,10 @@ public sealed class PlacementPlan
                         case ObjRefExpr { IsMap: false, ImmType: var type, ImmName: { } n }:
                             states.Add($"{Nft.Bytecode.Objects.NftObject.KindOf(type ?? 0)} {n}");
                             break;
+                        // element counters count where the set is looked up: all of them in BPF, or all in the kernel
+                        case LookupExpr { Set: var n } when reach.FindSet(n) is { } set && HasElementStatements(set):
+                            states.Add($"the element counters of set {n}");
+                            break;
                         case ObjRefExpr { IsMap: true, SetName: { } m } when reach.FindSet(m) is { } map:
                             foreach (var o in table.Objects ?? [])
                                 if (o.Type == map.Set.ObjType) states.Add($"{Nft.Bytecode.Objects.NftObject.KindOf(o.Type ?? 0)} {o.Name}");
@@ -148,6 +153,10 @@ public sealed class PlacementPlan
                     }
         return states;
     }
+
+    /// <summary>The set's elements carry statements (NFTA_SET_EXPR(ESSIONS) gives them to every element added).</summary>
+    static bool HasElementStatements(SourceSet set) =>
+        set.Set.Expr != null || set.Set.Expressions is { Count: > 0 } || set.Elements.Any(e => e.Expr != null || e.Expressions is { Count: > 0 });
 
     static PlacementPlan Assemble(IReadOnlyList<SourceTable> tables, List<Entry> entries, Dictionary<ChainId, ChainLift> results)
     {

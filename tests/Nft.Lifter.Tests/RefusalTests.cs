@@ -27,7 +27,6 @@ public class RefusalTests
     [InlineData("data_map", 3, "map lookups that load data into a register are not supported by bpfilter-nft (only sets and verdict maps)")]
     [InlineData("ether_in_inet", 0, "link-layer (ether, vlan) matches work only in netdev tables and inet ingress chains: bpfilter-nft runs netfilter-hook chains without the Ethernet header")]
     [InlineData("catchall", 3, "set '__map0' has a catch-all element (*), which bpfilter-nft does not support")]
-    [InlineData("counter_set", 3, "set 'cnt' has per-element statements, which bpfilter-nft does not support")]
     public void RefusesWithLocation(string comment, int index, string reason)
     {
         var t = CorpusLoader.Table("refused", "inet", "r");
@@ -40,6 +39,48 @@ public class RefusalTests
         Assert.Equal($"table inet r chain in rule {rule.Handle}: {reason}", e.ExtAck);
         // the index points at a real expression of the rule: nft underlines that statement
         Assert.InRange(index, 0, rule.Expressions!.Count - 1);
+    }
+
+    /// <summary>
+    /// A set with `counter` lifts: each element counts in its own slot, named by the set and the element's key
+    /// (so the daemon reads it back for the listing and keeps it across recompiles).
+    /// </summary>
+    [Fact]
+    public void CounterSetLiftsWithACounterPerElement()
+    {
+        var t = OnlyRule("counter_set", out _);
+        var slots = new CounterSlots();
+        var lifted = NftLifter.LiftTable(t, slots);
+        var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/cnt", StringComparison.Ordinal));
+        var counter = Assert.IsType<Bpfilter.Backend.Ir.CounterStatement>(Assert.Single(Assert.Single(set.Elements.Items).Statements.Items));
+        var element = Assert.Single(t.FindSet("cnt")!.Elements);
+        Assert.Equal(counter.Id, lifted.Counters[CounterKey.Element(t.Family, t.Name, "cnt", element.Key, element.KeyEnd)]);
+    }
+
+    /// <summary>Quota, limit and other statements per element stay in the kernel: the rule reading the set is refused.</summary>
+    [Theory]
+    [InlineData("quota")]
+    [InlineData("limit")]
+    public void StatementsPerElementOtherThanACounterAreRefused(string kind)
+    {
+        var t = OnlyRule("counter_set", out var rule);
+        Nft.Bytecode.Expressions.Expression stmt = kind == "quota" ? new Nft.Bytecode.Expressions.QuotaExpr(1000) : new Nft.Bytecode.Expressions.LimitExpr(1, 60);
+        t = t with { Sets = t.Sets.Select(s => s.Name != "cnt" ? s : s with
+        {
+            Set = s.Set with { Expr = stmt },
+            Elements = s.Elements.Select(e => e with { Expr = stmt }).ToList(),
+        }).ToList() };
+        var e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, "in", rule));
+        Assert.Equal($"set 'cnt' has per-element `{kind}`, which bpfilter-nft runs only in the kernel", e.Reason);
+        Assert.Equal(3, e.ExpressionIndex);
+    }
+
+    static Nft.Bytecode.Objects.SourceTable OnlyRule(string comment, out Nft.Bytecode.Objects.Rule rule)
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var only = CorpusLoader.RuleByComment(t, comment);
+        rule = only;
+        return t with { Chains = t.Chains.Select(c => c with { Rules = c.Rules.Where(r => r == only).ToList() }).ToList() };
     }
 
     /// <summary>

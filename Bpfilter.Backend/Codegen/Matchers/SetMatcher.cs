@@ -15,8 +15,7 @@ public sealed partial class ProgramCompiler
     private void EmitSetMatcher(MatchKey key, InSet s, string fail)
     {
         var layout = Layout(s.Set, key, requireVerdicts: false);
-        if (layout.HasElementCounters)
-            throw new CodegenException($"set '{s.Set}': element counters are supported only in verdict maps");
+        // `!= @s` counts no element (nft_lookup_eval: a found element breaks, a missing one has no statements)
         if (s.Negated)
         {
             var miss = _asm.NewLabel("miss");
@@ -29,7 +28,21 @@ public sealed partial class ProgramCompiler
         else
         {
             EmitLookup(layout, key, fail);
+            EmitElementCounter(layout);
         }
+    }
+
+    /// <summary>
+    /// The found element's counter (R0: its value), as nft_set_elem_update_expr runs it for every packet a
+    /// lookup matched: slot + 1 after the code (0: the element does not count). Clobbers R0-R3.
+    /// </summary>
+    private void EmitElementCounter(SetLayout layout)
+    {
+        if (!layout.HasElementCounters) return;
+        var skip = _asm.NewLabel("nocount");
+        _asm.Emit(Asm.LdxW(R1, R0, 4), Asm.JeqImm(R1, 0, skip), Asm.Add64Imm(R1, -1), Asm.StxW(R10, CounterKey, R1));
+        EmitCountAtKey(skip);
+        _asm.Label(skip);
     }
 
     /// <summary>
