@@ -112,6 +112,20 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
         Assert.True(report.Length == 0, report.Length == 0 ? "" : $"{report}\nbpfilterd log:\n{side.DaemonLog}");
     }
 
+    /// <summary>
+    /// Per-element counters with bpfilterd --placement bpf-only: the chain looking the sets up runs in BPF (or the
+    /// load would be refused), and every element's counter lists as the kernel's.
+    /// </summary>
+    [Theory]
+    [InlineData("ip-input-element-counters")]
+    public void BpfOnlyCountsElementsLikeTheKernel(string name)
+    {
+        var c = PacketCase.Load(name);
+        var side = sides.Side(SidesFixture.Role.DaemonBpfOnly, TopologyKind.Routed);
+        var report = PacketRunner.RunAndCompare(c, sides.Kernel, side);
+        Assert.True(report.Length == 0, report.Length == 0 ? "" : $"{report}\nbpfilterd log:\n{side.DaemonLog}");
+    }
+
     public static TheoryData<string> RefusedCases()
     {
         var data = new TheoryData<string>();
