@@ -21,7 +21,10 @@ public sealed class PlacementPlan
     public required IReadOnlySet<ChainId> KernelChains { get; init; }
     /// <summary>Sets the kernel holds (an element change to one of them goes through the kernel too).</summary>
     public required IReadOnlySet<(byte Family, string Table, string Set)> KernelSets { get; init; }
-    /// <summary>Sets kernel-placed rules write from the packet path: their elements are the kernel's.</summary>
+    /// <summary>
+    /// Sets kernel-placed rules write from the packet path, and kernel-held sets whose elements carry statements
+    /// (per-element counters): their elements, with their state, are the kernel's.
+    /// </summary>
     public required IReadOnlySet<(byte Family, string Table, string Set)> KernelWrittenSets { get; init; }
 
     public IEnumerable<ChainPlacement> InKernel => Chains.Where(c => c.Side == PlacementSide.Kernel);
@@ -184,6 +187,8 @@ public sealed class PlacementPlan
             foreach (var c in subset.Chains) kernelChains.Add(new ChainId(t.Family, t.Name, c.Name));
             foreach (var s in subset.Sets) kernelSets.Add((t.Family, t.Name, s.Name));
             foreach (var s in Writes(subset)) written.Add((t.Family, t.Name, s));
+            // the kernel counts the elements of the sets it holds: listings show its counters
+            foreach (var s in subset.Sets.Where(HasElementStatements)) written.Add((t.Family, t.Name, s.Name));
             kernelTables.Add(StartCounting(subset));
         }
         return new PlacementPlan

@@ -151,4 +151,37 @@ public sealed class NamedObjectPlacementTests
         // the map's count and the plain reference's both in the kernel's one object
         Assert.Matches($@"counter c2 \{{\s+packets 2 bytes {2 * Syn}\s+\}}", rig.ListRuleset());
     }
+
+    /// <summary>
+    /// A set with per-element counters looked up by a chain BPF could run and by a kernel-placed chain: both run
+    /// in the kernel (one element's count is never split), and the listing shows the kernel's element counters.
+    /// </summary>
+    [Fact]
+    public void ASetWhoseElementCountersAKernelPlacedChainUsesRunsInTheKernel()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft($$"""
+            table inet t {
+                set s {
+                    type ipv4_addr
+                    counter
+                    elements = { {{EnforcementRig.PeerAddr}} }
+                }
+                chain in {
+                    type filter hook input priority 0; policy accept;
+                    ip saddr @s tcp dport 82 counter
+                }
+                chain k {
+                    type filter hook input priority 10; policy accept;
+                    ct helper "ftp" drop
+                    ip saddr @s tcp dport 84 counter
+                }
+            }
+            """);
+        Assert.Matches(@"table inet t chain in: kernel nf_tables \(it shares the element counters of set s with kernel-placed table inet t chain k", rig.Explain());
+        Assert.True(rig.Delivered(82));
+        Assert.True(rig.Delivered(84));
+        // each SYN passes both chains: two lookups per packet, all in the kernel's element
+        Assert.Contains($"{EnforcementRig.PeerAddr} counter packets 4 bytes {4 * Syn}", rig.ListRuleset());
+    }
 }
