@@ -95,8 +95,9 @@ public sealed partial class ProgramCompiler
         if (s is null) return null;
         if (s.Name is null) return false; // no such interface at this hook: nf_tables breaks, even for !=
         var set = m.Operator is InSet i ? _ruleset.FindSet(i.Set) ?? throw new CodegenException($"unknown set '{i.Set}'") : null;
-        // an element's counter counts the packets its lookups match: the lookup runs
-        if (set is not null && set.Elements.Any(e => !e.Statements.IsEmpty)) return null;
+        // an element's counter counts the packets its lookups match, and an element may expire between
+        // compile and packet: either way the lookup runs
+        if (set is not null && (set.Timeouts || set.Elements.Any(e => !e.Statements.IsEmpty))) return null;
         return StaticEval.Evaluate(m.Operator, s.Name, set);
     }
 

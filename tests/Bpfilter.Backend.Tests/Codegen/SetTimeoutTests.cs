@@ -90,6 +90,19 @@ public class SetTimeoutTests
     }
 
     [Fact]
+    public void AStaticInterfaceLookupStillRunsSoAnExpiredElementMisses()
+    {
+        // iifname is known at compile time at XDP, but whether "lo" is still in the set is not
+        var now = KernelClock.Jiffies64();
+        var ifnames = new Backend.Ir.Set("i", new MatchKey(Fields.IifName), SetData.NoData, ValueList.Of(
+            SetElement.Exact(Value.IfName("lo")) with { Expires = now - 1 }), Timeouts: true);
+        using var p = Load(Xdp, Verdict.Accept, [Drop(Matcher.InSet(new MatchKey(Fields.IifName), "i"))], sets: [ifnames]);
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.5")));
+        Assert.True(p.AddElement("i", SetElement.Exact(Value.IfName("lo")) with { Expires = now + 100_000 }));
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.5")));
+    }
+
+    [Fact]
     public void ASetWithoutTimeoutsRefusesAnExpiringElement()
     {
         var set = new Backend.Ir.Set("s", Fields.Ip.Saddr, SetData.NoData, ValueList.Of(Expiring("198.18.0.5", 5)));
