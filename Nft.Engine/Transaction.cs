@@ -256,6 +256,16 @@ internal sealed partial class Transaction
         return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas);
     }
 
+    /// <summary>
+    /// For the element journal (<see cref="StateCodec.JournalRecord"/>): every key this batch touched in sets
+    /// that existed before it, with what it holds now (null: absent). Written as they are now, not as a net
+    /// change, so that a renewed timeout or a new insertion order is kept too.
+    /// </summary>
+    public IEnumerable<StateCodec.SetTouch> TouchedElements() =>
+        _deltas.Select(kv => new StateCodec.SetTouch(kv.Key.Family, kv.Key.Table, kv.Key.Set,
+            kv.Value.Touched.Where(x => x.Value.Before != null || x.Value.After != null)
+                .Select(x => (x.Key, x.Value.After)).ToList()));
+
     /// <summary>One key of a set: what it held before the batch and what it holds now (null: absent).</summary>
     readonly record struct ElementTouch(ElementRecord? Before, ElementRecord? After);
 
