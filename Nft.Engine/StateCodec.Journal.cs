@@ -15,7 +15,7 @@ namespace Nft.Engine;
 /// header; a journal left beside a newer state names another hash and is ignored), then records, each a u32
 /// payload length, a u64 FNV-1a hash of the payload and the payload: netlink attributes, the generation
 /// before and after the commit, the element sequence and handle counters after it, and per set the keys the commit touched,
-/// each with the element record it holds now or as removed. A record cut short at the end of
+/// each with the element record it holds now or as absent. A record cut short at the end of
 /// the file (a crash while appending it, before the commit was answered) is ignored; anything else wrong
 /// raises <see cref="InvalidDataException"/>.
 /// </para>
@@ -147,9 +147,7 @@ internal static partial class StateCodec
                 }
                 else
                 {
-                    var id = ElementKeyOf(ka);
-                    if (!elements.TryGetValue(id, out _)) throw Bad($"journal: removes an element set {name} does not hold");
-                    elements = elements.Remove(id);
+                    elements = elements.Remove(ElementKeyOf(ka)); // absent too when the batch added it and removed it again
                 }
             }
             tables = tables.SetItem(ti, t with { Sets = t.Sets.SetItem(si, t.Sets[si] with { Elements = elements }) });

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Nft.Netlink;
 using static Nft.Engine.Tests.NlTestKit;
 using static Nft.Engine.Tests.Transcript;
@@ -66,18 +65,10 @@ public class StateJournalTests
     [InlineData("rules.txt")]
     public void StatePlusJournalIsTheFullStateAfterEveryBatchOfACapturedSession(string file)
     {
-        var lines = File.ReadLines(Path.Combine(Transcript.Dir(), file)).Where(l => l.Length > 2 && l[0] == '>')
-            .Select(l => Convert.FromHexString(l[2..])).ToList();
         var s = new Saver();
-        int i = 0;
-        while (i < lines.Count)
+        foreach (var (batch, _) in Batches(file))
         {
-            var send = new List<byte[]> { lines[i] };
-            bool batch = !IsGet(lines[i]);
-            i++;
-            while (batch && i < lines.Count && !IsGet(lines[i])) send.Add(lines[i++]);
-            if (!batch) continue;
-            s.Endpoint.Process(BatchAt(BinaryPrimitives.ReadUInt32LittleEndian(send[0].AsSpan(8)) - 1, send), Port);
+            s.Endpoint.Process(batch, Port);
             if (s.State.Length == 0) continue;
             Assert.Equal(s.Endpoint.ExportState(), Restored(s.State, s.Journal()));
         }
