@@ -69,8 +69,8 @@ public class BackendAndDumpTests
         w.PutU32Be(10, seq);
     });
 
-    /// <summary>NEWSETELEM (12) or DELSETELEM (14) of one element, with a map value when given.</summary>
-    static byte[] MapElement(byte type, uint seq, string table, string set, byte[] key, byte[]? value) =>
+    /// <summary>NEWSETELEM (12) or DELSETELEM (14) of one element, with a map value and a timeout (ms) when given.</summary>
+    static byte[] MapElement(byte type, uint seq, string table, string set, byte[] key, byte[]? value, ulong? timeoutMs = null) =>
         Msg(type, type == 12 ? Create : NlmFlags.Request, seq, Ip, w =>
         {
             w.PutString(1, table);
@@ -86,6 +86,7 @@ public class BackendAndDumpTests
                 w.PutBytes(1, value);
                 w.EndNested(d);
             }
+            if (timeoutMs is ulong t) w.PutBytes(4, [.. BitConverter.GetBytes(t).Reverse()]);
             w.EndNested(el);
             w.EndNested(list);
         });
@@ -119,22 +120,6 @@ public class BackendAndDumpTests
         Assert.Empty(ep.Ruleset.Tables[0].Sets[0].Elements);
     }
 
-    /// <summary>NEWSETELEM (12) or DELSETELEM (14) of one address, with a timeout in ms when given.</summary>
-    static byte[] TimedElement(byte type, uint seq, string table, string set, byte[] key, ulong? timeoutMs) =>
-        Msg(type, type == 12 ? Create : NlmFlags.Request, seq, Ip, w =>
-        {
-            w.PutString(1, table);
-            w.PutString(2, set);
-            var list = w.BeginNested(3);
-            var el = w.BeginNested(1);
-            var k = w.BeginNested(1);
-            w.PutBytes(1, key);
-            w.EndNested(k);
-            if (timeoutMs is ulong t) w.PutBytes(4, [.. BitConverter.GetBytes(t).Reverse()]);
-            w.EndNested(el);
-            w.EndNested(list);
-        });
-
     [Fact]
     public void AnElementWhoseTimeoutABatchRenewsAndThenDeletesIsRemoved()
     {
@@ -150,11 +135,11 @@ public class BackendAndDumpTests
             w.PutU32Be(4, 7);
             w.PutU32Be(5, 4);
             w.PutU32Be(10, 3);
-        }), TimedElement(12, 4, "t", "s", x, 10_000)), Port));
+        }), MapElement(12, 4, "t", "s", x, null, 10_000)), Port));
         now += 5_000;
         // x renewed (a new expiry), y added, x deleted: the maps lose x, as the set does
-        Assert.Empty(ep.Process(Batch(TimedElement(12, 2, "t", "s", x, 10_000), TimedElement(12, 3, "t", "s", y, 10_000),
-            TimedElement(14, 4, "t", "s", x, null)), Port));
+        Assert.Empty(ep.Process(Batch(MapElement(12, 2, "t", "s", x, null, 10_000), MapElement(12, 3, "t", "s", y, null, 10_000),
+            MapElement(14, 4, "t", "s", x, null)), Port));
         Assert.True(be.Changes[^1].ElementsOnly);
         var delta = Assert.Single(be.Changes[^1].SetDeltas);
         Assert.Equal(y, Assert.IsType<Nft.Bytecode.Data.ValueData>(Assert.Single(delta.Added).Key).Value);
