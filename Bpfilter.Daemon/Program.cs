@@ -38,7 +38,7 @@ using var backend = options.Enforce
 if (options.Enforce && !options.BpfOnly && kernelSocket == null) return 1;
 if (backend != null) PinAttachPoints(backend, options.PinDir);
 // The committed state is saved after every commit (Bpfilter.Daemon/Persistence) and restored below.
-var store = OpenStateStore(options.StateDir);
+using var store = OpenStateStore(options.StateDir);
 Nft.Engine.NfTablesEndpoint? endpointRef = null;
 // --metrics: batches are counted from the start, so that restored and later commits are all in the totals.
 var batchMetrics = options.Metrics != null ? new Bpfilter.Daemon.Metrics.BatchMetrics() : null;
@@ -55,6 +55,8 @@ var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
     TickMs = jiffies ? Bpfilter.Backend.Libbpf.KernelClock.TickMs!.Value : 1,
     RefuseOutOfScope = options.Enforce && options.BpfOnly,
     StateChanged = store == null ? null : () => store.Write(endpointRef!.ExportState()),
+    // element-only commits go to the journal unless the backend took its full path (its own state may have changed)
+    ElementsCommitted = store == null ? null : record => backend?.LastCommitElementsOnly != false && store.Append(record),
     BatchFinished = batchMetrics == null ? null : batchMetrics.Record,
 });
 endpointRef = endpoint;
@@ -154,7 +156,7 @@ static void Restore(Nft.Engine.NfTablesEndpoint endpoint, Bpfilter.Daemon.Persis
     Bpfilter.Daemon.Enforcement.EnforcingBackend? backend)
 {
     if (store == null) return;
-    var (outcome, bytes) = store.Read();
+    var (outcome, bytes, journal) = store.Read();
     string? problem = outcome switch
     {
         Bpfilter.Daemon.Persistence.StateStore.Outcome.Missing => $"no saved state at {store.Path}",
@@ -167,7 +169,7 @@ static void Restore(Nft.Engine.NfTablesEndpoint endpoint, Bpfilter.Daemon.Persis
     {
         try
         {
-            endpoint.ImportState(bytes);
+            endpoint.ImportState(bytes, journal);
         }
         catch (InvalidDataException e)
         {

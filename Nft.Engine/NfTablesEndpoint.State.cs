@@ -22,9 +22,17 @@ public sealed partial class NfTablesEndpoint
     /// (<see cref="IRulesetBackend.ImportState"/>) but enforces nothing yet (<see cref="Reenforce"/> does). Throws <see cref="InvalidDataException"/> naming what is
     /// wrong when the bytes are not a complete, intact state; nothing changes then.
     /// </summary>
-    public void ImportState(ReadOnlySpan<byte> state)
+    public void ImportState(ReadOnlySpan<byte> state) => ImportState(state, []);
+
+    /// <summary>
+    /// As <see cref="ImportState(ReadOnlySpan{byte})"/>, then the element journal that followed the state
+    /// (<see cref="NfTablesOptions.ElementsCommitted"/>'s records after <see cref="JournalHeader"/>) applied.
+    /// A journal that follows another state is ignored.
+    /// </summary>
+    public void ImportState(ReadOnlySpan<byte> state, ReadOnlySpan<byte> journal)
     {
         var (snapshot, counters) = StateCodec.Decode(state);
+        (snapshot, counters) = StateCodec.Replay(state, snapshot, counters, journal);
         if (counters.Generation == 0) throw new InvalidDataException("bpfilter-nft state: generation 0");
         lock (_lock)
         {
@@ -36,6 +44,13 @@ public sealed partial class NfTablesEndpoint
             _ns.ElementSeq = counters.ElementSeq;
         }
     }
+
+    /// <summary>The header an element journal that follows the state <paramref name="state"/> (<see cref="ExportState"/>'s bytes) starts with.</summary>
+    public static byte[] JournalHeader(ReadOnlySpan<byte> state) => StateCodec.JournalHeader(state);
+
+    /// <summary>Hands an element-only change to <see cref="NfTablesOptions.ElementsCommitted"/>; false when it is not taken (the whole state must be saved).</summary>
+    bool Journal(uint from, IEnumerable<StateCodec.SetTouch> sets) =>
+        _ns.Options.ElementsCommitted is { } append && append(StateCodec.JournalRecord(from, _ns.Generation, _ns.ElementSeq, _ns.TableHandle, _ns.Committed, sets));
 
     /// <summary>
     /// Element deadlines saved with the clock offset <paramref name="savedOffset"/>, moved onto this engine's

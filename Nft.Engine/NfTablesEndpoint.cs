@@ -507,8 +507,10 @@ public sealed partial class NfTablesEndpoint
         }
         _ns.Backend.Commit();
         foreach (var (family, table, handle) in tx.ReplacedRules) ResetReplacedRule(tx.Work, family, table, handle);
+        uint from = _ns.Generation;
         do _ns.Generation++; while (_ns.Generation == 0);
-        _ns.Options.StateChanged?.Invoke();
+        // element-only commits are appended to the saved state (StateCodec.Journal), not saved whole
+        if (tx.StructureChanged || !Journal(from, tx.TouchedElements())) _ns.Options.StateChanged?.Invoke();
         bool genReport = first.Has(NlmFlags.Echo);
         var events = _events;
         // nf_tables_*_notify builds nothing when nobody listens and the requester asked for no echo.

@@ -44,6 +44,14 @@ public sealed class NfTablesOptions
     public Action? StateChanged { get; init; }
 
     /// <summary>
+    /// Called instead of <see cref="StateChanged"/> after a commit that changed only set elements, under the endpoint's lock, with one element
+    /// journal record (<see cref="NfTablesEndpoint.ImportState(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>
+    /// replays them): its size is that of the change, not of the sets. Returns false when it did not keep
+    /// the record; <see cref="StateChanged"/> is called then.
+    /// </summary>
+    public Func<byte[], bool>? ElementsCommitted { get; init; }
+
+    /// <summary>
     /// Called when a batch has been handled, under the endpoint's lock, with how it ended and how long it took
     /// (bpfilterd's metrics). Not called for owner-table releases or a restored state being enforced again.
     /// </summary>

@@ -29,7 +29,7 @@ namespace Nft.Engine;
 /// clock (Environment.TickCount64), which it was.
 /// </para>
 /// </summary>
-internal static class StateCodec
+internal static partial class StateCodec
 {
     static ReadOnlySpan<byte> Magic => "BFNFTST1"u8;
     const uint Version = 3, OldestVersion = 2;
@@ -107,15 +107,7 @@ internal static class StateCodec
                 Emit(Kind.Set);
                 foreach (var e in s.Elements)
                 {
-                    var en = w.BeginNestedRaw(EElem);
-                    e.Element.Encode(w, NftaList.Elem, WireFormat.AsDecoded);
-                    w.EndNested(en);
-                    w.PutRaw(EKey, e.Id.Key);
-                    if (e.Id.KeyEnd != null) w.PutRaw(EKeyEnd, e.Id.KeyEnd);
-                    w.PutU32(EFlags, e.Id.Flags);
-                    if (e.Timeout is ulong et) PutU64(w, ETimeout, et);
-                    if (e.ExpiresAtMs is long ex) PutU64(w, EExpires, (ulong)ex);
-                    PutU64(w, ESeq, (ulong)e.InsertSeq);
+                    PutElement(w, e);
                     Emit(Kind.Element);
                 }
             }
@@ -139,6 +131,31 @@ internal static class StateCodec
         body.CopyTo(file.AsSpan(HeaderSize));
         return file;
     }
+
+    /// <summary>An element record's attributes: the element as nf_tables encodes it, its identity, timeout, expiry and insertion order.</summary>
+    static void PutElement(NetlinkWriter w, ElementRecord e)
+    {
+        var en = w.BeginNestedRaw(EElem);
+        e.Element.Encode(w, NftaList.Elem, WireFormat.AsDecoded);
+        w.EndNested(en);
+        PutElementKey(w, e.Id);
+        if (e.Timeout is ulong et) PutU64(w, ETimeout, et);
+        if (e.ExpiresAtMs is long ex) PutU64(w, EExpires, (ulong)ex);
+        PutU64(w, ESeq, (ulong)e.InsertSeq);
+    }
+
+    static void PutElementKey(NetlinkWriter w, ElementKey id)
+    {
+        w.PutRaw(EKey, id.Key);
+        if (id.KeyEnd != null) w.PutRaw(EKeyEnd, id.KeyEnd);
+        w.PutU32(EFlags, id.Flags);
+    }
+
+    static ElementKey ElementKeyOf(in Attrs a) => new(a.Bytes(EKey) ?? throw Bad("element without a key"), a.Bytes(EKeyEnd), a.U32(EFlags));
+
+    static ElementRecord ElementOf(in Attrs a) =>
+        new ElementRecord(ElementKeyOf(a), SetElement.Decode(a.Inner(EElem)), a.OptU64(ETimeout), a.OptU64(EExpires) is ulong x ? (long)x : null)
+            { InsertSeq = (long)a.U64(ESeq) };
 
     /// <summary>An object as its NEW* message (kernel attribute order: stored objects keep no request layout), in attribute <see cref="Message"/>.</summary>
     static void PutMessage(NetlinkWriter w, NftMsgType type, byte family, Action<NetlinkWriter, WireFormat> encode)
@@ -281,12 +298,10 @@ internal static class StateCodec
                 {
                     var t = LastTable();
                     if (t.Sets.Count == 0) throw Bad("element record before any set");
-                    var el = SetElement.Decode(a.Inner(EElem));
-                    var id = new ElementKey(a.Bytes(EKey) ?? throw Bad("element without a key"), a.Bytes(EKeyEnd), a.U32(EFlags));
+                    var e = ElementOf(a);
                     var s = t.Sets[^1];
-                    if (s.Elements.TryGetValue(id, out _)) throw Bad($"duplicate element in set {s.Head.Name}");
-                    s.Elements = s.Elements.Add(new ElementRecord(id, el, a.OptU64(ETimeout), a.OptU64(EExpires) is ulong x ? (long)x : null)
-                        { InsertSeq = (long)a.U64(ESeq) });
+                    if (s.Elements.TryGetValue(e.Id, out _)) throw Bad($"duplicate element in set {s.Head.Name}");
+                    s.Elements = s.Elements.Add(e);
                     break;
                 }
                 case Kind.Object:

@@ -240,7 +240,14 @@ internal sealed partial class Transaction
         var key = (t.Family, t.Name, s.Name);
         if (!_deltas.TryGetValue(key, out var d)) _deltas[key] = d = new ElementDelta();
         if (d.Touched.TryGetValue(e.Id, out var seen)) d.Touched[e.Id] = seen with { After = added ? e : null };
-        else d.Touched[e.Id] = new ElementTouch(added ? null : e, added ? e : null);
+        else if (!added) d.Touched[e.Id] = new ElementTouch(e, null);
+        else
+        {
+            // an added key may have been there before the batch: an element whose timeout was renewed, or one that had expired
+            ElementRecord? before = null;
+            if (_ns.Committed.FindTable(t.Family, t.Name)?.FindSet(s.Name) is { } was && was.Elements.TryGetValue(e.Id, out var old)) before = old;
+            d.Touched[e.Id] = new ElementTouch(before, e);
+        }
     }
 
     /// <summary>What the backend is asked to enforce: the proposed ruleset and the element deltas.</summary>
@@ -256,6 +263,15 @@ internal sealed partial class Transaction
         return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas);
     }
 
+    /// <summary>
+    /// For the element journal (<see cref="StateCodec.JournalRecord"/>): every key this batch touched in sets
+    /// that existed before it, with what it holds now (null: absent). Written as they are now, not as a net
+    /// change, so that a renewed timeout or a new insertion order is kept too.
+    /// </summary>
+    public IEnumerable<StateCodec.SetTouch> TouchedElements() =>
+        _deltas.Select(kv => new StateCodec.SetTouch(kv.Key.Family, kv.Key.Table, kv.Key.Set,
+            kv.Value.Touched.Select(x => (x.Key, x.Value.After)).ToList()));
+
     /// <summary>One key of a set: what it held before the batch and what it holds now (null: absent).</summary>
     readonly record struct ElementTouch(ElementRecord? Before, ElementRecord? After);
 
@@ -263,9 +279,10 @@ internal sealed partial class Transaction
     {
         public readonly Dictionary<ElementKey, ElementTouch> Touched = new();
 
-        /// <summary>Keys present now with a value they did not have before (new keys, and changed values: an upsert).</summary>
+        /// <summary>Keys present now with a value or expiry they did not have before (new keys, changed values, renewed timeouts: an upsert).</summary>
         public IEnumerable<ElementRecord> Added() =>
-            Touched.Values.Where(x => x.After != null && (x.Before == null || !Equals(x.Before.Element, x.After.Element))).Select(x => x.After!);
+            Touched.Values.Where(x => x.After != null && (x.Before == null || !Equals(x.Before.Element, x.After.Element)
+                || x.Before.ExpiresAtMs != x.After.ExpiresAtMs)).Select(x => x.After!);
 
         /// <summary>Keys present before and absent now.</summary>
         public IEnumerable<ElementRecord> Removed() =>

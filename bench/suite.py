@@ -44,6 +44,8 @@ def parse_args():
     p.add_argument("--timeout", type=int, default=1200, help="seconds any one command may take")
     p.add_argument("--big-set", action="store_true", help=f"also nft -f a set of {BIG_SET} addresses, kernel and bpfilterd")
     p.add_argument("--out", help="output directory (default bench/results/DATE)")
+    p.add_argument("--baseline", metavar="DIR", help="also run every bpfilterd cell with the bpfilterd build in DIR (bpfilterd.dll), "
+                   "rows marked 'baseline': before and after side by side in one run")
     p.add_argument("--render", metavar="DIR", help="only write DIR/results.md and DIR/rate.png again from DIR/results.json")
     a = p.parse_args()
     a.ns = [int(x) for x in a.n.split(",")] if a.n else ([1, 100, 1000] if a.quick else [1, 100, 1000, 10000, 100000])
@@ -158,15 +160,19 @@ class Topology:
 
 
 class Daemon:
-    """bpfilterd enforcing in the firewall namespace, with its own socket, state and pin directories."""
+    """bpfilterd enforcing in the firewall namespace, with its own socket, state and pin directories, and its
+    metrics on a Unix socket (BPF run-time statistics off: they would cost every packet) for the daemon-side time of batches."""
 
-    def __init__(self, ctx, topo, tag):
+    def __init__(self, ctx, topo, tag, dll=None):
         self.work = tempfile.mkdtemp(prefix="bfsuite-daemon-")
         self.sock = os.path.join(self.work, "s.sock")
+        self.metrics = os.path.join(self.work, "metrics.sock")
+        self.state = os.path.join(self.work, "state")
         self.pins = f"/sys/fs/bpf/bfsuite-{os.getpid()}-{tag}"
         self.log = open(os.path.join(self.work, "log"), "w+")
-        self.proc = subprocess.Popen(topo.exec(topo.fw) + ["env", "DOTNET_gcServer=0", "dotnet", ctx.daemon, "--socket", self.sock,
-                                                          "--state-dir", os.path.join(self.work, "state"), "--pin-dir", self.pins],
+        self.proc = subprocess.Popen(topo.exec(topo.fw) + ["env", "DOTNET_gcServer=0", "dotnet", dll or ctx.daemon, "--socket", self.sock,
+                                                          "--state-dir", self.state, "--pin-dir", self.pins,
+                                                          "--metrics", "unix:" + self.metrics, "--no-bpf-stats"],
                                      stdout=self.log, stderr=self.log)
         t0 = time.monotonic()
         while True:
@@ -177,6 +183,22 @@ class Daemon:
                 if self.proc.poll() is not None or time.monotonic() - t0 > 120:
                     raise RuntimeError("bpfilterd did not start: " + open(self.log.name).read()[-500:])
                 time.sleep(0.1)
+
+    def commit_seconds(self):
+        """(sum, count) of bpfilterd_commit_duration_seconds: each batch from its arrival to its commit done (engine,
+        backend and state file; not the socket), read from the metrics socket."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(self.metrics)
+            s.settimeout(120)
+            s.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            data = b""
+            while chunk := s.recv(1 << 16): data += chunk
+        text = data.decode(errors="replace")
+        total = lambda k: sum(float(v) for v in re.findall(rf"^bpfilterd_commit_duration_seconds_{k}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+        return total("sum"), total("count")
+
+    def state_bytes(self):
+        return sum(os.path.getsize(os.path.join(self.state, f)) for f in os.listdir(self.state)) if os.path.isdir(self.state) else 0
 
     def pid(self):
         """The dotnet process (ip netns exec and env exec into it: same pid)."""
@@ -245,8 +267,9 @@ def floor_rate(ctx):
         topo.close()
 
 
-def measure(ctx, side, shape, n, results):
+def measure(ctx, side, shape, n, results, baseline=False):
     row = {"side": side, "shape": shape, "n": n}
+    if baseline: row["baseline"] = True
     results.append(row)
     if side == "iptables" and shape == "set":
         row["note"] = "no sets in iptables (ipset not used)"
@@ -256,7 +279,7 @@ def measure(ctx, side, shape, n, results):
     try:
         nft = topo.exec(topo.fw) + ["nft"]
         if side.startswith("bpf"):
-            daemon = Daemon(ctx, topo, tag)
+            daemon = Daemon(ctx, topo, tag, ctx.baseline_daemon if baseline else None)
             nft = topo.exec(topo.fw) + ["env", f"BFNFT_SOCKET={daemon.sock}", ctx.bfnft]
         # c: load
         if side == "iptables":
@@ -299,8 +322,7 @@ def measure(ctx, side, shape, n, results):
             row["add_rule_ms"] = statistics.median(ts) * 1000
         # e: add element latency (median of 5)
         if "e" in ctx.measure and shape == "set":
-            ts = [timed(nft + ["add", "element", family, "bench", "s", f"{{ 10.253.0.{k + 1} }}"], ctx.timeout) for k in range(5)]
-            row["add_element_ms"] = statistics.median(ts) * 1000
+            add_elements(nft, family, daemon, row, ctx.timeout)
         if daemon and "f" in ctx.measure:
             row["hwm_end_mib"] = daemon.memory()[1]
     except Exception as e:  # one failed cell must not lose the run: it is reported in the table
@@ -312,20 +334,36 @@ def measure(ctx, side, shape, n, results):
     print("  " + json.dumps(row), file=sys.stderr)
 
 
+def add_elements(nft, family, daemon, row, timeout, prefix="10.253.0"):
+    """(e): median wall time of 5 `nft add element` of one address; with bpfilterd also the daemon-side time
+    (mean of the same 5 batches from its commit-duration metric) and the saved state's size after them."""
+    before = daemon.commit_seconds() if daemon else None
+    ts = [timed(nft + ["add", "element", family, "bench", "s", f"{{ {prefix}.{k + 1} }}"], timeout) for k in range(5)]
+    row["add_element_ms"] = statistics.median(ts) * 1000
+    if daemon:
+        after = daemon.commit_seconds()
+        if after[1] - before[1] >= 5: row["add_element_daemon_ms"] = (after[0] - before[0]) / (after[1] - before[1]) * 1000
+        row["state_bytes"] = daemon.state_bytes()
+
+
 def big_set(ctx, results):
-    for side in ("nft-input", "bpf-input"):
+    runs = [("nft-input", False), ("bpf-input", False)] + ([("bpf-input", True)] if ctx.baseline else [])
+    for side, baseline in runs:
         row = {"side": side, "shape": "set", "n": BIG_SET, "big_set": True}
+        if baseline: row["baseline"] = True
         results.append(row)
         topo, daemon = Topology("big"), None
         try:
             nft = topo.exec(topo.fw) + ["nft"]
             if side == "bpf-input":
-                daemon = Daemon(ctx, topo, "big")
+                daemon = Daemon(ctx, topo, "big", ctx.baseline_daemon if baseline else None)
                 nft = topo.exec(topo.fw) + ["env", f"BFNFT_SOCKET={daemon.sock}", ctx.bfnft]
             path = os.path.join(ctx.work, "big.nft")
             with open(path, "w") as f: f.write(nft_file(side, "set", BIG_SET)[1])
             row["load_s"] = timed(nft + ["-f", path], ctx.timeout)
             if daemon: row["rss_mib"], row["hwm_mib"] = daemon.memory()
+            # element-only changes to the big set: map updates, and (e) as for the N-element sets
+            if "e" in ctx.measure: add_elements(nft, "inet", daemon, row, ctx.timeout)
         except Exception as e:
             row["error"] = str(e)[:300]
         finally:
@@ -347,7 +385,9 @@ def write_outputs(ctx, results, floors):
         lines.append("XDP_DROP floor (bare `return XDP_DROP` on fw0, same sender): " +
                      ", ".join(f"{r / 1e3:.1f} kpps" for r, _ in floors) + f" ({'start, end' if len(floors) > 1 else 'start; the run did not reach its end'}); mean {floor / 1e3:.1f} kpps")
         lines.append("")
-    lines += ["| shape | N | side | (a) test-run ns/pkt | (b) kpps | (b) % of floor | (b) probe counter / accepted | (c) load s | (d) add rule ms | (e) add element ms | (f) RSS / peak MiB | note |",
+    label = lambda r: r["side"] + (" (baseline)" if r.get("baseline") else "")
+    element = lambda r: fmt(r.get('add_element_ms'), '{:.1f}') + ("" if r.get("add_element_daemon_ms") is None else f" ({r['add_element_daemon_ms']:.2f})")
+    lines += ["| shape | N | side | (a) test-run ns/pkt | (b) kpps | (b) % of floor | (b) probe counter / accepted | (c) load s | (d) add rule ms | (e) add element ms (daemon) | (f) RSS / peak MiB | note |",
               "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         if r.get("big_set"): continue
@@ -355,24 +395,26 @@ def write_outputs(ctx, results, floors):
         rate = r.get("rate_pps")
         check = f"{r['counted'] / (rate * ctx.seconds):.2f}" if rate else None
         side_a = r.get("testrun_ns") if r["side"].startswith("bpf") else None
-        lines.append(f"| {r['shape']} | {r['n']} | {r['side']} | {fmt(side_a, '{}') if r['side'].startswith('bpf') else 'n/a'} | "
+        lines.append(f"| {r['shape']} | {r['n']} | {label(r)} | {fmt(side_a, '{}') if r['side'].startswith('bpf') else 'n/a'} | "
                      f"{fmt(rate and rate / 1e3, '{:.1f}')} | {fmt(rate and floor and 100 * rate / floor, '{:.0f}')} | {fmt(check, '{}')} | "
-                     f"{fmt(r.get('load_s'), '{:.3f}')} | {fmt(r.get('add_rule_ms'), '{:.1f}')} | {fmt(r.get('add_element_ms'), '{:.1f}')} | "
+                     f"{fmt(r.get('load_s'), '{:.3f}')} | {fmt(r.get('add_rule_ms'), '{:.1f}')} | {element(r)} | "
                      f"{fmt(r.get('rss_mib'), '{:.0f}')}{'' if r.get('hwm_mib') is None else ' / ' + format(r['hwm_mib'], '.0f')} | {note.replace('|', '/')} |")
     big = [r for r in results if r.get("big_set")]
     if big:
         lines += ["", f"Set of {BIG_SET} addresses, `nft -f` (inet input chain, one rule `ip saddr @s ...`):", "",
-                  "| side | load s | RSS / peak MiB | note |", "|---|---:|---:|---|"]
+                  "| side | load s | (e) add element ms (daemon) | saved state MiB | RSS / peak MiB | note |", "|---|---:|---:|---:|---:|---|"]
         for r in big:
-            lines.append(f"| {r['side']} | {fmt(r.get('load_s'), '{:.2f}')} | {fmt(r.get('rss_mib'), '{:.0f}')}"
-                         f"{'' if r.get('hwm_mib') is None else ' / ' + format(r['hwm_mib'], '.0f')} | {r.get('error', '')} |")
+            lines.append(f"| {label(r)} | {fmt(r.get('load_s'), '{:.2f}')} | {element(r)} | {fmt(r.get('state_bytes') and r['state_bytes'] / 2**20, '{:.1f}')} | "
+                         f"{fmt(r.get('rss_mib'), '{:.0f}')}{'' if r.get('hwm_mib') is None else ' / ' + format(r['hwm_mib'], '.0f')} | {r.get('error', '')} |")
     lines += ["", "## Targets (issue 12)", ""] + targets(results, floor, big)
     lines += ["", "Columns: (a) BPF_PROG_TEST_RUN of the program bpfilterd attached (its chain program; the ipv4 one for inet), "
               "median of 5 runs, ns per packet, the probe frame as input; n/a for kernel nf_tables and iptables, which have no BPF program. "
               "(b) frames the firewall side took from the veth per second (the sender's tx0 tx_packets: veth counts a frame the receiver's queue refused as a tx drop), "
               f"{ctx.seconds:g} s of traffic; the probe counter column is the probe rule's counter over those frames (1.00: every accepted frame reached the last rule). "
               "(c) wall time of `nft -f` (`iptables-legacy-restore`). (d) median wall time of 5 `nft add rule` (`iptables-legacy -A`) into the loaded chain. "
-              "(e) median wall time of 5 `nft add element` of one address. (f) bpfilterd VmRSS / VmHWM after the load."]
+              "(e) median wall time of 5 `nft add element` of one address; in parentheses bpfilterd's own time for those batches "
+              "(mean of its bpfilterd_commit_duration_seconds over them: engine, backend and saved state, not the socket nor nft). "
+              "(f) bpfilterd VmRSS / VmHWM after the load. Rows marked (baseline) ran the --baseline build of bpfilterd."]
     with open(os.path.join(ctx.out, "results.md"), "w") as f: f.write("\n".join(lines) + "\n")
     with open(os.path.join(ctx.out, "results.json"), "w") as f:
         json.dump({"command": ctx.command, "commit": ctx.commit, "started": ctx.started.isoformat(), "seconds": ctx.seconds, "load": ctx.load,
@@ -384,7 +426,7 @@ def write_outputs(ctx, results, floors):
 def targets(results, floor, big):
     def cell(side, shape, n, key):
         for r in results:
-            if r["side"] == side and r["shape"] == shape and r["n"] == n and not r.get("big_set") and r.get(key) is not None: return r[key]
+            if r["side"] == side and r["shape"] == shape and r["n"] == n and not r.get("big_set") and not r.get("baseline") and r.get(key) is not None: return r[key]
         return None
     out = []
     def target(text, value, limit, unit, le=True, scale=1.0):
@@ -401,8 +443,11 @@ def targets(results, floor, big):
         target(f"nft -f of 10,000 same-shape rules, {side}", cell(side, "same", 10000, "load_s"), 0.5, "s")
         target(f"nft -f of 100,000 same-shape rules, {side}", cell(side, "same", 100000, "load_s"), 5, "s")
         target(f"nft add rule into a 10,000-rule chain, {side}", cell(side, "same", 10000, "add_rule_ms"), 20, "ms")
-        target(f"nft add element (set of 10,000), {side}", cell(side, "set", 10000, "add_element_ms"), 1, "ms")
+    for side in ("bpf-xdp", "bpf-input", "nft-ingress", "nft-input"):
+        if cell(side, "set", 10000, "add_element_ms") is not None or side in ("bpf-input", "nft-input"):
+            target(f"nft add element (set of 10,000), {side}", cell(side, "set", 10000, "add_element_ms"), 1, "ms")
     for r in big:
+        if r.get("baseline"): continue
         target(f"nft -f of a set of {BIG_SET} addresses, {r['side']}", r.get("load_s"), 2, "s")
     return out
 
@@ -415,7 +460,7 @@ def plot(ctx, results, floor):
     for side in ctx.sides:
         for shape in ctx.shapes:
             pts = sorted((r["n"], r["rate_pps"] / 1e3) for r in results
-                         if r["side"] == side and r["shape"] == shape and r.get("rate_pps") and not r.get("big_set"))
+                         if r["side"] == side and r["shape"] == shape and r.get("rate_pps") and not r.get("big_set") and not r.get("baseline"))
             if pts: series.append((f"{side} {shape}", pts))
     if not series: return
     data = os.path.join(ctx.work, "plot.dat")
@@ -451,15 +496,20 @@ def prepare(ctx):
     daemon_dir, bench_dir = rel("Bpfilter.Daemon/bin/Release/net10.0"), rel("bench/Bpfilter.Bench/bin/Release/net10.0")
     if not os.path.exists(os.path.join(daemon_dir, "bpfilterd.dll")):
         run(["dotnet", "build", rel("Bpfilter.Daemon"), "-c", "Release", "-v", "q"], 1800)
-    if not os.path.exists(os.path.join(bench_dir, "bpfilter-bench.dll")):
+    need_bench = bool({"a", "b"} & ctx.measure)  # the XDP_DROP floor and test-run
+    if need_bench and not os.path.exists(os.path.join(bench_dir, "bpfilter-bench.dll")):
         run(["dotnet", "build", rel("bench/Bpfilter.Bench"), "-c", "Release", "-v", "q"], 1800)
     if not os.access(rel("patches/nftables/build/bfnft"), os.X_OK):
         run(["make", "-s", "-C", rel("patches/nftables")], 600)
     # copies: a rebuild during a long run must not change what runs
     shutil.copytree(daemon_dir, os.path.join(ctx.work, "daemon"))
-    shutil.copytree(bench_dir, os.path.join(ctx.work, "bench"))
+    if need_bench: shutil.copytree(bench_dir, os.path.join(ctx.work, "bench"))
     ctx.daemon = os.path.join(ctx.work, "daemon", "bpfilterd.dll")
     ctx.bench = os.path.join(ctx.work, "bench", "bpfilter-bench.dll")
+    ctx.baseline_daemon = None
+    if ctx.baseline:
+        shutil.copytree(ctx.baseline, os.path.join(ctx.work, "baseline"))
+        ctx.baseline_daemon = os.path.join(ctx.work, "baseline", "bpfilterd.dll")
     ctx.bfnft = rel("patches/nftables/build/bfnft")
     ctx.sender = os.path.join(ctx.work, "sender")
     run(["gcc", "-O2", "-Wall", "-o", ctx.sender, rel("bench/sender.c")], 120)
@@ -491,6 +541,8 @@ def main():
                 for side in ctx.sides:
                     print(f"{shape} N={n} {side}", file=sys.stderr)
                     measure(ctx, side, shape, n, results)
+                    if ctx.baseline and side.startswith("bpf"):
+                        measure(ctx, side, shape, n, results, baseline=True)
                     write_outputs(ctx, results, floors)  # partial results survive an interrupted run
         if "b" in ctx.measure: floors.append(floor_rate(ctx))
         write_outputs(ctx, results, floors)

@@ -352,10 +352,14 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             : new BackendRefusal(f.Errno, $"{first}: {f.Reason}", reason: RefusalReason.BpfLoad);
     }
 
+    /// <summary>The last commit applied element deltas only (lifted nothing): the state <see cref="ExportState"/> gives did not change.</summary>
+    public bool LastCommitElementsOnly { get; private set; }
+
     public void Commit()
     {
         lock (_gate)
         {
+            LastCommitElementsOnly = _staged?.Elements != null;
             if (_staged is not { } staged) return;
             _staged = null;
             var clock = Stopwatch.StartNew();

@@ -9,10 +9,27 @@ namespace Bpfilter.Daemon.Persistence;
 /// The file starts with the namespace's cookie (SO_NETNS_COOKIE, never reused while the system runs): a
 /// namespace that got the inode of a deleted one does not restore that one's state (it is moved aside as
 /// <c>.stale</c>).
+/// <para>
+/// Commits that change only set elements are appended to <c>NETNS-INODE.state.journal</c> instead
+/// (<see cref="Append"/>: one write and one fsync of a few dozen bytes, whatever the size of the sets); the
+/// journal names the state it follows and is replayed onto it at start. It is started anew by the next full
+/// write, which happens when a commit changes more than elements or when the journal grows past the size
+/// of the state (so a record costs at most a constant share of a full write).
+/// </para>
 /// </summary>
-internal sealed partial class StateStore(string path, ulong cookie, Action<string> log)
+internal sealed partial class StateStore(string path, ulong cookie, Action<string> log) : IDisposable
 {
     public string Path { get; } = path;
+
+    /// <summary>The element journal that follows the state file.</summary>
+    public string JournalPath => Path + ".journal";
+
+    /// <summary>Journal bytes allowed before the next commit writes the whole state instead.</summary>
+    const long MinJournalBudget = 1 << 20;
+
+    byte[]? _journalHeader;
+    FileStream? _journal;
+    long _journalBytes, _journalBudget;
 
     /// <summary>What <see cref="Read"/> found.</summary>
     public enum Outcome { Missing, Read, Unreadable, OtherNamespace }
@@ -23,21 +40,22 @@ internal sealed partial class StateStore(string path, ulong cookie, Action<strin
         return new StateStore(System.IO.Path.Combine(dir, $"{NetnsInode.Current()}.state"), NetnsInode.Cookie(), log);
     }
 
-    /// <summary>The file's bytes when it exists and can be read.</summary>
-    public (Outcome, byte[]?) Read()
+    /// <summary>The file's bytes when it exists and can be read, and the journal's (empty when there is none).</summary>
+    public (Outcome, byte[]?, byte[]) Read()
     {
-        if (!File.Exists(Path)) return (Outcome.Missing, null);
+        if (!File.Exists(Path)) return (Outcome.Missing, null, []);
         try
         {
             var bytes = File.ReadAllBytes(Path);
             if (bytes.Length >= 8 && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes) != cookie)
-                return (Outcome.OtherNamespace, null);
-            return (Outcome.Read, bytes.Length >= 8 ? bytes[8..] : bytes);
+                return (Outcome.OtherNamespace, null, []);
+            var journal = File.Exists(JournalPath) ? File.ReadAllBytes(JournalPath) : [];
+            return (Outcome.Read, bytes.Length >= 8 ? bytes[8..] : bytes, journal);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             log($"state file {Path} cannot be read: {e.Message}");
-            return (Outcome.Unreadable, null);
+            return (Outcome.Unreadable, null, []);
         }
     }
 
@@ -48,6 +66,7 @@ internal sealed partial class StateStore(string path, ulong cookie, Action<strin
         try
         {
             File.Move(Path, aside, overwrite: true);
+            if (File.Exists(JournalPath)) File.Move(JournalPath, aside + ".journal", overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -60,6 +79,9 @@ internal sealed partial class StateStore(string path, ulong cookie, Action<strin
     public void Write(byte[] state)
     {
         var tmp = Path + ".tmp";
+        // nothing is appended until a state is written again: a journal must follow its state without a gap
+        CloseJournal();
+        _journalHeader = null;
         try
         {
             using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
@@ -72,12 +94,63 @@ internal sealed partial class StateStore(string path, ulong cookie, Action<strin
             }
             File.Move(tmp, Path, overwrite: true);
             SyncDirectory(System.IO.Path.GetDirectoryName(Path)!);
+            // the old journal names the old state: removing it is tidiness, not correctness
+            File.Delete(JournalPath);
+            _journalHeader = Nft.Engine.NfTablesEndpoint.JournalHeader(state);
+            _journalBytes = 0;
+            _journalBudget = Math.Max(MinJournalBudget, state.Length);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             log($"saving the state to {Path} failed (a restart would restore the previous one): {e.Message}");
         }
     }
+
+    /// <summary>
+    /// Appends one element journal record and fsyncs it; false when the whole state should be written instead
+    /// (no state written by this process yet, the journal past its budget, or the append failed).
+    /// </summary>
+    public bool Append(byte[] record)
+    {
+        if (_journalHeader is not { } header || _journalBytes + record.Length > _journalBudget) return false;
+        try
+        {
+            bool created = _journal == null;
+            if (_journal == null)
+            {
+                _journal = new FileStream(JournalPath, FileMode.Create, FileAccess.Write, FileShare.None);
+                _journal.Write(header);
+            }
+            _journal.Write(record);
+            _journal.Flush(flushToDisk: true);
+            if (created) SyncDirectory(System.IO.Path.GetDirectoryName(Path)!);
+            _journalBytes += record.Length;
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // a record cut short stays last (nothing is appended before the next full write): replay ignores it
+            log($"appending to the element journal {JournalPath} failed, saving the whole state: {e.Message}");
+            CloseJournal();
+            _journalHeader = null;
+            return false;
+        }
+    }
+
+    void CloseJournal()
+    {
+        try
+        {
+            _journal?.Dispose();
+        }
+        catch (IOException)
+        {
+            // its records were flushed when appended
+        }
+        _journal = null;
+    }
+
+    public void Dispose() => CloseJournal();
 
     static void SyncDirectory(string dir)
     {

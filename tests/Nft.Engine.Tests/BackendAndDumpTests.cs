@@ -69,8 +69,8 @@ public class BackendAndDumpTests
         w.PutU32Be(10, seq);
     });
 
-    /// <summary>NEWSETELEM (12) or DELSETELEM (14) of one element, with a map value when given.</summary>
-    static byte[] MapElement(byte type, uint seq, string table, string set, byte[] key, byte[]? value) =>
+    /// <summary>NEWSETELEM (12) or DELSETELEM (14) of one element, with a map value and a timeout (ms) when given.</summary>
+    static byte[] MapElement(byte type, uint seq, string table, string set, byte[] key, byte[]? value, ulong? timeoutMs = null) =>
         Msg(type, type == 12 ? Create : NlmFlags.Request, seq, Ip, w =>
         {
             w.PutString(1, table);
@@ -86,6 +86,7 @@ public class BackendAndDumpTests
                 w.PutBytes(1, value);
                 w.EndNested(d);
             }
+            if (timeoutMs is ulong t) w.PutBytes(4, [.. BitConverter.GetBytes(t).Reverse()]);
             w.EndNested(el);
             w.EndNested(list);
         });
@@ -117,6 +118,33 @@ public class BackendAndDumpTests
         Assert.Empty(removed.Added);
         Assert.Equal(two, Value(Assert.Single(removed.Removed)));
         Assert.Empty(ep.Ruleset.Tables[0].Sets[0].Elements);
+    }
+
+    [Fact]
+    public void AnElementWhoseTimeoutABatchRenewsAndThenDeletesIsRemoved()
+    {
+        var be = new RecordingBackend();
+        long now = 1_000_000;
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft"), Clock = () => now });
+        byte[] x = [10, 0, 0, 1], y = [10, 0, 0, 2];
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), Msg(9, Create, 3, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutString(2, "s");
+            w.PutU32Be(3, 0x10); // NFT_SET_TIMEOUT
+            w.PutU32Be(4, 7);
+            w.PutU32Be(5, 4);
+            w.PutU32Be(10, 3);
+        }), MapElement(12, 4, "t", "s", x, null, 10_000)), Port));
+        now += 5_000;
+        // x renewed (a new expiry), y added, x deleted: the maps lose x, as the set does
+        Assert.Empty(ep.Process(Batch(MapElement(12, 2, "t", "s", x, null, 10_000), MapElement(12, 3, "t", "s", y, null, 10_000),
+            MapElement(14, 4, "t", "s", x, null)), Port));
+        Assert.True(be.Changes[^1].ElementsOnly);
+        var delta = Assert.Single(be.Changes[^1].SetDeltas);
+        Assert.Equal(y, Assert.IsType<Nft.Bytecode.Data.ValueData>(Assert.Single(delta.Added).Key).Value);
+        Assert.Equal(x, Assert.IsType<Nft.Bytecode.Data.ValueData>(Assert.Single(delta.Removed).Key).Value);
+        Assert.Equal(y, Assert.Single(ep.Ruleset.Tables[0].Sets[0].Elements).Id.Key);
     }
 
     [Fact]

@@ -50,18 +50,11 @@ public class StateRoundTripTests
     [InlineData("tables.txt")]
     public void EveryStateOfACapturedSessionSurvivesExportAndImport(string file)
     {
-        var lines = File.ReadLines(Path.Combine(Transcript.Dir(), file)).Where(l => l.Length > 2 && l[0] == '>')
-            .Select(l => Convert.FromHexString(l[2..])).ToList();
         var ep = Fresh();
-        int i = 0, nonEmpty = 0;
-        while (i < lines.Count)
+        int nonEmpty = 0;
+        foreach (var (batch, i) in Batches(file))
         {
-            var send = new List<byte[]> { lines[i] };
-            bool batch = !IsGet(lines[i]);
-            i++;
-            while (batch && i < lines.Count && !IsGet(lines[i])) send.Add(lines[i++]);
-            if (!batch) continue;
-            ep.Process(BatchAt(BinaryPrimitives.ReadUInt32LittleEndian(send[0].AsSpan(8)) - 1, send), Port);
+            ep.Process(batch, Port);
             if (ep.Ruleset.Tables.Count > 0) nonEmpty++;
             AssertSameAfterRoundTrip(ep, $"{file} after batch ending at message {i}");
         }

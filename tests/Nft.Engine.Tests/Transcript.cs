@@ -20,6 +20,22 @@ internal static class Transcript
     public static bool IsGet(byte[] m) =>
         Nfnl.Msg(BinaryPrimitives.ReadUInt16LittleEndian(m.AsSpan(4))) is 1 or 4 or 7 or 10 or 13 or 16 or 19 or 21 or 23 or 25 or 33;
 
+    /// <summary>Each run of batch operations in <paramref name="file"/>, framed as a batch (GET requests skipped), with the index of the message after it.</summary>
+    public static IEnumerable<(byte[] Batch, int Next)> Batches(string file)
+    {
+        var lines = File.ReadLines(Path.Combine(Dir(), file)).Where(l => l.Length > 2 && l[0] == '>')
+            .Select(l => Convert.FromHexString(l[2..])).ToList();
+        int i = 0;
+        while (i < lines.Count)
+        {
+            var send = new List<byte[]> { lines[i] };
+            bool batch = !IsGet(lines[i]);
+            i++;
+            while (batch && i < lines.Count && !IsGet(lines[i])) send.Add(lines[i++]);
+            if (batch) yield return (BatchAt(BinaryPrimitives.ReadUInt32LittleEndian(send[0].AsSpan(8)) - 1, send), i);
+        }
+    }
+
     public static byte[] BatchAt(uint seq, List<byte[]> msgs)
     {
         var w = new NetlinkWriter();
