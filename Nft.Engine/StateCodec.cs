@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using Nft.Bytecode;
 using Nft.Bytecode.Objects;
 using Nft.Bytecode.Wire;
@@ -88,7 +89,7 @@ internal static partial class StateCodec
                 Emit(Kind.Chain);
                 foreach (var r in c.Rules)
                 {
-                    PutMessage(w, NftMsgType.NewRule, t.Family, r.Rule.Encode);
+                    w.PutRaw(Message, RuleMessage(r.Rule, t.Family));
                     for (int i = 0; i < r.Counters.Length; i++)
                     {
                         if (r.Counters[i] is not { } cell) continue;
@@ -156,6 +157,27 @@ internal static partial class StateCodec
     static ElementRecord ElementOf(in Attrs a) =>
         new ElementRecord(ElementKeyOf(a), SetElement.Decode(a.Inner(EElem)), a.OptU64(ETimeout), a.OptU64(EExpires) is ulong x ? (long)x : null)
             { InsertSeq = (long)a.U64(ESeq) };
+
+    /// <summary>
+    /// A rule's NEWRULE message, encoded once per rule object: rule objects are immutable and a committed
+    /// rule keeps its object until it is replaced, so a commit that adds one rule to thousands encodes one.
+    /// </summary>
+    static byte[] RuleMessage(Rule rule, byte family)
+    {
+        if (EncodedRules.TryGetValue(rule, out var kept) && kept.Family == family) return kept.Message;
+        var m = new NetlinkWriter(256);
+        var h = m.BeginNfMessage(Nfnl.SubsysNftables, (byte)NftMsgType.NewRule, NlmFlags.None, 0, 0, family, 0);
+        rule.Encode(m, WireFormat.AsDecoded);
+        m.EndMessage(h);
+        var bytes = m.WrittenSpan.ToArray();
+        EncodedRules.AddOrUpdate(rule, new EncodedRule(family, bytes));
+        return bytes;
+    }
+
+    sealed record EncodedRule(byte Family, byte[] Message);
+
+    /// <summary>Weak: an entry goes with its rule object.</summary>
+    static readonly ConditionalWeakTable<Rule, EncodedRule> EncodedRules = new();
 
     /// <summary>An object as its NEW* message (kernel attribute order: stored objects keep no request layout), in attribute <see cref="Message"/>.</summary>
     static void PutMessage(NetlinkWriter w, NftMsgType type, byte family, Action<NetlinkWriter, WireFormat> encode)

@@ -13,12 +13,15 @@ namespace Nft.Lifter;
 public static class NftLifter
 {
     /// <summary>Lifts every chain of a namespace; never throws for a construct it cannot lift (see <see cref="LiftResult.Refusals"/>).</summary>
-    public static LiftResult LiftChains(IEnumerable<SourceTable> tables, CounterSlots? counters = null)
+    /// <param name="cache">Rules lifted by the previous call with this cache, reused when unchanged (<see cref="RuleLiftCache"/>).</param>
+    public static LiftResult LiftChains(IEnumerable<SourceTable> tables, CounterSlots? counters = null, RuleLiftCache? cache = null)
     {
         counters ??= new CounterSlots();
         var acc = new Accumulator();
         int tIdx = 0;
-        foreach (var t in tables) LiftTable(t, tIdx++, counters, acc);
+        cache?.BeginLift();
+        foreach (var t in tables) LiftTable(t, tIdx++, counters, acc, cache);
+        cache?.EndLift();
         return acc.Build(counters);
     }
 
@@ -45,7 +48,7 @@ public static class NftLifter
         return new LiftedRule(r, ctx.BuildSetsSince(mark).ToList());
     }
 
-    static void LiftTable(SourceTable t, int tIdx, CounterSlots counters, Accumulator acc)
+    static void LiftTable(SourceTable t, int tIdx, CounterSlots counters, Accumulator acc, RuleLiftCache? cache)
     {
         var order = new Order(t, tIdx);
         if (t.Flowtables is { Count: > 0 })
@@ -68,16 +71,16 @@ public static class NftLifter
         var reached = new HashSet<string>(StringComparer.Ordinal);
         foreach (var c in t.Chains.Where(c => c.IsBase))
         {
-            var lift = LiftChain(t, c, counters, order, out var ctx);
+            var lift = LiftChain(t, c, counters, order, cache, out var ctx);
             if (lift is ChainLift.Lifted) reached.UnionWith(ctx.Reached);
             acc.Add(order, lift, ctx);
         }
         foreach (var c in t.Chains.Where(c => !c.IsBase && !reached.Contains(c.Name)))
-            acc.Add(order, LiftChain(t, c, counters, order, out var ctx), ctx);
+            acc.Add(order, LiftChain(t, c, counters, order, cache, out var ctx), ctx);
     }
 
     /// <summary>One chain with everything it reaches, in a context of its own.</summary>
-    static ChainLift LiftChain(SourceTable t, SourceChain c, CounterSlots counters, Order order, out TableContext ctx)
+    static ChainLift LiftChain(SourceTable t, SourceChain c, CounterSlots counters, Order order, RuleLiftCache? cache, out TableContext ctx)
     {
         ctx = new TableContext(t, counters);
         var id = new ChainId(t.Family, t.Name, c.Name);
@@ -85,7 +88,7 @@ public static class NftLifter
         try
         {
             var attach = c.IsBase ? HookMapper.Map(ctx, c.Chain) : null;
-            var rules = LiftRules(ctx, c, attach?.LinkLayer ?? LinkLayer(ctx, c), listing);
+            var rules = LiftRules(ctx, c, attach?.LinkLayer ?? LinkLayer(ctx, c), listing, cache);
             var chains = new List<Chain>();
             if (attach is null) chains.Add(new Chain(ctx.ChainName(c.Name), rules));
             var sets = new List<Set>();
@@ -97,7 +100,7 @@ public static class NftLifter
                 {
                     var r = t.FindChain(ctx.Reached[done++])!;
                     if (r.Name == c.Name) continue;
-                    chains.Add(new Chain(ctx.ChainName(r.Name), LiftRules(ctx, r, LinkLayer(ctx, r), listing)));
+                    chains.Add(new Chain(ctx.ChainName(r.Name), LiftRules(ctx, r, LinkLayer(ctx, r), listing, cache)));
                 }
                 int next = ctx.SetMark;
                 sets.AddRange(ctx.BuildSetsSince(mark));
@@ -129,12 +132,17 @@ public static class NftLifter
         }
     }
 
-    static ValueList<Rule> LiftRules(TableContext ctx, SourceChain c, bool link, List<RuleListing> listing)
+    static ValueList<Rule> LiftRules(TableContext ctx, SourceChain c, bool link, List<RuleListing> listing, RuleLiftCache? cache)
     {
-        var rules = new List<Rule>();
+        var rules = new List<Rule>(c.Rules.Count);
         foreach (var r in c.Rules)
         {
-            var lifted = RuleLifter.Lift(ctx, c.Name, link, r);
+            var lifted = cache?.Find(ctx, c.Name, link, r);
+            if (lifted == null)
+            {
+                lifted = RuleLifter.Lift(ctx, c.Name, link, r);
+                cache?.Add(ctx, c.Name, link, r, lifted);
+            }
             rules.Add(lifted);
             listing.Add(new RuleListing(ctx.Family, ctx.Name, c.Name, r.Handle ?? 0, r.Expressions ?? [], lifted));
         }

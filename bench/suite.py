@@ -2,7 +2,7 @@
 """The benchmark suite of issue 12, one command, every side in one run:
 
     sudo bench/suite.py [--quick] [--n 1,100,...] [--measure a,b,c,d,e,f] [--sides ...] [--shapes ...]
-                        [--seconds S] [--timeout S] [--big-set] [--out DIR]
+                        [--seconds S] [--timeout S] [--big-set] [--out DIR] [--daemon DIR]
 
 Sides: nft-input (kernel nf_tables, inet input chain), nft-ingress (kernel, netdev ingress chain),
 iptables (iptables-legacy, filter INPUT), bpf-input (bpfilterd, the inet input chain: BPF_NETFILTER) and
@@ -46,6 +46,8 @@ def parse_args():
     p.add_argument("--out", help="output directory (default bench/results/DATE)")
     p.add_argument("--baseline", metavar="DIR", help="also run every bpfilterd cell with the bpfilterd build in DIR (bpfilterd.dll), "
                    "rows marked 'baseline': before and after side by side in one run")
+    p.add_argument("--daemon", metavar="DIR", help="run this bpfilterd build (a directory holding bpfilterd.dll, e.g. a copy of an "
+                   "earlier Release build, for before/after runs) instead of Bpfilter.Daemon/bin/Release/net10.0")
     p.add_argument("--render", metavar="DIR", help="only write DIR/results.md and DIR/rate.png again from DIR/results.json")
     a = p.parse_args()
     a.ns = [int(x) for x in a.n.split(",")] if a.n else ([1, 100, 1000] if a.quick else [1, 100, 1000, 10000, 100000])
@@ -53,6 +55,7 @@ def parse_args():
     a.sides = [s for s in a.sides.split(",") if s]
     a.shapes = [s for s in a.shapes.split(",") if s]
     a.seconds = a.seconds or (2.0 if a.quick else 3.0)
+    a.daemon_dir = os.path.abspath(a.daemon) if a.daemon else None
     for s in a.sides:
         if s not in SIDES: p.error(f"unknown side {s}")
     for s in a.shapes:
@@ -493,8 +496,9 @@ def render(ctx):
 
 def prepare(ctx):
     rel = lambda *p: os.path.join(ROOT, *p)
-    daemon_dir, bench_dir = rel("Bpfilter.Daemon/bin/Release/net10.0"), rel("bench/Bpfilter.Bench/bin/Release/net10.0")
+    daemon_dir, bench_dir = ctx.daemon_dir or rel("Bpfilter.Daemon/bin/Release/net10.0"), rel("bench/Bpfilter.Bench/bin/Release/net10.0")
     if not os.path.exists(os.path.join(daemon_dir, "bpfilterd.dll")):
+        if ctx.daemon_dir: raise SystemExit(f"--daemon {ctx.daemon_dir}: no bpfilterd.dll there")
         run(["dotnet", "build", rel("Bpfilter.Daemon"), "-c", "Release", "-v", "q"], 1800)
     need_bench = bool({"a", "b"} & ctx.measure)  # the XDP_DROP floor and test-run
     if need_bench and not os.path.exists(os.path.join(bench_dir, "bpfilter-bench.dll")):

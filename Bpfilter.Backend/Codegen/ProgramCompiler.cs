@@ -292,10 +292,13 @@ public sealed partial class ProgramCompiler
         if (_segments.Count > 1)
             maps.Add(new MapSpec(CompiledProgram.SegmentsMap, BpfMapType.ProgArray, 4, 4, ChainEntrySlots + baseChains, []));
         foreach (var (name, layout) in _sets)
-            maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList())
+        {
+            var entries = layout.Entries().ToList();
+            maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntriesFor(entries.Count), entries)
             {
                 DoubleBuffered = true,
             });
+        }
         if (!_classifiers.IsEmpty) maps.AddRange(_classifiers.MapSpecs());
         if (_sets.Count > 0)
             maps.Add(new MapSpec(CompiledProgram.GenerationMap, BpfMapType.Array, 4, 4, 1, []));

@@ -54,7 +54,10 @@ internal sealed class SetLayout
     /// <summary>An object map's objects, in the order the program dispatches on (empty for other sets).</summary>
     public IReadOnlyList<Statement> ObjectCodes { get; }
     public BpfMapType MapType => IsLpm ? BpfMapType.LpmTrie : BpfMapType.Hash;
-    public int MaxEntries => Math.Max(MinEntries, 2 * Entries().Count());
+    public int MaxEntries => MaxEntriesFor(Entries().Count());
+
+    /// <summary>The map size for <paramref name="entries"/> map entries (what <see cref="Entries"/> gives), so they are counted once.</summary>
+    public int MaxEntriesFor(int entries) => Math.Max(MinEntries, 2 * entries);
 
     /// <summary>Verdict code of an element (1-based index into VerdictCodes), object code (into ObjectCodes), 1 for plain sets.</summary>
     public uint CodeOf(SetElement e)

@@ -23,13 +23,19 @@ internal sealed class ConntrackReference(KernelNfTablesSocket? socket, Action<st
     public static bool IsReserved(byte family, string table) => family == ConntrackSwitch.Family && table == ConntrackSwitch.TableName;
 
     /// <summary>Whether any rule, verdict map or set of <paramref name="ruleset"/> reads a ct key.</summary>
-    public static bool Needed(Ruleset ruleset)
+    public static bool Needed(Ruleset ruleset) => NeededBy.GetValue(ruleset, r => ReadsCt(r) ? Yes : No) == Yes;
+
+    static bool ReadsCt(Ruleset ruleset)
     {
         static bool Ct(MatchKey k) => k.Fields.Any(f => f is CtField);
         var chains = ruleset.BaseChains.Select(b => b.Rules).Concat(ruleset.Chains.Select(c => c.Rules));
         return ruleset.Sets.Any(s => Ct(s.Key))
             || chains.SelectMany(r => r).Any(r => r.Matchers.Any(m => Ct(m.Key)) || r.Verdict is VerdictMapVerdict { Key: var k } && Ct(k));
     }
+
+    /// <summary>The answer per ruleset object (immutable): a commit asks for the same ruleset when staging and after committing.</summary>
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Ruleset, object> NeededBy = new();
+    static readonly object Yes = new(), No = new();
 
     /// <summary>Switches conntrack on unless this daemon already did.</summary>
     public void On()

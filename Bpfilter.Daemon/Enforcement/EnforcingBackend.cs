@@ -33,6 +33,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     readonly object _gate = new();
     readonly Action<string> _log;
     readonly CounterSlots _slots = new();
+    /// <summary>Rules the last lift lifted, reused by the next when unchanged: a commit of one more rule lifts one rule.</summary>
+    readonly RuleLiftCache _lifts = new();
     readonly Enforcer _enforcer = new();
     readonly KernelPlacement? _kernel;
     readonly KernelCounterView? _kernelCounters;
@@ -118,7 +120,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 if (sources.FirstOrDefault(t => ConntrackReference.IsReserved(t.Family, t.Name)) is { } reserved)
                     throw new BackendRefusal(Errno.EOPNOTSUPP, $"table inet {reserved.Name} is reserved: bpfilterd switches conntrack on with it",
                         reserved.Family, reserved.Name, reason: RefusalReason.ReservedTable);
-                var lift = NftLifter.LiftChains(sources, _slots);
+                var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var lifted = clock.ElapsedMilliseconds;
                 var (plan, staged) = Stage(sources, lift);
                 bool kernelCommitted = false;
@@ -140,7 +142,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
-                    $"lift {lifted} ms, total {clock.ElapsedMilliseconds} ms");
+                    $"lift {lifted} ms ({_lifts.Hits} rule(s) reused), total {clock.ElapsedMilliseconds} ms");
                 foreach (var p in plan.InKernel) _log($"placement: {p}");
             }
             catch (Exception e)

@@ -221,11 +221,25 @@ public sealed class PlacementPlan
     static Expression Zero(Expression e) => e is CounterExpr c ? c with { Packets = 0, Bytes = 0 } : e;
 
     /// <summary>Whether a rule the chain reaches sets skb->nf_trace (`meta nftrace set`), which BPF cannot.</summary>
-    static bool SetsNfTrace(SourceTable reach) =>
-        reach.Chains.SelectMany(c => c.Rules).SelectMany(r => r.Expressions ?? []).OfType<MetaExpr>().Any(m => m.IsSet && m.Key == MetaExpr.KeyNfTrace);
+    // plain loops, not LINQ: every commit runs these over every expression of the ruleset
+    static bool SetsNfTrace(SourceTable reach)
+    {
+        foreach (var c in reach.Chains)
+            foreach (var r in c.Rules)
+                foreach (var e in r.Expressions ?? [])
+                    if (e is MetaExpr { IsSet: true, Key: MetaExpr.KeyNfTrace }) return true;
+        return false;
+    }
 
-    static HashSet<string> Writes(SourceTable reach) =>
-        reach.Chains.SelectMany(c => c.Rules).SelectMany(r => r.Expressions ?? []).OfType<DynsetExpr>().Select(d => d.SetName).ToHashSet();
+    static HashSet<string> Writes(SourceTable reach)
+    {
+        var sets = new HashSet<string>();
+        foreach (var c in reach.Chains)
+            foreach (var r in c.Rules)
+                foreach (var e in r.Expressions ?? [])
+                    if (e is DynsetExpr d) sets.Add(d.SetName);
+        return sets;
+    }
 
     sealed class Entry(SourceTable table, SourceChain chain, ChainId id, IReadOnlyList<HookSlot> slots, int priority,
         SourceTable reach, HashSet<string> writes, HashSet<string> reads, bool setsNfTrace)

@@ -26,12 +26,14 @@ public ref struct AttrParser
         _nestRaw = nestRawType;
         _nestOffset = nestOffset;
         _consumed = 0;
-        var list = new List<(ushort, int, int)>();
+        // counted first, then read into an array of that size: one allocation per parsed nest (every expression has one)
+        int n = 0;
+        for (var c = new AttributeReader(payload, baseOffset); c.TryRead(out _);) n++;
+        _attrs = n == 0 ? [] : new (ushort, int, int)[n];
         var r = new AttributeReader(payload, baseOffset);
-        while (r.TryRead(out var a))
-            list.Add((a.RawType, a.Offset - baseOffset, a.Length + NetlinkLimits.AttrHeaderSize));
-        _attrs = list.ToArray();
-        _count = _attrs.Length;
+        for (int i = 0; i < n && r.TryRead(out var a); i++)
+            _attrs[i] = (a.RawType, a.Offset - baseOffset, a.Length + NetlinkLimits.AttrHeaderSize);
+        _count = n;
     }
 
     /// <summary>Parses the contents of a nest attribute.</summary>
