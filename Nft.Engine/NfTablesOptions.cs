@@ -23,6 +23,13 @@ public sealed class NfTablesOptions
     public Func<long>? Clock { get; init; }
 
     /// <summary>
+    /// The process-independent monotonic clock (milliseconds) that <see cref="Clock"/>'s offset is saved
+    /// against, so a state imported by another process moves element deadlines correctly;
+    /// Environment.TickCount64 when unset. Tests with a frozen <see cref="Clock"/> freeze this too.
+    /// </summary>
+    public Func<long>? Monotonic { get; init; }
+
+    /// <summary>
     /// Milliseconds per jiffy (1000 / CONFIG_HZ) of the kernel emulated: the kernel keeps set and element
     /// timeouts and expirations in whole jiffies (nf_msecs_to_jiffies64 rounds down) and lists them back
     /// in milliseconds, so a `timeout 1001ms` lists as `1s` at HZ 250 and one of `3ms` expires at once.

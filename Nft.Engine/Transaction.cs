@@ -314,7 +314,7 @@ internal sealed class NetnsState
         Options = options;
         Backend = options.Backend ?? NullRulesetBackend.Instance;
         NowMs = options.Clock ?? (() => Environment.TickCount64);
-        ClockOffsetMs = NowMs() - Environment.TickCount64;
+        ClockOffsetMs = NowMs() - (options.Monotonic ?? (() => Environment.TickCount64))();
         Encoder = new NftEncoder(Backend, NowMs);
     }
 

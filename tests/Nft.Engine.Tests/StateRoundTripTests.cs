@@ -12,7 +12,7 @@ namespace Nft.Engine.Tests;
 /// </summary>
 public class StateRoundTripTests
 {
-    static NfTablesEndpoint Fresh() => NewEndpoint(new NfTablesOptions { Requester = p => (p, "nft"), Clock = () => 0, RefuseOutOfScope = false });
+    static NfTablesEndpoint Fresh() => NewEndpoint(new NfTablesOptions { Requester = p => (p, "nft"), Clock = () => 0, Monotonic = () => 0, RefuseOutOfScope = false });
 
     /// <summary>Everything nft can list: tables, chains, rules, sets, objects, and each set's elements, as raw bytes.</summary>
     static List<string> Listing(NfTablesEndpoint ep)
@@ -211,7 +211,7 @@ public class StateRoundTripTests
     {
         byte[]? saved = null;
         NfTablesEndpoint? ep = null;
-        ep = NewEndpoint(new NfTablesOptions { Requester = p => (p, "nft"), Clock = () => 0, RefuseOutOfScope = false, StateChanged = () => saved = ep!.ExportState() });
+        ep = NewEndpoint(new NfTablesOptions { Requester = p => (p, "nft"), Clock = () => 0, Monotonic = () => 0, RefuseOutOfScope = false, StateChanged = () => saved = ep!.ExportState() });
         Assert.Empty(ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c", hook: (1, 0))), Port));
         // a rule (handle 2) and then a rule for a chain that does not exist: the batch fails, handle 2 stays used
         Assert.NotEmpty(ep.Process(Batch(AddRule(2, "t", "c", w => Verdict(w, 1)), AddRule(3, "t", "nochain", w => Verdict(w, 1))), Port));
