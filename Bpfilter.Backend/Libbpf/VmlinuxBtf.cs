@@ -8,7 +8,7 @@ namespace Bpfilter.Backend.Libbpf;
 /// </summary>
 public static unsafe class VmlinuxBtf
 {
-    private const uint KindInt = 1, KindPtr = 2, KindArray = 3, KindStruct = 4, KindUnion = 5, KindTypedef = 8, KindVolatile = 9, KindConst = 10, KindFunc = 12;
+    private const uint KindInt = 1, KindPtr = 2, KindArray = 3, KindStruct = 4, KindUnion = 5, KindEnum = 6, KindTypedef = 8, KindVolatile = 9, KindConst = 10, KindFunc = 12;
     private static readonly Dictionary<string, int> Cache = new();
     private static nint _btf;
 
@@ -47,6 +47,24 @@ public static unsafe class VmlinuxBtf
             id = Native.BtfFindByNameKind(Btf, structName, KindStruct);
             if (id <= 0) throw new BpfException($"finding struct {structName} in vmlinux BTF", -id);
             return Cache["s:" + structName] = id;
+        }
+    }
+
+    /// <summary>The value of a kernel enum's enumerator, e.g. <c>EnumValue("nf_ct_ext_id", "NF_CT_EXT_LABELS")</c>.</summary>
+    public static int EnumValue(string enumName, string enumerator)
+    {
+        lock (Cache)
+        {
+            var key = $"e:{enumName}.{enumerator}";
+            if (Cache.TryGetValue(key, out var cached)) return cached;
+            var id = Native.BtfFindByNameKind(Btf, enumName, KindEnum);
+            if (id <= 0) throw new BpfException($"finding enum {enumName} in vmlinux BTF", -id);
+            var t = (uint*)Native.BtfTypeById(Btf, (uint)id);
+            var entries = t + 3;
+            for (var i = 0; i < (int)(t[1] & 0xffff); i++)
+                if (Marshal.PtrToStringUTF8(Native.BtfNameByOffset(Btf, entries[2 * i])) == enumerator)
+                    return Cache[key] = (int)entries[2 * i + 1];
+            throw new BpfException($"finding {enumName}.{enumerator} in vmlinux BTF", 2);
         }
     }
 

@@ -79,6 +79,9 @@ public sealed partial class ProgramCompiler
                 LoadNumber(new BytesRef(R1, (short)Conn($"{tuple}.{end}.u")), 0, 2, dst);
                 return;
             }
+            case CtReadKey.Label:
+                LoadCtLabels(part, dst);
+                return;
             case CtReadKey.Zone when f.Dir is not null:
             {
                 // nf_ct_zone_id: the id if the zone applies to this direction (zone.dir bit), else NF_CT_DEFAULT_ZONE_ID
@@ -124,6 +127,48 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.Jump32Imm(JumpOp.Jsge, R1, 0, positive), Asm.Mov64Imm(R1, 0));
         _asm.Label(positive);
         _asm.Emit(Asm.Alu32Imm(AluOp.Mul, R1, tickMs), Asm.Mov64Reg(dst, R1));
+    }
+
+    /// <summary>
+    /// A part of the entry's (in R1) label bits, as nft_ct_get_eval loads NFT_CT_LABELS through nf_ct_labels_find:
+    /// the label extension at ext + ext->offset[NF_CT_EXT_LABELS] when ext is set and that offset is not 0, else
+    /// zeros. This kernel's nf_ct_ext has no gen_id, so the find is only those two tests (checked at load time:
+    /// a kernel whose nf_ct_ext has a gen_id would also need nf_conntrack_ext_genid, which is not read here).
+    /// The offset is a variable, so the extension's address goes through bpf_rdonly_cast again.
+    /// </summary>
+    private void LoadCtLabels(Part part, Register dst)
+    {
+        if (HasMember("nf_ct_ext", "gen_id"))
+            throw new CodegenException("ct label: this kernel's nf_ct_ext has a gen_id (nf_ct_ext_find also compares it " +
+                "with nf_conntrack_ext_genid, which bpfilter-nft does not read)");
+        if (VmlinuxBtf.StructSize("nf_conn_labels") != 16 || VmlinuxBtf.MemberPath("nf_conn_labels", "bits") != 0)
+            throw new CodegenException("ct label: this kernel's struct nf_conn_labels is not the 16 label bytes nft loads");
+        var labelsAt = VmlinuxBtf.MemberPath("nf_ct_ext", $"offset[{VmlinuxBtf.EnumValue("nf_ct_ext_id", "NF_CT_EXT_LABELS")}]");
+        var none = _asm.NewLabel("ct_no_labels");
+        var done = _asm.NewLabel("ct_labels");
+        _asm.Emit(Asm.LdxDW(R2, R1, (short)Conn("ext")), Asm.JeqImm(R2, 0, none),
+            Asm.LdxB(R1, R2, (short)labelsAt), Asm.JeqImm(R1, 0, none), Asm.Add64Reg(R2, R1),
+            Asm.Mov64Reg(R1, R2), Asm.Mov64Imm(R2, VmlinuxBtf.StructId("nf_conn_labels")),
+            Asm.CallKfunc(VmlinuxBtf.FuncId("bpf_rdonly_cast")), Asm.Mov64Reg(R1, R0));
+        // the bytes in memory order as a big-endian number (CtReadKey.Label)
+        LoadNumber(new BytesRef(R1, (short)part.Start), 0, part.Count, dst);
+        _asm.Emit(Asm.Ja(done));
+        _asm.Label(none);
+        _asm.Emit(Asm.Mov64Imm(dst, 0));
+        _asm.Label(done);
+    }
+
+    private static bool HasMember(string structName, string member)
+    {
+        try
+        {
+            VmlinuxBtf.Member(structName, member);
+            return true;
+        }
+        catch (BpfException)
+        {
+            return false;
+        }
     }
 
     /// <summary>R0 = the entry in R2 as a struct nf_conn pointer (clobbers R1-R5).</summary>
