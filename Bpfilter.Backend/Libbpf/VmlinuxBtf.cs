@@ -97,6 +97,16 @@ public static unsafe class VmlinuxBtf
         }
     }
 
+    /// <summary>Whether a kernel struct exists and has a member of that name (searching anonymous nested structs and unions).</summary>
+    public static bool HasMember(string structName, string member)
+    {
+        lock (Cache)
+        {
+            var id = Native.BtfFindByNameKind(Btf, structName, KindStruct);
+            return id > 0 && Find((uint)id, member, 0) is not null;
+        }
+    }
+
     /// <summary>
     /// Byte offset of a member reached through named members and array elements, e.g.
     /// <c>MemberPath("nf_conn", "tuplehash[1].tuple.dst.u3")</c> (anonymous nested structs and unions are searched).

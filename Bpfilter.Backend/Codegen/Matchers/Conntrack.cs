@@ -130,24 +130,17 @@ public sealed partial class ProgramCompiler
     }
 
     /// <summary>
-    /// A part of the entry's (in R1) label bits, as nft_ct_get_eval loads NFT_CT_LABELS through nf_ct_labels_find:
-    /// the label extension at ext + ext->offset[NF_CT_EXT_LABELS] when ext is set and that offset is not 0, else
-    /// zeros. This kernel's nf_ct_ext has no gen_id, so the find is only those two tests (checked at load time:
-    /// a kernel whose nf_ct_ext has a gen_id would also need nf_conntrack_ext_genid, which is not read here).
+    /// A part of the entry's (in R1) label bits, as nft_ct_get_eval loads NFT_CT_LABELS through nf_ct_labels_find
+    /// (<see cref="CtLabelLayout"/>): the extension's bytes when ext is set and its labels offset is not 0, else zeros.
     /// The offset is a variable, so the extension's address goes through bpf_rdonly_cast again.
     /// </summary>
     private void LoadCtLabels(Part part, Register dst)
     {
-        if (HasMember("nf_ct_ext", "gen_id"))
-            throw new CodegenException("ct label: this kernel's nf_ct_ext has a gen_id (nf_ct_ext_find also compares it " +
-                "with nf_conntrack_ext_genid, which bpfilter-nft does not read)");
-        if (VmlinuxBtf.StructSize("nf_conn_labels") != 16 || VmlinuxBtf.MemberPath("nf_conn_labels", "bits") != 0)
-            throw new CodegenException("ct label: this kernel's struct nf_conn_labels is not the 16 label bytes nft loads");
-        var labelsAt = VmlinuxBtf.MemberPath("nf_ct_ext", $"offset[{VmlinuxBtf.EnumValue("nf_ct_ext_id", "NF_CT_EXT_LABELS")}]");
+        if (CtLabelLayout.Unreadable is { } why) throw new CodegenException($"ct label: {why}");
         var none = _asm.NewLabel("ct_no_labels");
         var done = _asm.NewLabel("ct_labels");
         _asm.Emit(Asm.LdxDW(R2, R1, (short)Conn("ext")), Asm.JeqImm(R2, 0, none),
-            Asm.LdxB(R1, R2, (short)labelsAt), Asm.JeqImm(R1, 0, none), Asm.Add64Reg(R2, R1),
+            Asm.LdxB(R1, R2, (short)CtLabelLayout.ExtensionOffsetAt), Asm.JeqImm(R1, 0, none), Asm.Add64Reg(R2, R1),
             Asm.Mov64Reg(R1, R2), Asm.Mov64Imm(R2, VmlinuxBtf.StructId("nf_conn_labels")),
             Asm.CallKfunc(VmlinuxBtf.FuncId("bpf_rdonly_cast")), Asm.Mov64Reg(R1, R0));
         // the bytes in memory order as a big-endian number (CtReadKey.Label)
@@ -156,19 +149,6 @@ public sealed partial class ProgramCompiler
         _asm.Label(none);
         _asm.Emit(Asm.Mov64Imm(dst, 0));
         _asm.Label(done);
-    }
-
-    private static bool HasMember(string structName, string member)
-    {
-        try
-        {
-            VmlinuxBtf.Member(structName, member);
-            return true;
-        }
-        catch (BpfException)
-        {
-            return false;
-        }
     }
 
     /// <summary>R0 = the entry in R2 as a struct nf_conn pointer (clobbers R1-R5).</summary>
