@@ -15,7 +15,7 @@ internal static class CtNames
     ];
 
     /// <summary>What a refusal of another ct key lists.</summary>
-    public const string Supported = "only ct state, direction, status, mark, zone, expiration, l3proto, protocol, " +
+    public const string Supported = "only ct state, direction, status, mark, zone, expiration, label, l3proto, protocol, " +
         "and original|reply saddr, daddr, ip saddr, ip daddr, ip6 saddr, ip6 daddr, proto-src, proto-dst, zone";
 
     public static string Of(uint key) => key < Names.Length ? Names[key] : $"key {key}";
@@ -26,7 +26,7 @@ internal static class CtNames
 
     /// <summary>
     /// The IR field a ct load reads and the bytes nf_tables loads into the register for it (nft_ct_get_init),
-    /// or null for keys bpfilter-nft does not read (helper, label, secmark, packets, bytes, avgpkt, event, id) and for
+    /// or null for keys bpfilter-nft does not read (helper, secmark, packets, bytes, avgpkt, event, id) and for
     /// a direction on a key the kernel takes none for. l3proto and protocol ignore a direction, as the kernel does.
     /// The family-dependent saddr/daddr is 4 bytes in ip tables and 16 in ip6 and inet ones; bpfilter-nft reads
     /// its first 4 bytes (see <see cref="CtReadKey.Src"/>).
@@ -42,6 +42,7 @@ internal static class CtNames
             CtExpr.KeyStatus => (CtReadKey.Status, 4),
             CtExpr.KeyMark => (CtReadKey.Mark, 4),
             CtExpr.KeyExpiration => (CtReadKey.Expiration, 4),
+            CtExpr.KeyLabels => (CtReadKey.Label, 16),
             _ => null,
         };
         if (plain is { } p) return dir is null ? (new CtField(p.Key), p.Len) : null;

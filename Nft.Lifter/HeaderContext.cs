@@ -13,6 +13,11 @@ internal sealed class HeaderContext
     public HeaderProtocol? L3 { get; set; }
     /// <summary>Tcp, Udp, Icmp, Icmpv6 or Raw (another transport protocol) once an l4 match fixes it.</summary>
     public HeaderProtocol? L4 { get; set; }
+    /// <summary>
+    /// The conntrack entry's family (NFPROTO_IPV4 = 2, NFPROTO_IPV6 = 10) once an earlier `ct l3proto` match
+    /// fixes it: the rule goes no further for an entry of another family.
+    /// </summary>
+    public byte? CtFamily { get; set; }
     /// <summary>`ether type vlan` matched: link bytes 14..17 are the 802.1Q tag.</summary>
     public bool Vlan { get; set; }
     /// <summary>Link-layer loads are possible where the chain runs (netdev, inet ingress).</summary>

@@ -26,7 +26,7 @@ internal static class Resolver
         {
             MetaSource m => ResolveMeta(rule, v, m, d, use, index),
             PayloadSource p => ResolvePayload(rule, ctx, v, p, d, use, index),
-            CtSource c => ResolveCt(rule, v, c, d, use, index),
+            CtSource c => ResolveCt(rule, ctx, v, c, d, use, index),
             _ => throw rule.Refuse(v.Producer, "immediate data is only used by statements bpfilter-nft does not support"),
         };
     }
@@ -54,17 +54,22 @@ internal static class Resolver
         return new Operand(field, d, v.HostOrder, mask, 0, 0, Operand.ToValue(mask.Value, field.Bytes));
     }
 
-    static Operand ResolveCt(RuleContext rule, RegValue v, CtSource c, int d, Use use, int index)
+    static Operand ResolveCt(RuleContext rule, HeaderContext ctx, RegValue v, CtSource c, int d, Use use, int index)
     {
         var field = c.Field;
         var name = CtNames.Of(c.Key, c.Direction);
         if (CtNames.IsAddress(field.Key))
         {
-            // the family-dependent saddr/daddr of an ip6 or inet table: only its first 4 bytes are defined for an
-            // IPv4 entry (the kernel copies 4 of the 16), so a longer compare would read stale register bytes
-            if (d > field.Bytes)
+            // the family-dependent saddr/daddr of an ip6 or inet table: nft_ct_get_eval copies 16 bytes for an IPv6
+            // entry but only 4 for an IPv4 one, leaving the rest of the register as earlier expressions (or nothing)
+            // left it, so a longer compare is exact only for an entry an earlier `ct l3proto ipv6` proved IPv6: there
+            // it reads the entry's IPv6 address (the ip6 key breaks on an IPv4 entry, which the rule never reaches)
+            if (d > field.Bytes && field.Key is CtReadKey.Src or CtReadKey.Dst && ctx.CtFamily == 10)
+                field = new CtField(field.Key == CtReadKey.Src ? CtReadKey.SrcIp6 : CtReadKey.DstIp6, field.Dir);
+            else if (d > field.Bytes)
                 throw rule.Refuse(index, $"compares {d} bytes of ct {name}: bpfilter-nft reads only its first 4 " +
-                    "(the kernel leaves the rest of the register unset for an IPv4 entry); use ct ip6 saddr/daddr");
+                    "(the kernel leaves the rest of the register unset for an IPv4 entry); use ct ip6 saddr/daddr, " +
+                    "or match ct l3proto ipv6 first");
             if (d < field.Bytes)
             {
                 // a prefix (`ct original ip daddr 10.0.0.0/8`): the compared bytes, with the mask if any, on the left of the field

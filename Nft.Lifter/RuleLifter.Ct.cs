@@ -17,6 +17,8 @@ internal sealed partial class RuleLifter
             throw _rule.Refuse(i, $"expression 'ct' setting ct {name} is not supported by bpfilter-nft");
         if (CtNames.Read(c.Key, c.Direction, _table.Family) is not { } read)
             throw _rule.Refuse(i, $"expression 'ct {name}' is not supported by bpfilter-nft ({CtNames.Supported})");
+        if (read.Field.Key == CtReadKey.Label && Bpfilter.Backend.Libbpf.CtLabelLayout.Unreadable is { } why)
+            throw _rule.Refuse(i, $"expression 'ct label' is not supported by bpfilter-nft on this kernel: {why}");
         if (_ctx.LinkLayer)
             throw _rule.Refuse(i, $"expression 'ct {name}' is not supported in chains that run at a device (netdev, inet ingress): " +
                 "bpfilter-nft reads conntrack only in netfilter-hook programs");

@@ -427,6 +427,8 @@ internal sealed partial class RuleLifter
                 _ctx.L4 = p;
                 if (p != HeaderProtocol.Raw) dep = new Dependency($"ip protocol {p.ToString().ToLowerInvariant()}", [p]);
             }
+            else if (f is CtField { Key: CtReadKey.L3Proto } && x is 2 or 10)
+                _ctx.CtFamily = (byte)x; // kept as a match: it is what fixes the entry's family
             else if (f == Fields.Ip6.Nexthdr)
                 _ctx.L4 = HeaderContext.L4Of(x); // not l4proto: extension headers may sit in between, so it stays
             else if (f == Fields.Vlan.Type && x is 0x0800 or 0x86dd)

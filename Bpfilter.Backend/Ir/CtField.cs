@@ -3,6 +3,7 @@ namespace Bpfilter.Backend.Ir;
 /// <summary>
 /// A key of the packet's conntrack entry, as nf_tables' ct expression loads it (nft_ct_get_eval), for the
 /// tuple keys (addresses, ports) and `ct original|reply zone` in one direction (<see cref="Dir"/>).
+/// <see cref="CtReadKey.Label"/> is the entry's 128 label bits, all zero when it has no label extension.
 /// Only <see cref="CtReadKey.State"/> has a value for a packet without an entry (invalid or untracked);
 /// for every other key such a packet fails the matcher whatever the operator (NFT_BREAK), also for `!=`,
 /// and so does an entry of the other family for the ip/ip6 address keys.
@@ -14,7 +15,7 @@ public sealed record CtField(CtReadKey Key, CtDirection? Dir = null) : Field
     {
         CtReadKey.Direction or CtReadKey.L3Proto or CtReadKey.Protocol => 8,
         CtReadKey.Zone or CtReadKey.ProtoSrc or CtReadKey.ProtoDst => 16,
-        CtReadKey.SrcIp6 or CtReadKey.DstIp6 => 128,
+        CtReadKey.SrcIp6 or CtReadKey.DstIp6 or CtReadKey.Label => 128,
         _ => 32,
     };
 
@@ -101,6 +102,13 @@ public enum CtReadKey
     ProtoSrc,
     /// <summary>The tuple's destination port, or ICMP type and code (dst.u.all, network order). 16 bits.</summary>
     ProtoDst,
+    /// <summary>
+    /// The entry's connection labels as nft loads them (nf_conn_labels.bits, 16 bytes copied as they are in memory:
+    /// label N is bit N % 8 of byte N / 8 on little-endian machines), or 16 zero bytes when the entry has no
+    /// label extension (nft_ct_get_eval memsets the register). The value is those bytes read in order as one
+    /// big-endian number, so nft's masks and constants keep their byte positions. 128 bits.
+    /// </summary>
+    Label,
 }
 
 /// <summary>Conntrack field instances and the ct_state bits.</summary>

@@ -8,7 +8,7 @@ namespace Bpfilter.Backend.Libbpf;
 /// </summary>
 public static unsafe class VmlinuxBtf
 {
-    private const uint KindInt = 1, KindPtr = 2, KindArray = 3, KindStruct = 4, KindUnion = 5, KindTypedef = 8, KindVolatile = 9, KindConst = 10, KindFunc = 12;
+    private const uint KindInt = 1, KindPtr = 2, KindArray = 3, KindStruct = 4, KindUnion = 5, KindEnum = 6, KindTypedef = 8, KindVolatile = 9, KindConst = 10, KindFunc = 12;
     private static readonly Dictionary<string, int> Cache = new();
     private static nint _btf;
 
@@ -50,6 +50,24 @@ public static unsafe class VmlinuxBtf
         }
     }
 
+    /// <summary>The value of a kernel enum's enumerator, e.g. <c>EnumValue("nf_ct_ext_id", "NF_CT_EXT_LABELS")</c>.</summary>
+    public static int EnumValue(string enumName, string enumerator)
+    {
+        lock (Cache)
+        {
+            var key = $"e:{enumName}.{enumerator}";
+            if (Cache.TryGetValue(key, out var cached)) return cached;
+            var id = Native.BtfFindByNameKind(Btf, enumName, KindEnum);
+            if (id <= 0) throw new BpfException($"finding enum {enumName} in vmlinux BTF", -id);
+            var t = (uint*)Native.BtfTypeById(Btf, (uint)id);
+            var entries = t + 3;
+            for (var i = 0; i < (int)(t[1] & 0xffff); i++)
+                if (Marshal.PtrToStringUTF8(Native.BtfNameByOffset(Btf, entries[2 * i])) == enumerator)
+                    return Cache[key] = (int)entries[2 * i + 1];
+            throw new BpfException($"finding {enumName}.{enumerator} in vmlinux BTF", 2);
+        }
+    }
+
     /// <summary>Size in bytes of a kernel struct.</summary>
     public static int StructSize(string structName)
     {
@@ -76,6 +94,16 @@ public static unsafe class VmlinuxBtf
             var found = Find((uint)id, member, 0) ?? throw new BpfException($"finding {structName}.{member} in vmlinux BTF", 2);
             Cache[key] = found.BitOffset << 8 | found.BitSize;
             return found;
+        }
+    }
+
+    /// <summary>Whether a kernel struct exists and has a member of that name (searching anonymous nested structs and unions).</summary>
+    public static bool HasMember(string structName, string member)
+    {
+        lock (Cache)
+        {
+            var id = Native.BtfFindByNameKind(Btf, structName, KindStruct);
+            return id > 0 && Find((uint)id, member, 0) is not null;
         }
     }
 

@@ -21,7 +21,7 @@ public class ChainLiftTests
         var ct = CorpusLoader.RuleByComment(refused, "ct");
         Assert.Equal(new RuleId(new ChainId(NfProto.Inet, "r", "in"), ct.Handle!.Value), r.Refusal.Rule);
         Assert.Equal(0, r.Refusal.ExpressionIndex);
-        Assert.Equal($"table inet r chain in rule {ct.Handle}: expression 'ct helper' is not supported by bpfilter-nft (only ct state, direction, status, mark, zone, expiration, l3proto, protocol, and original|reply saddr, daddr, ip saddr, ip daddr, ip6 saddr, ip6 daddr, proto-src, proto-dst, zone)", r.Refusal.Message);
+        Assert.Equal($"table inet r chain in rule {ct.Handle}: expression 'ct helper' is not supported by bpfilter-nft (only ct state, direction, status, mark, zone, expiration, label, l3proto, protocol, and original|reply saddr, daddr, ip saddr, ip daddr, ip6 saddr, ip6 daddr, proto-src, proto-dst, zone)", r.Refusal.Message);
         Assert.Equal(r.Refusal, lift.Refusals[0]);
 
         // every base chain of the hooks corpus lifted on its own, with what it reaches

@@ -72,7 +72,7 @@ public class CtLiftTests
     }
 
     const string NotSupported = " is not supported by bpfilter-nft";
-    const string OnlyKeys = NotSupported + " (only ct state, direction, status, mark, zone, expiration, l3proto, protocol, and original|reply saddr, daddr, ip saddr, ip daddr, ip6 saddr, ip6 daddr, proto-src, proto-dst, zone)";
+    const string OnlyKeys = NotSupported + " (only ct state, direction, status, mark, zone, expiration, label, l3proto, protocol, and original|reply saddr, daddr, ip saddr, ip daddr, ip6 saddr, ip6 daddr, proto-src, proto-dst, zone)";
 
     [Theory]
     [InlineData("helper", 0, "expression 'ct helper'" + OnlyKeys)]

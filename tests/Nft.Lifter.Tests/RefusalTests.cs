@@ -11,8 +11,8 @@ public class RefusalTests
     const string NotSupported = " is not supported by bpfilter-nft";
 
     [Theory]
-    [InlineData("ct", 0, "expression 'ct helper'" + NotSupported + " (only ct state, direction, status, mark, zone, expiration, l3proto, protocol, and original|reply saddr, daddr, ip saddr, ip daddr, ip6 saddr, ip6 daddr, proto-src, proto-dst, zone)")]
-    [InlineData("ct_after_match", 4, "expression 'ct helper'" + NotSupported + " (only ct state, direction, status, mark, zone, expiration, l3proto, protocol, and original|reply saddr, daddr, ip saddr, ip daddr, ip6 saddr, ip6 daddr, proto-src, proto-dst, zone)")]
+    [InlineData("ct", 0, "expression 'ct helper'" + NotSupported + " (only ct state, direction, status, mark, zone, expiration, label, l3proto, protocol, and original|reply saddr, daddr, ip saddr, ip daddr, ip6 saddr, ip6 daddr, proto-src, proto-dst, zone)")]
+    [InlineData("ct_after_match", 4, "expression 'ct helper'" + NotSupported + " (only ct state, direction, status, mark, zone, expiration, label, l3proto, protocol, and original|reply saddr, daddr, ip saddr, ip daddr, ip6 saddr, ip6 daddr, proto-src, proto-dst, zone)")]
     [InlineData("reject", 0, "expression 'reject'" + NotSupported + " in inet tables: BPF answers only at a device's ingress (netdev tables); at netfilter hooks the kernel routes its reply")]
     [InlineData("fib", 0, "expression 'fib'" + NotSupported)]
     [InlineData("exthdr", 0, "expression 'exthdr' (tcp option 2 @ offset 2, 2 byte(s))" + NotSupported + ": bpfilter-nft does not parse transport options")]

@@ -79,6 +79,9 @@ public sealed partial class ProgramCompiler
                 LoadNumber(new BytesRef(R1, (short)Conn($"{tuple}.{end}.u")), 0, 2, dst);
                 return;
             }
+            case CtReadKey.Label:
+                LoadCtLabels(part, dst);
+                return;
             case CtReadKey.Zone when f.Dir is not null:
             {
                 // nf_ct_zone_id: the id if the zone applies to this direction (zone.dir bit), else NF_CT_DEFAULT_ZONE_ID
@@ -124,6 +127,28 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.Jump32Imm(JumpOp.Jsge, R1, 0, positive), Asm.Mov64Imm(R1, 0));
         _asm.Label(positive);
         _asm.Emit(Asm.Alu32Imm(AluOp.Mul, R1, tickMs), Asm.Mov64Reg(dst, R1));
+    }
+
+    /// <summary>
+    /// A part of the entry's (in R1) label bits, as nft_ct_get_eval loads NFT_CT_LABELS through nf_ct_labels_find
+    /// (<see cref="CtLabelLayout"/>): the extension's bytes when ext is set and its labels offset is not 0, else zeros.
+    /// The offset is a variable, so the extension's address goes through bpf_rdonly_cast again.
+    /// </summary>
+    private void LoadCtLabels(Part part, Register dst)
+    {
+        if (CtLabelLayout.Unreadable is { } why) throw new CodegenException($"ct label: {why}");
+        var none = _asm.NewLabel("ct_no_labels");
+        var done = _asm.NewLabel("ct_labels");
+        _asm.Emit(Asm.LdxDW(R2, R1, (short)Conn("ext")), Asm.JeqImm(R2, 0, none),
+            Asm.LdxB(R1, R2, (short)CtLabelLayout.ExtensionOffsetAt), Asm.JeqImm(R1, 0, none), Asm.Add64Reg(R2, R1),
+            Asm.Mov64Reg(R1, R2), Asm.Mov64Imm(R2, VmlinuxBtf.StructId("nf_conn_labels")),
+            Asm.CallKfunc(VmlinuxBtf.FuncId("bpf_rdonly_cast")), Asm.Mov64Reg(R1, R0));
+        // the bytes in memory order as a big-endian number (CtReadKey.Label)
+        LoadNumber(new BytesRef(R1, (short)part.Start), 0, part.Count, dst);
+        _asm.Emit(Asm.Ja(done));
+        _asm.Label(none);
+        _asm.Emit(Asm.Mov64Imm(dst, 0));
+        _asm.Label(done);
     }
 
     /// <summary>R0 = the entry in R2 as a struct nf_conn pointer (clobbers R1-R5).</summary>

@@ -14,6 +14,17 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
     /// </summary>
     public string? DaemonRefuses { get; init; }
 
+    /// <summary>
+    /// Set by `kernel-ruleset <<WORD`: tables loaded with the kernel's own nft in fw on every side (bpfilterd never
+    /// sees them), e.g. a prerouting `ct label set` that gives the case's flows labels; deleted before the listing.
+    /// </summary>
+    public string? KernelRuleset { get; init; }
+
+    /// <summary>`family name` of every table <see cref="KernelRuleset"/> declares (what is deleted afterwards).</summary>
+    public IReadOnlyList<string[]> KernelTables => KernelRuleset is null ? []
+        : KernelRuleset.Split('\n').Select(l => l.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(w => w.Length >= 3 && w[0] == "table").Select(w => new[] { w[1], w[2] }).ToList();
+
     /// <summary>`topology bridge` asks for fw bridging its two links; routed otherwise.</summary>
     public TopologyKind Topology { get; init; } = TopologyKind.Routed;
 
@@ -45,7 +56,7 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
     public static PacketCase Parse(string name, string text, string source)
     {
         var lines = text.Replace("\r\n", "\n").Split('\n');
-        string? ruleset = null;
+        string? ruleset = null, kernelRuleset = null;
         var packets = new List<PacketSpec>();
         string? refuses = null;
         TopologyKind? topology = null;
@@ -58,11 +69,12 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
             if (line.Length == 0 || line.StartsWith('#')) continue;
             FormatException Fail(string why) => new($"{source}:{lineNo}: {why}");
 
-            if (line.StartsWith("ruleset "))
+            if (line.StartsWith("ruleset ") || line.StartsWith("kernel-ruleset "))
             {
-                if (ruleset != null) throw Fail("a second ruleset");
-                var rest = line["ruleset ".Length..].Trim();
-                if (!rest.StartsWith("<<") || rest.Length < 3) throw Fail("ruleset <<WORD");
+                var kernel = line.StartsWith("kernel-");
+                if ((kernel ? kernelRuleset : ruleset) != null) throw Fail(kernel ? "a second kernel-ruleset" : "a second ruleset");
+                var rest = line[(line.IndexOf(' ') + 1)..].Trim();
+                if (!rest.StartsWith("<<") || rest.Length < 3) throw Fail(kernel ? "kernel-ruleset <<WORD" : "ruleset <<WORD");
                 var word = rest[2..];
                 var body = new List<string>();
                 while (true)
@@ -72,7 +84,8 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
                     if (l.Trim() == word) break;
                     body.Add(l);
                 }
-                ruleset = string.Join('\n', body) + "\n";
+                if (kernel) kernelRuleset = string.Join('\n', body) + "\n";
+                else ruleset = string.Join('\n', body) + "\n";
                 continue;
             }
             if (line.StartsWith("packet "))
@@ -113,7 +126,7 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
             }
             catch (FormatException e) { throw Fail(e.Message); }
             catch (OverflowException e) { throw Fail(e.Message); }
-            throw Fail($"expected `ruleset <<WORD`, `packet ...`, `arrives at ...`, `daemon-refuses \"TEXT\"`, `topology ...`, `route ...`, `rule ...` or a # comment, not `{line}`");
+            throw Fail($"expected `ruleset <<WORD`, `kernel-ruleset <<WORD`, `packet ...`, `arrives at ...`, `daemon-refuses \"TEXT\"`, `topology ...`, `route ...`, `rule ...` or a # comment, not `{line}`");
         }
         if (ruleset == null) throw new FormatException($"{source}: no ruleset");
         if (packets.Count == 0) throw new FormatException($"{source}: no packet");
@@ -124,6 +137,7 @@ public sealed record PacketCase(string Name, string Ruleset, IReadOnlyList<Packe
         return new PacketCase(name, ruleset, packets)
         {
             DaemonRefuses = refuses,
+            KernelRuleset = kernelRuleset,
             Topology = topology ?? TopologyKind.Routed,
             Routes = routes,
             Rules = rules,

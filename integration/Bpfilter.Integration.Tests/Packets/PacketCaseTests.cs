@@ -14,6 +14,18 @@ public class PacketCaseTests
         Assert.Null(PacketCase.Parse("y", Body, "y.nft").DaemonRefuses);
     }
 
+    [Fact]
+    public void KernelRulesetIsReadWithItsTables()
+    {
+        var c = PacketCase.Parse("x", "kernel-ruleset <<END\ntable inet labeller {\n\tchain pre {\n\t}\n}\ntable ip6 other {\n}\nEND\n" + Body, "x.nft");
+        Assert.Equal("table inet labeller {\n\tchain pre {\n\t}\n}\ntable ip6 other {\n}\n", c.KernelRuleset);
+        Assert.Equal([["inet", "labeller"], ["ip6", "other"]], c.KernelTables);
+        Assert.Equal("table ip t {\n}\n", c.Ruleset);
+        Assert.Null(PacketCase.Parse("y", Body, "y.nft").KernelRuleset);
+        var e = Assert.Throws<FormatException>(() => PacketCase.Parse("z", "kernel-ruleset <<A\nA\nkernel-ruleset <<B\nB\n" + Body, "z.nft"));
+        Assert.Contains("a second kernel-ruleset", e.Message);
+    }
+
     [Theory]
     [InlineData("daemon-refuses exthdr\n")]
     [InlineData("daemon-refuses \"\"\n")]

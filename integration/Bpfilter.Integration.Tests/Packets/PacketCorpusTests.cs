@@ -104,6 +104,8 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
     [Theory]
     [InlineData("ip-forward-ct-tuple")]
     [InlineData("inet-forward-ct-tuple")]
+    [InlineData("inet-forward-ct-label")]
+    [InlineData("ip-forward-ct-label-none")]
     public void BpfOnlyReadsConntrackLikeTheKernel(string name)
     {
         var c = PacketCase.Load(name);

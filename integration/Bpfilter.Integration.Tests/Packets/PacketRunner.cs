@@ -67,6 +67,12 @@ public static class PacketRunner
         return crafted;
     }
 
+    /// <summary>Deletes the case's kernel-ruleset tables with the kernel's nft (absent ones are fine).</summary>
+    static void DeleteKernelTables(FirewallSide side, PacketCase c)
+    {
+        foreach (var t in c.KernelTables) side.Topology.Fw.Exec("nft", ["delete", "table", t[0], t[1]]);
+    }
+
     public static SideResult Run(FirewallSide side, PacketCase c, IReadOnlyList<CraftedPacket> packets, int waitMs)
     {
         var revived = side.Revive();
@@ -77,12 +83,16 @@ public static class PacketRunner
         side.Topology.Prepare(c);
         try
         {
+            DeleteKernelTables(side, c);
+            if (c.KernelRuleset != null && side.Topology.Fw.Exec("nft", ["-f", "-"], c.KernelRuleset) is { Exit: not 0 } kernelLoad)
+                return new SideResult(side.Label, kernelLoad, [], "", 0, $"kernel-ruleset failed to load: {kernelLoad}");
             var load = side.Nft(["-f", "-"], c.Ruleset);
             if (load.Exit != 0)
                 return new SideResult(side.Label, load, [], "", 0, side.Health());
             side.Topology.Drain();
             side.Topology.ResetStray();
             var delivered = packets.Select(p => side.Topology.SendAndObserve(p, waitMs)).ToList();
+            DeleteKernelTables(side, c);
             var list = side.Nft(["list", "ruleset"]);
             side.Topology.Drain(); // a packet that came late shows up as stray
             var listing = list.Exit == 0 ? Listing.Comparable(list.Stdout) : $"list ruleset failed: {list}";
@@ -93,7 +103,8 @@ public static class PacketRunner
         }
         finally
         {
-            // The routes go before the next case; the ruleset stays (the next case flushes it).
+            // The routes and kernel-ruleset tables go before the next case; the ruleset stays (the next case flushes it).
+            DeleteKernelTables(side, c);
             var left = side.Topology.Restore(c);
             if (left.Length > 0) throw new InvalidOperationException($"{c.Name} on {side.Label}: {left}");
         }

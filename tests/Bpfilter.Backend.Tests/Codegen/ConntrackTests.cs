@@ -12,6 +12,16 @@ namespace Bpfilter.Backend.Tests.Codegen;
 /// </summary>
 public class ConntrackTests
 {
+    static readonly CtField Label = new(CtReadKey.Label);
+
+    /// <summary>16 label bytes with the first one set (labels 0-7).</summary>
+    static Value Label16(byte first)
+    {
+        var b = new byte[16];
+        b[0] = first;
+        return new Value(b);
+    }
+
     static byte[] Tcp4(ushort dport) => PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2").Tcp(40000, dport);
 
     [Fact]
@@ -26,6 +36,9 @@ public class ConntrackTests
             Counted(5, Verdict.Continue, Matcher.Ne(CtFields.Status, U32(0))),
             Counted(6, Verdict.Continue, Matcher.Eq(CtFields.Zone, U16(0))),
             Counted(7, Verdict.Continue, Matcher.Ne(CtFields.Zone, U16(0))),
+            // `ct label != 5` and `ct label 1`: no entry, no labels (not 16 zero bytes)
+            Counted(11, Verdict.Continue, Matcher.Ne(Label, Label16(0x20))),
+            Counted(12, Verdict.Continue, Matcher.Mask(Label, Label16(0x02), Label16(0), negated: true)),
             // state: invalid (1)
             Counted(8, Verdict.Continue, Matcher.Mask(CtFields.State, U32(CtFields.Invalid), U32(0), negated: true)),
             Counted(9, Verdict.Continue, Matcher.Mask(CtFields.State, U32(CtFields.Established | CtFields.New), U32(0), negated: true)),
@@ -35,6 +48,8 @@ public class ConntrackTests
         Assert.Equal(NfDrop, p.Run(Tcp4(81)));
         Assert.Equal(NfAccept, p.Run(Tcp4(82)));
         for (ulong id = 1; id <= 7; id++) Assert.Equal(0UL, p.Counter(id).Packets);
+        Assert.Equal(0UL, p.Counter(11).Packets);
+        Assert.Equal(0UL, p.Counter(12).Packets);
         Assert.Equal(2UL, p.Counter(8).Packets);
         Assert.Equal(0UL, p.Counter(9).Packets);
         Assert.Equal(2UL, p.Counter(10).Packets);
@@ -105,6 +120,7 @@ public class ConntrackTests
             new Compare(CompareOp.Ne, new Value(V6("2001:db8::1").Bytes.Add(6))))),
         Counted(13, Verdict.Continue, Matcher.InSet(new MatchKey(ValueList.Of<Field>(OrigSrcIp, ReplyProtoDst)), "flows", negated: true)),
         Counted(14, Verdict.Continue, Matcher.InSet(ReplyDstIp6, "six", negated: true)),
+        Counted(15, Verdict.Continue, Matcher.InSet(Label, "labels", negated: true)),
         new Rule(Verdict.VMap(Protocol, "protos")),
         Drop(Matcher.Eq(Fields.Tcp.Dport, U16(81))),
     ];
@@ -114,6 +130,7 @@ public class ConntrackTests
         new("flows", new MatchKey(ValueList.Of<Field>(OrigSrcIp, ReplyProtoDst)), SetData.NoData,
             ValueList.Of(new SetElement(ValueList.Of<KeyPart>(new KeyPart.Exact(V4("198.18.0.1")), new KeyPart.Exact(U16(80))), null))),
         new("six", ReplyDstIp6, SetData.NoData, ValueList.Of(SetElement.Exact(V6("2001:db8::1")))),
+        new("labels", Label, SetData.NoData, ValueList.Of(SetElement.Exact(Label16(0x20)), SetElement.Exact(Label16(0x80)))),
         new("protos", Protocol, SetData.VerdictData, ValueList.Of(SetElement.Exact(U8(6), Verdict.Drop))),
     ];
 
@@ -124,7 +141,7 @@ public class ConntrackTests
         using var p = Load(NfIn4, Verdict.Accept, TupleKeyRules(), sets: TupleKeySets());
         Assert.Equal(NfDrop, p.Run(Tcp4(81)));
         Assert.Equal(NfAccept, p.Run(Tcp4(82)));
-        for (ulong id = 1; id <= 14; id++) Assert.Equal(0UL, p.Counter(id).Packets);
+        for (ulong id = 1; id <= 15; id++) Assert.Equal(0UL, p.Counter(id).Packets);
     }
 
     [Theory]

@@ -4,7 +4,8 @@ namespace Bpfilter.Backend.Tests.Libbpf;
 
 /// <summary>
 /// What the ct key reads rely on: member paths through arrays and the anonymous tuple `dst` struct resolve to
-/// the offsets the named members add up to, and CONFIG_HZ is parsed from a kernel config.
+/// the offsets the named members add up to, enum values and members are found by name, the label extension is
+/// readable on this kernel, and CONFIG_HZ is parsed from a kernel config.
 /// </summary>
 public class ConntrackBtfTests
 {
@@ -23,6 +24,21 @@ public class ConntrackBtfTests
         Assert.Equal(dst + hash, VmlinuxBtf.MemberPath("nf_conn", "tuplehash[1].tuple.dst.u3"));
         Assert.Throws<BpfException>(() => VmlinuxBtf.MemberPath("nf_conn", "tuplehash[2].tuple"));
         Assert.Throws<BpfException>(() => VmlinuxBtf.MemberPath("nf_conn", "tuplehash[0].no_such_member"));
+    }
+
+    [Fact]
+    public void LabelExtensionIsFoundThroughTheBtfOfThisKernel()
+    {
+        // NF_CT_EXT_LABELS comes after NF_CT_EXT_HELPER (0) and the extensions the kernel's config enables
+        var labels = VmlinuxBtf.EnumValue("nf_ct_ext_id", "NF_CT_EXT_LABELS");
+        Assert.True(labels > VmlinuxBtf.EnumValue("nf_ct_ext_id", "NF_CT_EXT_HELPER"));
+        Assert.Throws<BpfException>(() => VmlinuxBtf.EnumValue("nf_ct_ext_id", "NO_SUCH_EXT"));
+        Assert.Equal(VmlinuxBtf.MemberPath("nf_ct_ext", "offset[0]") + labels, CtLabelLayout.ExtensionOffsetAt);
+        Assert.True(VmlinuxBtf.HasMember("nf_conn", "ext"));
+        Assert.False(VmlinuxBtf.HasMember("nf_ct_ext", "no_such_member"));
+        Assert.False(VmlinuxBtf.HasMember("no_such_struct", "ext"));
+        // this kernel's nf_ct_ext has no gen_id: the label lookup is ext and offset only
+        Assert.Equal(VmlinuxBtf.HasMember("nf_ct_ext", "gen_id"), CtLabelLayout.Unreadable is not null);
     }
 
     [Theory]
