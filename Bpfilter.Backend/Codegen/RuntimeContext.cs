@@ -57,11 +57,15 @@ internal static class RuntimeContext
     /// when bpf_dynptr_read of the same bytes would.
     /// </summary>
     public const short L3CacheLen = -308, L4CacheLen = -312;
-    /// <summary>Netfilter: the first bytes of the network header, copied once by the entry (8-aligned).</summary>
-    public const short L3Cache = -352;
-    public const int L3CacheSize = 40;
+    /// <summary>
+    /// Netfilter: the first bytes of the network header, copied once by the entry (8-aligned): an IPv4
+    /// header without options or an IPv6 header without extension headers and the transport header's first
+    /// <see cref="L4CacheSize"/> bytes.
+    /// </summary>
+    public const short L3Cache = -376;
+    public const int L3CacheSize = 64;
     /// <summary>Netfilter: the first bytes at <see cref="L4Off"/>, copied once after parsing (8-aligned).</summary>
-    public const short L4Cache = -376;
+    public const short L4Cache = -400;
     public const int L4CacheSize = 24;
 
     // Flag bits.

@@ -13,7 +13,8 @@ namespace Bpfilter.Backend.Codegen;
 /// accept = NF_ACCEPT, drop = NF_DROP.
 /// Each bpf_dynptr_read is a helper call that copies from the skb: the entry copies the first
 /// <see cref="RuntimeContext.L3CacheSize"/> bytes of the network header to the stack once, and after parsing
-/// the first <see cref="RuntimeContext.L4CacheSize"/> bytes of the transport header; reads inside those
+/// the first <see cref="RuntimeContext.L4CacheSize"/> bytes of the transport header (from that copy when the
+/// network header has no options or extension headers, else with a second read); reads inside those
 /// copies are stack loads behind a length check that fails exactly where bpf_dynptr_read would.
 /// </summary>
 internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
@@ -54,12 +55,29 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
     {
         _transportCopied = _dynptr && readsTransport;
         if (!_transportCopied) return;
-        // bytes from L4Off to the end of the skb (none when L4Off is past it)
+        // behind a header without options the transport bytes are already in the network header's copy:
+        // copied within the stack (min(L3 bytes - header, L4CacheSize) of them), no second helper call
+        var header = ipv6 ? 40 : 20;
+        var read = asm.NewLabel("l4_read");
+        var done = asm.NewLabel("l4_done");
+        var some = asm.NewLabel("l4_some");
+        asm.Emit(Asm.LdxW(R1, R10, RuntimeContext.L4Off), Asm.JneImm(R1, header, read),
+            Asm.LdxW(R2, R10, RuntimeContext.L3CacheLen), Asm.Add64Imm(R2, -header), Asm.JumpImm(JumpOp.Jsgt, R2, 0, some), Asm.Mov64Imm(R2, 0));
+        asm.Label(some);
+        using (asm.SkipIf(l => Asm.JleImm(R2, RuntimeContext.L4CacheSize, l)))
+            asm.Emit(Asm.Mov64Imm(R2, RuntimeContext.L4CacheSize));
+        asm.Emit(Asm.StxW(R10, RuntimeContext.L4CacheLen, R2));
+        for (var i = 0; i < RuntimeContext.L4CacheSize; i += 4)
+            asm.Emit(Asm.LdxW(R0, R10, (short)(RuntimeContext.L3Cache + header + i)), Asm.StxW(R10, (short)(RuntimeContext.L4Cache + i), R0));
+        asm.Emit(Asm.Ja(done));
+        // elsewhere: bytes from L4Off to the end of the skb (none when L4Off is past it)
+        asm.Label(read);
         var copy = asm.NewLabel("l4_copy");
-        asm.Emit(Asm.LdxW(R2, R10, RuntimeContext.PacketSize), Asm.LdxW(R1, R10, RuntimeContext.L4Off), Asm.Sub64Reg(R2, R1),
+        asm.Emit(Asm.LdxW(R2, R10, RuntimeContext.PacketSize), Asm.Sub64Reg(R2, R1),
             Asm.JumpImm(JumpOp.Jsgt, R2, 0, copy), Asm.Mov64Imm(R2, 0));
         asm.Label(copy);
         EmitCopy(asm, RuntimeContext.L4Cache, RuntimeContext.L4CacheSize, RuntimeContext.L4CacheLen, R2, RuntimeContext.L4Off);
+        asm.Label(done);
     }
 
     /// <summary>
