@@ -52,7 +52,7 @@ public static class CostBench
             using var bare = loaded is null ? BpfProgram.Load(type, "bench_ret", Linker.Link(new Assembler()
                 .Emit(Asm.Mov64Imm(Register.R0, 1), Asm.Exit()).Build()), type == BpfProgType.Xdp ? BpfAttachType.Xdp : BpfAttachType.Netfilter) : null;
             var prog = loaded?.Program ?? bare!;
-            var ctx = type == BpfProgType.Netfilter ? HookState() : [];
+            var ctx = type == BpfProgType.Netfilter ? AttachedProgram.HookState(1, 2) : []; // NF_INET_LOCAL_IN, NFPROTO_IPV4
             var samples = new List<uint>();
             prog.TestRun(frame, 1, ctx);
             for (var r = 0; r < runs; r++) samples.Add(prog.TestRun(frame, repeat, ctx).DurationNs);
@@ -116,13 +116,5 @@ public static class CostBench
         BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(36), 9);
         BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(38), 8);
         return f;
-    }
-
-    static byte[] HookState()
-    {
-        var ctx = new byte[VmlinuxBtf.StructSize("nf_hook_state")];
-        ctx[VmlinuxBtf.Member("nf_hook_state", "hook").BitOffset / 8] = 1; // NF_INET_LOCAL_IN
-        ctx[VmlinuxBtf.Member("nf_hook_state", "pf").BitOffset / 8] = 2; // NFPROTO_IPV4
-        return ctx;
     }
 }
