@@ -59,6 +59,7 @@ public sealed partial class ProgramCompiler
         _flavor.EmitEntry(_asm, needs.Packet);
         if (needs.Depth == ParseDepth.None && needs.PacketSize) _flavor.EmitPacketSize(_asm);
         new HeaderParser(_flavor, _asm).Emit(needs.Depth);
+        _flavor.EmitParsed(_asm, needs.Depth == ParseDepth.Transport && needs.TransportPayload);
         if (needs.Sets) EmitGenerationLoad();
         _prologueLength = _asm.Count;
     }

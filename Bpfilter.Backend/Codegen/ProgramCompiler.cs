@@ -182,7 +182,8 @@ public sealed partial class ProgramCompiler
     private sealed record ChainContext(string Chain, string Return, string Accept, int? NfProto, int Depth, ImmutableStack<string> Path,
         Verdict? ReturnPolicy = null);
 
-    private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet, bool Sets);
+    /// <param name="TransportPayload">Some rule reads transport header bytes (netfilter copies their start once).</param>
+    private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet, bool Sets, bool TransportPayload);
 
     /// <summary>Whether the generation was read into <see cref="Generation"/> (set lookups need it).</summary>
     private bool _generationLoaded;
@@ -207,6 +208,7 @@ public sealed partial class ProgramCompiler
         var size = false;
         var packet = false;
         var sets = false;
+        var transport = false;
         var seen = new HashSet<string>();
         var work = new Stack<IEnumerable<Rule>>();
         foreach (var c in chains)
@@ -227,7 +229,7 @@ public sealed partial class ProgramCompiler
                     case MetaField { Key: MetaKey.L4Proto }: Need(ParseDepth.Transport); break;
                     case MetaField { Key: MetaKey.Protocol or MetaKey.NfProto }: Need(ParseDepth.Link); break;
                     case MetaField { Key: MetaKey.Length }: size = true; Need(ParseDepth.Link); break;
-                    case PayloadField p when p.Base == PayloadBase.Transport: Need(ParseDepth.Transport); break;
+                    case PayloadField p when p.Base == PayloadBase.Transport: Need(ParseDepth.Transport); transport = true; break;
                     case PayloadField p when p.Base == PayloadBase.Network || p.Protocol == HeaderProtocol.Vlan: Need(ParseDepth.Link); break;
                 }
             }
@@ -280,7 +282,7 @@ public sealed partial class ProgramCompiler
                     if (seen.Add(t) && _ruleset.FindChain(t) is { } chain) work.Push(chain.Rules);
             }
         if (size && depth == ParseDepth.None && _flavor.LengthFromNetworkHeader) depth = ParseDepth.Link;
-        return new Needs(depth, size, packet || depth != ParseDepth.None, sets);
+        return new Needs(depth, size, packet || depth != ParseDepth.None, sets, transport);
     }
 
     private List<MapSpec> MapSpecs(int baseChains)

@@ -51,6 +51,22 @@ internal static class RuntimeContext
     public static readonly short[] ClassifierVectors = [-240, -248, -256, -264, -272, -280, -288, -296];
     /// <summary>The summary word a classifier is scanning (u64).</summary>
     public const short ClassifierWord = -304;
+    /// <summary>
+    /// Netfilter: how many bytes of <see cref="L3Cache"/> and <see cref="L4Cache"/> hold the packet (u32 each):
+    /// min(cache size, bytes the skb has from the header on), so a read inside a cache succeeds exactly
+    /// when bpf_dynptr_read of the same bytes would.
+    /// </summary>
+    public const short L3CacheLen = -308, L4CacheLen = -312;
+    /// <summary>
+    /// Netfilter: the first bytes of the network header, copied once by the entry (8-aligned): an IPv4
+    /// header without options or an IPv6 header without extension headers and the transport header's first
+    /// <see cref="L4CacheSize"/> bytes.
+    /// </summary>
+    public const short L3Cache = -376;
+    public const int L3CacheSize = 64;
+    /// <summary>Netfilter: the first bytes at <see cref="L4Off"/>, copied once after parsing (8-aligned).</summary>
+    public const short L4Cache = -400;
+    public const int L4CacheSize = 24;
 
     // Flag bits.
     public const int HasL2 = 1, HasVlan = 2, HasNetwork = 4, HasL4Proto = 8, Fragment = 16;

@@ -42,6 +42,9 @@ public sealed class Classification(int minRun = Classification.DefaultMinRun, in
 
     public int LongRunChunk { get; } = longRunChunk >= 2 ? Math.Min(longRunChunk, maxRules) : throw new ArgumentOutOfRangeException(nameof(longRunChunk));
 
+    /// <summary>Whether 32-bit address fields are read as two 16-bit halves where the rules allow (<see cref="ClassifierFieldSplit"/>).</summary>
+    public bool SplitWideFields { get; init; } = true;
+
     public Ruleset Run(Ruleset ruleset) => ChainRewrite.Apply(ruleset, (chain, rules) => Classify(chain, rules));
 
     /// <summary>A rule's admitted intervals per field (normalized dimension fields), or null when it cannot be classified.</summary>
@@ -161,10 +164,12 @@ public sealed class Classification(int minRun = Classification.DefaultMinRun, in
                 run.RemoveRange(LongRunChunk, run.Count - LongRunChunk); // the rest starts the next classifier
                 dims.RemoveAll(d => !run.Any(r => r.Admits.ContainsKey(d)));
             }
-            var classified = run.Select(r => new ClassifierRule(
-                dims.Select(d => r.Admits.TryGetValue(d, out var a) ? a.ToValueList() : (ValueList<Interval>?)null).ToValueList(),
-                r.Rule.Statements, r.Rule.Verdict) { Origin = r.Rule.Origin }).ToValueList();
-            output.Add(new Rule(ValueList<Matcher>.Empty, new ClassifierVerdict(dims.ToValueList(), classified))
+            var (fields, perRule) = SplitWideFields
+                ? ClassifierFieldSplit.Split(dims, run.Select(r => r.Admits).ToList(), MaxFields)
+                : (dims, run.Select(r => dims.Select(d => r.Admits.GetValueOrDefault(d)).ToList()).ToList());
+            var classified = run.Select((r, k) => new ClassifierRule(
+                perRule[k].Select(a => a?.ToValueList()).ToValueList(), r.Rule.Statements, r.Rule.Verdict) { Origin = r.Rule.Origin }).ToValueList();
+            output.Add(new Rule(ValueList<Matcher>.Empty, new ClassifierVerdict(fields.ToValueList(), classified))
             {
                 Origin = $"{rules[i].Origin ?? $"chain {chain}: rule '{rules[i]}'"} (classified with the next {run.Count - 1} rules)",
             });

@@ -38,7 +38,7 @@ public static class AttachedProgram
         return 0;
     }
 
-    static byte[] HookState(byte hook, byte pf)
+    internal static byte[] HookState(byte hook, byte pf)
     {
         var ctx = new byte[VmlinuxBtf.StructSize("nf_hook_state")];
         ctx[VmlinuxBtf.Member("nf_hook_state", "hook").BitOffset / 8] = hook;

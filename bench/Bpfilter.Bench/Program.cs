@@ -19,6 +19,11 @@ if (args is ["mixed", ..])
     Bpfilter.Bench.MixedBench.Run(args[1..]);
     return 0;
 }
+if (args is ["costs", ..])
+{
+    Bpfilter.Bench.CostBench.Run(args[1..]);
+    return 0;
+}
 if (args is ["attached", ..]) return Bpfilter.Bench.AttachedProgram.Run(args[1..]);
 if (args is ["xdp-drop", ..]) return Bpfilter.Bench.XdpDropFloor.Run(args[1..]);
 

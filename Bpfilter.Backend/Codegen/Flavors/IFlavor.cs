@@ -31,6 +31,12 @@ internal interface IFlavor
     /// <summary>R1 = ctx on entry. Saves ctx in R6 and prepares packet access.</summary>
     void EmitEntry(Assembler asm, bool needsPacket);
 
+    /// <summary>
+    /// After the prologue parsed the headers: a flavor that copies packet bytes (netfilter) may copy the
+    /// start of the transport header once, when <paramref name="readsTransport"/> (a rule reads it).
+    /// </summary>
+    void EmitParsed(Assembler asm, bool readsTransport) { }
+
     /// <summary>Stores the number of bytes visible from offset 0 at <see cref="RuntimeContext.PacketSize"/>.</summary>
     void EmitPacketSize(Assembler asm);
 

@@ -11,11 +11,18 @@ namespace Bpfilter.Backend.Codegen;
 /// stack scratch buffer; metadata is read through the BTF pointers state and skb with member offsets
 /// from the running kernel's BTF. One program serves one protocol family (inet chains get two).
 /// accept = NF_ACCEPT, drop = NF_DROP.
+/// Each bpf_dynptr_read is a helper call that copies from the skb: the entry copies the first
+/// <see cref="RuntimeContext.L3CacheSize"/> bytes of the network header to the stack once, and after parsing
+/// the first <see cref="RuntimeContext.L4CacheSize"/> bytes of the transport header (from that copy when the
+/// network header has no options or extension headers, else with a second read); reads inside those
+/// copies are stack loads behind a length check that fails exactly where bpf_dynptr_read would.
 /// </summary>
 internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
 {
-    /// <summary>Whether the entry made the skb dynptr (a log statement reuses it).</summary>
+    /// <summary>Whether the entry made the skb dynptr (a log statement reuses it) and copied the network header.</summary>
     bool _dynptr;
+    /// <summary>Whether the prologue copied the start of the transport header (<see cref="EmitParsed"/>).</summary>
+    bool _transportCopied;
 
     public BpfProgType ProgramType => BpfProgType.Netfilter;
     public BpfAttachType AttachType => BpfAttachType.Netfilter;
@@ -39,6 +46,57 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
             // Cannot happen with flags 0; without a dynptr nothing can be matched, so let the packet go on.
             Asm.Mov64Imm(R0, AcceptCode), Asm.Exit());
         asm.Label(ok);
+        // the network header starts the skb's data (the dynptr's offset 0): copy min(L3CacheSize, skb->len) bytes
+        asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.LdxW(R2, R1, Bytes("sk_buff", "len")));
+        EmitCopy(asm, RuntimeContext.L3Cache, RuntimeContext.L3CacheSize, RuntimeContext.L3CacheLen, R2, offsetSlot: null);
+    }
+
+    public void EmitParsed(Assembler asm, bool readsTransport)
+    {
+        _transportCopied = _dynptr && readsTransport;
+        if (!_transportCopied) return;
+        // behind a header without options the transport bytes are already in the network header's copy:
+        // copied within the stack (min(L3 bytes - header, L4CacheSize) of them), no second helper call
+        var header = ipv6 ? 40 : 20;
+        var read = asm.NewLabel("l4_read");
+        var done = asm.NewLabel("l4_done");
+        var some = asm.NewLabel("l4_some");
+        asm.Emit(Asm.LdxW(R1, R10, RuntimeContext.L4Off), Asm.JneImm(R1, header, read),
+            Asm.LdxW(R2, R10, RuntimeContext.L3CacheLen), Asm.Add64Imm(R2, -header), Asm.JumpImm(JumpOp.Jsgt, R2, 0, some), Asm.Mov64Imm(R2, 0));
+        asm.Label(some);
+        using (asm.SkipIf(l => Asm.JleImm(R2, RuntimeContext.L4CacheSize, l)))
+            asm.Emit(Asm.Mov64Imm(R2, RuntimeContext.L4CacheSize));
+        asm.Emit(Asm.StxW(R10, RuntimeContext.L4CacheLen, R2));
+        for (var i = 0; i < RuntimeContext.L4CacheSize; i += 4)
+            asm.Emit(Asm.LdxW(R0, R10, (short)(RuntimeContext.L3Cache + header + i)), Asm.StxW(R10, (short)(RuntimeContext.L4Cache + i), R0));
+        asm.Emit(Asm.Ja(done));
+        // elsewhere: bytes from L4Off to the end of the skb (none when L4Off is past it)
+        asm.Label(read);
+        var copy = asm.NewLabel("l4_copy");
+        asm.Emit(Asm.LdxW(R2, R10, RuntimeContext.PacketSize), Asm.Sub64Reg(R2, R1),
+            Asm.JumpImm(JumpOp.Jsgt, R2, 0, copy), Asm.Mov64Imm(R2, 0));
+        asm.Label(copy);
+        EmitCopy(asm, RuntimeContext.L4Cache, RuntimeContext.L4CacheSize, RuntimeContext.L4CacheLen, R2, RuntimeContext.L4Off);
+        asm.Label(done);
+    }
+
+    /// <summary>
+    /// Copies min(<paramref name="size"/>, <paramref name="available"/>) bytes at (<paramref name="offsetSlot"/>'s value, or 0)
+    /// to <paramref name="cache"/> and stores how many at <paramref name="lengthSlot"/> (0 if the read failed).
+    /// The cache is zeroed first, so every byte of it is initialised for the verifier.
+    /// </summary>
+    private static void EmitCopy(Assembler asm, short cache, int size, short lengthSlot, Register available, short? offsetSlot)
+    {
+        var fits = asm.NewLabel("cache_fits");
+        var done = asm.NewLabel("cache_done");
+        asm.Emit(Asm.JleImm(available, size, fits), Asm.Mov64Imm(available, size));
+        asm.Label(fits);
+        asm.Emit(Asm.StxW(R10, lengthSlot, available));
+        for (var i = 0; i < size; i += 8) asm.Emit(Asm.StDW(R10, (short)(cache + i), 0));
+        if (offsetSlot is { } slot) asm.Emit(Asm.LdxW(R4, R10, slot)); else asm.Emit(Asm.Mov64Imm(R4, 0));
+        asm.Emit(Asm.Mov64Reg(R1, R10), Asm.Add64Imm(R1, cache), Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, RuntimeContext.Dynptr),
+            Asm.Mov64Imm(R5, 0), Asm.Call(HelperFunc.DynptrRead), Asm.JeqImm(R0, 0, done), Asm.StW(R10, lengthSlot, 0));
+        asm.Label(done);
     }
 
     public void EmitLog(Assembler asm, string ringBuffer, uint configId) =>
@@ -50,12 +108,23 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
     public BytesRef EmitAccess(Assembler asm, short? baseSlot, int offset, int length, string fail)
     {
         if (length > RuntimeContext.ScratchSize) throw new CodegenException($"a {length}-byte field is too wide");
+        // inside a copy: readable when the copy holds its last byte (as many as the skb has, up to the copy's size)
+        if (_dynptr && offset >= 0 && (baseSlot is null or RuntimeContext.L3Off) && offset + length <= RuntimeContext.L3CacheSize)
+            return Cached(asm, RuntimeContext.L3Cache, RuntimeContext.L3CacheLen, offset, length, fail);
+        if (_transportCopied && offset >= 0 && baseSlot == RuntimeContext.L4Off && offset + length <= RuntimeContext.L4CacheSize)
+            return Cached(asm, RuntimeContext.L4Cache, RuntimeContext.L4CacheLen, offset, length, fail);
         if (baseSlot is { } slot) asm.Emit(Asm.LdxW(R4, R10, slot), Asm.Add64Imm(R4, offset));
         else asm.Emit(Asm.Mov64Imm(R4, offset));
         asm.Emit(Asm.Mov64Reg(R1, R10), Asm.Add64Imm(R1, RuntimeContext.Scratch), Asm.Mov64Imm(R2, length),
             Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, RuntimeContext.Dynptr), Asm.Mov64Imm(R5, 0),
             Asm.Call(HelperFunc.DynptrRead), Asm.JneImm(R0, 0, fail));
         return new BytesRef(R10, RuntimeContext.Scratch);
+    }
+
+    private static BytesRef Cached(Assembler asm, short cache, short lengthSlot, int offset, int length, string fail)
+    {
+        asm.Emit(Asm.LdxW(R0, R10, lengthSlot), Asm.JltImm(R0, offset + length, fail));
+        return new BytesRef(R10, (short)(cache + offset));
     }
 
     /// <summary>The linear area is skb_headlen = len - data_len bytes from skb->data, where the dynptr starts.</summary>

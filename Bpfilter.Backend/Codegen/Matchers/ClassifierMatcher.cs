@@ -9,8 +9,10 @@ namespace Bpfilter.Backend.Codegen;
 /// `classify` (<see cref="ClassifierVerdict"/>, maps in <see cref="ClassifierLayout"/>): per field one
 /// class lookup (array or LPM trie) and one vector lookup whose pointer is kept on the stack; then the
 /// summaries are ANDed (one summary word at a time) and each candidate word (lowest first) is ANDed across
-/// the fields until one is not zero; its lowest bit is the winning rule. The lowest set bit is counted branch-free
-/// (popcount of the bits below it), so the verifier walks one path per candidate.
+/// the fields (most selective first, stopping at zero) until one is not zero; its lowest bit is the winning
+/// rule (counted branch-free: popcount of the bits below it). Candidate words are found by shifting the
+/// summary (a byte at a time past empty bytes): with many candidates (rules with wildcards on most fields)
+/// that loop is most of the classifier's time.
 /// </summary>
 public sealed partial class ProgramCompiler
 {
@@ -38,22 +40,29 @@ public sealed partial class ProgramCompiler
         for (var d = 1; d < layout.Dimensions.Count; d++)
             _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R3), Asm.LdxDW(R4, R2, 0), Asm.And64Reg(R1, R4));
         _asm.Emit(Asm.Mov64Imm(R9, 0));
+        // R9 = position of R1's bit 0 in the summary word: shift past empty bytes, then bit by bit, so a
+        // candidate costs a test and a shift instead of isolating and counting its bit (R9 is a constant
+        // on every path: the verifier walks at most 64 positions per summary word)
+        var bit = _asm.NewLabel("clsbit");
+        var check = _asm.NewLabel("clscheck");
         _asm.Label(loop);
-        // R4 = lowest candidate bit, removed from R1; then its word w = 64 s + bit
-        _asm.Emit(Asm.JeqImm(R1, 0, outerNext), Asm.Mov64Imm(R4, 0), Asm.Sub64Reg(R4, R1), Asm.And64Reg(R4, R1),
-            Asm.Alu64Reg(AluOp.Xor, R1, R4), Asm.Add64Imm(R4, -1));
-        EmitPopcount(R4, R3, R5);
-        _asm.Emit(Asm.And64Imm(R4, 63), Asm.LdxDW(R5, R10, ClassifierWord), Asm.Lsh64Imm(R5, 6), Asm.Add64Reg(R4, R5));
+        _asm.Emit(Asm.JgeImm(R9, 64, outerNext), Asm.JeqImm(R1, 0, outerNext), Asm.JsetImm(R1, 0xff, bit),
+            Asm.Rsh64Imm(R1, 8), Asm.Add64Imm(R9, 8), Asm.Ja(loop));
+        _asm.Label(bit);
+        _asm.Emit(Asm.JsetImm(R1, 1, check), Asm.Rsh64Imm(R1, 1), Asm.Add64Imm(R9, 1), Asm.Ja(loop));
+        _asm.Label(check);
+        _asm.Emit(Asm.LdxDW(R4, R10, ClassifierWord), Asm.Lsh64Imm(R4, 6), Asm.Add64Reg(R4, R9));
         _asm.Emit(Asm.JgeImm(R4, layout.Words, tail)); // never set; bounds the access for the verifier
         _asm.Emit(Asm.Mov64Reg(R5, R4), Asm.Lsh64Imm(R5, 3));
         const short first = 8 * ClassifierLayout.SummaryWords;
-        _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[0]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R0, R2, first));
-        for (var d = 1; d < layout.Dimensions.Count; d++)
-            _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R3, R2, first), Asm.And64Reg(R0, R3));
+        // the most selective fields first (fewest rules without a matcher): a word most candidates lack ends early
+        var order = layout.Dimensions.OrderBy(d => c.Rules.Count(r => r.Admits[d.Index] is null)).Select(d => d.Index).ToList();
+        _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[order[0]]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R0, R2, first));
+        foreach (var d in order.Skip(1))
+            _asm.Emit(Asm.JeqImm(R0, 0, tail), Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R3, R2, first), Asm.And64Reg(R0, R3));
         _asm.Emit(Asm.JneImm(R0, 0, found));
         _asm.Label(tail);
-        // at most 64 candidates per summary word: the bound the verifier needs
-        _asm.Emit(Asm.Add64Imm(R9, 1), Asm.JltImm(R9, 64, loop));
+        _asm.Emit(Asm.Rsh64Imm(R1, 1), Asm.Add64Imm(R9, 1), Asm.Ja(loop));
         _asm.Label(outerNext);
         _asm.Emit(Asm.LdxDW(R3, R10, ClassifierWord), Asm.Add64Imm(R3, 1), Asm.StxDW(R10, ClassifierWord, R3),
             Asm.JltImm(R3, summaries, outer), Asm.Ja(next));

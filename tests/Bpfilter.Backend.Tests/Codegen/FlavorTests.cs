@@ -98,6 +98,7 @@ public class NetfilterIpv6Tests
         ctx[Backend.Libbpf.VmlinuxBtf.Member("nf_hook_state", "pf").BitOffset / 8] = 10; // NFPROTO_IPV6
         uint Run(byte[] frame) => p.TestRun(frame[14..], ctx: ctx).ReturnValue;
         Assert.Equal(NfDrop, Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2", (0, 8)).Udp(1, 53)));
+        Assert.Equal(NfDrop, Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 53))); // ports from the header's copy
         Assert.Equal(NfAccept, Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 54)));
         Assert.Equal(NfAccept, Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::3").Udp(1, 53)));
     }

@@ -24,8 +24,8 @@ public class ClassificationTests(ITestOutputHelper output)
         Assert.Equal(rules[^1], lowered[2]);
         var c = Assert.IsType<ClassifierVerdict>(lowered[1].Verdict);
         Assert.Equal(20, c.Rules.Count);
-        // udp dport is the transport bytes 2-3 plus `meta l4proto 17`
-        Assert.Equal(3, c.Fields.Count);
+        // udp dport is the transport bytes 2-3 plus `meta l4proto 17`; the saddr prefixes are read as two 16-bit halves
+        Assert.Equal(4, c.Fields.Count);
         var l4 = c.Fields.Items.IndexOf(Fields.L4Proto);
         Assert.All(c.Rules, r => Assert.Equal(ValueList.Of(new Interval(17, 17)), r.Admits[l4]));
     }
@@ -40,7 +40,12 @@ public class ClassificationTests(ITestOutputHelper output)
         Assert.Equal(18, Assert.IsType<ClassifierVerdict>(Assert.Single(whole).Verdict).Rules.Count);
     }
 
-    public static TheoryData<string, int> Cases() => new() { { "xdp", 64 }, { "xdp", 4096 }, { "netfilter", 128 } };
+    public static TheoryData<string, int, bool> Cases() => new()
+    {
+        { "xdp", 64, true }, { "xdp", 4096, true }, { "netfilter", 128, true },
+        // no negated address prefixes: the addresses are classified as 16-bit halves (ClassifierFieldSplit)
+        { "xdp", 4096, false }, { "netfilter", 128, false },
+    };
 
     /// <summary>
     /// Random mixed 5-tuple rules (prefixes, ranges, !=, exact, any; accept/drop/goto; counters), compiled with
@@ -49,11 +54,11 @@ public class ClassificationTests(ITestOutputHelper output)
     /// </summary>
     [Theory]
     [MemberData(nameof(Cases))]
-    public void ClassifiedAndLinearProgramsAgree(string hook, int maxRules)
+    public void ClassifiedAndLinearProgramsAgree(string hook, int maxRules, bool negations)
     {
-        var random = new Random(12 + maxRules);
+        var random = new Random(12 + maxRules + (negations ? 0 : 1));
         var h = hook == "xdp" ? Xdp : NfIn4;
-        var generated = Enumerable.Range(0, 300).Select(i => RandomRule(random, (ulong)(100 + i))).ToList();
+        var generated = Enumerable.Range(0, 300).Select(i => RandomRule(random, (ulong)(100 + i), negations)).ToList();
         var gone = new Chain("t/gone", ValueList.Of(Counted(8, Verdict.Drop, Matcher.Eq(Fields.L4Proto, U8(17)))));
         var rs = Ruleset(h, Verdict.Accept, generated.Select(g => g.Rule).ToArray(), chains: [gone]);
         var classified = ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: new LoweringPipeline(new Classification(16, maxRules)));
@@ -62,6 +67,9 @@ public class ClassificationTests(ITestOutputHelper output)
         output.WriteLine($"{hook}: 300 rules -> {lowered.Count(r => r.Verdict is ClassifierVerdict)} classifiers + " +
             $"{lowered.Count(r => r.Verdict is not ClassifierVerdict)} rules; {plain.Instructions.Length} instructions linear, {classified.Instructions.Length} classified");
         Assert.Contains(lowered, r => r.Verdict is ClassifierVerdict);
+        var halves = lowered.Select(r => r.Verdict).OfType<ClassifierVerdict>().SelectMany(c => c.Fields).Count(f => f is PayloadField { Base: PayloadBase.Network, Bits: 16 });
+        output.WriteLine($"{halves} address halves classified");
+        if (!negations) Assert.True(halves >= 4, "saddr and daddr are read as halves");
         Assert.Equal(plain.CounterSlots.Keys.Order(), classified.CounterSlots.Keys.Order());
 
         using var a = LoadedProgram.Load(classified);
@@ -90,6 +98,33 @@ public class ClassificationTests(ITestOutputHelper output)
         }
         output.WriteLine($"{counted} of {plain.CounterSlots.Count} counters counted");
         Assert.True(counted >= 50, "most packets should hit other rules than the first few");
+    }
+
+    [Fact]
+    public void AddressesAreSplitInHalvesOnlyWhereEveryRuleAdmitsAProduct()
+    {
+        static Rule R(ulong id, params Matcher[] m) => Counted(id, Verdict.Drop, m);
+        var rules = Enumerable.Range(0, 16).Select(i => R((ulong)i,
+            Matcher.Prefix(Fields.Ip.Saddr, U32((0x0a000000u | (uint)i << 16 | (uint)i << 8) & ~(uint.MaxValue >> (8 + i))), 8 + i), // /8 to /23
+            Matcher.Ne(Fields.Ip.Daddr, V4($"192.168.0.{i}")))).ToList(); // != : two intervals, daddr stays whole
+        rules.Add(R(20, Matcher.Range(Fields.Ip.Saddr, V4("10.1.0.5"), V4("10.1.200.7")))); // inside one /16
+        rules.Add(R(21, Matcher.Range(Fields.Ip.Saddr, V4("10.2.0.0"), V4("10.9.255.255")))); // aligned to /16s
+        rules.Add(R(22, Matcher.Eq(Fields.L4Proto, U8(6)))); // no address: admitted by either half's absent class
+        var lowered = new Classification().Run(Ruleset(Xdp, Verdict.Accept, rules.ToArray())).BaseChains[0].Rules;
+        var c = Assert.IsType<ClassifierVerdict>(Assert.Single(lowered).Verdict);
+        Field[] expected = [new PayloadField(HeaderProtocol.Ip, PayloadBase.Network, 96, 16), new PayloadField(HeaderProtocol.Ip, PayloadBase.Network, 112, 16),
+            Fields.Ip.Daddr, Fields.L4Proto];
+        Assert.Equal(expected, c.Fields.Items.ToArray());
+        Assert.Equal(ValueList.Of(new Interval(0x0a01, 0x0a01)), c.Rules[16].Admits[0]);
+        Assert.Equal(ValueList.Of(new Interval(5, 200 * 256 + 7)), c.Rules[16].Admits[1]);
+        Assert.Equal(ValueList.Of(new Interval(0x0a02, 0x0a09)), c.Rules[17].Admits[0]);
+        Assert.Equal(ValueList.Of(new Interval(0, 0xffff)), c.Rules[17].Admits[1]);
+        Assert.Null(c.Rules[18].Admits[0]);
+        Assert.Null(c.Rules[18].Admits[1]);
+
+        rules.Add(R(23, Matcher.Range(Fields.Ip.Saddr, V4("10.1.0.5"), V4("10.2.0.7")))); // across a /16 boundary: not a product
+        var whole = new Classification().Run(Ruleset(Xdp, Verdict.Accept, rules.ToArray())).BaseChains[0].Rules;
+        Assert.Equal([Fields.Ip.Saddr, Fields.Ip.Daddr, Fields.L4Proto], Assert.IsType<ClassifierVerdict>(Assert.Single(whole).Verdict).Fields.Items.ToArray());
     }
 
     /// <summary>
@@ -136,7 +171,7 @@ public class ClassificationTests(ITestOutputHelper output)
 
     private static readonly string[] Nets = ["10.0.0.0", "10.1.0.0", "10.1.2.0", "192.168.0.0", "192.168.7.128"];
 
-    private static Generated RandomRule(Random r, ulong counter)
+    private static Generated RandomRule(Random r, ulong counter, bool negations = true)
     {
         var matchers = new List<Matcher>();
         (uint, uint)? Address(Field f)
@@ -146,7 +181,7 @@ public class ClassificationTests(ITestOutputHelper output)
             var net = Value.Ipv4(Nets[r.Next(Nets.Length)]).ToUInt64() + (uint)r.Next(4) * 256 + (uint)r.Next(256);
             var host = len == 32 ? 0u : uint.MaxValue >> len;
             var from = (uint)net & ~host;
-            var negated = r.Next(8) == 0;
+            var negated = r.Next(8) == 0 && negations;
             matchers.Add(Matcher.Prefix(f, Value.FromUInt(from, 32), len, negated));
             return negated ? null : (from, from | host); // packets aim at the prefix either way
         }
