@@ -17,6 +17,8 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
     /// <summary>Whether the entry made the skb dynptr (a log statement reuses it).</summary>
     bool _dynptr;
 
+    public bool InSubprogram { get; set; }
+
     public BpfProgType ProgramType => BpfProgType.Netfilter;
     public BpfAttachType AttachType => BpfAttachType.Netfilter;
     public int AcceptCode => 1;
@@ -31,6 +33,7 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
     public void EmitEntry(Assembler asm, bool needsPacket)
     {
         asm.Emit(Asm.Mov64Reg(R6, R1));
+        if (InSubprogram) return; // the base program's dynptr, in its frame
         _dynptr = needsPacket;
         if (!needsPacket) return;
         var ok = asm.NewLabel("dynptr_ok");
