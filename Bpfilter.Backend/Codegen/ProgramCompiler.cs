@@ -11,8 +11,8 @@ namespace Bpfilter.Backend.Codegen;
 /// <summary>
 /// Compiles the base chains of one attach point (in priority order) into one program: prologue
 /// (parsing only what the rules use), one block per rule that falls to the next rule on the first
-/// failing matcher, counters in a per-CPU array, sets as maps, regular chains inlined at each
-/// jump/goto with nf_tables semantics, the policy after the last rule. Accept in one base chain
+/// failing matcher, counters in a per-CPU array, sets as maps, regular chains as subprograms called at
+/// each jump/goto with nf_tables semantics (see <c>ProgramCompiler.Subprograms.cs</c>), the policy after the last rule. Accept in one base chain
 /// continues with the next base chain; drop ends everything.
 /// </summary>
 public sealed partial class ProgramCompiler
