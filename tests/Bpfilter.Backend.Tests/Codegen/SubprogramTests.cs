@@ -182,6 +182,38 @@ public class SubprogramTests
     }
 
     [Theory]
+    [InlineData("xdp")]
+    [InlineData("tc")]
+    [InlineData("nf")]
+    public void ClassifiersAndLogStatementsRunInsideSubprograms(string hook)
+    {
+        // a regular chain of 20 five-tuple rules (one classifier after lowering) and a log statement, jumped to twice
+        var h = hook switch { "xdp" => Xdp, "tc" => TcIn, _ => NfIn4 };
+        var acl = Enumerable.Range(0, 20).Select(i => Counted(10 + (ulong)i, i % 2 == 0 ? Verdict.Drop : Verdict.Accept,
+            Matcher.Prefix(Fields.Ip.Saddr, Value.FromBytes(10, (byte)i, 0, 0), 16), Matcher.Eq(Fields.Tcp.Dport, U16((ulong)(1000 + i))))).ToList();
+        acl.Add(new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(new LogStatement("sub: ")), Verdict.Continue));
+        var rs = Ruleset(h, Verdict.Accept, [
+            new Rule(Verdict.Jump("t/acl"), Matcher.Eq(Fields.Tcp.Sport, U16(1))),
+            new Rule(Verdict.Jump("t/acl"), Matcher.Eq(Fields.Tcp.Sport, U16(2))),
+            Drop(Matcher.Eq(Fields.Ip.Saddr, V4("10.3.0.1"))),
+        ], [new Chain("t/acl", acl.ToValueList())]);
+        var called = Compile(rs, inline: false);
+        Assert.Equal(2, Calls(called));
+        Assert.Contains(called.Maps, m => m.Name == "cls:rules"); // the chain's rules became a classifier
+        using var p = LoadedProgram.Load(called);
+        using var inlined = LoadedProgram.Load(Compile(rs, inline: true));
+        foreach (var sport in new ushort[] { 1, 2, 3 })
+            foreach (var (src, dport) in new[] { ("10.0.1.1", 1000), ("10.1.1.1", 1001), ("10.3.0.1", 1000), ("10.3.0.1", 1003), ("10.4.0.1", 1004) })
+            {
+                var packet = PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(sport, (ushort)dport, 0x02);
+                Assert.True(inlined.Run(packet) == p.Run(packet), $"sport {sport} {src}:{dport}");
+            }
+        foreach (var id in inlined.Compiled.CounterSlots.Keys)
+            Assert.Equal(inlined.Counter(id), p.Counter(id));
+        Assert.Equal(2UL, p.Counter(10).Packets); // 10.0.1.1:1000 from sport 1 and from sport 2, each dropped in its one jump
+    }
+
+    [Theory]
     [InlineData(1, "xdp")]
     [InlineData(2, "xdp")]
     [InlineData(3, "tc")]
