@@ -193,8 +193,8 @@ public sealed partial class ProgramCompiler
         try
         {
             _asm.Label(entry).Comment($"chain {name} (subprogram)");
-            _asm.Emit(Asm.Mov64Reg(R6, R1), Asm.Mov64Reg(FramePointer, R2));
-            _flavor.EmitEntry(_asm, _needs.Packet);
+            _asm.Emit(Asm.Mov64Reg(FramePointer, R2));
+            _flavor.EmitEntry(_asm, _needs.Packet); // R6 = ctx (and XDP/tc: R7 = data)
             var ret = _asm.NewLabel("return");
             // depth: the deepest this chain may start at, so that its own nesting stays within nf_tables' 16
             var ctx = new ChainContext(name, ret, "", nfProto, MaxJumpDepth + 1 - Frames(name), ImmutableStack.Create(name), Subprogram: true);
