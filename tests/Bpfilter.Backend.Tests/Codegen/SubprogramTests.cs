@@ -66,7 +66,7 @@ public class SubprogramTests
     }
 
     [Fact]
-    public void AHundredJumpsIntoAHundredRuleChainAreLinearNotQuadratic()
+    public void AHundredJumpsIntoAHundredRuleChainHoldOneCopyPerSegment()
     {
         var sub = new Chain("t/sub", Enumerable.Range(0, 100)
             .Select(i => Counted(1000 + (ulong)i, Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, Value.FromBytes(10, 1, 0, (byte)i)))).ToValueList());
