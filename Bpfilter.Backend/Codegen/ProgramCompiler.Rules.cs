@@ -109,9 +109,11 @@ public sealed partial class ProgramCompiler
             case ContinueVerdict: break;
             case ReturnVerdict when ctx.ReturnPolicy is { } policy: EmitTerminal(policy, ctx, where); break;
             case ReturnVerdict: _asm.Emit(Asm.Ja(ctx.Return)); break;
+            case JumpVerdict j when CallsSubprogram(j.Chain, ctx): EmitCall(j.Chain, ctx, where); _asm.Emit(Asm.Ja(next)); break;
             case JumpVerdict j: Inline(j.Chain, ctx, returnTo: next, where); _asm.Emit(Asm.Ja(next)); break;
             case GotoVerdict g:
-                Inline(g.Chain, ctx, returnTo: ctx.Return, where);
+                if (CallsSubprogram(g.Chain, ctx)) EmitCall(g.Chain, ctx, where);
+                else Inline(g.Chain, ctx, returnTo: ctx.Return, where);
                 EmitVerdict(Verdict.Return, ctx, next, where); // falling off a goto target returns from this chain
                 break;
             case VerdictMapVerdict vm: EmitVerdictMap(vm, ctx, next, where); break;
@@ -119,6 +121,7 @@ public sealed partial class ProgramCompiler
                 // netdev's reject answers on the receiving device; elsewhere the kernel routes its reply
                 if (_flavor is not XdpFlavor || ctx.NfProto != 5)
                     throw new CodegenException($"{r} runs in BPF only in netdev ingress chains (XDP)");
+                if (ctx.Subprogram) { EmitSubprogramVerdict(r, where); break; }
                 if (!_rejects.Contains(r)) _rejects.Add(r);
                 _asm.Emit(Asm.Ja(XdpReject.Label(r)));
                 break;

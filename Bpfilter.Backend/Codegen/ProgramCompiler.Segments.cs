@@ -14,7 +14,7 @@ namespace Bpfilter.Backend.Codegen;
 /// the next rule, so nf_tables' first-match order holds. A segment also ends once it holds
 /// <see cref="SegmentBranches"/> conditional jumps: a rule that fails jumps to the next one, and the
 /// verifier keeps such branches pending while it follows the chain (at most 8192 of them). A rule is never cut: its matchers, statements and
-/// inlined jump targets stay in one segment. Accept in a base chain goes on with the next base chain: a
+/// inlined jump targets stay in one segment, and a segment holds the subprograms of the regular chains it calls. Accept in a base chain goes on with the next base chain: a
 /// segment that does not hold that chain's start tail-calls the chain's entry slot, and the chain then
 /// starts a segment of its own. Counters, sets, quotas and limits are maps every segment shares.
 /// </summary>
@@ -50,7 +50,12 @@ public sealed partial class ProgramCompiler
     /// <summary>Instructions of the current segment's prologue: the budget counts rules only.</summary>
     private int _prologueLength;
 
-    private bool SegmentFull => _asm.Count - _prologueLength >= _segmentInstructions || _asm.Branches >= _segmentBranches;
+    /// <summary>
+    /// The segment's rules with the subprograms it holds reached the instruction budget, or the verifier's walk through
+    /// them (a static subprogram is checked at every call site, as if inlined there) reached either budget.
+    /// </summary>
+    private bool SegmentFull => _asm.Count - _prologueLength + _segmentCallCost >= _segmentInstructions
+        || _asm.Branches + _segmentCallBranches >= _segmentBranches;
 
     /// <summary>Entry, parsing and the generation read: what every segment runs before its first rule.</summary>
     private void EmitPrologue()
@@ -118,6 +123,9 @@ public sealed partial class ProgramCompiler
         // each segment carries the reject routines its own rules jump to
         foreach (var r in _rejects) new XdpReject(_asm, _flavor, _flavor.DropCode).Emit(r);
         _rejects.Clear();
-        return _asm.Build();
+        // then each subprogram the segment calls, once
+        ImmutableArray<Instruction> segment = [.. _asm.Build(), .. SegmentSubprograms()];
+        ResetSegmentSubprograms();
+        return segment;
     }
 }

@@ -11,8 +11,8 @@ namespace Bpfilter.Backend.Codegen;
 /// <summary>
 /// Compiles the base chains of one attach point (in priority order) into one program: prologue
 /// (parsing only what the rules use), one block per rule that falls to the next rule on the first
-/// failing matcher, counters in a per-CPU array, sets as maps, regular chains inlined at each
-/// jump/goto with nf_tables semantics, the policy after the last rule. Accept in one base chain
+/// failing matcher, counters in a per-CPU array, sets as maps, regular chains as subprograms called at
+/// each jump/goto with nf_tables semantics (see <c>ProgramCompiler.Subprograms.cs</c>), the policy after the last rule. Accept in one base chain
 /// continues with the next base chain; drop ends everything.
 /// </summary>
 public sealed partial class ProgramCompiler
@@ -44,8 +44,10 @@ public sealed partial class ProgramCompiler
     /// <summary>Some limit statement was emitted: the program references the shared limit map.</summary>
     private bool _usesLimits;
 
-    private ProgramCompiler(Ruleset ruleset, IFlavor flavor, CounterLayout? counters, int segmentInstructions, int segmentBranches)
+    private ProgramCompiler(Ruleset ruleset, IFlavor flavor, CounterLayout? counters, int segmentInstructions, int segmentBranches,
+        bool inlineRegularChains)
     {
+        _inlineRegularChains = inlineRegularChains;
         _ruleset = ruleset;
         _flavor = flavor;
         _counterHint = counters;
@@ -63,10 +65,12 @@ public sealed partial class ProgramCompiler
     /// keeps its slot and new ids take slots no counter held (see <see cref="CounterLayout"/>). Past
     /// <paramref name="segmentInstructions"/> instructions or <paramref name="segmentBranches"/> conditional jumps the
     /// program is split into segments chained by tail calls (int.MaxValue for both: never split, as benchmarks compare).
+    /// Regular chains are subprograms called at each jump/goto; <paramref name="inlineRegularChains"/> inlines them at
+    /// every jump instead (the former code generation, which tests and benchmarks compare against).
     /// </summary>
     public static CompiledProgram Compile(Ruleset ruleset, IReadOnlyList<BaseChain> chains, bool ipv6 = false,
         LoweringPipeline? lowering = null, CounterLayout? counters = null,
-        int segmentInstructions = DefaultSegmentInstructions, int segmentBranches = SegmentBranches)
+        int segmentInstructions = DefaultSegmentInstructions, int segmentBranches = SegmentBranches, bool inlineRegularChains = false)
     {
         if (chains.Count == 0) throw new ArgumentException("no base chains to compile");
         ruleset = (lowering ?? LoweringPipeline.Default).Run(ruleset with { BaseChains = chains.ToValueList() });
@@ -85,7 +89,7 @@ public sealed partial class ProgramCompiler
             _ => throw new CodegenException($"unsupported hook {hook}"),
         };
         var ordered = Enforcement.AttachUnit.RunOrder(chains);
-        var compiler = new ProgramCompiler(ruleset, flavor, counters, segmentInstructions, segmentBranches);
+        var compiler = new ProgramCompiler(ruleset, flavor, counters, segmentInstructions, segmentBranches, inlineRegularChains);
         var segments = compiler.Emit(ordered);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
         return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, segments[0], compiler.MapSpecs(ordered.Count),
@@ -169,6 +173,7 @@ public sealed partial class ProgramCompiler
     /// </summary>
     private void EmitTerminal(Verdict v, ChainContext ctx, string where)
     {
+        if (ctx.Subprogram) { EmitSubprogramVerdict(v, where); return; }
         switch (v)
         {
             case AcceptVerdict when ctx.Accept == AcceptLabel: _asm.Emit(Asm.Mov64Imm(R0, _flavor.AcceptCode), Asm.Exit()); break;
@@ -179,8 +184,9 @@ public sealed partial class ProgramCompiler
     }
 
     /// <param name="ReturnPolicy">In a base chain, return applies the policy: emitted in place (no far jump).</param>
+    /// <param name="Subprogram">The rules run in a subprogram (see <c>ProgramCompiler.Subprograms.cs</c>): verdicts are return codes.</param>
     private sealed record ChainContext(string Chain, string Return, string Accept, int? NfProto, int Depth, ImmutableStack<string> Path,
-        Verdict? ReturnPolicy = null);
+        Verdict? ReturnPolicy = null, bool Subprogram = false);
 
     /// <param name="TransportPayload">Some rule reads transport header bytes (netfilter copies their start once).</param>
     private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet, bool Sets, bool TransportPayload);
@@ -248,11 +254,8 @@ public sealed partial class ProgramCompiler
                     sets = true;
                 }
                 if (r.AllStatements.Any(s => s is CounterStatement or QuotaStatement or LimitStatement { Type: LimitType.Bytes })) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
-                var targets = new List<string>();
                 switch (r.Verdict)
                 {
-                    case JumpVerdict j: targets.Add(j.Chain); break;
-                    case GotoVerdict g: targets.Add(g.Chain); break;
                     case VerdictMapVerdict vm:
                         Key(vm.Key);
                         sets = true;
@@ -262,10 +265,6 @@ public sealed partial class ProgramCompiler
                             size = true;
                             if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link);
                         }
-                        if (map is not null)
-                            foreach (var e in map.Elements)
-                                if (e.Verdict is JumpVerdict ej) targets.Add(ej.Chain);
-                                else if (e.Verdict is GotoVerdict eg) targets.Add(eg.Chain);
                         break;
                     case ClassifierVerdict cv:
                         foreach (var f in cv.Fields) Key(f);
@@ -274,11 +273,9 @@ public sealed partial class ProgramCompiler
                             size = true;
                             if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link);
                         }
-                        foreach (var cr in cv.Rules)
-                            if (cr.Verdict is GotoVerdict cg) targets.Add(cg.Chain);
                         break;
                 }
-                foreach (var t in targets)
+                foreach (var t in Targets(r))
                     if (seen.Add(t) && _ruleset.FindChain(t) is { } chain) work.Push(chain.Rules);
             }
         if (size && depth == ParseDepth.None && _flavor.LengthFromNetworkHeader) depth = ParseDepth.Link;

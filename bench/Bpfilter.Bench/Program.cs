@@ -11,7 +11,8 @@ using Bpfilter.Backend.Lowering;
 // timing, repeat=N per run), medians of several runs, and the time to compile and load each (verifier
 // included). Usage: bpfilter-bench [runs] [repeat] [rules...]; BENCH_ALTERNATING=n,n,... adds chains of n
 // rules whose shapes alternate (no grouping), split into tail-called segments past the verifier's limits
-// (BENCH_UNSPLIT=1: one program, as before splitting existed).
+// (BENCH_UNSPLIT=1: one program, as before splitting existed); BENCH_JUMPS=n,n,... adds n jumps into a 10-rule regular
+// chain, as a subprogram and inlined.
 // Other modes: `mixed [runs] [repeat] [rules...]` (ClassBench-style mixed ACLs, see ClassBenchRules),
 // `attached` (AttachedProgram.cs) and `xdp-drop` (XdpDropFloor.cs), used by bench/suite.py.
 if (args is ["mixed", ..])
@@ -49,6 +50,9 @@ foreach (var n in ruleCounts.Where(n => n > 1))
     cases.Add(($"{n} addresses in a set", () => LoadSet(n), (p, _) => 0));
 foreach (var n in (Environment.GetEnvironmentVariable("BENCH_ALTERNATING") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
     cases.Add(($"{n} alternating rules", () => LoadAlternating(int.Parse(n, CultureInfo.InvariantCulture)), (p, _) => 0));
+foreach (var n in (Environment.GetEnvironmentVariable("BENCH_JUMPS") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+    foreach (var inline in new[] { false, true })
+        cases.Add(($"{n} jumps, 10-rule chain{(inline ? ", inlined" : "")}", () => LoadJumps(int.Parse(n, CultureInfo.InvariantCulture), 10, inline), (p, _) => 0));
 
 Console.WriteLine($"BPF_PROG_TEST_RUN, XDP, {packet.Length}-byte IPv4/TCP frame, repeat={repeat}, median of {runs} runs");
 Console.WriteLine($"{"program",-32} {"insns",7} {"progs",5} {"load ms",8} {"median ns/pkt",14} {"min",6} {"max",6}");
@@ -97,6 +101,19 @@ static LoadedProgram LoadAlternating(int rules)
             Verdict.Drop, (ulong)i));
     }
     return Compile(list, []);
+}
+
+static LoadedProgram LoadJumps(int jumps, int chainRules, bool inline)
+{
+    // `tcp dport 22 jump t/sub` n times (the frame matches each, so it runs every jump); t/sub: m non-matching
+    // `ip saddr X counter drop` rules, so every call comes back: regular chains as subprograms, or inlined
+    var sub = new Chain("t/sub", Enumerable.Range(0, chainRules).Select(i => new Rule(ValueList.Of(
+        Matcher.Eq(Fields.Ip.Saddr, Value.FromBytes(10, 1, (byte)(i >> 8), (byte)i))), Verdict.Drop, (ulong)(100_000 + i))).ToValueList());
+    var rules = Enumerable.Range(0, jumps).Select(i => new Rule(ValueList.Of(Matcher.Eq(Fields.Tcp.Dport, Value.FromUInt(22, 16))),
+        Verdict.Jump("t/sub"), (ulong)i)).ToValueList();
+    var rs = new Ruleset(ValueList.Of(new BaseChain("bench/in", new XdpIngress("lo"), 0, Verdict.Accept, rules)), ValueList.Of(sub),
+        ValueList<Bpfilter.Backend.Ir.Set>.Empty);
+    return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: LoweringPipeline.None, inlineRegularChains: inline));
 }
 
 static LoadedProgram LoadSet(int elements)

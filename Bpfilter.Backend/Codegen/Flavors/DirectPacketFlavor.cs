@@ -6,8 +6,8 @@ using static Bpfilter.Backend.Bpf.Register;
 namespace Bpfilter.Backend.Codegen;
 
 /// <summary>
-/// XDP and TC read the packet directly: R7 = data, R8 = data_end, and every access is bounds
-/// checked against R8 the way the verifier wants (pointer + constant compared with data_end).
+/// XDP and TC read the packet directly: R7 = data, R8 = data_end (in a subprogram read from ctx at each
+/// access), and every access is bounds checked the way the verifier wants (pointer + constant compared with data_end).
 /// </summary>
 internal abstract class DirectPacketFlavor : IFlavor
 {
@@ -27,8 +27,11 @@ internal abstract class DirectPacketFlavor : IFlavor
     {
         asm.Emit(Asm.Mov64Reg(R6, R1));
         if (!needsPacket) return;
-        asm.Emit(Asm.LdxW(R7, R6, DataOffset), Asm.LdxW(R8, R6, DataEndOffset));
+        asm.Emit(Asm.LdxW(R7, R6, DataOffset));
+        if (!InSubprogram) asm.Emit(Asm.LdxW(R8, R6, DataEndOffset));
     }
+
+    public bool InSubprogram { get; set; }
 
     public abstract void EmitPacketSize(Assembler asm);
 
@@ -38,7 +41,10 @@ internal abstract class DirectPacketFlavor : IFlavor
         asm.Emit(Asm.Mov64Reg(R1, R7));
         // Context values are deliberately imprecise for the verifier (see RuntimeContext): bound them.
         if (baseSlot is { } slot) asm.Emit(Asm.LdxW(R2, R10, slot), Asm.And64Imm(R2, RuntimeContext.MaxOffset), Asm.Add64Reg(R1, R2));
-        asm.Emit(Asm.Mov64Reg(R2, R1), Asm.Add64Imm(R2, offset + length), Asm.JgtReg(R2, R8, fail));
+        asm.Emit(Asm.Mov64Reg(R2, R1), Asm.Add64Imm(R2, offset + length));
+        // a subprogram's R8 is the frame pointer: data_end is read again (PTR_TO_PACKET_END all the same)
+        if (InSubprogram) asm.Emit(Asm.LdxW(R3, R6, DataEndOffset), Asm.JgtReg(R2, R3, fail));
+        else asm.Emit(Asm.JgtReg(R2, R8, fail));
         return new BytesRef(R1, (short)offset);
     }
 

@@ -10,7 +10,7 @@ internal readonly record struct BytesRef(Register Pointer, short Offset);
 /// <summary>
 /// What differs between XDP, TC and netfilter programs: how the program starts, how it reads packet
 /// bytes and metadata, and what accept and drop return. Register convention: R6 holds the context
-/// for the whole program; R7-R8 belong to the flavor; R9 is free for the rule code; every flavor
+/// for the whole program; R7-R8 belong to the flavor (R8 only outside subprograms); R9 is free for the rule code; every flavor
 /// operation may clobber R0-R5.
 /// </summary>
 internal interface IFlavor
@@ -28,7 +28,11 @@ internal interface IFlavor
     /// <summary>True when `meta length` and counters count from the network header (ingress paths).</summary>
     bool LengthFromNetworkHeader { get; }
 
-    /// <summary>R1 = ctx on entry. Saves ctx in R6 and prepares packet access.</summary>
+    /// <summary>
+    /// R1 = ctx on entry. Saves ctx in R6 and prepares packet access. In a subprogram (see
+    /// <see cref="InSubprogram"/>) it only prepares what the subprogram's registers need: the base program's
+    /// stack (a netfilter dynptr) is reached through R8.
+    /// </summary>
     void EmitEntry(Assembler asm, bool needsPacket);
 
     /// <summary>
@@ -36,6 +40,12 @@ internal interface IFlavor
     /// start of the transport header once, when <paramref name="readsTransport"/> (a rule reads it).
     /// </summary>
     void EmitParsed(Assembler asm, bool readsTransport) { }
+
+    /// <summary>
+    /// Code is being emitted for a regular chain's subprogram, where R8 holds the base program's frame
+    /// pointer (<c>ProgramCompiler.Subprograms.cs</c>): the flavor must not use R8 for itself.
+    /// </summary>
+    bool InSubprogram { get; set; }
 
     /// <summary>Stores the number of bytes visible from offset 0 at <see cref="RuntimeContext.PacketSize"/>.</summary>
     void EmitPacketSize(Assembler asm);

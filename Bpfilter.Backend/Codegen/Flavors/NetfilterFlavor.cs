@@ -24,6 +24,8 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
     /// <summary>Whether the prologue copied the start of the transport header (<see cref="EmitParsed"/>).</summary>
     bool _transportCopied;
 
+    public bool InSubprogram { get; set; }
+
     public BpfProgType ProgramType => BpfProgType.Netfilter;
     public BpfAttachType AttachType => BpfAttachType.Netfilter;
     public int AcceptCode => 1;
@@ -38,6 +40,7 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
     public void EmitEntry(Assembler asm, bool needsPacket)
     {
         asm.Emit(Asm.Mov64Reg(R6, R1));
+        if (InSubprogram) return; // the base program's dynptr, in its frame
         _dynptr = needsPacket;
         if (!needsPacket) return;
         var ok = asm.NewLabel("dynptr_ok");
