@@ -51,6 +51,8 @@ internal static class RuntimeContext
     public static readonly short[] ClassifierVectors = [-240, -248, -256, -264, -272, -280, -288, -296];
     /// <summary>The summary word a classifier is scanning (u64).</summary>
     public const short ClassifierWord = -304;
+    /// <summary>An IPv6 reject's saved source and destination addresses (32 bytes), once the rules are done.</summary>
+    public const short RejectAddresses = -344;
 
     // Flag bits.
     public const int HasL2 = 1, HasVlan = 2, HasNetwork = 4, HasL4Proto = 8, Fragment = 16;

@@ -211,14 +211,6 @@ public class XdpRejectTests
         Assert.Equal(XdpTx, p.Run(Garbage(132, sumRight: false)));
     }
 
-    [Fact]
-    public void RejectWithoutAnIpv4MatchIsLeftToTheKernel()
-    {
-        var rs = Ruleset(Xdp, Verdict.Accept, [new Rule(new RejectVerdict(RejectType.IcmpxUnreachable, 1)) { Origin = "netdev t c handle 4" }]);
-        var e = Assert.Throws<CodegenException>(() => ProgramCompiler.Compile(rs, rs.BaseChains.Items));
-        Assert.StartsWith("netdev t c handle 4: reject of a rule that does not match only IPv4", e.Message);
-    }
-
     [Theory]
     [MemberData(nameof(NotNetdevIngress))]
     public void RejectRunsInBpfOnlyAtNetdevIngress(Hook hook)
