@@ -89,12 +89,7 @@ internal sealed partial class XdpReject
         // otcplen = skb->len - tcphoff, untrimmed: trailing bytes count (in the checksum too)
         asm.Emit(Asm.LdxW(R0, R10, Next), Asm.JneImm(R0, 6, drop),
             Asm.LdxW(R0, R10, Len), Asm.LdxW(R1, R10, Thoff), Asm.JgtReg(R1, R0, drop), Asm.Sub64Reg(R0, R1), Asm.JltImm(R0, 20, drop));
-        var tcp = flavor.EmitAccess(asm, Cursor, 0, 20, drop);
-        var p = tcp.Pointer;
-        asm.Emit(Asm.LdxB(R0, p, 13), Asm.JsetImm(R0, 0x04, drop), Asm.StxW(R10, TcpFlags, R0),
-            Asm.LdxW(R0, p, 0), Asm.StxW(R10, Ports, R0), Asm.LdxW(R0, p, 4), Asm.StxW(R10, Seq, R0),
-            Asm.LdxW(R0, p, 8), Asm.StxW(R10, AckSeq, R0),
-            Asm.LdxB(R0, p, 12), Asm.Rsh64Imm(R0, 4), Asm.Lsh64Imm(R0, 2), Asm.StxW(R10, Doff, R0));
+        EmitSaveTcpHeader(drop);
         // nf_ip6_checksum from tcphoff to skb->len, with the pseudo-header
         asm.Emit(Asm.LdxW(R0, R10, Cursor), Asm.StxW(R10, SumFrom, R0),
             Asm.LdxW(R0, R10, Len), Asm.LdxW(R1, R10, Thoff), Asm.Sub64Reg(R0, R1), Asm.StxW(R10, SumLen, R0), Asm.Mov64Imm(R2, 6));
@@ -111,21 +106,7 @@ internal sealed partial class XdpReject
         asm.Emit(Asm.Mov64Reg(f, flavor.EmitAccess(asm, null, 0, 74, drop).Pointer));
         EmitEthernetAndIpv6(f, nextHeader: 6);
         asm.Emit(Asm.StH(f, 18, 0x1400)); // payload_len 20
-        asm.Emit(Asm.LdxH(R0, R10, Ports + 2), Asm.StxH(f, 54, R0), Asm.LdxH(R0, R10, Ports), Asm.StxH(f, 56, R0),
-            Asm.StW(f, 58, 0), Asm.StW(f, 62, 0), Asm.StB(f, 66, 0x50), Asm.StW(f, 68, 0), Asm.StH(f, 72, 0));
-        var noAck = asm.NewLabel("rst6_noack");
-        var flagsDone = asm.NewLabel("rst6_flags");
-        asm.Emit(Asm.LdxW(R0, R10, TcpFlags), Asm.JsetImm(R0, 0x10, noAck + "_acked"), Asm.Ja(noAck));
-        asm.Label(noAck + "_acked");
-        asm.Emit(Asm.LdxW(R0, R10, AckSeq), Asm.StxW(f, 58, R0), Asm.StB(f, 67, 0x04), Asm.Ja(flagsDone));
-        asm.Label(noAck);
-        // ack = seq + syn + fin + otcplen - doff x 4, with u32 wrap-around
-        asm.Emit(Asm.LdxW(R1, R10, Seq), Asm.ToBigEndian(R1, 32),
-            Asm.Mov64Reg(R2, R0), Asm.Rsh64Imm(R2, 1), Asm.And64Imm(R2, 1), Asm.Add64Reg(R1, R2),
-            Asm.Mov64Reg(R2, R0), Asm.And64Imm(R2, 1), Asm.Add64Reg(R1, R2),
-            Asm.LdxW(R2, R10, Len), Asm.Add64Reg(R1, R2), Asm.LdxW(R2, R10, Thoff), Asm.Sub64Reg(R1, R2),
-            Asm.LdxW(R2, R10, Doff), Asm.Sub64Reg(R1, R2), Asm.ToBigEndian(R1, 32), Asm.StxW(f, 62, R1), Asm.StB(f, 67, 0x14));
-        asm.Label(flagsDone);
+        EmitRstHeader(f, at: 54, networkHeaderLength: Thoff);
         asm.Emit(Asm.StW(R10, SumFrom, 54), Asm.StW(R10, SumLen, 20), Asm.Mov64Imm(R0, 20), Asm.Mov64Imm(R2, 6));
         EmitPseudoHeader6();
         EmitSum(drop);

@@ -119,12 +119,7 @@ internal sealed partial class XdpReject(Assembler asm, IFlavor flavor, int dropC
     void EmitTcpReset(string drop)
     {
         asm.Emit(Asm.LdxW(R0, R10, Proto), Asm.JneImm(R0, 6, drop));
-        var tcp = flavor.EmitAccess(asm, Cursor, 0, 20, drop);
-        var p = tcp.Pointer;
-        asm.Emit(Asm.LdxB(R0, p, 13), Asm.JsetImm(R0, 0x04, drop), Asm.StxW(R10, TcpFlags, R0), // no RST for RST
-            Asm.LdxW(R0, p, 0), Asm.StxW(R10, Ports, R0), Asm.LdxW(R0, p, 4), Asm.StxW(R10, Seq, R0),
-            Asm.LdxW(R0, p, 8), Asm.StxW(R10, AckSeq, R0),
-            Asm.LdxB(R0, p, 12), Asm.Rsh64Imm(R0, 4), Asm.Lsh64Imm(R0, 2), Asm.StxW(R10, Doff, R0));
+        EmitSaveTcpHeader(drop);
         // nf_ip_checksum over skb->len (not yet trimmed to tot_len) with the pseudo-header
         asm.Emit(Asm.LdxW(R0, R10, L3), Asm.StxW(R10, SumFrom, R0), Asm.LdxW(R0, R10, Len), Asm.StxW(R10, SumLen, R0),
             Asm.LdxW(R1, R10, Ihl), Asm.Sub64Reg(R0, R1), Asm.Mov64Imm(R2, 6));
@@ -141,21 +136,7 @@ internal sealed partial class XdpReject(Assembler asm, IFlavor flavor, int dropC
         asm.Emit(Asm.Mov64Reg(f, flavor.EmitAccess(asm, null, 0, 54, drop).Pointer));
         EmitEthernetAndIp(f, protocol: 6);
         asm.Emit(Asm.StH(f, 16, 0x2800)); // tot_len 40
-        asm.Emit(Asm.LdxH(R0, R10, Ports + 2), Asm.StxH(f, 34, R0), Asm.LdxH(R0, R10, Ports), Asm.StxH(f, 36, R0),
-            Asm.StW(f, 38, 0), Asm.StW(f, 42, 0), Asm.StB(f, 46, 0x50), Asm.StW(f, 48, 0), Asm.StH(f, 52, 0));
-        var noAck = asm.NewLabel("rst_noack");
-        var flagsDone = asm.NewLabel("rst_flags");
-        asm.Emit(Asm.LdxW(R0, R10, TcpFlags), Asm.JsetImm(R0, 0x10, noAck + "_acked"), Asm.Ja(noAck));
-        asm.Label(noAck + "_acked");
-        asm.Emit(Asm.LdxW(R0, R10, AckSeq), Asm.StxW(f, 38, R0), Asm.StB(f, 47, 0x04), Asm.Ja(flagsDone));
-        asm.Label(noAck);
-        // ack = seq + syn + fin + payload length (skb->len - ip header - tcp header), with u32 wrap-around
-        asm.Emit(Asm.LdxW(R1, R10, Seq), Asm.ToBigEndian(R1, 32),
-            Asm.Mov64Reg(R2, R0), Asm.Rsh64Imm(R2, 1), Asm.And64Imm(R2, 1), Asm.Add64Reg(R1, R2),
-            Asm.Mov64Reg(R2, R0), Asm.And64Imm(R2, 1), Asm.Add64Reg(R1, R2),
-            Asm.LdxW(R2, R10, Len), Asm.Add64Reg(R1, R2), Asm.LdxW(R2, R10, Ihl), Asm.Sub64Reg(R1, R2),
-            Asm.LdxW(R2, R10, Doff), Asm.Sub64Reg(R1, R2), Asm.ToBigEndian(R1, 32), Asm.StxW(f, 42, R1), Asm.StB(f, 47, 0x14));
-        asm.Label(flagsDone);
+        EmitRstHeader(f, at: 34, networkHeaderLength: Ihl);
         // TCP checksum over the pseudo-header (new addresses) and the 20-byte header
         asm.Emit(Asm.StW(R10, SumFrom, 34), Asm.StW(R10, SumLen, 20), Asm.Mov64Imm(R0, 20), Asm.Mov64Imm(R2, 6));
         EmitPseudoHeader(Daddr, Saddr);
@@ -163,6 +144,42 @@ internal sealed partial class XdpReject(Assembler asm, IFlavor flavor, int dropC
         EmitStoreChecksum(50, drop);
         EmitIpChecksum(drop);
         asm.Emit(Asm.Mov64Imm(R0, XdpTx), Asm.Exit());
+    }
+
+    /// <summary>The TCP header at Cursor (20 bytes there, checked by the caller): saved for the reset; no RST for RST.</summary>
+    void EmitSaveTcpHeader(string drop)
+    {
+        var p = flavor.EmitAccess(asm, Cursor, 0, 20, drop).Pointer;
+        asm.Emit(Asm.LdxB(R0, p, 13), Asm.JsetImm(R0, 0x04, drop), Asm.StxW(R10, TcpFlags, R0),
+            Asm.LdxW(R0, p, 0), Asm.StxW(R10, Ports, R0), Asm.LdxW(R0, p, 4), Asm.StxW(R10, Seq, R0),
+            Asm.LdxW(R0, p, 8), Asm.StxW(R10, AckSeq, R0),
+            Asm.LdxB(R0, p, 12), Asm.Rsh64Imm(R0, 4), Asm.Lsh64Imm(R0, 2), Asm.StxW(R10, Doff, R0));
+    }
+
+    /// <summary>
+    /// The reset's 20-byte TCP header at frame offset <paramref name="at"/>, checksum 0, as
+    /// nf_reject_ip_tcphdr_put and nf_reject_ip6_tcphdr_put write it: seq = the segment's ack if it has
+    /// ACK, else RST|ACK with ack = seq + SYN + FIN + payload (skb->len - network headers - TCP header).
+    /// </summary>
+    void EmitRstHeader(Register f, short at, short networkHeaderLength)
+    {
+        asm.Emit(Asm.LdxH(R0, R10, Ports + 2), Asm.StxH(f, at, R0), Asm.LdxH(R0, R10, Ports), Asm.StxH(f, (short)(at + 2), R0),
+            Asm.StW(f, (short)(at + 4), 0), Asm.StW(f, (short)(at + 8), 0), Asm.StB(f, (short)(at + 12), 0x50),
+            Asm.StW(f, (short)(at + 14), 0), Asm.StH(f, (short)(at + 18), 0));
+        var noAck = asm.NewLabel("rst_noack");
+        var flagsDone = asm.NewLabel("rst_flags");
+        asm.Emit(Asm.LdxW(R0, R10, TcpFlags), Asm.JsetImm(R0, 0x10, noAck + "_acked"), Asm.Ja(noAck));
+        asm.Label(noAck + "_acked");
+        asm.Emit(Asm.LdxW(R0, R10, AckSeq), Asm.StxW(f, (short)(at + 4), R0), Asm.StB(f, (short)(at + 13), 0x04), Asm.Ja(flagsDone));
+        asm.Label(noAck);
+        // with u32 wrap-around
+        asm.Emit(Asm.LdxW(R1, R10, Seq), Asm.ToBigEndian(R1, 32),
+            Asm.Mov64Reg(R2, R0), Asm.Rsh64Imm(R2, 1), Asm.And64Imm(R2, 1), Asm.Add64Reg(R1, R2),
+            Asm.Mov64Reg(R2, R0), Asm.And64Imm(R2, 1), Asm.Add64Reg(R1, R2),
+            Asm.LdxW(R2, R10, Len), Asm.Add64Reg(R1, R2), Asm.LdxW(R2, R10, networkHeaderLength), Asm.Sub64Reg(R1, R2),
+            Asm.LdxW(R2, R10, Doff), Asm.Sub64Reg(R1, R2), Asm.ToBigEndian(R1, 32), Asm.StxW(f, (short)(at + 8), R1),
+            Asm.StB(f, (short)(at + 13), 0x14));
+        asm.Label(flagsDone);
     }
 
     /// <summary>nf_reject_skb_v4_unreach.</summary>

@@ -13,17 +13,8 @@ namespace Bpfilter.Backend.Tests.Codegen;
 /// </summary>
 public class XdpReject6Tests
 {
-    const uint XdpTx = 3;
     const string S = "2001:db8::1", D = "2001:db8::2";
     static readonly Matcher Tcp = Matcher.Eq(Fields.L4Proto, U8(6));
-
-    static LoadedProgram Reject(RejectVerdict r, params Matcher[] m) => Xdp1(new Rule(r, m));
-
-    static (uint Verdict, byte[] Frame) Answer(LoadedProgram p, byte[] frame)
-    {
-        var r = p.TestRun(frame);
-        return (r.ReturnValue, r.DataOut);
-    }
 
     static int L3(byte[] f) => f[12] == 0x81 || f[12] == 0x88 ? 18 : 14;
     static IPAddress Saddr(byte[] f) => new(f.AsSpan(L3(f) + 8, 16));

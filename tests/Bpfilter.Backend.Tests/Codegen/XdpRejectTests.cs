@@ -13,17 +13,8 @@ namespace Bpfilter.Backend.Tests.Codegen;
 /// </summary>
 public class XdpRejectTests
 {
-    const uint XdpTx = 3;
     static readonly Matcher Ipv4Only = Matcher.Eq(Fields.Protocol, U16(0x0800));
     static readonly Matcher Tcp = Matcher.Eq(Fields.L4Proto, U8(6));
-
-    static LoadedProgram Reject(RejectVerdict r, params Matcher[] m) => Xdp1(new Rule(r, m));
-
-    static (uint Verdict, byte[] Frame) Answer(LoadedProgram p, byte[] frame)
-    {
-        var r = p.TestRun(frame);
-        return (r.ReturnValue, r.DataOut);
-    }
 
     /// <summary>The reply's Ethernet + IPv4 header (id 0, DF, TTL 64: the namespace's ip_default_ttl) around <paramref name="l4"/>.</summary>
     static byte[] Reply(byte[] original, int protocol, byte[] l4)
