@@ -98,12 +98,7 @@ internal sealed partial class XdpReject
         EmitFoldedIsValid(drop);
 
         // 14 + 40 + 20 bytes
-        EmitAdjustHead(l3Minus: 14, drop);
-        asm.Emit(Asm.Mov64Imm(R2, 60), Asm.LdxW(R0, R10, Len), Asm.Sub64Reg(R2, R0));
-        EmitAdjustTail(drop);
-        Reload();
-        var f = R4;
-        asm.Emit(Asm.Mov64Reg(f, flavor.EmitAccess(asm, null, 0, 74, drop).Pointer));
+        var f = EmitReplyFrame(headers: 14, keep: 60, drop);
         EmitEthernetAndIpv6(f, nextHeader: 6);
         asm.Emit(Asm.StH(f, 18, 0x1400)); // payload_len 20
         EmitRstHeader(f, at: 54, networkHeaderLength: Thoff);
@@ -153,11 +148,7 @@ internal sealed partial class XdpReject
         asm.Label(verified);
 
         // 14 + 40 + 8 bytes in front of the original network header, then the quote
-        EmitAdjustHead(l3Minus: 62, drop);
-        asm.Emit(Asm.LdxW(R2, R10, Quote), Asm.LdxW(R0, R10, Len), Asm.Sub64Reg(R2, R0));
-        EmitAdjustTail(drop);
-        Reload();
-        asm.Emit(Asm.Mov64Reg(R4, flavor.EmitAccess(asm, null, 0, 62, drop).Pointer));
+        EmitReplyFrame(headers: 62, keep: null, drop);
         EmitEthernetAndIpv6(R4, nextHeader: 58);
         asm.Emit(Asm.LdxW(R0, R10, Quote), Asm.Add64Imm(R0, 8), Asm.ToBigEndian(R0, 16), Asm.StxH(R4, 18, R0),
             Asm.StB(R4, 54, 1), Asm.StB(R4, 55, code), Asm.StH(R4, 56, 0), Asm.StW(R4, 58, 0));

@@ -128,12 +128,7 @@ internal sealed partial class XdpReject(Assembler asm, IFlavor flavor, int dropC
         EmitFoldedIsValid(drop);
 
         // 14 + 20 + 20 bytes: drop a tag, then cut what follows the TCP header
-        EmitAdjustHead(l3Minus: 14, drop);
-        asm.Emit(Asm.Mov64Imm(R2, 40), Asm.LdxW(R0, R10, Len), Asm.Sub64Reg(R2, R0));
-        EmitAdjustTail(drop);
-        Reload();
-        var f = R4;
-        asm.Emit(Asm.Mov64Reg(f, flavor.EmitAccess(asm, null, 0, 54, drop).Pointer));
+        var f = EmitReplyFrame(headers: 14, keep: 40, drop);
         EmitEthernetAndIp(f, protocol: 6);
         asm.Emit(Asm.StH(f, 16, 0x2800)); // tot_len 40
         EmitRstHeader(f, at: 34, networkHeaderLength: Ihl);
@@ -220,11 +215,7 @@ internal sealed partial class XdpReject(Assembler asm, IFlavor flavor, int dropC
         asm.Label(verified);
 
         // 14 + 20 + 8 bytes in front of the original network header, then at most IcmpQuote bytes of it
-        EmitAdjustHead(l3Minus: 42, drop);
-        asm.Emit(Asm.LdxW(R2, R10, Quote), Asm.LdxW(R0, R10, Len), Asm.Sub64Reg(R2, R0));
-        EmitAdjustTail(drop);
-        Reload();
-        asm.Emit(Asm.Mov64Reg(R4, flavor.EmitAccess(asm, null, 0, 42, drop).Pointer));
+        EmitReplyFrame(headers: 42, keep: null, drop);
         EmitEthernetAndIp(R4, protocol: 1);
         asm.Emit(Asm.LdxW(R0, R10, Quote), Asm.Add64Imm(R0, 28), Asm.ToBigEndian(R0, 16), Asm.StxH(R4, 16, R0),
             Asm.StB(R4, 34, 3), Asm.StB(R4, 35, code), Asm.StH(R4, 36, 0), Asm.StW(R4, 38, 0));
@@ -243,6 +234,21 @@ internal sealed partial class XdpReject(Assembler asm, IFlavor flavor, int dropC
             Asm.StB(f, 14, 0x45), Asm.StB(f, 15, 0), Asm.StH(f, 18, 0), Asm.StH(f, 20, 0x0040), // id 0, DF
             Asm.LdxW(R0, R10, Ttl), Asm.StxB(f, 22, R0), Asm.StB(f, 23, protocol), Asm.StH(f, 24, 0),
             Asm.LdxW(R0, R10, Daddr), Asm.StxW(f, 26, R0), Asm.LdxW(R0, R10, Saddr), Asm.StxW(f, 30, R0));
+
+    /// <summary>
+    /// Resizes the frame into the reply's: <paramref name="headers"/> bytes in front of the original network
+    /// header, then <paramref name="keep"/> bytes from it (null: the Quote slot's count). Returns R4 = the
+    /// frame's start, <paramref name="headers"/> (+ keep) bytes checked.
+    /// </summary>
+    Register EmitReplyFrame(int headers, int? keep, string drop)
+    {
+        EmitAdjustHead(l3Minus: headers, drop);
+        asm.Emit(keep is { } k ? Asm.Mov64Imm(R2, k) : Asm.LdxW(R2, R10, Quote), Asm.LdxW(R0, R10, Len), Asm.Sub64Reg(R2, R0));
+        EmitAdjustTail(drop);
+        Reload();
+        asm.Emit(Asm.Mov64Reg(R4, flavor.EmitAccess(asm, null, 0, headers + (keep ?? 0), drop).Pointer));
+        return R4;
+    }
 
     /// <summary>bpf_xdp_adjust_head by (network header offset - l3Minus): the reply's headers end where the original's network header began.</summary>
     void EmitAdjustHead(int l3Minus, string drop) =>
