@@ -312,5 +312,6 @@ public class NetdevRejectTests
             "payload_len past the frame"];
         Assert.Equal(silent, names.Where((_, i) => kernel[i].Count == 0));
         Assert.Equal(names.Count - silent.Length, answered);
+        Assert.Equal(33, kernel[0][0][21]); // hop limit: conf.all's, not fw0's 44 or default's 55
     }
 }
