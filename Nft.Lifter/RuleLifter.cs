@@ -23,7 +23,6 @@ internal sealed partial class RuleLifter
     readonly List<LiftedMatch> _matches = [];
     readonly IReadOnlyList<Expression> _exprs;
     IrVerdict? _verdict;
-    int _rejectIndex = -1;
     MatchKey? _vmapKey;
     int _counterIndex = -1;
     int _matchesBeforeCounter;
@@ -89,9 +88,6 @@ internal sealed partial class RuleLifter
         var kept = DropImpliedDependencies();
         CheckCounterPlacement(kept);
         var matchers = MergeRanges(kept.Select(m => m.Matcher!).ToList());
-        if (_verdict is RejectVerdict && !RejectVerdict.MatchesOnlyIpv4(matchers))
-            throw _rule.Refuse(_rejectIndex, "expression 'reject' in a rule that does not match `meta protocol ip` is not supported by bpfilter-nft: " +
-                "BPF builds the IPv4 replies of netdev's reject, not IPv6 ones");
         ulong? counter = _counterIndex >= 0 ? _table.Counters.GetOrAdd(new CounterKey(_table.Family, _table.Name, _rule.Chain, _rule.Handle)) : null;
         var statements = new List<(int Index, Statement Statement)>();
         if (counter is { } id) statements.Add((_counterIndex, new CounterStatement(id)));
@@ -521,7 +517,6 @@ internal sealed partial class RuleLifter
         if (_table.Family != NfProto.Netdev)
             throw _rule.Refuse(i, $"expression 'reject' is not supported by bpfilter-nft in {FamilyNames.Of(_table.Family)} tables: " +
                 "BPF answers only at a device's ingress (netdev tables); at netfilter hooks the kernel routes its reply");
-        _rejectIndex = i;
         _verdict = r.Type switch
         {
             RejectExpr.TypeTcpRst => new RejectVerdict(RejectType.TcpReset),

@@ -74,6 +74,13 @@ public static class Asm
     public static Instruction Jump32Imm(JumpOp op, Register dst, int imm, string label) =>
         new Instruction((byte)(Jmp32 | (byte)op | K), dst, Constant: imm) { Reference = label };
 
+    /// <summary>
+    /// may_goto (BPF_JCOND, kernel 6.9): jumps once the program's hidden loop budget is spent. At a loop's
+    /// head it lets the verifier stop at the first iteration whose state an earlier one covers, instead of
+    /// walking every iteration a counter allows.
+    /// </summary>
+    public static Instruction MayGoto(string label) => new Instruction((byte)(Jmp | (byte)JumpOp.Jcond)) { Reference = label };
+
     public static Instruction Ja(string label) => new Instruction((byte)(Jmp | (byte)JumpOp.Ja)) { Reference = label };
     public static Instruction JeqImm(Register dst, int imm, string label) => JumpImm(JumpOp.Jeq, dst, imm, label);
     public static Instruction JneImm(Register dst, int imm, string label) => JumpImm(JumpOp.Jne, dst, imm, label);

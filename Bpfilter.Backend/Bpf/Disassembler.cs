@@ -100,6 +100,7 @@ public static class Disassembler
                 var delta = jop == JumpOp.Ja && cls == OpCode.Jmp32 ? (int)i.Constant : i.Offset;
                 var to = Target(i, slot, delta);
                 if (jop == JumpOp.Ja) return $"goto {to}";
+                if (jop == JumpOp.Jcond) return $"may_goto {to}";
                 var cmp = jop switch
                 {
                     JumpOp.Jeq => "==", JumpOp.Jne => "!=", JumpOp.Jgt => ">", JumpOp.Jge => ">=", JumpOp.Jlt => "<",

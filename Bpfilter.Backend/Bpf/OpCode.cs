@@ -39,7 +39,7 @@ public enum AluOp : byte
 public enum JumpOp : byte
 {
     Ja = 0x00, Jeq = 0x10, Jgt = 0x20, Jge = 0x30, Jset = 0x40, Jne = 0x50, Jsgt = 0x60, Jsge = 0x70,
-    Call = 0x80, Exit = 0x90, Jlt = 0xa0, Jle = 0xb0, Jslt = 0xc0, Jsle = 0xd0,
+    Call = 0x80, Exit = 0x90, Jlt = 0xa0, Jle = 0xb0, Jslt = 0xc0, Jsle = 0xd0, Jcond = 0xe0,
 }
 
 public enum Size : byte { W = OpCode.W, H = OpCode.H, B = OpCode.B, DW = OpCode.DW }

@@ -51,9 +51,6 @@ public sealed partial class ProgramCompiler
                 _asm.Label(fail).Emit(Asm.Ja(next));
                 _asm.Label(body);
             }
-            if (rule.Verdict is RejectVerdict && !RejectVerdict.MatchesOnlyIpv4(rule.Matchers))
-                throw new CodegenException("reject of a rule that does not match only IPv4 (meta protocol ip) is not supported by the BPF backend: " +
-                    "it answers IPv4 packets only, IPv6 replies are not implemented");
             EmitVerdict(rule.Verdict, ctx, next, where);
         }
         catch (CodegenException e) when (!e.Message.StartsWith(where, StringComparison.Ordinal))

@@ -67,6 +67,9 @@ internal static class RuntimeContext
     /// <summary>Netfilter: the first bytes at <see cref="L4Off"/>, copied once after parsing (8-aligned).</summary>
     public const short L4Cache = -400;
     public const int L4CacheSize = 24;
+    /// <summary>An IPv6 reject's saved source and destination addresses (32 bytes), once the rules are done
+    /// (XDP only; below the netfilter caches all the same, so no two flavors' slots overlap).</summary>
+    public const short RejectAddresses = -432;
 
     // Flag bits.
     public const int HasL2 = 1, HasVlan = 2, HasNetwork = 4, HasL4Proto = 8, Fragment = 16;

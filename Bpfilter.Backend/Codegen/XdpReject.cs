@@ -6,18 +6,19 @@ using static Bpfilter.Backend.Bpf.Register;
 namespace Bpfilter.Backend.Codegen;
 
 /// <summary>
-/// netdev ingress `reject` at XDP for IPv4 frames, as nft_reject_netdev builds its reply with
-/// nf_reject_skb_v4_tcp_reset / nf_reject_skb_v4_unreach and sends it back on the device: the frame
+/// netdev ingress `reject` at XDP, as nft_reject_netdev builds its reply with
+/// nf_reject_skb_v4_tcp_reset / nf_reject_skb_v4_unreach (IPv4 frames; IPv6 ones in XdpReject.Ipv6.cs)
+/// and sends it back on the device, chosen per frame by its EtherType: the frame
 /// is rewritten in place into that reply (MAC addresses swapped, a VLAN tag removed as the stack had
 /// removed it before the hook, IP id 0, DF, TTL net.ipv4.ip_default_ttl of the device's namespace) and
 /// returned with XDP_TX. Whenever the kernel sends nothing (group destination MAC, not IPv4 after one
-/// tag, malformed header, fragment, RST to a RST, unreachable about an unreachable, a bad checksum) the
+/// tag, neither IPv4 nor IPv6, malformed header, fragment, RST to a RST, unreachable about an unreachable, a bad checksum) the
 /// frame is dropped, as the kernel's drop verdict drops it in every case. Checksums are verified over
 /// the bytes as the kernel does for a CHECKSUM_NONE packet: from the network header, with the
 /// pseudo-header for TCP and UDP. The TCP reset carries its full checksum (the kernel leaves it to
 /// the device's offload).
 /// </summary>
-internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
+internal sealed partial class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
 {
     const int XdpTx = 3;
     /// <summary>Frames longer than this never reach an XDP program loaded without frags support (one buffer, under a page).</summary>
@@ -29,8 +30,9 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
     const short S = RuntimeContext.Key;
     const short MacDst = S, MacSrc = S + 8, Saddr = S + 16, Daddr = S + 20, Ports = S + 24, Seq = S + 28, AckSeq = S + 32,
         TcpFlags = S + 36, L3 = S + 40, Len = S + 44, Ihl = S + 48, TotLen = S + 52, Proto = S + 56, Cursor = S + 60;
-    /// <summary>Checksum region: start (from the frame's start) and length.</summary>
+    /// <summary>Checksum region: start (from the frame's start) and length; the word loop's position and words left.</summary>
     const short SumFrom = RuntimeContext.Scratch, SumLen = RuntimeContext.Scratch + 8, Doff = RuntimeContext.Scratch + 16,
+        SumAt = RuntimeContext.Scratch + 4, SumLeft = RuntimeContext.Scratch + 12,
         Quote = RuntimeContext.Scratch + 24, Ttl = RuntimeContext.Scratch + 32;
 
     public static string Label(RejectVerdict r) => $".reject_{(int)r.Type}_{r.IcmpCode}";
@@ -40,9 +42,16 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
         asm.Label(Label(r));
         asm.Comment(r.ToString());
         var drop = asm.NewLabel("reject_drop");
+        var ipv6 = asm.NewLabel("reject_ipv6");
+        EmitEthernet(drop);
+        asm.Emit(Asm.JeqImm(R3, RuntimeContext.EtherTypeIpv6, ipv6), Asm.JneImm(R3, RuntimeContext.EtherTypeIpv4, drop));
         EmitIpv4Header(drop);
         if (r.Type == RejectType.TcpReset) EmitTcpReset(drop);
         else EmitUnreachable(r.Icmpv4Code, drop);
+        asm.Label(ipv6);
+        EmitIpv6Header(drop);
+        if (r.Type == RejectType.TcpReset) EmitTcpReset6(drop);
+        else EmitUnreachable6(r.Icmpv6Code, drop);
         asm.Label(drop);
         asm.Emit(Asm.Mov64Imm(R0, dropCode), Asm.Exit());
     }
@@ -50,10 +59,10 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
     void Reload() => asm.Emit(Asm.LdxW(R7, R6, 0), Asm.LdxW(R8, R6, 4));
 
     /// <summary>
-    /// Ethernet checks of nft_reject_netdev_eval, then nf_reject_iphdr_validate (skb->len is what follows
-    /// the network header), then the fragment check both replies make; saves what the reply needs.
+    /// Ethernet checks of nft_reject_netdev_eval: saves the MAC addresses, the network header's offset
+    /// and skb->len (what follows the network header); leaves the EtherType in R3.
     /// </summary>
-    void EmitIpv4Header(string drop)
+    void EmitEthernet(string drop)
     {
         Reload();
         var eth = flavor.EmitAccess(asm, null, 0, 14, drop);
@@ -68,8 +77,12 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
         var tag = flavor.EmitAccess(asm, null, 16, 2, drop);
         asm.Emit(Asm.LdxH(R3, tag.Pointer, 16), Asm.ToBigEndian(R3, 16), Asm.StW(R10, L3, 18));
         asm.Label(untagged);
-        asm.Emit(Asm.JneImm(R3, RuntimeContext.EtherTypeIpv4, drop),
-            Asm.Mov64Reg(R0, R8), Asm.Sub64Reg(R0, R7), Asm.LdxW(R1, R10, L3), Asm.Sub64Reg(R0, R1), Asm.StxW(R10, Len, R0));
+        asm.Emit(Asm.Mov64Reg(R0, R8), Asm.Sub64Reg(R0, R7), Asm.LdxW(R1, R10, L3), Asm.Sub64Reg(R0, R1), Asm.StxW(R10, Len, R0));
+    }
+
+    /// <summary>nf_reject_iphdr_validate, then the fragment check both replies make; saves what the reply needs.</summary>
+    void EmitIpv4Header(string drop)
+    {
         var ip = flavor.EmitAccess(asm, L3, 0, 20, drop);
         var p = ip.Pointer;
         var o = ip.Offset;
@@ -83,18 +96,22 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
             Asm.LdxW(R0, p, (short)(o + 16)), Asm.StxW(R10, Daddr, R0),
             // the transport header's offset in the frame
             Asm.LdxW(R0, R10, L3), Asm.Add64Reg(R0, R3), Asm.StxW(R10, Cursor, R0));
-        EmitDefaultTtl(drop);
+        EmitDefaultTtl();
     }
 
     /// <summary>net->ipv4.sysctl_ip_default_ttl of the receiving device's namespace, read per packet as the kernel does.</summary>
-    void EmitDefaultTtl(string drop)
+    void EmitDefaultTtl()
     {
-        asm.Emit(Asm.Mov64Reg(R1, R6), Asm.CallKfunc(VmlinuxBtf.FuncId("bpf_cast_to_kern_ctx")),
-            Asm.LdxDW(R1, R0, Bytes("xdp_buff", "rxq")), Asm.LdxDW(R1, R1, Bytes("xdp_rxq_info", "dev")),
-            Asm.LdxDW(R1, R1, Bytes("net_device", "nd_net")),
-            Asm.LdxB(R0, R1, (short)(Bytes("net", "ipv4") + Bytes("netns_ipv4", "sysctl_ip_default_ttl"))), Asm.StxW(R10, Ttl, R0));
+        EmitNamespace();
+        asm.Emit(Asm.LdxB(R0, R1, (short)(Bytes("net", "ipv4") + Bytes("netns_ipv4", "sysctl_ip_default_ttl"))), Asm.StxW(R10, Ttl, R0));
         Reload();
     }
+
+    /// <summary>R1 = the receiving device's struct net (clobbers R0-R5: reload the packet pointers after).</summary>
+    void EmitNamespace() =>
+        asm.Emit(Asm.Mov64Reg(R1, R6), Asm.CallKfunc(VmlinuxBtf.FuncId("bpf_cast_to_kern_ctx")),
+            Asm.LdxDW(R1, R0, Bytes("xdp_buff", "rxq")), Asm.LdxDW(R1, R1, Bytes("xdp_rxq_info", "dev")),
+            Asm.LdxDW(R1, R1, Bytes("net_device", "nd_net")));
 
     static short Bytes(string s, string m) => (short)(VmlinuxBtf.Member(s, m).BitOffset / 8);
 
@@ -102,12 +119,7 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
     void EmitTcpReset(string drop)
     {
         asm.Emit(Asm.LdxW(R0, R10, Proto), Asm.JneImm(R0, 6, drop));
-        var tcp = flavor.EmitAccess(asm, Cursor, 0, 20, drop);
-        var p = tcp.Pointer;
-        asm.Emit(Asm.LdxB(R0, p, 13), Asm.JsetImm(R0, 0x04, drop), Asm.StxW(R10, TcpFlags, R0), // no RST for RST
-            Asm.LdxW(R0, p, 0), Asm.StxW(R10, Ports, R0), Asm.LdxW(R0, p, 4), Asm.StxW(R10, Seq, R0),
-            Asm.LdxW(R0, p, 8), Asm.StxW(R10, AckSeq, R0),
-            Asm.LdxB(R0, p, 12), Asm.Rsh64Imm(R0, 4), Asm.Lsh64Imm(R0, 2), Asm.StxW(R10, Doff, R0));
+        EmitSaveTcpHeader(drop);
         // nf_ip_checksum over skb->len (not yet trimmed to tot_len) with the pseudo-header
         asm.Emit(Asm.LdxW(R0, R10, L3), Asm.StxW(R10, SumFrom, R0), Asm.LdxW(R0, R10, Len), Asm.StxW(R10, SumLen, R0),
             Asm.LdxW(R1, R10, Ihl), Asm.Sub64Reg(R0, R1), Asm.Mov64Imm(R2, 6));
@@ -116,29 +128,10 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
         EmitFoldedIsValid(drop);
 
         // 14 + 20 + 20 bytes: drop a tag, then cut what follows the TCP header
-        EmitAdjustHead(l3Minus: 14, drop);
-        asm.Emit(Asm.Mov64Imm(R2, 40), Asm.LdxW(R0, R10, Len), Asm.Sub64Reg(R2, R0));
-        EmitAdjustTail(drop);
-        Reload();
-        var f = R4;
-        asm.Emit(Asm.Mov64Reg(f, flavor.EmitAccess(asm, null, 0, 54, drop).Pointer));
+        var f = EmitReplyFrame(headers: 14, keep: 40, drop);
         EmitEthernetAndIp(f, protocol: 6);
         asm.Emit(Asm.StH(f, 16, 0x2800)); // tot_len 40
-        asm.Emit(Asm.LdxH(R0, R10, Ports + 2), Asm.StxH(f, 34, R0), Asm.LdxH(R0, R10, Ports), Asm.StxH(f, 36, R0),
-            Asm.StW(f, 38, 0), Asm.StW(f, 42, 0), Asm.StB(f, 46, 0x50), Asm.StW(f, 48, 0), Asm.StH(f, 52, 0));
-        var noAck = asm.NewLabel("rst_noack");
-        var flagsDone = asm.NewLabel("rst_flags");
-        asm.Emit(Asm.LdxW(R0, R10, TcpFlags), Asm.JsetImm(R0, 0x10, noAck + "_acked"), Asm.Ja(noAck));
-        asm.Label(noAck + "_acked");
-        asm.Emit(Asm.LdxW(R0, R10, AckSeq), Asm.StxW(f, 38, R0), Asm.StB(f, 47, 0x04), Asm.Ja(flagsDone));
-        asm.Label(noAck);
-        // ack = seq + syn + fin + payload length (skb->len - ip header - tcp header), with u32 wrap-around
-        asm.Emit(Asm.LdxW(R1, R10, Seq), Asm.ToBigEndian(R1, 32),
-            Asm.Mov64Reg(R2, R0), Asm.Rsh64Imm(R2, 1), Asm.And64Imm(R2, 1), Asm.Add64Reg(R1, R2),
-            Asm.Mov64Reg(R2, R0), Asm.And64Imm(R2, 1), Asm.Add64Reg(R1, R2),
-            Asm.LdxW(R2, R10, Len), Asm.Add64Reg(R1, R2), Asm.LdxW(R2, R10, Ihl), Asm.Sub64Reg(R1, R2),
-            Asm.LdxW(R2, R10, Doff), Asm.Sub64Reg(R1, R2), Asm.ToBigEndian(R1, 32), Asm.StxW(f, 42, R1), Asm.StB(f, 47, 0x14));
-        asm.Label(flagsDone);
+        EmitRstHeader(f, at: 34, networkHeaderLength: Ihl);
         // TCP checksum over the pseudo-header (new addresses) and the 20-byte header
         asm.Emit(Asm.StW(R10, SumFrom, 34), Asm.StW(R10, SumLen, 20), Asm.Mov64Imm(R0, 20), Asm.Mov64Imm(R2, 6));
         EmitPseudoHeader(Daddr, Saddr);
@@ -146,6 +139,42 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
         EmitStoreChecksum(50, drop);
         EmitIpChecksum(drop);
         asm.Emit(Asm.Mov64Imm(R0, XdpTx), Asm.Exit());
+    }
+
+    /// <summary>The TCP header at Cursor (20 bytes there, checked by the caller): saved for the reset; no RST for RST.</summary>
+    void EmitSaveTcpHeader(string drop)
+    {
+        var p = flavor.EmitAccess(asm, Cursor, 0, 20, drop).Pointer;
+        asm.Emit(Asm.LdxB(R0, p, 13), Asm.JsetImm(R0, 0x04, drop), Asm.StxW(R10, TcpFlags, R0),
+            Asm.LdxW(R0, p, 0), Asm.StxW(R10, Ports, R0), Asm.LdxW(R0, p, 4), Asm.StxW(R10, Seq, R0),
+            Asm.LdxW(R0, p, 8), Asm.StxW(R10, AckSeq, R0),
+            Asm.LdxB(R0, p, 12), Asm.Rsh64Imm(R0, 4), Asm.Lsh64Imm(R0, 2), Asm.StxW(R10, Doff, R0));
+    }
+
+    /// <summary>
+    /// The reset's 20-byte TCP header at frame offset <paramref name="at"/>, checksum 0, as
+    /// nf_reject_ip_tcphdr_put and nf_reject_ip6_tcphdr_put write it: seq = the segment's ack if it has
+    /// ACK, else RST|ACK with ack = seq + SYN + FIN + payload (skb->len - network headers - TCP header).
+    /// </summary>
+    void EmitRstHeader(Register f, short at, short networkHeaderLength)
+    {
+        asm.Emit(Asm.LdxH(R0, R10, Ports + 2), Asm.StxH(f, at, R0), Asm.LdxH(R0, R10, Ports), Asm.StxH(f, (short)(at + 2), R0),
+            Asm.StW(f, (short)(at + 4), 0), Asm.StW(f, (short)(at + 8), 0), Asm.StB(f, (short)(at + 12), 0x50),
+            Asm.StW(f, (short)(at + 14), 0), Asm.StH(f, (short)(at + 18), 0));
+        var noAck = asm.NewLabel("rst_noack");
+        var flagsDone = asm.NewLabel("rst_flags");
+        asm.Emit(Asm.LdxW(R0, R10, TcpFlags), Asm.JsetImm(R0, 0x10, noAck + "_acked"), Asm.Ja(noAck));
+        asm.Label(noAck + "_acked");
+        asm.Emit(Asm.LdxW(R0, R10, AckSeq), Asm.StxW(f, (short)(at + 4), R0), Asm.StB(f, (short)(at + 13), 0x04), Asm.Ja(flagsDone));
+        asm.Label(noAck);
+        // with u32 wrap-around
+        asm.Emit(Asm.LdxW(R1, R10, Seq), Asm.ToBigEndian(R1, 32),
+            Asm.Mov64Reg(R2, R0), Asm.Rsh64Imm(R2, 1), Asm.And64Imm(R2, 1), Asm.Add64Reg(R1, R2),
+            Asm.Mov64Reg(R2, R0), Asm.And64Imm(R2, 1), Asm.Add64Reg(R1, R2),
+            Asm.LdxW(R2, R10, Len), Asm.Add64Reg(R1, R2), Asm.LdxW(R2, R10, networkHeaderLength), Asm.Sub64Reg(R1, R2),
+            Asm.LdxW(R2, R10, Doff), Asm.Sub64Reg(R1, R2), Asm.ToBigEndian(R1, 32), Asm.StxW(f, (short)(at + 8), R1),
+            Asm.StB(f, (short)(at + 13), 0x14));
+        asm.Label(flagsDone);
     }
 
     /// <summary>nf_reject_skb_v4_unreach.</summary>
@@ -186,11 +215,7 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
         asm.Label(verified);
 
         // 14 + 20 + 8 bytes in front of the original network header, then at most IcmpQuote bytes of it
-        EmitAdjustHead(l3Minus: 42, drop);
-        asm.Emit(Asm.LdxW(R2, R10, Quote), Asm.LdxW(R0, R10, Len), Asm.Sub64Reg(R2, R0));
-        EmitAdjustTail(drop);
-        Reload();
-        asm.Emit(Asm.Mov64Reg(R4, flavor.EmitAccess(asm, null, 0, 42, drop).Pointer));
+        EmitReplyFrame(headers: 42, keep: null, drop);
         EmitEthernetAndIp(R4, protocol: 1);
         asm.Emit(Asm.LdxW(R0, R10, Quote), Asm.Add64Imm(R0, 28), Asm.ToBigEndian(R0, 16), Asm.StxH(R4, 16, R0),
             Asm.StB(R4, 34, 3), Asm.StB(R4, 35, code), Asm.StH(R4, 36, 0), Asm.StW(R4, 38, 0));
@@ -210,6 +235,21 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
             Asm.LdxW(R0, R10, Ttl), Asm.StxB(f, 22, R0), Asm.StB(f, 23, protocol), Asm.StH(f, 24, 0),
             Asm.LdxW(R0, R10, Daddr), Asm.StxW(f, 26, R0), Asm.LdxW(R0, R10, Saddr), Asm.StxW(f, 30, R0));
 
+    /// <summary>
+    /// Resizes the frame into the reply's: <paramref name="headers"/> bytes in front of the original network
+    /// header, then <paramref name="keep"/> bytes from it (null: the Quote slot's count). Returns R4 = the
+    /// frame's start, <paramref name="headers"/> (+ keep) bytes checked.
+    /// </summary>
+    Register EmitReplyFrame(int headers, int? keep, string drop)
+    {
+        EmitAdjustHead(l3Minus: headers, drop);
+        asm.Emit(keep is { } k ? Asm.Mov64Imm(R2, k) : Asm.LdxW(R2, R10, Quote), Asm.LdxW(R0, R10, Len), Asm.Sub64Reg(R2, R0));
+        EmitAdjustTail(drop);
+        Reload();
+        asm.Emit(Asm.Mov64Reg(R4, flavor.EmitAccess(asm, null, 0, headers + (keep ?? 0), drop).Pointer));
+        return R4;
+    }
+
     /// <summary>bpf_xdp_adjust_head by (network header offset - l3Minus): the reply's headers end where the original's network header began.</summary>
     void EmitAdjustHead(int l3Minus, string drop) =>
         asm.Emit(Asm.LdxW(R2, R10, L3), Asm.Alu64Imm(AluOp.Sub, R2, l3Minus), Asm.Mov64Reg(R1, R6),
@@ -227,7 +267,7 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
     /// <summary>
     /// Adds to R9 the bytes [SumFrom, SumFrom + SumLen) of the frame as 16-bit words in the machine's order
     /// (a ones' complement sum is the same in either order once folded and stored the same way): the
-    /// trailing 1-3 bytes first, then a loop over 32-bit words the verifier can bound.
+    /// trailing 1-3 bytes first, then a loop over 32-bit words.
     /// </summary>
     void EmitSum(string drop)
     {
@@ -236,7 +276,8 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
         asm.Emit(Asm.LdxW(R1, R10, SumFrom), Asm.And64Imm(R1, RuntimeContext.MaxOffset), Asm.Add64Reg(R1, R7),
             Asm.LdxW(R2, R10, SumLen), Asm.JgtImm(R2, MaxFrame, drop),
             Asm.Mov64Reg(R3, R2), Asm.And64Imm(R3, 3), Asm.Rsh64Imm(R2, 2),
-            Asm.Mov64Reg(R4, R2), Asm.Lsh64Imm(R4, 2), Asm.Add64Reg(R4, R1));
+            Asm.Mov64Reg(R4, R2), Asm.Lsh64Imm(R4, 2), Asm.Add64Reg(R4, R1),
+            Asm.LdxW(R0, R10, SumFrom), Asm.StxW(R10, SumAt, R0), Asm.StxW(R10, SumLeft, R2));
         var odd = asm.NewLabel("sum_odd");
         asm.Emit(Asm.JsetImm(R3, 2, odd + "_half"), Asm.Ja(odd));
         asm.Label(odd + "_half");
@@ -247,9 +288,14 @@ internal sealed class XdpReject(Assembler asm, IFlavor flavor, int dropCode)
         asm.Label(odd + "_byte");
         asm.Emit(Asm.Mov64Reg(R5, R4), Asm.Add64Imm(R5, 1), Asm.JgtReg(R5, R8, drop),
             Asm.LdxB(R0, R4, 0), Asm.Add64Reg(R9, R0));
+        // the words: where the next one is and how many are left live in slots the verifier does not
+        // track (SumAt, SumLeft), so iterations look alike and it stops at the may_goto after one or two
         asm.Label(loop);
-        asm.Emit(Asm.JltImm(R2, 1, done), Asm.Mov64Reg(R0, R1), Asm.Add64Imm(R0, 4), Asm.JgtReg(R0, R8, drop),
-            Asm.LdxW(R0, R1, 0), Asm.Add64Reg(R9, R0), Asm.Add64Imm(R1, 4), Asm.Alu64Imm(AluOp.Sub, R2, 1), Asm.Ja(loop));
+        asm.Emit(Asm.MayGoto(drop), Asm.LdxW(R2, R10, SumLeft), Asm.JeqImm(R2, 0, done),
+            Asm.Alu64Imm(AluOp.Sub, R2, 1), Asm.StxW(R10, SumLeft, R2),
+            Asm.LdxW(R1, R10, SumAt), Asm.And64Imm(R1, RuntimeContext.MaxOffset), Asm.Mov64Reg(R0, R1), Asm.Add64Imm(R0, 4), Asm.StxW(R10, SumAt, R0),
+            Asm.Add64Reg(R1, R7), Asm.Mov64Reg(R0, R1), Asm.Add64Imm(R0, 4), Asm.JgtReg(R0, R8, drop),
+            Asm.LdxW(R0, R1, 0), Asm.Add64Reg(R9, R0), Asm.Ja(loop));
         asm.Label(done);
     }
 

@@ -39,20 +39,6 @@ public sealed record RejectVerdict(RejectType Type, byte IcmpCode = 0) : Verdict
         _ => 1, // admin-prohibited: ICMPV6_ADM_PROHIBITED
     });
 
-    /// <summary>
-    /// Whether rules with these matchers see only IPv4 packets (`meta protocol ip`, `ether type ip`,
-    /// `meta nfproto ipv4`, or an `ip` header field, whose `meta protocol ip` dependency the lifter
-    /// leaves implied): the only ones whose reject the BPF backend answers.
-    /// </summary>
-    public static bool MatchesOnlyIpv4(IEnumerable<Matcher> matchers) => matchers.Any(m =>
-        m.Key.Fields.Any(f => f is PayloadField { Protocol: HeaderProtocol.Ip })
-        || m.Operator is Compare { Op: CompareOp.Eq } c && m.Key.Fields.Count == 1 && (m.Key.Fields[0], c.Value.ToUInt64()) switch
-        {
-            (MetaField { Key: MetaKey.Protocol }, 0x0800) or (MetaField { Key: MetaKey.NfProto }, 2) => true,
-            (var f, 0x0800) => f == Fields.Ether.Type,
-            _ => false,
-        });
-
     public override string ToString() => Type switch
     {
         RejectType.TcpReset => "reject with tcp reset",

@@ -6,7 +6,7 @@ namespace Bpfilter.Integration.Tests.Packets;
 /// <summary>
 /// `reject` in a netdev ingress chain, the kernel's against bpfilterd's (XDP_TX): the same frames are
 /// sent on a veth from a sender namespace, and the replies captured there (AF_PACKET) must be the same
-/// bytes, but the TCP checksum, which the kernel leaves partial for the device's offload. The sender's
+/// bytes, but the IPv4 TCP checksum, which the kernel leaves partial for the device's offload. The sender's
 /// end runs an XDP_PASS program: a veth delivers XDP_TX frames only to a peer whose NAPI runs.
 /// Also: `reject` in an inet input chain still answers through the kernel-placed chain.
 /// </summary>
@@ -68,6 +68,9 @@ public class NetdevRejectTests
             try
             {
                 Sender.AddVeth("snd0", Fw, "fw0", "02:00:00:00:00:01", "02:00:00:00:00:02");
+                // no IPv6 of their own (router solicitations, MLD): the only IPv6 frames are the tests' and the replies
+                Sysctl(Sender, "net.ipv6.conf.snd0.disable_ipv6=1");
+                Sysctl(Fw, "net.ipv6.conf.fw0.disable_ipv6=1");
                 Sender.Ip("link", "set", "snd0", "up");
                 Fw.Ip("link", "set", "fw0", "up");
                 // r0 = XDP_PASS; exit
@@ -105,7 +108,7 @@ public class NetdevRejectTests
                     {
                         if (!LinuxSockets.WaitReadable([fd], 50)) continue;
                         while (LinuxSockets.TryReceive(fd, buffer) is { } f)
-                            if (f.Length > 14 && f[12] == 0x08 && f[13] == 0x00) got.Add(f); // not IPv6 router solicitations
+                            if (f.Length > 14 && (f[12], f[13]) is (0x08, 0x00) or (0x86, 0xdd)) got.Add(f);
                     }
                     all.Add(got);
                 }
@@ -126,15 +129,21 @@ public class NetdevRejectTests
         }
     }
 
-    /// <summary>The TCP checksum (a reset from the kernel carries the partial one of CHECKSUM_PARTIAL) zeroed.</summary>
+    static void Sysctl(NetNs ns, string setting)
+    {
+        var r = ns.Exec("sysctl", ["-qw", setting]);
+        Assert.True(r.Exit == 0, r.ToString());
+    }
+
+    /// <summary>The IPv4 TCP checksum (a reset from the kernel carries the partial one of CHECKSUM_PARTIAL) zeroed.</summary>
     static string Comparable(byte[] f)
     {
         var c = f.ToArray();
-        if (c.Length >= 54 && c[23] == 6) c[50] = c[51] = 0;
+        if (c.Length >= 54 && c[12] == 0x08 && c[13] == 0x00 && c[23] == 6) c[50] = c[51] = 0;
         return Convert.ToHexString(c);
     }
 
-    static List<List<byte[]>> Run(bool daemon, string rules, Action<Link>? setup = null, IEnumerable<byte[]>? frames = null)
+    static List<List<byte[]>> Run(bool daemon, string rules, Action<Link>? setup = null, IEnumerable<byte[]>? frames = null, bool inXdp = false)
     {
         using var link = new Link();
         setup?.Invoke(link);
@@ -142,8 +151,8 @@ public class NetdevRejectTests
         var load = daemon
             ? link.Fw.Exec(RepoPaths.RequireBfnft(), ["-f", "-"], rules, env: bpfilterd!.Env)
             : link.Fw.Exec("nft", ["-f", "-"], rules);
-        Assert.True(load.Exit == 0, load.ToString());
-        if (daemon && frames == null)
+        Assert.True(load.Exit == 0, $"{load}\n{bpfilterd?.Log}");
+        if (daemon && (frames == null || inXdp))
             Assert.Contains("xdp", link.Fw.Ip("link", "show", "fw0")); // the chain runs in BPF
         return link.Exchange(frames ?? Cases().Select(c => c.Frame));
     }
@@ -193,20 +202,116 @@ public class NetdevRejectTests
         RepoPaths.RequireBfnft();
         using var link = new Link();
         using var bpfilterd = DaemonProcess.Start(link.Fw, enforce: true, arguments: ["--placement", "bpf-only"]);
-        // without `meta protocol ip` the rule would answer IPv6 too, which the XDP program does not
+        // at a netfilter hook the kernel routes its reply: only netdev ingress answers in BPF
         var r = link.Fw.Exec(RepoPaths.RequireBfnft(), ["-f", "-"], """
-            table netdev t {
-              chain c {
-                type filter hook ingress device fw0 priority 0;
-                meta l4proto tcp reject with tcp reset
+            table inet f {
+              chain in {
+                type filter hook input priority 0;
+                tcp dport 22 reject with tcp reset
               }
             }
             """, env: bpfilterd.Env);
         Assert.NotEqual(0, r.Exit);
         // nft underlines the statement the daemon names in its answer
         Assert.Contains("Operation not supported", r.Stderr);
-        Assert.Contains("meta l4proto tcp reject with tcp reset", r.Stderr);
+        Assert.Contains("tcp dport 22 reject with tcp reset", r.Stderr);
         Assert.Contains("^^^^^^", r.Stderr);
-        Assert.Contains("expression 'reject' in a rule that does not match `meta protocol ip`", bpfilterd.Log);
+        Assert.Contains("expression 'reject' is not supported by bpfilter-nft in inet tables", bpfilterd.Log);
+    }
+
+    /// <summary>
+    /// Family-independent rules (nft adds `meta protocol ip6` only to `reject with icmpv6`) answer each
+    /// frame by its EtherType; the hop limit is the namespace's net.ipv6.conf.all.hop_limit (33 here,
+    /// with 44 on fw0 and 55 as default: the kernel reads `all`).
+    /// </summary>
+    const string Rules6 = """
+        table netdev t {
+          chain c {
+            type filter hook ingress device fw0 priority 0; policy accept;
+            meta l4proto tcp reject with tcp reset
+            udp dport 53 reject
+            udp dport 54 reject with icmpx admin-prohibited
+            udp dport 55 reject with icmpv6 addr-unreachable
+            ip6 daddr 2001:db8::98 reject
+            ip6 daddr 2001:db8::99 reject with tcp reset
+          }
+        }
+        """;
+
+    const string S6 = "2001:db8::1", D6 = "2001:db8::2", Any = "2001:db8::98", Rst = "2001:db8::99";
+
+    static byte[] Trailing(byte[] frame) => [.. frame, 0xde, 0xad, 0xbe, 0xef];
+
+    public static IEnumerable<(string Name, byte[] Frame)> Cases6()
+    {
+        yield return ("syn with data", PacketBuilder.Ether().Ipv6(S6, D6).Tcp(40000, 22, seq: 1000).Payload(10));
+        yield return ("acked segment", PacketBuilder.Ether().Ipv6(S6, D6).Tcp(40000, 22, flags: 0x18, seq: 5, ack: 0xfffffff0).Payload(100));
+        yield return ("rst", PacketBuilder.Ether().Ipv6(S6, D6).Tcp(40000, 22, flags: 0x04).Payload(10));
+        yield return ("tagged syn", PacketBuilder.Ether(vlanId: 20).Ipv6(S6, D6).Tcp(40000, 22, seq: 3).Payload(10));
+        yield return ("syn behind hop-by-hop, routing, destination options", PacketBuilder.Ether().Ipv6(S6, D6, (0, 8), (43, 24), (60, 16)).Tcp(40000, 22, seq: 3).Payload(10));
+        yield return ("syn in an atomic first fragment", PacketBuilder.Ether().Ipv6(S6, Rst, (44, 0)).Tcp(40000, 22, seq: 3).Payload(10));
+        yield return ("udp in a non-first fragment", PacketBuilder.Ether().Ipv6(S6, Any, (44, 2)).Udp(5353, 53).Payload(10));
+        yield return ("tcp in a non-first fragment", PacketBuilder.Ether().Ipv6(S6, Rst, (44, 2)).Tcp(40000, 22).Payload(10));
+        yield return ("syn with 4 trailing bytes", Trailing(PacketBuilder.Ether().Ipv6(S6, D6).Tcp(40000, 22, seq: 3).Payload(10)));
+        yield return ("udp to a closed port", PacketBuilder.Ether().Ipv6(S6, D6).Udp(5353, 53, payload: 31));
+        yield return ("udp, icmpx admin-prohibited", PacketBuilder.Ether().Ipv6(S6, D6).Udp(5353, 54, payload: 31));
+        yield return ("udp, icmpv6 addr-unreachable", PacketBuilder.Ether().Ipv6(S6, D6).Udp(5353, 55, payload: 31));
+        yield return ("big udp", PacketBuilder.Ether().Ipv6(S6, D6).Udp(5353, 53, payload: 1400));
+        byte[] noChecksum = PacketBuilder.Ether().Ipv6(S6, D6).Udp(5353, 53, payload: 20);
+        noChecksum[60] = noChecksum[61] = 0;
+        yield return ("udp without checksum", noChecksum);
+        byte[] badUdp = PacketBuilder.Ether().Ipv6(S6, D6).Udp(5353, 53, payload: 20);
+        badUdp[^1] ^= 1;
+        yield return ("udp with a bad checksum", badUdp);
+        yield return ("udp with 4 trailing bytes", Trailing(PacketBuilder.Ether().Ipv6(S6, D6).Udp(5353, 53, payload: 20)));
+        yield return ("icmpv6 echo", PacketBuilder.Ether().Ipv6(S6, Any).Icmp(128, proto: 58).Payload(20));
+        yield return ("icmpv6 unreachable", PacketBuilder.Ether().Ipv6(S6, Any).Icmp(1, 4, proto: 58).Payload(48));
+        yield return ("icmpv6 packet too big", PacketBuilder.Ether().Ipv6(S6, Any).Icmp(2, 0, proto: 58).Payload(48));
+        yield return ("icmpv6 time exceeded", PacketBuilder.Ether().Ipv6(S6, Any).Icmp(3, 0, proto: 58).Payload(48));
+        yield return ("icmpv6 redirect", PacketBuilder.Ether().Ipv6(S6, Any).Icmp(137, 0, proto: 58).Payload(32));
+        // an ICMP-style sum without the pseudo-header: nf_ip6_checksum adds it for every protocol
+        yield return ("protocol 253", PacketBuilder.Ether().Ipv6(S6, Any).Icmp(8, proto: 253).Payload(20));
+        yield return ("no next header", PacketBuilder.Ether().Ipv6(S6, Any, (0, 8)).Payload(20));
+        byte[] multicastMac = PacketBuilder.Ether().Ipv6(S6, "ff02::1").Tcp(40000, 22).Payload(10);
+        multicastMac[0] = 0x33; multicastMac[1] = 0x33; multicastMac[2] = 0; multicastMac[3] = 0; multicastMac[4] = 0; multicastMac[5] = 1;
+        yield return ("multicast destination MAC", multicastMac);
+        yield return ("multicast address, unicast MAC", PacketBuilder.Ether().Ipv6(S6, "ff02::1").Tcp(40000, 22, seq: 9).Payload(10));
+        byte[] longer = PacketBuilder.Ether().Ipv6(S6, D6).Tcp(40000, 22).Payload(10);
+        longer[19]++;
+        yield return ("payload_len past the frame", longer);
+        yield return ("ipv4 syn", PacketBuilder.Ether().Ipv4(S, D).Tcp(40000, 22, seq: 1000).Payload(10));
+        yield return ("ipv4 udp", PacketBuilder.Ether().Ipv4(S, D).Udp(5353, 53, payload: 31));
+    }
+
+    static void HopLimits(Link l)
+    {
+        Sysctl(l.Fw, "net.ipv6.conf.all.hop_limit=33");
+        Sysctl(l.Fw, "net.ipv6.conf.default.hop_limit=55");
+        Sysctl(l.Fw, "net.ipv6.conf.fw0.hop_limit=44");
+    }
+
+    [Fact]
+    public void Ipv6RepliesAreTheKernelsByteForByte()
+    {
+        RepoPaths.RequireBfnft();
+        var frames = Cases6().Select(c => c.Frame).ToList();
+        var kernel = Run(daemon: false, Rules6, HopLimits, frames);
+        var bpf = Run(daemon: true, Rules6, HopLimits, frames, inXdp: true);
+        var names = Cases6().Select(c => c.Name).ToList();
+        var answered = 0;
+        for (var i = 0; i < names.Count; i++)
+        {
+            Assert.True(kernel[i].Count <= 1, $"{names[i]}: the kernel answered {kernel[i].Count} times");
+            Assert.True(kernel[i].Select(Comparable).SequenceEqual(bpf[i].Select(Comparable)),
+                $"{names[i]}: kernel [{string.Join(", ", kernel[i].Select(Comparable))}] bpf [{string.Join(", ", bpf[i].Select(Comparable))}]");
+            answered += kernel[i].Count;
+        }
+        // where the kernel stays silent, measured on 6.18
+        string[] silent = ["rst", "udp in a non-first fragment", "tcp in a non-first fragment", "syn with 4 trailing bytes",
+            "udp with a bad checksum", "icmpv6 unreachable", "protocol 253", "no next header", "multicast destination MAC",
+            "payload_len past the frame"];
+        Assert.Equal(silent, names.Where((_, i) => kernel[i].Count == 0));
+        Assert.Equal(names.Count - silent.Length, answered);
+        Assert.Equal(33, kernel[0][0][21]); // hop limit: conf.all's, not fw0's 44 or default's 55
     }
 }

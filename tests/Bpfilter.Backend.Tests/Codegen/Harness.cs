@@ -8,7 +8,7 @@ namespace Bpfilter.Backend.Tests.Codegen;
 /// <summary>Compiles a one-chain ruleset at a hook and loads it, for BPF_PROG_TEST_RUN.</summary>
 internal static class Harness
 {
-    public const uint XdpDrop = 1, XdpPass = 2, TcOk = 0, TcShot = 2, NfDrop = 0, NfAccept = 1;
+    public const uint XdpDrop = 1, XdpPass = 2, XdpTx = 3, TcOk = 0, TcShot = 2, NfDrop = 0, NfAccept = 1;
 
     public static readonly Hook Xdp = new XdpIngress("lo");
     public static readonly Hook TcIn = new TcIngress("lo");
@@ -27,6 +27,16 @@ internal static class Harness
     }
 
     public static LoadedProgram Xdp1(params Rule[] rules) => Load(Xdp, Verdict.Accept, rules);
+
+    /// <summary>An XDP program of one `reject` rule.</summary>
+    public static LoadedProgram Reject(RejectVerdict r, params Matcher[] m) => Xdp1(new Rule(r, m));
+
+    /// <summary>Runs one frame and returns the verdict with the frame as the program left it (a reply for XDP_TX).</summary>
+    public static (uint Verdict, byte[] Frame) Answer(LoadedProgram p, byte[] frame)
+    {
+        var r = p.TestRun(frame);
+        return (r.ReturnValue, r.DataOut);
+    }
 
     /// <summary>
     /// Runs one packet. Netfilter programs see the packet from the network header: BPF_PROG_TEST_RUN

@@ -13,17 +13,8 @@ namespace Bpfilter.Backend.Tests.Codegen;
 /// </summary>
 public class XdpRejectTests
 {
-    const uint XdpTx = 3;
     static readonly Matcher Ipv4Only = Matcher.Eq(Fields.Protocol, U16(0x0800));
     static readonly Matcher Tcp = Matcher.Eq(Fields.L4Proto, U8(6));
-
-    static LoadedProgram Reject(RejectVerdict r, params Matcher[] m) => Xdp1(new Rule(r, m));
-
-    static (uint Verdict, byte[] Frame) Answer(LoadedProgram p, byte[] frame)
-    {
-        var r = p.TestRun(frame);
-        return (r.ReturnValue, r.DataOut);
-    }
 
     /// <summary>The reply's Ethernet + IPv4 header (id 0, DF, TTL 64: the namespace's ip_default_ttl) around <paramref name="l4"/>.</summary>
     static byte[] Reply(byte[] original, int protocol, byte[] l4)
@@ -209,14 +200,6 @@ public class XdpRejectTests
         Assert.Equal(XdpTx, p.Run(Garbage(33, sumRight: true)));
         Assert.Equal(XdpTx, p.Run(Garbage(47, sumRight: false)));
         Assert.Equal(XdpTx, p.Run(Garbage(132, sumRight: false)));
-    }
-
-    [Fact]
-    public void RejectWithoutAnIpv4MatchIsLeftToTheKernel()
-    {
-        var rs = Ruleset(Xdp, Verdict.Accept, [new Rule(new RejectVerdict(RejectType.IcmpxUnreachable, 1)) { Origin = "netdev t c handle 4" }]);
-        var e = Assert.Throws<CodegenException>(() => ProgramCompiler.Compile(rs, rs.BaseChains.Items));
-        Assert.StartsWith("netdev t c handle 4: reject of a rule that does not match only IPv4", e.Message);
     }
 
     [Theory]
