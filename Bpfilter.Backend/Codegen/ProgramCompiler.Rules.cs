@@ -72,6 +72,7 @@ public sealed partial class ProgramCompiler
             case QuotaStatement q: EmitQuota(q, next); break;
             case LimitStatement l: EmitLimit(l, next); break;
             case ObjectMapStatement o: EmitObjectMap(o, next); break;
+            case SetUpdateStatement u: EmitSetUpdate(u, next); break;
             case MetaSetStatement { Key: MetaSetKey.Mark, Value: StatementValue.Immediate mark } when _flavor is TcFlavor:
                 // nft_meta_set_eval: skb->mark = value; __sk_buff.mark is writable in tc programs, and later
                 // `meta mark` matches read it back from there

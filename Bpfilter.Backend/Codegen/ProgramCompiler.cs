@@ -245,6 +245,11 @@ public sealed partial class ProgramCompiler
                     Key(o.Key);
                     sets = true;
                 }
+                foreach (var u in r.Statements.OfType<SetUpdateStatement>())
+                {
+                    Key(u.Key);
+                    sets = true;
+                }
                 if (r.AllStatements.Any(s => s is CounterStatement or QuotaStatement or LimitStatement { Type: LimitType.Bytes })) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
                 var targets = new List<string>();
                 switch (r.Verdict)
@@ -295,6 +300,7 @@ public sealed partial class ProgramCompiler
             maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntries, layout.Entries().ToList())
             {
                 DoubleBuffered = true,
+                PacketWritten = layout.Set.PacketWritten,
             });
         if (!_classifiers.IsEmpty) maps.AddRange(_classifiers.MapSpecs());
         if (_sets.Count > 0)

@@ -33,6 +33,8 @@ internal sealed class SetLayout
         if (DataBytes == 0 || DataBytes + (IsLpm ? 4 : 0) > RuntimeContext.KeySize)
             throw new CodegenException($"set '{set.Name}': a {DataBytes}-byte key is not supported");
         VerdictCodes = verdictCodes;
+        if (set.PacketWritten && (IsLpm || set.IsMap))
+            throw new CodegenException($"set '{set.Name}': only a plain set of exact keys can be written from the packet path");
     }
 
     private readonly Func<ulong, int?> _counterSlot;
@@ -54,7 +56,12 @@ internal sealed class SetLayout
     /// <summary>An object map's objects, in the order the program dispatches on (empty for other sets).</summary>
     public IReadOnlyList<Statement> ObjectCodes { get; }
     public BpfMapType MapType => IsLpm ? BpfMapType.LpmTrie : BpfMapType.Hash;
-    public int MaxEntries => Math.Max(MinEntries, 2 * Entries().Count());
+    /// <summary>
+    /// A set the packet path writes holds its nft size exactly (the map refuses the element past it with
+    /// E2BIG, where nft_dynset breaks); others leave room for the control plane's changes.
+    /// </summary>
+    public int MaxEntries => Set.PacketWritten ? Set.Size ?? throw new CodegenException($"set '{Set.Name}': written from the packet path without a size")
+        : Math.Max(MinEntries, 2 * Entries().Count());
 
     /// <summary>Verdict code of an element (1-based index into VerdictCodes), object code (into ObjectCodes), 1 for plain sets.</summary>
     public uint CodeOf(SetElement e)

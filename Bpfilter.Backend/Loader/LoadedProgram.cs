@@ -273,7 +273,7 @@ public sealed class LoadedProgram : IDisposable
     /// Maps whose size a kept program may have from an earlier compilation: set maps (entries fit) and the counter
     /// array (slots fit). The digest leaves their sizes out and <see cref="Adopt"/> takes them at any size that fits.
     /// </summary>
-    static bool Growable(MapSpec m) => m.DoubleBuffered || m.Name == CompiledProgram.CountersMap;
+    static bool Growable(MapSpec m) => m.DoubleBuffered && !m.PacketWritten || m.Name == CompiledProgram.CountersMap;
 
     /// <summary>Slots of the counter array this program was loaded with (new counters of a kept program must fit).</summary>
     public int CounterCapacity => _maps.TryGetValue(CompiledProgram.CountersMap, out var m) ? (int)m.MaxEntries : 0;
@@ -308,10 +308,12 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>Writes a change to one copy of a set map (rewriting it first if it is stale); marks it stale when that fails.</summary>
     internal void WriteCopy(int copy, string map, IReadOnlyList<(byte[] Key, byte[] Value)> upserts, IReadOnlyList<byte[]> deletes)
     {
-        var m = _sets[map].Copies[copy];
+        var copies = _sets[map];
+        var m = copies.Copies[copy];
         try
         {
-            if (_stale.Contains((map, copy))) Rewrite(m, _entries[map]);
+            // a copy the program writes holds packet-path elements the record lacks: the other copy has them
+            if (_stale.Contains((map, copy))) Rewrite(m, copies.PacketWritten ? Snapshot(copies.Copies[1 - copy]) : _entries[map]);
             _stale.Remove((map, copy));
             foreach (var (k, v) in upserts) m.Update(k, v);
             foreach (var k in deletes) m.Delete(k);
@@ -325,6 +327,15 @@ public sealed class LoadedProgram : IDisposable
 
     /// <summary>Notes that a copy may not hold what <see cref="Entries"/> says: it is rewritten before its next write.</summary>
     internal void MarkStale(string map, int copy) => _stale.Add((map, copy));
+
+    static Dictionary<byte[], byte[]> Snapshot(BpfMap copy)
+    {
+        var d = new Dictionary<byte[], byte[]>(ByteArrayComparer.Instance);
+        var value = new byte[copy.ValueSize];
+        foreach (var k in copy.Keys())
+            if (copy.TryLookup(k, value)) d[k] = value.ToArray();
+        return d;
+    }
 
     /// <summary>Makes a copy hold exactly <paramref name="entries"/>.</summary>
     static void Rewrite(BpfMap copy, IReadOnlyDictionary<byte[], byte[]> entries)
