@@ -22,6 +22,7 @@ public class PacketPathSetKernelTests
           set d { type ipv4_addr; flags timeout; timeout 2h; elements = { 127.0.0.1 timeout 1h } }
           set f { type ipv4_addr; flags timeout; elements = { 127.0.0.1 } }
           set g { type ipv4_addr; flags timeout; }
+          set h { type ipv4_addr . inet_service; flags dynamic,timeout; }
           chain in {
             type filter hook input priority 0; policy accept;
             udp dport 9 update @a { ip saddr }
@@ -29,6 +30,7 @@ public class PacketPathSetKernelTests
             udp dport 9 update @d { ip saddr }
             udp dport 9 delete @f { ip saddr }
             udp dport 9 add @g { ip saddr timeout 30s }
+            udp dport 9 update @h { ip daddr . udp dport timeout 1m }
             udp dport 9 add @b { ip daddr } counter
           }
         }
@@ -79,7 +81,7 @@ public class PacketPathSetKernelTests
             if (Regex.Match(m.Groups[2].Value, @"elements = \{ (.*?) \}", RegexOptions.Singleline) is { Success: true } e)
                 foreach (var part in e.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries))
                 {
-                    var addr = part.Split(' ')[0];
+                    var addr = Regex.Match(part, @"^(.*?)(?: timeout| expires|$)").Groups[1].Value;
                     var exp = Regex.Match(part, @"expires (\S+)");
                     elements[addr] = exp.Success ? Duration(exp.Groups[1].Value) : null;
                 }
@@ -114,6 +116,7 @@ public class PacketPathSetKernelTests
             Set("d", true, elements: [Local(now + 3600 * hz)]),
             Set("f", true, elements: [Local()]),
             Set("g", true),
+            new("h", ConcatKey, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true) { PacketWritten = true, Size = 65535 },
         };
         var dport = Matcher.Eq(Fields.Udp.Dport, U16(9));
         Rule Update(SetUpdateOp op, string set, TimeSpan? timeout, MatchKey? key = null, params Statement[] more) =>
@@ -124,6 +127,7 @@ public class PacketPathSetKernelTests
             Update(SetUpdateOp.Update, "d", TimeSpan.FromHours(2)), // the set's default, as the lifter resolves it
             Update(SetUpdateOp.Delete, "f", null),
             Update(SetUpdateOp.Add, "g", TimeSpan.FromSeconds(30)),
+            Update(SetUpdateOp.Update, "h", TimeSpan.FromMinutes(1), ConcatKey),
             Update(SetUpdateOp.Add, "b", null, Fields.Ip.Daddr, new CounterStatement(1)),
         ], sets: sets);
         foreach (var d in Destinations)
@@ -140,12 +144,18 @@ public class PacketPathSetKernelTests
                 Assert.True(map.TryLookup(key, value));
                 ulong expires = s.Timeouts ? BitConverter.ToUInt64(value, SetLayoutExpires) : 0;
                 if (expires != 0 && at >= expires) continue; // expired: neither listed nor matched
-                elements[new System.Net.IPAddress(key).ToString()] = expires == 0 ? null : (long)(expires - at) * KernelClock.TickMs!.Value;
+                elements[Format(key)] = expires == 0 ? null : (long)(expires - at) * KernelClock.TickMs!.Value;
             }
             result[s.Name] = elements;
         }
         return new Outcome(p.Counter(1).Packets, result);
     }
+
+    static readonly MatchKey ConcatKey = new(Fields.Ip.Daddr, Fields.Udp.Dport);
+
+    /// <summary>A map key as nft lists it: an address, or an address and a port (`127.0.0.2 . 9`).</summary>
+    static string Format(byte[] key) => key.Length == 4 ? new System.Net.IPAddress(key).ToString()
+        : $"{new System.Net.IPAddress(key[..4])} . {key[4] << 8 | key[5]}";
 
     /// <summary>Where the expiry sits in a set map value (SetLayout.ExpiresOffset).</summary>
     const int SetLayoutExpires = 8;
