@@ -163,6 +163,15 @@ public class PacketPathSetTests
     }
 
     [Fact]
+    public void PerElementStatementsAreRefused()
+    {
+        var meter = new SetUpdateStatement(SetUpdateOp.Update, "s", Fields.Ip.Saddr, null, null, ValueList.Of<Statement>(new CounterStatement(1)));
+        var rule = new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(meter), Verdict.Continue);
+        var e = Assert.Throws<CodegenException>(() => Load(Xdp, Verdict.Accept, [rule], sets: [Seen()]));
+        Assert.Contains("per-element statements of a set written from the packet path are not supported", e.Message);
+    }
+
+    [Fact]
     public void OnlyAPlainSetIsWrittenFromThePacketPath()
     {
         var vmap = new Backend.Ir.Set("s", Fields.Ip.Saddr, SetData.VerdictData, ValueList<SetElement>.Empty) { PacketWritten = true, Size = 10 };
