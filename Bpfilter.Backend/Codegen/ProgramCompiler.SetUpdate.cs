@@ -13,10 +13,10 @@ namespace Bpfilter.Backend.Codegen;
 /// </summary>
 public sealed partial class ProgramCompiler
 {
-    /// <summary>The element value built for an insert (code, then the expiry at <see cref="SetLayout.ExpiresOffset"/>).</summary>
+    /// <summary>The element value built for an insert (code, the expiry at <see cref="SetLayout.ExpiresOffset"/>, the timeout at <see cref="SetLayout.TimeoutOffset"/>).</summary>
     const short UpdateValue = Scratch;
     /// <summary>jiffies64 read once per statement (u64), and the other copy's slot (u32).</summary>
-    const short UpdateNow = Scratch + 16, OtherCopy = Scratch + 24;
+    const short UpdateNow = Scratch + 24, OtherCopy = Scratch + 32;
 
     private void EmitSetUpdate(SetUpdateStatement u, string next)
     {
@@ -79,6 +79,9 @@ public sealed partial class ProgramCompiler
         if (layout.HasTimeouts && timeout > 0)
             _asm.Emit(Asm.LdxDW(R1, R10, UpdateNow), Asm.LoadImm64(R2, (long)timeout), Asm.Add64Reg(R1, R2),
                 Asm.StxDW(R10, UpdateValue + SetLayout.ExpiresOffset, R1));
+        // the element's own timeout (NFT_SET_EXT_TIMEOUT), listed as `timeout T`
+        if (layout.HasElementTimeouts && timeout > 0)
+            _asm.Emit(Asm.LoadImm64(R1, (long)timeout), Asm.StxDW(R10, UpdateValue + SetLayout.TimeoutOffset, R1));
         // the copy packets read decides: a full set (E2BIG: the set's size) breaks the rule, as nft_dynset's NFT_BREAK
         EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
             Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, UpdateValue), Asm.Mov64Imm(R4, 0), Asm.Call(HelperFunc.MapUpdateElem),

@@ -292,6 +292,34 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>One copy (0 or 1) of a named set's map, whichever packets read now.</summary>
     public BpfMap? SetMapCopy(string set, int copy) => _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) ? c.Copies[copy] : null;
 
+    /// <summary>
+    /// The live elements of a set the packet path writes, read from the copy packets read now (the copy of the
+    /// current generation), as nft_set_hash's walk lists them: an element whose expiry has come
+    /// (time_after_eq64(jiffies64, expiry)) is left out. Null when the program does not write the set.
+    /// </summary>
+    public IReadOnlyList<LiveSetElement>? LiveElements(string set)
+    {
+        if (!Compiled.SetLayouts.TryGetValue(set, out var layout) || !layout.Set.PacketWritten
+            || !_sets.TryGetValue(ProgramCompiler.SetMapName(set), out var copies)) return null;
+        var now = layout.HasTimeouts ? KernelClock.Jiffies64() : 0;
+        var live = new List<LiveSetElement>();
+        foreach (var (key, value) in Snapshot(copies.Copies[Generation]))
+        {
+            ulong? expires = null, timeout = null;
+            if (layout.HasTimeouts && value.Length >= SetLayout.ExpiresOffset + 8
+                && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(SetLayout.ExpiresOffset)) is var x and not 0)
+            {
+                if ((long)(now - x) >= 0) continue;
+                expires = x;
+            }
+            if (layout.HasElementTimeouts && value.Length >= SetLayout.TimeoutOffset + 8
+                && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(SetLayout.TimeoutOffset)) is var t and not 0)
+                timeout = t;
+            live.Add(new LiveSetElement(key[layout.DataOffset..], expires, timeout));
+        }
+        return live;
+    }
+
     /// <summary>The ring buffer the program's `log` statements write to, if it has any.</summary>
     public BpfMap? LogEvents => _maps.GetValueOrDefault(CompiledProgram.LogEventsMap);
 

@@ -27,7 +27,7 @@ public class PacketPathSetTests
     {
         ulong? Read(int copy)
         {
-            var value = new byte[16];
+            var value = new byte[p.SetMapCopy("s", copy)!.ValueSize];
             return p.SetMapCopy("s", copy)!.TryLookup(V4(addr).Bytes.AsSpan(), value) ? BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(8)) : null;
         }
         return (Read(0), Read(1));
@@ -46,6 +46,27 @@ public class PacketPathSetTests
         Assert.InRange(c0!.Value, before + 30 * Hz, after + 30 * Hz);
         Assert.Equal(c0, c1);
         Assert.Equal((null, null), Expiry(p, "198.18.0.6"));
+    }
+
+    [Fact]
+    public void LiveElementsListTheLiveCopyWithEachElementsTimeout()
+    {
+        var now = KernelClock.Jiffies64();
+        using var p = Load(Xdp, Verdict.Accept, [Update(SetUpdateOp.Add, Verdict.Continue, TimeSpan.FromSeconds(30))],
+            sets: [Seen(elements: [SetElement.Exact(V4("198.18.0.6")) with { Expires = now - 1 }, SetElement.Exact(V4("198.18.0.7"))])]);
+        var before = KernelClock.Jiffies64();
+        p.Run(Tcp4("198.18.0.5"));
+        var after = KernelClock.Jiffies64();
+        var live = p.LiveElements("s")!.ToDictionary(e => new Value(e.Key).ToString());
+        // the expired 198.18.0.6 is not listed, as nft_rhash_walk skips it
+        Assert.Equal([V4("198.18.0.5").ToString(), V4("198.18.0.7").ToString()], live.Keys.Order());
+        Assert.Equal(30 * Hz, live[V4("198.18.0.5").ToString()].Timeout);
+        Assert.InRange(live[V4("198.18.0.5").ToString()].Expires!.Value, before + 30 * Hz, after + 30 * Hz);
+        // the control plane's permanent element: no expiry, no timeout of the packet path's
+        Assert.Equal((null, null), (live[V4("198.18.0.7").ToString()].Expires, live[V4("198.18.0.7").ToString()].Timeout));
+        // after a control-plane batch switches the generation the other copy lists the same
+        p.AddElement("s", SetElement.Exact(V4("198.18.0.8")));
+        Assert.Equal(3, p.LiveElements("s")!.Count);
     }
 
     [Fact]
@@ -136,7 +157,8 @@ public class PacketPathSetTests
         using var p = Load(Xdp, Verdict.Accept, [Update(SetUpdateOp.Add, Verdict.Continue, TimeSpan.FromSeconds(30))],
             sets: [Seen(elements: [SetElement.Exact(V4("198.18.0.1"))])]);
         p.Run(Tcp4("198.18.0.5"));
-        static (byte[], byte[]) Entry(string addr) => (V4(addr).Bytes.ToArray(), [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // code 1, no expiry, no packet-path timeout
+        static (byte[], byte[]) Entry(string addr) => (V4(addr).Bytes.ToArray(), [1, .. new byte[23]]);
         // three keys: written to the standby copy, generation switched, then replayed on the old copy
         var generation = p.Generation;
         p.UpdateMap("set:s", [Entry("198.18.0.2"), Entry("198.18.0.3")], [V4("198.18.0.1").Bytes.ToArray()]);
