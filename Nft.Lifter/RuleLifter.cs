@@ -114,8 +114,7 @@ internal sealed partial class RuleLifter
             case LookupExpr l: Lookup(l, i); break;
             case CounterExpr: Counter(i); break;
             case LogExpr l: Log(l, i); break;
-            case DynsetExpr:
-                throw _rule.Refuse(i, "expression 'dynset' (adding to a set from the packet path) is not supported by bpfilter-nft");
+            case DynsetExpr d: Dynset(d, i); break;
             case QuotaExpr q: Quota(q, i); break;
             case LimitExpr l: Limit(l, i); break;
             case ObjRefExpr { IsMap: false } o: ObjRef(o, i); break;

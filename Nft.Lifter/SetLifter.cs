@@ -29,7 +29,14 @@ internal static class SetLifter
         else
             foreach (var e in set.Elements) elems.Add(One(table, rule, use, e, keyLen, interval));
         var data = use.Vmap ? SetData.VerdictData : use.Objects ? SetData.ObjectData : SetData.NoData;
-        return new Set(table.SetName(set.Name), use.Key, data, elems.ToValueList(), TableContext.HasTimeouts(set));
+        var written = table.IsWritten(set.Name);
+        // nft_dynset_init gives a set it writes without a size 65535 (0xffff); the kernel's size check then counts every element
+        int? size = !written ? null : set.Set.Desc?.Size is uint s and > 0 ? (int)Math.Min(s, int.MaxValue) : 0xffff;
+        return new Set(table.SetName(set.Name), use.Key, data, elems.ToValueList(), TableContext.HasTimeouts(set))
+        {
+            PacketWritten = written,
+            Size = size,
+        };
     }
 
     /// <summary>

@@ -101,6 +101,14 @@ internal sealed class TableContext
         return SetName(set.Name);
     }
 
+    readonly HashSet<string> _written = [];
+
+    /// <summary>Records that a rule changes the set from the packet path (dynset); the set must already be used.</summary>
+    public void NoteWritten(string set) => _written.Add(set);
+
+    /// <summary>Whether a lifted rule changes the set from the packet path.</summary>
+    public bool IsWritten(string set) => _written.Contains(set);
+
     /// <summary>nft's `flags timeout` or a default timeout: elements may expire.</summary>
     public static bool HasTimeouts(SourceSet set) => (set.Set.SetFlags & NftSetFlags.Timeout) != 0 || set.Set.Timeout is not (null or 0);
 

@@ -14,6 +14,13 @@ public sealed record MapSpec(string Name, BpfMapType Type, int KeySize, int Valu
 {
     public bool DoubleBuffered { get; init; }
 
+    /// <summary>
+    /// A set map the program itself writes (nft_dynset): its size is the set's exact `size`, and its copies
+    /// hold elements the control plane never wrote (a stale copy is made equal to the live one, not to the
+    /// control plane's record).
+    /// </summary>
+    public bool PacketWritten { get; init; }
+
     /// <summary>BPF_F_* map flags.</summary>
     public uint Flags { get; init; }
 

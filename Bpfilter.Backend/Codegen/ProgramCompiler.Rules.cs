@@ -69,6 +69,7 @@ public sealed partial class ProgramCompiler
             case QuotaStatement q: EmitQuota(q, next); break;
             case LimitStatement l: EmitLimit(l, next); break;
             case ObjectMapStatement o: EmitObjectMap(o, next); break;
+            case SetUpdateStatement u: EmitSetUpdate(u, next); break;
             case MetaSetStatement { Key: MetaSetKey.Mark, Value: StatementValue.Immediate mark } when _flavor is TcFlavor:
                 // nft_meta_set_eval: skb->mark = value; __sk_buff.mark is writable in tc programs, and later
                 // `meta mark` matches read it back from there
@@ -92,9 +93,9 @@ public sealed partial class ProgramCompiler
         if (s is null) return null;
         if (s.Name is null) return false; // no such interface at this hook: nf_tables breaks, even for !=
         var set = m.Operator is InSet i ? _ruleset.FindSet(i.Set) ?? throw new CodegenException($"unknown set '{i.Set}'") : null;
-        // an element's counter counts the packets its lookups match, and an element may expire between
-        // compile and packet: either way the lookup runs
-        if (set is not null && (set.Timeouts || set.Elements.Any(e => !e.Statements.IsEmpty))) return null;
+        // an element's counter counts the packets its lookups match, and an element may expire or be
+        // added from the packet path between compile and packet: any of these and the lookup runs
+        if (set is not null && (set.Timeouts || set.PacketWritten || set.Elements.Any(e => !e.Statements.IsEmpty))) return null;
         return StaticEval.Evaluate(m.Operator, s.Name, set);
     }
 

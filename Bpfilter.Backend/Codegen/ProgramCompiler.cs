@@ -253,6 +253,11 @@ public sealed partial class ProgramCompiler
                     Key(o.Key);
                     sets = true;
                 }
+                foreach (var u in r.Statements.OfType<SetUpdateStatement>())
+                {
+                    Key(u.Key);
+                    sets = true;
+                }
                 if (r.AllStatements.Any(s => s is CounterStatement or QuotaStatement or LimitStatement { Type: LimitType.Bytes })) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
                 switch (r.Verdict)
                 {
@@ -296,6 +301,7 @@ public sealed partial class ProgramCompiler
             maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntriesFor(entries.Count), entries)
             {
                 DoubleBuffered = true,
+                PacketWritten = layout.Set.PacketWritten,
             });
         }
         if (!_classifiers.IsEmpty) maps.AddRange(_classifiers.MapSpecs());

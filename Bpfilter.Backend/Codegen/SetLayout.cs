@@ -12,7 +12,8 @@ namespace Bpfilter.Backend.Codegen;
 /// exact values (bounded by <see cref="MaxKeysPerElement"/>). Values are a u32
 /// (1 for sets; a verdict code for vmaps, see <see cref="VerdictCodes"/>), followed, when elements
 /// carry counters, by a u32 counter slot + 1 (0: the element does not count); in a set with timeouts
-/// the u64 at <see cref="ExpiresOffset"/> is the element's expiry in jiffies (0: never). An object map's value
+/// the u64 at <see cref="ExpiresOffset"/> is the element's expiry in jiffies (0: never), and in one the packet
+/// path writes the u64 at <see cref="TimeoutOffset"/> the timeout in jiffies it gave the element. An object map's value
 /// is the 1-based index of its element's object in <see cref="ObjectCodes"/>.
 /// </summary>
 internal sealed class SetLayout
@@ -33,6 +34,8 @@ internal sealed class SetLayout
         if (DataBytes == 0 || DataBytes + (IsLpm ? 4 : 0) > RuntimeContext.KeySize)
             throw new CodegenException($"set '{set.Name}': a {DataBytes}-byte key is not supported");
         VerdictCodes = verdictCodes;
+        if (set.PacketWritten && (IsLpm || set.IsMap))
+            throw new CodegenException($"set '{set.Name}': only a plain set of exact keys can be written from the packet path");
     }
 
     private readonly Func<ulong, int?> _counterSlot;
@@ -44,7 +47,15 @@ internal sealed class SetLayout
     public bool HasTimeouts => Set.Timeouts;
     /// <summary>Where the u64 expiry sits in the value (8-aligned, after the code and the counter slot).</summary>
     public const int ExpiresOffset = 8;
-    public int ValueSize => HasTimeouts ? ExpiresOffset + 8 : HasElementCounters ? 8 : 4;
+    /// <summary>
+    /// True when the packet path adds elements that may expire: the value then also holds the element's own
+    /// timeout at <see cref="TimeoutOffset"/>, which nft lists (`timeout 30s expires 59s`: `update` renews the
+    /// expiry to the rule's or set's timeout and keeps the element's timeout, as the kernel does).
+    /// </summary>
+    public bool HasElementTimeouts => Set.PacketWritten && HasTimeouts;
+    /// <summary>Where the u64 element timeout in jiffies sits (0: none written by the packet path).</summary>
+    public const int TimeoutOffset = 16;
+    public int ValueSize => HasElementTimeouts ? TimeoutOffset + 8 : HasTimeouts ? ExpiresOffset + 8 : HasElementCounters ? 8 : 4;
     public bool IsLpm { get; }
     public int DataBytes { get; }
     /// <summary>Bytes before the data in the map key (the LPM prefix length).</summary>
@@ -54,10 +65,16 @@ internal sealed class SetLayout
     /// <summary>An object map's objects, in the order the program dispatches on (empty for other sets).</summary>
     public IReadOnlyList<Statement> ObjectCodes { get; }
     public BpfMapType MapType => IsLpm ? BpfMapType.LpmTrie : BpfMapType.Hash;
+    /// <summary>
+    /// A set the packet path writes holds its nft size exactly (the map refuses the element past it with
+    /// E2BIG, where nft_dynset breaks); others leave room for the control plane's changes.
+    /// </summary>
     public int MaxEntries => MaxEntriesFor(Entries().Count());
 
     /// <summary>The map size for <paramref name="entries"/> map entries (what <see cref="Entries"/> gives), so they are counted once.</summary>
-    public int MaxEntriesFor(int entries) => Math.Max(MinEntries, 2 * entries);
+    public int MaxEntriesFor(int entries) => Set.PacketWritten
+        ? Set.Size ?? throw new CodegenException($"set '{Set.Name}': written from the packet path without a size")
+        : Math.Max(MinEntries, 2 * entries);
 
     /// <summary>Verdict code of an element (1-based index into VerdictCodes), object code (into ObjectCodes), 1 for plain sets.</summary>
     public uint CodeOf(SetElement e)

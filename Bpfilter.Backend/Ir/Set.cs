@@ -12,6 +12,18 @@ namespace Bpfilter.Backend.Ir;
 /// </summary>
 public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetElement> Elements, bool Timeouts = false)
 {
+    /// <summary>
+    /// True when a rule changes the set from the packet path (<see cref="SetUpdateStatement"/>): its map is
+    /// then written by BPF too, and holds at most <see cref="Size"/> elements.
+    /// </summary>
+    public bool PacketWritten { get; init; }
+
+    /// <summary>
+    /// The most elements the set holds (nft's `size`; nft_dynset makes an unsized set's 65535), counted as
+    /// the kernel's set->nelems; null: no bound beyond the map's own.
+    /// </summary>
+    public int? Size { get; init; }
+
     public bool IsMap => Data is not SetData.None;
 
     /// <summary>True when some element is not an exact value.</summary>
@@ -22,6 +34,8 @@ public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetE
         var sb = new StringBuilder($"set {Name} {{ type {Key}");
         if (IsMap) sb.Append(" : ").Append(Data);
         if (Timeouts) sb.Append("; flags timeout");
+        if (PacketWritten) sb.Append("; flags dynamic");
+        if (Size is int size) sb.Append("; size ").Append(size);
         sb.Append("; elements = { ");
         sb.Append(string.Join(", ", Elements.Select(e => e.Format(Key))));
         return sb.Append(" } }").ToString();

@@ -13,9 +13,13 @@ public enum SetUpdateOp
 
 /// <summary>
 /// Adds, updates or deletes the element Key (read from the packet) in set Set from the packet path,
-/// as nft_dynset. Timeout: the element's lifetime (null: the set's default). Data: the value stored
+/// as nft_dynset. Timeout: the lifetime of a new element and what `update` renews an expiring one to,
+/// the rule's own or else the set's default (the lifter resolves it, as nft_dynset's
+/// <c>priv->timeout ?: set->timeout</c>); null: new elements never expire, and `update` renews an
+/// expiring element to now (it expires at once, as the kernel's now + 0). Data: the value stored
 /// in a map. Stateful: statements attached to the element (`{ ip saddr limit rate 10/second }`,
-/// meters), evaluated per element; when one of them breaks, the rule breaks. A full set breaks too.
+/// meters), evaluated per element; when one of them breaks, the rule breaks. A full set (its
+/// <see cref="Set.Size"/> elements) breaks `add` and `update` of a new key.
 /// </summary>
 public sealed record SetUpdateStatement(SetUpdateOp Op, string Set, MatchKey Key, TimeSpan? Timeout = null,
     StatementValue? Data = null, ValueList<Statement> Stateful = default) : Statement

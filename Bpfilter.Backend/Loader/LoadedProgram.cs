@@ -273,7 +273,7 @@ public sealed class LoadedProgram : IDisposable
     /// Maps whose size a kept program may have from an earlier compilation: set maps (entries fit) and the counter
     /// array (slots fit). The digest leaves their sizes out and <see cref="Adopt"/> takes them at any size that fits.
     /// </summary>
-    static bool Growable(MapSpec m) => m.DoubleBuffered || m.Name == CompiledProgram.CountersMap;
+    static bool Growable(MapSpec m) => m.DoubleBuffered && !m.PacketWritten || m.Name == CompiledProgram.CountersMap;
 
     /// <summary>Slots of the counter array this program was loaded with (new counters of a kept program must fit).</summary>
     public int CounterCapacity => _maps.TryGetValue(CompiledProgram.CountersMap, out var m) ? (int)m.MaxEntries : 0;
@@ -292,6 +292,34 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>One copy (0 or 1) of a named set's map, whichever packets read now.</summary>
     public BpfMap? SetMapCopy(string set, int copy) => _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) ? c.Copies[copy] : null;
 
+    /// <summary>
+    /// The live elements of a set the packet path writes, read from the copy packets read now (the copy of the
+    /// current generation), as nft_set_hash's walk lists them: an element whose expiry has come
+    /// (time_after_eq64(jiffies64, expiry)) is left out. Null when the program does not write the set.
+    /// </summary>
+    public IReadOnlyList<LiveSetElement>? LiveElements(string set)
+    {
+        if (!Compiled.SetLayouts.TryGetValue(set, out var layout) || !layout.Set.PacketWritten
+            || !_sets.TryGetValue(ProgramCompiler.SetMapName(set), out var copies)) return null;
+        var now = layout.HasTimeouts ? KernelClock.Jiffies64() : 0;
+        var live = new List<LiveSetElement>();
+        foreach (var (key, value) in Snapshot(copies.Copies[Generation]))
+        {
+            ulong? expires = null, timeout = null;
+            if (layout.HasTimeouts && value.Length >= SetLayout.ExpiresOffset + 8
+                && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(SetLayout.ExpiresOffset)) is var x and not 0)
+            {
+                if ((long)(now - x) >= 0) continue;
+                expires = x;
+            }
+            if (layout.HasElementTimeouts && value.Length >= SetLayout.TimeoutOffset + 8
+                && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(SetLayout.TimeoutOffset)) is var t and not 0)
+                timeout = t;
+            live.Add(new LiveSetElement(key[layout.DataOffset..], expires, timeout));
+        }
+        return live;
+    }
+
     /// <summary>The ring buffer the program's `log` statements write to, if it has any.</summary>
     public BpfMap? LogEvents => _maps.GetValueOrDefault(CompiledProgram.LogEventsMap);
 
@@ -308,10 +336,12 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>Writes a change to one copy of a set map (rewriting it first if it is stale); marks it stale when that fails.</summary>
     internal void WriteCopy(int copy, string map, IReadOnlyList<(byte[] Key, byte[] Value)> upserts, IReadOnlyList<byte[]> deletes)
     {
-        var m = _sets[map].Copies[copy];
+        var copies = _sets[map];
+        var m = copies.Copies[copy];
         try
         {
-            if (_stale.Contains((map, copy))) Rewrite(m, _entries[map]);
+            // a copy the program writes holds packet-path elements the record lacks: the other copy has them
+            if (_stale.Contains((map, copy))) Rewrite(m, copies.PacketWritten ? Snapshot(copies.Copies[1 - copy]) : _entries[map]);
             _stale.Remove((map, copy));
             foreach (var (k, v) in upserts) m.Update(k, v);
             foreach (var k in deletes) m.Delete(k);
@@ -325,6 +355,15 @@ public sealed class LoadedProgram : IDisposable
 
     /// <summary>Notes that a copy may not hold what <see cref="Entries"/> says: it is rewritten before its next write.</summary>
     internal void MarkStale(string map, int copy) => _stale.Add((map, copy));
+
+    static Dictionary<byte[], byte[]> Snapshot(BpfMap copy)
+    {
+        var d = new Dictionary<byte[], byte[]>(ByteArrayComparer.Instance);
+        var value = new byte[copy.ValueSize];
+        foreach (var k in copy.Keys())
+            if (copy.TryLookup(k, value)) d[k] = value.ToArray();
+        return d;
+    }
 
     /// <summary>Makes a copy hold exactly <paramref name="entries"/>.</summary>
     static void Rewrite(BpfMap copy, IReadOnlyDictionary<byte[], byte[]> entries)

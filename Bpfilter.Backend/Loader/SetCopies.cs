@@ -13,11 +13,15 @@ namespace Bpfilter.Backend.Loader;
 /// </summary>
 internal sealed class SetCopies
 {
-    SetCopies(BpfMap outer, BpfMap copy0, BpfMap copy1)
+    SetCopies(BpfMap outer, BpfMap copy0, BpfMap copy1, bool packetWritten)
     {
         Outer = outer;
         Copies = [copy0, copy1];
+        PacketWritten = packetWritten;
     }
+
+    /// <summary>The program writes both copies itself (nft_dynset), see <see cref="MapSpec.PacketWritten"/>.</summary>
+    public bool PacketWritten { get; }
 
     public BpfMap Outer { get; }
     public BpfMap[] Copies { get; }
@@ -40,7 +44,7 @@ internal sealed class SetCopies
             var outer = BpfMap.Create(BpfMapType.ArrayOfMaps, spec.Name, 4, 4, 2, inner: made[0]);
             made.Add(outer);
             for (var i = 0; i < 2; i++) SetSlot(outer, i, made[i]);
-            return new SetCopies(outer, made[0], made[1]);
+            return new SetCopies(outer, made[0], made[1], spec.PacketWritten);
         }
         catch
         {
@@ -61,7 +65,8 @@ internal sealed class SetCopies
         for (var i = 0; i < 2; i++)
         {
             var c = copies[i];
-            if (c.Type != spec.Type || c.KeySize != spec.KeySize || c.ValueSize != spec.ValueSize || c.MaxEntries < spec.Entries.Count)
+            if (c.Type != spec.Type || c.KeySize != spec.KeySize || c.ValueSize != spec.ValueSize || c.MaxEntries < spec.Entries.Count
+                || spec.PacketWritten && c.MaxEntries != spec.MaxEntries)
                 throw new InvalidDataException($"pinned copy {i} of {spec.Name} is not the one the program was compiled with");
             Span<byte> key = stackalloc byte[4];
             Span<byte> id = stackalloc byte[4];
@@ -69,7 +74,7 @@ internal sealed class SetCopies
             if (!outer.TryLookup(key, id) || BinaryPrimitives.ReadUInt32LittleEndian(id) != BpfInfo.Map(c.Fd.Value).Id)
                 throw new InvalidDataException($"slot {i} of pinned map {spec.Name} does not hold its pinned copy {i}");
         }
-        return new SetCopies(outer, copy0, copy1);
+        return new SetCopies(outer, copy0, copy1, spec.PacketWritten);
     }
 
     static void SetSlot(BpfMap outer, int slot, BpfMap copy)

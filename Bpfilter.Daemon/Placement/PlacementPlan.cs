@@ -69,6 +69,7 @@ public sealed class PlacementPlan
                 (e.Side, e.Reason, e.Refusal) = results.GetValueOrDefault(id) switch
                 {
                     ChainLift.Lifted when forcedKernel.Contains(id) => (PlacementSide.Kernel, "BPF could not load or attach it (see the log)", null),
+                    ChainLift.Lifted when e.Writes.Count > 0 => (PlacementSide.Kernel, PacketWrites(e.Writes), null),
                     ChainLift.Lifted => (PlacementSide.Bpf, "", null),
                     ChainLift.Refused r => (PlacementSide.Kernel, r.Refusal.Message, r.Refusal),
                     _ => (PlacementSide.Kernel, tableRefusal?.Message ?? "not lifted", tableRefusal),
@@ -230,6 +231,15 @@ public sealed class PlacementPlan
                     if (e is MetaExpr { IsSet: true, Key: MetaExpr.KeyNfTrace }) return true;
         return false;
     }
+
+    /// <summary>
+    /// Why a chain that updates sets from the packet path (dynset) stays in the kernel although the BPF backend
+    /// compiles it: bpfilterd does not yet read back the elements BPF adds, so `nft list set` would not show
+    /// them, a flush would not remove them and the set's size would not count them.
+    /// </summary>
+    static string PacketWrites(HashSet<string> sets) =>
+        $"it updates set {string.Join(", ", sets.Order(StringComparer.Ordinal))} from the packet path, and bpfilterd does not yet list, flush " +
+        "or count the elements BPF adds there";
 
     static HashSet<string> Writes(SourceTable reach)
     {

@@ -54,7 +54,8 @@ public class ChainLiftTests
         var t = CorpusLoader.Table("sets", "inet", "s");
         var lift = NftLifter.LiftChains([t]);
         Assert.Empty(lift.Refusals);
-        int exact = 0, refused = 0;
+        int exact = 0, refused = 0, keys = 0;
+        static byte[] Fields(SetElement e) => e.Key.SelectMany(k => ((KeyPart.Exact)k).Value.Bytes).ToArray();
         foreach (var ((family, table, name), encoder) in lift.SetEncoders)
         {
             var source = t.Sets.Single(s => s.Name == name);
@@ -64,11 +65,20 @@ public class ChainLiftTests
             {
                 Assert.Equal(ir.Elements.ToHashSet(), converted.Select(e => e!).ToHashSet());
                 exact++;
+                // a map key (the exact parts' field bytes) goes back to the nft key the element came from
+                var plain = source.Elements.Zip(converted).Where(p => p.Second!.Key.All(k => k is KeyPart.Exact) && p.First.KeyEnd == null).ToList();
+                if (plain.Count > 0 && encoder.RegisterKey(Fields(plain[0].Second!)) != null)
+                {
+                    foreach (var (nft, irElement) in plain)
+                        Assert.Equal(((Nft.Bytecode.Data.ValueData)nft.Key!).Value, encoder.RegisterKey(Fields(irElement!)));
+                    keys++;
+                }
             }
             else if ((source.Set.SetFlags & NftSetFlags.Interval) != 0 && source.Elements.All(e => e.KeyEnd == null)) refused++;
             else Assert.Fail($"set {name}: an element that is not an interval bound was not converted");
         }
         Assert.True(exact >= 2, $"{exact} sets converted element by element");
+        Assert.True(keys >= 2, $"{keys} sets keyed back into register layout");
         Assert.True(refused >= 1, "a single-field interval set must be lifted whole (its ranges depend on neighbouring bounds)");
     }
 }

@@ -18,7 +18,6 @@ public class RefusalTests
     [InlineData("exthdr", 0, "expression 'exthdr' (tcp option 2 @ offset 2, 2 byte(s))" + NotSupported + ": bpfilter-nft does not parse transport options")]
     [InlineData("notrack", 0, "expression 'notrack'" + NotSupported)]
     [InlineData("hash", 3, "expression 'hash'" + NotSupported)]
-    [InlineData("dynset", 3, "expression 'dynset' (adding to a set from the packet path)" + NotSupported)]
     [InlineData("nftrace", 1, "expression 'meta' setting meta nftrace" + NotSupported)]
     [InlineData("meta_skuid", 0, "expression 'meta skuid'" + NotSupported)]
     [InlineData("meta_random", 6, "expression 'meta random'" + NotSupported)]
@@ -39,6 +38,33 @@ public class RefusalTests
         Assert.Equal($"table inet r chain in rule {rule.Handle}: {reason}", e.ExtAck);
         // the index points at a real expression of the rule: nft underlines that statement
         Assert.InRange(index, 0, rule.Expressions!.Count - 1);
+    }
+
+    /// <summary>The corpus table with only the rule named by <paramref name="comment"/>, lifted.</summary>
+    static (Nft.Bytecode.Objects.SourceTable Table, LiftResult Lifted) LiftOnly(string comment)
+    {
+        var t = CorpusLoader.Table("refused", "inet", "r");
+        var rule = CorpusLoader.RuleByComment(t, comment);
+        return (t, NftLifter.LiftTable(t with { Chains = t.Chains.Select(c => c with { Rules = c.Rules.Where(r => r == rule).ToList() }).ToList() }));
+    }
+
+    /// <summary>
+    /// `update @dyn { ip saddr }` lifts into a packet-path set update; the set it writes gets nft_dynset's
+    /// default size (65535) and is marked written.
+    /// </summary>
+    [Fact]
+    public void DynsetLiftsIntoASetUpdate()
+    {
+        var (_, lifted) = LiftOnly("dynset");
+        var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/dyn", StringComparison.Ordinal));
+        Assert.True(set.PacketWritten);
+        Assert.Equal(65535, set.Size);
+        Assert.False(set.Timeouts);
+        var update = Assert.IsType<Bpfilter.Backend.Ir.SetUpdateStatement>(Assert.Single(lifted.Ruleset.BaseChains.Items.SelectMany(c => c.Rules).Concat(lifted.Ruleset.Chains.Items.SelectMany(c => c.Rules)).SelectMany(r => r.Statements)));
+        Assert.Equal(Bpfilter.Backend.Ir.SetUpdateOp.Update, update.Op);
+        Assert.Equal(set.Name, update.Set);
+        Assert.Equal(Bpfilter.Backend.Ir.Fields.Ip.Saddr, update.Key);
+        Assert.Null(update.Timeout);
     }
 
     /// <summary>
@@ -90,9 +116,7 @@ public class RefusalTests
     [Fact]
     public void TimeoutSetLiftsWithElementDeadlinesInJiffies()
     {
-        var t = CorpusLoader.Table("refused", "inet", "r");
-        var rule = CorpusLoader.RuleByComment(t, "timeout_set");
-        var lifted = NftLifter.LiftTable(t with { Chains = t.Chains.Select(c => c with { Rules = c.Rules.Where(r => r == rule).ToList() }).ToList() });
+        var (t, lifted) = LiftOnly("timeout_set");
         var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/tmo", StringComparison.Ordinal));
         Assert.True(set.Timeouts);
         var e = Assert.Single(set.Elements.Items);

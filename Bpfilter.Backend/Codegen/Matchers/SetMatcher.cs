@@ -52,21 +52,27 @@ public sealed partial class ProgramCompiler
     /// </summary>
     private void EmitLookup(SetLayout layout, MatchKey key, string miss, string? absent = null)
     {
-        var at = Key + layout.DataOffset;
-        // Zero the key first so no stack byte of it is uninitialised, then the LPM prefix length (all data bits).
-        for (var i = 0; i < layout.KeySize; i += 8) _asm.Emit(Asm.StDW(R10, (short)(Key + i), 0));
-        if (layout.IsLpm) _asm.Emit(Asm.StW(R10, Key, layout.DataBytes * 8));
-        foreach (var f in key.Fields)
-        {
-            StoreField(f, (short)at, absent ?? miss);
-            at += f.Bytes;
-        }
+        EmitKey(layout, key, absent ?? miss);
         if (!_generationLoaded) throw new CodegenException($"set '{layout.Set.Name}': looked up by a program that did not read the generation");
         // the copy of this run's generation (the slot is never empty: a missing copy fails the rule, it is not a miss)
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
             Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, absent ?? miss), Asm.Mov64Reg(R1, R0),
             Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, miss));
         if (layout.HasTimeouts) EmitExpiryCheck(miss);
+    }
+
+    /// <summary>Builds the map key of the packet's fields at <see cref="RuntimeContext.Key"/>; jumps to absent if the packet lacks one.</summary>
+    private void EmitKey(SetLayout layout, MatchKey key, string absent)
+    {
+        var at = Key + layout.DataOffset;
+        // Zero the key first so no stack byte of it is uninitialised, then the LPM prefix length (all data bits).
+        for (var i = 0; i < layout.KeySize; i += 8) _asm.Emit(Asm.StDW(R10, (short)(Key + i), 0));
+        if (layout.IsLpm) _asm.Emit(Asm.StW(R10, Key, layout.DataBytes * 8));
+        foreach (var f in key.Fields)
+        {
+            StoreField(f, (short)at, absent);
+            at += f.Bytes;
+        }
     }
 
     /// <summary>

@@ -203,6 +203,8 @@ public sealed class PlacementTests
             }
             """);
         Assert.Matches(@"table inet t chain r: kernel nf_tables \(it reads set seen, which kernel-placed table inet t chain w updates from the packet path\)", rig.Explain());
+        // the BPF backend compiles the dynset, but bpfilterd cannot list BPF's elements yet
+        Assert.Matches(@"table inet t chain w: kernel nf_tables \(it updates set seen from the packet path, and bpfilterd does not yet list", rig.Explain());
         Assert.True(rig.Delivered(85));
         Assert.True(rig.Delivered(84)); // the kernel adds the peer to @seen
         Assert.False(rig.Delivered(85));
