@@ -19,6 +19,10 @@ internal sealed partial class RuleLifter
             throw _rule.Refuse(i, $"expression 'ct {name}' is not supported by bpfilter-nft ({CtNames.Supported})");
         if (read.Field.Key == CtReadKey.Label && Bpfilter.Backend.Libbpf.CtLabelLayout.Unreadable is { } why)
             throw _rule.Refuse(i, $"expression 'ct label' is not supported by bpfilter-nft on this kernel: {why}");
+        // jiffies_to_msecs needs whole milliseconds per jiffy: elsewhere the chain runs in the kernel
+        if (read.Field.Key == CtReadKey.Expiration && Bpfilter.Backend.Libbpf.KernelHz.TickMs is null)
+            throw _rule.Refuse(i, $"expression 'ct expiration' is not supported by bpfilter-nft on this kernel: its HZ " +
+                $"({Bpfilter.Backend.Libbpf.KernelHz.Hz?.ToString() ?? "unknown"}) does not divide 1000");
         if (_ctx.LinkLayer)
             throw _rule.Refuse(i, $"expression 'ct {name}' is not supported in chains that run at a device (netdev, inet ingress): " +
                 "bpfilter-nft reads conntrack only in netfilter-hook programs");
