@@ -66,7 +66,8 @@ internal sealed partial class Transaction
                     }
                     continue;
                 }
-                if (s.DescSize is uint size && size != 0 && !e.IsIntervalEnd && elements.Starts >= size)
+                if (s.DescSize is uint size && size != 0 && !e.IsIntervalEnd && elements.Starts >= size
+                    && (s.IsInterval || (elements = Collected(t, s, elements)).Starts >= size))
                     throw Err(Errno.ENFILE);
                 if (s.IsInterval && Overlaps(elements, e)) throw Err(Errno.EEXIST);
                 elements = elements.Add(e);
@@ -92,6 +93,25 @@ internal sealed partial class Transaction
                 Enc.EndElements(b, tok);
             }, (byte)NftMsgType.NewSetElem, CreateExcl);
         if (ValidateEachRule && s.IsVerdictMap) ChainValidator.Validate(nt);
+    }
+
+    /// <summary>
+    /// A full set without its expired elements: the kernel counts an expired element against `size` until its
+    /// garbage collection (every second or so, asynchronously) takes it out, and the emulation has none, so a set
+    /// that filled with elements that have since expired would refuse every add (ENFILE) for good. They are
+    /// taken out here, as collected, and the backend deletes them from its maps; no notification (the kernel's
+    /// GC sends none). Interval sets are left alone (a range's start and end go together).
+    /// </summary>
+    ElementSet Collected(TableRecord t, SetRecord s, ElementSet elements)
+    {
+        var now = _ns.NowMs();
+        bool newSet = _newSets.Contains((t.Family, t.Name, s.Handle));
+        foreach (var x in elements.Where(x => x.ExpiresAtMs is long at && at <= now).ToList())
+        {
+            elements = elements.Remove(x.Id);
+            if (!newSet) TrackElement(t, s, x, added: false);
+        }
+        return elements;
     }
 
     /// <summary>

@@ -148,6 +148,37 @@ public class BackendAndDumpTests
     }
 
     [Fact]
+    public void AFullSetTakesANewElementOnceOthersHaveExpired()
+    {
+        // the kernel (6.18): `size 2; flags timeout`, two elements with `timeout 1s`, a third refused at once
+        // (ENFILE) and taken 3 s later, when its garbage collection has removed the expired two
+        var be = new RecordingBackend();
+        long now = 1_000_000;
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft"), Clock = () => now });
+        byte[] x = [10, 0, 0, 1], y = [10, 0, 0, 2], z = [10, 0, 0, 3];
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), Msg(9, Create, 3, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutString(2, "s");
+            w.PutU32Be(3, 0x10); // NFT_SET_TIMEOUT
+            w.PutU32Be(4, 7);
+            w.PutU32Be(5, 4);
+            var desc = w.BeginNested(9);
+            w.PutU32Be(1, 2); // NFTA_SET_DESC_SIZE
+            w.EndNested(desc);
+            w.PutU32Be(10, 3);
+        }), MapElement(12, 4, "t", "s", x, null, 1_000), MapElement(12, 5, "t", "s", y, null, 1_000)), Port));
+        var full = Messages(ep.Process(Batch(AddElement(2, "t", "s", z)), Port));
+        Assert.Equal(Errno.ENFILE, Error(Assert.Single(full).Bytes).Errno);
+        now += 3_000;
+        Assert.Empty(ep.Process(Batch(AddElement(2, "t", "s", z)), Port));
+        var delta = Assert.Single(be.Changes[^1].SetDeltas);
+        Assert.Equal(z, Assert.IsType<Nft.Bytecode.Data.ValueData>(Assert.Single(delta.Added).Key).Value);
+        Assert.Equal(new[] { x, y }, delta.Removed.Select(e => Assert.IsType<Nft.Bytecode.Data.ValueData>(e.Key).Value).OrderBy(k => k[3]));
+        Assert.Equal(z, Assert.Single(ep.Ruleset.Tables[0].Sets[0].Elements).Id.Key);
+    }
+
+    [Fact]
     public void BackendRefusalAbortsAndBlamesTheRuleMessage()
     {
         var be = new RecordingBackend();
