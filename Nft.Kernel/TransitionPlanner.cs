@@ -272,7 +272,10 @@ internal sealed class TransitionPlanner
             }
             var have = n.Elements.Select(ElementFingerprint).Select(Convert.ToHexString).ToHashSet();
             var gone = s.Elements.Where(e => !have.Contains(Convert.ToHexString(ElementFingerprint(e)))).Select(KernelForm.ElementKey).ToList();
-            AddElements(NftMsgType.DelSetElem, key, name, null, gone, $"delete elements from set {key} {name}", n.Set);
+            // an element that expired may already be gone from the kernel (its GC) when the emulation drops it:
+            // DESTROYSETELEM (since 6.3) deletes it if present and is no error if not
+            AddElements(n.Set.SetFlags.HasFlag(NftSetFlags.Timeout) ? NftMsgType.DestroySetElem : NftMsgType.DelSetElem,
+                key, name, null, gone, $"delete elements from set {key} {name}", n.Set);
         }
         foreach (var (k, o) in oldObjs)
             if (!nowObjs.ContainsKey(k))

@@ -341,6 +341,29 @@ public class PlacementTests
     }
 
     [Fact]
+    public void AnElementTheKernelsGcAlreadyRemovedIsDeletedWithoutAnError()
+    {
+        // the emulation drops an expired element (a full set taking a new one, see ElementOps.Collected) after
+        // the kernel's own GC has taken it out: DELSETELEM would fail with ENOENT and refuse the whole batch
+        using var emulation = new TestNetns("emu");
+        using var kernel = new TestNetns("krn");
+        using var socket = kernel.Socket();
+        var placement = new KernelPlacement(socket);
+        emulation.NftFile("table ip t {\n\tset s {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\telements = { 10.0.0.1 timeout 1s, 10.0.0.2 }\n\t}\n}\n");
+        var first = Desired(emulation);
+        Place(placement, first);
+        Assert.Contains("10.0.0.1", kernel.ListRuleset());
+        Thread.Sleep(3000);
+        Assert.DoesNotContain("10.0.0.1", kernel.ListRuleset());
+        // what the engine commits: the set without the expired element and with a new one
+        emulation.Nft("add", "element", "ip", "t", "s", "{ 10.0.0.3 }");
+        var next = Desired(emulation);
+        Assert.DoesNotContain(next.Single().Sets.Single().Elements, e => e.Key is ValueData { Value: [10, 0, 0, 1] });
+        Place(placement, next);
+        Assert.Equal(Tables(emulation.ListRuleset()), Tables(kernel.ListRuleset()));
+    }
+
+    [Fact]
     public void RollbackRestoresThePreviousPlacementWithItsCounters()
     {
         using var net = new VethPair("rb");
