@@ -282,11 +282,15 @@ internal sealed partial class Transaction
         foreach (var e in removed) TrackElement(t, s, e, added: false);
         MarkChanged(structure: false);
         foreach (var e in removed)
+        {
+            var shown = e.Element;
+            _liveCaptures.Add(() => shown = Enc.WithLiveState(t, s, e));
             Notify((b, h) =>
             {
                 var tok = Enc.BeginElements(b, h, nt, ns);
-                Enc.Element(b, e);
+                Enc.Element(b, e, shown);
                 Enc.EndElements(b, tok);
             }, (byte)NftMsgType.DelSetElem, NlmFlags.None);
+        }
     }
 }

@@ -505,6 +505,8 @@ public sealed partial class NfTablesEndpoint
         {
             return;
         }
+        // a removed element's notification shows its counter as counted so far, which the backend's commit drops
+        if (_events != null || tx.Notifications.Any(n => n.Report)) tx.CaptureLiveState();
         _ns.Backend.Commit();
         foreach (var (family, table, handle) in tx.ReplacedRules) ResetReplacedRule(tx.Work, family, table, handle);
         uint from = _ns.Generation;

@@ -155,6 +155,12 @@ internal sealed class NftEncoder
     /// <summary>An element as a dump or GETSETELEM shows it: its counter with what the data plane counted added.</summary>
     public void Element(NetlinkWriter b, TableRecord t, SetRecord s, ElementRecord e) => Encode(b, e, WithElementCounter(t, s, e));
 
+    /// <summary>An element with its expressions as read earlier (<see cref="WithLiveState"/>).</summary>
+    public void Element(NetlinkWriter b, ElementRecord e, SetElement shown) => Encode(b, e, shown);
+
+    /// <summary>The element's expressions with what the data plane counted so far added.</summary>
+    public SetElement WithLiveState(TableRecord t, SetRecord s, ElementRecord e) => WithElementCounter(t, s, e);
+
     void Encode(NetlinkWriter b, ElementRecord e, SetElement el)
     {
         if (e.ExpiresAtMs is long exp) el = el with { Expiration = (ulong)Math.Max(0, exp - _nowMs()) };

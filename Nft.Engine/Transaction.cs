@@ -40,6 +40,12 @@ internal sealed partial class Transaction
     /// order); Report: the message asked for NLM_F_ECHO, so its requester gets it too (ctx->report).
     /// </summary>
     public readonly List<(NlMsgHeader Request, bool Report, Action<NetlinkWriter, ushort> Encode)> Notifications = new();
+    /// <summary>
+    /// Reads of live state to take just before the backend commits: a DELSETELEM notification carries the
+    /// removed element's expressions as they stand then (nf_tables_commit notifies with the element's counter
+    /// at its current count), and after the backend's commit the element's data-plane state is gone.
+    /// </summary>
+    readonly List<Action> _liveCaptures = new();
     public bool Changed { get; private set; }
     public bool StructureChanged { get; private set; }
     /// <summary>Elements this batch added to and removed from sets that existed before it, per set.</summary>
@@ -114,6 +120,12 @@ internal sealed partial class Transaction
     }
 
     bool Echo => _req.Has(NlmFlags.Echo);
+
+    /// <summary>Takes the live reads the notifications need; called before the backend commits, only when someone gets them.</summary>
+    public void CaptureLiveState()
+    {
+        foreach (var c in _liveCaptures) c();
+    }
 
     /// <summary>
     /// Queues the notification the kernel sends for this message's change: to NFNLGRP_NFTABLES listeners,

@@ -26,6 +26,9 @@ public class BackendAndDumpTests
         public void Commit() => Calls.Add("commit");
         public void Abort() => Calls.Add("abort");
         public CounterValue? ReadCounter(CounterRef c) => Live;
+        /// <summary>What the data plane counted for every element; gone once a commit that removes elements is done.</summary>
+        public CounterValue? ElementLive;
+        public CounterValue? ReadElementCounter(ElementCounterRef e) => ElementLive;
         public void ResetCounter(CounterRef c) => Resets.Add(c);
     }
 
@@ -90,6 +93,50 @@ public class BackendAndDumpTests
             w.EndNested(el);
             w.EndNested(list);
         });
+
+    /// <summary>NEWSETELEM (12) or DELSETELEM (14) of one element carrying `counter packets P bytes B` (NFTA_SET_ELEM_EXPR).</summary>
+    static byte[] CountedElement(byte type, uint seq, string table, string set, byte[] key, ulong packets, ulong bytes) =>
+        Msg(type, type == 12 ? Create : NlmFlags.Request, seq, Ip, w =>
+        {
+            w.PutString(1, table);
+            w.PutString(2, set);
+            var list = w.BeginNested(3);
+            var el = w.BeginNested(1);
+            var k = w.BeginNested(1);
+            w.PutBytes(1, key);
+            w.EndNested(k);
+            if (type == 12)
+            {
+                var x = w.BeginNested(7);
+                w.PutString(1, "counter");
+                var d = w.BeginNested(2);
+                w.PutU64Be(1, bytes);
+                w.PutU64Be(2, packets);
+                w.EndNested(d);
+                w.EndNested(x);
+            }
+            w.EndNested(el);
+            w.EndNested(list);
+        });
+
+    [Fact]
+    public void ADeletedElementIsNotifiedWithItsCounterAsCountedSoFar()
+    {
+        // the kernel: `delete element ip t s { 127.0.0.1 counter packets 6 bytes 312 }` after 6 packets, on 6.18
+        var be = new RecordingBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        byte[] x = [10, 0, 0, 1];
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewSet(3, "t", "s"), CountedElement(12, 4, "t", "s", x, 2, 100)), Port));
+        be.ElementLive = new CounterValue(4, 212);
+        var events = new List<NetlinkEvent>();
+        Assert.Empty(ep.Process(Batch(CountedElement(14, 2, "t", "s", x, 0, 0)), Port, events));
+        var del = Messages(events.Select(e => e.Datagram)).First(m => m.H.Type == Nfnl.Type(Nfnl.SubsysNftables, 14));
+        var r = new AttributeReader(Attrs(del.Bytes)[3], 0);
+        Assert.True(r.TryRead(out var first));
+        var elem = Nft.Bytecode.Objects.SetElement.Decode(first);
+        var counter = Assert.IsType<Nft.Bytecode.Expressions.CounterExpr>(elem.Expr);
+        Assert.Equal((6ul, 312ul), (counter.Packets!.Value, counter.Bytes!.Value));
+    }
 
     [Fact]
     public void ElementDeltasCompareEachKeyBeforeAndAfterTheBatch()
