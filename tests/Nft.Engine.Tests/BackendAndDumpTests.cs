@@ -174,15 +174,7 @@ public class BackendAndDumpTests
         long now = 1_000_000;
         var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft"), Clock = () => now });
         byte[] x = [10, 0, 0, 1], y = [10, 0, 0, 2];
-        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), Msg(9, Create, 3, Ip, w =>
-        {
-            w.PutString(1, "t");
-            w.PutString(2, "s");
-            w.PutU32Be(3, 0x10); // NFT_SET_TIMEOUT
-            w.PutU32Be(4, 7);
-            w.PutU32Be(5, 4);
-            w.PutU32Be(10, 3);
-        }), MapElement(12, 4, "t", "s", x, null, 10_000)), Port));
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewTimeoutSet(3, "t", "s"), MapElement(12, 4, "t", "s", x, null, 10_000)), Port));
         now += 5_000;
         // x renewed (a new expiry), y added, x deleted: the maps lose x, as the set does
         Assert.Empty(ep.Process(Batch(MapElement(12, 2, "t", "s", x, null, 10_000), MapElement(12, 3, "t", "s", y, null, 10_000),
@@ -203,18 +195,7 @@ public class BackendAndDumpTests
         long now = 1_000_000;
         var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft"), Clock = () => now });
         byte[] x = [10, 0, 0, 1], y = [10, 0, 0, 2], z = [10, 0, 0, 3];
-        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), Msg(9, Create, 3, Ip, w =>
-        {
-            w.PutString(1, "t");
-            w.PutString(2, "s");
-            w.PutU32Be(3, 0x10); // NFT_SET_TIMEOUT
-            w.PutU32Be(4, 7);
-            w.PutU32Be(5, 4);
-            var desc = w.BeginNested(9);
-            w.PutU32Be(1, 2); // NFTA_SET_DESC_SIZE
-            w.EndNested(desc);
-            w.PutU32Be(10, 3);
-        }), MapElement(12, 4, "t", "s", x, null, 1_000), MapElement(12, 5, "t", "s", y, null, 1_000)), Port));
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewTimeoutSet(3, "t", "s", size: 2), MapElement(12, 4, "t", "s", x, null, 1_000), MapElement(12, 5, "t", "s", y, null, 1_000)), Port));
         var full = Messages(ep.Process(Batch(AddElement(2, "t", "s", z)), Port));
         Assert.Equal(Errno.ENFILE, Error(Assert.Single(full).Bytes).Errno);
         now += 3_000;

@@ -103,6 +103,23 @@ internal static class NlTestKit
         w.EndNested(e);
     }
 
+    /// <summary>NEWSET of an ipv4_addr set with `flags timeout` (and `size` when given), set id = seq.</summary>
+    public static byte[] NewTimeoutSet(uint seq, string table, string name, uint? size = null) => Msg(9, Create, seq, Ip, w =>
+    {
+        w.PutString(1, table);
+        w.PutString(2, name);
+        w.PutU32Be(3, 0x10); // NFT_SET_TIMEOUT
+        w.PutU32Be(4, 7);
+        w.PutU32Be(5, 4);
+        if (size is uint n)
+        {
+            var desc = w.BeginNested(9);
+            w.PutU32Be(1, n); // NFTA_SET_DESC_SIZE
+            w.EndNested(desc);
+        }
+        w.PutU32Be(10, seq);
+    });
+
     public static byte[] Dump(byte type, byte family = 0, Action<NetlinkWriter>? attrs = null) =>
         Msg(type, NlmFlags.Request | NlmFlags.Dump, 7, family, attrs);
 

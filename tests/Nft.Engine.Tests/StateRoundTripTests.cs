@@ -173,15 +173,7 @@ public class StateRoundTripTests
             Requester = p => (p, "nft"), Clock = () => Environment.TickCount64 + 1_000_000 + offset, RefuseOutOfScope = false,
         });
         var ep = Endpoint(0);
-        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), Msg(9, Create, 3, Ip, w =>
-        {
-            w.PutString(1, "t");
-            w.PutString(2, "s");
-            w.PutU32Be(3, 0x10); // NFT_SET_TIMEOUT
-            w.PutU32Be(4, 7);
-            w.PutU32Be(5, 4);
-            w.PutU32Be(10, 3);
-        }), Msg(12, Create, 4, Ip, w =>
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewTimeoutSet(3, "t", "s"), Msg(12, Create, 4, Ip, w =>
         {
             w.PutString(1, "t");
             w.PutString(2, "s");
