@@ -52,9 +52,14 @@ internal static partial class StateCodec
     /// (0 in a version 2 file: its deadlines are on the monotonic clock).</param>
     public readonly record struct Counters(uint Generation, ulong TableHandle, long ElementSeq, byte[]? Backend = null, long ClockOffsetMs = 0);
 
+    /// <summary>The size of the last state encoded (any namespace): the next one's buffer starts that large.</summary>
+    static int LastEncodedSize;
+
     public static byte[] Encode(RulesetSnapshot snapshot, Counters counters)
     {
-        using var payload = new MemoryStream();
+        // sized like the last state written, the header first: the file is copied out once, not grown and copied again
+        using var payload = new MemoryStream(Math.Max(4096, LastEncodedSize + LastEncodedSize / 8));
+        payload.Write(stackalloc byte[HeaderSize]);
         var w = new NetlinkWriter(1024);
         void Emit(Kind kind)
         {
@@ -123,13 +128,13 @@ internal static partial class StateCodec
                 Emit(Kind.Object);
             }
         }
-        var body = payload.ToArray();
-        var file = new byte[HeaderSize + body.Length];
+        var file = payload.ToArray();
+        LastEncodedSize = file.Length;
+        var body = file.AsSpan(HeaderSize);
         Magic.CopyTo(file);
         BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(8), Version);
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(12), (ulong)body.Length);
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(20), Fnv1a(body));
-        body.CopyTo(file.AsSpan(HeaderSize));
         return file;
     }
 

@@ -68,12 +68,30 @@ internal sealed class Accumulator
         return null;
     }
 
+    /// <summary>
+    /// The rule listings in ruleset order. Chains are added in ruleset order with their rules in order, so the
+    /// listing usually is already: checked in one pass, sorted only when it is not.
+    /// </summary>
+    List<RuleListing> Listing()
+    {
+        var listing = new List<RuleListing>(_listing.Count);
+        (int, int, int)? last = null;
+        bool sorted = true;
+        foreach (var (at, r) in _listing)
+        {
+            if (last is { } l && l.CompareTo(at) > 0) sorted = false;
+            last = at;
+            listing.Add(r);
+        }
+        return sorted ? listing : _listing.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
+    }
+
     public LiftResult Build(CounterSlots slots)
     {
         var baseChains = _base.Values.OrderBy(b => b.At).Select(b => b.Chain).ToValueList();
         var chains = _chains.Values.OrderBy(c => c.At).Select(c => c.Chain).ToValueList();
         var sets = _sets.Values.OrderBy(s => s.At).Select(s => s.Set).ToValueList();
-        var listing = _listing.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
+        var listing = Listing();
         // the counter slots the lifted rules use: each rule's own counter, and the named counters they name
         var counters = new Dictionary<CounterKey, ulong>();
         foreach (var r in listing)

@@ -142,6 +142,11 @@ internal sealed class SetLayout
         var fields = Set.Key.Fields;
         if (e.Key.Count != fields.Count)
             throw new CodegenException($"set '{Set.Name}': element has {e.Key.Count} key parts, the key has {fields.Count} fields");
+        if (ExactKey(e) is { } single)
+        {
+            yield return single;
+            yield break;
+        }
         // the fields before the last: every combination of their members, each an exact run of bytes
         var leads = new List<byte[]> { Array.Empty<byte>() };
         BigInteger count = 1;
@@ -179,6 +184,27 @@ internal sealed class SetLayout
                 yield return key;
             }
         }
+    }
+
+    /// <summary>
+    /// The one key of an element whose parts are all exact values: their bytes end to end (what the general
+    /// expansion below gives for them, without going through BigInteger: a grouped run is thousands of such
+    /// elements compiled on every commit); null when some part is a prefix or range.
+    /// </summary>
+    private byte[]? ExactKey(SetElement e)
+    {
+        foreach (var p in e.Key)
+            if (p is not KeyPart.Exact) return null;
+        var key = new byte[KeySize];
+        var at = DataOffset;
+        for (var i = 0; i < e.Key.Count; i++)
+        {
+            var bytes = Checked(((KeyPart.Exact)e.Key[i]).Value, Set.Key.Fields[i]).Bytes;
+            bytes.CopyTo(key, at);
+            at += bytes.Length;
+        }
+        if (IsLpm) BinaryPrimitives.WriteUInt32LittleEndian(key, (uint)((at - DataOffset) * 8));
+        return key;
     }
 
     private string Describe(SetElement e) => string.Join(" . ", e.Key.Select((p, i) => p.Format(Set.Key.Fields[i])));

@@ -36,16 +36,20 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
     /// <summary>The fields a groupable rule matches on (its lookup key), or null when it cannot be grouped.</summary>
     public static MatchKey? KeyOf(Rule rule)
     {
+        // loops, not LINQ: every rule of every compiled chain goes through here on each commit
         if (rule.Matchers.IsEmpty || rule.Verdict is not (AcceptVerdict or DropVerdict or JumpVerdict or GotoVerdict)) return null;
-        if (rule.Statements.Count > 1 || rule.Statements.Any(s => s is not CounterStatement)) return null;
+        if (rule.Statements.Count > 1 || (rule.Statements.Count == 1 && rule.Statements[0] is not CounterStatement)) return null;
         var fields = new List<Field>();
         foreach (var m in rule.Matchers)
         {
             if (m.Operator is not Compare { Op: CompareOp.Eq }) return null;
-            fields.AddRange(m.Key.Fields);
+            foreach (var f in m.Key.Fields)
+            {
+                if (fields.Contains(f)) return null; // `x == a` twice: leave it to the rule
+                if (!CanBeKey(f)) return null;
+                fields.Add(f);
+            }
         }
-        if (fields.Distinct().Count() != fields.Count) return null; // `x == a` twice: leave it to the rule
-        if (!fields.All(CanBeKey)) return null;
         var key = new MatchKey(fields.ToValueList());
         return key.Bytes <= RuntimeContext.KeySize ? key : null;
     }
