@@ -54,7 +54,9 @@ internal static partial class StateCodec
 
     public static byte[] Encode(RulesetSnapshot snapshot, Counters counters)
     {
+        // the header goes in front of the body in the same buffer, filled in at the end: one copy of a large state, not three
         using var payload = new MemoryStream();
+        payload.Write(new byte[HeaderSize]);
         var w = new NetlinkWriter(1024);
         void Emit(Kind kind)
         {
@@ -123,14 +125,13 @@ internal static partial class StateCodec
                 Emit(Kind.Object);
             }
         }
-        var body = payload.ToArray();
-        var file = new byte[HeaderSize + body.Length];
+        var file = payload.GetBuffer().AsSpan(0, (int)payload.Length);
+        var body = file[HeaderSize..];
         Magic.CopyTo(file);
-        BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(8), Version);
-        BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(12), (ulong)body.Length);
-        BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(20), Fnv1a(body));
-        body.CopyTo(file.AsSpan(HeaderSize));
-        return file;
+        BinaryPrimitives.WriteUInt32LittleEndian(file[8..], Version);
+        BinaryPrimitives.WriteUInt64LittleEndian(file[12..], (ulong)body.Length);
+        BinaryPrimitives.WriteUInt64LittleEndian(file[20..], Fnv1a(body));
+        return payload.ToArray();
     }
 
     /// <summary>An element record's attributes: the element as nf_tables encodes it, its identity, timeout, expiry and insertion order.</summary>
