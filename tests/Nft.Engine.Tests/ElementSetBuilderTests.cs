@@ -99,17 +99,7 @@ public class ElementSetBuilderTests
         w.PutString(1, "t");
         w.PutString(2, "s");
         var list = w.BeginNested(3);
-        foreach (var (key, end) in keys)
-        {
-            var el = w.BeginNested(1);
-            var k = w.BeginNested(1);
-            Span<byte> v = stackalloc byte[4];
-            BinaryPrimitives.WriteUInt32BigEndian(v, key);
-            w.PutBytes(1, v);
-            w.EndNested(k);
-            if (end) w.PutU32Be(3, 1);
-            w.EndNested(el);
-        }
+        foreach (var (key, end) in keys) Ipv4Element(w, key, end);
         w.EndNested(list);
     });
 
