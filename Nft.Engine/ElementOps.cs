@@ -35,7 +35,8 @@ internal sealed partial class Transaction
         var s = t.Sets[si];
         if ((s.Flags & ((uint)NftSetFlags.Constant | (uint)NftSetFlags.Anonymous)) != 0 && SetUse(t, s.Name) > 0) throw Err(Errno.EBUSY);
         if (!a.TryGet(NftaSetElemList.Elements, out var list)) return;
-        var elements = s.Elements;
+        // one builder for the whole message: no new tree path per element (ElementSet.Builder)
+        var elements = s.Elements.ToBuilder();
         var added = new List<ElementRecord>();
         var r = list.Nested();
         while (r.TryRead(out var ea))
@@ -46,7 +47,7 @@ internal sealed partial class Transaction
                 bool exists = elements.TryGetValue(e.Id, out var old);
                 if (exists && old.ExpiresAtMs is long gone && gone <= _ns.NowMs())
                 {
-                    elements = elements.Remove(e.Id); // expired: gone for the kernel, the new element takes its place
+                    elements.Remove(e.Id); // expired: gone for the kernel, the new element takes its place
                     exists = false;
                 }
                 if (exists)
@@ -61,16 +62,16 @@ internal sealed partial class Transaction
                     if (e.ExpiresAtMs != null && (old.Timeout, old.ExpiresAtMs) != (e.Timeout, e.ExpiresAtMs))
                     {
                         var renewed = old with { Timeout = e.Timeout, ExpiresAtMs = e.ExpiresAtMs, Element = old.Element with { Timeout = e.Element.Timeout } };
-                        elements = elements.SetItem(renewed);
+                        elements.SetItem(renewed);
                         added.Add(renewed);
                     }
                     continue;
                 }
                 if (s.DescSize is uint size && size != 0 && !e.IsIntervalEnd && elements.Starts >= size
-                    && (s.IsInterval || (elements = Collected(t, s, elements)).Starts >= size))
+                    && (s.IsInterval || Collect(t, s, elements) >= size))
                     throw Err(Errno.ENFILE);
                 if (s.IsInterval && Overlaps(elements, e)) throw Err(Errno.EEXIST);
-                elements = elements.Add(e);
+                elements.Add(e);
                 added.Add(e);
             }
             catch (NetlinkException ex) when (ex.Offset < 0)
@@ -78,7 +79,7 @@ internal sealed partial class Transaction
                 throw Err(ex.Errno, ea.Offset, ex.ExtAck);
             }
         }
-        var ns = s with { Elements = elements };
+        var ns = s with { Elements = elements.ToImmutable() };
         var nt = t with { Sets = t.Sets.SetItem(si, ns) };
         PutTable(ti, nt);
         if (added.Count == 0) return;
@@ -100,18 +101,19 @@ internal sealed partial class Transaction
     /// garbage collection (every second or so, asynchronously) takes it out, and the emulation has none, so a set
     /// that filled with elements that have since expired would refuse every add (ENFILE) for good. They are
     /// taken out here, as collected, and the backend deletes them from its maps; no notification (the kernel's
-    /// GC sends none). Interval sets are left alone (a range's start and end go together).
+    /// GC sends none). Interval sets are left alone (a range's start and end go together). Returns the elements
+    /// that count against the size then.
     /// </summary>
-    ElementSet Collected(TableRecord t, SetRecord s, ElementSet elements)
+    int Collect(TableRecord t, SetRecord s, ElementSet.Builder elements)
     {
         var now = _ns.NowMs();
         bool newSet = _newSets.Contains((t.Family, t.Name, s.Handle));
         foreach (var x in elements.Where(x => x.ExpiresAtMs is long at && at <= now).ToList())
         {
-            elements = elements.Remove(x.Id);
+            elements.Remove(x.Id);
             if (!newSet) TrackElement(t, s, x, added: false);
         }
-        return elements;
+        return elements.Starts;
     }
 
     /// <summary>
@@ -119,7 +121,7 @@ internal sealed partial class Transaction
     /// (ENOTEMPTY, reported as EEXIST): the neighbours of the new key are a range's start below it
     /// and that range's end above it.
     /// </summary>
-    static bool Overlaps(ElementSet elements, ElementRecord e)
+    static bool Overlaps(ElementSet.Builder elements, ElementRecord e)
     {
         if (e.Id.KeyEnd != null || (e.Flags & (uint)NftSetElemFlags.Catchall) != 0) return false;
         var (below, above) = elements.Around(e.Key);
@@ -255,18 +257,19 @@ internal sealed partial class Transaction
         }
         else
         {
+            var remaining = elements.ToBuilder();
             var r = list.Nested();
             while (r.TryRead(out var ea))
             {
                 try
                 {
                     var e = ParseElement(ea, t, s, adding: false);
-                    if (!elements.TryGetValue(e.Id, out var old))
+                    if (!remaining.TryGetValue(e.Id, out var old))
                     {
                         if (destroy) continue;
                         throw Err(Errno.ENOENT);
                     }
-                    elements = elements.Remove(e.Id);
+                    remaining.Remove(e.Id);
                     removed.Add(old);
                 }
                 catch (NetlinkException ex) when (ex.Offset < 0)
@@ -274,6 +277,7 @@ internal sealed partial class Transaction
                     throw Err(ex.Errno, ea.Offset, ex.ExtAck);
                 }
             }
+            elements = remaining.ToImmutable();
         }
         var ns = s with { Elements = elements };
         var nt = t with { Sets = t.Sets.SetItem(si, ns) };

@@ -57,6 +57,9 @@ internal sealed class Operand
     public Value? Convert(ReadOnlySpan<byte> reg)
     {
         if (reg.Length < RegLen) return null;
+        // a plain load of whole bytes (addresses, ports in network order): the register bytes are the value
+        if (Keep == null && ShiftRight == 0 && ShiftLeft == 0 && !Reverse && RegLen == Field.Bytes && Field.Bits == Field.Bytes * 8)
+            return new Value(reg[..RegLen]);
         return FromNumber(Number(reg));
     }
 

@@ -349,8 +349,15 @@ def add_elements(nft, family, daemon, row, timeout, prefix="10.253.0"):
         row["state_bytes"] = daemon.state_bytes()
 
 
+def big_set_sides(sides):
+    """The sides of --sides the big set loads on (iptables has no sets); the input chain's when both families are asked for."""
+    sides = [s for s in sides if s != "iptables"]
+    return [s for s in sides if s.endswith("input")] if any(s.endswith("input") for s in sides) and len(sides) > 2 else sides
+
+
 def big_set(ctx, results):
-    runs = [("nft-input", False), ("bpf-input", False)] + ([("bpf-input", True)] if ctx.baseline else [])
+    sides = big_set_sides(ctx.sides)
+    runs = [(s, False) for s in sides] + [(s, True) for s in sides if s.startswith("bpf") and ctx.baseline]
     for side, baseline in runs:
         row = {"side": side, "shape": "set", "n": BIG_SET, "big_set": True}
         if baseline: row["baseline"] = True
@@ -358,15 +365,16 @@ def big_set(ctx, results):
         topo, daemon = Topology("big"), None
         try:
             nft = topo.exec(topo.fw) + ["nft"]
-            if side == "bpf-input":
+            if side.startswith("bpf"):
                 daemon = Daemon(ctx, topo, "big", ctx.baseline_daemon if baseline else None)
                 nft = topo.exec(topo.fw) + ["env", f"BFNFT_SOCKET={daemon.sock}", ctx.bfnft]
             path = os.path.join(ctx.work, "big.nft")
-            with open(path, "w") as f: f.write(nft_file(side, "set", BIG_SET)[1])
+            family, text = nft_file(side, "set", BIG_SET)
+            with open(path, "w") as f: f.write(text)
             row["load_s"] = timed(nft + ["-f", path], ctx.timeout)
             if daemon: row["rss_mib"], row["hwm_mib"] = daemon.memory()
             # element-only changes to the big set: map updates, and (e) as for the N-element sets
-            if "e" in ctx.measure: add_elements(nft, "inet", daemon, row, ctx.timeout)
+            if "e" in ctx.measure: add_elements(nft, family, daemon, row, ctx.timeout)
         except Exception as e:
             row["error"] = str(e)[:300]
         finally:
@@ -404,7 +412,8 @@ def write_outputs(ctx, results, floors):
                      f"{fmt(r.get('rss_mib'), '{:.0f}')}{'' if r.get('hwm_mib') is None else ' / ' + format(r['hwm_mib'], '.0f')} | {note.replace('|', '/')} |")
     big = [r for r in results if r.get("big_set")]
     if big:
-        lines += ["", f"Set of {BIG_SET} addresses, `nft -f` (inet input chain, one rule `ip saddr @s ...`):", "",
+        lines += ["", f"Set of {BIG_SET} addresses, `nft -f` (one rule `ip saddr @s ...`; inet input chain for the -input sides, "
+                  "netdev ingress for nft-ingress and bpf-xdp):", "",
                   "| side | load s | (e) add element ms (daemon) | saved state MiB | RSS / peak MiB | note |", "|---|---:|---:|---:|---:|---|"]
         for r in big:
             lines.append(f"| {label(r)} | {fmt(r.get('load_s'), '{:.2f}')} | {element(r)} | {fmt(r.get('state_bytes') and r['state_bytes'] / 2**20, '{:.1f}')} | "

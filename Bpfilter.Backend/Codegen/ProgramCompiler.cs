@@ -297,7 +297,7 @@ public sealed partial class ProgramCompiler
             maps.Add(new MapSpec(CompiledProgram.SegmentsMap, BpfMapType.ProgArray, 4, 4, ChainEntrySlots + baseChains, []));
         foreach (var (name, layout) in _sets)
         {
-            var entries = layout.Entries().ToList();
+            var entries = layout.Entries();
             maps.Add(new MapSpec(SetMapName(name), layout.MapType, layout.KeySize, layout.ValueSize, layout.MaxEntriesFor(entries.Count), entries)
             {
                 DoubleBuffered = true,

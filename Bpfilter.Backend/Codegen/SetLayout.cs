@@ -69,7 +69,7 @@ internal sealed class SetLayout
     /// A set the packet path writes holds its nft size exactly (the map refuses the element past it with
     /// E2BIG, where nft_dynset breaks); others leave room for the control plane's changes.
     /// </summary>
-    public int MaxEntries => MaxEntriesFor(Entries().Count());
+    public int MaxEntries => MaxEntriesFor(Entries().Count);
 
     /// <summary>The map size for <paramref name="entries"/> map entries (what <see cref="Entries"/> gives), so they are counted once.</summary>
     public int MaxEntriesFor(int entries) => Set.PacketWritten
@@ -93,10 +93,23 @@ internal sealed class SetLayout
         throw new CodegenException($"vmap '{Set.Name}': verdict {v} is not compiled into the program (needs a reload)");
     }
 
-    public IEnumerable<(byte[] Key, byte[] Value)> Entries() => Set.Elements.SelectMany(EntriesOf);
+    /// <summary>The map entries of every element, in element order.</summary>
+    public List<(byte[] Key, byte[] Value)> Entries()
+    {
+        var entries = new List<(byte[] Key, byte[] Value)>(Set.Elements.Count);
+        foreach (var e in Set.Elements) AddEntriesOf(e, entries);
+        return entries;
+    }
 
     /// <summary>The map entries of one element (a range may need several prefixes).</summary>
-    public IEnumerable<(byte[] Key, byte[] Value)> EntriesOf(SetElement e)
+    public List<(byte[] Key, byte[] Value)> EntriesOf(SetElement e)
+    {
+        var entries = new List<(byte[] Key, byte[] Value)>(1);
+        AddEntriesOf(e, entries);
+        return entries;
+    }
+
+    void AddEntriesOf(SetElement e, List<(byte[] Key, byte[] Value)> entries)
     {
         var value = new byte[ValueSize];
         BinaryPrimitives.WriteUInt32LittleEndian(value, CodeOf(e));
@@ -112,9 +125,20 @@ internal sealed class SetLayout
             // jiffies64 is never 0 (it starts 5 minutes before 2^32 wraps) so 0 can mean "never"
             BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(ExpiresOffset), expires == 0 ? 1 : expires);
         }
-        if (!IsLpm && e.Key.Any(p => p is not KeyPart.Exact))
-            throw new CodegenException($"set '{Set.Name}' was compiled as a hash map: a prefix or range element needs a reload");
-        foreach (var key in KeysOf(e)) yield return (key, value);
+        if (!IsLpm)
+            foreach (var p in e.Key)
+                if (p is not KeyPart.Exact)
+                    throw new CodegenException($"set '{Set.Name}' was compiled as a hash map: a prefix or range element needs a reload");
+        // one exact field (a set of addresses, ports...): its bytes are the key, without the general expansion's lists
+        if (e.Key.Count == 1 && Set.Key.Fields.Count == 1 && e.Key[0] is KeyPart.Exact x)
+        {
+            var key = new byte[KeySize];
+            Checked(x.Value, Set.Key.Fields[0]).Bytes.AsSpan().CopyTo(key.AsSpan(DataOffset));
+            if (IsLpm) BinaryPrimitives.WriteUInt32LittleEndian(key, (uint)(Set.Key.Fields[0].Bytes * 8));
+            entries.Add((key, value));
+            return;
+        }
+        foreach (var key in KeysOf(e)) entries.Add((key, value));
     }
 
     /// <summary>The counter id of an element (one counter statement at most), or null.</summary>

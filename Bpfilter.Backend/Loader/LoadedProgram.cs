@@ -407,7 +407,7 @@ public sealed class LoadedProgram : IDisposable
 
     /// <summary>The map entries an element of a set becomes in this program; null if the program does not use the set.</summary>
     internal List<(byte[] Key, byte[] Value)>? EntriesOf(string set, Ir.SetElement element) =>
-        Compiled.SetLayouts.TryGetValue(set, out var layout) ? layout.EntriesOf(element).ToList() : null;
+        Compiled.SetLayouts.TryGetValue(set, out var layout) ? layout.EntriesOf(element) : null;
 
     /// <summary>Adds an element to a set this program uses: map updates only. False if the program does not use the set.</summary>
     public bool AddElement(string set, Ir.SetElement element)

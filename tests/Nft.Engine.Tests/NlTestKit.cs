@@ -170,6 +170,19 @@ internal static class NlTestKit
         return d;
     }
 
+    /// <summary>One NFTA_LIST_ELEM of a NEWSETELEM: an IPv4 key, and NFT_SET_ELEM_INTERVAL_END when <paramref name="end"/>.</summary>
+    public static void Ipv4Element(NetlinkWriter w, uint key, bool end)
+    {
+        var el = w.BeginNested(1);
+        var k = w.BeginNested(1);
+        Span<byte> v = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(v, key);
+        w.PutBytes(1, v);
+        w.EndNested(k);
+        if (end) w.PutU32Be(3, 1); // NFT_SET_ELEM_INTERVAL_END
+        w.EndNested(el);
+    }
+
     public static ulong Be64(byte[] b) => BinaryPrimitives.ReadUInt64BigEndian(b);
     public static uint Be32(byte[] b) => BinaryPrimitives.ReadUInt32BigEndian(b);
     public static string Str(byte[] b) => System.Text.Encoding.UTF8.GetString(b).TrimEnd('\0');

@@ -38,23 +38,11 @@ public class ScaleTests(ITestOutputHelper output)
         for (int k = 0; k < count; k++)
         {
             uint start = first + 4 * (uint)k;
-            Element(w, start, end: false);
-            Element(w, start + 2, end: true);
+            Ipv4Element(w, start, end: false);
+            Ipv4Element(w, start + 2, end: true);
         }
         w.EndNested(list);
     });
-
-    static void Element(NetlinkWriter w, uint key, bool end)
-    {
-        var el = w.BeginNested(1);
-        var k = w.BeginNested(1);
-        Span<byte> v = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32BigEndian(v, key);
-        w.PutBytes(1, v);
-        w.EndNested(k);
-        if (end) w.PutU32Be(3, 1); // NFT_SET_ELEM_INTERVAL_END
-        w.EndNested(el);
-    }
 
     [Fact]
     public void HundredThousandElementsThenOneMoreDoNotScanTheSet()
@@ -89,7 +77,7 @@ public class ScaleTests(ITestOutputHelper output)
             w.PutString(1, "t");
             w.PutString(2, "big");
             var list = w.BeginNested(3);
-            Element(w, 0x0a000000u + 4 * 20_000 + 1, end: false);
+            Ipv4Element(w, 0x0a000000u + 4 * 20_000 + 1, end: false);
             w.EndNested(list);
         });
         Assert.Equal(Errno.EEXIST, Error(Assert.Single(NlTestKit.Messages(ep.Process(Batch(inside), Port))).Bytes).Errno);
