@@ -25,15 +25,22 @@ public sealed class StateStoreTests : IDisposable
 
         byte[] first = [10, 11, 12, 13], second = [20, 21];
         Assert.True(store.Append(first));
-        // read through another open file, as a daemon restarted after SIGKILL would: no buffer of this process holds it
+        // read by another process, as a daemon restarted after SIGKILL would: no buffer of this process holds it
         var header = Nft.Engine.NfTablesEndpoint.JournalHeader(state);
-        Assert.Equal([.. header, .. first], File.ReadAllBytes(store.JournalPath));
+        Assert.Equal([.. header, .. first], ReadElsewhere(store.JournalPath));
         Assert.True(store.Append(second));
-        Assert.Equal([.. header, .. first, .. second], File.ReadAllBytes(store.JournalPath));
+        Assert.Equal([.. header, .. first, .. second], ReadElsewhere(store.JournalPath));
 
         // the journal follows its state: a full write starts anew
         store.Write(state);
         Assert.False(File.Exists(store.JournalPath));
         Assert.Empty(log);
+    }
+
+    static byte[] ReadElsewhere(string path)
+    {
+        var r = ProcessRunner.Run("base64", ["-w0", path]);
+        Assert.True(r.Exit == 0, r.ToString());
+        return Convert.FromBase64String(r.Stdout.Trim());
     }
 }
