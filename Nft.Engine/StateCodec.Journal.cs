@@ -16,8 +16,9 @@ namespace Nft.Engine;
 /// payload length, a u64 FNV-1a hash of the payload and the payload: netlink attributes, the generation
 /// before and after the commit, the element sequence and handle counters after it, and per set the keys the commit touched,
 /// each with the element record it holds now or as absent. A record cut short at the end of
-/// the file (a crash while appending it, before the commit was answered) is ignored; anything else wrong
-/// raises <see cref="InvalidDataException"/>.
+/// the file (a crash while appending it, before the commit was answered), or damaged with nothing but zero
+/// bytes after it (a machine crash before the page cache was written back: records are not fsynced), is
+/// ignored; anything else wrong raises <see cref="InvalidDataException"/>.
 /// </para>
 /// </summary>
 internal static partial class StateCodec
@@ -99,10 +100,12 @@ internal static partial class StateCodec
             uint len = BinaryPrimitives.ReadUInt32LittleEndian(journal[pos..]);
             if (len > journal.Length - pos - JournalRecordHead) break;
             var payload = journal.Slice(pos + JournalRecordHead, (int)len);
-            bool last = pos + JournalRecordHead + (int)len == journal.Length;
+            var after = journal[(pos + JournalRecordHead + (int)len)..];
             if (Fnv1a(payload) != BinaryPrimitives.ReadUInt64LittleEndian(journal[(pos + 4)..]))
             {
-                if (last) break;
+                // the last record, or one followed by zeros only: records are not fsynced (StateStore), and after a
+                // machine crash the file may end in blocks its size covers that were never written back
+                if (after.IndexOfAnyExcept((byte)0) < 0) break;
                 throw Bad($"journal: checksum mismatch in the record at offset {pos}");
             }
             try

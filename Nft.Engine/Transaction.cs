@@ -239,6 +239,10 @@ internal sealed partial class Transaction
             foreach (var s in t.Sets)
                 if (s.IsAnonymous && _newSets.Contains((t.Family, t.Name, s.Handle)) && SetUse(t, s.Name) == 0)
                     throw Err(Errno.EINVAL, -1, "anonymous set is not bound to any rule");
+        // nf_tables validates only when the batch asked for it (NFT_VALIDATE_NEED: a rule added, or an element whose
+        // verdict jumps or goes to a chain); an element batch without such verdicts cannot add a path between chains,
+        // and walking every rule and verdict map element would cost each `add element` the size of the ruleset
+        if (!StructureChanged && !_deltas.Values.Any(d => d.Touched.Values.Any(x => x.After?.Verdict?.IsJumpOrGoto == true))) return;
         foreach (var t in Work.Tables)
         {
             // a table this batch did not touch is the record that passed at its own commit: nothing in it changed

@@ -2,7 +2,7 @@
 """The benchmark suite of issue 12, one command, every side in one run:
 
     sudo bench/suite.py [--quick] [--n 1,100,...] [--measure a,b,c,d,e,f] [--sides ...] [--shapes ...]
-                        [--seconds S] [--timeout S] [--big-set] [--out DIR] [--daemon DIR]
+                        [--seconds S] [--samples N] [--timeout S] [--big-set] [--out DIR] [--daemon DIR]
 
 Sides: nft-input (kernel nf_tables, inet input chain), nft-ingress (kernel, netdev ingress chain),
 iptables (iptables-legacy, filter INPUT), bpf-input (bpfilterd, the inet input chain: BPF_NETFILTER) and
@@ -42,6 +42,7 @@ def parse_args():
     p.add_argument("--shapes", default=",".join(SHAPES))
     p.add_argument("--seconds", type=float, help="traffic per rate measurement (default 3, --quick 2)")
     p.add_argument("--timeout", type=int, default=1200, help="seconds any one command may take")
+    p.add_argument("--samples", type=int, default=5, help="nft add rule / add element commands per cell, of which the median is reported (default 5)")
     p.add_argument("--big-set", action="store_true", help=f"also nft -f a set of {BIG_SET} addresses, kernel and bpfilterd")
     p.add_argument("--out", help="output directory (default bench/results/DATE)")
     p.add_argument("--baseline", metavar="DIR", help="also run every bpfilterd cell with the bpfilterd build in DIR (bpfilterd.dll), "
@@ -56,6 +57,7 @@ def parse_args():
     a.shapes = [s for s in a.shapes.split(",") if s]
     a.seconds = a.seconds or (2.0 if a.quick else 3.0)
     a.daemon_dir = os.path.abspath(a.daemon) if a.daemon else None
+    if not 1 <= a.samples <= 254: p.error("--samples: 1 to 254 (each adds one address of a /24)")
     for s in a.sides:
         if s not in SIDES: p.error(f"unknown side {s}")
     for s in a.shapes:
@@ -313,10 +315,10 @@ def measure(ctx, side, shape, n, results, baseline=False):
             row["rate_pps"], row["offered_pps"] = send(ctx, topo)
             row["counted"] = probe_counter(side, topo, nft) - c0
             row["counted_pps"] = row["counted"] / ctx.seconds
-        # d: add rule latency (median of 5; each appends one more rule)
+        # d: add rule latency (median of --samples; each appends one more rule)
         if "d" in ctx.measure:
             ts = []
-            for k in range(5):
+            for k in range(ctx.samples):
                 if side == "iptables":
                     cmd = topo.exec(topo.fw) + ["iptables-legacy", "-A", "INPUT", "-s", f"10.254.0.{k + 1}/32", "-p", "udp", "--dport", "7", "-j", "DROP"]
                 else:
@@ -325,7 +327,7 @@ def measure(ctx, side, shape, n, results, baseline=False):
             row["add_rule_ms"] = statistics.median(ts) * 1000
         # e: add element latency (median of 5)
         if "e" in ctx.measure and shape == "set":
-            add_elements(nft, family, daemon, row, ctx.timeout)
+            add_elements(nft, family, daemon, row, ctx.timeout, ctx.samples)
         if daemon and "f" in ctx.measure:
             row["hwm_end_mib"] = daemon.memory()[1]
     except Exception as e:  # one failed cell must not lose the run: it is reported in the table
@@ -337,15 +339,23 @@ def measure(ctx, side, shape, n, results, baseline=False):
     print("  " + json.dumps(row), file=sys.stderr)
 
 
-def add_elements(nft, family, daemon, row, timeout, prefix="10.253.0"):
-    """(e): median wall time of 5 `nft add element` of one address; with bpfilterd also the daemon-side time
-    (mean of the same 5 batches from its commit-duration metric) and the saved state's size after them."""
-    before = daemon.commit_seconds() if daemon else None
-    ts = [timed(nft + ["add", "element", family, "bench", "s", f"{{ {prefix}.{k + 1} }}"], timeout) for k in range(5)]
+def add_elements(nft, family, daemon, row, timeout, samples, prefix="10.253.0"):
+    """(e): median wall time of `samples` `nft add element` of one address each; with bpfilterd also the daemon-side
+    time of each of those batches (its commit-duration metric read before and after each, outside the timed
+    command), their median, and the saved state's size after them."""
+    ts, own = [], []
+    for k in range(samples):
+        before = daemon.commit_seconds() if daemon else None
+        ts.append(timed(nft + ["add", "element", family, "bench", "s", f"{{ {prefix}.{k + 1} }}"], timeout))
+        if daemon:
+            after = daemon.commit_seconds()
+            if after[1] - before[1] == 1: own.append(after[0] - before[0])
     row["add_element_ms"] = statistics.median(ts) * 1000
+    row["add_element_samples_ms"] = [round(t * 1000, 3) for t in ts]
     if daemon:
-        after = daemon.commit_seconds()
-        if after[1] - before[1] >= 5: row["add_element_daemon_ms"] = (after[0] - before[0]) / (after[1] - before[1]) * 1000
+        if len(own) == samples:
+            row["add_element_daemon_ms"] = statistics.median(own) * 1000
+            row["add_element_daemon_samples_ms"] = [round(t * 1000, 3) for t in own]
         row["state_bytes"] = daemon.state_bytes()
 
 
@@ -374,7 +384,7 @@ def big_set(ctx, results):
             row["load_s"] = timed(nft + ["-f", path], ctx.timeout)
             if daemon: row["rss_mib"], row["hwm_mib"] = daemon.memory()
             # element-only changes to the big set: map updates, and (e) as for the N-element sets
-            if "e" in ctx.measure: add_elements(nft, family, daemon, row, ctx.timeout)
+            if "e" in ctx.measure: add_elements(nft, family, daemon, row, ctx.timeout, ctx.samples)
         except Exception as e:
             row["error"] = str(e)[:300]
         finally:
@@ -429,7 +439,7 @@ def write_outputs(ctx, results, floors):
               "(f) bpfilterd VmRSS / VmHWM after the load. Rows marked (baseline) ran the --baseline build of bpfilterd."]
     with open(os.path.join(ctx.out, "results.md"), "w") as f: f.write("\n".join(lines) + "\n")
     with open(os.path.join(ctx.out, "results.json"), "w") as f:
-        json.dump({"command": ctx.command, "commit": ctx.commit, "started": ctx.started.isoformat(), "seconds": ctx.seconds, "load": ctx.load,
+        json.dump({"command": ctx.command, "commit": ctx.commit, "started": ctx.started.isoformat(), "seconds": ctx.seconds, "samples": ctx.samples, "load": ctx.load,
                    "sides": ctx.sides, "shapes": ctx.shapes,
                    "floor_pps": [r for r, _ in floors], "results": results}, f, indent=1)
     plot(ctx, results, floor)
@@ -494,7 +504,7 @@ def render(ctx):
     """Rewrites a run's table and plot from its results.json (the same numbers, the current format)."""
     with open(os.path.join(ctx.render, "results.json")) as f: j = json.load(f)
     ctx.out = ctx.work = ctx.render
-    ctx.command, ctx.commit, ctx.seconds = j["command"], j["commit"], j["seconds"]
+    ctx.command, ctx.commit, ctx.seconds, ctx.samples = j["command"], j["commit"], j["seconds"], j.get("samples", 5)
     ctx.started = datetime.datetime.fromisoformat(j["started"])
     old = open(os.path.join(ctx.render, "results.md")).read() if os.path.exists(os.path.join(ctx.render, "results.md")) else ""
     ctx.load = j.get("load") or (re.findall(r"load average at start (\S+);", old) or ["?"])[0]

@@ -282,7 +282,10 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             if (a.Program is { } p) _ledger.Fold(p);
             a.Dispose();
         }
-        errors.AddRange(SyncPins());
+        // element updates only (PrepareElements): the same links, programs and maps, so the pins stand as they
+        // are; walking the pin directories would cost every `add element` a few dozen bpffs syscalls
+        if (staged.Steps.Count > 0 || staged.Detach.Count > 0 || staged.QuotaBase != null || staged.LimitBuckets != null)
+            errors.AddRange(SyncPins());
         return errors;
     }
 

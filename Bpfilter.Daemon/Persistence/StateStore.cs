@@ -11,8 +11,11 @@ namespace Bpfilter.Daemon.Persistence;
 /// <c>.stale</c>).
 /// <para>
 /// Commits that change only set elements are appended to <c>NETNS-INODE.state.journal</c> instead
-/// (<see cref="Append"/>: one write and one fsync of a few dozen bytes, whatever the size of the sets); the
-/// journal names the state it follows and is replayed onto it at start. It is started anew by the next full
+/// (<see cref="Append"/>: one write() of a few dozen bytes, whatever the size of the sets, into the page cache
+/// before the commit is answered, not fsynced: what the daemon suffers (crash, SIGKILL, restart) cannot lose it,
+/// and a machine crash, the only thing an fsync guards against, takes the BPF programs with it; see
+/// Bpfilter.Daemon/Enforcement/README.md, *Restart*). The journal is fsynced when the store closes (a clean
+/// stop). It names the state it follows and is replayed onto it at start. It is started anew by the next full
 /// write, which happens when a commit changes more than elements or when the journal grows past the size
 /// of the state (so a record costs at most a constant share of a full write).
 /// </para>
@@ -107,23 +110,22 @@ internal sealed partial class StateStore(string path, ulong cookie, Action<strin
     }
 
     /// <summary>
-    /// Appends one element journal record and fsyncs it; false when the whole state should be written instead
-    /// (no state written by this process yet, the journal past its budget, or the append failed).
+    /// Appends one element journal record, handed to the kernel (page cache) before this returns but not fsynced;
+    /// false when the whole state should be written instead (no state written by this process yet, the journal
+    /// past its budget, or the append failed).
     /// </summary>
     public bool Append(byte[] record)
     {
         if (_journalHeader is not { } header || _journalBytes + record.Length > _journalBudget) return false;
         try
         {
-            bool created = _journal == null;
             if (_journal == null)
             {
-                _journal = new FileStream(JournalPath, FileMode.Create, FileAccess.Write, FileShare.None);
+                // unbuffered: every Write is one write(2), in the file once it returns
+                _journal = new FileStream(JournalPath, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
                 _journal.Write(header);
             }
             _journal.Write(record);
-            _journal.Flush(flushToDisk: true);
-            if (created) SyncDirectory(System.IO.Path.GetDirectoryName(Path)!);
             _journalBytes += record.Length;
             return true;
         }
@@ -137,20 +139,22 @@ internal sealed partial class StateStore(string path, ulong cookie, Action<strin
         }
     }
 
-    void CloseJournal()
+    void CloseJournal(bool sync = false)
     {
         try
         {
+            if (sync) _journal?.Flush(flushToDisk: true);
             _journal?.Dispose();
         }
         catch (IOException)
         {
-            // its records were flushed when appended
+            // its records were written when appended
         }
         _journal = null;
     }
 
-    public void Dispose() => CloseJournal();
+    /// <summary>A clean stop: the journal is fsynced, so a power loss after it loses nothing either.</summary>
+    public void Dispose() => CloseJournal(sync: true);
 
     static void SyncDirectory(string dir)
     {

@@ -146,6 +146,17 @@ public class StateJournalTests
         var torn = (byte[])journal.Clone();
         torn[^1] ^= 0xff;
         Assert.Equal(afterTwo, Restored(s.State, torn));
+        // a machine crash before write-back: the file's size covers blocks that hold zeros, from inside the
+        // second record or from its start on
+        var zeroed = (byte[])journal.Clone();
+        Array.Clear(zeroed, zeroed.Length - s.Records[1].Length / 2, s.Records[1].Length / 2);
+        Assert.NotEqual(journal, zeroed);
+        Assert.Equal(afterTwo, Restored(s.State, [.. zeroed, .. new byte[100]]));
+        Assert.Equal(afterTwo, Restored(s.State, [.. journal[..^s.Records[1].Length], .. new byte[4096]]));
+        // but zeros in a record with good records after it are damage
+        var hole = (byte[])journal.Clone();
+        Array.Clear(hole, 16 + 12, 4);
+        Assert.Throws<InvalidDataException>(() => Fresh().ImportState(s.State, hole));
         // a journal that follows another state (left behind when a full write replaced it)
         var stale = (byte[])journal.Clone();
         stale[8] ^= 0xff;

@@ -184,6 +184,52 @@ public class IncrementalEnforcerTests
     }
 
     [Fact]
+    public void ElementUpdatesLeaveThePinsAsTheyAreAndARestartAdoptsTheProgramWithThem()
+    {
+        using var veth = new VethPair();
+        using var pins = new PinFs();
+        var dir = Path.Combine(pins.Path, "enforcer");
+        var set = new Backend.Ir.Set("t/ports", Fields.Udp.Dport, SetData.NoData, ValueList.Of(SetElement.Exact(U16(7451))));
+        var rules = new Ruleset(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept,
+                ValueList.Of(Drop(Matcher.InSet(Fields.Udp.Dport, "t/ports"))))),
+            ValueList<Chain>.Empty, ValueList.Of(set));
+        var (pinned, program) = VethPair.InNamespace(veth.Server, () =>
+        {
+            using var e1 = new Enforcer { PinRoot = dir };
+            e1.Apply(rules);
+            var listing = Snapshot(dir);
+            Assert.NotNull(e1.PrepareElements([new SetChange("t/ports", [SetElement.Exact(U16(7452))], [])]));
+            Assert.Empty(e1.Commit());
+            // an element commit changes no link, program or map object: nothing under the pin root is touched
+            Assert.Equal(listing, Snapshot(dir));
+            return (listing, Assert.Single(e1.Describe()).ProgramId);
+        });
+        Assert.NotEmpty(pinned);
+        Assert.False(veth.SendUdp(7452)); // the pinned set map holds the element added after the pins were made
+        using var e2 = new Enforcer();
+        var adopted = VethPair.InNamespace(veth.Server, () =>
+        {
+            var now = rules with { Sets = ValueList.Of(set with { Elements = ValueList.Of(SetElement.Exact(U16(7451)), SetElement.Exact(U16(7452))) }) };
+            Assert.Equal(1, e2.Adopt(now, dir, out var p));
+            Assert.Equal(program, Assert.Single(e2.Describe()).ProgramId);
+            return p;
+        });
+        Assert.Equal(1, adopted);
+        Assert.False(veth.SendUdp(7451));
+        Assert.True(veth.SendUdp(7453));
+
+        // every file and directory under the pin root with its inode: a pin made again is a new inode
+        static List<string> Snapshot(string root) => Directory.EnumerateFileSystemEntries(root, "*", SearchOption.AllDirectories)
+            .Order(StringComparer.Ordinal).Select(f => $"{f} {Inode(f)}").ToList();
+    }
+
+    static ulong Inode(string path)
+    {
+        var r = ProcessRunner.Run("stat", ["-c", "%i", path]);
+        return ulong.Parse(r.Stdout.Trim());
+    }
+
+    [Fact]
     public void AProgramKeptForANewCompilationIsPinnedUnderItsDigestAndAdoptedAfterARestart()
     {
         using var veth = new VethPair();
