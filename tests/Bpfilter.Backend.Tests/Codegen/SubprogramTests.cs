@@ -143,6 +143,47 @@ public class SubprogramTests
         Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1", 80)));
     }
 
+    [Theory]
+    [InlineData("xdp")]
+    [InlineData("tc")]
+    [InlineData("nf")]
+    public void QuotasSetUpdatesAndLogInAGlobalChainAsStaticAndInlined(string hook)
+    {
+        // jumped to from two rules: a quota, an element added from the packet and matched later, a log statement
+        var h = hook switch { "xdp" => Xdp, "tc" => TcIn, _ => NfIn4 };
+        var seen = new Backend.Ir.Set("seen", Fields.Ip.Saddr, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true) { PacketWritten = true, Size = 16 };
+        var chain = new Chain("t/stmts", ValueList.Of(
+            new Rule(ValueList.Of(Matcher.Eq(Fields.Tcp.Dport, U16(80))), ValueList.Of<Statement>(new QuotaStatement(150, false, 0), new CounterStatement(1)), Verdict.Accept),
+            new Rule(ValueList.Of(Matcher.InSet(Fields.Ip.Saddr, "seen"), Matcher.Eq(Fields.Tcp.Dport, U16(81))), ValueList.Of<Statement>(new CounterStatement(2)), Verdict.Drop),
+            new Rule(ValueList.Of(Matcher.Eq(Fields.Tcp.Dport, U16(82))), ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Add, "seen", Fields.Ip.Saddr, TimeSpan.FromMinutes(5))), Verdict.Continue),
+            new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(new LogStatement("stmts: "), new CounterStatement(3)), Verdict.Continue)));
+        var rs = Ruleset(h, Verdict.Accept, [
+            new Rule(Verdict.Jump("t/stmts"), Matcher.Eq(Fields.Tcp.Sport, U16(1))),
+            new Rule(Verdict.Jump("t/stmts"), Matcher.Eq(Fields.Tcp.Sport, U16(2))),
+            Counted(4, Verdict.Drop, Matcher.Eq(Fields.Tcp.Dport, U16(82))),
+        ], [chain], [seen]);
+        var global = Compile(rs, inline: false, LoweringPipeline.None);
+        // netfilter logs the packet's first bytes through the dynptr: that chain stays static
+        Assert.Equal(hook != "nf", global.Functions.Values.Single());
+        using var g = LoadedProgram.Load(global);
+        using var st = LoadedProgram.Load(Compile(rs, inline: false, LoweringPipeline.None, staticSubprograms: true));
+        using var inl = LoadedProgram.Load(Compile(rs, inline: true, LoweringPipeline.None));
+        foreach (var (sport, src, dport) in new (ushort, string, ushort)[] { (1, "198.18.0.1", 80), (2, "198.18.0.1", 80), (1, "198.18.0.2", 81),
+            (1, "198.18.0.2", 82), (2, "198.18.0.2", 81), (3, "198.18.0.2", 81), (1, "198.18.0.1", 80), (2, "198.18.0.3", 82), (1, "198.18.0.3", 81) })
+        {
+            var packet = PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(sport, dport, 0x02).Payload(20);
+            var verdict = inl.Run(packet);
+            Assert.True(verdict == g.Run(packet), $"global: sport {sport} {src}:{dport}");
+            Assert.True(verdict == st.Run(packet), $"static: sport {sport} {src}:{dport}");
+        }
+        foreach (var id in inl.Compiled.CounterSlots.Keys)
+        {
+            Assert.Equal(inl.Counter(id), g.Counter(id));
+            Assert.Equal(inl.Counter(id), st.Counter(id));
+        }
+        Assert.Equal(2UL, g.Counter(2).Packets); // 198.18.0.2 and .3 were added at port 82, then dropped at 81
+    }
+
     [Fact]
     public void NestingDeeperThanTheCallFramesIsInlinedOuterChainsCalledInner()
     {
