@@ -31,6 +31,9 @@ public sealed record Instruction(byte OpCode, Register Dst = Register.R0, Regist
         }
     }
 
+    /// <summary>A call of a helper function (by its number in Constant), neither local nor a kfunc.</summary>
+    public bool IsHelperCall => OpCode == (Bpf.OpCode.Jmp | (byte)JumpOp.Call) && Src == 0;
+
     public bool IsLocalCall => OpCode == (Bpf.OpCode.Jmp | (byte)JumpOp.Call) && (byte)Src == Bpf.OpCode.PseudoCall;
 
     public Instruction WithLabel(string label) => this with { Labels = Labels.Add(label) };

@@ -76,6 +76,12 @@ public sealed record CompiledProgram(
     /// </summary>
     public ImmutableArray<ImmutableArray<Instruction>> Segments { get; init; } = [];
 
+    /// <summary>
+    /// Entry label of every regular chain's subprogram → whether it is a global function. A segment holding a global
+    /// one is loaded with BTF and func_info for all its functions (Libbpf/ProgramBtf); one without, as before.
+    /// </summary>
+    public IReadOnlyDictionary<string, bool> Functions { get; init; } = new Dictionary<string, bool>();
+
     /// <summary>Prog-array slot → segment number (1 = <see cref="Segments"/>[0]).</summary>
     public IReadOnlyDictionary<int, int> TailCallSlots { get; init; } = new Dictionary<int, int>();
 

@@ -258,6 +258,7 @@ public sealed partial class ProgramCompiler
         if (l.StateSlot >= Loader.LimitMap.Capacity)
             throw new CodegenException($"limit state slot {l.StateSlot}: the BPF backend holds at most {Loader.LimitMap.Capacity} limits");
         _usesLimits = true;
+        _frameHoldsVerifierState = true; // the bucket's pointer is spilled to the frame
         const short ptr = Scratch, now = Scratch + 8, cost = Scratch + 16;
         if (l.Type == LimitType.Bytes)
         {

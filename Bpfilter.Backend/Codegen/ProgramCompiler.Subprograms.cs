@@ -9,17 +9,19 @@ namespace Bpfilter.Backend.Codegen;
 /// Regular chains as BPF-to-BPF subprograms (BPF_PSEUDO_CALL): a chain reached by jump/goto is compiled
 /// once and called at every jump site, so a chain jumped to from many rules costs its size once per
 /// segment instead of once per jump. Calling convention: R1 = ctx, R2 = the base program's frame pointer
-/// (its R10); the subprogram keeps them in R6 and R8 and reads and writes the parse context, set keys and
-/// scratch space in the caller's frame through R8 (its code is emitted as usual, then every R10 operand
-/// is rewritten to R8), so it has no stack of its own (the kernel's 512-byte stack holds one frame, not
-/// one per nesting level). XDP/tc subprograms reload R7 = data from ctx and compare packet bounds with
+/// (its R10) less <see cref="RuntimeContext.FrameSize"/>; the subprogram keeps ctx in R6 and R2 +
+/// FrameSize in R8 and reads and writes the parse context, set keys and scratch space in the caller's frame
+/// through R8 (its code is emitted as usual, then every R10 operand is rewritten to R8), so it has no stack
+/// of its own (the kernel's 512-byte stack holds one frame, not one per nesting level). XDP/tc subprograms reload R7 = data from ctx and compare packet bounds with
 /// data_end reloaded at each access (R8 is taken). The return value is the chain's outcome:
 /// <see cref="ReturnContinue"/> (return, or the end of the chain: the caller goes on after the jump),
 /// <see cref="ReturnAccept"/>, <see cref="ReturnDrop"/>, or <see cref="ReturnReject"/> + k (the k-th
 /// reject variant, answered by the base program's XDP reject routine): a verdict ends the whole base
 /// chain, so a subprogram passes it up to its caller, and the base program applies it as the inlined
-/// code did (accept goes on with the next base chain). Static subprograms only (no BTF): the verifier
-/// checks one at every call site, with the caller's registers and stack. It allows at most 8 frames
+/// code did (accept goes on with the next base chain). A subprogram is global where it can be (see
+/// <see cref="CanBeGlobal"/>): BTF (Libbpf/ProgramBtf) declares it <c>int f(ctx *, struct bf_frame *)</c>,
+/// and the verifier checks it once per program, on its own, with the frame as FrameSize bytes of memory;
+/// a static one is checked at every call site, with the caller's registers and stack. It allows at most 8 frames
 /// (MAX_CALL_FRAMES), so a chain whose nested jumps need more frames is inlined, and so are chains in a
 /// jump loop (the inlining reports the loop). Subprograms never tail-call: the kernel forbids tail calls
 /// in subprograms loaded without BTF, and only the base program's frame splits into segments.
@@ -42,8 +44,9 @@ public sealed partial class ProgramCompiler
     /// <param name="VerifiedBranches">Conditional jumps likewise: the verifier may hold each pending for every call.</param>
     /// <param name="Codes">Return codes it may give (<see cref="ReturnContinue"/> unless it always ends in a verdict).</param>
     /// <param name="Rejects">Reject variants it (or a callee) may return.</param>
+    /// <param name="Global">Verified once per program (its Verified counts once per segment) instead of at every call.</param>
     private sealed record Subprogram(string Entry, ImmutableArray<Instruction> Code, ImmutableHashSet<string> Callees,
-        long Verified, long VerifiedBranches, ImmutableHashSet<int> Codes, ImmutableHashSet<RejectVerdict> Rejects);
+        long Verified, long VerifiedBranches, ImmutableHashSet<int> Codes, ImmutableHashSet<RejectVerdict> Rejects, bool Global);
 
     private readonly bool _inlineRegularChains;
     private readonly Dictionary<string, Subprogram> _subprograms = new(StringComparer.Ordinal);
@@ -56,6 +59,11 @@ public sealed partial class ProgramCompiler
     private HashSet<int>? _subprogramCodes;
     /// <summary>While a subprogram is compiled: the verifier's walk through its call sites' callees.</summary>
     private long _subprogramCalleeCost, _subprogramCalleeBranches;
+    /// <summary>
+    /// While a subprogram is compiled: its code keeps state in the frame the verifier must track across instructions
+    /// (a spilled pointer, a loop's counter). A global function sees the frame as plain bytes, so it cannot be global.
+    /// </summary>
+    private bool _frameHoldsVerifierState;
     /// <summary>Subprograms the current segment holds (its calls and theirs).</summary>
     private readonly HashSet<string> _segmentSubprograms = new(StringComparer.Ordinal);
     /// <summary>
@@ -63,6 +71,9 @@ public sealed partial class ProgramCompiler
     /// subprogram at every call site, so these count against the segment's budgets as inlined code would.
     /// </summary>
     private long _segmentCallCost, _segmentCallBranches;
+
+    /// <summary>Global functions are off (every subprogram static, as before BTF): the tests compare the two forms.</summary>
+    private readonly bool _staticSubprogramsOnly;
 
     /// <summary>Regular chains a rule's verdict enters (jump, goto, verdict-map elements, classifier gotos).</summary>
     private IEnumerable<string> Targets(Rule rule)
@@ -119,7 +130,7 @@ public sealed partial class ProgramCompiler
     {
         var sub = SubprogramOf(name, ctx.NfProto, where);
         // R10 is the base program's frame here, or (in a subprogram) rewritten to the R8 that holds it
-        _asm.Emit(Asm.Mov64Reg(R1, R6), Asm.Mov64Reg(R2, R10), Asm.CallLocal(sub.Entry));
+        _asm.Emit(Asm.Mov64Reg(R1, R6), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, -RuntimeContext.FrameSize), Asm.CallLocal(sub.Entry));
         var cont = _asm.NewLabel("returned");
         // a chain that always ends in a verdict never comes back: what follows the call is unreachable, as inlined
         if (sub.Codes.Contains(ReturnContinue)) _asm.Emit(Asm.JeqImm(R0, ReturnContinue, cont));
@@ -127,15 +138,23 @@ public sealed partial class ProgramCompiler
         {
             _subprogramRejects!.UnionWith(sub.Rejects);
             _subprogramCodes!.UnionWith(sub.Codes.Remove(ReturnContinue));
-            _subprogramCalleeCost += sub.Verified;
-            _subprogramCalleeBranches += sub.VerifiedBranches;
+            if (!sub.Global)
+            {
+                // a static callee is checked with its caller's frame: through a global caller it would see plain bytes
+                _frameHoldsVerifierState = true;
+                _subprogramCalleeCost += sub.Verified;
+                _subprogramCalleeBranches += sub.VerifiedBranches;
+            }
             _asm.Emit(Asm.Exit()); // the verdict goes up unchanged
         }
         else
         {
             AddToSegment(sub);
-            _segmentCallCost += sub.Verified;
-            _segmentCallBranches += sub.VerifiedBranches;
+            if (!sub.Global)
+            {
+                _segmentCallCost += sub.Verified;
+                _segmentCallBranches += sub.VerifiedBranches;
+            }
             var accept = _asm.NewLabel("subaccept");
             if (sub.Codes.Contains(ReturnAccept)) _asm.Emit(Asm.JeqImm(R0, ReturnAccept, accept));
             foreach (var r in sub.Rejects.OrderBy(_rejectCodes.IndexOf))
@@ -180,12 +199,13 @@ public sealed partial class ProgramCompiler
         if (_subprograms.TryGetValue(entry, out var done)) return done;
         var chain = _ruleset.FindChain(name) ?? throw new CodegenException($"{where}: unknown chain '{name}'");
 
-        var (asm, nf, generation, rejects, codes, calleeCost, calleeBranches) =
-            (_asm, _currentNfProto, _generationLoaded, _subprogramRejects, _subprogramCodes, _subprogramCalleeCost, _subprogramCalleeBranches);
+        var (asm, nf, generation, rejects, codes, calleeCost, calleeBranches, frameState) =
+            (_asm, _currentNfProto, _generationLoaded, _subprogramRejects, _subprogramCodes, _subprogramCalleeCost, _subprogramCalleeBranches, _frameHoldsVerifierState);
         _asm = new Assembler(dropUnreachable: true);
         _subprogramRejects = [];
         _subprogramCodes = [];
         _subprogramCalleeCost = _subprogramCalleeBranches = 0;
+        _frameHoldsVerifierState = false;
         _currentNfProto = nfProto;
         _generationLoaded = _needs!.Sets; // the base program's prologue read it into its frame
         var wasSubprogram = _flavor.InSubprogram;
@@ -193,7 +213,7 @@ public sealed partial class ProgramCompiler
         try
         {
             _asm.Label(entry).Comment($"chain {name} (subprogram)");
-            _asm.Emit(Asm.Mov64Reg(FramePointer, R2));
+            _asm.Emit(Asm.Mov64Reg(FramePointer, R2), Asm.Add64Imm(FramePointer, RuntimeContext.FrameSize));
             _flavor.EmitEntry(_asm, _needs.Packet); // R6 = ctx (and XDP/tc: R7 = data)
             var ret = _asm.NewLabel("return");
             // depth: the deepest this chain may start at, so that its own nesting stays within nf_tables' 16
@@ -206,18 +226,20 @@ public sealed partial class ProgramCompiler
                 _subprogramCodes.Add(ReturnContinue);
             }
             var branches = _asm.Branches;
-            var code = Private(_asm.Build(), entry);
+            var built = _asm.Build();
+            var global = CanBeGlobal(built);
+            var code = Private(built, entry);
             var callees = code.Where(i => i.IsLocalCall).Select(i => i.Reference!).ToImmutableHashSet(StringComparer.Ordinal);
             var sub = new Subprogram(entry, code, callees, code.Length + _subprogramCalleeCost, branches + _subprogramCalleeBranches,
-                [.. _subprogramCodes], [.. _subprogramRejects]);
+                [.. _subprogramCodes], [.. _subprogramRejects], global);
             _subprograms[entry] = sub;
             return sub;
         }
         finally
         {
             _flavor.InSubprogram = wasSubprogram;
-            (_asm, _currentNfProto, _generationLoaded, _subprogramRejects, _subprogramCodes, _subprogramCalleeCost, _subprogramCalleeBranches) =
-                (asm, nf, generation, rejects, codes, calleeCost, calleeBranches);
+            (_asm, _currentNfProto, _generationLoaded, _subprogramRejects, _subprogramCodes, _subprogramCalleeCost, _subprogramCalleeBranches, _frameHoldsVerifierState) =
+                (asm, nf, generation, rejects, codes, calleeCost, calleeBranches, frameState);
         }
     }
 
@@ -234,16 +256,38 @@ public sealed partial class ProgramCompiler
             Reference = i.Reference is { } r && !i.IsLocalCall ? entry + r : i.Reference,
         })];
 
-    /// <summary>Puts <paramref name="sub"/> and its callees into the current segment (each once).</summary>
+    /// <summary>
+    /// Whether a subprogram with body <paramref name="code"/> (before the R10 rewrite) can be a global function: the
+    /// verifier then knows nothing of the frame but its size, so the body must keep no verifier state there
+    /// (<see cref="_frameHoldsVerifierState"/>) and must not read the packet through the base program's dynptr
+    /// (netfilter: a dynptr cannot be passed as memory; its reads of the cached headers need none).
+    /// </summary>
+    private bool CanBeGlobal(ImmutableArray<Instruction> code) =>
+        !_staticSubprogramsOnly && !_frameHoldsVerifierState
+        && !code.Any(i => i.IsHelperCall && i.Constant == (int)HelperFunc.DynptrRead);
+
+    /// <summary>
+    /// Puts <paramref name="sub"/> and its callees into the current segment (each once); the verifier walks a global
+    /// one once per segment (a static one at each call site: counted there).
+    /// </summary>
     private void AddToSegment(Subprogram sub)
     {
         if (!_segmentSubprograms.Add(sub.Entry)) return;
+        if (sub.Global)
+        {
+            _segmentCallCost += sub.Verified;
+            _segmentCallBranches += sub.VerifiedBranches;
+        }
         foreach (var c in sub.Callees) AddToSegment(_subprograms[c]);
     }
 
     /// <summary>The current segment's subprograms, after its own code (the verifier wants each to start after an exit).</summary>
     private IEnumerable<Instruction> SegmentSubprograms() =>
         _segmentSubprograms.Order(StringComparer.Ordinal).SelectMany(e => _subprograms[e].Code);
+
+    /// <summary>Every subprogram's entry label and whether it is global, for the loader's func_info.</summary>
+    private ImmutableDictionary<string, bool> Functions() =>
+        _subprograms.Values.ToImmutableDictionary(s => s.Entry, s => s.Global, StringComparer.Ordinal);
 
     private void ResetSegmentSubprograms()
     {

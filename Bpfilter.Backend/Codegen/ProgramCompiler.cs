@@ -45,9 +45,10 @@ public sealed partial class ProgramCompiler
     private bool _usesLimits;
 
     private ProgramCompiler(Ruleset ruleset, IFlavor flavor, CounterLayout? counters, int segmentInstructions, int segmentBranches,
-        bool inlineRegularChains)
+        bool inlineRegularChains, bool staticSubprograms)
     {
         _inlineRegularChains = inlineRegularChains;
+        _staticSubprogramsOnly = staticSubprograms;
         _ruleset = ruleset;
         _flavor = flavor;
         _counterHint = counters;
@@ -66,11 +67,13 @@ public sealed partial class ProgramCompiler
     /// <paramref name="segmentInstructions"/> instructions or <paramref name="segmentBranches"/> conditional jumps the
     /// program is split into segments chained by tail calls (int.MaxValue for both: never split, as benchmarks compare).
     /// Regular chains are subprograms called at each jump/goto; <paramref name="inlineRegularChains"/> inlines them at
-    /// every jump instead (the former code generation, which tests and benchmarks compare against).
+    /// every jump instead (the former code generation, which tests and benchmarks compare against), and
+    /// <paramref name="staticSubprograms"/> keeps every subprogram static (no global functions, no BTF: the form before them).
     /// </summary>
     public static CompiledProgram Compile(Ruleset ruleset, IReadOnlyList<BaseChain> chains, bool ipv6 = false,
         LoweringPipeline? lowering = null, CounterLayout? counters = null,
-        int segmentInstructions = DefaultSegmentInstructions, int segmentBranches = SegmentBranches, bool inlineRegularChains = false)
+        int segmentInstructions = DefaultSegmentInstructions, int segmentBranches = SegmentBranches, bool inlineRegularChains = false,
+        bool staticSubprograms = false)
     {
         if (chains.Count == 0) throw new ArgumentException("no base chains to compile");
         ruleset = (lowering ?? LoweringPipeline.Default).Run(ruleset with { BaseChains = chains.ToValueList() });
@@ -89,7 +92,7 @@ public sealed partial class ProgramCompiler
             _ => throw new CodegenException($"unsupported hook {hook}"),
         };
         var ordered = Enforcement.AttachUnit.RunOrder(chains);
-        var compiler = new ProgramCompiler(ruleset, flavor, counters, segmentInstructions, segmentBranches, inlineRegularChains);
+        var compiler = new ProgramCompiler(ruleset, flavor, counters, segmentInstructions, segmentBranches, inlineRegularChains, staticSubprograms);
         var segments = compiler.Emit(ordered);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
         return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, segments[0], compiler.MapSpecs(ordered.Count),
@@ -101,6 +104,7 @@ public sealed partial class ProgramCompiler
             PathOrder = PathOrderOf(hook),
             Segments = segments.RemoveAt(0),
             TailCallSlots = compiler._tailCallSlots,
+            Functions = compiler.Functions(),
         };
     }
 

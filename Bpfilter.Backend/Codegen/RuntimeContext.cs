@@ -36,8 +36,11 @@ internal static class RuntimeContext
     /// <summary>Copy target for packet bytes where direct access is impossible (netfilter).</summary>
     public const short Scratch = -200;
     public const int ScratchSize = 64;
-    /// <summary>struct bpf_dynptr (16 bytes, 8-aligned) for netfilter.</summary>
-    public const short Dynptr = -216;
+    /// <summary>
+    /// struct bpf_dynptr (16 bytes, 8-aligned) for netfilter, below <see cref="FrameSize"/>: a global function is
+    /// passed the frame above it as memory, which must not hold a dynptr (the verifier refuses to hand one over as bytes).
+    /// </summary>
+    public const short Dynptr = -448;
     /// <summary>u32 index for counter lookups.</summary>
     public const short CounterKey = -224;
     /// <summary>
@@ -70,6 +73,12 @@ internal static class RuntimeContext
     /// <summary>An IPv6 reject's saved source and destination addresses (32 bytes), once the rules are done
     /// (XDP only; below the netfilter caches all the same, so no two flavors' slots overlap).</summary>
     public const short RejectAddresses = -432;
+
+    /// <summary>
+    /// Bytes of the frame (from R10 down) a regular chain's subprogram works on: every slot above but <see cref="Dynptr"/>.
+    /// A call passes R10 - FrameSize; a global function sees it as a struct of this size (see <c>Libbpf/ProgramBtf</c>).
+    /// </summary>
+    public const int FrameSize = 432;
 
     // Flag bits.
     public const int HasL2 = 1, HasVlan = 2, HasNetwork = 4, HasL4Proto = 8, Fragment = 16;

@@ -97,7 +97,7 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
 
     /// <summary>
     /// Same instructions once linked, map references compared by position in the map list; for a split
-    /// program every segment and the same prog-array slots.
+    /// program every segment and the same prog-array slots; the same global functions.
     /// </summary>
     static bool SameCode(CompiledProgram a, CompiledProgram b)
     {
@@ -110,6 +110,8 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
             Linker.Link(x, n => Fd(a, n)).AsSpan().SequenceEqual(Linker.Link(y, n => Fd(b, n)));
         return Same(a.Instructions, b.Instructions) && a.Segments.Length == b.Segments.Length
             && a.Segments.Zip(b.Segments).All(s => Same(s.First, s.Second))
-            && a.TailCallSlots.Count == b.TailCallSlots.Count && a.TailCallSlots.All(t => b.TailCallSlots.GetValueOrDefault(t.Key) == t.Value);
+            && a.TailCallSlots.Count == b.TailCallSlots.Count && a.TailCallSlots.All(t => b.TailCallSlots.GetValueOrDefault(t.Key) == t.Value)
+            // global or static: the same code is loaded with other BTF
+            && a.Functions.Count == b.Functions.Count && a.Functions.All(f => b.Functions.TryGetValue(f.Key, out var g) && g == f.Value);
     }
 }

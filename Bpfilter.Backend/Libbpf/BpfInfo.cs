@@ -48,6 +48,19 @@ public static unsafe class BpfInfo
         return new BpfRunStats(*(uint*)(buf + 4), *(ulong*)(buf + RunTimeNsOffset), *(ulong*)(buf + RunCountOffset));
     }
 
+    /// <summary>Offset of verified_insns in struct bpf_prog_info (since 5.16).</summary>
+    const int VerifiedInsnsOffset = 216, VerifiedInsnsSize = 220;
+
+    /// <summary>Instructions the verifier processed when it loaded the program (bpftool's verified_insns); null if unknown.</summary>
+    public static uint? VerifiedInstructions(int fd)
+    {
+        var buf = stackalloc byte[VerifiedInsnsSize];
+        new Span<byte>(buf, VerifiedInsnsSize).Clear();
+        uint len = VerifiedInsnsSize;
+        if (Native.BpfProgGetInfoByFd(fd, buf, &len) != 0 || len < VerifiedInsnsSize) return null;
+        return *(uint*)(buf + VerifiedInsnsOffset);
+    }
+
     /// <summary>
     /// As <see cref="RunStats(int)"/> for a program the daemon holds no fd of (a pinned link's netfilter dispatcher
     /// after a restart), opened by id: that needs CAP_SYS_ADMIN, as turning the statistics on does; null without it.

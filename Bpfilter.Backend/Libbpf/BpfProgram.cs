@@ -25,9 +25,12 @@ public sealed unsafe class BpfProgram : IDisposable
     /// <summary>
     /// Loads marshalled instructions. A verifier rejection raises <see cref="BpfVerifierException"/>
     /// with the whole log (the load is retried with log level 1 so a successful load costs no log).
+    /// With <paramref name="functions"/> (the main program and its subprograms, by offset) it is loaded with
+    /// <paramref name="btf"/> and func_info, so the global ones are verified once each.
     /// </summary>
     public static BpfProgram Load(BpfProgType type, string name, ReadOnlySpan<byte> insns,
-        BpfAttachType expectedAttachType = BpfAttachType.None, string license = "GPL")
+        BpfAttachType expectedAttachType = BpfAttachType.None, string license = "GPL",
+        ProgramBtf? btf = null, IReadOnlyList<ProgramFunction>? functions = null)
     {
         if (insns.Length == 0 || insns.Length % 8 != 0) throw new ArgumentException("instructions must be a non-empty multiple of 8 bytes");
         var kname = BpfMap.KernelName(name);
@@ -36,9 +39,19 @@ public sealed unsafe class BpfProgram : IDisposable
             Sz = (nuint)sizeof(Native.ProgLoadOpts),
             ExpectedAttachType = (int)expectedAttachType,
         };
+        if ((btf == null) != (functions == null)) throw new ArgumentException("BTF and its functions go together");
+        var funcInfo = btf?.FuncInfo(functions!) ?? [];
         int fd;
         fixed (byte* p = insns)
+        fixed (byte* fi = funcInfo)
         {
+            if (btf != null)
+            {
+                opts.ProgBtfFd = (uint)btf.Fd.Value;
+                opts.FuncInfo = fi;
+                opts.FuncInfoCnt = (uint)functions!.Count;
+                opts.FuncInfoRecSize = ProgramBtf.FuncInfoRecordSize;
+            }
             fd = Native.BpfProgLoad((int)type, kname, license, p, (nuint)(insns.Length / 8), &opts);
             if (fd < 0 && fd != -(int)Errno.EPERM)
             {

@@ -31,6 +31,27 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, EntryPoint = "btf__add_field", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int BtfAddField(nint btf, string name, int typeId, uint bitOffset, uint bitSize);
 
+    [LibraryImport(Lib, EntryPoint = "btf__add_array")]
+    internal static partial int BtfAddArray(nint btf, int indexTypeId, int elemTypeId, uint nrElems);
+
+    [LibraryImport(Lib, EntryPoint = "btf__add_ptr")]
+    internal static partial int BtfAddPtr(nint btf, int refTypeId);
+
+    /// <summary>A FUNC_PROTO returning <paramref name="retTypeId"/>; its parameters follow with <see cref="BtfAddFuncParam"/>.</summary>
+    [LibraryImport(Lib, EntryPoint = "btf__add_func_proto")]
+    internal static partial int BtfAddFuncProto(nint btf, int retTypeId);
+
+    [LibraryImport(Lib, EntryPoint = "btf__add_func_param", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BtfAddFuncParam(nint btf, string name, int typeId);
+
+    /// <summary>linkage: BTF_FUNC_STATIC 0, BTF_FUNC_GLOBAL 1.</summary>
+    [LibraryImport(Lib, EntryPoint = "btf__add_func", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BtfAddFunc(nint btf, string name, int linkage, int protoTypeId);
+
+    /// <summary>A DECL_TAG on parameter <paramref name="componentIdx"/> of FUNC <paramref name="refTypeId"/> (-1: the function).</summary>
+    [LibraryImport(Lib, EntryPoint = "btf__add_decl_tag", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int BtfAddDeclTag(nint btf, string value, int refTypeId, int componentIdx);
+
     [LibraryImport(Lib, EntryPoint = "btf__load_into_kernel")]
     internal static partial int BtfLoadIntoKernel(nint btf);
 
@@ -122,6 +143,9 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, EntryPoint = "ring_buffer__free")]
     internal static partial void RingBufferFree(nint rb);
 
+    [LibraryImport("libc", EntryPoint = "dup")]
+    internal static partial int Dup(int fd);
+
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     internal static partial int Close(int fd);
 
@@ -133,8 +157,13 @@ internal static unsafe partial class Native
     {
         [FieldOffset(0)] public nuint Sz;
         [FieldOffset(12)] public int ExpectedAttachType;
+        [FieldOffset(16)] public uint ProgBtfFd;
         [FieldOffset(20)] public uint ProgFlags;
         [FieldOffset(48)] public int* FdArray;
+        /// <summary>struct bpf_func_info {u32 insn_off; u32 type_id;} per function, by instruction offset.</summary>
+        [FieldOffset(56)] public void* FuncInfo;
+        [FieldOffset(64)] public uint FuncInfoCnt;
+        [FieldOffset(68)] public uint FuncInfoRecSize;
         [FieldOffset(88)] public uint LogLevel;
         [FieldOffset(92)] public uint LogSize;
         [FieldOffset(96)] public byte* LogBuf;

@@ -100,8 +100,15 @@ public sealed class LoadedProgram : IDisposable
                 maps[spec.Name] = map;
                 foreach (var (key, value) in spec.Entries) map.Update(key, value);
             }
-            BpfProgram LoadCode(System.Collections.Immutable.ImmutableArray<Instruction> insns, string name) =>
-                BpfProgram.Load(compiled.ProgramType, name, Linker.Link(insns, map => maps[map].Fd.Value), compiled.AttachType);
+            BpfProgram LoadCode(System.Collections.Immutable.ImmutableArray<Instruction> insns, string name)
+            {
+                var code = Linker.Link(insns, map => maps[map].Fd.Value);
+                var functions = Functions(compiled, insns);
+                if (!functions.Any(f => f.Global)) return BpfProgram.Load(compiled.ProgramType, name, code, compiled.AttachType);
+                // the kernel takes its own reference to the BTF: it is closed once the program is loaded
+                using var btf = ProgramBtf.Create(compiled.ProgramType, RuntimeContext.FrameSize, functions);
+                return BpfProgram.Load(compiled.ProgramType, name, code, compiled.AttachType, btf: btf, functions: functions);
+            }
             // the segments first, in the prog array before the program that tail-calls into them can run
             for (var k = 0; k < compiled.Segments.Length; k++) segments.Add(LoadCode(compiled.Segments[k], $"{compiled.Name}_{k + 1}"));
             foreach (var (slot, segment) in compiled.TailCallSlots)
@@ -117,6 +124,20 @@ public sealed class LoadedProgram : IDisposable
             ownLimits?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The functions of one program's code (its main program, then each subprogram it holds), by slot offset.</summary>
+    static List<ProgramFunction> Functions(CompiledProgram compiled, IReadOnlyList<Instruction> insns)
+    {
+        var functions = new List<ProgramFunction> { new(0, false) };
+        var slot = 0;
+        foreach (var insn in insns)
+        {
+            foreach (var label in insn.Labels)
+                if (compiled.Functions.TryGetValue(label, out var global)) functions.Add(new(slot, global));
+            slot += insn.Slots;
+        }
+        return functions;
     }
 
     /// <summary>The quota states this program uses: its own when it was loaded without shared ones, else null.</summary>

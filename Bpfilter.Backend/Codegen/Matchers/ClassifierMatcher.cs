@@ -22,6 +22,7 @@ public sealed partial class ProgramCompiler
     private void EmitClassifier(ClassifierVerdict c, ChainContext ctx, string next, string where)
     {
         if (c.Fields.Count > ClassifierVectors.Length) throw new CodegenException($"{where}: a classifier reads at most {ClassifierVectors.Length} fields");
+        _frameHoldsVerifierState = true; // vector pointers and the scan's bounded counter live in the frame
         var layout = new ClassifierLayout(c, $"classifier {_classifierCount++}", CounterSlot);
         var at = _classifiers.Add(layout);
         foreach (var d in layout.Dimensions) EmitClassVector(d, at.Dimensions[d.Index], next);

@@ -1,5 +1,6 @@
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Libbpf;
 using Bpfilter.Backend.Loader;
 using Bpfilter.Backend.Lowering;
 using Bpfilter.Testing;
@@ -15,8 +16,21 @@ public class SubprogramTests
 {
     static byte[] Tcp4(string src, ushort dport) => PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport, 0x02);
 
-    static CompiledProgram Compile(Ruleset rs, bool inline, LoweringPipeline? lowering = null) =>
-        ProgramCompiler.Compile(rs, rs.BaseChains.Items, ipv6: false, lowering, inlineRegularChains: inline);
+    static CompiledProgram Compile(Ruleset rs, bool inline, LoweringPipeline? lowering = null, bool staticSubprograms = false) =>
+        ProgramCompiler.Compile(rs, rs.BaseChains.Items, ipv6: false, lowering, inlineRegularChains: inline, staticSubprograms: staticSubprograms);
+
+    /// <summary>Instructions the verifier processed loading the program and each of its segments.</summary>
+    static long Verified(LoadedProgram p) => p.Segments.Prepend(p.Program).Sum(s => (long)BpfInfo.VerifiedInstructions(s.Fd.Value)!.Value);
+
+    /// <summary>A chain of <paramref name="size"/> counted drop rules and <paramref name="jumps"/> base rules jumping to it (one port each).</summary>
+    static Ruleset HundredRuleChain(int jumps, int size = 100)
+    {
+        var sub = new Chain("t/sub", Enumerable.Range(0, size)
+            .Select(i => Counted(1000 + (ulong)i, Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, Value.FromBytes(10, 1, 0, (byte)i)))).ToValueList());
+        var rules = Enumerable.Range(0, jumps)
+            .Select(i => new Rule(ValueList.Of(Matcher.Eq(Fields.Tcp.Dport, U16((ulong)(1000 + i)))), Verdict.Jump("t/sub"), (ulong)i)).ToArray();
+        return Ruleset(Xdp, Verdict.Accept, rules, [sub]);
+    }
 
     static int Calls(CompiledProgram p) => p.Instructions.Count(i => i.IsLocalCall) + p.Segments.Sum(s => s.Count(i => i.IsLocalCall));
 
@@ -68,14 +82,10 @@ public class SubprogramTests
     [Fact]
     public void AHundredJumpsIntoAHundredRuleChainHoldOneCopyPerSegment()
     {
-        var sub = new Chain("t/sub", Enumerable.Range(0, 100)
-            .Select(i => Counted(1000 + (ulong)i, Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, Value.FromBytes(10, 1, 0, (byte)i)))).ToValueList());
-        var rules = Enumerable.Range(0, 100)
-            .Select(i => new Rule(ValueList.Of(Matcher.Eq(Fields.Tcp.Dport, U16((ulong)(1000 + i)))), Verdict.Jump("t/sub"), (ulong)i)).ToArray();
-        var rs = Ruleset(Xdp, Verdict.Accept, rules, [sub]);
-        var called = Compile(rs, inline: false, LoweringPipeline.None);
+        var rs = HundredRuleChain(100);
+        var called = Compile(rs, inline: false, LoweringPipeline.None, staticSubprograms: true);
         var inlined = Compile(rs, inline: true, LoweringPipeline.None);
-        // One copy of the chain per segment, not one per jump. The verifier still walks a static subprogram at every
+        // Static subprograms: one copy of the chain per segment, not one per jump. The verifier still walks a static subprogram at every
         // call site and may keep each of its branches pending there (8192 at most), so the calls are spread over
         // segments as inlined code is; each segment holds the chain once.
         var segments = 1 + called.Segments.Length;
@@ -90,6 +100,88 @@ public class SubprogramTests
         Assert.Equal(XdpPass, p.Run(Tcp4("10.1.0.42", 999)));
         Assert.Equal(1UL, p.Counter(1042).Packets);
         Assert.Equal(2UL, p.Counter(99).Packets);
+    }
+
+    [Fact]
+    public void AGlobalChainIsVerifiedOnceSoAHundredJumpsFitOneSegment()
+    {
+        var (small, hundred) = (Compile(HundredRuleChain(100, size: 10), inline: false, LoweringPipeline.None),
+            Compile(HundredRuleChain(100), inline: false, LoweringPipeline.None));
+        Assert.Equal([true], hundred.Functions.Values);
+        Assert.Empty(hundred.Segments); // static: 7 segments (the test above)
+        using var p = LoadedProgram.Load(hundred);
+        using var p10 = LoadedProgram.Load(small);
+        Assert.Equal(XdpDrop, p.Run(Tcp4("10.1.0.42", 1099)));
+        Assert.Equal(XdpPass, p.Run(Tcp4("10.1.1.42", 1099)));
+        Assert.Equal(XdpPass, p.Run(Tcp4("10.1.0.42", 999)));
+        Assert.Equal(1UL, p.Counter(1042).Packets);
+        Assert.Equal(2UL, p.Counter(99).Packets);
+        // 90 more rules in the chain cost the verifier their instructions once (each rule's match and miss), not once per call site
+        var (v10, v100) = (Verified(p10), Verified(p));
+        var rules = hundred.Functions.Keys.Single() is var entry ? hundred.Instructions.SkipWhile(i => !i.Labels.Contains(entry)).Count() : 0;
+        Assert.True(v100 - v10 < 2 * rules, $"verified: {v10} with a 10-rule chain, {v100} with a 100-rule one of {rules} instructions");
+        using var staticForm = LoadedProgram.Load(Compile(HundredRuleChain(100), inline: false, LoweringPipeline.None, staticSubprograms: true));
+        Assert.True(Verified(staticForm) > 10 * v100, $"verified: {v100} global, {Verified(staticForm)} static");
+    }
+
+    [Fact]
+    public void ChainsKeepingVerifierStateInTheFrameStayStatic()
+    {
+        // a limit spills its bucket pointer to the frame: its chain, and the chain calling it, stay static; the other is global
+        var limit = new LimitStatement(1, TimeSpan.FromMinutes(1), 2) { StateSlot = 0 };
+        var limited = new Chain("t/limited", ValueList.Of(new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(limit), Verdict.Accept)));
+        var outer = new Chain("t/outer", ValueList.Of(new Rule(Verdict.Jump("t/limited"), Matcher.Eq(Fields.Tcp.Dport, U16(80)))));
+        var plain = new Chain("t/plain", ValueList.Of(Drop(Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.66")))));
+        var rs = Ruleset(Xdp, Verdict.Drop, [new Rule(Verdict.Jump("t/plain")), new Rule(Verdict.Jump("t/outer"))], [limited, outer, plain]);
+        var compiled = Compile(rs, inline: false, LoweringPipeline.None);
+        Assert.Equal([("t/limited", false), ("t/outer", false), ("t/plain", true)],
+            compiled.Functions.Select(f => (f.Key.Split(':', '/')[1..3] is var n ? $"{n[0]}/{n[1]}" : "", f.Value)).Order());
+        using var p = LoadedProgram.Load(compiled);
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.66", 80)));
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1", 80))); // the limit's burst of 2
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1", 80)));
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1", 80)));
+    }
+
+    [Theory]
+    [InlineData("xdp")]
+    [InlineData("tc")]
+    [InlineData("nf")]
+    public void QuotasSetUpdatesAndLogInAGlobalChainAsStaticAndInlined(string hook)
+    {
+        // jumped to from two rules: a quota, an element added from the packet and matched later, a log statement
+        var h = hook switch { "xdp" => Xdp, "tc" => TcIn, _ => NfIn4 };
+        var seen = new Backend.Ir.Set("seen", Fields.Ip.Saddr, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true) { PacketWritten = true, Size = 16 };
+        var chain = new Chain("t/stmts", ValueList.Of(
+            new Rule(ValueList.Of(Matcher.Eq(Fields.Tcp.Dport, U16(80))), ValueList.Of<Statement>(new QuotaStatement(150, false, 0), new CounterStatement(1)), Verdict.Accept),
+            new Rule(ValueList.Of(Matcher.InSet(Fields.Ip.Saddr, "seen"), Matcher.Eq(Fields.Tcp.Dport, U16(81))), ValueList.Of<Statement>(new CounterStatement(2)), Verdict.Drop),
+            new Rule(ValueList.Of(Matcher.Eq(Fields.Tcp.Dport, U16(82))), ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Add, "seen", Fields.Ip.Saddr, TimeSpan.FromMinutes(5))), Verdict.Continue),
+            new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(new LogStatement("stmts: "), new CounterStatement(3)), Verdict.Continue)));
+        var rs = Ruleset(h, Verdict.Accept, [
+            new Rule(Verdict.Jump("t/stmts"), Matcher.Eq(Fields.Tcp.Sport, U16(1))),
+            new Rule(Verdict.Jump("t/stmts"), Matcher.Eq(Fields.Tcp.Sport, U16(2))),
+            Counted(4, Verdict.Drop, Matcher.Eq(Fields.Tcp.Dport, U16(82))),
+        ], [chain], [seen]);
+        var global = Compile(rs, inline: false, LoweringPipeline.None);
+        // netfilter logs the packet's first bytes through the dynptr: that chain stays static
+        Assert.Equal(hook != "nf", global.Functions.Values.Single());
+        using var g = LoadedProgram.Load(global);
+        using var st = LoadedProgram.Load(Compile(rs, inline: false, LoweringPipeline.None, staticSubprograms: true));
+        using var inl = LoadedProgram.Load(Compile(rs, inline: true, LoweringPipeline.None));
+        foreach (var (sport, src, dport) in new (ushort, string, ushort)[] { (1, "198.18.0.1", 80), (2, "198.18.0.1", 80), (1, "198.18.0.2", 81),
+            (1, "198.18.0.2", 82), (2, "198.18.0.2", 81), (3, "198.18.0.2", 81), (1, "198.18.0.1", 80), (2, "198.18.0.3", 82), (1, "198.18.0.3", 81) })
+        {
+            var packet = PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(sport, dport, 0x02).Payload(20);
+            var verdict = inl.Run(packet);
+            Assert.True(verdict == g.Run(packet), $"global: sport {sport} {src}:{dport}");
+            Assert.True(verdict == st.Run(packet), $"static: sport {sport} {src}:{dport}");
+        }
+        foreach (var id in inl.Compiled.CounterSlots.Keys)
+        {
+            Assert.Equal(inl.Counter(id), g.Counter(id));
+            Assert.Equal(inl.Counter(id), st.Counter(id));
+        }
+        Assert.Equal(2UL, g.Counter(2).Packets); // 198.18.0.2 and .3 were added at port 82, then dropped at 81
     }
 
     [Fact]
@@ -220,7 +312,11 @@ public class SubprogramTests
     [InlineData(4, "nf")]
     [InlineData(5, "xdp")]
     [InlineData(6, "nf")]
-    public void RandomRulesetsGiveTheVerdictsAndCountersOfTheInlinedProgram(int seed, string hook)
+    [InlineData(8, "nf")]
+    [InlineData(10, "tc")]
+    [InlineData(13, "xdp")]
+    [InlineData(12, "nf")]
+    public void RandomRulesetsGiveTheVerdictsAndCountersOfTheInlinedProgramGlobalOrStatic(int seed, string hook)
     {
         var random = new Random(seed);
         var h = hook switch { "xdp" => Xdp, "tc" => TcIn, _ => NfIn4 };
@@ -257,13 +353,22 @@ public class SubprogramTests
 
         var calledProgram = Compile(rs, inline: false, LoweringPipeline.None);
         Assert.True(Calls(calledProgram) > 0);
+        Assert.All(calledProgram.Functions.Values, Assert.True); // nothing here keeps verifier state in the frame
         using var called = LoadedProgram.Load(calledProgram);
+        using var staticCalled = LoadedProgram.Load(Compile(rs, inline: false, LoweringPipeline.None, staticSubprograms: true));
         using var inlined = LoadedProgram.Load(Compile(rs, inline: true, LoweringPipeline.None));
         foreach (var s in sources.Append("198.18.0.9"))
             foreach (var port in ports.Append((ushort)9))
-                Assert.True(inlined.Run(Tcp4(s, port)) == called.Run(Tcp4(s, port)), $"{s}:{port} in\n{rs}");
+            {
+                var verdict = inlined.Run(Tcp4(s, port));
+                Assert.True(verdict == called.Run(Tcp4(s, port)), $"global: {s}:{port} in\n{rs}");
+                Assert.True(verdict == staticCalled.Run(Tcp4(s, port)), $"static: {s}:{port} in\n{rs}");
+            }
         Assert.Equal(inlined.Compiled.CounterSlots.Keys.Order(), called.Compiled.CounterSlots.Keys.Order());
         foreach (var id in inlined.Compiled.CounterSlots.Keys)
-            Assert.True(inlined.Counter(id) == called.Counter(id), $"counter {id} in\n{rs}");
+        {
+            Assert.True(inlined.Counter(id) == called.Counter(id), $"global: counter {id} in\n{rs}");
+            Assert.True(inlined.Counter(id) == staticCalled.Counter(id), $"static: counter {id} in\n{rs}");
+        }
     }
 }
