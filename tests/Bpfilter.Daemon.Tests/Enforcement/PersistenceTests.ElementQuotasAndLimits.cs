@@ -46,7 +46,8 @@ public sealed partial class PersistenceTests
     /// where a quota or limit broke the rule, elements list their quota's `used`): a set with `quota` for every
     /// element, `counter quota over` (the counter before the quota counts every packet), `limit`, a verdict map
     /// with `limit rate over` (a broken limit sends the packet to the next rule); then a commit adding an element
-    /// (the program is compiled again), a kill and a clean stop with restarts: quotas and buckets continue.
+    /// (the program is compiled again), a kill and a clean stop with restarts: quotas and buckets continue; an
+    /// element deleted and added again starts a fresh quota.
     /// </summary>
     [Theory]
     [InlineData("bpf-only")]
@@ -93,5 +94,14 @@ public sealed partial class PersistenceTests
         Round("after a clean stop and a restart");
         var last = kernel.Exec("nft", ["list", "ruleset"]).Stdout;
         Assert.Contains("udp dport 10 ip saddr @l counter packets 4 bytes 116", last); // the burst of 4, then nothing
+
+        // an element deleted and added again starts a fresh quota (nft_set_elem_expr_clone), in its own commits
+        foreach (var change in new[] { "delete element ip t q { SRC }\n", "add element ip t q { SRC }\n" })
+        {
+            Assert.True(kernel.Exec("nft", ["-f", "-"], change.Replace("SRC", "127.0.0.1")).Exit == 0);
+            rig.Nft(change.Replace("SRC", EnforcementRig.PeerAddr));
+        }
+        Round("after deleting and adding an element with a quota");
+        Assert.Contains("udp dport 9 ip saddr @q counter packets 4 bytes 116", kernel.Exec("nft", ["list", "ruleset"]).Stdout);
     }
 }
