@@ -199,8 +199,9 @@ internal sealed partial class Transaction
         else if (adding && e.TryGet(NftaSetElem.Expressions, out xa)) exprs = Templates(xa);
         else if (adding && !end)
         {
-            // Elements of a set with expressions get their own instances of them (nft_set_elem_expr_setup).
-            expr = s.Set.Expr;
+            // Elements of a set with expressions get their own instances of them (nft_set_elem_expr_setup);
+            // without the set's framing (its NFTA_SET_EXPR nest type), which is not the element's attribute
+            expr = s.Set.Expr is { } template ? template with { Framing = null } : null;
             exprs = s.Set.Expressions;
         }
         var element = new SetElement

@@ -24,6 +24,12 @@ public interface IRulesetBackend
     /// </summary>
     CounterValue? ReadElementCounter(ElementCounterRef element) => null;
 
+    /// <summary>
+    /// Bytes the data plane consumed for the quota that is statement <paramref name="index"/> of a set element,
+    /// added to the `used` the element was given; null when the data plane does not run it.
+    /// </summary>
+    ulong? ReadElementQuota(ElementCounterRef element, int index) => null;
+
     /// <summary>Zeroes the data plane's totals for a counter (GETRULE_RESET / GETOBJ_RESET).</summary>
     void ResetCounter(CounterRef counter);
 

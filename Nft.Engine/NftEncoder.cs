@@ -152,8 +152,8 @@ internal sealed class NftEncoder
 
     public void Element(NetlinkWriter b, ElementRecord e) => Encode(b, e, e.Element);
 
-    /// <summary>An element as a dump or GETSETELEM shows it: its counter with what the data plane counted added.</summary>
-    public void Element(NetlinkWriter b, TableRecord t, SetRecord s, ElementRecord e) => Encode(b, e, WithElementCounter(t, s, e));
+    /// <summary>An element as a dump or GETSETELEM shows it: its counter and quota with what the data plane counted added.</summary>
+    public void Element(NetlinkWriter b, TableRecord t, SetRecord s, ElementRecord e) => Encode(b, e, WithElementState(t, s, e));
 
     /// <summary>An element with its expressions as read earlier (<see cref="WithLiveState"/>).</summary>
     public void Element(NetlinkWriter b, ElementRecord e, SetElement shown) => Encode(b, e, shown);
@@ -167,14 +167,23 @@ internal sealed class NftEncoder
         el.Encode(b, NftaList.Elem, WireFormat.Kernel);
     }
 
-    /// <summary>The element's counter statement (one of at most two) plus the data plane's count for it.</summary>
-    SetElement WithElementCounter(TableRecord t, SetRecord s, ElementRecord e)
+    /// <summary>
+    /// The element's statements (at most two) with the data plane's state: a counter plus what it counted, a
+    /// quota's `used` plus what it consumed (shown as nft_quota_do_dump shows a rule's); a limit has no state to show.
+    /// </summary>
+    SetElement WithElementState(TableRecord t, SetRecord s, ElementRecord e)
     {
         var el = e.Element;
-        bool counts = el.Expr is CounterExpr || el.Expressions?.Any(x => x is CounterExpr) == true;
-        if (!counts || _backend.ReadElementCounter(new ElementCounterRef(t.Family, t.Name, s.Name, e.Key, e.Id.KeyEnd)) is not { } live) return el;
-        Expression Add(Expression x) => x is CounterExpr c ? new CounterExpr((c.Bytes ?? 0) + live.Bytes, (c.Packets ?? 0) + live.Packets) : x;
-        return el.Expr != null ? el with { Expr = Add(el.Expr) } : el with { Expressions = el.Expressions!.Select(Add).ToList() };
+        if (el.Expr is null && el.Expressions is not { Count: > 0 }) return el;
+        var element = new ElementCounterRef(t.Family, t.Name, s.Name, e.Key, e.Id.KeyEnd);
+        Expression Add(Expression x, int i) => x switch
+        {
+            CounterExpr c when _backend.ReadElementCounter(element) is { } live => new CounterExpr((c.Bytes ?? 0) + live.Bytes, (c.Packets ?? 0) + live.Packets),
+            QuotaExpr q when _backend.ReadElementQuota(element, i) is { } used =>
+                WithTotals(q, new CounterCell(0, q.Consumed ?? 0), new CounterValue(0, used)),
+            _ => x,
+        };
+        return el.Expr != null ? el with { Expr = Add(el.Expr, 0) } : el with { Expressions = el.Expressions!.Select(Add).ToList() };
     }
 
     /// <summary>nf_tables_fill_obj_info: a DELOBJ carries table, name, type and handle only; state with the totals counted so far.</summary>

@@ -35,8 +35,23 @@ public readonly record struct StatefulKey(byte Family, string Table, string? Cha
 {
     public static StatefulKey Named(byte family, string table, string name) => new(family, table, null, 0, 0, name);
 
+    /// <summary>
+    /// The state of statement <paramref name="index"/> of the element of <paramref name="set"/> with this key
+    /// (and key end): chain is the set's name and <see cref="Element"/> the key in hex, as <see cref="CounterKey.Element(byte, string, string, byte[], byte[])"/> names it.
+    /// </summary>
+    public static StatefulKey Element(byte family, string table, string set, byte[] key, byte[]? keyEnd, int index) =>
+        new(family, table, set, 0, index, null) { ElementKey = CounterKey.Element(family, table, set, key, keyEnd).Object };
+
+    /// <inheritdoc cref="Element(byte, string, string, byte[], byte[], int)"/>
+    public static StatefulKey Element(byte family, string table, string set, Nft.Bytecode.Data.NftData? key, Nft.Bytecode.Data.NftData? keyEnd, int index) =>
+        new(family, table, set, 0, index, null) { ElementKey = CounterKey.Element(family, table, set, key, keyEnd).Object };
+
+    /// <summary>The element's key in hex (see <see cref="Element"/>); null for a rule's or an object's state.</summary>
+    public string? ElementKey { get; init; }
+
     public override string ToString() => Object is { } o
         ? $"{FamilyNames.Of(Family)} {Table} object {o}"
+        : ElementKey is { } k ? $"{FamilyNames.Of(Family)} {Table} set {Chain} element {k} statement {ExpressionIndex}"
         : $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle} expression {ExpressionIndex}";
 }
 

@@ -133,10 +133,15 @@ internal sealed class Accumulator
                     case QuotaStatement q when quotaKeys.TryGetValue(q.StateSlot, out var k): quotas[k] = q.StateSlot; break;
                     case LimitStatement l when limitKeys.TryGetValue(l.StateSlot, out var k): limits[k] = l.StateSlot; break;
                 }
-        // the counters of set elements (an object map's statements are its objects', gathered above)
+        // the statements of set elements (an object map's statements are its objects', gathered above)
         foreach (var set in sets.Where(s => s.Data is not SetData.Object))
-            foreach (var c in set.Elements.SelectMany(e => e.Statements).OfType<CounterStatement>())
-                if (counterKeys.TryGetValue(c.Id, out var k)) counters[k] = c.Id;
+            foreach (var st in set.Elements.SelectMany(e => e.Statements))
+                switch (st)
+                {
+                    case CounterStatement c when counterKeys.TryGetValue(c.Id, out var k): counters[k] = c.Id; break;
+                    case QuotaStatement q when quotaKeys.TryGetValue(q.StateSlot, out var k): quotas[k] = q.StateSlot; break;
+                    case LimitStatement l when limitKeys.TryGetValue(l.StateSlot, out var k): limits[k] = l.StateSlot; break;
+                }
         var refusals = _refusals.OrderBy(r => r.At).Select(r => r.Refusal).ToList();
         return new LiftResult(new Ruleset(baseChains, chains, sets), counters, _setNames, listing)
         {

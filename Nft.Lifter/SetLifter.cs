@@ -52,7 +52,7 @@ internal static class SetLifter
         bool interval = (set.Set.SetFlags & NftSetFlags.Interval) != 0;
         if (interval && use.Ops.Count == 1) return null;
         // a new counter needs a slot in the program's counter map: the program is compiled again
-        if (ElementCounters.Has(e)) return null;
+        if (ElementStatements.Has(e)) return null;
         if (use.Ops.Any(o => o.Mask != null || o.ShiftLeft != 0 || o.ShiftRight != 0 && o.Keep == null)) return null;
         var rule = new RuleContext(table, use.Chain, use.Handle);
         int keyLen = (int)set.Set.KeyLen!.Value;
@@ -70,9 +70,9 @@ internal static class SetLifter
     static void Check(TableContext table, RuleContext rule, SetUse use, NftSetElement e, int keyLen)
     {
         string? why = null;
+        if (ElementStatements.ElementRefusal(e, use.Objects) is { } statements) throw Refuse(rule, use, $"has {statements}");
         if ((e.ElemFlags & NftSetElemFlags.Catchall) != 0) why = "a catch-all element (*)";
         else if ((e.Timeout != null || e.Expiration != null) && !TableContext.HasTimeouts(use.Set)) why = "an element with a timeout";
-        else if (ElementCounters.ElementRefusal(e, use.Objects) is { } statements) why = statements;
         else if (e.ObjRef != null && !use.Objects) why = "an element mapping to an object";
         else if (use.Objects && (e.ElemFlags & NftSetElemFlags.IntervalEnd) == 0
             && (e.ObjRef == null || ObjectStatements.Find(table, e.ObjRef, use.Set.Set.ObjType) == null)) why = "an element naming no object of the table";
@@ -104,7 +104,7 @@ internal static class SetLifter
             at += (op.RegLen + 3) / 4 * 4;
         }
         return new SetElement(parts.ToValueList(), use.Vmap ? ElementVerdict(table, rule, use, e) : null,
-            Statements: ElementStatements(table, rule, use, e), Expires: Expires(e));
+            Statements: StatementsOf(table, rule, use, e), Expires: Expires(e));
     }
 
     /// <summary>
@@ -130,7 +130,7 @@ internal static class SetLifter
             var part = Part(op, b.Num, next - 1);
             if (part is null) continue; // no value the masked load can hold falls in this range
             elems.Add(new SetElement(ValueList.Of(part), use.Vmap ? ElementVerdict(rule.Table, rule, use, b.Elem) : null,
-                Statements: ElementStatements(rule.Table, rule, use, b.Elem)));
+                Statements: StatementsOf(rule.Table, rule, use, b.Elem)));
         }
     }
 
@@ -156,11 +156,11 @@ internal static class SetLifter
 
     /// <summary>
     /// What runs when a lookup finds the element: an object map element's object, as the statement the map's
-    /// reader runs for it; another set's element counter (<see cref="ElementCounters"/>).
+    /// reader runs for it; another set's element statements (<see cref="ElementStatements"/>).
     /// </summary>
-    static ValueList<Statement> ElementStatements(TableContext table, RuleContext rule, SetUse use, NftSetElement e)
+    static ValueList<Statement> StatementsOf(TableContext table, RuleContext rule, SetUse use, NftSetElement e)
     {
-        if (!use.Objects) return ElementCounters.Of(table, use.Set.Name, e);
+        if (!use.Objects) return ElementStatements.Of(table, use.Set.Name, e, why => Refuse(rule, use, $"has an element statement that cannot run: {why}"));
         var obj = ObjectStatements.Find(table, e.ObjRef!, use.Set.Set.ObjType)!;
         return ValueList.Of(ObjectStatements.Of(table, obj, why => Refuse(rule, use, $"names an object: {why}")));
     }

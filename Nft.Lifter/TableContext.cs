@@ -80,7 +80,7 @@ internal sealed class TableContext
             if (kind == SetUseKind.Objects)
                 throw rule.Refuse(index, $"object map '{set.Name}' has timeouts, which bpfilter-nft does not support");
         }
-        if (ElementCounters.Refusal(set, kind) is { } perElement) throw rule.Refuse(index, perElement);
+        if (ElementStatements.Refusal(set, kind) is { } perElement) throw rule.Refuse(index, perElement);
         if (((f & NftSetFlags.Object) != 0) != (kind == SetUseKind.Objects))
             throw rule.Refuse(index, kind == SetUseKind.Objects ? $"'{set.Name}' is not an object map"
                 : $"object map '{set.Name}' is read only by `counter|quota|limit name ... map`");

@@ -145,7 +145,8 @@ public sealed partial class ProgramCompiler
         var layout = Layout(vm.Map, vm.Key, requireVerdicts: true);
         EmitLookup(layout, vm.Key, next);
         _asm.Emit(Asm.LdxW(R9, R0, 0));
-        EmitElementCounter(layout);
+        // a statement that breaks breaks the rule: the verdict the lookup copied is not taken (NFT_BREAK)
+        EmitElementStatements(layout, next);
         foreach (var v in layout.VerdictCodes)
             if (v is VerdictMapVerdict or ContinueVerdict) throw new CodegenException($"vmap '{vm.Map}': verdict {v} not allowed in a map");
         EmitVerdictDispatch(layout.VerdictCodes, ctx, next, where);
@@ -237,8 +238,15 @@ public sealed partial class ProgramCompiler
     {
         if (q.StateSlot >= Loader.QuotaMap.Capacity)
             throw new CodegenException($"quota state slot {q.StateSlot}: the BPF backend holds at most {Loader.QuotaMap.Capacity} quotas");
+        _asm.Emit(Asm.StW(R10, CounterKey, (int)q.StateSlot));
+        EmitQuotaAtKey(q, next);
+    }
+
+    /// <summary><see cref="EmitQuota"/> on the state slot at CounterKey on the stack (a set element's).</summary>
+    private void EmitQuotaAtKey(QuotaStatement q, string next)
+    {
         _usesQuotas = true;
-        _asm.Emit(Asm.StW(R10, CounterKey, (int)q.StateSlot), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
+        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
             Asm.LoadMapFd(R1, CompiledProgram.QuotasMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next));
         EmitLength(R1);
         _asm.Emit(Asm.Mov64Reg(R2, R1), Asm.AtomicFetchAdd64(R0, 0, R1), Asm.Add64Reg(R1, R2),
@@ -257,6 +265,13 @@ public sealed partial class ProgramCompiler
     {
         if (l.StateSlot >= Loader.LimitMap.Capacity)
             throw new CodegenException($"limit state slot {l.StateSlot}: the BPF backend holds at most {Loader.LimitMap.Capacity} limits");
+        _asm.Emit(Asm.StW(R10, CounterKey, (int)l.StateSlot));
+        EmitLimitAtKey(l, next);
+    }
+
+    /// <summary><see cref="EmitLimit"/> on the state slot at CounterKey on the stack (a set element's); the map lookup fails past the map's end.</summary>
+    private void EmitLimitAtKey(LimitStatement l, string next)
+    {
         _usesLimits = true;
         _frameHoldsVerifierState = true; // the bucket's pointer is spilled to the frame
         const short ptr = Scratch, now = Scratch + 8, cost = Scratch + 16;
@@ -266,7 +281,7 @@ public sealed partial class ProgramCompiler
             _asm.Emit(Asm.LoadImm64(R2, (long)l.Nsecs), Asm.Alu64Reg(AluOp.Mul, R1, R2),
                 Asm.LoadImm64(R2, (long)l.Rate), Asm.Alu64Reg(AluOp.Div, R1, R2), Asm.StxDW(R10, cost, R1));
         }
-        _asm.Emit(Asm.StW(R10, CounterKey, (int)l.StateSlot), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
+        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
             Asm.LoadMapFd(R1, CompiledProgram.LimitsMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next),
             Asm.StxDW(R10, ptr, R0), Asm.Call(HelperFunc.KtimeGetNs), Asm.StxDW(R10, now, R0),
             Asm.LdxDW(R1, R10, ptr), Asm.Call(HelperFunc.SpinLock));

@@ -25,6 +25,8 @@ public sealed partial class ProgramCompiler
         if (u.Data is not null)
             throw new CodegenException($"statement '{u}': maps written from the packet path are not supported by the BPF backend");
         var layout = Layout(u.Set, u.Key, requireVerdicts: false);
+        if (layout.HasElementStatements)
+            throw new CodegenException($"statement '{u}': set '{u.Set}' has elements with statements, which the BPF backend does not write from the packet path");
         if (!layout.Set.PacketWritten)
             throw new CodegenException($"statement '{u}': set '{u.Set}' was compiled as not written from the packet path");
         if (!_generationLoaded) throw new CodegenException($"set '{u.Set}': written by a program that did not read the generation");

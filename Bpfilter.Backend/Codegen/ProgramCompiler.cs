@@ -250,7 +250,16 @@ public sealed partial class ProgramCompiler
                 foreach (var m in r.Matchers)
                 {
                     Key(m.Key);
-                    if (m.Operator is InSet) sets = true;
+                    if (m.Operator is InSet i)
+                    {
+                        sets = true;
+                        // an element's counter, quota or byte limit reads the packet's length
+                        if (_ruleset.FindSet(i.Set) is { } looked && looked.Elements.Any(e => !e.Statements.IsEmpty))
+                        {
+                            size = true;
+                            if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link);
+                        }
+                    }
                 }
                 foreach (var o in r.Statements.OfType<ObjectMapStatement>())
                 {
@@ -269,7 +278,7 @@ public sealed partial class ProgramCompiler
                         Key(vm.Key);
                         sets = true;
                         var map = _ruleset.FindSet(vm.Map);
-                        if (map is not null && map.Elements.Any(e => e.Statements.Any(s => s is CounterStatement)))
+                        if (map is not null && map.Elements.Any(e => !e.Statements.IsEmpty))
                         {
                             size = true;
                             if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link);

@@ -11,9 +11,12 @@ namespace Bpfilter.Backend.Codegen;
 /// prefixes; a prefix or range in a field before the last of a concatenation is expanded into its
 /// exact values (bounded by <see cref="MaxKeysPerElement"/>). Values are a u32
 /// (1 for sets; a verdict code for vmaps, see <see cref="VerdictCodes"/>), followed, when elements
-/// carry counters, by a u32 counter slot + 1 (0: the element does not count); in a set with timeouts
+/// carry statements, by a u32 statement code (the 1-based index of the element's statements, slots aside, in
+/// <see cref="StatementShapes"/>; 0: none); in a set with timeouts
 /// the u64 at <see cref="ExpiresOffset"/> is the element's expiry in jiffies (0: never), and in one the packet
-/// path writes the u64 at <see cref="TimeoutOffset"/> the timeout in jiffies it gave the element. An object map's value
+/// path writes the u64 at <see cref="TimeoutOffset"/> the timeout in jiffies it gave the element; then, with
+/// statements, one u32 state slot per statement at <see cref="SlotsOffset"/> (a counter's slot in the counter
+/// map, a quota's or limit's in the shared maps). An object map's value
 /// is the 1-based index of its element's object in <see cref="ObjectCodes"/>.
 /// </summary>
 internal sealed class SetLayout
@@ -27,7 +30,12 @@ internal sealed class SetLayout
         ObjectCodes = objectCodes ?? [];
         if (set.Data is SetData.Object != (objectCodes != null))
             throw new CodegenException($"set '{set.Name}': an object map is read only through its objects");
-        HasElementCounters = set.Data is not SetData.Object && set.Elements.Any(e => !e.Statements.IsEmpty);
+        HasElementStatements = set.Data is not SetData.Object && set.Elements.Any(e => !e.Statements.IsEmpty);
+        StatementShapes = HasElementStatements
+            ? set.Elements.Where(e => !e.Statements.IsEmpty).Select(e => ShapeOf(e.Statements)).Distinct().ToList()
+            : [];
+        if (StatementShapes.Any(x => x.Count > MaxElementStatements))
+            throw new CodegenException($"set '{set.Name}': an element has more than the {MaxElementStatements} statements nf_tables holds");
         Set = set;
         IsLpm = set.HasIntervals;
         DataBytes = set.Key.Bytes;
@@ -41,8 +49,17 @@ internal sealed class SetLayout
     private readonly Func<ulong, int?> _counterSlot;
 
     public Ir.Set Set { get; }
-    /// <summary>True when elements carry counters: the value then holds a counter slot after the code.</summary>
-    public bool HasElementCounters { get; }
+    /// <summary>True when elements carry statements: the value then holds a statement code after the code, and slots.</summary>
+    public bool HasElementStatements { get; }
+    /// <summary>
+    /// The distinct statement lists of the elements with their state slots zeroed (what the program compiles:
+    /// a quota's bytes, a limit's rate), in element order; an element's statement code is its 1-based index.
+    /// </summary>
+    public IReadOnlyList<ValueList<Statement>> StatementShapes { get; }
+    /// <summary>nf_tables' NFT_SET_EXPR_MAX: the most statements an element carries.</summary>
+    public const int MaxElementStatements = 2;
+    /// <summary>Where the u32 state slots of an element's statements sit (after the code, expiry and timeout).</summary>
+    public int SlotsOffset => HasElementTimeouts ? TimeoutOffset + 8 : HasTimeouts ? ExpiresOffset + 8 : 8;
     /// <summary>True when elements may expire: the value then holds the expiry at <see cref="ExpiresOffset"/>.</summary>
     public bool HasTimeouts => Set.Timeouts;
     /// <summary>Where the u64 expiry sits in the value (8-aligned, after the code and the counter slot).</summary>
@@ -55,7 +72,8 @@ internal sealed class SetLayout
     public bool HasElementTimeouts => Set.PacketWritten && HasTimeouts;
     /// <summary>Where the u64 element timeout in jiffies sits (0: none written by the packet path).</summary>
     public const int TimeoutOffset = 16;
-    public int ValueSize => HasElementTimeouts ? TimeoutOffset + 8 : HasTimeouts ? ExpiresOffset + 8 : HasElementCounters ? 8 : 4;
+    public int ValueSize => HasElementStatements ? SlotsOffset + 4 * MaxElementStatements
+        : HasElementTimeouts ? TimeoutOffset + 8 : HasTimeouts ? ExpiresOffset + 8 : 4;
     public bool IsLpm { get; }
     public int DataBytes { get; }
     /// <summary>Bytes before the data in the map key (the LPM prefix length).</summary>
@@ -113,11 +131,15 @@ internal sealed class SetLayout
     {
         var value = new byte[ValueSize];
         BinaryPrimitives.WriteUInt32LittleEndian(value, CodeOf(e));
-        if (CounterOf(e) is { } id)
+        if (Set.Data is not SetData.Object && !e.Statements.IsEmpty)
         {
-            if (!HasElementCounters) throw new CodegenException($"set '{Set.Name}' was compiled without element counters: an element with a counter needs a reload");
-            var slot = _counterSlot(id) ?? throw new CodegenException($"set '{Set.Name}': counter #{id} has no slot in the program (needs a reload)");
-            BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(4), (uint)slot + 1);
+            if (!HasElementStatements) throw new CodegenException($"set '{Set.Name}' was compiled without element statements: an element with statements needs a reload");
+            var shape = ShapeOf(e.Statements);
+            var code = StatementShapes.ToList().IndexOf(shape);
+            if (code < 0) throw new CodegenException($"set '{Set.Name}': element statements '{string.Join(" ", shape)}' are not compiled into the program (needs a reload)");
+            BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(4), (uint)code + 1);
+            for (var i = 0; i < e.Statements.Count; i++)
+                BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(SlotsOffset + 4 * i), SlotOf(e.Statements[i]));
         }
         if (e.Expires is ulong expires)
         {
@@ -141,19 +163,27 @@ internal sealed class SetLayout
         foreach (var key in KeysOf(e)) entries.Add((key, value));
     }
 
-    /// <summary>The counter id of an element (one counter statement at most), or null.</summary>
-    public ulong? CounterOf(SetElement e)
+    /// <summary>The counter ids of an element's statements (none for an object map's).</summary>
+    public IEnumerable<ulong> CountersOf(SetElement e) =>
+        Set.Data is SetData.Object ? [] : e.Statements.OfType<CounterStatement>().Select(c => c.Id);
+
+    /// <summary>A statement list as the program compiles it: every state slot 0 (a quota's starting `used` too).</summary>
+    public ValueList<Statement> ShapeOf(ValueList<Statement> statements) => statements.Select(st => st switch
     {
-        if (Set.Data is SetData.Object) return null;
-        ulong? id = null;
-        foreach (var st in e.Statements)
-        {
-            if (st is not CounterStatement c || id is not null)
-                throw new CodegenException($"set '{Set.Name}': element statement '{st}' is not supported by the BPF backend (one counter per element)");
-            id = c.Id;
-        }
-        return id;
-    }
+        CounterStatement => new CounterStatement(0),
+        QuotaStatement q => new QuotaStatement(q.Bytes, q.Over, 0),
+        LimitStatement l => (Statement)(l with { StateSlot = 0 }),
+        _ => throw new CodegenException($"set '{Set.Name}': element statement '{st}' is not supported by the BPF backend"),
+    }).ToValueList();
+
+    /// <summary>The state slot a statement runs on: a counter's slot in the program's counter map, a quota's or limit's own.</summary>
+    uint SlotOf(Statement st) => st switch
+    {
+        CounterStatement c => (uint)(_counterSlot(c.Id) ?? throw new CodegenException($"set '{Set.Name}': counter #{c.Id} has no slot in the program (needs a reload)")),
+        QuotaStatement q => (uint)q.StateSlot,
+        LimitStatement l => (uint)l.StateSlot,
+        _ => throw new CodegenException($"set '{Set.Name}': element statement '{st}' is not supported by the BPF backend"),
+    };
 
     /// <summary>
     /// Most map keys one element may expand to: a prefix or range in a field before the last becomes

@@ -100,8 +100,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     Dictionary<ulong, ulong> StageQuotas(Ruleset ruleset)
     {
         var slots = new Dictionary<ulong, ulong>();
-        var rules = ruleset.BaseChains.SelectMany(c => c.Rules).Concat(ruleset.Chains.SelectMany(c => c.Rules));
-        foreach (var q in rules.SelectMany(r => r.AllStatements).OfType<QuotaStatement>())
+        foreach (var q in StatefulStatements(ruleset).OfType<QuotaStatement>())
         {
             if (slots.ContainsKey(q.StateSlot)) continue;
             if (_quotaBase.TryGetValue(q.StateSlot, out var b) || _inheritedQuotas.TryGetValue(q.StateSlot, out b))
@@ -123,8 +122,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     Dictionary<ulong, LimitStatement> StageLimits(Ruleset ruleset)
     {
         var slots = new Dictionary<ulong, LimitStatement>();
-        var rules = ruleset.BaseChains.SelectMany(c => c.Rules).Concat(ruleset.Chains.SelectMany(c => c.Rules));
-        foreach (var l in rules.SelectMany(r => r.AllStatements).OfType<LimitStatement>())
+        foreach (var l in StatefulStatements(ruleset).OfType<LimitStatement>())
         {
             if (!slots.TryAdd(l.StateSlot, l)) continue;
             if (_limitBuckets.TryGetValue(l.StateSlot, out var was) && was == l) continue;
@@ -133,6 +131,11 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         }
         return slots;
     }
+
+    /// <summary>Every statement of the rules (object maps' objects included) and of set elements (their own quotas and limits).</summary>
+    static IEnumerable<Statement> StatefulStatements(Ruleset ruleset) =>
+        ruleset.BaseChains.SelectMany(c => c.Rules).Concat(ruleset.Chains.SelectMany(c => c.Rules)).SelectMany(r => r.AllStatements)
+            .Concat(ruleset.Sets.Where(s => s.Data is not SetData.Object).SelectMany(s => s.Elements).SelectMany(e => e.Statements));
 
     /// <summary>
     /// Bytes a quota slot consumed beyond what it started from, or since its last reset: the emulation

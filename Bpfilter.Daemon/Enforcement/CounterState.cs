@@ -17,6 +17,8 @@ namespace Bpfilter.Daemon.Enforcement;
 /// restarted daemon hands them the same slots of the shared maps it reopens: consumption and buckets continue.
 /// Version 4 adds, per attach point, the counter slot layout of its program (a program kept while rules were
 /// added holds counters in slots a fresh compilation would not choose: the restarted daemon compiles with it).
+/// A quota or limit key is a rule's expression (kind 0), a named object (kind 1) or a set element's statement
+/// (kind 2: set, element key, statement index; written by version 4 daemons that run element quotas and limits).
 /// A version byte, then three counted lists (five from version 3, six from version 4); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
@@ -188,6 +190,15 @@ internal static class CounterState
             w.Write(name);
             return;
         }
+        if (key.ElementKey is { } element)
+        {
+            // a set element's state (kind 2): set, key in hex, statement index
+            w.Write((byte)2);
+            w.Write(key.Chain ?? "");
+            w.Write(element);
+            w.Write(key.ExpressionIndex);
+            return;
+        }
         w.Write((byte)0);
         w.Write(key.Chain ?? "");
         w.Write(key.RuleHandle);
@@ -201,6 +212,7 @@ internal static class CounterState
         {
             1 => StatefulKey.Named(family, table, r.ReadString()),
             0 => new StatefulKey(family, table, r.ReadString(), r.ReadUInt64(), r.ReadInt32(), null),
+            2 => new StatefulKey(family, table, r.ReadString(), 0, 0, null) with { ElementKey = r.ReadString(), ExpressionIndex = r.ReadInt32() },
             var k => throw new InvalidDataException($"counter state: stateful key kind {k}"),
         };
     }

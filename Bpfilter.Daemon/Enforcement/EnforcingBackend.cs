@@ -463,6 +463,21 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         }
     }
 
+    /// <summary>
+    /// A set element's quota runs in BPF when chains running in BPF read the set (as its counter, see
+    /// <see cref="ReadElementCounter"/>): the bytes consumed beyond the `used` it started from.
+    /// </summary>
+    public ulong? ReadElementQuota(ElementCounterRef element, int index)
+    {
+        lock (_gate)
+        {
+            if (_plan == null || _current == null || _plan.KernelSets.Contains((element.Family, element.Table, element.Set))) return null;
+            var key = StatefulKey.Element(element.Family, element.Table, element.Set, element.Key, element.KeyEnd, index);
+            if (!_current.Quotas.TryGetValue(key, out var slot) || _enforcer.QuotaBase(slot) == null) return null;
+            return _enforcer.Quota(slot);
+        }
+    }
+
     public void ResetCounter(CounterRef counter)
     {
         lock (_gate)

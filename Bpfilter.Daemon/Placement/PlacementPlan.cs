@@ -146,9 +146,9 @@ public sealed class PlacementPlan
                         case ObjRefExpr { IsMap: false, ImmType: var type, ImmName: { } n }:
                             states.Add($"{Nft.Bytecode.Objects.NftObject.KindOf(type ?? 0)} {n}");
                             break;
-                        // element counters count where the set is looked up: all of them in BPF, or all in the kernel
+                        // element statements run where the set is looked up: all of them in BPF, or all in the kernel
                         case LookupExpr { Set: var n } when reach.FindSet(n) is { } set && HasElementStatements(set):
-                            states.Add($"the element counters of set {n}");
+                            states.Add($"the element statements (counters, quotas, limits) of set {n}");
                             break;
                         case ObjRefExpr { IsMap: true, SetName: { } m } when reach.FindSet(m) is { } map:
                             foreach (var o in table.Objects ?? [])

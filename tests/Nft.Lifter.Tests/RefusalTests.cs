@@ -83,22 +83,57 @@ public class RefusalTests
         Assert.Equal(counter.Id, lifted.Counters[CounterKey.Element(t.Family, t.Name, "cnt", element.Key, element.KeyEnd)]);
     }
 
-    /// <summary>Quota, limit and other statements per element stay in the kernel: the rule reading the set is refused.</summary>
+    /// <summary>
+    /// A set's quota and limit per element lift to statements of each element with a state slot named by set,
+    /// key and position (so the element keeps its state through recompiles and restarts).
+    /// </summary>
     [Theory]
     [InlineData("quota")]
     [InlineData("limit")]
-    public void StatementsPerElementOtherThanACounterAreRefused(string kind)
+    public void QuotasAndLimitsPerElementLiftWithASlotPerElement(string kind)
     {
-        var t = OnlyRule("counter_set", out var rule);
-        Nft.Bytecode.Expressions.Expression stmt = kind == "quota" ? new Nft.Bytecode.Expressions.QuotaExpr(1000) : new Nft.Bytecode.Expressions.LimitExpr(1, 60);
-        t = t with { Sets = t.Sets.Select(s => s.Name != "cnt" ? s : s with
+        var t = WithElementStatement("counter_set", kind == "quota" ? new Nft.Bytecode.Expressions.QuotaExpr(1000, null, 40) : new Nft.Bytecode.Expressions.LimitExpr(1, 60), out _);
+        var slots = new CounterSlots();
+        var lifted = NftLifter.LiftTable(t, slots);
+        var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/cnt", StringComparison.Ordinal));
+        var statement = Assert.Single(Assert.Single(set.Elements.Items).Statements.Items);
+        var element = Assert.Single(t.FindSet("cnt")!.Elements);
+        var key = StatefulKey.Element(t.Family, t.Name, "cnt", element.Key, element.KeyEnd, 0);
+        if (kind == "quota")
+        {
+            var q = Assert.IsType<Bpfilter.Backend.Ir.QuotaStatement>(statement);
+            Assert.Equal((1000UL, false, 40UL), (q.Bytes, q.Over, q.Used));
+            Assert.Equal(q.StateSlot, lifted.Quotas[key]);
+        }
+        else
+        {
+            var l = Assert.IsType<Bpfilter.Backend.Ir.LimitStatement>(statement);
+            Assert.Equal((1UL, TimeSpan.FromMinutes(1), 5u), (l.Rate, l.Per, l.Burst));
+            Assert.Equal(l.StateSlot, lifted.Limits[key]);
+        }
+    }
+
+    /// <summary>`ct count` (connlimit) and `last` per element stay in the kernel: the rule reading the set is refused with why.</summary>
+    [Fact]
+    public void ConnlimitAndLastPerElementAreRefusedWithTheirReason()
+    {
+        var t = WithElementStatement("counter_set", new Nft.Bytecode.Expressions.ConnlimitExpr(2), out var rule);
+        var e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, "in", rule));
+        Assert.Equal("set 'cnt' has per-element `ct count` (connlimit: nf_conncount's per-element connection lists live only in the kernel)", e.Reason);
+        Assert.Equal(3, e.ExpressionIndex);
+        t = WithElementStatement("counter_set", new Nft.Bytecode.Expressions.LastExpr(), out rule);
+        e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, "in", rule));
+        Assert.Equal("set 'cnt' has per-element `last`, which bpfilter-nft runs only in the kernel", e.Reason);
+    }
+
+    static Nft.Bytecode.Objects.SourceTable WithElementStatement(string comment, Nft.Bytecode.Expressions.Expression stmt, out Nft.Bytecode.Objects.Rule rule)
+    {
+        var t = OnlyRule(comment, out rule);
+        return t with { Sets = t.Sets.Select(s => s.Name != "cnt" ? s : s with
         {
             Set = s.Set with { Expr = stmt },
             Elements = s.Elements.Select(e => e with { Expr = stmt }).ToList(),
         }).ToList() };
-        var e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, "in", rule));
-        Assert.Equal($"set 'cnt' has per-element `{kind}`, which bpfilter-nft runs only in the kernel", e.Reason);
-        Assert.Equal(3, e.ExpressionIndex);
     }
 
     static Nft.Bytecode.Objects.SourceTable OnlyRule(string comment, out Nft.Bytecode.Objects.Rule rule)

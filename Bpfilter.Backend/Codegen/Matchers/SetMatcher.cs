@@ -15,7 +15,7 @@ public sealed partial class ProgramCompiler
     private void EmitSetMatcher(MatchKey key, InSet s, string fail)
     {
         var layout = Layout(s.Set, key, requireVerdicts: false);
-        // `!= @s` counts no element (nft_lookup_eval: a found element breaks, a missing one has no statements)
+        // `!= @s` runs no element's statements (nft_lookup_eval: a found element breaks, a missing one has none)
         if (s.Negated)
         {
             var miss = _asm.NewLabel("miss");
@@ -28,21 +28,48 @@ public sealed partial class ProgramCompiler
         else
         {
             EmitLookup(layout, key, fail);
-            EmitElementCounter(layout);
+            EmitElementStatements(layout, fail);
         }
     }
 
     /// <summary>
-    /// The found element's counter (R0: its value), as nft_set_elem_update_expr runs it for every packet a
-    /// lookup matched: slot + 1 after the code (0: the element does not count). Clobbers R0-R3.
+    /// The found element's statements (R0: its value), as nft_set_elem_update_expr runs them for every packet
+    /// a lookup matched: in order, the first that breaks (a limit beyond its rate, a quota beyond its bytes)
+    /// ends them and breaks the rule (to <paramref name="fail"/>). The statement code after the element's code
+    /// picks the compiled list (0: none), the slots after the expiry name each statement's state. The code and
+    /// slots are copied to the key buffer, no longer needed, as the statements' helper calls clobber R0-R5.
     /// </summary>
-    private void EmitElementCounter(SetLayout layout)
+    private void EmitElementStatements(SetLayout layout, string fail)
     {
-        if (!layout.HasElementCounters) return;
-        var skip = _asm.NewLabel("nocount");
-        _asm.Emit(Asm.LdxW(R1, R0, 4), Asm.JeqImm(R1, 0, skip), Asm.Add64Imm(R1, -1), Asm.StxW(R10, CounterKey, R1));
-        EmitCountAtKey(skip);
-        _asm.Label(skip);
+        if (!layout.HasElementStatements) return;
+        var done = _asm.NewLabel("estdone");
+        _asm.Emit(Asm.LdxW(R1, R0, 4));
+        for (var i = 0; i < SetLayout.MaxElementStatements; i++)
+            _asm.Emit(Asm.LdxW(R2, R0, (short)(layout.SlotsOffset + 4 * i)), Asm.StxDW(R10, (short)(Key + 8 * i), R2));
+        for (var code = 1; code <= layout.StatementShapes.Count; code++)
+        {
+            var other = _asm.NewLabel("estnext");
+            _asm.Emit(Asm.JneImm(R1, code, other));
+            var shape = layout.StatementShapes[code - 1];
+            for (var i = 0; i < shape.Count; i++)
+            {
+                _asm.Emit(Asm.LdxDW(R1, R10, (short)(Key + 8 * i)), Asm.StxW(R10, CounterKey, R1));
+                switch (shape[i])
+                {
+                    case CounterStatement:
+                        var counted = _asm.NewLabel("estcount");
+                        EmitCountAtKey(counted);
+                        _asm.Label(counted);
+                        break;
+                    case QuotaStatement q: EmitQuotaAtKey(q, fail); break;
+                    case LimitStatement l: EmitLimitAtKey(l, fail); break;
+                    default: throw new CodegenException($"set '{layout.Set.Name}': element statement '{shape[i]}' is not supported by the BPF backend");
+                }
+            }
+            _asm.Emit(Asm.Ja(done));
+            _asm.Label(other);
+        }
+        _asm.Label(done);
     }
 
     /// <summary>
@@ -155,7 +182,11 @@ public sealed partial class ProgramCompiler
                 : [];
             _sets[name] = layout = new SetLayout(set, verdicts, id => _counterSlots.TryGetValue(id, out var slot) ? slot : null, objects);
             foreach (var e in set.Elements)
-                if (layout.CounterOf(e) is { } id) CounterSlot(id);
+                foreach (var id in layout.CountersOf(e)) CounterSlot(id);
+            // an element's quota or limit past the shared map's end would find no state: refused, never skipped
+            foreach (var st in set.Data is SetData.Object ? [] : set.Elements.SelectMany(e => e.Statements))
+                if (st is QuotaStatement { StateSlot: >= Loader.QuotaMap.Capacity } or LimitStatement { StateSlot: >= Loader.LimitMap.Capacity })
+                    throw new CodegenException($"set '{name}': element statement '{st}' is beyond the {Loader.QuotaMap.Capacity} quotas or {Loader.LimitMap.Capacity} limits the BPF backend holds");
         }
         return layout;
     }

@@ -120,6 +120,7 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
     /// </summary>
     [Theory]
     [InlineData("ip-input-element-counters")]
+    [InlineData("ip-input-element-limits")]
     public void BpfOnlyCountsElementsLikeTheKernel(string name)
     {
         var c = PacketCase.Load(name);

@@ -178,7 +178,7 @@ public sealed class NamedObjectPlacementTests
                 }
             }
             """);
-        Assert.Matches(@"table inet t chain in: kernel nf_tables \(it shares the element counters of set s with kernel-placed table inet t chain k", rig.Explain());
+        Assert.Matches(@"table inet t chain in: kernel nf_tables \(it shares the element statements \(counters, quotas, limits\) of set s with kernel-placed table inet t chain k", rig.Explain());
         Assert.True(rig.Delivered(82));
         Assert.True(rig.Delivered(84));
         // each SYN passes both chains: two lookups per packet, all in the kernel's element
