@@ -158,8 +158,8 @@ internal sealed class NftEncoder
     /// <summary>An element with its expressions as read earlier (<see cref="WithLiveState"/>).</summary>
     public void Element(NetlinkWriter b, ElementRecord e, SetElement shown) => Encode(b, e, shown);
 
-    /// <summary>The element's expressions with what the data plane counted so far added.</summary>
-    public SetElement WithLiveState(TableRecord t, SetRecord s, ElementRecord e) => WithElementCounter(t, s, e);
+    /// <summary>The element's statements with what the data plane counted and consumed so far added.</summary>
+    public SetElement WithLiveState(TableRecord t, SetRecord s, ElementRecord e) => WithElementState(t, s, e);
 
     void Encode(NetlinkWriter b, ElementRecord e, SetElement el)
     {
