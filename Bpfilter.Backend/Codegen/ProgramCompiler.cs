@@ -189,7 +189,8 @@ public sealed partial class ProgramCompiler
         Verdict? ReturnPolicy = null, bool Subprogram = false);
 
     /// <param name="TransportPayload">Some rule reads transport header bytes (netfilter copies their start once).</param>
-    private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet, bool Sets, bool TransportPayload);
+    /// <param name="SetCount">How many sets (and maps) the rules read or write.</param>
+    private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet, bool Sets, bool TransportPayload, int SetCount);
 
     /// <summary>Whether the generation was read into <see cref="Generation"/> (set lookups need it).</summary>
     private bool _generationLoaded;
@@ -215,6 +216,7 @@ public sealed partial class ProgramCompiler
         var packet = false;
         var sets = false;
         var transport = false;
+        var setNames = new HashSet<string>(StringComparer.Ordinal);
         var seen = new HashSet<string>();
         var work = new Stack<IEnumerable<Rule>>();
         foreach (var c in chains)
@@ -246,17 +248,19 @@ public sealed partial class ProgramCompiler
                 foreach (var m in r.Matchers)
                 {
                     Key(m.Key);
-                    if (m.Operator is InSet) sets = true;
+                    if (m.Operator is InSet i) { sets = true; setNames.Add(i.Set); }
                 }
                 foreach (var o in r.Statements.OfType<ObjectMapStatement>())
                 {
                     Key(o.Key);
                     sets = true;
+                    setNames.Add(o.Map);
                 }
                 foreach (var u in r.Statements.OfType<SetUpdateStatement>())
                 {
                     Key(u.Key);
                     sets = true;
+                    setNames.Add(u.Set);
                 }
                 if (r.AllStatements.Any(s => s is CounterStatement or QuotaStatement or LimitStatement { Type: LimitType.Bytes })) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
                 switch (r.Verdict)
@@ -264,6 +268,7 @@ public sealed partial class ProgramCompiler
                     case VerdictMapVerdict vm:
                         Key(vm.Key);
                         sets = true;
+                        setNames.Add(vm.Map);
                         var map = _ruleset.FindSet(vm.Map);
                         if (map is not null && map.Elements.Any(e => e.Statements.Any(s => s is CounterStatement)))
                         {
@@ -284,7 +289,7 @@ public sealed partial class ProgramCompiler
                     if (seen.Add(t) && _ruleset.FindChain(t) is { } chain) work.Push(chain.Rules);
             }
         if (size && depth == ParseDepth.None && _flavor.LengthFromNetworkHeader) depth = ParseDepth.Link;
-        return new Needs(depth, size, packet || depth != ParseDepth.None, sets, transport);
+        return new Needs(depth, size, packet || depth != ParseDepth.None, sets, transport, setNames.Count);
     }
 
     private List<MapSpec> MapSpecs(int baseChains)
