@@ -84,8 +84,8 @@ public sealed partial class ProgramCompiler
             TcIngress t => new TcFlavor(t.Device, ingress: true, t.IpOnly),
             TcEgress t => new TcFlavor(t.Device, ingress: false, t.IpOnly),
             NetfilterHook n when n.Family == NfFamily.Ipv4 && ipv6 => throw new CodegenException("an ipv4 chain has no ipv6 program"),
-            NetfilterHook n when n.Family == NfFamily.Ipv6 => new NetfilterFlavor(ipv6: true, n.Point),
-            NetfilterHook n => new NetfilterFlavor(ipv6, n.Point),
+            NetfilterHook n when n.Family == NfFamily.Ipv6 => new NetfilterFlavor(ipv6: true, n.Point, SkbDataRead.Available),
+            NetfilterHook n => new NetfilterFlavor(ipv6, n.Point, SkbDataRead.Available),
             _ => throw new CodegenException($"unsupported hook {hook}"),
         };
         var ordered = Enforcement.AttachUnit.RunOrder(chains);

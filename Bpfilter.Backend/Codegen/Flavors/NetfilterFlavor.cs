@@ -15,9 +15,13 @@ namespace Bpfilter.Backend.Codegen;
 /// <see cref="RuntimeContext.L3CacheSize"/> bytes of the network header to the stack once, and after parsing
 /// the first <see cref="RuntimeContext.L4CacheSize"/> bytes of the transport header (from that copy when the
 /// network header has no options or extension headers, else with a second read); reads inside those
-/// copies are stack loads behind a length check that fails exactly where bpf_dynptr_read would.
+/// copies are stack loads behind a length check that fails exactly where bpf_dynptr_read would. Where the kernel
+/// allows loads through skb->data (<see cref="SkbDataRead"/>) the entry's copy is eight plain loads when the skb's
+/// linear area holds it (the usual case), the helper only for a paged skb.
 /// </summary>
-internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
+/// <param name="directRead">Copy the network header with loads through skb->data when the linear area holds it
+/// (<see cref="SkbDataRead.Available"/>), not with bpf_dynptr_read.</param>
+internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point, bool directRead) : IFlavor
 {
     /// <summary>Whether the entry made the skb dynptr (a log statement reuses it) and copied the network header.</summary>
     bool _dynptr;
@@ -51,7 +55,32 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
         asm.Label(ok);
         // the network header starts the skb's data (the dynptr's offset 0): copy min(L3CacheSize, skb->len) bytes
         asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.LdxW(R2, R1, Bytes("sk_buff", "len")));
+        if (directRead) EmitLinearCopy(asm);
+        else EmitCopy(asm, RuntimeContext.L3Cache, RuntimeContext.L3CacheSize, RuntimeContext.L3CacheLen, R2, offsetSlot: null);
+    }
+
+    /// <summary>
+    /// The entry's copy without a helper call when the skb's linear area (skb_headlen = len - data_len, where the
+    /// dynptr reads with a plain memcpy too) holds all min(L3CacheSize, len) bytes: eight 8-byte loads through
+    /// skb->data (R1 = skb, R2 = len). Else (a paged skb whose linear area is shorter) bpf_dynptr_read as before.
+    /// The loads may read past the packet's end (within the skb's head buffer; probe loads in any case): those
+    /// bytes are never used, as every read of the copy checks <see cref="RuntimeContext.L3CacheLen"/> first.
+    /// </summary>
+    private void EmitLinearCopy(Assembler asm)
+    {
+        var fits = asm.NewLabel("l3_fits");
+        var paged = asm.NewLabel("l3_paged");
+        var done = asm.NewLabel("l3_copied");
+        asm.Emit(Asm.JleImm(R2, RuntimeContext.L3CacheSize, fits), Asm.Mov64Imm(R2, RuntimeContext.L3CacheSize));
+        asm.Label(fits);
+        asm.Emit(Asm.LdxW(R0, R1, Bytes("sk_buff", "len")), Asm.LdxW(R3, R1, Bytes("sk_buff", "data_len")), Asm.Sub64Reg(R0, R3),
+            Asm.JltReg(R0, R2, paged), Asm.StxW(R10, RuntimeContext.L3CacheLen, R2), Asm.LdxDW(R4, R1, Bytes("sk_buff", "data")));
+        for (var i = 0; i < RuntimeContext.L3CacheSize; i += 8)
+            asm.Emit(Asm.LdxDW(R0, R4, (short)i), Asm.StxDW(R10, (short)(RuntimeContext.L3Cache + i), R0));
+        asm.Emit(Asm.Ja(done));
+        asm.Label(paged);
         EmitCopy(asm, RuntimeContext.L3Cache, RuntimeContext.L3CacheSize, RuntimeContext.L3CacheLen, R2, offsetSlot: null);
+        asm.Label(done);
     }
 
     public void EmitParsed(Assembler asm, bool readsTransport)

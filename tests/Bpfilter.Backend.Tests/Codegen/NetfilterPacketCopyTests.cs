@@ -39,6 +39,30 @@ public class NetfilterPacketCopyTests
         Assert.Equal(33UL, p.Counter(3).Packets); // the last option bytes (or the last address bytes) are always there
     }
 
+    /// <summary>
+    /// Where the kernel lets a netfilter program load through skb->data, the entry copies a linear network header
+    /// with plain loads (no bpf_dynptr_read; the helper stays for a paged skb), and the fields read the same: the
+    /// test above covers packets shorter than the copy, this one a full-sized one.
+    /// </summary>
+    [Fact]
+    public void TheEntryCopiesALinearHeaderWithoutAHelperCall()
+    {
+        Assert.True(Backend.Libbpf.SkbDataRead.Available, "this kernel (6.18) reads skb->data as read-only untrusted memory");
+        using var p = Load(NfIn4, Verdict.Accept,
+        [
+            Counted(1, Verdict.Continue, Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.1"))),
+            Counted(2, Verdict.Drop, Matcher.Eq(PayloadField.Raw(PayloadBase.Transport, 8 * 20, 32), U32(0xabababab))),
+        ]);
+        var entry = System.Text.RegularExpressions.Regex.Split(p.Compiled.Disassembly, @"^\.l3_paged\d*:", System.Text.RegularExpressions.RegexOptions.Multiline)[0];
+        Assert.Contains("r0 = *(u64 *)(r4 + 56)", entry);
+        Assert.DoesNotContain("dynptr_read", entry);
+        Assert.Contains("dynptr_read", p.Compiled.Disassembly);
+        Assert.Equal(NfDrop, p.Run(Frame(5, 60)));
+        Assert.Equal(NfAccept, p.Run(Frame(5, 23)));
+        Assert.Equal(2UL, p.Counter(1).Packets);
+        Assert.Equal(1UL, p.Counter(2).Packets);
+    }
+
     /// <summary>IPv4 (ihl words of header, options 0x01 no-op) with <paramref name="transport"/> bytes 0xab of TCP, behind an Ethernet header.</summary>
     private static byte[] Frame(int ihl, int transport)
     {
