@@ -73,18 +73,23 @@ public static class CostBench
         try
         {
             using var prog = BpfProgram.Load(BpfProgType.Netfilter, "bench_nf", Linker.Link(new Assembler().Emit(insns).Build()), BpfAttachType.Netfilter);
-            var ctx = AttachedProgram.HookState(1, 2);
-            var samples = new List<uint>();
-            prog.TestRun(frame, 1, ctx);
-            for (var r = 0; r < runs; r++) samples.Add(prog.TestRun(frame, repeat, ctx).DurationNs);
-            samples.Sort();
-            return samples[samples.Count / 2].ToString(CultureInfo.InvariantCulture);
+            return Median(prog, frame, AttachedProgram.HookState(1, 2), runs, repeat);
         }
         catch (Exception e)
         {
             Console.Error.WriteLine($"netfilter: {e.Message}");
             return "err";
         }
+    }
+
+    /// <summary>Median ns per packet of <paramref name="runs"/> test runs of <paramref name="repeat"/> each.</summary>
+    static string Median(BpfProgram prog, byte[] frame, byte[] ctx, int runs, int repeat)
+    {
+        var samples = new List<uint>();
+        prog.TestRun(frame, 1, ctx);
+        for (var r = 0; r < runs; r++) samples.Add(prog.TestRun(frame, repeat, ctx).DurationNs);
+        samples.Sort();
+        return samples[samples.Count / 2].ToString(CultureInfo.InvariantCulture);
     }
 
     static string Measure(Func<Hook, LoadedProgram?> load, Hook hook, byte[] frame, int runs, int repeat, BpfProgType type)
@@ -95,12 +100,7 @@ public static class CostBench
             using var bare = loaded is null ? BpfProgram.Load(type, "bench_ret", Linker.Link(new Assembler()
                 .Emit(Asm.Mov64Imm(Register.R0, 1), Asm.Exit()).Build()), type == BpfProgType.Xdp ? BpfAttachType.Xdp : BpfAttachType.Netfilter) : null;
             var prog = loaded?.Program ?? bare!;
-            var ctx = type == BpfProgType.Netfilter ? AttachedProgram.HookState(1, 2) : []; // NF_INET_LOCAL_IN, NFPROTO_IPV4
-            var samples = new List<uint>();
-            prog.TestRun(frame, 1, ctx);
-            for (var r = 0; r < runs; r++) samples.Add(prog.TestRun(frame, repeat, ctx).DurationNs);
-            samples.Sort();
-            return samples[samples.Count / 2].ToString(CultureInfo.InvariantCulture);
+            return Median(prog, frame, type == BpfProgType.Netfilter ? AttachedProgram.HookState(1, 2) : [], runs, repeat); // NF_INET_LOCAL_IN, NFPROTO_IPV4
         }
         catch (Exception e)
         {
