@@ -88,6 +88,8 @@ public sealed partial class ProgramCompiler
             NetfilterHook n => new NetfilterFlavor(ipv6, n.Point, SkbDataRead.Available),
             _ => throw new CodegenException($"unsupported hook {hook}"),
         };
+        // subprograms read the base program's dynptr: only without regular chains may it be made on demand
+        if (flavor is NetfilterFlavor nf) nf.DynptrOnDemand = ruleset.Chains.Count == 0;
         var ordered = Enforcement.AttachUnit.RunOrder(chains);
         var compiler = new ProgramCompiler(ruleset, flavor, counters, segmentInstructions, segmentBranches, inlineRegularChains);
         var segments = compiler.Emit(ordered);
