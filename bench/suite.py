@@ -12,7 +12,9 @@ Every ruleset ends in the one rule the probe packet matches (`... counter drop`)
 through all the others first. Measurements, per side, shape and N:
   a  BPF_PROG_TEST_RUN ns per packet of the program bpfilterd attached (id from its explain socket)
   b  packets per second over a veth pair, the sender (bench/sender.c, AF_PACKET, PACKET_QDISC_BYPASS,
-     sendmmsg) in another namespace; the bare XDP_DROP floor is measured in the same run
+     sendmmsg) in another namespace; the bare XDP_DROP floor (and, with bpf-input, a bare NF_DROP at ipv4
+     input: that side's ceiling) is measured in the same run, at its start and end; with a, a bare `return
+     accept` per hook is test-run the same way (the hook's and the harness's own cost)
   c  nft -f load time (iptables-legacy-restore for iptables)
   d  nft add rule latency into the N-rule chain (iptables-legacy -A)
   e  nft add element latency into the N-element set
@@ -259,17 +261,38 @@ def probe_counter(side, topo, nft):
     return int(m[-1])
 
 
-def floor_rate(ctx):
-    topo = Topology("floor")
+def floor_rate(ctx, mode="xdp-drop"):
+    """The rate of a bare drop program: `xdp-drop` on fw0 (the floor every rate is compared with) or `nf-drop`
+    (BPF_NETFILTER, ipv4 input: the ceiling of the bpf-input side, the kernel's receive path up to that hook)."""
+    topo = Topology("floor" if mode == "xdp-drop" else "nffloor")
     try:
         hold = ctx.seconds + 30
-        p = subprocess.Popen(topo.exec(topo.fw) + ["dotnet", ctx.bench, "xdp-drop", "fw0", str(hold)], stdout=subprocess.PIPE, text=True)
-        if p.stdout.readline().strip() != "attached": raise RuntimeError("xdp-drop floor did not attach")
+        where = ["fw0", str(hold)] if mode == "xdp-drop" else [str(hold)]
+        p = subprocess.Popen(topo.exec(topo.fw) + ["dotnet", ctx.bench, mode] + where, stdout=subprocess.PIPE, text=True)
+        if p.stdout.readline().strip() != "attached": raise RuntimeError(f"{mode} floor did not attach")
         rate, offered = send(ctx, topo)
         p.terminate(); p.wait()
         return rate, offered
     finally:
         topo.close()
+
+
+def bare_testrun(ctx):
+    """(a) of a bare `return accept` program per hook, the same harness and frame: what every program pays."""
+    out = {}
+    for kind in ("xdp", "nf-input4"):
+        m = re.search(r"ns=(\d+)", run(["dotnet", ctx.bench, "bare", kind, ctx.frame, "5"], ctx.timeout).stdout)
+        out[kind] = int(m.group(1))
+    return out
+
+
+def hook_floors(ctx, floors):
+    """At the start and the end of a run: the XDP_DROP floor, and with the bpf-input side the NF_DROP ceiling and
+    (with a) both hooks' bare test-run."""
+    if "b" in ctx.measure:
+        floors.append(floor_rate(ctx))
+        if "bpf-input" in ctx.sides: ctx.nf_floors.append(floor_rate(ctx, "nf-drop")[0])
+    if "a" in ctx.measure and any(s.startswith("bpf") for s in ctx.sides): ctx.bare.append(bare_testrun(ctx))
 
 
 def measure(ctx, side, shape, n, results, baseline=False):
@@ -402,9 +425,21 @@ def write_outputs(ctx, results, floors):
     floor = statistics.mean(r for r, _ in floors) if floors else None
     lines = [f"# Benchmark suite, {ctx.started:%Y-%m-%d %H:%M} UTC", "",
              f"Command: `{ctx.command}`  ", f"Commit: `{ctx.commit}`; load average at start {ctx.load}; {os.cpu_count()} CPUs; kernel {os.uname().release}", ""]
+    when = lambda xs: 'start, end' if len(xs) > 1 else 'start; the run did not reach its end'
     if floors:
         lines.append("XDP_DROP floor (bare `return XDP_DROP` on fw0, same sender): " +
-                     ", ".join(f"{r / 1e3:.1f} kpps" for r, _ in floors) + f" ({'start, end' if len(floors) > 1 else 'start; the run did not reach its end'}); mean {floor / 1e3:.1f} kpps")
+                     ", ".join(f"{r / 1e3:.1f} kpps" for r, _ in floors) + f" ({when(floors)}); mean {floor / 1e3:.1f} kpps")
+        lines.append("")
+    nf = getattr(ctx, "nf_floors", [])
+    if nf and floor:
+        lines.append("NF_DROP ceiling of the bpf-input side (bare `return NF_DROP` at ipv4 input, priority 0, no dispatcher): " +
+                     ", ".join(f"{r / 1e3:.1f} kpps" for r in nf) + f" ({when(nf)}); mean {statistics.mean(nf) / 1e3:.1f} kpps, "
+                     f"{100 * statistics.mean(nf) / floor:.0f} % of the XDP_DROP floor")
+        lines.append("")
+    bare = getattr(ctx, "bare", [])
+    if bare:
+        lines.append("(a) of a bare `return accept` program, the same harness and frame (the hook's and the harness's own cost): " +
+                     "; ".join(f"XDP {b['xdp']} ns, BPF_NETFILTER {b['nf-input4']} ns" for b in bare) + f" ({when(bare)})")
         lines.append("")
     label = lambda r: r["side"] + (" (baseline)" if r.get("baseline") else "")
     element = lambda r: fmt(r.get('add_element_ms'), '{:.1f}') + ("" if r.get("add_element_daemon_ms") is None else f" ({r['add_element_daemon_ms']:.2f})")
@@ -441,7 +476,8 @@ def write_outputs(ctx, results, floors):
     with open(os.path.join(ctx.out, "results.json"), "w") as f:
         json.dump({"command": ctx.command, "commit": ctx.commit, "started": ctx.started.isoformat(), "seconds": ctx.seconds, "samples": ctx.samples, "load": ctx.load,
                    "sides": ctx.sides, "shapes": ctx.shapes,
-                   "floor_pps": [r for r, _ in floors], "results": results}, f, indent=1)
+                   "floor_pps": [r for r, _ in floors], "nf_floor_pps": getattr(ctx, "nf_floors", []),
+                   "bare_testrun_ns": getattr(ctx, "bare", []), "results": results}, f, indent=1)
     plot(ctx, results, floor)
 
 
@@ -509,6 +545,7 @@ def render(ctx):
     old = open(os.path.join(ctx.render, "results.md")).read() if os.path.exists(os.path.join(ctx.render, "results.md")) else ""
     ctx.load = j.get("load") or (re.findall(r"load average at start (\S+);", old) or ["?"])[0]
     ctx.sides, ctx.shapes = j.get("sides", SIDES), j.get("shapes", SHAPES)
+    ctx.nf_floors, ctx.bare = j.get("nf_floor_pps", []), j.get("bare_testrun_ns", [])
     write_outputs(ctx, j["results"], [(r, None) for r in j["floor_pps"]])
     os.remove(os.path.join(ctx.out, "plot.dat"))
 
@@ -555,9 +592,10 @@ def main():
     ctx.work = tempfile.mkdtemp(prefix="bfsuite-")
     ctx.frame = probe_frame()
     results, floors = [], []
+    ctx.nf_floors, ctx.bare = [], []
     try:
         prepare(ctx)
-        if "b" in ctx.measure: floors.append(floor_rate(ctx))
+        hook_floors(ctx, floors)
         if ctx.big_set and "c" in ctx.measure: big_set(ctx, results)
         for n in ctx.ns:
             for shape in ctx.shapes:
@@ -567,7 +605,7 @@ def main():
                     if ctx.baseline and side.startswith("bpf"):
                         measure(ctx, side, shape, n, results, baseline=True)
                     write_outputs(ctx, results, floors)  # partial results survive an interrupted run
-        if "b" in ctx.measure: floors.append(floor_rate(ctx))
+        hook_floors(ctx, floors)
         write_outputs(ctx, results, floors)
         print(open(os.path.join(ctx.out, "results.md")).read())
     finally:

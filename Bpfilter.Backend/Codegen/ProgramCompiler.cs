@@ -87,10 +87,12 @@ public sealed partial class ProgramCompiler
             TcIngress t => new TcFlavor(t.Device, ingress: true, t.IpOnly),
             TcEgress t => new TcFlavor(t.Device, ingress: false, t.IpOnly),
             NetfilterHook n when n.Family == NfFamily.Ipv4 && ipv6 => throw new CodegenException("an ipv4 chain has no ipv6 program"),
-            NetfilterHook n when n.Family == NfFamily.Ipv6 => new NetfilterFlavor(ipv6: true, n.Point),
-            NetfilterHook n => new NetfilterFlavor(ipv6, n.Point),
+            NetfilterHook n when n.Family == NfFamily.Ipv6 => new NetfilterFlavor(ipv6: true, n.Point, SkbDataRead.Available),
+            NetfilterHook n => new NetfilterFlavor(ipv6, n.Point, SkbDataRead.Available),
             _ => throw new CodegenException($"unsupported hook {hook}"),
         };
+        // subprograms read the base program's dynptr: only without regular chains may it be made on demand
+        if (flavor is NetfilterFlavor nf) nf.DynptrOnDemand = ruleset.Chains.Count == 0;
         var ordered = Enforcement.AttachUnit.RunOrder(chains);
         var compiler = new ProgramCompiler(ruleset, flavor, counters, segmentInstructions, segmentBranches, inlineRegularChains, staticSubprograms);
         var segments = compiler.Emit(ordered);
@@ -193,7 +195,8 @@ public sealed partial class ProgramCompiler
         Verdict? ReturnPolicy = null, bool Subprogram = false);
 
     /// <param name="TransportPayload">Some rule reads transport header bytes (netfilter copies their start once).</param>
-    private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet, bool Sets, bool TransportPayload);
+    /// <param name="SetCount">How many sets (and maps) the rules read or write.</param>
+    private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet, bool Sets, bool TransportPayload, int SetCount);
 
     /// <summary>Whether the generation was read into <see cref="Generation"/> (set lookups need it).</summary>
     private bool _generationLoaded;
@@ -219,6 +222,7 @@ public sealed partial class ProgramCompiler
         var packet = false;
         var sets = false;
         var transport = false;
+        var setNames = new HashSet<string>(StringComparer.Ordinal);
         var seen = new HashSet<string>();
         var work = new Stack<IEnumerable<Rule>>();
         foreach (var c in chains)
@@ -253,6 +257,7 @@ public sealed partial class ProgramCompiler
                     if (m.Operator is InSet i)
                     {
                         sets = true;
+                        setNames.Add(i.Set);
                         // an element's counter, quota or byte limit reads the packet's length
                         if (_ruleset.FindSet(i.Set) is { } looked && looked.Elements.Any(e => !e.Statements.IsEmpty))
                         {
@@ -265,11 +270,13 @@ public sealed partial class ProgramCompiler
                 {
                     Key(o.Key);
                     sets = true;
+                    setNames.Add(o.Map);
                 }
                 foreach (var u in r.Statements.OfType<SetUpdateStatement>())
                 {
                     Key(u.Key);
                     sets = true;
+                    setNames.Add(u.Set);
                 }
                 if (r.AllStatements.Any(s => s is CounterStatement or QuotaStatement or LimitStatement { Type: LimitType.Bytes })) { size = true; if (_flavor.LengthFromNetworkHeader) Need(ParseDepth.Link); }
                 switch (r.Verdict)
@@ -277,6 +284,7 @@ public sealed partial class ProgramCompiler
                     case VerdictMapVerdict vm:
                         Key(vm.Key);
                         sets = true;
+                        setNames.Add(vm.Map);
                         var map = _ruleset.FindSet(vm.Map);
                         if (map is not null && map.Elements.Any(e => !e.Statements.IsEmpty))
                         {
@@ -297,7 +305,7 @@ public sealed partial class ProgramCompiler
                     if (seen.Add(t) && _ruleset.FindChain(t) is { } chain) work.Push(chain.Rules);
             }
         if (size && depth == ParseDepth.None && _flavor.LengthFromNetworkHeader) depth = ParseDepth.Link;
-        return new Needs(depth, size, packet || depth != ParseDepth.None, sets, transport);
+        return new Needs(depth, size, packet || depth != ParseDepth.None, sets, transport, setNames.Count);
     }
 
     private List<MapSpec> MapSpecs(int baseChains)

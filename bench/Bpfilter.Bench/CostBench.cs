@@ -36,12 +36,60 @@ public static class CostBench
             ($"{n} classbench rules, addresses not split", h => Load(h, ClassBench(n),
                 new LoweringPipeline(new UnreachableRules(), new RuleGrouping(), new Classification { SplitWideFields = false }))),
         };
+        if (Environment.GetEnvironmentVariable("BENCH_DUMP") is { Length: > 0 } dir) Dump(dir, n);
         foreach (var (name, load) in cases)
         {
             var xdp = Measure(load, new XdpIngress("lo"), frame, runs, repeat, BpfProgType.Xdp);
             var nf = Measure(load, new NetfilterHook(NfFamily.Ipv4, NfHookPoint.Input, 0), frame, runs, repeat, BpfProgType.Netfilter);
             Console.WriteLine($"{name,-48} {xdp,7} {nf,7}");
         }
+        // the netfilter program's fixed packet access, piece by piece (what the probe rule pays over a bare return)
+        foreach (var (name, insns) in NetfilterAccess())
+            Console.WriteLine($"{name,-48} {"–",7} {MeasureNetfilter(insns, frame, runs, repeat),7}");
+    }
+
+    /// <summary>Bare netfilter programs: the skb dynptr alone, then with the entry's copy of the first 64 bytes.</summary>
+    static IEnumerable<(string, Instruction[])> NetfilterAccess()
+    {
+        Instruction[] Dynptr() => [Asm.Mov64Reg(Register.R6, Register.R1), Asm.LdxDW(Register.R1, Register.R6, 8), Asm.Mov64Imm(Register.R2, 0),
+            Asm.Mov64Reg(Register.R3, Register.R10), Asm.Add64Imm(Register.R3, -16), Asm.CallKfunc(VmlinuxBtf.FuncId("bpf_dynptr_from_skb"))];
+        Instruction[] Read(int n) => [.. Enumerable.Range(0, 8).Select(i => Asm.StDW(Register.R10, (short)(-80 + 8 * i), 0)),
+            Asm.Mov64Reg(Register.R1, Register.R10), Asm.Add64Imm(Register.R1, -80), Asm.Mov64Imm(Register.R2, n),
+            Asm.Mov64Reg(Register.R3, Register.R10), Asm.Add64Imm(Register.R3, -16), Asm.Mov64Imm(Register.R4, 0), Asm.Mov64Imm(Register.R5, 0),
+            Asm.Call(HelperFunc.DynptrRead)];
+        Instruction[] Accept = [Asm.Mov64Imm(Register.R0, 1), Asm.Exit()];
+        yield return ("nf: bpf_dynptr_from_skb only", [.. Dynptr(), .. Accept]);
+        yield return ("nf: + bpf_dynptr_read of 20 bytes", [.. Dynptr(), .. Read(20), .. Accept]);
+        yield return ("nf: + bpf_dynptr_read of 46 bytes (the probe)", [.. Dynptr(), .. Read(46), .. Accept]);
+        // skb->data through the BTF pointer (read-only untrusted memory, probe loads): 64 bytes copied, no helper
+        var data = (short)(VmlinuxBtf.Member("sk_buff", "data").BitOffset / 8);
+        yield return ("nf: 64 bytes loaded from skb->data, no dynptr", [Asm.LdxDW(Register.R1, Register.R1, 8), Asm.LdxDW(Register.R2, Register.R1, data),
+            .. Enumerable.Range(0, 8).SelectMany(i => new[] { Asm.LdxDW(Register.R0, Register.R2, (short)(8 * i)), Asm.StxDW(Register.R10, (short)(-80 + 8 * i), Register.R0) }),
+            .. Accept]);
+    }
+
+    static string MeasureNetfilter(Instruction[] insns, byte[] frame, int runs, int repeat)
+    {
+        try
+        {
+            using var prog = BpfProgram.Load(BpfProgType.Netfilter, "bench_nf", Linker.Link(new Assembler().Emit(insns).Build()), BpfAttachType.Netfilter);
+            return Median(prog, frame, AttachedProgram.HookState(1, 2), runs, repeat);
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"netfilter: {e.Message}");
+            return "err";
+        }
+    }
+
+    /// <summary>Median ns per packet of <paramref name="runs"/> test runs of <paramref name="repeat"/> each.</summary>
+    static string Median(BpfProgram prog, byte[] frame, byte[] ctx, int runs, int repeat)
+    {
+        var samples = new List<uint>();
+        prog.TestRun(frame, 1, ctx);
+        for (var r = 0; r < runs; r++) samples.Add(prog.TestRun(frame, repeat, ctx).DurationNs);
+        samples.Sort();
+        return samples[samples.Count / 2].ToString(CultureInfo.InvariantCulture);
     }
 
     static string Measure(Func<Hook, LoadedProgram?> load, Hook hook, byte[] frame, int runs, int repeat, BpfProgType type)
@@ -52,12 +100,7 @@ public static class CostBench
             using var bare = loaded is null ? BpfProgram.Load(type, "bench_ret", Linker.Link(new Assembler()
                 .Emit(Asm.Mov64Imm(Register.R0, 1), Asm.Exit()).Build()), type == BpfProgType.Xdp ? BpfAttachType.Xdp : BpfAttachType.Netfilter) : null;
             var prog = loaded?.Program ?? bare!;
-            var ctx = type == BpfProgType.Netfilter ? AttachedProgram.HookState(1, 2) : []; // NF_INET_LOCAL_IN, NFPROTO_IPV4
-            var samples = new List<uint>();
-            prog.TestRun(frame, 1, ctx);
-            for (var r = 0; r < runs; r++) samples.Add(prog.TestRun(frame, repeat, ctx).DurationNs);
-            samples.Sort();
-            return samples[samples.Count / 2].ToString(CultureInfo.InvariantCulture);
+            return Median(prog, frame, type == BpfProgType.Netfilter ? AttachedProgram.HookState(1, 2) : [], runs, repeat); // NF_INET_LOCAL_IN, NFPROTO_IPV4
         }
         catch (Exception e)
         {
@@ -66,11 +109,24 @@ public static class CostBench
         }
     }
 
-    static LoadedProgram Load(Hook hook, List<Rule> rules, LoweringPipeline? lowering = null)
+    static LoadedProgram Load(Hook hook, List<Rule> rules, LoweringPipeline? lowering = null) => LoadedProgram.Load(Compile(hook, rules, lowering));
+
+    static CompiledProgram Compile(Hook hook, List<Rule> rules, LoweringPipeline? lowering = null)
     {
         var chain = new BaseChain("bench/c", hook, 0, Verdict.Accept, rules.ToValueList());
         var rs = new Ruleset(ValueList.Of(chain), ValueList<Chain>.Empty, ValueList<Backend.Ir.Set>.Empty);
-        return LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: lowering));
+        return ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: lowering);
+    }
+
+    /// <summary>BENCH_DUMP=DIR: writes the listings of the probe rule's and the N same-shape rules' programs (what the costs are of).</summary>
+    static void Dump(string dir, int n)
+    {
+        Directory.CreateDirectory(dir);
+        foreach (var (hook, tag) in new (Hook, string)[] { (new XdpIngress("lo"), "xdp"), (new NetfilterHook(NfFamily.Ipv4, NfHookPoint.Input, 0), "nf4") })
+        {
+            File.WriteAllText(Path.Combine(dir, $"probe-{tag}.txt"), Compile(hook, [ProbeRule()]).Disassembly);
+            File.WriteAllText(Path.Combine(dir, $"same-{n}-{tag}.txt"), Compile(hook, Same(n, counters: true)).Disassembly);
+        }
     }
 
     static Rule ProbeRule(ulong id = 1) => new(ValueList.Of(Matcher.Eq(Fields.Ip.Saddr, Value.Ipv4("198.18.0.1")),

@@ -14,7 +14,7 @@ using Bpfilter.Backend.Lowering;
 // (BENCH_UNSPLIT=1: one program, as before splitting existed); BENCH_JUMPS=n,n,... adds n jumps into a 10-rule regular
 // chain, as a subprogram and inlined.
 // Other modes: `mixed [runs] [repeat] [rules...]` (ClassBench-style mixed ACLs, see ClassBenchRules),
-// `attached` (AttachedProgram.cs) and `xdp-drop` (XdpDropFloor.cs), used by bench/suite.py.
+// `attached` and `bare` (AttachedProgram.cs), `xdp-drop` (XdpDropFloor.cs) and `nf-drop` (NetfilterDropFloor.cs), used by bench/suite.py.
 if (args is ["mixed", ..])
 {
     Bpfilter.Bench.MixedBench.Run(args[1..]);
@@ -27,6 +27,8 @@ if (args is ["costs", ..])
 }
 if (args is ["attached", ..]) return Bpfilter.Bench.AttachedProgram.Run(args[1..]);
 if (args is ["xdp-drop", ..]) return Bpfilter.Bench.XdpDropFloor.Run(args[1..]);
+if (args is ["nf-drop", ..]) return Bpfilter.Bench.NetfilterDropFloor.Run(args[1..]);
+if (args is ["bare", ..]) return Bpfilter.Bench.AttachedProgram.RunBare(args[1..]);
 
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 7;
 var repeat = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;

@@ -15,12 +15,26 @@ namespace Bpfilter.Backend.Codegen;
 /// <see cref="RuntimeContext.L3CacheSize"/> bytes of the network header to the stack once, and after parsing
 /// the first <see cref="RuntimeContext.L4CacheSize"/> bytes of the transport header (from that copy when the
 /// network header has no options or extension headers, else with a second read); reads inside those
-/// copies are stack loads behind a length check that fails exactly where bpf_dynptr_read would.
+/// copies are stack loads behind a length check that fails exactly where bpf_dynptr_read would. Where the kernel
+/// allows loads through skb->data (<see cref="SkbDataRead"/>) the entry's copy is eight plain loads when the skb's
+/// linear area holds it (the usual case), the helper only for a paged skb.
 /// </summary>
-internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
+/// <param name="directRead">Copy the network header with loads through skb->data when the linear area holds it
+/// (<see cref="SkbDataRead.Available"/>), not with bpf_dynptr_read.</param>
+internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point, bool directRead) : IFlavor
 {
     /// <summary>Whether the entry made the skb dynptr (a log statement reuses it) and copied the network header.</summary>
     bool _dynptr;
+    /// <summary>Whether the entry made the skb dynptr; else each read that needs it makes it first (<see cref="DynptrOnDemand"/>).</summary>
+    bool _dynptrAtEntry;
+
+    /// <summary>
+    /// Set by the compiler when no subprogram can read the packet (no regular chains): with
+    /// <c>directRead</c> the entry then makes no dynptr (the kfunc alone costs about as much as the rest of the
+    /// entry), and the rarer reads that need one (a paged skb, bytes past the copies, IP options, log) make it
+    /// just before. Subprograms read the base program's dynptr in its frame, so with them it is made at entry.
+    /// </summary>
+    public bool DynptrOnDemand { get; set; }
     /// <summary>Whether the prologue copied the start of the transport header (<see cref="EmitParsed"/>).</summary>
     bool _transportCopied;
 
@@ -42,7 +56,14 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
         asm.Emit(Asm.Mov64Reg(R6, R1));
         if (InSubprogram) return; // the base program's dynptr, in its frame
         _dynptr = needsPacket;
+        _dynptrAtEntry = needsPacket && !(directRead && DynptrOnDemand);
         if (!needsPacket) return;
+        if (!_dynptrAtEntry)
+        {
+            asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.LdxW(R2, R1, Bytes("sk_buff", "len")));
+            EmitLinearCopy(asm);
+            return;
+        }
         var ok = asm.NewLabel("dynptr_ok");
         asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.Mov64Imm(R2, 0), Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, RuntimeContext.Dynptr),
             Asm.CallKfunc(VmlinuxBtf.FuncId("bpf_dynptr_from_skb")), Asm.JeqImm(R0, 0, ok),
@@ -51,7 +72,38 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
         asm.Label(ok);
         // the network header starts the skb's data (the dynptr's offset 0): copy min(L3CacheSize, skb->len) bytes
         asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.LdxW(R2, R1, Bytes("sk_buff", "len")));
+        if (directRead) EmitLinearCopy(asm);
+        else EmitCopy(asm, RuntimeContext.L3Cache, RuntimeContext.L3CacheSize, RuntimeContext.L3CacheLen, R2, offsetSlot: null);
+    }
+
+    /// <summary>
+    /// The entry's copy without a helper call when the skb's linear area (skb_headlen = len - data_len, where the
+    /// dynptr reads with a plain memcpy too) holds all min(L3CacheSize, len) bytes: eight 8-byte loads through
+    /// skb->data (R1 = skb, R2 = len). Else (a paged skb whose linear area is shorter) bpf_dynptr_read as before.
+    /// The loads may read past the packet's end (within the skb's head buffer; probe loads in any case): those
+    /// bytes are never used, as every read of the copy checks <see cref="RuntimeContext.L3CacheLen"/> first.
+    /// </summary>
+    private void EmitLinearCopy(Assembler asm)
+    {
+        var fits = asm.NewLabel("l3_fits");
+        var paged = asm.NewLabel("l3_paged");
+        var done = asm.NewLabel("l3_copied");
+        asm.Emit(Asm.JleImm(R2, RuntimeContext.L3CacheSize, fits), Asm.Mov64Imm(R2, RuntimeContext.L3CacheSize));
+        asm.Label(fits);
+        asm.Emit(Asm.LdxW(R0, R1, Bytes("sk_buff", "len")), Asm.LdxW(R3, R1, Bytes("sk_buff", "data_len")), Asm.Sub64Reg(R0, R3),
+            Asm.JltReg(R0, R2, paged), Asm.StxW(R10, RuntimeContext.L3CacheLen, R2), Asm.LdxDW(R4, R1, Bytes("sk_buff", "data")));
+        for (var i = 0; i < RuntimeContext.L3CacheSize; i += 8)
+            asm.Emit(Asm.LdxDW(R0, R4, (short)i), Asm.StxDW(R10, (short)(RuntimeContext.L3Cache + i), R0));
+        asm.Emit(Asm.Ja(done));
+        asm.Label(paged);
+        if (!_dynptrAtEntry)
+        {
+            asm.Emit(Asm.StxW(R10, RuntimeContext.L3CacheLen, R2));
+            EmitMakeDynptr(asm);
+            asm.Emit(Asm.LdxW(R2, R10, RuntimeContext.L3CacheLen));
+        }
         EmitCopy(asm, RuntimeContext.L3Cache, RuntimeContext.L3CacheSize, RuntimeContext.L3CacheLen, R2, offsetSlot: null);
+        asm.Label(done);
     }
 
     public void EmitParsed(Assembler asm, bool readsTransport)
@@ -75,6 +127,11 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
         asm.Emit(Asm.Ja(done));
         // elsewhere: bytes from L4Off to the end of the skb (none when L4Off is past it)
         asm.Label(read);
+        if (!_dynptrAtEntry)
+        {
+            EmitMakeDynptr(asm);
+            asm.Emit(Asm.LdxW(R1, R10, RuntimeContext.L4Off));
+        }
         var copy = asm.NewLabel("l4_copy");
         asm.Emit(Asm.LdxW(R2, R10, RuntimeContext.PacketSize), Asm.Sub64Reg(R2, R1),
             Asm.JumpImm(JumpOp.Jsgt, R2, 0, copy), Asm.Mov64Imm(R2, 0));
@@ -102,8 +159,16 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
         asm.Label(done);
     }
 
+    /// <summary>
+    /// Makes the skb dynptr where a read needs it (clobbers R0-R5). With flags 0 it cannot fail; if it did, the
+    /// dynptr is null, the read after it fails and the rule does not match on those bytes.
+    /// </summary>
+    private static void EmitMakeDynptr(Assembler asm) =>
+        asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.Mov64Imm(R2, 0), Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, RuntimeContext.Dynptr),
+            Asm.CallKfunc(VmlinuxBtf.FuncId("bpf_dynptr_from_skb")));
+
     public void EmitLog(Assembler asm, string ringBuffer, uint configId) =>
-        Log.LogEmitter.EmitNetfilter(asm, R6, ringBuffer, configId, (byte)FixedNfProto!.Value, (byte)point, RuntimeContext.Dynptr, _dynptr);
+        Log.LogEmitter.EmitNetfilter(asm, R6, ringBuffer, configId, (byte)FixedNfProto!.Value, (byte)point, RuntimeContext.Dynptr, _dynptrAtEntry);
 
     public void EmitPacketSize(Assembler asm) =>
         asm.Emit(Asm.LdxDW(R1, R6, 8), Asm.LdxW(R0, R1, Bytes("sk_buff", "len")), Asm.StxW(R10, RuntimeContext.PacketSize, R0));
@@ -116,6 +181,7 @@ internal sealed class NetfilterFlavor(bool ipv6, NfHookPoint point) : IFlavor
             return Cached(asm, RuntimeContext.L3Cache, RuntimeContext.L3CacheLen, offset, length, fail);
         if (_transportCopied && offset >= 0 && baseSlot == RuntimeContext.L4Off && offset + length <= RuntimeContext.L4CacheSize)
             return Cached(asm, RuntimeContext.L4Cache, RuntimeContext.L4CacheLen, offset, length, fail);
+        if (!_dynptrAtEntry) EmitMakeDynptr(asm);
         if (baseSlot is { } slot) asm.Emit(Asm.LdxW(R4, R10, slot), Asm.Add64Imm(R4, offset));
         else asm.Emit(Asm.Mov64Imm(R4, offset));
         asm.Emit(Asm.Mov64Reg(R1, R10), Asm.Add64Imm(R1, RuntimeContext.Scratch), Asm.Mov64Imm(R2, length),

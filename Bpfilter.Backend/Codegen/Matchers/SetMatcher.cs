@@ -81,11 +81,47 @@ public sealed partial class ProgramCompiler
     {
         EmitKey(layout, key, absent ?? miss);
         if (!_generationLoaded) throw new CodegenException($"set '{layout.Set.Name}': looked up by a program that did not read the generation");
-        // the copy of this run's generation (the slot is never empty: a missing copy fails the rule, it is not a miss)
-        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
-            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, absent ?? miss), Asm.Mov64Reg(R1, R0),
-            Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, miss));
+        if (ReadsCopiesDirectly(layout)) EmitDirectCopyLookup(layout);
+        else
+            // the copy of this run's generation (the slot is never empty: a missing copy fails the rule, it is not a miss)
+            _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
+                Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, absent ?? miss), Asm.Mov64Reg(R1, R0),
+                Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem));
+        _asm.Emit(Asm.JeqImm(R0, 0, miss));
         if (layout.HasTimeouts) EmitExpiryCheck(miss);
+    }
+
+    /// <summary>
+    /// At most this many sets in a program are read through their copies directly (two map references each
+    /// instead of the outer map's one): with the classifier maps and the program's own ones that stays
+    /// under the kernel's 64 maps per program.
+    /// </summary>
+    public const int MaxDirectCopySets = 16;
+
+    /// <summary>
+    /// Whether lookups in this set name its two copies in the code rather than going through the outer map:
+    /// the outer slots hold the same copies for the program's whole life (<c>SetCopies</c>), so choosing by
+    /// the generation in code reads the same copy without the outer lookup. Sets the program writes keep
+    /// the outer map (their writes go through it).
+    /// </summary>
+    private bool ReadsCopiesDirectly(SetLayout layout) => !layout.Set.PacketWritten && _needs!.SetCount <= MaxDirectCopySets;
+
+    /// <summary>
+    /// R0 = the key's value in the copy this run's generation names, or 0. One call site per copy: the
+    /// verifier then knows each call's map and inlines the lookup (a call site shared by two maps is not).
+    /// </summary>
+    private void EmitDirectCopyLookup(SetLayout layout)
+    {
+        var second = _asm.NewLabel("copy1");
+        var done = _asm.NewLabel("looked_up");
+        var name = SetMapName(layout.Set.Name);
+        _asm.Emit(Asm.LdxW(R1, R10, Generation), Asm.JneImm(R1, 0, second),
+            Asm.LoadMapFd(R1, Loader.SetCopies.CopyName(name, 0)), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
+            Asm.Call(HelperFunc.MapLookupElem), Asm.Ja(done));
+        _asm.Label(second);
+        _asm.Emit(Asm.LoadMapFd(R1, Loader.SetCopies.CopyName(name, 1)), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
+            Asm.Call(HelperFunc.MapLookupElem));
+        _asm.Label(done);
     }
 
     /// <summary>Builds the map key of the packet's fields at <see cref="RuntimeContext.Key"/>; jumps to absent if the packet lacks one.</summary>

@@ -39,6 +39,45 @@ public class NetfilterPacketCopyTests
         Assert.Equal(33UL, p.Counter(3).Packets); // the last option bytes (or the last address bytes) are always there
     }
 
+    /// <summary>
+    /// Where the kernel lets a netfilter program load through skb->data, the entry copies a linear network header
+    /// with plain loads (no bpf_dynptr_read; the helper stays for a paged skb), and the fields read the same: the
+    /// test above covers packets shorter than the copy, this one a full-sized one.
+    /// </summary>
+    [Fact]
+    public void TheEntryCopiesALinearHeaderWithoutAHelperCall()
+    {
+        Assert.True(Backend.Libbpf.SkbDataRead.Available, "this kernel (6.18) reads skb->data as read-only untrusted memory");
+        using var p = Load(NfIn4, Verdict.Accept,
+        [
+            Counted(1, Verdict.Continue, Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.1"))),
+            Counted(3, Verdict.Continue, Matcher.Eq(PayloadField.Raw(PayloadBase.Transport, 8 * 28, 16), U16(0xabab))), // past the copies
+            Counted(2, Verdict.Drop, Matcher.Eq(PayloadField.Raw(PayloadBase.Transport, 8 * 20, 32), U32(0xabababab))),
+        ]);
+        var entry = System.Text.RegularExpressions.Regex.Split(p.Compiled.Disassembly, @"^\.l3_paged\d*:", System.Text.RegularExpressions.RegexOptions.Multiline)[0];
+        Assert.Contains("r0 = *(u64 *)(r4 + 56)", entry);
+        Assert.DoesNotContain("dynptr_read", entry);
+        Assert.DoesNotContain("call kfunc#", entry); // no regular chains: the dynptr is made only where a read needs it
+        Assert.Contains("dynptr_read", p.Compiled.Disassembly);
+        Assert.Equal(NfDrop, p.Run(Frame(5, 60)));
+        Assert.Equal(NfAccept, p.Run(Frame(5, 23)));
+        Assert.Equal(2UL, p.Counter(1).Packets);
+        Assert.Equal(1UL, p.Counter(2).Packets);
+        Assert.Equal(1UL, p.Counter(3).Packets);
+    }
+
+    /// <summary>A subprogram reads the base program's dynptr, so with regular chains the entry makes it first.</summary>
+    [Fact]
+    public void WithRegularChainsTheEntryMakesTheDynptr()
+    {
+        var sub = new Chain("sub", ValueList.Of(Counted(2, Verdict.Drop, Matcher.Eq(PayloadField.Raw(PayloadBase.Transport, 8 * 28, 16), U16(0xabab)))));
+        using var p = Load(NfIn4, Verdict.Accept, [new Rule(Verdict.Jump("sub"), Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.1")))], chains: [sub]);
+        Assert.StartsWith("call kfunc#", p.Compiled.Disassembly.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("call", StringComparison.Ordinal)));
+        Assert.Equal(NfDrop, p.Run(Frame(5, 40)));
+        Assert.Equal(NfAccept, p.Run(Frame(5, 29)));
+        Assert.Equal(1UL, p.Counter(2).Packets);
+    }
+
     /// <summary>IPv4 (ihl words of header, options 0x01 no-op) with <paramref name="transport"/> bytes 0xab of TCP, behind an Ethernet header.</summary>
     private static byte[] Frame(int ihl, int transport)
     {
