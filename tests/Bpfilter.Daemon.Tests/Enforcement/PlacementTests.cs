@@ -203,8 +203,8 @@ public sealed class PlacementTests
             }
             """);
         Assert.Matches(@"table inet t chain r: kernel nf_tables \(it reads set seen, which kernel-placed table inet t chain w updates from the packet path\)", rig.Explain());
-        // the BPF backend compiles the dynset, but bpfilterd cannot list BPF's elements yet
-        Assert.Matches(@"table inet t chain w: kernel nf_tables \(it updates set seen from the packet path, and bpfilterd does not yet list", rig.Explain());
+        // an inet chain runs in two programs (ipv4 and ipv6), and r at another priority in two more: one set, four maps
+        Assert.Matches(@"table inet t chain w: kernel nf_tables \(set seen is updated from the packet path and would be held by 4 BPF programs \(ipv4 hook 1 priority 0, ipv4 hook 1 priority 10, ipv6 hook 1 priority 0, ipv6 hook 1 priority 10\), which do not share one map\)", rig.Explain());
         Assert.True(rig.Delivered(85));
         Assert.True(rig.Delivered(84)); // the kernel adds the peer to @seen
         Assert.False(rig.Delivered(85));
