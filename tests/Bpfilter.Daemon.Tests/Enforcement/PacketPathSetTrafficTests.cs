@@ -60,9 +60,9 @@ public sealed partial class PacketPathSetTrafficTests
         public readonly NetNs Kernel = new();
         public readonly EnforcementRig Rig;
 
-        public Sides(string? pinDir = null)
+        public Sides(string placement = "bpf-only", string? pinDir = null)
         {
-            Rig = pinDir == null ? new EnforcementRig("--placement", "bpf-only") : new EnforcementRig("--placement", "bpf-only", "--pin-dir", pinDir);
+            Rig = pinDir == null ? new EnforcementRig("--placement", placement) : new EnforcementRig("--placement", placement, "--pin-dir", pinDir);
             Kernel.Ip("link", "set", "lo", "up");
         }
 
@@ -109,10 +109,12 @@ public sealed partial class PacketPathSetTrafficTests
         }
     }
 
-    [Fact]
-    public void ElementsThePacketPathAddsAreListedDeletedFlushedAndCountedAsInTheKernel()
+    [Theory]
+    [InlineData("auto")]
+    [InlineData("bpf-only")]
+    public void ElementsThePacketPathAddsAreListedDeletedFlushedAndCountedAsInTheKernel(string placement)
     {
-        using var s = new Sides();
+        using var s = new Sides(placement);
         s.Apply(Ruleset);
         Assert.Contains("table ip t chain out: BPF", s.Rig.Explain());
         s.Apply("add element ip t seen { 127.0.0.9 timeout 2m comment \"committed\", 127.0.0.8 }");
@@ -160,7 +162,7 @@ public sealed partial class PacketPathSetTrafficTests
     {
         // pinned programs and maps outlive the daemon (see PersistenceTests): the maps hold what the packet path added
         using var pins = new PersistenceTests.PinFs();
-        using var s = new Sides(pins.Path);
+        using var s = new Sides(pinDir: pins.Path);
         s.Apply(Ruleset);
         s.Send(9, "127.0.0.2");
         s.Send(10, "127.0.0.3");
@@ -188,5 +190,37 @@ public sealed partial class PacketPathSetTrafficTests
         // and they still match in BPF after the restart: the packet path's delete finds them
         s.Send(13, "127.0.0.2");
         Assert.DoesNotContain("127.0.0.2 ", s.SameListing("set ip t seen"));
+    }
+
+    /// <summary>
+    /// A full set whose elements have expired takes a packet's new element once the set's garbage collection
+    /// has run (nft_rhash_gc, every second): until then the expired elements count against `size`.
+    /// </summary>
+    [Fact]
+    public void AFullSetTakesThePacketPathsElementOnceTheExpiredOnesAreCollected()
+    {
+        using var s = new Sides();
+        s.Apply("""
+            table ip t {
+                set short {
+                    type ipv4_addr
+                    size 2
+                    flags dynamic,timeout
+                    timeout 1s
+                }
+                chain out {
+                    type filter hook output priority 0; policy accept;
+                    udp dport 9 add @short { ip daddr }
+                }
+            }
+            """);
+        s.Send(9, "127.0.0.2", "127.0.0.3");
+        s.Send(9, "127.0.0.4"); // full: the rule breaks
+        Assert.DoesNotContain("127.0.0.4", s.SameListing());
+        Thread.Sleep(3500);     // expired, and collected on both sides
+        s.Send(9, "127.0.0.4");
+        var listing = s.SameListing();
+        Assert.Contains("127.0.0.4", listing);
+        Assert.DoesNotContain("127.0.0.2", listing);
     }
 }
