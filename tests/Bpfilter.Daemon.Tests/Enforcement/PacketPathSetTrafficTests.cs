@@ -46,13 +46,7 @@ public sealed partial class PacketPathSetTrafficTests
     [GeneratedRegex(@" expires [0-9hms]+")]
     private static partial Regex Expires();
 
-    static long Ms(string d)
-    {
-        long total = 0;
-        foreach (Match m in Regex.Matches(d, @"(\d+)(ms|h|m|s)"))
-            total += long.Parse(m.Groups[1].Value) * m.Groups[2].Value switch { "h" => 3_600_000, "m" => 60_000, "s" => 1000, _ => 1 };
-        return total;
-    }
+    static long Ms(string d) => SetTimeoutTrafficTests.Ms(d);
 
     /// <summary>The kernel side and the daemon side, driven alike.</summary>
     sealed class Sides : IDisposable
