@@ -243,7 +243,9 @@ public sealed class PlacementPlan
     static string? Unreadable(SourceTable t, HashSet<string> sets, LiftResult lift)
     {
         foreach (var s in sets.Order(StringComparer.Ordinal))
-            if (!lift.SetEncoders.TryGetValue((t.Family, t.Name, s), out var encoder) || !encoder.KeysReadBack)
+            if (!lift.SetEncoders.TryGetValue((t.Family, t.Name, s), out var encoder))
+                return $"it updates set {s} from the packet path, and the lift kept no encoder to read its elements back";
+            else if (!encoder.KeysReadBack)
                 return $"it updates set {s} from the packet path with a masked or shifted key, whose nft key bpfilterd cannot read back from the map";
         return null;
     }

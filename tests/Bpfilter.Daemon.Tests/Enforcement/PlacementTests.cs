@@ -212,6 +212,46 @@ public sealed class PlacementTests
     }
 
     [Fact]
+    public void ASetWrittenFromThePacketPathStaysInTheKernelWhereOneBpfMapCannotHoldItExactly()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft("""
+            table ip m {
+                set nets {
+                    type ipv4_addr
+                    flags dynamic
+                }
+                chain w {
+                    type filter hook input priority 0; policy accept;
+                    tcp dport 86 add @nets { ip saddr and 255.255.255.0 }
+                }
+            }
+            table ip n {
+                set seen {
+                    type ipv4_addr
+                    flags dynamic
+                }
+                chain w {
+                    type filter hook input priority 20; policy accept;
+                    tcp dport 84 add @seen { ip saddr }
+                }
+                chain r {
+                    type filter hook input priority 30; policy accept;
+                    ip saddr @seen tcp dport 85 counter drop
+                }
+            }
+            """);
+        var explain = rig.Explain();
+        Assert.Contains("table ip m chain w: kernel nf_tables (it updates set nets from the packet path with a masked or shifted key", explain);
+        Assert.Matches(@"table ip n chain (w|r): kernel nf_tables \(set seen is updated from the packet path and would be held by 2 BPF programs \(ipv4 hook 1 priority 20, ipv4 hook 1 priority 30\)", explain);
+        Assert.DoesNotContain("chain w: BPF", explain);
+        Assert.DoesNotContain("chain r: BPF", explain);
+        Assert.True(rig.Delivered(85));
+        Assert.True(rig.Delivered(84)); // the kernel adds the peer to @seen
+        Assert.False(rig.Delivered(85));
+    }
+
+    [Fact]
     public void WhileAChainSetsNftraceEveryBaseChainRunsInTheKernel()
     {
         using var rig = new EnforcementRig();
