@@ -331,8 +331,8 @@ public sealed class LoadedProgram : IDisposable
     }
 
     /// <summary>
-    /// Takes the expired elements out of the sets the program writes from the packet path, as nft_rhash_gc does
-    /// every gc interval: an expired element no longer matches, but counts against the map's size (the set's
+    /// Takes the expired elements out of the sets the program writes from the packet path, as the kernel's
+    /// periodic set GC (nft_rhash_gc) does: an expired element no longer matches, but counts against the map's size (the set's
     /// `size`) until collected. Each entry is read again just before it is deleted, so one the packet path has
     /// replaced since (a new element for an expired key) stays. Returns the number of elements taken out.
     /// </summary>

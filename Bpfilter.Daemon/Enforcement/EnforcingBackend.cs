@@ -63,7 +63,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         _gc = new Timer(_ => CollectExpired(), null, GcInterval, GcInterval);
     }
 
-    /// <summary>nft_set_gc_interval without a set `gc-interval`: HZ jiffies, one second.</summary>
+    /// <summary>How often expired packet-path elements are collected (the kernel's set GC runs periodically too; a set's `gc-interval` is not read).</summary>
     static readonly TimeSpan GcInterval = TimeSpan.FromSeconds(1);
     readonly Timer _gc;
 

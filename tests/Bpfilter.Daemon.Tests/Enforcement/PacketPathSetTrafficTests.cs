@@ -188,7 +188,7 @@ public sealed partial class PacketPathSetTrafficTests
 
     /// <summary>
     /// A full set whose elements have expired takes a packet's new element once the set's garbage collection
-    /// has run (nft_rhash_gc, every second): until then the expired elements count against `size`.
+    /// has run (nft_rhash_gc, periodic): until then the expired elements count against `size`.
     /// </summary>
     [Fact]
     public void AFullSetTakesThePacketPathsElementOnceTheExpiredOnesAreCollected()
