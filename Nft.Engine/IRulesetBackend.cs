@@ -47,6 +47,14 @@ public interface IRulesetBackend
     IReadOnlyList<Nft.Bytecode.Objects.SetElement>? LiveElements(byte family, string table, string set) => null;
 
     /// <summary>
+    /// The live elements of a set the backend's own packet path writes (key, the element's own timeout, milliseconds
+    /// left in Expiration), which the emulation takes as the set's elements when it lists the set and when a batch
+    /// starts: a batch then deletes, flushes, gets, renews and counts against `size` the elements the packet path
+    /// added, as the kernel's transaction does. Null when the committed elements are the truth.
+    /// </summary>
+    IReadOnlyList<Nft.Bytecode.Objects.SetElement>? PacketPathElements(byte family, string table, string set) => null;
+
+    /// <summary>
     /// What the backend keeps besides the committed ruleset and must survive a restart (e.g. counter totals
     /// carried over from replaced programs, reset baselines), saved in the state file; null for nothing.
     /// </summary>

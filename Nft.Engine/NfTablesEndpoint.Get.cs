@@ -193,6 +193,7 @@ public sealed partial class NfTablesEndpoint
         var table = LookupTable(snap, a, NftaSetElemList.Table, family);
         if (!a.TryGet(NftaSetElemList.Set, out var sa)) throw new NetlinkException(Errno.EINVAL);
         var set = table.FindSet(sa.String()) ?? throw new NetlinkException(Errno.ENOENT, null, sa.Offset);
+        if (_ns.Backend.PacketPathElements(family, table.Name, set.Name) is { } packetPath) set = PacketPathElements.Merge(_ns, set, packetPath);
         long now = _ns.NowMs();
         var all = (_ns.Backend.LiveElements(family, table.Name, set.Name) is { } written
                 ? written.Select(e => Written(e, now)).ToList()

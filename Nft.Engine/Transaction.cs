@@ -54,7 +54,8 @@ internal sealed partial class Transaction
     public Transaction(NetnsState ns, uint portId)
     {
         _ns = ns;
-        Work = ns.Committed;
+        // the elements the packet path added or deleted since the last batch are the sets' elements now
+        Work = ns.Committed = PacketPathElements.Refresh(ns, ns.Committed);
         PortId = portId;
     }
 

@@ -24,6 +24,9 @@ public sealed class SetEncoder
     /// <summary>The IR element, or null when the element cannot be expressed exactly on its own (lift the set again).</summary>
     public SetElement? Lift(NftSetElement element) => SetLifter.Element(_table, _use, element);
 
+    /// <summary>Every map key has one nft key (<see cref="RegisterKey"/>): no operand is masked or shifted.</summary>
+    public bool KeysReadBack => _use.Ops.All(op => op.Mask == null && op.Keep == null && op.ShiftLeft == 0 && op.ShiftRight == 0);
+
     /// <summary>
     /// The nft key (register layout: each field in its register bytes, padded to 4 in a concatenation; the set's key_len) of an element the data plane
     /// holds as the concatenated field bytes of its exact key parts (a set map key, e.g. one the packet path
@@ -32,10 +35,10 @@ public sealed class SetEncoder
     /// </summary>
     public byte[]? RegisterKey(ReadOnlySpan<byte> fields)
     {
+        if (!KeysReadBack) return null;
         var key = new List<byte>();
         foreach (var op in _use.Ops)
         {
-            if (op.Mask != null || op.Keep != null || op.ShiftLeft != 0 || op.ShiftRight != 0) return null;
             if (fields.Length < op.Field.Bytes) return null;
             var x = new System.Numerics.BigInteger(fields[..op.Field.Bytes], isUnsigned: true, isBigEndian: true);
             fields = fields[op.Field.Bytes..];

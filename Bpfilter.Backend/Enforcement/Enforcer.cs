@@ -36,7 +36,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff);
 
     sealed record Staged(List<Step> Steps, List<Attachment> Detach, List<MapDiff> Elements, Dictionary<ulong, ulong>? QuotaBase = null,
-        Dictionary<ulong, LimitStatement>? LimitBuckets = null);
+        Dictionary<ulong, LimitStatement>? LimitBuckets = null, IReadOnlyDictionary<string, SetChange>? PacketPath = null);
 
     /// <summary>Attach points currently enforced (their <see cref="AttachUnit.Key"/>).</summary>
     public IReadOnlyCollection<string> AttachPoints => _live.Keys;
@@ -45,16 +45,23 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// Stages <paramref name="ruleset"/>. Returns what it staged, or the failure of one attach point
     /// (nothing stays staged then, and nothing running changed).
     /// </summary>
-    public PrepareOutcome Prepare(Ruleset ruleset)
+    /// <param name="packetPath">
+    /// The transaction's own element changes of sets programs write from the packet path, by IR set name: a kept
+    /// program applies exactly those to such a map (it holds elements the packet path added, which the ruleset may
+    /// show as of an earlier moment), and a program loaded anew starts with the replaced program's live elements
+    /// except for those (<see cref="PacketPathCarry"/>).
+    /// </param>
+    public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null)
     {
         ReleaseStaged();
+        packetPath ??= new Dictionary<string, SetChange>();
         var quotaBase = StageQuotas(ruleset);
         var limitBuckets = StageLimits(ruleset);
         var steps = new List<Step>();
         var units = AttachUnit.Group(ruleset);
         foreach (var unit in units)
         {
-            var (step, failure) = Stage(ruleset, unit);
+            var (step, failure) = Stage(ruleset, unit, packetPath);
             if (failure != null)
             {
                 foreach (var s in steps) Release(s);
@@ -64,7 +71,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         }
         var keep = units.Select(u => u.Key).ToHashSet();
         var detach = _live.Values.Where(a => !keep.Contains(a.Key)).ToList();
-        _staged = new Staged(steps, detach, [], quotaBase, limitBuckets);
+        _staged = new Staged(steps, detach, [], quotaBase, limitBuckets, packetPath);
         return new PrepareOutcome(new PrepareStats(steps.Count, steps.Count(s => s.Loaded != null),
             steps.Count(s => s.Loaded == null), steps.Sum(s => s.Diff?.Count ?? 0), steps.Count(s => s.Compiled == null), detach.Count), null);
     }
@@ -156,7 +163,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _quotaBase[slot] = 0;
     }
 
-    (Step?, EnforcementFailure?) Stage(Ruleset ruleset, AttachUnit unit)
+    (Step?, EnforcementFailure?) Stage(Ruleset ruleset, AttachUnit unit, IReadOnlyDictionary<string, SetChange> packetPath)
     {
         EnforcementFailure Fail(int errno, string why, Exception e) => new(unit, errno, why, e);
         var source = UnitSource.Of(ruleset, unit.Chains);
@@ -169,7 +176,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         try
         {
             compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6, counters: layout);
-            if (existing?.Program is { } running && MapDiff.Between(running, compiled) is { } diff)
+            if (existing?.Program is { } running && MapDiff.Between(running, compiled)?.WithPacketPath(packetPath) is { } diff)
                 return (new Step(unit, source, existing, null, compiled, null, diff), null);
             // a program loaded anew gets a counter array of its own: slots left by deleted rules are dropped when many
             if (layout != null && compiled.CounterSlotsUsed > 2 * compiled.CounterSlots.Count + 64)
@@ -252,7 +259,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                     }
                     continue;
                 }
+                var carry = s.Existing?.Program is { } replaced ? PacketPathCarry.Before(replaced, s.Loaded, staged.PacketPath ?? new Dictionary<string, SetChange>()) : null;
                 var old = at.Install(s.Loaded);
+                carry?.After();
                 at.Source = s.Source;
                 _live[at.Key] = at;
                 if (old != null)

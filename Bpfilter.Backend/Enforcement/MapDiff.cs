@@ -62,6 +62,26 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         return new MapDiff(loaded, changes);
     }
 
+    /// <summary>
+    /// This diff with each set map the program writes from the packet path changed by the transaction's own element
+    /// changes alone: the compiled contents hold the packet path's elements as of an earlier moment, and diffing
+    /// them would undo what the packet path did since (or drop the timeout it gave an element). Null when those
+    /// changes cannot be exact map updates (then the program is loaded anew).
+    /// </summary>
+    public MapDiff? WithPacketPath(IReadOnlyDictionary<string, SetChange> changes)
+    {
+        var kept = new List<MapChange>();
+        foreach (var c in Changes)
+            if (!Program.Compiled.SetLayouts.Values.Any(l => l.Set.PacketWritten && ProgramCompiler.SetMapName(l.Set.Name) == c.Map)) kept.Add(c);
+        foreach (var layout in Program.Compiled.SetLayouts.Values.Where(l => l.Set.PacketWritten))
+        {
+            if (!changes.TryGetValue(layout.Set.Name, out var change)) continue;
+            if (OfElements(Program, layout.Set.Name, change.Added, change.Removed) is not { } d) return null;
+            kept.AddRange(d.Changes);
+        }
+        return new MapDiff(Program, kept);
+    }
+
     private static bool SameEntries(MapSpec a, MapSpec b) =>
         a.MaxEntries == b.MaxEntries && a.Entries.Count == b.Entries.Count
         && a.Entries.Zip(b.Entries).All(p => p.First.Key.AsSpan().SequenceEqual(p.Second.Key) && p.First.Value.AsSpan().SequenceEqual(p.Second.Value));

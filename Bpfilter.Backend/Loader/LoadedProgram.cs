@@ -341,6 +341,52 @@ public sealed class LoadedProgram : IDisposable
         return live;
     }
 
+    /// <summary>The entries of the copy packets read now of a set the program writes from the packet path (null for other sets).</summary>
+    internal Dictionary<byte[], byte[]>? LiveEntries(string set) =>
+        _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) && c.PacketWritten ? Snapshot(c.Copies[Generation]) : null;
+
+    /// <summary>Writes an entry to both copies of a packet-written set, as the program's own insert does (the record of control-plane entries is left alone).</summary>
+    internal void WritePacketPath(string set, byte[] key, byte[] value)
+    {
+        foreach (var copy in _sets[ProgramCompiler.SetMapName(set)].Copies) copy.Update(key, value);
+    }
+
+    /// <summary>
+    /// Takes the expired elements out of the sets the program writes from the packet path, as the kernel's
+    /// periodic set GC (nft_rhash_gc) does: an expired element no longer matches, but counts against the map's size (the set's
+    /// `size`) until collected. Each entry is read again just before it is deleted, so one the packet path has
+    /// replaced since (a new element for an expired key) stays. Returns the number of elements taken out.
+    /// </summary>
+    public int CollectExpired()
+    {
+        int n = 0;
+        ulong now = 0;
+        foreach (var (name, copies) in _sets)
+        {
+            if (!copies.PacketWritten || !Compiled.SetLayouts.Values.Any(l => l.HasTimeouts && ProgramCompiler.SetMapName(l.Set.Name) == name)) continue;
+            if (now == 0) now = KernelClock.Jiffies64();
+            var value = new byte[copies.Copies[0].ValueSize];
+            for (int c = 0; c < 2; c++)
+            {
+                var copy = copies.Copies[c];
+                foreach (var k in copy.Keys())
+                {
+                    if (!copy.TryLookup(k, value) || value.Length < SetLayout.ExpiresOffset + 8) continue;
+                    var x = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(SetLayout.ExpiresOffset));
+                    if (x == 0 || (long)(now - x) < 0) continue;
+                    if (copy.Delete(k) && c == Generation) n++;
+                }
+            }
+        }
+        return n;
+    }
+
+    /// <summary>Deletes an entry from both copies of a packet-written set.</summary>
+    internal void DeletePacketPath(string set, byte[] key)
+    {
+        foreach (var copy in _sets[ProgramCompiler.SetMapName(set)].Copies) copy.Delete(key);
+    }
+
     /// <summary>The ring buffer the program's `log` statements write to, if it has any.</summary>
     public BpfMap? LogEvents => _maps.GetValueOrDefault(CompiledProgram.LogEventsMap);
 

@@ -27,6 +27,22 @@ internal static class ElementChanges
         return changes;
     }
 
+    /// <summary>
+    /// The deltas of a full commit by IR set name, converted by <paramref name="lift"/>'s encoders, for the sets
+    /// programs write from the packet path (plain sets of exact keys: each element converts on its own).
+    /// </summary>
+    public static Dictionary<string, SetChange> ByIrSet(LiftResult lift, IReadOnlyList<SetDelta> deltas)
+    {
+        var changes = new Dictionary<string, SetChange>();
+        foreach (var d in deltas)
+        {
+            if (!lift.SetEncoders.TryGetValue((d.Family, d.Table, d.Set), out var encoder)) continue;
+            if (Convert(encoder, d.Added) is { } added && Convert(encoder, d.Removed) is { } removed)
+                changes[encoder.IrName] = new SetChange(encoder.IrName, added, removed);
+        }
+        return changes;
+    }
+
     static List<IrSetElement>? Convert(SetEncoder encoder, IReadOnlyList<Nft.Bytecode.Objects.SetElement> elements)
     {
         var list = new List<IrSetElement>(elements.Count);

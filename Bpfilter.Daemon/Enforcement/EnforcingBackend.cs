@@ -60,6 +60,27 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         _fault = fault ?? (_ => null);
         _logs = new LogSinks(_log);
         _conntrack = new ConntrackReference(kernel?.Socket, _log);
+        _gc = new Timer(_ => CollectExpired(), null, GcInterval, GcInterval);
+    }
+
+    /// <summary>How often expired packet-path elements are collected (the kernel's set GC runs periodically too; a set's `gc-interval` is not read).</summary>
+    static readonly TimeSpan GcInterval = TimeSpan.FromSeconds(1);
+    readonly Timer _gc;
+
+    /// <summary>Takes expired elements out of the sets BPF programs write from the packet path, as the kernel's set GC does.</summary>
+    void CollectExpired()
+    {
+        lock (_gate)
+        {
+            try
+            {
+                foreach (var p in _enforcer.LivePrograms) p.CollectExpired();
+            }
+            catch (Exception e) when (e is BpfException or ObjectDisposedException or InvalidOperationException)
+            {
+                _log($"collecting expired elements of packet-written sets failed: {e.Message}");
+            }
+        }
     }
 
     public bool BpfOnly => _kernel == null;
@@ -122,7 +143,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                         reserved.Family, reserved.Name, reason: RefusalReason.ReservedTable);
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var lifted = clock.ElapsedMilliseconds;
-                var (plan, staged) = Stage(sources, lift);
+                var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas));
                 bool kernelCommitted = false;
                 if (_kernel != null && _kernel.HasPending)
                 {
@@ -181,7 +202,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// Places the chains, has the kernel validate its side, then stages the BPF side. A chain BPF cannot
     /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused).
     /// </summary>
-    (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift)
+    (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath)
     {
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
@@ -218,7 +239,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                     throw KernelRefusal(e, "validating");
                 }
             }
-            var outcome = _enforcer.Prepare(plan.BpfRuleset);
+            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath);
             if (_fault("bpf-prepare") is { } injected)
             {
                 _enforcer.Abort();
@@ -519,6 +540,23 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         }
     }
 
+    /// <summary>BPF's elements of a set a BPF program writes from the packet path (null when none does).</summary>
+    public IReadOnlyList<Nft.Bytecode.Objects.SetElement>? PacketPathElements(byte family, string table, string set)
+    {
+        lock (_gate) return BpfWrittenElements(family, table, set);
+    }
+
+    /// <summary>
+    /// The live elements of a set a BPF program writes from the packet path, from the map copy packets read now
+    /// (<see cref="PacketWrittenSets.Read"/>); null when no running program writes it.
+    /// </summary>
+    IReadOnlyList<Nft.Bytecode.Objects.SetElement>? BpfWrittenElements(byte family, string table, string set)
+    {
+        if (_current == null || _plan == null || _plan.KernelSets.Contains((family, table, set))
+            || !_current.SetEncoders.TryGetValue((family, table, set), out var encoder)) return null;
+        return PacketWrittenSets.Read(_enforcer.LivePrograms, encoder);
+    }
+
     /// <summary>
     /// The state slot of a quota (a rule's quota expression or a named quota) that a chain running in BPF
     /// uses. A named quota is in BPF only when no chain placed in the kernel uses it (see PlacementPlan).
@@ -622,6 +660,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
 
     public void Dispose()
     {
+        _gc.Dispose();
         lock (_gate)
         {
             Release();

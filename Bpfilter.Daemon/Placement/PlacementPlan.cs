@@ -69,7 +69,7 @@ public sealed class PlacementPlan
                 (e.Side, e.Reason, e.Refusal) = results.GetValueOrDefault(id) switch
                 {
                     ChainLift.Lifted when forcedKernel.Contains(id) => (PlacementSide.Kernel, "BPF could not load or attach it (see the log)", null),
-                    ChainLift.Lifted when e.Writes.Count > 0 => (PlacementSide.Kernel, PacketWrites(e.Writes), null),
+                    ChainLift.Lifted when Unreadable(t, e.Writes, lift) is { } why => (PlacementSide.Kernel, why, null),
                     ChainLift.Lifted => (PlacementSide.Bpf, "", null),
                     ChainLift.Refused r => (PlacementSide.Kernel, r.Refusal.Message, r.Refusal),
                     _ => (PlacementSide.Kernel, tableRefusal?.Message ?? "not lifted", tableRefusal),
@@ -89,9 +89,9 @@ public sealed class PlacementPlan
         {
             changed = false;
             var kernel = entries.Where(e => e.Side == PlacementSide.Kernel).ToList();
-            foreach (var e in entries.Where(e => e.Side == PlacementSide.Bpf))
+            foreach (var e in entries.Where(e => e.Side == PlacementSide.Bpf).ToList())
             {
-                if (Conflict(e, kernel) is not { } why) continue;
+                if (Conflict(e, kernel, entries.Where(x => x.Side == PlacementSide.Bpf).ToList()) is not { } why) continue;
                 e.Side = PlacementSide.Kernel;
                 e.Reason = why;
                 changed = true;
@@ -100,8 +100,9 @@ public sealed class PlacementPlan
         }
     }
 
-    static string? Conflict(Entry e, List<Entry> kernel)
+    static string? Conflict(Entry e, List<Entry> kernel, List<Entry> bpf)
     {
+        if (SharedWrittenSet(e, bpf) is { } shared) return shared;
         foreach (var k in kernel)
         {
             foreach (var s in e.Slots)
@@ -116,6 +117,8 @@ public sealed class PlacementPlan
             }
             if (k.Table == e.Table && e.Reads.FirstOrDefault(k.Writes.Contains) is { } set)
                 return $"it reads set {set}, which kernel-placed {k.Id} updates from the packet path";
+            if (k.Table == e.Table && e.Writes.FirstOrDefault(k.Reads.Contains) is { } read)
+                return $"it updates set {read} from the packet path, which kernel-placed {k.Id} reads";
             // BPF cannot emit the kernel's trace events (nor set skb->nf_trace): a packet kernel-placed k traces
             // may reach any base chain afterwards (a later hook, this one's later priorities, egress, lo's ingress)
             if (k.SetsNfTrace)
@@ -234,12 +237,37 @@ public sealed class PlacementPlan
 
     /// <summary>
     /// Why a chain that updates sets from the packet path (dynset) stays in the kernel although the BPF backend
-    /// compiles it: bpfilterd does not yet read back the elements BPF adds, so `nft list set` would not show
-    /// them, a flush would not remove them and the set's size would not count them.
+    /// compiles it: bpfilterd lists, deletes and counts the elements BPF adds by reading the set's map back, which
+    /// needs the nft key of every map key (no masked or shifted key operand, see SetEncoder.RegisterKey).
     /// </summary>
-    static string PacketWrites(HashSet<string> sets) =>
-        $"it updates set {string.Join(", ", sets.Order(StringComparer.Ordinal))} from the packet path, and bpfilterd does not yet list, flush " +
-        "or count the elements BPF adds there";
+    static string? Unreadable(SourceTable t, HashSet<string> sets, LiftResult lift)
+    {
+        foreach (var s in sets.Order(StringComparer.Ordinal))
+            if (!lift.SetEncoders.TryGetValue((t.Family, t.Name, s), out var encoder))
+                return $"it updates set {s} from the packet path, and the lift kept no encoder to read its elements back";
+            else if (!encoder.KeysReadBack)
+                return $"it updates set {s} from the packet path with a masked or shifted key, whose nft key bpfilterd cannot read back from the map";
+        return null;
+    }
+
+    /// <summary>
+    /// A set the packet path writes is one map of one program: chains running in BPF that read or write it must
+    /// all be in one attach unit (an inet chain at a netfilter hook is in two, ipv4 and ipv6; another hook or
+    /// priority is another program), or an element one program adds would be missing from the other's copy.
+    /// </summary>
+    static string? SharedWrittenSet(Entry e, List<Entry> bpf)
+    {
+        foreach (var s in e.Reads.Order(StringComparer.Ordinal))
+        {
+            var users = bpf.Where(x => x.Table == e.Table && x.Reads.Contains(s)).ToList();
+            if (!users.Any(x => x.Writes.Contains(s))) continue;
+            var units = users.SelectMany(x => x.Units).Distinct().ToList();
+            if (units.Count > 1)
+                return $"set {s} is updated from the packet path and would be held by {units.Count} BPF programs ({string.Join(", ", units.Order(StringComparer.Ordinal))}), " +
+                    "which do not share one map";
+        }
+        return null;
+    }
 
     static HashSet<string> Writes(SourceTable reach)
     {
@@ -263,6 +291,10 @@ public sealed class PlacementPlan
         public HashSet<string> Writes { get; } = writes;
         public HashSet<string> Reads { get; } = reads;
         public bool SetsNfTrace { get; } = setsNfTrace;
+        /// <summary>The attach units (BPF programs) the chain runs in: per netfilter family, hook and priority, or per device and direction.</summary>
+        public IReadOnlyList<string> Units { get; } = slots.Select(s => s.IsDevice
+            ? $"{s.Device} {(s.IsIngress ? "ingress" : "egress")}"
+            : $"{(s.Family == Nft.Bytecode.NfProto.Ipv6 ? "ipv6" : "ipv4")} hook {s.Hook} priority {priority}").ToList();
         /// <summary>The stateful objects its chains use: named objects, and anonymous quotas and limits of the chains it reaches.</summary>
         public HashSet<string> States { get; } = StatefulStates(table, reach);
         public PlacementSide Side { get; set; }

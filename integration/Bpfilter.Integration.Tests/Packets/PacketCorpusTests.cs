@@ -115,13 +115,15 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
     }
 
     /// <summary>
-    /// Per-element counters with bpfilterd --placement bpf-only: the chain looking the sets up runs in BPF (or the
-    /// load would be refused), and every element's counter lists as the kernel's.
+    /// Set state with bpfilterd --placement bpf-only: the chain runs in BPF (or the load would be refused), and the
+    /// sets list as the kernel's: every element's counter (`ip-input-element-counters`), the elements packets
+    /// added with `add @s` / `update @s` and removed with `delete @s` (`ip-input-dynset`).
     /// </summary>
     [Theory]
     [InlineData("ip-input-element-counters")]
     [InlineData("ip-input-element-limits")]
-    public void BpfOnlyCountsElementsLikeTheKernel(string name)
+    [InlineData("ip-input-dynset")]
+    public void BpfOnlyKeepsSetStateLikeTheKernel(string name)
     {
         var c = PacketCase.Load(name);
         var side = sides.Side(SidesFixture.Role.DaemonBpfOnly, TopologyKind.Routed);

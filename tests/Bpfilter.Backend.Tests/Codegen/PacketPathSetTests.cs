@@ -70,6 +70,22 @@ public class PacketPathSetTests
     }
 
     [Fact]
+    public void CollectExpiredTakesExpiredElementsOutOfBothCopiesSoAFullSetTakesANewOne()
+    {
+        var now = KernelClock.Jiffies64();
+        using var p = Load(Xdp, Verdict.Accept, [Update(SetUpdateOp.Add, Verdict.Continue, TimeSpan.FromSeconds(30))],
+            sets: [Seen(size: 2, elements: [SetElement.Exact(V4("198.18.0.6")) with { Expires = now - 1 }, SetElement.Exact(V4("198.18.0.7"))])]);
+        p.Run(Tcp4("198.18.0.5")); // full: the expired element still holds its slot, as until the kernel's GC
+        Assert.Equal((null, null), Expiry(p, "198.18.0.5"));
+        Assert.Equal(1, p.CollectExpired());
+        Assert.Equal((null, null), Expiry(p, "198.18.0.6"));
+        Assert.Equal((0UL, 0UL), Expiry(p, "198.18.0.7")); // permanent: never collected
+        p.Run(Tcp4("198.18.0.5"));
+        Assert.NotNull(Expiry(p, "198.18.0.5").Copy0);
+        Assert.Equal(0, p.CollectExpired());
+    }
+
+    [Fact]
     public void AddKeepsALiveElementAndReplacesAnExpiredOne()
     {
         var now = KernelClock.Jiffies64();

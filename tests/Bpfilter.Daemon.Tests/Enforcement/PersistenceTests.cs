@@ -11,7 +11,7 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 public sealed partial class PersistenceTests
 {
     /// <summary>A bpf file system on a temp directory of the test's mount namespace, visible to the daemon under ip netns exec.</summary>
-    sealed class PinFs : IDisposable
+    internal sealed class PinFs : IDisposable
     {
         public string Path { get; } = System.IO.Path.Combine("/tmp", "bpfd-pins-" + Guid.NewGuid().ToString("N")[..12]);
 

@@ -203,12 +203,52 @@ public sealed class PlacementTests
             }
             """);
         Assert.Matches(@"table inet t chain r: kernel nf_tables \(it reads set seen, which kernel-placed table inet t chain w updates from the packet path\)", rig.Explain());
-        // the BPF backend compiles the dynset, but bpfilterd cannot list BPF's elements yet
-        Assert.Matches(@"table inet t chain w: kernel nf_tables \(it updates set seen from the packet path, and bpfilterd does not yet list", rig.Explain());
+        // an inet chain runs in two programs (ipv4 and ipv6), and r at another priority in two more: one set, four maps
+        Assert.Matches(@"table inet t chain w: kernel nf_tables \(set seen is updated from the packet path and would be held by 4 BPF programs \(ipv4 hook 1 priority 0, ipv4 hook 1 priority 10, ipv6 hook 1 priority 0, ipv6 hook 1 priority 10\), which do not share one map\)", rig.Explain());
         Assert.True(rig.Delivered(85));
         Assert.True(rig.Delivered(84)); // the kernel adds the peer to @seen
         Assert.False(rig.Delivered(85));
         Assert.Contains(EnforcementRig.PeerAddr, rig.ListRuleset()); // listed from the kernel's set
+    }
+
+    [Fact]
+    public void ASetWrittenFromThePacketPathStaysInTheKernelWhereOneBpfMapCannotHoldItExactly()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft("""
+            table ip m {
+                set nets {
+                    type ipv4_addr
+                    flags dynamic
+                }
+                chain w {
+                    type filter hook input priority 0; policy accept;
+                    tcp dport 86 add @nets { ip saddr and 255.255.255.0 }
+                }
+            }
+            table ip n {
+                set seen {
+                    type ipv4_addr
+                    flags dynamic
+                }
+                chain w {
+                    type filter hook input priority 20; policy accept;
+                    tcp dport 84 add @seen { ip saddr }
+                }
+                chain r {
+                    type filter hook input priority 30; policy accept;
+                    ip saddr @seen tcp dport 85 counter drop
+                }
+            }
+            """);
+        var explain = rig.Explain();
+        Assert.Contains("table ip m chain w: kernel nf_tables (it updates set nets from the packet path with a masked or shifted key", explain);
+        Assert.Matches(@"table ip n chain (w|r): kernel nf_tables \(set seen is updated from the packet path and would be held by 2 BPF programs \(ipv4 hook 1 priority 20, ipv4 hook 1 priority 30\)", explain);
+        Assert.DoesNotContain("chain w: BPF", explain);
+        Assert.DoesNotContain("chain r: BPF", explain);
+        Assert.True(rig.Delivered(85));
+        Assert.True(rig.Delivered(84)); // the kernel adds the peer to @seen
+        Assert.False(rig.Delivered(85));
     }
 
     [Fact]

@@ -49,7 +49,7 @@ public sealed partial class SetTimeoutTrafficTests
     private static partial Regex TimedElement();
 
     /// <summary>nft's duration ("1m2s4ms") in milliseconds.</summary>
-    static long Ms(string d)
+    internal static long Ms(string d)
     {
         long total = 0;
         foreach (Match m in Regex.Matches(d, @"(\d+)(ms|h|m|s)"))
