@@ -72,8 +72,12 @@ public class BackendAndDumpTests
         w.PutU32Be(10, seq);
     });
 
-    /// <summary>NEWSETELEM (12) or DELSETELEM (14) of one element, with a map value and a timeout (ms) when given.</summary>
-    static byte[] MapElement(byte type, uint seq, string table, string set, byte[] key, byte[]? value, ulong? timeoutMs = null) =>
+    /// <summary>
+    /// NEWSETELEM (12) or DELSETELEM (14) of one element, with a map value and a timeout (ms) when given, and
+    /// `counter packets P bytes B` (NFTA_SET_ELEM_EXPR) when <paramref name="counter"/> is given.
+    /// </summary>
+    static byte[] MapElement(byte type, uint seq, string table, string set, byte[] key, byte[]? value, ulong? timeoutMs = null,
+        (ulong Packets, ulong Bytes)? counter = null) =>
         Msg(type, type == 12 ? Create : NlmFlags.Request, seq, Ip, w =>
         {
             w.PutString(1, table);
@@ -90,31 +94,7 @@ public class BackendAndDumpTests
                 w.EndNested(d);
             }
             if (timeoutMs is ulong t) w.PutBytes(4, [.. BitConverter.GetBytes(t).Reverse()]);
-            w.EndNested(el);
-            w.EndNested(list);
-        });
-
-    /// <summary>NEWSETELEM (12) or DELSETELEM (14) of one element carrying `counter packets P bytes B` (NFTA_SET_ELEM_EXPR).</summary>
-    static byte[] CountedElement(byte type, uint seq, string table, string set, byte[] key, ulong packets, ulong bytes) =>
-        Msg(type, type == 12 ? Create : NlmFlags.Request, seq, Ip, w =>
-        {
-            w.PutString(1, table);
-            w.PutString(2, set);
-            var list = w.BeginNested(3);
-            var el = w.BeginNested(1);
-            var k = w.BeginNested(1);
-            w.PutBytes(1, key);
-            w.EndNested(k);
-            if (type == 12)
-            {
-                var x = w.BeginNested(7);
-                w.PutString(1, "counter");
-                var d = w.BeginNested(2);
-                w.PutU64Be(1, bytes);
-                w.PutU64Be(2, packets);
-                w.EndNested(d);
-                w.EndNested(x);
-            }
+            if (counter is var (p, b)) Counter(w, p, b, attr: 7);
             w.EndNested(el);
             w.EndNested(list);
         });
@@ -126,10 +106,10 @@ public class BackendAndDumpTests
         var be = new RecordingBackend();
         var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
         byte[] x = [10, 0, 0, 1];
-        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewSet(3, "t", "s"), CountedElement(12, 4, "t", "s", x, 2, 100)), Port));
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewSet(3, "t", "s"), MapElement(12, 4, "t", "s", x, null, counter: (2, 100))), Port));
         be.ElementLive = new CounterValue(4, 212);
         var events = new List<NetlinkEvent>();
-        Assert.Empty(ep.Process(Batch(CountedElement(14, 2, "t", "s", x, 0, 0)), Port, events));
+        Assert.Empty(ep.Process(Batch(MapElement(14, 2, "t", "s", x, null)), Port, events));
         var del = Messages(events.Select(e => e.Datagram)).First(m => m.H.Type == Nfnl.Type(Nfnl.SubsysNftables, 14));
         var r = new AttributeReader(Attrs(del.Bytes)[3], 0);
         Assert.True(r.TryRead(out var first));

@@ -92,9 +92,10 @@ internal static class NlTestKit
         w.EndNested(e);
     }
 
-    public static void Counter(NetlinkWriter w, ulong packets = 0, ulong bytes = 0)
+    /// <summary>A counter expression as attribute <paramref name="attr"/>: a rule's list element (1) or an element's NFTA_SET_ELEM_EXPR (7).</summary>
+    public static void Counter(NetlinkWriter w, ulong packets = 0, ulong bytes = 0, ushort attr = 1)
     {
-        var e = w.BeginNested(1);
+        var e = w.BeginNested(attr);
         w.PutString(1, "counter");
         var d = w.BeginNested(2);
         w.PutU64Be(1, bytes);
