@@ -20,7 +20,7 @@ through all the others first. Measurements, per side, shape and N:
   e  nft add element latency into the N-element set
   f  bpfilterd resident memory after the load (VmRSS, VmHWM)
 Writes DIR/results.md, DIR/results.json and DIR/rate.png (gnuplot). Needs root, a Release build of
-bpfilterd and bench/Bpfilter.Bench, and bfnft (the script builds what is missing).
+bpfilterd and bench/Bpfilter.Bench, and bfnft (the script builds them: Release builds are brought up to date each run).
 """
 import argparse, datetime, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -468,9 +468,9 @@ def write_outputs(ctx, results, floors):
               "median of 5 runs, ns per packet, the probe frame as input; n/a for kernel nf_tables and iptables, which have no BPF program. "
               "(b) frames the firewall side took from the veth per second (the sender's tx0 tx_packets: veth counts a frame the receiver's queue refused as a tx drop), "
               f"{ctx.seconds:g} s of traffic; the probe counter column is the probe rule's counter over those frames (1.00: every accepted frame reached the last rule). "
-              "(c) wall time of `nft -f` (`iptables-legacy-restore`). (d) median wall time of 5 `nft add rule` (`iptables-legacy -A`) into the loaded chain. "
-              "(e) median wall time of 5 `nft add element` of one address; in parentheses bpfilterd's own time for those batches "
-              "(mean of its bpfilterd_commit_duration_seconds over them: engine, backend and saved state, not the socket nor nft). "
+              f"(c) wall time of `nft -f` (`iptables-legacy-restore`). (d) median wall time of {ctx.samples} `nft add rule` (`iptables-legacy -A`) into the loaded chain. "
+              f"(e) median wall time of {ctx.samples} `nft add element` of one address; in parentheses bpfilterd's own time for those batches "
+              "(the median of each batch's bpfilterd_commit_duration_seconds: engine, backend and saved state, not the socket nor nft). "
               "(f) bpfilterd VmRSS / VmHWM after the load. Rows marked (baseline) ran the --baseline build of bpfilterd."]
     with open(os.path.join(ctx.out, "results.md"), "w") as f: f.write("\n".join(lines) + "\n")
     with open(os.path.join(ctx.out, "results.json"), "w") as f:
@@ -503,7 +503,9 @@ def targets(results, floor, big):
         target(f"nft add rule into a 10,000-rule chain, {side}", cell(side, "same", 10000, "add_rule_ms"), 20, "ms")
     for side in ("bpf-xdp", "bpf-input", "nft-ingress", "nft-input"):
         if cell(side, "set", 10000, "add_element_ms") is not None or side in ("bpf-input", "nft-input"):
-            target(f"nft add element (set of 10,000), {side}", cell(side, "set", 10000, "add_element_ms"), 1, "ms")
+            target(f"nft add element (set of 10,000), {side}, wall time of the nft command", cell(side, "set", 10000, "add_element_ms"), 1, "ms")
+            if side.startswith("bpf-"):
+                target(f"nft add element (set of 10,000), {side}, bpfilterd's own time", cell(side, "set", 10000, "add_element_daemon_ms"), 1, "ms")
     for r in big:
         if r.get("baseline"): continue
         target(f"nft -f of a set of {BIG_SET} addresses, {r['side']}", r.get("load_s"), 2, "s")
@@ -553,12 +555,14 @@ def render(ctx):
 def prepare(ctx):
     rel = lambda *p: os.path.join(ROOT, *p)
     daemon_dir, bench_dir = ctx.daemon_dir or rel("Bpfilter.Daemon/bin/Release/net10.0"), rel("bench/Bpfilter.Bench/bin/Release/net10.0")
-    if not os.path.exists(os.path.join(daemon_dir, "bpfilterd.dll")):
-        if ctx.daemon_dir: raise SystemExit(f"--daemon {ctx.daemon_dir}: no bpfilterd.dll there")
+    # the tree's own builds are brought up to date (an incremental build: quick when nothing changed), so a run
+    # never measures a Release build older than the commit it names
+    if ctx.daemon_dir:
+        if not os.path.exists(os.path.join(daemon_dir, "bpfilterd.dll")): raise SystemExit(f"--daemon {ctx.daemon_dir}: no bpfilterd.dll there")
+    else:
         run(["dotnet", "build", rel("Bpfilter.Daemon"), "-c", "Release", "-v", "q"], 1800)
     need_bench = bool({"a", "b"} & ctx.measure)  # the XDP_DROP floor and test-run
-    if need_bench and not os.path.exists(os.path.join(bench_dir, "bpfilter-bench.dll")):
-        run(["dotnet", "build", rel("bench/Bpfilter.Bench"), "-c", "Release", "-v", "q"], 1800)
+    if need_bench: run(["dotnet", "build", rel("bench/Bpfilter.Bench"), "-c", "Release", "-v", "q"], 1800)
     if not os.access(rel("patches/nftables/build/bfnft"), os.X_OK):
         run(["make", "-s", "-C", rel("patches/nftables")], 600)
     # copies: a rebuild during a long run must not change what runs
