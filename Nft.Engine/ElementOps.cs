@@ -19,7 +19,9 @@ internal sealed partial class Transaction
         {
             var s = ResolveSet(t, a.Has(NftaSetElemList.Set) ? ReadName(sa) : null,
                 a.TryGet(NftaSetElemList.SetId, out var ida) ? U32(ida) : null);
-            return (ti, t.IndexOfSet(s.Handle));
+            int si = t.IndexOfSet(s.Handle);
+            RefreshPacketPath(ti, si);
+            return (ti, si);
         }
         catch (NetlinkException e) when (e.Offset < 0)
         {

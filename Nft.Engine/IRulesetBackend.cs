@@ -40,17 +40,12 @@ public interface IRulesetBackend
     void BeginRequest() { }
 
     /// <summary>
-    /// The elements of a set as the data plane holds them, when the packet path writes it (`add @s`,
-    /// `update @s` in a chain the backend runs): listings show those instead of the committed ones.
-    /// Null when the committed elements are the truth.
-    /// </summary>
-    IReadOnlyList<Nft.Bytecode.Objects.SetElement>? LiveElements(byte family, string table, string set) => null;
-
-    /// <summary>
-    /// The live elements of a set the backend's own packet path writes (key, the element's own timeout, milliseconds
-    /// left in Expiration), which the emulation takes as the set's elements when it lists the set and when a batch
-    /// starts: a batch then deletes, flushes, gets, renews and counts against `size` the elements the packet path
-    /// added, as the kernel's transaction does. Null when the committed elements are the truth.
+    /// The live elements of a set the data plane's packet path writes (`add @s`, `update @s`, `delete @s` in a chain
+    /// the backend runs, in BPF or in the kernel's nf_tables): key, the element's own timeout, milliseconds left in
+    /// Expiration, and its statements where the data plane keeps their state. The emulation takes them as the set's
+    /// elements when it lists the set and when a batch first targets it: a batch then deletes, flushes, gets, renews
+    /// and counts against `size` the elements the packet path added, as the kernel's transaction does. Null when the
+    /// committed elements are the truth.
     /// </summary>
     IReadOnlyList<Nft.Bytecode.Objects.SetElement>? PacketPathElements(byte family, string table, string set) => null;
 

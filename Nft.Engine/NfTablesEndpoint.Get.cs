@@ -195,9 +195,7 @@ public sealed partial class NfTablesEndpoint
         var set = table.FindSet(sa.String()) ?? throw new NetlinkException(Errno.ENOENT, null, sa.Offset);
         if (_ns.Backend.PacketPathElements(family, table.Name, set.Name) is { } packetPath) set = PacketPathElements.Merge(_ns, set, packetPath);
         long now = _ns.NowMs();
-        var all = (_ns.Backend.LiveElements(family, table.Name, set.Name) is { } written
-                ? written.Select(e => Written(e, now)).ToList()
-                : set.Elements.Where(e => e.ExpiresAtMs is not long x || x > now)).ToList();
+        var all = set.Elements.Where(e => e.ExpiresAtMs is not long x || x > now).ToList();
         var live = all.Where(e => (e.Flags & (uint)NftSetElemFlags.Catchall) == 0).ToList();
         var catchAll = all.Where(e => (e.Flags & (uint)NftSetElemFlags.Catchall) != 0).ToList();
         SetDumpOrder.Apply(set, live);
@@ -266,15 +264,6 @@ public sealed partial class NfTablesEndpoint
         }
         output.AddRange(replies);
         return false;
-    }
-
-    /// <summary>An element the data plane added from the packet path, with the time it has left.</summary>
-    static ElementRecord Written(SetElement e, long now)
-    {
-        var key = (e.Key as ValueData)?.Value ?? [];
-        var keyEnd = (e.KeyEnd as ValueData)?.Value;
-        return new ElementRecord(new ElementKey(key, keyEnd, e.Flags ?? 0), e with { Expiration = null }, e.Timeout,
-            e.Expiration is ulong left ? now + (long)left : null);
     }
 
     /// <summary>Element lookup as nft_get_set_elem: exact key, or for interval sets the range holding it.</summary>

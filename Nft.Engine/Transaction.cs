@@ -54,8 +54,7 @@ internal sealed partial class Transaction
     public Transaction(NetnsState ns, uint portId)
     {
         _ns = ns;
-        // the elements the packet path added or deleted since the last batch are the sets' elements now
-        Work = ns.Committed = PacketPathElements.Refresh(ns, ns.Committed);
+        Work = ns.Committed;
         PortId = portId;
     }
 
@@ -267,7 +266,7 @@ internal sealed partial class Transaction
         {
             // an added key may have been there before the batch: an element whose timeout was renewed, or one that had expired
             ElementRecord? before = null;
-            if (_ns.Committed.FindTable(t.Family, t.Name)?.FindSet(s.Name) is { } was && was.Elements.TryGetValue(e.Id, out var old)) before = old;
+            if (Before(t, s) is { } was && was.Elements.TryGetValue(e.Id, out var old)) before = old;
             d.Touched[e.Id] = new ElementTouch(before, e);
         }
     }

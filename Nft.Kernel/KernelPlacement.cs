@@ -104,8 +104,10 @@ public sealed class KernelPlacement
     /// tables placed before and absent here are deleted) and sends it to the kernel for validation
     /// only. A refusal raises <see cref="KernelNfTablesException"/>, each error naming the message
     /// (table, chain, caller's rule handle) it belongs to; nothing is applied either way.
+    /// <paramref name="packetPath"/>: the sets the kernel's packet path writes, with the transaction's own element
+    /// changes (<see cref="PacketPathSet"/>).
     /// </summary>
-    public PreparedTransition Prepare(IReadOnlyList<SourceTable> desired)
+    public PreparedTransition Prepare(IReadOnlyList<SourceTable> desired, IEnumerable<PacketPathSet>? packetPath = null)
     {
         if (_pending != null) throw new InvalidOperationException("a transition is already prepared: commit or abort it first");
         uint generation = _socket.GetGeneration();
@@ -115,7 +117,7 @@ public sealed class KernelPlacement
             if (!snapshots.TryGetValue(key, out var c)) snapshots[key] = c = ReadCounters(key);
             return c;
         }
-        var batch = TransitionPlanner.Plan(_placed, desired, CountersOf, out var touched);
+        var batch = TransitionPlanner.Plan(_placed, desired, CountersOf, out var touched, packetPath);
         // what to go back to if the commit must be undone: the current placement with the counters it has now
         var previous = batch.IsEmpty
             ? Placed

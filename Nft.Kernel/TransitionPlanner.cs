@@ -46,15 +46,24 @@ internal sealed class TransitionPlanner
 
     readonly KernelBatch _batch = new();
     readonly Func<TableKey, KernelCounters> _kernelCounters;
+    readonly Dictionary<(TableKey, string), PacketPathSet> _packetPath;
     uint _nextId = 1;
 
-    TransitionPlanner(Func<TableKey, KernelCounters> kernelCounters) => _kernelCounters = kernelCounters;
-
-    /// <summary>Plans the transition; <paramref name="touched"/> gets the tables whose rules got new kernel handles.</summary>
-    public static KernelBatch Plan(IReadOnlyDictionary<TableKey, PlacedTable> placed, IReadOnlyList<SourceTable> desired,
-        Func<TableKey, KernelCounters> kernelCounters, out HashSet<TableKey> touched)
+    TransitionPlanner(Func<TableKey, KernelCounters> kernelCounters, IEnumerable<PacketPathSet> packetPath)
     {
-        var p = new TransitionPlanner(kernelCounters);
+        _kernelCounters = kernelCounters;
+        _packetPath = packetPath.ToDictionary(w => (new TableKey(w.Family, w.Table), w.Set));
+    }
+
+    /// <summary>
+    /// Plans the transition; <paramref name="touched"/> gets the tables whose rules got new kernel handles.
+    /// <paramref name="packetPath"/>: the sets of kept tables the kernel's packet path writes, diffed from the
+    /// transaction's own element changes (<see cref="PacketPathSet"/>).
+    /// </summary>
+    public static KernelBatch Plan(IReadOnlyDictionary<TableKey, PlacedTable> placed, IReadOnlyList<SourceTable> desired,
+        Func<TableKey, KernelCounters> kernelCounters, out HashSet<TableKey> touched, IEnumerable<PacketPathSet>? packetPath = null)
+    {
+        var p = new TransitionPlanner(kernelCounters, packetPath ?? []);
         touched = [];
         var want = new Dictionary<TableKey, SourceTable>();
         foreach (var t in desired)
@@ -200,6 +209,20 @@ internal sealed class TransitionPlanner
         (e with { Expiration = null, Expressions = e.Expressions?.Select(Stateless).ToList(), Expr = e.Expr is { } x ? Stateless(x) : null })
             .Encode(w, NftaList.Elem, WireFormat.Kernel);
 
+    /// <summary>
+    /// The elements the diff of a kept set starts from: what was placed, or for a set the kernel's packet path writes,
+    /// the desired ones as they were before the transaction (its additions taken out, as placed if they replace a
+    /// placed element; its removals put back).
+    /// </summary>
+    static IEnumerable<SetElement> Held(PacketPathSet? w, SourceSet placed, SourceSet desired)
+    {
+        if (w == null) return placed.Elements;
+        static string Id(SetElement e) => Convert.ToHexString(ElementFingerprint(KernelForm.ElementKey(e)));
+        var added = w.Added.Select(Id).ToHashSet();
+        var replaced = placed.Elements.Where(e => added.Contains(Id(e)));
+        return desired.Elements.Where(e => !added.Contains(Id(e))).Concat(w.Removed).Concat(replaced);
+    }
+
     static byte[] ElementFingerprint(SetElement e)
     {
         var w = new NetlinkWriter(256);
@@ -271,10 +294,11 @@ internal sealed class TransitionPlanner
                 continue;
             }
             var have = n.Elements.Select(ElementFingerprint).Select(Convert.ToHexString).ToHashSet();
-            var gone = s.Elements.Where(e => !have.Contains(Convert.ToHexString(ElementFingerprint(e)))).Select(KernelForm.ElementKey).ToList();
-            // an element that expired may already be gone from the kernel (its GC) when the emulation drops it:
-            // DESTROYSETELEM (since 6.3) deletes it if present and is no error if not
-            AddElements(n.Set.SetFlags.HasFlag(NftSetFlags.Timeout) ? NftMsgType.DestroySetElem : NftMsgType.DelSetElem,
+            var written = _packetPath.TryGetValue((key, name), out var w);
+            var gone = Held(w, s, n).Where(e => !have.Contains(Convert.ToHexString(ElementFingerprint(e)))).Select(KernelForm.ElementKey).ToList();
+            // an element that expired (or that the packet path deleted) may already be gone from the kernel when the
+            // emulation drops it: DESTROYSETELEM (since 6.3) deletes it if present and is no error if not
+            AddElements(written || n.Set.SetFlags.HasFlag(NftSetFlags.Timeout) ? NftMsgType.DestroySetElem : NftMsgType.DelSetElem,
                 key, name, null, gone, $"delete elements from set {key} {name}", n.Set);
         }
         foreach (var (k, o) in oldObjs)
@@ -312,7 +336,7 @@ internal sealed class TransitionPlanner
                 AddElements(NftMsgType.NewSetElem, key, name, null, s.Elements.Select(KernelForm.Element).ToList(), $"add elements to set {key} {name}", s.Set);
                 continue;
             }
-            var had = o.Elements.Select(ElementFingerprint).Select(Convert.ToHexString).ToHashSet();
+            var had = Held(_packetPath.GetValueOrDefault((key, name)), o, s).Select(ElementFingerprint).Select(Convert.ToHexString).ToHashSet();
             var added = s.Elements.Where(e => !had.Contains(Convert.ToHexString(ElementFingerprint(e)))).Select(KernelForm.Element).ToList();
             AddElements(NftMsgType.NewSetElem, key, name, null, added, $"add elements to set {key} {name}", s.Set);
         }

@@ -143,7 +143,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                         reserved.Family, reserved.Name, reason: RefusalReason.ReservedTable);
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var lifted = clock.ElapsedMilliseconds;
-                var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas));
+                var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas);
                 bool kernelCommitted = false;
                 if (_kernel != null && _kernel.HasPending)
                 {
@@ -202,7 +202,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// Places the chains, has the kernel validate its side, then stages the BPF side. A chain BPF cannot
     /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused).
     /// </summary>
-    (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath)
+    (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
+        IReadOnlyList<SetDelta> deltas)
     {
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
@@ -232,7 +233,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    _kernel.Prepare(plan.KernelTables);
+                    _kernel.Prepare(plan.KernelTables, KernelPacketPath(plan, deltas));
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -253,6 +254,15 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             if (moved.Count == 0 || !moved.Any(forced.Add)) throw refusal;
             _log($"{refusal.ExtAck}: placing {string.Join(", ", moved)} in the kernel's nf_tables instead");
         }
+    }
+
+    /// <summary>The sets the kernel's packet path writes, each with this transaction's own element changes.</summary>
+    static IEnumerable<PacketPathSet> KernelPacketPath(PlacementPlan plan, IReadOnlyList<SetDelta> deltas)
+    {
+        var byName = deltas.ToDictionary(d => (d.Family, d.Table, d.Set));
+        return plan.KernelWrittenSets.Select(w => byName.TryGetValue(w, out var d)
+            ? new PacketPathSet(w.Family, w.Table, w.Set, d.Added, d.Removed)
+            : new PacketPathSet(w.Family, w.Table, w.Set, [], []));
     }
 
     void SwitchConntrackOn()
@@ -523,27 +533,28 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         }
     }
 
-    public IReadOnlyList<Nft.Bytecode.Objects.SetElement>? LiveElements(byte family, string table, string set)
-    {
-        lock (_gate)
-        {
-            if (_kernel == null || _plan == null || !_plan.KernelWrittenSets.Contains((family, table, set))) return null;
-            try
-            {
-                return _kernel.Elements(family, table, set);
-            }
-            catch (Exception e) when (e is KernelNfTablesException or IOException)
-            {
-                _log($"reading set {set} of table {table} from the kernel failed, listing the committed elements: {e.Message}");
-                return null;
-            }
-        }
-    }
-
-    /// <summary>BPF's elements of a set a BPF program writes from the packet path (null when none does).</summary>
+    /// <summary>
+    /// The live elements of a set the packet path writes: from BPF's map when a BPF program writes it, from the
+    /// kernel's set when the set is placed in the kernel and a kernel-placed chain writes it (or the kernel counts its
+    /// elements); null when neither.
+    /// </summary>
     public IReadOnlyList<Nft.Bytecode.Objects.SetElement>? PacketPathElements(byte family, string table, string set)
     {
-        lock (_gate) return BpfWrittenElements(family, table, set);
+        lock (_gate) return BpfWrittenElements(family, table, set) ?? KernelWrittenElements(family, table, set);
+    }
+
+    IReadOnlyList<Nft.Bytecode.Objects.SetElement>? KernelWrittenElements(byte family, string table, string set)
+    {
+        if (_kernel == null || _plan == null || !_plan.KernelWrittenSets.Contains((family, table, set))) return null;
+        try
+        {
+            return _kernel.Elements(family, table, set);
+        }
+        catch (Exception e) when (e is KernelNfTablesException or IOException)
+        {
+            _log($"reading set {set} of table {table} from the kernel failed, taking the committed elements: {e.Message}");
+            return null;
+        }
     }
 
     /// <summary>

@@ -22,7 +22,13 @@ public class PacketPathElementsTests
         public void Abort() { }
         public CounterValue? ReadCounter(CounterRef c) => null;
         public void ResetCounter(CounterRef c) { }
-        public IReadOnlyList<SetElement>? PacketPathElements(byte family, string table, string set) => set == "s" ? Live : null;
+        /// <summary>The sets asked about, in order.</summary>
+        public readonly List<string> Reads = new();
+        public IReadOnlyList<SetElement>? PacketPathElements(byte family, string table, string set)
+        {
+            Reads.Add(set);
+            return set == "s" ? Live : null;
+        }
     }
 
     /// <summary>NEWSET of an ipv4_addr set with `size` (NFTA_SET_DESC_SIZE).</summary>
@@ -39,13 +45,13 @@ public class PacketPathElementsTests
         w.PutU32Be(10, seq);
     });
 
-    static byte[] Element(byte type, uint seq, byte[]? key)
+    static byte[] Element(byte type, uint seq, byte[]? key, string set = "s")
     {
         var flags = type == 12 ? Create : NlmFlags.Request;
         return Msg(type, flags, seq, Ip, w =>
         {
             w.PutString(1, "t");
-            w.PutString(2, "s");
+            w.PutString(2, set);
             if (key == null) return; // DELSETELEM without a list: flush
             var list = w.BeginNested(3);
             var el = w.BeginNested(1);
@@ -93,5 +99,23 @@ public class PacketPathElementsTests
         Assert.Equal(2, Assert.Single(be.Changes[^1].SetDeltas).Removed.Count);
         be.Live = [];
         Assert.Empty(ep.Process(Batch(Element(12, 2, [10, 0, 0, 3])), Port));
+    }
+
+    [Fact]
+    public void ABatchReadsAPacketWrittenSetOnlyWhenItTargetsItAndOnce()
+    {
+        var (ep, be) = Endpoint();
+        Assert.Empty(ep.Process(Batch(NewSet(2, "o", 4)), Port));
+        be.Live = [Live(10, 0, 0, 1)];
+        be.Reads.Clear();
+        Assert.Empty(ep.Process(Batch(Element(12, 2, [10, 0, 0, 9], "o")), Port));
+        Assert.Equal(["o"], be.Reads); // the set the batch targets, not s
+        Assert.Empty(ep.Process(Batch(AddTable(2, "u")), Port));
+        Assert.Equal(["o"], be.Reads); // a batch that touches no set reads none
+        Assert.Empty(ep.Process(Batch(Element(12, 2, [10, 0, 0, 2]), Element(14, 3, [10, 0, 0, 1]), Element(12, 4, [10, 0, 0, 3])), Port));
+        Assert.Equal(["o", "s"], be.Reads); // once per batch
+        var delta = Assert.Single(be.Changes[^1].SetDeltas);
+        Assert.Equal([10, 0, 0, 1], Assert.IsType<ValueData>(Assert.Single(delta.Removed).Key).Value);
+        Assert.Equal(2, delta.Added.Count);
     }
 }

@@ -103,14 +103,19 @@ public sealed partial class PacketPathSetTrafficTests
         }
     }
 
+    /// <summary>
+    /// <paramref name="inKernel"/>: the chain also rejects (reject at an ip hook runs in the kernel), so auto placement
+    /// puts it in the kernel's nf_tables and the kernel's own packet path writes the sets.
+    /// </summary>
     [Theory]
-    [InlineData("auto")]
-    [InlineData("bpf-only")]
-    public void ElementsThePacketPathAddsAreListedDeletedFlushedAndCountedAsInTheKernel(string placement)
+    [InlineData("auto", false)]
+    [InlineData("bpf-only", false)]
+    [InlineData("auto", true)]
+    public void ElementsThePacketPathAddsAreListedDeletedFlushedAndCountedAsInTheKernel(string placement, bool inKernel)
     {
         using var s = new Sides(placement);
-        s.Apply(Ruleset);
-        Assert.Contains("table ip t chain out: BPF", s.Rig.Explain());
+        s.Apply(inKernel ? Ruleset.Replace("udp dport 13 delete", "udp dport 14 reject\n        udp dport 13 delete") : Ruleset);
+        Assert.Contains(inKernel ? "table ip t chain out: kernel nf_tables" : "table ip t chain out: BPF", s.Rig.Explain());
         s.Apply("add element ip t seen { 127.0.0.9 timeout 2m comment \"committed\", 127.0.0.8 }");
         s.Send(9, "127.0.0.2", "127.0.0.9");   // 127.0.0.9 is live: add keeps it as it is
         s.Send(10, "127.0.0.3");               // own timeout 30s, listed
