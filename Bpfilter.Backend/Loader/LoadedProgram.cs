@@ -352,33 +352,62 @@ public sealed class LoadedProgram : IDisposable
     }
 
     /// <summary>
-    /// Takes the expired elements out of the sets the program writes from the packet path, as the kernel's
-    /// periodic set GC (nft_rhash_gc) does: an expired element no longer matches, but counts against the map's size (the set's
-    /// `size`) until collected. Each entry is read again just before it is deleted, so one the packet path has
-    /// replaced since (a new element for an expired key) stays. Returns the number of elements taken out.
+    /// Takes the expired elements out of the sets the program writes from the packet path, as the kernel's periodic
+    /// set GC (nft_rhash_gc) does: an expired element no longer matches (the program's lookups and updates already
+    /// treat it as absent), but counts against the map's size (the set's `size`) until collected. Only the copy
+    /// packets read is walked: the program writes both copies alike and the control plane applies the same changes
+    /// to both, so the other copy holds a subset of its keys with the same values; an expired key is taken out of
+    /// the other copy first (keeping it a subset), then out of the live one, each read again just before its delete.
+    /// <para>
+    /// What stays open: a packet that replaces the expired element (a new element for the key, which the program
+    /// writes in its place) between that last read and the delete loses its element until the next packet adds it
+    /// again; in the kernel the new element is another object and the GC never takes it. A BPF hash map has no
+    /// conditional delete to close it: BPF_MAP_DELETE_ELEM takes neither flags nor an expected value, BPF_F_LOCK
+    /// applies to lookups and updates only, bpf_map_lookup_and_delete_elem takes any value out (putting a fresh one
+    /// back would leave packets a window without a live element), and a BPF_PROG_TYPE_SYSCALL program doing the check
+    /// and the delete makes the same two helper calls, not atomic against a packet on another CPU. The window is the
+    /// time between two syscalls on a key that expired at least a tick before.
+    /// </para>
+    /// Returns the number of elements taken out.
     /// </summary>
     public int CollectExpired()
     {
         int n = 0;
         ulong now = 0;
-        foreach (var (name, copies) in _sets)
+        foreach (var copies in TimeoutSets())
         {
-            if (!copies.PacketWritten || !Compiled.SetLayouts.Values.Any(l => l.HasTimeouts && ProgramCompiler.SetMapName(l.Set.Name) == name)) continue;
             if (now == 0) now = KernelClock.Jiffies64();
-            var value = new byte[copies.Copies[0].ValueSize];
-            for (int c = 0; c < 2; c++)
+            var live = copies.Copies[Generation];
+            var other = copies.Copies[1 - Generation];
+            var value = new byte[live.ValueSize];
+            foreach (var k in live.Keys())
             {
-                var copy = copies.Copies[c];
-                foreach (var k in copy.Keys())
-                {
-                    if (!copy.TryLookup(k, value) || value.Length < SetLayout.ExpiresOffset + 8) continue;
-                    var x = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(SetLayout.ExpiresOffset));
-                    if (x == 0 || (long)(now - x) < 0) continue;
-                    if (copy.Delete(k) && c == Generation) n++;
-                }
+                if (!Expired(live, k, value, now)) continue;
+                if (Expired(other, k, value, now)) other.Delete(k);
+                if (Expired(live, k, value, now) && live.Delete(k)) n++;
             }
         }
         return n;
+    }
+
+    /// <summary>The entry is there and its expiry (jiffies64, 0 for none) has passed.</summary>
+    static bool Expired(BpfMap copy, byte[] key, byte[] value, ulong now)
+    {
+        if (!copy.TryLookup(key, value) || value.Length < SetLayout.ExpiresOffset + 8) return false;
+        var x = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(SetLayout.ExpiresOffset));
+        return x != 0 && (long)(now - x) >= 0;
+    }
+
+    /// <summary>The packet-written sets with timeouts, found once per compilation the program stands for.</summary>
+    (CompiledProgram For, IReadOnlyList<SetCopies> Sets)? _timeoutSets;
+
+    IReadOnlyList<SetCopies> TimeoutSets()
+    {
+        if (_timeoutSets is { } t && ReferenceEquals(t.For, Compiled)) return t.Sets;
+        var names = Compiled.SetLayouts.Values.Where(l => l.HasTimeouts).Select(l => ProgramCompiler.SetMapName(l.Set.Name)).ToHashSet();
+        var sets = _sets.Where(kv => kv.Value.PacketWritten && names.Contains(kv.Key)).Select(kv => kv.Value).ToList();
+        _timeoutSets = (Compiled, sets);
+        return sets;
     }
 
     /// <summary>Deletes an entry from both copies of a packet-written set.</summary>

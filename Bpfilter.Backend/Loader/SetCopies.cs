@@ -62,14 +62,14 @@ internal sealed class SetCopies
         if (outer.Type != BpfMapType.ArrayOfMaps || outer.MaxEntries != 2)
             throw new InvalidDataException($"pinned map {spec.Name} is not a two-slot map of maps");
         BpfMap[] copies = [copy0, copy1];
+        Span<byte> key = stackalloc byte[4];
+        Span<byte> id = stackalloc byte[4];
         for (var i = 0; i < 2; i++)
         {
             var c = copies[i];
             if (c.Type != spec.Type || c.KeySize != spec.KeySize || c.ValueSize != spec.ValueSize || c.MaxEntries < spec.Entries.Count
                 || spec.PacketWritten && c.MaxEntries != spec.MaxEntries)
                 throw new InvalidDataException($"pinned copy {i} of {spec.Name} is not the one the program was compiled with");
-            Span<byte> key = stackalloc byte[4];
-            Span<byte> id = stackalloc byte[4];
             BinaryPrimitives.WriteInt32LittleEndian(key, i);
             if (!outer.TryLookup(key, id) || BinaryPrimitives.ReadUInt32LittleEndian(id) != BpfInfo.Map(c.Fd.Value).Id)
                 throw new InvalidDataException($"slot {i} of pinned map {spec.Name} does not hold its pinned copy {i}");
