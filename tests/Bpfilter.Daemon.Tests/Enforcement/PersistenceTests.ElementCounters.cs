@@ -43,48 +43,20 @@ public sealed partial class PersistenceTests
     [Fact]
     public void ElementsCountInBpfAsInTheKernelThroughCommitsAndRestarts()
     {
-        using var kernel = new NetNs();
-        kernel.Ip("link", "set", "lo", "up");
-        var load = kernel.Exec("nft", ["-f", "-"], ElementCounters("127.0.0.1"));
-        Assert.True(load.Exit == 0, load.Stderr);
-
-        using var pins = new PinFs();
-        using var rig = new EnforcementRig("--pin-dir", pins.Path, "--placement", "bpf-only");
-        rig.Nft(ElementCounters(EnforcementRig.PeerAddr));
-        Assert.Contains("table ip t chain in: BPF", rig.Explain());
-
-        void Round(string step)
-        {
-            var sent = kernel.Exec("bash", ["-c", ElementBurst("127.0.0.1")]);
-            Assert.True(sent.Exit == 0, sent.Stderr);
-            sent = rig.Peer.Exec("bash", ["-c", ElementBurst(EnforcementRig.FwAddr)]);
-            Assert.True(sent.Exit == 0, sent.Stderr);
-            var expected = kernel.Exec("nft", ["list", "ruleset"]).Stdout;
-            var actual = rig.ListRuleset().Replace(EnforcementRig.PeerAddr, "127.0.0.1");
-            Assert.True(expected == actual, $"{step}: the kernel lists\n{expected}\nbpfilterd lists\n{actual}\n{rig.Daemon.Log}");
-        }
-
-        Round("first burst");
-        var first = kernel.Exec("nft", ["list", "set", "ip", "t", "s"]).Stdout;
+        using var twin = new ElementTwin(ElementCounters, "bpf-only");
+        twin.Round("first burst");
+        var first = twin.List("set", "ip", "t", "s");
         Assert.Contains("127.0.0.1 counter packets 3 bytes 87", first);
         Assert.Contains("10.9.9.9 counter packets 5 bytes 100", first);
         // `!= @n` matched nothing of n's and `@n` counts its element
-        var n = kernel.Exec("nft", ["list", "set", "ip", "t", "n"]).Stdout;
+        var n = twin.List("set", "ip", "t", "n");
         Assert.Contains("127.0.0.1 counter packets 3 bytes 87", n);
         Assert.Contains("10.9.9.8 counter packets 0 bytes 0", n);
 
         // an element with a counter is a new slot: bpfilterd compiles the chain again, the others keep their counts
-        const string add = "add element ip t s { 10.9.9.10 }\ndelete element ip t v { 12 }\n";
-        Assert.True(kernel.Exec("nft", ["-f", "-"], add).Exit == 0);
-        rig.Nft(add);
-        Round("after adding an element");
-
-        rig.Daemon.Kill();
-        rig.Daemon.Restart();
-        Round("after a kill and a restart");
-        Assert.Equal(0, rig.Daemon.Terminate());
-        rig.Daemon.Restart();
-        Round("after a clean stop and a restart");
-        Assert.Contains("127.0.0.1 counter packets 12 bytes 348", kernel.Exec("nft", ["list", "set", "ip", "t", "s"]).Stdout);
+        twin.Apply("add element ip t s { 10.9.9.10 }\ndelete element ip t v { 12 }\n");
+        twin.Round("after adding an element");
+        twin.Restarts();
+        Assert.Contains("127.0.0.1 counter packets 12 bytes 348", twin.List("set", "ip", "t", "s"));
     }
 }

@@ -54,54 +54,22 @@ public sealed partial class PersistenceTests
     [InlineData("auto")]
     public void ElementQuotasAndLimitsRunInBpfAsInTheKernelThroughCommitsAndRestarts(string placement)
     {
-        using var kernel = new NetNs();
-        kernel.Ip("link", "set", "lo", "up");
-        var load = kernel.Exec("nft", ["-f", "-"], ElementQuotasAndLimits("127.0.0.1"));
-        Assert.True(load.Exit == 0, load.Stderr);
-
-        using var pins = new PinFs();
-        using var rig = new EnforcementRig("--pin-dir", pins.Path, "--placement", placement);
-        rig.Nft(ElementQuotasAndLimits(EnforcementRig.PeerAddr));
-        Assert.Contains("table ip t chain in: BPF", rig.Explain());
-
-        void Round(string step)
-        {
-            var sent = kernel.Exec("bash", ["-c", ElementBurst("127.0.0.1")]);
-            Assert.True(sent.Exit == 0, sent.Stderr);
-            sent = rig.Peer.Exec("bash", ["-c", ElementBurst(EnforcementRig.FwAddr)]);
-            Assert.True(sent.Exit == 0, sent.Stderr);
-            var expected = kernel.Exec("nft", ["list", "ruleset"]).Stdout;
-            var actual = rig.ListRuleset().Replace(EnforcementRig.PeerAddr, "127.0.0.1");
-            Assert.True(expected == actual, $"{step}: the kernel lists\n{expected}\nbpfilterd lists\n{actual}\n{rig.Daemon.Log}");
-        }
-
-        Round("first burst");
-        var first = kernel.Exec("nft", ["list", "ruleset"]).Stdout;
+        using var twin = new ElementTwin(ElementQuotasAndLimits, placement);
+        twin.Round("first burst");
+        var first = twin.List();
         Assert.Contains("udp dport 9 ip saddr @q counter packets 2 bytes 58", first); // the third is beyond the quota
         Assert.Contains("udp dport 10 ip saddr @l counter packets 3 bytes 87", first);
         Assert.Contains("udp dport 11 counter packets 2 bytes 58", first); // the limit over broke the vmap twice
 
-        const string add = "add element ip t q { 10.9.9.10 }\n";
-        Assert.True(kernel.Exec("nft", ["-f", "-"], add).Exit == 0);
-        rig.Nft(add);
-        Round("after adding an element");
-
-        rig.Daemon.Kill();
-        rig.Daemon.Restart();
-        Round("after a kill and a restart");
-        Assert.Equal(0, rig.Daemon.Terminate());
-        rig.Daemon.Restart();
-        Round("after a clean stop and a restart");
-        var last = kernel.Exec("nft", ["list", "ruleset"]).Stdout;
-        Assert.Contains("udp dport 10 ip saddr @l counter packets 4 bytes 116", last); // the burst of 4, then nothing
+        twin.Apply("add element ip t q { 10.9.9.10 }\n");
+        twin.Round("after adding an element");
+        twin.Restarts();
+        Assert.Contains("udp dport 10 ip saddr @l counter packets 4 bytes 116", twin.List()); // the burst of 4, then nothing
 
         // an element deleted and added again starts a fresh quota (nft_set_elem_expr_clone), in its own commits
-        foreach (var change in new[] { "delete element ip t q { SRC }\n", "add element ip t q { SRC }\n" })
-        {
-            Assert.True(kernel.Exec("nft", ["-f", "-"], change.Replace("SRC", "127.0.0.1")).Exit == 0);
-            rig.Nft(change.Replace("SRC", EnforcementRig.PeerAddr));
-        }
-        Round("after deleting and adding an element with a quota");
-        Assert.Contains("udp dport 9 ip saddr @q counter packets 4 bytes 116", kernel.Exec("nft", ["list", "ruleset"]).Stdout);
+        twin.Apply("delete element ip t q { SRC }\n");
+        twin.Apply("add element ip t q { SRC }\n");
+        twin.Round("after deleting and adding an element with a quota");
+        Assert.Contains("udp dport 9 ip saddr @q counter packets 4 bytes 116", twin.List());
     }
 }
