@@ -341,6 +341,33 @@ public class PlacementTests
     }
 
     [Fact]
+    public void ASetThePacketPathWritesIsDiffedFromTheTransactionsOwnChanges()
+    {
+        using var emulation = new TestNetns("emu");
+        using var kernel = new TestNetns("krn");
+        using var socket = kernel.Socket();
+        var placement = new KernelPlacement(socket);
+        emulation.NftFile("table ip t {\n\tset s {\n\t\ttype ipv4_addr\n\t\tflags dynamic\n\t\telements = { 10.0.0.1 }\n\t}\n}\n");
+        Place(placement, Desired(emulation));
+        kernel.Nft("add", "element", "ip", "t", "s", "{ 10.0.0.2 }"); // what a packet adds: never placed
+        static bool Is(SetElement e, byte last) => e.Key is ValueData { Value: [10, 0, 0, var b] } && b == last;
+
+        // the transaction deletes the packet's element (the engine read it from the kernel) and adds one
+        emulation.Nft("add", "element", "ip", "t", "s", "{ 10.0.0.3 }");
+        var next = Desired(emulation);
+        var added = next.Single().Sets.Single().Elements.Where(e => Is(e, 3)).ToList();
+        placement.Prepare(next, [new PacketPathSet(2, "t", "s", added, [new SetElement { Key = new ValueData([10, 0, 0, 2]) }])]);
+        placement.Commit();
+        Assert.Equal(Tables(emulation.ListRuleset()), Tables(kernel.ListRuleset()));
+
+        // an element a packet added, which the engine's state now holds, is not sent again by a transaction that does not change it
+        kernel.Nft("add", "element", "ip", "t", "s", "{ 10.0.0.4 }");
+        emulation.Nft("add", "element", "ip", "t", "s", "{ 10.0.0.4 }");
+        Assert.True(placement.Prepare(Desired(emulation), [new PacketPathSet(2, "t", "s", [], [])]).Batch.IsEmpty);
+        placement.Abort();
+    }
+
+    [Fact]
     public void AnElementTheKernelsGcAlreadyRemovedIsDeletedWithoutAnError()
     {
         // the emulation drops an expired element (a full set taking a new one, see ElementOps.Collected) after
