@@ -1,6 +1,7 @@
 using Bpfilter.Backend.Enforcement;
 using Bpfilter.Backend.Ir;
 using static Bpfilter.Backend.Tests.Codegen.Harness;
+using static Bpfilter.Backend.Tests.Attach.PacketPathCarryTests;
 
 namespace Bpfilter.Backend.Tests.Attach;
 
@@ -13,9 +14,6 @@ public class SharedPacketPathSetTests
 {
     static readonly XdpIngress Xdp = new(VethPair.ServerDevice);
     static readonly TcIngress Tc = new(VethPair.ServerDevice);
-
-    static Backend.Ir.Set Seen(params SetElement[] elements) =>
-        new("s", Fields.Ip.Saddr, SetData.NoData, elements.ToValueList(), Timeouts: true) { PacketWritten = true, Size = 16 };
 
     static Rule DropSeen(int port) =>
         new(ValueList.Of(Matcher.InSet(Fields.Ip.Saddr, "s"), Matcher.Eq(Fields.Udp.Dport, U16((ushort)port))), ValueList<Statement>.Empty, Verdict.Drop);
@@ -34,14 +32,6 @@ public class SharedPacketPathSetTests
         return new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, xdp.ToValueList()), new BaseChain("t/tc", Tc, 0, Verdict.Accept, tc.ToValueList())),
             ValueList<Chain>.Empty, ValueList.Of(Seen(elements)));
     }
-
-    static PrepareStats Commit(VethPair veth, Enforcer e, Ruleset r, params SetChange[] changes) => VethPair.InNamespace(veth.Server, () =>
-    {
-        var o = e.Prepare(r, changes.ToDictionary(c => c.Set));
-        Assert.Null(o.Failure);
-        Assert.Empty(e.Commit());
-        return o.Stats!;
-    });
 
     static uint CopyId(Loader.LoadedProgram p, int copy) => Bpfilter.Backend.Libbpf.BpfInfo.Map(p.SetMapCopy("s", copy)!.Fd.Value).Id;
 
