@@ -33,7 +33,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     Dictionary<ulong, LimitStatement> _limitBuckets = new();
     Staged? _staged;
 
-    sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff);
+    /// <param name="Shared">For a program loaded anew, the transaction's element changes of the packet-written set maps it shares with others (they hold what the packet path added, not the compiled contents).</param>
+    sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff,
+        MapDiff? Shared = null);
 
     sealed record Staged(List<Step> Steps, List<Attachment> Detach, List<MapDiff> Elements, Dictionary<ulong, ulong>? QuotaBase = null,
         Dictionary<ulong, LimitStatement>? LimitBuckets = null, IReadOnlyDictionary<string, SetChange>? PacketPath = null);
@@ -54,6 +56,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null)
     {
         ReleaseStaged();
+        _loading.Clear();
         packetPath ??= new Dictionary<string, SetChange>();
         var quotaBase = StageQuotas(ruleset);
         var limitBuckets = StageLimits(ruleset);
@@ -190,7 +193,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         try
         {
             loaded = LoadedProgram.Load(compiled, compiled.Maps.Any(m => m.Name == CompiledProgram.QuotasMap) ? _quotas ??= QuotaMap.Create() : null,
-                compiled.Maps.Any(m => m.Name == CompiledProgram.LimitsMap) ? _limits ??= LimitMap.Create() : null);
+                compiled.Maps.Any(m => m.Name == CompiledProgram.LimitsMap) ? _limits ??= LimitMap.Create() : null, SharedCopies);
         }
         catch (BpfVerifierException e)
         {
@@ -218,8 +221,43 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 return (null, Fail(b.Errno, why, e));
             }
         }
-        return (new Step(unit, source, existing, created, compiled, loaded, null), null);
+        if (SharedChanges(loaded, packetPath) is not { } shared)
+        {
+            loaded.Dispose();
+            created?.Dispose();
+            return (null, Fail(EOPNOTSUPP, $"cannot be loaded into BPF at {unit.Hook}: the transaction's elements of a set the packet path writes are not exact map updates", new InvalidOperationException("shared set map")));
+        }
+        _loading.Add(loaded);
+        return (new Step(unit, source, existing, created, compiled, loaded, null, shared), null);
     }
+
+    /// <summary>
+    /// The transaction's element changes of the packet-written sets <paramref name="loaded"/> references with other
+    /// programs, as map updates (null: not exact); applied with the commit's batch, once per shared map.
+    /// </summary>
+    static MapDiff? SharedChanges(LoadedProgram loaded, IReadOnlyDictionary<string, SetChange> packetPath)
+    {
+        var changes = new List<MapDiff.MapChange>();
+        foreach (var (set, change) in packetPath)
+        {
+            if (loaded.PacketWrittenCopies(ProgramCompiler.SetMapName(set)) is not { Holders.Count: > 1 }) continue;
+            if (MapDiff.OfElements(loaded, set, change.Added, change.Removed) is not { } d) return null;
+            changes.AddRange(d.Changes);
+        }
+        return new MapDiff(loaded, changes);
+    }
+
+    /// <summary>Programs this Prepare loaded so far (staged, not installed): later ones share their packet-written set maps.</summary>
+    readonly List<LoadedProgram> _loading = [];
+
+    /// <summary>
+    /// The copies of a set the packet path writes that a running or staged program already holds: a program loaded
+    /// anew references them (one map for every program of the set, see <see cref="SetCopies"/>), the replaced
+    /// program's included, so the elements packets added stay where they are through the swap.
+    /// </summary>
+    SetCopies? SharedCopies(MapSpec spec) =>
+        _live.Values.Select(a => a.Program).OfType<LoadedProgram>().Concat(_loading)
+            .Select(p => p.PacketWrittenCopies(spec.Name)).FirstOrDefault(c => c != null && c.Fits(spec));
 
     /// <summary>
     /// Makes what was staged live. Prepare did everything that can fail; a map or link update failing
@@ -233,7 +271,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _staged = null;
         // every set map change of the transaction becomes visible at once (one generation switch per program)
         var kept = staged.Steps.Where(s => s.Loaded == null && s.Diff != null).Select(s => s.Diff!);
-        var batch = SetBatch.Apply(staged.Elements.Concat(kept).SelectMany(d => d.Batch).ToList());
+        var shared = staged.Steps.Where(s => s.Loaded != null && s.Shared != null).Select(s => s.Shared!);
+        var batch = SetBatch.Apply(staged.Elements.Concat(kept).Concat(shared).SelectMany(d => d.Batch).ToList());
+        _loading.Clear();
         errors.AddRange(batch.Errors);
         if (staged.QuotaBase is { } quotaBase) _quotaBase = quotaBase;
         if (staged.LimitBuckets is { } limitBuckets) _limitBuckets = limitBuckets;
@@ -314,6 +354,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
 
     void ReleaseStaged()
     {
+        _loading.Clear();
         if (_staged is not { } staged) return;
         _staged = null;
         foreach (var s in staged.Steps) Release(s);
@@ -437,6 +478,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 loaded?.Dispose();
             }
         }
+        // each program reopened its own pins: programs referencing the same packet-written set maps hold them as one
+        LoadedProgram.ShareAdopted(LivePrograms);
         return n;
     }
 

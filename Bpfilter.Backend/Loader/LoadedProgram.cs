@@ -62,11 +62,16 @@ public sealed class LoadedProgram : IDisposable
 
     /// <param name="quotas">The quota states the program shares with others; without one (tests) it gets its own (<see cref="Quotas"/>).</param>
     /// <param name="limits">The limit buckets it shares with others; without one (tests) it gets its own (<see cref="Limits"/>).</param>
-    public static LoadedProgram Load(CompiledProgram compiled, QuotaMap? quotas = null, LimitMap? limits = null)
+    /// <param name="share">
+    /// For a set the packet path writes, the copies other programs already hold (null: new ones). The program
+    /// references those maps and starts at their holders' generation, so an element any holder adds is seen by all.
+    /// </param>
+    public static LoadedProgram Load(CompiledProgram compiled, QuotaMap? quotas = null, LimitMap? limits = null, Func<MapSpec, SetCopies?>? share = null)
     {
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
         var sets = new Dictionary<string, SetCopies>(StringComparer.Ordinal);
         var borrowed = new HashSet<string>(StringComparer.Ordinal);
+        var shared = new List<SetCopies>();
         QuotaMap? own = null;
         LimitMap? ownLimits = null;
         var segments = new List<BpfProgram>();
@@ -76,7 +81,9 @@ public sealed class LoadedProgram : IDisposable
             {
                 if (spec.DoubleBuffered)
                 {
-                    var copies = SetCopies.Create(spec);
+                    var copies = spec.PacketWritten && share?.Invoke(spec) is { } held && held.Fits(spec) ? held : null;
+                    if (copies != null) shared.Add(copies);
+                    copies ??= SetCopies.Create(spec);
                     sets[spec.Name] = copies;
                     maps[spec.Name] = copies.Outer;
                     for (var i = 0; i < 2; i++) maps[SetCopies.CopyName(spec.Name, i)] = copies.Copies[i];
@@ -113,17 +120,94 @@ public sealed class LoadedProgram : IDisposable
             for (var k = 0; k < compiled.Segments.Length; k++) segments.Add(LoadCode(compiled.Segments[k], $"{compiled.Name}_{k + 1}"));
             foreach (var (slot, segment) in compiled.TailCallSlots)
                 maps[CompiledProgram.SegmentsMap].Update(U32((uint)slot), U32((uint)segments[segment - 1].Fd.Value));
+            var generation = StartGeneration(shared);
+            if (generation != 0) WriteGeneration(maps[CompiledProgram.GenerationMap], generation);
             var program = LoadCode(compiled.Instructions, compiled.Name);
-            return new LoadedProgram(compiled, program, segments, maps, sets, 0, borrowed, own, ownLimits);
+            var loaded = new LoadedProgram(compiled, program, segments, maps, sets, generation, borrowed, own, ownLimits);
+            foreach (var c in sets.Values) c.Holders.Add(loaded);
+            return loaded;
         }
         catch
         {
             foreach (var p in segments) p.Dispose();
-            foreach (var (name, m) in maps) if (!borrowed.Contains(name)) m.Dispose();
+            var sharedMaps = shared.SelectMany(c => c.Copies.Append(c.Outer)).ToHashSet();
+            foreach (var (name, m) in maps) if (!borrowed.Contains(name) && !sharedMaps.Contains(m)) m.Dispose();
             own?.Dispose();
             ownLimits?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The generation a program that references <paramref name="shared"/> copies starts at: their holders'. Holders
+    /// of different copies may be at different generations: the others are switched to the first one's (their two
+    /// copies hold the same entries outside a batch, so packets see no change) and their old readers waited for.
+    /// </summary>
+    static int StartGeneration(List<SetCopies> shared)
+    {
+        var group = shared.SelectMany(c => c.Holders).Distinct().ToList();
+        if (group.Count == 0) return 0;
+        var generation = group[0].Generation;
+        var lagging = ShareGroup(group).Where(p => p.Generation != generation).ToList();
+        foreach (var p in lagging) p.SwitchGeneration();
+        lagging.FirstOrDefault(p => p.WaitForReaders());
+        return generation;
+    }
+
+    /// <summary>Every program that shares a set map with one of <paramref name="programs"/>, transitively (them included).</summary>
+    internal static HashSet<LoadedProgram> ShareGroup(IEnumerable<LoadedProgram> programs)
+    {
+        var group = new HashSet<LoadedProgram>();
+        var todo = new Stack<LoadedProgram>(programs);
+        while (todo.TryPop(out var p))
+        {
+            if (!group.Add(p)) continue;
+            foreach (var c in p._sets.Values)
+                foreach (var h in c.Holders) todo.Push(h);
+        }
+        return group;
+    }
+
+    /// <summary>The copies this program holds of a set the packet path writes (null: none), for programs loaded to share them.</summary>
+    public SetCopies? PacketWrittenCopies(string setMap) => _sets.TryGetValue(setMap, out var c) && c.PacketWritten ? c : null;
+
+    /// <summary>Whether this program and <paramref name="other"/> reference the same copies of <paramref name="set"/> (an IR set name).</summary>
+    internal bool SharesSet(LoadedProgram other, string set) =>
+        _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) && other._sets.TryGetValue(ProgramCompiler.SetMapName(set), out var o) && ReferenceEquals(c, o);
+
+    /// <summary>
+    /// Makes adopted programs that reference the same kernel maps of a packet-written set (each reopened its own pins)
+    /// hold one <see cref="SetCopies"/>, so batches switch them together; their generations are made equal.
+    /// </summary>
+    public static void ShareAdopted(IReadOnlyList<LoadedProgram> programs)
+    {
+        var byIds = new Dictionary<(uint, uint), SetCopies>();
+        foreach (var p in programs)
+            foreach (var (name, c) in p._sets.ToList())
+            {
+                if (!c.PacketWritten) continue;
+                var ids = (BpfInfo.Map(c.Copies[0].Fd.Value).Id, BpfInfo.Map(c.Copies[1].Fd.Value).Id);
+                if (!byIds.TryGetValue(ids, out var first))
+                {
+                    byIds[ids] = c;
+                    continue;
+                }
+                if (ReferenceEquals(first, c)) continue;
+                c.Release(p);
+                p._sets[name] = first;
+                p._maps[name] = first.Outer;
+                for (var i = 0; i < 2; i++) p._maps[SetCopies.CopyName(name, i)] = first.Copies[i];
+                first.Holders.Add(p);
+            }
+        foreach (var c in byIds.Values.Where(c => c.Holders.Count > 1)) StartGeneration([c]);
+    }
+
+    static void WriteGeneration(BpfMap map, int generation)
+    {
+        Span<byte> key = stackalloc byte[4];
+        Span<byte> value = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(value, generation);
+        map.Update(key, value);
     }
 
     /// <summary>The functions of one program's code (its main program, then each subprogram it holds), by slot offset.</summary>
@@ -187,7 +271,8 @@ public sealed class LoadedProgram : IDisposable
             var generation = maps.TryGetValue(CompiledProgram.GenerationMap, out var g) ? ReadGeneration(g) : 0;
             var loaded = new LoadedProgram(compiled, program, segments, maps, sets, generation);
             // a batch may have been cut short before the standby copies caught up: rewrite them before using them
-            foreach (var name in sets.Keys) loaded._stale.Add((name, 1 - generation));
+            foreach (var name in sets.Keys) loaded.MarkStale(name, 1 - generation);
+            foreach (var c in sets.Values) c.Holders.Add(loaded);
             return loaded;
         }
         catch
@@ -437,20 +522,29 @@ public sealed class LoadedProgram : IDisposable
         try
         {
             // a copy the program writes holds packet-path elements the record lacks: the other copy has them
-            if (_stale.Contains((map, copy))) Rewrite(m, copies.PacketWritten ? Snapshot(copies.Copies[1 - copy]) : _entries[map]);
-            _stale.Remove((map, copy));
+            if (IsStale(map, copy)) Rewrite(m, copies.PacketWritten ? Snapshot(copies.Copies[1 - copy]) : _entries[map]);
+            if (copies.PacketWritten) copies.Stale.Remove(copy);
+            else _stale.Remove((map, copy));
             foreach (var (k, v) in upserts) m.Update(k, v);
             foreach (var k in deletes) m.Delete(k);
         }
         catch
         {
-            _stale.Add((map, copy));
+            MarkStale(map, copy);
             throw;
         }
     }
 
     /// <summary>Notes that a copy may not hold what <see cref="Entries"/> says: it is rewritten before its next write.</summary>
-    internal void MarkStale(string map, int copy) => _stale.Add((map, copy));
+    internal void MarkStale(string map, int copy)
+    {
+        // shared copies of a packet-written set are stale for every holder (any of them rewrites it before its next use)
+        if (_sets.TryGetValue(map, out var c) && c.PacketWritten) c.Stale.Add(copy);
+        else _stale.Add((map, copy));
+    }
+
+    bool IsStale(string map, int copy) =>
+        _sets.TryGetValue(map, out var c) && c.PacketWritten ? c.Stale.Contains(copy) : _stale.Contains((map, copy));
 
     static Dictionary<byte[], byte[]> Snapshot(BpfMap copy)
     {
@@ -477,11 +571,8 @@ public sealed class LoadedProgram : IDisposable
     /// </summary>
     internal void SwitchGeneration()
     {
-        foreach (var (map, _) in _stale.Where(s => s.Copy == Standby).ToList()) WriteCopy(Standby, map, [], []);
-        Span<byte> key = stackalloc byte[4];
-        Span<byte> value = stackalloc byte[4];
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(value, Standby);
-        _maps[CompiledProgram.GenerationMap].Update(key, value);
+        foreach (var map in _sets.Keys.Where(m => IsStale(m, Standby)).ToList()) WriteCopy(Standby, map, [], []);
+        WriteGeneration(_maps[CompiledProgram.GenerationMap], Standby);
         Generation = Standby;
     }
 
@@ -528,8 +619,12 @@ public sealed class LoadedProgram : IDisposable
     {
         Program.Dispose();
         foreach (var p in Segments) p.Dispose();
-        foreach (var (name, m) in _maps) if (!_borrowed.Contains(name)) m.Dispose();
+        foreach (var (name, m) in _maps) if (!_borrowed.Contains(name) && !IsSetMap(name)) m.Dispose();
+        foreach (var c in _sets.Values) c.Release(this);
         _ownQuotas?.Dispose();
         _ownLimits?.Dispose();
     }
+
+    /// <summary>Whether a map name is a set's outer map or one of its copies (owned through <see cref="SetCopies"/>).</summary>
+    bool IsSetMap(string name) => _sets.ContainsKey(name) || (name.EndsWith("@0") || name.EndsWith("@1")) && _sets.ContainsKey(name[..^2]);
 }

@@ -66,27 +66,58 @@ public static class SetBatch
             }
             return new Outcome(errors, failed, first);
         }
-        var switched = new List<IGrouping<LoadedProgram, Change>>();
-        foreach (var g in byProgram)
+        // programs sharing a set map with a touched one switch with it, even without changes of their own: the
+        // holders of shared copies must read the same copy, or one's standby would be the copy another reads
+        var touched = byProgram.ToDictionary(g => g.Key, g => (IEnumerable<Change>)g);
+        var group = LoadedProgram.ShareGroup(touched.Keys)
+            .OrderByDescending(p => p.Compiled.PathOrder.Stage).ThenByDescending(p => p.Compiled.PathOrder.Priority).ToList();
+        var written = new List<LoadedProgram>();
+        var broken = new HashSet<LoadedProgram>();
+        foreach (var p in group)
         {
             try
             {
-                foreach (var c in g) g.Key.WriteCopy(g.Key.Standby, c.Map, c.Upserts, c.Deletes);
-                g.Key.SwitchGeneration();
-                switched.Add(g);
+                foreach (var c in touched.GetValueOrDefault(p, [])) p.WriteCopy(p.Standby, c.Map, c.Upserts, c.Deletes);
+                written.Add(p);
             }
             catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
             {
-                foreach (var c in g) g.Key.MarkStale(c.Map, g.Key.Standby);
-                Fail(g.Key, "writing the standby set maps", e);
+                foreach (var c in touched.GetValueOrDefault(p, [])) p.MarkStale(c.Map, p.Standby);
+                Fail(p, "writing the standby set maps", e);
+                broken.Add(p);
             }
         }
-        if (switched.Count == 0) return new Outcome(errors, failed, first);
+        // a failure leaves every program sharing maps with it at the old copies (theirs hold part of the batch now)
+        HashSet<LoadedProgram> held = broken.Count == 0 ? [] : LoadedProgram.ShareGroup(broken);
+        var switched = new List<IGrouping<LoadedProgram, Change>>();
+        var switchedPrograms = new List<LoadedProgram>();
+        foreach (var p in written)
+        {
+            if (held.Contains(p))
+            {
+                foreach (var c in touched.GetValueOrDefault(p, [])) p.MarkStale(c.Map, p.Standby);
+                if (touched.ContainsKey(p) && !failed.Contains(p))
+                    Fail(p, "switching the set maps", new InvalidOperationException("a program sharing its set maps failed to take the batch"));
+                continue;
+            }
+            try
+            {
+                p.SwitchGeneration();
+                switchedPrograms.Add(p);
+                if (byProgram.FirstOrDefault(g => g.Key == p) is { } g) switched.Add(g);
+            }
+            catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
+            {
+                foreach (var c in touched.GetValueOrDefault(p, [])) p.MarkStale(c.Map, p.Standby);
+                Fail(p, "writing the standby set maps", e);
+            }
+        }
+        if (switchedPrograms.Count == 0) return new Outcome(errors, failed, first);
         foreach (var g in switched)
             foreach (var c in g) g.Key.Record(c.Map, c.Upserts, c.Deletes);
         try
         {
-            switched.First(g => g.Key.WaitForReaders());
+            switchedPrograms.First(p => p.WaitForReaders());
         }
         catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
         {

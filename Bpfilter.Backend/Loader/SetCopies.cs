@@ -9,9 +9,12 @@ namespace Bpfilter.Backend.Loader;
 /// slots of a BPF_MAP_TYPE_ARRAY_OF_MAPS the program looks up with its run's generation (0 or 1). A
 /// batch is written to the copy packets do not read (the standby), the generation is switched, and once
 /// no program still reads the old copy (<see cref="WaitForReaders"/>) the same batch is written to it.
-/// The maps are owned (and closed) by the <see cref="LoadedProgram"/> that holds them.
+/// The maps are owned by the <see cref="LoadedProgram"/>s that hold them (<see cref="Holders"/>) and closed
+/// when the last one lets go: a set the packet path writes is one pair of copies for every program that reads
+/// or writes it (the ipv4 and ipv6 programs of an inet chain, readers at other hooks), so an element one of them
+/// adds is the others' too. Its holders keep equal generations (<see cref="SetBatch"/> switches them together).
 /// </summary>
-internal sealed class SetCopies
+public sealed class SetCopies
 {
     SetCopies(BpfMap outer, BpfMap copy0, BpfMap copy1, bool packetWritten)
     {
@@ -25,6 +28,25 @@ internal sealed class SetCopies
 
     public BpfMap Outer { get; }
     public BpfMap[] Copies { get; }
+
+    /// <summary>Copies (0, 1) of a packet-written set a failed write may have left unlike the other: stale for every holder, rewritten by the next that writes or switches to it.</summary>
+    public HashSet<int> Stale { get; } = [];
+
+    /// <summary>The programs whose code references these maps (by fd at load, or adopted from pins).</summary>
+    public HashSet<LoadedProgram> Holders { get; } = [];
+
+    /// <summary>Whether a program compiled with <paramref name="spec"/> can reference these copies as they are.</summary>
+    public bool Fits(MapSpec spec) => spec.PacketWritten && PacketWritten
+        && Copies.All(c => c.Type == spec.Type && c.KeySize == spec.KeySize && c.ValueSize == spec.ValueSize && c.MaxEntries == spec.MaxEntries);
+
+    /// <summary>Lets go of the maps for <paramref name="holder"/>; closes them when no holder is left.</summary>
+    public void Release(LoadedProgram holder)
+    {
+        Holders.Remove(holder);
+        if (Holders.Count > 0) return;
+        Outer.Dispose();
+        foreach (var c in Copies) c.Dispose();
+    }
 
     /// <summary>The pin and lookup names of the copies: the outer map's name with @0 and @1 (bpffs refuses dots).</summary>
     public static string CopyName(string map, int copy) => $"{map}@{copy}";

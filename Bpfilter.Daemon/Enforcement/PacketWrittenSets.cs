@@ -10,7 +10,7 @@ namespace Bpfilter.Daemon.Enforcement;
 /// Reads back the elements of a set a BPF program writes from the packet path (nft_dynset), as nf_tables
 /// dumps them: the nft key (the lift's <see cref="SetEncoder.RegisterKey"/>), the time left until expiry in
 /// milliseconds as nf_jiffies64_to_msecs(expiration - jiffies64) computes it, and the element's own timeout.
-/// Placement keeps such a set in one program (see PlacementPlan), so one map holds every element.
+/// Every program holding such a set references one pair of copies (Backend SetCopies), so any one of them lists every element.
 /// </summary>
 internal static class PacketWrittenSets
 {

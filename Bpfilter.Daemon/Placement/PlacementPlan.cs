@@ -91,7 +91,7 @@ public sealed class PlacementPlan
             var kernel = entries.Where(e => e.Side == PlacementSide.Kernel).ToList();
             foreach (var e in entries.Where(e => e.Side == PlacementSide.Bpf).ToList())
             {
-                if (Conflict(e, kernel, entries.Where(x => x.Side == PlacementSide.Bpf).ToList()) is not { } why) continue;
+                if (Conflict(e, kernel) is not { } why) continue;
                 e.Side = PlacementSide.Kernel;
                 e.Reason = why;
                 changed = true;
@@ -100,9 +100,8 @@ public sealed class PlacementPlan
         }
     }
 
-    static string? Conflict(Entry e, List<Entry> kernel, List<Entry> bpf)
+    static string? Conflict(Entry e, List<Entry> kernel)
     {
-        if (SharedWrittenSet(e, bpf) is { } shared) return shared;
         foreach (var k in kernel)
         {
             foreach (var s in e.Slots)
@@ -250,25 +249,6 @@ public sealed class PlacementPlan
         return null;
     }
 
-    /// <summary>
-    /// A set the packet path writes is one map of one program: chains running in BPF that read or write it must
-    /// all be in one attach unit (an inet chain at a netfilter hook is in two, ipv4 and ipv6; another hook or
-    /// priority is another program), or an element one program adds would be missing from the other's copy.
-    /// </summary>
-    static string? SharedWrittenSet(Entry e, List<Entry> bpf)
-    {
-        foreach (var s in e.Reads.Order(StringComparer.Ordinal))
-        {
-            var users = bpf.Where(x => x.Table == e.Table && x.Reads.Contains(s)).ToList();
-            if (!users.Any(x => x.Writes.Contains(s))) continue;
-            var units = users.SelectMany(x => x.Units).Distinct().ToList();
-            if (units.Count > 1)
-                return $"set {s} is updated from the packet path and would be held by {units.Count} BPF programs ({string.Join(", ", units.Order(StringComparer.Ordinal))}), " +
-                    "which do not share one map";
-        }
-        return null;
-    }
-
     static HashSet<string> Writes(SourceTable reach)
     {
         var sets = new HashSet<string>();
@@ -291,10 +271,6 @@ public sealed class PlacementPlan
         public HashSet<string> Writes { get; } = writes;
         public HashSet<string> Reads { get; } = reads;
         public bool SetsNfTrace { get; } = setsNfTrace;
-        /// <summary>The attach units (BPF programs) the chain runs in: per netfilter family, hook and priority, or per device and direction.</summary>
-        public IReadOnlyList<string> Units { get; } = slots.Select(s => s.IsDevice
-            ? $"{s.Device} {(s.IsIngress ? "ingress" : "egress")}"
-            : $"{(s.Family == Nft.Bytecode.NfProto.Ipv6 ? "ipv6" : "ipv4")} hook {s.Hook} priority {priority}").ToList();
         /// <summary>The stateful objects its chains use: named objects, and anonymous quotas and limits of the chains it reaches.</summary>
         public HashSet<string> States { get; } = StatefulStates(table, reach);
         public PlacementSide Side { get; set; }

@@ -305,7 +305,7 @@ public class IncrementalEnforcerTests
     }
 
     /// <summary>A bpffs instance of the test's own: unmounting it drops every pin made in it.</summary>
-    sealed class PinFs : IDisposable
+    internal sealed class PinFs : IDisposable
     {
         public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
 

@@ -14,7 +14,7 @@ public class PacketPathCarryTests
 {
     static readonly XdpIngress Xdp = new(VethPair.ServerDevice);
 
-    static Backend.Ir.Set Seen(params SetElement[] elements) =>
+    internal static Backend.Ir.Set Seen(params SetElement[] elements) =>
         new("s", Fields.Ip.Saddr, SetData.NoData, elements.ToValueList(), Timeouts: true) { PacketWritten = true, Size = 16 };
 
     /// <summary>UDP to 7101 adds the source to @s; a source in @s is dropped at 7102 (and 7103 when <paramref name="more"/>).</summary>
@@ -30,7 +30,7 @@ public class PacketPathCarryTests
         return new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, rules.ToValueList())), ValueList<Chain>.Empty, ValueList.Of(Seen(elements)));
     }
 
-    static PrepareStats Commit(VethPair veth, Enforcer e, Ruleset r, params SetChange[] changes) => VethPair.InNamespace(veth.Server, () =>
+    internal static PrepareStats Commit(VethPair veth, Enforcer e, Ruleset r, params SetChange[] changes) => VethPair.InNamespace(veth.Server, () =>
     {
         var o = e.Prepare(r, changes.ToDictionary(c => c.Set));
         Assert.Null(o.Failure);

@@ -1,0 +1,110 @@
+using Bpfilter.Backend.Enforcement;
+using Bpfilter.Backend.Ir;
+using static Bpfilter.Backend.Tests.Codegen.Harness;
+using static Bpfilter.Backend.Tests.Attach.PacketPathCarryTests;
+
+namespace Bpfilter.Backend.Tests.Attach;
+
+/// <summary>
+/// A set the packet path writes, held by two programs (XDP and tc ingress of one device): both reference one pair of
+/// copies, so an element the XDP program adds is matched by the tc program, and a recompile of either keeps the contents.
+/// </summary>
+[Collection("attach")]
+public class SharedPacketPathSetTests
+{
+    static readonly XdpIngress Xdp = new(VethPair.ServerDevice);
+    static readonly TcIngress Tc = new(VethPair.ServerDevice);
+
+    static Rule DropSeen(int port) =>
+        new(ValueList.Of(Matcher.InSet(Fields.Ip.Saddr, "s"), Matcher.Eq(Fields.Udp.Dport, U16((ushort)port))), ValueList<Statement>.Empty, Verdict.Drop);
+
+    /// <summary>XDP: UDP to 7101 adds the source to @s (and drops seen sources at 7104 when <paramref name="xdpMore"/>); tc: a source in @s is dropped at 7102 (and 7103 when <paramref name="tcMore"/>).</summary>
+    static Ruleset Rules(bool tcMore = false, bool xdpMore = false, params SetElement[] elements)
+    {
+        var xdp = new List<Rule>
+        {
+            new(ValueList.Of(Matcher.Eq(Fields.Udp.Dport, U16(7101))),
+                ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Add, "s", Fields.Ip.Saddr, TimeSpan.FromMinutes(1))), Verdict.Continue),
+        };
+        if (xdpMore) xdp.Add(DropSeen(7104));
+        var tc = new List<Rule> { DropSeen(7102) };
+        if (tcMore) tc.Add(DropSeen(7103));
+        return new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, xdp.ToValueList()), new BaseChain("t/tc", Tc, 0, Verdict.Accept, tc.ToValueList())),
+            ValueList<Chain>.Empty, ValueList.Of(Seen(elements)));
+    }
+
+    static uint CopyId(Loader.LoadedProgram p, int copy) => Bpfilter.Backend.Libbpf.BpfInfo.Map(p.SetMapCopy("s", copy)!.Fd.Value).Id;
+
+    [Fact]
+    public void AnElementOneProgramAddsIsMatchedByTheOtherAndSurvivesRecompiles()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        Commit(veth, enforcer, Rules());
+        var programs = enforcer.LivePrograms;
+        Assert.Equal(2, programs.Count);
+        Assert.Equal(CopyId(programs[0], 0), CopyId(programs[1], 0));
+        Assert.Equal(CopyId(programs[0], 1), CopyId(programs[1], 1));
+        Assert.True(veth.SendUdp(7102)); // not seen yet
+        Assert.True(veth.SendUdp(7101)); // XDP adds the client to @s
+        Assert.False(veth.SendUdp(7102)); // tc drops it
+        var expiry = Assert.Single(programs[0].LiveElements("s")!).Expires;
+        Assert.All(programs, p => Assert.Equal(expiry, Assert.Single(p.LiveElements("s")!).Expires));
+
+        // the reader recompiled: the new tc program references the same maps (the element stays, same expiry)
+        Assert.Equal(1, Commit(veth, enforcer, Rules(tcMore: true)).Loaded);
+        Assert.All(enforcer.LivePrograms, p => Assert.Equal(expiry, Assert.Single(p.LiveElements("s")!).Expires));
+        Assert.False(veth.SendUdp(7102));
+        Assert.False(veth.SendUdp(7103));
+
+        // the writer recompiled, with a control-plane element added in the same transaction
+        var other = SetElement.Exact(V4("198.18.99.1"));
+        Commit(veth, enforcer, Rules(tcMore: true, xdpMore: true, other), new SetChange("s", [other], []));
+        Assert.All(enforcer.LivePrograms, p => Assert.Equal(2, p.LiveElements("s")!.Count));
+        Assert.False(veth.SendUdp(7104));
+        Assert.False(veth.SendUdp(7102));
+        var ids = enforcer.LivePrograms.Select(p => CopyId(p, 0)).Distinct();
+        Assert.Single(ids);
+
+        // a batch of two removals (a generation switch) reaches both programs at once
+        var client = SetElement.Exact(V4(veth.ClientAddress));
+        Commit(veth, enforcer, Rules(tcMore: true, xdpMore: true), new SetChange("s", [], [client, other]));
+        Assert.All(enforcer.LivePrograms, p => Assert.Empty(p.LiveElements("s")!));
+        Assert.Equal(1, enforcer.LivePrograms.Select(p => p.Generation).Distinct().Count());
+        Assert.True(veth.SendUdp(7102));
+        Assert.True(veth.SendUdp(7104));
+    }
+
+    [Fact]
+    public void PinnedProgramsAdoptedAfterARestartStillShareTheSet()
+    {
+        using var veth = new VethPair();
+        using var pins = new IncrementalEnforcerTests.PinFs();
+        var root = Path.Combine(pins.Path, "enforcer");
+        VethPair.InNamespace(veth.Server, () =>
+        {
+            using var first = new Enforcer { PinRoot = root };
+            first.Apply(Rules());
+            return 0;
+        });
+        Assert.True(veth.SendUdp(7101)); // the pinned programs outlive the enforcer
+        Assert.False(veth.SendUdp(7102));
+        using var second = new Enforcer { PinRoot = root };
+        var adopted = VethPair.InNamespace(veth.Server, () =>
+        {
+            Assert.Equal(2, second.Adopt(Rules(), root, out var p));
+            return p;
+        });
+        Assert.Equal(2, adopted);
+        var live = second.LivePrograms;
+        Assert.Same(live[0].PacketWrittenCopies("set:s"), live[1].PacketWrittenCopies("set:s"));
+        Assert.All(live, p => Assert.Single(p.LiveElements("s")!));
+        // a batch after the restart switches both programs together
+        var a = SetElement.Exact(V4("198.18.99.1"));
+        var b = SetElement.Exact(V4("198.18.99.2"));
+        Commit(veth, second, Rules(false, false, a, b), new SetChange("s", [a, b], []));
+        Assert.All(second.LivePrograms, p => Assert.Equal(3, p.LiveElements("s")!.Count));
+        Assert.Equal(1, second.LivePrograms.Select(p => p.Generation).Distinct().Count());
+        Assert.False(veth.SendUdp(7102));
+    }
+}
