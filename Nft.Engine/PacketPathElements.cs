@@ -23,14 +23,18 @@ internal static class PacketPathElements
             var sets = t.Sets;
             for (int si = 0; si < sets.Count; si++)
                 if (ns.Backend.PacketPathElements(t.Family, t.Name, sets[si].Name) is { } live)
-                    sets = sets.SetItem(si, Merge(ns, sets[si], live));
+                    sets = sets.SetItem(si, Merge(ns, sets[si], live, withState: false));
             if (sets != t.Sets) tables = tables.SetItem(ti, t with { Sets = sets });
         }
         return tables == snapshot.Tables ? snapshot : snapshot with { Tables = tables };
     }
 
-    /// <summary>The set with the live elements (key, own timeout, milliseconds left) in place of its others; catch-all elements stay.</summary>
-    public static SetRecord Merge(NetnsState ns, SetRecord s, IReadOnlyList<SetElement> live)
+    /// <summary>
+    /// The set with the live elements (key, own timeout, milliseconds left, the state of the statements the
+    /// packet path gave them) in place of its others; catch-all elements stay. A batch's view takes them without
+    /// their state (<paramref name="withState"/> false): the lift then sees no statements the control plane gave them.
+    /// </summary>
+    public static SetRecord Merge(NetnsState ns, SetRecord s, IReadOnlyList<SetElement> live, bool withState = true)
     {
         long now = ns.NowMs();
         var elements = ElementSet.Empty;
@@ -45,10 +49,16 @@ internal static class PacketPathElements
             if (s.Elements.TryGetValue(id, out var old))
             {
                 var element = e.Timeout is ulong own ? old.Element with { Timeout = Shown(s, own) } : old.Element;
+                // an element the packet path added (again) lists the state of the statements it gave it
+                if (withState && (e.Expr != null || e.Expressions != null)) element = element with { Expr = e.Expr, Expressions = e.Expressions };
                 elements = elements.Add(old with { Element = element, Timeout = timeout, ExpiresAtMs = expires });
                 continue;
             }
-            elements = elements.Add(new ElementRecord(id, new SetElement { Key = new ValueData(key), Timeout = timeout is ulong t ? Shown(s, t) : null },
+            elements = elements.Add(new ElementRecord(id, new SetElement
+                {
+                    Key = new ValueData(key), Timeout = timeout is ulong t ? Shown(s, t) : null,
+                    Expr = withState ? e.Expr : null, Expressions = withState ? e.Expressions : null,
+                },
                 timeout, expires) { InsertSeq = ++ns.ElementSeq });
         }
         return s with { Elements = elements };

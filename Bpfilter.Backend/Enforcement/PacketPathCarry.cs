@@ -30,7 +30,8 @@ internal sealed class PacketPathCarry
         foreach (var (set, layout) in next.Compiled.SetLayouts)
         {
             if (!layout.Set.PacketWritten || !old.Compiled.SetLayouts.TryGetValue(set, out var was) || !was.Set.PacketWritten
-                || was.KeySize != layout.KeySize || was.ValueSize != layout.ValueSize || old.LiveEntries(set) is not { } live) continue;
+                || was.KeySize != layout.KeySize || was.ValueSize != layout.ValueSize
+                || was.Set.PacketStatements != layout.Set.PacketStatements || old.LiveEntries(set) is not { } live) continue;
             var decided = new HashSet<byte[]>(ByteArrayComparer.Instance);
             if (changes.TryGetValue(set, out var change))
                 foreach (var e in change.Added.Concat(change.Removed))
