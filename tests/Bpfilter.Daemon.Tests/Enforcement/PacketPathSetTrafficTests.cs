@@ -49,7 +49,7 @@ public sealed partial class PacketPathSetTrafficTests
     static long Ms(string d) => SetTimeoutTrafficTests.Ms(d);
 
     /// <summary>The kernel side and the daemon side, driven alike.</summary>
-    sealed class Sides : IDisposable
+    internal sealed class Sides : IDisposable
     {
         public readonly NetNs Kernel = new();
         public readonly EnforcementRig Rig;
