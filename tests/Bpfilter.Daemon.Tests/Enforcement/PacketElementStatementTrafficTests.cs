@@ -7,7 +7,7 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// a set declaring `counter`, a meter) in BPF against the kernel: the same ruleset in a kernel namespace and in
 /// bpfilterd (auto placement and `--placement bpf-only`), the same UDP packets through the output hook, then the
 /// same listings (every element's counter and quota `used`, the rules' counters; `expires` within the tolerance of
-/// <see cref="PacketPathSetTrafficTests"/>), also after a recompile. A meter's `limit` stays in the kernel.
+/// <see cref="PacketPathSetTrafficTests"/>), also after a recompile, a commit of other elements and restarts (pinned maps). A meter's `limit` stays in the kernel.
 /// </summary>
 public sealed partial class PacketElementStatementTrafficTests
 {
@@ -69,6 +69,29 @@ public sealed partial class PacketElementStatementTrafficTests
         s.Apply("add rule ip t out udp dport 12 counter");
         s.Send(9, "127.0.0.2");
         Assert.Contains("127.0.0.2 counter packets 4 bytes 116", s.SameListing());
+    }
+
+    [Fact]
+    public void TheirStateSurvivesACommitOfOtherElementsAndRestarts()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
+        s.Apply(Ruleset);
+        s.Send(9, "127.0.0.2");
+        s.Send(10, "127.0.0.4");
+        s.Apply("add element ip t cnt { 127.0.0.30 }"); // an element-only batch: the program is kept
+        s.Send(9, "127.0.0.2");
+        Assert.Contains("127.0.0.2 counter packets 2 bytes 58", s.SameListing());
+        Assert.Equal(0, s.Rig.Daemon.Terminate());
+        s.Rig.Daemon.Restart();
+        s.Send(9, "127.0.0.2");
+        s.Send(10, "127.0.0.4");
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        s.Send(9, "127.0.0.2");
+        var listing = s.SameListing();
+        Assert.Contains("127.0.0.2 counter packets 4 bytes 116", listing);
+        Assert.Contains("127.0.0.4 counter packets 4 bytes 116", listing);
     }
 
     [Fact]
