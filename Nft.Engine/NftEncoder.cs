@@ -97,12 +97,7 @@ internal sealed class NftEncoder
         return e switch
         {
             CounterExpr => new CounterExpr(total.Bytes, total.Packets),
-            // nft_quota_do_dump: `used` never shows more than the quota, which is then reported depleted
-            QuotaExpr q => q with
-            {
-                Consumed = Math.Min(total.Bytes, q.Bytes),
-                Flags = total.Bytes >= q.Bytes ? (q.Flags ?? 0) | QuotaExpr.NFT_QUOTA_F_DEPLETED : q.Flags,
-            },
+            QuotaExpr q => q.Dumped(total.Bytes),
             _ => e,
         };
     }

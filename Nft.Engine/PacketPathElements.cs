@@ -14,8 +14,13 @@ namespace Nft.Engine;
 /// </summary>
 internal static class PacketPathElements
 {
-    /// <summary>The set with the live elements (key, own timeout, milliseconds left) in place of its others; committed catch-all elements stay unless the data plane lists its own.</summary>
-    public static SetRecord Merge(NetnsState ns, SetRecord s, IReadOnlyList<SetElement> live)
+    /// <summary>
+    /// The set with the live elements (key, own timeout, milliseconds left, the state of the statements the
+    /// packet path gave them) in place of its others; committed catch-all elements stay unless the data plane lists
+    /// its own. A batch's view (<paramref name="withState"/> false) takes the state only of statements the control
+    /// plane gave an element: the lift then never mistakes statements the packet path gave for the control plane's.
+    /// </summary>
+    public static SetRecord Merge(NetnsState ns, SetRecord s, IReadOnlyList<SetElement> live, bool withState = true)
     {
         long now = ns.NowMs();
         var elements = ElementSet.Empty;
@@ -35,12 +40,18 @@ internal static class PacketPathElements
             if (s.Elements.TryGetValue(id, out var old))
             {
                 var element = e.Timeout is ulong own ? old.Element with { Timeout = Shown(s, own) } : old.Element;
-                // the data plane's statements carry what it counted (the kernel dumps an element's counter with its total)
-                if (e.Expr != null || e.Expressions is { Count: > 0 }) element = element with { Expr = e.Expr, Expressions = e.Expressions };
+                // the data plane's statements carry what it counted (the kernel dumps an element's counter with its total);
+                // a batch's view takes the state of statements the control plane gave, not of those the packet path gave
+                if ((e.Expr != null || e.Expressions is { Count: > 0 })
+                    && (withState || old.Element.Expr != null || old.Element.Expressions is { Count: > 0 })) element = element with { Expr = e.Expr, Expressions = e.Expressions };
                 elements = elements.Add(old with { Element = element, Timeout = timeout, ExpiresAtMs = expires });
                 continue;
             }
-            elements = elements.Add(new ElementRecord(id, e with { Expiration = null, Timeout = timeout is ulong t ? Shown(s, t) : null },
+            elements = elements.Add(new ElementRecord(id, e with
+                {
+                    Expiration = null, Timeout = timeout is ulong t ? Shown(s, t) : null,
+                    Expr = withState ? e.Expr : null, Expressions = withState ? e.Expressions : null,
+                },
                 timeout, expires) { InsertSeq = ++ns.ElementSeq });
         }
         return s with { Elements = elements };

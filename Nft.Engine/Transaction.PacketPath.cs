@@ -33,7 +33,7 @@ internal sealed partial class Transaction
             _packetPath[key] = null;
             return;
         }
-        var merged = PacketPathElements.Merge(_ns, committed, live);
+        var merged = PacketPathElements.Merge(_ns, committed, live, withState: false);
         _packetPath[key] = merged;
         Work = Work with { Tables = Work.Tables.SetItem(ti, t with { Sets = t.Sets.SetItem(si, s with { Elements = merged.Elements }) }) };
     }

@@ -15,9 +15,7 @@ internal sealed partial class RuleLifter
     {
         var set = _table.Source.FindSet(d.SetName) ?? throw _rule.Refuse(i, $"dynset on set '{d.SetName}' that does not exist");
         var flags = set.Set.SetFlags;
-        if (d.Expr != null || d.Expressions is { Count: > 0 } || set.Set.Expr != null || set.Set.Expressions is { Count: > 0 })
-            throw _rule.Refuse(i, $"dynset on set '{d.SetName}' with per-element statements (meters, `{{ key limit ... }}`, `counter`) " +
-                "is not supported by bpfilter-nft: BPF keeps no per-element state yet");
+        var statements = PacketElementStatements.Lift(set, d, e => _rule.Refuse(i, e));
         if (((d.Flags ?? 0) & DynsetExpr.NFT_DYNSET_F_INV) != 0)
             throw _rule.Refuse(i, "an inverted dynset is not supported by bpfilter-nft");
         if (d.SRegData != null || (flags & NftSetFlags.Map) != 0)
@@ -29,7 +27,8 @@ internal sealed partial class RuleLifter
         if (keyLen == 0) throw _rule.Refuse(i, $"set '{d.SetName}' has no key length");
         var (key, ops) = Concat(_regs.Read(d.SRegKey, keyLen, i), Use.SetKey, i);
         var name = _table.UseSet(set, key, ops, SetUseKind.Set, _rule, i);
-        _table.NoteWritten(set.Name);
+        if (!_table.NoteWritten(set.Name, statements))
+            throw _rule.Refuse(i, $"set '{d.SetName}' is updated from the packet path by rules that give its elements different statements");
         var op = d.Op switch { DynsetExpr.OpAdd => SetUpdateOp.Add, DynsetExpr.OpUpdate => SetUpdateOp.Update, _ => SetUpdateOp.Delete };
         ulong ms = d.Timeout is ulong own and > 0 ? own : set.Set.Timeout ?? 0;
         if (d.Timeout is > 0 && !TableContext.HasTimeouts(set))

@@ -35,6 +35,7 @@ internal static class SetLifter
         return new Set(table.SetName(set.Name), use.Key, data, elems.ToValueList(), TableContext.HasTimeouts(set))
         {
             PacketWritten = written,
+            PacketStatements = table.PacketStatements(set.Name),
             Size = size,
         };
     }

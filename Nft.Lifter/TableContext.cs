@@ -101,13 +101,20 @@ internal sealed class TableContext
         return SetName(set.Name);
     }
 
-    readonly HashSet<string> _written = [];
+    readonly Dictionary<string, ValueList<Statement>> _written = [];
 
-    /// <summary>Records that a rule changes the set from the packet path (dynset); the set must already be used.</summary>
-    public void NoteWritten(string set) => _written.Add(set);
+    /// <summary>
+    /// Records that a rule changes the set from the packet path (dynset) giving new elements these statements;
+    /// false when another rule gives them others (the set's map holds one statement list per element value).
+    /// </summary>
+    public bool NoteWritten(string set, ValueList<Statement> statements) =>
+        _written.TryAdd(set, statements) || _written[set] == statements;
 
     /// <summary>Whether a lifted rule changes the set from the packet path.</summary>
-    public bool IsWritten(string set) => _written.Contains(set);
+    public bool IsWritten(string set) => _written.ContainsKey(set);
+
+    /// <summary>The statements the packet path gives the set's new elements (empty: none, or not written).</summary>
+    public ValueList<Statement> PacketStatements(string set) => _written.TryGetValue(set, out var s) ? s : default;
 
     /// <summary>nft's `flags timeout` or a default timeout: elements may expire.</summary>
     public static bool HasTimeouts(SourceSet set) => (set.Set.SetFlags & NftSetFlags.Timeout) != 0 || set.Set.Timeout is not (null or 0);

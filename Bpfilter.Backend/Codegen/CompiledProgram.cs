@@ -21,6 +21,12 @@ public sealed record MapSpec(string Name, BpfMapType Type, int KeySize, int Valu
     /// </summary>
     public bool PacketWritten { get; init; }
 
+    /// <summary>
+    /// The statements the packet path gives the set's elements (their state lives in the value): programs share
+    /// a packet-written map only when these are equal, as the kernel's elements keep the statements they were given.
+    /// </summary>
+    public string PacketStatements { get; init; } = "";
+
     /// <summary>BPF_F_* map flags.</summary>
     public uint Flags { get; init; }
 

@@ -13,15 +13,17 @@ namespace Bpfilter.Backend.Codegen;
 /// </summary>
 public sealed partial class ProgramCompiler
 {
-    /// <summary>The element value built for an insert (code, the expiry at <see cref="SetLayout.ExpiresOffset"/>, the timeout at <see cref="SetLayout.TimeoutOffset"/>).</summary>
+    /// <summary>
+    /// The element value built for an insert (code, the expiry at <see cref="SetLayout.ExpiresOffset"/>, the
+    /// timeout at <see cref="SetLayout.TimeoutOffset"/>, the state of its statements), at most the scratch buffer.
+    /// </summary>
     const short UpdateValue = Scratch;
-    /// <summary>jiffies64 read once per statement (u64), and the other copy's slot (u32).</summary>
-    const short UpdateNow = Scratch + 24, OtherCopy = Scratch + 32;
+    const short UpdateNow = DynsetNow, OtherCopy = DynsetOtherCopy;
 
     private void EmitSetUpdate(SetUpdateStatement u, string next)
     {
         if (!u.Stateful.IsEmpty)
-            throw new CodegenException($"statement '{u}': per-element statements of a set written from the packet path are not supported by the BPF backend");
+            throw new CodegenException($"statement '{u}': the statements of elements the packet path adds are the set's (Set.PacketStatements)");
         if (u.Data is not null)
             throw new CodegenException($"statement '{u}': maps written from the packet path are not supported by the BPF backend");
         var layout = Layout(u.Set, u.Key, requireVerdicts: false);
@@ -78,6 +80,8 @@ public sealed partial class ProgramCompiler
         // nft_dynset_new: a new element (or one replacing an expired one) expires at now + timeout, or never
         for (var i = 0; i < layout.ValueSize; i += 4) _asm.Emit(Asm.StW(R10, (short)(UpdateValue + i), 0));
         _asm.Emit(Asm.StW(R10, UpdateValue, 1));
+        // its statements start as nft_counter_clone and nft_quota_clone give them (zero), and run below as on a found element
+        if (layout.HasPacketStatements) _asm.Emit(Asm.StW(R10, UpdateValue + 4, 1));
         if (layout.HasTimeouts && timeout > 0)
             _asm.Emit(Asm.LdxDW(R1, R10, UpdateNow), Asm.LoadImm64(R2, (long)timeout), Asm.Add64Reg(R1, R2),
                 Asm.StxDW(R10, UpdateValue + SetLayout.ExpiresOffset, R1));
@@ -90,6 +94,60 @@ public sealed partial class ProgramCompiler
             Asm.JneImm(R0, 0, next)), missing: next);
         EmitOnCopy(map, OtherCopy, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
             Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, UpdateValue), Asm.Mov64Imm(R4, 0), Asm.Call(HelperFunc.MapUpdateElem)));
+        _asm.Label(done);
+        if (!layout.HasPacketStatements) return;
+        // nft_dynset_eval then runs the element's statements (nft_set_elem_update_expr), new or found, add or update
+        var gone = _asm.NewLabel("dyngone");
+        EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
+            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, gone)), missing: gone);
+        EmitPacketStatements(layout, next);
+        _asm.Label(gone);
+    }
+
+    /// <summary>
+    /// The statements of an element the packet path added (R0: its value in the copy this run reads; the key at
+    /// Key), as nft_set_elem_update_expr runs them: in order, each on the element's own state, the first that
+    /// breaks breaks the rule (to <paramref name="fail"/>). A counter adds the packet and its length, a quota
+    /// adds the length (atomic64_add_return) and breaks beyond its bytes (`over`: within them). The other copy's
+    /// element gets the same additions, so the copy a later generation reads holds the same state (additions
+    /// commute: the copies agree whatever the order of CPUs). An element the control plane added has statement
+    /// code 0 and none (the kernel's has no expressions).
+    /// </summary>
+    private void EmitPacketStatements(SetLayout layout, string fail)
+    {
+        const short live = Scratch, other = Scratch + 8;
+        _frameHoldsVerifierState = true; // the elements' pointers are spilled to the frame
+        var done = _asm.NewLabel("pstdone");
+        _asm.Emit(Asm.LdxW(R1, R0, 4), Asm.JneImm(R1, 1, done), Asm.StxDW(R10, live, R0),
+            Asm.LdxW(R1, R10, Generation), Asm.Alu64Imm(AluOp.Xor, R1, 1), Asm.StxW(R10, OtherCopy, R1));
+        var noOther = _asm.NewLabel("pstnoother");
+        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, OtherCopy), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
+            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, noOther), Asm.Mov64Reg(R1, R0),
+            Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem));
+        _asm.Label(noOther);
+        _asm.Emit(Asm.StxDW(R10, other, R0));
+        for (var i = 0; i < layout.Set.PacketStatements.Count; i++)
+        {
+            var off = (short)layout.PacketStateOffset(i);
+            var skip = _asm.NewLabel("pstskip");
+            EmitLength(R2);
+            switch (layout.Set.PacketStatements[i])
+            {
+                case CounterStatement:
+                    _asm.Emit(Asm.Mov64Imm(R3, 1), Asm.LdxDW(R1, R10, live), Asm.AtomicAdd64(R1, off, R3), Asm.AtomicAdd64(R1, (short)(off + 8), R2),
+                        Asm.LdxDW(R1, R10, other), Asm.JeqImm(R1, 0, skip), Asm.AtomicAdd64(R1, off, R3), Asm.AtomicAdd64(R1, (short)(off + 8), R2));
+                    _asm.Label(skip);
+                    break;
+                case QuotaStatement q:
+                    _asm.Emit(Asm.LdxDW(R1, R10, other), Asm.JeqImm(R1, 0, skip), Asm.AtomicAdd64(R1, off, R2));
+                    _asm.Label(skip);
+                    _asm.Emit(Asm.Mov64Reg(R3, R2), Asm.LdxDW(R1, R10, live), Asm.AtomicFetchAdd64(R1, off, R3), Asm.Add64Reg(R3, R2),
+                        Asm.LoadImm64(R4, (long)q.Bytes), q.Over ? Asm.JleReg(R3, R4, fail) : Asm.JgtReg(R3, R4, fail));
+                    break;
+                default:
+                    throw new CodegenException($"set '{layout.Set.Name}': statement '{layout.Set.PacketStatements[i]}' of packet-path elements is not supported by the BPF backend");
+            }
+        }
         _asm.Label(done);
     }
 

@@ -323,6 +323,7 @@ public sealed partial class ProgramCompiler
             {
                 DoubleBuffered = true,
                 PacketWritten = layout.Set.PacketWritten,
+                PacketStatements = string.Join(' ', layout.Set.PacketStatements),
             });
         }
         if (!_classifiers.IsEmpty) maps.AddRange(_classifiers.MapSpecs());

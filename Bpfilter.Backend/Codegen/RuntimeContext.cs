@@ -43,6 +43,8 @@ internal static class RuntimeContext
     public const short Dynptr = -448;
     /// <summary>u32 index for counter lookups.</summary>
     public const short CounterKey = -224;
+    /// <summary>A dynset's jiffies64 read once per statement (u64) and the other copy's slot of its set (u32).</summary>
+    public const short DynsetNow = -208, DynsetOtherCopy = -212;
     /// <summary>
     /// Which copy of every set map this run reads (0 or 1), read once from the generation map before
     /// the first rule: a batch switched while the packet runs is seen whole or not at all.

@@ -44,6 +44,10 @@ internal sealed class SetLayout
         VerdictCodes = verdictCodes;
         if (set.PacketWritten && (IsLpm || set.IsMap))
             throw new CodegenException($"set '{set.Name}': only a plain set of exact keys can be written from the packet path");
+        if (!set.PacketStatements.IsEmpty && (!set.PacketWritten || HasElementStatements))
+            throw new CodegenException($"set '{set.Name}': statements of packet-path elements need a packet-written set without element slots");
+        if (!set.PacketStatements.IsEmpty && ValueSize > RuntimeContext.ScratchSize)
+            throw new CodegenException($"set '{set.Name}': a {ValueSize}-byte element value does not fit the program's scratch buffer");
     }
 
     private readonly Func<ulong, int?> _counterSlot;
@@ -73,7 +77,30 @@ internal sealed class SetLayout
     /// <summary>Where the u64 element timeout in jiffies sits (0: none written by the packet path).</summary>
     public const int TimeoutOffset = 16;
     public int ValueSize => HasElementStatements ? SlotsOffset + 4 * MaxElementStatements
+        : HasPacketStatements ? PacketStateOffset(Set.PacketStatements.Count)
         : HasElementTimeouts ? TimeoutOffset + 8 : HasTimeouts ? ExpiresOffset + 8 : 4;
+    /// <summary>
+    /// True when the packet path gives its elements statements (<see cref="Ir.Set.PacketStatements"/>): each
+    /// element's value then holds their state after the code, expiry and timeout, 8-aligned, in statement order:
+    /// a counter's packets and bytes (two u64), a quota's bytes consumed (u64).
+    /// </summary>
+    public bool HasPacketStatements => !Set.PacketStatements.IsEmpty;
+
+    /// <summary>Where the state of packet statement <paramref name="index"/> sits in the value (index = count: the value's end).</summary>
+    public int PacketStateOffset(int index)
+    {
+        var offset = HasElementTimeouts ? TimeoutOffset + 8 : HasTimeouts ? ExpiresOffset + 8 : 8;
+        for (var i = 0; i < index; i++) offset += PacketStateSize(Set.PacketStatements[i]);
+        return offset;
+    }
+
+    static int PacketStateSize(Statement s) => s switch
+    {
+        CounterStatement => 16,
+        QuotaStatement => 8,
+        _ => throw new CodegenException($"statement '{s}' of elements the packet path adds is not supported by the BPF backend"),
+    };
+
     public bool IsLpm { get; }
     public int DataBytes { get; }
     /// <summary>Bytes before the data in the map key (the LPM prefix length).</summary>

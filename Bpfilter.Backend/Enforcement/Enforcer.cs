@@ -257,6 +257,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// </summary>
     SetCopies? SharedCopies(MapSpec spec) =>
         _live.Values.Select(a => a.Program).OfType<LoadedProgram>().Concat(_loading)
+            .Where(p => p.Compiled.Maps.Any(m => m.Name == spec.Name && m.PacketStatements == spec.PacketStatements))
             .Select(p => p.PacketWrittenCopies(spec.Name)).FirstOrDefault(c => c != null && c.Fits(spec));
 
     /// <summary>

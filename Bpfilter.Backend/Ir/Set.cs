@@ -19,6 +19,13 @@ public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetE
     public bool PacketWritten { get; init; }
 
     /// <summary>
+    /// The statements every element the packet path adds carries (the dynset's `{ key counter }`, a meter's
+    /// `limit`, or the set's own declared ones, as nft_dynset_new clones them), their slots and ids left at 0:
+    /// each element holds their state in its own value (see the backend's SetLayout). Empty: none.
+    /// </summary>
+    public ValueList<Statement> PacketStatements { get; init; }
+
+    /// <summary>
     /// The most elements the set holds (nft's `size`; nft_dynset makes an unsized set's 65535), counted as
     /// the kernel's set->nelems; null: no bound beyond the map's own.
     /// </summary>
@@ -45,6 +52,7 @@ public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetE
         if (IsMap) sb.Append(" : ").Append(Data);
         if (Timeouts) sb.Append("; flags timeout");
         if (PacketWritten) sb.Append("; flags dynamic");
+        if (!PacketStatements.IsEmpty) sb.Append("; element statements ").Append(string.Join(" ", PacketStatements));
         if (Size is int size) sb.Append("; size ").Append(size);
         sb.Append("; elements = { ");
         sb.Append(string.Join(", ", Elements.Select(e => e.Format(Key))));

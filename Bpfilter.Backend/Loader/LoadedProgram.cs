@@ -421,9 +421,26 @@ public sealed class LoadedProgram : IDisposable
             if (layout.HasElementTimeouts && value.Length >= SetLayout.TimeoutOffset + 8
                 && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(SetLayout.TimeoutOffset)) is var t and not 0)
                 timeout = t;
-            live.Add(new LiveSetElement(key[layout.DataOffset..], expires, timeout));
+            live.Add(new LiveSetElement(key[layout.DataOffset..], expires, timeout) { State = PacketState(layout, value) });
         }
         return live;
+    }
+
+    /// <summary>The state of the statements the packet path gave an element (none when its statement code is 0: the control plane wrote it).</summary>
+    static IReadOnlyList<PacketElementState> PacketState(SetLayout layout, byte[] value)
+    {
+        if (!layout.HasPacketStatements || value.Length < layout.ValueSize
+            || System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(value.AsSpan(4)) != 1) return [];
+        var state = new List<PacketElementState>(layout.Set.PacketStatements.Count);
+        for (var i = 0; i < layout.Set.PacketStatements.Count; i++)
+        {
+            var s = layout.Set.PacketStatements[i];
+            var at = value.AsSpan(layout.PacketStateOffset(i));
+            state.Add(s is Ir.CounterStatement
+                ? new PacketElementState(s, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at), System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at[8..]))
+                : new PacketElementState(s, 0, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at)));
+        }
+        return state;
     }
 
     /// <summary>The entries of the copy packets read now of a set the program writes from the packet path (null for other sets).</summary>

@@ -1,6 +1,8 @@
 using Bpfilter.Backend.Libbpf;
 using Bpfilter.Backend.Loader;
+using Bpfilter.Backend.Ir;
 using Nft.Bytecode.Data;
+using Nft.Bytecode.Expressions;
 using Nft.Lifter;
 using NftSetElement = Nft.Bytecode.Objects.SetElement;
 
@@ -9,7 +11,8 @@ namespace Bpfilter.Daemon.Enforcement;
 /// <summary>
 /// Reads back the elements of a set a BPF program writes from the packet path (nft_dynset), as nf_tables
 /// dumps them: the nft key (the lift's <see cref="SetEncoder.RegisterKey"/>), the time left until expiry in
-/// milliseconds as nf_jiffies64_to_msecs(expiration - jiffies64) computes it, and the element's own timeout.
+/// milliseconds as nf_jiffies64_to_msecs(expiration - jiffies64) computes it, the element's own timeout and the
+/// state of the statements the packet path gave it (`counter packets N bytes M`, `quota ... used ...`).
 /// Every program holding such a set references one pair of copies (Backend SetCopies), so any one of them lists every element.
 /// </summary>
 internal static class PacketWrittenSets
@@ -34,10 +37,24 @@ internal static class PacketWrittenSets
                     if ((long)(x - now) <= 0) continue;
                     left = (x - now) * tick;
                 }
-                elements.Add(new NftSetElement { Key = new ValueData(key), Timeout = e.Timeout * tick, Expiration = left });
+                var element = new NftSetElement { Key = new ValueData(key), Timeout = e.Timeout * tick, Expiration = left };
+                elements.Add(e.State.Count switch
+                {
+                    0 => element,
+                    1 => element with { Expr = Expression(e.State[0]) },
+                    _ => element with { Expressions = e.State.Select(Expression).ToList() },
+                });
             }
             return elements;
         }
         return null;
     }
+
+    /// <summary>A packet-path element's statement as nf_tables dumps it: a counter's packets and bytes, a quota with its `used`.</summary>
+    static Expression Expression(PacketElementState s) => s.Statement switch
+    {
+        CounterStatement => new CounterExpr(s.Bytes, s.Packets),
+        QuotaStatement q => new QuotaExpr(q.Bytes, q.Over ? QuotaExpr.NFT_QUOTA_F_INV : 0).Dumped(s.Bytes),
+        var x => throw new InvalidOperationException($"statement '{x}' of a packet-path element has no listing"),
+    };
 }

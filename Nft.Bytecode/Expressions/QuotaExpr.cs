@@ -11,6 +11,13 @@ public sealed record QuotaExpr(ulong Bytes, uint? Flags = null, ulong? Consumed 
     public override string Name => "quota";
     protected override ReadOnlySpan<ushort> KernelOrder => [NFTA_QUOTA_BYTES, NFTA_QUOTA_CONSUMED, NFTA_QUOTA_FLAGS];
 
+    /// <summary>nft_quota_do_dump: `used` never shows more than the quota, which is then reported depleted.</summary>
+    public QuotaExpr Dumped(ulong consumed) => this with
+    {
+        Consumed = Math.Min(consumed, Bytes),
+        Flags = consumed >= Bytes ? (Flags ?? 0) | NFT_QUOTA_F_DEPLETED : Flags,
+    };
+
     public static QuotaExpr Decode(NetlinkAttribute data)
     {
         var p = AttrParser.Of(data);

@@ -126,6 +126,36 @@ public class RefusalTests
         Assert.Equal("set 'cnt' has per-element `last`, which bpfilter-nft runs only in the kernel", e.Reason);
     }
 
+    /// <summary>
+    /// `update @dyn { ip saddr counter quota 1000 bytes }` gives the set it writes these statements for the elements
+    /// the packet path adds (no state slots: the state sits in each element's value); a `limit` or `ct count` there
+    /// stays in the kernel with its reason.
+    /// </summary>
+    [Fact]
+    public void DynsetStatementsLiftIntoTheSetsPacketStatementsAndLimitsAreRefused()
+    {
+        var t = WithDynsetStatements([new Nft.Bytecode.Expressions.CounterExpr(), new Nft.Bytecode.Expressions.QuotaExpr(1000, 0)], out var rule);
+        var lifted = NftLifter.LiftTable(t);
+        var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/dyn", StringComparison.Ordinal));
+        Assert.Equal(new Bpfilter.Backend.Ir.Statement[] { new Bpfilter.Backend.Ir.CounterStatement(0), new Bpfilter.Backend.Ir.QuotaStatement(1000, false, 0) },
+            set.PacketStatements.Items.ToArray());
+        t = WithDynsetStatements([new Nft.Bytecode.Expressions.LimitExpr(10, 1)], out rule);
+        var e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, rule.Chain!, rule));
+        Assert.Contains("`limit` on elements set 'dyn' gets from the packet path runs only in the kernel", e.Reason);
+        t = WithDynsetStatements([new Nft.Bytecode.Expressions.ConnlimitExpr(2)], out rule);
+        e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, rule.Chain!, rule));
+        Assert.Contains("`ct count` on elements set 'dyn'", e.Reason);
+    }
+
+    static Nft.Bytecode.Objects.SourceTable WithDynsetStatements(List<Nft.Bytecode.Expressions.Expression> statements, out Nft.Bytecode.Objects.Rule rule)
+    {
+        var t = OnlyRule("dynset", out var only);
+        rule = only with { Expressions = only.Expressions!.Select(x => x is Nft.Bytecode.Expressions.DynsetExpr d
+            ? d with { Expr = statements.Count == 1 ? statements[0] : null, Expressions = statements.Count > 1 ? statements : null } : x).ToList() };
+        var changed = rule;
+        return t with { Chains = t.Chains.Select(c => c with { Rules = c.Rules.Select(r => r == only ? changed : r).ToList() }).ToList() };
+    }
+
     static Nft.Bytecode.Objects.SourceTable WithElementStatement(string comment, Nft.Bytecode.Expressions.Expression stmt, out Nft.Bytecode.Objects.Rule rule)
     {
         var t = OnlyRule(comment, out rule);

@@ -29,6 +29,7 @@ public sealed partial class ProgramCompiler
         {
             EmitLookup(layout, key, fail);
             EmitElementStatements(layout, fail);
+            if (layout.HasPacketStatements) EmitPacketStatements(layout, fail);
         }
     }
 

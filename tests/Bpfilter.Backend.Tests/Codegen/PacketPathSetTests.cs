@@ -206,7 +206,7 @@ public class PacketPathSetTests
         var meter = new SetUpdateStatement(SetUpdateOp.Update, "s", Fields.Ip.Saddr, null, null, ValueList.Of<Statement>(new CounterStatement(1)));
         var rule = new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(meter), Verdict.Continue);
         var e = Assert.Throws<CodegenException>(() => Load(Xdp, Verdict.Accept, [rule], sets: [Seen()]));
-        Assert.Contains("per-element statements of a set written from the packet path are not supported", e.Message);
+        Assert.Contains("the statements of elements the packet path adds are the set's", e.Message);
     }
 
     [Fact]

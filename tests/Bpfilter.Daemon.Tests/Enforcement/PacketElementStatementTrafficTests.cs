@@ -1,0 +1,117 @@
+using System.Text.RegularExpressions;
+
+namespace Bpfilter.Daemon.Tests.Enforcement;
+
+/// <summary>
+/// Statements of elements the packet path adds (`add @s { ip daddr counter }`, `update @s { ip daddr quota ... }`,
+/// a set declaring `counter`, a meter) in BPF against the kernel: the same ruleset in a kernel namespace and in
+/// bpfilterd (auto placement and `--placement bpf-only`), the same UDP packets through the output hook, then the
+/// same listings (every element's counter and quota `used`, the rules' counters; `expires` within the tolerance of
+/// <see cref="PacketPathSetTrafficTests"/>), also after a recompile, a commit of other elements and restarts (pinned maps). A meter's `limit` stays in the kernel.
+/// </summary>
+public sealed partial class PacketElementStatementTrafficTests
+{
+    const string Ruleset = """
+        table ip t {
+            set cnt {
+                type ipv4_addr
+                size 4
+                flags dynamic
+            }
+            set q {
+                type ipv4_addr
+                flags dynamic,timeout
+                timeout 1m
+            }
+            set d {
+                type ipv4_addr
+                flags dynamic
+                counter
+            }
+            chain out {
+                type filter hook output priority 0; policy accept;
+                udp dport 9 add @cnt { ip daddr counter }
+                udp dport 9 update @q { ip daddr counter quota 60 bytes } counter
+                udp dport 10 add @d { ip daddr }
+                udp dport 10 ip daddr @d counter
+                udp dport 11 meter m size 16 { ip daddr counter } counter
+            }
+        }
+        """;
+
+    [GeneratedRegex(@"udp dport 9 update @q \{ ip daddr counter quota 60 bytes \} counter packets (\d+)")]
+    private static partial Regex QuotaRule();
+
+    [Theory]
+    [InlineData("auto")]
+    [InlineData("bpf-only")]
+    public void CountersAndQuotasOfPacketPathElementsRunInBpfAsInTheKernel(string placement)
+    {
+        using var s = new PacketPathSetTrafficTests.Sides(placement);
+        s.Apply(Ruleset);
+        Assert.Contains("table ip t chain out: BPF", s.Rig.Explain());
+        // three 29-byte packets to each address: the quota (60 bytes) lets two through, the third breaks the rule
+        for (var i = 0; i < 3; i++)
+        {
+            s.Send(9, "127.0.0.2", "127.0.0.3");
+            s.Send(10, "127.0.0.4");
+            s.Send(11, "127.0.0.5", "127.0.0.6");
+        }
+        s.Send(9, "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7"); // `cnt` holds 4: the fifth address finds it full
+        var listing = s.SameListing();
+        Assert.Contains("127.0.0.2 counter packets 3 bytes 87", listing);
+        Assert.Contains("quota 60 bytes used 60 bytes", listing);
+        Assert.Equal("8", QuotaRule().Match(listing).Groups[1].Value); // 2 + 2 within the quotas of 127.0.0.2 and .3, and the first packet of .4 to .7
+        Assert.Contains("127.0.0.4 counter packets 6 bytes 174", listing); // the set's counter: the add and the lookup
+        Assert.Equal(s.Command("list", "meter", "ip", "t", "m").Kernel.Stdout, s.Command("list", "meter", "ip", "t", "m").Daemon.Stdout);
+
+        // a rule added to the chain recompiles the program: the elements keep their state
+        s.Apply("add rule ip t out udp dport 12 counter");
+        s.Send(9, "127.0.0.2");
+        Assert.Contains("127.0.0.2 counter packets 4 bytes 116", s.SameListing());
+    }
+
+    [Fact]
+    public void TheirStateSurvivesACommitOfOtherElementsAndRestarts()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
+        s.Apply(Ruleset);
+        s.Send(9, "127.0.0.2");
+        s.Send(10, "127.0.0.4");
+        s.Apply("add element ip t cnt { 127.0.0.30 }"); // an element-only batch: the program is kept
+        s.Send(9, "127.0.0.2");
+        Assert.Contains("127.0.0.2 counter packets 2 bytes 58", s.SameListing());
+        Assert.Equal(0, s.Rig.Daemon.Terminate());
+        s.Rig.Daemon.Restart();
+        s.Send(9, "127.0.0.2");
+        s.Send(10, "127.0.0.4");
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        s.Send(9, "127.0.0.2");
+        var listing = s.SameListing();
+        Assert.Contains("127.0.0.2 counter packets 4 bytes 116", listing);
+        Assert.Contains("127.0.0.4 counter packets 4 bytes 116", listing);
+    }
+
+    [Fact]
+    public void AMetersLimitStaysInTheKernelWithItsReasonAndBpfOnlyRefusesIt()
+    {
+        const string limited = """
+            table ip l {
+                chain out {
+                    type filter hook output priority 0; policy accept;
+                    udp dport 9 meter m { ip daddr limit rate 10/second } counter
+                }
+            }
+            """;
+        using (var auto = new EnforcementRig())
+        {
+            auto.Nft(limited);
+            Assert.Matches(@"table ip l chain out: kernel nf_tables \(.*`limit` on elements set 'm' gets from the packet path runs only in the kernel", auto.Explain());
+        }
+        using var bpfOnly = new EnforcementRig("--placement", "bpf-only");
+        Assert.NotEqual(0, bpfOnly.Nft(limited, expectSuccess: false).Exit);
+        Assert.Contains("`limit` on elements set 'm' gets from the packet path runs only in the kernel", bpfOnly.Daemon.Log);
+    }
+}
