@@ -146,7 +146,9 @@ public sealed partial class ProgramCompiler
         EmitLookup(layout, vm.Key, next);
         _asm.Emit(Asm.LdxW(R9, R0, 0));
         // a statement that breaks breaks the rule: the verdict the lookup copied is not taken (NFT_BREAK)
+        _verdictCodeInR9 = true;
         EmitElementStatements(layout, next);
+        _verdictCodeInR9 = false;
         foreach (var v in layout.VerdictCodes)
             if (v is VerdictMapVerdict or ContinueVerdict) throw new CodegenException($"vmap '{vm.Map}': verdict {v} not allowed in a map");
         EmitVerdictDispatch(layout.VerdictCodes, ctx, next, where);
@@ -269,12 +271,17 @@ public sealed partial class ProgramCompiler
         EmitLimitAtKey(l, next);
     }
 
-    /// <summary><see cref="EmitLimit"/> on the state slot at CounterKey on the stack (a set element's); the map lookup fails past the map's end.</summary>
+    /// <summary>
+    /// <see cref="EmitLimit"/> on the state slot at CounterKey on the stack (a set element's); the map lookup fails past the map's end.
+    /// The bucket's pointer lives in R9 across the calls (a pointer spilled to the frame would keep its chain from being a
+    /// global function, which sees the frame as plain bytes); R9's own value, when it holds a verdict map's code, waits in the frame.
+    /// </summary>
     private void EmitLimitAtKey(LimitStatement l, string next)
     {
         _usesLimits = true;
-        _frameHoldsVerifierState = true; // the bucket's pointer is spilled to the frame
-        const short ptr = Scratch, now = Scratch + 8, cost = Scratch + 16;
+        const short saved = Scratch, now = Scratch + 8, cost = Scratch + 16;
+        // R9 may hold nothing yet: the verifier refuses to store an uninitialized register
+        Instruction[] restore = _verdictCodeInR9 ? [Asm.LdxDW(R9, R10, saved)] : [];
         if (l.Type == LimitType.Bytes)
         {
             EmitLength(R1);
@@ -282,13 +289,14 @@ public sealed partial class ProgramCompiler
                 Asm.LoadImm64(R2, (long)l.Rate), Asm.Alu64Reg(AluOp.Div, R1, R2), Asm.StxDW(R10, cost, R1));
         }
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
-            Asm.LoadMapFd(R1, CompiledProgram.LimitsMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next),
-            Asm.StxDW(R10, ptr, R0), Asm.Call(HelperFunc.KtimeGetNs), Asm.StxDW(R10, now, R0),
-            Asm.LdxDW(R1, R10, ptr), Asm.Call(HelperFunc.SpinLock));
+            Asm.LoadMapFd(R1, CompiledProgram.LimitsMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next));
+        if (_verdictCodeInR9) _asm.Emit(Asm.StxDW(R10, saved, R9));
+        _asm.Emit(Asm.Mov64Reg(R9, R0), Asm.Call(HelperFunc.KtimeGetNs), Asm.StxDW(R10, now, R0),
+            Asm.Mov64Reg(R1, R9), Asm.Call(HelperFunc.SpinLock));
         var later = _asm.NewLabel("limnow");
         var capped = _asm.NewLabel("limcap");
         var short_ = _asm.NewLabel("limshort");
-        _asm.Emit(Asm.LdxDW(R1, R10, ptr), Asm.LdxDW(R2, R10, now), Asm.LdxDW(R3, R1, Loader.LimitMap.Last),
+        _asm.Emit(Asm.Mov64Reg(R1, R9), Asm.LdxDW(R2, R10, now), Asm.LdxDW(R3, R1, Loader.LimitMap.Last),
             Asm.JgeReg(R2, R3, later), Asm.Mov64Reg(R2, R3));
         _asm.Label(later);
         _asm.Emit(Asm.LdxDW(R4, R1, Loader.LimitMap.Tokens), Asm.Add64Reg(R4, R2), Asm.Sub64Reg(R4, R3),
@@ -300,12 +308,17 @@ public sealed partial class ProgramCompiler
         var done = _asm.NewLabel("limdone");
         _asm.Emit(Asm.Mov64Reg(R0, R4), Asm.Sub64Reg(R0, R5), Asm.JumpImm(JumpOp.Jslt, R0, 0, short_),
             Asm.StxDW(R1, Loader.LimitMap.Tokens, R0), Asm.Call(HelperFunc.SpinUnlock));
+        _asm.Emit(restore);
         _asm.Emit(l.Over ? Asm.Ja(next) : Asm.Ja(done));
         _asm.Label(short_);
         _asm.Emit(Asm.StxDW(R1, Loader.LimitMap.Tokens, R4), Asm.Call(HelperFunc.SpinUnlock));
+        _asm.Emit(restore);
         if (!l.Over) _asm.Emit(Asm.Ja(next));
         _asm.Label(done);
     }
+
+    /// <summary>R9 holds a verdict map's code, which the element statements must keep for the dispatch after them.</summary>
+    private bool _verdictCodeInR9;
 
     /// <summary>Packet length as nf_tables sees skb->len at this hook (ingress: from the network header).</summary>
     private void EmitLength(Register dst)

@@ -34,6 +34,9 @@ public sealed partial class ProgramCompiler
     /// <summary>Return codes of a regular chain's subprogram.</summary>
     public const int ReturnContinue = 0, ReturnAccept = 1, ReturnDrop = 2, ReturnReject = 3;
 
+    /// <summary>A chunk of a chain split into several functions fell off its end: the chain goes on with its next chunk.</summary>
+    public const int ReturnNextChunk = 0x7fff_ffff;
+
     /// <summary>Register holding the base program's frame pointer in a subprogram.</summary>
     private const Register FramePointer = R8;
 
@@ -49,7 +52,10 @@ public sealed partial class ProgramCompiler
         long Verified, long VerifiedBranches, ImmutableHashSet<int> Codes, ImmutableHashSet<RejectVerdict> Rejects, bool Global);
 
     private readonly bool _inlineRegularChains;
+    /// <summary>Every function (a chain's, or a chunk of one) by entry label.</summary>
     private readonly Dictionary<string, Subprogram> _subprograms = new(StringComparer.Ordinal);
+    /// <summary>A chain's functions by the chain's entry label: one, or its chunks in order.</summary>
+    private readonly Dictionary<string, ImmutableArray<Subprogram>> _chainChunks = new(StringComparer.Ordinal);
     /// <summary>Frames a chain's subprogram needs (itself and its deepest callees); unbounded for a loop.</summary>
     private readonly Dictionary<string, int> _frames = new(StringComparer.Ordinal);
     /// <summary>Reject variants as return codes (code = <see cref="ReturnReject"/> + index).</summary>
@@ -128,17 +134,26 @@ public sealed partial class ProgramCompiler
     /// </summary>
     private void EmitCall(string name, ChainContext ctx, string where)
     {
-        var sub = SubprogramOf(name, ctx.NfProto, where);
-        // R10 is the base program's frame here, or (in a subprogram) rewritten to the R8 that holds it
-        _asm.Emit(Asm.Mov64Reg(R1, R6), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, -RuntimeContext.FrameSize), Asm.CallLocal(sub.Entry));
+        var chunks = SubprogramOf(name, ctx.NfProto, where);
+        var outcome = _asm.NewLabel("outcome");
+        for (var k = 0; k < chunks.Length; k++)
+        {
+            // R10 is the base program's frame here, or (in a subprogram) rewritten to the R8 that holds it
+            _asm.Emit(Asm.Mov64Reg(R1, R6), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, -RuntimeContext.FrameSize), Asm.CallLocal(chunks[k].Entry));
+            // a chunk that did not fall through decided the chain's outcome: the later chunks do not run
+            if (k + 1 < chunks.Length) _asm.Emit(Asm.JneImm(R0, ReturnNextChunk, outcome));
+        }
+        if (_asm.IsReferenced(outcome)) _asm.Label(outcome);
+        var codes = chunks.SelectMany(c => c.Codes).Where(c => c != ReturnNextChunk).ToImmutableHashSet();
+        var chainRejects = chunks.SelectMany(c => c.Rejects).ToImmutableHashSet();
         var cont = _asm.NewLabel("returned");
         // a chain that always ends in a verdict never comes back: what follows the call is unreachable, as inlined
-        if (sub.Codes.Contains(ReturnContinue)) _asm.Emit(Asm.JeqImm(R0, ReturnContinue, cont));
+        if (codes.Contains(ReturnContinue)) _asm.Emit(Asm.JeqImm(R0, ReturnContinue, cont));
         if (ctx.Subprogram)
         {
-            _subprogramRejects!.UnionWith(sub.Rejects);
-            _subprogramCodes!.UnionWith(sub.Codes.Remove(ReturnContinue));
-            if (!sub.Global)
+            _subprogramRejects!.UnionWith(chainRejects);
+            _subprogramCodes!.UnionWith(codes.Remove(ReturnContinue));
+            foreach (var sub in chunks.Where(c => !c.Global))
             {
                 // a static callee is checked with its caller's frame: through a global caller it would see plain bytes
                 _frameHoldsVerifierState = true;
@@ -149,15 +164,16 @@ public sealed partial class ProgramCompiler
         }
         else
         {
-            AddToSegment(sub);
-            if (!sub.Global)
+            foreach (var sub in chunks)
             {
+                AddToSegment(sub);
+                if (sub.Global) continue;
                 _segmentCallCost += sub.Verified;
                 _segmentCallBranches += sub.VerifiedBranches;
             }
             var accept = _asm.NewLabel("subaccept");
-            if (sub.Codes.Contains(ReturnAccept)) _asm.Emit(Asm.JeqImm(R0, ReturnAccept, accept));
-            foreach (var r in sub.Rejects.OrderBy(_rejectCodes.IndexOf))
+            if (codes.Contains(ReturnAccept)) _asm.Emit(Asm.JeqImm(R0, ReturnAccept, accept));
+            foreach (var r in chainRejects.OrderBy(_rejectCodes.IndexOf))
             {
                 if (!_rejects.Contains(r)) _rejects.Add(r);
                 _asm.Emit(Asm.JeqImm(R0, ReturnReject + _rejectCodes.IndexOf(r), XdpReject.Label(r)));
@@ -192,48 +208,46 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.Mov64Imm(R0, code), Asm.Exit());
     }
 
-    /// <summary>Chain <paramref name="name"/>'s subprogram for packets of meta nfproto <paramref name="nfProto"/>, compiled on first use.</summary>
-    private Subprogram SubprogramOf(string name, int? nfProto, string where)
+    /// <summary>
+    /// Chain <paramref name="name"/>'s functions for packets of meta nfproto <paramref name="nfProto"/>, compiled on first use:
+    /// one, or its chunks in order when its rules exceed one walk's budgets (see <c>ProgramCompiler.Chunks.cs</c>).
+    /// </summary>
+    private ImmutableArray<Subprogram> SubprogramOf(string name, int? nfProto, string where)
     {
         var entry = EntryOf(name, nfProto);
-        if (_subprograms.TryGetValue(entry, out var done)) return done;
+        if (_chainChunks.TryGetValue(entry, out var done)) return done;
         var chain = _ruleset.FindChain(name) ?? throw new CodegenException($"{where}: unknown chain '{name}'");
 
         var (asm, nf, generation, rejects, codes, calleeCost, calleeBranches, frameState) =
             (_asm, _currentNfProto, _generationLoaded, _subprogramRejects, _subprogramCodes, _subprogramCalleeCost, _subprogramCalleeBranches, _frameHoldsVerifierState);
-        _asm = new Assembler(dropUnreachable: true);
-        _subprogramRejects = [];
-        _subprogramCodes = [];
-        _subprogramCalleeCost = _subprogramCalleeBranches = 0;
-        _frameHoldsVerifierState = false;
         _currentNfProto = nfProto;
         _generationLoaded = _needs!.Sets; // the base program's prologue read it into its frame
         var wasSubprogram = _flavor.InSubprogram;
         _flavor.InSubprogram = true;
         try
         {
-            _asm.Label(entry).Comment($"chain {name} (subprogram)");
-            _asm.Emit(Asm.Mov64Reg(FramePointer, R2), Asm.Add64Imm(FramePointer, RuntimeContext.FrameSize));
-            _flavor.EmitEntry(_asm, _needs.Packet); // R6 = ctx (and XDP/tc: R7 = data)
-            var ret = _asm.NewLabel("return");
+            var chunks = ImmutableArray.CreateBuilder<Subprogram>();
             // depth: the deepest this chain may start at, so that its own nesting stays within nf_tables' 16
-            var ctx = new ChainContext(name, ret, "", nfProto, MaxJumpDepth + 1 - Frames(name), ImmutableStack.Create(name), Subprogram: true);
-            EmitRules(chain.Rules, ctx);
-            _idleCounters.AddRange(chain.IdleCounters);
-            if (_asm.Reachable || _asm.IsReferenced(ret))
+            var depth = MaxJumpDepth + 1 - Frames(name);
+            var ctx = StartChunk(name, entry, nfProto, depth);
+            var rulesInChunk = 0;
+            foreach (var rule in chain.Rules)
             {
-                _asm.Label(ret).Emit(Asm.Mov64Imm(R0, ReturnContinue), Asm.Exit());
-                _subprogramCodes.Add(ReturnContinue);
+                // An earlier rule always ends the chain: nothing after it runs, its counters stay at zero.
+                if (!_asm.Reachable) { _idleCounters.AddRange(rule.CounterIds); continue; }
+                if (rulesInChunk > 0 && ChunkFull)
+                {
+                    chunks.Add(FinishChunk(ChunkEntry(entry, chunks.Count), ctx, last: false));
+                    ctx = StartChunk(name, ChunkEntry(entry, chunks.Count), nfProto, depth);
+                    rulesInChunk = 0;
+                }
+                EmitRule(rule, ctx);
+                rulesInChunk++;
             }
-            var branches = _asm.Branches;
-            var built = _asm.Build();
-            var global = CanBeGlobal(built);
-            var code = Private(built, entry);
-            var callees = code.Where(i => i.IsLocalCall).Select(i => i.Reference!).ToImmutableHashSet(StringComparer.Ordinal);
-            var sub = new Subprogram(entry, code, callees, code.Length + _subprogramCalleeCost, branches + _subprogramCalleeBranches,
-                [.. _subprogramCodes], [.. _subprogramRejects], global);
-            _subprograms[entry] = sub;
-            return sub;
+            _idleCounters.AddRange(chain.IdleCounters);
+            chunks.Add(FinishChunk(ChunkEntry(entry, chunks.Count), ctx, last: true));
+            foreach (var c in chunks) _subprograms[c.Entry] = c;
+            return _chainChunks[entry] = chunks.ToImmutable();
         }
         finally
         {
@@ -241,6 +255,46 @@ public sealed partial class ProgramCompiler
             (_asm, _currentNfProto, _generationLoaded, _subprogramRejects, _subprogramCodes, _subprogramCalleeCost, _subprogramCalleeBranches, _frameHoldsVerifierState) =
                 (asm, nf, generation, rejects, codes, calleeCost, calleeBranches, frameState);
         }
+    }
+
+    /// <summary>Starts the function at <paramref name="entry"/> (a chain's, or one of its chunks): a fresh assembler and what it tracks.</summary>
+    private ChainContext StartChunk(string chain, string entry, int? nfProto, int depth)
+    {
+        _asm = new Assembler(dropUnreachable: true);
+        _subprogramRejects = [];
+        _subprogramCodes = [];
+        _subprogramCalleeCost = _subprogramCalleeBranches = 0;
+        _frameHoldsVerifierState = false;
+        _asm.Label(entry).Comment($"chain {chain} (subprogram)");
+        _asm.Emit(Asm.Mov64Reg(FramePointer, R2), Asm.Add64Imm(FramePointer, RuntimeContext.FrameSize));
+        _flavor.EmitEntry(_asm, _needs!.Packet); // R6 = ctx (and XDP/tc: R7 = data)
+        return new ChainContext(chain, _asm.NewLabel("return"), "", nfProto, depth, ImmutableStack.Create(chain), Subprogram: true);
+    }
+
+    /// <summary>
+    /// Ends the function at <paramref name="entry"/>: the chain's return gives <see cref="ReturnContinue"/>, and so does
+    /// falling off its end when it is the chain's <paramref name="last"/> chunk; an earlier chunk falls through to the next
+    /// (<see cref="ReturnNextChunk"/>).
+    /// </summary>
+    private Subprogram FinishChunk(string entry, ChainContext ctx, bool last)
+    {
+        if (!last && _asm.Reachable)
+        {
+            _asm.Emit(Asm.Mov64Imm(R0, ReturnNextChunk), Asm.Exit());
+            _subprogramCodes!.Add(ReturnNextChunk);
+        }
+        if (_asm.Reachable || _asm.IsReferenced(ctx.Return))
+        {
+            _asm.Label(ctx.Return).Emit(Asm.Mov64Imm(R0, ReturnContinue), Asm.Exit());
+            _subprogramCodes!.Add(ReturnContinue);
+        }
+        var branches = _asm.Branches;
+        var built = _asm.Build();
+        var global = CanBeGlobal(built);
+        var code = Private(built, entry);
+        var callees = code.Where(i => i.IsLocalCall).Select(i => i.Reference!).ToImmutableHashSet(StringComparer.Ordinal);
+        return new Subprogram(entry, code, callees, code.Length + _subprogramCalleeCost, branches + _subprogramCalleeBranches,
+            [.. _subprogramCodes!], [.. _subprogramRejects!], global);
     }
 
     /// <summary>

@@ -125,22 +125,30 @@ public class SubprogramTests
     }
 
     [Fact]
-    public void ChainsKeepingVerifierStateInTheFrameStayStatic()
+    public void ChainsKeepingVerifierStateInTheFrameStayStaticALimitDoesNot()
     {
-        // a limit spills its bucket pointer to the frame: its chain, and the chain calling it, stay static; the other is global
+        // a classifier keeps vector pointers and its scan's counter in the frame: its chain, and the chain calling it, stay
+        // static; a limit keeps its bucket pointer in R9, so its chain (and its caller) is global, as the plain one
         var limit = new LimitStatement(1, TimeSpan.FromMinutes(1), 2) { StateSlot = 0 };
         var limited = new Chain("t/limited", ValueList.Of(new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(limit), Verdict.Accept)));
         var outer = new Chain("t/outer", ValueList.Of(new Rule(Verdict.Jump("t/limited"), Matcher.Eq(Fields.Tcp.Dport, U16(80)))));
         var plain = new Chain("t/plain", ValueList.Of(Drop(Matcher.Eq(Fields.Ip.Saddr, V4("198.18.0.66")))));
-        var rs = Ruleset(Xdp, Verdict.Drop, [new Rule(Verdict.Jump("t/plain")), new Rule(Verdict.Jump("t/outer"))], [limited, outer, plain]);
-        var compiled = Compile(rs, inline: false, LoweringPipeline.None);
-        Assert.Equal([("t/limited", false), ("t/outer", false), ("t/plain", true)],
+        var acl = new Chain("t/acl", Enumerable.Range(0, 20).Select(i => Counted(10 + (ulong)i, Verdict.Drop,
+            Matcher.Prefix(Fields.Ip.Saddr, Value.FromBytes(10, (byte)i, 0, 0), 16), Matcher.Eq(Fields.Tcp.Dport, U16((ulong)(1000 + i))))).ToValueList());
+        var aclOuter = new Chain("t/aclouter", ValueList.Of(new Rule(Verdict.Jump("t/acl"), Matcher.Eq(Fields.Tcp.Sport, U16(40000)))));
+        var rs = Ruleset(Xdp, Verdict.Drop, [new Rule(Verdict.Jump("t/plain")), new Rule(Verdict.Jump("t/aclouter")), new Rule(Verdict.Jump("t/outer"))],
+            [limited, outer, plain, acl, aclOuter]);
+        var compiled = Compile(rs, inline: false);
+        Assert.Contains(compiled.Maps, m => m.Name == "cls:rules");
+        Assert.Equal([("t/acl", false), ("t/aclouter", false), ("t/limited", true), ("t/outer", true), ("t/plain", true)],
             compiled.Functions.Select(f => (f.Key.Split(':', '/')[1..3] is var n ? $"{n[0]}/{n[1]}" : "", f.Value)).Order());
         using var p = LoadedProgram.Load(compiled);
         Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.66", 80)));
+        Assert.Equal(XdpDrop, p.Run(Tcp4("10.3.0.1", 1003))); // the classifier's rule 3
         Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1", 80))); // the limit's burst of 2
         Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1", 80)));
         Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1", 80)));
+        Assert.Equal(1UL, p.Counter(13).Packets);
     }
 
     [Theory]
