@@ -10,6 +10,7 @@ public sealed partial class PersistenceTests
     /// rule of the run changes the map's elements, not the code, so the attach point keeps its program (same id)
     /// and the commit is map updates; the new rule drops and counts in a slot of its own. A restart adopts that
     /// program again (its counter layout is saved with the state) and the next added rule is a map update too.
+    /// Each of these commits works the map updates out from the change (GroupedRunEdit): nothing is compiled.
     /// </summary>
     [Fact]
     public void ARuleAddedToOrDeletedFromAGroupedRunKeepsTheProgramAcrossARestart()
@@ -34,6 +35,7 @@ public sealed partial class PersistenceTests
         var mark = rig.Daemon.Log.Length;
         rig.Nft($"delete rule ip g in handle {handle.Groups[1].Value}");
         Assert.Contains("0 program(s) loaded, 1 kept with", rig.Daemon.Log[mark..]);
+        Assert.Contains("(1 edited in place: a grouped run's rule)", rig.Daemon.Log[mark..]);
         Assert.Equal(programs, rig.ProgramIds());
         Assert.Equal([2020], DroppedOf(rig, 2005, 2020));
 
@@ -54,6 +56,7 @@ public sealed partial class PersistenceTests
             var at = rig.Daemon.Log.Length;
             rig.Nft($"add rule ip g in tcp dport {port} counter drop");
             Assert.Contains("0 program(s) loaded, 1 kept with", rig.Daemon.Log[at..]);
+            Assert.Contains("(1 edited in place: a grouped run's rule)", rig.Daemon.Log[at..]);
             Assert.Equal(programs, rig.ProgramIds());
         }
     }
