@@ -52,6 +52,27 @@ internal sealed class SetLayout
 
     private readonly Func<ulong, int?> _counterSlot;
 
+    /// <summary>A copy for <paramref name="set"/> (the same set with other elements) and other counter slots, keeping the statement codes and verdict codes the program was compiled with.</summary>
+    private SetLayout(SetLayout of, Ir.Set set, Func<ulong, int?> counterSlot)
+    {
+        _counterSlot = counterSlot;
+        ObjectCodes = of.ObjectCodes;
+        HasElementStatements = of.HasElementStatements;
+        StatementShapes = of.StatementShapes;
+        Set = set;
+        IsLpm = of.IsLpm;
+        DataBytes = of.DataBytes;
+        VerdictCodes = of.VerdictCodes;
+    }
+
+    /// <summary>
+    /// This layout for the same set with other elements and counter slots (a grouped run edited in place): encodes
+    /// exactly as the running program reads, and refuses (CodegenException) what it was not compiled for.
+    /// </summary>
+    public SetLayout WithElements(Ir.Set set, Func<ulong, int?> counterSlot) =>
+        set with { Elements = Set.Elements } == Set ? new SetLayout(this, set, counterSlot)
+            : throw new CodegenException($"set '{Set.Name}': not the set this layout encodes");
+
     public Ir.Set Set { get; }
     /// <summary>True when elements carry statements: the value then holds a statement code after the code, and slots.</summary>
     public bool HasElementStatements { get; }

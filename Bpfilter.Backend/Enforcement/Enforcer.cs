@@ -34,8 +34,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     Staged? _staged;
 
     /// <param name="Shared">For a program loaded anew, the transaction's element changes of the packet-written set maps it shares with others (they hold what the packet path added, not the compiled contents).</param>
+    /// <param name="Edited">Kept with map updates worked out from the change alone (<see cref="GroupedRunEdit"/>): not compiled.</param>
     sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff,
-        MapDiff? Shared = null);
+        MapDiff? Shared = null, bool Edited = false);
 
     sealed record Staged(List<Step> Steps, List<Attachment> Detach, List<MapDiff> Elements, Dictionary<ulong, ulong>? QuotaBase = null,
         Dictionary<ulong, LimitStatement>? LimitBuckets = null, IReadOnlyDictionary<string, SetChange>? PacketPath = null);
@@ -76,7 +77,10 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         var detach = _live.Values.Where(a => !keep.Contains(a.Key)).ToList();
         _staged = new Staged(steps, detach, [], quotaBase, limitBuckets, packetPath);
         return new PrepareOutcome(new PrepareStats(steps.Count, steps.Count(s => s.Loaded != null),
-            steps.Count(s => s.Loaded == null), steps.Sum(s => s.Diff?.Count ?? 0), steps.Count(s => s.Compiled == null), detach.Count), null);
+            steps.Count(s => s.Loaded == null), steps.Sum(s => s.Diff?.Count ?? 0), steps.Count(s => s.Compiled == null), detach.Count)
+        {
+            Edited = steps.Count(s => s.Edited),
+        }, null);
     }
 
     /// <summary>
@@ -173,6 +177,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _live.TryGetValue(unit.Key, out var existing);
         if (existing?.Program != null && existing.Source == source)
             return (new Step(unit, source, existing, null, null, null, null), null);
+        // a rule joining or leaving a grouped run: map updates found from the change, nothing lowered or compiled
+        if (existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0 && GroupedRunEdit.Between(kept, was, source) is { } edit)
+            return (new Step(unit, source, existing, null, edit.Compiled, null, edit.Diff, Edited: true), null);
         CompiledProgram compiled;
         // compiled with the running program's counter slots: rules added as map elements keep the code the same
         var layout = existing?.Program is { } p ? CounterLayout.Of(p.Compiled) : null;
@@ -553,8 +560,12 @@ public sealed record SetChange(string Set, IReadOnlyList<SetElement> Added, IRea
 /// <summary>What Prepare staged: attach points, programs loaded, attach points kept (with map updates), those not even recompiled, and those to detach.</summary>
 public sealed record PrepareStats(int AttachPoints, int Loaded, int Kept, int MapUpdates, int Unchanged, int Detach)
 {
+    /// <summary>Of those kept, how many took map updates worked out from the change, without compiling (a grouped run's rule).</summary>
+    public int Edited { get; init; }
+
     public override string ToString() =>
-        $"{AttachPoints} attach point(s): {Loaded} program(s) loaded, {Kept} kept with {MapUpdates} map update(s), {Detach} to detach, {Unchanged} not recompiled";
+        $"{AttachPoints} attach point(s): {Loaded} program(s) loaded, {Kept} kept with {MapUpdates} map update(s), {Detach} to detach, {Unchanged} not recompiled" +
+        (Edited > 0 ? $" ({Edited} edited in place: a grouped run's rule)" : "");
 }
 
 /// <summary>Why an attach point cannot be staged: the errno the kernel would answer, the reason, and the exception behind it.</summary>

@@ -63,7 +63,7 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
     };
 
     /// <summary>The lookup key value of a groupable rule: its matchers' values laid end to end.</summary>
-    private static Value ValueOf(Rule rule) =>
+    internal static Value ValueOf(Rule rule) =>
         new(rule.Matchers.SelectMany(m => ((Compare)m.Operator).Value.Bytes).ToArray().AsSpan());
 
     private (ValueList<Rule> Rules, IReadOnlyList<ulong>? Idle) Group(string chain, ValueList<Rule> rules, List<Ir.Set> sets)
@@ -93,7 +93,7 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
                     continue;
                 }
                 first[value] = rules[j].Verdict;
-                elements.Add(new SetElement(Split(key, value), rules[j].Verdict, Statements: rules[j].Statements));
+                elements.Add(ElementOf(key, value, rules[j]));
             }
             if (j - i < MinRun)
             {
@@ -113,6 +113,12 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
         return idle is null ? (rules, null) : (output.ToValueList(), idle);
     }
 
+    /// <summary>The element a groupable rule becomes in its run's map: its key value with its verdict and counter.</summary>
+    internal static SetElement ElementOf(MatchKey key, Value value, Rule rule) => new(Split(key, value), rule.Verdict, Statements: rule.Statements);
+
+    /// <summary>The name prefix of the maps of <paramref name="chain"/>'s grouped runs (then 0, 1, ... in rule order).</summary>
+    internal static string GroupPrefix(string chain) => $"{chain} group ";
+
     private static ValueList<KeyPart> Split(MatchKey key, Value value)
     {
         var parts = new List<KeyPart>();
@@ -129,7 +135,7 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
     {
         for (var n = 0; ; n++)
         {
-            var name = $"{chain} group {n}";
+            var name = $"{GroupPrefix(chain)}{n}";
             if (sets.All(s => s.Name != name)) return name;
         }
     }
