@@ -23,7 +23,9 @@ namespace Nft.Engine;
 /// </summary>
 internal static partial class StateCodec
 {
-    static ReadOnlySpan<byte> JournalMagic => "BFNFTJ01"u8;
+    // J02 may hold rule records (StateCodec.RuleJournal), which a reader of J01 would not know to apply
+    static ReadOnlySpan<byte> JournalMagic => "BFNFTJ02"u8;
+    static ReadOnlySpan<byte> ElementJournalMagic => "BFNFTJ01"u8;
     const int JournalHeaderSize = 8 + 8;
     const int JournalRecordHead = 4 + 8;
 
@@ -45,7 +47,10 @@ internal static partial class StateCodec
 
     /// <summary>One framed journal record.</summary>
     /// <param name="handles">the namespace's table handle counter and every table's: a batch's other messages may have used some up</param>
-    public static byte[] JournalRecord(uint from, uint to, long elementSeq, ulong tableHandle, RulesetSnapshot handles, IEnumerable<SetTouch> sets)
+    /// <param name="chains">rule changes (<see cref="RuleChanges"/>); none in an element-only commit</param>
+    /// <param name="backend">the backend's state after a commit that changed rules (<see cref="Counters.Backend"/>); null: unchanged</param>
+    public static byte[] JournalRecord(uint from, uint to, long elementSeq, ulong tableHandle, RulesetSnapshot handles, IEnumerable<SetTouch> sets,
+        IReadOnlyList<ChainChange>? chains = null, byte[]? backend = null)
     {
         var w = new NetlinkWriter(256);
         w.PutU32(JFrom, from);
@@ -75,6 +80,8 @@ internal static partial class StateCodec
             }
             w.EndNested(sn);
         }
+        foreach (var c in chains ?? []) PutChainChange(w, c);
+        if (backend != null) w.PutRaw(JBackend, backend);
         var payload = w.WrittenSpan;
         var record = new byte[JournalRecordHead + payload.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)payload.Length);
@@ -91,7 +98,7 @@ internal static partial class StateCodec
     {
         // a header cut short: the first append never completed, so no commit was answered from it
         if (journal.Length < JournalHeaderSize) return (snapshot, counters);
-        if (!journal[..8].SequenceEqual(JournalMagic)) throw Bad("journal: bad magic");
+        if (!journal[..8].SequenceEqual(JournalMagic) && !journal[..8].SequenceEqual(ElementJournalMagic)) throw Bad("journal: bad magic");
         if (!journal.Slice(8, 8).SequenceEqual(state.Slice(20, 8))) return (snapshot, counters); // follows an older state
         int pos = JournalHeaderSize;
         while (pos < journal.Length)
@@ -155,6 +162,7 @@ internal static partial class StateCodec
             }
             tables = tables.SetItem(ti, t with { Sets = t.Sets.SetItem(si, t.Sets[si] with { Elements = elements }) });
         }
+        foreach (var cb in a.All(JChain)) tables = ApplyChainChange(tables, cb);
         foreach (var hb in a.All(JHandles))
         {
             var h = new Attrs(hb);
@@ -165,7 +173,7 @@ internal static partial class StateCodec
             tables = tables.SetItem(ti, tables[ti] with { Handles = new HandleCounter(h.U64(JsLastHandle)) });
         }
         return (snapshot with { Tables = tables },
-            counters with { Generation = to, ElementSeq = (long)a.U64(JElementSeq), TableHandle = a.U64(JTableHandle) });
+            counters with { Generation = to, ElementSeq = (long)a.U64(JElementSeq), TableHandle = a.U64(JTableHandle), Backend = a.Bytes(JBackend) ?? counters.Backend });
     }
 
     static string NameOf(byte[] b) => NetlinkString.Decode(b);
