@@ -340,14 +340,23 @@ def measure(ctx, side, shape, n, results, baseline=False):
             row["counted_pps"] = row["counted"] / ctx.seconds
         # d: add rule latency (median of --samples; each appends one more rule)
         if "d" in ctx.measure:
-            ts = []
+            ts, own = [], []
             for k in range(ctx.samples):
+                before = daemon.commit_seconds() if daemon else None
                 if side == "iptables":
                     cmd = topo.exec(topo.fw) + ["iptables-legacy", "-A", "INPUT", "-s", f"10.254.0.{k + 1}/32", "-p", "udp", "--dport", "7", "-j", "DROP"]
                 else:
                     cmd = nft + ["add", "rule", family, "bench", "c", "ip", "saddr", f"10.254.0.{k + 1}", "udp", "dport", "7", "counter", "drop"]
                 ts.append(timed(cmd, ctx.timeout))
+                if daemon:
+                    after = daemon.commit_seconds()
+                    if after[1] - before[1] == 1: own.append(after[0] - before[0])
             row["add_rule_ms"] = statistics.median(ts) * 1000
+            if daemon and len(own) == ctx.samples:
+                # bpfilterd's own time of each add rule batch (engine, backend, state save), as (e)'s
+                row["add_rule_daemon_ms"] = statistics.median(own) * 1000
+                row["add_rule_daemon_samples_ms"] = [round(t * 1000, 3) for t in own]
+                row["state_bytes"] = daemon.state_bytes()
         # e: add element latency (median of 5)
         if "e" in ctx.measure and shape == "set":
             add_elements(nft, family, daemon, row, ctx.timeout, ctx.samples)
@@ -442,8 +451,9 @@ def write_outputs(ctx, results, floors):
                      "; ".join(f"XDP {b['xdp']} ns, BPF_NETFILTER {b['nf-input4']} ns" for b in bare) + f" ({when(bare)})")
         lines.append("")
     label = lambda r: r["side"] + (" (baseline)" if r.get("baseline") else "")
+    rule = lambda r: fmt(r.get('add_rule_ms'), '{:.1f}') + ("" if r.get("add_rule_daemon_ms") is None else f" ({r['add_rule_daemon_ms']:.1f})")
     element = lambda r: fmt(r.get('add_element_ms'), '{:.1f}') + ("" if r.get("add_element_daemon_ms") is None else f" ({r['add_element_daemon_ms']:.2f})")
-    lines += ["| shape | N | side | (a) test-run ns/pkt | (b) kpps | (b) % of floor | (b) probe counter / accepted | (c) load s | (d) add rule ms | (e) add element ms (daemon) | (f) RSS / peak MiB | note |",
+    lines += ["| shape | N | side | (a) test-run ns/pkt | (b) kpps | (b) % of floor | (b) probe counter / accepted | (c) load s | (d) add rule ms (daemon) | (e) add element ms (daemon) | (f) RSS / peak MiB | note |",
               "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         if r.get("big_set"): continue
@@ -453,7 +463,7 @@ def write_outputs(ctx, results, floors):
         side_a = r.get("testrun_ns") if r["side"].startswith("bpf") else None
         lines.append(f"| {r['shape']} | {r['n']} | {label(r)} | {fmt(side_a, '{}') if r['side'].startswith('bpf') else 'n/a'} | "
                      f"{fmt(rate and rate / 1e3, '{:.1f}')} | {fmt(rate and floor and 100 * rate / floor, '{:.0f}')} | {fmt(check, '{}')} | "
-                     f"{fmt(r.get('load_s'), '{:.3f}')} | {fmt(r.get('add_rule_ms'), '{:.1f}')} | {element(r)} | "
+                     f"{fmt(r.get('load_s'), '{:.3f}')} | {rule(r)} | {element(r)} | "
                      f"{fmt(r.get('rss_mib'), '{:.0f}')}{'' if r.get('hwm_mib') is None else ' / ' + format(r['hwm_mib'], '.0f')} | {note.replace('|', '/')} |")
     big = [r for r in results if r.get("big_set")]
     if big:
@@ -468,7 +478,7 @@ def write_outputs(ctx, results, floors):
               "median of 5 runs, ns per packet, the probe frame as input; n/a for kernel nf_tables and iptables, which have no BPF program. "
               "(b) frames the firewall side took from the veth per second (the sender's tx0 tx_packets: veth counts a frame the receiver's queue refused as a tx drop), "
               f"{ctx.seconds:g} s of traffic; the probe counter column is the probe rule's counter over those frames (1.00: every accepted frame reached the last rule). "
-              f"(c) wall time of `nft -f` (`iptables-legacy-restore`). (d) median wall time of {ctx.samples} `nft add rule` (`iptables-legacy -A`) into the loaded chain. "
+              f"(c) wall time of `nft -f` (`iptables-legacy-restore`). (d) median wall time of {ctx.samples} `nft add rule` (`iptables-legacy -A`) into the loaded chain; in parentheses bpfilterd's own time for those batches (median of the commit-duration metric). "
               f"(e) median wall time of {ctx.samples} `nft add element` of one address; in parentheses bpfilterd's own time for those batches "
               "(the median of each batch's bpfilterd_commit_duration_seconds: engine, backend and saved state, not the socket nor nft). "
               "(f) bpfilterd VmRSS / VmHWM after the load. Rows marked (baseline) ran the --baseline build of bpfilterd."]
