@@ -6,16 +6,17 @@ using Nft.Netlink;
 namespace Nft.Engine;
 
 /// <summary>
-/// The element journal: commits that changed only set elements, appended after a full state instead of
-/// encoding every element again (a set of a million elements is tens of megabytes; one `add element` is a
-/// few dozen bytes). Replayed onto the state it follows, it gives what a full state written after the same
+/// The journal: commits that changed only set elements, or only rules of existing chains
+/// (<c>StateCodec.RuleJournal.cs</c>), appended after a full state instead of encoding every element and rule
+/// again (a set of a million elements is tens of megabytes; one `add element` is a few dozen bytes). Replayed onto the state it follows, it gives what a full state written after the same
 /// commits holds.
 /// <para>
-/// Format: magic "BFNFTJ01", u64 the FNV-1a hash of the full state's payload it follows (as in that state's
+/// Format: magic "BFNFTJ02" (J01, written by daemons that had element records only, is read too), u64 the FNV-1a hash of the full state's payload it follows (as in that state's
 /// header; a journal left beside a newer state names another hash and is ignored), then records, each a u32
 /// payload length, a u64 FNV-1a hash of the payload and the payload: netlink attributes, the generation
 /// before and after the commit, the element sequence and handle counters after it, and per set the keys the commit touched,
-/// each with the element record it holds now or as absent. A record cut short at the end of
+/// each with the element record it holds now or as absent; a rule record adds per chain its rule changes and the
+/// backend's state. A record cut short at the end of
 /// the file (a crash while appending it, before the commit was answered), or damaged with nothing but zero
 /// bytes after it (a machine crash before the page cache was written back: records are not fsynced), is
 /// ignored; anything else wrong raises <see cref="InvalidDataException"/>.
