@@ -57,6 +57,8 @@ var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
     StateChanged = store == null ? null : () => store.Write(endpointRef!.ExportState()),
     // element-only commits go to the journal unless the backend took its full path (its own state may have changed)
     ElementsCommitted = store == null ? null : record => backend?.LastCommitElementsOnly != false && store.Append(record),
+    // rule records carry the backend's state after the commit, whichever path the backend took
+    RulesCommitted = store == null ? null : record => store.Append(record),
     BatchFinished = batchMetrics == null ? null : batchMetrics.Record,
 });
 endpointRef = endpoint;

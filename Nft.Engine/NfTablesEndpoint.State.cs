@@ -53,6 +53,21 @@ public sealed partial class NfTablesEndpoint
         _ns.Options.ElementsCommitted is { } append && append(StateCodec.JournalRecord(from, _ns.Generation, _ns.ElementSeq, _ns.TableHandle, _ns.Committed, sets));
 
     /// <summary>
+    /// Hands a commit that changed rules of existing chains (and elements of existing sets) to
+    /// <see cref="NfTablesOptions.RulesCommitted"/>, with the backend's state after it; false when the commit
+    /// changed more (<see cref="StateCodec.RuleChanges"/>) or the record is not taken (the whole state must be saved).
+    /// </summary>
+    bool JournalRules(uint from, RulesetSnapshot before, Transaction tx)
+    {
+        if (_ns.Options.RulesCommitted is not { } append) return false;
+        var sets = tx.TouchedElements().ToList();
+        var touched = sets.Select(s => (s.Family, s.Table, s.Set)).ToHashSet();
+        if (StateCodec.RuleChanges(before, _ns.Committed, touched) is not { } chains) return false;
+        return append(StateCodec.JournalRecord(from, _ns.Generation, _ns.ElementSeq, _ns.TableHandle, _ns.Committed, sets,
+            chains, _ns.Backend.ExportState()));
+    }
+
+    /// <summary>
     /// Element deadlines saved with the clock offset <paramref name="savedOffset"/>, moved onto this engine's
     /// clock. Both clocks run at the same rate, so an offset within a second of ours is the same clock (its
     /// reference is adopted, nothing moves); another clock (the monotonic clock a version 2 state used, or

@@ -500,6 +500,7 @@ public sealed partial class NfTablesEndpoint
     /// <param name="first">the batch's first message after BATCH_BEGIN: its seq and NLM_F_ECHO address NEWGEN</param>
     void Commit(Transaction tx, List<byte[]> output, NlMsgHeader first, uint portId)
     {
+        var before = _ns.Committed;
         _ns.Committed = tx.Work;
         if (!tx.Changed)
         {
@@ -511,8 +512,8 @@ public sealed partial class NfTablesEndpoint
         foreach (var (family, table, handle) in tx.ReplacedRules) ResetReplacedRule(tx.Work, family, table, handle);
         uint from = _ns.Generation;
         do _ns.Generation++; while (_ns.Generation == 0);
-        // element-only commits are appended to the saved state (StateCodec.Journal), not saved whole
-        if (tx.StructureChanged || !Journal(from, tx.TouchedElements())) _ns.Options.StateChanged?.Invoke();
+        // element-only and rule-only commits are appended to the saved state (StateCodec.Journal), not saved whole
+        if (!(tx.StructureChanged ? JournalRules(from, before, tx) : Journal(from, tx.TouchedElements()))) _ns.Options.StateChanged?.Invoke();
         bool genReport = first.Has(NlmFlags.Echo);
         var events = _events;
         // nf_tables_*_notify builds nothing when nobody listens and the requester asked for no echo.

@@ -59,6 +59,14 @@ public sealed class NfTablesOptions
     public Func<byte[], bool>? ElementsCommitted { get; init; }
 
     /// <summary>
+    /// Called instead of <see cref="StateChanged"/> after a commit that changed only rules of existing chains
+    /// (added, inserted, replaced, deleted) and elements of existing sets, under the endpoint's lock, with one
+    /// journal record of those changes and the backend's state (<see cref="IRulesetBackend.ExportState"/>) after
+    /// the commit. Returns false when it did not keep the record; <see cref="StateChanged"/> is called then.
+    /// </summary>
+    public Func<byte[], bool>? RulesCommitted { get; init; }
+
+    /// <summary>
     /// Called when a batch has been handled, under the endpoint's lock, with how it ended and how long it took
     /// (bpfilterd's metrics). Not called for owner-table releases or a restored state being enforced again.
     /// </summary>

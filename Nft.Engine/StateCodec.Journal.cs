@@ -6,16 +6,17 @@ using Nft.Netlink;
 namespace Nft.Engine;
 
 /// <summary>
-/// The element journal: commits that changed only set elements, appended after a full state instead of
-/// encoding every element again (a set of a million elements is tens of megabytes; one `add element` is a
-/// few dozen bytes). Replayed onto the state it follows, it gives what a full state written after the same
+/// The journal: commits that changed only set elements, or only rules of existing chains
+/// (<c>StateCodec.RuleJournal.cs</c>), appended after a full state instead of encoding every element and rule
+/// again (a set of a million elements is tens of megabytes; one `add element` is a few dozen bytes). Replayed onto the state it follows, it gives what a full state written after the same
 /// commits holds.
 /// <para>
-/// Format: magic "BFNFTJ01", u64 the FNV-1a hash of the full state's payload it follows (as in that state's
+/// Format: magic "BFNFTJ02" (J01, written by daemons that had element records only, is read too), u64 the FNV-1a hash of the full state's payload it follows (as in that state's
 /// header; a journal left beside a newer state names another hash and is ignored), then records, each a u32
 /// payload length, a u64 FNV-1a hash of the payload and the payload: netlink attributes, the generation
 /// before and after the commit, the element sequence and handle counters after it, and per set the keys the commit touched,
-/// each with the element record it holds now or as absent. A record cut short at the end of
+/// each with the element record it holds now or as absent; a rule record adds per chain its rule changes and the
+/// backend's state. A record cut short at the end of
 /// the file (a crash while appending it, before the commit was answered), or damaged with nothing but zero
 /// bytes after it (a machine crash before the page cache was written back: records are not fsynced), is
 /// ignored; anything else wrong raises <see cref="InvalidDataException"/>.
@@ -23,7 +24,9 @@ namespace Nft.Engine;
 /// </summary>
 internal static partial class StateCodec
 {
-    static ReadOnlySpan<byte> JournalMagic => "BFNFTJ01"u8;
+    // J02 may hold rule records (StateCodec.RuleJournal), which a reader of J01 would not know to apply
+    static ReadOnlySpan<byte> JournalMagic => "BFNFTJ02"u8;
+    static ReadOnlySpan<byte> ElementJournalMagic => "BFNFTJ01"u8;
     const int JournalHeaderSize = 8 + 8;
     const int JournalRecordHead = 4 + 8;
 
@@ -45,7 +48,10 @@ internal static partial class StateCodec
 
     /// <summary>One framed journal record.</summary>
     /// <param name="handles">the namespace's table handle counter and every table's: a batch's other messages may have used some up</param>
-    public static byte[] JournalRecord(uint from, uint to, long elementSeq, ulong tableHandle, RulesetSnapshot handles, IEnumerable<SetTouch> sets)
+    /// <param name="chains">rule changes (<see cref="RuleChanges"/>); none in an element-only commit</param>
+    /// <param name="backend">the backend's state after a commit that changed rules (<see cref="Counters.Backend"/>); null: unchanged</param>
+    public static byte[] JournalRecord(uint from, uint to, long elementSeq, ulong tableHandle, RulesetSnapshot handles, IEnumerable<SetTouch> sets,
+        IReadOnlyList<ChainChange>? chains = null, byte[]? backend = null)
     {
         var w = new NetlinkWriter(256);
         w.PutU32(JFrom, from);
@@ -75,6 +81,8 @@ internal static partial class StateCodec
             }
             w.EndNested(sn);
         }
+        foreach (var c in chains ?? []) PutChainChange(w, c);
+        if (backend != null) w.PutRaw(JBackend, backend);
         var payload = w.WrittenSpan;
         var record = new byte[JournalRecordHead + payload.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)payload.Length);
@@ -91,7 +99,7 @@ internal static partial class StateCodec
     {
         // a header cut short: the first append never completed, so no commit was answered from it
         if (journal.Length < JournalHeaderSize) return (snapshot, counters);
-        if (!journal[..8].SequenceEqual(JournalMagic)) throw Bad("journal: bad magic");
+        if (!journal[..8].SequenceEqual(JournalMagic) && !journal[..8].SequenceEqual(ElementJournalMagic)) throw Bad("journal: bad magic");
         if (!journal.Slice(8, 8).SequenceEqual(state.Slice(20, 8))) return (snapshot, counters); // follows an older state
         int pos = JournalHeaderSize;
         while (pos < journal.Length)
@@ -155,6 +163,7 @@ internal static partial class StateCodec
             }
             tables = tables.SetItem(ti, t with { Sets = t.Sets.SetItem(si, t.Sets[si] with { Elements = elements }) });
         }
+        foreach (var cb in a.All(JChain)) tables = ApplyChainChange(tables, cb);
         foreach (var hb in a.All(JHandles))
         {
             var h = new Attrs(hb);
@@ -165,7 +174,7 @@ internal static partial class StateCodec
             tables = tables.SetItem(ti, tables[ti] with { Handles = new HandleCounter(h.U64(JsLastHandle)) });
         }
         return (snapshot with { Tables = tables },
-            counters with { Generation = to, ElementSeq = (long)a.U64(JElementSeq), TableHandle = a.U64(JTableHandle) });
+            counters with { Generation = to, ElementSeq = (long)a.U64(JElementSeq), TableHandle = a.U64(JTableHandle), Backend = a.Bytes(JBackend) ?? counters.Backend });
     }
 
     static string NameOf(byte[] b) => NetlinkString.Decode(b);

@@ -94,16 +94,7 @@ internal static partial class StateCodec
                 Emit(Kind.Chain);
                 foreach (var r in c.Rules)
                 {
-                    w.PutRaw(Message, RuleMessage(r.Rule, t.Family));
-                    for (int i = 0; i < r.Counters.Length; i++)
-                    {
-                        if (r.Counters[i] is not { } cell) continue;
-                        var n = w.BeginNestedRaw(RCounter);
-                        w.PutU32(RCIndex, (uint)i);
-                        PutU64(w, RCPackets, cell.Packets);
-                        PutU64(w, RCBytes, cell.Bytes);
-                        w.EndNested(n);
-                    }
+                    PutRule(w, r, t.Family);
                     Emit(Kind.Rule);
                 }
             }
@@ -162,6 +153,36 @@ internal static partial class StateCodec
     static ElementRecord ElementOf(in Attrs a) =>
         new ElementRecord(ElementKeyOf(a), SetElement.Decode(a.Inner(EElem)), a.OptU64(ETimeout), a.OptU64(EExpires) is ulong x ? (long)x : null)
             { InsertSeq = (long)a.U64(ESeq) };
+
+    /// <summary>A rule record's attributes: its NEWRULE message and its counter cells by expression index.</summary>
+    static void PutRule(NetlinkWriter w, RuleRecord r, byte family)
+    {
+        w.PutRaw(Message, RuleMessage(r.Rule, family));
+        for (int i = 0; i < r.Counters.Length; i++)
+        {
+            if (r.Counters[i] is not { } cell) continue;
+            var n = w.BeginNestedRaw(RCounter);
+            w.PutU32(RCIndex, (uint)i);
+            PutU64(w, RCPackets, cell.Packets);
+            PutU64(w, RCBytes, cell.Bytes);
+            w.EndNested(n);
+        }
+    }
+
+    static RuleRecord RuleOf(in Attrs a)
+    {
+        var rule = Rule.Decode(MessageOf(a));
+        int n = rule.Expressions?.Count ?? 0;
+        var cells = new CounterCell?[n];
+        foreach (var c in a.All(RCounter))
+        {
+            var ca = new Attrs(c);
+            uint i = ca.U32(RCIndex);
+            if (i >= n) throw Bad($"counter of expression {i} in a rule of {n} expressions");
+            cells[i] = new CounterCell(ca.U64(RCPackets), ca.U64(RCBytes));
+        }
+        return new RuleRecord(rule, [.. cells]);
+    }
 
     /// <summary>
     /// A rule's NEWRULE message, encoded once per rule object: rule objects are immutable and a committed
@@ -301,17 +322,7 @@ internal static partial class StateCodec
                 {
                     var t = LastTable();
                     if (t.Chains.Count == 0) throw Bad("rule record before any chain");
-                    var rule = Rule.Decode(MessageOf(a));
-                    int n = rule.Expressions?.Count ?? 0;
-                    var cells = new CounterCell?[n];
-                    foreach (var c in a.All(RCounter))
-                    {
-                        var ca = new Attrs(c);
-                        uint i = ca.U32(RCIndex);
-                        if (i >= n) throw Bad($"counter of expression {i} in a rule of {n} expressions");
-                        cells[i] = new CounterCell(ca.U64(RCPackets), ca.U64(RCBytes));
-                    }
-                    t.Chains[^1].Rules.Add(new RuleRecord(rule, [.. cells]));
+                    t.Chains[^1].Rules.Add(RuleOf(a));
                     break;
                 }
                 case Kind.Set:

@@ -342,6 +342,7 @@ def measure(ctx, side, shape, n, results, baseline=False):
         if "d" in ctx.measure:
             ts, own = [], []
             for k in range(ctx.samples):
+                before = daemon.commit_seconds() if daemon else None
                 if side == "iptables":
                     cmd = topo.exec(topo.fw) + ["iptables-legacy", "-A", "INPUT", "-s", f"10.254.0.{k + 1}/32", "-p", "udp", "--dport", "7", "-j", "DROP"]
                 else:
@@ -356,6 +357,7 @@ def measure(ctx, side, shape, n, results, baseline=False):
             if daemon and len(own) == ctx.samples:
                 row["add_rule_daemon_ms"] = statistics.median(own) * 1000
                 row["add_rule_daemon_samples_ms"] = [round(t * 1000, 3) for t in own]
+                row["state_bytes"] = daemon.state_bytes()
         # e: add element latency (median of 5)
         if "e" in ctx.measure and shape == "set":
             add_elements(nft, family, daemon, row, ctx.timeout, ctx.samples)

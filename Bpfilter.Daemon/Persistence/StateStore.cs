@@ -10,13 +10,13 @@ namespace Bpfilter.Daemon.Persistence;
 /// namespace that got the inode of a deleted one does not restore that one's state (it is moved aside as
 /// <c>.stale</c>).
 /// <para>
-/// Commits that change only set elements are appended to <c>NETNS-INODE.state.journal</c> instead
+/// Commits that change only set elements, or only rules of existing chains (rule records), are appended to <c>NETNS-INODE.state.journal</c> instead
 /// (<see cref="Append"/>: one write() of a few dozen bytes, whatever the size of the sets, into the page cache
 /// before the commit is answered, not fsynced: what the daemon suffers (crash, SIGKILL, restart) cannot lose it,
 /// and a machine crash, the only thing an fsync guards against, takes the BPF programs with it; see
 /// Bpfilter.Daemon/Enforcement/README.md, *Restart*). The journal is fsynced when the store closes (a clean
 /// stop). It names the state it follows and is replayed onto it at start. It is started anew by the next full
-/// write, which happens when a commit changes more than elements or when the journal grows past the size
+/// write, which happens when a commit changes more than rules and elements or when the journal grows past the size
 /// of the state (so a record costs at most a constant share of a full write).
 /// </para>
 /// </summary>
@@ -24,7 +24,7 @@ internal sealed partial class StateStore(string path, ulong cookie, Action<strin
 {
     public string Path { get; } = path;
 
-    /// <summary>The element journal that follows the state file.</summary>
+    /// <summary>The journal (element and rule records) that follows the state file.</summary>
     public string JournalPath => Path + ".journal";
 
     /// <summary>Journal bytes allowed before the next commit writes the whole state instead.</summary>
@@ -110,7 +110,7 @@ internal sealed partial class StateStore(string path, ulong cookie, Action<strin
     }
 
     /// <summary>
-    /// Appends one element journal record, handed to the kernel (page cache) before this returns but not fsynced;
+    /// Appends one journal record (elements or rules), handed to the kernel (page cache) before this returns but not fsynced;
     /// false when the whole state should be written instead (no state written by this process yet, the journal
     /// past its budget, or the append failed).
     /// </summary>
@@ -132,7 +132,7 @@ internal sealed partial class StateStore(string path, ulong cookie, Action<strin
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // a record cut short stays last (nothing is appended before the next full write): replay ignores it
-            log($"appending to the element journal {JournalPath} failed, saving the whole state: {e.Message}");
+            log($"appending to the journal {JournalPath} failed, saving the whole state: {e.Message}");
             CloseJournal();
             _journalHeader = null;
             return false;

@@ -59,7 +59,7 @@ public sealed partial class PersistenceTests
         Assert.False(File.Exists(journal));
         rig.Nft("add element netdev x block { 10.1.0.6 }");
         Assert.True(File.Exists(journal));
-        rig.Nft("add rule netdev x ing tcp dport 86 drop");
+        rig.Nft("add chain netdev x other");
         Assert.False(File.Exists(journal));
         Assert.True(Dropped(rig, 85));
     }

@@ -3,7 +3,7 @@ using Bpfilter.Daemon.Persistence;
 namespace Bpfilter.Daemon.Tests.Persistence;
 
 /// <summary>
-/// The element journal is not fsynced (Bpfilter.Daemon/Enforcement/README.md, *Restart*): what makes a commit
+/// The journal (element and rule records) is not fsynced (Bpfilter.Daemon/Enforcement/README.md, *Restart*): what makes a commit
 /// survive a daemon crash is that its record is in the file, through write(2), before the commit is answered.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -34,6 +34,28 @@ public sealed class StateStoreTests : IDisposable
         // the journal follows its state: a full write starts anew
         store.Write(state);
         Assert.False(File.Exists(store.JournalPath));
+        Assert.Empty(log);
+    }
+
+    /// <summary>
+    /// Compaction: records are taken until the journal would pass its budget (the state's size, at least 1 MiB);
+    /// then Append refuses, the caller writes the whole state, and the journal starts anew after it.
+    /// </summary>
+    [Fact]
+    public void TheJournalIsCompactedIntoAFullWriteOnceItWouldPassItsBudget()
+    {
+        var log = new List<string>();
+        using var store = new StateStore(Path.Combine(_dir, "2.state"), 42, log.Add);
+        var state = new Nft.Engine.NfTablesEndpoint().ExportState();
+        store.Write(state);
+        var record = new byte[300 * 1024];
+        int taken = 0;
+        while (store.Append(record)) taken++;
+        Assert.Equal(3, taken); // 1 MiB / 300 KiB
+        Assert.Equal(16 + 3 * record.Length, new FileInfo(store.JournalPath).Length);
+        store.Write(state);
+        Assert.False(File.Exists(store.JournalPath));
+        Assert.True(store.Append(record));
         Assert.Empty(log);
     }
 

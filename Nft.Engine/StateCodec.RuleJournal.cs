@@ -1,0 +1,144 @@
+using System.Collections.Immutable;
+using System.Text;
+using Nft.Engine.Model;
+using Nft.Netlink;
+
+namespace Nft.Engine;
+
+/// <summary>
+/// Rule journal records: a commit that changed rules of existing chains (adds, inserts, replaces, deletes),
+/// and possibly elements of existing sets, is recorded as what it changed instead of the whole state. Per chain
+/// the record holds the handles removed, every rule that is new or changed with its index in the chain after
+/// the commit (its NEWRULE message and counter cells, as the state's rule record), and the chain's length
+/// after it; and the backend's own state as it stands after the commit (<see cref="Counters.Backend"/>:
+/// the data plane's counter slots change with the rules).
+/// <para>
+/// Replay removes the handles, then puts the rules in ascending index: every rule before an index is in
+/// place by then (rules never move in nf_tables, so the survivors keep their order), so a new rule is inserted
+/// at its index and a changed one (same handle: replaced, or its counters reset) replaces the rule there,
+/// which must carry its handle. The chain's length is checked at the end. Anything else a batch changed
+/// (tables, chains, sets or objects added, deleted or updated) is not recorded: the whole state is written.
+/// </para>
+/// </summary>
+internal static partial class StateCodec
+{
+    const ushort JChain = 7, JBackend = 8;
+    const ushort JcLength = 4, JcRemove = 5, JcPut = 6;
+    // inside JcPut, beside the state's rule record attributes (Message, RCounter)
+    const ushort JrIndex = 3;
+
+    /// <summary>One chain's rule changes in a commit.</summary>
+    public sealed record ChainChange(byte Family, string Table, string Chain, int Length, IReadOnlyList<ulong> Removed,
+        IReadOnlyList<(int Index, RuleRecord Rule)> Puts);
+
+    /// <summary>
+    /// The rule changes from <paramref name="before"/> to <paramref name="after"/>, or null when something
+    /// else changed too (every table, chain, set and object must be the same object, but for chains' rule lists
+    /// and the elements of the sets in <paramref name="touchedSets"/>, which the element part of the record holds).
+    /// Cost: a reference comparison per table, chain and set, and one pass over the rules of each chain the commit changed.
+    /// </summary>
+    public static List<ChainChange>? RuleChanges(RulesetSnapshot before, RulesetSnapshot after, IReadOnlySet<(byte, string, string)> touchedSets)
+    {
+        if (before.Tables.Count != after.Tables.Count) return null;
+        var changes = new List<ChainChange>();
+        for (int ti = 0; ti < after.Tables.Count; ti++)
+        {
+            TableRecord was = before.Tables[ti], now = after.Tables[ti];
+            if (ReferenceEquals(was, now)) continue;
+            if (!ReferenceEquals(was.Table, now.Table) || !ReferenceEquals(was.Objects, now.Objects)) return null;
+            if (!SameSetsButTouched(was, now, touchedSets)) return null;
+            if (ReferenceEquals(was.Chains, now.Chains)) continue;
+            if (was.Chains.Count != now.Chains.Count) return null;
+            for (int ci = 0; ci < now.Chains.Count; ci++)
+            {
+                ChainRecord a = was.Chains[ci], b = now.Chains[ci];
+                if (ReferenceEquals(a, b)) continue;
+                if (!ReferenceEquals(a.Chain, b.Chain)) return null;
+                changes.Add(Diff(now, a, b));
+            }
+        }
+        return changes;
+    }
+
+    static bool SameSetsButTouched(TableRecord was, TableRecord now, IReadOnlySet<(byte, string, string)> touched)
+    {
+        if (ReferenceEquals(was.Sets, now.Sets)) return true;
+        if (was.Sets.Count != now.Sets.Count) return false;
+        for (int i = 0; i < now.Sets.Count; i++)
+        {
+            SetRecord a = was.Sets[i], b = now.Sets[i];
+            if (ReferenceEquals(a, b)) continue;
+            if (!ReferenceEquals(a.Set, b.Set) || !touched.Contains((now.Family, now.Name, b.Name))) return false;
+        }
+        return true;
+    }
+
+    /// <summary>Handles gone from <paramref name="a"/>, and the rules of <paramref name="b"/> that are not <paramref name="a"/>'s objects, with their index.</summary>
+    static ChainChange Diff(TableRecord t, ChainRecord a, ChainRecord b)
+    {
+        var old = new Dictionary<ulong, RuleRecord>(a.Rules.Count);
+        foreach (var r in a.Rules) old[r.Handle] = r;
+        var puts = new List<(int, RuleRecord)>();
+        int i = 0;
+        foreach (var r in b.Rules)
+        {
+            if (!old.Remove(r.Handle, out var kept) || !ReferenceEquals(kept, r)) puts.Add((i, r));
+            i++;
+        }
+        // what is left of the old rules is what the commit deleted
+        return new ChainChange(t.Family, t.Name, b.Name, b.Rules.Count, [.. old.Keys], puts);
+    }
+
+    static void PutChainChange(NetlinkWriter w, ChainChange c)
+    {
+        var cn = w.BeginNestedRaw(JChain);
+        w.PutU32(JsFamily, c.Family);
+        w.PutRaw(JsTable, Encoding.UTF8.GetBytes(c.Table));
+        w.PutRaw(JsName, Encoding.UTF8.GetBytes(c.Chain));
+        w.PutU32(JcLength, (uint)c.Length);
+        foreach (var h in c.Removed) PutU64(w, JcRemove, h);
+        foreach (var (index, rule) in c.Puts)
+        {
+            var pn = w.BeginNestedRaw(JcPut);
+            w.PutU32(JrIndex, (uint)index);
+            PutRule(w, rule, c.Family);
+            w.EndNested(pn);
+        }
+        w.EndNested(cn);
+    }
+
+    /// <summary>A chain change applied to <paramref name="tables"/> (see the class summary).</summary>
+    static ImmutableList<TableRecord> ApplyChainChange(ImmutableList<TableRecord> tables, byte[] nest)
+    {
+        var c = new Attrs(nest);
+        byte family = (byte)c.U32(JsFamily);
+        string table = NameOf(c.Required(JsTable)), name = NameOf(c.Required(JsName));
+        int ti = tables.FindIndex(t => t.Family == family && t.Name == table);
+        if (ti < 0) throw Bad($"journal: no table {table} (family {family})");
+        var t = tables[ti];
+        int ci = t.IndexOfChain(name);
+        if (ci < 0) throw Bad($"journal: no chain {name} in table {table}");
+        var rules = t.Chains[ci].Rules;
+        var removed = c.All(JcRemove).Select(b => b.Length == 8 ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(b) : throw Bad("journal: a removed handle is not 8 bytes")).ToHashSet();
+        if (removed.Count > 0)
+        {
+            int count = rules.Count;
+            rules = rules.RemoveAll(r => removed.Contains(r.Handle));
+            if (count - rules.Count != removed.Count) throw Bad($"journal: chain {name} lacks a rule the record removes");
+        }
+        int last = -1;
+        foreach (var p in c.All(JcPut))
+        {
+            var pa = new Attrs(p);
+            int index = (int)Math.Min(pa.U32(JrIndex), int.MaxValue);
+            if (index <= last || index > rules.Count) throw Bad($"journal: rule index {index} in chain {name} of {rules.Count} rules (after {last})");
+            last = index;
+            var rule = RuleOf(pa);
+            if (index < rules.Count && rules[index].Handle == rule.Handle) rules = rules.SetItem(index, rule);
+            else rules = rules.Insert(index, rule);
+        }
+        uint length = c.U32(JcLength);
+        if (rules.Count != length) throw Bad($"journal: chain {name} has {rules.Count} rules after the record, which says {length}");
+        return tables.SetItem(ti, t with { Chains = t.Chains.SetItem(ci, t.Chains[ci] with { Rules = rules }) });
+    }
+}
