@@ -15,6 +15,9 @@ if (options == null)
 
 if (options.Explain) return Bpfilter.Daemon.ExplainServer.Client(options.SocketPath);
 
+// A batch that takes longer gets a log line with its phases.
+var slowBatch = TimeSpan.FromMilliseconds(100);
+
 static void Log(string message) =>
     Console.Error.WriteLine($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} bpfilterd: {message}");
 
@@ -59,7 +62,13 @@ var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
     ElementsCommitted = store == null ? null : record => backend?.LastCommitElementsOnly != false && store.Append(record),
     // rule records carry the backend's state after the commit, whichever path the backend took
     RulesCommitted = store == null ? null : record => store.Append(record),
-    BatchFinished = batchMetrics == null ? null : batchMetrics.Record,
+    BatchFinished = outcome =>
+    {
+        batchMetrics?.Record(outcome);
+        // where a slow batch's time went (a large `nft -f`): the engine's phases, the backend's own split is logged by its prepare
+        if (outcome.Elapsed >= slowBatch && outcome.Phases is { } phases)
+            Log($"batch {outcome.Result.ToString().ToLowerInvariant()} in {outcome.Elapsed.TotalMilliseconds:F0} ms, {phases}");
+    },
 });
 endpointRef = endpoint;
 Restore(endpoint, store, backend);

@@ -16,9 +16,10 @@ public enum BatchResult
 /// <summary>
 /// One batch's outcome for <see cref="NfTablesOptions.BatchFinished"/>: how it ended, how long it took from its
 /// arrival until the commit (or refusal) was done, and for a refusal its reason: "nf_tables" for an error
-/// the kernel's nf_tables gives as well, else the backend's (<see cref="BackendRefusal.Reason"/>).
+/// the kernel's nf_tables gives as well, else the backend's (<see cref="BackendRefusal.Reason"/>); with the
+/// split of that time by phase when the batch got as far as being read.
 /// </summary>
-public sealed record BatchOutcome(BatchResult Result, TimeSpan Elapsed, string? Reason = null)
+public sealed record BatchOutcome(BatchResult Result, TimeSpan Elapsed, string? Reason = null, BatchPhases? Phases = null)
 {
     /// <summary>The reason of a refusal the emulation itself made, as the kernel would.</summary>
     public const string NfTablesReason = "nf_tables";

@@ -153,8 +153,9 @@ public sealed partial class NfTablesEndpoint
             if (first && msg.Header.Type == Nfnl.MsgBatchBegin)
             {
                 long start = System.Diagnostics.Stopwatch.GetTimestamp();
-                var (result, reason) = ProcessBatch(msg, request, reader.Position, portId, output);
-                _ns.Options.BatchFinished?.Invoke(new BatchOutcome(result, System.Diagnostics.Stopwatch.GetElapsedTime(start), reason));
+                var clock = new BatchClock();
+                var (result, reason) = ProcessBatch(msg, request, reader.Position, portId, output, clock);
+                _ns.Options.BatchFinished?.Invoke(new BatchOutcome(result, System.Diagnostics.Stopwatch.GetElapsedTime(start), reason, clock.Phases()));
                 return;
             }
             first = false;
@@ -257,7 +258,8 @@ public sealed partial class NfTablesEndpoint
     readonly record struct Outcome(int MsgIndex, byte[] Message, NlMsgHeader Header, int Errno, string? ExtAck, int Offset);
 
     /// <summary>Handles a batch; returns how it ended and, for a refusal, its reason (<see cref="BatchOutcome"/>).</summary>
-    (BatchResult, string?) ProcessBatch(in NetlinkMessage begin, ReadOnlySpan<byte> request, int restStart, uint portId, List<byte[]> output)
+    (BatchResult, string?) ProcessBatch(in NetlinkMessage begin, ReadOnlySpan<byte> request, int restStart, uint portId, List<byte[]> output,
+        BatchClock clock)
     {
         const string nfTables = BatchOutcome.NfTablesReason;
         var rest = request[restStart..];
@@ -293,7 +295,10 @@ public sealed partial class NfTablesEndpoint
             return (BatchResult.Refused, nfTables);
         }
 
+        clock.Restart();
         var (tx, outcomes, done, failed) = RunBatch(rest, portId, validateEachRule: false);
+        clock.Applied();
+        clock.Messages = tx.Messages;
         if (begin.Header.Has(NlmFlags.Ack))
             outcomes.Insert(0, new Outcome(-2, begin.Bytes.ToArray(), begin.Header, 0, null, -1));
         // nfnetlink hands the batch on with BATCH_BEGIN pulled off: what the commit reports (NEWGEN,
@@ -310,12 +315,15 @@ public sealed partial class NfTablesEndpoint
             try
             {
                 tx.Validate();
+                clock.Validated();
             }
             catch (NetlinkException e) when (e.Errno == Errno.EMLINK)
             {
                 // The kernel aborts and replays the batch validating after every rule: the error then
                 // lands on the messages after which the table no longer validates.
+                clock.Validated();
                 (tx, outcomes, done, failed) = RunBatch(rest, portId, validateEachRule: true);
+                clock.Applied();
                 if (begin.Header.Has(NlmFlags.Ack))
                     outcomes.Insert(0, new Outcome(-2, begin.Bytes.ToArray(), begin.Header, 0, null, -1));
                 if (!failed)
@@ -333,7 +341,9 @@ public sealed partial class NfTablesEndpoint
         {
             try
             {
+                clock.Restart();
                 if (tx.Changed) _ns.Backend.Prepare(tx.Change());
+                clock.Prepared();
             }
             catch (BackendRefusal r)
             {
@@ -362,7 +372,7 @@ public sealed partial class NfTablesEndpoint
             }
             if (!failed && commitErr == 0)
             {
-                Commit(tx, output, firstMsg?.Header ?? beginHeader, portId);
+                Commit(tx, output, firstMsg?.Header ?? beginHeader, portId, clock);
                 result = tx.Changed ? BatchResult.Committed : BatchResult.Unchanged;
             }
         }
@@ -498,7 +508,7 @@ public sealed partial class NfTablesEndpoint
     }
 
     /// <param name="first">the batch's first message after BATCH_BEGIN: its seq and NLM_F_ECHO address NEWGEN</param>
-    void Commit(Transaction tx, List<byte[]> output, NlMsgHeader first, uint portId)
+    void Commit(Transaction tx, List<byte[]> output, NlMsgHeader first, uint portId, BatchClock clock)
     {
         var before = _ns.Committed;
         _ns.Committed = tx.Work;
@@ -510,10 +520,19 @@ public sealed partial class NfTablesEndpoint
         if (_events != null || tx.Notifications.Any(n => n.Report)) tx.CaptureLiveState();
         _ns.Backend.Commit();
         foreach (var (family, table, handle) in tx.ReplacedRules) ResetReplacedRule(tx.Work, family, table, handle);
+        clock.Committed();
         uint from = _ns.Generation;
         do _ns.Generation++; while (_ns.Generation == 0);
         // element-only and rule-only commits are appended to the saved state (StateCodec.Journal), not saved whole
         if (!(tx.StructureChanged ? JournalRules(from, before, tx) : Journal(from, tx.TouchedElements()))) _ns.Options.StateChanged?.Invoke();
+        clock.Saved();
+        SendNotifications(tx, output, first, portId);
+        clock.Notified();
+    }
+
+    /// <summary>The commit's notifications: echoed to the requester (its NLM_F_ECHO messages), multicast to listeners.</summary>
+    void SendNotifications(Transaction tx, List<byte[]> output, NlMsgHeader first, uint portId)
+    {
         bool genReport = first.Has(NlmFlags.Echo);
         var events = _events;
         // nf_tables_*_notify builds nothing when nobody listens and the requester asked for no echo.

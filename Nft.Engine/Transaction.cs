@@ -47,6 +47,8 @@ internal sealed partial class Transaction
     /// </summary>
     readonly List<Action> _liveCaptures = new();
     public bool Changed { get; private set; }
+    /// <summary>The batch messages applied so far (the daemon's log of slow batches counts them).</summary>
+    public int Messages { get; private set; }
     public bool StructureChanged { get; private set; }
     /// <summary>Elements this batch added to and removed from sets that existed before it, per set.</summary>
     readonly Dictionary<(byte Family, string Table, string Set), ElementDelta> _deltas = new();
@@ -65,6 +67,7 @@ internal sealed partial class Transaction
     {
         _req = m.Header;
         _msgIndex = index;
+        Messages++;
         byte msg = Nfnl.Msg(m.Header.Type);
         byte family = m.GenMsg.Family;
         switch (msg)

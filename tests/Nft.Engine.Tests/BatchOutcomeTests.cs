@@ -43,6 +43,42 @@ public class BatchOutcomeTests
         Assert.All(outcomes, o => Assert.True(o.Elapsed > TimeSpan.Zero));
     }
 
+    sealed class SlowBackend(TimeSpan prepare, TimeSpan commit) : IRulesetBackend
+    {
+        public void Prepare(RulesetChange change) => Thread.Sleep(prepare);
+        public void Commit() => Thread.Sleep(commit);
+        public void Abort() { }
+        public CounterValue? ReadCounter(CounterRef counter) => null;
+        public void ResetCounter(CounterRef counter) { }
+        public void BeginRequest() { }
+    }
+
+    [Fact]
+    public void ABatchReportsWhereItsTimeWent()
+    {
+        var outcomes = new List<BatchOutcome>();
+        var ep = NewEndpoint(new NfTablesOptions
+        {
+            Backend = new SlowBackend(TimeSpan.FromMilliseconds(30), TimeSpan.FromMilliseconds(20)),
+            Requester = p => (p, "nft"),
+            StateChanged = () => Thread.Sleep(40),
+            BatchFinished = outcomes.Add,
+        });
+        ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c"), AddRule(4, "t", "c", w => Verdict(w, 1))), Port);
+        ep.Process(BatchOf([AddChain(5, "t", "d")], end: false), Port); // no BATCH_END: applied, then dropped
+        var committed = Assert.IsType<BatchPhases>(outcomes[0].Phases);
+        Assert.Equal(3, committed.Messages);
+        Assert.True(committed.Prepare >= TimeSpan.FromMilliseconds(30), committed.ToString());
+        Assert.True(committed.BackendCommit >= TimeSpan.FromMilliseconds(20), committed.ToString());
+        Assert.True(committed.Save >= TimeSpan.FromMilliseconds(40), committed.ToString());
+        var sum = committed.Apply + committed.Validate + committed.Prepare + committed.BackendCommit + committed.Save + committed.Notify;
+        Assert.True(sum <= outcomes[0].Elapsed, $"{sum} > {outcomes[0].Elapsed}");
+        var aborted = Assert.IsType<BatchPhases>(outcomes[1].Phases);
+        Assert.Equal(1, aborted.Messages);
+        Assert.Equal(TimeSpan.Zero, aborted.Prepare + aborted.BackendCommit + aborted.Save + aborted.Notify);
+        Assert.StartsWith("1 message(s): apply ", aborted.ToString());
+    }
+
     [Fact]
     public void AReadingSeesTheCommittedGenerationAndTheListedCounterTotals()
     {
