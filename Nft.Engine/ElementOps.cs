@@ -46,6 +46,13 @@ internal sealed partial class Transaction
             try
             {
                 var e = ParseElement(ea, t, s, adding: true);
+                // A key not there yet in a set that cannot refuse it (no intervals to overlap, room below its
+                // size) is added in one walk of the tree; a key already there takes the checks below.
+                if (!s.IsInterval && (s.DescSize is not uint room || room == 0 || elements.Starts < room) && elements.TryAdd(e))
+                {
+                    added.Add(e);
+                    continue;
+                }
                 bool exists = elements.TryGetValue(e.Id, out var old);
                 if (exists && old.ExpiresAtMs is long gone && gone <= _ns.NowMs())
                 {

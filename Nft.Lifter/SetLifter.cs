@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 using Bpfilter.Backend.Ir;
 using Nft.Bytecode;
 using Nft.Bytecode.Data;
@@ -21,7 +22,7 @@ internal static class SetLifter
         var rule = new RuleContext(table, use.Chain, use.Handle);
         var set = use.Set;
         int keyLen = (int)set.Set.KeyLen!.Value;
-        var elems = new List<SetElement>();
+        var elems = new List<SetElement>(set.Elements.Count);
         bool interval = (set.Set.SetFlags & NftSetFlags.Interval) != 0;
         foreach (var e in set.Elements) Check(table, rule, use, e, keyLen);
         if (interval && use.Ops.Count == 1 && set.Elements.All(e => e.KeyEnd == null))
@@ -90,21 +91,23 @@ internal static class SetLifter
         var key = ((ValueData)e.Key!).Value;
         var end = e.KeyEnd is ValueData ke ? ke.Value : null;
         if (end != null && end.Length != keyLen) throw Refuse(rule, use, "has an element whose end key does not have the set's length");
-        var parts = new List<KeyPart>();
+        // one array per element, handed to its key list without a copy (a set can hold millions)
+        var parts = new KeyPart[use.Ops.Count];
         int at = 0;
-        foreach (var op in use.Ops)
+        for (int i = 0; i < parts.Length; i++)
         {
+            var op = use.Ops[i];
             if (end == null && !interval)
-                parts.Add(new KeyPart.Exact(op.Convert(key.AsSpan(at)) ?? throw Never(rule, use, key)));
+                parts[i] = new KeyPart.Exact(op.Convert(key.AsSpan(at)) ?? throw Never(rule, use, key));
             else
             {
                 var from = op.Number(key.AsSpan(at));
                 var to = end != null ? op.Number(end.AsSpan(at)) : from;
-                parts.Add(Part(op, from, to) ?? throw Never(rule, use, key));
+                parts[i] = Part(op, from, to) ?? throw Never(rule, use, key);
             }
             at += (op.RegLen + 3) / 4 * 4;
         }
-        return new SetElement(parts.ToValueList(), use.Vmap ? ElementVerdict(table, rule, use, e) : null,
+        return new SetElement(ImmutableCollectionsMarshal.AsImmutableArray(parts), use.Vmap ? ElementVerdict(table, rule, use, e) : null,
             Statements: StatementsOf(table, rule, use, e), Expires: Expires(e));
     }
 

@@ -30,10 +30,14 @@ internal sealed class DaemonConnection
         _log = log;
     }
 
+    const int ReadSize = 64 * 1024;
+
     public async Task RunAsync(CancellationToken ct)
     {
         var stream = new NetworkStream(_socket, ownsSocket: true);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        // Reads of up to 64 KiB: nft sends a whole batch as one frame (tens of MiB for a set of a million
+        // elements), which the default 4 KiB reads took in thousands of socket reads and thread-pool hops.
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: ReadSize, minimumReadSize: ReadSize / 4, leaveOpen: true));
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
         var replies = new ReplyQueue(_limits);
         // Replies leave through their own task: a client that stops reading stalls only that task,

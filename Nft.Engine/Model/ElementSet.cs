@@ -113,11 +113,15 @@ public sealed class ElementSet : IEnumerable<ElementRecord>
         public bool TryGetValue(ElementKey id, out ElementRecord found) => _items.TryGetValue(Probe(id), out found!);
 
         /// <summary>Adds an element whose identity is not in the set yet.</summary>
-        public void Add(ElementRecord e)
+        public void Add(ElementRecord e) => TryAdd(e); // as ElementSet.Add: an identity already there changes nothing
+
+        /// <summary>Adds the element in one walk of the tree; false, and nothing changed, when its identity is there.</summary>
+        public bool TryAdd(ElementRecord e)
         {
-            if (!_items.Add(e)) return; // as ElementSet.Add: an identity already there changes nothing
+            if (!_items.Add(e)) return false;
             Starts += e.IsIntervalEnd ? 0 : 1;
             Countable += IsCountable(e) ? 1 : 0;
+            return true;
         }
 
         public void Remove(ElementKey id)

@@ -75,6 +75,19 @@ public class ElementSetBuilderTests
         Assert.Equal(200, start.Count);
     }
 
+    [Fact]
+    public void TryAddAddsANewIdentityAndLeavesOneThatIsThere()
+    {
+        var builder = ElementSet.Empty.Add(Rec(1, seq: 1)).ToBuilder();
+        Assert.False(builder.TryAdd(Rec(1, seq: 2)));
+        Assert.True(builder.TryAdd(Rec(2, seq: 3)));
+        Assert.True(builder.TryAdd(Rec(3, (uint)NftSetElemFlags.IntervalEnd, seq: 4)));
+        var set = builder.ToImmutable();
+        Assert.Equal(new long[] { 1, 3, 4 }, set.Select(e => e.InsertSeq).ToArray());
+        Assert.Equal(2, set.Starts);
+        Assert.Equal(2, set.Countable);
+    }
+
     static byte[] NewSet(uint seq, uint flags, uint? size = null) => Msg(9, Create, seq, Ip, w =>
     {
         w.PutString(1, "t");
