@@ -13,8 +13,39 @@ public sealed partial class NfTablesEndpoint
     public byte[] ExportState()
     {
         lock (_lock)
+        {
+            var backend = _ns.Backend.ExportState();
+            if (_saving) _exportedBackend = backend;
             return StateCodec.Encode(_ns.Committed, new StateCodec.Counters(_ns.Generation, _ns.TableHandle, _ns.ElementSeq,
-                _ns.Backend.ExportState(), _ns.ClockOffsetMs));
+                backend, _ns.ClockOffsetMs));
+        }
+    }
+
+    /// <summary>
+    /// The backend's state in what was last handed out to be saved: the state <see cref="NfTablesOptions.StateChanged"/>
+    /// exported, or the last rule record <see cref="NfTablesOptions.RulesCommitted"/> kept. A rule record's backend
+    /// part is the change from it (<see cref="BackendStateDelta"/>), so it must be what the journal's replay has
+    /// reached by then; <see cref="ExportState"/> called for anything else (a test, a dump) does not move it.
+    /// </summary>
+    byte[]? _savedBackend;
+    bool _saving;
+    byte[]? _exportedBackend;
+
+    /// <summary>Calls <see cref="NfTablesOptions.StateChanged"/>; the backend state it exported is what the next rule record is a change from.</summary>
+    void SaveState()
+    {
+        if (_ns.Options.StateChanged is not { } save) return;
+        _saving = true;
+        _exportedBackend = null;
+        try
+        {
+            save();
+        }
+        finally
+        {
+            _saving = false;
+        }
+        _savedBackend = _exportedBackend;
     }
 
     /// <summary>
@@ -38,6 +69,7 @@ public sealed partial class NfTablesEndpoint
         {
             // the backend's part first: if it refuses its bytes, nothing has changed
             if (counters.Backend is { } b) _ns.Backend.ImportState(b);
+            _savedBackend = counters.Backend;
             _ns.Committed = OnThisClock(snapshot, counters.ClockOffsetMs);
             _ns.Generation = counters.Generation;
             _ns.TableHandle = counters.TableHandle;
@@ -56,6 +88,7 @@ public sealed partial class NfTablesEndpoint
     /// Hands a commit that changed rules of existing chains (and elements of existing sets) to
     /// <see cref="NfTablesOptions.RulesCommitted"/>, with the backend's state after it; false when the commit
     /// changed more (<see cref="StateCodec.RuleChanges"/>) or the record is not taken (the whole state must be saved).
+    /// The backend's state goes as the change from <see cref="_savedBackend"/>.
     /// </summary>
     bool JournalRules(uint from, RulesetSnapshot before, Transaction tx)
     {
@@ -63,8 +96,11 @@ public sealed partial class NfTablesEndpoint
         var sets = tx.TouchedElements().ToList();
         var touched = sets.Select(s => (s.Family, s.Table, s.Set)).ToHashSet();
         if (StateCodec.RuleChanges(before, _ns.Committed, touched) is not { } chains) return false;
-        return append(StateCodec.JournalRecord(from, _ns.Generation, _ns.ElementSeq, _ns.TableHandle, _ns.Committed, sets,
-            chains, _ns.Backend.ExportState()));
+        var backend = _ns.Backend.ExportState();
+        if (!append(StateCodec.JournalRecord(from, _ns.Generation, _ns.ElementSeq, _ns.TableHandle, _ns.Committed, sets,
+            chains, backend, _savedBackend))) return false;
+        _savedBackend = backend;
+        return true;
     }
 
     /// <summary>
@@ -109,7 +145,7 @@ public sealed partial class NfTablesEndpoint
             var owned = _ns.Committed.Tables.Where(t => (t.Flags & (uint)Nft.Bytecode.NftTableFlags.Owner) != 0).ToList();
             if (owned.Count == 0) return [];
             _ns.Committed = _ns.Committed with { Tables = _ns.Committed.Tables.RemoveAll(owned.Contains) };
-            _ns.Options.StateChanged?.Invoke();
+            SaveState();
             return owned.Select(t => (t.Family, t.Name)).ToList();
         }
     }

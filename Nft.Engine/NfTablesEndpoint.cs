@@ -69,7 +69,7 @@ public sealed partial class NfTablesEndpoint
                 _ns.Backend.Abort();
             }
             _ns.Committed = next;
-            _ns.Options.StateChanged?.Invoke();
+            SaveState();
             return owned.Count;
         }
     }
@@ -94,7 +94,7 @@ public sealed partial class NfTablesEndpoint
                 if (_countersReset || _abortedBatch)
                 {
                     _countersReset = _abortedBatch = false;
-                    _ns.Options.StateChanged?.Invoke();
+                    SaveState();
                 }
             }
             catch (Exception e)
@@ -524,7 +524,7 @@ public sealed partial class NfTablesEndpoint
         uint from = _ns.Generation;
         do _ns.Generation++; while (_ns.Generation == 0);
         // element-only and rule-only commits are appended to the saved state (StateCodec.Journal), not saved whole
-        if (!(tx.StructureChanged ? JournalRules(from, before, tx) : Journal(from, tx.TouchedElements()))) _ns.Options.StateChanged?.Invoke();
+        if (!(tx.StructureChanged ? JournalRules(from, before, tx) : Journal(from, tx.TouchedElements()))) SaveState();
         clock.Saved();
         SendNotifications(tx, output, first, portId);
         clock.Notified();

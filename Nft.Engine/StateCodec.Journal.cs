@@ -11,12 +11,12 @@ namespace Nft.Engine;
 /// again (a set of a million elements is tens of megabytes; one `add element` is a few dozen bytes). Replayed onto the state it follows, it gives what a full state written after the same
 /// commits holds.
 /// <para>
-/// Format: magic "BFNFTJ02" (J01, written by daemons that had element records only, is read too), u64 the FNV-1a hash of the full state's payload it follows (as in that state's
+/// Format: magic "BFNFTJ03" (J02, whose rule records hold the backend's whole state, and J01, written by daemons that had element records only, are read too; a daemon that reads up to J02 refuses J03), u64 the FNV-1a hash of the full state's payload it follows (as in that state's
 /// header; a journal left beside a newer state names another hash and is ignored), then records, each a u32
 /// payload length, a u64 FNV-1a hash of the payload and the payload: netlink attributes, the generation
 /// before and after the commit, the element sequence and handle counters after it, and per set the keys the commit touched,
 /// each with the element record it holds now or as absent; a rule record adds per chain its rule changes and the
-/// backend's state. A record cut short at the end of
+/// backend's state, whole or as the change from the backend's state before it (<see cref="BackendStateDelta"/>). A record cut short at the end of
 /// the file (a crash while appending it, before the commit was answered), or damaged with nothing but zero
 /// bytes after it (a machine crash before the page cache was written back: records are not fsynced), is
 /// ignored; anything else wrong raises <see cref="InvalidDataException"/>.
@@ -24,8 +24,10 @@ namespace Nft.Engine;
 /// </summary>
 internal static partial class StateCodec
 {
-    // J02 may hold rule records (StateCodec.RuleJournal), which a reader of J01 would not know to apply
-    static ReadOnlySpan<byte> JournalMagic => "BFNFTJ02"u8;
+    // J02 may hold rule records (StateCodec.RuleJournal), which a reader of J01 would not know to apply; J03's rule
+    // records hold the backend's state as a delta (BackendStateDelta), which a reader of J02 would skip, keeping the old state
+    static ReadOnlySpan<byte> JournalMagic => "BFNFTJ03"u8;
+    static ReadOnlySpan<byte> FullBackendJournalMagic => "BFNFTJ02"u8;
     static ReadOnlySpan<byte> ElementJournalMagic => "BFNFTJ01"u8;
     const int JournalHeaderSize = 8 + 8;
     const int JournalRecordHead = 4 + 8;
@@ -50,8 +52,9 @@ internal static partial class StateCodec
     /// <param name="handles">the namespace's table handle counter and every table's: a batch's other messages may have used some up</param>
     /// <param name="chains">rule changes (<see cref="RuleChanges"/>); none in an element-only commit</param>
     /// <param name="backend">the backend's state after a commit that changed rules (<see cref="Counters.Backend"/>); null: unchanged</param>
+    /// <param name="backendBefore">the backend's state the journal holds before this record: given, <paramref name="backend"/> is written as the change from it when that is smaller</param>
     public static byte[] JournalRecord(uint from, uint to, long elementSeq, ulong tableHandle, RulesetSnapshot handles, IEnumerable<SetTouch> sets,
-        IReadOnlyList<ChainChange>? chains = null, byte[]? backend = null)
+        IReadOnlyList<ChainChange>? chains = null, byte[]? backend = null, byte[]? backendBefore = null)
     {
         var w = new NetlinkWriter(256);
         w.PutU32(JFrom, from);
@@ -82,7 +85,12 @@ internal static partial class StateCodec
             w.EndNested(sn);
         }
         foreach (var c in chains ?? []) PutChainChange(w, c);
-        if (backend != null) w.PutRaw(JBackend, backend);
+        if (backend != null)
+        {
+            var delta = backendBefore != null ? BackendStateDelta.Of(backendBefore, backend) : null;
+            if (delta != null && delta.Length < backend.Length) w.PutRaw(JBackendDelta, delta);
+            else w.PutRaw(JBackend, backend);
+        }
         var payload = w.WrittenSpan;
         var record = new byte[JournalRecordHead + payload.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)payload.Length);
@@ -99,7 +107,8 @@ internal static partial class StateCodec
     {
         // a header cut short: the first append never completed, so no commit was answered from it
         if (journal.Length < JournalHeaderSize) return (snapshot, counters);
-        if (!journal[..8].SequenceEqual(JournalMagic) && !journal[..8].SequenceEqual(ElementJournalMagic)) throw Bad("journal: bad magic");
+        if (!journal[..8].SequenceEqual(JournalMagic) && !journal[..8].SequenceEqual(FullBackendJournalMagic) && !journal[..8].SequenceEqual(ElementJournalMagic))
+            throw Bad("journal: bad magic");
         if (!journal.Slice(8, 8).SequenceEqual(state.Slice(20, 8))) return (snapshot, counters); // follows an older state
         int pos = JournalHeaderSize;
         while (pos < journal.Length)
@@ -173,8 +182,11 @@ internal static partial class StateCodec
             if (ti < 0) throw Bad($"journal: no table {table} (family {family})");
             tables = tables.SetItem(ti, tables[ti] with { Handles = new HandleCounter(h.U64(JsLastHandle)) });
         }
+        var backend = a.Bytes(JBackend) ?? counters.Backend;
+        if (a.Bytes(JBackendDelta) is { } delta)
+            backend = BackendStateDelta.Apply(counters.Backend ?? throw Bad("journal: a backend state delta follows no backend state"), delta);
         return (snapshot with { Tables = tables },
-            counters with { Generation = to, ElementSeq = (long)a.U64(JElementSeq), TableHandle = a.U64(JTableHandle), Backend = a.Bytes(JBackend) ?? counters.Backend });
+            counters with { Generation = to, ElementSeq = (long)a.U64(JElementSeq), TableHandle = a.U64(JTableHandle), Backend = backend });
     }
 
     static string NameOf(byte[] b) => NetlinkString.Decode(b);

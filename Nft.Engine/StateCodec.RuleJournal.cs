@@ -11,7 +11,8 @@ namespace Nft.Engine;
 /// the record holds the handles removed, every rule that is new or changed with its index in the chain after
 /// the commit (its NEWRULE message and counter cells, as the state's rule record), and the chain's length
 /// after it; and the backend's own state as it stands after the commit (<see cref="Counters.Backend"/>:
-/// the data plane's counter slots change with the rules).
+/// the data plane's counter slots change with the rules), as the change from the backend's state the full state
+/// or the previous rule record held (<see cref="BackendStateDelta"/>; whole when that is not smaller).
 /// <para>
 /// Replay removes the handles, then puts the rules in ascending index: every rule before an index is in
 /// place by then (rules never move in nf_tables, so the survivors keep their order), so a new rule is inserted
@@ -22,7 +23,7 @@ namespace Nft.Engine;
 /// </summary>
 internal static partial class StateCodec
 {
-    const ushort JChain = 7, JBackend = 8;
+    const ushort JChain = 7, JBackend = 8, JBackendDelta = 9;
     const ushort JcLength = 4, JcRemove = 5, JcPut = 6;
     // inside JcPut, beside the state's rule record attributes (Message, RCounter)
     const ushort JrIndex = 3;

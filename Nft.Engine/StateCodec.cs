@@ -222,7 +222,7 @@ internal static partial class StateCodec
         w.PutRaw(type, b);
     }
 
-    static ulong Fnv1a(ReadOnlySpan<byte> data)
+    internal static ulong Fnv1a(ReadOnlySpan<byte> data)
     {
         ulong h = 14695981039346656037UL;
         foreach (byte b in data)

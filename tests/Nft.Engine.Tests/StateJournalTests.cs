@@ -20,11 +20,12 @@ public partial class StateJournalTests
         public int FullWrites, Journaled;
         public readonly NfTablesEndpoint Endpoint;
 
-        public Saver()
+        public Saver(IRulesetBackend? backend = null)
         {
             NfTablesEndpoint? ep = null;
             Endpoint = ep = NewEndpoint(new NfTablesOptions
             {
+                Backend = backend,
                 Requester = p => (p, "nft"),
                 Clock = Clock,
                 RefuseOutOfScope = false,
