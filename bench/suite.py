@@ -207,6 +207,10 @@ class Daemon:
     def state_bytes(self):
         return sum(os.path.getsize(os.path.join(self.state, f)) for f in os.listdir(self.state)) if os.path.isdir(self.state) else 0
 
+    def journal_bytes(self):
+        """The size of the journal beside the state file (0 when there is none: the state was just written whole)."""
+        return sum(os.path.getsize(os.path.join(self.state, f)) for f in os.listdir(self.state) if f.endswith(".journal")) if os.path.isdir(self.state) else 0
+
     def pid(self):
         """The dotnet process (ip netns exec and env exec into it: same pid)."""
         return self.proc.pid
@@ -340,7 +344,7 @@ def measure(ctx, side, shape, n, results, baseline=False):
             row["counted_pps"] = row["counted"] / ctx.seconds
         # d: add rule latency (median of --samples; each appends one more rule)
         if "d" in ctx.measure:
-            ts, own = [], []
+            ts, own, journal = [], [], []
             for k in range(ctx.samples):
                 before = daemon.commit_seconds() if daemon else None
                 if side == "iptables":
@@ -352,12 +356,15 @@ def measure(ctx, side, shape, n, results, baseline=False):
                 if daemon:
                     after = daemon.commit_seconds()
                     if after[1] - before[1] == 1: own.append(after[0] - before[0])
+                    journal.append(daemon.journal_bytes())
             row["add_rule_ms"] = statistics.median(ts) * 1000
             row["add_rule_samples_ms"] = [round(t * 1000, 3) for t in ts]
             if daemon and len(own) == ctx.samples:
                 row["add_rule_daemon_ms"] = statistics.median(own) * 1000
                 row["add_rule_daemon_samples_ms"] = [round(t * 1000, 3) for t in own]
                 row["state_bytes"] = daemon.state_bytes()
+                # the journal after each add: a record's size is the step (it drops to 0 when the state is written whole again)
+                row["add_rule_journal_bytes"] = journal
         # e: add element latency (median of 5)
         if "e" in ctx.measure and shape == "set":
             add_elements(nft, family, daemon, row, ctx.timeout, ctx.samples)
