@@ -84,4 +84,27 @@ public partial class StateJournalTests
         Assert.Equal(s.Endpoint.ExportState(), RestoredWithBackend(s.State, [.. header, .. record]));
         Assert.Equal(s.Endpoint.ExportState(), RestoredWithBackend(s.State, s.Journal()));
     }
+
+    [Fact]
+    public void ARuleRecordCutShortOrTornLeavesTheBackendStateOfTheRecordBefore()
+    {
+        var s = new Saver(new SlotLedgerBackend());
+        byte[][] load = [AddTable(2, "t"), AddChain(3, "t", "c"), .. Enumerable.Range(0, 500).Select(i => AddRule(4, "t", "c", Counted((ulong)i, 1)))];
+        Assert.Empty(s.Endpoint.Process(Batch(load), Port));
+        Assert.Empty(s.Endpoint.Process(Batch(AddRule(5, "t", "c", Counted(1, 2))), Port));
+        var afterOne = s.Endpoint.ExportState();
+        Assert.Empty(s.Endpoint.Process(Batch(AddRule(6, "t", "c", Counted(3, 4))), Port));
+        Assert.Equal(2, s.Records.Count);
+        var journal = s.Journal();
+        Assert.Equal(afterOne, RestoredWithBackend(s.State, journal[..^7]));
+        Assert.Equal(afterOne, RestoredWithBackend(s.State, [.. journal[..^s.Records[1].Length], .. new byte[4096]]));
+        var torn = (byte[])journal.Clone();
+        torn[^1] ^= 0xff;
+        Assert.Equal(afterOne, RestoredWithBackend(s.State, torn));
+        Assert.Equal(s.Endpoint.ExportState(), RestoredWithBackend(s.State, journal));
+        // the first record damaged with the second after it: corrupt, not skipped (the second is a change from the first)
+        var damaged = (byte[])journal.Clone();
+        damaged[NfTablesEndpoint.JournalHeader(s.State).Length + s.Records[0].Length - 1] ^= 0xff;
+        Assert.Throws<InvalidDataException>(() => RestoredWithBackend(s.State, damaged));
+    }
 }
