@@ -10,7 +10,7 @@ namespace Nft.Engine;
 /// maps or the kernel's own sets), taken as the sets' elements, as the kernel's set holds them: an element the packet
 /// path added is there (a batch may delete, flush, get or renew it, and it counts against `size`), one it deleted or
 /// that expired is not. A committed element keeps what the batch gave it (comment, timeout) with the packet path's
-/// expiry, and the data plane's statements when it reports them (the kernel's element counters).
+/// expiry and a map's data as the data plane holds it, and the data plane's statements when it reports them (the kernel's element counters).
 /// </summary>
 internal static class PacketPathElements
 {
@@ -40,6 +40,8 @@ internal static class PacketPathElements
             if (s.Elements.TryGetValue(id, out var old))
             {
                 var element = e.Timeout is ulong own ? old.Element with { Timeout = Shown(s, own) } : old.Element;
+                // a map's data as the data plane holds it: the committed element's, or a packet's that added the key again
+                if (e.Data != null) element = element with { Data = e.Data };
                 // the data plane's statements carry what it counted (the kernel dumps an element's counter with its total);
                 // a batch's view takes the state of statements the control plane gave, not of those the packet path gave
                 if ((e.Expr != null || e.Expressions is { Count: > 0 })

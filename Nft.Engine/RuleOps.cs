@@ -181,6 +181,9 @@ internal sealed partial class Transaction
                 var set = ResolveSet(t, d.SetName, d.SetId);
                 if ((set.Flags & (uint)NftSetFlags.Constant) != 0) throw Err(Errno.EBUSY);
                 if ((set.Flags & (uint)NftSetFlags.Object) != 0) throw Err(Errno.EOPNOTSUPP);
+                // nft_dynset_init: data only into a map of values (a verdict map takes none); a map needs its data
+                if (d.SRegData != null && (!set.IsMap || set.IsVerdictMap)) throw Err(Errno.EOPNOTSUPP);
+                if (d.SRegData == null && set.IsMap) throw Err(Errno.EINVAL);
                 return d with { SetName = set.Name };
             }
             case ObjRefExpr o when o.ImmType != null && o.ImmName != null:

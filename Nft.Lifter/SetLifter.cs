@@ -29,8 +29,9 @@ internal static class SetLifter
             Intervals(rule, use, elems);
         else
             foreach (var e in set.Elements) elems.Add(One(table, rule, use, e, keyLen, interval));
-        var data = use.Vmap ? SetData.VerdictData : use.Objects ? SetData.ObjectData : SetData.NoData;
         var written = table.IsWritten(set.Name);
+        var data = use.Vmap ? SetData.VerdictData : use.Objects ? SetData.ObjectData
+            : WrittenData(table, set) is int bytes ? new SetData.Bytes(8 * bytes) : SetData.NoData;
         // nft_dynset_init gives a set it writes without a size 65535 (0xffff); the kernel's size check then counts every element
         int? size = !written ? null : set.Set.Desc?.Size is uint s and > 0 ? (int)Math.Min(s, int.MaxValue) : 0xffff;
         return new Set(table.SetName(set.Name), use.Key, data, elems.ToValueList(), TableContext.HasTimeouts(set))
@@ -108,7 +109,22 @@ internal static class SetLifter
             at += (op.RegLen + 3) / 4 * 4;
         }
         return new SetElement(ImmutableCollectionsMarshal.AsImmutableArray(parts), use.Vmap ? ElementVerdict(table, rule, use, e) : null,
-            Statements: StatementsOf(table, rule, use, e), Expires: Expires(e));
+            Data: ElementData(table, rule, use, e), Statements: StatementsOf(table, rule, use, e), Expires: Expires(e));
+    }
+
+    /// <summary>
+    /// The data length of a map of values the packet path writes (`add @m { KEY : DATA }`): its elements then
+    /// carry their data (the register bytes nft sent), which the BPF map holds for listings; null for other sets.
+    /// </summary>
+    static int? WrittenData(TableContext table, SourceSet set) =>
+        table.IsWritten(set.Name) && (set.Set.SetFlags & NftSetFlags.Map) != 0 && (set.Set.SetFlags & NftSetFlags.Object) == 0
+        && set.Set.DataType != Nft.Bytecode.Objects.Set.VerdictDataType && set.Set.DataLen is uint n and > 0 ? (int)n : null;
+
+    static Value? ElementData(TableContext table, RuleContext rule, SetUse use, NftSetElement e)
+    {
+        if (use.Vmap || use.Objects || WrittenData(table, use.Set) is not int bytes) return null;
+        return e.Data is ValueData d && d.Value.Length == bytes ? new Value(d.Value)
+            : throw Refuse(rule, use, "has an element whose data does not have the map's length");
     }
 
     /// <summary>

@@ -87,8 +87,10 @@ internal sealed class TableContext
         bool isMap = (f & NftSetFlags.Map) != 0 && kind != SetUseKind.Objects;
         if (vmap && (!isMap || set.Set.DataType != DataTypeVerdict))
             throw rule.Refuse(index, $"'{set.Name}' is not a verdict map");
-        if (!vmap && isMap)
-            throw rule.Refuse(index, $"membership test on map '{set.Name}' is not supported by bpfilter-nft");
+        // nft_lookup without a data register, or a dynset, on a map of values reads or writes it as a set of keys
+        // (its data is held only where the packet path writes it, for the listing: SetLifter)
+        if (!vmap && isMap && set.Set.DataType == DataTypeVerdict)
+            throw rule.Refuse(index, $"membership test on verdict map '{set.Name}' is not supported by bpfilter-nft");
         var sig = kind switch { SetUseKind.Vmap => "vmap|", SetUseKind.Objects => "objmap|", _ => "set|" } + string.Join("|", ops.Select(o => o.Signature));
         if (_sets.TryGetValue(set.Name, out var use))
         {

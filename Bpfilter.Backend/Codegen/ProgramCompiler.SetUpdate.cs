@@ -24,9 +24,9 @@ public sealed partial class ProgramCompiler
     {
         if (!u.Stateful.IsEmpty)
             throw new CodegenException($"statement '{u}': the statements of elements the packet path adds are the set's (Set.PacketStatements)");
-        if (u.Data is not null)
-            throw new CodegenException($"statement '{u}': maps written from the packet path are not supported by the BPF backend");
         var layout = Layout(u.Set, u.Key, requireVerdicts: false);
+        if ((u.Data is null) != (layout.MapDataBytes == 0))
+            throw new CodegenException($"statement '{u}': the data does not match map '{u.Set}'");
         if (layout.HasElementStatements)
             throw new CodegenException($"statement '{u}': set '{u.Set}' has elements with statements, which the BPF backend does not write from the packet path");
         if (!layout.Set.PacketWritten)
@@ -37,6 +37,8 @@ public sealed partial class ProgramCompiler
         var map = SetMapName(layout.Set.Name);
         // a key the packet lacks: the register load before nft_dynset already broke the rule
         EmitKey(layout, u.Key, next);
+        // the data register is loaded before nft_dynset too: written where the new element's value takes it
+        if (u.Data is not null) EmitMapData(layout, u.Data, next);
         _asm.Emit(Asm.LdxW(R1, R10, Generation), Asm.Alu64Imm(AluOp.Xor, R1, 1), Asm.StxW(R10, OtherCopy, R1));
         if (u.Op == SetUpdateOp.Delete)
         {
@@ -78,7 +80,9 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.Ja(done));
         _asm.Label(insert);
         // nft_dynset_new: a new element (or one replacing an expired one) expires at now + timeout, or never
-        for (var i = 0; i < layout.ValueSize; i += 4) _asm.Emit(Asm.StW(R10, (short)(UpdateValue + i), 0));
+        // (the data, when a map's, is already in place)
+        var zeroed = layout.MapDataBytes > 0 ? layout.MapDataOffset : layout.ValueSize;
+        for (var i = 0; i < zeroed; i += 4) _asm.Emit(Asm.StW(R10, (short)(UpdateValue + i), 0));
         _asm.Emit(Asm.StW(R10, UpdateValue, 1));
         // its statements start as nft_counter_clone and nft_quota_clone give them (zero), and run below as on a found element
         if (layout.HasPacketStatements) _asm.Emit(Asm.StW(R10, UpdateValue + 4, 1));
@@ -102,6 +106,31 @@ public sealed partial class ProgramCompiler
             Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, gone)), missing: gone);
         EmitPacketStatements(layout, next);
         _asm.Label(gone);
+    }
+
+    /// <summary>
+    /// A map's data for a new element at its place in the value being built (nft_set_elem_init copies the data
+    /// register): a constant's bytes, or the packet field's (a packet without it breaks the rule, to <paramref name="absent"/>).
+    /// Only an insert reads it: an existing element keeps its data (nft_rhash_update returns the element found).
+    /// </summary>
+    private void EmitMapData(SetLayout layout, StatementValue data, string absent)
+    {
+        var at = (short)(UpdateValue + layout.MapDataOffset);
+        switch (data)
+        {
+            case StatementValue.Immediate { Value: var v } when v.Length == layout.MapDataBytes:
+                var bytes = v.Bytes.AsSpan();
+                var i = 0;
+                for (; i + 4 <= bytes.Length; i += 4)
+                    _asm.Emit(Asm.StW(R10, (short)(at + i), System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(bytes[i..])));
+                for (; i < bytes.Length; i++) _asm.Emit(Asm.StB(R10, (short)(at + i), bytes[i]));
+                break;
+            case StatementValue.FromKey { Key.Fields: [PayloadField f] } when f.Bytes == layout.MapDataBytes:
+                StoreField(f, at, absent);
+                break;
+            default:
+                throw new CodegenException($"map '{layout.Set.Name}': data '{data}' is not supported by the BPF backend");
+        }
     }
 
     /// <summary>

@@ -42,8 +42,12 @@ internal sealed class SetLayout
         if (DataBytes == 0 || DataBytes + (IsLpm ? 4 : 0) > RuntimeContext.KeySize)
             throw new CodegenException($"set '{set.Name}': a {DataBytes}-byte key is not supported");
         VerdictCodes = verdictCodes;
-        if (set.PacketWritten && (IsLpm || set.IsMap))
-            throw new CodegenException($"set '{set.Name}': only a plain set of exact keys can be written from the packet path");
+        if (set.PacketWritten && (IsLpm || set.IsMap && set.Data is not SetData.Bytes))
+            throw new CodegenException($"set '{set.Name}': only a plain set or a map of values with exact keys can be written from the packet path");
+        if (set.Data is SetData.Bytes b && (!set.PacketWritten || b.Bits % 8 != 0 || b.Bits == 0 || HasElementStatements))
+            throw new CodegenException($"map '{set.Name}': the BPF backend holds the data of a map only when the packet path writes it");
+        if (set.PacketWritten && ValueSize > RuntimeContext.ScratchSize)
+            throw new CodegenException($"set '{set.Name}': a {ValueSize}-byte element value does not fit the program's scratch buffer");
         if (!set.PacketStatements.IsEmpty && (!set.PacketWritten || HasElementStatements))
             throw new CodegenException($"set '{set.Name}': statements of packet-path elements need a packet-written set without element slots");
         if (!set.PacketStatements.IsEmpty && ValueSize > RuntimeContext.ScratchSize)
@@ -97,9 +101,20 @@ internal sealed class SetLayout
     public bool HasElementTimeouts => Set.PacketWritten && HasTimeouts;
     /// <summary>Where the u64 element timeout in jiffies sits (0: none written by the packet path).</summary>
     public const int TimeoutOffset = 16;
-    public int ValueSize => HasElementStatements ? SlotsOffset + 4 * MaxElementStatements
+    public int ValueSize => MapDataBytes > 0 ? MapDataOffset + MapDataBytes : ValueSizeWithoutData;
+
+    int ValueSizeWithoutData => HasElementStatements ? SlotsOffset + 4 * MaxElementStatements
         : HasPacketStatements ? PacketStateOffset(Set.PacketStatements.Count)
         : HasElementTimeouts ? TimeoutOffset + 8 : HasTimeouts ? ExpiresOffset + 8 : 4;
+
+    /// <summary>The bytes of a map's data the value holds (a map of values the packet path writes), else 0.</summary>
+    public int MapDataBytes => Set.Data is SetData.Bytes b ? b.Bits / 8 : 0;
+    /// <summary>
+    /// Where a map's data sits in the value, as nft's register bytes: after everything else, 4-aligned, and no
+    /// nearer the start than its own length (a packet field read into the scratch buffer's start, where the value
+    /// is built, is then copied to its place without overlap).
+    /// </summary>
+    public int MapDataOffset => Math.Max((ValueSizeWithoutData + 3) & ~3, (MapDataBytes + 3) & ~3);
     /// <summary>
     /// True when the packet path gives its elements statements (<see cref="Ir.Set.PacketStatements"/>): each
     /// element's value then holds their state after the code, expiry and timeout, 8-aligned, in statement order:
@@ -188,6 +203,12 @@ internal sealed class SetLayout
             BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(4), (uint)code + 1);
             for (var i = 0; i < e.Statements.Count; i++)
                 BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(SlotsOffset + 4 * i), SlotOf(e.Statements[i]));
+        }
+        if (MapDataBytes > 0)
+        {
+            if (e.Data is not { } data || data.Length != MapDataBytes)
+                throw new CodegenException($"map '{Set.Name}': an element without {MapDataBytes} bytes of data");
+            data.Bytes.AsSpan().CopyTo(value.AsSpan(MapDataOffset));
         }
         if (e.Expires is ulong expires)
         {

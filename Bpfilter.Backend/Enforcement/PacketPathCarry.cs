@@ -31,7 +31,8 @@ internal sealed class PacketPathCarry
         {
             if (!layout.Set.PacketWritten || !old.Compiled.SetLayouts.TryGetValue(set, out var was) || !was.Set.PacketWritten
                 || was.KeySize != layout.KeySize || was.ValueSize != layout.ValueSize || next.SharesSet(old, set)
-                || was.Set.PacketStatements != layout.Set.PacketStatements || old.LiveEntries(set) is not { } live) continue;
+                || was.Set.PacketStatements != layout.Set.PacketStatements || was.Set.Data != layout.Set.Data
+                || old.LiveEntries(set) is not { } live) continue;
             var decided = new HashSet<byte[]>(ByteArrayComparer.Instance);
             if (changes.TryGetValue(set, out var change))
                 foreach (var e in change.Added.Concat(change.Removed))

@@ -9,6 +9,8 @@ namespace Bpfilter.Backend.Loader;
 public sealed record LiveSetElement(byte[] Key, ulong? Expires, ulong? Timeout)
 {
     public IReadOnlyList<PacketElementState> State { get; init; } = [];
+    /// <summary>A map's data, as nft's register bytes (null for a set).</summary>
+    public byte[]? Data { get; init; }
 }
 
 /// <summary>A packet-path element's statement and its state: a counter's packets and bytes, a quota's bytes consumed (Packets 0).</summary>

@@ -421,7 +421,9 @@ public sealed class LoadedProgram : IDisposable
             if (layout.HasElementTimeouts && value.Length >= SetLayout.TimeoutOffset + 8
                 && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(SetLayout.TimeoutOffset)) is var t and not 0)
                 timeout = t;
-            live.Add(new LiveSetElement(key[layout.DataOffset..], expires, timeout) { State = PacketState(layout, value) });
+            byte[]? data = layout.MapDataBytes > 0 && value.Length >= layout.ValueSize
+                ? value[layout.MapDataOffset..layout.ValueSize] : null;
+            live.Add(new LiveSetElement(key[layout.DataOffset..], expires, timeout) { State = PacketState(layout, value), Data = data });
         }
         return live;
     }

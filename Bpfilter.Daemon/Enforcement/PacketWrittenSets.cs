@@ -11,7 +11,7 @@ namespace Bpfilter.Daemon.Enforcement;
 /// <summary>
 /// Reads back the elements of a set a BPF program writes from the packet path (nft_dynset), as nf_tables
 /// dumps them: the nft key (the lift's <see cref="SetEncoder.RegisterKey"/>), the time left until expiry in
-/// milliseconds as nf_jiffies64_to_msecs(expiration - jiffies64) computes it, the element's own timeout and the
+/// milliseconds as nf_jiffies64_to_msecs(expiration - jiffies64) computes it, the element's own timeout, a map's data and the
 /// state of the statements the packet path gave it (`counter packets N bytes M`, `quota ... used ...`).
 /// Every program holding such a set references one pair of copies (Backend SetCopies), so any one of them lists every element.
 /// </summary>
@@ -37,7 +37,10 @@ internal static class PacketWrittenSets
                     if ((long)(x - now) <= 0) continue;
                     left = (x - now) * tick;
                 }
-                var element = new NftSetElement { Key = new ValueData(key), Timeout = e.Timeout * tick, Expiration = left };
+                var element = new NftSetElement
+                {
+                    Key = new ValueData(key), Data = e.Data is { } d ? new ValueData(d) : null, Timeout = e.Timeout * tick, Expiration = left,
+                };
                 elements.Add(e.State.Count switch
                 {
                     0 => element,

@@ -147,6 +147,60 @@ public class RefusalTests
         Assert.Contains("`ct count` on elements set 'dyn'", e.Reason);
     }
 
+    /// <summary>
+    /// `update @dyn { ip saddr : DATA }` on a map of values: a constant or a whole packet field lifts as the data of
+    /// the update (the register's bytes), the map's elements carry their data; host-order data (`meta mark`) stays
+    /// in the kernel with its reason. Element data of the wrong length is refused.
+    /// </summary>
+    [Fact]
+    public void DynsetOnAMapLiftsItsDataAsTheRegistersBytes()
+    {
+        var daddr = new Nft.Bytecode.Expressions.PayloadExpr(1, 16, 4, 2); // ip daddr => reg 2
+        var lifted = NftLifter.LiftTable(WithMapData(daddr, [10, 0, 0, 9], out _));
+        var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/dyn", StringComparison.Ordinal));
+        Assert.Equal(new Bpfilter.Backend.Ir.SetData.Bytes(32), set.Data);
+        Assert.Equal(Bpfilter.Backend.Ir.Value.FromBytes(10, 0, 0, 9), Assert.Single(set.Elements.Items).Data);
+        var update = Assert.IsType<Bpfilter.Backend.Ir.SetUpdateStatement>(Assert.Single(AllStatements(lifted)));
+        Assert.Equal(new Bpfilter.Backend.Ir.StatementValue.FromKey(Bpfilter.Backend.Ir.Fields.Ip.Daddr), update.Data);
+
+        var mark = new Nft.Bytecode.Expressions.ImmediateExpr(2, new Nft.Bytecode.Data.ValueData([1, 0, 0, 0]));
+        update = Assert.IsType<Bpfilter.Backend.Ir.SetUpdateStatement>(Assert.Single(AllStatements(NftLifter.LiftTable(WithMapData(mark, [1, 0, 0, 0], out _)))));
+        Assert.Equal(new Bpfilter.Backend.Ir.StatementValue.Immediate(Bpfilter.Backend.Ir.Value.FromBytes(1, 0, 0, 0)), update.Data);
+
+        var t = WithMapData(new Nft.Bytecode.Expressions.MetaExpr(3, 2), [1, 0, 0, 0], out var rule); // meta mark => reg 2
+        var e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, rule.Chain!, rule));
+        Assert.Equal("dynset on map 'dyn' with data other than a constant or a whole packet field is not supported by bpfilter-nft", e.Reason);
+
+        e = Assert.Throws<LiftException>(() => NftLifter.LiftTable(WithMapData(daddr, [10, 0, 0], out _)));
+        Assert.Equal("set 'dyn' has an element whose data does not have the map's length", e.Reason);
+    }
+
+    static IEnumerable<Bpfilter.Backend.Ir.Statement> AllStatements(LiftResult lifted) =>
+        lifted.Ruleset.BaseChains.Items.SelectMany(c => c.Rules).Concat(lifted.Ruleset.Chains.Items.SelectMany(c => c.Rules)).SelectMany(r => r.Statements);
+
+    /// <summary>The "dynset" rule with set dyn made an ipv4_addr map holding 10.0.0.1 : <paramref name="data"/>, the data loaded by <paramref name="load"/> into reg 2.</summary>
+    static Nft.Bytecode.Objects.SourceTable WithMapData(Nft.Bytecode.Expressions.Expression load, byte[] data, out Nft.Bytecode.Objects.Rule rule)
+    {
+        var t = OnlyRule("dynset", out var only);
+        var exprs = new List<Nft.Bytecode.Expressions.Expression>();
+        foreach (var x in only.Expressions!)
+        {
+            if (x is Nft.Bytecode.Expressions.DynsetExpr d) exprs.AddRange([load, d with { SRegData = 2 }]);
+            else exprs.Add(x);
+        }
+        rule = only with { Expressions = exprs };
+        var changed = rule;
+        return t with
+        {
+            Chains = t.Chains.Select(c => c with { Rules = c.Rules.Select(r => r == only ? changed : r).ToList() }).ToList(),
+            Sets = t.Sets.Select(s => s.Name != "dyn" ? s : s with
+            {
+                Set = s.Set with { Flags = (s.Set.Flags ?? 0) | (uint)Nft.Bytecode.NftSetFlags.Map, DataType = 7, DataLen = 4 },
+                Elements = [new Nft.Bytecode.Objects.SetElement { Key = new Nft.Bytecode.Data.ValueData([10, 0, 0, 1]), Data = new Nft.Bytecode.Data.ValueData(data) }],
+            }).ToList(),
+        };
+    }
+
     static Nft.Bytecode.Objects.SourceTable WithDynsetStatements(List<Nft.Bytecode.Expressions.Expression> statements, out Nft.Bytecode.Objects.Rule rule)
     {
         var t = OnlyRule("dynset", out var only);

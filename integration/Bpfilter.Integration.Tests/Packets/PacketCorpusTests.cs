@@ -127,6 +127,7 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
     [InlineData("ip-input-dynset")]
     [InlineData("inet-input-dynset")]
     [InlineData("ip-input-meter")]
+    [InlineData("ip-input-dynmap")]
     public void BpfOnlyKeepsSetStateLikeTheKernel(string name)
     {
         var c = PacketCase.Load(name);

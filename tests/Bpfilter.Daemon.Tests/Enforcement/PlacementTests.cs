@@ -260,6 +260,61 @@ public sealed class PlacementTests
         Assert.False(rig.Delivered(87));
     }
 
+    const string HostOrderMapData = """
+        table ip m {
+            map marks {
+                type ipv4_addr : mark
+                flags dynamic
+            }
+            chain w {
+                type filter hook input priority 0; policy accept;
+                tcp dport 86 add @marks { ip saddr : meta mark }
+            }
+        }
+        table ip n {
+            map last {
+                type ipv4_addr : ipv4_addr
+                flags dynamic
+            }
+            chain w {
+                type filter hook input priority 20; policy accept;
+                tcp dport 84 add @last { ip saddr : ip daddr }
+            }
+            chain r {
+                type filter hook input priority 30; policy accept;
+                ip saddr @last tcp dport 85 counter drop
+            }
+        }
+        """;
+
+    /// <summary>
+    /// A map written from the packet path runs in BPF with data BPF writes as the kernel's register bytes (a packet
+    /// field, a constant) and a membership test reads it; host-order data (`meta mark`) stays in the kernel with
+    /// its reason, and `--placement bpf-only` refuses it by rule.
+    /// </summary>
+    [Fact]
+    public void AMapWrittenFromThePacketPathRunsInBpfUnlessItsDataIsHostOrder()
+    {
+        using (var rig = new EnforcementRig())
+        {
+            rig.Nft(HostOrderMapData);
+            var explain = rig.Explain();
+            Assert.Contains("table ip m chain w: kernel nf_tables (", explain);
+            Assert.Contains("dynset on map 'marks' with data other than a constant or a whole packet field", explain);
+            Assert.Contains("table ip n chain w: BPF", explain);
+            Assert.Contains("table ip n chain r: BPF", explain);
+            Assert.True(rig.Delivered(85));
+            Assert.True(rig.Delivered(84)); // BPF adds the peer to @last with its data
+            Assert.False(rig.Delivered(85)); // and the other program finds it there
+            Assert.Contains($"{EnforcementRig.PeerAddr} : ", rig.ListRuleset());
+        }
+        using var only = new EnforcementRig("--placement", "bpf-only");
+        var r = only.Nft(HostOrderMapData, expectSuccess: false);
+        Assert.Contains("Operation not supported", r.Stderr);
+        Assert.Contains("table ip m chain w rule", only.Daemon.Log);
+        Assert.Contains("dynset on map 'marks' with data other than a constant or a whole packet field", only.Daemon.Log);
+    }
+
     [Fact]
     public void WhileAChainSetsNftraceEveryBaseChainRunsInTheKernel()
     {
