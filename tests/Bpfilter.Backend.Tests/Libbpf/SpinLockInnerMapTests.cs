@@ -39,5 +39,13 @@ public class SpinLockInnerMapTests
         var v = new byte[24];
         Assert.True(copy1.TryLookup(BitConverter.GetBytes(7), v));
         Assert.Equal(15ul, BitConverter.ToUInt64(v, 16));
+
+        // user space writes a whole value under the element's lock (BPF_F_LOCK = 4), as it would carry a bucket
+        var written = new byte[24];
+        BitConverter.TryWriteBytes(written.AsSpan(16), 100ul);
+        copy1.Update(BitConverter.GetBytes(7), written, flags: 4);
+        Assert.Equal(2u, prog.TestRun(new byte[64]).ReturnValue);
+        Assert.True(copy1.TryLookup(BitConverter.GetBytes(7), v));
+        Assert.Equal(105ul, BitConverter.ToUInt64(v, 16));
     }
 }
