@@ -33,7 +33,7 @@ internal static class PacketElementStatements
                 QuotaExpr q when (q.Consumed ?? 0) == 0 => QuotaStatements.Lift(q, 0, refuse),
                 QuotaExpr => throw refuse($"dynset on set '{set.Name}' with a quota that starts used, which bpfilter-nft runs only in the kernel"),
                 LimitExpr => throw refuse($"`limit` on elements set '{set.Name}' gets from the packet path runs only in the kernel: " +
-                    "its token bucket needs the kernel's per-element lock"),
+                    "its token bucket is one per element, and the set map's two copies would give each element two"),
                 ConnlimitExpr => throw refuse($"`ct count` on elements set '{set.Name}' gets from the packet path runs only in the kernel " +
                     "(nf_conncount's per-element connection lists)"),
                 _ => throw refuse($"`{x.Name}` on elements set '{set.Name}' gets from the packet path runs only in the kernel"),

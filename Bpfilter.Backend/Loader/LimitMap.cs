@@ -24,32 +24,8 @@ public sealed unsafe class LimitMap : IDisposable
     /// <summary>The map spec programs are compiled against (created by <see cref="Create"/>, never by a program's loader).</summary>
     public static MapSpec Spec => new(CompiledProgram.LimitsMap, BpfMapType.Array, 4, ValueSize, Capacity, []) { Shared = true };
 
-    public static LimitMap Create()
-    {
-        var btf = Native.BtfNewEmpty();
-        if (btf == 0) throw new BpfException("creating BTF for the limit map", 12);
-        try
-        {
-            int Check(string what, int rc) => rc < 0 ? throw new BpfException($"BTF for the limit map: {what}", -rc) : rc;
-            var u32 = Check("u32", Native.BtfAddInt(btf, "unsigned int", 4, 0));
-            var u64 = Check("u64", Native.BtfAddInt(btf, "unsigned long long", 8, 0));
-            var lockType = Check("struct bpf_spin_lock", Native.BtfAddStruct(btf, "bpf_spin_lock", 4));
-            Check("bpf_spin_lock.val", Native.BtfAddField(btf, "val", u32, 0, 0));
-            var value = Check("struct nft_limit", Native.BtfAddStruct(btf, "nft_limit", ValueSize));
-            Check("lock", Native.BtfAddField(btf, "lock", lockType, Lock * 8, 0));
-            Check("pad", Native.BtfAddField(btf, "pad", u32, 32, 0));
-            Check("last", Native.BtfAddField(btf, "last", u64, Last * 8, 0));
-            Check("tokens", Native.BtfAddField(btf, "tokens", u64, Tokens * 8, 0));
-            Check("loading it", Native.BtfLoadIntoKernel(btf));
-            // the map keeps its own reference to the BTF: the object is freed right after
-            return new LimitMap(BpfMap.Create(BpfMapType.Array, CompiledProgram.LimitsMap, 4, ValueSize, Capacity,
-                btf: (Native.BtfFd(btf), (uint)u32, (uint)value)));
-        }
-        finally
-        {
-            Native.BtfFree(btf);
-        }
-    }
+    public static LimitMap Create() =>
+        new(SpinLockMap.Create(BpfMapType.Array, CompiledProgram.LimitsMap, 4, ValueSize, Capacity, Lock));
 
     /// <summary>
     /// Wraps a map reopened from a pin (a restarted daemon keeps every bucket as it is). Its BTF is not checked

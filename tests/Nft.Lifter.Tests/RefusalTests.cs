@@ -141,7 +141,7 @@ public class RefusalTests
             set.PacketStatements.Items.ToArray());
         t = WithDynsetStatements([new Nft.Bytecode.Expressions.LimitExpr(10, 1)], out rule);
         var e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, rule.Chain!, rule));
-        Assert.Contains("`limit` on elements set 'dyn' gets from the packet path runs only in the kernel", e.Reason);
+        Assert.Contains("`limit` on elements set 'dyn' gets from the packet path runs only in the kernel: its token bucket is one per element", e.Reason);
         t = WithDynsetStatements([new Nft.Bytecode.Expressions.ConnlimitExpr(2)], out rule);
         e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, rule.Chain!, rule));
         Assert.Contains("`ct count` on elements set 'dyn'", e.Reason);
