@@ -8,6 +8,28 @@ public sealed partial class PersistenceTests
         ulong.Parse(Regex.Match(listing, Regex.Escape(rule) + @"[^\n]* # handle (\d+)").Groups[1].Value);
 
     /// <summary>
+    /// SIGKILLs the daemon right after the last ack and restarts it: the restored listing (returned) has the same
+    /// rules, handles and places, the same programs are adopted, port 86's count is kept, and the same
+    /// <paramref name="probed"/> ports are <paramref name="dropped"/>.
+    /// </summary>
+    static string KillRestartAndCompare(EnforcementRig rig, int[] dropped, params int[] probed)
+    {
+        var listing = ListWithHandles(rig);
+        var counts = Counters(listing);
+        Assert.True(counts[86] > 0, listing);
+        var programs = rig.ProgramIds();
+
+        rig.Daemon.Kill();
+        rig.Daemon.Restart();
+        var restored = ListWithHandles(rig);
+        Assert.Equal(WithoutCounters(listing), WithoutCounters(restored));
+        Assert.Equal(programs, rig.ProgramIds());
+        Assert.True(Counters(restored)[86] >= counts[86], restored);
+        Assert.Equal(dropped, DroppedOf(rig, probed));
+        return restored;
+    }
+
+    /// <summary>
     /// Commits that add, insert, replace or delete rules are appended to the journal as their changes (the state
     /// file is not rewritten); a SIGKILL right after their acks loses none of them: the restarted daemon lists
     /// the same rules with the same handles in the same places, adopts the programs they compiled to (the rule
@@ -40,18 +62,7 @@ public sealed partial class PersistenceTests
         Assert.Equal(saved, File.ReadAllBytes(state)); // not rewritten: the commits are in the journal
         Assert.True(File.Exists(journal));
         Assert.Equal([86, 87, 88, 91], DroppedOf(rig, 85, 86, 87, 88, 90, 91));
-        listing = ListWithHandles(rig);
-        var counts = Counters(listing);
-        Assert.True(counts[86] > 0, listing);
-        var programs = rig.ProgramIds();
-
-        rig.Daemon.Kill();
-        rig.Daemon.Restart();
-        var restored = ListWithHandles(rig);
-        Assert.Equal(WithoutCounters(listing), WithoutCounters(restored));
-        Assert.Equal(programs, rig.ProgramIds());
-        Assert.True(Counters(restored)[86] >= counts[86], restored);
-        Assert.Equal([86, 87, 88, 91], DroppedOf(rig, 85, 86, 87, 88, 90, 91));
+        var restored = KillRestartAndCompare(rig, [86, 87, 88, 91], 85, 86, 87, 88, 90, 91);
         // handles go on from the journal's counters
         var last = Regex.Matches(restored, @"# handle (\d+)").Max(m => ulong.Parse(m.Groups[1].Value));
         rig.Nft("add rule netdev x ing tcp dport 89 counter drop");
@@ -87,17 +98,6 @@ public sealed partial class PersistenceTests
         var grown = new FileInfo(journal).Length;
         Assert.True(grown < 31 * 4096, $"the journal grew to {grown} bytes over 31 adds beside a state of {saved.Length}");
         Assert.Equal([85, 86], DroppedOf(rig, 85, 86, 87));
-        var listing = ListWithHandles(rig);
-        var counts = Counters(listing);
-        Assert.True(counts[86] > 0, listing);
-        var programs = rig.ProgramIds();
-
-        rig.Daemon.Kill();
-        rig.Daemon.Restart();
-        var restored = ListWithHandles(rig);
-        Assert.Equal(WithoutCounters(listing), WithoutCounters(restored));
-        Assert.Equal(programs, rig.ProgramIds());
-        Assert.True(Counters(restored)[86] >= counts[86], restored);
-        Assert.Equal([85, 86], DroppedOf(rig, 85, 86, 87));
+        KillRestartAndCompare(rig, [85, 86], 85, 86, 87);
     }
 }
