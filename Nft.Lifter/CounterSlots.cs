@@ -64,6 +64,8 @@ public readonly record struct StatefulKey(byte Family, string Table, string? Cha
 public class SlotTable<TKey> where TKey : notnull
 {
     readonly Dictionary<TKey, ulong> _slots = new();
+    /// <summary>The key of each slot handed out, kept beside <see cref="_slots"/> so a lift finds an object map's objects by slot without inverting the table each time.</summary>
+    readonly Dictionary<ulong, TKey> _keys = new();
     readonly SortedSet<ulong> _free = new();
     ulong _next;
 
@@ -79,10 +81,14 @@ public class SlotTable<TKey> where TKey : notnull
         }
         else id = _next++;
         _slots[key] = id;
+        _keys[id] = key;
         return id;
     }
 
     public bool TryGet(TKey key, out ulong slot) => _slots.TryGetValue(key, out slot);
+
+    /// <summary>The key a slot was handed to.</summary>
+    public bool TryGetKey(ulong slot, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out TKey key) => _keys.TryGetValue(slot, out key);
 
     /// <summary>
     /// Takes the assignment an earlier process made (keys with their slot ids, distinct), so that the same
@@ -94,8 +100,9 @@ public class SlotTable<TKey> where TKey : notnull
         if (_slots.Count > 0 || _next > 0) throw new InvalidOperationException("counter slots are already in use");
         foreach (var (key, slot) in assignment)
         {
-            if (_slots.ContainsKey(key) || _slots.ContainsValue(slot)) throw new ArgumentException($"slot {slot} or {key} is given twice");
+            if (_slots.ContainsKey(key) || _keys.ContainsKey(slot)) throw new ArgumentException($"slot {slot} or {key} is given twice");
             _slots[key] = slot;
+            _keys[slot] = key;
         }
         _next = _slots.Count == 0 ? 0 : _slots.Values.Max() + 1;
         var used = _slots.Values.ToHashSet();
@@ -110,6 +117,7 @@ public class SlotTable<TKey> where TKey : notnull
         foreach (var k in _slots.Keys.Where(k => !keep.Contains(k)).ToList())
         {
             _free.Add(_slots[k]);
+            _keys.Remove(_slots[k]);
             _slots.Remove(k);
         }
     }

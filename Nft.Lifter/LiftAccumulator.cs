@@ -121,27 +121,26 @@ internal sealed class Accumulator
                 };
                 if (key is { } k && table is var (from, to) && from.TryGet(k, out var slot)) to[k] = slot;
             }
-        // the objects an object map may name (every object of its type in the table): their slots, by key
-        var counterKeys = slots.Slots.ToDictionary(kv => kv.Value, kv => kv.Key);
-        var quotaKeys = slots.Quotas.Slots.ToDictionary(kv => kv.Value, kv => kv.Key);
-        var limitKeys = slots.Limits.Slots.ToDictionary(kv => kv.Value, kv => kv.Key);
+        // the objects an object map may name (every object of its type in the table): their slots, by key (the slot
+        // tables keep the inverse: inverting them here cost every commit the size of the ruleset)
+        void Named(Statement st)
+        {
+            switch (st)
+            {
+                case CounterStatement c when slots.TryGetKey(c.Id, out var k): counters[k] = c.Id; break;
+                case QuotaStatement q when slots.Quotas.TryGetKey(q.StateSlot, out var k): quotas[k] = q.StateSlot; break;
+                case LimitStatement l when slots.Limits.TryGetKey(l.StateSlot, out var k): limits[k] = l.StateSlot; break;
+            }
+        }
         foreach (var r in listing)
-            foreach (var o in r.Lifted.Statements.OfType<ObjectMapStatement>().SelectMany(m => m.Objects))
-                switch (o)
-                {
-                    case CounterStatement c when counterKeys.TryGetValue(c.Id, out var k): counters[k] = c.Id; break;
-                    case QuotaStatement q when quotaKeys.TryGetValue(q.StateSlot, out var k): quotas[k] = q.StateSlot; break;
-                    case LimitStatement l when limitKeys.TryGetValue(l.StateSlot, out var k): limits[k] = l.StateSlot; break;
-                }
+            foreach (var st in r.Lifted.Statements)
+                if (st is ObjectMapStatement m)
+                    foreach (var o in m.Objects) Named(o);
         // the statements of set elements (an object map's statements are its objects', gathered above)
-        foreach (var set in sets.Where(s => s.Data is not SetData.Object))
-            foreach (var st in set.Elements.SelectMany(e => e.Statements))
-                switch (st)
-                {
-                    case CounterStatement c when counterKeys.TryGetValue(c.Id, out var k): counters[k] = c.Id; break;
-                    case QuotaStatement q when quotaKeys.TryGetValue(q.StateSlot, out var k): quotas[k] = q.StateSlot; break;
-                    case LimitStatement l when limitKeys.TryGetValue(l.StateSlot, out var k): limits[k] = l.StateSlot; break;
-                }
+        foreach (var set in sets)
+            if (set.Data is not SetData.Object)
+                foreach (var e in set.Elements)
+                    foreach (var st in e.Statements) Named(st);
         var refusals = _refusals.OrderBy(r => r.At).Select(r => r.Refusal).ToList();
         return new LiftResult(new Ruleset(baseChains, chains, sets), counters, _setNames, listing)
         {
