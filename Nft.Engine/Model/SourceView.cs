@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Nft.Bytecode.Objects;
 
 namespace Nft.Engine.Model;
@@ -15,10 +16,26 @@ internal static class SourceView
     static SourceTable Table(TableRecord t)
     {
         var chains = t.Chains.Select(c => new SourceChain(c.Chain with { Family = t.Family, Table = t.Name },
-            c.Rules.Select(r => r.Rule with { Family = t.Family, Table = t.Name, Chain = c.Name }).ToList())).ToList();
+            c.Rules.Select(r => Rule(r, t.Family, t.Name, c.Name)).ToList())).ToList();
         var sets = t.Sets.Select(s => new SourceSet(s.Set with { Family = t.Family, Table = t.Name }, s.Elements.Select(Element).ToList())).ToList();
         var objects = t.Objects.Select(o => o.Object with { Family = t.Family, Table = t.Name }).ToList();
         return new SourceTable(t.Table, chains, sets, objects);
+    }
+
+    /// <summary>
+    /// Each committed rule's view, made once and handed out again while the rule stays in the same chain: a
+    /// record and its rule are immutable, so the view is the same for as long as the names are, and a commit of
+    /// one more rule among thousands copies one rule, not every rule of the chain (the lift keys its cache by
+    /// the expressions, which the view shares with the record either way).
+    /// </summary>
+    static readonly ConditionalWeakTable<RuleRecord, Rule> Views = new();
+
+    static Rule Rule(RuleRecord r, byte family, string table, string chain)
+    {
+        if (Views.TryGetValue(r, out var v) && v.Family == family && v.Table == table && v.Chain == chain) return v;
+        v = r.Rule with { Family = family, Table = table, Chain = chain };
+        Views.AddOrUpdate(r, v);
+        return v;
     }
 
     public static SetElement Element(ElementRecord e) =>
