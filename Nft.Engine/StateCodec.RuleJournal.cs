@@ -77,14 +77,20 @@ internal static partial class StateCodec
     /// <summary>Handles gone from <paramref name="a"/>, and the rules of <paramref name="b"/> that are not <paramref name="a"/>'s objects, with their index.</summary>
     static ChainChange Diff(TableRecord t, ChainRecord a, ChainRecord b)
     {
-        var old = new Dictionary<ulong, RuleRecord>(a.Rules.Count);
-        foreach (var r in a.Rules) old[r.Handle] = r;
+        // the rules before and after the change are the same objects at the same places: only what lies between is
+        // matched by handle (a handle is in a chain once, so none of the middle's can be one of the ends')
+        int prefix = 0, na = a.Rules.Count, nb = b.Rules.Count;
+        using (IEnumerator<RuleRecord> ea = a.Rules.GetEnumerator(), eb = b.Rules.GetEnumerator())
+            while (ea.MoveNext() && eb.MoveNext() && ReferenceEquals(ea.Current, eb.Current)) prefix++;
+        int suffix = 0;
+        while (suffix < na - prefix && suffix < nb - prefix && ReferenceEquals(a.Rules[na - 1 - suffix], b.Rules[nb - 1 - suffix])) suffix++;
+        var old = new Dictionary<ulong, RuleRecord>(na - prefix - suffix);
+        for (int k = prefix; k < na - suffix; k++) old[a.Rules[k].Handle] = a.Rules[k];
         var puts = new List<(int, RuleRecord)>();
-        int i = 0;
-        foreach (var r in b.Rules)
+        for (int i = prefix; i < nb - suffix; i++)
         {
+            var r = b.Rules[i];
             if (!old.Remove(r.Handle, out var kept) || !ReferenceEquals(kept, r)) puts.Add((i, r));
-            i++;
         }
         // what is left of the old rules is what the commit deleted
         return new ChainChange(t.Family, t.Name, b.Name, b.Rules.Count, [.. old.Keys], puts);
