@@ -53,18 +53,19 @@ public static class KernelSubset
         {
             foreach (var r in chains[name].Rules)
             {
-                string from = $"table {key} chain {name} rule handle {r.Handle}";
+                // named only for a reference (placement walks every rule of every commit: most refer to nothing)
+                string From() => $"table {key} chain {name} rule handle {r.Handle}";
                 foreach (var e in r.Expressions ?? [])
                 {
                     switch (e)
                     {
-                        case ImmediateExpr { Verdict: { IsJumpOrGoto: true, Chain: { } target } }: Chain(target, from); break;
-                        case LookupExpr l: Set(l.Set, from); break;
-                        case DynsetExpr d: Set(d.SetName, from); break;
-                        case ObjRefExpr { SetName: { } s }: Set(s, from); break;
-                        case ObjRefExpr { ImmName: { } o, ImmType: { } t }: Object(t, o, from); break;
+                        case ImmediateExpr { Verdict: { IsJumpOrGoto: true, Chain: { } target } }: Chain(target, From()); break;
+                        case LookupExpr l: Set(l.Set, From()); break;
+                        case DynsetExpr d: Set(d.SetName, From()); break;
+                        case ObjRefExpr { SetName: { } s }: Set(s, From()); break;
+                        case ObjRefExpr { ImmName: { } o, ImmType: { } t }: Object(t, o, From()); break;
                         case FlowOffloadExpr f:
-                            if (!flowtables.ContainsKey(f.TableName)) throw new ArgumentException($"{from}: offloads to flowtable {f.TableName}, which table {key} does not hold");
+                            if (!flowtables.ContainsKey(f.TableName)) throw new ArgumentException($"{From()}: offloads to flowtable {f.TableName}, which table {key} does not hold");
                             needFlowtables.Add(f.TableName);
                             break;
                     }

@@ -114,7 +114,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     Dictionary<ulong, ulong> StageQuotas(Ruleset ruleset)
     {
         var slots = new Dictionary<ulong, ulong>();
-        foreach (var q in StatefulStatements(ruleset).OfType<QuotaStatement>())
+        foreach (var q in StatefulStatements<QuotaStatement>(ruleset))
         {
             if (slots.ContainsKey(q.StateSlot)) continue;
             if (_quotaBase.TryGetValue(q.StateSlot, out var b) || _inheritedQuotas.TryGetValue(q.StateSlot, out b))
@@ -136,7 +136,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     Dictionary<ulong, LimitStatement> StageLimits(Ruleset ruleset)
     {
         var slots = new Dictionary<ulong, LimitStatement>();
-        foreach (var l in StatefulStatements(ruleset).OfType<LimitStatement>())
+        foreach (var l in StatefulStatements<LimitStatement>(ruleset))
         {
             if (!slots.TryAdd(l.StateSlot, l)) continue;
             if (_limitBuckets.TryGetValue(l.StateSlot, out var was) && was == l) continue;
@@ -146,10 +146,32 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         return slots;
     }
 
-    /// <summary>Every statement of the rules (object maps' objects included) and of set elements (their own quotas and limits).</summary>
-    static IEnumerable<Statement> StatefulStatements(Ruleset ruleset) =>
-        ruleset.BaseChains.SelectMany(c => c.Rules).Concat(ruleset.Chains.SelectMany(c => c.Rules)).SelectMany(r => r.AllStatements)
-            .Concat(ruleset.Sets.Where(s => s.Data is not SetData.Object).SelectMany(s => s.Elements).SelectMany(e => e.Statements));
+    /// <summary>
+    /// Every statement of type <typeparamref name="T"/> of the rules (object maps' objects included) and of set
+    /// elements (their own quotas and limits), in that order. Plain loops: every commit walks every rule here, and
+    /// <see cref="Rule.AllStatements"/> allocates per statement.
+    /// </summary>
+    static List<T> StatefulStatements<T>(Ruleset ruleset) where T : Statement
+    {
+        var found = new List<T>();
+        void Rules(ValueList<Rule> rules)
+        {
+            foreach (var r in rules)
+                foreach (var s in r.Statements)
+                    if (s is T t) found.Add(t);
+                    else if (s is ObjectMapStatement o)
+                        foreach (var x in o.Objects)
+                            if (x is T ot) found.Add(ot);
+        }
+        foreach (var c in ruleset.BaseChains) Rules(c.Rules);
+        foreach (var c in ruleset.Chains) Rules(c.Rules);
+        foreach (var s in ruleset.Sets)
+            if (s.Data is not SetData.Object)
+                foreach (var e in s.Elements)
+                    foreach (var st in e.Statements)
+                        if (st is T t) found.Add(t);
+        return found;
+    }
 
     /// <summary>
     /// Bytes a quota slot consumed beyond what it started from, or since its last reset: the emulation
