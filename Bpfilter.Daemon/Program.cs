@@ -15,8 +15,10 @@ if (options == null)
 
 if (options.Explain) return Bpfilter.Daemon.ExplainServer.Client(options.SocketPath);
 
-// A batch that takes longer gets a log line with its phases.
-var slowBatch = TimeSpan.FromMilliseconds(100);
+// A batch that takes longer gets a log line with its phases (BPFILTERD_SLOW_BATCH_MS lowers it, e.g. to 0 for
+// benchmarks that split single `nft add rule` batches).
+var slowBatch = TimeSpan.FromMilliseconds(
+    int.TryParse(Environment.GetEnvironmentVariable("BPFILTERD_SLOW_BATCH_MS"), out var slowMs) && slowMs >= 0 ? slowMs : 100);
 
 static void Log(string message) =>
     Console.Error.WriteLine($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} bpfilterd: {message}");

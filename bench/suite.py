@@ -47,6 +47,8 @@ def parse_args():
     p.add_argument("--samples", type=int, default=5, help="nft add rule / add element commands per cell, of which the median is reported (default 5)")
     p.add_argument("--big-set", action="store_true", help=f"also nft -f a set of {BIG_SET} addresses, kernel and bpfilterd")
     p.add_argument("--out", help="output directory (default bench/results/DATE)")
+    p.add_argument("--daemon-logs", action="store_true", help="keep each bpfilterd's log in the output directory (logs/CELL.log), "
+                   "every batch's phases logged (BPFILTERD_SLOW_BATCH_MS=0)")
     p.add_argument("--baseline", metavar="DIR", help="also run every bpfilterd cell with the bpfilterd build in DIR (bpfilterd.dll), "
                    "rows marked 'baseline': before and after side by side in one run")
     p.add_argument("--daemon", metavar="DIR", help="run this bpfilterd build (a directory holding bpfilterd.dll, e.g. a copy of an "
@@ -177,7 +179,9 @@ class Daemon:
         self.state = os.path.join(self.work, "state")
         self.pins = f"/sys/fs/bpf/bfsuite-{os.getpid()}-{tag}"
         self.log = open(os.path.join(self.work, "log"), "w+")
-        self.proc = subprocess.Popen(topo.exec(topo.fw) + ["env", "DOTNET_gcServer=0", "dotnet", dll or ctx.daemon, "--socket", self.sock,
+        self.keep = os.path.join(ctx.out, "logs", tag + ("-baseline" if dll else "") + ".log") if ctx.daemon_logs else None
+        self.proc = subprocess.Popen(topo.exec(topo.fw) + ["env", "DOTNET_gcServer=0"] + (["BPFILTERD_SLOW_BATCH_MS=0"] if self.keep else [])
+                                     + ["dotnet", dll or ctx.daemon, "--socket", self.sock,
                                                           "--state-dir", self.state, "--pin-dir", self.pins,
                                                           "--metrics", "unix:" + self.metrics, "--no-bpf-stats"],
                                      stdout=self.log, stderr=self.log)
@@ -240,6 +244,9 @@ class Daemon:
             self.proc.terminate()
             try: self.proc.wait(60)
             except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+        if self.keep:
+            os.makedirs(os.path.dirname(self.keep), exist_ok=True)
+            shutil.copyfile(self.log.name, self.keep)
         shutil.rmtree(self.pins, ignore_errors=True)
         shutil.rmtree(self.work, ignore_errors=True)
 
