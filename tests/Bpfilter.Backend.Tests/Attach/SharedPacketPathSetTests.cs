@@ -35,16 +35,23 @@ public class SharedPacketPathSetTests
 
     static uint CopyId(Loader.LoadedProgram p, int copy) => Bpfilter.Backend.Libbpf.BpfInfo.Map(p.SetMapCopy("s", copy)!.Fd.Value).Id;
 
-    [Fact]
-    public void AnElementOneProgramAddsIsMatchedByTheOtherAndSurvivesRecompiles()
+    /// <summary>Commits <see cref="Rules"/>: two programs that reference the same two copies of @s (by kernel map id).</summary>
+    static IReadOnlyList<Loader.LoadedProgram> CommitTwoHolders(VethPair veth, Enforcer enforcer)
     {
-        using var veth = new VethPair();
-        using var enforcer = new Enforcer();
         Commit(veth, enforcer, Rules());
         var programs = enforcer.LivePrograms;
         Assert.Equal(2, programs.Count);
         Assert.Equal(CopyId(programs[0], 0), CopyId(programs[1], 0));
         Assert.Equal(CopyId(programs[0], 1), CopyId(programs[1], 1));
+        return programs;
+    }
+
+    [Fact]
+    public void AnElementOneProgramAddsIsMatchedByTheOtherAndSurvivesRecompiles()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        var programs = CommitTwoHolders(veth, enforcer);
         Assert.True(veth.SendUdp(7102)); // not seen yet
         Assert.True(veth.SendUdp(7101)); // XDP adds the client to @s
         Assert.False(veth.SendUdp(7102)); // tc drops it
@@ -85,9 +92,7 @@ public class SharedPacketPathSetTests
     {
         using var veth = new VethPair();
         using var enforcer = new Enforcer();
-        Commit(veth, enforcer, Rules());
-        var programs = enforcer.LivePrograms;
-        Assert.Equal(2, programs.Count);
+        var programs = CommitTwoHolders(veth, enforcer);
         Assert.Same(programs[0].PacketWrittenCopies("set:s"), programs[1].PacketWrittenCopies("set:s"));
         var copies = programs[0].PacketWrittenCopies("set:s")!.Copies;
         var before = copies.Select(c => c.WriteCalls).ToArray();
