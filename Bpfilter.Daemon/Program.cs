@@ -44,7 +44,6 @@ if (options.Enforce && !options.BpfOnly && kernelSocket == null) return 1;
 if (backend != null) PinAttachPoints(backend, options.PinDir);
 // The committed state is saved after every commit (Bpfilter.Daemon/Persistence) and restored below.
 using var store = OpenStateStore(options.StateDir);
-Nft.Engine.NfTablesEndpoint? endpointRef = null;
 // --metrics: batches are counted from the start, so that restored and later commits are all in the totals.
 var batchMetrics = options.Metrics != null ? new Bpfilter.Daemon.Metrics.BatchMetrics() : null;
 // Only bpf-only refuses at once what the BPF side never runs (nat/route chains, arp/bridge tables, other objects):
@@ -59,7 +58,7 @@ var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
     Clock = jiffies ? Bpfilter.Backend.Libbpf.KernelClock.NowMs : null,
     TickMs = jiffies ? Bpfilter.Backend.Libbpf.KernelClock.TickMs!.Value : 1,
     RefuseOutOfScope = options.Enforce && options.BpfOnly,
-    StateChanged = store == null ? null : () => store.Write(endpointRef!.ExportState()),
+    StateChanged = store == null ? null : store.Write,
     // element-only commits go to the journal unless the backend took its full path (its own state may have changed)
     ElementsCommitted = store == null ? null : record => backend?.LastCommitElementsOnly != false && store.Append(record),
     // rule records carry the backend's state after the commit, whichever path the backend took
@@ -72,7 +71,6 @@ var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
             Log($"batch {outcome.Result.ToString().ToLowerInvariant()} in {outcome.Elapsed.TotalMilliseconds:F0} ms, {phases}");
     },
 });
-endpointRef = endpoint;
 Restore(endpoint, store, backend);
 // Metrics listen before the nf_tables socket does: once a client can reach the daemon, a scrape can too.
 using var bpfStats = options.Metrics != null && options.BpfStats && backend != null ? EnableBpfStats() : null;

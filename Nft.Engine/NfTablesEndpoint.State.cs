@@ -12,40 +12,32 @@ public sealed partial class NfTablesEndpoint
     /// </summary>
     public byte[] ExportState()
     {
-        lock (_lock)
-        {
-            var backend = _ns.Backend.ExportState();
-            if (_saving) _exportedBackend = backend;
-            return StateCodec.Encode(_ns.Committed, new StateCodec.Counters(_ns.Generation, _ns.TableHandle, _ns.ElementSeq,
-                backend, _ns.ClockOffsetMs));
-        }
+        lock (_lock) return Encode(_ns.Backend.ExportState());
     }
 
+    /// <summary>The committed state with <paramref name="backend"/> as the backend's part.</summary>
+    byte[] Encode(byte[]? backend) =>
+        StateCodec.Encode(_ns.Committed, new StateCodec.Counters(_ns.Generation, _ns.TableHandle, _ns.ElementSeq, backend, _ns.ClockOffsetMs));
+
     /// <summary>
-    /// The backend's state in what was last handed out to be saved: the state <see cref="NfTablesOptions.StateChanged"/>
-    /// exported, or the last rule record <see cref="NfTablesOptions.RulesCommitted"/> kept. A rule record's backend
-    /// part is the change from it (<see cref="BackendStateDelta"/>), so it must be what the journal's replay has
-    /// reached by then; <see cref="ExportState"/> called for anything else (a test, a dump) does not move it.
+    /// The backend's state in what was last handed out to be saved: the state <see cref="SaveState"/> gave
+    /// <see cref="NfTablesOptions.StateChanged"/>, or the last rule record <see cref="NfTablesOptions.RulesCommitted"/> kept,
+    /// or what <see cref="ImportState(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> replayed. A rule record's backend part is
+    /// the change from it (<see cref="BackendStateDelta"/>), so it must be what the journal's replay has reached by then;
+    /// <see cref="ExportState"/> called for anything else (a test, a dump) does not move it.
     /// </summary>
     byte[]? _savedBackend;
-    bool _saving;
-    byte[]? _exportedBackend;
 
-    /// <summary>Calls <see cref="NfTablesOptions.StateChanged"/>; the backend state it exported is what the next rule record is a change from.</summary>
+    /// <summary>
+    /// Hands the committed state to <see cref="NfTablesOptions.StateChanged"/>, exported here once: the backend's
+    /// part of those very bytes is what the next rule record is a change from.
+    /// </summary>
     void SaveState()
     {
         if (_ns.Options.StateChanged is not { } save) return;
-        _saving = true;
-        _exportedBackend = null;
-        try
-        {
-            save();
-        }
-        finally
-        {
-            _saving = false;
-        }
-        _savedBackend = _exportedBackend;
+        var backend = _ns.Backend.ExportState();
+        save(Encode(backend));
+        _savedBackend = backend;
     }
 
     /// <summary>

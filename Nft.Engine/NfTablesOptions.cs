@@ -45,10 +45,11 @@ public sealed class NfTablesOptions
 
     /// <summary>
     /// Called after every change of the committed ruleset (a commit that changed something, a released
-    /// owner's tables) and after a request that reset counters, under the endpoint's lock: bpfilterd saves
-    /// the state there (<see cref="NfTablesEndpoint.ExportState"/>).
+    /// owner's tables) and after a request that reset counters, under the endpoint's lock, with the state to save
+    /// (what <see cref="NfTablesEndpoint.ExportState"/> returns at that moment): bpfilterd writes it whole. The next
+    /// rule record (<see cref="RulesCommitted"/>) follows these bytes.
     /// </summary>
-    public Action? StateChanged { get; init; }
+    public Action<byte[]>? StateChanged { get; init; }
 
     /// <summary>
     /// Called instead of <see cref="StateChanged"/> after a commit that changed only set elements, under the endpoint's lock, with one element

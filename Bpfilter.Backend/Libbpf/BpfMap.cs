@@ -22,6 +22,10 @@ public sealed unsafe class BpfMap : IDisposable
     public int ValueSize { get; }
     public int MaxEntries { get; }
 
+    /// <summary>bpf(2) calls through this handle that wrote elements (an update, a delete, an update batch): what keeping the map costs.</summary>
+    public long WriteCalls => Interlocked.Read(ref _writeCalls);
+    long _writeCalls;
+
     public bool IsPerCpu => Type is BpfMapType.PerCpuArray or BpfMapType.PerCpuHash;
 
     /// <summary>Bytes a lookup returns: per-CPU maps give one value (rounded to 8 bytes) per possible CPU.</summary>
@@ -59,7 +63,10 @@ public sealed unsafe class BpfMap : IDisposable
         if (value.Length != expect) throw new ArgumentException($"map '{Name}' values are {expect} bytes, got {value.Length}");
         fixed (byte* k = key)
         fixed (byte* v = value)
+        {
+            Interlocked.Increment(ref _writeCalls);
             BpfException.Check($"updating map '{Name}'", Native.BpfMapUpdateElem(Fd.Value, k, v, flags));
+        }
     }
 
     /// <summary>Entries per BPF_MAP_UPDATE_BATCH call (bounds the buffers a huge set needs).</summary>
@@ -95,6 +102,7 @@ public sealed unsafe class BpfMap : IDisposable
             fixed (byte* k = keys)
             fixed (byte* v = values)
             {
+                Interlocked.Increment(ref _writeCalls);
                 var rc = Native.BpfMapUpdateBatch(Fd.Value, k, v, &count, null);
                 if (rc == -ENOTSUPP || rc == -EOPNOTSUPP)
                 {
@@ -129,6 +137,7 @@ public sealed unsafe class BpfMap : IDisposable
         CheckKey(key);
         fixed (byte* k = key)
         {
+            Interlocked.Increment(ref _writeCalls);
             var rc = Native.BpfMapDeleteElem(Fd.Value, k);
             if (rc == -2) return false;
             BpfException.Check($"deleting from map '{Name}'", rc);

@@ -8,6 +8,12 @@ namespace Bpfilter.Backend.Loader;
 /// wait until no program that started before the switch still runs, then the same batch is written to
 /// the copies packets left, which become the standby. When no program gets more than one key changed,
 /// the switch is skipped: one map update is already atomic, and it is written to both copies.
+/// <para>
+/// The copies of a set the packet path writes are one pair for all their holders (<see cref="SetCopies"/>): each
+/// holder brings the same change of them (its own bookkeeping records it), and it is written once per copy
+/// (<see cref="SharedWrites"/>), not once per holder, which would also put the control plane's value back over
+/// what a packet wrote in between.
+/// </para>
 /// </summary>
 public static class SetBatch
 {
@@ -35,6 +41,7 @@ public static class SetBatch
             failed.Add(p);
             first ??= e;
         }
+        var writes = new SharedWrites();
         // latest on the packet's path first: a packet that already saw the batch at one hook sees it at
         // every later hook (the reverse, new then old, cannot happen in nf_tables, whose generation is global)
         var byProgram = changes.Where(c => c.Count > 0).GroupBy(c => c.Program)
@@ -47,7 +54,7 @@ public static class SetBatch
                 var c = g.Single();
                 try
                 {
-                    p.WriteCopy(p.Generation, c.Map, c.Upserts, c.Deletes);
+                    writes.Write(p.Generation, c);
                 }
                 catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
                 {
@@ -57,7 +64,7 @@ public static class SetBatch
                 p.Record(c.Map, c.Upserts, c.Deletes);
                 try
                 {
-                    p.WriteCopy(p.Standby, c.Map, c.Upserts, c.Deletes);
+                    writes.Write(p.Standby, c);
                 }
                 catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
                 {
@@ -77,7 +84,7 @@ public static class SetBatch
         {
             try
             {
-                foreach (var c in touched.GetValueOrDefault(p, [])) p.WriteCopy(p.Standby, c.Map, c.Upserts, c.Deletes);
+                foreach (var c in touched.GetValueOrDefault(p, [])) writes.Write(p.Standby, c);
                 written.Add(p);
             }
             catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
@@ -133,7 +140,7 @@ public static class SetBatch
             {
                 try
                 {
-                    g.Key.WriteCopy(g.Key.Standby, c.Map, c.Upserts, c.Deletes);
+                    writes.Write(g.Key.Standby, c);
                 }
                 catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
                 {
@@ -141,5 +148,46 @@ public static class SetBatch
                 }
             }
         return new Outcome(errors, failed, first);
+    }
+
+    /// <summary>
+    /// Writes changes to copies of set maps, each change of copies several programs hold (<see cref="SetCopies.Holders"/>)
+    /// once: a holder bringing a change already written to that copy (the same deletes and upserts) takes the first
+    /// write's outcome, its failure included, instead of writing it again.
+    /// </summary>
+    sealed class SharedWrites
+    {
+        readonly Dictionary<(SetCopies Copies, int Copy), List<(Change Change, Exception? Failure)>> _done = [];
+
+        public void Write(int copy, Change c)
+        {
+            if (c.Program.PacketWrittenCopies(c.Map) is not { Holders.Count: > 1 } shared)
+            {
+                c.Program.WriteCopy(copy, c.Map, c.Upserts, c.Deletes);
+                return;
+            }
+            if (!_done.TryGetValue((shared, copy), out var done)) _done[(shared, copy)] = done = [];
+            foreach (var (d, failure) in done)
+            {
+                if (!Same(d, c)) continue;
+                if (failure != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+                return;
+            }
+            try
+            {
+                c.Program.WriteCopy(copy, c.Map, c.Upserts, c.Deletes);
+                done.Add((c, null));
+            }
+            catch (Exception e)
+            {
+                done.Add((c, e));
+                throw;
+            }
+        }
+
+        static bool Same(Change a, Change b) =>
+            a.Deletes.Count == b.Deletes.Count && a.Upserts.Count == b.Upserts.Count
+            && a.Deletes.Zip(b.Deletes).All(p => p.First.AsSpan().SequenceEqual(p.Second))
+            && a.Upserts.Zip(b.Upserts).All(p => p.First.Key.AsSpan().SequenceEqual(p.Second.Key) && p.First.Value.AsSpan().SequenceEqual(p.Second.Value));
     }
 }

@@ -61,7 +61,7 @@ public class BatchOutcomeTests
         {
             Backend = new SlowBackend(TimeSpan.FromMilliseconds(30), TimeSpan.FromMilliseconds(20)),
             Requester = p => (p, "nft"),
-            StateChanged = () => Thread.Sleep(40),
+            StateChanged = _ => Thread.Sleep(40),
             BatchFinished = outcomes.Add,
         });
         ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c"), AddRule(4, "t", "c", w => Verdict(w, 1))), Port);

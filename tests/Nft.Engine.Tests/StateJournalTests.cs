@@ -22,16 +22,15 @@ public partial class StateJournalTests
 
         public Saver(IRulesetBackend? backend = null)
         {
-            NfTablesEndpoint? ep = null;
-            Endpoint = ep = NewEndpoint(new NfTablesOptions
+            Endpoint = NewEndpoint(new NfTablesOptions
             {
                 Backend = backend,
                 Requester = p => (p, "nft"),
                 Clock = Clock,
                 RefuseOutOfScope = false,
-                StateChanged = () =>
+                StateChanged = state =>
                 {
-                    State = ep!.ExportState();
+                    State = state;
                     Records.Clear();
                     FullWrites++;
                 },

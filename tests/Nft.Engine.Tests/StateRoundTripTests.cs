@@ -202,8 +202,7 @@ public class StateRoundTripTests
     public void AnAbortedBatchSavesTheHandlesItUsedUp()
     {
         byte[]? saved = null;
-        NfTablesEndpoint? ep = null;
-        ep = NewEndpoint(new NfTablesOptions { Requester = p => (p, "nft"), Clock = () => 0, Monotonic = () => 0, RefuseOutOfScope = false, StateChanged = () => saved = ep!.ExportState() });
+        var ep = NewEndpoint(new NfTablesOptions { Requester = p => (p, "nft"), Clock = () => 0, Monotonic = () => 0, RefuseOutOfScope = false, StateChanged = state => saved = state });
         Assert.Empty(ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c", hook: (1, 0))), Port));
         // a rule (handle 2) and then a rule for a chain that does not exist: the batch fails, handle 2 stays used
         Assert.NotEmpty(ep.Process(Batch(AddRule(2, "t", "c", w => Verdict(w, 1)), AddRule(3, "t", "nochain", w => Verdict(w, 1))), Port));

@@ -35,16 +35,23 @@ public class SharedPacketPathSetTests
 
     static uint CopyId(Loader.LoadedProgram p, int copy) => Bpfilter.Backend.Libbpf.BpfInfo.Map(p.SetMapCopy("s", copy)!.Fd.Value).Id;
 
-    [Fact]
-    public void AnElementOneProgramAddsIsMatchedByTheOtherAndSurvivesRecompiles()
+    /// <summary>Commits <see cref="Rules"/>: two programs that reference the same two copies of @s (by kernel map id).</summary>
+    static IReadOnlyList<Loader.LoadedProgram> CommitTwoHolders(VethPair veth, Enforcer enforcer)
     {
-        using var veth = new VethPair();
-        using var enforcer = new Enforcer();
         Commit(veth, enforcer, Rules());
         var programs = enforcer.LivePrograms;
         Assert.Equal(2, programs.Count);
         Assert.Equal(CopyId(programs[0], 0), CopyId(programs[1], 0));
         Assert.Equal(CopyId(programs[0], 1), CopyId(programs[1], 1));
+        return programs;
+    }
+
+    [Fact]
+    public void AnElementOneProgramAddsIsMatchedByTheOtherAndSurvivesRecompiles()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        var programs = CommitTwoHolders(veth, enforcer);
         Assert.True(veth.SendUdp(7102)); // not seen yet
         Assert.True(veth.SendUdp(7101)); // XDP adds the client to @s
         Assert.False(veth.SendUdp(7102)); // tc drops it
@@ -73,6 +80,54 @@ public class SharedPacketPathSetTests
         Assert.Equal(1, enforcer.LivePrograms.Select(p => p.Generation).Distinct().Count());
         Assert.True(veth.SendUdp(7102));
         Assert.True(veth.SendUdp(7104));
+    }
+
+    /// <summary>
+    /// An element change of the shared set is written once to each of its two copies, not once per holder (counted as
+    /// map write calls on the copies), both for element-only commits and for a whole-ruleset commit that keeps both
+    /// programs; each holder's record of the map's entries takes the change, and both programs match by it.
+    /// </summary>
+    [Fact]
+    public void AnElementChangeIsWrittenOnceToTheSharedCopiesAndEveryHolderSeesIt()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        var programs = CommitTwoHolders(veth, enforcer);
+        Assert.Same(programs[0].PacketWrittenCopies("set:s"), programs[1].PacketWrittenCopies("set:s"));
+        var copies = programs[0].PacketWrittenCopies("set:s")!.Copies;
+        var before = copies.Select(c => c.WriteCalls).ToArray();
+        long[] Written() => copies.Select((c, i) => c.WriteCalls - before[i]).ToArray();
+        void AllHoldersSee(params string[] addresses)
+        {
+            var keys = addresses.Select(a => Convert.ToHexString(V4(a).Bytes.ToArray())).Order().ToList();
+            Assert.All(enforcer.LivePrograms, p =>
+            {
+                Assert.Equal(keys, p.LiveElements("s")!.Select(e => Convert.ToHexString(e.Key.ToArray())).Order().ToList());
+                Assert.Equal(addresses.Length, p.Entries("set:s")!.Count);
+            });
+            Assert.Equal(1, enforcer.LivePrograms.Select(p => p.Generation).Distinct().Count());
+        }
+
+        // one element, element-only (one key: no generation switch): one update of each copy
+        var client = SetElement.Exact(V4(veth.ClientAddress));
+        VethPair.InNamespace(veth.Server, () =>
+        {
+            Assert.NotNull(enforcer.PrepareElements([new SetChange("s", [client], [])]));
+            Assert.Empty(enforcer.Commit());
+            return 0;
+        });
+        Assert.Equal([1L, 1L], Written());
+        AllHoldersSee(veth.ClientAddress);
+        Assert.False(veth.SendUdp(7102)); // the tc program, which does not write the set, drops the client
+
+        // three keys (a generation switch), whole ruleset: both programs are kept and take the change as map updates
+        var a = SetElement.Exact(V4("198.18.99.1"));
+        var b = SetElement.Exact(V4("198.18.99.2"));
+        before = copies.Select(c => c.WriteCalls).ToArray();
+        Assert.Equal(0, Commit(veth, enforcer, Rules(false, false, a, b), new SetChange("s", [a, b], [client])).Loaded);
+        Assert.Equal([3L, 3L], Written());
+        AllHoldersSee("198.18.99.1", "198.18.99.2");
+        Assert.True(veth.SendUdp(7102));
     }
 
     [Fact]

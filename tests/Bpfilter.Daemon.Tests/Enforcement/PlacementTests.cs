@@ -182,83 +182,40 @@ public sealed class PlacementTests
         Assert.True(rig.Delivered(83));
     }
 
-    [Fact]
-    public void AnInetSetWrittenFromThePacketPathIsOneMapForEveryBpfProgramThatHoldsIt()
-    {
-        using var rig = new EnforcementRig();
-        rig.Nft("""
-            table inet t {
-                set seen {
-                    type ipv4_addr
-                    flags dynamic
-                }
-                chain w {
-                    type filter hook input priority 0; policy accept;
-                    tcp dport 84 add @seen { ip saddr }
-                }
-                chain r {
-                    type filter hook input priority 10; policy accept;
-                    ip saddr @seen tcp dport 85 counter drop
-                }
+    /// <summary>A table whose chain w adds the source of packets to TCP port 84 to @seen, and whose chain r at another priority drops a source in @seen at port 85.</summary>
+    static string Seen(string table, int writePriority, int readPriority) => $$"""
+        table {{table}} {
+            set seen {
+                type ipv4_addr
+                flags dynamic
             }
-            """);
-        // an inet chain runs in two programs (ipv4 and ipv6), and r at another priority in two more: all four share the set's map
-        var explain = rig.Explain();
-        Assert.Contains("table inet t chain w: BPF", explain);
-        Assert.Contains("table inet t chain r: BPF", explain);
-        Assert.True(rig.Delivered(85));
-        Assert.True(rig.Delivered(84)); // the ipv4 program at priority 0 adds the peer to @seen
-        Assert.False(rig.Delivered(85)); // the one at priority 10 reads it
-        Assert.Contains(EnforcementRig.PeerAddr, rig.ListRuleset()); // listed from the shared map
-    }
+            chain w {
+                type filter hook input priority {{writePriority}}; policy accept;
+                tcp dport 84 add @seen { ip saddr }
+            }
+            chain r {
+                type filter hook input priority {{readPriority}}; policy accept;
+                ip saddr @seen tcp dport 85 counter drop
+            }
+        }
+        """;
 
-    [Fact]
-    public void ASetWrittenFromThePacketPathStaysInTheKernelWhereItsKeyCannotBeReadBack()
-    {
-        using var rig = new EnforcementRig();
-        rig.Nft("""
-            table ip m {
-                set nets {
-                    type ipv4_addr
-                    flags dynamic
-                }
-                chain w {
-                    type filter hook input priority 0; policy accept;
-                    tcp dport 86 add @nets { ip saddr and 255.255.255.0 }
-                }
-                chain r {
-                    type filter hook input priority 40; policy accept;
-                    ip saddr & 255.255.255.0 @nets tcp dport 87 counter drop
-                }
+    const string MaskedKey = """
+        table ip m {
+            set nets {
+                type ipv4_addr
+                flags dynamic
             }
-            table ip n {
-                set seen {
-                    type ipv4_addr
-                    flags dynamic
-                }
-                chain w {
-                    type filter hook input priority 20; policy accept;
-                    tcp dport 84 add @seen { ip saddr }
-                }
-                chain r {
-                    type filter hook input priority 30; policy accept;
-                    ip saddr @seen tcp dport 85 counter drop
-                }
+            chain w {
+                type filter hook input priority 0; policy accept;
+                tcp dport 86 add @nets { ip saddr and 255.255.255.0 }
             }
-            """);
-        var explain = rig.Explain();
-        Assert.Contains("table ip m chain w: kernel nf_tables (it updates set nets from the packet path with a masked or shifted key", explain);
-        Assert.Contains("table ip m chain r: kernel nf_tables (it reads set nets, which kernel-placed table ip m chain w updates from the packet path)", explain);
-        // a writer at one priority and a reader at another: two programs, one map
-        Assert.Contains("table ip n chain w: BPF", explain);
-        Assert.Contains("table ip n chain r: BPF", explain);
-        Assert.True(rig.Delivered(85));
-        Assert.True(rig.Delivered(84)); // BPF adds the peer to @seen
-        Assert.False(rig.Delivered(85));
-        Assert.True(rig.Delivered(87));
-        Assert.True(rig.Delivered(86)); // the kernel adds the peer's /24 to @nets
-        Assert.False(rig.Delivered(87));
-    }
+            chain r {
+                type filter hook input priority 40; policy accept;
+                ip saddr & 255.255.255.0 @nets tcp dport 87 counter drop
+            }
+        }
+        """;
 
     const string HostOrderMapData = """
         table ip m {
@@ -287,27 +244,65 @@ public sealed class PlacementTests
         }
         """;
 
-    /// <summary>
-    /// A map written from the packet path runs in BPF with data BPF writes as the kernel's register bytes (a packet
-    /// field, a constant) and a membership test reads it; host-order data (`meta mark`) stays in the kernel with
-    /// its reason, and `--placement bpf-only` refuses it by rule.
-    /// </summary>
-    [Fact]
-    public void AMapWrittenFromThePacketPathRunsInBpfUnlessItsDataIsHostOrder()
+    /// <param name="Rules">a ruleset with chains that write a set or map from the packet path and chains that read it</param>
+    /// <param name="Explain">what the placement explanation says of each chain</param>
+    /// <param name="WriteRead">per writer and reader pair, in order: the port whose packets the writer adds the peer at, the port the reader drops a member at</param>
+    /// <param name="Listed">what the listing shows once the packet path added the peer</param>
+    sealed record PacketWrittenCase(string Rules, string[] Explain, (int Write, int Read)[] WriteRead, string? Listed = null);
+
+    static readonly Dictionary<string, PacketWrittenCase> PacketWritten = new()
     {
-        using (var rig = new EnforcementRig())
+        // an inet chain runs in two programs (ipv4 and ipv6), and r at another priority in two more: all four share
+        // the set's map, which the listing reads
+        ["inet set"] = new(Seen("inet t", 0, 10), ["table inet t chain w: BPF", "table inet t chain r: BPF"], [(84, 85)], EnforcementRig.PeerAddr),
+        // a masked key cannot be read back: m's writer and its reader stay in the kernel (which adds the peer's /24);
+        // n's writer at one priority and reader at another are two programs, one map
+        ["masked key"] = new(MaskedKey + "\n" + Seen("ip n", 20, 30),
+        [
+            "table ip m chain w: kernel nf_tables (it updates set nets from the packet path with a masked or shifted key",
+            "table ip m chain r: kernel nf_tables (it reads set nets, which kernel-placed table ip m chain w updates from the packet path)",
+            "table ip n chain w: BPF",
+            "table ip n chain r: BPF",
+        ], [(84, 85), (86, 87)]),
+        // a map whose data BPF writes as the kernel's register bytes (a packet field) runs in BPF and a membership test
+        // reads it there; host-order data (`meta mark`) stays in the kernel with its reason
+        ["host-order map data"] = new(HostOrderMapData,
+        [
+            "table ip m chain w: kernel nf_tables (",
+            "dynset on map 'marks' with data other than a constant or a whole packet field",
+            "table ip n chain w: BPF",
+            "table ip n chain r: BPF",
+        ], [(84, 85)], $"{EnforcementRig.PeerAddr} : "),
+    };
+
+    /// <summary>
+    /// Sets and maps written from the packet path: each chain runs where the placement explanation says, and with
+    /// real packets a writer adds the peer (a reader let it through before) and the reader drops it after.
+    /// </summary>
+    [Theory]
+    [InlineData("inet set")]
+    [InlineData("masked key")]
+    [InlineData("host-order map data")]
+    public void ASetOrMapWrittenFromThePacketPathRunsWhereItsPlacementSays(string name)
+    {
+        var c = PacketWritten[name];
+        using var rig = new EnforcementRig();
+        rig.Nft(c.Rules);
+        var explain = rig.Explain();
+        foreach (var line in c.Explain) Assert.Contains(line, explain);
+        foreach (var (write, read) in c.WriteRead)
         {
-            rig.Nft(HostOrderMapData);
-            var explain = rig.Explain();
-            Assert.Contains("table ip m chain w: kernel nf_tables (", explain);
-            Assert.Contains("dynset on map 'marks' with data other than a constant or a whole packet field", explain);
-            Assert.Contains("table ip n chain w: BPF", explain);
-            Assert.Contains("table ip n chain r: BPF", explain);
-            Assert.True(rig.Delivered(85));
-            Assert.True(rig.Delivered(84)); // BPF adds the peer to @last with its data
-            Assert.False(rig.Delivered(85)); // and the other program finds it there
-            Assert.Contains($"{EnforcementRig.PeerAddr} : ", rig.ListRuleset());
+            Assert.True(rig.Delivered(read));
+            Assert.True(rig.Delivered(write)); // the writer adds the peer
+            Assert.False(rig.Delivered(read)); // and the reader finds it there
         }
+        if (c.Listed is { } listed) Assert.Contains(listed, rig.ListRuleset()); // listed from the map the packet path wrote
+    }
+
+    /// <summary>`--placement bpf-only` refuses a map the packet path writes with host-order data (`meta mark`), by rule.</summary>
+    [Fact]
+    public void BpfOnlyRefusesAMapWrittenFromThePacketPathWithHostOrderData()
+    {
         using var only = new EnforcementRig("--placement", "bpf-only");
         var r = only.Nft(HostOrderMapData, expectSuccess: false);
         Assert.Contains("Operation not supported", r.Stderr);
