@@ -95,13 +95,13 @@ internal sealed partial class Transaction
         bool newSet = _newSets.Contains((t.Family, t.Name, s.Handle));
         if (!newSet) foreach (var e in added) TrackElement(t, s, e, added: true);
         MarkChanged(structure: newSet);
-        foreach (var e in added)
-            Notify((b, h) =>
-            {
-                var tok = Enc.BeginElements(b, h, nt, ns);
-                Enc.Element(b, e);
-                Enc.EndElements(b, tok);
-            }, (byte)NftMsgType.NewSetElem, CreateExcl);
+        // one notification per element, as nf_tables_setelem_notify sends them, from one encoder for the message
+        NotifyEach(added.Count, (b, h, i) =>
+        {
+            var tok = Enc.BeginElements(b, h, nt, ns);
+            Enc.Element(b, added[i]);
+            Enc.EndElements(b, tok);
+        }, (byte)NftMsgType.NewSetElem, CreateExcl);
         if (ValidateEachRule && s.IsVerdictMap) ChainValidator.Validate(nt);
     }
 

@@ -537,12 +537,15 @@ public sealed partial class NfTablesEndpoint
         var events = _events;
         // nf_tables_*_notify builds nothing when nobody listens and the requester asked for no echo.
         var encoded = new List<(byte[] Bytes, bool Report)>();
-        foreach (var (_, report, encode) in tx.Notifications)
+        foreach (var (_, report, encode, count) in tx.Notifications)
         {
             if (!report && events == null) continue;
-            var w = new NetlinkWriter(256);
-            encode(w, _ns.ResId);
-            encoded.Add((w.ToArray(), report));
+            for (int i = 0; i < count; i++)
+            {
+                var w = new NetlinkWriter(256);
+                encode(w, _ns.ResId, i);
+                encoded.Add((w.ToArray(), report));
+            }
         }
         // The requester's echo: its notifications, then NEWGEN when the first message asked for echoes.
         if (genReport || encoded.Any(e => e.Report))

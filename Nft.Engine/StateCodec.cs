@@ -55,10 +55,18 @@ internal static partial class StateCodec
     /// <summary>The size of the last state encoded (any namespace): the next one's buffer starts that large.</summary>
     static int LastEncodedSize;
 
+    /// <summary>About the bytes of one plain element's record (56 for an IPv4 address), for the buffer's first size.</summary>
+    const int ElementRecordEstimate = 64;
+
     public static byte[] Encode(RulesetSnapshot snapshot, Counters counters)
     {
-        // sized like the last state written, the header first: the file is copied out once, not grown and copied again
-        using var payload = new MemoryStream(Math.Max(4096, LastEncodedSize + LastEncodedSize / 8));
+        // sized like the last state written, or for the elements when they outgrew it (the first save after an
+        // `nft -f` of a million addresses), the header first: the file is copied out once, not grown and copied again
+        long elements = 0;
+        foreach (var t in snapshot.Tables)
+            foreach (var s in t.Sets) elements += s.Elements.Count;
+        long size = Math.Max(LastEncodedSize + LastEncodedSize / 8L, elements * ElementRecordEstimate);
+        using var payload = new MemoryStream((int)Math.Clamp(size, 4096, Array.MaxLength));
         payload.Write(stackalloc byte[HeaderSize]);
         var w = new NetlinkWriter(1024);
         void Emit(Kind kind)

@@ -37,9 +37,11 @@ internal sealed partial class Transaction
 
     /// <summary>
     /// The notifications of this batch in the order nf_tables_commit sends them (one per change, in batch
-    /// order); Report: the message asked for NLM_F_ECHO, so its requester gets it too (ctx->report).
+    /// order); Report: the message asked for NLM_F_ECHO, so its requester gets it too (ctx->report). An entry
+    /// stands for Count notifications in a row, encode(.., i) writing the i-th: a NEWSETELEM of thousands of
+    /// elements queues one entry, not an entry and two closures per element.
     /// </summary>
-    public readonly List<(NlMsgHeader Request, bool Report, Action<NetlinkWriter, ushort> Encode)> Notifications = new();
+    public readonly List<(NlMsgHeader Request, bool Report, Action<NetlinkWriter, ushort, int> Encode, int Count)> Notifications = new();
     /// <summary>
     /// Reads of live state to take just before the backend commits: a DELSETELEM notification carries the
     /// removed element's expressions as they stand then (nf_tables_commit notifies with the element's counter
@@ -138,7 +140,15 @@ internal sealed partial class Transaction
     {
         var req = _req;
         uint port = PortId;
-        Notifications.Add((req, Echo, (b, resId) => encode(b, new NftEncoder.Header(msg, flags, req.Seq, port, resId))));
+        Notifications.Add((req, Echo, (b, resId, _) => encode(b, new NftEncoder.Header(msg, flags, req.Seq, port, resId)), 1));
+    }
+
+    /// <summary><see cref="Notify"/> for <paramref name="count"/> notifications of one message, the i-th written by encode(.., i).</summary>
+    void NotifyEach(int count, Action<NetlinkWriter, NftEncoder.Header, int> encode, byte msg, NlmFlags flags)
+    {
+        var req = _req;
+        uint port = PortId;
+        if (count > 0) Notifications.Add((req, Echo, (b, resId, i) => encode(b, new NftEncoder.Header(msg, flags, req.Seq, port, resId), i), count));
     }
 
     /// <summary>

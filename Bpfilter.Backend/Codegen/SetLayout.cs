@@ -190,10 +190,30 @@ internal sealed class SetLayout
         return entries;
     }
 
-    void AddEntriesOf(SetElement e, List<(byte[] Key, byte[] Value)> entries)
+    /// <summary>
+    /// The value of an element that has nothing but its code (no statements, data or expiry), one array per code:
+    /// the entries of a set of a million addresses share one. Entry values are only read (map writes copy them).
+    /// </summary>
+    byte[]?[]? _codeOnly;
+
+    byte[] CodeOnlyValue(uint code)
+    {
+        _codeOnly ??= new byte[]?[Math.Max(VerdictCodes.Count, ObjectCodes.Count) + 2];
+        if (code >= _codeOnly.Length) return NewValue(code);
+        return _codeOnly[code] ??= NewValue(code);
+    }
+
+    byte[] NewValue(uint code)
     {
         var value = new byte[ValueSize];
-        BinaryPrimitives.WriteUInt32LittleEndian(value, CodeOf(e));
+        BinaryPrimitives.WriteUInt32LittleEndian(value, code);
+        return value;
+    }
+
+    void AddEntriesOf(SetElement e, List<(byte[] Key, byte[] Value)> entries)
+    {
+        bool codeOnly = (Set.Data is SetData.Object || e.Statements.IsEmpty) && MapDataBytes == 0 && e.Expires == null;
+        var value = codeOnly ? CodeOnlyValue(CodeOf(e)) : NewValue(CodeOf(e));
         if (Set.Data is not SetData.Object && !e.Statements.IsEmpty)
         {
             if (!HasElementStatements) throw new CodegenException($"set '{Set.Name}' was compiled without element statements: an element with statements needs a reload");

@@ -17,7 +17,7 @@ internal static class SourceView
     {
         var chains = t.Chains.Select(c => new SourceChain(c.Chain with { Family = t.Family, Table = t.Name },
             c.Rules.Select(r => Rule(r, t.Family, t.Name, c.Name)).ToList())).ToList();
-        var sets = t.Sets.Select(s => new SourceSet(s.Set with { Family = t.Family, Table = t.Name }, s.Elements.Select(Element).ToList())).ToList();
+        var sets = t.Sets.Select(s => new SourceSet(s.Set with { Family = t.Family, Table = t.Name }, Elements(s.Elements))).ToList();
         var objects = t.Objects.Select(o => o.Object with { Family = t.Family, Table = t.Name }).ToList();
         return new SourceTable(t.Table, chains, sets, objects);
     }
@@ -36,6 +36,14 @@ internal static class SourceView
         v = r.Rule with { Family = family, Table = table, Chain = chain };
         Views.AddOrUpdate(r, v);
         return v;
+    }
+
+    /// <summary>The elements in one list of their count (a set can hold millions: no regrowing).</summary>
+    static List<SetElement> Elements(ElementSet elements)
+    {
+        var list = new List<SetElement>(elements.Count);
+        foreach (var e in elements) list.Add(Element(e));
+        return list;
     }
 
     public static SetElement Element(ElementRecord e) =>

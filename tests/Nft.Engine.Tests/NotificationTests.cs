@@ -83,4 +83,51 @@ public class NotificationTests
         ep.Process(Batch(Msg(2, NlmFlags.Request, 9, Ip, w => w.PutString(1, "t"))), Port, events);
         Assert.Equal([T(5), T(2), T(15)], Events(events).Select(x => x.H.Type));
     }
+
+    [Fact]
+    public void EachElementOfANewSetElemIsANotificationOfItsOwnInMessageOrder()
+    {
+        var ep = NewEndpoint();
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewTimeoutSet(3, "t", "s")), Port));
+        var events = new List<NetlinkEvent>();
+        // two messages of elements, the first echoed, with a table between them
+        var replies = Messages(ep.Process(Batch(Elements(5, Create | NlmFlags.Echo, 0x0a000003, 0x0a000001, 0x0a000002),
+            AddTable(6, "u"), Elements(7, Create, 0x0a000009)), Port, events));
+        var m = Events(events);
+        Assert.Equal([T(12), T(12), T(12), T(0), T(12), T(15)], m.Select(x => x.H.Type));
+        Assert.Equal([5u, 5u, 5u, 6u, 7u, 5u], m.Select(x => x.H.Seq));
+        // each carries its one element, in the message's order (not the set's)
+        Assert.Equal([0x0a000003u, 0x0a000001u, 0x0a000002u, 0x0a000009u], m.Where(x => x.H.Type == T(12)).Select(x => OnlyKey(x.Bytes)));
+        // the echoed message's three are the requester's echo, then NEWGEN (the first message asked for echoes)
+        Assert.Equal([T(12), T(12), T(12), T(15)], replies.Select(r => r.H.Type));
+        Assert.Equal(m.Take(3).Select(x => x.Bytes), replies.Take(3).Select(r => r.Bytes));
+    }
+
+    static byte[] Elements(uint seq, NlmFlags flags, params uint[] keys) => Msg(12, flags, seq, Ip, w =>
+    {
+        w.PutString(1, "t");
+        w.PutString(2, "s");
+        var list = w.BeginNested(3);
+        foreach (var key in keys) Ipv4Element(w, key, end: false);
+        w.EndNested(list);
+    });
+
+    /// <summary>The key of the single element a NEWSETELEM notification lists.</summary>
+    static uint OnlyKey(byte[] msg)
+    {
+        var list = Attrs(msg)[3];
+        var r = new AttributeReader(list, 0);
+        Assert.True(r.TryRead(out var elem));
+        Assert.False(r.TryRead(out _));
+        var key = Attrs2(elem.Payload.ToArray())[1];
+        return Be32(Attrs2(key)[1]);
+    }
+
+    static Dictionary<ushort, byte[]> Attrs2(byte[] nest)
+    {
+        var d = new Dictionary<ushort, byte[]>();
+        var r = new AttributeReader(nest, 0);
+        while (r.TryRead(out var a)) d[a.Type] = a.Payload.ToArray();
+        return d;
+    }
 }
