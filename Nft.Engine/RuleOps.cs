@@ -121,7 +121,10 @@ internal sealed partial class Transaction
 
     ImmutableArray<Expression> ParseExpressions(NetlinkAttribute list, TableRecord t, ChainRecord chain)
     {
-        var result = ImmutableArray.CreateBuilder<Expression>();
+        // counted first: the builder's array becomes the rule's, not copied into another
+        int n = 0;
+        for (var c = list.Nested(); c.TryRead(out _);) n++;
+        var result = ImmutableArray.CreateBuilder<Expression>(Math.Min(n, NftLimits.RuleMaxExprs + 1));
         var r = list.Nested();
         while (r.TryRead(out var elem))
         {
@@ -129,13 +132,21 @@ internal sealed partial class Transaction
             if (result.Count == NftLimits.RuleMaxExprs) throw Err(Errno.EINVAL);
             result.Add(ParseExpression(elem, t, chain));
         }
-        return result.ToImmutable();
+        return result.Count == result.Capacity ? result.MoveToImmutable() : result.ToImmutable();
     }
 
     Expression ParseExpression(NetlinkAttribute elem, TableRecord t, ChainRecord chain)
     {
-        var et = elem.Table(2);
-        if (!et.TryGet(1, out var nameAttr)) throw Err(Errno.EINVAL, elem.Offset);
+        // NFTA_EXPR_NAME, the last one as nla_parse keeps it (read in place: this runs for every expression of every rule)
+        NetlinkAttribute nameAttr = default;
+        bool named = false;
+        for (var r = elem.Nested(); r.TryRead(out var a);)
+            if (a.Type == 1)
+            {
+                nameAttr = a;
+                named = true;
+            }
+        if (!named) throw Err(Errno.EINVAL, elem.Offset);
         string name = nameAttr.String(16);
         if (!RuleExpressions.Known.Contains(name)) throw Err(Errno.ENOENT, elem.Offset);
         // The typed decoders check each kind's attributes as the kernel's policies and init functions do.

@@ -60,13 +60,9 @@ internal static partial class StateCodec
 
     public static byte[] Encode(RulesetSnapshot snapshot, Counters counters)
     {
-        // sized like the last state written, or for the elements when they outgrew it (the first save after an
-        // `nft -f` of a million addresses), the header first: the file is copied out once, not grown and copied again
-        long elements = 0;
-        foreach (var t in snapshot.Tables)
-            foreach (var s in t.Sets) elements += s.Elements.Count;
-        long size = Math.Max(LastEncodedSize + LastEncodedSize / 8L, elements * ElementRecordEstimate);
-        using var payload = new MemoryStream((int)Math.Clamp(size, 4096, Array.MaxLength));
+        // sized like the last state written (or, the first time, from the rule and element counts), the header first:
+        // the file is copied out once, not grown through a dozen large-object buffers that each cost a copy
+        using var payload = new MemoryStream(Math.Max(Math.Max(4096, LastEncodedSize + LastEncodedSize / 8), Estimate(snapshot)));
         payload.Write(stackalloc byte[HeaderSize]);
         var w = new NetlinkWriter(1024);
         void Emit(Kind kind)
@@ -135,6 +131,18 @@ internal static partial class StateCodec
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(12), (ulong)body.Length);
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(20), Fnv1a(body));
         return file;
+    }
+
+    /// <summary>A lower bound of the encoded size: about what a short rule (a counter and a match or two) and an address element take.</summary>
+    static int Estimate(RulesetSnapshot snapshot)
+    {
+        long bytes = 0;
+        foreach (var t in snapshot.Tables)
+        {
+            foreach (var c in t.Chains) bytes += 160L * c.Rules.Count;
+            foreach (var st in t.Sets) bytes += (long)ElementRecordEstimate * st.Elements.Count;
+        }
+        return (int)Math.Min(bytes, Array.MaxLength / 2);
     }
 
     /// <summary>An element record's attributes: the element as nf_tables encodes it, its identity, timeout, expiry and insertion order.</summary>

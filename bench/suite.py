@@ -2,7 +2,7 @@
 """The benchmark suite of issue 12, one command, every side in one run:
 
     sudo bench/suite.py [--quick] [--n 1,100,...] [--measure a,b,c,d,e,f] [--sides ...] [--shapes ...]
-                        [--seconds S] [--samples N] [--timeout S] [--big-set] [--out DIR] [--daemon DIR]
+                        [--seconds S] [--samples N] [--timeout S] [--big-set] [--out DIR] [--daemon DIR] [--jit]
 
 Sides: nft-input (kernel nf_tables, inet input chain), nft-ingress (kernel, netdev ingress chain),
 iptables (iptables-legacy, filter INPUT), bpf-input (bpfilterd, the inet input chain: BPF_NETFILTER) and
@@ -19,8 +19,9 @@ through all the others first. Measurements, per side, shape and N:
   d  nft add rule latency into the N-rule chain (iptables-legacy -A)
   e  nft add element latency into the N-element set
   f  bpfilterd resident memory after the load (VmRSS, VmHWM)
-Writes DIR/results.md, DIR/results.json and DIR/rate.png (gnuplot). Needs root, a Release build of
-bpfilterd and bench/Bpfilter.Bench, and bfnft (the script builds them: Release builds are brought up to date each run).
+Writes DIR/results.md, DIR/results.json and DIR/rate.png (gnuplot). Needs root, bpfilterd as it ships (the
+NativeAOT executable of scripts/publish.sh; --jit: the Release build run as `dotnet bpfilterd.dll`),
+bench/Bpfilter.Bench and bfnft (the script builds them, brought up to date each run).
 """
 import argparse, datetime, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -49,7 +50,10 @@ def parse_args():
     p.add_argument("--out", help="output directory (default bench/results/DATE)")
     p.add_argument("--daemon-logs", action="store_true", help="keep each bpfilterd's log in the output directory (logs/CELL.log), "
                    "every batch's phases logged (BPFILTERD_SLOW_BATCH_MS=0)")
-    p.add_argument("--baseline", metavar="DIR", help="also run every bpfilterd cell with the bpfilterd build in DIR (bpfilterd.dll), "
+    p.add_argument("--jit", action="store_true", help="run the tree's Release build as `dotnet bpfilterd.dll` (JIT) instead of the "
+                   "NativeAOT executable that scripts/publish.sh and the .deb ship")
+    p.add_argument("--baseline", metavar="DIR", help="also run every bpfilterd cell with the bpfilterd build in DIR (a NativeAOT publish "
+                   "directory holding the executable bpfilterd, or a JIT build holding bpfilterd.dll), "
                    "rows marked 'baseline': before and after side by side in one run")
     p.add_argument("--daemon", metavar="DIR", help="run this bpfilterd build (a directory holding bpfilterd.dll, e.g. a copy of an "
                    "earlier Release build, for before/after runs) instead of Bpfilter.Daemon/bin/Release/net10.0")
@@ -168,6 +172,17 @@ class Topology:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
+def daemon_dir_command(d):
+    """How to start the bpfilterd build in directory d: a JIT build holds bpfilterd.dll (run by `dotnet`; its
+    apphost `bpfilterd` beside it would do the same), a NativeAOT publish only the executable bpfilterd."""
+    if os.path.exists(os.path.join(d, "bpfilterd.dll")): return ["dotnet", os.path.join(d, "bpfilterd.dll")]
+    if os.access(os.path.join(d, "bpfilterd"), os.X_OK): return [os.path.join(d, "bpfilterd")]
+    return None
+
+
+def daemon_command(path): return ["dotnet", path] if path.endswith(".dll") else [path]
+
+
 class Daemon:
     """bpfilterd enforcing in the firewall namespace, with its own socket, state and pin directories, and its
     metrics on a Unix socket (BPF run-time statistics off: they would cost every packet) for the daemon-side time of batches."""
@@ -181,7 +196,7 @@ class Daemon:
         self.log = open(os.path.join(self.work, "log"), "w+")
         self.keep = os.path.join(ctx.out, "logs", tag + ("-baseline" if dll else "") + ".log") if ctx.daemon_logs else None
         self.proc = subprocess.Popen(topo.exec(topo.fw) + ["env", "DOTNET_gcServer=0"] + (["BPFILTERD_SLOW_BATCH_MS=0"] if self.keep else [])
-                                     + ["dotnet", dll or ctx.daemon, "--socket", self.sock,
+                                     + daemon_command(dll or ctx.daemon) + ["--socket", self.sock,
                                                           "--state-dir", self.state, "--pin-dir", self.pins,
                                                           "--metrics", "unix:" + self.metrics, "--no-bpf-stats"],
                                      stdout=self.log, stderr=self.log)
@@ -448,7 +463,8 @@ def fmt(v, f): return "–" if v is None else f.format(v)
 def write_outputs(ctx, results, floors):
     floor = statistics.mean(r for r, _ in floors) if floors else None
     lines = [f"# Benchmark suite, {ctx.started:%Y-%m-%d %H:%M} UTC", "",
-             f"Command: `{ctx.command}`  ", f"Commit: `{ctx.commit}`; load average at start {ctx.load}; {os.cpu_count()} CPUs; kernel {os.uname().release}", ""]
+             f"Command: `{ctx.command}`  ", f"Commit: `{ctx.commit}`; load average at start {ctx.load}; {os.cpu_count()} CPUs; kernel {os.uname().release}  ",
+             f"bpfilterd: {getattr(ctx, 'builds', None) or 'not recorded (runs before it ran `dotnet bpfilterd.dll`, JIT)'}", ""]
     when = lambda xs: 'start, end' if len(xs) > 1 else 'start; the run did not reach its end'
     if floors:
         lines.append("XDP_DROP floor (bare `return XDP_DROP` on fw0, same sender): " +
@@ -499,7 +515,7 @@ def write_outputs(ctx, results, floors):
               "(f) bpfilterd VmRSS / VmHWM after the load. Rows marked (baseline) ran the --baseline build of bpfilterd."]
     with open(os.path.join(ctx.out, "results.md"), "w") as f: f.write("\n".join(lines) + "\n")
     with open(os.path.join(ctx.out, "results.json"), "w") as f:
-        json.dump({"command": ctx.command, "commit": ctx.commit, "started": ctx.started.isoformat(), "seconds": ctx.seconds, "samples": ctx.samples, "load": ctx.load,
+        json.dump({"command": ctx.command, "commit": ctx.commit, "builds": getattr(ctx, "builds", None), "started": ctx.started.isoformat(), "seconds": ctx.seconds, "samples": ctx.samples, "load": ctx.load,
                    "sides": ctx.sides, "shapes": ctx.shapes,
                    "floor_pps": [r for r, _ in floors], "nf_floor_pps": getattr(ctx, "nf_floors", []),
                    "bare_testrun_ns": getattr(ctx, "bare", []), "results": results}, f, indent=1)
@@ -573,6 +589,7 @@ def render(ctx):
     ctx.out = ctx.work = ctx.render
     ctx.command, ctx.commit, ctx.seconds, ctx.samples = j["command"], j["commit"], j["seconds"], j.get("samples", 5)
     ctx.started = datetime.datetime.fromisoformat(j["started"])
+    ctx.builds = j.get("builds")
     old = open(os.path.join(ctx.render, "results.md")).read() if os.path.exists(os.path.join(ctx.render, "results.md")) else ""
     ctx.load = j.get("load") or (re.findall(r"load average at start (\S+);", old) or ["?"])[0]
     ctx.sides, ctx.shapes = j.get("sides", SIDES), j.get("shapes", SHAPES)
@@ -583,13 +600,21 @@ def render(ctx):
 
 def prepare(ctx):
     rel = lambda *p: os.path.join(ROOT, *p)
-    daemon_dir, bench_dir = ctx.daemon_dir or rel("Bpfilter.Daemon/bin/Release/net10.0"), rel("bench/Bpfilter.Bench/bin/Release/net10.0")
-    # the tree's own builds are brought up to date (an incremental build: quick when nothing changed), so a run
-    # never measures a Release build older than the commit it names
+    bench_dir = rel("bench/Bpfilter.Bench/bin/Release/net10.0")
+    # the tree's own builds are brought up to date (incremental: quick when nothing changed), so a run never
+    # measures a build older than the commit it names; by default the NativeAOT executable that ships
     if ctx.daemon_dir:
-        if not os.path.exists(os.path.join(daemon_dir, "bpfilterd.dll")): raise SystemExit(f"--daemon {ctx.daemon_dir}: no bpfilterd.dll there")
-    else:
+        daemon_dir = ctx.daemon_dir
+        if not daemon_dir_command(daemon_dir): raise SystemExit(f"--daemon {ctx.daemon_dir}: no bpfilterd.dll or executable bpfilterd there")
+    elif ctx.jit:
+        daemon_dir = rel("Bpfilter.Daemon/bin/Release/net10.0")
         run(["dotnet", "build", rel("Bpfilter.Daemon"), "-c", "Release", "-v", "q"], 1800)
+    else:
+        daemon_dir = rel("out/bench-aot")
+        run(["dotnet", "publish", rel("Bpfilter.Daemon"), "-c", "Release", "-r", "linux-x64", "-p:PublishAot=true", "-o", daemon_dir,
+             "-v", "q"], 3600)
+    if ctx.baseline and not daemon_dir_command(ctx.baseline):
+        raise SystemExit(f"--baseline {ctx.baseline}: no bpfilterd.dll or executable bpfilterd there")
     need_bench = bool({"a", "b"} & ctx.measure)  # the XDP_DROP floor and test-run
     if need_bench: run(["dotnet", "build", rel("bench/Bpfilter.Bench"), "-c", "Release", "-v", "q"], 1800)
     if not os.access(rel("patches/nftables/build/bfnft"), os.X_OK):
@@ -597,12 +622,14 @@ def prepare(ctx):
     # copies: a rebuild during a long run must not change what runs
     shutil.copytree(daemon_dir, os.path.join(ctx.work, "daemon"))
     if need_bench: shutil.copytree(bench_dir, os.path.join(ctx.work, "bench"))
-    ctx.daemon = os.path.join(ctx.work, "daemon", "bpfilterd.dll")
+    ctx.daemon = daemon_dir_command(os.path.join(ctx.work, "daemon"))[-1]
     ctx.bench = os.path.join(ctx.work, "bench", "bpfilter-bench.dll")
     ctx.baseline_daemon = None
     if ctx.baseline:
         shutil.copytree(ctx.baseline, os.path.join(ctx.work, "baseline"))
-        ctx.baseline_daemon = os.path.join(ctx.work, "baseline", "bpfilterd.dll")
+        ctx.baseline_daemon = daemon_dir_command(os.path.join(ctx.work, "baseline"))[-1]
+    kind = lambda path: "JIT (`dotnet bpfilterd.dll`)" if path.endswith(".dll") else "NativeAOT executable"
+    ctx.builds = f"{kind(ctx.daemon)}" + (f"; baseline rows: {kind(ctx.baseline_daemon)}" if ctx.baseline_daemon else "")
     ctx.bfnft = rel("patches/nftables/build/bfnft")
     ctx.sender = os.path.join(ctx.work, "sender")
     run(["gcc", "-O2", "-Wall", "-o", ctx.sender, rel("bench/sender.c")], 120)

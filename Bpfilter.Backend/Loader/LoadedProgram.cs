@@ -105,7 +105,9 @@ public sealed class LoadedProgram : IDisposable
                 }
                 var map = BpfMap.Create(spec.Type, spec.Name, spec.KeySize, spec.ValueSize, spec.MaxEntries, spec.Flags);
                 maps[spec.Name] = map;
-                foreach (var (key, value) in spec.Entries) map.Update(key, value);
+                // one BPF_MAP_UPDATE_BATCH per 65,536 entries, not a syscall per entry: a classifier's tables and a
+                // grouped run's hash hold thousands
+                map.UpdateMany(spec.Entries);
             }
             BpfProgram LoadCode(System.Collections.Immutable.ImmutableArray<Instruction> insns, string name)
             {

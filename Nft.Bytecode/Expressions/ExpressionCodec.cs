@@ -13,7 +13,7 @@ public static partial class ExpressionCodec
     public const ushort NFTA_EXPR_DATA = 2;
     public const ushort NFTA_LIST_ELEM = 1;
 
-    /// <summary>Decodes the contents of NFTA_EXPR_DATA (possibly empty when the attribute was absent).</summary>
+    /// <summary>Decodes the contents of NFTA_EXPR_DATA (possibly empty when the attribute was absent) into a new expression.</summary>
     public delegate Expression DataDecoder(NetlinkAttribute data);
 
     static readonly Dictionary<string, DataDecoder> Decoders = CreateDecoders();
@@ -45,7 +45,7 @@ public static partial class ExpressionCodec
                 e = d(data);
             else
                 e = new OpaqueExpr(name, data.Payload.ToArray()) { Layout = new AttributeLayout(data.RawType, []) };
-            return e with { Framing = p.Layout() };
+            return e.Framed(p.Layout());
         }
         finally
         {
@@ -81,7 +81,7 @@ public static partial class ExpressionCodec
                     AttrWriter.PutString(w, raw, e.Name);
                     return true;
                 case NFTA_EXPR_DATA:
-                    bool decodedWithData = e.Framing == null || e.Framing.Entries.Any(x => (x.RawType & NlaFlags.TypeMask) == NFTA_EXPR_DATA);
+                    bool decodedWithData = e.Framing == null || e.Framing.Has(NFTA_EXPR_DATA);
                     bool present = f == WireFormat.Kernel || e.Framing == null ? e.KernelDumpsData : decodedWithData;
                     if (!present) return false;
                     var t = AttrWriter.BeginNest(w, raw);

@@ -31,9 +31,9 @@ public sealed record PayloadExpr(uint Base, uint Offset, uint Len, uint? DReg, u
         if ((dreg == null) == (sreg == null)) throw ExprParse.Invalid(ref p, "payload needs exactly one of a source and a destination register");
         // The kernel's register load/store validation refuses an empty value.
         if (len == 0) throw ExprParse.Invalid(ref p, "payload of length 0");
-        var e = new PayloadExpr(b, off, len, dreg, sreg, p.U32Be(NFTA_PAYLOAD_CSUM_TYPE), p.U32Be(NFTA_PAYLOAD_CSUM_OFFSET),
-            p.U32Be(NFTA_PAYLOAD_CSUM_FLAGS));
-        return e with { Layout = p.Layout() };
+        // the initializer runs after the arguments' getters: the layout records them all
+        return new PayloadExpr(b, off, len, dreg, sreg, p.U32Be(NFTA_PAYLOAD_CSUM_TYPE), p.U32Be(NFTA_PAYLOAD_CSUM_OFFSET),
+            p.U32Be(NFTA_PAYLOAD_CSUM_FLAGS)) { Layout = p.Layout() };
     }
 
     protected override bool WriteAttribute(NetlinkWriter w, AttrSlot raw, WireFormat f) => T(raw) switch

@@ -14,7 +14,6 @@ public ref struct AttrParser
     readonly int _base;
     readonly ushort _nestRaw;
     readonly int _nestOffset;
-    readonly (ushort Raw, int Start, int Len)[] _attrs; // Start/Len of the whole attribute within _buf
     readonly int _count;
     ulong _consumed;
     Dictionary<int, byte[]>? _strings; // attribute index -> payload of a non-canonical string
@@ -26,13 +25,10 @@ public ref struct AttrParser
         _nestRaw = nestRawType;
         _nestOffset = nestOffset;
         _consumed = 0;
-        // counted first, then read into an array of that size: one allocation per parsed nest (every expression has one)
+        // nests hold a handful of attributes: lookups walk them again instead of indexing an array, so parsing a
+        // nest allocates nothing (every expression of every rule is one or more nests)
         int n = 0;
         for (var c = new AttributeReader(payload, baseOffset); c.TryRead(out _);) n++;
-        _attrs = n == 0 ? [] : new (ushort, int, int)[n];
-        var r = new AttributeReader(payload, baseOffset);
-        for (int i = 0; i < n && r.TryRead(out var a); i++)
-            _attrs[i] = (a.RawType, a.Offset - baseOffset, a.Length + NetlinkLimits.AttrHeaderSize);
         _count = n;
     }
 
@@ -51,34 +47,28 @@ public ref struct AttrParser
     public readonly int NestOffset => _nestOffset;
     public readonly int Count => _count;
 
-    int FindLast(ushort type)
+    /// <summary>The index of the last attribute of <paramref name="type"/> (-1 when none) and that attribute.</summary>
+    readonly int FindLast(ushort type, out NetlinkAttribute last)
     {
-        for (int i = _count - 1; i >= 0; i--)
-            if ((_attrs[i].Raw & NlaFlags.TypeMask) == type) return i;
-        return -1;
+        int found = -1;
+        last = default;
+        var r = new AttributeReader(_buf, _base);
+        for (int i = 0; i < _count && r.TryRead(out var a); i++)
+            if ((a.RawType & NlaFlags.TypeMask) == type)
+            {
+                found = i;
+                last = a;
+            }
+        return found;
     }
 
-    NetlinkAttribute At(int i)
-    {
-        var (raw, start, len) = _attrs[i];
-        return new NetlinkAttribute(raw, _buf.Slice(start + NetlinkLimits.AttrHeaderSize, len - NetlinkLimits.AttrHeaderSize), _base + start);
-    }
-
-    public readonly bool Has(ushort type)
-    {
-        for (int i = _count - 1; i >= 0; i--)
-            if ((_attrs[i].Raw & NlaFlags.TypeMask) == type) return true;
-        return false;
-    }
+    public readonly bool Has(ushort type) => FindLast(type, out _) >= 0;
 
     /// <summary>Marks <paramref name="type"/> as modelled and returns its last occurrence.</summary>
     public bool TryGet(ushort type, out NetlinkAttribute a)
     {
         if (type < 64) _consumed |= 1UL << type;
-        int i = FindLast(type);
-        if (i < 0) { a = default; return false; }
-        a = At(i);
-        return true;
+        return FindLast(type, out a) >= 0;
     }
 
     public NetlinkException Missing(string what) =>
@@ -98,7 +88,7 @@ public ref struct AttrParser
         var p = a.Payload;
         bool canonical = p.Length == System.Text.Encoding.UTF8.GetByteCount(s) + 1 && p[^1] == 0;
         if (!canonical)
-            (_strings ??= [])[FindLast(type)] = p.ToArray();
+            (_strings ??= [])[FindLast(type, out _)] = p.ToArray();
         return s;
     }
 
@@ -117,26 +107,41 @@ public ref struct AttrParser
     /// <summary>The layout seen so far: call after every getter.</summary>
     public readonly AttributeLayout Layout()
     {
-        var entries = new LayoutEntry[_count];
-        for (int i = 0; i < _count; i++)
+        // the usual nest (every attribute modelled, canonical strings, zero padding) is the same layout in every
+        // rule that has it: shared, not built per nest
+        if (_strings == null && _count <= SharedLayouts.MaxEntries)
         {
-            var (raw, start, len) = _attrs[i];
-            ushort type = (ushort)(raw & NlaFlags.TypeMask);
-            bool known = type < 64 && (_consumed & (1UL << type)) != 0 && LastIndexOf(type) == i;
+            Span<ushort> raws = stackalloc ushort[SharedLayouts.MaxEntries];
+            bool plain = true;
+            var r = new AttributeReader(_buf, _base);
+            for (int i = 0; i < _count && plain && r.TryRead(out var a); i++)
+            {
+                raws[i] = a.RawType;
+                int start = a.Offset - _base, len = a.Length + NetlinkLimits.AttrHeaderSize;
+                plain = IsKnown(a.RawType, i) && _buf[(start + len)..Math.Min(_buf.Length, start + NetlinkLimits.Align(len))].IndexOfAnyExcept((byte)0) < 0;
+            }
+            if (plain) return SharedLayouts.Get(_nestRaw, raws[.._count]);
+        }
+        var entries = new LayoutEntry[_count];
+        var rd = new AttributeReader(_buf, _base);
+        for (int i = 0; i < _count && rd.TryRead(out var a); i++)
+        {
+            ushort raw = a.RawType;
+            int start = a.Offset - _base, len = a.Length + NetlinkLimits.AttrHeaderSize;
+            bool known = IsKnown(raw, i);
             int padEnd = Math.Min(_buf.Length, start + NetlinkLimits.Align(len));
             var pad = _buf[(start + len)..padEnd];
             byte[]? padding = pad.IndexOfAnyExcept((byte)0) >= 0 ? pad.ToArray() : null;
             byte[]? str = known && _strings != null && _strings.TryGetValue(i, out var sb) ? sb : null;
-            entries[i] = new LayoutEntry(raw, known ? null
-                : _buf.Slice(start + NetlinkLimits.AttrHeaderSize, len - NetlinkLimits.AttrHeaderSize).ToArray(), padding, str);
+            entries[i] = new LayoutEntry(raw, known ? null : a.Payload.ToArray(), padding, str);
         }
         return new AttributeLayout(_nestRaw, entries);
     }
 
-    readonly int LastIndexOf(ushort type)
+    /// <summary>Whether the attribute at <paramref name="index"/> is the one a getter read (the last of its type).</summary>
+    readonly bool IsKnown(ushort raw, int index)
     {
-        for (int i = _count - 1; i >= 0; i--)
-            if ((_attrs[i].Raw & NlaFlags.TypeMask) == type) return i;
-        return -1;
+        ushort type = (ushort)(raw & NlaFlags.TypeMask);
+        return type < 64 && (_consumed & (1UL << type)) != 0 && FindLast(type, out _) == index;
     }
 }

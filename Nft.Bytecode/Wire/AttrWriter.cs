@@ -18,7 +18,7 @@ internal static class AttrWriter
         ulong written = 0;
         if (layout != null && format == WireFormat.AsDecoded)
         {
-            foreach (var e in layout.Entries)
+            foreach (var e in layout.Span)
             {
                 int start = w.Length;
                 if (!e.IsKnown)
@@ -146,7 +146,7 @@ internal static class AttrLists
     public static void Expressions(NetlinkWriter w, ushort raw, IReadOnlyList<Nft.Bytecode.Expressions.Expression> exprs, WireFormat f)
     {
         var t = AttrWriter.BeginNest(w, raw);
-        foreach (var e in exprs) global::Nft.Bytecode.Expressions.ExpressionCodec.Encode(w, e, ItemType(raw, NftaList.Elem), f);
+        for (int i = 0; i < exprs.Count; i++) global::Nft.Bytecode.Expressions.ExpressionCodec.Encode(w, exprs[i], ItemType(raw, NftaList.Elem), f);
         w.EndNested(t);
     }
 }

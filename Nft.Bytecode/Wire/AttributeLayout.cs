@@ -26,18 +26,30 @@ public sealed class AttributeLayout : IEquatable<AttributeLayout>
     public AttributeLayout(ushort nestRawType, LayoutEntry[] entries)
     {
         NestRawType = nestRawType;
-        Entries = entries;
+        _entries = entries;
     }
+
+    readonly LayoutEntry[] _entries;
 
     /// <summary>Raw type of the nest attribute that held these attributes (0 at message level).</summary>
     public ushort NestRawType { get; }
-    public IReadOnlyList<LayoutEntry> Entries { get; }
+    public IReadOnlyList<LayoutEntry> Entries => _entries;
+
+    /// <summary>The entries without an interface enumerator: every nest of every record saved walks them.</summary>
+    internal ReadOnlySpan<LayoutEntry> Span => _entries;
+
+    /// <summary>Whether an attribute of <paramref name="type"/> (flags masked off) was in the nest.</summary>
+    public bool Has(int type)
+    {
+        foreach (var e in _entries) if ((e.RawType & Nft.Netlink.NlaFlags.TypeMask) == type) return true;
+        return false;
+    }
 
     public bool HasUnknown
     {
         get
         {
-            foreach (var e in Entries) if (!e.IsKnown) return true;
+            foreach (var e in _entries) if (!e.IsKnown) return true;
             return false;
         }
     }
