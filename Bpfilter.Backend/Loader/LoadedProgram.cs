@@ -657,6 +657,6 @@ public sealed class LoadedProgram : IDisposable
         _ownLimits?.Dispose();
     }
 
-    /// <summary>Whether a map name is a set's outer map or one of its copies (owned through <see cref="SetCopies"/>).</summary>
-    bool IsSetMap(string name) => _sets.ContainsKey(name) || (name.EndsWith("@0") || name.EndsWith("@1")) && _sets.ContainsKey(name[..^2]);
+    /// <summary>Whether a map name is a set's outer map, one of its copies or its bucket map (owned through <see cref="SetCopies"/>).</summary>
+    bool IsSetMap(string name) => _sets.ContainsKey(name) || (name.EndsWith("@0") || name.EndsWith("@1") || name.EndsWith("@b")) && _sets.ContainsKey(name[..^2]);
 }

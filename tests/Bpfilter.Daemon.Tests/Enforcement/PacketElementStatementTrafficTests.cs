@@ -139,8 +139,8 @@ public sealed partial class PacketElementStatementTrafficTests
         s.Send(12, "127.0.0.5", "127.0.0.6"); // .5's bucket is spent (the lookup breaks), .6's has room for one more
         var listing = s.SameListing();
         Assert.Matches(@"udp dport 9 meter m size 16 \{ ip daddr limit rate 1/hour burst 3 packets \} counter packets 6 ", listing);
-        Assert.Contains("counter packets 2 ", listing.Split('\n').Single(l => l.Contains("dport 10 update"))); // `over`: the two beyond the burst
-        Assert.Contains("127.0.0.4 timeout 1m expires", listing);
+        Assert.Contains("counter packets 3 ", listing.Split('\n').Single(l => l.Contains("dport 10 update"))); // `over`: the three beyond the burst of 2
+        Assert.Contains("127.0.0.4 counter packets 5 bytes 145 limit rate over 1/hour burst 2 packets expires", listing);
         Assert.Contains("127.0.0.5 limit rate 100 bytes/hour counter packets 3 bytes 87", listing); // 29 bytes cost 1044 of its 3600 s
         Assert.Contains("counter packets 1 ", listing.Split('\n').Single(l => l.Contains("dport 12")));
         Assert.Equal(s.Command("list", "meter", "ip", "t", "m").Kernel.Stdout, s.Command("list", "meter", "ip", "t", "m").Daemon.Stdout);
