@@ -151,4 +151,28 @@ public sealed partial class PacketElementStatementTrafficTests
         s.SameListing();
         Assert.Matches(@"udp dport 9 meter m size 16 \{ ip daddr limit rate 1/hour burst 3 packets \} counter packets 7 ", s.SameListing());
     }
+
+    /// <summary>The buckets of a meter's elements survive restarts (pinned bucket map reopened with the set's copies): a spent one stays spent.</summary>
+    [Fact]
+    public void LimitBucketsSurviveRestarts()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
+        s.Apply("""
+            table ip t {
+                chain out {
+                    type filter hook output priority 0; policy accept;
+                    udp dport 9 meter m size 16 { ip daddr limit rate 1/hour burst 2 packets } counter
+                }
+            }
+            """);
+        s.Send(9, "127.0.0.2", "127.0.0.2");
+        Assert.Equal(0, s.Rig.Daemon.Terminate());
+        s.Rig.Daemon.Restart();
+        s.Send(9, "127.0.0.2");
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        s.Send(9, "127.0.0.2", "127.0.0.3");
+        Assert.Contains("counter packets 3 ", s.SameListing()); // the two within .2's bucket and .3's first
+    }
 }
