@@ -490,13 +490,15 @@ public sealed class LoadedProgram : IDisposable
             var live = copies.Copies[Generation];
             var other = copies.Copies[1 - Generation];
             var value = new byte[live.ValueSize];
+            var before = n;
             foreach (var k in live.Keys())
             {
                 if (!Expired(live, k, value, now)) continue;
                 if (Expired(other, k, value, now)) other.Delete(k);
                 if (Expired(live, k, value, now) && live.Delete(k)) n++;
             }
-            copies.SweepBuckets();
+            // the collected elements' buckets (a walk of the bucket map: only when some were collected)
+            if (n > before) copies.SweepBuckets();
         }
         return n;
     }

@@ -83,7 +83,7 @@ public class PacketElementLimitTests
     }
 
     [Fact]
-    public void AnElementDeletedOrReplacedAfterItExpiredTakesItsBucketAndTheNextGetsAFullOne()
+    public void AnElementDeletedReplacedAfterItExpiredOrCollectedTakesItsBucketAndTheNextGetsAFullOne()
     {
         var port23 = Matcher.Eq(Fields.Tcp.Dport, U16(23));
         using var p = Load(Xdp, Verdict.Accept, [Delete(port23), Add(Verdict.Drop)], sets: [Metered(PerSecond(2))]);
@@ -96,14 +96,7 @@ public class PacketElementLimitTests
         Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.5")));
         // an element that expired: the packet that replaces it deletes the old bucket and gets a full one
         var key = V4("198.18.0.5").Bytes.ToArray();
-        foreach (var copy in new[] { 0, 1 })
-        {
-            var map = p.SetMapCopy("s", copy)!;
-            var value = new byte[map.ValueSize];
-            Assert.True(map.TryLookup(key.AsSpan(), value));
-            BitConverter.TryWriteBytes(value.AsSpan(8 /* SetLayout.ExpiresOffset */), 1UL);
-            map.Update(key, value);
-        }
+        Expire(p, key);
         for (var i = 0; i < 2; i++) Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.5")));
         Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.5")));
         Assert.Equal(1, Buckets(p));
@@ -112,5 +105,22 @@ public class PacketElementLimitTests
         Assert.Equal(0, Buckets(p));
         for (var i = 0; i < 2; i++) Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.5")));
         Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.5")));
+        // the expiry collector: the element and, with it, its bucket
+        Expire(p, key);
+        Assert.Equal(1, p.CollectExpired());
+        Assert.Equal(0, Buckets(p));
+    }
+
+    /// <summary>Makes the element of <paramref name="key"/> expired in both copies (expiry jiffies 1).</summary>
+    private static void Expire(LoadedProgram p, byte[] key)
+    {
+        foreach (var copy in new[] { 0, 1 })
+        {
+            var map = p.SetMapCopy("s", copy)!;
+            var value = new byte[map.ValueSize];
+            Assert.True(map.TryLookup(key.AsSpan(), value));
+            BitConverter.TryWriteBytes(value.AsSpan(8 /* SetLayout.ExpiresOffset */), 1UL);
+            map.Update(key, value);
+        }
     }
 }
