@@ -9,7 +9,8 @@ namespace Nft.Lifter;
 /// which nft_dynset_init clones for the new elements (nft_set_elem_expr_clone). nft_dynset_eval runs them
 /// (nft_set_elem_update_expr) on the element it added or found, for `add` and `update` alike, and the first
 /// that breaks breaks the rule. The BPF backend keeps their state in the element's own map value, initialised
-/// as nft_counter_clone and nft_quota_clone give it (zero), so they are lifted without state slots.
+/// as nft_counter_clone and nft_quota_clone give it (zero), and a limit's bucket in the set's bucket map (full when
+/// made, as nft_limit_clone), so they are lifted without state slots.
 /// </summary>
 internal static class PacketElementStatements
 {
@@ -32,8 +33,8 @@ internal static class PacketElementStatements
                 // a quota given `used` starts from it in the clone too (nft_quota_clone copies consumed)
                 QuotaExpr q when (q.Consumed ?? 0) == 0 => QuotaStatements.Lift(q, 0, refuse),
                 QuotaExpr => throw refuse($"dynset on set '{set.Name}' with a quota that starts used, which bpfilter-nft runs only in the kernel"),
-                LimitExpr => throw refuse($"`limit` on elements set '{set.Name}' gets from the packet path runs only in the kernel: " +
-                    "its token bucket is one per element, and the set map's two copies would give each element two"),
+                // its bucket is the set's bucket map's entry for the element (the backend's ElementBuckets), not a state slot
+                LimitExpr l => LimitStatements.Lift(l, 0, refuse),
                 ConnlimitExpr => throw refuse($"`ct count` on elements set '{set.Name}' gets from the packet path runs only in the kernel " +
                     "(nf_conncount's per-element connection lists)"),
                 _ => throw refuse($"`{x.Name}` on elements set '{set.Name}' gets from the packet path runs only in the kernel"),

@@ -27,6 +27,9 @@ public sealed record MapSpec(string Name, BpfMapType Type, int KeySize, int Valu
     /// </summary>
     public string PacketStatements { get; init; } = "";
 
+    /// <summary>The bucket map of the limits the packet path gives the set's elements (null: none), held beside the copies.</summary>
+    public Loader.BucketSpec? Buckets { get; init; }
+
     /// <summary>BPF_F_* map flags.</summary>
     public uint Flags { get; init; }
 

@@ -279,17 +279,31 @@ public sealed partial class ProgramCompiler
     private void EmitLimitAtKey(LimitStatement l, string next)
     {
         _usesLimits = true;
-        const short saved = Scratch, now = Scratch + 8, cost = Scratch + 16;
-        // R9 may hold nothing yet: the verifier refuses to store an uninitialized register
-        Instruction[] restore = _verdictCodeInR9 ? [Asm.LdxDW(R9, R10, saved)] : [];
-        if (l.Type == LimitType.Bytes)
-        {
-            EmitLength(R1);
-            _asm.Emit(Asm.LoadImm64(R2, (long)l.Nsecs), Asm.Alu64Reg(AluOp.Mul, R1, R2),
-                Asm.LoadImm64(R2, (long)l.Rate), Asm.Alu64Reg(AluOp.Div, R1, R2), Asm.StxDW(R10, cost, R1));
-        }
+        EmitLimitCost(l, Scratch + 16);
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, CounterKey),
             Asm.LoadMapFd(R1, CompiledProgram.LimitsMap), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next));
+        EmitTokenBucket(l, next, Scratch);
+    }
+
+    /// <summary>A byte limit's cost of this packet (nsecs * length / rate) to the frame at <paramref name="cost"/>, read before the lock (no calls under it).</summary>
+    private void EmitLimitCost(LimitStatement l, int cost)
+    {
+        if (l.Type != LimitType.Bytes) return;
+        EmitLength(R1);
+        _asm.Emit(Asm.LoadImm64(R2, (long)l.Nsecs), Asm.Alu64Reg(AluOp.Mul, R1, R2),
+            Asm.LoadImm64(R2, (long)l.Rate), Asm.Alu64Reg(AluOp.Div, R1, R2), Asm.StxDW(R10, (short)cost, R1));
+    }
+
+    /// <summary>
+    /// nft_limit_eval on the bucket R0 points to (a <see cref="Loader.LimitMap"/> value: a slot's or an element's), the
+    /// byte cost at <paramref name="frame"/> + 16 (<see cref="EmitLimitCost"/>); the frame's three u64 from
+    /// <paramref name="frame"/> hold R9's value and the clock.
+    /// </summary>
+    private void EmitTokenBucket(LimitStatement l, string next, int frame)
+    {
+        short saved = (short)frame, now = (short)(frame + 8), cost = (short)(frame + 16);
+        // R9 may hold nothing yet: the verifier refuses to store an uninitialized register
+        Instruction[] restore = _verdictCodeInR9 ? [Asm.LdxDW(R9, R10, saved)] : [];
         if (_verdictCodeInR9) _asm.Emit(Asm.StxDW(R10, saved, R9));
         _asm.Emit(Asm.Mov64Reg(R9, R0), Asm.Call(HelperFunc.KtimeGetNs), Asm.StxDW(R10, now, R0),
             Asm.Mov64Reg(R1, R9), Asm.Call(HelperFunc.SpinLock));

@@ -42,16 +42,29 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.LdxW(R1, R10, Generation), Asm.Alu64Imm(AluOp.Xor, R1, 1), Asm.StxW(R10, OtherCopy, R1));
         if (u.Op == SetUpdateOp.Delete)
         {
+            // the element's buckets go with it: their stamps are read before it is deleted (a missing element's is 0, no bucket's)
+            if (layout.HasPacketLimits)
+            {
+                EmitBucketKeyPad(layout);
+                _asm.Emit(Asm.StDW(R10, BornSlot(layout), 0));
+                var absent = _asm.NewLabel("dyndelabsent");
+                EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
+                    Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, absent),
+                    Asm.LdxDW(R1, R0, (short)layout.BornOffsets[0]), Asm.StxDW(R10, BornSlot(layout), R1)), missing: absent);
+                _asm.Label(absent);
+            }
             // nft_rhash_delete marks a live element dead and never breaks the rule
             EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
                 Asm.Call(HelperFunc.MapDeleteElem)));
             EmitOnCopy(map, OtherCopy, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
                 Asm.Call(HelperFunc.MapDeleteElem)));
+            if (layout.HasPacketLimits) EmitDeleteBuckets(layout);
             return;
         }
         var timeout = layout.HasTimeouts ? Jiffies(u.Timeout) : 0;
         if (layout.HasTimeouts) _asm.Emit(Asm.Call(HelperFunc.Jiffies64), Asm.StxDW(R10, UpdateNow, R0));
         var insert = _asm.NewLabel("dynins");
+        var replace = layout.HasPacketLimits ? _asm.NewLabel("dynrepl") : insert;
         var done = _asm.NewLabel("dyndone");
         // nft_rhash_update: a live element (an expired one does not compare equal) is kept
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation), Asm.LoadMapFd(R1, map),
@@ -61,7 +74,7 @@ public sealed partial class ProgramCompiler
         {
             // expiry 0: the element has no NFT_SET_EXT_EXPIRATION, it is live and `update` leaves it alone
             _asm.Emit(Asm.LdxDW(R1, R0, SetLayout.ExpiresOffset), Asm.JeqImm(R1, 0, done),
-                Asm.LdxDW(R2, R10, UpdateNow), Asm.Sub64Reg(R2, R1), Asm.JumpImm(JumpOp.Jsge, R2, 0, insert));
+                Asm.LdxDW(R2, R10, UpdateNow), Asm.Sub64Reg(R2, R1), Asm.JumpImm(JumpOp.Jsge, R2, 0, replace));
             if (u.Op == SetUpdateOp.Update)
             {
                 // the live element's expiration becomes now + timeout, in both copies (written in place, as the kernel's ext)
@@ -78,6 +91,15 @@ public sealed partial class ProgramCompiler
             }
         }
         _asm.Emit(Asm.Ja(done));
+        if (layout.HasPacketLimits)
+        {
+            // an expired element the new one replaces takes its buckets with it (no packet reaches its stamps again);
+            // one the control plane wrote has stamp 0, no bucket's
+            _asm.Label(replace);
+            EmitBucketKeyPad(layout);
+            _asm.Emit(Asm.LdxDW(R1, R0, (short)layout.BornOffsets[0]), Asm.StxDW(R10, BornSlot(layout), R1));
+            EmitDeleteBuckets(layout);
+        }
         _asm.Label(insert);
         // nft_dynset_new: a new element (or one replacing an expired one) expires at now + timeout, or never
         // (the data, when a map's, is already in place)
@@ -86,6 +108,14 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.StW(R10, UpdateValue, 1));
         // its statements start as nft_counter_clone and nft_quota_clone give them (zero), and run below as on a found element
         if (layout.HasPacketStatements) _asm.Emit(Asm.StW(R10, UpdateValue + 4, 1));
+        // each limit's born stamp, unique to this element and limit (odd: 0 is none), names its bucket
+        if (layout.HasPacketLimits)
+        {
+            _asm.Emit(Asm.Call(HelperFunc.KtimeGetNs), Asm.Alu64Imm(AluOp.Lsh, R0, 2));
+            for (var i = 0; i < layout.Set.PacketStatements.Count; i++)
+                if (layout.Set.PacketStatements[i] is LimitStatement)
+                    _asm.Emit(Asm.Mov64Reg(R1, R0), Asm.Add64Imm(R1, 2 * i + 1), Asm.StxDW(R10, (short)(UpdateValue + layout.PacketStateOffset(i)), R1));
+        }
         if (layout.HasTimeouts && timeout > 0)
             _asm.Emit(Asm.LdxDW(R1, R10, UpdateNow), Asm.LoadImm64(R2, (long)timeout), Asm.Add64Reg(R1, R2),
                 Asm.StxDW(R10, UpdateValue + SetLayout.ExpiresOffset, R1));
@@ -173,11 +203,67 @@ public sealed partial class ProgramCompiler
                     _asm.Emit(Asm.Mov64Reg(R3, R2), Asm.LdxDW(R1, R10, live), Asm.AtomicFetchAdd64(R1, off, R3), Asm.Add64Reg(R3, R2),
                         Asm.LoadImm64(R4, (long)q.Bytes), q.Over ? Asm.JleReg(R3, R4, fail) : Asm.JgtReg(R3, R4, fail));
                     break;
+                case LimitStatement l:
+                    EmitElementLimit(layout, l, off, fail);
+                    break;
                 default:
                     throw new CodegenException($"set '{layout.Set.Name}': statement '{layout.Set.PacketStatements[i]}' of packet-path elements is not supported by the BPF backend");
             }
         }
         _asm.Label(done);
+    }
+
+    /// <summary>
+    /// nft_limit_eval on the element's own bucket (R10 + live: the element's value in the copy this run reads; its born
+    /// stamp at <paramref name="born"/>): the bucket map's entry (key, stamp), made full with last = now as
+    /// nft_limit_clone makes it when the element has none yet (BPF_NOEXIST: another CPU may make it first, then
+    /// that one is taken), then the token bucket under its lock as a global limit's.
+    /// </summary>
+    private void EmitElementLimit(SetLayout layout, LimitStatement l, short born, string fail)
+    {
+        const short live = Scratch, frame = Scratch + 16, made = Scratch + 40;
+        var buckets = Loader.ElementBuckets.Name(SetMapName(layout.Set.Name));
+        var have = _asm.NewLabel("bktfound");
+        EmitBucketKeyPad(layout);
+        _asm.Emit(Asm.LdxDW(R1, R10, live), Asm.LdxDW(R1, R1, born), Asm.StxDW(R10, BornSlot(layout), R1));
+        EmitLimitCost(l, frame + 16);
+        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.LoadMapFd(R1, buckets), Asm.Call(HelperFunc.MapLookupElem),
+            Asm.JneImm(R0, 0, have));
+        _asm.Emit(Asm.Call(HelperFunc.KtimeGetNs), Asm.StDW(R10, made, 0),
+            Asm.StxDW(R10, (short)(made + Loader.LimitMap.Last), R0), Asm.LoadImm64(R1, (long)l.Max),
+            Asm.StxDW(R10, (short)(made + Loader.LimitMap.Tokens), R1),
+            Asm.LoadMapFd(R1, buckets), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, made),
+            Asm.Mov64Imm(R4, 1 /* BPF_NOEXIST */), Asm.Call(HelperFunc.MapUpdateElem),
+            Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.LoadMapFd(R1, buckets), Asm.Call(HelperFunc.MapLookupElem),
+            Asm.JneImm(R0, 0, have));
+        // no room (beyond the map's bound, see SetLayout.BucketMaxEntries): judged as the fresh bucket's first packet, within
+        var after = _asm.NewLabel("bktnone");
+        _asm.Emit(l.Over ? Asm.Ja(fail) : Asm.Ja(after));
+        _asm.Label(have);
+        EmitTokenBucket(l, fail, frame);
+        _asm.Label(after);
+    }
+
+    /// <summary>Where the born stamp of a bucket key sits on the stack: after the element's key at <see cref="Key"/>, 8-aligned.</summary>
+    private static short BornSlot(SetLayout layout) => (short)(Key + layout.BucketKeySize - 8);
+
+    /// <summary>Zeroes the bytes between the element's key and the stamp (a hash key is hashed whole).</summary>
+    private void EmitBucketKeyPad(SetLayout layout)
+    {
+        for (var i = layout.KeySize; i < layout.BucketKeySize - 8; i++) _asm.Emit(Asm.StB(R10, (short)(Key + i), 0));
+    }
+
+    /// <summary>Deletes the element's buckets, the first limit's stamp at <see cref="BornSlot"/>: the others' follow from it (2 per statement index).</summary>
+    private void EmitDeleteBuckets(SetLayout layout)
+    {
+        var buckets = Loader.ElementBuckets.Name(SetMapName(layout.Set.Name));
+        var indices = Enumerable.Range(0, layout.Set.PacketStatements.Count).Where(i => layout.Set.PacketStatements[i] is LimitStatement).ToList();
+        for (var j = 0; j < indices.Count; j++)
+        {
+            if (j > 0)
+                _asm.Emit(Asm.LdxDW(R1, R10, BornSlot(layout)), Asm.Add64Imm(R1, 2 * (indices[j] - indices[j - 1])), Asm.StxDW(R10, BornSlot(layout), R1));
+            _asm.Emit(Asm.LoadMapFd(R1, buckets), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapDeleteElem));
+        }
     }
 
     /// <summary>Looks up the copy whose slot is at stack offset <paramref name="slot"/> and runs <paramref name="body"/> with it in R1's source register R0; skips (or jumps to missing) without one.</summary>

@@ -324,6 +324,8 @@ public sealed partial class ProgramCompiler
                 DoubleBuffered = true,
                 PacketWritten = layout.Set.PacketWritten,
                 PacketStatements = string.Join(' ', layout.Set.PacketStatements),
+                Buckets = layout.HasPacketLimits
+                    ? new Loader.BucketSpec(layout.BucketKeySize, layout.BucketMaxEntries, layout.KeySize, layout.BornOffsets) : null,
             });
         }
         if (!_classifiers.IsEmpty) maps.AddRange(_classifiers.MapSpecs());

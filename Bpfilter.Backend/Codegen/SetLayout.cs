@@ -52,6 +52,8 @@ internal sealed class SetLayout
             throw new CodegenException($"set '{set.Name}': statements of packet-path elements need a packet-written set without element slots");
         if (!set.PacketStatements.IsEmpty && ValueSize > RuntimeContext.ScratchSize)
             throw new CodegenException($"set '{set.Name}': a {ValueSize}-byte element value does not fit the program's scratch buffer");
+        if (HasPacketLimits && BucketKeySize > RuntimeContext.KeySize)
+            throw new CodegenException($"set '{set.Name}': a {DataBytes}-byte key leaves no room for the born stamp of its elements' limit buckets");
     }
 
     private readonly Func<ulong, int?> _counterSlot;
@@ -134,8 +136,27 @@ internal sealed class SetLayout
     {
         CounterStatement => 16,
         QuotaStatement => 8,
+        // the limit's born stamp: its bucket is the bucket map's entry (element key, born), see ElementBuckets
+        LimitStatement => 8,
         _ => throw new CodegenException($"statement '{s}' of elements the packet path adds is not supported by the BPF backend"),
     };
+
+    /// <summary>True when some statement of packet-path elements is a limit: the set then has a bucket map (<see cref="Loader.ElementBuckets"/>).</summary>
+    public bool HasPacketLimits => Set.PacketStatements.Any(s => s is LimitStatement);
+
+    /// <summary>The value offsets of the packet-path elements' limits' born stamps, in statement order.</summary>
+    public IReadOnlyList<int> BornOffsets => Enumerable.Range(0, Set.PacketStatements.Count)
+        .Where(i => Set.PacketStatements[i] is LimitStatement).Select(PacketStateOffset).ToList();
+
+    /// <summary>A bucket's key: the element's key, zero-padded to 8 bytes (the stamp is stored 8-aligned on the stack), then the u64 born stamp.</summary>
+    public int BucketKeySize => ((KeySize + 7) & ~7) + 8;
+
+    /// <summary>
+    /// Buckets the bucket map holds: the live elements' (at most the set's size, one per limit), those of elements a
+    /// control-plane batch deleted until the sweep after it (at most as many again), and slack for the few a packet that
+    /// found an element just before another CPU deleted it makes again until the next sweep.
+    /// </summary>
+    public int BucketMaxEntries => 2 * BornOffsets.Count * (Set.Size ?? 0) + Loader.ElementBuckets.Slack;
 
     public bool IsLpm { get; }
     public int DataBytes { get; }

@@ -85,8 +85,7 @@ public sealed class LoadedProgram : IDisposable
                     if (copies != null) shared.Add(copies);
                     copies ??= SetCopies.Create(spec);
                     sets[spec.Name] = copies;
-                    maps[spec.Name] = copies.Outer;
-                    for (var i = 0; i < 2; i++) maps[SetCopies.CopyName(spec.Name, i)] = copies.Copies[i];
+                    foreach (var (name, m) in copies.Named(spec.Name)) maps[name] = m;
                     continue;
                 }
                 if (spec.Name == CompiledProgram.QuotasMap)
@@ -132,7 +131,7 @@ public sealed class LoadedProgram : IDisposable
         catch
         {
             foreach (var p in segments) p.Dispose();
-            var sharedMaps = shared.SelectMany(c => c.Copies.Append(c.Outer)).ToHashSet();
+            var sharedMaps = shared.SelectMany(c => c.Named("").Select(n => n.Map)).ToHashSet();
             foreach (var (name, m) in maps) if (!borrowed.Contains(name) && !sharedMaps.Contains(m)) m.Dispose();
             own?.Dispose();
             ownLimits?.Dispose();
@@ -197,8 +196,7 @@ public sealed class LoadedProgram : IDisposable
                 if (ReferenceEquals(first, c)) continue;
                 c.Release(p);
                 p._sets[name] = first;
-                p._maps[name] = first.Outer;
-                for (var i = 0; i < 2; i++) p._maps[SetCopies.CopyName(name, i)] = first.Copies[i];
+                foreach (var (n, m) in first.Named(name)) p._maps[n] = m;
                 first.Holders.Add(p);
             }
         foreach (var c in byIds.Values.Where(c => c.Holders.Count > 1)) StartGeneration([c]);
@@ -259,7 +257,8 @@ public sealed class LoadedProgram : IDisposable
                 var map = Open(spec.Name);
                 if (spec.DoubleBuffered)
                 {
-                    sets[spec.Name] = SetCopies.Adopt(spec, map, Open(SetCopies.CopyName(spec.Name, 0)), Open(SetCopies.CopyName(spec.Name, 1)));
+                    sets[spec.Name] = SetCopies.Adopt(spec, map, Open(SetCopies.CopyName(spec.Name, 0)), Open(SetCopies.CopyName(spec.Name, 1)),
+                        spec.Buckets is null ? null : Open(ElementBuckets.Name(spec.Name)));
                     continue;
                 }
                 if (map.Type != spec.Type || map.KeySize != spec.KeySize || map.ValueSize != spec.ValueSize
@@ -397,6 +396,9 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>The copy of a named set's map packets read now (for tests and sizes; batches go through <see cref="SetBatch"/>).</summary>
     public BpfMap? SetMap(string set) => _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) ? c.Copies[Generation] : null;
 
+    /// <summary>The bucket map of the limits the packet path gives a named set's elements (null: none).</summary>
+    public BpfMap? BucketMap(string set) => _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) ? c.Buckets?.Map : null;
+
     /// <summary>One copy (0 or 1) of a named set's map, whichever packets read now.</summary>
     public BpfMap? SetMapCopy(string set, int copy) => _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) ? c.Copies[copy] : null;
 
@@ -440,9 +442,13 @@ public sealed class LoadedProgram : IDisposable
         {
             var s = layout.Set.PacketStatements[i];
             var at = value.AsSpan(layout.PacketStateOffset(i));
-            state.Add(s is Ir.CounterStatement
-                ? new PacketElementState(s, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at), System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at[8..]))
-                : new PacketElementState(s, 0, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at)));
+            state.Add(s switch
+            {
+                Ir.CounterStatement => new PacketElementState(s, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at), System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at[8..])),
+                // the kernel lists a limit's configuration only, not its bucket
+                Ir.LimitStatement => new PacketElementState(s, 0, 0),
+                _ => new PacketElementState(s, 0, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at)),
+            });
         }
         return state;
     }
@@ -486,12 +492,15 @@ public sealed class LoadedProgram : IDisposable
             var live = copies.Copies[Generation];
             var other = copies.Copies[1 - Generation];
             var value = new byte[live.ValueSize];
+            var before = n;
             foreach (var k in live.Keys())
             {
                 if (!Expired(live, k, value, now)) continue;
                 if (Expired(other, k, value, now)) other.Delete(k);
                 if (Expired(live, k, value, now) && live.Delete(k)) n++;
             }
+            // the collected elements' buckets (a walk of the bucket map: only when some were collected)
+            if (n > before) copies.SweepBuckets();
         }
         return n;
     }
@@ -502,6 +511,12 @@ public sealed class LoadedProgram : IDisposable
         if (!copy.TryLookup(key, value) || value.Length < SetLayout.ExpiresOffset + 8) return false;
         var x = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(SetLayout.ExpiresOffset));
         return x != 0 && (long)(now - x) >= 0;
+    }
+
+    /// <summary>Deletes the buckets of the elements of set map <paramref name="map"/> that neither copy holds any more.</summary>
+    internal void SweepBuckets(string map)
+    {
+        if (_sets.TryGetValue(map, out var c)) c.SweepBuckets();
     }
 
     /// <summary>The packet-written sets with timeouts, found once per compilation the program stands for.</summary>
@@ -646,6 +661,6 @@ public sealed class LoadedProgram : IDisposable
         _ownLimits?.Dispose();
     }
 
-    /// <summary>Whether a map name is a set's outer map or one of its copies (owned through <see cref="SetCopies"/>).</summary>
-    bool IsSetMap(string name) => _sets.ContainsKey(name) || (name.EndsWith("@0") || name.EndsWith("@1")) && _sets.ContainsKey(name[..^2]);
+    /// <summary>Whether a map name is a set's outer map, one of its copies or its bucket map (owned through <see cref="SetCopies"/>).</summary>
+    bool IsSetMap(string name) => _sets.ContainsKey(name) || (name.EndsWith("@0") || name.EndsWith("@1") || name.EndsWith("@b")) && _sets.ContainsKey(name[..^2]);
 }

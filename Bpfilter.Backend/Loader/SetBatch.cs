@@ -32,6 +32,22 @@ public static class SetBatch
     /// </summary>
     public static Outcome Apply(IReadOnlyList<Change> changes)
     {
+        var outcome = Write(changes);
+        // the batch is in both copies now: the buckets of the elements it deleted are no one's any more
+        foreach (var c in changes.Where(c => c.Deletes.Count > 0 || c.Upserts.Count > 0))
+            try
+            {
+                c.Program.SweepBuckets(c.Map);
+            }
+            catch (Libbpf.BpfException)
+            {
+                // a bucket left over is taken by a later sweep; it never answers for a new element (another stamp)
+            }
+        return outcome;
+    }
+
+    static Outcome Write(IReadOnlyList<Change> changes)
+    {
         var errors = new List<string>();
         var failed = new HashSet<LoadedProgram>();
         Exception? first = null;

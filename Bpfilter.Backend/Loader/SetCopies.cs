@@ -16,12 +16,27 @@ namespace Bpfilter.Backend.Loader;
 /// </summary>
 public sealed class SetCopies
 {
-    SetCopies(BpfMap outer, BpfMap copy0, BpfMap copy1, bool packetWritten)
+    SetCopies(BpfMap outer, BpfMap copy0, BpfMap copy1, bool packetWritten, ElementBuckets? buckets = null)
     {
         Outer = outer;
         Copies = [copy0, copy1];
         PacketWritten = packetWritten;
+        Buckets = buckets;
     }
+
+    /// <summary>The token buckets of the limits the packet path gives the elements (null: none), one map for both copies.</summary>
+    public ElementBuckets? Buckets { get; }
+
+    /// <summary>The maps a program references by name: the outer map, the copies, the bucket map.</summary>
+    public IEnumerable<(string Name, BpfMap Map)> Named(string setMap)
+    {
+        yield return (setMap, Outer);
+        for (var i = 0; i < 2; i++) yield return (CopyName(setMap, i), Copies[i]);
+        if (Buckets != null) yield return (ElementBuckets.Name(setMap), Buckets.Map);
+    }
+
+    /// <summary>Deletes the buckets of elements neither copy holds any more (see <see cref="ElementBuckets.Sweep"/>).</summary>
+    public int SweepBuckets() => Buckets?.Sweep(Copies) ?? 0;
 
     /// <summary>The program writes both copies itself (nft_dynset), see <see cref="MapSpec.PacketWritten"/>.</summary>
     public bool PacketWritten { get; }
@@ -37,6 +52,7 @@ public sealed class SetCopies
 
     /// <summary>Whether a program compiled with <paramref name="spec"/> can reference these copies as they are.</summary>
     public bool Fits(MapSpec spec) => spec.PacketWritten && PacketWritten
+        && (spec.Buckets is null ? Buckets is null : Buckets?.Fits(spec.Buckets) == true)
         && Copies.All(c => c.Type == spec.Type && c.KeySize == spec.KeySize && c.ValueSize == spec.ValueSize && c.MaxEntries == spec.MaxEntries);
 
     /// <summary>Lets go of the maps for <paramref name="holder"/>; closes them when no holder is left.</summary>
@@ -46,6 +62,7 @@ public sealed class SetCopies
         if (Holders.Count > 0) return;
         Outer.Dispose();
         foreach (var c in Copies) c.Dispose();
+        Buckets?.Dispose();
     }
 
     /// <summary>The pin and lookup names of the copies: the outer map's name with @0 and @1 (bpffs refuses dots).</summary>
@@ -66,7 +83,9 @@ public sealed class SetCopies
             var outer = BpfMap.Create(BpfMapType.ArrayOfMaps, spec.Name, 4, 4, 2, inner: made[0]);
             made.Add(outer);
             for (var i = 0; i < 2; i++) SetSlot(outer, i, made[i]);
-            return new SetCopies(outer, made[0], made[1], spec.PacketWritten);
+            var buckets = spec.Buckets is { } b ? ElementBuckets.Create(spec.Name, b) : null;
+            if (buckets != null) made.Add(buckets.Map);
+            return new SetCopies(outer, made[0], made[1], spec.PacketWritten, buckets);
         }
         catch
         {
@@ -79,8 +98,10 @@ public sealed class SetCopies
     /// Reopens pinned copies (opened by the caller): fails unless the outer map is a two-slot map of maps
     /// whose slots hold exactly these copies, shaped as <paramref name="spec"/> says.
     /// </summary>
-    public static SetCopies Adopt(MapSpec spec, BpfMap outer, BpfMap copy0, BpfMap copy1)
+    public static SetCopies Adopt(MapSpec spec, BpfMap outer, BpfMap copy0, BpfMap copy1, BpfMap? buckets = null)
     {
+        if ((spec.Buckets is null) != (buckets is null))
+            throw new InvalidDataException($"pinned map {spec.Name}: its bucket map is not the one the program was compiled with");
         if (outer.Type != BpfMapType.ArrayOfMaps || outer.MaxEntries != 2)
             throw new InvalidDataException($"pinned map {spec.Name} is not a two-slot map of maps");
         BpfMap[] copies = [copy0, copy1];
@@ -96,7 +117,7 @@ public sealed class SetCopies
             if (!outer.TryLookup(key, id) || BinaryPrimitives.ReadUInt32LittleEndian(id) != BpfInfo.Map(c.Fd.Value).Id)
                 throw new InvalidDataException($"slot {i} of pinned map {spec.Name} does not hold its pinned copy {i}");
         }
-        return new SetCopies(outer, copy0, copy1, spec.PacketWritten);
+        return new SetCopies(outer, copy0, copy1, spec.PacketWritten, buckets is null ? null : ElementBuckets.Adopt(buckets, spec.Buckets!));
     }
 
     static void SetSlot(BpfMap outer, int slot, BpfMap copy)

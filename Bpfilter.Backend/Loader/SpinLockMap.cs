@@ -24,9 +24,11 @@ public static class SpinLockMap
             Check("bpf_spin_lock.val", Native.BtfAddField(btf, "val", u32, 0, 0));
             var value = Check("value", Native.BtfAddStruct(btf, "value", (uint)valueSize));
             Check("lock", Native.BtfAddField(btf, "lock", lockType, (uint)lockOffset * 8, 0));
+            // the key's type must be the key's size (the kernel checks it): a u32, else bytes without members
+            var key = keySize == 4 ? u32 : Check("key", Native.BtfAddStruct(btf, "key", (uint)keySize));
             Check("loading it", Native.BtfLoadIntoKernel(btf));
             // the map keeps its own reference to the BTF: the object is freed right after
-            return BpfMap.Create(type, name, keySize, valueSize, maxEntries, flags, inner, btf: (Native.BtfFd(btf), (uint)u32, (uint)value));
+            return BpfMap.Create(type, name, keySize, valueSize, maxEntries, flags, inner, btf: (Native.BtfFd(btf), (uint)key, (uint)value));
         }
         finally
         {

@@ -58,6 +58,9 @@ internal static class PacketWrittenSets
     {
         CounterStatement => new CounterExpr(s.Bytes, s.Packets),
         QuotaStatement q => new QuotaExpr(q.Bytes, q.Over ? QuotaExpr.NFT_QUOTA_F_INV : 0).Dumped(s.Bytes),
+        // nft_limit_dump: the rate, unit, burst (a packet limit's default 5 as stored), type and flags, no bucket state
+        LimitStatement l => new LimitExpr(l.Rate, (ulong)l.Per.TotalSeconds, l.Burst,
+            l.Type == LimitType.Bytes ? LimitExpr.TypeBytes : LimitExpr.TypePackets, l.Over ? LimitExpr.NFT_LIMIT_F_INV : 0),
         var x => throw new InvalidOperationException($"statement '{x}' of a packet-path element has no listing"),
     };
 }

@@ -132,18 +132,19 @@ public class RefusalTests
     /// stays in the kernel with its reason.
     /// </summary>
     [Fact]
-    public void DynsetStatementsLiftIntoTheSetsPacketStatementsAndLimitsAreRefused()
+    public void DynsetStatementsAndLimitsLiftIntoTheSetsPacketStatementsAndConnlimitIsRefused()
     {
         var t = WithDynsetStatements([new Nft.Bytecode.Expressions.CounterExpr(), new Nft.Bytecode.Expressions.QuotaExpr(1000, 0)], out var rule);
         var lifted = NftLifter.LiftTable(t);
         var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/dyn", StringComparison.Ordinal));
         Assert.Equal(new Bpfilter.Backend.Ir.Statement[] { new Bpfilter.Backend.Ir.CounterStatement(0), new Bpfilter.Backend.Ir.QuotaStatement(1000, false, 0) },
             set.PacketStatements.Items.ToArray());
-        t = WithDynsetStatements([new Nft.Bytecode.Expressions.LimitExpr(10, 1)], out rule);
-        var e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, rule.Chain!, rule));
-        Assert.Contains("`limit` on elements set 'dyn' gets from the packet path runs only in the kernel: its token bucket is one per element", e.Reason);
+        // a limit lifts without a state slot (its buckets are the set's bucket map's), burst 0 of packets as nft_limit's default 5
+        t = WithDynsetStatements([new Nft.Bytecode.Expressions.LimitExpr(10, 1, Flags: Nft.Bytecode.Expressions.LimitExpr.NFT_LIMIT_F_INV)], out rule);
+        set = Assert.Single(NftLifter.LiftTable(t).Ruleset.Sets.Items, s => s.Name.EndsWith("/dyn", StringComparison.Ordinal));
+        Assert.Equal(new Bpfilter.Backend.Ir.LimitStatement(10, TimeSpan.FromSeconds(1), 5, Over: true), Assert.Single(set.PacketStatements.Items));
         t = WithDynsetStatements([new Nft.Bytecode.Expressions.ConnlimitExpr(2)], out rule);
-        e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, rule.Chain!, rule));
+        var e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, rule.Chain!, rule));
         Assert.Contains("`ct count` on elements set 'dyn'", e.Reason);
     }
 

@@ -147,10 +147,13 @@ public sealed partial class ProgramCompiler
     private void EmitExpiryCheck(string miss)
     {
         var live = _asm.NewLabel("live");
+        // spilled to the scratch buffer's end, not the key: the element's statements look the key up again (the
+        // set's other copy, a limit's bucket), and the packet statements' own slots start at the scratch buffer's start
+        const short element = Scratch + ScratchSize - 16, expiry = Scratch + ScratchSize - 8;
         _asm.Emit(Asm.LdxDW(R1, R0, SetLayout.ExpiresOffset), Asm.JeqImm(R1, 0, live),
-            Asm.StxDW(R10, Key, R0), Asm.StxDW(R10, (short)(Key + 8), R1), Asm.Call(HelperFunc.Jiffies64),
-            Asm.LdxDW(R1, R10, (short)(Key + 8)), Asm.Sub64Reg(R0, R1), Asm.JumpImm(JumpOp.Jsge, R0, 0, miss),
-            Asm.LdxDW(R0, R10, Key));
+            Asm.StxDW(R10, element, R0), Asm.StxDW(R10, expiry, R1), Asm.Call(HelperFunc.Jiffies64),
+            Asm.LdxDW(R1, R10, expiry), Asm.Sub64Reg(R0, R1), Asm.JumpImm(JumpOp.Jsge, R0, 0, miss),
+            Asm.LdxDW(R0, R10, element));
         _asm.Label(live);
     }
 

@@ -118,8 +118,8 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
     /// Set state with bpfilterd --placement bpf-only: the chain runs in BPF (or the load would be refused), and the
     /// sets list as the kernel's: every element's counter (`ip-input-element-counters`), the elements packets
     /// added with `add @s` / `update @s` and removed with `delete @s` (`ip-input-dynset`), by an inet chain's two
-    /// programs and read by a chain at another priority (`inet-input-dynset`), and the counters and quotas those
-    /// elements get (`ip-input-meter`).
+    /// programs and read by a chain at another priority (`inet-input-dynset`), and the counters, quotas and limits
+    /// those elements get (`ip-input-meter`, `ip-input-meter-limits`).
     /// </summary>
     [Theory]
     [InlineData("ip-input-element-counters")]
@@ -127,6 +127,7 @@ public class PacketCorpusTests(SidesFixture sides) : IClassFixture<SidesFixture>
     [InlineData("ip-input-dynset")]
     [InlineData("inet-input-dynset")]
     [InlineData("ip-input-meter")]
+    [InlineData("ip-input-meter-limits")]
     [InlineData("ip-input-dynmap")]
     public void BpfOnlyKeepsSetStateLikeTheKernel(string name)
     {

@@ -7,7 +7,7 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// a set declaring `counter`, a meter) in BPF against the kernel: the same ruleset in a kernel namespace and in
 /// bpfilterd (auto placement and `--placement bpf-only`), the same UDP packets through the output hook, then the
 /// same listings (every element's counter and quota `used`, the rules' counters; `expires` within the tolerance of
-/// <see cref="PacketPathSetTrafficTests"/>), also after a recompile, a commit of other elements and restarts (pinned maps). A meter's `limit` stays in the kernel.
+/// <see cref="PacketPathSetTrafficTests"/>), also after a recompile, a commit of other elements and restarts (pinned maps); per-element `limit`s likewise.
 /// </summary>
 public sealed partial class PacketElementStatementTrafficTests
 {
@@ -94,24 +94,85 @@ public sealed partial class PacketElementStatementTrafficTests
         Assert.Contains("127.0.0.4 counter packets 4 bytes 116", listing);
     }
 
-    [Fact]
-    public void AMetersLimitStaysInTheKernelWithItsReasonAndBpfOnlyRefusesIt()
+    /// <summary>
+    /// Per-element limits (a meter's, an `update`'s with `over`, a byte limit with a counter after it, and a lookup running
+    /// them) in BPF against the kernel: rates per hour, so the few seconds the test takes refill no packet's cost and the
+    /// counts are the same on both sides. Each address's first packets pass within its own full bucket, the rest break;
+    /// a recompile keeps the buckets.
+    /// </summary>
+    [Theory]
+    [InlineData("auto")]
+    [InlineData("bpf-only")]
+    public void LimitsOfPacketPathElementsRunInBpfAsInTheKernel(string placement)
     {
         const string limited = """
-            table ip l {
+            table ip t {
+                set s {
+                    type ipv4_addr
+                    size 16
+                    flags dynamic
+                }
+                set o {
+                    type ipv4_addr
+                    flags dynamic,timeout
+                    timeout 1m
+                }
                 chain out {
                     type filter hook output priority 0; policy accept;
-                    udp dport 9 meter m { ip daddr limit rate 10/second } counter
+                    udp dport 9 meter m size 16 { ip daddr limit rate 1/hour burst 3 packets } counter
+                    udp dport 10 update @o { ip daddr counter limit rate over 1/hour burst 2 packets } counter
+                    udp dport 11 add @s { ip daddr limit rate 100 bytes/hour counter } counter
+                    udp dport 12 ip daddr @s counter
                 }
             }
             """;
-        using (var auto = new EnforcementRig())
+        using var s = new PacketPathSetTrafficTests.Sides(placement);
+        s.Apply(limited);
+        Assert.Contains("table ip t chain out: BPF", s.Rig.Explain());
+        for (var i = 0; i < 5; i++)
         {
-            auto.Nft(limited);
-            Assert.Matches(@"table ip l chain out: kernel nf_tables \(.*`limit` on elements set 'm' gets from the packet path runs only in the kernel", auto.Explain());
+            s.Send(9, "127.0.0.2", "127.0.0.3");
+            s.Send(10, "127.0.0.4");
+            s.Send(11, "127.0.0.5");
         }
-        using var bpfOnly = new EnforcementRig("--placement", "bpf-only");
-        Assert.NotEqual(0, bpfOnly.Nft(limited, expectSuccess: false).Exit);
-        Assert.Contains("`limit` on elements set 'm' gets from the packet path runs only in the kernel", bpfOnly.Daemon.Log);
+        s.Send(11, "127.0.0.6");
+        s.Send(12, "127.0.0.5", "127.0.0.6"); // .5's bucket is spent (the lookup breaks), .6's has room for one more
+        var listing = s.SameListing();
+        Assert.Matches(@"udp dport 9 meter m size 16 \{ ip daddr limit rate 1/hour burst 3 packets \} counter packets 6 ", listing);
+        Assert.Contains("counter packets 3 ", listing.Split('\n').Single(l => l.Contains("dport 10 update"))); // `over`: the three beyond the burst of 2
+        Assert.Contains("127.0.0.4 counter packets 5 bytes 145 limit rate over 1/hour burst 2 packets expires", listing);
+        Assert.Contains("127.0.0.5 limit rate 100 bytes/hour counter packets 3 bytes 87", listing); // 29 bytes cost 1044 of its 3600 s
+        Assert.Contains("counter packets 1 ", listing.Split('\n').Single(l => l.Contains("dport 12")));
+        Assert.Equal(s.Command("list", "meter", "ip", "t", "m").Kernel.Stdout, s.Command("list", "meter", "ip", "t", "m").Daemon.Stdout);
+
+        // a rule added to the chain recompiles the program: the elements keep their buckets (spent), a new one gets a full one
+        s.Apply("add rule ip t out udp dport 13 counter");
+        s.Send(9, "127.0.0.2", "127.0.0.7");
+        s.SameListing();
+        Assert.Matches(@"udp dport 9 meter m size 16 \{ ip daddr limit rate 1/hour burst 3 packets \} counter packets 7 ", s.SameListing());
+    }
+
+    /// <summary>The buckets of a meter's elements survive restarts (pinned bucket map reopened with the set's copies): a spent one stays spent.</summary>
+    [Fact]
+    public void LimitBucketsSurviveRestarts()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
+        s.Apply("""
+            table ip t {
+                chain out {
+                    type filter hook output priority 0; policy accept;
+                    udp dport 9 meter m size 16 { ip daddr limit rate 1/hour burst 2 packets } counter
+                }
+            }
+            """);
+        s.Send(9, "127.0.0.2", "127.0.0.2");
+        Assert.Equal(0, s.Rig.Daemon.Terminate());
+        s.Rig.Daemon.Restart();
+        s.Send(9, "127.0.0.2");
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        s.Send(9, "127.0.0.2", "127.0.0.3");
+        Assert.Contains("counter packets 3 ", s.SameListing()); // the two within .2's bucket and .3's first
     }
 }
