@@ -11,7 +11,7 @@ namespace Bpfilter.Backend.Codegen;
 /// length, slot, value}) and a base for its rule indexes (the sum of the earlier classifiers' rule capacities).
 /// <para>
 /// Issue 12: nothing in the code depends on the rules' values. Class maps hold program-wide class ids (the
-/// vector map's keys); the class of a packet lacking the field is the classifier's slot (ids below
+/// vector map's keys) XOR the classifier's slot; the class of a packet lacking the field is the slot (ids below
 /// <see cref="ReservedClasses"/> are those), every other id is handed out here. With a <see cref="ClassIdHint"/>
 /// (the class maps of the program running now) a class keeps the id its first value had, so adding or deleting
 /// a rule rewrites the entries whose class changed rather than renumbering every class. The maps are
@@ -57,8 +57,9 @@ internal sealed class ClassifierTables(ClassIdHint? hint = null)
             var ids = ClassIds(t, map, d, slot, keys);
             for (var e = 0; e < keys.Count; e++)
             {
-                var id = ids[d.ClassEntries[e].Class];
-                if (!t.IsArray || id != 0) t.ClassEntries.Add((keys[e], ClassifierLayout.Key(id))); // arrays are zero-filled
+                // stored XOR the slot: the absent class (the slot) is 0, which arrays are filled with, so it is not written
+                var stored = ids[d.ClassEntries[e].Class] ^ slot;
+                if (!t.IsArray || stored != 0) t.ClassEntries.Add((keys[e], ClassifierLayout.Key(stored)));
             }
             for (var c = 0; c < ids.Length; c++) t.Vectors[ids[c]] = (d, c);
             t.Words = Math.Max(t.Words, layout.Words);
@@ -98,8 +99,8 @@ internal sealed class ClassifierTables(ClassIdHint? hint = null)
             {
                 var c = d.ClassEntries[e].Class;
                 if (ids[c] >= 0) continue;
-                // an array entry missing from the record is zero: the first slot's absent class, which is never taken
-                var was = before.TryGetValue(keys[e], out var v) ? BinaryPrimitives.ReadInt32LittleEndian(v) : 0;
+                // an array entry missing from the record is zero: the slot's absent class, which is never taken
+                var was = (before.TryGetValue(keys[e], out var v) ? BinaryPrimitives.ReadInt32LittleEndian(v) : 0) ^ slot;
                 if (was >= ReservedClasses && !t.Vectors.ContainsKey(was) && mine.Add(was)) ids[c] = was;
             }
         var taken = t.Vectors.Keys.Concat(mine).ToHashSet();
@@ -113,6 +114,9 @@ internal sealed class ClassifierTables(ClassIdHint? hint = null)
         }
         return ids;
     }
+
+    /// <summary>Vectors a vector map has room for with ids up to <paramref name="used"/>: a quarter more, for classes an edit adds (a preallocated array: not a power of two).</summary>
+    private static int VectorCapacity(int used) => used + Math.Max(64, used / 4);
 
     public static string ClassMap(int map) => $"cls:f{map}";
     public static string VectorMap(int map) => $"cls:v{map}";
@@ -133,7 +137,7 @@ internal sealed class ClassifierTables(ClassIdHint? hint = null)
                 with { DoubleBuffered = true };
             var vectors = t.Vectors.Select(v => (ClassifierLayout.Key(v.Key), v.Value.Dim.VectorValue(v.Value.Class, t.Words))).ToList();
             yield return new MapSpec(VectorMap(i), BpfMapType.Array, 4, 8 * (ClassifierLayout.SummaryWords + t.Words),
-                CounterLayout.Capacity(t.Vectors.Keys.Max() + 1), vectors) { DoubleBuffered = true };
+                VectorCapacity(t.Vectors.Keys.Max() + 1), vectors) { DoubleBuffered = true };
         }
         yield return new MapSpec(RuleMap, BpfMapType.Array, 4, 8, _ruleCapacity, _rules.Select(r => (ClassifierLayout.Key(r.Index), r.Value)).ToList())
         {

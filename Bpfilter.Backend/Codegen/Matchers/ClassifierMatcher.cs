@@ -106,7 +106,9 @@ public sealed partial class ProgramCompiler
         }
         // every value has a class (the array covers the field's range, the trie holds /0): a miss cannot happen
         EmitClassifierLookup(ClassifierTables.ClassMap(at.Map), d.IsArray ? ClassifierKey : Key);
-        _asm.Emit(Asm.JeqImm(R0, 0, absent), Asm.LdxW(R0, R0, 0), Asm.Ja(have));
+        _asm.Emit(Asm.JeqImm(R0, 0, absent), Asm.LdxW(R0, R0, 0));
+        if (at.Slot > 0) _asm.Emit(Asm.Alu64Imm(AluOp.Xor, R0, at.Slot)); // stored XOR the slot (ClassifierTables)
+        _asm.Emit(Asm.Ja(have));
         _asm.Label(absent);
         _asm.Emit(Asm.Mov64Imm(R0, at.Absent));
         _asm.Label(have);
