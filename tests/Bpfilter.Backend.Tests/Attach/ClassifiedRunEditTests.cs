@@ -27,31 +27,8 @@ public class ClassifiedRunEditTests
         new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, rules.Select(g => g.Rule).Concat(extra).ToValueList())), ValueList.Of(Gone),
             ValueList<Backend.Ir.Set>.Empty);
 
-    sealed class Rig : IDisposable
+    sealed class Rig() : EditRig(Rules([]))
     {
-        readonly VethPair _veth = new();
-        public readonly Enforcer Enforcer = new();
-        public Ruleset Current = Rules([]);
-
-        public PrepareStats Commit(Ruleset rules)
-        {
-            var stats = Stage(rules);
-            Assert.Empty(Enforcer.Commit());
-            Current = rules;
-            return stats;
-        }
-
-        public PrepareStats Stage(Ruleset rules) => VethPair.InNamespace(_veth.Server, () =>
-        {
-            var o = Enforcer.Prepare(rules);
-            Assert.Null(o.Failure);
-            return o.Stats!;
-        });
-
-        public LoadedProgram Program => Assert.Single(Enforcer.LivePrograms);
-        public uint ProgramId => Enforcer.ProgramId(Xdp.AttachPoint);
-        public uint Run(byte[] packet) => Enforcer.TestRun(Xdp.AttachPoint, packet)!.Value.ReturnValue;
-
         /// <summary>
         /// The running program's code is what a compile of the current ruleset without any hint gives (so a restart
         /// compiles the same code), and its classifier maps hold what a compile with its class ids gives.
@@ -87,13 +64,6 @@ public class ClassifiedRunEditTests
             Assert.InRange(dropped, 1, packets.Count - 1); // both verdicts are exercised
         }
 
-        static string Hex((byte[] Key, byte[] Value) e) => $"{Convert.ToHexString(e.Key)}={Convert.ToHexString(e.Value)}";
-
-        public void Dispose()
-        {
-            Enforcer.Dispose();
-            _veth.Dispose();
-        }
     }
 
     const uint XdpDrop = 1;
