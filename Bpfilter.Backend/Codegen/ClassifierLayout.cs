@@ -31,9 +31,10 @@ internal sealed class ClassifierLayout
         Classifier = classifier;
         Name = name;
         var n = classifier.Rules.Count;
-        Words = (n + 63) / 64;
-        if (Words > 64 * SummaryWords) throw new CodegenException($"{name}: a classifier holds at most {MaxRules} rules, not {n}");
-        VerdictCodes = classifier.Rules.Select(r => r.Verdict).Distinct().ToList();
+        if (n > MaxRules) throw new CodegenException($"{name}: a classifier holds at most {MaxRules} rules, not {n}");
+        Words = CapacityWords(n);
+        // in a fixed order, so the dispatch does not change when a rule moves the first use of a verdict
+        VerdictCodes = classifier.Rules.Select(r => r.Verdict).Distinct().OrderBy(VerdictRank).ThenBy(v => v.ToString(), StringComparer.Ordinal).ToList();
         Dimensions = classifier.Fields.Select((f, d) => new Dimension(this, f, d)).ToList();
         var rules = new List<byte[]>();
         for (var r = 0; r < n; r++)
@@ -50,9 +51,21 @@ internal sealed class ClassifierLayout
         RuleValues = rules;
     }
 
+    /// <summary>Rule words per granule of <see cref="CapacityWords"/>: 1,024 rules.</summary>
+    public const int WordGranule = 16;
+
+    /// <summary>
+    /// The words every vector has room for with <paramref name="rules"/> rules: rounded up to a <see cref="WordGranule"/>,
+    /// so a rule added or deleted within the granule leaves the code (the word bound, the rule map's bases) as it was and
+    /// the edit is map updates (issue 12). A function of the rule count alone: a restart compiles the same code.
+    /// </summary>
+    public static int CapacityWords(int rules) => Math.Min(64 * SummaryWords, Math.Max(1, (rules + 64 * WordGranule - 1) / (64 * WordGranule)) * WordGranule);
+
+    static int VerdictRank(Verdict v) => v switch { AcceptVerdict => 0, DropVerdict => 1, ReturnVerdict => 2, _ => 3 };
+
     public ClassifierVerdict Classifier { get; }
     public string Name { get; }
-    /// <summary>64-bit words of rules per vector (after the summary word).</summary>
+    /// <summary>64-bit words of rules per vector (after the summary words): the rules' with room to spare (<see cref="CapacityWords"/>).</summary>
     public int Words { get; }
     public List<Verdict> VerdictCodes { get; }
     public IReadOnlyList<Dimension> Dimensions { get; }
@@ -94,27 +107,23 @@ internal sealed class ClassifierLayout
         public int Absent { get; }
         public List<ulong[]> Vectors { get; } = new();
         /// <summary>
-        /// Value (array) or {prefix length, value} (trie, key without the classifier's slot) to local class;
-        /// array entries of class 0 are left out (the kernel zero-fills arrays).
+        /// Value (array: every value) or {prefix length, value} (trie, key without the classifier's slot) to local class.
         /// </summary>
         public IReadOnlyList<(byte[] Key, int Class)> ClassEntries { get; }
 
-        /// <summary>The class vectors as map values of <paramref name="words"/> words after the summary.</summary>
-        public IEnumerable<byte[]> VectorValues(int words)
+        /// <summary>Class <paramref name="c"/>'s vector as a map value: the summary words, then <paramref name="words"/> words of rules.</summary>
+        public byte[] VectorValue(int c, int words)
         {
-            for (var c = 0; c < Vectors.Count; c++)
+            var v = Vectors[c];
+            var value = new byte[8 * (SummaryWords + words)];
+            var summary = new ulong[SummaryWords];
+            for (var w = 0; w < v.Length; w++)
             {
-                var v = Vectors[c];
-                var value = new byte[8 * (SummaryWords + words)];
-                var summary = new ulong[SummaryWords];
-                for (var w = 0; w < v.Length; w++)
-                {
-                    if (v[w] != 0) summary[w / 64] |= 1UL << (w % 64);
-                    BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * (SummaryWords + w)), v[w]);
-                }
-                for (var i = 0; i < SummaryWords; i++) BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * i), summary[i]);
-                yield return value;
+                if (v[w] != 0) summary[w / 64] |= 1UL << (w % 64);
+                BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * (SummaryWords + w)), v[w]);
             }
+            for (var i = 0; i < SummaryWords; i++) BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * i), summary[i]);
+            return value;
         }
 
         private int ClassOf(ulong[] vector)
@@ -131,8 +140,7 @@ internal sealed class ClassifierLayout
 
         /// <summary>
         /// Fields up to 16 bits: sweep the boundaries of every interval (rules entering and leaving the
-        /// running vector), one class per elementary interval; the array holds the class of every value
-        /// (zero-filled by the kernel, so entries of class 0 are not written).
+        /// running vector), one class per elementary interval; the array holds the class of every value.
         /// </summary>
         private List<(byte[], int)> ArrayEntries(ulong[] any)
         {
@@ -164,8 +172,7 @@ internal sealed class ClassifierLayout
                 for (var x = bounds[b]; x < end; x++) classes[x] = cls;
             }
             var entries = new List<(byte[], int)>();
-            for (var x = 0; x < classes.Length; x++)
-                if (classes[x] != 0) entries.Add((Key(x), classes[x]));
+            for (var x = 0; x < classes.Length; x++) entries.Add((Key(x), classes[x]));
             return entries;
         }
 

@@ -8,28 +8,40 @@ namespace Bpfilter.Backend.Codegen;
 /// The maps every classifier of one program shares (a program may use at most 64 maps, and 100,000
 /// rules are 25 classifiers): per field a class map and a vector map, and one rule map. Each
 /// classifier gets a slot per field (array keys: slot × 2^bits + value; trie keys: {32 + prefix
-/// length, slot, value}), a base added to its local class ids, and a base for its rule indexes.
+/// length, slot, value}) and a base for its rule indexes (the sum of the earlier classifiers' rule capacities).
+/// <para>
+/// Issue 12: nothing in the code depends on the rules' values. Class maps hold program-wide class ids (the
+/// vector map's keys) XOR the classifier's slot; the class of a packet lacking the field is the slot (ids below
+/// <see cref="ReservedClasses"/> are those), every other id is handed out here. With a <see cref="ClassIdHint"/>
+/// (the class maps of the program running now) a class keeps the id its first value had, so adding or deleting
+/// a rule rewrites the entries whose class changed rather than renumbering every class. The maps are
+/// double-buffered like set maps: an edit is written to the standby copies and switched with the generation.
+/// </para>
 /// </summary>
-internal sealed class ClassifierTables
+internal sealed class ClassifierTables(ClassIdHint? hint = null)
 {
-    private readonly List<FieldTables> _fields = new();
-    private readonly List<byte[]> _rules = new();
+    /// <summary>Class ids kept for the classes of packets lacking a field, one per slot: a program's classifiers reading one field.</summary>
+    public const int ReservedClasses = 64;
 
-    /// <summary>Where a classifier's entries are: per dimension (map index, slot, class base), and its first rule.</summary>
-    public sealed record Placement(IReadOnlyList<(int Map, int Slot, int ClassBase)> Dimensions, int RuleBase);
+    private readonly List<FieldTables> _fields = new();
+    private readonly List<(int Index, byte[] Value)> _rules = new();
+    private int _ruleCapacity;
+
+    /// <summary>Where a classifier's entries are: per dimension (map index, slot, class of a packet lacking the field), and its first rule.</summary>
+    public sealed record Placement(IReadOnlyList<(int Map, int Slot, int Absent)> Dimensions, int RuleBase);
 
     private sealed class FieldTables(Field field)
     {
         public Field Field { get; } = field;
         public int Slots { get; set; }
         public List<(byte[] Key, byte[] Value)> ClassEntries { get; } = new();
-        /// <summary>Class vectors of each classifier (padded to the widest at the end).</summary>
-        public List<(ClassifierLayout.Dimension Dim, int Words)> Vectors { get; } = new();
-        public int Classes { get; set; }
+        /// <summary>Class id to its vector (of <see cref="ClassifierLayout.SummaryWords"/> + the classifier's words).</summary>
+        public SortedDictionary<int, (ClassifierLayout.Dimension Dim, int Class)> Vectors { get; } = new();
+        public int Words { get; set; }
         public bool IsArray => Field.Bits <= ClassifierLayout.MaxArrayBits;
     }
 
-    public bool IsEmpty => _rules.Count == 0;
+    public bool IsEmpty => _ruleCapacity == 0;
 
     public Placement Add(ClassifierLayout layout)
     {
@@ -40,48 +52,108 @@ internal sealed class ClassifierTables
             if (map < 0) { _fields.Add(new FieldTables(d.Field)); map = _fields.Count - 1; }
             var t = _fields[map];
             var slot = t.Slots++;
-            foreach (var (key, cls) in d.ClassEntries)
+            if (slot >= ReservedClasses) throw new CodegenException($"{layout.Name}: at most {ReservedClasses} classifiers of a program read field {d.Field}");
+            var keys = d.ClassEntries.Select(e => SlotKey(t, slot, e.Key)).ToList();
+            var ids = ClassIds(t, map, d, slot, keys);
+            for (var e = 0; e < keys.Count; e++)
             {
-                byte[] k;
-                if (t.IsArray)
-                {
-                    k = ClassifierLayout.Key((slot << d.Field.Bits) + BinaryPrimitives.ReadInt32LittleEndian(key));
-                }
-                else
-                {
-                    // {prefix length + 32, slot (big-endian), value}: the slot is a leading exact part of every prefix
-                    k = new byte[8 + d.Field.Bytes];
-                    BinaryPrimitives.WriteUInt32LittleEndian(k, BinaryPrimitives.ReadUInt32LittleEndian(key) + 32);
-                    BinaryPrimitives.WriteUInt32BigEndian(k.AsSpan(4), (uint)slot);
-                    key.AsSpan(4).CopyTo(k.AsSpan(8));
-                }
-                t.ClassEntries.Add((k, ClassifierLayout.Key(cls)));
+                // stored XOR the slot: the absent class (the slot) is 0, which arrays are filled with, so it is not written
+                var stored = ids[d.ClassEntries[e].Class] ^ slot;
+                if (!t.IsArray || stored != 0) t.ClassEntries.Add((keys[e], ClassifierLayout.Key(stored)));
             }
-            dims.Add((map, slot, t.Classes));
-            t.Classes += d.Vectors.Count;
-            t.Vectors.Add((d, layout.Words));
+            for (var c = 0; c < ids.Length; c++) t.Vectors[ids[c]] = (d, c);
+            t.Words = Math.Max(t.Words, layout.Words);
+            dims.Add((map, slot, ids[d.Absent]));
         }
-        var ruleBase = _rules.Count;
-        _rules.AddRange(layout.RuleValues);
+        var ruleBase = _ruleCapacity;
+        for (var r = 0; r < layout.RuleValues.Count; r++) _rules.Add((ruleBase + r, layout.RuleValues[r]));
+        _ruleCapacity += 64 * layout.Words;
         return new Placement(dims, ruleBase);
     }
+
+    /// <summary>A class entry's key in the field's map: the classifier's slot ahead of the value.</summary>
+    private static byte[] SlotKey(FieldTables t, int slot, byte[] key)
+    {
+        if (t.IsArray) return ClassifierLayout.Key((slot << t.Field.Bits) + BinaryPrimitives.ReadInt32LittleEndian(key));
+        // {prefix length + 32, slot (big-endian), value}: the slot is a leading exact part of every prefix
+        var k = new byte[8 + t.Field.Bytes];
+        BinaryPrimitives.WriteUInt32LittleEndian(k, BinaryPrimitives.ReadUInt32LittleEndian(key) + 32);
+        BinaryPrimitives.WriteUInt32BigEndian(k.AsSpan(4), (uint)slot);
+        key.AsSpan(4).CopyTo(k.AsSpan(8));
+        return k;
+    }
+
+    /// <summary>
+    /// Program-wide ids of a dimension's local classes: the absent class is the slot; another class takes the id the
+    /// running program gave the first of its entries that had one no class took yet, else the lowest free id.
+    /// </summary>
+    private int[] ClassIds(FieldTables t, int map, ClassifierLayout.Dimension d, int slot, List<byte[]> keys)
+    {
+        var ids = new int[d.Vectors.Count];
+        Array.Fill(ids, -1);
+        ids[d.Absent] = slot;
+        var mine = new HashSet<int> { slot };
+        var before = hint?.ClassMap(ClassMap(map));
+        if (before != null)
+            for (var e = 0; e < keys.Count; e++)
+            {
+                var c = d.ClassEntries[e].Class;
+                if (ids[c] >= 0) continue;
+                // an array entry missing from the record is zero: the slot's absent class, which is never taken
+                var was = (before.TryGetValue(keys[e], out var v) ? BinaryPrimitives.ReadInt32LittleEndian(v) : 0) ^ slot;
+                if (was >= ReservedClasses && !t.Vectors.ContainsKey(was) && mine.Add(was)) ids[c] = was;
+            }
+        var taken = t.Vectors.Keys.Concat(mine).ToHashSet();
+        var next = ReservedClasses;
+        for (var c = 0; c < ids.Length; c++)
+        {
+            if (ids[c] >= 0) continue;
+            while (taken.Contains(next)) next++;
+            ids[c] = next;
+            taken.Add(next);
+        }
+        return ids;
+    }
+
+    /// <summary>Vectors a vector map has room for with ids up to <paramref name="used"/>: a quarter more, for classes an edit adds (a preallocated array: not a power of two).</summary>
+    private static int VectorCapacity(int used) => used + Math.Max(64, used / 4);
 
     public static string ClassMap(int map) => $"cls:f{map}";
     public static string VectorMap(int map) => $"cls:v{map}";
     public const string RuleMap = "cls:rules";
 
+    /// <summary>Whether a map is one of the classifier tables (double-buffered, its ids kept through <see cref="ClassIdHint"/>).</summary>
+    public static bool IsClassifierMap(string map) => map.StartsWith("cls:", StringComparison.Ordinal);
+
+    /// <summary>The maps, each double-buffered (switched with the set maps' generation) and sized with room for edits.</summary>
     public IEnumerable<MapSpec> MapSpecs()
     {
         for (var i = 0; i < _fields.Count; i++)
         {
             var t = _fields[i];
-            yield return t.IsArray
+            yield return (t.IsArray
                 ? new MapSpec(ClassMap(i), BpfMapType.Array, 4, 4, t.Slots << t.Field.Bits, t.ClassEntries)
-                : new MapSpec(ClassMap(i), BpfMapType.LpmTrie, 8 + t.Field.Bytes, 4, Math.Max(1, t.ClassEntries.Count), t.ClassEntries);
-            var words = t.Vectors.Max(v => v.Words);
-            var vectors = t.Vectors.SelectMany(v => v.Dim.VectorValues(words)).Select((v, c) => (ClassifierLayout.Key(c), v)).ToList();
-            yield return new MapSpec(VectorMap(i), BpfMapType.Array, 4, 8 * (ClassifierLayout.SummaryWords + words), vectors.Count, vectors);
+                : new MapSpec(ClassMap(i), BpfMapType.LpmTrie, 8 + t.Field.Bytes, 4, CounterLayout.Capacity(t.ClassEntries.Count), t.ClassEntries))
+                with { DoubleBuffered = true };
+            var vectors = t.Vectors.Select(v => (ClassifierLayout.Key(v.Key), v.Value.Dim.VectorValue(v.Value.Class, t.Words))).ToList();
+            yield return new MapSpec(VectorMap(i), BpfMapType.Array, 4, 8 * (ClassifierLayout.SummaryWords + t.Words),
+                VectorCapacity(t.Vectors.Keys.Max() + 1), vectors) { DoubleBuffered = true };
         }
-        yield return new MapSpec(RuleMap, BpfMapType.Array, 4, 8, _rules.Count, _rules.Select((v, r) => (ClassifierLayout.Key(r), v)).ToList());
+        yield return new MapSpec(RuleMap, BpfMapType.Array, 4, 8, _ruleCapacity, _rules.Select(r => (ClassifierLayout.Key(r.Index), r.Value)).ToList())
+        {
+            DoubleBuffered = true,
+        };
     }
+}
+
+/// <summary>
+/// The class maps of the program running at an attach point (what they hold now), given to the compiler so classes
+/// keep their ids (<see cref="ClassifierTables"/>): a recompile after one rule changed then differs in a few entries.
+/// Only entries change with it, never the code.
+/// </summary>
+public sealed class ClassIdHint(Func<string, IReadOnlyDictionary<byte[], byte[]>?> classMap)
+{
+    public IReadOnlyDictionary<byte[], byte[]>? ClassMap(string map) => classMap(map);
+
+    public static ClassIdHint Of(Loader.LoadedProgram running) => new(running.Entries);
 }

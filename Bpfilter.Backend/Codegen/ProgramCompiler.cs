@@ -69,11 +69,12 @@ public sealed partial class ProgramCompiler
     /// Regular chains are subprograms called at each jump/goto; <paramref name="inlineRegularChains"/> inlines them at
     /// every jump instead (the former code generation, which tests and benchmarks compare against), and
     /// <paramref name="staticSubprograms"/> keeps every subprogram static (no global functions, no BTF: the form before them).
+    /// With <paramref name="classIds"/> (the running program's class maps) classifier classes keep their ids: only entries differ.
     /// </summary>
     public static CompiledProgram Compile(Ruleset ruleset, IReadOnlyList<BaseChain> chains, bool ipv6 = false,
         LoweringPipeline? lowering = null, CounterLayout? counters = null,
         int segmentInstructions = DefaultSegmentInstructions, int segmentBranches = SegmentBranches, bool inlineRegularChains = false,
-        bool staticSubprograms = false)
+        bool staticSubprograms = false, ClassIdHint? classIds = null)
     {
         if (chains.Count == 0) throw new ArgumentException("no base chains to compile");
         ruleset = (lowering ?? LoweringPipeline.Default).Run(ruleset with { BaseChains = chains.ToValueList() });
@@ -95,6 +96,7 @@ public sealed partial class ProgramCompiler
         if (flavor is NetfilterFlavor nf) nf.DynptrOnDemand = ruleset.Chains.Count == 0;
         var ordered = Enforcement.AttachUnit.RunOrder(chains);
         var compiler = new ProgramCompiler(ruleset, flavor, counters, segmentInstructions, segmentBranches, inlineRegularChains, staticSubprograms);
+        if (classIds != null) compiler._classifiers = new ClassifierTables(classIds);
         var segments = compiler.Emit(ordered);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
         return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, segments[0], compiler.MapSpecs(ordered.Count),
@@ -196,6 +198,7 @@ public sealed partial class ProgramCompiler
 
     /// <param name="TransportPayload">Some rule reads transport header bytes (netfilter copies their start once).</param>
     /// <param name="SetCount">How many sets (and maps) the rules read or write.</param>
+    /// <param name="Sets">Whether the program reads the generation: it looks up sets or classifier maps (both double-buffered).</param>
     private sealed record Needs(ParseDepth Depth, bool PacketSize, bool Packet, bool Sets, bool TransportPayload, int SetCount);
 
     /// <summary>Whether the generation was read into <see cref="Generation"/> (set lookups need it).</summary>
@@ -294,6 +297,7 @@ public sealed partial class ProgramCompiler
                         break;
                     case ClassifierVerdict cv:
                         foreach (var f in cv.Fields) Key(f);
+                        sets = true; // its tables are double-buffered: the generation picks the copy
                         if (cv.Rules.Any(cr => cr.Statements.Any(s => s is CounterStatement)))
                         {
                             size = true;
@@ -329,7 +333,7 @@ public sealed partial class ProgramCompiler
             });
         }
         if (!_classifiers.IsEmpty) maps.AddRange(_classifiers.MapSpecs());
-        if (_sets.Count > 0)
+        if (_sets.Count > 0 || !_classifiers.IsEmpty)
             maps.Add(new MapSpec(CompiledProgram.GenerationMap, BpfMapType.Array, 4, 4, 1, []));
         if (_usesQuotas) maps.Add(Loader.QuotaMap.Spec);
         if (_usesLimits) maps.Add(Loader.LimitMap.Spec);

@@ -207,7 +207,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         var layout = existing?.Program is { } p ? CounterLayout.Of(p.Compiled) : null;
         try
         {
-            compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6, counters: layout);
+            // and its classifier class ids: a classified rule added or deleted is then a few table entries (issue 12)
+            compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6, counters: layout,
+                classIds: existing?.Program is { } q ? ClassIdHint.Of(q) : null);
             if (existing?.Program is { } running && MapDiff.Between(running, compiled)?.WithPacketPath(packetPath) is { } diff)
                 return (new Step(unit, source, existing, null, compiled, null, diff), null);
             // a program loaded anew gets a counter array of its own: slots left by deleted rules are dropped when many

@@ -1,12 +1,13 @@
 using Bpfilter.Backend.Loader;
 using Bpfilter.Backend.Bpf;
 using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Libbpf;
 
 namespace Bpfilter.Backend.Enforcement;
 
 /// <summary>
-/// Set map updates for a program that stays loaded: either computed from a recompile that yields the
-/// same instructions and the same map layout (only set contents changed), or from element deltas
+/// Set map and classifier table updates for a program that stays loaded: either computed from a recompile that
+/// yields the same instructions and the same map layout (only set contents or classified rules changed), or from element deltas
 /// encoded with the program's own set layouts. Applied through <see cref="SetBatch"/>: packets see a
 /// whole batch or none of it.
 /// </summary>
@@ -34,7 +35,7 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         {
             var (a, b) = (current.Maps[i], next.Maps[i]);
             if (a.Name != b.Name || a.Type != b.Type || a.KeySize != b.KeySize || a.ValueSize != b.ValueSize) return null;
-            // maps filled once at load (classifier tables) are not diffed: other contents need a reload
+            // maps filled once at load are not diffed: other contents need a reload
             if (!a.DoubleBuffered && !SameEntries(a, b)) return null;
         }
         if (!SameCode(current, next)) return null;
@@ -46,9 +47,11 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         {
             var (a, b) = (current.Maps[i], next.Maps[i]);
             if (!a.DoubleBuffered) continue;
-            var map = loaded.SetMap(a.Name["set:".Length..]);
+            var map = loaded.CurrentCopy(a.Name);
             var old = loaded.Entries(a.Name);
             if (map == null || old == null || b.Entries.Count > map.MaxEntries) return null;
+            // an array's keys are its indexes (classifier tables): each within the array the program was loaded with
+            if (map.Type == BpfMapType.Array && b.Entries.Any(e => System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(e.Key) >= map.MaxEntries)) return null;
             var upserts = new List<(byte[], byte[])>();
             var seen = new HashSet<byte[]>(ByteArrayComparer.Instance);
             foreach (var (k, v) in b.Entries)

@@ -271,6 +271,9 @@ public sealed class LoadedProgram : IDisposable
             CheckTailCallSlots(compiled, maps, segments, dir);
             var generation = maps.TryGetValue(CompiledProgram.GenerationMap, out var g) ? ReadGeneration(g) : 0;
             var loaded = new LoadedProgram(compiled, program, segments, maps, sets, generation);
+            // classifier tables hold the class ids an earlier process gave (ClassIdHint), maybe not the compilation's: the record is what packets read
+            foreach (var name in sets.Keys.Where(ClassifierTables.IsClassifierMap))
+                loaded._entries[name] = Snapshot(sets[name].Copies[generation], skipZero: sets[name].Copies[generation].Type == BpfMapType.Array);
             // a batch may have been cut short before the standby copies caught up: rewrite them before using them
             foreach (var name in sets.Keys) loaded.MarkStale(name, 1 - generation);
             foreach (var c in sets.Values) c.Holders.Add(loaded);
@@ -562,7 +565,7 @@ public sealed class LoadedProgram : IDisposable
             if (copies.PacketWritten) copies.Stale.Remove(copy);
             else _stale.Remove((map, copy));
             foreach (var (k, v) in upserts) m.Update(k, v);
-            foreach (var k in deletes) m.Delete(k);
+            foreach (var k in deletes) Remove(m, k);
         }
         catch
         {
@@ -582,21 +585,32 @@ public sealed class LoadedProgram : IDisposable
     bool IsStale(string map, int copy) =>
         _sets.TryGetValue(map, out var c) && c.PacketWritten ? c.Stale.Contains(copy) : _stale.Contains((map, copy));
 
-    static Dictionary<byte[], byte[]> Snapshot(BpfMap copy)
+    /// <param name="skipZero">Leave out zero values (an array's slots nothing was written to).</param>
+    static Dictionary<byte[], byte[]> Snapshot(BpfMap copy, bool skipZero = false)
     {
         var d = new Dictionary<byte[], byte[]>(ByteArrayComparer.Instance);
         var value = new byte[copy.ValueSize];
         foreach (var k in copy.Keys())
-            if (copy.TryLookup(k, value)) d[k] = value.ToArray();
+            if (copy.TryLookup(k, value) && !(skipZero && !value.AsSpan().ContainsAnyExcept((byte)0))) d[k] = value.ToArray();
         return d;
     }
 
     /// <summary>Makes a copy hold exactly <paramref name="entries"/>.</summary>
     static void Rewrite(BpfMap copy, IReadOnlyDictionary<byte[], byte[]> entries)
     {
-        foreach (var k in copy.Keys().Where(k => !entries.ContainsKey(k)).ToList()) copy.Delete(k);
+        foreach (var k in copy.Keys().Where(k => !entries.ContainsKey(k)).ToList()) Remove(copy, k);
         foreach (var (k, v) in entries) copy.Update(k, v);
     }
+
+    /// <summary>Takes a key out of a copy; an array's (a classifier table's) slot cannot be deleted: it becomes zero, as it was created.</summary>
+    static void Remove(BpfMap copy, byte[] key)
+    {
+        if (copy.Type == BpfMapType.Array) copy.Update(key, new byte[copy.ValueSize]);
+        else copy.Delete(key);
+    }
+
+    /// <summary>The copy packets read now of a double-buffered map (a set map or a classifier table), by map name.</summary>
+    internal BpfMap? CurrentCopy(string map) => _sets.TryGetValue(map, out var c) ? c.Copies[Generation] : null;
 
     /// <summary>The copy packets do not read now.</summary>
     internal int Standby => 1 - Generation;

@@ -16,11 +16,12 @@ namespace Bpfilter.Backend.Codegen;
 /// </summary>
 public sealed partial class ProgramCompiler
 {
-    private readonly ClassifierTables _classifiers = new();
+    private ClassifierTables _classifiers = new();
     private int _classifierCount;
 
     private void EmitClassifier(ClassifierVerdict c, ChainContext ctx, string next, string where)
     {
+        if (!_generationLoaded) throw new CodegenException($"{where}: a classifier in a program that did not read the generation");
         if (c.Fields.Count > ClassifierVectors.Length) throw new CodegenException($"{where}: a classifier reads at most {ClassifierVectors.Length} fields");
         _frameHoldsVerifierState = true; // vector pointers and the scan's bounded counter live in the frame
         var layout = new ClassifierLayout(c, $"classifier {_classifierCount++}", CounterSlot);
@@ -56,8 +57,9 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.JgeImm(R4, layout.Words, tail)); // never set; bounds the access for the verifier
         _asm.Emit(Asm.Mov64Reg(R5, R4), Asm.Lsh64Imm(R5, 3));
         const short first = 8 * ClassifierLayout.SummaryWords;
-        // the most selective fields first (fewest rules without a matcher): a word most candidates lack ends early
-        var order = layout.Dimensions.OrderBy(d => c.Rules.Count(r => r.Admits[d.Index] is null)).Select(d => d.Index).ToList();
+        // the most selective fields first (fewest rules without a matcher): a word most candidates lack ends early; by
+        // eighths of the rules, so that one rule more or less seldom reorders the code (issue 12: edits are map updates)
+        var order = layout.Dimensions.OrderBy(d => 8 * c.Rules.Count(r => r.Admits[d.Index] is null) / c.Rules.Count).Select(d => d.Index).ToList();
         _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[order[0]]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R0, R2, first));
         foreach (var d in order.Skip(1))
             _asm.Emit(Asm.JeqImm(R0, 0, tail), Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R3, R2, first), Asm.And64Reg(R0, R3));
@@ -72,9 +74,9 @@ public sealed partial class ProgramCompiler
         _asm.Label(found);
         _asm.Emit(Asm.Mov64Imm(R5, 0), Asm.Sub64Reg(R5, R0), Asm.And64Reg(R5, R0), Asm.Add64Imm(R5, -1));
         EmitPopcount(R5, R2, R3);
-        _asm.Emit(Asm.And64Imm(R5, 63), Asm.Lsh64Imm(R4, 6), Asm.Add64Reg(R4, R5), Asm.Add64Imm(R4, at.RuleBase), Asm.StxW(R10, ClassifierKey, R4),
-            Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, ClassifierKey), Asm.LoadMapFd(R1, ClassifierTables.RuleMap),
-            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next), Asm.LdxW(R9, R0, 0));
+        _asm.Emit(Asm.And64Imm(R5, 63), Asm.Lsh64Imm(R4, 6), Asm.Add64Reg(R4, R5), Asm.Add64Imm(R4, at.RuleBase), Asm.StxW(R10, ClassifierKey, R4));
+        EmitClassifierLookup(ClassifierTables.RuleMap, ClassifierKey);
+        _asm.Emit(Asm.JeqImm(R0, 0, next), Asm.LdxW(R9, R0, 0));
         var nocount = _asm.NewLabel("nocount");
         _asm.Emit(Asm.LdxW(R1, R0, 4), Asm.JeqImm(R1, 0, nocount), Asm.Add64Imm(R1, -1), Asm.StxW(R10, CounterKey, R1));
         EmitCountAtKey(nocount);
@@ -83,7 +85,7 @@ public sealed partial class ProgramCompiler
     }
 
     /// <summary>Looks the packet's class of one field up, then its vector, whose pointer goes to the field's stack slot.</summary>
-    private void EmitClassVector(ClassifierLayout.Dimension d, (int Map, int Slot, int ClassBase) at, string next)
+    private void EmitClassVector(ClassifierLayout.Dimension d, (int Map, int Slot, int Absent) at, string next)
     {
         var absent = _asm.NewLabel("clsabsent");
         var have = _asm.NewLabel("clshave");
@@ -93,7 +95,7 @@ public sealed partial class ProgramCompiler
         {
             LoadField(d.Field, new Part(0, d.Field.Bytes), R0, absent);
             if (at.Slot > 0) _asm.Emit(Asm.Add64Imm(R0, at.Slot << d.Field.Bits));
-            _asm.Emit(Asm.StxW(R10, ClassifierKey, R0), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, ClassifierKey));
+            _asm.Emit(Asm.StxW(R10, ClassifierKey, R0));
         }
         else
         {
@@ -101,18 +103,31 @@ public sealed partial class ProgramCompiler
             for (var i = 0; i < 8 + d.Field.Bytes; i += 8) _asm.Emit(Asm.StDW(R10, (short)(Key + i), 0));
             _asm.Emit(Asm.StW(R10, Key, 32 + d.Field.Bits), Asm.StW(R10, (short)(Key + 4), BigEndianSlot(at.Slot)));
             StoreField(d.Field, (short)(Key + 8), absent);
-            _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key));
         }
         // every value has a class (the array covers the field's range, the trie holds /0): a miss cannot happen
-        _asm.Emit(Asm.LoadMapFd(R1, ClassifierTables.ClassMap(at.Map)), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, absent),
-            Asm.LdxW(R0, R0, 0), Asm.Ja(have));
+        EmitClassifierLookup(ClassifierTables.ClassMap(at.Map), d.IsArray ? ClassifierKey : Key);
+        _asm.Emit(Asm.JeqImm(R0, 0, absent), Asm.LdxW(R0, R0, 0));
+        if (at.Slot > 0) _asm.Emit(Asm.Alu64Imm(AluOp.Xor, R0, at.Slot)); // stored XOR the slot (ClassifierTables)
+        _asm.Emit(Asm.Ja(have));
         _asm.Label(absent);
-        _asm.Emit(Asm.Mov64Imm(R0, d.Absent));
+        _asm.Emit(Asm.Mov64Imm(R0, at.Absent));
         _asm.Label(have);
-        if (at.ClassBase > 0) _asm.Emit(Asm.Add64Imm(R0, at.ClassBase));
-        _asm.Emit(Asm.StxW(R10, ClassifierKey, R0), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, ClassifierKey),
-            Asm.LoadMapFd(R1, ClassifierTables.VectorMap(at.Map)), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next),
-            Asm.StxDW(R10, ClassifierVectors[d.Index], R0));
+        _asm.Emit(Asm.StxW(R10, ClassifierKey, R0));
+        EmitClassifierLookup(ClassifierTables.VectorMap(at.Map), ClassifierKey);
+        _asm.Emit(Asm.JeqImm(R0, 0, next), Asm.StxDW(R10, ClassifierVectors[d.Index], R0));
+    }
+
+    /// <summary>
+    /// R0 = the value of the key at <paramref name="key"/> on the stack in the copy of a classifier map this run's
+    /// generation names, or 0. Through the outer map (inlined by the verifier): naming both copies in the code would
+    /// give the verifier a state per copy at every lookup, and their product through the scan.
+    /// </summary>
+    private void EmitClassifierLookup(string map, short key)
+    {
+        var done = _asm.NewLabel("clslooked");
+        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation), Asm.LoadMapFd(R1, map), Asm.Call(HelperFunc.MapLookupElem),
+            Asm.JeqImm(R0, 0, done), Asm.Mov64Reg(R1, R0), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, key), Asm.Call(HelperFunc.MapLookupElem));
+        _asm.Label(done);
     }
 
     /// <summary>The slot as the big-endian u32 the key holds, read back as a little-endian immediate for a stack store.</summary>

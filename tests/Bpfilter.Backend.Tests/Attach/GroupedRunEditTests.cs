@@ -32,30 +32,9 @@ public class GroupedRunEditTests
 
     const uint XdpDrop = 1, XdpPass = 2;
 
-    sealed class Rig : IDisposable
+    sealed class Rig() : EditRig(Rules([]))
     {
-        readonly VethPair _veth = new();
-        public readonly Enforcer Enforcer = new();
-        public Ruleset Current = Rules([]);
-
-        public PrepareStats Commit(Ruleset rules)
-        {
-            var stats = Stage(rules);
-            Assert.Empty(Enforcer.Commit());
-            Current = rules;
-            return stats;
-        }
-
-        public PrepareStats Stage(Ruleset rules) => VethPair.InNamespace(_veth.Server, () =>
-        {
-            var o = Enforcer.Prepare(rules);
-            Assert.Null(o.Failure);
-            return o.Stats!;
-        });
-
-        public LoadedProgram Program => Assert.Single(Enforcer.LivePrograms);
-        public uint ProgramId => Enforcer.ProgramId(Xdp.AttachPoint);
-        public uint Run(int port) => Enforcer.TestRun(Xdp.AttachPoint, Udp(port))!.Value.ReturnValue;
+        public uint Run(int port) => Run(Udp(port));
 
         /// <summary>What a full compile of the current ruleset with the running counter layout gives is what runs.</summary>
         public void AssertSameAsFullCompile()
@@ -73,13 +52,6 @@ public class GroupedRunEditTests
             }
         }
 
-        static string Hex((byte[] Key, byte[] Value) e) => $"{Convert.ToHexString(e.Key)}={Convert.ToHexString(e.Value)}";
-
-        public void Dispose()
-        {
-            Enforcer.Dispose();
-            _veth.Dispose();
-        }
     }
 
     static readonly int[] Run20 = Enumerable.Range(7600, 20).ToArray();

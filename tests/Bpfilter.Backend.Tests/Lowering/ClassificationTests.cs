@@ -167,11 +167,11 @@ public class ClassificationTests(ITestOutputHelper output)
     }
 
     /// <summary>A generated rule and its constraints, to aim packets at its edges.</summary>
-    private sealed record Generated(Rule Rule, (uint From, uint To)? Saddr, (uint From, uint To)? Daddr, int Proto, (int From, int To)? Sport, (int From, int To)? Dport);
+    internal sealed record Generated(Rule Rule, (uint From, uint To)? Saddr, (uint From, uint To)? Daddr, int Proto, (int From, int To)? Sport, (int From, int To)? Dport);
 
     private static readonly string[] Nets = ["10.0.0.0", "10.1.0.0", "10.1.2.0", "192.168.0.0", "192.168.7.128"];
 
-    private static Generated RandomRule(Random r, ulong counter, bool negations = true)
+    internal static Generated RandomRule(Random r, ulong counter, bool negations = true)
     {
         var matchers = new List<Matcher>();
         (uint, uint)? Address(Field f)
@@ -226,7 +226,7 @@ public class ClassificationTests(ITestOutputHelper output)
     }
 
     /// <summary>A packet at an edge of the rule's constraints (first, last, one below, one above) or inside them.</summary>
-    private static byte[] PacketNear(Random r, Generated g)
+    internal static byte[] PacketNear(Random r, Generated g)
     {
         uint Pick(uint from, uint to) => r.Next(5) switch
         {

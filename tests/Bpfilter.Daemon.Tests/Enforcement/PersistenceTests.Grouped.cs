@@ -13,50 +13,62 @@ public sealed partial class PersistenceTests
     /// Each of these commits works the map updates out from the change (GroupedRunEdit): nothing is compiled.
     /// </summary>
     [Fact]
-    public void ARuleAddedToOrDeletedFromAGroupedRunKeepsTheProgramAcrossARestart()
+    public void ARuleAddedToOrDeletedFromAGroupedRunKeepsTheProgramAcrossARestart() =>
+        RunEditsKeepTheProgramAcrossARestart("g", 2000, 20, port => $"tcp dport {port} counter drop",
+            explained => Assert.Contains("vmap @ip g/in group 0", explained), // the program's comment on the grouped run
+            edited: "(1 edited in place: a grouped run's rule)");
+
+    /// <summary>
+    /// Table ip TABLE, chain in (input, policy accept) with a rule for each of <paramref name="count"/> ports from
+    /// <paramref name="first"/> (<paramref name="rule"/> of the port, dropping the peer's SYN to it): a rule added,
+    /// one deleted, the daemon killed and restarted, another added: the attach point keeps its program throughout
+    /// (each commit map updates, its log line saying <paramref name="edited"/> when given), the rules drop and count.
+    /// </summary>
+    static void RunEditsKeepTheProgramAcrossARestart(string table, int first, int count, Func<int, string> rule, Action<string> explained, string? edited = null)
     {
         using var pins = new PinFs();
         using var rig = new EnforcementRig("--pin-dir", pins.Path);
-        var sb = new StringBuilder("table ip g {\n  chain in {\n    type filter hook input priority 0; policy accept;\n");
-        for (int port = 2000; port < 2020; port++) sb.Append($"    tcp dport {port} counter drop\n");
+        var sb = new StringBuilder($"table ip {table} {{\n  chain in {{\n    type filter hook input priority 0; policy accept;\n");
+        for (int port = first; port < first + count; port++) sb.Append($"    {rule(port)}\n");
         rig.Nft(sb.Append("  }\n}\n").ToString());
         var programs = rig.ProgramIds();
         Assert.Single(programs);
-        Assert.Contains("vmap @ip g/in group 0", rig.Explain()); // the program's comment on the grouped run
+        explained(rig.Explain());
+        var (added, deleted, next) = (first + count, first + 5, first + count + 1);
 
-        AddKeepsTheProgram(2020);
-        Assert.Equal([2005, 2020], DroppedOf(rig, 2005, 2020, 2099));
+        AddKeepsTheProgram(added);
+        Assert.Equal([deleted, added], DroppedOf(rig, deleted, added, first + 99));
         var counters = Counters(ListWithHandles(rig));
-        Assert.True(counters[2020] >= 1, ListWithHandles(rig));
-        Assert.Equal(0UL, counters[2019]);
+        Assert.True(counters[added] >= 1, ListWithHandles(rig));
+        Assert.Equal(0UL, counters[added - 1]);
 
-        var handle = Regex.Match(ListWithHandles(rig), @"tcp dport 2005 counter packets \d+ bytes \d+ drop # handle (\d+)");
+        var handle = Regex.Match(ListWithHandles(rig), $@"tcp dport {deleted} counter packets \d+ bytes \d+ drop # handle (\d+)");
         Assert.True(handle.Success, ListWithHandles(rig));
         var mark = rig.Daemon.Log.Length;
-        rig.Nft($"delete rule ip g in handle {handle.Groups[1].Value}");
+        rig.Nft($"delete rule ip {table} in handle {handle.Groups[1].Value}");
         Assert.Contains("0 program(s) loaded, 1 kept with", rig.Daemon.Log[mark..]);
-        Assert.Contains("(1 edited in place: a grouped run's rule)", rig.Daemon.Log[mark..]);
+        if (edited != null) Assert.Contains(edited, rig.Daemon.Log[mark..]);
         Assert.Equal(programs, rig.ProgramIds());
-        Assert.Equal([2020], DroppedOf(rig, 2005, 2020));
+        Assert.Equal([added], DroppedOf(rig, deleted, added));
 
         rig.Daemon.Kill();
         rig.Daemon.Restart();
         Assert.Equal(programs, rig.ProgramIds());
         Assert.Contains("with their running program", rig.Daemon.Log);
         var after = Counters(ListWithHandles(rig));
-        Assert.True(after[2020] > counters[2020], ListWithHandles(rig)); // counted before the restart, and dropped once more since
-        Assert.DoesNotContain(2005, after.Keys);
+        Assert.True(after[added] > counters[added], ListWithHandles(rig)); // counted before the restart, and dropped once more since
+        Assert.DoesNotContain(deleted, after.Keys);
 
-        AddKeepsTheProgram(2021);
-        Assert.Equal([2020, 2021], DroppedOf(rig, 2005, 2020, 2021));
-        Assert.True(Counters(ListWithHandles(rig))[2021] >= 1);
+        AddKeepsTheProgram(next);
+        Assert.Equal([added, next], DroppedOf(rig, deleted, added, next));
+        Assert.True(Counters(ListWithHandles(rig))[next] >= 1);
 
         void AddKeepsTheProgram(int port)
         {
             var at = rig.Daemon.Log.Length;
-            rig.Nft($"add rule ip g in tcp dport {port} counter drop");
+            rig.Nft($"add rule ip {table} in {rule(port)}");
             Assert.Contains("0 program(s) loaded, 1 kept with", rig.Daemon.Log[at..]);
-            Assert.Contains("(1 edited in place: a grouped run's rule)", rig.Daemon.Log[at..]);
+            if (edited != null) Assert.Contains(edited, rig.Daemon.Log[at..]);
             Assert.Equal(programs, rig.ProgramIds());
         }
     }
