@@ -205,7 +205,7 @@ public sealed partial class PacketPathSetTrafficTests
                     type ipv4_addr
                     size 2
                     flags dynamic,timeout
-                    timeout 1s
+                    timeout 3s
                 }
                 chain out {
                     type filter hook output priority 0; policy accept;
@@ -216,7 +216,8 @@ public sealed partial class PacketPathSetTrafficTests
         s.Send(9, "127.0.0.2", "127.0.0.3");
         s.Send(9, "127.0.0.4"); // full: the rule breaks
         Assert.DoesNotContain("127.0.0.4", s.SameListing());
-        Thread.Sleep(3500);     // expired, and collected on both sides
+        Thread.Sleep(7000);     // expired, and collected on both sides (3 s: under load the sends of both sides
+                                // and the first listings took more than 1 s, and the kernel's elements were gone)
         s.Send(9, "127.0.0.4");
         var listing = s.SameListing();
         Assert.Contains("127.0.0.4", listing);
