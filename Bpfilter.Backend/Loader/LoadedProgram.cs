@@ -516,12 +516,6 @@ public sealed class LoadedProgram : IDisposable
         return x != 0 && (long)(now - x) >= 0;
     }
 
-    /// <summary>Deletes the buckets of the elements of set map <paramref name="map"/> that neither copy holds any more.</summary>
-    internal void SweepBuckets(string map)
-    {
-        if (_sets.TryGetValue(map, out var c)) c.SweepBuckets();
-    }
-
     /// <summary>The packet-written sets with timeouts, found once per compilation the program stands for.</summary>
     (CompiledProgram For, IReadOnlyList<SetCopies> Sets)? _timeoutSets;
 

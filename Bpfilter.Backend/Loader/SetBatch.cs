@@ -33,11 +33,14 @@ public static class SetBatch
     public static Outcome Apply(IReadOnlyList<Change> changes)
     {
         var outcome = Write(changes);
-        // the batch is in both copies now: the buckets of the elements it deleted are no one's any more
-        foreach (var c in changes.Where(c => c.Deletes.Count > 0 || c.Upserts.Count > 0))
+        // the batch is in both copies now: the buckets of the elements it deleted are no one's any more; a set's
+        // copies (and its bucket map) are one for all their holders, so each is swept once
+        var touched = changes.Where(c => c.Deletes.Count > 0 || c.Upserts.Count > 0)
+            .Select(c => c.Program.PacketWrittenCopies(c.Map)).OfType<SetCopies>().Distinct();
+        foreach (var copies in touched)
             try
             {
-                c.Program.SweepBuckets(c.Map);
+                copies.SweepBuckets();
             }
             catch (Libbpf.BpfException)
             {
