@@ -39,6 +39,8 @@ public sealed class SoakTopology : IDisposable
             Sender.Ip("addr", "add", SenderAddress + "/24", "dev", SenderDevice);
             foreach (var (ns, dev) in new[] { (Daemon.Ns, Device), (Sender, SenderDevice), (Daemon.Ns, "lo"), (Sender, "lo") })
                 ns.Ip("link", "set", dev, "up");
+            Daemon.Ns.WaitUntilUp(Device);
+            Sender.WaitUntilUp(SenderDevice);
             // no ARP on the way: a datagram queued behind neighbour resolution could be lost
             Sender.Ip("neigh", "replace", FirewallAddress, "lladdr", FirewallMac, "dev", SenderDevice, "nud", "permanent");
         }

@@ -109,6 +109,8 @@ public sealed class DaemonProcess : IDisposable
         foreach (var a in ((string[])["netns", "exec", Ns.Name, .. _wrapper, .. Command]).Concat(_arguments)) psi.ArgumentList.Add(a);
         psi.Environment["LC_ALL"] = "C";
         psi.Environment["DOTNET_TieredPGO"] = "0";
+        int logStart;
+        lock (_log) logStart = _log.Length;
         var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start bpfilterd");
         _process = p;
         p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_log) _log.AppendLine(e.Data); };
@@ -116,6 +118,28 @@ public sealed class DaemonProcess : IDisposable
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         WaitForSocket(p);
+        WaitForListeningLine(p, logStart);
+    }
+
+    /// <summary>
+    /// Output is read asynchronously, so a client may connect before the lines bpfilterd wrote before listening
+    /// (restore, adoption) reach <see cref="Log"/>. It logs "listening on" last, on the same stream (stderr) as
+    /// those, so once that line is in, every earlier one is too: a test can assert on Log right away.
+    /// </summary>
+    void WaitForListeningLine(Process p, int logStart)
+    {
+        var line = $"listening on {Path.GetFullPath(SocketPath)} ";
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            lock (_log)
+                if (_log.Length > logStart && _log.ToString(logStart, _log.Length - logStart).Contains(line)) return;
+            if (p.HasExited)
+                throw new InvalidOperationException($"bpfilterd exited with {p.ExitCode} after listening:\n{Log}");
+            if (sw.Elapsed > _startTimeout)
+                throw new TimeoutException($"bpfilterd accepted on {SocketPath} but its log has no \"{line.Trim()}\" within {_startTimeout.TotalSeconds}s:\n{Log}");
+            Thread.Sleep(5);
+        }
     }
 
     /// <summary>Ready means a client can connect, not only that the socket file exists.</summary>

@@ -84,6 +84,23 @@ public sealed class NetNs : IDisposable
         Ip([.. args]);
     }
 
+    /// <summary>
+    /// Waits until each device is operationally up with its queueing discipline attached. "ip link set up" returns
+    /// before that: the carrier comes up through linkwatch, which may run a second later on a loaded machine, and
+    /// until then the device's noop qdisc drops what is sent (a first packet, or the ARP request it waits on, is lost).
+    /// </summary>
+    public void WaitUntilUp(params string[] devices)
+    {
+        var limit = Environment.TickCount64 + 15_000;
+        foreach (var dev in devices)
+            while (ProcessRunner.Check("ip", "-n", Name, "-o", "link", "show", "dev", dev) is var line
+                   && (!line.Contains("state UP") || line.Contains(" qdisc noop ")))
+            {
+                if (Environment.TickCount64 > limit) throw new InvalidOperationException($"{dev} in {Name} never came up: {line.Trim()}");
+                Thread.Sleep(10);
+            }
+    }
+
     /// <summary>Runs <paramref name="body"/> on a thread inside this namespace.</summary>
     public T Run<T>(Func<T> body) => Run(NetnsPath, body);
 

@@ -42,6 +42,8 @@ public sealed class VethPair : IDisposable
             ServerNs.Ip("link", "set", ServerDevice, "up");
             ClientNs.Ip("link", "set", "lo", "up");
             ServerNs.Ip("link", "set", "lo", "up");
+            ClientNs.WaitUntilUp(ClientDevice);
+            ServerNs.WaitUntilUp(ServerDevice);
         }
         catch
         {

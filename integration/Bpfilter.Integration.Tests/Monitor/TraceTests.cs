@@ -108,6 +108,8 @@ public partial class TraceTests
         client.Ip("link", "set", ClientDevice, "up");
         fw.Ip("link", "set", FwDevice, "up");
         fw.Ip("link", "set", "lo", "up");
+        client.WaitUntilUp(ClientDevice);
+        fw.WaitUntilUp(FwDevice);
         // replies need no neighbour discovery, which would send more packets through the chains
         fw.Ip("neigh", "replace", Client, "lladdr", Mac(PacketBuilder.SrcMac), "dev", FwDevice, "nud", "permanent");
         fw.Ip("neigh", "replace", Untraced, "lladdr", Mac(PacketBuilder.SrcMac), "dev", FwDevice, "nud", "permanent");

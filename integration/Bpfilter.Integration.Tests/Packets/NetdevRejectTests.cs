@@ -73,6 +73,8 @@ public class NetdevRejectTests
                 Sysctl(Fw, "net.ipv6.conf.fw0.disable_ipv6=1");
                 Sender.Ip("link", "set", "snd0", "up");
                 Fw.Ip("link", "set", "fw0", "up");
+                Sender.WaitUntilUp("snd0");
+                Fw.WaitUntilUp("fw0");
                 // r0 = XDP_PASS; exit
                 _pass = Sender.Run(() =>
                 {

@@ -318,12 +318,9 @@ public sealed class Topology : IDisposable
     {
         var limit = Environment.TickCount64 + 15_000;
         // The carrier comes up through linkwatch, up to a second later; MLD reports follow it.
-        foreach (var (ns, dev) in new[] { (Peer, "pe0"), (Fw, "fw0"), (Fw, "fw1"), (Back, "bk0") })
-            while (!ProcessRunner.Check("ip", "-n", ns.Name, "-o", "link", "show", dev).Contains("state UP"))
-            {
-                if (Environment.TickCount64 > limit) throw new InvalidOperationException($"{dev} in {ns.Name} never came up");
-                Thread.Sleep(20);
-            }
+        Peer.WaitUntilUp("pe0");
+        Fw.WaitUntilUp("fw0", "fw1");
+        Back.WaitUntilUp("bk0");
         int[] fds = [_peerSocket, _backSocket];
         var quietSince = Environment.TickCount64;
         while (Environment.TickCount64 - quietSince < 1000)

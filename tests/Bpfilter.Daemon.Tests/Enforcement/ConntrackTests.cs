@@ -156,6 +156,8 @@ public sealed partial class ConntrackTests
         refFw.Ip("addr", "add", FwAddr + "/24", "dev", "bfr0");
         refPeer.Ip("addr", "add", PeerAddr + "/24", "dev", "bfr1");
         foreach (var (ns, dev) in new[] { (refFw, "bfr0"), (refPeer, "bfr1"), (refFw, "lo"), (refPeer, "lo") }) ns.Ip("link", "set", dev, "up");
+        refFw.WaitUntilUp("bfr0");
+        refPeer.WaitUntilUp("bfr1");
         var load = refFw.Exec("nft", ["-f", "-"], Ruleset);
         Assert.True(load.Exit == 0, load.ToString());
 

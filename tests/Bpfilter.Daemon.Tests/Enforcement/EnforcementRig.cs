@@ -35,6 +35,8 @@ internal sealed partial class EnforcementRig : IDisposable
             Peer.Ip("addr", "add", PeerAddr + "/24", "dev", peerDev);
             foreach (var (ns, dev) in new[] { (Daemon.Ns, FwDev), (Peer, peerDev), (Daemon.Ns, "lo"), (Peer, "lo") })
                 ns.Ip("link", "set", dev, "up");
+            Daemon.Ns.WaitUntilUp(FwDev);
+            Peer.WaitUntilUp(peerDev);
         }
         catch
         {

@@ -41,6 +41,8 @@ public sealed class MarkSetTrafficTests
         peer.Ip("addr", "add", EnforcementRig.PeerAddr + "/24", "dev", "bkq" + id);
         foreach (var (ns, dev) in new[] { (fw, "bke" + id), (peer, "bkq" + id), (fw, "lo"), (peer, "lo") })
             ns.Ip("link", "set", dev, "up");
+        fw.WaitUntilUp("bke" + id);
+        peer.WaitUntilUp("bkq" + id);
         var load = fw.Exec("nft", ["-f", "-"], Ruleset("bke" + id));
         Assert.True(load.Exit == 0, load.Stderr);
         foreach (var port in new[] { 82, 82, 83 }) Probe(peer, port);
