@@ -6,7 +6,8 @@ namespace Bpfilter.Testing;
 
 /// <summary>
 /// bpfilterd (the built assembly run with dotnet, or the executable $BFNT_DAEMON_BIN names) inside a namespace, listening on a socket in a
-/// private temp directory. Log keeps what it printed (across restarts) for failure messages. It can
+/// private temp directory. Log is what it printed (across restarts): its stdout and stderr go to a file, so a line
+/// written before an answer is in Log once the answer arrived (a pipe read asynchronously gave no such order). It can
 /// be signalled, killed and restarted with the same arguments. Dispose stops it (SIGTERM, then
 /// SIGKILL), removes the directory, and deletes the namespace when the daemon made it.
 /// </summary>
@@ -14,7 +15,7 @@ public sealed class DaemonProcess : IDisposable
 {
     public const int SIGKILL = 9, SIGTERM = 15;
 
-    readonly StringBuilder _log = new();
+    string? _finalLog;
     readonly List<string> _arguments;
     readonly IReadOnlyList<string> _wrapper;
     readonly bool _ownsNamespace;
@@ -27,12 +28,23 @@ public sealed class DaemonProcess : IDisposable
     public string SocketPath => Dir.Socket();
     /// <summary>The command this daemon runs before its arguments: `dotnet bpfilterd.dll`, or $BFNT_DAEMON_BIN alone.</summary>
     public IReadOnlyList<string> Command { get; }
-    public string Log { get { lock (_log) return _log.ToString(); } }
+    /// <summary>The file bpfilterd's stdout and stderr are appended to (in the private directory).</summary>
+    public string LogPath => Path.Combine(Dir.Path, "bpfilterd.log");
 
-    /// <summary>
-    /// Waits until the log holds <paramref name="text"/>: output is read asynchronously, so a line the daemon
-    /// wrote before its socket accepted may reach <see cref="Log"/> a moment later.
-    /// </summary>
+    public string Log => _finalLog ?? ReadLog();
+
+    string ReadLog()
+    {
+        try
+        {
+            using var f = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            return new StreamReader(f, Encoding.UTF8).ReadToEnd();
+        }
+        catch (FileNotFoundException) { return ""; }
+        catch (DirectoryNotFoundException) { return ""; }
+    }
+
+    /// <summary>Waits until the log holds <paramref name="text"/>, for lines bpfilterd writes on its own time (timers, signals).</summary>
     public bool WaitForLog(string text, TimeSpan timeout)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
@@ -99,41 +111,32 @@ public sealed class DaemonProcess : IDisposable
 
     void Launch()
     {
-        var psi = new ProcessStartInfo("ip")
+        // sh execs ip, which execs bpfilterd: one pid, its output appended to LogPath
+        var psi = new ProcessStartInfo("sh")
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var a in ((string[])["netns", "exec", Ns.Name, .. _wrapper, .. Command]).Concat(_arguments)) psi.ArgumentList.Add(a);
+        foreach (var a in ((string[])["-c", "exec \"$@\" >>\"$0\" 2>&1", LogPath, "ip", "netns", "exec", Ns.Name, .. _wrapper, .. Command])
+                 .Concat(_arguments)) psi.ArgumentList.Add(a);
         psi.Environment["LC_ALL"] = "C";
         psi.Environment["DOTNET_TieredPGO"] = "0";
-        int logStart;
-        lock (_log) logStart = _log.Length;
+        var logStart = Log.Length;
         var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start bpfilterd");
         _process = p;
-        p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_log) _log.AppendLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (_log) _log.AppendLine(e.Data); };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
         WaitForSocket(p);
         WaitForListeningLine(p, logStart);
     }
 
-    /// <summary>
-    /// Output is read asynchronously, so a client may connect before the lines bpfilterd wrote before listening
-    /// (restore, adoption) reach <see cref="Log"/>. It logs "listening on" last, on the same stream (stderr) as
-    /// those, so once that line is in, every earlier one is too: a test can assert on Log right away.
-    /// </summary>
+    /// <summary>A client may connect a moment before bpfilterd logs that it listens; Start returns once it has.</summary>
     void WaitForListeningLine(Process p, int logStart)
     {
         var line = $"listening on {Path.GetFullPath(SocketPath)} ";
         var sw = Stopwatch.StartNew();
         while (true)
         {
-            lock (_log)
-                if (_log.Length > logStart && _log.ToString(logStart, _log.Length - logStart).Contains(line)) return;
+            var log = Log;
+            if (log.Length > logStart && log.IndexOf(line, logStart, StringComparison.Ordinal) >= 0) return;
             if (p.HasExited)
                 throw new InvalidOperationException($"bpfilterd exited with {p.ExitCode} after listening:\n{Log}");
             if (sw.Elapsed > _startTimeout)
@@ -211,7 +214,7 @@ public sealed class DaemonProcess : IDisposable
     public void Restart()
     {
         if (_process is { HasExited: false }) throw new InvalidOperationException("bpfilterd is still running: Kill or Terminate it first");
-        lock (_log) _log.AppendLine("--- bpfilterd restarted");
+        File.AppendAllText(LogPath, "--- bpfilterd restarted\n");
         _process?.Dispose();
         Launch();
     }
@@ -229,6 +232,7 @@ public sealed class DaemonProcess : IDisposable
             }
         }
         catch (Exception) { /* cleanup must go on */ }
+        _finalLog = ReadLog();
         Dir.Dispose();
         if (_ownsNamespace) Ns.Dispose();
     }
