@@ -72,20 +72,22 @@ public class LimitTests
     [Fact]
     public void ByteLimitsCostEachPacketItsLength()
     {
-        // 100 bytes/second, no burst: the bucket holds one second (100 bytes) and a packet of len bytes costs
-        // len * 10 ms; as many as fit pass back to back, the next would need more time than the test takes
+        // 100 bytes/minute, no burst: the bucket holds one minute (100 bytes) and a packet of len bytes costs
+        // len * 600 ms; as many as fit pass back to back, the next would need seconds of refill, more than the
+        // test takes even on a loaded machine
+        const ulong perByte = 600_000_000UL;
         var len = (ulong)Packet.Length - 14; // skb->len at XDP: from the network header
-        var l = new LimitStatement(100, TimeSpan.FromSeconds(1), 0, LimitType.Bytes);
-        Assert.Equal(1_000_000_000UL, l.Max);
+        var l = new LimitStatement(100, TimeSpan.FromMinutes(1), 0, LimitType.Bytes);
+        Assert.Equal(60_000_000_000UL, l.Max);
         using var p = Xdp1(Limited(l, Verdict.Drop));
         var fit = 100 / len;
         Assert.InRange(fit, 1UL, 3UL);
-        Assert.True((fit + 1) * len - 100 >= 5, "the next packet needs at least 50 ms of refill");
+        Assert.True((fit + 1) * len - 100 >= 5, "the next packet needs at least 3 s of refill");
         for (var i = 0UL; i < fit; i++) Assert.Equal(XdpDrop, p.Run(Packet));
         Assert.Equal(XdpPass, p.Run(Packet));
         // what is left (plus the little refill since) is less than one packet's cost
         var tokens = p.Limits!.Read(0).Tokens;
-        Assert.InRange(tokens, 1_000_000_000UL - fit * len * 10_000_000UL, len * 10_000_000UL - 1);
+        Assert.InRange(tokens, l.Max - fit * len * perByte, len * perByte - 1);
     }
 
     [Fact]
