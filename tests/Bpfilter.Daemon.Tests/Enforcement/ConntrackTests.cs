@@ -84,11 +84,15 @@ public sealed partial class ConntrackTests
     // one fw -> peer:2223 (SYN-ACK, the ACK of fw's data: reply direction), a UDP datagram fw -> peer:9999
     // (closed: the ICMP port unreachable comes back related), untracked UDP to fw:5555, and a SYN to a
     // port nothing lets in (new, dropped).
-    static string Traffic(string fw, string peer) => $$"""
+    static string Traffic(string fw, string peer) => Traffic(fw, peer, $"/tmp/bft-ct-ready-{Guid.NewGuid():N}");
+
+    /// <param name="ready">a path prefix: each server creates PREFIX.fw / PREFIX.peer once it listens</param>
+    static string Traffic(string fw, string peer, string ready) => $$"""
         set -e
         ip netns exec {{fw}} python3 -c '
         import socket
         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("{{FwAddr}}", 2222)); s.listen(4)
+        open("{{ready}}.fw", "w").close()
         s.settimeout(20)
         for _ in range(2):
             c, _ = s.accept(); c.recv(100)
@@ -98,12 +102,15 @@ public sealed partial class ConntrackTests
         ip netns exec {{peer}} python3 -c '
         import socket
         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("{{PeerAddr}}", 2223)); s.listen(4)
+        open("{{ready}}.peer", "w").close()
         s.settimeout(20)
         c, _ = s.accept(); c.recv(100)
         try: c.recv(100)
         except ConnectionResetError: pass
         ' & peersrv=$!
-        sleep 1
+        # the clients connect once both servers listen (python's start-up takes seconds on a loaded machine)
+        for i in $(seq 300); do [ -e {{ready}}.fw ] && [ -e {{ready}}.peer ] && break; sleep 0.1; done
+        rm -f {{ready}}.fw {{ready}}.peer
         cat > /tmp/bft-ct-client-$$.py <<'PY'
         import socket, struct, sys, time
         c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
