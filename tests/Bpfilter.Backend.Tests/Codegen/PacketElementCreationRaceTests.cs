@@ -103,6 +103,60 @@ public class PacketElementCreationRaceTests
         AssertBothCopies(p, 2, length);
     }
 
+    /// <summary>
+    /// Two threads (on this machine's two CPUs when the scheduler lets them) run the first packet of each of many new
+    /// elements at the same moment: whichever makes it and however they interleave, each element ends with both
+    /// packets counted in both copies under one stamp. Whether the two inserts ever meet in the same instant is up to
+    /// the scheduler (the tests above cover the states they leave); what is asserted holds for every interleaving.
+    /// </summary>
+    [Fact]
+    public void TwoThreadsMakingTheSameElementsAtOnceLeaveEachWithBothPacketsInBothCopies()
+    {
+        const int Elements = 3000;
+        using var p = Load(Xdp, Verdict.Accept,
+            [new(ValueList<Matcher>.Empty, ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Add, "s", Fields.Ip.Saddr, TimeSpan.FromSeconds(60))), Verdict.Drop)],
+            sets: [new("s", Fields.Ip.Saddr, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true)
+            {
+                PacketWritten = true, Size = 4096,
+                PacketStatements = ValueList.Of<Statement>(new CounterStatement(0), new LimitStatement(1, TimeSpan.FromSeconds(1), 3)),
+            }]);
+        string Address(int i) => $"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}";
+        var packets = Enumerable.Range(0, Elements).Select(i => PacketBuilder.Ether().Ipv4(Address(i), "198.18.0.2").Tcp(40000, 22)).ToArray();
+        using var together = new Barrier(2);
+        var verdicts = new uint[2, Elements];
+        var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+        {
+            for (var i = 0; i < Elements; i++)
+            {
+                together.SignalAndWait();
+                verdicts[t, i] = p.Run(packets[i]);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        // the length a counter adds for one of these packets, from one more element made alone
+        var alone = V4("10.200.0.1").Bytes.ToArray();
+        Assert.Equal(XdpDrop, p.Run(PacketBuilder.Ether().Ipv4("10.200.0.1", "198.18.0.2").Tcp(40000, 22)));
+        var aloneValue = new byte[ValueSize];
+        Assert.True(Copy(p, live: true).TryLookup(alone.AsSpan(), aloneValue));
+        var length = BitConverter.ToUInt64(aloneValue, Bytes);
+        Assert.True(length > 0);
+        for (var i = 0; i < Elements; i++)
+        {
+            Assert.Equal((XdpDrop, XdpDrop), (verdicts[0, i], verdicts[1, i]));
+            var key = V4(Address(i)).Bytes.ToArray();
+            var live = new byte[ValueSize];
+            var other = new byte[ValueSize];
+            Assert.True(Copy(p, live: true).TryLookup(key.AsSpan(), live));
+            Assert.True(Copy(p, live: false).TryLookup(key.AsSpan(), other));
+            Assert.Equal(live, other);
+            Assert.Equal(1u, BitConverter.ToUInt32(live, StatementCode));
+            Assert.Equal((2UL, 2 * length), (BitConverter.ToUInt64(live, Packets), BitConverter.ToUInt64(live, Bytes)));
+        }
+        // one bucket per element, of the stamp both copies hold
+        Assert.Equal(Elements + 1, p.BucketMap("s")!.Keys().Count);
+    }
+
     [Fact]
     public void TheElementListsItsStatementsWhileTheOtherCopyDoesNotHoldItYet()
     {
