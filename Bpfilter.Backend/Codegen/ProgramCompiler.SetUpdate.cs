@@ -64,7 +64,7 @@ public sealed partial class ProgramCompiler
         var timeout = layout.HasTimeouts ? Jiffies(u.Timeout) : 0;
         if (layout.HasTimeouts) _asm.Emit(Asm.Call(HelperFunc.Jiffies64), Asm.StxDW(R10, UpdateNow, R0));
         var insert = _asm.NewLabel("dynins");
-        var replace = layout.HasPacketLimits ? _asm.NewLabel("dynrepl") : insert;
+        var replace = _asm.NewLabel("dynrepl");
         var done = _asm.NewLabel("dyndone");
         // nft_rhash_update: a live element (an expired one does not compare equal) is kept
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation), Asm.LoadMapFd(R1, map),
@@ -91,23 +91,65 @@ public sealed partial class ProgramCompiler
             }
         }
         _asm.Emit(Asm.Ja(done));
-        if (layout.HasPacketLimits)
+        if (layout.HasTimeouts)
         {
-            // an expired element the new one replaces takes its buckets with it (no packet reaches its stamps again);
-            // one the control plane wrote has stamp 0, no bucket's
+            // an expired element is overwritten in both copies, its replacement written whole by this packet (see the
+            // README: two CPUs replacing one expired element in the same instant each write theirs)
             _asm.Label(replace);
-            EmitBucketKeyPad(layout);
-            _asm.Emit(Asm.LdxDW(R1, R0, (short)layout.BornOffsets[0]), Asm.StxDW(R10, BornSlot(layout), R1));
-            EmitDeleteBuckets(layout);
+            if (layout.HasPacketLimits)
+            {
+                // the expired element takes its buckets with it (no packet reaches its stamps again); one the control
+                // plane wrote has stamp 0, no bucket's
+                EmitBucketKeyPad(layout);
+                _asm.Emit(Asm.LdxDW(R1, R0, (short)layout.BornOffsets[0]), Asm.StxDW(R10, BornSlot(layout), R1));
+                EmitDeleteBuckets(layout);
+            }
+            EmitNewElement(layout, timeout, ElementStatementCode.Statements);
+            EmitWriteBothCopies(map, next);
+            _asm.Emit(Asm.Ja(done));
         }
+        // nft_dynset_new on a key no element holds: created in the copy packets read only when still absent there
+        // (BPF_NOEXIST), as the kernel's insert keeps the first of two CPUs' elements; the second (EEXIST) runs its
+        // statements on the first's. An element with statements reaches the other copy through EmitPacketStatements
+        // (its code says it has not yet), so the packet that writes it there and those that find it agree on its state.
         _asm.Label(insert);
-        // nft_dynset_new: a new element (or one replacing an expired one) expires at now + timeout, or never
-        // (the data, when a map's, is already in place)
+        EmitNewElement(layout, timeout, ElementStatementCode.StatementsNotInOtherCopy);
+        // the copy packets read decides: a full set (E2BIG: the set's size) breaks the rule, as nft_dynset's NFT_BREAK
+        EmitWriteCopy(map, Generation, BpfMap.NoExist, missing: next, Asm.JeqImm(R0, -EExist, done), Asm.JneImm(R0, 0, next));
+        if (!layout.HasPacketStatements) EmitWriteCopy(map, OtherCopy, BpfMap.Any);
+        _asm.Label(done);
+        if (!layout.HasPacketStatements) return;
+        // nft_dynset_eval then runs the element's statements (nft_set_elem_update_expr), new or found, add or update
+        var gone = _asm.NewLabel("dyngone");
+        EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
+            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, gone)), missing: gone);
+        EmitPacketStatements(layout, next);
+        _asm.Label(gone);
+    }
+
+    /// <summary>The word at value offset 4 of an element the packet path gave statements (0: none, the control plane's).</summary>
+    static class ElementStatementCode
+    {
+        /// <summary>Bit 0: the element has statements; its state follows the code, expiry and timeout.</summary>
+        public const int Statements = 1;
+        /// <summary>Bit 1 as well: made in the copy packets read, not yet written to the other (see EmitPacketStatements).</summary>
+        public const int StatementsNotInOtherCopy = 3;
+    }
+
+    /// <summary>errno EEXIST, which bpf_map_update_elem returns (negated) for BPF_NOEXIST on a key the map holds.</summary>
+    const int EExist = 17;
+
+    /// <summary>
+    /// Builds a new element's value at <see cref="UpdateValue"/> as nft_dynset_new makes it: it expires at now + timeout,
+    /// or never; its statements start as nft_counter_clone, nft_quota_clone and nft_limit_clone give them (zero, a
+    /// fresh stamp) with <paramref name="code"/>; a map's data is already in place.
+    /// </summary>
+    private void EmitNewElement(SetLayout layout, ulong timeout, int code)
+    {
         var zeroed = layout.MapDataBytes > 0 ? layout.MapDataOffset : layout.ValueSize;
         for (var i = 0; i < zeroed; i += 4) _asm.Emit(Asm.StW(R10, (short)(UpdateValue + i), 0));
         _asm.Emit(Asm.StW(R10, UpdateValue, 1));
-        // its statements start as nft_counter_clone and nft_quota_clone give them (zero), and run below as on a found element
-        if (layout.HasPacketStatements) _asm.Emit(Asm.StW(R10, UpdateValue + 4, 1));
+        if (layout.HasPacketStatements) _asm.Emit(Asm.StW(R10, UpdateValue + 4, code));
         // each limit's born stamp, unique to this element and limit (odd: 0 is none), names its bucket
         if (layout.HasPacketLimits)
         {
@@ -122,20 +164,31 @@ public sealed partial class ProgramCompiler
         // the element's own timeout (NFT_SET_EXT_TIMEOUT), listed as `timeout T`
         if (layout.HasElementTimeouts && timeout > 0)
             _asm.Emit(Asm.LoadImm64(R1, (long)timeout), Asm.StxDW(R10, UpdateValue + SetLayout.TimeoutOffset, R1));
-        // the copy packets read decides: a full set (E2BIG: the set's size) breaks the rule, as nft_dynset's NFT_BREAK
-        EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
-            Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, UpdateValue), Asm.Mov64Imm(R4, 0), Asm.Call(HelperFunc.MapUpdateElem),
-            Asm.JneImm(R0, 0, next)), missing: next);
-        EmitOnCopy(map, OtherCopy, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
-            Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, UpdateValue), Asm.Mov64Imm(R4, 0), Asm.Call(HelperFunc.MapUpdateElem)));
-        _asm.Label(done);
-        if (!layout.HasPacketStatements) return;
-        // nft_dynset_eval then runs the element's statements (nft_set_elem_update_expr), new or found, add or update
-        var gone = _asm.NewLabel("dyngone");
-        EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
-            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, gone)), missing: gone);
-        EmitPacketStatements(layout, next);
-        _asm.Label(gone);
+    }
+
+    /// <summary>Writes the value at <see cref="UpdateValue"/> over the key's element in both copies; a full copy packets read (E2BIG: the set's size) breaks the rule, as nft_dynset's NFT_BREAK.</summary>
+    private void EmitWriteBothCopies(string map, string next)
+    {
+        EmitWriteCopy(map, Generation, BpfMap.Any, missing: next, then: Asm.JneImm(R0, 0, next));
+        EmitWriteCopy(map, OtherCopy, BpfMap.Any);
+    }
+
+    /// <summary>bpf_map_update_elem(copy at <paramref name="slot"/>, Key, UpdateValue, <paramref name="flags"/>), then <paramref name="then"/> on its result in R0; a missing copy skips (or jumps to <paramref name="missing"/>).</summary>
+    private void EmitWriteCopy(string map, short slot, ulong flags, string? missing = null, params Instruction[] then) =>
+        EmitOnCopy(map, slot, copy =>
+        {
+            _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, UpdateValue),
+                Asm.Mov64Imm(R4, (int)flags), Asm.Call(HelperFunc.MapUpdateElem));
+            _asm.Emit(then);
+        }, missing);
+
+    /// <summary>Copies an element's whole value from <paramref name="from"/> (a map value pointer) to the stack at <paramref name="to"/>, through R1.</summary>
+    private void EmitCopyValue(SetLayout layout, Register from, short to)
+    {
+        var i = 0;
+        for (; i + 8 <= layout.ValueSize; i += 8) _asm.Emit(Asm.LdxDW(R1, from, (short)i), Asm.StxDW(R10, (short)(to + i), R1));
+        for (; i + 4 <= layout.ValueSize; i += 4) _asm.Emit(Asm.LdxW(R1, from, (short)i), Asm.StxW(R10, (short)(to + i), R1));
+        for (; i < layout.ValueSize; i++) _asm.Emit(Asm.LdxB(R1, from, (short)i), Asm.StxB(R10, (short)(to + i), R1));
     }
 
     /// <summary>
@@ -177,8 +230,22 @@ public sealed partial class ProgramCompiler
         const short live = Scratch, other = Scratch + 8;
         _frameHoldsVerifierState = true; // the elements' pointers are spilled to the frame
         var done = _asm.NewLabel("pstdone");
-        _asm.Emit(Asm.LdxW(R1, R0, 4), Asm.JneImm(R1, 1, done), Asm.StxDW(R10, live, R0),
-            Asm.LdxW(R1, R10, Generation), Asm.Alu64Imm(AluOp.Xor, R1, 1), Asm.StxW(R10, OtherCopy, R1));
+        var map = SetMapName(layout.Set.Name);
+        var inOther = _asm.NewLabel("pstinother");
+        _asm.Emit(Asm.LdxW(R1, R0, 4), Asm.Mov64Reg(R2, R1), Asm.Alu64Imm(AluOp.And, R2, ElementStatementCode.Statements), Asm.JeqImm(R2, 0, done),
+            Asm.LdxW(R2, R10, Generation), Asm.Alu64Imm(AluOp.Xor, R2, 1), Asm.StxW(R10, OtherCopy, R2),
+            Asm.Alu64Imm(AluOp.And, R1, ElementStatementCode.StatementsNotInOtherCopy & ~ElementStatementCode.Statements), Asm.JeqImm(R1, 0, inOther));
+        // made by a packet that has not yet written it to the other copy (its own or another CPU's: nft_rhash_update
+        // gives a CPU that lost the insert the winner's element): written there as it is, unless there already, before
+        // any packet adds to it; a packet then finds it in both copies (or the other copy full), so the state's
+        // additions land in both and the copies agree, born stamps included. The code says so only once it is there.
+        EmitCopyValue(layout, R0, UpdateValue);
+        _asm.Emit(Asm.StW(R10, UpdateValue + 4, ElementStatementCode.Statements));
+        EmitWriteCopy(map, OtherCopy, BpfMap.NoExist);
+        EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
+            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, done), Asm.StW(R0, 4, ElementStatementCode.Statements)), missing: done);
+        _asm.Label(inOther);
+        _asm.Emit(Asm.StxDW(R10, live, R0));
         var noOther = _asm.NewLabel("pstnoother");
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, OtherCopy), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
             Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, noOther), Asm.Mov64Reg(R1, R0),

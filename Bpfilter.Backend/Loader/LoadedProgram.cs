@@ -439,7 +439,8 @@ public sealed class LoadedProgram : IDisposable
     static IReadOnlyList<PacketElementState> PacketState(SetLayout layout, byte[] value)
     {
         if (!layout.HasPacketStatements || value.Length < layout.ValueSize
-            || System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(value.AsSpan(4)) != 1) return [];
+            // bit 0: statements; bit 1 (transient): made by the packet path, not yet written to the other copy
+            || (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(value.AsSpan(4)) & 1) == 0) return [];
         var state = new List<PacketElementState>(layout.Set.PacketStatements.Count);
         for (var i = 0; i < layout.Set.PacketStatements.Count; i++)
         {
