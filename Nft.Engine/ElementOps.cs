@@ -140,7 +140,9 @@ internal sealed partial class Transaction
 
     ElementRecord ParseElement(NetlinkAttribute ea, TableRecord t, SetRecord s, bool adding)
     {
-        var e = ea.Table(NftaSetElem.Max);
+        // the element's and its values' attribute tables on the stack: a message may hold a million elements
+        Span<AttributeTable.Slot> slots = stackalloc AttributeTable.Slot[NftaSetElem.Max + 1];
+        var e = ea.Table(slots);
         uint flags = 0;
         if (e.TryGet(NftaSetElem.Flags, out var fa))
         {
@@ -244,7 +246,8 @@ internal sealed partial class Transaction
     /// <summary>nft_data_init for a value: NFTA_DATA_VALUE of exactly the set's length.</summary>
     static byte[] ParseValue(NetlinkAttribute nest, uint len)
     {
-        var d = nest.Table(NftaData.Verdict);
+        Span<AttributeTable.Slot> slots = stackalloc AttributeTable.Slot[NftaData.Verdict + 1];
+        var d = nest.Table(slots);
         if (!d.TryGet(NftaData.Value, out var v)) throw Err(Errno.EINVAL);
         if (v.Payload.Length == 0 || v.Payload.Length > NftLimits.DataValueMaxLen) throw Err(Errno.EINVAL);
         if (v.Payload.Length != len) throw Err(Errno.EINVAL);

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 using Bpfilter.Backend.Ir;
 
 namespace Nft.Lifter;
@@ -57,11 +58,19 @@ internal sealed class Operand
     public Value? Convert(ReadOnlySpan<byte> reg)
     {
         if (reg.Length < RegLen) return null;
-        // a plain load of whole bytes (addresses, ports in network order): the register bytes are the value
-        if (Keep == null && ShiftRight == 0 && ShiftLeft == 0 && !Reverse && RegLen == Field.Bytes && Field.Bits == Field.Bytes * 8)
-            return new Value(reg[..RegLen]);
+        if (IsWholeBytes) return new Value(reg[..RegLen]);
         return FromNumber(Number(reg));
     }
+
+    /// <summary>
+    /// <see cref="Convert"/> of a whole register value held in an array nobody writes (a set
+    /// element's key): a plain load's value shares the array instead of copying it (a set can hold millions).
+    /// </summary>
+    public Value? ConvertShared(byte[] reg) =>
+        IsWholeBytes && reg.Length == RegLen ? new Value(ImmutableCollectionsMarshal.AsImmutableArray(reg)) : Convert(reg.AsSpan());
+
+    /// <summary>A plain load of whole bytes (addresses, ports in network order): the register bytes are the value.</summary>
+    bool IsWholeBytes => Keep == null && ShiftRight == 0 && ShiftLeft == 0 && !Reverse && RegLen == Field.Bytes && Field.Bits == Field.Bytes * 8;
 
     /// <summary>Converts a register number (see <see cref="Number"/>); null if it does not fit the field.</summary>
     public Value? FromNumber(BigInteger x)

@@ -99,7 +99,7 @@ internal static class SetLifter
         {
             var op = use.Ops[i];
             if (end == null && !interval)
-                parts[i] = new KeyPart.Exact(op.Convert(key.AsSpan(at)) ?? throw Never(rule, use, key));
+                parts[i] = new KeyPart.Exact((parts.Length == 1 ? op.ConvertShared(key) : op.Convert(key.AsSpan(at))) ?? throw Never(rule, use, key));
             else
             {
                 var from = op.Number(key.AsSpan(at));

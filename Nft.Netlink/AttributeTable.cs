@@ -6,25 +6,42 @@ namespace Nft.Netlink;
 /// </summary>
 public readonly ref struct AttributeTable
 {
+    /// <summary>
+    /// Where one attribute of a table lies. Callers only provide room for them: a table parsed into
+    /// caller-provided slots (<c>stackalloc Slot[max + 1]</c>) allocates nothing, which matters for the
+    /// per-element tables of a NEWSETELEM of a million elements.
+    /// </summary>
+    public struct Slot
+    {
+        internal int Start;
+        internal int Length;
+        internal ushort RawType;
+    }
+
     readonly ReadOnlySpan<byte> _buf;
     readonly int _base;
-    readonly (int Start, int Length, ushort RawType)[] _slots;
+    readonly ReadOnlySpan<Slot> _slots;
 
-    AttributeTable(ReadOnlySpan<byte> buf, int baseOffset, (int, int, ushort)[] slots)
+    AttributeTable(ReadOnlySpan<byte> buf, int baseOffset, ReadOnlySpan<Slot> slots)
     {
         _buf = buf;
         _base = baseOffset;
         _slots = slots;
     }
 
-    public static AttributeTable Parse(ReadOnlySpan<byte> buffer, int baseOffset, int maxType)
+    public static AttributeTable Parse(ReadOnlySpan<byte> buffer, int baseOffset, int maxType) =>
+        Parse(buffer, baseOffset, new Slot[maxType + 1]);
+
+    /// <summary>Parses into <paramref name="slots"/> (one per type 0..max, cleared first); the table lives as long as they do.</summary>
+    public static AttributeTable Parse(ReadOnlySpan<byte> buffer, int baseOffset, Span<Slot> slots)
     {
-        var slots = new (int, int, ushort)[maxType + 1];
+        slots.Clear();
+        int maxType = slots.Length - 1;
         var r = new AttributeReader(buffer, baseOffset);
         while (r.TryRead(out var a))
         {
             if (a.Type > maxType) continue;
-            slots[a.Type] = (a.Offset - baseOffset, a.Length + NetlinkLimits.AttrHeaderSize, a.RawType);
+            slots[a.Type] = new Slot { Start = a.Offset - baseOffset, Length = a.Length + NetlinkLimits.AttrHeaderSize, RawType = a.RawType };
         }
         return new AttributeTable(buffer, baseOffset, slots);
     }
@@ -37,8 +54,8 @@ public readonly ref struct AttributeTable
         get
         {
             if (!Has(type)) throw new InvalidOperationException($"attribute {type} absent; check Has first");
-            var (start, len, raw) = _slots[type];
-            return new NetlinkAttribute(raw, _buf.Slice(start + NetlinkLimits.AttrHeaderSize, len - NetlinkLimits.AttrHeaderSize), _base + start);
+            var s = _slots[type];
+            return new NetlinkAttribute(s.RawType, _buf.Slice(s.Start + NetlinkLimits.AttrHeaderSize, s.Length - NetlinkLimits.AttrHeaderSize), _base + s.Start);
         }
     }
 

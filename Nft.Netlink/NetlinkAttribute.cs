@@ -53,4 +53,6 @@ public readonly ref struct NetlinkAttribute
 
     public AttributeReader Nested() => new(Payload, PayloadOffset);
     public AttributeTable Table(int maxType) => AttributeTable.Parse(Payload, PayloadOffset, maxType);
+    /// <summary>The nest's table in caller-provided slots (see <see cref="AttributeTable.Slot"/>).</summary>
+    public AttributeTable Table(Span<AttributeTable.Slot> slots) => AttributeTable.Parse(Payload, PayloadOffset, slots);
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Runtime.InteropServices;
 using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Libbpf;
 
@@ -264,8 +265,16 @@ internal sealed class SetLayout
         // one exact field (a set of addresses, ports...): its bytes are the key, without the general expansion's lists
         if (e.Key.Count == 1 && Set.Key.Fields.Count == 1 && e.Key[0] is KeyPart.Exact x)
         {
+            var bytes = Checked(x.Value, Set.Key.Fields[0]).Bytes;
+            // a hash key that is exactly the value shares the value's array: entry keys are only read (hashed,
+            // compared, copied into map writes), and a set of a million addresses keeps a million of them
+            if (!IsLpm && bytes.Length == KeySize)
+            {
+                entries.Add((ImmutableCollectionsMarshal.AsArray(bytes)!, value));
+                return;
+            }
             var key = new byte[KeySize];
-            Checked(x.Value, Set.Key.Fields[0]).Bytes.AsSpan().CopyTo(key.AsSpan(DataOffset));
+            bytes.AsSpan().CopyTo(key.AsSpan(DataOffset));
             if (IsLpm) BinaryPrimitives.WriteUInt32LittleEndian(key, (uint)(Set.Key.Fields[0].Bytes * 8));
             entries.Add((key, value));
             return;

@@ -83,6 +83,27 @@ public class AttributeReaderTests
     }
 
     [Fact]
+    public void TableInCallerSlotsIsTheSameTableAndForgetsTheSlotsOldContents()
+    {
+        var w = new NetlinkWriter();
+        w.PutU32Be(1, 1);
+        w.PutU32Be(1, 2);
+        w.PutU32Be(9, 3);
+        Span<AttributeTable.Slot> slots = stackalloc AttributeTable.Slot[3];
+        // the same slots hold another message's table first: parsing again must not keep its attribute 2
+        var other = new NetlinkWriter();
+        other.PutU32Be(2, 5);
+        Assert.True(AttributeTable.Parse(other.WrittenSpan, 0, slots).Has(2));
+        var t = AttributeTable.Parse(w.WrittenSpan, 40, slots);
+        var reference = AttributeTable.Parse(w.WrittenSpan, 40, 2);
+        Assert.Equal(2, t.MaxType);
+        Assert.Equal(2u, t[1].U32Be());
+        Assert.Equal(reference[1].Offset, t[1].Offset);
+        Assert.False(t.Has(2));
+        Assert.False(t.Has(9));
+    }
+
+    [Fact]
     public void StringLongerThanLimitIsErange()
     {
         var w = new NetlinkWriter();
