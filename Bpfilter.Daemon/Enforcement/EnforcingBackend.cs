@@ -35,6 +35,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     readonly CounterSlots _slots = new();
     /// <summary>Rules the last lift lifted, reused by the next when unchanged: a commit of one more rule lifts one rule.</summary>
     readonly RuleLiftCache _lifts = new();
+    /// <summary>Each chain's placement facts, folded further when the chain only grew: a commit of one more rule walks one rule.</summary>
+    readonly PlacementFacts _placementFacts = new();
     readonly Enforcer _enforcer = new();
     readonly KernelPlacement? _kernel;
     readonly KernelCounterView? _kernelCounters;
@@ -210,7 +212,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         var forced = new HashSet<ChainId>();
         for (int round = 0; ; round++)
         {
-            var plan = PlacementPlan.Build(sources, lift, forced);
+            var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts);
             // its own kernel commit: before the placement reads the generation it validates and commits against
             if (ConntrackReference.Needed(plan.BpfRuleset)) SwitchConntrackOn();
             if (_adopt)

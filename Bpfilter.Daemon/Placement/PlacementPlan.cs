@@ -50,22 +50,27 @@ public sealed class PlacementPlan
     /// packet may reach any of them later, and only the kernel's chains emit trace events.</item>
     /// </list>
     /// </summary>
-    public static PlacementPlan Build(IReadOnlyList<SourceTable> tables, LiftResult lift, IReadOnlySet<ChainId> forcedKernel)
+    /// <param name="facts">
+    /// Each chain's facts from the previous placement, folded further over the rules appended since (null: every
+    /// chain walked from its start). The plan is the same either way.
+    /// </param>
+    public static PlacementPlan Build(IReadOnlyList<SourceTable> tables, LiftResult lift, IReadOnlySet<ChainId> forcedKernel,
+        PlacementFacts? facts = null)
     {
         var results = new Dictionary<ChainId, ChainLift>();
         foreach (var r in lift.Chains) results[r.Chain] = r;
         var entries = new List<Entry>();
+        facts?.BeginPlacement();
         foreach (var t in tables)
         {
             if ((t.Table.TableFlags & Nft.Bytecode.NftTableFlags.Dormant) != 0) continue; // registers no hook
             // a table-level refusal (e.g. a flowtable) leaves its base chains without a result of their own
             var tableRefusal = lift.Refusals.FirstOrDefault(r => r.Family == t.Family && r.Table == t.Name && r.Chain == null);
+            var index = facts != null && t.Chains.Any(c => c.IsBase) ? TableIndex.Of(t) : null;
             foreach (var c in t.Chains.Where(c => c.IsBase))
             {
                 var id = new ChainId(t.Family, t.Name, c.Name);
-                var reach = KernelSubset.For(t, [c.Name]);
-                var e = new Entry(t, c, id, HookSlot.Of(t.Family, c.Chain), c.Chain.Hook!.Priority ?? 0, reach,
-                    Writes(reach), reach.Sets.Select(s => s.Name).ToHashSet(), SetsNfTrace(reach));
+                var e = (index != null ? FromFacts(t, c, id, index, facts!) : null) ?? Walked(t, c, id);
                 (e.Side, e.Reason, e.Refusal) = results.GetValueOrDefault(id) switch
                 {
                     ChainLift.Lifted when forcedKernel.Contains(id) => (PlacementSide.Kernel, "BPF could not load or attach it (see the log)", null),
@@ -77,6 +82,7 @@ public sealed class PlacementPlan
                 entries.Add(e);
             }
         }
+        facts?.EndPlacement();
         Settle(entries);
         return Assemble(tables, entries, results);
     }
@@ -249,6 +255,117 @@ public sealed class PlacementPlan
         return null;
     }
 
+    /// <summary>A base chain's entry from walking every rule of every chain it reaches.</summary>
+    static Entry Walked(SourceTable t, SourceChain c, ChainId id)
+    {
+        var reach = KernelSubset.For(t, [c.Name]);
+        return new Entry(t, c, id, HookSlot.Of(t.Family, c.Chain), c.Chain.Hook!.Priority ?? 0, reach,
+            Writes(reach), reach.Sets.Select(s => s.Name).ToHashSet(), SetsNfTrace(reach), StatefulStates(t, reach));
+    }
+
+    /// <summary>
+    /// The same entry as <see cref="Walked"/>, from the facts of the chains it reaches; null when a reference does not
+    /// resolve (the walk then raises the error that names it).
+    /// </summary>
+    static Entry? FromFacts(SourceTable t, SourceChain c, ChainId id, TableIndex index, PlacementFacts facts)
+    {
+        if (!index.Unique) return null;
+        // KernelSubset.For's closure, over each chain's facts instead of its expressions
+        var needChains = new Dictionary<string, ChainFacts>(StringComparer.Ordinal);
+        var needSets = new HashSet<string>(StringComparer.Ordinal);
+        var needObjects = new HashSet<(uint, string)>();
+        var needFlowtables = new HashSet<string>(StringComparer.Ordinal);
+        var work = new Queue<SourceChain>();
+        bool Chain(string name)
+        {
+            if (!index.Chains.TryGetValue(name, out var chain)) return false;
+            if (!needChains.ContainsKey(name))
+            {
+                needChains[name] = facts.Of(t, chain);
+                work.Enqueue(chain);
+            }
+            return true;
+        }
+        bool Set(string name)
+        {
+            if (!index.Sets.TryGetValue(name, out var s)) return false;
+            if (!needSets.Add(name)) return true;
+            foreach (var el in s.Elements)
+            {
+                if (el.Data is Nft.Bytecode.Data.VerdictData { Verdict: { IsJumpOrGoto: true, Chain: { } target } } && !Chain(target)) return false;
+                if (el.ObjRef is { } obj && !Object(s.Set.ObjType ?? 0, obj)) return false;
+            }
+            return true;
+        }
+        bool Object(uint type, string name)
+        {
+            if (!index.Objects.Contains((type, name))) return false;
+            needObjects.Add((type, name));
+            return true;
+        }
+        if (!Chain(c.Name)) return null;
+        while (work.TryDequeue(out var next))
+        {
+            var f = needChains[next.Name];
+            foreach (var j in f.Jumps) if (!Chain(j)) return null;
+            foreach (var s in f.Sets) if (!Set(s)) return null;
+            foreach (var (type, name) in f.Objects) if (!Object(type, name)) return null;
+            foreach (var ft in f.Flowtables)
+                if (index.Flowtables.Contains(ft)) needFlowtables.Add(ft);
+                else return null;
+        }
+        var reach = t with
+        {
+            Chains = t.Chains.Where(x => needChains.ContainsKey(x.Chain.Name!)).ToList(),
+            Sets = t.Sets.Where(s => needSets.Contains(s.Set.Name!)).ToList(),
+            Objects = t.Objects?.Where(o => needObjects.Contains((o.Type ?? 0, o.Name!))).ToList(),
+            Flowtables = t.Flowtables?.Where(x => needFlowtables.Contains(x.Name!)).ToList(),
+        };
+        // Writes, SetsNfTrace and StatefulStates: the chains' facts in reach order, each item where the walk meets it first
+        var writes = new HashSet<string>();
+        var states = new HashSet<string>(StringComparer.Ordinal);
+        bool nfTrace = false;
+        foreach (var rc in reach.Chains)
+        {
+            var f = needChains[rc.Name];
+            foreach (var w in f.Writes) writes.Add(w);
+            nfTrace |= f.SetsNfTrace;
+            foreach (var st in f.States)
+                switch (st.Kind)
+                {
+                    case ChainFacts.StateKind.Literal: states.Add(st.Text); break;
+                    case ChainFacts.StateKind.LookupSet when reach.FindSet(st.Text) is { } set && HasElementStatements(set):
+                        states.Add($"the element statements (counters, quotas, limits) of set {st.Text}");
+                        break;
+                    case ChainFacts.StateKind.ObjectMap when reach.FindSet(st.Text) is { } map:
+                        foreach (var o in t.Objects ?? [])
+                            if (o.Type == map.Set.ObjType) states.Add($"{Nft.Bytecode.Objects.NftObject.KindOf(o.Type ?? 0)} {o.Name}");
+                        break;
+                }
+        }
+        return new Entry(t, c, id, HookSlot.Of(t.Family, c.Chain), c.Chain.Hook!.Priority ?? 0, reach,
+            writes, reach.Sets.Select(s => s.Name).ToHashSet(), nfTrace, states);
+    }
+
+    /// <summary>A table's chains, sets, objects and flowtables by name; <see cref="Unique"/> false when a name repeats.</summary>
+    sealed record TableIndex(Dictionary<string, SourceChain> Chains, Dictionary<string, SourceSet> Sets, HashSet<(uint, string)> Objects,
+        HashSet<string> Flowtables, bool Unique)
+    {
+        public static TableIndex Of(SourceTable t)
+        {
+            bool unique = true;
+            var chains = new Dictionary<string, SourceChain>(StringComparer.Ordinal);
+            foreach (var c in t.Chains) unique &= c.Chain.Name is { } n && chains.TryAdd(n, c);
+            var sets = new Dictionary<string, SourceSet>(StringComparer.Ordinal);
+            foreach (var s in t.Sets) unique &= s.Set.Name is { } n && sets.TryAdd(n, s);
+            var objects = new HashSet<(uint, string)>();
+            foreach (var o in t.Objects ?? []) unique &= o.Name is { } n && objects.Add((o.Type ?? 0, n));
+            var flowtables = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var f in t.Flowtables ?? []) unique &= f.Name is { } n && flowtables.Add(n);
+            return new TableIndex(chains, sets, objects, flowtables, unique);
+        }
+    }
+
     static HashSet<string> Writes(SourceTable reach)
     {
         var sets = new HashSet<string>();
@@ -260,7 +377,7 @@ public sealed class PlacementPlan
     }
 
     sealed class Entry(SourceTable table, SourceChain chain, ChainId id, IReadOnlyList<HookSlot> slots, int priority,
-        SourceTable reach, HashSet<string> writes, HashSet<string> reads, bool setsNfTrace)
+        SourceTable reach, HashSet<string> writes, HashSet<string> reads, bool setsNfTrace, HashSet<string> states)
     {
         public SourceTable Table { get; } = table;
         public SourceChain Chain { get; } = chain;
@@ -272,7 +389,7 @@ public sealed class PlacementPlan
         public HashSet<string> Reads { get; } = reads;
         public bool SetsNfTrace { get; } = setsNfTrace;
         /// <summary>The stateful objects its chains use: named objects, and anonymous quotas and limits of the chains it reaches.</summary>
-        public HashSet<string> States { get; } = StatefulStates(table, reach);
+        public HashSet<string> States { get; } = states;
         public PlacementSide Side { get; set; }
         public string Reason { get; set; } = "";
         public LiftRefusal? Refusal { get; set; }
