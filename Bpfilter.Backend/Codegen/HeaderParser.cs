@@ -22,7 +22,8 @@ internal sealed class HeaderParser(IFlavor flavor, Assembler asm)
         if (depth == ParseDepth.None) return;
         var done = asm.NewLabel("parsed");
         asm.Emit(Asm.Mov64Imm(R0, 0));
-        foreach (var slot in new[] { Flags, L3Off, L4Off, L3Proto, L4Proto, PacketSize })
+        // not PacketSize: the flavor stores it right after
+        foreach (var slot in new[] { Flags, L3Off, L4Off, L3Proto, L4Proto })
             asm.Emit(Asm.StxW(R10, slot, R0));
         flavor.EmitPacketSize(asm);
 

@@ -157,11 +157,20 @@ public sealed partial class ProgramCompiler
     /// <summary>Runs verdict number R9 (1-based) of <paramref name="codes"/>; any other value goes to next.</summary>
     private void EmitVerdictDispatch(IReadOnlyList<Verdict> codes, ChainContext ctx, string next, string where)
     {
-        // Dispatch first (each test skips one unconditional, possibly far, jump), then the verdict bodies.
-        var bodies = new List<string>();
+        // Dispatch first (each test skips one unconditional, possibly far, jump), then the verdict bodies; a verdict
+        // that ends the program in place (r0 = code; exit) is its own short body, right behind its test.
+        var bodies = new List<string?>();
         for (var i = 0; i < codes.Count; i++)
         {
             var skip = _asm.NewLabel("vm");
+            if (EndsInPlace(codes[i], ctx))
+            {
+                bodies.Add(null);
+                _asm.Emit(Asm.JneImm(R9, i + 1, skip));
+                EmitTerminal(codes[i], ctx, where);
+                _asm.Label(skip);
+                continue;
+            }
             var body = _asm.NewLabel("vmbody");
             bodies.Add(body);
             _asm.Emit(Asm.JneImm(R9, i + 1, skip), Asm.Ja(body));
@@ -170,11 +179,16 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.Ja(next));
         for (var i = 0; i < codes.Count; i++)
         {
-            _asm.Label(bodies[i]);
+            if (bodies[i] is null) continue;
+            _asm.Label(bodies[i]!);
             EmitVerdict(codes[i], ctx, next, where);
             _asm.Emit(Asm.Ja(next));
         }
     }
+
+    /// <summary>Whether <see cref="EmitTerminal"/> ends the program with this verdict in place (two instructions, no jump).</summary>
+    private static bool EndsInPlace(Verdict v, ChainContext ctx) =>
+        !ctx.Subprogram && (v is DropVerdict || (v is AcceptVerdict && ctx.Accept == AcceptLabel));
 
     /// <summary>
     /// nft_objref_map_eval: the key's element names the object (its code in the map value); a miss breaks,

@@ -37,15 +37,18 @@ public sealed partial class ProgramCompiler
     /// The found element's statements (R0: its value), as nft_set_elem_update_expr runs them for every packet
     /// a lookup matched: in order, the first that breaks (a limit beyond its rate, a quota beyond its bytes)
     /// ends them and breaks the rule (to <paramref name="fail"/>). The statement code after the element's code
-    /// picks the compiled list (0: none), the slots after the expiry name each statement's state. The code and
-    /// slots are copied to the key buffer, no longer needed, as the statements' helper calls clobber R0-R5.
+    /// picks the compiled list (0: none), the slots after the expiry name each statement's state. The first
+    /// statement's slot is read from the value (R0, no call made yet); the later ones' are copied to the key
+    /// buffer first, no longer needed, as the statements' helper calls clobber R0-R5 (none: a set whose
+    /// elements hold one statement, e.g. a grouped run's counters, copies nothing).
     /// </summary>
     private void EmitElementStatements(SetLayout layout, string fail)
     {
         if (!layout.HasElementStatements) return;
         var done = _asm.NewLabel("estdone");
         _asm.Emit(Asm.LdxW(R1, R0, 4));
-        for (var i = 0; i < SetLayout.MaxElementStatements; i++)
+        var longest = layout.StatementShapes.Max(s => s.Count);
+        for (var i = 1; i < longest; i++)
             _asm.Emit(Asm.LdxW(R2, R0, (short)(layout.SlotsOffset + 4 * i)), Asm.StxDW(R10, (short)(Key + 8 * i), R2));
         for (var code = 1; code <= layout.StatementShapes.Count; code++)
         {
@@ -54,7 +57,8 @@ public sealed partial class ProgramCompiler
             var shape = layout.StatementShapes[code - 1];
             for (var i = 0; i < shape.Count; i++)
             {
-                _asm.Emit(Asm.LdxDW(R1, R10, (short)(Key + 8 * i)), Asm.StxW(R10, CounterKey, R1));
+                _asm.Emit(i == 0 ? Asm.LdxW(R1, R0, (short)layout.SlotsOffset) : Asm.LdxDW(R1, R10, (short)(Key + 8 * i)),
+                    Asm.StxW(R10, CounterKey, R1));
                 switch (shape[i])
                 {
                     case CounterStatement:
@@ -129,9 +133,13 @@ public sealed partial class ProgramCompiler
     private void EmitKey(SetLayout layout, MatchKey key, string absent)
     {
         var at = Key + layout.DataOffset;
-        // Zero the key first so no stack byte of it is uninitialised, then the LPM prefix length (all data bits).
-        for (var i = 0; i < layout.KeySize; i += 8) _asm.Emit(Asm.StDW(R10, (short)(Key + i), 0));
-        if (layout.IsLpm) _asm.Emit(Asm.StW(R10, Key, layout.DataBytes * 8));
+        // An LPM key is zeroed first so no stack byte of it is uninitialised, then gets its prefix length (all data
+        // bits); a hash key is the fields end to end, every byte stored below (or the rule fails before the lookup)
+        if (layout.IsLpm)
+        {
+            for (var i = 0; i < layout.KeySize; i += 8) _asm.Emit(Asm.StDW(R10, (short)(Key + i), 0));
+            _asm.Emit(Asm.StW(R10, Key, layout.DataBytes * 8));
+        }
         foreach (var f in key.Fields)
         {
             StoreField(f, (short)at, absent);

@@ -38,7 +38,6 @@ public class GoldenTests
     *(u32 *)(r10 - 20) = r0
     *(u32 *)(r10 - 28) = r0
     *(u32 *)(r10 - 36) = r0
-    *(u32 *)(r10 - 44) = r0
     r1 = r6
     call xdp_get_buff_len
     *(u32 *)(r10 - 44) = r0
