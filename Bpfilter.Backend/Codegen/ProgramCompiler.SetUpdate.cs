@@ -48,9 +48,7 @@ public sealed partial class ProgramCompiler
                 EmitBucketKeyPad(layout);
                 _asm.Emit(Asm.StDW(R10, BornSlot(layout), 0));
                 var absent = _asm.NewLabel("dyndelabsent");
-                EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
-                    Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, absent),
-                    Asm.LdxDW(R1, R0, (short)layout.BornOffsets[0]), Asm.StxDW(R10, BornSlot(layout), R1)), missing: absent);
+                EmitLookupCopy(map, Generation, absent, Asm.LdxDW(R1, R0, (short)layout.BornOffsets[0]), Asm.StxDW(R10, BornSlot(layout), R1));
                 _asm.Label(absent);
             }
             // nft_rhash_delete marks a live element dead and never breaks the rule
@@ -121,8 +119,7 @@ public sealed partial class ProgramCompiler
         if (!layout.HasPacketStatements) return;
         // nft_dynset_eval then runs the element's statements (nft_set_elem_update_expr), new or found, add or update
         var gone = _asm.NewLabel("dyngone");
-        EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
-            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, gone)), missing: gone);
+        EmitLookupCopy(map, Generation, gone);
         EmitPacketStatements(layout, next);
         _asm.Label(gone);
     }
@@ -179,6 +176,14 @@ public sealed partial class ProgramCompiler
         {
             _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Mov64Reg(R3, R10), Asm.Add64Imm(R3, UpdateValue),
                 Asm.Mov64Imm(R4, (int)flags), Asm.Call(HelperFunc.MapUpdateElem));
+            _asm.Emit(then);
+        }, missing);
+
+    /// <summary>bpf_map_lookup_elem(copy at <paramref name="slot"/>, Key), then <paramref name="then"/> with the element in R0; a missing copy or element jumps to <paramref name="missing"/>.</summary>
+    private void EmitLookupCopy(string map, short slot, string missing, params Instruction[] then) =>
+        EmitOnCopy(map, slot, copy =>
+        {
+            _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, missing));
             _asm.Emit(then);
         }, missing);
 
@@ -242,12 +247,11 @@ public sealed partial class ProgramCompiler
         EmitCopyValue(layout, R0, UpdateValue);
         _asm.Emit(Asm.StW(R10, UpdateValue + 4, ElementStatementCode.Statements));
         EmitWriteCopy(map, OtherCopy, BpfMap.NoExist);
-        EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
-            Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, done), Asm.StW(R0, 4, ElementStatementCode.Statements)), missing: done);
+        EmitLookupCopy(map, Generation, done, Asm.StW(R0, 4, ElementStatementCode.Statements));
         _asm.Label(inOther);
         _asm.Emit(Asm.StxDW(R10, live, R0));
         var noOther = _asm.NewLabel("pstnoother");
-        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, OtherCopy), Asm.LoadMapFd(R1, SetMapName(layout.Set.Name)),
+        _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, OtherCopy), Asm.LoadMapFd(R1, map),
             Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, noOther), Asm.Mov64Reg(R1, R0),
             Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem));
         _asm.Label(noOther);
