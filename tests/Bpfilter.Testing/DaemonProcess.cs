@@ -121,28 +121,10 @@ public sealed class DaemonProcess : IDisposable
                  .Concat(_arguments)) psi.ArgumentList.Add(a);
         psi.Environment["LC_ALL"] = "C";
         psi.Environment["DOTNET_TieredPGO"] = "0";
-        var logStart = Log.Length;
         var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start bpfilterd");
         _process = p;
+        // what bpfilterd logged before it listened (restore, adoption) is in the file once a client connects
         WaitForSocket(p);
-        WaitForListeningLine(p, logStart);
-    }
-
-    /// <summary>A client may connect a moment before bpfilterd logs that it listens; Start returns once it has.</summary>
-    void WaitForListeningLine(Process p, int logStart)
-    {
-        var line = $"listening on {Path.GetFullPath(SocketPath)} ";
-        var sw = Stopwatch.StartNew();
-        while (true)
-        {
-            var log = Log;
-            if (log.Length > logStart && log.IndexOf(line, logStart, StringComparison.Ordinal) >= 0) return;
-            if (p.HasExited)
-                throw new InvalidOperationException($"bpfilterd exited with {p.ExitCode} after listening:\n{Log}");
-            if (sw.Elapsed > _startTimeout)
-                throw new TimeoutException($"bpfilterd accepted on {SocketPath} but its log has no \"{line.Trim()}\" within {_startTimeout.TotalSeconds}s:\n{Log}");
-            Thread.Sleep(5);
-        }
     }
 
     /// <summary>Ready means a client can connect, not only that the socket file exists.</summary>
