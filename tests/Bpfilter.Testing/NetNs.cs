@@ -89,14 +89,17 @@ public sealed class NetNs : IDisposable
     /// before that: the carrier comes up through linkwatch, which may run a second later on a loaded machine, and
     /// until then the device's noop qdisc drops what is sent (a first packet, or the ARP request it waits on, is lost).
     /// </summary>
-    public void WaitUntilUp(params string[] devices)
+    public void WaitUntilUp(params string[] devices) => WaitUntilUp(Name, devices);
+
+    /// <summary><see cref="WaitUntilUp(string[])"/> in the namespace named <paramref name="netns"/> (one another fixture made).</summary>
+    public static void WaitUntilUp(string netns, params string[] devices)
     {
         var limit = Environment.TickCount64 + 15_000;
         foreach (var dev in devices)
-            while (ProcessRunner.Check("ip", "-n", Name, "-o", "link", "show", "dev", dev) is var line
+            while (ProcessRunner.Check("ip", "-n", netns, "-o", "link", "show", "dev", dev) is var line
                    && (!line.Contains("state UP") || line.Contains(" qdisc noop ")))
             {
-                if (Environment.TickCount64 > limit) throw new InvalidOperationException($"{dev} in {Name} never came up: {line.Trim()}");
+                if (Environment.TickCount64 > limit) throw new InvalidOperationException($"{dev} in {netns} never came up: {line.Trim()}");
                 Thread.Sleep(10);
             }
     }

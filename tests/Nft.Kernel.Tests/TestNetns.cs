@@ -40,20 +40,6 @@ internal sealed class TestNetns : IDisposable
     public string Exec(params string[] cmd) => Sh.Run("ip", ["netns", "exec", Name, .. cmd]);
     public (int Code, string Out, string Err) TryExec(params string[] cmd) => Sh.Try("ip", ["netns", "exec", Name, .. cmd]);
 
-    /// <summary>
-    /// Waits until the device is operationally up with its qdisc attached: the veth carrier comes up through
-    /// linkwatch, which may lag "ip link set up" on a loaded machine, and the noop qdisc drops until then.
-    /// </summary>
-    public void WaitUntilUp(string device)
-    {
-        var limit = Environment.TickCount64 + 15_000;
-        while (Exec("ip", "-o", "link", "show", "dev", device) is var line && (!line.Contains("state UP") || line.Contains(" qdisc noop ")))
-        {
-            if (Environment.TickCount64 > limit) throw new InvalidOperationException($"{device} in {Name} never came up: {line.Trim()}");
-            Thread.Sleep(10);
-        }
-    }
-
     public string Nft(params string[] args) => Exec(["nft", .. args]);
 
     public void NftFile(string text)
@@ -98,8 +84,8 @@ internal sealed class VethPair : IDisposable
             Firewall.Exec("ip", "link", "set", "veth0", "up");
             Peer.Exec("ip", "addr", "add", PeerAddress + "/24", "dev", "veth1");
             Peer.Exec("ip", "link", "set", "veth1", "up");
-            Firewall.WaitUntilUp("veth0");
-            Peer.WaitUntilUp("veth1");
+            Bpfilter.Testing.NetNs.WaitUntilUp(Firewall.Name, "veth0");
+            Bpfilter.Testing.NetNs.WaitUntilUp(Peer.Name, "veth1");
         }
         catch
         {
