@@ -68,26 +68,7 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation), Asm.LoadMapFd(R1, map),
             Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next), Asm.Mov64Reg(R1, R0),
             Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, insert));
-        if (layout.HasTimeouts)
-        {
-            // expiry 0: the element has no NFT_SET_EXT_EXPIRATION, it is live and `update` leaves it alone
-            _asm.Emit(Asm.LdxDW(R1, R0, SetLayout.ExpiresOffset), Asm.JeqImm(R1, 0, done),
-                Asm.LdxDW(R2, R10, UpdateNow), Asm.Sub64Reg(R2, R1), Asm.JumpImm(JumpOp.Jsge, R2, 0, replace));
-            if (u.Op == SetUpdateOp.Update)
-            {
-                // the live element's expiration becomes now + timeout, in both copies (written in place, as the kernel's ext)
-                _asm.Emit(Asm.LdxDW(R1, R10, UpdateNow), Asm.LoadImm64(R2, (long)timeout), Asm.Add64Reg(R1, R2),
-                    Asm.StxDW(R0, SetLayout.ExpiresOffset, R1), Asm.StxDW(R10, UpdateValue + SetLayout.ExpiresOffset, R1));
-                EmitOnCopy(map, OtherCopy, copy =>
-                {
-                    var absent = _asm.NewLabel("dynabsent");
-                    _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem),
-                        Asm.JeqImm(R0, 0, absent), Asm.LdxDW(R1, R10, UpdateValue + SetLayout.ExpiresOffset),
-                        Asm.StxDW(R0, SetLayout.ExpiresOffset, R1));
-                    _asm.Label(absent);
-                });
-            }
-        }
+        if (layout.HasTimeouts) EmitFoundElement(u, layout, map, timeout, replace, done);
         _asm.Emit(Asm.Ja(done));
         if (layout.HasTimeouts)
         {
@@ -112,9 +93,20 @@ public sealed partial class ProgramCompiler
         // (its code says it has not yet), so the packet that writes it there and those that find it agree on its state.
         _asm.Label(insert);
         EmitNewElement(layout, timeout, ElementStatementCode.StatementsNotInOtherCopy);
-        // the copy packets read decides: a full set (E2BIG: the set's size) breaks the rule, as nft_dynset's NFT_BREAK
-        EmitWriteCopy(map, Generation, BpfMap.NoExist, missing: next, Asm.JeqImm(R0, -EExist, done), Asm.JneImm(R0, 0, next));
+        // the copy packets read decides: a full set (E2BIG: the set's size) breaks the rule, as nft_dynset's NFT_BREAK.
+        // nft_rhash_update gives the loser of two CPUs the winner's element and nft_dynset_eval renews it for `update`:
+        // the loser (EEXIST) takes the found element's path (renewed; replaced, as any packet would, if already expired)
+        var lost = u.Op == SetUpdateOp.Update && layout.HasTimeouts ? _asm.NewLabel("dynlost") : done;
+        EmitWriteCopy(map, Generation, BpfMap.NoExist, missing: next, Asm.JeqImm(R0, -EExist, lost), Asm.JneImm(R0, 0, next));
         if (!layout.HasPacketStatements) EmitWriteCopy(map, OtherCopy, BpfMap.Any);
+        if (lost != done)
+        {
+            _asm.Emit(Asm.Ja(done));
+            _asm.Label(lost);
+            // deleted again in between (the control plane, `delete @s` on another CPU): nothing left to renew
+            EmitLookupCopy(map, Generation, done);
+            EmitFoundElement(u, layout, map, timeout, replace, done);
+        }
         _asm.Label(done);
         if (!layout.HasPacketStatements) return;
         // nft_dynset_eval then runs the element's statements (nft_set_elem_update_expr), new or found, add or update
@@ -122,6 +114,29 @@ public sealed partial class ProgramCompiler
         EmitLookupCopy(map, Generation, gone);
         EmitPacketStatements(layout, next);
         _asm.Label(gone);
+    }
+
+    /// <summary>
+    /// The live element a packet found (R0: its value in the copy packets read) in a set with timeouts: kept with no
+    /// expiry (no NFT_SET_EXT_EXPIRATION: `update` leaves it alone), replaced when expired (to <paramref name="replace"/>),
+    /// else renewed for `update` to now + timeout in both copies; then to <paramref name="done"/>.
+    /// </summary>
+    private void EmitFoundElement(SetUpdateStatement u, SetLayout layout, string map, ulong timeout, string replace, string done)
+    {
+        _asm.Emit(Asm.LdxDW(R1, R0, SetLayout.ExpiresOffset), Asm.JeqImm(R1, 0, done),
+            Asm.LdxDW(R2, R10, UpdateNow), Asm.Sub64Reg(R2, R1), Asm.JumpImm(JumpOp.Jsge, R2, 0, replace));
+        if (u.Op != SetUpdateOp.Update) return;
+        // the live element's expiration becomes now + timeout, in both copies (written in place, as the kernel's ext)
+        _asm.Emit(Asm.LdxDW(R1, R10, UpdateNow), Asm.LoadImm64(R2, (long)timeout), Asm.Add64Reg(R1, R2),
+            Asm.StxDW(R0, SetLayout.ExpiresOffset, R1), Asm.StxDW(R10, UpdateValue + SetLayout.ExpiresOffset, R1));
+        EmitOnCopy(map, OtherCopy, copy =>
+        {
+            var absent = _asm.NewLabel("dynabsent");
+            _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem),
+                Asm.JeqImm(R0, 0, absent), Asm.LdxDW(R1, R10, UpdateValue + SetLayout.ExpiresOffset),
+                Asm.StxDW(R0, SetLayout.ExpiresOffset, R1));
+            _asm.Label(absent);
+        });
     }
 
     /// <summary>The word at value offset 4 of an element the packet path gave statements (0: none, the control plane's).</summary>

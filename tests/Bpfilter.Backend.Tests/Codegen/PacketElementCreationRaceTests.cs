@@ -157,6 +157,59 @@ public class PacketElementCreationRaceTests
         Assert.Equal(Elements + 1, p.BucketMap("s")!.Keys().Count);
     }
 
+    /// <summary>
+    /// `update` on a key no element holds, by two CPUs at once: nft_rhash_update gives the loser the winner's element and
+    /// nft_dynset_eval renews its expiry to the loser's now + timeout. Two rules with timeouts of 10 s and 1 h, one thread
+    /// each, make the same elements: whichever thread makes an element (its own timeout says which), the other thread's
+    /// packet comes second, as the found element's renewal or as the loser's, so the element expires after the other
+    /// rule's timeout, never its own. Before the loser renewed, an element two inserts met on kept its maker's expiry.
+    /// </summary>
+    [Fact]
+    public void TheLoserOfTwoUpdatesMakingOneElementRenewsItsExpiry()
+    {
+        const int Elements = 20000;
+        var hz = (ulong)KernelClock.Hz!.Value;
+        ulong shortTimeout = 10 * hz, longTimeout = 3600 * hz;
+        Rule Updating(ulong port, TimeSpan timeout) => new(ValueList.Of(Matcher.Eq(Fields.Tcp.Dport, U16(port))),
+            ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Update, "s", Fields.Ip.Saddr, timeout)), Verdict.Drop);
+        using var p = Load(Xdp, Verdict.Accept, [Updating(22, TimeSpan.FromSeconds(10)), Updating(23, TimeSpan.FromHours(1))],
+            sets: [new("s", Fields.Ip.Saddr, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true) { PacketWritten = true, Size = 32768 }]);
+        Assert.Equal(24, Copy(p, live: true).ValueSize); // code, expiry, the element's own timeout
+        string Address(int i) => $"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}";
+        var packets = new[] { 22, 23 }.Select(port => Enumerable.Range(0, Elements)
+            .Select(i => PacketBuilder.Ether().Ipv4(Address(i), "198.18.0.2").Tcp(40000, (ushort)port)).ToArray()).ToArray();
+        // a spinning rendezvous per element: the threads leave it within a cache line's transfer of each other (a
+        // blocking Barrier wakes them microseconds apart, longer than the instant between a miss and an insert)
+        var arrived = 0;
+        var verdicts = new uint[2, Elements];
+        var start = KernelClock.Jiffies64();
+        var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+        {
+            for (var i = 0; i < Elements; i++)
+            {
+                Interlocked.Increment(ref arrived);
+                var spin = new SpinWait();
+                while (Volatile.Read(ref arrived) < 2 * (i + 1)) spin.SpinOnce(sleep1Threshold: -1);
+                verdicts[t, i] = p.Run(packets[t][i]);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        var end = KernelClock.Jiffies64();
+        for (var i = 0; i < Elements; i++)
+        {
+            Assert.Equal((XdpDrop, XdpDrop), (verdicts[0, i], verdicts[1, i]));
+            var live = new byte[24];
+            Assert.True(Copy(p, live: true).TryLookup(V4(Address(i)).Bytes.AsSpan(), live));
+            var own = BitConverter.ToUInt64(live, 16);
+            Assert.True(own == shortTimeout || own == longTimeout, $"{Address(i)}: own timeout {own}");
+            var renewedBy = own == shortTimeout ? longTimeout : shortTimeout;
+            Assert.InRange(BitConverter.ToUInt64(live, Expires), start + renewedBy, end + renewedBy);
+            // the other copy holds it too (its expiry may be the maker's: see the README on the copies' window)
+            Assert.True(Copy(p, live: false).TryLookup(V4(Address(i)).Bytes.AsSpan(), new byte[24]));
+        }
+    }
+
     [Fact]
     public void TheElementListsItsStatementsWhileTheOtherCopyDoesNotHoldItYet()
     {
