@@ -71,6 +71,9 @@ public class SlotTable<TKey> where TKey : notnull
 
     public IReadOnlyDictionary<TKey, ulong> Slots => _slots;
 
+    /// <summary>Counts the times a key lost its slot or slots were restored: a lift kept from before is valid while it stays.</summary>
+    public long Version { get; private set; }
+
     public ulong GetOrAdd(TKey key)
     {
         if (_slots.TryGetValue(key, out var id)) return id;
@@ -104,6 +107,7 @@ public class SlotTable<TKey> where TKey : notnull
             _slots[key] = slot;
             _keys[slot] = key;
         }
+        Version++;
         _next = _slots.Count == 0 ? 0 : _slots.Values.Max() + 1;
         var used = _slots.Values.ToHashSet();
         for (ulong id = 0; id < _next; id++)
@@ -116,6 +120,7 @@ public class SlotTable<TKey> where TKey : notnull
         var keep = live.ToHashSet();
         foreach (var k in _slots.Keys.Where(k => !keep.Contains(k)).ToList())
         {
+            Version++;
             _free.Add(_slots[k]);
             _keys.Remove(_slots[k]);
             _slots.Remove(k);

@@ -13,16 +13,28 @@ namespace Nft.Lifter;
 public static class NftLifter
 {
     /// <summary>Lifts every chain of a namespace; never throws for a construct it cannot lift (see <see cref="LiftResult.Refusals"/>).</summary>
-    /// <param name="cache">Rules lifted by the previous call with this cache, reused when unchanged (<see cref="RuleLiftCache"/>).</param>
+    /// <param name="cache">
+    /// Rules lifted by the previous call with this cache, reused when unchanged (<see cref="RuleLiftCache"/>); when rules were only
+    /// appended to base chains since, the previous result extended by them (<see cref="PreviousLift"/>).
+    /// </param>
     public static LiftResult LiftChains(IEnumerable<SourceTable> tables, CounterSlots? counters = null, RuleLiftCache? cache = null)
     {
         counters ??= new CounterSlots();
+        var list = tables as IReadOnlyList<SourceTable> ?? tables.ToList();
+        if (cache?.Previous.Extend(list, counters, cache) is { } extended)
+        {
+            cache.Hits = cache.Previous.Reused;
+            cache.Appended = cache.Previous.Appended;
+            return extended;
+        }
         var acc = new Accumulator();
         int tIdx = 0;
         cache?.BeginLift();
-        foreach (var t in tables) LiftTable(t, tIdx++, counters, acc, cache);
+        foreach (var t in list) LiftTable(t, tIdx++, counters, acc, cache);
         cache?.EndLift();
-        return acc.Build(counters);
+        var result = acc.Build(counters);
+        cache?.Previous.Remember(list, result, counters);
+        return result;
     }
 
     /// <summary>All or nothing: the whole namespace, or the first refusal (in ruleset order) as a <see cref="LiftException"/>.</summary>

@@ -34,11 +34,18 @@ public sealed class RuleLiftCache
     Dictionary<Key, Rule> _previous = new(Comparer), _current = new(Comparer);
 
     /// <summary>Hits of the lift in progress (for the daemon's log).</summary>
-    public int Hits { get; private set; }
+    public int Hits { get; internal set; }
+
+    /// <summary>The last lift, extended instead of lifted again when rules were only appended to its base chains since.</summary>
+    internal PreviousLift Previous { get; } = new();
+
+    /// <summary>Rules the last lift appended onto the lift before it (0: it lifted the ruleset whole).</summary>
+    public int Appended { get; internal set; }
 
     /// <summary>Starts a lift: what the last lift met stays available, the rest is dropped at <see cref="EndLift"/>.</summary>
     internal void BeginLift()
     {
+        Appended = 0;
         _current = new Dictionary<Key, Rule>(_previous.Count, Comparer);
         Hits = 0;
     }
@@ -64,7 +71,7 @@ public sealed class RuleLiftCache
         _current[new Key(exprs, table.Family, table.Name, chain, handle, linkLayer)] = lifted;
     }
 
-    static bool ReadsNoTable(Expression e) => e switch
+    internal static bool ReadsNoTable(Expression e) => e switch
     {
         PayloadExpr or BitwiseExpr or ByteorderExpr or CmpExpr or RangeExpr or CounterExpr => true,
         MetaExpr m => !m.IsSet,

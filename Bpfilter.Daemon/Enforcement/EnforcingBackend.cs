@@ -165,7 +165,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
-                    $"lift {lifted} ms ({_lifts.Hits} rule(s) reused), total {clock.ElapsedMilliseconds} ms");
+                    $"lift {lifted} ms ({_lifts.Hits} rule(s) reused{(_lifts.Appended > 0 ? $", {_lifts.Appended} appended onto the last lift" : "")}), total {clock.ElapsedMilliseconds} ms");
                 foreach (var p in plan.InKernel) _log($"placement: {p}");
             }
             catch (Exception e)
