@@ -139,6 +139,9 @@ internal sealed class PreviousLift
                 // a base chain that lifted, with rules listed in one run of their own
                 if (!chain.IsBase || !_lifted.TryGetValue(id, out var lifted) || !_blockOf.TryGetValue(id, out var block)
                     || block == int.MaxValue || _blocks[block].Count != old.Length) return null;
+                // its IR base chains (one per device) share one list of its rules
+                var bases = ((ChainLift.Lifted)last.Chains[lifted]).BaseChains;
+                if (bases[0].Rules.Count != old.Length || bases.Any(b => b.Rules.Items != bases[0].Rules.Items)) return null;
                 for (int i = old.Length; i < chain.Rules.Count; i++)
                     if (chain.Rules[i] is not { Handle: not null, Expressions: { } exprs } || !exprs.All(RuleLiftCache.ReadsNoTable)) return null;
                 grown.Add(new Growth(t, c, id, lifted, block));
@@ -181,8 +184,7 @@ internal sealed class PreviousLift
             }
             // a rule that reads nothing from its table notes nothing to it; checked all the same
             if (ctx.Reached.Count > 0 || ctx.Uses.Count > 0 || ctx.FirstCt != null || ctx.FirstMarkSet != null) return null;
-            if (was.BaseChains.Any(b => b.Rules.Items != rules.Items)) return null;
-            appended.Add((g, entries, builder.MoveToImmutable()));
+            appended.Add((g, entries, builder.ToImmutable()));
         }
 
         // the listing with each chain's new rules after its rules, the blocks after them moved on
