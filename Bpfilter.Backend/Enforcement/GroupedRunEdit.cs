@@ -123,6 +123,15 @@ internal static class GroupedRunEdit
         List<(byte[] Key, byte[] Value)> entries;
         try
         {
+            // the map's verdict codes and element statement shapes are its elements' in first-occurrence order, and
+            // the code dispatches on them: an element added anywhere but at the end, or one deleted, may change them
+            // (a full compile derives them from the elements), an element added at the end only with a verdict or
+            // shape they lack, which encoding it with the running layout refuses below
+            if (!added || index < layout.Set.Elements.Count)
+            {
+                var full = new SetLayout(set, set.Elements.Select(e => e.Verdict!).Distinct().ToList());
+                if (!full.VerdictCodes.SequenceEqual(layout.VerdictCodes) || !full.StatementShapes.SequenceEqual(layout.StatementShapes)) return null;
+            }
             edited = layout.WithElements(set, id => slots.TryGetValue(id, out var s) ? s : null);
             entries = (added ? edited : layout).EntriesOf(element);
         }
