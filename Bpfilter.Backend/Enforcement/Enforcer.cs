@@ -32,6 +32,14 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// <summary>Per limit slot of the committed ruleset, the limit its bucket was filled for (a changed limit object gets a new bucket).</summary>
     Dictionary<ulong, LimitStatement> _limitBuckets = new();
     Staged? _staged;
+    /// <summary>Each chain's references and quota and limit statements, kept so that an append folds the new rules alone.</summary>
+    readonly ChainFolds<ChainScan> _scans = new();
+    /// <summary>Each base chain's trailing run, kept so that a rule appended to a grouped run is found without walking it.</summary>
+    readonly ChainFolds<TrailingRun> _runs = new();
+
+    /// <summary>The per-chain folds, for tests that compare them with a walk of every rule.</summary>
+    public ChainFolds<ChainScan> Scans => _scans;
+    public ChainFolds<TrailingRun> Runs => _runs;
 
     /// <param name="Shared">For a program loaded anew, the transaction's element changes of the packet-written set maps it shares with others (they hold what the packet path added, not the compiled contents).</param>
     /// <param name="Edited">Kept with map updates worked out from the change alone (<see cref="GroupedRunEdit"/>): not compiled.</param>
@@ -59,6 +67,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         ReleaseStaged();
         _loading.Clear();
         packetPath ??= new Dictionary<string, SetChange>();
+        _scans.Retain(ruleset);
+        _runs.Retain(ruleset);
         var quotaBase = StageQuotas(ruleset);
         var limitBuckets = StageLimits(ruleset);
         var steps = new List<Step>();
@@ -146,16 +156,25 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         return slots;
     }
 
+    List<T> StatefulStatements<T>(Ruleset ruleset) where T : Statement => StatefulStatements<T>(ruleset, _scans);
+
     /// <summary>
-    /// Every statement of type <typeparamref name="T"/> of the rules (object maps' objects included) and of set
-    /// elements (their own quotas and limits), in that order. Plain loops: every commit walks every rule here, and
-    /// <see cref="Rule.AllStatements"/> allocates per statement.
+    /// Every statement of type <typeparamref name="T"/> (a quota or a limit) of the rules (object maps' objects included)
+    /// and of set elements (their own quotas and limits), in that order. The rules' come from each chain's kept scan
+    /// (<see cref="ChainScan.Stateful"/>: an append folds the new rules alone); without <paramref name="scans"/>, from a
+    /// walk of every rule, which gives the same list.
     /// </summary>
-    static List<T> StatefulStatements<T>(Ruleset ruleset) where T : Statement
+    internal static List<T> StatefulStatements<T>(Ruleset ruleset, ChainFolds<ChainScan>? scans) where T : Statement
     {
         var found = new List<T>();
-        void Rules(ValueList<Rule> rules)
+        void Rules(string chain, ValueList<Rule> rules)
         {
+            if (scans != null)
+            {
+                foreach (var s in scans.Of(chain, rules).Stateful)
+                    if (s is T t) found.Add(t);
+                return;
+            }
             foreach (var r in rules)
                 foreach (var s in r.Statements)
                     if (s is T t) found.Add(t);
@@ -163,8 +182,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                         foreach (var x in o.Objects)
                             if (x is T ot) found.Add(ot);
         }
-        foreach (var c in ruleset.BaseChains) Rules(c.Rules);
-        foreach (var c in ruleset.Chains) Rules(c.Rules);
+        foreach (var c in ruleset.BaseChains) Rules(c.Name, c.Rules);
+        foreach (var c in ruleset.Chains) Rules(c.Name, c.Rules);
         foreach (var s in ruleset.Sets)
             if (s.Data is not SetData.Object)
                 foreach (var e in s.Elements)
@@ -195,12 +214,12 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     (Step?, EnforcementFailure?) Stage(Ruleset ruleset, AttachUnit unit, IReadOnlyDictionary<string, SetChange> packetPath)
     {
         EnforcementFailure Fail(int errno, string why, Exception e) => new(unit, errno, why, e);
-        var source = UnitSource.Of(ruleset, unit.Chains);
+        var source = UnitSource.Of(ruleset, unit.Chains, _scans);
         _live.TryGetValue(unit.Key, out var existing);
         if (existing?.Program != null && existing.Source == source)
             return (new Step(unit, source, existing, null, null, null, null), null);
         // a rule joining or leaving a grouped run: map updates found from the change, nothing lowered or compiled
-        if (existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0 && GroupedRunEdit.Between(kept, was, source) is { } edit)
+        if (existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0 && GroupedRunEdit.Between(kept, was, source, _runs) is { } edit)
             return (new Step(unit, source, existing, null, edit.Compiled, null, edit.Diff, Edited: true), null);
         CompiledProgram compiled;
         // compiled with the running program's counter slots: rules added as map elements keep the code the same

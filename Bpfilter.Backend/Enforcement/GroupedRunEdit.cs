@@ -19,7 +19,11 @@ namespace Bpfilter.Backend.Enforcement;
 internal static class GroupedRunEdit
 {
     /// <summary>The edit from the source <paramref name="was"/> that <paramref name="loaded"/> runs to <paramref name="now"/>, or null.</summary>
-    public static (CompiledProgram Compiled, MapDiff Diff)? Between(LoadedProgram loaded, UnitSource was, UnitSource now)
+    /// <param name="runs">
+    /// Each chain's trailing run kept from earlier prepares: a rule appended to the chain then finds its run without
+    /// walking it (null: walk the run, which gives the same edit).
+    /// </param>
+    public static (CompiledProgram Compiled, MapDiff Diff)? Between(LoadedProgram loaded, UnitSource was, UnitSource now, ChainFolds<TrailingRun>? runs = null)
     {
         if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets) return null;
         var changed = -1;
@@ -42,25 +46,39 @@ internal static class GroupedRunEdit
         var rule = longer[p];
         if (RuleGrouping.KeyOf(rule) is not { } key || rule.Verdict is JumpVerdict) return null;
 
-        // the run of rules with the rule's lookup key around it, in the longer list
-        var (i, j) = (p, p + 1);
-        while (i > 0 && SameKey(longer[i - 1], rule, key)) i--;
-        while (j < longer.Count && SameKey(longer[j], rule, key)) j++;
-        if (j - i - 1 < RuleGrouping.DefaultMinRun) return null;
-        for (var x = 0; x < i; x++)
-            if (UnreachableRules.EndsChain(longer[x])) return null;
         var value = RuleGrouping.ValueOf(rule);
-        var seen = new HashSet<Value>();
-        var index = 0; // the rule's element's place in the run's map: the first-seen key values before it
-        // the run's first rule before the change, whose element comes first in the running map
-        var first = added && p == i ? longer[i + 1] : longer[i];
-        for (var x = i; x < j; x++)
+        int index, distinct; // the rule's element's place in the run's map (the first-seen key values before it), the run's values but the rule's
+        Rule first; // the run's first rule before the change, whose element comes first in the running map
+        if (added && p == shorter.Count && runs != null)
         {
-            if (longer[x].Verdict is JumpVerdict) return null;
-            if (x == p) continue;
-            var v = RuleGrouping.ValueOf(longer[x]);
-            if (v == value) return null;
-            if (seen.Add(v) && x < p) index++;
+            // appended to the chain: its run is the one the rules before it end with, when that has its key
+            // (SameKey is the grouping's key test), and every value of that run comes before it
+            var tail = runs.Of(before.Name, shorter);
+            if (tail.Key != key || p - tail.Start < RuleGrouping.DefaultMinRun || tail.EndedBefore || tail.Jumps
+                || tail.Values.Contains(value)) return null;
+            (index, distinct, first) = (tail.Values.Count, tail.Values.Count, longer[tail.Start]);
+        }
+        else
+        {
+            // the run of rules with the rule's lookup key around it, in the longer list
+            var (i, j) = (p, p + 1);
+            while (i > 0 && SameKey(longer[i - 1], rule, key)) i--;
+            while (j < longer.Count && SameKey(longer[j], rule, key)) j++;
+            if (j - i - 1 < RuleGrouping.DefaultMinRun) return null;
+            for (var x = 0; x < i; x++)
+                if (UnreachableRules.EndsChain(longer[x])) return null;
+            var seen = new HashSet<Value>();
+            index = 0;
+            first = added && p == i ? longer[i + 1] : longer[i];
+            for (var x = i; x < j; x++)
+            {
+                if (longer[x].Verdict is JumpVerdict) return null;
+                if (x == p) continue;
+                var v = RuleGrouping.ValueOf(longer[x]);
+                if (v == value) return null;
+                if (seen.Add(v) && x < p) index++;
+            }
+            distinct = seen.Count;
         }
 
         var compiled = loaded.Compiled;
@@ -73,7 +91,7 @@ internal static class GroupedRunEdit
             layout = l;
         }
         // the map holds the run as it was: its distinct key values, the first rule's first
-        if (layout == null || layout.Set.Elements.Count != seen.Count + (added ? 0 : 1)
+        if (layout == null || layout.Set.Elements.Count != distinct + (added ? 0 : 1)
             || layout.Set.Elements[0] != RuleGrouping.ElementOf(key, RuleGrouping.ValueOf(first), first)) return null;
 
         var slots = new Dictionary<ulong, int>(compiled.CounterSlots);
@@ -105,6 +123,15 @@ internal static class GroupedRunEdit
         List<(byte[] Key, byte[] Value)> entries;
         try
         {
+            // the map's verdict codes and element statement shapes are its elements' in first-occurrence order, and
+            // the code dispatches on them: an element added anywhere but at the end, or one deleted, may change them
+            // (a full compile derives them from the elements), an element added at the end only with a verdict or
+            // shape they lack, which encoding it with the running layout refuses below
+            if (!added || index < layout.Set.Elements.Count)
+            {
+                var full = new SetLayout(set, set.Elements.Select(e => e.Verdict!).Distinct().ToList());
+                if (!full.VerdictCodes.SequenceEqual(layout.VerdictCodes) || !full.StatementShapes.SequenceEqual(layout.StatementShapes)) return null;
+            }
             edited = layout.WithElements(set, id => slots.TryGetValue(id, out var s) ? s : null);
             entries = (added ? edited : layout).EntriesOf(element);
         }

@@ -1,3 +1,4 @@
+using Bpfilter.Backend.Enforcement;
 using Bpfilter.Backend.Ir;
 using Nft.Kernel;
 
@@ -23,14 +24,26 @@ internal sealed class ConntrackReference(KernelNfTablesSocket? socket, Action<st
     public static bool IsReserved(byte family, string table) => family == ConntrackSwitch.Family && table == ConntrackSwitch.TableName;
 
     /// <summary>Whether any rule, verdict map or set of <paramref name="ruleset"/> reads a ct key.</summary>
-    public static bool Needed(Ruleset ruleset) => NeededBy.GetValue(ruleset, r => ReadsCt(r) ? Yes : No) == Yes;
+    /// <param name="reads">Each chain's answer kept from earlier commits (null: walk every rule, which gives the same answer).</param>
+    public static bool Needed(Ruleset ruleset, ChainFolds<CtReads>? reads = null) =>
+        NeededBy.GetValue(ruleset, r => ReadsCt(r, reads) ? Yes : No) == Yes;
 
-    static bool ReadsCt(Ruleset ruleset)
+    internal static bool ReadsCt(Ruleset ruleset, ChainFolds<CtReads>? reads)
     {
-        static bool Ct(MatchKey k) => k.Fields.Any(f => f is CtField);
-        var chains = ruleset.BaseChains.Select(b => b.Rules).Concat(ruleset.Chains.Select(c => c.Rules));
-        return ruleset.Sets.Any(s => Ct(s.Key))
-            || chains.SelectMany(r => r).Any(r => r.Matchers.Any(m => Ct(m.Key)) || r.Verdict is VerdictMapVerdict { Key: var k } && Ct(k));
+        foreach (var s in ruleset.Sets)
+            if (CtReads.Ct(s.Key)) return true;
+        bool Chain(string name, ValueList<Rule> rules)
+        {
+            if (reads != null) return reads.Of(name, rules).Reads;
+            foreach (var r in rules)
+                if (CtReads.ReadBy(r)) return true;
+            return false;
+        }
+        foreach (var c in ruleset.BaseChains)
+            if (Chain(c.Name, c.Rules)) return true;
+        foreach (var c in ruleset.Chains)
+            if (Chain(c.Name, c.Rules)) return true;
+        return false;
     }
 
     /// <summary>The answer per ruleset object (immutable): a commit asks for the same ruleset when staging and after committing.</summary>

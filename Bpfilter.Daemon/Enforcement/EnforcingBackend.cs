@@ -43,6 +43,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     readonly Func<string, Exception?> _fault;
     readonly LogSinks _logs;
     readonly ConntrackReference _conntrack;
+    /// <summary>Whether each BPF chain reads ct, kept so that an append folds the new rules alone.</summary>
+    readonly ChainFolds<CtReads> _ctReads = new();
     LiftResult? _current;
     PlacementPlan? _plan;
     Staged? _staged;
@@ -214,7 +216,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         {
             var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts);
             // its own kernel commit: before the placement reads the generation it validates and commits against
-            if (ConntrackReference.Needed(plan.BpfRuleset)) SwitchConntrackOn();
+            _ctReads.Retain(plan.BpfRuleset);
+            if (ConntrackReference.Needed(plan.BpfRuleset, _ctReads)) SwitchConntrackOn();
             if (_adopt)
             {
                 _adopt = false;
@@ -283,7 +286,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// <summary>Conntrack stays on only while the committed BPF ruleset reads it.</summary>
     void SwitchConntrackOffIfUnused()
     {
-        if (_plan == null || !ConntrackReference.Needed(_plan.BpfRuleset)) _conntrack.Off();
+        if (_plan == null || !ConntrackReference.Needed(_plan.BpfRuleset, _ctReads)) _conntrack.Off();
     }
 
     void Adopt(PlacementPlan plan)
