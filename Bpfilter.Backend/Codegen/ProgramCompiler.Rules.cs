@@ -36,6 +36,14 @@ public sealed partial class ProgramCompiler
             var deps = Dependencies.Of(dynamic.Select(m => m.Key).Concat(
                 rule.Verdict is VerdictMapVerdict vm ? [vm.Key] : []));
             if (deps is null) return; // contradictory header dependencies (tcp and udp): never matches
+            // a network header the program never sees (an ip field in the ipv6 program of an inet chain): no code
+            // either, so its set lookups give this program no copy of the set (a million addresses were created
+            // and filled in both programs); its counters keep their slots, as behind an unreachable rule
+            if (deps.EtherType is { } ether && _flavor.FixedEtherType is { } only && ether != only)
+            {
+                _idleCounters.AddRange(rule.CounterIds);
+                return;
+            }
             _asm.Comment(rule.ToString());
             // A verdict that inlines chains can be long: conditional jumps (16-bit) then go to a
             // trampoline right after the rule head whose unconditional jump may be far.
@@ -88,6 +96,7 @@ public sealed partial class ProgramCompiler
 
     private bool? TryStatic(Matcher m)
     {
+        if (StaticNfProto(m) is { } nf) return nf;
         if (m.Key.Fields.Count != 1 || m.Key.Fields[0] is not MetaField { Key: MetaKey.IifName or MetaKey.OifName } f) return null;
         var s = _flavor.StaticInterfaceName(f.Key);
         if (s is null) return null;
@@ -97,6 +106,26 @@ public sealed partial class ProgramCompiler
         // added from the packet path between compile and packet: any of these and the lookup runs
         if (set is not null && (set.Timeouts || set.PacketWritten || set.Elements.Any(e => !e.Statements.IsEmpty))) return null;
         return StaticEval.Evaluate(m.Operator, s.Name, set);
+    }
+
+    /// <summary>
+    /// `meta nfproto` in a netfilter program: the program runs for one family, so the value is the constant
+    /// the matcher's code would load (MetaMatcher). Decided here, a rule for the other family has no code (nor
+    /// set maps) also when nft's explicit `meta nfproto ipv4` stays a match (no ip field implies it). Null when
+    /// the matcher is not such a comparison of one byte.
+    /// </summary>
+    private bool? StaticNfProto(Matcher m)
+    {
+        if (_flavor is not NetfilterFlavor || _flavor.FixedNfProto is not int nf) return null;
+        if (m.Key.Fields.Count != 1 || m.Key.Fields[0] is not MetaField { Key: MetaKey.NfProto }) return null;
+        bool oneByte = m.Operator switch
+        {
+            Compare c => c.Value.Length == 1,
+            InRange r => r.From.Length == 1 && r.To.Length == 1,
+            Masked k => k.Mask.Length == 1 && k.Value.Length == 1,
+            _ => false,
+        };
+        return oneByte ? StaticEval.Evaluate(m.Operator, Value.FromUInt((ulong)nf, 8), null) : null;
     }
 
     private void EmitVerdict(Verdict v, ChainContext ctx, string next, string where)

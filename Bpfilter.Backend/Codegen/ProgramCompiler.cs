@@ -333,7 +333,9 @@ public sealed partial class ProgramCompiler
             });
         }
         if (!_classifiers.IsEmpty) maps.AddRange(_classifiers.MapSpecs());
-        if (_sets.Count > 0 || !_classifiers.IsEmpty)
+        // the prologue reads the generation when the rules name a set, also one only rules without code name
+        // (a `meta nfproto` the netfilter program decides at compile time): that set has no maps here
+        if (_sets.Count > 0 || !_classifiers.IsEmpty || _needs?.Sets == true)
             maps.Add(new MapSpec(CompiledProgram.GenerationMap, BpfMapType.Array, 4, 4, 1, []));
         if (_usesQuotas) maps.Add(Loader.QuotaMap.Spec);
         if (_usesLimits) maps.Add(Loader.LimitMap.Spec);

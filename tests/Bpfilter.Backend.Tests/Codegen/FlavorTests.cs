@@ -102,4 +102,49 @@ public class NetfilterIpv6Tests
         Assert.Equal(NfAccept, Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 54)));
         Assert.Equal(NfAccept, Run(PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::3").Udp(1, 53)));
     }
+
+    /// <summary>
+    /// An inet chain's `ip saddr @s` (the lifter drops its `meta nfproto ipv4`, which the ip field implies): the ipv6
+    /// program runs for ipv6 packets only, so the rule has no code there (its counter keeps a slot) and the program
+    /// holds no copy of the set; the ipv4 program still looks the address up. Explicit comparisons of nfproto are
+    /// decided at compile time in both programs and give what the code gave.
+    /// </summary>
+    [Fact]
+    public void RulesForTheOtherFamilyHaveNoCodeInNetfilterPrograms()
+    {
+        var hook = new NetfilterHook(NfFamily.Inet, NfHookPoint.Output, 0);
+        var set = new Backend.Ir.Set("s", Fields.Ip.Saddr, SetData.NoData,
+            ValueList.Of(SetElement.Exact(V4("198.18.0.1")), SetElement.Exact(V4("198.18.0.3"))));
+        Rule[] rules = [
+            Counted(1, Verdict.Drop, Matcher.InSet(Fields.Ip.Saddr, "s")),
+            Counted(5, Verdict.Drop, Matcher.Eq(Fields.NfProto, U8(2)), Matcher.Eq(Fields.Udp.Dport, U16(57))),
+            Counted(2, Verdict.Drop, Matcher.Ne(Fields.NfProto, U8(10)), Matcher.Eq(Fields.Udp.Dport, U16(54))),
+            Counted(3, Verdict.Drop, Matcher.Range(Fields.NfProto, U8(9), U8(11)), Matcher.Eq(Fields.Udp.Dport, U16(55))),
+            Counted(4, Verdict.Drop, Matcher.Mask(Fields.NfProto, U8(0x0f), U8(0x02), negated: true), Matcher.Eq(Fields.Udp.Dport, U16(56))),
+        ];
+        using var v4 = Load(hook, Verdict.Accept, rules, sets: [set]);
+        using var v6 = Load(hook, Verdict.Accept, rules, sets: [set], ipv6: true);
+        Assert.Contains(v4.Compiled.Maps, m => m.DoubleBuffered && m.Entries.Count == 2);
+        Assert.DoesNotContain(v6.Compiled.Maps, m => m.DoubleBuffered);
+
+        Assert.Equal(NfDrop, v4.Run(PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1, 53)));
+        Assert.Equal(NfAccept, v4.Run(PacketBuilder.Ether().Ipv4("198.18.0.2", "198.18.0.2").Udp(1, 53)));
+        Assert.Equal(NfDrop, v4.Run(PacketBuilder.Ether().Ipv4("198.18.0.2", "198.18.0.2").Udp(1, 54)));
+        Assert.Equal(NfAccept, v4.Run(PacketBuilder.Ether().Ipv4("198.18.0.2", "198.18.0.2").Udp(1, 55)));
+        Assert.Equal(NfAccept, v4.Run(PacketBuilder.Ether().Ipv4("198.18.0.2", "198.18.0.2").Udp(1, 56)));
+        Assert.Equal(1UL, v4.Counter(1).Packets);
+        Assert.Equal(1UL, v4.Counter(2).Packets);
+        Assert.Equal(NfDrop, v4.Run(PacketBuilder.Ether().Ipv4("198.18.0.2", "198.18.0.2").Udp(1, 57)));
+
+        var ctx = new byte[Backend.Libbpf.VmlinuxBtf.StructSize("nf_hook_state")];
+        ctx[Backend.Libbpf.VmlinuxBtf.Member("nf_hook_state", "hook").BitOffset / 8] = 3; // NF_INET_LOCAL_OUT
+        ctx[Backend.Libbpf.VmlinuxBtf.Member("nf_hook_state", "pf").BitOffset / 8] = 10; // NFPROTO_IPV6
+        uint Run6(ushort dport) => v6.TestRun(((byte[])PacketBuilder.Ether().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, dport))[14..], ctx: ctx).ReturnValue;
+        Assert.Equal(NfAccept, Run6(53));
+        Assert.Equal(NfAccept, Run6(54));
+        Assert.Equal(NfDrop, Run6(55));
+        Assert.Equal(NfDrop, Run6(56));
+        Assert.Equal(NfAccept, Run6(57));
+        Assert.Equal((0UL, 0UL), v6.Counter(1));
+    }
 }
