@@ -18,36 +18,52 @@ namespace Nft.Engine;
 /// Diff as rsync matches blocks: the base is indexed by a rolling hash of every <see cref="Block"/>-byte block at
 /// block boundaries; the result is scanned byte by byte, and a match (checked byte for byte) is extended backwards
 /// over pending new bytes and forwards as far as both agree. Where the previous copy ended (an insertion) or as many
-/// bytes on (an overwrite) is tried before the index: a base of repeated entries has many equal blocks.
+/// bytes on (an overwrite) is tried before the index: a base of repeated entries has many equal blocks, and the
+/// index, a pass over the whole base, is built only once <see cref="IndexAfter"/> bytes ran without a long copy.
 /// </para>
 /// </summary>
 internal static class BackendStateDelta
 {
     const int Block = 16;
+    /// <summary>New bytes in a row after which the base's index is consulted (a moved or deleted stretch is found through it).</summary>
+    const int IndexAfter = 256;
+    /// <summary>A copy that long puts the scan back in step with the base (see <see cref="IndexAfter"/>).</summary>
+    const int LongCopy = 4 * Block;
     const ulong Base = 1099511628211UL;
     const byte Copy = 0, Insert = 1;
     const int HeadSize = 4 + 8 + 4 + 8;
 
-    /// <summary>The delta that turns <paramref name="from"/> into <paramref name="to"/>.</summary>
-    public static byte[] Of(ReadOnlySpan<byte> from, ReadOnlySpan<byte> to)
+    /// <summary>
+    /// The delta that turns <paramref name="from"/> into <paramref name="to"/>; <paramref name="fromHash"/> and
+    /// <paramref name="toHash"/>, when given, are their <see cref="StateCodec.Fnv1a"/> (the caller keeps the hash of the
+    /// bytes the next delta will be made from, so that each is hashed once).
+    /// </summary>
+    public static byte[] Of(ReadOnlySpan<byte> from, ReadOnlySpan<byte> to, ulong? fromHash = null, ulong? toHash = null)
     {
         var w = new ArrayBufferWriter<byte>(256);
         var head = w.GetSpan(HeadSize);
         BinaryPrimitives.WriteUInt32LittleEndian(head, (uint)from.Length);
-        BinaryPrimitives.WriteUInt64LittleEndian(head[4..], StateCodec.Fnv1a(from));
+        BinaryPrimitives.WriteUInt64LittleEndian(head[4..], fromHash ?? StateCodec.Fnv1a(from));
         BinaryPrimitives.WriteUInt32LittleEndian(head[12..], (uint)to.Length);
-        BinaryPrimitives.WriteUInt64LittleEndian(head[16..], StateCodec.Fnv1a(to));
+        BinaryPrimitives.WriteUInt64LittleEndian(head[16..], toHash ?? StateCodec.Fnv1a(to));
         w.Advance(HeadSize);
 
-        var index = new Dictionary<ulong, int>(from.Length / Block + 1);
-        for (int o = 0; o + Block <= from.Length; o += Block) index.TryAdd(Hash(from.Slice(o, Block)), o);
+        // the base's block index is built only when IndexAfter bytes pass without a long copy: an edit of a few entries (a
+        // rule's counter entry inserted, a count overwritten) is matched where the previous copy ended, without indexing the
+        // base; short copies do not count (in repetitive bytes the guesses also match by chance after a deletion)
+        Dictionary<ulong, int>? index = null;
         ulong top = 1; // Base^(Block-1), to roll the oldest byte out
         for (int i = 1; i < Block; i++) top *= Base;
 
-        int j = 0, pending = 0, resume = 0;
+        int j = 0, pending = 0, resume = 0, synced = 0;
         ulong h = to.Length >= Block ? Hash(to[..Block]) : 0;
         while (j + Block <= to.Length)
         {
+            if (index == null && j - synced >= IndexAfter)
+            {
+                index = new Dictionary<ulong, int>(from.Length / Block + 1);
+                for (int o = 0; o + Block <= from.Length; o += Block) index.TryAdd(Hash(from.Slice(o, Block)), o);
+            }
             int match = Candidate(from, to, j, resume, resume + (j - pending), h, index);
             if (match < 0)
             {
@@ -65,6 +81,7 @@ internal static class BackendStateDelta
             PutInsert(w, to[pending..j]);
             PutCopy(w, match, length);
             j += length;
+            if (length >= LongCopy) synced = j;
             pending = j;
             resume = match + length;
             if (j + Block <= to.Length) h = Hash(to.Slice(j, Block));
@@ -74,12 +91,12 @@ internal static class BackendStateDelta
     }
 
     /// <summary>A base offset whose block equals the result's at <paramref name="j"/>, or -1.</summary>
-    static int Candidate(ReadOnlySpan<byte> from, ReadOnlySpan<byte> to, int j, int inserted, int overwritten, ulong h, Dictionary<ulong, int> index)
+    static int Candidate(ReadOnlySpan<byte> from, ReadOnlySpan<byte> to, int j, int inserted, int overwritten, ulong h, Dictionary<ulong, int>? index)
     {
         var want = to.Slice(j, Block);
         if (inserted + Block <= from.Length && from.Slice(inserted, Block).SequenceEqual(want)) return inserted;
         if (overwritten != inserted && overwritten + Block <= from.Length && from.Slice(overwritten, Block).SequenceEqual(want)) return overwritten;
-        return index.TryGetValue(h, out var o) && from.Slice(o, Block).SequenceEqual(want) ? o : -1;
+        return index != null && index.TryGetValue(h, out var o) && from.Slice(o, Block).SequenceEqual(want) ? o : -1;
     }
 
     static void PutCopy(ArrayBufferWriter<byte> w, int offset, int length)

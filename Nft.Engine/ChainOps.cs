@@ -224,8 +224,9 @@ internal sealed partial class Transaction
     }
 
     /// <summary>The kernel points at chains; we name them, so a rename rewrites every jump/goto to it.</summary>
-    static TableRecord RenameReferences(TableRecord t, string from, string to)
+    TableRecord RenameReferences(TableRecord t, string from, string to)
     {
+        Touches.Incomplete();
         var chains = t.Chains;
         for (int ci = 0; ci < chains.Count; ci++)
         {
@@ -289,6 +290,7 @@ internal sealed partial class Transaction
             var rr = r;
             NotifyRuleGone(t, c, rr);
         }
+        Touches.Incomplete(); // the chain goes with its rules
         var emptied = c with { Rules = ImmutableList<RuleRecord>.Empty };
         var t2 = t with { Chains = t.Chains.SetItem(ci, emptied) };
         // Self-references count for the kernel too: use was taken before the rules were released.

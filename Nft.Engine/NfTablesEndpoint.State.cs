@@ -27,6 +27,8 @@ public sealed partial class NfTablesEndpoint
     /// <see cref="ExportState"/> called for anything else (a test, a dump) does not move it.
     /// </summary>
     byte[]? _savedBackend;
+    /// <summary><see cref="StateCodec.Fnv1a"/> of <see cref="_savedBackend"/> once a rule record hashed it (null: not yet).</summary>
+    ulong? _savedBackendHash;
 
     /// <summary>
     /// Hands the committed state to <see cref="NfTablesOptions.StateChanged"/>, exported here once: the backend's
@@ -38,6 +40,7 @@ public sealed partial class NfTablesEndpoint
         var backend = _ns.Backend.ExportState();
         save(Encode(backend));
         _savedBackend = backend;
+        _savedBackendHash = null;
     }
 
     /// <summary>
@@ -62,6 +65,7 @@ public sealed partial class NfTablesEndpoint
             // the backend's part first: if it refuses its bytes, nothing has changed
             if (counters.Backend is { } b) _ns.Backend.ImportState(b);
             _savedBackend = counters.Backend;
+            _savedBackendHash = null;
             _ns.Committed = OnThisClock(snapshot, counters.ClockOffsetMs);
             _ns.Generation = counters.Generation;
             _ns.TableHandle = counters.TableHandle;
@@ -87,11 +91,15 @@ public sealed partial class NfTablesEndpoint
         if (_ns.Options.RulesCommitted is not { } append) return false;
         var sets = tx.TouchedElements().ToList();
         var touched = sets.Select(s => (s.Family, s.Table, s.Set)).ToHashSet();
-        if (StateCodec.RuleChanges(before, _ns.Committed, touched) is not { } chains) return false;
+        if (StateCodec.RuleChanges(before, _ns.Committed, touched, _ns.WholePasses ? null : tx.Touches) is not { } chains) return false;
         var backend = _ns.Backend.ExportState();
+        // each backend state is hashed once: as the record's result here, then as the next record's base
+        ulong? hash = backend != null ? StateCodec.Fnv1a(backend) : null;
+        (ulong, ulong)? hashes = _savedBackend != null && hash is ulong h ? (_savedBackendHash ??= StateCodec.Fnv1a(_savedBackend), h) : null;
         if (!append(StateCodec.JournalRecord(from, _ns.Generation, _ns.ElementSeq, _ns.TableHandle, _ns.Committed, sets,
-            chains, backend, _savedBackend))) return false;
+            chains, backend, _savedBackend, hashes))) return false;
         _savedBackend = backend;
+        _savedBackendHash = hash;
         return true;
     }
 

@@ -30,6 +30,12 @@ public sealed partial class NfTablesEndpoint
     /// <summary>The committed ruleset.</summary>
     public RulesetSnapshot Ruleset { get { lock (_lock) return _ns.Committed; } }
 
+    /// <summary>Test seam: commits validate and diff every changed table and chain whole (the reference the change-following passes are compared with).</summary>
+    internal bool WholePasses { set { lock (_lock) _ns.WholePasses = value; } }
+
+    /// <summary>Test seam: how many changed tables kept the verdict of the record they changed from instead of being walked.</summary>
+    internal int WalksSkipped { get { lock (_lock) return _ns.WalksSkipped; } }
+
     /// <summary>The full generation id (nft_net->base_seq).</summary>
     public uint Generation { get { lock (_lock) return _ns.Generation; } }
 

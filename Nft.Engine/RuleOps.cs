@@ -86,13 +86,18 @@ internal sealed partial class Transaction
         {
             var old = rules[oldIndex];
             rules = rules.SetItem(oldIndex, rule);
+            Touches.Replaced(t, chain, old, rule);
             NotifyRuleGone(t, chain, old);
             ReplacedRules.Add((t.Family, t.Name, handle));
         }
-        else if (_req.Has(NlmFlags.Append))
-            rules = oldIndex >= 0 ? rules.Insert(oldIndex + 1, rule) : rules.Add(rule);
         else
-            rules = oldIndex >= 0 ? rules.Insert(oldIndex, rule) : rules.Insert(0, rule);
+        {
+            if (_req.Has(NlmFlags.Append))
+                rules = oldIndex >= 0 ? rules.Insert(oldIndex + 1, rule) : rules.Add(rule);
+            else
+                rules = oldIndex >= 0 ? rules.Insert(oldIndex, rule) : rules.Insert(0, rule);
+            Touches.Added(t, chain, rule);
+        }
 
         var nc = chain with { Rules = rules };
         var nt = t with { Chains = t.Chains.SetItem(ci, nc) };
@@ -314,6 +319,7 @@ internal sealed partial class Transaction
         {
             var r = c.Rules[i];
             removed.Add(r.Handle);
+            Touches.Removed(t, c, r);
             NotifyRuleGone(t, c, r);
         }
         var boundSets = c.Rules.Where(r => removed.Contains(r.Handle))

@@ -53,8 +53,9 @@ internal static partial class StateCodec
     /// <param name="chains">rule changes (<see cref="RuleChanges"/>); none in an element-only commit</param>
     /// <param name="backend">the backend's state after a commit that changed rules (<see cref="Counters.Backend"/>); null: unchanged</param>
     /// <param name="backendBefore">the backend's state the journal holds before this record: given, <paramref name="backend"/> is written as the change from it when that is smaller</param>
+    /// <param name="backendHashes">the <see cref="Fnv1a"/> of <paramref name="backendBefore"/> and <paramref name="backend"/>, when the caller has them</param>
     public static byte[] JournalRecord(uint from, uint to, long elementSeq, ulong tableHandle, RulesetSnapshot handles, IEnumerable<SetTouch> sets,
-        IReadOnlyList<ChainChange>? chains = null, byte[]? backend = null, byte[]? backendBefore = null)
+        IReadOnlyList<ChainChange>? chains = null, byte[]? backend = null, byte[]? backendBefore = null, (ulong Before, ulong After)? backendHashes = null)
     {
         var w = new NetlinkWriter(256);
         w.PutU32(JFrom, from);
@@ -87,7 +88,7 @@ internal static partial class StateCodec
         foreach (var c in chains ?? []) PutChainChange(w, c);
         if (backend != null)
         {
-            var delta = backendBefore != null ? BackendStateDelta.Of(backendBefore, backend) : null;
+            var delta = backendBefore != null ? BackendStateDelta.Of(backendBefore, backend, backendHashes?.Before, backendHashes?.After) : null;
             if (delta != null && delta.Length < backend.Length) w.PutRaw(JBackendDelta, delta);
             else w.PutRaw(JBackend, backend);
         }

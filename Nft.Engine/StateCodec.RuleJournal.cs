@@ -36,9 +36,12 @@ internal static partial class StateCodec
     /// The rule changes from <paramref name="before"/> to <paramref name="after"/>, or null when something
     /// else changed too (every table, chain, set and object must be the same object, but for chains' rule lists
     /// and the elements of the sets in <paramref name="touchedSets"/>, which the element part of the record holds).
-    /// Cost: a reference comparison per table, chain and set, and one pass over the rules of each chain the commit changed.
+    /// Cost: a reference comparison per table, chain and set; per chain the commit changed, with <paramref name="touches"/>
+    /// (the batch's own record of the rules it changed) a look-up of those rules from the chain's end back to the first of
+    /// them, without it one pass over the chain's rules.
     /// </summary>
-    public static List<ChainChange>? RuleChanges(RulesetSnapshot before, RulesetSnapshot after, IReadOnlySet<(byte, string, string)> touchedSets)
+    public static List<ChainChange>? RuleChanges(RulesetSnapshot before, RulesetSnapshot after, IReadOnlySet<(byte, string, string)> touchedSets,
+        RuleTouches? touches = null)
     {
         if (before.Tables.Count != after.Tables.Count) return null;
         var changes = new List<ChainChange>();
@@ -55,7 +58,8 @@ internal static partial class StateCodec
                 ChainRecord a = was.Chains[ci], b = now.Chains[ci];
                 if (ReferenceEquals(a, b)) continue;
                 if (!ReferenceEquals(a.Chain, b.Chain)) return null;
-                changes.Add(Diff(now, a, b));
+                changes.Add(touches is { Complete: true } && touches.Of(now.Family, now.Name, b.Handle) is { } touched
+                    && Diff(now, b, touched) is { } followed ? followed : Diff(now, a, b));
             }
         }
         return changes;
@@ -92,8 +96,39 @@ internal static partial class StateCodec
             var r = b.Rules[i];
             if (!old.Remove(r.Handle, out var kept) || !ReferenceEquals(kept, r)) puts.Add((i, r));
         }
-        // what is left of the old rules is what the commit deleted
-        return new ChainChange(t.Family, t.Name, b.Name, b.Rules.Count, [.. old.Keys], puts);
+        // what is left of the old rules is what the commit deleted (in handle order: replay removes them as a set)
+        var removed = old.Keys.ToList();
+        removed.Sort();
+        return new ChainChange(t.Family, t.Name, b.Name, b.Rules.Count, removed, puts);
+    }
+
+    /// <summary>
+    /// As <see cref="Diff(TableRecord, ChainRecord, ChainRecord)"/>, from the batch's record of the rules it changed in the
+    /// chain (<see cref="RuleTouches.Complete"/>: every other rule is the same object at its place): a touched rule in the
+    /// chain now is new or changed (a replacement is a new record), one gone that the batch did not add was there before.
+    /// Only the rules from the chain's end back to the first touched one are looked at: one for an appended rule.
+    /// Null when a rule the record says is there is not (never so far: the whole diff is the answer then).
+    /// </summary>
+    static ChainChange? Diff(TableRecord t, ChainRecord b, RuleTouches.Chain touched)
+    {
+        var want = new HashSet<ulong>();
+        var removed = new List<ulong>();
+        foreach (var (handle, present) in touched.Present)
+            if (present) want.Add(handle);
+            else if (!touched.New.Contains(handle)) removed.Add(handle);
+        removed.Sort();
+        var puts = new List<(int, RuleRecord)>(want.Count);
+        var rules = b.Rules;
+        for (int end = rules.Count - 1; want.Count > 0; end--)
+        {
+            int i = end < 0 ? -1 : rules.FindLastIndex(end, end + 1, r => want.Contains(r.Handle));
+            if (i < 0) return null;
+            want.Remove(rules[i].Handle);
+            puts.Add((i, rules[i]));
+            end = i;
+        }
+        puts.Reverse();
+        return new ChainChange(t.Family, t.Name, b.Name, rules.Count, removed, puts);
     }
 
     static void PutChainChange(NetlinkWriter w, ChainChange c)
