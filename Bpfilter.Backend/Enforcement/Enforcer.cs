@@ -34,7 +34,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     Staged? _staged;
 
     /// <param name="Shared">For a program loaded anew, the transaction's element changes of the packet-written set maps it shares with others (they hold what the packet path added, not the compiled contents).</param>
-    /// <param name="Edited">Kept with map updates worked out from the change alone (<see cref="GroupedRunEdit"/>): not compiled.</param>
+    /// <param name="Edited">Kept with map updates worked out from the change alone (<see cref="GroupedRunEdit"/>, <see cref="ClassifiedRunEdit"/>): not compiled.</param>
     sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff,
         MapDiff? Shared = null, bool Edited = false);
 
@@ -199,8 +199,10 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _live.TryGetValue(unit.Key, out var existing);
         if (existing?.Program != null && existing.Source == source)
             return (new Step(unit, source, existing, null, null, null, null), null);
-        // a rule joining or leaving a grouped run: map updates found from the change, nothing lowered or compiled
-        if (existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0 && GroupedRunEdit.Between(kept, was, source) is { } edit)
+        // a rule joining or leaving a grouped run, or appended to a classified one: map updates found from the change,
+        // nothing lowered or compiled
+        if (existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0
+            && (GroupedRunEdit.Between(kept, was, source) ?? ClassifiedRunEdit.Between(kept, was, source)) is { } edit)
             return (new Step(unit, source, existing, null, edit.Compiled, null, edit.Diff, Edited: true), null);
         CompiledProgram compiled;
         // compiled with the running program's counter slots: rules added as map elements keep the code the same
@@ -589,7 +591,7 @@ public sealed record PrepareStats(int AttachPoints, int Loaded, int Kept, int Ma
 
     public override string ToString() =>
         $"{AttachPoints} attach point(s): {Loaded} program(s) loaded, {Kept} kept with {MapUpdates} map update(s), {Detach} to detach, {Unchanged} not recompiled" +
-        (Edited > 0 ? $" ({Edited} edited in place: a grouped run's rule)" : "");
+        (Edited > 0 ? $" ({Edited} edited in place: a grouped or classified run's rule)" : "");
 }
 
 /// <summary>Why an attach point cannot be staged: the errno the kernel would answer, the reason, and the exception behind it.</summary>
