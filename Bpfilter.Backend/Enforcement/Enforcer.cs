@@ -586,7 +586,7 @@ public sealed record SetChange(string Set, IReadOnlyList<SetElement> Added, IRea
 /// <summary>What Prepare staged: attach points, programs loaded, attach points kept (with map updates), those not even recompiled, and those to detach.</summary>
 public sealed record PrepareStats(int AttachPoints, int Loaded, int Kept, int MapUpdates, int Unchanged, int Detach)
 {
-    /// <summary>Of those kept, how many took map updates worked out from the change, without compiling (a grouped run's rule).</summary>
+    /// <summary>Of those kept, how many took map updates worked out from the change, without compiling (a grouped or classified run's rule).</summary>
     public int Edited { get; init; }
 
     public override string ToString() =>
