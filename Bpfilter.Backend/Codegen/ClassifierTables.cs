@@ -116,7 +116,7 @@ internal sealed class ClassifierTables(ClassIdHint? hint = null)
     }
 
     /// <summary>Vectors a vector map has room for with ids up to <paramref name="used"/>: a quarter more, for classes an edit adds (a preallocated array: not a power of two).</summary>
-    private static int VectorCapacity(int used) => used + Math.Max(64, used / 4);
+    internal static int VectorCapacity(int used) => used + Math.Max(64, used / 4);
 
     public static string ClassMap(int map) => $"cls:f{map}";
     public static string VectorMap(int map) => $"cls:v{map}";

@@ -106,4 +106,7 @@ public sealed record CompiledProgram(
 
     /// <summary>How each set's elements are encoded in its map, for element updates without a reload.</summary>
     internal IReadOnlyDictionary<string, SetLayout> SetLayouts { get; init; } = new Dictionary<string, SetLayout>();
+
+    /// <summary>The program's classifiers in the order they were compiled (their tables' slots and rule bases follow it).</summary>
+    internal IReadOnlyList<ClassifierRecord> Classifiers { get; init; } = [];
 }

@@ -109,6 +109,7 @@ public sealed partial class ProgramCompiler
             Segments = segments.RemoveAt(0),
             TailCallSlots = compiler._tailCallSlots,
             Functions = compiler.Functions(),
+            Classifiers = compiler._classifierRecords,
         };
     }
 
@@ -159,11 +160,20 @@ public sealed partial class ProgramCompiler
             var ctx = new ChainContext(chain.Name, policy, next, ipOnly ? null : _flavor is NetfilterFlavor ? _flavor.FixedNfProto : 5,
                 0, ImmutableStack.Create(chain.Name), chain.Policy);
             _currentNfProto = ctx.NfProto;
-            foreach (var rule in chain.Rules)
+            for (var r = 0; r < chain.Rules.Count; r++)
             {
+                var rule = chain.Rules[r];
                 if (!_asm.Reachable) { _idleCounters.AddRange(rule.CounterIds); continue; }
                 if (SegmentFull) SplitBefore(chain, i, ctx);
+                var records = _classifierRecords.Count;
                 EmitRule(rule, ctx);
+                // where a base chain's classifier stands in its chain (ClassifiedRunEdit appends to the last one)
+                if (rule.Verdict is ClassifierVerdict && _classifierRecords.Count == records + 1)
+                    _classifierRecords[records] = _classifierRecords[records] with
+                    {
+                        EndsChain = r == chain.Rules.Count - 1,
+                        AfterClassifier = r > 0 && chain.Rules[r - 1].Verdict is ClassifierVerdict,
+                    };
             }
             _idleCounters.AddRange(chain.IdleCounters);
             _asm.Label(policy);

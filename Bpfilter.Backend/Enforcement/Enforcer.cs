@@ -42,7 +42,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     public ChainFolds<TrailingRun> Runs => _runs;
 
     /// <param name="Shared">For a program loaded anew, the transaction's element changes of the packet-written set maps it shares with others (they hold what the packet path added, not the compiled contents).</param>
-    /// <param name="Edited">Kept with map updates worked out from the change alone (<see cref="GroupedRunEdit"/>): not compiled.</param>
+    /// <param name="Edited">Kept with map updates worked out from the change alone (<see cref="GroupedRunEdit"/>, <see cref="ClassifiedRunEdit"/>): not compiled.</param>
     sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff,
         MapDiff? Shared = null, bool Edited = false);
 
@@ -218,8 +218,10 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _live.TryGetValue(unit.Key, out var existing);
         if (existing?.Program != null && existing.Source == source)
             return (new Step(unit, source, existing, null, null, null, null), null);
-        // a rule joining or leaving a grouped run: map updates found from the change, nothing lowered or compiled
-        if (existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0 && GroupedRunEdit.Between(kept, was, source, _runs) is { } edit)
+        // a rule joining or leaving a grouped run, or appended to a classified one: map updates found from the change,
+        // nothing lowered or compiled
+        if (existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0
+            && (GroupedRunEdit.Between(kept, was, source, _runs) ?? ClassifiedRunEdit.Between(kept, was, source)) is { } edit)
             return (new Step(unit, source, existing, null, edit.Compiled, null, edit.Diff, Edited: true), null);
         CompiledProgram compiled;
         // compiled with the running program's counter slots: rules added as map elements keep the code the same
@@ -603,12 +605,12 @@ public sealed record SetChange(string Set, IReadOnlyList<SetElement> Added, IRea
 /// <summary>What Prepare staged: attach points, programs loaded, attach points kept (with map updates), those not even recompiled, and those to detach.</summary>
 public sealed record PrepareStats(int AttachPoints, int Loaded, int Kept, int MapUpdates, int Unchanged, int Detach)
 {
-    /// <summary>Of those kept, how many took map updates worked out from the change, without compiling (a grouped run's rule).</summary>
+    /// <summary>Of those kept, how many took map updates worked out from the change, without compiling (a grouped or classified run's rule).</summary>
     public int Edited { get; init; }
 
     public override string ToString() =>
         $"{AttachPoints} attach point(s): {Loaded} program(s) loaded, {Kept} kept with {MapUpdates} map update(s), {Detach} to detach, {Unchanged} not recompiled" +
-        (Edited > 0 ? $" ({Edited} edited in place: a grouped run's rule)" : "");
+        (Edited > 0 ? $" ({Edited} edited in place: a grouped or classified run's rule)" : "");
 }
 
 /// <summary>Why an attach point cannot be staged: the errno the kernel would answer, the reason, and the exception behind it.</summary>

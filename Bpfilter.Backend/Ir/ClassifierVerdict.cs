@@ -10,6 +10,12 @@ namespace Bpfilter.Backend.Ir;
 /// </summary>
 public sealed record ClassifierVerdict(ValueList<Field> Fields, ValueList<ClassifierRule> Rules) : Verdict
 {
+    /// <summary>
+    /// The run's fields before 32-bit ones were read as two halves (<c>Lowering/ClassifierFieldSplit</c>), in the order
+    /// the rules first use them: what a rule appended to the run is checked against (<c>Enforcement/ClassifiedRunEdit</c>).
+    /// </summary>
+    public ValueList<Field> Dimensions { get; init; } = ValueList<Field>.Empty;
+
     public override string ToString() => $"classify {string.Join(" . ", Fields)} ({Rules.Count} rules)";
 }
 

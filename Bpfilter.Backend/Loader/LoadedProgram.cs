@@ -51,7 +51,17 @@ public sealed class LoadedProgram : IDisposable
     /// The program was kept for <paramref name="same"/>, a compilation with the same code (MapDiff): it now
     /// stands for it, so its digest (its pin directory) is the one the same ruleset compiles to after a restart.
     /// </summary>
-    internal void Recompiled(CompiledProgram same) => Compiled = same;
+    internal void Recompiled(CompiledProgram same)
+    {
+        Compiled = same;
+        TablesAsCompiled = true;
+    }
+
+    /// <summary>
+    /// The double-buffered maps hold what <see cref="Compiled"/> says (loaded from it, or diffed to it); false for a
+    /// program adopted from its pins, whose maps may hold ids an earlier process gave (ClassifiedRunEdit reads them then).
+    /// </summary>
+    internal bool TablesAsCompiled { get; private set; } = true;
     public BpfProgram Program { get; }
 
     /// <summary>The tail-call targets of a split program (<see cref="CompiledProgram.Segments"/>), held in its prog array.</summary>
@@ -274,6 +284,7 @@ public sealed class LoadedProgram : IDisposable
             // classifier tables hold the class ids an earlier process gave (ClassIdHint), maybe not the compilation's: the record is what packets read
             foreach (var name in sets.Keys.Where(ClassifierTables.IsClassifierMap))
                 loaded._entries[name] = Snapshot(sets[name].Copies[generation], skipZero: sets[name].Copies[generation].Type == BpfMapType.Array);
+            loaded.TablesAsCompiled = false;
             // a batch may have been cut short before the standby copies caught up: rewrite them before using them
             foreach (var name in sets.Keys) loaded.MarkStale(name, 1 - generation);
             foreach (var c in sets.Values) c.Holders.Add(loaded);

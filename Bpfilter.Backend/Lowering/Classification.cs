@@ -169,7 +169,7 @@ public sealed class Classification(int minRun = Classification.DefaultMinRun, in
                 : (dims, run.Select(r => dims.Select(d => r.Admits.GetValueOrDefault(d)).ToList()).ToList());
             var classified = run.Select((r, k) => new ClassifierRule(
                 perRule[k].Select(a => a?.ToValueList()).ToValueList(), r.Rule.Statements, r.Rule.Verdict) { Origin = r.Rule.Origin }).ToValueList();
-            output.Add(new Rule(ValueList<Matcher>.Empty, new ClassifierVerdict(fields.ToValueList(), classified))
+            output.Add(new Rule(ValueList<Matcher>.Empty, new ClassifierVerdict(fields.ToValueList(), classified) { Dimensions = dims.ToValueList() })
             {
                 Origin = $"{rules[i].Origin ?? $"chain {chain}: rule '{rules[i]}'"} (classified with the next {run.Count - 1} rules)",
             });

@@ -24,10 +24,8 @@ internal static class ClassifierFieldSplit
         var count = dims.Count;
         foreach (var d in dims)
         {
-            var halves = count < maxFields && d is PayloadField { Base: PayloadBase.Network, LengthBits: 32, FastLoad: null } p
-                && p.OffsetBits % 8 == 0 && rules.All(r => !r.TryGetValue(d, out var a) || IsProduct(a))
-                ? (Hi: new PayloadField(p.Protocol, p.Base, p.OffsetBits, 16), Lo: new PayloadField(p.Protocol, p.Base, p.OffsetBits + 16, 16))
-                : ((PayloadField Hi, PayloadField Lo)?)null;
+            var halves = count < maxFields && HalvesOf(d) is { } hl && rules.All(r => !r.TryGetValue(d, out var a) || IsProduct(a))
+                ? hl : ((PayloadField Hi, PayloadField Lo)?)null;
             if (halves is not { } h)
             {
                 fields.Add(d);
@@ -53,11 +51,17 @@ internal static class ClassifierFieldSplit
         return (fields, admits);
     }
 
+    /// <summary>The fields a 32-bit network-header field is read as when split, or null when it is never split.</summary>
+    internal static (PayloadField Hi, PayloadField Lo)? HalvesOf(Field d) =>
+        d is PayloadField { Base: PayloadBase.Network, LengthBits: 32, FastLoad: null } p && p.OffsetBits % 8 == 0
+            ? (new PayloadField(p.Protocol, p.Base, p.OffsetBits, 16), new PayloadField(p.Protocol, p.Base, p.OffsetBits + 16, 16))
+            : null;
+
     /// <summary>No value (never matches) or one interval that is a product of a high-half and a low-half interval.</summary>
-    private static bool IsProduct(List<Interval> a) =>
+    internal static bool IsProduct(List<Interval> a) =>
         a.Count == 0 || a.Count == 1 && (a[0].From >> 16 == a[0].To >> 16 || (a[0].From & HalfMax) == 0 && (a[0].To & HalfMax) == HalfMax);
 
-    private static (List<Interval> Hi, List<Interval> Lo) Halves(Interval i) =>
+    internal static (List<Interval> Hi, List<Interval> Lo) Halves(Interval i) =>
         i.From >> 16 == i.To >> 16
             ? ([new Interval(i.From >> 16, i.From >> 16)], [new Interval(i.From & HalfMax, i.To & HalfMax)])
             : ([new Interval(i.From >> 16, i.To >> 16)], [new Interval(0, HalfMax)]);

@@ -18,6 +18,7 @@ public sealed partial class ProgramCompiler
 {
     private ClassifierTables _classifiers = new();
     private int _classifierCount;
+    private readonly List<ClassifierRecord> _classifierRecords = [];
 
     private void EmitClassifier(ClassifierVerdict c, ChainContext ctx, string next, string where)
     {
@@ -26,6 +27,7 @@ public sealed partial class ProgramCompiler
         _frameHoldsVerifierState = true; // vector pointers and the scan's bounded counter live in the frame
         var layout = new ClassifierLayout(c, $"classifier {_classifierCount++}", CounterSlot);
         var at = _classifiers.Add(layout);
+        _classifierRecords.Add(new ClassifierRecord(ctx.Chain, c, at, layout.Words, layout.VerdictCodes, false, false));
         foreach (var d in layout.Dimensions) EmitClassVector(d, at.Dimensions[d.Index], next);
 
         // For each summary word s (on the stack): candidate words are the AND of the fields' summaries.

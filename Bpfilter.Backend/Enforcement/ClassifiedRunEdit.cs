@@ -1,0 +1,393 @@
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using System.Numerics;
+using Bpfilter.Backend.Bpf;
+using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Loader;
+using Bpfilter.Backend.Lowering;
+
+namespace Bpfilter.Backend.Enforcement;
+
+/// <summary>
+/// One rule appended to a base chain whose last rule (after lowering) is a classifier (<see cref="Classification"/>), as
+/// classifier table updates worked out from the change alone: the chain is neither lowered nor compiled. The rule takes
+/// the next bit of the classifier: per field, the classes holding values it admits split in two (the part whose first
+/// value comes first keeps the class id, as <see cref="ClassifierTables"/> hands ids out with the running class maps
+/// as hint; the other part takes the lowest free id), every vector it joins gains its bit, and the rule map gets its
+/// verdict code and counter slot. What results is what a full compile with the running counter layout and class ids
+/// gives (same code, maps, counter slots and recorded compilation), taken only when that is certain without compiling:
+/// every other chain and set unchanged, the rule classifiable on the classifier's fields (a split address field only
+/// as a product of halves), with a verdict the classifier has, within its capacity of words, not reordering its fields
+/// by selectivity, not forming a grouped run (<see cref="RuleGrouping"/>) with the rules before it, the classifier a
+/// whole run (not after another classifier) and the last of the program's classifiers reading each of its fields, and
+/// the program's tables as it was compiled. Anything else is null: the caller compiles, and <see cref="MapDiff.Between"/> decides.
+/// </summary>
+internal static class ClassifiedRunEdit
+{
+    /// <summary>The edit from the source <paramref name="was"/> that <paramref name="loaded"/> runs to <paramref name="now"/>, or null.</summary>
+    public static (CompiledProgram Compiled, MapDiff Diff)? Between(LoadedProgram loaded, UnitSource was, UnitSource now)
+    {
+        var compiled = loaded.Compiled;
+        if (!loaded.TablesAsCompiled || compiled.Classifiers.Count == 0) return null;
+        if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets) return null;
+        var changed = -1;
+        for (var k = 0; k < was.Chains.Count; k++)
+        {
+            if (ReferenceEquals(was.Chains[k], now.Chains[k]) || was.Chains[k].Equals(now.Chains[k])) continue;
+            if (changed >= 0) return null;
+            changed = k;
+        }
+        if (changed < 0) return null;
+        var (before, after) = (was.Chains[changed], now.Chains[changed]);
+        if (after.Rules.Count != before.Rules.Count + 1 || before with { Rules = after.Rules } != after) return null;
+        for (var q = 0; q < before.Rules.Count; q++)
+            if (!ReferenceEquals(before.Rules[q], after.Rules[q]) && !before.Rules[q].Equals(after.Rules[q])) return null;
+        var rule = after.Rules[^1];
+
+        ClassifierRecord? record = null;
+        var index = -1;
+        for (var k = 0; k < compiled.Classifiers.Count; k++)
+        {
+            var c = compiled.Classifiers[k];
+            if (c.Chain != before.Name || !c.EndsChain) continue;
+            if (record != null) return null;
+            (record, index) = (c, k);
+        }
+        if (record == null || record.AfterClassifier) return null;
+        var cv = record.Classifier;
+        var n = cv.Rules.Count;
+        // the classifier is the chain's last rules: the run the appended rule joins (a run past MaxRules is cut in pieces)
+        if (n >= before.Rules.Count + 1 || n + 1 > Classification.DefaultMaxRules || n + 1 > ClassifierLayout.MaxRules
+            || ClassifierLayout.CapacityWords(n + 1) != record.Words) return null;
+        if (!record.VerdictCodes.Contains(rule.Verdict) || Classification.AdmitsOf(rule) is not { } admits) return null;
+        if (Grouped(after.Rules, rule)) return null;
+        if (Admits(cv, admits) is not { } perField) return null;
+        if (Order(cv.Rules, null) is var order && !order.SequenceEqual(Order(cv.Rules, perField))) return null;
+        var added = new ClassifierRule(perField.Select(a => a?.ToValueList()).ToValueList(), rule.Statements, rule.Verdict) { Origin = rule.Origin };
+
+        // the counter slot, as the compiler hands out a new id's slot (CounterLayout): past every slot the program held
+        var slots = new Dictionary<ulong, int>(compiled.CounterSlots);
+        var used = compiled.CounterSlotsUsed;
+        var counter = 0u;
+        var counters = rule.CounterIds.ToList();
+        if (counters.Count > 1) return null;
+        if (counters.Count == 1)
+        {
+            var next = Math.Max(used, slots.Count == 0 ? 0 : slots.Values.Max() + 1);
+            if (slots.ContainsKey(counters[0]) || next >= loaded.CounterCapacity) return null;
+            slots[counters[0]] = next;
+            used = Math.Max(used, next + 1);
+            counter = (uint)next + 1;
+        }
+
+        var maps = compiled.Maps.ToList();
+        var changes = new List<MapDiff.MapChange>();
+        foreach (var (dim, at) in cv.Fields.Select((f, d) => (d, record.At.Dimensions[d])))
+        {
+            // the last classifier reading the field: an id it takes is no later classifier's
+            if (compiled.Classifiers.Any(c => c != record && c.At.Dimensions.Any(x => x.Map == at.Map && x.Slot > at.Slot))) return null;
+            if (Field(loaded, maps, cv.Fields[dim], at, n, perField[dim], changes) is false) return null;
+        }
+
+        // the rule's entry: its verdict code and counter slot + 1
+        var ruleMap = maps.FindIndex(m => m.Name == ClassifierTables.RuleMap);
+        if (ruleMap < 0) return null;
+        var value = new byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(value, (uint)record.VerdictCodes.ToList().IndexOf(rule.Verdict) + 1);
+        BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(4), counter);
+        var key = record.At.RuleBase + n;
+        var ruleSpec = maps[ruleMap];
+        var ruleEntries = ruleSpec.Entries.ToList();
+        var after1 = ruleEntries.FindIndex(e => BinaryPrimitives.ReadInt32LittleEndian(e.Key) == key - 1);
+        if (key >= ruleSpec.MaxEntries || after1 < 0 || (loaded.Entries(ruleSpec.Name)?.ContainsKey(ClassifierLayout.Key(key)) ?? true)) return null;
+        ruleEntries.Insert(after1 + 1, (ClassifierLayout.Key(key), value));
+        maps[ruleMap] = ruleSpec with { Entries = ruleEntries };
+        changes.Add(new MapDiff.MapChange(ruleSpec.Name, [], [(ClassifierLayout.Key(key), value)]));
+
+        var classifiers = compiled.Classifiers.ToList();
+        var grown = cv with { Rules = cv.Rules.Append(added).ToValueList() };
+        classifiers[index] = record with { Classifier = grown };
+        if (Commented(compiled, cv.ToString(), grown.ToString()) is not { } code) return null;
+        return (code with { Maps = maps, CounterSlots = slots, CounterSlotsUsed = used, Classifiers = classifiers }, new MapDiff(loaded, changes));
+    }
+
+    /// <summary>
+    /// The compilation with the classifier's comment (the lowered rule as text: its fields and rule count) made what a
+    /// compile of the grown classifier writes; null unless exactly one instruction carries it.
+    /// </summary>
+    static CompiledProgram? Commented(CompiledProgram compiled, string was, string now)
+    {
+        var found = 0;
+        ImmutableArray<Instruction> Replace(ImmutableArray<Instruction> code)
+        {
+            var b = code.ToBuilder();
+            for (var i = 0; i < b.Count; i++)
+                if (b[i].Comment == was)
+                {
+                    b[i] = b[i].WithComment(now);
+                    found++;
+                }
+            return b.ToImmutable();
+        }
+        var result = compiled with { Instructions = Replace(compiled.Instructions), Segments = [.. compiled.Segments.Select(Replace)] };
+        return found == 1 ? result : null;
+    }
+
+    /// <summary>Whether the rule would end a run of <see cref="RuleGrouping.DefaultMinRun"/> rules of one lookup key (or one with a jump): grouped, not classified.</summary>
+    static bool Grouped(ValueList<Rule> rules, Rule rule)
+    {
+        if (RuleGrouping.KeyOf(rule) is not { } key) return false;
+        var run = 1;
+        for (var x = rules.Count - 2; x >= 0 && RuleGrouping.KeyOf(rules[x]) == key; x--)
+            if (rules[x].Verdict is JumpVerdict || ++run >= RuleGrouping.DefaultMinRun) return true;
+        return run >= RuleGrouping.DefaultMinRun;
+    }
+
+    /// <summary>
+    /// The rule's admitted values per field of the classifier (a split field as its halves, as <see cref="ClassifierFieldSplit"/>
+    /// does), or null when it reads a field the run does not (the classifier's fields change) or breaks a split.
+    /// </summary>
+    static List<List<Interval>?>? Admits(ClassifierVerdict cv, Dictionary<Field, List<Interval>> admits)
+    {
+        if (cv.Dimensions.Count == 0 || admits.Keys.Any(f => !cv.Dimensions.Contains(f))) return null;
+        var result = new List<List<Interval>?>();
+        var k = 0;
+        foreach (var d in cv.Dimensions)
+        {
+            if (k >= cv.Fields.Count) return null;
+            admits.TryGetValue(d, out var a);
+            if (cv.Fields[k] == d)
+            {
+                result.Add(a);
+                k++;
+                continue;
+            }
+            if (ClassifierFieldSplit.HalvesOf(d) is not { } h || k + 1 >= cv.Fields.Count || cv.Fields[k] != h.Hi || cv.Fields[k + 1] != h.Lo) return null;
+            if (a == null)
+            {
+                result.Add(null);
+                result.Add(null);
+            }
+            else
+            {
+                if (!ClassifierFieldSplit.IsProduct(a)) return null;
+                var (hi, lo) = a.Count == 0 ? ([], []) : ClassifierFieldSplit.Halves(a[0]);
+                result.Add(hi);
+                result.Add(lo);
+            }
+            k += 2;
+        }
+        return k == cv.Fields.Count ? result : null;
+    }
+
+    /// <summary>The order the code reads the fields in (ProgramCompiler's EmitClassifier: by eighths of rules without a matcher), with <paramref name="more"/> appended.</summary>
+    static List<int> Order(ValueList<ClassifierRule> rules, List<List<Interval>?>? more)
+    {
+        var fields = rules[0].Admits.Count;
+        var count = rules.Count + (more == null ? 0 : 1);
+        var nulls = new int[fields];
+        foreach (var r in rules)
+            for (var d = 0; d < fields; d++)
+                if (r.Admits[d] is null) nulls[d]++;
+        if (more != null)
+            for (var d = 0; d < fields; d++)
+                if (more[d] is null) nulls[d]++;
+        return Enumerable.Range(0, fields).OrderBy(d => 8 * nulls[d] / count).ToList();
+    }
+
+    /// <summary>An entry of a field's class map in compile order: its key, the class id it had, whether its values gain the rule.</summary>
+    readonly record struct Entry(byte[] Key, int Was, bool Gains);
+
+    /// <summary>
+    /// One field's updates for rule <paramref name="bit"/> admitting <paramref name="admits"/> (null: any value, and a
+    /// packet lacking the field): the class and vector maps' changes added to <paramref name="changes"/>, their specs
+    /// in <paramref name="maps"/> replaced by what a full compile gives. False when that is not certain.
+    /// </summary>
+    static bool Field(LoadedProgram loaded, List<MapSpec> maps, Field field, (int Map, int Slot, int Absent) at, int bit,
+        List<Interval>? admits, List<MapDiff.MapChange> changes)
+    {
+        var (classMap, vectorMap) = (ClassifierTables.ClassMap(at.Map), ClassifierTables.VectorMap(at.Map));
+        var (ci, vi) = (maps.FindIndex(m => m.Name == classMap), maps.FindIndex(m => m.Name == vectorMap));
+        if (ci < 0 || vi < 0 || at.Absent != at.Slot) return false;
+        var (classSpec, vectorSpec) = (maps[ci], maps[vi]);
+        if (loaded.Entries(classMap) is not { } classLive || loaded.Entries(vectorMap) is not { } vectorLive
+            || loaded.CurrentCopy(classMap) is not { } classCopy || loaded.CurrentCopy(vectorMap) is not { } vectorCopy) return false;
+        var isArray = field.Bits <= ClassifierLayout.MaxArrayBits;
+        var slot = at.Slot;
+
+        // the slot's entries come last in the class map (the last classifier reading the field): the rest stays
+        var first = classSpec.Entries.Count;
+        while (first > 0 && SlotOf(classSpec.Entries[first - 1].Key, field, isArray) == slot) first--;
+        for (var e = 0; e < first; e++)
+            if (SlotOf(classSpec.Entries[e].Key, field, isArray) >= slot) return false;
+        var mine = classSpec.Entries.Skip(first).ToList();
+        var vectors = new Dictionary<int, byte[]>();
+        foreach (var (k, v) in vectorSpec.Entries) vectors[BinaryPrimitives.ReadInt32LittleEndian(k)] = v;
+        int IdOf(byte[] stored) => BinaryPrimitives.ReadInt32LittleEndian(stored) ^ slot;
+
+        List<Entry> entries;
+        if (admits == null)
+        {
+            // no matcher on the field: every class of the classifier (the absent one too) gains the rule, none splits
+            var ids = mine.Select(e => IdOf(e.Value)).Append(slot).ToHashSet();
+            var upserts = new List<(byte[], byte[])>();
+            foreach (var id in ids.Order())
+            {
+                if (!vectors.TryGetValue(id, out var v) || Has(v, bit)) return false;
+                vectors[id] = With(v, bit);
+                upserts.Add((ClassifierLayout.Key(id), vectors[id]));
+            }
+            maps[vi] = vectorSpec with { Entries = vectors.OrderBy(kv => kv.Key).Select(kv => (ClassifierLayout.Key(kv.Key), kv.Value)).ToList() };
+            changes.Add(new MapDiff.MapChange(vectorMap, [], upserts));
+            return true;
+        }
+
+        if (isArray)
+        {
+            var size = 1 << field.Bits;
+            var was = new int[size];
+            Array.Fill(was, slot); // an entry not written is 0: the absent class
+            var baseKey = slot << field.Bits;
+            foreach (var (k, v) in mine) was[BinaryPrimitives.ReadInt32LittleEndian(k) - baseKey] = IdOf(v);
+            var gains = new bool[size];
+            foreach (var iv in admits)
+                for (var x = iv.From; x <= iv.To && x < (ulong)size; x++) gains[x] = true;
+            entries = new List<Entry>(size);
+            var keys = new Dictionary<int, byte[]>();
+            foreach (var (k, _) in mine) keys[BinaryPrimitives.ReadInt32LittleEndian(k) - baseKey] = k;
+            for (var x = 0; x < size; x++)
+                entries.Add(new Entry(keys.TryGetValue(x, out var k) ? k : ClassifierLayout.Key(baseKey + x), was[x], gains[x]));
+        }
+        else
+        {
+            // the rule's prefixes (ClassifierLayout's PrefixEntries), in the order it lists them
+            var bits = field.Bits;
+            var prefixes = new List<(uint Value, int Length)>();
+            foreach (var iv in admits)
+                foreach (var (data, length) in SetLayout.SplitRange(new BigInteger(iv.From), new BigInteger(iv.To), bits))
+                {
+                    var four = new byte[4];
+                    data.CopyTo(four, 4 - data.Length);
+                    var p = (BinaryPrimitives.ReadUInt32BigEndian(four), length);
+                    if (!prefixes.Contains(p)) prefixes.Add(p);
+                }
+            (uint Value, int Length) PrefixOf(byte[] key)
+            {
+                var four = new byte[4];
+                key.AsSpan(8).CopyTo(four.AsSpan(4 - field.Bytes));
+                return (BinaryPrimitives.ReadUInt32BigEndian(four), (int)BinaryPrimitives.ReadUInt32LittleEndian(key) - 32);
+            }
+            uint Mask(int length) => length == 0 ? 0u : (uint)(~0UL << (bits - length) & ((1UL << bits) - 1));
+            bool Contains((uint Value, int Length) outer, (uint Value, int Length) inner) =>
+                outer.Length <= inner.Length && (inner.Value & Mask(outer.Length)) == outer.Value;
+            entries = new List<Entry>(mine.Count + prefixes.Count);
+            var known = new Dictionary<(uint, int), int>();
+            foreach (var (k, v) in mine)
+            {
+                var p = PrefixOf(k);
+                known[p] = IdOf(v);
+                entries.Add(new Entry(k, IdOf(v), prefixes.Any(q => Contains(q, p))));
+            }
+            if (!known.ContainsKey((0u, 0))) return false;
+            foreach (var q in prefixes)
+            {
+                if (known.ContainsKey(q)) continue;
+                // its values took the longest prefix holding it: that class, with the rule
+                var (best, id) = (-1, slot);
+                foreach (var (p, c) in known)
+                    if (p.Item2 > best && Contains((p.Item1, p.Item2), q)) (best, id) = (p.Item2, c);
+                var key = new byte[8 + field.Bytes];
+                BinaryPrimitives.WriteUInt32LittleEndian(key, (uint)q.Length + 32);
+                BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(4), (uint)slot);
+                var be = new byte[4];
+                BinaryPrimitives.WriteUInt32BigEndian(be, q.Value);
+                be.AsSpan(4 - field.Bytes).CopyTo(key.AsSpan(8));
+                entries.Add(new Entry(key, id, true));
+            }
+        }
+
+        // ids as ClassifierTables gives them with the running class maps as hint: the absent class is the slot; a class
+        // takes the id of the first of its entries whose id no class took; the rest the lowest free ids, in order of first entry
+        var assigned = new Dictionary<(int, bool), int> { [(slot, false)] = slot };
+        var taken = new HashSet<int> { slot };
+        var classes = new List<(int, bool)> { (slot, false) };
+        var listed = new HashSet<(int, bool)>(classes);
+        var old = new HashSet<int>();
+        foreach (var e in entries)
+        {
+            if (e.Was != slot) old.Add(e.Was);
+            var c = (e.Was, e.Gains);
+            if (assigned.ContainsKey(c)) continue;
+            if (listed.Add(c)) classes.Add(c);
+            if (e.Was >= ClassifierTables.ReservedClasses && classLive.ContainsKey(e.Key) && taken.Add(e.Was)) assigned[c] = e.Was;
+        }
+        if (!old.IsSubsetOf(taken)) return false; // a class left without values: not an append's edit
+        foreach (var id in old)
+            if (!vectors.TryGetValue(id, out var v) || Has(v, bit)) return false;
+        if (!vectors.TryGetValue(slot, out var absentVector) || Has(absentVector, bit)) return false;
+        var free = vectors.Keys.Concat(taken).ToHashSet();
+        var nextId = ClassifierTables.ReservedClasses;
+        foreach (var c in classes)
+        {
+            if (assigned.ContainsKey(c)) continue;
+            while (free.Contains(nextId)) nextId++;
+            assigned[c] = nextId;
+            free.Add(nextId);
+        }
+
+        var vectorUpserts = new List<(byte[], byte[])>();
+        var before = new Dictionary<int, byte[]>(vectors); // a class keeping its id rewrites it: the other part reads the old vector
+        foreach (var ((was, gains), id) in assigned)
+        {
+            var v = gains ? With(before[was], bit) : before[was];
+            if (vectors.TryGetValue(id, out var had) && had.AsSpan().SequenceEqual(v)) continue;
+            vectors[id] = v;
+            vectorUpserts.Add((ClassifierLayout.Key(id), v));
+        }
+        var maxId = vectors.Keys.Max();
+        if (maxId >= vectorCopy.MaxEntries) return false;
+
+        var classUpserts = new List<(byte[], byte[])>();
+        var classEntries = classSpec.Entries.Take(first).ToList();
+        foreach (var e in entries)
+        {
+            var id = assigned[(e.Was, e.Gains)];
+            var stored = ClassifierLayout.Key(id ^ slot);
+            if (isArray && id == slot) continue; // arrays are filled with 0: the absent class
+            classEntries.Add((e.Key, stored));
+            if (id != e.Was || !classLive.ContainsKey(e.Key)) classUpserts.Add((e.Key, stored));
+        }
+        if (classEntries.Count > classCopy.MaxEntries) return false;
+        maps[ci] = isArray ? classSpec with { Entries = classEntries }
+            : classSpec with { Entries = classEntries, MaxEntries = CounterLayout.Capacity(classEntries.Count) };
+        maps[vi] = vectorSpec with
+        {
+            Entries = vectors.OrderBy(kv => kv.Key).Select(kv => (ClassifierLayout.Key(kv.Key), kv.Value)).ToList(),
+            MaxEntries = ClassifierTables.VectorCapacity(maxId + 1),
+        };
+        if (classUpserts.Count > 0) changes.Add(new MapDiff.MapChange(classMap, [], classUpserts));
+        if (vectorUpserts.Count > 0) changes.Add(new MapDiff.MapChange(vectorMap, [], vectorUpserts));
+        return true;
+    }
+
+    /// <summary>The classifier slot of a class map key (array: slot × 2^bits + value; trie: {32 + length, slot big-endian, value}).</summary>
+    static int SlotOf(byte[] key, Field field, bool isArray) =>
+        isArray ? BinaryPrimitives.ReadInt32LittleEndian(key) >> field.Bits : (int)BinaryPrimitives.ReadUInt32BigEndian(key.AsSpan(4));
+
+    static int RuleWord(int bit) => 8 * (ClassifierLayout.SummaryWords + bit / 64);
+
+    static bool Has(byte[] vector, int bit) => (BinaryPrimitives.ReadUInt64LittleEndian(vector.AsSpan(RuleWord(bit))) & (1UL << (bit % 64))) != 0;
+
+    /// <summary>The vector with rule <paramref name="bit"/> set, and its word's summary bit.</summary>
+    static byte[] With(byte[] vector, int bit)
+    {
+        var v = (byte[])vector.Clone();
+        var at = RuleWord(bit);
+        BinaryPrimitives.WriteUInt64LittleEndian(v.AsSpan(at), BinaryPrimitives.ReadUInt64LittleEndian(v.AsSpan(at)) | 1UL << (bit % 64));
+        var word = bit / 64;
+        var s = 8 * (word / 64);
+        BinaryPrimitives.WriteUInt64LittleEndian(v.AsSpan(s), BinaryPrimitives.ReadUInt64LittleEndian(v.AsSpan(s)) | 1UL << (word % 64));
+        return v;
+    }
+}
