@@ -132,7 +132,7 @@ internal sealed class PreviousLift
                 var chain = now.Chains[c];
                 if (!Equal(was.Chains[c].Chain, chain.Chain)) return null;
                 var old = _rules[t][c];
-                if (!Prefix(old, chain.Rules)) return null;
+                if (!ReferencePrefix.StartsWith(chain.Rules, old)) return null;
                 reused += old.Length;
                 if (chain.Rules.Count == old.Length) continue;
                 var id = new ChainId(now.Family, now.Name, chain.Name);
@@ -316,15 +316,6 @@ internal sealed class PreviousLift
         if (a.Count != b.Count) return false;
         for (int i = 0; i < a.Count; i++)
             if (!ReferenceEquals(a[i], b[i]) && !(Equal(a[i].Set, b[i].Set) && SameList(a[i].Elements, b[i].Elements))) return false;
-        return true;
-    }
-
-    /// <summary>Whether <paramref name="old"/> is, rule object by rule object, the start of <paramref name="now"/>.</summary>
-    static bool Prefix(SourceRule[] old, IReadOnlyList<SourceRule> now)
-    {
-        if (old.Length > now.Count) return false;
-        for (int i = 0; i < old.Length; i++)
-            if (!ReferenceEquals(old[i], now[i])) return false;
         return true;
     }
 }

@@ -37,7 +37,7 @@ public sealed class ChainFolds<T> where T : class, IRuleFold, new()
     {
         // the rules are an immutable array: kept as they are, not copied
         var now = rules.Items;
-        if (!_chains.TryGetValue(chain, out var e) || !Prefix(e.Rules, now))
+        if (!_chains.TryGetValue(chain, out var e) || !ReferencePrefix.StartsWith(now, e.Rules))
         {
             _chains[chain] = e = new Entry(new T());
             ChainsFolded++;
@@ -62,14 +62,5 @@ public sealed class ChainFolds<T> where T : class, IRuleFold, new()
         foreach (var name in _chains.Keys)
             if (!names.Contains(name)) (stale ??= []).Add(name);
         foreach (var name in stale ?? []) _chains.Remove(name);
-    }
-
-    /// <summary>Whether <paramref name="old"/> is, rule object by rule object, the start of <paramref name="now"/>.</summary>
-    static bool Prefix(ImmutableArray<Rule> old, ImmutableArray<Rule> now)
-    {
-        if (old.Length > now.Length) return false;
-        for (var i = 0; i < old.Length; i++)
-            if (!ReferenceEquals(old[i], now[i])) return false;
-        return true;
     }
 }

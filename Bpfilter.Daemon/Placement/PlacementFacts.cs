@@ -45,7 +45,7 @@ public sealed class PlacementFacts
     {
         var id = new ChainId(table.Family, table.Name, chain.Name);
         var rules = chain.Rules;
-        if (_chains.TryGetValue(id, out var e) && Prefix(e.Rules, rules))
+        if (_chains.TryGetValue(id, out var e) && Bpfilter.Backend.Ir.ReferencePrefix.StartsWith(rules, e.Rules))
         {
             if (e.Rules.Length < rules.Count)
             {
@@ -64,14 +64,5 @@ public sealed class PlacementFacts
         }
         e.Seen = _generation;
         return e.Facts;
-    }
-
-    /// <summary>Whether <paramref name="old"/> is, rule object by rule object, the start of <paramref name="now"/>.</summary>
-    static bool Prefix(SourceRule[] old, IReadOnlyList<SourceRule> now)
-    {
-        if (old.Length > now.Count) return false;
-        for (int i = 0; i < old.Length; i++)
-            if (!ReferenceEquals(old[i], now[i])) return false;
-        return true;
     }
 }
