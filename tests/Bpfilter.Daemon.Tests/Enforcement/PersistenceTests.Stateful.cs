@@ -5,7 +5,8 @@ public sealed partial class PersistenceTests
     /// <summary>
     /// An anonymous quota, a named quota and a limit in BPF, each with a counter on what passes and on what does not.
     /// 29-byte packets (20 IP + 8 UDP + 1): the quota of 290 bytes lets 10 through, the named one of
-    /// 150 bytes 5; the bucket holds 3 and refills one per minute (nothing while the test runs).
+    /// 150 bytes 5; the bucket holds 3 and refills one per hour: nothing while the test runs (with one per minute, a run
+    /// stretched past a minute by a loaded machine refilled a token on one side between the two sides' bursts).
     /// </summary>
     const string Stateful = """
         table ip t {
@@ -16,7 +17,7 @@ public sealed partial class PersistenceTests
                 type filter hook input priority 0; policy accept;
                 udp dport 9 quota until 290 bytes counter accept
                 udp dport 9 counter drop
-                udp dport 10 limit rate 1/minute burst 3 packets counter accept
+                udp dport 10 limit rate 1/hour burst 3 packets counter accept
                 udp dport 10 counter drop
                 udp dport 11 quota name "q" counter accept
                 udp dport 11 counter drop
