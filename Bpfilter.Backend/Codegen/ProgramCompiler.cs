@@ -82,16 +82,7 @@ public sealed partial class ProgramCompiler
         var hook = chains[0].Hook;
         if (chains.Any(c => c.Hook.AttachPoint != hook.AttachPoint))
             throw new CodegenException("base chains compiled together must share one attach point");
-        IFlavor flavor = hook switch
-        {
-            XdpIngress x => new XdpFlavor(x.Device, x.IpOnly),
-            TcIngress t => new TcFlavor(t.Device, ingress: true, t.IpOnly),
-            TcEgress t => new TcFlavor(t.Device, ingress: false, t.IpOnly),
-            NetfilterHook n when n.Family == NfFamily.Ipv4 && ipv6 => throw new CodegenException("an ipv4 chain has no ipv6 program"),
-            NetfilterHook n when n.Family == NfFamily.Ipv6 => new NetfilterFlavor(ipv6: true, n.Point, SkbDataRead.Available),
-            NetfilterHook n => new NetfilterFlavor(ipv6, n.Point, SkbDataRead.Available),
-            _ => throw new CodegenException($"unsupported hook {hook}"),
-        };
+        var flavor = FlavorOf(hook, ipv6);
         // subprograms read the base program's dynptr: only without regular chains may it be made on demand
         if (flavor is NetfilterFlavor nf) nf.DynptrOnDemand = ruleset.Chains.Count == 0;
         var ordered = Enforcement.AttachUnit.RunOrder(chains);
@@ -112,6 +103,27 @@ public sealed partial class ProgramCompiler
             Classifiers = compiler._classifierRecords,
         };
     }
+
+    static IFlavor FlavorOf(Hook hook, bool ipv6) => hook switch
+    {
+        XdpIngress x => new XdpFlavor(x.Device, x.IpOnly),
+        TcIngress t => new TcFlavor(t.Device, ingress: true, t.IpOnly),
+        TcEgress t => new TcFlavor(t.Device, ingress: false, t.IpOnly),
+        NetfilterHook n when n.Family == NfFamily.Ipv4 && ipv6 => throw new CodegenException("an ipv4 chain has no ipv6 program"),
+        NetfilterHook n when n.Family == NfFamily.Ipv6 => new NetfilterFlavor(ipv6: true, n.Point, SkbDataRead.Available),
+        NetfilterHook n => new NetfilterFlavor(ipv6, n.Point, SkbDataRead.Available),
+        _ => throw new CodegenException($"unsupported hook {hook}"),
+    };
+
+    /// <summary>
+    /// The one network protocol (ethertype) the program of <paramref name="hook"/> (<paramref name="ipv6"/>: an inet
+    /// chain's ipv6 program) ever sees, as the compiler decides it: a rule reading another's header has no code there.
+    /// Null when it sees more than one, or there is no such program.
+    /// </summary>
+    internal static int? FixedEtherTypeOf(Hook hook, bool ipv6) =>
+        hook is NetfilterHook { Family: NfFamily.Ipv4 } && ipv6 ? null
+        : hook is NetfilterHook n ? new NetfilterFlavor(ipv6 || n.Family == NfFamily.Ipv6, n.Point, directRead: false).FixedEtherType
+        : null;
 
     /// <summary>Where a packet meets this hook on its way (device ingress, netfilter hooks, device egress), then the priority.</summary>
     static (int Stage, int Priority) PathOrderOf(Hook hook) => hook switch

@@ -223,6 +223,11 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         if (existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0
             && (GroupedRunEdit.Between(kept, was, source, _runs) ?? ClassifiedRunEdit.Between(kept, was, source)) is { } edit)
             return (new Step(unit, source, existing, null, edit.Compiled, null, edit.Diff, Edited: true), null);
+        // a rule appended to a grouped run this program has no code for (an ip rule in an inet chain's ipv6 program):
+        // the program stays as it is; its maps hold what it was compiled with (not a program adopted from its pins)
+        if (existing is { Program: { TablesAsCompiled: true } same, Source: { } before } && packetPath.Count == 0
+            && UnseenRunAppend.Keeps(unit.Hook, unit.Ipv6, before, source, _runs))
+            return (new Step(unit, source, existing, null, same.Compiled, null, new MapDiff(same, []), Edited: true), null);
         CompiledProgram compiled;
         // compiled with the running program's counter slots: rules added as map elements keep the code the same
         var layout = existing?.Program is { } p ? CounterLayout.Of(p.Compiled) : null;

@@ -123,6 +123,29 @@ public class CommitFollowsChangeTests
         w.PutString(3, name);
     });
 
+    /// <summary>
+    /// A table of base chains alone: a jump or goto to a base chain is refused, in a rule or a verdict-map element,
+    /// so nothing is referenced, and its chain use needs no walk of its rules (Transaction.ChainRefs); with a regular
+    /// chain the walk counts the jump and the element.
+    /// </summary>
+    [Fact]
+    public void ATableOfBaseChainsAloneIsReferencedNowhere()
+    {
+        var e = NewEndpoint();
+        Assert.Empty(e.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "in", hook: (1, 0)), AddChain(4, "t", "out", hook: (3, 0)), NewVmap(5),
+            AddRule(6, "t", "in", w => Counted(w, 1)), AddRule(7, "t", "in", VmapLookup)), Port));
+        Assert.NotEmpty(e.Process(Batch(AddRule(8, "t", "in", w => Verdict(w, Jump, "out"))), Port));
+        Assert.NotEmpty(e.Process(Batch(VmapElement(12, 9, 1, "out")), Port));
+        var t = e.Ruleset.FindTable(Ip, "t")!;
+        Assert.Empty(Transaction.ChainRefsWalk(t));
+        Assert.Empty(Transaction.ChainRefs(t));
+
+        Assert.Empty(e.Process(Batch(AddChain(10, "t", "r"), AddRule(11, "t", "in", w => Verdict(w, Jump, "r")), VmapElement(12, 12, 2, "r")), Port));
+        t = e.Ruleset.FindTable(Ip, "t")!;
+        Assert.Equal(2, Transaction.ChainRefs(t)["r"]);
+        Assert.Equal(Transaction.ChainRefsWalk(t), Transaction.ChainRefs(t));
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -218,6 +241,13 @@ public class CommitFollowsChangeTests
             // the element sequence counter aside: a batch that is refused, or adds an element that is there already, saves
             // nothing but may have used up sequence numbers (they only order elements, which keep their own)
             Assert.Equal(SansElementSeq(follows.Endpoint.ExportState()), SansElementSeq(Restored(follows.State, follows.Journal())));
+            // chain use: a table's references are those of a walk of its rules and verdict maps, none to a base chain
+            foreach (var table in follows.Endpoint.Ruleset.Tables)
+            {
+                var walked = Transaction.ChainRefsWalk(table);
+                Assert.Equal(walked.OrderBy(kv => kv.Key, StringComparer.Ordinal), Transaction.ChainRefs(table).OrderBy(kv => kv.Key, StringComparer.Ordinal));
+                Assert.All(walked.Keys, name => Assert.False(table.FindChain(name)?.IsBase ?? false, $"{name} is a base chain"));
+            }
             if (answer.Count > 0) refused++;
             if (follows.Records.Count > records && follows.FullWrites == writes) journaled++;
         }
