@@ -48,7 +48,8 @@ public sealed partial class ProgramCompiler
                 EmitBucketKeyPad(layout);
                 _asm.Emit(Asm.StDW(R10, BornSlot(layout), 0));
                 var absent = _asm.NewLabel("dyndelabsent");
-                EmitLookupCopy(map, Generation, absent, Asm.LdxDW(R1, R0, (short)layout.BornOffsets[0]), Asm.StxDW(R10, BornSlot(layout), R1));
+                EmitLookupCopy(map, Generation, absent);
+                EmitLoadBorn(layout);
                 _asm.Label(absent);
             }
             // nft_rhash_delete marks a live element dead and never breaks the rule
@@ -80,7 +81,7 @@ public sealed partial class ProgramCompiler
                 // the expired element takes its buckets with it (no packet reaches its stamps again); one the control
                 // plane wrote has stamp 0, no bucket's
                 EmitBucketKeyPad(layout);
-                _asm.Emit(Asm.LdxDW(R1, R0, (short)layout.BornOffsets[0]), Asm.StxDW(R10, BornSlot(layout), R1));
+                EmitLoadBorn(layout);
                 EmitDeleteBuckets(layout);
             }
             EmitNewElement(layout, timeout, ElementStatementCode.Statements);
@@ -98,7 +99,7 @@ public sealed partial class ProgramCompiler
         // the loser (EEXIST) takes the found element's path (renewed; replaced, as any packet would, if already expired)
         var lost = u.Op == SetUpdateOp.Update && layout.HasTimeouts ? _asm.NewLabel("dynlost") : done;
         EmitWriteCopy(map, Generation, BpfMap.NoExist, missing: next, Asm.JeqImm(R0, -EExist, lost), Asm.JneImm(R0, 0, next));
-        if (!layout.HasPacketStatements) EmitWriteCopy(map, OtherCopy, BpfMap.Any);
+        if (layout.Set.PacketTag < 0) EmitWriteCopy(map, OtherCopy, BpfMap.Any);
         if (lost != done)
         {
             _asm.Emit(Asm.Ja(done));
@@ -109,7 +110,8 @@ public sealed partial class ProgramCompiler
         }
         _asm.Label(done);
         if (!layout.HasPacketStatements) return;
-        // nft_dynset_eval then runs the element's statements (nft_set_elem_update_expr), new or found, add or update
+        // nft_dynset_eval then runs the element's statements (nft_set_elem_update_expr), new or found, add or update: the
+        // element's own list (its tag's), whatever this rule gives new elements
         var gone = _asm.NewLabel("dyngone");
         EmitLookupCopy(map, Generation, gone);
         EmitPacketStatements(layout, next);
@@ -139,7 +141,11 @@ public sealed partial class ProgramCompiler
         });
     }
 
-    /// <summary>The word at value offset 4 of an element the packet path gave statements (0: none, the control plane's).</summary>
+    /// <summary>
+    /// The word at value offset 4 of an element the packet path gave statements (0: none, the control plane's), bits 0
+    /// and 1; bits <see cref="SetLayout.TagShift"/> and up hold the element's tag, its statement list's index in
+    /// <see cref="Set.ElementLists"/>, fixed for the element's life.
+    /// </summary>
     static class ElementStatementCode
     {
         /// <summary>Bit 0: the element has statements; its state follows the code, expiry and timeout.</summary>
@@ -161,14 +167,17 @@ public sealed partial class ProgramCompiler
         var zeroed = layout.MapDataBytes > 0 ? layout.MapDataOffset : layout.ValueSize;
         for (var i = 0; i < zeroed; i += 4) _asm.Emit(Asm.StW(R10, (short)(UpdateValue + i), 0));
         _asm.Emit(Asm.StW(R10, UpdateValue, 1));
-        if (layout.HasPacketStatements) _asm.Emit(Asm.StW(R10, UpdateValue + 4, code));
+        // the list this rule gives new elements, by its tag (none: code 0, the element runs no statements)
+        var tag = layout.Set.PacketTag;
+        if (tag >= 0) _asm.Emit(Asm.StW(R10, UpdateValue + 4, code | tag << SetLayout.TagShift));
         // each limit's born stamp, unique to this element and limit (odd: 0 is none), names its bucket
-        if (layout.HasPacketLimits)
+        if (tag >= 0 && layout.ElementList(tag).Any(s => s is LimitStatement))
         {
+            var list = layout.ElementList(tag);
             _asm.Emit(Asm.Call(HelperFunc.KtimeGetNs), Asm.Alu64Imm(AluOp.Lsh, R0, 2));
-            for (var i = 0; i < layout.Set.PacketStatements.Count; i++)
-                if (layout.Set.PacketStatements[i] is LimitStatement)
-                    _asm.Emit(Asm.Mov64Reg(R1, R0), Asm.Add64Imm(R1, 2 * i + 1), Asm.StxDW(R10, (short)(UpdateValue + layout.PacketStateOffset(i)), R1));
+            for (var i = 0; i < list.Count; i++)
+                if (list[i] is LimitStatement)
+                    _asm.Emit(Asm.Mov64Reg(R1, R0), Asm.Add64Imm(R1, 2 * i + 1), Asm.StxDW(R10, (short)(UpdateValue + layout.PacketStateOffset(tag, i)), R1));
         }
         if (layout.HasTimeouts && timeout > 0)
             _asm.Emit(Asm.LdxDW(R1, R10, UpdateNow), Asm.LoadImm64(R2, (long)timeout), Asm.Add64Reg(R1, R2),
@@ -260,9 +269,11 @@ public sealed partial class ProgramCompiler
         // any packet adds to it; a packet then finds it in both copies (or the other copy full), so the state's
         // additions land in both and the copies agree, born stamps included. The code says so only once it is there.
         EmitCopyValue(layout, R0, UpdateValue);
-        _asm.Emit(Asm.StW(R10, UpdateValue + 4, ElementStatementCode.Statements));
+        const int inBoth = ~(ElementStatementCode.StatementsNotInOtherCopy & ~ElementStatementCode.Statements);
+        // bit 1 cleared, the tag kept
+        _asm.Emit(Asm.LdxW(R1, R10, UpdateValue + 4), Asm.Alu64Imm(AluOp.And, R1, inBoth), Asm.StxW(R10, UpdateValue + 4, R1));
         EmitWriteCopy(map, OtherCopy, BpfMap.NoExist);
-        EmitLookupCopy(map, Generation, done, Asm.StW(R0, 4, ElementStatementCode.Statements));
+        EmitLookupCopy(map, Generation, done, Asm.LdxW(R1, R0, 4), Asm.Alu64Imm(AluOp.And, R1, inBoth), Asm.StxW(R0, 4, R1));
         _asm.Label(inOther);
         _asm.Emit(Asm.StxDW(R10, live, R0));
         var noOther = _asm.NewLabel("pstnoother");
@@ -271,12 +282,36 @@ public sealed partial class ProgramCompiler
             Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem));
         _asm.Label(noOther);
         _asm.Emit(Asm.StxDW(R10, other, R0));
-        for (var i = 0; i < layout.Set.PacketStatements.Count; i++)
+        var lists = layout.Set.ElementLists;
+        if (lists.Count == 1)
         {
-            var off = (short)layout.PacketStateOffset(i);
+            EmitElementList(layout, 0, fail);
+            _asm.Label(done);
+            return;
+        }
+        // the element's own list, by its tag
+        for (var tag = 0; tag < lists.Count; tag++)
+        {
+            var nextTag = _asm.NewLabel("psttag");
+            _asm.Emit(Asm.LdxDW(R1, R10, live), Asm.LdxW(R1, R1, 4), Asm.Alu64Imm(AluOp.Rsh, R1, SetLayout.TagShift), Asm.JneImm(R1, tag, nextTag));
+            EmitElementList(layout, tag, fail);
+            _asm.Emit(Asm.Ja(done));
+            _asm.Label(nextTag);
+        }
+        _asm.Label(done);
+    }
+
+    /// <summary>The statements of list <paramref name="tag"/> on the element at R10 + Scratch (this copy) and Scratch + 8 (the other copy's, or 0).</summary>
+    private void EmitElementList(SetLayout layout, int tag, string fail)
+    {
+        const short live = Scratch, other = Scratch + 8;
+        var list = layout.ElementList(tag);
+        for (var i = 0; i < list.Count; i++)
+        {
+            var off = (short)layout.PacketStateOffset(tag, i);
             var skip = _asm.NewLabel("pstskip");
             EmitLength(R2);
-            switch (layout.Set.PacketStatements[i])
+            switch (list[i])
             {
                 case CounterStatement:
                     _asm.Emit(Asm.Mov64Imm(R3, 1), Asm.LdxDW(R1, R10, live), Asm.AtomicAdd64(R1, off, R3), Asm.AtomicAdd64(R1, (short)(off + 8), R2),
@@ -293,10 +328,9 @@ public sealed partial class ProgramCompiler
                     EmitElementLimit(layout, l, off, fail);
                     break;
                 default:
-                    throw new CodegenException($"set '{layout.Set.Name}': statement '{layout.Set.PacketStatements[i]}' of packet-path elements is not supported by the BPF backend");
+                    throw new CodegenException($"set '{layout.Set.Name}': statement '{list[i]}' of packet-path elements is not supported by the BPF backend");
             }
         }
-        _asm.Label(done);
     }
 
     /// <summary>
@@ -339,11 +373,53 @@ public sealed partial class ProgramCompiler
         for (var i = layout.KeySize; i < layout.BucketKeySize - 8; i++) _asm.Emit(Asm.StB(R10, (short)(Key + i), 0));
     }
 
-    /// <summary>Deletes the element's buckets, the first limit's stamp at <see cref="BornSlot"/>: the others' follow from it (2 per statement index).</summary>
+    /// <summary>
+    /// Stores the born stamp of the first limit of the element whose value R0 points to at <see cref="BornSlot"/>: at its
+    /// tag's offset (0 for an element whose list has no limit, or without statements: no bucket's stamp).
+    /// </summary>
+    private void EmitLoadBorn(SetLayout layout)
+    {
+        var offsets = layout.BornOffsets;
+        if (offsets.Count == 1)
+        {
+            _asm.Emit(Asm.LdxDW(R1, R0, (short)offsets[0][0]), Asm.StxDW(R10, BornSlot(layout), R1));
+            return;
+        }
+        var end = _asm.NewLabel("bornend");
+        _asm.Emit(Asm.StDW(R10, BornSlot(layout), 0), Asm.LdxW(R1, R0, 4), Asm.Mov64Reg(R2, R1), Asm.Alu64Imm(AluOp.And, R2, ElementStatementCode.Statements),
+            Asm.JeqImm(R2, 0, end), Asm.Alu64Imm(AluOp.Rsh, R1, SetLayout.TagShift));
+        for (var tag = 0; tag < offsets.Count; tag++)
+        {
+            if (offsets[tag].Count == 0) continue;
+            var nextTag = _asm.NewLabel("borntag");
+            _asm.Emit(Asm.JneImm(R1, tag, nextTag), Asm.LdxDW(R2, R0, (short)offsets[tag][0]), Asm.StxDW(R10, BornSlot(layout), R2), Asm.Ja(end));
+            _asm.Label(nextTag);
+        }
+        _asm.Label(end);
+    }
+
+    /// <summary>
+    /// Deletes the element's buckets, the first limit's stamp at <see cref="BornSlot"/>: the others' follow from it (2 per
+    /// statement index). With several lists the stamp alone says which: ktime * 4 + 2 * index + 1 for at most 2 statements,
+    /// so the element's stamps are its base (the stamp without its low 2 bits) + 1 and + 3; a stamp its list does not hold
+    /// names no bucket (the base is the element's alone), and a stamp of 0 (no limit) neither.
+    /// </summary>
     private void EmitDeleteBuckets(SetLayout layout)
     {
         var buckets = Loader.ElementBuckets.Name(SetMapName(layout.Set.Name));
-        var indices = Enumerable.Range(0, layout.Set.PacketStatements.Count).Where(i => layout.Set.PacketStatements[i] is LimitStatement).ToList();
+        if (layout.BornOffsets.Count > 1)
+        {
+            var none = _asm.NewLabel("bktnone");
+            _asm.Emit(Asm.LdxDW(R1, R10, BornSlot(layout)), Asm.JeqImm(R1, 0, none), Asm.Alu64Imm(AluOp.And, R1, ~3), Asm.Add64Imm(R1, 1),
+                Asm.StxDW(R10, BornSlot(layout), R1));
+            _asm.Emit(Asm.LoadMapFd(R1, buckets), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapDeleteElem));
+            _asm.Emit(Asm.LdxDW(R1, R10, BornSlot(layout)), Asm.Add64Imm(R1, 2), Asm.StxDW(R10, BornSlot(layout), R1));
+            _asm.Emit(Asm.LoadMapFd(R1, buckets), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapDeleteElem));
+            _asm.Label(none);
+            return;
+        }
+        var statements = layout.ElementList(0);
+        var indices = Enumerable.Range(0, statements.Count).Where(i => statements[i] is LimitStatement).ToList();
         for (var j = 0; j < indices.Count; j++)
         {
             if (j > 0)

@@ -349,7 +349,9 @@ public sealed partial class ProgramCompiler
             {
                 DoubleBuffered = true,
                 PacketWritten = layout.Set.PacketWritten,
-                PacketStatements = string.Join(' ', layout.Set.PacketStatements),
+                // the lists elements carry by tag, when more than the one new elements get: the same map holds their states
+                PacketStatements = string.Join(' ', layout.Set.PacketStatements) + (layout.Set.PacketStatementLists.IsEmpty ? ""
+                    : " lists " + string.Join(", ", layout.Set.PacketStatementLists.Select(l => "[" + string.Join(' ', l) + "]"))),
                 Buckets = layout.HasPacketLimits
                     ? new Loader.BucketSpec(layout.BucketKeySize, layout.BucketMaxEntries, layout.KeySize, layout.BornOffsets) : null,
             });

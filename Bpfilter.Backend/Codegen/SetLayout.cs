@@ -49,10 +49,18 @@ internal sealed class SetLayout
             throw new CodegenException($"map '{set.Name}': the BPF backend holds the data of a map only when the packet path writes it");
         if (set.PacketWritten && ValueSize > RuntimeContext.ScratchSize)
             throw new CodegenException($"set '{set.Name}': a {ValueSize}-byte element value does not fit the program's scratch buffer");
-        if (!set.PacketStatements.IsEmpty && (!set.PacketWritten || HasElementStatements))
+        if (set.ElementLists.Count > 0 && (!set.PacketWritten || HasElementStatements))
             throw new CodegenException($"set '{set.Name}': statements of packet-path elements need a packet-written set without element slots");
-        if (!set.PacketStatements.IsEmpty && ValueSize > RuntimeContext.ScratchSize)
+        if (set.ElementLists.Count > 0 && ValueSize > RuntimeContext.ScratchSize)
             throw new CodegenException($"set '{set.Name}': a {ValueSize}-byte element value does not fit the program's scratch buffer");
+        if (!set.PacketStatementLists.IsEmpty && (set.PacketStatementLists.Any(l => l.IsEmpty)
+            || set.PacketStatementLists.Distinct().Count() != set.PacketStatementLists.Count || !set.PacketStatements.IsEmpty && set.PacketTag < 0))
+            throw new CodegenException($"set '{set.Name}': its element statement lists must be distinct, not empty, and hold the list new elements get");
+        // several lists: an element's bucket stamps follow from one stamp only for lists of at most 2 statements (ProgramCompiler.EmitDeleteBuckets)
+        if (set.ElementLists.Count > 1 && set.ElementLists.Any(l => l.Count > MaxElementStatements))
+            throw new CodegenException($"set '{set.Name}': an element statement list has more than the {MaxElementStatements} statements nf_tables holds");
+        if (set.ElementLists.Count > MaxTags)
+            throw new CodegenException($"set '{set.Name}': elements carry more than the {MaxTags} statement lists the BPF backend dispatches on");
         if (HasPacketLimits && BucketKeySize > RuntimeContext.KeySize)
             throw new CodegenException($"set '{set.Name}': a {DataBytes}-byte key leaves no room for the born stamp of its elements' limit buckets");
     }
@@ -107,7 +115,7 @@ internal sealed class SetLayout
     public int ValueSize => MapDataBytes > 0 ? MapDataOffset + MapDataBytes : ValueSizeWithoutData;
 
     int ValueSizeWithoutData => HasElementStatements ? SlotsOffset + 4 * MaxElementStatements
-        : HasPacketStatements ? PacketStateOffset(Set.PacketStatements.Count)
+        : HasPacketStatements ? Enumerable.Range(0, Set.ElementLists.Count).Max(t => PacketStateOffset(t, Set.ElementLists[t].Count))
         : HasElementTimeouts ? TimeoutOffset + 8 : HasTimeouts ? ExpiresOffset + 8 : 4;
 
     /// <summary>The bytes of a map's data the value holds (a map of values the packet path writes), else 0.</summary>
@@ -119,17 +127,28 @@ internal sealed class SetLayout
     /// </summary>
     public int MapDataOffset => Math.Max((ValueSizeWithoutData + 3) & ~3, (MapDataBytes + 3) & ~3);
     /// <summary>
-    /// True when the packet path gives its elements statements (<see cref="Ir.Set.PacketStatements"/>): each
+    /// True when elements the packet path adds may carry statements (<see cref="Ir.Set.ElementLists"/>): each such
     /// element's value then holds their state after the code, expiry and timeout, 8-aligned, in statement order:
-    /// a counter's packets and bytes (two u64), a quota's bytes consumed (u64).
+    /// a counter's packets and bytes (two u64), a quota's bytes consumed (u64), a limit's born stamp (u64); the
+    /// value is as long as the longest list needs. The element's tag (its list's index) is the code word's bits
+    /// 8 and up (see <see cref="TagShift"/>).
     /// </summary>
-    public bool HasPacketStatements => !Set.PacketStatements.IsEmpty;
+    public bool HasPacketStatements => Set.ElementLists.Count > 0;
 
-    /// <summary>Where the state of packet statement <paramref name="index"/> sits in the value (index = count: the value's end).</summary>
-    public int PacketStateOffset(int index)
+    /// <summary>The code word at value offset 4 holds the element's tag from this bit on (bits 0 and 1: see ProgramCompiler's ElementStatementCode).</summary>
+    public const int TagShift = 8;
+
+    /// <summary>The most statement lists one set's elements carry: every dynset and lookup that finds an element dispatches on its tag.</summary>
+    public const int MaxTags = 16;
+
+    /// <summary>The statement list of elements with tag <paramref name="tag"/>.</summary>
+    public ValueList<Statement> ElementList(int tag) => Set.ElementLists[tag];
+
+    /// <summary>Where the state of statement <paramref name="index"/> of list <paramref name="tag"/> sits in the value (index = count: the list's end).</summary>
+    public int PacketStateOffset(int tag, int index)
     {
         var offset = HasElementTimeouts ? TimeoutOffset + 8 : HasTimeouts ? ExpiresOffset + 8 : 8;
-        for (var i = 0; i < index; i++) offset += PacketStateSize(Set.PacketStatements[i]);
+        for (var i = 0; i < index; i++) offset += PacketStateSize(Set.ElementLists[tag][i]);
         return offset;
     }
 
@@ -143,11 +162,12 @@ internal sealed class SetLayout
     };
 
     /// <summary>True when some statement of packet-path elements is a limit: the set then has a bucket map (<see cref="Loader.ElementBuckets"/>).</summary>
-    public bool HasPacketLimits => Set.PacketStatements.Any(s => s is LimitStatement);
+    public bool HasPacketLimits => Set.ElementLists.Any(l => l.Any(s => s is LimitStatement));
 
-    /// <summary>The value offsets of the packet-path elements' limits' born stamps, in statement order.</summary>
-    public IReadOnlyList<int> BornOffsets => Enumerable.Range(0, Set.PacketStatements.Count)
-        .Where(i => Set.PacketStatements[i] is LimitStatement).Select(PacketStateOffset).ToList();
+    /// <summary>Per tag, the value offsets of its list's limits' born stamps, in statement order.</summary>
+    public IReadOnlyList<IReadOnlyList<int>> BornOffsets => Enumerable.Range(0, Set.ElementLists.Count)
+        .Select(t => (IReadOnlyList<int>)Enumerable.Range(0, Set.ElementLists[t].Count)
+            .Where(i => Set.ElementLists[t][i] is LimitStatement).Select(i => PacketStateOffset(t, i)).ToList()).ToList();
 
     /// <summary>A bucket's key: the element's key, zero-padded to 8 bytes (the stamp is stored 8-aligned on the stack), then the u64 born stamp.</summary>
     public int BucketKeySize => ((KeySize + 7) & ~7) + 8;
@@ -157,7 +177,7 @@ internal sealed class SetLayout
     /// control-plane batch deleted until the sweep after it (at most as many again), and slack for the few a packet that
     /// found an element just before another CPU deleted it makes again until the next sweep.
     /// </summary>
-    public int BucketMaxEntries => 2 * BornOffsets.Count * (Set.Size ?? 0) + Loader.ElementBuckets.Slack;
+    public int BucketMaxEntries => 2 * BornOffsets.Max(o => o.Count) * (Set.Size ?? 0) + Loader.ElementBuckets.Slack;
 
     public bool IsLpm { get; }
     public int DataBytes { get; }

@@ -17,6 +17,11 @@ public sealed class ChainScan : IRuleFold
     readonly List<Reference> _references = [];
     readonly HashSet<string> _sets = new(StringComparer.Ordinal), _chains = new(StringComparer.Ordinal);
     readonly List<Statement> _stateful = [];
+    readonly List<string> _written = [];
+    readonly HashSet<string> _writtenSeen = new(StringComparer.Ordinal);
+
+    /// <summary>The sets rules write from the packet path (`update @s`), each once: their statement lists are compiled into the program.</summary>
+    public IReadOnlyList<string> Written => _written;
 
     /// <summary>In the order <see cref="UnitSource.Of"/> meets them: per rule its matchers' sets, its object maps, its verdict's chain or map.</summary>
     public IReadOnlyList<Reference> References => _references;
@@ -39,6 +44,8 @@ public sealed class ChainScan : IRuleFold
                 case GotoVerdict g: Chain(g.Chain); break;
                 case VerdictMapVerdict v: Set(v.Map); break;
             }
+            foreach (var st in r.Statements)
+                if (st is SetUpdateStatement u && _writtenSeen.Add(u.Set)) _written.Add(u.Set);
             foreach (var st in r.Statements)
                 if (st is QuotaStatement or LimitStatement) _stateful.Add(st);
                 else if (st is ObjectMapStatement o)

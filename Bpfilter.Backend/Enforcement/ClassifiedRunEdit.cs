@@ -30,7 +30,7 @@ internal static class ClassifiedRunEdit
     {
         var compiled = loaded.Compiled;
         if (!loaded.TablesAsCompiled || compiled.Classifiers.Count == 0) return null;
-        if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets) return null;
+        if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets || was.Written != now.Written) return null;
         var changed = -1;
         for (var k = 0; k < was.Chains.Count; k++)
         {

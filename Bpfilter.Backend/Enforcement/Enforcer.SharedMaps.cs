@@ -1,3 +1,4 @@
+using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Libbpf;
 using Bpfilter.Backend.Loader;
@@ -47,6 +48,29 @@ public sealed partial class Enforcer
     /// <summary>Per attach point key, the counter layout of the program running there (saved for <see cref="InheritCounterLayouts"/>).</summary>
     public IReadOnlyDictionary<string, CounterLayout> CounterLayouts =>
         _live.Values.Where(a => a.Program != null).ToDictionary(a => a.Key, a => CounterLayout.Of(a.Program!.Compiled), StringComparer.Ordinal);
+
+    /// <summary>Per packet-written set, the element statement lists of the programs an earlier process ran (for <see cref="Adopt(Ruleset, string, out int)"/>).</summary>
+    IReadOnlyDictionary<string, ValueList<ValueList<Statement>>> _inheritedElementLists = new Dictionary<string, ValueList<ValueList<Statement>>>();
+
+    /// <summary>
+    /// The element statement lists (<see cref="ElementStatementLists"/>) an earlier process saved: the pinned programs hold
+    /// elements tagged with their index there, so <see cref="Adopt(Ruleset, string, out int)"/> compiles with them to find
+    /// and keep those programs with their elements.
+    /// </summary>
+    public void InheritElementLists(IReadOnlyDictionary<string, ValueList<ValueList<Statement>>> lists) => _inheritedElementLists = lists;
+
+    /// <summary>Per packet-written set whose running programs hold several element statement lists (<see cref="Set.PacketStatementLists"/>), those lists.</summary>
+    public IReadOnlyDictionary<string, ValueList<ValueList<Statement>>> ElementStatementLists
+    {
+        get
+        {
+            var lists = new Dictionary<string, ValueList<ValueList<Statement>>>(StringComparer.Ordinal);
+            foreach (var p in LivePrograms)
+                foreach (var (name, layout) in p.Compiled.SetLayouts)
+                    if (!layout.Set.PacketStatementLists.IsEmpty) lists.TryAdd(name, layout.Set.PacketStatementLists);
+            return lists;
+        }
+    }
 
     /// <summary>What a committed quota slot's `used` starts from (saved with the slot, for <see cref="Inherit"/>).</summary>
     public ulong? QuotaBase(ulong slot) => _quotaBase.TryGetValue(slot, out var b) ? b : null;

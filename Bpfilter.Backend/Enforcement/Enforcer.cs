@@ -67,6 +67,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         ReleaseStaged();
         _loading.Clear();
         packetPath ??= new Dictionary<string, SetChange>();
+        // elements the packet path made keep the statement lists they were made with (nft_dynset_new)
+        ruleset = ElementLists.For(ruleset, LivePrograms);
         _scans.Retain(ruleset);
         _runs.Retain(ruleset);
         var quotaBase = StageQuotas(ruleset);
@@ -504,6 +506,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         ReleaseStaged();
         int n = 0;
         programs = 0;
+        // the sets as the pinned programs compiled them: their elements' tags name these lists
+        ruleset = ElementLists.Inherit(ruleset, _inheritedElementLists);
         foreach (var unit in AttachUnit.Group(ruleset))
         {
             var at = PinDir(dir, unit);

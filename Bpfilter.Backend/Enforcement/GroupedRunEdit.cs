@@ -25,7 +25,7 @@ internal static class GroupedRunEdit
     /// </param>
     public static (CompiledProgram Compiled, MapDiff Diff)? Between(LoadedProgram loaded, UnitSource was, UnitSource now, ChainFolds<TrailingRun>? runs = null)
     {
-        if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets) return null;
+        if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets || was.Written != now.Written) return null;
         var changed = -1;
         for (var k = 0; k < was.Chains.Count; k++)
         {

@@ -15,7 +15,7 @@ internal sealed class PacketPathCarry
 {
     readonly LoadedProgram _old, _next;
     /// <summary>Per packet-written set: what was carried (the old live value per key), and the keys the transaction decides.</summary>
-    readonly List<(string Set, Dictionary<byte[], byte[]> Carried, HashSet<byte[]> Decided)> _sets = new();
+    readonly List<(string Set, Dictionary<byte[], byte[]> Carried, HashSet<byte[]> Decided, Func<byte[], byte[]?> Convert)> _sets = new();
 
     PacketPathCarry(LoadedProgram old, LoadedProgram next)
     {
@@ -30,9 +30,18 @@ internal sealed class PacketPathCarry
         foreach (var (set, layout) in next.Compiled.SetLayouts)
         {
             if (!layout.Set.PacketWritten || !old.Compiled.SetLayouts.TryGetValue(set, out var was) || !was.Set.PacketWritten
-                || was.KeySize != layout.KeySize || was.ValueSize != layout.ValueSize || next.SharesSet(old, set)
-                || was.Set.PacketStatements != layout.Set.PacketStatements || was.Set.Data != layout.Set.Data
-                || old.LiveEntries(set) is not { } live) continue;
+                || was.KeySize != layout.KeySize || next.SharesSet(old, set) || old.LiveEntries(set) is not { } live) continue;
+            // the same layout, or one holding every list the old program's elements carry (see ElementLists): each value
+            // converted (its tag to its list's index, the state where the longer lists leave it); else the set starts empty
+            Func<byte[], byte[]?> convert;
+            if (was.ValueSize == layout.ValueSize && was.Set.Data == layout.Set.Data && was.Set.ElementLists.SequenceEqual(layout.Set.ElementLists)
+                && (!was.HasPacketLimits || was.Set.PacketStatements == layout.Set.PacketStatements))
+                convert = v => v;
+            // (not with limits: their buckets are the old copies', see ElementLists)
+            else if (!was.HasPacketLimits && ElementLists.TagMap(was, layout) is { } tags && (was.Set.PacketTag < 0 || tags[was.Set.PacketTag] >= 0)
+                && live.Values.All(v => ElementLists.Convert(was, layout, tags, v) != null))
+                convert = v => ElementLists.Convert(was, layout, tags, v);
+            else continue;
             var decided = new HashSet<byte[]>(ByteArrayComparer.Instance);
             if (changes.TryGetValue(set, out var change))
                 foreach (var e in change.Added.Concat(change.Removed))
@@ -41,10 +50,10 @@ internal sealed class PacketPathCarry
             foreach (var (k, v) in live)
             {
                 if (decided.Contains(k)) continue;
-                next.WritePacketPath(set, k, v);
+                next.WritePacketPath(set, k, convert(v)!);
                 carried[k] = v;
             }
-            (carry ??= new PacketPathCarry(old, next))._sets.Add((set, carried, decided));
+            (carry ??= new PacketPathCarry(old, next))._sets.Add((set, carried, decided, convert));
         }
         return carry;
     }
@@ -56,18 +65,20 @@ internal sealed class PacketPathCarry
     public void After()
     {
         _old.WaitForReaders();
-        foreach (var (set, carried, decided) in _sets)
+        foreach (var (set, carried, decided, convert) in _sets)
         {
             if (_old.LiveEntries(set) is not { } live || _next.LiveEntries(set) is not { } now) continue;
             foreach (var (k, v) in live)
             {
                 if (decided.Contains(k) || carried.TryGetValue(k, out var c) && c.AsSpan().SequenceEqual(v)) continue;
                 // the new program added or renewed it since: its value is the newer one
-                if (now.TryGetValue(k, out var n) && !(carried.TryGetValue(k, out c) && c.AsSpan().SequenceEqual(n))) continue;
-                _next.WritePacketPath(set, k, v);
+                if (now.TryGetValue(k, out var n) && !(carried.TryGetValue(k, out c) && convert(c)!.AsSpan().SequenceEqual(n))) continue;
+                // made or changed by the old program since Before: its list is one the new program holds (ElementLists keeps
+                // the old program's own and every list its live elements carried)
+                if (convert(v) is { } converted) _next.WritePacketPath(set, k, converted);
             }
             foreach (var (k, c) in carried)
-                if (!live.ContainsKey(k) && now.TryGetValue(k, out var n) && c.AsSpan().SequenceEqual(n)) _next.DeletePacketPath(set, k);
+                if (!live.ContainsKey(k) && now.TryGetValue(k, out var n) && convert(c)!.AsSpan().SequenceEqual(n)) _next.DeletePacketPath(set, k);
         }
     }
 }

@@ -5,9 +5,11 @@ namespace Bpfilter.Backend.Enforcement;
 /// <summary>
 /// Everything an attach point's program is compiled from: its base chains, the regular chains they
 /// reach (jump, goto, verdict map elements) and the sets their rules read (object maps too). Two equal sources compile
-/// to the same program, so an attach point whose source did not change keeps its program.
+/// to the same program, so an attach point whose source did not change keeps its program. Written: the sets rules write
+/// from the packet path (`update @s`) and do not read, without their elements (the transaction's own element changes
+/// reach them as map updates), for what the program compiles from them (the statement lists its elements carry, size, timeouts).
 /// </summary>
-public sealed record UnitSource(ValueList<BaseChain> Chains, ValueList<Chain> Reached, ValueList<Set> Sets)
+public sealed record UnitSource(ValueList<BaseChain> Chains, ValueList<Chain> Reached, ValueList<Set> Sets, ValueList<Set> Written = default)
 {
     public static UnitSource Of(Ruleset ruleset, IReadOnlyList<BaseChain> chains) => Of(ruleset, chains, null);
 
@@ -18,6 +20,12 @@ public sealed record UnitSource(ValueList<BaseChain> Chains, ValueList<Chain> Re
         var sets = new List<Set>();
         var seenChains = new HashSet<string>(StringComparer.Ordinal);
         var seenSets = new HashSet<string>(StringComparer.Ordinal);
+        var written = new List<string>();
+        var seenWritten = new HashSet<string>(StringComparer.Ordinal);
+        void Write(string name)
+        {
+            if (seenWritten.Add(name)) written.Add(name);
+        }
         var work = new Queue<(string Name, ValueList<Rule> Rules)>(chains.Select(c => (c.Name, c.Rules)));
         void Chain(string name)
         {
@@ -39,9 +47,11 @@ public sealed record UnitSource(ValueList<BaseChain> Chains, ValueList<Chain> Re
             if (scans != null)
             {
                 // a reference a chain repeats changes nothing: the scan holds each once, in the order the walk meets them
-                foreach (var reference in scans.Of(name, rules).References)
+                var scan = scans.Of(name, rules);
+                foreach (var reference in scan.References)
                     if (reference.IsSet) UseSet(reference.Name);
                     else Chain(reference.Name);
+                foreach (var w in scan.Written) Write(w);
                 continue;
             }
             foreach (var r in rules)
@@ -49,6 +59,7 @@ public sealed record UnitSource(ValueList<BaseChain> Chains, ValueList<Chain> Re
                 foreach (var m in r.Matchers)
                     if (m.Operator is InSet s) UseSet(s.Set);
                 foreach (var o in r.Statements.OfType<ObjectMapStatement>()) UseSet(o.Map);
+                foreach (var u in r.Statements.OfType<SetUpdateStatement>()) Write(u.Set);
                 switch (r.Verdict)
                 {
                     case JumpVerdict j: Chain(j.Chain); break;
@@ -57,6 +68,8 @@ public sealed record UnitSource(ValueList<BaseChain> Chains, ValueList<Chain> Re
                 }
             }
         }
-        return new UnitSource(chains.ToValueList(), reached.ToValueList(), sets.ToValueList());
+        var writtenSets = written.Where(n => !seenSets.Contains(n)).Select(ruleset.FindSet).OfType<Set>()
+            .Select(s => s with { Elements = ValueList<SetElement>.Empty }).ToValueList();
+        return new UnitSource(chains.ToValueList(), reached.ToValueList(), sets.ToValueList(), writtenSets);
     }
 }

@@ -26,6 +26,32 @@ public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetE
     public ValueList<Statement> PacketStatements { get; init; }
 
     /// <summary>
+    /// Every statement list an element of the set may carry (nft_dynset_new clones the list of the rule that made the
+    /// element, and every dynset and lookup that finds it runs that list, nft_set_elem_update_expr): an element's tag,
+    /// in its value, is its list's index here. Holds <see cref="PacketStatements"/> when that is not empty; lists a
+    /// replaced rule gave elements that still live stay at their index (the tags in the map name them). Empty: just
+    /// <see cref="PacketStatements"/>, tag 0.
+    /// </summary>
+    public ValueList<ValueList<Statement>> PacketStatementLists { get; init; }
+
+    /// <summary>The lists elements may carry, by tag (see <see cref="PacketStatementLists"/>); empty when no element carries any.</summary>
+    public IReadOnlyList<ValueList<Statement>> ElementLists =>
+        !PacketStatementLists.IsEmpty ? PacketStatementLists : PacketStatements.IsEmpty ? [] : [PacketStatements];
+
+    /// <summary>The tag of the list new elements get (<see cref="PacketStatements"/>' index in <see cref="ElementLists"/>); -1 when they get none.</summary>
+    public int PacketTag
+    {
+        get
+        {
+            if (PacketStatements.IsEmpty) return -1;
+            var lists = ElementLists;
+            for (var i = 0; i < lists.Count; i++)
+                if (lists[i] == PacketStatements) return i;
+            return -1;
+        }
+    }
+
+    /// <summary>
     /// The most elements the set holds (nft's `size`; nft_dynset makes an unsized set's 65535), counted as
     /// the kernel's set->nelems; null: no bound beyond the map's own.
     /// </summary>
@@ -53,6 +79,8 @@ public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetE
         if (Timeouts) sb.Append("; flags timeout");
         if (PacketWritten) sb.Append("; flags dynamic");
         if (!PacketStatements.IsEmpty) sb.Append("; element statements ").Append(string.Join(" ", PacketStatements));
+        if (!PacketStatementLists.IsEmpty)
+            sb.Append("; element statement lists ").Append(string.Join(", ", PacketStatementLists.Select(l => "[" + string.Join(" ", l) + "]")));
         if (Size is int size) sb.Append("; size ").Append(size);
         sb.Append("; elements = { ");
         sb.Append(string.Join(", ", Elements.Select(e => e.Format(Key))));

@@ -18,7 +18,7 @@ public sealed class ElementBuckets
     /// <summary>Buckets beyond the set's bound for those made again by packets racing a delete, until the next sweep.</summary>
     public const int Slack = 1024;
 
-    ElementBuckets(BpfMap map, int elementKeySize, IReadOnlyList<int> bornOffsets)
+    ElementBuckets(BpfMap map, int elementKeySize, IReadOnlyList<IReadOnlyList<int>> bornOffsets)
     {
         Map = map;
         ElementKeySize = elementKeySize;
@@ -27,7 +27,8 @@ public sealed class ElementBuckets
 
     public BpfMap Map { get; }
     public int ElementKeySize { get; }
-    public IReadOnlyList<int> BornOffsets { get; }
+    /// <summary>Per element tag (its statement list), the value offsets of its limits' born stamps.</summary>
+    public IReadOnlyList<IReadOnlyList<int>> BornOffsets { get; }
 
     /// <summary>The bucket map's name (and pin): the set map's with @b, as the copies' are with @0 and @1.</summary>
     public static string Name(string setMap) => $"{setMap}@b";
@@ -41,7 +42,7 @@ public sealed class ElementBuckets
         ? new ElementBuckets(map, spec.ElementKeySize, spec.BornOffsets)
         : throw new InvalidDataException($"pinned map {map.Name} is not the bucket map the program was compiled with");
 
-    public bool Fits(BucketSpec spec) => Fits(Map, spec) && BornOffsets.SequenceEqual(spec.BornOffsets);
+    public bool Fits(BucketSpec spec) => Fits(Map, spec) && BucketSpec.SameOffsets(BornOffsets, spec.BornOffsets);
 
     static bool Fits(BpfMap map, BucketSpec spec) => map.Type == BpfMapType.Hash && map.KeySize == spec.KeySize
         && map.ValueSize == LimitMap.ValueSize && map.MaxEntries == spec.MaxEntries;
@@ -61,21 +62,34 @@ public sealed class ElementBuckets
             var born = BinaryPrimitives.ReadUInt64LittleEndian(bucket.AsSpan(bucket.Length - 8));
             var live = false;
             foreach (var copy in copies)
-                if (copy.TryLookup(key, value) && BornOffsets.Any(o => BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(o)) == born))
+                if (copy.TryLookup(key, value) && StampsOf(value).Any(o => BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(o)) == born))
                     live = true;
             if (!live && Map.Delete(bucket)) n++;
         }
         return n;
     }
 
+    /// <summary>The offsets of the born stamps of the element whose value this is: its tag's (none without statements, code bit 0 clear).</summary>
+    IReadOnlyList<int> StampsOf(byte[] value)
+    {
+        var code = BinaryPrimitives.ReadUInt32LittleEndian(value.AsSpan(4));
+        if ((code & 1) == 0) return [];
+        var tag = (int)(code >> SetLayout.TagShift);
+        return tag < BornOffsets.Count ? BornOffsets[tag] : [];
+    }
+
     public void Dispose() => Map.Dispose();
 }
 
 /// <summary>The shape of a set's bucket map (see <see cref="ElementBuckets"/>): its key size and entries, the element key's size and where the born stamps sit in the element's value.</summary>
-public sealed record BucketSpec(int KeySize, int MaxEntries, int ElementKeySize, IReadOnlyList<int> BornOffsets)
+public sealed record BucketSpec(int KeySize, int MaxEntries, int ElementKeySize, IReadOnlyList<IReadOnlyList<int>> BornOffsets)
 {
     public bool Equals(BucketSpec? other) => other is not null && KeySize == other.KeySize && MaxEntries == other.MaxEntries
-        && ElementKeySize == other.ElementKeySize && BornOffsets.SequenceEqual(other.BornOffsets);
+        && ElementKeySize == other.ElementKeySize && SameOffsets(BornOffsets, other.BornOffsets);
+
+    /// <summary>The same stamp offsets for every tag.</summary>
+    public static bool SameOffsets(IReadOnlyList<IReadOnlyList<int>> a, IReadOnlyList<IReadOnlyList<int>> b) =>
+        a.Count == b.Count && a.Zip(b).All(x => x.First.SequenceEqual(x.Second));
 
     public override int GetHashCode() => HashCode.Combine(KeySize, MaxEntries, ElementKeySize, BornOffsets.Count);
 }

@@ -446,17 +446,25 @@ public sealed class LoadedProgram : IDisposable
         return live;
     }
 
-    /// <summary>The state of the statements the packet path gave an element (none when its statement code is 0: the control plane wrote it).</summary>
+    /// <summary>
+    /// The state of the statements the packet path gave an element, in the list its tag names (none when its statement
+    /// code is 0: the control plane wrote it, or a rule that gave its elements none).
+    /// </summary>
     static IReadOnlyList<PacketElementState> PacketState(SetLayout layout, byte[] value)
     {
-        if (!layout.HasPacketStatements || value.Length < layout.ValueSize
-            // bit 0: statements; bit 1 (transient): made by the packet path, not yet written to the other copy
-            || (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(value.AsSpan(4)) & 1) == 0) return [];
-        var state = new List<PacketElementState>(layout.Set.PacketStatements.Count);
-        for (var i = 0; i < layout.Set.PacketStatements.Count; i++)
+        if (!layout.HasPacketStatements || value.Length < layout.ValueSize) return [];
+        // bit 0: statements; bit 1 (transient): made by the packet path, not yet written to the other copy; bits 8 on: the tag
+        var code = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(value.AsSpan(4));
+        if ((code & 1) == 0) return [];
+        var tag = (int)(code >> SetLayout.TagShift);
+        if (tag >= layout.Set.ElementLists.Count)
+            throw new InvalidDataException($"set {layout.Set.Name}: an element's tag {tag} names no statement list the program was compiled with");
+        var list = layout.ElementList(tag);
+        var state = new List<PacketElementState>(list.Count);
+        for (var i = 0; i < list.Count; i++)
         {
-            var s = layout.Set.PacketStatements[i];
-            var at = value.AsSpan(layout.PacketStateOffset(i));
+            var s = list[i];
+            var at = value.AsSpan(layout.PacketStateOffset(tag, i));
             state.Add(s switch
             {
                 Ir.CounterStatement => new PacketElementState(s, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at), System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(at[8..])),

@@ -1,5 +1,6 @@
 using System.Text;
 using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Ir;
 using Bpfilter.Daemon.Placement;
 using Nft.Engine;
 using Nft.Lifter;
@@ -17,13 +18,15 @@ namespace Bpfilter.Daemon.Enforcement;
 /// restarted daemon hands them the same slots of the shared maps it reopens: consumption and buckets continue.
 /// Version 4 adds, per attach point, the counter slot layout of its program (a program kept while rules were
 /// added holds counters in slots a fresh compilation would not choose: the restarted daemon compiles with it).
+/// Version 5 adds, per set the packet path writes whose elements carry several statement lists, those lists (an element's tag
+/// in the pinned maps is its list's index: the restarted daemon compiles with them to adopt the programs and their elements).
 /// A quota or limit key is a rule's expression (kind 0), a named object (kind 1) or a set element's statement
 /// (kind 2: set, element key, statement index; written by version 4 daemons that run element quotas and limits).
-/// A version byte, then three counted lists (five from version 3, six from version 4); every length is checked when read (<see cref="InvalidDataException"/>).
+/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
+    const byte Version = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
@@ -35,12 +38,16 @@ internal static class CounterState
 
     /// <param name="Quotas">empty from a version 1 or 2 file</param>
     /// <param name="Layouts">per attach point key, its program's counter layout; empty before version 4</param>
+    /// <param name="ElementLists">per IR set name, the statement lists its elements carry; empty before version 5</param>
     public sealed record Saved(List<Bpf> BpfCounters, List<((byte, string, ulong, int) Key, CounterValue Base)> KernelRules,
         List<((byte, string, string) Key, CounterValue Base)> KernelObjects, List<Quota> Quotas, List<Limit> Limits,
-        Dictionary<string, CounterLayout> Layouts);
+        Dictionary<string, CounterLayout> Layouts)
+    {
+        public Dictionary<string, ValueList<ValueList<Statement>>> ElementLists { get; init; } = new(StringComparer.Ordinal);
+    }
 
     public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null,
-        IReadOnlyDictionary<string, CounterLayout>? layouts = null)
+        IReadOnlyDictionary<string, CounterLayout>? layouts = null, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists = null)
     {
         using var ms = new MemoryStream();
         using var w = new BinaryWriter(ms, Encoding.UTF8);
@@ -107,6 +114,17 @@ internal static class CounterState
                 w.Write(slot);
             }
         }
+        w.Write(elementLists?.Count ?? 0);
+        foreach (var (set, lists) in elementLists ?? new Dictionary<string, ValueList<ValueList<Statement>>>())
+        {
+            w.Write(set);
+            w.Write(lists.Count);
+            foreach (var statements in lists)
+            {
+                w.Write(statements.Count);
+                foreach (var st in statements) Write(w, st);
+            }
+        }
         w.Flush();
         return ms.ToArray();
     }
@@ -118,7 +136,7 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v is not (Version or WithoutLayouts or WithoutStateful or WithoutSlots))
+            if (v is not (Version or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
                 throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
@@ -154,7 +172,7 @@ internal static class CounterState
                 Distinct(limits.Select(l => (l.Key, l.Slot)), "limit");
             }
             var layouts = new Dictionary<string, CounterLayout>(StringComparer.Ordinal);
-            if (v == Version)
+            if (v >= WithoutElementLists)
                 for (int i = 0, n = Count(9); i < n; i++)
                 {
                     var unit = r.ReadString();
@@ -168,8 +186,22 @@ internal static class CounterState
                     if (layout.Values.Distinct().Count() != layout.Count || !layouts.TryAdd(unit, new CounterLayout(layout, next)))
                         throw new InvalidDataException($"counter state: attach point {unit} or one of its slots is given twice");
                 }
+            var elementLists = new Dictionary<string, ValueList<ValueList<Statement>>>(StringComparer.Ordinal);
+            if (v == Version)
+                for (int i = 0, n = Count(5); i < n; i++)
+                {
+                    var set = r.ReadString();
+                    var lists = new List<ValueList<Statement>>();
+                    for (int j = 0, m = Count(4); j < m; j++)
+                    {
+                        var list = new List<Statement>();
+                        for (int k = 0, o = Count(1); k < o; k++) list.Add(ReadStatement(r));
+                        lists.Add(list.ToValueList());
+                    }
+                    if (!elementLists.TryAdd(set, lists.ToValueList())) throw new InvalidDataException($"counter state: set {set}'s element lists are given twice");
+                }
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
-            return new Saved(bpf, rules, objects, quotas, limits, layouts);
+            return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists };
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
         {
@@ -204,6 +236,40 @@ internal static class CounterState
         w.Write(key.RuleHandle);
         w.Write(key.ExpressionIndex);
     }
+
+    /// <summary>A statement of a packet-path element's list: kind 0 counter, 1 quota (bytes, over), 2 limit (rate, per in ticks, burst, type, over).</summary>
+    static void Write(BinaryWriter w, Statement st)
+    {
+        switch (st)
+        {
+            case CounterStatement:
+                w.Write((byte)0);
+                break;
+            case QuotaStatement q:
+                w.Write((byte)1);
+                w.Write(q.Bytes);
+                w.Write(q.Over);
+                break;
+            case LimitStatement l:
+                w.Write((byte)2);
+                w.Write(l.Rate);
+                w.Write(l.Per.Ticks);
+                w.Write(l.Burst);
+                w.Write((byte)l.Type);
+                w.Write(l.Over);
+                break;
+            default:
+                throw new ArgumentException($"statement '{st}' of a packet-path element has no saved form");
+        }
+    }
+
+    static Statement ReadStatement(BinaryReader r) => r.ReadByte() switch
+    {
+        0 => new CounterStatement(0),
+        1 => new QuotaStatement(r.ReadUInt64(), r.ReadBoolean(), 0),
+        2 => new LimitStatement(r.ReadUInt64(), TimeSpan.FromTicks(r.ReadInt64()), r.ReadUInt32(), (LimitType)r.ReadByte(), r.ReadBoolean()),
+        var k => throw new InvalidDataException($"counter state: element statement kind {k}"),
+    };
 
     static StatefulKey ReadKey(BinaryReader r)
     {

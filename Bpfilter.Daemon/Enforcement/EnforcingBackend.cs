@@ -322,7 +322,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 .Where(e => _enforcer.QuotaBase(e.Value) != null).Select(e => new CounterState.Quota(e.Key, e.Value, _enforcer.QuotaBase(e.Value)!.Value));
             var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>())
                 .Where(e => _enforcer.HoldsLimit(e.Value)).Select(e => new CounterState.Limit(e.Key, e.Value));
-            return CounterState.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts);
+            return CounterState.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists);
         }
     }
 
@@ -341,6 +341,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 _slots.Limits.Restore(saved.Limits.Select(l => (l.Key, l.Slot)));
                 _enforcer.Inherit(saved.Quotas.ToDictionary(q => q.Slot, q => q.Base), saved.Limits.Select(l => l.Slot).ToHashSet());
                 _enforcer.InheritCounterLayouts(saved.Layouts);
+                _enforcer.InheritElementLists(saved.ElementLists);
             }
             if (_kernelCounters != null)
             {

@@ -175,4 +175,61 @@ public sealed partial class PacketElementStatementTrafficTests
         s.Send(9, "127.0.0.2", "127.0.0.3");
         Assert.Contains("counter packets 3 ", s.SameListing()); // the two within .2's bucket and .3's first
     }
+
+    /// <summary>
+    /// A rule writing @s replaced by one that gives new elements other statements (scripts/measure-dynset-statement-lists.sh, the
+    /// parts one rule writes): the kernel keeps the element with its counter, which goes on counting while the new rule's limit
+    /// never runs on it; a new element gets the limit; a control-plane element runs none; a lookup runs each element's own
+    /// list. The same listings in bpfilterd, also after restarts (the lists the elements' tags name are saved with the state).
+    /// </summary>
+    [Fact]
+    public void ElementsKeepTheStatementListTheyWereMadeWithAsInTheKernel()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
+        s.Apply("""
+            table ip t {
+                set s {
+                    type ipv4_addr
+                    size 100
+                    flags dynamic
+                }
+                chain c {
+                    type filter hook output priority 0; policy accept;
+                    udp dport 9999 update @s { ip daddr counter }
+                }
+            }
+            """);
+        s.Send(9999, "127.0.0.1", "127.0.0.1");
+        var (k, d) = s.Command("-a", "list", "chain", "ip", "t", "c");
+        var handle = Regex.Match(k.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value;
+        Assert.Equal(handle, Regex.Match(d.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value);
+        s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr limit rate 1/hour burst 2 packets }} counter");
+        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+        Assert.Contains("127.0.0.1 counter packets 2 ", s.SameListing());
+        s.Send(9999, "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.3", "127.0.0.3", "127.0.0.3");
+        var listing = s.SameListing();
+        Assert.Contains("127.0.0.1 counter packets 5 ", listing);
+        Assert.Contains("127.0.0.3 limit rate 1/hour burst 2 packets", listing);
+        Assert.Contains("} counter packets 5 ", listing); // every packet to .1, the two within .3's limit
+        s.Apply("add element ip t s { 127.0.0.5 }");
+        s.Send(9999, "127.0.0.5", "127.0.0.5");
+        s.Apply("insert rule ip t c udp dport 9999 ip daddr @s counter");
+        s.Send(9999, "127.0.0.1", "127.0.0.7");
+        Assert.Contains("127.0.0.1 counter packets 7 ", s.SameListing()); // the lookup and the update
+        Assert.Equal(0, s.Rig.Daemon.Terminate());
+        s.Rig.Daemon.Restart();
+        s.Send(9999, "127.0.0.1", "127.0.0.3");
+        Assert.Contains("127.0.0.1 counter packets 9 ", s.SameListing());
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        s.Send(9999, "127.0.0.1", "127.0.0.8");
+        listing = s.SameListing();
+        Assert.Contains("127.0.0.1 counter packets 11 ", listing);
+        Assert.Contains("127.0.0.8 limit rate 1/hour burst 2 packets", listing);
+        // a rule added after the restart recompiles with both lists: .1 keeps counting
+        s.Apply("add rule ip t c udp dport 12 counter");
+        s.Send(9999, "127.0.0.1");
+        Assert.Contains("127.0.0.1 counter packets 13 ", s.SameListing());
+    }
 }

@@ -1,0 +1,135 @@
+using System.Buffers.Binary;
+using Bpfilter.Backend.Codegen;
+using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Loader;
+
+namespace Bpfilter.Backend.Enforcement;
+
+/// <summary>
+/// The statement lists the elements of a packet-written set carry through a recompile (nft_dynset_new clones the
+/// creating rule's list into the element, which keeps it whatever the rules later give new elements): a program that
+/// replaces one whose rules gave other statements holds the lists its live elements carry and the replaced program's
+/// own (it may still make elements until the swap), then the list the new rules give (<see cref="Set.PacketStatementLists"/>);
+/// <see cref="PacketPathCarry"/> rewrites each element's tag to its list's index there. A list no live element carries
+/// is dropped at the next recompile. A set whose elements have limits keeps its lists as they are (their buckets stay
+/// in the copies' bucket map only while the program compiles the set alike): rules giving its new elements another
+/// list make the set start empty, as before.
+/// </summary>
+internal static class ElementLists
+{
+    /// <summary>
+    /// <paramref name="ruleset"/> with the element lists of each packet-written set a running program writes with a value
+    /// the carry can convert (same key, data and timeouts); a set whose lists come to the one new elements get keeps none
+    /// (compiled as before).
+    /// </summary>
+    public static Ruleset For(Ruleset ruleset, IReadOnlyList<LoadedProgram> running)
+    {
+        List<Set>? sets = null;
+        for (var i = 0; i < ruleset.Sets.Count; i++)
+        {
+            var set = ruleset.Sets[i];
+            if (!set.PacketWritten || !set.PacketStatementLists.IsEmpty) continue;
+            var lists = Carried(set, running);
+            if (lists.Count == 0 || lists.Count == 1 && lists[0] == set.PacketStatements) continue;
+            sets ??= ruleset.Sets.ToList();
+            sets[i] = set with { PacketStatementLists = lists.ToValueList() };
+        }
+        return sets == null ? ruleset : ruleset with { Sets = sets.ToValueList() };
+    }
+
+    /// <summary>
+    /// <paramref name="ruleset"/> with the lists an earlier process's programs held (saved with its state): each packet-written
+    /// set named there whose list for new elements is one of them.
+    /// </summary>
+    public static Ruleset Inherit(Ruleset ruleset, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>> inherited)
+    {
+        if (inherited.Count == 0) return ruleset;
+        var sets = ruleset.Sets.Select(set => set.PacketWritten && set.PacketStatementLists.IsEmpty && inherited.TryGetValue(set.Name, out var lists)
+            && (set.PacketStatements.IsEmpty || lists.Contains(set.PacketStatements)) ? set with { PacketStatementLists = lists } : set).ToValueList();
+        return ruleset with { Sets = sets };
+    }
+
+    /// <summary>The lists of the running program's set that live elements carry or its rules give, then <paramref name="set"/>'s own; empty when no running program writes a convertible set.</summary>
+    static List<ValueList<Statement>> Carried(Set set, IReadOnlyList<LoadedProgram> running)
+    {
+        var lists = new List<ValueList<Statement>>();
+        foreach (var p in running)
+        {
+            if (!p.Compiled.SetLayouts.TryGetValue(set.Name, out var was) || !Convertible(was.Set, set)) continue;
+            // the buckets of elements' limits stay in the bucket map of the copies a program shares only when its set
+            // compiles alike: the same lists, the same list for new elements, so nothing to carry (else the set starts empty)
+            if (was.HasPacketLimits) return set.PacketStatements == was.Set.PacketStatements ? was.Set.ElementLists.ToList() : [];
+            var used = new SortedSet<int>();
+            if (was.Set.PacketTag >= 0) used.Add(was.Set.PacketTag);
+            // the old program's own list is kept (it may make elements until the swap), and those live elements carry: read
+            // unless the old program holds just the list the new rules give (nothing to drop then)
+            if (was.Set.ElementLists.Count == 1 && was.Set.ElementLists[0] == set.PacketStatements) used.Add(0);
+            else
+            {
+                if (p.LiveEntries(set.Name) is not { } live) continue;
+                foreach (var value in live.Values)
+                    if (TagOf(value) is int tag) used.Add(tag);
+            }
+            foreach (var tag in used)
+                if (tag < was.Set.ElementLists.Count) lists.Add(was.Set.ElementLists[tag]);
+            break;
+        }
+        if (!set.PacketStatements.IsEmpty && !lists.Contains(set.PacketStatements)) lists.Add(set.PacketStatements);
+        return lists;
+    }
+
+    /// <summary>Whether an element value of <paramref name="was"/>'s layout converts to <paramref name="now"/>'s: the same key, data and timeouts (so the same offsets before the state).</summary>
+    public static bool Convertible(Set was, Set now) =>
+        was.PacketWritten && now.PacketWritten && was.Key == now.Key && was.Data == now.Data && was.Timeouts == now.Timeouts;
+
+    /// <summary>The tag of an element with statements (code bit 0), else null.</summary>
+    public static int? TagOf(byte[] value)
+    {
+        if (value.Length < 8) return null;
+        var code = BinaryPrimitives.ReadUInt32LittleEndian(value.AsSpan(4));
+        return (code & 1) == 0 ? null : (int)(code >> SetLayout.TagShift);
+    }
+
+    /// <summary>
+    /// Per tag of <paramref name="was"/>, its list's tag in <paramref name="now"/> (-1: not there); null when the values do
+    /// not convert at all.
+    /// </summary>
+    public static int[]? TagMap(SetLayout was, SetLayout now)
+    {
+        if (!Convertible(was.Set, now.Set)) return null;
+        var lists = was.Set.ElementLists;
+        var map = new int[lists.Count];
+        for (var t = 0; t < lists.Count; t++)
+        {
+            map[t] = -1;
+            for (var u = 0; u < now.Set.ElementLists.Count; u++)
+                if (now.Set.ElementLists[u] == lists[t]) map[t] = u;
+        }
+        return map;
+    }
+
+    /// <summary>
+    /// An element's value of <paramref name="was"/>'s layout in <paramref name="now"/>'s: the code (its tag mapped), expiry,
+    /// timeout and the state of its own list where they were, the rest zero, a map's data at its new place. Null when its
+    /// list is not in <paramref name="now"/>.
+    /// </summary>
+    public static byte[]? Convert(SetLayout was, SetLayout now, int[] tags, byte[] value)
+    {
+        var tag = TagOf(value);
+        if (tag is int t && (t >= tags.Length || tags[t] < 0)) return null;
+        var converted = new byte[now.ValueSize];
+        // an element without statements holds nothing after the code, expiry and timeout (zeros)
+        var end = tag is int own ? was.PacketStateOffset(own, was.ElementList(own).Count) : was.PacketStateOffset(0, 0);
+        end = Math.Min(end, was.MapDataBytes > 0 ? was.MapDataOffset : was.ValueSize);
+        var room = now.MapDataBytes > 0 ? now.MapDataOffset : now.ValueSize;
+        // what does not fit must be zeros (a code word of 0 where the new layout holds none)
+        if (end > room && value.AsSpan(room, end - room).IndexOfAnyExcept((byte)0) >= 0) return null;
+        value.AsSpan(0, Math.Min(end, room)).CopyTo(converted);
+        if (tag is int old)
+            BinaryPrimitives.WriteUInt32LittleEndian(converted.AsSpan(4),
+                (BinaryPrimitives.ReadUInt32LittleEndian(value.AsSpan(4)) & ((1u << SetLayout.TagShift) - 1)) | (uint)tags[old] << SetLayout.TagShift);
+        if (was.MapDataBytes > 0)
+            value.AsSpan(was.MapDataOffset, was.MapDataBytes).CopyTo(converted.AsSpan(now.MapDataOffset));
+        return converted;
+    }
+}

@@ -1,0 +1,169 @@
+using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Loader;
+using static Bpfilter.Backend.Tests.Codegen.Harness;
+
+namespace Bpfilter.Backend.Tests.Codegen;
+
+/// <summary>
+/// Elements that keep the statement list of the rule that made them (nft_dynset_new clones it into the element; every
+/// dynset and lookup that finds the element runs that list, nft_set_elem_update_expr): a set whose elements carry
+/// several lists (<see cref="Backend.Ir.Set.PacketStatementLists"/>), each element's tag naming its own. The sequence
+/// is the first part of scripts/measure-dynset-statement-lists.sh: `update @s { ip saddr counter }` makes an element,
+/// then the rule is replaced by one giving new elements `limit rate 1/hour burst 2 packets`; the replacing program
+/// starts with the element as the replaced one left it (copied as PacketPathCarry copies it).
+/// </summary>
+public class PacketElementTagTests
+{
+    private static byte[] Tcp4(string src, ushort dport = 22) => PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport);
+
+    static readonly ValueList<Statement> Counter = ValueList.Of<Statement>(new CounterStatement(0));
+    static readonly ValueList<Statement> Limit = ValueList.Of<Statement>(new LimitStatement(1, TimeSpan.FromHours(1), 2));
+
+    private static Backend.Ir.Set Metered(ValueList<Statement> statements, params ValueList<Statement>[] lists) =>
+        new("s", Fields.Ip.Saddr, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true)
+        {
+            PacketWritten = true, Size = 16, PacketStatements = statements, PacketStatementLists = lists.ToValueList(),
+        };
+
+    /// <summary>`update @s { ip saddr }` (the set's statements for new elements) then drop: a packet the update breaks passes.</summary>
+    private static Rule Update(params Matcher[] m) =>
+        new(m.ToValueList(), ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Update, "s", Fields.Ip.Saddr, TimeSpan.FromMinutes(10))), Verdict.Drop);
+
+    private static Rule Delete(params Matcher[] m) =>
+        new(m.ToValueList(), ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Delete, "s", Fields.Ip.Saddr, null)), Verdict.Accept);
+
+    private static readonly Matcher Port22 = Matcher.Eq(Fields.Tcp.Dport, U16(22)), Port23 = Matcher.Eq(Fields.Tcp.Dport, U16(23)),
+        Port24 = Matcher.Eq(Fields.Tcp.Dport, U16(24));
+
+    private static IReadOnlyList<PacketElementState> State(LoadedProgram p, string addr) =>
+        p.LiveElements("s")!.Single(e => new Value(e.Key).ToString() == V4(addr).ToString()).State;
+
+    private static int Buckets(LoadedProgram p) => p.BucketMap("s")!.Keys().Count;
+
+    /// <summary>The live copy's elements of <paramref name="from"/> written to both copies of <paramref name="to"/>, values zero-padded to its size (what the carry does).</summary>
+    private static void Carry(LoadedProgram from, LoadedProgram to)
+    {
+        var live = from.SetMap("s")!;
+        foreach (var key in live.Keys())
+        {
+            var value = new byte[live.ValueSize];
+            Assert.True(live.TryLookup(key, value));
+            var wide = new byte[to.SetMap("s")!.ValueSize];
+            value.CopyTo(wide, 0);
+            foreach (var copy in new[] { 0, 1 }) to.SetMapCopy("s", copy)!.Update(key, wide);
+        }
+    }
+
+    [Fact]
+    public void AReplacedRulesElementKeepsItsCounterAndNeverRunsTheNewLimitWhileANewElementGetsTheLimit()
+    {
+        using var before = Load(Xdp, Verdict.Accept, [Update(Port22)], sets: [Metered(Counter)]);
+        for (var i = 0; i < 2; i++) Assert.Equal(XdpDrop, before.Run(Tcp4("198.18.0.1")));
+        var length = State(before, "198.18.0.1")[0].Bytes / 2;
+
+        using var p = Load(Xdp, Verdict.Accept, [Drop(Port23, Matcher.InSet(Fields.Ip.Saddr, "s")), Update(Port22)],
+            sets: [Metered(Limit, Counter, Limit)]);
+        Carry(before, p);
+        // three more packets to .1: its counter counts them, the new limit (burst 2) never runs on it
+        for (var i = 0; i < 3; i++) Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1")));
+        var one = Assert.Single(State(p, "198.18.0.1"));
+        Assert.Equal(new CounterStatement(0), one.Statement);
+        Assert.Equal((5UL, 5 * length), (one.Packets, one.Bytes));
+        // a new element gets the new rule's limit: its third packet breaks the rule
+        for (var i = 0; i < 2; i++) Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.3")));
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.3")));
+        Assert.Equal(Limit[0], Assert.Single(State(p, "198.18.0.3")).Statement);
+        Assert.Equal(1, Buckets(p));
+        // a lookup runs each element's own list: .1's counter counts, .3's limit (spent) breaks the lookup
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1", 23)));
+        Assert.Equal(6UL, State(p, "198.18.0.1")[0].Packets);
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.3", 23)));
+        // both copies hold each element alike
+        foreach (var addr in new[] { "198.18.0.1", "198.18.0.3" })
+        {
+            var v0 = new byte[p.SetMapCopy("s", 0)!.ValueSize];
+            var v1 = new byte[v0.Length];
+            Assert.True(p.SetMapCopy("s", 0)!.TryLookup(V4(addr).Bytes.AsSpan(), v0));
+            Assert.True(p.SetMapCopy("s", 1)!.TryLookup(V4(addr).Bytes.AsSpan(), v1));
+            Assert.Equal(v0, v1);
+        }
+    }
+
+    [Fact]
+    public void DeletingOrReplacingAnElementTakesOnlyItsOwnListsBucketsAndAReplacementGetsTheNewList()
+    {
+        using var before = Load(Xdp, Verdict.Accept, [Update(Port22)], sets: [Metered(Counter)]);
+        Assert.Equal(XdpDrop, before.Run(Tcp4("198.18.0.1")));
+        using var p = Load(Xdp, Verdict.Accept, [Delete(Port24), Update(Port22)], sets: [Metered(Limit, Counter, Limit)]);
+        Carry(before, p);
+        for (var i = 0; i < 2; i++) Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.3")));
+        Assert.Equal(1, Buckets(p));
+        // `delete @s` of the counter's element leaves .3's bucket alone
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1", 24)));
+        Assert.Equal(1, Buckets(p));
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.3"))); // its bucket is still spent
+        // made anew, .1 gets the new list: the limit's burst of 2
+        for (var i = 0; i < 2; i++) Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1")));
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1")));
+        Assert.Equal(Limit[0], Assert.Single(State(p, "198.18.0.1")).Statement);
+        Assert.Equal(2, Buckets(p));
+        // the sweep after a control-plane delete of .3 takes its bucket and keeps the bucket of .1, which lives
+        p.UpdateMap("set:s", [], [V4("198.18.0.3").Bytes.ToArray()]);
+        Assert.Equal(1, Buckets(p));
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1")));
+        // `delete @s` of a limit's element takes its bucket
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1", 24)));
+        Assert.Equal(0, Buckets(p));
+    }
+
+    [Fact]
+    public void AnOldElementExpiredIsReplacedWithTheNewList()
+    {
+        using var before = Load(Xdp, Verdict.Accept, [Update(Port22)], sets: [Metered(Counter)]);
+        Assert.Equal(XdpDrop, before.Run(Tcp4("198.18.0.1")));
+        using var p = Load(Xdp, Verdict.Accept, [Update(Port22)], sets: [Metered(Limit, Counter, Limit)]);
+        Carry(before, p);
+        var key = V4("198.18.0.1").Bytes.ToArray();
+        foreach (var copy in new[] { 0, 1 })
+        {
+            var map = p.SetMapCopy("s", copy)!;
+            var value = new byte[map.ValueSize];
+            Assert.True(map.TryLookup(key.AsSpan(), value));
+            BitConverter.TryWriteBytes(value.AsSpan(8 /* SetLayout.ExpiresOffset */), 1UL);
+            map.Update(key, value);
+        }
+        for (var i = 0; i < 2; i++) Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1")));
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1")));
+        Assert.Equal(Limit[0], Assert.Single(State(p, "198.18.0.1")).Statement);
+        Assert.Equal(1, Buckets(p));
+    }
+
+    [Fact]
+    public void ARuleGivingNoStatementsMakesElementsThatRunNoneWhileOldOnesKeepTheirLongerList()
+    {
+        var counterQuota = ValueList.Of<Statement>(new CounterStatement(0), new QuotaStatement(100_000, false, 0));
+        using var before = Load(Xdp, Verdict.Accept, [Update(Port22)], sets: [Metered(counterQuota)]);
+        for (var i = 0; i < 2; i++) Assert.Equal(XdpDrop, before.Run(Tcp4("198.18.0.1")));
+        var length = State(before, "198.18.0.1")[0].Bytes / 2;
+        using var p = Load(Xdp, Verdict.Accept, [Drop(Port23, Matcher.InSet(Fields.Ip.Saddr, "s")), Update(Port22)],
+            sets: [Metered(default, counterQuota)]);
+        Carry(before, p);
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1")));
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1", 23)));
+        var state = State(p, "198.18.0.1");
+        Assert.Equal((4UL, 4 * length, 4 * length), (state[0].Packets, state[0].Bytes, state[1].Bytes));
+        // a new element runs none and lists none, in both copies at once (no statements to write it there later)
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.3")));
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.3", 23)));
+        Assert.Empty(State(p, "198.18.0.3"));
+        Assert.True(p.SetMapCopy("s", 0)!.TryLookup(V4("198.18.0.3").Bytes.AsSpan(), new byte[p.SetMapCopy("s", 0)!.ValueSize]));
+        Assert.True(p.SetMapCopy("s", 1)!.TryLookup(V4("198.18.0.3").Bytes.AsSpan(), new byte[p.SetMapCopy("s", 1)!.ValueSize]));
+    }
+
+    [Fact]
+    public void ListsThatAreNotDistinctOrLackTheNewElementsListAreRefused()
+    {
+        Assert.Throws<Backend.Codegen.CodegenException>(() => Load(Xdp, Verdict.Accept, [Update(Port22)], sets: [Metered(Limit, Counter)]));
+        Assert.Throws<Backend.Codegen.CodegenException>(() => Load(Xdp, Verdict.Accept, [Update(Port22)], sets: [Metered(Limit, Limit, Limit)]));
+    }
+}
