@@ -29,7 +29,7 @@ internal static class UnseenRunAppend
     public static bool Keeps(Hook hook, bool ipv6, UnitSource was, UnitSource now, ChainFolds<TrailingRun>? runs = null)
     {
         if (ProgramCompiler.FixedEtherTypeOf(hook, ipv6) is not { } seen) return false;
-        if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets) return false;
+        if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets || was.Written != now.Written) return false;
         foreach (var s in now.Sets)
             if (s.Timeouts || s.PacketWritten) return false;
         var changed = -1;
