@@ -30,19 +30,9 @@ internal static class ClassifiedRunEdit
     {
         var compiled = loaded.Compiled;
         if (!loaded.TablesAsCompiled || compiled.Classifiers.Count == 0) return null;
-        if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets || was.Written != now.Written) return null;
-        var changed = -1;
-        for (var k = 0; k < was.Chains.Count; k++)
-        {
-            if (ReferenceEquals(was.Chains[k], now.Chains[k]) || was.Chains[k].Equals(now.Chains[k])) continue;
-            if (changed >= 0) return null;
-            changed = k;
-        }
-        if (changed < 0) return null;
-        var (before, after) = (was.Chains[changed], now.Chains[changed]);
-        if (after.Rules.Count != before.Rules.Count + 1 || before with { Rules = after.Rules } != after) return null;
+        if (now.OneChainsRulesChangedFrom(was) is not var (before, after) || after.Rules.Count != before.Rules.Count + 1) return null;
         for (var q = 0; q < before.Rules.Count; q++)
-            if (!ReferenceEquals(before.Rules[q], after.Rules[q]) && !before.Rules[q].Equals(after.Rules[q])) return null;
+            if (!UnitSource.Same(before.Rules[q], after.Rules[q])) return null;
         var rule = after.Rules[^1];
 
         ClassifierRecord? record = null;

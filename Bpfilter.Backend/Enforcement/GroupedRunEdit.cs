@@ -25,24 +25,14 @@ internal static class GroupedRunEdit
     /// </param>
     public static (CompiledProgram Compiled, MapDiff Diff)? Between(LoadedProgram loaded, UnitSource was, UnitSource now, ChainFolds<TrailingRun>? runs = null)
     {
-        if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets || was.Written != now.Written) return null;
-        var changed = -1;
-        for (var k = 0; k < was.Chains.Count; k++)
-        {
-            if (Same(was.Chains[k], now.Chains[k])) continue;
-            if (changed >= 0) return null;
-            changed = k;
-        }
-        if (changed < 0) return null;
-        var (before, after) = (was.Chains[changed], now.Chains[changed]);
-        if (before with { Rules = after.Rules } != after) return null;
+        if (now.OneChainsRulesChangedFrom(was) is not var (before, after)) return null;
         var added = after.Rules.Count == before.Rules.Count + 1;
         if (!added && after.Rules.Count != before.Rules.Count - 1) return null;
         var (longer, shorter) = added ? (after.Rules, before.Rules) : (before.Rules, after.Rules);
         var p = 0;
-        while (p < shorter.Count && Same(shorter[p], longer[p])) p++;
+        while (p < shorter.Count && UnitSource.Same(shorter[p], longer[p])) p++;
         for (var q = p; q < shorter.Count; q++)
-            if (!Same(shorter[q], longer[q + 1])) return null;
+            if (!UnitSource.Same(shorter[q], longer[q + 1])) return null;
         var rule = longer[p];
         if (RuleGrouping.KeyOf(rule) is not { } key || rule.Verdict is JumpVerdict) return null;
 
@@ -154,7 +144,6 @@ internal static class GroupedRunEdit
         return (compiled with { CounterSlots = slots, CounterSlotsUsed = used, SetLayouts = layouts }, new MapDiff(loaded, [change]));
     }
 
-    static bool Same<T>(T a, T b) where T : class => ReferenceEquals(a, b) || a.Equals(b);
 
     /// <summary>
     /// Whether <paramref name="r"/> groups with <paramref name="rule"/> (lookup key <paramref name="key"/>): the same
@@ -167,7 +156,7 @@ internal static class GroupedRunEdit
         {
             var same = true;
             for (var m = 0; m < r.Matchers.Count && same; m++)
-                same = r.Matchers[m].Operator is Compare { Op: CompareOp.Eq } && Same(r.Matchers[m].Key, rule.Matchers[m].Key);
+                same = r.Matchers[m].Operator is Compare { Op: CompareOp.Eq } && UnitSource.Same(r.Matchers[m].Key, rule.Matchers[m].Key);
             if (same) return true;
         }
         return RuleGrouping.KeyOf(r) == key;

@@ -72,4 +72,26 @@ public sealed record UnitSource(ValueList<BaseChain> Chains, ValueList<Chain> Re
             .Select(s => s with { Elements = ValueList<SetElement>.Empty }).ToValueList();
         return new UnitSource(chains.ToValueList(), reached.ToValueList(), sets.ToValueList(), writtenSets);
     }
+
+    /// <summary>
+    /// The one base chain whose rules alone changed from <paramref name="was"/> to this source, before and after: every
+    /// other chain, the chains reached and the sets read and written equal (what the in-place edits start from), else null.
+    /// </summary>
+    public (BaseChain Before, BaseChain After)? OneChainsRulesChangedFrom(UnitSource was)
+    {
+        if (was.Chains.Count != Chains.Count || was.Reached != Reached || was.Sets != Sets || was.Written != Written) return null;
+        var changed = -1;
+        for (var k = 0; k < Chains.Count; k++)
+        {
+            if (Same(was.Chains[k], Chains[k])) continue;
+            if (changed >= 0) return null;
+            changed = k;
+        }
+        if (changed < 0) return null;
+        var (before, after) = (was.Chains[changed], Chains[changed]);
+        return before with { Rules = after.Rules } == after ? (before, after) : null;
+    }
+
+    /// <summary>Equal, by reference first (unchanged lifted objects are the same ones from one commit to the next).</summary>
+    internal static bool Same<T>(T a, T b) where T : class => ReferenceEquals(a, b) || a.Equals(b);
 }

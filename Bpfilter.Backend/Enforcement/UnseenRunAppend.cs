@@ -29,23 +29,13 @@ internal static class UnseenRunAppend
     public static bool Keeps(Hook hook, bool ipv6, UnitSource was, UnitSource now, ChainFolds<TrailingRun>? runs = null)
     {
         if (ProgramCompiler.FixedEtherTypeOf(hook, ipv6) is not { } seen) return false;
-        if (was.Chains.Count != now.Chains.Count || was.Reached != now.Reached || was.Sets != now.Sets || was.Written != now.Written) return false;
+        if (now.OneChainsRulesChangedFrom(was) is not var (before, after)) return false;
         foreach (var s in now.Sets)
             if (s.Timeouts || s.PacketWritten) return false;
-        var changed = -1;
-        for (var k = 0; k < was.Chains.Count; k++)
-        {
-            if (Same(was.Chains[k], now.Chains[k])) continue;
-            if (changed >= 0) return false;
-            changed = k;
-        }
-        if (changed < 0) return false;
-        var (before, after) = (was.Chains[changed], now.Chains[changed]);
-        if (before with { Rules = after.Rules } != after) return false;
         var (shorter, longer) = (before.Rules, after.Rules);
         if (longer.Count != shorter.Count + 1) return false;
         for (var i = 0; i < shorter.Count; i++)
-            if (!Same(shorter[i], longer[i])) return false;
+            if (!UnitSource.Same(shorter[i], longer[i])) return false;
         var rule = longer[shorter.Count];
         if (rule.Verdict is not (AcceptVerdict or DropVerdict) || RuleGrouping.KeyOf(rule) is not { } key) return false;
         if (Dependencies.Of([key]) is not { EtherType: { } ether } || ether == seen) return false;
@@ -61,6 +51,4 @@ internal static class UnseenRunAppend
         run.Fold(rules.Items, 0);
         return run;
     }
-
-    static bool Same<T>(T a, T b) where T : class => ReferenceEquals(a, b) || a.Equals(b);
 }
