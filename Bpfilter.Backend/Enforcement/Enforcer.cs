@@ -218,8 +218,11 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         EnforcementFailure Fail(int errno, string why, Exception e) => new(unit, errno, why, e);
         var source = UnitSource.Of(ruleset, unit.Chains, _scans);
         _live.TryGetValue(unit.Key, out var existing);
-        if (existing?.Program != null && existing.Source == source)
-            return (new Step(unit, source, existing, null, null, null, null), null);
+        // the sets it only writes from the packet path are in its source without elements: the transaction's element
+        // changes of them are map updates (when they cannot be exact ones, it is compiled and loaded anew below)
+        if (existing?.Program is { } unchanged && existing.Source == source
+            && new MapDiff(unchanged, []).WithPacketPath(packetPath) is { } writes)
+            return (new Step(unit, source, existing, null, null, null, writes.Changes.Count > 0 ? writes : null), null);
         // a rule joining or leaving a grouped run, or appended to a classified one: map updates found from the change,
         // nothing lowered or compiled
         if (existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0
