@@ -165,9 +165,11 @@ internal sealed class SetLayout
     public bool HasPacketLimits => Set.ElementLists.Any(l => l.Any(s => s is LimitStatement));
 
     /// <summary>Per tag, the value offsets of its list's limits' born stamps, in statement order.</summary>
-    public IReadOnlyList<IReadOnlyList<int>> BornOffsets => Enumerable.Range(0, Set.ElementLists.Count)
+    // worked out once: the emitter, the bucket spec and its size each read it, per limit and per tag
+    public IReadOnlyList<IReadOnlyList<int>> BornOffsets => _bornOffsets ??= Enumerable.Range(0, Set.ElementLists.Count)
         .Select(t => (IReadOnlyList<int>)Enumerable.Range(0, Set.ElementLists[t].Count)
             .Where(i => Set.ElementLists[t][i] is LimitStatement).Select(i => PacketStateOffset(t, i)).ToList()).ToList();
+    IReadOnlyList<IReadOnlyList<int>>? _bornOffsets;
 
     /// <summary>A bucket's key: the element's key, zero-padded to 8 bytes (the stamp is stored 8-aligned on the stack), then the u64 born stamp.</summary>
     public int BucketKeySize => ((KeySize + 7) & ~7) + 8;

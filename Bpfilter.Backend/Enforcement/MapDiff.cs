@@ -73,6 +73,8 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
     /// </summary>
     public MapDiff? WithPacketPath(IReadOnlyDictionary<string, SetChange> changes)
     {
+        // the common case (an unchanged unit at every commit): nothing to keep out, nothing to add
+        if (Changes.Count == 0 && changes.Count == 0) return this;
         var kept = new List<MapChange>();
         foreach (var c in Changes)
             if (!Program.Compiled.SetLayouts.Values.Any(l => l.Set.PacketWritten && ProgramCompiler.SetMapName(l.Set.Name) == c.Map)) kept.Add(c);
