@@ -177,7 +177,9 @@ public sealed partial class PacketPathSetTrafficTests
         // pinned programs and maps outlive the daemon (see PersistenceTests): the maps hold what the packet path added
         using var pins = new PersistenceTests.PinFs();
         using var s = new Sides(pinDir: pins.Path);
-        s.Apply(Ruleset);
+        // timeouts longer than the test: at load ~35 it ran 58 s, so 127.0.0.3's 30 s had run out on both sides
+        // (the listings agreed, without it) before the last check looked for it
+        s.Apply(Ruleset.Replace("timeout 1m", "timeout 1h").Replace("timeout 30s", "timeout 30m"));
         s.Send(9, "127.0.0.2");
         s.Send(10, "127.0.0.3");
         s.Send(12, "127.0.0.5");
@@ -190,7 +192,7 @@ public sealed partial class PacketPathSetTrafficTests
         s.Apply("table ip u {\n chain c {\n type filter hook input priority 5; policy accept;\n udp dport 15 counter\n }\n}");
         Assert.NotEqual(before.Values.Order(), s.Rig.ProgramIds().Values.Order());
         s.Send(9, "127.0.0.6");
-        Assert.Contains("127.0.0.3 timeout 30s expires", s.SameListing("table ip t"));
+        Assert.Contains("127.0.0.3 timeout 30m expires", s.SameListing("table ip t"));
 
         // restarts: SIGTERM, then SIGKILL
         Assert.Equal(0, s.Rig.Daemon.Terminate());
