@@ -334,7 +334,9 @@ def measure(ctx, side, shape, n, results, baseline=False):
         nft = topo.exec(topo.fw) + ["nft"]
         if side.startswith("bpf"):
             daemon = Daemon(ctx, topo, tag, ctx.baseline_daemon if baseline else None)
-            nft = topo.exec(topo.fw) + ["env", f"BFNFT_SOCKET={daemon.sock}", ctx.bfnft]
+            # the socket through the environment, not an `env` exec: the kernel's nft is timed without one either
+            os.environ["BFNFT_SOCKET"] = daemon.sock
+            nft = topo.exec(topo.fw) + [ctx.bfnft]
         # c: load
         if side == "iptables":
             row["load_s"] = timed(topo.exec(topo.fw) + ["iptables-legacy-restore"], ctx.timeout, iptables_file(shape, n))
@@ -396,6 +398,7 @@ def measure(ctx, side, shape, n, results, baseline=False):
         row["error"] = str(e)[:300]
         print(f"  {tag}: {row['error']}", file=sys.stderr)
     finally:
+        os.environ.pop("BFNFT_SOCKET", None)
         if daemon: daemon.close()
         topo.close()
     print("  " + json.dumps(row), file=sys.stderr)
@@ -439,7 +442,8 @@ def big_set(ctx, results):
             nft = topo.exec(topo.fw) + ["nft"]
             if side.startswith("bpf"):
                 daemon = Daemon(ctx, topo, "big", ctx.baseline_daemon if baseline else None)
-                nft = topo.exec(topo.fw) + ["env", f"BFNFT_SOCKET={daemon.sock}", ctx.bfnft]
+                os.environ["BFNFT_SOCKET"] = daemon.sock
+                nft = topo.exec(topo.fw) + [ctx.bfnft]
             path = os.path.join(ctx.work, "big.nft")
             family, text = nft_file(side, "set", BIG_SET)
             with open(path, "w") as f: f.write(text)
@@ -450,6 +454,7 @@ def big_set(ctx, results):
         except Exception as e:
             row["error"] = str(e)[:300]
         finally:
+            os.environ.pop("BFNFT_SOCKET", None)
             if daemon: daemon.close()
             topo.close()
         print("  " + json.dumps(row), file=sys.stderr)

@@ -51,22 +51,42 @@ internal static class CounterState
     {
         using var ms = new MemoryStream();
         using var w = new BinaryWriter(ms, Encoding.UTF8);
-        w.Write(Version);
         var list = bpf.ToList();
-        w.Write(list.Count);
-        foreach (var b in list)
-        {
-            w.Write(b.Key.Family);
-            w.Write(b.Key.Table);
-            w.Write(b.Key.Chain);
-            w.Write(b.Key.RuleHandle);
-            w.Write(b.Key.Object ?? "");
-            w.Write(b.Carried.Item1);
-            w.Write(b.Carried.Item2);
-            w.Write(b.Zero.Item1);
-            w.Write(b.Zero.Item2);
-            w.Write(b.Slot ?? throw new ArgumentException($"counter {b.Key} has no slot id"));
-        }
+        WriteHead(w, list.Count);
+        foreach (var b in list) Write(w, b);
+        WriteRest(w, kernel, quotas, limits, layouts, elementLists);
+        w.Flush();
+        return ms.ToArray();
+    }
+
+    /// <summary>The bytes before the first BPF counter entry: the version and the entry count.</summary>
+    internal const int HeadSize = 1 + 4;
+
+    internal static void WriteHead(BinaryWriter w, int bpfCount)
+    {
+        w.Write(Version);
+        w.Write(bpfCount);
+    }
+
+    /// <summary>One BPF counter entry: its bytes depend on the entry alone (<see cref="CounterStateEncoder"/> reuses them).</summary>
+    internal static void Write(BinaryWriter w, Bpf b)
+    {
+        w.Write(b.Key.Family);
+        w.Write(b.Key.Table);
+        w.Write(b.Key.Chain);
+        w.Write(b.Key.RuleHandle);
+        w.Write(b.Key.Object ?? "");
+        w.Write(b.Carried.Item1);
+        w.Write(b.Carried.Item2);
+        w.Write(b.Zero.Item1);
+        w.Write(b.Zero.Item2);
+        w.Write(b.Slot ?? throw new ArgumentException($"counter {b.Key} has no slot id"));
+    }
+
+    /// <summary>Everything after the BPF counter entries.</summary>
+    internal static void WriteRest(BinaryWriter w, KernelCounterView? kernel, IEnumerable<Quota>? quotas, IEnumerable<Limit>? limits,
+        IReadOnlyDictionary<string, CounterLayout>? layouts, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists)
+    {
         var (rules, objects) = kernel?.Baselines ?? (new Dictionary<(byte, string, ulong, int), CounterValue>(), new Dictionary<(byte, string, string), CounterValue>());
         w.Write(rules.Count);
         foreach (var ((family, table, handle, index), v) in rules)
@@ -125,8 +145,6 @@ internal static class CounterState
                 foreach (var st in statements) Write(w, st);
             }
         }
-        w.Flush();
-        return ms.ToArray();
     }
 
     public static Saved Decode(ReadOnlySpan<byte> bytes)

@@ -307,11 +307,14 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
 
     CounterState.Saved? _restoredCounters;
 
+    /// <summary>Exports after every commit: the unchanged counter entries keep their bytes from the export before.</summary>
+    readonly CounterStateEncoder _stateEncoder = new();
+
     public byte[]? ExportState()
     {
         lock (_gate)
         {
-            var bpf = new List<CounterState.Bpf>();
+            var bpf = new List<CounterState.Bpf>(_current?.Counters.Count ?? 0);
             foreach (var (key, id) in _current?.Counters ?? new Dictionary<CounterKey, ulong>())
             {
                 var (carried, zero) = _enforcer.CounterLedgerEntry(id);
@@ -322,7 +325,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 .Where(e => _enforcer.QuotaBase(e.Value) != null).Select(e => new CounterState.Quota(e.Key, e.Value, _enforcer.QuotaBase(e.Value)!.Value));
             var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>())
                 .Where(e => _enforcer.HoldsLimit(e.Value)).Select(e => new CounterState.Limit(e.Key, e.Value));
-            return CounterState.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists);
+            return _stateEncoder.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists);
         }
     }
 
