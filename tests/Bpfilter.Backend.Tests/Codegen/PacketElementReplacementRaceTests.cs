@@ -23,7 +23,7 @@ public class PacketElementReplacementRaceTests
 
     private static readonly byte[] Key = V4("198.18.0.5").Bytes.ToArray();
 
-    private static LoadedProgram LoadMeter(int size = 16) => Load(Xdp, Verdict.Accept,
+    private static LoadedProgram LoadMeter(int size = 16, Hook? hook = null) => Load(hook ?? Xdp, Verdict.Accept,
         [new(ValueList<Matcher>.Empty, ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Add, "s", Fields.Ip.Saddr, TimeSpan.FromSeconds(60))), Verdict.Drop)],
         sets: [new("s", Fields.Ip.Saddr, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true)
         {
@@ -76,14 +76,17 @@ public class PacketElementReplacementRaceTests
         return live;
     }
 
-    [Fact]
-    public void AnExpiredElementIsReplacedInBothCopiesWithANewStampAndThePacketCountsOnIt()
+    [Theory]
+    [InlineData("xdp"), InlineData("tc"), InlineData("netfilter")]
+    public void AnExpiredElementIsReplacedInBothCopiesWithANewStampAndThePacketCountsOnIt(string hook)
     {
-        using var p = LoadMeter();
-        var length = Length(p);
+        using var p = LoadMeter(hook: hook switch { "tc" => TcIn, "netfilter" => NfIn4, _ => Xdp });
+        var drop = hook switch { "tc" => TcShot, "netfilter" => NfDrop, _ => XdpDrop };
+        Assert.Equal(drop, p.Run(Tcp4("10.200.0.1")));
+        var length = BitConverter.ToUInt64(Raw(p, live: true, V4("10.200.0.1").Bytes.ToArray())!, Bytes);
         var now = KernelClock.Jiffies64();
         foreach (var live in new[] { true, false }) Copy(p, live).Update(Key, Element(now - 1, OldStamp));
-        Assert.Equal(XdpDrop, p.Run(Tcp4()));
+        Assert.Equal(drop, p.Run(Tcp4()));
         var made = AssertBothCopies(p, 1, length);
         Assert.NotEqual(OldStamp, BitConverter.ToUInt64(made, Born));
     }
