@@ -59,6 +59,16 @@ public static class Asm
     public static Instruction AtomicFetchAdd64(Register dst, short off, Register src) =>
         new((byte)(OpCode.Stx | DW | Atomic), dst, src, off, (byte)AluOp.Add | AtomicFetch);
 
+    /// <summary>BPF_CMPXCHG (with BPF_FETCH, kernel 5.12): the atomic operation code of a compare-and-exchange.</summary>
+    public const int AtomicCmpXchg = 0xf0 | AtomicFetch;
+
+    /// <summary>
+    /// R0 = atomic_cmpxchg((u64*)(dst+off), R0, src): the word becomes src only when it held R0; R0 gets what it held
+    /// (fully ordered, as the kernel's atomic64_cmpxchg).
+    /// </summary>
+    public static Instruction AtomicCmpXchg64(Register dst, short off, Register src) =>
+        new((byte)(OpCode.Stx | DW | Atomic), dst, src, off, AtomicCmpXchg);
+
     /// <summary>ld_imm64: dst = a 64-bit constant.</summary>
     public static Instruction LoadImm64(Register dst, long value) => new(LdImm64, dst, Constant: value);
 

@@ -74,6 +74,8 @@ public static class Disassembler
             }
             case OpCode.Ldx:
                 return $"{dst} = *({SizeName(i.OpCode)} *)({src} {Off(i.Offset)})";
+            case OpCode.Stx when OpCode.Mode(i.OpCode) == OpCode.Atomic && i.Constant == Asm.AtomicCmpXchg:
+                return $"r0 = atomic_cmpxchg(({SizeName(i.OpCode)} *)({dst} {Off(i.Offset)}), r0, {src})";
             case OpCode.Stx when OpCode.Mode(i.OpCode) == OpCode.Atomic && (i.Constant & Asm.AtomicFetch) != 0:
                 return $"{src} = atomic_fetch_add(({SizeName(i.OpCode)} *)({dst} {Off(i.Offset)}), {src})";
             case OpCode.Stx when OpCode.Mode(i.OpCode) == OpCode.Atomic:

@@ -71,23 +71,9 @@ public sealed partial class ProgramCompiler
             Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, insert));
         if (layout.HasTimeouts) EmitFoundElement(u, layout, map, timeout, replace, done);
         _asm.Emit(Asm.Ja(done));
-        if (layout.HasTimeouts)
-        {
-            // an expired element is overwritten in both copies, its replacement written whole by this packet (see the
-            // README: two CPUs replacing one expired element in the same instant each write theirs)
-            _asm.Label(replace);
-            if (layout.HasPacketLimits)
-            {
-                // the expired element takes its buckets with it (no packet reaches its stamps again); one the control
-                // plane wrote has stamp 0, no bucket's
-                EmitBucketKeyPad(layout);
-                EmitLoadBorn(layout);
-                EmitDeleteBuckets(layout);
-            }
-            EmitNewElement(layout, timeout, ElementStatementCode.Statements);
-            EmitWriteBothCopies(map, next);
-            _asm.Emit(Asm.Ja(done));
-        }
+        // statements skipped: a packet that gave up waiting for another CPU's replacement (see EmitReplace)
+        var uncounted = layout.HasTimeouts ? _asm.NewLabel("dynuncounted") : done;
+        if (layout.HasTimeouts) EmitReplace(u, layout, map, timeout, replace, next, done, uncounted);
         // nft_dynset_new on a key no element holds: created in the copy packets read only when still absent there
         // (BPF_NOEXIST), as the kernel's insert keeps the first of two CPUs' elements; the second (EEXIST) runs its
         // statements on the first's. An element with statements reaches the other copy through EmitPacketStatements
@@ -109,13 +95,16 @@ public sealed partial class ProgramCompiler
             EmitFoundElement(u, layout, map, timeout, replace, done);
         }
         _asm.Label(done);
-        if (!layout.HasPacketStatements) return;
-        // nft_dynset_eval then runs the element's statements (nft_set_elem_update_expr), new or found, add or update: the
-        // element's own list (its tag's), whatever this rule gives new elements
-        var gone = _asm.NewLabel("dyngone");
-        EmitLookupCopy(map, Generation, gone);
-        EmitPacketStatements(layout, next);
-        _asm.Label(gone);
+        if (layout.HasPacketStatements)
+        {
+            // nft_dynset_eval then runs the element's statements (nft_set_elem_update_expr), new or found, add or update: the
+            // element's own list (its tag's), whatever this rule gives new elements
+            var gone = _asm.NewLabel("dyngone");
+            EmitLookupCopy(map, Generation, gone);
+            EmitPacketStatements(layout, next);
+            _asm.Label(gone);
+        }
+        if (uncounted != done) _asm.Label(uncounted);
     }
 
     /// <summary>
@@ -185,13 +174,6 @@ public sealed partial class ProgramCompiler
         // the element's own timeout (NFT_SET_EXT_TIMEOUT), listed as `timeout T`
         if (layout.HasElementTimeouts && timeout > 0)
             _asm.Emit(Asm.LoadImm64(R1, (long)timeout), Asm.StxDW(R10, UpdateValue + SetLayout.TimeoutOffset, R1));
-    }
-
-    /// <summary>Writes the value at <see cref="UpdateValue"/> over the key's element in both copies; a full copy packets read (E2BIG: the set's size) breaks the rule, as nft_dynset's NFT_BREAK.</summary>
-    private void EmitWriteBothCopies(string map, string next)
-    {
-        EmitWriteCopy(map, Generation, BpfMap.Any, missing: next, then: Asm.JneImm(R0, 0, next));
-        EmitWriteCopy(map, OtherCopy, BpfMap.Any);
     }
 
     /// <summary>bpf_map_update_elem(copy at <paramref name="slot"/>, Key, UpdateValue, <paramref name="flags"/>), then <paramref name="then"/> on its result in R0; a missing copy skips (or jumps to <paramref name="missing"/>).</summary>
@@ -282,6 +264,18 @@ public sealed partial class ProgramCompiler
             Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem));
         _asm.Label(noOther);
         _asm.Emit(Asm.StxDW(R10, other, R0));
+        if (layout.HasTimeouts)
+        {
+            // claimed by now (it expired since the packet found it and another CPU replaces it, see EmitReplace): the
+            // packet counts on the old element alone, as the kernel's packet does on the element it found. Unclaimed
+            // here, the other copy's element was looked up before the claim, so before the claiming CPU writes the new
+            // one there (loads are not reordered with loads on x86): the additions land on the old element in both
+            // copies, or on the current one in both
+            var unclaimed = _asm.NewLabel("pstunclaimed");
+            _asm.Emit(Asm.LdxDW(R1, R10, live), Asm.LdxDW(R1, R1, SetLayout.ExpiresOffset), Asm.Add64Imm(R1, -ReplacementClaim.Base),
+                Asm.JgeImm(R1, ReplacementClaim.Span, unclaimed), Asm.StDW(R10, other, 0));
+            _asm.Label(unclaimed);
+        }
         var lists = layout.Set.ElementLists;
         if (lists.Count == 1)
         {

@@ -46,6 +46,11 @@ internal static class RuntimeContext
     /// <summary>A dynset's jiffies64 read once per statement (u64) and the other copy's slot of its set (u32).</summary>
     public const short DynsetNow = -208, DynsetOtherCopy = -212;
     /// <summary>
+    /// A dynset's claim of an expired element it replaces (u32: this CPU's marker) and the rounds left of its wait for
+    /// another CPU's replacement (u32, not 8-aligned: the verifier does not track it, so the wait's iterations look alike).
+    /// </summary>
+    public const short DynsetClaim = -216, DynsetWaitRounds = -220;
+    /// <summary>
     /// Which copy of every set map this run reads (0 or 1), read once from the generation map before
     /// the first rule: a batch switched while the packet runs is seen whole or not at all.
     /// </summary>
