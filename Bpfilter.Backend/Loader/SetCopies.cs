@@ -67,7 +67,7 @@ public sealed class SetCopies
         if (Holders.Count == 0) Close();
     }
 
-    /// <summary>Closes the maps no program ever held (a load that failed), a shared bucket map only for these copies.</summary>
+    /// <summary>Closes the maps (the last holder let go, or a load that failed before any held them); a bucket map other copies share stays theirs.</summary>
     public void Close()
     {
         Outer.Dispose();
