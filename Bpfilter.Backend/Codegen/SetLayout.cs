@@ -179,7 +179,10 @@ internal sealed class SetLayout
     /// control-plane batch deleted until the sweep after it (at most as many again), and slack for the few a packet that
     /// found an element just before another CPU deleted it makes again until the next sweep.
     /// </summary>
-    public int BucketMaxEntries => 2 * BornOffsets.Max(o => o.Count) * (Set.Size ?? 0) + Loader.ElementBuckets.Slack;
+    public int BucketMaxEntries => BucketEntries(BornOffsets.Max(o => o.Count), Set.Size ?? 0);
+
+    /// <summary>The buckets a set of <paramref name="size"/> elements needs when a list carries at most <paramref name="limits"/> limits (see <see cref="BucketMaxEntries"/>).</summary>
+    public static int BucketEntries(int limits, int size) => 2 * limits * size + Loader.ElementBuckets.Slack;
 
     public bool IsLpm { get; }
     public int DataBytes { get; }

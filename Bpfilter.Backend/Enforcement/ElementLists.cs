@@ -11,9 +11,11 @@ namespace Bpfilter.Backend.Enforcement;
 /// replaces one whose rules gave other statements holds the lists its live elements carry and the replaced program's
 /// own (it may still make elements until the swap), then the list the new rules give (<see cref="Set.PacketStatementLists"/>);
 /// <see cref="PacketPathCarry"/> rewrites each element's tag to its list's index there. A list no live element carries
-/// is dropped at the next recompile. A set whose elements have limits keeps its lists as they are (their buckets stay
-/// in the copies' bucket map only while the program compiles the set alike): rules giving its new elements another
-/// list make the set start empty, as before.
+/// is dropped at the next recompile. The buckets of elements' limits live in the bucket map only (the rates are in the
+/// code), so a set whose elements have limits is carried with other lists only into a program that shares that very
+/// map (<see cref="SharedBuckets"/>: the same key, and room for the buckets the new lists and `size` need); without
+/// the room it keeps its lists as they are when the rules give new elements the same list (its buckets start full if
+/// the program cannot share the copies either), else it starts empty.
 /// </summary>
 internal static class ElementLists
 {
@@ -56,9 +58,6 @@ internal static class ElementLists
         foreach (var p in running)
         {
             if (!p.Compiled.SetLayouts.TryGetValue(set.Name, out var was) || !Convertible(was.Set, set)) continue;
-            // the buckets of elements' limits stay in the bucket map of the copies a program shares only when its set
-            // compiles alike: the same lists, the same list for new elements, so nothing to carry (else the set starts empty)
-            if (was.HasPacketLimits) return set.PacketStatements == was.Set.PacketStatements ? was.Set.ElementLists.ToList() : [];
             var used = new SortedSet<int>();
             if (was.Set.PacketTag >= 0) used.Add(was.Set.PacketTag);
             // the old program's own list is kept (it may make elements until the swap), and those live elements carry: read
@@ -72,10 +71,65 @@ internal static class ElementLists
             }
             foreach (var tag in used)
                 if (tag < was.Set.ElementLists.Count) lists.Add(was.Set.ElementLists[tag]);
-            break;
+            if (!set.PacketStatements.IsEmpty && !lists.Contains(set.PacketStatements)) lists.Add(set.PacketStatements);
+            // the elements' buckets go with them only in the bucket map itself: without room there, the lists stay as they
+            // are when new elements get the same list (the set compiles alike), else the set starts empty
+            if (was.HasPacketLimits && !KeepsBuckets(p.Buckets(set.Name), set, lists))
+                return set.PacketStatements == was.Set.PacketStatements ? was.Set.ElementLists.ToList() : [];
+            return lists;
         }
-        if (!set.PacketStatements.IsEmpty && !lists.Contains(set.PacketStatements)) lists.Add(set.PacketStatements);
+        if (!set.PacketStatements.IsEmpty) lists.Add(set.PacketStatements);
         return lists;
+    }
+
+    /// <summary>
+    /// Whether a program compiling <paramref name="set"/> with <paramref name="lists"/> can take its elements' buckets from
+    /// <paramref name="buckets"/> (the map of the copies it carries the elements from): no list has a limit, or the map has
+    /// room for what the lists and the set's `size` need (<see cref="SetLayout.BucketEntries"/>; the key is the same, as
+    /// the values convert). The kernel allows two statements an element, so at most twice a one-limit set's need.
+    /// </summary>
+    static bool KeepsBuckets(ElementBuckets? buckets, Set set, IReadOnlyList<ValueList<Statement>> lists)
+    {
+        var limits = lists.Count == 0 ? 0 : lists.Max(l => l.Count(s => s is LimitStatement));
+        return limits == 0 || buckets != null && set.Size is int size && buckets.Map.MaxEntries >= SetLayout.BucketEntries(limits, size);
+    }
+
+    /// <summary>
+    /// The bucket map <paramref name="compiled"/> takes for its copies of the set <paramref name="spec"/> names when it makes
+    /// them anew: that of <paramref name="replaced"/> (the program it replaces, whose elements of the set it carries with their
+    /// stamps, PacketPathCarry) when the values convert (<see cref="Convertible"/>) and the map has room (the same test as
+    /// <see cref="KeepsBuckets"/>), so the elements keep their buckets exactly; else null (a new map). Only the replaced
+    /// program's: its copies go right after the swap, and the sweep then (PacketPathCarry.Sweep) leaves the map holding the
+    /// new copies' buckets alone, within the bound the new layout sized it for.
+    /// </summary>
+    public static ElementBuckets? SharedBuckets(CompiledProgram compiled, MapSpec spec, LoadedProgram replaced)
+    {
+        if (spec.Buckets is not { } need) return null;
+        foreach (var (name, now) in compiled.SetLayouts)
+            if (ProgramCompiler.SetMapName(name) == spec.Name && replaced.Compiled.SetLayouts.TryGetValue(name, out var was)
+                && Convertible(was.Set, now.Set) && replaced.Buckets(name) is { } buckets && buckets.Fits(need))
+                return buckets;
+        return null;
+    }
+
+    /// <summary>
+    /// How a value of <paramref name="was"/>'s layout becomes one of <paramref name="now"/>'s when the program replacing the
+    /// one holding it carries the set's elements (PacketPathCarry): unchanged for the same layout, else converted (each
+    /// element's tag to its list's index, <see cref="Convert"/>); null when the elements cannot be carried. Elements with
+    /// limits are carried exactly when <paramref name="bucketsShared"/> (the new copies take their buckets from the same
+    /// map, stamps unchanged); otherwise, as before, only into the same layout with the same list for new elements, where
+    /// their buckets start full (a program that cannot share the set's copies: another `size` without room in the map).
+    /// </summary>
+    public static Func<byte[], byte[]?>? Converter(SetLayout was, SetLayout now, bool bucketsShared)
+    {
+        var lostBuckets = was.HasPacketLimits && now.HasPacketLimits && !bucketsShared;
+        if (was.ValueSize == now.ValueSize && was.Set.Data == now.Set.Data && was.Set.ElementLists.SequenceEqual(now.Set.ElementLists)
+            && (!lostBuckets || was.Set.PacketStatements == now.Set.PacketStatements))
+            return v => v;
+        // an element whose list has a limit converts only to a list of now's, which then has a limit too
+        if (!lostBuckets && TagMap(was, now) is { } tags && (was.Set.PacketTag < 0 || tags[was.Set.PacketTag] >= 0))
+            return v => Convert(was, now, tags, v);
+        return null;
     }
 
     /// <summary>Whether an element value of <paramref name="was"/>'s layout converts to <paramref name="now"/>'s: the same key, data and timeouts (so the same offsets before the state).</summary>

@@ -255,7 +255,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         try
         {
             loaded = LoadedProgram.Load(compiled, compiled.Maps.Any(m => m.Name == CompiledProgram.QuotasMap) ? _quotas ??= QuotaMap.Create() : null,
-                compiled.Maps.Any(m => m.Name == CompiledProgram.LimitsMap) ? _limits ??= LimitMap.Create() : null, SharedCopies);
+                compiled.Maps.Any(m => m.Name == CompiledProgram.LimitsMap) ? _limits ??= LimitMap.Create() : null, SharedCopies,
+                // the buckets of the elements it carries from the program it replaces (ElementLists decided the lists for that)
+                existing?.Program is { } replaced ? spec => ElementLists.SharedBuckets(compiled, spec, replaced) : null);
         }
         catch (BpfVerifierException e)
         {
@@ -372,6 +374,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                     _ledger.Fold(old);
                     old.Dispose();
                 }
+                carry?.Sweep();
             }
             catch (Exception e)
             {

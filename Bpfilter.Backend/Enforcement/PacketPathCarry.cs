@@ -9,13 +9,21 @@ namespace Bpfilter.Backend.Enforcement;
 /// copy that the transaction itself did not add, renew or remove (<see cref="SetChange"/>s, which win) is written
 /// to both copies of the new program's map with the old value (expiry and own timeout), before the new program is
 /// installed; what the old program still wrote until it stopped running is carried after the swap
-/// (<see cref="After"/>), unless the new program has since written that key itself.
+/// (<see cref="After"/>), unless the new program has since written that key itself. Elements with limits keep their
+/// buckets when the new copies share the old ones' bucket map (<see cref="ElementLists.SharedBuckets"/>): the stamps
+/// are carried as they are, and once the old copies are gone <see cref="Sweep"/> deletes the buckets no carried or
+/// new element holds.
 /// </summary>
 internal sealed class PacketPathCarry
 {
     readonly LoadedProgram _old, _next;
-    /// <summary>Per packet-written set: what was carried (the old live value per key), and the keys the transaction decides.</summary>
-    readonly List<(string Set, Dictionary<byte[], byte[]> Carried, HashSet<byte[]> Decided, Func<byte[], byte[]?> Convert)> _sets = new();
+    /// <summary>
+    /// Per packet-written set: what was carried (per key, the old live value and what it was written as), the keys the
+    /// transaction decides, and how a value converts.
+    /// </summary>
+    readonly List<(string Set, Dictionary<byte[], (byte[] Old, byte[] Written)> Carried, HashSet<byte[]> Decided, Func<byte[], byte[]?> Convert)> _sets = new();
+    /// <summary>The sets whose bucket map the new program shares with the old one's copies.</summary>
+    readonly List<string> _sharedBuckets = new();
 
     PacketPathCarry(LoadedProgram old, LoadedProgram next)
     {
@@ -30,28 +38,26 @@ internal sealed class PacketPathCarry
         foreach (var (set, layout) in next.Compiled.SetLayouts)
         {
             if (!layout.Set.PacketWritten || !old.Compiled.SetLayouts.TryGetValue(set, out var was) || !was.Set.PacketWritten
-                || was.KeySize != layout.KeySize || next.SharesSet(old, set) || old.LiveEntries(set) is not { } live) continue;
-            // the same layout, or one holding every list the old program's elements carry (see ElementLists): each value
-            // converted (its tag to its list's index, the state where the longer lists leave it); else the set starts empty
-            Func<byte[], byte[]?> convert;
-            if (was.ValueSize == layout.ValueSize && was.Set.Data == layout.Set.Data && was.Set.ElementLists.SequenceEqual(layout.Set.ElementLists)
-                && (!was.HasPacketLimits || was.Set.PacketStatements == layout.Set.PacketStatements))
-                convert = v => v;
-            // (not with limits: their buckets are the old copies', see ElementLists)
-            else if (!was.HasPacketLimits && ElementLists.TagMap(was, layout) is { } tags && (was.Set.PacketTag < 0 || tags[was.Set.PacketTag] >= 0)
-                && live.Values.All(v => ElementLists.Convert(was, layout, tags, v) != null))
-                convert = v => ElementLists.Convert(was, layout, tags, v);
-            else continue;
+                || was.KeySize != layout.KeySize || next.SharesSet(old, set)) continue;
+            var bucketsShared = next.SharesBuckets(old, set);
+            if (bucketsShared) (carry ??= new PacketPathCarry(old, next))._sharedBuckets.Add(set);
+            // the values as they are, or converted to the layout holding every list the old program's elements carry (see
+            // ElementLists); else the set starts empty
+            if (old.LiveEntries(set) is not { } live || ElementLists.Converter(was, layout, bucketsShared) is not { } convert) continue;
+            var converted = new Dictionary<byte[], (byte[] Old, byte[] Written)>(live.Count, ByteArrayComparer.Instance);
+            foreach (var (k, v) in live)
+                if (convert(v) is { } c) converted[k] = (v, c);
+            if (converted.Count < live.Count) continue;
             var decided = new HashSet<byte[]>(ByteArrayComparer.Instance);
             if (changes.TryGetValue(set, out var change))
                 foreach (var e in change.Added.Concat(change.Removed))
                     foreach (var (k, _) in layout.EntriesOf(e)) decided.Add(k);
-            var carried = new Dictionary<byte[], byte[]>(ByteArrayComparer.Instance);
-            foreach (var (k, v) in live)
+            var carried = new Dictionary<byte[], (byte[] Old, byte[] Written)>(ByteArrayComparer.Instance);
+            foreach (var (k, c) in converted)
             {
                 if (decided.Contains(k)) continue;
-                next.WritePacketPath(set, k, convert(v)!);
-                carried[k] = v;
+                next.WritePacketPath(set, k, c.Written);
+                carried[k] = c;
             }
             (carry ??= new PacketPathCarry(old, next))._sets.Add((set, carried, decided, convert));
         }
@@ -70,15 +76,34 @@ internal sealed class PacketPathCarry
             if (_old.LiveEntries(set) is not { } live || _next.LiveEntries(set) is not { } now) continue;
             foreach (var (k, v) in live)
             {
-                if (decided.Contains(k) || carried.TryGetValue(k, out var c) && c.AsSpan().SequenceEqual(v)) continue;
+                var was = carried.TryGetValue(k, out var c);
+                if (decided.Contains(k) || was && c.Old.AsSpan().SequenceEqual(v)) continue;
                 // the new program added or renewed it since: its value is the newer one
-                if (now.TryGetValue(k, out var n) && !(carried.TryGetValue(k, out c) && convert(c)!.AsSpan().SequenceEqual(n))) continue;
+                if (now.TryGetValue(k, out var n) && !(was && c.Written.AsSpan().SequenceEqual(n))) continue;
                 // made or changed by the old program since Before: its list is one the new program holds (ElementLists keeps
                 // the old program's own and every list its live elements carried)
                 if (convert(v) is { } converted) _next.WritePacketPath(set, k, converted);
             }
             foreach (var (k, c) in carried)
-                if (!live.ContainsKey(k) && now.TryGetValue(k, out var n) && convert(c)!.AsSpan().SequenceEqual(n)) _next.DeletePacketPath(set, k);
+                if (!live.ContainsKey(k) && now.TryGetValue(k, out var n) && c.Written.AsSpan().SequenceEqual(n)) _next.DeletePacketPath(set, k);
         }
+    }
+
+    /// <summary>
+    /// Once the old program is gone (its copies with it, unless another program still holds them): the buckets of a shared
+    /// bucket map that no copy sharing it holds any more (elements the transaction removed or that were not carried), so the
+    /// map holds the new copies' buckets within the bound their layout sized it for (see <see cref="ElementBuckets.Sweep"/>).
+    /// </summary>
+    public void Sweep()
+    {
+        foreach (var set in _sharedBuckets)
+            try
+            {
+                _next.Buckets(set)?.Sweep();
+            }
+            catch (Libbpf.BpfException)
+            {
+                // a bucket left over is taken by a later sweep; it never answers for a new element (another stamp)
+            }
     }
 }

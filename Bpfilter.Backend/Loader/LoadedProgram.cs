@@ -76,12 +76,18 @@ public sealed class LoadedProgram : IDisposable
     /// For a set the packet path writes, the copies other programs already hold (null: new ones). The program
     /// references those maps and starts at their holders' generation, so an element any holder adds is seen by all.
     /// </param>
-    public static LoadedProgram Load(CompiledProgram compiled, QuotaMap? quotas = null, LimitMap? limits = null, Func<MapSpec, SetCopies?>? share = null)
+    /// <param name="shareBuckets">
+    /// For a set the packet path writes whose copies are made anew, the bucket map of the copies whose elements the
+    /// program will carry with their stamps (null: a new one), see <see cref="ElementBuckets"/>.
+    /// </param>
+    public static LoadedProgram Load(CompiledProgram compiled, QuotaMap? quotas = null, LimitMap? limits = null, Func<MapSpec, SetCopies?>? share = null,
+        Func<MapSpec, ElementBuckets?>? shareBuckets = null)
     {
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
         var sets = new Dictionary<string, SetCopies>(StringComparer.Ordinal);
         var borrowed = new HashSet<string>(StringComparer.Ordinal);
         var shared = new List<SetCopies>();
+        var created = new List<SetCopies>();
         QuotaMap? own = null;
         LimitMap? ownLimits = null;
         var segments = new List<BpfProgram>();
@@ -93,7 +99,11 @@ public sealed class LoadedProgram : IDisposable
                 {
                     var copies = spec.PacketWritten && share?.Invoke(spec) is { } held && held.Fits(spec) ? held : null;
                     if (copies != null) shared.Add(copies);
-                    copies ??= SetCopies.Create(spec);
+                    if (copies == null)
+                    {
+                        copies = SetCopies.Create(spec, spec.PacketWritten && spec.Buckets != null ? shareBuckets?.Invoke(spec) : null);
+                        created.Add(copies);
+                    }
                     sets[spec.Name] = copies;
                     foreach (var (name, m) in copies.Named(spec.Name)) maps[name] = m;
                     continue;
@@ -141,8 +151,10 @@ public sealed class LoadedProgram : IDisposable
         catch
         {
             foreach (var p in segments) p.Dispose();
-            var sharedMaps = shared.SelectMany(c => c.Named("").Select(n => n.Map)).ToHashSet();
-            foreach (var (name, m) in maps) if (!borrowed.Contains(name) && !sharedMaps.Contains(m)) m.Dispose();
+            var setMaps = shared.Concat(created).SelectMany(c => c.Named("").Select(n => n.Map)).ToHashSet();
+            foreach (var (name, m) in maps) if (!borrowed.Contains(name) && !setMaps.Contains(m)) m.Dispose();
+            // copies made here go, a bucket map they share with other copies stays theirs
+            foreach (var c in created) c.Close();
             own?.Dispose();
             ownLimits?.Dispose();
             throw;
@@ -185,6 +197,14 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>Whether this program and <paramref name="other"/> reference the same copies of <paramref name="set"/> (an IR set name).</summary>
     internal bool SharesSet(LoadedProgram other, string set) =>
         _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) && other._sets.TryGetValue(ProgramCompiler.SetMapName(set), out var o) && ReferenceEquals(c, o);
+
+    /// <summary>Whether this program and <paramref name="other"/> take the buckets of <paramref name="set"/>'s elements (an IR set name) from the same bucket map.</summary>
+    internal bool SharesBuckets(LoadedProgram other, string set) =>
+        _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) && other._sets.TryGetValue(ProgramCompiler.SetMapName(set), out var o)
+        && c.Buckets != null && ReferenceEquals(c.Buckets, o.Buckets);
+
+    /// <summary>The bucket map of a set this program writes from the packet path (null: none).</summary>
+    internal ElementBuckets? Buckets(string set) => _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) && c.PacketWritten ? c.Buckets : null;
 
     /// <summary>
     /// Makes adopted programs that reference the same kernel maps of a packet-written set (each reopened its own pins)

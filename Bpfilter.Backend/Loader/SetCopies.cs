@@ -16,16 +16,21 @@ namespace Bpfilter.Backend.Loader;
 /// </summary>
 public sealed class SetCopies
 {
-    SetCopies(BpfMap outer, BpfMap copy0, BpfMap copy1, bool packetWritten, ElementBuckets? buckets = null)
+    SetCopies(BpfMap outer, BpfMap copy0, BpfMap copy1, bool packetWritten, ElementBuckets? buckets = null, IReadOnlyList<IReadOnlyList<int>>? bornOffsets = null)
     {
         Outer = outer;
         Copies = [copy0, copy1];
         PacketWritten = packetWritten;
         Buckets = buckets;
+        BornOffsets = bornOffsets ?? [];
+        buckets?.Sharers.Add(this);
     }
 
-    /// <summary>The token buckets of the limits the packet path gives the elements (null: none), one map for both copies.</summary>
+    /// <summary>The token buckets of the limits the packet path gives the elements (null: none), one map for both copies (maybe shared with copies of an earlier layout, see <see cref="ElementBuckets"/>).</summary>
     public ElementBuckets? Buckets { get; }
+
+    /// <summary>Per element tag of these copies' values, the offsets of its limits' born stamps (what names its buckets).</summary>
+    public IReadOnlyList<IReadOnlyList<int>> BornOffsets { get; }
 
     /// <summary>The maps a program references by name: the outer map, the copies, the bucket map.</summary>
     public IEnumerable<(string Name, BpfMap Map)> Named(string setMap)
@@ -35,8 +40,8 @@ public sealed class SetCopies
         if (Buckets != null) yield return (ElementBuckets.Name(setMap), Buckets.Map);
     }
 
-    /// <summary>Deletes the buckets of elements neither copy holds any more (see <see cref="ElementBuckets.Sweep"/>).</summary>
-    public int SweepBuckets() => Buckets?.Sweep(Copies) ?? 0;
+    /// <summary>Deletes the buckets of elements no copy sharing the bucket map holds any more (see <see cref="ElementBuckets.Sweep"/>).</summary>
+    public int SweepBuckets() => Buckets?.Sweep() ?? 0;
 
     /// <summary>The program writes both copies itself (nft_dynset), see <see cref="MapSpec.PacketWritten"/>.</summary>
     public bool PacketWritten { get; }
@@ -52,25 +57,36 @@ public sealed class SetCopies
 
     /// <summary>Whether a program compiled with <paramref name="spec"/> can reference these copies as they are.</summary>
     public bool Fits(MapSpec spec) => spec.PacketWritten && PacketWritten
-        && (spec.Buckets is null ? Buckets is null : Buckets?.Fits(spec.Buckets) == true)
+        && (spec.Buckets is null ? Buckets is null : Buckets?.Fits(spec.Buckets) == true && BucketSpec.SameOffsets(BornOffsets, spec.Buckets.BornOffsets))
         && Copies.All(c => c.Type == spec.Type && c.KeySize == spec.KeySize && c.ValueSize == spec.ValueSize && c.MaxEntries == spec.MaxEntries);
 
     /// <summary>Lets go of the maps for <paramref name="holder"/>; closes them when no holder is left.</summary>
     public void Release(LoadedProgram holder)
     {
         Holders.Remove(holder);
-        if (Holders.Count > 0) return;
+        if (Holders.Count == 0) Close();
+    }
+
+    /// <summary>Closes the maps (the last holder let go, or a load that failed before any held them); a bucket map other copies share stays theirs.</summary>
+    public void Close()
+    {
         Outer.Dispose();
         foreach (var c in Copies) c.Dispose();
-        Buckets?.Dispose();
+        Buckets?.Release(this);
     }
 
     /// <summary>The pin and lookup names of the copies: the outer map's name with @0 and @1 (bpffs refuses dots).</summary>
     public static string CopyName(string map, int copy) => $"{map}@{copy}";
 
-    /// <summary>Creates both copies filled with <paramref name="spec"/>'s entries and the outer map holding them.</summary>
-    public static SetCopies Create(MapSpec spec)
+    /// <summary>
+    /// Creates both copies filled with <paramref name="spec"/>'s entries and the outer map holding them; the bucket map is
+    /// <paramref name="buckets"/> when given (shared with the copies of the program this one replaces, whose elements it
+    /// carries with their stamps), else a new one.
+    /// </summary>
+    public static SetCopies Create(MapSpec spec, ElementBuckets? buckets = null)
     {
+        if (buckets != null && (spec.Buckets is null || !buckets.Fits(spec.Buckets)))
+            throw new InvalidOperationException($"set map {spec.Name}: the bucket map to share does not serve the program");
         var made = new List<BpfMap>();
         try
         {
@@ -83,9 +99,12 @@ public sealed class SetCopies
             var outer = BpfMap.Create(BpfMapType.ArrayOfMaps, spec.Name, 4, 4, 2, inner: made[0]);
             made.Add(outer);
             for (var i = 0; i < 2; i++) SetSlot(outer, i, made[i]);
-            var buckets = spec.Buckets is { } b ? ElementBuckets.Create(spec.Name, b) : null;
-            if (buckets != null) made.Add(buckets.Map);
-            return new SetCopies(outer, made[0], made[1], spec.PacketWritten, buckets);
+            if (buckets == null && spec.Buckets is { } b)
+            {
+                buckets = ElementBuckets.Create(spec.Name, b);
+                made.Add(buckets.Map);
+            }
+            return new SetCopies(outer, made[0], made[1], spec.PacketWritten, buckets, spec.Buckets?.BornOffsets);
         }
         catch
         {
@@ -117,7 +136,7 @@ public sealed class SetCopies
             if (!outer.TryLookup(key, id) || BinaryPrimitives.ReadUInt32LittleEndian(id) != BpfInfo.Map(c.Fd.Value).Id)
                 throw new InvalidDataException($"slot {i} of pinned map {spec.Name} does not hold its pinned copy {i}");
         }
-        return new SetCopies(outer, copy0, copy1, spec.PacketWritten, buckets is null ? null : ElementBuckets.Adopt(buckets, spec.Buckets!));
+        return new SetCopies(outer, copy0, copy1, spec.PacketWritten, buckets is null ? null : ElementBuckets.Adopt(buckets, spec.Buckets!), spec.Buckets?.BornOffsets);
     }
 
     static void SetSlot(BpfMap outer, int slot, BpfMap copy)

@@ -90,6 +90,49 @@ public class PacketElementTagTests
     }
 
     [Fact]
+    public void ACarriedElementKeepsItsBucketInTheSharedMapAndASweepKeepsEveryBucketAnyCopiesHold()
+    {
+        var before = Load(Xdp, Verdict.Accept, [Update(Port22)], sets: [Metered(Limit)]);
+        LoadedProgram? p = null;
+        try
+        {
+            // .1 spends its bucket (burst 2: the third packet breaks the rule), .2 takes one packet
+            for (var i = 0; i < 2; i++) Assert.Equal(XdpDrop, before.Run(Tcp4("198.18.0.1")));
+            Assert.Equal(XdpPass, before.Run(Tcp4("198.18.0.1")));
+            Assert.Equal(XdpDrop, before.Run(Tcp4("198.18.0.2")));
+
+            // the rule replaced by one giving a counter: a new value layout, so other copies, taking the old copies' bucket map
+            var rs = Ruleset(Xdp, Verdict.Accept, [Update(Port22)], sets: [Metered(Counter, Limit, Counter)]);
+            p = LoadedProgram.Load(Backend.Codegen.ProgramCompiler.Compile(rs, rs.BaseChains.Items, false), shareBuckets: _ => before.Buckets("s"));
+            Assert.False(p.SharesSet(before, "s"));
+            Assert.True(p.SharesBuckets(before, "s"));
+            var carry = Backend.Enforcement.PacketPathCarry.Before(before, p, new Dictionary<string, Backend.Enforcement.SetChange>())!;
+            // .1 keeps its limit and its spent bucket; a new element gets the counter and no bucket
+            Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1")));
+            Assert.Equal(Limit[0], Assert.Single(State(p, "198.18.0.1")).Statement);
+            Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.3")));
+            Assert.Equal(new CounterStatement(0), Assert.Single(State(p, "198.18.0.3")).Statement);
+            Assert.Equal(2, Buckets(p));
+
+            // .2 gone from the new copies: its bucket stays while the old copies hold it, and goes once they are gone
+            p.DeletePacketPath("s", V4("198.18.0.2").Bytes.ToArray());
+            Assert.Equal(0, p.Buckets("s")!.Sweep());
+            Assert.Equal(2, Buckets(p));
+            before.Dispose();
+            before = null!;
+            carry.Sweep();
+            Assert.Equal(1, Buckets(p));
+            // .1's bucket is still its own, spent
+            Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1")));
+        }
+        finally
+        {
+            before?.Dispose();
+            p?.Dispose();
+        }
+    }
+
+    [Fact]
     public void DeletingOrReplacingAnElementTakesOnlyItsOwnListsBucketsAndAReplacementGetsTheNewList()
     {
         using var before = Load(Xdp, Verdict.Accept, [Update(Port22)], sets: [Metered(Counter)]);
