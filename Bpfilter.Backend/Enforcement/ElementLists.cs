@@ -9,17 +9,18 @@ namespace Bpfilter.Backend.Enforcement;
 /// The statement lists the elements of a packet-written set carry through a recompile (nft_dynset_new clones the
 /// creating rule's list into the element, which keeps it whatever the rules later give new elements): a program that
 /// replaces one whose rules gave other statements holds the lists its live elements carry and the replaced program's
-/// own (it may still make elements until the swap), then the list the new rules give (<see cref="Set.PacketStatementLists"/>);
+/// own (it may still make elements until the swap), then the lists the new rules give (<see cref="Set.RuleLists"/>;
+/// together <see cref="Set.PacketStatementLists"/>);
 /// <see cref="PacketPathCarry"/> rewrites each element's tag to its list's index there. A list no live element carries
 /// is dropped at the next recompile. A set whose elements have limits keeps its lists as they are (their buckets stay
-/// in the copies' bucket map only while the program compiles the set alike): rules giving its new elements another
-/// list make the set start empty, as before.
+/// in the copies' bucket map only while the program compiles the set alike): rules giving its new elements other
+/// lists make the set start empty, as before.
 /// </summary>
 internal static class ElementLists
 {
     /// <summary>
     /// <paramref name="ruleset"/> with the element lists of each packet-written set a running program writes with a value
-    /// the carry can convert (same key, data and timeouts); a set whose lists come to the one new elements get keeps none
+    /// the carry can convert (same key, data and timeouts); a set whose lists come to the ones its rules give keeps none
     /// (compiled as before).
     /// </summary>
     public static Ruleset For(Ruleset ruleset, IReadOnlyList<LoadedProgram> running)
@@ -30,7 +31,7 @@ internal static class ElementLists
             var set = ruleset.Sets[i];
             if (!set.PacketWritten || !set.PacketStatementLists.IsEmpty) continue;
             var lists = Carried(set, running);
-            if (lists.Count == 0 || lists.Count == 1 && lists[0] == set.PacketStatements) continue;
+            if (lists.Count == 0 || lists.SequenceEqual(set.RuleLists)) continue;
             sets ??= ruleset.Sets.ToList();
             sets[i] = set with { PacketStatementLists = lists.ToValueList() };
         }
@@ -39,17 +40,17 @@ internal static class ElementLists
 
     /// <summary>
     /// <paramref name="ruleset"/> with the lists an earlier process's programs held (saved with its state): each packet-written
-    /// set named there whose list for new elements is one of them.
+    /// set named there whose rules' lists for new elements are all among them.
     /// </summary>
     public static Ruleset Inherit(Ruleset ruleset, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>> inherited)
     {
         if (inherited.Count == 0) return ruleset;
         var sets = ruleset.Sets.Select(set => set.PacketWritten && set.PacketStatementLists.IsEmpty && inherited.TryGetValue(set.Name, out var lists)
-            && (set.PacketStatements.IsEmpty || lists.Contains(set.PacketStatements)) ? set with { PacketStatementLists = lists } : set).ToValueList();
+            && set.RuleLists.All(lists.Contains) ? set with { PacketStatementLists = lists } : set).ToValueList();
         return ruleset with { Sets = sets };
     }
 
-    /// <summary>The lists of the running program's set that live elements carry or its rules give, then <paramref name="set"/>'s own; empty when no running program writes a convertible set.</summary>
+    /// <summary>The lists of the running program's set that live elements carry or its rules give, then <paramref name="set"/>'s rules' own; empty when no running program writes a convertible set.</summary>
     static List<ValueList<Statement>> Carried(Set set, IReadOnlyList<LoadedProgram> running)
     {
         var lists = new List<ValueList<Statement>>();
@@ -57,13 +58,13 @@ internal static class ElementLists
         {
             if (!p.Compiled.SetLayouts.TryGetValue(set.Name, out var was) || !Convertible(was.Set, set)) continue;
             // the buckets of elements' limits stay in the bucket map of the copies a program shares only when its set
-            // compiles alike: the same lists, the same list for new elements, so nothing to carry (else the set starts empty)
-            if (was.HasPacketLimits) return set.PacketStatements == was.Set.PacketStatements ? was.Set.ElementLists.ToList() : [];
+            // compiles alike: the same lists, the same lists for new elements, so nothing to carry (else the set starts empty)
+            if (was.HasPacketLimits) return SameRuleLists(was.Set, set) ? was.Set.ElementLists.ToList() : [];
             var used = new SortedSet<int>();
-            if (was.Set.PacketTag >= 0) used.Add(was.Set.PacketTag);
-            // the old program's own list is kept (it may make elements until the swap), and those live elements carry: read
-            // unless the old program holds just the list the new rules give (nothing to drop then)
-            if (was.Set.ElementLists.Count == 1 && was.Set.ElementLists[0] == set.PacketStatements) used.Add(0);
+            foreach (var own in was.Set.RuleLists) used.Add(was.Set.TagOf(own));
+            // the old program's own lists are kept (it may make elements until the swap), and those live elements carry: read
+            // unless the old program holds just the lists the new rules give (nothing to drop then)
+            if (was.Set.ElementLists.SequenceEqual(set.RuleLists)) used.UnionWith(Enumerable.Range(0, was.Set.ElementLists.Count));
             else
             {
                 if (p.LiveEntries(set.Name) is not { } live) continue;
@@ -74,9 +75,13 @@ internal static class ElementLists
                 if (tag < was.Set.ElementLists.Count) lists.Add(was.Set.ElementLists[tag]);
             break;
         }
-        if (!set.PacketStatements.IsEmpty && !lists.Contains(set.PacketStatements)) lists.Add(set.PacketStatements);
+        foreach (var own in set.RuleLists)
+            if (!lists.Contains(own)) lists.Add(own);
         return lists;
     }
+
+    /// <summary>Whether the rules of both give new elements the same lists, in the same order (so the set compiles alike).</summary>
+    public static bool SameRuleLists(Set was, Set now) => was.RuleLists.SequenceEqual(now.RuleLists);
 
     /// <summary>Whether an element value of <paramref name="was"/>'s layout converts to <paramref name="now"/>'s: the same key, data and timeouts (so the same offsets before the state).</summary>
     public static bool Convertible(Set was, Set now) =>

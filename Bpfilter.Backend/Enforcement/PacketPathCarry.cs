@@ -35,10 +35,10 @@ internal sealed class PacketPathCarry
             // converted (its tag to its list's index, the state where the longer lists leave it); else the set starts empty
             Func<byte[], byte[]?> convert;
             if (was.ValueSize == layout.ValueSize && was.Set.Data == layout.Set.Data && was.Set.ElementLists.SequenceEqual(layout.Set.ElementLists)
-                && (!was.HasPacketLimits || was.Set.PacketStatements == layout.Set.PacketStatements))
+                && (!was.HasPacketLimits || ElementLists.SameRuleLists(was.Set, layout.Set)))
                 convert = v => v;
             // (not with limits: their buckets are the old copies', see ElementLists)
-            else if (!was.HasPacketLimits && ElementLists.TagMap(was, layout) is { } tags && (was.Set.PacketTag < 0 || tags[was.Set.PacketTag] >= 0)
+            else if (!was.HasPacketLimits && ElementLists.TagMap(was, layout) is { } tags && was.Set.RuleLists.All(l => tags[was.Set.TagOf(l)] >= 0)
                 && live.Values.All(v => ElementLists.Convert(was, layout, tags, v) != null))
                 convert = v => ElementLists.Convert(was, layout, tags, v);
             else continue;
