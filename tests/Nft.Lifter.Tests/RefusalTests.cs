@@ -187,6 +187,31 @@ public class RefusalTests
         Assert.Contains($"more than the {Set.MaxElementLists} statement lists", e.Reason);
     }
 
+    /// <summary>
+    /// Two base chains writing one set, each rule giving its own list: the lifted ruleset's one set holds both lists (the
+    /// first chain's first), and each chain's update carries its own, so both programs compile the set alike.
+    /// </summary>
+    [Fact]
+    public void BaseChainsWritingOneSetWithDifferentListsShareOneSetWithBoth()
+    {
+        var counter = new Nft.Bytecode.Expressions.CounterExpr();
+        var quota = new Nft.Bytecode.Expressions.QuotaExpr(100000, 0);
+        var t = WithDynsetRules([[counter]], deleteLast: false, out var rules);
+        var chain = t.Chains.Single(c => c.Rules.Contains(rules[0]));
+        Assert.True(chain.IsBase);
+        var other = WithDynsetRules([[counter, quota]], deleteLast: false, out var others).Chains.Single(c => c.Rules.Contains(others[0]));
+        t = t with { Chains = [.. t.Chains, new Nft.Bytecode.Objects.SourceChain(other.Chain with { Name = chain.Name + "2" }, others)] };
+        var lifted = NftLifter.LiftTable(t);
+        var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/dyn", StringComparison.Ordinal));
+        var counted = Alone([counter]);
+        var quoted = Alone([counter, quota]);
+        Assert.Equal(ValueList.Of(counted, quoted), set.RuleStatementLists);
+        Assert.Equal(counted, set.PacketStatements);
+        var updates = lifted.Ruleset.BaseChains.Items.Select(c => c.Rules.SelectMany(r => r.Statements).OfType<SetUpdateStatement>().Single()).ToList();
+        Assert.Equal(2, updates.Count);
+        Assert.Equal(new ValueList<Statement>?[] { counted, quoted }, updates.Select(u => u.Stateful).ToArray());
+    }
+
     /// <summary>The statements the "dynset" rule alone, giving <paramref name="statements"/>, gives its set's elements.</summary>
     static ValueList<Statement> Alone(List<Nft.Bytecode.Expressions.Expression> statements) =>
         Assert.Single(NftLifter.LiftTable(WithDynsetStatements(statements, out _)).Ruleset.Sets.Items,
