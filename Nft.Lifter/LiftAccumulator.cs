@@ -50,12 +50,27 @@ internal sealed class Accumulator
         foreach (var s in lifted.Sets)
         {
             var use = ctx!.Uses.Values.First(u => ctx.SetName(u.Set.Name) == s.Name);
-            if (_sets.ContainsKey(s.Name)) continue;
+            if (_sets.TryGetValue(s.Name, out var had))
+            {
+                _sets[s.Name] = had with { Set = WithRuleLists(had.Set, s) };
+                continue;
+            }
             _sets[s.Name] = (s, use.Signature, (order.Index, order.Chain(use.Chain), order.Rule(use.Chain, use.Handle), use.Index));
             _encoders[(t.Family, t.Name, use.Set.Name)] = new SetEncoder(ctx, use);
             _setNames[(t.Family, t.Name, use.Set.Name)] = s.Name;
         }
         foreach (var r2 in lifted.Listing) _listing.TryAdd(order.Of(r2.Chain, r2.Handle), r2);
+    }
+
+    /// <summary>
+    /// <paramref name="had"/> also holding the lists the rules of a later chain give the elements they make in it (each
+    /// element keeps its maker's list, whichever base chain ran the rule); unchanged when they give none it lacks.
+    /// </summary>
+    static Set WithRuleLists(Set had, Set later)
+    {
+        if (!had.PacketWritten || !later.PacketWritten || later.RuleLists.All(had.RuleLists.Contains)) return had;
+        var lists = had.RuleLists.Concat(later.RuleLists.Where(l => !had.RuleLists.Contains(l))).ToValueList();
+        return had with { PacketStatements = lists[0], RuleStatementLists = lists.Count > 1 ? lists : default };
     }
 
     /// <summary>A set this chain reads with another layout than a chain lifted before it.</summary>

@@ -118,6 +118,8 @@ public static class NftLifter
                 sets.AddRange(ctx.BuildSetsSince(mark));
                 mark = next;
             }
+            // a chain reached through a map's elements may write a set built before it
+            for (var i = 0; i < sets.Count; i++) sets[i] = ctx.Rebuilt(sets[i]);
             if (attach is { LinkLayer: true } && ctx.FirstCt is { } ct)
                 throw new LiftException(t.Family, t.Name, ct.Chain, ct.Handle, ct.Index, $"expression 'ct' in a chain reached from " +
                     $"{c.Name}, which runs at a device: bpfilter-nft reads conntrack only in netfilter-hook programs");

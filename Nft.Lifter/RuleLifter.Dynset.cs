@@ -9,8 +9,10 @@ internal sealed partial class RuleLifter
     /// <summary>
     /// `add|update|delete @s { KEY [timeout T] }` (nft_dynset) on a plain set, `... @m { KEY [timeout T] : DATA }`
     /// on a map of values. The timeout of new elements is the rule's own or else the set's default
-    /// (priv->timeout ?: set->timeout). Statements but `counter` and `quota` on the elements, interval sets
-    /// and data the IR does not hold as the register's bytes (<see cref="MapData"/>) stay refused.
+    /// (priv->timeout ?: set->timeout). New elements carry the rule's own statement list (rules giving one set
+    /// different lists each give theirs: <see cref="Set.RuleStatementLists"/>). Statements but `counter`, `quota` and
+    /// `limit` on the elements, interval sets and data the IR does not hold as the register's bytes (<see cref="MapData"/>)
+    /// stay refused.
     /// </summary>
     void Dynset(DynsetExpr d, int i)
     {
@@ -30,18 +32,21 @@ internal sealed partial class RuleLifter
         if (keyLen == 0) throw _rule.Refuse(i, $"set '{d.SetName}' has no key length");
         var (key, ops) = Concat(_regs.Read(d.SRegKey, keyLen, i), Use.SetKey, i);
         var name = _table.UseSet(set, key, ops, SetUseKind.Set, _rule, i);
-        if (!_table.NoteWritten(set.Name, statements))
-            throw _rule.Refuse(i, $"set '{d.SetName}' is updated from the packet path by rules that give its elements different statements");
+        var op = d.Op switch { DynsetExpr.OpAdd => SetUpdateOp.Add, DynsetExpr.OpUpdate => SetUpdateOp.Update, _ => SetUpdateOp.Delete };
+        // each element keeps the list of the rule that made it (a delete makes none), tagged in its value
+        var made = op == SetUpdateOp.Delete ? default : statements;
+        if (_table.NoteWritten(set.Name, made) > Set.MaxElementLists)
+            throw _rule.Refuse(i, $"set '{d.SetName}' is updated from the packet path by rules giving its elements more than the " +
+                $"{Set.MaxElementLists} statement lists bpfilter-nft dispatches on");
         // nft_dynset_eval's data is read before the set is touched (a missing field broke the rule before it)
         var data = map ? MapData(set, d.SRegData!.Value, i) : null;
-        var op = d.Op switch { DynsetExpr.OpAdd => SetUpdateOp.Add, DynsetExpr.OpUpdate => SetUpdateOp.Update, _ => SetUpdateOp.Delete };
         ulong ms = d.Timeout is ulong own and > 0 ? own : set.Set.Timeout ?? 0;
         if (d.Timeout is > 0 && !TableContext.HasTimeouts(set))
             throw _rule.Refuse(i, $"dynset with a timeout on set '{d.SetName}' without `flags timeout`");
         if (ms > (ulong)TimeSpan.MaxValue.TotalMilliseconds) throw _rule.Refuse(i, $"dynset timeout {ms}ms is out of range");
         TimeSpan? timeout = op != SetUpdateOp.Delete && ms > 0 && TableContext.HasTimeouts(set) ? TimeSpan.FromMilliseconds(ms) : null;
         // delete finds the element by its key alone, but its data is loaded first all the same (a missing field breaks)
-        AddStateful(i, new SetUpdateStatement(op, name, key, timeout, data));
+        AddStateful(i, new SetUpdateStatement(op, name, key, timeout, data, made));
     }
 
     /// <summary>

@@ -38,6 +38,7 @@ internal static class SetLifter
         {
             PacketWritten = written,
             PacketStatements = table.PacketStatements(set.Name),
+            RuleStatementLists = table.RuleStatementLists(set.Name),
             Size = size,
         };
     }

@@ -103,20 +103,40 @@ internal sealed class TableContext
         return SetName(set.Name);
     }
 
-    readonly Dictionary<string, ValueList<Statement>> _written = [];
+    readonly Dictionary<string, List<ValueList<Statement>>> _written = [];
 
     /// <summary>
-    /// Records that a rule changes the set from the packet path (dynset) giving new elements these statements;
-    /// false when another rule gives them others (the set's map holds one statement list per element value).
+    /// Records that a rule changes the set from the packet path (dynset) and, for one that makes elements (add, update),
+    /// the statements it gives them (nft_dynset_new clones the making rule's own list): each list not empty, once, in the
+    /// order rules first give it. Returns how many lists the set's elements may now carry.
     /// </summary>
-    public bool NoteWritten(string set, ValueList<Statement> statements) =>
-        _written.TryAdd(set, statements) || _written[set] == statements;
+    public int NoteWritten(string set, ValueList<Statement> statements)
+    {
+        if (!_written.TryGetValue(set, out var lists)) _written[set] = lists = [];
+        if (!statements.IsEmpty && !lists.Contains(statements)) lists.Add(statements);
+        return lists.Count;
+    }
 
     /// <summary>Whether a lifted rule changes the set from the packet path.</summary>
     public bool IsWritten(string set) => _written.ContainsKey(set);
 
-    /// <summary>The statements the packet path gives the set's new elements (empty: none, or not written).</summary>
-    public ValueList<Statement> PacketStatements(string set) => _written.TryGetValue(set, out var s) ? s : default;
+    /// <summary>The statements the first rule giving any gives the set's new elements (empty: none, or not written).</summary>
+    public ValueList<Statement> PacketStatements(string set) => _written.TryGetValue(set, out var s) && s.Count > 0 ? s[0] : default;
+
+    /// <summary>Every list the rules give the set's new elements, when more than one (see <see cref="Set.RuleStatementLists"/>).</summary>
+    public ValueList<ValueList<Statement>> RuleStatementLists(string set) =>
+        _written.TryGetValue(set, out var s) && s.Count > 1 ? s.ToValueList() : default;
+
+    /// <summary>
+    /// <paramref name="built"/> built again when a rule lifted after it (in a chain reached through a map's elements)
+    /// wrote the set or gave its elements another list; else itself.
+    /// </summary>
+    public Set Rebuilt(Set built)
+    {
+        var name = built.Name[Prefix.Length..];
+        return built.PacketWritten == IsWritten(name) && built.PacketStatements == PacketStatements(name)
+            && built.RuleStatementLists == RuleStatementLists(name) ? built : SetLifter.Build(this, _sets[name]);
+    }
 
     /// <summary>nft's `flags timeout` or a default timeout: elements may expire.</summary>
     public static bool HasTimeouts(SourceSet set) => (set.Set.SetFlags & NftSetFlags.Timeout) != 0 || set.Set.Timeout is not (null or 0);

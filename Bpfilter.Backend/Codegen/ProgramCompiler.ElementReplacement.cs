@@ -36,9 +36,9 @@ public sealed partial class ProgramCompiler
     /// <summary>
     /// The replacement of an expired element (at <paramref name="replace"/>: R0 its value in the copy packets read, R1
     /// its expiry), ending at <paramref name="done"/> with the element whose statements the packet runs in that copy;
-    /// <paramref name="uncounted"/> skips them (see <see cref="EmitClaim"/>), <paramref name="next"/> breaks the rule.
+    /// <paramref name="uncounted"/> skips them (see <see cref="EmitClaim"/>), <paramref name="next"/> breaks the rule; the new element gets the rule's list, <paramref name="tag"/> (-1: none).
     /// </summary>
-    private void EmitReplace(SetUpdateStatement u, SetLayout layout, string map, ulong timeout, string replace, string next, string done, string uncounted)
+    private void EmitReplace(SetUpdateStatement u, SetLayout layout, int tag, string map, ulong timeout, string replace, string next, string done, string uncounted)
     {
         var wait = _asm.NewLabel("dynwait");
         var waitLoop = _asm.NewLabel("dynwaitloop");
@@ -50,12 +50,11 @@ public sealed partial class ProgramCompiler
         _asm.Label(replace);
         // claimed already: another CPU is writing the new element
         EmitJumpIfClaimed(R1, R2, wait);
-        EmitClaim(layout, map, timeout, takeover: false, lost: wait, absent);
+        EmitClaim(layout, tag, map, timeout, takeover: false, lost: wait, absent);
         // won: the new element goes to the other copy first, so a packet that finds it in the copy packets read adds in
         // both; it says it is not yet in the other copy (code 3), so should the other copy lose it in between (`delete @s`,
         // the daemon's collection) the first packet to run its statements writes it there again (EmitPacketStatements)
         _asm.Label(publish);
-        var tag = layout.Set.PacketTag;
         if (tag >= 0) _asm.Emit(Asm.StW(R10, UpdateValue + 4, ElementStatementCode.Statements | tag << SetLayout.TagShift));
         EmitWriteCopy(map, OtherCopy, BpfMap.Any);
         if (tag >= 0) _asm.Emit(Asm.StW(R10, UpdateValue + 4, ElementStatementCode.StatementsNotInOtherCopy | tag << SetLayout.TagShift));
@@ -97,7 +96,7 @@ public sealed partial class ProgramCompiler
         // whose loop the verifier bounds through its may_goto)
         var found = _asm.NewLabel("dynfound");
         var absentAfter = _asm.NewLabel("dynabsentafter");
-        EmitClaim(layout, map, timeout, takeover: true, lost: uncounted, absentAfter, found);
+        EmitClaim(layout, tag, map, timeout, takeover: true, lost: uncounted, absentAfter, found);
         _asm.Emit(Asm.Ja(publish));
         EmitMakeAbsent(map, tag, absentAfter, made: found, next, done);
         _asm.Label(found);
@@ -130,10 +129,10 @@ public sealed partial class ProgramCompiler
     /// default the wait, which finds it). Falls through when this CPU holds the claim, to <paramref name="lost"/> when
     /// another CPU's exchange came first.
     /// </summary>
-    private void EmitClaim(SetLayout layout, string map, ulong timeout, bool takeover, string lost, string absent, string? unclaimed = null)
+    private void EmitClaim(SetLayout layout, int tag, string map, ulong timeout, bool takeover, string lost, string absent, string? unclaimed = null)
     {
         unclaimed ??= lost;
-        EmitNewElement(layout, timeout, ElementStatementCode.StatementsNotInOtherCopy);
+        EmitNewElement(layout, tag, timeout, ElementStatementCode.StatementsNotInOtherCopy);
         _asm.Emit(Asm.Call(HelperFunc.GetSmpProcessorId), Asm.Add64Imm(R0, ReplacementClaim.Base), Asm.StxW(R10, DynsetClaim, R0));
         EmitLookupCopy(map, Generation, absent);
         if (layout.HasPacketLimits)

@@ -22,9 +22,12 @@ public sealed partial class ProgramCompiler
 
     private void EmitSetUpdate(SetUpdateStatement u, string next)
     {
-        if (!u.Stateful.IsEmpty)
-            throw new CodegenException($"statement '{u}': the statements of elements the packet path adds are the set's (Set.PacketStatements)");
         var layout = Layout(u.Set, u.Key, requireVerdicts: false);
+        // the list this rule gives the elements it makes, by its tag (none: -1, the element runs no statements)
+        var made = u.Stateful ?? layout.Set.PacketStatements;
+        var tag = layout.Set.TagOf(made);
+        if (!made.IsEmpty && (tag < 0 || !layout.Set.RuleLists.Contains(made)))
+            throw new CodegenException($"statement '{u}': set '{u.Set}' was compiled without the statement list this rule gives its elements");
         if ((u.Data is null) != (layout.MapDataBytes == 0))
             throw new CodegenException($"statement '{u}': the data does not match map '{u.Set}'");
         if (layout.HasElementStatements)
@@ -73,19 +76,19 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.Ja(done));
         // statements skipped: a packet that gave up waiting for another CPU's replacement (see EmitReplace)
         var uncounted = layout.HasTimeouts ? _asm.NewLabel("dynuncounted") : done;
-        if (layout.HasTimeouts) EmitReplace(u, layout, map, timeout, replace, next, done, uncounted);
+        if (layout.HasTimeouts) EmitReplace(u, layout, tag, map, timeout, replace, next, done, uncounted);
         // nft_dynset_new on a key no element holds: created in the copy packets read only when still absent there
         // (BPF_NOEXIST), as the kernel's insert keeps the first of two CPUs' elements; the second (EEXIST) runs its
         // statements on the first's. An element with statements reaches the other copy through EmitPacketStatements
         // (its code says it has not yet), so the packet that writes it there and those that find it agree on its state.
         _asm.Label(insert);
-        EmitNewElement(layout, timeout, ElementStatementCode.StatementsNotInOtherCopy);
+        EmitNewElement(layout, tag, timeout, ElementStatementCode.StatementsNotInOtherCopy);
         // the copy packets read decides: a full set (E2BIG: the set's size) breaks the rule, as nft_dynset's NFT_BREAK.
         // nft_rhash_update gives the loser of two CPUs the winner's element and nft_dynset_eval renews it for `update`:
         // the loser (EEXIST) takes the found element's path (renewed; replaced, as any packet would, if already expired)
         var lost = u.Op == SetUpdateOp.Update && layout.HasTimeouts ? _asm.NewLabel("dynlost") : done;
         EmitWriteCopy(map, Generation, BpfMap.NoExist, missing: next, Asm.JeqImm(R0, -EExist, lost), Asm.JneImm(R0, 0, next));
-        if (layout.Set.PacketTag < 0) EmitWriteCopy(map, OtherCopy, BpfMap.Any);
+        if (tag < 0) EmitWriteCopy(map, OtherCopy, BpfMap.Any);
         if (lost != done)
         {
             _asm.Emit(Asm.Ja(done));
@@ -149,15 +152,15 @@ public sealed partial class ProgramCompiler
     /// <summary>
     /// Builds a new element's value at <see cref="UpdateValue"/> as nft_dynset_new makes it: it expires at now + timeout,
     /// or never; its statements start as nft_counter_clone, nft_quota_clone and nft_limit_clone give them (zero, a
-    /// fresh stamp) with <paramref name="code"/>; a map's data is already in place.
+    /// fresh stamp) with <paramref name="code"/> and the <paramref name="tag"/> of the making rule's list (-1: none);
+    /// a map's data is already in place.
     /// </summary>
-    private void EmitNewElement(SetLayout layout, ulong timeout, int code)
+    private void EmitNewElement(SetLayout layout, int tag, ulong timeout, int code)
     {
         var zeroed = layout.MapDataBytes > 0 ? layout.MapDataOffset : layout.ValueSize;
         for (var i = 0; i < zeroed; i += 4) _asm.Emit(Asm.StW(R10, (short)(UpdateValue + i), 0));
         _asm.Emit(Asm.StW(R10, UpdateValue, 1));
         // the list this rule gives new elements, by its tag (none: code 0, the element runs no statements)
-        var tag = layout.Set.PacketTag;
         if (tag >= 0) _asm.Emit(Asm.StW(R10, UpdateValue + 4, code | tag << SetLayout.TagShift));
         // each limit's born stamp, unique to this element and limit (odd: 0 is none), names its bucket
         if (tag >= 0 && layout.ElementList(tag).Any(s => s is LimitStatement))

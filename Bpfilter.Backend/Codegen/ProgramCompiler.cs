@@ -350,8 +350,8 @@ public sealed partial class ProgramCompiler
                 DoubleBuffered = true,
                 PacketWritten = layout.Set.PacketWritten,
                 // the lists elements carry by tag, when more than the one new elements get: the same map holds their states
-                PacketStatements = string.Join(' ', layout.Set.PacketStatements) + (layout.Set.PacketStatementLists.IsEmpty ? ""
-                    : " lists " + string.Join(", ", layout.Set.PacketStatementLists.Select(l => "[" + string.Join(' ', l) + "]"))),
+                PacketStatements = string.Join(' ', layout.Set.PacketStatements) + (layout.Set.PacketStatementLists.IsEmpty && layout.Set.RuleStatementLists.IsEmpty ? ""
+                    : " lists " + string.Join(", ", layout.Set.ElementLists.Select(l => "[" + string.Join(' ', l) + "]"))),
                 Buckets = layout.HasPacketLimits
                     ? new Loader.BucketSpec(layout.BucketKeySize, layout.BucketMaxEntries, layout.KeySize, layout.BornOffsets) : null,
             });

@@ -56,6 +56,9 @@ internal sealed class SetLayout
         if (!set.PacketStatementLists.IsEmpty && (set.PacketStatementLists.Any(l => l.IsEmpty)
             || set.PacketStatementLists.Distinct().Count() != set.PacketStatementLists.Count || !set.PacketStatements.IsEmpty && set.PacketTag < 0))
             throw new CodegenException($"set '{set.Name}': its element statement lists must be distinct, not empty, and hold the list new elements get");
+        if (!set.RuleStatementLists.IsEmpty && (set.RuleStatementLists.Any(l => l.IsEmpty) || set.RuleStatementLists.Distinct().Count() != set.RuleStatementLists.Count
+            || set.RuleStatementLists[0] != set.PacketStatements || set.RuleStatementLists.Any(l => set.TagOf(l) < 0)))
+            throw new CodegenException($"set '{set.Name}': the statement lists its rules give must be distinct, not empty, the first its PacketStatements, and each an element list");
         // several lists: an element's bucket stamps follow from one stamp only for lists of at most 2 statements (ProgramCompiler.EmitDeleteBuckets)
         if (set.ElementLists.Count > 1 && set.ElementLists.Any(l => l.Count > MaxElementStatements))
             throw new CodegenException($"set '{set.Name}': an element statement list has more than the {MaxElementStatements} statements nf_tables holds");
@@ -139,7 +142,7 @@ internal sealed class SetLayout
     public const int TagShift = 8;
 
     /// <summary>The most statement lists one set's elements carry: every dynset and lookup that finds an element dispatches on its tag.</summary>
-    public const int MaxTags = 16;
+    public const int MaxTags = Ir.Set.MaxElementLists;
 
     /// <summary>The statement list of elements with tag <paramref name="tag"/>.</summary>
     public ValueList<Statement> ElementList(int tag) => Set.ElementLists[tag];

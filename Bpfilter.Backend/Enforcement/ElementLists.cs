@@ -9,19 +9,20 @@ namespace Bpfilter.Backend.Enforcement;
 /// The statement lists the elements of a packet-written set carry through a recompile (nft_dynset_new clones the
 /// creating rule's list into the element, which keeps it whatever the rules later give new elements): a program that
 /// replaces one whose rules gave other statements holds the lists its live elements carry and the replaced program's
-/// own (it may still make elements until the swap), then the list the new rules give (<see cref="Set.PacketStatementLists"/>);
+/// own (it may still make elements until the swap), then the lists the new rules give (<see cref="Set.RuleLists"/>;
+/// together <see cref="Set.PacketStatementLists"/>);
 /// <see cref="PacketPathCarry"/> rewrites each element's tag to its list's index there. A list no live element carries
 /// is dropped at the next recompile. The buckets of elements' limits live in the bucket map only (the rates are in the
 /// code), so a set whose elements have limits is carried with other lists only into a program that shares that very
 /// map (<see cref="SharedBuckets"/>: the same key, and room for the buckets the new lists and `size` need); without
-/// the room it keeps its lists as they are when the rules give new elements the same list (its buckets start full if
+/// the room it keeps its lists as they are when the rules give new elements the same lists (its buckets start full if
 /// the program cannot share the copies either), else it starts empty.
 /// </summary>
 internal static class ElementLists
 {
     /// <summary>
     /// <paramref name="ruleset"/> with the element lists of each packet-written set a running program writes with a value
-    /// the carry can convert (same key, data and timeouts); a set whose lists come to the one new elements get keeps none
+    /// the carry can convert (same key, data and timeouts); a set whose lists come to the ones its rules give keeps none
     /// (compiled as before).
     /// </summary>
     public static Ruleset For(Ruleset ruleset, IReadOnlyList<LoadedProgram> running)
@@ -32,7 +33,7 @@ internal static class ElementLists
             var set = ruleset.Sets[i];
             if (!set.PacketWritten || !set.PacketStatementLists.IsEmpty) continue;
             var lists = Carried(set, running);
-            if (lists.Count == 0 || lists.Count == 1 && lists[0] == set.PacketStatements) continue;
+            if (lists.Count == 0 || lists.SequenceEqual(set.RuleLists)) continue;
             sets ??= ruleset.Sets.ToList();
             sets[i] = set with { PacketStatementLists = lists.ToValueList() };
         }
@@ -41,17 +42,17 @@ internal static class ElementLists
 
     /// <summary>
     /// <paramref name="ruleset"/> with the lists an earlier process's programs held (saved with its state): each packet-written
-    /// set named there whose list for new elements is one of them.
+    /// set named there whose rules' lists for new elements are all among them.
     /// </summary>
     public static Ruleset Inherit(Ruleset ruleset, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>> inherited)
     {
         if (inherited.Count == 0) return ruleset;
         var sets = ruleset.Sets.Select(set => set.PacketWritten && set.PacketStatementLists.IsEmpty && inherited.TryGetValue(set.Name, out var lists)
-            && (set.PacketStatements.IsEmpty || lists.Contains(set.PacketStatements)) ? set with { PacketStatementLists = lists } : set).ToValueList();
+            && set.RuleLists.All(lists.Contains) ? set with { PacketStatementLists = lists } : set).ToValueList();
         return ruleset with { Sets = sets };
     }
 
-    /// <summary>The lists of the running program's set that live elements carry or its rules give, then <paramref name="set"/>'s own; empty when no running program writes a convertible set.</summary>
+    /// <summary>The lists of the running program's set that live elements carry or its rules give, then <paramref name="set"/>'s rules' own; empty when no running program writes a convertible set.</summary>
     static List<ValueList<Statement>> Carried(Set set, IReadOnlyList<LoadedProgram> running)
     {
         var lists = new List<ValueList<Statement>>();
@@ -59,10 +60,10 @@ internal static class ElementLists
         {
             if (!p.Compiled.SetLayouts.TryGetValue(set.Name, out var was) || !Convertible(was.Set, set)) continue;
             var used = new SortedSet<int>();
-            if (was.Set.PacketTag >= 0) used.Add(was.Set.PacketTag);
-            // the old program's own list is kept (it may make elements until the swap), and those live elements carry: read
-            // unless the old program holds just the list the new rules give (nothing to drop then)
-            if (was.Set.ElementLists.Count == 1 && was.Set.ElementLists[0] == set.PacketStatements) used.Add(0);
+            foreach (var own in was.Set.RuleLists) used.Add(was.Set.TagOf(own));
+            // the old program's own lists are kept (it may make elements until the swap), and those live elements carry: read
+            // unless the old program holds just the lists the new rules give (nothing to drop then)
+            if (was.Set.ElementLists.SequenceEqual(set.RuleLists)) used.UnionWith(Enumerable.Range(0, was.Set.ElementLists.Count));
             else
             {
                 if (p.LiveEntries(set.Name) is not { } live) continue;
@@ -71,16 +72,20 @@ internal static class ElementLists
             }
             foreach (var tag in used)
                 if (tag < was.Set.ElementLists.Count) lists.Add(was.Set.ElementLists[tag]);
-            if (!set.PacketStatements.IsEmpty && !lists.Contains(set.PacketStatements)) lists.Add(set.PacketStatements);
+            foreach (var own in set.RuleLists)
+                if (!lists.Contains(own)) lists.Add(own);
             // the elements' buckets go with them only in the bucket map itself: without room there, the lists stay as they
-            // are when new elements get the same list (the set compiles alike), else the set starts empty
+            // are when the rules give new elements the same lists (the set compiles alike), else the set starts empty
             if (was.HasPacketLimits && !KeepsBuckets(p.Buckets(set.Name), set, lists))
-                return set.PacketStatements == was.Set.PacketStatements ? was.Set.ElementLists.ToList() : [];
+                return SameRuleLists(was.Set, set) ? was.Set.ElementLists.ToList() : [];
             return lists;
         }
-        if (!set.PacketStatements.IsEmpty) lists.Add(set.PacketStatements);
+        lists.AddRange(set.RuleLists);
         return lists;
     }
+
+    /// <summary>Whether the rules of both give new elements the same lists, in the same order (so the set compiles alike).</summary>
+    public static bool SameRuleLists(Set was, Set now) => was.RuleLists.SequenceEqual(now.RuleLists);
 
     /// <summary>
     /// Whether a program compiling <paramref name="set"/> with <paramref name="lists"/> can take its elements' buckets from
@@ -117,17 +122,18 @@ internal static class ElementLists
     /// one holding it carries the set's elements (PacketPathCarry): unchanged for the same layout, else converted (each
     /// element's tag to its list's index, <see cref="Convert"/>); null when the elements cannot be carried. Elements with
     /// limits are carried exactly when <paramref name="bucketsShared"/> (the new copies take their buckets from the same
-    /// map, stamps unchanged); otherwise, as before, only into the same layout with the same list for new elements, where
+    /// map, stamps unchanged); otherwise, as before, only into the same layout with the same lists for new elements, where
     /// their buckets start full (a program that cannot share the set's copies: another `size` without room in the map).
     /// </summary>
     public static Func<byte[], byte[]?>? Converter(SetLayout was, SetLayout now, bool bucketsShared)
     {
         var lostBuckets = was.HasPacketLimits && now.HasPacketLimits && !bucketsShared;
         if (was.ValueSize == now.ValueSize && was.Set.Data == now.Set.Data && was.Set.ElementLists.SequenceEqual(now.Set.ElementLists)
-            && (!lostBuckets || was.Set.PacketStatements == now.Set.PacketStatements))
+            && (!lostBuckets || SameRuleLists(was.Set, now.Set)))
             return v => v;
-        // an element whose list has a limit converts only to a list of now's, which then has a limit too
-        if (!lostBuckets && TagMap(was, now) is { } tags && (was.Set.PacketTag < 0 || tags[was.Set.PacketTag] >= 0))
+        // an element whose list has a limit converts only to a list of now's, which then has a limit too; every list the
+        // old program's rules give is there (it may make elements until the swap)
+        if (!lostBuckets && TagMap(was, now) is { } tags && was.Set.RuleLists.All(l => tags[was.Set.TagOf(l)] >= 0))
             return v => Convert(was, now, tags, v);
         return null;
     }

@@ -19,9 +19,10 @@ public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetE
     public bool PacketWritten { get; init; }
 
     /// <summary>
-    /// The statements every element the packet path adds carries (the dynset's `{ key counter }`, a meter's
+    /// The statements an element the packet path adds carries (the dynset's `{ key counter }`, a meter's
     /// `limit`, or the set's own declared ones, as nft_dynset_new clones them), their slots and ids left at 0:
-    /// each element holds their state in its own value (see the backend's SetLayout). Empty: none.
+    /// each element holds their state in its own value (see the backend's SetLayout). Empty: none. When rules give
+    /// several lists, the first (see <see cref="RuleStatementLists"/>).
     /// </summary>
     public ValueList<Statement> PacketStatements { get; init; }
 
@@ -34,21 +35,38 @@ public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetE
     /// </summary>
     public ValueList<ValueList<Statement>> PacketStatementLists { get; init; }
 
-    /// <summary>The lists elements may carry, by tag (see <see cref="PacketStatementLists"/>); empty when no element carries any.</summary>
-    public IReadOnlyList<ValueList<Statement>> ElementLists =>
-        !PacketStatementLists.IsEmpty ? PacketStatementLists : PacketStatements.IsEmpty ? [] : [PacketStatements];
+    /// <summary>
+    /// Every list the rules writing the set give the elements they make (each <see cref="SetUpdateStatement.Stateful"/>),
+    /// distinct, not empty, in the order the rules first give them, when they give more than one (nft_dynset_new clones
+    /// the making rule's own list); <see cref="PacketStatements"/> is then the first. Empty: the rules give at most
+    /// <see cref="PacketStatements"/>.
+    /// </summary>
+    public ValueList<ValueList<Statement>> RuleStatementLists { get; init; }
 
-    /// <summary>The tag of the list new elements get (<see cref="PacketStatements"/>' index in <see cref="ElementLists"/>); -1 when they get none.</summary>
+    /// <summary>The most statement lists a set's elements may carry (the tags the BPF backend dispatches on).</summary>
+    public const int MaxElementLists = 16;
+
+    /// <summary>The lists the rules give new elements (<see cref="RuleStatementLists"/>, else <see cref="PacketStatements"/> alone); empty when they give none.</summary>
+    public IReadOnlyList<ValueList<Statement>> RuleLists =>
+        !RuleStatementLists.IsEmpty ? RuleStatementLists : PacketStatements.IsEmpty ? [] : [PacketStatements];
+
+    /// <summary>The lists elements may carry, by tag (see <see cref="PacketStatementLists"/>); empty when no element carries any.</summary>
+    public IReadOnlyList<ValueList<Statement>> ElementLists => !PacketStatementLists.IsEmpty ? PacketStatementLists : RuleLists;
+
+    /// <summary>The tag of the elements a rule giving <paramref name="list"/> makes (its index in <see cref="ElementLists"/>); -1 for none or a list not there.</summary>
+    public int TagOf(ValueList<Statement> list)
+    {
+        if (list.IsEmpty) return -1;
+        var lists = ElementLists;
+        for (var i = 0; i < lists.Count; i++)
+            if (lists[i] == list) return i;
+        return -1;
+    }
+
+    /// <summary>The tag of <see cref="PacketStatements"/> (<see cref="TagOf"/>); -1 when it is empty.</summary>
     public int PacketTag
     {
-        get
-        {
-            if (PacketStatements.IsEmpty) return -1;
-            var lists = ElementLists;
-            for (var i = 0; i < lists.Count; i++)
-                if (lists[i] == PacketStatements) return i;
-            return -1;
-        }
+        get => TagOf(PacketStatements);
     }
 
     /// <summary>
@@ -79,6 +97,8 @@ public sealed record Set(string Name, MatchKey Key, SetData Data, ValueList<SetE
         if (Timeouts) sb.Append("; flags timeout");
         if (PacketWritten) sb.Append("; flags dynamic");
         if (!PacketStatements.IsEmpty) sb.Append("; element statements ").Append(string.Join(" ", PacketStatements));
+        if (!RuleStatementLists.IsEmpty)
+            sb.Append("; rule statement lists ").Append(string.Join(", ", RuleStatementLists.Select(l => "[" + string.Join(" ", l) + "]")));
         if (!PacketStatementLists.IsEmpty)
             sb.Append("; element statement lists ").Append(string.Join(", ", PacketStatementLists.Select(l => "[" + string.Join(" ", l) + "]")));
         if (Size is int size) sb.Append("; size ").Append(size);

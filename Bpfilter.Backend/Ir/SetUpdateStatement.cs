@@ -17,12 +17,14 @@ public enum SetUpdateOp
 /// the rule's own or else the set's default (the lifter resolves it, as nft_dynset's
 /// <c>priv->timeout ?: set->timeout</c>); null: new elements never expire, and `update` renews an
 /// expiring element to now (it expires at once, as the kernel's now + 0). Data: the value stored
-/// in a map. Stateful: statements attached to the element (`{ ip saddr limit rate 10/second }`,
-/// meters), evaluated per element; when one of them breaks, the rule breaks. A full set (its
-/// <see cref="Set.Size"/> elements) breaks `add` and `update` of a new key.
+/// in a map. Stateful: the statement list this rule gives the elements it makes (`{ ip saddr limit rate
+/// 10/second }`, meters: nft_dynset_new clones the rule's own list into the element), one of the set's
+/// <see cref="Set.RuleLists"/>, empty for none; null: the set's <see cref="Set.PacketStatements"/>. Every element
+/// found or made then runs its own list (the one its maker gave it); when one breaks, the rule breaks. A full set
+/// (its <see cref="Set.Size"/> elements) breaks `add` and `update` of a new key.
 /// </summary>
 public sealed record SetUpdateStatement(SetUpdateOp Op, string Set, MatchKey Key, TimeSpan? Timeout = null,
-    StatementValue? Data = null, ValueList<Statement> Stateful = default) : Statement
+    StatementValue? Data = null, ValueList<Statement>? Stateful = null) : Statement
 {
     public override bool MayBreak => true;
 
@@ -31,7 +33,7 @@ public sealed record SetUpdateStatement(SetUpdateOp Op, string Set, MatchKey Key
         var s = $"{Op.ToString().ToLowerInvariant()} @{Set} {{ {Key}";
         if (Timeout is { } t) s += $" timeout {(long)t.TotalMilliseconds}ms";
         if (Data is not null) s += $" : {Data}";
-        foreach (var st in Stateful) s += $" {st}";
+        foreach (var st in Stateful ?? default) s += $" {st}";
         return s + " }";
     }
 }

@@ -1,4 +1,5 @@
 using Nft.Netlink;
+using Bpfilter.Backend.Ir;
 
 namespace Nft.Lifter.Tests;
 
@@ -146,6 +147,103 @@ public class RefusalTests
         t = WithDynsetStatements([new Nft.Bytecode.Expressions.ConnlimitExpr(2)], out rule);
         var e = Assert.Throws<LiftException>(() => NftLifter.LiftRule(t, rule.Chain!, rule));
         Assert.Contains("`ct count` on elements set 'dyn'", e.Reason);
+    }
+
+    /// <summary>
+    /// Rules giving one set different statement lists (the measurement's `update @s { ip daddr limit rate 1/hour burst 2
+    /// packets }` then `update @s { ip daddr counter quota 100000 bytes }`) lift: each rule's update carries its own
+    /// list (nft_dynset_new clones the making rule's into the element), the set every list in rule order, the first as
+    /// its PacketStatements; a rule giving none and a delete carry none. More lists than the backend's tags are refused
+    /// with the rule named.
+    /// </summary>
+    [Fact]
+    public void RulesGivingOneSetDifferentStatementListsEachCarryTheirOwn()
+    {
+        var limit = new Nft.Bytecode.Expressions.LimitExpr(1, 3600, Burst: 2);
+        var counter = new Nft.Bytecode.Expressions.CounterExpr();
+        var quota = new Nft.Bytecode.Expressions.QuotaExpr(100000, 0);
+        var t = WithDynsetRules([[limit], [counter, quota], [], [], [limit]], deleteLast: true, out var rules);
+        var lifted = NftLifter.LiftTable(t);
+        var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/dyn", StringComparison.Ordinal));
+        // each list as the rule alone gives it
+        var limited = Alone([limit]);
+        var quoted = Alone([counter, quota]);
+        Assert.Equal(2, quoted.Count);
+        Assert.Equal(limited, set.PacketStatements);
+        Assert.Equal(ValueList.Of(limited, quoted), set.RuleStatementLists);
+        Assert.Equal([limited, quoted], set.ElementLists);
+        var updates = AllStatements(lifted).OfType<SetUpdateStatement>().ToList();
+        Assert.Equal(5, updates.Count);
+        Assert.Equal(new ValueList<Statement>?[] { limited, quoted, ValueList<Statement>.Empty, ValueList<Statement>.Empty, limited },
+            updates.Select(u => u.Stateful).ToArray());
+        Assert.Equal(SetUpdateOp.Delete, updates[3].Op);
+        Assert.Equal([0, 1, -1, -1, 0], updates.Select(u => set.TagOf(u.Stateful!.Value)).ToArray());
+
+        // one list more than the tags: the rule that gives it is named
+        var many = Enumerable.Range(1, Set.MaxElementLists + 1).Select(n => (List<Nft.Bytecode.Expressions.Expression>)[new Nft.Bytecode.Expressions.QuotaExpr((ulong)n, 0)]).ToList();
+        t = WithDynsetRules(many, deleteLast: false, out rules);
+        var e = Assert.Throws<LiftException>(() => NftLifter.LiftTable(t));
+        Assert.Equal(rules[^1].Handle, e.RuleHandle);
+        Assert.Contains($"more than the {Set.MaxElementLists} statement lists", e.Reason);
+    }
+
+    /// <summary>
+    /// Two base chains writing one set, each rule giving its own list: the lifted ruleset's one set holds both lists (the
+    /// first chain's first), and each chain's update carries its own, so both programs compile the set alike.
+    /// </summary>
+    [Fact]
+    public void BaseChainsWritingOneSetWithDifferentListsShareOneSetWithBoth()
+    {
+        var counter = new Nft.Bytecode.Expressions.CounterExpr();
+        var quota = new Nft.Bytecode.Expressions.QuotaExpr(100000, 0);
+        var t = WithDynsetRules([[counter]], deleteLast: false, out var rules);
+        var chain = t.Chains.Single(c => c.Rules.Contains(rules[0]));
+        Assert.True(chain.IsBase);
+        var other = WithDynsetRules([[counter, quota]], deleteLast: false, out var others).Chains.Single(c => c.Rules.Contains(others[0]));
+        t = t with { Chains = [.. t.Chains, new Nft.Bytecode.Objects.SourceChain(other.Chain with { Name = chain.Name + "2" }, others)] };
+        var lifted = NftLifter.LiftTable(t);
+        var set = Assert.Single(lifted.Ruleset.Sets.Items, s => s.Name.EndsWith("/dyn", StringComparison.Ordinal));
+        var counted = Alone([counter]);
+        var quoted = Alone([counter, quota]);
+        Assert.Equal(ValueList.Of(counted, quoted), set.RuleStatementLists);
+        Assert.Equal(counted, set.PacketStatements);
+        var updates = lifted.Ruleset.BaseChains.Items.Select(c => c.Rules.SelectMany(r => r.Statements).OfType<SetUpdateStatement>().Single()).ToList();
+        Assert.Equal(2, updates.Count);
+        Assert.Equal(new ValueList<Statement>?[] { counted, quoted }, updates.Select(u => u.Stateful).ToArray());
+    }
+
+    /// <summary>The statements the "dynset" rule alone, giving <paramref name="statements"/>, gives its set's elements.</summary>
+    static ValueList<Statement> Alone(List<Nft.Bytecode.Expressions.Expression> statements) =>
+        Assert.Single(NftLifter.LiftTable(WithDynsetStatements(statements, out _)).Ruleset.Sets.Items,
+            s => s.Name.EndsWith("/dyn", StringComparison.Ordinal)).PacketStatements;
+
+    /// <summary>
+    /// The "dynset" rule once per entry of <paramref name="lists"/> (its dynset giving that list), each with a handle of
+    /// its own, then (<paramref name="deleteLast"/>) a `delete @dyn` before the last of them.
+    /// </summary>
+    static Nft.Bytecode.Objects.SourceTable WithDynsetRules(List<List<Nft.Bytecode.Expressions.Expression>> lists, bool deleteLast,
+        out List<Nft.Bytecode.Objects.Rule> rules)
+    {
+        var t = OnlyRule("dynset", out var only);
+        var made = new List<Nft.Bytecode.Objects.Rule>();
+        for (var n = 0; n < lists.Count; n++)
+        {
+            var statements = lists[n];
+            var delete = deleteLast && n == lists.Count - 2;
+            made.Add(only with
+            {
+                Handle = 1000 + (ulong)n,
+                Expressions = only.Expressions!.Select(x => x is Nft.Bytecode.Expressions.DynsetExpr d
+                    ? d with
+                    {
+                        Op = delete ? Nft.Bytecode.Expressions.DynsetExpr.OpDelete : d.Op,
+                        Expr = delete || statements.Count != 1 ? null : statements[0],
+                        Expressions = delete || statements.Count < 2 ? null : statements,
+                    } : x).ToList(),
+            });
+        }
+        rules = made;
+        return t with { Chains = t.Chains.Select(c => c.Rules.Contains(only) ? c with { Rules = made } : c).ToList() };
     }
 
     /// <summary>

@@ -203,6 +203,88 @@ public class PacketElementTagTests
         Assert.True(p.SetMapCopy("s", 1)!.TryLookup(V4("198.18.0.3").Bytes.AsSpan(), new byte[p.SetMapCopy("s", 1)!.ValueSize]));
     }
 
+    /// <summary>`update @s { ip saddr STATEMENTS }` giving its own list to the elements it makes, then <paramref name="verdict"/>.</summary>
+    private static Rule UpdateGiving(ValueList<Statement> statements, Verdict verdict, params Matcher[] m) =>
+        new(m.ToValueList(), ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Update, "s", Fields.Ip.Saddr, TimeSpan.FromMinutes(10),
+            Stateful: statements)), verdict);
+
+    private static readonly Matcher Port25 = Matcher.Eq(Fields.Tcp.Dport, U16(25)), Port26 = Matcher.Eq(Fields.Tcp.Dport, U16(26));
+
+    /// <summary>
+    /// The measurement's two rules in one chain (scripts/measure-dynset-statement-lists.sh): `update @s { ip saddr limit
+    /// rate 1/hour burst 2 packets }` then `update @s { ip saddr counter quota 100000 bytes }`, each rule's own list in the
+    /// set (<see cref="Backend.Ir.Set.RuleStatementLists"/>), with makers of their own on other ports. An element keeps
+    /// its maker's list and every rule and lookup that finds it runs that list: the limit's element made by the first rule
+    /// runs its limit in both (its second packet breaks the first rule, then the second), the counter's element counts
+    /// once per rule, the counter-and-quota element the second rule's list made counts in the first rule too; a rule
+    /// giving none makes an element that runs none.
+    /// </summary>
+    [Fact]
+    public void RulesGivingOneSetDifferentListsMakeElementsWithTheirOwnAndFindingRulesRunTheElementsList()
+    {
+        var counterQuota = ValueList.Of<Statement>(new CounterStatement(0), new QuotaStatement(100_000, false, 0));
+        var set = new Backend.Ir.Set("s", Fields.Ip.Saddr, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true)
+        {
+            PacketWritten = true, Size = 16, PacketStatements = Limit, RuleStatementLists = ValueList.Of(Limit, counterQuota, Counter),
+        };
+        using var p = Load(Xdp, Verdict.Accept, [
+            UpdateGiving(Limit, Verdict.Continue, Port22), UpdateGiving(counterQuota, Verdict.Drop, Port22),
+            UpdateGiving(Counter, Verdict.Drop, Port23), UpdateGiving(counterQuota, Verdict.Drop, Port24),
+            Drop(Port25, Matcher.InSet(Fields.Ip.Saddr, "s")), UpdateGiving(default, Verdict.Drop, Port26)], sets: [set]);
+        // .4 made by the first rule: both rules run its limit (burst 2), so its second packet breaks both and passes
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.4")));
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.4")));
+        Assert.Equal(Limit[0], Assert.Single(State(p, "198.18.0.4")).Statement);
+        // .1 made with a counter (port 23): each rule on port 22 runs its counter, the limit and the quota never
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1", 23)));
+        var length = Assert.Single(State(p, "198.18.0.1")).Bytes;
+        for (var i = 0; i < 3; i++) Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1")));
+        var one = Assert.Single(State(p, "198.18.0.1"));
+        Assert.Equal((new CounterStatement(0) as Statement, 7UL, 7 * length), (one.Statement, one.Packets, one.Bytes));
+        // .6 made by the second rule's list (port 24): the first rule runs its counter and quota too
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.6", 24)));
+        for (var i = 0; i < 3; i++) Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.6")));
+        var six = State(p, "198.18.0.6");
+        Assert.Equal((counterQuota[0], 7UL, 7 * length), (six[0].Statement, six[0].Packets, six[0].Bytes));
+        Assert.Equal((counterQuota[1], 7 * length), (six[1].Statement, six[1].Bytes));
+        // a lookup runs each element's own list: .1 and .6 count, .4's spent limit breaks it
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.1", 25)));
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.6", 25)));
+        Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.4", 25)));
+        Assert.Equal((8UL, 8UL), (State(p, "198.18.0.1")[0].Packets, State(p, "198.18.0.6")[0].Packets));
+        // .5 made by a rule giving none runs none: no limit breaks it on port 22, it lists no statements
+        Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.5", 26)));
+        for (var i = 0; i < 3; i++) Assert.Equal(XdpDrop, p.Run(Tcp4("198.18.0.5")));
+        Assert.Empty(State(p, "198.18.0.5"));
+        Assert.Equal(1, Buckets(p));
+        // both copies hold each element alike
+        foreach (var addr in new[] { "198.18.0.1", "198.18.0.4", "198.18.0.5", "198.18.0.6" })
+        {
+            var v0 = new byte[p.SetMapCopy("s", 0)!.ValueSize];
+            var v1 = new byte[v0.Length];
+            Assert.True(p.SetMapCopy("s", 0)!.TryLookup(V4(addr).Bytes.AsSpan(), v0));
+            Assert.True(p.SetMapCopy("s", 1)!.TryLookup(V4(addr).Bytes.AsSpan(), v1));
+            Assert.Equal(v0, v1);
+        }
+    }
+
+    [Fact]
+    public void ARuleGivingAListTheSetWasNotCompiledWithIsRefused()
+    {
+        var counterQuota = ValueList.Of<Statement>(new CounterStatement(0), new QuotaStatement(100_000, false, 0));
+        // a list among the element lists but not the rules' (a carried one) is no list a rule may give new elements
+        Assert.Throws<Backend.Codegen.CodegenException>(() => Load(Xdp, Verdict.Accept, [UpdateGiving(Counter, Verdict.Drop, Port22)],
+            sets: [Metered(Limit, Counter, Limit)]));
+        Assert.Throws<Backend.Codegen.CodegenException>(() => Load(Xdp, Verdict.Accept, [UpdateGiving(counterQuota, Verdict.Drop, Port22)],
+            sets: [Metered(Limit)]));
+        // the rules' lists must hold the set's PacketStatements first
+        var set = new Backend.Ir.Set("s", Fields.Ip.Saddr, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true)
+        {
+            PacketWritten = true, Size = 16, PacketStatements = Counter, RuleStatementLists = ValueList.Of(Limit, Counter),
+        };
+        Assert.Throws<Backend.Codegen.CodegenException>(() => Load(Xdp, Verdict.Accept, [UpdateGiving(Counter, Verdict.Drop, Port22)], sets: [set]));
+    }
+
     [Fact]
     public void ListsThatAreNotDistinctOrLackTheNewElementsListAreRefused()
     {

@@ -200,13 +200,14 @@ public class PacketPathSetTests
         Assert.NotNull(Expiry(nf, "198.18.0.5").Copy0);
     }
 
+    /// <summary>A rule giving its elements a list the set was not compiled with (not among its Set.RuleLists) is refused.</summary>
     [Fact]
-    public void PerElementStatementsAreRefused()
+    public void AStatementListTheSetWasNotCompiledWithIsRefused()
     {
         var meter = new SetUpdateStatement(SetUpdateOp.Update, "s", Fields.Ip.Saddr, null, null, ValueList.Of<Statement>(new CounterStatement(1)));
         var rule = new Rule(ValueList<Matcher>.Empty, ValueList.Of<Statement>(meter), Verdict.Continue);
         var e = Assert.Throws<CodegenException>(() => Load(Xdp, Verdict.Accept, [rule], sets: [Seen()]));
-        Assert.Contains("the statements of elements the packet path adds are the set's", e.Message);
+        Assert.Contains("was compiled without the statement list this rule gives its elements", e.Message);
     }
 
     [Fact]

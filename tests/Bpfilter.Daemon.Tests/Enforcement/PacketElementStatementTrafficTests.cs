@@ -291,4 +291,125 @@ public sealed partial class PacketElementStatementTrafficTests
         s.Send(9999, "127.0.0.2", "127.0.0.4");
         Assert.Contains("} counter packets 3 ", s.SameListing());
     }
+    /// <summary>
+    /// The measurement's two rules (scripts/measure-dynset-statement-lists.sh): `update @s { ip daddr limit rate 1/hour burst 2
+    /// packets } counter` then `update @s { ip daddr counter quota 100000 bytes } counter`, with a rule on another port making
+    /// elements with a counter (as the measurement's replaced rule made .1). The second rule never makes an element (the first
+    /// makes each first) and runs each found element's own list: .4's limit runs twice per packet, so its second packet
+    /// breaks the first rule (and the second); .1 counts once per rule; a control-plane element runs none; a lookup put first
+    /// runs each element's own list. The chain runs in BPF; the listings equal the kernel's, also after a clean and a SIGKILL
+    /// restart and a recompile.
+    /// </summary>
+    [Fact]
+    public void TwoRulesGivingOneSetDifferentListsRunInBpfAsInTheKernel()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
+        s.Apply("""
+            table ip t {
+                set s {
+                    type ipv4_addr
+                    size 100
+                    flags dynamic
+                }
+                chain c {
+                    type filter hook output priority 0; policy accept;
+                    udp dport 9998 update @s { ip daddr counter }
+                    udp dport 9999 update @s { ip daddr limit rate 1/hour burst 2 packets } counter
+                    udp dport 9999 update @s { ip daddr counter quota 100000 bytes } counter
+                }
+            }
+            """);
+        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+        s.Send(9998, "127.0.0.1", "127.0.0.1");
+        s.Send(9999, "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.3", "127.0.0.3", "127.0.0.3", "127.0.0.4", "127.0.0.4");
+        var listing = s.SameListing();
+        Assert.Contains("127.0.0.1 counter packets 8 ", listing); // two through the first rule, then three through both
+        Assert.Contains("127.0.0.3 limit rate 1/hour burst 2 packets", listing);
+        Assert.Contains("127.0.0.4 limit rate 1/hour burst 2 packets", listing);
+        // .1's three and .3's first through both rules (.3's limit: the first rule takes one token, the second the other),
+        // .4's first: 5 and 5; .3's second and third, .4's second break both
+        Assert.Equal(2, Regex.Matches(listing, @"\} counter packets 5 ").Count);
+        s.Apply("add element ip t s { 127.0.0.5 }");
+        s.Send(9999, "127.0.0.5", "127.0.0.5");
+        s.Apply("insert rule ip t c udp dport 9999 ip daddr @s counter");
+        s.Send(9999, "127.0.0.1", "127.0.0.7");
+        Assert.Contains("127.0.0.1 counter packets 11 ", s.SameListing()); // the lookup and both rules
+        Assert.Equal(0, s.Rig.Daemon.Terminate());
+        s.Rig.Daemon.Restart();
+        s.Send(9999, "127.0.0.1", "127.0.0.4");
+        Assert.Contains("127.0.0.1 counter packets 14 ", s.SameListing());
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        s.Send(9999, "127.0.0.1", "127.0.0.8");
+        s.Send(9998, "127.0.0.9");
+        listing = s.SameListing();
+        Assert.Contains("127.0.0.1 counter packets 17 ", listing);
+        Assert.Contains("127.0.0.8 limit rate 1/hour burst 2 packets", listing);
+        Assert.Contains("127.0.0.9 counter packets 1 ", listing);
+        // a rule added after the restart recompiles alike: the elements keep their lists and the limits their buckets
+        s.Apply("add rule ip t c udp dport 12 counter");
+        s.Send(9999, "127.0.0.1", "127.0.0.9", "127.0.0.8", "127.0.0.8");
+        listing = s.SameListing();
+        Assert.Contains("127.0.0.1 counter packets 20 ", listing);
+        Assert.Contains("127.0.0.9 counter packets 4 ", listing);
+        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+    }
+
+    /// <summary>
+    /// A second rule giving @s another list added to a running one, then the first replaced (no limits: the elements are
+    /// carried with their lists, see ElementLists): `update @s { ip daddr counter }`, then `udp dport 9998 update @s { ip
+    /// daddr counter quota 100000 bytes } counter` making .6 with its counter and quota, which the first rule then runs; the
+    /// first rule replaced by `update @s { ip daddr quota 50000 bytes }`: old elements keep theirs. Listings equal the
+    /// kernel's, also after restarts.
+    /// </summary>
+    [Fact]
+    public void ASecondRuleGivingOneSetAnotherListKeepsTheElementsOfTheFirst()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
+        s.Apply("""
+            table ip t {
+                set s {
+                    type ipv4_addr
+                    size 100
+                    flags dynamic
+                }
+                chain c {
+                    type filter hook output priority 0; policy accept;
+                    udp dport 9999 update @s { ip daddr counter }
+                }
+            }
+            """);
+        s.Send(9999, "127.0.0.1", "127.0.0.1");
+        s.Apply("add rule ip t c udp dport 9998 update @s { ip daddr counter quota 100000 bytes } counter");
+        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+        s.Send(9998, "127.0.0.6", "127.0.0.1");
+        s.Send(9999, "127.0.0.6", "127.0.0.6", "127.0.0.1");
+        var listing = s.SameListing();
+        Assert.Contains("127.0.0.1 counter packets 4 ", listing);
+        Assert.Contains("127.0.0.6 counter packets 3 bytes 87 quota 100000 bytes used 87 bytes", listing);
+        var (k, d) = s.Command("-a", "list", "chain", "ip", "t", "c");
+        var handle = Regex.Match(k.Stdout, @"dport 9999 update @s .* # handle (\d+)").Groups[1].Value;
+        Assert.Equal(handle, Regex.Match(d.Stdout, @"dport 9999 update @s .* # handle (\d+)").Groups[1].Value);
+        s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr quota 50000 bytes }}");
+        s.Send(9999, "127.0.0.1", "127.0.0.6", "127.0.0.2");
+        listing = s.SameListing();
+        Assert.Contains("127.0.0.1 counter packets 5 ", listing);
+        Assert.Contains("127.0.0.2 quota 50000 bytes used 29 bytes", listing);
+        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+        Assert.Equal(0, s.Rig.Daemon.Terminate());
+        s.Rig.Daemon.Restart();
+        s.Send(9999, "127.0.0.1", "127.0.0.2");
+        s.Send(9998, "127.0.0.1", "127.0.0.3");
+        s.SameListing();
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        s.Send(9999, "127.0.0.1", "127.0.0.3", "127.0.0.6");
+        listing = s.SameListing();
+        Assert.Contains("127.0.0.1 counter packets 8 ", listing);
+        s.Apply("add rule ip t c udp dport 12 counter");
+        s.Send(9999, "127.0.0.1", "127.0.0.6");
+        Assert.Contains("127.0.0.1 counter packets 9 ", s.SameListing());
+    }
 }
