@@ -212,23 +212,24 @@ internal static class ClassifiedRunEdit
         for (var e = 0; e < first; e++)
             if (SlotOf(classSpec.Entries[e].Key, field, isArray) >= slot) return false;
         var mine = classSpec.Entries.Skip(first).ToList();
-        var vectors = new Dictionary<int, byte[]>();
-        foreach (var (k, v) in vectorSpec.Entries) vectors[BinaryPrimitives.ReadInt32LittleEndian(k)] = v;
+        if (ClassVectors.Of(vectorSpec.Entries) is not { } vectors) return false;
         int IdOf(byte[] stored) => BinaryPrimitives.ReadInt32LittleEndian(stored) ^ slot;
 
         List<Entry> entries;
         if (admits == null)
         {
             // no matcher on the field: every class of the classifier (the absent one too) gains the rule, none splits
-            var ids = mine.Select(e => IdOf(e.Value)).Append(slot).ToHashSet();
-            var upserts = new List<(byte[], byte[])>();
+            var ids = new HashSet<int>(mine.Count + 1) { slot };
+            foreach (var e in mine) ids.Add(IdOf(e.Value));
+            var upserts = new List<(byte[], byte[])>(ids.Count);
             foreach (var id in ids.Order())
             {
-                if (!vectors.TryGetValue(id, out var v) || Has(v, bit)) return false;
-                vectors[id] = With(v, bit);
-                upserts.Add((ClassifierLayout.Key(id), vectors[id]));
+                if (!vectors.TryGet(id, out var v) || Has(v, bit)) return false;
+                var gained = With(v, bit);
+                vectors.Set(id, gained);
+                upserts.Add((ClassifierLayout.Key(id), gained));
             }
-            maps[vi] = vectorSpec with { Entries = vectors.OrderBy(kv => kv.Key).Select(kv => (ClassifierLayout.Key(kv.Key), kv.Value)).ToList() };
+            maps[vi] = vectorSpec with { Entries = vectors.Entries() };
             changes.Add(new MapDiff.MapChange(vectorMap, [], upserts));
             return true;
         }
@@ -244,10 +245,10 @@ internal static class ClassifiedRunEdit
             foreach (var iv in admits)
                 for (var x = iv.From; x <= iv.To && x < (ulong)size; x++) gains[x] = true;
             entries = new List<Entry>(size);
-            var keys = new Dictionary<int, byte[]>();
+            var keys = new byte[]?[size];
             foreach (var (k, _) in mine) keys[BinaryPrimitives.ReadInt32LittleEndian(k) - baseKey] = k;
             for (var x = 0; x < size; x++)
-                entries.Add(new Entry(keys.TryGetValue(x, out var k) ? k : ClassifierLayout.Key(baseKey + x), was[x], gains[x]));
+                entries.Add(new Entry(keys[x] ?? ClassifierLayout.Key(baseKey + x), was[x], gains[x]));
         }
         else
         {
@@ -314,28 +315,30 @@ internal static class ClassifiedRunEdit
         }
         if (!old.IsSubsetOf(taken)) return false; // a class left without values: not an append's edit
         foreach (var id in old)
-            if (!vectors.TryGetValue(id, out var v) || Has(v, bit)) return false;
-        if (!vectors.TryGetValue(slot, out var absentVector) || Has(absentVector, bit)) return false;
-        var free = vectors.Keys.Concat(taken).ToHashSet();
+            if (!vectors.TryGet(id, out var v) || Has(v, bit)) return false;
+        if (!vectors.TryGet(slot, out var absentVector) || Has(absentVector, bit)) return false;
+        // the lowest ids neither a vector of the map nor taken
+        var free = new HashSet<int>(taken);
         var nextId = ClassifierTables.ReservedClasses;
         foreach (var c in classes)
         {
             if (assigned.ContainsKey(c)) continue;
-            while (free.Contains(nextId)) nextId++;
+            while (free.Contains(nextId) || vectors.Contains(nextId)) nextId++;
             assigned[c] = nextId;
             free.Add(nextId);
         }
 
         var vectorUpserts = new List<(byte[], byte[])>();
-        var before = new Dictionary<int, byte[]>(vectors); // a class keeping its id rewrites it: the other part reads the old vector
+        // a class keeping its id rewrites it: the other part reads the old vector (the map's as compiled: nothing set yet)
         foreach (var ((was, gains), id) in assigned)
         {
-            var v = gains ? With(before[was], bit) : before[was];
-            if (vectors.TryGetValue(id, out var had) && had.AsSpan().SequenceEqual(v)) continue;
-            vectors[id] = v;
+            if (!vectors.TryGetOriginal(was, out var old0)) return false;
+            var v = gains ? With(old0, bit) : old0;
+            if (vectors.TryGet(id, out var had) && had.AsSpan().SequenceEqual(v)) continue;
+            vectors.Set(id, v);
             vectorUpserts.Add((ClassifierLayout.Key(id), v));
         }
-        var maxId = vectors.Keys.Max();
+        var maxId = vectors.MaxId;
         if (maxId >= vectorCopy.MaxEntries) return false;
 
         var classUpserts = new List<(byte[], byte[])>();
@@ -353,7 +356,7 @@ internal static class ClassifiedRunEdit
             : classSpec with { Entries = classEntries, MaxEntries = CounterLayout.Capacity(classEntries.Count) };
         maps[vi] = vectorSpec with
         {
-            Entries = vectors.OrderBy(kv => kv.Key).Select(kv => (ClassifierLayout.Key(kv.Key), kv.Value)).ToList(),
+            Entries = vectors.Entries(),
             MaxEntries = ClassifierTables.VectorCapacity(maxId + 1),
         };
         if (classUpserts.Count > 0) changes.Add(new MapDiff.MapChange(classMap, [], classUpserts));

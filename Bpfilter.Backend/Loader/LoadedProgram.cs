@@ -598,7 +598,12 @@ public sealed class LoadedProgram : IDisposable
             if (IsStale(map, copy)) Rewrite(m, copies.PacketWritten ? Snapshot(copies.Copies[1 - copy]) : _entries[map]);
             if (copies.PacketWritten) copies.Stale.Remove(copy);
             else _stale.Remove((map, copy));
-            foreach (var (k, v) in upserts) m.Update(k, v);
+            // many upserts (a classifier's vectors: tens of thousands per appended rule, issue 12) in one BPF_MAP_UPDATE_BATCH
+            // where the map type has it: the same writes in the same order, one syscall; a failure midway leaves the
+            // entries before it written, as one by one, and the copy stale. A copy the program writes keeps one update per
+            // key (the control plane's writes of it are counted per key: SharedPacketPathSetTests).
+            if (upserts.Count > 1 && !copies.PacketWritten) m.UpdateMany(upserts);
+            else foreach (var (k, v) in upserts) m.Update(k, v);
             foreach (var k in deletes) Remove(m, k);
         }
         catch
@@ -645,6 +650,9 @@ public sealed class LoadedProgram : IDisposable
 
     /// <summary>The copy packets read now of a double-buffered map (a set map or a classifier table), by map name.</summary>
     internal BpfMap? CurrentCopy(string map) => _sets.TryGetValue(map, out var c) ? c.Copies[Generation] : null;
+
+    /// <summary>Copy <paramref name="copy"/> (0 or 1) of a double-buffered map: what tests read back from the kernel.</summary>
+    internal BpfMap? Copy(string map, int copy) => _sets.TryGetValue(map, out var c) ? c.Copies[copy] : null;
 
     /// <summary>The copy packets do not read now.</summary>
     internal int Standby => 1 - Generation;

@@ -57,6 +57,11 @@ public class ClassifiedRunAppendTests
                 var live = running.Entries(spec.Name);
                 Assert.NotNull(live);
                 Assert.Equal(spec.Entries.Select(Hex).Order(), live.Select(kv => Hex((kv.Key, kv.Value))).Order());
+                // and both copies in the kernel hold it (the edit's upserts are written as one batch per map and copy); not
+                // the class arrays (65,536 entries per slot, read back key by key: too slow here), which the verdicts check
+                if (spec.Type == global::Bpfilter.Backend.Libbpf.BpfMapType.Array && spec.Name.StartsWith("cls:f", StringComparison.Ordinal)) continue;
+                for (var copy = 0; copy < 2; copy++)
+                    Assert.Equal(Held(spec, spec.Entries), Held(spec, Kernel(running.Copy(spec.Name, copy)!)));
             }
             Assert.Equal(full.Classifiers.Count, running.Compiled.Classifiers.Count);
             foreach (var (a, b) in full.Classifiers.Zip(running.Compiled.Classifiers))
@@ -65,6 +70,22 @@ public class ClassifiedRunAppendTests
                 Assert.Equal(a.At.Dimensions, b.At.Dimensions);
                 Assert.Equal(a.VerdictCodes, b.VerdictCodes);
             }
+        }
+
+        /// <summary>A map's entries as the kernel holds them: an array's zero values are no entries (it is filled with zeros).</summary>
+        static List<string> Held(MapSpec spec, IEnumerable<(byte[] Key, byte[] Value)> entries) =>
+            entries.Where(e => spec.Type != global::Bpfilter.Backend.Libbpf.BpfMapType.Array || e.Value.AsSpan().ContainsAnyExcept((byte)0)).Select(Hex).Order().ToList();
+
+        static List<(byte[] Key, byte[] Value)> Kernel(global::Bpfilter.Backend.Libbpf.BpfMap map)
+        {
+            var result = new List<(byte[], byte[])>();
+            foreach (var k in map.Keys())
+            {
+                var v = new byte[map.ValueSize];
+                Assert.True(map.TryLookup(k, v));
+                result.Add((k, v));
+            }
+            return result;
         }
 
         /// <summary>Every packet gets the verdict the current rules give run one by one (no classification).</summary>
