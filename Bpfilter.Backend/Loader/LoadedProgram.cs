@@ -434,7 +434,7 @@ public sealed class LoadedProgram : IDisposable
     public BpfMap? BucketMap(string set) => _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) ? c.Buckets?.Map : null;
 
     /// <summary>One copy (0 or 1) of a named set's map, whichever packets read now.</summary>
-    public BpfMap? SetMapCopy(string set, int copy) => _sets.TryGetValue(ProgramCompiler.SetMapName(set), out var c) ? c.Copies[copy] : null;
+    public BpfMap? SetMapCopy(string set, int copy) => Copy(ProgramCompiler.SetMapName(set), copy);
 
     /// <summary>
     /// The live elements of a set the packet path writes, read from the copy packets read now (the copy of the
