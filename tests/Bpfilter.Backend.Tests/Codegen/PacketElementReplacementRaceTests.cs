@@ -122,17 +122,23 @@ public class PacketElementReplacementRaceTests
             // the claiming CPU's two writes, some microseconds after the packet started (its wait lasts milliseconds)
             while (Volatile.Read(ref started) == 0) Thread.SpinWait(1);
             Thread.SpinWait(500);
-            var fresh = Element(now + 6000, NewStamp, 0, 0);
+            // a stamp of its own each attempt: an attempt tried again may have counted on its new element, whose limit
+            // bucket (burst 3) a reused stamp would find spent, breaking the rule
+            var stamp = NewStamp + 4 * (ulong)attempt;
+            var fresh = Element(now + 6000, stamp, 0, 0);
             Copy(p, live: false).Update(Key, fresh);
             BitConverter.TryWriteBytes(fresh.AsSpan(StatementCode), 3u);
             Copy(p, live: true).Update(Key, fresh);
             running.Join();
-            // the writes came after the packet's whole wait (this thread stalled, on a loaded machine: the packet took the
-            // claim over, and the writes replaced its element): the scenario did not happen, it is tried again
-            if (ran > System.Diagnostics.Stopwatch.Frequency / 100) continue;
+            // the packet did not count on the written element, after its whole wait (this thread stalled, on a loaded
+            // machine, beyond it: the packet took the claim over, and the writes replaced its element): the scenario did
+            // not happen, it is tried again. Short of the wait (some 45 ms: 10 ms is far below it), not counting is the bug.
+            var live = Raw(p, live: true);
+            var counted = live is not null && BitConverter.ToUInt64(live, Born) == stamp && BitConverter.ToUInt64(live, Packets) > 0;
+            if (!counted && ran > System.Diagnostics.Stopwatch.Frequency / 100) continue;
             Assert.Equal(XdpDrop, verdict);
             var made = AssertBothCopies(p, 1, length);
-            Assert.Equal(NewStamp, BitConverter.ToUInt64(made, Born));
+            Assert.Equal(stamp, BitConverter.ToUInt64(made, Born));
             Assert.Equal(now + 6000, BitConverter.ToUInt64(made, Expires));
             return;
         }
