@@ -324,6 +324,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             .Where(p => p.Compiled.Maps.Any(m => m.Name == spec.Name && m.PacketStatements == spec.PacketStatements))
             .Select(p => p.PacketWrittenCopies(spec.Name)).FirstOrDefault(c => c != null && c.Fits(spec));
 
+    /// <summary>For tests: runs in <see cref="Commit"/> right after a program loaded anew is swapped in at an attach point, before the next one is.</summary>
+    internal Action<AttachUnit>? Installed { get; set; }
+
     /// <summary>
     /// Makes what was staged live. Prepare did everything that can fail; a map or link update failing
     /// here is a kernel-side surprise: the previous program keeps running at that attach point, and
@@ -366,6 +369,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 }
                 var carry = s.Existing?.Program is { } replaced ? PacketPathCarry.Before(replaced, s.Loaded, staged.PacketPath ?? new Dictionary<string, SetChange>()) : null;
                 var old = at.Install(s.Loaded);
+                Installed?.Invoke(s.Unit);
                 carry?.After();
                 at.Source = s.Source;
                 _live[at.Key] = at;

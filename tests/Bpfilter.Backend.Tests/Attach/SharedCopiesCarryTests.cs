@@ -1,0 +1,76 @@
+using Bpfilter.Backend.Enforcement;
+using Bpfilter.Backend.Ir;
+using static Bpfilter.Backend.Tests.Codegen.Harness;
+
+namespace Bpfilter.Backend.Tests.Attach;
+
+/// <summary>
+/// Two programs writing one set from the packet path (as an inet chain's ipv4 and ipv6 programs do; here XDP and tc
+/// ingress of one device, each adding its own keys with counters) share its copies, and a rule change that gives new
+/// elements another statement list loads both anew onto new shared copies: the packet-path elements are carried from
+/// the old copies to the new ones once, and a packet either program counts while the commit swaps the other one in is
+/// kept (the kernel's element counts every packet).
+/// </summary>
+[Collection("attach")]
+public class SharedCopiesCarryTests
+{
+    static readonly XdpIngress Xdp = new(VethPair.ServerDevice);
+    static readonly TcIngress Tc = new(VethPair.ServerDevice);
+    static readonly ValueList<Statement> Counter = ValueList.Of<Statement>(new CounterStatement(0));
+    static readonly ValueList<Statement> Limit = ValueList.Of<Statement>(new LimitStatement(1, TimeSpan.FromHours(1), 100));
+
+    /// <summary>`update @s { KEY STATEMENTS }` then drop: XDP for UDP to 7101 with the source (the client), tc for 7102 with the destination (the server).</summary>
+    static Ruleset Rules(ValueList<Statement> statements)
+    {
+        static Rule Update(int port, MatchKey key) =>
+            new(ValueList.Of(Matcher.Eq(Fields.Udp.Dport, U16((ushort)port))),
+                ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Update, "s", key, TimeSpan.FromMinutes(10))), Verdict.Drop);
+        var set = new Backend.Ir.Set("s", Fields.Ip.Saddr, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true)
+        {
+            PacketWritten = true, Size = 16, PacketStatements = statements,
+        };
+        return new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, ValueList.Of(Update(7101, Fields.Ip.Saddr))),
+            new BaseChain("t/tc", Tc, 0, Verdict.Accept, ValueList.Of(Update(7102, Fields.Ip.Daddr)))), ValueList<Chain>.Empty, ValueList.Of(set));
+    }
+
+    static ulong Packets(Enforcer e, string address) => Assert.Single(e.LivePrograms.Select(p =>
+        p.LiveElements("s")!.Single(x => new Value(x.Key).ToString() == V4(address).ToString()).State.Single().Packets).Distinct());
+
+    static uint CopyId(Loader.LoadedProgram p) => Backend.Libbpf.BpfInfo.Map(p.SetMapCopy("s", 0)!.Fd.Value).Id;
+
+    [Fact]
+    public void APacketCountedBetweenTheTwoSwapsIsKept()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        Assert.True(veth.SendUdp(7103)); // the client's neighbour entry, before anything is judged
+        PacketPathCarryTests.Commit(veth, enforcer, Rules(Counter));
+        var before = Assert.Single(enforcer.LivePrograms.Select(CopyId).Distinct());
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.False(veth.SendUdp(7101));
+            Assert.False(veth.SendUdp(7102));
+        }
+        Assert.Equal((2UL, 2UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+
+        // the XDP program is swapped in first: a packet to each port then, one counted by the new XDP program on the new
+        // copies, one by the old tc program on the old ones
+        var swaps = 0;
+        enforcer.Installed = _ =>
+        {
+            if (swaps++ > 0) return;
+            Assert.False(veth.SendUdp(7101));
+            Assert.False(veth.SendUdp(7102));
+        };
+        Assert.Equal(2, PacketPathCarryTests.Commit(veth, enforcer, Rules(Limit)).Loaded);
+        enforcer.Installed = null;
+        Assert.Equal(2, swaps);
+        var after = Assert.Single(enforcer.LivePrograms.Select(CopyId).Distinct());
+        Assert.NotEqual(before, after);
+        Assert.Equal((3UL, 3UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+
+        Assert.False(veth.SendUdp(7101));
+        Assert.False(veth.SendUdp(7102));
+        Assert.Equal((4UL, 4UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+    }
+}
