@@ -324,9 +324,6 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             .Where(p => p.Compiled.Maps.Any(m => m.Name == spec.Name && m.PacketStatements == spec.PacketStatements))
             .Select(p => p.PacketWrittenCopies(spec.Name)).FirstOrDefault(c => c != null && c.Fits(spec));
 
-    /// <summary>For tests: runs in <see cref="Commit"/> right after a program loaded anew is swapped in at an attach point, before the next one is.</summary>
-    internal Action<AttachUnit>? Installed { get; set; }
-
     /// <summary>
     /// Makes what was staged live. Prepare did everything that can fail; a map or link update failing
     /// here is a kernel-side surprise: the previous program keeps running at that attach point, and
@@ -349,44 +346,25 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         foreach (var d in staged.Elements)
             // the maps no longer hold what the recorded source says: compile next time to diff
             foreach (var a in _live.Values.Where(a => ReferenceEquals(a.Program, d.Program))) a.Source = null;
-        foreach (var s in staged.Steps)
+        foreach (var s in staged.Steps.Where(s => s.Loaded == null))
         {
             try
             {
                 var at = s.Existing ?? s.Created!;
                 at.Unit = s.Unit;
-                if (s.Loaded == null)
-                {
-                    // a program whose maps kept their contents still runs what the recorded source says
-                    if (s.Diff == null || !batch.Failed.Contains(s.Diff.Program))
-                    {
-                        at.Source = s.Source;
-                        // same code, newer compilation (chain names in comments, map contents): pinned and
-                        // found again under the new compilation's digest, which a restart recomputes
-                        if (s.Diff != null && s.Compiled != null) s.Diff.Program.Recompiled(s.Compiled);
-                    }
-                    continue;
-                }
-                var carry = s.Existing?.Program is { } replaced ? PacketPathCarry.Before(replaced, s.Loaded, staged.PacketPath ?? new Dictionary<string, SetChange>()) : null;
-                var old = at.Install(s.Loaded);
-                Installed?.Invoke(s.Unit);
-                carry?.After();
+                // a program whose maps kept their contents still runs what the recorded source says
+                if (s.Diff != null && batch.Failed.Contains(s.Diff.Program)) continue;
                 at.Source = s.Source;
-                _live[at.Key] = at;
-                if (old != null)
-                {
-                    _ledger.Fold(old);
-                    old.Dispose();
-                }
-                carry?.Sweep();
+                // same code, newer compilation (chain names in comments, map contents): pinned and
+                // found again under the new compilation's digest, which a restart recomputes
+                if (s.Diff != null && s.Compiled != null) s.Diff.Program.Recompiled(s.Compiled);
             }
             catch (Exception e)
             {
                 errors.Add($"commit at {s.Unit.Key} failed, the previous program keeps running there: {e.Message}");
-                if (s.Existing == null) s.Created?.Dispose();
-                else if (s.Loaded != null && !ReferenceEquals(s.Existing.Program, s.Loaded)) s.Loaded.Dispose();
             }
         }
+        SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), errors);
         foreach (var a in staged.Detach)
         {
             _live.Remove(a.Key);

@@ -31,14 +31,22 @@ internal sealed class PacketPathCarry
         _next = next;
     }
 
-    /// <summary>Carries before the swap; null when the new program writes no set the old one wrote with the same map layout.</summary>
-    public static PacketPathCarry? Before(LoadedProgram old, LoadedProgram next, IReadOnlyDictionary<string, SetChange> changes)
+    /// <summary>
+    /// Carries before the swap; null when the new program writes no set the old one wrote with the same map layout.
+    /// <paramref name="carried"/> holds the pairs of copies (old, new) carried already in this commit, and takes the ones
+    /// carried here: programs sharing copies (an inet chain's two) carry them once, before either is swapped in
+    /// (Enforcer.SwapIn); a second carry would rewrite what the first new program wrote since.
+    /// </summary>
+    public static PacketPathCarry? Before(LoadedProgram old, LoadedProgram next, IReadOnlyDictionary<string, SetChange> changes,
+        ISet<(SetCopies Old, SetCopies Next)>? carried = null)
     {
         PacketPathCarry? carry = null;
         foreach (var (set, layout) in next.Compiled.SetLayouts)
         {
             if (!layout.Set.PacketWritten || !old.Compiled.SetLayouts.TryGetValue(set, out var was) || !was.Set.PacketWritten
                 || was.KeySize != layout.KeySize || next.SharesSet(old, set)) continue;
+            var map = ProgramCompiler.SetMapName(set);
+            if (carried != null && old.PacketWrittenCopies(map) is { } from && next.PacketWrittenCopies(map) is { } to && !carried.Add((from, to))) continue;
             var bucketsShared = next.SharesBuckets(old, set);
             if (bucketsShared) (carry ??= new PacketPathCarry(old, next))._sharedBuckets.Add(set);
             // the values as they are, or converted to the layout holding every list the old program's elements carry (see
@@ -52,14 +60,14 @@ internal sealed class PacketPathCarry
             if (changes.TryGetValue(set, out var change))
                 foreach (var e in change.Added.Concat(change.Removed))
                     foreach (var (k, _) in layout.EntriesOf(e)) decided.Add(k);
-            var carried = new Dictionary<byte[], (byte[] Old, byte[] Written)>(ByteArrayComparer.Instance);
+            var written = new Dictionary<byte[], (byte[] Old, byte[] Written)>(ByteArrayComparer.Instance);
             foreach (var (k, c) in converted)
             {
                 if (decided.Contains(k)) continue;
                 next.WritePacketPath(set, k, c.Written);
-                carried[k] = c;
+                written[k] = c;
             }
-            (carry ??= new PacketPathCarry(old, next))._sets.Add((set, carried, decided, convert));
+            (carry ??= new PacketPathCarry(old, next))._sets.Add((set, written, decided, convert));
         }
         return carry;
     }
