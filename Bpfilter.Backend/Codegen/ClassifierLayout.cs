@@ -141,39 +141,48 @@ internal sealed class ClassifierLayout
         /// <summary>
         /// Fields up to 16 bits: sweep the boundaries of every interval (rules entering and leaving the
         /// running vector), one class per elementary interval; the array holds the class of every value.
+        /// The events are one flat array sorted once by point, leaving before entering, then in the order the
+        /// rules gave them (issue 12: a sorted dictionary of per-point lists, each ordered again, was most of a
+        /// ClassBench-style load's layout time).
         /// </summary>
         private List<(byte[], int)> ArrayEntries(ulong[] any)
         {
             var rules = _owner.Classifier.Rules;
-            var events = new SortedDictionary<ulong, List<(int Rule, bool Enter)>>();
-            void At(ulong x, int r, bool enter)
-            {
-                if (!events.TryGetValue(x, out var list)) events[x] = list = new();
-                list.Add((r, enter));
-            }
             var size = 1UL << Field.Bits;
+            var events = new List<SweepEvent>();
             for (var r = 0; r < rules.Count; r++)
                 if (rules[r].Admits[Index] is { } admits)
                     foreach (var iv in admits)
                     {
-                        At(iv.From, r, true);
-                        if (iv.To + 1 < size) At(iv.To + 1, r, false);
+                        events.Add(new SweepEvent(iv.From, true, events.Count, r));
+                        if (iv.To + 1 < size) events.Add(new SweepEvent(iv.To + 1, false, events.Count, r));
                     }
-            if (!events.ContainsKey(0)) events[0] = new();
+            var sorted = events.ToArray();
+            Array.Sort(sorted);
             var running = (ulong[])any.Clone();
-            var bounds = events.Keys.ToList();
             var classes = new int[size];
-            for (var b = 0; b < bounds.Count; b++)
+            var e = 0;
+            ulong point = 0; // the first elementary interval starts at 0, with or without an event there
+            while (true)
             {
-                foreach (var (r, enter) in events[bounds[b]].OrderBy(e => e.Enter)) // leave before enter at one point
-                    if (enter) Set(running, r); else Clear(running, r);
+                for (; e < sorted.Length && sorted[e].Point == point; e++)
+                    if (sorted[e].Enter) Set(running, sorted[e].Rule); else Clear(running, sorted[e].Rule);
                 var cls = ClassOf(running);
-                var end = b + 1 < bounds.Count ? bounds[b + 1] : size;
-                for (var x = bounds[b]; x < end; x++) classes[x] = cls;
+                var end = e < sorted.Length ? sorted[e].Point : size;
+                for (var x = point; x < end; x++) classes[x] = cls;
+                if (e == sorted.Length) break;
+                point = end;
             }
-            var entries = new List<(byte[], int)>();
+            var entries = new List<(byte[], int)>(classes.Length);
             for (var x = 0; x < classes.Length; x++) entries.Add((Key(x), classes[x]));
             return entries;
+        }
+
+        /// <summary>A rule entering or leaving the running vector at a point; ordered by point, leaving first, then as added.</summary>
+        private readonly record struct SweepEvent(ulong Point, bool Enter, int Order, int Rule) : IComparable<SweepEvent>
+        {
+            public int CompareTo(SweepEvent other) =>
+                Point != other.Point ? Point.CompareTo(other.Point) : Enter != other.Enter ? Enter.CompareTo(other.Enter) : Order.CompareTo(other.Order);
         }
 
         /// <summary>

@@ -77,40 +77,58 @@ public sealed unsafe class BpfMap : IDisposable
     /// one per entry), or one by one where the map type has no batch updates (LPM tries: ENOTSUPP). Meant for
     /// filling a map nothing reads yet: a failure midway leaves the entries before it written.
     /// </summary>
-    public void UpdateMany(IReadOnlyList<(byte[] Key, byte[] Value)> entries)
+    public void UpdateMany(IReadOnlyList<(byte[] Key, byte[] Value)> entries) => UpdateMany([this], entries);
+
+    /// <summary>
+    /// <see cref="UpdateMany(IReadOnlyList{ValueTuple{byte[], byte[]}})"/> into every map of <paramref name="maps"/>
+    /// (alike in type, key and value size: a double-buffered map's copies), packing each batch's keys and values once
+    /// for all of them: a classifier's vector map is tens of megabytes, and packing it per copy was half its fill (issue 12).
+    /// </summary>
+    public static void UpdateMany(IReadOnlyList<BpfMap> maps, IReadOnlyList<(byte[] Key, byte[] Value)> entries)
     {
-        if (entries.Count == 0) return;
-        if (IsPerCpu || Type == BpfMapType.LpmTrie)
+        if (entries.Count == 0 || maps.Count == 0) return;
+        var first = maps[0];
+        if (maps.Any(m => m.Type != first.Type || m.KeySize != first.KeySize || m.ValueSize != first.ValueSize))
+            throw new ArgumentException($"maps filled alike must be alike: {string.Join(", ", maps.Select(m => m.Name))}");
+        if (first.IsPerCpu || first.Type == BpfMapType.LpmTrie)
         {
-            foreach (var (k, v) in entries) Update(k, v);
+            foreach (var m in maps)
+                foreach (var (k, v) in entries) m.Update(k, v);
             return;
         }
+        int keySize = first.KeySize, valueSize = first.ValueSize;
         for (var at = 0; at < entries.Count; at += BatchSize)
         {
             var n = Math.Min(BatchSize, entries.Count - at);
-            var keys = new byte[n * KeySize];
-            var values = new byte[n * ValueSize];
+            var keys = new byte[n * keySize];
+            var values = new byte[n * valueSize];
             for (var i = 0; i < n; i++)
             {
                 var (k, v) = entries[at + i];
-                CheckKey(k);
-                if (v.Length != ValueSize) throw new ArgumentException($"map '{Name}' values are {ValueSize} bytes, got {v.Length}");
-                k.CopyTo(keys, i * KeySize);
-                v.CopyTo(values, i * ValueSize);
+                first.CheckKey(k);
+                if (v.Length != valueSize) throw new ArgumentException($"map '{first.Name}' values are {valueSize} bytes, got {v.Length}");
+                k.CopyTo(keys, i * keySize);
+                v.CopyTo(values, i * valueSize);
             }
-            uint count = (uint)n;
-            fixed (byte* k = keys)
-            fixed (byte* v = values)
+            foreach (var m in maps) m.UpdateBatch(keys, values, entries, at, n);
+        }
+    }
+
+    /// <summary>One BPF_MAP_UPDATE_BATCH of <paramref name="n"/> packed entries (entries[at..] one by one where the kernel has no batch update).</summary>
+    void UpdateBatch(byte[] keys, byte[] values, IReadOnlyList<(byte[] Key, byte[] Value)> entries, int at, int n)
+    {
+        uint count = (uint)n;
+        fixed (byte* k = keys)
+        fixed (byte* v = values)
+        {
+            Interlocked.Increment(ref _writeCalls);
+            var rc = Native.BpfMapUpdateBatch(Fd.Value, k, v, &count, null);
+            if (rc == -ENOTSUPP || rc == -EOPNOTSUPP)
             {
-                Interlocked.Increment(ref _writeCalls);
-                var rc = Native.BpfMapUpdateBatch(Fd.Value, k, v, &count, null);
-                if (rc == -ENOTSUPP || rc == -EOPNOTSUPP)
-                {
-                    for (var i = 0; i < n; i++) Update(entries[at + i].Key, entries[at + i].Value);
-                    continue;
-                }
-                BpfException.Check($"updating map '{Name}' ({count} of {n} entries written)", rc);
+                for (var i = 0; i < n; i++) Update(entries[at + i].Key, entries[at + i].Value);
+                return;
             }
+            BpfException.Check($"updating map '{Name}' ({count} of {n} entries written)", rc);
         }
     }
 

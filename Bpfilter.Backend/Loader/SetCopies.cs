@@ -90,12 +90,8 @@ public sealed class SetCopies
         var made = new List<BpfMap>();
         try
         {
-            for (var i = 0; i < 2; i++)
-            {
-                var copy = BpfMap.Create(spec.Type, CopyName(spec.Name, i), spec.KeySize, spec.ValueSize, spec.MaxEntries);
-                made.Add(copy);
-                copy.UpdateMany(spec.Entries);
-            }
+            for (var i = 0; i < 2; i++) made.Add(BpfMap.Create(spec.Type, CopyName(spec.Name, i), spec.KeySize, spec.ValueSize, spec.MaxEntries));
+            BpfMap.UpdateMany(made, spec.Entries);
             var outer = BpfMap.Create(BpfMapType.ArrayOfMaps, spec.Name, 4, 4, 2, inner: made[0]);
             made.Add(outer);
             for (var i = 0; i < 2; i++) SetSlot(outer, i, made[i]);
