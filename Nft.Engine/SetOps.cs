@@ -124,15 +124,14 @@ internal sealed partial class Transaction
                 || old.ObjType != objType)
                 throw Err(Errno.EEXIST, nameAttr.Offset);
             if (a.TryGet(NftaSet.Id, out var eid)) _setIds[U32(eid)] = (t.Family, t.Name, s.Handle);
-            // a size given (not 0) replaces the set's, also below its element count: adds then fail until fewer are left
-            if (sentSize is uint size && size != 0 && size != s.DescSize)
-            {
-                var resized = s with { Set = old with { Desc = new SetDesc(size, old.Desc?.ConcatFieldLens) } };
-                var rt = t with { Sets = t.Sets.SetItem(si, resized) };
-                PutTable(ti, rt);
-                MarkChanged();
-                Notify((b, h) => Enc.Set(b, h, rt, resized), (byte)NftMsgType.NewSet, CreateExcl);
-            }
+            // an update (nft_trans_set_update): a size given (not 0) replaces the set's, also below its element count
+            // (adds then fail until fewer are left); committed and notified as a change even when nothing differs
+            var updated = sentSize is uint size && size != 0 && size != s.DescSize
+                ? s with { Set = old with { Desc = new SetDesc(size, old.Desc?.ConcatFieldLens) } } : s;
+            var ut = t with { Sets = t.Sets.SetItem(si, updated) };
+            PutTable(ti, ut);
+            MarkChanged();
+            Notify((b, h) => Enc.Set(b, h, ut, updated), (byte)NftMsgType.NewSet, CreateExcl);
             return;
         }
         if (!_req.Has(NlmFlags.Create)) throw Err(Errno.ENOENT);
