@@ -98,6 +98,8 @@ internal sealed partial class Transaction
             else if ((flags & (uint)NftSetFlags.Concat) != 0) throw Err(Errno.EINVAL);
         }
         else if ((flags & (uint)NftSetFlags.Concat) != 0) throw Err(Errno.EINVAL);
+        // the size as sent: an existing set takes it as an update (nf_tables_newset), not the default below
+        var sentSize = descSize;
         // sets updated from the packet path get a default capacity when none is given
         if (descSize is null or 0 && (flags & (uint)NftSetFlags.Eval) != 0) descSize = 65535;
         // Kept as sent, in dump form: nft reads them back; the backend refuses what it cannot enforce.
@@ -119,9 +121,17 @@ internal sealed partial class Transaction
             if (s.IsAnonymous) throw Err(Errno.EOPNOTSUPP);
             var old = s.Set;
             if (s.Flags != flags || old.KeyLen != klen || old.KeyType != ktype || old.DataType != dtype || old.DataLen != dlen
-                || old.ObjType != objType || (descSize is uint ds && s.DescSize != ds))
+                || old.ObjType != objType)
                 throw Err(Errno.EEXIST, nameAttr.Offset);
             if (a.TryGet(NftaSet.Id, out var eid)) _setIds[U32(eid)] = (t.Family, t.Name, s.Handle);
+            // an update (nft_trans_set_update): a size given (not 0) replaces the set's, also below its element count
+            // (adds then fail until fewer are left); committed and notified as a change even when nothing differs
+            var updated = sentSize is uint size && size != 0 && size != s.DescSize
+                ? s with { Set = old with { Desc = new SetDesc(size, old.Desc?.ConcatFieldLens) } } : s;
+            var ut = t with { Sets = t.Sets.SetItem(si, updated) };
+            PutTable(ti, ut);
+            MarkChanged();
+            Notify((b, h) => Enc.Set(b, h, ut, updated), (byte)NftMsgType.NewSet, CreateExcl);
             return;
         }
         if (!_req.Has(NlmFlags.Create)) throw Err(Errno.ENOENT);

@@ -251,6 +251,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         {
             return (null, Fail(EOPNOTSUPP, $"cannot be compiled to BPF: {e.Message}", e));
         }
+        // refused here, as the carry into the new map happens in Commit, which must not fail
+        if (existing?.Program is { } shrunk && PacketPathCarry.Overflowing(shrunk, compiled, packetPath) is { } overflow)
+            return (null, Fail(EOPNOTSUPP, $"cannot be loaded into BPF at {unit.Hook}: {overflow}", new InvalidOperationException(overflow)));
         LoadedProgram loaded;
         try
         {

@@ -34,7 +34,8 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         for (int i = 0; i < current.Maps.Count; i++)
         {
             var (a, b) = (current.Maps[i], next.Maps[i]);
-            if (a.Name != b.Name || a.Type != b.Type || a.KeySize != b.KeySize || a.ValueSize != b.ValueSize) return null;
+            if (a.Name != b.Name || a.Type != b.Type || a.KeySize != b.KeySize || a.ValueSize != b.ValueSize || a.Flags != b.Flags) return null;
+            if (!SamePacketWrites(a, b)) return null;
             // maps filled once at load are not diffed: other contents need a reload
             if (!a.DoubleBuffered && !SameEntries(a, b)) return null;
         }
@@ -86,6 +87,15 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         }
         return new MapDiff(Program, kept);
     }
+
+    /// <summary>
+    /// A set map the packet path writes is sized to the set's `size` (the map refusing the element past it is where
+    /// nft_dynset breaks the rule), with its element statements and limit buckets: another size, other statements or
+    /// other buckets need the maps made anew, so the program is reloaded and carries its elements (PacketPathCarry).
+    /// </summary>
+    static bool SamePacketWrites(MapSpec a, MapSpec b) =>
+        a.PacketWritten == b.PacketWritten
+        && (!a.PacketWritten || a.MaxEntries == b.MaxEntries && a.PacketStatements == b.PacketStatements && Equals(a.Buckets, b.Buckets));
 
     private static bool SameEntries(MapSpec a, MapSpec b) =>
         a.MaxEntries == b.MaxEntries && a.Entries.Count == b.Entries.Count

@@ -32,6 +32,34 @@ internal sealed class PacketPathCarry
     }
 
     /// <summary>
+    /// A set the packet path writes that <paramref name="next"/> gives a size below the elements the replaced program's
+    /// map holds and the transaction keeps (`add set` with a smaller size: the kernel keeps them, and its packet path then
+    /// adds past the size, as nft_dynset only stops at a count equal to it), which a map of that size cannot hold.
+    /// </summary>
+    public static string? Overflowing(LoadedProgram old, CompiledProgram next, IReadOnlyDictionary<string, SetChange> changes)
+    {
+        foreach (var (set, layout) in next.SetLayouts)
+        {
+            if (!layout.Set.PacketWritten || next.Maps.FirstOrDefault(m => m.Name == ProgramCompiler.SetMapName(set)) is not { } spec
+                || old.LiveEntries(set) is not { } live || live.Count <= spec.MaxEntries) continue;
+            var removed = 0;
+            if (changes.TryGetValue(set, out var change))
+                foreach (var e in change.Removed)
+                    try
+                    {
+                        removed += layout.EntriesOf(e).Count(x => live.ContainsKey(x.Key));
+                    }
+                    catch (CodegenException)
+                    {
+                        // not in the map in this layout: nothing it holds is removed
+                    }
+            if (live.Count - removed > spec.MaxEntries)
+                return $"set '{set}': size {spec.MaxEntries} is below the {live.Count - removed} elements it holds, which the kernel keeps and adds past";
+        }
+        return null;
+    }
+
+    /// <summary>
     /// Carries before the swap; null when the new program writes no set the old one wrote with the same map layout.
     /// <paramref name="carried"/> holds the pairs of copies (old, new) carried already in this commit, and takes the ones
     /// carried here: programs sharing copies (an inet chain's two) carry them once, before either is swapped in

@@ -18,7 +18,9 @@ public class PacketPathCarryTests
         new("s", Fields.Ip.Saddr, SetData.NoData, elements.ToValueList(), Timeouts: true) { PacketWritten = true, Size = 16 };
 
     /// <summary>UDP to 7101 adds the source to @s; a source in @s is dropped at 7102 (and 7103 when <paramref name="more"/>).</summary>
-    static Ruleset Rules(bool more = false, params SetElement[] elements)
+    static Ruleset Rules(bool more = false, params SetElement[] elements) => Rules(Seen(elements), more);
+
+    static Ruleset Rules(Backend.Ir.Set seen, bool more = false)
     {
         var rules = new List<Rule>
         {
@@ -27,7 +29,7 @@ public class PacketPathCarryTests
             new(ValueList.Of(Matcher.InSet(Fields.Ip.Saddr, "s"), Matcher.Eq(Fields.Udp.Dport, U16(7102))), ValueList<Statement>.Empty, Verdict.Drop),
         };
         if (more) rules.Add(new(ValueList.Of(Matcher.InSet(Fields.Ip.Saddr, "s"), Matcher.Eq(Fields.Udp.Dport, U16(7103))), ValueList<Statement>.Empty, Verdict.Drop));
-        return new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, rules.ToValueList())), ValueList<Chain>.Empty, ValueList.Of(Seen(elements)));
+        return new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, rules.ToValueList())), ValueList<Chain>.Empty, ValueList.Of(seen));
     }
 
     internal static PrepareStats Commit(VethPair veth, Enforcer e, Ruleset r, params SetChange[] changes) => VethPair.InNamespace(veth.Server, () =>
@@ -75,5 +77,34 @@ public class PacketPathCarryTests
         Assert.Equal((0, 1), (stats.Loaded, stats.Kept));
         Assert.Equal(2, enforcer.LivePrograms.Single().LiveElements("s")!.Count);
         Assert.False(veth.SendUdp(7102));
+    }
+
+    /// <summary>
+    /// The same code with the set's size changed: the map is sized to it (the packet path's add fails at a full map,
+    /// where nft_dynset breaks the rule), so the program is loaded anew with its elements carried, not kept with the
+    /// old map's capacity; a size below what the map holds is refused, naming the set (the kernel keeps them and adds past).
+    /// </summary>
+    [Fact]
+    public void ASetsSizeChangeReloadsTheProgramWithTheMapAtTheNewSize()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        Commit(veth, enforcer, Rules());
+        Assert.True(veth.SendUdp(7101));
+        var other = SetElement.Exact(V4("198.18.99.1"));
+        Commit(veth, enforcer, Rules(false, other), new SetChange("s", [other], []));
+
+        var stats = Commit(veth, enforcer, Rules(Seen(other) with { Size = 2 }));
+        Assert.Equal((1, 0), (stats.Loaded, stats.Kept));
+        var program = enforcer.LivePrograms.Single();
+        Assert.Equal(2, program.SetMap("s")!.MaxEntries);
+        Assert.Equal(2, program.LiveElements("s")!.Count);
+        Assert.False(veth.SendUdp(7102));
+
+        var refused = VethPair.InNamespace(veth.Server, () => enforcer.Prepare(Rules(Seen(other) with { Size = 1 }))).Failure;
+        enforcer.Abort();
+        Assert.NotNull(refused);
+        Assert.Equal(95, refused.Errno);
+        Assert.Contains("set 's': size 1 is below the 2 elements it holds", refused.Reason);
     }
 }
