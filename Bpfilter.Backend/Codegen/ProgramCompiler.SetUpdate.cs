@@ -134,7 +134,7 @@ public sealed partial class ProgramCompiler
         /// refuses on verdict and object maps), with or without statements: claimed by a packet's `delete @s`, which
         /// takes it from both copies (see EmitDelete).
         /// </summary>
-        public const int Deleted = 1 << 30;
+        public const int Deleted = SetLayout.DeleteClaim;
     }
 
     /// <summary>errno EEXIST, which bpf_map_update_elem returns (negated) for BPF_NOEXIST on a key the map holds.</summary>
