@@ -59,6 +59,14 @@ public static class Asm
     public static Instruction AtomicFetchAdd64(Register dst, short off, Register src) =>
         new((byte)(OpCode.Stx | DW | Atomic), dst, src, off, (byte)AluOp.Add | AtomicFetch);
 
+    /// <summary>src = *(u32*)(dst+off); *(u32*)(dst+off) |= src, atomically (atomic_fetch_or; src zero-extended).</summary>
+    public static Instruction AtomicFetchOr32(Register dst, short off, Register src) =>
+        new((byte)(OpCode.Stx | W | Atomic), dst, src, off, (byte)AluOp.Or | AtomicFetch);
+
+    /// <summary>src = *(u32*)(dst+off); *(u32*)(dst+off) &amp;= src, atomically (atomic_fetch_and; src zero-extended).</summary>
+    public static Instruction AtomicFetchAnd32(Register dst, short off, Register src) =>
+        new((byte)(OpCode.Stx | W | Atomic), dst, src, off, (byte)AluOp.And | AtomicFetch);
+
     /// <summary>BPF_CMPXCHG (with BPF_FETCH, kernel 5.12): the atomic operation code of a compare-and-exchange.</summary>
     public const int AtomicCmpXchg = 0xf0 | AtomicFetch;
 

@@ -57,8 +57,15 @@ public sealed partial class ProgramCompiler
         _asm.Label(publish);
         if (tag >= 0) _asm.Emit(Asm.StW(R10, UpdateValue + 4, ElementStatementCode.Statements | tag << SetLayout.TagShift));
         EmitWriteCopy(map, OtherCopy, BpfMap.Any);
+        // a `delete @s` that claimed or took the expired element meanwhile may have passed the other copy: the write is
+        // taken back and the new element not made (replaced, then deleted: the packet counts on neither)
+        var undeleted = _asm.NewLabel("dynundeleted");
+        var deleted = _asm.NewLabel("dyndeleted");
+        EmitTakeBackIfDeleted(map, undeleted, uncounted);
+        _asm.Label(undeleted);
         if (tag >= 0) _asm.Emit(Asm.StW(R10, UpdateValue + 4, ElementStatementCode.StatementsNotInOtherCopy | tag << SetLayout.TagShift));
-        EmitWriteCopy(map, Generation, BpfMap.Any, missing: next, Asm.JneImm(R0, 0, unwritten));
+        // BPF_EXIST: over the claimed element only; a delete that took it since leaves no element to replace (ENOENT)
+        EmitWriteCopy(map, Generation, BpfMap.Exist, missing: next, Asm.JeqImm(R0, -ENoEnt, deleted), Asm.JneImm(R0, 0, unwritten));
         // the expired element takes its buckets with it (no packet reaches its stamps again); one the control plane
         // wrote has stamp 0, no bucket's
         if (layout.HasPacketLimits) EmitDeleteBuckets(layout);
@@ -66,9 +73,11 @@ public sealed partial class ProgramCompiler
         // taken since the claim and the copy full (E2BIG): the rule breaks, as when the set is full, and the other copy
         // does not keep an element the copy packets read lacks
         _asm.Label(unwritten);
-        EmitOnCopy(map, OtherCopy, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
-            Asm.Call(HelperFunc.MapDeleteElem)));
+        EmitDeleteCopy(map, OtherCopy);
         _asm.Emit(Asm.Ja(next));
+        _asm.Label(deleted);
+        EmitDeleteCopy(map, OtherCopy);
+        _asm.Emit(Asm.Ja(uncounted));
         // taken before the claim: an element another CPU made first is waited for and found
         EmitMakeAbsent(map, tag, absent, made: wait, next, done);
         // another CPU's claim: looked at again until its new element replaces the claimed one (or the key is gone)
@@ -112,8 +121,8 @@ public sealed partial class ProgramCompiler
     private void EmitMakeAbsent(string map, int tag, string absent, string made, string next, string done)
     {
         _asm.Label(absent);
-        EmitWriteCopy(map, Generation, BpfMap.NoExist, missing: next, Asm.JeqImm(R0, -EExist, made), Asm.JneImm(R0, 0, next));
-        if (tag < 0) EmitWriteCopy(map, OtherCopy, BpfMap.Any);
+        if (tag < 0) EmitInsertBothCopies(map, made, next);
+        else EmitWriteCopy(map, Generation, BpfMap.NoExist, missing: next, Asm.JeqImm(R0, -EExist, made), Asm.JneImm(R0, 0, next));
         _asm.Emit(Asm.Ja(done));
     }
 

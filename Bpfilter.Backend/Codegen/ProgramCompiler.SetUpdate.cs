@@ -45,22 +45,7 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.LdxW(R1, R10, Generation), Asm.Alu64Imm(AluOp.Xor, R1, 1), Asm.StxW(R10, OtherCopy, R1));
         if (u.Op == SetUpdateOp.Delete)
         {
-            // the element's buckets go with it: their stamps are read before it is deleted (a missing element's is 0, no bucket's)
-            if (layout.HasPacketLimits)
-            {
-                EmitBucketKeyPad(layout);
-                _asm.Emit(Asm.StDW(R10, BornSlot(layout), 0));
-                var absent = _asm.NewLabel("dyndelabsent");
-                EmitLookupCopy(map, Generation, absent);
-                EmitLoadBorn(layout);
-                _asm.Label(absent);
-            }
-            // nft_rhash_delete marks a live element dead and never breaks the rule
-            EmitOnCopy(map, Generation, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
-                Asm.Call(HelperFunc.MapDeleteElem)));
-            EmitOnCopy(map, OtherCopy, copy => _asm.Emit(Asm.Mov64Reg(R1, copy), Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key),
-                Asm.Call(HelperFunc.MapDeleteElem)));
-            if (layout.HasPacketLimits) EmitDeleteBuckets(layout);
+            EmitDelete(layout, map);
             return;
         }
         var timeout = layout.HasTimeouts ? Jiffies(u.Timeout) : 0;
@@ -87,8 +72,8 @@ public sealed partial class ProgramCompiler
         // nft_rhash_update gives the loser of two CPUs the winner's element and nft_dynset_eval renews it for `update`:
         // the loser (EEXIST) takes the found element's path (renewed; replaced, as any packet would, if already expired)
         var lost = u.Op == SetUpdateOp.Update && layout.HasTimeouts ? _asm.NewLabel("dynlost") : done;
-        EmitWriteCopy(map, Generation, BpfMap.NoExist, missing: next, Asm.JeqImm(R0, -EExist, lost), Asm.JneImm(R0, 0, next));
-        if (tag < 0) EmitWriteCopy(map, OtherCopy, BpfMap.Any);
+        if (tag < 0) EmitInsertBothCopies(map, lost, next);
+        else EmitWriteCopy(map, Generation, BpfMap.NoExist, missing: next, Asm.JeqImm(R0, -EExist, lost), Asm.JneImm(R0, 0, next));
         if (lost != done)
         {
             _asm.Emit(Asm.Ja(done));
@@ -144,10 +129,18 @@ public sealed partial class ProgramCompiler
         public const int Statements = 1;
         /// <summary>Bit 1 as well: made in the copy packets read, not yet written to the other (see EmitPacketStatements).</summary>
         public const int StatementsNotInOtherCopy = 3;
+        /// <summary>
+        /// Bit 30 of the word at value offset 0 (the code: 1 for a packet-written set's element, whose dynset nf_tables
+        /// refuses on verdict and object maps), with or without statements: claimed by a packet's `delete @s`, which
+        /// takes it from both copies (see EmitDelete).
+        /// </summary>
+        public const int Deleted = SetLayout.DeleteClaim;
     }
 
     /// <summary>errno EEXIST, which bpf_map_update_elem returns (negated) for BPF_NOEXIST on a key the map holds.</summary>
     const int EExist = 17;
+    /// <summary>errno ENOENT, which bpf_map_update_elem returns (negated) for BPF_EXIST on a key the map lacks.</summary>
+    const int ENoEnt = 2;
 
     /// <summary>
     /// Builds a new element's value at <see cref="UpdateValue"/> as nft_dynset_new makes it: it expires at now + timeout,
@@ -257,8 +250,17 @@ public sealed partial class ProgramCompiler
         const int inBoth = ~(ElementStatementCode.StatementsNotInOtherCopy & ~ElementStatementCode.Statements);
         // bit 1 cleared, the tag kept
         _asm.Emit(Asm.LdxW(R1, R10, UpdateValue + 4), Asm.Alu64Imm(AluOp.And, R1, inBoth), Asm.StxW(R10, UpdateValue + 4, R1));
-        EmitWriteCopy(map, OtherCopy, BpfMap.NoExist);
-        EmitLookupCopy(map, Generation, done, Asm.LdxW(R1, R0, 4), Asm.Alu64Imm(AluOp.And, R1, inBoth), Asm.StxW(R0, 4, R1));
+        var written = _asm.NewLabel("pstwritten");
+        // bit 1 cleared atomically: a delete's claim in the same element is not written over
+        Instruction[] inOtherNow = [Asm.Mov64Imm(R1, inBoth), Asm.AtomicFetchAnd32(R0, 4, R1)];
+        EmitWriteCopy(map, OtherCopy, BpfMap.NoExist, null, Asm.JeqImm(R0, 0, written));
+        // there already (another CPU's), or the copy full
+        EmitLookupCopy(map, Generation, done, inOtherNow);
+        _asm.Emit(Asm.Ja(inOther));
+        // written here: an element on its way out (claimed by `delete @s`, or gone) takes the write back, and the packet
+        // runs no statements on it (added to the element before the delete took it)
+        _asm.Label(written);
+        EmitTakeBackIfDeleted(map, inOther, done, inOtherNow);
         _asm.Label(inOther);
         _asm.Emit(Asm.StxDW(R10, live, R0));
         var noOther = _asm.NewLabel("pstnoother");

@@ -138,6 +138,12 @@ internal sealed class SetLayout
     /// </summary>
     public bool HasPacketStatements => Set.ElementLists.Count > 0;
 
+    /// <summary>
+    /// Bit 30 of the code (the word at value offset 0) of a packet-written set's element: claimed by a packet's
+    /// `delete @s`, which takes it from the other copy, then from the copy packets read (see ProgramCompiler.ElementDelete.cs).
+    /// </summary>
+    public const int DeleteClaim = 1 << 30;
+
     /// <summary>The code word at value offset 4 holds the element's tag from this bit on (bits 0 and 1: see ProgramCompiler's ElementStatementCode).</summary>
     public const int TagShift = 8;
 

@@ -613,6 +613,32 @@ public sealed class LoadedProgram : IDisposable
         }
     }
 
+    /// <summary>
+    /// After a change was written to the standby copy of a packet-written set while packets already read it in the
+    /// live copy (a batch's second write, after the switch, or a one-key change's): the standby follows what packets
+    /// did meanwhile, as their own writes of the other copy do (ProgramCompiler.ElementDelete.cs). An upserted key the
+    /// live copy no longer holds, or holds claimed by a `delete @s`, was deleted by a packet after the change: taken
+    /// back from the standby. A deleted key the live copy holds again was added by a packet: its value written to the
+    /// standby, and taken back should a delete claim or take it meanwhile. Without this the standby kept the change over
+    /// the packet's write and the next switch showed the element appearing or vanishing.
+    /// </summary>
+    internal void FollowLive(string map, IReadOnlyList<(byte[] Key, byte[] Value)> upserts, IReadOnlyList<byte[]> deletes)
+    {
+        if (!_sets.TryGetValue(map, out var copies) || !copies.PacketWritten) return;
+        var (live, standby) = (copies.Copies[Generation], copies.Copies[Standby]);
+        var value = new byte[live.ValueSize];
+        bool Live(byte[] key) => live.TryLookup(key, value)
+            && (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(value) & SetLayout.DeleteClaim) == 0;
+        foreach (var (k, _) in upserts)
+            if (!Live(k)) standby.Delete(k);
+        foreach (var k in deletes)
+        {
+            if (!Live(k)) continue;
+            standby.Update(k, value);
+            if (!Live(k)) standby.Delete(k);
+        }
+    }
+
     /// <summary>Notes that a copy may not hold what <see cref="Entries"/> says: it is rewritten before its next write.</summary>
     internal void MarkStale(string map, int copy)
     {

@@ -84,6 +84,7 @@ public static class SetBatch
                 try
                 {
                     writes.Write(p.Standby, c);
+                    p.FollowLive(c.Map, c.Upserts, c.Deletes);
                 }
                 catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
                 {
@@ -160,6 +161,7 @@ public static class SetBatch
                 try
                 {
                     writes.Write(g.Key.Standby, c);
+                    g.Key.FollowLive(c.Map, c.Upserts, c.Deletes);
                 }
                 catch (Exception e) when (e is Libbpf.BpfException or ArgumentException)
                 {
