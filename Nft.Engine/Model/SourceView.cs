@@ -15,11 +15,75 @@ internal static class SourceView
 
     static SourceTable Table(TableRecord t)
     {
-        var chains = t.Chains.Select(c => new SourceChain(c.Chain with { Family = t.Family, Table = t.Name },
-            c.Rules.Select(r => Rule(r, t.Family, t.Name, c.Name)).ToList())).ToList();
+        var chains = t.Chains.Select(c => Chain(c, t.Family, t.Name)).ToList();
         var sets = t.Sets.Select(s => new SourceSet(s.Set with { Family = t.Family, Table = t.Name }, Elements(s.Elements))).ToList();
         var objects = t.Objects.Select(o => o.Object with { Family = t.Family, Table = t.Name }).ToList();
         return new SourceTable(t.Table, chains, sets, objects);
+    }
+
+    /// <summary>
+    /// Each chain record's view, made once and handed out again while the record is committed under the same table: a
+    /// commit that leaves a chain alone keeps its record, so its view is not made again.
+    /// </summary>
+    static readonly ConditionalWeakTable<ChainRecord, ChainView> ChainViews = new();
+
+    sealed record ChainView(SourceChain Chain, Rule[] Rules);
+
+    /// <summary>
+    /// Records made by <see cref="Append"/>: the record before and the rule appended to it. Walking an immutable list of
+    /// 10,000 rules took milliseconds per commit (its enumerator, one tree node after the other); an appended chain's view
+    /// is the view before it and the appended rules. A link is dropped once its record's view is made, so the records of a
+    /// batch's appends before it are not kept alive by it.
+    /// </summary>
+    static readonly ConditionalWeakTable<ChainRecord, Appended> Appends = new();
+
+    sealed record Appended(ChainRecord Before, RuleRecord Rule);
+
+    /// <summary><paramref name="chain"/> with <paramref name="rule"/> appended at its end, linked to it for its view.</summary>
+    public static ChainRecord Append(ChainRecord chain, RuleRecord rule)
+    {
+        var next = chain with { Rules = chain.Rules.Add(rule) };
+        Appends.AddOrUpdate(next, new Appended(chain, rule));
+        return next;
+    }
+
+    static ChainView? Made(ChainRecord c, byte family, string table) =>
+        ChainViews.TryGetValue(c, out var v) && v.Chain.Chain.Family == family && v.Chain.Chain.Table == table ? v : null;
+
+    static SourceChain Chain(ChainRecord c, byte family, string table)
+    {
+        if (Made(c, family, table) is { } made) return made.Chain;
+        // back along the appends to a record whose view is made, or to the first record not made by an append
+        var appended = new List<RuleRecord>();
+        var root = c;
+        Rule[]? before = null;
+        while (Appends.TryGetValue(root, out var a))
+        {
+            appended.Add(a.Rule);
+            root = a.Before;
+            if (Made(root, family, table) is { } v)
+            {
+                before = v.Rules;
+                break;
+            }
+        }
+        before ??= Rules(root, family, table);
+        var rules = new Rule[before.Length + appended.Count];
+        before.CopyTo(rules, 0);
+        for (int i = 0; i < appended.Count; i++) rules[before.Length + i] = Rule(appended[appended.Count - 1 - i], family, table, c.Name);
+        var view = new ChainView(new SourceChain(c.Chain with { Family = family, Table = table }, rules), rules);
+        ChainViews.AddOrUpdate(c, view);
+        Appends.Remove(c);
+        return view.Chain;
+    }
+
+    /// <summary>The views of a record's rules in chain order, walking its list.</summary>
+    static Rule[] Rules(ChainRecord c, byte family, string table)
+    {
+        var views = new Rule[c.Rules.Count];
+        int i = 0;
+        foreach (var r in c.Rules) views[i++] = Rule(r, family, table, c.Name);
+        return views;
     }
 
     /// <summary>
