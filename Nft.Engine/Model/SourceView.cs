@@ -30,20 +30,22 @@ internal static class SourceView
     sealed record ChainView(SourceChain Chain, Rule[] Rules);
 
     /// <summary>
-    /// Records made by <see cref="Append"/>: the record before and the rule appended to it. Walking an immutable list of
-    /// 10,000 rules took milliseconds per commit (its enumerator, one tree node after the other); an appended chain's view
-    /// is the view before it and the appended rules. A link is dropped once its record's view is made, so the records of a
-    /// batch's appends before it are not kept alive by it.
+    /// Records made by <see cref="Append"/>, each with the record its appends started from: that record's rules and then
+    /// the appended ones are its rules. Walking an immutable list of 10,000 rules took milliseconds per commit (its
+    /// enumerator, one tree node after the other); an appended chain's view is the view of that record and the appended
+    /// rules. Only that record is kept alive by the link (not one record per append of a batch of thousands), and the
+    /// link is dropped once the view is made.
     /// </summary>
-    static readonly ConditionalWeakTable<ChainRecord, Appended> Appends = new();
+    static readonly ConditionalWeakTable<ChainRecord, ChainRecord> Appends = new();
 
-    sealed record Appended(ChainRecord Before, RuleRecord Rule);
+    /// <summary>Appends beyond which the view is made by walking the whole list (each appended rule is an indexed lookup).</summary>
+    const int LookupsAtMost = 64;
 
-    /// <summary><paramref name="chain"/> with <paramref name="rule"/> appended at its end, linked to it for its view.</summary>
+    /// <summary><paramref name="chain"/> with <paramref name="rule"/> appended at its end, linked for its view.</summary>
     public static ChainRecord Append(ChainRecord chain, RuleRecord rule)
     {
         var next = chain with { Rules = chain.Rules.Add(rule) };
-        Appends.AddOrUpdate(next, new Appended(chain, rule));
+        Appends.AddOrUpdate(next, Appends.TryGetValue(chain, out var from) ? from : chain);
         return next;
     }
 
@@ -53,24 +55,15 @@ internal static class SourceView
     static SourceChain Chain(ChainRecord c, byte family, string table)
     {
         if (Made(c, family, table) is { } made) return made.Chain;
-        // back along the appends to a record whose view is made, or to the first record not made by an append
-        var appended = new List<RuleRecord>();
-        var root = c;
-        Rule[]? before = null;
-        while (Appends.TryGetValue(root, out var a))
+        Rule[] rules;
+        if (Appends.TryGetValue(c, out var from) && c.Rules.Count - from.Rules.Count <= LookupsAtMost)
         {
-            appended.Add(a.Rule);
-            root = a.Before;
-            if (Made(root, family, table) is { } v)
-            {
-                before = v.Rules;
-                break;
-            }
+            var before = Made(from, family, table)?.Rules ?? Rules(from, family, table);
+            rules = new Rule[c.Rules.Count];
+            before.CopyTo(rules, 0);
+            for (int i = before.Length; i < rules.Length; i++) rules[i] = Rule(c.Rules[i], family, table, c.Name);
         }
-        before ??= Rules(root, family, table);
-        var rules = new Rule[before.Length + appended.Count];
-        before.CopyTo(rules, 0);
-        for (int i = 0; i < appended.Count; i++) rules[before.Length + i] = Rule(appended[appended.Count - 1 - i], family, table, c.Name);
+        else rules = Rules(c, family, table);
         var view = new ChainView(new SourceChain(c.Chain with { Family = family, Table = table }, rules), rules);
         ChainViews.AddOrUpdate(c, view);
         Appends.Remove(c);

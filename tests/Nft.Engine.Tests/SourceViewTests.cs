@@ -116,6 +116,10 @@ public class SourceViewTests
             Append(9, "d", 206)), Port));
         AssertFresh(ep, be.Views[^1]);
 
+        // more appends in one batch than are looked up one by one: the chain is walked
+        Assert.Empty(ep.Process(Batch(Enumerable.Range(0, 100).Select(i => Append(2 + (uint)i, "d", 400 + (ulong)i)).ToArray()), Port));
+        AssertFresh(ep, be.Views[^1]);
+
         // a refused batch leaves nothing behind: the next append extends the committed view
         Assert.NotEmpty(ep.Process(Batch(Append(2, "c", 300), AddRule(3, "t", "nosuch", w => Counter(w))), Port));
         Assert.Empty(ep.Process(Batch(Append(2, "c", 301)), Port));
