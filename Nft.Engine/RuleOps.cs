@@ -82,6 +82,7 @@ internal sealed partial class Transaction
         var rule = new RuleRecord(new Rule { Handle = handle, Expressions = exprs, UserData = udata }, CountersOf(exprs));
 
         var rules = chain.Rules;
+        ChainRecord? appended = null;
         if (replace)
         {
             var old = rules[oldIndex];
@@ -92,14 +93,17 @@ internal sealed partial class Transaction
         }
         else
         {
-            if (_req.Has(NlmFlags.Append))
-                rules = oldIndex >= 0 ? rules.Insert(oldIndex + 1, rule) : rules.Add(rule);
+            if (_req.Has(NlmFlags.Append) && oldIndex < 0)
+                appended = SourceView.Append(chain, rule);
+            else if (_req.Has(NlmFlags.Append))
+                rules = rules.Insert(oldIndex + 1, rule);
             else
                 rules = oldIndex >= 0 ? rules.Insert(oldIndex, rule) : rules.Insert(0, rule);
             Touches.Added(t, chain, rule);
         }
 
-        var nc = chain with { Rules = rules };
+        // an append is linked to the record before it: the backend's view of the chain extends that record's view
+        var nc = appended ?? chain with { Rules = rules };
         var nt = t with { Chains = t.Chains.SetItem(ci, nc) };
         PutTable(ti, nt);
         if (a.TryGet(NftaRule.Id, out var ida)) _ruleIds[U32(ida)] = (t.Family, t.Name, chain.Handle, handle);

@@ -15,11 +15,68 @@ internal static class SourceView
 
     static SourceTable Table(TableRecord t)
     {
-        var chains = t.Chains.Select(c => new SourceChain(c.Chain with { Family = t.Family, Table = t.Name },
-            c.Rules.Select(r => Rule(r, t.Family, t.Name, c.Name)).ToList())).ToList();
+        var chains = t.Chains.Select(c => Chain(c, t.Family, t.Name)).ToList();
         var sets = t.Sets.Select(s => new SourceSet(s.Set with { Family = t.Family, Table = t.Name }, Elements(s.Elements))).ToList();
         var objects = t.Objects.Select(o => o.Object with { Family = t.Family, Table = t.Name }).ToList();
         return new SourceTable(t.Table, chains, sets, objects);
+    }
+
+    /// <summary>
+    /// Each chain record's view, made once and handed out again while the record is committed under the same table: a
+    /// commit that leaves a chain alone keeps its record, so its view is not made again.
+    /// </summary>
+    static readonly ConditionalWeakTable<ChainRecord, ChainView> ChainViews = new();
+
+    sealed record ChainView(SourceChain Chain, Rule[] Rules);
+
+    /// <summary>
+    /// Records made by <see cref="Append"/>, each with the record its appends started from: that record's rules and then
+    /// the appended ones are its rules. Walking an immutable list of 10,000 rules took milliseconds per commit (its
+    /// enumerator, one tree node after the other); an appended chain's view is the view of that record and the appended
+    /// rules. Only that record is kept alive by the link (not one record per append of a batch of thousands), and the
+    /// link is dropped once the view is made.
+    /// </summary>
+    static readonly ConditionalWeakTable<ChainRecord, ChainRecord> Appends = new();
+
+    /// <summary>Appends beyond which the view is made by walking the whole list (each appended rule is an indexed lookup).</summary>
+    const int LookupsAtMost = 64;
+
+    /// <summary><paramref name="chain"/> with <paramref name="rule"/> appended at its end, linked for its view.</summary>
+    public static ChainRecord Append(ChainRecord chain, RuleRecord rule)
+    {
+        var next = chain with { Rules = chain.Rules.Add(rule) };
+        Appends.AddOrUpdate(next, Appends.TryGetValue(chain, out var from) ? from : chain);
+        return next;
+    }
+
+    static ChainView? Made(ChainRecord c, byte family, string table) =>
+        ChainViews.TryGetValue(c, out var v) && v.Chain.Chain.Family == family && v.Chain.Chain.Table == table ? v : null;
+
+    static SourceChain Chain(ChainRecord c, byte family, string table)
+    {
+        if (Made(c, family, table) is { } made) return made.Chain;
+        Rule[] rules;
+        if (Appends.TryGetValue(c, out var from) && c.Rules.Count - from.Rules.Count <= LookupsAtMost)
+        {
+            var before = Made(from, family, table)?.Rules ?? Rules(from, family, table);
+            rules = new Rule[c.Rules.Count];
+            before.CopyTo(rules, 0);
+            for (int i = before.Length; i < rules.Length; i++) rules[i] = Rule(c.Rules[i], family, table, c.Name);
+        }
+        else rules = Rules(c, family, table);
+        var view = new ChainView(new SourceChain(c.Chain with { Family = family, Table = table }, rules), rules);
+        ChainViews.AddOrUpdate(c, view);
+        Appends.Remove(c);
+        return view.Chain;
+    }
+
+    /// <summary>The views of a record's rules in chain order, walking its list.</summary>
+    static Rule[] Rules(ChainRecord c, byte family, string table)
+    {
+        var views = new Rule[c.Rules.Count];
+        int i = 0;
+        foreach (var r in c.Rules) views[i++] = Rule(r, family, table, c.Name);
+        return views;
     }
 
     /// <summary>

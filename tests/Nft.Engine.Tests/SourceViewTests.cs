@@ -2,6 +2,8 @@ using System.Collections.Immutable;
 using Nft.Bytecode.Expressions;
 using Nft.Bytecode.Objects;
 using Nft.Engine.Model;
+using Nft.Netlink;
+using static Nft.Engine.Tests.NlTestKit;
 
 namespace Nft.Engine.Tests;
 
@@ -48,5 +50,79 @@ public class SourceViewTests
         Assert.All(v3[0].Chains[0].Rules, r => Assert.Equal("d", r.Chain));
         var otherTable = Snapshot("u", "d", rules);
         AssertFresh(otherTable, SourceView.Of(otherTable));
+    }
+
+    /// <summary>The backend's view of every commit.</summary>
+    sealed class ViewBackend : IRulesetBackend
+    {
+        public readonly List<IReadOnlyList<SourceTable>> Views = new();
+        public void Prepare(RulesetChange change) => Views.Add(change.Tables);
+        public void Commit() { }
+        public void Abort() { }
+        public CounterValue? ReadCounter(CounterRef c) => null;
+        public CounterValue? ReadElementCounter(ElementCounterRef e) => null;
+        public void ResetCounter(CounterRef c) { }
+    }
+
+    static void AssertFresh(NfTablesEndpoint ep, IReadOnlyList<SourceTable> view)
+    {
+        var t = ep.Ruleset.Tables[0];
+        Assert.Equal(t.Chains.Count, view[0].Chains.Count);
+        for (int i = 0; i < t.Chains.Count; i++)
+        {
+            var c = t.Chains[i];
+            Assert.Equal(c.Chain with { Family = t.Family, Table = t.Name }, view[0].Chains[i].Chain);
+            Assert.Equal(c.Rules.Select(r => r.Rule with { Family = t.Family, Table = t.Name, Chain = c.Name }), view[0].Chains[i].Rules);
+        }
+    }
+
+    static byte[] Append(uint seq, string chain, ulong packets) => AddRule(seq, "t", chain, w => Counter(w, packets));
+
+    /// <summary>
+    /// A chain a commit leaves alone keeps its view (the same object: not walked again), an appended chain's view is
+    /// the view before it and the appended rules (those before are the same objects), and whatever the batch does to a
+    /// chain (appends on appends, an insert, a replace, a delete, between appends) the view is the one made anew from
+    /// the committed records.
+    /// </summary>
+    [Fact]
+    public void AnUntouchedChainKeepsItsViewAnAppendedChainExtendsIt()
+    {
+        var be = new ViewBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        var first = new List<byte[]> { AddTable(2, "t"), AddChain(3, "t", "c"), AddChain(4, "t", "d") };
+        for (uint i = 0; i < 20; i++) first.Add(Append(5 + i, i % 4 == 0 ? "d" : "c", i));
+        Assert.Empty(ep.Process(Batch(first.ToArray()), Port));
+        AssertFresh(ep, be.Views[^1]);
+        var before = be.Views[^1][0];
+
+        // nft add rule, three times in one batch
+        Assert.Empty(ep.Process(Batch(Append(2, "c", 100), Append(3, "c", 101), Append(4, "c", 102)), Port));
+        var after = be.Views[^1][0];
+        AssertFresh(ep, be.Views[^1]);
+        Assert.Same(before.Chains[1], after.Chains[1]);
+        Assert.Equal(before.Chains[0].Rules.Count + 3, after.Chains[0].Rules.Count);
+        for (int i = 0; i < before.Chains[0].Rules.Count; i++) Assert.Same(before.Chains[0].Rules[i], after.Chains[0].Rules[i]);
+
+        // an insert at the head, appends around a replace and a delete, in one batch
+        var c = ep.Ruleset.Tables[0].Chains[0];
+        Assert.Empty(ep.Process(Batch(
+            Append(2, "c", 200),
+            AddRule(3, "t", "c", w => Counter(w, 201), flags: NlmFlags.Request | NlmFlags.Create),
+            Append(4, "c", 202),
+            AddRule(5, "t", "c", w => Counter(w, 203), flags: NlmFlags.Request | NlmFlags.Replace, handle: c.Rules[3].Handle),
+            Append(6, "c", 204),
+            Msg(8 /* DELRULE */, NlmFlags.Request, 7, Ip, w => { w.PutString(1, "t"); w.PutString(2, "c"); w.PutU64Be(3, c.Rules[5].Handle); }),
+            Append(8, "c", 205),
+            Append(9, "d", 206)), Port));
+        AssertFresh(ep, be.Views[^1]);
+
+        // more appends in one batch than are looked up one by one: the chain is walked
+        Assert.Empty(ep.Process(Batch(Enumerable.Range(0, 100).Select(i => Append(2 + (uint)i, "d", 400 + (ulong)i)).ToArray()), Port));
+        AssertFresh(ep, be.Views[^1]);
+
+        // a refused batch leaves nothing behind: the next append extends the committed view
+        Assert.NotEmpty(ep.Process(Batch(Append(2, "c", 300), AddRule(3, "t", "nosuch", w => Counter(w))), Port));
+        Assert.Empty(ep.Process(Batch(Append(2, "c", 301)), Port));
+        AssertFresh(ep, be.Views[^1]);
     }
 }
