@@ -32,7 +32,7 @@ public class ClassifierSweepTests
             {
                 ValueList<Interval>? admits = random.Next(8) switch
                 {
-                    0 => null,
+                    0 => (ValueList<Interval>?)null,
                     1 => ValueList<Interval>.Empty,
                     _ => Enumerable.Range(0, random.Next(1, 4)).Select(_ =>
                     {
