@@ -20,6 +20,10 @@ namespace Nft.Engine;
 /// over pending new bytes and forwards as far as both agree. Where the previous copy ended (an insertion) or as many
 /// bytes on (an overwrite) is tried before the index: a base of repeated entries has many equal blocks, and the
 /// index, a pass over the whole base, is built only once <see cref="IndexAfter"/> bytes ran without a long copy.
+/// Before it, the <see cref="Near"/> bytes after the last long copy's end in the base are searched: a chance short
+/// match (the zeros of an appended counter entry against the zero counts after the entries) moves the previous
+/// copy's end off the insertion point, and a one-rule append then indexed the whole ~0.7 MB base on every add
+/// to find the sections after the entries again, a few dozen bytes on.
 /// </para>
 /// </summary>
 internal static class BackendStateDelta
@@ -32,6 +36,11 @@ internal static class BackendStateDelta
     const ulong Base = 1099511628211UL;
     const byte Copy = 0, Insert = 1;
     const int HeadSize = 4 + 8 + 4 + 8;
+    /// <summary>Base bytes after the last long copy searched for a block before the index is (an insertion up to that far on).</summary>
+    const int Near = 4096;
+
+    /// <summary>How many times this thread indexed a base (tests: an append does not need to).</summary>
+    [ThreadStatic] internal static int BaseIndexes;
 
     /// <summary>
     /// The delta that turns <paramref name="from"/> into <paramref name="to"/>; <paramref name="fromHash"/> and
@@ -55,16 +64,17 @@ internal static class BackendStateDelta
         ulong top = 1; // Base^(Block-1), to roll the oldest byte out
         for (int i = 1; i < Block; i++) top *= Base;
 
-        int j = 0, pending = 0, resume = 0, synced = 0;
+        int j = 0, pending = 0, resume = 0, synced = 0, syncedFrom = 0; // syncedFrom: where the last long copy ended in the base
         ulong h = to.Length >= Block ? Hash(to[..Block]) : 0;
         while (j + Block <= to.Length)
         {
             if (index == null && j - synced >= IndexAfter)
             {
+                BaseIndexes++;
                 index = new Dictionary<ulong, int>(from.Length / Block + 1);
                 for (int o = 0; o + Block <= from.Length; o += Block) index.TryAdd(Hash(from.Slice(o, Block)), o);
             }
-            int match = Candidate(from, to, j, resume, resume + (j - pending), h, index);
+            int match = Candidate(from, to, j, resume, resume + (j - pending), syncedFrom, h, index);
             if (match < 0)
             {
                 if (j + Block < to.Length) h = (h - to[j] * top) * Base + to[j + Block];
@@ -81,9 +91,9 @@ internal static class BackendStateDelta
             PutInsert(w, to[pending..j]);
             PutCopy(w, match, length);
             j += length;
-            if (length >= LongCopy) synced = j;
             pending = j;
             resume = match + length;
+            if (length >= LongCopy) (synced, syncedFrom) = (j, resume);
             if (j + Block <= to.Length) h = Hash(to.Slice(j, Block));
         }
         PutInsert(w, to[pending..]);
@@ -91,12 +101,16 @@ internal static class BackendStateDelta
     }
 
     /// <summary>A base offset whose block equals the result's at <paramref name="j"/>, or -1.</summary>
-    static int Candidate(ReadOnlySpan<byte> from, ReadOnlySpan<byte> to, int j, int inserted, int overwritten, ulong h, Dictionary<ulong, int>? index)
+    static int Candidate(ReadOnlySpan<byte> from, ReadOnlySpan<byte> to, int j, int inserted, int overwritten, int synced, ulong h,
+        Dictionary<ulong, int>? index)
     {
         var want = to.Slice(j, Block);
         if (inserted + Block <= from.Length && from.Slice(inserted, Block).SequenceEqual(want)) return inserted;
         if (overwritten != inserted && overwritten + Block <= from.Length && from.Slice(overwritten, Block).SequenceEqual(want)) return overwritten;
-        return index != null && index.TryGetValue(h, out var o) && from.Slice(o, Block).SequenceEqual(want) ? o : -1;
+        if (index != null) return index.TryGetValue(h, out var o) && from.Slice(o, Block).SequenceEqual(want) ? o : -1;
+        // before the index only (a long stretch of new bytes is not searched for byte by byte)
+        int near = from[synced..][..Math.Min(Near, from.Length - synced)].IndexOf(want);
+        return near >= 0 ? synced + near : -1;
     }
 
     static void PutCopy(ArrayBufferWriter<byte> w, int offset, int length)
