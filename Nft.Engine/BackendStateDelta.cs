@@ -23,7 +23,9 @@ namespace Nft.Engine;
 /// Before it, the <see cref="Near"/> bytes after the last long copy's end in the base are searched: a chance short
 /// match (the zeros of an appended counter entry against the zero counts after the entries) moves the previous
 /// copy's end off the insertion point, and a one-rule append then indexed the whole ~0.7 MB base on every add
-/// to find the sections after the entries again, a few dozen bytes on.
+/// to find the sections after the entries again, a few dozen bytes on. A shifted stretch matches at any of its
+/// offsets, so the search is made every <see cref="Block"/> new bytes, and all of them together scan the base's
+/// length at most (a vectorized search: less than indexing it).
 /// </para>
 /// </summary>
 internal static class BackendStateDelta
@@ -65,6 +67,7 @@ internal static class BackendStateDelta
         for (int i = 1; i < Block; i++) top *= Base;
 
         int j = 0, pending = 0, resume = 0, synced = 0, syncedFrom = 0; // syncedFrom: where the last long copy ended in the base
+        int nearBudget = from.Length;
         ulong h = to.Length >= Block ? Hash(to[..Block]) : 0;
         while (j + Block <= to.Length)
         {
@@ -74,7 +77,14 @@ internal static class BackendStateDelta
                 index = new Dictionary<ulong, int>(from.Length / Block + 1);
                 for (int o = 0; o + Block <= from.Length; o += Block) index.TryAdd(Hash(from.Slice(o, Block)), o);
             }
-            int match = Candidate(from, to, j, resume, resume + (j - pending), syncedFrom, h, index);
+            int match = Candidate(from, to, j, resume, resume + (j - pending), h, index);
+            if (match < 0 && index == null && (j - pending) % Block == 0 && nearBudget > 0)
+            {
+                var near = from[syncedFrom..][..Math.Min(Near, from.Length - syncedFrom)];
+                nearBudget -= near.Length;
+                match = near.IndexOf(to.Slice(j, Block));
+                if (match >= 0) match += syncedFrom;
+            }
             if (match < 0)
             {
                 if (j + Block < to.Length) h = (h - to[j] * top) * Base + to[j + Block];
@@ -101,16 +111,12 @@ internal static class BackendStateDelta
     }
 
     /// <summary>A base offset whose block equals the result's at <paramref name="j"/>, or -1.</summary>
-    static int Candidate(ReadOnlySpan<byte> from, ReadOnlySpan<byte> to, int j, int inserted, int overwritten, int synced, ulong h,
-        Dictionary<ulong, int>? index)
+    static int Candidate(ReadOnlySpan<byte> from, ReadOnlySpan<byte> to, int j, int inserted, int overwritten, ulong h, Dictionary<ulong, int>? index)
     {
         var want = to.Slice(j, Block);
         if (inserted + Block <= from.Length && from.Slice(inserted, Block).SequenceEqual(want)) return inserted;
         if (overwritten != inserted && overwritten + Block <= from.Length && from.Slice(overwritten, Block).SequenceEqual(want)) return overwritten;
-        if (index != null) return index.TryGetValue(h, out var o) && from.Slice(o, Block).SequenceEqual(want) ? o : -1;
-        // before the index only (a long stretch of new bytes is not searched for byte by byte)
-        int near = from[synced..][..Math.Min(Near, from.Length - synced)].IndexOf(want);
-        return near >= 0 ? synced + near : -1;
+        return index != null && index.TryGetValue(h, out var o) && from.Slice(o, Block).SequenceEqual(want) ? o : -1;
     }
 
     static void PutCopy(ArrayBufferWriter<byte> w, int offset, int length)
