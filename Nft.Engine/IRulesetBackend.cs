@@ -92,6 +92,13 @@ public sealed class RulesetChange
     public IReadOnlyList<SourceTable> Tables => _tables ??= _build();
     public bool ElementsOnly { get; }
     public IReadOnlyList<SetDelta> SetDeltas { get; }
+
+    /// <summary>
+    /// The sets this batch deleted and created anew by the same name (their table or themselves deleted and added back:
+    /// another handle). The kernel's new set holds only what the batch gave it: what the data plane held for the old
+    /// one (elements the packet path added, element counters, quotas, limits) is not the new set's.
+    /// </summary>
+    public IReadOnlyList<(byte Family, string Table, string Set)> RecreatedSets { get; init; } = [];
 }
 
 /// <summary>The elements a batch added to and removed from one set (an element added and removed again in the same batch appears in neither).</summary>

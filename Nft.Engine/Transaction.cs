@@ -351,7 +351,24 @@ internal sealed partial class Transaction
                 kv.Value.Removed().Select(SourceView.Element).ToList()))
             .Where(d => d.Added.Count + d.Removed.Count > 0)
             .ToList();
-        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas);
+        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas) { RecreatedSets = Recreated(work) };
+    }
+
+    /// <summary>
+    /// The sets of <paramref name="work"/> committed before by the same name in another object: their table or
+    /// themselves got another handle (deleted and added back in this batch).
+    /// </summary>
+    List<(byte Family, string Table, string Set)> Recreated(RulesetSnapshot work)
+    {
+        var recreated = new List<(byte, string, string)>();
+        if (!StructureChanged) return recreated;
+        foreach (var t in work.Tables)
+        {
+            if (_ns.Committed.FindTable(t.Family, t.Name) is not { } ct) continue;
+            foreach (var s in t.Sets)
+                if (ct.FindSet(s.Name) is { } was && (ct.Handle != t.Handle || was.Handle != s.Handle)) recreated.Add((t.Family, t.Name, s.Name));
+        }
+        return recreated;
     }
 
     /// <summary>

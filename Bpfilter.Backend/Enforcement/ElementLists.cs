@@ -23,15 +23,15 @@ internal static class ElementLists
     /// <summary>
     /// <paramref name="ruleset"/> with the element lists of each packet-written set a running program writes with a value
     /// the carry can convert (same key, data and timeouts); a set whose lists come to the ones its rules give keeps none
-    /// (compiled as before).
+    /// (compiled as before), and so does a <paramref name="recreated"/> one (none of the old set's elements is carried).
     /// </summary>
-    public static Ruleset For(Ruleset ruleset, IReadOnlyList<LoadedProgram> running)
+    public static Ruleset For(Ruleset ruleset, IReadOnlyList<LoadedProgram> running, IReadOnlySet<string> recreated)
     {
         List<Set>? sets = null;
         for (var i = 0; i < ruleset.Sets.Count; i++)
         {
             var set = ruleset.Sets[i];
-            if (!set.PacketWritten || !set.PacketStatementLists.IsEmpty) continue;
+            if (!set.PacketWritten || recreated.Contains(set.Name) || !set.PacketStatementLists.IsEmpty) continue;
             var lists = Carried(set, running);
             if (lists.Count == 0 || lists.SequenceEqual(set.RuleLists)) continue;
             sets ??= ruleset.Sets.ToList();
@@ -105,13 +105,13 @@ internal static class ElementLists
     /// stamps, PacketPathCarry) when the values convert (<see cref="Convertible"/>) and the map has room (the same test as
     /// <see cref="KeepsBuckets"/>), so the elements keep their buckets exactly; else null (a new map). Only the replaced
     /// program's: its copies go right after the swap, and the sweep then (PacketPathCarry.Sweep) leaves the map holding the
-    /// new copies' buckets alone, within the bound the new layout sized it for.
+    /// new copies' buckets alone, within the bound the new layout sized it for. Never a <paramref name="recreated"/> set's.
     /// </summary>
-    public static ElementBuckets? SharedBuckets(CompiledProgram compiled, MapSpec spec, LoadedProgram replaced)
+    public static ElementBuckets? SharedBuckets(CompiledProgram compiled, MapSpec spec, LoadedProgram replaced, IReadOnlySet<string> recreated)
     {
         if (spec.Buckets is not { } need) return null;
         foreach (var (name, now) in compiled.SetLayouts)
-            if (ProgramCompiler.SetMapName(name) == spec.Name && replaced.Compiled.SetLayouts.TryGetValue(name, out var was)
+            if (ProgramCompiler.SetMapName(name) == spec.Name && !recreated.Contains(name) && replaced.Compiled.SetLayouts.TryGetValue(name, out var was)
                 && Convertible(was.Set, now.Set) && replaced.Buckets(name) is { } buckets && buckets.Fits(need))
                 return buckets;
         return null;

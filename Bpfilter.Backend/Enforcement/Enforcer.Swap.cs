@@ -20,7 +20,7 @@ public sealed partial class Enforcer
     sealed record Swap(Step Step, Attachment At, PacketPathCarry? Carry);
 
     /// <summary>Installs the programs of <paramref name="steps"/> loaded anew (the others are done by the caller); each failure is added to <paramref name="errors"/>.</summary>
-    void SwapIn(IEnumerable<Step> steps, IReadOnlyDictionary<string, SetChange> changes, List<string> errors)
+    void SwapIn(IEnumerable<Step> steps, IReadOnlyDictionary<string, SetChange> changes, IReadOnlySet<string> recreated, List<string> errors)
     {
         void Failed(Step s, Exception e)
         {
@@ -35,7 +35,7 @@ public sealed partial class Enforcer
             try
             {
                 (s.Existing ?? s.Created!).Unit = s.Unit;
-                var carry = s.Existing?.Program is { } replaced ? PacketPathCarry.Before(replaced, s.Loaded!, changes, carried) : null;
+                var carry = s.Existing?.Program is { } replaced ? PacketPathCarry.Before(replaced, s.Loaded!, changes, recreated, carried) : null;
                 swaps.Add(new Swap(s, s.Existing ?? s.Created!, carry));
             }
             catch (Exception e)

@@ -47,7 +47,16 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         MapDiff? Shared = null, bool Edited = false);
 
     sealed record Staged(List<Step> Steps, List<Attachment> Detach, List<MapDiff> Elements, Dictionary<ulong, ulong>? QuotaBase = null,
-        Dictionary<ulong, LimitStatement>? LimitBuckets = null, IReadOnlyDictionary<string, SetChange>? PacketPath = null);
+        Dictionary<ulong, LimitStatement>? LimitBuckets = null, IReadOnlyDictionary<string, SetChange>? PacketPath = null)
+    {
+        /// <summary>The sets the transaction recreated: nothing of the replaced programs' copies of them is carried.</summary>
+        public IReadOnlySet<string> Recreated { get; init; } = new HashSet<string>();
+        /// <summary>The counter ids of the recreated sets' elements: they count from zero once the programs reading them are swapped.</summary>
+        public IReadOnlyList<ulong> RecreatedCounters { get; init; } = [];
+    }
+
+    /// <summary>The sets the staged transaction deleted and created anew (see <see cref="Prepare"/>), by IR set name.</summary>
+    IReadOnlySet<string> _recreated = new HashSet<string>();
 
     /// <summary>Attach points currently enforced (their <see cref="AttachUnit.Key"/>).</summary>
     public IReadOnlyCollection<string> AttachPoints => _live.Keys;
@@ -62,13 +71,23 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// show as of an earlier moment), and a program loaded anew starts with the replaced program's live elements
     /// except for those (<see cref="PacketPathCarry"/>).
     /// </param>
-    public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null)
+    /// <param name="recreated">
+    /// The sets, by IR set name, the transaction deleted and created anew by the same name (`flush ruleset` or `delete
+    /// table` and the table added back, `delete set` and `add set`): the kernel's new set holds only the transaction's
+    /// elements, so a program reading one is loaded anew with maps of its own for it, nothing carried from the replaced
+    /// program's (elements the packet path added with their state and limit buckets), and its elements' counters count
+    /// from zero. (Not yet: the quota and limit slots of control-plane elements, in maps all programs share.)
+    /// </param>
+    public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null, IReadOnlySet<string>? recreated = null)
     {
         ReleaseStaged();
         _loading.Clear();
+        _recreated = recreated ?? new HashSet<string>();
+        // the transaction's element changes of a recreated set are against the old one: its compiled contents are the truth
         packetPath ??= new Dictionary<string, SetChange>();
+        if (_recreated.Count > 0) packetPath = packetPath.Where(c => !_recreated.Contains(c.Key)).ToDictionary();
         // elements the packet path made keep the statement lists they were made with (nft_dynset_new)
-        ruleset = ElementLists.For(ruleset, LivePrograms);
+        ruleset = ElementLists.For(ruleset, LivePrograms, _recreated);
         _scans.Retain(ruleset);
         _runs.Retain(ruleset);
         var quotaBase = StageQuotas(ruleset);
@@ -87,7 +106,12 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         }
         var keep = units.Select(u => u.Key).ToHashSet();
         var detach = _live.Values.Where(a => !keep.Contains(a.Key)).ToList();
-        _staged = new Staged(steps, detach, [], quotaBase, limitBuckets, packetPath);
+        _staged = new Staged(steps, detach, [], quotaBase, limitBuckets, packetPath)
+        {
+            Recreated = _recreated,
+            RecreatedCounters = ruleset.Sets.Where(s => _recreated.Contains(s.Name)).SelectMany(s => s.Elements)
+                .SelectMany(e => e.Statements).OfType<CounterStatement>().Select(c => c.Id).ToList(),
+        };
         return new PrepareOutcome(new PrepareStats(steps.Count, steps.Count(s => s.Loaded != null),
             steps.Count(s => s.Loaded == null), steps.Sum(s => s.Diff?.Count ?? 0), steps.Count(s => s.Compiled == null), detach.Count)
         {
@@ -215,9 +239,11 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
 
     (Step?, EnforcementFailure?) Stage(Ruleset ruleset, AttachUnit unit, IReadOnlyDictionary<string, SetChange> packetPath)
     {
-        EnforcementFailure Fail(int errno, string why, Exception e) => new(unit, errno, why, e);
         var source = UnitSource.Of(ruleset, unit.Chains, _scans);
         _live.TryGetValue(unit.Key, out var existing);
+        // a program reading a recreated set is loaded anew: its maps hold the old set's elements and their state
+        if (existing?.Program is { } reads && reads.Compiled.SetLayouts.Keys.Any(_recreated.Contains))
+            return CompileAndLoad(ruleset, unit, source, existing, null, packetPath);
         // the sets it only writes from the packet path are in its source without elements: the transaction's element
         // changes of them are map updates (when they cannot be exact ones, it is compiled and loaded anew below)
         if (existing?.Program is { } unchanged && existing.Source == source
@@ -233,6 +259,17 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         if (existing is { Program: { TablesAsCompiled: true } same, Source: { } before } && packetPath.Count == 0
             && UnseenRunAppend.Keeps(unit.Hook, unit.Ipv6, before, source, _runs))
             return (new Step(unit, source, existing, null, same.Compiled, null, new MapDiff(same, []), Edited: true), null);
+        return CompileAndLoad(ruleset, unit, source, existing, existing?.Program, packetPath);
+    }
+
+    /// <summary>
+    /// Compiles <paramref name="unit"/> and, unless <paramref name="running"/> (the program it replaces, when its maps may
+    /// be kept) takes it with map updates, loads it anew.
+    /// </summary>
+    (Step?, EnforcementFailure?) CompileAndLoad(Ruleset ruleset, AttachUnit unit, UnitSource source, Attachment? existing, LoadedProgram? running,
+        IReadOnlyDictionary<string, SetChange> packetPath)
+    {
+        EnforcementFailure Fail(int errno, string why, Exception e) => new(unit, errno, why, e);
         CompiledProgram compiled;
         // compiled with the running program's counter slots: rules added as map elements keep the code the same
         var layout = existing?.Program is { } p ? CounterLayout.Of(p.Compiled) : null;
@@ -241,7 +278,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             // and its classifier class ids: a classified rule added or deleted is then a few table entries (issue 12)
             compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6, counters: layout,
                 classIds: existing?.Program is { } q ? ClassIdHint.Of(q) : null);
-            if (existing?.Program is { } running && MapDiff.Between(running, compiled)?.WithPacketPath(packetPath) is { } diff)
+            if (running != null && MapDiff.Between(running, compiled)?.WithPacketPath(packetPath) is { } diff)
                 return (new Step(unit, source, existing, null, compiled, null, diff), null);
             // a program loaded anew gets a counter array of its own: slots left by deleted rules are dropped when many
             if (layout != null && compiled.CounterSlotsUsed > 2 * compiled.CounterSlots.Count + 64)
@@ -252,7 +289,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             return (null, Fail(EOPNOTSUPP, $"cannot be compiled to BPF: {e.Message}", e));
         }
         // refused here, as the carry into the new map happens in Commit, which must not fail
-        if (existing?.Program is { } shrunk && PacketPathCarry.Overflowing(shrunk, compiled, packetPath) is { } overflow)
+        if (existing?.Program is { } shrunk && PacketPathCarry.Overflowing(shrunk, compiled, packetPath, _recreated) is { } overflow)
             return (null, Fail(EOPNOTSUPP, $"cannot be loaded into BPF at {unit.Hook}: {overflow}", new InvalidOperationException(overflow)));
         LoadedProgram loaded;
         try
@@ -260,7 +297,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             loaded = LoadedProgram.Load(compiled, compiled.Maps.Any(m => m.Name == CompiledProgram.QuotasMap) ? _quotas ??= QuotaMap.Create() : null,
                 compiled.Maps.Any(m => m.Name == CompiledProgram.LimitsMap) ? _limits ??= LimitMap.Create() : null, SharedCopies,
                 // the buckets of the elements it carries from the program it replaces (ElementLists decided the lists for that)
-                existing?.Program is { } replaced ? spec => ElementLists.SharedBuckets(compiled, spec, replaced) : null);
+                existing?.Program is { } replaced ? spec => ElementLists.SharedBuckets(compiled, spec, replaced, _recreated) : null);
         }
         catch (BpfVerifierException e)
         {
@@ -321,9 +358,10 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// The copies of a set the packet path writes that a running or staged program already holds: a program loaded
     /// anew references them (one map for every program of the set, see <see cref="SetCopies"/>), the replaced
     /// program's included, so the elements packets added stay where they are through the swap.
+    /// A recreated set's copies are only those this Prepare made.
     /// </summary>
     SetCopies? SharedCopies(MapSpec spec) =>
-        _live.Values.Select(a => a.Program).OfType<LoadedProgram>().Concat(_loading)
+        (_recreated.Any(r => ProgramCompiler.SetMapName(r) == spec.Name) ? [] : _live.Values.Select(a => a.Program).OfType<LoadedProgram>()).Concat(_loading)
             .Where(p => p.Compiled.Maps.Any(m => m.Name == spec.Name && m.PacketStatements == spec.PacketStatements))
             .Select(p => p.PacketWrittenCopies(spec.Name)).FirstOrDefault(c => c != null && c.Fits(spec));
 
@@ -367,7 +405,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 errors.Add($"commit at {s.Unit.Key} failed, the previous program keeps running there: {e.Message}");
             }
         }
-        SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), errors);
+        SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), staged.Recreated, errors);
         foreach (var a in staged.Detach)
         {
             _live.Remove(a.Key);
@@ -385,6 +423,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             if (a.Program is { } p) _ledger.Fold(p);
             a.Dispose();
         }
+        // the new set's elements are other objects than the old one's of the same key (nft_set_elem_init gives them new
+        // counters): nothing the replaced programs counted for the old ones is theirs
+        foreach (var id in staged.RecreatedCounters) _ledger.Restore(id, default, default);
         // element updates only (PrepareElements): the same links, programs and maps, so the pins stand as they
         // are; walking the pin directories would cost every `add element` a few dozen bpffs syscalls
         if (staged.Steps.Count > 0 || staged.Detach.Count > 0 || staged.QuotaBase != null || staged.LimitBuckets != null)

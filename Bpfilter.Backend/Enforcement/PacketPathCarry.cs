@@ -34,13 +34,14 @@ internal sealed class PacketPathCarry
     /// <summary>
     /// A set the packet path writes that <paramref name="next"/> gives a size below the elements the replaced program's
     /// map holds and the transaction keeps (`add set` with a smaller size: the kernel keeps them, and its packet path then
-    /// adds past the size, as nft_dynset only stops at a count equal to it), which a map of that size cannot hold.
+    /// adds past the size, as nft_dynset only stops at a count equal to it), which a map of that size cannot hold. A
+    /// <paramref name="recreated"/> set holds none of them.
     /// </summary>
-    public static string? Overflowing(LoadedProgram old, CompiledProgram next, IReadOnlyDictionary<string, SetChange> changes)
+    public static string? Overflowing(LoadedProgram old, CompiledProgram next, IReadOnlyDictionary<string, SetChange> changes, IReadOnlySet<string> recreated)
     {
         foreach (var (set, layout) in next.SetLayouts)
         {
-            if (!layout.Set.PacketWritten || next.Maps.FirstOrDefault(m => m.Name == ProgramCompiler.SetMapName(set)) is not { } spec
+            if (!layout.Set.PacketWritten || recreated.Contains(set) || next.Maps.FirstOrDefault(m => m.Name == ProgramCompiler.SetMapName(set)) is not { } spec
                 || old.LiveEntries(set) is not { } live || live.Count <= spec.MaxEntries) continue;
             var removed = 0;
             if (changes.TryGetValue(set, out var change))
@@ -63,15 +64,16 @@ internal sealed class PacketPathCarry
     /// Carries before the swap; null when the new program writes no set the old one wrote with the same map layout.
     /// <paramref name="carried"/> holds the pairs of copies (old, new) carried already in this commit, and takes the ones
     /// carried here: programs sharing copies (an inet chain's two) carry them once, before either is swapped in
-    /// (Enforcer.SwapIn); a second carry would rewrite what the first new program wrote since.
+    /// (Enforcer.SwapIn); a second carry would rewrite what the first new program wrote since. A <paramref name="recreated"/>
+    /// set (deleted and created anew by the transaction) is not carried: the new one starts with its own elements alone.
     /// </summary>
     public static PacketPathCarry? Before(LoadedProgram old, LoadedProgram next, IReadOnlyDictionary<string, SetChange> changes,
-        ISet<(SetCopies Old, SetCopies Next)>? carried = null)
+        IReadOnlySet<string> recreated, ISet<(SetCopies Old, SetCopies Next)>? carried = null)
     {
         PacketPathCarry? carry = null;
         foreach (var (set, layout) in next.Compiled.SetLayouts)
         {
-            if (!layout.Set.PacketWritten || !old.Compiled.SetLayouts.TryGetValue(set, out var was) || !was.Set.PacketWritten
+            if (!layout.Set.PacketWritten || recreated.Contains(set) || !old.Compiled.SetLayouts.TryGetValue(set, out var was) || !was.Set.PacketWritten
                 || was.KeySize != layout.KeySize || next.SharesSet(old, set)) continue;
             var map = ProgramCompiler.SetMapName(set);
             if (carried != null && old.PacketWrittenCopies(map) is { } from && next.PacketWrittenCopies(map) is { } to && !carried.Add((from, to))) continue;

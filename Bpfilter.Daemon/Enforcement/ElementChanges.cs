@@ -43,6 +43,15 @@ internal static class ElementChanges
         return changes;
     }
 
+    /// <summary>The IR names of the sets the batch deleted and created anew (<see cref="RulesetChange.RecreatedSets"/>) that the lift encodes.</summary>
+    public static HashSet<string> Recreated(LiftResult lift, IReadOnlyList<(byte Family, string Table, string Set)> sets)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var s in sets)
+            if (lift.SetEncoders.TryGetValue(s, out var encoder)) names.Add(encoder.IrName);
+        return names;
+    }
+
     static List<IrSetElement>? Convert(SetEncoder encoder, IReadOnlyList<Nft.Bytecode.Objects.SetElement> elements)
     {
         var list = new List<IrSetElement>(elements.Count);

@@ -147,7 +147,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                         reserved.Family, reserved.Name, reason: RefusalReason.ReservedTable);
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var lifted = clock.ElapsedMilliseconds;
-                var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas);
+                var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
+                    ElementChanges.Recreated(lift, change.RecreatedSets));
                 bool kernelCommitted = false;
                 if (_kernel != null && _kernel.HasPending)
                 {
@@ -207,7 +208,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused).
     /// </summary>
     (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
-        IReadOnlyList<SetDelta> deltas)
+        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated)
     {
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
@@ -245,7 +246,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                     throw KernelRefusal(e, "validating");
                 }
             }
-            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath);
+            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated);
             if (_fault("bpf-prepare") is { } injected)
             {
                 _enforcer.Abort();

@@ -118,6 +118,25 @@ public class BackendAndDumpTests
         Assert.Equal((6ul, 312ul), (counter.Packets!.Value, counter.Bytes!.Value));
     }
 
+    /// <summary>
+    /// A set deleted and added back in one batch, with its table or alone, is another object (another handle): the backend
+    /// is told, so nothing the data plane held for the old one is kept. A set created where none was is not.
+    /// </summary>
+    [Fact]
+    public void ASetDeletedAndAddedBackInOneBatchIsNamedRecreated()
+    {
+        var be = new RecordingBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewSet(3, "t", "s")), Port));
+        Assert.Empty(be.Changes[^1].RecreatedSets);
+        var deleteTable = Msg(2, NlmFlags.Request, 2, Ip, w => w.PutString(1, "t"));
+        Assert.Empty(ep.Process(Batch(deleteTable, AddTable(3, "t"), NewSet(4, "t", "s"), NewSet(5, "t", "new")), Port));
+        Assert.Equal([(Ip, "t", "s")], be.Changes[^1].RecreatedSets);
+        var deleteSet = Msg(11, NlmFlags.Request, 2, Ip, w => { w.PutString(1, "t"); w.PutString(2, "s"); });
+        Assert.Empty(ep.Process(Batch(deleteSet, NewSet(3, "t", "s")), Port));
+        Assert.Equal([(Ip, "t", "s")], be.Changes[^1].RecreatedSets);
+    }
+
     [Fact]
     public void ElementDeltasCompareEachKeyBeforeAndAfterTheBatch()
     {

@@ -106,7 +106,7 @@ public class PacketElementTagTests
             p = LoadedProgram.Load(Backend.Codegen.ProgramCompiler.Compile(rs, rs.BaseChains.Items, false), shareBuckets: _ => before.Buckets("s"));
             Assert.False(p.SharesSet(before, "s"));
             Assert.True(p.SharesBuckets(before, "s"));
-            var carry = Backend.Enforcement.PacketPathCarry.Before(before, p, new Dictionary<string, Backend.Enforcement.SetChange>())!;
+            var carry = Backend.Enforcement.PacketPathCarry.Before(before, p, new Dictionary<string, Backend.Enforcement.SetChange>(), new HashSet<string>())!;
             // .1 keeps its limit and its spent bucket; a new element gets the counter and no bucket
             Assert.Equal(XdpPass, p.Run(Tcp4("198.18.0.1")));
             Assert.Equal(Limit[0], Assert.Single(State(p, "198.18.0.1")).Statement);
