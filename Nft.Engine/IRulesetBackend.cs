@@ -99,6 +99,13 @@ public sealed class RulesetChange
     /// one (elements the packet path added, element counters, quotas, limits) is not the new set's.
     /// </summary>
     public IReadOnlyList<(byte Family, string Table, string Set)> RecreatedSets { get; init; } = [];
+
+    /// <summary>
+    /// The tables this batch deleted and added back by the same name (another handle): their rules and objects are new
+    /// ones, whose counters count from zero (or what the batch gave them), though a re-created table hands out the same
+    /// rule handles again.
+    /// </summary>
+    public IReadOnlyList<(byte Family, string Table)> RecreatedTables { get; init; } = [];
 }
 
 /// <summary>The elements a batch added to and removed from one set (an element added and removed again in the same batch appears in neither).</summary>

@@ -351,7 +351,7 @@ internal sealed partial class Transaction
                 kv.Value.Removed().Select(SourceView.Element).ToList()))
             .Where(d => d.Added.Count + d.Removed.Count > 0)
             .ToList();
-        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas) { RecreatedSets = Recreated(work) };
+        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas) { RecreatedSets = Recreated(work), RecreatedTables = RecreatedTables(work) };
     }
 
     /// <summary>
@@ -370,6 +370,11 @@ internal sealed partial class Transaction
         }
         return recreated;
     }
+
+    /// <summary>The tables of <paramref name="work"/> committed before by the same name in another object (deleted and added back in this batch).</summary>
+    List<(byte Family, string Table)> RecreatedTables(RulesetSnapshot work) =>
+        !StructureChanged ? [] : work.Tables.Where(t => _ns.Committed.FindTable(t.Family, t.Name) is { } ct && ct.Handle != t.Handle)
+            .Select(t => (t.Family, t.Name)).ToList();
 
     /// <summary>
     /// For the element journal (<see cref="StateCodec.JournalRecord"/>): every key this batch touched in sets

@@ -57,6 +57,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
 
     /// <summary>The sets the staged transaction deleted and created anew (see <see cref="Prepare"/>), by IR set name.</summary>
     IReadOnlySet<string> _recreated = new HashSet<string>();
+    IReadOnlySet<ulong> _renewed = new HashSet<ulong>();
 
     /// <summary>Attach points currently enforced (their <see cref="AttachUnit.Key"/>).</summary>
     public IReadOnlyCollection<string> AttachPoints => _live.Keys;
@@ -78,11 +79,18 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// program's (elements the packet path added with their state and limit buckets), and its elements' counters count
     /// from zero. (Not yet: the quota and limit slots of control-plane elements, in maps all programs share.)
     /// </param>
-    public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null, IReadOnlySet<string>? recreated = null)
+    /// <param name="renewedCounters">
+    /// The counter ids of rules and objects the transaction deleted and created anew with the same names (their table
+    /// deleted and added back: it hands out the same rule handles again): a program counting one is loaded anew, and
+    /// nothing the replaced programs counted is theirs.
+    /// </param>
+    public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null, IReadOnlySet<string>? recreated = null,
+        IReadOnlySet<ulong>? renewedCounters = null)
     {
         ReleaseStaged();
         _loading.Clear();
         _recreated = recreated ?? new HashSet<string>();
+        _renewed = renewedCounters ?? new HashSet<ulong>();
         // the transaction's element changes of a recreated set are against the old one: its compiled contents are the truth
         packetPath ??= new Dictionary<string, SetChange>();
         if (_recreated.Count > 0) packetPath = packetPath.Where(c => !_recreated.Contains(c.Key)).ToDictionary();
@@ -110,7 +118,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         {
             Recreated = _recreated,
             RecreatedCounters = ruleset.Sets.Where(s => _recreated.Contains(s.Name)).SelectMany(s => s.Elements)
-                .SelectMany(e => e.Statements).OfType<CounterStatement>().Select(c => c.Id).ToList(),
+                .SelectMany(e => e.Statements).OfType<CounterStatement>().Select(c => c.Id).Concat(_renewed).Distinct().ToList(),
         };
         return new PrepareOutcome(new PrepareStats(steps.Count, steps.Count(s => s.Loaded != null),
             steps.Count(s => s.Loaded == null), steps.Sum(s => s.Diff?.Count ?? 0), steps.Count(s => s.Compiled == null), detach.Count)
@@ -241,8 +249,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     {
         var source = UnitSource.Of(ruleset, unit.Chains, _scans);
         _live.TryGetValue(unit.Key, out var existing);
-        // a program reading a recreated set is loaded anew: its maps hold the old set's elements and their state
-        if (existing?.Program is { } reads && reads.Compiled.SetLayouts.Keys.Any(_recreated.Contains))
+        // a program reading a recreated set is loaded anew: its maps hold the old set's elements and their state; one
+        // counting a renewed rule's counter too: its counter maps hold the old rule's count, the new one counts from its commit
+        if (existing?.Program is { } reads && (reads.Compiled.SetLayouts.Keys.Any(_recreated.Contains) || reads.Compiled.CounterSlots.Keys.Any(_renewed.Contains)))
             return CompileAndLoad(ruleset, unit, source, existing, null, packetPath);
         // the sets it only writes from the packet path are in its source without elements: the transaction's element
         // changes of them are map updates (when they cannot be exact ones, it is compiled and loaded anew below)
