@@ -320,6 +320,7 @@ public sealed partial class NfTablesEndpoint
         {
             try
             {
+                tx.ApplySetUpdates();
                 tx.Validate();
                 clock.Validated();
             }

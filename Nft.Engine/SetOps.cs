@@ -131,7 +131,11 @@ internal sealed partial class Transaction
             var ut = t with { Sets = t.Sets.SetItem(si, updated) };
             PutTable(ti, ut);
             MarkChanged();
-            Notify((b, h) => Enc.Set(b, h, ut, updated), (byte)NftMsgType.NewSet, CreateExcl);
+            // the timeout and gc interval as sent (none is 0) take effect at commit: elements added later in this
+            // batch still get the old default (nf_tables_commit writes set->timeout); the notification shows the new
+            _setUpdates[(t.Family, t.Name, s.Handle)] = (updated.Set, timeout, gc);
+            var notified = updated with { Set = updated.Set with { Timeout = timeout, GcInterval = gc } };
+            Notify((b, h) => Enc.Set(b, h, ut, notified), (byte)NftMsgType.NewSet, CreateExcl);
             return;
         }
         if (!_req.Has(NlmFlags.Create)) throw Err(Errno.ENOENT);
