@@ -19,18 +19,21 @@ public class SharedCopiesCarryTests
     static readonly ValueList<Statement> Counter = ValueList.Of<Statement>(new CounterStatement(0));
     static readonly ValueList<Statement> Limit = ValueList.Of<Statement>(new LimitStatement(1, TimeSpan.FromHours(1), 100));
 
-    /// <summary>`update @s { KEY STATEMENTS }` then drop: XDP for UDP to 7101 with the source (the client), tc for 7102 with the destination (the server).</summary>
-    static Ruleset Rules(ValueList<Statement> statements)
+    /// <summary>
+    /// `update @s { KEY STATEMENTS }` then drop: XDP for UDP to 7101 with the source (the client), tc for 7102 with the
+    /// destination (the server); the XDP rule's own timeout is <paramref name="xdpTimeoutMinutes"/>.
+    /// </summary>
+    static Ruleset Rules(ValueList<Statement> statements, int xdpTimeoutMinutes = 10)
     {
-        static Rule Update(int port, MatchKey key) =>
+        Rule Update(int port, MatchKey key, int minutes) =>
             new(ValueList.Of(Matcher.Eq(Fields.Udp.Dport, U16((ushort)port))),
-                ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Update, "s", key, TimeSpan.FromMinutes(10))), Verdict.Drop);
+                ValueList.Of<Statement>(new SetUpdateStatement(SetUpdateOp.Update, "s", key, TimeSpan.FromMinutes(minutes))), Verdict.Drop);
         var set = new Backend.Ir.Set("s", Fields.Ip.Saddr, SetData.NoData, ValueList<SetElement>.Empty, Timeouts: true)
         {
             PacketWritten = true, Size = 16, PacketStatements = statements,
         };
-        return new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, ValueList.Of(Update(7101, Fields.Ip.Saddr))),
-            new BaseChain("t/tc", Tc, 0, Verdict.Accept, ValueList.Of(Update(7102, Fields.Ip.Daddr)))), ValueList<Chain>.Empty, ValueList.Of(set));
+        return new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, ValueList.Of(Update(7101, Fields.Ip.Saddr, xdpTimeoutMinutes))),
+            new BaseChain("t/tc", Tc, 0, Verdict.Accept, ValueList.Of(Update(7102, Fields.Ip.Daddr, 10)))), ValueList<Chain>.Empty, ValueList.Of(set));
     }
 
     static ulong Packets(Enforcer e, string address) => Assert.Single(e.LivePrograms.Select(p =>
@@ -67,6 +70,49 @@ public class SharedCopiesCarryTests
         Assert.Equal(2, swaps);
         var after = Assert.Single(enforcer.LivePrograms.Select(CopyId).Distinct());
         Assert.NotEqual(before, after);
+        Assert.Equal((3UL, 3UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+
+        Assert.False(veth.SendUdp(7101));
+        Assert.False(veth.SendUdp(7102));
+        Assert.Equal((4UL, 4UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+    }
+
+    /// <summary>
+    /// Only one of the two programs is loaded anew (the XDP rule's own timeout changes; the set's maps do not, and the tc
+    /// program is kept as it runs): the new XDP program takes the copies the running programs hold (SharedCopies) and
+    /// nothing is carried (PacketPathCarry.Before finds the set shared with the program it replaces), so the copies the
+    /// kept tc program reads are never rewritten from an older read: a packet either program counts while the XDP program
+    /// is swapped in is counted once, and both keep counting on the same elements afterwards.
+    /// </summary>
+    [Fact]
+    public void OneProgramLoadedAnewWhileTheOtherIsKeptWritesNoCopyTheKeptOneReads()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        Assert.True(veth.SendUdp(7103));
+        PacketPathCarryTests.Commit(veth, enforcer, Rules(Counter));
+        var before = Assert.Single(enforcer.LivePrograms.Select(CopyId).Distinct());
+        var tc = enforcer.LivePrograms.Single(p => p.Compiled.ProgramType == Backend.Libbpf.BpfProgType.SchedCls);
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.False(veth.SendUdp(7101));
+            Assert.False(veth.SendUdp(7102));
+        }
+        Assert.Equal((2UL, 2UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+
+        // while the new XDP program is swapped in: one packet to each port, the tc one counted by the kept program
+        var swaps = 0;
+        enforcer.Installed = _ =>
+        {
+            swaps++;
+            Assert.False(veth.SendUdp(7101));
+            Assert.False(veth.SendUdp(7102));
+        };
+        var stats = PacketPathCarryTests.Commit(veth, enforcer, Rules(Counter, xdpTimeoutMinutes: 20));
+        enforcer.Installed = null;
+        Assert.Equal((1, 1), (stats.Loaded, swaps));
+        Assert.Contains(tc, enforcer.LivePrograms);
+        Assert.Equal(before, Assert.Single(enforcer.LivePrograms.Select(CopyId).Distinct()));
         Assert.Equal((3UL, 3UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
 
         Assert.False(veth.SendUdp(7101));
