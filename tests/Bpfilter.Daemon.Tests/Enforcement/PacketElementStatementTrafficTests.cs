@@ -291,6 +291,64 @@ public sealed partial class PacketElementStatementTrafficTests
         s.Send(9999, "127.0.0.2", "127.0.0.4");
         Assert.Contains("} counter packets 3 ", s.SameListing());
     }
+
+    /// <summary>
+    /// A rule giving the set's elements one limit replaced by one giving two, then the set's `size` grown (`add set` with a
+    /// larger one): each needs more buckets than the set's bucket map was made for (2 x limits x size + 1024), and the kernel
+    /// keeps every element with its own limit and bucket all the same (6.18: `replace rule` and `add set` both accepted).
+    /// bpfilterd copies the buckets into a larger map (BucketCarry); before, it started the set empty. The same listings,
+    /// also after a clean and a SIGKILL restart.
+    /// </summary>
+    [Fact]
+    public void ElementsKeepTheirListAndBucketWhenTheNewListOrSizeNeedsMoreBucketsAsInTheKernel()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
+        s.Apply("""
+            table ip t {
+                set s {
+                    type ipv4_addr
+                    size 100
+                    flags dynamic
+                }
+                chain c {
+                    type filter hook output priority 0; policy accept;
+                    udp dport 9999 update @s { ip daddr limit rate 1/hour burst 2 packets } counter
+                }
+            }
+            """);
+        // .1 spends its bucket (its third packet breaks the rule), .2 takes one of its two tokens
+        s.Send(9999, "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.2");
+        Assert.Contains("} counter packets 3 ", s.SameListing());
+        var (k, d) = s.Command("-a", "list", "chain", "ip", "t", "c");
+        var handle = Regex.Match(k.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value;
+        Assert.Equal(handle, Regex.Match(d.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value);
+        s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr limit rate 1/hour burst 3 packets limit rate 1/hour burst 5 packets }} counter");
+        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+        // .1 still breaks the rule, .2 passes once more then breaks it, .3 is new: its first limit lets three through
+        s.Send(9999, "127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3", "127.0.0.3", "127.0.0.3");
+        var listing = s.SameListing();
+        Assert.Contains("127.0.0.1 limit rate 1/hour burst 2 packets", listing);
+        Assert.Contains("127.0.0.2 limit rate 1/hour burst 2 packets", listing);
+        Assert.Contains("127.0.0.3 limit rate 1/hour burst 3 packets limit rate 1/hour", listing);
+        Assert.Contains("} counter packets 4 ", listing);
+        // a larger size: the elements and buckets again carried into a larger map; .4 is new
+        s.Apply("add set ip t s { type ipv4_addr; size 300; flags dynamic; }");
+        s.Send(9999, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.4");
+        listing = s.SameListing();
+        Assert.Contains("size 300", listing);
+        Assert.Contains("} counter packets 6 ", listing);
+        // through restarts (the larger bucket map pinned with the program that holds it)
+        Assert.Equal(0, s.Rig.Daemon.Terminate());
+        s.Rig.Daemon.Restart();
+        s.Send(9999, "127.0.0.2", "127.0.0.4");
+        Assert.Contains("} counter packets 7 ", s.SameListing());
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        s.Send(9999, "127.0.0.1", "127.0.0.4");
+        Assert.Contains("} counter packets 7 ", s.SameListing());
+    }
+
     /// <summary>
     /// The measurement's two rules (scripts/measure-dynset-statement-lists.sh): `update @s { ip daddr limit rate 1/hour burst 2
     /// packets } counter` then `update @s { ip daddr counter quota 100000 bytes } counter`, with a rule on another port making
