@@ -115,7 +115,8 @@ internal sealed class PacketPathCarry
 
     /// <summary>
     /// After the swap, once no run of the old program is left: its changes since <see cref="Before"/> (elements it
-    /// added, renewed or deleted then) go to the new program's map where the new program did not change the key.
+    /// added, renewed or deleted then) go to the new program's map where the new program did not change the key; where
+    /// it did, what the old program counted since on a carried element is added (<see cref="MergeCounts"/>).
     /// </summary>
     public void After()
     {
@@ -127,8 +128,13 @@ internal sealed class PacketPathCarry
             {
                 var was = carried.TryGetValue(k, out var c);
                 if (decided.Contains(k) || was && c.Old.AsSpan().SequenceEqual(v)) continue;
-                // the new program added or renewed it since: its value is the newer one
-                if (now.TryGetValue(k, out var n) && !(was && c.Written.AsSpan().SequenceEqual(n))) continue;
+                // the new program added or renewed it since: its value is the newer one, with what the old program counted
+                // on a carried element since Before added (CountMerge)
+                if (now.TryGetValue(k, out var n) && !(was && c.Written.AsSpan().SequenceEqual(n)))
+                {
+                    if (was) MergeCounts(set, k, c.Written, convert(v));
+                    continue;
+                }
                 // made or changed by the old program since Before: its list is one the new program holds (ElementLists keeps
                 // the old program's own and every list its live elements carried)
                 if (convert(v) is { } converted) _next.WritePacketPath(set, k, converted);
@@ -137,6 +143,20 @@ internal sealed class PacketPathCarry
                 if (!live.ContainsKey(k) && now.TryGetValue(k, out var n) && c.Written.AsSpan().SequenceEqual(n)) _next.DeletePacketPath(set, k);
         }
         foreach (var buckets in _copiedBuckets) buckets.After();
+    }
+
+    /// <summary>
+    /// Adds what the old program counted on a carried element since <see cref="Before"/> to the new program's value, read
+    /// again just before the write. A packet the new program counts on that element between this read and the write is
+    /// lost (a BPF hash map has no atomic add from user space): two syscalls wide, and only for an element both programs
+    /// counted on in the instant of the swap.
+    /// </summary>
+    void MergeCounts(string set, byte[] key, byte[] written, byte[]? moved)
+    {
+        if (moved == null || _next.SetMap(set) is not { } live) return;
+        var now = new byte[live.ValueSize];
+        if (!live.TryLookup(key, now)) return;
+        if (CountMerge.Merged(_next.Compiled.SetLayouts[set], written, moved, now) is { } merged) _next.WritePacketPath(set, key, merged);
     }
 
     /// <summary>
