@@ -13,10 +13,9 @@ namespace Bpfilter.Backend.Enforcement;
 /// together <see cref="Set.PacketStatementLists"/>);
 /// <see cref="PacketPathCarry"/> rewrites each element's tag to its list's index there. A list no live element carries
 /// is dropped at the next recompile. The buckets of elements' limits live in the bucket map only (the rates are in the
-/// code), so a set whose elements have limits is carried with other lists only into a program that shares that very
-/// map (<see cref="SharedBuckets"/>: the same key, and room for the buckets the new lists and `size` need); without
-/// the room it keeps its lists as they are when the rules give new elements the same lists (its buckets start full if
-/// the program cannot share the copies either), else it starts empty.
+/// code): the new program's copies share that very map when it has room for the buckets the new lists and `size` need
+/// (<see cref="SharedBuckets"/>), else they get a larger one of their own and the buckets are copied into it
+/// (<see cref="BucketCarry"/>); either way the elements keep their lists and buckets, as the kernel keeps them.
 /// </summary>
 internal static class ElementLists
 {
@@ -74,10 +73,7 @@ internal static class ElementLists
                 if (tag < was.Set.ElementLists.Count) lists.Add(was.Set.ElementLists[tag]);
             foreach (var own in set.RuleLists)
                 if (!lists.Contains(own)) lists.Add(own);
-            // the elements' buckets go with them only in the bucket map itself: without room there, the lists stay as they
-            // are when the rules give new elements the same lists (the set compiles alike), else the set starts empty
-            if (was.HasPacketLimits && !KeepsBuckets(p.Buckets(set.Name), set, lists))
-                return SameRuleLists(was.Set, set) ? was.Set.ElementLists.ToList() : [];
+            // the elements' buckets go with them (the bucket map shared, or copied into a larger one: PacketPathCarry)
             return lists;
         }
         lists.AddRange(set.RuleLists);
@@ -88,22 +84,11 @@ internal static class ElementLists
     public static bool SameRuleLists(Set was, Set now) => was.RuleLists.SequenceEqual(now.RuleLists);
 
     /// <summary>
-    /// Whether a program compiling <paramref name="set"/> with <paramref name="lists"/> can take its elements' buckets from
-    /// <paramref name="buckets"/> (the map of the copies it carries the elements from): no list has a limit, or the map has
-    /// room for what the lists and the set's `size` need (<see cref="SetLayout.BucketEntries"/>; the key is the same, as
-    /// the values convert). The kernel allows two statements an element, so at most twice a one-limit set's need.
-    /// </summary>
-    static bool KeepsBuckets(ElementBuckets? buckets, Set set, IReadOnlyList<ValueList<Statement>> lists)
-    {
-        var limits = lists.Count == 0 ? 0 : lists.Max(l => l.Count(s => s is LimitStatement));
-        return limits == 0 || buckets != null && set.Size is int size && buckets.Map.MaxEntries >= SetLayout.BucketEntries(limits, size);
-    }
-
-    /// <summary>
     /// The bucket map <paramref name="compiled"/> takes for its copies of the set <paramref name="spec"/> names when it makes
     /// them anew: that of <paramref name="replaced"/> (the program it replaces, whose elements of the set it carries with their
-    /// stamps, PacketPathCarry) when the values convert (<see cref="Convertible"/>) and the map has room (the same test as
-    /// <see cref="KeepsBuckets"/>), so the elements keep their buckets exactly; else null (a new map). Only the replaced
+    /// stamps, PacketPathCarry) when the values convert (<see cref="Convertible"/>) and the map has room for what the new lists
+    /// and `size` need (<see cref="SetLayout.BucketMaxEntries"/>), so the elements keep their buckets exactly; else null (a
+    /// new, larger map, into which PacketPathCarry copies the buckets: <see cref="BucketCarry"/>). Only the replaced
     /// program's: its copies go right after the swap, and the sweep then (PacketPathCarry.Sweep) leaves the map holding the
     /// new copies' buckets alone, within the bound the new layout sized it for. Never a <paramref name="recreated"/> set's.
     /// </summary>
@@ -121,13 +106,13 @@ internal static class ElementLists
     /// How a value of <paramref name="was"/>'s layout becomes one of <paramref name="now"/>'s when the program replacing the
     /// one holding it carries the set's elements (PacketPathCarry): unchanged for the same layout, else converted (each
     /// element's tag to its list's index, <see cref="Convert"/>); null when the elements cannot be carried. Elements with
-    /// limits are carried exactly when <paramref name="bucketsShared"/> (the new copies take their buckets from the same
-    /// map, stamps unchanged); otherwise, as before, only into the same layout with the same lists for new elements, where
-    /// their buckets start full (a program that cannot share the set's copies: another `size` without room in the map).
+    /// limits are carried exactly when <paramref name="bucketsKept"/> (the new copies take their buckets from the same map,
+    /// or from a larger one they were copied into, stamps unchanged); otherwise only into the same layout with the same lists
+    /// for new elements, where their buckets start full (no bucket map to take them from).
     /// </summary>
-    public static Func<byte[], byte[]?>? Converter(SetLayout was, SetLayout now, bool bucketsShared)
+    public static Func<byte[], byte[]?>? Converter(SetLayout was, SetLayout now, bool bucketsKept)
     {
-        var lostBuckets = was.HasPacketLimits && now.HasPacketLimits && !bucketsShared;
+        var lostBuckets = was.HasPacketLimits && now.HasPacketLimits && !bucketsKept;
         if (was.ValueSize == now.ValueSize && was.Set.Data == now.Set.Data && was.Set.ElementLists.SequenceEqual(now.Set.ElementLists)
             && (!lostBuckets || SameRuleLists(was.Set, now.Set)))
             return v => v;

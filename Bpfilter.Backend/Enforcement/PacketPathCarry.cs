@@ -10,9 +10,9 @@ namespace Bpfilter.Backend.Enforcement;
 /// to both copies of the new program's map with the old value (expiry and own timeout), before the new program is
 /// installed; what the old program still wrote until it stopped running is carried after the swap
 /// (<see cref="After"/>), unless the new program has since written that key itself. Elements with limits keep their
-/// buckets when the new copies share the old ones' bucket map (<see cref="ElementLists.SharedBuckets"/>): the stamps
-/// are carried as they are, and once the old copies are gone <see cref="Sweep"/> deletes the buckets no carried or
-/// new element holds.
+/// buckets: the new copies share the old ones' bucket map when it has room (<see cref="ElementLists.SharedBuckets"/>),
+/// else the buckets are copied into the new copies' own, larger map (<see cref="BucketCarry"/>); the stamps are carried
+/// as they are, and once the old copies are gone <see cref="Sweep"/> deletes the buckets no carried or new element holds.
 /// </summary>
 internal sealed class PacketPathCarry
 {
@@ -22,8 +22,10 @@ internal sealed class PacketPathCarry
     /// transaction decides, and how a value converts.
     /// </summary>
     readonly List<(string Set, Dictionary<byte[], (byte[] Old, byte[] Written)> Carried, HashSet<byte[]> Decided, Func<byte[], byte[]?> Convert)> _sets = new();
-    /// <summary>The sets whose bucket map the new program shares with the old one's copies.</summary>
-    readonly List<string> _sharedBuckets = new();
+    /// <summary>The sets whose elements keep their buckets (the bucket map shared with the old copies, or copied), swept after the swap.</summary>
+    readonly List<string> _keptBuckets = new();
+    /// <summary>The buckets copied into a new bucket map, whose old program's changes <see cref="After"/> carries.</summary>
+    readonly List<BucketCarry> _copiedBuckets = new();
 
     PacketPathCarry(LoadedProgram old, LoadedProgram next)
     {
@@ -78,10 +80,12 @@ internal sealed class PacketPathCarry
             var map = ProgramCompiler.SetMapName(set);
             if (carried != null && old.PacketWrittenCopies(map) is { } from && next.PacketWrittenCopies(map) is { } to && !carried.Add((from, to))) continue;
             var bucketsShared = next.SharesBuckets(old, set);
-            if (bucketsShared) (carry ??= new PacketPathCarry(old, next))._sharedBuckets.Add(set);
+            if (bucketsShared) (carry ??= new PacketPathCarry(old, next))._keptBuckets.Add(set);
+            // a bucket map of the new copies' own (the old one has no room for what they need): the buckets are copied
+            var copyBuckets = !bucketsShared && old.Buckets(set) is { } oldBuckets && next.Buckets(set) is { } newBuckets && BucketCarry.Carries(oldBuckets, newBuckets);
             // the values as they are, or converted to the layout holding every list the old program's elements carry (see
             // ElementLists); else the set starts empty
-            if (old.LiveEntries(set) is not { } live || ElementLists.Converter(was, layout, bucketsShared) is not { } convert) continue;
+            if (old.LiveEntries(set) is not { } live || ElementLists.Converter(was, layout, bucketsShared || copyBuckets) is not { } convert) continue;
             var converted = new Dictionary<byte[], (byte[] Old, byte[] Written)>(live.Count, ByteArrayComparer.Instance);
             foreach (var (k, v) in live)
                 if (convert(v) is { } c) converted[k] = (v, c);
@@ -90,6 +94,13 @@ internal sealed class PacketPathCarry
             if (changes.TryGetValue(set, out var change))
                 foreach (var e in change.Added.Concat(change.Removed))
                     foreach (var (k, _) in layout.EntriesOf(e)) decided.Add(k);
+            carry ??= new PacketPathCarry(old, next);
+            if (copyBuckets)
+            {
+                // before the elements: a carried element's bucket is in the new map before any packet can find it there
+                carry._copiedBuckets.Add(BucketCarry.Before(old.Buckets(set)!, next.Buckets(set)!));
+                carry._keptBuckets.Add(set);
+            }
             var written = new Dictionary<byte[], (byte[] Old, byte[] Written)>(ByteArrayComparer.Instance);
             foreach (var (k, c) in converted)
             {
@@ -97,14 +108,15 @@ internal sealed class PacketPathCarry
                 next.WritePacketPath(set, k, c.Written);
                 written[k] = c;
             }
-            (carry ??= new PacketPathCarry(old, next))._sets.Add((set, written, decided, convert));
+            carry._sets.Add((set, written, decided, convert));
         }
         return carry;
     }
 
     /// <summary>
     /// After the swap, once no run of the old program is left: its changes since <see cref="Before"/> (elements it
-    /// added, renewed or deleted then) go to the new program's map where the new program did not change the key.
+    /// added, renewed or deleted then) go to the new program's map where the new program did not change the key; where
+    /// it did, what the old program counted since on a carried element is added (<see cref="MergeCounts"/>).
     /// </summary>
     public void After()
     {
@@ -116,8 +128,13 @@ internal sealed class PacketPathCarry
             {
                 var was = carried.TryGetValue(k, out var c);
                 if (decided.Contains(k) || was && c.Old.AsSpan().SequenceEqual(v)) continue;
-                // the new program added or renewed it since: its value is the newer one
-                if (now.TryGetValue(k, out var n) && !(was && c.Written.AsSpan().SequenceEqual(n))) continue;
+                // the new program added or renewed it since: its value is the newer one, with what the old program counted
+                // on a carried element since Before added (CountMerge)
+                if (now.TryGetValue(k, out var n) && !(was && c.Written.AsSpan().SequenceEqual(n)))
+                {
+                    if (was) MergeCounts(set, k, c.Written, convert(v));
+                    continue;
+                }
                 // made or changed by the old program since Before: its list is one the new program holds (ElementLists keeps
                 // the old program's own and every list its live elements carried)
                 if (convert(v) is { } converted) _next.WritePacketPath(set, k, converted);
@@ -125,16 +142,31 @@ internal sealed class PacketPathCarry
             foreach (var (k, c) in carried)
                 if (!live.ContainsKey(k) && now.TryGetValue(k, out var n) && c.Written.AsSpan().SequenceEqual(n)) _next.DeletePacketPath(set, k);
         }
+        foreach (var buckets in _copiedBuckets) buckets.After();
+    }
+
+    /// <summary>
+    /// Adds what the old program counted on a carried element since <see cref="Before"/> to the new program's value, read
+    /// again just before the write. A packet the new program counts on that element between this read and the write is
+    /// lost (a BPF hash map has no atomic add from user space): two syscalls wide, and only for an element both programs
+    /// counted on in the instant of the swap.
+    /// </summary>
+    void MergeCounts(string set, byte[] key, byte[] written, byte[]? moved)
+    {
+        if (moved == null || _next.SetMap(set) is not { } live) return;
+        var now = new byte[live.ValueSize];
+        if (!live.TryLookup(key, now)) return;
+        if (CountMerge.Merged(_next.Compiled.SetLayouts[set], written, moved, now) is { } merged) _next.WritePacketPath(set, key, merged);
     }
 
     /// <summary>
     /// Once the old program is gone (its copies with it, unless another program still holds them): the buckets of a shared
-    /// bucket map that no copy sharing it holds any more (elements the transaction removed or that were not carried), so the
+    /// or copied bucket map that no copy sharing it holds any more (elements the transaction removed or that were not carried), so the
     /// map holds the new copies' buckets within the bound their layout sized it for (see <see cref="ElementBuckets.Sweep"/>).
     /// </summary>
     public void Sweep()
     {
-        foreach (var set in _sharedBuckets)
+        foreach (var set in _keptBuckets)
             try
             {
                 _next.Buckets(set)?.Sweep();

@@ -9,6 +9,8 @@ public sealed unsafe class BpfMap : IDisposable
     public const uint NoPrealloc = 1;
     /// <summary>Update flags.</summary>
     public const ulong Any = 0, NoExist = 1, Exist = 2;
+    /// <summary>BPF_F_LOCK: a lookup or update of a value holding a bpf_spin_lock copies it under that lock (never torn by a program's update).</summary>
+    public const ulong Locked = 4;
 
     private BpfMap(BpfFd fd, BpfMapType type, string name, int keySize, int valueSize, int maxEntries)
     {
@@ -135,15 +137,15 @@ public sealed unsafe class BpfMap : IDisposable
     /// <summary>The kernel's ENOTSUPP (524), which bpf(2) answers for a batch operation a map type lacks, and EOPNOTSUPP.</summary>
     const int ENOTSUPP = 524, EOPNOTSUPP = 95;
 
-    /// <summary>Looks a key up; false when absent. Per-CPU maps fill LookupSize bytes.</summary>
-    public bool TryLookup(ReadOnlySpan<byte> key, Span<byte> value)
+    /// <summary>Looks a key up; false when absent. Per-CPU maps fill LookupSize bytes. <paramref name="flags"/>: <see cref="Locked"/> or none.</summary>
+    public bool TryLookup(ReadOnlySpan<byte> key, Span<byte> value, ulong flags = Any)
     {
         CheckKey(key);
         if (value.Length < LookupSize) throw new ArgumentException($"map '{Name}' lookups need {LookupSize} bytes");
         fixed (byte* k = key)
         fixed (byte* v = value)
         {
-            var rc = Native.BpfMapLookupElem(Fd.Value, k, v);
+            var rc = flags == Any ? Native.BpfMapLookupElem(Fd.Value, k, v) : Native.BpfMapLookupElemFlags(Fd.Value, k, v, flags);
             if (rc == -2) return false;
             BpfException.Check($"looking up map '{Name}'", rc);
             return true;

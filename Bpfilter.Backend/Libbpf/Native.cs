@@ -74,6 +74,9 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, EntryPoint = "bpf_map_lookup_elem")]
     internal static partial int BpfMapLookupElem(int fd, void* key, void* value);
 
+    [LibraryImport(Lib, EntryPoint = "bpf_map_lookup_elem_flags")]
+    internal static partial int BpfMapLookupElemFlags(int fd, void* key, void* value, ulong flags);
+
     [LibraryImport(Lib, EntryPoint = "bpf_map_delete_elem")]
     internal static partial int BpfMapDeleteElem(int fd, void* key);
 

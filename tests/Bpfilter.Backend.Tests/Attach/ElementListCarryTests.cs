@@ -11,8 +11,8 @@ namespace Bpfilter.Backend.Tests.Attach;
 /// its first part): the kernel keeps the elements, each with the list it was made with (nft_dynset_new) and its state, and
 /// gives new ones the new list. The program loaded anew holds both lists (ElementLists) and the carry rewrites each
 /// element's tag. Elements with limits keep their buckets (nft_dynset_new clones the limit into the element): the new
-/// program's copies take them from the old copies' bucket map when it has room (else the set keeps its lists as they
-/// are, or starts empty when the list changes, as before).
+/// program's copies take them from the old copies' bucket map when it has room, else from a larger map of their own the
+/// buckets are copied into (BucketCarry).
 /// </summary>
 [Collection("attach")]
 public class ElementListCarryTests
@@ -166,7 +166,7 @@ public class ElementListCarryTests
     }
 
     [Fact]
-    public void AnotherSizeKeepsTheBucketsWhenTheMapHasRoomElseAsBefore()
+    public void AnotherSizeKeepsTheBucketsInTheMapWhenItHasRoomElseInALargerOne()
     {
         using var veth = new VethPair();
         using var enforcer = new Enforcer();
@@ -182,17 +182,42 @@ public class ElementListCarryTests
         Assert.True(veth.SendUdp(7101));
 
         // a larger size with another list: the map (2 x 16 + 1024 buckets, as first made) has no room for 2 x 600 + 1024,
-        // so the set starts empty, as before
+        // so the new copies get a larger one and the bucket is copied into it: the element keeps its limit, still spent
         Assert.Equal(1, PacketPathCarryTests.Commit(veth, enforcer, Rules(Limit, size: 600)).Loaded);
-        Assert.Empty(enforcer.LivePrograms.Single().LiveElements("s")!);
-        for (var i = 0; i < 2; i++) Assert.False(veth.SendUdp(7101));
+        Assert.Equal(Limit[0], Assert.Single(State(enforcer)).Statement);
+        Assert.NotEqual(buckets, BucketMapId(enforcer));
+        Assert.Equal(2 * 600 + 1024, enforcer.LivePrograms.Single().BucketMap("s")!.MaxEntries);
         Assert.True(veth.SendUdp(7101));
-        // a larger size with the same list (and another rule, so loaded anew): carried with its stamp, its bucket starts
-        // full in a new map, as before
+        // a larger size with the same list (and another rule, so loaded anew): carried with its stamp and its bucket
         Assert.Equal(1, PacketPathCarryTests.Commit(veth, enforcer, Rules(Limit, more: true, size: 2000)).Loaded);
         Assert.Equal(Limit[0], Assert.Single(State(enforcer)).Statement);
+        Assert.True(veth.SendUdp(7101));
+        Assert.Equal(1, Buckets(enforcer));
+    }
+
+    [Fact]
+    public void AListWithMoreLimitsThanTheMapWasMadeForKeepsTheElementsAndTheirBuckets()
+    {
+        using var veth = new VethPair();
+        using var enforcer = new Enforcer();
+        var second = SecondClient(veth);
+        PacketPathCarryTests.Commit(veth, enforcer, Rules(Limit));
+        // .1 spends its bucket, .3 takes one of its two tokens
         for (var i = 0; i < 2; i++) Assert.False(veth.SendUdp(7101));
         Assert.True(veth.SendUdp(7101));
+        Assert.False(SendUdpFrom(veth, second, 7101));
+        var buckets = BucketMapId(enforcer);
+        // two limits a new element: the map (2 x 1 x 16 + 1024) has no room for 2 x 2 x 16 + 1024, the copies get a larger one
+        var two = ValueList.Of<Statement>(new LimitStatement(1, TimeSpan.FromHours(1), 3), new LimitStatement(1, TimeSpan.FromHours(1), 5));
+        Assert.Equal(1, PacketPathCarryTests.Commit(veth, enforcer, Rules(two)).Loaded);
+        Assert.NotEqual(buckets, BucketMapId(enforcer));
+        Assert.Equal([Limit, two], enforcer.LivePrograms.Single().Compiled.SetLayouts["s"].Set.ElementLists);
+        // each keeps its own limit and bucket: .1 spent, .3 with its last token
+        Assert.Equal(Limit[0], Assert.Single(State(enforcer, veth.ClientAddress)).Statement);
+        Assert.True(veth.SendUdp(7101));
+        Assert.False(SendUdpFrom(veth, second, 7101));
+        Assert.True(SendUdpFrom(veth, second, 7101));
+        Assert.Equal(2, Buckets(enforcer));
     }
 
     [Fact]

@@ -233,16 +233,12 @@ public sealed partial class PacketElementStatementTrafficTests
         Assert.Contains("127.0.0.1 counter packets 13 ", s.SameListing());
     }
     /// <summary>
-    /// The same for elements with a limit (nft_dynset_new clones the limit, bucket and all, into the element): the rule
-    /// replaced by one giving a counter, each old element keeps its limit and its bucket (a spent one stays spent, one with
-    /// a token left takes it), a new one gets the counter; the same listings and rule counters in bpfilterd, where the new
-    /// program takes the old copies' bucket map. Rates per hour, so the counts are deterministic.
+    /// A set of size 100 that `udp dport 9999 update @s { ip daddr limit rate 1/hour burst 2 packets } counter` writes, on
+    /// both sides: .1 spends its bucket (its third packet breaks the rule), .2 takes one of its two tokens. Returns the
+    /// rule's handle (the same on both sides).
     /// </summary>
-    [Fact]
-    public void ElementsWithLimitsKeepTheirListAndBucketWhenTheRuleChangesAsInTheKernel()
+    static string SpendOneLimit(PacketPathSetTrafficTests.Sides s)
     {
-        using var pins = new PersistenceTests.PinFs();
-        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
         s.Apply("""
             table ip t {
                 set s {
@@ -262,6 +258,21 @@ public sealed partial class PacketElementStatementTrafficTests
         var (k, d) = s.Command("-a", "list", "chain", "ip", "t", "c");
         var handle = Regex.Match(k.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value;
         Assert.Equal(handle, Regex.Match(d.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value);
+        return handle;
+    }
+
+    /// <summary>
+    /// The same for elements with a limit (nft_dynset_new clones the limit, bucket and all, into the element): the rule
+    /// replaced by one giving a counter, each old element keeps its limit and its bucket (a spent one stays spent, one with
+    /// a token left takes it), a new one gets the counter; the same listings and rule counters in bpfilterd, where the new
+    /// program takes the old copies' bucket map. Rates per hour, so the counts are deterministic.
+    /// </summary>
+    [Fact]
+    public void ElementsWithLimitsKeepTheirListAndBucketWhenTheRuleChangesAsInTheKernel()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
+        var handle = SpendOneLimit(s);
         s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr counter }} counter");
         Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
         // .1 still breaks the rule, .2 passes once more then breaks it, .3 is new: its counter counts both (the replacing
@@ -273,7 +284,7 @@ public sealed partial class PacketElementStatementTrafficTests
         Assert.Contains("127.0.0.3 counter packets 2 ", listing);
         Assert.Contains("} counter packets 3 ", listing);
         // replaced back (the lists both live elements carry): each keeps its own, buckets spent
-        (k, d) = s.Command("-a", "list", "chain", "ip", "t", "c");
+        var (k, _) = s.Command("-a", "list", "chain", "ip", "t", "c");
         handle = Regex.Match(k.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value;
         s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr limit rate 1/hour burst 2 packets }} counter");
         s.Send(9999, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4");
@@ -291,6 +302,46 @@ public sealed partial class PacketElementStatementTrafficTests
         s.Send(9999, "127.0.0.2", "127.0.0.4");
         Assert.Contains("} counter packets 3 ", s.SameListing());
     }
+
+    /// <summary>
+    /// A rule giving the set's elements one limit replaced by one giving two, then the set's `size` grown (`add set` with a
+    /// larger one): each needs more buckets than the set's bucket map was made for (2 x limits x size + 1024), and the kernel
+    /// keeps every element with its own limit and bucket all the same (6.18: `replace rule` and `add set` both accepted).
+    /// bpfilterd copies the buckets into a larger map (BucketCarry); before, it started the set empty. The same listings,
+    /// also after a clean and a SIGKILL restart.
+    /// </summary>
+    [Fact]
+    public void ElementsKeepTheirListAndBucketWhenTheNewListOrSizeNeedsMoreBucketsAsInTheKernel()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
+        var handle = SpendOneLimit(s);
+        s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr limit rate 1/hour burst 3 packets limit rate 1/hour burst 5 packets }} counter");
+        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+        // .1 still breaks the rule, .2 passes once more then breaks it, .3 is new: its first limit lets three through
+        s.Send(9999, "127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3", "127.0.0.3", "127.0.0.3");
+        var listing = s.SameListing();
+        Assert.Contains("127.0.0.1 limit rate 1/hour burst 2 packets", listing);
+        Assert.Contains("127.0.0.2 limit rate 1/hour burst 2 packets", listing);
+        Assert.Contains("127.0.0.3 limit rate 1/hour burst 3 packets limit rate 1/hour", listing);
+        Assert.Contains("} counter packets 4 ", listing);
+        // a larger size: the elements and buckets again carried into a larger map; .4 is new
+        s.Apply("add set ip t s { type ipv4_addr; size 300; flags dynamic; }");
+        s.Send(9999, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.4");
+        listing = s.SameListing();
+        Assert.Contains("size 300", listing);
+        Assert.Contains("} counter packets 6 ", listing);
+        // through restarts (the larger bucket map pinned with the program that holds it)
+        Assert.Equal(0, s.Rig.Daemon.Terminate());
+        s.Rig.Daemon.Restart();
+        s.Send(9999, "127.0.0.2", "127.0.0.4");
+        Assert.Contains("} counter packets 7 ", s.SameListing());
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        s.Send(9999, "127.0.0.1", "127.0.0.4");
+        Assert.Contains("} counter packets 7 ", s.SameListing());
+    }
+
     /// <summary>
     /// The measurement's two rules (scripts/measure-dynset-statement-lists.sh): `update @s { ip daddr limit rate 1/hour burst 2
     /// packets } counter` then `update @s { ip daddr counter quota 100000 bytes } counter`, with a rule on another port making
