@@ -61,6 +61,33 @@ public sealed partial class PlacementMoveCounterTrafficTests
         Assert.Contains("counter packets 7", s.SameListing("table netdev t"));
     }
 
+    /// <summary>The counts carried either way survive restarts (the kernel's in its rules, BPF's in the state file's ledger).</summary>
+    [Fact]
+    public void CarriedCountsSurviveRestarts()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides("auto", pins.Path);
+        s.Apply(Netdev);
+        s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4");
+        s.Apply("add rule netdev t in udp dport 14 log group 1");
+        Assert.Equal(0, s.Rig.Daemon.Terminate());
+        s.Rig.Daemon.Restart();
+        Assert.Contains("counter packets 3", s.SameListing("table netdev t"));
+        s.Send(12, "127.0.0.2");
+        var (k, d) = s.Command("reset", "counters", "table", "netdev", "t");
+        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
+        s.Send(12, "127.0.0.2");
+        s.Apply($"delete rule netdev t in handle {Handle(s, "log group 1")}");
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        var back = s.SameListing("table netdev t");
+        Assert.Contains("counter packets 5", back);
+        Assert.Contains("packets 1 bytes", back);
+        s.Send(12, "127.0.0.2");
+        Assert.Contains("counter packets 6", s.SameListing("table netdev t"));
+    }
+
     /// <summary>
     /// An output chain moved to the kernel by `reject` (an ip table's reject runs in the kernel), which stays there when
     /// the rule is deleted (its BPF_NETFILTER link cannot take the hook and priority the kernel's chain holds).
