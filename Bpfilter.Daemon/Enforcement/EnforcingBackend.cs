@@ -482,8 +482,12 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// <summary>The kernel's tables to place, each counter the kernel takes over from BPF sent with BPF's count.</summary>
     IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated)
     {
-        if (_current == null || _plan == null || _plan.BpfChains.Count == 0) return plan.KernelTables;
-        return CounterCarry.ToKernel(plan.KernelTables, Before(recreated), c => CounterSides.Of(lift, plan, c), slot =>
+        if (_current == null || _plan == null || _plan.BpfChains.Count == 0 || _kernel == null) return plan.KernelTables;
+        var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name))).ToHashSet();
+        bool Held(CounterRef c) => c.ObjectName != null
+            ? objects.Contains((c.Family, c.Table, c.ObjectName))
+            : _kernel.KernelRuleHandle(c.Family, c.Table, c.RuleHandle) != null;
+        return CounterCarry.ToKernel(plan.KernelTables, Held, Before(recreated), c => CounterSides.Of(lift, plan, c), slot =>
         {
             var (p, b) = _enforcer.Counter(slot);
             return new CounterValue(p, b);

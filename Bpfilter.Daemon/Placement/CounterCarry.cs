@@ -27,13 +27,15 @@ internal static class CounterCarry
 
     /// <summary>
     /// The kernel's tables with each counter the kernel takes over from BPF alone preset to BPF's count
-    /// (<paramref name="bpfCount"/>); rules and objects the kernel already holds keep counting there (the
-    /// placement leaves them, or carries the kernel's counts when it recreates a table).
+    /// (<paramref name="bpfCount"/>); rules and objects the kernel already holds (<paramref name="held"/>) keep
+    /// counting there (the placement leaves them, or carries the kernel's counts when it recreates a table).
     /// </summary>
-    public static IReadOnlyList<SourceTable> ToKernel(IReadOnlyList<SourceTable> tables, Sides before, Sides after, Func<ulong, CounterValue> bpfCount)
+    public static IReadOnlyList<SourceTable> ToKernel(IReadOnlyList<SourceTable> tables, Func<CounterRef, bool> held, Sides before, Sides after,
+        Func<ulong, CounterValue> bpfCount)
     {
         CounterValue? Preset(CounterRef c)
         {
+            if (held(c)) return null;
             var (slot, kernel) = before(c);
             if (slot is not { } s || kernel) return null;
             var now = after(c);

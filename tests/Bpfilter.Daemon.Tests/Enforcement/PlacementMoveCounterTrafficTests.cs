@@ -7,7 +7,7 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// again), compared with the kernel (6.18), where nothing moves: its unchanged rules and named counters keep their
 /// counts. Before branch `placecarry` bpfilterd listed them from 0 after each move.
 /// </summary>
-public sealed partial class PlacementMoveCounterTrafficTests
+public sealed class PlacementMoveCounterTrafficTests
 {
     /// <summary>
     /// A netdev chain at lo's ingress (packets sent to 127.0.0.2 pass it): in BPF it runs as an XDP/tc program, so
