@@ -25,8 +25,17 @@ public sealed class PlacementMoveCounterTrafficTests
         }
         """;
 
-    [Fact]
-    public void CountsSurviveAMoveToTheKernelAndBack()
+    /// <summary>What moves the chain to the kernel, and back: its own rule BPF cannot run (the chain does not lift), or
+    /// another table's `meta nftrace set` (every base chain goes to the kernel; this one lifts all along).</summary>
+    public static TheoryData<string, string?> Moves => new()
+    {
+        { "add rule netdev t in udp dport 14 log group 1", null },
+        { "table netdev x {\n chain c {\n type filter hook ingress device \"lo\" priority 5; meta nftrace set 1\n }\n}", "delete table netdev x" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Moves))]
+    public void CountsSurviveAMoveToTheKernelAndBack(string toKernel, string? back)
     {
         using var s = new PacketPathSetTrafficTests.Sides("auto");
         s.Apply(Netdev);
@@ -34,7 +43,7 @@ public sealed class PlacementMoveCounterTrafficTests
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4");
         Assert.Contains("counter packets 3", s.SameListing("table netdev t"));
 
-        s.Apply("add rule netdev t in udp dport 14 log group 1");
+        s.Apply(toKernel);
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
         Assert.Contains("counter packets 3", s.SameListing("table netdev t"));
         s.Send(12, "127.0.0.2", "127.0.0.3");
@@ -45,18 +54,18 @@ public sealed class PlacementMoveCounterTrafficTests
         Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
         s.Send(12, "127.0.0.2");
 
-        s.Apply($"delete rule netdev t in handle {Handle(s, "log group 1")}");
+        s.Apply(back ?? $"delete rule netdev t in handle {Handle(s, "log group 1")}");
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
-        var back = s.SameListing("table netdev t");
-        Assert.Contains("counter packets 6", back);
-        Assert.Contains("packets 1 bytes", back);
+        var listing = s.SameListing("table netdev t");
+        Assert.Contains("counter packets 6", listing);
+        Assert.Contains("packets 1 bytes", listing);
         s.Send(12, "127.0.0.2");
-        back = s.SameListing("table netdev t");
-        Assert.Contains("counter packets 7", back);
-        Assert.Contains("packets 2 bytes", back);
+        listing = s.SameListing("table netdev t");
+        Assert.Contains("counter packets 7", listing);
+        Assert.Contains("packets 2 bytes", listing);
 
         // and to the kernel once more: the counts BPF took over go back
-        s.Apply("add rule netdev t in udp dport 14 log group 1");
+        s.Apply(toKernel);
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
         Assert.Contains("counter packets 7", s.SameListing("table netdev t"));
     }
