@@ -38,6 +38,14 @@ internal sealed class CounterLedger
         _zero[id] = (running.Packets + cp, running.Bytes + cb);
     }
 
+    /// <summary>Has a counter id read <paramref name="value"/> now: carried and baseline chosen so that running + carried - zero is it.</summary>
+    public void Set(ulong id, (ulong Packets, ulong Bytes) running, (ulong Packets, ulong Bytes) value)
+    {
+        static ulong Over(ulong a, ulong b) => a > b ? a - b : 0;
+        _carried[id] = (Over(value.Packets, running.Packets), Over(value.Bytes, running.Bytes));
+        _zero[id] = (Over(running.Packets, value.Packets), Over(running.Bytes, value.Bytes));
+    }
+
     /// <summary>What a counter id carries from replaced programs and its reset baseline.</summary>
     public ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) Entry(ulong id) =>
         (_carried.GetValueOrDefault(id), _zero.GetValueOrDefault(id));

@@ -473,6 +473,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// <summary>Makes the counter read zero from now on.</summary>
     public void ResetCounter(ulong id) => _ledger.Reset(id, Running(id));
 
+    /// <summary>Makes the counter read <paramref name="value"/> from now on (a counter the kernel counted until now).</summary>
+    public void SetCounter(ulong id, (ulong Packets, ulong Bytes) value) => _ledger.Set(id, Running(id), value);
+
     /// <summary>What a counter id carries over from replaced programs and the running total its last reset took as zero.</summary>
     public ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) CounterLedgerEntry(ulong id) => _ledger.Entry(id);
 

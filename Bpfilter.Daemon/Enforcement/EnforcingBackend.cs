@@ -50,7 +50,9 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     Staged? _staged;
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
-    sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted);
+    /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
+    sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
+        IReadOnlyList<CounterSeed>? Seeds = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -148,7 +150,9 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var lifted = clock.ElapsedMilliseconds;
                 var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
-                    ElementChanges.Recreated(lift, change.RecreatedSets), RenewedCounters(lift, change.RecreatedTables));
+                    ElementChanges.Recreated(lift, change.RecreatedSets), RenewedCounters(lift, change.RecreatedTables), change.RecreatedTables);
+                // what the kernel counted for counters BPF takes over: read while the kernel still holds them
+                var seeds = KernelCountsToBpf(sources, lift, plan, change.RecreatedTables);
                 bool kernelCommitted = false;
                 if (_kernel != null && _kernel.HasPending)
                 {
@@ -164,7 +168,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                         throw KernelRefusal(e, "committing");
                     }
                 }
-                _staged = new Staged(lift, plan, null, 0, kernelCommitted);
+                _staged = new Staged(lift, plan, null, 0, kernelCommitted, seeds);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -215,7 +219,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused).
     /// </summary>
     (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
-        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, IReadOnlySet<ulong> renewed)
+        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, IReadOnlySet<ulong> renewed, IReadOnlyList<(byte, string)> recreatedTables)
     {
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
@@ -246,7 +250,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    _kernel.Prepare(plan.KernelTables, KernelPacketPath(plan, deltas));
+                    _kernel.Prepare(BpfCountsToKernel(plan, lift, recreatedTables), KernelPacketPath(plan, deltas));
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -425,6 +429,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             _slots.Quotas.Retain(staged.Lift.Quotas.Keys);
             _slots.Limits.Retain(staged.Lift.Limits.Keys);
             _enforcer.RetainCounters(_slots.Slots.Values);
+            foreach (var seed in staged.Seeds ?? []) Seed(seed);
             _current = staged.Lift;
             _plan = staged.Plan;
             ApplyRestoredCounters();
@@ -466,30 +471,62 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         _kernel?.Abort();
     }
 
+    /// <summary>Where the committed placement counts a counter, or nothing before the first commit.</summary>
+    (ulong? Slot, bool Kernel) CommittedSides(CounterRef c) =>
+        _current != null && _plan != null ? CounterSides.Of(_current, _plan, c) : (null, false);
+
+    /// <summary>Where the committed placement counts a counter that keeps its count: not one of a table the batch re-created (its counters are new).</summary>
+    CounterCarry.Sides Before(IReadOnlyList<(byte, string)> recreated) =>
+        c => recreated.Contains((c.Family, c.Table)) ? (null, false) : CommittedSides(c);
+
+    /// <summary>The kernel's tables to place, each counter the kernel takes over from BPF sent with BPF's count.</summary>
+    IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated)
+    {
+        if (_current == null || _plan == null || _plan.BpfChains.Count == 0 || _kernel == null) return plan.KernelTables;
+        var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name))).ToHashSet();
+        bool Held(CounterRef c) => c.ObjectName != null
+            ? objects.Contains((c.Family, c.Table, c.ObjectName))
+            : _kernel.KernelRuleHandle(c.Family, c.Table, c.RuleHandle) != null;
+        return CounterCarry.ToKernel(plan.KernelTables, Held, Before(recreated), c => CounterSides.Of(lift, plan, c), slot =>
+        {
+            var (p, b) = _enforcer.Counter(slot);
+            return new CounterValue(p, b);
+        });
+    }
+
+    /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>
+    IReadOnlyList<CounterSeed> KernelCountsToBpf(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, IReadOnlyList<(byte, string)> recreated)
+    {
+        if (_kernelCounters == null || _plan == null || _plan.KernelChains.Count == 0) return [];
+        _kernelCounters.Invalidate();
+        return CounterCarry.ToBpf(sources, Before(recreated), c => CounterSides.Of(lift, plan, c), KernelCount);
+    }
+
+    CounterValue? KernelCount(CounterRef c) => c.ObjectName != null
+        ? _kernelCounters?.Object(c.Family, c.Table, c.ObjectName)
+        : _kernelCounters?.Rule(c.Family, c.Table, c.RuleHandle, c.ExpressionIndex);
+
+    /// <summary>Has the ledger list what the kernel counted, added to what BPF counted when it counted before too.</summary>
+    void Seed(CounterSeed seed)
+    {
+        var (p, b) = seed.KeepBpf ? _enforcer.Counter(seed.Slot) : default;
+        _enforcer.SetCounter(seed.Slot, (p + seed.Kernel.Packets, b + seed.Kernel.Bytes));
+    }
+
     public CounterValue? ReadCounter(CounterRef counter)
     {
         lock (_gate)
         {
             if (_plan == null) return null;
             if (BpfQuota(counter) is { } quota) return new CounterValue(0, _enforcer.Quota(quota));
-            if (BpfNamedCounter(counter) is { } named)
-            {
-                var (p, b) = _enforcer.Counter(named);
-                return new CounterValue(p, b);
-            }
-            if (counter.ObjectName != null)
-                return _plan.KernelTables.Any(t => t.Family == counter.Family && t.Name == counter.Table)
-                    ? _kernelCounters?.Object(counter.Family, counter.Table, counter.ObjectName)
-                    : null;
-            if (counter.Chain == null) return null;
-            var chain = new ChainId(counter.Family, counter.Table, counter.Chain);
+            var (slot, kernel) = CommittedSides(counter);
             CounterValue? total = null;
-            if (_plan.BpfChains.Contains(chain) && Slot(counter) is { } id)
+            if (slot is { } id)
             {
                 var (p, b) = _enforcer.Counter(id);
                 total = new CounterValue(p, b);
             }
-            if (_plan.KernelChains.Contains(chain) && _kernelCounters?.Rule(counter.Family, counter.Table, counter.RuleHandle, counter.ExpressionIndex) is { } k)
+            if (kernel && KernelCount(counter) is { } k)
                 total = total is { } t ? new CounterValue(t.Packets + k.Packets, t.Bytes + k.Bytes) : k;
             return total;
         }
@@ -594,44 +631,13 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         if (_current == null || _plan == null) return null;
         if (c.ObjectName != null)
             return _current.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, c.ObjectName), out var named)
-                && NamedInBpf(c, Nft.Bytecode.NftObjectType.Quota) ? named : null;
+                && CounterSides.NamedInBpf(_current, _plan, c, Nft.Bytecode.NftObjectType.Quota) ? named : null;
         if (c.Chain == null || !_plan.BpfChains.Contains(new ChainId(c.Family, c.Table, c.Chain))) return null;
         return _current.Quotas.TryGetValue(new StatefulKey(c.Family, c.Table, c.Chain, c.RuleHandle, c.ExpressionIndex, null), out var slot) ? slot : null;
     }
 
-    /// <summary>
-    /// The counter slot of a named counter that chains running in BPF use. It is in BPF only when no chain
-    /// placed in the kernel uses it (see PlacementPlan): then the kernel's copy of the object counts nothing.
-    /// </summary>
-    ulong? BpfNamedCounter(CounterRef c) =>
-        c.ObjectName != null && _current != null && _current.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, c.ObjectName), out var id)
-        && NamedInBpf(c, Nft.Bytecode.NftObjectType.Counter) ? id : null;
-
-    /// <summary>
-    /// A rule of a chain running in BPF names the object <paramref name="c"/> of this type, itself or through an
-    /// object map (which may name every object of its type: the lift gave each of them its slot).
-    /// </summary>
-    bool NamedInBpf(CounterRef c, Nft.Bytecode.NftObjectType type)
-    {
-        var name = c.ObjectName!;
-        ulong? slot = type switch
-        {
-            Nft.Bytecode.NftObjectType.Counter => _current!.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, name), out var id) ? id : null,
-            Nft.Bytecode.NftObjectType.Quota => _current!.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, name), out var q) ? q : null,
-            _ => _current!.Limits.TryGetValue(StatefulKey.Named(c.Family, c.Table, name), out var l) ? l : null,
-        };
-        return _current.Listing.Any(r => r.Family == c.Family && r.Table == c.Table && _plan!.BpfChains.Contains(new ChainId(r.Family, r.Table, r.Chain))
-            && (r.Source.Any(e => e is Nft.Bytecode.Expressions.ObjRefExpr { IsMap: false, ImmName: var n, ImmType: var t } && n == name && t == (uint)type)
-                || slot != null && r.Lifted.Statements.OfType<ObjectMapStatement>().SelectMany(m => m.Objects).Any(o => SlotOf(o, type) == slot)));
-    }
-
-    static ulong? SlotOf(Statement s, Nft.Bytecode.NftObjectType type) => (s, type) switch
-    {
-        (CounterStatement x, Nft.Bytecode.NftObjectType.Counter) => x.Id,
-        (QuotaStatement x, Nft.Bytecode.NftObjectType.Quota) => x.StateSlot,
-        (LimitStatement x, Nft.Bytecode.NftObjectType.Limit) => x.StateSlot,
-        _ => null,
-    };
+    /// <summary>The counter slot of a named counter that chains running in BPF use (<see cref="CounterSides"/>).</summary>
+    ulong? BpfNamedCounter(CounterRef c) => c.ObjectName != null ? CommittedSides(c).Slot : null;
 
     /// <summary>The counter slot of a rule's counter expression in BPF.</summary>
     ulong? Slot(CounterRef c)

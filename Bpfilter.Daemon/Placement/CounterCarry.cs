@@ -1,0 +1,90 @@
+using Nft.Bytecode;
+using Nft.Bytecode.Expressions;
+using Nft.Bytecode.Objects;
+using Nft.Engine;
+
+namespace Bpfilter.Daemon.Placement;
+
+/// <summary>
+/// A counter BPF counts from now on, with what the kernel counted for it until this commit (<see cref="Kernel"/>),
+/// added to what BPF counted (<see cref="KeepBpf"/>: BPF counted it before too) or in place of it (a slot BPF did
+/// not count before may hold what it counted before an earlier move).
+/// </summary>
+internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf);
+
+/// <summary>
+/// Counts that follow a counter when a commit moves the chain (or the named counter) that holds it between BPF and
+/// the kernel's nf_tables. In the kernel's own nf_tables nothing moves: an unchanged rule or named counter keeps its
+/// count, so bpfilterd's listing must too. To the kernel: the rule or object is sent with the count BPF listed
+/// (NFTA_COUNTER_PACKETS/BYTES on NEWRULE and NEWOBJ, as `counter packets 5 bytes 500` in a file). Back to BPF: the
+/// ledger is given what the kernel listed, read before the kernel commit takes the chain away.
+/// A counter both sides count (a regular chain reached from base chains on both) is left as it is.
+/// </summary>
+internal static class CounterCarry
+{
+    /// <summary>Where a counter was counted before the commit and will be after it.</summary>
+    public delegate (ulong? Slot, bool Kernel) Sides(CounterRef c);
+
+    /// <summary>
+    /// The kernel's tables with each counter the kernel takes over from BPF alone preset to BPF's count
+    /// (<paramref name="bpfCount"/>); rules and objects the kernel already holds (<paramref name="held"/>) keep
+    /// counting there (the placement leaves them, or carries the kernel's counts when it recreates a table).
+    /// </summary>
+    public static IReadOnlyList<SourceTable> ToKernel(IReadOnlyList<SourceTable> tables, Func<CounterRef, bool> held, Sides before, Sides after,
+        Func<ulong, CounterValue> bpfCount)
+    {
+        CounterValue? Preset(CounterRef c)
+        {
+            if (held(c)) return null;
+            var (slot, kernel) = before(c);
+            if (slot is not { } s || kernel) return null;
+            var now = after(c);
+            return now.Kernel && now.Slot == null ? bpfCount(s) : null;
+        }
+        return tables.Select(t => t with
+        {
+            Chains = t.Chains.Select(c => c with { Rules = c.Rules.Select(r => WithPresets(r, t, c.Name, Preset)).ToList() }).ToList(),
+            Objects = t.Objects?.Select(o => o.Data is CounterExpr && Preset(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name)) is { } v
+                ? o with { Data = new CounterExpr(v.Bytes, v.Packets) }
+                : o).ToList(),
+        }).ToList();
+    }
+
+    static Rule WithPresets(Rule r, SourceTable t, string chain, Func<CounterRef, CounterValue?> preset)
+    {
+        if (r.Expressions is not { } exprs || r.Handle is not { } handle) return r;
+        Expression[]? filled = null;
+        for (int i = 0; i < exprs.Count; i++)
+            if (exprs[i] is CounterExpr && preset(new CounterRef(t.Family, t.Name, chain, handle, i, null)) is { } v)
+                (filled ??= exprs.ToArray())[i] = new CounterExpr(v.Bytes, v.Packets);
+        return filled == null ? r : r with { Expressions = filled };
+    }
+
+    /// <summary>
+    /// The counters of <paramref name="tables"/> (the whole proposed ruleset) that BPF counts after the commit and the
+    /// kernel counted before it, with the kernel's count (<paramref name="kernelCount"/>, read before the kernel
+    /// commit). Those the kernel goes on counting start from zero in BPF.
+    /// </summary>
+    public static IReadOnlyList<CounterSeed> ToBpf(IReadOnlyList<SourceTable> tables, Sides before, Sides after, Func<CounterRef, CounterValue?> kernelCount)
+    {
+        var seeds = new List<CounterSeed>();
+        void Visit(CounterRef c)
+        {
+            var (oldSlot, oldKernel) = before(c);
+            if (!oldKernel) return;
+            var (slot, kernel) = after(c);
+            if (slot is not { } s || oldSlot != null && kernel) return; // BPF and the kernel go on counting their parts
+            seeds.Add(new CounterSeed(s, kernel ? default : kernelCount(c) ?? default, oldSlot != null));
+        }
+        foreach (var t in tables)
+        {
+            foreach (var c in t.Chains)
+                foreach (var r in c.Rules)
+                    for (int i = 0; i < (r.Expressions?.Count ?? 0); i++)
+                        if (r.Expressions![i] is CounterExpr && r.Handle is { } h) Visit(new CounterRef(t.Family, t.Name, c.Name, h, i, null));
+            foreach (var o in t.Objects ?? [])
+                if (o.Type == (uint)NftObjectType.Counter && o.Name is { } n) Visit(new CounterRef(t.Family, t.Name, null, 0, 0, n));
+        }
+        return seeds;
+    }
+}

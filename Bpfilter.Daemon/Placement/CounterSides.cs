@@ -1,0 +1,60 @@
+using Bpfilter.Backend.Ir;
+using Nft.Bytecode;
+using Nft.Bytecode.Expressions;
+using Nft.Engine;
+using Nft.Lifter;
+
+namespace Bpfilter.Daemon.Placement;
+
+/// <summary>
+/// Which side counts a counter (a rule's counter expression or a named counter) under one placement: a BPF
+/// counter slot, the kernel's nf_tables, or both (a regular chain reached from base chains on both sides). A
+/// named object is in BPF only when no chain placed in the kernel uses it (see PlacementPlan): then the
+/// kernel's copy of the object counts nothing.
+/// </summary>
+internal static class CounterSides
+{
+    /// <summary>The BPF counter slot that counts <paramref name="c"/> under <paramref name="plan"/>, or null.</summary>
+    public static ulong? BpfSlot(LiftResult lift, PlacementPlan plan, CounterRef c)
+    {
+        if (c.ObjectName is { } name)
+            return lift.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, name), out var id) && NamedInBpf(lift, plan, c, NftObjectType.Counter) ? id : null;
+        if (c.Chain == null || !plan.BpfChains.Contains(new ChainId(c.Family, c.Table, c.Chain))) return null;
+        return lift.Counters.TryGetValue(new CounterKey(c.Family, c.Table, c.Chain, c.RuleHandle), out var slot) ? slot : null;
+    }
+
+    /// <summary>Where <paramref name="c"/> is counted under <paramref name="plan"/>: its BPF slot, and whether the kernel's nf_tables counts it (a named counter: unless BPF does).</summary>
+    public static (ulong? Slot, bool Kernel) Of(LiftResult lift, PlacementPlan plan, CounterRef c)
+    {
+        var slot = BpfSlot(lift, plan, c);
+        return (slot, c.ObjectName != null
+            ? slot == null && plan.KernelTables.Any(t => t.Family == c.Family && t.Name == c.Table)
+            : c.Chain != null && plan.KernelChains.Contains(new ChainId(c.Family, c.Table, c.Chain)));
+    }
+
+    /// <summary>
+    /// A rule of a chain running in BPF names the object <paramref name="c"/> of this type, itself or through an
+    /// object map (which may name every object of its type: the lift gave each of them its slot).
+    /// </summary>
+    public static bool NamedInBpf(LiftResult lift, PlacementPlan plan, CounterRef c, NftObjectType type)
+    {
+        var name = c.ObjectName!;
+        ulong? slot = type switch
+        {
+            NftObjectType.Counter => lift.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, name), out var id) ? id : null,
+            NftObjectType.Quota => lift.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, name), out var q) ? q : null,
+            _ => lift.Limits.TryGetValue(StatefulKey.Named(c.Family, c.Table, name), out var l) ? l : null,
+        };
+        return lift.Listing.Any(r => r.Family == c.Family && r.Table == c.Table && plan.BpfChains.Contains(new ChainId(r.Family, r.Table, r.Chain))
+            && (r.Source.Any(e => e is ObjRefExpr { IsMap: false, ImmName: var n, ImmType: var t } && n == name && t == (uint)type)
+                || slot != null && r.Lifted.Statements.OfType<ObjectMapStatement>().SelectMany(m => m.Objects).Any(o => SlotOf(o, type) == slot)));
+    }
+
+    static ulong? SlotOf(Statement s, NftObjectType type) => (s, type) switch
+    {
+        (CounterStatement x, NftObjectType.Counter) => x.Id,
+        (QuotaStatement x, NftObjectType.Quota) => x.StateSlot,
+        (LimitStatement x, NftObjectType.Limit) => x.StateSlot,
+        _ => null,
+    };
+}
