@@ -106,6 +106,13 @@ public sealed class RulesetChange
     /// rule handles again.
     /// </summary>
     public IReadOnlyList<(byte Family, string Table)> RecreatedTables { get; init; } = [];
+
+    /// <summary>
+    /// The named objects (counter, quota, limit...; <see cref="Nft.Bytecode.NftObjectType"/>) this batch deleted and
+    /// created anew by the same name and type (their table or themselves deleted and added back): the kernel's new
+    /// object starts from what the batch gave it, not from what the data plane counted, consumed or spent for the old one.
+    /// </summary>
+    public IReadOnlyList<(byte Family, string Table, string Object, uint Type)> RecreatedObjects { get; init; } = [];
 }
 
 /// <summary>The elements a batch added to and removed from one set (an element added and removed again in the same batch appears in neither).</summary>

@@ -351,7 +351,8 @@ internal sealed partial class Transaction
                 kv.Value.Removed().Select(SourceView.Element).ToList()))
             .Where(d => d.Added.Count + d.Removed.Count > 0)
             .ToList();
-        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas) { RecreatedSets = Recreated(work), RecreatedTables = RecreatedTables(work) };
+        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas) { RecreatedSets = Recreated(work), RecreatedTables = RecreatedTables(work),
+            RecreatedObjects = RecreatedObjects(work) };
     }
 
     /// <summary>
@@ -367,6 +368,24 @@ internal sealed partial class Transaction
             if (_ns.Committed.FindTable(t.Family, t.Name) is not { } ct) continue;
             foreach (var s in t.Sets)
                 if (ct.FindSet(s.Name) is { } was && (ct.Handle != t.Handle || was.Handle != s.Handle)) recreated.Add((t.Family, t.Name, s.Name));
+        }
+        return recreated;
+    }
+
+    /// <summary>
+    /// The named objects of <paramref name="work"/> committed before by the same name and type in another object: their
+    /// table or themselves got another handle (a re-created table hands out object handles from 1 again).
+    /// </summary>
+    List<(byte Family, string Table, string Object, uint Type)> RecreatedObjects(RulesetSnapshot work)
+    {
+        var recreated = new List<(byte, string, string, uint)>();
+        if (!StructureChanged) return recreated;
+        foreach (var t in work.Tables)
+        {
+            if (_ns.Committed.FindTable(t.Family, t.Name) is not { } ct) continue;
+            foreach (var o in t.Objects)
+                if (ct.IndexOfObject(o.Name, o.Type) is int i and >= 0 && (ct.Handle != t.Handle || ct.Objects[i].Handle != o.Handle))
+                    recreated.Add((t.Family, t.Name, o.Name, o.Type));
         }
         return recreated;
     }
