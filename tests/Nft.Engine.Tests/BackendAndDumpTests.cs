@@ -182,6 +182,31 @@ public class BackendAndDumpTests
         Assert.Equal([(Ip, "t", "q", 2u)], be.Changes[^1].RecreatedObjects);
     }
 
+    /// <summary>
+    /// An element deleted and added back unchanged in one batch is another element (its counter, quota and limit start
+    /// anew): the backend is told, and the change is not an elements-only one (no delta names it). One added again
+    /// without deletion, or deleted for good, is not renewed, nor one without statements (nothing could tell).
+    /// </summary>
+    [Fact]
+    public void AnElementDeletedAndAddedBackInOneBatchIsNamedRenewed()
+    {
+        var be = new RecordingBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        byte[] x = [10, 0, 0, 1], y = [10, 0, 0, 2];
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewSet(3, "t", "s"), MapElement(12, 4, "t", "s", x, null, counter: (0, 0)),
+            MapElement(12, 5, "t", "s", y, null, counter: (0, 0))), Port));
+        Assert.Empty(be.Changes[^1].RenewedElements);
+        Assert.Empty(ep.Process(Batch(MapElement(14, 2, "t", "s", x, null), MapElement(12, 3, "t", "s", x, null, counter: (0, 0)),
+            MapElement(12, 4, "t", "s", y, null, counter: (0, 0))), Port));
+        var renewed = Assert.Single(be.Changes[^1].RenewedElements);
+        Assert.Equal((Ip, "t", "s"), (renewed.Family, renewed.Table, renewed.Set));
+        Assert.Equal(new Nft.Bytecode.Data.ValueData(x), renewed.Element.Key);
+        Assert.False(be.Changes[^1].ElementsOnly);
+        Assert.Empty(ep.Process(Batch(MapElement(14, 2, "t", "s", y, null)), Port));
+        Assert.Empty(be.Changes[^1].RenewedElements);
+        Assert.True(be.Changes[^1].ElementsOnly);
+    }
+
     [Fact]
     public void ElementDeltasCompareEachKeyBeforeAndAfterTheBatch()
     {

@@ -117,6 +117,47 @@ public sealed class TableRecreateQuotaLimitTrafficTests
         Assert.Contains("used 29 bytes", listing);
     }
 
+    /// <summary>
+    /// Elements deleted and added back unchanged in one file are other elements too (nft_set_elem_init): their quota, limit
+    /// and counter start anew; an element merely added again (no deletion) is the same one and keeps them.
+    /// </summary>
+    [Fact]
+    public void ElementsDeletedAndAddedBackInTheSameTransactionStartAnew()
+    {
+        const string counted = """
+            table ip t {
+                set c {
+                    type ipv4_addr
+                    counter
+                    elements = { 127.0.0.2 }
+                }
+                chain count {
+                    type filter hook output priority 0; policy accept;
+                    udp dport 16 ip daddr @c
+                }
+            }
+            """;
+        using var s = Drained(Ruleset() + "\n" + counted);
+        s.Apply("add element ip t s { 127.0.0.2 }\nadd element ip t c { 127.0.0.2 }\n");
+        Assert.Contains("127.0.0.2 counter packets 3", s.SameListing());
+        s.Apply("""
+            delete element ip t s { 127.0.0.2 }
+            delete element ip t m { 127.0.0.2 }
+            delete element ip t c { 127.0.0.2 }
+            add element ip t s { 127.0.0.2 }
+            add element ip t m { 127.0.0.2 }
+            add element ip t c { 127.0.0.2 }
+            """);
+        var renewed = s.SameListing();
+        Assert.Contains("127.0.0.2 counter packets 0", renewed);
+        Assert.Contains("used 60 bytes", renewed); // the named quota q is not renewed
+        Assert.DoesNotContain("127.0.0.2 quota over 60 bytes used", renewed);
+        Burst(s, 1);
+        var listing = s.SameListing();
+        Assert.Contains("udp dport 17 ip daddr @m counter packets 2", listing); // a full bucket again
+        Assert.Contains("127.0.0.2 counter packets 1", listing);
+    }
+
     /// <summary>The control: a table not re-created keeps its quotas and limits, beside one that is.</summary>
     [Fact]
     public void QuotasAndLimitsOfTablesNotRecreatedContinue()
