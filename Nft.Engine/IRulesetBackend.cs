@@ -106,6 +106,19 @@ public sealed class RulesetChange
     /// rule handles again.
     /// </summary>
     public IReadOnlyList<(byte Family, string Table)> RecreatedTables { get; init; } = [];
+
+    /// <summary>
+    /// The named objects (counter, quota, limit...; <see cref="Nft.Bytecode.NftObjectType"/>) this batch deleted and
+    /// created anew by the same name and type (their table or themselves deleted and added back): the kernel's new
+    /// object starts from what the batch gave it, not from what the data plane counted, consumed or spent for the old one.
+    /// </summary>
+    public IReadOnlyList<(byte Family, string Table, string Object, uint Type)> RecreatedObjects { get; init; } = [];
+
+    /// <summary>
+    /// The elements this batch deleted and added back by the same key in a set it kept (in <see cref="SetDeltas"/> only
+    /// when their data changed): the kernel's new element counts, consumes and spends from what the batch gave it.
+    /// </summary>
+    public IReadOnlyList<(byte Family, string Table, string Set, Nft.Bytecode.Objects.SetElement Element)> RenewedElements { get; init; } = [];
 }
 
 /// <summary>The elements a batch added to and removed from one set (an element added and removed again in the same batch appears in neither).</summary>

@@ -330,7 +330,14 @@ internal sealed partial class Transaction
     {
         var key = (t.Family, t.Name, s.Name);
         if (!_deltas.TryGetValue(key, out var d)) _deltas[key] = d = new ElementDelta();
-        if (d.Touched.TryGetValue(e.Id, out var seen)) d.Touched[e.Id] = seen with { After = added ? e : null };
+        // an element deleted and added back is another element (nft_set_elem_init: new counters, quotas, limits), even
+        // unchanged: one with such statements is renewed (one without has nothing that could tell)
+        if (d.Touched.TryGetValue(e.Id, out var seen))
+            d.Touched[e.Id] = seen with
+            {
+                After = added ? e : null,
+                Renewed = seen.Renewed || added && seen.Before != null && seen.After == null && (e.Element.Expr != null || e.Element.Expressions is { Count: > 0 }),
+            };
         else if (!added) d.Touched[e.Id] = new ElementTouch(e, null);
         else
         {
@@ -351,7 +358,10 @@ internal sealed partial class Transaction
                 kv.Value.Removed().Select(SourceView.Element).ToList()))
             .Where(d => d.Added.Count + d.Removed.Count > 0)
             .ToList();
-        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0, deltas) { RecreatedSets = Recreated(work), RecreatedTables = RecreatedTables(work) };
+        var renewed = _deltas.SelectMany(kv => kv.Value.Renewed().Select(e => (kv.Key.Family, kv.Key.Table, kv.Key.Set, SourceView.Element(e)))).ToList();
+        // a renewed element's state is set anew by a full commit, not by map updates
+        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0 && renewed.Count == 0, deltas) { RenewedElements = renewed, RecreatedSets = Recreated(work), RecreatedTables = RecreatedTables(work),
+            RecreatedObjects = RecreatedObjects(work) };
     }
 
     /// <summary>
@@ -371,6 +381,24 @@ internal sealed partial class Transaction
         return recreated;
     }
 
+    /// <summary>
+    /// The named objects of <paramref name="work"/> committed before by the same name and type in another object: their
+    /// table or themselves got another handle (a re-created table hands out object handles from 1 again).
+    /// </summary>
+    List<(byte Family, string Table, string Object, uint Type)> RecreatedObjects(RulesetSnapshot work)
+    {
+        var recreated = new List<(byte, string, string, uint)>();
+        if (!StructureChanged) return recreated;
+        foreach (var t in work.Tables)
+        {
+            if (_ns.Committed.FindTable(t.Family, t.Name) is not { } ct) continue;
+            foreach (var o in t.Objects)
+                if (ct.IndexOfObject(o.Name, o.Type) is int i and >= 0 && (ct.Handle != t.Handle || ct.Objects[i].Handle != o.Handle))
+                    recreated.Add((t.Family, t.Name, o.Name, o.Type));
+        }
+        return recreated;
+    }
+
     /// <summary>The tables of <paramref name="work"/> committed before by the same name in another object (deleted and added back in this batch).</summary>
     List<(byte Family, string Table)> RecreatedTables(RulesetSnapshot work) =>
         !StructureChanged ? [] : work.Tables.Where(t => _ns.Committed.FindTable(t.Family, t.Name) is { } ct && ct.Handle != t.Handle)
@@ -386,7 +414,8 @@ internal sealed partial class Transaction
             kv.Value.Touched.Select(x => (x.Key, x.Value.After)).ToList()));
 
     /// <summary>One key of a set: what it held before the batch and what it holds now (null: absent).</summary>
-    readonly record struct ElementTouch(ElementRecord? Before, ElementRecord? After);
+    /// <param name="Renewed">The key was deleted and added back in the batch: the element now is another one than before it.</param>
+    readonly record struct ElementTouch(ElementRecord? Before, ElementRecord? After, bool Renewed = false);
 
     sealed class ElementDelta
     {
@@ -396,6 +425,9 @@ internal sealed partial class Transaction
         public IEnumerable<ElementRecord> Added() =>
             Touched.Values.Where(x => x.After != null && (x.Before == null || !Equals(x.Before.Element, x.After.Element)
                 || x.Before.ExpiresAtMs != x.After.ExpiresAtMs)).Select(x => x.After!);
+
+        /// <summary>Keys present before and now, deleted and added back in between.</summary>
+        public IEnumerable<ElementRecord> Renewed() => Touched.Values.Where(x => x.Renewed && x.After != null).Select(x => x.After!);
 
         /// <summary>Keys present before and absent now.</summary>
         public IEnumerable<ElementRecord> Removed() =>

@@ -53,11 +53,14 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         public IReadOnlySet<string> Recreated { get; init; } = new HashSet<string>();
         /// <summary>The counter ids of the recreated sets' elements: they count from zero once the programs reading them are swapped.</summary>
         public IReadOnlyList<ulong> RecreatedCounters { get; init; } = [];
+        /// <summary>The renewed quota slots with the `used` each starts from, and the renewed limit slots with their bucket size: set at the commit.</summary>
+        public IReadOnlyList<KeyValuePair<ulong, ulong>> RenewedQuotas { get; init; } = [];
+        public IReadOnlyList<(ulong Slot, ulong Max)> RenewedLimits { get; init; } = [];
     }
 
     /// <summary>The sets the staged transaction deleted and created anew (see <see cref="Prepare"/>), by IR set name.</summary>
     IReadOnlySet<string> _recreated = new HashSet<string>();
-    IReadOnlySet<ulong> _renewed = new HashSet<ulong>();
+    RenewedSlots _renewed = RenewedSlots.None;
 
     /// <summary>Attach points currently enforced (their <see cref="AttachUnit.Key"/>).</summary>
     public IReadOnlyCollection<string> AttachPoints => _live.Keys;
@@ -77,20 +80,21 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// table` and the table added back, `delete set` and `add set`): the kernel's new set holds only the transaction's
     /// elements, so a program reading one is loaded anew with maps of its own for it, nothing carried from the replaced
     /// program's (elements the packet path added with their state and limit buckets), and its elements' counters count
-    /// from zero. (Not yet: the quota and limit slots of control-plane elements, in maps all programs share.)
+    /// from zero (the quota and limit slots of its control-plane elements, in maps all programs share, are <paramref name="renewed"/>).
     /// </param>
-    /// <param name="renewedCounters">
-    /// The counter ids of rules and objects the transaction deleted and created anew with the same names (their table
-    /// deleted and added back: it hands out the same rule handles again): a program counting one is loaded anew, and
-    /// nothing the replaced programs counted is theirs.
+    /// <param name="renewed">
+    /// The slots of rules, objects and elements the transaction deleted and created anew with the same names (their table
+    /// deleted and added back: it hands out the same rule handles again; a set or object deleted and added back): a program
+    /// counting a renewed counter is loaded anew, and nothing the replaced programs counted is theirs; a renewed quota
+    /// starts from its `used` and a renewed limit with a full bucket at the commit.
     /// </param>
     public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null, IReadOnlySet<string>? recreated = null,
-        IReadOnlySet<ulong>? renewedCounters = null)
+        RenewedSlots? renewed = null)
     {
         ReleaseStaged();
         _loading.Clear();
         _recreated = recreated ?? new HashSet<string>();
-        _renewed = renewedCounters ?? new HashSet<ulong>();
+        _renewed = renewed ?? RenewedSlots.None;
         // the transaction's element changes of a recreated set are against the old one: its compiled contents are the truth
         packetPath ??= new Dictionary<string, SetChange>();
         if (_recreated.Count > 0) packetPath = packetPath.Where(c => !_recreated.Contains(c.Key)).ToDictionary();
@@ -118,7 +122,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         {
             Recreated = _recreated,
             RecreatedCounters = ruleset.Sets.Where(s => _recreated.Contains(s.Name)).SelectMany(s => s.Elements)
-                .SelectMany(e => e.Statements).OfType<CounterStatement>().Select(c => c.Id).Concat(_renewed).Distinct().ToList(),
+                .SelectMany(e => e.Statements).OfType<CounterStatement>().Select(c => c.Id).Concat(_renewed.Counters).Distinct().ToList(),
+            RenewedQuotas = quotaBase.Where(q => _renewed.Quotas.Contains(q.Key)).ToList(),
+            RenewedLimits = limitBuckets.Where(l => _renewed.Limits.Contains(l.Key)).Select(l => (l.Key, l.Value.Max)).ToList(),
         };
         return new PrepareOutcome(new PrepareStats(steps.Count, steps.Count(s => s.Loaded != null),
             steps.Count(s => s.Loaded == null), steps.Sum(s => s.Diff?.Count ?? 0), steps.Count(s => s.Compiled == null), detach.Count)
@@ -161,6 +167,12 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         foreach (var q in StatefulStatements<QuotaStatement>(ruleset))
         {
             if (slots.ContainsKey(q.StateSlot)) continue;
+            // the old object's slot, still spent by the running programs: set anew at the commit
+            if (_renewed.Quotas.Contains(q.StateSlot))
+            {
+                slots[q.StateSlot] = q.Used;
+                continue;
+            }
             if (_quotaBase.TryGetValue(q.StateSlot, out var b) || _inheritedQuotas.TryGetValue(q.StateSlot, out b))
             {
                 slots[q.StateSlot] = b;
@@ -183,6 +195,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         foreach (var l in StatefulStatements<LimitStatement>(ruleset))
         {
             if (!slots.TryAdd(l.StateSlot, l)) continue;
+            // the old object's bucket, still spent by the running programs: filled anew at the commit
+            if (_renewed.Limits.Contains(l.StateSlot) && _limitBuckets.ContainsKey(l.StateSlot)) continue;
             if (_limitBuckets.TryGetValue(l.StateSlot, out var was) && was == l) continue;
             if (!_limitBuckets.ContainsKey(l.StateSlot) && _inheritedLimits.Contains(l.StateSlot)) continue;
             if (l.StateSlot < LimitMap.Capacity) (_limits ??= LimitMap.Create()).Fill(l.StateSlot, l.Max);
@@ -251,7 +265,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _live.TryGetValue(unit.Key, out var existing);
         // a program reading a recreated set is loaded anew: its maps hold the old set's elements and their state; one
         // counting a renewed rule's counter too: its counter maps hold the old rule's count, the new one counts from its commit
-        if (existing?.Program is { } reads && (reads.Compiled.SetLayouts.Keys.Any(_recreated.Contains) || reads.Compiled.CounterSlots.Keys.Any(_renewed.Contains)))
+        if (existing?.Program is { } reads && (reads.Compiled.SetLayouts.Keys.Any(_recreated.Contains) || reads.Compiled.CounterSlots.Keys.Any(_renewed.Counters.Contains)))
             return CompileAndLoad(ruleset, unit, source, existing, null, packetPath);
         // the sets it only writes from the packet path are in its source without elements: the transaction's element
         // changes of them are map updates (when they cannot be exact ones, it is compiled and loaded anew below)
@@ -393,6 +407,11 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         if (staged.QuotaBase is { } quotaBase) _quotaBase = quotaBase;
         if (staged.LimitBuckets is { } limitBuckets) _limitBuckets = limitBuckets;
         if (staged.QuotaBase != null) ForgetInherited();
+        // the new objects start as the kernel's do, from the commit on (in the shared maps, whichever program spends them)
+        foreach (var (slot, used) in staged.RenewedQuotas)
+            if (slot < QuotaMap.Capacity) _quotas?.Set(slot, used);
+        foreach (var (slot, max) in staged.RenewedLimits)
+            if (slot < LimitMap.Capacity) _limits?.Fill(slot, max);
         foreach (var d in staged.Elements)
             // the maps no longer hold what the recorded source says: compile next time to diff
             foreach (var a in _live.Values.Where(a => ReferenceEquals(a.Program, d.Program))) a.Source = null;

@@ -150,7 +150,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var lifted = clock.ElapsedMilliseconds;
                 var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
-                    ElementChanges.Recreated(lift, change.RecreatedSets), RenewedCounters(lift, change.RecreatedTables), change.RecreatedTables);
+                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables);
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, change.RecreatedTables);
                 bool kernelCommitted = false;
@@ -208,18 +208,11 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     }
 
     /// <summary>
-    /// The counter ids of the rules, named counters and elements of tables the batch deleted and added back: the same
-    /// names and rule handles as the old table's, other objects in the kernel, whose counts start from the commit.
-    /// </summary>
-    static HashSet<ulong> RenewedCounters(LiftResult lift, IReadOnlyList<(byte Family, string Table)> tables) =>
-        tables.Count == 0 ? [] : lift.Counters.Where(c => tables.Contains((c.Key.Family, c.Key.Table))).Select(c => c.Value).ToHashSet();
-
-    /// <summary>
     /// Places the chains, has the kernel validate its side, then stages the BPF side. A chain BPF cannot
     /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused).
     /// </summary>
     (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
-        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, IReadOnlySet<ulong> renewed, IReadOnlyList<(byte, string)> recreatedTables)
+        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables)
     {
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");

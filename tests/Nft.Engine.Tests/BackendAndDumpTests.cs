@@ -137,6 +137,76 @@ public class BackendAndDumpTests
         Assert.Equal([(Ip, "t", "s")], be.Changes[^1].RecreatedSets);
     }
 
+    /// <summary>
+    /// A named object deleted and added back in one batch, with its table or alone, is another object: the backend is told
+    /// (its quota's `used`, its limit's bucket start anew). One kept, one created where none was, and one of another type
+    /// by the same name are not.
+    /// </summary>
+    [Fact]
+    public void AnObjectDeletedAndAddedBackInOneBatchIsNamedRecreated()
+    {
+        var be = new RecordingBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        byte[] Quota(uint seq, string name) => Msg(18, Create, seq, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutString(2, name);
+            w.PutU32Be(3, 2);
+            var d = w.BeginNested(4);
+            w.PutU64Be(1, 1000);
+            w.PutU32Be(2, 0);
+            w.EndNested(d);
+        });
+        byte[] Counter(uint seq, string name) => Msg(18, Create, seq, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutString(2, name);
+            w.PutU32Be(3, 1);
+            var d = w.BeginNested(4);
+            w.PutU64Be(1, 0);
+            w.PutU64Be(2, 0);
+            w.EndNested(d);
+        });
+        byte[] DeleteQuota(uint seq, string name) => Msg(20, NlmFlags.Request, seq, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutString(2, name);
+            w.PutU32Be(3, 2);
+        });
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), Quota(3, "q"), Quota(4, "kept"), Counter(5, "q")), Port));
+        Assert.Empty(be.Changes[^1].RecreatedObjects);
+        Assert.Empty(ep.Process(Batch(DeleteQuota(2, "q"), Quota(3, "q"), Quota(4, "new")), Port));
+        Assert.Equal([(Ip, "t", "q", 2u)], be.Changes[^1].RecreatedObjects);
+        var deleteTable = Msg(2, NlmFlags.Request, 2, Ip, w => w.PutString(1, "t"));
+        Assert.Empty(ep.Process(Batch(deleteTable, AddTable(3, "t"), Quota(4, "q")), Port));
+        Assert.Equal([(Ip, "t", "q", 2u)], be.Changes[^1].RecreatedObjects);
+    }
+
+    /// <summary>
+    /// An element deleted and added back unchanged in one batch is another element (its counter, quota and limit start
+    /// anew): the backend is told, and the change is not an elements-only one (no delta names it). One added again
+    /// without deletion, or deleted for good, is not renewed, nor one without statements (nothing could tell).
+    /// </summary>
+    [Fact]
+    public void AnElementDeletedAndAddedBackInOneBatchIsNamedRenewed()
+    {
+        var be = new RecordingBackend();
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
+        byte[] x = [10, 0, 0, 1], y = [10, 0, 0, 2];
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewSet(3, "t", "s"), MapElement(12, 4, "t", "s", x, null, counter: (0, 0)),
+            MapElement(12, 5, "t", "s", y, null, counter: (0, 0))), Port));
+        Assert.Empty(be.Changes[^1].RenewedElements);
+        Assert.Empty(ep.Process(Batch(MapElement(14, 2, "t", "s", x, null), MapElement(12, 3, "t", "s", x, null, counter: (0, 0)),
+            MapElement(12, 4, "t", "s", y, null, counter: (0, 0))), Port));
+        var renewed = Assert.Single(be.Changes[^1].RenewedElements);
+        Assert.Equal((Ip, "t", "s"), (renewed.Family, renewed.Table, renewed.Set));
+        Assert.Equal(new Nft.Bytecode.Data.ValueData(x), renewed.Element.Key);
+        Assert.False(be.Changes[^1].ElementsOnly);
+        Assert.Empty(ep.Process(Batch(MapElement(14, 2, "t", "s", y, null)), Port));
+        Assert.Empty(be.Changes[^1].RenewedElements);
+        Assert.True(be.Changes[^1].ElementsOnly);
+    }
+
     [Fact]
     public void ElementDeltasCompareEachKeyBeforeAndAfterTheBatch()
     {
