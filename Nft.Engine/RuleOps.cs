@@ -116,11 +116,24 @@ internal sealed partial class Transaction
         byte fam = t.Family;
         string tname = t.Name;
         ulong chainHandle = chain.Handle;
+        // Without the table or chain at commit (deleted later in the batch) the rule is reported as it was applied.
+        // The closure keeps what that needs, not this message's table and chain records: one per rule of a batch,
+        // each with its own path through the rule list, kept alive until the commit.
+        int at = replace ? oldIndex : appended != null ? nc.Rules.Count - 1
+            : _req.Has(NlmFlags.Append) ? oldIndex + 1 : Math.Max(oldIndex, 0);
+        ulong? appliedPos = at > 0 && at < nc.Rules.Count - 1 ? nc.Rules[at - 1].Handle : null;
+        var (appliedTable, appliedChain) = (t.Table, chain.Chain);
         Notify((b, h) =>
         {
-            var ft = Work.FindTable(fam, tname) ?? nt;
-            int fci = ft.IndexOfChain(chainHandle);
-            var fc = fci >= 0 ? ft.Chains[fci] : nc;
+            var ft = Work.FindTable(fam, tname);
+            int fci = ft?.IndexOfChain(chainHandle) ?? -1;
+            if (ft == null || fci < 0)
+            {
+                Enc.Rule(b, h, new TableRecord(appliedTable, new HandleCounter(0), [], [], []),
+                    new ChainRecord(appliedChain, []), rule, appliedPos);
+                return;
+            }
+            var fc = ft.Chains[fci];
             int ri = fc.IndexOfRule(rule.Handle);
             ulong? pos = ri > 0 && ri < fc.Rules.Count - 1 ? fc.Rules[ri - 1].Handle : null;
             Enc.Rule(b, h, ft, fc, rule, pos);

@@ -173,7 +173,7 @@ internal static partial class StateCodec
     /// <summary>A rule record's attributes: its NEWRULE message and its counter cells by expression index.</summary>
     static void PutRule(NetlinkWriter w, RuleRecord r, byte family)
     {
-        w.PutRaw(Message, RuleMessage(r.Rule, family));
+        w.PutRaw(Message, RuleMessage(r, family));
         for (int i = 0; i < r.Counters.Length; i++)
         {
             if (r.Counters[i] is not { } cell) continue;
@@ -201,25 +201,20 @@ internal static partial class StateCodec
     }
 
     /// <summary>
-    /// A rule's NEWRULE message, encoded once per rule object: rule objects are immutable and a committed
-    /// rule keeps its object until it is replaced, so a commit that adds one rule to thousands encodes one.
+    /// A rule's NEWRULE message, encoded once per rule object (kept in the record's forms): rule objects are immutable
+    /// and a committed rule keeps its object until it is replaced, so a commit that adds one rule to thousands encodes one.
     /// </summary>
-    static byte[] RuleMessage(Rule rule, byte family)
+    static byte[] RuleMessage(RuleRecord r, byte family)
     {
-        if (EncodedRules.TryGetValue(rule, out var kept) && kept.Family == family) return kept.Message;
+        if (r.Forms.Message is { } kept && ReferenceEquals(kept.Of, r.Rule) && kept.Family == family) return kept.Message;
         var m = new NetlinkWriter(256);
         var h = m.BeginNfMessage(Nfnl.SubsysNftables, (byte)NftMsgType.NewRule, NlmFlags.None, 0, 0, family, 0);
-        rule.Encode(m, WireFormat.AsDecoded);
+        r.Rule.Encode(m, WireFormat.AsDecoded);
         m.EndMessage(h);
         var bytes = m.WrittenSpan.ToArray();
-        EncodedRules.AddOrUpdate(rule, new EncodedRule(family, bytes));
+        r.Forms.Message = new EncodedRule(r.Rule, family, bytes);
         return bytes;
     }
-
-    sealed record EncodedRule(byte Family, byte[] Message);
-
-    /// <summary>Weak: an entry goes with its rule object.</summary>
-    static readonly ConditionalWeakTable<Rule, EncodedRule> EncodedRules = new();
 
     /// <summary>An object as its NEW* message (kernel attribute order: stored objects keep no request layout), in attribute <see cref="Message"/>.</summary>
     static void PutMessage(NetlinkWriter w, NftMsgType type, byte family, Action<NetlinkWriter, WireFormat> encode)

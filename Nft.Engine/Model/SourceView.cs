@@ -41,11 +41,17 @@ internal static class SourceView
     /// <summary>Appends beyond which the view is made by walking the whole list (each appended rule is an indexed lookup).</summary>
     const int LookupsAtMost = 64;
 
-    /// <summary><paramref name="chain"/> with <paramref name="rule"/> appended at its end, linked for its view.</summary>
+    /// <summary>
+    /// <paramref name="chain"/> with <paramref name="rule"/> appended at its end, linked for its view while the link
+    /// can serve it: to a record whose view is made, at most <see cref="LookupsAtMost"/> appends back. A batch of
+    /// 100,000 appends to a new chain links none: each link was a dependent handle that every garbage collection of
+    /// the batch scanned, and one more for every rule (the collections' cost grew with the square of the batch).
+    /// </summary>
     public static ChainRecord Append(ChainRecord chain, RuleRecord rule)
     {
         var next = chain with { Rules = chain.Rules.Add(rule) };
-        Appends.AddOrUpdate(next, Appends.TryGetValue(chain, out var from) ? from : chain);
+        var from = Appends.TryGetValue(chain, out var linked) ? linked : ChainViews.TryGetValue(chain, out _) ? chain : null;
+        if (from != null && next.Rules.Count - from.Rules.Count <= LookupsAtMost) Appends.AddOrUpdate(next, from);
         return next;
     }
 
@@ -83,15 +89,14 @@ internal static class SourceView
     /// Each committed rule's view, made once and handed out again while the rule stays in the same chain: a
     /// record and its rule are immutable, so the view is the same for as long as the names are, and a commit of
     /// one more rule among thousands copies one rule, not every rule of the chain (the lift keys its cache by
-    /// the expressions, which the view shares with the record either way).
+    /// the expressions, which the view shares with the record either way). Kept in the record's forms.
     /// </summary>
-    static readonly ConditionalWeakTable<RuleRecord, Rule> Views = new();
-
     static Rule Rule(RuleRecord r, byte family, string table, string chain)
     {
-        if (Views.TryGetValue(r, out var v) && v.Family == family && v.Table == table && v.Chain == chain) return v;
+        if (r.Forms.View is { View: var v } made && ReferenceEquals(made.Of, r.Rule) && v.Family == family && v.Table == table && v.Chain == chain)
+            return v;
         v = r.Rule with { Family = family, Table = table, Chain = chain };
-        Views.AddOrUpdate(r, v);
+        r.Forms.View = new RuleView(r.Rule, v);
         return v;
     }
 

@@ -31,6 +31,35 @@ public class NotificationTests
         Assert.Single(Messages([events[^1].Datagram]));
     }
 
+    /// <summary>
+    /// A rule whose table is deleted later in the batch is notified as it was applied (its table, chain and the
+    /// handle before it then), as one whose table stays is notified from the committed chain: the same names and
+    /// positions here.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ARuleIsNotifiedWithItsPositionAlsoWhenItsTableIsDeletedLater(bool deleteTable)
+    {
+        var ep = NewEndpoint();
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), AddChain(3, "t", "c"), AddRule(4, "t", "c", w => Counter(w)),
+            AddRule(5, "t", "c", w => Counter(w))), Port));
+        ulong first = ep.Ruleset.Tables[0].Chains[0].Rules[0].Handle;
+        var batch = new List<byte[]>
+        {
+            AddRule(2, "t", "c", w => Counter(w), position: first), // after the first rule, before the second
+            AddRule(3, "t", "c", w => Counter(w)),                  // at the end
+        };
+        if (deleteTable) batch.Add(Msg(2 /* DELTABLE */, NlmFlags.Request, 4, Ip, w => w.PutString(1, "t")));
+        var events = new List<NetlinkEvent>();
+        Assert.Empty(ep.Process(Batch(batch.ToArray()), Port, events));
+        var rules = Events(events).Where(x => x.H.Type == T(6)).Select(x => Attrs(x.Bytes)).ToList();
+        Assert.Equal(2, rules.Count);
+        Assert.All(rules, a => Assert.Equal(("t", "c"), (Str(a[1]), Str(a[2]))));
+        Assert.Equal(first, Be64(rules[0][6]));
+        Assert.False(rules[1].ContainsKey(6));
+    }
+
     [Fact]
     public void NothingIsBuiltWithoutListenersNorForFailedOrEmptyBatches()
     {

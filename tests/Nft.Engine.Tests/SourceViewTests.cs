@@ -52,6 +52,32 @@ public class SourceViewTests
         AssertFresh(otherTable, SourceView.Of(otherTable));
     }
 
+    /// <summary>
+    /// A record copied with another rule object (a chain rename rewrites the jumps that way) shares the copied record's
+    /// kept forms: its view and its saved NEWRULE message are of its own rule, not the kept ones; and records are equal
+    /// as their rules and counters are, whatever forms were kept.
+    /// </summary>
+    [Fact]
+    public void ARecordCopiedWithAnotherRuleGetsItsOwnViewAndMessage()
+    {
+        var r = NewRule(1);
+        var first = Snapshot("t", "c", [r]);
+        Assert.Equal(1UL, SourceView.Of(first)[0].Chains[0].Rules[0].Handle);
+        var counters = new StateCodec.Counters(1, 1, 0);
+        Assert.Equal(1UL, StateCodec.Decode(StateCodec.Encode(first, counters)).Snapshot.Tables[0].Chains[0].Rules[0].Handle);
+
+        var copied = r with { Rule = r.Rule with { Handle = 7 } };
+        var second = Snapshot("t", "c", [copied]);
+        AssertFresh(second, SourceView.Of(second));
+        Assert.Equal(7UL, SourceView.Of(second)[0].Chains[0].Rules[0].Handle);
+        Assert.Equal(7UL, StateCodec.Decode(StateCodec.Encode(second, counters)).Snapshot.Tables[0].Chains[0].Rules[0].Handle);
+
+        var same = new RuleRecord(r.Rule, r.Counters);
+        Assert.Equal(r, same);
+        Assert.Equal(r.GetHashCode(), same.GetHashCode());
+        Assert.NotEqual(r, copied);
+    }
+
     /// <summary>The backend's view of every commit.</summary>
     sealed class ViewBackend : IRulesetBackend
     {
@@ -119,6 +145,21 @@ public class SourceViewTests
         // more appends in one batch than are looked up one by one: the chain is walked
         Assert.Empty(ep.Process(Batch(Enumerable.Range(0, 100).Select(i => Append(2 + (uint)i, "d", 400 + (ulong)i)).ToArray()), Port));
         AssertFresh(ep, be.Views[^1]);
+        // and the next commit's appends extend that view again
+        var walked = be.Views[^1][0];
+        Assert.Empty(ep.Process(Batch(Append(2, "d", 500), Append(3, "d", 501)), Port));
+        AssertFresh(ep, be.Views[^1]);
+        for (int i = 0; i < walked.Chains[1].Rules.Count; i++) Assert.Same(walked.Chains[1].Rules[i], be.Views[^1][0].Chains[1].Rules[i]);
+        // exactly as many appends as are looked up, and one more, on a chain made in the same batch
+        foreach (int n in new[] { 64, 65 })
+        {
+            var batch = new List<byte[]> { AddChain(2, "t", $"n{n}") };
+            for (int i = 0; i < n; i++) batch.Add(Append(3 + (uint)i, $"n{n}", (ulong)i));
+            Assert.Empty(ep.Process(Batch(batch.ToArray()), Port));
+            AssertFresh(ep, be.Views[^1]);
+            Assert.Empty(ep.Process(Batch(Append(2, $"n{n}", 600)), Port));
+            AssertFresh(ep, be.Views[^1]);
+        }
 
         // a refused batch leaves nothing behind: the next append extends the committed view
         Assert.NotEmpty(ep.Process(Batch(Append(2, "c", 300), AddRule(3, "t", "nosuch", w => Counter(w))), Port));
