@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using Bpfilter.Backend.Ir;
 
 namespace Bpfilter.Backend.Codegen;
@@ -83,7 +84,13 @@ internal sealed class ClassifierLayout
     internal sealed class Dimension
     {
         private readonly ClassifierLayout _owner;
-        private readonly Dictionary<ulong[], int> _ids = new(VectorComparer.Instance);
+        /// <summary>
+        /// Each class's vector as its map value (summary words, then the rule words), found by the rule words alone: the
+        /// sweep looks up its running vector as a span (issue 12: a copy per class kept as the key, then another as the
+        /// value, was a third of a ClassBench-style load's classifier allocations).
+        /// </summary>
+        private readonly Dictionary<byte[], int> _ids = new(VectorComparer.Instance);
+        private readonly List<byte[]> _values = new();
 
         public Dimension(ClassifierLayout owner, Field field, int index)
         {
@@ -97,7 +104,8 @@ internal sealed class ClassifierLayout
             for (var r = 0; r < rules.Count; r++)
                 if (rules[r].Admits[index] is null) Set(any, r);
             Absent = ClassOf(any);
-            ClassEntries = IsArray ? ArrayEntries(any) : PrefixEntries(any);
+            if (IsArray) ArrayClasses = ArrayEntries(any);
+            else ClassEntries = PrefixEntries(any);
         }
 
         public Field Field { get; }
@@ -105,34 +113,37 @@ internal sealed class ClassifierLayout
         public bool IsArray { get; }
         /// <summary>The class of a packet that lacks the field: the rules without a matcher on it.</summary>
         public int Absent { get; }
-        public List<ulong[]> Vectors { get; } = new();
-        /// <summary>
-        /// Value (array: every value) or {prefix length, value} (trie, key without the classifier's slot) to local class.
-        /// </summary>
-        public IReadOnlyList<(byte[] Key, int Class)> ClassEntries { get; }
+        /// <summary>Classes (numbered in order of first use).</summary>
+        public int ClassCount => _values.Count;
+        /// <summary>Array fields: the local class of every value (index: the value); empty for trie fields.</summary>
+        public int[] ArrayClasses { get; } = [];
+        /// <summary>Trie fields: {prefix length, value} (key without the classifier's slot) to local class; empty for array fields.</summary>
+        public IReadOnlyList<(byte[] Key, int Class)> ClassEntries { get; } = [];
 
-        /// <summary>Class <paramref name="c"/>'s vector as a map value: the summary words, then <paramref name="words"/> words of rules.</summary>
+        /// <summary>Class <paramref name="c"/>'s rule words (after the summary words).</summary>
+        public ulong[] RuleWords(int c) => MemoryMarshal.Cast<byte, ulong>(_values[c].AsSpan(8 * SummaryWords)).ToArray();
+
+        /// <summary>
+        /// Class <paramref name="c"/>'s vector as a map value: the summary words, then <paramref name="words"/> words of rules
+        /// (at least the classifier's). The classifier's own width is the value kept (not copied: map values are never written to).
+        /// </summary>
         public byte[] VectorValue(int c, int words)
         {
-            var v = Vectors[c];
+            var v = _values[c];
+            if (words == _owner.Words) return v;
             var value = new byte[8 * (SummaryWords + words)];
-            var summary = new ulong[SummaryWords];
-            for (var w = 0; w < v.Length; w++)
-            {
-                if (v[w] != 0) summary[w / 64] |= 1UL << (w % 64);
-                BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * (SummaryWords + w)), v[w]);
-            }
-            for (var i = 0; i < SummaryWords; i++) BinaryPrimitives.WriteUInt64LittleEndian(value.AsSpan(8 * i), summary[i]);
+            v.CopyTo(value, 0); // the extra words are zero: the summary is the same
             return value;
         }
 
         private int ClassOf(ulong[] vector)
         {
-            if (_ids.TryGetValue(vector, out var id)) return id;
-            var copy = (ulong[])vector.Clone();
-            _ids[copy] = Vectors.Count;
-            Vectors.Add(copy);
-            return Vectors.Count - 1;
+            var lookup = _ids.GetAlternateLookup<ReadOnlySpan<ulong>>();
+            if (lookup.TryGetValue(vector, out var id)) return id;
+            var value = VectorComparer.ValueOf(vector);
+            _ids[value] = _values.Count;
+            _values.Add(value);
+            return _values.Count - 1;
         }
 
         private static void Set(ulong[] v, int rule) => v[rule / 64] |= 1UL << (rule % 64);
@@ -145,7 +156,7 @@ internal sealed class ClassifierLayout
         /// rules gave them (issue 12: a sorted dictionary of per-point lists, each ordered again, was most of a
         /// ClassBench-style load's layout time).
         /// </summary>
-        private List<(byte[], int)> ArrayEntries(ulong[] any)
+        private int[] ArrayEntries(ulong[] any)
         {
             var rules = _owner.Classifier.Rules;
             var size = 1UL << Field.Bits;
@@ -173,9 +184,7 @@ internal sealed class ClassifierLayout
                 if (e == sorted.Length) break;
                 point = end;
             }
-            var entries = new List<(byte[], int)>(classes.Length);
-            for (var x = 0; x < classes.Length; x++) entries.Add((Key(x), classes[x]));
-            return entries;
+            return classes;
         }
 
         /// <summary>A rule entering or leaving the running vector at a point; ordered by point, leaving first, then as added.</summary>
@@ -234,15 +243,37 @@ internal sealed class ClassifierLayout
         }
     }
 
-    private sealed class VectorComparer : IEqualityComparer<ulong[]>
+    /// <summary>Vectors as map values compared by their rule words, and found by those words as a span (the sweep's running vector).</summary>
+    private sealed class VectorComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<ulong>, byte[]>
     {
         public static readonly VectorComparer Instance = new();
-        public bool Equals(ulong[]? a, ulong[]? b) => a.AsSpan().SequenceEqual(b);
-        public int GetHashCode(ulong[] v)
+
+        static ReadOnlySpan<ulong> Words(byte[] value) => MemoryMarshal.Cast<byte, ulong>(value.AsSpan(8 * SummaryWords));
+
+        public bool Equals(byte[]? a, byte[]? b) => a.AsSpan().SequenceEqual(b);
+        public int GetHashCode(byte[] v) => GetHashCode(Words(v));
+        public bool Equals(ReadOnlySpan<ulong> words, byte[] other) => words.SequenceEqual(Words(other));
+
+        public int GetHashCode(ReadOnlySpan<ulong> words)
         {
             var h = new HashCode();
-            foreach (var x in v) h.Add(x);
+            h.AddBytes(MemoryMarshal.AsBytes(words));
             return h.ToHashCode();
+        }
+
+        public byte[] Create(ReadOnlySpan<ulong> words) => ValueOf(words);
+
+        /// <summary>The map value of rule words: the summary words (bit w % 64 of word w / 64 set when word w has a rule), then the words.</summary>
+        public static byte[] ValueOf(ReadOnlySpan<ulong> words)
+        {
+            var value = new byte[8 * (SummaryWords + words.Length)];
+            var all = MemoryMarshal.Cast<byte, ulong>(value.AsSpan());
+            for (var w = 0; w < words.Length; w++)
+            {
+                if (words[w] != 0) all[w / 64] |= 1UL << (w % 64);
+                all[SummaryWords + w] = words[w];
+            }
+            return value; // host order, as the program loads the words (little-endian here, as every key and value)
         }
     }
 }

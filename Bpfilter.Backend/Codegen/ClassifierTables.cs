@@ -53,14 +53,7 @@ internal sealed class ClassifierTables(ClassIdHint? hint = null)
             var t = _fields[map];
             var slot = t.Slots++;
             if (slot >= ReservedClasses) throw new CodegenException($"{layout.Name}: at most {ReservedClasses} classifiers of a program read field {d.Field}");
-            var keys = d.ClassEntries.Select(e => SlotKey(t, slot, e.Key)).ToList();
-            var ids = ClassIds(t, map, d, slot, keys);
-            for (var e = 0; e < keys.Count; e++)
-            {
-                // stored XOR the slot: the absent class (the slot) is 0, which arrays are filled with, so it is not written
-                var stored = ids[d.ClassEntries[e].Class] ^ slot;
-                if (!t.IsArray || stored != 0) t.ClassEntries.Add((keys[e], ClassifierLayout.Key(stored)));
-            }
+            var ids = t.IsArray ? AddArray(t, map, d, slot) : AddTrie(t, map, d, slot);
             for (var c = 0; c < ids.Length; c++) t.Vectors[ids[c]] = (d, c);
             t.Words = Math.Max(t.Words, layout.Words);
             dims.Add((map, slot, ids[d.Absent]));
@@ -71,36 +64,69 @@ internal sealed class ClassifierTables(ClassIdHint? hint = null)
         return new Placement(dims, ruleBase);
     }
 
-    /// <summary>A class entry's key in the field's map: the classifier's slot ahead of the value.</summary>
-    private static byte[] SlotKey(FieldTables t, int slot, byte[] key)
+    /// <summary>
+    /// An array field's entries: every value's class, keyed slot × 2^bits + value and stored XOR the slot (the absent
+    /// class, the slot, is then 0, which arrays are filled with, so it is not written). One key per value written and
+    /// one stored value per class (issue 12: a key per value made twice more and a value per entry were most of the
+    /// classifier's allocations, 65,536 of each per 16-bit field).
+    /// </summary>
+    private int[] AddArray(FieldTables t, int map, ClassifierLayout.Dimension d, int slot)
     {
-        if (t.IsArray) return ClassifierLayout.Key((slot << t.Field.Bits) + BinaryPrimitives.ReadInt32LittleEndian(key));
-        // {prefix length + 32, slot (big-endian), value}: the slot is a leading exact part of every prefix
-        var k = new byte[8 + t.Field.Bytes];
-        BinaryPrimitives.WriteUInt32LittleEndian(k, BinaryPrimitives.ReadUInt32LittleEndian(key) + 32);
-        BinaryPrimitives.WriteUInt32BigEndian(k.AsSpan(4), (uint)slot);
-        key.AsSpan(4).CopyTo(k.AsSpan(8));
-        return k;
+        var classes = d.ArrayClasses;
+        var baseKey = slot << t.Field.Bits;
+        var scratch = new byte[4];
+        var ids = ClassIds(t, map, d, slot, classes.Length, x =>
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(scratch, baseKey + x);
+            return scratch;
+        }, x => classes[x]);
+        var stored = new Dictionary<int, byte[]>();
+        for (var x = 0; x < classes.Length; x++)
+        {
+            var s = ids[classes[x]] ^ slot;
+            if (s == 0) continue;
+            if (!stored.TryGetValue(s, out var value)) stored[s] = value = ClassifierLayout.Key(s);
+            t.ClassEntries.Add((ClassifierLayout.Key(baseKey + x), value));
+        }
+        return ids;
+    }
+
+    /// <summary>A trie field's entries: {prefix length + 32, slot (big-endian), value}, the slot a leading exact part of every prefix.</summary>
+    private int[] AddTrie(FieldTables t, int map, ClassifierLayout.Dimension d, int slot)
+    {
+        var keys = new List<byte[]>(d.ClassEntries.Count);
+        foreach (var (key, _) in d.ClassEntries)
+        {
+            var k = new byte[8 + t.Field.Bytes];
+            BinaryPrimitives.WriteUInt32LittleEndian(k, BinaryPrimitives.ReadUInt32LittleEndian(key) + 32);
+            BinaryPrimitives.WriteUInt32BigEndian(k.AsSpan(4), (uint)slot);
+            key.AsSpan(4).CopyTo(k.AsSpan(8));
+            keys.Add(k);
+        }
+        var ids = ClassIds(t, map, d, slot, keys.Count, e => keys[e], e => d.ClassEntries[e].Class);
+        for (var e = 0; e < keys.Count; e++) t.ClassEntries.Add((keys[e], ClassifierLayout.Key(ids[d.ClassEntries[e].Class] ^ slot)));
+        return ids;
     }
 
     /// <summary>
     /// Program-wide ids of a dimension's local classes: the absent class is the slot; another class takes the id the
-    /// running program gave the first of its entries that had one no class took yet, else the lowest free id.
+    /// running program gave the first of its entries (<paramref name="entries"/> of them, each with its key in the map
+    /// and its local class) that had one no class took yet, else the lowest free id.
     /// </summary>
-    private int[] ClassIds(FieldTables t, int map, ClassifierLayout.Dimension d, int slot, List<byte[]> keys)
+    private int[] ClassIds(FieldTables t, int map, ClassifierLayout.Dimension d, int slot, int entries, Func<int, byte[]> keyOf, Func<int, int> classOf)
     {
-        var ids = new int[d.Vectors.Count];
+        var ids = new int[d.ClassCount];
         Array.Fill(ids, -1);
         ids[d.Absent] = slot;
         var mine = new HashSet<int> { slot };
         var before = hint?.ClassMap(ClassMap(map));
         if (before != null)
-            for (var e = 0; e < keys.Count; e++)
+            for (var e = 0; e < entries; e++)
             {
-                var c = d.ClassEntries[e].Class;
+                var c = classOf(e);
                 if (ids[c] >= 0) continue;
                 // an array entry missing from the record is zero: the slot's absent class, which is never taken
-                var was = (before.TryGetValue(keys[e], out var v) ? BinaryPrimitives.ReadInt32LittleEndian(v) : 0) ^ slot;
+                var was = (before.TryGetValue(keyOf(e), out var v) ? BinaryPrimitives.ReadInt32LittleEndian(v) : 0) ^ slot;
                 if (was >= ReservedClasses && !t.Vectors.ContainsKey(was) && mine.Add(was)) ids[c] = was;
             }
         var taken = t.Vectors.Keys.Concat(mine).ToHashSet();

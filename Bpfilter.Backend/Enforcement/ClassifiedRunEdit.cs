@@ -342,11 +342,14 @@ internal static class ClassifiedRunEdit
         if (maxId >= vectorCopy.MaxEntries) return false;
 
         var classUpserts = new List<(byte[], byte[])>();
-        var classEntries = classSpec.Entries.Take(first).ToList();
+        var classEntries = new List<(byte[] Key, byte[] Value)>(first + entries.Count);
+        for (var e = 0; e < first; e++) classEntries.Add(classSpec.Entries[e]);
+        // one stored value per class, as the compiler shares them (a class array has 65,536 entries and a few classes)
+        var storedOf = new Dictionary<int, byte[]>();
         foreach (var e in entries)
         {
             var id = assigned[(e.Was, e.Gains)];
-            var stored = ClassifierLayout.Key(id ^ slot);
+            if (!storedOf.TryGetValue(id, out var stored)) storedOf[id] = stored = ClassifierLayout.Key(id ^ slot);
             if (isArray && id == slot) continue; // arrays are filled with 0: the absent class
             classEntries.Add((e.Key, stored));
             if (id != e.Was || !classLive.ContainsKey(e.Key)) classUpserts.Add((e.Key, stored));

@@ -1,3 +1,4 @@
+using System.Buffers;
 namespace Bpfilter.Backend.Libbpf;
 
 public enum BpfMapType { Hash = 1, Array = 2, ProgArray = 3, PerCpuHash = 5, PerCpuArray = 6, LpmTrie = 11, ArrayOfMaps = 12, RingBuf = 27 }
@@ -99,22 +100,37 @@ public sealed unsafe class BpfMap : IDisposable
             return;
         }
         int keySize = first.KeySize, valueSize = first.ValueSize;
-        for (var at = 0; at < entries.Count; at += BatchSize)
+        // batches of at most BatchBytes packed, in two pooled buffers: a classifier's vector map is tens of megabytes, and
+        // buffers of a whole 65,536-entry batch were fresh large-object-heap arrays on every fill and every edit, each
+        // counting toward a full collection of a heap of millions of class entries (issue 12)
+        var perBatch = Math.Clamp(BatchBytes / (keySize + valueSize), 1, BatchSize);
+        var keys = ArrayPool<byte>.Shared.Rent(perBatch * keySize);
+        var values = ArrayPool<byte>.Shared.Rent(perBatch * valueSize);
+        try
         {
-            var n = Math.Min(BatchSize, entries.Count - at);
-            var keys = new byte[n * keySize];
-            var values = new byte[n * valueSize];
-            for (var i = 0; i < n; i++)
+            for (var at = 0; at < entries.Count; at += perBatch)
             {
-                var (k, v) = entries[at + i];
-                first.CheckKey(k);
-                if (v.Length != valueSize) throw new ArgumentException($"map '{first.Name}' values are {valueSize} bytes, got {v.Length}");
-                k.CopyTo(keys, i * keySize);
-                v.CopyTo(values, i * valueSize);
+                var n = Math.Min(perBatch, entries.Count - at);
+                for (var i = 0; i < n; i++)
+                {
+                    var (k, v) = entries[at + i];
+                    first.CheckKey(k);
+                    if (v.Length != valueSize) throw new ArgumentException($"map '{first.Name}' values are {valueSize} bytes, got {v.Length}");
+                    k.CopyTo(keys, i * keySize);
+                    v.CopyTo(values, i * valueSize);
+                }
+                foreach (var m in maps) m.UpdateBatch(keys, values, entries, at, n);
             }
-            foreach (var m in maps) m.UpdateBatch(keys, values, entries, at, n);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(keys);
+            ArrayPool<byte>.Shared.Return(values);
         }
     }
+
+    /// <summary>Packed bytes per batch (keys and values): below the large object heap's threshold, so the pool reuses the buffers.</summary>
+    const int BatchBytes = 64 * 1024;
 
     /// <summary>One BPF_MAP_UPDATE_BATCH of <paramref name="n"/> packed entries (entries[at..] one by one where the kernel has no batch update).</summary>
     void UpdateBatch(byte[] keys, byte[] values, IReadOnlyList<(byte[] Key, byte[] Value)> entries, int at, int n)

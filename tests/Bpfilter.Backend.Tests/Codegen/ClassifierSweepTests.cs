@@ -47,14 +47,9 @@ public class ClassifierSweepTests
             var dim = Assert.Single(layout.Dimensions);
             Assert.True(dim.IsArray);
             var (classes, vectors) = DictionarySweep(rules, bits, layout.Words);
-            Assert.Equal(vectors.Count, dim.Vectors.Count);
-            for (var c = 0; c < vectors.Count; c++) Assert.Equal(vectors[c], dim.Vectors[c]);
-            Assert.Equal(classes.Length, dim.ClassEntries.Count);
-            for (var x = 0; x < classes.Length; x++)
-            {
-                Assert.Equal(ClassifierLayout.Key(x), dim.ClassEntries[x].Key);
-                Assert.Equal(classes[x], dim.ClassEntries[x].Class);
-            }
+            Assert.Equal(vectors.Count, dim.ClassCount);
+            for (var c = 0; c < vectors.Count; c++) Assert.Equal(vectors[c], dim.RuleWords(c));
+            Assert.Equal(classes, dim.ArrayClasses);
         }
     }
 
