@@ -332,19 +332,22 @@ internal sealed partial class Transaction
         if (!_deltas.TryGetValue(key, out var d)) _deltas[key] = d = new ElementDelta();
         // an element deleted and added back is another element (nft_set_elem_init: new counters, quotas, limits), even
         // unchanged: one with such statements is renewed (one without has nothing that could tell)
+        bool stateful = e.Element.Expr != null || e.Element.Expressions is { Count: > 0 };
         if (d.Touched.TryGetValue(e.Id, out var seen))
             d.Touched[e.Id] = seen with
             {
                 After = added ? e : null,
-                Renewed = seen.Renewed || added && seen.Before != null && seen.After == null && (e.Element.Expr != null || e.Element.Expressions is { Count: > 0 }),
+                Renewed = seen.Renewed || added && seen.Before != null && seen.After == null && stateful,
             };
         else if (!added) d.Touched[e.Id] = new ElementTouch(e, null);
         else
         {
-            // an added key may have been there before the batch: an element whose timeout was renewed, or one that had expired
+            // an added key may have been there before the batch: an element whose timeout was renewed (the same
+            // element), or one that had expired, which the add replaced by a new one (as deleted and added back)
             ElementRecord? before = null;
             if (Before(t, s) is { } was && was.Elements.TryGetValue(e.Id, out var old)) before = old;
-            d.Touched[e.Id] = new ElementTouch(before, e);
+            bool expired = before?.ExpiresAtMs is long gone && gone <= _ns.NowMs();
+            d.Touched[e.Id] = new ElementTouch(before, e, expired && stateful);
         }
     }
 
@@ -414,7 +417,7 @@ internal sealed partial class Transaction
             kv.Value.Touched.Select(x => (x.Key, x.Value.After)).ToList()));
 
     /// <summary>One key of a set: what it held before the batch and what it holds now (null: absent).</summary>
-    /// <param name="Renewed">The key was deleted and added back in the batch: the element now is another one than before it.</param>
+    /// <param name="Renewed">The key was deleted (or had expired) and added back in the batch: the element now is another one than before it.</param>
     readonly record struct ElementTouch(ElementRecord? Before, ElementRecord? After, bool Renewed = false);
 
     sealed class ElementDelta

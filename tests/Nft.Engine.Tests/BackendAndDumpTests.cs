@@ -207,6 +207,27 @@ public class BackendAndDumpTests
         Assert.True(be.Changes[^1].ElementsOnly);
     }
 
+    /// <summary>
+    /// An element whose timeout has expired is gone for the kernel (6.18): adding its key again makes a new element,
+    /// renewed as one deleted and added back; adding a live one again only renews its timeout, the same element.
+    /// </summary>
+    [Fact]
+    public void AnExpiredElementAddedAgainIsNamedRenewed()
+    {
+        var be = new RecordingBackend();
+        long now = 1_000_000;
+        var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft"), Clock = () => now });
+        byte[] x = [10, 0, 0, 1], y = [10, 0, 0, 2];
+        Assert.Empty(ep.Process(Batch(AddTable(2, "t"), NewTimeoutSet(3, "t", "s"), MapElement(12, 4, "t", "s", x, null, 2_000, counter: (0, 0)),
+            MapElement(12, 5, "t", "s", y, null, 60_000, counter: (0, 0))), Port));
+        now += 3_000;
+        Assert.Empty(ep.Process(Batch(MapElement(12, 2, "t", "s", x, null, 2_000, counter: (0, 0)),
+            MapElement(12, 3, "t", "s", y, null, 60_000, counter: (0, 0))), Port));
+        var renewed = Assert.Single(be.Changes[^1].RenewedElements);
+        Assert.Equal(new Nft.Bytecode.Data.ValueData(x), renewed.Element.Key);
+        Assert.False(be.Changes[^1].ElementsOnly);
+    }
+
     [Fact]
     public void ElementDeltasCompareEachKeyBeforeAndAfterTheBatch()
     {
