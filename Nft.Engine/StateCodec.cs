@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using Nft.Bytecode;
+using Nft.Bytecode.Expressions;
 using Nft.Bytecode.Objects;
 using Nft.Bytecode.Wire;
 using Nft.Engine.Model;
@@ -44,6 +45,11 @@ internal static partial class StateCodec
     const ushort Message = 1;
     const ushort TLastHandle = 2;
     const ushort RCounter = 2, RCIndex = 1, RCPackets = 2, RCBytes = 3;
+    /// <summary>
+    /// The index of a dynset expression whose elements never expire (<see cref="DynsetExpr.ElementsNeverExpire"/>), one
+    /// each; 4 as the rule journal puts its JrIndex, 3, beside a rule's attributes.
+    /// </summary>
+    const ushort RNeverExpire = 4;
     const ushort EElem = 1, EKey = 2, EKeyEnd = 3, EFlags = 4, ETimeout = 5, EExpires = 6, ESeq = 7;
     const ushort OPackets = 2, OBytes = 3;
 
@@ -170,10 +176,16 @@ internal static partial class StateCodec
         new ElementRecord(ElementKeyOf(a), SetElement.Decode(a.Inner(EElem)), a.OptU64(ETimeout), a.OptU64(EExpires) is ulong x ? (long)x : null)
             { InsertSeq = (long)a.U64(ESeq) };
 
-    /// <summary>A rule record's attributes: its NEWRULE message and its counter cells by expression index.</summary>
+    /// <summary>
+    /// A rule record's attributes: its NEWRULE message, its counter cells by expression index and the dynsets whose
+    /// elements never expire (decided when the rule was made, from the set's default then: not derivable on reload).
+    /// </summary>
     static void PutRule(NetlinkWriter w, RuleRecord r, byte family)
     {
         w.PutRaw(Message, RuleMessage(r, family));
+        var exprs = r.Expressions;
+        for (int i = 0; i < exprs.Count; i++)
+            if (exprs[i] is DynsetExpr { ElementsNeverExpire: true }) w.PutU32(RNeverExpire, (uint)i);
         for (int i = 0; i < r.Counters.Length; i++)
         {
             if (r.Counters[i] is not { } cell) continue;
@@ -196,6 +208,18 @@ internal static partial class StateCodec
             uint i = ca.U32(RCIndex);
             if (i >= n) throw Bad($"counter of expression {i} in a rule of {n} expressions");
             cells[i] = new CounterCell(ca.U64(RCPackets), ca.U64(RCBytes));
+        }
+        var neverExpire = a.All(RNeverExpire).ToList();
+        if (neverExpire.Count > 0)
+        {
+            var exprs = rule.Expressions!.ToArray();
+            foreach (var na in neverExpire)
+            {
+                uint i = U32Of(na);
+                if (i >= n || exprs[i] is not DynsetExpr d) throw Bad($"expression {i} noted as a dynset whose elements never expire is none");
+                exprs[i] = d with { ElementsNeverExpire = true };
+            }
+            rule = rule with { Expressions = exprs };
         }
         return new RuleRecord(rule, [.. cells]);
     }

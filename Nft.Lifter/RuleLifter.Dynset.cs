@@ -9,7 +9,8 @@ internal sealed partial class RuleLifter
     /// <summary>
     /// `add|update|delete @s { KEY [timeout T] }` (nft_dynset) on a plain set, `... @m { KEY [timeout T] : DATA }`
     /// on a map of values. The timeout of new elements is the rule's own or else the set's default
-    /// (priv->timeout ?: set->timeout). New elements carry the rule's own statement list (rules giving one set
+    /// (priv->timeout ?: set->timeout), what `update` renews an expiring element to; a rule the engine notes made while
+    /// its set had no default makes elements that never expire (<see cref="DynsetExpr.ElementsNeverExpire"/>). New elements carry the rule's own statement list (rules giving one set
     /// different lists each give theirs: <see cref="Set.RuleStatementLists"/>). Statements but `counter`, `quota` and
     /// `limit` on the elements, interval sets and data the IR does not hold as the register's bytes (<see cref="MapData"/>)
     /// stay refused.
@@ -46,7 +47,7 @@ internal sealed partial class RuleLifter
         if (ms > (ulong)TimeSpan.MaxValue.TotalMilliseconds) throw _rule.Refuse(i, $"dynset timeout {ms}ms is out of range");
         TimeSpan? timeout = op != SetUpdateOp.Delete && ms > 0 && TableContext.HasTimeouts(set) ? TimeSpan.FromMilliseconds(ms) : null;
         // delete finds the element by its key alone, but its data is loaded first all the same (a missing field breaks)
-        AddStateful(i, new SetUpdateStatement(op, name, key, timeout, data, made));
+        AddStateful(i, new SetUpdateStatement(op, name, key, timeout, data, made, NewElementsExpire: !d.ElementsNeverExpire));
     }
 
     /// <summary>

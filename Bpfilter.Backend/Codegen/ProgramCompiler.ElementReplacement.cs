@@ -36,9 +36,10 @@ public sealed partial class ProgramCompiler
     /// <summary>
     /// The replacement of an expired element (at <paramref name="replace"/>: R0 its value in the copy packets read, R1
     /// its expiry), ending at <paramref name="done"/> with the element whose statements the packet runs in that copy;
-    /// <paramref name="uncounted"/> skips them (see <see cref="EmitClaim"/>), <paramref name="next"/> breaks the rule; the new element gets the rule's list, <paramref name="tag"/> (-1: none).
+    /// <paramref name="uncounted"/> skips them (see <see cref="EmitClaim"/>), <paramref name="next"/> breaks the rule; the new element gets the rule's list, <paramref name="tag"/> (-1: none),
+    /// and <paramref name="timeout"/>; `update` renews an element another CPU made meanwhile to <paramref name="renewal"/>.
     /// </summary>
-    private void EmitReplace(SetUpdateStatement u, SetLayout layout, int tag, string map, ulong timeout, string replace, string next, string done, string uncounted)
+    private void EmitReplace(SetUpdateStatement u, SetLayout layout, int tag, string map, ulong timeout, ulong renewal, string replace, string next, string done, string uncounted)
     {
         var wait = _asm.NewLabel("dynwait");
         var waitLoop = _asm.NewLabel("dynwaitloop");
@@ -95,7 +96,7 @@ public sealed partial class ProgramCompiler
             Asm.Ja(waitLoop));
         // the new element (R0): the packet's statements run on it, and `update` renews it, as the loser of a creation race
         _asm.Label(settled);
-        if (u.Op == SetUpdateOp.Update) EmitFoundElement(u, layout, map, timeout, done, done);
+        if (u.Op == SetUpdateOp.Update) EmitFoundElement(u, layout, map, renewal, done, done);
         _asm.Emit(Asm.Ja(done));
         // a claim never followed by its element (its CPU interrupted by this packet, or stalled beyond the wait, or a claimed
         // value a copy of the set took from userspace) is taken over from the marker it holds; should that exchange fail

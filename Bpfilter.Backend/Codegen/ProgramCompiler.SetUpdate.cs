@@ -48,7 +48,10 @@ public sealed partial class ProgramCompiler
             EmitDelete(layout, map);
             return;
         }
-        var timeout = layout.HasTimeouts ? Jiffies(u.Timeout) : 0;
+        // what `update` renews an expiring element to, and the timeout of the elements this rule makes (none when
+        // nft_dynset_init gave its template no timeout: see SetUpdateStatement.NewElementsExpire)
+        var renewal = layout.HasTimeouts ? Jiffies(u.Timeout) : 0;
+        var timeout = u.NewElementsExpire ? renewal : 0;
         if (layout.HasTimeouts) _asm.Emit(Asm.Call(HelperFunc.Jiffies64), Asm.StxDW(R10, UpdateNow, R0));
         var insert = _asm.NewLabel("dynins");
         var replace = _asm.NewLabel("dynrepl");
@@ -57,11 +60,11 @@ public sealed partial class ProgramCompiler
         _asm.Emit(Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Generation), Asm.LoadMapFd(R1, map),
             Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, next), Asm.Mov64Reg(R1, R0),
             Asm.Mov64Reg(R2, R10), Asm.Add64Imm(R2, Key), Asm.Call(HelperFunc.MapLookupElem), Asm.JeqImm(R0, 0, insert));
-        if (layout.HasTimeouts) EmitFoundElement(u, layout, map, timeout, replace, done);
+        if (layout.HasTimeouts) EmitFoundElement(u, layout, map, renewal, replace, done);
         _asm.Emit(Asm.Ja(done));
         // statements skipped: a packet that gave up waiting for another CPU's replacement (see EmitReplace)
         var uncounted = layout.HasTimeouts ? _asm.NewLabel("dynuncounted") : done;
-        if (layout.HasTimeouts) EmitReplace(u, layout, tag, map, timeout, replace, next, done, uncounted);
+        if (layout.HasTimeouts) EmitReplace(u, layout, tag, map, timeout, renewal, replace, next, done, uncounted);
         // nft_dynset_new on a key no element holds: created in the copy packets read only when still absent there
         // (BPF_NOEXIST), as the kernel's insert keeps the first of two CPUs' elements; the second (EEXIST) runs its
         // statements on the first's. An element with statements reaches the other copy through EmitPacketStatements
@@ -80,7 +83,7 @@ public sealed partial class ProgramCompiler
             _asm.Label(lost);
             // deleted again in between (the control plane, `delete @s` on another CPU): nothing left to renew
             EmitLookupCopy(map, Generation, done);
-            EmitFoundElement(u, layout, map, timeout, replace, done);
+            EmitFoundElement(u, layout, map, renewal, replace, done);
         }
         _asm.Label(done);
         if (layout.HasPacketStatements)

@@ -21,10 +21,13 @@ public enum SetUpdateOp
 /// 10/second }`, meters: nft_dynset_new clones the rule's own list into the element), one of the set's
 /// <see cref="Set.RuleLists"/>, empty for none; null: the set's <see cref="Set.PacketStatements"/>. Every element
 /// found or made then runs its own list (the one its maker gave it); when one breaks, the rule breaks. A full set
-/// (its <see cref="Set.Size"/> elements) breaks `add` and `update` of a new key.
+/// (its <see cref="Set.Size"/> elements) breaks `add` and `update` of a new key. NewElementsExpire: false when the
+/// rule's new elements never expire whatever Timeout is (nft_dynset_init gave the rule's template no timeout: the rule
+/// has none of its own and was made while its set had no default), while `update` still renews an element that
+/// expires to Timeout (the set's default now).
 /// </summary>
 public sealed record SetUpdateStatement(SetUpdateOp Op, string Set, MatchKey Key, TimeSpan? Timeout = null,
-    StatementValue? Data = null, ValueList<Statement>? Stateful = null) : Statement
+    StatementValue? Data = null, ValueList<Statement>? Stateful = null, bool NewElementsExpire = true) : Statement
 {
     public override bool MayBreak => true;
 
@@ -32,6 +35,7 @@ public sealed record SetUpdateStatement(SetUpdateOp Op, string Set, MatchKey Key
     {
         var s = $"{Op.ToString().ToLowerInvariant()} @{Set} {{ {Key}";
         if (Timeout is { } t) s += $" timeout {(long)t.TotalMilliseconds}ms";
+        if (!NewElementsExpire) s += " (new elements never expire)";
         if (Data is not null) s += $" : {Data}";
         foreach (var st in Stateful ?? default) s += $" {st}";
         return s + " }";

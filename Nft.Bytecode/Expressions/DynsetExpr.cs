@@ -13,6 +13,14 @@ public sealed record DynsetExpr(string SetName, uint? SetId, uint Op, uint SRegK
     public const uint OpAdd = 0, OpUpdate = 1, OpDelete = 2;
     public const uint NFT_DYNSET_F_INV = 1, NFT_DYNSET_F_EXPR = 2;
     public override string Name => "dynset";
+
+    /// <summary>
+    /// The engine's note, not on the wire: nft_dynset_init gave the rule's element template no NFT_SET_EXT_TIMEOUT (the
+    /// set has `flags timeout`, the rule no timeout of its own and the set had no default when the rule was made), so
+    /// the rule's new elements never expire even after the set gets a default. The state file keeps it.
+    /// </summary>
+    public bool ElementsNeverExpire { get; init; }
+
     protected override ReadOnlySpan<ushort> KernelOrder => [NFTA_DYNSET_SREG_KEY, NFTA_DYNSET_SREG_DATA, NFTA_DYNSET_OP,
         NFTA_DYNSET_SET_NAME, NFTA_DYNSET_TIMEOUT, NFTA_DYNSET_EXPR, NFTA_DYNSET_EXPRESSIONS, NFTA_DYNSET_FLAGS, NFTA_DYNSET_SET_ID];
 
@@ -49,6 +57,6 @@ public sealed record DynsetExpr(string SetName, uint? SetId, uint Op, uint SRegK
 
     public bool Equals(DynsetExpr? o) => o is not null && SetName == o.SetName && SetId == o.SetId && Op == o.Op && SRegKey == o.SRegKey
         && SRegData == o.SRegData && Timeout == o.Timeout && Flags == o.Flags && Equals(Expr, o.Expr)
-        && Bin.Eq(Expressions, o.Expressions) && Equals(Layout, o.Layout);
+        && Bin.Eq(Expressions, o.Expressions) && Equals(Layout, o.Layout) && ElementsNeverExpire == o.ElementsNeverExpire;
     public override int GetHashCode() => HashCode.Combine(SetName, Op, SRegKey);
 }
