@@ -243,7 +243,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    _kernel.Prepare(BpfCountsToKernel(plan, lift, recreatedTables), KernelPacketPath(plan, deltas));
+                    PrepareKernel(_kernel, plan, lift, recreatedTables, deltas);
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -484,7 +484,18 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         {
             var (p, b) = _enforcer.Counter(slot);
             return new CounterValue(p, b);
-        });
+        }, c => (c.ObjectName == null && !recreated.Contains((c.Family, c.Table)) ? BpfQuota(c) : null, false), _enforcer.Quota);
+    }
+
+    /// <summary>
+    /// The kernel's tables as placed and as listed: quotas preset with what BPF consumed (<see cref="BpfCountsToKernel"/>)
+    /// are read from the `used` they were created with (<see cref="KernelPlacement.Prepare"/>'s listed).
+    /// </summary>
+    PreparedTransition PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
+        IReadOnlyList<SetDelta> deltas)
+    {
+        var placed = BpfCountsToKernel(plan, lift, recreated);
+        return kernel.Prepare(placed, KernelPacketPath(plan, deltas), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables);
     }
 
     /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>

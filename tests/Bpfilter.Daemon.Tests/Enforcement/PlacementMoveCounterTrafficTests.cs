@@ -120,6 +120,38 @@ public sealed class PlacementMoveCounterTrafficTests
         Assert.Contains("counter packets 4", s.SameListing());
     }
 
+    /// <summary>A rule quota created with `used`: the kernel keeps what it consumed.</summary>
+    const string NetdevQuota = """
+        table netdev t {
+            chain in {
+                type filter hook ingress device "lo" priority 0; policy accept;
+                udp dport 12 quota over 100000 bytes used 400 bytes
+            }
+        }
+        """;
+
+    /// <summary>
+    /// A rule quota the kernel takes over from BPF is sent with what BPF consumed (NFTA_QUOTA_CONSUMED, `used` in a
+    /// file); its start point stays the `used` it was created with. Before branch `quotamove` it listed its created
+    /// `used` again after the move.
+    /// </summary>
+    [Fact]
+    public void ARuleQuotaSurvivesAMoveToTheKernel()
+    {
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply(NetdevQuota);
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4");
+        var before = Regex.Match(s.SameListing("table netdev t"), @"quota over 100000 bytes used (\d+) bytes");
+        Assert.True(before.Success && before.Groups[1].Value != "400", before.Value);
+
+        s.Apply("add rule netdev t in udp dport 14 log group 1");
+        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        Assert.Contains(before.Value, s.SameListing("table netdev t"));
+        s.Send(12, "127.0.0.2", "127.0.0.3");
+        Assert.DoesNotContain(before.Value, s.SameListing("table netdev t"));
+    }
+
     /// <summary>The handle of the rule <paramref name="what"/> in the kernel's listing (bpfilterd hands out the same).</summary>
     static string Handle(PacketPathSetTrafficTests.Sides s, string what, string family = "netdev")
     {
