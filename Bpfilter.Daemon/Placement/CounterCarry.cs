@@ -12,6 +12,9 @@ namespace Bpfilter.Daemon.Placement;
 /// </summary>
 internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf);
 
+/// <summary>A rule quota BPF consumes from now on, with the bytes the kernel consumed beyond its created `used` until this commit.</summary>
+internal readonly record struct QuotaSeed(ulong Slot, ulong Used);
+
 /// <summary>
 /// Counts that follow a counter when a commit moves the chain (or the named counter) that holds it between BPF and
 /// the kernel's nf_tables. In the kernel's own nf_tables nothing moves: an unchanged rule or named counter keeps its
@@ -95,6 +98,26 @@ internal static class CounterCarry
             foreach (var o in t.Objects ?? [])
                 if (o.Type == (uint)NftObjectType.Counter && o.Name is { } n) Visit(new CounterRef(t.Family, t.Name, null, 0, 0, n));
         }
+        return seeds;
+    }
+
+    /// <summary>
+    /// The rule quotas of <paramref name="tables"/> that BPF alone consumes after the commit and the kernel alone before
+    /// it, with what the kernel consumed (<paramref name="kernelUsed"/>, read before the kernel commit).
+    /// </summary>
+    public static IReadOnlyList<QuotaSeed> QuotasToBpf(IReadOnlyList<SourceTable> tables, Sides before, Sides after, Func<CounterRef, ulong?> kernelUsed)
+    {
+        var seeds = new List<QuotaSeed>();
+        foreach (var t in tables)
+            foreach (var c in t.Chains)
+                foreach (var r in c.Rules)
+                    for (int i = 0; i < (r.Expressions?.Count ?? 0); i++)
+                    {
+                        if (r.Expressions![i] is not QuotaExpr || r.Handle is not { } h) continue;
+                        var q = new CounterRef(t.Family, t.Name, c.Name, h, i, null);
+                        if (before(q) is { Slot: null, Kernel: true } && after(q) is { Slot: { } s, Kernel: false })
+                            seeds.Add(new QuotaSeed(s, kernelUsed(q) ?? 0));
+                    }
         return seeds;
     }
 }

@@ -132,11 +132,12 @@ public sealed class PlacementMoveCounterTrafficTests
 
     /// <summary>
     /// A rule quota the kernel takes over from BPF is sent with what BPF consumed (NFTA_QUOTA_CONSUMED, `used` in a
-    /// file); its start point stays the `used` it was created with. Before branch `quotamove` it listed its created
-    /// `used` again after the move.
+    /// file); its start point stays the `used` it was created with. Back in BPF, its quota slot is set to what the
+    /// kernel consumed. Before branch `quotamove` it listed its created `used` again after either move.
     /// </summary>
-    [Fact]
-    public void ARuleQuotaSurvivesAMoveToTheKernel()
+    [Theory]
+    [MemberData(nameof(Moves))]
+    public void ARuleQuotaSurvivesAMoveToTheKernelAndBack(string toKernel, string? back)
     {
         using var s = new PacketPathSetTrafficTests.Sides("auto");
         s.Apply(NetdevQuota);
@@ -145,11 +146,19 @@ public sealed class PlacementMoveCounterTrafficTests
         var before = Regex.Match(s.SameListing("table netdev t"), @"quota over 100000 bytes used (\d+) bytes");
         Assert.True(before.Success && before.Groups[1].Value != "400", before.Value);
 
-        s.Apply("add rule netdev t in udp dport 14 log group 1");
+        s.Apply(toKernel);
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
         Assert.Contains(before.Value, s.SameListing("table netdev t"));
         s.Send(12, "127.0.0.2", "127.0.0.3");
-        Assert.DoesNotContain(before.Value, s.SameListing("table netdev t"));
+        var moved = Regex.Match(s.SameListing("table netdev t"), @"quota over 100000 bytes used (\d+) bytes");
+        Assert.True(moved.Success && moved.Value != before.Value, moved.Value);
+
+        // and back to BPF: its quota slot starts from what the kernel consumed (not from what it held before the move)
+        s.Apply(back ?? $"delete rule netdev t in handle {Handle(s, "log group 1")}");
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Assert.Contains(moved.Value, s.SameListing("table netdev t"));
+        s.Send(12, "127.0.0.2");
+        Assert.DoesNotContain(moved.Value, s.SameListing("table netdev t"));
     }
 
     /// <summary>The handle of the rule <paramref name="what"/> in the kernel's listing (bpfilterd hands out the same).</summary>
