@@ -106,8 +106,12 @@ public sealed class KernelPlacement
     /// (table, chain, caller's rule handle) it belongs to; nothing is applied either way.
     /// <paramref name="packetPath"/>: the sets the kernel's packet path writes, with the transaction's own element
     /// changes (<see cref="PacketPathSet"/>).
+    /// <paramref name="listed"/>: the same tables as the caller lists them, when <paramref name="desired"/> presets state
+    /// (a quota sent with bytes consumed elsewhere): their anonymous quotas' `used` is the start point
+    /// <see cref="ReadCounters()"/> takes away, so the preset reads as consumed since the rule was created.
     /// </summary>
-    public PreparedTransition Prepare(IReadOnlyList<SourceTable> desired, IEnumerable<PacketPathSet>? packetPath = null)
+    public PreparedTransition Prepare(IReadOnlyList<SourceTable> desired, IEnumerable<PacketPathSet>? packetPath = null,
+        IReadOnlyList<SourceTable>? listed = null)
     {
         if (_pending != null) throw new InvalidOperationException("a transition is already prepared: commit or abort it first");
         uint generation = _socket.GetGeneration();
@@ -124,7 +128,7 @@ public sealed class KernelPlacement
             : _placed.Values.Select(p => WithCounters(p.Source, CountersOf(TransitionPlanner.KeyOf(p.Source)))).ToList();
         if (!batch.IsEmpty)
             _socket.SendBatch(batch, commit: false, generation).ThrowIfFailed("validating the kernel placement");
-        _pending = new PreparedTransition(batch, desired, touched, generation, previous);
+        _pending = new PreparedTransition(batch, listed ?? desired, touched, generation, previous);
         return _pending;
     }
 

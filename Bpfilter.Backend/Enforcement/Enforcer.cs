@@ -251,6 +251,13 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         return v >= b ? v - b : 0;
     }
 
+    /// <summary>Makes a quota slot read <paramref name="used"/> from now on (a rule quota the kernel consumed until now), atomically against packets adding to it.</summary>
+    public void SetQuota(ulong slot, ulong used)
+    {
+        if (_quotas == null || !_quotaBase.ContainsKey(slot) || slot >= QuotaMap.Capacity) return;
+        _quotas.Subtract(slot, unchecked(Quota(slot) - used));
+    }
+
     /// <summary>nft_quota's reset: takes back the bytes consumed as read now (packets since still count).</summary>
     public void ResetQuota(ulong slot)
     {

@@ -52,7 +52,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
-        IReadOnlyList<CounterSeed>? Seeds = null);
+        IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -153,6 +153,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                     ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables);
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, change.RecreatedTables);
+                var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, change.RecreatedTables);
                 bool kernelCommitted = false;
                 if (_kernel != null && _kernel.HasPending)
                 {
@@ -168,7 +169,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                         throw KernelRefusal(e, "committing");
                     }
                 }
-                _staged = new Staged(lift, plan, null, 0, kernelCommitted, seeds);
+                _staged = new Staged(lift, plan, null, 0, kernelCommitted, seeds, quotaSeeds);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -243,7 +244,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    _kernel.Prepare(BpfCountsToKernel(plan, lift, recreatedTables), KernelPacketPath(plan, deltas));
+                    PrepareKernel(_kernel, plan, lift, recreatedTables, deltas);
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -423,6 +424,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             _slots.Limits.Retain(staged.Lift.Limits.Keys);
             _enforcer.RetainCounters(_slots.Slots.Values);
             foreach (var seed in staged.Seeds ?? []) Seed(seed);
+            foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used);
             _current = staged.Lift;
             _plan = staged.Plan;
             ApplyRestoredCounters();
@@ -484,7 +486,18 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         {
             var (p, b) = _enforcer.Counter(slot);
             return new CounterValue(p, b);
-        });
+        }, c => (c.ObjectName == null && !recreated.Contains((c.Family, c.Table)) ? BpfQuota(c) : null, false), _enforcer.Quota);
+    }
+
+    /// <summary>
+    /// The kernel's tables as placed and as listed: quotas preset with what BPF consumed (<see cref="BpfCountsToKernel"/>)
+    /// are read from the `used` they were created with (<see cref="KernelPlacement.Prepare"/>'s listed).
+    /// </summary>
+    PreparedTransition PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
+        IReadOnlyList<SetDelta> deltas)
+    {
+        var placed = BpfCountsToKernel(plan, lift, recreated);
+        return kernel.Prepare(placed, KernelPacketPath(plan, deltas), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables);
     }
 
     /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>
@@ -493,6 +506,15 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         if (_kernelCounters == null || _plan == null || _plan.KernelChains.Count == 0) return [];
         _kernelCounters.Invalidate();
         return CounterCarry.ToBpf(sources, Before(recreated), c => CounterSides.Of(lift, plan, c), KernelCount);
+    }
+
+    /// <summary>The rule quotas BPF takes over from the kernel, with what the kernel consumed (less its reset baselines).</summary>
+    IReadOnlyList<QuotaSeed> KernelQuotasToBpf(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, IReadOnlyList<(byte, string)> recreated)
+    {
+        if (_kernelCounters == null || _current == null || _plan == null || _plan.KernelChains.Count == 0) return [];
+        var (current, committed) = (_current, _plan);
+        return CounterCarry.QuotasToBpf(sources, c => recreated.Contains((c.Family, c.Table)) ? (null, false) : CounterSides.RuleQuota(current, committed, c),
+            c => CounterSides.RuleQuota(lift, plan, c), c => KernelCount(c)?.Bytes);
     }
 
     CounterValue? KernelCount(CounterRef c) => c.ObjectName != null

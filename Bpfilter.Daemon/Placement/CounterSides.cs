@@ -32,6 +32,15 @@ internal static class CounterSides
             : c.Chain != null && plan.KernelChains.Contains(new ChainId(c.Family, c.Table, c.Chain)));
     }
 
+    /// <summary>Where a rule's quota expression <paramref name="c"/> consumes under <paramref name="plan"/>: its BPF quota slot, and whether the kernel's nf_tables does.</summary>
+    public static (ulong? Slot, bool Kernel) RuleQuota(LiftResult lift, PlacementPlan plan, CounterRef c)
+    {
+        if (c.Chain == null) return (null, false);
+        var chain = new ChainId(c.Family, c.Table, c.Chain);
+        ulong? slot = plan.BpfChains.Contains(chain) && lift.Quotas.TryGetValue(new StatefulKey(c.Family, c.Table, c.Chain, c.RuleHandle, c.ExpressionIndex, null), out var q) ? q : null;
+        return (slot, plan.KernelChains.Contains(chain));
+    }
+
     /// <summary>
     /// A rule of a chain running in BPF names the object <paramref name="c"/> of this type, itself or through an
     /// object map (which may name every object of its type: the lift gave each of them its slot).

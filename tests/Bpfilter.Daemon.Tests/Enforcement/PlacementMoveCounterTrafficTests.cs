@@ -120,6 +120,47 @@ public sealed class PlacementMoveCounterTrafficTests
         Assert.Contains("counter packets 4", s.SameListing());
     }
 
+    /// <summary>A rule quota created with `used`: the kernel keeps what it consumed.</summary>
+    const string NetdevQuota = """
+        table netdev t {
+            chain in {
+                type filter hook ingress device "lo" priority 0; policy accept;
+                udp dport 12 quota over 100000 bytes used 400 bytes
+            }
+        }
+        """;
+
+    /// <summary>
+    /// A rule quota the kernel takes over from BPF is sent with what BPF consumed (NFTA_QUOTA_CONSUMED, `used` in a
+    /// file); its start point stays the `used` it was created with. Back in BPF, its quota slot is set to what the
+    /// kernel consumed. Before branch `quotamove` it listed its created `used` again after either move.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Moves))]
+    public void ARuleQuotaSurvivesAMoveToTheKernelAndBack(string toKernel, string? back)
+    {
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply(NetdevQuota);
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4");
+        var before = Regex.Match(s.SameListing("table netdev t"), @"quota over 100000 bytes used (\d+) bytes");
+        Assert.True(before.Success && before.Groups[1].Value != "400", before.Value);
+
+        s.Apply(toKernel);
+        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        Assert.Contains(before.Value, s.SameListing("table netdev t"));
+        s.Send(12, "127.0.0.2", "127.0.0.3");
+        var moved = Regex.Match(s.SameListing("table netdev t"), @"quota over 100000 bytes used (\d+) bytes");
+        Assert.True(moved.Success && moved.Value != before.Value, moved.Value);
+
+        // and back to BPF: its quota slot starts from what the kernel consumed (not from what it held before the move)
+        s.Apply(back ?? $"delete rule netdev t in handle {Handle(s, "log group 1")}");
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Assert.Contains(moved.Value, s.SameListing("table netdev t"));
+        s.Send(12, "127.0.0.2");
+        Assert.DoesNotContain(moved.Value, s.SameListing("table netdev t"));
+    }
+
     /// <summary>The handle of the rule <paramref name="what"/> in the kernel's listing (bpfilterd hands out the same).</summary>
     static string Handle(PacketPathSetTrafficTests.Sides s, string what, string family = "netdev")
     {
