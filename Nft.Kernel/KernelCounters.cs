@@ -9,12 +9,18 @@ namespace Nft.Kernel;
 /// </summary>
 public sealed record RuleCounter(byte Family, string Table, string Chain, ulong RuleHandle, int ExpressionIndex, ulong Packets, ulong Bytes);
 
-/// <summary>A named stateful object's state as the kernel holds it (counter values, quota consumption).</summary>
-public sealed record ObjectState(byte Family, string Table, string Name, uint Type, Expression? Data)
+/// <summary>
+/// A named stateful object's state as the kernel holds it (counter values, quota consumption);
+/// QuotaStart is the `used` a quota was placed with (the caller holds it), as for rule quotas.
+/// </summary>
+public sealed record ObjectState(byte Family, string Table, string Name, uint Type, Expression? Data, ulong QuotaStart = 0)
 {
     public ulong? Packets => (Data as CounterExpr)?.Packets;
     public ulong? Bytes => (Data as CounterExpr)?.Bytes;
     public ulong? QuotaConsumed => (Data as QuotaExpr)?.Consumed;
+
+    /// <summary>A quota's bytes consumed since it was placed.</summary>
+    public ulong? QuotaConsumedSincePlaced => QuotaConsumed is { } c ? (c >= QuotaStart ? c - QuotaStart : 0) : null;
 }
 
 /// <summary>Everything <see cref="KernelPlacement.ReadCounters"/> reads: rule counters and named object states.</summary>

@@ -307,7 +307,8 @@ public sealed class KernelPlacement
         }
         var objects = _socket.Dump<NftObject>(NftMsgType.GetObj, key.Family, new NftObject { Table = key.Name })
             .Where(o => o.Table == key.Name)
-            .Select(o => new ObjectState(key.Family, key.Name, o.Name!, o.Type ?? 0, o.Data)).ToList();
+            .Select(o => new ObjectState(key.Family, key.Name, o.Name!, o.Type ?? 0, o.Data,
+                placed.Source.Objects?.FirstOrDefault(s => s.Name == o.Name)?.Data is QuotaExpr sq ? sq.Consumed ?? 0 : 0)).ToList();
         return new KernelCounters(rules, objects);
     }
 

@@ -67,6 +67,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         _objects = [];
         foreach (var o in c.Objects)
             if (o.Packets is { } p) _objects[(o.Family, o.Table, o.Name)] = new CounterValue(p, o.Bytes ?? 0);
+            else if (o.QuotaConsumedSincePlaced is { } q) _objects[(o.Family, o.Table, o.Name)] = new CounterValue(0, q);
         return (_rules, _objects);
     }
 }

@@ -83,6 +83,33 @@ public sealed class NamedObjectPlacementTests
     }
 
     [Fact]
+    public void ANamedQuotaPlacedInTheKernelListsWhatTheKernelConsumedAndResets()
+    {
+        using var rig = new EnforcementRig();
+        rig.Nft("""
+            table inet t {
+                quota q { until 1000 bytes used 100 bytes }
+                chain k {
+                    type filter hook input priority 0; policy accept;
+                    ct helper "ftp" drop
+                    tcp dport 82 quota name "q" counter accept
+                }
+            }
+            """);
+        Assert.Matches(@"table inet t chain k: kernel nf_tables", rig.Explain());
+        Assert.True(rig.Delivered(82));
+        Assert.Matches($@"quota q \{{\s+1000 bytes used {100 + Syn} bytes", rig.KernelRuleset());
+        var after = rig.ListRuleset();
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(after, $@"quota q \{{\s+1000 bytes used {100 + Syn} bytes"), after + "\nkernel:\n" + rig.KernelRuleset());
+
+        // reset: listed from nothing, then what the kernel consumes after it
+        rig.Daemon.Bfnft(["reset", "quotas"]);
+        Assert.Matches(@"quota q \{\s+1000 bytes\s+\}", rig.ListRuleset());
+        Assert.True(rig.Delivered(82));
+        Assert.Matches($@"quota q \{{\s+1000 bytes used {Syn} bytes", rig.ListRuleset());
+    }
+
+    [Fact]
     public void AQuotaPlacedInTheKernelStartsAtItsUsedBytes()
     {
         using var rig = new EnforcementRig();
