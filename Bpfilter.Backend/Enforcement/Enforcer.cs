@@ -179,7 +179,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 continue;
             }
             slots[q.StateSlot] = q.Used;
-            if (q.StateSlot < QuotaMap.Capacity) (_quotas ??= QuotaMap.Create()).Set(q.StateSlot, q.Used);
+            if (QuotaMap.Holds(q.StateSlot)) (_quotas ??= QuotaMap.Create()).Set(q.StateSlot, q.Used);
         }
         return slots;
     }
@@ -199,7 +199,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             if (_renewed.Limits.Contains(l.StateSlot) && _limitBuckets.ContainsKey(l.StateSlot)) continue;
             if (_limitBuckets.TryGetValue(l.StateSlot, out var was) && was == l) continue;
             if (!_limitBuckets.ContainsKey(l.StateSlot) && _inheritedLimits.Contains(l.StateSlot)) continue;
-            if (l.StateSlot < LimitMap.Capacity) (_limits ??= LimitMap.Create()).Fill(l.StateSlot, l.Max);
+            if (LimitMap.Holds(l.StateSlot)) (_limits ??= LimitMap.Create()).Fill(l.StateSlot, l.Max);
         }
         return slots;
     }
@@ -246,25 +246,28 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// </summary>
     public ulong Quota(ulong slot)
     {
-        if (_quotas == null || !_quotaBase.TryGetValue(slot, out var b) || slot >= QuotaMap.Capacity) return 0;
-        var v = _quotas.Read(slot);
+        if (QuotasFor(slot) is not { } quotas) return 0;
+        var v = quotas.Read(slot);
+        var b = _quotaBase[slot];
         return v >= b ? v - b : 0;
     }
 
     /// <summary>Makes a quota slot read <paramref name="used"/> from now on (a rule quota the kernel consumed until now), atomically against packets adding to it.</summary>
     public void SetQuota(ulong slot, ulong used)
     {
-        if (_quotas == null || !_quotaBase.ContainsKey(slot) || slot >= QuotaMap.Capacity) return;
-        _quotas.Subtract(slot, unchecked(Quota(slot) - used));
+        QuotasFor(slot)?.Subtract(slot, unchecked(Quota(slot) - used));
     }
 
     /// <summary>nft_quota's reset: takes back the bytes consumed as read now (packets since still count).</summary>
     public void ResetQuota(ulong slot)
     {
-        if (_quotas == null || !_quotaBase.ContainsKey(slot) || slot >= QuotaMap.Capacity) return;
-        _quotas.Subtract(slot, _quotas.Read(slot));
+        if (QuotasFor(slot) is not { } quotas) return;
+        quotas.Subtract(slot, quotas.Read(slot));
         _quotaBase[slot] = 0;
     }
+
+    /// <summary>The quota map, when <paramref name="slot"/> is a committed quota's slot it holds (BPF spends it); else null.</summary>
+    QuotaMap? QuotasFor(ulong slot) => _quotas != null && _quotaBase.ContainsKey(slot) && QuotaMap.Holds(slot) ? _quotas : null;
 
     (Step?, EnforcementFailure?) Stage(Ruleset ruleset, AttachUnit unit, IReadOnlyDictionary<string, SetChange> packetPath)
     {
@@ -416,9 +419,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         if (staged.QuotaBase != null) ForgetInherited();
         // the new objects start as the kernel's do, from the commit on (in the shared maps, whichever program spends them)
         foreach (var (slot, used) in staged.RenewedQuotas)
-            if (slot < QuotaMap.Capacity) _quotas?.Set(slot, used);
+            if (QuotaMap.Holds(slot)) _quotas?.Set(slot, used);
         foreach (var (slot, max) in staged.RenewedLimits)
-            if (slot < LimitMap.Capacity) _limits?.Fill(slot, max);
+            if (LimitMap.Holds(slot)) _limits?.Fill(slot, max);
         foreach (var d in staged.Elements)
             // the maps no longer hold what the recorded source says: compile next time to diff
             foreach (var a in _live.Values.Where(a => ReferenceEquals(a.Program, d.Program))) a.Source = null;
