@@ -211,16 +211,18 @@ public sealed partial class PacketElementStatementTrafficTests
 
     /// <summary>
     /// A set of size 100 that `udp dport 9999 update @s { ip daddr limit rate 1/hour burst 2 packets } counter` writes, on
-    /// both sides: .1 spends its bucket (its third packet breaks the rule), .2 takes one of its two tokens. Returns the
-    /// rule's handle (the same on both sides).
+    /// both sides: .1 spends its bucket (its third packet breaks the rule), .2 takes one of its two tokens. Then the rule
+    /// is replaced by one giving new elements <paramref name="statements"/>; the chain stays in BPF.
     /// </summary>
-    static string SpendOneLimit(PacketPathSetTrafficTests.Sides s)
+    static void SpendOneLimitThenReplace(PacketPathSetTrafficTests.Sides s, string statements)
     {
         s.Apply(WrittenSet("udp dport 9999 update @s { ip daddr limit rate 1/hour burst 2 packets } counter"));
         // .1 spends its bucket (its third packet breaks the rule), .2 takes one of its two tokens
         s.Send(9999, "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.2");
         Assert.Contains("} counter packets 3 ", s.SameListing());
-        return s.SameHandle("c", "update @s");
+        var handle = s.SameHandle("c", "update @s");
+        s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr {statements} }} counter");
+        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
     }
 
     /// <summary>
@@ -234,16 +236,14 @@ public sealed partial class PacketElementStatementTrafficTests
     {
         using var pins = new PersistenceTests.PinFs();
         using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
-        var handle = SpendOneLimit(s);
-        s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr counter }} counter");
-        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+        SpendOneLimitThenReplace(s, "counter");
         // .1 still breaks the rule, .2 passes once more then breaks it, .3 is new: its counter counts both (the replacing
         // rule's counter starts at 0)
         s.Send(9999, "127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3");
         s.SameListingWith("127.0.0.1 limit rate 1/hour burst 2 packets", "127.0.0.2 limit rate 1/hour burst 2 packets",
             "127.0.0.3 counter packets 2 ", "} counter packets 3 ");
         // replaced back (the lists both live elements carry): each keeps its own, buckets spent
-        handle = s.SameHandle("c", "update @s");
+        var handle = s.SameHandle("c", "update @s");
         s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr limit rate 1/hour burst 2 packets }} counter");
         s.Send(9999, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4");
         s.SameListingWith("127.0.0.3 counter packets 3 ", "127.0.0.4 limit rate 1/hour burst 2 packets", "} counter packets 2 ");
@@ -264,9 +264,7 @@ public sealed partial class PacketElementStatementTrafficTests
     {
         using var pins = new PersistenceTests.PinFs();
         using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
-        var handle = SpendOneLimit(s);
-        s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr limit rate 1/hour burst 3 packets limit rate 1/hour burst 5 packets }} counter");
-        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+        SpendOneLimitThenReplace(s, "limit rate 1/hour burst 3 packets limit rate 1/hour burst 5 packets");
         // .1 still breaks the rule, .2 passes once more then breaks it, .3 is new: its first limit lets three through
         s.Send(9999, "127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3", "127.0.0.3", "127.0.0.3");
         s.SameListingWith("127.0.0.1 limit rate 1/hour burst 2 packets", "127.0.0.2 limit rate 1/hour burst 2 packets",
