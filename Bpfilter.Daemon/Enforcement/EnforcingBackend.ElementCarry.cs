@@ -33,6 +33,21 @@ public sealed partial class EnforcingBackend
             AddedBy(deltas), s => KernelElements(_kernel, s), lift);
     }
 
+    /// <summary>
+    /// The sets the kernel's packet path writes, each set the kernel takes over from BPF's packet path with the elements
+    /// BPF holds (<see cref="ElementCarry.Live"/>): a set written from the packet path keeps its elements across the move.
+    /// </summary>
+    IReadOnlyList<PacketPathSet> BpfWrittenToKernel(IEnumerable<PacketPathSet> sets, IReadOnlyList<SourceTable> placed, IReadOnlyList<(byte, string)> recreated)
+    {
+        var all = sets.ToList();
+        if (_current == null || _plan == null) return all;
+        return all.Select(w => !recreated.Contains((w.Family, w.Table))
+            && placed.FirstOrDefault(t => t.Family == w.Family && t.Name == w.Table)?.FindSet(w.Set) is { } set
+            && BpfWrittenElements(w.Family, w.Table, w.Set) is { } live
+                ? w with { Live = ElementCarry.Live(set, live, w.Added, w.Removed) }
+                : w).ToList();
+    }
+
     IReadOnlyList<SetElement>? KernelElements(KernelPlacement kernel, ElementCarry.SetId s)
     {
         try

@@ -498,7 +498,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         IReadOnlyList<SetDelta> deltas)
     {
         var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, recreated), plan, recreated, deltas);
-        return kernel.Prepare(placed, KernelPacketPath(plan, deltas), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables);
+        return kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables);
     }
 
     /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>

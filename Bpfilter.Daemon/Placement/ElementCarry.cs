@@ -88,6 +88,38 @@ internal static class ElementCarry
         return (counters, quotas);
     }
 
+    /// <summary>
+    /// The elements a set BPF's packet path writes holds as the kernel takes it over, as the kernel's own set would
+    /// have gone on holding them: those BPF holds (<paramref name="live"/>: milliseconds left, statements with what they
+    /// counted), with what the control plane gave each; elements the batch adds start anew and those it removes are gone.
+    /// A committed element BPF no longer holds expired or was deleted by a packet.
+    /// </summary>
+    public static IReadOnlyList<SetElement> Live(SourceSet set, IReadOnlyList<SetElement> live, IReadOnlyList<SetElement> added, IReadOnlyList<SetElement> removed)
+    {
+        var fresh = added.Select(KeyOf).ToHashSet();
+        var gone = removed.Select(KeyOf).ToHashSet();
+        var held = new Dictionary<string, SetElement>();
+        foreach (var e in live)
+            if (e.Key != null) held.TryAdd(KeyOf(e), e);
+        var elements = new List<SetElement>();
+        foreach (var e in set.Elements)
+        {
+            var key = KeyOf(e);
+            // a catch-all element or one the batch adds: the kernel gives it its full timeout
+            if (e.Key == null || fresh.Contains(key)) elements.Add(e with { Expiration = null });
+            else if (held.Remove(key, out var h))
+                elements.Add(e with
+                {
+                    Expiration = h.Expiration, Data = h.Data ?? e.Data,
+                    Expr = h.Expr ?? (h.Expressions is { Count: > 0 } ? null : e.Expr), Expressions = h.Expressions ?? (h.Expr != null ? null : e.Expressions),
+                });
+        }
+        foreach (var (key, h) in held)
+            if (!gone.Contains(key) && !fresh.Contains(key))
+                elements.Add(h with { Timeout = h.Timeout == set.Set.Timeout ? null : h.Timeout });
+        return elements;
+    }
+
     /// <summary>The element's statements: its own, which the emulation cloned from the set's when it was added.</summary>
     static IReadOnlyList<Expression> Statements(SetElement e) => e.Expr is { } x ? [x] : e.Expressions ?? [];
 
