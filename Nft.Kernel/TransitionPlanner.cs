@@ -333,7 +333,11 @@ internal sealed class TransitionPlanner
             if (!oldSets.TryGetValue(name, out var o))
             {
                 Add(NftMsgType.NewSet, fam, KernelForm.Set(s.Set, _nextId++, anonymous: false) with { Family = fam, Table = table }, $"add set {key} {name}", NlmFlags.Create);
-                AddElements(NftMsgType.NewSetElem, key, name, null, s.Elements.Select(KernelForm.Element).ToList(), $"add elements to set {key} {name}", s.Set);
+                // the elements another packet path held keep the time they have left (KernelForm.Element drops a deadline)
+                var elements = _packetPath.GetValueOrDefault((key, name))?.Live is { } live
+                    ? live.Select(e => KernelForm.Element(e) with { Expiration = e.Expiration })
+                    : s.Elements.Select(KernelForm.Element);
+                AddElements(NftMsgType.NewSetElem, key, name, null, elements.ToList(), $"add elements to set {key} {name}", s.Set);
                 continue;
             }
             var had = Held(_packetPath.GetValueOrDefault((key, name)), o, s).Select(ElementFingerprint).Select(Convert.ToHexString).ToHashSet();

@@ -25,7 +25,7 @@ namespace Bpfilter.Daemon.Enforcement;
 /// were; <see cref="Abort"/> after it puts the kernel's previous tables back (RollbackLastCommit).
 /// </para>
 /// </summary>
-public sealed class EnforcingBackend : IRulesetBackend, IDisposable
+public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 {
     /// <summary>Rounds of moving chains BPF failed to stage to the kernel before giving up.</summary>
     const int MaxFallbacks = 8;
@@ -154,6 +154,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, change.RecreatedTables);
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, change.RecreatedTables);
+                var elementSeeds = KernelElementsToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas);
                 bool kernelCommitted = false;
                 if (_kernel != null && _kernel.HasPending)
                 {
@@ -169,7 +170,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                         throw KernelRefusal(e, "committing");
                     }
                 }
-                _staged = new Staged(lift, plan, null, 0, kernelCommitted, seeds, quotaSeeds);
+                _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], [.. quotaSeeds, .. elementSeeds.Quotas]);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -496,8 +497,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     PreparedTransition PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
         IReadOnlyList<SetDelta> deltas)
     {
-        var placed = BpfCountsToKernel(plan, lift, recreated);
-        return kernel.Prepare(placed, KernelPacketPath(plan, deltas), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables);
+        var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, recreated), plan, recreated, deltas);
+        return kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables);
     }
 
     /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>
