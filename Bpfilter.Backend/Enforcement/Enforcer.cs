@@ -251,11 +251,12 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         return v >= b ? v - b : 0;
     }
 
-    /// <summary>Makes a quota slot read <paramref name="used"/> from now on (a rule quota the kernel consumed until now), atomically against packets adding to it.</summary>
+    /// <summary>Makes a quota slot read <paramref name="used"/> from now on (a quota the kernel consumed until now), atomically against packets adding to it.</summary>
     public void SetQuota(ulong slot, ulong used)
     {
-        if (_quotas == null || !_quotaBase.ContainsKey(slot) || slot >= QuotaMap.Capacity) return;
-        _quotas.Subtract(slot, unchecked(Quota(slot) - used));
+        if (_quotas == null || !_quotaBase.TryGetValue(slot, out var b) || slot >= QuotaMap.Capacity) return;
+        // from the slot's value, not from Quota's: a slot below its base reads 0 there, and would be left below it
+        _quotas.Subtract(slot, unchecked(_quotas.Read(slot) - (b + used)));
     }
 
     /// <summary>nft_quota's reset: takes back the bytes consumed as read now (packets since still count).</summary>
