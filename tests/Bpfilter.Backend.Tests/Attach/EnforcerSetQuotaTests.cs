@@ -1,6 +1,5 @@
 using Bpfilter.Backend.Enforcement;
 using Bpfilter.Backend.Ir;
-using Bpfilter.Backend.Libbpf;
 using Bpfilter.Backend.Loader;
 using static Bpfilter.Backend.Tests.Codegen.Harness;
 
@@ -24,33 +23,23 @@ public sealed class EnforcerSetQuotaTests
     [Fact]
     public void ASlotBelowItsBaseReadsWhatItIsSetTo()
     {
-        var mount = Path.Combine(Path.GetTempPath(), $"bf-pins-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(mount);
-        ProcessRunner.Check("mount", "-t", "bpf", "bpf", mount);
-        try
+        using var pins = new IncrementalEnforcerTests.PinFs();
+        using (var quotas = QuotaMap.Create())
         {
-            using (var quotas = QuotaMap.Create())
-            {
-                quotas.Set(Slot, 10);
-                quotas.Map.Pin(Path.Combine(mount, Enforcer.QuotasPin));
-            }
-            using var veth = new VethPair();
-            using var e = new Enforcer();
-            e.Inherit(new Dictionary<ulong, ulong> { [Slot] = Base }, new HashSet<ulong>());
-            Assert.Contains("reopened the pinned quotas map", e.ReopenSharedMaps(mount));
-            VethPair.InNamespace(veth.Server, () => { e.Apply(Quoted); return 0; });
-            Assert.Equal(Base, e.QuotaBase(Slot));
-            Assert.Equal(0UL, e.Quota(Slot));
+            quotas.Set(Slot, 10);
+            quotas.Map.Pin(Path.Combine(pins.Path, Enforcer.QuotasPin));
+        }
+        using var veth = new VethPair();
+        using var e = new Enforcer();
+        e.Inherit(new Dictionary<ulong, ulong> { [Slot] = Base }, new HashSet<ulong>());
+        Assert.Contains("reopened the pinned quotas map", e.ReopenSharedMaps(pins.Path));
+        VethPair.InNamespace(veth.Server, () => { e.Apply(Quoted); return 0; });
+        Assert.Equal(Base, e.QuotaBase(Slot));
+        Assert.Equal(0UL, e.Quota(Slot));
 
-            e.SetQuota(Slot, 87);
-            Assert.Equal(87UL, e.Quota(Slot));
-            e.SetQuota(Slot, 30);
-            Assert.Equal(30UL, e.Quota(Slot));
-        }
-        finally
-        {
-            ProcessRunner.Check("umount", mount);
-            Directory.Delete(mount);
-        }
+        e.SetQuota(Slot, 87);
+        Assert.Equal(87UL, e.Quota(Slot));
+        e.SetQuota(Slot, 30);
+        Assert.Equal(30UL, e.Quota(Slot));
     }
 }
