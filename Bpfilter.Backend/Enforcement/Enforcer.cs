@@ -251,10 +251,12 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         return v >= b ? v - b : 0;
     }
 
-    /// <summary>Makes a quota slot read <paramref name="used"/> from now on (a rule quota the kernel consumed until now), atomically against packets adding to it.</summary>
+    /// <summary>Makes a quota slot read <paramref name="used"/> from now on (a quota the kernel consumed until now), atomically against packets adding to it.</summary>
     public void SetQuota(ulong slot, ulong used)
     {
-        QuotasFor(slot)?.Subtract(slot, unchecked(Quota(slot) - used));
+        if (QuotasFor(slot) is not { } quotas) return;
+        // from the slot's value, not from Quota's: a slot below its base reads 0 there, and would be left below it
+        quotas.Subtract(slot, unchecked(quotas.Read(slot) - (_quotaBase[slot] + used)));
     }
 
     /// <summary>nft_quota's reset: takes back the bytes consumed as read now (packets since still count).</summary>

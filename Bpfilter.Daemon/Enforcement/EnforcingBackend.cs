@@ -472,8 +472,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         _current != null && _plan != null ? CounterSides.Of(_current, _plan, c) : (null, false);
 
     /// <summary>Where the committed placement counts a counter that keeps its count: not one of a table the batch re-created (its counters are new).</summary>
-    CounterCarry.Sides Before(IReadOnlyList<(byte, string)> recreated) =>
-        c => recreated.Contains((c.Family, c.Table)) ? (null, false) : CommittedSides(c);
+    CounterCarry.Sides Before(IReadOnlyList<(byte, string)> recreated) => Kept(recreated, CommittedSides);
+
+    /// <summary><paramref name="sides"/> of a counter or quota that keeps its state: none for one of a table the batch re-created (its state is new).</summary>
+    static CounterCarry.Sides Kept(IReadOnlyList<(byte, string)> recreated, CounterCarry.Sides sides) =>
+        c => recreated.Contains((c.Family, c.Table)) ? (null, false) : sides(c);
 
     /// <summary>The kernel's tables to place, each counter the kernel takes over from BPF sent with BPF's count.</summary>
     IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated)
@@ -487,7 +490,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         {
             var (p, b) = _enforcer.Counter(slot);
             return new CounterValue(p, b);
-        }, c => (c.ObjectName == null && !recreated.Contains((c.Family, c.Table)) ? BpfQuota(c) : null, false), _enforcer.Quota);
+        }, Kept(recreated, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), _enforcer.Quota);
     }
 
     /// <summary>
@@ -509,13 +512,13 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         return CounterCarry.ToBpf(sources, Before(recreated), c => CounterSides.Of(lift, plan, c), KernelCount);
     }
 
-    /// <summary>The rule quotas BPF takes over from the kernel, with what the kernel consumed (less its reset baselines).</summary>
+    /// <summary>The quotas (rules' and named ones) BPF takes over from the kernel, with what the kernel consumed (less its reset baselines).</summary>
     IReadOnlyList<QuotaSeed> KernelQuotasToBpf(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, IReadOnlyList<(byte, string)> recreated)
     {
         if (_kernelCounters == null || _current == null || _plan == null || _plan.KernelChains.Count == 0) return [];
         var (current, committed) = (_current, _plan);
-        return CounterCarry.QuotasToBpf(sources, c => recreated.Contains((c.Family, c.Table)) ? (null, false) : CounterSides.RuleQuota(current, committed, c),
-            c => CounterSides.RuleQuota(lift, plan, c), c => KernelCount(c)?.Bytes);
+        return CounterCarry.QuotasToBpf(sources, Kept(recreated, c => CounterSides.Quota(current, committed, c)),
+            c => CounterSides.Quota(lift, plan, c), c => KernelCount(c)?.Bytes);
     }
 
     CounterValue? KernelCount(CounterRef c) => c.ObjectName != null
@@ -642,15 +645,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// The state slot of a quota (a rule's quota expression or a named quota) that a chain running in BPF
     /// uses. A named quota is in BPF only when no chain placed in the kernel uses it (see PlacementPlan).
     /// </summary>
-    ulong? BpfQuota(CounterRef c)
-    {
-        if (_current == null || _plan == null) return null;
-        if (c.ObjectName != null)
-            return _current.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, c.ObjectName), out var named)
-                && CounterSides.NamedInBpf(_current, _plan, c, Nft.Bytecode.NftObjectType.Quota) ? named : null;
-        if (c.Chain == null || !_plan.BpfChains.Contains(new ChainId(c.Family, c.Table, c.Chain))) return null;
-        return _current.Quotas.TryGetValue(new StatefulKey(c.Family, c.Table, c.Chain, c.RuleHandle, c.ExpressionIndex, null), out var slot) ? slot : null;
-    }
+    ulong? BpfQuota(CounterRef c) => _current != null && _plan != null ? CounterSides.Quota(_current, _plan, c).Slot : null;
 
     /// <summary>The counter slot of a named counter that chains running in BPF use (<see cref="CounterSides"/>).</summary>
     ulong? BpfNamedCounter(CounterRef c) => c.ObjectName != null ? CommittedSides(c).Slot : null;
