@@ -148,9 +148,10 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                     throw new BackendRefusal(Errno.EOPNOTSUPP, $"table inet {reserved.Name} is reserved: bpfilterd switches conntrack on with it",
                         reserved.Family, reserved.Name, reason: RefusalReason.ReservedTable);
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
+                var renewal = KernelRenewals.Of(change);
                 var lifted = clock.ElapsedMilliseconds;
                 var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
-                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables);
+                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal);
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, change.RecreatedTables);
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, change.RecreatedTables);
@@ -213,7 +214,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused).
     /// </summary>
     (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
-        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables)
+        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables,
+        KernelRenewal kernelRenewal)
     {
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
@@ -244,7 +246,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    PrepareKernel(_kernel, plan, lift, recreatedTables, deltas);
+                    PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -494,10 +496,10 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// are read from the `used` they were created with (<see cref="KernelPlacement.Prepare"/>'s listed).
     /// </summary>
     PreparedTransition PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
-        IReadOnlyList<SetDelta> deltas)
+        IReadOnlyList<SetDelta> deltas, KernelRenewal renewal)
     {
         var placed = BpfCountsToKernel(plan, lift, recreated);
-        return kernel.Prepare(placed, KernelPacketPath(plan, deltas), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables);
+        return kernel.Prepare(placed, KernelPacketPath(plan, deltas), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables, renewal);
     }
 
     /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>
