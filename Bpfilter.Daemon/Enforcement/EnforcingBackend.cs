@@ -51,8 +51,9 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
+    /// <param name="Renewal">what the transaction renewed, whose kernel reset baselines go at the commit</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
-        IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null);
+        IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -170,7 +171,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                         throw KernelRefusal(e, "committing");
                     }
                 }
-                _staged = new Staged(lift, plan, null, 0, kernelCommitted, seeds, quotaSeeds);
+                _staged = new Staged(lift, plan, null, 0, kernelCommitted, seeds, quotaSeeds, renewal);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -430,7 +431,11 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             _current = staged.Lift;
             _plan = staged.Plan;
             ApplyRestoredCounters();
-            if (_kernel != null) _kernelCounters!.Retain(_kernel.Placed);
+            if (_kernel != null)
+            {
+                if (staged.Renewal is { } renewal) _kernelCounters!.Forget(renewal);
+                _kernelCounters!.Retain(_kernel.Placed);
+            }
             SwitchConntrackOffIfUnused();
         }
     }

@@ -67,6 +67,27 @@ public sealed class KernelPlacedRecreateTrafficTests
     /// </summary>
     static readonly string InBpf = TableRecreateQuotaLimitTrafficTests.Ruleset().Replace("priority 0;", "priority 1;");
 
+    /// <summary>
+    /// Counters and quotas reset before the re-creation: the kernel's new rules and objects count from 0, the reset of
+    /// the old ones is not taken from them (bpfilterd keeps the kernel's count at a reset as a baseline to list less).
+    /// </summary>
+    [Fact]
+    public void AResetBeforeTheReCreationIsNotTakenFromTheNewCounters()
+    {
+        using var s = Drained(InKernel(), "kernel nf_tables");
+        foreach (var what in new[] { "counters", "quotas" })
+        {
+            var (k, d) = s.Command("reset", what);
+            Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
+        }
+        s.Apply("flush ruleset\n" + InKernel());
+        Burst(s, 1);
+        var listing = s.SameListing();
+        Assert.Contains("udp dport 18 counter name \"c\"", listing);
+        Assert.Matches(@"counter c \{\s+packets 1 bytes 29", listing);
+        Assert.Contains("udp dport 12 quota 60 bytes used 29 bytes counter packets 1", listing);
+    }
+
     /// <summary>The reapplied file adds the rule BPF cannot run (the chain goes to the kernel), or no longer has it (back to BPF).</summary>
     [Theory]
     [InlineData(false)]
