@@ -1,7 +1,7 @@
 namespace Bpfilter.Daemon.Tests.Enforcement;
 
 /// <summary>
-/// Elements the packet path added (`add @s { ip daddr }`) deleted and added back from the control plane in one
+/// Elements the packet path added (`add @s { ip daddr counter }`) deleted and added back from the control plane in one
 /// batch, and a packet-written set deleted and re-created in one transaction, compared with the kernel (6.18): the
 /// element added back is another element (nft_set_elem_init), its counter starts at 0; the set re-created starts
 /// empty. In BPF (bpf-only) and with the chain in the kernel (a `log group` rule BPF cannot run).
@@ -16,7 +16,7 @@ public sealed class PacketWrittenRenewalTrafficTests
             set s { {{Set}} }
             chain out {
                 type filter hook output priority 0; policy accept;
-                udp dport 12 add @s { ip daddr }
+                udp dport 12 add @s { ip daddr counter }
                 udp dport 13 ip daddr @s
                 {{(inKernel ? "udp dport 19 log group 1" : "")}}
             }
@@ -77,7 +77,7 @@ public sealed class PacketWrittenRenewalTrafficTests
             flush chain ip t out
             delete set ip t s
             add set ip t s { {{Set}} }
-            add rule ip t out udp dport 12 add @s { ip daddr }
+            add rule ip t out udp dport 12 add @s { ip daddr counter }
             add rule ip t out udp dport 13 ip daddr @s
             {{(inKernel ? "add rule ip t out udp dport 19 log group 1" : "")}}
             """);
