@@ -51,8 +51,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
+    /// <param name="Renewal">what the transaction renewed, whose kernel reset baselines go at the commit</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
-        IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null);
+        IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -148,9 +149,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     throw new BackendRefusal(Errno.EOPNOTSUPP, $"table inet {reserved.Name} is reserved: bpfilterd switches conntrack on with it",
                         reserved.Family, reserved.Name, reason: RefusalReason.ReservedTable);
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
+                var renewal = KernelRenewals.Of(change);
                 var lifted = clock.ElapsedMilliseconds;
                 var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
-                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables);
+                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal);
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, change.RecreatedTables);
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, change.RecreatedTables);
@@ -170,7 +172,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                         throw KernelRefusal(e, "committing");
                     }
                 }
-                _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], [.. quotaSeeds, .. elementSeeds.Quotas]);
+                _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], [.. quotaSeeds, .. elementSeeds.Quotas], renewal);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -214,7 +216,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused).
     /// </summary>
     (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
-        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables)
+        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables,
+        KernelRenewal kernelRenewal)
     {
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
@@ -245,7 +248,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    PrepareKernel(_kernel, plan, lift, recreatedTables, deltas);
+                    PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -429,7 +432,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             _current = staged.Lift;
             _plan = staged.Plan;
             ApplyRestoredCounters();
-            if (_kernel != null) _kernelCounters!.Retain(_kernel.Placed);
+            if (_kernel != null)
+            {
+                if (staged.Renewal is { } renewal) _kernelCounters!.Forget(renewal);
+                _kernelCounters!.Retain(_kernel.Placed);
+            }
             SwitchConntrackOffIfUnused();
         }
     }
@@ -498,10 +505,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// are read from the `used` they were created with (<see cref="KernelPlacement.Prepare"/>'s listed).
     /// </summary>
     PreparedTransition PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
-        IReadOnlyList<SetDelta> deltas)
+        IReadOnlyList<SetDelta> deltas, KernelRenewal renewal)
     {
         var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, recreated), plan, recreated, deltas);
-        return kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables);
+        return kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables, renewal);
     }
 
     /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>
