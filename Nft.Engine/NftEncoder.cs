@@ -71,20 +71,9 @@ internal sealed class NftEncoder
     public void Rule(NetlinkWriter b, Header h, TableRecord t, ChainRecord c, RuleRecord r, ulong? position)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        var rule = r.Rule with { Family = t.Family, Table = t.Name, Chain = c.Name, Position = position, Expressions = DynsetsAsDumped(t, WithCounters(t, c, r)) };
+        var rule = r.Rule with { Family = t.Family, Table = t.Name, Chain = c.Name, Position = position, Expressions = DynsetStatements.Dumped(t, WithCounters(t, c, r)) };
         rule.Encode(b, WireFormat.Kernel);
         b.EndMessage(m);
-    }
-
-    /// <summary>
-    /// nft_dynset_dump: a dynset into a set with statements of its own (`counter` in the set) dumps none of its statements
-    /// (`add @s { ip daddr counter }` lists as `add @s { ip daddr }`); it still runs them.
-    /// </summary>
-    static IReadOnlyList<Expression> DynsetsAsDumped(TableRecord t, IReadOnlyList<Expression> exprs)
-    {
-        static bool Stateful(Set s) => s.Expr != null || s.Expressions is { Count: > 0 };
-        if (!exprs.Any(e => e is DynsetExpr { Expr: not null } or DynsetExpr { Expressions: { Count: > 0 } })) return exprs;
-        return exprs.Select(e => e is DynsetExpr d && t.FindSet(d.SetName) is { } s && Stateful(s.Set) ? d with { Expr = null, Expressions = null } : e).ToList();
     }
 
     /// <summary>The rule's expressions with the totals of its counters and quotas filled in (emulated cell plus data plane).</summary>

@@ -219,6 +219,7 @@ internal sealed partial class Transaction
                 // nft_dynset_init: data only into a map of values (a verdict map takes none); a map needs its data
                 if (d.SRegData != null && (!set.IsMap || set.IsVerdictMap)) throw Err(Errno.EOPNOTSUPP);
                 if (d.SRegData == null && set.IsMap) throw Err(Errno.EINVAL);
+                if (DynsetStatements.Refusal(d, set) is { } refused) throw Err(refused);
                 // nft_dynset_init decides now whether the rule's elements get a timeout: its own, or the set's default
                 // as it is before this batch commits (an `add set` updating it takes effect at commit)
                 bool neverExpire = (set.Flags & (uint)NftSetFlags.Timeout) != 0 && (d.Timeout ?? 0) == 0 && (set.Set.Timeout ?? 0) == 0;
