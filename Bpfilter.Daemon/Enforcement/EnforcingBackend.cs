@@ -303,7 +303,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         if (_kernel != null && _adoptKernel)
         {
-            var (adopted, stale) = _kernel.Adopt(plan.KernelTables);
+            var (adopted, stale) = _kernel.Adopt(_kernelCounters!.QuotaStarts.Listed(plan.KernelTables));
             _log($"restart: adopted {adopted} kernel nf_tables table(s) as they run" +
                 (stale > 0 ? $"; {stale} other(s) keep running until this transaction replaces or deletes them" : ""));
         }
@@ -360,6 +360,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 foreach (var ((family, table, handle, index), v) in saved.KernelRules) _kernelCounters.RestoreRule(family, table, handle, index, v);
                 foreach (var ((family, table, name), v) in saved.KernelObjects) _kernelCounters.RestoreObject(family, table, name, v);
+                _kernelCounters.QuotaStarts.Set(saved.KernelQuotaStarts);
             }
         }
     }
@@ -436,6 +437,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 if (staged.Renewal is { } renewal) _kernelCounters!.Forget(renewal);
                 _kernelCounters!.Retain(_kernel.Placed);
+                var (lift, plan) = (staged.Lift, staged.Plan);
+                _kernelCounters.QuotaStarts.Retain(c => CounterSides.Quota(lift, plan, c) is { Kernel: true, Slot: null });
             }
             SwitchConntrackOffIfUnused();
         }
@@ -486,7 +489,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         c => recreated.Contains((c.Family, c.Table)) ? (null, false) : sides(c);
 
     /// <summary>The kernel's tables to place, each counter the kernel takes over from BPF sent with BPF's count.</summary>
-    IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated)
+    /// <param name="starts">gets the start point of each quota the kernel takes over (<see cref="KernelQuotaStarts"/>)</param>
+    IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated, ICollection<QuotaStart> starts)
     {
         if (_current == null || _plan == null || _plan.BpfChains.Count == 0 || _kernel == null) return plan.KernelTables;
         var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name))).ToHashSet();
@@ -497,7 +501,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         {
             var (p, b) = _enforcer.Counter(slot);
             return new CounterValue(p, b);
-        }, Kept(recreated, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), _enforcer.Quota);
+        }, Kept(recreated, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts);
     }
 
     /// <summary>
@@ -507,8 +511,13 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     PreparedTransition PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
         IReadOnlyList<SetDelta> deltas, KernelRenewal renewal)
     {
-        var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, recreated), plan, recreated, deltas);
-        return kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables, renewal);
+        var starts = new List<QuotaStart>();
+        var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, recreated, starts), plan, recreated, deltas);
+        // recorded now: a quota whose move does not commit stays in BPF, and the commit after forgets it (Retain)
+        _kernelCounters!.QuotaStarts.Retain(c => !recreated.Contains((c.Family, c.Table)));
+        _kernelCounters.QuotaStarts.Set(starts);
+        var listed = _kernelCounters.QuotaStarts.Listed(plan.KernelTables);
+        return kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, listed) ? null : listed, renewal);
     }
 
     /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>

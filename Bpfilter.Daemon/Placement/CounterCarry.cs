@@ -12,6 +12,9 @@ namespace Bpfilter.Daemon.Placement;
 /// </summary>
 internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf);
 
+/// <summary>A quota (a rule's or a named one) the kernel consumes from now on, with the `used` its kernel copy counts from (<see cref="KernelQuotaStarts"/>).</summary>
+internal readonly record struct QuotaStart(CounterRef At, ulong Used);
+
 /// <summary>A quota (a rule's or a named one) BPF consumes from now on, with the bytes the kernel consumed beyond its created `used` until this commit.</summary>
 internal readonly record struct QuotaSeed(ulong Slot, ulong Used);
 
@@ -35,9 +38,10 @@ internal static class CounterCarry
     /// </summary>
     /// <param name="quotaBefore">where a quota (a rule's or a named one) was consumed before the commit (its BPF quota slot)</param>
     /// <param name="quotaAfter">where it is consumed after the commit</param>
-    /// <param name="bpfUsed">what a BPF quota slot consumed beyond the `used` the quota was created with</param>
+    /// <param name="bpfQuota">a BPF quota slot's start point (the `used` it was created with, 0 after `nft reset quotas`) and what it consumed since</param>
+    /// <param name="starts">gets, per quota the kernel takes over, the start point its kernel copy counts from</param>
     public static IReadOnlyList<SourceTable> ToKernel(IReadOnlyList<SourceTable> tables, Func<CounterRef, bool> held, Sides before, Sides after,
-        Func<ulong, CounterValue> bpfCount, Sides quotaBefore, Sides quotaAfter, Func<ulong, ulong> bpfUsed)
+        Func<ulong, CounterValue> bpfCount, Sides quotaBefore, Sides quotaAfter, Func<ulong, (ulong Base, ulong Used)> bpfQuota, ICollection<QuotaStart> starts)
     {
         CounterValue? Preset(CounterRef c)
         {
@@ -48,20 +52,28 @@ internal static class CounterCarry
             return now.Kernel && now.Slot == null ? bpfCount(s) : null;
         }
         // a quota: BPF's quota slot is in no placement's counter sides; the kernel takes it over with its chain
-        ulong? QuotaPreset(CounterRef c) => !held(c) && quotaBefore(c).Slot is { } s && quotaAfter(c) is { Kernel: true, Slot: null } ? bpfUsed(s) : null;
-        Expression? Filled(CounterRef at, Expression e) => e switch
+        (ulong Base, ulong Used)? QuotaPreset(CounterRef c) =>
+            !held(c) && quotaBefore(c).Slot is { } s && quotaAfter(c) is { Kernel: true, Slot: null } ? bpfQuota(s) : null;
+        Expression? Filled(CounterRef at, Expression e)
         {
-            CounterExpr when Preset(at) is { } v => new CounterExpr(v.Bytes, v.Packets),
-            // NFTA_QUOTA_CONSUMED: the `used` it was created with and what BPF consumed since (the kernel caps it)
-            QuotaExpr q when QuotaPreset(at) is { } used => q with { Consumed = (q.Consumed ?? 0) + used },
-            _ => null,
-        };
-        return tables.Select(t => t with
-        {
-            Chains = t.Chains.Select(c => c with { Rules = c.Rules.Select(r => WithPresets(r, t, c.Name, Filled)).ToList() }).ToList(),
-            Objects = t.Objects?.Select(o => o.Name is { } n && o.Data is { } d && Filled(Named(t, n), d) is { } x ? o with { Data = x } : o).ToList(),
-        }).ToList();
+            if (e is CounterExpr && Preset(at) is { } v) return new CounterExpr(v.Bytes, v.Packets);
+            if (e is not QuotaExpr q || QuotaPreset(at) is not { } bpf) return null;
+            // the kernel copy counts from where BPF's slot did: after a reset that is 0, not the created `used`
+            starts.Add(new QuotaStart(at, bpf.Base));
+            // NFTA_QUOTA_CONSUMED: capped at the quota, as ElementCarry does: the kernel refuses more (EINVAL),
+            // and lists a quota consumed past its bytes with `used` capped anyway
+            return q with { Consumed = Math.Min(q.Bytes, bpf.Base + bpf.Used) };
+        }
+        return Rewritten(tables, Filled);
     }
+
+    /// <summary><paramref name="tables"/> with each rule expression and named object state <paramref name="filled"/> gives anew replaced.</summary>
+    public static IReadOnlyList<SourceTable> Rewritten(IReadOnlyList<SourceTable> tables, Func<CounterRef, Expression, Expression?> filled) =>
+        tables.Select(t => t with
+        {
+            Chains = t.Chains.Select(c => c with { Rules = c.Rules.Select(r => WithPresets(r, t, c.Name, filled)).ToList() }).ToList(),
+            Objects = t.Objects?.Select(o => o.Name is { } n && o.Data is { } d && filled(Named(t, n), d) is { } x ? o with { Data = x } : o).ToList(),
+        }).ToList();
 
     static Rule WithPresets(Rule r, SourceTable t, string chain, Func<CounterRef, Expression, Expression?> filled)
     {

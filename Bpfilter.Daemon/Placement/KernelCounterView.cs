@@ -15,6 +15,9 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     Dictionary<(byte, string, ulong, int), CounterValue>? _rules;
     Dictionary<(byte, string, string), CounterValue>? _objects;
 
+    /// <summary>Where the quotas the kernel took over from BPF count from.</summary>
+    public KernelQuotaStarts QuotaStarts { get; } = new();
+
     /// <summary>The reset baselines, for the state file.</summary>
     public (IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> Rules, IReadOnlyDictionary<(byte, string, string), CounterValue> Objects) Baselines =>
         (_ruleBase, _objectBase);
