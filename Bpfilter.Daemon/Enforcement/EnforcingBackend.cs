@@ -155,6 +155,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 var seeds = KernelCountsToBpf(sources, lift, plan, change.RecreatedTables);
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, change.RecreatedTables);
                 var elementSeeds = KernelElementsToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas);
+                _enforcer.SeedPacketPath(KernelWrittenToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas));
                 bool kernelCommitted = false;
                 if (_kernel != null && _kernel.HasPending)
                 {
