@@ -502,6 +502,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         IReadOnlyList<SetDelta> deltas)
     {
         var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, recreated), plan, recreated, deltas);
+        // a set the kernel gets anew goes on from each element's time left (ElementExpiry)
+        placed = Bpfilter.Backend.Libbpf.KernelClock.Available
+            ? ElementExpiry.TimeLeft(placed, Bpfilter.Backend.Libbpf.KernelClock.NowMs()) : ElementExpiry.None(placed);
         return kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables);
     }
 

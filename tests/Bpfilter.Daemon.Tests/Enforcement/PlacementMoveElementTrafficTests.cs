@@ -156,6 +156,40 @@ public sealed class PlacementMoveElementTrafficTests
         Assert.Contains("127.0.0.3 counter packets 2 bytes 58", s.SameListing());
     }
 
+    /// <summary>
+    /// An element the control plane gave a timeout expires when the kernel's own would after its set moves to the kernel:
+    /// the kernel's new set goes on from the time it has left, not from a whole new timeout.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Moves))]
+    public void AnElementWithATimeoutExpiresOnTimeAfterAMoveToTheKernel(string toKernel, string? back)
+    {
+        _ = back;
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply("""
+            table netdev t {
+                set s {
+                    type ipv4_addr
+                    flags timeout
+                    elements = { 127.0.0.2 timeout 15s }
+                }
+                chain in {
+                    type filter hook ingress device "lo" priority 0; policy accept;
+                    udp dport 12 ip daddr @s counter
+                }
+            }
+            """);
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Thread.Sleep(9_000);
+
+        s.Apply(toKernel);
+        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        Assert.Contains("127.0.0.2 timeout 15s expires", s.SameListing("table netdev t"));
+        Thread.Sleep(7_000); // past the 15 s: the kernel's own set holds it no more
+        s.Send(12, "127.0.0.2");
+        Assert.Contains("ip daddr @s counter packets 0 bytes 0", s.SameListing("table netdev t"));
+    }
+
     static string Handle(PacketPathSetTrafficTests.Sides s, string what)
     {
         var k = s.Kernel.Exec("nft", ["-a", "list", "chain", "netdev", "t", "in"]);
