@@ -171,7 +171,7 @@ public sealed class PlacementMoveElementTrafficTests
                 set s {
                     type ipv4_addr
                     flags timeout
-                    elements = { 127.0.0.2 timeout 15s }
+                    elements = { 127.0.0.2 timeout 20s }
                 }
                 chain in {
                     type filter hook ingress device "lo" priority 0; policy accept;
@@ -179,13 +179,15 @@ public sealed class PlacementMoveElementTrafficTests
                 }
             }
             """);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
         Thread.Sleep(9_000);
 
         s.Apply(toKernel);
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
-        Assert.Contains("127.0.0.2 timeout 15s expires", s.SameListing("table netdev t"));
-        Thread.Sleep(7_000); // past the 15 s: the kernel's own set holds it no more
+        Assert.Contains("127.0.0.2 timeout 20s expires", s.SameListing("table netdev t"));
+        // past the 20 s (the kernel's own set holds it no more), well before 20 s after the move
+        Thread.Sleep(TimeSpan.FromMilliseconds(Math.Max(0, 21_500 - clock.ElapsedMilliseconds)));
         s.Send(12, "127.0.0.2");
         Assert.Contains("ip daddr @s counter packets 0 bytes 0", s.SameListing("table netdev t"));
     }
