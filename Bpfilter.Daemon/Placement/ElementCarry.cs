@@ -143,13 +143,13 @@ internal static class ElementCarry
             if (k.Key == null || skip.Contains(KeyOf(k))) continue;
             var state = new List<PacketElementState>();
             foreach (var x in Statements(k))
-                switch (x)
-                {
-                    case CounterExpr c: state.Add(new PacketElementState(new CounterStatement(0), c.Packets ?? 0, c.Bytes ?? 0)); break;
-                    case QuotaExpr q: state.Add(new PacketElementState(new QuotaStatement(q.Bytes, ((q.Flags ?? 0) & QuotaExpr.NFT_QUOTA_F_INV) != 0, 0), 0, q.Consumed ?? 0)); break;
-                    default: refused(k, $"its statement {x.GetType().Name} has no state BPF can be given"); state = null; break;
-                }
-            if (state == null) continue;
+                if (x is CounterExpr c) state.Add(new PacketElementState(new CounterStatement(0), c.Packets ?? 0, c.Bytes ?? 0));
+                else if (x is QuotaExpr q) state.Add(new PacketElementState(new QuotaStatement(q.Bytes, ((q.Flags ?? 0) & QuotaExpr.NFT_QUOTA_F_INV) != 0, 0), 0, q.Consumed ?? 0));
+            if (state.Count < Statements(k).Count)
+            {
+                refused(k, "a statement of it (a limit) has state BPF cannot be given");
+                continue;
+            }
             if (encoder.Lift(k with { Expr = null, Expressions = null, Expiration = null, Timeout = null }) is not { } ir)
             {
                 refused(k, "its key does not convert to the set's map key");
