@@ -353,10 +353,10 @@ internal sealed class TransitionPlanner
             if (!oldSets.TryGetValue(name, out var o) || _renewed.Sets.Contains((key, name)))
             {
                 Add(NftMsgType.NewSet, fam, KernelForm.Set(s.Set, _nextId++, anonymous: false) with { Family = fam, Table = table }, $"add set {key} {name}", NlmFlags.Create);
-                // the elements another packet path held keep the time they have left (KernelForm.Element drops a deadline)
-                var elements = _packetPath.GetValueOrDefault((key, name))?.Live is { } live
-                    ? live.Select(e => KernelForm.Element(e) with { Expiration = e.Expiration })
-                    : s.Elements.Select(KernelForm.Element);
+                // a new set's elements keep the time they have left (the caller gives Expiration as that; KernelForm.Element
+                // drops it), those another packet path held too
+                var elements = (_packetPath.GetValueOrDefault((key, name))?.Live ?? s.Elements)
+                    .Select(e => KernelForm.Element(e) with { Expiration = e.Expiration });
                 AddElements(NftMsgType.NewSetElem, key, name, null, elements.ToList(), $"add elements to set {key} {name}", s.Set);
                 continue;
             }

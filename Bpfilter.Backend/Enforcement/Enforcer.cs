@@ -56,6 +56,18 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         /// <summary>The renewed quota slots with the `used` each starts from, and the renewed limit slots with their bucket size: set at the commit.</summary>
         public IReadOnlyList<KeyValuePair<ulong, ulong>> RenewedQuotas { get; init; } = [];
         public IReadOnlyList<(ulong Slot, ulong Max)> RenewedLimits { get; init; } = [];
+        /// <summary>Per IR set name, the elements another packet path added that the programs loaded anew start with (<see cref="SeedPacketPath"/>).</summary>
+        public IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> Seeds { get; init; } = new Dictionary<string, IReadOnlyList<PacketPathSeed>>();
+    }
+
+    /// <summary>
+    /// The staged programs loaded anew that write one of <paramref name="seeds"/>' sets (by IR set name) from the packet
+    /// path start with its elements (<see cref="PacketPathSeed"/>), written to their copies before they are installed:
+    /// for a set the transaction takes over from the kernel's packet path. Nothing when nothing is staged.
+    /// </summary>
+    public void SeedPacketPath(IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> seeds)
+    {
+        if (_staged != null && seeds.Count > 0) _staged = _staged with { Seeds = seeds };
     }
 
     /// <summary>The sets the staged transaction deleted and created anew (see <see cref="Prepare"/>), by IR set name.</summary>
@@ -444,7 +456,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 errors.Add($"commit at {s.Unit.Key} failed, the previous program keeps running there: {e.Message}");
             }
         }
-        SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), staged.Recreated, errors);
+        SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), staged.Recreated, staged.Seeds, errors);
         foreach (var a in staged.Detach)
         {
             _live.Remove(a.Key);

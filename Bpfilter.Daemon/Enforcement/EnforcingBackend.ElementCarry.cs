@@ -1,3 +1,4 @@
+using Bpfilter.Backend.Enforcement;
 using Bpfilter.Daemon.Placement;
 using Nft.Bytecode.Objects;
 using Nft.Engine;
@@ -46,6 +47,28 @@ public sealed partial class EnforcingBackend
             && BpfWrittenElements(w.Family, w.Table, w.Set) is { } live
                 ? w with { Live = ElementCarry.Live(set, live, w.Added, w.Removed) }
                 : w).ToList();
+    }
+
+    /// <summary>
+    /// Per IR set name, the elements the kernel's packet path added to each set it wrote that BPF's packet path takes over
+    /// (<see cref="ElementCarry.ToBpfPacketPath"/>): read while the kernel still holds the set.
+    /// </summary>
+    Dictionary<string, IReadOnlyList<PacketPathSeed>> KernelWrittenToBpf(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan,
+        IReadOnlyList<(byte, string)> recreated, IReadOnlyList<SetDelta> deltas)
+    {
+        var seeds = new Dictionary<string, IReadOnlyList<PacketPathSeed>>();
+        if (_kernel == null || _plan == null || _plan.KernelWrittenSets.Count == 0) return seeds;
+        foreach (var id in _plan.KernelWrittenSets)
+        {
+            if (plan.KernelSets.Contains(id) || recreated.Contains((id.Family, id.Table)) || !lift.SetEncoders.TryGetValue(id, out var encoder)
+                || sources.FirstOrDefault(t => t.Family == id.Family && t.Name == id.Table)?.FindSet(id.Set) is not { } set
+                || KernelElements(_kernel, new ElementCarry.SetId(id.Family, id.Table, id.Set)) is not { } listed) continue;
+            var delta = deltas.FirstOrDefault(d => d.Family == id.Family && d.Table == id.Table && d.Set == id.Set);
+            seeds[encoder.IrName] = ElementCarry.ToBpfPacketPath(set, listed, delta?.Added ?? [], delta?.Removed ?? [], encoder,
+                Bpfilter.Backend.Libbpf.KernelClock.Jiffies64(), (ulong)(Bpfilter.Backend.Libbpf.KernelClock.TickMs ?? 1),
+                (e, why) => _log($"set {id.Set} of table {id.Table}: an element the kernel's packet path added is not carried to BPF: {why}"));
+        }
+        return seeds;
     }
 
     IReadOnlyList<SetElement>? KernelElements(KernelPlacement kernel, ElementCarry.SetId s)

@@ -157,6 +157,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 var seeds = KernelCountsToBpf(sources, lift, plan, change.RecreatedTables);
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, change.RecreatedTables);
                 var elementSeeds = KernelElementsToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas);
+                _enforcer.SeedPacketPath(KernelWrittenToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas));
                 bool kernelCommitted = false;
                 if (_kernel != null && _kernel.HasPending)
                 {
@@ -517,6 +518,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         _kernelCounters!.QuotaStarts.Retain(c => !recreated.Contains((c.Family, c.Table)));
         _kernelCounters.QuotaStarts.Set(starts);
         var listed = _kernelCounters.QuotaStarts.Listed(plan.KernelTables);
+        // a set the kernel gets anew goes on from each element's time left (ElementExpiry)
+        placed = Bpfilter.Backend.Libbpf.KernelClock.Available
+            ? ElementExpiry.TimeLeft(placed, Bpfilter.Backend.Libbpf.KernelClock.NowMs()) : ElementExpiry.None(placed);
         return kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, listed) ? null : listed, renewal);
     }
 

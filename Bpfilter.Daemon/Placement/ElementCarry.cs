@@ -1,8 +1,13 @@
+using Bpfilter.Backend.Enforcement;
+using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Loader;
 using Nft.Bytecode.Data;
 using Nft.Bytecode.Expressions;
 using Nft.Bytecode.Objects;
 using Nft.Engine;
 using Nft.Lifter;
+
+using SetElement = Nft.Bytecode.Objects.SetElement;
 
 namespace Bpfilter.Daemon.Placement;
 
@@ -118,6 +123,44 @@ internal static class ElementCarry
             if (!gone.Contains(key) && !fresh.Contains(key))
                 elements.Add(h with { Timeout = h.Timeout == set.Set.Timeout ? null : h.Timeout });
         return elements;
+    }
+
+    /// <summary>
+    /// The elements the kernel's packet path added to a set BPF's packet path takes over (<paramref name="listed"/>: the
+    /// kernel's set, read before the kernel commit takes it away), as BPF's map starts with them: each with what it has
+    /// left (<paramref name="now"/> on in jiffies of <paramref name="tickMs"/>), its own timeout and its counter's and
+    /// quota's state. The set's committed elements are compiled into the map; the batch's additions and removals win.
+    /// <paramref name="refused"/> is given each element that cannot be carried (a limit: neither side lists its tokens,
+    /// and BPF's bucket map has none for it), with why.
+    /// </summary>
+    public static IReadOnlyList<PacketPathSeed> ToBpfPacketPath(SourceSet set, IReadOnlyList<SetElement> listed, IReadOnlyList<SetElement> added,
+        IReadOnlyList<SetElement> removed, SetEncoder encoder, ulong now, ulong tickMs, Action<SetElement, string> refused)
+    {
+        var skip = set.Elements.Concat(added).Concat(removed).Select(KeyOf).ToHashSet();
+        var seeds = new List<PacketPathSeed>();
+        foreach (var k in listed)
+        {
+            if (k.Key == null || skip.Contains(KeyOf(k))) continue;
+            var state = new List<PacketElementState>();
+            foreach (var x in Statements(k))
+                if (x is CounterExpr c) state.Add(new PacketElementState(new CounterStatement(0), c.Packets ?? 0, c.Bytes ?? 0));
+                else if (x is QuotaExpr q) state.Add(new PacketElementState(new QuotaStatement(q.Bytes, ((q.Flags ?? 0) & QuotaExpr.NFT_QUOTA_F_INV) != 0, 0), 0, q.Consumed ?? 0));
+            if (state.Count < Statements(k).Count)
+            {
+                refused(k, "a statement of it (a limit) has state BPF cannot be given");
+                continue;
+            }
+            if (encoder.Lift(k with { Expr = null, Expressions = null, Expiration = null, Timeout = null }) is not { } ir)
+            {
+                refused(k, "its key does not convert to the set's map key");
+                continue;
+            }
+            // nf_jiffies64_to_msecs rounded the time left down: the whole ticks left, at least one
+            ulong? expires = k.Expiration is ulong left ? now + Math.Max(1, left / tickMs) : null;
+            var timeout = k.Timeout ?? (k.Expiration != null ? set.Set.Timeout : null);
+            seeds.Add(new PacketPathSeed(ir with { Expires = expires }, timeout / tickMs, state));
+        }
+        return seeds;
     }
 
     /// <summary>The element's statements: its own, which the emulation cloned from the set's when it was added.</summary>

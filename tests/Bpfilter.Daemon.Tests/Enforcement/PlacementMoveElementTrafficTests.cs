@@ -106,14 +106,12 @@ public sealed class PlacementMoveElementTrafficTests
 
     /// <summary>
     /// The elements the packet path added keep their expiry and counters when the chain that writes them moves to the
-    /// kernel: the kernel's set goes on with them, as the kernel's own would. (Back to BPF they are not carried yet:
-    /// BPF's map starts from the committed elements.)
+    /// kernel, and back: each side's set goes on with what the other's packet path added, as the kernel's own would.
     /// </summary>
     [Theory]
     [MemberData(nameof(Moves))]
-    public void ElementsThePacketPathAddedSurviveAMoveToTheKernel(string toKernel, string? back)
+    public void ElementsThePacketPathAddedSurviveAMoveToTheKernelAndBack(string toKernel, string? back)
     {
-        _ = back;
         using var s = new PacketPathSetTrafficTests.Sides("auto");
         s.Apply(Written);
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
@@ -128,6 +126,16 @@ public sealed class PlacementMoveElementTrafficTests
         var listing = s.SameListing("table netdev t");
         Assert.Contains("127.0.0.2 counter packets 3 bytes 87", listing);
         Assert.Contains("127.0.0.4 counter packets 1 bytes 29", listing);
+        Thread.Sleep(5_000); // and BPF's map from the time the kernel's elements have left
+
+        s.Apply(back ?? $"delete rule netdev t in handle {Handle(s, "log group 1")}");
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        listing = s.SameListing("table netdev t");
+        Assert.Contains("127.0.0.4 counter packets 1 bytes 29", listing);
+        Write(s, "127.0.0.2", "127.0.0.5");
+        listing = s.SameListing("table netdev t");
+        Assert.Contains("127.0.0.2 counter packets 4 bytes 116", listing);
+        Assert.Contains("127.0.0.5 counter packets 1 bytes 29", listing);
     }
 
     /// <summary>An ip output chain moved to the kernel by `reject`: its packet-written set goes along.</summary>
@@ -146,6 +154,42 @@ public sealed class PlacementMoveElementTrafficTests
         Assert.Contains("127.0.0.2 counter packets 2 bytes 58", s.SameListing());
         Write(s, "127.0.0.3");
         Assert.Contains("127.0.0.3 counter packets 2 bytes 58", s.SameListing());
+    }
+
+    /// <summary>
+    /// An element the control plane gave a timeout expires when the kernel's own would after its set moves to the kernel:
+    /// the kernel's new set goes on from the time it has left, not from a whole new timeout.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Moves))]
+    public void AnElementWithATimeoutExpiresOnTimeAfterAMoveToTheKernel(string toKernel, string? back)
+    {
+        _ = back;
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply("""
+            table netdev t {
+                set s {
+                    type ipv4_addr
+                    flags timeout
+                    elements = { 127.0.0.2 timeout 20s }
+                }
+                chain in {
+                    type filter hook ingress device "lo" priority 0; policy accept;
+                    udp dport 12 ip daddr @s counter
+                }
+            }
+            """);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Thread.Sleep(9_000);
+
+        s.Apply(toKernel);
+        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        Assert.Contains("127.0.0.2 timeout 20s expires", s.SameListing("table netdev t"));
+        // past the 20 s (the kernel's own set holds it no more), well before 20 s after the move
+        Thread.Sleep(TimeSpan.FromMilliseconds(Math.Max(0, 21_500 - clock.ElapsedMilliseconds)));
+        s.Send(12, "127.0.0.2");
+        Assert.Contains("ip daddr @s counter packets 0 bytes 0", s.SameListing("table netdev t"));
     }
 
     static string Handle(PacketPathSetTrafficTests.Sides s, string what)
