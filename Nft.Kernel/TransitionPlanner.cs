@@ -284,6 +284,8 @@ internal sealed class TransitionPlanner
         var nowAnon = AnonymousSets(now);
         var oldObjs = (old?.Objects ?? []).ToDictionary(ObjectKey);
         var nowObjs = (now.Objects ?? []).ToDictionary(ObjectKey);
+        // objects of this table the transaction deleted and added again: deleted and added here whatever their content
+        var renewedObjs = _renewed.Objects.Where(o => o.Table == key).Select(o => (o.Type, o.Name)).ToHashSet();
         var oldFts = (old?.Flowtables ?? []).ToDictionary(f => f.Name!);
         var nowFts = (now.Flowtables ?? []).ToDictionary(f => f.Name!);
 
@@ -320,7 +322,7 @@ internal sealed class TransitionPlanner
                 key, name, null, gone, $"delete elements from set {key} {name}", n.Set);
         }
         foreach (var (k, o) in oldObjs)
-            if (!nowObjs.ContainsKey(k) || _renewed.Objects.Contains((key, k.Item1, k.Item2)))
+            if (!nowObjs.ContainsKey(k) || renewedObjs.Contains(k))
                 Add(NftMsgType.DelObj, fam, new NftObject { Family = fam, Table = table, Name = k.Item2, Type = k.Item1 }, $"delete {NftObject.KindOf(k.Item1)} {key} {k.Item2}");
         foreach (var (name, _) in oldFts)
             if (!nowFts.ContainsKey(name))
@@ -339,10 +341,10 @@ internal sealed class TransitionPlanner
         }
         foreach (var (k, ob) in nowObjs)
         {
-            if (oldObjs.ContainsKey(k) && !_renewed.Objects.Contains((key, k.Item1, k.Item2))) continue;
+            var renewed = renewedObjs.Contains(k);
+            if (oldObjs.ContainsKey(k) && !renewed) continue;
             // a renewed object is another object: its state starts from what the transaction gave it
-            var obj = carried?.Object(fam, table, k.Item2) is { Data: { } state } && !_renewed.Objects.Contains((key, k.Item1, k.Item2))
-                ? ob with { Data = state } : ob;
+            var obj = !renewed && carried?.Object(fam, table, k.Item2) is { Data: { } state } ? ob with { Data = state } : ob;
             Add(NftMsgType.NewObj, fam, KernelForm.Object(obj) with { Family = fam, Table = table }, $"add {NftObject.KindOf(k.Item1)} {key} {k.Item2}", NlmFlags.Create);
         }
         foreach (var (name, f) in nowFts)
