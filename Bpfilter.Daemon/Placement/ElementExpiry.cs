@@ -11,7 +11,14 @@ namespace Bpfilter.Daemon.Placement;
 internal static class ElementExpiry
 {
     /// <summary><paramref name="tables"/> with every element's deadline as the time left at <paramref name="nowMs"/> (at least 1 ms); itself when no element expires.</summary>
-    public static IReadOnlyList<SourceTable> TimeLeft(IReadOnlyList<SourceTable> tables, long nowMs)
+    public static IReadOnlyList<SourceTable> TimeLeft(IReadOnlyList<SourceTable> tables, long nowMs) =>
+        WithExpiry(tables, at => (ulong)Math.Max(1, (long)Math.Min(at, long.MaxValue) - nowMs));
+
+    /// <summary><paramref name="tables"/> without expiry (the kernel gives each element its whole timeout): when the kernel's clock cannot be read.</summary>
+    public static IReadOnlyList<SourceTable> None(IReadOnlyList<SourceTable> tables) => WithExpiry(tables, _ => null);
+
+    /// <summary><paramref name="tables"/> with each element's deadline replaced by <paramref name="expiry"/>'s; itself when no element expires.</summary>
+    static IReadOnlyList<SourceTable> WithExpiry(IReadOnlyList<SourceTable> tables, Func<ulong, ulong?> expiry)
     {
         static bool Expires(SourceSet s) => s.Elements.Any(e => e.Expiration != null);
         if (!tables.Any(t => t.Sets.Any(Expires))) return tables;
@@ -19,13 +26,8 @@ internal static class ElementExpiry
         {
             Sets = t.Sets.Select(s => !Expires(s) ? s : s with
             {
-                Elements = s.Elements.Select(e => e.Expiration is ulong at ? e with { Expiration = (ulong)Math.Max(1, (long)Math.Min(at, long.MaxValue) - nowMs) } : e).ToList(),
+                Elements = s.Elements.Select(e => e.Expiration is ulong at ? e with { Expiration = expiry(at) } : e).ToList(),
             }).ToList(),
         }).ToList();
     }
-
-    /// <summary><paramref name="tables"/> without expiry (the kernel gives each element its whole timeout): when the kernel's clock cannot be read.</summary>
-    public static IReadOnlyList<SourceTable> None(IReadOnlyList<SourceTable> tables) =>
-        !tables.Any(t => t.Sets.Any(s => s.Elements.Any(e => e.Expiration != null))) ? tables
-        : tables.Select(t => t with { Sets = t.Sets.Select(s => s with { Elements = s.Elements.Select(e => e with { Expiration = null }).ToList() }).ToList() }).ToList();
 }
