@@ -60,7 +60,12 @@ public interface IRulesetBackend
 }
 
 /// <summary>Packets and bytes.</summary>
-public readonly record struct CounterValue(ulong Packets, ulong Bytes);
+public readonly record struct CounterValue(ulong Packets, ulong Bytes)
+{
+    /// <summary>What was counted beyond <paramref name="baseline"/> (a reset's, or what an element was given); none below it.</summary>
+    public CounterValue Since(CounterValue baseline) =>
+        new(Packets >= baseline.Packets ? Packets - baseline.Packets : 0, Bytes >= baseline.Bytes ? Bytes - baseline.Bytes : 0);
+}
 
 /// <summary>The counter of one set element, named by the element's key (and key end, for a concatenated range).</summary>
 public readonly record struct ElementCounterRef(byte Family, string Table, string Set, byte[] Key, byte[]? KeyEnd);

@@ -16,11 +16,18 @@ public readonly record struct CounterKey(byte Family, string Table, string Chain
     /// range): the key in hex, so the state file keeps it as it keeps a named counter's name.
     /// </summary>
     public static CounterKey Element(byte family, string table, string set, byte[] key, byte[]? keyEnd) =>
-        new(family, table, set, 0) { Object = Convert.ToHexString(key) + (keyEnd is { } end ? "-" + Convert.ToHexString(end) : "") };
+        new(family, table, set, 0) { Object = ElementKey(key, keyEnd) };
 
     /// <inheritdoc cref="Element(byte, string, string, byte[], byte[])"/>
     public static CounterKey Element(byte family, string table, string set, Nft.Bytecode.Data.NftData? key, Nft.Bytecode.Data.NftData? keyEnd) =>
-        Element(family, table, set, (key as Nft.Bytecode.Data.ValueData)?.Value ?? [], (keyEnd as Nft.Bytecode.Data.ValueData)?.Value);
+        new(family, table, set, 0) { Object = ElementKey(key, keyEnd) };
+
+    /// <summary>An element's key (and key end) in hex, as <see cref="Element(byte, string, string, byte[], byte[])"/> names its counter.</summary>
+    public static string ElementKey(byte[] key, byte[]? keyEnd) => Convert.ToHexString(key) + (keyEnd is { } end ? "-" + Convert.ToHexString(end) : "");
+
+    /// <inheritdoc cref="ElementKey(byte[], byte[])"/>
+    public static string ElementKey(Nft.Bytecode.Data.NftData? key, Nft.Bytecode.Data.NftData? keyEnd) =>
+        ElementKey((key as Nft.Bytecode.Data.ValueData)?.Value ?? [], (keyEnd as Nft.Bytecode.Data.ValueData)?.Value);
 
     public override string ToString() => Object is { } o
         ? Chain.Length > 0 ? $"{FamilyNames.Of(Family)} {Table} set {Chain} element {o}" : $"{FamilyNames.Of(Family)} {Table} counter {o}"
@@ -40,11 +47,11 @@ public readonly record struct StatefulKey(byte Family, string Table, string? Cha
     /// (and key end): chain is the set's name and <see cref="Element"/> the key in hex, as <see cref="CounterKey.Element(byte, string, string, byte[], byte[])"/> names it.
     /// </summary>
     public static StatefulKey Element(byte family, string table, string set, byte[] key, byte[]? keyEnd, int index) =>
-        new(family, table, set, 0, index, null) { ElementKey = CounterKey.Element(family, table, set, key, keyEnd).Object };
+        new(family, table, set, 0, index, null) { ElementKey = CounterKey.ElementKey(key, keyEnd) };
 
     /// <inheritdoc cref="Element(byte, string, string, byte[], byte[], int)"/>
     public static StatefulKey Element(byte family, string table, string set, Nft.Bytecode.Data.NftData? key, Nft.Bytecode.Data.NftData? keyEnd, int index) =>
-        new(family, table, set, 0, index, null) { ElementKey = CounterKey.Element(family, table, set, key, keyEnd).Object };
+        new(family, table, set, 0, index, null) { ElementKey = CounterKey.ElementKey(key, keyEnd) };
 
     /// <summary>The element's key in hex (see <see cref="Element"/>); null for a rule's or an object's state.</summary>
     public string? ElementKey { get; init; }

@@ -88,7 +88,7 @@ public sealed partial class EnforcingBackend
     static Func<ElementCarry.SetId, SetElement, bool> AddedBy(IReadOnlyList<SetDelta> deltas)
     {
         var added = deltas.Where(d => d.Added.Count > 0)
-            .SelectMany(d => d.Added.Select(e => (d.Family, d.Table, d.Set, CounterKey.Element(d.Family, d.Table, d.Set, e.Key, e.KeyEnd).Object))).ToHashSet();
-        return (s, e) => added.Count > 0 && added.Contains((s.Family, s.Table, s.Set, CounterKey.Element(s.Family, s.Table, s.Set, e.Key, e.KeyEnd).Object));
+            .SelectMany(d => d.Added.Select(e => (d.Family, d.Table, d.Set, CounterKey.ElementKey(e.Key, e.KeyEnd)))).ToHashSet();
+        return (s, e) => added.Count > 0 && added.Contains((s.Family, s.Table, s.Set, CounterKey.ElementKey(e.Key, e.KeyEnd)));
     }
 }

@@ -20,9 +20,9 @@ static class Renewal
         var tables = change.RecreatedTables.ToHashSet();
         var objects = change.RecreatedObjects.ToHashSet();
         var sets = change.RecreatedSets.ToHashSet();
-        // an element's counter and states are named by its set and its key in hex (CounterKey.Element)
+        // an element's counter and states are named by its set and its key in hex (CounterKey.ElementKey)
         var elements = change.RenewedElements
-            .Select(e => (e.Family, e.Table, e.Set, CounterKey.Element(e.Family, e.Table, e.Set, e.Element.Key, e.Element.KeyEnd).Object!)).ToHashSet();
+            .Select(e => (e.Family, e.Table, e.Set, CounterKey.ElementKey(e.Element.Key, e.Element.KeyEnd))).ToHashSet();
         // a recreated set's elements are all new ones (the kernel's new set holds only the batch's elements)
         bool Counter(CounterKey k) => tables.Contains((k.Family, k.Table))
             || k.Object is { } o && (k.Chain.Length == 0 ? objects.Contains((k.Family, k.Table, o, (uint)NftObjectType.Counter))

@@ -82,10 +82,10 @@ internal static class ElementCarry
                         switch (given[i], now[i])
                         {
                             case (CounterExpr c, CounterExpr kc) when lift.Counters.TryGetValue(CounterKey.Element(t.Family, t.Name, s.Name, e.Key, e.KeyEnd), out var slot):
-                                counters.Add(new CounterSeed(slot, new CounterValue(Less(kc.Packets, c.Packets), Less(kc.Bytes, c.Bytes)), false));
+                                counters.Add(new CounterSeed(slot, Counted(kc).Since(Counted(c)), false));
                                 break;
                             case (QuotaExpr q, QuotaExpr kq) when lift.Quotas.TryGetValue(StatefulKey.Element(t.Family, t.Name, s.Name, e.Key, e.KeyEnd, i), out var slot):
-                                quotas.Add(new QuotaSeed(slot, Less(kq.Consumed, q.Consumed)));
+                                quotas.Add(new QuotaSeed(slot, Consumed(kq).Since(Consumed(q)).Bytes));
                                 break;
                         }
                 }
@@ -174,7 +174,11 @@ internal static class ElementCarry
     static ElementCounterRef Ref(SetId s, SetElement e) =>
         new(s.Family, s.Table, s.Set, (e.Key as ValueData)?.Value ?? [], (e.KeyEnd as ValueData)?.Value);
 
-    static string KeyOf(SetElement e) => CounterKey.Element(0, "", "", e.Key, e.KeyEnd).Object ?? "";
+    /// <summary>The element's key as its counter and quota slots are named (<see cref="CounterKey.ElementKey"/>).</summary>
+    static string KeyOf(SetElement e) => CounterKey.ElementKey(e.Key, e.KeyEnd);
 
-    static ulong Less(ulong? a, ulong? b) => (a ?? 0) >= (b ?? 0) ? (a ?? 0) - (b ?? 0) : 0;
+    static CounterValue Counted(CounterExpr c) => new(c.Packets ?? 0, c.Bytes ?? 0);
+
+    /// <summary>A quota's consumed bytes as the kernel's counter view reads them (<see cref="KernelCounterView"/>).</summary>
+    static CounterValue Consumed(QuotaExpr q) => new(0, q.Consumed ?? 0);
 }

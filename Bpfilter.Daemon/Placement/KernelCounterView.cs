@@ -33,10 +33,10 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     }
 
     public CounterValue? Rule(byte family, string table, ulong handle, int index) =>
-        Snapshot().Rules.TryGetValue((family, table, handle, index), out var v) ? Less(v, _ruleBase.GetValueOrDefault((family, table, handle, index))) : null;
+        Snapshot().Rules.TryGetValue((family, table, handle, index), out var v) ? v.Since(_ruleBase.GetValueOrDefault((family, table, handle, index))) : null;
 
     public CounterValue? Object(byte family, string table, string name) =>
-        Snapshot().Objects.TryGetValue((family, table, name), out var v) ? Less(v, _objectBase.GetValueOrDefault((family, table, name))) : null;
+        Snapshot().Objects.TryGetValue((family, table, name), out var v) ? v.Since(_objectBase.GetValueOrDefault((family, table, name))) : null;
 
     public void ResetRule(byte family, string table, ulong handle, int index)
     {
@@ -69,9 +69,6 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         foreach (var k in _objectBase.Keys.Where(k => !objects.Contains(k)).ToList()) _objectBase.Remove(k);
         Invalidate();
     }
-
-    static CounterValue Less(CounterValue v, CounterValue b) =>
-        new(v.Packets >= b.Packets ? v.Packets - b.Packets : 0, v.Bytes >= b.Bytes ? v.Bytes - b.Bytes : 0);
 
     (Dictionary<(byte, string, ulong, int), CounterValue> Rules, Dictionary<(byte, string, string), CounterValue> Objects) Snapshot()
     {
