@@ -46,7 +46,7 @@ public sealed class PlacementMoveElementTrafficTests
         s.Send(12, "127.0.0.2", "127.0.0.3");
         Assert.Contains("127.0.0.2 counter packets 3 bytes 87 quota 100000 bytes used 87 bytes", s.SameListing("table netdev t"));
 
-        s.Apply(back ?? $"delete rule netdev t in handle {Handle(s, "log group 1")}");
+        s.Apply(back ?? $"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "log group 1")}");
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
         Assert.Contains("127.0.0.3 counter packets 7 bytes 558", s.SameListing("table netdev t"));
         s.Send(12, "127.0.0.2");
@@ -128,7 +128,7 @@ public sealed class PlacementMoveElementTrafficTests
         Assert.Contains("127.0.0.4 counter packets 1 bytes 29", listing);
         Thread.Sleep(5_000); // and BPF's map from the time the kernel's elements have left
 
-        s.Apply(back ?? $"delete rule netdev t in handle {Handle(s, "log group 1")}");
+        s.Apply(back ?? $"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "log group 1")}");
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
         listing = s.SameListing("table netdev t");
         Assert.Contains("127.0.0.4 counter packets 1 bytes 29", listing);
@@ -190,13 +190,5 @@ public sealed class PlacementMoveElementTrafficTests
         Thread.Sleep(TimeSpan.FromMilliseconds(Math.Max(0, 21_500 - clock.ElapsedMilliseconds)));
         s.Send(12, "127.0.0.2");
         Assert.Contains("ip daddr @s counter packets 0 bytes 0", s.SameListing("table netdev t"));
-    }
-
-    static string Handle(PacketPathSetTrafficTests.Sides s, string what)
-    {
-        var k = s.Kernel.Exec("nft", ["-a", "list", "chain", "netdev", "t", "in"]);
-        var m = System.Text.RegularExpressions.Regex.Match(k.Stdout, System.Text.RegularExpressions.Regex.Escape(what) + @" # handle (\d+)");
-        Assert.True(m.Success, k.Stdout);
-        return m.Groups[1].Value;
     }
 }
