@@ -51,9 +51,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
-    /// <param name="Renewal">what the transaction renewed, whose kernel reset baselines go at the commit</param>
+    /// <param name="Renewal">what the transaction renewed, whose kernel reset baselines and quota start points go at the commit</param>
+    /// <param name="QuotaStarts">the start points of the quotas the kernel takes over (<see cref="KernelQuotaStarts"/>), kept at the commit</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
-        IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null);
+        IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null,
+        IReadOnlyList<QuotaStart>? QuotaStarts = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -151,11 +153,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var renewal = KernelRenewals.Of(change);
                 var lifted = clock.ElapsedMilliseconds;
-                var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
+                var (plan, staged, starts) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
                     ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal);
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
-                var seeds = KernelCountsToBpf(sources, lift, plan, change.RecreatedTables);
-                var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, change.RecreatedTables);
+                var seeds = KernelCountsToBpf(sources, lift, plan, renewal);
+                var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, renewal);
                 var elementSeeds = KernelElementsToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas);
                 _enforcer.SeedPacketPath(KernelWrittenToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas));
                 bool kernelCommitted = false;
@@ -173,7 +175,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                         throw KernelRefusal(e, "committing");
                     }
                 }
-                _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], [.. quotaSeeds, .. elementSeeds.Quotas], renewal);
+                _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], [.. quotaSeeds, .. elementSeeds.Quotas], renewal,
+                    starts);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -214,9 +217,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     /// <summary>
     /// Places the chains, has the kernel validate its side, then stages the BPF side. A chain BPF cannot
-    /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused).
+    /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused). Also gives the start points
+    /// of the quotas the kernel takes over.
     /// </summary>
-    (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
+    (PlacementPlan, PrepareStats, IReadOnlyList<QuotaStart>) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
         IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables,
         KernelRenewal kernelRenewal)
     {
@@ -226,6 +230,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         for (int round = 0; ; round++)
         {
             var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts);
+            IReadOnlyList<QuotaStart> starts = [];
             // its own kernel commit: before the placement reads the generation it validates and commits against
             _ctReads.Retain(plan.BpfRuleset);
             if (ConntrackReference.Needed(plan.BpfRuleset, _ctReads)) SwitchConntrackOn();
@@ -249,7 +254,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
+                    starts = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -262,7 +267,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _enforcer.Abort();
                 throw new BackendRefusal(Errno.EIO, $"bpfilter-nft: staging the BPF side failed: {injected.Message}", reason: RefusalReason.BpfLoad);
             }
-            if (outcome.Failure is not { } failure) return (plan, outcome.Stats!);
+            if (outcome.Failure is not { } failure) return (plan, outcome.Stats!, starts);
             var refusal = Refusal(lift, failure);
             if (_kernel == null || round >= MaxFallbacks) throw refusal;
             _kernel.Abort();
@@ -437,7 +442,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             if (_kernel != null)
             {
                 if (staged.Renewal is { } renewal) _kernelCounters!.Forget(renewal);
-                _kernelCounters!.Retain(_kernel.Placed);
+                _kernelCounters!.QuotaStarts.Set(staged.QuotaStarts ?? []);
+                _kernelCounters.Retain(_kernel.Placed);
                 var (lift, plan) = (staged.Lift, staged.Plan);
                 _kernelCounters.QuotaStarts.Retain(c => CounterSides.Quota(lift, plan, c) is { Kernel: true, Slot: null });
             }
@@ -483,61 +489,63 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         _current != null && _plan != null ? CounterSides.Of(_current, _plan, c) : (null, false);
 
     /// <summary>Where the committed placement counts a counter that keeps its count: not one of a table the batch re-created (its counters are new).</summary>
-    CounterCarry.Sides Before(IReadOnlyList<(byte, string)> recreated) => Kept(recreated, CommittedSides);
+    CounterCarry.Sides Before(KernelRenewal renewal) => Kept(renewal.Renews, CommittedSides);
 
-    /// <summary><paramref name="sides"/> of a counter or quota that keeps its state: none for one of a table the batch re-created (its state is new).</summary>
-    static CounterCarry.Sides Kept(IReadOnlyList<(byte, string)> recreated, CounterCarry.Sides sides) =>
-        c => recreated.Contains((c.Family, c.Table)) ? (null, false) : sides(c);
+    /// <summary>Where the committed placement consumes a quota that keeps its `used`: not one the batch renewed (its table or the named quota).</summary>
+    static CounterCarry.Sides QuotaBefore(KernelRenewal renewal, CounterCarry.Sides sides) => Kept(c => renewal.Renews(c, Nft.Bytecode.NftObjectType.Quota), sides);
+
+    /// <summary><paramref name="sides"/> of a counter or quota that keeps its state: none for one the batch <paramref name="renewed"/> (its state is new).</summary>
+    static CounterCarry.Sides Kept(Func<CounterRef, bool> renewed, CounterCarry.Sides sides) => c => renewed(c) ? (null, false) : sides(c);
 
     /// <summary>The kernel's tables to place, each counter the kernel takes over from BPF sent with BPF's count.</summary>
     /// <param name="starts">gets the start point of each quota the kernel takes over (<see cref="KernelQuotaStarts"/>)</param>
-    IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated, ICollection<QuotaStart> starts)
+    IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, KernelRenewal renewal, ICollection<QuotaStart> starts)
     {
         if (_current == null || _plan == null || _plan.BpfChains.Count == 0 || _kernel == null) return plan.KernelTables;
         var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name))).ToHashSet();
         bool Held(CounterRef c) => c.ObjectName != null
             ? objects.Contains((c.Family, c.Table, c.ObjectName))
             : _kernel.KernelRuleHandle(c.Family, c.Table, c.RuleHandle) != null;
-        return CounterCarry.ToKernel(plan.KernelTables, Held, Before(recreated), c => CounterSides.Of(lift, plan, c), slot =>
+        return CounterCarry.ToKernel(plan.KernelTables, Held, Before(renewal), c => CounterSides.Of(lift, plan, c), slot =>
         {
             var (p, b) = _enforcer.Counter(slot);
             return new CounterValue(p, b);
-        }, Kept(recreated, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts);
+        }, QuotaBefore(renewal, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts);
     }
 
     /// <summary>
     /// The kernel's tables as placed and as listed: quotas preset with what BPF consumed (<see cref="BpfCountsToKernel"/>)
-    /// are read from the `used` they were created with (<see cref="KernelPlacement.Prepare"/>'s listed).
+    /// are read from the `used` they were created with (<see cref="KernelPlacement.Prepare"/>'s listed). Gives the start
+    /// points of the quotas the kernel takes over, which the commit keeps (<see cref="KernelQuotaStarts"/>).
     /// </summary>
-    PreparedTransition PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
+    IReadOnlyList<QuotaStart> PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
         IReadOnlyList<SetDelta> deltas, KernelRenewal renewal)
     {
         var starts = new List<QuotaStart>();
-        var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, recreated, starts), plan, recreated, deltas);
-        // recorded now: a quota whose move does not commit stays in BPF, and the commit after forgets it (Retain)
-        _kernelCounters!.QuotaStarts.Retain(c => !recreated.Contains((c.Family, c.Table)));
-        _kernelCounters.QuotaStarts.Set(starts);
-        var listed = _kernelCounters.QuotaStarts.Listed(plan.KernelTables);
+        var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, renewal, starts), plan, recreated, deltas);
+        // listed with the start points as the commit leaves them: a renewed quota counts from what the batch gave it
+        var listed = _kernelCounters!.QuotaStarts.After(renewal, starts).Listed(plan.KernelTables);
         // a set the kernel gets anew goes on from each element's time left (ElementExpiry)
         placed = Bpfilter.Backend.Libbpf.KernelClock.Available
             ? ElementExpiry.TimeLeft(placed, Bpfilter.Backend.Libbpf.KernelClock.NowMs()) : ElementExpiry.None(placed);
-        return kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, listed) ? null : listed, renewal);
+        kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, listed) ? null : listed, renewal);
+        return starts;
     }
 
     /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>
-    IReadOnlyList<CounterSeed> KernelCountsToBpf(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, IReadOnlyList<(byte, string)> recreated)
+    IReadOnlyList<CounterSeed> KernelCountsToBpf(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, KernelRenewal renewal)
     {
         if (_kernelCounters == null || _plan == null || _plan.KernelChains.Count == 0) return [];
         _kernelCounters.Invalidate();
-        return CounterCarry.ToBpf(sources, Before(recreated), c => CounterSides.Of(lift, plan, c), KernelCount);
+        return CounterCarry.ToBpf(sources, Before(renewal), c => CounterSides.Of(lift, plan, c), KernelCount);
     }
 
     /// <summary>The quotas (rules' and named ones) BPF takes over from the kernel, with what the kernel consumed (less its reset baselines).</summary>
-    IReadOnlyList<QuotaSeed> KernelQuotasToBpf(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, IReadOnlyList<(byte, string)> recreated)
+    IReadOnlyList<QuotaSeed> KernelQuotasToBpf(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, KernelRenewal renewal)
     {
         if (_kernelCounters == null || _current == null || _plan == null || _plan.KernelChains.Count == 0) return [];
         var (current, committed) = (_current, _plan);
-        return CounterCarry.QuotasToBpf(sources, Kept(recreated, c => CounterSides.Quota(current, committed, c)),
+        return CounterCarry.QuotasToBpf(sources, QuotaBefore(renewal, c => CounterSides.Quota(current, committed, c)),
             c => CounterSides.Quota(lift, plan, c), c => KernelCount(c)?.Bytes);
     }
 

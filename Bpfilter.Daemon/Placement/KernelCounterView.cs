@@ -49,11 +49,12 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     }
 
     /// <summary>
-    /// Forgets the reset baselines of what a transaction renewed (<see cref="KernelRenewal"/>): the kernel's new rules and
-    /// objects, by the same handles and names, count from what the transaction gave them.
+    /// Forgets the reset baselines and quota start points of what a transaction renewed (<see cref="KernelRenewal"/>): the
+    /// kernel's new rules and objects, by the same handles and names, count from what the transaction gave them.
     /// </summary>
     public void Forget(KernelRenewal renewed)
     {
+        QuotaStarts.Forget(renewed);
         bool Table(byte family, string table) => renewed.Tables.Contains(new TableKey(family, table));
         foreach (var k in _ruleBase.Keys.Where(k => Table(k.Item1, k.Item2)).ToList()) _ruleBase.Remove(k);
         foreach (var k in _objectBase.Keys.Where(k => Table(k.Item1, k.Item2)

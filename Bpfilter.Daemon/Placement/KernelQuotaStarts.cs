@@ -1,6 +1,8 @@
+using Nft.Bytecode;
 using Nft.Bytecode.Expressions;
 using Nft.Bytecode.Objects;
 using Nft.Engine;
+using Nft.Kernel;
 
 namespace Bpfilter.Daemon.Placement;
 
@@ -28,6 +30,19 @@ internal sealed class KernelQuotaStarts
     public void Retain(Func<CounterRef, bool> inKernel)
     {
         foreach (var c in _starts.Keys.Where(c => !inKernel(c)).ToList()) _starts.Remove(c);
+    }
+
+    /// <summary>Forgets the start points of the quotas <paramref name="renewed"/> renewed: the kernel's new ones count from what the transaction gave them.</summary>
+    public void Forget(KernelRenewal renewed) => Retain(c => !renewed.Renews(c, NftObjectType.Quota));
+
+    /// <summary>The start points a commit of a transaction that renews <paramref name="renewed"/> and hands the kernel <paramref name="starts"/> leaves.</summary>
+    public KernelQuotaStarts After(KernelRenewal renewed, IEnumerable<QuotaStart> starts)
+    {
+        var next = new KernelQuotaStarts();
+        foreach (var (at, used) in _starts) next._starts[at] = used;
+        next.Forget(renewed);
+        next.Set(starts);
+        return next;
     }
 
     /// <summary><paramref name="tables"/> as the kernel's placement should list them: each quota's `used` its start point.</summary>

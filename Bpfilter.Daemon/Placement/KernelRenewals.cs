@@ -1,3 +1,4 @@
+using Nft.Bytecode;
 using Nft.Engine;
 using Nft.Kernel;
 
@@ -14,4 +15,11 @@ static class KernelRenewals
                 change.RecreatedSets.Select(s => (new TableKey(s.Family, s.Table), s.Set)).ToHashSet(),
                 change.RecreatedObjects.Select(o => (new TableKey(o.Family, o.Table), o.Type, o.Object)).ToHashSet(),
                 change.RenewedElements.Select(e => (new TableKey(e.Family, e.Table), e.Set, e.Element)).ToList());
+
+    /// <summary>Whether <paramref name="renewed"/> recreated the table of the counter or quota <paramref name="c"/> names: its state is new.</summary>
+    public static bool Renews(this KernelRenewal renewed, CounterRef c) => renewed.Tables.Contains(new TableKey(c.Family, c.Table));
+
+    /// <summary>Whether <paramref name="renewed"/> renewed what <paramref name="c"/> names: its table, or itself when it names an object of <paramref name="type"/>.</summary>
+    public static bool Renews(this KernelRenewal renewed, CounterRef c, NftObjectType type) =>
+        renewed.Renews(c) || c.ObjectName is { } name && renewed.Objects.Contains((new TableKey(c.Family, c.Table), (uint)type, name));
 }

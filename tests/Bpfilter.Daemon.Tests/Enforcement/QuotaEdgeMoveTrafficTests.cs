@@ -23,7 +23,7 @@ public sealed class QuotaEdgeMoveTrafficTests
         """;
 
     /// <summary>In BPF: three datagrams, `reset quotas` on both sides, one datagram (`used 29` on both).</summary>
-    static void SpendResetSpend(PacketPathSetTrafficTests.Sides s)
+    internal static void SpendResetSpend(PacketPathSetTrafficTests.Sides s)
     {
         s.Apply(ResetNetdev);
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
