@@ -172,6 +172,31 @@ public sealed class KernelHeldMoveTrafficTests
         Assert.Equal(12, Count(s));
     }
 
+    /// <summary>
+    /// The reverse: the kernel's base chain moves to BPF (its nflog rule deleted), so BPF alone counts r, from both parts;
+    /// and back to the kernel, both count again, the kernel's rule from 0.
+    /// </summary>
+    [Fact]
+    public void ARegularChainReachedFromBothSidesKeepsTheKernelsPartWhenTheKernelsBaseChainMoves()
+    {
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        Load(s, SharedRegular);
+        Assert.Equal(6, Count(s));
+        var log = Regex.Match(s.Kernel.Exec("nft", ["-a", "list", "chain", "netdev", "t", "k"]).Stdout, @"log group 1 # handle (\d+)");
+        Assert.True(log.Success);
+        s.Apply($"delete rule netdev t k handle {log.Groups[1].Value}");
+        Assert.Contains("table netdev t chain k: BPF", s.Rig.Explain());
+        Assert.Equal(6, Count(s));
+        s.Send(12, "127.0.0.2");
+        Assert.Equal(8, Count(s));
+
+        s.Apply("add rule netdev t k udp dport 15 log group 1");
+        Assert.Contains("table netdev t chain k: kernel nf_tables", s.Rig.Explain());
+        Assert.Equal(8, Count(s));
+        s.Send(12, "127.0.0.2");
+        Assert.Equal(10, Count(s));
+    }
+
     /// <summary>BPF's part carried into the kernel's listing survives restarts (the state file keeps it).</summary>
     [Fact]
     public void BpfsPartOfARegularChainSurvivesRestarts()
