@@ -148,8 +148,10 @@ public sealed class KernelPlacement
             foreach (var t in p.Desired)
             {
                 var key = TransitionPlanner.KeyOf(t);
+                // no rule got a new kernel handle, but deleted ones go: the caller asks whether the kernel holds a rule
+                // (KernelRuleHandle) when its chain comes back to the kernel
                 if (!p.Touched.Contains(key) && _placed.TryGetValue(key, out var old))
-                    next[key] = old with { Source = t };
+                    next[key] = old with { Source = t, KernelRuleHandles = Held(old.KernelRuleHandles, t) };
                 else
                     next[key] = new PlacedTable(t, LearnHandles(key, t));
             }
@@ -249,6 +251,13 @@ public sealed class KernelPlacement
             .OrderBy(s => s.Set.Name, StringComparer.Ordinal).Select(s => $"{s.Set.Name}:{s.Set.KeyLen}"));
         static string Objects(SourceTable t) => string.Join("|", (t.Objects ?? []).Select(o => $"{o.Name}:{o.Type}").Order(StringComparer.Ordinal));
         return Chains(kernel) == Chains(expected) && Sets(kernel) == Sets(expected) && Objects(kernel) == Objects(expected);
+    }
+
+    /// <summary>The kernel handles of <paramref name="handles"/> whose rules <paramref name="t"/> still holds.</summary>
+    static Dictionary<ulong, ulong> Held(IReadOnlyDictionary<ulong, ulong> handles, SourceTable t)
+    {
+        var rules = t.Chains.SelectMany(c => c.Rules).Select(r => r.Handle).OfType<ulong>().ToHashSet();
+        return handles.Where(h => rules.Contains(h.Key)).ToDictionary(h => h.Key, h => h.Value);
     }
 
     Dictionary<ulong, ulong> LearnHandles(TableKey key, SourceTable t)

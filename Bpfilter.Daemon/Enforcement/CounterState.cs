@@ -22,13 +22,15 @@ namespace Bpfilter.Daemon.Enforcement;
 /// in the pinned maps is its list's index: the restarted daemon compiles with them to adopt the programs and their elements).
 /// Version 6 adds the start point of each quota the kernel took over from BPF (<see cref="KernelQuotaStarts"/>: after a reset in
 /// BPF it is not the created `used`, and the restarted daemon adopts the kernel's tables with it).
+/// Version 7 adds, per kernel rule counter both sides counted before BPF's base chain moved to the kernel, BPF's part, which
+/// the kernel's rule does not hold and its listing adds (<see cref="KernelCounterView.Carry"/>).
 /// A quota or limit key is a rule's expression (kind 0), a named object (kind 1) or a set element's statement
 /// (kind 2: set, element key, statement index; written by version 4 daemons that run element quotas and limits).
-/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6); every length is checked when read (<see cref="InvalidDataException"/>).
+/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
+    const byte Version = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
@@ -49,6 +51,9 @@ internal static class CounterState
 
         /// <summary>Empty before version 6.</summary>
         public List<QuotaStart> KernelQuotaStarts { get; init; } = [];
+
+        /// <summary>Empty before version 7.</summary>
+        public List<((byte, string, ulong, int) Key, CounterValue Bpf)> KernelRulesCarried { get; init; } = [];
     }
 
     public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null,
@@ -93,16 +98,7 @@ internal static class CounterState
         IReadOnlyDictionary<string, CounterLayout>? layouts, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists)
     {
         var (rules, objects) = kernel?.Baselines ?? (new Dictionary<(byte, string, ulong, int), CounterValue>(), new Dictionary<(byte, string, string), CounterValue>());
-        w.Write(rules.Count);
-        foreach (var ((family, table, handle, index), v) in rules)
-        {
-            w.Write(family);
-            w.Write(table);
-            w.Write(handle);
-            w.Write(index);
-            w.Write(v.Packets);
-            w.Write(v.Bytes);
-        }
+        Write(w, rules);
         w.Write(objects.Count);
         foreach (var ((family, table, name), v) in objects)
         {
@@ -162,6 +158,22 @@ internal static class CounterState
             w.Write(at.ObjectName ?? "");
             w.Write(used);
         }
+        Write(w, kernel?.Carried ?? new Dictionary<(byte, string, ulong, int), CounterValue>());
+    }
+
+    /// <summary>A counted list of kernel rule counter values (reset baselines, carried counts) by family, table, rule handle and expression index.</summary>
+    static void Write(BinaryWriter w, IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> rules)
+    {
+        w.Write(rules.Count);
+        foreach (var ((family, table, handle, index), v) in rules)
+        {
+            w.Write(family);
+            w.Write(table);
+            w.Write(handle);
+            w.Write(index);
+            w.Write(v.Packets);
+            w.Write(v.Bytes);
+        }
     }
 
     public static Saved Decode(ReadOnlySpan<byte> bytes)
@@ -171,7 +183,7 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v is not (Version or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
+            if (v is not (Version or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
                 throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
@@ -191,9 +203,14 @@ internal static class CounterState
             var slots = bpf.Where(b => b.Slot != null).Select(b => b.Slot).ToList();
             if (slots.Distinct().Count() != slots.Count || bpf.Select(b => b.Key).Distinct().Count() != bpf.Count)
                 throw new InvalidDataException("counter state: a rule or a slot id is given twice");
-            var rules = new List<((byte, string, ulong, int), CounterValue)>();
-            for (int i = 0, n = Count(30); i < n; i++)
-                rules.Add(((r.ReadByte(), r.ReadString(), r.ReadUInt64(), r.ReadInt32()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+            List<((byte, string, ulong, int), CounterValue)> RuleCounters()
+            {
+                var rules = new List<((byte, string, ulong, int), CounterValue)>();
+                for (int i = 0, n = Count(30); i < n; i++)
+                    rules.Add(((r.ReadByte(), r.ReadString(), r.ReadUInt64(), r.ReadInt32()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+                return rules;
+            }
+            var rules = RuleCounters();
             var objects = new List<((byte, string, string), CounterValue)>();
             for (int i = 0, n = Count(19); i < n; i++)
                 objects.Add(((r.ReadByte(), r.ReadString(), r.ReadString()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
@@ -236,15 +253,17 @@ internal static class CounterState
                     if (!elementLists.TryAdd(set, lists.ToValueList())) throw new InvalidDataException($"counter state: set {set}'s element lists are given twice");
                 }
             var starts = new List<QuotaStart>();
-            if (v == Version)
+            if (v >= WithoutCarried)
                 for (int i = 0, n = Count(24); i < n; i++)
                 {
                     var (family, table, chain, handle, index, name) = (r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64(), r.ReadInt32(), r.ReadString());
                     starts.Add(new QuotaStart(new CounterRef(family, table, chain.Length > 0 ? chain : null, handle, index, name.Length > 0 ? name : null), r.ReadUInt64()));
                 }
             if (starts.Select(q => q.At).Distinct().Count() != starts.Count) throw new InvalidDataException("counter state: a quota's start point is given twice");
+            var carried = v == Version ? RuleCounters() : new List<((byte, string, ulong, int), CounterValue)>();
+            if (carried.Select(c => c.Item1).Distinct().Count() != carried.Count) throw new InvalidDataException("counter state: a kernel rule's carried count is given twice");
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
-            return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists, KernelQuotaStarts = starts };
+            return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists, KernelQuotaStarts = starts, KernelRulesCarried = carried };
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
         {

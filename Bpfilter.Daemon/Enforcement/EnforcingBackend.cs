@@ -48,14 +48,17 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     LiftResult? _current;
     PlacementPlan? _plan;
     Staged? _staged;
+    /// <summary>BPF's part of the kernel rule counters both sides counted that the last kernel preparation gives the kernel alone.</summary>
+    List<(CounterRef At, CounterValue Bpf)>? _kernelCarried;
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
     /// <param name="Renewal">what the transaction renewed, whose kernel reset baselines and quota start points go at the commit</param>
     /// <param name="QuotaStarts">the start points of the quotas the kernel takes over (<see cref="KernelQuotaStarts"/>), kept at the commit</param>
+    /// <param name="Carried">BPF's part of kernel rule counters both sides counted, listed besides the kernel's from the commit</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
         IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null,
-        IReadOnlyList<QuotaStart>? QuotaStarts = null);
+        IReadOnlyList<QuotaStart>? QuotaStarts = null, IReadOnlyList<(CounterRef At, CounterValue Bpf)>? Carried = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -152,6 +155,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                         reserved.Family, reserved.Name, reason: RefusalReason.ReservedTable);
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var renewal = KernelRenewals.Of(change);
+                _kernelCarried = null;
                 var lifted = clock.ElapsedMilliseconds;
                 var (plan, staged, starts) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
                     ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal);
@@ -176,7 +180,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     }
                 }
                 _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], [.. quotaSeeds, .. elementSeeds.Quotas], renewal,
-                    starts);
+                    starts, _kernelCarried);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -367,6 +371,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 foreach (var ((family, table, handle, index), v) in saved.KernelRules) _kernelCounters.RestoreRule(family, table, handle, index, v);
                 foreach (var ((family, table, name), v) in saved.KernelObjects) _kernelCounters.RestoreObject(family, table, name, v);
                 _kernelCounters.QuotaStarts.Set(saved.KernelQuotaStarts);
+                foreach (var ((family, table, handle, index), v) in saved.KernelRulesCarried) _kernelCounters.RestoreCarried(family, table, handle, index, v);
             }
         }
     }
@@ -444,6 +449,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 if (staged.Renewal is { } renewal) _kernelCounters!.Forget(renewal);
                 _kernelCounters!.QuotaStarts.Set(staged.QuotaStarts ?? []);
                 _kernelCounters.Retain(_kernel.Placed);
+                foreach (var (at, bpf) in staged.Carried ?? []) _kernelCounters.Carry(at.Family, at.Table, at.RuleHandle, at.ExpressionIndex, bpf);
                 var (lift, plan) = (staged.Lift, staged.Plan);
                 _kernelCounters.QuotaStarts.Retain(c => CounterSides.Quota(lift, plan, c) is { Kernel: true, Slot: null });
             }
@@ -499,7 +505,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     /// <summary>The kernel's tables to place, each counter the kernel takes over from BPF sent with BPF's count.</summary>
     /// <param name="starts">gets the start point of each quota the kernel takes over (<see cref="KernelQuotaStarts"/>)</param>
-    IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, KernelRenewal renewal, ICollection<QuotaStart> starts)
+    /// <param name="carried">gets BPF's part of the rule counters both sides counted that the kernel alone counts now</param>
+    IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, KernelRenewal renewal, ICollection<QuotaStart> starts,
+        ICollection<(CounterRef, CounterValue)> carried)
     {
         if (_current == null || _plan == null || _plan.BpfChains.Count == 0 || _kernel == null) return plan.KernelTables;
         var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name))).ToHashSet();
@@ -510,7 +518,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         {
             var (p, b) = _enforcer.Counter(slot);
             return new CounterValue(p, b);
-        }, QuotaBefore(renewal, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts);
+        }, QuotaBefore(renewal, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts, carried);
     }
 
     /// <summary>
@@ -522,7 +530,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         IReadOnlyList<SetDelta> deltas, KernelRenewal renewal)
     {
         var starts = new List<QuotaStart>();
-        var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, renewal, starts), plan, recreated, deltas);
+        var carried = _kernelCarried = [];
+        var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, renewal, starts, carried), plan, recreated, deltas);
         // listed with the start points as the commit leaves them: a renewed quota counts from what the batch gave it
         var listed = _kernelCounters!.QuotaStarts.After(renewal, starts).Listed(plan.KernelTables);
         // a set the kernel gets anew goes on from each element's time left (ElementExpiry)

@@ -24,7 +24,8 @@ internal readonly record struct QuotaSeed(ulong Slot, ulong Used);
 /// count (and a quota its `used`), so bpfilterd's listing must too. To the kernel: the rule or object is sent with the count BPF listed
 /// (NFTA_COUNTER_PACKETS/BYTES on NEWRULE and NEWOBJ, as `counter packets 5 bytes 500` in a file). Back to BPF: the
 /// ledger is given what the kernel listed, read before the kernel commit takes the chain away.
-/// A counter both sides count (a regular chain reached from base chains on both) is left as it is.
+/// A counter both sides count (a regular chain reached from base chains on both) is left as it is while both go on
+/// counting; when the kernel alone goes on, its rule is not made anew (its handle would change): BPF's part is listed besides.
 /// </summary>
 internal static class CounterCarry
 {
@@ -40,12 +41,20 @@ internal static class CounterCarry
     /// <param name="quotaAfter">where it is consumed after the commit</param>
     /// <param name="bpfQuota">a BPF quota slot's start point (the `used` it was created with, 0 after `nft reset quotas`) and what it consumed since</param>
     /// <param name="starts">gets, per quota the kernel takes over, the start point its kernel copy counts from</param>
+    /// <param name="carried">gets BPF's part of each rule counter both sides counted that the kernel's rule alone counts now
+    /// (a regular chain jumped to from base chains on both sides), which the listing adds (KernelCounterView.Carry)</param>
     public static IReadOnlyList<SourceTable> ToKernel(IReadOnlyList<SourceTable> tables, Func<CounterRef, bool> held, Sides before, Sides after,
-        Func<ulong, CounterValue> bpfCount, Sides quotaBefore, Sides quotaAfter, Func<ulong, (ulong Base, ulong Used)> bpfQuota, ICollection<QuotaStart> starts)
+        Func<ulong, CounterValue> bpfCount, Sides quotaBefore, Sides quotaAfter, Func<ulong, (ulong Base, ulong Used)> bpfQuota, ICollection<QuotaStart> starts,
+        ICollection<(CounterRef At, CounterValue Bpf)> carried)
     {
         CounterValue? Preset(CounterRef c)
         {
-            if (held(c)) return null;
+            if (held(c))
+            {
+                if (c.ObjectName == null && before(c) is { Slot: { } both, Kernel: true } && after(c) is { Slot: null, Kernel: true })
+                    carried.Add((c, bpfCount(both)));
+                return null;
+            }
             var (slot, kernel) = before(c);
             if (slot is not { } s || kernel) return null;
             var now = after(c);

@@ -5,13 +5,15 @@ namespace Bpfilter.Daemon.Placement;
 
 /// <summary>
 /// Counters of kernel-placed rules and objects as nft should see them: the kernel's count since the
-/// rule was placed, less what GETRULE_RESET/GETOBJ_RESET took away. One dump of the kernel's counters
+/// rule was placed, less what GETRULE_RESET/GETOBJ_RESET took away, plus what BPF counted in a rule both sides
+/// counted before BPF's base chain moved to the kernel (<see cref="Carry"/>). One dump of the kernel's counters
 /// serves a whole request (<see cref="Invalidate"/> at the start of each).
 /// </summary>
 internal sealed class KernelCounterView(KernelPlacement placement)
 {
     readonly Dictionary<(byte, string, ulong, int), CounterValue> _ruleBase = [];
     readonly Dictionary<(byte, string, string), CounterValue> _objectBase = [];
+    readonly Dictionary<(byte, string, ulong, int), CounterValue> _ruleCarried = [];
     Dictionary<(byte, string, ulong, int), CounterValue>? _rules;
     Dictionary<(byte, string, string), CounterValue>? _objects;
 
@@ -22,9 +24,20 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     public (IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> Rules, IReadOnlyDictionary<(byte, string, string), CounterValue> Objects) Baselines =>
         (_ruleBase, _objectBase);
 
+    /// <summary>What the kernel's rules list besides their own count, for the state file.</summary>
+    public IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> Carried => _ruleCarried;
+
+    /// <summary>
+    /// Has a kernel rule list <paramref name="v"/> (BPF's part of a counter both sides counted) besides its own count:
+    /// the kernel's rule is not made anew (its handle would change), so its count stays the kernel's part.
+    /// </summary>
+    public void Carry(byte family, string table, ulong handle, int index, CounterValue v) =>
+        _ruleCarried[(family, table, handle, index)] = Plus(_ruleCarried.GetValueOrDefault((family, table, handle, index)), v);
+
     /// <summary>Restores reset baselines saved by an earlier run (the kernel's counters ran on meanwhile).</summary>
     public void RestoreRule(byte family, string table, ulong handle, int index, CounterValue v) => _ruleBase[(family, table, handle, index)] = v;
     public void RestoreObject(byte family, string table, string name, CounterValue v) => _objectBase[(family, table, name)] = v;
+    public void RestoreCarried(byte family, string table, ulong handle, int index, CounterValue v) => _ruleCarried[(family, table, handle, index)] = v;
 
     public void Invalidate()
     {
@@ -33,14 +46,18 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     }
 
     public CounterValue? Rule(byte family, string table, ulong handle, int index) =>
-        Snapshot().Rules.TryGetValue((family, table, handle, index), out var v) ? v.Since(_ruleBase.GetValueOrDefault((family, table, handle, index))) : null;
+        Snapshot().Rules.TryGetValue((family, table, handle, index), out var v)
+            ? Plus(v.Since(_ruleBase.GetValueOrDefault((family, table, handle, index))), _ruleCarried.GetValueOrDefault((family, table, handle, index)))
+            : null;
 
     public CounterValue? Object(byte family, string table, string name) =>
         Snapshot().Objects.TryGetValue((family, table, name), out var v) ? v.Since(_objectBase.GetValueOrDefault((family, table, name))) : null;
 
     public void ResetRule(byte family, string table, ulong handle, int index)
     {
-        if (Snapshot().Rules.TryGetValue((family, table, handle, index), out var v)) _ruleBase[(family, table, handle, index)] = v;
+        if (!Snapshot().Rules.TryGetValue((family, table, handle, index), out var v)) return;
+        _ruleBase[(family, table, handle, index)] = v;
+        _ruleCarried.Remove((family, table, handle, index));
     }
 
     public void ResetObject(byte family, string table, string name)
@@ -57,6 +74,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         QuotaStarts.Forget(renewed);
         bool Table(byte family, string table) => renewed.Tables.Contains(new TableKey(family, table));
         foreach (var k in _ruleBase.Keys.Where(k => Table(k.Item1, k.Item2)).ToList()) _ruleBase.Remove(k);
+        foreach (var k in _ruleCarried.Keys.Where(k => Table(k.Item1, k.Item2)).ToList()) _ruleCarried.Remove(k);
         foreach (var k in _objectBase.Keys.Where(k => Table(k.Item1, k.Item2)
             || renewed.Objects.Any(o => o.Table == new TableKey(k.Item1, k.Item2) && o.Name == k.Item3)).ToList()) _objectBase.Remove(k);
     }
@@ -66,10 +84,13 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     {
         var rules = placed.SelectMany(t => t.Chains.SelectMany(c => c.Rules).Select(r => (t.Family, t.Name, r.Handle ?? 0))).ToHashSet();
         foreach (var k in _ruleBase.Keys.Where(k => !rules.Contains((k.Item1, k.Item2, k.Item3))).ToList()) _ruleBase.Remove(k);
+        foreach (var k in _ruleCarried.Keys.Where(k => !rules.Contains((k.Item1, k.Item2, k.Item3))).ToList()) _ruleCarried.Remove(k);
         var objects = placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name ?? ""))).ToHashSet();
         foreach (var k in _objectBase.Keys.Where(k => !objects.Contains(k)).ToList()) _objectBase.Remove(k);
         Invalidate();
     }
+
+    static CounterValue Plus(CounterValue v, CounterValue b) => new(v.Packets + b.Packets, v.Bytes + b.Bytes);
 
     (Dictionary<(byte, string, ulong, int), CounterValue> Rules, Dictionary<(byte, string, string), CounterValue> Objects) Snapshot()
     {

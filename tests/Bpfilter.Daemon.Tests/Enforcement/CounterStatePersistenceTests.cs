@@ -1,11 +1,13 @@
 using System.Text;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Daemon.Enforcement;
+using Bpfilter.Daemon.Placement;
+using Nft.Engine;
 using Nft.Lifter;
 
 namespace Bpfilter.Daemon.Tests.Enforcement;
 
-/// <summary>The counter state file: version 5 keeps quota and limit slots, the programs' counter layouts and the element statement lists of packet-written sets (version 6 adds kernel quota start points); versions 5, 4, 3, 2 and 1 are still read.</summary>
+/// <summary>The counter state file: version 5 keeps quota and limit slots, the programs' counter layouts and the element statement lists of packet-written sets (version 6 adds kernel quota start points, version 7 BPF's part of kernel rule counters both sides counted); versions 6, 5, 4, 3, 2 and 1 are still read.</summary>
 public sealed class CounterStatePersistenceTests
 {
     static readonly CounterKey Rule = new(2, "t", "in", 4);
@@ -19,14 +21,14 @@ public sealed class CounterStatePersistenceTests
     };
 
     [Fact]
-    public void Version6KeepsQuotaAndLimitSlotsWithTheQuotaBasesCounterLayoutsAndElementLists()
+    public void Version7KeepsQuotaAndLimitSlotsWithTheQuotaBasesCounterLayoutsAndElementLists()
     {
         var anonymous = new StatefulKey(2, "t", "in", 4, 1, null);
         var named = StatefulKey.Named(2, "t", "q");
         var bytes = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
             [new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], [new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)],
             new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) }, Lists);
-        Assert.Equal(6, bytes[0]);
+        Assert.Equal(7, bytes[0]);
 
         var saved = CounterState.Decode(bytes);
         Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], saved.BpfCounters);
@@ -38,10 +40,17 @@ public sealed class CounterStatePersistenceTests
         var lists = Assert.Single(saved.ElementLists);
         Assert.Equal(("ip/t/s", Lists["ip/t/s"]), (lists.Key, lists.Value));
 
-        // version 5: the same without the kernel quota start points (its last list, empty here, is a zero count)
+        // version 6: the same without the kernel rules' carried counts (its last list, empty here, is a zero count)
+        var v6 = bytes.ToArray();
+        v6[0] = 6;
+        var fromV6 = CounterState.Decode(v6.AsSpan(0, v6.Length - 4));
+        Assert.Empty(fromV6.KernelRulesCarried);
+        Assert.Single(fromV6.ElementLists);
+
+        // version 5: the same without the kernel quota start points either
         var v5 = bytes.ToArray();
         v5[0] = 5;
-        var fromV5 = CounterState.Decode(v5.AsSpan(0, v5.Length - 4));
+        var fromV5 = CounterState.Decode(v5.AsSpan(0, v5.Length - 8));
         Assert.Empty(fromV5.KernelQuotaStarts);
         Assert.Single(fromV5.ElementLists);
 
@@ -49,14 +58,14 @@ public sealed class CounterStatePersistenceTests
         var v4 = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
             layouts: new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) });
         v4[0] = 4;
-        var fromV4 = CounterState.Decode(v4.AsSpan(0, v4.Length - 8));
+        var fromV4 = CounterState.Decode(v4.AsSpan(0, v4.Length - 12));
         Assert.Empty(fromV4.ElementLists);
         Assert.Single(fromV4.Layouts);
 
         // version 3: the same without the layouts and lists (its last lists, empty here, are zero counts)
         var v3 = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null);
         v3[0] = 3;
-        Assert.Empty(CounterState.Decode(v3.AsSpan(0, v3.Length - 12)).Layouts);
+        Assert.Empty(CounterState.Decode(v3.AsSpan(0, v3.Length - 16)).Layouts);
         // a slot at or past the layout's next free slot is refused
         var past = CounterState.Encode([], null, layouts: new Dictionary<string, CounterLayout> { ["x"] = new(new Dictionary<ulong, int> { [1] = 5 }, 5) });
         Assert.Throws<InvalidDataException>(() => CounterState.Decode(past));
@@ -68,6 +77,22 @@ public sealed class CounterStatePersistenceTests
         var kind = CounterState.Encode([], null, [new CounterState.Quota(named, 3, 0)]);
         kind[Array.IndexOf(kind, (byte)'q') - 2] = 7; // the kind byte before the name (its length byte, then "q")
         Assert.Throws<InvalidDataException>(() => CounterState.Decode(kind));
+    }
+
+    /// <summary>Version 7 keeps BPF's part of each kernel rule counter both sides counted (KernelCounterView.Carry).</summary>
+    [Fact]
+    public void Version7KeepsWhatKernelRulesListBesidesTheirOwnCount()
+    {
+        // the view reads the kernel only for a listing: none here
+        var kernel = new KernelCounterView(null!);
+        kernel.Carry(5, "t", 4, 0, new CounterValue(3, 87));
+        kernel.Carry(5, "t", 4, 0, new CounterValue(1, 29));
+        kernel.Carry(5, "t", 6, 2, new CounterValue(2, 58));
+        var bytes = CounterState.Encode([], kernel);
+        var saved = CounterState.Decode(bytes);
+        Assert.Equal([((5, "t", 4UL, 0), new CounterValue(4, 116)), ((5, "t", 6UL, 2), new CounterValue(2, 58))],
+            saved.KernelRulesCarried.OrderBy(c => c.Key.Item3).Select(c => ((c.Key.Item1, c.Key.Item2, c.Key.Item3, c.Key.Item4), c.Bpf)));
+        for (int n = 1; n < bytes.Length; n++) Assert.Throws<InvalidDataException>(() => CounterState.Decode(bytes.AsSpan(0, n)));
     }
 
     [Fact]
