@@ -159,7 +159,38 @@ internal static class ElementCarry
             var timeout = k.Timeout ?? (k.Expiration != null ? set.Set.Timeout : null);
             seeds.Add(new PacketPathSeed(ir with { Expires = expires }, timeout / tickMs, state));
         }
+        seeds.AddRange(CommittedChanges(set, listed, added, removed, encoder, now, tickMs, refused));
         return seeds;
+    }
+
+    /// <summary>
+    /// What the kernel's packet path did to the set's committed elements, which the compile gives BPF's map as the control
+    /// plane made them: one it deleted (`delete @s`; or one that expired) is no longer listed, one whose expiry it renewed
+    /// (`update @s`) is listed with the time it has left now. The kernel's listing before the move is the truth; an element
+    /// the batch adds or removes is the batch's.
+    /// </summary>
+    static IEnumerable<PacketPathSeed> CommittedChanges(SourceSet set, IReadOnlyList<SetElement> listed, IReadOnlyList<SetElement> added,
+        IReadOnlyList<SetElement> removed, SetEncoder encoder, ulong now, ulong tickMs, Action<SetElement, string> refused)
+    {
+        var batch = added.Concat(removed).Select(KeyOf).ToHashSet();
+        var byKey = new Dictionary<string, SetElement>();
+        foreach (var k in listed)
+            if (k.Key != null) byKey.TryAdd(KeyOf(k), k);
+        foreach (var e in set.Elements)
+        {
+            if (e.Key == null || batch.Contains(KeyOf(e))) continue;
+            var listedNow = byKey.GetValueOrDefault(KeyOf(e));
+            ulong? left = listedNow?.Expiration;
+            if (listedNow != null && left == null) continue; // it never expires: nothing to renew
+            if (encoder.Lift(e with { Expr = null, Expressions = null, Expiration = null, Timeout = null }) is not { } ir)
+            {
+                refused(e, "its key does not convert to the set's map key");
+                continue;
+            }
+            yield return left is ulong ms
+                ? new PacketPathSeed(ir with { Expires = now + Math.Max(1, ms / tickMs) }, null, []) { Committed = PacketPathSeed.CommittedChange.Renewed }
+                : new PacketPathSeed(ir, null, []) { Committed = PacketPathSeed.CommittedChange.Deleted };
+        }
     }
 
     /// <summary>
