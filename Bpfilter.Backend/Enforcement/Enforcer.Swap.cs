@@ -33,7 +33,15 @@ public sealed partial class Enforcer
             foreach (var e in elements)
                 try
                 {
-                    if (e.Entry(layout, out var why) is var (key, value)) next.WritePacketPath(set, key, value);
+                    if (e.Committed != PacketPathSeed.CommittedChange.None)
+                    {
+                        if (layout.EntriesOf(e.Element) is not [var (key, _)])
+                            errors.Add($"set '{set}': the committed element {e.Element.Format(layout.Set.Key)} has not one map entry");
+                        else if (e.Committed == PacketPathSeed.CommittedChange.Deleted) next.DeletePacketPath(set, key);
+                        else if (e.RenewedEntry(layout, key) is var (k, v)) next.WritePacketPath(set, k, v);
+                        else errors.Add($"set '{set}': the committed element {e.Element.Format(layout.Set.Key)} the kernel's packet path renewed is not in the map");
+                    }
+                    else if (e.Entry(layout, out var why) is var (key, value)) next.WritePacketPath(set, key, value);
                     else errors.Add($"set '{set}': the element {e.Element.Format(layout.Set.Key)} the kernel's packet path added is not carried to BPF: {why}");
                 }
                 catch (Exception x) when (x is CodegenException or Libbpf.BpfException)

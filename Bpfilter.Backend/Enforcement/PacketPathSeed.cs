@@ -16,6 +16,31 @@ namespace Bpfilter.Backend.Enforcement;
 public sealed record PacketPathSeed(Ir.SetElement Element, ulong? Timeout, IReadOnlyList<PacketElementState> State)
 {
     /// <summary>
+    /// What the other packet path did to a committed element (not one it added): renewed its expiry (`update @s`; the
+    /// seed's <see cref="Ir.SetElement.Expires"/> is the new one) or deleted it (`delete @s`). The element compiled into
+    /// the map is rewritten with that expiry, or taken out.
+    /// </summary>
+    public CommittedChange Committed { get; init; }
+
+    public enum CommittedChange { None, Renewed, Deleted }
+
+    /// <summary>
+    /// The map entry of a committed element (<see cref="Committed"/> Renewed): the one compiled for it in
+    /// <paramref name="layout"/> with the seed's expiry; null when the set compiled no element with its key.
+    /// </summary>
+    internal (byte[] Key, byte[] Value)? RenewedEntry(SetLayout layout, byte[] key)
+    {
+        foreach (var e in layout.Set.Elements)
+        {
+            if (e.Expires == null) continue;
+            var entries = layout.EntriesOf(e);
+            if (entries.Count == 1 && entries[0].Key.AsSpan().SequenceEqual(key))
+                return layout.EntriesOf(e with { Expires = Element.Expires }) is [var renewed] ? renewed : null;
+        }
+        return null;
+    }
+
+    /// <summary>
     /// The map entry of the element in <paramref name="layout"/>, or why it has none: a list with a limit (its bucket
     /// lives in the bucket map, which nothing fills for it) or with statements the set's packet path never gives.
     /// </summary>

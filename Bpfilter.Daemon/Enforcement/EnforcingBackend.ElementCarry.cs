@@ -71,11 +71,48 @@ public sealed partial class EnforcingBackend
         return seeds;
     }
 
+    /// <summary>
+    /// The kernel's sets as one Prepare read them: the placement's decision to keep a set in the kernel
+    /// (<see cref="KernelHeldSets"/>) and the seeds of the sets that leave it come from the same listing.
+    /// </summary>
+    readonly Dictionary<ElementCarry.SetId, IReadOnlyList<SetElement>?> _kernelListings = [];
+
+    /// <summary>
+    /// Adds to <paramref name="held"/> each set the kernel's packet path writes that <paramref name="plan"/> would take
+    /// from the kernel though it holds elements whose state BPF cannot be given (<see cref="ElementCarry.Unseedable"/>),
+    /// logged; whether it added one (the plan is then made again).
+    /// </summary>
+    bool KernelHeldSets(IReadOnlyList<SourceTable> sources, PlacementPlan plan, IReadOnlyList<(byte, string)> recreated,
+        IReadOnlyList<SetDelta> deltas, Dictionary<(byte Family, string Table, string Set), string> held)
+    {
+        if (_kernel == null || _plan == null) return false;
+        bool added = false;
+        foreach (var id in _plan.KernelWrittenSets)
+        {
+            if (plan.KernelSets.Contains(id) || held.ContainsKey(id) || recreated.Contains((id.Family, id.Table))
+                || sources.FirstOrDefault(t => t.Family == id.Family && t.Name == id.Table) is not { } table
+                || table.FindSet(id.Set) is not { } set) continue;
+            var delta = deltas.FirstOrDefault(d => d.Family == id.Family && d.Table == id.Table && d.Set == id.Set);
+            // unread (a meter's set, which the kernel named anew as anonymous): it may hold such elements, so it stays
+            var why = KernelElements(_kernel, new ElementCarry.SetId(id.Family, id.Table, id.Set)) is { } listed
+                ? ElementCarry.Unseedable(set, listed, delta?.Added ?? [], delta?.Removed ?? [])
+                : ElementCarry.MayCarryLimits(table, set)
+                    ? "whose elements the kernel's packet path may have added with a limit, and the kernel's listing of it failed"
+                    : null;
+            if (why == null) continue;
+            held[id] = why;
+            added = true;
+            _log($"set {id.Set} of table {id.Table} stays in the kernel's nf_tables with the chains that reach it: {why}");
+        }
+        return added;
+    }
+
     IReadOnlyList<SetElement>? KernelElements(KernelPlacement kernel, ElementCarry.SetId s)
     {
+        if (_kernelListings.TryGetValue(s, out var read)) return read;
         try
         {
-            return kernel.Elements(s.Family, s.Table, s.Set);
+            return _kernelListings[s] = kernel.Elements(s.Family, s.Table, s.Set);
         }
         catch (Exception e) when (e is KernelNfTablesException or IOException)
         {

@@ -137,6 +137,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         lock (_gate)
         {
             Release();
+            _kernelListings.Clear();
             var clock = Stopwatch.StartNew();
             if (change.ElementsOnly && _current != null && _plan != null
                 && !change.SetDeltas.Any(d => _plan.KernelSets.Contains((d.Family, d.Table, d.Set)))
@@ -164,6 +165,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, renewal);
                 var elementSeeds = KernelElementsToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas);
                 _enforcer.SeedPacketPath(KernelWrittenToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas));
+                _kernelListings.Clear();
                 bool kernelCommitted = false;
                 if (_kernel != null && _kernel.HasPending)
                 {
@@ -189,6 +191,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             }
             catch (Exception e)
             {
+                _kernelListings.Clear();
                 _enforcer.Abort();
                 _kernel?.Abort();
                 _slots.Retain(_current?.Counters.Keys ?? []);
@@ -231,9 +234,12 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
         var forced = new HashSet<ChainId>();
+        var held = new Dictionary<(byte Family, string Table, string Set), string>();
         for (int round = 0; ; round++)
         {
-            var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts);
+            var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts, held);
+            // a set the kernel's packet path gave elements whose state BPF cannot be given stays where it is, with its chains
+            if (KernelHeldSets(sources, plan, recreatedTables, deltas, held)) continue;
             IReadOnlyList<QuotaStart> starts = [];
             // its own kernel commit: before the placement reads the generation it validates and commits against
             _ctReads.Retain(plan.BpfRuleset);

@@ -130,24 +130,23 @@ internal static class ElementCarry
     /// kernel's set, read before the kernel commit takes it away), as BPF's map starts with them: each with what it has
     /// left (<paramref name="now"/> on in jiffies of <paramref name="tickMs"/>), its own timeout and its counter's and
     /// quota's state. The set's committed elements are compiled into the map; the batch's additions and removals win.
-    /// <paramref name="refused"/> is given each element that cannot be carried (a limit: neither side lists its tokens,
-    /// and BPF's bucket map has none for it), with why.
+    /// <paramref name="refused"/> is given each element that cannot be carried, with why; the placement keeps a set
+    /// holding one with a statement BPF cannot be given the state of in the kernel (<see cref="Unseedable"/>), so only a
+    /// key that does not convert is left.
     /// </summary>
     public static IReadOnlyList<PacketPathSeed> ToBpfPacketPath(SourceSet set, IReadOnlyList<SetElement> listed, IReadOnlyList<SetElement> added,
         IReadOnlyList<SetElement> removed, SetEncoder encoder, ulong now, ulong tickMs, Action<SetElement, string> refused)
     {
-        var skip = set.Elements.Concat(added).Concat(removed).Select(KeyOf).ToHashSet();
         var seeds = new List<PacketPathSeed>();
-        foreach (var k in listed)
+        foreach (var k in PacketPathAdded(set, listed, added, removed))
         {
-            if (k.Key == null || skip.Contains(KeyOf(k))) continue;
             var state = new List<PacketElementState>();
             foreach (var x in Statements(k))
                 if (x is CounterExpr c) state.Add(new PacketElementState(new CounterStatement(0), c.Packets ?? 0, c.Bytes ?? 0));
                 else if (x is QuotaExpr q) state.Add(new PacketElementState(new QuotaStatement(q.Bytes, ((q.Flags ?? 0) & QuotaExpr.NFT_QUOTA_F_INV) != 0, 0), 0, q.Consumed ?? 0));
-            if (state.Count < Statements(k).Count)
+            if (StateUnknown(k) is { } why)
             {
-                refused(k, "a statement of it (a limit) has state BPF cannot be given");
+                refused(k, why);
                 continue;
             }
             if (encoder.Lift(k with { Expr = null, Expressions = null, Expiration = null, Timeout = null }) is not { } ir)
@@ -160,7 +159,91 @@ internal static class ElementCarry
             var timeout = k.Timeout ?? (k.Expiration != null ? set.Set.Timeout : null);
             seeds.Add(new PacketPathSeed(ir with { Expires = expires }, timeout / tickMs, state));
         }
+        seeds.AddRange(CommittedChanges(set, listed, added, removed, encoder, now, tickMs, refused));
         return seeds;
+    }
+
+    /// <summary>
+    /// What the kernel's packet path did to the set's committed elements, which the compile gives BPF's map as the control
+    /// plane made them: one it deleted (`delete @s`; or one that expired) is no longer listed, one whose expiry it renewed
+    /// (`update @s`) is listed with the time it has left now. The kernel's listing before the move is the truth; an element
+    /// the batch adds or removes is the batch's.
+    /// </summary>
+    static IEnumerable<PacketPathSeed> CommittedChanges(SourceSet set, IReadOnlyList<SetElement> listed, IReadOnlyList<SetElement> added,
+        IReadOnlyList<SetElement> removed, SetEncoder encoder, ulong now, ulong tickMs, Action<SetElement, string> refused)
+    {
+        var batch = added.Concat(removed).Select(KeyOf).ToHashSet();
+        var byKey = new Dictionary<string, SetElement>();
+        foreach (var k in listed)
+            if (k.Key != null) byKey.TryAdd(KeyOf(k), k);
+        foreach (var e in set.Elements)
+        {
+            if (e.Key == null || batch.Contains(KeyOf(e))) continue;
+            var listedNow = byKey.GetValueOrDefault(KeyOf(e));
+            ulong? left = listedNow?.Expiration;
+            if (listedNow != null && left == null) continue; // it never expires: nothing to renew
+            if (encoder.Lift(e with { Expr = null, Expressions = null, Expiration = null, Timeout = null }) is not { } ir)
+            {
+                refused(e, "its key does not convert to the set's map key");
+                continue;
+            }
+            yield return left is ulong ms
+                ? new PacketPathSeed(ir with { Expires = now + Math.Max(1, ms / tickMs) }, null, []) { Committed = PacketPathSeed.CommittedChange.Renewed }
+                : new PacketPathSeed(ir, null, []) { Committed = PacketPathSeed.CommittedChange.Deleted };
+        }
+    }
+
+    /// <summary>
+    /// Why the set cannot go from the kernel's packet path to BPF's as it is: an element the kernel's packet path added
+    /// (not the control plane's, nor one the batch adds or removes) has a statement whose state the kernel does not list.
+    /// A limit's tokens and last refill are the kernel's alone (nft_limit_dump sends rate, unit, burst, type and flags),
+    /// and no bucket given in their place is sure to give the kernel's verdicts: a spent one lets nothing through where
+    /// a full one lets a burst through (the time of its last packet is not listed either, so not even "refilled by
+    /// now" can be told). The set, and the chains that reach it, stay in the kernel while such an element lives.
+    /// </summary>
+    public static string? Unseedable(SourceSet set, IReadOnlyList<SetElement> listed, IReadOnlyList<SetElement> added, IReadOnlyList<SetElement> removed)
+    {
+        int count = 0;
+        string? why = null;
+        foreach (var k in PacketPathAdded(set, listed, added, removed))
+            if (StateUnknown(k) is { } w)
+            {
+                why ??= w;
+                count++;
+            }
+        return why == null ? null : $"whose {count} element(s) the kernel's packet path added {why}";
+    }
+
+    /// <summary>
+    /// Whether elements the kernel's packet path adds to the set may carry a limit: the set gives its elements one
+    /// (NFTA_SET_EXPR(ESSIONS)) or a dynset of the table writing it does (a meter's, `add @s { ... limit ... }`).
+    /// </summary>
+    public static bool MayCarryLimits(SourceTable table, SourceSet set)
+    {
+        static bool Any(Expression? x, IReadOnlyList<Expression>? xs) => x is LimitExpr || (xs?.Any(e => e is LimitExpr) ?? false);
+        if (Any(set.Set.Expr, set.Set.Expressions)) return true;
+        foreach (var c in table.Chains)
+            foreach (var r in c.Rules)
+                foreach (var e in r.Expressions ?? [])
+                    if (e is DynsetExpr d && d.SetName == set.Name && Any(d.Expr, d.Expressions)) return true;
+        return false;
+    }
+
+    /// <summary>Why BPF cannot be given the element's state: a statement other than a counter or a quota (a limit).</summary>
+    static string? StateUnknown(SetElement k)
+    {
+        foreach (var x in Statements(k))
+            if (x is LimitExpr) return "with a limit, whose tokens the kernel does not list: BPF cannot be given its bucket";
+            else if (x is not CounterExpr and not QuotaExpr) return $"with a statement ({x.GetType().Name}) whose state BPF cannot be given";
+        return null;
+    }
+
+    /// <summary>The elements of <paramref name="listed"/> the kernel's packet path added and the batch leaves alone.</summary>
+    static IEnumerable<SetElement> PacketPathAdded(SourceSet set, IReadOnlyList<SetElement> listed, IReadOnlyList<SetElement> added, IReadOnlyList<SetElement> removed)
+    {
+        var skip = set.Elements.Concat(added).Concat(removed).Select(KeyOf).ToHashSet();
+        foreach (var k in listed)
+            if (k.Key != null && !skip.Contains(KeyOf(k))) yield return k;
     }
 
     /// <summary>The element's statements: its own, which the emulation cloned from the set's when it was added.</summary>

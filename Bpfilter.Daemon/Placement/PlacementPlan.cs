@@ -54,8 +54,12 @@ public sealed class PlacementPlan
     /// Each chain's facts from the previous placement, folded further over the rules appended since (null: every
     /// chain walked from its start). The plan is the same either way.
     /// </param>
+    /// <param name="kernelHeld">
+    /// Sets that stay in the kernel, each with why (elements whose state BPF cannot be given): every chain that reads
+    /// or writes one stays there too.
+    /// </param>
     public static PlacementPlan Build(IReadOnlyList<SourceTable> tables, LiftResult lift, IReadOnlySet<ChainId> forcedKernel,
-        PlacementFacts? facts = null)
+        PlacementFacts? facts = null, IReadOnlyDictionary<(byte Family, string Table, string Set), string>? kernelHeld = null)
     {
         var results = new Dictionary<ChainId, ChainLift>();
         foreach (var r in lift.Chains) results[r.Chain] = r;
@@ -74,6 +78,7 @@ public sealed class PlacementPlan
                 (e.Side, e.Reason, e.Refusal) = results.GetValueOrDefault(id) switch
                 {
                     ChainLift.Lifted when forcedKernel.Contains(id) => (PlacementSide.Kernel, "BPF could not load or attach it (see the log)", null),
+                    ChainLift.Lifted when Held(t, e.Reads, kernelHeld) is { } why => (PlacementSide.Kernel, why, null),
                     ChainLift.Lifted when Unreadable(t, e.Writes, lift) is { } why => (PlacementSide.Kernel, why, null),
                     ChainLift.Lifted => (PlacementSide.Bpf, "", null),
                     ChainLift.Refused r => (PlacementSide.Kernel, r.Refusal.Message, r.Refusal),
@@ -252,6 +257,15 @@ public sealed class PlacementPlan
                 return $"it updates set {s} from the packet path, and the lift kept no encoder to read its elements back";
             else if (!encoder.KeysReadBack)
                 return $"it updates set {s} from the packet path with a masked or shifted key, whose nft key bpfilterd cannot read back from the map";
+        return null;
+    }
+
+    /// <summary>Why the chain stays in the kernel with a set it reaches that must (<see cref="Build"/>'s kernelHeld).</summary>
+    static string? Held(SourceTable t, HashSet<string> sets, IReadOnlyDictionary<(byte, string, string), string>? held)
+    {
+        if (held == null || held.Count == 0) return null;
+        foreach (var s in sets.Order(StringComparer.Ordinal))
+            if (held.TryGetValue((t.Family, t.Name, s), out var why)) return $"it reaches set {s}, {why}";
         return null;
     }
 
