@@ -12,7 +12,8 @@ namespace Bpfilter.Backend.Codegen;
 /// use for wider ones, whose longest match decides which rules admit the value), and each class to the
 /// bit vector of the rules it admits, led by summary words (a bit per word that has a rule).
 /// Classes are deduplicated; class 0 holds the rules without a matcher on the field, the class of a
-/// packet that lacks it. The packet ANDs the summaries, then for each candidate word the words of
+/// packet that lacks it, and its vector is ORed into every other class's by the program (which holds only the rules
+/// with a matcher admitting the class). The packet ANDs the summaries, then for each candidate word the words of
 /// every field: the lowest set bit is the first rule that admits the packet, whose verdict code and
 /// counter slot are in <see cref="RuleValues"/>. At most <see cref="MaxRules"/> rules.
 /// </summary>
@@ -103,15 +104,25 @@ internal sealed class ClassifierLayout
             var any = new ulong[owner.Words];
             for (var r = 0; r < rules.Count; r++)
                 if (rules[r].Admits[index] is null) Set(any, r);
-            Absent = ClassOf(any);
-            if (IsArray) ArrayClasses = ArrayEntries(any);
-            else ClassEntries = PrefixEntries(any);
+            // classes by the rules constraining the field: the rules without a matcher on it are in the absent class's
+            // vector alone, which the program ORs into every class's (the same classes: a class's vector was its own
+            // rules and those, so the numbering is as when every vector held them)
+            var none = new ulong[owner.Words];
+            Absent = ClassOf(none);
+            if (IsArray) ArrayClasses = ArrayEntries(none);
+            else ClassEntries = PrefixEntries(none);
+            _values[Absent] = VectorComparer.ValueOf(any);
         }
 
         public Field Field { get; }
         public int Index { get; }
         public bool IsArray { get; }
-        /// <summary>The class of a packet that lacks the field: the rules without a matcher on it.</summary>
+        /// <summary>
+        /// The class of a packet that lacks the field, and of values no rule with a matcher on it admits. Its vector is the
+        /// field's match-anything vector: the rules without a matcher on the field, which no other class's vector holds
+        /// (the program ORs this one into the vector it looks up), so a rule without a matcher on the field is one bit of
+        /// one vector, not one of every class's (issue 12: appending such a rule rewrote 17,531 vectors).
+        /// </summary>
         public int Absent { get; }
         /// <summary>Classes (numbered in order of first use).</summary>
         public int ClassCount => _values.Count;
@@ -120,7 +131,7 @@ internal sealed class ClassifierLayout
         /// <summary>Trie fields: {prefix length, value} (key without the classifier's slot) to local class; empty for array fields.</summary>
         public IReadOnlyList<(byte[] Key, int Class)> ClassEntries { get; } = [];
 
-        /// <summary>Class <paramref name="c"/>'s rule words (after the summary words).</summary>
+        /// <summary>Class <paramref name="c"/>'s rule words (after the summary words): its rules with a matcher on the field admitting it, for <see cref="Absent"/> the rules without one.</summary>
         public ulong[] RuleWords(int c) => MemoryMarshal.Cast<byte, ulong>(_values[c].AsSpan(8 * SummaryWords)).ToArray();
 
         /// <summary>

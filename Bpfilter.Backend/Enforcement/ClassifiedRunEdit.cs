@@ -14,7 +14,8 @@ namespace Bpfilter.Backend.Enforcement;
 /// classifier table updates worked out from the change alone: the chain is neither lowered nor compiled. The rule takes
 /// the next bit of the classifier: per field, the classes holding values it admits split in two (the part whose first
 /// value comes first keeps the class id, as <see cref="ClassifierTables"/> hands ids out with the running class maps
-/// as hint; the other part takes the lowest free id), every vector it joins gains its bit, and the rule map gets its
+/// as hint; the other part takes the lowest free id), every vector it joins gains its bit (on a field it has no
+/// matcher on, the field's match-anything vector alone: one vector), and the rule map gets its
 /// verdict code and counter slot. What results is what a full compile with the running counter layout and class ids
 /// gives (same code, maps, counter slots and recorded compilation), taken only when that is certain without compiling:
 /// every other chain and set unchanged, the rule classifiable on the classifier's fields (a split address field only
@@ -218,19 +219,13 @@ internal static class ClassifiedRunEdit
         List<Entry> entries;
         if (admits == null)
         {
-            // no matcher on the field: every class of the classifier (the absent one too) gains the rule, none splits
-            var ids = new HashSet<int>(mine.Count + 1) { slot };
-            foreach (var e in mine) ids.Add(IdOf(e.Value));
-            var upserts = new List<(byte[], byte[])>(ids.Count);
-            foreach (var id in ids.Order())
-            {
-                if (!vectors.TryGet(id, out var v) || Has(v, bit)) return false;
-                var gained = With(v, bit);
-                vectors.Set(id, gained);
-                upserts.Add((ClassifierLayout.Key(id), gained));
-            }
+            // no matcher on the field: the field's match-anything vector (the absent class's, which the program ORs into
+            // every class's) gains the rule; no class splits and no other vector changes
+            if (!vectors.TryGet(slot, out var any) || Has(any, bit)) return false;
+            var gained = With(any, bit);
+            vectors.Set(slot, gained);
             maps[vi] = vectorSpec with { Entries = vectors.Entries() };
-            changes.Add(new MapDiff.MapChange(vectorMap, [], upserts));
+            changes.Add(new MapDiff.MapChange(vectorMap, [], [(ClassifierLayout.Key(slot), gained)]));
             return true;
         }
 
@@ -329,11 +324,13 @@ internal static class ClassifiedRunEdit
         }
 
         var vectorUpserts = new List<(byte[], byte[])>();
-        // a class keeping its id rewrites it: the other part reads the old vector (the map's as compiled: nothing set yet)
+        // a class keeping its id rewrites it: the other part reads the old vector (the map's as compiled: nothing set yet);
+        // the absent class's values the rule admits become a class of the rule alone (the absent vector is the rules
+        // without a matcher, ORed in by the program, not this class's own)
         foreach (var ((was, gains), id) in assigned)
         {
             if (!vectors.TryGetOriginal(was, out var old0)) return false;
-            var v = gains ? With(old0, bit) : old0;
+            var v = gains ? With(was == slot ? new byte[old0.Length] : old0, bit) : old0;
             if (vectors.TryGet(id, out var had) && had.AsSpan().SequenceEqual(v)) continue;
             vectors.Set(id, v);
             vectorUpserts.Add((ClassifierLayout.Key(id), v));
