@@ -4,6 +4,7 @@ using System.Numerics;
 using Bpfilter.Backend.Bpf;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Libbpf;
 using Bpfilter.Backend.Loader;
 using Bpfilter.Backend.Lowering;
 
@@ -229,25 +230,10 @@ internal static class ClassifiedRunEdit
             return true;
         }
 
-        if (isArray)
+        if (isArray) return ArrayField(maps, (ci, vi), field, slot, first, bit, admits, vectors, (classCopy, vectorCopy), changes);
+
         {
-            var size = 1 << field.Bits;
-            var was = new int[size];
-            Array.Fill(was, slot); // an entry not written is 0: the absent class
-            var baseKey = slot << field.Bits;
-            foreach (var (k, v) in mine) was[BinaryPrimitives.ReadInt32LittleEndian(k) - baseKey] = IdOf(v);
-            var gains = new bool[size];
-            foreach (var iv in admits)
-                for (var x = iv.From; x <= iv.To && x < (ulong)size; x++) gains[x] = true;
-            entries = new List<Entry>(size);
-            var keys = new byte[]?[size];
-            foreach (var (k, _) in mine) keys[BinaryPrimitives.ReadInt32LittleEndian(k) - baseKey] = k;
-            for (var x = 0; x < size; x++)
-                entries.Add(new Entry(keys[x] ?? ClassifierLayout.Key(baseKey + x), was[x], gains[x]));
-        }
-        else
-        {
-            // the rule's prefixes (ClassifierLayout's PrefixEntries), in the order it lists them
+            // a trie field: the rule's prefixes (ClassifierLayout's PrefixEntries), in the order it lists them
             var bits = field.Bits;
             var prefixes = new List<(uint Value, int Length)>();
             foreach (var iv in admits)
@@ -323,20 +309,7 @@ internal static class ClassifiedRunEdit
             free.Add(nextId);
         }
 
-        var vectorUpserts = new List<(byte[], byte[])>();
-        // a class keeping its id rewrites it: the other part reads the old vector (the map's as compiled: nothing set yet);
-        // the absent class's values the rule admits become a class of the rule alone (the absent vector is the rules
-        // without a matcher, ORed in by the program, not this class's own)
-        foreach (var ((was, gains), id) in assigned)
-        {
-            if (!vectors.TryGetOriginal(was, out var old0)) return false;
-            var v = gains ? With(was == slot ? new byte[old0.Length] : old0, bit) : old0;
-            if (vectors.TryGet(id, out var had) && had.AsSpan().SequenceEqual(v)) continue;
-            vectors.Set(id, v);
-            vectorUpserts.Add((ClassifierLayout.Key(id), v));
-        }
-        var maxId = vectors.MaxId;
-        if (maxId >= vectorCopy.MaxEntries) return false;
+        if (SplitVectors(assigned, vectors, slot, bit, vectorCopy) is not { } vectorUpserts) return false;
 
         var classUpserts = new List<(byte[], byte[])>();
         var classEntries = new List<(byte[] Key, byte[] Value)>(first + entries.Count);
@@ -347,21 +320,128 @@ internal static class ClassifiedRunEdit
         {
             var id = assigned[(e.Was, e.Gains)];
             if (!storedOf.TryGetValue(id, out var stored)) storedOf[id] = stored = ClassifierLayout.Key(id ^ slot);
-            if (isArray && id == slot) continue; // arrays are filled with 0: the absent class
             classEntries.Add((e.Key, stored));
             if (id != e.Was || !classLive.ContainsKey(e.Key)) classUpserts.Add((e.Key, stored));
         }
         if (classEntries.Count > classCopy.MaxEntries) return false;
-        maps[ci] = isArray ? classSpec with { Entries = classEntries }
-            : classSpec with { Entries = classEntries, MaxEntries = CounterLayout.Capacity(classEntries.Count) };
-        maps[vi] = vectorSpec with
-        {
-            Entries = vectors.Entries(),
-            MaxEntries = ClassifierTables.VectorCapacity(maxId + 1),
-        };
-        if (classUpserts.Count > 0) changes.Add(new MapDiff.MapChange(classMap, [], classUpserts));
-        if (vectorUpserts.Count > 0) changes.Add(new MapDiff.MapChange(vectorMap, [], vectorUpserts));
+        maps[ci] = classSpec with { Entries = classEntries, MaxEntries = CounterLayout.Capacity(classEntries.Count) };
+        Record(maps, (ci, vi), vectors, classUpserts, vectorUpserts, changes);
         return true;
+    }
+
+    /// <summary>
+    /// An array field's updates for rule <paramref name="bit"/> admitting <paramref name="admits"/>: only the classes
+    /// holding a value it admits split, so only their values are looked at past one pass over the slot's entries (issue 12:
+    /// the whole class array was rebuilt as 65,536 entries, each hashed twice, per constrained 16-bit field and append).
+    /// Ids as <see cref="Field"/> hands them out: a class keeps its id for the part holding its first value (its entries
+    /// are all written: its first is live), the other part and the absent class's values the rule admits take the lowest
+    /// free ids in order of their first value.
+    /// </summary>
+    static bool ArrayField(List<MapSpec> maps, (int Class, int Vector) at, Field field, int slot, int first, int bit,
+        List<Interval> admits, ClassVectors vectors, (BpfMap Class, BpfMap Vector) copies, List<MapDiff.MapChange> changes)
+    {
+        var classSpec = maps[at.Class];
+        var size = 1 << field.Bits;
+        var baseKey = slot << field.Bits;
+        var was = new int[size];
+        Array.Fill(was, slot); // an entry not written is 0: the absent class
+        var entryOf = new int[size];
+        Array.Fill(entryOf, -1);
+        for (var e = first; e < classSpec.Entries.Count; e++)
+        {
+            var x = BinaryPrimitives.ReadInt32LittleEndian(classSpec.Entries[e].Key) - baseKey;
+            if (x < 0 || x >= size || entryOf[x] >= 0 || (e > first && x <= BinaryPrimitives.ReadInt32LittleEndian(classSpec.Entries[e - 1].Key) - baseKey)) return false;
+            was[x] = BinaryPrimitives.ReadInt32LittleEndian(classSpec.Entries[e].Value) ^ slot;
+            if (was[x] < ClassifierTables.ReservedClasses) return false; // only the absent class (not written) is below
+            entryOf[x] = e;
+        }
+        var gains = new bool[size];
+        foreach (var iv in admits)
+            for (var x = iv.From; x <= iv.To && x < (ulong)size; x++) gains[x] = true;
+        var affected = new HashSet<int>();
+        for (var x = 0; x < size; x++)
+            if (gains[x]) affected.Add(was[x]);
+
+        // per affected class, its parts in order of first value: the first keeps the class's id (the absent class's is
+        // the slot, its admitted part new), the rest take free ids in that order
+        var assigned = new Dictionary<(int, bool), int> { [(slot, false)] = slot };
+        var fresh = new List<(int, bool)>();
+        var seen = new HashSet<(int, bool)> { (slot, false) };
+        foreach (var c in affected)
+            if (!vectors.TryGet(c, out var v) || Has(v, bit)) return false;
+        for (var x = 0; x < size; x++)
+        {
+            var c = was[x];
+            if (!affected.Contains(c)) continue;
+            var part = (c, gains[x]);
+            if (!seen.Add(part)) continue;
+            if (c != slot && !seen.Contains((c, !gains[x]))) assigned[part] = c;
+            else fresh.Add(part);
+        }
+        var ids = new HashSet<int>();
+        var nextId = ClassifierTables.ReservedClasses;
+        foreach (var part in fresh)
+        {
+            while (ids.Contains(nextId) || vectors.Contains(nextId)) nextId++;
+            assigned[part] = nextId;
+            ids.Add(nextId);
+        }
+        if (SplitVectors(assigned, vectors, slot, bit, copies.Vector) is not { } vectorUpserts) return false;
+
+        // the entries in value order as compiled: the moved values rewritten, the absent class's admitted values added
+        var classEntries = new List<(byte[] Key, byte[] Value)>(classSpec.Entries.Count + 64);
+        for (var e = 0; e < first; e++) classEntries.Add(classSpec.Entries[e]);
+        var classUpserts = new List<(byte[], byte[])>();
+        var storedOf = new Dictionary<int, byte[]>(); // one stored value per class, as the compiler shares them
+        for (var x = 0; x < size; x++)
+        {
+            var c = was[x];
+            var entry = entryOf[x] >= 0 ? classSpec.Entries[entryOf[x]] : default;
+            var id = affected.Contains(c) ? assigned[(c, gains[x])] : c;
+            if (id == c)
+            {
+                if (entryOf[x] >= 0) classEntries.Add(entry);
+                continue;
+            }
+            if (!storedOf.TryGetValue(id, out var stored)) storedOf[id] = stored = ClassifierLayout.Key(id ^ slot);
+            var key = entry.Key ?? ClassifierLayout.Key(baseKey + x);
+            classEntries.Add((key, stored));
+            classUpserts.Add((key, stored));
+        }
+        if (classEntries.Count > copies.Class.MaxEntries) return false;
+        maps[at.Class] = classSpec with { Entries = classEntries };
+        Record(maps, at, vectors, classUpserts, vectorUpserts, changes);
+        return true;
+    }
+
+    /// <summary>
+    /// The vectors of split classes (<paramref name="assigned"/>: class id before and whether the part gains the rule, to
+    /// its id now) set in <paramref name="vectors"/>; the upserts, or null when the vector map has no room for the ids. A
+    /// class keeping its id rewrites it: the other part reads the old vector (the map's as compiled: nothing set yet); the
+    /// absent class's values the rule admits become a class of the rule alone (the absent vector is the rules without a
+    /// matcher, ORed in by the program, not this class's own).
+    /// </summary>
+    static List<(byte[], byte[])>? SplitVectors(Dictionary<(int, bool), int> assigned, ClassVectors vectors, int slot, int bit, BpfMap vectorCopy)
+    {
+        var upserts = new List<(byte[], byte[])>();
+        foreach (var ((was, gains), id) in assigned)
+        {
+            if (!vectors.TryGetOriginal(was, out var old)) return null;
+            var v = gains ? With(was == slot ? new byte[old.Length] : old, bit) : old;
+            if (vectors.TryGet(id, out var had) && had.AsSpan().SequenceEqual(v)) continue;
+            vectors.Set(id, v);
+            upserts.Add((ClassifierLayout.Key(id), v));
+        }
+        return vectors.MaxId < vectorCopy.MaxEntries ? upserts : null;
+    }
+
+    /// <summary>The field's vector map recorded as edited, and the class and vector maps' upserts.</summary>
+    static void Record(List<MapSpec> maps, (int Class, int Vector) at, ClassVectors vectors, List<(byte[], byte[])> classUpserts,
+        List<(byte[], byte[])> vectorUpserts, List<MapDiff.MapChange> changes)
+    {
+        maps[at.Vector] = maps[at.Vector] with { Entries = vectors.Entries(), MaxEntries = ClassifierTables.VectorCapacity(vectors.MaxId + 1) };
+        if (classUpserts.Count > 0) changes.Add(new MapDiff.MapChange(maps[at.Class].Name, [], classUpserts));
+        if (vectorUpserts.Count > 0) changes.Add(new MapDiff.MapChange(maps[at.Vector].Name, [], vectorUpserts));
     }
 
     /// <summary>The classifier slot of a class map key (array: slot × 2^bits + value; trie: {32 + length, slot big-endian, value}).</summary>
