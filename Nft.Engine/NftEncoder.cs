@@ -71,7 +71,7 @@ internal sealed class NftEncoder
     public void Rule(NetlinkWriter b, Header h, TableRecord t, ChainRecord c, RuleRecord r, ulong? position)
     {
         var m = b.BeginNfMessage(Nfnl.SubsysNftables, h.Msg, h.Flags, h.Seq, h.PortId, t.Family, h.ResId);
-        var rule = r.Rule with { Family = t.Family, Table = t.Name, Chain = c.Name, Position = position, Expressions = WithCounters(t, c, r) };
+        var rule = r.Rule with { Family = t.Family, Table = t.Name, Chain = c.Name, Position = position, Expressions = DynsetStatements.Dumped(t, WithCounters(t, c, r)) };
         rule.Encode(b, WireFormat.Kernel);
         b.EndMessage(m);
     }

@@ -14,6 +14,9 @@ internal sealed partial class Transaction
     /// <summary>Set after a commit-time validation failure: validate the table after every rule, as the kernel's replay does.</summary>
     public bool ValidateEachRule;
 
+    /// <summary>The committed rules' notified positions, indexed once per chain while the notifications are written.</summary>
+    readonly RuleNotifyPositions _notifyPositions = new();
+
     (int Ti, int Ci) RuleChain(in AttributeTable a, byte family, int ti)
     {
         var t = Work.Tables[ti];
@@ -134,8 +137,7 @@ internal sealed partial class Transaction
                 return;
             }
             var fc = ft.Chains[fci];
-            int ri = fc.IndexOfRule(rule.Handle);
-            ulong? pos = ri > 0 && ri < fc.Rules.Count - 1 ? fc.Rules[ri - 1].Handle : null;
+            _notifyPositions.TryGet(fc, rule.Handle, out var pos);
             Enc.Rule(b, h, ft, fc, rule, pos);
         }, (byte)NftMsgType.NewRule, flags);
         if (ValidateEachRule) ChainValidator.Validate(nt);
@@ -217,6 +219,7 @@ internal sealed partial class Transaction
                 // nft_dynset_init: data only into a map of values (a verdict map takes none); a map needs its data
                 if (d.SRegData != null && (!set.IsMap || set.IsVerdictMap)) throw Err(Errno.EOPNOTSUPP);
                 if (d.SRegData == null && set.IsMap) throw Err(Errno.EINVAL);
+                if (DynsetStatements.Refusal(d, set) is { } refused) throw Err(refused);
                 // nft_dynset_init decides now whether the rule's elements get a timeout: its own, or the set's default
                 // as it is before this batch commits (an `add set` updating it takes effect at commit)
                 bool neverExpire = (set.Flags & (uint)NftSetFlags.Timeout) != 0 && (d.Timeout ?? 0) == 0 && (set.Set.Timeout ?? 0) == 0;

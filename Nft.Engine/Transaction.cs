@@ -363,49 +363,39 @@ internal sealed partial class Transaction
             .ToList();
         var renewed = _deltas.SelectMany(kv => kv.Value.Renewed().Select(e => (kv.Key.Family, kv.Key.Table, kv.Key.Set, SourceView.Element(e)))).ToList();
         // a renewed element's state is set anew by a full commit, not by map updates
-        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0 && renewed.Count == 0, deltas) { RenewedElements = renewed, RecreatedSets = Recreated(work), RecreatedTables = RecreatedTables(work),
-            RecreatedObjects = RecreatedObjects(work) };
+        var recreated = Recreated(work);
+        return new RulesetChange(() => SourceView.Of(work), !StructureChanged && deltas.Count > 0 && renewed.Count == 0, deltas) { RenewedElements = renewed, RecreatedSets = recreated.Sets, RecreatedTables = recreated.Tables,
+            RecreatedObjects = recreated.Objects };
     }
 
+    /// <summary>What of <paramref name="work"/> was committed before by the same name in another object (deleted and added back in this batch).</summary>
+    /// <param name="Tables">Tables that got another handle.</param>
+    /// <param name="Sets">Sets whose table or themselves got another handle.</param>
+    /// <param name="Objects">Named objects of the same name and type whose table or themselves got another handle (a re-created table hands out object handles from 1 again).</param>
+    readonly record struct Recreation(List<(byte Family, string Table)> Tables, List<(byte Family, string Table, string Set)> Sets,
+        List<(byte Family, string Table, string Object, uint Type)> Objects);
+
     /// <summary>
-    /// The sets of <paramref name="work"/> committed before by the same name in another object: their table or
-    /// themselves got another handle (deleted and added back in this batch).
+    /// One walk of <paramref name="work"/>'s tables against the committed ruleset for the tables, sets and named
+    /// objects the batch re-created (none unless its structure changed).
     /// </summary>
-    List<(byte Family, string Table, string Set)> Recreated(RulesetSnapshot work)
+    Recreation Recreated(RulesetSnapshot work)
     {
-        var recreated = new List<(byte, string, string)>();
+        var recreated = new Recreation([], [], []);
         if (!StructureChanged) return recreated;
         foreach (var t in work.Tables)
         {
             if (_ns.Committed.FindTable(t.Family, t.Name) is not { } ct) continue;
+            var tableRecreated = ct.Handle != t.Handle;
+            if (tableRecreated) recreated.Tables.Add((t.Family, t.Name));
             foreach (var s in t.Sets)
-                if (ct.FindSet(s.Name) is { } was && (ct.Handle != t.Handle || was.Handle != s.Handle)) recreated.Add((t.Family, t.Name, s.Name));
-        }
-        return recreated;
-    }
-
-    /// <summary>
-    /// The named objects of <paramref name="work"/> committed before by the same name and type in another object: their
-    /// table or themselves got another handle (a re-created table hands out object handles from 1 again).
-    /// </summary>
-    List<(byte Family, string Table, string Object, uint Type)> RecreatedObjects(RulesetSnapshot work)
-    {
-        var recreated = new List<(byte, string, string, uint)>();
-        if (!StructureChanged) return recreated;
-        foreach (var t in work.Tables)
-        {
-            if (_ns.Committed.FindTable(t.Family, t.Name) is not { } ct) continue;
+                if (ct.FindSet(s.Name) is { } was && (tableRecreated || was.Handle != s.Handle)) recreated.Sets.Add((t.Family, t.Name, s.Name));
             foreach (var o in t.Objects)
-                if (ct.IndexOfObject(o.Name, o.Type) is int i and >= 0 && (ct.Handle != t.Handle || ct.Objects[i].Handle != o.Handle))
-                    recreated.Add((t.Family, t.Name, o.Name, o.Type));
+                if (ct.IndexOfObject(o.Name, o.Type) is int i and >= 0 && (tableRecreated || ct.Objects[i].Handle != o.Handle))
+                    recreated.Objects.Add((t.Family, t.Name, o.Name, o.Type));
         }
         return recreated;
     }
-
-    /// <summary>The tables of <paramref name="work"/> committed before by the same name in another object (deleted and added back in this batch).</summary>
-    List<(byte Family, string Table)> RecreatedTables(RulesetSnapshot work) =>
-        !StructureChanged ? [] : work.Tables.Where(t => _ns.Committed.FindTable(t.Family, t.Name) is { } ct && ct.Handle != t.Handle)
-            .Select(t => (t.Family, t.Name)).ToList();
 
     /// <summary>
     /// For the element journal (<see cref="StateCodec.JournalRecord"/>): every key this batch touched in sets

@@ -109,9 +109,11 @@ public sealed class KernelPlacement
     /// <paramref name="listed"/>: the same tables as the caller lists them, when <paramref name="desired"/> presets state
     /// (a quota sent with bytes consumed elsewhere): their anonymous quotas' `used` is the start point
     /// <see cref="ReadCounters()"/> takes away, so the preset reads as consumed since the rule was created.
+    /// <paramref name="renewed"/>: what the transaction deleted and created anew (<see cref="KernelRenewal"/>).
+    /// An element's Expiration in <paramref name="desired"/> is the time it has left, which a set made anew is sent.
     /// </summary>
     public PreparedTransition Prepare(IReadOnlyList<SourceTable> desired, IEnumerable<PacketPathSet>? packetPath = null,
-        IReadOnlyList<SourceTable>? listed = null)
+        IReadOnlyList<SourceTable>? listed = null, KernelRenewal? renewed = null)
     {
         if (_pending != null) throw new InvalidOperationException("a transition is already prepared: commit or abort it first");
         uint generation = _socket.GetGeneration();
@@ -121,7 +123,7 @@ public sealed class KernelPlacement
             if (!snapshots.TryGetValue(key, out var c)) snapshots[key] = c = ReadCounters(key);
             return c;
         }
-        var batch = TransitionPlanner.Plan(_placed, desired, CountersOf, out var touched, packetPath);
+        var batch = TransitionPlanner.Plan(_placed, desired, CountersOf, out var touched, packetPath, renewed);
         // what to go back to if the commit must be undone: the current placement with the counters it has now
         var previous = batch.IsEmpty
             ? Placed
@@ -171,7 +173,9 @@ public sealed class KernelPlacement
     {
         var to = _rollbackTo ?? throw new InvalidOperationException("nothing to roll back");
         if (_pending != null) throw new InvalidOperationException("a transition is prepared: abort it before rolling back");
-        Prepare(to);
+        // the tables as listed keep the engine's deadlines, not the time left Prepare sends a new set: the kernel gives the
+        // elements of a set it makes again their whole timeout
+        Prepare(to.Select(t => t with { Sets = t.Sets.Select(s => s with { Elements = s.Elements.Select(e => e with { Expiration = null }).ToList() }).ToList() }).ToList());
         Commit();
         _rollbackTo = null;
     }

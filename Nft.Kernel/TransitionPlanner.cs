@@ -47,23 +47,28 @@ internal sealed class TransitionPlanner
     readonly KernelBatch _batch = new();
     readonly Func<TableKey, KernelCounters> _kernelCounters;
     readonly Dictionary<(TableKey, string), PacketPathSet> _packetPath;
+    readonly KernelRenewal _renewed;
     uint _nextId = 1;
 
-    TransitionPlanner(Func<TableKey, KernelCounters> kernelCounters, IEnumerable<PacketPathSet> packetPath)
+    TransitionPlanner(Func<TableKey, KernelCounters> kernelCounters, IEnumerable<PacketPathSet> packetPath, KernelRenewal renewed)
     {
         _kernelCounters = kernelCounters;
         _packetPath = packetPath.ToDictionary(w => (new TableKey(w.Family, w.Table), w.Set));
+        _renewed = renewed;
     }
 
     /// <summary>
     /// Plans the transition; <paramref name="touched"/> gets the tables whose rules got new kernel handles.
     /// <paramref name="packetPath"/>: the sets of kept tables the kernel's packet path writes, diffed from the
     /// transaction's own element changes (<see cref="PacketPathSet"/>).
+    /// <paramref name="renewed"/>: what the transaction deleted and created anew (<see cref="KernelRenewal"/>), deleted
+    /// and added again here whatever its content; a renewed table is recreated without carrying its counters.
     /// </summary>
     public static KernelBatch Plan(IReadOnlyDictionary<TableKey, PlacedTable> placed, IReadOnlyList<SourceTable> desired,
-        Func<TableKey, KernelCounters> kernelCounters, out HashSet<TableKey> touched, IEnumerable<PacketPathSet>? packetPath = null)
+        Func<TableKey, KernelCounters> kernelCounters, out HashSet<TableKey> touched, IEnumerable<PacketPathSet>? packetPath = null,
+        KernelRenewal? renewed = null)
     {
-        var p = new TransitionPlanner(kernelCounters, packetPath ?? []);
+        var p = new TransitionPlanner(kernelCounters, packetPath ?? [], renewed ?? KernelRenewal.None);
         touched = [];
         var want = new Dictionary<TableKey, SourceTable>();
         foreach (var t in desired)
@@ -83,9 +88,10 @@ internal sealed class TransitionPlanner
                 p.AddTable(key, t, null);
                 touched.Add(key);
             }
-            else if (old.Stale || NeedsRecreate(old.Source, t))
+            else if (old.Stale || p._renewed.Tables.Contains(key) || NeedsRecreate(old.Source, t))
             {
-                var counters = kernelCounters(key);
+                // a renewed table is another table: its counters start from what the transaction gave them
+                var counters = p._renewed.Tables.Contains(key) ? null : kernelCounters(key);
                 p.Add(NftMsgType.DelTable, key.Family, new Table { Family = key.Family, Name = key.Name }, $"delete table {key} (recreated)");
                 p.AddTable(key, t, counters);
                 touched.Add(key);
@@ -217,10 +223,21 @@ internal sealed class TransitionPlanner
     static IEnumerable<SetElement> Held(PacketPathSet? w, SourceSet placed, SourceSet desired)
     {
         if (w == null) return placed.Elements;
-        static string Id(SetElement e) => Convert.ToHexString(ElementFingerprint(KernelForm.ElementKey(e)));
-        var added = w.Added.Select(Id).ToHashSet();
-        var replaced = placed.Elements.Where(e => added.Contains(Id(e)));
-        return desired.Elements.Where(e => !added.Contains(Id(e))).Concat(w.Removed).Concat(replaced);
+        var added = w.Added.Select(KeyId).ToHashSet();
+        var replaced = placed.Elements.Where(e => added.Contains(KeyId(e)));
+        return desired.Elements.Where(e => !added.Contains(KeyId(e))).Concat(w.Removed).Concat(replaced);
+    }
+
+    static string KeyId(SetElement e) => Convert.ToHexString(ElementFingerprint(KernelForm.ElementKey(e)));
+
+    /// <summary>
+    /// <paramref name="elements"/> and the renewed ones not among them by key: a renewed element unchanged in content is
+    /// deleted and added again all the same (nft_set_elem_init makes another element, with its statements anew).
+    /// </summary>
+    static List<SetElement> Renewing(List<SetElement> elements, IEnumerable<SetElement> renewed)
+    {
+        var keys = elements.Select(KeyId).ToHashSet();
+        return [.. elements, .. renewed.Where(e => keys.Add(KeyId(e)))];
     }
 
     static byte[] ElementFingerprint(SetElement e)
@@ -288,7 +305,7 @@ internal sealed class TransitionPlanner
         }
         foreach (var (name, s) in oldSets)
         {
-            if (!nowSets.TryGetValue(name, out var n))
+            if (!nowSets.TryGetValue(name, out var n) || _renewed.Sets.Contains((key, name)))
             {
                 Add(NftMsgType.DelSet, fam, new Set { Family = fam, Table = table, Name = name }, $"delete set {key} {name}");
                 continue;
@@ -296,13 +313,14 @@ internal sealed class TransitionPlanner
             var have = n.Elements.Select(ElementFingerprint).Select(Convert.ToHexString).ToHashSet();
             var written = _packetPath.TryGetValue((key, name), out var w);
             var gone = Held(w, s, n).Where(e => !have.Contains(Convert.ToHexString(ElementFingerprint(e)))).Select(KernelForm.ElementKey).ToList();
+            gone = Renewing(gone, _renewed.ElementsOf(key, name).Select(KernelForm.ElementKey));
             // an element that expired (or that the packet path deleted) may already be gone from the kernel when the
             // emulation drops it: DESTROYSETELEM (since 6.3) deletes it if present and is no error if not
             AddElements(written || n.Set.SetFlags.HasFlag(NftSetFlags.Timeout) ? NftMsgType.DestroySetElem : NftMsgType.DelSetElem,
                 key, name, null, gone, $"delete elements from set {key} {name}", n.Set);
         }
         foreach (var (k, o) in oldObjs)
-            if (!nowObjs.ContainsKey(k))
+            if (!nowObjs.ContainsKey(k) || _renewed.Objects.Contains((key, k.Item1, k.Item2)))
                 Add(NftMsgType.DelObj, fam, new NftObject { Family = fam, Table = table, Name = k.Item2, Type = k.Item1 }, $"delete {NftObject.KindOf(k.Item1)} {key} {k.Item2}");
         foreach (var (name, _) in oldFts)
             if (!nowFts.ContainsKey(name))
@@ -321,8 +339,10 @@ internal sealed class TransitionPlanner
         }
         foreach (var (k, ob) in nowObjs)
         {
-            if (oldObjs.ContainsKey(k)) continue;
-            var obj = carried?.Object(fam, table, k.Item2) is { Data: { } state } ? ob with { Data = state } : ob;
+            if (oldObjs.ContainsKey(k) && !_renewed.Objects.Contains((key, k.Item1, k.Item2))) continue;
+            // a renewed object is another object: its state starts from what the transaction gave it
+            var obj = carried?.Object(fam, table, k.Item2) is { Data: { } state } && !_renewed.Objects.Contains((key, k.Item1, k.Item2))
+                ? ob with { Data = state } : ob;
             Add(NftMsgType.NewObj, fam, KernelForm.Object(obj) with { Family = fam, Table = table }, $"add {NftObject.KindOf(k.Item1)} {key} {k.Item2}", NlmFlags.Create);
         }
         foreach (var (name, f) in nowFts)
@@ -330,14 +350,20 @@ internal sealed class TransitionPlanner
                 Add(NftMsgType.NewFlowtable, fam, KernelForm.Flowtable(f) with { Family = fam, Table = table }, $"add flowtable {key} {name}", NlmFlags.Create);
         foreach (var (name, s) in nowSets)
         {
-            if (!oldSets.TryGetValue(name, out var o))
+            if (!oldSets.TryGetValue(name, out var o) || _renewed.Sets.Contains((key, name)))
             {
                 Add(NftMsgType.NewSet, fam, KernelForm.Set(s.Set, _nextId++, anonymous: false) with { Family = fam, Table = table }, $"add set {key} {name}", NlmFlags.Create);
-                AddElements(NftMsgType.NewSetElem, key, name, null, s.Elements.Select(KernelForm.Element).ToList(), $"add elements to set {key} {name}", s.Set);
+                // a new set's elements keep the time they have left (the caller gives Expiration as that; KernelForm.Element
+                // drops it), those another packet path held too
+                var elements = (_packetPath.GetValueOrDefault((key, name))?.Live ?? s.Elements)
+                    .Select(e => KernelForm.Element(e) with { Expiration = e.Expiration });
+                AddElements(NftMsgType.NewSetElem, key, name, null, elements.ToList(), $"add elements to set {key} {name}", s.Set);
                 continue;
             }
             var had = Held(_packetPath.GetValueOrDefault((key, name)), o, s).Select(ElementFingerprint).Select(Convert.ToHexString).ToHashSet();
             var added = s.Elements.Where(e => !had.Contains(Convert.ToHexString(ElementFingerprint(e)))).Select(KernelForm.Element).ToList();
+            var renewedKeys = _renewed.ElementsOf(key, name).Select(KeyId).ToHashSet();
+            added = Renewing(added, s.Elements.Where(e => renewedKeys.Contains(KeyId(e))).Select(KernelForm.Element));
             AddElements(NftMsgType.NewSetElem, key, name, null, added, $"add elements to set {key} {name}", s.Set);
         }
 

@@ -281,7 +281,7 @@ public sealed partial class ProgramCompiler
     /// </summary>
     private void EmitQuota(QuotaStatement q, string next)
     {
-        if (q.StateSlot >= Loader.QuotaMap.Capacity)
+        if (!Loader.QuotaMap.Holds(q.StateSlot))
             throw new CodegenException($"quota state slot {q.StateSlot}: the BPF backend holds at most {Loader.QuotaMap.Capacity} quotas");
         _asm.Emit(Asm.StW(R10, CounterKey, (int)q.StateSlot));
         EmitQuotaAtKey(q, next);
@@ -308,7 +308,7 @@ public sealed partial class ProgramCompiler
     /// </summary>
     private void EmitLimit(LimitStatement l, string next)
     {
-        if (l.StateSlot >= Loader.LimitMap.Capacity)
+        if (!Loader.LimitMap.Holds(l.StateSlot))
             throw new CodegenException($"limit state slot {l.StateSlot}: the BPF backend holds at most {Loader.LimitMap.Capacity} limits");
         _asm.Emit(Asm.StW(R10, CounterKey, (int)l.StateSlot));
         EmitLimitAtKey(l, next);

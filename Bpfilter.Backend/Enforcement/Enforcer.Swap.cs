@@ -1,3 +1,4 @@
+using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Loader;
 
 namespace Bpfilter.Backend.Enforcement;
@@ -19,8 +20,32 @@ public sealed partial class Enforcer
     /// <param name="Carry">What its program carries (null: nothing, or carried by an earlier swap of the same copies).</param>
     sealed record Swap(Step Step, Attachment At, PacketPathCarry? Carry);
 
+    /// <summary>
+    /// Writes the seeds of each set <paramref name="next"/> writes from the packet path to its copies, once per pair of copies
+    /// (programs sharing them seed them once, before any is installed); an element that has no entry is reported.
+    /// </summary>
+    static void Seed(LoadedProgram next, IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> seeds, ISet<SetCopies> seeded, List<string> errors)
+    {
+        foreach (var (set, elements) in seeds)
+        {
+            if (!next.Compiled.SetLayouts.TryGetValue(set, out var layout) || !layout.Set.PacketWritten
+                || next.PacketWrittenCopies(ProgramCompiler.SetMapName(set)) is not { } copies || !seeded.Add(copies)) continue;
+            foreach (var e in elements)
+                try
+                {
+                    if (e.Entry(layout, out var why) is var (key, value)) next.WritePacketPath(set, key, value);
+                    else errors.Add($"set '{set}': the element {e.Element.Format(layout.Set.Key)} the kernel's packet path added is not carried to BPF: {why}");
+                }
+                catch (Exception x) when (x is CodegenException or Libbpf.BpfException)
+                {
+                    errors.Add($"set '{set}': the element {e.Element.Format(layout.Set.Key)} the kernel's packet path added is not carried to BPF: {x.Message}");
+                }
+        }
+    }
+
     /// <summary>Installs the programs of <paramref name="steps"/> loaded anew (the others are done by the caller); each failure is added to <paramref name="errors"/>.</summary>
-    void SwapIn(IEnumerable<Step> steps, IReadOnlyDictionary<string, SetChange> changes, IReadOnlySet<string> recreated, List<string> errors)
+    void SwapIn(IEnumerable<Step> steps, IReadOnlyDictionary<string, SetChange> changes, IReadOnlySet<string> recreated,
+        IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> seeds, List<string> errors)
     {
         void Failed(Step s, Exception e)
         {
@@ -30,11 +55,13 @@ public sealed partial class Enforcer
         }
         // the pairs of copies (old, new) already carried: the second program of a share group finds its pair there
         var carried = new HashSet<(SetCopies, SetCopies)>();
+        var seeded = new HashSet<SetCopies>();
         var swaps = new List<Swap>();
         foreach (var s in steps)
             try
             {
                 (s.Existing ?? s.Created!).Unit = s.Unit;
+                Seed(s.Loaded!, seeds, seeded, errors);
                 var carry = s.Existing?.Program is { } replaced ? PacketPathCarry.Before(replaced, s.Loaded!, changes, recreated, carried) : null;
                 swaps.Add(new Swap(s, s.Existing ?? s.Created!, carry));
             }

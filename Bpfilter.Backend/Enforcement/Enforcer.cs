@@ -51,11 +51,23 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     {
         /// <summary>The sets the transaction recreated: nothing of the replaced programs' copies of them is carried.</summary>
         public IReadOnlySet<string> Recreated { get; init; } = new HashSet<string>();
-        /// <summary>The counter ids of the recreated sets' elements: they count from zero once the programs reading them are swapped.</summary>
-        public IReadOnlyList<ulong> RecreatedCounters { get; init; } = [];
+        /// <summary>The renewed counter ids (<see cref="RenewedSlots.Counters"/>: recreated sets' elements among them): they count from zero once the programs reading them are swapped.</summary>
+        public IReadOnlyList<ulong> RenewedCounters { get; init; } = [];
         /// <summary>The renewed quota slots with the `used` each starts from, and the renewed limit slots with their bucket size: set at the commit.</summary>
         public IReadOnlyList<KeyValuePair<ulong, ulong>> RenewedQuotas { get; init; } = [];
         public IReadOnlyList<(ulong Slot, ulong Max)> RenewedLimits { get; init; } = [];
+        /// <summary>Per IR set name, the elements another packet path added that the programs loaded anew start with (<see cref="SeedPacketPath"/>).</summary>
+        public IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> Seeds { get; init; } = new Dictionary<string, IReadOnlyList<PacketPathSeed>>();
+    }
+
+    /// <summary>
+    /// The staged programs loaded anew that write one of <paramref name="seeds"/>' sets (by IR set name) from the packet
+    /// path start with its elements (<see cref="PacketPathSeed"/>), written to their copies before they are installed:
+    /// for a set the transaction takes over from the kernel's packet path. Nothing when nothing is staged.
+    /// </summary>
+    public void SeedPacketPath(IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> seeds)
+    {
+        if (_staged != null && seeds.Count > 0) _staged = _staged with { Seeds = seeds };
     }
 
     /// <summary>The sets the staged transaction deleted and created anew (see <see cref="Prepare"/>), by IR set name.</summary>
@@ -79,8 +91,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// The sets, by IR set name, the transaction deleted and created anew by the same name (`flush ruleset` or `delete
     /// table` and the table added back, `delete set` and `add set`): the kernel's new set holds only the transaction's
     /// elements, so a program reading one is loaded anew with maps of its own for it, nothing carried from the replaced
-    /// program's (elements the packet path added with their state and limit buckets), and its elements' counters count
-    /// from zero (the quota and limit slots of its control-plane elements, in maps all programs share, are <paramref name="renewed"/>).
+    /// program's (elements the packet path added with their state and limit buckets); the counter, quota and limit slots
+    /// of its control-plane elements are among <paramref name="renewed"/>.
     /// </param>
     /// <param name="renewed">
     /// The slots of rules, objects and elements the transaction deleted and created anew with the same names (their table
@@ -121,8 +133,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _staged = new Staged(steps, detach, [], quotaBase, limitBuckets, packetPath)
         {
             Recreated = _recreated,
-            RecreatedCounters = ruleset.Sets.Where(s => _recreated.Contains(s.Name)).SelectMany(s => s.Elements)
-                .SelectMany(e => e.Statements).OfType<CounterStatement>().Select(c => c.Id).Concat(_renewed.Counters).Distinct().ToList(),
+            RenewedCounters = _renewed.Counters.ToList(),
             RenewedQuotas = quotaBase.Where(q => _renewed.Quotas.Contains(q.Key)).ToList(),
             RenewedLimits = limitBuckets.Where(l => _renewed.Limits.Contains(l.Key)).Select(l => (l.Key, l.Value.Max)).ToList(),
         };
@@ -179,7 +190,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 continue;
             }
             slots[q.StateSlot] = q.Used;
-            if (q.StateSlot < QuotaMap.Capacity) (_quotas ??= QuotaMap.Create()).Set(q.StateSlot, q.Used);
+            if (QuotaMap.Holds(q.StateSlot)) (_quotas ??= QuotaMap.Create()).Set(q.StateSlot, q.Used);
         }
         return slots;
     }
@@ -199,7 +210,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             if (_renewed.Limits.Contains(l.StateSlot) && _limitBuckets.ContainsKey(l.StateSlot)) continue;
             if (_limitBuckets.TryGetValue(l.StateSlot, out var was) && was == l) continue;
             if (!_limitBuckets.ContainsKey(l.StateSlot) && _inheritedLimits.Contains(l.StateSlot)) continue;
-            if (l.StateSlot < LimitMap.Capacity) (_limits ??= LimitMap.Create()).Fill(l.StateSlot, l.Max);
+            if (LimitMap.Holds(l.StateSlot)) (_limits ??= LimitMap.Create()).Fill(l.StateSlot, l.Max);
         }
         return slots;
     }
@@ -246,25 +257,30 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// </summary>
     public ulong Quota(ulong slot)
     {
-        if (_quotas == null || !_quotaBase.TryGetValue(slot, out var b) || slot >= QuotaMap.Capacity) return 0;
-        var v = _quotas.Read(slot);
+        if (QuotasFor(slot) is not { } quotas) return 0;
+        var v = quotas.Read(slot);
+        var b = _quotaBase[slot];
         return v >= b ? v - b : 0;
     }
 
-    /// <summary>Makes a quota slot read <paramref name="used"/> from now on (a rule quota the kernel consumed until now), atomically against packets adding to it.</summary>
+    /// <summary>Makes a quota slot read <paramref name="used"/> from now on (a quota the kernel consumed until now), atomically against packets adding to it.</summary>
     public void SetQuota(ulong slot, ulong used)
     {
-        if (_quotas == null || !_quotaBase.ContainsKey(slot) || slot >= QuotaMap.Capacity) return;
-        _quotas.Subtract(slot, unchecked(Quota(slot) - used));
+        if (QuotasFor(slot) is not { } quotas) return;
+        // from the slot's value, not from Quota's: a slot below its base reads 0 there, and would be left below it
+        quotas.Subtract(slot, unchecked(quotas.Read(slot) - (_quotaBase[slot] + used)));
     }
 
     /// <summary>nft_quota's reset: takes back the bytes consumed as read now (packets since still count).</summary>
     public void ResetQuota(ulong slot)
     {
-        if (_quotas == null || !_quotaBase.ContainsKey(slot) || slot >= QuotaMap.Capacity) return;
-        _quotas.Subtract(slot, _quotas.Read(slot));
+        if (QuotasFor(slot) is not { } quotas) return;
+        quotas.Subtract(slot, quotas.Read(slot));
         _quotaBase[slot] = 0;
     }
+
+    /// <summary>The quota map, when <paramref name="slot"/> is a committed quota's slot it holds (BPF spends it); else null.</summary>
+    QuotaMap? QuotasFor(ulong slot) => _quotas != null && _quotaBase.ContainsKey(slot) && QuotaMap.Holds(slot) ? _quotas : null;
 
     (Step?, EnforcementFailure?) Stage(Ruleset ruleset, AttachUnit unit, IReadOnlyDictionary<string, SetChange> packetPath)
     {
@@ -416,9 +432,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         if (staged.QuotaBase != null) ForgetInherited();
         // the new objects start as the kernel's do, from the commit on (in the shared maps, whichever program spends them)
         foreach (var (slot, used) in staged.RenewedQuotas)
-            if (slot < QuotaMap.Capacity) _quotas?.Set(slot, used);
+            if (QuotaMap.Holds(slot)) _quotas?.Set(slot, used);
         foreach (var (slot, max) in staged.RenewedLimits)
-            if (slot < LimitMap.Capacity) _limits?.Fill(slot, max);
+            if (LimitMap.Holds(slot)) _limits?.Fill(slot, max);
         foreach (var d in staged.Elements)
             // the maps no longer hold what the recorded source says: compile next time to diff
             foreach (var a in _live.Values.Where(a => ReferenceEquals(a.Program, d.Program))) a.Source = null;
@@ -440,7 +456,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 errors.Add($"commit at {s.Unit.Key} failed, the previous program keeps running there: {e.Message}");
             }
         }
-        SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), staged.Recreated, errors);
+        SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), staged.Recreated, staged.Seeds, errors);
         foreach (var a in staged.Detach)
         {
             _live.Remove(a.Key);
@@ -458,9 +474,9 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             if (a.Program is { } p) _ledger.Fold(p);
             a.Dispose();
         }
-        // the new set's elements are other objects than the old one's of the same key (nft_set_elem_init gives them new
-        // counters): nothing the replaced programs counted for the old ones is theirs
-        foreach (var id in staged.RecreatedCounters) _ledger.Restore(id, default, default);
+        // renewed counters are other objects than the old ones of the same names (a recreated set's elements: nft_set_elem_init
+        // gives them new counters): nothing the replaced programs counted for the old ones is theirs
+        foreach (var id in staged.RenewedCounters) _ledger.Restore(id, default, default);
         // element updates only (PrepareElements): the same links, programs and maps, so the pins stand as they
         // are; walking the pin directories would cost every `add element` a few dozen bpffs syscalls
         if (staged.Steps.Count > 0 || staged.Detach.Count > 0 || staged.QuotaBase != null || staged.LimitBuckets != null)

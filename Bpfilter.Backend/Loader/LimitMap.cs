@@ -54,7 +54,10 @@ public sealed unsafe class LimitMap : IDisposable
         Map.Update(Key(slot), v);
     }
 
-    static byte[] Key(ulong slot) => slot < Capacity
+    /// <summary>Whether the map has a slot <paramref name="slot"/>: the compiler refuses a limit beyond it, which then runs in the kernel.</summary>
+    public static bool Holds(ulong slot) => slot < Capacity;
+
+    static byte[] Key(ulong slot) => Holds(slot)
         ? BitConverter.GetBytes((uint)slot)
         : throw new ArgumentOutOfRangeException(nameof(slot), $"limit slot {slot} is beyond {Capacity}");
 

@@ -17,6 +17,9 @@ public sealed unsafe class QuotaMap : IDisposable
     public const int Capacity = 4096;
     const int ProtRead = 1, ProtWrite = 2, MapShared = 1;
 
+    /// <summary>Whether the map has a slot <paramref name="slot"/>: the compiler refuses a quota beyond it, which then runs in the kernel.</summary>
+    public static bool Holds(ulong slot) => slot < Capacity;
+
     readonly long* _values;
     readonly nuint _length;
 
@@ -54,7 +57,7 @@ public sealed unsafe class QuotaMap : IDisposable
     /// <summary>Takes <paramref name="bytes"/> back from a slot, atomically against packets adding to it.</summary>
     public void Subtract(ulong slot, ulong bytes) => Interlocked.Add(ref At(slot), -(long)bytes);
 
-    ref long At(ulong slot) => ref slot < Capacity ? ref _values[slot] : ref ThrowSlot(slot);
+    ref long At(ulong slot) => ref Holds(slot) ? ref _values[slot] : ref ThrowSlot(slot);
 
     static ref long ThrowSlot(ulong slot) => throw new ArgumentOutOfRangeException(nameof(slot), $"quota slot {slot} is beyond {Capacity}");
 

@@ -20,13 +20,15 @@ namespace Bpfilter.Daemon.Enforcement;
 /// added holds counters in slots a fresh compilation would not choose: the restarted daemon compiles with it).
 /// Version 5 adds, per set the packet path writes whose elements carry several statement lists, those lists (an element's tag
 /// in the pinned maps is its list's index: the restarted daemon compiles with them to adopt the programs and their elements).
+/// Version 6 adds the start point of each quota the kernel took over from BPF (<see cref="KernelQuotaStarts"/>: after a reset in
+/// BPF it is not the created `used`, and the restarted daemon adopts the kernel's tables with it).
 /// A quota or limit key is a rule's expression (kind 0), a named object (kind 1) or a set element's statement
 /// (kind 2: set, element key, statement index; written by version 4 daemons that run element quotas and limits).
-/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5); every length is checked when read (<see cref="InvalidDataException"/>).
+/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
+    const byte Version = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
@@ -44,6 +46,9 @@ internal static class CounterState
         Dictionary<string, CounterLayout> Layouts)
     {
         public Dictionary<string, ValueList<ValueList<Statement>>> ElementLists { get; init; } = new(StringComparer.Ordinal);
+
+        /// <summary>Empty before version 6.</summary>
+        public List<QuotaStart> KernelQuotaStarts { get; init; } = [];
     }
 
     public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null,
@@ -145,6 +150,18 @@ internal static class CounterState
                 foreach (var st in statements) Write(w, st);
             }
         }
+        var starts = kernel?.QuotaStarts.All ?? new Dictionary<CounterRef, ulong>();
+        w.Write(starts.Count);
+        foreach (var (at, used) in starts)
+        {
+            w.Write(at.Family);
+            w.Write(at.Table);
+            w.Write(at.Chain ?? "");
+            w.Write(at.RuleHandle);
+            w.Write(at.ExpressionIndex);
+            w.Write(at.ObjectName ?? "");
+            w.Write(used);
+        }
     }
 
     public static Saved Decode(ReadOnlySpan<byte> bytes)
@@ -154,7 +171,7 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v is not (Version or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
+            if (v is not (Version or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
                 throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
@@ -205,7 +222,7 @@ internal static class CounterState
                         throw new InvalidDataException($"counter state: attach point {unit} or one of its slots is given twice");
                 }
             var elementLists = new Dictionary<string, ValueList<ValueList<Statement>>>(StringComparer.Ordinal);
-            if (v == Version)
+            if (v >= WithoutQuotaStarts)
                 for (int i = 0, n = Count(5); i < n; i++)
                 {
                     var set = r.ReadString();
@@ -218,8 +235,16 @@ internal static class CounterState
                     }
                     if (!elementLists.TryAdd(set, lists.ToValueList())) throw new InvalidDataException($"counter state: set {set}'s element lists are given twice");
                 }
+            var starts = new List<QuotaStart>();
+            if (v == Version)
+                for (int i = 0, n = Count(24); i < n; i++)
+                {
+                    var (family, table, chain, handle, index, name) = (r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64(), r.ReadInt32(), r.ReadString());
+                    starts.Add(new QuotaStart(new CounterRef(family, table, chain.Length > 0 ? chain : null, handle, index, name.Length > 0 ? name : null), r.ReadUInt64()));
+                }
+            if (starts.Select(q => q.At).Distinct().Count() != starts.Count) throw new InvalidDataException("counter state: a quota's start point is given twice");
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
-            return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists };
+            return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists, KernelQuotaStarts = starts };
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
         {

@@ -25,7 +25,7 @@ namespace Bpfilter.Daemon.Enforcement;
 /// were; <see cref="Abort"/> after it puts the kernel's previous tables back (RollbackLastCommit).
 /// </para>
 /// </summary>
-public sealed class EnforcingBackend : IRulesetBackend, IDisposable
+public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 {
     /// <summary>Rounds of moving chains BPF failed to stage to the kernel before giving up.</summary>
     const int MaxFallbacks = 8;
@@ -51,8 +51,9 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
+    /// <param name="Renewal">what the transaction renewed, whose kernel reset baselines go at the commit</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
-        IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null);
+        IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -148,12 +149,15 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                     throw new BackendRefusal(Errno.EOPNOTSUPP, $"table inet {reserved.Name} is reserved: bpfilterd switches conntrack on with it",
                         reserved.Family, reserved.Name, reason: RefusalReason.ReservedTable);
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
+                var renewal = KernelRenewals.Of(change);
                 var lifted = clock.ElapsedMilliseconds;
                 var (plan, staged) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
-                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables);
+                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal);
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, change.RecreatedTables);
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, change.RecreatedTables);
+                var elementSeeds = KernelElementsToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas);
+                _enforcer.SeedPacketPath(KernelWrittenToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas));
                 bool kernelCommitted = false;
                 if (_kernel != null && _kernel.HasPending)
                 {
@@ -169,7 +173,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
                         throw KernelRefusal(e, "committing");
                     }
                 }
-                _staged = new Staged(lift, plan, null, 0, kernelCommitted, seeds, quotaSeeds);
+                _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], [.. quotaSeeds, .. elementSeeds.Quotas], renewal);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -213,7 +217,8 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused).
     /// </summary>
     (PlacementPlan, PrepareStats) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
-        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables)
+        IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables,
+        KernelRenewal kernelRenewal)
     {
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
@@ -244,7 +249,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    PrepareKernel(_kernel, plan, lift, recreatedTables, deltas);
+                    PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -299,7 +304,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     {
         if (_kernel != null && _adoptKernel)
         {
-            var (adopted, stale) = _kernel.Adopt(plan.KernelTables);
+            var (adopted, stale) = _kernel.Adopt(_kernelCounters!.QuotaStarts.Listed(plan.KernelTables));
             _log($"restart: adopted {adopted} kernel nf_tables table(s) as they run" +
                 (stale > 0 ? $"; {stale} other(s) keep running until this transaction replaces or deletes them" : ""));
         }
@@ -356,6 +361,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 foreach (var ((family, table, handle, index), v) in saved.KernelRules) _kernelCounters.RestoreRule(family, table, handle, index, v);
                 foreach (var ((family, table, name), v) in saved.KernelObjects) _kernelCounters.RestoreObject(family, table, name, v);
+                _kernelCounters.QuotaStarts.Set(saved.KernelQuotaStarts);
             }
         }
     }
@@ -428,7 +434,13 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
             _current = staged.Lift;
             _plan = staged.Plan;
             ApplyRestoredCounters();
-            if (_kernel != null) _kernelCounters!.Retain(_kernel.Placed);
+            if (_kernel != null)
+            {
+                if (staged.Renewal is { } renewal) _kernelCounters!.Forget(renewal);
+                _kernelCounters!.Retain(_kernel.Placed);
+                var (lift, plan) = (staged.Lift, staged.Plan);
+                _kernelCounters.QuotaStarts.Retain(c => CounterSides.Quota(lift, plan, c) is { Kernel: true, Slot: null });
+            }
             SwitchConntrackOffIfUnused();
         }
     }
@@ -471,11 +483,15 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         _current != null && _plan != null ? CounterSides.Of(_current, _plan, c) : (null, false);
 
     /// <summary>Where the committed placement counts a counter that keeps its count: not one of a table the batch re-created (its counters are new).</summary>
-    CounterCarry.Sides Before(IReadOnlyList<(byte, string)> recreated) =>
-        c => recreated.Contains((c.Family, c.Table)) ? (null, false) : CommittedSides(c);
+    CounterCarry.Sides Before(IReadOnlyList<(byte, string)> recreated) => Kept(recreated, CommittedSides);
+
+    /// <summary><paramref name="sides"/> of a counter or quota that keeps its state: none for one of a table the batch re-created (its state is new).</summary>
+    static CounterCarry.Sides Kept(IReadOnlyList<(byte, string)> recreated, CounterCarry.Sides sides) =>
+        c => recreated.Contains((c.Family, c.Table)) ? (null, false) : sides(c);
 
     /// <summary>The kernel's tables to place, each counter the kernel takes over from BPF sent with BPF's count.</summary>
-    IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated)
+    /// <param name="starts">gets the start point of each quota the kernel takes over (<see cref="KernelQuotaStarts"/>)</param>
+    IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated, ICollection<QuotaStart> starts)
     {
         if (_current == null || _plan == null || _plan.BpfChains.Count == 0 || _kernel == null) return plan.KernelTables;
         var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name))).ToHashSet();
@@ -486,7 +502,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         {
             var (p, b) = _enforcer.Counter(slot);
             return new CounterValue(p, b);
-        }, c => (c.ObjectName == null && !recreated.Contains((c.Family, c.Table)) ? BpfQuota(c) : null, false), _enforcer.Quota);
+        }, Kept(recreated, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts);
     }
 
     /// <summary>
@@ -494,10 +510,18 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// are read from the `used` they were created with (<see cref="KernelPlacement.Prepare"/>'s listed).
     /// </summary>
     PreparedTransition PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
-        IReadOnlyList<SetDelta> deltas)
+        IReadOnlyList<SetDelta> deltas, KernelRenewal renewal)
     {
-        var placed = BpfCountsToKernel(plan, lift, recreated);
-        return kernel.Prepare(placed, KernelPacketPath(plan, deltas), ReferenceEquals(placed, plan.KernelTables) ? null : plan.KernelTables);
+        var starts = new List<QuotaStart>();
+        var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, recreated, starts), plan, recreated, deltas);
+        // recorded now: a quota whose move does not commit stays in BPF, and the commit after forgets it (Retain)
+        _kernelCounters!.QuotaStarts.Retain(c => !recreated.Contains((c.Family, c.Table)));
+        _kernelCounters.QuotaStarts.Set(starts);
+        var listed = _kernelCounters.QuotaStarts.Listed(plan.KernelTables);
+        // a set the kernel gets anew goes on from each element's time left (ElementExpiry)
+        placed = Bpfilter.Backend.Libbpf.KernelClock.Available
+            ? ElementExpiry.TimeLeft(placed, Bpfilter.Backend.Libbpf.KernelClock.NowMs()) : ElementExpiry.None(placed);
+        return kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, listed) ? null : listed, renewal);
     }
 
     /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>
@@ -508,13 +532,13 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
         return CounterCarry.ToBpf(sources, Before(recreated), c => CounterSides.Of(lift, plan, c), KernelCount);
     }
 
-    /// <summary>The rule quotas BPF takes over from the kernel, with what the kernel consumed (less its reset baselines).</summary>
+    /// <summary>The quotas (rules' and named ones) BPF takes over from the kernel, with what the kernel consumed (less its reset baselines).</summary>
     IReadOnlyList<QuotaSeed> KernelQuotasToBpf(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, IReadOnlyList<(byte, string)> recreated)
     {
         if (_kernelCounters == null || _current == null || _plan == null || _plan.KernelChains.Count == 0) return [];
         var (current, committed) = (_current, _plan);
-        return CounterCarry.QuotasToBpf(sources, c => recreated.Contains((c.Family, c.Table)) ? (null, false) : CounterSides.RuleQuota(current, committed, c),
-            c => CounterSides.RuleQuota(lift, plan, c), c => KernelCount(c)?.Bytes);
+        return CounterCarry.QuotasToBpf(sources, Kept(recreated, c => CounterSides.Quota(current, committed, c)),
+            c => CounterSides.Quota(lift, plan, c), c => KernelCount(c)?.Bytes);
     }
 
     CounterValue? KernelCount(CounterRef c) => c.ObjectName != null
@@ -641,15 +665,7 @@ public sealed class EnforcingBackend : IRulesetBackend, IDisposable
     /// The state slot of a quota (a rule's quota expression or a named quota) that a chain running in BPF
     /// uses. A named quota is in BPF only when no chain placed in the kernel uses it (see PlacementPlan).
     /// </summary>
-    ulong? BpfQuota(CounterRef c)
-    {
-        if (_current == null || _plan == null) return null;
-        if (c.ObjectName != null)
-            return _current.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, c.ObjectName), out var named)
-                && CounterSides.NamedInBpf(_current, _plan, c, Nft.Bytecode.NftObjectType.Quota) ? named : null;
-        if (c.Chain == null || !_plan.BpfChains.Contains(new ChainId(c.Family, c.Table, c.Chain))) return null;
-        return _current.Quotas.TryGetValue(new StatefulKey(c.Family, c.Table, c.Chain, c.RuleHandle, c.ExpressionIndex, null), out var slot) ? slot : null;
-    }
+    ulong? BpfQuota(CounterRef c) => _current != null && _plan != null ? CounterSides.Quota(_current, _plan, c).Slot : null;
 
     /// <summary>The counter slot of a named counter that chains running in BPF use (<see cref="CounterSides"/>).</summary>
     ulong? BpfNamedCounter(CounterRef c) => c.ObjectName != null ? CommittedSides(c).Slot : null;

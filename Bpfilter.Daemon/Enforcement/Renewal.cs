@@ -23,9 +23,10 @@ static class Renewal
         // an element's counter and states are named by its set and its key in hex (CounterKey.Element)
         var elements = change.RenewedElements
             .Select(e => (e.Family, e.Table, e.Set, CounterKey.Element(e.Family, e.Table, e.Set, e.Element.Key, e.Element.KeyEnd).Object!)).ToHashSet();
+        // a recreated set's elements are all new ones (the kernel's new set holds only the batch's elements)
         bool Counter(CounterKey k) => tables.Contains((k.Family, k.Table))
             || k.Object is { } o && (k.Chain.Length == 0 ? objects.Contains((k.Family, k.Table, o, (uint)NftObjectType.Counter))
-                : elements.Contains((k.Family, k.Table, k.Chain, o)));
+                : sets.Contains((k.Family, k.Table, k.Chain)) || elements.Contains((k.Family, k.Table, k.Chain, o)));
         bool Stateful(StatefulKey k, NftObjectType type) => tables.Contains((k.Family, k.Table))
             || k.Object is { } o && objects.Contains((k.Family, k.Table, o, (uint)type))
             || k.ElementKey is { } e && k.Chain is { } set && (sets.Contains((k.Family, k.Table, set)) || elements.Contains((k.Family, k.Table, set, e)));

@@ -12,13 +12,16 @@ namespace Bpfilter.Daemon.Placement;
 /// </summary>
 internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf);
 
-/// <summary>A rule quota BPF consumes from now on, with the bytes the kernel consumed beyond its created `used` until this commit.</summary>
+/// <summary>A quota (a rule's or a named one) the kernel consumes from now on, with the `used` its kernel copy counts from (<see cref="KernelQuotaStarts"/>).</summary>
+internal readonly record struct QuotaStart(CounterRef At, ulong Used);
+
+/// <summary>A quota (a rule's or a named one) BPF consumes from now on, with the bytes the kernel consumed beyond its created `used` until this commit.</summary>
 internal readonly record struct QuotaSeed(ulong Slot, ulong Used);
 
 /// <summary>
 /// Counts that follow a counter when a commit moves the chain (or the named counter) that holds it between BPF and
 /// the kernel's nf_tables. In the kernel's own nf_tables nothing moves: an unchanged rule or named counter keeps its
-/// count (and a rule's quota its `used`), so bpfilterd's listing must too. To the kernel: the rule or object is sent with the count BPF listed
+/// count (and a quota its `used`), so bpfilterd's listing must too. To the kernel: the rule or object is sent with the count BPF listed
 /// (NFTA_COUNTER_PACKETS/BYTES on NEWRULE and NEWOBJ, as `counter packets 5 bytes 500` in a file). Back to BPF: the
 /// ledger is given what the kernel listed, read before the kernel commit takes the chain away.
 /// A counter both sides count (a regular chain reached from base chains on both) is left as it is.
@@ -33,10 +36,12 @@ internal static class CounterCarry
     /// (<paramref name="bpfCount"/>); rules and objects the kernel already holds (<paramref name="held"/>) keep
     /// counting there (the placement leaves them, or carries the kernel's counts when it recreates a table).
     /// </summary>
-    /// <param name="quotaBefore">where a rule's quota was consumed before the commit (its BPF quota slot)</param>
-    /// <param name="bpfUsed">what a BPF quota slot consumed beyond the `used` the rule was created with</param>
+    /// <param name="quotaBefore">where a quota (a rule's or a named one) was consumed before the commit (its BPF quota slot)</param>
+    /// <param name="quotaAfter">where it is consumed after the commit</param>
+    /// <param name="bpfQuota">a BPF quota slot's start point (the `used` it was created with, 0 after `nft reset quotas`) and what it consumed since</param>
+    /// <param name="starts">gets, per quota the kernel takes over, the start point its kernel copy counts from</param>
     public static IReadOnlyList<SourceTable> ToKernel(IReadOnlyList<SourceTable> tables, Func<CounterRef, bool> held, Sides before, Sides after,
-        Func<ulong, CounterValue> bpfCount, Sides quotaBefore, Func<ulong, ulong> bpfUsed)
+        Func<ulong, CounterValue> bpfCount, Sides quotaBefore, Sides quotaAfter, Func<ulong, (ulong Base, ulong Used)> bpfQuota, ICollection<QuotaStart> starts)
     {
         CounterValue? Preset(CounterRef c)
         {
@@ -46,31 +51,58 @@ internal static class CounterCarry
             var now = after(c);
             return now.Kernel && now.Slot == null ? bpfCount(s) : null;
         }
-        // a rule quota: BPF's quota slot is in no placement's counter sides; the kernel takes it over with its chain
-        ulong? QuotaPreset(CounterRef c) => !held(c) && quotaBefore(c).Slot is { } s && after(c) is { Kernel: true, Slot: null } ? bpfUsed(s) : null;
-        return tables.Select(t => t with
+        // a quota: BPF's quota slot is in no placement's counter sides; the kernel takes it over with its chain
+        (ulong Base, ulong Used)? QuotaPreset(CounterRef c) =>
+            !held(c) && quotaBefore(c).Slot is { } s && quotaAfter(c) is { Kernel: true, Slot: null } ? bpfQuota(s) : null;
+        Expression? Filled(CounterRef at, Expression e)
         {
-            Chains = t.Chains.Select(c => c with { Rules = c.Rules.Select(r => WithPresets(r, t, c.Name, Preset, QuotaPreset)).ToList() }).ToList(),
-            Objects = t.Objects?.Select(o => o.Data is CounterExpr && Preset(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name)) is { } v
-                ? o with { Data = new CounterExpr(v.Bytes, v.Packets) }
-                : o).ToList(),
-        }).ToList();
+            if (e is CounterExpr && Preset(at) is { } v) return new CounterExpr(v.Bytes, v.Packets);
+            if (e is not QuotaExpr q || QuotaPreset(at) is not { } bpf) return null;
+            // the kernel copy counts from where BPF's slot did: after a reset that is 0, not the created `used`
+            starts.Add(new QuotaStart(at, bpf.Base));
+            // NFTA_QUOTA_CONSUMED: capped at the quota, as ElementCarry does: the kernel refuses more (EINVAL),
+            // and lists a quota consumed past its bytes with `used` capped anyway
+            return q with { Consumed = Math.Min(q.Bytes, bpf.Base + bpf.Used) };
+        }
+        return Rewritten(tables, Filled);
     }
 
-    static Rule WithPresets(Rule r, SourceTable t, string chain, Func<CounterRef, CounterValue?> preset, Func<CounterRef, ulong?> quotaPreset)
-    {
-        if (r.Expressions is not { } exprs || r.Handle is not { } handle) return r;
-        Expression[]? filled = null;
-        for (int i = 0; i < exprs.Count; i++)
+    /// <summary><paramref name="tables"/> with each rule expression and named object state <paramref name="filled"/> gives anew replaced.</summary>
+    public static IReadOnlyList<SourceTable> Rewritten(IReadOnlyList<SourceTable> tables, Func<CounterRef, Expression, Expression?> filled) =>
+        tables.Select(t => t with
         {
-            var at = new CounterRef(t.Family, t.Name, chain, handle, i, null);
-            if (exprs[i] is CounterExpr && preset(at) is { } v)
-                (filled ??= exprs.ToArray())[i] = new CounterExpr(v.Bytes, v.Packets);
-            // NFTA_QUOTA_CONSUMED: the `used` it was created with and what BPF consumed since (the kernel caps it)
-            else if (exprs[i] is QuotaExpr q && quotaPreset(at) is { } used)
-                (filled ??= exprs.ToArray())[i] = q with { Consumed = (q.Consumed ?? 0) + used };
+            Chains = t.Chains.Select(c => c with { Rules = c.Rules.Select(r => WithPresets(r, t, c.Name, filled)).ToList() }).ToList(),
+            Objects = t.Objects?.Select(o => o.Name is { } n && o.Data is { } d && filled(Named(t, n), d) is { } x ? o with { Data = x } : o).ToList(),
+        }).ToList();
+
+    static Rule WithPresets(Rule r, SourceTable t, string chain, Func<CounterRef, Expression, Expression?> filled)
+    {
+        Expression[]? preset = null;
+        foreach (var (at, e) in InRule(t, chain, r))
+            if (filled(at, e) is { } x) (preset ??= r.Expressions!.ToArray())[at.ExpressionIndex] = x;
+        return preset == null ? r : r with { Expressions = preset };
+    }
+
+    /// <summary>Each expression of rule <paramref name="r"/> with the reference its counter or quota is read and listed by.</summary>
+    static IEnumerable<(CounterRef At, Expression Expr)> InRule(SourceTable t, string chain, Rule r)
+    {
+        if (r.Expressions is not { } exprs || r.Handle is not { } handle) yield break;
+        for (int i = 0; i < exprs.Count; i++) yield return (new CounterRef(t.Family, t.Name, chain, handle, i, null), exprs[i]);
+    }
+
+    static CounterRef Named(SourceTable t, string name) => new(t.Family, t.Name, null, 0, 0, name);
+
+    /// <summary>Every rule expression and named object state (its NFTA_OBJ_DATA) of <paramref name="tables"/>, each with its reference.</summary>
+    static IEnumerable<(CounterRef At, Expression Expr)> Stateful(IReadOnlyList<SourceTable> tables)
+    {
+        foreach (var t in tables)
+        {
+            foreach (var c in t.Chains)
+                foreach (var r in c.Rules)
+                    foreach (var x in InRule(t, c.Name, r)) yield return x;
+            foreach (var o in t.Objects ?? [])
+                if (o.Name is { } n && o.Data is { } d) yield return (Named(t, n), d);
         }
-        return filled == null ? r : r with { Expressions = filled };
     }
 
     /// <summary>
@@ -81,43 +113,28 @@ internal static class CounterCarry
     public static IReadOnlyList<CounterSeed> ToBpf(IReadOnlyList<SourceTable> tables, Sides before, Sides after, Func<CounterRef, CounterValue?> kernelCount)
     {
         var seeds = new List<CounterSeed>();
-        void Visit(CounterRef c)
+        foreach (var (c, e) in Stateful(tables))
         {
+            if (e is not CounterExpr) continue;
             var (oldSlot, oldKernel) = before(c);
-            if (!oldKernel) return;
+            if (!oldKernel) continue;
             var (slot, kernel) = after(c);
-            if (slot is not { } s || oldSlot != null && kernel) return; // BPF and the kernel go on counting their parts
+            if (slot is not { } s || oldSlot != null && kernel) continue; // BPF and the kernel go on counting their parts
             seeds.Add(new CounterSeed(s, kernel ? default : kernelCount(c) ?? default, oldSlot != null));
-        }
-        foreach (var t in tables)
-        {
-            foreach (var c in t.Chains)
-                foreach (var r in c.Rules)
-                    for (int i = 0; i < (r.Expressions?.Count ?? 0); i++)
-                        if (r.Expressions![i] is CounterExpr && r.Handle is { } h) Visit(new CounterRef(t.Family, t.Name, c.Name, h, i, null));
-            foreach (var o in t.Objects ?? [])
-                if (o.Type == (uint)NftObjectType.Counter && o.Name is { } n) Visit(new CounterRef(t.Family, t.Name, null, 0, 0, n));
         }
         return seeds;
     }
 
     /// <summary>
-    /// The rule quotas of <paramref name="tables"/> that BPF alone consumes after the commit and the kernel alone before
-    /// it, with what the kernel consumed (<paramref name="kernelUsed"/>, read before the kernel commit).
+    /// The quotas (a rule's or a named one) of <paramref name="tables"/> that BPF alone consumes after the commit and the
+    /// kernel alone before it, with what the kernel consumed (<paramref name="kernelUsed"/>, read before the kernel commit).
     /// </summary>
     public static IReadOnlyList<QuotaSeed> QuotasToBpf(IReadOnlyList<SourceTable> tables, Sides before, Sides after, Func<CounterRef, ulong?> kernelUsed)
     {
         var seeds = new List<QuotaSeed>();
-        foreach (var t in tables)
-            foreach (var c in t.Chains)
-                foreach (var r in c.Rules)
-                    for (int i = 0; i < (r.Expressions?.Count ?? 0); i++)
-                    {
-                        if (r.Expressions![i] is not QuotaExpr || r.Handle is not { } h) continue;
-                        var q = new CounterRef(t.Family, t.Name, c.Name, h, i, null);
-                        if (before(q) is { Slot: null, Kernel: true } && after(q) is { Slot: { } s, Kernel: false })
-                            seeds.Add(new QuotaSeed(s, kernelUsed(q) ?? 0));
-                    }
+        foreach (var (q, e) in Stateful(tables))
+            if (e is QuotaExpr && before(q) is { Slot: null, Kernel: true } && after(q) is { Slot: { } s, Kernel: false })
+                seeds.Add(new QuotaSeed(s, kernelUsed(q) ?? 0));
         return seeds;
     }
 }

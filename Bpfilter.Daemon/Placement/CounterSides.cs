@@ -32,9 +32,18 @@ internal static class CounterSides
             : c.Chain != null && plan.KernelChains.Contains(new ChainId(c.Family, c.Table, c.Chain)));
     }
 
-    /// <summary>Where a rule's quota expression <paramref name="c"/> consumes under <paramref name="plan"/>: its BPF quota slot, and whether the kernel's nf_tables does.</summary>
-    public static (ulong? Slot, bool Kernel) RuleQuota(LiftResult lift, PlacementPlan plan, CounterRef c)
+    /// <summary>
+    /// Where a quota <paramref name="c"/> consumes under <paramref name="plan"/>: its BPF quota slot, and whether the
+    /// kernel's nf_tables does. A rule's quota expression goes with its chain; a named quota is in BPF when a chain
+    /// running there names it, else in the kernel when its table is placed there (as a named counter, see <see cref="Of"/>).
+    /// </summary>
+    public static (ulong? Slot, bool Kernel) Quota(LiftResult lift, PlacementPlan plan, CounterRef c)
     {
+        if (c.ObjectName is { } name)
+        {
+            ulong? named = lift.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, name), out var n) && NamedInBpf(lift, plan, c, NftObjectType.Quota) ? n : null;
+            return (named, named == null && plan.KernelTables.Any(t => t.Family == c.Family && t.Name == c.Table));
+        }
         if (c.Chain == null) return (null, false);
         var chain = new ChainId(c.Family, c.Table, c.Chain);
         ulong? slot = plan.BpfChains.Contains(chain) && lift.Quotas.TryGetValue(new StatefulKey(c.Family, c.Table, c.Chain, c.RuleHandle, c.ExpressionIndex, null), out var q) ? q : null;

@@ -15,6 +15,9 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     Dictionary<(byte, string, ulong, int), CounterValue>? _rules;
     Dictionary<(byte, string, string), CounterValue>? _objects;
 
+    /// <summary>Where the quotas the kernel took over from BPF count from.</summary>
+    public KernelQuotaStarts QuotaStarts { get; } = new();
+
     /// <summary>The reset baselines, for the state file.</summary>
     public (IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> Rules, IReadOnlyDictionary<(byte, string, string), CounterValue> Objects) Baselines =>
         (_ruleBase, _objectBase);
@@ -43,6 +46,18 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     public void ResetObject(byte family, string table, string name)
     {
         if (Snapshot().Objects.TryGetValue((family, table, name), out var v)) _objectBase[(family, table, name)] = v;
+    }
+
+    /// <summary>
+    /// Forgets the reset baselines of what a transaction renewed (<see cref="KernelRenewal"/>): the kernel's new rules and
+    /// objects, by the same handles and names, count from what the transaction gave them.
+    /// </summary>
+    public void Forget(KernelRenewal renewed)
+    {
+        bool Table(byte family, string table) => renewed.Tables.Contains(new TableKey(family, table));
+        foreach (var k in _ruleBase.Keys.Where(k => Table(k.Item1, k.Item2)).ToList()) _ruleBase.Remove(k);
+        foreach (var k in _objectBase.Keys.Where(k => Table(k.Item1, k.Item2)
+            || renewed.Objects.Any(o => o.Table == new TableKey(k.Item1, k.Item2) && o.Name == k.Item3)).ToList()) _objectBase.Remove(k);
     }
 
     /// <summary>Forgets reset baselines of rules and objects the kernel no longer holds.</summary>

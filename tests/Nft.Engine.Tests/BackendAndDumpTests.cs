@@ -147,26 +147,8 @@ public class BackendAndDumpTests
     {
         var be = new RecordingBackend();
         var ep = NewEndpoint(new NfTablesOptions { Backend = be, Requester = p => (p, "nft") });
-        byte[] Quota(uint seq, string name) => Msg(18, Create, seq, Ip, w =>
-        {
-            w.PutString(1, "t");
-            w.PutString(2, name);
-            w.PutU32Be(3, 2);
-            var d = w.BeginNested(4);
-            w.PutU64Be(1, 1000);
-            w.PutU32Be(2, 0);
-            w.EndNested(d);
-        });
-        byte[] Counter(uint seq, string name) => Msg(18, Create, seq, Ip, w =>
-        {
-            w.PutString(1, "t");
-            w.PutString(2, name);
-            w.PutU32Be(3, 1);
-            var d = w.BeginNested(4);
-            w.PutU64Be(1, 0);
-            w.PutU64Be(2, 0);
-            w.EndNested(d);
-        });
+        byte[] Quota(uint seq, string name) => NewObj(seq, name, 2, w => { w.PutU64Be(1, 1000); w.PutU32Be(2, 0); });
+        byte[] Counter(uint seq, string name) => NewObj(seq, name, 1, w => { w.PutU64Be(1, 0); w.PutU64Be(2, 0); });
         byte[] DeleteQuota(uint seq, string name) => Msg(20, NlmFlags.Request, seq, Ip, w =>
         {
             w.PutString(1, "t");

@@ -62,6 +62,19 @@ internal static class NlTestKit
             }
         });
 
+    /// <summary>NEWOBJ: a named object of <paramref name="type"/> (NFT_OBJECT_*) in table `t`, its NFTA_OBJ_DATA written by <paramref name="data"/>, then <paramref name="more"/>.</summary>
+    public static byte[] NewObj(uint seq, string name, uint type, Action<NetlinkWriter> data, Action<NetlinkWriter>? more = null) =>
+        Msg(18, Create, seq, Ip, w =>
+        {
+            w.PutString(1, "t");
+            w.PutString(2, name);
+            w.PutU32Be(3, type);
+            var d = w.BeginNested(4);
+            data(w);
+            w.EndNested(d);
+            more?.Invoke(w);
+        });
+
     /// <summary>A rule of immediate verdicts / counters, appended (or placed by position/handle).</summary>
     public static byte[] AddRule(uint seq, string table, string chain, Action<NetlinkWriter> exprs, byte family = Ip,
         NlmFlags flags = Create | NlmFlags.Append, ulong? position = null, ulong? handle = null) =>

@@ -92,16 +92,9 @@ public class StateRoundTripTests
     public void ObjectsAndSetStatementsSurviveExportAndImport()
     {
         var ep = Fresh();
-        byte[] Obj(uint seq, string name, uint type, Action<NetlinkWriter> data) => Msg(18, Create, seq, Ip, w =>
-        {
-            w.PutString(1, "t");
-            w.PutString(2, name);
-            w.PutU32Be(3, type);
-            var d = w.BeginNested(4);
-            data(w);
-            w.EndNested(d);
-            w.PutRaw(8, [0, 4, (byte)'n', (byte)'o', (byte)'t', (byte)'e']);
-        });
+        // with user data (NFTA_OBJ_USERDATA)
+        byte[] Obj(uint seq, string name, uint type, Action<NetlinkWriter> data) =>
+            NewObj(seq, name, type, data, w => w.PutRaw(8, [0, 4, (byte)'n', (byte)'o', (byte)'t', (byte)'e']));
         byte[] NewSet(uint seq, string name, uint flags, Action<NetlinkWriter> more) => Msg(9, Create, seq, Ip, w =>
         {
             w.PutString(1, "t");

@@ -233,7 +233,7 @@ public sealed partial class ProgramCompiler
                 foreach (var id in layout.CountersOf(e)) CounterSlot(id);
             // an element's quota or limit past the shared map's end would find no state: refused, never skipped
             foreach (var st in set.Data is SetData.Object ? [] : set.Elements.SelectMany(e => e.Statements))
-                if (st is QuotaStatement { StateSlot: >= Loader.QuotaMap.Capacity } or LimitStatement { StateSlot: >= Loader.LimitMap.Capacity })
+                if (st is QuotaStatement q && !Loader.QuotaMap.Holds(q.StateSlot) || st is LimitStatement l && !Loader.LimitMap.Holds(l.StateSlot))
                     throw new CodegenException($"set '{name}': element statement '{st}' is beyond the {Loader.QuotaMap.Capacity} quotas or {Loader.LimitMap.Capacity} limits the BPF backend holds");
         }
         return layout;

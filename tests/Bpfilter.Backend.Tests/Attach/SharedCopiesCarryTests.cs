@@ -14,8 +14,6 @@ namespace Bpfilter.Backend.Tests.Attach;
 [Collection("attach")]
 public class SharedCopiesCarryTests
 {
-    static readonly XdpIngress Xdp = new(VethPair.ServerDevice);
-    static readonly TcIngress Tc = new(VethPair.ServerDevice);
     static readonly ValueList<Statement> Counter = ValueList.Of<Statement>(new CounterStatement(0));
     static readonly ValueList<Statement> Limit = ValueList.Of<Statement>(new LimitStatement(1, TimeSpan.FromHours(1), 100));
 
@@ -32,29 +30,46 @@ public class SharedCopiesCarryTests
         {
             PacketWritten = true, Size = 16, PacketStatements = statements,
         };
-        return new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, ValueList.Of(Update(7101, Fields.Ip.Saddr, xdpTimeoutMinutes))),
-            new BaseChain("t/tc", Tc, 0, Verdict.Accept, ValueList.Of(Update(7102, Fields.Ip.Daddr, 10)))), ValueList<Chain>.Empty, ValueList.Of(set));
+        return ServerHooks.XdpAndTc(ValueList.Of(Update(7101, Fields.Ip.Saddr, xdpTimeoutMinutes)), ValueList.Of(Update(7102, Fields.Ip.Daddr, 10)), set);
     }
 
     static ulong Packets(Enforcer e, string address) => Assert.Single(e.LivePrograms.Select(p =>
         p.LiveElements("s")!.Single(x => new Value(x.Key).ToString() == V4(address).ToString()).State.Single().Packets).Distinct());
 
-    static uint CopyId(Loader.LoadedProgram p) => Backend.Libbpf.BpfInfo.Map(p.SetMapCopy("s", 0)!.Fd.Value).Id;
+    static uint CopyId(Loader.LoadedProgram p) => SharedPacketPathSetTests.CopyId(p, 0);
+
+    /// <summary>One packet to each port (both dropped): the XDP rule's (7101) and the tc rule's (7102).</summary>
+    static void SendEach(VethPair veth)
+    {
+        Assert.False(veth.SendUdp(7101));
+        Assert.False(veth.SendUdp(7102));
+    }
+
+    /// <summary>The elements of the client's (XDP) and the server's (tc) address counted <paramref name="packets"/> each.</summary>
+    static void Counted(VethPair veth, Enforcer e, ulong packets) =>
+        Assert.Equal((packets, packets), (Packets(e, veth.ClientAddress), Packets(e, veth.ServerAddress)));
+
+    /// <summary>
+    /// Both programs committed with element counters and two packets to each port counted on the elements they add;
+    /// returns the id of the copy of @s they share.
+    /// </summary>
+    static uint CommitCountingTwice(VethPair veth, Enforcer enforcer)
+    {
+        Assert.True(veth.SendUdp(7103)); // the client's neighbour entry, before anything is judged
+        PacketPathCarryTests.Commit(veth, enforcer, Rules(Counter));
+        var copy = Assert.Single(enforcer.LivePrograms.Select(CopyId).Distinct());
+        SendEach(veth);
+        SendEach(veth);
+        Counted(veth, enforcer, 2);
+        return copy;
+    }
 
     [Fact]
     public void APacketCountedBetweenTheTwoSwapsIsKept()
     {
         using var veth = new VethPair();
         using var enforcer = new Enforcer();
-        Assert.True(veth.SendUdp(7103)); // the client's neighbour entry, before anything is judged
-        PacketPathCarryTests.Commit(veth, enforcer, Rules(Counter));
-        var before = Assert.Single(enforcer.LivePrograms.Select(CopyId).Distinct());
-        for (var i = 0; i < 2; i++)
-        {
-            Assert.False(veth.SendUdp(7101));
-            Assert.False(veth.SendUdp(7102));
-        }
-        Assert.Equal((2UL, 2UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+        var before = CommitCountingTwice(veth, enforcer);
 
         // the XDP program is swapped in first: a packet to each port then, one counted by the new XDP program on the new
         // copies, one by the old tc program on the old ones
@@ -62,19 +77,17 @@ public class SharedCopiesCarryTests
         enforcer.Installed = _ =>
         {
             if (swaps++ > 0) return;
-            Assert.False(veth.SendUdp(7101));
-            Assert.False(veth.SendUdp(7102));
+            SendEach(veth);
         };
         Assert.Equal(2, PacketPathCarryTests.Commit(veth, enforcer, Rules(Limit)).Loaded);
         enforcer.Installed = null;
         Assert.Equal(2, swaps);
         var after = Assert.Single(enforcer.LivePrograms.Select(CopyId).Distinct());
         Assert.NotEqual(before, after);
-        Assert.Equal((3UL, 3UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+        Counted(veth, enforcer, 3);
 
-        Assert.False(veth.SendUdp(7101));
-        Assert.False(veth.SendUdp(7102));
-        Assert.Equal((4UL, 4UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+        SendEach(veth);
+        Counted(veth, enforcer, 4);
     }
 
     /// <summary>
@@ -89,34 +102,24 @@ public class SharedCopiesCarryTests
     {
         using var veth = new VethPair();
         using var enforcer = new Enforcer();
-        Assert.True(veth.SendUdp(7103));
-        PacketPathCarryTests.Commit(veth, enforcer, Rules(Counter));
-        var before = Assert.Single(enforcer.LivePrograms.Select(CopyId).Distinct());
+        var before = CommitCountingTwice(veth, enforcer);
         var tc = enforcer.LivePrograms.Single(p => p.Compiled.ProgramType == Backend.Libbpf.BpfProgType.SchedCls);
-        for (var i = 0; i < 2; i++)
-        {
-            Assert.False(veth.SendUdp(7101));
-            Assert.False(veth.SendUdp(7102));
-        }
-        Assert.Equal((2UL, 2UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
 
         // while the new XDP program is swapped in: one packet to each port, the tc one counted by the kept program
         var swaps = 0;
         enforcer.Installed = _ =>
         {
             swaps++;
-            Assert.False(veth.SendUdp(7101));
-            Assert.False(veth.SendUdp(7102));
+            SendEach(veth);
         };
         var stats = PacketPathCarryTests.Commit(veth, enforcer, Rules(Counter, xdpTimeoutMinutes: 20));
         enforcer.Installed = null;
         Assert.Equal((1, 1), (stats.Loaded, swaps));
         Assert.Contains(tc, enforcer.LivePrograms);
         Assert.Equal(before, Assert.Single(enforcer.LivePrograms.Select(CopyId).Distinct()));
-        Assert.Equal((3UL, 3UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+        Counted(veth, enforcer, 3);
 
-        Assert.False(veth.SendUdp(7101));
-        Assert.False(veth.SendUdp(7102));
-        Assert.Equal((4UL, 4UL), (Packets(enforcer, veth.ClientAddress), Packets(enforcer, veth.ServerAddress)));
+        SendEach(veth);
+        Counted(veth, enforcer, 4);
     }
 }

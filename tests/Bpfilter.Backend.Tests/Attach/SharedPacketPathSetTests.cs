@@ -12,9 +12,6 @@ namespace Bpfilter.Backend.Tests.Attach;
 [Collection("attach")]
 public class SharedPacketPathSetTests
 {
-    static readonly XdpIngress Xdp = new(VethPair.ServerDevice);
-    static readonly TcIngress Tc = new(VethPair.ServerDevice);
-
     static Rule DropSeen(int port) =>
         new(ValueList.Of(Matcher.InSet(Fields.Ip.Saddr, "s"), Matcher.Eq(Fields.Udp.Dport, U16((ushort)port))), ValueList<Statement>.Empty, Verdict.Drop);
 
@@ -29,11 +26,10 @@ public class SharedPacketPathSetTests
         if (xdpMore) xdp.Add(DropSeen(7104));
         var tc = new List<Rule> { DropSeen(7102) };
         if (tcMore) tc.Add(DropSeen(7103));
-        return new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, xdp.ToValueList()), new BaseChain("t/tc", Tc, 0, Verdict.Accept, tc.ToValueList())),
-            ValueList<Chain>.Empty, ValueList.Of(Seen(elements)));
+        return ServerHooks.XdpAndTc(xdp.ToValueList(), tc.ToValueList(), Seen(elements));
     }
 
-    static uint CopyId(Loader.LoadedProgram p, int copy) => Bpfilter.Backend.Libbpf.BpfInfo.Map(p.SetMapCopy("s", copy)!.Fd.Value).Id;
+    internal static uint CopyId(Loader.LoadedProgram p, int copy) => Bpfilter.Backend.Libbpf.BpfInfo.Map(p.SetMapCopy("s", copy)!.Fd.Value).Id;
 
     /// <summary>Commits <see cref="Rules"/>: two programs that reference the same two copies of @s (by kernel map id).</summary>
     static IReadOnlyList<Loader.LoadedProgram> CommitTwoHolders(VethPair veth, Enforcer enforcer)

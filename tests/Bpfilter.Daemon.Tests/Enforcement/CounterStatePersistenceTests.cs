@@ -5,7 +5,7 @@ using Nft.Lifter;
 
 namespace Bpfilter.Daemon.Tests.Enforcement;
 
-/// <summary>The counter state file: version 5 keeps quota and limit slots, the programs' counter layouts and the element statement lists of packet-written sets; versions 4, 3, 2 and 1 are still read.</summary>
+/// <summary>The counter state file: version 5 keeps quota and limit slots, the programs' counter layouts and the element statement lists of packet-written sets (version 6 adds kernel quota start points); versions 5, 4, 3, 2 and 1 are still read.</summary>
 public sealed class CounterStatePersistenceTests
 {
     static readonly CounterKey Rule = new(2, "t", "in", 4);
@@ -19,14 +19,14 @@ public sealed class CounterStatePersistenceTests
     };
 
     [Fact]
-    public void Version5KeepsQuotaAndLimitSlotsWithTheQuotaBasesCounterLayoutsAndElementLists()
+    public void Version6KeepsQuotaAndLimitSlotsWithTheQuotaBasesCounterLayoutsAndElementLists()
     {
         var anonymous = new StatefulKey(2, "t", "in", 4, 1, null);
         var named = StatefulKey.Named(2, "t", "q");
         var bytes = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
             [new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], [new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)],
             new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) }, Lists);
-        Assert.Equal(5, bytes[0]);
+        Assert.Equal(6, bytes[0]);
 
         var saved = CounterState.Decode(bytes);
         Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], saved.BpfCounters);
@@ -38,18 +38,25 @@ public sealed class CounterStatePersistenceTests
         var lists = Assert.Single(saved.ElementLists);
         Assert.Equal(("ip/t/s", Lists["ip/t/s"]), (lists.Key, lists.Value));
 
+        // version 5: the same without the kernel quota start points (its last list, empty here, is a zero count)
+        var v5 = bytes.ToArray();
+        v5[0] = 5;
+        var fromV5 = CounterState.Decode(v5.AsSpan(0, v5.Length - 4));
+        Assert.Empty(fromV5.KernelQuotaStarts);
+        Assert.Single(fromV5.ElementLists);
+
         // version 4: the same without the element lists (its last list, empty here, is a zero count)
         var v4 = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
             layouts: new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) });
         v4[0] = 4;
-        var fromV4 = CounterState.Decode(v4.AsSpan(0, v4.Length - 4));
+        var fromV4 = CounterState.Decode(v4.AsSpan(0, v4.Length - 8));
         Assert.Empty(fromV4.ElementLists);
         Assert.Single(fromV4.Layouts);
 
         // version 3: the same without the layouts and lists (its last lists, empty here, are zero counts)
         var v3 = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null);
         v3[0] = 3;
-        Assert.Empty(CounterState.Decode(v3.AsSpan(0, v3.Length - 8)).Layouts);
+        Assert.Empty(CounterState.Decode(v3.AsSpan(0, v3.Length - 12)).Layouts);
         // a slot at or past the layout's next free slot is refused
         var past = CounterState.Encode([], null, layouts: new Dictionary<string, CounterLayout> { ["x"] = new(new Dictionary<ulong, int> { [1] = 5 }, 5) });
         Assert.Throws<InvalidDataException>(() => CounterState.Decode(past));

@@ -40,14 +40,15 @@ public sealed class ExpiredElementReAddTrafficTests
     {
         using var s = new PacketPathSetTrafficTests.Sides();
         s.Apply(Ruleset);
-        const string add = "add element ip t s { 127.0.0.2 timeout 2s }\nadd element ip t m { 127.0.0.2 timeout 2s }\n";
+        // 5 s: the burst and listings before expiry must fit in it on a loaded machine (2 s did not always)
+        const string add = "add element ip t s { 127.0.0.2 timeout 5s }\nadd element ip t m { 127.0.0.2 timeout 5s }\n";
         s.Apply(add);
         Burst(s, 3);
         Assert.Contains("127.0.0.2 counter packets 3 bytes 87 quota 1000 bytes used 87 bytes", s.SameListing());
-        Thread.Sleep(2500);
+        Thread.Sleep(6000);
         Assert.DoesNotContain("127.0.0.2", s.SameListing());
         s.Apply(add);
-        Assert.Contains("127.0.0.2 counter packets 0 bytes 0 quota 1000 bytes timeout 2s", s.SameListing());
+        Assert.Contains("127.0.0.2 counter packets 0 bytes 0 quota 1000 bytes timeout 5s", s.SameListing());
         Burst(s, 1);
         var listing = s.SameListing();
         Assert.Contains("127.0.0.2 counter packets 1 bytes 29 quota 1000 bytes used 29 bytes", listing);

@@ -58,9 +58,7 @@ public sealed partial class PacketElementStatementTrafficTests
             s.Send(11, "127.0.0.5", "127.0.0.6");
         }
         s.Send(9, "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7"); // `cnt` holds 4: the fifth address finds it full
-        var listing = s.SameListing();
-        Assert.Contains("127.0.0.2 counter packets 3 bytes 87", listing);
-        Assert.Contains("quota 60 bytes used 60 bytes", listing);
+        var listing = s.SameListingWith("127.0.0.2 counter packets 3 bytes 87", "quota 60 bytes used 60 bytes");
         Assert.Equal("8", QuotaRule().Match(listing).Groups[1].Value); // 2 + 2 within the quotas of 127.0.0.2 and .3, and the first packet of .4 to .7
         Assert.Contains("127.0.0.4 counter packets 6 bytes 174", listing); // the set's counter: the add and the lookup
         Assert.Equal(s.Command("list", "meter", "ip", "t", "m").Kernel.Stdout, s.Command("list", "meter", "ip", "t", "m").Daemon.Stdout);
@@ -82,16 +80,8 @@ public sealed partial class PacketElementStatementTrafficTests
         s.Apply("add element ip t cnt { 127.0.0.30 }"); // an element-only batch: the program is kept
         s.Send(9, "127.0.0.2");
         Assert.Contains("127.0.0.2 counter packets 2 bytes 58", s.SameListing());
-        Assert.Equal(0, s.Rig.Daemon.Terminate());
-        s.Rig.Daemon.Restart();
-        s.Send(9, "127.0.0.2");
-        s.Send(10, "127.0.0.4");
-        s.Rig.Daemon.Kill();
-        s.Rig.Daemon.Restart();
-        s.Send(9, "127.0.0.2");
-        var listing = s.SameListing();
-        Assert.Contains("127.0.0.2 counter packets 4 bytes 116", listing);
-        Assert.Contains("127.0.0.4 counter packets 4 bytes 116", listing);
+        s.AcrossRestarts(() => { s.Send(9, "127.0.0.2"); s.Send(10, "127.0.0.4"); }, () => s.Send(9, "127.0.0.2"));
+        s.SameListingWith("127.0.0.2 counter packets 4 bytes 116", "127.0.0.4 counter packets 4 bytes 116");
     }
 
     /// <summary>
@@ -167,12 +157,7 @@ public sealed partial class PacketElementStatementTrafficTests
             }
             """);
         s.Send(9, "127.0.0.2", "127.0.0.2");
-        Assert.Equal(0, s.Rig.Daemon.Terminate());
-        s.Rig.Daemon.Restart();
-        s.Send(9, "127.0.0.2");
-        s.Rig.Daemon.Kill();
-        s.Rig.Daemon.Restart();
-        s.Send(9, "127.0.0.2", "127.0.0.3");
+        s.AcrossRestarts(() => s.Send(9, "127.0.0.2"), () => s.Send(9, "127.0.0.2", "127.0.0.3"));
         Assert.Contains("counter packets 3 ", s.SameListing()); // the two within .2's bucket and .3's first
     }
 
@@ -187,78 +172,57 @@ public sealed partial class PacketElementStatementTrafficTests
     {
         using var pins = new PersistenceTests.PinFs();
         using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
-        s.Apply("""
-            table ip t {
-                set s {
-                    type ipv4_addr
-                    size 100
-                    flags dynamic
-                }
-                chain c {
-                    type filter hook output priority 0; policy accept;
-                    udp dport 9999 update @s { ip daddr counter }
-                }
-            }
-            """);
+        s.Apply(WrittenSet("udp dport 9999 update @s { ip daddr counter }"));
         s.Send(9999, "127.0.0.1", "127.0.0.1");
-        var (k, d) = s.Command("-a", "list", "chain", "ip", "t", "c");
-        var handle = Regex.Match(k.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value;
-        Assert.Equal(handle, Regex.Match(d.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value);
+        var handle = s.SameHandle("c", "update @s");
         s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr limit rate 1/hour burst 2 packets }} counter");
         Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
         Assert.Contains("127.0.0.1 counter packets 2 ", s.SameListing());
         s.Send(9999, "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.3", "127.0.0.3", "127.0.0.3");
-        var listing = s.SameListing();
-        Assert.Contains("127.0.0.1 counter packets 5 ", listing);
-        Assert.Contains("127.0.0.3 limit rate 1/hour burst 2 packets", listing);
+        var listing = s.SameListingWith("127.0.0.1 counter packets 5 ", "127.0.0.3 limit rate 1/hour burst 2 packets");
         Assert.Contains("} counter packets 5 ", listing); // every packet to .1, the two within .3's limit
         s.Apply("add element ip t s { 127.0.0.5 }");
         s.Send(9999, "127.0.0.5", "127.0.0.5");
         s.Apply("insert rule ip t c udp dport 9999 ip daddr @s counter");
         s.Send(9999, "127.0.0.1", "127.0.0.7");
         Assert.Contains("127.0.0.1 counter packets 7 ", s.SameListing()); // the lookup and the update
-        Assert.Equal(0, s.Rig.Daemon.Terminate());
-        s.Rig.Daemon.Restart();
-        s.Send(9999, "127.0.0.1", "127.0.0.3");
-        Assert.Contains("127.0.0.1 counter packets 9 ", s.SameListing());
-        s.Rig.Daemon.Kill();
-        s.Rig.Daemon.Restart();
-        s.Send(9999, "127.0.0.1", "127.0.0.8");
-        listing = s.SameListing();
-        Assert.Contains("127.0.0.1 counter packets 11 ", listing);
-        Assert.Contains("127.0.0.8 limit rate 1/hour burst 2 packets", listing);
+        s.AcrossRestarts(() =>
+        {
+            s.Send(9999, "127.0.0.1", "127.0.0.3");
+            Assert.Contains("127.0.0.1 counter packets 9 ", s.SameListing());
+        }, () => s.Send(9999, "127.0.0.1", "127.0.0.8"));
+        s.SameListingWith("127.0.0.1 counter packets 11 ", "127.0.0.8 limit rate 1/hour burst 2 packets");
         // a rule added after the restart recompiles with both lists: .1 keeps counting
         s.Apply("add rule ip t c udp dport 12 counter");
         s.Send(9999, "127.0.0.1");
         Assert.Contains("127.0.0.1 counter packets 13 ", s.SameListing());
     }
+
+    /// <summary>Packets to port 9999 and each address, then the same listings on both sides, which hold <paramref name="expected"/>.</summary>
+    static void SendAndList(PacketPathSetTrafficTests.Sides s, string expected, params string[] addresses)
+    {
+        s.Send(9999, addresses);
+        s.SameListingWith(expected);
+    }
+
+    /// <summary>`table ip t` with a set `s` of size 100 that output chain `c`'s <paramref name="rules"/> write.</summary>
+    static string WrittenSet(params string[] rules) =>
+        PacketPathSetTrafficTests.OutputTable("s", "type ipv4_addr; size 100; flags dynamic;", "c", rules);
+
     /// <summary>
     /// A set of size 100 that `udp dport 9999 update @s { ip daddr limit rate 1/hour burst 2 packets } counter` writes, on
-    /// both sides: .1 spends its bucket (its third packet breaks the rule), .2 takes one of its two tokens. Returns the
-    /// rule's handle (the same on both sides).
+    /// both sides: .1 spends its bucket (its third packet breaks the rule), .2 takes one of its two tokens. Then the rule
+    /// is replaced by one giving new elements <paramref name="statements"/>; the chain stays in BPF.
     /// </summary>
-    static string SpendOneLimit(PacketPathSetTrafficTests.Sides s)
+    static void SpendOneLimitThenReplace(PacketPathSetTrafficTests.Sides s, string statements)
     {
-        s.Apply("""
-            table ip t {
-                set s {
-                    type ipv4_addr
-                    size 100
-                    flags dynamic
-                }
-                chain c {
-                    type filter hook output priority 0; policy accept;
-                    udp dport 9999 update @s { ip daddr limit rate 1/hour burst 2 packets } counter
-                }
-            }
-            """);
+        s.Apply(WrittenSet("udp dport 9999 update @s { ip daddr limit rate 1/hour burst 2 packets } counter"));
         // .1 spends its bucket (its third packet breaks the rule), .2 takes one of its two tokens
         s.Send(9999, "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.2");
         Assert.Contains("} counter packets 3 ", s.SameListing());
-        var (k, d) = s.Command("-a", "list", "chain", "ip", "t", "c");
-        var handle = Regex.Match(k.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value;
-        Assert.Equal(handle, Regex.Match(d.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value);
-        return handle;
+        var handle = s.SameHandle("c", "update @s");
+        s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr {statements} }} counter");
+        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
     }
 
     /// <summary>
@@ -272,35 +236,20 @@ public sealed partial class PacketElementStatementTrafficTests
     {
         using var pins = new PersistenceTests.PinFs();
         using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
-        var handle = SpendOneLimit(s);
-        s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr counter }} counter");
-        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+        SpendOneLimitThenReplace(s, "counter");
         // .1 still breaks the rule, .2 passes once more then breaks it, .3 is new: its counter counts both (the replacing
         // rule's counter starts at 0)
         s.Send(9999, "127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3");
-        var listing = s.SameListing();
-        Assert.Contains("127.0.0.1 limit rate 1/hour burst 2 packets", listing);
-        Assert.Contains("127.0.0.2 limit rate 1/hour burst 2 packets", listing);
-        Assert.Contains("127.0.0.3 counter packets 2 ", listing);
-        Assert.Contains("} counter packets 3 ", listing);
+        s.SameListingWith("127.0.0.1 limit rate 1/hour burst 2 packets", "127.0.0.2 limit rate 1/hour burst 2 packets",
+            "127.0.0.3 counter packets 2 ", "} counter packets 3 ");
         // replaced back (the lists both live elements carry): each keeps its own, buckets spent
-        var (k, _) = s.Command("-a", "list", "chain", "ip", "t", "c");
-        handle = Regex.Match(k.Stdout, @"update @s .* # handle (\d+)").Groups[1].Value;
+        var handle = s.SameHandle("c", "update @s");
         s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr limit rate 1/hour burst 2 packets }} counter");
         s.Send(9999, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4");
-        listing = s.SameListing();
-        Assert.Contains("127.0.0.3 counter packets 3 ", listing);
-        Assert.Contains("127.0.0.4 limit rate 1/hour burst 2 packets", listing);
-        Assert.Contains("} counter packets 2 ", listing);
+        s.SameListingWith("127.0.0.3 counter packets 3 ", "127.0.0.4 limit rate 1/hour burst 2 packets", "} counter packets 2 ");
         // through restarts (the shared bucket map pinned with the program that holds it)
-        Assert.Equal(0, s.Rig.Daemon.Terminate());
-        s.Rig.Daemon.Restart();
-        s.Send(9999, "127.0.0.1", "127.0.0.4");
-        Assert.Contains("} counter packets 3 ", s.SameListing());
-        s.Rig.Daemon.Kill();
-        s.Rig.Daemon.Restart();
-        s.Send(9999, "127.0.0.2", "127.0.0.4");
-        Assert.Contains("} counter packets 3 ", s.SameListing());
+        s.AcrossRestarts(() => SendAndList(s, "} counter packets 3 ", "127.0.0.1", "127.0.0.4"),
+            () => SendAndList(s, "} counter packets 3 ", "127.0.0.2", "127.0.0.4"));
     }
 
     /// <summary>
@@ -315,31 +264,18 @@ public sealed partial class PacketElementStatementTrafficTests
     {
         using var pins = new PersistenceTests.PinFs();
         using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
-        var handle = SpendOneLimit(s);
-        s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr limit rate 1/hour burst 3 packets limit rate 1/hour burst 5 packets }} counter");
-        Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
+        SpendOneLimitThenReplace(s, "limit rate 1/hour burst 3 packets limit rate 1/hour burst 5 packets");
         // .1 still breaks the rule, .2 passes once more then breaks it, .3 is new: its first limit lets three through
         s.Send(9999, "127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3", "127.0.0.3", "127.0.0.3");
-        var listing = s.SameListing();
-        Assert.Contains("127.0.0.1 limit rate 1/hour burst 2 packets", listing);
-        Assert.Contains("127.0.0.2 limit rate 1/hour burst 2 packets", listing);
-        Assert.Contains("127.0.0.3 limit rate 1/hour burst 3 packets limit rate 1/hour", listing);
-        Assert.Contains("} counter packets 4 ", listing);
+        s.SameListingWith("127.0.0.1 limit rate 1/hour burst 2 packets", "127.0.0.2 limit rate 1/hour burst 2 packets",
+            "127.0.0.3 limit rate 1/hour burst 3 packets limit rate 1/hour", "} counter packets 4 ");
         // a larger size: the elements and buckets again carried into a larger map; .4 is new
         s.Apply("add set ip t s { type ipv4_addr; size 300; flags dynamic; }");
         s.Send(9999, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.4");
-        listing = s.SameListing();
-        Assert.Contains("size 300", listing);
-        Assert.Contains("} counter packets 6 ", listing);
+        s.SameListingWith("size 300", "} counter packets 6 ");
         // through restarts (the larger bucket map pinned with the program that holds it)
-        Assert.Equal(0, s.Rig.Daemon.Terminate());
-        s.Rig.Daemon.Restart();
-        s.Send(9999, "127.0.0.2", "127.0.0.4");
-        Assert.Contains("} counter packets 7 ", s.SameListing());
-        s.Rig.Daemon.Kill();
-        s.Rig.Daemon.Restart();
-        s.Send(9999, "127.0.0.1", "127.0.0.4");
-        Assert.Contains("} counter packets 7 ", s.SameListing());
+        s.AcrossRestarts(() => SendAndList(s, "} counter packets 7 ", "127.0.0.2", "127.0.0.4"),
+            () => SendAndList(s, "} counter packets 7 ", "127.0.0.1", "127.0.0.4"));
     }
 
     /// <summary>
@@ -356,21 +292,9 @@ public sealed partial class PacketElementStatementTrafficTests
     {
         using var pins = new PersistenceTests.PinFs();
         using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
-        s.Apply("""
-            table ip t {
-                set s {
-                    type ipv4_addr
-                    size 100
-                    flags dynamic
-                }
-                chain c {
-                    type filter hook output priority 0; policy accept;
-                    udp dport 9998 update @s { ip daddr counter }
-                    udp dport 9999 update @s { ip daddr limit rate 1/hour burst 2 packets } counter
-                    udp dport 9999 update @s { ip daddr counter quota 100000 bytes } counter
-                }
-            }
-            """);
+        s.Apply(WrittenSet("udp dport 9998 update @s { ip daddr counter }",
+            "udp dport 9999 update @s { ip daddr limit rate 1/hour burst 2 packets } counter",
+            "udp dport 9999 update @s { ip daddr counter quota 100000 bytes } counter"));
         Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
         s.Send(9998, "127.0.0.1", "127.0.0.1");
         s.Send(9999, "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.3", "127.0.0.3", "127.0.0.3", "127.0.0.4", "127.0.0.4");
@@ -386,24 +310,21 @@ public sealed partial class PacketElementStatementTrafficTests
         s.Apply("insert rule ip t c udp dport 9999 ip daddr @s counter");
         s.Send(9999, "127.0.0.1", "127.0.0.7");
         Assert.Contains("127.0.0.1 counter packets 11 ", s.SameListing()); // the lookup and both rules
-        Assert.Equal(0, s.Rig.Daemon.Terminate());
-        s.Rig.Daemon.Restart();
-        s.Send(9999, "127.0.0.1", "127.0.0.4");
-        Assert.Contains("127.0.0.1 counter packets 14 ", s.SameListing());
-        s.Rig.Daemon.Kill();
-        s.Rig.Daemon.Restart();
-        s.Send(9999, "127.0.0.1", "127.0.0.8");
-        s.Send(9998, "127.0.0.9");
-        listing = s.SameListing();
-        Assert.Contains("127.0.0.1 counter packets 17 ", listing);
-        Assert.Contains("127.0.0.8 limit rate 1/hour burst 2 packets", listing);
-        Assert.Contains("127.0.0.9 counter packets 1 ", listing);
+        s.AcrossRestarts(() =>
+        {
+            s.Send(9999, "127.0.0.1", "127.0.0.4");
+            Assert.Contains("127.0.0.1 counter packets 14 ", s.SameListing());
+        }, () =>
+        {
+            s.Send(9999, "127.0.0.1", "127.0.0.8");
+            s.Send(9998, "127.0.0.9");
+        });
+        s.SameListingWith("127.0.0.1 counter packets 17 ", "127.0.0.8 limit rate 1/hour burst 2 packets",
+            "127.0.0.9 counter packets 1 ");
         // a rule added after the restart recompiles alike: the elements keep their lists and the limits their buckets
         s.Apply("add rule ip t c udp dport 12 counter");
         s.Send(9999, "127.0.0.1", "127.0.0.9", "127.0.0.8", "127.0.0.8");
-        listing = s.SameListing();
-        Assert.Contains("127.0.0.1 counter packets 20 ", listing);
-        Assert.Contains("127.0.0.9 counter packets 4 ", listing);
+        s.SameListingWith("127.0.0.1 counter packets 20 ", "127.0.0.9 counter packets 4 ");
         Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
     }
 
@@ -419,45 +340,25 @@ public sealed partial class PacketElementStatementTrafficTests
     {
         using var pins = new PersistenceTests.PinFs();
         using var s = new PacketPathSetTrafficTests.Sides(pinDir: pins.Path);
-        s.Apply("""
-            table ip t {
-                set s {
-                    type ipv4_addr
-                    size 100
-                    flags dynamic
-                }
-                chain c {
-                    type filter hook output priority 0; policy accept;
-                    udp dport 9999 update @s { ip daddr counter }
-                }
-            }
-            """);
+        s.Apply(WrittenSet("udp dport 9999 update @s { ip daddr counter }"));
         s.Send(9999, "127.0.0.1", "127.0.0.1");
         s.Apply("add rule ip t c udp dport 9998 update @s { ip daddr counter quota 100000 bytes } counter");
         Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
         s.Send(9998, "127.0.0.6", "127.0.0.1");
         s.Send(9999, "127.0.0.6", "127.0.0.6", "127.0.0.1");
-        var listing = s.SameListing();
-        Assert.Contains("127.0.0.1 counter packets 4 ", listing);
-        Assert.Contains("127.0.0.6 counter packets 3 bytes 87 quota 100000 bytes used 87 bytes", listing);
-        var (k, d) = s.Command("-a", "list", "chain", "ip", "t", "c");
-        var handle = Regex.Match(k.Stdout, @"dport 9999 update @s .* # handle (\d+)").Groups[1].Value;
-        Assert.Equal(handle, Regex.Match(d.Stdout, @"dport 9999 update @s .* # handle (\d+)").Groups[1].Value);
+        s.SameListingWith("127.0.0.1 counter packets 4 ", "127.0.0.6 counter packets 3 bytes 87 quota 100000 bytes used 87 bytes");
+        var handle = s.SameHandle("c", "dport 9999 update @s");
         s.Apply($"replace rule ip t c handle {handle} udp dport 9999 update @s {{ ip daddr quota 50000 bytes }}");
         s.Send(9999, "127.0.0.1", "127.0.0.6", "127.0.0.2");
-        listing = s.SameListing();
-        Assert.Contains("127.0.0.1 counter packets 5 ", listing);
-        Assert.Contains("127.0.0.2 quota 50000 bytes used 29 bytes", listing);
+        s.SameListingWith("127.0.0.1 counter packets 5 ", "127.0.0.2 quota 50000 bytes used 29 bytes");
         Assert.Contains("table ip t chain c: BPF", s.Rig.Explain());
-        Assert.Equal(0, s.Rig.Daemon.Terminate());
-        s.Rig.Daemon.Restart();
-        s.Send(9999, "127.0.0.1", "127.0.0.2");
-        s.Send(9998, "127.0.0.1", "127.0.0.3");
-        s.SameListing();
-        s.Rig.Daemon.Kill();
-        s.Rig.Daemon.Restart();
-        s.Send(9999, "127.0.0.1", "127.0.0.3", "127.0.0.6");
-        listing = s.SameListing();
+        s.AcrossRestarts(() =>
+        {
+            s.Send(9999, "127.0.0.1", "127.0.0.2");
+            s.Send(9998, "127.0.0.1", "127.0.0.3");
+            s.SameListing();
+        }, () => s.Send(9999, "127.0.0.1", "127.0.0.3", "127.0.0.6"));
+        var listing = s.SameListing();
         Assert.Contains("127.0.0.1 counter packets 8 ", listing);
         s.Apply("add rule ip t c udp dport 12 counter");
         s.Send(9999, "127.0.0.1", "127.0.0.6");

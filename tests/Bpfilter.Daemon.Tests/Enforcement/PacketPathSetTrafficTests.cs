@@ -51,6 +51,20 @@ public sealed partial class PacketPathSetTrafficTests
 
     static long Ms(string d) => SetTimeoutTrafficTests.Ms(d);
 
+    /// <summary>
+    /// `table ip t` with set <paramref name="set"/> (its declaration, `;`-separated) and an output chain
+    /// <paramref name="chain"/> (filter, priority 0, policy accept) of <paramref name="rules"/>.
+    /// </summary>
+    internal static string OutputTable(string set, string declaration, string chain, params string[] rules) => $$"""
+        table ip t {
+            set {{set}} { {{declaration}} }
+            chain {{chain}} {
+                type filter hook output priority 0; policy accept;
+                {{string.Join("\n", rules)}}
+            }
+        }
+        """;
+
     /// <summary>The kernel side and the daemon side, driven alike.</summary>
     internal sealed class Sides : IDisposable
     {
@@ -109,6 +123,37 @@ public sealed partial class PacketPathSetTrafficTests
                 Assert.True(Math.Abs(left - de[addr]) <= tolerance, $"{addr}: kernel {left} ms, bpfilterd {de[addr]} ms (tolerance {tolerance})\n{k.Stdout}\n{d.Stdout}");
             Assert.Equal(Expires().Replace(k.Stdout, " expires X"), Expires().Replace(d.Stdout, " expires X"));
             return k.Stdout;
+        }
+
+        /// <summary><see cref="SameListing"/> of `table ip t`, which holds each of <paramref name="parts"/>.</summary>
+        public string SameListingWith(params string[] parts)
+        {
+            var listing = SameListing();
+            foreach (var p in parts) Assert.Contains(p, listing);
+            return listing;
+        }
+
+        /// <summary>The handle of the rule of chain `ip t` <paramref name="chain"/> that <paramref name="rule"/> (a regex) finds, the same on both sides.</summary>
+        public string SameHandle(string chain, string rule)
+        {
+            var (k, d) = Command("-a", "list", "chain", "ip", "t", chain);
+            var handle = Regex.Match(k.Stdout, rule + @" .* # handle (\d+)").Groups[1].Value;
+            Assert.Equal(handle, Regex.Match(d.Stdout, rule + @" .* # handle (\d+)").Groups[1].Value);
+            return handle;
+        }
+
+        /// <summary>
+        /// A clean restart of bpfilterd, then a SIGKILL one (pinned maps and the state file reopened), each followed by
+        /// <paramref name="afterClean"/> and <paramref name="afterKill"/> (the packets sent and the listings checked then).
+        /// </summary>
+        public void AcrossRestarts(Action afterClean, Action afterKill)
+        {
+            Assert.Equal(0, Rig.Daemon.Terminate());
+            Rig.Daemon.Restart();
+            afterClean();
+            Rig.Daemon.Kill();
+            Rig.Daemon.Restart();
+            afterKill();
         }
 
         public void Dispose()

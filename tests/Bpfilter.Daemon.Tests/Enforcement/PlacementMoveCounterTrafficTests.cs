@@ -162,7 +162,7 @@ public sealed class PlacementMoveCounterTrafficTests
     }
 
     /// <summary>The handle of the rule <paramref name="what"/> in the kernel's listing (bpfilterd hands out the same).</summary>
-    static string Handle(PacketPathSetTrafficTests.Sides s, string what, string family = "netdev")
+    internal static string Handle(PacketPathSetTrafficTests.Sides s, string what, string family = "netdev")
     {
         var k = s.Kernel.Exec("nft", ["-a", "list", "chain", family, "t", "in"]);
         var m = Regex.Match(k.Stdout, Regex.Escape(what) + @" # handle (\d+)");

@@ -95,6 +95,38 @@ public sealed class SetRecreateTrafficTests
         Assert.Contains("127.0.0.8", s.SameListing());
     }
 
+    /// <summary>
+    /// A counter map deleted and added back (its rule flushed and added again) is another set, but the named counter its
+    /// element names is not: the kernel keeps counting it (6.18: packets 2, then 3). bpfilterd took the recreated map's
+    /// element statements (its objects' counters) for counters of its own elements and started the named counter anew.
+    /// </summary>
+    [Fact]
+    public void ANamedCounterThatARecreatedCounterMapNamesKeepsCounting()
+    {
+        using var s = new PacketPathSetTrafficTests.Sides();
+        s.Apply("""
+            table ip t {
+                counter c1 {}
+                map m { type ipv4_addr : counter; elements = { 127.0.0.2 : "c1" }; }
+                chain out {
+                    type filter hook output priority 0; policy accept;
+                    udp dport 9 counter name ip daddr map @m
+                }
+            }
+            """);
+        Assert.Contains("table ip t chain out: BPF", s.Rig.Explain());
+        s.Send(9, "127.0.0.2", "127.0.0.2");
+        s.SameListingWith("packets 2 bytes 58");
+        s.Apply("""
+            flush chain ip t out
+            delete map ip t m
+            add map ip t m { type ipv4_addr : counter; elements = { 127.0.0.2 : "c1" }; }
+            add rule ip t out udp dport 9 counter name ip daddr map @m
+            """);
+        s.Send(9, "127.0.0.2");
+        s.SameListingWith("packets 3 bytes 87");
+    }
+
     /// <summary>The same file without the removal keeps the sets (another transaction adding what exists): their elements stay.</summary>
     [Fact]
     public void TheTableAddedAgainWithoutRemovalKeepsThePacketPathsElements()

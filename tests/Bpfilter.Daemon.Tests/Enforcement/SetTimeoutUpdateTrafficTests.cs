@@ -9,20 +9,8 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// </summary>
 public sealed class SetTimeoutUpdateTrafficTests
 {
-    const string Ruleset = """
-        table ip t {
-            set d {
-                type ipv4_addr
-                flags dynamic,timeout
-                timeout 10m
-            }
-            chain out {
-                type filter hook output priority 0; policy accept;
-                udp dport 12 add @d { ip daddr }
-                udp dport 13 update @d { ip daddr }
-            }
-        }
-        """;
+    static readonly string Ruleset = PacketPathSetTrafficTests.OutputTable("d", "type ipv4_addr; flags dynamic,timeout; timeout 10m;", "out",
+        "udp dport 12 add @d { ip daddr }", "udp dport 13 update @d { ip daddr }");
 
     [Fact]
     public void NewElementsTakeTheUpdatedDefaultAndOldOnesKeepTheirs()
@@ -36,13 +24,8 @@ public sealed class SetTimeoutUpdateTrafficTests
         s.Send(12, "127.0.0.2", "127.0.0.4");   // 127.0.0.2 is live: add keeps its expiry; 127.0.0.4 is new
         s.Send(13, "127.0.0.3", "127.0.0.5");   // update renews 127.0.0.3 to the new default, 127.0.0.5 is new
         s.Apply("add element ip t d { 10.1.1.3 }");
-        var listing = s.SameListing();
-        Assert.Contains("timeout 1h", listing);
-        Assert.Contains("gc-interval 5s", listing);
-        Assert.Contains("127.0.0.2 timeout 10m expires 9m", listing);
-        Assert.Contains("127.0.0.3 timeout 10m expires 59m", listing);
-        Assert.Contains("127.0.0.4 expires 59m", listing);
-        Assert.Contains("10.1.1.3 expires 59m", listing);
+        s.SameListingWith("timeout 1h", "gc-interval 5s", "127.0.0.2 timeout 10m expires 9m", "127.0.0.3 timeout 10m expires 59m",
+            "127.0.0.4 expires 59m", "10.1.1.3 expires 59m");
     }
 
     /// <summary>

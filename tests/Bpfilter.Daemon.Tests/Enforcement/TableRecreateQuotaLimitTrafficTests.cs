@@ -27,7 +27,7 @@ public sealed class TableRecreateQuotaLimitTrafficTests
             }
         """;
 
-    static string Ruleset(string table = "t") => $$"""
+    internal static string Ruleset(string table = "t") => $$"""
         table ip {{table}} {
         {{Objects}}
             chain out {
@@ -43,9 +43,65 @@ public sealed class TableRecreateQuotaLimitTrafficTests
         }
         """;
 
+    /// <summary>Sets and named objects deleted and added back alone, their rules deleted first and added back after.</summary>
+    internal const string SetsAndObjectsAddedBack = """
+        flush chain ip t out
+        delete counter ip t c
+        delete quota ip t q
+        delete limit ip t l
+        delete set ip t s
+        delete set ip t m
+        add counter ip t c
+        add quota ip t q { over 60 bytes }
+        add limit ip t l { rate 1/hour burst 1 packets }
+        add set ip t s { type ipv4_addr; quota over 60 bytes; elements = { 127.0.0.2 }; }
+        add set ip t m { type ipv4_addr; limit rate 1/hour burst 1 packets; elements = { 127.0.0.2 }; }
+        add rule ip t out udp dport 14 quota name "q" counter
+        add rule ip t out udp dport 15 limit name "l" counter
+        add rule ip t out udp dport 16 ip daddr @s counter
+        add rule ip t out udp dport 17 ip daddr @m counter
+        add rule ip t out udp dport 18 counter name "c"
+        """;
+
+    /// <summary>A set with counted elements (each added back by <see cref="ElementsAddedBackStartAnew"/>) and its chain.</summary>
+    internal const string Counted = """
+        table ip t {
+            set c {
+                type ipv4_addr
+                counter
+                elements = { 127.0.0.2 }
+            }
+            chain count {
+                type filter hook output priority 0; policy accept;
+                udp dport 16 ip daddr @c
+            }
+        }
+        """;
+
+    /// <summary>Elements of s, m and c (<see cref="Counted"/>) deleted and added back unchanged in one file, then one packet each.</summary>
+    internal static void ElementsAddedBackStartAnew(PacketPathSetTrafficTests.Sides s)
+    {
+        s.Apply("""
+            delete element ip t s { 127.0.0.2 }
+            delete element ip t m { 127.0.0.2 }
+            delete element ip t c { 127.0.0.2 }
+            add element ip t s { 127.0.0.2 }
+            add element ip t m { 127.0.0.2 }
+            add element ip t c { 127.0.0.2 }
+            """);
+        var renewed = s.SameListing();
+        Assert.Contains("127.0.0.2 counter packets 0", renewed);
+        Assert.Contains("used 60 bytes", renewed); // the named quota q is not renewed
+        Assert.DoesNotContain("127.0.0.2 quota over 60 bytes used", renewed);
+        Burst(s, 1);
+        var listing = s.SameListing();
+        Assert.Contains("udp dport 17 ip daddr @m counter packets 2", listing); // a full bucket again
+        Assert.Contains("127.0.0.2 counter packets 1", listing);
+    }
+
     static readonly int[] Ports = [12, 13, 14, 15, 16, 17, 18];
 
-    static void Burst(PacketPathSetTrafficTests.Sides s, int packets)
+    internal static void Burst(PacketPathSetTrafficTests.Sides s, int packets)
     {
         foreach (var port in Ports) s.Send(port, Enumerable.Repeat("127.0.0.2", packets).ToArray());
     }
@@ -89,24 +145,7 @@ public sealed class TableRecreateQuotaLimitTrafficTests
     public void ASetAndNamedObjectsAddedBackInTheSameTransactionStartAnew()
     {
         using var s = Drained(Ruleset());
-        s.Apply("""
-            flush chain ip t out
-            delete counter ip t c
-            delete quota ip t q
-            delete limit ip t l
-            delete set ip t s
-            delete set ip t m
-            add counter ip t c
-            add quota ip t q { over 60 bytes }
-            add limit ip t l { rate 1/hour burst 1 packets }
-            add set ip t s { type ipv4_addr; quota over 60 bytes; elements = { 127.0.0.2 }; }
-            add set ip t m { type ipv4_addr; limit rate 1/hour burst 1 packets; elements = { 127.0.0.2 }; }
-            add rule ip t out udp dport 14 quota name "q" counter
-            add rule ip t out udp dport 15 limit name "l" counter
-            add rule ip t out udp dport 16 ip daddr @s counter
-            add rule ip t out udp dport 17 ip daddr @m counter
-            add rule ip t out udp dport 18 counter name "c"
-            """);
+        s.Apply(SetsAndObjectsAddedBack);
         var renewed = s.SameListing();
         Assert.DoesNotContain("used", renewed);
         Assert.DoesNotContain("packets 3", renewed);
@@ -124,38 +163,10 @@ public sealed class TableRecreateQuotaLimitTrafficTests
     [Fact]
     public void ElementsDeletedAndAddedBackInTheSameTransactionStartAnew()
     {
-        const string counted = """
-            table ip t {
-                set c {
-                    type ipv4_addr
-                    counter
-                    elements = { 127.0.0.2 }
-                }
-                chain count {
-                    type filter hook output priority 0; policy accept;
-                    udp dport 16 ip daddr @c
-                }
-            }
-            """;
-        using var s = Drained(Ruleset() + "\n" + counted);
+        using var s = Drained(Ruleset() + "\n" + Counted);
         s.Apply("add element ip t s { 127.0.0.2 }\nadd element ip t c { 127.0.0.2 }\n");
         Assert.Contains("127.0.0.2 counter packets 3", s.SameListing());
-        s.Apply("""
-            delete element ip t s { 127.0.0.2 }
-            delete element ip t m { 127.0.0.2 }
-            delete element ip t c { 127.0.0.2 }
-            add element ip t s { 127.0.0.2 }
-            add element ip t m { 127.0.0.2 }
-            add element ip t c { 127.0.0.2 }
-            """);
-        var renewed = s.SameListing();
-        Assert.Contains("127.0.0.2 counter packets 0", renewed);
-        Assert.Contains("used 60 bytes", renewed); // the named quota q is not renewed
-        Assert.DoesNotContain("127.0.0.2 quota over 60 bytes used", renewed);
-        Burst(s, 1);
-        var listing = s.SameListing();
-        Assert.Contains("udp dport 17 ip daddr @m counter packets 2", listing); // a full bucket again
-        Assert.Contains("127.0.0.2 counter packets 1", listing);
+        ElementsAddedBackStartAnew(s);
     }
 
     /// <summary>The control: a table not re-created keeps its quotas and limits, beside one that is.</summary>
