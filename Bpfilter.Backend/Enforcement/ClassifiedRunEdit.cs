@@ -16,7 +16,8 @@ namespace Bpfilter.Backend.Enforcement;
 /// the next bit of the classifier: per field, the classes holding values it admits split in two (the part whose first
 /// value comes first keeps the class id, as <see cref="ClassifierTables"/> hands ids out with the running class maps
 /// as hint; the other part takes the lowest free id), every vector it joins gains its bit (on a field it has no
-/// matcher on, the field's match-anything vector alone: one vector), and the rule map gets its
+/// matcher on, the field's match-anything vector alone: one vector, the rule being past the folded words of
+/// <see cref="ClassifierLayout.Folded"/>), and the rule map gets its
 /// verdict code and counter slot. What results is what a full compile with the running counter layout and class ids
 /// gives (same code, maps, counter slots and recorded compilation), taken only when that is certain without compiling:
 /// every other chain and set unchanged, the rule classifiable on the classifier's fields (a split address field only
@@ -79,7 +80,7 @@ internal static class ClassifiedRunEdit
         {
             // the last classifier reading the field: an id it takes is no later classifier's
             if (compiled.Classifiers.Any(c => c != record && c.At.Dimensions.Any(x => x.Map == at.Map && x.Slot > at.Slot))) return null;
-            if (Field(loaded, maps, cv.Fields[dim], at, n, perField[dim], changes) is false) return null;
+            if (Field(loaded, maps, cv.Fields[dim], at, n, ClassifierLayout.Folded(record.Words), perField[dim], changes) is false) return null;
         }
 
         // the rule's entry: its verdict code and counter slot + 1
@@ -196,7 +197,7 @@ internal static class ClassifiedRunEdit
     /// packet lacking the field): the class and vector maps' changes added to <paramref name="changes"/>, their specs
     /// in <paramref name="maps"/> replaced by what a full compile gives. False when that is not certain.
     /// </summary>
-    static bool Field(LoadedProgram loaded, List<MapSpec> maps, Field field, (int Map, int Slot, int Absent) at, int bit,
+    static bool Field(LoadedProgram loaded, List<MapSpec> maps, Field field, (int Map, int Slot, int Absent) at, int bit, int folded,
         List<Interval>? admits, List<MapDiff.MapChange> changes)
     {
         var (classMap, vectorMap) = (ClassifierTables.ClassMap(at.Map), ClassifierTables.VectorMap(at.Map));
@@ -221,8 +222,8 @@ internal static class ClassifiedRunEdit
         if (admits == null)
         {
             // no matcher on the field: the field's match-anything vector (the absent class's, which the program ORs into
-            // every class's) gains the rule; no class splits and no other vector changes
-            if (!vectors.TryGet(slot, out var any) || Has(any, bit)) return false;
+            // every class's past the folded words, where the rule is) gains the rule; no class splits and no other vector changes
+            if (bit < 64 * folded || !vectors.TryGet(slot, out var any) || Has(any, bit)) return false;
             var gained = With(any, bit);
             vectors.Set(slot, gained);
             maps[vi] = vectorSpec with { Entries = vectors.Entries() };
@@ -230,7 +231,7 @@ internal static class ClassifiedRunEdit
             return true;
         }
 
-        if (isArray) return ArrayField(maps, (ci, vi), field, slot, first, bit, admits, vectors, (classCopy, vectorCopy), changes);
+        if (isArray) return ArrayField(maps, (ci, vi), field, slot, first, bit, folded, admits, vectors, (classCopy, vectorCopy), changes);
 
         {
             // a trie field: the rule's prefixes (ClassifierLayout's PrefixEntries), in the order it lists them
@@ -309,7 +310,7 @@ internal static class ClassifiedRunEdit
             free.Add(nextId);
         }
 
-        if (SplitVectors(assigned, vectors, slot, bit, vectorCopy) is not { } vectorUpserts) return false;
+        if (SplitVectors(assigned, vectors, slot, bit, folded, vectorCopy) is not { } vectorUpserts) return false;
 
         var classUpserts = new List<(byte[], byte[])>();
         var classEntries = new List<(byte[] Key, byte[] Value)>(first + entries.Count);
@@ -337,7 +338,7 @@ internal static class ClassifiedRunEdit
     /// are all written: its first is live), the other part and the absent class's values the rule admits take the lowest
     /// free ids in order of their first value.
     /// </summary>
-    static bool ArrayField(List<MapSpec> maps, (int Class, int Vector) at, Field field, int slot, int first, int bit,
+    static bool ArrayField(List<MapSpec> maps, (int Class, int Vector) at, Field field, int slot, int first, int bit, int folded,
         List<Interval> admits, ClassVectors vectors, (BpfMap Class, BpfMap Vector) copies, List<MapDiff.MapChange> changes)
     {
         var classSpec = maps[at.Class];
@@ -386,7 +387,7 @@ internal static class ClassifiedRunEdit
             assigned[part] = nextId;
             ids.Add(nextId);
         }
-        if (SplitVectors(assigned, vectors, slot, bit, copies.Vector) is not { } vectorUpserts) return false;
+        if (SplitVectors(assigned, vectors, slot, bit, folded, copies.Vector) is not { } vectorUpserts) return false;
 
         // the entries in value order as compiled: the moved values rewritten, the absent class's admitted values added
         var classEntries = new List<(byte[] Key, byte[] Value)>(classSpec.Entries.Count + 64);
@@ -418,16 +419,16 @@ internal static class ClassifiedRunEdit
     /// The vectors of split classes (<paramref name="assigned"/>: class id before and whether the part gains the rule, to
     /// its id now) set in <paramref name="vectors"/>; the upserts, or null when the vector map has no room for the ids. A
     /// class keeping its id rewrites it: the other part reads the old vector (the map's as compiled: nothing set yet); the
-    /// absent class's values the rule admits become a class of the rule alone (the absent vector is the rules without a
-    /// matcher, ORed in by the program, not this class's own).
+    /// absent class's values the rule admits become a class of the rule and the absent vector's <paramref name="folded"/>
+    /// words (the rules without a matcher that every class holds; past them the program ORs the absent vector in).
     /// </summary>
-    static List<(byte[], byte[])>? SplitVectors(Dictionary<(int, bool), int> assigned, ClassVectors vectors, int slot, int bit, BpfMap vectorCopy)
+    static List<(byte[], byte[])>? SplitVectors(Dictionary<(int, bool), int> assigned, ClassVectors vectors, int slot, int bit, int folded, BpfMap vectorCopy)
     {
         var upserts = new List<(byte[], byte[])>();
         foreach (var ((was, gains), id) in assigned)
         {
             if (!vectors.TryGetOriginal(was, out var old)) return null;
-            var v = gains ? With(was == slot ? new byte[old.Length] : old, bit) : old;
+            var v = gains ? With(was == slot ? FoldedPart(old, folded) : old, bit) : old;
             if (vectors.TryGet(id, out var had) && had.AsSpan().SequenceEqual(v)) continue;
             vectors.Set(id, v);
             upserts.Add((ClassifierLayout.Key(id), v));
@@ -451,6 +452,21 @@ internal static class ClassifiedRunEdit
     static int RuleWord(int bit) => 8 * (ClassifierLayout.SummaryWords + bit / 64);
 
     static bool Has(byte[] vector, int bit) => (BinaryPrimitives.ReadUInt64LittleEndian(vector.AsSpan(RuleWord(bit))) & (1UL << (bit % 64))) != 0;
+
+    /// <summary>The vector's first <paramref name="folded"/> rule words, the rest zero, its summary theirs (as ClassifierLayout writes a class's vector).</summary>
+    static byte[] FoldedPart(byte[] vector, int folded)
+    {
+        var v = new byte[vector.Length];
+        for (var w = 0; w < folded && RuleWord(64 * w) < v.Length; w++)
+        {
+            var word = BinaryPrimitives.ReadUInt64LittleEndian(vector.AsSpan(RuleWord(64 * w)));
+            if (word == 0) continue;
+            BinaryPrimitives.WriteUInt64LittleEndian(v.AsSpan(RuleWord(64 * w)), word);
+            var s = 8 * (w / 64);
+            BinaryPrimitives.WriteUInt64LittleEndian(v.AsSpan(s), BinaryPrimitives.ReadUInt64LittleEndian(v.AsSpan(s)) | 1UL << (w % 64));
+        }
+        return v;
+    }
 
     /// <summary>The vector with rule <paramref name="bit"/> set, and its word's summary bit.</summary>
     static byte[] With(byte[] vector, int bit)

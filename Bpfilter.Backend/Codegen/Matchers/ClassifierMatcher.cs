@@ -8,7 +8,8 @@ namespace Bpfilter.Backend.Codegen;
 /// <summary>
 /// `classify` (<see cref="ClassifierVerdict"/>, maps in <see cref="ClassifierLayout"/>): per field one
 /// class lookup (array or LPM trie) and one vector lookup whose pointer is kept on the stack, and the pointer of the
-/// field's match-anything vector (the rules without a matcher on it, ORed into the class's at every word); then the
+/// field's match-anything vector (the rules without a matcher on it, ORed into the class's at every summary word and
+/// every rule word past the folded ones, <see cref="ClassifierLayout.Folded"/>); then the
 /// summaries are ANDed (one summary word at a time) and each candidate word (lowest first) is ANDed across
 /// the fields (most selective first, stopping at zero) until one is not zero; its lowest bit is the winning
 /// rule (counted branch-free: popcount of the bits below it). Candidate words are found by shifting the
@@ -74,13 +75,15 @@ public sealed partial class ProgramCompiler
         // the most selective fields first (fewest rules without a matcher): a word most candidates lack ends early; by
         // eighths of the rules, so that one rule more or less seldom reorders the code (issue 12: edits are map updates)
         var order = layout.Dimensions.OrderBy(d => 8 * c.Rules.Count(r => r.Admits[d.Index] is null) / c.Rules.Count).Select(d => d.Index).ToList();
-        EmitFieldWord(order[0], R0, R5, first);
-        foreach (var d in order.Skip(1))
-        {
-            _asm.Emit(Asm.JeqImm(R0, 0, tail));
-            EmitFieldWord(d, R3, R5, first);
-            _asm.Emit(Asm.And64Reg(R0, R3));
-        }
+        // a folded word (every class's vector holds the rules without a matcher there) is ANDed without the match-anything
+        // vectors: only the last granule, the one appended rules take, pays their loads (R4 is a constant to the verifier,
+        // so it follows one of the two)
+        var folded = _asm.NewLabel("clsfolded");
+        if (layout.FoldedWords > 0) _asm.Emit(Asm.JltImm(R4, layout.FoldedWords, folded));
+        EmitCandidateWord(order, R5, first, withAny: true, tail);
+        _asm.Emit(Asm.JneImm(R0, 0, found), Asm.Ja(tail));
+        _asm.Label(folded);
+        EmitCandidateWord(order, R5, first, withAny: false, tail);
         _asm.Emit(Asm.JneImm(R0, 0, found));
         _asm.Label(tail);
         _asm.Emit(Asm.Rsh64Imm(R1, 1), Asm.Add64Imm(R9, 1), Asm.Ja(loop));
@@ -100,6 +103,23 @@ public sealed partial class ProgramCompiler
         EmitCountAtKey(nocount);
         _asm.Label(nocount);
         EmitVerdictDispatch(layout.VerdictCodes, ctx, next, where);
+    }
+
+    /// <summary>R0 = the AND of the fields' words at byte <paramref name="first"/> + <paramref name="at"/>, in <paramref name="order"/>, to <paramref name="zero"/> as soon as it is 0.</summary>
+    private void EmitCandidateWord(List<int> order, Register at, short first, bool withAny, string zero)
+    {
+        void Word(int d, Register dst)
+        {
+            if (withAny) EmitFieldWord(d, dst, at, first);
+            else _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, at), Asm.LdxDW(dst, R2, first));
+        }
+        Word(order[0], R0);
+        foreach (var d in order.Skip(1))
+        {
+            _asm.Emit(Asm.JeqImm(R0, 0, zero));
+            Word(d, R3);
+            _asm.Emit(Asm.And64Reg(R0, R3));
+        }
     }
 
     /// <summary>
