@@ -59,6 +59,11 @@ internal static class RuntimeContext
     public const short ClassifierKey = -232;
     /// <summary>A classifier's vector pointer per field (see <c>ClassifierMatcher</c>), 8-byte slots.</summary>
     public static readonly short[] ClassifierVectors = [-240, -248, -256, -264, -272, -280, -288, -296];
+    /// <summary>
+    /// A classifier's match-anything vector pointer per field (8-byte slots): in the key buffer, which the classifier's
+    /// class lookups are done with when they are taken and nothing uses during its scan (the frame has no other room).
+    /// </summary>
+    public static readonly short[] ClassifierAnyVectors = [Key, Key + 8, Key + 16, Key + 24, Key + 32, Key + 40, Key + 48, Key + 56];
     /// <summary>The summary word a classifier is scanning (u64).</summary>
     public const short ClassifierWord = -304;
     /// <summary>

@@ -4,6 +4,7 @@ using System.Numerics;
 using Bpfilter.Backend.Bpf;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
+using Bpfilter.Backend.Libbpf;
 using Bpfilter.Backend.Loader;
 using Bpfilter.Backend.Lowering;
 
@@ -14,7 +15,9 @@ namespace Bpfilter.Backend.Enforcement;
 /// classifier table updates worked out from the change alone: the chain is neither lowered nor compiled. The rule takes
 /// the next bit of the classifier: per field, the classes holding values it admits split in two (the part whose first
 /// value comes first keeps the class id, as <see cref="ClassifierTables"/> hands ids out with the running class maps
-/// as hint; the other part takes the lowest free id), every vector it joins gains its bit, and the rule map gets its
+/// as hint; the other part takes the lowest free id), every vector it joins gains its bit (on a field it has no
+/// matcher on, the field's match-anything vector alone: one vector, the rule being past the folded words of
+/// <see cref="ClassifierLayout.Folded"/>), and the rule map gets its
 /// verdict code and counter slot. What results is what a full compile with the running counter layout and class ids
 /// gives (same code, maps, counter slots and recorded compilation), taken only when that is certain without compiling:
 /// every other chain and set unchanged, the rule classifiable on the classifier's fields (a split address field only
@@ -77,7 +80,7 @@ internal static class ClassifiedRunEdit
         {
             // the last classifier reading the field: an id it takes is no later classifier's
             if (compiled.Classifiers.Any(c => c != record && c.At.Dimensions.Any(x => x.Map == at.Map && x.Slot > at.Slot))) return null;
-            if (Field(loaded, maps, cv.Fields[dim], at, n, perField[dim], changes) is false) return null;
+            if (Field(loaded, maps, cv.Fields[dim], at, n, ClassifierLayout.Folded(record.Words), perField[dim], changes) is false) return null;
         }
 
         // the rule's entry: its verdict code and counter slot + 1
@@ -194,7 +197,7 @@ internal static class ClassifiedRunEdit
     /// packet lacking the field): the class and vector maps' changes added to <paramref name="changes"/>, their specs
     /// in <paramref name="maps"/> replaced by what a full compile gives. False when that is not certain.
     /// </summary>
-    static bool Field(LoadedProgram loaded, List<MapSpec> maps, Field field, (int Map, int Slot, int Absent) at, int bit,
+    static bool Field(LoadedProgram loaded, List<MapSpec> maps, Field field, (int Map, int Slot, int Absent) at, int bit, int folded,
         List<Interval>? admits, List<MapDiff.MapChange> changes)
     {
         var (classMap, vectorMap) = (ClassifierTables.ClassMap(at.Map), ClassifierTables.VectorMap(at.Map));
@@ -218,41 +221,20 @@ internal static class ClassifiedRunEdit
         List<Entry> entries;
         if (admits == null)
         {
-            // no matcher on the field: every class of the classifier (the absent one too) gains the rule, none splits
-            var ids = new HashSet<int>(mine.Count + 1) { slot };
-            foreach (var e in mine) ids.Add(IdOf(e.Value));
-            var upserts = new List<(byte[], byte[])>(ids.Count);
-            foreach (var id in ids.Order())
-            {
-                if (!vectors.TryGet(id, out var v) || Has(v, bit)) return false;
-                var gained = With(v, bit);
-                vectors.Set(id, gained);
-                upserts.Add((ClassifierLayout.Key(id), gained));
-            }
+            // no matcher on the field: the field's match-anything vector (the absent class's, which the program ORs into
+            // every class's past the folded words, where the rule is) gains the rule; no class splits and no other vector changes
+            if (bit < 64 * folded || !vectors.TryGet(slot, out var any) || Has(any, bit)) return false;
+            var gained = With(any, bit);
+            vectors.Set(slot, gained);
             maps[vi] = vectorSpec with { Entries = vectors.Entries() };
-            changes.Add(new MapDiff.MapChange(vectorMap, [], upserts));
+            changes.Add(new MapDiff.MapChange(vectorMap, [], [(ClassifierLayout.Key(slot), gained)]));
             return true;
         }
 
-        if (isArray)
+        if (isArray) return ArrayField(maps, (ci, vi), field, slot, first, bit, folded, admits, vectors, (classCopy, vectorCopy), changes);
+
         {
-            var size = 1 << field.Bits;
-            var was = new int[size];
-            Array.Fill(was, slot); // an entry not written is 0: the absent class
-            var baseKey = slot << field.Bits;
-            foreach (var (k, v) in mine) was[BinaryPrimitives.ReadInt32LittleEndian(k) - baseKey] = IdOf(v);
-            var gains = new bool[size];
-            foreach (var iv in admits)
-                for (var x = iv.From; x <= iv.To && x < (ulong)size; x++) gains[x] = true;
-            entries = new List<Entry>(size);
-            var keys = new byte[]?[size];
-            foreach (var (k, _) in mine) keys[BinaryPrimitives.ReadInt32LittleEndian(k) - baseKey] = k;
-            for (var x = 0; x < size; x++)
-                entries.Add(new Entry(keys[x] ?? ClassifierLayout.Key(baseKey + x), was[x], gains[x]));
-        }
-        else
-        {
-            // the rule's prefixes (ClassifierLayout's PrefixEntries), in the order it lists them
+            // a trie field: the rule's prefixes (ClassifierLayout's PrefixEntries), in the order it lists them
             var bits = field.Bits;
             var prefixes = new List<(uint Value, int Length)>();
             foreach (var iv in admits)
@@ -328,18 +310,7 @@ internal static class ClassifiedRunEdit
             free.Add(nextId);
         }
 
-        var vectorUpserts = new List<(byte[], byte[])>();
-        // a class keeping its id rewrites it: the other part reads the old vector (the map's as compiled: nothing set yet)
-        foreach (var ((was, gains), id) in assigned)
-        {
-            if (!vectors.TryGetOriginal(was, out var old0)) return false;
-            var v = gains ? With(old0, bit) : old0;
-            if (vectors.TryGet(id, out var had) && had.AsSpan().SequenceEqual(v)) continue;
-            vectors.Set(id, v);
-            vectorUpserts.Add((ClassifierLayout.Key(id), v));
-        }
-        var maxId = vectors.MaxId;
-        if (maxId >= vectorCopy.MaxEntries) return false;
+        if (SplitVectors(assigned, vectors, slot, bit, folded, vectorCopy) is not { } vectorUpserts) return false;
 
         var classUpserts = new List<(byte[], byte[])>();
         var classEntries = new List<(byte[] Key, byte[] Value)>(first + entries.Count);
@@ -350,21 +321,128 @@ internal static class ClassifiedRunEdit
         {
             var id = assigned[(e.Was, e.Gains)];
             if (!storedOf.TryGetValue(id, out var stored)) storedOf[id] = stored = ClassifierLayout.Key(id ^ slot);
-            if (isArray && id == slot) continue; // arrays are filled with 0: the absent class
             classEntries.Add((e.Key, stored));
             if (id != e.Was || !classLive.ContainsKey(e.Key)) classUpserts.Add((e.Key, stored));
         }
         if (classEntries.Count > classCopy.MaxEntries) return false;
-        maps[ci] = isArray ? classSpec with { Entries = classEntries }
-            : classSpec with { Entries = classEntries, MaxEntries = CounterLayout.Capacity(classEntries.Count) };
-        maps[vi] = vectorSpec with
-        {
-            Entries = vectors.Entries(),
-            MaxEntries = ClassifierTables.VectorCapacity(maxId + 1),
-        };
-        if (classUpserts.Count > 0) changes.Add(new MapDiff.MapChange(classMap, [], classUpserts));
-        if (vectorUpserts.Count > 0) changes.Add(new MapDiff.MapChange(vectorMap, [], vectorUpserts));
+        maps[ci] = classSpec with { Entries = classEntries, MaxEntries = CounterLayout.Capacity(classEntries.Count) };
+        Record(maps, (ci, vi), vectors, classUpserts, vectorUpserts, changes);
         return true;
+    }
+
+    /// <summary>
+    /// An array field's updates for rule <paramref name="bit"/> admitting <paramref name="admits"/>: only the classes
+    /// holding a value it admits split, so only their values are looked at past one pass over the slot's entries (issue 12:
+    /// the whole class array was rebuilt as 65,536 entries, each hashed twice, per constrained 16-bit field and append).
+    /// Ids as <see cref="Field"/> hands them out: a class keeps its id for the part holding its first value (its entries
+    /// are all written: its first is live), the other part and the absent class's values the rule admits take the lowest
+    /// free ids in order of their first value.
+    /// </summary>
+    static bool ArrayField(List<MapSpec> maps, (int Class, int Vector) at, Field field, int slot, int first, int bit, int folded,
+        List<Interval> admits, ClassVectors vectors, (BpfMap Class, BpfMap Vector) copies, List<MapDiff.MapChange> changes)
+    {
+        var classSpec = maps[at.Class];
+        var size = 1 << field.Bits;
+        var baseKey = slot << field.Bits;
+        var was = new int[size];
+        Array.Fill(was, slot); // an entry not written is 0: the absent class
+        var entryOf = new int[size];
+        Array.Fill(entryOf, -1);
+        for (var e = first; e < classSpec.Entries.Count; e++)
+        {
+            var x = BinaryPrimitives.ReadInt32LittleEndian(classSpec.Entries[e].Key) - baseKey;
+            if (x < 0 || x >= size || entryOf[x] >= 0 || (e > first && x <= BinaryPrimitives.ReadInt32LittleEndian(classSpec.Entries[e - 1].Key) - baseKey)) return false;
+            was[x] = BinaryPrimitives.ReadInt32LittleEndian(classSpec.Entries[e].Value) ^ slot;
+            if (was[x] < ClassifierTables.ReservedClasses) return false; // only the absent class (not written) is below
+            entryOf[x] = e;
+        }
+        var gains = new bool[size];
+        foreach (var iv in admits)
+            for (var x = iv.From; x <= iv.To && x < (ulong)size; x++) gains[x] = true;
+        var affected = new HashSet<int>();
+        for (var x = 0; x < size; x++)
+            if (gains[x]) affected.Add(was[x]);
+
+        // per affected class, its parts in order of first value: the first keeps the class's id (the absent class's is
+        // the slot, its admitted part new), the rest take free ids in that order
+        var assigned = new Dictionary<(int, bool), int> { [(slot, false)] = slot };
+        var fresh = new List<(int, bool)>();
+        var seen = new HashSet<(int, bool)> { (slot, false) };
+        foreach (var c in affected)
+            if (!vectors.TryGet(c, out var v) || Has(v, bit)) return false;
+        for (var x = 0; x < size; x++)
+        {
+            var c = was[x];
+            if (!affected.Contains(c)) continue;
+            var part = (c, gains[x]);
+            if (!seen.Add(part)) continue;
+            if (c != slot && !seen.Contains((c, !gains[x]))) assigned[part] = c;
+            else fresh.Add(part);
+        }
+        var ids = new HashSet<int>();
+        var nextId = ClassifierTables.ReservedClasses;
+        foreach (var part in fresh)
+        {
+            while (ids.Contains(nextId) || vectors.Contains(nextId)) nextId++;
+            assigned[part] = nextId;
+            ids.Add(nextId);
+        }
+        if (SplitVectors(assigned, vectors, slot, bit, folded, copies.Vector) is not { } vectorUpserts) return false;
+
+        // the entries in value order as compiled: the moved values rewritten, the absent class's admitted values added
+        var classEntries = new List<(byte[] Key, byte[] Value)>(classSpec.Entries.Count + 64);
+        for (var e = 0; e < first; e++) classEntries.Add(classSpec.Entries[e]);
+        var classUpserts = new List<(byte[], byte[])>();
+        var storedOf = new Dictionary<int, byte[]>(); // one stored value per class, as the compiler shares them
+        for (var x = 0; x < size; x++)
+        {
+            var c = was[x];
+            var entry = entryOf[x] >= 0 ? classSpec.Entries[entryOf[x]] : default;
+            var id = affected.Contains(c) ? assigned[(c, gains[x])] : c;
+            if (id == c)
+            {
+                if (entryOf[x] >= 0) classEntries.Add(entry);
+                continue;
+            }
+            if (!storedOf.TryGetValue(id, out var stored)) storedOf[id] = stored = ClassifierLayout.Key(id ^ slot);
+            var key = entry.Key ?? ClassifierLayout.Key(baseKey + x);
+            classEntries.Add((key, stored));
+            classUpserts.Add((key, stored));
+        }
+        if (classEntries.Count > copies.Class.MaxEntries) return false;
+        maps[at.Class] = classSpec with { Entries = classEntries };
+        Record(maps, at, vectors, classUpserts, vectorUpserts, changes);
+        return true;
+    }
+
+    /// <summary>
+    /// The vectors of split classes (<paramref name="assigned"/>: class id before and whether the part gains the rule, to
+    /// its id now) set in <paramref name="vectors"/>; the upserts, or null when the vector map has no room for the ids. A
+    /// class keeping its id rewrites it: the other part reads the old vector (the map's as compiled: nothing set yet); the
+    /// absent class's values the rule admits become a class of the rule and the absent vector's <paramref name="folded"/>
+    /// words (the rules without a matcher that every class holds; past them the program ORs the absent vector in).
+    /// </summary>
+    static List<(byte[], byte[])>? SplitVectors(Dictionary<(int, bool), int> assigned, ClassVectors vectors, int slot, int bit, int folded, BpfMap vectorCopy)
+    {
+        var upserts = new List<(byte[], byte[])>();
+        foreach (var ((was, gains), id) in assigned)
+        {
+            if (!vectors.TryGetOriginal(was, out var old)) return null;
+            var v = gains ? With(was == slot ? FoldedPart(old, folded) : old, bit) : old;
+            if (vectors.TryGet(id, out var had) && had.AsSpan().SequenceEqual(v)) continue;
+            vectors.Set(id, v);
+            upserts.Add((ClassifierLayout.Key(id), v));
+        }
+        return vectors.MaxId < vectorCopy.MaxEntries ? upserts : null;
+    }
+
+    /// <summary>The field's vector map recorded as edited, and the class and vector maps' upserts.</summary>
+    static void Record(List<MapSpec> maps, (int Class, int Vector) at, ClassVectors vectors, List<(byte[], byte[])> classUpserts,
+        List<(byte[], byte[])> vectorUpserts, List<MapDiff.MapChange> changes)
+    {
+        maps[at.Vector] = maps[at.Vector] with { Entries = vectors.Entries(), MaxEntries = ClassifierTables.VectorCapacity(vectors.MaxId + 1) };
+        if (classUpserts.Count > 0) changes.Add(new MapDiff.MapChange(maps[at.Class].Name, [], classUpserts));
+        if (vectorUpserts.Count > 0) changes.Add(new MapDiff.MapChange(maps[at.Vector].Name, [], vectorUpserts));
     }
 
     /// <summary>The classifier slot of a class map key (array: slot × 2^bits + value; trie: {32 + length, slot big-endian, value}).</summary>
@@ -374,6 +452,21 @@ internal static class ClassifiedRunEdit
     static int RuleWord(int bit) => 8 * (ClassifierLayout.SummaryWords + bit / 64);
 
     static bool Has(byte[] vector, int bit) => (BinaryPrimitives.ReadUInt64LittleEndian(vector.AsSpan(RuleWord(bit))) & (1UL << (bit % 64))) != 0;
+
+    /// <summary>The vector's first <paramref name="folded"/> rule words, the rest zero, its summary theirs (as ClassifierLayout writes a class's vector).</summary>
+    static byte[] FoldedPart(byte[] vector, int folded)
+    {
+        var v = new byte[vector.Length];
+        for (var w = 0; w < folded && RuleWord(64 * w) < v.Length; w++)
+        {
+            var word = BinaryPrimitives.ReadUInt64LittleEndian(vector.AsSpan(RuleWord(64 * w)));
+            if (word == 0) continue;
+            BinaryPrimitives.WriteUInt64LittleEndian(v.AsSpan(RuleWord(64 * w)), word);
+            var s = 8 * (w / 64);
+            BinaryPrimitives.WriteUInt64LittleEndian(v.AsSpan(s), BinaryPrimitives.ReadUInt64LittleEndian(v.AsSpan(s)) | 1UL << (w % 64));
+        }
+        return v;
+    }
 
     /// <summary>The vector with rule <paramref name="bit"/> set, and its word's summary bit.</summary>
     static byte[] With(byte[] vector, int bit)

@@ -7,7 +7,9 @@ namespace Bpfilter.Backend.Codegen;
 
 /// <summary>
 /// `classify` (<see cref="ClassifierVerdict"/>, maps in <see cref="ClassifierLayout"/>): per field one
-/// class lookup (array or LPM trie) and one vector lookup whose pointer is kept on the stack; then the
+/// class lookup (array or LPM trie) and one vector lookup whose pointer is kept on the stack, and the pointer of the
+/// field's match-anything vector (the rules without a matcher on it, ORed into the class's at every summary word and
+/// every rule word past the folded ones, <see cref="ClassifierLayout.Folded"/>); then the
 /// summaries are ANDed (one summary word at a time) and each candidate word (lowest first) is ANDed across
 /// the fields (most selective first, stopping at zero) until one is not zero; its lowest bit is the winning
 /// rule (counted branch-free: popcount of the bits below it). Candidate words are found by shifting the
@@ -29,6 +31,14 @@ public sealed partial class ProgramCompiler
         var at = _classifiers.Add(layout);
         _classifierRecords.Add(new ClassifierRecord(ctx.Chain, c, at, layout.Words, layout.VerdictCodes, false, false));
         foreach (var d in layout.Dimensions) EmitClassVector(d, at.Dimensions[d.Index], next);
+        // each field's match-anything vector (its absent class's: the rules without a matcher on it), ORed into the
+        // class's vector at every word read; after the class lookups, which use the key buffer its pointers take
+        foreach (var d in layout.Dimensions)
+        {
+            _asm.Emit(Asm.StW(R10, ClassifierKey, at.Dimensions[d.Index].Absent));
+            EmitClassifierLookup(ClassifierTables.VectorMap(at.Dimensions[d.Index].Map), ClassifierKey);
+            _asm.Emit(Asm.JeqImm(R0, 0, next), Asm.StxDW(R10, ClassifierAnyVectors[d.Index], R0));
+        }
 
         // For each summary word s (on the stack): candidate words are the AND of the fields' summaries.
         var summaries = (layout.Words + 63) / 64;
@@ -39,10 +49,13 @@ public sealed partial class ProgramCompiler
         var found = _asm.NewLabel("clsfound");
         _asm.Emit(Asm.Mov64Imm(R3, 0), Asm.StxDW(R10, ClassifierWord, R3)); // a spilled register: the verifier tracks the count
         _asm.Label(outer);
-        _asm.Emit(Asm.LdxDW(R3, R10, ClassifierWord), Asm.Lsh64Imm(R3, 3),
-            Asm.LdxDW(R2, R10, ClassifierVectors[0]), Asm.Add64Reg(R2, R3), Asm.LdxDW(R1, R2, 0));
+        _asm.Emit(Asm.LdxDW(R3, R10, ClassifierWord), Asm.Lsh64Imm(R3, 3));
+        EmitFieldWord(0, R1, R3, 0);
         for (var d = 1; d < layout.Dimensions.Count; d++)
-            _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R3), Asm.LdxDW(R4, R2, 0), Asm.And64Reg(R1, R4));
+        {
+            EmitFieldWord(d, R4, R3, 0);
+            _asm.Emit(Asm.And64Reg(R1, R4));
+        }
         _asm.Emit(Asm.Mov64Imm(R9, 0));
         // R9 = position of R1's bit 0 in the summary word: shift past empty bytes, then bit by bit, so a
         // candidate costs a test and a shift instead of isolating and counting its bit (R9 is a constant
@@ -62,9 +75,15 @@ public sealed partial class ProgramCompiler
         // the most selective fields first (fewest rules without a matcher): a word most candidates lack ends early; by
         // eighths of the rules, so that one rule more or less seldom reorders the code (issue 12: edits are map updates)
         var order = layout.Dimensions.OrderBy(d => 8 * c.Rules.Count(r => r.Admits[d.Index] is null) / c.Rules.Count).Select(d => d.Index).ToList();
-        _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[order[0]]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R0, R2, first));
-        foreach (var d in order.Skip(1))
-            _asm.Emit(Asm.JeqImm(R0, 0, tail), Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, R5), Asm.LdxDW(R3, R2, first), Asm.And64Reg(R0, R3));
+        // a folded word (every class's vector holds the rules without a matcher there) is ANDed without the match-anything
+        // vectors: only the last granule, the one appended rules take, pays their loads (R4 is a constant to the verifier,
+        // so it follows one of the two)
+        var folded = _asm.NewLabel("clsfolded");
+        if (layout.FoldedWords > 0) _asm.Emit(Asm.JltImm(R4, layout.FoldedWords, folded));
+        EmitCandidateWord(order, R5, first, withAny: true, tail);
+        _asm.Emit(Asm.JneImm(R0, 0, found), Asm.Ja(tail));
+        _asm.Label(folded);
+        EmitCandidateWord(order, R5, first, withAny: false, tail);
         _asm.Emit(Asm.JneImm(R0, 0, found));
         _asm.Label(tail);
         _asm.Emit(Asm.Rsh64Imm(R1, 1), Asm.Add64Imm(R9, 1), Asm.Ja(loop));
@@ -85,6 +104,31 @@ public sealed partial class ProgramCompiler
         _asm.Label(nocount);
         EmitVerdictDispatch(layout.VerdictCodes, ctx, next, where);
     }
+
+    /// <summary>R0 = the AND of the fields' words at byte <paramref name="first"/> + <paramref name="at"/>, in <paramref name="order"/>, to <paramref name="zero"/> as soon as it is 0.</summary>
+    private void EmitCandidateWord(List<int> order, Register at, short first, bool withAny, string zero)
+    {
+        void Word(int d, Register dst)
+        {
+            if (withAny) EmitFieldWord(d, dst, at, first);
+            else _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, at), Asm.LdxDW(dst, R2, first));
+        }
+        Word(order[0], R0);
+        foreach (var d in order.Skip(1))
+        {
+            _asm.Emit(Asm.JeqImm(R0, 0, zero));
+            Word(d, R3);
+            _asm.Emit(Asm.And64Reg(R0, R3));
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="dst"/> = field <paramref name="d"/>'s word at byte <paramref name="offset"/> + <paramref name="at"/>
+    /// (a register) of its class's vector ORed with the same word of its match-anything vector; clobbers R2.
+    /// </summary>
+    private void EmitFieldWord(int d, Register dst, Register at, short offset) =>
+        _asm.Emit(Asm.LdxDW(R2, R10, ClassifierVectors[d]), Asm.Add64Reg(R2, at), Asm.LdxDW(dst, R2, offset),
+            Asm.LdxDW(R2, R10, ClassifierAnyVectors[d]), Asm.Add64Reg(R2, at), Asm.LdxDW(R2, R2, offset), Asm.Or64Reg(dst, R2));
 
     /// <summary>Looks the packet's class of one field up, then its vector, whose pointer goes to the field's stack slot.</summary>
     private void EmitClassVector(ClassifierLayout.Dimension d, (int Map, int Slot, int Absent) at, string next)

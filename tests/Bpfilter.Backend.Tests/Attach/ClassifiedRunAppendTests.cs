@@ -172,6 +172,47 @@ public class ClassifiedRunAppendTests
         using (linear) Assert.Equal(linear.Run(packet), rig.Run(packet));
     }
 
+    /// <summary>
+    /// Past 1,024 rules the first granule's rules without a matcher on a field are folded into every class's vector
+    /// (<see cref="ClassifierLayout.Folded"/>) and the program ORs the match-anything vector into the last granule's words
+    /// alone: appends there, with and without matchers on each field, are edits (the program kept) that give what a full
+    /// compile gives and the verdicts of the rules run one by one, for packets near the rules and lacking the fields.
+    /// </summary>
+    [Fact]
+    public void AppendsPastTheFoldedWordsAreEditsAsAFullCompileGives()
+    {
+        var random = new Random(1306);
+        using var rig = new Rig();
+        var rules = Generate(random, 1100, 100, negations: false);
+        rig.Commit(Rules(rules));
+        Assert.Equal((32, 16), (rig.Program.Compiled.Classifiers[0].Words, ClassifierLayout.Folded(rig.Program.Compiled.Classifiers[0].Words)));
+        ClassifierAnyVectorTests.AssertWildcardsInTheAnyVectorAlone(rig.Program);
+        var packets = PacketsNear(random, rules.Skip(1000));
+        packets.AddRange(PacketsNear(random, rules.Take(40)));
+        var edited = 0;
+        for (var k = 0; k < 12; k++)
+        {
+            // every third the bench's shape: no matcher on the destination address, the source port nor (when split) their halves
+            var added = k % 3 == 0
+                ? new Generated(Counted((ulong)(3000 + k), Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, V4($"10.254.0.{k}")), Matcher.Eq(Fields.Udp.Dport, U16(7))),
+                    (0x0afe0000u + (uint)k, 0x0afe0000u + (uint)k), null, 17, null, (7, 7))
+                : Generate(random, 1, 3000 + k, negations: false)[0];
+            rules.Add(added);
+            packets.AddRange(PacketsNear(random, [added]));
+            var id = rig.ProgramId;
+            var stats = rig.Commit(Rules(rules));
+            if (stats.Edited == 1)
+            {
+                edited++;
+                Assert.Equal(id, rig.ProgramId);
+            }
+            rig.AssertSameAsFullCompile();
+            ClassifierAnyVectorTests.AssertWildcardsInTheAnyVectorAlone(rig.Program);
+        }
+        Assert.InRange(edited, 8, 12);
+        rig.AssertAgreesWithLinear([.. packets, .. ClassifierAnyVectorTests.Lacking]);
+    }
+
     [Fact]
     public void AppendsTheClassifierCannotTakeAsAnEditCompileAsBefore()
     {
