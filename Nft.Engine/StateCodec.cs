@@ -58,85 +58,111 @@ internal static partial class StateCodec
     /// (0 in a version 2 file: its deadlines are on the monotonic clock).</param>
     public readonly record struct Counters(uint Generation, ulong TableHandle, long ElementSeq, byte[]? Backend = null, long ClockOffsetMs = 0);
 
-    /// <summary>The size of the last state encoded (any namespace): the next one's buffer starts that large.</summary>
-    static int LastEncodedSize;
+    /// <summary>
+    /// The size of the last state's table records (any namespace): the next one's writer starts that large. Not the
+    /// file's size: the backend's part (tens of megabytes at 100,000 rules) is copied into the file, not into the writer.
+    /// </summary>
+    static int LastRecordsSize;
 
     /// <summary>About the bytes of one plain element's record (56 for an IPv4 address), for the buffer's first size.</summary>
     const int ElementRecordEstimate = 64;
 
     public static byte[] Encode(RulesetSnapshot snapshot, Counters counters)
     {
-        // sized like the last state written (or, the first time, from the rule and element counts), the header first:
-        // the file is copied out once, not grown through a dozen large-object buffers that each cost a copy
-        using var payload = new MemoryStream(Math.Max(Math.Max(4096, LastEncodedSize + LastEncodedSize / 8), Estimate(snapshot)));
-        payload.Write(stackalloc byte[HeaderSize]);
-        var w = new NetlinkWriter(1024);
-        void Emit(Kind kind)
-        {
-            Span<byte> h = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt32LittleEndian(h, (uint)kind);
-            BinaryPrimitives.WriteUInt32LittleEndian(h[4..], (uint)w.Length);
-            payload.Write(h);
-            payload.Write(w.WrittenSpan);
-            w.Clear();
-        }
-        w.PutU32(NsGeneration, counters.Generation);
-        PutU64(w, NsTableHandle, counters.TableHandle);
-        PutU64(w, NsElementSeq, (ulong)counters.ElementSeq);
-        PutU64(w, NsClockOffset, (ulong)counters.ClockOffsetMs);
-        Emit(Kind.Namespace);
-        if (counters.Backend is { } backendState)
-        {
-            Span<byte> h = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt32LittleEndian(h, (uint)Kind.Backend);
-            BinaryPrimitives.WriteUInt32LittleEndian(h[4..], (uint)backendState.Length);
-            payload.Write(h);
-            payload.Write(backendState);
-        }
+        // The table records (the bulk: every rule and element) go straight into one writer, sized like the last state's
+        // (or, the first time, from the rule and element counts), each message encoded in place: no writer or
+        // copy per record or per message. The header, the namespace record and the backend's bytes (any length, not
+        // padded) are put before them as the file is copied out, once.
+        var w = new NetlinkWriter(Math.Max(Math.Max(4096, LastRecordsSize + LastRecordsSize / 8), Estimate(snapshot)));
         foreach (var t in snapshot.Tables)
         {
+            int rec = BeginRecord(w, Kind.Table);
             PutMessage(w, NftMsgType.NewTable, t.Family, t.Table.Encode);
             PutU64(w, TLastHandle, t.Handles.Last);
-            Emit(Kind.Table);
+            EndRecord(w, rec);
             foreach (var c in t.Chains)
             {
+                rec = BeginRecord(w, Kind.Chain);
                 PutMessage(w, NftMsgType.NewChain, t.Family, c.Chain.Encode);
-                Emit(Kind.Chain);
+                EndRecord(w, rec);
                 foreach (var r in c.Rules)
                 {
+                    rec = BeginRecord(w, Kind.Rule);
                     PutRule(w, r, t.Family);
-                    Emit(Kind.Rule);
+                    EndRecord(w, rec);
                 }
             }
             foreach (var s in t.Sets)
             {
+                rec = BeginRecord(w, Kind.Set);
                 PutMessage(w, NftMsgType.NewSet, t.Family, s.Set.Encode);
-                Emit(Kind.Set);
+                EndRecord(w, rec);
                 foreach (var e in s.Elements)
                 {
+                    rec = BeginRecord(w, Kind.Element);
                     PutElement(w, e);
-                    Emit(Kind.Element);
+                    EndRecord(w, rec);
                 }
             }
             foreach (var o in t.Objects)
             {
+                rec = BeginRecord(w, Kind.Object);
                 PutMessage(w, NftMsgType.NewObj, t.Family, o.Object.Encode);
                 if (o.Counter is { } cell)
                 {
                     PutU64(w, OPackets, cell.Packets);
                     PutU64(w, OBytes, cell.Bytes);
                 }
-                Emit(Kind.Object);
+                EndRecord(w, rec);
             }
         }
-        var file = payload.ToArray();
-        LastEncodedSize = file.Length;
+
+        var ns = new NetlinkWriter(64);
+        int nsRec = BeginRecord(ns, Kind.Namespace);
+        ns.PutU32(NsGeneration, counters.Generation);
+        PutU64(ns, NsTableHandle, counters.TableHandle);
+        PutU64(ns, NsElementSeq, (ulong)counters.ElementSeq);
+        PutU64(ns, NsClockOffset, (ulong)counters.ClockOffsetMs);
+        EndRecord(ns, nsRec);
+        var backend = counters.Backend;
+        // every byte is written below (header, records, backend): not zeroed first (tens of megabytes at 100,000 rules)
+        var file = GC.AllocateUninitializedArray<byte>(HeaderSize + ns.Length + (backend is { } b0 ? 8 + b0.Length : 0) + w.Length);
+        var at = file.AsSpan(HeaderSize);
+        ns.WrittenSpan.CopyTo(at);
+        at = at[ns.Length..];
+        if (backend != null)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(at, (uint)Kind.Backend);
+            BinaryPrimitives.WriteUInt32LittleEndian(at[4..], (uint)backend.Length);
+            backend.CopyTo(at[8..]);
+            at = at[(8 + backend.Length)..];
+        }
+        w.WrittenSpan.CopyTo(at);
+        LastRecordsSize = w.Length;
         var body = file.AsSpan(HeaderSize);
         Magic.CopyTo(file);
         BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(8), Version);
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(12), (ulong)body.Length);
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(20), Fnv1a(body));
         return file;
+    }
+
+    /// <summary>Opens a record (u32 kind, u32 length) in <paramref name="w"/>; its attributes follow, then <see cref="EndRecord"/>.</summary>
+    static int BeginRecord(NetlinkWriter w, Kind kind)
+    {
+        int start = w.Length;
+        Span<byte> h = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(h, (uint)kind);
+        w.WriteRaw(h);
+        return start;
+    }
+
+    /// <summary>Closes the record <see cref="BeginRecord"/> opened at <paramref name="start"/>: its length, every attribute written since.</summary>
+    static void EndRecord(NetlinkWriter w, int start)
+    {
+        Span<byte> len = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(len, (uint)(w.Length - start - 8));
+        w.Overwrite(start + 4, len);
     }
 
     /// <summary>A lower bound of the encoded size: about what a short rule (a counter and a match or two) and an address element take.</summary>
@@ -182,7 +208,7 @@ internal static partial class StateCodec
     /// </summary>
     static void PutRule(NetlinkWriter w, RuleRecord r, byte family)
     {
-        w.PutRaw(Message, RuleMessage(r, family));
+        PutRuleMessage(w, r, family);
         var exprs = r.Expressions;
         for (int i = 0; i < exprs.Count; i++)
             if (exprs[i] is DynsetExpr { ElementsNeverExpire: true }) w.PutU32(RNeverExpire, (uint)i);
@@ -225,29 +251,35 @@ internal static partial class StateCodec
     }
 
     /// <summary>
-    /// A rule's NEWRULE message, encoded once per rule object (kept in the record's forms): rule objects are immutable
-    /// and a committed rule keeps its object until it is replaced, so a commit that adds one rule to thousands encodes one.
+    /// A rule's NEWRULE message in attribute <see cref="Message"/>, encoded once per rule object (kept in the record's forms):
+    /// rule objects are immutable and a committed rule keeps its object until it is replaced, so a commit that adds one
+    /// rule to thousands encodes one. A rule not encoded yet is encoded in place and its bytes copied out to keep.
     /// </summary>
-    static byte[] RuleMessage(RuleRecord r, byte family)
+    static void PutRuleMessage(NetlinkWriter w, RuleRecord r, byte family)
     {
-        if (r.Forms.Message is { } kept && ReferenceEquals(kept.Of, r.Rule) && kept.Family == family) return kept.Message;
-        var m = new NetlinkWriter(256);
-        var h = m.BeginNfMessage(Nfnl.SubsysNftables, (byte)NftMsgType.NewRule, NlmFlags.None, 0, 0, family, 0);
-        r.Rule.Encode(m, WireFormat.AsDecoded);
-        m.EndMessage(h);
-        var bytes = m.WrittenSpan.ToArray();
-        r.Forms.Message = new EncodedRule(r.Rule, family, bytes);
-        return bytes;
+        if (r.Forms.Message is { } kept && ReferenceEquals(kept.Of, r.Rule) && kept.Family == family)
+        {
+            w.PutRaw(Message, kept.Message);
+            return;
+        }
+        // as PutMessage, without a delegate made for every rule
+        var n = w.BeginNestedRaw(Message);
+        var h = w.BeginNfMessage(Nfnl.SubsysNftables, (byte)NftMsgType.NewRule, NlmFlags.None, 0, 0, family, 0);
+        r.Rule.Encode(w, WireFormat.AsDecoded);
+        w.EndMessage(h);
+        w.EndNested(n);
+        int start = n.Start + NetlinkLimits.AttrHeaderSize;
+        r.Forms.Message = new EncodedRule(r.Rule, family, w.WrittenSpan[start..].ToArray());
     }
 
-    /// <summary>An object as its NEW* message (kernel attribute order: stored objects keep no request layout), in attribute <see cref="Message"/>.</summary>
+    /// <summary>An object as its NEW* message (kernel attribute order: stored objects keep no request layout), in attribute <see cref="Message"/>, encoded in place.</summary>
     static void PutMessage(NetlinkWriter w, NftMsgType type, byte family, Action<NetlinkWriter, WireFormat> encode)
     {
-        var m = new NetlinkWriter(256);
-        var h = m.BeginNfMessage(Nfnl.SubsysNftables, (byte)type, NlmFlags.None, 0, 0, family, 0);
-        encode(m, WireFormat.AsDecoded);
-        m.EndMessage(h);
-        w.PutRaw(Message, m.WrittenSpan);
+        var n = w.BeginNestedRaw(Message);
+        var h = w.BeginNfMessage(Nfnl.SubsysNftables, (byte)type, NlmFlags.None, 0, 0, family, 0);
+        encode(w, WireFormat.AsDecoded);
+        w.EndMessage(h);
+        w.EndNested(n);
     }
 
     static void PutU64(NetlinkWriter w, ushort type, ulong v)
