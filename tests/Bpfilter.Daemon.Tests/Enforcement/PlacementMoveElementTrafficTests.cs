@@ -171,7 +171,7 @@ public sealed class PlacementMoveElementTrafficTests
                 set s {
                     type ipv4_addr
                     flags timeout
-                    elements = { 127.0.0.2 timeout 20s }
+                    elements = { 127.0.0.2 timeout 30s }
                 }
                 chain in {
                     type filter hook ingress device "lo" priority 0; policy accept;
@@ -181,13 +181,14 @@ public sealed class PlacementMoveElementTrafficTests
             """);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
-        Thread.Sleep(9_000);
+        // 30 s with the move after 5 s: at a load of 40 a 20 s element moved after 9 s had expired before the listing
+        Thread.Sleep(5_000);
 
         s.Apply(toKernel);
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
-        Assert.Contains("127.0.0.2 timeout 20s expires", s.SameListing("table netdev t"));
-        // past the 20 s (the kernel's own set holds it no more), well before 20 s after the move
-        Thread.Sleep(TimeSpan.FromMilliseconds(Math.Max(0, 21_500 - clock.ElapsedMilliseconds)));
+        Assert.Contains("127.0.0.2 timeout 30s expires", s.SameListing("table netdev t"));
+        // past the 30 s (the kernel's own set holds it no more), before 30 s after the move (at 35 s or later)
+        Thread.Sleep(TimeSpan.FromMilliseconds(Math.Max(0, 31_500 - clock.ElapsedMilliseconds)));
         s.Send(12, "127.0.0.2");
         Assert.Contains("ip daddr @s counter packets 0 bytes 0", s.SameListing("table netdev t"));
     }
