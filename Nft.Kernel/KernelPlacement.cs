@@ -271,6 +271,23 @@ public sealed class KernelPlacement
             ? KernelRuleset.ReadElements(_socket, new Set { Family = family, Table = table, Name = set })
             : [];
 
+    /// <summary>
+    /// nft_quota's reset of a placed named quota, in the kernel's own copy (GETOBJ_RESET): the kernel takes back what it
+    /// consumed as it reads it, so the quota lets packets through again as the kernel's own `nft reset quota` does. From
+    /// then on the object counts from nothing: its start point (<see cref="ObjectState.QuotaStart"/>) becomes 0.
+    /// False when no placed table holds such a quota.
+    /// </summary>
+    public bool ResetQuota(byte family, string table, string name)
+    {
+        var key = new TableKey(family, table);
+        if (!_placed.TryGetValue(key, out var placed) || placed.Stale
+            || placed.Source.Objects?.FirstOrDefault(o => o.Name == name) is not { Data: QuotaExpr q } obj) return false;
+        _socket.Request(NftMsgType.GetObjReset, family, new NftObject { Table = table, Name = name, Type = obj.Type ?? (uint)NftObjectType.Quota });
+        var objects = placed.Source.Objects.Select(o => ReferenceEquals(o, obj) ? o with { Data = q with { Consumed = 0 } } : o).ToList();
+        _placed[key] = placed with { Source = placed.Source with { Objects = objects } };
+        return true;
+    }
+
     /// <summary>Counters of every placed table, from GETRULE and GETOBJ dumps, in the caller's rule handles.</summary>
     public KernelCounters ReadCounters()
     {

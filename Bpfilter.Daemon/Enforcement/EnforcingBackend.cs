@@ -515,7 +515,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         var starts = new List<QuotaStart>();
         var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, recreated, starts), plan, recreated, deltas);
         // recorded now: a quota whose move does not commit stays in BPF, and the commit after forgets it (Retain)
-        _kernelCounters!.QuotaStarts.Retain(c => !recreated.Contains((c.Family, c.Table)));
+        _kernelCounters!.QuotaStarts.Retain(c => !recreated.Contains((c.Family, c.Table))
+            // a named quota deleted and added back counts from its new `used` (one reset before counted from 0)
+            && !renewal.Objects.Any(o => o.Table == new TableKey(c.Family, c.Table) && o.Name == c.ObjectName));
         _kernelCounters.QuotaStarts.Set(starts);
         var listed = _kernelCounters.QuotaStarts.Listed(plan.KernelTables);
         // a set the kernel gets anew goes on from each element's time left (ElementExpiry)
@@ -618,12 +620,34 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             }
             if (counter.ObjectName != null)
             {
-                _kernelCounters?.ResetObject(counter.Family, counter.Table, counter.ObjectName);
+                if (!ResetKernelQuota(counter)) _kernelCounters?.ResetObject(counter.Family, counter.Table, counter.ObjectName);
                 return;
             }
             if (Slot(counter) is { } id) _enforcer.ResetCounter(id);
             _kernelCounters?.ResetRule(counter.Family, counter.Table, counter.RuleHandle, counter.ExpressionIndex);
         }
+    }
+
+    /// <summary>
+    /// A named quota the kernel consumes is reset in the kernel's copy, not by a listing baseline: the kernel's own
+    /// `nft reset quota` lets packets through again, and so must the kernel's copy (<see cref="KernelPlacement.ResetQuota"/>).
+    /// Its start point is then 0, kept for the commits and restarts after (<see cref="KernelQuotaStarts"/>).
+    /// </summary>
+    bool ResetKernelQuota(CounterRef counter)
+    {
+        if (_kernel == null || _kernelCounters == null) return false;
+        try
+        {
+            if (!_kernel.ResetQuota(counter.Family, counter.Table, counter.ObjectName!)) return false;
+        }
+        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException)
+        {
+            throw new BackendRefusal(e is NetlinkException n ? n.Errno : Errno.EIO,
+                $"bpfilter-nft: resetting quota {counter.ObjectName} of table {counter.Table} in the kernel failed: {e.Message}", reason: RefusalReason.KernelPlacement);
+        }
+        _kernelCounters.QuotaStarts.Set([new QuotaStart(counter, 0)]);
+        _kernelCounters.ForgetObjectBaseline(counter.Family, counter.Table, counter.ObjectName!);
+        return true;
     }
 
     /// <summary>

@@ -48,6 +48,13 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         if (Snapshot().Objects.TryGetValue((family, table, name), out var v)) _objectBase[(family, table, name)] = v;
     }
 
+    /// <summary>An object reset in the kernel's own copy (a quota): the kernel's count is the listing's again.</summary>
+    public void ForgetObjectBaseline(byte family, string table, string name)
+    {
+        _objectBase.Remove((family, table, name));
+        Invalidate();
+    }
+
     /// <summary>
     /// Forgets the reset baselines of what a transaction renewed (<see cref="KernelRenewal"/>): the kernel's new rules and
     /// objects, by the same handles and names, count from what the transaction gave them.
