@@ -430,7 +430,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             _slots.Limits.Retain(staged.Lift.Limits.Keys);
             _enforcer.RetainCounters(_slots.Slots.Values);
             foreach (var seed in staged.Seeds ?? []) Seed(seed);
-            foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used);
+            foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
             _current = staged.Lift;
             _plan = staged.Plan;
             ApplyRestoredCounters();
@@ -540,7 +540,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         if (_kernelCounters == null || _current == null || _plan == null || _plan.KernelChains.Count == 0) return [];
         var (current, committed) = (_current, _plan);
         return CounterCarry.QuotasToBpf(sources, Kept(recreated, c => CounterSides.Quota(current, committed, c)),
-            c => CounterSides.Quota(lift, plan, c), c => KernelCount(c)?.Bytes);
+            c => CounterSides.Quota(lift, plan, c), c => KernelCount(c)?.Bytes, c => _kernelCounters.QuotaStarts.All.TryGetValue(c, out var s) ? s : null);
     }
 
     CounterValue? KernelCount(CounterRef c) => c.ObjectName != null
