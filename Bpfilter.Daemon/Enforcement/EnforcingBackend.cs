@@ -124,7 +124,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     public void BeginRequest()
     {
-        lock (_gate) _kernelCounters?.Invalidate();
+        lock (_gate) _kernelCounters?.BeginRequest();
     }
 
     public void Prepare(RulesetChange change)
@@ -613,6 +613,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _enforcer.ResetQuota(quota);
                 return;
             }
+            if (counter.ObjectName == null && ResetKernelRule(counter)) return;
             if (BpfNamedCounter(counter) is { } named)
             {
                 _enforcer.ResetCounter(named);
@@ -649,6 +650,37 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         _kernelCounters.ForgetObjectBaseline(counter.Family, counter.Table, counter.ObjectName!);
         return true;
     }
+
+    /// <summary>
+    /// A quota expression of a kernel-placed rule is reset in the kernel's copy (<see cref="KernelPlacement.ResetRule"/>),
+    /// which resets the rule's counters there too: their listing baselines go, and counters the same rule reset asks
+    /// for afterwards take none (<see cref="KernelCounterView.ResetInKernel"/>).
+    /// </summary>
+    bool ResetKernelRule(CounterRef counter)
+    {
+        if (_kernel == null || _kernelCounters == null || _current == null || _plan == null
+            || CounterSides.Quota(_current, _plan, counter) is not { Slot: null, Kernel: true } || !IsKernelQuota(counter))
+            return false;
+        if (_kernelCounters.ResetInKernel(counter.Family, counter.Table, counter.RuleHandle)) return true;
+        IReadOnlyList<int>? quotas;
+        try
+        {
+            quotas = _kernel.ResetRule(counter.Family, counter.Table, counter.RuleHandle);
+        }
+        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException)
+        {
+            throw new BackendRefusal(e is NetlinkException n ? n.Errno : Errno.EIO,
+                $"bpfilter-nft: resetting rule {counter.RuleHandle} of table {counter.Table} in the kernel failed: {e.Message}", reason: RefusalReason.KernelPlacement);
+        }
+        if (quotas == null) return false;
+        _kernelCounters.QuotaStarts.Set(quotas.Select(i => new QuotaStart(counter with { ExpressionIndex = i }, 0)));
+        _kernelCounters.RuleResetInKernel(counter.Family, counter.Table, counter.RuleHandle);
+        return true;
+    }
+
+    /// <summary>Whether the kernel's copy of the rule holds a quota at the counter's expression index.</summary>
+    bool IsKernelQuota(CounterRef c) => _kernel!.Placed.Any(t => t.Family == c.Family && t.Name == c.Table
+        && t.Chains.Any(ch => ch.Rules.Any(r => r.Handle == c.RuleHandle && r.Expressions is { } e && c.ExpressionIndex < e.Count && e[c.ExpressionIndex] is Nft.Bytecode.Expressions.QuotaExpr)));
 
     /// <summary>
     /// The live elements of a set the packet path writes: from BPF's map when a BPF program writes it, from the
