@@ -294,10 +294,11 @@ public sealed partial class NfTablesEndpoint
         return snap.FindTable(family, na.String()) ?? throw new NetlinkException(Errno.ENOENT, null, na.Offset);
     }
 
+    /// <summary>The kernel's dump with reset resets each stateful expression of the rule: counters, and quotas (nft_quota_do_dump) too.</summary>
     void ResetRule(TableRecord t, ChainRecord c, RuleRecord r)
     {
         for (int i = 0; i < r.Expressions.Count; i++)
-            if (r.Counters[i] is { } cell && r.Expressions[i] is Nft.Bytecode.Expressions.CounterExpr)
+            if (r.Counters[i] is { } cell && r.Expressions[i] is Nft.Bytecode.Expressions.CounterExpr or Nft.Bytecode.Expressions.QuotaExpr)
             {
                 cell.Packets = 0;
                 cell.Bytes = 0;

@@ -280,6 +280,55 @@ public sealed class KernelPlacement
             ? KernelRuleset.ReadElements(_socket, new Set { Family = family, Table = table, Name = set })
             : [];
 
+    /// <summary>
+    /// nft_quota's reset of a placed named quota, in the kernel's own copy (GETOBJ_RESET): the kernel takes back what it
+    /// consumed as it reads it, so the quota lets packets through again as the kernel's own `nft reset quota` does. From
+    /// then on the object counts from nothing: its start point (<see cref="ObjectState.QuotaStart"/>) becomes 0.
+    /// False when no placed table holds such a quota.
+    /// </summary>
+    public bool ResetQuota(byte family, string table, string name)
+    {
+        var key = new TableKey(family, table);
+        if (!_placed.TryGetValue(key, out var placed) || placed.Stale
+            || placed.Source.Objects?.FirstOrDefault(o => o.Name == name) is not { Data: QuotaExpr q } obj) return false;
+        _socket.Request(NftMsgType.GetObjReset, family, new NftObject { Table = table, Name = name, Type = obj.Type ?? (uint)NftObjectType.Quota });
+        var objects = placed.Source.Objects.Select(o => ReferenceEquals(o, obj) ? o with { Data = q with { Consumed = 0 } } : o).ToList();
+        _placed[key] = placed with { Source = placed.Source with { Objects = objects } };
+        return true;
+    }
+
+    /// <summary>
+    /// The kernel's rule reset (GETRULE_RESET) of the caller's rule <paramref name="ruleHandle"/>: its counters and quotas in
+    /// the kernel's copy, as the kernel's own reset of a rule; each of its quotas counts from nothing then (its start point
+    /// becomes 0). Returns the indexes of the rule's quota expressions, or null when no placed table holds the rule.
+    /// </summary>
+    public IReadOnlyList<int>? ResetRule(byte family, string table, ulong ruleHandle)
+    {
+        var key = new TableKey(family, table);
+        if (!_placed.TryGetValue(key, out var placed) || placed.Stale || !placed.KernelRuleHandles.TryGetValue(ruleHandle, out var kernelHandle)) return null;
+        var chain = placed.Source.Chains.FirstOrDefault(c => c.Rules.Any(r => r.Handle == ruleHandle));
+        if (chain == null) return null;
+        _socket.Request(NftMsgType.GetRuleReset, family, new Rule { Table = table, Chain = chain.Chain.Name, Handle = kernelHandle });
+        var quotas = new List<int>();
+        var chains = placed.Source.Chains.Select(c => !ReferenceEquals(c, chain) ? c : c with
+        {
+            Rules = c.Rules.Select(r =>
+            {
+                if (r.Handle != ruleHandle || r.Expressions is not { } exprs) return r;
+                var list = exprs.ToList();
+                for (int i = 0; i < list.Count; i++)
+                    if (list[i] is QuotaExpr q)
+                    {
+                        list[i] = q with { Consumed = 0 };
+                        quotas.Add(i);
+                    }
+                return r with { Expressions = list };
+            }).ToList(),
+        }).ToList();
+        _placed[key] = placed with { Source = placed.Source with { Chains = chains } };
+        return quotas;
+    }
+
     /// <summary>Counters of every placed table, from GETRULE and GETOBJ dumps, in the caller's rule handles.</summary>
     public KernelCounters ReadCounters()
     {

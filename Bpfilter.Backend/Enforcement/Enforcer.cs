@@ -263,10 +263,15 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         return v >= b ? v - b : 0;
     }
 
-    /// <summary>Makes a quota slot read <paramref name="used"/> from now on (a quota the kernel consumed until now), atomically against packets adding to it.</summary>
-    public void SetQuota(ulong slot, ulong used)
+    /// <summary>
+    /// Makes a quota slot read <paramref name="used"/> from now on (a quota the kernel consumed until now), atomically against packets adding to it.
+    /// <paramref name="start"/>: the slot's start point from now on (what the kernel's copy counted from: 0 after a reset, where
+    /// the created `used` would have it go over early); its own when null.
+    /// </summary>
+    public void SetQuota(ulong slot, ulong used, ulong? start = null)
     {
         if (QuotasFor(slot) is not { } quotas) return;
+        if (start is { } s) _quotaBase[slot] = s;
         // from the slot's value, not from Quota's: a slot below its base reads 0 there, and would be left below it
         quotas.Subtract(slot, unchecked(quotas.Read(slot) - (_quotaBase[slot] + used)));
     }

@@ -129,7 +129,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     public void BeginRequest()
     {
-        lock (_gate) _kernelCounters?.Invalidate();
+        lock (_gate) _kernelCounters?.BeginRequest();
     }
 
     public void Prepare(RulesetChange change)
@@ -446,7 +446,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             _slots.Limits.Retain(staged.Lift.Limits.Keys);
             _enforcer.RetainCounters(_slots.Slots.Values);
             foreach (var seed in staged.Seeds ?? []) Seed(seed);
-            foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used);
+            foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
             _current = staged.Lift;
             _plan = staged.Plan;
             ApplyRestoredCounters();
@@ -561,7 +561,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         if (_kernelCounters == null || _current == null || _plan == null || _plan.KernelChains.Count == 0) return [];
         var (current, committed) = (_current, _plan);
         return CounterCarry.QuotasToBpf(sources, QuotaBefore(renewal, c => CounterSides.Quota(current, committed, c)),
-            c => CounterSides.Quota(lift, plan, c), c => KernelCount(c)?.Bytes);
+            c => CounterSides.Quota(lift, plan, c), c => KernelCount(c)?.Bytes, c => _kernelCounters.QuotaStarts.All.TryGetValue(c, out var s) ? s : null);
     }
 
     CounterValue? KernelCount(CounterRef c) => c.ObjectName != null
@@ -634,6 +634,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _enforcer.ResetQuota(quota);
                 return;
             }
+            if (counter.ObjectName == null && ResetKernelRule(counter)) return;
             if (BpfNamedCounter(counter) is { } named)
             {
                 _enforcer.ResetCounter(named);
@@ -641,13 +642,66 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             }
             if (counter.ObjectName != null)
             {
-                _kernelCounters?.ResetObject(counter.Family, counter.Table, counter.ObjectName);
+                if (!ResetKernelQuota(counter)) _kernelCounters?.ResetObject(counter.Family, counter.Table, counter.ObjectName);
                 return;
             }
             if (Slot(counter) is { } id) _enforcer.ResetCounter(id);
             _kernelCounters?.ResetRule(counter.Family, counter.Table, counter.RuleHandle, counter.ExpressionIndex);
         }
     }
+
+    /// <summary>
+    /// A named quota the kernel consumes is reset in the kernel's copy, not by a listing baseline: the kernel's own
+    /// `nft reset quota` lets packets through again, and so must the kernel's copy (<see cref="KernelPlacement.ResetQuota"/>).
+    /// Its start point is then 0, kept for the commits and restarts after (<see cref="KernelQuotaStarts"/>).
+    /// </summary>
+    bool ResetKernelQuota(CounterRef counter)
+    {
+        if (_kernel == null || _kernelCounters == null) return false;
+        try
+        {
+            if (!_kernel.ResetQuota(counter.Family, counter.Table, counter.ObjectName!)) return false;
+        }
+        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException)
+        {
+            throw new BackendRefusal(e is NetlinkException n ? n.Errno : Errno.EIO,
+                $"bpfilter-nft: resetting quota {counter.ObjectName} of table {counter.Table} in the kernel failed: {e.Message}", reason: RefusalReason.KernelPlacement);
+        }
+        _kernelCounters.QuotaStarts.Set([new QuotaStart(counter, 0)]);
+        _kernelCounters.ForgetObjectBaseline(counter.Family, counter.Table, counter.ObjectName!);
+        return true;
+    }
+
+    /// <summary>
+    /// A quota expression of a kernel-placed rule is reset in the kernel's copy (<see cref="KernelPlacement.ResetRule"/>),
+    /// which resets the rule's counters there too: their listing baselines go, and counters the same rule reset asks
+    /// for afterwards take none (<see cref="KernelCounterView.ResetInKernel"/>).
+    /// </summary>
+    bool ResetKernelRule(CounterRef counter)
+    {
+        if (_kernel == null || _kernelCounters == null || _current == null || _plan == null
+            || CounterSides.Quota(_current, _plan, counter) is not { Slot: null, Kernel: true } || !IsKernelQuota(counter))
+            return false;
+        if (_kernelCounters.ResetInKernel(counter.Family, counter.Table, counter.RuleHandle)) return true;
+        IReadOnlyList<int>? quotas;
+        try
+        {
+            quotas = _kernel.ResetRule(counter.Family, counter.Table, counter.RuleHandle);
+        }
+        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException)
+        {
+            throw new BackendRefusal(e is NetlinkException n ? n.Errno : Errno.EIO,
+                $"bpfilter-nft: resetting rule {counter.RuleHandle} of table {counter.Table} in the kernel failed: {e.Message}", reason: RefusalReason.KernelPlacement);
+        }
+        if (quotas == null) return false;
+        _kernelCounters.QuotaStarts.Set(quotas.Select(i => new QuotaStart(counter with { ExpressionIndex = i }, 0)));
+        _kernelCounters.RuleResetInKernel(counter.Family, counter.Table, counter.RuleHandle);
+        return true;
+    }
+
+    /// <summary>Whether the kernel's copy of the rule holds a quota at the counter's expression index.</summary>
+    bool IsKernelQuota(CounterRef c) => _kernel!.Placed.Any(t => t.Family == c.Family && t.Name == c.Table
+        && t.Chains.Any(ch => ch.Rules.Any(r => r.Handle == c.RuleHandle && r.Expressions is { } e && c.ExpressionIndex < e.Count && e[c.ExpressionIndex] is Nft.Bytecode.Expressions.QuotaExpr)));
 
     /// <summary>
     /// The live elements of a set the packet path writes: from BPF's map when a BPF program writes it, from the

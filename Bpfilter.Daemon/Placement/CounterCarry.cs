@@ -15,8 +15,11 @@ internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, boo
 /// <summary>A quota (a rule's or a named one) the kernel consumes from now on, with the `used` its kernel copy counts from (<see cref="KernelQuotaStarts"/>).</summary>
 internal readonly record struct QuotaStart(CounterRef At, ulong Used);
 
-/// <summary>A quota (a rule's or a named one) BPF consumes from now on, with the bytes the kernel consumed beyond its created `used` until this commit.</summary>
-internal readonly record struct QuotaSeed(ulong Slot, ulong Used);
+/// <summary>
+/// A quota (a rule's or a named one) BPF consumes from now on, with the bytes the kernel consumed beyond its start point until
+/// this commit and that start point (<see cref="KernelQuotaStarts"/>; null: the created `used`, as BPF's slot has it).
+/// </summary>
+internal readonly record struct QuotaSeed(ulong Slot, ulong Used, ulong? Start = null);
 
 /// <summary>
 /// Counts that follow a counter when a commit moves the chain (or the named counter) that holds it between BPF and
@@ -136,14 +139,17 @@ internal static class CounterCarry
 
     /// <summary>
     /// The quotas (a rule's or a named one) of <paramref name="tables"/> that BPF alone consumes after the commit and the
-    /// kernel alone before it, with what the kernel consumed (<paramref name="kernelUsed"/>, read before the kernel commit).
+    /// kernel alone before it, with what the kernel consumed (<paramref name="kernelUsed"/>, read before the kernel commit)
+    /// since the start point its kernel copy counted from (<paramref name="kernelStart"/>, the created `used` when null).
     /// </summary>
-    public static IReadOnlyList<QuotaSeed> QuotasToBpf(IReadOnlyList<SourceTable> tables, Sides before, Sides after, Func<CounterRef, ulong?> kernelUsed)
+    public static IReadOnlyList<QuotaSeed> QuotasToBpf(IReadOnlyList<SourceTable> tables, Sides before, Sides after, Func<CounterRef, ulong?> kernelUsed,
+        Func<CounterRef, ulong?> kernelStart)
     {
         var seeds = new List<QuotaSeed>();
         foreach (var (q, e) in Stateful(tables))
-            if (e is QuotaExpr && before(q) is { Slot: null, Kernel: true } && after(q) is { Slot: { } s, Kernel: false })
-                seeds.Add(new QuotaSeed(s, kernelUsed(q) ?? 0));
+            if (e is QuotaExpr created && before(q) is { Slot: null, Kernel: true } && after(q) is { Slot: { } s, Kernel: false })
+                // BPF's slot goes on from the same start point: after a reset the kernel consumed from 0, not from the created `used`
+                seeds.Add(new QuotaSeed(s, kernelUsed(q) ?? 0, kernelStart(q) ?? created.Consumed ?? 0));
         return seeds;
     }
 }

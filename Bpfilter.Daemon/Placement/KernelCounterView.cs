@@ -39,6 +39,32 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     public void RestoreObject(byte family, string table, string name, CounterValue v) => _objectBase[(family, table, name)] = v;
     public void RestoreCarried(byte family, string table, ulong handle, int index, CounterValue v) => _ruleCarried[(family, table, handle, index)] = v;
 
+    /// <summary>Rules the kernel reset in its own copy during this request (<see cref="RuleResetInKernel"/>).</summary>
+    readonly HashSet<(byte, string, ulong)> _resetInKernel = [];
+
+    /// <summary>A request starts: the kernel's counters are read anew.</summary>
+    public void BeginRequest()
+    {
+        _resetInKernel.Clear();
+        Invalidate();
+    }
+
+    /// <summary>Whether the kernel reset the rule in its own copy during this request.</summary>
+    public bool ResetInKernel(byte family, string table, ulong handle) => _resetInKernel.Contains((family, table, handle));
+
+    /// <summary>
+    /// The kernel reset the rule in its own copy (GETRULE_RESET, for its quotas): its counters count from nothing there, so
+    /// their baselines go, and the same reset's counters take none.
+    /// </summary>
+    public void RuleResetInKernel(byte family, string table, ulong handle)
+    {
+        _resetInKernel.Add((family, table, handle));
+        foreach (var k in _ruleBase.Keys.Where(k => k.Item1 == family && k.Item2 == table && k.Item3 == handle).ToList()) _ruleBase.Remove(k);
+        // BPF's part listed besides goes too: the reset lists the rule from nothing
+        foreach (var k in _ruleCarried.Keys.Where(k => k.Item1 == family && k.Item2 == table && k.Item3 == handle).ToList()) _ruleCarried.Remove(k);
+        Invalidate();
+    }
+
     public void Invalidate()
     {
         _rules = null;
@@ -55,14 +81,21 @@ internal sealed class KernelCounterView(KernelPlacement placement)
 
     public void ResetRule(byte family, string table, ulong handle, int index)
     {
-        if (!Snapshot().Rules.TryGetValue((family, table, handle, index), out var v)) return;
-        _ruleBase[(family, table, handle, index)] = v;
         _ruleCarried.Remove((family, table, handle, index));
+        if (_resetInKernel.Contains((family, table, handle))) return;
+        if (Snapshot().Rules.TryGetValue((family, table, handle, index), out var v)) _ruleBase[(family, table, handle, index)] = v;
     }
 
     public void ResetObject(byte family, string table, string name)
     {
         if (Snapshot().Objects.TryGetValue((family, table, name), out var v)) _objectBase[(family, table, name)] = v;
+    }
+
+    /// <summary>An object reset in the kernel's own copy (a quota): the kernel's count is the listing's again.</summary>
+    public void ForgetObjectBaseline(byte family, string table, string name)
+    {
+        _objectBase.Remove((family, table, name));
+        Invalidate();
     }
 
     /// <summary>
