@@ -500,8 +500,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     (ulong? Slot, bool Kernel) CommittedSides(CounterRef c) =>
         _current != null && _plan != null ? CounterSides.Of(_current, _plan, c) : (null, false);
 
-    /// <summary>Where the committed placement counts a counter that keeps its count: not one of a table the batch re-created (its counters are new).</summary>
-    CounterCarry.Sides Before(KernelRenewal renewal) => Kept(renewal.Renews, CommittedSides);
+    /// <summary>Where the committed placement counts a counter that keeps its count: not one the batch renewed (its table or the named counter).</summary>
+    CounterCarry.Sides Before(KernelRenewal renewal) => Kept(c => renewal.Renews(c, Nft.Bytecode.NftObjectType.Counter), CommittedSides);
 
     /// <summary>Where the committed placement consumes a quota that keeps its `used`: not one the batch renewed (its table or the named quota).</summary>
     static CounterCarry.Sides QuotaBefore(KernelRenewal renewal, CounterCarry.Sides sides) => Kept(c => renewal.Renews(c, Nft.Bytecode.NftObjectType.Quota), sides);

@@ -6,6 +6,8 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// placement did before or does in the same batch; so does a rule's own counter when the rule is deleted and added again.
 /// Measured on the kernel (6.18): three 29-byte datagrams counted, then the counter renewed as `packets 5 bytes 500` lists
 /// that, and two more list `packets 7 bytes 558`. The twin of <see cref="NamedQuotaRenewalTrafficTests"/>.
+/// Before branch `countrenewal` bpfilterd carried the old counter's count into the renewed one when the batch moved its
+/// chain either way (`packets 8 bytes 587` listed where the kernel lists 5/500): only a re-created table counted as renewed.
 /// </summary>
 public sealed class NamedCounterRenewalTrafficTests
 {
