@@ -83,7 +83,7 @@ internal sealed partial class RuleLifter
         }
         if (deadCounter >= 0 && _counterIndex >= 0)
             throw _rule.Refuse(deadCounter, "a counter after a verdict map in a rule that also counts before it is not supported: " +
-                "bpfilter-nft keeps one counter per rule");
+                "bpfilter-nft would list it from the rule's first counter");
         foreach (var v in _regs.Unconsumed())
             throw _rule.Refuse(v.Producer, $"expression '{_exprs[v.Producer].Name}' loads a value that nothing reads");
 
