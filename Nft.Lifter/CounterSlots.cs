@@ -1,13 +1,31 @@
 namespace Nft.Lifter;
 
 /// <summary>
-/// Names the counter of one rule, a named counter object (<see cref="Object"/> set, chain empty) that
+/// Names the counter of one rule (its first counter expression; a later one has <see cref="ExpressionIndex"/>), a named counter object (<see cref="Object"/> set, chain empty) that
 /// every rule naming it shares (the data plane counts it in one slot), or the counter of one set element
 /// (<see cref="Element"/>: chain is the set's name, never empty, and <see cref="Object"/> the element's key).
 /// </summary>
 public readonly record struct CounterKey(byte Family, string Table, string Chain, ulong RuleHandle)
 {
     public string? Object { get; init; }
+
+    /// <summary>
+    /// The expression index of a rule's second or later counter (each counts what reaches it, as nf_tables' do); null for
+    /// the rule's first counter, which keeps the key rules had when a rule had one slot (state files of older daemons name it so).
+    /// </summary>
+    public int? ExpressionIndex { get; init; }
+
+    /// <summary>The keys of the counter expressions of a rule, with each one's expression index (see <see cref="ExpressionIndex"/>).</summary>
+    public static IEnumerable<(int Index, CounterKey Key)> OfRule(byte family, string table, string chain, ulong handle, IReadOnlyList<Nft.Bytecode.Expressions.Expression> exprs)
+    {
+        bool first = true;
+        for (int i = 0; i < exprs.Count; i++)
+        {
+            if (exprs[i] is not Nft.Bytecode.Expressions.CounterExpr) continue;
+            yield return (i, new CounterKey(family, table, chain, handle) { ExpressionIndex = first ? null : i });
+            first = false;
+        }
+    }
 
     public static CounterKey Named(byte family, string table, string name) => new(family, table, "", 0) { Object = name };
 
@@ -31,7 +49,7 @@ public readonly record struct CounterKey(byte Family, string Table, string Chain
 
     public override string ToString() => Object is { } o
         ? Chain.Length > 0 ? $"{FamilyNames.Of(Family)} {Table} set {Chain} element {o}" : $"{FamilyNames.Of(Family)} {Table} counter {o}"
-        : $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle}";
+        : $"{FamilyNames.Of(Family)} {Table} {Chain} handle {RuleHandle}" + (ExpressionIndex is { } i ? $" expression {i}" : "");
 }
 
 /// <summary>
@@ -136,7 +154,7 @@ public class SlotTable<TKey> where TKey : notnull
 }
 
 /// <summary>
-/// The counter slot ids of rules (one counter per rule), and beside them the state slot ids of
+/// The counter slot ids of rules (one per counter expression), and beside them the state slot ids of
 /// quotas (<see cref="Quotas"/>) and limits (<see cref="Limits"/>), separate id spaces: the data plane keeps
 /// each in a map of its own.
 /// </summary>

@@ -101,6 +101,20 @@ internal sealed class Accumulator
         return sorted ? listing : _listing.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
     }
 
+    /// <summary>The counter keys a rule names, in its order: its own counters (<see cref="CounterKey.OfRule"/>) and the named counters it refers to.</summary>
+    internal static IEnumerable<CounterKey> CounterKeys(RuleListing r)
+    {
+        using var own = CounterKey.OfRule(r.Family, r.Table, r.Chain, r.Handle, r.Source).GetEnumerator();
+        bool more = own.MoveNext();
+        for (int i = 0; i < r.Source.Count; i++)
+            if (more && own.Current.Index == i)
+            {
+                yield return own.Current.Key;
+                more = own.MoveNext();
+            }
+            else if (r.Source[i] is ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Counter, ImmName: { } n }) yield return CounterKey.Named(r.Family, r.Table, n);
+    }
+
     public LiftResult Build(CounterSlots slots)
     {
         var baseChains = _base.Values.OrderBy(b => b.At).Select(b => b.Chain).ToValueList();
@@ -110,16 +124,8 @@ internal sealed class Accumulator
         // the counter slots the lifted rules use: each rule's own counter, and the named counters they name
         var counters = new Dictionary<CounterKey, ulong>();
         foreach (var r in listing)
-            foreach (var e in r.Source)
-            {
-                CounterKey? key = e switch
-                {
-                    CounterExpr => new CounterKey(r.Family, r.Table, r.Chain, r.Handle),
-                    ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Counter, ImmName: { } n } => CounterKey.Named(r.Family, r.Table, n),
-                    _ => null,
-                };
-                if (key is { } k && slots.TryGet(k, out var id)) counters[k] = id;
-            }
+            foreach (var k in CounterKeys(r))
+                if (slots.TryGet(k, out var id)) counters[k] = id;
         // the quota and limit states the lifted rules use: anonymous ones by expression, named ones by object
         var quotas = new Dictionary<StatefulKey, ulong>();
         var limits = new Dictionary<StatefulKey, ulong>();

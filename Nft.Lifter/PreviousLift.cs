@@ -84,17 +84,8 @@ internal sealed class PreviousLift
         {
             for (int i = _blocks[b].Start; i < _blocks[b].Start + _blocks[b].Count; i++)
             {
-                var r = listing[i];
-                foreach (var e in r.Source)
-                {
-                    CounterKey? key = e switch
-                    {
-                        CounterExpr => new CounterKey(r.Family, r.Table, r.Chain, r.Handle),
-                        ObjRefExpr { IsMap: false, ImmType: (uint)NftObjectType.Counter, ImmName: { } n } => CounterKey.Named(r.Family, r.Table, n),
-                        _ => null,
-                    };
-                    if (key is { } k && slots.TryGet(k, out _)) seen.Add(k);
-                }
+                foreach (var k in Accumulator.CounterKeys(listing[i]))
+                    if (slots.TryGet(k, out _)) seen.Add(k);
             }
             _counterEnd[b] = seen.Count;
         }
@@ -214,14 +205,12 @@ internal sealed class PreviousLift
         {
             var keys = new List<(CounterKey, ulong)>();
             foreach (var r in entries)
-            {
-                var key = new CounterKey(r.Family, r.Table, r.Chain, r.Handle);
-                if (r.Source.Any(e => e is CounterExpr) && slots.TryGet(key, out var slot))
-                {
-                    if (last.Counters.ContainsKey(key)) return null;
-                    keys.Add((key, slot));
-                }
-            }
+                foreach (var (_, key) in CounterKey.OfRule(r.Family, r.Table, r.Chain, r.Handle, r.Source))
+                    if (slots.TryGet(key, out var slot))
+                    {
+                        if (last.Counters.ContainsKey(key)) return null;
+                        keys.Add((key, slot));
+                    }
             added.Add((_counterEnd[g.Block], keys));
         }
         Dictionary<CounterKey, ulong> counters;

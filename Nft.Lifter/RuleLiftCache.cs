@@ -58,7 +58,8 @@ public sealed class RuleLiftCache
         if (rule.Expressions is not { } exprs || rule.Handle is not ulong handle) return null;
         var key = new Key(exprs, table.Family, table.Name, chain, handle, linkLayer);
         if (!_previous.TryGetValue(key, out var lifted) && !_current.TryGetValue(key, out lifted)) return null;
-        if (lifted.CounterId is ulong id && table.Counters.GetOrAdd(new CounterKey(table.Family, table.Name, chain, handle)) != id) return null;
+        // its counters' slots are still theirs (each counter expression has its own, see CounterKey.OfRule)
+        if (!lifted.CounterIds.SequenceEqual(CounterKey.OfRule(table.Family, table.Name, chain, handle, exprs).Select(c => table.Counters.GetOrAdd(c.Key)))) return null;
         _current[key] = lifted;
         Hits++;
         return lifted;

@@ -26,6 +26,8 @@ internal sealed partial class RuleLifter
     MatchKey? _vmapKey;
     int _counterIndex = -1;
     int _matchesBeforeCounter;
+    /// <summary>The expression indexes of the rule's counters: each counts in a slot of its own.</summary>
+    readonly HashSet<int> _counters = [];
     /// <summary>Log statements with their expression index (statements keep nf_tables' order).</summary>
     readonly List<(int Index, LogStatement Statement)> _logs = [];
     int _matchesBeforeLog;
@@ -81,16 +83,16 @@ internal sealed partial class RuleLifter
         }
         if (deadCounter >= 0 && _counterIndex >= 0)
             throw _rule.Refuse(deadCounter, "a counter after a verdict map in a rule that also counts before it is not supported: " +
-                "bpfilter-nft keeps one counter per rule");
+                "bpfilter-nft would list it from the rule's first counter");
         foreach (var v in _regs.Unconsumed())
             throw _rule.Refuse(v.Producer, $"expression '{_exprs[v.Producer].Name}' loads a value that nothing reads");
 
         var kept = DropImpliedDependencies();
         CheckCounterPlacement(kept);
         var matchers = MergeRanges(kept.Select(m => m.Matcher!).ToList());
-        ulong? counter = _counterIndex >= 0 ? _table.Counters.GetOrAdd(new CounterKey(_table.Family, _table.Name, _rule.Chain, _rule.Handle)) : null;
         var statements = new List<(int Index, Statement Statement)>();
-        if (counter is { } id) statements.Add((_counterIndex, new CounterStatement(id)));
+        foreach (var (index, key) in CounterKey.OfRule(_table.Family, _table.Name, _rule.Chain, _rule.Handle, _exprs))
+            if (_counters.Contains(index)) statements.Add((index, new CounterStatement(_table.Counters.GetOrAdd(key))));
         statements.AddRange(_logs.Select(l => (l.Index, (Statement)l.Statement)));
         statements.AddRange(_stateful);
         return new Rule(matchers.ToValueList(), statements.OrderBy(s => s.Index).Select(s => s.Statement).ToValueList(), _verdict ?? IrVerdict.Continue)
@@ -307,6 +309,7 @@ internal sealed partial class RuleLifter
 
     void Counter(int i)
     {
+        _counters.Add(i);
         if (_counterIndex < 0)
         {
             _counterIndex = i;

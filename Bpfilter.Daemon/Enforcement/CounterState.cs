@@ -24,13 +24,15 @@ namespace Bpfilter.Daemon.Enforcement;
 /// BPF it is not the created `used`, and the restarted daemon adopts the kernel's tables with it).
 /// Version 7 adds, per kernel rule counter both sides counted before BPF's base chain moved to the kernel, BPF's part, which
 /// the kernel's rule does not hold and its listing adds (<see cref="KernelCounterView.Carry"/>).
+/// Version 8 adds to every BPF counter entry the expression index of a rule's second or later counter (-1 for any other: a rule's
+/// first counter keeps the key every rule counter had before, so older files keep their meaning; <see cref="CounterKey.ExpressionIndex"/>).
 /// A quota or limit key is a rule's expression (kind 0), a named object (kind 1) or a set element's statement
 /// (kind 2: set, element key, statement index; written by version 4 daemons that run element quotas and limits).
-/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7); every length is checked when read (<see cref="InvalidDataException"/>).
+/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7; version 8 entries are 4 bytes longer); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
+    const byte Version = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
@@ -91,6 +93,7 @@ internal static class CounterState
         w.Write(b.Zero.Item1);
         w.Write(b.Zero.Item2);
         w.Write(b.Slot ?? throw new ArgumentException($"counter {b.Key} has no slot id"));
+        w.Write(b.Key.ExpressionIndex ?? -1);
     }
 
     /// <summary>Everything after the BPF counter entries.</summary>
@@ -183,7 +186,7 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v is not (Version or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
+            if (v is not (Version or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
                 throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
@@ -194,11 +197,18 @@ internal static class CounterState
             }
             var bpf = new List<Bpf>();
             var slotted = v >= WithoutStateful;
-            for (int i = 0, n = Count(slotted ? 52 : 43); i < n; i++)
+            var indexed = v >= Version;
+            for (int i = 0, n = Count(indexed ? 56 : slotted ? 52 : 43); i < n; i++)
             {
                 var key = new CounterKey(r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64());
                 if (slotted && r.ReadString() is { Length: > 0 } name) key = key with { Object = name };
-                bpf.Add(new Bpf(key, (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64()), slotted ? r.ReadUInt64() : null));
+                var entry = new Bpf(key, (r.ReadUInt64(), r.ReadUInt64()), (r.ReadUInt64(), r.ReadUInt64()), slotted ? r.ReadUInt64() : null);
+                if (indexed && r.ReadInt32() is var index and not -1)
+                {
+                    if (index < 0 || key.Object != null || key.Chain.Length == 0) throw new InvalidDataException($"counter state: counter {key} with expression index {index}");
+                    entry = entry with { Key = key with { ExpressionIndex = index } };
+                }
+                bpf.Add(entry);
             }
             var slots = bpf.Where(b => b.Slot != null).Select(b => b.Slot).ToList();
             if (slots.Distinct().Count() != slots.Count || bpf.Select(b => b.Key).Distinct().Count() != bpf.Count)
@@ -260,7 +270,7 @@ internal static class CounterState
                     starts.Add(new QuotaStart(new CounterRef(family, table, chain.Length > 0 ? chain : null, handle, index, name.Length > 0 ? name : null), r.ReadUInt64()));
                 }
             if (starts.Select(q => q.At).Distinct().Count() != starts.Count) throw new InvalidDataException("counter state: a quota's start point is given twice");
-            var carried = v == Version ? RuleCounters() : new List<((byte, string, ulong, int), CounterValue)>();
+            var carried = v >= WithoutCounterIndexes ? RuleCounters() : new List<((byte, string, ulong, int), CounterValue)>();
             if (carried.Select(c => c.Item1).Distinct().Count() != carried.Count) throw new InvalidDataException("counter state: a kernel rule's carried count is given twice");
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
             return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists, KernelQuotaStarts = starts, KernelRulesCarried = carried };

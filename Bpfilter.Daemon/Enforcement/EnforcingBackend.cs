@@ -751,7 +751,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     ulong? Slot(CounterRef c)
     {
         if (c.ObjectName != null || c.Chain == null || _current == null) return null;
-        return _current.Counters.TryGetValue(new CounterKey(c.Family, c.Table, c.Chain, c.RuleHandle), out var id) ? id : null;
+        return CounterSides.RuleSlot(_current, c);
     }
 
     /// <summary>Where each base chain of the committed ruleset runs, and why it runs in the kernel.</summary>

@@ -20,7 +20,17 @@ internal static class CounterSides
         if (c.ObjectName is { } name)
             return lift.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, name), out var id) && NamedInBpf(lift, plan, c, NftObjectType.Counter) ? id : null;
         if (c.Chain == null || !plan.BpfChains.Contains(new ChainId(c.Family, c.Table, c.Chain))) return null;
-        return lift.Counters.TryGetValue(new CounterKey(c.Family, c.Table, c.Chain, c.RuleHandle), out var slot) ? slot : null;
+        return RuleSlot(lift, c);
+    }
+
+    /// <summary>
+    /// The slot the lift gave the rule's counter expression <paramref name="c"/> (chain set, no object name): a rule's second or
+    /// later counter has a slot of its own, its first the rule's key (<see cref="CounterKey.OfRule"/>).
+    /// </summary>
+    public static ulong? RuleSlot(LiftResult lift, CounterRef c)
+    {
+        var rule = new CounterKey(c.Family, c.Table, c.Chain!, c.RuleHandle);
+        return lift.Counters.TryGetValue(rule with { ExpressionIndex = c.ExpressionIndex }, out var slot) || lift.Counters.TryGetValue(rule, out slot) ? slot : null;
     }
 
     /// <summary>Where <paramref name="c"/> is counted under <paramref name="plan"/>: its BPF slot, and whether the kernel's nf_tables counts it (a named counter: unless BPF does).</summary>

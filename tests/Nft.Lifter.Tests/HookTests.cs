@@ -123,6 +123,35 @@ public class HookTests
         Assert.All(first.Counters.Where(kv => kv.Key != key), kv => Assert.Equal(kv.Value, slots.Slots[kv.Key]));
     }
 
+    /// <summary>
+    /// `icmp type 8 counter quota over 100 bytes counter drop`: each counter has a slot of its own (the one after the quota
+    /// counts only what passes it), the first keeping the rule's key and slot (as when a rule had one counter slot).
+    /// </summary>
+    [Fact]
+    public void EachCounterOfARuleHasASlotOfItsOwn()
+    {
+        var t = CorpusLoader.Table("hooks", "ip", "t4");
+        var chain = t.Chains[0];
+        var rule = chain.Rules[0];
+        var exprs = rule.Expressions!;
+        Assert.IsType<Nft.Bytecode.Expressions.CounterExpr>(exprs[4]);
+        var two = rule with { Expressions = [.. exprs.Take(5), new Nft.Bytecode.Expressions.QuotaExpr(100, Nft.Bytecode.Expressions.QuotaExpr.NFT_QUOTA_F_INV),
+            new Nft.Bytecode.Expressions.CounterExpr(), .. exprs.Skip(5)] };
+        var slots = new CounterSlots();
+        var one = NftLifter.LiftChains([t], slots);
+        var lifted = NftLifter.LiftChains([t with { Chains = [chain with { Rules = [two, .. chain.Rules.Skip(1)] }, .. t.Chains.Skip(1)] }], slots);
+
+        var key = new CounterKey(Nft.Bytecode.NfProto.Ipv4, "t4", chain.Name, rule.Handle!.Value);
+        var later = key with { ExpressionIndex = 6 };
+        Assert.Equal(one.Counters[key], lifted.Counters[key]);
+        Assert.NotEqual(lifted.Counters[key], lifted.Counters[later]);
+        var statements = lifted.Listing.Single(r => r.Table == "t4" && r.Handle == rule.Handle).Lifted.Statements;
+        Assert.Equal(3, statements.Count);
+        Assert.Equal(new CounterStatement(lifted.Counters[key]), statements[0]);
+        Assert.IsType<QuotaStatement>(statements[1]);
+        Assert.Equal(new CounterStatement(lifted.Counters[later]), statements[2]);
+    }
+
     [Fact]
     public void ExplainListsSourceExpressionsAndLiftedRule()
     {

@@ -7,7 +7,8 @@ using Nft.Lifter;
 
 namespace Bpfilter.Daemon.Tests.Enforcement;
 
-/// <summary>The counter state file: version 5 keeps quota and limit slots, the programs' counter layouts and the element statement lists of packet-written sets (version 6 adds kernel quota start points, version 7 BPF's part of kernel rule counters both sides counted); versions 6, 5, 4, 3, 2 and 1 are still read.</summary>
+/// <summary>The counter state file: version 5 keeps quota and limit slots, the programs' counter layouts and the element statement lists of packet-written sets (version 6 adds kernel quota start points, version 7 BPF's part of kernel rule counters both sides counted, version 8 the expression
+/// index of a rule's later counters); versions 7, 6, 5, 4, 3, 2 and 1 are still read.</summary>
 public sealed class CounterStatePersistenceTests
 {
     static readonly CounterKey Rule = new(2, "t", "in", 4);
@@ -21,14 +22,14 @@ public sealed class CounterStatePersistenceTests
     };
 
     [Fact]
-    public void Version7KeepsQuotaAndLimitSlotsWithTheQuotaBasesCounterLayoutsAndElementLists()
+    public void Version8KeepsQuotaAndLimitSlotsWithTheQuotaBasesCounterLayoutsAndElementLists()
     {
         var anonymous = new StatefulKey(2, "t", "in", 4, 1, null);
         var named = StatefulKey.Named(2, "t", "q");
         var bytes = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
             [new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], [new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)],
             new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) }, Lists);
-        Assert.Equal(7, bytes[0]);
+        Assert.Equal(8, bytes[0]);
 
         var saved = CounterState.Decode(bytes);
         Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], saved.BpfCounters);
@@ -40,31 +41,30 @@ public sealed class CounterStatePersistenceTests
         var lists = Assert.Single(saved.ElementLists);
         Assert.Equal(("ip/t/s", Lists["ip/t/s"]), (lists.Key, lists.Value));
 
+        // version 7: the same without the BPF entry's expression index (the rule's first counter, as every rule counter was)
+        Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], CounterState.Decode(Older(bytes, 7)).BpfCounters);
+
         // version 6: the same without the kernel rules' carried counts (its last list, empty here, is a zero count)
-        var v6 = bytes.ToArray();
-        v6[0] = 6;
+        var v6 = Older(bytes, 6);
         var fromV6 = CounterState.Decode(v6.AsSpan(0, v6.Length - 4));
         Assert.Empty(fromV6.KernelRulesCarried);
         Assert.Single(fromV6.ElementLists);
 
         // version 5: the same without the kernel quota start points either
-        var v5 = bytes.ToArray();
-        v5[0] = 5;
+        var v5 = Older(bytes, 5);
         var fromV5 = CounterState.Decode(v5.AsSpan(0, v5.Length - 8));
         Assert.Empty(fromV5.KernelQuotaStarts);
         Assert.Single(fromV5.ElementLists);
 
         // version 4: the same without the element lists (its last list, empty here, is a zero count)
-        var v4 = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
-            layouts: new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) });
-        v4[0] = 4;
+        var v4 = Older(CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
+            layouts: new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) }), 4);
         var fromV4 = CounterState.Decode(v4.AsSpan(0, v4.Length - 12));
         Assert.Empty(fromV4.ElementLists);
         Assert.Single(fromV4.Layouts);
 
         // version 3: the same without the layouts and lists (its last lists, empty here, are zero counts)
-        var v3 = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null);
-        v3[0] = 3;
+        var v3 = Older(CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null), 3);
         Assert.Empty(CounterState.Decode(v3.AsSpan(0, v3.Length - 16)).Layouts);
         // a slot at or past the layout's next free slot is refused
         var past = CounterState.Encode([], null, layouts: new Dictionary<string, CounterLayout> { ["x"] = new(new Dictionary<ulong, int> { [1] = 5 }, 5) });
@@ -77,6 +77,34 @@ public sealed class CounterStatePersistenceTests
         var kind = CounterState.Encode([], null, [new CounterState.Quota(named, 3, 0)]);
         kind[Array.IndexOf(kind, (byte)'q') - 2] = 7; // the kind byte before the name (its length byte, then "q")
         Assert.Throws<InvalidDataException>(() => CounterState.Decode(kind));
+    }
+
+    /// <summary>
+    /// A version 8 file with one BPF counter entry (<see cref="Rule"/>'s) as an older version wrote it: without the entry's
+    /// expression index (its last 4 bytes), the version byte set.
+    /// </summary>
+    static byte[] Older(byte[] v8, byte version)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true)) CounterState.Write(w, new CounterState.Bpf(Rule, (1, 29), (0, 0), 7));
+        int end = CounterState.HeadSize + (int)ms.Length;
+        var older = v8[..(end - 4)].Concat(v8[end..]).ToArray();
+        older[0] = version;
+        return older;
+    }
+
+    /// <summary>Version 8 keeps which counter of a rule an entry is: the rule's first (no index, as older versions named it) or a later one.</summary>
+    [Fact]
+    public void Version8KeepsTheExpressionIndexOfARulesLaterCounters()
+    {
+        var later = Rule with { ExpressionIndex = 3 };
+        var entries = new[] { new CounterState.Bpf(Rule, (4, 116), (0, 0), 0), new CounterState.Bpf(later, (2, 58), (0, 0), 1) };
+        var bytes = CounterState.Encode(entries, null);
+        Assert.Equal(entries, CounterState.Decode(bytes).BpfCounters);
+        for (int n = 1; n < bytes.Length; n++) Assert.Throws<InvalidDataException>(() => CounterState.Decode(bytes.AsSpan(0, n)));
+        // an index on a named counter's entry is refused
+        var named = CounterState.Encode([new CounterState.Bpf(CounterKey.Named(2, "t", "c") with { ExpressionIndex = 1 }, (0, 0), (0, 0), 0)], null);
+        Assert.Throws<InvalidDataException>(() => CounterState.Decode(named));
     }
 
     /// <summary>Version 7 keeps BPF's part of each kernel rule counter both sides counted (KernelCounterView.Carry).</summary>
