@@ -87,22 +87,26 @@ public class TraceTests
         Assert.Null(placement.CallerRuleHandle(NfProto.Ipv4, "t", null)); // not a table of the placement
         Assert.False(placement.WaitWhileCommitting(TimeSpan.FromSeconds(5))); // no commit under way: at once
 
-        // the drop rule goes: a trace the kernel sent before, read after the commit, still names it (kernel
-        // handles are not reused within a table; a recreated table learns its handles anew)
+        // the drop rule goes: a trace the kernel sent before, read after the commit, still names it (the map before
+        // the last change); the kernel no longer holds it (a chain moved back to the kernel places it anew)
         var without = desired.Select(t => t with
         {
             Chains = t.Chains.Select(c => c with { Rules = c.Rules.Where(r => r.Handle != drop).ToList() }).ToList(),
         }).ToList();
+        var accept = Rulesets.Rule(without, "t", "in", 0).Handle!.Value;
+        var kernelAccept = placement.KernelRuleHandle(NfProto.Inet, "t", accept)!.Value;
         placement.Prepare(without);
         placement.Commit();
         Assert.Equal(drop, placement.CallerRuleHandle(NfProto.Inet, "t", kernelDrop));
+        Assert.Null(placement.KernelRuleHandle(NfProto.Inet, "t", drop));
         // the table goes: its traces still map right after, and no longer one change later
         placement.Prepare([]);
         placement.Commit();
-        Assert.Equal(drop, placement.CallerRuleHandle(NfProto.Inet, "t", kernelDrop));
+        Assert.Equal(accept, placement.CallerRuleHandle(NfProto.Inet, "t", kernelAccept));
+        Assert.Null(placement.CallerRuleHandle(NfProto.Inet, "t", kernelDrop)); // deleted two changes ago
         placement.Prepare([]);
         placement.Commit();
-        Assert.Null(placement.CallerRuleHandle(NfProto.Inet, "t", kernelDrop));
+        Assert.Null(placement.CallerRuleHandle(NfProto.Inet, "t", kernelAccept));
         Assert.Null(placement.CallerRuleHandle(NfProto.Inet, "t", null));
     }
 
