@@ -1,0 +1,108 @@
+using System.Text.RegularExpressions;
+
+namespace Bpfilter.Daemon.Tests.Enforcement;
+
+/// <summary>
+/// What a limit's bucket does when its chain moves between BPF and the kernel's nf_tables, compared with the kernel
+/// (6.18), where nothing moves. The kernel lists no token state (nft_limit_dump: rate, unit, burst, flags) and NEWRULE,
+/// NEWOBJ and NEWSETELEM cannot set one, so no bucket is carried either way: these tests pin down the difference as it
+/// is (issue 8), so that a change to it is seen. Every limit is `rate 1/minute burst 3 packets` (one token a minute:
+/// nothing refills within a test); the rule after each limit counts the packets it let through. Measured on a loaded
+/// machine with `rate 2/second burst 3 packets` the sides agree: a commit takes 1 to 2 s there, longer than the 1.5 s
+/// an empty bucket takes to refill, so the difference shows only for limits slower than the move.
+/// </summary>
+public sealed class LimitMoveTrafficTests
+{
+    const string Limits = """
+        table netdev t {
+            limit l { rate 1/minute burst 3 packets }
+            set m {
+                type ipv4_addr
+                limit rate 1/minute burst 3 packets
+                elements = { 127.0.0.2 }
+            }
+            chain in {
+                type filter hook ingress device "lo" priority 0; policy accept;
+                udp dport 12 limit rate 1/minute burst 3 packets counter
+                udp dport 13 limit name "l" counter
+                udp dport 16 ip daddr @m counter
+            }
+        }
+        """;
+
+    public static TheoryData<string, string?> Moves => PlacementMoveCounterTrafficTests.Moves;
+
+    static string Back(PacketPathSetTrafficTests.Sides s, string? back) =>
+        back ?? $"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "log group 1")}";
+
+    /// <summary><paramref name="packets"/> datagrams to 127.0.0.2 at each limited port.</summary>
+    static void Send(PacketPathSetTrafficTests.Sides s, int packets)
+    {
+        foreach (var port in new[] { 12, 13, 16 }) s.Send(port, Enumerable.Repeat("127.0.0.2", packets).ToArray());
+    }
+
+    /// <summary>Each side's counts of the packets its limits let through, per port: "kernel 12:3 13:3 16:3 | bpfilterd ...".</summary>
+    static string Accepted(PacketPathSetTrafficTests.Sides s)
+    {
+        var (k, d) = s.Command("list", "table", "netdev", "t");
+        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
+        static string Counts(string listing) => string.Join(" ",
+            Regex.Matches(listing, @"udp dport (\d+) .*counter packets (\d+)").Select(m => $"{m.Groups[1].Value}:{m.Groups[2].Value}"));
+        return $"kernel {Counts(k.Stdout)} | bpfilterd {Counts(d.Stdout)}";
+    }
+
+    /// <summary>(a) BPF → kernel: the bucket BPF drained is made anew, full, in the kernel, where the kernel's is still empty.</summary>
+    [Theory]
+    [MemberData(nameof(Moves))]
+    public void ALimitBpfDrainedStartsFullInTheKernel(string toKernel, string? back)
+    {
+        _ = back;
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply(Limits);
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Send(s, 5);
+        Assert.Equal("kernel 12:3 13:3 16:3 | bpfilterd 12:3 13:3 16:3", Accepted(s));
+
+        s.Apply(toKernel);
+        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        Send(s, 3);
+        Assert.Equal("kernel 12:3 13:3 16:3 | bpfilterd 12:6 13:6 16:6", Accepted(s));
+    }
+
+    /// <summary>(b) kernel → BPF: the bucket the kernel copy drained comes back to BPF full, where the kernel's is still empty.</summary>
+    [Theory]
+    [MemberData(nameof(Moves))]
+    public void ALimitTheKernelDrainedStartsFullInBpf(string toKernel, string? back)
+    {
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply(Limits);
+        s.Apply(toKernel);
+        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        Send(s, 5);
+        Assert.Equal("kernel 12:3 13:3 16:3 | bpfilterd 12:3 13:3 16:3", Accepted(s));
+
+        s.Apply(Back(s, back));
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Send(s, 3);
+        Assert.Equal("kernel 12:3 13:3 16:3 | bpfilterd 12:6 13:6 16:6", Accepted(s));
+    }
+
+    /// <summary>
+    /// (b) kernel → BPF after a stint in the kernel without packets: BPF does not resume from the slot it drained before
+    /// the move (that would agree with the kernel here, by chance) but starts full.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Moves))]
+    public void ALimitBpfDrainedBeforeAKernelStintStartsFullWhenItComesBack(string toKernel, string? back)
+    {
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply(Limits);
+        Send(s, 5);
+        s.Apply(toKernel);
+        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        s.Apply(Back(s, back));
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Send(s, 3);
+        Assert.Equal("kernel 12:3 13:3 16:3 | bpfilterd 12:6 13:6 16:6", Accepted(s));
+    }
+}
