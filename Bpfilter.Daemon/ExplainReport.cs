@@ -19,6 +19,12 @@ public static class ExplainReport
         var placements = backend.Placements();
         if (placements.Count == 0) sb.Append("(no base chain)\n");
         foreach (var p in placements) sb.Append(p).Append('\n');
+        // a move to the kernel cannot wait for a full bucket, nor hide that it was not
+        if (backend.LimitNotes() is { Count: > 0 } limits)
+        {
+            sb.Append("\n== limits moved to the kernel with a bucket BPF had not full ==\n");
+            foreach (var l in limits) sb.Append(l).Append('\n');
+        }
         sb.Append("\n== attach points ==\n");
         if (attachments.Count == 0) sb.Append("(none: no base chain is enforced)\n");
         foreach (var a in attachments)

@@ -79,6 +79,20 @@ public sealed partial class Enforcer
     public bool HoldsLimit(ulong slot) => _limitBuckets.ContainsKey(slot);
 
     /// <summary>
+    /// A committed limit slot's bucket refilled to now as nft_limit_eval refills it (capped at its size), with that size,
+    /// in nanoseconds; null for a slot without a bucket. The clock is bpf_ktime_get_ns's, CLOCK_MONOTONIC (.NET's
+    /// Stopwatch on Linux): a bucket is full when its tokens plus the time since its last packet reach the size.
+    /// </summary>
+    public (ulong Tokens, ulong Max)? LimitTokens(ulong slot)
+    {
+        if (_limits == null || !LimitMap.Holds(slot) || !_limitBuckets.TryGetValue(slot, out var limit)) return null;
+        var (last, tokens) = _limits.Read(slot);
+        var now = (ulong)((UInt128)(ulong)System.Diagnostics.Stopwatch.GetTimestamp() * 1_000_000_000UL / (ulong)System.Diagnostics.Stopwatch.Frequency);
+        var refilled = now > last ? (UInt128)tokens + (now - last) : tokens;
+        return ((ulong)UInt128.Min(refilled, limit.Max), limit.Max);
+    }
+
+    /// <summary>
     /// Reopens the shared maps pinned under <paramref name="dir"/> by an earlier process, before anything is
     /// loaded. A pin that is missing, or not a map of the expected shape, is not used: that map starts anew (and
     /// the next <see cref="SyncPins"/> replaces the pin). Returns what happened to each, for the log.

@@ -50,6 +50,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     Staged? _staged;
     /// <summary>BPF's part of the kernel rule counters both sides counted that the last kernel preparation gives the kernel alone.</summary>
     List<(CounterRef At, CounterValue Bpf)>? _kernelCarried;
+    /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>), and those the staged commit adds.</summary>
+    Dictionary<StatefulKey, string> _limitNotes = [], _stagedLimitNotes = [];
+    /// <summary>The limit slots the staged commit renews: full on both sides from it, their notes go.</summary>
+    IReadOnlySet<ulong> _stagedRenewedLimits = new HashSet<ulong>();
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
@@ -265,6 +269,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 try
                 {
                     starts = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
+                    _stagedLimitNotes = UnfullLimitsToKernel(plan, renewed);
+                    _stagedRenewedLimits = renewed.Limits;
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -449,6 +455,12 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
             _current = staged.Lift;
             _plan = staged.Plan;
+            _limitNotes = LimitMoves.Still(_limitNotes, staged.Plan.KernelTables);
+            foreach (var key in _limitNotes.Keys.Where(k => staged.Lift.Limits.TryGetValue(k, out var slot) && _stagedRenewedLimits.Contains(slot)).ToList())
+                _limitNotes.Remove(key);
+            foreach (var (key, note) in _stagedLimitNotes) _limitNotes[key] = note;
+            _stagedLimitNotes = [];
+        _stagedRenewedLimits = new HashSet<ulong>();
             ApplyRestoredCounters();
             if (_kernel != null)
             {
@@ -492,6 +504,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     void Release()
     {
         _staged = null;
+        _stagedLimitNotes = [];
+        _stagedRenewedLimits = new HashSet<ulong>();
         _enforcer.Abort();
         _kernel?.Abort();
     }
@@ -545,6 +559,23 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             ? ElementExpiry.TimeLeft(placed, Bpfilter.Backend.Libbpf.KernelClock.NowMs()) : ElementExpiry.None(placed);
         kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, listed) ? null : listed, renewal);
         return starts;
+    }
+
+    /// <summary>The limits BPF runs that the kernel takes over with a bucket BPF has not full (read before the commit).</summary>
+    Dictionary<StatefulKey, string> UnfullLimitsToKernel(PlacementPlan plan, RenewedSlots renewed)
+    {
+        if (_current == null || _kernel == null) return [];
+        var placed = _kernel.Placed;
+        bool KernelHolds(StatefulKey k) => k.Object is { } name ? placed.Any(t => t.Family == k.Family && t.Name == k.Table && t.Objects?.Any(o => o.Name == name) == true)
+            : k.ElementKey != null ? placed.Any(t => t.Family == k.Family && t.Name == k.Table && t.FindSet(k.Chain ?? "") != null)
+            : _kernel.KernelRuleHandle(k.Family, k.Table, k.RuleHandle) != null;
+        return LimitMoves.NotFull(plan.KernelTables, _current.Limits, renewed.Limits, KernelHolds, _enforcer.LimitTokens);
+    }
+
+    /// <summary>Why each limit BPF moved to the kernel while its bucket was not full lets more through there (`bpfilterd explain`).</summary>
+    public IReadOnlyList<string> LimitNotes()
+    {
+        lock (_gate) return _limitNotes.Values.Order(StringComparer.Ordinal).ToList();
     }
 
     /// <summary>The counters BPF takes over from the kernel, with the kernel's counts (less its reset baselines).</summary>

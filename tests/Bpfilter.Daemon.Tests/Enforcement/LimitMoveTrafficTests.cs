@@ -30,6 +30,13 @@ public sealed class LimitMoveTrafficTests
         }
         """;
 
+    /// <summary>
+    /// The limits `bpfilterd explain` names as moved to the kernel with a bucket BPF had not full (the move cannot wait:
+    /// every ruleset the kernel accepts loads; it is not hidden either), one line each.
+    /// </summary>
+    static List<string> Unfull(PacketPathSetTrafficTests.Sides s) =>
+        s.Rig.Explain().Split('\n').Where(l => Regex.IsMatch(l, @": limit moved to the kernel's nf_tables with a full bucket, where BPF's held \d+ of 180000 ms")).ToList();
+
     public static TheoryData<string, string?> Moves => PlacementMoveCounterTrafficTests.Moves;
 
     static string Back(PacketPathSetTrafficTests.Sides s, string? back) =>
@@ -65,8 +72,14 @@ public sealed class LimitMoveTrafficTests
 
         s.Apply(toKernel);
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        var unfull = Unfull(s);
+        Assert.Equal(3, unfull.Count);
+        Assert.Contains(unfull, l => l.StartsWith("netdev t object l: ", StringComparison.Ordinal));
+        Assert.Contains(unfull, l => l.StartsWith("netdev t set m element 7F000002 statement 0: ", StringComparison.Ordinal));
+        Assert.Contains(unfull, l => Regex.IsMatch(l, @"^netdev t in handle \d+ expression \d+: "));
         Send(s, 3);
         Assert.Equal("kernel 12:3 13:3 16:3 | bpfilterd 12:6 13:6 16:6", Accepted(s));
+        Assert.Equal(3, Unfull(s).Count); // for as long as the limits stay in the kernel
     }
 
     /// <summary>(b) kernel → BPF: the bucket the kernel copy drained comes back to BPF full, where the kernel's is still empty.</summary>
@@ -78,6 +91,7 @@ public sealed class LimitMoveTrafficTests
         s.Apply(Limits);
         s.Apply(toKernel);
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        Assert.Empty(Unfull(s)); // BPF's buckets were full: the kernel's full ones are exact
         Send(s, 5);
         Assert.Equal("kernel 12:3 13:3 16:3 | bpfilterd 12:3 13:3 16:3", Accepted(s));
 
@@ -100,8 +114,10 @@ public sealed class LimitMoveTrafficTests
         Send(s, 5);
         s.Apply(toKernel);
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        Assert.Equal(3, Unfull(s).Count);
         s.Apply(Back(s, back));
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Assert.Empty(Unfull(s));
         Send(s, 3);
         Assert.Equal("kernel 12:3 13:3 16:3 | bpfilterd 12:6 13:6 16:6", Accepted(s));
     }
