@@ -21,6 +21,14 @@ internal static class KernelForm
     /// <summary>The name nft gives anonymous sets in a request; the kernel picks the real one.</summary>
     public const string AnonymousSetTemplate = "__set%d";
 
+    /// <summary>
+    /// The name an anonymous set is sent with, as nft sends it: a meter's set (anonymous and dynamic, nft's
+    /// set_is_meter) by the meter's own name, which the kernel keeps (so its elements can be read back by that name, as
+    /// `nft list meter` does), any other by <see cref="AnonymousSetTemplate"/>.
+    /// </summary>
+    public static string AnonymousName(Set s) =>
+        s.SetFlags.HasFlag(NftSetFlags.Anonymous | NftSetFlags.Eval) && s.Name is { } name ? name : AnonymousSetTemplate;
+
     public static Table Table(Table t) => t with
     {
         Handle = null,
@@ -31,27 +39,27 @@ internal static class KernelForm
 
     public static Chain Chain(Chain c) => c with { Handle = null, Use = null, Counters = null, Id = null };
 
-    public static Rule Rule(Rule r, Func<string, uint?> anonymousSetId) => r with
+    public static Rule Rule(Rule r, Func<string, (string Name, uint Id)?> anonymousSet) => r with
     {
         Handle = null,
         Position = null,
         Id = null,
         PositionId = null,
         ChainId = null,
-        Expressions = r.Expressions?.Select(e => Expression(e, anonymousSetId)).ToList(),
+        Expressions = r.Expressions?.Select(e => Expression(e, anonymousSet)).ToList(),
     };
 
-    /// <summary>References to anonymous sets go by the batch id of the set sent just before the rule; named ones by name only.</summary>
-    static Expression Expression(Expression e, Func<string, uint?> anonymousSetId) => e switch
+    /// <summary>References to anonymous sets go by the name and batch id of the set sent just before the rule; named ones by name only.</summary>
+    static Expression Expression(Expression e, Func<string, (string Name, uint Id)?> anonymousSet) => e switch
     {
-        LookupExpr l => anonymousSetId(l.Set) is { } id ? l with { Set = AnonymousSetTemplate, SetId = id } : l with { SetId = null },
+        LookupExpr l => anonymousSet(l.Set) is { } a ? l with { Set = a.Name, SetId = a.Id } : l with { SetId = null },
         // A dump always carries NFTA_DYNSET_TIMEOUT (0: none), but NEWRULE refuses any timeout on a set without
         // the timeout flag (EOPNOTSUPP): nft sends it only when the statement has one.
-        DynsetExpr d => (d.Timeout == 0 ? d with { Timeout = null } : d) is var dy && anonymousSetId(dy.SetName) is { } id
-            ? dy with { SetName = AnonymousSetTemplate, SetId = id }
+        DynsetExpr d => (d.Timeout == 0 ? d with { Timeout = null } : d) is var dy && anonymousSet(dy.SetName) is { } a
+            ? dy with { SetName = a.Name, SetId = a.Id }
             : dy with { SetId = null },
-        ObjRefExpr o when o.IsMap => o.SetName != null && anonymousSetId(o.SetName) is { } id
-            ? o with { SetName = AnonymousSetTemplate, SetId = id }
+        ObjRefExpr o when o.IsMap => o.SetName != null && anonymousSet(o.SetName) is { } a
+            ? o with { SetName = a.Name, SetId = a.Id }
             : o with { SetId = null },
         ImmediateExpr { Data: VerdictData v } i => i with { Data = Verdict(v) },
         _ => e,
@@ -66,7 +74,7 @@ internal static class KernelForm
         Id = id,
         Count = null,
         Backend = null,
-        Name = anonymous ? AnonymousSetTemplate : s.Name,
+        Name = anonymous ? AnonymousName(s) : s.Name,
     };
 
     public static SetElement Element(SetElement e) => e with

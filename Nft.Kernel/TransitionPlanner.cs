@@ -382,8 +382,8 @@ internal sealed class TransitionPlanner
                 ulong emu = r.Handle!.Value;
                 if (keep.Contains(emu)) { prevNewId = null; continue; }
                 rulesAdded = true;
-                // anonymous sets travel with their rule, as nft sends them: NEWSET "__set%d" + elements, bound by id
-                var anonIds = new Dictionary<string, uint>();
+                // anonymous sets travel with their rule, as nft sends them: NEWSET "__set%d" (a meter's by its name) + elements, bound by id
+                var anonIds = new Dictionary<string, (string Name, uint Id)>();
                 foreach (var setName in SetReferences(r).Distinct())
                 {
                     if (!setName.StartsWith("__", StringComparison.Ordinal) && nowSets.ContainsKey(setName)) continue;
@@ -393,15 +393,16 @@ internal sealed class TransitionPlanner
                         throw new ArgumentException($"table {key} chain {chain} rule handle {emu}: refers to set {setName}, which the table does not hold");
                     }
                     uint id = _nextId++;
-                    anonIds[setName] = id;
+                    var sent = KernelForm.AnonymousName(anon.Set);
+                    anonIds[setName] = (sent, id);
                     Add(NftMsgType.NewSet, fam, KernelForm.Set(anon.Set, id, anonymous: true) with { Family = fam, Table = table },
                         $"add anonymous set {setName} of rule {key} {chain} handle {emu}", NlmFlags.Create, emu);
-                    AddElements(NftMsgType.NewSetElem, key, KernelForm.AnonymousSetTemplate, id, anon.Elements.Select(KernelForm.Element).ToList(),
+                    AddElements(NftMsgType.NewSetElem, key, sent, id, anon.Elements.Select(KernelForm.Element).ToList(),
                         $"add elements to anonymous set {setName} of rule {key} {chain} handle {emu}", anon.Set, emu);
                 }
                 var withCounters = carried is null ? r : CarryCounters(r, carried, key, chain);
                 uint ruleId = _nextId++;
-                var rule = KernelForm.Rule(withCounters, n => anonIds.TryGetValue(n, out var id) ? id : null) with
+                var rule = KernelForm.Rule(withCounters, n => anonIds.TryGetValue(n, out var a) ? a : null) with
                 {
                     Family = fam, Table = table, Chain = chain, Id = ruleId,
                 };

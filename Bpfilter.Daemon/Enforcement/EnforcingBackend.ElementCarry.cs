@@ -93,7 +93,8 @@ public sealed partial class EnforcingBackend
                 || sources.FirstOrDefault(t => t.Family == id.Family && t.Name == id.Table) is not { } table
                 || table.FindSet(id.Set) is not { } set) continue;
             var delta = deltas.FirstOrDefault(d => d.Family == id.Family && d.Table == id.Table && d.Set == id.Set);
-            // unread (a meter's set, which the kernel named anew as anonymous): it may hold such elements, so it stays
+            // unread (the kernel's listing failed): it may hold such elements, so it stays (a meter's set is read by the
+            // meter's name, which the kernel keeps: KernelForm.AnonymousName)
             var why = KernelElements(_kernel, new ElementCarry.SetId(id.Family, id.Table, id.Set)) is { } listed
                 ? ElementCarry.Unseedable(set, listed, delta?.Added ?? [], delta?.Removed ?? [])
                 : ElementCarry.MayCarryLimits(table, set)

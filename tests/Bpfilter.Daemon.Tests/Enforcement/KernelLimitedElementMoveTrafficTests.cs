@@ -57,33 +57,58 @@ public sealed class KernelLimitedElementMoveTrafficTests
         Assert.Contains("update @lim { ip daddr limit rate 1/hour burst 2 packets } counter packets 6 bytes 174", s.SameListing("table netdev t"));
     }
 
+    /// <summary>A netdev chain whose meter gives each element a limit (with <paramref name="timeout"/>), moved to the kernel by `log group`.</summary>
+    static string LimitedMeter(string timeout) => $$"""
+        table netdev t {
+            chain in {
+                type filter hook ingress device "lo" priority 0; policy accept;
+                udp dport 13 meter m size 8 { ip daddr {{timeout}}limit rate 1/hour burst 1 packets } counter
+                udp dport 14 log group 1
+            }
+        }
+        """;
+
     /// <summary>
-    /// A meter's elements (which `flush` cannot remove, and which never expire) keep their chain in the kernel. The kernel
-    /// names a meter's set anew (it is anonymous) and bpfilterd cannot read it back by its name: a meter that may hold
-    /// limited elements keeps its chain in the kernel.
+    /// A meter's elements (which `flush` cannot remove, and which never expire) keep their chain in the kernel. Before
+    /// branch `meterback` the kernel named a meter's set anew (`__setN`) and bpfilterd could not read it back: a meter
+    /// that might hold limited elements kept its chain in the kernel for good; now it is read by its name, as sets are.
     /// </summary>
     [Fact]
     public void AChainWhoseMeterHoldsKernelLimitedElementsStaysInTheKernel()
     {
         using var s = new PacketPathSetTrafficTests.Sides("auto");
-        s.Apply("""
-            table netdev t {
-                chain in {
-                    type filter hook ingress device "lo" priority 0; policy accept;
-                    udp dport 13 meter m size 8 { ip daddr limit rate 1/hour burst 1 packets } counter
-                    udp dport 14 log group 1
-                }
-            }
-            """);
+        s.Apply(LimitedMeter(""));
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
         s.Send(13, "127.0.0.2", "127.0.0.2");
         Assert.Contains("counter packets 1 bytes 29", s.SameListing("table netdev t"));
 
         s.Apply(Back(s, null));
         var explain = s.Rig.Explain();
-        Assert.True(explain.Contains("table netdev t chain in: kernel nf_tables (it reaches set m, whose elements the kernel's packet path may"),
+        Assert.True(explain.Contains("table netdev t chain in: kernel nf_tables (it reaches set m, whose 1 element(s) the kernel's packet path added with a limit"),
             explain + s.Rig.Daemon.Log);
         s.Send(13, "127.0.0.2", "127.0.0.3");
         Assert.Contains("counter packets 2 bytes 58", s.SameListing("table netdev t"));
+    }
+
+    /// <summary>
+    /// A meter whose limited elements expire follows the rule of a set's: its chain stays in the kernel while such an
+    /// element lives and moves back to BPF at the first commit after the last one expired (before branch `meterback`,
+    /// for good).
+    /// </summary>
+    [Fact]
+    public void AChainWhoseMeterHeldKernelLimitedElementsMovesBackOnceTheyExpired()
+    {
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply(LimitedMeter("timeout 3s "));
+        s.Send(13, "127.0.0.2", "127.0.0.2");
+        s.Apply(Back(s, null));
+        Assert.Contains("table netdev t chain in: kernel nf_tables (it reaches set m, whose 1 element(s)", s.Rig.Explain());
+
+        Thread.Sleep(4000);
+        s.Apply("add rule netdev t in udp dport 15 counter");
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        s.Send(13, "127.0.0.2", "127.0.0.2", "127.0.0.3");
+        Assert.Contains("counter packets 3 bytes 87", s.SameListing("table netdev t"));
+        s.SameListing("meter netdev t m");
     }
 }

@@ -43,7 +43,7 @@ public sealed partial class PacketPathSetTrafficTests
     /// </summary>
     const long Tolerance = 1500;
 
-    [GeneratedRegex(@"(\d+\.\d+\.\d+\.\d+)(?: timeout ([0-9hms]+))? expires ([0-9hms]+)")]
+    [GeneratedRegex(@"(\d+\.\d+\.\d+\.\d+)(?: counter packets \d+ bytes \d+)?(?: timeout ([0-9hms]+))? expires ([0-9hms]+)")]
     private static partial Regex TimedElement();
 
     [GeneratedRegex(@" expires [0-9hms]+")]
