@@ -19,7 +19,8 @@ internal sealed partial class Transaction
 
     (int Ti, int Ci) RuleChain(in AttributeTable a, byte family, int ti)
     {
-        var t = Work.Tables[ti];
+        // _work, not Work: queued appends (PendingAppends) change no chain's name or handle
+        var t = _work.Tables[ti];
         if (a.TryGet(NftaRule.Chain, out var ca))
         {
             int ci = ChainByName(t, ReadName(ca));
@@ -41,7 +42,11 @@ internal sealed partial class Transaction
         var a = m.AttributeTable(NftaRule.Max);
         int ti = TableIndex(a, NftaRule.Table, family);
         var (_, ci) = RuleChain(a, family, ti);
-        var t = Work.Tables[ti];
+        // a plain append is queued (PendingAppends): this rule reads its table and chain only for names, handles, sets
+        // and flags, which queued appends leave as they are
+        bool queued = _req.Has(NlmFlags.Append) && _req.Has(NlmFlags.Create) && !_req.Has(NlmFlags.Replace) && !ValidateEachRule
+            && !a.Has(NftaRule.Handle) && !a.Has(NftaRule.Position) && !a.Has(NftaRule.PositionId);
+        var t = queued ? _work.Tables[ti] : Work.Tables[ti];
         var chain = t.Chains[ci];
 
         int oldIndex = -1;
@@ -84,6 +89,13 @@ internal sealed partial class Transaction
         }
         var rule = new RuleRecord(new Rule { Handle = handle, Expressions = exprs, UserData = udata }, CountersOf(exprs));
 
+        if (queued)
+        {
+            QueueAppend(ti, ci, rule);
+            Touches.Added(t, chain, rule);
+            Added(a, t, chain, rule, null); // the last of its chain: no position to carry
+            return;
+        }
         var rules = chain.Rules;
         ChainRecord? appended = null;
         if (replace)
@@ -109,6 +121,19 @@ internal sealed partial class Transaction
         var nc = appended ?? chain with { Rules = rules };
         var nt = t with { Chains = t.Chains.SetItem(ci, nc) };
         PutTable(ti, nt);
+        int at = replace ? oldIndex : appended != null ? nc.Rules.Count - 1
+            : _req.Has(NlmFlags.Append) ? oldIndex + 1 : Math.Max(oldIndex, 0);
+        Added(a, t, chain, rule, at > 0 && at < nc.Rules.Count - 1 ? nc.Rules[at - 1].Handle : null);
+        if (ValidateEachRule) ChainValidator.Validate(nt);
+    }
+
+    /// <summary>
+    /// The bookkeeping of an added or replacing rule: its id, origin and notification; <paramref name="appliedPos"/>: the
+    /// handle before it when it has neighbours on both sides as applied.
+    /// </summary>
+    void Added(in AttributeTable a, TableRecord t, ChainRecord chain, RuleRecord rule, ulong? appliedPos)
+    {
+        ulong handle = rule.Handle;
         if (a.TryGet(NftaRule.Id, out var ida)) _ruleIds[U32(ida)] = (t.Family, t.Name, chain.Handle, handle);
         Origins[(t.Family, t.Name, handle)] = _msgIndex;
         MarkChanged();
@@ -122,9 +147,6 @@ internal sealed partial class Transaction
         // Without the table or chain at commit (deleted later in the batch) the rule is reported as it was applied.
         // The closure keeps what that needs, not this message's table and chain records: one per rule of a batch,
         // each with its own path through the rule list, kept alive until the commit.
-        int at = replace ? oldIndex : appended != null ? nc.Rules.Count - 1
-            : _req.Has(NlmFlags.Append) ? oldIndex + 1 : Math.Max(oldIndex, 0);
-        ulong? appliedPos = at > 0 && at < nc.Rules.Count - 1 ? nc.Rules[at - 1].Handle : null;
         var (appliedTable, appliedChain) = (t.Table, chain.Chain);
         Notify((b, h) =>
         {
@@ -140,7 +162,6 @@ internal sealed partial class Transaction
             _notifyPositions.TryGet(fc, rule.Handle, out var pos);
             Enc.Rule(b, h, ft, fc, rule, pos);
         }, (byte)NftMsgType.NewRule, flags);
-        if (ValidateEachRule) ChainValidator.Validate(nt);
     }
 
     ImmutableArray<Expression> ParseExpressions(NetlinkAttribute list, TableRecord t, ChainRecord chain)

@@ -13,7 +13,25 @@ namespace Nft.Engine;
 internal sealed partial class Transaction
 {
     readonly NetnsState _ns;
-    public RulesetSnapshot Work;
+    RulesetSnapshot _work;
+
+    /// <summary>
+    /// The working snapshot, with the rules appended since the last read in place (<see cref="PendingAppends"/>). Setting it
+    /// drops appends not yet read: the value set was made from a read, which took them in, or restores an older snapshot.
+    /// </summary>
+    public RulesetSnapshot Work
+    {
+        get
+        {
+            if (_pending != null) TakeInAppends();
+            return _work;
+        }
+        set
+        {
+            _pending = null;
+            _work = value;
+        }
+    }
     public readonly uint PortId;
 
     /// <summary>The message being processed: header and index within the batch.</summary>
@@ -60,7 +78,7 @@ internal sealed partial class Transaction
     public Transaction(NetnsState ns, uint portId)
     {
         _ns = ns;
-        Work = ns.Committed;
+        _work = ns.Committed;
         PortId = portId;
     }
 
@@ -199,9 +217,10 @@ internal sealed partial class Transaction
     {
         if (!a.TryGet(attr, out var na)) throw Err(Errno.EINVAL);
         string name = ReadName(na);
-        int i = Work.IndexOfTable(family, name);
+        // _work, not Work: appends not yet taken in change one chain's rules, never which tables there are
+        int i = _work.IndexOfTable(family, name);
         if (i < 0) throw Err(Errno.ENOENT, na.Offset);
-        var t = Work.Tables[i];
+        var t = _work.Tables[i];
         if (t.OwnedByOther(PortId)) throw Err(Errno.EPERM, na.Offset);
         return i;
     }

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using Nft.Bytecode.Objects;
 
@@ -47,9 +48,15 @@ internal static class SourceView
     /// 100,000 appends to a new chain links none: each link was a dependent handle that every garbage collection of
     /// the batch scanned, and one more for every rule (the collections' cost grew with the square of the batch).
     /// </summary>
-    public static ChainRecord Append(ChainRecord chain, RuleRecord rule)
+    public static ChainRecord Append(ChainRecord chain, RuleRecord rule) => Append(chain, chain.Rules.Add(rule));
+
+    /// <summary>
+    /// <paramref name="chain"/> with rules appended in one step: <paramref name="rules"/> is its rules followed by the
+    /// appended ones. The record is linked as the last of as many single appends would be.
+    /// </summary>
+    public static ChainRecord Append(ChainRecord chain, ImmutableList<RuleRecord> rules)
     {
-        var next = chain with { Rules = chain.Rules.Add(rule) };
+        var next = chain with { Rules = rules };
         var from = Appends.TryGetValue(chain, out var linked) ? linked : ChainViews.TryGetValue(chain, out _) ? chain : null;
         if (from != null && next.Rules.Count - from.Rules.Count <= LookupsAtMost) Appends.AddOrUpdate(next, from);
         return next;
