@@ -214,7 +214,6 @@ internal static class ClassifiedRunEdit
         while (first > 0 && SlotOf(classSpec.Entries[first - 1].Key, field, isArray) == slot) first--;
         for (var e = 0; e < first; e++)
             if (SlotOf(classSpec.Entries[e].Key, field, isArray) >= slot) return false;
-        var mine = classSpec.Entries.Skip(first).ToList();
         if (ClassVectors.Of(vectorSpec.Entries) is not { } vectors) return false;
         int IdOf(byte[] stored) => BinaryPrimitives.ReadInt32LittleEndian(stored) ^ slot;
 
@@ -235,6 +234,7 @@ internal static class ClassifiedRunEdit
 
         {
             // a trie field: the rule's prefixes (ClassifierLayout's PrefixEntries), in the order it lists them
+            var mine = classSpec.Entries.Skip(first).ToList();
             var bits = field.Bits;
             var prefixes = new List<(uint Value, int Length)>();
             foreach (var iv in admits)
@@ -336,48 +336,65 @@ internal static class ClassifiedRunEdit
     /// the whole class array was rebuilt as 65,536 entries, each hashed twice, per constrained 16-bit field and append).
     /// Ids as <see cref="Field"/> hands them out: a class keeps its id for the part holding its first value (its entries
     /// are all written: its first is live), the other part and the absent class's values the rule admits take the lowest
-    /// free ids in order of their first value.
+    /// free ids in order of their first value. The recorded entries are the compiled ones with the moved values' entries
+    /// replaced and the absent class's admitted values' entries merged in by value, copied in ranges (issue 12: rebuilding
+    /// the list entry by entry, with a hash lookup per value, was most of an append's edit).
     /// </summary>
     static bool ArrayField(List<MapSpec> maps, (int Class, int Vector) at, Field field, int slot, int first, int bit, int folded,
         List<Interval> admits, ClassVectors vectors, (BpfMap Class, BpfMap Vector) copies, List<MapDiff.MapChange> changes)
     {
         var classSpec = maps[at.Class];
+        var compiled = classSpec.Entries as (byte[] Key, byte[] Value)[] ?? [.. classSpec.Entries];
         var size = 1 << field.Bits;
         var baseKey = slot << field.Bits;
+        int ValueAt(int e) => BinaryPrimitives.ReadInt32LittleEndian(compiled[e].Key) - baseKey;
         var was = new int[size];
         Array.Fill(was, slot); // an entry not written is 0: the absent class
         var entryOf = new int[size];
         Array.Fill(entryOf, -1);
-        for (var e = first; e < classSpec.Entries.Count; e++)
+        var maxClass = slot;
+        for (var e = first; e < compiled.Length; e++)
         {
-            var x = BinaryPrimitives.ReadInt32LittleEndian(classSpec.Entries[e].Key) - baseKey;
-            if (x < 0 || x >= size || entryOf[x] >= 0 || (e > first && x <= BinaryPrimitives.ReadInt32LittleEndian(classSpec.Entries[e - 1].Key) - baseKey)) return false;
-            was[x] = BinaryPrimitives.ReadInt32LittleEndian(classSpec.Entries[e].Value) ^ slot;
+            var x = ValueAt(e);
+            if (x < 0 || x >= size || entryOf[x] >= 0 || (e > first && x <= ValueAt(e - 1))) return false;
+            was[x] = BinaryPrimitives.ReadInt32LittleEndian(compiled[e].Value) ^ slot;
             if (was[x] < ClassifierTables.ReservedClasses) return false; // only the absent class (not written) is below
             entryOf[x] = e;
+            maxClass = Math.Max(maxClass, was[x]);
         }
         var gains = new bool[size];
         foreach (var iv in admits)
             for (var x = iv.From; x <= iv.To && x < (ulong)size; x++) gains[x] = true;
-        var affected = new HashSet<int>();
+        // per class id: whether the rule splits it, and the ids of its parts (without, with the rule) once handed out
+        var affected = new bool[maxClass + 1];
+        var affectedCount = 0;
         for (var x = 0; x < size; x++)
-            if (gains[x]) affected.Add(was[x]);
+            if (gains[x] && !affected[was[x]])
+            {
+                affected[was[x]] = true;
+                affectedCount++;
+                if (!vectors.TryGet(was[x], out var v) || Has(v, bit)) return false;
+            }
+        var partId = new int[2 * (maxClass + 1)];
+        Array.Fill(partId, -1);
+        static int Part(int c, bool g) => 2 * c + (g ? 1 : 0);
 
         // per affected class, its parts in order of first value: the first keeps the class's id (the absent class's is
         // the slot, its admitted part new), the rest take free ids in that order
         var assigned = new Dictionary<(int, bool), int> { [(slot, false)] = slot };
+        partId[Part(slot, false)] = slot;
         var fresh = new List<(int, bool)>();
-        var seen = new HashSet<(int, bool)> { (slot, false) };
-        foreach (var c in affected)
-            if (!vectors.TryGet(c, out var v) || Has(v, bit)) return false;
-        for (var x = 0; x < size; x++)
+        var seen = new bool[2 * (maxClass + 1)];
+        seen[Part(slot, false)] = true;
+        var parts = 1;
+        for (var x = 0; x < size && parts < 2 * affectedCount + 1; x++)
         {
             var c = was[x];
-            if (!affected.Contains(c)) continue;
-            var part = (c, gains[x]);
-            if (!seen.Add(part)) continue;
-            if (c != slot && !seen.Contains((c, !gains[x]))) assigned[part] = c;
-            else fresh.Add(part);
+            if (!affected[c] || seen[Part(c, gains[x])]) continue;
+            seen[Part(c, gains[x])] = true;
+            parts++;
+            if (c != slot && !seen[Part(c, !gains[x])]) assigned[(c, gains[x])] = c;
+            else fresh.Add((c, gains[x]));
         }
         var ids = new HashSet<int>();
         var nextId = ClassifierTables.ReservedClasses;
@@ -387,29 +404,52 @@ internal static class ClassifiedRunEdit
             assigned[part] = nextId;
             ids.Add(nextId);
         }
+        foreach (var ((c, g), id) in assigned) partId[Part(c, g)] = id;
         if (SplitVectors(assigned, vectors, slot, bit, folded, copies.Vector) is not { } vectorUpserts) return false;
 
-        // the entries in value order as compiled: the moved values rewritten, the absent class's admitted values added
-        var classEntries = new List<(byte[] Key, byte[] Value)>(classSpec.Entries.Count + 64);
-        for (var e = 0; e < first; e++) classEntries.Add(classSpec.Entries[e]);
+        // the values whose class id changes, in value order, with their entries: the compiled ones rewritten, the absent
+        // class's admitted values new (an array is filled with zeros: no entry for them as compiled)
         var classUpserts = new List<(byte[], byte[])>();
         var storedOf = new Dictionary<int, byte[]>(); // one stored value per class, as the compiler shares them
+        var added = 0;
         for (var x = 0; x < size; x++)
         {
             var c = was[x];
-            var entry = entryOf[x] >= 0 ? classSpec.Entries[entryOf[x]] : default;
-            var id = affected.Contains(c) ? assigned[(c, gains[x])] : c;
-            if (id == c)
-            {
-                if (entryOf[x] >= 0) classEntries.Add(entry);
-                continue;
-            }
+            if (!affected[c]) continue;
+            var id = partId[Part(c, gains[x])];
+            if (id == c) continue;
             if (!storedOf.TryGetValue(id, out var stored)) storedOf[id] = stored = ClassifierLayout.Key(id ^ slot);
-            var key = entry.Key ?? ClassifierLayout.Key(baseKey + x);
-            classEntries.Add((key, stored));
-            classUpserts.Add((key, stored));
+            classUpserts.Add((entryOf[x] >= 0 ? compiled[entryOf[x]].Key : ClassifierLayout.Key(baseKey + x), stored));
+            if (entryOf[x] < 0) added++;
         }
-        if (classEntries.Count > copies.Class.MaxEntries) return false;
+        var classEntries = new (byte[] Key, byte[] Value)[compiled.Length + added];
+        var (from, to) = (0, 0);
+        void CopyUpTo(int end)
+        {
+            compiled.AsSpan(from, end - from).CopyTo(classEntries.AsSpan(to));
+            to += end - from;
+            from = end;
+        }
+        CopyUpTo(first);
+        foreach (var (key, stored) in classUpserts)
+        {
+            var x = BinaryPrimitives.ReadInt32LittleEndian(key) - baseKey;
+            if (entryOf[x] >= 0)
+            {
+                CopyUpTo(entryOf[x]);
+                from++;
+            }
+            else
+            {
+                // before the first compiled entry of a higher value
+                var end = from;
+                while (end < compiled.Length && ValueAt(end) < x) end++;
+                CopyUpTo(end);
+            }
+            classEntries[to++] = (key, stored);
+        }
+        CopyUpTo(compiled.Length);
+        if (classEntries.Length > copies.Class.MaxEntries) return false;
         maps[at.Class] = classSpec with { Entries = classEntries };
         Record(maps, at, vectors, classUpserts, vectorUpserts, changes);
         return true;

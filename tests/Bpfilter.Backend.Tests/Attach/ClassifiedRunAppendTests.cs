@@ -213,6 +213,42 @@ public class ClassifiedRunAppendTests
         rig.AssertAgreesWithLinear([.. packets, .. ClassifierAnyVectorTests.Lacking]);
     }
 
+    /// <summary>
+    /// Port ranges around values earlier rules name (53, 80, 443): the values no rule named until then get entries of
+    /// their own merged by value between the array's compiled entries, whose named values' entries are rewritten where
+    /// their class splits; each append keeps the program and gives what a full compile gives.
+    /// </summary>
+    [Fact]
+    public void RangesAppendedAroundNamedPortsMergeNewEntriesByValue()
+    {
+        var random = new Random(1307);
+        using var rig = new Rig();
+        var rules = Generate(random, 203, 100, negations: false);
+        rig.Commit(Rules(rules));
+        var packets = PacketsNear(random, rules.Take(60));
+        var edited = 0;
+        (int, int)[] ranges = [(50, 60), (52, 53), (70, 90), (440, 450), (1, 100), (79, 81)];
+        for (var k = 0; k < ranges.Length; k++)
+        {
+            var (lo, hi) = ranges[k];
+            var added = new Generated(Counted((ulong)(4000 + k), k % 2 == 0 ? Verdict.Drop : Verdict.Accept,
+                Matcher.Prefix(Fields.Ip.Saddr, V4($"10.1.{k}.0"), 24), Matcher.Range(Fields.Udp.Dport, U16((ulong)lo), U16((ulong)hi))),
+                (0x0a010000u + (uint)k * 256, 0x0a010000u + (uint)k * 256 + 255), null, 17, null, (lo, hi));
+            rules.Add(added);
+            packets.AddRange(PacketsNear(random, [added]));
+            var id = rig.ProgramId;
+            var stats = rig.Commit(Rules(rules));
+            if (stats.Edited == 1)
+            {
+                edited++;
+                Assert.Equal(id, rig.ProgramId);
+            }
+            rig.AssertSameAsFullCompile();
+        }
+        Assert.InRange(edited, 3, ranges.Length);
+        rig.AssertAgreesWithLinear(packets);
+    }
+
     [Fact]
     public void AppendsTheClassifierCannotTakeAsAnEditCompileAsBefore()
     {
