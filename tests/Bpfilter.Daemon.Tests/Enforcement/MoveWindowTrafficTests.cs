@@ -45,7 +45,10 @@ public sealed partial class MoveWindowTrafficTests
         {
             File.WriteAllText(stop, "");
         }
-        var (kr, dr) = (k.Stop(TimeSpan.FromSeconds(30)), d.Stop(TimeSpan.FromSeconds(30)));
+        // each stream ends by itself once it sees the file (Stop would SIGTERM one that has not yet)
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!(k.HasExited && d.HasExited) && DateTime.UtcNow < deadline) Thread.Sleep(20);
+        var (kr, dr) = (k.Stop(), d.Stop());
         File.Delete(stop);
         Assert.True(kr.Exit == 0 && dr.Exit == 0, $"{kr.Stderr} {dr.Stderr}");
         return (long.Parse(kr.Stdout.Trim()), long.Parse(dr.Stdout.Trim()));
