@@ -26,13 +26,15 @@ namespace Bpfilter.Daemon.Enforcement;
 /// the kernel's rule does not hold and its listing adds (<see cref="KernelCounterView.Carry"/>).
 /// Version 8 adds to every BPF counter entry the expression index of a rule's second or later counter (-1 for any other: a rule's
 /// first counter keeps the key every rule counter had before, so older files keep their meaning; <see cref="CounterKey.ExpressionIndex"/>).
+/// Version 9 adds, per kernel named counter, what BPF counted for it after its count was read for the kernel and before the kernel
+/// commit (<see cref="KernelCounterView.CarryObject"/>).
 /// A quota or limit key is a rule's expression (kind 0), a named object (kind 1) or a set element's statement
 /// (kind 2: set, element key, statement index; written by version 4 daemons that run element quotas and limits).
-/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7; version 8 entries are 4 bytes longer); every length is checked when read (<see cref="InvalidDataException"/>).
+/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7, ten from version 9; version 8 entries are 4 bytes longer); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
+    const byte Version = 9, WithoutObjectsCarried = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
@@ -56,6 +58,9 @@ internal static class CounterState
 
         /// <summary>Empty before version 7.</summary>
         public List<((byte, string, ulong, int) Key, CounterValue Bpf)> KernelRulesCarried { get; init; } = [];
+
+        /// <summary>Empty before version 9.</summary>
+        public List<((byte, string, string) Key, CounterValue Bpf)> KernelObjectsCarried { get; init; } = [];
     }
 
     public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null,
@@ -102,15 +107,7 @@ internal static class CounterState
     {
         var (rules, objects) = kernel?.Baselines ?? (new Dictionary<(byte, string, ulong, int), CounterValue>(), new Dictionary<(byte, string, string), CounterValue>());
         Write(w, rules);
-        w.Write(objects.Count);
-        foreach (var ((family, table, name), v) in objects)
-        {
-            w.Write(family);
-            w.Write(table);
-            w.Write(name);
-            w.Write(v.Packets);
-            w.Write(v.Bytes);
-        }
+        Write(w, objects);
         var q = quotas?.ToList() ?? [];
         w.Write(q.Count);
         foreach (var e in q)
@@ -162,6 +159,21 @@ internal static class CounterState
             w.Write(used);
         }
         Write(w, kernel?.Carried ?? new Dictionary<(byte, string, ulong, int), CounterValue>());
+        Write(w, kernel?.ObjectsCarried ?? new Dictionary<(byte, string, string), CounterValue>());
+    }
+
+    /// <summary>A counted list of kernel named counter values (reset baselines, carried counts) by family, table and name.</summary>
+    static void Write(BinaryWriter w, IReadOnlyDictionary<(byte, string, string), CounterValue> objects)
+    {
+        w.Write(objects.Count);
+        foreach (var ((family, table, name), v) in objects)
+        {
+            w.Write(family);
+            w.Write(table);
+            w.Write(name);
+            w.Write(v.Packets);
+            w.Write(v.Bytes);
+        }
     }
 
     /// <summary>A counted list of kernel rule counter values (reset baselines, carried counts) by family, table, rule handle and expression index.</summary>
@@ -186,7 +198,7 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v is not (Version or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
+            if (v is not (Version or WithoutObjectsCarried or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
                 throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
@@ -197,7 +209,7 @@ internal static class CounterState
             }
             var bpf = new List<Bpf>();
             var slotted = v >= WithoutStateful;
-            var indexed = v >= Version;
+            var indexed = v >= WithoutObjectsCarried;
             for (int i = 0, n = Count(indexed ? 56 : slotted ? 52 : 43); i < n; i++)
             {
                 var key = new CounterKey(r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64());
@@ -221,9 +233,14 @@ internal static class CounterState
                 return rules;
             }
             var rules = RuleCounters();
-            var objects = new List<((byte, string, string), CounterValue)>();
-            for (int i = 0, n = Count(19); i < n; i++)
-                objects.Add(((r.ReadByte(), r.ReadString(), r.ReadString()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+            List<((byte, string, string), CounterValue)> ObjectCounters()
+            {
+                var objects = new List<((byte, string, string), CounterValue)>();
+                for (int i = 0, n = Count(19); i < n; i++)
+                    objects.Add(((r.ReadByte(), r.ReadString(), r.ReadString()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+                return objects;
+            }
+            var objects = ObjectCounters();
             var quotas = new List<Quota>();
             var limits = new List<Limit>();
             if (v >= WithoutLayouts)
@@ -272,8 +289,12 @@ internal static class CounterState
             if (starts.Select(q => q.At).Distinct().Count() != starts.Count) throw new InvalidDataException("counter state: a quota's start point is given twice");
             var carried = v >= WithoutCounterIndexes ? RuleCounters() : new List<((byte, string, ulong, int), CounterValue)>();
             if (carried.Select(c => c.Item1).Distinct().Count() != carried.Count) throw new InvalidDataException("counter state: a kernel rule's carried count is given twice");
+            var objectsCarried = v >= Version ? ObjectCounters() : [];
+            if (objectsCarried.Select(c => c.Item1).Distinct().Count() != objectsCarried.Count)
+                throw new InvalidDataException("counter state: a kernel named counter's carried count is given twice");
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
-            return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists, KernelQuotaStarts = starts, KernelRulesCarried = carried };
+            return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists, KernelQuotaStarts = starts, KernelRulesCarried = carried,
+                KernelObjectsCarried = objectsCarried };
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
         {

@@ -54,6 +54,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     Dictionary<StatefulKey, string> _limitNotes = [], _stagedLimitNotes = [];
     /// <summary>The limit slots the staged commit renews: full on both sides from it, their notes go.</summary>
     IReadOnlySet<ulong> _stagedRenewedLimits = new HashSet<ulong>();
+    /// <summary>The counters the last kernel preparation sends with BPF's count, whose later BPF counts the kernel commit carries.</summary>
+    List<CounterSent>? _kernelSent;
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
@@ -161,6 +163,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var renewal = KernelRenewals.Of(change);
                 _kernelCarried = null;
+                _kernelSent = null;
                 var lifted = clock.ElapsedMilliseconds;
                 var (plan, staged, starts) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
                     ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal);
@@ -178,6 +181,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                         if (_fault("kernel-commit") is { } injected) throw injected;
                         _kernel.Commit();
                         kernelCommitted = true;
+                        // what BPF counted between reading its counts for the kernel and the kernel applying the batch
+                        if (_kernelSent is { Count: > 0 } sent) (_kernelCarried ??= []).AddRange(SentRemainder(sent));
                     }
                     catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or InvalidOperationException)
                     {
@@ -384,6 +389,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 foreach (var ((family, table, name), v) in saved.KernelObjects) _kernelCounters.RestoreObject(family, table, name, v);
                 _kernelCounters.QuotaStarts.Set(saved.KernelQuotaStarts);
                 foreach (var ((family, table, handle, index), v) in saved.KernelRulesCarried) _kernelCounters.RestoreCarried(family, table, handle, index, v);
+                foreach (var ((family, table, name), v) in saved.KernelObjectsCarried) _kernelCounters.RestoreObjectCarried(family, table, name, v);
             }
         }
     }
@@ -467,7 +473,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 if (staged.Renewal is { } renewal) _kernelCounters!.Forget(renewal);
                 _kernelCounters!.QuotaStarts.Set(staged.QuotaStarts ?? []);
                 _kernelCounters.Retain(_kernel.Placed);
-                foreach (var (at, bpf) in staged.Carried ?? []) _kernelCounters.Carry(at.Family, at.Table, at.RuleHandle, at.ExpressionIndex, bpf);
+                foreach (var (at, bpf) in staged.Carried ?? [])
+                    if (at.ObjectName is { } name) _kernelCounters.CarryObject(at.Family, at.Table, name, bpf);
+                    else _kernelCounters.Carry(at.Family, at.Table, at.RuleHandle, at.ExpressionIndex, bpf);
                 var (lift, plan) = (staged.Lift, staged.Plan);
                 _kernelCounters.QuotaStarts.Retain(c => CounterSides.Quota(lift, plan, c) is { Kernel: true, Slot: null });
             }
@@ -527,18 +535,54 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// <param name="starts">gets the start point of each quota the kernel takes over (<see cref="KernelQuotaStarts"/>)</param>
     /// <param name="carried">gets BPF's part of the rule counters both sides counted that the kernel alone counts now</param>
     IReadOnlyList<SourceTable> BpfCountsToKernel(PlacementPlan plan, LiftResult lift, KernelRenewal renewal, ICollection<QuotaStart> starts,
-        ICollection<(CounterRef, CounterValue)> carried)
+        ICollection<(CounterRef, CounterValue)> carried, ICollection<CounterSent> sent)
     {
         if (_current == null || _plan == null || _plan.BpfChains.Count == 0 || _kernel == null) return plan.KernelTables;
         var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name))).ToHashSet();
         bool Held(CounterRef c) => c.ObjectName != null
             ? objects.Contains((c.Family, c.Table, c.ObjectName))
             : _kernel.KernelRuleHandle(c.Family, c.Table, c.RuleHandle) != null;
-        return CounterCarry.ToKernel(plan.KernelTables, Held, Before(renewal), c => CounterSides.Of(lift, plan, c), slot =>
+        return CounterCarry.ToKernel(plan.KernelTables, Held, Before(renewal), c => CounterSides.Of(lift, plan, c), BpfCount,
+            QuotaBefore(renewal, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts, carried, sent);
+    }
+
+    /// <summary>
+    /// <see cref="CounterCarry.Remainder"/> of the counters the kernel commit took over from BPF. BPF's program runs until
+    /// the swap and sees every packet the kernel's new rule sees, so the two totals move together from the kernel commit
+    /// on; the kernel's is read between two reads of BPF's (the closest pair of a few tries), whose midpoint is taken.
+    /// </summary>
+    List<(CounterRef, CounterValue)> SentRemainder(IReadOnlyList<CounterSent> sent)
+    {
+        List<(CounterRef, CounterValue)> best = [];
+        ulong spread = ulong.MaxValue;
+        try
         {
-            var (p, b) = _enforcer.Counter(slot);
-            return new CounterValue(p, b);
-        }, QuotaBefore(renewal, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts, carried);
+            for (int i = 0; i < 5 && spread > 0; i++)
+            {
+                var first = sent.Select(s => BpfCount(s.Slot)).ToList();
+                _kernelCounters!.Invalidate();
+                var kernel = sent.Select(s => KernelCount(s.At)).ToList();
+                var second = sent.Select(s => BpfCount(s.Slot)).ToList();
+                var gap = first.Zip(second, (a, b) => b.Packets - a.Packets).DefaultIfEmpty(0UL).Max();
+                if (gap >= spread) continue;
+                spread = gap;
+                var mid = first.Zip(second, (a, b) => new CounterValue((a.Packets + b.Packets) / 2, (a.Bytes + b.Bytes) / 2)).ToList();
+                best = CounterCarry.Remainder(sent.Select((s, j) => (s, kernel[j], mid[j])).Where(x => x.Item2 != null)
+                    .Select(x => (x.s, x.Item2!.Value, x.Item3))).ToList();
+            }
+        }
+        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or BpfException)
+        {
+            // the kernel committed: a failed read loses the remainder (as before it was carried), never the transaction
+            _log($"reading what BPF counted while the kernel took its counters over failed, not carried: {e.Message}");
+        }
+        return best;
+    }
+
+    CounterValue BpfCount(ulong slot)
+    {
+        var (p, b) = _enforcer.Counter(slot);
+        return new CounterValue(p, b);
     }
 
     /// <summary>
@@ -551,7 +595,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         var starts = new List<QuotaStart>();
         var carried = _kernelCarried = [];
-        var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, renewal, starts, carried), plan, recreated, deltas);
+        var sent = _kernelSent = [];
+        var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, renewal, starts, carried, sent), plan, recreated, deltas);
         // listed with the start points as the commit leaves them: a renewed quota counts from what the batch gave it
         var listed = _kernelCounters!.QuotaStarts.After(renewal, starts).Listed(plan.KernelTables);
         // a set the kernel gets anew goes on from each element's time left (ElementExpiry)

@@ -12,6 +12,9 @@ namespace Bpfilter.Daemon.Placement;
 /// </summary>
 internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf);
 
+/// <summary>A counter the kernel takes over from BPF, sent with the count BPF's slot <see cref="Slot"/> had then.</summary>
+internal readonly record struct CounterSent(CounterRef At, ulong Slot);
+
 /// <summary>A quota (a rule's or a named one) the kernel consumes from now on, with the `used` its kernel copy counts from (<see cref="KernelQuotaStarts"/>).</summary>
 internal readonly record struct QuotaStart(CounterRef At, ulong Used);
 
@@ -46,9 +49,11 @@ internal static class CounterCarry
     /// <param name="starts">gets, per quota the kernel takes over, the start point its kernel copy counts from</param>
     /// <param name="carried">gets BPF's part of each rule counter both sides counted that the kernel's rule alone counts now
     /// (a regular chain jumped to from base chains on both sides), which the listing adds (KernelCounterView.Carry)</param>
+    /// <param name="sent">gets each counter sent with BPF's count, with its slot: BPF goes on counting until the kernel
+    /// commit, and what it counts meanwhile is carried after it (<see cref="Remainder"/>)</param>
     public static IReadOnlyList<SourceTable> ToKernel(IReadOnlyList<SourceTable> tables, Func<CounterRef, bool> held, Sides before, Sides after,
         Func<ulong, CounterValue> bpfCount, Sides quotaBefore, Sides quotaAfter, Func<ulong, (ulong Base, ulong Used)> bpfQuota, ICollection<QuotaStart> starts,
-        ICollection<(CounterRef At, CounterValue Bpf)> carried)
+        ICollection<(CounterRef At, CounterValue Bpf)> carried, ICollection<CounterSent> sent)
     {
         CounterValue? Preset(CounterRef c)
         {
@@ -61,7 +66,10 @@ internal static class CounterCarry
             var (slot, kernel) = before(c);
             if (slot is not { } s || kernel) return null;
             var now = after(c);
-            return now.Kernel && now.Slot == null ? bpfCount(s) : null;
+            if (!now.Kernel || now.Slot != null) return null;
+            var count = bpfCount(s);
+            sent.Add(new CounterSent(c, s));
+            return count;
         }
         // a quota: BPF's quota slot is in no placement's counter sides; the kernel takes it over with its chain
         (ulong Base, ulong Used)? QuotaPreset(CounterRef c) =>
@@ -77,6 +85,21 @@ internal static class CounterCarry
             return q with { Consumed = Math.Min(q.Bytes, bpf.Base + bpf.Used) };
         }
         return Rewritten(tables, Filled);
+    }
+
+    /// <summary>
+    /// What BPF counted for each counter sent to the kernel with BPF's count (<paramref name="sent"/>) after that count was
+    /// read and before the kernel applied the batch, which the kernel's new rule or object does not hold: BPF's total less
+    /// the kernel's (each <see cref="CounterSent"/> with the kernel's total and BPF's, read at one moment). From the kernel commit until BPF's
+    /// program is swapped out, a packet counted in the one is counted in the other too, so the difference holds still.
+    /// </summary>
+    public static IEnumerable<(CounterRef At, CounterValue Bpf)> Remainder(IEnumerable<(CounterSent Sent, CounterValue Kernel, CounterValue Bpf)> sent)
+    {
+        foreach (var ((at, _), kernel, now) in sent)
+        {
+            if (now.Packets > kernel.Packets || now.Bytes > kernel.Bytes)
+                yield return (at, new CounterValue(now.Packets - Math.Min(now.Packets, kernel.Packets), now.Bytes - Math.Min(now.Bytes, kernel.Bytes)));
+        }
     }
 
     /// <summary><paramref name="tables"/> with each rule expression and named object state <paramref name="filled"/> gives anew replaced.</summary>

@@ -14,6 +14,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     readonly Dictionary<(byte, string, ulong, int), CounterValue> _ruleBase = [];
     readonly Dictionary<(byte, string, string), CounterValue> _objectBase = [];
     readonly Dictionary<(byte, string, ulong, int), CounterValue> _ruleCarried = [];
+    readonly Dictionary<(byte, string, string), CounterValue> _objectCarried = [];
     Dictionary<(byte, string, ulong, int), CounterValue>? _rules;
     Dictionary<(byte, string, string), CounterValue>? _objects;
 
@@ -26,6 +27,15 @@ internal sealed class KernelCounterView(KernelPlacement placement)
 
     /// <summary>What the kernel's rules list besides their own count, for the state file.</summary>
     public IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> Carried => _ruleCarried;
+
+    /// <summary>What the kernel's named counters list besides their own count, for the state file.</summary>
+    public IReadOnlyDictionary<(byte, string, string), CounterValue> ObjectsCarried => _objectCarried;
+
+    /// <summary>Has a kernel named counter list <paramref name="v"/> (what BPF counted for it after its count went to the kernel) besides its own.</summary>
+    public void CarryObject(byte family, string table, string name, CounterValue v) =>
+        _objectCarried[(family, table, name)] = Plus(_objectCarried.GetValueOrDefault((family, table, name)), v);
+
+    public void RestoreObjectCarried(byte family, string table, string name, CounterValue v) => _objectCarried[(family, table, name)] = v;
 
     /// <summary>
     /// Has a kernel rule list <paramref name="v"/> (BPF's part of a counter both sides counted) besides its own count:
@@ -77,7 +87,9 @@ internal sealed class KernelCounterView(KernelPlacement placement)
             : null;
 
     public CounterValue? Object(byte family, string table, string name) =>
-        Snapshot().Objects.TryGetValue((family, table, name), out var v) ? v.Since(_objectBase.GetValueOrDefault((family, table, name))) : null;
+        Snapshot().Objects.TryGetValue((family, table, name), out var v)
+            ? Plus(v.Since(_objectBase.GetValueOrDefault((family, table, name))), _objectCarried.GetValueOrDefault((family, table, name)))
+            : null;
 
     public void ResetRule(byte family, string table, ulong handle, int index)
     {
@@ -88,6 +100,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
 
     public void ResetObject(byte family, string table, string name)
     {
+        _objectCarried.Remove((family, table, name));
         if (Snapshot().Objects.TryGetValue((family, table, name), out var v)) _objectBase[(family, table, name)] = v;
     }
 
@@ -95,6 +108,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     public void ForgetObjectBaseline(byte family, string table, string name)
     {
         _objectBase.Remove((family, table, name));
+        _objectCarried.Remove((family, table, name));
         Invalidate();
     }
 
@@ -108,8 +122,9 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         bool Table(byte family, string table) => renewed.Tables.Contains(new TableKey(family, table));
         foreach (var k in _ruleBase.Keys.Where(k => Table(k.Item1, k.Item2)).ToList()) _ruleBase.Remove(k);
         foreach (var k in _ruleCarried.Keys.Where(k => Table(k.Item1, k.Item2)).ToList()) _ruleCarried.Remove(k);
-        foreach (var k in _objectBase.Keys.Where(k => Table(k.Item1, k.Item2)
-            || renewed.Objects.Any(o => o.Table == new TableKey(k.Item1, k.Item2) && o.Name == k.Item3)).ToList()) _objectBase.Remove(k);
+        bool Object((byte, string, string) k) => Table(k.Item1, k.Item2) || renewed.Objects.Any(o => o.Table == new TableKey(k.Item1, k.Item2) && o.Name == k.Item3);
+        foreach (var k in _objectBase.Keys.Where(Object).ToList()) _objectBase.Remove(k);
+        foreach (var k in _objectCarried.Keys.Where(Object).ToList()) _objectCarried.Remove(k);
     }
 
     /// <summary>Forgets reset baselines of rules and objects the kernel no longer holds.</summary>
@@ -120,6 +135,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         foreach (var k in _ruleCarried.Keys.Where(k => !rules.Contains((k.Item1, k.Item2, k.Item3))).ToList()) _ruleCarried.Remove(k);
         var objects = placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name ?? ""))).ToHashSet();
         foreach (var k in _objectBase.Keys.Where(k => !objects.Contains(k)).ToList()) _objectBase.Remove(k);
+        foreach (var k in _objectCarried.Keys.Where(k => !objects.Contains(k)).ToList()) _objectCarried.Remove(k);
         Invalidate();
     }
 

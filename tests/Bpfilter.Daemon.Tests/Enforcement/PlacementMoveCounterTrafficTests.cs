@@ -13,7 +13,7 @@ public sealed class PlacementMoveCounterTrafficTests
     /// A netdev chain at lo's ingress (packets sent to 127.0.0.2 pass it): in BPF it runs as an XDP/tc program, so
     /// it moves back from the kernel when the rule BPF cannot run (`log group`, nflog) is deleted.
     /// </summary>
-    const string Netdev = """
+    internal const string Netdev = """
         table netdev t {
             counter named {
             }
