@@ -100,7 +100,9 @@ internal static class CounterState
     internal static void WriteRest(BinaryWriter w, KernelCounterView? kernel, IEnumerable<Quota>? quotas, IEnumerable<Limit>? limits,
         IReadOnlyDictionary<string, CounterLayout>? layouts, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists)
     {
-        var (rules, objects) = kernel?.Baselines ?? (new Dictionary<(byte, string, ulong, int), CounterValue>(), new Dictionary<(byte, string, string), CounterValue>());
+        IReadOnlyCollection<((byte, string, ulong, int), CounterValue)> rules = [];
+        IReadOnlyDictionary<(byte, string, string), CounterValue> objects = new Dictionary<(byte, string, string), CounterValue>();
+        if (kernel != null) (rules, objects) = kernel.Baselines;
         Write(w, rules);
         w.Write(objects.Count);
         foreach (var ((family, table, name), v) in objects)
@@ -161,11 +163,11 @@ internal static class CounterState
             w.Write(at.ObjectName ?? "");
             w.Write(used);
         }
-        Write(w, kernel?.Carried ?? new Dictionary<(byte, string, ulong, int), CounterValue>());
+        Write(w, kernel?.Carried ?? []);
     }
 
     /// <summary>A counted list of kernel rule counter values (reset baselines, carried counts) by family, table, rule handle and expression index.</summary>
-    static void Write(BinaryWriter w, IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> rules)
+    static void Write(BinaryWriter w, IReadOnlyCollection<((byte, string, ulong, int) Key, CounterValue Value)> rules)
     {
         w.Write(rules.Count);
         foreach (var ((family, table, handle, index), v) in rules)
