@@ -292,8 +292,7 @@ public sealed class KernelPlacement
         if (!_placed.TryGetValue(key, out var placed) || placed.Stale
             || placed.Source.Objects?.FirstOrDefault(o => o.Name == name) is not { Data: QuotaExpr q } obj) return false;
         _socket.Request(NftMsgType.GetObjReset, family, new NftObject { Table = table, Name = name, Type = obj.Type ?? (uint)NftObjectType.Quota });
-        var objects = placed.Source.Objects.Select(o => ReferenceEquals(o, obj) ? o with { Data = q with { Consumed = 0 } } : o).ToList();
-        _placed[key] = placed with { Source = placed.Source with { Objects = objects } };
+        _placed[key] = placed with { Source = placed.Source.WithExpressions((_, _, _, _) => null, o => ReferenceEquals(o, obj) ? q with { Consumed = 0 } : null) };
         return true;
     }
 
@@ -310,22 +309,15 @@ public sealed class KernelPlacement
         if (chain == null) return null;
         _socket.Request(NftMsgType.GetRuleReset, family, new Rule { Table = table, Chain = chain.Chain.Name, Handle = kernelHandle });
         var quotas = new List<int>();
-        var chains = placed.Source.Chains.Select(c => !ReferenceEquals(c, chain) ? c : c with
+        _placed[key] = placed with
         {
-            Rules = c.Rules.Select(r =>
+            Source = placed.Source.WithExpressions((c, r, i, e) =>
             {
-                if (r.Handle != ruleHandle || r.Expressions is not { } exprs) return r;
-                var list = exprs.ToList();
-                for (int i = 0; i < list.Count; i++)
-                    if (list[i] is QuotaExpr q)
-                    {
-                        list[i] = q with { Consumed = 0 };
-                        quotas.Add(i);
-                    }
-                return r with { Expressions = list };
-            }).ToList(),
-        }).ToList();
-        _placed[key] = placed with { Source = placed.Source with { Chains = chains } };
+                if (!ReferenceEquals(c, chain) || r.Handle != ruleHandle || e is not QuotaExpr q) return null;
+                quotas.Add(i);
+                return q with { Consumed = 0 };
+            }),
+        };
         return quotas;
     }
 
@@ -378,19 +370,8 @@ public sealed class KernelPlacement
     static SourceTable WithCounters(SourceTable t, KernelCounters c)
     {
         var key = TransitionPlanner.KeyOf(t);
-        var chains = t.Chains.Select(ch => ch with
-        {
-            Rules = ch.Rules.Select(r =>
-            {
-                if (r.Expressions is not { } exprs || r.Handle is not { } h) return r;
-                var list = exprs.ToList();
-                for (int i = 0; i < list.Count; i++)
-                    if (list[i] is CounterExpr && c.Rule(key.Family, key.Name, h, i) is { } rc)
-                        list[i] = new CounterExpr(rc.Bytes, rc.Packets);
-                return r with { Expressions = list };
-            }).ToList(),
-        }).ToList();
-        var objects = t.Objects?.Select(o => c.Object(key.Family, key.Name, o.Name!) is { Data: { } d } ? o with { Data = d } : o).ToList();
-        return t with { Chains = chains, Objects = objects };
+        return t.WithExpressions(
+            (_, r, i, e) => e is CounterExpr && r.Handle is { } h && c.Rule(key.Family, key.Name, h, i) is { } rc ? new CounterExpr(rc.Bytes, rc.Packets) : null,
+            o => c.Object(key.Family, key.Name, o.Name!)?.Data);
     }
 }

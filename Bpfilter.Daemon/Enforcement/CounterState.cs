@@ -105,7 +105,9 @@ internal static class CounterState
     internal static void WriteRest(BinaryWriter w, KernelCounterView? kernel, IEnumerable<Quota>? quotas, IEnumerable<Limit>? limits,
         IReadOnlyDictionary<string, CounterLayout>? layouts, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists)
     {
-        var (rules, objects) = kernel?.Baselines ?? (new Dictionary<(byte, string, ulong, int), CounterValue>(), new Dictionary<(byte, string, string), CounterValue>());
+        IReadOnlyCollection<((byte, string, ulong, int), CounterValue)> rules = [];
+        IReadOnlyDictionary<(byte, string, string), CounterValue> objects = new Dictionary<(byte, string, string), CounterValue>();
+        if (kernel != null) (rules, objects) = kernel.Baselines;
         Write(w, rules);
         Write(w, objects);
         var q = quotas?.ToList() ?? [];
@@ -158,7 +160,7 @@ internal static class CounterState
             w.Write(at.ObjectName ?? "");
             w.Write(used);
         }
-        Write(w, kernel?.Carried ?? new Dictionary<(byte, string, ulong, int), CounterValue>());
+        Write(w, kernel?.Carried ?? []);
         Write(w, kernel?.ObjectsCarried ?? new Dictionary<(byte, string, string), CounterValue>());
     }
 
@@ -177,7 +179,7 @@ internal static class CounterState
     }
 
     /// <summary>A counted list of kernel rule counter values (reset baselines, carried counts) by family, table, rule handle and expression index.</summary>
-    static void Write(BinaryWriter w, IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> rules)
+    static void Write(BinaryWriter w, IReadOnlyCollection<((byte, string, ulong, int) Key, CounterValue Value)> rules)
     {
         w.Write(rules.Count);
         foreach (var ((family, table, handle, index), v) in rules)

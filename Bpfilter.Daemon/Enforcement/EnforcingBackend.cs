@@ -48,23 +48,18 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     LiftResult? _current;
     PlacementPlan? _plan;
     Staged? _staged;
-    /// <summary>BPF's part of the kernel rule counters both sides counted that the last kernel preparation gives the kernel alone.</summary>
-    List<(CounterRef At, CounterValue Bpf)>? _kernelCarried;
     /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>), and those the staged commit adds.</summary>
     Dictionary<StatefulKey, string> _limitNotes = [], _stagedLimitNotes = [];
     /// <summary>The limit slots the staged commit renews: full on both sides from it, their notes go.</summary>
     IReadOnlySet<ulong> _stagedRenewedLimits = new HashSet<ulong>();
-    /// <summary>The counters the last kernel preparation sends with BPF's count, whose later BPF counts the kernel commit carries.</summary>
-    List<CounterSent>? _kernelSent;
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
     /// <param name="Renewal">what the transaction renewed, whose kernel reset baselines and quota start points go at the commit</param>
-    /// <param name="QuotaStarts">the start points of the quotas the kernel takes over (<see cref="KernelQuotaStarts"/>), kept at the commit</param>
-    /// <param name="Carried">BPF's part of kernel rule counters both sides counted, listed besides the kernel's from the commit</param>
+    /// <param name="Kernel">what the kernel preparation handed the kernel besides its tables (quota start points, BPF's part of counters), kept at the commit</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
         IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null,
-        IReadOnlyList<QuotaStart>? QuotaStarts = null, IReadOnlyList<(CounterRef At, CounterValue Bpf)>? Carried = null);
+        KernelPrepared? Kernel = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -162,10 +157,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                         reserved.Family, reserved.Name, reason: RefusalReason.ReservedTable);
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var renewal = KernelRenewals.Of(change);
-                _kernelCarried = null;
-                _kernelSent = null;
                 var lifted = clock.ElapsedMilliseconds;
-                var (plan, staged, starts) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
+                var (plan, staged, kernelSide) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
                     ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal);
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, renewal);
@@ -182,7 +175,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                         _kernel.Commit();
                         kernelCommitted = true;
                         // what BPF counted between reading its counts for the kernel and the kernel applying the batch
-                        if (_kernelSent is { Count: > 0 } sent) (_kernelCarried ??= []).AddRange(SentRemainder(sent));
+                        if (kernelSide.Sent.Count > 0)
+                            kernelSide = kernelSide with { Carried = [.. kernelSide.Carried, .. SentRemainder(kernelSide.Sent)] };
                     }
                     catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or InvalidOperationException)
                     {
@@ -191,7 +185,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     }
                 }
                 _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], [.. quotaSeeds, .. elementSeeds.Quotas], renewal,
-                    starts, _kernelCarried);
+                    kernelSide);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -233,10 +227,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     /// <summary>
     /// Places the chains, has the kernel validate its side, then stages the BPF side. A chain BPF cannot
-    /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused). Also gives the start points
-    /// of the quotas the kernel takes over.
+    /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused). Also gives what the last
+    /// round's kernel preparation hands the kernel (<see cref="KernelPrepared"/>): an earlier round's is staged no more.
     /// </summary>
-    (PlacementPlan, PrepareStats, IReadOnlyList<QuotaStart>) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
+    (PlacementPlan, PrepareStats, KernelPrepared) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
         IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables,
         KernelRenewal kernelRenewal)
     {
@@ -249,7 +243,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts, held);
             // a set the kernel's packet path gave elements whose state BPF cannot be given stays where it is, with its chains
             if (KernelHeldSets(sources, plan, recreatedTables, deltas, held)) continue;
-            IReadOnlyList<QuotaStart> starts = [];
+            var kernelSide = KernelPrepared.None;
             // its own kernel commit: before the placement reads the generation it validates and commits against
             _ctReads.Retain(plan.BpfRuleset);
             if (ConntrackReference.Needed(plan.BpfRuleset, _ctReads)) SwitchConntrackOn();
@@ -273,7 +267,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    starts = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
+                    kernelSide = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
                     _stagedLimitNotes = UnfullLimitsToKernel(plan, renewed);
                     _stagedRenewedLimits = renewed.Limits;
                 }
@@ -288,7 +282,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _enforcer.Abort();
                 throw new BackendRefusal(Errno.EIO, $"bpfilter-nft: staging the BPF side failed: {injected.Message}", reason: RefusalReason.BpfLoad);
             }
-            if (outcome.Failure is not { } failure) return (plan, outcome.Stats!, starts);
+            if (outcome.Failure is not { } failure) return (plan, outcome.Stats!, kernelSide);
             var refusal = Refusal(lift, failure);
             if (_kernel == null || round >= MaxFallbacks) throw refusal;
             _kernel.Abort();
@@ -471,9 +465,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             if (_kernel != null)
             {
                 if (staged.Renewal is { } renewal) _kernelCounters!.Forget(renewal);
-                _kernelCounters!.QuotaStarts.Set(staged.QuotaStarts ?? []);
+                var kernelSide = staged.Kernel ?? KernelPrepared.None;
+                _kernelCounters!.QuotaStarts.Set(kernelSide.QuotaStarts);
                 _kernelCounters.Retain(_kernel.Placed);
-                foreach (var (at, bpf) in staged.Carried ?? [])
+                foreach (var (at, bpf) in kernelSide.Carried)
                     if (at.ObjectName is { } name) _kernelCounters.CarryObject(at.Family, at.Table, name, bpf);
                     else _kernelCounters.Carry(at.Family, at.Table, at.RuleHandle, at.ExpressionIndex, bpf);
                 var (lift, plan) = (staged.Lift, staged.Plan);
@@ -588,14 +583,14 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// <summary>
     /// The kernel's tables as placed and as listed: quotas preset with what BPF consumed (<see cref="BpfCountsToKernel"/>)
     /// are read from the `used` they were created with (<see cref="KernelPlacement.Prepare"/>'s listed). Gives the start
-    /// points of the quotas the kernel takes over, which the commit keeps (<see cref="KernelQuotaStarts"/>).
+    /// points of the quotas the kernel takes over and BPF's part of the counters the kernel alone counts on, which the commit keeps.
     /// </summary>
-    IReadOnlyList<QuotaStart> PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
+    KernelPrepared PrepareKernel(KernelPlacement kernel, PlacementPlan plan, LiftResult lift, IReadOnlyList<(byte, string)> recreated,
         IReadOnlyList<SetDelta> deltas, KernelRenewal renewal)
     {
         var starts = new List<QuotaStart>();
-        var carried = _kernelCarried = [];
-        var sent = _kernelSent = [];
+        var carried = new List<(CounterRef At, CounterValue Bpf)>();
+        var sent = new List<CounterSent>();
         var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, renewal, starts, carried, sent), plan, recreated, deltas);
         // listed with the start points as the commit leaves them: a renewed quota counts from what the batch gave it
         var listed = _kernelCounters!.QuotaStarts.After(renewal, starts).Listed(plan.KernelTables);
@@ -603,7 +598,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         placed = Bpfilter.Backend.Libbpf.KernelClock.Available
             ? ElementExpiry.TimeLeft(placed, Bpfilter.Backend.Libbpf.KernelClock.NowMs()) : ElementExpiry.None(placed);
         kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, listed) ? null : listed, renewal);
-        return starts;
+        return new KernelPrepared(starts, carried, sent);
     }
 
     /// <summary>The limits BPF runs that the kernel takes over with a bucket BPF has not full (read before the commit).</summary>

@@ -104,19 +104,9 @@ internal static class CounterCarry
 
     /// <summary><paramref name="tables"/> with each rule expression and named object state <paramref name="filled"/> gives anew replaced.</summary>
     public static IReadOnlyList<SourceTable> Rewritten(IReadOnlyList<SourceTable> tables, Func<CounterRef, Expression, Expression?> filled) =>
-        tables.Select(t => t with
-        {
-            Chains = t.Chains.Select(c => c with { Rules = c.Rules.Select(r => WithPresets(r, t, c.Name, filled)).ToList() }).ToList(),
-            Objects = t.Objects?.Select(o => o.Name is { } n && o.Data is { } d && filled(Named(t, n), d) is { } x ? o with { Data = x } : o).ToList(),
-        }).ToList();
-
-    static Rule WithPresets(Rule r, SourceTable t, string chain, Func<CounterRef, Expression, Expression?> filled)
-    {
-        Expression[]? preset = null;
-        foreach (var (at, e) in InRule(t, chain, r))
-            if (filled(at, e) is { } x) (preset ??= r.Expressions!.ToArray())[at.ExpressionIndex] = x;
-        return preset == null ? r : r with { Expressions = preset };
-    }
+        tables.Select(t => t.WithExpressions(
+            (c, r, i, e) => r.Handle is { } h ? filled(new CounterRef(t.Family, t.Name, c.Name, h, i, null), e) : null,
+            o => o.Name is { } n && o.Data is { } d ? filled(Named(t, n), d) : null)).ToList();
 
     /// <summary>Each expression of rule <paramref name="r"/> with the reference its counter or quota is read and listed by.</summary>
     static IEnumerable<(CounterRef At, Expression Expr)> InRule(SourceTable t, string chain, Rule r)

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Nft.Engine;
 using Nft.Kernel;
 
@@ -7,26 +8,41 @@ namespace Bpfilter.Daemon.Placement;
 /// Counters of kernel-placed rules and objects as nft should see them: the kernel's count since the
 /// rule was placed, less what GETRULE_RESET/GETOBJ_RESET took away, plus what BPF counted in a rule both sides
 /// counted before BPF's base chain moved to the kernel (<see cref="Carry"/>). One dump of the kernel's counters
-/// serves a whole request (<see cref="Invalidate"/> at the start of each).
+/// serves a whole request (<see cref="Invalidate"/> at the start of each). What the view keeps besides the kernel's
+/// counts is one record per rule (<see cref="KernelRuleListing"/>) and one reset baseline per object, so forgetting a
+/// rule forgets all of it at once.
 /// </summary>
 internal sealed class KernelCounterView(KernelPlacement placement)
 {
-    readonly Dictionary<(byte, string, ulong, int), CounterValue> _ruleBase = [];
+    readonly Dictionary<(byte, string, ulong), KernelRuleListing> _ruleListings = [];
     readonly Dictionary<(byte, string, string), CounterValue> _objectBase = [];
-    readonly Dictionary<(byte, string, ulong, int), CounterValue> _ruleCarried = [];
     readonly Dictionary<(byte, string, string), CounterValue> _objectCarried = [];
     Dictionary<(byte, string, ulong, int), CounterValue>? _rules;
     Dictionary<(byte, string, string), CounterValue>? _objects;
+    /// <summary>Counts requests: a rule the kernel reset in its own copy during this one carries its number (<see cref="RuleResetInKernel"/>).</summary>
+    long _request;
 
     /// <summary>Where the quotas the kernel took over from BPF count from.</summary>
     public KernelQuotaStarts QuotaStarts { get; } = new();
 
     /// <summary>The reset baselines, for the state file.</summary>
-    public (IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> Rules, IReadOnlyDictionary<(byte, string, string), CounterValue> Objects) Baselines =>
-        (_ruleBase, _objectBase);
+    public (IReadOnlyCollection<((byte, string, ulong, int) Key, CounterValue Value)> Rules, IReadOnlyDictionary<(byte, string, string), CounterValue> Objects) Baselines =>
+        (Flattened(l => l.Baselines), _objectBase);
 
     /// <summary>What the kernel's rules list besides their own count, for the state file.</summary>
-    public IReadOnlyDictionary<(byte, string, ulong, int), CounterValue> Carried => _ruleCarried;
+    public IReadOnlyCollection<((byte, string, ulong, int) Key, CounterValue Value)> Carried => Flattened(l => l.Carried);
+
+    List<((byte, string, ulong, int) Key, CounterValue Value)> Flattened(Func<KernelRuleListing, ImmutableDictionary<int, CounterValue>> part) =>
+        [.. _ruleListings.SelectMany(r => part(r.Value).Select(c => ((r.Key.Item1, r.Key.Item2, r.Key.Item3, c.Key), c.Value)))];
+
+    KernelRuleListing Listing(byte family, string table, ulong handle) => _ruleListings.GetValueOrDefault((family, table, handle)) ?? KernelRuleListing.None;
+
+    /// <summary>Keeps <paramref name="listing"/> for the rule, or nothing when it holds nothing.</summary>
+    void Set(byte family, string table, ulong handle, KernelRuleListing listing)
+    {
+        if (listing.IsNone(_request)) _ruleListings.Remove((family, table, handle));
+        else _ruleListings[(family, table, handle)] = listing;
+    }
 
     /// <summary>What the kernel's named counters list besides their own count, for the state file.</summary>
     public IReadOnlyDictionary<(byte, string, string), CounterValue> ObjectsCarried => _objectCarried;
@@ -41,37 +57,45 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     /// Has a kernel rule list <paramref name="v"/> (BPF's part of a counter both sides counted) besides its own count:
     /// the kernel's rule is not made anew (its handle would change), so its count stays the kernel's part.
     /// </summary>
-    public void Carry(byte family, string table, ulong handle, int index, CounterValue v) =>
-        _ruleCarried[(family, table, handle, index)] = Plus(_ruleCarried.GetValueOrDefault((family, table, handle, index)), v);
+    public void Carry(byte family, string table, ulong handle, int index, CounterValue v)
+    {
+        var l = Listing(family, table, handle);
+        Set(family, table, handle, l with { Carried = l.Carried.SetItem(index, Plus(l.Carried.GetValueOrDefault(index), v)) });
+    }
 
     /// <summary>Restores reset baselines saved by an earlier run (the kernel's counters ran on meanwhile).</summary>
-    public void RestoreRule(byte family, string table, ulong handle, int index, CounterValue v) => _ruleBase[(family, table, handle, index)] = v;
+    public void RestoreRule(byte family, string table, ulong handle, int index, CounterValue v)
+    {
+        var l = Listing(family, table, handle);
+        Set(family, table, handle, l with { Baselines = l.Baselines.SetItem(index, v) });
+    }
+
     public void RestoreObject(byte family, string table, string name, CounterValue v) => _objectBase[(family, table, name)] = v;
-    public void RestoreCarried(byte family, string table, ulong handle, int index, CounterValue v) => _ruleCarried[(family, table, handle, index)] = v;
 
-    /// <summary>Rules the kernel reset in its own copy during this request (<see cref="RuleResetInKernel"/>).</summary>
-    readonly HashSet<(byte, string, ulong)> _resetInKernel = [];
+    public void RestoreCarried(byte family, string table, ulong handle, int index, CounterValue v)
+    {
+        var l = Listing(family, table, handle);
+        Set(family, table, handle, l with { Carried = l.Carried.SetItem(index, v) });
+    }
 
-    /// <summary>A request starts: the kernel's counters are read anew.</summary>
+    /// <summary>A request starts: the kernel's counters are read anew, and no rule was reset in the kernel during it yet.</summary>
     public void BeginRequest()
     {
-        _resetInKernel.Clear();
+        _request++;
         Invalidate();
     }
 
     /// <summary>Whether the kernel reset the rule in its own copy during this request.</summary>
-    public bool ResetInKernel(byte family, string table, ulong handle) => _resetInKernel.Contains((family, table, handle));
+    public bool ResetInKernel(byte family, string table, ulong handle) => Listing(family, table, handle).ResetInRequest == _request;
 
     /// <summary>
     /// The kernel reset the rule in its own copy (GETRULE_RESET, for its quotas): its counters count from nothing there, so
-    /// their baselines go, and the same reset's counters take none.
+    /// their baselines go, and the same reset's counters take none; BPF's part listed besides goes too: the reset lists
+    /// the rule from nothing.
     /// </summary>
     public void RuleResetInKernel(byte family, string table, ulong handle)
     {
-        _resetInKernel.Add((family, table, handle));
-        foreach (var k in _ruleBase.Keys.Where(k => k.Item1 == family && k.Item2 == table && k.Item3 == handle).ToList()) _ruleBase.Remove(k);
-        // BPF's part listed besides goes too: the reset lists the rule from nothing
-        foreach (var k in _ruleCarried.Keys.Where(k => k.Item1 == family && k.Item2 == table && k.Item3 == handle).ToList()) _ruleCarried.Remove(k);
+        Set(family, table, handle, KernelRuleListing.None with { ResetInRequest = _request });
         Invalidate();
     }
 
@@ -81,10 +105,12 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         _objects = null;
     }
 
-    public CounterValue? Rule(byte family, string table, ulong handle, int index) =>
-        Snapshot().Rules.TryGetValue((family, table, handle, index), out var v)
-            ? Plus(v.Since(_ruleBase.GetValueOrDefault((family, table, handle, index))), _ruleCarried.GetValueOrDefault((family, table, handle, index)))
-            : null;
+    public CounterValue? Rule(byte family, string table, ulong handle, int index)
+    {
+        if (!Snapshot().Rules.TryGetValue((family, table, handle, index), out var v)) return null;
+        var l = Listing(family, table, handle);
+        return Plus(v.Since(l.Baselines.GetValueOrDefault(index)), l.Carried.GetValueOrDefault(index));
+    }
 
     public CounterValue? Object(byte family, string table, string name) =>
         Snapshot().Objects.TryGetValue((family, table, name), out var v)
@@ -93,9 +119,11 @@ internal sealed class KernelCounterView(KernelPlacement placement)
 
     public void ResetRule(byte family, string table, ulong handle, int index)
     {
-        _ruleCarried.Remove((family, table, handle, index));
-        if (_resetInKernel.Contains((family, table, handle))) return;
-        if (Snapshot().Rules.TryGetValue((family, table, handle, index), out var v)) _ruleBase[(family, table, handle, index)] = v;
+        var l = Listing(family, table, handle);
+        l = l with { Carried = l.Carried.Remove(index) };
+        if (l.ResetInRequest != _request && Snapshot().Rules.TryGetValue((family, table, handle, index), out var v))
+            l = l with { Baselines = l.Baselines.SetItem(index, v) };
+        Set(family, table, handle, l);
     }
 
     public void ResetObject(byte family, string table, string name)
@@ -120,23 +148,28 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     {
         QuotaStarts.Forget(renewed);
         bool Table(byte family, string table) => renewed.Tables.Contains(new TableKey(family, table));
-        foreach (var k in _ruleBase.Keys.Where(k => Table(k.Item1, k.Item2)).ToList()) _ruleBase.Remove(k);
-        foreach (var k in _ruleCarried.Keys.Where(k => Table(k.Item1, k.Item2)).ToList()) _ruleCarried.Remove(k);
-        bool Object((byte, string, string) k) => Table(k.Item1, k.Item2) || renewed.Objects.Any(o => o.Table == new TableKey(k.Item1, k.Item2) && o.Name == k.Item3);
-        foreach (var k in _objectBase.Keys.Where(Object).ToList()) _objectBase.Remove(k);
-        foreach (var k in _objectCarried.Keys.Where(Object).ToList()) _objectCarried.Remove(k);
+        Keep(_ruleListings, k => !Table(k.Item1, k.Item2));
+        bool Kept((byte, string, string) k) =>
+            !Table(k.Item1, k.Item2) && !renewed.Objects.Any(o => o.Table == new TableKey(k.Item1, k.Item2) && o.Name == k.Item3);
+        Keep(_objectBase, Kept);
+        Keep(_objectCarried, Kept);
     }
 
     /// <summary>Forgets reset baselines of rules and objects the kernel no longer holds.</summary>
     public void Retain(IReadOnlyList<Nft.Bytecode.Objects.SourceTable> placed)
     {
         var rules = placed.SelectMany(t => t.Chains.SelectMany(c => c.Rules).Select(r => (t.Family, t.Name, r.Handle ?? 0))).ToHashSet();
-        foreach (var k in _ruleBase.Keys.Where(k => !rules.Contains((k.Item1, k.Item2, k.Item3))).ToList()) _ruleBase.Remove(k);
-        foreach (var k in _ruleCarried.Keys.Where(k => !rules.Contains((k.Item1, k.Item2, k.Item3))).ToList()) _ruleCarried.Remove(k);
+        Keep(_ruleListings, rules.Contains);
         var objects = placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name ?? ""))).ToHashSet();
-        foreach (var k in _objectBase.Keys.Where(k => !objects.Contains(k)).ToList()) _objectBase.Remove(k);
-        foreach (var k in _objectCarried.Keys.Where(k => !objects.Contains(k)).ToList()) _objectCarried.Remove(k);
+        Keep(_objectBase, objects.Contains);
+        Keep(_objectCarried, objects.Contains);
         Invalidate();
+    }
+
+    /// <summary>Removes the entries of <paramref name="entries"/> whose key <paramref name="keep"/> does not keep.</summary>
+    static void Keep<TKey, TValue>(Dictionary<TKey, TValue> entries, Func<TKey, bool> keep) where TKey : notnull
+    {
+        foreach (var k in entries.Keys.Where(k => !keep(k)).ToList()) entries.Remove(k);
     }
 
     static CounterValue Plus(CounterValue v, CounterValue b) => new(v.Packets + b.Packets, v.Bytes + b.Bytes);
@@ -153,4 +186,17 @@ internal sealed class KernelCounterView(KernelPlacement placement)
             else if (o.QuotaConsumedSincePlaced is { } q) _objects[(o.Family, o.Table, o.Name)] = new CounterValue(0, q);
         return (_rules, _objects);
     }
+}
+
+/// <summary>
+/// What the listing of one kernel-placed rule's counters takes from and adds to the kernel's counts, by expression index:
+/// the reset baselines (the kernel's count when nft reset it), BPF's part of counters both sides counted
+/// (<see cref="KernelCounterView.Carry"/>), and the request during which the kernel reset the rule in its own copy.
+/// </summary>
+internal sealed record KernelRuleListing(ImmutableDictionary<int, CounterValue> Baselines, ImmutableDictionary<int, CounterValue> Carried, long ResetInRequest)
+{
+    public static readonly KernelRuleListing None = new(ImmutableDictionary<int, CounterValue>.Empty, ImmutableDictionary<int, CounterValue>.Empty, -1);
+
+    /// <summary>Whether it changes nothing in request <paramref name="request"/>: the view need not keep it.</summary>
+    public bool IsNone(long request) => Baselines.IsEmpty && Carried.IsEmpty && ResetInRequest != request;
 }

@@ -41,9 +41,7 @@ public sealed class KernelHeldMoveTrafficTests
     {
         foreach (var what in new[] { "counters", "quotas" })
         {
-            var (k, d) = s.Command("list", what);
-            Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
-            Assert.Equal(k.Stdout, d.Stdout);
+            s.SameOutput("list", what);
         }
         return s.SameListing("table netdev t");
     }
@@ -58,9 +56,6 @@ public sealed class KernelHeldMoveTrafficTests
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4");
     }
 
-    static string Back(PacketPathSetTrafficTests.Sides s, string? back) =>
-        back ?? $"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "log group 1")}";
-
     [Theory]
     [MemberData(nameof(PlacementMoveCounterTrafficTests.Moves), MemberType = typeof(PlacementMoveCounterTrafficTests))]
     public void NamedObjectsOfAKernelHeldTableKeepWhatBpfCounted(string toKernel, string? back)
@@ -69,8 +64,7 @@ public sealed class KernelHeldMoveTrafficTests
         Load(s, NamedObjects);
         Assert.Contains("used 87 bytes", Same(s));
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         var moved = Same(s);
         Assert.Contains("packets 3 bytes 87", moved);
         Assert.Contains("used 87 bytes", moved);
@@ -79,16 +73,14 @@ public sealed class KernelHeldMoveTrafficTests
         Assert.Contains("quota name \"q\" counter packets 1", Same(s));
 
         // back to BPF while the kernel holds the table: the objects take what the kernel counted
-        s.Apply(Back(s, back));
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.Back(s, back);
         s.Send(12, "127.0.0.2");
         var spent = Same(s);
         Assert.Contains("packets 5 bytes 145", spent);
         Assert.Contains("quota name \"q\" counter packets 2", spent);
 
         // and to the kernel once more, while it kept the table: the chain's rules are new there again
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Contains("packets 5 bytes 145", Same(s));
         s.Send(12, "127.0.0.2");
         var again = Same(s);
@@ -103,9 +95,7 @@ public sealed class KernelHeldMoveTrafficTests
         using var s = new PacketPathSetTrafficTests.Sides("auto");
         s.Apply(NamedObjects);
         s.Send(12, "127.0.0.2", "127.0.0.3");
-        var (k, d) = s.Command("reset", "counters", "table", "netdev", "t");
-        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
-        Assert.Equal(k.Stdout, d.Stdout);
+        s.SameOutput("reset", "counters", "table", "netdev", "t");
         s.Send(12, "127.0.0.2");
         s.Apply("add rule netdev t in udp dport 14 log group 1");
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
@@ -153,20 +143,17 @@ public sealed class KernelHeldMoveTrafficTests
         Load(s, SharedRegular);
         Assert.Equal(6, Count(s));
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Equal(6, Count(s));
         s.Send(12, "127.0.0.2");
         Assert.Equal(8, Count(s));
 
-        s.Apply(Back(s, back));
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.Back(s, back);
         Assert.Equal(8, Count(s));
         s.Send(12, "127.0.0.2");
         Assert.Equal(10, Count(s));
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Equal(10, Count(s));
         s.Send(12, "127.0.0.2");
         Assert.Equal(12, Count(s));
@@ -213,7 +200,7 @@ public sealed class KernelHeldMoveTrafficTests
         s.Rig.Daemon.Kill();
         s.Rig.Daemon.Restart();
         Assert.Equal(8, Count(s));
-        s.Apply(Back(s, null));
+        s.Apply(PlacementMoveCounterTrafficTests.BackCommand(s, null));
         s.Send(12, "127.0.0.2");
         Assert.Equal(10, Count(s));
     }

@@ -26,22 +26,18 @@ public sealed class KernelLimitedElementMoveTrafficTests
 
     public static TheoryData<string, string?> Moves => PlacementMoveCounterTrafficTests.Moves;
 
-    static string Back(PacketPathSetTrafficTests.Sides s, string? back) =>
-        back ?? $"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "log group 1")}";
-
     [Theory]
     [MemberData(nameof(Moves))]
     public void AChainWhoseSetHoldsKernelLimitedElementsStaysInTheKernelUntilNoneIsLeft(string toKernel, string? back)
     {
         using var s = new PacketPathSetTrafficTests.Sides("auto");
         s.Apply(Limited);
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         s.Send(11, "127.0.0.2", "127.0.0.2", "127.0.0.3");
         Assert.Contains("127.0.0.2 limit rate 1/hour burst 2 packets", s.SameListing("table netdev t"));
 
         // .2's bucket is spent in the kernel: a BPF copy with a full one (or none) would count the packet to .2 below
-        s.Apply(Back(s, back));
+        s.Apply(PlacementMoveCounterTrafficTests.BackCommand(s, back));
         var explain = s.Rig.Explain();
         Assert.Contains("table netdev t chain in: kernel nf_tables", explain);
         Assert.Contains("the kernel's packet path added with a limit", explain);
@@ -82,7 +78,7 @@ public sealed class KernelLimitedElementMoveTrafficTests
         s.Send(13, "127.0.0.2", "127.0.0.2");
         Assert.Contains("counter packets 1 bytes 29", s.SameListing("table netdev t"));
 
-        s.Apply(Back(s, null));
+        s.Apply(PlacementMoveCounterTrafficTests.BackCommand(s, null));
         var explain = s.Rig.Explain();
         Assert.True(explain.Contains("table netdev t chain in: kernel nf_tables (it reaches set m, whose 1 element(s) the kernel's packet path added with a limit"),
             explain + s.Rig.Daemon.Log);
@@ -101,7 +97,7 @@ public sealed class KernelLimitedElementMoveTrafficTests
         using var s = new PacketPathSetTrafficTests.Sides("auto");
         s.Apply(LimitedMeter("timeout 3s "));
         s.Send(13, "127.0.0.2", "127.0.0.2");
-        s.Apply(Back(s, null));
+        s.Apply(PlacementMoveCounterTrafficTests.BackCommand(s, null));
         Assert.Contains("table netdev t chain in: kernel nf_tables (it reaches set m, whose 1 element(s)", s.Rig.Explain());
 
         Thread.Sleep(4000);

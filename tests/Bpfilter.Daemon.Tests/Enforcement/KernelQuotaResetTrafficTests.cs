@@ -26,9 +26,7 @@ public sealed class KernelQuotaResetTrafficTests
 
     static void Reset(PacketPathSetTrafficTests.Sides s, params string[] command)
     {
-        var (k, d) = s.Command(command);
-        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
-        Assert.Equal(k.Stdout, d.Stdout);
+        s.SameOutput(command);
     }
 
     [Theory]

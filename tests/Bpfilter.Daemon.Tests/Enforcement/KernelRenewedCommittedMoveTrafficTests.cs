@@ -32,15 +32,13 @@ public sealed class KernelRenewedCommittedMoveTrafficTests
     {
         using var s = new PacketPathSetTrafficTests.Sides("auto");
         s.Apply(Seen);
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         s.Send(11, "127.0.0.2");
         s.Send(12, "127.0.0.3");
         var listing = s.SameListing("table netdev t");
         Assert.DoesNotContain("127.0.0.3", listing);
 
-        s.Apply(back ?? $"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "log group 1")}");
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.Back(s, back);
         listing = s.SameListing("table netdev t");
         Assert.DoesNotContain("127.0.0.3", listing);
         Assert.Contains("127.0.0.2 timeout 20s expires", listing);

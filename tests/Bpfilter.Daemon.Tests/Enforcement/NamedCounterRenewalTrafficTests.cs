@@ -11,7 +11,8 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// </summary>
 public sealed class NamedCounterRenewalTrafficTests
 {
-    const string Spend = "add rule netdev t in udp dport 14 log group 1";
+    /// <summary>What moves the chain to the kernel (BPF cannot run nflog).</summary>
+    internal const string Spend = "add rule netdev t in udp dport 14 log group 1";
 
     const string Netdev = """
         table netdev t {
@@ -35,7 +36,7 @@ public sealed class NamedCounterRenewalTrafficTests
         {{(inKernel ? Spend : "")}}
         """;
 
-    static string Where(bool inKernel) => inKernel ? "table netdev t chain in: kernel nf_tables" : "table netdev t chain in: BPF";
+    internal static string Where(bool inKernel) => inKernel ? "table netdev t chain in: kernel nf_tables" : "table netdev t chain in: BPF";
 
     /// <summary>Where the chain runs before the batch and after it: moved either way, or kept in the kernel or in BPF.</summary>
     public static TheoryData<bool, bool> Placements => new()
@@ -56,13 +57,6 @@ public sealed class NamedCounterRenewalTrafficTests
         Assert.Contains("packets 3 bytes 87", s.SameListing("table netdev t"));
     }
 
-    static void SameCounters(PacketPathSetTrafficTests.Sides s)
-    {
-        var (k, d) = s.Command("list", "counters");
-        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
-        Assert.Equal(k.Stdout, d.Stdout);
-    }
-
     [Theory]
     [MemberData(nameof(Placements))]
     public void ARenewedNamedCounterCountsFromItsNewValues(bool before, bool after)
@@ -75,13 +69,13 @@ public sealed class NamedCounterRenewalTrafficTests
         var renewed = s.SameListing("table netdev t");
         Assert.Contains("packets 5 bytes 500", renewed);
         Assert.Contains("udp dport 12 counter packets 0 bytes 0", renewed);
-        SameCounters(s);
+        s.SameOutput("list", "counters");
 
         s.Send(12, "127.0.0.2", "127.0.0.3");
         var counted = s.SameListing("table netdev t");
         Assert.Contains("packets 7 bytes 558", counted);
         Assert.Contains("udp dport 12 counter packets 2 bytes 58", counted);
-        SameCounters(s);
+        s.SameOutput("list", "counters");
     }
 
     /// <summary>A rule deleted by its handle and added again in the batch that moves (or keeps) its chain: its counter is the new rule's.</summary>
@@ -110,6 +104,6 @@ public sealed class NamedCounterRenewalTrafficTests
         var counted = s.SameListing("table netdev t");
         Assert.Contains("udp dport 12 counter packets 7 bytes 558", counted);
         Assert.Contains("packets 5 bytes 145", counted);
-        SameCounters(s);
+        s.SameOutput("list", "counters");
     }
 }

@@ -29,7 +29,7 @@ public sealed class NamedQuotaMoveTrafficTests
     {
         var m = Used.Match(s.SameListing(table));
         Assert.True(m.Success, s.SameListing(table));
-        Assert.Equal(s.Command("list", "quotas").Kernel.Stdout, s.Command("list", "quotas").Daemon.Stdout);
+        s.SameOutput("list", "quotas");
         return m.Value;
     }
 
@@ -37,36 +37,29 @@ public sealed class NamedQuotaMoveTrafficTests
     [MemberData(nameof(PlacementMoveCounterTrafficTests.Moves), MemberType = typeof(PlacementMoveCounterTrafficTests))]
     public void ANamedQuotaSurvivesAMoveToTheKernelAndBack(string toKernel, string? back)
     {
-        using var s = new PacketPathSetTrafficTests.Sides("auto");
-        s.Apply(Netdev);
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        using var s = PlacementMoveCounterTrafficTests.InBpf(Netdev);
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4");
         var before = Quota(s);
         Assert.DoesNotContain("used 400 bytes", before);
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Equal(before, Quota(s));
         s.Send(12, "127.0.0.2", "127.0.0.3");
         var moved = Quota(s);
         Assert.NotEqual(before, moved);
 
         // back to BPF: its slot starts from what the kernel consumed
-        s.Apply(back ?? $"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "log group 1")}");
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.Back(s, back);
         Assert.Equal(moved, Quota(s));
         s.Send(12, "127.0.0.2");
         var spent = Quota(s);
         Assert.NotEqual(moved, spent);
 
         // reset in BPF, then to the kernel once more: it goes on from what BPF consumed since the reset
-        var (k, d) = s.Command("reset", "quotas");
-        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
-        Assert.Equal(k.Stdout, d.Stdout);
+        s.SameOutput("reset", "quotas");
         s.Send(12, "127.0.0.2");
         var sinceReset = Quota(s);
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Equal(sinceReset, Quota(s));
         s.Send(12, "127.0.0.2");
         Quota(s);

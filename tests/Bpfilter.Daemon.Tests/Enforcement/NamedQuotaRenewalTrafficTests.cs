@@ -12,18 +12,14 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// </summary>
 public sealed class NamedQuotaRenewalTrafficTests
 {
-    const string Spend = "add rule netdev t in udp dport 14 log group 1";
-
     /// <summary>The quota renewed with its chain's rules; <paramref name="inKernel"/>: the chain runs in the kernel after it.</summary>
     static string Renew(bool inKernel) => $$"""
         flush chain netdev t in
         delete quota netdev t q
         add quota netdev t q { over 500 bytes used 400 bytes }
         add rule netdev t in udp dport 12 quota name "q" counter
-        {{(inKernel ? Spend : "")}}
+        {{(inKernel ? NamedCounterRenewalTrafficTests.Spend : "")}}
         """;
-
-    static string Where(bool inKernel) => inKernel ? "table netdev t chain in: kernel nf_tables" : "table netdev t chain in: BPF";
 
     public static TheoryData<bool, bool> Placements => new()
     {
@@ -40,24 +36,24 @@ public sealed class NamedQuotaRenewalTrafficTests
         QuotaEdgeMoveTrafficTests.SpendResetSpend(s);
         if (before)
         {
-            s.Apply(Spend);
-            Assert.Contains(Where(true), s.Rig.Explain());
+            s.Apply(NamedCounterRenewalTrafficTests.Spend);
+            Assert.Contains(NamedCounterRenewalTrafficTests.Where(true), s.Rig.Explain());
             s.Send(12, "127.0.0.2", "127.0.0.3");
             Assert.Contains("used 87 bytes", s.SameListing("table netdev t"));
         }
 
         s.Apply(Renew(after));
-        Assert.Contains(Where(after), s.Rig.Explain());
+        Assert.Contains(NamedCounterRenewalTrafficTests.Where(after), s.Rig.Explain());
         var renewed = s.SameListing("table netdev t");
         Assert.Contains("used 400 bytes", renewed);
         Assert.Contains("quota name \"q\" counter packets 0 bytes 0", renewed);
-        Assert.Equal(s.Command("list", "quotas").Kernel.Stdout, s.Command("list", "quotas").Daemon.Stdout);
+        s.SameOutput("list", "quotas");
 
         // only the fourth datagram finds the quota over 500 bytes
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5");
         var spent = s.SameListing("table netdev t");
         Assert.Contains("used 500 bytes", spent);
         Assert.Contains("quota name \"q\" counter packets 1 bytes 29", spent);
-        Assert.Equal(s.Command("list", "quotas").Kernel.Stdout, s.Command("list", "quotas").Daemon.Stdout);
+        s.SameOutput("list", "quotas");
     }
 }

@@ -101,6 +101,22 @@ public sealed partial class PacketPathSetTrafficTests
             Assert.True(d.Exit == 0, $"bpfilterd: {d.Stderr}\n{script}\n{Rig.Daemon.Log}");
         }
 
+        /// <summary>`nft ARGS` succeeds on both sides.</summary>
+        public (ProcessResult Kernel, ProcessResult Daemon) Succeeds(params string[] args)
+        {
+            var (k, d) = Command(args);
+            Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
+            return (k, d);
+        }
+
+        /// <summary>`nft ARGS` succeeds on both sides with the same output (`list counters`, `reset quotas`, ...).</summary>
+        public string SameOutput(params string[] args)
+        {
+            var (k, d) = Succeeds(args);
+            Assert.Equal(k.Stdout, d.Stdout);
+            return k.Stdout;
+        }
+
         /// <summary>One UDP datagram from each namespace to each address and port (through the output hook).</summary>
         public void Send(int port, params string[] addrs)
         {

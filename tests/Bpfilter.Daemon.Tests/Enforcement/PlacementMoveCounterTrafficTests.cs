@@ -37,25 +37,20 @@ public sealed class PlacementMoveCounterTrafficTests
     [MemberData(nameof(Moves))]
     public void CountsSurviveAMoveToTheKernelAndBack(string toKernel, string? back)
     {
-        using var s = new PacketPathSetTrafficTests.Sides("auto");
-        s.Apply(Netdev);
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        using var s = InBpf(Netdev);
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4");
         Assert.Contains("counter packets 3", s.SameListing("table netdev t"));
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        ToKernel(s, toKernel);
         Assert.Contains("counter packets 3", s.SameListing("table netdev t"));
         s.Send(12, "127.0.0.2", "127.0.0.3");
         Assert.Contains("counter packets 5", s.SameListing("table netdev t"));
 
         // the kernel's reset baseline of the named counter goes along too
-        var (k, d) = s.Command("reset", "counters", "table", "netdev", "t");
-        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
+        s.Succeeds("reset", "counters", "table", "netdev", "t");
         s.Send(12, "127.0.0.2");
 
-        s.Apply(back ?? $"delete rule netdev t in handle {Handle(s, "log group 1")}");
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Back(s, back);
         var listing = s.SameListing("table netdev t");
         Assert.Contains("counter packets 6", listing);
         Assert.Contains("packets 1 bytes", listing);
@@ -65,8 +60,7 @@ public sealed class PlacementMoveCounterTrafficTests
         Assert.Contains("packets 2 bytes", listing);
 
         // and to the kernel once more: the counts BPF took over go back
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        ToKernel(s, toKernel);
         Assert.Contains("counter packets 7", s.SameListing("table netdev t"));
     }
 
@@ -83,8 +77,7 @@ public sealed class PlacementMoveCounterTrafficTests
         s.Rig.Daemon.Restart();
         Assert.Contains("counter packets 3", s.SameListing("table netdev t"));
         s.Send(12, "127.0.0.2");
-        var (k, d) = s.Command("reset", "counters", "table", "netdev", "t");
-        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
+        s.Succeeds("reset", "counters", "table", "netdev", "t");
         s.Send(12, "127.0.0.2");
         s.Apply($"delete rule netdev t in handle {Handle(s, "log group 1")}");
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
@@ -139,27 +132,58 @@ public sealed class PlacementMoveCounterTrafficTests
     [MemberData(nameof(Moves))]
     public void ARuleQuotaSurvivesAMoveToTheKernelAndBack(string toKernel, string? back)
     {
-        using var s = new PacketPathSetTrafficTests.Sides("auto");
-        s.Apply(NetdevQuota);
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        using var s = InBpf(NetdevQuota);
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4");
         var before = Regex.Match(s.SameListing("table netdev t"), @"quota over 100000 bytes used (\d+) bytes");
         Assert.True(before.Success && before.Groups[1].Value != "400", before.Value);
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        ToKernel(s, toKernel);
         Assert.Contains(before.Value, s.SameListing("table netdev t"));
         s.Send(12, "127.0.0.2", "127.0.0.3");
         var moved = Regex.Match(s.SameListing("table netdev t"), @"quota over 100000 bytes used (\d+) bytes");
         Assert.True(moved.Success && moved.Value != before.Value, moved.Value);
 
         // and back to BPF: its quota slot starts from what the kernel consumed (not from what it held before the move)
-        s.Apply(back ?? $"delete rule netdev t in handle {Handle(s, "log group 1")}");
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Back(s, back);
         Assert.Contains(moved.Value, s.SameListing("table netdev t"));
         s.Send(12, "127.0.0.2");
         Assert.DoesNotContain(moved.Value, s.SameListing("table netdev t"));
     }
+
+    /// <summary>Both sides (placement auto) with <paramref name="ruleset"/> applied, table netdev t's chain `in` running in BPF.</summary>
+    internal static PacketPathSetTrafficTests.Sides InBpf(string ruleset)
+    {
+        var s = new PacketPathSetTrafficTests.Sides("auto");
+        try
+        {
+            s.Apply(ruleset);
+            Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Applies <paramref name="toKernel"/> (a <see cref="Moves"/> row's): table netdev t's chain `in` runs in the kernel then.</summary>
+    internal static void ToKernel(PacketPathSetTrafficTests.Sides s, string toKernel)
+    {
+        s.Apply(toKernel);
+        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+    }
+
+    /// <summary>Undoes <see cref="ToKernel"/> (<see cref="BackCommand"/>): `in` runs in BPF again.</summary>
+    internal static void Back(PacketPathSetTrafficTests.Sides s, string? back)
+    {
+        s.Apply(BackCommand(s, back));
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+    }
+
+    /// <summary>What undoes <see cref="ToKernel"/>: <paramref name="back"/> (the row's), else deleting the `log group 1` rule.</summary>
+    internal static string BackCommand(PacketPathSetTrafficTests.Sides s, string? back) =>
+        back ?? $"delete rule netdev t in handle {Handle(s, "log group 1")}";
 
     /// <summary>The handle of the rule <paramref name="what"/> in the kernel's listing (bpfilterd hands out the same).</summary>
     internal static string Handle(PacketPathSetTrafficTests.Sides s, string what, string family = "netdev")

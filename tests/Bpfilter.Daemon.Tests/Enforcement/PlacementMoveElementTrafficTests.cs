@@ -34,27 +34,22 @@ public sealed class PlacementMoveElementTrafficTests
     [MemberData(nameof(Moves))]
     public void ElementCountersAndQuotasSurviveAMoveToTheKernelAndBack(string toKernel, string? back)
     {
-        using var s = new PacketPathSetTrafficTests.Sides("auto");
-        s.Apply(Netdev);
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        using var s = PlacementMoveCounterTrafficTests.InBpf(Netdev);
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.2");
         Assert.Contains("127.0.0.2 counter packets 2 bytes 58 quota 100000 bytes used 58 bytes", s.SameListing("table netdev t"));
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Contains("127.0.0.3 counter packets 6 bytes 529", s.SameListing("table netdev t"));
         s.Send(12, "127.0.0.2", "127.0.0.3");
         Assert.Contains("127.0.0.2 counter packets 3 bytes 87 quota 100000 bytes used 87 bytes", s.SameListing("table netdev t"));
 
-        s.Apply(back ?? $"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "log group 1")}");
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.Back(s, back);
         Assert.Contains("127.0.0.3 counter packets 7 bytes 558", s.SameListing("table netdev t"));
         s.Send(12, "127.0.0.2");
         Assert.Contains("127.0.0.2 counter packets 4 bytes 116 quota 100000 bytes used 116 bytes", s.SameListing("table netdev t"));
 
         // and to the kernel once more: what BPF took over goes back
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Contains("127.0.0.2 counter packets 4 bytes 116 quota 100000 bytes used 116 bytes", s.SameListing("table netdev t"));
     }
 
@@ -112,15 +107,12 @@ public sealed class PlacementMoveElementTrafficTests
     [MemberData(nameof(Moves))]
     public void ElementsThePacketPathAddedSurviveAMoveToTheKernelAndBack(string toKernel, string? back)
     {
-        using var s = new PacketPathSetTrafficTests.Sides("auto");
-        s.Apply(Written);
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        using var s = PlacementMoveCounterTrafficTests.InBpf(Written);
         Write(s, "127.0.0.2", "127.0.0.3", "127.0.0.2");
         Assert.Contains("127.0.0.2 counter packets 2 bytes 58", s.SameListing("table netdev t"));
         Thread.Sleep(10_000); // the kernel's set must go on from the time they have left, not restart it
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Contains("127.0.0.3 counter packets 1 bytes 29", s.SameListing("table netdev t"));
         Write(s, "127.0.0.2", "127.0.0.4");
         var listing = s.SameListing("table netdev t");
@@ -128,8 +120,7 @@ public sealed class PlacementMoveElementTrafficTests
         Assert.Contains("127.0.0.4 counter packets 1 bytes 29", listing);
         Thread.Sleep(5_000); // and BPF's map from the time the kernel's elements have left
 
-        s.Apply(back ?? $"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "log group 1")}");
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.Back(s, back);
         listing = s.SameListing("table netdev t");
         Assert.Contains("127.0.0.4 counter packets 1 bytes 29", listing);
         Write(s, "127.0.0.2", "127.0.0.5");
@@ -184,8 +175,7 @@ public sealed class PlacementMoveElementTrafficTests
         // 30 s with the move after 5 s: at a load of 40 a 20 s element moved after 9 s had expired before the listing
         Thread.Sleep(5_000);
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Contains("127.0.0.2 timeout 30s expires", s.SameListing("table netdev t"));
         // past the 30 s (the kernel's own set holds it no more), before 30 s after the move (at 35 s or later)
         Thread.Sleep(TimeSpan.FromMilliseconds(Math.Max(0, 31_500 - clock.ElapsedMilliseconds)));

@@ -28,9 +28,7 @@ public sealed class QuotaEdgeMoveTrafficTests
         s.Apply(ResetNetdev);
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4");
-        var (k, d) = s.Command("reset", "quotas");
-        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
-        Assert.Equal(k.Stdout, d.Stdout);
+        s.SameOutput("reset", "quotas");
         s.Send(12, "127.0.0.2");
         Assert.Contains("used 29 bytes", s.SameListing("table netdev t"));
     }
@@ -43,8 +41,7 @@ public sealed class QuotaEdgeMoveTrafficTests
         using var s = new PacketPathSetTrafficTests.Sides("auto");
         SpendResetSpend(s);
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Contains("used 29 bytes", s.SameListing("table netdev t"));
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5");
         var moved = s.SameListing("table netdev t");
@@ -95,15 +92,12 @@ public sealed class QuotaEdgeMoveTrafficTests
     public void AQuotaBpfDepletedMovesToTheKernelCapped(string toKernel, string? back)
     {
         _ = back;
-        using var s = new PacketPathSetTrafficTests.Sides("auto");
-        s.Apply(DepletedNetdev);
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        using var s = PlacementMoveCounterTrafficTests.InBpf(DepletedNetdev);
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4");
         var depleted = s.SameListing("table netdev t");
         Assert.Contains("used 50 bytes", depleted);
 
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         Assert.Equal(Quotas(depleted), Quotas(s.SameListing("table netdev t")));
         s.Send(12, "127.0.0.2", "127.0.0.3");
         Assert.NotEqual(Quotas(depleted), Quotas(s.SameListing("table netdev t")));

@@ -22,19 +22,6 @@ public sealed class QuotaResetMoveTrafficTests
         }
         """;
 
-    static void ResetQuotas(PacketPathSetTrafficTests.Sides s)
-    {
-        var (k, d) = s.Command("reset", "quotas");
-        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
-        Assert.Equal(k.Stdout, d.Stdout);
-    }
-
-    static void Back(PacketPathSetTrafficTests.Sides s, string? back)
-    {
-        s.Apply(back ?? $"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "log group 1")}");
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
-    }
-
     /// <summary>Three datagrams after the move back to BPF: one let through (used 87), the others over (used 100).</summary>
     static void SpendInBpf(PacketPathSetTrafficTests.Sides s)
     {
@@ -51,13 +38,12 @@ public sealed class QuotaResetMoveTrafficTests
     {
         using var s = new PacketPathSetTrafficTests.Sides("auto");
         s.Apply(Netdev);
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5");
         Assert.Contains("counter packets 2 bytes 58", s.SameListing("table netdev t"));
-        ResetQuotas(s);
+        s.SameOutput("reset", "quotas");
         s.Send(12, "127.0.0.2", "127.0.0.3");
-        Back(s, back);
+        PlacementMoveCounterTrafficTests.Back(s, back);
         SpendInBpf(s);
     }
 
@@ -65,17 +51,14 @@ public sealed class QuotaResetMoveTrafficTests
     [MemberData(nameof(PlacementMoveCounterTrafficTests.Moves), MemberType = typeof(PlacementMoveCounterTrafficTests))]
     public void ANamedQuotaResetInBpfGoesOnFromItsResetAfterAMoveToTheKernelAndBack(string toKernel, string? back)
     {
-        using var s = new PacketPathSetTrafficTests.Sides("auto");
-        s.Apply(Netdev);
-        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        using var s = PlacementMoveCounterTrafficTests.InBpf(Netdev);
         s.Send(12, "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5");
         Assert.Contains("counter packets 2 bytes 58", s.SameListing("table netdev t"));
-        ResetQuotas(s);
+        s.SameOutput("reset", "quotas");
         s.Send(12, "127.0.0.2");
-        s.Apply(toKernel);
-        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        PlacementMoveCounterTrafficTests.ToKernel(s, toKernel);
         s.Send(12, "127.0.0.2");
-        Back(s, back);
+        PlacementMoveCounterTrafficTests.Back(s, back);
         SpendInBpf(s);
     }
 }
