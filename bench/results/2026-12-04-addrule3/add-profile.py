@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # `nft add rule` into the suite's N-rule chain in a fresh bpfilterd (as root):
-#   add-profile.py BIN-or-DLL SIDE SHAPE N ADDS [ENV=V ...]   (PERF=FILE: perf record -g the daemon during the adds)
+#   add-profile.py BIN-or-DLL SIDE SHAPE N ADDS [ENV=V ...]   (PERF=FILE: perf record -g the daemon during the adds;
+#   OTHER_KEYS_AFTER=K: adds after the Kth are of other keys, see ../2026-12-05-addaot/add-mixed.py)
 # loads the ruleset with `nft -f`, then times ADDS single `nft add rule` (wall), and prints the daemon's CPU time
 # over the adds and each add's `prepared`/`batch committed` log lines
 import sys, os, time, subprocess, tempfile, shutil, socket, statistics
@@ -39,6 +40,9 @@ try:
     for i in range(adds):
         # the suite's own add (d)
         args = ["add", "rule", fam, "bench", "c", "ip", "saddr", f"10.254.{i // 250}.{i % 250 + 1}", "udp", "dport", "7", "counter", "drop"]
+        # OTHER_KEYS_AFTER=K (../2026-12-05-addaot/add-mixed.py): from the K+1th add, rules of other keys
+        if i >= int(os.environ.get("OTHER_KEYS_AFTER", adds)):
+            args = ["add", "rule", fam, "bench", "c"] + (["ip", "daddr", f"10.253.0.{i}"] if i % 2 else []) + ["tcp", "dport", str(1000 + i), "counter", "drop"]
         t1 = time.monotonic(); r = subprocess.run(nft + args, capture_output=True, text=True); walls.append((time.monotonic() - t1) * 1000)
         if r.returncode: raise SystemExit(r.stderr)
     c1 = cpu(p.pid)
