@@ -23,9 +23,15 @@ internal static class Catalog
     public static bool IsNamed(PayloadField f) => f.Name != null;
 
     /// <summary>The smallest named field of the same header that contains the bits [off, off+len).</summary>
-    public static PayloadField? Containing(HeaderProtocol p, int off, int len) =>
-        All.Where(f => f.Protocol == p && f.OffsetBits <= off && off + len <= f.OffsetBits + f.LengthBits)
-           .OrderBy(f => f.LengthBits).FirstOrDefault();
+    public static PayloadField? Containing(HeaderProtocol p, int off, int len)
+    {
+        // a loop, not Where/OrderBy: every payload load of every rule asks; the first of the smallest wins, as the stable sort did
+        PayloadField? best = null;
+        foreach (var f in All)
+            if (f.Protocol == p && f.OffsetBits <= off && off + len <= f.OffsetBits + f.LengthBits && (best is null || f.LengthBits < best.LengthBits))
+                best = f;
+        return best;
+    }
 
     /// <summary>Size in bytes of each header the lifter names fields in (a load inside it belongs to it).</summary>
     public static int HeaderBits(HeaderProtocol p) => p switch

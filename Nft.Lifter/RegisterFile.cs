@@ -43,7 +43,10 @@ internal sealed class RegisterFile
 
     bool Intact(RegValue v)
     {
-        int first = Array.FindIndex(_slots, e => e is { } x && x.Value == v && x.Part == 0);
+        // a loop, not Array.FindIndex with a lambda: this runs for every slot on every write
+        int first = -1;
+        for (int i = 0; i < SlotCount; i++)
+            if (_slots[i] is { } x && x.Value == v && x.Part == 0) { first = i; break; }
         if (first < 0) return false;
         for (int p = 0; p < v.Slots; p++)
             if (first + p >= SlotCount || _slots[first + p] is not { } e || e.Value != v || e.Part != p) return false;
@@ -66,7 +69,7 @@ internal sealed class RegisterFile
     public List<(RegValue Value, int Used)> Read(uint reg, int len, int index)
     {
         int s = SlotOf(reg, index);
-        var parts = new List<(RegValue, int)>();
+        var parts = new List<(RegValue, int)>(2); // presized: a read covers one value, or two in a concatenation
         int remaining = len;
         while (remaining > 0)
         {
@@ -83,9 +86,13 @@ internal sealed class RegisterFile
         return parts;
     }
 
-    /// <summary>Producers of values nothing read, in slot order.</summary>
-    public IEnumerable<RegValue> Unconsumed() =>
-        _slots.Where(e => e is { } x && !x.Value.Consumed).Select(e => e!.Value.Value).Distinct();
+    /// <summary>The first value (in slot order) that nothing read, or null.</summary>
+    public RegValue? FirstUnconsumed()
+    {
+        foreach (var e in _slots)
+            if (e is { } x && !x.Value.Consumed) return x.Value;
+        return null;
+    }
 
     static string RegName(int slot) => (slot % 4 == 0) ? $"{slot / 4 + 1}" : $"{slot + NftRegisters.Reg32First}";
 }

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
 
@@ -63,12 +65,25 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
     };
 
     /// <summary>The lookup key value of a groupable rule: its matchers' values laid end to end.</summary>
-    internal static Value ValueOf(Rule rule) =>
-        new(rule.Matchers.SelectMany(m => ((Compare)m.Operator).Value.Bytes).ToArray().AsSpan());
+    internal static Value ValueOf(Rule rule)
+    {
+        // one array, handed to the value without another copy: every rule of a run passes here on each commit
+        var length = 0;
+        foreach (var m in rule.Matchers) length += ((Compare)m.Operator).Value.Length;
+        var bytes = new byte[length];
+        var at = 0;
+        foreach (var m in rule.Matchers)
+        {
+            var v = ((Compare)m.Operator).Value.Bytes;
+            v.CopyTo(bytes, at);
+            at += v.Length;
+        }
+        return new Value(ImmutableCollectionsMarshal.AsImmutableArray(bytes));
+    }
 
     private (ValueList<Rule> Rules, IReadOnlyList<ulong>? Idle) Group(string chain, ValueList<Rule> rules, List<Ir.Set> sets)
     {
-        var output = new List<Rule>();
+        var output = new List<Rule>(rules.Count);
         List<ulong>? idle = null;
         var i = 0;
         while (i < rules.Count)
@@ -83,7 +98,7 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
             var elements = new List<SetElement>();
             var skipped = new List<ulong>();
             var j = i;
-            for (; j < rules.Count && KeyOf(rules[j]) == key; j++)
+            for (; j < rules.Count && (j == i || KeyOf(rules[j]) == key); j++)
             {
                 var value = ValueOf(rules[j]);
                 if (first.TryGetValue(value, out var earlier))
@@ -97,7 +112,7 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
             }
             if (j - i < MinRun)
             {
-                output.AddRange(rules.Skip(i).Take(j - i));
+                for (var k = i; k < j; k++) output.Add(rules[k]);
                 i = j;
                 continue;
             }
@@ -121,14 +136,14 @@ public sealed class RuleGrouping(int minRun = RuleGrouping.DefaultMinRun) : ILow
 
     private static ValueList<KeyPart> Split(MatchKey key, Value value)
     {
-        var parts = new List<KeyPart>();
+        var parts = ImmutableArray.CreateBuilder<KeyPart>(key.Fields.Count);
         var at = 0;
         foreach (var f in key.Fields)
         {
             parts.Add(new KeyPart.Exact(new Value(value.Bytes.AsSpan().Slice(at, f.Bytes))));
             at += f.Bytes;
         }
-        return parts.ToValueList();
+        return parts.MoveToImmutable();
     }
 
     private static string NewName(string chain, List<Ir.Set> sets)

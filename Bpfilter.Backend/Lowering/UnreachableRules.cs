@@ -16,10 +16,13 @@ public sealed class UnreachableRules : ILoweringPass
     public Ruleset Run(Ruleset ruleset) => ChainRewrite.Apply(ruleset, (_, rules) => Cut(rules));
 
     /// <summary>True when every packet reaching the rule leaves the chain at it.</summary>
-    public static bool EndsChain(Rule rule) =>
-        rule.Matchers.IsEmpty
-        && !rule.Statements.Any(s => s.MayBreak)
-        && rule.Verdict is AcceptVerdict or DropVerdict or ReturnVerdict or GotoVerdict or RejectVerdict;
+    public static bool EndsChain(Rule rule)
+    {
+        if (!rule.Matchers.IsEmpty || rule.Verdict is not (AcceptVerdict or DropVerdict or ReturnVerdict or GotoVerdict or RejectVerdict)) return false;
+        foreach (var s in rule.Statements) // a loop, not Any: it would box the list's enumerator for every rule
+            if (s.MayBreak) return false;
+        return true;
+    }
 
     /// <summary>The rules up to the first that ends the chain, and the counters of the rest (null when nothing is cut).</summary>
     private static (ValueList<Rule> Rules, IReadOnlyList<ulong>? Idle) Cut(ValueList<Rule> rules)
