@@ -37,8 +37,11 @@ internal sealed class Attachment : IDisposable
     public BpfProgram? Dispatcher { get; }
     public BpfMap? Slots { get; }
     public LoadedProgram? Program { get; private set; }
-    /// <summary>The priority a netfilter link was attached at when not its unit's own (null: the unit's).</summary>
-    public int? LinkPriority { get; private init; }
+    /// <summary>
+    /// The priority a netfilter link runs at when not its unit's own (null: the unit's), as the kernel holds it: a link
+    /// adopted from its pin after a restart keeps the one it was attached at.
+    /// </summary>
+    public int? LinkPriority => Unit.Hook is NetfilterHook n && BpfInfo.NetfilterPriority(Link.Fd.Value) is { } p && p != n.Priority ? p : null;
     /// <summary>What the running program was compiled from; null when unknown (element updates since, or adopted from a pin).</summary>
     public UnitSource? Source { get; set; }
 
@@ -66,7 +69,7 @@ internal sealed class Attachment : IDisposable
                 };
                 dispatcher = BpfProgram.Load(BpfProgType.Netfilter, "bf_nf_dispatch", Linker.Link(insns, _ => slots.Fd.Value), BpfAttachType.Netfilter);
                 var link = BpfLink.AttachNetfilter(dispatcher, unit.ProtocolFamily, (int)n.Point, priority ?? n.Priority);
-                return new Attachment(unit, link, null, dispatcher, slots) { LinkPriority = priority };
+                return new Attachment(unit, link, null, dispatcher, slots);
             }
             catch
             {
