@@ -431,13 +431,13 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// Installs the programs of the staged attach points whose links took a priority next to their own
     /// (<see cref="CreateAttachment"/>) before the commit: they filter beside the kernel's copies of their chains (the same
     /// rules: a packet either drops ends) until the kernel commit removes those, so no packet passes unfiltered. Returns
-    /// the programs, whose counters count from now on. The commit then keeps them as installed.
+    /// the programs, whose counters count from now on. The commit then keeps them as installed. A packet-path element
+    /// that cannot be seeded is reported in <paramref name="errors"/>, as the commit reports it.
     /// </summary>
-    public IReadOnlyList<LoadedProgram> InstallEarly()
+    public IReadOnlyList<LoadedProgram> InstallEarly(List<string> errors)
     {
         _early.Clear();
         if (_staged is not { } staged) return _early;
-        var errors = new List<string>();
         foreach (var s in staged.Steps)
             if (s is { Existing: null, Created.LinkPriority: not null, Loaded: { } loaded })
             {
@@ -445,7 +445,6 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 s.Created.Install(loaded);
                 _early.Add(loaded);
             }
-        if (errors.Count > 0) throw new InvalidOperationException(string.Join("; ", errors));
         return _early;
     }
 

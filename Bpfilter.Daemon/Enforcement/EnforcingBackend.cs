@@ -180,7 +180,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     {
                         if (_fault("kernel-commit") is { } injected) throw injected;
                         // links moved back beside the kernel's copies filter from now on: their counters start from the kernel's
-                        if (_enforcer.InstallEarly().Count > 0) seeds = OverlapSeeds(seeds);
+                        var early = new List<string>();
+                        if (_enforcer.InstallEarly(early).Count > 0) seeds = OverlapSeeds(seeds);
+                        foreach (var error in early) _log(error);
                         _kernel.Commit();
                         kernelCommitted = true;
                         // what BPF counted between reading its counts for the kernel and the kernel applying the batch
