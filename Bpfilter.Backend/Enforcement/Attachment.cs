@@ -37,6 +37,11 @@ internal sealed class Attachment : IDisposable
     public BpfProgram? Dispatcher { get; }
     public BpfMap? Slots { get; }
     public LoadedProgram? Program { get; private set; }
+    /// <summary>
+    /// The priority a netfilter link runs at when not its unit's own (null: the unit's), as the kernel holds it: a link
+    /// adopted from its pin after a restart keeps the one it was attached at.
+    /// </summary>
+    public int? LinkPriority => Unit.Hook is NetfilterHook n && BpfInfo.NetfilterPriority(Link.Fd.Value) is { } p && p != n.Priority ? p : null;
     /// <summary>What the running program was compiled from; null when unknown (element updates since, or adopted from a pin).</summary>
     public UnitSource? Source { get; set; }
 
@@ -45,7 +50,11 @@ internal sealed class Attachment : IDisposable
     /// accepts everything (XDP/tcx) or the dispatcher over an empty slot (netfilter). Fails like the
     /// attach would (no such device, another XDP program there, ...).
     /// </summary>
-    public static Attachment Create(AttachUnit unit, CompiledProgram compiled, XdpMode xdpMode = XdpMode.Auto)
+    /// <param name="priority">
+    /// For netfilter: the priority the link takes, when not the unit's own (a chain moved back from the kernel while the
+    /// kernel's copy still holds its priority, see <see cref="Enforcer.Prepare"/>).
+    /// </param>
+    public static Attachment Create(AttachUnit unit, CompiledProgram compiled, XdpMode xdpMode = XdpMode.Auto, int? priority = null)
     {
         if (unit.Hook is NetfilterHook n)
         {
@@ -59,7 +68,7 @@ internal sealed class Attachment : IDisposable
                     Asm.Mov64Imm(R0, compiled.AcceptCode), Asm.Exit(),
                 };
                 dispatcher = BpfProgram.Load(BpfProgType.Netfilter, "bf_nf_dispatch", Linker.Link(insns, _ => slots.Fd.Value), BpfAttachType.Netfilter);
-                var link = BpfLink.AttachNetfilter(dispatcher, unit.ProtocolFamily, (int)n.Point, n.Priority);
+                var link = BpfLink.AttachNetfilter(dispatcher, unit.ProtocolFamily, (int)n.Point, priority ?? n.Priority);
                 return new Attachment(unit, link, null, dispatcher, slots);
             }
             catch
@@ -93,6 +102,7 @@ internal sealed class Attachment : IDisposable
     /// <summary>Makes <paramref name="next"/> the program packets run, atomically; returns the program it replaced.</summary>
     public LoadedProgram? Install(LoadedProgram next)
     {
+        if (ReferenceEquals(next, Program)) return null; // installed early (Enforcer.InstallEarly)
         if (Slots != null)
         {
             Span<byte> key = stackalloc byte[4];

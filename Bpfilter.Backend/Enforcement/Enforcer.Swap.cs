@@ -53,7 +53,7 @@ public sealed partial class Enforcer
 
     /// <summary>Installs the programs of <paramref name="steps"/> loaded anew (the others are done by the caller); each failure is added to <paramref name="errors"/>.</summary>
     void SwapIn(IEnumerable<Step> steps, IReadOnlyDictionary<string, SetChange> changes, IReadOnlySet<string> recreated,
-        IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> seeds, List<string> errors)
+        IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> seeds, HashSet<SetCopies> seeded, List<string> errors)
     {
         void Failed(Step s, Exception e)
         {
@@ -63,7 +63,6 @@ public sealed partial class Enforcer
         }
         // the pairs of copies (old, new) already carried: the second program of a share group finds its pair there
         var carried = new HashSet<(SetCopies, SetCopies)>();
-        var seeded = new HashSet<SetCopies>();
         var swaps = new List<Swap>();
         foreach (var s in steps)
             try

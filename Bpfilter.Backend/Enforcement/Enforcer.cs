@@ -19,7 +19,7 @@ namespace Bpfilter.Backend.Enforcement;
 /// </summary>
 public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposable
 {
-    const int ENODEV = 19, EOPNOTSUPP = 95;
+    const int ENODEV = 19, EBUSY = 16, EOPNOTSUPP = 95;
 
     readonly Dictionary<string, Attachment> _live = new(StringComparer.Ordinal);
     readonly CounterLedger _ledger = new();
@@ -46,6 +46,12 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff,
         MapDiff? Shared = null, bool Edited = false);
 
+    /// <summary>
+    /// Per netfilter attach point a chain moved back from the kernel takes, the priorities its link may take instead of its
+    /// own while the kernel's copy of the chain still holds that (EBUSY), in the order to try (<see cref="Prepare"/>).
+    /// </summary>
+    IReadOnlyDictionary<string, IReadOnlyList<int>> _moveBack = new Dictionary<string, IReadOnlyList<int>>();
+
     sealed record Staged(List<Step> Steps, List<Attachment> Detach, List<MapDiff> Elements, Dictionary<ulong, ulong>? QuotaBase = null,
         Dictionary<ulong, LimitStatement>? LimitBuckets = null, IReadOnlyDictionary<string, SetChange>? PacketPath = null)
     {
@@ -58,6 +64,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         public IReadOnlyList<(ulong Slot, ulong Max)> RenewedLimits { get; init; } = [];
         /// <summary>Per IR set name, the elements another packet path added that the programs loaded anew start with (<see cref="SeedPacketPath"/>).</summary>
         public IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> Seeds { get; init; } = new Dictionary<string, IReadOnlyList<PacketPathSeed>>();
+        /// <summary>The packet-written set copies <see cref="InstallEarly"/> seeded already: the commit does not seed them again.</summary>
+        public HashSet<SetCopies> Seeded { get; } = [];
     }
 
     /// <summary>
@@ -100,11 +108,18 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// counting a renewed counter is loaded anew, and nothing the replaced programs counted is theirs; a renewed quota
     /// starts from its `used` and a renewed limit with a full bucket at the commit.
     /// </param>
+    /// <param name="moveBack">
+    /// Per netfilter attach point (<see cref="AttachUnit.Key"/>) that chains moved back from the kernel's nf_tables take, the
+    /// priorities next to their own its new link may take when the kernel's copy still holds their own (EBUSY): each
+    /// runs in the same order relative to every other hook, as the caller checked. The first free one is taken, and
+    /// <see cref="InstallEarly"/> then has it filter beside the kernel's copy until the kernel commit removes that.
+    /// </param>
     public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null, IReadOnlySet<string>? recreated = null,
-        RenewedSlots? renewed = null)
+        RenewedSlots? renewed = null, IReadOnlyDictionary<string, IReadOnlyList<int>>? moveBack = null)
     {
         ReleaseStaged();
         _loading.Clear();
+        _moveBack = moveBack ?? new Dictionary<string, IReadOnlyList<int>>();
         _recreated = recreated ?? new HashSet<string>();
         _renewed = renewed ?? RenewedSlots.None;
         // the transaction's element changes of a recreated set are against the old one: its compiled contents are the truth
@@ -364,7 +379,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         {
             try
             {
-                created = Attachment.Create(unit, compiled, xdpMode);
+                created = CreateAttachment(unit, compiled);
             }
             catch (Exception e)
             {
@@ -372,6 +387,10 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 if (e is not BpfException b) throw;
                 var why = b.Errno == ENODEV && unit.Device is { } d
                     ? $"device {d} does not exist; bpfilter-nft attaches {unit.Hook} only to an existing device"
+                    : b.Errno == EBUSY && _moveBack.TryGetValue(unit.Key, out var tried)
+                    ? $"cannot attach at {unit.Hook}: its priority is the kernel's copy's until the kernel commit, and " +
+                      (tried.Count == 0 ? "no priority next to it keeps its order with the other hooks there"
+                          : $"the priorities next to it that keep its order with the other hooks there ({string.Join(", ", tried)}) are taken") + $" ({b.Message})"
                     : $"cannot attach at {unit.Hook}: {b.Message}";
                 return (null, Fail(b.Errno, why, e));
             }
@@ -385,6 +404,69 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _loading.Add(loaded);
         return (new Step(unit, source, existing, created, compiled, loaded, null, shared), null);
     }
+
+    /// <summary>
+    /// A new attach point's link: at its own priority, or for a netfilter one chains moved back from the kernel take while
+    /// the kernel's copy holds that priority (EBUSY), at the first free one of <see cref="_moveBack"/>'s.
+    /// </summary>
+    Attachment CreateAttachment(AttachUnit unit, CompiledProgram compiled)
+    {
+        try
+        {
+            return Attachment.Create(unit, compiled, xdpMode);
+        }
+        catch (BpfException e) when (e.Errno == EBUSY && _moveBack.TryGetValue(unit.Key, out var next) && next.Count > 0)
+        {
+            foreach (var priority in next)
+                try
+                {
+                    return Attachment.Create(unit, compiled, xdpMode, priority);
+                }
+                catch (BpfException taken) when (taken.Errno == EBUSY) { }
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Installs the programs of the staged attach points whose links took a priority next to their own
+    /// (<see cref="CreateAttachment"/>) before the commit: they filter beside the kernel's copies of their chains (the same
+    /// rules: a packet either drops ends) until the kernel commit removes those, so no packet passes unfiltered. Returns
+    /// the programs, whose counters count from now on. The commit then keeps them as installed. A packet-path element
+    /// that cannot be seeded is reported in <paramref name="errors"/>, as the commit reports it.
+    /// </summary>
+    public IReadOnlyList<LoadedProgram> InstallEarly(List<string> errors)
+    {
+        _early.Clear();
+        if (_staged is not { } staged) return _early;
+        foreach (var s in staged.Steps)
+            if (s is { Existing: null, Created.LinkPriority: not null, Loaded: { } loaded })
+            {
+                Seed(loaded, staged.Seeds, staged.Seeded, errors);
+                s.Created.Install(loaded);
+                _early.Add(loaded);
+            }
+        return _early;
+    }
+
+    /// <summary>The programs <see cref="InstallEarly"/> installed for the staged or last commit.</summary>
+    readonly List<LoadedProgram> _early = [];
+
+    /// <summary>What the programs <see cref="InstallEarly"/> installed counted for counter <paramref name="id"/> themselves.</summary>
+    public (ulong Packets, ulong Bytes) EarlyCounter(ulong id)
+    {
+        ulong p = 0, b = 0;
+        foreach (var prog in _early)
+        {
+            var (pp, bb) = prog.Counter(id);
+            p += pp;
+            b += bb;
+        }
+        return (p, b);
+    }
+
+    /// <summary>Netfilter attach points whose links run at a priority next to their own, with that priority.</summary>
+    public IReadOnlyDictionary<string, int> MovedLinks =>
+        _live.Values.Where(a => a.LinkPriority != null).ToDictionary(a => a.Key, a => a.LinkPriority!.Value);
 
     /// <summary>
     /// The transaction's element changes of the packet-written sets <paramref name="loaded"/> references with other
@@ -461,7 +543,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 errors.Add($"commit at {s.Unit.Key} failed, the previous program keeps running there: {e.Message}");
             }
         }
-        SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), staged.Recreated, staged.Seeds, errors);
+        SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), staged.Recreated, staged.Seeds, staged.Seeded, errors);
         foreach (var a in staged.Detach)
         {
             _live.Remove(a.Key);
@@ -503,6 +585,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     void ReleaseStaged()
     {
         _loading.Clear();
+        _early.Clear();
         if (_staged is not { } staged) return;
         _staged = null;
         foreach (var s in staged.Steps) Release(s);

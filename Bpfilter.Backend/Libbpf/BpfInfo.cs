@@ -31,6 +31,20 @@ public static unsafe class BpfInfo
         return Native.BpfLinkGetInfoByFd(fd, buf, &len) == 0 ? (*(uint*)(buf + 4), *(uint*)(buf + 8)) : (0, 0);
     }
 
+    /// <summary>BPF_LINK_TYPE_NETFILTER, and the offset of the netfilter member (pf, hooknum, priority, flags) of struct bpf_link_info's union.</summary>
+    const uint NetfilterLinkType = 10;
+    const int NetfilterOffset = 16, NetfilterInfoSize = 32;
+
+    /// <summary>The priority a netfilter link runs at, as the kernel holds it; null when the fd is no netfilter link.</summary>
+    public static int? NetfilterPriority(int fd)
+    {
+        var buf = stackalloc byte[NetfilterInfoSize];
+        new Span<byte>(buf, NetfilterInfoSize).Clear();
+        uint len = NetfilterInfoSize;
+        if (Native.BpfLinkGetInfoByFd(fd, buf, &len) != 0 || *(uint*)buf != NetfilterLinkType) return null;
+        return *(int*)(buf + NetfilterOffset + 8);
+    }
+
     /// <summary>Offsets of run_time_ns and run_cnt in struct bpf_prog_info (since 5.1); the kernel fills at most the size passed.</summary>
     const int RunTimeNsOffset = 192, RunCountOffset = 200, RunStatsSize = 208;
 

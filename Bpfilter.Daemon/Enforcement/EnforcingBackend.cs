@@ -172,6 +172,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     try
                     {
                         if (_fault("kernel-commit") is { } injected) throw injected;
+                        // links moved back beside the kernel's copies filter from now on: their counters start from the kernel's
+                        var early = new List<string>();
+                        if (_enforcer.InstallEarly(early).Count > 0) seeds = OverlapSeeds(seeds);
+                        foreach (var error in early) _log(error);
                         _kernel.Commit();
                         kernelCommitted = true;
                         // what BPF counted between reading its counts for the kernel and the kernel applying the batch
@@ -240,7 +244,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         var held = new Dictionary<(byte Family, string Table, string Set), string>();
         for (int round = 0; ; round++)
         {
-            var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts, held);
+            var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts, held, _enforcer.MovedLinks);
             // a set the kernel's packet path gave elements whose state BPF cannot be given stays where it is, with its chains
             if (KernelHeldSets(sources, plan, recreatedTables, deltas, held)) continue;
             var kernelSide = KernelPrepared.None;
@@ -276,7 +280,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     throw KernelRefusal(e, "validating");
                 }
             }
-            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed);
+            var moveBack = _plan == null || _kernel == null ? null
+                : MoveBackPriorities.Of(plan.BpfRuleset, lift, _plan.InKernel.Select(c => c.Chain).ToHashSet(), _enforcer.AttachPoints, _enforcer.MovedLinks);
+            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed, moveBack);
             if (_fault("bpf-prepare") is { } injected)
             {
                 _enforcer.Abort();
@@ -642,8 +648,58 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// <summary>Has the ledger list what the kernel counted, added to what BPF counted when it counted before too.</summary>
     void Seed(CounterSeed seed)
     {
+        if (seed.Early != null)
+        {
+            var v = seed.Overlapped(BpfCount(seed.Slot), EarlyCount(seed.Slot));
+            _enforcer.SetCounter(seed.Slot, (v.Packets, v.Bytes));
+            return;
+        }
         var (p, b) = seed.KeepBpf ? _enforcer.Counter(seed.Slot) : default;
         _enforcer.SetCounter(seed.Slot, (p + seed.Kernel.Packets, b + seed.Kernel.Bytes));
+    }
+
+    CounterValue EarlyCount(ulong slot)
+    {
+        var (p, b) = _enforcer.EarlyCounter(slot);
+        return new CounterValue(p, b);
+    }
+
+    /// <summary>
+    /// <paramref name="seeds"/> once programs filter beside the kernel's copies of their chains (<see cref="Enforcer.InstallEarly"/>):
+    /// every packet from then on until the kernel commit is counted on both sides, so each counter the kernel no longer counts
+    /// after it is read again, between two reads of what the early programs counted (the closest pair of a few tries, whose
+    /// midpoint is taken): BPF lists the kernel's count and what it counted since (<see cref="CounterSeed.Overlapped"/>).
+    /// </summary>
+    IReadOnlyList<CounterSeed> OverlapSeeds(IReadOnlyList<CounterSeed> seeds)
+    {
+        var paired = seeds.Where(s => s.At != null).ToList();
+        if (paired.Count == 0) return seeds;
+        List<CounterSeed>? best = null;
+        ulong spread = ulong.MaxValue;
+        try
+        {
+            for (int i = 0; i < 5 && spread > 0; i++)
+            {
+                var first = paired.Select(s => EarlyCount(s.Slot)).ToList();
+                _kernelCounters!.Invalidate();
+                var kernel = paired.Select(s => KernelCount(s.At!.Value)).ToList();
+                var second = paired.Select(s => EarlyCount(s.Slot)).ToList();
+                var gap = first.Zip(second, (a, b) => b.Packets - a.Packets).DefaultIfEmpty(0UL).Max();
+                if (gap >= spread) continue;
+                spread = gap;
+                best = paired.Select((s, j) => s with
+                {
+                    Kernel = kernel[j] ?? s.Kernel,
+                    Early = new CounterValue((first[j].Packets + second[j].Packets) / 2, (first[j].Bytes + second[j].Bytes) / 2),
+                }).ToList();
+            }
+        }
+        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or BpfException)
+        {
+            _log($"reading the kernel's counts beside the programs moved back failed, carrying those read before: {e.Message}");
+            return seeds;
+        }
+        return [.. seeds.Where(s => s.At == null), .. best ?? paired];
     }
 
     public CounterValue? ReadCounter(CounterRef counter)
@@ -836,7 +892,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         lock (_gate)
         {
-            return _enforcer.Describe().Select(a => new AttachmentInfo(a.Unit.Key, a.Unit.Hook.ToString()!,
+            var moved = _enforcer.MovedLinks;
+            return _enforcer.Describe().Select(a => new AttachmentInfo(a.Unit.Key, a.Unit.Hook.ToString()! + (moved.TryGetValue(a.Unit.Key, out var at)
+                    ? $", link at priority {at} (moved back from the kernel's nf_tables beside its copy there, no other hook between)" : ""),
                 a.Unit.Chains.Select(c => $"{c.Name} priority {c.Priority}").ToList(),
                 a.LinkId, a.AttachedProgramId, a.ProgramId, a.ViaDispatcher, a.Disassembly, a.InstructionCount)).ToList();
         }

@@ -8,9 +8,24 @@ namespace Bpfilter.Daemon.Placement;
 /// <summary>
 /// A counter BPF counts from now on, with what the kernel counted for it until this commit (<see cref="Kernel"/>),
 /// added to what BPF counted (<see cref="KeepBpf"/>: BPF counted it before too) or in place of it (a slot BPF did
-/// not count before may hold what it counted before an earlier move).
+/// not count before may hold what it counted before an earlier move). <see cref="At"/>: the counter, when the kernel
+/// counts it no more. <see cref="Early"/>: what BPF's programs installed beside the kernel's copy (a link moved back next
+/// to its priority, <see cref="MoveBackPriorities"/>) had counted when <see cref="Kernel"/> was read: both counted the
+/// packets since, which BPF then holds alone (<see cref="Overlapped"/>).
 /// </summary>
-internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf);
+internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf, CounterRef? At = null, CounterValue? Early = null)
+{
+    /// <summary>
+    /// What the counter reads from now on, given BPF's total (<paramref name="bpf"/>, kept when <see cref="KeepBpf"/>) and
+    /// what the early programs counted by now (<paramref name="early"/>): the kernel's count and the early programs' since it.
+    /// </summary>
+    public CounterValue Overlapped(CounterValue bpf, CounterValue early)
+    {
+        var (e, from) = (Early ?? default, KeepBpf ? bpf : early);
+        static ulong Since(ulong now, ulong then) => now > then ? now - then : 0;
+        return new CounterValue(Kernel.Packets + Since(from.Packets, e.Packets), Kernel.Bytes + Since(from.Bytes, e.Bytes));
+    }
+}
 
 /// <summary>A counter the kernel takes over from BPF, sent with the count BPF's slot <see cref="Slot"/> had then.</summary>
 internal readonly record struct CounterSent(CounterRef At, ulong Slot);
@@ -145,7 +160,7 @@ internal static class CounterCarry
             if (!oldKernel) continue;
             var (slot, kernel) = after(c);
             if (slot is not { } s || oldSlot != null && kernel) continue; // BPF and the kernel go on counting their parts
-            seeds.Add(new CounterSeed(s, kernel ? default : kernelCount(c) ?? default, oldSlot != null));
+            seeds.Add(new CounterSeed(s, kernel ? default : kernelCount(c) ?? default, oldSlot != null, kernel ? null : c));
         }
         return seeds;
     }

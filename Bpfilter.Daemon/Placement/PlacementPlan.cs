@@ -58,8 +58,14 @@ public sealed class PlacementPlan
     /// Sets that stay in the kernel, each with why (elements whose state BPF cannot be given): every chain that reads
     /// or writes one stays there too.
     /// </param>
+    /// <param name="movedLinks">
+    /// The BPF_NETFILTER links that run at a priority next to their chains' own (moved back from the kernel, see
+    /// <see cref="MoveBackPriorities"/>), keyed by <see cref="Bpfilter.Backend.Ir.NetfilterHook.AttachPoint"/>: a kernel chain
+    /// at that priority on the same hook list conflicts as one at the chain's own would.
+    /// </param>
     public static PlacementPlan Build(IReadOnlyList<SourceTable> tables, LiftResult lift, IReadOnlySet<ChainId> forcedKernel,
-        PlacementFacts? facts = null, IReadOnlyDictionary<(byte Family, string Table, string Set), string>? kernelHeld = null)
+        PlacementFacts? facts = null, IReadOnlyDictionary<(byte Family, string Table, string Set), string>? kernelHeld = null,
+        IReadOnlyDictionary<string, int>? movedLinks = null)
     {
         var results = new Dictionary<ChainId, ChainLift>();
         foreach (var r in lift.Chains) results[r.Chain] = r;
@@ -88,12 +94,12 @@ public sealed class PlacementPlan
             }
         }
         facts?.EndPlacement();
-        Settle(entries);
+        Settle(entries, movedLinks ?? new Dictionary<string, int>());
         return Assemble(tables, entries, results);
     }
 
     /// <summary>Moves BPF chains to the kernel until no ordering or set rule is broken.</summary>
-    static void Settle(List<Entry> entries)
+    static void Settle(List<Entry> entries, IReadOnlyDictionary<string, int> movedLinks)
     {
         bool changed = true;
         while (changed)
@@ -102,7 +108,7 @@ public sealed class PlacementPlan
             var kernel = entries.Where(e => e.Side == PlacementSide.Kernel).ToList();
             foreach (var e in entries.Where(e => e.Side == PlacementSide.Bpf).ToList())
             {
-                if (Conflict(e, kernel) is not { } why) continue;
+                if (Conflict(e, kernel, movedLinks) is not { } why) continue;
                 e.Side = PlacementSide.Kernel;
                 e.Reason = why;
                 changed = true;
@@ -111,7 +117,7 @@ public sealed class PlacementPlan
         }
     }
 
-    static string? Conflict(Entry e, List<Entry> kernel)
+    static string? Conflict(Entry e, List<Entry> kernel, IReadOnlyDictionary<string, int> movedLinks)
     {
         foreach (var k in kernel)
         {
@@ -120,6 +126,9 @@ public sealed class PlacementPlan
                 if (!k.Slots.Contains(s)) continue;
                 if (!s.IsDevice && k.Priority == e.Priority)
                     return $"it has priority {e.Priority} on the same hook as kernel-placed {k.Id}, which a BPF_NETFILTER link cannot share";
+                if (!s.IsDevice && LinkPriority(s, e.Priority, movedLinks) == k.Priority)
+                    return $"its BPF_NETFILTER link runs at priority {k.Priority} (next to its own, since it moved back from the kernel), " +
+                        $"which kernel-placed {k.Id} takes on the same hook";
                 if (s.IsDevice && s.IsIngress && e.Priority >= k.Priority)
                     return $"at {s.Device} ingress it must run after kernel-placed {k.Id} (priority {k.Priority}), and XDP/tc runs before nf_tables there";
                 if (s.IsDevice && !s.IsIngress && e.Priority <= k.Priority)
@@ -137,6 +146,14 @@ public sealed class PlacementPlan
                 return $"it shares {state} with kernel-placed {k.Id}, and one stateful object's state cannot be split between BPF and the kernel";
         }
         return null;
+    }
+
+    /// <summary>The priority a BPF chain's link at <paramref name="slot"/> runs at when it is not the chain's own; else null.</summary>
+    static int? LinkPriority(HookSlot slot, int priority, IReadOnlyDictionary<string, int> movedLinks)
+    {
+        if (movedLinks.Count == 0 || slot.Family is not (Nft.Bytecode.NfProto.Ipv4 or Nft.Bytecode.NfProto.Ipv6)) return null;
+        var family = slot.Family == Nft.Bytecode.NfProto.Ipv4 ? NfFamily.Ipv4 : NfFamily.Ipv6;
+        return movedLinks.TryGetValue(new NetfilterHook(family, (NfHookPoint)slot.Hook, priority).AttachPoint, out var at) ? at : null;
     }
 
     /// <summary>

@@ -12,14 +12,14 @@ public sealed class MeterMoveTrafficTests
 {
     /// <summary>
     /// The table (family, hook), the rule that moves its chain to the kernel, what that rule lists as, and whether
-    /// deleting it moves the chain back to BPF: an ip chain stays in the kernel (its BPF_NETFILTER link cannot take the
-    /// priority the kernel's chain holds during the swap, EBUSY; see PlacementMoveCounterTrafficTests), and its meter
-    /// must list the kernel's elements all the same.
+    /// deleting it moves the chain back to BPF: both do (an ip chain's BPF_NETFILTER link takes a priority next to the
+    /// one the kernel's copy holds until the kernel commit, see NetfilterMoveBackTrafficTests; before branch `nfback` it
+    /// stayed in the kernel, and its meter listed the kernel's elements).
     /// </summary>
     public static TheoryData<string, string, string, string, bool> Placements => new()
     {
         { "netdev", "ingress device \"lo\"", "udp dport 14 log group 1", "log group 1", true },
-        { "ip", "output", "udp dport 14 reject", "reject", false },
+        { "ip", "output", "udp dport 14 reject", "reject", true },
     };
 
     [Theory]

@@ -55,9 +55,9 @@ public sealed partial class MoveWindowTrafficTests
     }
 
     /// <summary>The rule's and the named counter's packets on each side, asserted equal to what each side's streams sent.</summary>
-    static void CountedAsSent(PacketPathSetTrafficTests.Sides s, long kernelSent, long daemonSent, string when)
+    static void CountedAsSent(PacketPathSetTrafficTests.Sides s, long kernelSent, long daemonSent, string when, string family = "netdev")
     {
-        var (k, d) = s.Command("list", "table", "netdev", "t");
+        var (k, d) = s.Command("list", "table", family, "t");
         Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
         long Of(Regex r, string listing) => long.Parse(r.Match(listing).Groups[1].Value);
         var report = $"{when}: kernel sent {kernelSent}, rule {Of(RuleCount(), k.Stdout)}, named {Of(NamedCount(), k.Stdout)}; " +
@@ -82,5 +82,25 @@ public sealed partial class MoveWindowTrafficTests
         var (k1, d1) = StreamDuring(s, "add rule netdev t in udp dport 14 log group 1");
         Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
         CountedAsSent(s, k1, d1, "to the kernel");
+    }
+
+    /// <summary>
+    /// An inet input chain moved back from the kernel (its `reject` deleted) while the streams run: its links take
+    /// priority -1 beside the kernel's copy at 0 and filter from before the kernel commit, and their counters start from
+    /// the kernel's count read beside theirs, so the packets both counted meanwhile are counted once. Before branch
+    /// `nfback` the chain stayed in the kernel.
+    /// </summary>
+    [Fact]
+    public void PacketsCountedWhileAnInetChainMovesBackAreCountedOnce()
+    {
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply(PlacementMoveCounterTrafficTests.Netdev.Replace("netdev", "inet").Replace("ingress device \"lo\"", "input"));
+        s.Apply("add rule inet t in udp dport 14 reject");
+        Assert.Contains("table inet t chain in: kernel nf_tables", s.Rig.Explain());
+
+        var (k1, d1) = StreamDuring(s, $"delete rule inet t in handle {PlacementMoveCounterTrafficTests.Handle(s, "reject", "inet")}");
+        var explain = s.Rig.Explain();
+        Assert.True(explain.Contains("table inet t chain in: BPF"), explain + s.Rig.Daemon.Log);
+        CountedAsSent(s, k1, d1, "back to BPF", "inet");
     }
 }

@@ -91,8 +91,9 @@ public sealed class PlacementMoveCounterTrafficTests
     }
 
     /// <summary>
-    /// An output chain moved to the kernel by `reject` (an ip table's reject runs in the kernel), which stays there when
-    /// the rule is deleted (its BPF_NETFILTER link cannot take the hook and priority the kernel's chain holds).
+    /// An output chain moved to the kernel by `reject` (an ip table's reject runs in the kernel), and back to BPF when the
+    /// rule is deleted: its BPF_NETFILTER link takes priority -1 beside the kernel's copy at 0 (before branch `nfback` the
+    /// chain stayed in the kernel: the link could not take the priority the kernel's chain held, EBUSY).
     /// </summary>
     [Fact]
     public void CountsSurviveAMoveToTheKernelForReject()
@@ -110,7 +111,11 @@ public sealed class PlacementMoveCounterTrafficTests
         Assert.DoesNotContain("packets 0", moved);
         s.Send(12, "127.0.0.2");
         s.Apply($"delete rule ip t in handle {Handle(s, "reject", "ip")}");
+        var explain = s.Rig.Explain();
+        Assert.True(explain.Contains("table ip t chain in: BPF") && explain.Contains("netfilter ipv4 output priority 0, link at priority -1"), explain + s.Rig.Daemon.Log);
         Assert.Contains("counter packets 4", s.SameListing());
+        s.Send(12, "127.0.0.2", "127.0.0.3");
+        Assert.Contains("counter packets 6", s.SameListing());
     }
 
     /// <summary>A rule quota created with `used`: the kernel keeps what it consumed.</summary>
