@@ -2,7 +2,7 @@
  * A netlink event subscriber that stops reading, run under libbfnft.so against bpfilterd
  * (tests/Bpfilter.Daemon.Tests/Server/MonitorTests.cs): sets SO_RCVBUF to argv[1], joins
  * NFNLGRP_NFTABLES, prints "subscribed groups=0x..", waits for SIGUSR1 (the test commits meanwhile),
- * then drains what is queued and prints "messages=N enobufs=M", then waits up to 20 s for one more
+ * then for the first event and a second more, then drains what is queued and prints "messages=N enobufs=M", then waits up to 20 s for one more
  * event and prints "next=0xTYPE" (events flow again after a loss).
  */
 #define _GNU_SOURCE
@@ -46,6 +46,12 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	int sig;
 	sigwait(&usr1, &sig);
+	/* The daemon delivers a commit's events after nft's reply, and libbfnft's reader thread queues them
+	 * asynchronously: on a loaded machine none may have arrived yet. Wait for the first, then give the
+	 * rest of the batch's frames a moment, so the drain sees what the commit sent. */
+	struct pollfd first = { .fd = fd, .events = POLLIN };
+	poll(&first, 1, 20000);
+	usleep(1000000);
 	int messages = 0, enobufs = 0;
 	for (;;) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
