@@ -1,7 +1,7 @@
 #!/bin/bash
 # usage: kernel.sh FILE TAG   the kernel's own `nft -f FILE` in a fresh netns with a veth fw0
 set -u
-F="$1"; T="$2"; NS=lc-$T-$$
+F="$1"; T="$2"; NS=${NS_PREFIX:-lc}-$T-$$
 ip netns add $NS
 ip netns exec $NS ip link add fw0 type veth peer name tx0
 ip netns exec $NS ip link set fw0 up; ip netns exec $NS ip link set tx0 up

@@ -1,12 +1,3 @@
 #!/bin/bash
-# usage: kernel.sh FILE TAG   the kernel's own `nft -f FILE` in a fresh netns with a veth fw0
-set -u
-F="$1"; T="$2"; NS=ll-$T-$$
-ip netns add $NS
-ip netns exec $NS ip link add fw0 type veth peer name tx0
-ip netns exec $NS ip link set fw0 up; ip netns exec $NS ip link set tx0 up
-s=$(date +%s.%N)
-ip netns exec $NS nft -f $F; rc=$?
-e=$(date +%s.%N)
-echo "$T rc=$rc wall=$(echo "$e - $s" | bc) load=$(cut -d' ' -f1 /proc/loadavg)"
-ip netns del $NS
+# usage: kernel.sh FILE TAG   loadcost's kernel.sh (the kernel's own `nft -f FILE` in a fresh netns), netns prefix ll
+NS_PREFIX=ll exec "$(dirname "$0")/../2026-12-05-loadcost/kernel.sh" "$@"

@@ -33,6 +33,21 @@ public class ClassifiedRunAppendTests
     static List<byte[]> PacketsNear(Random random, IEnumerable<Generated> rules) =>
         rules.SelectMany(g => Enumerable.Range(0, 2).Select(_ => PacketNear(random, g))).ToList();
 
+    /// <summary>
+    /// Appends <paramref name="added"/> to <paramref name="rules"/> (and packets near it to <paramref name="packets"/>) and
+    /// commits: an edit in place keeps the program's id, and either way the result is what a full compile gives.
+    /// </summary>
+    static PrepareStats Append(Rig rig, List<Generated> rules, List<byte[]> packets, Random random, Generated added)
+    {
+        rules.Add(added);
+        packets.AddRange(PacketsNear(random, [added]));
+        var id = rig.ProgramId;
+        var stats = rig.Commit(Rules(rules));
+        if (stats.Edited == 1) Assert.Equal(id, rig.ProgramId);
+        rig.AssertSameAsFullCompile();
+        return stats;
+    }
+
     sealed class Rig() : EditRig(Rules([]))
     {
         /// <summary>What runs and what is recorded is what a full compile of the current ruleset with the running counter layout and class ids gives.</summary>
@@ -107,23 +122,16 @@ public class ClassifiedRunAppendTests
         var rules = Generate(random, 48, 100, negations);
         rig.Commit(Rules(rules));
         Assert.Contains("clsword", rig.Program.Compiled.Disassembly);
-        var id = rig.ProgramId;
         var packets = PacketsNear(random, rules);
         var edited = 0;
         for (var k = 0; k < 40; k++)
         {
-            var added = Generate(random, 1, 1000 + k, negations)[0];
-            rules.Add(added);
-            packets.AddRange(PacketsNear(random, [added]));
-            var stats = rig.Commit(Rules(rules));
+            var stats = Append(rig, rules, packets, random, Generate(random, 1, 1000 + k, negations)[0]);
             if (stats.Edited == 1)
             {
                 edited++;
                 Assert.Equal((0, 1), (stats.Loaded, stats.Kept));
-                Assert.Equal(id, rig.ProgramId);
             }
-            id = rig.ProgramId;
-            rig.AssertSameAsFullCompile();
             if (k % 8 == 7) rig.AssertAgreesWithLinear(packets);
         }
         Assert.InRange(edited, 25, 40); // the rest: a field the run did not read, a selectivity order changed
@@ -197,16 +205,7 @@ public class ClassifiedRunAppendTests
                 ? new Generated(Counted((ulong)(3000 + k), Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, V4($"10.254.0.{k}")), Matcher.Eq(Fields.Udp.Dport, U16(7))),
                     (0x0afe0000u + (uint)k, 0x0afe0000u + (uint)k), null, 17, null, (7, 7))
                 : Generate(random, 1, 3000 + k, negations: false)[0];
-            rules.Add(added);
-            packets.AddRange(PacketsNear(random, [added]));
-            var id = rig.ProgramId;
-            var stats = rig.Commit(Rules(rules));
-            if (stats.Edited == 1)
-            {
-                edited++;
-                Assert.Equal(id, rig.ProgramId);
-            }
-            rig.AssertSameAsFullCompile();
+            if (Append(rig, rules, packets, random, added).Edited == 1) edited++;
             ClassifierAnyVectorTests.AssertWildcardsInTheAnyVectorAlone(rig.Program);
         }
         Assert.InRange(edited, 8, 12);
@@ -234,16 +233,7 @@ public class ClassifiedRunAppendTests
             var added = new Generated(Counted((ulong)(4000 + k), k % 2 == 0 ? Verdict.Drop : Verdict.Accept,
                 Matcher.Prefix(Fields.Ip.Saddr, V4($"10.1.{k}.0"), 24), Matcher.Range(Fields.Udp.Dport, U16((ulong)lo), U16((ulong)hi))),
                 (0x0a010000u + (uint)k * 256, 0x0a010000u + (uint)k * 256 + 255), null, 17, null, (lo, hi));
-            rules.Add(added);
-            packets.AddRange(PacketsNear(random, [added]));
-            var id = rig.ProgramId;
-            var stats = rig.Commit(Rules(rules));
-            if (stats.Edited == 1)
-            {
-                edited++;
-                Assert.Equal(id, rig.ProgramId);
-            }
-            rig.AssertSameAsFullCompile();
+            if (Append(rig, rules, packets, random, added).Edited == 1) edited++;
         }
         Assert.InRange(edited, 3, ranges.Length);
         rig.AssertAgreesWithLinear(packets);
