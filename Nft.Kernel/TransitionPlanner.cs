@@ -397,7 +397,11 @@ internal sealed class TransitionPlanner
                     anonIds[setName] = (sent, id);
                     Add(NftMsgType.NewSet, fam, KernelForm.Set(anon.Set, id, anonymous: true) with { Family = fam, Table = table },
                         $"add anonymous set {setName} of rule {key} {chain} handle {emu}", NlmFlags.Create, emu);
-                    AddElements(NftMsgType.NewSetElem, key, sent, id, anon.Elements.Select(KernelForm.Element).ToList(),
+                    // a meter the kernel takes over from BPF's packet path starts with the elements that one holds (Live), with the
+                    // time they have left, as a named set does; before, it started empty and `list meter` lost them
+                    var live = _packetPath.GetValueOrDefault((key, setName))?.Live;
+                    var elements = live?.Select(e => KernelForm.Element(e) with { Expiration = e.Expiration }) ?? anon.Elements.Select(KernelForm.Element);
+                    AddElements(NftMsgType.NewSetElem, key, sent, id, elements.ToList(),
                         $"add elements to anonymous set {setName} of rule {key} {chain} handle {emu}", anon.Set, emu);
                 }
                 var withCounters = carried is null ? r : CarryCounters(r, carried, key, chain);
