@@ -48,10 +48,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     LiftResult? _current;
     PlacementPlan? _plan;
     Staged? _staged;
-    /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>), and those the staged commit adds.</summary>
-    Dictionary<StatefulKey, string> _limitNotes = [], _stagedLimitNotes = [];
-    /// <summary>The limit slots the staged commit renews: full on both sides from it, their notes go.</summary>
-    IReadOnlySet<ulong> _stagedRenewedLimits = new HashSet<ulong>();
+    /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>); the staged commit's come in its <see cref="KernelPrepared"/>.</summary>
+    Dictionary<StatefulKey, string> _limitNotes = [];
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
@@ -271,9 +269,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    kernelSide = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
-                    _stagedLimitNotes = UnfullLimitsToKernel(plan, renewed);
-                    _stagedRenewedLimits = renewed.Limits;
+                    kernelSide = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal)
+                        with { LimitNotes = UnfullLimitsToKernel(plan, renewed), RenewedLimits = renewed.Limits };
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -461,12 +458,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
             _current = staged.Lift;
             _plan = staged.Plan;
+            var limits = staged.Kernel ?? KernelPrepared.None;
             _limitNotes = LimitMoves.Still(_limitNotes, staged.Plan.KernelTables);
-            foreach (var key in _limitNotes.Keys.Where(k => staged.Lift.Limits.TryGetValue(k, out var slot) && _stagedRenewedLimits.Contains(slot)).ToList())
+            foreach (var key in _limitNotes.Keys.Where(k => staged.Lift.Limits.TryGetValue(k, out var slot) && limits.RenewedLimits.Contains(slot)).ToList())
                 _limitNotes.Remove(key);
-            foreach (var (key, note) in _stagedLimitNotes) _limitNotes[key] = note;
-            _stagedLimitNotes = [];
-        _stagedRenewedLimits = new HashSet<ulong>();
+            foreach (var (key, note) in limits.LimitNotes) _limitNotes[key] = note;
             ApplyRestoredCounters();
             if (_kernel != null)
             {
@@ -513,8 +509,6 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     void Release()
     {
         _staged = null;
-        _stagedLimitNotes = [];
-        _stagedRenewedLimits = new HashSet<ulong>();
         _enforcer.Abort();
         _kernel?.Abort();
     }
