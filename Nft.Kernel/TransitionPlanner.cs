@@ -344,7 +344,7 @@ internal sealed class TransitionPlanner
             var renewed = renewedObjs.Contains(k);
             if (oldObjs.ContainsKey(k) && !renewed) continue;
             // a renewed object is another object: its state starts from what the transaction gave it
-            var obj = !renewed && carried?.Object(fam, table, k.Item2) is { Data: { } state } ? ob with { Data = state } : ob;
+            var obj = !renewed && carried?.Object(fam, table, k.Item1, k.Item2) is { Data: { } state } ? ob with { Data = state } : ob;
             Add(NftMsgType.NewObj, fam, KernelForm.Object(obj) with { Family = fam, Table = table }, $"add {NftObject.KindOf(k.Item1)} {key} {k.Item2}", NlmFlags.Create);
         }
         foreach (var (name, f) in nowFts)

@@ -1,4 +1,5 @@
 using System.Text;
+using Nft.Bytecode;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
 using Bpfilter.Daemon.Placement;
@@ -28,13 +29,15 @@ namespace Bpfilter.Daemon.Enforcement;
 /// first counter keeps the key every rule counter had before, so older files keep their meaning; <see cref="CounterKey.ExpressionIndex"/>).
 /// Version 9 adds, per kernel named counter, what BPF counted for it after its count was read for the kernel and before the kernel
 /// commit (<see cref="KernelCounterView.CarryObject"/>).
+/// Version 10 adds to every kernel named object entry (reset baselines, carried counts) its type: nf_tables keys objects by table,
+/// type and name, so a counter and a quota may share a name (older entries are named counters').
 /// A quota or limit key is a rule's expression (kind 0), a named object (kind 1) or a set element's statement
 /// (kind 2: set, element key, statement index; written by version 4 daemons that run element quotas and limits).
-/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7, ten from version 9; version 8 entries are 4 bytes longer); every length is checked when read (<see cref="InvalidDataException"/>).
+/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7, ten from version 9; version 8 entries are 4 bytes longer, version 10 object entries too); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 9, WithoutObjectsCarried = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
+    const byte Version = 10, WithoutObjectTypes = 9, WithoutObjectsCarried = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
@@ -48,7 +51,7 @@ internal static class CounterState
     /// <param name="Layouts">per attach point key, its program's counter layout; empty before version 4</param>
     /// <param name="ElementLists">per IR set name, the statement lists its elements carry; empty before version 5</param>
     public sealed record Saved(List<Bpf> BpfCounters, List<((byte, string, ulong, int) Key, CounterValue Base)> KernelRules,
-        List<((byte, string, string) Key, CounterValue Base)> KernelObjects, List<Quota> Quotas, List<Limit> Limits,
+        List<(KernelObjectKey Key, CounterValue Base)> KernelObjects, List<Quota> Quotas, List<Limit> Limits,
         Dictionary<string, CounterLayout> Layouts)
     {
         public Dictionary<string, ValueList<ValueList<Statement>>> ElementLists { get; init; } = new(StringComparer.Ordinal);
@@ -60,7 +63,7 @@ internal static class CounterState
         public List<((byte, string, ulong, int) Key, CounterValue Bpf)> KernelRulesCarried { get; init; } = [];
 
         /// <summary>Empty before version 9.</summary>
-        public List<((byte, string, string) Key, CounterValue Bpf)> KernelObjectsCarried { get; init; } = [];
+        public List<(KernelObjectKey Key, CounterValue Bpf)> KernelObjectsCarried { get; init; } = [];
     }
 
     public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null,
@@ -106,7 +109,7 @@ internal static class CounterState
         IReadOnlyDictionary<string, CounterLayout>? layouts, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists)
     {
         IReadOnlyCollection<((byte, string, ulong, int), CounterValue)> rules = [];
-        IReadOnlyDictionary<(byte, string, string), CounterValue> objects = new Dictionary<(byte, string, string), CounterValue>();
+        IReadOnlyCollection<(KernelObjectKey, CounterValue)> objects = [];
         if (kernel != null) (rules, objects) = kernel.Baselines;
         Write(w, rules);
         Write(w, objects);
@@ -161,18 +164,19 @@ internal static class CounterState
             w.Write(used);
         }
         Write(w, kernel?.Carried ?? []);
-        Write(w, kernel?.ObjectsCarried ?? new Dictionary<(byte, string, string), CounterValue>());
+        Write(w, kernel?.ObjectsCarried ?? []);
     }
 
-    /// <summary>A counted list of kernel named counter values (reset baselines, carried counts) by family, table and name.</summary>
-    static void Write(BinaryWriter w, IReadOnlyDictionary<(byte, string, string), CounterValue> objects)
+    /// <summary>A counted list of kernel named object values (reset baselines, carried counts) by family, table, name and type.</summary>
+    static void Write(BinaryWriter w, IReadOnlyCollection<(KernelObjectKey Key, CounterValue Value)> objects)
     {
         w.Write(objects.Count);
-        foreach (var ((family, table, name), v) in objects)
+        foreach (var ((family, table, type, name), v) in objects)
         {
             w.Write(family);
             w.Write(table);
             w.Write(name);
+            w.Write((uint)type);
             w.Write(v.Packets);
             w.Write(v.Bytes);
         }
@@ -200,7 +204,7 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v is not (Version or WithoutObjectsCarried or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
+            if (v is not (Version or WithoutObjectTypes or WithoutObjectsCarried or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
                 throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
@@ -235,11 +239,17 @@ internal static class CounterState
                 return rules;
             }
             var rules = RuleCounters();
-            List<((byte, string, string), CounterValue)> ObjectCounters()
+            var typed = v >= Version;
+            List<(KernelObjectKey, CounterValue)> ObjectCounters()
             {
-                var objects = new List<((byte, string, string), CounterValue)>();
-                for (int i = 0, n = Count(19); i < n; i++)
-                    objects.Add(((r.ReadByte(), r.ReadString(), r.ReadString()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+                var objects = new List<(KernelObjectKey, CounterValue)>();
+                for (int i = 0, n = Count(typed ? 23 : 19); i < n; i++)
+                {
+                    var (family, table, name) = (r.ReadByte(), r.ReadString(), r.ReadString());
+                    // before version 10 only named counters had entries
+                    var type = typed ? (NftObjectType)r.ReadUInt32() : NftObjectType.Counter;
+                    objects.Add((new KernelObjectKey(family, table, type, name), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+                }
                 return objects;
             }
             var objects = ObjectCounters();
@@ -286,12 +296,14 @@ internal static class CounterState
                 for (int i = 0, n = Count(24); i < n; i++)
                 {
                     var (family, table, chain, handle, index, name) = (r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64(), r.ReadInt32(), r.ReadString());
-                    starts.Add(new QuotaStart(new CounterRef(family, table, chain.Length > 0 ? chain : null, handle, index, name.Length > 0 ? name : null), r.ReadUInt64()));
+                    // a start point's object is a quota: its type need not be written
+                    starts.Add(new QuotaStart(name.Length > 0 ? CounterRef.Named(family, table, name, (uint)NftObjectType.Quota)
+                        : new CounterRef(family, table, chain.Length > 0 ? chain : null, handle, index, null), r.ReadUInt64()));
                 }
             if (starts.Select(q => q.At).Distinct().Count() != starts.Count) throw new InvalidDataException("counter state: a quota's start point is given twice");
             var carried = v >= WithoutCounterIndexes ? RuleCounters() : new List<((byte, string, ulong, int), CounterValue)>();
             if (carried.Select(c => c.Item1).Distinct().Count() != carried.Count) throw new InvalidDataException("counter state: a kernel rule's carried count is given twice");
-            var objectsCarried = v >= Version ? ObjectCounters() : [];
+            var objectsCarried = v >= WithoutObjectTypes ? ObjectCounters() : [];
             if (objectsCarried.Select(c => c.Item1).Distinct().Count() != objectsCarried.Count)
                 throw new InvalidDataException("counter state: a kernel named counter's carried count is given twice");
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");

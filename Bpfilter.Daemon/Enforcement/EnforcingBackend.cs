@@ -48,10 +48,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     LiftResult? _current;
     PlacementPlan? _plan;
     Staged? _staged;
-    /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>), and those the staged commit adds.</summary>
-    Dictionary<StatefulKey, string> _limitNotes = [], _stagedLimitNotes = [];
-    /// <summary>The limit slots the staged commit renews: full on both sides from it, their notes go.</summary>
-    IReadOnlySet<ulong> _stagedRenewedLimits = new HashSet<ulong>();
+    /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>); the staged commit's come in its <see cref="KernelPrepared"/>.</summary>
+    Dictionary<StatefulKey, string> _limitNotes = [];
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
@@ -271,9 +269,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    kernelSide = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
-                    _stagedLimitNotes = UnfullLimitsToKernel(plan, renewed);
-                    _stagedRenewedLimits = renewed.Limits;
+                    kernelSide = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal)
+                        with { LimitNotes = UnfullLimitsToKernel(plan, renewed), RenewedLimits = renewed.Limits };
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -386,10 +383,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             if (_kernelCounters != null)
             {
                 foreach (var ((family, table, handle, index), v) in saved.KernelRules) _kernelCounters.RestoreRule(family, table, handle, index, v);
-                foreach (var ((family, table, name), v) in saved.KernelObjects) _kernelCounters.RestoreObject(family, table, name, v);
+                foreach (var (key, v) in saved.KernelObjects) _kernelCounters.RestoreObject(key, v);
                 _kernelCounters.QuotaStarts.Set(saved.KernelQuotaStarts);
                 foreach (var ((family, table, handle, index), v) in saved.KernelRulesCarried) _kernelCounters.RestoreCarried(family, table, handle, index, v);
-                foreach (var ((family, table, name), v) in saved.KernelObjectsCarried) _kernelCounters.RestoreObjectCarried(family, table, name, v);
+                foreach (var (key, v) in saved.KernelObjectsCarried) _kernelCounters.RestoreObjectCarried(key, v);
             }
         }
     }
@@ -461,12 +458,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
             _current = staged.Lift;
             _plan = staged.Plan;
+            var limits = staged.Kernel ?? KernelPrepared.None;
             _limitNotes = LimitMoves.Still(_limitNotes, staged.Plan.KernelTables);
-            foreach (var key in _limitNotes.Keys.Where(k => staged.Lift.Limits.TryGetValue(k, out var slot) && _stagedRenewedLimits.Contains(slot)).ToList())
+            foreach (var key in _limitNotes.Keys.Where(k => staged.Lift.Limits.TryGetValue(k, out var slot) && limits.RenewedLimits.Contains(slot)).ToList())
                 _limitNotes.Remove(key);
-            foreach (var (key, note) in _stagedLimitNotes) _limitNotes[key] = note;
-            _stagedLimitNotes = [];
-        _stagedRenewedLimits = new HashSet<ulong>();
+            foreach (var (key, note) in limits.LimitNotes) _limitNotes[key] = note;
             ApplyRestoredCounters();
             if (_kernel != null)
             {
@@ -475,7 +471,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _kernelCounters!.QuotaStarts.Set(kernelSide.QuotaStarts);
                 _kernelCounters.Retain(_kernel.Placed);
                 foreach (var (at, bpf) in kernelSide.Carried)
-                    if (at.ObjectName is { } name) _kernelCounters.CarryObject(at.Family, at.Table, name, bpf);
+                    if (at.ObjectName != null) _kernelCounters.CarryObject(KernelObjectKey.Of(at), bpf);
                     else _kernelCounters.Carry(at.Family, at.Table, at.RuleHandle, at.ExpressionIndex, bpf);
                 var (lift, plan) = (staged.Lift, staged.Plan);
                 _kernelCounters.QuotaStarts.Retain(c => CounterSides.Quota(lift, plan, c) is { Kernel: true, Slot: null });
@@ -513,8 +509,6 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     void Release()
     {
         _staged = null;
-        _stagedLimitNotes = [];
-        _stagedRenewedLimits = new HashSet<ulong>();
         _enforcer.Abort();
         _kernel?.Abort();
     }
@@ -539,9 +533,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         ICollection<(CounterRef, CounterValue)> carried, ICollection<CounterSent> sent)
     {
         if (_current == null || _plan == null || _plan.BpfChains.Count == 0 || _kernel == null) return plan.KernelTables;
-        var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name))).ToHashSet();
+        var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Type ?? 0, o.Name))).ToHashSet();
         bool Held(CounterRef c) => c.ObjectName != null
-            ? objects.Contains((c.Family, c.Table, c.ObjectName))
+            ? objects.Contains((c.Family, c.Table, (uint)c.ObjectType, c.ObjectName))
             : _kernel.KernelRuleHandle(c.Family, c.Table, c.RuleHandle) != null;
         return CounterCarry.ToKernel(plan.KernelTables, Held, Before(renewal), c => CounterSides.Of(lift, plan, c), BpfCount,
             QuotaBefore(renewal, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts, carried, sent);
@@ -612,7 +606,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         if (_current == null || _kernel == null) return [];
         var placed = _kernel.Placed;
-        bool KernelHolds(StatefulKey k) => k.Object is { } name ? placed.Any(t => t.Family == k.Family && t.Name == k.Table && t.Objects?.Any(o => o.Name == name) == true)
+        bool KernelHolds(StatefulKey k) => k.Object is { } name ? placed.Any(t => t.Family == k.Family && t.Name == k.Table && t.Objects?.Any(o => o.Type == (uint)Nft.Bytecode.NftObjectType.Limit && o.Name == name) == true)
             : k.ElementKey != null ? placed.Any(t => t.Family == k.Family && t.Name == k.Table && t.FindSet(k.Chain ?? "") != null)
             : _kernel.KernelRuleHandle(k.Family, k.Table, k.RuleHandle) != null;
         return LimitMoves.NotFull(plan.KernelTables, _current.Limits, renewed.Limits, KernelHolds, _enforcer.LimitTokens);
@@ -642,7 +636,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     }
 
     CounterValue? KernelCount(CounterRef c) => c.ObjectName != null
-        ? _kernelCounters?.Object(c.Family, c.Table, c.ObjectName)
+        ? _kernelCounters?.Object(KernelObjectKey.Of(c))
         : _kernelCounters?.Rule(c.Family, c.Table, c.RuleHandle, c.ExpressionIndex);
 
     /// <summary>Has the ledger list what the kernel counted, added to what BPF counted when it counted before too.</summary>
@@ -769,7 +763,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             }
             if (counter.ObjectName != null)
             {
-                if (!ResetKernelQuota(counter)) _kernelCounters?.ResetObject(counter.Family, counter.Table, counter.ObjectName);
+                if (!ResetKernelQuota(counter)) _kernelCounters?.ResetObject(KernelObjectKey.Of(counter));
                 return;
             }
             if (Slot(counter) is { } id) _enforcer.ResetCounter(id);
@@ -784,7 +778,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// </summary>
     bool ResetKernelQuota(CounterRef counter)
     {
-        if (_kernel == null || _kernelCounters == null) return false;
+        if (_kernel == null || _kernelCounters == null || counter.ObjectType != Nft.Bytecode.NftObjectType.Quota) return false;
         try
         {
             if (!_kernel.ResetQuota(counter.Family, counter.Table, counter.ObjectName!)) return false;
@@ -795,7 +789,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 $"bpfilter-nft: resetting quota {counter.ObjectName} of table {counter.Table} in the kernel failed: {e.Message}", reason: RefusalReason.KernelPlacement);
         }
         _kernelCounters.QuotaStarts.Set([new QuotaStart(counter, 0)]);
-        _kernelCounters.ForgetObjectBaseline(counter.Family, counter.Table, counter.ObjectName!);
+        _kernelCounters.ForgetObjectBaseline(KernelObjectKey.Of(counter));
         return true;
     }
 

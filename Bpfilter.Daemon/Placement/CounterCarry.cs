@@ -121,7 +121,7 @@ internal static class CounterCarry
     public static IReadOnlyList<SourceTable> Rewritten(IReadOnlyList<SourceTable> tables, Func<CounterRef, Expression, Expression?> filled) =>
         tables.Select(t => t.WithExpressions(
             (c, r, i, e) => r.Handle is { } h ? filled(new CounterRef(t.Family, t.Name, c.Name, h, i, null), e) : null,
-            o => o.Name is { } n && o.Data is { } d ? filled(Named(t, n), d) : null)).ToList();
+            o => o.Name is { } n && o.Data is { } d ? filled(Named(t, o), d) : null)).ToList();
 
     /// <summary>Each expression of rule <paramref name="r"/> with the reference its counter or quota is read and listed by.</summary>
     static IEnumerable<(CounterRef At, Expression Expr)> InRule(SourceTable t, string chain, Rule r)
@@ -130,7 +130,8 @@ internal static class CounterCarry
         for (int i = 0; i < exprs.Count; i++) yield return (new CounterRef(t.Family, t.Name, chain, handle, i, null), exprs[i]);
     }
 
-    static CounterRef Named(SourceTable t, string name) => new(t.Family, t.Name, null, 0, 0, name);
+    /// <summary>The reference of named object <paramref name="o"/>, by its type too (a counter and a quota may share a name).</summary>
+    static CounterRef Named(SourceTable t, NftObject o) => CounterRef.Named(t.Family, t.Name, o.Name!, o.Type);
 
     /// <summary>Every rule expression and named object state (its NFTA_OBJ_DATA) of <paramref name="tables"/>, each with its reference.</summary>
     static IEnumerable<(CounterRef At, Expression Expr)> Stateful(IReadOnlyList<SourceTable> tables)
@@ -141,7 +142,7 @@ internal static class CounterCarry
                 foreach (var r in c.Rules)
                     foreach (var x in InRule(t, c.Name, r)) yield return x;
             foreach (var o in t.Objects ?? [])
-                if (o.Name is { } n && o.Data is { } d) yield return (Named(t, n), d);
+                if (o.Name != null && o.Data is { } d) yield return (Named(t, o), d);
         }
     }
 

@@ -18,7 +18,7 @@ internal static class CounterSides
     public static ulong? BpfSlot(LiftResult lift, PlacementPlan plan, CounterRef c)
     {
         if (c.ObjectName is { } name)
-            return lift.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, name), out var id) && NamedInBpf(lift, plan, c, NftObjectType.Counter) ? id : null;
+            return c.ObjectType == NftObjectType.Counter && lift.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, name), out var id) && NamedInBpf(lift, plan, c, NftObjectType.Counter) ? id : null;
         if (c.Chain == null || !plan.BpfChains.Contains(new ChainId(c.Family, c.Table, c.Chain))) return null;
         return RuleSlot(lift, c);
     }
@@ -33,7 +33,10 @@ internal static class CounterSides
         return lift.Counters.TryGetValue(rule with { ExpressionIndex = c.ExpressionIndex }, out var slot) || lift.Counters.TryGetValue(rule, out slot) ? slot : null;
     }
 
-    /// <summary>Where <paramref name="c"/> is counted under <paramref name="plan"/>: its BPF slot, and whether the kernel's nf_tables counts it (a named counter: unless BPF does).</summary>
+    /// <summary>
+    /// Where <paramref name="c"/> is counted under <paramref name="plan"/>: its BPF slot, and whether the kernel's nf_tables counts it
+    /// (a named object: unless BPF does; a named counter's slot is looked up by type, so a quota by the same name has none).
+    /// </summary>
     public static (ulong? Slot, bool Kernel) Of(LiftResult lift, PlacementPlan plan, CounterRef c)
     {
         var slot = BpfSlot(lift, plan, c);
@@ -51,6 +54,7 @@ internal static class CounterSides
     {
         if (c.ObjectName is { } name)
         {
+            if (c.ObjectType != NftObjectType.Quota) return (null, false);
             ulong? named = lift.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, name), out var n) && NamedInBpf(lift, plan, c, NftObjectType.Quota) ? n : null;
             return (named, named == null && plan.KernelTables.Any(t => t.Family == c.Family && t.Name == c.Table));
         }

@@ -2,6 +2,7 @@ using System.Text;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Daemon.Enforcement;
 using Bpfilter.Daemon.Placement;
+using Nft.Bytecode;
 using Nft.Engine;
 using Nft.Lifter;
 
@@ -29,7 +30,7 @@ public sealed class CounterStatePersistenceTests
         var bytes = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
             [new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], [new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)],
             new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) }, Lists);
-        Assert.Equal(9, bytes[0]);
+        Assert.Equal(10, bytes[0]);
 
         var saved = CounterState.Decode(bytes);
         Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], saved.BpfCounters);
@@ -125,12 +126,15 @@ public sealed class CounterStatePersistenceTests
         kernel.Carry(5, "t", 4, 0, new CounterValue(1, 29));
         kernel.Carry(5, "t", 6, 2, new CounterValue(2, 58));
         // version 9: and what BPF counted for a named counter after its count went to the kernel
-        kernel.CarryObject(5, "t", "named", new CounterValue(7, 203));
+        kernel.CarryObject(new KernelObjectKey(5, "t", NftObjectType.Counter, "named"), new CounterValue(7, 203));
+        // version 10: each by its type too (nf_tables keys objects by type: a quota may share the counter's name)
+        kernel.CarryObject(new KernelObjectKey(5, "t", NftObjectType.Quota, "named"), new CounterValue(0, 29));
         var bytes = CounterState.Encode([], kernel);
         var saved = CounterState.Decode(bytes);
         Assert.Equal([((5, "t", 4UL, 0), new CounterValue(4, 116)), ((5, "t", 6UL, 2), new CounterValue(2, 58))],
             saved.KernelRulesCarried.OrderBy(c => c.Key.Item3).Select(c => ((c.Key.Item1, c.Key.Item2, c.Key.Item3, c.Key.Item4), c.Bpf)));
-        Assert.Equal([((5, "t", "named"), new CounterValue(7, 203))], saved.KernelObjectsCarried.Select(c => ((c.Key.Item1, c.Key.Item2, c.Key.Item3), c.Bpf)));
+        Assert.Equal([(new KernelObjectKey(5, "t", NftObjectType.Counter, "named"), new CounterValue(7, 203)), (new KernelObjectKey(5, "t", NftObjectType.Quota, "named"), new CounterValue(0, 29))],
+            saved.KernelObjectsCarried.OrderBy(c => c.Key.Type).Select(c => (c.Key, c.Bpf)));
         for (int n = 1; n < bytes.Length; n++) Assert.Throws<InvalidDataException>(() => CounterState.Decode(bytes.AsSpan(0, n)));
     }
 
