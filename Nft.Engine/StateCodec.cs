@@ -77,28 +77,14 @@ internal static partial class StateCodec
         int prefix = HeaderSize + ns.Length + (backend is { } b0 ? 8 + b0.Length : 0);
 
         // The table records (the bulk: every rule and element) are written straight into the file after the header, the
-        // namespace record and the backend's bytes (any length: the writer pads as if from 0), each message encoded in
-        // place. The file is sized by the records as measured first (every rule's message is encoded then, kept, and
+        // namespace record and the backend's bytes (any length: the writer pads as if from 0), the other messages encoded
+        // in place. The file is sized by the records as measured first (every rule's message is encoded then, kept, and
         // copied in here), so no writer grows and no file is copied out of one; only a big set's elements are estimated,
         // and if the size is not exact the bytes are copied into a file of the right size once. Every byte is written:
         // the file is not zeroed first (tens of megabytes at 100,000 rules).
-        long size = Math.Min(prefix + RecordsSize(snapshot), Array.MaxLength);
+        long size = Math.Min(prefix + PutRecords(new NetlinkWriter(4096), snapshot, measure: true), Array.MaxLength);
         var w = new NetlinkWriter(GC.AllocateUninitializedArray<byte>((int)size), prefix);
-        foreach (var t in snapshot.Tables)
-        {
-            PutTableRecord(w, t);
-            foreach (var c in t.Chains)
-            {
-                PutChainRecord(w, t, c);
-                foreach (var r in c.Rules) PutRuleRecord(w, r, t.Family);
-            }
-            foreach (var s in t.Sets)
-            {
-                PutSetRecord(w, t, s);
-                foreach (var e in s.Elements) PutElementRecord(w, e);
-            }
-            foreach (var o in t.Objects) PutObjectRecord(w, t, o);
-        }
+        PutRecords(w, snapshot, measure: false);
 
         var file = w.Buffer;
         if (prefix + w.Length != file.Length)
@@ -124,56 +110,58 @@ internal static partial class StateCodec
     }
 
     /// <summary>
-    /// The bytes of the table records <see cref="Encode"/> writes, each written alone to measure it (records start and end
-    /// 4-aligned, so alone is as in the file); exact except for the sets past <see cref="MeasuredElements"/>. A rule's
-    /// message is encoded here (and kept, <see cref="PutRuleMessage"/>) when it was not yet.
+    /// Writes every table record into <paramref name="w"/> and returns their bytes; with <paramref name="measure"/>, each
+    /// record is written alone and taken out again, to size the file (records start and end 4-aligned, so alone is as in
+    /// the file): exact except for the sets past <see cref="MeasuredElements"/>, which are estimated. A rule's message is
+    /// encoded when measuring (and kept, <see cref="PutRuleMessage"/>) when it was not yet.
     /// </summary>
-    static long RecordsSize(RulesetSnapshot snapshot)
+    static long PutRecords(NetlinkWriter w, RulesetSnapshot snapshot, bool measure)
     {
-        var m = new NetlinkWriter(4096);
         long bytes = 0;
-        static long Measure(NetlinkWriter record)
-        {
-            long n = record.Length;
-            record.Clear();
-            return n;
-        }
         foreach (var t in snapshot.Tables)
         {
-            PutTableRecord(m, t);
-            bytes += Measure(m);
+            PutTableRecord(w, t);
+            Measured(w, measure, ref bytes);
             foreach (var c in t.Chains)
             {
-                PutChainRecord(m, t, c);
-                bytes += Measure(m);
+                PutChainRecord(w, t, c);
+                Measured(w, measure, ref bytes);
                 foreach (var r in c.Rules)
                 {
-                    PutRuleRecord(m, r, t.Family);
-                    bytes += Measure(m);
+                    PutRuleRecord(w, r, t.Family);
+                    Measured(w, measure, ref bytes);
                 }
             }
             foreach (var s in t.Sets)
             {
-                PutSetRecord(m, t, s);
-                bytes += Measure(m);
-                if (s.Elements.Count > MeasuredElements)
+                PutSetRecord(w, t, s);
+                Measured(w, measure, ref bytes);
+                if (measure && s.Elements.Count > MeasuredElements)
                 {
                     bytes += (long)ElementRecordEstimate * s.Elements.Count;
                     continue;
                 }
                 foreach (var e in s.Elements)
                 {
-                    PutElementRecord(m, e);
-                    bytes += Measure(m);
+                    PutElementRecord(w, e);
+                    Measured(w, measure, ref bytes);
                 }
             }
             foreach (var o in t.Objects)
             {
-                PutObjectRecord(m, t, o);
-                bytes += Measure(m);
+                PutObjectRecord(w, t, o);
+                Measured(w, measure, ref bytes);
             }
         }
-        return bytes;
+        return measure ? bytes : w.Length;
+    }
+
+    /// <summary>When measuring, the record just written is counted and taken out of the writer.</summary>
+    static void Measured(NetlinkWriter w, bool measure, ref long bytes)
+    {
+        if (!measure) return;
+        bytes += w.Length;
+        w.Clear();
     }
 
     static void PutTableRecord(NetlinkWriter w, TableRecord t)
