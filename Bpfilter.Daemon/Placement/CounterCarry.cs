@@ -9,9 +9,10 @@ namespace Bpfilter.Daemon.Placement;
 /// A counter BPF counts from now on, with what the kernel counted for it until this commit (<see cref="Kernel"/>),
 /// added to what BPF counted (<see cref="KeepBpf"/>: BPF counted it before too) or in place of it (a slot BPF did
 /// not count before may hold what it counted before an earlier move). <see cref="At"/>: the counter, when the kernel
-/// counts it no more. <see cref="Early"/>: what BPF's programs installed beside the kernel's copy (a link moved back next
-/// to its priority, <see cref="MoveBackPriorities"/>) had counted when <see cref="Kernel"/> was read: both counted the
-/// packets since, which BPF then holds alone (<see cref="Overlapped"/>).
+/// counts it no more. <see cref="Early"/>: what BPF's programs installed beside the kernel's copy before the kernel commit
+/// (a chain taken back at a new attach point, <see cref="Bpfilter.Backend.Enforcement.Enforcer.InstallEarly"/>) had counted
+/// when <see cref="Kernel"/> was read, zero when the kernel's copy stopped counting at their install: what they counted
+/// since is added to the kernel's count (<see cref="Overlapped"/>; the rule is EnforcingBackend.Early.cs's).
 /// </summary>
 internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf, CounterRef? At = null, CounterValue? Early = null)
 {
