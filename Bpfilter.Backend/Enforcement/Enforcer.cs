@@ -115,7 +115,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// <see cref="InstallEarly"/> then has it filter beside the kernel's copy until the kernel commit removes that.
     /// </param>
     /// <param name="takenBack">
-    /// The attach points (<see cref="AttachUnit.Key"/>) that take chains back from the kernel's nf_tables: when new,
+    /// The attach points (<see cref="AttachUnit.Key"/>) that take chains back from the kernel's nf_tables, new or not:
     /// <see cref="InstallEarly"/> installs their programs before the kernel commit.
     /// </param>
     public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null, IReadOnlySet<string>? recreated = null,
@@ -512,6 +512,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             }
         }
         SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), staged.Recreated, staged.Seeds, staged.Seeded, errors);
+        SettleEarly();
         foreach (var a in staged.Detach)
         {
             _live.Remove(a.Key);
@@ -556,12 +557,14 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         if (_staged is not { } staged)
         {
             _early.Clear();
+            _earlyFirst.Clear();
             return;
         }
         _staged = null;
         // programs installed early whose commit never came: the step frees each, not the link that ran it as well
         WithdrawEarly();
         _early.Clear();
+        _earlyFirst.Clear();
         foreach (var s in staged.Steps) Release(s);
     }
 

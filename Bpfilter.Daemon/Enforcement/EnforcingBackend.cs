@@ -297,7 +297,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             }
             var wasKernel = _plan == null || _kernel == null ? null : _plan.InKernel.Select(c => c.Chain).ToHashSet();
             var moveBack = wasKernel == null ? null : MoveBackPriorities.Of(plan.BpfRuleset, lift, wasKernel, _enforcer.AttachPoints, _enforcer.MovedLinks);
-            var takenBack = wasKernel == null ? null : TakenBack.Of(plan.BpfRuleset, lift, wasKernel, _enforcer.AttachPoints);
+            var takenBack = wasKernel == null ? null : TakenBack.Of(plan.BpfRuleset, lift, wasKernel);
             var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed, moveBack, takenBack);
             if (_fault("bpf-prepare") is { } injected)
             {
@@ -666,8 +666,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         if (seed.Early != null)
         {
-            var v = seed.Overlapped(BpfCount(seed.Slot), EarlyCount(seed.Slot));
-            _enforcer.SetCounter(seed.Slot, (v.Packets, v.Bytes));
+            var (carried, zero) = seed.Overlapped(_enforcer.CounterLedgerEntry(seed.Slot));
+            _enforcer.RestoreCounterLedger(seed.Slot, carried, zero);
             return;
         }
         var (p, b) = seed.KeepBpf ? _enforcer.Counter(seed.Slot) : default;

@@ -17,14 +17,19 @@ namespace Bpfilter.Daemon.Placement;
 internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf, CounterRef? At = null, CounterValue? Early = null)
 {
     /// <summary>
-    /// What the counter reads from now on, given BPF's total (<paramref name="bpf"/>, kept when <see cref="KeepBpf"/>) and
-    /// what the early programs counted by now (<paramref name="early"/>): the kernel's count and the early programs' since it.
+    /// The counter ledger entry (what it carries, its zero) that lists the kernel's count and what the early programs
+    /// counted since <see cref="Early"/>, from the entry it had (<paramref name="was"/>, kept when <see cref="KeepBpf"/>):
+    /// an offset on what the running programs count, which is not read here, so a packet they count while it is applied
+    /// is not lost (reading their count and then setting the listing to a value lost what came between, once 36 packets).
     /// </summary>
-    public CounterValue Overlapped(CounterValue bpf, CounterValue early)
+    public ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) Overlapped(
+        ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) was)
     {
-        var (e, from) = (Early ?? default, KeepBpf ? bpf : early);
-        static ulong Since(ulong now, ulong then) => now > then ? now - then : 0;
-        return new CounterValue(Kernel.Packets + Since(from.Packets, e.Packets), Kernel.Bytes + Since(from.Bytes, e.Bytes));
+        var (e, keep) = (Early ?? default, KeepBpf ? was : default);
+        static (ulong Over, ulong Under) Net(ulong plus, ulong minus) => plus >= minus ? (plus - minus, 0) : (0, minus - plus);
+        var (cp, zp) = Net(keep.Carried.Packets + Kernel.Packets, keep.Zero.Packets + e.Packets);
+        var (cb, zb) = Net(keep.Carried.Bytes + Kernel.Bytes, keep.Zero.Bytes + e.Bytes);
+        return ((cp, cb), (zp, zb));
     }
 }
 
