@@ -165,15 +165,23 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _enforcer.SeedPacketPath(KernelWrittenToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas));
                 _kernelListings.Clear();
                 bool kernelCommitted = false;
+                IReadOnlyList<QuotaSeed> quotas = [.. quotaSeeds, .. elementSeeds.Quotas];
                 if (_kernel != null && _kernel.HasPending)
                 {
+                    var early = false;
                     try
                     {
+                        // the chains taken back from the kernel filter from now on, beside the kernel's copies: their
+                        // quotas spend from the kernel's `used`, their counters count on from the kernel's count
+                        var errors = new List<string>();
+                        _enforcer.InstallEarly(errors, () =>
+                        {
+                            early = true;
+                            foreach (var q in quotas) _enforcer.SeedQuotaEarly(q.Slot, q.Used, q.Start);
+                        });
+                        foreach (var error in errors) _log(error);
+                        if (early) (seeds, quotas) = (OverlapSeeds(sources, seeds), []);
                         if (_fault("kernel-commit") is { } injected) throw injected;
-                        // links moved back beside the kernel's copies filter from now on: their counters start from the kernel's
-                        var early = new List<string>();
-                        if (_enforcer.InstallEarly(early).Count > 0) seeds = OverlapSeeds(seeds);
-                        foreach (var error in early) _log(error);
                         _kernel.Commit();
                         kernelCommitted = true;
                         // what BPF counted between reading its counts for the kernel and the kernel applying the batch
@@ -183,10 +191,17 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or InvalidOperationException)
                     {
                         _kernel.Abort();
+                        // the kernel keeps its chains, alone from now on; what the early programs dropped before its copy
+                        // saw it is carried there
+                        if (early)
+                        {
+                            _enforcer.WithdrawEarly();
+                            CarryEarlyDrops(sources, seeds);
+                        }
                         throw KernelRefusal(e, "committing");
                     }
                 }
-                _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], [.. quotaSeeds, .. elementSeeds.Quotas], renewal,
+                _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], quotas, renewal,
                     kernelSide);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
@@ -277,9 +292,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     throw KernelRefusal(e, "validating");
                 }
             }
-            var moveBack = _plan == null || _kernel == null ? null
-                : MoveBackPriorities.Of(plan.BpfRuleset, lift, _plan.InKernel.Select(c => c.Chain).ToHashSet(), _enforcer.AttachPoints, _enforcer.MovedLinks);
-            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed, moveBack);
+            var wasKernel = _plan == null || _kernel == null ? null : _plan.InKernel.Select(c => c.Chain).ToHashSet();
+            var moveBack = wasKernel == null ? null : MoveBackPriorities.Of(plan.BpfRuleset, lift, wasKernel, _enforcer.AttachPoints, _enforcer.MovedLinks);
+            var takenBack = wasKernel == null ? null : TakenBack.Of(plan.BpfRuleset, lift, wasKernel);
+            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed, moveBack, takenBack);
             if (_fault("bpf-prepare") is { } injected)
             {
                 _enforcer.Abort();
@@ -644,56 +660,12 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         if (seed.Early != null)
         {
-            var v = seed.Overlapped(BpfCount(seed.Slot), EarlyCount(seed.Slot));
-            _enforcer.SetCounter(seed.Slot, (v.Packets, v.Bytes));
+            var (carried, zero) = seed.Overlapped(_enforcer.CounterLedgerEntry(seed.Slot));
+            _enforcer.RestoreCounterLedger(seed.Slot, carried, zero);
             return;
         }
         var (p, b) = seed.KeepBpf ? _enforcer.Counter(seed.Slot) : default;
         _enforcer.SetCounter(seed.Slot, (p + seed.Kernel.Packets, b + seed.Kernel.Bytes));
-    }
-
-    CounterValue EarlyCount(ulong slot)
-    {
-        var (p, b) = _enforcer.EarlyCounter(slot);
-        return new CounterValue(p, b);
-    }
-
-    /// <summary>
-    /// <paramref name="seeds"/> once programs filter beside the kernel's copies of their chains (<see cref="Enforcer.InstallEarly"/>):
-    /// every packet from then on until the kernel commit is counted on both sides, so each counter the kernel no longer counts
-    /// after it is read again, between two reads of what the early programs counted (the closest pair of a few tries, whose
-    /// midpoint is taken): BPF lists the kernel's count and what it counted since (<see cref="CounterSeed.Overlapped"/>).
-    /// </summary>
-    IReadOnlyList<CounterSeed> OverlapSeeds(IReadOnlyList<CounterSeed> seeds)
-    {
-        var paired = seeds.Where(s => s.At != null).ToList();
-        if (paired.Count == 0) return seeds;
-        List<CounterSeed>? best = null;
-        ulong spread = ulong.MaxValue;
-        try
-        {
-            for (int i = 0; i < 5 && spread > 0; i++)
-            {
-                var first = paired.Select(s => EarlyCount(s.Slot)).ToList();
-                _kernelCounters!.Invalidate();
-                var kernel = paired.Select(s => KernelCount(s.At!.Value)).ToList();
-                var second = paired.Select(s => EarlyCount(s.Slot)).ToList();
-                var gap = first.Zip(second, (a, b) => b.Packets - a.Packets).DefaultIfEmpty(0UL).Max();
-                if (gap >= spread) continue;
-                spread = gap;
-                best = paired.Select((s, j) => s with
-                {
-                    Kernel = kernel[j] ?? s.Kernel,
-                    Early = new CounterValue((first[j].Packets + second[j].Packets) / 2, (first[j].Bytes + second[j].Bytes) / 2),
-                }).ToList();
-            }
-        }
-        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or BpfException)
-        {
-            _log($"reading the kernel's counts beside the programs moved back failed, carrying those read before: {e.Message}");
-            return seeds;
-        }
-        return [.. seeds.Where(s => s.At == null), .. best ?? paired];
     }
 
     public CounterValue? ReadCounter(CounterRef counter)

@@ -9,21 +9,27 @@ namespace Bpfilter.Daemon.Placement;
 /// A counter BPF counts from now on, with what the kernel counted for it until this commit (<see cref="Kernel"/>),
 /// added to what BPF counted (<see cref="KeepBpf"/>: BPF counted it before too) or in place of it (a slot BPF did
 /// not count before may hold what it counted before an earlier move). <see cref="At"/>: the counter, when the kernel
-/// counts it no more. <see cref="Early"/>: what BPF's programs installed beside the kernel's copy (a link moved back next
-/// to its priority, <see cref="MoveBackPriorities"/>) had counted when <see cref="Kernel"/> was read: both counted the
-/// packets since, which BPF then holds alone (<see cref="Overlapped"/>).
+/// counts it no more. <see cref="Early"/>: what BPF's programs installed beside the kernel's copy before the kernel commit
+/// (a chain taken back at a new attach point, <see cref="Bpfilter.Backend.Enforcement.Enforcer.InstallEarly"/>) had counted
+/// when <see cref="Kernel"/> was read, zero when the kernel's copy stopped counting at their install: what they counted
+/// since is added to the kernel's count (<see cref="Overlapped"/>; the rule is EnforcingBackend.Early.cs's).
 /// </summary>
 internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf, CounterRef? At = null, CounterValue? Early = null)
 {
     /// <summary>
-    /// What the counter reads from now on, given BPF's total (<paramref name="bpf"/>, kept when <see cref="KeepBpf"/>) and
-    /// what the early programs counted by now (<paramref name="early"/>): the kernel's count and the early programs' since it.
+    /// The counter ledger entry (what it carries, its zero) that lists the kernel's count and what the early programs
+    /// counted since <see cref="Early"/>, from the entry it had (<paramref name="was"/>, kept when <see cref="KeepBpf"/>):
+    /// an offset on what the running programs count, which is not read here, so a packet they count while it is applied
+    /// is not lost (reading their count and then setting the listing to a value lost what came between, once 36 packets).
     /// </summary>
-    public CounterValue Overlapped(CounterValue bpf, CounterValue early)
+    public ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) Overlapped(
+        ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) was)
     {
-        var (e, from) = (Early ?? default, KeepBpf ? bpf : early);
-        static ulong Since(ulong now, ulong then) => now > then ? now - then : 0;
-        return new CounterValue(Kernel.Packets + Since(from.Packets, e.Packets), Kernel.Bytes + Since(from.Bytes, e.Bytes));
+        var (e, keep) = (Early ?? default, KeepBpf ? was : default);
+        static (ulong Over, ulong Under) Net(ulong plus, ulong minus) => plus >= minus ? (plus - minus, 0) : (0, minus - plus);
+        var (cp, zp) = Net(keep.Carried.Packets + Kernel.Packets, keep.Zero.Packets + e.Packets);
+        var (cb, zb) = Net(keep.Carried.Bytes + Kernel.Bytes, keep.Zero.Bytes + e.Bytes);
+        return ((cp, cb), (zp, zb));
     }
 }
 
