@@ -651,11 +651,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// </summary>
     UnplacedMove Unplace(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, KernelRenewal renewal)
     {
-        var (current, committed) = (_current, _plan);
         _kernelCounters?.Invalidate();
-        return _unplaced.Plan(sources, c => renewal.Renews(c, c.ObjectType), Before(renewal), c => CounterSides.Of(lift, plan, c),
-            QuotaBefore(renewal, c => current != null && committed != null ? CounterSides.Quota(current, committed, c) : (null, false)),
-            c => CounterSides.Quota(lift, plan, c), KernelCount, c => _kernelCounters?.QuotaStarts.All.TryGetValue(c, out var s) == true ? s : null);
+        CounterCarry.Sides committed = _current != null && _plan != null ? CounterSides.Named(_current, _plan) : _ => (null, false);
+        return _unplaced.Plan(sources, c => renewal.Renews(c, c.ObjectType), Kept(c => renewal.Renews(c, c.ObjectType), committed), CounterSides.Named(lift, plan),
+            KernelCount, c => _kernelCounters?.QuotaStarts.All.TryGetValue(c, out var s) == true ? s : null);
     }
 
     CounterValue? KernelCount(CounterRef c) => c.ObjectName != null

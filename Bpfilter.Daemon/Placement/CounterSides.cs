@@ -90,6 +90,40 @@ internal static class CounterSides
                 || slot != null && r.Lifted.Statements.OfType<ObjectMapStatement>().SelectMany(m => m.Objects).Any(o => SlotOf(o, type) == slot)));
     }
 
+    /// <summary>
+    /// <see cref="Of"/> of a named counter and <see cref="Quota"/> of a named quota, for every object of a ruleset at once: the
+    /// objects chains running in BPF name (as <see cref="NamedInBpf"/>) are gathered in one walk of the listing, when first
+    /// asked, where NamedInBpf walks it for each object.
+    /// </summary>
+    public static CounterCarry.Sides Named(LiftResult lift, PlacementPlan plan)
+    {
+        HashSet<(byte, string, uint, string)>? named = null;
+        HashSet<(NftObjectType, ulong)>? mapped = null;
+        return c =>
+        {
+            if (c.ObjectName is not { } name || c.ObjectType is not (NftObjectType.Counter or NftObjectType.Quota)) return (null, false);
+            if (named == null)
+            {
+                (named, mapped) = ([], []);
+                foreach (var r in lift.Listing)
+                {
+                    if (!plan.BpfChains.Contains(new ChainId(r.Family, r.Table, r.Chain))) continue;
+                    foreach (var e in r.Source)
+                        if (e is ObjRefExpr { IsMap: false, ImmName: { } n, ImmType: { } t }) named.Add((r.Family, r.Table, t, n));
+                    foreach (var m in r.Lifted.Statements.OfType<ObjectMapStatement>())
+                        foreach (var o in m.Objects)
+                            if (o is CounterStatement x) mapped.Add((NftObjectType.Counter, x.Id));
+                            else if (o is QuotaStatement y) mapped.Add((NftObjectType.Quota, y.StateSlot));
+                }
+            }
+            ulong? slot = c.ObjectType == NftObjectType.Counter
+                ? lift.Counters.TryGetValue(CounterKey.Named(c.Family, c.Table, name), out var id) ? id : null
+                : lift.Quotas.TryGetValue(StatefulKey.Named(c.Family, c.Table, name), out var q) ? q : null;
+            if (slot is { } s && !named.Contains((c.Family, c.Table, (uint)c.ObjectType, name)) && !mapped!.Contains((c.ObjectType, s))) slot = null;
+            return (slot, slot == null && KernelHolds(plan, c));
+        };
+    }
+
     static ulong? SlotOf(Statement s, NftObjectType type) => (s, type) switch
     {
         (CounterStatement x, NftObjectType.Counter) => x.Id,

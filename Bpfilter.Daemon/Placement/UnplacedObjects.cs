@@ -56,14 +56,12 @@ internal sealed class UnplacedObjects
     /// The move a transaction makes, for every named counter and quota of <paramref name="tables"/> (the proposed ruleset) the
     /// batch did not renew (a renewed one starts from what the batch gave it, as does one a later batch creates anew).
     /// </summary>
-    /// <param name="before">where the committed placement counts a named counter (a renewed one: nowhere)</param>
-    /// <param name="after">where the proposed placement counts it</param>
-    /// <param name="quotaBefore">where the committed placement consumes a named quota (a renewed one: nowhere)</param>
-    /// <param name="quotaAfter">where the proposed placement consumes it</param>
+    /// <param name="before">where the committed placement counts a named counter or consumes a named quota (a renewed one: nowhere; <see cref="CounterSides.Named"/>)</param>
+    /// <param name="after">where the proposed placement does</param>
     /// <param name="kernelCount">what the kernel counted for an object until now (read before the kernel commit takes it away)</param>
     /// <param name="kernelStart">the start point of a quota the kernel consumes, when not the created `used`</param>
     public UnplacedMove Plan(IReadOnlyList<SourceTable> tables, Func<CounterRef, bool> renewed, CounterCarry.Sides before, CounterCarry.Sides after,
-        CounterCarry.Sides quotaBefore, CounterCarry.Sides quotaAfter, Func<CounterRef, CounterValue?> kernelCount, Func<CounterRef, ulong?> kernelStart)
+        Func<CounterRef, CounterValue?> kernelCount, Func<CounterRef, ulong?> kernelStart)
     {
         var next = new Dictionary<KernelObjectKey, UnplacedCount>();
         var fromBpf = new List<(KernelObjectKey, ulong)>();
@@ -77,7 +75,7 @@ internal sealed class UnplacedObjects
                 if (renewed(c)) continue;
                 var key = KernelObjectKey.Of(c);
                 var quota = o.Data as QuotaExpr;
-                var (was, now) = quota != null ? (quotaBefore(c), quotaAfter(c)) : (before(c), after(c));
+                var (was, now) = (before(c), after(c));
                 if (_held.TryGetValue(key, out var held))
                 {
                     if (now.Slot is not { } s)
