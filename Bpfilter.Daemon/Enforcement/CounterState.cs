@@ -31,13 +31,15 @@ namespace Bpfilter.Daemon.Enforcement;
 /// commit (<see cref="KernelCounterView.CarryObject"/>).
 /// Version 10 adds to every kernel named object entry (reset baselines, carried counts) its type: nf_tables keys objects by table,
 /// type and name, so a counter and a quota may share a name (older entries are named counters').
+/// Version 11 adds the named counters and quotas neither side holds, each with its count and a quota's start point
+/// (<see cref="UnplacedObjects"/>: no rule of a placed chain names them, and nf_tables keeps their state).
 /// A quota or limit key is a rule's expression (kind 0), a named object (kind 1) or a set element's statement
 /// (kind 2: set, element key, statement index; written by version 4 daemons that run element quotas and limits).
-/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7, ten from version 9; version 8 entries are 4 bytes longer, version 10 object entries too); every length is checked when read (<see cref="InvalidDataException"/>).
+/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7, ten from version 9, eleven from version 11; version 8 entries are 4 bytes longer, version 10 object entries too); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 10, WithoutObjectTypes = 9, WithoutObjectsCarried = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
+    const byte Version = 11, WithoutUnplaced = 10, WithoutObjectTypes = 9, WithoutObjectsCarried = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
@@ -64,17 +66,21 @@ internal static class CounterState
 
         /// <summary>Empty before version 9.</summary>
         public List<(KernelObjectKey Key, CounterValue Bpf)> KernelObjectsCarried { get; init; } = [];
+
+        /// <summary>Empty before version 11.</summary>
+        public List<(KernelObjectKey Key, UnplacedCount Count)> Unplaced { get; init; } = [];
     }
 
     public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null,
-        IReadOnlyDictionary<string, CounterLayout>? layouts = null, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists = null)
+        IReadOnlyDictionary<string, CounterLayout>? layouts = null, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists = null,
+        IReadOnlyCollection<(KernelObjectKey Key, UnplacedCount Count)>? unplaced = null)
     {
         using var ms = new MemoryStream();
         using var w = new BinaryWriter(ms, Encoding.UTF8);
         var list = bpf.ToList();
         WriteHead(w, list.Count);
         foreach (var b in list) Write(w, b);
-        WriteRest(w, kernel, quotas, limits, layouts, elementLists);
+        WriteRest(w, kernel, quotas, limits, layouts, elementLists, unplaced);
         w.Flush();
         return ms.ToArray();
     }
@@ -106,7 +112,8 @@ internal static class CounterState
 
     /// <summary>Everything after the BPF counter entries.</summary>
     internal static void WriteRest(BinaryWriter w, KernelCounterView? kernel, IEnumerable<Quota>? quotas, IEnumerable<Limit>? limits,
-        IReadOnlyDictionary<string, CounterLayout>? layouts, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists)
+        IReadOnlyDictionary<string, CounterLayout>? layouts, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists,
+        IReadOnlyCollection<(KernelObjectKey Key, UnplacedCount Count)>? unplaced)
     {
         IReadOnlyCollection<((byte, string, ulong, int), CounterValue)> rules = [];
         IReadOnlyCollection<(KernelObjectKey, CounterValue)> objects = [];
@@ -165,6 +172,8 @@ internal static class CounterState
         }
         Write(w, kernel?.Carried ?? []);
         Write(w, kernel?.ObjectsCarried ?? []);
+        Write(w, (unplaced ?? []).Select(u => (u.Key, u.Count.Live)).ToList());
+        foreach (var u in unplaced ?? []) w.Write(u.Count.Start);
     }
 
     /// <summary>A counted list of kernel named object values (reset baselines, carried counts) by family, table, name and type.</summary>
@@ -204,7 +213,7 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v is not (Version or WithoutObjectTypes or WithoutObjectsCarried or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
+            if (v is not (Version or WithoutUnplaced or WithoutObjectTypes or WithoutObjectsCarried or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
                 throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
@@ -239,7 +248,7 @@ internal static class CounterState
                 return rules;
             }
             var rules = RuleCounters();
-            var typed = v >= Version;
+            var typed = v >= WithoutUnplaced;
             List<(KernelObjectKey, CounterValue)> ObjectCounters()
             {
                 var objects = new List<(KernelObjectKey, CounterValue)>();
@@ -306,9 +315,13 @@ internal static class CounterState
             var objectsCarried = v >= WithoutObjectTypes ? ObjectCounters() : [];
             if (objectsCarried.Select(c => c.Item1).Distinct().Count() != objectsCarried.Count)
                 throw new InvalidDataException("counter state: a kernel named counter's carried count is given twice");
+            // the unplaced objects' counts, then their start points in the same order
+            var unplacedCounts = v >= Version ? ObjectCounters() : [];
+            var unplaced = unplacedCounts.Select(u => (u.Item1, new UnplacedCount(u.Item2, r.ReadUInt64()))).ToList();
+            if (unplaced.Select(u => u.Item1).Distinct().Count() != unplaced.Count) throw new InvalidDataException("counter state: an unplaced object is given twice");
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
             return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists, KernelQuotaStarts = starts, KernelRulesCarried = carried,
-                KernelObjectsCarried = objectsCarried };
+                KernelObjectsCarried = objectsCarried, Unplaced = unplaced };
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
         {

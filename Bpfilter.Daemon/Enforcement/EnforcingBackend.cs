@@ -50,14 +50,17 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     Staged? _staged;
     /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>); the staged commit's come in its <see cref="KernelPrepared"/>.</summary>
     Dictionary<StatefulKey, string> _limitNotes = [];
+    /// <summary>The named counters and quotas neither side holds, with their counts.</summary>
+    readonly UnplacedObjects _unplaced = new();
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
     /// <param name="Renewal">what the transaction renewed, whose kernel reset baselines and quota start points go at the commit</param>
     /// <param name="Kernel">what the kernel preparation handed the kernel besides its tables (quota start points, BPF's part of counters), kept at the commit</param>
+    /// <param name="Unplaced">the named counters and quotas unplaced after the commit, and those that leave BPF to be</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
         IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null,
-        KernelPrepared? Kernel = null);
+        KernelPrepared? Kernel = null, UnplacedMove? Unplaced = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -161,11 +164,14 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, renewal);
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, renewal);
+                var unplaced = Unplace(sources, lift, plan, renewal);
                 var elementSeeds = KernelElementsToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas);
                 _enforcer.SeedPacketPath(KernelWrittenToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas));
                 _kernelListings.Clear();
                 bool kernelCommitted = false;
-                IReadOnlyList<QuotaSeed> quotas = [.. quotaSeeds, .. elementSeeds.Quotas];
+                // objects no side held that a chain names again start from what was kept of them
+                seeds = [.. seeds, .. unplaced.CounterSeeds];
+                IReadOnlyList<QuotaSeed> quotas = [.. quotaSeeds, .. elementSeeds.Quotas, .. unplaced.QuotaSeeds];
                 if (_kernel != null && _kernel.HasPending)
                 {
                     var early = false;
@@ -202,7 +208,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     }
                 }
                 _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], quotas, renewal,
-                    kernelSide);
+                    kernelSide, unplaced);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -375,7 +381,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 .Where(e => _enforcer.QuotaBase(e.Value) != null).Select(e => new CounterState.Quota(e.Key, e.Value, _enforcer.QuotaBase(e.Value)!.Value));
             var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>())
                 .Where(e => _enforcer.HoldsLimit(e.Value)).Select(e => new CounterState.Limit(e.Key, e.Value));
-            return _stateEncoder.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists);
+            return _stateEncoder.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists, _unplaced.All);
         }
     }
 
@@ -385,6 +391,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         lock (_gate)
         {
             _restoredCounters = saved;
+            _unplaced.Restore(saved.Unplaced);
             // the same slot ids as before: the restored ruleset compiles to the pinned programs, which are adopted with their counts
             if (_current == null && saved.BpfCounters.All(b => b.Slot != null))
             {
@@ -458,6 +465,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             if (_staged is not { } staged) return;
             _staged = null;
             var clock = Stopwatch.StartNew();
+            // a quota's slot start point goes with the swap: what BPF consumed for those that become unplaced is read before it
+            var unplacedQuotas = UnplacedObjects.QuotasFromBpf(staged.Unplaced, slot => (_enforcer.Quota(slot), _enforcer.QuotaBase(slot)));
             foreach (var error in _enforcer.Commit()) _log(error);
             _logs.Sync(_enforcer.LivePrograms);
             if (staged.Elements is { } stats)
@@ -466,6 +475,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _log($"committed elements only in {ms:F3} ms: lifted nothing, no program loaded, {stats.MapUpdates} map update(s)");
                 return;
             }
+            // after the swap and before the slots go: the ledger holds all BPF counted for the counters that become unplaced
+            if (staged.Unplaced is { } unplaced) _unplaced.Commit(unplaced, BpfCount, unplacedQuotas);
             _slots.Retain(staged.Lift.Counters.Keys);
             _slots.Quotas.Retain(staged.Lift.Quotas.Keys);
             _slots.Limits.Retain(staged.Lift.Limits.Keys);
@@ -608,6 +619,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         var carried = new List<(CounterRef At, CounterValue Bpf)>();
         var sent = new List<CounterSent>();
         var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, renewal, starts, carried, sent), plan, recreated, deltas);
+        placed = _unplaced.ToKernel(placed, c => renewal.Renews(c, c.ObjectType), starts);
         // listed with the start points as the commit leaves them: a renewed quota counts from what the batch gave it
         var listed = _kernelCounters!.QuotaStarts.After(renewal, starts).Listed(plan.KernelTables);
         // a set the kernel gets anew goes on from each element's time left (ElementExpiry)
@@ -651,6 +663,18 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             c => CounterSides.Quota(lift, plan, c), c => KernelCount(c)?.Bytes, c => _kernelCounters.QuotaStarts.All.TryGetValue(c, out var s) ? s : null);
     }
 
+    /// <summary>
+    /// The move of the named counters and quotas the transaction leaves on neither side or places again (<see cref="UnplacedObjects.Plan"/>),
+    /// the kernel's counts read while it still holds them.
+    /// </summary>
+    UnplacedMove Unplace(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, KernelRenewal renewal)
+    {
+        _kernelCounters?.Invalidate();
+        CounterCarry.Sides committed = _current != null && _plan != null ? CounterSides.Named(_current, _plan) : _ => (null, false);
+        return _unplaced.Plan(sources, c => renewal.Renews(c, c.ObjectType), Kept(c => renewal.Renews(c, c.ObjectType), committed), CounterSides.Named(lift, plan),
+            KernelCount, c => _kernelCounters?.QuotaStarts.All.TryGetValue(c, out var s) == true ? s : null);
+    }
+
     CounterValue? KernelCount(CounterRef c) => c.ObjectName != null
         ? _kernelCounters?.Object(KernelObjectKey.Of(c))
         : _kernelCounters?.Rule(c.Family, c.Table, c.RuleHandle, c.ExpressionIndex);
@@ -673,6 +697,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         lock (_gate)
         {
             if (_plan == null) return null;
+            if (_unplaced.Read(counter) is { } unplaced) return unplaced;
             if (BpfQuota(counter) is { } quota) return new CounterValue(0, _enforcer.Quota(quota));
             var (slot, kernel) = CommittedSides(counter);
             CounterValue? total = null;
@@ -722,6 +747,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         lock (_gate)
         {
+            if (_unplaced.Reset(counter)) return;
             if (BpfQuota(counter) is { } quota)
             {
                 _enforcer.ResetQuota(quota);
