@@ -560,9 +560,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         ICollection<(CounterRef, CounterValue)> carried, ICollection<CounterSent> sent)
     {
         if (_current == null || _plan == null || _plan.BpfChains.Count == 0 || _kernel == null) return plan.KernelTables;
-        var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Type ?? 0, o.Name))).ToHashSet();
+        var objects = KernelObjectKey.HeldBy(_kernel.Placed);
         bool Held(CounterRef c) => c.ObjectName != null
-            ? objects.Contains((c.Family, c.Table, (uint)c.ObjectType, c.ObjectName))
+            ? objects.Contains(KernelObjectKey.Of(c))
             : _kernel.KernelRuleHandle(c.Family, c.Table, c.RuleHandle) != null;
         return CounterCarry.ToKernel(plan.KernelTables, Held, Before(renewal), c => CounterSides.Of(lift, plan, c), BpfCount,
             QuotaBefore(renewal, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts, carried, sent);

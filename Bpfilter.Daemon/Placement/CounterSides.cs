@@ -70,7 +70,7 @@ internal static class CounterSides
     /// (<see cref="UnplacedObjects"/>).
     /// </summary>
     static bool KernelHolds(PlacementPlan plan, CounterRef c) => plan.KernelTables.Any(t => t.Family == c.Family && t.Name == c.Table
-        && (t.Objects ?? []).Any(o => o.Name == c.ObjectName && (NftObjectType)(o.Type ?? 0) == c.ObjectType));
+        && (t.Objects ?? []).Any(o => KernelObjectKey.Of(t, o) == KernelObjectKey.Of(c)));
 
     /// <summary>
     /// A rule of a chain running in BPF names the object <paramref name="c"/> of this type, itself or through an

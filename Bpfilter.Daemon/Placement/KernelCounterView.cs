@@ -169,7 +169,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     {
         var rules = placed.SelectMany(t => t.Chains.SelectMany(c => c.Rules).Select(r => (t.Family, t.Name, r.Handle ?? 0))).ToHashSet();
         Keep(_ruleListings, rules.Contains);
-        var objects = placed.SelectMany(t => (t.Objects ?? []).Select(o => new KernelObjectKey(t.Family, t.Name, (Nft.Bytecode.NftObjectType)(o.Type ?? 0), o.Name ?? ""))).ToHashSet();
+        var objects = KernelObjectKey.HeldBy(placed);
         Keep(_objectListings, objects.Contains);
         Invalidate();
     }

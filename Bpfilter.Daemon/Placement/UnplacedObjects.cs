@@ -100,8 +100,7 @@ internal sealed class UnplacedObjects
     /// </summary>
     public IReadOnlyList<SourceTable> ToKernel(IReadOnlyList<SourceTable> tables, Func<CounterRef, bool> renewed, ICollection<QuotaStart> starts)
     {
-        if (_held.Count == 0 || !tables.Any(t => (t.Objects ?? []).Any(o => o.Name != null && _held.ContainsKey(new KernelObjectKey(t.Family, t.Name, (NftObjectType)(o.Type ?? 0), o.Name)))))
-            return tables;
+        if (_held.Count == 0 || !KernelObjectKey.HeldBy(tables).Overlaps(_held.Keys)) return tables;
         return CounterCarry.Rewritten(tables, (at, e) =>
         {
             if (at.ObjectName == null || renewed(at) || !_held.TryGetValue(KernelObjectKey.Of(at), out var held)) return null;
