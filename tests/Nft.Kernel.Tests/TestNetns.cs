@@ -31,7 +31,13 @@ internal sealed class TestNetns : IDisposable
     {
         Name = $"nk-{tag}-{Guid.NewGuid().ToString("n")[..8]}";
         Sh.Run("ip", "netns", "add", Name);
-        Exec("ip", "link", "set", "lo", "up");
+        // a throwing constructor is never disposed: the namespace made above goes here or nowhere
+        try { Exec("ip", "link", "set", "lo", "up"); }
+        catch
+        {
+            Dispose();
+            throw;
+        }
     }
 
     public string Name { get; }

@@ -59,14 +59,17 @@ public class NetdevRejectTests
     /// <summary>Sender and firewall namespaces joined by snd0 (PacketBuilder's source MAC) and fw0 (its destination MAC).</summary>
     sealed class Link : IDisposable
     {
-        public NetNs Sender { get; } = new();
-        public NetNs Fw { get; } = new();
+        public NetNs Sender { get; }
+        public NetNs Fw { get; } = null!;
         (BpfProgram Program, BpfLink Link)? _pass;
 
         public Link()
         {
+            // made in the constructor's try, not as initializers: a throwing constructor is never disposed
+            Sender = new();
             try
             {
+                Fw = new();
                 Sender.AddVeth("snd0", Fw, "fw0", "02:00:00:00:00:01", "02:00:00:00:00:02");
                 // no IPv6 of their own (router solicitations, MLD): the only IPv6 frames are the tests' and the replies
                 Sysctl(Sender, "net.ipv6.conf.snd0.disable_ipv6=1");
@@ -127,7 +130,7 @@ public class NetdevRejectTests
             _pass?.Link.Dispose();
             _pass?.Program.Dispose();
             Sender.Dispose();
-            Fw.Dispose();
+            Fw?.Dispose();
         }
     }
 

@@ -9,13 +9,26 @@ namespace Bpfilter.Backend.Tests.Attach;
 /// An enforcer filtering one XDP chain on a veth pair of its own, for tests of edits that keep the running program
 /// (GroupedRunEditTests, ClassifiedRunEditTests): commits and stages rulesets, and says which program runs.
 /// </summary>
-class EditRig(Ruleset initial) : IDisposable
+class EditRig : IDisposable
 {
     public static readonly XdpIngress Xdp = new(VethPair.ServerDevice);
 
-    readonly VethPair _veth = new();
-    public readonly Enforcer Enforcer = new();
-    public Ruleset Current = initial;
+    readonly VethPair _veth;
+    public readonly Enforcer Enforcer;
+    public Ruleset Current;
+
+    public EditRig(Ruleset initial)
+    {
+        Current = initial;
+        _veth = new();
+        // a throwing constructor is never disposed: the pair made above goes here or nowhere
+        try { Enforcer = new(); }
+        catch
+        {
+            _veth.Dispose();
+            throw;
+        }
+    }
 
     public PrepareStats Commit(Ruleset rules)
     {
