@@ -72,9 +72,16 @@ public readonly record struct ElementCounterRef(byte Family, string Table, strin
 
 /// <summary>
 /// Names one counter: a counter expression (chain and rule handle, expression index) or a named object
-/// (<see cref="ObjectName"/> set, chain null).
+/// (<see cref="ObjectName"/> set, chain null) of type <see cref="ObjectType"/>: nf_tables keys objects by table, type
+/// and name, so a counter and a quota may share a name (Unspec for an expression).
 /// </summary>
-public readonly record struct CounterRef(byte Family, string Table, string? Chain, ulong RuleHandle, int ExpressionIndex, string? ObjectName);
+public readonly record struct CounterRef(byte Family, string Table, string? Chain, ulong RuleHandle, int ExpressionIndex, string? ObjectName,
+    Nft.Bytecode.NftObjectType ObjectType = Nft.Bytecode.NftObjectType.Unspec)
+{
+    /// <summary>The named object <paramref name="name"/> of type <paramref name="type"/>.</summary>
+    public static CounterRef Named(byte family, string table, string name, uint? type) =>
+        new(family, table, null, 0, 0, name, (Nft.Bytecode.NftObjectType)(type ?? 0));
+}
 
 /// <summary>
 /// What a batch changes. <see cref="Tables"/> is the whole ruleset the batch would produce, as the typed

@@ -313,6 +313,6 @@ public sealed partial class NfTablesEndpoint
         cell.Packets = 0;
         cell.Bytes = 0;
         _countersReset = true;
-        _ns.Backend.ResetCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name));
+        _ns.Backend.ResetCounter(CounterRef.Named(t.Family, t.Name, o.Name, o.Type));
     }
 }

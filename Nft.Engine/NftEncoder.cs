@@ -193,7 +193,7 @@ internal sealed class NftEncoder
             {
                 Use = use,
                 Data = o.Counter is { } cell
-                    ? WithTotals(o.Object.Data!, cell, _backend.ReadCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name)))
+                    ? WithTotals(o.Object.Data!, cell, _backend.ReadCounter(CounterRef.Named(t.Family, t.Name, o.Name, o.Type)))
                     : o.Object.Data,
             };
         obj.Encode(b, WireFormat.Kernel);

@@ -53,6 +53,6 @@ public sealed class RulesetReading
             foreach (var o in t.Objects)
                 if (o.Type == (uint)NftObjectType.Counter && o.Counter is { } cell)
                     yield return new ObjectCounter(t.Family, t.Name, o.Name,
-                        cell.Plus(_backend.ReadCounter(new CounterRef(t.Family, t.Name, null, 0, 0, o.Name))));
+                        cell.Plus(_backend.ReadCounter(CounterRef.Named(t.Family, t.Name, o.Name, o.Type))));
     }
 }

@@ -58,65 +58,14 @@ internal static partial class StateCodec
     /// (0 in a version 2 file: its deadlines are on the monotonic clock).</param>
     public readonly record struct Counters(uint Generation, ulong TableHandle, long ElementSeq, byte[]? Backend = null, long ClockOffsetMs = 0);
 
-    /// <summary>
-    /// The size of the last state's table records (any namespace): the next one's writer starts that large. Not the
-    /// file's size: the backend's part (tens of megabytes at 100,000 rules) is copied into the file, not into the writer.
-    /// </summary>
-    static int LastRecordsSize;
-
-    /// <summary>About the bytes of one plain element's record (56 for an IPv4 address), for the buffer's first size.</summary>
+    /// <summary>About the bytes of one plain element's record (56 for an IPv4 address): a big set's part of the file's first size.</summary>
     const int ElementRecordEstimate = 64;
+
+    /// <summary>A set with more elements than this is sized by <see cref="ElementRecordEstimate"/>, not by encoding each twice.</summary>
+    const int MeasuredElements = 4096;
 
     public static byte[] Encode(RulesetSnapshot snapshot, Counters counters)
     {
-        // The table records (the bulk: every rule and element) go straight into one writer, sized like the last state's
-        // (or, the first time, from the rule and element counts), each message encoded in place: no writer or
-        // copy per record or per message. The header, the namespace record and the backend's bytes (any length, not
-        // padded) are put before them as the file is copied out, once.
-        var w = new NetlinkWriter(Math.Max(Math.Max(4096, LastRecordsSize + LastRecordsSize / 8), Estimate(snapshot)));
-        foreach (var t in snapshot.Tables)
-        {
-            int rec = BeginRecord(w, Kind.Table);
-            PutMessage(w, NftMsgType.NewTable, t.Family, t.Table.Encode);
-            PutU64(w, TLastHandle, t.Handles.Last);
-            EndRecord(w, rec);
-            foreach (var c in t.Chains)
-            {
-                rec = BeginRecord(w, Kind.Chain);
-                PutMessage(w, NftMsgType.NewChain, t.Family, c.Chain.Encode);
-                EndRecord(w, rec);
-                foreach (var r in c.Rules)
-                {
-                    rec = BeginRecord(w, Kind.Rule);
-                    PutRule(w, r, t.Family);
-                    EndRecord(w, rec);
-                }
-            }
-            foreach (var s in t.Sets)
-            {
-                rec = BeginRecord(w, Kind.Set);
-                PutMessage(w, NftMsgType.NewSet, t.Family, s.Set.Encode);
-                EndRecord(w, rec);
-                foreach (var e in s.Elements)
-                {
-                    rec = BeginRecord(w, Kind.Element);
-                    PutElement(w, e);
-                    EndRecord(w, rec);
-                }
-            }
-            foreach (var o in t.Objects)
-            {
-                rec = BeginRecord(w, Kind.Object);
-                PutMessage(w, NftMsgType.NewObj, t.Family, o.Object.Encode);
-                if (o.Counter is { } cell)
-                {
-                    PutU64(w, OPackets, cell.Packets);
-                    PutU64(w, OBytes, cell.Bytes);
-                }
-                EndRecord(w, rec);
-            }
-        }
-
         var ns = new NetlinkWriter(64);
         int nsRec = BeginRecord(ns, Kind.Namespace);
         ns.PutU32(NsGeneration, counters.Generation);
@@ -125,8 +74,24 @@ internal static partial class StateCodec
         PutU64(ns, NsClockOffset, (ulong)counters.ClockOffsetMs);
         EndRecord(ns, nsRec);
         var backend = counters.Backend;
-        // every byte is written below (header, records, backend): not zeroed first (tens of megabytes at 100,000 rules)
-        var file = GC.AllocateUninitializedArray<byte>(HeaderSize + ns.Length + (backend is { } b0 ? 8 + b0.Length : 0) + w.Length);
+        int prefix = HeaderSize + ns.Length + (backend is { } b0 ? 8 + b0.Length : 0);
+
+        // The table records (the bulk: every rule and element) are written straight into the file after the header, the
+        // namespace record and the backend's bytes (any length: the writer pads as if from 0), the other messages encoded
+        // in place. The file is sized by the records as measured first (every rule's message is encoded then, kept, and
+        // copied in here), so no writer grows and no file is copied out of one; only a big set's elements are estimated,
+        // and if the size is not exact the bytes are copied into a file of the right size once. Every byte is written:
+        // the file is not zeroed first (tens of megabytes at 100,000 rules).
+        long size = Math.Min(prefix + PutRecords(new NetlinkWriter(4096), snapshot, measure: true), Array.MaxLength);
+        var w = new NetlinkWriter(GC.AllocateUninitializedArray<byte>((int)size), prefix);
+        PutRecords(w, snapshot, measure: false);
+
+        var file = w.Buffer;
+        if (prefix + w.Length != file.Length)
+        {
+            file = GC.AllocateUninitializedArray<byte>(prefix + w.Length);
+            w.WrittenSpan.CopyTo(file.AsSpan(prefix));
+        }
         var at = file.AsSpan(HeaderSize);
         ns.WrittenSpan.CopyTo(at);
         at = at[ns.Length..];
@@ -135,16 +100,116 @@ internal static partial class StateCodec
             BinaryPrimitives.WriteUInt32LittleEndian(at, (uint)Kind.Backend);
             BinaryPrimitives.WriteUInt32LittleEndian(at[4..], (uint)backend.Length);
             backend.CopyTo(at[8..]);
-            at = at[(8 + backend.Length)..];
         }
-        w.WrittenSpan.CopyTo(at);
-        LastRecordsSize = w.Length;
         var body = file.AsSpan(HeaderSize);
         Magic.CopyTo(file);
         BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(8), Version);
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(12), (ulong)body.Length);
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(20), Fnv1a(body));
         return file;
+    }
+
+    /// <summary>
+    /// Writes every table record into <paramref name="w"/> and returns their bytes; with <paramref name="measure"/>, each
+    /// record is written alone and taken out again, to size the file (records start and end 4-aligned, so alone is as in
+    /// the file): exact except for the sets past <see cref="MeasuredElements"/>, which are estimated. A rule's message is
+    /// encoded when measuring (and kept, <see cref="PutRuleMessage"/>) when it was not yet.
+    /// </summary>
+    static long PutRecords(NetlinkWriter w, RulesetSnapshot snapshot, bool measure)
+    {
+        long bytes = 0;
+        foreach (var t in snapshot.Tables)
+        {
+            PutTableRecord(w, t);
+            Measured(w, measure, ref bytes);
+            foreach (var c in t.Chains)
+            {
+                PutChainRecord(w, t, c);
+                Measured(w, measure, ref bytes);
+                foreach (var r in c.Rules)
+                {
+                    PutRuleRecord(w, r, t.Family);
+                    Measured(w, measure, ref bytes);
+                }
+            }
+            foreach (var s in t.Sets)
+            {
+                PutSetRecord(w, t, s);
+                Measured(w, measure, ref bytes);
+                if (measure && s.Elements.Count > MeasuredElements)
+                {
+                    bytes += (long)ElementRecordEstimate * s.Elements.Count;
+                    continue;
+                }
+                foreach (var e in s.Elements)
+                {
+                    PutElementRecord(w, e);
+                    Measured(w, measure, ref bytes);
+                }
+            }
+            foreach (var o in t.Objects)
+            {
+                PutObjectRecord(w, t, o);
+                Measured(w, measure, ref bytes);
+            }
+        }
+        return measure ? bytes : w.Length;
+    }
+
+    /// <summary>When measuring, the record just written is counted and taken out of the writer.</summary>
+    static void Measured(NetlinkWriter w, bool measure, ref long bytes)
+    {
+        if (!measure) return;
+        bytes += w.Length;
+        w.Clear();
+    }
+
+    static void PutTableRecord(NetlinkWriter w, TableRecord t)
+    {
+        int rec = BeginRecord(w, Kind.Table);
+        PutMessage(w, NftMsgType.NewTable, t.Family, t.Table.Encode);
+        PutU64(w, TLastHandle, t.Handles.Last);
+        EndRecord(w, rec);
+    }
+
+    static void PutChainRecord(NetlinkWriter w, TableRecord t, ChainRecord c)
+    {
+        int rec = BeginRecord(w, Kind.Chain);
+        PutMessage(w, NftMsgType.NewChain, t.Family, c.Chain.Encode);
+        EndRecord(w, rec);
+    }
+
+    static void PutRuleRecord(NetlinkWriter w, RuleRecord r, byte family)
+    {
+        int rec = BeginRecord(w, Kind.Rule);
+        PutRule(w, r, family);
+        EndRecord(w, rec);
+    }
+
+    static void PutSetRecord(NetlinkWriter w, TableRecord t, SetRecord s)
+    {
+        int rec = BeginRecord(w, Kind.Set);
+        PutMessage(w, NftMsgType.NewSet, t.Family, s.Set.Encode);
+        EndRecord(w, rec);
+    }
+
+    static void PutElementRecord(NetlinkWriter w, ElementRecord e)
+    {
+        int rec = BeginRecord(w, Kind.Element);
+        PutElement(w, e);
+        EndRecord(w, rec);
+    }
+
+    static void PutObjectRecord(NetlinkWriter w, TableRecord t, ObjectRecord o)
+    {
+        int rec = BeginRecord(w, Kind.Object);
+        PutMessage(w, NftMsgType.NewObj, t.Family, o.Object.Encode);
+        if (o.Counter is { } cell)
+        {
+            PutU64(w, OPackets, cell.Packets);
+            PutU64(w, OBytes, cell.Bytes);
+        }
+        EndRecord(w, rec);
     }
 
     /// <summary>Opens a record (u32 kind, u32 length) in <paramref name="w"/>; its attributes follow, then <see cref="EndRecord"/>.</summary>
@@ -163,18 +228,6 @@ internal static partial class StateCodec
         Span<byte> len = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(len, (uint)(w.Length - start - 8));
         w.Overwrite(start + 4, len);
-    }
-
-    /// <summary>A lower bound of the encoded size: about what a short rule (a counter and a match or two) and an address element take.</summary>
-    static int Estimate(RulesetSnapshot snapshot)
-    {
-        long bytes = 0;
-        foreach (var t in snapshot.Tables)
-        {
-            foreach (var c in t.Chains) bytes += 160L * c.Rules.Count;
-            foreach (var st in t.Sets) bytes += (long)ElementRecordEstimate * st.Elements.Count;
-        }
-        return (int)Math.Min(bytes, Array.MaxLength / 2);
     }
 
     /// <summary>An element record's attributes: the element as nf_tables encodes it, its identity, timeout, expiry and insertion order.</summary>

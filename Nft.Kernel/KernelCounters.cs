@@ -29,6 +29,7 @@ public sealed record KernelCounters(IReadOnlyList<RuleCounter> Rules, IReadOnlyL
     public RuleCounter? Rule(byte family, string table, ulong ruleHandle, int expressionIndex) =>
         Rules.FirstOrDefault(r => r.Family == family && r.Table == table && r.RuleHandle == ruleHandle && r.ExpressionIndex == expressionIndex);
 
-    public ObjectState? Object(byte family, string table, string name) =>
-        Objects.FirstOrDefault(o => o.Family == family && o.Table == table && o.Name == name);
+    /// <summary>The object of <paramref name="type"/> named <paramref name="name"/>: nf_tables keys objects by table, type and name.</summary>
+    public ObjectState? Object(byte family, string table, uint type, string name) =>
+        Objects.FirstOrDefault(o => o.Family == family && o.Table == table && o.Type == type && o.Name == name);
 }

@@ -290,7 +290,7 @@ public sealed class KernelPlacement
     {
         var key = new TableKey(family, table);
         if (!_placed.TryGetValue(key, out var placed) || placed.Stale
-            || placed.Source.Objects?.FirstOrDefault(o => o.Name == name) is not { Data: QuotaExpr q } obj) return false;
+            || placed.Source.Objects?.FirstOrDefault(o => o.Type == (uint)NftObjectType.Quota && o.Name == name) is not { Data: QuotaExpr q } obj) return false;
         _socket.Request(NftMsgType.GetObjReset, family, new NftObject { Table = table, Name = name, Type = obj.Type ?? (uint)NftObjectType.Quota });
         _placed[key] = placed with { Source = placed.Source.WithExpressions((_, _, _, _) => null, o => ReferenceEquals(o, obj) ? q with { Consumed = 0 } : null) };
         return true;
@@ -362,7 +362,7 @@ public sealed class KernelPlacement
         var objects = _socket.Dump<NftObject>(NftMsgType.GetObj, key.Family, new NftObject { Table = key.Name })
             .Where(o => o.Table == key.Name)
             .Select(o => new ObjectState(key.Family, key.Name, o.Name!, o.Type ?? 0, o.Data,
-                placed.Source.Objects?.FirstOrDefault(s => s.Name == o.Name)?.Data is QuotaExpr sq ? sq.Consumed ?? 0 : 0)).ToList();
+                placed.Source.Objects?.FirstOrDefault(s => s.Type == o.Type && s.Name == o.Name)?.Data is QuotaExpr sq ? sq.Consumed ?? 0 : 0)).ToList();
         return new KernelCounters(rules, objects);
     }
 
@@ -372,6 +372,6 @@ public sealed class KernelPlacement
         var key = TransitionPlanner.KeyOf(t);
         return t.WithExpressions(
             (_, r, i, e) => e is CounterExpr && r.Handle is { } h && c.Rule(key.Family, key.Name, h, i) is { } rc ? new CounterExpr(rc.Bytes, rc.Packets) : null,
-            o => c.Object(key.Family, key.Name, o.Name!)?.Data);
+            o => c.Object(key.Family, key.Name, o.Type ?? 0, o.Name!)?.Data);
     }
 }

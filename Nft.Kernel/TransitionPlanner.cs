@@ -344,7 +344,7 @@ internal sealed class TransitionPlanner
             var renewed = renewedObjs.Contains(k);
             if (oldObjs.ContainsKey(k) && !renewed) continue;
             // a renewed object is another object: its state starts from what the transaction gave it
-            var obj = !renewed && carried?.Object(fam, table, k.Item2) is { Data: { } state } ? ob with { Data = state } : ob;
+            var obj = !renewed && carried?.Object(fam, table, k.Item1, k.Item2) is { Data: { } state } ? ob with { Data = state } : ob;
             Add(NftMsgType.NewObj, fam, KernelForm.Object(obj) with { Family = fam, Table = table }, $"add {NftObject.KindOf(k.Item1)} {key} {k.Item2}", NlmFlags.Create);
         }
         foreach (var (name, f) in nowFts)
@@ -397,7 +397,11 @@ internal sealed class TransitionPlanner
                     anonIds[setName] = (sent, id);
                     Add(NftMsgType.NewSet, fam, KernelForm.Set(anon.Set, id, anonymous: true) with { Family = fam, Table = table },
                         $"add anonymous set {setName} of rule {key} {chain} handle {emu}", NlmFlags.Create, emu);
-                    AddElements(NftMsgType.NewSetElem, key, sent, id, anon.Elements.Select(KernelForm.Element).ToList(),
+                    // a meter the kernel takes over from BPF's packet path starts with the elements that one holds (Live), with the
+                    // time they have left, as a named set does; before, it started empty and `list meter` lost them
+                    var live = _packetPath.GetValueOrDefault((key, setName))?.Live;
+                    var elements = live?.Select(e => KernelForm.Element(e) with { Expiration = e.Expiration }) ?? anon.Elements.Select(KernelForm.Element);
+                    AddElements(NftMsgType.NewSetElem, key, sent, id, elements.ToList(),
                         $"add elements to anonymous set {setName} of rule {key} {chain} handle {emu}", anon.Set, emu);
                 }
                 var withCounters = carried is null ? r : CarryCounters(r, carried, key, chain);

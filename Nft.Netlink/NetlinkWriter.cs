@@ -11,11 +11,28 @@ public sealed class NetlinkWriter
 {
     byte[] _buf;
     int _len;
+    /// <summary>Where in <see cref="_buf"/> the written bytes start; every length, offset, token and padding is relative to it.</summary>
+    readonly int _origin;
 
     public NetlinkWriter(int capacity = 4096) => _buf = new byte[capacity];
 
+    /// <summary>
+    /// Writes into <paramref name="buffer"/> from <paramref name="origin"/> on (the bytes before it are the caller's, e.g. a
+    /// file's header written once the rest is done): padding is as if written from 0. Every byte handed out is cleared first,
+    /// so the buffer may be uninitialized. It is replaced (the caller's bytes before the origin copied too) if it runs out.
+    /// </summary>
+    public NetlinkWriter(byte[] buffer, int origin)
+    {
+        if (origin < 0 || origin > buffer.Length) throw new ArgumentOutOfRangeException(nameof(origin));
+        _buf = buffer;
+        _origin = origin;
+    }
+
+    /// <summary>The buffer written into: the one given, or the one that replaced it; the written bytes are at the origin.</summary>
+    public byte[] Buffer => _buf;
+
     public int Length => _len;
-    public ReadOnlySpan<byte> WrittenSpan => _buf.AsSpan(0, _len);
+    public ReadOnlySpan<byte> WrittenSpan => _buf.AsSpan(_origin, _len);
     public byte[] ToArray() => WrittenSpan.ToArray();
     public void Clear() => _len = 0;
     /// <summary>Drops everything written after <paramref name="length"/> (a dump chunk that overflowed).</summary>
@@ -27,9 +44,9 @@ public sealed class NetlinkWriter
 
     Span<byte> Reserve(int n)
     {
-        if (_len + n > _buf.Length)
-            Array.Resize(ref _buf, Math.Max(_buf.Length * 2, _len + n));
-        var s = _buf.AsSpan(_len, n);
+        if (_origin + _len + n > _buf.Length)
+            Array.Resize(ref _buf, Math.Max(_buf.Length * 2, _origin + _len + n));
+        var s = _buf.AsSpan(_origin + _len, n);
         s.Clear();
         _len += n;
         return s;
@@ -57,7 +74,7 @@ public sealed class NetlinkWriter
     public void EndMessage(Token t)
     {
         Pad();
-        BinaryPrimitives.WriteUInt32LittleEndian(_buf.AsSpan(t.Start), (uint)(_len - t.Start));
+        BinaryPrimitives.WriteUInt32LittleEndian(_buf.AsSpan(_origin + t.Start), (uint)(_len - t.Start));
     }
 
     /// <summary>Appends raw bytes (a header body, or a whole pre-built message), padded to 4.</summary>
@@ -89,7 +106,7 @@ public sealed class NetlinkWriter
 
     public void EndNested(Token t)
     {
-        BinaryPrimitives.WriteUInt16LittleEndian(_buf.AsSpan(t.Start), (ushort)(_len - t.Start));
+        BinaryPrimitives.WriteUInt16LittleEndian(_buf.AsSpan(_origin + t.Start), (ushort)(_len - t.Start));
         Pad();
     }
 
@@ -97,7 +114,7 @@ public sealed class NetlinkWriter
     public void Overwrite(int offset, ReadOnlySpan<byte> bytes)
     {
         if (offset < 0 || offset + bytes.Length > _len) throw new ArgumentOutOfRangeException(nameof(offset));
-        bytes.CopyTo(_buf.AsSpan(offset));
+        bytes.CopyTo(_buf.AsSpan(_origin + offset));
     }
 
     /// <summary>An attribute with an exact raw type (flags included) and payload.</summary>

@@ -37,6 +37,7 @@ internal sealed class Attachment : IDisposable
     public BpfProgram? Dispatcher { get; }
     public BpfMap? Slots { get; }
     public LoadedProgram? Program { get; private set; }
+    bool _disposed;
     /// <summary>
     /// The priority a netfilter link runs at when not its unit's own (null: the unit's), as the kernel holds it: a link
     /// adopted from its pin after a restart keeps the one it was attached at.
@@ -116,6 +117,16 @@ internal sealed class Attachment : IDisposable
         Placeholder?.Dispose();
         Placeholder = null;
         return old;
+    }
+
+    /// <summary>
+    /// Closes the link of an early install (<see cref="Enforcer.InstallEarly"/>) whose transaction was aborted, keeping
+    /// the program it ran (its step frees it, after what it counted is read): the hook is as it was before Prepare.
+    /// </summary>
+    public void Withdraw()
+    {
+        Program = null;
+        Dispose();
     }
 
     /// <summary>Link id, id of the program attached to the link, id of the program that filters.</summary>
@@ -231,6 +242,9 @@ internal sealed class Attachment : IDisposable
     /// <summary>Detaches (closing the link unregisters the hook unless it is pinned) and frees everything.</summary>
     public void Dispose()
     {
+        // a withdrawn early install is disposed again by the abort that frees its step
+        if (_disposed) return;
+        _disposed = true;
         Link.Dispose();
         Dispatcher?.Dispose();
         Slots?.Dispose();

@@ -114,12 +114,17 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// runs in the same order relative to every other hook, as the caller checked. The first free one is taken, and
     /// <see cref="InstallEarly"/> then has it filter beside the kernel's copy until the kernel commit removes that.
     /// </param>
+    /// <param name="takenBack">
+    /// The attach points (<see cref="AttachUnit.Key"/>) that take chains back from the kernel's nf_tables, new or not:
+    /// <see cref="InstallEarly"/> installs their programs before the kernel commit.
+    /// </param>
     public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null, IReadOnlySet<string>? recreated = null,
-        RenewedSlots? renewed = null, IReadOnlyDictionary<string, IReadOnlyList<int>>? moveBack = null)
+        RenewedSlots? renewed = null, IReadOnlyDictionary<string, IReadOnlyList<int>>? moveBack = null, IReadOnlySet<string>? takenBack = null)
     {
         ReleaseStaged();
         _loading.Clear();
         _moveBack = moveBack ?? new Dictionary<string, IReadOnlyList<int>>();
+        _takenBack = takenBack ?? new HashSet<string>();
         _recreated = recreated ?? new HashSet<string>();
         _renewed = renewed ?? RenewedSlots.None;
         // the transaction's element changes of a recreated set are against the old one: its compiled contents are the truth
@@ -427,43 +432,6 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         }
     }
 
-    /// <summary>
-    /// Installs the programs of the staged attach points whose links took a priority next to their own
-    /// (<see cref="CreateAttachment"/>) before the commit: they filter beside the kernel's copies of their chains (the same
-    /// rules: a packet either drops ends) until the kernel commit removes those, so no packet passes unfiltered. Returns
-    /// the programs, whose counters count from now on. The commit then keeps them as installed. A packet-path element
-    /// that cannot be seeded is reported in <paramref name="errors"/>, as the commit reports it.
-    /// </summary>
-    public IReadOnlyList<LoadedProgram> InstallEarly(List<string> errors)
-    {
-        _early.Clear();
-        if (_staged is not { } staged) return _early;
-        foreach (var s in staged.Steps)
-            if (s is { Existing: null, Created.LinkPriority: not null, Loaded: { } loaded })
-            {
-                Seed(loaded, staged.Seeds, staged.Seeded, errors);
-                s.Created.Install(loaded);
-                _early.Add(loaded);
-            }
-        return _early;
-    }
-
-    /// <summary>The programs <see cref="InstallEarly"/> installed for the staged or last commit.</summary>
-    readonly List<LoadedProgram> _early = [];
-
-    /// <summary>What the programs <see cref="InstallEarly"/> installed counted for counter <paramref name="id"/> themselves.</summary>
-    public (ulong Packets, ulong Bytes) EarlyCounter(ulong id)
-    {
-        ulong p = 0, b = 0;
-        foreach (var prog in _early)
-        {
-            var (pp, bb) = prog.Counter(id);
-            p += pp;
-            b += bb;
-        }
-        return (p, b);
-    }
-
     /// <summary>Netfilter attach points whose links run at a priority next to their own, with that priority.</summary>
     public IReadOnlyDictionary<string, int> MovedLinks =>
         _live.Values.Where(a => a.LinkPriority != null).ToDictionary(a => a.Key, a => a.LinkPriority!.Value);
@@ -544,6 +512,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             }
         }
         SwapIn(staged.Steps.Where(s => s.Loaded != null), staged.PacketPath ?? new Dictionary<string, SetChange>(), staged.Recreated, staged.Seeds, staged.Seeded, errors);
+        SettleEarly();
         foreach (var a in staged.Detach)
         {
             _live.Remove(a.Key);
@@ -585,9 +554,17 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     void ReleaseStaged()
     {
         _loading.Clear();
-        _early.Clear();
-        if (_staged is not { } staged) return;
+        if (_staged is not { } staged)
+        {
+            _early.Clear();
+            _earlyFirst.Clear();
+            return;
+        }
         _staged = null;
+        // programs installed early whose commit never came: the step frees each, not the link that ran it as well
+        WithdrawEarly();
+        _early.Clear();
+        _earlyFirst.Clear();
         foreach (var s in staged.Steps) Release(s);
     }
 

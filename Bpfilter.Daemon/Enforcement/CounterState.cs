@@ -1,4 +1,5 @@
 using System.Text;
+using Nft.Bytecode;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
 using Bpfilter.Daemon.Placement;
@@ -28,13 +29,17 @@ namespace Bpfilter.Daemon.Enforcement;
 /// first counter keeps the key every rule counter had before, so older files keep their meaning; <see cref="CounterKey.ExpressionIndex"/>).
 /// Version 9 adds, per kernel named counter, what BPF counted for it after its count was read for the kernel and before the kernel
 /// commit (<see cref="KernelCounterView.CarryObject"/>).
+/// Version 10 adds to every kernel named object entry (reset baselines, carried counts) its type: nf_tables keys objects by table,
+/// type and name, so a counter and a quota may share a name (older entries are named counters').
+/// Version 11 adds the named counters and quotas neither side holds, each with its count and a quota's start point
+/// (<see cref="UnplacedObjects"/>: no rule of a placed chain names them, and nf_tables keeps their state).
 /// A quota or limit key is a rule's expression (kind 0), a named object (kind 1) or a set element's statement
 /// (kind 2: set, element key, statement index; written by version 4 daemons that run element quotas and limits).
-/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7, ten from version 9; version 8 entries are 4 bytes longer); every length is checked when read (<see cref="InvalidDataException"/>).
+/// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7, ten from version 9, eleven from version 11; version 8 entries are 4 bytes longer, version 10 object entries too); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 9, WithoutObjectsCarried = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
+    const byte Version = 11, WithoutUnplaced = 10, WithoutObjectTypes = 9, WithoutObjectsCarried = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
@@ -48,7 +53,7 @@ internal static class CounterState
     /// <param name="Layouts">per attach point key, its program's counter layout; empty before version 4</param>
     /// <param name="ElementLists">per IR set name, the statement lists its elements carry; empty before version 5</param>
     public sealed record Saved(List<Bpf> BpfCounters, List<((byte, string, ulong, int) Key, CounterValue Base)> KernelRules,
-        List<((byte, string, string) Key, CounterValue Base)> KernelObjects, List<Quota> Quotas, List<Limit> Limits,
+        List<(KernelObjectKey Key, CounterValue Base)> KernelObjects, List<Quota> Quotas, List<Limit> Limits,
         Dictionary<string, CounterLayout> Layouts)
     {
         public Dictionary<string, ValueList<ValueList<Statement>>> ElementLists { get; init; } = new(StringComparer.Ordinal);
@@ -60,18 +65,22 @@ internal static class CounterState
         public List<((byte, string, ulong, int) Key, CounterValue Bpf)> KernelRulesCarried { get; init; } = [];
 
         /// <summary>Empty before version 9.</summary>
-        public List<((byte, string, string) Key, CounterValue Bpf)> KernelObjectsCarried { get; init; } = [];
+        public List<(KernelObjectKey Key, CounterValue Bpf)> KernelObjectsCarried { get; init; } = [];
+
+        /// <summary>Empty before version 11.</summary>
+        public List<(KernelObjectKey Key, UnplacedCount Count)> Unplaced { get; init; } = [];
     }
 
     public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null,
-        IReadOnlyDictionary<string, CounterLayout>? layouts = null, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists = null)
+        IReadOnlyDictionary<string, CounterLayout>? layouts = null, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists = null,
+        IReadOnlyCollection<(KernelObjectKey Key, UnplacedCount Count)>? unplaced = null)
     {
         using var ms = new MemoryStream();
         using var w = new BinaryWriter(ms, Encoding.UTF8);
         var list = bpf.ToList();
         WriteHead(w, list.Count);
         foreach (var b in list) Write(w, b);
-        WriteRest(w, kernel, quotas, limits, layouts, elementLists);
+        WriteRest(w, kernel, quotas, limits, layouts, elementLists, unplaced);
         w.Flush();
         return ms.ToArray();
     }
@@ -103,10 +112,11 @@ internal static class CounterState
 
     /// <summary>Everything after the BPF counter entries.</summary>
     internal static void WriteRest(BinaryWriter w, KernelCounterView? kernel, IEnumerable<Quota>? quotas, IEnumerable<Limit>? limits,
-        IReadOnlyDictionary<string, CounterLayout>? layouts, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists)
+        IReadOnlyDictionary<string, CounterLayout>? layouts, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists,
+        IReadOnlyCollection<(KernelObjectKey Key, UnplacedCount Count)>? unplaced)
     {
         IReadOnlyCollection<((byte, string, ulong, int), CounterValue)> rules = [];
-        IReadOnlyDictionary<(byte, string, string), CounterValue> objects = new Dictionary<(byte, string, string), CounterValue>();
+        IReadOnlyCollection<(KernelObjectKey, CounterValue)> objects = [];
         if (kernel != null) (rules, objects) = kernel.Baselines;
         Write(w, rules);
         Write(w, objects);
@@ -161,18 +171,21 @@ internal static class CounterState
             w.Write(used);
         }
         Write(w, kernel?.Carried ?? []);
-        Write(w, kernel?.ObjectsCarried ?? new Dictionary<(byte, string, string), CounterValue>());
+        Write(w, kernel?.ObjectsCarried ?? []);
+        Write(w, (unplaced ?? []).Select(u => (u.Key, u.Count.Live)).ToList());
+        foreach (var u in unplaced ?? []) w.Write(u.Count.Start);
     }
 
-    /// <summary>A counted list of kernel named counter values (reset baselines, carried counts) by family, table and name.</summary>
-    static void Write(BinaryWriter w, IReadOnlyDictionary<(byte, string, string), CounterValue> objects)
+    /// <summary>A counted list of kernel named object values (reset baselines, carried counts) by family, table, name and type.</summary>
+    static void Write(BinaryWriter w, IReadOnlyCollection<(KernelObjectKey Key, CounterValue Value)> objects)
     {
         w.Write(objects.Count);
-        foreach (var ((family, table, name), v) in objects)
+        foreach (var ((family, table, type, name), v) in objects)
         {
             w.Write(family);
             w.Write(table);
             w.Write(name);
+            w.Write((uint)type);
             w.Write(v.Packets);
             w.Write(v.Bytes);
         }
@@ -200,7 +213,7 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v is not (Version or WithoutObjectsCarried or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
+            if (v is not (Version or WithoutUnplaced or WithoutObjectTypes or WithoutObjectsCarried or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
                 throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
@@ -235,11 +248,17 @@ internal static class CounterState
                 return rules;
             }
             var rules = RuleCounters();
-            List<((byte, string, string), CounterValue)> ObjectCounters()
+            var typed = v >= WithoutUnplaced;
+            List<(KernelObjectKey, CounterValue)> ObjectCounters()
             {
-                var objects = new List<((byte, string, string), CounterValue)>();
-                for (int i = 0, n = Count(19); i < n; i++)
-                    objects.Add(((r.ReadByte(), r.ReadString(), r.ReadString()), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+                var objects = new List<(KernelObjectKey, CounterValue)>();
+                for (int i = 0, n = Count(typed ? 23 : 19); i < n; i++)
+                {
+                    var (family, table, name) = (r.ReadByte(), r.ReadString(), r.ReadString());
+                    // before version 10 only named counters had entries
+                    var type = typed ? (NftObjectType)r.ReadUInt32() : NftObjectType.Counter;
+                    objects.Add((new KernelObjectKey(family, table, type, name), new CounterValue(r.ReadUInt64(), r.ReadUInt64())));
+                }
                 return objects;
             }
             var objects = ObjectCounters();
@@ -286,17 +305,23 @@ internal static class CounterState
                 for (int i = 0, n = Count(24); i < n; i++)
                 {
                     var (family, table, chain, handle, index, name) = (r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64(), r.ReadInt32(), r.ReadString());
-                    starts.Add(new QuotaStart(new CounterRef(family, table, chain.Length > 0 ? chain : null, handle, index, name.Length > 0 ? name : null), r.ReadUInt64()));
+                    // a start point's object is a quota: its type need not be written
+                    starts.Add(new QuotaStart(name.Length > 0 ? CounterRef.Named(family, table, name, (uint)NftObjectType.Quota)
+                        : new CounterRef(family, table, chain.Length > 0 ? chain : null, handle, index, null), r.ReadUInt64()));
                 }
             if (starts.Select(q => q.At).Distinct().Count() != starts.Count) throw new InvalidDataException("counter state: a quota's start point is given twice");
             var carried = v >= WithoutCounterIndexes ? RuleCounters() : new List<((byte, string, ulong, int), CounterValue)>();
             if (carried.Select(c => c.Item1).Distinct().Count() != carried.Count) throw new InvalidDataException("counter state: a kernel rule's carried count is given twice");
-            var objectsCarried = v >= Version ? ObjectCounters() : [];
+            var objectsCarried = v >= WithoutObjectTypes ? ObjectCounters() : [];
             if (objectsCarried.Select(c => c.Item1).Distinct().Count() != objectsCarried.Count)
                 throw new InvalidDataException("counter state: a kernel named counter's carried count is given twice");
+            // the unplaced objects' counts, then their start points in the same order
+            var unplacedCounts = v >= Version ? ObjectCounters() : [];
+            var unplaced = unplacedCounts.Select(u => (u.Item1, new UnplacedCount(u.Item2, r.ReadUInt64()))).ToList();
+            if (unplaced.Select(u => u.Item1).Distinct().Count() != unplaced.Count) throw new InvalidDataException("counter state: an unplaced object is given twice");
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
             return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists, KernelQuotaStarts = starts, KernelRulesCarried = carried,
-                KernelObjectsCarried = objectsCarried };
+                KernelObjectsCarried = objectsCarried, Unplaced = unplaced };
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
         {

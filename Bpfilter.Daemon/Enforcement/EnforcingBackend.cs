@@ -48,18 +48,19 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     LiftResult? _current;
     PlacementPlan? _plan;
     Staged? _staged;
-    /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>), and those the staged commit adds.</summary>
-    Dictionary<StatefulKey, string> _limitNotes = [], _stagedLimitNotes = [];
-    /// <summary>The limit slots the staged commit renews: full on both sides from it, their notes go.</summary>
-    IReadOnlySet<ulong> _stagedRenewedLimits = new HashSet<ulong>();
+    /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>); the staged commit's come in its <see cref="KernelPrepared"/>.</summary>
+    Dictionary<StatefulKey, string> _limitNotes = [];
+    /// <summary>The named counters and quotas neither side holds, with their counts.</summary>
+    readonly UnplacedObjects _unplaced = new();
 
     /// <summary>What Prepare staged: the lift and placement it came from, element-only stats, whether the kernel side already committed.</summary>
     /// <param name="Seeds">counters BPF takes over from the kernel (<see cref="CounterCarry.ToBpf"/>), given to the ledger on commit</param>
     /// <param name="Renewal">what the transaction renewed, whose kernel reset baselines and quota start points go at the commit</param>
     /// <param name="Kernel">what the kernel preparation handed the kernel besides its tables (quota start points, BPF's part of counters), kept at the commit</param>
+    /// <param name="Unplaced">the named counters and quotas unplaced after the commit, and those that leave BPF to be</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
         IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null,
-        KernelPrepared? Kernel = null);
+        KernelPrepared? Kernel = null, UnplacedMove? Unplaced = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -163,19 +164,30 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, renewal);
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, renewal);
+                var unplaced = Unplace(sources, lift, plan, renewal);
                 var elementSeeds = KernelElementsToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas);
                 _enforcer.SeedPacketPath(KernelWrittenToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas));
                 _kernelListings.Clear();
                 bool kernelCommitted = false;
+                // objects no side held that a chain names again start from what was kept of them
+                seeds = [.. seeds, .. unplaced.CounterSeeds];
+                IReadOnlyList<QuotaSeed> quotas = [.. quotaSeeds, .. elementSeeds.Quotas, .. unplaced.QuotaSeeds];
                 if (_kernel != null && _kernel.HasPending)
                 {
+                    var early = false;
                     try
                     {
+                        // the chains taken back from the kernel filter from now on, beside the kernel's copies: their
+                        // quotas spend from the kernel's `used`, their counters count on from the kernel's count
+                        var errors = new List<string>();
+                        _enforcer.InstallEarly(errors, () =>
+                        {
+                            early = true;
+                            foreach (var q in quotas) _enforcer.SeedQuotaEarly(q.Slot, q.Used, q.Start);
+                        });
+                        foreach (var error in errors) _log(error);
+                        if (early) (seeds, quotas) = (OverlapSeeds(sources, seeds), []);
                         if (_fault("kernel-commit") is { } injected) throw injected;
-                        // links moved back beside the kernel's copies filter from now on: their counters start from the kernel's
-                        var early = new List<string>();
-                        if (_enforcer.InstallEarly(early).Count > 0) seeds = OverlapSeeds(seeds);
-                        foreach (var error in early) _log(error);
                         _kernel.Commit();
                         kernelCommitted = true;
                         // what BPF counted between reading its counts for the kernel and the kernel applying the batch
@@ -185,11 +197,18 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or InvalidOperationException)
                     {
                         _kernel.Abort();
+                        // the kernel keeps its chains, alone from now on; what the early programs dropped before its copy
+                        // saw it is carried there
+                        if (early)
+                        {
+                            _enforcer.WithdrawEarly();
+                            CarryEarlyDrops(sources, seeds);
+                        }
                         throw KernelRefusal(e, "committing");
                     }
                 }
-                _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], [.. quotaSeeds, .. elementSeeds.Quotas], renewal,
-                    kernelSide);
+                _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], quotas, renewal,
+                    kernelSide, unplaced);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -271,18 +290,18 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 try
                 {
-                    kernelSide = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal);
-                    _stagedLimitNotes = UnfullLimitsToKernel(plan, renewed);
-                    _stagedRenewedLimits = renewed.Limits;
+                    kernelSide = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal)
+                        with { LimitNotes = UnfullLimitsToKernel(plan, renewed), RenewedLimits = renewed.Limits };
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
                     throw KernelRefusal(e, "validating");
                 }
             }
-            var moveBack = _plan == null || _kernel == null ? null
-                : MoveBackPriorities.Of(plan.BpfRuleset, lift, _plan.InKernel.Select(c => c.Chain).ToHashSet(), _enforcer.AttachPoints, _enforcer.MovedLinks);
-            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed, moveBack);
+            var wasKernel = _plan == null || _kernel == null ? null : _plan.InKernel.Select(c => c.Chain).ToHashSet();
+            var moveBack = wasKernel == null ? null : MoveBackPriorities.Of(plan.BpfRuleset, lift, wasKernel, _enforcer.AttachPoints, _enforcer.MovedLinks);
+            var takenBack = wasKernel == null ? null : TakenBack.Of(plan.BpfRuleset, lift, wasKernel);
+            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed, moveBack, takenBack);
             if (_fault("bpf-prepare") is { } injected)
             {
                 _enforcer.Abort();
@@ -362,7 +381,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 .Where(e => _enforcer.QuotaBase(e.Value) != null).Select(e => new CounterState.Quota(e.Key, e.Value, _enforcer.QuotaBase(e.Value)!.Value));
             var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>())
                 .Where(e => _enforcer.HoldsLimit(e.Value)).Select(e => new CounterState.Limit(e.Key, e.Value));
-            return _stateEncoder.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists);
+            return _stateEncoder.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists, _unplaced.All);
         }
     }
 
@@ -372,6 +391,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         lock (_gate)
         {
             _restoredCounters = saved;
+            _unplaced.Restore(saved.Unplaced);
             // the same slot ids as before: the restored ruleset compiles to the pinned programs, which are adopted with their counts
             if (_current == null && saved.BpfCounters.All(b => b.Slot != null))
             {
@@ -386,10 +406,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             if (_kernelCounters != null)
             {
                 foreach (var ((family, table, handle, index), v) in saved.KernelRules) _kernelCounters.RestoreRule(family, table, handle, index, v);
-                foreach (var ((family, table, name), v) in saved.KernelObjects) _kernelCounters.RestoreObject(family, table, name, v);
+                foreach (var (key, v) in saved.KernelObjects) _kernelCounters.RestoreObject(key, v);
                 _kernelCounters.QuotaStarts.Set(saved.KernelQuotaStarts);
                 foreach (var ((family, table, handle, index), v) in saved.KernelRulesCarried) _kernelCounters.RestoreCarried(family, table, handle, index, v);
-                foreach (var ((family, table, name), v) in saved.KernelObjectsCarried) _kernelCounters.RestoreObjectCarried(family, table, name, v);
+                foreach (var (key, v) in saved.KernelObjectsCarried) _kernelCounters.RestoreObjectCarried(key, v);
             }
         }
     }
@@ -445,6 +465,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             if (_staged is not { } staged) return;
             _staged = null;
             var clock = Stopwatch.StartNew();
+            // a quota's slot start point goes with the swap: what BPF consumed for those that become unplaced is read before it
+            var unplacedQuotas = UnplacedObjects.QuotasFromBpf(staged.Unplaced, slot => (_enforcer.Quota(slot), _enforcer.QuotaBase(slot)));
             foreach (var error in _enforcer.Commit()) _log(error);
             _logs.Sync(_enforcer.LivePrograms);
             if (staged.Elements is { } stats)
@@ -453,6 +475,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _log($"committed elements only in {ms:F3} ms: lifted nothing, no program loaded, {stats.MapUpdates} map update(s)");
                 return;
             }
+            // after the swap and before the slots go: the ledger holds all BPF counted for the counters that become unplaced
+            if (staged.Unplaced is { } unplaced) _unplaced.Commit(unplaced, BpfCount, unplacedQuotas);
             _slots.Retain(staged.Lift.Counters.Keys);
             _slots.Quotas.Retain(staged.Lift.Quotas.Keys);
             _slots.Limits.Retain(staged.Lift.Limits.Keys);
@@ -461,12 +485,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
             _current = staged.Lift;
             _plan = staged.Plan;
+            var limits = staged.Kernel ?? KernelPrepared.None;
             _limitNotes = LimitMoves.Still(_limitNotes, staged.Plan.KernelTables);
-            foreach (var key in _limitNotes.Keys.Where(k => staged.Lift.Limits.TryGetValue(k, out var slot) && _stagedRenewedLimits.Contains(slot)).ToList())
+            foreach (var key in _limitNotes.Keys.Where(k => staged.Lift.Limits.TryGetValue(k, out var slot) && limits.RenewedLimits.Contains(slot)).ToList())
                 _limitNotes.Remove(key);
-            foreach (var (key, note) in _stagedLimitNotes) _limitNotes[key] = note;
-            _stagedLimitNotes = [];
-        _stagedRenewedLimits = new HashSet<ulong>();
+            foreach (var (key, note) in limits.LimitNotes) _limitNotes[key] = note;
             ApplyRestoredCounters();
             if (_kernel != null)
             {
@@ -475,7 +498,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _kernelCounters!.QuotaStarts.Set(kernelSide.QuotaStarts);
                 _kernelCounters.Retain(_kernel.Placed);
                 foreach (var (at, bpf) in kernelSide.Carried)
-                    if (at.ObjectName is { } name) _kernelCounters.CarryObject(at.Family, at.Table, name, bpf);
+                    if (at.ObjectName != null) _kernelCounters.CarryObject(KernelObjectKey.Of(at), bpf);
                     else _kernelCounters.Carry(at.Family, at.Table, at.RuleHandle, at.ExpressionIndex, bpf);
                 var (lift, plan) = (staged.Lift, staged.Plan);
                 _kernelCounters.QuotaStarts.Retain(c => CounterSides.Quota(lift, plan, c) is { Kernel: true, Slot: null });
@@ -513,8 +536,6 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     void Release()
     {
         _staged = null;
-        _stagedLimitNotes = [];
-        _stagedRenewedLimits = new HashSet<ulong>();
         _enforcer.Abort();
         _kernel?.Abort();
     }
@@ -539,9 +560,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         ICollection<(CounterRef, CounterValue)> carried, ICollection<CounterSent> sent)
     {
         if (_current == null || _plan == null || _plan.BpfChains.Count == 0 || _kernel == null) return plan.KernelTables;
-        var objects = _kernel.Placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name))).ToHashSet();
+        var objects = KernelObjectKey.HeldBy(_kernel.Placed);
         bool Held(CounterRef c) => c.ObjectName != null
-            ? objects.Contains((c.Family, c.Table, c.ObjectName))
+            ? objects.Contains(KernelObjectKey.Of(c))
             : _kernel.KernelRuleHandle(c.Family, c.Table, c.RuleHandle) != null;
         return CounterCarry.ToKernel(plan.KernelTables, Held, Before(renewal), c => CounterSides.Of(lift, plan, c), BpfCount,
             QuotaBefore(renewal, c => (BpfQuota(c), false)), c => CounterSides.Quota(lift, plan, c), slot => (_enforcer.QuotaBase(slot) ?? 0, _enforcer.Quota(slot)), starts, carried, sent);
@@ -598,6 +619,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         var carried = new List<(CounterRef At, CounterValue Bpf)>();
         var sent = new List<CounterSent>();
         var placed = BpfElementsToKernel(BpfCountsToKernel(plan, lift, renewal, starts, carried, sent), plan, recreated, deltas);
+        placed = _unplaced.ToKernel(placed, c => renewal.Renews(c, c.ObjectType), starts);
         // listed with the start points as the commit leaves them: a renewed quota counts from what the batch gave it
         var listed = _kernelCounters!.QuotaStarts.After(renewal, starts).Listed(plan.KernelTables);
         // a set the kernel gets anew goes on from each element's time left (ElementExpiry)
@@ -612,7 +634,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         if (_current == null || _kernel == null) return [];
         var placed = _kernel.Placed;
-        bool KernelHolds(StatefulKey k) => k.Object is { } name ? placed.Any(t => t.Family == k.Family && t.Name == k.Table && t.Objects?.Any(o => o.Name == name) == true)
+        bool KernelHolds(StatefulKey k) => k.Object is { } name ? placed.Any(t => t.Family == k.Family && t.Name == k.Table && t.Objects?.Any(o => o.Type == (uint)Nft.Bytecode.NftObjectType.Limit && o.Name == name) == true)
             : k.ElementKey != null ? placed.Any(t => t.Family == k.Family && t.Name == k.Table && t.FindSet(k.Chain ?? "") != null)
             : _kernel.KernelRuleHandle(k.Family, k.Table, k.RuleHandle) != null;
         return LimitMoves.NotFull(plan.KernelTables, _current.Limits, renewed.Limits, KernelHolds, _enforcer.LimitTokens);
@@ -641,8 +663,20 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             c => CounterSides.Quota(lift, plan, c), c => KernelCount(c)?.Bytes, c => _kernelCounters.QuotaStarts.All.TryGetValue(c, out var s) ? s : null);
     }
 
+    /// <summary>
+    /// The move of the named counters and quotas the transaction leaves on neither side or places again (<see cref="UnplacedObjects.Plan"/>),
+    /// the kernel's counts read while it still holds them.
+    /// </summary>
+    UnplacedMove Unplace(IReadOnlyList<SourceTable> sources, LiftResult lift, PlacementPlan plan, KernelRenewal renewal)
+    {
+        _kernelCounters?.Invalidate();
+        CounterCarry.Sides committed = _current != null && _plan != null ? CounterSides.Named(_current, _plan) : _ => (null, false);
+        return _unplaced.Plan(sources, c => renewal.Renews(c, c.ObjectType), Kept(c => renewal.Renews(c, c.ObjectType), committed), CounterSides.Named(lift, plan),
+            KernelCount, c => _kernelCounters?.QuotaStarts.All.TryGetValue(c, out var s) == true ? s : null);
+    }
+
     CounterValue? KernelCount(CounterRef c) => c.ObjectName != null
-        ? _kernelCounters?.Object(c.Family, c.Table, c.ObjectName)
+        ? _kernelCounters?.Object(KernelObjectKey.Of(c))
         : _kernelCounters?.Rule(c.Family, c.Table, c.RuleHandle, c.ExpressionIndex);
 
     /// <summary>Has the ledger list what the kernel counted, added to what BPF counted when it counted before too.</summary>
@@ -650,56 +684,12 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         if (seed.Early != null)
         {
-            var v = seed.Overlapped(BpfCount(seed.Slot), EarlyCount(seed.Slot));
-            _enforcer.SetCounter(seed.Slot, (v.Packets, v.Bytes));
+            var (carried, zero) = seed.Overlapped(_enforcer.CounterLedgerEntry(seed.Slot));
+            _enforcer.RestoreCounterLedger(seed.Slot, carried, zero);
             return;
         }
         var (p, b) = seed.KeepBpf ? _enforcer.Counter(seed.Slot) : default;
         _enforcer.SetCounter(seed.Slot, (p + seed.Kernel.Packets, b + seed.Kernel.Bytes));
-    }
-
-    CounterValue EarlyCount(ulong slot)
-    {
-        var (p, b) = _enforcer.EarlyCounter(slot);
-        return new CounterValue(p, b);
-    }
-
-    /// <summary>
-    /// <paramref name="seeds"/> once programs filter beside the kernel's copies of their chains (<see cref="Enforcer.InstallEarly"/>):
-    /// every packet from then on until the kernel commit is counted on both sides, so each counter the kernel no longer counts
-    /// after it is read again, between two reads of what the early programs counted (the closest pair of a few tries, whose
-    /// midpoint is taken): BPF lists the kernel's count and what it counted since (<see cref="CounterSeed.Overlapped"/>).
-    /// </summary>
-    IReadOnlyList<CounterSeed> OverlapSeeds(IReadOnlyList<CounterSeed> seeds)
-    {
-        var paired = seeds.Where(s => s.At != null).ToList();
-        if (paired.Count == 0) return seeds;
-        List<CounterSeed>? best = null;
-        ulong spread = ulong.MaxValue;
-        try
-        {
-            for (int i = 0; i < 5 && spread > 0; i++)
-            {
-                var first = paired.Select(s => EarlyCount(s.Slot)).ToList();
-                _kernelCounters!.Invalidate();
-                var kernel = paired.Select(s => KernelCount(s.At!.Value)).ToList();
-                var second = paired.Select(s => EarlyCount(s.Slot)).ToList();
-                var gap = first.Zip(second, (a, b) => b.Packets - a.Packets).DefaultIfEmpty(0UL).Max();
-                if (gap >= spread) continue;
-                spread = gap;
-                best = paired.Select((s, j) => s with
-                {
-                    Kernel = kernel[j] ?? s.Kernel,
-                    Early = new CounterValue((first[j].Packets + second[j].Packets) / 2, (first[j].Bytes + second[j].Bytes) / 2),
-                }).ToList();
-            }
-        }
-        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or BpfException)
-        {
-            _log($"reading the kernel's counts beside the programs moved back failed, carrying those read before: {e.Message}");
-            return seeds;
-        }
-        return [.. seeds.Where(s => s.At == null), .. best ?? paired];
     }
 
     public CounterValue? ReadCounter(CounterRef counter)
@@ -707,6 +697,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         lock (_gate)
         {
             if (_plan == null) return null;
+            if (_unplaced.Read(counter) is { } unplaced) return unplaced;
             if (BpfQuota(counter) is { } quota) return new CounterValue(0, _enforcer.Quota(quota));
             var (slot, kernel) = CommittedSides(counter);
             CounterValue? total = null;
@@ -756,6 +747,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         lock (_gate)
         {
+            if (_unplaced.Reset(counter)) return;
             if (BpfQuota(counter) is { } quota)
             {
                 _enforcer.ResetQuota(quota);
@@ -769,7 +761,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             }
             if (counter.ObjectName != null)
             {
-                if (!ResetKernelQuota(counter)) _kernelCounters?.ResetObject(counter.Family, counter.Table, counter.ObjectName);
+                if (!ResetKernelQuota(counter)) _kernelCounters?.ResetObject(KernelObjectKey.Of(counter));
                 return;
             }
             if (Slot(counter) is { } id) _enforcer.ResetCounter(id);
@@ -784,7 +776,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// </summary>
     bool ResetKernelQuota(CounterRef counter)
     {
-        if (_kernel == null || _kernelCounters == null) return false;
+        if (_kernel == null || _kernelCounters == null || counter.ObjectType != Nft.Bytecode.NftObjectType.Quota) return false;
         try
         {
             if (!_kernel.ResetQuota(counter.Family, counter.Table, counter.ObjectName!)) return false;
@@ -795,7 +787,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 $"bpfilter-nft: resetting quota {counter.ObjectName} of table {counter.Table} in the kernel failed: {e.Message}", reason: RefusalReason.KernelPlacement);
         }
         _kernelCounters.QuotaStarts.Set([new QuotaStart(counter, 0)]);
-        _kernelCounters.ForgetObjectBaseline(counter.Family, counter.Table, counter.ObjectName!);
+        _kernelCounters.ForgetObjectBaseline(KernelObjectKey.Of(counter));
         return true;
     }
 

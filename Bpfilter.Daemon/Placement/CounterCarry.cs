@@ -9,21 +9,27 @@ namespace Bpfilter.Daemon.Placement;
 /// A counter BPF counts from now on, with what the kernel counted for it until this commit (<see cref="Kernel"/>),
 /// added to what BPF counted (<see cref="KeepBpf"/>: BPF counted it before too) or in place of it (a slot BPF did
 /// not count before may hold what it counted before an earlier move). <see cref="At"/>: the counter, when the kernel
-/// counts it no more. <see cref="Early"/>: what BPF's programs installed beside the kernel's copy (a link moved back next
-/// to its priority, <see cref="MoveBackPriorities"/>) had counted when <see cref="Kernel"/> was read: both counted the
-/// packets since, which BPF then holds alone (<see cref="Overlapped"/>).
+/// counts it no more. <see cref="Early"/>: what BPF's programs installed beside the kernel's copy before the kernel commit
+/// (a chain taken back at a new attach point, <see cref="Bpfilter.Backend.Enforcement.Enforcer.InstallEarly"/>) had counted
+/// when <see cref="Kernel"/> was read, zero when the kernel's copy stopped counting at their install: what they counted
+/// since is added to the kernel's count (<see cref="Overlapped"/>; the rule is EnforcingBackend.Early.cs's).
 /// </summary>
 internal readonly record struct CounterSeed(ulong Slot, CounterValue Kernel, bool KeepBpf, CounterRef? At = null, CounterValue? Early = null)
 {
     /// <summary>
-    /// What the counter reads from now on, given BPF's total (<paramref name="bpf"/>, kept when <see cref="KeepBpf"/>) and
-    /// what the early programs counted by now (<paramref name="early"/>): the kernel's count and the early programs' since it.
+    /// The counter ledger entry (what it carries, its zero) that lists the kernel's count and what the early programs
+    /// counted since <see cref="Early"/>, from the entry it had (<paramref name="was"/>, kept when <see cref="KeepBpf"/>):
+    /// an offset on what the running programs count, which is not read here, so a packet they count while it is applied
+    /// is not lost (reading their count and then setting the listing to a value lost what came between, once 36 packets).
     /// </summary>
-    public CounterValue Overlapped(CounterValue bpf, CounterValue early)
+    public ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) Overlapped(
+        ((ulong Packets, ulong Bytes) Carried, (ulong Packets, ulong Bytes) Zero) was)
     {
-        var (e, from) = (Early ?? default, KeepBpf ? bpf : early);
-        static ulong Since(ulong now, ulong then) => now > then ? now - then : 0;
-        return new CounterValue(Kernel.Packets + Since(from.Packets, e.Packets), Kernel.Bytes + Since(from.Bytes, e.Bytes));
+        var (e, keep) = (Early ?? default, KeepBpf ? was : default);
+        static (ulong Over, ulong Under) Net(ulong plus, ulong minus) => plus >= minus ? (plus - minus, 0) : (0, minus - plus);
+        var (cp, zp) = Net(keep.Carried.Packets + Kernel.Packets, keep.Zero.Packets + e.Packets);
+        var (cb, zb) = Net(keep.Carried.Bytes + Kernel.Bytes, keep.Zero.Bytes + e.Bytes);
+        return ((cp, cb), (zp, zb));
     }
 }
 
@@ -121,7 +127,7 @@ internal static class CounterCarry
     public static IReadOnlyList<SourceTable> Rewritten(IReadOnlyList<SourceTable> tables, Func<CounterRef, Expression, Expression?> filled) =>
         tables.Select(t => t.WithExpressions(
             (c, r, i, e) => r.Handle is { } h ? filled(new CounterRef(t.Family, t.Name, c.Name, h, i, null), e) : null,
-            o => o.Name is { } n && o.Data is { } d ? filled(Named(t, n), d) : null)).ToList();
+            o => o.Name is { } n && o.Data is { } d ? filled(Named(t, o), d) : null)).ToList();
 
     /// <summary>Each expression of rule <paramref name="r"/> with the reference its counter or quota is read and listed by.</summary>
     static IEnumerable<(CounterRef At, Expression Expr)> InRule(SourceTable t, string chain, Rule r)
@@ -130,7 +136,8 @@ internal static class CounterCarry
         for (int i = 0; i < exprs.Count; i++) yield return (new CounterRef(t.Family, t.Name, chain, handle, i, null), exprs[i]);
     }
 
-    static CounterRef Named(SourceTable t, string name) => new(t.Family, t.Name, null, 0, 0, name);
+    /// <summary>The reference of named object <paramref name="o"/>, by its type too (a counter and a quota may share a name).</summary>
+    static CounterRef Named(SourceTable t, NftObject o) => CounterRef.Named(t.Family, t.Name, o.Name!, o.Type);
 
     /// <summary>Every rule expression and named object state (its NFTA_OBJ_DATA) of <paramref name="tables"/>, each with its reference.</summary>
     static IEnumerable<(CounterRef At, Expression Expr)> Stateful(IReadOnlyList<SourceTable> tables)
@@ -141,7 +148,7 @@ internal static class CounterCarry
                 foreach (var r in c.Rules)
                     foreach (var x in InRule(t, c.Name, r)) yield return x;
             foreach (var o in t.Objects ?? [])
-                if (o.Name is { } n && o.Data is { } d) yield return (Named(t, n), d);
+                if (o.Name != null && o.Data is { } d) yield return (Named(t, o), d);
         }
     }
 

@@ -9,16 +9,15 @@ namespace Bpfilter.Daemon.Placement;
 /// rule was placed, less what GETRULE_RESET/GETOBJ_RESET took away, plus what BPF counted in a rule both sides
 /// counted before BPF's base chain moved to the kernel (<see cref="Carry"/>). One dump of the kernel's counters
 /// serves a whole request (<see cref="Invalidate"/> at the start of each). What the view keeps besides the kernel's
-/// counts is one record per rule (<see cref="KernelRuleListing"/>) and one reset baseline per object, so forgetting a
-/// rule forgets all of it at once.
+/// counts is one record per rule (<see cref="KernelRuleListing"/>) and one per object (<see cref="KernelObjectListing"/>, keyed
+/// as nf_tables keys objects: by type too), so forgetting a rule or an object forgets all of it at once.
 /// </summary>
 internal sealed class KernelCounterView(KernelPlacement placement)
 {
     readonly Dictionary<(byte, string, ulong), KernelRuleListing> _ruleListings = [];
-    readonly Dictionary<(byte, string, string), CounterValue> _objectBase = [];
-    readonly Dictionary<(byte, string, string), CounterValue> _objectCarried = [];
+    readonly Dictionary<KernelObjectKey, KernelObjectListing> _objectListings = [];
     Dictionary<(byte, string, ulong, int), CounterValue>? _rules;
-    Dictionary<(byte, string, string), CounterValue>? _objects;
+    Dictionary<KernelObjectKey, CounterValue>? _objects;
     /// <summary>Counts requests: a rule the kernel reset in its own copy during this one carries its number (<see cref="RuleResetInKernel"/>).</summary>
     long _request;
 
@@ -26,14 +25,17 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     public KernelQuotaStarts QuotaStarts { get; } = new();
 
     /// <summary>The reset baselines, for the state file.</summary>
-    public (IReadOnlyCollection<((byte, string, ulong, int) Key, CounterValue Value)> Rules, IReadOnlyDictionary<(byte, string, string), CounterValue> Objects) Baselines =>
-        (Flattened(l => l.Baselines), _objectBase);
+    public (IReadOnlyCollection<((byte, string, ulong, int) Key, CounterValue Value)> Rules, IReadOnlyCollection<(KernelObjectKey Key, CounterValue Value)> Objects) Baselines =>
+        (Flattened(l => l.Baselines), ObjectPart(l => l.Base));
 
     /// <summary>What the kernel's rules list besides their own count, for the state file.</summary>
     public IReadOnlyCollection<((byte, string, ulong, int) Key, CounterValue Value)> Carried => Flattened(l => l.Carried);
 
     List<((byte, string, ulong, int) Key, CounterValue Value)> Flattened(Func<KernelRuleListing, ImmutableDictionary<int, CounterValue>> part) =>
         [.. _ruleListings.SelectMany(r => part(r.Value).Select(c => ((r.Key.Item1, r.Key.Item2, r.Key.Item3, c.Key), c.Value)))];
+
+    List<(KernelObjectKey Key, CounterValue Value)> ObjectPart(Func<KernelObjectListing, CounterValue?> part) =>
+        [.. _objectListings.Where(o => part(o.Value) != null).Select(o => (o.Key, part(o.Value)!.Value))];
 
     KernelRuleListing Listing(byte family, string table, ulong handle) => _ruleListings.GetValueOrDefault((family, table, handle)) ?? KernelRuleListing.None;
 
@@ -45,13 +47,25 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     }
 
     /// <summary>What the kernel's named counters list besides their own count, for the state file.</summary>
-    public IReadOnlyDictionary<(byte, string, string), CounterValue> ObjectsCarried => _objectCarried;
+    public IReadOnlyCollection<(KernelObjectKey Key, CounterValue Value)> ObjectsCarried => ObjectPart(l => l.Carried);
+
+    KernelObjectListing ObjectListing(KernelObjectKey key) => _objectListings.GetValueOrDefault(key) ?? KernelObjectListing.None;
+
+    /// <summary>Keeps <paramref name="listing"/> for the object, or nothing when it holds nothing.</summary>
+    void Set(KernelObjectKey key, KernelObjectListing listing)
+    {
+        if (listing == KernelObjectListing.None) _objectListings.Remove(key);
+        else _objectListings[key] = listing;
+    }
 
     /// <summary>Has a kernel named counter list <paramref name="v"/> (what BPF counted for it after its count went to the kernel) besides its own.</summary>
-    public void CarryObject(byte family, string table, string name, CounterValue v) =>
-        _objectCarried[(family, table, name)] = Plus(_objectCarried.GetValueOrDefault((family, table, name)), v);
+    public void CarryObject(KernelObjectKey key, CounterValue v)
+    {
+        var l = ObjectListing(key);
+        Set(key, l with { Carried = Plus(l.Carried ?? default, v) });
+    }
 
-    public void RestoreObjectCarried(byte family, string table, string name, CounterValue v) => _objectCarried[(family, table, name)] = v;
+    public void RestoreObjectCarried(KernelObjectKey key, CounterValue v) => Set(key, ObjectListing(key) with { Carried = v });
 
     /// <summary>
     /// Has a kernel rule list <paramref name="v"/> (BPF's part of a counter both sides counted) besides its own count:
@@ -70,7 +84,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         Set(family, table, handle, l with { Baselines = l.Baselines.SetItem(index, v) });
     }
 
-    public void RestoreObject(byte family, string table, string name, CounterValue v) => _objectBase[(family, table, name)] = v;
+    public void RestoreObject(KernelObjectKey key, CounterValue v) => Set(key, ObjectListing(key) with { Base = v });
 
     public void RestoreCarried(byte family, string table, ulong handle, int index, CounterValue v)
     {
@@ -112,10 +126,12 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         return Plus(v.Since(l.Baselines.GetValueOrDefault(index)), l.Carried.GetValueOrDefault(index));
     }
 
-    public CounterValue? Object(byte family, string table, string name) =>
-        Snapshot().Objects.TryGetValue((family, table, name), out var v)
-            ? Plus(v.Since(_objectBase.GetValueOrDefault((family, table, name))), _objectCarried.GetValueOrDefault((family, table, name)))
-            : null;
+    public CounterValue? Object(KernelObjectKey key)
+    {
+        if (!Snapshot().Objects.TryGetValue(key, out var v)) return null;
+        var l = ObjectListing(key);
+        return Plus(v.Since(l.Base ?? default), l.Carried ?? default);
+    }
 
     public void ResetRule(byte family, string table, ulong handle, int index)
     {
@@ -126,17 +142,13 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         Set(family, table, handle, l);
     }
 
-    public void ResetObject(byte family, string table, string name)
-    {
-        _objectCarried.Remove((family, table, name));
-        if (Snapshot().Objects.TryGetValue((family, table, name), out var v)) _objectBase[(family, table, name)] = v;
-    }
+    public void ResetObject(KernelObjectKey key) =>
+        Set(key, KernelObjectListing.None with { Base = Snapshot().Objects.TryGetValue(key, out var v) ? v : ObjectListing(key).Base });
 
     /// <summary>An object reset in the kernel's own copy (a quota): the kernel's count is the listing's again.</summary>
-    public void ForgetObjectBaseline(byte family, string table, string name)
+    public void ForgetObjectBaseline(KernelObjectKey key)
     {
-        _objectBase.Remove((family, table, name));
-        _objectCarried.Remove((family, table, name));
+        _objectListings.Remove(key);
         Invalidate();
     }
 
@@ -149,10 +161,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         QuotaStarts.Forget(renewed);
         bool Table(byte family, string table) => renewed.Tables.Contains(new TableKey(family, table));
         Keep(_ruleListings, k => !Table(k.Item1, k.Item2));
-        bool Kept((byte, string, string) k) =>
-            !Table(k.Item1, k.Item2) && !renewed.Objects.Any(o => o.Table == new TableKey(k.Item1, k.Item2) && o.Name == k.Item3);
-        Keep(_objectBase, Kept);
-        Keep(_objectCarried, Kept);
+        Keep(_objectListings, k => !Table(k.Family, k.Table) && !renewed.Objects.Contains((new TableKey(k.Family, k.Table), (uint)k.Type, k.Name)));
     }
 
     /// <summary>Forgets reset baselines of rules and objects the kernel no longer holds.</summary>
@@ -160,9 +169,8 @@ internal sealed class KernelCounterView(KernelPlacement placement)
     {
         var rules = placed.SelectMany(t => t.Chains.SelectMany(c => c.Rules).Select(r => (t.Family, t.Name, r.Handle ?? 0))).ToHashSet();
         Keep(_ruleListings, rules.Contains);
-        var objects = placed.SelectMany(t => (t.Objects ?? []).Select(o => (t.Family, t.Name, o.Name ?? ""))).ToHashSet();
-        Keep(_objectBase, objects.Contains);
-        Keep(_objectCarried, objects.Contains);
+        var objects = KernelObjectKey.HeldBy(placed);
+        Keep(_objectListings, objects.Contains);
         Invalidate();
     }
 
@@ -174,7 +182,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
 
     static CounterValue Plus(CounterValue v, CounterValue b) => new(v.Packets + b.Packets, v.Bytes + b.Bytes);
 
-    (Dictionary<(byte, string, ulong, int), CounterValue> Rules, Dictionary<(byte, string, string), CounterValue> Objects) Snapshot()
+    (Dictionary<(byte, string, ulong, int), CounterValue> Rules, Dictionary<KernelObjectKey, CounterValue> Objects) Snapshot()
     {
         if (_rules != null && _objects != null) return (_rules, _objects);
         var c = placement.ReadCounters();
@@ -182,8 +190,11 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         foreach (var r in c.Rules) _rules[(r.Family, r.Table, r.RuleHandle, r.ExpressionIndex)] = new CounterValue(r.Packets, r.Bytes);
         _objects = [];
         foreach (var o in c.Objects)
-            if (o.Packets is { } p) _objects[(o.Family, o.Table, o.Name)] = new CounterValue(p, o.Bytes ?? 0);
-            else if (o.QuotaConsumedSincePlaced is { } q) _objects[(o.Family, o.Table, o.Name)] = new CounterValue(0, q);
+        {
+            var key = new KernelObjectKey(o.Family, o.Table, (Nft.Bytecode.NftObjectType)o.Type, o.Name);
+            if (o.Packets is { } p) _objects[key] = new CounterValue(p, o.Bytes ?? 0);
+            else if (o.QuotaConsumedSincePlaced is { } q) _objects[key] = new CounterValue(0, q);
+        }
         return (_rules, _objects);
     }
 }
@@ -199,4 +210,13 @@ internal sealed record KernelRuleListing(ImmutableDictionary<int, CounterValue> 
 
     /// <summary>Whether it changes nothing in request <paramref name="request"/>: the view need not keep it.</summary>
     public bool IsNone(long request) => Baselines.IsEmpty && Carried.IsEmpty && ResetInRequest != request;
+}
+
+/// <summary>
+/// What the listing of one kernel-placed named object's count takes from and adds to the kernel's: the reset baseline (the
+/// kernel's count when nft reset it) and BPF's part counted after its count went to the kernel (<see cref="KernelCounterView.CarryObject"/>).
+/// </summary>
+internal sealed record KernelObjectListing(CounterValue? Base, CounterValue? Carried)
+{
+    public static readonly KernelObjectListing None = new(null, null);
 }

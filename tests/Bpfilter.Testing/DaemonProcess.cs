@@ -87,9 +87,9 @@ public sealed class DaemonProcess : IDisposable
         Ns = ns;
         _ownsNamespace = ownsNamespace;
         _startTimeout = startTimeout ?? TimeSpan.FromSeconds(30);
-        Dir = new TempSocketDir();
         try
         {
+            Dir = new TempSocketDir();
             Command = RepoPaths.DaemonCommand ?? throw new InvalidOperationException(RepoPaths.MissingReason());
             // the saved state stays in this daemon's private directory (kept across Restart): a later namespace
             // that happens to get the same inode must not restore it
@@ -214,8 +214,9 @@ public sealed class DaemonProcess : IDisposable
             }
         }
         catch (Exception) { /* cleanup must go on */ }
-        _finalLog = ReadLog();
-        Dir.Dispose();
+        // Dir is null when making it threw: the namespace goes all the same
+        _finalLog = Dir == null ? "" : ReadLog();
+        Dir?.Dispose();
         if (_ownsNamespace) Ns.Dispose();
     }
 }

@@ -1,19 +1,97 @@
 namespace Bpfilter.Testing;
 
 /// <summary>
-/// A throwaway network namespace with a unique name (bft-&lt;random&gt;), deleted on dispose, also
-/// when the test failed. Commands run in it with <see cref="Exec"/>, managed code with <see cref="Run"/>.
+/// A throwaway network namespace with a unique name, deleted on dispose, also when the test failed. Commands run in it
+/// with <see cref="Exec"/>, managed code with <see cref="Run"/>. The name, bft-&lt;pid namespace&gt;-&lt;pid&gt;-&lt;random&gt;,
+/// says which test process made it: a process killed before it disposed its namespaces leaves them behind, and the
+/// next test process to make one removes them (<see cref="SweepOrphans"/>).
 /// </summary>
 public sealed class NetNs : IDisposable
 {
+    public const string Prefix = "bft-";
     public string Name { get; }
     bool _disposed;
+
+    /// <summary>The names made in the current flow while <see cref="Made"/> runs its body (null otherwise).</summary>
+    static readonly AsyncLocal<List<string>?> Tracked = new();
+
+    static NetNs()
+    {
+        try
+        {
+            foreach (var name in SweepOrphans()) Console.Error.WriteLine($"removed network namespace {name}: the test process that made it is gone");
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"removing the network namespaces of earlier test processes failed: {e.Message}");
+        }
+    }
 
     /// <summary>A new empty namespace (only lo, down).</summary>
     public NetNs()
     {
-        Name = $"bft-{Guid.NewGuid().ToString("N")[..12]}";
+        Name = $"{Prefix}{PidNamespace}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}";
         ProcessRunner.Check("ip", "netns", "add", Name);
+        Tracked.Value?.Add(Name);
+    }
+
+    /// <summary>Whether the namespace <paramref name="name"/> exists (is named under /run/netns).</summary>
+    public static bool Exists(string name) => File.Exists($"/run/netns/{name}");
+
+    /// <summary>
+    /// Runs <paramref name="body"/> and returns the names of the namespaces it made (in this flow only: those of tests
+    /// running meanwhile are not among them) and what it threw: a helper that fails must leave none of them behind.
+    /// </summary>
+    public static (IReadOnlyList<string> Made, Exception? Thrown) Made(Action body)
+    {
+        var made = new List<string>();
+        var outer = Tracked.Value;
+        Tracked.Value = made;
+        try
+        {
+            body();
+            return (made, null);
+        }
+        catch (Exception e)
+        {
+            return (made, e);
+        }
+        finally
+        {
+            Tracked.Value = outer;
+            outer?.AddRange(made);
+        }
+    }
+
+    /// <summary>This process's pid namespace (its inode): a pid means the same process only within it.</summary>
+    static readonly ulong PidNamespace = ulong.Parse(new FileInfo("/proc/self/ns/pid").LinkTarget!.TrimStart("pid:[".ToCharArray()).TrimEnd(']'));
+
+    /// <summary>
+    /// Deletes every namespace named by a test process of this pid namespace that no longer runs (killed at a deadline:
+    /// no Dispose ran), and returns their names. Never one of a running test process (its pid exists), nor one named
+    /// otherwise (another pid namespace's, or the older bft-&lt;random&gt;: whose process made it is unknown). A process still
+    /// running inside a deleted namespace keeps it alive without its name. A pid reused since is taken as running.
+    /// </summary>
+    public static IReadOnlyList<string> SweepOrphans()
+    {
+        var removed = new List<string>();
+        if (!Directory.Exists("/run/netns")) return removed;
+        foreach (var path in Directory.GetFiles("/run/netns", Prefix + "*"))
+        {
+            var name = System.IO.Path.GetFileName(path);
+            if (Creator(name) is not { } pid || Directory.Exists($"/proc/{pid}")) continue;
+            // another test process sweeping at the same time may have deleted it first
+            if (ProcessRunner.Run("ip", ["netns", "del", name]).Exit == 0) removed.Add(name);
+        }
+        return removed;
+    }
+
+    /// <summary>The pid of the test process of this pid namespace that made <paramref name="name"/>, if it says.</summary>
+    static int? Creator(string name)
+    {
+        var parts = name[Prefix.Length..].Split('-');
+        return parts.Length == 3 && ulong.TryParse(parts[0], out var ns) && ns == PidNamespace && int.TryParse(parts[1], out var pid) && pid > 0
+            ? pid : null;
     }
 
     /// <summary>

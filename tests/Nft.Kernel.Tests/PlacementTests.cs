@@ -214,7 +214,7 @@ public class PlacementTests
         Assert.Equal(3ul, c.Rule(1, "t", h, CounterIndex(icmp))!.Packets);
         Assert.Equal(3 * 84ul, c.Rule(1, "t", h, CounterIndex(icmp))!.Bytes); // 84-byte echo requests at the ip layer
         Assert.Equal(3ul, c.Rule(1, "t", allowed.Handle!.Value, CounterIndex(allowed))!.Packets);
-        Assert.Equal(3ul, c.Object(1, "t", "pings")!.Packets);
+        Assert.Equal(3ul, c.Object(1, "t", (uint)NftObjectType.Counter, "pings")!.Packets);
         Assert.DoesNotContain(c.Rules, r => r.RuleHandle < Shift);
 
         // incremental: the counted rule stays the same kernel rule
@@ -232,7 +232,7 @@ public class PlacementTests
         c = placement.ReadCounters();
         Assert.Equal(3ul, c.Rule(1, "t", h, CounterIndex(icmp))!.Packets);
         Assert.Equal(3 * 84ul, c.Rule(1, "t", h, CounterIndex(icmp))!.Bytes);
-        Assert.Equal(3ul, c.Object(1, "t", "pings")!.Packets);
+        Assert.Equal(3ul, c.Object(1, "t", (uint)NftObjectType.Counter, "pings")!.Packets);
 
         // awake again (flags cleared), and counting on from the carried values
         var awake = dormant.Select(t => t.Table.Name == "t" ? t with { Table = t.Table with { Flags = 0 } } : t).ToList();
@@ -240,7 +240,7 @@ public class PlacementTests
         Assert.True(net.Ping(2));
         c = placement.ReadCounters();
         Assert.Equal(5ul, c.Rule(1, "t", h, CounterIndex(icmp))!.Packets);
-        Assert.Equal(5ul, c.Object(1, "t", "pings")!.Packets);
+        Assert.Equal(5ul, c.Object(1, "t", (uint)NftObjectType.Counter, "pings")!.Packets);
     }
 
     [Fact]

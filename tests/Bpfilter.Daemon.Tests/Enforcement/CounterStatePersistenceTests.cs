@@ -2,13 +2,14 @@ using System.Text;
 using Bpfilter.Backend.Codegen;
 using Bpfilter.Daemon.Enforcement;
 using Bpfilter.Daemon.Placement;
+using Nft.Bytecode;
 using Nft.Engine;
 using Nft.Lifter;
 
 namespace Bpfilter.Daemon.Tests.Enforcement;
 
 /// <summary>The counter state file: version 5 keeps quota and limit slots, the programs' counter layouts and the element statement lists of packet-written sets (version 6 adds kernel quota start points, version 7 BPF's part of kernel rule counters both sides counted, version 8 the expression
-/// index of a rule's later counters); versions 7, 6, 5, 4, 3, 2 and 1 are still read.</summary>
+/// index of a rule's later counters, version 11 the named counters and quotas neither side holds); versions 10, 9, 8, 7, 6, 5, 4, 3, 2 and 1 are still read.</summary>
 public sealed class CounterStatePersistenceTests
 {
     static readonly CounterKey Rule = new(2, "t", "in", 4);
@@ -29,7 +30,7 @@ public sealed class CounterStatePersistenceTests
         var bytes = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
             [new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], [new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)],
             new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) }, Lists);
-        Assert.Equal(9, bytes[0]);
+        Assert.Equal(11, bytes[0]);
 
         var saved = CounterState.Decode(bytes);
         Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], saved.BpfCounters);
@@ -41,39 +42,46 @@ public sealed class CounterStatePersistenceTests
         var lists = Assert.Single(saved.ElementLists);
         Assert.Equal(("ip/t/s", Lists["ip/t/s"]), (lists.Key, lists.Value));
 
-        // version 8: the same without the kernel named counters' carried counts (its last list, empty here, is a zero count)
+        // version 10: the same without the unplaced objects (its last list, empty here, is a zero count)
+        var v10 = bytes.ToArray();
+        v10[0] = 10;
+        var fromV10 = CounterState.Decode(v10.AsSpan(0, v10.Length - 4));
+        Assert.Empty(fromV10.Unplaced);
+        Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], fromV10.BpfCounters);
+
+        // version 8: the same without the kernel named counters' carried counts either
         var v8 = bytes.ToArray();
         v8[0] = 8;
-        var fromV8 = CounterState.Decode(v8.AsSpan(0, v8.Length - 4));
+        var fromV8 = CounterState.Decode(v8.AsSpan(0, v8.Length - 8));
         Assert.Empty(fromV8.KernelObjectsCarried);
         Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], fromV8.BpfCounters);
 
         // version 7: the same without the BPF entry's expression index either (the rule's first counter, as every rule counter was)
         var v7 = Older(bytes, 7);
-        Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], CounterState.Decode(v7.AsSpan(0, v7.Length - 4)).BpfCounters);
+        Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], CounterState.Decode(v7.AsSpan(0, v7.Length - 8)).BpfCounters);
 
         // version 6: the same without the kernel rules' carried counts
         var v6 = Older(bytes, 6);
-        var fromV6 = CounterState.Decode(v6.AsSpan(0, v6.Length - 8));
+        var fromV6 = CounterState.Decode(v6.AsSpan(0, v6.Length - 12));
         Assert.Empty(fromV6.KernelRulesCarried);
         Assert.Single(fromV6.ElementLists);
 
         // version 5: the same without the kernel quota start points either
         var v5 = Older(bytes, 5);
-        var fromV5 = CounterState.Decode(v5.AsSpan(0, v5.Length - 12));
+        var fromV5 = CounterState.Decode(v5.AsSpan(0, v5.Length - 16));
         Assert.Empty(fromV5.KernelQuotaStarts);
         Assert.Single(fromV5.ElementLists);
 
         // version 4: the same without the element lists (its last list, empty here, is a zero count)
         var v4 = Older(CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
             layouts: new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) }), 4);
-        var fromV4 = CounterState.Decode(v4.AsSpan(0, v4.Length - 16));
+        var fromV4 = CounterState.Decode(v4.AsSpan(0, v4.Length - 20));
         Assert.Empty(fromV4.ElementLists);
         Assert.Single(fromV4.Layouts);
 
         // version 3: the same without the layouts and lists (its last lists, empty here, are zero counts)
         var v3 = Older(CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null), 3);
-        Assert.Empty(CounterState.Decode(v3.AsSpan(0, v3.Length - 20)).Layouts);
+        Assert.Empty(CounterState.Decode(v3.AsSpan(0, v3.Length - 24)).Layouts);
         // a slot at or past the layout's next free slot is refused
         var past = CounterState.Encode([], null, layouts: new Dictionary<string, CounterLayout> { ["x"] = new(new Dictionary<ulong, int> { [1] = 5 }, 5) });
         Assert.Throws<InvalidDataException>(() => CounterState.Decode(past));
@@ -125,13 +133,33 @@ public sealed class CounterStatePersistenceTests
         kernel.Carry(5, "t", 4, 0, new CounterValue(1, 29));
         kernel.Carry(5, "t", 6, 2, new CounterValue(2, 58));
         // version 9: and what BPF counted for a named counter after its count went to the kernel
-        kernel.CarryObject(5, "t", "named", new CounterValue(7, 203));
+        kernel.CarryObject(new KernelObjectKey(5, "t", NftObjectType.Counter, "named"), new CounterValue(7, 203));
+        // version 10: each by its type too (nf_tables keys objects by type: a quota may share the counter's name)
+        kernel.CarryObject(new KernelObjectKey(5, "t", NftObjectType.Quota, "named"), new CounterValue(0, 29));
         var bytes = CounterState.Encode([], kernel);
         var saved = CounterState.Decode(bytes);
         Assert.Equal([((5, "t", 4UL, 0), new CounterValue(4, 116)), ((5, "t", 6UL, 2), new CounterValue(2, 58))],
             saved.KernelRulesCarried.OrderBy(c => c.Key.Item3).Select(c => ((c.Key.Item1, c.Key.Item2, c.Key.Item3, c.Key.Item4), c.Bpf)));
-        Assert.Equal([((5, "t", "named"), new CounterValue(7, 203))], saved.KernelObjectsCarried.Select(c => ((c.Key.Item1, c.Key.Item2, c.Key.Item3), c.Bpf)));
+        Assert.Equal([(new KernelObjectKey(5, "t", NftObjectType.Counter, "named"), new CounterValue(7, 203)), (new KernelObjectKey(5, "t", NftObjectType.Quota, "named"), new CounterValue(0, 29))],
+            saved.KernelObjectsCarried.OrderBy(c => c.Key.Type).Select(c => (c.Key, c.Bpf)));
         for (int n = 1; n < bytes.Length; n++) Assert.Throws<InvalidDataException>(() => CounterState.Decode(bytes.AsSpan(0, n)));
+    }
+
+    /// <summary>Version 11 keeps the named counters and quotas neither side holds, with their counts and a quota's start point (UnplacedObjects).</summary>
+    [Fact]
+    public void Version11KeepsTheObjectsNeitherSideHolds()
+    {
+        var unplaced = new[]
+        {
+            (new KernelObjectKey(1, "t", NftObjectType.Counter, "x"), new UnplacedCount(new CounterValue(2, 58))),
+            (new KernelObjectKey(1, "t", NftObjectType.Quota, "x"), new UnplacedCount(new CounterValue(0, 87), 1000)),
+        };
+        var bytes = CounterState.Encode([], null, unplaced: unplaced);
+        Assert.Equal(unplaced, CounterState.Decode(bytes).Unplaced);
+        for (int n = 1; n < bytes.Length; n++) Assert.Throws<InvalidDataException>(() => CounterState.Decode(bytes.AsSpan(0, n)));
+        // an object given twice is refused
+        var twice = CounterState.Encode([], null, unplaced: [unplaced[0], unplaced[0]]);
+        Assert.Throws<InvalidDataException>(() => CounterState.Decode(twice));
     }
 
     [Fact]

@@ -55,7 +55,8 @@ public sealed partial class MoveWindowTrafficTests
     }
 
     /// <summary>The rule's and the named counter's packets on each side, asserted equal to what each side's streams sent.</summary>
-    static void CountedAsSent(PacketPathSetTrafficTests.Sides s, long kernelSent, long daemonSent, string when, string family = "netdev")
+    /// <param name="bound">how far the daemon said the carry may be off (<see cref="EarlyBound"/>), besides the slack</param>
+    static void CountedAsSent(PacketPathSetTrafficTests.Sides s, long kernelSent, long daemonSent, string when, string family = "netdev", long bound = 0)
     {
         var (k, d) = s.Command("list", "table", family, "t");
         Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
@@ -65,12 +66,26 @@ public sealed partial class MoveWindowTrafficTests
         Console.WriteLine(report);
         Assert.True(Of(RuleCount(), k.Stdout) == kernelSent && Of(NamedCount(), k.Stdout) == kernelSent, report);
         // a packet or two in flight while the two sides' totals are read
-        Assert.True(Math.Abs(Of(RuleCount(), d.Stdout) - daemonSent) <= Slack && Math.Abs(Of(NamedCount(), d.Stdout) - daemonSent) <= Slack,
+        Assert.True(Math.Abs(Of(RuleCount(), d.Stdout) - daemonSent) <= Slack + bound && Math.Abs(Of(NamedCount(), d.Stdout) - daemonSent) <= Slack + bound,
             $"{report}\n{s.Rig.Daemon.Log}");
     }
 
     /// <summary>How far bpfilterd's count may be from what was sent (before the carry it lost about a fifth of 8000).</summary>
     const long Slack = 20;
+
+    [GeneratedRegex(@"early install: (\d+) counter\(s\) carried exactly .*, (\d+) to within (\d+) packet\(s\)")]
+    private static partial Regex EarlyCarry();
+
+    /// <summary>
+    /// The early install's counting, as the daemon logged it: how many counters it carried exactly, and how many only to
+    /// within how many packets (the kernel's count read between two reads of the early programs').
+    /// </summary>
+    internal static (int Exact, int Estimated, long Bound) EarlyBound(string log)
+    {
+        var m = EarlyCarry().Matches(log);
+        Assert.True(m.Count == 1, log);
+        return (int.Parse(m[0].Groups[1].Value), int.Parse(m[0].Groups[2].Value), long.Parse(m[0].Groups[3].Value));
+    }
 
     [Fact]
     public void PacketsCountedWhileAChainMovesAreCountedOnce()
@@ -88,7 +103,9 @@ public sealed partial class MoveWindowTrafficTests
     /// An inet input chain moved back from the kernel (its `reject` deleted) while the streams run: its links take
     /// priority -1 beside the kernel's copy at 0 and filter from before the kernel commit, and their counters start from
     /// the kernel's count read beside theirs, so the packets both counted meanwhile are counted once. Before branch
-    /// `nfback` the chain stayed in the kernel.
+    /// `nfback` the chain stayed in the kernel. Neither counter's rule drops: the kernel's copy (after the link at -1)
+    /// counts what the link lets through, so the carry is exact only to the bound the daemon logs (branch `earlyinstall`:
+    /// once 247 short of 10,161 under the midpoint estimate, which then claimed no bound).
     /// </summary>
     [Fact]
     public void PacketsCountedWhileAnInetChainMovesBackAreCountedOnce()
@@ -101,6 +118,9 @@ public sealed partial class MoveWindowTrafficTests
         var (k1, d1) = StreamDuring(s, $"delete rule inet t in handle {PlacementMoveCounterTrafficTests.Handle(s, "reject", "inet")}");
         var explain = s.Rig.Explain();
         Assert.True(explain.Contains("table inet t chain in: BPF"), explain + s.Rig.Daemon.Log);
-        CountedAsSent(s, k1, d1, "back to BPF", "inet");
+        var (exact, estimated, bound) = EarlyBound(s.Rig.Daemon.Log);
+        Console.WriteLine($"early install: {exact} exact, {estimated} to within {bound} packet(s)");
+        Assert.True(exact == 0 && estimated == 2, s.Rig.Daemon.Log);
+        CountedAsSent(s, k1, d1, "back to BPF", "inet", bound);
     }
 }

@@ -68,7 +68,7 @@ public sealed partial class PacketPathSetTrafficTests
     /// <summary>The kernel side and the daemon side, driven alike.</summary>
     internal sealed class Sides : IDisposable
     {
-        public readonly NetNs Kernel = new();
+        public readonly NetNs Kernel;
         public readonly EnforcementRig Rig;
         /// <summary>The longest a command took on both sides so far, ms (a loaded machine stretches it to seconds).</summary>
         long _longestPair;
@@ -83,8 +83,20 @@ public sealed partial class PacketPathSetTrafficTests
 
         public Sides(string placement = "bpf-only", string? pinDir = null)
         {
-            Rig = pinDir == null ? new EnforcementRig("--placement", placement) : new EnforcementRig("--placement", placement, "--pin-dir", pinDir);
-            Kernel.Ip("link", "set", "lo", "up");
+            Kernel = new NetNs();
+            // a constructor that throws is never disposed: what it made so far goes here (before, a daemon that did not
+            // start in time left the kernel's namespace behind)
+            try
+            {
+                Rig = pinDir == null ? new EnforcementRig("--placement", placement) : new EnforcementRig("--placement", placement, "--pin-dir", pinDir);
+                Kernel.Ip("link", "set", "lo", "up");
+            }
+            catch
+            {
+                Rig?.Dispose();
+                Kernel.Dispose();
+                throw;
+            }
         }
 
         public (ProcessResult Kernel, ProcessResult Daemon) Nft(string script) =>

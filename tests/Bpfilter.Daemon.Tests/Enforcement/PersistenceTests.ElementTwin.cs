@@ -12,13 +12,15 @@ public sealed partial class PersistenceTests
     sealed class ElementTwin : IDisposable
     {
         public readonly NetNs Kernel = new();
-        readonly PinFs _pins = new();
+        readonly PinFs _pins;
         public readonly EnforcementRig Rig;
 
         public ElementTwin(Func<string, string> ruleset, string placement)
         {
             try
             {
+                // in the try: a bpffs that cannot be mounted must not leave Kernel behind
+                _pins = new PinFs();
                 Kernel.Ip("link", "set", "lo", "up");
                 var load = Kernel.Exec("nft", ["-f", "-"], ruleset("127.0.0.1"));
                 Assert.True(load.Exit == 0, load.Stderr);
@@ -70,7 +72,7 @@ public sealed partial class PersistenceTests
         public void Dispose()
         {
             Rig?.Dispose();
-            _pins.Dispose();
+            _pins?.Dispose();
             Kernel.Dispose();
         }
     }
