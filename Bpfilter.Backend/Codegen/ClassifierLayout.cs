@@ -28,7 +28,15 @@ internal sealed class ClassifierLayout
     /// <summary>The widest field read through an array indexed by value (65,536 entries).</summary>
     public const int MaxArrayBits = 16;
 
-    public ClassifierLayout(ClassifierVerdict classifier, string name, Func<ulong, int> counterSlot)
+    /// <param name="earlier">
+    /// A layout of a classifier that starts with <paramref name="classifier"/>'s rules (<see cref="Extends"/>, found by
+    /// <see cref="ClassIdHint.LayoutOf"/>): its dimensions are taken when the rules are the same, and its class arrays cut
+    /// to the first rules otherwise (<see cref="Dimension"/>), as they depend on the rules alone
+    /// (the rule values, on counter slots, are made here). Issue 12: a rule appended after a classified run that makes a
+    /// grouped run of the run's last rules recompiles the chain, whose classifier is then the one compiled before less
+    /// those rules; laying it out again was a quarter of that recompile.
+    /// </param>
+    public ClassifierLayout(ClassifierVerdict classifier, string name, Func<ulong, int> counterSlot, ClassifierLayout? earlier = null)
     {
         Classifier = classifier;
         Name = name;
@@ -37,7 +45,12 @@ internal sealed class ClassifierLayout
         Words = CapacityWords(n);
         // in a fixed order, so the dispatch does not change when a rule moves the first use of a verdict
         VerdictCodes = classifier.Rules.Select(r => r.Verdict).Distinct().OrderBy(VerdictRank).ThenBy(v => v.ToString(), StringComparer.Ordinal).ToList();
-        Dimensions = classifier.Fields.Select((f, d) => new Dimension(this, f, d)).ToList();
+        if (earlier != null && !earlier.Extends(classifier)) throw new ArgumentException($"{name}: the layout to take is another classifier's");
+        TakenFromEarlier = earlier != null;
+        Dimensions = classifier.Fields.Select((f, d) => earlier == null ? new Dimension(this, f, d)
+            : earlier.Classifier.Rules.Count == n ? earlier.Dimensions[d]
+            : earlier.Dimensions[d].IsArray ? new Dimension(this, earlier.Dimensions[d])
+            : new Dimension(this, f, d)).ToList();
         var rules = new List<byte[]>();
         for (var r = 0; r < n; r++)
         {
@@ -72,9 +85,25 @@ internal sealed class ClassifierLayout
     /// </summary>
     public static int Folded(int words) => words - WordGranule;
 
+    /// <summary>
+    /// Whether this layout's classifier is <paramref name="classifier"/> with rules appended or none, read through the same
+    /// fields and with the same words: the classes of <paramref name="classifier"/> are then this one's cut to its rules.
+    /// </summary>
+    public bool Extends(ClassifierVerdict classifier)
+    {
+        var (mine, theirs) = (Classifier.Rules, classifier.Rules);
+        if (theirs.Count > mine.Count || CapacityWords(theirs.Count) != Words || Classifier.Fields != classifier.Fields
+            || Classifier.Dimensions != classifier.Dimensions) return false;
+        for (var r = 0; r < theirs.Count; r++)
+            if (!mine[r].Equals(theirs[r])) return false;
+        return true;
+    }
+
     static int VerdictRank(Verdict v) => v switch { AcceptVerdict => 0, DropVerdict => 1, ReturnVerdict => 2, _ => 3 };
 
     public ClassifierVerdict Classifier { get; }
+    /// <summary>The classes were taken from an earlier layout (not kept: it would hold on to every layout before it).</summary>
+    internal bool TakenFromEarlier { get; }
     public string Name { get; }
     /// <summary>64-bit words of rules per vector (after the summary words): the rules' with room to spare (<see cref="CapacityWords"/>).</summary>
     public int Words { get; }
@@ -128,6 +157,56 @@ internal sealed class ClassifierLayout
             _values[Absent] = VectorComparer.ValueOf(any);
         }
 
+        /// <summary>
+        /// An array field of <paramref name="owner"/>, whose rules are the first of <paramref name="longer"/>'s classifier's
+        /// (<see cref="Extends"/>): a value's vector is the one it has there less the rules past them, so each class of
+        /// <paramref name="longer"/> is cut to those rules, classes left equal are merged, and they are numbered in order of
+        /// their first value (the absent class first), as the sweep numbers them. A class the cut leaves as it was keeps its
+        /// vector (not copied: map values are never written to); a value's class is one array read.
+        /// </summary>
+        public Dimension(ClassifierLayout owner, Dimension longer)
+        {
+            _owner = owner;
+            (Field, Index, IsArray) = (longer.Field, longer.Index, true);
+            var n = owner.Classifier.Rules.Count;
+            var any = longer.RuleWords(longer.Absent);
+            Cut(any, n);
+            var folded = (ulong[])any.Clone();
+            Cut(folded, Math.Min(n, 64 * owner.FoldedWords));
+            Absent = ClassOf(folded); // the values whose class was the absent one had the folded vector
+            var ids = new int[longer.ClassCount];
+            Array.Fill(ids, -1);
+            ids[longer.Absent] = Absent;
+            var words = new ulong[owner.Words];
+            var classes = new int[longer.ArrayClasses.Length];
+            for (var x = 0; x < classes.Length; x++)
+            {
+                var c = longer.ArrayClasses[x];
+                if (ids[c] < 0)
+                {
+                    var value = longer._values[c];
+                    MemoryMarshal.Cast<byte, ulong>(value.AsSpan(8 * SummaryWords)).CopyTo(words);
+                    ids[c] = Cut(words, n) ? ClassOf(words) : ClassOf(words, value);
+                }
+                classes[x] = ids[c];
+            }
+            ArrayClasses = classes;
+            _values[Absent] = VectorComparer.ValueOf(any);
+        }
+
+        /// <summary>Clears the bits of the rules from <paramref name="rules"/> on; whether one was set.</summary>
+        private static bool Cut(ulong[] v, int rules)
+        {
+            var cut = false;
+            for (var w = rules / 64; w < v.Length; w++)
+            {
+                var keep = w == rules / 64 ? (1UL << (rules % 64)) - 1 : 0;
+                cut |= (v[w] & ~keep) != 0;
+                v[w] &= keep;
+            }
+            return cut;
+        }
+
         public Field Field { get; }
         public int Index { get; }
         public bool IsArray { get; }
@@ -162,11 +241,12 @@ internal sealed class ClassifierLayout
             return value;
         }
 
-        private int ClassOf(ulong[] vector)
+        /// <param name="value">The map value of <paramref name="vector"/> when there is one already (null: made here).</param>
+        private int ClassOf(ulong[] vector, byte[]? value = null)
         {
             var lookup = _ids.GetAlternateLookup<ReadOnlySpan<ulong>>();
             if (lookup.TryGetValue(vector, out var id)) return id;
-            var value = VectorComparer.ValueOf(vector);
+            value ??= VectorComparer.ValueOf(vector);
             _ids[value] = _values.Count;
             _values.Add(value);
             return _values.Count - 1;

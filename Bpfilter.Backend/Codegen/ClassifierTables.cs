@@ -43,6 +43,9 @@ internal sealed class ClassifierTables(ClassIdHint? hint = null)
 
     public bool IsEmpty => _ruleCapacity == 0;
 
+    /// <summary>A running program's layout that <paramref name="classifier"/>'s can be taken from (null: none, or no hint).</summary>
+    public ClassifierLayout? LayoutOf(ClassifierVerdict classifier) => hint?.LayoutOf(classifier);
+
     public Placement Add(ClassifierLayout layout)
     {
         var dims = new List<(int, int, int)>();
@@ -181,5 +184,14 @@ public sealed class ClassIdHint(Func<string, IReadOnlyDictionary<byte[], byte[]>
 {
     public IReadOnlyDictionary<byte[], byte[]>? ClassMap(string map) => classMap(map);
 
-    public static ClassIdHint Of(Loader.LoadedProgram running) => new(running.Entries);
+    /// <summary>The layouts the running program's classifiers were compiled with (<see cref="CompiledProgram.ClassifierLayouts"/>).</summary>
+    internal IReadOnlyList<ClassifierLayout> Layouts { get; init; } = [];
+
+    /// <summary>
+    /// The running program's layout of a classifier that <paramref name="classifier"/> is, or is the first rules of
+    /// (<see cref="ClassifierLayout.Extends"/>): its classes are taken, or cut to those rules.
+    /// </summary>
+    internal ClassifierLayout? LayoutOf(ClassifierVerdict classifier) => Layouts.FirstOrDefault(l => l.Extends(classifier));
+
+    public static ClassIdHint Of(Loader.LoadedProgram running) => new(running.Entries) { Layouts = running.Compiled.ClassifierLayouts };
 }

@@ -109,4 +109,11 @@ public sealed record CompiledProgram(
 
     /// <summary>The program's classifiers in the order they were compiled (their tables' slots and rule bases follow it).</summary>
     internal IReadOnlyList<ClassifierRecord> Classifiers { get; init; } = [];
+
+    /// <summary>
+    /// The layouts its classifiers were compiled with (a program edited in place keeps those of its last compile): a
+    /// recompile whose classifier is equal to one of them takes its classes instead of sweeping the fields again
+    /// (<see cref="ClassIdHint"/>, issue 12).
+    /// </summary>
+    internal IReadOnlyList<ClassifierLayout> ClassifierLayouts { get; init; } = [];
 }

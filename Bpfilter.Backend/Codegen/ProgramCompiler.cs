@@ -101,6 +101,7 @@ public sealed partial class ProgramCompiler
             TailCallSlots = compiler._tailCallSlots,
             Functions = compiler.Functions(),
             Classifiers = compiler._classifierRecords,
+            ClassifierLayouts = compiler._classifierLayouts,
         };
     }
 

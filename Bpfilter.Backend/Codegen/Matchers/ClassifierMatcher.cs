@@ -21,13 +21,15 @@ public sealed partial class ProgramCompiler
     private ClassifierTables _classifiers = new();
     private int _classifierCount;
     private readonly List<ClassifierRecord> _classifierRecords = [];
+    private readonly List<ClassifierLayout> _classifierLayouts = [];
 
     private void EmitClassifier(ClassifierVerdict c, ChainContext ctx, string next, string where)
     {
         if (!_generationLoaded) throw new CodegenException($"{where}: a classifier in a program that did not read the generation");
         if (c.Fields.Count > ClassifierVectors.Length) throw new CodegenException($"{where}: a classifier reads at most {ClassifierVectors.Length} fields");
         _frameHoldsVerifierState = true; // vector pointers and the scan's bounded counter live in the frame
-        var layout = new ClassifierLayout(c, $"classifier {_classifierCount++}", CounterSlot);
+        var layout = new ClassifierLayout(c, $"classifier {_classifierCount++}", CounterSlot, _classifiers.LayoutOf(c));
+        _classifierLayouts.Add(layout);
         var at = _classifiers.Add(layout);
         _classifierRecords.Add(new ClassifierRecord(ctx.Chain, c, at, layout.Words, layout.VerdictCodes, false, false));
         foreach (var d in layout.Dimensions) EmitClassVector(d, at.Dimensions[d.Index], next);

@@ -55,7 +55,8 @@ public class ClassifiedRunAppendTests
         {
             var running = Program;
             var counters = CounterLayout.Of(running.Compiled);
-            var full = ProgramCompiler.Compile(Current, Current.BaseChains, counters: counters, classIds: ClassIdHint.Of(running));
+            // the class ids of the running maps, and no layout of the running program's (laid out by the sweep)
+            var full = ProgramCompiler.Compile(Current, Current.BaseChains, counters: counters, classIds: new ClassIdHint(running.Entries));
             Assert.Equal(full.Disassembly, running.Compiled.Disassembly);
             Assert.Equal(ProgramCompiler.Compile(Current, Current.BaseChains, counters: counters).Disassembly, running.Compiled.Disassembly);
             Assert.Equal(full.CounterSlots.OrderBy(kv => kv.Key), running.Compiled.CounterSlots.OrderBy(kv => kv.Key));
@@ -178,6 +179,70 @@ public class ClassifiedRunAppendTests
         var packet = PacketBuilder.Ether().Ipv4("10.254.0.3", "198.18.0.2").Udp(1234, 7).Build();
         var linear = LoadedProgram.Load(ProgramCompiler.Compile(rig.Current, rig.Current.BaseChains, lowering: LoweringPipeline.None));
         using (linear) Assert.Equal(linear.Run(packet), rig.Run(packet));
+    }
+
+    /// <summary>
+    /// Issue 12's stall: the bench's appends of one key after a classified run whose last rule has that key are edits until
+    /// the sixteenth makes a grouped run of them (RuleGrouping.DefaultMinRun), which compiles the chain. Its classifier is
+    /// then the running one's first rules: their classes are taken from the running program's layout, cut to them, not laid
+    /// out again; the program is still what a full compile laid out by the sweep gives, further appends join the grouped
+    /// run, and packets get the verdicts and counts of the rules run one by one. Past 1,024 rules (folded words).
+    /// </summary>
+    [Fact]
+    public void AGroupedRunAppendedAfterAClassifiedRunTakesTheClassifiersLayout()
+    {
+        var random = new Random(1308);
+        using var rig = new Rig();
+        var rules = Generate(random, 1200, 100, negations: false);
+        var benchPackets = Enumerable.Range(0, RuleGrouping.DefaultMinRun + 4).Select(k => PacketBuilder.Ether().Ipv4($"10.254.0.{k}", "198.18.0.2").Udp(1234, 7).Build()).ToList();
+        // none of the random rules takes the bench's packets, so the appended rules count them (a linear program's counts
+        // say which rule does: taken out, until none)
+        for (var caught = true; caught;)
+        {
+            using var oneByOne = LoadedProgram.Load(ProgramCompiler.Compile(Rules(rules), Rules(rules).BaseChains, lowering: LoweringPipeline.None));
+            foreach (var p in benchPackets) oneByOne.Run(p);
+            var count = rules.Count;
+            rules = rules.Where(g => oneByOne.Counter(g.Rule.CounterId!.Value).Packets == 0).ToList();
+            caught = rules.Count < count;
+        }
+        rules = rules.Take(1100).ToList();
+        Assert.Equal(1100, rules.Count);
+        Rule Bench(int k) => Counted((ulong)(6000 + k), Verdict.Drop, Matcher.Eq(Fields.Ip.Saddr, V4($"10.254.0.{k}")), Matcher.Eq(Fields.Udp.Dport, U16(7)));
+        var extra = new List<Rule> { Bench(0) }; // the bench ruleset's last rule has the appends' key
+        rig.Commit(Rules(rules, [.. extra]));
+        Assert.False(rig.Program.Compiled.ClassifierLayouts[0].TakenFromEarlier);
+        var stall = RuleGrouping.DefaultMinRun - 1; // the append making sixteen rules of the key
+        var edited = 0;
+        for (var k = 1; k <= stall + 4; k++)
+        {
+            extra.Add(Bench(k));
+            var id = rig.ProgramId;
+            var stats = rig.Commit(Rules(rules, [.. extra]));
+            if (stats.Edited == 1)
+            {
+                edited++;
+                Assert.Equal(id, rig.ProgramId);
+            }
+            rig.AssertSameAsFullCompile();
+            if (k == stall - 1) Assert.Equal(1100 + stall, rig.Program.Compiled.Classifiers[0].Classifier.Rules.Count);
+            if (k == stall)
+            {
+                Assert.Equal((0, 1), (stats.Edited, stats.Loaded));
+                var layout = Assert.Single(rig.Program.Compiled.ClassifierLayouts);
+                Assert.True(layout.TakenFromEarlier);
+                Assert.Equal(1100, layout.Classifier.Rules.Count); // the grouped run took the sixteen
+            }
+            if (k > stall) Assert.Equal(1, stats.Edited); // joins the grouped run
+        }
+        Assert.InRange(edited, 12, stall + 3);
+        var packets = PacketsNear(random, rules.Skip(1000));
+        packets.AddRange(PacketsNear(random, rules.Take(40)));
+        packets.AddRange(benchPackets);
+        using var linear = LoadedProgram.Load(ProgramCompiler.Compile(rig.Current, rig.Current.BaseChains, lowering: LoweringPipeline.None));
+        foreach (var p in packets) Assert.Equal(linear.Run(p), rig.Run(p));
+        foreach (var r in rules.Select(g => g.Rule).Concat(extra))
+            Assert.Equal(linear.Counter(r.CounterId!.Value).Packets, rig.Enforcer.Counter(r.CounterId!.Value).Packets);
+        Assert.All(extra, r => Assert.Equal(1UL, rig.Enforcer.Counter(r.CounterId!.Value).Packets)); // the grouped run, and the rules that joined it
     }
 
     /// <summary>
