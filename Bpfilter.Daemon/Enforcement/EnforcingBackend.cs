@@ -185,8 +185,15 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                             early = true;
                             foreach (var q in quotas) _enforcer.SeedQuotaEarly(q.Slot, q.Used, q.Start);
                         });
+                        if (early)
+                        {
+                            (seeds, quotas) = (OverlapSeeds(sources, seeds), []);
+                            // what the kernel's packet path added to the sets it hands over since they were read: the
+                            // last read before its commit deletes them
+                            _enforcer.CatchUpEarly(KernelWrittenToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas), errors);
+                            _kernelListings.Clear();
+                        }
                         foreach (var error in errors) _log(error);
-                        if (early) (seeds, quotas) = (OverlapSeeds(sources, seeds), []);
                         if (_fault("kernel-commit") is { } injected) throw injected;
                         _kernel.Commit();
                         kernelCommitted = true;
