@@ -58,12 +58,13 @@ public sealed partial class Enforcer
     /// deleted or expired in BPF, and the kernel's copy did not see every packet BPF dropped. Where the early program runs
     /// first every packet the kernel's copy sees from the install on went through it, so the elements are exact; where
     /// it runs after, what the kernel's copy adds between this read and its commit is not carried. An element that
-    /// cannot be written is reported in <paramref name="errors"/>.
+    /// cannot be written is reported in <paramref name="errors"/>. Returns how many elements it added.
     /// </summary>
-    public void CatchUpEarly(IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> seeds, List<string> errors)
+    public int CatchUpEarly(IReadOnlyDictionary<string, IReadOnlyList<PacketPathSeed>> seeds, List<string> errors)
     {
-        if (_staged is not { } staged || _early.Count == 0) return;
+        if (_staged is not { } staged || _early.Count == 0) return 0;
         var done = new HashSet<SetCopies>();
+        var added = 0;
         foreach (var s in _early)
             foreach (var (set, elements) in seeds)
             {
@@ -82,29 +83,36 @@ public sealed partial class Enforcer
                             : e.Entry(layout, out _);
                         if (entry is not var (k, v)) continue; // reported when the staged seeds were written
                         if (layout.HasTimeouts) Renew(next, set, k, BinaryPrimitives.ReadUInt64LittleEndian(v.AsSpan(SetLayout.ExpiresOffset)));
-                        if (e.Committed == PacketPathSeed.CommittedChange.None && !before.Contains(k)) AddAbsent(next, set, k, v);
+                        if (e.Committed == PacketPathSeed.CommittedChange.None && !before.Contains(k) && AddAbsent(next, set, k, v)) added++;
                     }
                     catch (Exception x) when (x is CodegenException or BpfException)
                     {
                         errors.Add($"set '{set}': the element {e.Element.Format(layout.Set.Key)} the kernel's packet path added is not carried to BPF: {x.Message}");
                     }
             }
+        return added;
     }
 
     const int EEXIST = 17;
 
-    /// <summary>Writes the entry to each copy of a packet-written set that lacks its key (the other copy first, as the packet path keeps it a subset).</summary>
-    static void AddAbsent(LoadedProgram p, string set, byte[] key, byte[] value)
+    /// <summary>
+    /// Writes the entry to each copy of a packet-written set that lacks its key (the other copy first, as the packet path
+    /// keeps it a subset); whether the copy packets read lacked it.
+    /// </summary>
+    static bool AddAbsent(LoadedProgram p, string set, byte[] key, byte[] value)
     {
+        var added = false;
         for (var i = 0; i < 2; i++)
             try
             {
                 p.SetMapCopy(set, (p.Generation + 1 + i) % 2)!.Update(key, value, BpfMap.NoExist);
+                added = i == 1;
             }
             catch (BpfException e) when (e.Errno == EEXIST)
             {
                 // the program made it itself since the install
             }
+        return added;
     }
 
     /// <summary>Sets the expiry of the key in each copy holding it to <paramref name="expires"/> where that is later (0: never expires, kept).</summary>
