@@ -1,3 +1,4 @@
+using Bpfilter.Backend.Codegen;
 using Bpfilter.Backend.Ir;
 using Bpfilter.Backend.Loader;
 
@@ -9,8 +10,11 @@ namespace Bpfilter.Backend.Enforcement;
 /// would otherwise run its accept-everything program, a netfilter link moved next to its priority its empty dispatcher,
 /// from the kernel commit until <see cref="Commit"/>). Both copies hold the same rules: a packet either drops ends.
 /// A chain joining an attach point BPF already runs (another chain of the device at its XDP/tcx link) has the link run
-/// the new program early too, unless a packet-written set must be carried around the swap (left to the commit).
-/// A kernel commit failing after it closes the new links and puts the replaced programs back (the kernel's copy never left).
+/// the new program early too; what the replaced program wrote to packet-written sets is carried around that early swap
+/// as the commit's swap carries it (<see cref="PacketPathCarry"/>), and the elements the kernel's packet path added
+/// while the programs were installed are merged in before the kernel commit (<see cref="CatchUpEarly"/>).
+/// A kernel commit failing after it closes the new links and puts the replaced programs back (the kernel's copy never
+/// left), with what the early programs wrote to the sets the replaced ones write carried back to them.
 /// </summary>
 public sealed partial class Enforcer
 {
@@ -37,28 +41,41 @@ public sealed partial class Enforcer
     {
         _early.Clear();
         _earlyFirst.Clear();
+        _carriedEarly.Clear();
         if (_staged is not { } staged) return [];
-        var steps = staged.Steps.Where(s => s.Loaded != null && _takenBack.Contains(s.Unit.Key)
-            && (s is { Existing: null, Created: not null } || s.Existing?.Program is { } old && !WritesPacketPath(old, s.Loaded))).ToList();
+        var steps = EarlySteps(staged);
         if (steps.Count > 0) before?.Invoke();
+        var changes = staged.PacketPath ?? new Dictionary<string, SetChange>();
+        var carried = new HashSet<(SetCopies, SetCopies)>();
+        // as SwapIn: every program seeded and carried into before any is installed, what the old ones wrote since after
         foreach (var s in steps)
         {
             Seed(s.Loaded!, staged.Seeds, staged.Seeded, errors);
+            if (s.Existing?.Program is { } old && PacketPathCarry.Before(old, s.Loaded!, changes, staged.Recreated, carried) is { } carry)
+                _carriedEarly[s] = carry;
+        }
+        foreach (var s in steps)
+        {
             if (s.Existing?.Install(s.Loaded!) is { } replaced) _replacedEarly[s] = replaced;
             else s.Created?.Install(s.Loaded!);
             _early.Add(s);
             // known while the link is open (a withdrawn one's priority can no longer be read)
             if (RunsFirst(s)) _earlyFirst.Add(s);
         }
+        foreach (var (s, carry) in _carriedEarly)
+            try
+            {
+                carry.After();
+            }
+            catch (Exception e)
+            {
+                errors.Add($"carrying the packet path's elements at {s.Unit.Key} failed, the new program runs without what the old one wrote last: {e.Message}");
+            }
         return steps.Select(s => s.Loaded!).ToList();
     }
 
-    /// <summary>
-    /// Whether either program writes a set from the packet path: what the old one wrote is carried to the new one's copies
-    /// around the swap (<see cref="SwapIn"/>), which is left to the commit.
-    /// </summary>
-    static bool WritesPacketPath(LoadedProgram old, LoadedProgram next) =>
-        old.Compiled.SetLayouts.Values.Concat(next.Compiled.SetLayouts.Values).Any(l => l.Set.PacketWritten);
+    /// <summary>The early carries of joined links (<see cref="PacketPathCarry"/>), swept once the replaced programs are gone.</summary>
+    readonly Dictionary<Step, PacketPathCarry> _carriedEarly = [];
 
     /// <summary>The commit keeps the early installs: what the programs they replaced counted goes to the ledger, and they go.</summary>
     void SettleEarly()
@@ -69,6 +86,8 @@ public sealed partial class Enforcer
             old.Dispose();
         }
         _replacedEarly.Clear();
+        foreach (var carry in _carriedEarly.Values) carry.Sweep();
+        _carriedEarly.Clear();
     }
 
     /// <summary>
@@ -85,10 +104,21 @@ public sealed partial class Enforcer
                 continue;
             }
             if (!_replacedEarly.Remove(s, out var old)) continue;
-            // the program that ran before runs again; what the early one counted for the chains BPF ran stays theirs
+            // the program that ran before runs again, with what the early one wrote to the sets it writes; what the early
+            // one counted for the chains BPF ran stays theirs
+            var back = _carriedEarly.ContainsKey(s) ? CarryBack(s.Loaded!, old) : null;
             s.Existing.Install(old);
+            try
+            {
+                back?.After();
+            }
+            catch (Exception e) when (e is Libbpf.BpfException or CodegenException)
+            {
+                // the replaced program runs again without what the early one wrote last (a withdraw cannot fail)
+            }
             _ledger.Fold(s.Loaded!);
         }
+        _carriedEarly.Clear();
     }
 
     /// <summary>What the programs <see cref="InstallEarly"/> installed counted for counter <paramref name="id"/> themselves.</summary>

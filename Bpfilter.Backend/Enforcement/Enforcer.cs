@@ -560,9 +560,10 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             _earlyFirst.Clear();
             return;
         }
-        _staged = null;
-        // programs installed early whose commit never came: the step frees each, not the link that ran it as well
+        // programs installed early whose commit never came: the step frees each, not the link that ran it as well (the
+        // staged changes tell what the early programs' sets hold that the replaced ones' must not)
         WithdrawEarly();
+        _staged = null;
         _early.Clear();
         _earlyFirst.Clear();
         foreach (var s in staged.Steps) Release(s);

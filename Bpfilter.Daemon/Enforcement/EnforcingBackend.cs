@@ -180,13 +180,21 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                         // the chains taken back from the kernel filter from now on, beside the kernel's copies: their
                         // quotas spend from the kernel's `used`, their counters count on from the kernel's count
                         var errors = new List<string>();
-                        _enforcer.InstallEarly(errors, () =>
+                        var installed = _enforcer.InstallEarly(errors, () =>
                         {
                             early = true;
                             foreach (var q in quotas) _enforcer.SeedQuotaEarly(q.Slot, q.Used, q.Start);
                         });
+                        if (early)
+                        {
+                            (seeds, quotas) = (OverlapSeeds(sources, seeds), []);
+                            // what the kernel's packet path added to the sets it hands over since they were read: the
+                            // last read before its commit deletes them
+                            var merged = _enforcer.CatchUpEarly(KernelWrittenToBpf(sources, lift, plan, change.RecreatedTables, change.SetDeltas), errors);
+                            _kernelListings.Clear();
+                            _log($"early install: {installed.Count} program(s) run beside the kernel's copies; {merged} element(s) the kernel's packet path added since its sets were read merged in");
+                        }
                         foreach (var error in errors) _log(error);
-                        if (early) (seeds, quotas) = (OverlapSeeds(sources, seeds), []);
                         if (_fault("kernel-commit") is { } injected) throw injected;
                         _kernel.Commit();
                         kernelCommitted = true;

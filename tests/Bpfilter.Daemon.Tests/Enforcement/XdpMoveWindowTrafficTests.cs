@@ -53,7 +53,8 @@ public sealed partial class XdpMoveWindowTrafficTests
         $"n=0; while [ ! -e {stop} ]; do printf x > /dev/udp/127.0.0.2/9 && n=$((n+1)); done; echo $n"]);
 
     /// <summary>A receiver and a stream in each namespace while <paramref name="move"/> runs; per namespace, datagrams sent, and received on ports 9 and 10 (one sent to 10 at the end).</summary>
-    internal static List<(long Sent, long Got9, long Got10)> StreamDuring(IReadOnlyList<NetNs> sides, Action move)
+    /// <param name="stream">starts a stream to port 9 in a namespace that ends once the file named exists and prints how many it sent (<see cref="Stream"/> when null)</param>
+    internal static List<(long Sent, long Got9, long Got10)> StreamDuring(IReadOnlyList<NetNs> sides, Action move, Func<NetNs, string, BackgroundProcess>? stream = null)
     {
         var stop = Path.Combine(Path.GetTempPath(), $"bfnt-xdpwindow-{Guid.NewGuid():N}");
         var stops = sides.Select((_, i) => $"{stop}-{i}").ToList();
@@ -64,7 +65,7 @@ public sealed partial class XdpMoveWindowTrafficTests
             var deadline = DateTime.UtcNow.AddSeconds(30);
             while (!stops.All(s => File.Exists(s + ".ready")) && DateTime.UtcNow < deadline) Thread.Sleep(20);
             Assert.True(stops.All(s => File.Exists(s + ".ready")), string.Join("\n", receivers.Select(r => r.Stderr)));
-            streams.AddRange(sides.Select(ns => Stream(ns, stop)));
+            streams.AddRange(sides.Select(ns => (stream ?? Stream)(ns, stop)));
             try
             {
                 Thread.Sleep(300);
