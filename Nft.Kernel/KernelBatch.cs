@@ -31,22 +31,34 @@ public sealed class KernelBatch
 
     /// <summary>
     /// Writes the whole batch. Sequence numbers run from <paramref name="firstSeq"/> (BATCH_BEGIN)
-    /// upwards; message i has <c>firstSeq + 1 + i</c>.
+    /// upwards; message i has <c>firstSeq + 1 + i</c>. <paramref name="echoDeletes"/>: every deletion of a table, chain,
+    /// rule or object goes with NLM_F_ECHO, so the kernel sends us the notifications its commit builds
+    /// (<see cref="IsEchoedDelete"/>).
     /// </summary>
-    internal void Write(NetlinkWriter w, uint firstSeq, uint portId, bool withEnd, uint? generation, WireFormat format)
+    internal void Write(NetlinkWriter w, uint firstSeq, uint portId, bool withEnd, uint? generation, WireFormat format, bool echoDeletes = false)
     {
         var begin = w.BeginNfMessage(Nfnl.SubsysNone, (byte)Nfnl.MsgBatchBegin, NlmFlags.Request, firstSeq, portId, 0, Nfnl.SubsysNftables);
         if (generation is { } g) w.PutU32Be(Nfnl.BatchGenId, g);
         w.EndMessage(begin);
         uint seq = firstSeq + 1;
         foreach (var m in _messages)
-            NftMessage.Write(w, m.Type, NlmFlags.Request | NlmFlags.Ack | m.Flags, seq++, portId, m.Family, 0, m.Record, format);
+            NftMessage.Write(w, m.Type, NlmFlags.Request | NlmFlags.Ack | m.Flags | (echoDeletes && Deletes(m.Type) ? NlmFlags.Echo : 0),
+                seq++, portId, m.Family, 0, m.Record, format);
         if (withEnd)
         {
             var end = w.BeginNfMessage(Nfnl.SubsysNone, (byte)Nfnl.MsgBatchEnd, NlmFlags.Request, seq, portId, 0, Nfnl.SubsysNftables);
             w.EndMessage(end);
         }
     }
+
+    /// <summary>The deletions whose echo names rules and objects deleted (a table's or a chain's deletes its rules, objects too).</summary>
+    static bool Deletes(NftMsgType type) => type is NftMsgType.DelTable or NftMsgType.DelChain or NftMsgType.DelRule or NftMsgType.DelObj;
+
+    /// <summary>
+    /// The notifications of an echoed batch that carry final counts: nf_tables builds DELRULE and DELOBJ in its commit, after
+    /// the new generation went live, with the expressions' and the object's state dumped as they stand then.
+    /// </summary>
+    internal static bool IsEchoedDelete(NftMsgType type) => type is NftMsgType.DelRule or NftMsgType.DelObj;
 }
 
 /// <summary>An error the kernel answered for one message of a batch (or for the batch framing: index -1).</summary>

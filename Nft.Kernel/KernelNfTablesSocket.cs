@@ -135,14 +135,18 @@ public sealed unsafe class KernelNfTablesSocket : IDisposable
     /// nfnetlink then checks every message and the whole transaction (loops, jump depth) exactly as
     /// for a commit and aborts it, as <c>nft -c</c> does. <paramref name="generation"/> (NFNL_BATCH_GENID)
     /// makes the kernel refuse the batch with ERESTART if the ruleset changed since it was read.
+    /// <paramref name="deleted"/>, when given, gets the rules and objects the committed batch deleted, each as the kernel's
+    /// DELRULE/DELOBJ notification has it (its counters and quota consumption at the commit): the batch's deletions go with
+    /// NLM_F_ECHO. A notification that does not decode is left out (its rule's or object's count is not final then).
     /// </summary>
-    public KernelBatchResult SendBatch(KernelBatch batch, bool commit, uint? generation = null, WireFormat format = WireFormat.AsDecoded)
+    public KernelBatchResult SendBatch(KernelBatch batch, bool commit, uint? generation = null, WireFormat format = WireFormat.AsDecoded,
+        ICollection<object>? deleted = null)
     {
         lock (_lock)
         {
             uint first = NextSeqs(batch.Count + 2);
             var w = new NetlinkWriter(Math.Max(4096, batch.Count * 256));
-            batch.Write(w, first, PortId, commit, generation, format);
+            batch.Write(w, first, PortId, commit, generation, format, echoDeletes: deleted != null);
             Send(w.WrittenSpan);
             // nfnetlink handles the whole batch inside sendmsg: every reply is queued when it returns
             int acked = 0;
@@ -154,7 +158,13 @@ public sealed unsafe class KernelNfTablesSocket : IDisposable
                 var r = new NetlinkMessageReader(_rx.AsSpan(0, n));
                 while (r.TryRead(out var m))
                 {
-                    if (m.Header.Type != NlMsgType.Error) continue; // nothing else is expected without NLM_F_ECHO
+                    if (m.Header.Type != NlMsgType.Error)
+                    {
+                        if (deleted != null && m.IsNfTables && KernelBatch.IsEchoedDelete((NftMsgType)Nfnl.Msg(m.Header.Type)))
+                            try { deleted.Add(NftMessage.Decode(m)); }
+                            catch (NetlinkException) { } // left out: the caller falls back to the count it read before
+                        continue;
+                    }
                     var err = ParseError(m);
                     uint seq = err.RequestSeq;
                     int index = seq > first && seq <= first + (uint)batch.Count ? (int)(seq - first - 1) : -1;

@@ -142,8 +142,11 @@ public sealed class KernelPlacement
         _settled.Reset();
         try
         {
+            var deleted = new List<object>();
+            Deleted = null;
             if (!p.Batch.IsEmpty)
-                _socket.SendBatch(p.Batch, commit: true, p.Generation).ThrowIfFailed("committing the kernel placement");
+                _socket.SendBatch(p.Batch, commit: true, p.Generation, deleted: deleted).ThrowIfFailed("committing the kernel placement");
+            Deleted = FinalCounts(deleted);
             var next = new Dictionary<TableKey, PlacedTable>();
             foreach (var t in p.Desired)
             {
@@ -162,6 +165,30 @@ public sealed class KernelPlacement
             _settled.Set();
         }
         _rollbackTo = p.PreviousWithCounters;
+    }
+
+    /// <summary>
+    /// The counts of the rules and objects the last commit deleted (moved out of the kernel, or deleted with their table or
+    /// chain), in the caller's rule handles, as the kernel's commit left them: nf_tables builds its DELRULE/DELOBJ
+    /// notifications after the new generation went live, so nothing counts there any more but a packet already inside the
+    /// old rules on another CPU. A rule or object whose notification did not come is not in it.
+    /// </summary>
+    public KernelCounters? Deleted { get; private set; }
+
+    /// <summary>The echoed deletions of a commit as <see cref="Deleted"/> holds them, by the placement before the commit.</summary>
+    KernelCounters FinalCounts(List<object> deleted)
+    {
+        var rules = new List<RuleCounter>();
+        var objects = new List<ObjectState>();
+        static (byte Family, string? Table) TableOf(object d) => d switch { Rule r => (r.Family, r.Table), NftObject o => (o.Family, o.Table), _ => (0, null) };
+        foreach (var g in deleted.GroupBy(TableOf))
+        {
+            if (g.Key.Table is not { } table || !_placed.TryGetValue(new TableKey(g.Key.Family, table), out var placed)) continue;
+            var c = CountersOf(new TableKey(g.Key.Family, table), placed, g.OfType<Rule>(), g.OfType<NftObject>());
+            rules.AddRange(c.Rules);
+            objects.AddRange(c.Objects);
+        }
+        return new KernelCounters(rules, objects);
     }
 
     /// <summary>Forgets the prepared transition; the kernel never applied it.</summary>
@@ -335,13 +362,18 @@ public sealed class KernelPlacement
         return new KernelCounters(rules, objects);
     }
 
-    KernelCounters ReadCounters(TableKey key)
+    KernelCounters ReadCounters(TableKey key) => _placed.TryGetValue(key, out var placed)
+        ? CountersOf(key, placed, KernelRuleset.ReadRules(_socket, key.Family, key.Name),
+            _socket.Dump<NftObject>(NftMsgType.GetObj, key.Family, new NftObject { Table = key.Name }))
+        : new KernelCounters([], []);
+
+    /// <summary>The counters of the kernel's <paramref name="kernelRules"/> and <paramref name="kernelObjects"/> of placed table <paramref name="key"/>, in the caller's terms.</summary>
+    static KernelCounters CountersOf(TableKey key, PlacedTable placed, IEnumerable<Rule> kernelRules, IEnumerable<NftObject> kernelObjects)
     {
-        if (!_placed.TryGetValue(key, out var placed)) return new KernelCounters([], []);
         var byKernel = placed.KernelRuleHandles.ToDictionary(kv => kv.Value, kv => kv.Key);
         var sources = placed.Source.Chains.SelectMany(c => c.Rules).Where(r => r.Handle != null).ToDictionary(r => r.Handle!.Value);
         var rules = new List<RuleCounter>();
-        foreach (var r in KernelRuleset.ReadRules(_socket, key.Family, key.Name))
+        foreach (var r in kernelRules)
         {
             if (r.Handle is not { } kh || !byKernel.TryGetValue(kh, out var emu)) continue; // not ours (cannot happen unless someone else writes here)
             var exprs = r.Expressions ?? [];
@@ -359,8 +391,8 @@ public sealed class KernelPlacement
                         break;
                 }
         }
-        var objects = _socket.Dump<NftObject>(NftMsgType.GetObj, key.Family, new NftObject { Table = key.Name })
-            .Where(o => o.Table == key.Name)
+        var objects = kernelObjects
+            .Where(o => o.Table == key.Name && o.Name != null)
             .Select(o => new ObjectState(key.Family, key.Name, o.Name!, o.Type ?? 0, o.Data,
                 placed.Source.Objects?.FirstOrDefault(s => s.Type == o.Type && s.Name == o.Name)?.Data is QuotaExpr sq ? sq.Consumed ?? 0 : 0)).ToList();
         return new KernelCounters(rules, objects);

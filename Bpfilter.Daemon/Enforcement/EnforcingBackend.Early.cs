@@ -23,7 +23,8 @@ namespace Bpfilter.Daemon.Enforcement;
 /// and no read is atomic with the other side's: the kernel's count is read between two reads of the early programs'
 /// (the closest pair of a few), and what they had counted at that moment is taken as the midpoint, exact to within half
 /// the packets counted between the two reads (logged as the bound). When the early program runs after the copy (a link
-/// at P+1, tc egress) and the rule drops, what the copy drops after that read until its commit is not seen at all.</item>
+/// at P+1, tc egress) and the rule drops, the program sees none of what the copy counts: the kernel's count is taken at
+/// its commit instead (<see cref="FinalSeeds"/>), and the carry is exact as in the first case.</item>
 /// </list>
 /// A kernel commit failing after the install keeps the kernel's chains: what the early programs dropped where they ran
 /// first never reached the copy, and is carried to the kernel's listing (<see cref="CarryEarlyDrops"/>).
@@ -84,6 +85,39 @@ public sealed partial class EnforcingBackend
         _log($"early install: {stops.Count(s => s)} counter(s) carried exactly (the kernel's copy stopped counting them at the install), " +
             $"{estimated.Count} to within {(estimated.Count == 0 ? 0 : (estimated.Max() + 1) / 2)} packet(s) (the kernel's count read between two reads of the early programs')");
         return [.. seeds.Where(s => s.At == null), .. best];
+    }
+
+    /// <summary>
+    /// <paramref name="seeds"/> with the kernel's final counts of the rules and objects its commit deleted
+    /// (<see cref="KernelPlacement.Deleted"/>, from the DELRULE/DELOBJ notifications it echoed), where they make the carry
+    /// exact: a counter no program counted before the commit (<paramref name="early"/> false: BPF takes over at the swap,
+    /// after the kernel stopped), and a `counter drop` rule beside an early program, either order: where the program runs
+    /// first the kernel's copy stopped at the install, where it runs after the copy (a link at P+1) it saw none of the
+    /// packets the copy's rule counted and dropped, until the commit, after which the copy counts no more. Both sides'
+    /// totals then add up with nothing counted twice. Otherwise (a rule that lets what it counts through, counted by both)
+    /// the seed read beside the early programs' stands. A counter whose notification is missing keeps the seed read
+    /// before the commit, and is logged.
+    /// </summary>
+    IReadOnlyList<CounterSeed> FinalSeeds(IReadOnlyList<SourceTable> sources, IReadOnlyList<CounterSeed> seeds, bool early)
+    {
+        if (_kernel!.Deleted is not { } deleted) return seeds;
+        int exact = 0;
+        var missing = new List<CounterRef>();
+        var result = seeds.Select(seed =>
+        {
+            if (seed.At is not { } at || (early ? seed.Early == null || !Drops(sources, at) : seed.Early != null)) return seed;
+            if (_kernelCounters!.Final(deleted, at) is not { } final)
+            {
+                missing.Add(at);
+                return seed;
+            }
+            exact++;
+            return seed with { Kernel = final, Early = early ? default(CounterValue) : null };
+        }).ToList();
+        if (exact > 0 || missing.Count > 0)
+            _log($"kernel commit: {exact} counter(s) carried from the kernel's final count (its DELRULE/DELOBJ notifications)" +
+                (missing.Count == 0 ? "" : $"; no notification for {string.Join(", ", missing)}: carried as read before the commit"));
+        return result;
     }
 
     /// <summary>

@@ -119,19 +119,40 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         _objects = null;
     }
 
-    public CounterValue? Rule(byte family, string table, ulong handle, int index)
+    public CounterValue? Rule(byte family, string table, ulong handle, int index) =>
+        Snapshot().Rules.TryGetValue((family, table, handle, index), out var v) ? Listed(family, table, handle, index, v) : null;
+
+    public CounterValue? Object(KernelObjectKey key) => Snapshot().Objects.TryGetValue(key, out var v) ? Listed(key, v) : null;
+
+    /// <summary>
+    /// The listing of counter <paramref name="c"/> from the kernel's final count of it in <paramref name="deleted"/>
+    /// (<see cref="KernelPlacement.Deleted"/>) in place of the kernel's current one; null when that does not hold it.
+    /// </summary>
+    public CounterValue? Final(KernelCounters deleted, CounterRef c)
     {
-        if (!Snapshot().Rules.TryGetValue((family, table, handle, index), out var v)) return null;
+        if (c.ObjectName == null)
+            return deleted.Rule(c.Family, c.Table, c.RuleHandle, c.ExpressionIndex) is { } r
+                ? Listed(c.Family, c.Table, c.RuleHandle, c.ExpressionIndex, new CounterValue(r.Packets, r.Bytes)) : null;
+        var key = KernelObjectKey.Of(c);
+        return deleted.Object(key.Family, key.Table, (uint)key.Type, key.Name) is { } o && Count(o) is { } v ? Listed(key, v) : null;
+    }
+
+    /// <summary>The kernel's count <paramref name="v"/> of a rule's counter as listed: less its reset baseline, plus what is carried besides.</summary>
+    CounterValue Listed(byte family, string table, ulong handle, int index, CounterValue v)
+    {
         var l = Listing(family, table, handle);
         return Plus(v.Since(l.Baselines.GetValueOrDefault(index)), l.Carried.GetValueOrDefault(index));
     }
 
-    public CounterValue? Object(KernelObjectKey key)
+    CounterValue Listed(KernelObjectKey key, CounterValue v)
     {
-        if (!Snapshot().Objects.TryGetValue(key, out var v)) return null;
         var l = ObjectListing(key);
         return Plus(v.Since(l.Base ?? default), l.Carried ?? default);
     }
+
+    /// <summary>A named counter's packets and bytes, a named quota's bytes consumed since it was placed.</summary>
+    static CounterValue? Count(ObjectState o) =>
+        o.Packets is { } p ? new CounterValue(p, o.Bytes ?? 0) : o.QuotaConsumedSincePlaced is { } q ? new CounterValue(0, q) : null;
 
     public void ResetRule(byte family, string table, ulong handle, int index)
     {
@@ -191,9 +212,7 @@ internal sealed class KernelCounterView(KernelPlacement placement)
         _objects = [];
         foreach (var o in c.Objects)
         {
-            var key = new KernelObjectKey(o.Family, o.Table, (Nft.Bytecode.NftObjectType)o.Type, o.Name);
-            if (o.Packets is { } p) _objects[key] = new CounterValue(p, o.Bytes ?? 0);
-            else if (o.QuotaConsumedSincePlaced is { } q) _objects[key] = new CounterValue(0, q);
+            if (Count(o) is { } v) _objects[new KernelObjectKey(o.Family, o.Table, (Nft.Bytecode.NftObjectType)o.Type, o.Name)] = v;
         }
         return (_rules, _objects);
     }
