@@ -10,6 +10,12 @@ namespace Nft.Kernel;
 public sealed record RuleCounter(byte Family, string Table, string Chain, ulong RuleHandle, int ExpressionIndex, ulong Packets, ulong Bytes);
 
 /// <summary>
+/// A hidden `last` of the kernel copy (<see cref="HiddenLast"/>): the caller's rule and index of the expression it
+/// precedes, and how long ago (ms, in jiffies) a packet last reached it; null when none has since it was placed.
+/// </summary>
+public sealed record LastReached(byte Family, string Table, string Chain, ulong RuleHandle, int ExpressionIndex, Expression Before, ulong? AgoMs);
+
+/// <summary>
 /// A named stateful object's state as the kernel holds it (counter values, quota consumption);
 /// QuotaStart is the `used` a quota was placed with (the caller holds it), as for rule quotas.
 /// </summary>
