@@ -15,9 +15,19 @@ public static class HiddenLast
     /// <summary>Whether the kernel copy has a hidden `last` just before <paramref name="e"/>.</summary>
     public static bool Precedes(Expression e) => e is LimitExpr or ObjRefExpr or LookupExpr or DynsetExpr;
 
+    /// <summary>
+    /// The most expressions a rule may have for its copy to get hidden `last`s. nf_tables refuses a rule of
+    /// NFT_RULE_MAXEXPRS (128) expressions or of 4096 bytes of expression data (nf_tables_newrule); a `last` takes 16
+    /// of those bytes and no expression more than 128, so a rule of at most 28 stays within both with one before each
+    /// (28 * 128 + 28 * 16 = 4032): a rule the kernel accepts is never refused for them. A longer rule goes as written,
+    /// and its limits are never known full (<c>KernelLimitIdle</c>): its chain stays in the kernel rather than guess.
+    /// </summary>
+    public const int MaxCallerExpressions = 28;
+
     /// <summary>The kernel copy of a rule's expressions.</summary>
     public static List<Expression> Insert(IReadOnlyList<Expression> caller)
     {
+        if (caller.Count > MaxCallerExpressions) return [.. caller];
         var kernel = new List<Expression>(caller.Count + 2);
         foreach (var e in caller)
         {

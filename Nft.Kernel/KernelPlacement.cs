@@ -393,6 +393,8 @@ public sealed class KernelPlacement
                 for (int k = 0; k < exprs.Count; k++)
                     if (align[k] is (var i, true) && exprs[k] is LastExpr last && i >= 0)
                         lasts.Add(new LastReached(key.Family, key.Name, r.Chain!, emu, i, src[i], last.Set is > 0 ? last.Msecs ?? 0 : null));
+                    else if (align[k] is (var j, false) && j >= 0 && HiddenLast.Precedes(src[j]) && !(k > 0 && align[k - 1] == (j, true)))
+                        lasts.Add(new LastReached(key.Family, key.Name, r.Chain!, emu, j, src[j], null, Unwatched: true));
             }
         }
         return lasts;

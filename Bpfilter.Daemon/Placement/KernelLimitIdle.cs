@@ -22,6 +22,11 @@ public sealed class KernelLimitIdle
 
     /// <summary>Per target, when a packet last reached it (ms, <see cref="Environment.TickCount64"/>).</summary>
     readonly Dictionary<Target, long> _reached = [];
+    /// <summary>
+    /// Targets a rule of the kernel's copy reached without a hidden `last` before it, at some observation while they
+    /// were held: what that rule did to the bucket is not known, so it is never known full while the target lives.
+    /// </summary>
+    readonly HashSet<Target> _unwatched = [];
     /// <summary>The kernel's rules could not be read at the last observation: no bucket is known full.</summary>
     string? _unread;
 
@@ -38,12 +43,18 @@ public sealed class KernelLimitIdle
         _unread = null;
         foreach (var l in lasts)
         {
+            if (l.Unwatched)
+            {
+                foreach (var t in Targets(placed, l)) _unwatched.Add(t);
+                continue;
+            }
             if (l.AgoMs is not { } ago) continue;
             var at = now - (long)ago;
             foreach (var t in Targets(placed, l))
                 if (!_reached.TryGetValue(t, out var was) || was < at) _reached[t] = at;
         }
         foreach (var t in _reached.Keys.Where(t => !Holds(placed, t)).ToList()) _reached.Remove(t);
+        _unwatched.RemoveWhere(t => !Holds(placed, t));
     }
 
     /// <summary>The kernel's rules could not be read: until they are, no bucket is known full.</summary>
@@ -62,6 +73,7 @@ public sealed class KernelLimitIdle
             if (LimitMoves.Find(placed, key) is not { } limit) continue;
             var refill = RefillMs(limit);
             if (_unread != null) notes[key] = $"{key} ({_unread})";
+            else if (_unwatched.Contains(TargetOf(key))) notes[key] = $"{key} (a rule of the kernel's copy reaches it without a hidden last: when it was last reached is not known)";
             else if (_reached.TryGetValue(TargetOf(key), out var at) && now - at - tickMs < refill)
                 notes[key] = $"{key} (reached {now - at} ms ago, full {refill} ms after)";
         }

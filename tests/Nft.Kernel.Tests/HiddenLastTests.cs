@@ -25,6 +25,17 @@ public class HiddenLastTests
     }
 
     [Fact]
+    public void ARuleTooLongForThemGoesAsWrittenAndAlignsOneToOne()
+    {
+        var longRule = Enumerable.Range(0, HiddenLast.MaxCallerExpressions - 1).Select(_ => (Expression)new CounterExpr()).Append(new LimitExpr(1, 60, 3)).ToList();
+        Assert.Equal(longRule.Count + 1, HiddenLast.Insert(longRule).Count);
+        longRule.Add(new CounterExpr());
+        var kernel = HiddenLast.Insert(longRule);
+        Assert.Equal(longRule.Select(e => e.Name), kernel.Select(e => e.Name));
+        Assert.All(HiddenLast.Align(longRule, kernel).Select((a, i) => (a, i)), x => Assert.Equal((x.i, false), x.a));
+    }
+
+    [Fact]
     public void ARulePlacedWithoutThemAlignsOneToOne() =>
         Assert.Equal([(0, false), (1, false), (2, false), (3, false)], HiddenLast.Align(Caller, Caller));
 }

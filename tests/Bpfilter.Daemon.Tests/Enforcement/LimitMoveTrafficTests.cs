@@ -142,6 +142,36 @@ public sealed class LimitMoveTrafficTests
     }
 
     /// <summary>
+    /// (b) kernel → BPF, a rule too long for hidden `last`s (34 expressions, more than HiddenLast.MaxCallerExpressions:
+    /// one before each limit might take it past nf_tables' rule limits): when its limit was last reached is not known,
+    /// so its chain stays in the kernel. Before, a limit no hidden `last` watched counted as never reached, full, and
+    /// the chain moved with a full bucket in BPF (bpfilterd 12:6 where the kernel let 12:3 through).
+    /// </summary>
+    [Fact]
+    public void ALimitOfARuleTooLongForAHiddenLastKeepsItsChainInTheKernel()
+    {
+        var marks = string.Join(" ", Enumerable.Range(1, 14).Select(i => $"meta mark != {i}"));
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply($$"""
+            table netdev t {
+                chain in {
+                    type filter hook ingress device "lo" priority 0; policy accept;
+                    udp dport 12 {{marks}} limit rate 1/minute burst 3 packets counter
+                    udp dport 14 log group 1
+                }
+            }
+            """);
+        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        s.Send(12, Enumerable.Repeat("127.0.0.2", 5).ToArray());
+        Assert.Equal("kernel 12:3 | bpfilterd 12:3", Accepted(s));
+
+        s.Apply(Back(s, null));
+        Assert.Contains("without a hidden last", KeptForLimits(s));
+        s.Send(12, Enumerable.Repeat("127.0.0.2", 3).ToArray());
+        Assert.Equal("kernel 12:3 | bpfilterd 12:3", Accepted(s));
+    }
+
+    /// <summary>
     /// (b) kernel → BPF after a stint in the kernel without packets: BPF does not resume from the slot it drained before
     /// the move (that would agree with the kernel here, by chance) but starts full.
     /// </summary>
