@@ -10,6 +10,15 @@ namespace Nft.Kernel;
 public sealed record RuleCounter(byte Family, string Table, string Chain, ulong RuleHandle, int ExpressionIndex, ulong Packets, ulong Bytes);
 
 /// <summary>
+/// A hidden `last` of the kernel copy (<see cref="HiddenLast"/>): the caller's rule and index of the expression it
+/// precedes, and how long ago (ms, in jiffies) a packet last reached it; null when none has since it was placed.
+/// <paramref name="Unwatched"/>: the kernel's rule has no hidden `last` before that expression (too long for them, or
+/// placed by an earlier daemon), so when a packet reached it is not known.
+/// </summary>
+public sealed record LastReached(byte Family, string Table, string Chain, ulong RuleHandle, int ExpressionIndex, Expression Before, ulong? AgoMs,
+    bool Unwatched = false);
+
+/// <summary>
 /// A named stateful object's state as the kernel holds it (counter values, quota consumption);
 /// QuotaStart is the `used` a quota was placed with (the caller holds it), as for rule quotas.
 /// </summary>

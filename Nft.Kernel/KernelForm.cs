@@ -46,7 +46,8 @@ internal static class KernelForm
         Id = null,
         PositionId = null,
         ChainId = null,
-        Expressions = r.Expressions?.Select(e => Expression(e, anonymousSet)).ToList(),
+        // with a hidden `last` before each expression that may run a limit: how long its bucket has been idle
+        Expressions = r.Expressions is { } x ? HiddenLast.Insert(x.Select(e => Expression(e, anonymousSet)).ToList()) : null,
     };
 
     /// <summary>References to anonymous sets go by the name and batch id of the set sent just before the rule; named ones by name only.</summary>

@@ -377,25 +377,59 @@ public sealed class KernelPlacement
         {
             if (r.Handle is not { } kh || !byKernel.TryGetValue(kh, out var emu)) continue; // not ours (cannot happen unless someone else writes here)
             var exprs = r.Expressions ?? [];
-            for (int i = 0; i < exprs.Count; i++)
-                switch (exprs[i])
+            var src = sources.GetValueOrDefault(emu)?.Expressions ?? [];
+            // the kernel's indexes shifted by the hidden `last` expressions, in the caller's
+            var align = HiddenLast.Align(src, exprs);
+            for (int k = 0; k < exprs.Count; k++)
+            {
+                var (i, hidden) = align[k];
+                if (hidden || i < 0) continue;
+                switch (exprs[k])
                 {
                     case CounterExpr ce:
                         rules.Add(new RuleCounter(key.Family, key.Name, r.Chain!, emu, i, ce.Packets ?? 0, ce.Bytes ?? 0));
                         break;
                     case QuotaExpr qe:
                         // an anonymous quota: the bytes consumed since it was placed (the caller holds the `used` it was created with)
-                        var start = sources.GetValueOrDefault(emu)?.Expressions is { } src && i < src.Count && src[i] is QuotaExpr sq ? sq.Consumed ?? 0 : 0;
+                        var start = i < src.Count && src[i] is QuotaExpr sq ? sq.Consumed ?? 0 : 0;
                         var consumed = qe.Consumed ?? 0;
                         rules.Add(new RuleCounter(key.Family, key.Name, r.Chain!, emu, i, 0, consumed >= start ? consumed - start : 0));
                         break;
                 }
+            }
         }
         var objects = kernelObjects
             .Where(o => o.Table == key.Name && o.Name != null)
             .Select(o => new ObjectState(key.Family, key.Name, o.Name!, o.Type ?? 0, o.Data,
                 placed.Source.Objects?.FirstOrDefault(s => s.Type == o.Type && s.Name == o.Name)?.Data is QuotaExpr sq ? sq.Consumed ?? 0 : 0)).ToList();
         return new KernelCounters(rules, objects);
+    }
+
+    /// <summary>
+    /// The hidden `last` expressions of every placed table (<see cref="HiddenLast"/>), each with the caller's rule and
+    /// the expression it precedes: how long ago a packet last reached that expression (null: none since it was placed).
+    /// </summary>
+    public IReadOnlyList<LastReached> ReadLasts()
+    {
+        var lasts = new List<LastReached>();
+        foreach (var (key, placed) in _placed)
+        {
+            if (placed.Stale) continue;
+            var byKernel = placed.KernelRuleHandles.ToDictionary(kv => kv.Value, kv => kv.Key);
+            var sources = placed.Source.Chains.SelectMany(c => c.Rules).Where(r => r.Handle != null).ToDictionary(r => r.Handle!.Value);
+            foreach (var r in KernelRuleset.ReadRules(_socket, key.Family, key.Name))
+            {
+                if (r.Handle is not { } kh || !byKernel.TryGetValue(kh, out var emu) || sources.GetValueOrDefault(emu)?.Expressions is not { } src) continue;
+                var exprs = r.Expressions ?? [];
+                var align = HiddenLast.Align(src, exprs);
+                for (int k = 0; k < exprs.Count; k++)
+                    if (align[k] is (var i, true) && exprs[k] is LastExpr last && i >= 0)
+                        lasts.Add(new LastReached(key.Family, key.Name, r.Chain!, emu, i, src[i], last.Set is > 0 ? last.Msecs ?? 0 : null));
+                    else if (align[k] is (var j, false) && j >= 0 && HiddenLast.Precedes(src[j]) && !(k > 0 && align[k - 1] == (j, true)))
+                        lasts.Add(new LastReached(key.Family, key.Name, r.Chain!, emu, j, src[j], null, Unwatched: true));
+            }
+        }
+        return lasts;
     }
 
     /// <summary>The caller's table with its counter expressions and object states replaced by the kernel's current values.</summary>

@@ -49,6 +49,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     PlacementPlan? _plan;
     Staged? _staged;
     /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>); the staged commit's come in its <see cref="KernelPrepared"/>.</summary>
+    /// <summary>When the kernel copy's limits were last reached, across commits (<see cref="KernelLimitIdle"/>).</summary>
+    readonly KernelLimitIdle _limitIdle = new();
     Dictionary<StatefulKey, string> _limitNotes = [];
     /// <summary>The named counters and quotas neither side holds, with their counts.</summary>
     readonly UnplacedObjects _unplaced = new();
@@ -270,11 +272,15 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
         var forced = new HashSet<ChainId>();
         var held = new Dictionary<(byte Family, string Table, string Set), string>();
+        var kept = new Dictionary<ChainId, string>();
+        var idleAt = ObserveKernelLimits();
         for (int round = 0; ; round++)
         {
-            var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts, held, _enforcer.MovedLinks);
+            var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts, held, _enforcer.MovedLinks, kept);
             // a set the kernel's packet path gave elements whose state BPF cannot be given stays where it is, with its chains
             if (KernelHeldSets(sources, plan, recreatedTables, deltas, held)) continue;
+            // so does a chain reaching a limit whose bucket in the kernel is not known full
+            if (KeptForLimits(sources, plan, lift, renewed, kept, idleAt)) continue;
             var kernelSide = KernelPrepared.None;
             // its own kernel commit: before the placement reads the generation it validates and commits against
             _ctReads.Retain(plan.BpfRuleset);
@@ -642,11 +648,55 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     Dictionary<StatefulKey, string> UnfullLimitsToKernel(PlacementPlan plan, RenewedSlots renewed)
     {
         if (_current == null || _kernel == null) return [];
+        return LimitMoves.NotFull(plan.KernelTables, _current.Limits, renewed.Limits, _kernel.Placed, _enforcer.LimitTokens);
+    }
+
+    /// <summary>
+    /// Reads when the kernel copy's limits were last reached (<see cref="KernelLimitIdle"/>), once per commit while the
+    /// kernel holds any, before the commit replaces rules and their hidden `last` with them; when it read them.
+    /// </summary>
+    long ObserveKernelLimits()
+    {
+        var now = Environment.TickCount64;
+        if (_kernel == null || !KernelLimitIdle.Any(_kernel.Placed)) return now;
+        try
+        {
+            _limitIdle.Observe(_kernel.Placed, _kernel.ReadLasts(), now);
+        }
+        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException)
+        {
+            _log($"reading the kernel's rules for when their limits were last reached failed: chains reaching one stay in the kernel: {e.Message}");
+            _limitIdle.Unread($"when the kernel's rules were last reached could not be read: {e.Message}");
+        }
+        return now;
+    }
+
+    /// <summary>
+    /// Adds to <paramref name="kept"/> each chain <paramref name="plan"/> would run in BPF that reaches a limit the kernel
+    /// copy holds and gives up (not renewed: that one starts full on both sides) whose bucket there is not known full at
+    /// <paramref name="now"/>: BPF's would start full, letting through packets the kernel's would not. Whether it added one.
+    /// </summary>
+    bool KeptForLimits(IReadOnlyList<SourceTable> sources, PlacementPlan plan, LiftResult lift, RenewedSlots renewed,
+        Dictionary<ChainId, string> kept, long now)
+    {
+        if (_kernel == null || _plan == null || lift.Limits.Count == 0) return false;
         var placed = _kernel.Placed;
-        bool KernelHolds(StatefulKey k) => k.Object is { } name ? placed.Any(t => t.Family == k.Family && t.Name == k.Table && t.Objects?.Any(o => o.Type == (uint)Nft.Bytecode.NftObjectType.Limit && o.Name == name) == true)
-            : k.ElementKey != null ? placed.Any(t => t.Family == k.Family && t.Name == k.Table && t.FindSet(k.Chain ?? "") != null)
-            : _kernel.KernelRuleHandle(k.Family, k.Table, k.RuleHandle) != null;
-        return LimitMoves.NotFull(plan.KernelTables, _current.Limits, renewed.Limits, KernelHolds, _enforcer.LimitTokens);
+        var leaving = lift.Limits.Where(l => !renewed.Limits.Contains(l.Value) && !LimitMoves.Placed(plan.KernelTables, l.Key) && LimitMoves.Placed(placed, l.Key))
+            .Select(l => l.Key).ToList();
+        if (leaving.Count == 0) return false;
+        var notFull = _limitIdle.NotFull(placed, leaving, now, Bpfilter.Backend.Libbpf.KernelClock.TickMs ?? 10);
+        bool added = false;
+        foreach (var c in plan.Chains.Where(c => c.Side == PlacementSide.Bpf && !kept.ContainsKey(c.Chain)))
+        {
+            if (notFull.Count == 0 || sources.FirstOrDefault(t => t.Family == c.Chain.Family && t.Name == c.Chain.Table) is not { } table) continue;
+            var reach = Nft.Kernel.KernelSubset.For(table, [c.Chain.Chain]);
+            var why = notFull.Where(n => LimitMoves.Placed([reach], n.Key)).Select(n => n.Value).Order(StringComparer.Ordinal).ToList();
+            if (why.Count == 0) continue;
+            kept[c.Chain] = $"it reaches limits whose bucket in the kernel's copy is not known full, and BPF's would start full: {string.Join("; ", why)}";
+            _log($"{c.Chain} stays in the kernel's nf_tables: {kept[c.Chain]}");
+            added = true;
+        }
+        return added;
     }
 
     /// <summary>Why each limit BPF moved to the kernel while its bucket was not full lets more through there (`bpfilterd explain`).</summary>

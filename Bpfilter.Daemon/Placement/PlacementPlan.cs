@@ -58,6 +58,10 @@ public sealed class PlacementPlan
     /// Sets that stay in the kernel, each with why (elements whose state BPF cannot be given): every chain that reads
     /// or writes one stays there too.
     /// </param>
+    /// <param name="kernelKept">
+    /// Chains that stay in the kernel, each with why (limits whose bucket in the kernel's copy is not known full,
+    /// <see cref="KernelLimitIdle"/>).
+    /// </param>
     /// <param name="movedLinks">
     /// The BPF_NETFILTER links that run at a priority next to their chains' own (moved back from the kernel, see
     /// <see cref="MoveBackPriorities"/>), keyed by <see cref="Bpfilter.Backend.Ir.NetfilterHook.AttachPoint"/>: a kernel chain
@@ -65,7 +69,7 @@ public sealed class PlacementPlan
     /// </param>
     public static PlacementPlan Build(IReadOnlyList<SourceTable> tables, LiftResult lift, IReadOnlySet<ChainId> forcedKernel,
         PlacementFacts? facts = null, IReadOnlyDictionary<(byte Family, string Table, string Set), string>? kernelHeld = null,
-        IReadOnlyDictionary<string, int>? movedLinks = null)
+        IReadOnlyDictionary<string, int>? movedLinks = null, IReadOnlyDictionary<ChainId, string>? kernelKept = null)
     {
         var results = new Dictionary<ChainId, ChainLift>();
         foreach (var r in lift.Chains) results[r.Chain] = r;
@@ -85,6 +89,7 @@ public sealed class PlacementPlan
                 {
                     ChainLift.Lifted when forcedKernel.Contains(id) => (PlacementSide.Kernel, "BPF could not load or attach it (see the log)", null),
                     ChainLift.Lifted when Held(t, e.Reads, kernelHeld) is { } why => (PlacementSide.Kernel, why, null),
+                    ChainLift.Lifted when kernelKept?.GetValueOrDefault(id) is { } kept => (PlacementSide.Kernel, kept, null),
                     ChainLift.Lifted when Unreadable(t, e.Writes, lift) is { } why => (PlacementSide.Kernel, why, null),
                     ChainLift.Lifted => (PlacementSide.Bpf, "", null),
                     ChainLift.Refused r => (PlacementSide.Kernel, r.Refusal.Message, r.Refusal),

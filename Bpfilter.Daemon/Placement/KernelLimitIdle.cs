@@ -1,0 +1,131 @@
+using Bpfilter.Backend.Ir;
+using Nft.Bytecode;
+using Nft.Bytecode.Expressions;
+using Nft.Kernel;
+using Nft.Lifter;
+
+namespace Bpfilter.Daemon.Placement;
+
+/// <summary>
+/// When a packet last reached each limit of the kernel's copy, from the hidden `last` expressions placed before every
+/// expression that may run one (<see cref="HiddenLast"/>). The kernel lists no token state, but a bucket no packet
+/// reached for as long as an empty one takes to refill (nft_limit_init's tokens_max) is full, and one no packet reached
+/// since it was placed is as full as it started: only then is BPF's new bucket, which starts full, the kernel's. A
+/// limit whose bucket is not known full keeps its chains in the kernel (<see cref="NotFull"/>), re-checked at every
+/// commit. Remembered across commits: a rule the kernel copy replaces takes its `last` along, while the limit object or
+/// set element it reached stays.
+/// </summary>
+public sealed class KernelLimitIdle
+{
+    /// <summary>What a hidden `last` sees reached: a rule's limit, a limit object, or a set's elements.</summary>
+    readonly record struct Target(byte Family, string Table, string? Chain, ulong Rule, int Index, string? Object, string? Set);
+
+    /// <summary>Per target, when a packet last reached it (ms, <see cref="Environment.TickCount64"/>).</summary>
+    readonly Dictionary<Target, long> _reached = [];
+    /// <summary>
+    /// Targets a rule of the kernel's copy reached without a hidden `last` before it, at some observation while they
+    /// were held: what that rule did to the bucket is not known, so it is never known full while the target lives.
+    /// </summary>
+    readonly HashSet<Target> _unwatched = [];
+    /// <summary>The kernel's rules could not be read at the last observation: no bucket is known full.</summary>
+    string? _unread;
+
+    /// <summary>Whether <paramref name="placed"/> hold a limit (of a rule, an object or a set's elements) at all.</summary>
+    public static bool Any(IReadOnlyList<SourceTable> placed) => placed.Any(t =>
+        t.Objects?.Any(o => o.ObjectType == NftObjectType.Limit) == true
+        || t.Sets.Any(s => s.Set.Expr is LimitExpr || s.Set.Expressions?.Any(x => x is LimitExpr) == true
+            || s.Elements.Any(e => e.Expr is LimitExpr || e.Expressions?.Any(x => x is LimitExpr) == true))
+        || t.Chains.Any(c => c.Rules.Any(r => r.Expressions?.Any(x => x is LimitExpr) == true)));
+
+    /// <summary>Takes in <paramref name="lasts"/>, read at <paramref name="now"/>, and forgets what <paramref name="placed"/> no longer hold.</summary>
+    public void Observe(IReadOnlyList<SourceTable> placed, IReadOnlyList<LastReached> lasts, long now)
+    {
+        _unread = null;
+        foreach (var l in lasts)
+        {
+            if (l.Unwatched)
+            {
+                foreach (var t in Targets(placed, l)) _unwatched.Add(t);
+                continue;
+            }
+            if (l.AgoMs is not { } ago) continue;
+            var at = now - (long)ago;
+            foreach (var t in Targets(placed, l))
+                if (!_reached.TryGetValue(t, out var was) || was < at) _reached[t] = at;
+        }
+        foreach (var t in _reached.Keys.Where(t => !Holds(placed, t)).ToList()) _reached.Remove(t);
+        _unwatched.RemoveWhere(t => !Holds(placed, t));
+    }
+
+    /// <summary>The kernel's rules could not be read: until they are, no bucket is known full.</summary>
+    public void Unread(string why) => _unread = why;
+
+    /// <summary>
+    /// Per limit of <paramref name="keys"/> that <paramref name="placed"/> hold, why its bucket is not known full at
+    /// <paramref name="now"/>: jiffies count whole ticks, so the time since a packet reached it is taken one
+    /// <paramref name="tickMs"/> short.
+    /// </summary>
+    public Dictionary<StatefulKey, string> NotFull(IReadOnlyList<SourceTable> placed, IEnumerable<StatefulKey> keys, long now, long tickMs)
+    {
+        var notes = new Dictionary<StatefulKey, string>();
+        foreach (var key in keys)
+        {
+            if (LimitMoves.Find(placed, key) is not { } limit) continue;
+            var refill = RefillMs(limit);
+            if (_unread != null) notes[key] = $"{key} ({_unread})";
+            else if (_unwatched.Contains(TargetOf(key))) notes[key] = $"{key} (a rule of the kernel's copy reaches it without a hidden last: when it was last reached is not known)";
+            else if (_reached.TryGetValue(TargetOf(key), out var at) && now - at - tickMs < refill)
+                notes[key] = $"{key} (reached {now - at} ms ago, full {refill} ms after)";
+        }
+        return notes;
+    }
+
+    /// <summary>How long an empty bucket takes to refill, in whole ms (nft_limit_init's tokens_max).</summary>
+    static long RefillMs(LimitExpr l)
+    {
+        var packets = (l.Type ?? LimitExpr.TypePackets) == LimitExpr.TypePackets;
+        var burst = l.Burst ?? 0;
+        if (packets && burst == 0) burst = LimitStatements.DefaultPacketBurst;
+        return l.Unit <= ulong.MaxValue / 1_000_000_000 && l.Rate > 0 && LimitStatement.TokensMax(l.Rate, l.Unit * 1_000_000_000, burst, packets) is { } ns
+            ? (long)((ns + 999_999) / 1_000_000) : long.MaxValue;
+    }
+
+    static Target TargetOf(StatefulKey key) =>
+        key.Object is { } name ? new Target(key.Family, key.Table, null, 0, 0, name, null)
+        : key.ElementKey != null ? new Target(key.Family, key.Table, null, 0, 0, null, key.Chain)
+        : new Target(key.Family, key.Table, key.Chain, key.RuleHandle, key.ExpressionIndex, null, null);
+
+    /// <summary>The limits a packet reaching <paramref name="l"/>'s expression may run.</summary>
+    static IEnumerable<Target> Targets(IReadOnlyList<SourceTable> placed, LastReached l)
+    {
+        switch (l.Before)
+        {
+            case LimitExpr:
+                yield return new Target(l.Family, l.Table, l.Chain, l.RuleHandle, l.ExpressionIndex, null, null);
+                break;
+            case ObjRefExpr { IsMap: false, ImmName: { } name, ImmType: var type } when type == (uint)NftObjectType.Limit:
+                yield return new Target(l.Family, l.Table, null, 0, 0, name, null);
+                break;
+            case ObjRefExpr { IsMap: true }:
+                // an object map may name any limit of its table
+                foreach (var o in placed.FirstOrDefault(t => t.Family == l.Family && t.Name == l.Table)?.Objects ?? [])
+                    if (o.ObjectType == NftObjectType.Limit) yield return new Target(l.Family, l.Table, null, 0, 0, o.Name, null);
+                break;
+            case LookupExpr { Set: var set }:
+                yield return new Target(l.Family, l.Table, null, 0, 0, null, set);
+                break;
+            case DynsetExpr { SetName: var set }:
+                yield return new Target(l.Family, l.Table, null, 0, 0, null, set);
+                break;
+        }
+    }
+
+    static bool Holds(IReadOnlyList<SourceTable> placed, Target t)
+    {
+        if (placed.FirstOrDefault(p => p.Family == t.Family && p.Name == t.Table) is not { } table) return false;
+        if (t.Object is { } name) return table.Objects?.Any(o => o.Name == name && o.ObjectType == NftObjectType.Limit) == true;
+        if (t.Set is { } set) return table.FindSet(set) != null;
+        return table.FindChain(t.Chain ?? "")?.Rules.FirstOrDefault(r => r.Handle == t.Rule) is { Expressions: { } x }
+            && t.Index < x.Count && x[t.Index] is LimitExpr;
+    }
+}
