@@ -26,8 +26,8 @@ internal sealed partial class RuleLifter
     MatchKey? _vmapKey;
     int _counterIndex = -1;
     int _matchesBeforeCounter;
-    /// <summary>The expression indexes of the rule's counters: each counts in a slot of its own.</summary>
-    readonly HashSet<int> _counters = [];
+    /// <summary>The expression indexes of the rule's counters: each counts in a slot of its own (a rule has a few: a list, not a hash set per rule).</summary>
+    readonly List<int> _counters = [];
     /// <summary>Log statements with their expression index (statements keep nf_tables' order).</summary>
     readonly List<(int Index, LogStatement Statement)> _logs = [];
     int _matchesBeforeLog;
@@ -91,7 +91,7 @@ internal sealed partial class RuleLifter
         var (kept, lastKept) = DropImpliedDependencies();
         CheckCounterPlacement(lastKept);
         var matchers = MergeRanges(kept);
-        return new Rule(matchers.ToValueList(), Statements(), _verdict ?? IrVerdict.Continue)
+        return new Rule(ValueList.Own(matchers), Statements(), _verdict ?? IrVerdict.Continue)
         {
             Origin = $"{FamilyNames.Of(_table.Family)} {_table.Name} {_rule.Chain} handle {_rule.Handle}",
         };
@@ -118,7 +118,7 @@ internal sealed partial class RuleLifter
         }
         var items = new Statement[statements.Count];
         for (int k = 0; k < items.Length; k++) items[k] = statements[k].Statement;
-        return items;
+        return ValueList.Own(items);
     }
 
     void Step(Expression e, int i)
@@ -528,23 +528,29 @@ internal sealed partial class RuleLifter
             throw _rule.Refuse(_counterIndex, "a counter before a match is not supported: bpfilter-nft counts a rule's packets after all its matches");
     }
 
-    /// <summary>`cmp gte a` + `cmp lte b` on one key is the range a-b (nft's range folding).</summary>
-    static List<Matcher> MergeRanges(List<Matcher> ms)
+    /// <summary>`cmp gte a` + `cmp lte b` on one key is the range a-b (nft's range folding). Into an array of the exact size (the rule's matchers).</summary>
+    static Matcher[] MergeRanges(List<Matcher> ms)
     {
-        var r = new List<Matcher>(ms.Count);
+        int pairs = 0;
+        for (int k = 0; k + 1 < ms.Count; k++)
+            if (IsRangePair(ms[k], ms[k + 1])) { pairs++; k++; }
+        var r = new Matcher[ms.Count - pairs];
+        int at = 0;
         for (int k = 0; k < ms.Count; k++)
         {
-            if (k + 1 < ms.Count && ms[k].Operator is Compare { Op: CompareOp.Ge } lo && ms[k + 1].Operator is Compare { Op: CompareOp.Le } hi
-                && ms[k].Key == ms[k + 1].Key)
+            if (k + 1 < ms.Count && IsRangePair(ms[k], ms[k + 1]))
             {
-                r.Add(new Matcher(ms[k].Key, new InRange(lo.Value, hi.Value)));
+                r[at++] = new Matcher(ms[k].Key, new InRange(((Compare)ms[k].Operator).Value, ((Compare)ms[k + 1].Operator).Value));
                 k++;
                 continue;
             }
-            r.Add(ms[k]);
+            r[at++] = ms[k];
         }
         return r;
     }
+
+    static bool IsRangePair(Matcher lo, Matcher hi) =>
+        lo.Operator is Compare { Op: CompareOp.Ge } && hi.Operator is Compare { Op: CompareOp.Le } && lo.Key == hi.Key;
 
     /// <summary>
     /// `reject` ends the rule with drop after answering. Only netdev's reject (nft_reject_netdev: the reply

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Bpfilter.Backend.Ir;
 
@@ -64,4 +65,10 @@ public static class ValueList
     public static ValueList<T> Of<T>(params T[] items) => new(ImmutableArray.Create(items));
     public static ValueList<T> Create<T>(ReadOnlySpan<T> items) => new(ImmutableArray.Create(items));
     public static ValueList<T> ToValueList<T>(this IEnumerable<T> items) => new(items);
+
+    /// <summary>
+    /// A list over <paramref name="items"/> itself, not a copy: for an array its maker fills and never writes again
+    /// (the lifter's per-rule matchers and statements, where the copy was one more allocation per rule).
+    /// </summary>
+    public static ValueList<T> Own<T>(T[] items) => new(ImmutableCollectionsMarshal.AsImmutableArray(items));
 }

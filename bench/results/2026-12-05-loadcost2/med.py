@@ -1,9 +1,9 @@
 import sys,re,statistics,collections
-# usage: med.py FILE... -> medians of daemon CPU, wall, state save and backend prepare per side and size
+# usage: med.py FILE... -> medians of daemon CPU, wall, state save and backend prepare per side (the tag before -SIZE-N) and size
 d=collections.defaultdict(lambda: collections.defaultdict(list))
 for f in sys.argv[1:]:
     for l in open(f):
-        m=re.match(r'(base|new)-(\d+)-\d+ rc=0 wall=([\d.]+) daemon_cpu=([\d.]+)s load=([\d.]+) hwm_kb=(\d+) state_bytes=(\d+)',l)
+        m=re.match(r'([a-z]+)-(\d+)-\d+ rc=0 wall=([\d.]+) daemon_cpu=([\d.]+)s load=([\d.]+) hwm_kb=(\d+) state_bytes=(\d+)',l)
         if not m: continue
         k=(int(m[2]),m[1]); d[k]['wall'].append(float(m[3])); d[k]['cpu'].append(float(m[4])); d[k]['load'].append(float(m[5])); d[k]['hwm_mb'].append(int(m[6])/1024)
         d[k]['bytes'].append(int(m[7]))
