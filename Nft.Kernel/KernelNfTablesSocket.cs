@@ -136,7 +136,7 @@ public sealed unsafe class KernelNfTablesSocket : IDisposable
     /// for a commit and aborts it, as <c>nft -c</c> does. <paramref name="generation"/> (NFNL_BATCH_GENID)
     /// makes the kernel refuse the batch with ERESTART if the ruleset changed since it was read.
     /// <paramref name="deleted"/>, when given, gets the rules and objects the committed batch deleted, each as the kernel's
-    /// DELRULE/DELOBJ notification has it (its counters and quota consumption at the commit): the batch's deletions go with
+    /// DELRULE/DELOBJ notification has it (a rule's counters and quota consumption at the commit; an object without its state): the batch's deletions go with
     /// NLM_F_ECHO. A notification that does not decode is left out (its rule's or object's count is not final then).
     /// </summary>
     public KernelBatchResult SendBatch(KernelBatch batch, bool commit, uint? generation = null, WireFormat format = WireFormat.AsDecoded,

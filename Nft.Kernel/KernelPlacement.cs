@@ -142,11 +142,13 @@ public sealed class KernelPlacement
         _settled.Reset();
         try
         {
-            var deleted = new List<object>();
+            // echoed only while the notifications surely fit the socket's receive buffer beside the batch's acks: an overrun
+            // would lose the acks too, and a committed batch would read as failed
+            var deleted = EchoedRules(p.Batch) <= MaxEchoedRules ? new List<object>() : null;
             Deleted = null;
             if (!p.Batch.IsEmpty)
                 _socket.SendBatch(p.Batch, commit: true, p.Generation, deleted: deleted).ThrowIfFailed("committing the kernel placement");
-            Deleted = FinalCounts(deleted);
+            Deleted = deleted == null ? null : FinalCounts(deleted);
             var next = new Dictionary<TableKey, PlacedTable>();
             foreach (var t in p.Desired)
             {
@@ -171,9 +173,33 @@ public sealed class KernelPlacement
     /// The counts of the rules and objects the last commit deleted (moved out of the kernel, or deleted with their table or
     /// chain), in the caller's rule handles, as the kernel's commit left them: nf_tables builds its DELRULE/DELOBJ
     /// notifications after the new generation went live, so nothing counts there any more but a packet already inside the
-    /// old rules on another CPU. A rule or object whose notification did not come is not in it.
+    /// old rules on another CPU. A rule or object whose notification did not come is not in it, and an object's holds no
+    /// state (this kernel's DELOBJ dumps none). Null when the commit was not echoed (<see cref="MaxEchoedRules"/>).
     /// </summary>
     public KernelCounters? Deleted { get; private set; }
+
+    /// <summary>
+    /// The most rules and objects a commit's echoed deletions may name. nf_tables packs its notifications into skbs of
+    /// about a page (nft_commit_notify), some 10 to 20 rules each: 4,096 stay within a few MiB of the 32 MiB buffer.
+    /// </summary>
+    public const int MaxEchoedRules = 4096;
+
+    /// <summary>How many DELRULE/DELOBJ notifications <paramref name="batch"/>'s deletions make the kernel echo (a table's or chain's deletion: one per rule and object in it).</summary>
+    int EchoedRules(KernelBatch batch)
+    {
+        int n = 0;
+        foreach (var m in batch.Messages)
+            n += m.Record switch
+            {
+                Table t when m.Type == NftMsgType.DelTable && _placed.TryGetValue(new TableKey(m.Family, t.Name ?? ""), out var placed) =>
+                    placed.Source.Chains.Sum(c => c.Rules.Count) + (placed.Source.Objects?.Count ?? 0),
+                Chain c when m.Type == NftMsgType.DelChain && _placed.TryGetValue(new TableKey(m.Family, c.Table ?? ""), out var placed) =>
+                    placed.Source.FindChain(c.Name ?? "")?.Rules.Count ?? 0,
+                _ when m.Type is NftMsgType.DelRule or NftMsgType.DelObj => 1,
+                _ => 0,
+            };
+        return n;
+    }
 
     /// <summary>The echoed deletions of a commit as <see cref="Deleted"/> holds them, by the placement before the commit.</summary>
     KernelCounters FinalCounts(List<object> deleted)
