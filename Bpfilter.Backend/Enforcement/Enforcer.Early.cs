@@ -166,4 +166,14 @@ public sealed partial class Enforcer
         if (start is { } s) bases[slot] = s;
         _quotas.Set(slot, bases[slot] + used);
     }
+
+    /// <summary>
+    /// Adds to a quota slot <see cref="SeedQuotaEarly"/> seeded the <paramref name="bytes"/> the kernel's copy consumed
+    /// after that read, atomically against the early programs spending it.
+    /// </summary>
+    public void AddQuotaEarly(ulong slot, ulong bytes)
+    {
+        if (_staged?.QuotaBase is not { } bases || _quotas == null || !bases.ContainsKey(slot) || !QuotaMap.Holds(slot)) return;
+        _quotas.Add(slot, bytes);
+    }
 }

@@ -57,6 +57,9 @@ public sealed unsafe class QuotaMap : IDisposable
     /// <summary>Takes <paramref name="bytes"/> back from a slot, atomically against packets adding to it.</summary>
     public void Subtract(ulong slot, ulong bytes) => Interlocked.Add(ref At(slot), -(long)bytes);
 
+    /// <summary>Adds <paramref name="bytes"/> to a slot, atomically against packets adding to it.</summary>
+    public void Add(ulong slot, ulong bytes) => Interlocked.Add(ref At(slot), (long)bytes);
+
     ref long At(ulong slot) => ref Holds(slot) ? ref _values[slot] : ref ThrowSlot(slot);
 
     static ref long ThrowSlot(ulong slot) => throw new ArgumentOutOfRangeException(nameof(slot), $"quota slot {slot} is beyond {Capacity}");

@@ -121,6 +121,54 @@ public sealed partial class EnforcingBackend
     }
 
     /// <summary>
+    /// <paramref name="quotas"/> with the kernel's final consumption of the rules' quotas BPF takes over (<paramref name="kernelSeeds"/>,
+    /// read before the commit) from the DELRULE notifications its commit echoed (NFTA_QUOTA_CONSUMED of the rule's quota
+    /// expression), where that makes the carry exact. Not named quotas: nf_tables' DELOBJ notification has no NFTA_OBJ_DATA
+    /// (Linux 6.18: table, name, type and handle only), so a named quota keeps the read before. No program spent them
+    /// before the commit (<paramref name="early"/> false): BPF starts from the final consumption. Programs installed early spend them from the read before: they are given what the copy
+    /// consumed since when every packet the quota consumes while not over is dropped by its rule (<see cref="QuotaDrops"/>):
+    /// where the program runs first the copy saw none of those from the install on, where it runs after the copy (a link
+    /// at P+1, tc egress) the program saw none of those the copy consumed until its commit, so nothing is consumed twice.
+    /// Once over, a packet one side lets through may be consumed by both, so `used` may then list more than the quota saw,
+    /// never less, and the verdicts are the same (both are over). A quota that lets through what it consumes (`quota over
+    /// N drop` under N, or no drop) is consumed by both in the overlap: it keeps the read before the install, and loses
+    /// what the copy consumed between that read and the install. A quota whose notification is missing keeps the read
+    /// before, and is logged. A packet already inside the copy's rules on another CPU when the notification is built may
+    /// still be consumed there, and is not carried.
+    /// </summary>
+    IReadOnlyList<QuotaSeed> FinalQuotas(IReadOnlyList<SourceTable> sources, IReadOnlyList<QuotaSeed> kernelSeeds, IReadOnlyList<QuotaSeed> quotas, bool early)
+    {
+        if (_kernel!.Deleted is not { } deleted) return quotas;
+        var finals = new Dictionary<QuotaSeed, QuotaSeed>();
+        var missing = new List<CounterRef>();
+        int exact = 0;
+        foreach (var seed in kernelSeeds)
+        {
+            if (seed.At is not { ObjectName: null } at || early && !QuotaDrops(sources, at)) continue;
+            if (_kernelCounters!.Final(deleted, at) is not { } final)
+            {
+                missing.Add(at);
+                continue;
+            }
+            exact++;
+            if (!early) finals[seed] = seed with { Used = final.Bytes };
+            else if (final.Bytes > seed.Used) _enforcer.AddQuotaEarly(seed.Slot, final.Bytes - seed.Used);
+        }
+        if (exact > 0 || missing.Count > 0)
+            _log($"kernel commit: {exact} quota(s) carried from the kernel's final consumption (its DELRULE notifications)" +
+                (missing.Count == 0 ? "" : $"; no notification for {string.Join(", ", missing)}: carried as read before the commit"));
+        return [.. quotas.Select(q => finals.GetValueOrDefault(q, q))];
+    }
+
+    /// <summary>
+    /// Whether every packet the rule's quota <paramref name="at"/> consumes while not over is dropped: it matches until it
+    /// is over (not `over`) and a drop verdict follows it.
+    /// </summary>
+    static bool QuotaDrops(IReadOnlyList<SourceTable> sources, CounterRef at) =>
+        Expressions(sources, at) is { } exprs && at.ExpressionIndex < exprs.Count
+        && exprs[at.ExpressionIndex] is QuotaExpr q && ((q.Flags ?? 0) & QuotaExpr.NFT_QUOTA_F_INV) == 0 && DropsAfter(exprs, at.ExpressionIndex);
+
+    /// <summary>
     /// The kernel commit failed after the early install: the kernel keeps its chains, and the packets a `counter drop` rule
     /// dropped in an early program that ran first never reached the kernel's copy: they are added to its listing
     /// (<see cref="KernelCounterView.Carry"/>). The others went on to the copy, which counted them.
@@ -134,7 +182,13 @@ public sealed partial class EnforcingBackend
 
     /// <summary>Whether the rule of counter <paramref name="at"/> drops every packet it counts: the counter is followed by a drop verdict.</summary>
     static bool Drops(IReadOnlyList<SourceTable> sources, CounterRef at) =>
-        at.ObjectName == null && sources.FirstOrDefault(t => t.Family == at.Family && t.Name == at.Table)?.Chains.FirstOrDefault(c => c.Name == at.Chain)
-            ?.Rules.FirstOrDefault(r => r.Handle == at.RuleHandle)?.Expressions is { } exprs
-        && at.ExpressionIndex + 1 < exprs.Count && exprs[at.ExpressionIndex + 1] is ImmediateExpr { Verdict.Code: Verdict.Drop };
+        Expressions(sources, at) is { } exprs && DropsAfter(exprs, at.ExpressionIndex);
+
+    /// <summary>The expressions of the rule of <paramref name="at"/> in <paramref name="sources"/>; null for a named object.</summary>
+    static IReadOnlyList<Expression>? Expressions(IReadOnlyList<SourceTable> sources, CounterRef at) => at.ObjectName != null ? null
+        : sources.FirstOrDefault(t => t.Family == at.Family && t.Name == at.Table)?.Chains.FirstOrDefault(c => c.Name == at.Chain)
+            ?.Rules.FirstOrDefault(r => r.Handle == at.RuleHandle)?.Expressions;
+
+    /// <summary>Whether expression <paramref name="i"/> of a rule is followed by a drop verdict.</summary>
+    static bool DropsAfter(IReadOnlyList<Expression> exprs, int i) => i + 1 < exprs.Count && exprs[i + 1] is ImmediateExpr { Verdict.Code: Verdict.Drop };
 }

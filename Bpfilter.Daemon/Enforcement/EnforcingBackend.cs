@@ -201,6 +201,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                         _kernel.Commit();
                         kernelCommitted = true;
                         seeds = FinalSeeds(sources, seeds, early);
+                        quotas = FinalQuotas(sources, quotaSeeds, quotas, early);
                         // what BPF counted between reading its counts for the kernel and the kernel applying the batch
                         if (kernelSide.Sent.Count > 0)
                             kernelSide = kernelSide with { Carried = [.. kernelSide.Carried, .. SentRemainder(kernelSide.Sent)] };

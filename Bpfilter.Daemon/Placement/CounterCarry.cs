@@ -43,7 +43,7 @@ internal readonly record struct QuotaStart(CounterRef At, ulong Used);
 /// A quota (a rule's or a named one) BPF consumes from now on, with the bytes the kernel consumed beyond its start point until
 /// this commit and that start point (<see cref="KernelQuotaStarts"/>; null: the created `used`, as BPF's slot has it).
 /// </summary>
-internal readonly record struct QuotaSeed(ulong Slot, ulong Used, ulong? Start = null);
+internal readonly record struct QuotaSeed(ulong Slot, ulong Used, ulong? Start = null, CounterRef? At = null);
 
 /// <summary>
 /// Counts that follow a counter when a commit moves the chain (or the named counter) that holds it between BPF and
@@ -184,7 +184,7 @@ internal static class CounterCarry
         foreach (var (q, e) in Stateful(tables))
             if (e is QuotaExpr created && before(q) is { Slot: null, Kernel: true } && after(q) is { Slot: { } s, Kernel: false })
                 // BPF's slot goes on from the same start point: after a reset the kernel consumed from 0, not from the created `used`
-                seeds.Add(new QuotaSeed(s, kernelUsed(q) ?? 0, kernelStart(q) ?? created.Consumed ?? 0));
+                seeds.Add(new QuotaSeed(s, kernelUsed(q) ?? 0, kernelStart(q) ?? created.Consumed ?? 0, q));
         return seeds;
     }
 }

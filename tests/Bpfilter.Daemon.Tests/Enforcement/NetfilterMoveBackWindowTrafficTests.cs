@@ -50,7 +50,24 @@ public sealed class NetfilterMoveBackWindowTrafficTests
     public void ACounterDropRuleMovingBackToALinkAfterTheKernelsCopyIsCountedExactly()
     {
         using var s = new PacketPathSetTrafficTests.Sides("auto");
-        s.Apply(Ruleset.Replace("    chain in {", """
+        var r = MoveBackAfterTheCopy(s, Ruleset);
+        var (k, d) = s.Command("list", "table", "inet", "t");
+        var (kc, dc) = (XdpMoveWindowTrafficTests.Counted(k), XdpMoveWindowTrafficTests.Counted(d));
+        var report = $"kernel: sent {r[0].Sent}, received {r[0].Got9}, counted {kc}; bpfilterd: sent {r[1].Sent}, received {r[1].Got9}, counted {dc}";
+        Console.WriteLine(report);
+        Assert.True(r[0] is { Got9: 0, Got10: 1 } && kc == r[0].Sent, report);
+        Assert.True(r[1] is { Got9: 0, Got10: 1 } && dc == r[1].Sent, $"{report}\n{s.Rig.Daemon.Log}");
+        Assert.Contains("kernel commit: 1 counter(s) carried from the kernel's final count", s.Rig.Daemon.Log);
+    }
+
+    /// <summary>
+    /// Applies <paramref name="ruleset"/> (table inet t, chain in at priority 0 ending in `udp dport 14 reject`) with a
+    /// chain BPF runs at priority -1 besides, then streams while deleting the reject moves chain in back from the kernel to
+    /// a link at +1; per side, datagrams sent and received (<see cref="XdpMoveWindowTrafficTests.StreamDuring"/>).
+    /// </summary>
+    internal static List<(long Sent, long Got9, long Got10)> MoveBackAfterTheCopy(PacketPathSetTrafficTests.Sides s, string ruleset)
+    {
+        s.Apply(ruleset.Replace("    chain in {", """
                 chain pre {
                     type filter hook input priority -1; policy accept;
                     udp dport 11 counter
@@ -60,17 +77,10 @@ public sealed class NetfilterMoveBackWindowTrafficTests
         var explain = s.Rig.Explain();
         Assert.True(explain.Contains("table inet t chain in: kernel nf_tables") && explain.Contains("table inet t chain pre: BPF"), explain);
         var handle = PlacementMoveCounterTrafficTests.Handle(s, "reject", "inet");
-
         var r = XdpMoveWindowTrafficTests.StreamDuring([s.Kernel, s.Rig.Daemon.Ns], () => s.Apply($"delete rule inet t in handle {handle}"));
         explain = s.Rig.Explain();
         Assert.True(explain.Contains("table inet t chain in: BPF") && explain.Contains("link at priority 1 "), explain);
-        var (k, d) = s.Command("list", "table", "inet", "t");
-        var (kc, dc) = (XdpMoveWindowTrafficTests.Counted(k), XdpMoveWindowTrafficTests.Counted(d));
-        var report = $"kernel: sent {r[0].Sent}, received {r[0].Got9}, counted {kc}; bpfilterd: sent {r[1].Sent}, received {r[1].Got9}, counted {dc}";
-        Console.WriteLine(report);
-        Assert.True(r[0] is { Got9: 0, Got10: 1 } && kc == r[0].Sent, report);
-        Assert.True(r[1] is { Got9: 0, Got10: 1 } && dc == r[1].Sent, $"{report}\n{s.Rig.Daemon.Log}");
-        Assert.Contains("kernel commit: 1 counter(s) carried from the kernel's final count", s.Rig.Daemon.Log);
+        return r;
     }
 
     [Fact]
