@@ -367,6 +367,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             var (adopted, stale) = _kernel.Adopt(_kernelCounters!.QuotaStarts.Listed(plan.KernelTables));
             _log($"restart: adopted {adopted} kernel nf_tables table(s) as they run" +
                 (stale > 0 ? $"; {stale} other(s) keep running until this transaction replaces or deletes them" : ""));
+            // what the earlier daemon's rules did to their limits is not known: each counts as reached now
+            _limitIdle.Adopted(_kernel.Placed, Environment.TickCount64);
         }
         if (_enforcer.PinRoot is { } root)
         {

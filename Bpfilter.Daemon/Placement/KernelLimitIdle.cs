@@ -57,6 +57,30 @@ public sealed class KernelLimitIdle
         _unwatched.RemoveWhere(t => !Holds(placed, t));
     }
 
+    /// <summary>
+    /// <paramref name="adopted"/>, the kernel's tables a restarted daemon took over as they run at <paramref name="now"/>:
+    /// what an earlier daemon's rules did to their limits (a rule deleted before the restart took its `last` along, while
+    /// the limit object or set it reached stays) is not known, so each limit counts as reached then and is known full
+    /// only once hidden `last`s have watched it idle for its refill time.
+    /// </summary>
+    public void Adopted(IReadOnlyList<SourceTable> adopted, long now)
+    {
+        foreach (var table in adopted)
+        {
+            var targets = new List<Target>();
+            foreach (var o in table.Objects ?? [])
+                if (o.ObjectType == NftObjectType.Limit) targets.Add(new Target(table.Family, table.Name, null, 0, 0, o.Name, null));
+            foreach (var s in table.Sets)
+                targets.Add(new Target(table.Family, table.Name, null, 0, 0, null, s.Name));
+            foreach (var c in table.Chains)
+                foreach (var r in c.Rules)
+                    for (int i = 0; i < (r.Expressions?.Count ?? 0); i++)
+                        if (r.Expressions![i] is LimitExpr) targets.Add(new Target(table.Family, table.Name, c.Name, r.Handle ?? 0, i, null, null));
+            foreach (var t in targets)
+                if (!_reached.TryGetValue(t, out var was) || was < now) _reached[t] = now;
+        }
+    }
+
     /// <summary>The kernel's rules could not be read: until they are, no bucket is known full.</summary>
     public void Unread(string why) => _unread = why;
 
