@@ -174,10 +174,11 @@ public sealed class LimitMoveTrafficTests
     /// <summary>
     /// (b) kernel → BPF across a SIGKILL of bpfilterd: a limit object drained in the kernel by a rule deleted before the
     /// restart, while another rule naming it (no packet reaches it) keeps it in the kernel's copy; after the restart the
-    /// commit that would move the chain back. The restarted daemon knows nothing of the deleted rule's `last`: every limit
-    /// of a table it adopts counts as reached at the adoption, so the chain stays in the kernel until the bucket has had
-    /// its refill time. Before, the object counted as never reached since placed, full, and the chain moved with a full
-    /// bucket in BPF (bpfilterd 13:3 where the kernel let 13:0 through).
+    /// commit that would move the chain back. The deleted rule's `last` is gone: the state file keeps when it saw the
+    /// object reached (a file without that memory: every limit of a table the restarted daemon adopts counts as reached at
+    /// the adoption), so the chain stays in the kernel until the bucket has had its refill time. Before, the object
+    /// counted as never reached since placed, full, and the chain moved with a full bucket in BPF (bpfilterd 13:3 where
+    /// the kernel let 13:0 through).
     /// </summary>
     [Fact]
     public void ALimitObjectARuleDeletedBeforeARestartDrainedKeepsItsChainInTheKernel()
