@@ -33,13 +33,15 @@ namespace Bpfilter.Daemon.Enforcement;
 /// type and name, so a counter and a quota may share a name (older entries are named counters').
 /// Version 11 adds the named counters and quotas neither side holds, each with its count and a quota's start point
 /// (<see cref="UnplacedObjects"/>: no rule of a placed chain names them, and nf_tables keeps their state).
+/// Version 12 adds when the kernel copy's limits were last reached (<see cref="KernelLimitIdle.Memory"/>, with the boot it was taken
+/// in): older files know nothing of them, and the restarted daemon counts every limit it adopts as reached at the adoption.
 /// A quota or limit key is a rule's expression (kind 0), a named object (kind 1) or a set element's statement
 /// (kind 2: set, element key, statement index; written by version 4 daemons that run element quotas and limits).
 /// A version byte, then three counted lists (five from version 3, six from version 4, seven from version 5, eight from version 6, nine from version 7, ten from version 9, eleven from version 11; version 8 entries are 4 bytes longer, version 10 object entries too); every length is checked when read (<see cref="InvalidDataException"/>).
 /// </summary>
 internal static class CounterState
 {
-    const byte Version = 11, WithoutUnplaced = 10, WithoutObjectTypes = 9, WithoutObjectsCarried = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
+    const byte Version = 12, WithoutLimitsReached = 11, WithoutUnplaced = 10, WithoutObjectTypes = 9, WithoutObjectsCarried = 8, WithoutCounterIndexes = 7, WithoutCarried = 6, WithoutQuotaStarts = 5, WithoutElementLists = 4, WithoutLayouts = 3, WithoutStateful = 2, WithoutSlots = 1;
 
     /// <param name="Slot">the lifter's slot id (null from a version 1 file)</param>
     public sealed record Bpf(CounterKey Key, (ulong, ulong) Carried, (ulong, ulong) Zero, ulong? Slot = null);
@@ -69,18 +71,21 @@ internal static class CounterState
 
         /// <summary>Empty before version 11.</summary>
         public List<(KernelObjectKey Key, UnplacedCount Count)> Unplaced { get; init; } = [];
+
+        /// <summary>Null before version 12.</summary>
+        public KernelLimitIdle.Memory? LimitsReached { get; init; }
     }
 
     public static byte[] Encode(IEnumerable<Bpf> bpf, KernelCounterView? kernel, IEnumerable<Quota>? quotas = null, IEnumerable<Limit>? limits = null,
         IReadOnlyDictionary<string, CounterLayout>? layouts = null, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists = null,
-        IReadOnlyCollection<(KernelObjectKey Key, UnplacedCount Count)>? unplaced = null)
+        IReadOnlyCollection<(KernelObjectKey Key, UnplacedCount Count)>? unplaced = null, KernelLimitIdle.Memory? limitsReached = null)
     {
         using var ms = new MemoryStream();
         using var w = new BinaryWriter(ms, Encoding.UTF8);
         var list = bpf.ToList();
         WriteHead(w, list.Count);
         foreach (var b in list) Write(w, b);
-        WriteRest(w, kernel, quotas, limits, layouts, elementLists, unplaced);
+        WriteRest(w, kernel, quotas, limits, layouts, elementLists, unplaced, limitsReached);
         w.Flush();
         return ms.ToArray();
     }
@@ -113,7 +118,7 @@ internal static class CounterState
     /// <summary>Everything after the BPF counter entries.</summary>
     internal static void WriteRest(BinaryWriter w, KernelCounterView? kernel, IEnumerable<Quota>? quotas, IEnumerable<Limit>? limits,
         IReadOnlyDictionary<string, CounterLayout>? layouts, IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists,
-        IReadOnlyCollection<(KernelObjectKey Key, UnplacedCount Count)>? unplaced)
+        IReadOnlyCollection<(KernelObjectKey Key, UnplacedCount Count)>? unplaced, KernelLimitIdle.Memory? limitsReached)
     {
         IReadOnlyCollection<((byte, string, ulong, int), CounterValue)> rules = [];
         IReadOnlyCollection<(KernelObjectKey, CounterValue)> objects = [];
@@ -174,6 +179,20 @@ internal static class CounterState
         Write(w, kernel?.ObjectsCarried ?? []);
         Write(w, (unplaced ?? []).Select(u => (u.Key, u.Count.Live)).ToList());
         foreach (var u in unplaced ?? []) w.Write(u.Count.Start);
+        w.Write(limitsReached?.BootId ?? "");
+        w.Write(limitsReached?.Reached.Count ?? 0);
+        foreach (var t in limitsReached?.Reached ?? [])
+        {
+            w.Write(t.Family);
+            w.Write(t.Table);
+            w.Write(t.Chain ?? "");
+            w.Write(t.Rule);
+            w.Write(t.Index);
+            w.Write(t.Object ?? "");
+            w.Write(t.Set ?? "");
+            // null: a rule without a hidden last reached it (never known full while it lives)
+            w.Write(t.At ?? long.MinValue);
+        }
     }
 
     /// <summary>A counted list of kernel named object values (reset baselines, carried counts) by family, table, name and type.</summary>
@@ -213,7 +232,7 @@ internal static class CounterState
         {
             // version 1 had no named counters in BPF (its entries are all rule counters) and no slot ids
             var v = r.ReadByte();
-            if (v is not (Version or WithoutUnplaced or WithoutObjectTypes or WithoutObjectsCarried or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
+            if (v is not (Version or WithoutLimitsReached or WithoutUnplaced or WithoutObjectTypes or WithoutObjectsCarried or WithoutCounterIndexes or WithoutCarried or WithoutQuotaStarts or WithoutElementLists or WithoutLayouts or WithoutStateful or WithoutSlots))
                 throw new InvalidDataException($"counter state version {v}, this daemon reads {WithoutSlots} to {Version}");
             int Count(int minEntry)
             {
@@ -316,12 +335,27 @@ internal static class CounterState
             if (objectsCarried.Select(c => c.Item1).Distinct().Count() != objectsCarried.Count)
                 throw new InvalidDataException("counter state: a kernel named counter's carried count is given twice");
             // the unplaced objects' counts, then their start points in the same order
-            var unplacedCounts = v >= Version ? ObjectCounters() : [];
+            var unplacedCounts = v >= WithoutLimitsReached ? ObjectCounters() : [];
             var unplaced = unplacedCounts.Select(u => (u.Item1, new UnplacedCount(u.Item2, r.ReadUInt64()))).ToList();
             if (unplaced.Select(u => u.Item1).Distinct().Count() != unplaced.Count) throw new InvalidDataException("counter state: an unplaced object is given twice");
+            KernelLimitIdle.Memory? reached = null;
+            if (v >= Version)
+            {
+                var boot = r.ReadString();
+                var targets = new List<KernelLimitIdle.Reached>();
+                for (int i = 0, n = Count(25); i < n; i++)
+                {
+                    var (family, table, chain, rule, index, obj, set, at) =
+                        (r.ReadByte(), r.ReadString(), r.ReadString(), r.ReadUInt64(), r.ReadInt32(), r.ReadString(), r.ReadString(), r.ReadInt64());
+                    targets.Add(new KernelLimitIdle.Reached(family, table, chain.Length > 0 ? chain : null, rule, index,
+                        obj.Length > 0 ? obj : null, set.Length > 0 ? set : null, at == long.MinValue ? null : at));
+                }
+                if (targets.Select(t => t with { At = 0 }).Distinct().Count() != targets.Count) throw new InvalidDataException("counter state: a limit's last reach is given twice");
+                reached = new KernelLimitIdle.Memory(boot, targets);
+            }
             if (r.BaseStream.Position != r.BaseStream.Length) throw new InvalidDataException("counter state: trailing bytes");
             return new Saved(bpf, rules, objects, quotas, limits, layouts) { ElementLists = elementLists, KernelQuotaStarts = starts, KernelRulesCarried = carried,
-                KernelObjectsCarried = objectsCarried, Unplaced = unplaced };
+                KernelObjectsCarried = objectsCarried, Unplaced = unplaced, LimitsReached = reached };
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
         {

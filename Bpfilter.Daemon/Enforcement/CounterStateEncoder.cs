@@ -22,7 +22,8 @@ internal sealed class CounterStateEncoder
 
     public byte[] Encode(List<CounterState.Bpf> bpf, KernelCounterView? kernel, IEnumerable<CounterState.Quota>? quotas,
         IEnumerable<CounterState.Limit>? limits, IReadOnlyDictionary<string, CounterLayout>? layouts,
-        IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists, IReadOnlyCollection<(KernelObjectKey Key, UnplacedCount Count)>? unplaced = null)
+        IReadOnlyDictionary<string, ValueList<ValueList<Statement>>>? elementLists, IReadOnlyCollection<(KernelObjectKey Key, UnplacedCount Count)>? unplaced = null,
+        KernelLimitIdle.Memory? limitsReached = null)
     {
         int same = 0, max = Math.Min(bpf.Count, _lastEntries.Count);
         while (same < max && bpf[same].Equals(_lastEntries[same])) same++;
@@ -40,7 +41,7 @@ internal sealed class CounterStateEncoder
             w.Flush();
             starts[i + 1] = (int)ms.Position;
         }
-        CounterState.WriteRest(w, kernel, quotas, limits, layouts, elementLists, unplaced);
+        CounterState.WriteRest(w, kernel, quotas, limits, layouts, elementLists, unplaced, limitsReached);
         w.Flush();
         var bytes = ms.ToArray();
         (_last, _lastEntries, _lastStarts) = (bytes, bpf, starts);

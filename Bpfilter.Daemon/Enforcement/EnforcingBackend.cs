@@ -51,6 +51,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// <summary>The limits in the kernel that BPF moved there with a bucket it had not full (<see cref="LimitMoves"/>); the staged commit's come in its <see cref="KernelPrepared"/>.</summary>
     /// <summary>When the kernel copy's limits were last reached, across commits (<see cref="KernelLimitIdle"/>).</summary>
     readonly KernelLimitIdle _limitIdle = new();
+    /// <summary>The boot <see cref="_limitIdle"/>'s times count from, kept with them in the state file.</summary>
+    static readonly string BootId = KernelLimitIdle.BootId();
     Dictionary<StatefulKey, string> _limitNotes = [];
     /// <summary>The named counters and quotas neither side holds, with their counts.</summary>
     readonly UnplacedObjects _unplaced = new();
@@ -368,6 +370,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             var (adopted, stale) = _kernel.Adopt(_kernelCounters!.QuotaStarts.Listed(plan.KernelTables));
             _log($"restart: adopted {adopted} kernel nf_tables table(s) as they run" +
                 (stale > 0 ? $"; {stale} other(s) keep running until this transaction replaces or deletes them" : ""));
+            // what the earlier daemon's rules did to their limits is not known: each counts as reached now
+            _limitIdle.Adopted(_kernel.Placed, Environment.TickCount64);
         }
         if (_enforcer.PinRoot is { } root)
         {
@@ -397,7 +401,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 .Where(e => _enforcer.QuotaBase(e.Value) != null).Select(e => new CounterState.Quota(e.Key, e.Value, _enforcer.QuotaBase(e.Value)!.Value));
             var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>())
                 .Where(e => _enforcer.HoldsLimit(e.Value)).Select(e => new CounterState.Limit(e.Key, e.Value));
-            return _stateEncoder.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists, _unplaced.All);
+            return _stateEncoder.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists, _unplaced.All,
+                _limitIdle.Export(BootId));
         }
     }
 
@@ -408,6 +413,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         {
             _restoredCounters = saved;
             _unplaced.Restore(saved.Unplaced);
+            _limitIdle.Restore(saved.LimitsReached, BootId);
             // the same slot ids as before: the restored ruleset compiles to the pinned programs, which are adopted with their counts
             if (_current == null && saved.BpfCounters.All(b => b.Slot != null))
             {

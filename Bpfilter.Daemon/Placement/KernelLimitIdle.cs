@@ -29,6 +29,49 @@ public sealed class KernelLimitIdle
     readonly HashSet<Target> _unwatched = [];
     /// <summary>The kernel's rules could not be read at the last observation: no bucket is known full.</summary>
     string? _unread;
+    /// <summary>What an earlier daemon of this boot remembered was restored (<see cref="Restore"/>): adoption marks nothing.</summary>
+    bool _restored;
+
+    /// <summary>One remembered target for the state file; <paramref name="At"/> null: reached without a hidden `last`.</summary>
+    public sealed record Reached(byte Family, string Table, string? Chain, ulong Rule, int Index, string? Object, string? Set, long? At);
+
+    /// <summary>
+    /// The memory as the state file keeps it: times are <see cref="Environment.TickCount64"/> (CLOCK_MONOTONIC on Linux,
+    /// counted from the boot, not from the process), so they hold for a restarted daemon of the same boot (<paramref name="BootId"/>).
+    /// </summary>
+    public sealed record Memory(string BootId, List<Reached> Reached);
+
+    /// <summary>This boot's id (/proc/sys/kernel/random/boot_id); empty when it cannot be read (nothing restored then).</summary>
+    public static string BootId()
+    {
+        try { return File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim(); }
+        catch (IOException) { return ""; }
+        catch (UnauthorizedAccessException) { return ""; }
+    }
+
+    /// <summary>What is remembered, for the state file.</summary>
+    public Memory Export(string bootId) => new(bootId,
+        _reached.Where(r => !_unwatched.Contains(r.Key)).Select(r => ToSaved(r.Key, r.Value))
+            .Concat(_unwatched.Select(t => ToSaved(t, null))).ToList());
+
+    static Reached ToSaved(Target t, long? at) => new(t.Family, t.Table, t.Chain, t.Rule, t.Index, t.Object, t.Set, at);
+
+    /// <summary>
+    /// Takes what an earlier daemon remembered when it was taken in this boot (<paramref name="bootId"/>); a state file of
+    /// another boot, or of a version before the memory was kept, restores nothing and <see cref="Adopted"/> marks every limit.
+    /// An unwatched target is saved without its time (<see cref="NotFull"/> reads unwatched first).
+    /// </summary>
+    public void Restore(Memory? saved, string bootId)
+    {
+        if (saved == null || bootId.Length == 0 || saved.BootId != bootId) return;
+        foreach (var r in saved.Reached)
+        {
+            var t = new Target(r.Family, r.Table, r.Chain, r.Rule, r.Index, r.Object, r.Set);
+            if (r.At is { } at) _reached[t] = at;
+            else _unwatched.Add(t);
+        }
+        _restored = true;
+    }
 
     /// <summary>Whether <paramref name="placed"/> hold a limit (of a rule, an object or a set's elements) at all.</summary>
     public static bool Any(IReadOnlyList<SourceTable> placed) => placed.Any(t =>
@@ -55,6 +98,31 @@ public sealed class KernelLimitIdle
         }
         foreach (var t in _reached.Keys.Where(t => !Holds(placed, t)).ToList()) _reached.Remove(t);
         _unwatched.RemoveWhere(t => !Holds(placed, t));
+    }
+
+    /// <summary>
+    /// <paramref name="adopted"/>, the kernel's tables a restarted daemon took over as they run at <paramref name="now"/>:
+    /// what an earlier daemon's rules did to their limits (a rule deleted before the restart took its `last` along, while
+    /// the limit object or set it reached stays) is not known, so each limit counts as reached then and is known full
+    /// only once hidden `last`s have watched it idle for its refill time.
+    /// </summary>
+    public void Adopted(IReadOnlyList<SourceTable> adopted, long now)
+    {
+        if (_restored) return;
+        foreach (var table in adopted)
+        {
+            var targets = new List<Target>();
+            foreach (var o in table.Objects ?? [])
+                if (o.ObjectType == NftObjectType.Limit) targets.Add(new Target(table.Family, table.Name, null, 0, 0, o.Name, null));
+            foreach (var s in table.Sets)
+                targets.Add(new Target(table.Family, table.Name, null, 0, 0, null, s.Name));
+            foreach (var c in table.Chains)
+                foreach (var r in c.Rules)
+                    for (int i = 0; i < (r.Expressions?.Count ?? 0); i++)
+                        if (r.Expressions![i] is LimitExpr) targets.Add(new Target(table.Family, table.Name, c.Name, r.Handle ?? 0, i, null, null));
+            foreach (var t in targets)
+                if (!_reached.TryGetValue(t, out var was) || was < now) _reached[t] = now;
+        }
     }
 
     /// <summary>The kernel's rules could not be read: until they are, no bucket is known full.</summary>

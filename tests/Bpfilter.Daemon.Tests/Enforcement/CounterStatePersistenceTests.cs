@@ -27,10 +27,13 @@ public sealed class CounterStatePersistenceTests
     {
         var anonymous = new StatefulKey(2, "t", "in", 4, 1, null);
         var named = StatefulKey.Named(2, "t", "q");
-        var bytes = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
+        var current = CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
             [new CounterState.Quota(anonymous, 3, 100), new CounterState.Quota(named, 0, 0)], [new CounterState.Limit(anonymous with { ExpressionIndex = 2 }, 5)],
             new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) }, Lists);
-        Assert.Equal(11, bytes[0]);
+        Assert.Equal(12, current[0]);
+        // version 11 from here: the same without the limits' last reaches (an empty boot id and a zero count)
+        var bytes = current[..^5];
+        bytes[0] = 11;
 
         var saved = CounterState.Decode(bytes);
         Assert.Equal([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], saved.BpfCounters);
@@ -72,16 +75,16 @@ public sealed class CounterStatePersistenceTests
         Assert.Empty(fromV5.KernelQuotaStarts);
         Assert.Single(fromV5.ElementLists);
 
-        // version 4: the same without the element lists (its last list, empty here, is a zero count)
+        // version 4: the same without the element lists (its last list, empty here, is a zero count) nor the later lists
         var v4 = Older(CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null,
             layouts: new Dictionary<string, CounterLayout> { ["xdp veth0"] = new(new Dictionary<ulong, int> { [7] = 3 }, 5) }), 4);
-        var fromV4 = CounterState.Decode(v4.AsSpan(0, v4.Length - 20));
+        var fromV4 = CounterState.Decode(v4.AsSpan(0, v4.Length - 25));
         Assert.Empty(fromV4.ElementLists);
         Assert.Single(fromV4.Layouts);
 
         // version 3: the same without the layouts and lists (its last lists, empty here, are zero counts)
         var v3 = Older(CounterState.Encode([new CounterState.Bpf(Rule, (1, 29), (0, 0), 7)], null), 3);
-        Assert.Empty(CounterState.Decode(v3.AsSpan(0, v3.Length - 24)).Layouts);
+        Assert.Empty(CounterState.Decode(v3.AsSpan(0, v3.Length - 29)).Layouts);
         // a slot at or past the layout's next free slot is refused
         var past = CounterState.Encode([], null, layouts: new Dictionary<string, CounterLayout> { ["x"] = new(new Dictionary<ulong, int> { [1] = 5 }, 5) });
         Assert.Throws<InvalidDataException>(() => CounterState.Decode(past));
@@ -160,6 +163,30 @@ public sealed class CounterStatePersistenceTests
         // an object given twice is refused
         var twice = CounterState.Encode([], null, unplaced: [unplaced[0], unplaced[0]]);
         Assert.Throws<InvalidDataException>(() => CounterState.Decode(twice));
+    }
+
+    /// <summary>
+    /// Version 12 keeps when the kernel copy's limits were last reached, with the boot the times count in (a rule reached
+    /// without a hidden `last` has no time); a version 11 file has none (the restarted daemon marks every adopted limit).
+    /// </summary>
+    [Fact]
+    public void Version12KeepsWhenTheKernelCopysLimitsWereLastReached()
+    {
+        var memory = new KernelLimitIdle.Memory("boot-1", [
+            new(1, "t", "c", 4, 5, null, null, 1234), new(1, "t", null, 0, 0, "l", null, null), new(5, "u", null, 0, 0, null, "m", -5)]);
+        var bytes = CounterState.Encode([], null, limitsReached: memory);
+        var back = CounterState.Decode(bytes).LimitsReached;
+        Assert.NotNull(back);
+        Assert.Equal("boot-1", back.BootId);
+        Assert.Equal(memory.Reached, back.Reached);
+        for (int n = 1; n < bytes.Length; n++) Assert.Throws<InvalidDataException>(() => CounterState.Decode(bytes.AsSpan(0, n)));
+        // a target given twice is refused
+        var twice = CounterState.Encode([], null, limitsReached: memory with { Reached = [memory.Reached[0], memory.Reached[0] with { At = 9 }] });
+        Assert.Throws<InvalidDataException>(() => CounterState.Decode(twice));
+        // version 11: no boot id (1 byte) and no count (4 bytes)
+        var v11 = CounterState.Encode([], null)[..^5];
+        v11[0] = 11;
+        Assert.Null(CounterState.Decode(v11).LimitsReached);
     }
 
     [Fact]

@@ -172,6 +172,46 @@ public sealed class LimitMoveTrafficTests
     }
 
     /// <summary>
+    /// (b) kernel → BPF across a SIGKILL of bpfilterd: a limit object drained in the kernel by a rule deleted before the
+    /// restart, while another rule naming it (no packet reaches it) keeps it in the kernel's copy; after the restart the
+    /// commit that would move the chain back. The deleted rule's `last` is gone: the state file keeps when it saw the
+    /// object reached (a file without that memory: every limit of a table the restarted daemon adopts counts as reached at
+    /// the adoption), so the chain stays in the kernel until the bucket has had its refill time. Before, the object
+    /// counted as never reached since placed, full, and the chain moved with a full bucket in BPF (bpfilterd 13:3 where
+    /// the kernel let 13:0 through).
+    /// </summary>
+    [Fact]
+    public void ALimitObjectARuleDeletedBeforeARestartDrainedKeepsItsChainInTheKernel()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides("auto", pins.Path);
+        s.Apply("""
+            table netdev t {
+                limit l { rate 1/minute burst 3 packets }
+                chain in {
+                    type filter hook ingress device "lo" priority 0; policy accept;
+                    udp dport 12 limit name "l" counter comment "drains"
+                    udp dport 13 limit name "l" counter
+                    udp dport 14 log group 1
+                }
+            }
+            """);
+        Assert.Contains("table netdev t chain in: kernel nf_tables", s.Rig.Explain());
+        s.Send(12, Enumerable.Repeat("127.0.0.2", 5).ToArray());
+        Assert.Equal("kernel 12:3 13:0 | bpfilterd 12:3 13:0", Accepted(s));
+        s.Apply($"delete rule netdev t in handle {PlacementMoveCounterTrafficTests.Handle(s, "comment \"drains\"")}");
+
+        s.Rig.Daemon.Kill();
+        s.Rig.Daemon.Restart();
+        Assert.Contains("restart: adopted 1 kernel nf_tables table(s) as they run", s.Rig.Daemon.Log);
+        s.Apply(Back(s, null));
+        var kept = KeptForLimits(s);
+        Assert.True(kept.Contains("object l", StringComparison.Ordinal) && kept.Contains("is not known full", StringComparison.Ordinal), kept);
+        s.Send(13, Enumerable.Repeat("127.0.0.2", 3).ToArray());
+        Assert.Equal("kernel 13:0 | bpfilterd 13:0", Accepted(s));
+    }
+
+    /// <summary>
     /// (b) kernel → BPF after a stint in the kernel without packets: BPF does not resume from the slot it drained before
     /// the move (that would agree with the kernel here, by chance) but starts full.
     /// </summary>
