@@ -393,17 +393,28 @@ public sealed class KernelPlacement
             _socket.Dump<NftObject>(NftMsgType.GetObj, key.Family, new NftObject { Table = key.Name }))
         : new KernelCounters([], []);
 
-    /// <summary>The counters of the kernel's <paramref name="kernelRules"/> and <paramref name="kernelObjects"/> of placed table <paramref name="key"/>, in the caller's terms.</summary>
-    static KernelCounters CountersOf(TableKey key, PlacedTable placed, IEnumerable<Rule> kernelRules, IEnumerable<NftObject> kernelObjects)
+    /// <summary>
+    /// The kernel's rules of placed table <paramref name="placed"/> that are ours, each with the caller's handle and the
+    /// caller's expressions (null when the caller's table holds no such rule); others (cannot happen unless someone else
+    /// writes here) are left out.
+    /// </summary>
+    static IEnumerable<(Rule Kernel, ulong Caller, IReadOnlyList<Expression>? Source)> Ours(PlacedTable placed, IEnumerable<Rule> kernelRules)
     {
         var byKernel = placed.KernelRuleHandles.ToDictionary(kv => kv.Value, kv => kv.Key);
         var sources = placed.Source.Chains.SelectMany(c => c.Rules).Where(r => r.Handle != null).ToDictionary(r => r.Handle!.Value);
-        var rules = new List<RuleCounter>();
         foreach (var r in kernelRules)
+            if (r.Handle is { } kh && byKernel.TryGetValue(kh, out var emu))
+                yield return (r, emu, sources.GetValueOrDefault(emu)?.Expressions);
+    }
+
+    /// <summary>The counters of the kernel's <paramref name="kernelRules"/> and <paramref name="kernelObjects"/> of placed table <paramref name="key"/>, in the caller's terms.</summary>
+    static KernelCounters CountersOf(TableKey key, PlacedTable placed, IEnumerable<Rule> kernelRules, IEnumerable<NftObject> kernelObjects)
+    {
+        var rules = new List<RuleCounter>();
+        foreach (var (r, emu, source) in Ours(placed, kernelRules))
         {
-            if (r.Handle is not { } kh || !byKernel.TryGetValue(kh, out var emu)) continue; // not ours (cannot happen unless someone else writes here)
             var exprs = r.Expressions ?? [];
-            var src = sources.GetValueOrDefault(emu)?.Expressions ?? [];
+            var src = source ?? [];
             // the kernel's indexes shifted by the hidden `last` expressions, in the caller's
             var align = HiddenLast.Align(src, exprs);
             for (int k = 0; k < exprs.Count; k++)
@@ -441,11 +452,9 @@ public sealed class KernelPlacement
         foreach (var (key, placed) in _placed)
         {
             if (placed.Stale) continue;
-            var byKernel = placed.KernelRuleHandles.ToDictionary(kv => kv.Value, kv => kv.Key);
-            var sources = placed.Source.Chains.SelectMany(c => c.Rules).Where(r => r.Handle != null).ToDictionary(r => r.Handle!.Value);
-            foreach (var r in KernelRuleset.ReadRules(_socket, key.Family, key.Name))
+            foreach (var (r, emu, source) in Ours(placed, KernelRuleset.ReadRules(_socket, key.Family, key.Name)))
             {
-                if (r.Handle is not { } kh || !byKernel.TryGetValue(kh, out var emu) || sources.GetValueOrDefault(emu)?.Expressions is not { } src) continue;
+                if (source is not { } src) continue;
                 var exprs = r.Expressions ?? [];
                 var align = HiddenLast.Align(src, exprs);
                 for (int k = 0; k < exprs.Count; k++)
