@@ -98,14 +98,15 @@ public sealed partial class EnforcingBackend
     /// the seed read beside the early programs' stands. A counter whose notification is missing keeps the seed read
     /// before the commit, and is logged.
     /// </summary>
-    IReadOnlyList<CounterSeed> FinalSeeds(IReadOnlyList<SourceTable> sources, IReadOnlyList<CounterSeed> seeds, bool early)
+    IReadOnlyList<CounterSeed> FinalSeeds(IReadOnlyList<SourceTable> sources, IReadOnlyList<CounterSeed> seeds, bool early, LingeringObjects lingering)
     {
         if (_kernel!.Deleted is not { } deleted) return seeds;
         int exact = 0;
         var missing = new List<CounterRef>();
+        var kept = lingering.Refs.ToHashSet();
         var result = seeds.Select(seed =>
         {
-            if (seed.At is not { } at || (early ? seed.Early == null || !Drops(sources, at) : seed.Early != null)) return seed;
+            if (seed.At is not { } at || kept.Contains(at) || (early ? seed.Early == null || !Drops(sources, at) : seed.Early != null)) return seed;
             if (_kernelCounters!.Final(deleted, at) is not { } final)
             {
                 missing.Add(at);

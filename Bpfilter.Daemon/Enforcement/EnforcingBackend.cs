@@ -202,8 +202,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                         if (_fault("kernel-commit") is { } injected) throw injected;
                         _kernel.Commit();
                         kernelCommitted = true;
-                        seeds = FinalSeeds(sources, seeds, early);
+                        seeds = FinalSeeds(sources, seeds, early, kernelSide.Lingering);
                         quotas = FinalQuotas(sources, quotaSeeds, quotas, early);
+                        (seeds, quotas) = LingeringFinals(sources, kernelSide.Lingering, seeds, quotaSeeds, quotas, early);
                         // what BPF counted between reading its counts for the kernel and the kernel applying the batch
                         if (kernelSide.Sent.Count > 0)
                             kernelSide = kernelSide with { Carried = [.. kernelSide.Carried, .. SentRemainder(kernelSide.Sent)] };
@@ -517,6 +518,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 if (staged.Renewal is { } renewal) _kernelCounters!.Forget(renewal);
                 var kernelSide = staged.Kernel ?? KernelPrepared.None;
+                // BPF counts them from the swap on, from their count at the kernel commit: the kernel's copies go
+                if (kernelSide.Lingering.Any) DeleteLingering(kernelSide.Lingering, staged.Plan);
                 _kernelCounters!.QuotaStarts.Set(kernelSide.QuotaStarts);
                 _kernelCounters.Retain(_kernel.Placed);
                 foreach (var (at, bpf) in kernelSide.Carried)
@@ -647,8 +650,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         // a set the kernel gets anew goes on from each element's time left (ElementExpiry)
         placed = Bpfilter.Backend.Libbpf.KernelClock.Available
             ? ElementExpiry.TimeLeft(placed, Bpfilter.Backend.Libbpf.KernelClock.NowMs()) : ElementExpiry.None(placed);
-        kernel.Prepare(placed, BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated), ReferenceEquals(placed, listed) ? null : listed, renewal);
-        return new KernelPrepared(starts, carried, sent);
+        // the named counters and quotas BPF takes over stay in this commit, to be read once it is live (LingeringObjects)
+        var lingering = Lingering(kernel, placed, plan, lift, renewal);
+        kernel.Prepare(lingering.With(placed), BpfWrittenToKernel(KernelPacketPath(plan, deltas), placed, recreated),
+            ReferenceEquals(placed, listed) ? null : lingering.With(listed), renewal);
+        return new KernelPrepared(starts, carried, sent) { Lingering = lingering };
     }
 
     /// <summary>The limits BPF runs that the kernel takes over with a bucket BPF has not full (read before the commit).</summary>

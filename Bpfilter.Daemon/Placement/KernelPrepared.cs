@@ -17,6 +17,8 @@ internal sealed record KernelPrepared(IReadOnlyList<QuotaStart> QuotaStarts, IRe
 {
     public IReadOnlyDictionary<StatefulKey, string> LimitNotes { get; init; } = new Dictionary<StatefulKey, string>();
     public IReadOnlySet<ulong> RenewedLimits { get; init; } = new HashSet<ulong>();
+    /// <summary>The named counters and quotas BPF takes over that the kernel commit keeps for the read after it (<see cref="LingeringObjects"/>).</summary>
+    public LingeringObjects Lingering { get; init; } = LingeringObjects.None;
 
     /// <summary>A round that gives the kernel nothing (no kernel tables, or bpf-only).</summary>
     public static readonly KernelPrepared None = new([], [], []);

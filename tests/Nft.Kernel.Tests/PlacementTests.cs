@@ -225,6 +225,57 @@ public class PlacementTests
         Assert.Equal("", kernel.ListRuleset().Trim());
     }
 
+    /// <summary>
+    /// A named counter BPF takes over is kept in the kernel commit that deletes its rules, alone in its table, and deleted by a
+    /// second kernel transaction once read (bpfilterd's LingeringObjects). A daemon dying between the two restarts from the
+    /// state of the commit before: its adoption finds the table holding the object alone, which matches neither that state
+    /// nor any later one, marks it stale, and its first transaction deletes it (nothing placed there) or replaces it in
+    /// one kernel transaction (placed again): the kernel never holds two copies of the object, nor one no placement knows.
+    /// </summary>
+    [Fact]
+    public void AnObjectKeptForTheReadBetweenTwoCommitsIsRemovedByTheNextDaemonsFirstTransaction()
+    {
+        using var emulation = new TestNetns("emu");
+        using var kernel = new TestNetns("krn");
+        emulation.NftFile("""
+            table ip t {
+                counter c { packets 7 bytes 70 }
+                chain x {
+                    counter name "c"
+                }
+            }
+            """);
+        var desired = Desired(emulation);
+        using (var socket = kernel.Socket())
+        {
+            var placement = new KernelPlacement(socket);
+            Place(placement, desired);
+            // the first transaction: the rules go, the object stays alone in its table for the read
+            Place(placement, [desired[0] with { Chains = [] }]);
+            var kept = kernel.ListRuleset();
+            Assert.DoesNotContain("chain x", kept);
+            Assert.Contains("counter c", kept);
+            // the daemon dies here, before the second transaction
+        }
+        foreach (var placedAgain in new[] { true, false })
+        {
+            using var socket = kernel.Socket();
+            var next = new KernelPlacement(socket);
+            Assert.Equal((0, 1), next.Adopt(desired));
+            Place(next, placedAgain ? desired : []);
+            var listed = kernel.ListRuleset();
+            if (!placedAgain) Assert.Equal("", listed.Trim());
+            else
+            {
+                Assert.Single(System.Text.RegularExpressions.Regex.Matches(listed, @"counter c \{"));
+                Assert.Contains("packets 7 bytes 70", listed);
+                Assert.Contains("chain x", listed);
+                // left as the first transaction of the dead daemon left it, for the second round
+                Place(next, [desired[0] with { Chains = [] }]);
+            }
+        }
+    }
+
     static int CounterIndex(Rule r) => r.Expressions!.ToList().FindIndex(e => e is CounterExpr);
 
     [Fact]
