@@ -1,4 +1,5 @@
 using Nft.Bytecode;
+using Nft.Bytecode.Data;
 using Nft.Bytecode.Expressions;
 using Nft.Bytecode.Objects;
 using Nft.Engine;
@@ -81,17 +82,17 @@ internal sealed record LingeringObjects(IReadOnlyList<(Table Table, NftObject Ob
     {
         if (sources.FirstOrDefault(t => t.Family == c.Family && t.Name == c.Table) is not { } table) return false;
         if (c.ObjectType == NftObjectType.Quota
-            && table.Objects?.FirstOrDefault(o => o.ObjectType == NftObjectType.Quota && o.Name == c.ObjectName)?.Data is not QuotaExpr { Flags: var f }
-            || c.ObjectType == NftObjectType.Quota && ((f ?? 0) & QuotaExpr.NFT_QUOTA_F_INV) != 0) return false;
+            && (table.Objects?.FirstOrDefault(o => o.ObjectType == NftObjectType.Quota && o.Name == c.ObjectName)?.Data is not QuotaExpr q
+                || ((q.Flags ?? 0) & QuotaExpr.NFT_QUOTA_F_INV) != 0)) return false;
         bool named = false;
-        foreach (var r in table.Chains.SelectMany(ch => ch.Rules))
-            for (int i = 0; i < r.Expressions.Count; i++)
-                switch (r.Expressions[i])
+        foreach (var exprs in table.Chains.SelectMany(ch => ch.Rules).Select(r => r.Expressions ?? []))
+            for (int i = 0; i < exprs.Count; i++)
+                switch (exprs[i])
                 {
                     case ObjRefExpr { IsMap: true } m when table.FindSet(m.SetName ?? "")?.Set.ObjType is not { } t || t == (uint)c.ObjectType:
                         return false;
                     case ObjRefExpr { IsMap: false } o when o.ImmName == c.ObjectName && o.ImmType == (uint)c.ObjectType:
-                        if (!(i + 1 < r.Expressions.Count && r.Expressions[i + 1] is ImmediateExpr { Verdict.Code: Verdict.Drop })) return false;
+                        if (!(i + 1 < exprs.Count && exprs[i + 1] is ImmediateExpr { Verdict.Code: Verdict.Drop })) return false;
                         named = true;
                         break;
                 }
