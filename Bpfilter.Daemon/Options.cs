@@ -98,11 +98,12 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
                     o = o with { BpfStats = false };
                     break;
                 case "--test-fault":
-                    // tests only: STAGE=FILE fails a stage of the cross-side transaction (kernel-commit, bpf-prepare) while FILE exists
+                    // tests only: STAGE=FILE fails a stage of the cross-side transaction (kernel-commit, bpf-prepare, or
+                    // lingering-delete: the second kernel transaction, EnforcingBackend.Lingering.cs) while FILE exists
                     var fault = Value();
-                    if (fault?.Split('=', 2) is not [("kernel-commit" or "bpf-prepare"), { Length: > 0 }])
+                    if (fault?.Split('=', 2) is not [("kernel-commit" or "bpf-prepare" or "lingering-delete"), { Length: > 0 }])
                     {
-                        error = $"--test-fault needs kernel-commit=FILE or bpf-prepare=FILE, not '{fault}'";
+                        error = $"--test-fault needs kernel-commit=FILE, bpf-prepare=FILE or lingering-delete=FILE, not '{fault}'";
                         return null;
                     }
                     o = o with { Fault = fault };

@@ -148,6 +148,65 @@ public sealed class PlacementTests
         }
     }
 
+    static readonly Regex NamedC = new(@"counter c \{\s*packets (\d+)");
+
+    static long NamedCount(string listing)
+    {
+        var m = NamedC.Match(listing);
+        Assert.True(m.Success, listing);
+        return long.Parse(m.Groups[1].Value);
+    }
+
+    /// <summary>
+    /// A named counter BPF takes over is kept in the kernel commit for its read, then deleted by a second kernel
+    /// transaction; when that one fails, the counter stays in the kernel where no rule names it, is listed from BPF
+    /// alone (never counted twice, never backwards) and the next transaction deletes it.
+    /// </summary>
+    [Fact]
+    public void ANamedCounterAFailedSecondKernelTransactionLeavesIsDeletedByTheNextAndNeverCountedTwice()
+    {
+        var trigger = Path.Combine(Path.GetTempPath(), $"bft-fault-{Guid.NewGuid():N}");
+        try
+        {
+            using var rig = new EnforcementRig("--test-fault", $"lingering-delete={trigger}");
+            rig.Nft("""
+                table inet t {
+                    counter c {
+                    }
+                    chain in {
+                        type filter hook input priority 0; policy accept;
+                        ct helper "ftp" drop
+                        tcp dport 81 counter name "c" drop
+                    }
+                }
+                """);
+            Assert.False(rig.Delivered(81));
+            var before = NamedCount(rig.ListRuleset());
+            Assert.True(before >= 1);
+
+            File.WriteAllText(trigger, "");
+            var m = Regex.Match(rig.Daemon.Bfnft(["-a", "list", "chain", "inet", "t", "in"]).Stdout, @"ct helper ""ftp"" drop # handle (\d+)");
+            Assert.True(m.Success);
+            rig.Nft($"delete rule inet t in handle {m.Groups[1].Value}");
+            Assert.Contains("table inet t chain in: BPF", rig.Explain());
+            Assert.Contains("named object(s) the kernel commit kept failed", rig.Daemon.Log);
+            Assert.Contains("counter c", rig.KernelRuleset());
+            Assert.Equal(before, NamedCount(rig.ListRuleset()));
+            Assert.False(rig.Delivered(81));
+            var after = NamedCount(rig.ListRuleset());
+            Assert.True(after > before, $"{before} then {after}");
+
+            File.Delete(trigger);
+            rig.Nft("add table ip other");
+            Assert.DoesNotContain("table inet t", rig.KernelRuleset());
+            Assert.Equal(after, NamedCount(rig.ListRuleset()));
+        }
+        finally
+        {
+            File.Delete(trigger);
+        }
+    }
+
     [Fact]
     public void AnElementAddedToASetBothSidesReadReachesBoth()
     {
