@@ -63,6 +63,26 @@ public sealed class KernelKeptLimitTrafficTests
         Assert.Equal("kernel 13:0 | bpfilterd 13:0", Accepted(s));
     }
 
+    /// <summary>
+    /// Across a clean stop and a SIGKILL of bpfilterd: the restarted daemon adopts the kernel copy with the limit no rule names
+    /// (it learns it there: the first placement of a restart has no kernel copy to keep it from) instead of making it anew.
+    /// </summary>
+    [Fact]
+    public void ALimitObjectNoRuleNamesKeepsItsBucketAcrossRestarts()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides("auto", pins.Path);
+        s.Apply(Ruleset);
+        s.Send(12, Enumerable.Repeat("127.0.0.2", 5).ToArray());
+        s.Apply(Delete(s, "drains"));
+        s.AcrossRestarts(() => Assert.Contains("limit l {", s.Rig.KernelRuleset()), () => Assert.Contains("limit l {", s.Rig.KernelRuleset()));
+        Assert.Contains("restart: adopted 1 kernel nf_tables table(s) as they run", s.Rig.Daemon.Log);
+
+        s.Apply(Names);
+        s.Send(13, Enumerable.Repeat("127.0.0.2", 3).ToArray());
+        Assert.Equal("kernel 13:0 | bpfilterd 13:0", Accepted(s));
+    }
+
     /// <summary>The user deletes the limit no rule names: the kernel copy does too, and one made again starts full on both sides.</summary>
     [Fact]
     public void ALimitObjectTheUserDeletesLeavesTheKernelCopy()
