@@ -142,6 +142,51 @@ public sealed class LimitMoveTrafficTests
     }
 
     /// <summary>
+    /// (b) kernel → BPF with no commit after the one that held the chain: the daemon re-checks it when its limits could
+    /// be known full (the last packet + 4 s here) and moves it itself, committing the same ruleset again; nft sees no
+    /// new generation and no event, and the counts go on as the kernel's. Before, the chain stayed in the kernel until
+    /// the next nft commit, however long that took.
+    /// </summary>
+    [Fact]
+    public void AChainKeptForItsLimitsMovesWithoutACommitOnceTheyAreFull()
+    {
+        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        s.Apply(FastLimits);
+        s.Apply("add rule netdev t in udp dport 14 log group 1");
+        Send(s, 6);
+        var drained = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal("kernel 12:4 13:4 16:4 | bpfilterd 12:4 13:4 16:4", Accepted(s));
+        s.Apply(Back(s, null));
+        Assert.True(drained.Elapsed < TimeSpan.FromSeconds(3.5), $"the move back took {drained.Elapsed}: too slow to test the hold");
+        Assert.Contains("is not known full", KeptForLimits(s));
+        var held = s.Rig.Explain();
+
+        // from here no nft command commits: only listings, and a monitor that must see nothing
+        var daemon = s.Rig.Daemon;
+        using var monitor = daemon.Ns.Start(RepoPaths.Bfnft, ["monitor"], daemon.Env);
+        var subscribed = System.Diagnostics.Stopwatch.StartNew();
+        while (Server.MonitorTests.CountSubscriptions(daemon.Log) == 0)
+        {
+            Assert.True(subscribed.Elapsed < TimeSpan.FromSeconds(20), $"the monitor did not subscribe\n{daemon.Log}");
+            Thread.Sleep(50);
+        }
+        while (!s.Rig.Explain().Contains("table netdev t chain in: BPF", StringComparison.Ordinal))
+        {
+            Assert.True(drained.Elapsed < TimeSpan.FromSeconds(4 + 8), $"still held {drained.Elapsed} after the last packet\n{s.Rig.Explain()}\n{daemon.Log}");
+            Thread.Sleep(200);
+        }
+        Assert.True(drained.Elapsed >= TimeSpan.FromSeconds(4), $"moved {drained.Elapsed} after the last packet, before the buckets were known full");
+        Assert.Contains("(chains held in the kernel for their limits are re-checked in ", held);
+        Assert.DoesNotContain("re-checked in", s.Rig.Explain());
+        Assert.Contains("re-placing the committed ruleset (no new generation)", daemon.Log);
+        Send(s, 6);
+        Assert.Equal("kernel 12:8 13:8 16:8 | bpfilterd 12:8 13:8 16:8", Accepted(s));
+        Thread.Sleep(300);
+        var seen = monitor.Stop();
+        Assert.True(seen.Stdout.Length == 0, $"nft monitor saw: {seen.Stdout}");
+    }
+
+    /// <summary>
     /// (b) kernel → BPF, a rule too long for hidden `last`s (34 expressions, more than HiddenLast.MaxCallerExpressions:
     /// one before each limit might take it past nf_tables' rule limits): when its limit was last reached is not known,
     /// so its chain stays in the kernel. Before, a limit no hidden `last` watched counted as never reached, full, and
