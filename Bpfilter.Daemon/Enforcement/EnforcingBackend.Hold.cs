@@ -83,7 +83,14 @@ public sealed partial class EnforcingBackend
         var now = Environment.TickCount64;
         // a far moment is re-checked hourly (a Timer waits 49 days at most), which finds it not come and waits on
         var due = at is not { } t ? Timeout.Infinite : t <= now ? 0 : Math.Min(t - now, (long)TimeSpan.FromHours(1).TotalMilliseconds);
-        _holdTimer.Change(due, Timeout.Infinite);
+        try
+        {
+            _holdTimer.Change(due, Timeout.Infinite);
+        }
+        catch (ObjectDisposedException)
+        {
+            // the backend is being disposed: nothing is re-checked any more
+        }
     }
 
     /// <summary>
@@ -92,29 +99,45 @@ public sealed partial class EnforcingBackend
     /// </summary>
     void RecheckHeld()
     {
-        Func<string?> recommit;
-        lock (_gate)
+        // a timer callback that throws ends the process: whatever goes wrong here is a failed re-placement
+        string? failure;
+        try
         {
-            if (_recommit == null || _heldForLimits.Count == 0) return;
-            var now = ObserveKernelLimits();
-            var at = HeldFullAt();
-            if (at == null || at > now)
-            {
-                // reached again meanwhile (or unreadable: the next commit re-checks)
-                ArmHold(at);
-                return;
-            }
-            recommit = _recommit;
-            _log($"re-placing the committed ruleset (no new generation): the limits holding {string.Join(", ", _heldForLimits.Keys)} in the kernel's nf_tables are known full");
+            failure = TryReplaceHeld();
         }
-        // outside the gate: the engine takes its own lock first, as a request does
-        if (recommit() is not { } failure) return;
+        catch (Exception e)
+        {
+            failure = $"{e.GetType().Name}: {e.Message}";
+        }
+        if (failure == null) return;
         lock (_gate)
         {
             var wait = Math.Min(1000L << Math.Min(_holdFailures++, 20), (long)MaxHoldRetry.TotalMilliseconds);
             _log($"re-placing the committed ruleset for the chains held for their limits failed, everything stays as it was; retried in {wait} ms: {failure}");
             ArmHold(Environment.TickCount64 + wait);
         }
+    }
+
+    /// <summary>The timer's work; why the re-placement failed, or null (done, or nothing to do yet).</summary>
+    string? TryReplaceHeld()
+    {
+        Func<string?> recommit;
+        lock (_gate)
+        {
+            if (_recommit == null || _heldForLimits.Count == 0) return null;
+            var now = ObserveKernelLimits();
+            var at = HeldFullAt();
+            if (at == null || at > now)
+            {
+                // reached again meanwhile (or unreadable: the next commit re-checks)
+                ArmHold(at);
+                return null;
+            }
+            recommit = _recommit;
+            _log($"re-placing the committed ruleset (no new generation): the limits holding {string.Join(", ", _heldForLimits.Keys)} in the kernel's nf_tables are known full");
+        }
+        // outside the gate: the engine takes its own lock first, as a request does
+        return recommit();
     }
 
     /// <summary>

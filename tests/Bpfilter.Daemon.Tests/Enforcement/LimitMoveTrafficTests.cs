@@ -67,6 +67,13 @@ public sealed class LimitMoveTrafficTests
         return $"kernel {Counts(k.Stdout)} | bpfilterd {Counts(d.Stdout)}";
     }
 
+    /// <summary>Both sides let the same packets through (how many depends on the time that passed).</summary>
+    static void AcceptedAlike(PacketPathSetTrafficTests.Sides s)
+    {
+        var sides = Accepted(s).Split(" | ");
+        Assert.Equal(sides[0]["kernel ".Length..], sides[1]["bpfilterd ".Length..]);
+    }
+
     /// <summary>(a) BPF → kernel: the bucket BPF drained is made anew, full, in the kernel, where the kernel's is still empty.</summary>
     [Theory]
     [MemberData(nameof(Moves))]
@@ -139,9 +146,7 @@ public sealed class LimitMoveTrafficTests
         s.Apply("add table netdev other"); // a later commit: the limits are re-checked
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
         Send(s, 6);
-        // the buckets refilled a token a second meanwhile, on both sides alike
-        var after = Accepted(s).Split(" | ");
-        Assert.Equal(after[0]["kernel ".Length..], after[1]["bpfilterd ".Length..]);
+        AcceptedAlike(s); // the buckets refilled a token a second meanwhile, on both sides alike
     }
 
     /// <summary>
@@ -195,9 +200,47 @@ public sealed class LimitMoveTrafficTests
         Assert.Matches(@"restart: adopted 1 pinned attach point\(s\) under \S+, 1 with their running program", daemon.Log);
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
         Send(s, 6);
-        // the buckets refilled a token a second meanwhile, on both sides alike
-        var after = Accepted(s).Split(" | ");
-        Assert.Equal(after[0]["kernel ".Length..], after[1]["bpfilterd ".Length..]);
+        AcceptedAlike(s); // the buckets refilled a token a second meanwhile, on both sides alike
+    }
+
+    /// <summary>
+    /// (b) kernel → BPF by the daemon's own re-check, refused (the kernel commit fails): the chain stays in the kernel as
+    /// it was, the failure is logged, and the re-check is tried again until it succeeds.
+    /// </summary>
+    [Fact]
+    public void ARefusedReplacementOfAHeldChainLeavesItInTheKernelAndIsRetried()
+    {
+        var fault = Path.Combine(Path.GetTempPath(), $"holdtimer-fault-{Guid.NewGuid():N}");
+        try
+        {
+            using var s = new PacketPathSetTrafficTests.Sides("auto", null, "--test-fault", $"kernel-commit={fault}");
+            s.Apply(FastLimits);
+            s.Apply("add rule netdev t in udp dport 14 log group 1");
+            Send(s, 6);
+            s.Apply(Back(s, null));
+            Assert.Contains("is not known full", KeptForLimits(s));
+            File.WriteAllText(fault, "");
+            var daemon = s.Rig.Daemon;
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (!daemon.Log.Contains("re-placing the committed ruleset for the chains held for their limits failed, everything stays as it was; retried in 1000 ms", StringComparison.Ordinal))
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(15), $"no failed re-placement logged\n{daemon.Log}");
+                Thread.Sleep(200);
+            }
+            Assert.Contains("is not known full", KeptForLimits(s));
+            Send(s, 6);
+            AcceptedAlike(s);
+            File.Delete(fault);
+            while (!s.Rig.Explain().Contains("table netdev t chain in: BPF", StringComparison.Ordinal))
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30), $"not moved after the fault went\n{daemon.Log}");
+                Thread.Sleep(200);
+            }
+        }
+        finally
+        {
+            File.Delete(fault);
+        }
     }
 
     /// <summary>
