@@ -310,9 +310,9 @@ internal static partial class StateCodec
     /// </summary>
     static void PutRuleMessage(NetlinkWriter w, RuleRecord r, byte family)
     {
-        if (r.Forms.Message is { } kept && ReferenceEquals(kept.Of, r.Rule) && kept.Family == family)
+        if (KeptMessage(r, family) is { } kept)
         {
-            w.PutRaw(Message, kept.Message);
+            w.PutRaw(Message, kept);
             return;
         }
         // as PutMessage, without a delegate made for every rule
@@ -323,6 +323,21 @@ internal static partial class StateCodec
         w.EndNested(n);
         int start = n.Start + NetlinkLimits.AttrHeaderSize;
         r.Forms.Message = new EncodedRule(r.Rule, family, w.WrittenSpan[start..].ToArray());
+    }
+
+    static byte[]? KeptMessage(RuleRecord r, byte family) =>
+        r.Forms.Message is { } kept && ReferenceEquals(kept.Of, r.Rule) && kept.Family == family ? kept.Message : null;
+
+    /// <summary>
+    /// Encodes and keeps a rule's message (<see cref="PutRuleMessage"/>) when it is not kept yet, in <paramref name="scratch"/>
+    /// (<see cref="RuleMessagePrefill"/>); false when it was kept.
+    /// </summary>
+    internal static bool KeepRuleMessage(NetlinkWriter scratch, RuleRecord r, byte family)
+    {
+        if (KeptMessage(r, family) != null) return false;
+        scratch.Clear();
+        PutRuleMessage(scratch, r, family);
+        return true;
     }
 
     /// <summary>An object as its NEW* message (kernel attribute order: stored objects keep no request layout), in attribute <see cref="Message"/>, encoded in place.</summary>
