@@ -37,12 +37,13 @@ internal sealed class RuleMessagePrefill
     void Encode(RulesetSnapshot work, StrongBox<int> encoded)
     {
         var w = new NetlinkWriter(4096);
+        var slab = new MessageSlab();
         foreach (var t in work.Tables)
             foreach (var c in t.Chains)
                 foreach (var r in c.Rules)
                 {
                     if (_stopped) return;
-                    if (StateCodec.KeepRuleMessage(w, r, t.Family)) Interlocked.Increment(ref encoded.Value);
+                    if (StateCodec.KeepRuleMessage(w, r, t.Family, slab)) Interlocked.Increment(ref encoded.Value);
                 }
     }
 

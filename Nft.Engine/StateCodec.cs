@@ -308,11 +308,11 @@ internal static partial class StateCodec
     /// rule objects are immutable and a committed rule keeps its object until it is replaced, so a commit that adds one
     /// rule to thousands encodes one. A rule not encoded yet is encoded in place and its bytes copied out to keep.
     /// </summary>
-    static void PutRuleMessage(NetlinkWriter w, RuleRecord r, byte family)
+    static void PutRuleMessage(NetlinkWriter w, RuleRecord r, byte family, MessageSlab? slab = null)
     {
         if (KeptMessage(r, family) is { } kept)
         {
-            w.PutRaw(Message, kept);
+            w.PutRaw(Message, kept.Span);
             return;
         }
         // as PutMessage, without a delegate made for every rule
@@ -322,21 +322,23 @@ internal static partial class StateCodec
         w.EndMessage(h);
         w.EndNested(n);
         int start = n.Start + NetlinkLimits.AttrHeaderSize;
-        r.Forms.Message = new EncodedRule(r.Rule, family, w.WrittenSpan[start..].ToArray());
+        var bytes = w.WrittenSpan[start..];
+        r.Forms.Message = new EncodedRule(r.Rule, family, slab != null ? slab.Keep(bytes) : bytes.ToArray());
     }
 
-    static byte[]? KeptMessage(RuleRecord r, byte family) =>
-        r.Forms.Message is { } kept && ReferenceEquals(kept.Of, r.Rule) && kept.Family == family ? kept.Message : null;
+    static ReadOnlyMemory<byte>? KeptMessage(RuleRecord r, byte family) =>
+        // typed: a bare null would convert to an empty ReadOnlyMemory (its conversion from a null array)
+        r.Forms.Message is { } kept && ReferenceEquals(kept.Of, r.Rule) && kept.Family == family ? (ReadOnlyMemory<byte>?)kept.Message : null;
 
     /// <summary>
     /// Encodes and keeps a rule's message (<see cref="PutRuleMessage"/>) when it is not kept yet, in <paramref name="scratch"/>
-    /// (<see cref="RuleMessagePrefill"/>); false when it was kept.
+    /// (<see cref="RuleMessagePrefill"/>), kept in <paramref name="slab"/>; false when it was kept.
     /// </summary>
-    internal static bool KeepRuleMessage(NetlinkWriter scratch, RuleRecord r, byte family)
+    internal static bool KeepRuleMessage(NetlinkWriter scratch, RuleRecord r, byte family, MessageSlab slab)
     {
         if (KeptMessage(r, family) != null) return false;
         scratch.Clear();
-        PutRuleMessage(scratch, r, family);
+        PutRuleMessage(scratch, r, family, slab);
         return true;
     }
 
