@@ -36,10 +36,6 @@ public sealed partial class NfTablesEndpoint
     /// <summary>Test seam: how many changed tables kept the verdict of the record they changed from instead of being walked.</summary>
     internal int WalksSkipped { get { lock (_lock) return _ns.WalksSkipped; } }
 
-    /// <summary>Test seam: how many rule messages the state file's prefill (<see cref="RuleMessagePrefill"/>) encoded so far; read while a backend prepares.</summary>
-    internal int RuleMessagesPrefilled => Volatile.Read(ref _prefilled.Value);
-    readonly System.Runtime.CompilerServices.StrongBox<int> _prefilled = new();
-
     /// <summary>The full generation id (nft_net->base_seq).</summary>
     public uint Generation { get { lock (_lock) return _ns.Generation; } }
 
@@ -318,6 +314,8 @@ public sealed partial class NfTablesEndpoint
         NlMsgHeader beginHeader = begin.Header;
         int commitErr = 0;
         string? commitExtAck = null;
+        string reason = nfTables;
+        var result = BatchResult.Aborted;
         if (done && !failed)
         {
             try
@@ -346,25 +344,6 @@ public sealed partial class NfTablesEndpoint
                 commitExtAck = e.ExtAck;
             }
         }
-        // the state file's rule messages are encoded on the other core while the backend prepares (same bytes, RuleMessagePrefill)
-        var prefill = done && !failed && commitErr == 0 && tx.Changed && _ns.Options.StateChanged != null
-            ? RuleMessagePrefill.Start(tx.Work, tx.Messages, _prefilled) : null;
-        try
-        {
-            return CommitBatch(tx, outcomes, done, failed, commitErr, commitExtAck, rest, firstMsg, beginBytes, beginHeader, portId, output, clock, prefill);
-        }
-        finally
-        {
-            prefill?.Stop();
-        }
-    }
-
-    (BatchResult, string?) CommitBatch(Transaction tx, List<Outcome> outcomes, bool done, bool failed, int commitErr, string? commitExtAck,
-        ReadOnlySpan<byte> rest, (byte[] Bytes, NlMsgHeader Header)? firstMsg, byte[] beginBytes, NlMsgHeader beginHeader, uint portId,
-        List<byte[]> output, BatchClock clock, RuleMessagePrefill? prefill)
-    {
-        string reason = BatchOutcome.NfTablesReason;
-        var result = BatchResult.Aborted;
         if (done && !failed && commitErr == 0)
         {
             try
@@ -400,7 +379,7 @@ public sealed partial class NfTablesEndpoint
             }
             if (!failed && commitErr == 0)
             {
-                Commit(tx, output, firstMsg?.Header ?? beginHeader, portId, clock, prefill);
+                Commit(tx, output, firstMsg?.Header ?? beginHeader, portId, clock);
                 result = tx.Changed ? BatchResult.Committed : BatchResult.Unchanged;
             }
         }
@@ -536,8 +515,7 @@ public sealed partial class NfTablesEndpoint
     }
 
     /// <param name="first">the batch's first message after BATCH_BEGIN: its seq and NLM_F_ECHO address NEWGEN</param>
-    /// <param name="prefill">the state file's rule messages being encoded meanwhile: joined before the state is saved</param>
-    void Commit(Transaction tx, List<byte[]> output, NlMsgHeader first, uint portId, BatchClock clock, RuleMessagePrefill? prefill = null)
+    void Commit(Transaction tx, List<byte[]> output, NlMsgHeader first, uint portId, BatchClock clock)
     {
         var before = _ns.Committed;
         _ns.Committed = tx.Work;
@@ -552,7 +530,6 @@ public sealed partial class NfTablesEndpoint
         clock.Committed();
         uint from = _ns.Generation;
         do _ns.Generation++; while (_ns.Generation == 0);
-        prefill?.Join();
         // element-only and rule-only commits are appended to the saved state (StateCodec.Journal), not saved whole
         if (!(tx.StructureChanged ? JournalRules(from, before, tx) : Journal(from, tx.TouchedElements()))) SaveState();
         clock.Saved();

@@ -308,11 +308,11 @@ internal static partial class StateCodec
     /// rule objects are immutable and a committed rule keeps its object until it is replaced, so a commit that adds one
     /// rule to thousands encodes one. A rule not encoded yet is encoded in place and its bytes copied out to keep.
     /// </summary>
-    static void PutRuleMessage(NetlinkWriter w, RuleRecord r, byte family, MessageSlab? slab = null)
+    static void PutRuleMessage(NetlinkWriter w, RuleRecord r, byte family)
     {
-        if (KeptMessage(r, family) is { } kept)
+        if (r.Forms.Message is { } kept && ReferenceEquals(kept.Of, r.Rule) && kept.Family == family)
         {
-            w.PutRaw(Message, kept.Span);
+            w.PutRaw(Message, kept.Message);
             return;
         }
         // as PutMessage, without a delegate made for every rule
@@ -322,24 +322,7 @@ internal static partial class StateCodec
         w.EndMessage(h);
         w.EndNested(n);
         int start = n.Start + NetlinkLimits.AttrHeaderSize;
-        var bytes = w.WrittenSpan[start..];
-        r.Forms.Message = new EncodedRule(r.Rule, family, slab != null ? slab.Keep(bytes) : bytes.ToArray());
-    }
-
-    static ReadOnlyMemory<byte>? KeptMessage(RuleRecord r, byte family) =>
-        // typed: a bare null would convert to an empty ReadOnlyMemory (its conversion from a null array)
-        r.Forms.Message is { } kept && ReferenceEquals(kept.Of, r.Rule) && kept.Family == family ? (ReadOnlyMemory<byte>?)kept.Message : null;
-
-    /// <summary>
-    /// Encodes and keeps a rule's message (<see cref="PutRuleMessage"/>) when it is not kept yet, in <paramref name="scratch"/>
-    /// (<see cref="RuleMessagePrefill"/>), kept in <paramref name="slab"/>; false when it was kept.
-    /// </summary>
-    internal static bool KeepRuleMessage(NetlinkWriter scratch, RuleRecord r, byte family, MessageSlab slab)
-    {
-        if (KeptMessage(r, family) != null) return false;
-        scratch.Clear();
-        PutRuleMessage(scratch, r, family, slab);
-        return true;
+        r.Forms.Message = new EncodedRule(r.Rule, family, w.WrittenSpan[start..].ToArray());
     }
 
     /// <summary>An object as its NEW* message (kernel attribute order: stored objects keep no request layout), in attribute <see cref="Message"/>, encoded in place.</summary>

@@ -43,7 +43,7 @@ internal sealed class RuleForms
 internal sealed record RuleView(Rule Of, Rule View);
 
 /// <summary>A rule object's NEWRULE message encoded for one family.</summary>
-internal sealed record EncodedRule(Rule Of, byte Family, ReadOnlyMemory<byte> Message);
+internal sealed record EncodedRule(Rule Of, byte Family, byte[] Message);
 
 /// <summary>What an expression refers to, for the kernel's bookkeeping (use counts, EBUSY, jump validation).</summary>
 public static class ExprRefs
