@@ -78,6 +78,9 @@ public sealed partial class Enforcer
     /// <summary>Whether a limit slot has a bucket in the shared map for the committed ruleset (for <see cref="Inherit"/>).</summary>
     public bool HoldsLimit(ulong slot) => _limitBuckets.ContainsKey(slot);
 
+    /// <summary>Whether a limit slot's bucket is BPF's: the committed ruleset's, or one an earlier process left in the reopened map (until the first commit).</summary>
+    public bool KeepsLimitBucket(ulong slot) => _limitBuckets.ContainsKey(slot) || _inheritedLimits.Contains(slot);
+
     /// <summary>
     /// A committed limit slot's bucket refilled to now as nft_limit_eval refills it (capped at its size), with that size,
     /// in nanoseconds; null for a slot without a bucket. The clock is bpf_ktime_get_ns's, CLOCK_MONOTONIC (.NET's

@@ -118,8 +118,13 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// The attach points (<see cref="AttachUnit.Key"/>) that take chains back from the kernel's nf_tables, new or not:
     /// <see cref="InstallEarly"/> installs their programs before the kernel commit.
     /// </param>
+    /// <param name="keptLimits">
+    /// Limit slots no rule of <paramref name="ruleset"/> spends that keep their bucket (a named limit object no rule names any
+    /// more, which nf_tables keeps while its table holds it), with the limit each serves: a rule naming one again goes on from there.
+    /// </param>
     public PrepareOutcome Prepare(Ruleset ruleset, IReadOnlyDictionary<string, SetChange>? packetPath = null, IReadOnlySet<string>? recreated = null,
-        RenewedSlots? renewed = null, IReadOnlyDictionary<string, IReadOnlyList<int>>? moveBack = null, IReadOnlySet<string>? takenBack = null)
+        RenewedSlots? renewed = null, IReadOnlyDictionary<string, IReadOnlyList<int>>? moveBack = null, IReadOnlySet<string>? takenBack = null,
+        IReadOnlyCollection<LimitStatement>? keptLimits = null)
     {
         ReleaseStaged();
         _loading.Clear();
@@ -135,7 +140,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _scans.Retain(ruleset);
         _runs.Retain(ruleset);
         var quotaBase = StageQuotas(ruleset);
-        var limitBuckets = StageLimits(ruleset);
+        var limitBuckets = StageLimits(ruleset, keptLimits ?? []);
         var steps = new List<Step>();
         var units = AttachUnit.Group(ruleset);
         foreach (var unit in units)
@@ -216,14 +221,14 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     }
 
     /// <summary>
-    /// The limit slots of <paramref name="ruleset"/> with the limit each bucket serves. A slot that served the same
+    /// The limit slots of <paramref name="ruleset"/> and the <paramref name="kept"/> ones with the limit each bucket serves. A slot that served the same
     /// limit in the committed ruleset keeps its bucket (tokens and last as they are); a new one, or one handed
     /// to another limit, starts full as nft_limit_init leaves it. Only the programs this Prepare loads see it.
     /// </summary>
-    Dictionary<ulong, LimitStatement> StageLimits(Ruleset ruleset)
+    Dictionary<ulong, LimitStatement> StageLimits(Ruleset ruleset, IReadOnlyCollection<LimitStatement> kept)
     {
         var slots = new Dictionary<ulong, LimitStatement>();
-        foreach (var l in StatefulStatements<LimitStatement>(ruleset))
+        foreach (var l in StatefulStatements<LimitStatement>(ruleset).Concat(kept))
         {
             if (!slots.TryAdd(l.StateSlot, l)) continue;
             // the old object's bucket, still spent by the running programs: filled anew at the commit

@@ -63,9 +63,17 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// <param name="Kernel">what the kernel preparation handed the kernel besides its tables (quota start points, BPF's part of counters), kept at the commit</param>
     /// <param name="Unplaced">the named counters and quotas unplaced after the commit, and those that leave BPF to be</param>
     /// <param name="HeldForLimits">the chains the placement keeps in the kernel for limits whose bucket there is not known full, with those limits</param>
+    /// <param name="KeptLimits">the named limits BPF keeps while no rule names them (<see cref="BpfKeptLimits"/>), with their slots</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
         IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null,
-        KernelPrepared? Kernel = null, UnplacedMove? Unplaced = null, IReadOnlyDictionary<ChainId, IReadOnlyList<StatefulKey>>? HeldForLimits = null);
+        KernelPrepared? Kernel = null, UnplacedMove? Unplaced = null, IReadOnlyDictionary<ChainId, IReadOnlyList<StatefulKey>>? HeldForLimits = null,
+        IReadOnlyDictionary<StatefulKey, ulong>? KeptLimits = null);
+
+    /// <summary>The committed named limits BPF keeps while no rule names them, with their slots (<see cref="BpfKeptLimits"/>).</summary>
+    IReadOnlyDictionary<StatefulKey, ulong> _keptLimits = new Dictionary<StatefulKey, ulong>();
+
+    /// <summary>The limit keys whose slots the committed ruleset holds: those rules name and those BPF keeps unnamed.</summary>
+    IEnumerable<StatefulKey> CommittedLimits => (_current?.Limits.Keys ?? []).Concat(_keptLimits.Keys);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -165,8 +173,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 var renewal = KernelRenewals.Of(change);
                 var lifted = clock.ElapsedMilliseconds;
                 var heldForLimits = new Dictionary<ChainId, IReadOnlyList<StatefulKey>>();
+                var keptLimits = BpfKeptLimits.Of(sources, lift, change, _slots.Limits);
                 var (plan, staged, kernelSide) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
-                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal, heldForLimits);
+                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal, heldForLimits,
+                    keptLimits);
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, renewal);
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, renewal);
@@ -225,7 +235,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     }
                 }
                 _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], quotas, renewal,
-                    kernelSide, unplaced, heldForLimits);
+                    kernelSide, unplaced, heldForLimits, keptLimits.ToDictionary(k => k.Key, k => k.Value.StateSlot));
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -239,7 +249,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _kernel?.Abort();
                 _slots.Retain(_current?.Counters.Keys ?? []);
                 _slots.Quotas.Retain(_current?.Quotas.Keys ?? []);
-                _slots.Limits.Retain(_current?.Limits.Keys ?? []);
+                _slots.Limits.Retain(CommittedLimits);
                 SwitchConntrackOffIfUnused();
                 // nft 1.0.6 prints strerror, not the extack text: the daemon log is where an operator reads why.
                 if (e is BackendRefusal r)
@@ -273,7 +283,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// </summary>
     (PlacementPlan, PrepareStats, KernelPrepared) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
         IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables,
-        KernelRenewal kernelRenewal, Dictionary<ChainId, IReadOnlyList<StatefulKey>> heldForLimits)
+        KernelRenewal kernelRenewal, Dictionary<ChainId, IReadOnlyList<StatefulKey>> heldForLimits, Dictionary<StatefulKey, LimitStatement> keptLimits)
     {
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
@@ -332,7 +342,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             var wasKernel = _plan == null || _kernel == null ? null : _plan.InKernel.Select(c => c.Chain).ToHashSet();
             var moveBack = wasKernel == null ? null : MoveBackPriorities.Of(plan.BpfRuleset, lift, wasKernel, _enforcer.AttachPoints, _enforcer.MovedLinks);
             var takenBack = wasKernel == null ? null : TakenBack.Of(plan.BpfRuleset, lift, wasKernel);
-            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed, moveBack, takenBack);
+            // after the adoption, which reopens the buckets an earlier daemon left
+            BpfKeptLimits.Retain(keptLimits, _enforcer.KeepsLimitBucket, plan.KernelTables);
+            var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed, moveBack, takenBack, [.. keptLimits.Values]);
             if (_fault("bpf-prepare") is { } injected)
             {
                 _enforcer.Abort();
@@ -412,7 +424,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             // only the slots the data plane holds (not those of kernel-placed quotas and limits): their state is in the shared maps
             var quotas = (_current?.Quotas ?? new Dictionary<StatefulKey, ulong>())
                 .Where(e => _enforcer.QuotaBase(e.Value) != null).Select(e => new CounterState.Quota(e.Key, e.Value, _enforcer.QuotaBase(e.Value)!.Value));
-            var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>())
+            var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>()).Concat(_keptLimits)
                 .Where(e => _enforcer.HoldsLimit(e.Value)).Select(e => new CounterState.Limit(e.Key, e.Value));
             return _stateEncoder.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists, _unplaced.All,
                 _limitIdle.Export(BootId));
@@ -514,7 +526,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             if (staged.Unplaced is { } unplaced) _unplaced.Commit(unplaced, BpfCount, unplacedQuotas);
             _slots.Retain(staged.Lift.Counters.Keys);
             _slots.Quotas.Retain(staged.Lift.Quotas.Keys);
-            _slots.Limits.Retain(staged.Lift.Limits.Keys);
+            _slots.Limits.Retain(staged.Lift.Limits.Keys.Concat(staged.KeptLimits?.Keys ?? []));
+            _keptLimits = staged.KeptLimits ?? new Dictionary<StatefulKey, ulong>();
             _enforcer.RetainCounters(_slots.Slots.Values);
             foreach (var seed in staged.Seeds ?? []) Seed(seed);
             foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
@@ -554,7 +567,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             if (staged?.KernelCommitted == true) RollBackKernel();
             _slots.Retain(_current?.Counters.Keys ?? []);
             _slots.Quotas.Retain(_current?.Quotas.Keys ?? []);
-            _slots.Limits.Retain(_current?.Limits.Keys ?? []);
+            _slots.Limits.Retain(CommittedLimits);
             SwitchConntrackOffIfUnused();
         }
     }
