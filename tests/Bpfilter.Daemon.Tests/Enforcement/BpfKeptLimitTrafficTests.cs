@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-
 namespace Bpfilter.Daemon.Tests.Enforcement;
 
 /// <summary>
@@ -22,15 +20,7 @@ public sealed class BpfKeptLimitTrafficTests
 
     const string Names = "add rule netdev t in udp dport 13 limit name \"l\" counter";
 
-    /// <summary>Each side's counts of the packets the limit let through, per port: "kernel 13:0 | bpfilterd 13:0".</summary>
-    static string Accepted(PacketPathSetTrafficTests.Sides s)
-    {
-        var (k, d) = s.Command("list", "table", "netdev", "t");
-        Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
-        static string Counts(string listing) => string.Join(" ",
-            Regex.Matches(listing, @"udp dport (\d+) limit .*counter packets (\d+)").Select(m => $"{m.Groups[1].Value}:{m.Groups[2].Value}"));
-        return $"kernel {Counts(k.Stdout)} | bpfilterd {Counts(d.Stdout)}";
-    }
+    static string Accepted(PacketPathSetTrafficTests.Sides s) => KernelKeptLimitTrafficTests.Accepted(s);
 
     static PacketPathSetTrafficTests.Sides Drained(string? pins = null)
     {

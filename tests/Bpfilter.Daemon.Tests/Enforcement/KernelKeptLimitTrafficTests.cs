@@ -26,7 +26,7 @@ public sealed class KernelKeptLimitTrafficTests
     const string Log = "add rule netdev t in udp dport 14 log group 1";
 
     /// <summary>Each side's counts of the packets the limit let through, per port: "kernel 13:0 | bpfilterd 13:0".</summary>
-    static string Accepted(PacketPathSetTrafficTests.Sides s)
+    internal static string Accepted(PacketPathSetTrafficTests.Sides s)
     {
         var (k, d) = s.Command("list", "table", "netdev", "t");
         Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
