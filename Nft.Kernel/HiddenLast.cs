@@ -21,13 +21,25 @@ public static class HiddenLast
     /// of those bytes and no expression more than 128, so a rule of at most 28 stays within both with one before each
     /// (28 * 128 + 28 * 16 = 4032): a rule the kernel accepts is never refused for them. A longer rule goes as written,
     /// and its limits are never known full (<c>KernelLimitIdle</c>): its chain stays in the kernel rather than guess.
+    /// So does a rule with an xtables `match` or `target` (nft_compat, iptables-nft): it holds the extension's own info
+    /// in the rule, above 128 bytes (measured: 23 `-m string` matches and a limit load, 24 are refused with ENOSPC, so
+    /// each takes about 168 of the 4096 bytes).
     /// </summary>
     public const int MaxCallerExpressions = 28;
+
+    /// <summary>Whether the kernel copy of <paramref name="caller"/> carries hidden `last`s (see <see cref="MaxCallerExpressions"/>).</summary>
+    public static bool Fits(IReadOnlyList<Expression> caller)
+    {
+        if (caller.Count > MaxCallerExpressions) return false;
+        foreach (var e in caller)
+            if (e is MatchExpr or TargetExpr) return false;
+        return true;
+    }
 
     /// <summary>The kernel copy of a rule's expressions.</summary>
     public static List<Expression> Insert(IReadOnlyList<Expression> caller)
     {
-        if (caller.Count > MaxCallerExpressions) return [.. caller];
+        if (!Fits(caller)) return [.. caller];
         var kernel = new List<Expression>(caller.Count + 2);
         foreach (var e in caller)
         {

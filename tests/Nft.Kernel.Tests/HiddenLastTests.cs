@@ -36,6 +36,17 @@ public class HiddenLastTests
     }
 
     [Fact]
+    public void ARuleWithAnXtablesMatchOrTargetGoesAsWritten()
+    {
+        // an xt_u32 info is 1,984 bytes: two and a limit are near nf_tables' 4096-byte rule limit, a `last` could pass it
+        List<Expression> rule = [new MatchExpr("u32", 0, new byte[1984]), new MatchExpr("u32", 0, new byte[1984]), new LimitExpr(1, 60, 3)];
+        Assert.Equal(rule.Select(e => e.Name), HiddenLast.Insert(rule).Select(e => e.Name));
+        List<Expression> target = [new LimitExpr(1, 60, 3), new TargetExpr("MARK", 2, new byte[8])];
+        Assert.Equal(target.Select(e => e.Name), HiddenLast.Insert(target).Select(e => e.Name));
+        Assert.True(HiddenLast.Fits(Caller));
+    }
+
+    [Fact]
     public void ARulePlacedWithoutThemAlignsOneToOne() =>
         Assert.Equal([(0, false), (1, false), (2, false), (3, false)], HiddenLast.Align(Caller, Caller));
 }
