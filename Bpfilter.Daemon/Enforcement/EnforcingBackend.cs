@@ -278,9 +278,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         var held = new Dictionary<(byte Family, string Table, string Set), string>();
         var kept = new Dictionary<ChainId, string>();
         var idleAt = ObserveKernelLimits();
+        // the limit objects the kernel's copy holds stay there while their table holds them (a new one would start full)
+        var kernelLimits = KernelKeptLimits.HeldBy(_kernel?.Placed ?? []);
         for (int round = 0; ; round++)
         {
-            var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts, held, _enforcer.MovedLinks, kept);
+            var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts, held, _enforcer.MovedLinks, kept, kernelLimits);
             // a set the kernel's packet path gave elements whose state BPF cannot be given stays where it is, with its chains
             if (KernelHeldSets(sources, plan, recreatedTables, deltas, held)) continue;
             // so does a chain reaching a limit whose bucket in the kernel is not known full
@@ -293,6 +295,13 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             {
                 _adopt = false;
                 Adopt(plan);
+                // a restarted daemon learns the kernel copy's limit objects only now: placed again with them, then adopted again
+                if (_kernel != null && KernelKeptLimits.HeldBy(_kernel.Placed) is var adopted && !adopted.IsSubsetOf(kernelLimits))
+                {
+                    kernelLimits.UnionWith(adopted);
+                    _adopt = true;
+                    continue;
+                }
             }
             if (_kernel == null)
             {

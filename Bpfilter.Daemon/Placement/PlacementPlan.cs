@@ -67,9 +67,14 @@ public sealed class PlacementPlan
     /// <see cref="MoveBackPriorities"/>), keyed by <see cref="Bpfilter.Backend.Ir.NetfilterHook.AttachPoint"/>: a kernel chain
     /// at that priority on the same hook list conflicts as one at the chain's own would.
     /// </param>
+    /// <param name="kernelLimits">
+    /// The limit objects the kernel's copy holds now: each stays there while its table holds it and no BPF chain names it
+    /// (<see cref="KernelKeptLimits"/>).
+    /// </param>
     public static PlacementPlan Build(IReadOnlyList<SourceTable> tables, LiftResult lift, IReadOnlySet<ChainId> forcedKernel,
         PlacementFacts? facts = null, IReadOnlyDictionary<(byte Family, string Table, string Set), string>? kernelHeld = null,
-        IReadOnlyDictionary<string, int>? movedLinks = null, IReadOnlyDictionary<ChainId, string>? kernelKept = null)
+        IReadOnlyDictionary<string, int>? movedLinks = null, IReadOnlyDictionary<ChainId, string>? kernelKept = null,
+        IReadOnlySet<(byte, string, string)>? kernelLimits = null)
     {
         var results = new Dictionary<ChainId, ChainLift>();
         foreach (var r in lift.Chains) results[r.Chain] = r;
@@ -100,7 +105,7 @@ public sealed class PlacementPlan
         }
         facts?.EndPlacement();
         Settle(entries, movedLinks ?? new Dictionary<string, int>());
-        return Assemble(tables, entries, results);
+        return Assemble(tables, entries, results, kernelLimits ?? new HashSet<(byte, string, string)>());
     }
 
     /// <summary>Moves BPF chains to the kernel until no ordering or set rule is broken.</summary>
@@ -197,7 +202,8 @@ public sealed class PlacementPlan
     static bool HasElementStatements(SourceSet set) =>
         set.Set.Expr != null || set.Set.Expressions is { Count: > 0 } || set.Elements.Any(e => e.Expr != null || e.Expressions is { Count: > 0 });
 
-    static PlacementPlan Assemble(IReadOnlyList<SourceTable> tables, List<Entry> entries, Dictionary<ChainId, ChainLift> results)
+    static PlacementPlan Assemble(IReadOnlyList<SourceTable> tables, List<Entry> entries, Dictionary<ChainId, ChainLift> results,
+        IReadOnlySet<(byte, string, string)> kernelLimits)
     {
         var baseChains = new List<BaseChain>();
         var chains = new Dictionary<string, Chain>();
@@ -218,8 +224,8 @@ public sealed class PlacementPlan
         foreach (var t in tables)
         {
             var names = entries.Where(e => e.Side == PlacementSide.Kernel && e.Table == t).Select(e => e.Chain.Name).ToList();
-            if (names.Count == 0) continue;
-            var subset = KernelSubset.For(t, names);
+            var bpfReach = entries.Where(e => e.Side == PlacementSide.Bpf && e.Table == t).Select(e => e.Reach);
+            if (KernelKeptLimits.Into(t, names.Count == 0 ? null : KernelSubset.For(t, names), kernelLimits, bpfReach) is not { } subset) continue;
             foreach (var c in subset.Chains) kernelChains.Add(new ChainId(t.Family, t.Name, c.Name));
             foreach (var s in subset.Sets) kernelSets.Add((t.Family, t.Name, s.Name));
             foreach (var s in Writes(subset)) written.Add((t.Family, t.Name, s));
