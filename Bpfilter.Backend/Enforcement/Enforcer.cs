@@ -375,8 +375,10 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             // and its classifier class ids: a classified rule added or deleted is then a few table entries (issue 12)
             compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6, counters: layout,
                 classIds: existing?.Program is { } q ? ClassIdHint.Of(q) : null);
+            // a compile takes a running chain tail's rules into the program (its classifier): the slot empties once the
+            // tables hold them (the set batch comes first in Commit: meanwhile a packet finds them in both, first there)
             if (running != null && MapDiff.Between(running, compiled)?.WithPacketPath(packetPath) is { } diff)
-                return (new Step(unit, source, existing, null, compiled, null, diff), null);
+                return (new Step(unit, source, existing, null, compiled, null, diff, TailSwap: running.Compiled.Tail is { Rules: > 0 }), null);
             // a program loaded anew gets a counter array of its own: slots left by deleted rules are dropped when many
             if (layout != null && compiled.CounterSlotsUsed > 2 * compiled.CounterSlots.Count + 64)
                 compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6);
@@ -800,7 +802,7 @@ public sealed record PrepareStats(int AttachPoints, int Loaded, int Kept, int Ma
 
     public override string ToString() =>
         $"{AttachPoints} attach point(s): {Loaded} program(s) loaded, {Kept} kept with {MapUpdates} map update(s), {Detach} to detach, {Unchanged} not recompiled" +
-        (Edited > 0 ? $" ({Edited} edited in place: a grouped or classified run's rule)" : "");
+        (Edited > 0 ? $" ({Edited} edited in place: a grouped or classified run's rule, or a chain tail)" : "");
 }
 
 /// <summary>Why an attach point cannot be staged: the errno the kernel would answer, the reason, and the exception behind it.</summary>

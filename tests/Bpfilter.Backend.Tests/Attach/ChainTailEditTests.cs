@@ -43,8 +43,9 @@ public class ChainTailEditTests
 
         // `tcp sport 40000 tcp dport 2000`: no field of the classifier's, so no classifier edit either (compiled whole before)
         var one = Rules([.. classified, Appended[1]]);
-        Assert.Equal(1, rig.Commit(one).Edited);
+        var edited = rig.Commit(one).Edited;
         Assert.Equal(id, rig.ProgramId);
+        Assert.Equal(1, edited);
         AssertLinear(rig, one);
 
         var two = Rules([.. classified, Appended[1], Appended[0]]);
@@ -59,7 +60,8 @@ public class ChainTailEditTests
         Assert.Equal(id, rig.ProgramId);
         AssertLinear(rig, back);
 
-        // a rule before the tail deleted: compiled whole, the tail's rules taken into the chain's program
+        // a rule before the tail deleted: compiled whole, the tail's rules taken into the chain's program (its tables, when
+        // the code stays: the slot empties after them)
         var middle = Rules([.. classified.Where((_, i) => i != 5), Appended[0]]);
         rig.Commit(middle);
         Assert.Equal(0, rig.Program.Compiled.Tail?.Rules ?? 0);

@@ -15,23 +15,12 @@ public class ChainTailTests
 {
     internal const int N = 200;
 
-    internal static string Source(int i) => $"10.{1 + i / 65536}.{(i >> 8) & 255}.{i & 255}";
+    static string Source(int i) => SplitChainTests.Source(i);
 
-    internal static byte[] From(string src, ushort dport = 1000) => PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport);
+    static byte[] From(string src, ushort dport = 1000) => SplitChainTests.From(src, dport);
 
-    /// <summary>Rule i: `ip saddr Source(i)` and a port or address matcher by i mod 4, counter i, accept (even) or drop (odd).</summary>
-    internal static Rule Classified(int i)
-    {
-        var first = Matcher.Eq(Fields.Ip.Saddr, V4(Source(i)));
-        var second = (i % 4) switch
-        {
-            0 => Matcher.Eq(Fields.Tcp.Dport, U16(1000)),
-            1 => Matcher.Range(Fields.Tcp.Dport, U16(1000), U16(1010)),
-            2 => Matcher.Prefix(Fields.Ip.Daddr, V4("198.18.0.0"), 24),
-            _ => Matcher.Ne(Fields.Tcp.Dport, U16(9)),
-        };
-        return Counted((ulong)i, i % 2 == 0 ? Verdict.Accept : Verdict.Drop, first, second);
-    }
+    /// <summary>SplitChainTests' rule i, accepting when i is even: the classifier gets both verdicts.</summary>
+    internal static Rule Classified(int i) => SplitChainTests.Alternating(i) with { Verdict = i % 2 == 0 ? Verdict.Accept : Verdict.Drop };
 
     /// <summary>Appended after the classifier: an address no classifier rule has, and a port every `!= 9` rule also takes.</summary>
     internal static readonly Rule[] Appended =
