@@ -37,7 +37,9 @@ public class ChainTailTests
         ("no match", From("10.250.0.1", 1)),
     ];
 
-    static BaseChain Chain(IEnumerable<Rule> rules) => new("t/base", Xdp, 0, Verdict.Drop, rules.ToValueList());
+    static BaseChain Chain(Hook hook, IEnumerable<Rule> rules) => new("t/base", hook, 0, Verdict.Drop, rules.ToValueList());
+
+    static Hook HookOf(string name) => name switch { "xdp" => Xdp, "tc" => TcIn, _ => NfIn4 };
 
     /// <summary>Each packet's verdict, and what it added to each counter, in <paramref name="oracle"/> (fresh) and <paramref name="p"/>.</summary>
     static void AssertSameAs(LoadedProgram oracle, LoadedProgram p, IReadOnlyList<ulong> counters)
@@ -48,11 +50,14 @@ public class ChainTailTests
             Assert.Equal(oracle.Counter(id), (p.Counter(id).Packets - was[id].Packets, p.Counter(id).Bytes - was[id].Bytes));
     }
 
-    [Fact]
-    public void AppendedRulesRunInTheTailSlotAfterTheClassifierInFirstMatchOrder()
+    [Theory]
+    [InlineData("xdp")]
+    [InlineData("tc")]
+    [InlineData("netfilter")]
+    public void AppendedRulesRunInTheTailSlotAfterTheClassifierInFirstMatchOrder(string hook)
     {
         var rules = Enumerable.Range(0, N).Select(Classified).ToArray();
-        var rs = new Ruleset(ValueList.Of(Chain(rules)), ValueList<Chain>.Empty, ValueList<Backend.Ir.Set>.Empty);
+        var rs = new Ruleset(ValueList.Of(Chain(HookOf(hook), rules)), ValueList<Chain>.Empty, ValueList<Backend.Ir.Set>.Empty);
         using var p = LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items));
         Assert.Contains("clsword", p.Compiled.Disassembly);
         Assert.Equal((ProgramCompiler.TailSlot, N, 0), (p.Compiled.Tail!.Slot, p.Compiled.Tail.From, p.Compiled.Tail.Rules));
@@ -62,7 +67,7 @@ public class ChainTailTests
         using (var before = LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: LoweringPipeline.None)))
             AssertSameAs(before, p, ids);
 
-        var grown = Chain([.. rules, .. Appended]);
+        var grown = Chain(HookOf(hook), [.. rules, .. Appended]);
         var tail = ProgramCompiler.CompileTail(rs, grown, p.Compiled);
         Assert.NotNull(tail);
         Assert.Equal([1000UL, 1001UL], tail.CounterSlots.Keys.Order());
@@ -85,7 +90,8 @@ public class ChainTailTests
 
         // emptied again: the policy follows the classifier
         p.SwapTail(null, p.Compiled with { Tail = p.Compiled.Tail! with { Rules = 0, Code = [] } });
-        Assert.Equal(XdpDrop, p.Run(From("10.9.9.9")));
+        using (var before = LoadedProgram.Load(ProgramCompiler.Compile(rs, rs.BaseChains.Items, lowering: LoweringPipeline.None)))
+            Assert.Equal(before.Run(From("10.9.9.9")), p.Run(From("10.9.9.9")));
         Assert.Equal(1UL, p.Counter(1000).Packets);
     }
 }
