@@ -1,10 +1,11 @@
 #!/bin/bash
 # usage: run.sh DAEMON FILE TAG   one bpfilterd (NativeAOT) in a fresh netns with a veth fw0, `nft -f FILE` through bfnft.
 # Daemon CPU: utime+stime of the daemon from just before `nft -f` until 1 s after it returned. PERF=FILE: perf record it.
-# NS_PREFIX (ll-) names the netns and pin dir, RUN_DIR (/tmp/loadlift) holds the run's files; HWM=1 adds the daemon's peak RSS (hwm_kb).
+# NS_PREFIX (ll-) names the netns and pin dir, RUN_DIR (/tmp/loadlift) holds the run's files; HWM=1 adds the daemon's peak RSS (hwm_kb);
+# BFNFT the bfnft to run. The line ends with the backend's lift time from the daemon's log.
 set -u
 D="$1"; F="$2"; T="$3"
-BFNFT=/tmp/loadcost/base-src/patches/nftables/build/bfnft
+BFNFT=${BFNFT:-/tmp/loadcost/base-src/patches/nftables/build/bfnft}
 NS=${NS_PREFIX:-ll-}$T-$$
 ip netns add $NS
 ip netns exec $NS ip link add fw0 type veth peer name tx0
@@ -25,6 +26,6 @@ sleep 1
 C1=$(awk '{print ($14+$15)}' /proc/$PID/stat)
 H=; [ -n "${HWM:-}" ] && H="hwm_kb=$(awk '/VmHWM/ {print $2}' /proc/$PID/status) "
 [ -n "$PP" ] && { kill -INT $PP; wait $PP; }
-echo "$T rc=$rc wall=$(echo "$e - $s" | bc) daemon_cpu=$(echo "scale=2; ($C1 - $C0)/100" | bc)s load=$(cut -d' ' -f1 /proc/loadavg) ${H}state_bytes=$(du -b $W/state | tail -1 | cut -f1) $(grep -o 'batch committed in [0-9]* ms.*' $W/log | tail -1 | sed 's/, 1000[0-9]* message(s)//')"
+echo "$T rc=$rc wall=$(echo "$e - $s" | bc) daemon_cpu=$(echo "scale=2; ($C1 - $C0)/100" | bc)s load=$(cut -d' ' -f1 /proc/loadavg) ${H}state_bytes=$(du -b $W/state | tail -1 | cut -f1) $(grep -o 'batch committed in [0-9]* ms.*' $W/log | tail -1 | sed 's/, 1000[0-9]* message(s)//') $(grep -o 'lift [0-9]* ms' $W/log | tail -1)"
 kill $PID; wait $DP 2>/dev/null
 ip netns del $NS; rm -rf $PIN $W
