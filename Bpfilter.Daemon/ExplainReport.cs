@@ -19,6 +19,9 @@ public static class ExplainReport
         var placements = backend.Placements();
         if (placements.Count == 0) sb.Append("(no base chain)\n");
         foreach (var p in placements) sb.Append(p).Append('\n');
+        // a chain held for its limits moves without waiting for a commit, once they could be known full
+        if (backend.HoldRecheckInMs() is { } recheck)
+            sb.Append($"(chains held in the kernel for their limits are re-checked in {recheck} ms)\n");
         // a move to the kernel cannot wait for a full bucket, nor hide that it was not
         if (backend.LimitNotes() is { Count: > 0 } limits)
         {

@@ -72,6 +72,8 @@ var endpoint = new Nft.Engine.NfTablesEndpoint(new Nft.Engine.NfTablesOptions
     },
 });
 Restore(endpoint, store, backend);
+// a chain held in the kernel's nf_tables for its limits moves once they are known full, without waiting for a commit
+backend?.HoldRecommit(endpoint.Recommit);
 // Metrics listen before the nf_tables socket does: once a client can reach the daemon, a scrape can too.
 using var bpfStats = options.Metrics != null && options.BpfStats && backend != null ? EnableBpfStats() : null;
 await using var metrics = options.Metrics is { } listen

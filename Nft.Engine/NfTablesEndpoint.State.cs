@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Nft.Engine.Model;
+using Nft.Netlink;
 
 namespace Nft.Engine;
 
@@ -155,17 +156,47 @@ public sealed partial class NfTablesEndpoint
     {
         lock (_lock)
         {
-            var snapshot = _ns.Committed;
+            PrepareCommitted();
+            _ns.Backend.Commit();
+        }
+    }
+
+    /// <summary>
+    /// The backend's own commit of the committed ruleset, unchanged, outside any request (bpfilterd moving a chain it
+    /// held in the kernel's nf_tables once it may): prepared and committed as a request's commit is, under the same
+    /// lock, and saved after. nft sees nothing: no generation is counted, nothing is notified. Gives why the backend
+    /// refused it (it aborted: everything stays as it was), or null.
+    /// </summary>
+    public string? Recommit()
+    {
+        lock (_lock)
+        {
             try
             {
-                _ns.Backend.Prepare(new RulesetChange(() => Model.SourceView.Of(snapshot), false, []));
+                _ns.Backend.BeginRequest();
+                PrepareCommitted();
             }
-            catch
+            catch (NetlinkException e)
             {
-                _ns.Backend.Abort();
-                throw;
+                return e.ExtAck ?? e.Message;
             }
             _ns.Backend.Commit();
+            SaveState();
+            return null;
+        }
+    }
+
+    void PrepareCommitted()
+    {
+        var snapshot = _ns.Committed;
+        try
+        {
+            _ns.Backend.Prepare(new RulesetChange(() => Model.SourceView.Of(snapshot), false, []));
+        }
+        catch
+        {
+            _ns.Backend.Abort();
+            throw;
         }
     }
 }

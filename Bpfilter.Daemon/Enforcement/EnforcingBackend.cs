@@ -62,9 +62,10 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// <param name="Renewal">what the transaction renewed, whose kernel reset baselines and quota start points go at the commit</param>
     /// <param name="Kernel">what the kernel preparation handed the kernel besides its tables (quota start points, BPF's part of counters), kept at the commit</param>
     /// <param name="Unplaced">the named counters and quotas unplaced after the commit, and those that leave BPF to be</param>
+    /// <param name="HeldForLimits">the chains the placement keeps in the kernel for limits whose bucket there is not known full, with those limits</param>
     sealed record Staged(LiftResult Lift, PlacementPlan Plan, PrepareStats? Elements, long Ticks, bool KernelCommitted,
         IReadOnlyList<CounterSeed>? Seeds = null, IReadOnlyList<QuotaSeed>? QuotaSeeds = null, KernelRenewal? Renewal = null,
-        KernelPrepared? Kernel = null, UnplacedMove? Unplaced = null);
+        KernelPrepared? Kernel = null, UnplacedMove? Unplaced = null, IReadOnlyDictionary<ChainId, IReadOnlyList<StatefulKey>>? HeldForLimits = null);
 
     /// <param name="kernel">
     /// Where chains BPF cannot run go; null for --placement bpf-only, which refuses such chains naming the rule.
@@ -163,8 +164,9 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 var lift = NftLifter.LiftChains(sources, _slots, _lifts);
                 var renewal = KernelRenewals.Of(change);
                 var lifted = clock.ElapsedMilliseconds;
+                var heldForLimits = new Dictionary<ChainId, IReadOnlyList<StatefulKey>>();
                 var (plan, staged, kernelSide) = Stage(sources, lift, ElementChanges.ByIrSet(lift, change.SetDeltas), change.SetDeltas,
-                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal);
+                    ElementChanges.Recreated(lift, change.RecreatedSets), Renewal.Of(lift, change), change.RecreatedTables, renewal, heldForLimits);
                 // what the kernel counted for counters BPF takes over: read while the kernel still holds them
                 var seeds = KernelCountsToBpf(sources, lift, plan, renewal);
                 var quotaSeeds = KernelQuotasToBpf(sources, lift, plan, renewal);
@@ -223,7 +225,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     }
                 }
                 _staged = new Staged(lift, plan, null, 0, kernelCommitted, [.. seeds, .. elementSeeds.Counters], quotas, renewal,
-                    kernelSide, unplaced);
+                    kernelSide, unplaced, heldForLimits);
                 var kernelChains = plan.InKernel.Count();
                 _log($"prepared {staged}{(change.ElementsOnly ? " (elements only)" : "")}; {plan.Chains.Count - kernelChains} base chain(s) in BPF " +
                     $"({plan.BpfRuleCount(sources)} rules), {kernelChains} in the kernel's nf_tables ({plan.KernelRuleCount(sources)} rules); " +
@@ -267,10 +269,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     /// Places the chains, has the kernel validate its side, then stages the BPF side. A chain BPF cannot
     /// load or attach moves to the kernel and both sides are staged again (bpf-only: refused). Also gives what the last
     /// round's kernel preparation hands the kernel (<see cref="KernelPrepared"/>): an earlier round's is staged no more.
+    /// <paramref name="heldForLimits"/> gets the chains kept in the kernel for limits whose bucket there is not known full.
     /// </summary>
     (PlacementPlan, PrepareStats, KernelPrepared) Stage(IReadOnlyList<SourceTable> sources, LiftResult lift, IReadOnlyDictionary<string, SetChange> packetPath,
         IReadOnlyList<SetDelta> deltas, IReadOnlySet<string> recreated, RenewedSlots renewed, IReadOnlyList<(byte, string)> recreatedTables,
-        KernelRenewal kernelRenewal)
+        KernelRenewal kernelRenewal, Dictionary<ChainId, IReadOnlyList<StatefulKey>> heldForLimits)
     {
         foreach (var c in lift.Chains)
             if (c is ChainLift.Refused r) _log($"{c.Chain} cannot be lifted: {r.Refusal.Message}");
@@ -286,7 +289,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             // a set the kernel's packet path gave elements whose state BPF cannot be given stays where it is, with its chains
             if (KernelHeldSets(sources, plan, recreatedTables, deltas, held)) continue;
             // so does a chain reaching a limit whose bucket in the kernel is not known full
-            if (KeptForLimits(sources, plan, lift, renewed, kept, idleAt)) continue;
+            if (KeptForLimits(sources, plan, lift, renewed, kept, heldForLimits, idleAt)) continue;
             var kernelSide = KernelPrepared.None;
             // its own kernel commit: before the placement reads the generation it validates and commits against
             _ctReads.Retain(plan.BpfRuleset);
@@ -523,6 +526,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 _limitNotes.Remove(key);
             foreach (var (key, note) in limits.LimitNotes) _limitNotes[key] = note;
             ApplyRestoredCounters();
+            HoldCommitted(staged.HeldForLimits);
             if (_kernel != null)
             {
                 if (staged.Renewal is { } renewal) _kernelCounters!.Forget(renewal);
@@ -671,54 +675,6 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     {
         if (_current == null || _kernel == null) return [];
         return LimitMoves.NotFull(plan.KernelTables, _current.Limits, renewed.Limits, _kernel.Placed, _enforcer.LimitTokens);
-    }
-
-    /// <summary>
-    /// Reads when the kernel copy's limits were last reached (<see cref="KernelLimitIdle"/>), once per commit while the
-    /// kernel holds any, before the commit replaces rules and their hidden `last` with them; when it read them.
-    /// </summary>
-    long ObserveKernelLimits()
-    {
-        var now = Environment.TickCount64;
-        if (_kernel == null || !KernelLimitIdle.Any(_kernel.Placed)) return now;
-        try
-        {
-            _limitIdle.Observe(_kernel.Placed, _kernel.ReadLasts(), now);
-        }
-        catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException)
-        {
-            _log($"reading the kernel's rules for when their limits were last reached failed: chains reaching one stay in the kernel: {e.Message}");
-            _limitIdle.Unread($"when the kernel's rules were last reached could not be read: {e.Message}");
-        }
-        return now;
-    }
-
-    /// <summary>
-    /// Adds to <paramref name="kept"/> each chain <paramref name="plan"/> would run in BPF that reaches a limit the kernel
-    /// copy holds and gives up (not renewed: that one starts full on both sides) whose bucket there is not known full at
-    /// <paramref name="now"/>: BPF's would start full, letting through packets the kernel's would not. Whether it added one.
-    /// </summary>
-    bool KeptForLimits(IReadOnlyList<SourceTable> sources, PlacementPlan plan, LiftResult lift, RenewedSlots renewed,
-        Dictionary<ChainId, string> kept, long now)
-    {
-        if (_kernel == null || _plan == null || lift.Limits.Count == 0) return false;
-        var placed = _kernel.Placed;
-        var leaving = lift.Limits.Where(l => !renewed.Limits.Contains(l.Value) && !LimitMoves.Placed(plan.KernelTables, l.Key) && LimitMoves.Placed(placed, l.Key))
-            .Select(l => l.Key).ToList();
-        if (leaving.Count == 0) return false;
-        var notFull = _limitIdle.NotFull(placed, leaving, now, Bpfilter.Backend.Libbpf.KernelClock.TickMs ?? 10);
-        bool added = false;
-        foreach (var c in plan.Chains.Where(c => c.Side == PlacementSide.Bpf && !kept.ContainsKey(c.Chain)))
-        {
-            if (notFull.Count == 0 || sources.FirstOrDefault(t => t.Family == c.Chain.Family && t.Name == c.Chain.Table) is not { } table) continue;
-            var reach = Nft.Kernel.KernelSubset.For(table, [c.Chain.Chain]);
-            var why = notFull.Where(n => LimitMoves.Placed([reach], n.Key)).Select(n => n.Value).Order(StringComparer.Ordinal).ToList();
-            if (why.Count == 0) continue;
-            kept[c.Chain] = $"it reaches limits whose bucket in the kernel's copy is not known full, and BPF's would start full: {string.Join("; ", why)}";
-            _log($"{c.Chain} stays in the kernel's nf_tables: {kept[c.Chain]}");
-            added = true;
-        }
-        return added;
     }
 
     /// <summary>Why each limit BPF moved to the kernel while its bucket was not full lets more through there (`bpfilterd explain`).</summary>
@@ -1005,6 +961,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     public void Dispose()
     {
         _gc.Dispose();
+        _holdTimer?.Dispose();
         lock (_gate)
         {
             Release();

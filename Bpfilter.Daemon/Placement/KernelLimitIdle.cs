@@ -12,7 +12,7 @@ namespace Bpfilter.Daemon.Placement;
 /// reached for as long as an empty one takes to refill (nft_limit_init's tokens_max) is full, and one no packet reached
 /// since it was placed is as full as it started: only then is BPF's new bucket, which starts full, the kernel's. A
 /// limit whose bucket is not known full keeps its chains in the kernel (<see cref="NotFull"/>), re-checked at every
-/// commit. Remembered across commits: a rule the kernel copy replaces takes its `last` along, while the limit object or
+/// commit and when it could be known full (<see cref="FullAt"/>, <see cref="Bpfilter.Daemon.Enforcement.HeldChains"/>). Remembered across commits: a rule the kernel copy replaces takes its `last` along, while the limit object or
 /// set element it reached stays.
 /// </summary>
 public sealed class KernelLimitIdle
@@ -146,6 +146,19 @@ public sealed class KernelLimitIdle
                 notes[key] = $"{key} (reached {now - at} ms ago, full {refill} ms after)";
         }
         return notes;
+    }
+
+    /// <summary>
+    /// When the bucket of the limit <paramref name="placed"/> hold under <paramref name="key"/> is known full, as
+    /// <see cref="NotFull"/> judges it from what was observed so far (<see cref="long.MinValue"/>: already); null when
+    /// it is not held, or no time would tell (its rules could not be read, or a rule reaches it without a hidden `last`).
+    /// </summary>
+    public long? FullAt(IReadOnlyList<SourceTable> placed, StatefulKey key, long tickMs)
+    {
+        if (LimitMoves.Find(placed, key) is not { } limit || _unread != null || _unwatched.Contains(TargetOf(key))) return null;
+        if (!_reached.TryGetValue(TargetOf(key), out var at)) return long.MinValue;
+        var refill = RefillMs(limit);
+        return refill > long.MaxValue - at - tickMs ? null : at + tickMs + refill;
     }
 
     /// <summary>How long an empty bucket takes to refill, in whole ms (nft_limit_init's tokens_max).</summary>

@@ -67,6 +67,13 @@ public sealed class LimitMoveTrafficTests
         return $"kernel {Counts(k.Stdout)} | bpfilterd {Counts(d.Stdout)}";
     }
 
+    /// <summary>Both sides let the same packets through (how many depends on the time that passed).</summary>
+    static void AcceptedAlike(PacketPathSetTrafficTests.Sides s)
+    {
+        var sides = Accepted(s).Split(" | ");
+        Assert.Equal(sides[0]["kernel ".Length..], sides[1]["bpfilterd ".Length..]);
+    }
+
     /// <summary>(a) BPF → kernel: the bucket BPF drained is made anew, full, in the kernel, where the kernel's is still empty.</summary>
     [Theory]
     [MemberData(nameof(Moves))]
@@ -124,7 +131,8 @@ public sealed class LimitMoveTrafficTests
     [Fact]
     public void AChainKeptForItsLimitsMovesOnceTheyAreFull()
     {
-        using var s = new PacketPathSetTrafficTests.Sides("auto");
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides("auto", pins.Path);
         s.Apply(FastLimits);
         s.Apply("add rule netdev t in udp dport 14 log group 1");
         Send(s, 6);
@@ -138,7 +146,101 @@ public sealed class LimitMoveTrafficTests
         s.Apply("add table netdev other"); // a later commit: the limits are re-checked
         Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
         Send(s, 6);
+        AcceptedAlike(s); // the buckets refilled a token a second meanwhile, on both sides alike
+    }
+
+    /// <summary>
+    /// (b) kernel → BPF with no commit after the one that held the chain: the daemon re-checks it when its limits could
+    /// be known full (the last packet + 4 s here) and moves it itself, committing the same ruleset again; nft sees no
+    /// new generation and no event, the counts go on as the kernel's, and the state file a restart reads has the move.
+    /// Before, the chain stayed in the kernel until the next nft commit, however long that took.
+    /// </summary>
+    [Fact]
+    public void AChainKeptForItsLimitsMovesWithoutACommitOnceTheyAreFull()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides("auto", pins.Path);
+        s.Apply(FastLimits);
+        s.Apply("add rule netdev t in udp dport 14 log group 1");
+        Send(s, 6);
+        var drained = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal("kernel 12:4 13:4 16:4 | bpfilterd 12:4 13:4 16:4", Accepted(s));
+        s.Apply(Back(s, null));
+        Assert.True(drained.Elapsed < TimeSpan.FromSeconds(3.5), $"the move back took {drained.Elapsed}: too slow to test the hold");
+        Assert.Contains("is not known full", KeptForLimits(s));
+        var held = s.Rig.Explain();
+
+        // from here no nft command commits: only listings, and a monitor that must see nothing
+        var daemon = s.Rig.Daemon;
+        using var monitor = daemon.Ns.Start(RepoPaths.Bfnft, ["monitor"], daemon.Env);
+        var subscribed = System.Diagnostics.Stopwatch.StartNew();
+        while (Server.MonitorTests.CountSubscriptions(daemon.Log) == 0)
+        {
+            Assert.True(subscribed.Elapsed < TimeSpan.FromSeconds(20), $"the monitor did not subscribe\n{daemon.Log}");
+            Thread.Sleep(50);
+        }
+        while (!s.Rig.Explain().Contains("table netdev t chain in: BPF", StringComparison.Ordinal))
+        {
+            Assert.True(drained.Elapsed < TimeSpan.FromSeconds(4 + 8), $"still held {drained.Elapsed} after the last packet\n{s.Rig.Explain()}\n{daemon.Log}");
+            Thread.Sleep(200);
+        }
+        Assert.True(drained.Elapsed >= TimeSpan.FromSeconds(4), $"moved {drained.Elapsed} after the last packet, before the buckets were known full");
+        Assert.Contains("(chains held in the kernel for their limits are re-checked in ", held);
+        Assert.DoesNotContain("re-checked in", s.Rig.Explain());
+        Assert.Contains("re-placing the committed ruleset (no new generation)", daemon.Log);
+        Send(s, 6);
         Assert.Equal("kernel 12:8 13:8 16:8 | bpfilterd 12:8 13:8 16:8", Accepted(s));
+        Thread.Sleep(300);
+        var seen = monitor.Stop();
+        Assert.True(seen.Stdout.Length == 0, $"nft monitor saw: {seen.Stdout}");
+
+        // the state file was saved with the move: a restarted daemon takes the moved chain over as it runs, counts and all
+        daemon.Kill();
+        daemon.Restart();
+        Assert.Matches(@"restart: adopted 1 pinned attach point\(s\) under \S+, 1 with their running program", daemon.Log);
+        Assert.Contains("table netdev t chain in: BPF", s.Rig.Explain());
+        Send(s, 6);
+        AcceptedAlike(s); // the buckets refilled a token a second meanwhile, on both sides alike
+    }
+
+    /// <summary>
+    /// (b) kernel → BPF by the daemon's own re-check, refused (the kernel commit fails): the chain stays in the kernel as
+    /// it was, the failure is logged, and the re-check is tried again until it succeeds.
+    /// </summary>
+    [Fact]
+    public void ARefusedReplacementOfAHeldChainLeavesItInTheKernelAndIsRetried()
+    {
+        var fault = Path.Combine(Path.GetTempPath(), $"holdtimer-fault-{Guid.NewGuid():N}");
+        try
+        {
+            using var s = new PacketPathSetTrafficTests.Sides("auto", null, "--test-fault", $"kernel-commit={fault}");
+            s.Apply(FastLimits);
+            s.Apply("add rule netdev t in udp dport 14 log group 1");
+            Send(s, 6);
+            s.Apply(Back(s, null));
+            Assert.Contains("is not known full", KeptForLimits(s));
+            File.WriteAllText(fault, "");
+            var daemon = s.Rig.Daemon;
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (!daemon.Log.Contains("re-placing the committed ruleset for the chains held for their limits failed, everything stays as it was; retried in 1000 ms", StringComparison.Ordinal))
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(15), $"no failed re-placement logged\n{daemon.Log}");
+                Thread.Sleep(200);
+            }
+            Assert.Contains("is not known full", KeptForLimits(s));
+            Send(s, 6);
+            AcceptedAlike(s);
+            File.Delete(fault);
+            while (!s.Rig.Explain().Contains("table netdev t chain in: BPF", StringComparison.Ordinal))
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30), $"not moved after the fault went\n{daemon.Log}");
+                Thread.Sleep(200);
+            }
+        }
+        finally
+        {
+            File.Delete(fault);
+        }
     }
 
     /// <summary>

@@ -81,14 +81,15 @@ public sealed partial class PacketPathSetTrafficTests
             return r;
         }
 
-        public Sides(string placement = "bpf-only", string? pinDir = null)
+        /// <param name="more">more bpfilterd arguments (e.g. --test-fault)</param>
+        public Sides(string placement = "bpf-only", string? pinDir = null, params string[] more)
         {
             Kernel = new NetNs();
             // a constructor that throws is never disposed: what it made so far goes here (before, a daemon that did not
             // start in time left the kernel's namespace behind)
             try
             {
-                Rig = pinDir == null ? new EnforcementRig("--placement", placement) : new EnforcementRig("--placement", placement, "--pin-dir", pinDir);
+                Rig = new EnforcementRig([.. pinDir == null ? ["--placement", placement] : new[] { "--placement", placement, "--pin-dir", pinDir }, .. more]);
                 Kernel.Ip("link", "set", "lo", "up");
             }
             catch

@@ -84,7 +84,7 @@ public class MonitorTests
         Assert.Contains("next=0xa00", sub.Stdout); // NEWTABLE: delivery resumed after the loss
     }
 
-    static int CountSubscriptions(string log) =>
+    internal static int CountSubscriptions(string log) =>
         System.Text.RegularExpressions.Regex.Matches(log, "event groups 0x([0-9a-f]+)")
             .Count(m => (Convert.ToUInt32(m.Groups[1].Value, 16) & 0x40) != 0);
 
