@@ -432,20 +432,8 @@ public sealed class LoadedProgram : IDisposable
     /// </summary>
     public static string Digest(CompiledProgram compiled)
     {
-        ulong h = 14695981039346656037UL;
-        void Add(string s)
-        {
-            foreach (char c in s)
-            {
-                h ^= c;
-                h *= 1099511628211UL;
-            }
-            h ^= 0xff;
-            h *= 1099511628211UL;
-        }
-        Add(compiled.Name);
-        Add(compiled.ProgramType.ToString());
-        Add(compiled.Disassembly);
+        var h = CodeDigest.Of(compiled);
+        void Add(string s) => h = CodeDigest.Add(h, s);
         // a program with a tail in its slot is not what a compile gives (its tail slot is empty): never adopted as one
         if (compiled.Tail is { Rules: > 0 } tail) Add("tail:" + Disassembler.Format(tail.Code));
         // set and counter arrays may be larger than the compilation asks (a kept program, see Adopt): sizes are not in the code
