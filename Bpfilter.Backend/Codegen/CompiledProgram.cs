@@ -116,4 +116,7 @@ public sealed record CompiledProgram(
     /// (<see cref="ClassIdHint"/>, issue 12).
     /// </summary>
     internal IReadOnlyList<ClassifierLayout> ClassifierLayouts { get; init; } = [];
+
+    /// <summary>Where the one base chain tail-calls the rules appended after its classifier (null: it does not; see <c>ProgramCompiler.Tail.cs</c>).</summary>
+    public ChainTail? Tail { get; init; }
 }

@@ -77,6 +77,8 @@ public sealed partial class ProgramCompiler
         bool staticSubprograms = false, ClassIdHint? classIds = null)
     {
         if (chains.Count == 0) throw new ArgumentException("no base chains to compile");
+        // the source rules of each base chain: a chain tail holds the ones appended past them
+        var sourceRules = chains.ToDictionary(c => c.Name, c => c.Rules.Count);
         ruleset = (lowering ?? LoweringPipeline.Default).Run(ruleset with { BaseChains = chains.ToValueList() });
         chains = ruleset.BaseChains;
         var hook = chains[0].Hook;
@@ -88,7 +90,7 @@ public sealed partial class ProgramCompiler
         var ordered = Enforcement.AttachUnit.RunOrder(chains);
         var compiler = new ProgramCompiler(ruleset, flavor, counters, segmentInstructions, segmentBranches, inlineRegularChains, staticSubprograms);
         if (classIds != null) compiler._classifiers = new ClassifierTables(classIds);
-        var segments = compiler.Emit(ordered);
+        var segments = compiler.Emit(ordered, sourceRules);
         var name = hook switch { XdpIngress => "bf_xdp", TcIngress => "bf_tc_in", TcEgress => "bf_tc_out", _ => ipv6 ? "bf_nf6" : "bf_nf4" };
         return new CompiledProgram(name, flavor.ProgramType, flavor.AttachType, segments[0], compiler.MapSpecs(ordered.Count),
             compiler._counterSlots, flavor.AcceptCode, flavor.DropCode)
@@ -102,6 +104,7 @@ public sealed partial class ProgramCompiler
             Functions = compiler.Functions(),
             Classifiers = compiler._classifierRecords,
             ClassifierLayouts = compiler._classifierLayouts,
+            Tail = compiler._tail is { } tail ? tail with { MainCounters = compiler._counterSlots } : null,
         };
     }
 
@@ -139,7 +142,7 @@ public sealed partial class ProgramCompiler
     };
 
     /// <summary>The program's segments: the first is attached, the others are tail-call targets (one unless the rules are many).</summary>
-    private ImmutableArray<ImmutableArray<Instruction>> Emit(List<BaseChain> chains)
+    private ImmutableArray<ImmutableArray<Instruction>> Emit(List<BaseChain> chains, IReadOnlyDictionary<string, int> sourceRules)
     {
         _needs = Analyze(chains);
         EmitPrologue();
@@ -187,6 +190,7 @@ public sealed partial class ProgramCompiler
                         EndsChain = r == chain.Rules.Count - 1,
                         AfterClassifier = r > 0 && chain.Rules[r - 1].Verdict is ClassifierVerdict,
                     };
+                MaybeEmitTailCall(chain, r, chains.Count, sourceRules.GetValueOrDefault(chain.Name));
             }
             _idleCounters.AddRange(chain.IdleCounters);
             _asm.Label(policy);
@@ -341,8 +345,8 @@ public sealed partial class ProgramCompiler
         {
             new(CompiledProgram.CountersMap, BpfMapType.PerCpuArray, 4, 16, CounterLayout.Capacity(_nextCounterSlot), []),
         };
-        if (_segments.Count > 1)
-            maps.Add(new MapSpec(CompiledProgram.SegmentsMap, BpfMapType.ProgArray, 4, 4, ChainEntrySlots + baseChains, []));
+        if (_segments.Count > 1 || _tail != null)
+            maps.Add(new MapSpec(CompiledProgram.SegmentsMap, BpfMapType.ProgArray, 4, 4, ChainEntrySlots + baseChains + (_tail != null ? 1 : 0), []));
         foreach (var (name, layout) in _sets)
         {
             var entries = layout.Entries();

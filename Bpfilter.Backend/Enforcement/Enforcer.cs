@@ -37,14 +37,21 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     /// <summary>Each base chain's trailing run, kept so that a rule appended to a grouped run is found without walking it.</summary>
     readonly ChainFolds<TrailingRun> _runs = new();
 
+    /// <summary>
+    /// Whether a change confined to a chain tail loads only the tail (<see cref="ChainTailEdit"/>); off, such an append goes
+    /// to the edits below it (tests of <see cref="ClassifiedRunEdit"/>).
+    /// </summary>
+    public bool ChainTails { get; set; } = true;
+
     /// <summary>The per-chain folds, for tests that compare them with a walk of every rule.</summary>
     public ChainFolds<ChainScan> Scans => _scans;
     public ChainFolds<TrailingRun> Runs => _runs;
 
     /// <param name="Shared">For a program loaded anew, the transaction's element changes of the packet-written set maps it shares with others (they hold what the packet path added, not the compiled contents).</param>
     /// <param name="Edited">Kept with map updates worked out from the change alone (<see cref="GroupedRunEdit"/>, <see cref="ClassifiedRunEdit"/>): not compiled.</param>
+    /// <param name="TailSwap">The running program's chain tail is replaced (<see cref="ChainTailEdit"/>) by <paramref name="Tail"/> (null: emptied).</param>
     sealed record Step(AttachUnit Unit, UnitSource Source, Attachment? Existing, Attachment? Created, CompiledProgram? Compiled, LoadedProgram? Loaded, MapDiff? Diff,
-        MapDiff? Shared = null, bool Edited = false);
+        MapDiff? Shared = null, bool Edited = false, bool TailSwap = false, BpfProgram? Tail = null);
 
     /// <summary>
     /// Per netfilter attach point a chain moved back from the kernel takes, the priorities its link may take instead of its
@@ -325,14 +332,33 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         if (existing?.Program is { } unchanged && existing.Source == source
             && new MapDiff(unchanged, []).WithPacketPath(packetPath) is { } writes)
             return (new Step(unit, source, existing, null, null, null, writes.Changes.Count > 0 ? writes : null), null);
+        // rules appended after the chain's classifier (or changed among those appended): only the chain tail's
+        // program is compiled and loaded, into its prog-array slot at the commit
+        if (ChainTails && existing is { Program: { Compiled.Tail: not null } tailed, Source: { } prior } && packetPath.Count == 0
+            && ChainTailEdit.Between(ruleset, unit, tailed.Compiled, prior, source) is var (withTail, tailCode))
+        {
+            BpfProgram? tailProgram = null;
+            try
+            {
+                if (tailCode != null) tailProgram = tailed.LoadTail(tailCode);
+            }
+            catch (BpfException)
+            {
+                // not verified on its own: the chain is compiled whole below
+            }
+            if (tailCode == null || tailProgram != null)
+                return (new Step(unit, source, existing, null, withTail, null, null, Edited: true, TailSwap: true, Tail: tailProgram), null);
+        }
+        // the edits below know nothing of a chain tail: a program running one is compiled whole
+        var tailless = existing?.Program?.Compiled.Tail is not { Rules: > 0 };
         // a rule joining or leaving a grouped run, or appended to a classified one: map updates found from the change,
         // nothing lowered or compiled
-        if (existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0
+        if (tailless && existing is { Program: { } kept, Source: { } was } && packetPath.Count == 0
             && (GroupedRunEdit.Between(kept, was, source, _runs) ?? ClassifiedRunEdit.Between(kept, was, source)) is { } edit)
             return (new Step(unit, source, existing, null, edit.Compiled, null, edit.Diff, Edited: true), null);
         // a rule appended to a grouped run this program has no code for (an ip rule in an inet chain's ipv6 program):
         // the program stays as it is; its maps hold what it was compiled with (not a program adopted from its pins)
-        if (existing is { Program: { TablesAsCompiled: true } same, Source: { } before } && packetPath.Count == 0
+        if (tailless && existing is { Program: { TablesAsCompiled: true } same, Source: { } before } && packetPath.Count == 0
             && UnseenRunAppend.Keeps(unit.Hook, unit.Ipv6, before, source, _runs))
             return (new Step(unit, source, existing, null, same.Compiled, null, new MapDiff(same, []), Edited: true), null);
         return CompileAndLoad(ruleset, unit, source, existing, existing?.Program, packetPath);
@@ -354,8 +380,10 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             // and its classifier class ids: a classified rule added or deleted is then a few table entries (issue 12)
             compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6, counters: layout,
                 classIds: existing?.Program is { } q ? ClassIdHint.Of(q) : null);
+            // a compile takes a running chain tail's rules into the program (its classifier): the slot empties once the
+            // tables hold them (the set batch comes first in Commit: meanwhile a packet finds them in both, first there)
             if (running != null && MapDiff.Between(running, compiled)?.WithPacketPath(packetPath) is { } diff)
-                return (new Step(unit, source, existing, null, compiled, null, diff), null);
+                return (new Step(unit, source, existing, null, compiled, null, diff, TailSwap: running.Compiled.Tail is { Rules: > 0 }), null);
             // a program loaded anew gets a counter array of its own: slots left by deleted rules are dropped when many
             if (layout != null && compiled.CounterSlotsUsed > 2 * compiled.CounterSlots.Count + 64)
                 compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6);
@@ -506,6 +534,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
                 at.Unit = s.Unit;
                 // a program whose maps kept their contents still runs what the recorded source says
                 if (s.Diff != null && batch.Failed.Contains(s.Diff.Program)) continue;
+                // the slot first: when it cannot be written, the old tail and the recorded source stay
+                if (s.TailSwap) at.Program!.SwapTail(s.Tail, s.Compiled!);
                 at.Source = s.Source;
                 // same code, newer compilation (chain names in comments, map contents): pinned and
                 // found again under the new compilation's digest, which a restart recomputes
@@ -578,6 +608,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     {
         s.Loaded?.Dispose();
         s.Created?.Dispose();
+        s.Tail?.Dispose();
     }
 
     /// <summary>Packets and bytes of a rule counter id: every running program holding it, plus what replaced programs counted, minus the last reset.</summary>
@@ -776,7 +807,7 @@ public sealed record PrepareStats(int AttachPoints, int Loaded, int Kept, int Ma
 
     public override string ToString() =>
         $"{AttachPoints} attach point(s): {Loaded} program(s) loaded, {Kept} kept with {MapUpdates} map update(s), {Detach} to detach, {Unchanged} not recompiled" +
-        (Edited > 0 ? $" ({Edited} edited in place: a grouped or classified run's rule)" : "");
+        (Edited > 0 ? $" ({Edited} edited in place: a grouped or classified run's rule, or a chain tail)" : "");
 }
 
 /// <summary>Why an attach point cannot be staged: the errno the kernel would answer, the reason, and the exception behind it.</summary>

@@ -146,6 +146,8 @@ internal sealed record MapDiff(LoadedProgram Program, IReadOnlyList<MapDiff.MapC
         return Same(a.Instructions, b.Instructions) && a.Segments.Length == b.Segments.Length
             && a.Segments.Zip(b.Segments).All(s => Same(s.First, s.Second))
             && a.TailCallSlots.Count == b.TailCallSlots.Count && a.TailCallSlots.All(t => b.TailCallSlots.GetValueOrDefault(t.Key) == t.Value)
+            // a chain tail's slot is not code of the program: a running tail is emptied at the commit (Enforcer, Step.TailSwap)
+            && (a.Tail == null) == (b.Tail == null)
             // global or static: the same code is loaded with other BTF
             && a.Functions.Count == b.Functions.Count && a.Functions.All(f => b.Functions.TryGetValue(f.Key, out var g) && g == f.Value);
     }

@@ -268,6 +268,48 @@ public sealed class LoadedProgram : IDisposable
     /// compiled from: the maps are the pinned ones (counters and set contents as they are now), nothing is
     /// loaded. Fails when a map the compiled program needs is not there or has other sizes.
     /// </summary>
+    /// <summary>The program in the chain tail's slot (<see cref="CompiledProgram.Tail"/>), null while the slot is empty.</summary>
+    private BpfProgram? _tail;
+
+    /// <summary>
+    /// Loads <paramref name="tail"/> (<see cref="ProgramCompiler.CompileTail"/> of this program) against this program's maps,
+    /// for <see cref="SwapTail"/>: verified here, so the commit only writes the slot. Null when it names a map this program
+    /// does not have or has with other sizes.
+    /// </summary>
+    internal BpfProgram? LoadTail(CompiledProgram tail)
+    {
+        foreach (var spec in tail.Maps)
+        {
+            if (!_maps.TryGetValue(spec.Name, out var m) || m.Type != spec.Type || m.KeySize != spec.KeySize || m.ValueSize != spec.ValueSize) return null;
+            if (spec.Name == CompiledProgram.CountersMap ? m.MaxEntries < tail.CounterSlotsUsed : m.MaxEntries != spec.MaxEntries) return null;
+        }
+        var code = Linker.Link(tail.Instructions, map => _maps[map].Fd.Value);
+        return BpfProgram.Load(Compiled.ProgramType, Compiled.Name + "_t", code, Compiled.AttachType);
+    }
+
+    /// <summary>
+    /// Puts <paramref name="tail"/> (loaded by <see cref="LoadTail"/>; null: none) in the chain tail's slot, in one map update
+    /// (a packet runs the old tail or the new one), and stands for <paramref name="compiled"/> from now on. The replaced tail
+    /// program is closed (packets still in it finish: the kernel frees it after them).
+    /// </summary>
+    internal void SwapTail(BpfProgram? tail, CompiledProgram compiled)
+    {
+        var slot = U32((uint)compiled.Tail!.Slot);
+        try
+        {
+            if (tail != null) _maps[CompiledProgram.SegmentsMap].Update(slot, U32((uint)tail.Fd.Value));
+            else _maps[CompiledProgram.SegmentsMap].Delete(slot);
+        }
+        catch
+        {
+            tail?.Dispose();
+            throw;
+        }
+        _tail?.Dispose();
+        _tail = tail;
+        Compiled = compiled;
+    }
+
     public static LoadedProgram Adopt(CompiledProgram compiled, string dir)
     {
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
@@ -332,7 +374,7 @@ public sealed class LoadedProgram : IDisposable
     /// </summary>
     static void CheckTailCallSlots(CompiledProgram compiled, Dictionary<string, BpfMap> maps, List<BpfProgram> segments, string dir)
     {
-        if (compiled.Segments.IsEmpty) return;
+        if (compiled.Segments.IsEmpty && compiled.Tail == null) return;
         var array = maps[CompiledProgram.SegmentsMap];
         var id = new byte[4];
         for (var slot = 0; slot < array.MaxEntries; slot++)
@@ -390,20 +432,10 @@ public sealed class LoadedProgram : IDisposable
     /// </summary>
     public static string Digest(CompiledProgram compiled)
     {
-        ulong h = 14695981039346656037UL;
-        void Add(string s)
-        {
-            foreach (char c in s)
-            {
-                h ^= c;
-                h *= 1099511628211UL;
-            }
-            h ^= 0xff;
-            h *= 1099511628211UL;
-        }
-        Add(compiled.Name);
-        Add(compiled.ProgramType.ToString());
-        Add(compiled.Disassembly);
+        var h = CodeDigest.Of(compiled);
+        void Add(string s) => h = CodeDigest.Add(h, s);
+        // a program with a tail in its slot is not what a compile gives (its tail slot is empty): never adopted as one
+        if (compiled.Tail is { Rules: > 0 } tail) Add("tail:" + Disassembler.Format(tail.Code));
         // set and counter arrays may be larger than the compilation asks (a kept program, see Adopt): sizes are not in the code
         foreach (var m in compiled.Maps)
             Add($"{m.Name}:{m.Type}:{m.KeySize}:{m.ValueSize}:{(Growable(m) ? "" : m.MaxEntries)}{(m.DoubleBuffered ? ":x2" : "")}");
@@ -736,6 +768,7 @@ public sealed class LoadedProgram : IDisposable
     public void Dispose()
     {
         Program.Dispose();
+        _tail?.Dispose();
         foreach (var p in Segments) p.Dispose();
         foreach (var (name, m) in _maps) if (!_borrowed.Contains(name) && !IsSetMap(name)) m.Dispose();
         foreach (var c in _sets.Values) c.Release(this);

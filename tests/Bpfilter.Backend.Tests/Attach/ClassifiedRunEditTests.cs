@@ -27,8 +27,11 @@ public class ClassifiedRunEditTests
         new(ValueList.Of(new BaseChain("t/edge", Xdp, 0, Verdict.Accept, rules.Select(g => g.Rule).Concat(extra).ToValueList())), ValueList.Of(Gone),
             ValueList<Backend.Ir.Set>.Empty);
 
-    sealed class Rig() : EditRig(Rules([]))
+    sealed class Rig : EditRig
     {
+        // the classifier edits themselves: not the chain tail an append would take first
+        public Rig() : base(Rules([])) => Enforcer.ChainTails = false;
+
         /// <summary>
         /// The running program's code is what a compile of the current ruleset without any hint gives (so a restart
         /// compiles the same code), and its classifier maps hold what a compile with its class ids gives.

@@ -73,6 +73,7 @@ public class ClassifierAnyVectorTests
         var random = new Random(1401);
         var rules = Enumerable.Range(0, 203).Select(i => RandomRule(random, (ulong)(100 + i), negations: false).Rule).ToList();
         using var rig = new EditRig(Rules([]));
+        rig.Enforcer.ChainTails = false; // the classifier edit itself, not the chain tail an append takes first
         rig.Commit(Rules(rules));
         AssertWildcardsInTheAnyVectorAlone(rig.Program);
         var fields = rig.Program.Compiled.Classifiers[0].Classifier.Fields;
@@ -104,6 +105,7 @@ public class ClassifierAnyVectorTests
         var random = new Random(seed);
         var generated = Enumerable.Range(0, 64).Select(i => RandomRule(random, (ulong)(100 + i), negations)).ToList();
         using var rig = new EditRig(Rules([]));
+        rig.Enforcer.ChainTails = false; // the classifier edit itself, not the chain tail an append takes first
         rig.Commit(Rules(generated.Select(g => g.Rule)));
         Assert.Contains("clsword", rig.Program.Compiled.Disassembly);
         var packets = generated.SelectMany(g => Enumerable.Range(0, 2).Select(_ => PacketNear(random, g))).Concat(Lacking).ToList();

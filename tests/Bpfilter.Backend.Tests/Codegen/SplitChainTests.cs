@@ -19,9 +19,9 @@ public class SplitChainTests
     static readonly LoweringPipeline Linear = new(new UnreachableRules(), new RuleGrouping());
 
     /// <summary>Source address only rule <paramref name="i"/> matches.</summary>
-    static string Source(int i) => $"10.{1 + i / 65536}.{(i >> 8) & 255}.{i & 255}";
+    internal static string Source(int i) => $"10.{1 + i / 65536}.{(i >> 8) & 255}.{i & 255}";
 
-    static byte[] From(string src, ushort dport = 1000) => PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport);
+    internal static byte[] From(string src, ushort dport = 1000) => PacketBuilder.Ether().Ipv4(src, "198.18.0.2").Tcp(40000, dport);
 
     /// <summary>
     /// Rule i: `ip saddr Source(i)` and, by i mod 4, `tcp dport 1000`, `tcp dport 1000-1010`, `ip daddr 198.18.0.0/24`

@@ -16,7 +16,7 @@ public sealed partial class PersistenceTests
     public void ARuleAddedToOrDeletedFromAGroupedRunKeepsTheProgramAcrossARestart() =>
         RunEditsKeepTheProgramAcrossARestart("g", 2000, 20, port => $"tcp dport {port} counter drop",
             explained => Assert.Contains("vmap @ip g/in group 0", explained), // the program's comment on the grouped run
-            edited: "(1 edited in place: a grouped or classified run's rule)");
+            edited: "(1 edited in place: a grouped or classified run's rule, or a chain tail)");
 
     /// <summary>
     /// Table ip TABLE, chain in (input, policy accept) with a rule for each of <paramref name="count"/> ports from
