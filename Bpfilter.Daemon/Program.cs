@@ -42,6 +42,7 @@ using var backend = options.Enforce
     : null;
 if (options.Enforce && !options.BpfOnly && kernelSocket == null) return 1;
 if (backend != null) PinAttachPoints(backend, options.PinDir);
+if (backend != null) backend.ChainTails = options.ChainTails;
 // The committed state is saved after every commit (Bpfilter.Daemon/Persistence) and restored below.
 using var store = OpenStateStore(options.StateDir);
 // --metrics: batches are counted from the start, so that restored and later commits are all in the totals.

@@ -38,10 +38,11 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     readonly ChainFolds<TrailingRun> _runs = new();
 
     /// <summary>
-    /// Whether a change confined to a chain tail loads only the tail (<see cref="ChainTailEdit"/>); off, such an append goes
-    /// to the edits below it (tests of <see cref="ClassifiedRunEdit"/>).
+    /// Whether a change confined to a chain tail loads only the tail (<see cref="ChainTailEdit"/>); off (the default, bpfilterd's
+    /// --chain-tails turns it on), such an append goes to the edits below it. Off by default because a restarted daemon
+    /// does not adopt a program whose tail slot is filled: it loads the chain anew, a new program id.
     /// </summary>
-    public bool ChainTails { get; set; } = true;
+    public bool ChainTails { get; set; }
 
     /// <summary>The per-chain folds, for tests that compare them with a walk of every rule.</summary>
     public ChainFolds<ChainScan> Scans => _scans;

@@ -263,11 +263,6 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>The quota map this program references (shared or its own), for an adopting enforcer.</summary>
     public BpfMap? QuotasMap => _maps.GetValueOrDefault(CompiledProgram.QuotasMap);
 
-    /// <summary>
-    /// Reopens a program <see cref="Pin"/> left in bpffs (by this or an earlier process), given what it was
-    /// compiled from: the maps are the pinned ones (counters and set contents as they are now), nothing is
-    /// loaded. Fails when a map the compiled program needs is not there or has other sizes.
-    /// </summary>
     /// <summary>The program in the chain tail's slot (<see cref="CompiledProgram.Tail"/>), null while the slot is empty.</summary>
     private BpfProgram? _tail;
 
@@ -310,6 +305,11 @@ public sealed class LoadedProgram : IDisposable
         Compiled = compiled;
     }
 
+    /// <summary>
+    /// Reopens a program <see cref="Pin"/> left in bpffs (by this or an earlier process), given what it was
+    /// compiled from: the maps are the pinned ones (counters and set contents as they are now), nothing is
+    /// loaded. Fails when a map the compiled program needs is not there or has other sizes.
+    /// </summary>
     public static LoadedProgram Adopt(CompiledProgram compiled, string dir)
     {
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);

@@ -112,6 +112,13 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     public bool BpfOnly => _kernel == null;
 
+    /// <summary>bpfilterd --chain-tails: appends after a classified chain load as a tail program (<see cref="Enforcer.ChainTails"/>).</summary>
+    public bool ChainTails
+    {
+        get => _enforcer.ChainTails;
+        set => _enforcer.ChainTails = value;
+    }
+
     /// <summary>
     /// Keeps every attach point pinned under <paramref name="dir"/> after each commit, so filtering outlives
     /// this process (an exit closes fds and detaches nothing pinned); a commit that removes a chain unpins it.

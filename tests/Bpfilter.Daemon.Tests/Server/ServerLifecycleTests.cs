@@ -81,6 +81,13 @@ public partial class ServerLifecycleTests
         Assert.NotEqual("", error);
     }
 
+    [Fact]
+    public void ChainTailsAreOffUnlessAsked()
+    {
+        Assert.False(Options.Parse([], out _)!.ChainTails);
+        Assert.True(Options.Parse(["--chain-tails"], out _)!.ChainTails);
+    }
+
     /// <summary>Binds a socket to path and closes it without unlinking, as a crashed daemon leaves it.</summary>
     static unsafe partial class DeadSocket
     {
