@@ -125,14 +125,11 @@ public sealed class LimitMoveTrafficTests
     }
 
     /// <summary>
-    /// (b) kernel → BPF, re-checked at a later commit: once the kernel copy's limits have been idle for as long as an
-    /// empty bucket takes to refill (4 s here), the chain moves, with full buckets as the kernel's are.
+    /// The fast limits drained in the kernel (a `log group` rule holds the chain there), then that rule deleted: the chain
+    /// stays in the kernel, its limits not known full. The time since the drain.
     /// </summary>
-    [Fact]
-    public void AChainKeptForItsLimitsMovesOnceTheyAreFull()
+    static System.Diagnostics.Stopwatch DrainAndHold(PacketPathSetTrafficTests.Sides s)
     {
-        using var pins = new PersistenceTests.PinFs();
-        using var s = new PacketPathSetTrafficTests.Sides("auto", pins.Path);
         s.Apply(FastLimits);
         s.Apply("add rule netdev t in udp dport 14 log group 1");
         Send(s, 6);
@@ -141,6 +138,19 @@ public sealed class LimitMoveTrafficTests
         s.Apply(Back(s, null));
         Assert.True(drained.Elapsed < TimeSpan.FromSeconds(3.5), $"the move back took {drained.Elapsed}: too slow to test the hold");
         Assert.Contains("is not known full", KeptForLimits(s));
+        return drained;
+    }
+
+    /// <summary>
+    /// (b) kernel → BPF, re-checked at a later commit: once the kernel copy's limits have been idle for as long as an
+    /// empty bucket takes to refill (4 s here), the chain moves, with full buckets as the kernel's are.
+    /// </summary>
+    [Fact]
+    public void AChainKeptForItsLimitsMovesOnceTheyAreFull()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides("auto", pins.Path);
+        var drained = DrainAndHold(s);
 
         Thread.Sleep(TimeSpan.FromSeconds(4.5) - drained.Elapsed);
         s.Apply("add table netdev other"); // a later commit: the limits are re-checked
@@ -160,14 +170,7 @@ public sealed class LimitMoveTrafficTests
     {
         using var pins = new PersistenceTests.PinFs();
         using var s = new PacketPathSetTrafficTests.Sides("auto", pins.Path);
-        s.Apply(FastLimits);
-        s.Apply("add rule netdev t in udp dport 14 log group 1");
-        Send(s, 6);
-        var drained = System.Diagnostics.Stopwatch.StartNew();
-        Assert.Equal("kernel 12:4 13:4 16:4 | bpfilterd 12:4 13:4 16:4", Accepted(s));
-        s.Apply(Back(s, null));
-        Assert.True(drained.Elapsed < TimeSpan.FromSeconds(3.5), $"the move back took {drained.Elapsed}: too slow to test the hold");
-        Assert.Contains("is not known full", KeptForLimits(s));
+        var drained = DrainAndHold(s);
         var held = s.Rig.Explain();
 
         // from here no nft command commits: only listings, and a monitor that must see nothing

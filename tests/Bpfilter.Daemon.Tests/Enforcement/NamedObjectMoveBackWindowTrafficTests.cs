@@ -15,8 +15,7 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// </summary>
 public sealed partial class NamedObjectMoveBackWindowTrafficTests
 {
-    /// <summary>At the input hook a one-byte UDP datagram over IPv4 is 20 + 8 + 1 bytes.</summary>
-    const long DatagramBytes = 29;
+    const long DatagramBytes = QuotaMoveBackWindowTrafficTests.DatagramBytes;
 
     [Fact]
     public void ANamedCounterDropRuleMovingBackToALinkAfterTheKernelsCopyGoesOnFromItsFinalCount()
@@ -60,7 +59,7 @@ public sealed partial class NamedObjectMoveBackWindowTrafficTests
             }
             """);
         var (k, d) = s.Command("list", "table", "inet", "t");
-        var (ku, du) = (Used(k), Used(d));
+        var (ku, du) = (QuotaMoveBackWindowTrafficTests.Used(k), QuotaMoveBackWindowTrafficTests.Used(d));
         var report = $"kernel: sent {r[0].Sent}, received {r[0].Got9}, used {ku}; bpfilterd: sent {r[1].Sent}, received {r[1].Got9}, used {du}";
         Console.WriteLine(report);
         Assert.True(r[0] is { Got9: 0, Got10: 1 } && ku == r[0].Sent * DatagramBytes, report);
@@ -77,19 +76,6 @@ public sealed partial class NamedObjectMoveBackWindowTrafficTests
         Assert.True(listing.Exit == 0, listing.Stderr);
         Assert.DoesNotContain("table inet t", listing.Stdout);
     }
-
-    /// <summary>The quota's `used` in a table's listing, in bytes (nft prints it in the largest unit that divides it).</summary>
-    static long Used(ProcessResult listing)
-    {
-        Assert.True(listing.Exit == 0, listing.Stderr);
-        var m = UsedBytes().Match(listing.Stdout);
-        Assert.True(m.Success, listing.Stdout);
-        var unit = m.Groups[2].Value switch { "bytes" => 1L, "kbytes" => 1L << 10, "mbytes" => 1L << 20, _ => 1L << 30 };
-        return long.Parse(m.Groups[1].Value) * unit;
-    }
-
-    [GeneratedRegex(@"used (\d+) (bytes|kbytes|mbytes|gbytes)")]
-    private static partial Regex UsedBytes();
 
     [GeneratedRegex(@"counter c \{\s*packets (\d+) bytes \d+")]
     private static partial Regex NamedCount();

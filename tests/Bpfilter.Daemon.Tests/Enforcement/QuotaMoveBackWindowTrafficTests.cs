@@ -9,13 +9,13 @@ namespace Bpfilter.Daemon.Tests.Enforcement;
 /// never sees them: the quota's `used` must go on from what the kernel's copy consumed at the commit (the DELRULE
 /// notification the commit echoes), as the kernel's listing, which consumed every datagram sent. Before branch
 /// `quotaecho` the quota went on from the kernel's `used` read before the early install, and what the copy consumed
-/// after that read was lost (131 datagrams short; a named quota, 567 short in the same setup, still is: nf_tables' DELOBJ
-/// notification carries no NFTA_OBJ_DATA).
+/// after that read was lost (131 datagrams short). A named quota (DELOBJ carries no NFTA_OBJ_DATA) is read after the
+/// commit instead: <see cref="NamedObjectMoveBackWindowTrafficTests"/>.
 /// </summary>
 public sealed partial class QuotaMoveBackWindowTrafficTests
 {
     /// <summary>At the input hook a one-byte UDP datagram over IPv4 is 20 + 8 + 1 bytes.</summary>
-    const long DatagramBytes = 29;
+    internal const long DatagramBytes = 29;
 
     [Fact]
     public void AQuotaDropRuleMovingBackToALinkAfterTheKernelsCopyGoesOnFromItsFinalConsumption()
@@ -43,7 +43,7 @@ public sealed partial class QuotaMoveBackWindowTrafficTests
     }
 
     /// <summary>The quota's `used` in a table's listing, in bytes (nft prints it in the largest unit that divides it).</summary>
-    static long Used(ProcessResult listing)
+    internal static long Used(ProcessResult listing)
     {
         Assert.True(listing.Exit == 0, listing.Stderr);
         var m = UsedBytes().Match(listing.Stdout);
