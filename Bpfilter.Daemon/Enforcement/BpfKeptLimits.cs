@@ -53,8 +53,7 @@ static class BpfKeptLimits
         if (kept.Count == 0) return;
         foreach (var (key, limit) in kept.ToList())
             if (!holds(limit.StateSlot)) kept.Remove(key);
-        foreach (var t in kernelTables)
-            foreach (var o in t.Objects ?? [])
-                if (o.ObjectType == NftObjectType.Limit && o.Name != null) kept.Remove(StatefulKey.Named(t.Family, t.Name, o.Name));
+        foreach (var (family, table, name) in Placement.KernelKeptLimits.HeldBy(kernelTables))
+            kept.Remove(StatefulKey.Named(family, table, name));
     }
 }
