@@ -13,9 +13,12 @@ public sealed unsafe class BpfMap : IDisposable
     /// <summary>BPF_F_LOCK: a lookup or update of a value holding a bpf_spin_lock copies it under that lock (never torn by a program's update).</summary>
     public const ulong Locked = 4;
 
-    private BpfMap(BpfFd fd, BpfMapType type, string name, int keySize, int valueSize, int maxEntries)
+    /// <summary>BPF_F_MMAPABLE: an array map user space can map and write (<see cref="FillMapped"/>).</summary>
+    public const uint Mmapable = 1 << 10;
+
+    private BpfMap(BpfFd fd, BpfMapType type, string name, int keySize, int valueSize, int maxEntries, uint flags)
     {
-        Fd = fd; Type = type; Name = name; KeySize = keySize; ValueSize = valueSize; MaxEntries = maxEntries;
+        Fd = fd; Type = type; Name = name; KeySize = keySize; ValueSize = valueSize; MaxEntries = maxEntries; Flags = flags;
     }
 
     public BpfFd Fd { get; }
@@ -24,6 +27,8 @@ public sealed unsafe class BpfMap : IDisposable
     public int KeySize { get; }
     public int ValueSize { get; }
     public int MaxEntries { get; }
+    /// <summary>BPF_F_* flags the map was created with.</summary>
+    public uint Flags { get; }
 
     /// <summary>bpf(2) calls through this handle that wrote elements (an update, a delete, an update batch): what keeping the map costs.</summary>
     public long WriteCalls => Interlocked.Read(ref _writeCalls);
@@ -49,7 +54,7 @@ public sealed unsafe class BpfMap : IDisposable
         var kname = KernelName(name);
         var fd = BpfException.Check($"creating {type} map '{name}'",
             Native.BpfMapCreate((int)type, kname, (uint)keySize, (uint)valueSize, (uint)maxEntries, &opts));
-        return new BpfMap(new BpfFd(fd), type, name, keySize, valueSize, maxEntries);
+        return new BpfMap(new BpfFd(fd), type, name, keySize, valueSize, maxEntries, flags);
     }
 
     /// <summary>Kernel object names allow [A-Za-z0-9_.] and 15 characters.</summary>
@@ -128,6 +133,50 @@ public sealed unsafe class BpfMap : IDisposable
             ArrayPool<byte>.Shared.Return(values);
         }
     }
+
+    /// <summary>
+    /// Fills new <see cref="Mmapable"/> array maps nothing reads yet by writing their mapped values: the same contents as
+    /// <see cref="UpdateMany(IReadOnlyList{BpfMap}, IReadOnlyList{ValueTuple{byte[], byte[]}})"/> writes, without a copy
+    /// into the kernel per entry and map (issue 12: a 10,000-rule ClassBench classifier's tables are about 80 MB per copy,
+    /// and filling both copies with update batches was a sixth of the load's CPU). A key beyond the map is refused as the
+    /// kernel refuses it (E2BIG), with the entries before it written.
+    /// </summary>
+    public static void FillMapped(IReadOnlyList<BpfMap> maps, IReadOnlyList<(byte[] Key, byte[] Value)> entries)
+    {
+        if (entries.Count == 0 || maps.Count == 0) return;
+        var first = maps[0];
+        if (maps.Any(m => m.Type != BpfMapType.Array || (m.Flags & Mmapable) == 0 || m.KeySize != 4 || m.ValueSize != first.ValueSize || m.MaxEntries != first.MaxEntries))
+            throw new ArgumentException($"maps filled through their mapping must be alike mmapable arrays: {string.Join(", ", maps.Select(m => m.Name))}");
+        // the kernel lays an mmapable array's values out from offset 0, each rounded up to 8 bytes (array_map_alloc)
+        var stride = (first.ValueSize + 7) / 8 * 8;
+        var page = (nuint)Environment.SystemPageSize;
+        var length = ((nuint)first.MaxEntries * (nuint)stride + page - 1) / page * page;
+        var mapped = new byte*[maps.Count];
+        try
+        {
+            for (var m = 0; m < maps.Count; m++)
+            {
+                var p = Native.Mmap(null, length, ProtRead | ProtWrite, MapShared, maps[m].Fd.Value, 0);
+                if (p == (void*)-1) throw new BpfException($"mmapping map '{maps[m].Name}'", System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
+                mapped[m] = (byte*)p;
+            }
+            foreach (var (k, v) in entries)
+            {
+                first.CheckKey(k);
+                if (v.Length != first.ValueSize) throw new ArgumentException($"map '{first.Name}' values are {first.ValueSize} bytes, got {v.Length}");
+                var index = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(k);
+                if (index >= (uint)first.MaxEntries) throw new BpfException($"updating map '{first.Name}'", E2BIG, $"index {index} is beyond its {first.MaxEntries} entries");
+                foreach (var p in mapped) v.CopyTo(new Span<byte>(p + (nuint)index * (nuint)stride, v.Length));
+            }
+        }
+        finally
+        {
+            foreach (var p in mapped)
+                if (p != null) Native.Munmap(p, length);
+        }
+    }
+
+    const int ProtRead = 1, ProtWrite = 2, MapShared = 1, E2BIG = 7;
 
     /// <summary>Packed bytes per batch (keys and values): below the large object heap's threshold, so the pool reuses the buffers.</summary>
     const int BatchBytes = 64 * 1024;
@@ -225,7 +274,7 @@ public sealed unsafe class BpfMap : IDisposable
         try
         {
             var info = BpfInfo.Map(fd.Value);
-            return new BpfMap(fd, info.Type, info.Name, info.KeySize, info.ValueSize, info.MaxEntries);
+            return new BpfMap(fd, info.Type, info.Name, info.KeySize, info.ValueSize, info.MaxEntries, info.Flags);
         }
         catch
         {

@@ -12,7 +12,7 @@ namespace Bpfilter.Backend.Loader;
 public sealed unsafe class QuotaMap : IDisposable
 {
     /// <summary>BPF_F_MMAPABLE.</summary>
-    public const uint Mmapable = 1 << 10;
+    public const uint Mmapable = BpfMap.Mmapable;
     /// <summary>How many quotas the map holds; a program needing a slot beyond it is refused (placed in the kernel).</summary>
     public const int Capacity = 4096;
     const int ProtRead = 1, ProtWrite = 2, MapShared = 1;

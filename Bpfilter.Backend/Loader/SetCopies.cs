@@ -90,8 +90,12 @@ public sealed class SetCopies
         var made = new List<BpfMap>();
         try
         {
-            for (var i = 0; i < 2; i++) made.Add(BpfMap.Create(spec.Type, CopyName(spec.Name, i), spec.KeySize, spec.ValueSize, spec.MaxEntries));
-            BpfMap.UpdateMany(made, spec.Entries);
+            // a classifier's tables (arrays only the control plane writes) are written through their mapping: tens of megabytes
+            var mapped = spec is { Type: BpfMapType.Array, PacketWritten: false, KeySize: 4 } && ClassifierTables.IsClassifierMap(spec.Name);
+            for (var i = 0; i < 2; i++)
+                made.Add(BpfMap.Create(spec.Type, CopyName(spec.Name, i), spec.KeySize, spec.ValueSize, spec.MaxEntries, mapped ? BpfMap.Mmapable : 0));
+            if (mapped) BpfMap.FillMapped(made, spec.Entries);
+            else BpfMap.UpdateMany(made, spec.Entries);
             var outer = BpfMap.Create(BpfMapType.ArrayOfMaps, spec.Name, 4, 4, 2, inner: made[0]);
             made.Add(outer);
             for (var i = 0; i < 2; i++) SetSlot(outer, i, made[i]);
