@@ -3,6 +3,7 @@
 # Daemon CPU: utime+stime of the daemon from just before `nft -f` until 1 s after it returned. PERF=FILE: perf record it.
 # NS_PREFIX (ll-) names the netns and pin dir, RUN_DIR (/tmp/loadlift) holds the run's files; HWM=1 adds the daemon's peak RSS (hwm_kb);
 # BFNFT the bfnft to run. The line ends with the backend's lift time from the daemon's log.
+# FREQ: perf record frequency (299).
 set -u
 D="$1"; F="$2"; T="$3"
 BFNFT=${BFNFT:-/tmp/loadcost/base-src/patches/nftables/build/bfnft}
@@ -17,7 +18,7 @@ for i in $(seq 100); do [ -S $W/sock ] && break; sleep 0.1; done
 sleep 0.3
 PID=$(pgrep -f -- "--socket $W/sock" | head -1)
 PP=
-if [ -n "${PERF:-}" ]; then perf record -F 299 -g -p $PID -o $PERF > /dev/null 2>&1 & PP=$!; sleep 0.5; fi
+if [ -n "${PERF:-}" ]; then perf record -F ${FREQ:-299} -g -p $PID -o $PERF > /dev/null 2>&1 & PP=$!; sleep 0.5; fi
 C0=$(awk '{print ($14+$15)}' /proc/$PID/stat)
 s=$(date +%s.%N)
 ip netns exec $NS env BFNFT_SOCKET=$W/sock $BFNFT -f $F; rc=$?
