@@ -180,7 +180,20 @@ internal sealed partial class Transaction
         return result.Count == result.Capacity ? result.MoveToImmutable() : result.ToImmutable();
     }
 
+    /// <summary>This batch's expressions decoded once for every rule that sends the same bytes.</summary>
+    readonly SharedExpressions _sharedExpressions = new();
+
     Expression ParseExpression(NetlinkAttribute elem, TableRecord t, ChainRecord chain)
+    {
+        Span<byte> keyBuffer = stackalloc byte[SharedExpressions.KeyBufferSize];
+        var key = SharedExpressions.Key(elem.RawType, elem.Payload, keyBuffer);
+        if (_sharedExpressions.TryGet(key, out var shared)) return shared;
+        var e = ParseNewExpression(elem, t, chain);
+        _sharedExpressions.Add(key, e);
+        return e;
+    }
+
+    Expression ParseNewExpression(NetlinkAttribute elem, TableRecord t, ChainRecord chain)
     {
         // NFTA_EXPR_NAME, the last one as nla_parse keeps it (read in place: this runs for every expression of every rule)
         NetlinkAttribute nameAttr = default;

@@ -17,6 +17,9 @@ public ref struct AttrParser
     readonly int _count;
     ulong _consumed;
     Dictionary<int, byte[]>? _strings; // attribute index -> payload of a non-canonical string
+    // the first AttrStarts.Max attributes' starts (relative to _buf) and raw types: a nest with no more is not walked again
+    AttrStarts _starts;
+    AttrRaws _raws;
 
     public AttrParser(ReadOnlySpan<byte> payload, int baseOffset, ushort nestRawType = 0, int nestOffset = -1)
     {
@@ -28,9 +31,17 @@ public ref struct AttrParser
         // nests hold a handful of attributes: lookups walk them again instead of indexing an array, so parsing a
         // nest allocates nothing (every expression of every rule is one or more nests)
         int n = 0;
-        for (var c = new AttributeReader(payload, baseOffset); c.TryRead(out _);) n++;
+        for (var c = new AttributeReader(payload, baseOffset); c.TryRead(out var a); n++)
+            if (n < AttrStarts.Max)
+            {
+                _starts[n] = a.Offset - baseOffset;
+                _raws[n] = a.RawType;
+            }
         _count = n;
     }
+
+    /// <summary>Whether every attribute of the nest is in <see cref="_starts"/>.</summary>
+    readonly bool Indexed => _count <= AttrStarts.Max;
 
     /// <summary>Parses the contents of a nest attribute.</summary>
     public static AttrParser Of(NetlinkAttribute nest) => new(nest.Payload, nest.PayloadOffset, nest.RawType, nest.Offset);
@@ -50,8 +61,15 @@ public ref struct AttrParser
     /// <summary>The index of the last attribute of <paramref name="type"/> (-1 when none) and that attribute.</summary>
     readonly int FindLast(ushort type, out NetlinkAttribute last)
     {
-        int found = -1;
         last = default;
+        if (Indexed)
+        {
+            int at = LastIndexOf(type);
+            // read again from its start: the walk in the constructor checked its length
+            if (at >= 0) new AttributeReader(_buf[_starts[at]..], _base + _starts[at]).TryRead(out last);
+            return at;
+        }
+        int found = -1;
         var r = new AttributeReader(_buf, _base);
         for (int i = 0; i < _count && r.TryRead(out var a); i++)
             if ((a.RawType & NlaFlags.TypeMask) == type)
@@ -60,6 +78,14 @@ public ref struct AttrParser
                 last = a;
             }
         return found;
+    }
+
+    /// <summary>The index of the last attribute of <paramref name="type"/> among the indexed ones (-1 when none).</summary>
+    readonly int LastIndexOf(ushort type)
+    {
+        for (int i = _count - 1; i >= 0; i--)
+            if ((_raws[i] & NlaFlags.TypeMask) == type) return i;
+        return -1;
     }
 
     public readonly bool Has(ushort type) => FindLast(type, out _) >= 0;
@@ -142,6 +168,6 @@ public ref struct AttrParser
     readonly bool IsKnown(ushort raw, int index)
     {
         ushort type = (ushort)(raw & NlaFlags.TypeMask);
-        return type < 64 && (_consumed & (1UL << type)) != 0 && FindLast(type, out _) == index;
+        return type < 64 && (_consumed & (1UL << type)) != 0 && (Indexed ? LastIndexOf(type) : FindLast(type, out _)) == index;
     }
 }

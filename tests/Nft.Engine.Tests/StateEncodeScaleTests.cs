@@ -41,7 +41,7 @@ public class StateEncodeScaleTests(ITestOutputHelper output)
     });
 
     /// <summary>ip saddr 10.a.b.c meta l4proto udp udp dport P counter drop, as nft encodes it for an ip-family chain.</summary>
-    static Action<NetlinkWriter> SameShape(int i) => w =>
+    internal static Action<NetlinkWriter> SameShape(int i) => w =>
     {
         Payload(w, 1, 12, 4);
         Cmp(w, [10, (byte)(i >> 16), (byte)(i >> 8), (byte)i]);
