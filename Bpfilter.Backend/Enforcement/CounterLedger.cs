@@ -57,11 +57,21 @@ internal sealed class CounterLedger
         _zero[id] = zero;
     }
 
-    /// <summary>Drops what belonged to slots no rule holds any more (the lifter hands them out again).</summary>
-    public void Forget(IEnumerable<ulong> live)
+    /// <summary>
+    /// Drops what belonged to slots no rule holds any more (the lifter hands them out again), <paramref name="live"/>
+    /// asked of each slot held here: no set of all live slots is built on each commit.
+    /// </summary>
+    public void Forget(Func<ulong, bool> live)
     {
-        var keep = live.ToHashSet();
-        foreach (var id in _carried.Keys.Where(k => !keep.Contains(k)).ToList()) _carried.Remove(id);
-        foreach (var id in _zero.Keys.Where(k => !keep.Contains(k)).ToList()) _zero.Remove(id);
+        Drop(_carried, live);
+        Drop(_zero, live);
+    }
+
+    static void Drop(Dictionary<ulong, (ulong Packets, ulong Bytes)> by, Func<ulong, bool> live)
+    {
+        List<ulong>? gone = null;
+        foreach (var id in by.Keys)
+            if (!live(id)) (gone ??= []).Add(id);
+        foreach (var id in gone ?? []) by.Remove(id);
     }
 }

@@ -629,7 +629,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _ledger.Restore(id, carried, zero);
 
     /// <summary>Forgets carried totals of counter ids no rule holds any more (the front-end hands them out again).</summary>
-    public void RetainCounters(IEnumerable<ulong> live) => _ledger.Forget(live);
+    public void RetainCounters(Func<ulong, bool> live) => _ledger.Forget(live);
 
     (ulong Packets, ulong Bytes) Running(ulong id)
     {

@@ -531,11 +531,11 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             }
             // after the swap and before the slots go: the ledger holds all BPF counted for the counters that become unplaced
             if (staged.Unplaced is { } unplaced) _unplaced.Commit(unplaced, BpfCount, unplacedQuotas);
-            _slots.Retain(staged.Lift.Counters.Keys);
-            _slots.Quotas.Retain(staged.Lift.Quotas.Keys);
+            _slots.Retain(staged.Lift.Counters);
+            _slots.Quotas.Retain(staged.Lift.Quotas);
             _slots.Limits.Retain(staged.Lift.Limits.Keys.Concat(staged.KeptLimits?.Keys ?? []));
             _keptLimits = staged.KeptLimits ?? new Dictionary<StatefulKey, ulong>();
-            _enforcer.RetainCounters(_slots.Slots.Values);
+            _enforcer.RetainCounters(slot => _slots.TryGetKey(slot, out _));
             foreach (var seed in staged.Seeds ?? []) Seed(seed);
             foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
             _current = staged.Lift;

@@ -40,4 +40,53 @@ public class SlotTableTests
         AssertInverse(restored, max + 1);
         Assert.Throws<ArgumentException>(() => new CounterSlots().Restore([(Key(1), 3UL), (Key(2), 3UL)]));
     }
+
+    /// <summary>A key that counts the times it is hashed.</summary>
+    readonly record struct HashedKey(int Id)
+    {
+        public static int Hashes;
+        public override int GetHashCode() { Interlocked.Increment(ref Hashes); return Id; }
+    }
+
+    [Fact]
+    public void ALiftsOwnSlotsAreRetainedWithoutHashingAKey()
+    {
+        var slots = new SlotTable<HashedKey>();
+        var live = Enumerable.Range(0, 10_000).ToDictionary(i => new HashedKey(i), i => slots.GetOrAdd(new HashedKey(i)));
+        var version = slots.Version;
+        HashedKey.Hashes = 0;
+        slots.Retain(live);
+        Assert.Equal(0, HashedKey.Hashes);
+        Assert.Equal(version, slots.Version);
+        Assert.Equal(10_000, slots.Slots.Count);
+    }
+
+    [Theory]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void RetainingALiftFreesWhatRetainingItsKeysFrees(int seed)
+    {
+        var rng = new Random(seed);
+        SlotTable<CounterKey> byKeys = new(), byLift = new();
+        CounterKey Key(int i) => new(2, "t", "c", (ulong)i);
+        for (int round = 0; round < 300; round++)
+        {
+            var lift = new Dictionary<CounterKey, ulong>();
+            foreach (var i in Enumerable.Range(0, rng.Next(0, 40)).Select(_ => rng.Next(60)).Distinct())
+            {
+                var slot = byKeys.GetOrAdd(Key(i));
+                Assert.Equal(slot, byLift.GetOrAdd(Key(i)));
+                lift[Key(i)] = slot;
+            }
+            // a lift that lost a key's slot, or names a slot another key holds, is retained by its keys too
+            if (rng.Next(8) == 0 && lift.Count > 0) lift[lift.Keys.First()] = 1_000_000;
+            if (rng.Next(2) == 0)
+            {
+                byKeys.Retain(lift.Keys);
+                byLift.Retain(lift);
+            }
+            Assert.Equal(byKeys.Slots.OrderBy(kv => kv.Value), byLift.Slots.OrderBy(kv => kv.Value));
+            Assert.Equal(byKeys.Version, byLift.Version);
+        }
+    }
 }
