@@ -207,6 +207,71 @@ public sealed class PlacementTests
         }
     }
 
+    static readonly Regex Count84 = new(@"tcp dport 84 counter packets (\d+)");
+
+    /// <summary>
+    /// Chain m moves to BPF and its named counter c stays in the kernel commit for the read; the second kernel transaction
+    /// fails and the daemon is killed. The restarted daemon adopts table inet t, whose chain k stayed in the kernel, as
+    /// the part of its state the kernel holds (the state's, plus c unnamed) instead of recreating it: k's counter goes on
+    /// from the kernel's own count, c is deleted from the kernel in place and listed from BPF alone, never twice.
+    /// </summary>
+    [Fact]
+    public void ADaemonKilledAfterAFailedSecondKernelTransactionKeepsTheKernelChainsCountersAndDeletesTheKeptCounter()
+    {
+        var trigger = Path.Combine(Path.GetTempPath(), $"bft-fault-{Guid.NewGuid():N}");
+        try
+        {
+            using var pins = new PersistenceTests.PinFs();
+            using var rig = new EnforcementRig("--pin-dir", pins.Path, "--test-fault", $"lingering-delete={trigger}");
+            rig.Nft("""
+                table inet t {
+                    counter c {
+                    }
+                    chain k {
+                        type filter hook input priority 0; policy accept;
+                        ct helper "ftp" drop
+                        tcp dport 84 counter drop
+                    }
+                    chain m {
+                        type filter hook input priority 10; policy accept;
+                        ct helper "ftp" drop
+                        tcp dport 81 counter name "c" drop
+                    }
+                }
+                """);
+            Assert.False(rig.Delivered(81));
+            Assert.False(rig.Delivered(84));
+
+            File.WriteAllText(trigger, "");
+            var m = Regex.Match(rig.Daemon.Bfnft(["-a", "list", "chain", "inet", "t", "m"]).Stdout, @"ct helper ""ftp"" drop # handle (\d+)");
+            Assert.True(m.Success);
+            rig.Nft($"delete rule inet t m handle {m.Groups[1].Value}");
+            Assert.Contains("table inet t chain m: BPF", rig.Explain());
+            Assert.Contains("table inet t chain k: kernel nf_tables", rig.Explain());
+            Assert.Contains("named object(s) the kernel commit kept failed", rig.Daemon.Log);
+            Assert.Contains("counter c", rig.KernelRuleset());
+            var listing = rig.ListRuleset();
+            var (c, k) = (NamedCount(listing), long.Parse(Count84.Match(listing).Groups[1].Value));
+            Assert.True(c >= 1 && k >= 1, listing);
+
+            File.Delete(trigger);
+            rig.Daemon.Kill();
+            rig.Daemon.Restart();
+            Assert.DoesNotContain("counter c", rig.KernelRuleset());
+            Assert.Contains("tcp dport 84 counter", rig.KernelRuleset());
+            listing = rig.ListRuleset();
+            Assert.Equal((c, k), (NamedCount(listing), long.Parse(Count84.Match(listing).Groups[1].Value)));
+            Assert.False(rig.Delivered(81));
+            Assert.False(rig.Delivered(84));
+            listing = rig.ListRuleset();
+            Assert.True(NamedCount(listing) > c && long.Parse(Count84.Match(listing).Groups[1].Value) > k, listing);
+        }
+        finally
+        {
+            File.Delete(trigger);
+        }
+    }
+
     [Fact]
     public void AnElementAddedToASetBothSidesReadReachesBoth()
     {
