@@ -207,6 +207,24 @@ public sealed class PlacementTests
         }
     }
 
+    /// <summary>Table inet t: chain k stays in the kernel, chain m moves to BPF once its ct helper rule goes, naming counter c.</summary>
+    const string KeptAndMoved = """
+        table inet t {
+            counter c {
+            }
+            chain k {
+                type filter hook input priority 0; policy accept;
+                ct helper "ftp" drop
+                tcp dport 84 counter drop
+            }
+            chain m {
+                type filter hook input priority 10; policy accept;
+                ct helper "ftp" drop
+                tcp dport 81 counter name "c" drop
+            }
+        }
+        """;
+
     static readonly Regex Count84 = new(@"tcp dport 84 counter packets (\d+)");
 
     /// <summary>
@@ -223,22 +241,7 @@ public sealed class PlacementTests
         {
             using var pins = new PersistenceTests.PinFs();
             using var rig = new EnforcementRig("--pin-dir", pins.Path, "--test-fault", $"lingering-delete={trigger}");
-            rig.Nft("""
-                table inet t {
-                    counter c {
-                    }
-                    chain k {
-                        type filter hook input priority 0; policy accept;
-                        ct helper "ftp" drop
-                        tcp dport 84 counter drop
-                    }
-                    chain m {
-                        type filter hook input priority 10; policy accept;
-                        ct helper "ftp" drop
-                        tcp dport 81 counter name "c" drop
-                    }
-                }
-                """);
+            rig.Nft(KeptAndMoved);
             Assert.False(rig.Delivered(81));
             Assert.False(rig.Delivered(84));
 
@@ -259,6 +262,50 @@ public sealed class PlacementTests
             rig.Daemon.Restart();
             Assert.DoesNotContain("counter c", rig.KernelRuleset());
             Assert.Contains("tcp dport 84 counter", rig.KernelRuleset());
+            listing = rig.ListRuleset();
+            Assert.Equal((c, k), (NamedCount(listing), long.Parse(Count84.Match(listing).Groups[1].Value)));
+            Assert.False(rig.Delivered(81));
+            Assert.False(rig.Delivered(84));
+            listing = rig.ListRuleset();
+            Assert.True(NamedCount(listing) > c && long.Parse(Count84.Match(listing).Groups[1].Value) > k, listing);
+        }
+        finally
+        {
+            File.Delete(trigger);
+        }
+    }
+
+    /// <summary>
+    /// As above, but the daemon dies between the two kernel transactions (killed at the second): the restart's state is
+    /// the one before the transaction, with chain m in the kernel. Its adoption takes table inet t as the part of that
+    /// state the kernel holds (k, and c kept for the read) and puts m back in place: k and c go on from the kernel's own
+    /// counts, nothing counted twice, nothing reset.
+    /// </summary>
+    [Fact]
+    public void ADaemonKilledBetweenTheTwoKernelTransactionsKeepsTheKernelCountsOfTheTableAndPutsTheChainBack()
+    {
+        var trigger = Path.Combine(Path.GetTempPath(), $"bft-fault-{Guid.NewGuid():N}");
+        try
+        {
+            using var pins = new PersistenceTests.PinFs();
+            using var rig = new EnforcementRig("--pin-dir", pins.Path, "--test-fault", $"lingering-delete={trigger}");
+            rig.Nft(KeptAndMoved);
+            Assert.False(rig.Delivered(81));
+            Assert.False(rig.Delivered(84));
+            var listing = rig.ListRuleset();
+            var (c, k) = (NamedCount(listing), long.Parse(Count84.Match(listing).Groups[1].Value));
+
+            File.WriteAllText(trigger, "kill");
+            var m = Regex.Match(rig.Daemon.Bfnft(["-a", "list", "chain", "inet", "t", "m"]).Stdout, @"ct helper ""ftp"" drop # handle (\d+)");
+            Assert.True(m.Success);
+            Assert.NotEqual(0, rig.Nft($"delete rule inet t m handle {m.Groups[1].Value}", expectSuccess: false).Exit);
+            File.Delete(trigger);
+            rig.Daemon.Kill();
+            rig.Daemon.Restart();
+            Assert.Contains("table inet t chain m: kernel nf_tables", rig.Explain());
+            var kernel = rig.KernelRuleset();
+            Assert.Single(Regex.Matches(kernel, @"counter c \{"));
+            Assert.Contains("ct helper \"ftp\" drop", kernel);
             listing = rig.ListRuleset();
             Assert.Equal((c, k), (NamedCount(listing), long.Parse(Count84.Match(listing).Groups[1].Value)));
             Assert.False(rig.Delivered(81));
