@@ -105,7 +105,8 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
                     break;
                 case "--test-fault":
                     // tests only: STAGE=FILE fails a stage of the cross-side transaction (kernel-commit, bpf-prepare, or
-                    // lingering-delete: the second kernel transaction, EnforcingBackend.Lingering.cs) while FILE exists
+                    // lingering-delete: the second kernel transaction, EnforcingBackend.Lingering.cs) while FILE exists; a FILE
+                    // that says "kill" kills the daemon there instead
                     var fault = Value();
                     if (fault?.Split('=', 2) is not [("kernel-commit" or "bpf-prepare" or "lingering-delete"), { Length: > 0 }])
                     {

@@ -234,5 +234,11 @@ static Bpfilter.Backend.Libbpf.BpfFd? EnableBpfStats()
 static Func<string, Exception?>? Fault(string? spec)
 {
     if (spec?.Split('=', 2) is not [var stage, var file]) return null;
-    return s => s == stage && File.Exists(file) ? new IOException($"injected fault at {stage} ({file} exists)") : null;
+    return s =>
+    {
+        if (s != stage || !File.Exists(file)) return null;
+        // a FILE that says "kill": the daemon dies here, as on SIGKILL (no state export, no cleanup)
+        if (File.ReadAllText(file).Trim() == "kill") System.Diagnostics.Process.GetCurrentProcess().Kill();
+        return new IOException($"injected fault at {stage} ({file} exists)");
+    };
 }

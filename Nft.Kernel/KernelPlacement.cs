@@ -256,9 +256,9 @@ public sealed class KernelPlacement
 
     /// <summary>
     /// Takes over what the kernel's nf_tables holds now, for a daemon that restarts with its state: each
-    /// table of <paramref name="expected"/> the kernel holds with the same chains, sets and rule counts is
-    /// placed as it is (its rules keep their kernel handles and counters; the next transition to the same
-    /// content sends nothing). Every other kernel table is kept running but marked stale: the next
+    /// table of <paramref name="expected"/> the kernel holds with the same chains, sets and rule counts, or a
+    /// part of them (<see cref="HeldPart"/>), is placed as it is (its rules keep their kernel handles and
+    /// counters; the next transition adds what is missing and sends nothing for what is there). Every other kernel table is kept running but marked stale: the next
     /// transition deletes it, or recreates it, in the same kernel transaction as the rest. Nothing is
     /// sent to the kernel here. Returns how many tables were adopted and how many are stale.
     /// </summary>
@@ -274,11 +274,12 @@ public sealed class KernelPlacement
             // the conntrack switch's table is not placement's: it stays for as long as BPF reads ct
             if (t.Family == ConntrackSwitch.Family && t.Name == ConntrackSwitch.TableName) continue;
             var kernel = KernelRuleset.ReadTable(_socket, t);
-            if (want.TryGetValue(key, out var d) && SameShape(kernel, d))
+            // what the state expects, or the part of it a commit the state did not see left (HeldPart)
+            if (want.TryGetValue(key, out var d) && HeldPart.Of(kernel, d) is { } held)
             {
                 try
                 {
-                    next[key] = new PlacedTable(d, LearnHandles(key, d));
+                    next[key] = new PlacedTable(held, LearnHandles(key, held));
                     adopted++;
                     continue;
                 }
@@ -293,17 +294,6 @@ public sealed class KernelPlacement
         SetPlaced(next);
         _rollbackTo = null;
         return (adopted, stale);
-    }
-
-    /// <summary>Same chains (name, hook, priority, policy) with the same number of rules, same named sets with as many elements, same objects.</summary>
-    static bool SameShape(SourceTable kernel, SourceTable expected)
-    {
-        static string Chains(SourceTable t) => string.Join("|", t.Chains.OrderBy(c => c.Chain.Name, StringComparer.Ordinal)
-            .Select(c => $"{c.Chain.Name}:{c.Chain.Hook?.HookNum}:{c.Chain.Hook?.Priority}:{c.Chain.Policy}:{c.Rules.Count}"));
-        static string Sets(SourceTable t) => string.Join("|", t.Sets.Where(s => !s.Set.Name!.StartsWith("__", StringComparison.Ordinal))
-            .OrderBy(s => s.Set.Name, StringComparer.Ordinal).Select(s => $"{s.Set.Name}:{s.Set.KeyLen}"));
-        static string Objects(SourceTable t) => string.Join("|", (t.Objects ?? []).Select(o => $"{o.Name}:{o.Type}").Order(StringComparer.Ordinal));
-        return Chains(kernel) == Chains(expected) && Sets(kernel) == Sets(expected) && Objects(kernel) == Objects(expected);
     }
 
     /// <summary>The kernel handles of <paramref name="handles"/> whose rules <paramref name="t"/> still holds.</summary>

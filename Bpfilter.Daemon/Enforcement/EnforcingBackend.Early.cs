@@ -24,7 +24,7 @@ namespace Bpfilter.Daemon.Enforcement;
 /// (the closest pair of a few), and what they had counted at that moment is taken as the midpoint, exact to within half
 /// the packets counted between the two reads (logged as the bound). When the early program runs after the copy (a link
 /// at P+1, tc egress) and the rule drops, the program sees none of what the copy counts: the kernel's count is taken at
-/// its commit instead (<see cref="FinalSeeds"/>), and the carry is exact as in the first case.</item>
+/// its commit instead (<see cref="Finals"/>), and the carry is exact as in the first case.</item>
 /// </list>
 /// A kernel commit failing after the install keeps the kernel's chains: what the early programs dropped where they ran
 /// first never reached the copy, and is carried to the kernel's listing (<see cref="CarryEarlyDrops"/>).
@@ -85,80 +85,6 @@ public sealed partial class EnforcingBackend
         _log($"early install: {stops.Count(s => s)} counter(s) carried exactly (the kernel's copy stopped counting them at the install), " +
             $"{estimated.Count} to within {(estimated.Count == 0 ? 0 : (estimated.Max() + 1) / 2)} packet(s) (the kernel's count read between two reads of the early programs')");
         return [.. seeds.Where(s => s.At == null), .. best];
-    }
-
-    /// <summary>
-    /// <paramref name="seeds"/> with the kernel's final counts of the rules and objects its commit deleted
-    /// (<see cref="KernelPlacement.Deleted"/>, from the DELRULE/DELOBJ notifications it echoed), where they make the carry
-    /// exact: a counter no program counted before the commit (<paramref name="early"/> false: BPF takes over at the swap,
-    /// after the kernel stopped), and a `counter drop` rule beside an early program, either order: where the program runs
-    /// first the kernel's copy stopped at the install, where it runs after the copy (a link at P+1) it saw none of the
-    /// packets the copy's rule counted and dropped, until the commit, after which the copy counts no more. Both sides'
-    /// totals then add up with nothing counted twice. Otherwise (a rule that lets what it counts through, counted by both)
-    /// the seed read beside the early programs' stands. A counter whose notification is missing keeps the seed read
-    /// before the commit, and is logged.
-    /// </summary>
-    IReadOnlyList<CounterSeed> FinalSeeds(IReadOnlyList<SourceTable> sources, IReadOnlyList<CounterSeed> seeds, bool early, LingeringObjects lingering)
-    {
-        if (_kernel!.Deleted is not { } deleted) return seeds;
-        int exact = 0;
-        var missing = new List<CounterRef>();
-        var kept = lingering.Refs.ToHashSet();
-        var result = seeds.Select(seed =>
-        {
-            if (seed.At is not { } at || kept.Contains(at) || (early ? seed.Early == null || !Drops(sources, at) : seed.Early != null)) return seed;
-            if (_kernelCounters!.Final(deleted, at) is not { } final)
-            {
-                missing.Add(at);
-                return seed;
-            }
-            exact++;
-            return seed with { Kernel = final, Early = early ? default(CounterValue) : null };
-        }).ToList();
-        if (exact > 0 || missing.Count > 0)
-            _log($"kernel commit: {exact} counter(s) carried from the kernel's final count (its DELRULE/DELOBJ notifications)" +
-                (missing.Count == 0 ? "" : $"; no notification for {string.Join(", ", missing)}: carried as read before the commit"));
-        return result;
-    }
-
-    /// <summary>
-    /// <paramref name="quotas"/> with the kernel's final consumption of the rules' quotas BPF takes over (<paramref name="kernelSeeds"/>,
-    /// read before the commit) from the DELRULE notifications its commit echoed (NFTA_QUOTA_CONSUMED of the rule's quota
-    /// expression), where that makes the carry exact. Not named quotas: nf_tables' DELOBJ notification has no NFTA_OBJ_DATA
-    /// (Linux 6.18: table, name, type and handle only), so a named quota keeps the read before. No program spent them
-    /// before the commit (<paramref name="early"/> false): BPF starts from the final consumption. Programs installed early spend them from the read before: they are given what the copy
-    /// consumed since when every packet the quota consumes while not over is dropped by its rule (<see cref="QuotaDrops"/>):
-    /// where the program runs first the copy saw none of those from the install on, where it runs after the copy (a link
-    /// at P+1, tc egress) the program saw none of those the copy consumed until its commit, so nothing is consumed twice.
-    /// Once over, a packet one side lets through may be consumed by both, so `used` may then list more than the quota saw,
-    /// never less, and the verdicts are the same (both are over). A quota that lets through what it consumes (`quota over
-    /// N drop` under N, or no drop) is consumed by both in the overlap: it keeps the read before the install, and loses
-    /// what the copy consumed between that read and the install. A quota whose notification is missing keeps the read
-    /// before, and is logged. A packet already inside the copy's rules on another CPU when the notification is built may
-    /// still be consumed there, and is not carried.
-    /// </summary>
-    IReadOnlyList<QuotaSeed> FinalQuotas(IReadOnlyList<SourceTable> sources, IReadOnlyList<QuotaSeed> kernelSeeds, IReadOnlyList<QuotaSeed> quotas, bool early)
-    {
-        if (_kernel!.Deleted is not { } deleted) return quotas;
-        var finals = new Dictionary<QuotaSeed, QuotaSeed>();
-        var missing = new List<CounterRef>();
-        int exact = 0;
-        foreach (var seed in kernelSeeds)
-        {
-            if (seed.At is not { ObjectName: null } at || early && !QuotaDrops(sources, at)) continue;
-            if (_kernelCounters!.Final(deleted, at) is not { } final)
-            {
-                missing.Add(at);
-                continue;
-            }
-            exact++;
-            if (!early) finals[seed] = seed with { Used = final.Bytes };
-            else if (final.Bytes > seed.Used) _enforcer.AddQuotaEarly(seed.Slot, final.Bytes - seed.Used);
-        }
-        if (exact > 0 || missing.Count > 0)
-            _log($"kernel commit: {exact} quota(s) carried from the kernel's final consumption (its DELRULE notifications)" +
-                (missing.Count == 0 ? "" : $"; no notification for {string.Join(", ", missing)}: carried as read before the commit"));
-        return [.. quotas.Select(q => finals.GetValueOrDefault(q, q))];
     }
 
     /// <summary>

@@ -14,8 +14,10 @@ namespace Bpfilter.Daemon.Enforcement;
 /// daemon lists goes back: the kernel's object only grows until the commit, and BPF starts from it). A second
 /// transaction that fails leaves them in the kernel, where no rule names them and nothing lists them: the next
 /// transaction's batch deletes them (its placement holds them no more). A daemon that dies between the two starts from
-/// the state of the commit before (exported after each commit), in whose kernel tables the objects kept alone do not
-/// match: its adoption marks such a table stale, and its first transaction deletes or recreates it.
+/// the state of the commit before (exported after each commit; after it, when the second failed): its adoption takes
+/// each table as the part of that state the kernel holds, an object no rule names as extra (Nft.Kernel's HeldPart), and
+/// its first transaction adds the rest or deletes the object in place: the chains the kernel kept in the table go on
+/// with their own counters, quotas and limits, and the object keeps its final count (placed again) or goes (in BPF).
 /// </summary>
 public sealed partial class EnforcingBackend
 {
@@ -30,55 +32,26 @@ public sealed partial class EnforcingBackend
     }
 
     /// <summary>
-    /// <paramref name="seeds"/> and <paramref name="quotas"/> with the count of each object the kernel commit kept
-    /// (<paramref name="lingering"/>), read now that it is live: no rule names it any more, so it counts nothing more
-    /// but a packet already inside the old rules on another CPU. Exact where no program counted it before the commit
-    /// (<paramref name="early"/> false), or where every rule naming it drops what it counts (<see cref="LingeringObjects.Drops"/>),
-    /// as for a rule's counter (<see cref="FinalSeeds"/>, <see cref="FinalQuotas"/>); otherwise the seed read beside the
-    /// early programs' stands. A quota BPF's early programs already spend is given what the copy consumed since the read
-    /// before (atomically: <see cref="Bpfilter.Backend.Enforcement.Enforcer.AddQuotaEarly"/>).
+    /// The kernel's count of each object its commit kept (<paramref name="lingering"/>), read now that it is live: no rule
+    /// names it any more, so it counts nothing more but a packet already inside the old rules on another CPU. Null when the
+    /// read failed: they are carried as read before the commit (<see cref="Finals"/>).
     /// </summary>
-    (IReadOnlyList<CounterSeed>, IReadOnlyList<QuotaSeed>) LingeringFinals(IReadOnlyList<SourceTable> sources, LingeringObjects lingering,
-        IReadOnlyList<CounterSeed> seeds, IReadOnlyList<QuotaSeed> kernelSeeds, IReadOnlyList<QuotaSeed> quotas, bool early)
+    Dictionary<CounterRef, CounterValue>? LingeringReads(LingeringObjects lingering)
     {
-        if (!lingering.Any) return (seeds, quotas);
-        var finals = new Dictionary<CounterRef, CounterValue>();
+        var read = new Dictionary<CounterRef, CounterValue>();
+        if (!lingering.Any) return read;
         try
         {
             _kernelCounters!.Invalidate();
             foreach (var c in lingering.Refs)
-                if (KernelCount(c) is { } v) finals[c] = v;
+                if (KernelCount(c) is { } v) read[c] = v;
+            return read;
         }
         catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException)
         {
             _log($"reading the named objects the kernel commit kept failed, carried as read before the commit: {e.Message}");
-            return (seeds, quotas);
+            return null;
         }
-        int exact = 0;
-        var estimated = new List<CounterRef>();
-        bool Exact(CounterRef at)
-        {
-            if (early && !LingeringObjects.Drops(sources, at))
-            {
-                estimated.Add(at);
-                return false;
-            }
-            exact++;
-            return true;
-        }
-        var counted = seeds.Select(seed => seed.At is { } at && finals.TryGetValue(at, out var final) && (early ? seed.Early != null : seed.Early == null) && Exact(at)
-            ? seed with { Kernel = final, Early = early ? default(CounterValue) : null }
-            : seed).ToList();
-        var replaced = new Dictionary<QuotaSeed, QuotaSeed>();
-        foreach (var seed in kernelSeeds)
-        {
-            if (seed.At is not { ObjectName: not null } at || !finals.TryGetValue(at, out var final) || !Exact(at)) continue;
-            if (!early) replaced[seed] = seed with { Used = final.Bytes };
-            else if (final.Bytes > seed.Used) _enforcer.AddQuotaEarly(seed.Slot, final.Bytes - seed.Used);
-        }
-        _log($"kernel commit: {exact} named object(s) carried from the kernel's count once its commit was live (kept in it for the read)" +
-            (estimated.Count == 0 ? "" : $"; {string.Join(", ", estimated)} counted by both sides in the overlap: carried as read beside the early programs"));
-        return (counted, [.. quotas.Select(q => replaced.GetValueOrDefault(q, q))]);
     }
 
     /// <summary>The second kernel transaction: deletes the objects the kernel commit kept (and a table that held only them).</summary>

@@ -221,9 +221,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                         if (_fault("kernel-commit") is { } injected) throw injected;
                         _kernel.Commit();
                         kernelCommitted = true;
-                        seeds = FinalSeeds(sources, seeds, early, kernelSide.Lingering);
-                        quotas = FinalQuotas(sources, quotaSeeds, quotas, early);
-                        (seeds, quotas) = LingeringFinals(sources, kernelSide.Lingering, seeds, quotaSeeds, quotas, early);
+                        (seeds, quotas) = Finals(sources, kernelSide.Lingering, seeds, quotaSeeds, quotas, early);
                         // what BPF counted between reading its counts for the kernel and the kernel applying the batch
                         if (kernelSide.Sent.Count > 0)
                             kernelSide = kernelSide with { Carried = [.. kernelSide.Carried, .. SentRemainder(kernelSide.Sent)] };

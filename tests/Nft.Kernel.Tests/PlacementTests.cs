@@ -228,9 +228,9 @@ public class PlacementTests
     /// <summary>
     /// A named counter BPF takes over is kept in the kernel commit that deletes its rules, alone in its table, and deleted by a
     /// second kernel transaction once read (bpfilterd's LingeringObjects). A daemon dying between the two restarts from the
-    /// state of the commit before: its adoption finds the table holding the object alone, which matches neither that state
-    /// nor any later one, marks it stale, and its first transaction deletes it (nothing placed there) or replaces it in
-    /// one kernel transaction (placed again): the kernel never holds two copies of the object, nor one no placement knows.
+    /// state of the commit before: its adoption finds the table holding the object alone, a part of that state
+    /// (<see cref="HeldPart"/>), and its first transaction deletes it (nothing placed there) or adds the rest in place
+    /// (placed again): the kernel never holds two copies of the object, nor one no placement knows.
     /// </summary>
     [Fact]
     public void AnObjectKeptForTheReadBetweenTwoCommitsIsRemovedByTheNextDaemonsFirstTransaction()
@@ -261,7 +261,7 @@ public class PlacementTests
         {
             using var socket = kernel.Socket();
             var next = new KernelPlacement(socket);
-            Assert.Equal((0, 1), next.Adopt(desired));
+            Assert.Equal((1, 0), next.Adopt(desired));
             Place(next, placedAgain ? desired : []);
             var listed = kernel.ListRuleset();
             if (!placedAgain) Assert.Equal("", listed.Trim());
@@ -273,6 +273,69 @@ public class PlacementTests
                 // left as the first transaction of the dead daemon left it, for the second round
                 Place(next, [desired[0] with { Chains = [] }]);
             }
+        }
+    }
+
+    /// <summary>Table ip t: chain x counts and spends a quota, chain y names counter c; <paramref name="p"/> sets their state.</summary>
+    static string KeptAndMoved(int p) => $$"""
+        table ip t {
+            counter c { packets {{p + 4}} bytes {{(p + 4) * 10}} }
+            chain x {
+                counter packets {{p}} bytes {{p * 10}} quota 1000 bytes used {{p * 100}} bytes
+            }
+            chain y {
+                counter name "c"
+            }
+        }
+        """;
+
+    /// <summary>
+    /// The kernel commit that moves chain y to BPF, keeping its counter c for the read after it, is live; then the daemon
+    /// dies, before its second transaction (<paramref name="secondFailed"/> false: the restart's state is the one before
+    /// the commit, with y in the kernel) or after a second transaction that failed (true: the state is the commit's, c
+    /// unlisted). The restart's state holds other values than the kernel's (what the kernel counted since it was
+    /// exported). Chain x, which stayed in the kernel, keeps its own counter and quota; c is placed once, with its final
+    /// count, or deleted. Before HeldPart the table was stale and recreated from the state's values: x's counter and
+    /// quota went back to them.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ADaemonDyingBetweenTheTwoKernelTransactionsLeavesTheChainsTheKernelKeptTheirOwnState(bool secondFailed)
+    {
+        using var emulation = new TestNetns("emu");
+        using var state = new TestNetns("sta");
+        using var kernel = new TestNetns("krn");
+        emulation.NftFile(KeptAndMoved(3));
+        state.NftFile(KeptAndMoved(0));
+        var desired = Desired(emulation);
+        var moved = desired[0] with { Chains = [.. desired[0].Chains.Where(c => c.Name != "y")] };
+        using (var socket = kernel.Socket())
+        {
+            var placement = new KernelPlacement(socket);
+            Place(placement, desired);
+            Place(placement, [moved]); // y goes, c stays for the read
+        }
+        var saved = Desired(state);
+        if (secondFailed) saved = [saved[0] with { Chains = [.. saved[0].Chains.Where(c => c.Name != "y")], Objects = [] }];
+        using (var socket = kernel.Socket())
+        {
+            var next = new KernelPlacement(socket);
+            Assert.Equal((1, 0), next.Adopt(saved));
+            Place(next, saved);
+        }
+        var listed = kernel.ListRuleset();
+        Assert.Contains("counter packets 3 bytes 30 quota 1000 bytes used 300 bytes", listed);
+        if (secondFailed)
+        {
+            Assert.DoesNotContain("counter c", listed);
+            Assert.DoesNotContain("chain y", listed);
+        }
+        else
+        {
+            Assert.Single(System.Text.RegularExpressions.Regex.Matches(listed, @"counter c \{"));
+            Assert.Contains("packets 7 bytes 70", listed);
+            Assert.Contains("chain y", listed);
         }
     }
 

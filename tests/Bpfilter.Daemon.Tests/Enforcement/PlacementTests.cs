@@ -207,6 +207,103 @@ public sealed class PlacementTests
         }
     }
 
+    /// <summary>Table inet t: chain k stays in the kernel, chain m moves to BPF once its ct helper rule goes, naming counter c.</summary>
+    const string KeptAndMoved = """
+        table inet t {
+            counter c {
+            }
+            chain k {
+                type filter hook input priority 0; policy accept;
+                ct helper "ftp" drop
+                tcp dport 84 counter drop
+            }
+            chain m {
+                type filter hook input priority 10; policy accept;
+                ct helper "ftp" drop
+                tcp dport 81 counter name "c" drop
+            }
+        }
+        """;
+
+    static readonly Regex Count84 = new(@"tcp dport 84 counter packets (\d+)");
+
+    static (long C, long K) Counts(string listing) => (NamedCount(listing), long.Parse(Count84.Match(listing).Groups[1].Value));
+
+    /// <summary>
+    /// Places <see cref="KeptAndMoved"/>, moves chain m to BPF with the fault file saying <paramref name="fault"/> at the
+    /// second kernel transaction (<paramref name="moved"/> checks the outcome), kills and restarts the daemon
+    /// (<paramref name="restarted"/> checks the kernel): c and k list what they did before the move, and count on.
+    /// </summary>
+    static void MoveMAndRestart(string fault, Action<EnforcementRig, ProcessResult> moved, Action<EnforcementRig> restarted)
+    {
+        var trigger = Path.Combine(Path.GetTempPath(), $"bft-fault-{Guid.NewGuid():N}");
+        try
+        {
+            using var pins = new PersistenceTests.PinFs();
+            using var rig = new EnforcementRig("--pin-dir", pins.Path, "--test-fault", $"lingering-delete={trigger}");
+            rig.Nft(KeptAndMoved);
+            Assert.False(rig.Delivered(81));
+            Assert.False(rig.Delivered(84));
+            var counts = Counts(rig.ListRuleset());
+            Assert.True(counts is { C: >= 1, K: >= 1 }, $"{counts}");
+
+            File.WriteAllText(trigger, fault);
+            var m = Regex.Match(rig.Daemon.Bfnft(["-a", "list", "chain", "inet", "t", "m"]).Stdout, @"ct helper ""ftp"" drop # handle (\d+)");
+            Assert.True(m.Success);
+            moved(rig, rig.Nft($"delete rule inet t m handle {m.Groups[1].Value}", expectSuccess: false));
+            File.Delete(trigger);
+            rig.Daemon.Kill();
+            rig.Daemon.Restart();
+            restarted(rig);
+            Assert.Equal(counts, Counts(rig.ListRuleset()));
+            Assert.False(rig.Delivered(81));
+            Assert.False(rig.Delivered(84));
+            var after = Counts(rig.ListRuleset());
+            Assert.True(after.C > counts.C && after.K > counts.K, $"{counts} then {after}");
+        }
+        finally
+        {
+            File.Delete(trigger);
+        }
+    }
+
+    /// <summary>
+    /// Chain m moves to BPF and its named counter c stays in the kernel commit for the read; the second kernel transaction
+    /// fails and the daemon is killed. The restarted daemon adopts table inet t, whose chain k stayed in the kernel, as
+    /// the part of its state the kernel holds (the state's, plus c unnamed) instead of recreating it: k's counter goes on
+    /// from the kernel's own count, c is deleted from the kernel in place and listed from BPF alone, never twice.
+    /// </summary>
+    [Fact]
+    public void ADaemonKilledAfterAFailedSecondKernelTransactionKeepsTheKernelChainsCountersAndDeletesTheKeptCounter() =>
+        MoveMAndRestart("", (rig, r) =>
+        {
+            Assert.Equal(0, r.Exit);
+            Assert.Contains("table inet t chain m: BPF", rig.Explain());
+            Assert.Contains("table inet t chain k: kernel nf_tables", rig.Explain());
+            Assert.Contains("named object(s) the kernel commit kept failed", rig.Daemon.Log);
+            Assert.Contains("counter c", rig.KernelRuleset());
+        }, rig =>
+        {
+            Assert.DoesNotContain("counter c", rig.KernelRuleset());
+            Assert.Contains("tcp dport 84 counter", rig.KernelRuleset());
+        });
+
+    /// <summary>
+    /// As above, but the daemon dies between the two kernel transactions (killed at the second): the restart's state is
+    /// the one before the transaction, with chain m in the kernel. Its adoption takes table inet t as the part of that
+    /// state the kernel holds (k, and c kept for the read) and puts m back in place: k and c go on from the kernel's own
+    /// counts, nothing counted twice, nothing reset.
+    /// </summary>
+    [Fact]
+    public void ADaemonKilledBetweenTheTwoKernelTransactionsKeepsTheKernelCountsOfTheTableAndPutsTheChainBack() =>
+        MoveMAndRestart("kill", (_, r) => Assert.NotEqual(0, r.Exit), rig =>
+        {
+            Assert.Contains("table inet t chain m: kernel nf_tables", rig.Explain());
+            var kernel = rig.KernelRuleset();
+            Assert.Single(Regex.Matches(kernel, @"counter c \{"));
+            Assert.Contains("ct helper \"ftp\" drop", kernel);
+        });
+
     [Fact]
     public void AnElementAddedToASetBothSidesReadReachesBoth()
     {
