@@ -6,7 +6,7 @@ namespace Bpfilter.Daemon;
 /// <summary>bpfilterd's command line.</summary>
 public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Foreground, bool Enforce = true, bool Explain = false,
     bool BpfOnly = false, string? Fault = null, string StateDir = Options.DefaultStateDir, string PinDir = Options.DefaultPinDir,
-    Bpfilter.Daemon.Metrics.MetricsListen? Metrics = null, bool BpfStats = true, bool ChainTails = false)
+    Bpfilter.Daemon.Metrics.MetricsListen? Metrics = null, bool BpfStats = true, bool ChainTails = true)
 {
     public const string DefaultStateDir = "/run/bpfilterd";
     public const string DefaultPinDir = "/sys/fs/bpf/bpfilterd";
@@ -14,7 +14,7 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
     public const string Usage =
         "usage: bpfilterd [--socket PATH] [--socket-mode OCTAL] [--foreground] [--no-enforce]\n" +
         "                 [--placement auto|bpf-only] [--state-dir DIR] [--pin-dir DIR]\n" +
-        "                 [--metrics tcp:ADDRESS:PORT|unix:PATH [--no-bpf-stats]] [--chain-tails]\n" +
+        "                 [--metrics tcp:ADDRESS:PORT|unix:PATH [--no-bpf-stats]] [--no-chain-tails]\n" +
         "       bpfilterd explain [--socket PATH]\n" +
         "  --socket PATH        Unix socket bfnft connects to (default " + DaemonServer.DefaultSocketPath + ")\n" +
         "  --socket-mode OCTAL  permissions of the socket file (default 0600; tests only: peers are\n" +
@@ -37,9 +37,9 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
         "  --no-bpf-stats       with --metrics, leave BPF run-time statistics off (they add two clock reads\n" +
         "                       to every BPF program run on the machine); run time and count then move only\n" +
         "                       while sysctl kernel.bpf_stats_enabled=1\n" +
-        "  --chain-tails        rules appended after a classified chain are loaded as a small tail program,\n" +
-        "                       leaving the big one as it is (nft add rule in milliseconds); off by default:\n" +
-        "                       a restarted daemon does not adopt a program with a tail, it loads the chain anew\n" +
+        "  --no-chain-tails     rules appended after a classified chain are not loaded as a small tail program\n" +
+        "                       (by default they are, leaving the big one as it is: nft add rule in milliseconds);\n" +
+        "                       they go into the classifier's tables or the chain is compiled and loaded anew\n" +
         "  explain              print where each base chain is attached, the lifted rules and the\n" +
         "                       BPF instructions, as the daemon on PATH sees them (PATH.explain socket)";
 
@@ -97,8 +97,8 @@ public sealed record Options(string SocketPath, UnixFileMode SocketMode, bool Fo
                     if (Bpfilter.Daemon.Metrics.MetricsListen.Parse(spec, out error) is not { } listen) return null;
                     o = o with { Metrics = listen };
                     break;
-                case "--chain-tails":
-                    o = o with { ChainTails = true };
+                case "--no-chain-tails":
+                    o = o with { ChainTails = false };
                     break;
                 case "--no-bpf-stats":
                     o = o with { BpfStats = false };

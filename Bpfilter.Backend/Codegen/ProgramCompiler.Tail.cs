@@ -44,15 +44,16 @@ public sealed partial class ProgramCompiler
     /// (its source rules, unlowered) from the first the running program does not hold: the running program's counter slots
     /// kept, new counter ids past them. Lowered with <see cref="UnreachableRules"/> only (no grouping or classifier: no
     /// maps of its own). Null when the tail program would need anything but the running program's counter, generation,
-    /// quota, limit and log maps, or is not one segment.
+    /// quota, limit and log maps, or is not one segment. <paramref name="counters"/> (default: the running program's) is the
+    /// layout an earlier process saved when a restarted one compiles the tail its pinned program runs (its tail's counters too).
     /// </summary>
-    public static CompiledProgram? CompileTail(Ruleset ruleset, BaseChain chain, CompiledProgram running, bool ipv6 = false)
+    public static CompiledProgram? CompileTail(Ruleset ruleset, BaseChain chain, CompiledProgram running, bool ipv6 = false, CounterLayout? counters = null)
     {
         if (running.Tail is not { } tail || tail.Chain != chain.Name || chain.Rules.Count < tail.From) return null;
         var rules = chain.Rules.Items.RemoveRange(0, tail.From);
         if (rules.Length > MaxTailRules) return null;
         var compiled = Compile(ruleset with { Chains = ValueList<Chain>.Empty }, [chain with { Rules = rules.ToValueList() }], ipv6,
-            new LoweringPipeline(new UnreachableRules()), CounterLayout.Of(running));
+            new LoweringPipeline(new UnreachableRules()), counters ?? CounterLayout.Of(running));
         if (!compiled.Segments.IsEmpty || compiled.Functions.Count > 0 || compiled.Maps.Any(m => m.DoubleBuffered || m.Name == CompiledProgram.SegmentsMap))
             return null;
         return compiled;

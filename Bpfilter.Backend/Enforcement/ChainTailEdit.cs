@@ -24,10 +24,23 @@ internal static class ChainTailEdit
             if (!UnitSource.Same(before.Rules[q], after.Rules[q])) return null;
         if (after.Rules.Count == tail.From)
             return (running with { Tail = tail with { Rules = 0, Code = [] }, CounterSlots = tail.MainCounters }, null);
+        return Filled(ruleset, after, running, unit.Ipv6);
+    }
+
+    /// <summary>
+    /// <paramref name="running"/> (a program with a chain tail holding <paramref name="chain"/>'s first source rules) with the
+    /// chain's rules past them compiled as its tail, and the tail program; null when the compiler does not take them.
+    /// Also how a restarted daemon rebuilds what a pinned program with a filled slot stands for (<see cref="Enforcer.Adopt(Ruleset, string, out int)"/>):
+    /// then with the counter layout the earlier process saved (<paramref name="counters"/>).
+    /// </summary>
+    internal static (CompiledProgram Compiled, CompiledProgram Tail)? Filled(Ruleset ruleset, BaseChain chain, CompiledProgram running, bool ipv6,
+        CounterLayout? counters = null)
+    {
+        if (running.Tail is not { } tail) return null;
         CompiledProgram? code;
         try
         {
-            code = ProgramCompiler.CompileTail(ruleset, after, running, unit.Ipv6);
+            code = ProgramCompiler.CompileTail(ruleset, chain, running, ipv6, counters);
         }
         catch (Exception e) when (e is CodegenException or ArgumentException or Bpf.BpfAssemblyException)
         {
@@ -43,7 +56,7 @@ internal static class ChainTailEdit
         }
         var compiled = running with
         {
-            Tail = tail with { Rules = after.Rules.Count - tail.From, Code = code.Instructions },
+            Tail = tail with { Rules = chain.Rules.Count - tail.From, Code = code.Instructions },
             CounterSlots = slots,
             CounterSlotsUsed = Math.Max(running.CounterSlotsUsed, code.CounterSlotsUsed),
         };

@@ -38,11 +38,11 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     readonly ChainFolds<TrailingRun> _runs = new();
 
     /// <summary>
-    /// Whether a change confined to a chain tail loads only the tail (<see cref="ChainTailEdit"/>); off (the default, bpfilterd's
-    /// --chain-tails turns it on), such an append goes to the edits below it. Off by default because a restarted daemon
-    /// does not adopt a program whose tail slot is filled: it loads the chain anew, a new program id.
+    /// Whether a change confined to a chain tail loads only the tail (<see cref="ChainTailEdit"/>); on by default (a restarted
+    /// daemon adopts a program with a filled tail: <see cref="TailedProgram"/>), off (bpfilterd --no-chain-tails) such an
+    /// append goes to the edits below it.
     /// </summary>
-    public bool ChainTails { get; set; }
+    public bool ChainTails { get; set; } = true;
 
     /// <summary>The per-chain folds, for tests that compare them with a walk of every rule.</summary>
     public ChainFolds<ChainScan> Scans => _scans;
@@ -715,9 +715,11 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
             LoadedProgram? loaded = null;
             try
             {
-                var compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6,
-                    counters: _inheritedCounterLayouts.GetValueOrDefault(unit.Key));
+                var counters = _inheritedCounterLayouts.GetValueOrDefault(unit.Key);
+                var compiled = ProgramCompiler.Compile(ruleset, unit.Chains, unit.Ipv6, counters: counters);
                 var progDir = Attachment.ProgramDir(at, compiled);
+                if (!File.Exists(Path.Combine(progDir, "prog")) && TailedProgram(ruleset, unit, at, counters) is { } tailed)
+                    (compiled, progDir) = tailed;
                 if (!File.Exists(Path.Combine(progDir, "prog"))) continue;
                 loaded = LoadedProgram.Adopt(compiled, progDir);
                 if (attachment.AdoptProgram(loaded, UnitSource.Of(ruleset, unit.Chains))) programs++;
@@ -732,6 +734,28 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         // each program reopened its own pins: programs referencing the same packet-written set maps hold them as one
         LoadedProgram.ShareAdopted(LivePrograms);
         return n;
+    }
+
+    /// <summary>
+    /// What a program pinned under <paramref name="at"/> with a filled chain tail stands for, and its directory: the chain's
+    /// first <see cref="ChainTail.From"/> rules (named by the tail's pin) compiled as the program was, the rest as its tail
+    /// (<see cref="ChainTailEdit.Filled"/>), both with the counter layout the earlier process saved. Null when no pinned
+    /// program has a tail or the ruleset does not compile to the pinned one (its directory is named by the digest of both
+    /// codes and the map shapes): the attach point is then loaded anew, as any program that is not what the ruleset gives.
+    /// </summary>
+    static (CompiledProgram Compiled, string Dir)? TailedProgram(Ruleset ruleset, AttachUnit unit, string at, CounterLayout? counters)
+    {
+        if (unit.Chains.Count != 1 || !Directory.Exists(at)) return null;
+        var chain = unit.Chains[0];
+        foreach (var dir in Directory.EnumerateDirectories(at))
+        {
+            if (LoadedProgram.PinnedTailFrom(dir) is not { } from || from <= 0 || from >= chain.Rules.Count) continue;
+            var head = ProgramCompiler.Compile(ruleset, [chain with { Rules = chain.Rules.Items.RemoveRange(from, chain.Rules.Count - from).ToValueList() }],
+                unit.Ipv6, counters: counters);
+            if (head.Tail?.From != from || ChainTailEdit.Filled(ruleset, chain, head, unit.Ipv6, counters) is not var (compiled, _)) continue;
+            if (Attachment.ProgramDir(at, compiled) == dir) return (compiled, dir);
+        }
+        return null;
     }
 
     /// <summary>Where <see cref="Commit"/> keeps every attach point pinned (null: nothing is pinned).</summary>

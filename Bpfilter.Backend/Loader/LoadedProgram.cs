@@ -308,13 +308,14 @@ public sealed class LoadedProgram : IDisposable
     /// <summary>
     /// Reopens a program <see cref="Pin"/> left in bpffs (by this or an earlier process), given what it was
     /// compiled from: the maps are the pinned ones (counters and set contents as they are now), nothing is
-    /// loaded. Fails when a map the compiled program needs is not there or has other sizes.
+    /// loaded. Fails when a map the compiled program needs is not there or has other sizes, or when its prog
+    /// array holds other programs than the pinned segments and, with a filled chain tail, the pinned tail program.
     /// </summary>
     public static LoadedProgram Adopt(CompiledProgram compiled, string dir)
     {
         var maps = new Dictionary<string, BpfMap>(StringComparer.Ordinal);
         var sets = new Dictionary<string, SetCopies>(StringComparer.Ordinal);
-        BpfProgram? program = null;
+        BpfProgram? program = null, tail = null;
         var segments = new List<BpfProgram>();
         BpfMap Open(string name)
         {
@@ -340,9 +341,11 @@ public sealed class LoadedProgram : IDisposable
             program = BpfProgram.Open(Path.Combine(dir, ProgramPin), compiled.ProgramType);
             for (var k = 1; k <= compiled.Segments.Length; k++)
                 segments.Add(BpfProgram.Open(Path.Combine(dir, SegmentPin(k)), compiled.ProgramType));
-            CheckTailCallSlots(compiled, maps, segments, dir);
+            // a filled chain tail: the pinned tail program, which the slot must hold (the digest of the directory named its code)
+            if (compiled.Tail is { Rules: > 0 } filled) tail = BpfProgram.Open(Path.Combine(dir, TailPin(filled.From)), compiled.ProgramType);
+            CheckTailCallSlots(compiled, maps, segments, tail, dir);
             var generation = maps.TryGetValue(CompiledProgram.GenerationMap, out var g) ? ReadGeneration(g) : 0;
-            var loaded = new LoadedProgram(compiled, program, segments, maps, sets, generation);
+            var loaded = new LoadedProgram(compiled, program, segments, maps, sets, generation) { _tail = tail };
             // classifier tables hold the class ids an earlier process gave (ClassIdHint), maybe not the compilation's: the record is what packets read
             foreach (var name in sets.Keys.Where(ClassifierTables.IsClassifierMap))
                 loaded._entries[name] = Snapshot(sets[name].Copies[generation], skipZero: sets[name].Copies[generation].Type == BpfMapType.Array);
@@ -355,6 +358,7 @@ public sealed class LoadedProgram : IDisposable
         catch
         {
             program?.Dispose();
+            tail?.Dispose();
             foreach (var p in segments) p.Dispose();
             foreach (var m in maps.Values) m.Dispose();
             throw;
@@ -370,9 +374,10 @@ public sealed class LoadedProgram : IDisposable
 
     /// <summary>
     /// Fails unless the pinned prog array holds exactly the pinned segments at the slots the compiled program
-    /// tail-calls (a lookup from user space reads a program's id): a packet must never reach an empty slot.
+    /// tail-calls (a lookup from user space reads a program's id): a packet must never reach an empty slot. The chain
+    /// tail's slot holds the pinned <paramref name="tail"/>, or nothing when the compiled program's tail is empty.
     /// </summary>
-    static void CheckTailCallSlots(CompiledProgram compiled, Dictionary<string, BpfMap> maps, List<BpfProgram> segments, string dir)
+    static void CheckTailCallSlots(CompiledProgram compiled, Dictionary<string, BpfMap> maps, List<BpfProgram> segments, BpfProgram? tail, string dir)
     {
         if (compiled.Segments.IsEmpty && compiled.Tail == null) return;
         var array = maps[CompiledProgram.SegmentsMap];
@@ -380,7 +385,8 @@ public sealed class LoadedProgram : IDisposable
         for (var slot = 0; slot < array.MaxEntries; slot++)
         {
             var held = array.TryLookup(U32((uint)slot), id) ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(id) : 0;
-            var want = compiled.TailCallSlots.TryGetValue(slot, out var segment) ? segments[segment - 1].Id : 0;
+            var want = compiled.TailCallSlots.TryGetValue(slot, out var segment) ? segments[segment - 1].Id
+                : tail != null && slot == compiled.Tail!.Slot ? tail.Id : 0;
             if (held != want)
                 throw new InvalidDataException($"pinned prog array {CompiledProgram.SegmentsMap} under {dir}: slot {slot} holds program {held}, not {want}");
         }
@@ -397,6 +403,27 @@ public sealed class LoadedProgram : IDisposable
 
     /// <summary>Pin name of segment <paramref name="k"/> (1-based) of a split program.</summary>
     static string SegmentPin(int k) => $"{ProgramPin}@{k}";
+
+    const string TailPinPrefix = "tail@";
+
+    /// <summary>
+    /// Pin name of a filled chain tail's program, with the number of the chain's source rules the program holds before it
+    /// (<see cref="ChainTail.From"/>): a restarted daemon compiles those alone to find the program as it was compiled.
+    /// </summary>
+    static string TailPin(int from) => TailPinPrefix + from.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Where the chain tail of the program pinned under <paramref name="dir"/> starts (<see cref="ChainTail.From"/>), when
+    /// its slot was filled as it was pinned; null otherwise (no tail pin, or a name that is not one).
+    /// </summary>
+    public static int? PinnedTailFrom(string dir)
+    {
+        if (!Directory.Exists(dir)) return null;
+        foreach (var f in Directory.EnumerateFiles(dir, TailPinPrefix + "*"))
+            if (int.TryParse(Path.GetFileName(f).AsSpan(TailPinPrefix.Length), System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out var from)) return from;
+        return null;
+    }
 
     /// <summary>
     /// A map's pin file name: "map_" and the map name with '%', '/' and '.' escaped as %XX (set maps are
@@ -424,6 +451,7 @@ public sealed class LoadedProgram : IDisposable
         foreach (var (name, map) in _maps) map.Pin(Path.Combine(dir, MapPin(name)));
         Program.Pin(Path.Combine(dir, ProgramPin));
         for (var k = 0; k < Segments.Count; k++) Segments[k].Pin(Path.Combine(dir, SegmentPin(k + 1)));
+        if (_tail != null && Compiled.Tail is { Rules: > 0 } tail) _tail.Pin(Path.Combine(dir, TailPin(tail.From)));
     }
 
     /// <summary>
@@ -434,7 +462,8 @@ public sealed class LoadedProgram : IDisposable
     {
         var h = CodeDigest.Of(compiled);
         void Add(string s) => h = CodeDigest.Add(h, s);
-        // a program with a tail in its slot is not what a compile gives (its tail slot is empty): never adopted as one
+        // a program with a tail in its slot is not what a compile gives (its tail slot is empty): adopted only as the
+        // chain's first ChainTail.From rules compiled with its tail (Enforcer.Adopt), which this part tells apart
         if (compiled.Tail is { Rules: > 0 } tail) Add("tail:" + Disassembler.Format(tail.Code));
         // set and counter arrays may be larger than the compilation asks (a kept program, see Adopt): sizes are not in the code
         foreach (var m in compiled.Maps)

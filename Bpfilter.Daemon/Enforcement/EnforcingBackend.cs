@@ -112,7 +112,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     public bool BpfOnly => _kernel == null;
 
-    /// <summary>bpfilterd --chain-tails: appends after a classified chain load as a tail program (<see cref="Enforcer.ChainTails"/>).</summary>
+    /// <summary>Appends after a classified chain load as a tail program (<see cref="Enforcer.ChainTails"/>; off: bpfilterd --no-chain-tails).</summary>
     public bool ChainTails
     {
         get => _enforcer.ChainTails;

@@ -36,7 +36,6 @@ public class ChainTailEditTests
     {
         var classified = Enumerable.Range(0, N).Select(Classified).ToList();
         using var rig = new EditRig(Rules(classified));
-        rig.Enforcer.ChainTails = true; // bpfilterd --chain-tails
         rig.Commit(rig.Current);
         Assert.Contains("clsword", rig.Program.Compiled.Disassembly);
         var id = rig.ProgramId;

@@ -82,10 +82,11 @@ public partial class ServerLifecycleTests
     }
 
     [Fact]
-    public void ChainTailsAreOffUnlessAsked()
+    public void ChainTailsAreOnUnlessTurnedOff()
     {
-        Assert.False(Options.Parse([], out _)!.ChainTails);
-        Assert.True(Options.Parse(["--chain-tails"], out _)!.ChainTails);
+        Assert.True(Options.Parse([], out _)!.ChainTails);
+        Assert.False(Options.Parse(["--no-chain-tails"], out _)!.ChainTails);
+        Assert.Null(Options.Parse(["--chain-tails"], out _));
     }
 
     /// <summary>Binds a socket to path and closes it without unlinking, as a crashed daemon leaves it.</summary>
