@@ -23,16 +23,17 @@ public sealed partial class EnforcingBackend
 
     /// <summary>
     /// The shared limits of <paramref name="plan"/>'s kernel tables (see the class summary), with their filters pinned;
-    /// the kernel placement's transitions send them as xt_bpf matches from now on.
+    /// the kernel placement's transitions send them as xt_bpf matches from now on. A table the batch deleted and added
+    /// again shares none: its rules are new ones (the same handles again), whose limits start full on both sides.
     /// </summary>
-    Dictionary<StatefulKey, LimitStatement> ShareLimits(PlacementPlan plan)
+    Dictionary<StatefulKey, LimitStatement> ShareLimits(PlacementPlan plan, IReadOnlyList<(byte Family, string Table)> recreated)
     {
         var shared = new Dictionary<StatefulKey, LimitStatement>();
         var paths = new Dictionary<LimitAt, string>();
         if (_kernel != null)
             foreach (var t in plan.KernelTables)
             {
-                if (!XtBpfMatch.Runs(t.Family)) continue;
+                if (!XtBpfMatch.Runs(t.Family) || recreated.Contains((t.Family, t.Name))) continue;
                 foreach (var c in t.Chains)
                     foreach (var r in c.Rules)
                         for (int i = 0; i < (r.Expressions?.Count ?? 0); i++)

@@ -324,7 +324,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 }
             }
             // after the adoption, which reopens the limit map and the filters an earlier daemon pinned
-            var shared = ShareLimits(plan);
+            var shared = ShareLimits(plan, recreatedTables);
             if (_kernel == null)
             {
                 if (plan.InKernel.FirstOrDefault() is { } k)
