@@ -39,7 +39,8 @@ internal static class KernelForm
 
     public static Chain Chain(Chain c) => c with { Handle = null, Use = null, Counters = null, Id = null };
 
-    public static Rule Rule(Rule r, Func<string, (string Name, uint Id)?> anonymousSet) => r with
+    /// <param name="replace">per caller's expression index, what the kernel copy runs in its place (null: the expression itself)</param>
+    public static Rule Rule(Rule r, Func<string, (string Name, uint Id)?> anonymousSet, Func<int, Expression?>? replace = null) => r with
     {
         Handle = null,
         Position = null,
@@ -47,8 +48,18 @@ internal static class KernelForm
         PositionId = null,
         ChainId = null,
         // with a hidden `last` before each expression that may run a limit: how long its bucket has been idle
-        Expressions = r.Expressions is { } x ? HiddenLast.Insert(x.Select(e => Expression(e, anonymousSet)).ToList()) : null,
+        Expressions = r.Expressions is { } x ? Replace(x, HiddenLast.Insert(x.Select(e => Expression(e, anonymousSet)).ToList()), replace) : null,
     };
+
+    /// <summary>The kernel copy <paramref name="kernel"/> of <paramref name="caller"/> with the replacements, in the caller's indexes (hidden `last`s stay).</summary>
+    static List<Expression> Replace(IReadOnlyList<Expression> caller, List<Expression> kernel, Func<int, Expression?>? replace)
+    {
+        if (replace == null) return kernel;
+        var align = HiddenLast.Align(caller, kernel);
+        for (int k = 0; k < kernel.Count; k++)
+            if (align[k] is (var i, false) && i >= 0 && replace(i) is { } instead) kernel[k] = instead;
+        return kernel;
+    }
 
     /// <summary>References to anonymous sets go by the name and batch id of the set sent just before the rule; named ones by name only.</summary>
     static Expression Expression(Expression e, Func<string, (string Name, uint Id)?> anonymousSet) => e switch

@@ -58,6 +58,12 @@ public sealed class KernelPlacement
     public IReadOnlyList<SourceTable> Placed => _placed.Values.Select(p => p.Source).ToList();
 
     public bool HasPending => _pending != null;
+
+    /// <summary>
+    /// Per `limit` of a rule the next transitions send, the pinned socket filter that runs BPF's bucket for it (see
+    /// <see cref="XtBpfMatch"/>), or null: the kernel copy runs a `limit` of its own.
+    /// </summary>
+    public Func<LimitAt, string?>? LimitMatchPath { get; set; }
     public bool CanRollback => _rollbackTo != null;
 
     /// <summary>The kernel's handle for the caller's rule <paramref name="ruleHandle"/>, if placed.</summary>
@@ -123,7 +129,7 @@ public sealed class KernelPlacement
             if (!snapshots.TryGetValue(key, out var c)) snapshots[key] = c = ReadCounters(key);
             return c;
         }
-        var batch = TransitionPlanner.Plan(_placed, desired, CountersOf, out var touched, packetPath, renewed);
+        var batch = TransitionPlanner.Plan(_placed, desired, CountersOf, out var touched, packetPath, renewed, LimitMatchPath);
         // what to go back to if the commit must be undone: the current placement with the counters it has now
         var previous = batch.IsEmpty
             ? Placed

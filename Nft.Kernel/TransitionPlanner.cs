@@ -48,13 +48,16 @@ internal sealed class TransitionPlanner
     readonly Func<TableKey, KernelCounters> _kernelCounters;
     readonly Dictionary<(TableKey, string), PacketPathSet> _packetPath;
     readonly KernelRenewal _renewed;
+    readonly Func<LimitAt, string?>? _limitMatch;
     uint _nextId = 1;
 
-    TransitionPlanner(Func<TableKey, KernelCounters> kernelCounters, IEnumerable<PacketPathSet> packetPath, KernelRenewal renewed)
+    TransitionPlanner(Func<TableKey, KernelCounters> kernelCounters, IEnumerable<PacketPathSet> packetPath, KernelRenewal renewed,
+        Func<LimitAt, string?>? limitMatch)
     {
         _kernelCounters = kernelCounters;
         _packetPath = packetPath.ToDictionary(w => (new TableKey(w.Family, w.Table), w.Set));
         _renewed = renewed;
+        _limitMatch = limitMatch;
     }
 
     /// <summary>
@@ -66,9 +69,9 @@ internal sealed class TransitionPlanner
     /// </summary>
     public static KernelBatch Plan(IReadOnlyDictionary<TableKey, PlacedTable> placed, IReadOnlyList<SourceTable> desired,
         Func<TableKey, KernelCounters> kernelCounters, out HashSet<TableKey> touched, IEnumerable<PacketPathSet>? packetPath = null,
-        KernelRenewal? renewed = null)
+        KernelRenewal? renewed = null, Func<LimitAt, string?>? limitMatch = null)
     {
-        var p = new TransitionPlanner(kernelCounters, packetPath ?? [], renewed ?? KernelRenewal.None);
+        var p = new TransitionPlanner(kernelCounters, packetPath ?? [], renewed ?? KernelRenewal.None, limitMatch);
         touched = [];
         var want = new Dictionary<TableKey, SourceTable>();
         foreach (var t in desired)
@@ -406,7 +409,7 @@ internal sealed class TransitionPlanner
                 }
                 var withCounters = carried is null ? r : CarryCounters(r, carried, key, chain);
                 uint ruleId = _nextId++;
-                var rule = KernelForm.Rule(withCounters, n => anonIds.TryGetValue(n, out var a) ? a : null) with
+                var rule = KernelForm.Rule(withCounters, n => anonIds.TryGetValue(n, out var a) ? a : null, LimitMatches(key, chain, r)) with
                 {
                     Family = fam, Table = table, Chain = chain, Id = ruleId,
                 };
@@ -423,6 +426,13 @@ internal sealed class TransitionPlanner
             }
         }
         return rulesAdded;
+    }
+
+    /// <summary>Per expression index of <paramref name="r"/>, the xt_bpf match the kernel copy runs instead of a `limit` whose bucket BPF holds.</summary>
+    Func<int, Expression?>? LimitMatches(TableKey key, string chain, Rule r)
+    {
+        if (_limitMatch is not { } of || !XtBpfMatch.Runs(key.Family) || r.Expressions is not { } x) return null;
+        return i => x[i] is LimitExpr && of(new LimitAt(key.Family, key.Name, chain, r.Handle!.Value, i)) is { } path ? XtBpfMatch.Pinned(path) : null;
     }
 
     static Rule CarryCounters(Rule r, KernelCounters carried, TableKey key, string chain)

@@ -770,7 +770,7 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
     {
         var errors = new List<string>();
         if (PinRoot is not { } root) return errors;
-        var keep = new HashSet<string>(StringComparer.Ordinal);
+        var keep = new HashSet<string>(StringComparer.Ordinal) { LimitMatchDir };
         foreach (var a in _live.Values)
         {
             var at = PinDir(root, a.Unit);
@@ -818,6 +818,8 @@ public sealed partial class Enforcer(XdpMode xdpMode = XdpMode.Auto) : IDisposab
         _quotas = null;
         _limits?.Dispose();
         _limits = null;
+        _limitOuter?.Dispose();
+        _limitOuter = null;
     }
 }
 

@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Bpfilter.Backend.Libbpf;
 
-public enum BpfProgType { SchedCls = 3, Xdp = 6, Netfilter = 32 }
+public enum BpfProgType { SocketFilter = 1, SchedCls = 3, Xdp = 6, Netfilter = 32 }
 
 /// <summary>enum bpf_attach_type values used here (newer than the distribution's uapi header).</summary>
 public enum BpfAttachType { None = 0, Xdp = 37, Netfilter = 45, TcxIngress = 46, TcxEgress = 47 }

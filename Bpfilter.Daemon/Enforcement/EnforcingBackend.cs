@@ -321,6 +321,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                     continue;
                 }
             }
+            // after the adoption, which reopens the limit map and the filters an earlier daemon pinned
+            var shared = ShareLimits(plan, recreatedTables);
             if (_kernel == null)
             {
                 if (plan.InKernel.FirstOrDefault() is { } k)
@@ -337,7 +339,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 try
                 {
                     kernelSide = PrepareKernel(_kernel, plan, lift, recreatedTables, deltas, kernelRenewal)
-                        with { LimitNotes = UnfullLimitsToKernel(plan, renewed), RenewedLimits = renewed.Limits };
+                        with { LimitNotes = UnfullLimitsToKernel(plan, renewed, shared), RenewedLimits = renewed.Limits };
                 }
                 catch (Exception e) when (e is KernelNfTablesException or NetlinkException or IOException or ArgumentException)
                 {
@@ -349,6 +351,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             var takenBack = wasKernel == null ? null : TakenBack.Of(plan.BpfRuleset, lift, wasKernel);
             // after the adoption, which reopens the buckets an earlier daemon left
             BpfKeptLimits.Retain(keptLimits, _enforcer.KeepsLimitBucket, plan.KernelTables);
+            KeepShared(keptLimits, shared);
             var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed, moveBack, takenBack, [.. keptLimits.Values]);
             if (_fault("bpf-prepare") is { } injected)
             {
@@ -533,6 +536,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             _slots.Quotas.Retain(staged.Lift.Quotas);
             _slots.Limits.Retain(staged.Lift.Limits.Keys.Concat(staged.KeptLimits?.Keys ?? []));
             _keptLimits = staged.KeptLimits ?? new Dictionary<StatefulKey, ulong>();
+            // the filters of limits no kernel rule runs any more go (a kernel rule keeps its own program)
+            _enforcer.RetainLimitMatches(_stagedShared.Values);
             _enforcer.RetainCounters(slot => _slots.TryGetKey(slot, out _));
             foreach (var seed in staged.Seeds ?? []) Seed(seed);
             foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
@@ -689,10 +694,12 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
     }
 
     /// <summary>The limits BPF runs that the kernel takes over with a bucket BPF has not full (read before the commit).</summary>
-    Dictionary<StatefulKey, string> UnfullLimitsToKernel(PlacementPlan plan, RenewedSlots renewed)
+    Dictionary<StatefulKey, string> UnfullLimitsToKernel(PlacementPlan plan, RenewedSlots renewed, IReadOnlyDictionary<StatefulKey, LimitStatement> shared)
     {
         if (_current == null || _kernel == null) return [];
-        return LimitMoves.NotFull(plan.KernelTables, _current.Limits, renewed.Limits, _kernel.Placed, _enforcer.LimitTokens);
+        // a shared limit takes its bucket along
+        return LimitMoves.NotFull(plan.KernelTables, _current.Limits.Where(l => !shared.ContainsKey(l.Key)).ToDictionary(), renewed.Limits,
+            _kernel.Placed, _enforcer.LimitTokens);
     }
 
     /// <summary>Why each limit BPF moved to the kernel while its bucket was not full lets more through there (`bpfilterd explain`).</summary>
