@@ -87,4 +87,23 @@ public sealed class SharedNamedLimitMoveTrafficTests
         Send(s, 3, 16, 13);
         Assert.Equal("kernel 13:6 16:0 | bpfilterd 13:6 16:0", SharedLimitMoveTrafficTests.Accepted(s));
     }
+
+    /// <summary>
+    /// An object map of limits comes to the kernel copy: any of its elements may name `l`, and its lookups reach only the
+    /// kernel's object, so `l` goes back to being the kernel's: its rules are sent again naming it (the table is made
+    /// anew), one bucket for all, which starts full (named in `bpfilterd explain`, as any limit moved with a bucket BPF had
+    /// not full). Before, the rules kept running BPF's drained bucket while the map's lookups ran the kernel's new one.
+    /// </summary>
+    [Fact]
+    public void AnObjectMapOfLimitsInTheKernelCopyMakesTheObjectTheKernelsAgain()
+    {
+        using var pins = new PersistenceTests.PinFs();
+        using var s = new PacketPathSetTrafficTests.Sides("auto", pins.Path);
+        DrainAndMove(s);
+        s.Apply("add map ip t lm { type ipv4_addr : limit; elements = { 127.0.0.3 : \"l\" } }\n" +
+            "add rule ip t out udp dport 18 limit name ip daddr map @lm counter");
+        Assert.Contains("ip t object l: limit moved to the kernel's nf_tables with a full bucket", s.Rig.Explain());
+        Send(s, 3, 12, 15);
+        Assert.Equal("kernel 12:3 13:3 18:0 15:0 | bpfilterd 12:6 13:3 18:0 15:0", SharedLimitMoveTrafficTests.Accepted(s));
+    }
 }
