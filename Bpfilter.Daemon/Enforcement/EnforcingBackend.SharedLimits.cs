@@ -20,6 +20,12 @@ public sealed partial class EnforcingBackend
 {
     /// <summary>Per `limit` the next kernel transition sends, the pinned filter it runs instead (read by the kernel placement).</summary>
     Dictionary<LimitAt, string> _limitMatchPaths = [];
+    /// <summary>
+    /// <see cref="_limitMatchPaths"/> as the last commit sent them (null before the first): a kernel rollback sends that
+    /// commit's rules again, and a rule naming a limit object the commit shared must run the match again (the kernel copy
+    /// it goes back to does not hold the object: a plain objref would be refused, and the rollback with it).
+    /// </summary>
+    Dictionary<LimitAt, string>? _committedMatchPaths;
     /// <summary>The limits the staged round shares, by key: kept limits besides the lift's.</summary>
     Dictionary<StatefulKey, LimitStatement> _stagedShared = [];
 
@@ -125,5 +131,14 @@ public sealed partial class EnforcingBackend
         foreach (var (key, limit) in shared) kept[key] = limit;
         _stagedShared = shared;
         return added;
+    }
+
+    /// <summary>For a kernel rollback: the committed paths, then the failed round's for rules that commit did not send.</summary>
+    void RollBackMatchPaths()
+    {
+        if (_committedMatchPaths is not { } committed) return;
+        var paths = new Dictionary<LimitAt, string>(committed);
+        foreach (var (at, path) in _limitMatchPaths) paths.TryAdd(at, path);
+        _limitMatchPaths = paths;
     }
 }

@@ -544,6 +544,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             _keptLimits = staged.KeptLimits ?? new Dictionary<StatefulKey, ulong>();
             // the filters of limits no kernel rule runs any more go (a kernel rule keeps its own program)
             _enforcer.RetainLimitMatches(_stagedShared.Values);
+            _committedMatchPaths = _limitMatchPaths;
             _enforcer.RetainCounters(_slots.Slots.Values);
             foreach (var seed in staged.Seeds ?? []) Seed(seed);
             foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
@@ -590,6 +591,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     void RollBackKernel()
     {
+        RollBackMatchPaths();
         try
         {
             _kernel!.RollbackLastCommit();
