@@ -69,6 +69,8 @@ public sealed class SharedNamedLimitMoveTrafficTests
         s.AcrossRestarts(
             () => s.Apply("add rule ip t out udp dport 16 counter"),
             () => s.Apply("add rule ip t out udp dport 17 counter"));
+        // the kernel's table taken over as it runs (it holds neither object), not made anew
+        Assert.DoesNotContain("other(s) keep running until this transaction replaces or deletes them", s.Rig.Daemon.Log);
         Send(s, 3);
         Assert.Equal("kernel 12:3 13:6 15:0 | bpfilterd 12:3 13:6 15:0", SharedLimitMoveTrafficTests.Accepted(s));
     }
