@@ -159,10 +159,11 @@ internal sealed class TransitionPlanner
         // kept rules must keep their relative order (nft cannot move a rule; a reused handle is another rule)
         var oldAnon = AnonymousSets(old);
         var nowAnon = AnonymousSets(now);
+        var flipped = FlippedLimits(old, now);
         foreach (var c in now.Chains)
         {
             if (!oldChains.TryGetValue(c.Chain.Name!, out var o)) continue;
-            var kept = KeptRules(o, oldAnon, c, nowAnon, out bool sameHandleOtherContent);
+            var kept = KeptRules(o, oldAnon, c, nowAnon, flipped, out bool sameHandleOtherContent);
             if (sameHandleOtherContent) return true;
             var oldOrder = o.Rules.Where(r => kept.Contains(r.Handle!.Value)).Select(r => r.Handle!.Value);
             var newOrder = c.Rules.Where(r => kept.Contains(r.Handle!.Value)).Select(r => r.Handle!.Value);
@@ -171,8 +172,12 @@ internal sealed class TransitionPlanner
         return false;
     }
 
+    /// <param name="flipped">
+    /// limit objects one of the two tables holds and the other does not (<see cref="FlippedLimits"/>): a rule naming one is
+    /// other content, the same caller's rule sent once naming the kernel's object and once running BPF's bucket instead
+    /// </param>
     static HashSet<ulong> KeptRules(SourceChain old, IReadOnlyDictionary<string, SourceSet> oldAnon, SourceChain now,
-        IReadOnlyDictionary<string, SourceSet> nowAnon, out bool sameHandleOtherContent)
+        IReadOnlyDictionary<string, SourceSet> nowAnon, IReadOnlySet<string> flipped, out bool sameHandleOtherContent)
     {
         sameHandleOtherContent = false;
         var olds = old.Rules.ToDictionary(r => r.Handle!.Value);
@@ -180,10 +185,27 @@ internal sealed class TransitionPlanner
         foreach (var r in now.Rules)
         {
             if (!olds.TryGetValue(r.Handle!.Value, out var o)) continue;
-            if (KernelForm.SameBytes(RuleFingerprint(o, oldAnon), RuleFingerprint(r, nowAnon))) kept.Add(r.Handle.Value);
+            if (KernelForm.SameBytes(RuleFingerprint(o, oldAnon), RuleFingerprint(r, nowAnon))
+                && (flipped.Count == 0 || !(r.Expressions ?? []).Any(e => NamedLimit(e) is { } n && flipped.Contains(n))))
+                kept.Add(r.Handle.Value);
             else sameHandleOtherContent = true;
         }
         return kept;
+    }
+
+    /// <summary>
+    /// The limit objects one of <paramref name="old"/> and <paramref name="now"/> holds and the other does not. A rule
+    /// naming one in both is the placement's doing: its kernel copy runs BPF's bucket for a limit object the kernel's copy
+    /// does not hold (<see cref="LimitMatches"/>), or no longer can (an object map of limits came, whose elements may name
+    /// it); the table is made anew then, as for any rule whose kernel copy changes under the same handle.
+    /// </summary>
+    static HashSet<string> FlippedLimits(SourceTable? old, SourceTable now)
+    {
+        static IEnumerable<string> Limits(SourceTable? t) =>
+            (t?.Objects ?? []).Where(o => o.ObjectType == NftObjectType.Limit && o.Name != null).Select(o => o.Name!);
+        var flipped = Limits(old).ToHashSet(StringComparer.Ordinal);
+        flipped.SymmetricExceptWith(Limits(now));
+        return flipped;
     }
 
     static byte[] TableFingerprint(Table t) => KernelForm.Bytes(KernelForm.Table(t) with { Handle = t.Handle });
@@ -294,7 +316,7 @@ internal sealed class TransitionPlanner
 
         var kept = new Dictionary<string, HashSet<ulong>>();
         foreach (var c in now.Chains)
-            kept[c.Chain.Name!] = oldChains.TryGetValue(c.Chain.Name!, out var o) ? KeptRules(o, oldAnon, c, nowAnon, out _) : [];
+            kept[c.Chain.Name!] = oldChains.TryGetValue(c.Chain.Name!, out var o) ? KeptRules(o, oldAnon, c, nowAnon, FlippedLimits(old, now), out _) : [];
 
         // 1. deletions: rules first (they hold the references), then elements, sets, objects, chains
         foreach (var o in old?.Chains ?? [])
@@ -428,12 +450,19 @@ internal sealed class TransitionPlanner
         return rulesAdded;
     }
 
-    /// <summary>Per expression index of <paramref name="r"/>, the xt_bpf match the kernel copy runs instead of a `limit` whose bucket BPF holds.</summary>
+    /// <summary>
+    /// Per expression index of <paramref name="r"/>, the xt_bpf match the kernel copy runs instead of a `limit`, or of an
+    /// objref naming a limit object, whose bucket BPF holds.
+    /// </summary>
     Func<int, Expression?>? LimitMatches(TableKey key, string chain, Rule r)
     {
         if (_limitMatch is not { } of || !XtBpfMatch.Runs(key.Family) || r.Expressions is not { } x) return null;
-        return i => x[i] is LimitExpr && of(new LimitAt(key.Family, key.Name, chain, r.Handle!.Value, i)) is { } path ? XtBpfMatch.Pinned(path) : null;
+        return i => (x[i] is LimitExpr || NamedLimit(x[i]) != null) && of(new LimitAt(key.Family, key.Name, chain, r.Handle!.Value, i)) is { } path
+            ? XtBpfMatch.Pinned(path) : null;
     }
+
+    /// <summary>The limit object <paramref name="e"/> names (not through a map), or null.</summary>
+    static string? NamedLimit(Expression e) => e is ObjRefExpr { IsMap: false, ImmName: { } n } o && o.ImmType == (uint)NftObjectType.Limit ? n : null;
 
     static Rule CarryCounters(Rule r, KernelCounters carried, TableKey key, string chain)
     {

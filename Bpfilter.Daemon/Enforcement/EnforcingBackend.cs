@@ -298,6 +298,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
         var idleAt = ObserveKernelLimits();
         // the limit objects the kernel's copy holds stay there while their table holds them (a new one would start full)
         var kernelLimits = KernelKeptLimits.HeldBy(_kernel?.Placed ?? []);
+        IReadOnlySet<StatefulKey> earlierShared = new HashSet<StatefulKey>();
         for (int round = 0; ; round++)
         {
             var plan = PlacementPlan.Build(sources, lift, forced, _placementFacts, held, _enforcer.MovedLinks, kept, kernelLimits);
@@ -312,7 +313,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             if (_adopt)
             {
                 _adopt = false;
-                Adopt(plan);
+                // the kernel's copy holds no limit object whose bucket an earlier daemon shared (its pin says so)
+                Adopt(WithoutSharedObjects(plan, Sharable(plan, recreatedTables, renewed.Limits).Select(s => s.Key)));
                 // a restarted daemon learns the kernel copy's limit objects only now: placed again with them, then adopted again
                 if (_kernel != null && KernelKeptLimits.HeldBy(_kernel.Placed) is var adopted && !adopted.IsSubsetOf(kernelLimits))
                 {
@@ -322,7 +324,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
                 }
             }
             // after the adoption, which reopens the limit map and the filters an earlier daemon pinned
-            var shared = ShareLimits(plan, recreatedTables);
+            var shared = ShareLimits(plan, recreatedTables, renewed.Limits);
+            plan = WithoutSharedObjects(plan, shared.Keys);
             if (_kernel == null)
             {
                 if (plan.InKernel.FirstOrDefault() is { } k)
@@ -351,7 +354,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             var takenBack = wasKernel == null ? null : TakenBack.Of(plan.BpfRuleset, lift, wasKernel);
             // after the adoption, which reopens the buckets an earlier daemon left
             BpfKeptLimits.Retain(keptLimits, _enforcer.KeepsLimitBucket, plan.KernelTables);
-            KeepShared(keptLimits, shared);
+            earlierShared = KeepShared(keptLimits, shared, earlierShared);
             var outcome = _enforcer.Prepare(plan.BpfRuleset, packetPath, recreated, renewed, moveBack, takenBack, [.. keptLimits.Values]);
             if (_fault("bpf-prepare") is { } injected)
             {
@@ -432,7 +435,8 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             // only the slots the data plane holds (not those of kernel-placed quotas and limits): their state is in the shared maps
             var quotas = (_current?.Quotas ?? new Dictionary<StatefulKey, ulong>())
                 .Where(e => _enforcer.QuotaBase(e.Value) != null).Select(e => new CounterState.Quota(e.Key, e.Value, _enforcer.QuotaBase(e.Value)!.Value));
-            var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>()).Concat(_keptLimits)
+            // a shared limit object a lifted chain names is both (EnforcingBackend.SharedLimits)
+            var limits = (_current?.Limits ?? new Dictionary<StatefulKey, ulong>()).Concat(_keptLimits).DistinctBy(e => e.Key)
                 .Where(e => _enforcer.HoldsLimit(e.Value)).Select(e => new CounterState.Limit(e.Key, e.Value));
             return _stateEncoder.Encode(bpf, _kernelCounters, quotas, limits, _enforcer.CounterLayouts, _enforcer.ElementStatementLists, _unplaced.All,
                 _limitIdle.Export(BootId));
@@ -538,6 +542,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
             _keptLimits = staged.KeptLimits ?? new Dictionary<StatefulKey, ulong>();
             // the filters of limits no kernel rule runs any more go (a kernel rule keeps its own program)
             _enforcer.RetainLimitMatches(_stagedShared.Values);
+            _committedMatchPaths = _limitMatchPaths;
             _enforcer.RetainCounters(slot => _slots.TryGetKey(slot, out _));
             foreach (var seed in staged.Seeds ?? []) Seed(seed);
             foreach (var seed in staged.QuotaSeeds ?? []) _enforcer.SetQuota(seed.Slot, seed.Used, seed.Start);
@@ -584,6 +589,7 @@ public sealed partial class EnforcingBackend : IRulesetBackend, IDisposable
 
     void RollBackKernel()
     {
+        RollBackMatchPaths();
         try
         {
             _kernel!.RollbackLastCommit();

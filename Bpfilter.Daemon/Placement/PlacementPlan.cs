@@ -27,6 +27,13 @@ public sealed class PlacementPlan
     /// </summary>
     public required IReadOnlySet<(byte Family, string Table, string Set)> KernelWrittenSets { get; init; }
 
+    /// <summary>The same placement with <paramref name="tables"/> for the kernel (the same chains and sets, fewer objects).</summary>
+    public PlacementPlan WithKernelTables(IReadOnlyList<SourceTable> tables) => new()
+    {
+        Chains = Chains, BpfRuleset = BpfRuleset, KernelTables = tables, BpfChains = BpfChains, KernelChains = KernelChains,
+        KernelSets = KernelSets, KernelWrittenSets = KernelWrittenSets,
+    };
+
     public IEnumerable<ChainPlacement> InKernel => Chains.Where(c => c.Side == PlacementSide.Kernel);
 
     /// <summary>Base chains, and regular chains reached from them, on the kernel side, counting rules.</summary>

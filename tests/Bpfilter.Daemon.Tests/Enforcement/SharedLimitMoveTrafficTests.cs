@@ -25,7 +25,7 @@ public sealed class SharedLimitMoveTrafficTests
     static readonly int[] Ports = [12, 13, 15];
 
     /// <summary>Each side's counts of the packets its limits let through, per port: "kernel 12:3 13:3 15:3 | bpfilterd ...".</summary>
-    static string Accepted(PacketPathSetTrafficTests.Sides s)
+    internal static string Accepted(PacketPathSetTrafficTests.Sides s)
     {
         var (k, d) = s.Command("list", "table", "ip", "t");
         Assert.True(k.Exit == 0 && d.Exit == 0, $"{k.Stderr} {d.Stderr}");
