@@ -353,13 +353,7 @@ public sealed partial class ProgramCompiler
         var later = _asm.NewLabel("limnow");
         var capped = _asm.NewLabel("limcap");
         var short_ = _asm.NewLabel("limshort");
-        _asm.Emit(Asm.Mov64Reg(R1, R9), Asm.LdxDW(R2, R10, now), Asm.LdxDW(R3, R1, Loader.LimitMap.Last),
-            Asm.JgeReg(R2, R3, later), Asm.Mov64Reg(R2, R3));
-        _asm.Label(later);
-        _asm.Emit(Asm.LdxDW(R4, R1, Loader.LimitMap.Tokens), Asm.Add64Reg(R4, R2), Asm.Sub64Reg(R4, R3),
-            Asm.LoadImm64(R5, (long)l.Max), Asm.JleReg(R4, R5, capped), Asm.Mov64Reg(R4, R5));
-        _asm.Label(capped);
-        _asm.Emit(Asm.StxDW(R1, Loader.LimitMap.Last, R2));
+        TokenBucket.EmitRefill(_asm, l, Asm.LdxDW(R2, R10, now), later, capped);
         if (l.Type == LimitType.Bytes) _asm.Emit(Asm.LdxDW(R5, R10, cost));
         else _asm.Emit(Asm.LoadImm64(R5, (long)l.PacketCost));
         var done = _asm.NewLabel("limdone");

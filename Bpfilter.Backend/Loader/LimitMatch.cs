@@ -9,7 +9,7 @@ namespace Bpfilter.Backend.Loader;
 /// A socket filter that runs one limit's token bucket in the shared <see cref="LimitMap"/>, for the kernel's copy of a
 /// rule whose limit BPF holds: xt_bpf (an xtables match nft_compat runs in an nf_tables rule) runs it on the packet and
 /// matches when it returns nonzero, so the kernel copy spends BPF's bucket instead of a new, full one of its own. The
-/// arithmetic is <c>ProgramCompiler.EmitTokenBucket</c>'s (nft_limit_eval): the clock is read before the lock, the cost of
+/// refill is the chain programs' own (<see cref="Codegen.TokenBucket"/>, nft_limit_eval): the clock is read before the lock, the cost of
 /// a byte limit is nsecs * skb->len / rate (skb->len, which nft_limit reads at the same hook), `over` inverts.
 /// The verifier refuses a socket filter a map holding a bpf_spin_lock ("socket filter progs cannot use bpf_spin_lock
 /// yet"), but not the same map reached through a map of maps: <see cref="Outer"/> holds the limit map at index 0.
@@ -40,13 +40,8 @@ public static class LimitMatch
         else
             asm.Emit(Asm.LoadImm64(R6, (long)l.PacketCost));
         asm.Emit(Asm.Call(HelperFunc.KtimeGetNs), Asm.Mov64Reg(R7, R0), Asm.Mov64Reg(R1, R9), Asm.Call(HelperFunc.SpinLock));
-        // now = max(clock, last): another CPU's later update under the lock stands for now
-        asm.Emit(Asm.Mov64Reg(R1, R9), Asm.Mov64Reg(R2, R7), Asm.LdxDW(R3, R1, LimitMap.Last), Asm.JgeReg(R2, R3, "later"), Asm.Mov64Reg(R2, R3));
-        asm.Label("later");
-        asm.Emit(Asm.LdxDW(R4, R1, LimitMap.Tokens), Asm.Add64Reg(R4, R2), Asm.Sub64Reg(R4, R3),
-            Asm.LoadImm64(R5, (long)l.Max), Asm.JleReg(R4, R5, "capped"), Asm.Mov64Reg(R4, R5));
-        asm.Label("capped");
-        asm.Emit(Asm.StxDW(R1, LimitMap.Last, R2), Asm.Mov64Reg(R0, R4), Asm.Sub64Reg(R0, R6), Asm.JumpImm(JumpOp.Jslt, R0, 0, "short"),
+        Codegen.TokenBucket.EmitRefill(asm, l, Asm.Mov64Reg(R2, R7), "later", "capped");
+        asm.Emit(Asm.Mov64Reg(R0, R4), Asm.Sub64Reg(R0, R6), Asm.JumpImm(JumpOp.Jslt, R0, 0, "short"),
             Asm.StxDW(R1, LimitMap.Tokens, R0), Asm.Call(HelperFunc.SpinUnlock), Asm.Mov64Imm(R0, l.Over ? 0 : 1), Asm.Exit());
         asm.Label("short");
         asm.Emit(Asm.StxDW(R1, LimitMap.Tokens, R4), Asm.Call(HelperFunc.SpinUnlock), Asm.Mov64Imm(R0, l.Over ? 1 : 0), Asm.Exit());
