@@ -11,10 +11,10 @@ namespace Bpfilter.Backend.Tests.Codegen;
 /// </summary>
 public class LimitMatchTests
 {
-    static readonly byte[] Packet = PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1234, 53);
-    static readonly Matcher Dns = Matcher.Eq(Fields.Udp.Dport, U16(53));
+    static readonly byte[] Packet = LimitTests.Packet;
+    static readonly Matcher Dns = LimitTests.Dns;
 
-    static LimitStatement PerMinute(uint burst, bool over = false) => new(1, TimeSpan.FromMinutes(1), burst, LimitType.Packets, over) { StateSlot = 0 };
+    static LimitStatement PerMinute(uint burst, bool over = false) => LimitTests.PerMinute(burst, over);
 
     static uint Run(Bpfilter.Backend.Libbpf.BpfProgram filter) => filter.TestRun(Packet).ReturnValue;
 

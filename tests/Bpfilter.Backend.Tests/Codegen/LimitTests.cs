@@ -11,12 +11,12 @@ namespace Bpfilter.Backend.Tests.Codegen;
 /// </summary>
 public class LimitTests
 {
-    static readonly byte[] Packet = PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1234, 53);
-    static readonly Matcher Dns = Matcher.Eq(Fields.Udp.Dport, U16(53));
+    internal static readonly byte[] Packet = PacketBuilder.Ether().Ipv4("198.18.0.1", "198.18.0.2").Udp(1234, 53);
+    internal static readonly Matcher Dns = Matcher.Eq(Fields.Udp.Dport, U16(53));
 
     static Rule Limited(LimitStatement l, Verdict v) => new(ValueList.Of(Dns), ValueList.Of<Statement>(l), v);
 
-    static LimitStatement PerMinute(uint burst, bool over = false, ulong slot = 0) =>
+    internal static LimitStatement PerMinute(uint burst, bool over = false, ulong slot = 0) =>
         new(1, TimeSpan.FromMinutes(1), burst, LimitType.Packets, over) { StateSlot = slot };
 
     [Fact]
