@@ -26,4 +26,17 @@ public static class LimitStatements
         return new LimitStatement(l.Rate, TimeSpan.FromSeconds(l.Unit), burst, packets ? LimitType.Packets : LimitType.Bytes,
             ((l.Flags ?? 0) & LimitExpr.NFT_LIMIT_F_INV) != 0) { StateSlot = slot };
     }
+
+    /// <summary><see cref="Lift"/>, or null where it refuses (for a limit lifted before: a refusal then is no rule's to report).</summary>
+    public static LimitStatement? TryLift(LimitExpr l, ulong slot)
+    {
+        try
+        {
+            return Lift(l, slot, e => new InvalidOperationException(e));
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
 }

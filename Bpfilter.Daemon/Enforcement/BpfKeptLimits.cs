@@ -32,13 +32,7 @@ static class BpfKeptLimits
                     || change.RecreatedObjects.Contains((t.Family, t.Name, o.Name, (uint)NftObjectType.Limit)))
                     continue;
                 // a limit BPF spent lifted before: a refusal here would be a change of the object, which nf_tables has no update for
-                try
-                {
-                    kept[key] = LimitStatements.Lift(l, slot, e => new InvalidOperationException(e));
-                }
-                catch (InvalidOperationException)
-                {
-                }
+                if (LimitStatements.TryLift(l, slot) is { } limit) kept[key] = limit;
             }
         }
         return kept;

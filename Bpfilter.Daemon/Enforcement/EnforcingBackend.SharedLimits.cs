@@ -93,15 +93,7 @@ public sealed partial class EnforcingBackend
         var named = key.Object != null;
         var heldByKernel = LimitMoves.Placed(_kernel!.Placed, key);
         if (named && (heldByKernel || renewed.Contains(slot))) return null;
-        LimitStatement limit;
-        try
-        {
-            limit = LimitStatements.Lift(l, slot, e => new InvalidOperationException(e));
-        }
-        catch (InvalidOperationException)
-        {
-            return null;
-        }
+        if (LimitStatements.TryLift(l, slot) is not { } limit) return null;
         var fromBpf = (_current?.Limits.TryGetValue(key, out var ran) == true && ran == slot
             || named && _keptLimits.TryGetValue(key, out var kept) && kept == slot) && !heldByKernel;
         return fromBpf || _enforcer.HasLimitMatch(limit) ? limit : null;
